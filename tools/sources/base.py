@@ -1,0 +1,78 @@
+"""The contract every order source fulfils, and the errors the agent turns into a polite answer."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Protocol
+
+from tools.domain import Order, Shop
+
+
+class OrderSourceError(Exception):
+    """The order data could not be read; the agent apologises and offers a human."""
+
+
+class OrderSourceUnavailable(OrderSourceError):
+    """Shopify (or the store file) could not be reached or answered with an error."""
+
+
+class OrderSourceThrottled(OrderSourceError):
+    """Shopify kept throttling us past the wait we allow a shopper."""
+
+
+class OrderSource(Protocol):
+    async def shop(self) -> Shop: ...
+
+    def now(self) -> datetime:
+        """The source's idea of "now" (a store file's `asOf`, `LUMEN_NOW`, or the wall clock)."""
+        ...
+
+    async def orders_by_name(self, name: str, *, email: str | None = None) -> list[Order]:
+        """Orders whose name matches `name` (already normalised), newest first; `email` narrows the search."""
+        ...
+
+    async def orders_by_customer(self, customer_id: str, *, limit: int = 5) -> list[Order]:
+        """A customer's most recent orders, newest first."""
+        ...
+
+    def invalidate(self, order_ref: str | None = None) -> None:
+        """Forget cached data of one order (by id or name), or of all orders."""
+        ...
+
+
+_NUMBER_WORDS = re.compile(r"\b(?:order|orders|number|num|no|nr|ref|reference|id)\b\.?", re.IGNORECASE)
+
+
+def normalize_order_number(text: str) -> str | None:
+    """The order reference inside what a shopper typed: '#1042', '1042', 'order no. 1042' -> '1042'.
+
+    Store prefixes and suffixes (EN1001, 1001-A) are kept; only the '#' and words around the number go.
+    """
+    cleaned = _NUMBER_WORDS.sub(" ", text).replace("#", " ").strip(" .:,;!?\t\n")
+    tokens = cleaned.split()
+    if len(tokens) != 1:
+        return None
+    token = tokens[0].upper()
+    if not re.fullmatch(r"[A-Z0-9][A-Z0-9\-_]{0,30}", token) or not re.search(r"\d", token):
+        return None
+    return token
+
+
+def order_name_matches(order_name: str, number: str) -> bool:
+    """An order's Shopify name ('#1042') against a normalised shopper number ('1042'), exactly, ignoring '#' and case."""
+    return order_name.lstrip("#").strip().upper() == number.upper()
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def normalize_postal_code(code: str) -> str:
+    return re.sub(r"[\s\-]", "", code).upper()
+
+
+def parse_now(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -1,0 +1,45 @@
+"""A store file in the shape of Shopify Admin GraphQL order nodes: `{"shop": {...}, "asOf": ISO, "orders": [...]}`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tools.domain import Order, Shop, parse_order, parse_shop
+from tools.sources.base import normalize_email, order_name_matches
+
+DEMO_STORE = Path(__file__).resolve().parents[2] / "data" / "demo-store.json"
+
+
+class FixtureStore:
+    """Serves orders from a JSON file; its `asOf` is the store's "now", so answers read the same every run."""
+
+    def __init__(self, path: Path | str = DEMO_STORE, *, now: datetime | None = None) -> None:
+        self.path = Path(path)
+        raw = json.loads(self.path.read_text(encoding="utf-8"))
+        self._shop = parse_shop(raw.get("shop") or {})
+        self._orders = [parse_order(node) for node in raw.get("orders") or []]
+        self._orders.sort(key=lambda o: o.processed_at or o.created_at, reverse=True)
+        as_of = raw.get("asOf")
+        self._now = now or (datetime.fromisoformat(as_of.replace("Z", "+00:00")) if as_of else None)
+        self.raw = raw
+
+    async def shop(self) -> Shop:
+        return self._shop
+
+    def now(self) -> datetime:
+        return self._now or datetime.now(UTC)
+
+    async def orders_by_name(self, name: str, *, email: str | None = None) -> list[Order]:
+        found = [o for o in self._orders if order_name_matches(o.name, name)]
+        if email is not None:
+            found = [o for o in found if o.email and normalize_email(o.email) == normalize_email(email)]
+        return found
+
+    async def orders_by_customer(self, customer_id: str, *, limit: int = 5) -> list[Order]:
+        return [o for o in self._orders if o.customer_id == customer_id][:limit]
+
+    def invalidate(self, order_ref: str | None = None) -> None:
+        # A file has no cache to drop.
+        return None
