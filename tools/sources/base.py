@@ -60,7 +60,7 @@ def normalize_order_number(text: str) -> str | None:
 
 
 def order_name_matches(order_name: str, number: str) -> bool:
-    """An order's Shopify name ('#1042') against a normalised shopper number ('1042'), exactly, ignoring '#' and case."""
+    """A Shopify order name ('#1042') against a normalised shopper number ('1042'): exact, ignoring '#' and case."""
     return order_name.lstrip("#").strip().upper() == number.upper()
 
 
