@@ -1,0 +1,211 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tools.db import Database, escalations, normalize_database_url
+
+T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def db(clock: Clock):
+    database = Database("sqlite:///:memory:", clock=clock)
+    await database.connect()
+    yield database
+    await database.close()
+
+
+def _messages(n: int) -> bytes:
+    return json.dumps(
+        [{"kind": "request", "parts": [{"part_kind": "user-prompt", "content": f"m{i}"}]} for i in range(n)]
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:///lumen.db", "sqlite+aiosqlite:///lumen.db"),
+        ("sqlite:////var/lib/lumen/lumen.db", "sqlite+aiosqlite:////var/lib/lumen/lumen.db"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+        ("sqlite+aiosqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+        ("postgresql://lumen:pw@db:5432/lumen", "postgresql+asyncpg://lumen:pw@db:5432/lumen"),
+        ("postgres://db/lumen", "postgresql+asyncpg://db/lumen"),
+        ("postgresql+psycopg2://db/lumen", "postgresql+asyncpg://db/lumen"),
+        ("postgresql+asyncpg://db/lumen", "postgresql+asyncpg://db/lumen"),
+    ],
+)
+def test_urls_get_async_drivers(url: str, expected: str) -> None:
+    assert normalize_database_url(url).render_as_string(hide_password=False) == expected
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite+aiosqlite:///:memory:"])
+async def test_memory_urls_work(url: str) -> None:
+    async with Database(url) as database:
+        await database.create_conversation("c1")
+        assert await database.count_conversations() == 1
+
+
+async def test_conversation_round_trip(db: Database, clock: Clock) -> None:
+    created = await db.create_conversation("c1")
+    assert created.created_at == created.updated_at == T0
+    assert created.messages_json == "[]"
+    assert created.state_json == "{}"
+    assert (created.verified_lookups, created.escalated, created.model, created.message_count) == (0, False, None, 0)
+
+    clock.advance(minutes=5)
+    await db.save_conversation(
+        "c1", messages_json=_messages(3), state_json='{"verified": ["#1042"]}', verified_lookups=1,
+        escalated=True, model="playbook", customer_id="gid://shopify/Customer/7",
+    )  # fmt: skip
+    row = await db.get_conversation("c1")
+    assert row is not None
+    assert row.created_at == T0
+    assert row.updated_at == T0 + timedelta(minutes=5)
+    assert row.updated_at.tzinfo is UTC
+    assert json.loads(row.messages_json) == json.loads(_messages(3))
+    assert row.state_json == '{"verified": ["#1042"]}'
+    assert (row.verified_lookups, row.escalated, row.model, row.message_count) == (1, True, "playbook", 3)
+    assert row.customer_id == "gid://shopify/Customer/7"
+
+    assert await db.get_conversation("missing") is None
+
+
+async def test_save_is_an_upsert_that_keeps_created_at_and_customer(db: Database, clock: Clock) -> None:
+    # Saving an unknown id creates it.
+    await db.save_conversation(
+        "c1", messages_json="[]", state_json="{}", verified_lookups=0, escalated=False, model=None, customer_id="cust"
+    )
+    clock.advance(seconds=10)
+    await db.save_conversation(
+        "c1", messages_json=_messages(2), state_json='{"n": 2}', verified_lookups=2, escalated=False, model="m"
+    )
+    row = await db.get_conversation("c1")
+    assert row is not None
+    assert row.created_at == T0
+    assert row.updated_at == T0 + timedelta(seconds=10)
+    assert row.customer_id == "cust"  # not passed: kept
+    assert (row.message_count, row.verified_lookups, row.state_json, row.model) == (2, 2, '{"n": 2}', "m")
+
+    # create_conversation never resets an existing conversation.
+    again = await db.create_conversation("c1")
+    assert again.message_count == 2
+    assert await db.count_conversations() == 1
+
+
+async def test_save_rejects_messages_that_are_not_a_json_array(db: Database) -> None:
+    with pytest.raises(ValueError, match="JSON array"):
+        await db.save_conversation(
+            "c1", messages_json='{"kind": "request"}', state_json="{}", verified_lookups=0, escalated=False, model=None
+        )
+    assert await db.get_conversation("c1") is None
+
+
+async def test_list_conversations_most_recent_first_with_paging(db: Database, clock: Clock) -> None:
+    for i in range(5):
+        await db.save_conversation(
+            f"c{i}", messages_json=_messages(i), state_json="{}", verified_lookups=0, escalated=False, model=None
+        )
+        clock.advance(minutes=1)
+    # c1 becomes the most recently active.
+    await db.save_conversation(
+        "c1", messages_json=_messages(4), state_json="{}", verified_lookups=0, escalated=False, model=None
+    )
+
+    page = await db.list_conversations(limit=3)
+    assert [(c.id, c.message_count) for c in page] == [("c1", 4), ("c4", 4), ("c3", 3)]
+    rest = await db.list_conversations(limit=3, offset=3)
+    assert [c.id for c in rest] == ["c2", "c0"]
+    assert await db.count_conversations() == 5
+
+
+async def test_settings_round_trip(db: Database) -> None:
+    assert await db.get_setting("mail") is None
+    await db.put_setting("mail", {"escalation_email": "ops@shop.test", "nested": {"a": [1, 2]}})
+    assert await db.get_setting("mail") == {"escalation_email": "ops@shop.test", "nested": {"a": [1, 2]}}
+    await db.put_setting("mail", {"escalation_email": None})
+    assert await db.get_setting("mail") == {"escalation_email": None}
+
+
+async def test_webhook_dedup(db: Database) -> None:
+    assert await db.remember_webhook("evt-1", "orders/updated") is True
+    assert await db.remember_webhook("evt-1", "orders/updated") is False
+    assert await db.remember_webhook("evt-2", "fulfillments/update") is True
+    assert await db.remember_webhook("evt-2", "fulfillments/update") is False
+
+
+async def test_stats(db: Database) -> None:
+    assert await db.stats() == {
+        "conversations": 0,
+        "verified_lookups": 0,
+        "escalations": 0,
+        "conversations_escalated": 0,
+        "answered_without_human": 1.0,
+    }
+    for i, (lookups, escalated) in enumerate([(2, False), (1, True), (0, False), (3, False)]):
+        await db.save_conversation(
+            f"c{i}", messages_json="[]", state_json="{}", verified_lookups=lookups, escalated=escalated, model=None
+        )
+    # c2 is not flagged, but has an escalation row: it needed a human too. c1 has two (two orders).
+    async with db.begin() as conn:
+        for esc_id, conv, order in [("ESC-A", "c1", "#1"), ("ESC-B", "c1", "#2"), ("ESC-C", "c2", "")]:
+            await conn.execute(
+                sa.insert(escalations).values(
+                    id=esc_id, conversation_id=conv, order_key=order, reason="r", summary="s", transcript="t",
+                    created_at=T0, email_status="pending", attempts=0,
+                )
+            )  # fmt: skip
+    assert await db.stats() == {
+        "conversations": 4,
+        "verified_lookups": 6,
+        "escalations": 3,
+        "conversations_escalated": 2,
+        "answered_without_human": 0.5,
+    }
+
+
+async def test_file_database_survives_a_restart(tmp_path: Path, clock: Clock) -> None:
+    url = f"sqlite:///{tmp_path / 'lumen.db'}"
+    async with Database(url, clock=clock) as first:
+        async with first.begin() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
+            assert (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar() == 5000
+        await first.save_conversation(
+            "c1", messages_json=_messages(2), state_json='{"k": 1}', verified_lookups=1, escalated=False, model="m"
+        )
+        await first.put_setting("shop", {"name": "Acme"})
+        await first.remember_webhook("evt-1", "orders/updated")
+
+    clock.advance(hours=1)
+    async with Database(url, clock=clock) as second:  # connect() again on existing tables is harmless
+        row = await second.get_conversation("c1")
+        assert row is not None
+        assert (row.created_at, row.message_count, row.state_json) == (T0, 2, '{"k": 1}')
+        assert await second.get_setting("shop") == {"name": "Acme"}
+        assert await second.remember_webhook("evt-1", "orders/updated") is False
+
+
+async def test_naive_datetimes_are_refused(tmp_path: Path) -> None:
+    async with Database(f"sqlite:///{tmp_path / 'x.db'}", clock=lambda: datetime(2026, 1, 1)) as database:
+        with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+            await database.create_conversation("c1")
