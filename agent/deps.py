@@ -1,0 +1,17 @@
+"""The agent's dependencies: what tools need (`ToolContext`) plus what instructions need (persona, shop, clock)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from agent.persona import Persona, default_persona
+from tools.context import ToolContext
+from tools.domain import Shop
+
+
+@dataclass(kw_only=True)
+class Deps(ToolContext):
+    shop: Shop
+    now: datetime
+    persona: Persona = field(default_factory=default_persona)

@@ -1,0 +1,118 @@
+"""The grounding guard: every tracking number, link, order number, date and amount in a reply must appear in this
+conversation's tool results or the shopper's own words (or the merchant's persona notes)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+
+from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart, UserPromptPart
+from pydantic_core import to_jsonable_python
+
+_MONTHS = {
+    m: i + 1
+    for i, names in enumerate(
+        [("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",), ("june", "jun"),
+         ("july", "jul"), ("august", "aug"), ("september", "sep", "sept"), ("october", "oct"),
+         ("november", "nov"), ("december", "dec")]
+    )
+    for m in names
+}  # fmt: skip
+_MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_DATE_MD = re.compile(rf"\b({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b", re.IGNORECASE)
+_DATE_DM = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH_RE})\b", re.IGNORECASE)
+_DATE_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})")
+_DATE_SLASH = re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/\d{2,4})?\b")
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_URL = re.compile(r"https?://[^\s)\]>\"']+")
+_TRACKING = re.compile(r"\b(?=[A-Z0-9]*\d{4})[A-Z0-9]{8,40}\b")
+_ORDER_REF = re.compile(r"#[A-Za-z0-9\-]*\d[A-Za-z0-9\-]*")
+_MONEY = re.compile(
+    r"(?:[$€£¥₹]|CA\$|A\$|NZ\$)\s?(\d[\d,]*(?:\.\d{1,2})?)|(\d[\d,]*\.\d{2})\s?(?:USD|EUR|GBP|CAD|AUD|JPY|[A-Z]{3})\b"
+)
+_DECIMAL = re.compile(r"\d[\d,]*\.\d{2}\b")
+
+
+def _decimal(text: str) -> Decimal | None:
+    try:
+        return Decimal(text.replace(",", ""))
+    except InvalidOperation:
+        return None
+
+
+def _dates(text: str) -> set[tuple[int, int]]:
+    found: set[tuple[int, int]] = set()
+    for month, day in _DATE_MD.findall(text):
+        found.add((_MONTHS[month.lower()], int(day)))
+    for day, month in _DATE_DM.findall(text):
+        found.add((_MONTHS[month.lower()], int(day)))
+    for _year, month, day in _DATE_ISO.findall(text):
+        found.add((int(month), int(day)))
+    return found
+
+
+def evidence(messages: Sequence[ModelMessage], extra: str = "") -> str:
+    """All text the reply may draw facts from: tool results, the shopper's words, persona notes."""
+    chunks = [extra]
+    for message in messages:
+        if not isinstance(message, ModelRequest):
+            continue
+        if message.instructions:
+            # Only the example order number the instructions teach ("looks like #1234"), not their dates.
+            chunks.extend(_ORDER_REF.findall(message.instructions))
+        for part in message.parts:
+            if isinstance(part, ToolReturnPart):
+                chunks.append(json.dumps(to_jsonable_python(part.content), ensure_ascii=False))
+            elif isinstance(part, UserPromptPart) and isinstance(part.content, str):
+                chunks.append(part.content)
+    return "\n".join(chunks)
+
+
+def ungrounded(reply: str, source: str, today: date | None = None) -> list[str]:
+    """The facts in `reply` that `source` does not back, as short descriptions; empty when the reply is grounded."""
+    problems: list[str] = []
+    source_lower = source.lower()
+    source_upper = source.upper()
+
+    for url in _URL.findall(reply):
+        url = url.rstrip(".,;:!?")
+        if url not in source:
+            problems.append(f"link {url}")
+    reply_wo_urls = _URL.sub(" ", reply)
+
+    for token in _TRACKING.findall(reply_wo_urls):
+        if token not in source_upper:
+            problems.append(f"tracking number {token}")
+
+    for ref in _ORDER_REF.findall(reply_wo_urls):
+        if ref.lstrip("#").upper() not in source_upper:
+            problems.append(f"order number {ref}")
+
+    # Amounts in tool results are decimal strings ("64.00"); a shopper may also name one ("$64").
+    amounts_text = _DECIMAL.findall(source) + [a or b for a, b in _MONEY.findall(source)]
+    known_amounts = {d for n in amounts_text if (d := _decimal(n)) is not None}
+    for symbol_amount, code_amount in _MONEY.findall(reply_wo_urls):
+        value = _decimal(symbol_amount or code_amount)
+        if value is not None and value not in known_amounts:
+            problems.append(f"amount {symbol_amount or code_amount}")
+
+    known_dates = _dates(source)
+    for month, day in sorted(_dates(reply_wo_urls)):
+        if (month, day) not in known_dates:
+            problems.append(f"date {month}/{day}")
+    for first, second in _DATE_SLASH.findall(reply_wo_urls):
+        if (int(first), int(second)) not in known_dates and (int(second), int(first)) not in known_dates:
+            problems.append(f"date {first}/{second}")
+
+    reply_lower = reply_wo_urls.lower()
+    for weekday in _WEEKDAYS:
+        if re.search(rf"\b{weekday}\b", reply_lower) and weekday not in source_lower:
+            problems.append(f"day {weekday.title()}")
+    if today is not None and re.search(r"\btomorrow\b", reply_lower):
+        tomorrow = today + timedelta(days=1)
+        if (tomorrow.month, tomorrow.day) not in known_dates and "tomorrow" not in source_lower:
+            problems.append("delivery 'tomorrow'")
+    return problems

@@ -1,0 +1,337 @@
+"""Writing an answer about one order from tool results only, through the templates in `prompts/replies.toml`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from agent.persona import Persona
+from agent.playbook.understand import Intent
+from agent.prompts import Replies
+from tools.find_order import FindOrderResult
+from tools.list_fulfillments import FulfillmentsResult
+from tools.views import Item, OrderOverview, Package, When
+
+STALE_AFTER_DAYS = 5
+_CURRENCY_SYMBOLS = {
+    "USD": "$",
+    "CAD": "CA$",
+    "AUD": "A$",
+    "NZD": "NZ$",
+    "EUR": "€",
+    "GBP": "£",
+    "JPY": "¥",
+    "INR": "₹",
+}
+_INTERNATIONAL_HINTS = re.compile(r"origin country|export|international|customs|import|abroad|border", re.IGNORECASE)
+_CONTEXT_TOPICS = {
+    "unshipped": ("ship", "pre-order", "preorder", "backorder", "dispatch", "process", "made to order", "handmade"),
+    "delivered_not_received": ("deliver", "lost", "stolen", "missing", "claim", "porch", "neighbo"),
+    "in_transit": ("transit", "carrier", "delay", "international", "customs"),
+    "cancelled": ("cancel", "refund"),
+}
+
+
+@dataclass
+class Answer:
+    text: str
+    offer: str | None = None  # the escalation reason offered to the shopper, if any
+
+
+class Composer:
+    def __init__(self, persona: Persona, shop_name: str, today: date) -> None:
+        self.persona = persona
+        self.shop_name = shop_name
+        self.today = today
+        self.r = Replies(persona.tone)
+
+    # --- small formatting helpers -----------------------------------------------------------------------------
+    def date(self, moment: When) -> str:
+        # Drop the year when it is this year: "Tuesday, February 24".
+        suffix = f", {self.today.year}"
+        return moment.date[: -len(suffix)] if moment.date.endswith(suffix) else moment.date
+
+    def short_date(self, moment: When) -> str:
+        # "February 26" without the weekday, for update lines inside a list.
+        return self.date(moment).split(", ", 1)[-1]
+
+    def date_time(self, moment: When) -> str:
+        return f"{self.date(moment)} at {moment.time}"
+
+    @staticmethod
+    def items(items: list[Item]) -> str:
+        return ", ".join(f"{i.name} ×{i.quantity}" if i.quantity > 1 else i.name for i in items)
+
+    @staticmethod
+    def money(amount: str | None, currency: str | None) -> str:
+        if amount is None:
+            return ""
+        symbol = _CURRENCY_SYMBOLS.get(currency or "")
+        return f"{symbol}{amount}" if symbol else f"{amount} {currency or ''}".strip()
+
+    def tracking(self, package: Package) -> str:
+        parts = [f"{t.number} ({t.url})" if t.url else t.number for t in package.tracking]
+        return f" {self.r.say('phrases.and')} ".join(parts)
+
+    def days_ago(self, days: int) -> str:
+        if days <= 0:
+            return self.r.say("phrases.today")
+        return self.r.say("phrases.days_one") if days == 1 else self.r.say("phrases.days_many", n=days)
+
+    def status_words(self, code: str) -> str:
+        return self.r.say(f"status.{code}") if self.r.has(f"status.{code}") else self.r.say("status.OTHER")
+
+    def context_for(self, topic: str) -> str:
+        """The merchant's persona sentences that speak to this situation, verbatim."""
+        if not self.persona.context:
+            return ""
+        sentences = re.split(r"(?<=[.!?])\s+|\n+", self.persona.context)
+        keys = _CONTEXT_TOPICS.get(topic, ())
+        picked = [s.strip() for s in sentences if s.strip() and any(k in s.lower() for k in keys)]
+        return " ".join(picked)
+
+    @staticmethod
+    def join(*sentences: str) -> str:
+        return " ".join(s for s in sentences if s)
+
+    # --- answers ---------------------------------------------------------------------------------------------
+    def order_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer:
+        if result.cancelled:
+            if intent.asks_why:
+                text = self.r.say("order.cancel_reason_unknown", order_number=order.order_number)
+                return Answer(text, offer="cancellation_details")
+            return self._cancelled(order, result)
+        packages = result.packages
+        answer = (
+            self._unshipped(order, result)
+            if not packages
+            else self._one_package(order, packages[0], intent)
+            if len(packages) == 1 and not result.unshipped_items
+            else self._several(order, result, intent)
+        )
+        if result.refunds and not result.cancelled:
+            refund = result.refunds[-1]
+            amount = self.money(refund.amount, refund.currency)
+            if amount:
+                answer.text = self.join(
+                    answer.text, self.r.say("order.refunded", amount=amount, date=self.date(refund.date))
+                )
+        return answer
+
+    def _cancelled(self, order: OrderOverview, result: FulfillmentsResult) -> Answer:
+        assert result.cancelled is not None
+        refund = ""
+        if result.refunds:
+            first = result.refunds[0]
+            amount = self.money(first.amount, first.currency)
+            if amount and first.date.date == result.cancelled.date:
+                refund = self.r.say("order.refund_same_day", amount=amount)
+            elif amount:
+                refund = self.r.say("order.refund_on", amount=amount, date=self.date(first.date))
+        text = self.r.say(
+            "order.cancelled", order_number=order.order_number, date=self.date(result.cancelled), refund=refund
+        )
+        return Answer(self.join(text, self.context_for("cancelled")), offer="cancellation_details")
+
+    def _pending_sentences(self, result: FulfillmentsResult) -> list[str]:
+        sentences = []
+        scheduled = [p for p in result.pending if p.state == "scheduled" and p.fulfill_at]
+        if scheduled:
+            sentences.append(self.r.say("order.scheduled", date=self.date(scheduled[0].fulfill_at)))  # type: ignore[arg-type]
+        if any(p.state == "on_hold" for p in result.pending):
+            sentences.append(self.r.say("order.on_hold"))
+        return sentences
+
+    def _unshipped(self, order: OrderOverview, result: FulfillmentsResult) -> Answer:
+        text = self.r.say("order.unshipped", order_number=order.order_number, items=self.items(order.items))
+        return Answer(
+            self.join(
+                text, *self._pending_sentences(result), self.context_for("unshipped"), self.r.say("order.ask_ship_date")
+            ),
+            offer="shipping_date_request",
+        )
+
+    def _delivered(self, order: OrderOverview, package: Package, intent: Intent) -> Answer:
+        assert package.delivered is not None
+        event = package.latest_event if package.latest_event and package.latest_event.status == "DELIVERED" else None
+        place = f" in {event.city}" if event and event.city else ""
+        note = ""
+        if event and event.message and event.message.strip().lower() not in ("delivered", "delivered."):
+            note = f', with the note "{event.message.strip()}"'
+        facts = {
+            "order_number": order.order_number,
+            "items": self.items(package.items or order.items),
+            "delivered": self.date_time(package.delivered),
+            "place": place,
+            "note": note,
+            "carrier": package.carrier or "",
+            "tracking": self.tracking(package),
+        }
+        if intent.not_received:
+            key = "order.dnr" if package.carrier and package.tracking else "order.dnr_no_carrier"
+            return Answer(
+                self.join(self.r.say(key, **facts), self.context_for("delivered_not_received")),
+                "delivered_not_received",
+            )
+        if package.carrier and package.tracking:
+            text = self.r.say("order.delivered", **facts)
+        else:
+            text = self.r.say("order.delivered_no_carrier", **facts)
+        return Answer(self.join(text, self.r.say("order.delivered_followup")))
+
+    def _one_package(self, order: OrderOverview, package: Package, intent: Intent) -> Answer:
+        if package.delivered:
+            return self._delivered(order, package, intent)
+        if not package.tracking:
+            by = f" by {package.fulfilled_by}" if package.fulfilled_by else ""
+            text = self.r.say(
+                "order.no_tracking",
+                order_number=order.order_number,
+                items=self.items(package.items or order.items),
+                fulfilled=self.date(package.fulfilled),
+                by=by,
+            )
+            return Answer(text, offer="missing_tracking")
+        carrier = package.carrier or "the carrier"
+        event = package.latest_event
+        stale = event is not None and event.days_ago >= STALE_AFTER_DAYS
+        if package.status == "DELAYED" or (event and event.status == "DELAYED"):
+            status = self.r.say("phrases.on_its_way", carrier=carrier, tracking=self.tracking(package))
+            delay = (
+                self.r.say(
+                    "phrases.delayed_sentence",
+                    carrier=carrier,
+                    message=event.message or "",
+                    date=self.date(event.happened),
+                )
+                if event
+                else ""
+            )
+            eta = self._eta_sentence(package)
+            text = self.r.say(
+                "order.single", order_number=order.order_number, items=self.items(package.items), status_sentence=status
+            )
+            return Answer(
+                self.join(text, delay, eta, self.context_for("in_transit"), self.r.say("order.delayed_offer")),
+                "delayed_or_stuck",
+            )
+        if stale and event is not None:
+            status = self.r.say("phrases.on_its_way", carrier=carrier, tracking=self.tracking(package))
+            text = self.r.say(
+                "order.single", order_number=order.order_number, items=self.items(package.items), status_sentence=status
+            )
+            latest = self._latest_sentence(package)
+            eta = self._eta_sentence(package) if package.estimated_delivery else ""
+            international = bool(event.message and _INTERNATIONAL_HINTS.search(event.message))
+            advice = self.r.say("order.stale" if international else "order.stale_domestic", carrier=carrier)
+            return Answer(self.join(text, latest, eta, self.context_for("in_transit"), advice), "delayed_or_stuck")
+        text = self.r.say(
+            "order.moving",
+            order_number=order.order_number,
+            items=self.items(package.items or order.items),
+            status=self.status_words(package.status),
+            carrier=carrier,
+            tracking=self.tracking(package),
+        )
+        latest = self._latest_sentence(package) if event and event.message else ""
+        return Answer(self.join(text, self._eta_sentence(package), latest))
+
+    def _eta_sentence(self, package: Package) -> str:
+        if package.estimated_delivery:
+            return self.r.say("order.eta_sentence", date=self.date(package.estimated_delivery))
+        return self.r.say("order.no_eta")
+
+    def _latest_sentence(self, package: Package) -> str:
+        event = package.latest_event
+        if event is None or not event.message:
+            return ""
+        place = event.city or event.country or ""
+        fields = {
+            "message": event.message,
+            "place": place,
+            "date": self.date(event.happened),
+            "days": self.days_ago(event.days_ago),
+        }
+        key = "phrases.latest_sentence" if place else "phrases.latest_sentence_noplace"
+        text = self.r.say(key, **fields)
+        return text.replace(", today ago.", ", today.")
+
+    def _package_details(self, package: Package, *, with_latest: bool = True) -> str:
+        """'shipped via USPS, tracking 9400..., in transit, estimated delivery Saturday, February 28'."""
+        tracking = self.tracking(package)
+        parts = []
+        if package.carrier and tracking:
+            parts.append(self.r.say("phrases.shipped_via", carrier=package.carrier, tracking=tracking))
+        elif tracking:
+            parts.append(self.r.say("phrases.shipped_no_carrier", tracking=tracking))
+        elif package.fulfilled_by:
+            parts.append(f"fulfilled by {package.fulfilled_by} on {self.date(package.fulfilled)}, no tracking shared")
+        if package.delivered:
+            parts.append(self.r.say("phrases.delivered_on", date=self.date_time(package.delivered)))
+        else:
+            parts.append(self.status_words(package.status))
+            if package.estimated_delivery:
+                parts.append(self.r.say("phrases.eta", date=self.date(package.estimated_delivery)))
+        text = ", ".join(parts)
+        event = package.latest_event
+        if with_latest and event and event.message and not package.delivered and not package.estimated_delivery:
+            place = event.city or ""
+            key = "phrases.last_update_place" if place else "phrases.last_update"
+            update = self.r.say(
+                key, event=_lower_first(event.message), place=place, date=self.short_date(event.happened)
+            )
+            text = f"{text} ({update})"
+        return text
+
+    def _several(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer:
+        packages = result.packages
+        intro_key = "order.split_intro" if not result.unshipped_items else "order.partial_intro"
+        lines = [self.r.say(intro_key, order_number=order.order_number, count=len(packages))]
+        for package in packages:
+            items = self.items(package.items) or self.items(order.items)
+            lines.append(
+                self.r.say(
+                    "order.package_line",
+                    number=package.package_number,
+                    items=items,
+                    details=self._package_details(package),
+                )
+                + "."
+            )
+        if result.unshipped_items:
+            lines.append(self.r.say("order.not_shipped_line", items=self.items(result.unshipped_items)) + ".")
+        tail = self._pending_sentences(result)
+        offer = None
+        if intent.not_received and any(p.delivered for p in packages):
+            tail.append(self.r.say("order.dnr_offer"))
+            offer = "delivered_not_received"
+        elif result.unshipped_items:
+            context = self.context_for("unshipped")
+            if context:
+                tail.append(context)
+        text = "\n".join(lines)
+        if tail:
+            text = f"{text}\n{' '.join(tail)}"
+        return Answer(text, offer)
+
+    def customer_orders(self, result: FindOrderResult) -> str:
+        if not result.orders:
+            return self.r.say("customer_orders.none")
+        lines = [self.r.say("customer_orders.intro")]
+        for overview in result.orders:
+            status = "cancelled" if overview.cancelled else overview.fulfillment_status.replace("_", " ").lower()
+            lines.append(
+                self.r.say(
+                    "customer_orders.line",
+                    order_number=overview.order_number,
+                    placed=self.short_date(overview.placed),
+                    status=status,
+                )
+            )
+        lines.append(self.r.say("customer_orders.ask"))
+        return "\n".join(lines)
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text and not text[:2].isupper() else text

@@ -1,0 +1,289 @@
+"""The playbook model: a real pydantic-ai model (a `FunctionModel`) that needs no LLM.
+
+Each time the agent asks it for a response it reads the whole conversation, works out where the dialogue stands
+(what was asked, what was verified, what was offered) from the shopper's words and the earlier tool results, then
+either calls one of the same tools an LLM would, or writes the reply from this turn's tool results through the
+templates in `prompts/replies.toml`. It knows no store, order, carrier or customer in advance.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+    UserPromptPart,
+)
+from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
+from pydantic_core import to_jsonable_python
+
+from agent.persona import Persona
+from agent.playbook.compose import Answer, Composer
+from agent.playbook.understand import Awaiting, detect_intent, extract_details
+from tools.escalate import EscalationResult
+from tools.find_order import FindOrderResult
+from tools.list_fulfillments import FulfillmentsResult
+
+PLAYBOOK_NAME = "playbook"
+
+
+@dataclass
+class Call:
+    name: str
+    args: dict[str, Any]
+    result: Any = None
+
+
+@dataclass
+class Turn:
+    user: str
+    calls: list[Call] = field(default_factory=list)
+
+    def last(self, name: str) -> Any:
+        for call in reversed(self.calls):
+            if call.name == name and call.result is not None:
+                return call.result
+        return None
+
+    def called(self, name: str) -> bool:
+        return any(c.name == name for c in self.calls)
+
+
+@dataclass
+class State:
+    awaiting: Awaiting = None
+    offer: str | None = None
+    offer_order: str | None = None
+    order_number: str | None = None
+    email: str | None = None
+    postal_code: str | None = None
+    current_order: str | None = None
+    pending_reason: str | None = None
+    escalations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ToolStep:
+    name: str
+    args: dict[str, Any]
+
+
+@dataclass
+class ReplyStep:
+    text: str
+    state: State
+
+
+def split_turns(messages: list[ModelMessage]) -> list[Turn]:
+    turns: list[Turn] = []
+    by_id: dict[str, Call] = {}
+    for message in messages:
+        if isinstance(message, ModelRequest):
+            for part in message.parts:
+                if isinstance(part, UserPromptPart):
+                    content = part.content if isinstance(part.content, str) else " ".join(map(str, part.content))
+                    turns.append(Turn(user=content))
+                elif isinstance(part, ToolReturnPart) and part.tool_call_id in by_id:
+                    by_id[part.tool_call_id].result = to_jsonable_python(part.content)
+        elif isinstance(message, ModelResponse) and turns:
+            for part in message.parts:
+                if isinstance(part, ToolCallPart):
+                    call = Call(part.tool_name, part.args_as_dict())
+                    by_id[part.tool_call_id] = call
+                    turns[-1].calls.append(call)
+    return turns
+
+
+class Playbook:
+    """Decides the next step of a conversation. Pure: the same messages always give the same step."""
+
+    def __init__(self, persona: Persona, shop_name: str, today: date) -> None:
+        self.compose = Composer(persona, shop_name, today)
+        self.r = self.compose.r
+        self.persona = persona
+        self.shop_name = shop_name
+
+    def next_step(self, messages: list[ModelMessage]) -> ToolStep | ReplyStep:
+        turns = split_turns(messages)
+        if not turns:
+            return ReplyStep(self._say("greeting"), State(awaiting="order_number"))
+        state = State()
+        for turn in turns[:-1]:
+            state = self._absorb(state, turn.user)
+            step = self._decide(state, turn)
+            state = step.state if isinstance(step, ReplyStep) else replace(state, awaiting=None, offer=None)
+        current = turns[-1]
+        return self._decide(self._absorb(state, current.user), current)
+
+    # --- reading the shopper -------------------------------------------------------------------------------------
+    def _absorb(self, state: State, text: str) -> State:
+        details = extract_details(text, state.awaiting)
+        new = replace(state)
+        if details.order_number:
+            new.order_number = details.order_number
+        if details.email:
+            new.email = details.email
+        if details.postal_code:
+            new.postal_code = details.postal_code
+        return new
+
+    def _say(self, key: str, **fields: Any) -> str:
+        base = {"assistant_name": self.persona.assistant_name, "shop_name": self.shop_name}
+        return self.r.say(key, **(base | fields))
+
+    def _reply(self, state: State, key: str, *, awaiting: Awaiting = None, offer: str | None = None, **fields: Any):
+        return ReplyStep(
+            self._say(key, **fields),
+            replace(state, awaiting=awaiting if not offer else "escalation_offer", offer=offer),
+        )
+
+    # --- deciding ------------------------------------------------------------------------------------------------
+    def _decide(self, state: State, turn: Turn) -> ToolStep | ReplyStep:
+        intent = detect_intent(turn.user)
+        details = extract_details(turn.user, state.awaiting)
+        new_details = bool(details.order_number or details.email or details.postal_code)
+
+        escalation = self._escalation_flow(state, turn, intent, details)
+        if escalation is not None:
+            return escalation
+
+        if state.awaiting == "escalation_offer" and intent.decline and not new_details:
+            return self._reply(state, "declined")
+        if intent.platform and not details.order_number:
+            return self._reply(state, "other_platform", platform=intent.platform)
+        if intent.small_talk_only and not new_details:
+            if intent.thanks:
+                return self._reply(state, "thanks")
+            return self._reply(state, "greeting", awaiting="order_number")
+
+        in_dialogue = state.awaiting in ("order_number", "factor", "which_order")
+        follow_up = state.current_order is not None and not intent.other_topic
+        if not (intent.order_related or new_details or in_dialogue or follow_up) or (
+            intent.other_topic and not new_details
+        ):
+            return self._reply(state, "out_of_scope")
+        return self._order_flow(state, turn, intent)
+
+    def _escalation_flow(self, state: State, turn: Turn, intent, details) -> ToolStep | ReplyStep | None:
+        result = turn.last("escalate")
+        if result is not None:
+            return self._after_escalation(state, EscalationResult.model_validate(result), turn)
+        accepting = state.awaiting == "escalation_offer" and intent.accept and not details.order_number
+        giving_contact = state.awaiting == "contact_email" and details.email
+        if not (accepting or giving_contact or intent.human):
+            return None
+        reason = state.pending_reason or state.offer or "shopper_asked_for_human"
+        order = state.offer_order if (accepting or state.pending_reason) else state.current_order
+        order = order or state.current_order
+        if order and order in state.escalations:
+            return self._reply(state, "already_escalated", reference=state.escalations[order], email=state.email or "")
+        if not order and not state.email:
+            return self._reply(replace(state, pending_reason=reason), "ask_contact_email", awaiting="contact_email")
+        args: dict[str, Any] = {"reason": reason, "summary": self._summary(reason, order)}
+        if order:
+            args["order_number"] = order
+        if state.email:
+            args["shopper_email"] = state.email
+        return ToolStep("escalate", args)
+
+    def _after_escalation(self, state: State, result: EscalationResult, turn: Turn) -> ToolStep | ReplyStep:
+        call = next(c for c in reversed(turn.calls) if c.name == "escalate")
+        order = call.args.get("order_number")
+        if result.status in ("created", "already_created") and result.reference:
+            escalations = state.escalations | {order or "": result.reference}
+            done = replace(state, escalations=escalations, pending_reason=None)
+            key = "escalated" if result.status == "created" else "already_escalated"
+            return self._reply(done, key, reference=result.reference, email=result.reply_to or state.email or "")
+        if result.status == "not_verified" and state.email:
+            args = {k: v for k, v in call.args.items() if k != "order_number"}
+            if len([c for c in turn.calls if c.name == "escalate"]) < 2:
+                return ToolStep("escalate", args | {"shopper_email": state.email})
+        if result.status in ("need_contact_email", "not_verified"):
+            pending = replace(state, pending_reason=call.args.get("reason"), offer_order=order)
+            return self._reply(pending, "ask_contact_email", awaiting="contact_email")
+        return self._reply(state, "escalation_failed")
+
+    def _summary(self, reason: str, order: str | None) -> str:
+        about = self.r.say("summary.about", order_number=order) if order else ""
+        key = f"summary.{reason}" if self.r.has(f"summary.{reason}") else "summary.other"
+        return self.r.say(key, order_number=order or "", about=about)
+
+    def _order_flow(self, state: State, turn: Turn, intent) -> ToolStep | ReplyStep:
+        found = turn.last("find_order")
+        if found is None:
+            number = state.order_number or state.current_order
+            args = {"order_number": number, "email": state.email, "postal_code": state.postal_code}
+            return ToolStep("find_order", {k: v for k, v in args.items() if v})
+        result = FindOrderResult.model_validate(found)
+        shown = result.order_number or state.order_number or ""
+        if result.status == "verification_needed":
+            if result.order_number:
+                return self._reply(state, "ask_email", awaiting="factor")
+            key = "ask_order_number_have_email" if state.email else "ask_order_number"
+            return self._reply(state, key, awaiting="order_number")
+        if result.status == "not_found":
+            key = "not_found_with_details" if (state.email or state.postal_code) else "not_found"
+            lost = replace(state, order_number=None)
+            return self._reply(lost, key, awaiting="order_number", order_number=shown)
+        if result.status == "too_many_attempts":
+            return self._reply(replace(state, offer_order=None), "too_many_attempts", offer="other")
+        if result.status == "unavailable":
+            return self._reply(replace(state, offer_order=None), "unavailable", offer="order_data_unavailable")
+        if result.status == "customer_orders" and len(result.orders) != 1:
+            return ReplyStep(
+                self.compose.customer_orders(result),
+                replace(state, awaiting="which_order" if result.orders else None, offer=None),
+            )
+
+        order = result.order or result.orders[0]
+        listed = turn.last("list_fulfillments")
+        if listed is None:
+            return ToolStep("list_fulfillments", {"order_number": order.order_number})
+        fulfillments = FulfillmentsResult.model_validate(listed)
+        verified = replace(state, current_order=order.order_number, order_number=order.order_number)
+        if fulfillments.status != "ok":
+            return self._reply(verified, "unavailable", offer="order_data_unavailable")
+        answer: Answer = self.compose.order_answer(order, fulfillments, intent)
+        awaiting: Awaiting = "escalation_offer" if answer.offer else None
+        return ReplyStep(
+            answer.text, replace(verified, awaiting=awaiting, offer=answer.offer, offer_order=order.order_number)
+        )
+
+
+class PlaybookModel(FunctionModel):
+    """The offline model: pass it wherever pydantic-ai takes a model."""
+
+    # See retry feedback as the agent's own step, not as words the shopper typed.
+    _renders_retry_feedback = True
+
+    def __init__(self, persona: Persona, shop_name: str, today: date) -> None:
+        self.playbook = Playbook(persona, shop_name, today)
+        super().__init__(self._respond, stream_function=self._stream, model_name=PLAYBOOK_NAME)
+
+    def _step(self, messages: list[ModelMessage]) -> ToolStep | ReplyStep:
+        return self.playbook.next_step(messages)
+
+    def _respond(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        step = self._step(messages)
+        if isinstance(step, ToolStep):
+            return ModelResponse(parts=[ToolCallPart(step.name, step.args)], model_name=PLAYBOOK_NAME)
+        return ModelResponse(parts=[TextPart(step.text)], model_name=PLAYBOOK_NAME)
+
+    async def _stream(self, messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str | DeltaToolCalls]:
+        step = self._step(messages)
+        if isinstance(step, ToolStep):
+            yield {0: DeltaToolCall(name=step.name, json_args=json.dumps(step.args))}
+            return
+        # Word by word, so the widget shows the reply as it is written.
+        words = step.text.split(" ")
+        for i, word in enumerate(words):
+            yield word if i == 0 else " " + word

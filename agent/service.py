@@ -1,0 +1,332 @@
+"""Lumen as a service: conversations kept on the server, one agent turn per shopper message.
+
+The server and the terminal chat both talk to `Lumen`; neither touches the agent, the database or the tools directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, EmailStr, Field
+from pydantic_ai import AgentRunResultEvent, PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelMessagesTypeAdapter,
+    ModelRequest,
+    ModelResponse,
+    ToolReturnPart,
+    UserPromptPart,
+)
+from pydantic_ai.usage import UsageLimits
+from pydantic_core import to_jsonable_python
+
+from agent import prompts
+from agent.core import lumen_agent
+from agent.deps import Deps
+from agent.models import ModelChooser
+from agent.persona import Persona, PersonaUpdate, default_persona
+from tools.config import Settings
+from tools.context import SessionState
+from tools.db import Database
+from tools.escalations import EscalationService, MailSettings
+from tools.sources import FixtureStore, OrderSource
+from tools.sources.base import OrderSourceError
+
+log = logging.getLogger("lumen")
+
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
+PERSONA_KEY = "persona"
+MERCHANT_KEY = "merchant"
+TURN_LIMITS = UsageLimits(request_limit=12)
+
+
+class UnknownSession(LookupError):
+    """The session id is not one this server issued (or it was issued by another database)."""
+
+
+class MerchantSettings(BaseModel):
+    """What a merchant changes in /admin besides the persona."""
+
+    escalation_email: EmailStr | None = Field(None, description="Where hand-offs to the support team are emailed.")
+    smtp_url: str | None = Field(None, max_length=500, description="smtp://user:pass@host:port (smtps:// for TLS).")
+    mail_from: str = Field("lumen@localhost", max_length=200)
+    verification_factors: list[Literal["email", "postal_code"]] = Field(
+        default_factory=lambda: ["email", "postal_code"],
+        min_length=1,
+        description="What, besides the order number, proves an order is the shopper's.",
+    )
+
+
+class MerchantSettingsUpdate(BaseModel):
+    escalation_email: EmailStr | None = None
+    smtp_url: str | None = Field(None, max_length=500)
+    mail_from: str | None = Field(None, max_length=200)
+    verification_factors: list[Literal["email", "postal_code"]] | None = Field(None, min_length=1)
+
+
+class EscalationInfo(BaseModel):
+    reference: str
+    status: Literal["created", "already_created"]
+    reply_to: str | None = None
+
+
+class ChatTurn(BaseModel):
+    session_id: str
+    reply: str
+    escalation: EscalationInfo | None = None
+    model: str | None = None
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def _escalation_in(messages: list[ModelMessage]) -> EscalationInfo | None:
+    for message in reversed(messages):
+        if isinstance(message, ModelRequest):
+            for part in message.parts:
+                if isinstance(part, ToolReturnPart) and part.tool_name == "escalate":
+                    content = to_jsonable_python(part.content)
+                    if isinstance(content, dict) and content.get("status") in ("created", "already_created"):
+                        return EscalationInfo(
+                            reference=content["reference"], status=content["status"], reply_to=content.get("reply_to")
+                        )
+    return None
+
+
+@dataclass
+class _Prepared:
+    session_id: str
+    history: list[ModelMessage]
+    deps: Deps
+    model: Any
+
+
+class Lumen:
+    def __init__(
+        self,
+        settings: Settings,
+        source: OrderSource,
+        db: Database,
+        *,
+        escalations: EscalationService | None = None,
+    ) -> None:
+        self.settings = settings
+        self.source = source
+        self.db = db
+        self.escalations = escalations or EscalationService(db, self._mail_settings)
+        self.models = ModelChooser(settings)
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @classmethod
+    async def create(cls, settings: Settings, *, store: Path | None = None, source: OrderSource | None = None) -> Lumen:
+        if source is None:
+            if settings.uses_shopify and store is None:
+                from tools.sources.shopify import ShopifyAdmin
+
+                source = ShopifyAdmin.from_settings(settings)
+            else:
+                source = FixtureStore(store or settings.lumen_store, now=settings.lumen_now)
+        db = Database(settings.lumen_database_url)
+        await db.connect()
+        return cls(settings, source, db)
+
+    async def close(self) -> None:
+        closer = getattr(self.source, "aclose", None)
+        if closer is not None:
+            await closer()
+        await self.db.close()
+
+    # --- merchant settings ---------------------------------------------------------------------------------------
+    async def persona(self) -> Persona:
+        stored = await self.db.get_setting(PERSONA_KEY)
+        return Persona.model_validate(stored) if stored else default_persona()
+
+    async def update_persona(self, update: PersonaUpdate) -> Persona:
+        persona = update.apply(await self.persona())
+        await self.db.put_setting(PERSONA_KEY, persona.model_dump())
+        return persona
+
+    async def merchant_settings(self) -> MerchantSettings:
+        stored = await self.db.get_setting(MERCHANT_KEY)
+        if stored:
+            return MerchantSettings.model_validate(stored)
+        return MerchantSettings(
+            escalation_email=self.settings.lumen_escalation_email,
+            smtp_url=self.settings.lumen_smtp_url,
+            mail_from=self.settings.lumen_mail_from,
+        )
+
+    async def update_merchant_settings(self, update: MerchantSettingsUpdate) -> MerchantSettings:
+        merged = (await self.merchant_settings()).model_dump() | update.model_dump(exclude_unset=True)
+        settings = MerchantSettings.model_validate(merged)
+        await self.db.put_setting(MERCHANT_KEY, settings.model_dump(mode="json"))
+        return settings
+
+    async def _mail_settings(self) -> MailSettings:
+        merchant = await self.merchant_settings()
+        shop = await self.source.shop()
+        return MailSettings(
+            smtp_url=merchant.smtp_url,
+            escalation_email=str(merchant.escalation_email) if merchant.escalation_email else None,
+            mail_from=merchant.mail_from,
+            shop_name=shop.name,
+        )
+
+    # --- conversations -------------------------------------------------------------------------------------------
+    async def _prepare(self, message: str, session_id: str | None, customer_id: str | None) -> _Prepared:
+        if session_id is None:
+            session_id = new_session_id()
+            await self.db.create_conversation(session_id)
+            history: list[ModelMessage] = []
+            state = SessionState()
+        else:
+            if not SESSION_ID.match(session_id):
+                raise UnknownSession(session_id)
+            row = await self.db.get_conversation(session_id)
+            if row is None:
+                raise UnknownSession(session_id)
+            history = list(ModelMessagesTypeAdapter.validate_json(row.messages_json or "[]"))
+            state = SessionState.model_validate_json(row.state_json) if row.state_json else SessionState()
+        # Only a signed app-proxy request can say who is logged in; anything else clears it.
+        state.customer_id = customer_id
+        shop = await self._shop()
+        now = self.source.now()
+        persona = await self.persona()
+        merchant = await self.merchant_settings()
+        deps = Deps(
+            source=self.source,
+            session=state,
+            conversation_id=session_id,
+            escalations=self.escalations,
+            verification_factors=frozenset(merchant.verification_factors),
+            shop=shop,
+            now=now,
+            persona=persona,
+        )
+        today = now.astimezone(ZoneInfo(shop.timezone)).date()
+        return _Prepared(session_id, history, deps, self.models.for_turn(persona, shop.name, today))
+
+    async def _shop(self):
+        try:
+            return await self.source.shop()
+        except OrderSourceError:
+            from tools.domain import Shop
+
+            return Shop(name="our store")
+
+    def _lock(self, session_id: str | None) -> asyncio.Lock:
+        if session_id is None:
+            return asyncio.Lock()
+        return self._locks.setdefault(session_id, asyncio.Lock())
+
+    async def _save(self, prepared: _Prepared, messages: list[ModelMessage], model: str | None) -> None:
+        state = prepared.deps.session
+        await self.db.save_conversation(
+            prepared.session_id,
+            messages_json=ModelMessagesTypeAdapter.dump_json(messages),
+            state_json=state.model_dump_json(),
+            verified_lookups=len(state.verified_orders),
+            escalated=bool(state.escalations),
+            model=model,
+            customer_id=state.customer_id,
+        )
+
+    def _failure_turn(self, prepared: _Prepared, message: str, exc: BaseException) -> tuple[list[ModelMessage], str]:
+        log.exception("agent turn failed", exc_info=exc)
+        reply = prompts.toml("replies.toml")["unavailable"]["friendly"]
+        failed: list[ModelMessage] = [
+            ModelRequest(parts=[UserPromptPart(message)]),
+            ModelResponse(parts=[TextPart(reply)], model_name="error"),
+        ]
+        return [*prepared.history, *failed], reply
+
+    async def chat(self, message: str, session_id: str | None = None, *, customer_id: str | None = None) -> ChatTurn:
+        async with self._lock(session_id):
+            prepared = await self._prepare(message, session_id, customer_id)
+            try:
+                result = await lumen_agent.run(
+                    message,
+                    deps=prepared.deps,
+                    message_history=prepared.history,
+                    model=prepared.model,
+                    model_settings={"timeout": self.settings.lumen_model_timeout_s},
+                    usage_limits=TURN_LIMITS,
+                )
+            except Exception as exc:  # the shopper always gets an answer, and the turn is kept
+                messages, reply = self._failure_turn(prepared, message, exc)
+                await self._save(prepared, messages, "error")
+                return ChatTurn(session_id=prepared.session_id, reply=reply)
+            messages = result.all_messages()
+            model_name = result.response.model_name
+            await self._save(prepared, messages, model_name)
+            return ChatTurn(
+                session_id=prepared.session_id,
+                reply=result.output,
+                escalation=_escalation_in(result.new_messages()),
+                model=model_name,
+            )
+
+    async def chat_stream(
+        self, message: str, session_id: str | None = None, *, customer_id: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Events: {"type": "session"} first, {"type": "delta", "text"} as text is written, then {"type": "done"}."""
+        async with self._lock(session_id):
+            prepared = await self._prepare(message, session_id, customer_id)
+            yield {"type": "session", "session_id": prepared.session_id}
+            try:
+                async for event in lumen_agent.run_stream_events(
+                    message,
+                    deps=prepared.deps,
+                    message_history=prepared.history,
+                    model=prepared.model,
+                    model_settings={"timeout": self.settings.lumen_model_timeout_s},
+                    usage_limits=TURN_LIMITS,
+                ):
+                    if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart) and event.part.content:
+                        yield {"type": "delta", "text": event.part.content}
+                    elif isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
+                        yield {"type": "delta", "text": event.delta.content_delta}
+                    elif isinstance(event, AgentRunResultEvent):
+                        result = event.result
+                        messages = result.all_messages()
+                        await self._save(prepared, messages, result.response.model_name)
+                        turn = ChatTurn(
+                            session_id=prepared.session_id,
+                            reply=result.output,
+                            escalation=_escalation_in(result.new_messages()),
+                            model=result.response.model_name,
+                        )
+                        yield {"type": "done", **turn.model_dump(mode="json")}
+            except Exception as exc:
+                messages, reply = self._failure_turn(prepared, message, exc)
+                await self._save(prepared, messages, "error")
+                yield {"type": "done", **ChatTurn(session_id=prepared.session_id, reply=reply).model_dump(mode="json")}
+
+    async def transcript(self, session_id: str) -> dict[str, Any] | None:
+        """A conversation for the merchant: every message, tool calls and results included."""
+        row = await self.db.get_conversation(session_id)
+        if row is None:
+            return None
+        messages = ModelMessagesTypeAdapter.validate_json(row.messages_json or "[]")
+        return {
+            "id": row.id,
+            "created_at": row.created_at.isoformat(),
+            "updated_at": row.updated_at.isoformat(),
+            "escalated": row.escalated,
+            "verified_lookups": row.verified_lookups,
+            "model": row.model,
+            "messages": to_jsonable_python(messages),
+        }
+
+    async def now(self) -> datetime:
+        return self.source.now()

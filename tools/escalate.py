@@ -1,0 +1,91 @@
+"""`escalate`: hand the conversation to the merchant's support team, durably and once per order."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, EmailStr, Field, TypeAdapter, ValidationError
+from pydantic_ai import RunContext
+
+from tools.context import ToolContext
+from tools.escalations import EscalationRequest
+from tools.sources.base import normalize_order_number
+from tools.transcript import render_transcript
+
+EscalationReason = Literal[
+    "delivered_not_received",
+    "shopper_asked_for_human",
+    "cancellation_details",
+    "missing_tracking",
+    "delayed_or_stuck",
+    "shipping_date_request",
+    "order_data_unavailable",
+    "other",
+]
+
+_EMAIL = TypeAdapter(EmailStr)
+
+
+class EscalationResult(BaseModel):
+    status: Literal["created", "already_created", "need_contact_email", "not_verified", "unavailable"] = Field(
+        description=(
+            "created / already_created: the support team has the case; tell the shopper who will reply and where. "
+            "need_contact_email: ask the shopper for an email address the team can reply to, then call again. "
+            "not_verified: the order was not verified in this conversation; escalate without the order number or "
+            "verify it first. unavailable: the hand-off could not be recorded; apologise."
+        )
+    )
+    reference: str | None = Field(None, description="The case reference to give the shopper.")
+    reply_to: str | None = Field(None, description="The email address the support team will reply to.")
+
+
+async def escalate(
+    ctx: RunContext[ToolContext],
+    reason: EscalationReason,
+    summary: str,
+    order_number: str | None = None,
+    shopper_email: str | None = None,
+) -> EscalationResult:
+    """Hand this conversation to the store's human support team, who reply by email.
+
+    Call it only when the shopper asks for a person or accepts your offer of one. It sends the team the
+    transcript, so the shopper does not have to repeat themselves. Calling it twice for the same order is harmless.
+
+    Args:
+        reason: Why a human is needed.
+        summary: One or two sentences for the support team: what the shopper needs and what you already told them.
+        order_number: The order this is about, if the shopper verified one in this conversation.
+        shopper_email: An email address for the reply, when no verified order provides one.
+    """
+    deps = ctx.deps
+    session = deps.session
+    order_name: str | None = None
+    if order_number:
+        number = normalize_order_number(order_number)
+        order_name = next((n for n in session.verified_orders if number and n.lstrip("#").upper() == number), None)
+        if order_name is None:
+            return EscalationResult(status="not_verified")
+    email = session.order_emails.get(order_name) if order_name else None
+    if email is None and shopper_email:
+        try:
+            email = str(_EMAIL.validate_python(shopper_email.strip()))
+        except ValidationError:
+            email = None
+    if email is None:
+        return EscalationResult(status="need_contact_email")
+    if deps.escalations is None:
+        return EscalationResult(status="unavailable")
+    request = EscalationRequest(
+        conversation_id=deps.conversation_id,
+        order_name=order_name,
+        reason=reason,
+        summary=summary.strip()[:2000],
+        shopper_email=email,
+        transcript=render_transcript(ctx.messages),
+    )
+    record, created = await deps.escalations.escalate(request)
+    if record.id not in session.escalations:
+        session.escalations.append(record.id)
+    return EscalationResult(
+        status="created" if created else "already_created", reference=record.id, reply_to=record.shopper_email
+    )

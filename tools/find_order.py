@@ -1,0 +1,122 @@
+"""`find_order`: look an order up and decide, in code, whether this shopper may see it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_ai import RunContext
+
+from tools.context import MAX_FAILED_LOOKUPS, ToolContext
+from tools.domain import Order
+from tools.sources.base import (
+    OrderSourceError,
+    normalize_email,
+    normalize_order_number,
+    normalize_postal_code,
+)
+from tools.views import OrderOverview, order_overview
+
+FindStatus = Literal[
+    "verified", "verification_needed", "not_found", "customer_orders", "too_many_attempts", "unavailable"
+]
+
+
+class FindOrderResult(BaseModel):
+    status: FindStatus = Field(
+        description=(
+            "verified: the shopper proved the order, `order` is theirs to see. "
+            "verification_needed: ask for the email used at checkout (or the shipping postal code); nothing is known "
+            "about the order yet. not_found: no order matches the number with that email/postal code (the same answer "
+            "whether the number or the email was wrong). customer_orders: the logged-in customer's recent orders. "
+            "too_many_attempts: stop looking up orders and offer the support team. "
+            "unavailable: the order system could not be reached; apologise and offer the support team."
+        )
+    )
+    order_number: str | None = Field(None, description="The order number as understood from the shopper's input.")
+    order: OrderOverview | None = None
+    orders: list[OrderOverview] = Field(default_factory=list)
+
+
+def _matches_email(order: Order, email: str) -> bool:
+    wanted = normalize_email(email)
+    return any(e and normalize_email(e) == wanted for e in (order.email, order.customer_email))
+
+
+def _matches_postal(order: Order, postal_code: str) -> bool:
+    if not order.shipping_zip:
+        return False
+    have, given = normalize_postal_code(order.shipping_zip), normalize_postal_code(postal_code)
+    # US ZIP+4 against a plain five-digit ZIP.
+    return have == given or (have[:5] == given[:5] and have[:5].isdigit() and min(len(have), len(given)) == 5)
+
+
+async def find_order(
+    ctx: RunContext[ToolContext],
+    order_number: str | None = None,
+    email: str | None = None,
+    postal_code: str | None = None,
+) -> FindOrderResult:
+    """Look up one of this store's orders for the shopper, checking that it is theirs.
+
+    Pass every detail the shopper has given in this conversation. An order number alone never reveals anything:
+    the shopper must also give the email address used at checkout or the shipping postal code. A logged-in
+    customer can call this with no arguments to get their recent orders. Only orders placed on this store exist here.
+
+    Args:
+        order_number: The order number exactly as the shopper typed it, e.g. "#1042", "1042" or "order 1042".
+        email: The email address the shopper says they used at checkout.
+        postal_code: The shipping ZIP or postal code the shopper gave.
+    """
+    deps = ctx.deps
+    session = deps.session
+    if "email" not in deps.verification_factors:
+        email = None
+    if "postal_code" not in deps.verification_factors:
+        postal_code = None
+    try:
+        shop = await deps.source.shop()
+        tz = shop.timezone
+
+        if not order_number:
+            if session.customer_id:
+                orders = await deps.source.orders_by_customer(session.customer_id)
+                for order in orders:
+                    session.verify(order.name, order.email or order.customer_email)
+                return FindOrderResult(status="customer_orders", orders=[order_overview(o, tz) for o in orders])
+            return FindOrderResult(status="verification_needed")
+
+        number = normalize_order_number(order_number)
+        if number is None:
+            return FindOrderResult(status="not_found", order_number=order_number.strip())
+        shown = f"#{number}" if number.isdigit() else number
+
+        if session.failed_lookups >= MAX_FAILED_LOOKUPS:
+            return FindOrderResult(status="too_many_attempts", order_number=shown)
+
+        already = [n for n in session.verified_orders if n.lstrip("#").upper() == number]
+        has_factor = bool(email or postal_code or session.customer_id or already)
+        if not has_factor:
+            # Deliberately no lookup: the answer must not depend on whether the order exists.
+            return FindOrderResult(status="verification_needed", order_number=shown)
+
+        candidates = await deps.source.orders_by_name(number)
+        for order in candidates:
+            owned = (
+                order.name in already
+                or (session.customer_id is not None and order.customer_id == session.customer_id)
+                or (email is not None and _matches_email(order, email))
+                or (postal_code is not None and _matches_postal(order, postal_code))
+            )
+            if owned:
+                session.verify(order.name, order.email or order.customer_email)
+                return FindOrderResult(status="verified", order_number=order.name, order=order_overview(order, tz))
+
+        session.failed_lookups += 1
+        if session.failed_lookups >= MAX_FAILED_LOOKUPS:
+            return FindOrderResult(status="too_many_attempts", order_number=shown)
+        if not (email or postal_code):
+            return FindOrderResult(status="verification_needed", order_number=shown)
+        return FindOrderResult(status="not_found", order_number=shown)
+    except OrderSourceError:
+        return FindOrderResult(status="unavailable", order_number=order_number)

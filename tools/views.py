@@ -1,0 +1,197 @@
+"""What a shopper may see of an order: the only shapes that leave the tools.
+
+No street address, phone, payment details, cancel reason, tags, notes or hold reasons are carried here, so no
+model (LLM or playbook) can repeat them. Times are given in the store's time zone.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, Field
+
+from tools.domain import Fulfillment, Order
+
+
+class When(BaseModel):
+    """A moment in the store's time zone, pre-formatted so nobody has to do date arithmetic."""
+
+    iso: str = Field(description="ISO 8601 with the store's UTC offset.")
+    date: str = Field(description="e.g. 'Tuesday, February 24, 2026'.")
+    time: str = Field(description="e.g. '2:14 PM'.")
+
+
+def when(moment: datetime | None, tz: str) -> When | None:
+    if moment is None:
+        return None
+    local = moment.astimezone(ZoneInfo(tz))
+    return When(
+        iso=local.isoformat(),
+        date=f"{local:%A}, {local:%B} {local.day}, {local.year}",
+        time=local.strftime("%I:%M %p").lstrip("0"),
+    )
+
+
+class Item(BaseModel):
+    name: str
+    quantity: int
+
+
+class RefundView(BaseModel):
+    date: When
+    amount: str | None = Field(None, description="Decimal amount, e.g. '64.00'.")
+    currency: str | None = None
+
+
+class OrderOverview(BaseModel):
+    """An order the shopper has proved is theirs."""
+
+    order_number: str = Field(description="The order's name as the store shows it, e.g. '#1042'.")
+    placed: When
+    fulfillment_status: str = Field(description="Shopify's summary, e.g. FULFILLED, PARTIALLY_FULFILLED, UNFULFILLED.")
+    financial_status: str | None = Field(None, description="e.g. PAID, REFUNDED, PARTIALLY_REFUNDED.")
+    cancelled: When | None = Field(None, description="Set only when the order was cancelled.")
+    refunds: list[RefundView] = Field(default_factory=list, description="Refunds Shopify has recorded, if any.")
+    return_status: str | None = None
+    total: str | None = None
+    currency: str | None = None
+    items: list[Item]
+    package_count: int = Field(description="How many shipments (packages) exist so far.")
+
+
+class TrackingNumber(BaseModel):
+    number: str
+    url: str | None = None
+
+
+class ScanEvent(BaseModel):
+    status: str = Field(description="Carrier event code, e.g. IN_TRANSIT, DELIVERED.")
+    message: str | None = None
+    happened: When
+    days_ago: int = Field(description="Whole days between the event and now.")
+    city: str | None = None
+    country: str | None = None
+
+
+class Package(BaseModel):
+    package_number: int = Field(description="1-based position among this order's packages.")
+    items: list[Item]
+    carrier: str | None = None
+    tracking: list[TrackingNumber] = Field(default_factory=list, description="Empty when no tracking was shared.")
+    status: str = Field(description="Shopify's display status, e.g. IN_TRANSIT, DELIVERED, DELAYED, FULFILLED.")
+    fulfilled: When = Field(description="When the package was fulfilled (label or hand-off).")
+    shipped: When | None = Field(None, description="When the carrier first reported it in transit.")
+    estimated_delivery: When | None = Field(None, description="Only the carrier's estimate; never guess one.")
+    delivered: When | None = Field(None, description="When the carrier reported delivery (not a proof of receipt).")
+    fulfilled_by: str | None = Field(None, description="The fulfillment service (3PL), e.g. ShipBob, when one did it.")
+    latest_event: ScanEvent | None = None
+
+
+class PendingFulfillment(BaseModel):
+    state: Literal["open", "in_progress", "scheduled", "on_hold", "incomplete"] = Field(
+        description="open/in_progress: being prepared; scheduled: waits for `fulfill_at`; on_hold: paused by the store."
+    )
+    fulfill_at: When | None = Field(None, description="For scheduled work: when it becomes ready to fulfil.")
+
+
+def _days_between(earlier: datetime, now: datetime, tz: str) -> int:
+    zone = ZoneInfo(tz)
+    return (now.astimezone(zone).date() - earlier.astimezone(zone).date()).days
+
+
+def order_overview(order: Order, tz: str) -> OrderOverview:
+    placed = when(order.processed_at or order.created_at, tz)
+    assert placed is not None
+    return OrderOverview(
+        order_number=order.name,
+        placed=placed,
+        fulfillment_status=order.fulfillment_status,
+        financial_status=order.financial_status,
+        cancelled=when(order.cancelled_at, tz),
+        refunds=refund_views(order, tz),
+        return_status=None if order.return_status in (None, "NO_RETURN") else order.return_status,
+        total=str(order.total.amount) if order.total else None,
+        currency=order.total.currency if order.total else None,
+        items=[Item(name=li.name, quantity=li.quantity) for li in order.line_items],
+        package_count=len(shipped_fulfillments(order)),
+    )
+
+
+def refund_views(order: Order, tz: str) -> list[RefundView]:
+    views = []
+    for refund in order.refunds:
+        date = when(refund.created_at, tz)
+        assert date is not None
+        views.append(
+            RefundView(
+                date=date,
+                amount=f"{refund.amount.amount:.2f}" if refund.amount else None,
+                currency=refund.amount.currency if refund.amount else None,
+            )
+        )
+    return views
+
+
+def shipped_fulfillments(order: Order) -> list[Fulfillment]:
+    # Cancelled or failed fulfillments are not packages on their way to the shopper.
+    return [f for f in order.fulfillments if f.status not in ("CANCELLED", "ERROR", "FAILURE")]
+
+
+def package_view(number: int, fulfillment: Fulfillment, tz: str, now: datetime) -> Package:
+    latest = fulfillment.events[0] if fulfillment.events else None
+    carrier = next((t.company for t in fulfillment.tracking if t.company), None)
+    fulfilled = when(fulfillment.created_at, tz)
+    assert fulfilled is not None
+    status = fulfillment.display_status or ("DELIVERED" if fulfillment.delivered_at else "FULFILLED")
+    return Package(
+        package_number=number,
+        items=[Item(name=i.name, quantity=i.quantity) for i in fulfillment.items],
+        carrier=carrier,
+        tracking=[TrackingNumber(number=t.number, url=t.url) for t in fulfillment.tracking if t.number],
+        status=status,
+        fulfilled=fulfilled,
+        shipped=when(fulfillment.in_transit_at, tz),
+        estimated_delivery=when(fulfillment.estimated_delivery_at, tz) if status != "DELIVERED" else None,
+        delivered=when(fulfillment.delivered_at, tz),
+        fulfilled_by=fulfillment.service_name if fulfillment.service_name not in (None, "Manual") else None,
+        latest_event=ScanEvent(
+            status=latest.status,
+            message=latest.message,
+            happened=when(latest.happened_at, tz),  # type: ignore[arg-type]
+            days_ago=_days_between(latest.happened_at, now, tz),
+            city=latest.city,
+            country=latest.country,
+        )
+        if latest
+        else None,
+    )
+
+
+_PENDING_STATES: dict[str, Literal["open", "in_progress", "scheduled", "on_hold", "incomplete"]] = {
+    "OPEN": "open",
+    "IN_PROGRESS": "in_progress",
+    "SCHEDULED": "scheduled",
+    "ON_HOLD": "on_hold",
+    "INCOMPLETE": "incomplete",
+}
+
+
+def pending_fulfillments(order: Order, tz: str) -> list[PendingFulfillment]:
+    pending = []
+    for fo in order.fulfillment_orders:
+        state = _PENDING_STATES.get(fo.status)
+        if state is None:
+            continue
+        # A hold's reason (e.g. HIGH_RISK_OF_FRAUD) is the merchant's business, so only the state leaves.
+        pending.append(
+            PendingFulfillment(state=state, fulfill_at=when(fo.fulfill_at, tz) if state == "scheduled" else None)
+        )
+    return pending
+
+
+def unshipped_items(order: Order) -> list[Item]:
+    if order.cancelled_at:
+        return []
+    return [Item(name=li.name, quantity=li.unfulfilled_quantity) for li in order.line_items if li.unfulfilled_quantity]
