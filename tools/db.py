@@ -80,7 +80,7 @@ escalations = sa.Table(
     sa.Column("id", sa.Text, primary_key=True),
     sa.Column("conversation_id", sa.Text, nullable=False),
     sa.Column("order_name", sa.Text, nullable=True),
-    # The order name normalised ('#1042' and '1042' are one order), '' without an order: the idempotency key.
+    # The order name normalised ('#1234' and '1234' are one order), '' without an order: the idempotency key.
     sa.Column("order_key", sa.Text, nullable=False, server_default=""),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("summary", sa.Text, nullable=False),

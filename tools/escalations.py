@@ -84,7 +84,7 @@ def new_escalation_id() -> str:
 
 
 def order_key(order_name: str | None) -> str:
-    """The idempotency key of an order: '#1042', '1042' and ' #1042 ' are the same order; no order is ''."""
+    """The idempotency key of an order: '#1234', '1234' and ' #1234 ' are the same order; no order is ''."""
     return (order_name or "").strip().lstrip("#").strip().upper()
 
 

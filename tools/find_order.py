@@ -64,7 +64,7 @@ async def find_order(
     customer can call this with no arguments to get their recent orders. Only orders placed on this store exist here.
 
     Args:
-        order_number: The order number exactly as the shopper typed it, e.g. "#1042", "1042" or "order 1042".
+        order_number: The order number exactly as the shopper typed it, e.g. "#1234", "1234" or "order 1234".
         email: The email address the shopper says they used at checkout.
         postal_code: The shipping ZIP or postal code the shopper gave.
     """

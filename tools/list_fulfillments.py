@@ -50,7 +50,7 @@ async def list_fulfillments(ctx: RunContext[ToolContext], order_number: str) -> 
     items not shipped yet and whether the rest is being prepared, scheduled for a date, or on hold.
 
     Args:
-        order_number: The verified order's number, e.g. "#1042".
+        order_number: The verified order's number, e.g. "#1234".
     """
     deps = ctx.deps
     number = normalize_order_number(order_number)

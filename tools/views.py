@@ -48,7 +48,7 @@ class RefundView(BaseModel):
 class OrderOverview(BaseModel):
     """An order the shopper has proved is theirs."""
 
-    order_number: str = Field(description="The order's name as the store shows it, e.g. '#1042'.")
+    order_number: str = Field(description="The order's name as the store shows it, e.g. '#1234'.")
     placed: When
     fulfillment_status: str = Field(description="Shopify's summary, e.g. FULFILLED, PARTIALLY_FULFILLED, UNFULFILLED.")
     financial_status: str | None = Field(None, description="e.g. PAID, REFUNDED, PARTIALLY_REFUNDED.")

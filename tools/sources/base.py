@@ -45,7 +45,7 @@ _NUMBER_WORDS = re.compile(r"\b(?:order|orders|number|num|no|nr|ref|reference|id
 
 
 def normalize_order_number(text: str) -> str | None:
-    """The order reference inside what a shopper typed: '#1042', '1042', 'order no. 1042' -> '1042'.
+    """The order reference inside what a shopper typed: '#1234', '1234', 'order no. 1234' -> '1234'.
 
     Store prefixes and suffixes (EN1001, 1001-A) are kept; only the '#' and words around the number go.
     """
@@ -60,7 +60,7 @@ def normalize_order_number(text: str) -> str | None:
 
 
 def order_name_matches(order_name: str, number: str) -> bool:
-    """A Shopify order name ('#1042') against a normalised shopper number ('1042'): exact, ignoring '#' and case."""
+    """A Shopify order name ('#1234') against a normalised shopper number ('1234'): exact, ignoring '#' and case."""
     return order_name.lstrip("#").strip().upper() == number.upper()
 
 

@@ -1,0 +1,80 @@
+"""The `lumen` command: `serve` the widget and API, `chat` in a terminal, `eval` the scenarios."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    import server
+    from tools.config import Settings
+
+    overrides = {k: v for k, v in {"lumen_host": args.host, "lumen_port": args.port}.items() if v is not None}
+    settings = Settings(**overrides)
+    app = server.create_app(settings, store=Path(args.store) if args.store else None)
+    uvicorn.run(app, host=settings.lumen_host, port=settings.lumen_port, log_level="info")
+    return 0
+
+
+async def _chat(store: Path | None) -> int:
+    from agent.service import Lumen
+    from tools.config import Settings
+
+    settings = Settings()
+    lumen = await Lumen.create(settings, store=store)
+    shop = await lumen.source.shop()
+    persona = await lumen.persona()
+    print(f"{persona.assistant_name} for {shop.name}: ask about an order (Ctrl-D to quit).")
+    session_id: str | None = None
+    try:
+        while True:
+            try:
+                message = input("you> ").strip()
+            except EOFError:
+                print()
+                return 0
+            if not message:
+                continue
+            turn = await lumen.chat(message[:2000], session_id)
+            session_id = turn.session_id
+            print(f"{persona.assistant_name.lower()}> {turn.reply}")
+    finally:
+        await lumen.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lumen", description="Lumen: 'Where is my order?' answers for Shopify.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the chat widget, demo page, admin page and API")
+    serve.add_argument("--store", help="a store file (default: the demo store, or Shopify when configured)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+
+    chat = sub.add_parser("chat", help="chat with Lumen in this terminal")
+    chat.add_argument("--store", help="a store file (default: the demo store, or Shopify when configured)")
+
+    sub.add_parser("eval", help="score Lumen against every documented scenario", add_help=False)
+
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "eval":
+        from evals.runner import main as eval_main
+
+        return eval_main(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "serve":
+        return _serve(args)
+    # A terminal chat keeps its conversation in memory unless a database is configured.
+    os.environ.setdefault("LUMEN_DATABASE_URL", "sqlite:///:memory:")
+    return asyncio.run(_chat(Path(args.store) if args.store else None))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

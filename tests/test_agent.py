@@ -1,0 +1,261 @@
+"""The agent with scripted models: tool calls and arguments, history across turns, fallback, grounding guard."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import date
+
+import pytest
+from pydantic_ai.exceptions import ModelAPIError
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+    UserPromptPart,
+)
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+from agent.core import instructions_for, lumen_agent
+from agent.grounding import ungrounded
+from agent.persona import PersonaUpdate
+from agent.service import Lumen
+from tools.config import Settings
+from tools.domain import Order, Shop
+from tools.sources import FixtureStore, OrderSourceUnavailable
+
+
+@pytest.fixture
+async def lumen() -> AsyncIterator[Lumen]:
+    service = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None))
+    yield service
+    await service.close()
+
+
+@dataclass
+class Script:
+    """A scripted LLM: plays its responses in order and records what it was sent."""
+
+    responses: list[ModelResponse]
+    seen: list[list[ModelMessage]] = field(default_factory=list)
+
+    def __call__(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        self.seen.append(list(messages))
+        return self.responses.pop(0)
+
+
+def call(name: str, **args) -> ModelResponse:
+    return ModelResponse(parts=[ToolCallPart(name, args)])
+
+
+def text(content: str) -> ModelResponse:
+    return ModelResponse(parts=[TextPart(content)])
+
+
+def tool_returns(messages: list[ModelMessage]) -> list[tuple[str, dict]]:
+    return [
+        (part.tool_name, part.model_response_object())
+        for m in messages
+        if isinstance(m, ModelRequest)
+        for part in m.parts
+        if isinstance(part, ToolReturnPart)
+    ]
+
+
+async def test_scripted_llm_calls_the_tools_in_order_with_arguments(lumen: Lumen) -> None:
+    script = Script(
+        [
+            call("find_order", order_number="#1042", email="jordan.lee@example.com"),
+            call("list_fulfillments", order_number="#1042"),
+            text("Your order #1042 is in 2 packages: 9400111899223197428490 and 789104567123."),
+        ]
+    )
+    with lumen_agent.override(model=FunctionModel(script)):
+        turn = await lumen.chat("where is order 1042? jordan.lee@example.com")
+    assert turn.reply == "Your order #1042 is in 2 packages: 9400111899223197428490 and 789104567123."
+    transcript = await lumen.transcript(turn.session_id)
+    assert transcript is not None
+    returns = [
+        (p["tool_name"], p["content"]["status"])
+        for m in transcript["messages"]
+        for p in m["parts"]
+        if p["part_kind"] == "tool-return"
+    ]
+    assert returns == [("find_order", "verified"), ("list_fulfillments", "ok")]
+
+
+async def test_history_is_kept_on_the_server_across_turns(lumen: Lumen) -> None:
+    script = Script(
+        [
+            text("What's your order number?"),
+            call("find_order", order_number="1088", email="sam.rivera@example.com"),
+            text("Your order #1088 is confirmed and being prepared."),
+        ]
+    )
+    with lumen_agent.override(model=FunctionModel(script)):
+        first = await lumen.chat("where is my order")
+        second = await lumen.chat("1088 sam.rivera@example.com", first.session_id)
+    assert second.session_id == first.session_id
+    # The second turn's first request carried the first turn: the client only sent its new message.
+    prompts = [
+        p.content
+        for m in script.seen[1]
+        if isinstance(m, ModelRequest)
+        for p in m.parts
+        if isinstance(p, UserPromptPart)
+    ]
+    assert prompts == ["where is my order", "1088 sam.rivera@example.com"]
+
+
+async def test_verification_state_survives_a_reload(lumen: Lumen) -> None:
+    turn = await lumen.chat("order 1042 jordan.lee@example.com")
+    with lumen_agent.override(
+        model=FunctionModel(Script([call("list_fulfillments", order_number="1042"), text("ok")]))
+    ):
+        await lumen.chat("and the shoes?", turn.session_id)
+    transcript = await lumen.transcript(turn.session_id)
+    assert transcript is not None
+    statuses = [
+        p["content"]["status"] for m in transcript["messages"] for p in m["parts"] if p["part_kind"] == "tool-return"
+    ]
+    assert statuses[-1] == "ok"  # list_fulfillments allowed: the verification was stored with the conversation
+
+
+async def test_llm_failure_falls_back_to_the_playbook(lumen: Lumen) -> None:
+    calls = 0
+
+    def broken(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        nonlocal calls
+        calls += 1
+        raise ModelAPIError("broken-llm", "provider is down")
+
+    lumen.models.name = "openai:gpt-test"
+    lumen.models._llm = FunctionModel(broken)
+    turn = await lumen.chat("where is order 1042? jordan.lee@example.com")
+    assert calls >= 1
+    assert turn.model == "playbook"
+    assert "9400111899223197428490" in turn.reply and "789104567123" in turn.reply
+
+
+async def test_grounding_guard_asks_for_a_retry_then_accepts_a_grounded_reply(lumen: Lumen) -> None:
+    script = Script(
+        [
+            call("find_order", order_number="1042", email="jordan.lee@example.com"),
+            call("list_fulfillments", order_number="1042"),
+            text("Package 1 arrives March 3, tracking 1Z999AA10199999999."),
+            text("Package 1 is in transit with USPS, tracking 9400111899223197428490, estimated February 28."),
+        ]
+    )
+    with lumen_agent.override(model=FunctionModel(script)):
+        turn = await lumen.chat("where is order 1042? jordan.lee@example.com")
+    assert turn.reply == "Package 1 is in transit with USPS, tracking 9400111899223197428490, estimated February 28."
+    # The model was told exactly what it invented (a wire model reads the feedback as a user message).
+    last_request = script.seen[-1][-1]
+    assert isinstance(last_request, ModelRequest)
+    feedback = " ".join(str(getattr(p, "content", "")) for p in last_request.parts)
+    assert "tracking number 1Z999AA10199999999" in feedback
+    assert "date 3/3" in feedback
+
+
+async def test_grounding_guard_replaces_a_reply_that_stays_invented(lumen: Lumen) -> None:
+    invented = "It will arrive tomorrow, February 28th, tracking 1Z999AA10199999999."
+    script = Script(
+        [
+            call("find_order", order_number="1065", email="lukas.schmidt@example.de"),
+            call("list_fulfillments", order_number="1065"),
+            text(invented),
+            text(invented),
+        ]
+    )
+    with lumen_agent.override(model=FunctionModel(script)):
+        turn = await lumen.chat("where is 1065 lukas.schmidt@example.de")
+    assert "1Z999AA10199999999" not in turn.reply and "tomorrow" not in turn.reply
+    assert "GM2951173225174494" in turn.reply  # the safe reply is written from the tool results
+
+
+class DownSource(FixtureStore):
+    async def orders_by_name(self, name: str, *, email: str | None = None) -> list[Order]:
+        raise OrderSourceUnavailable("shopify is down")
+
+
+async def test_order_data_unreachable_gets_a_polite_answer_and_an_offer() -> None:
+    settings = Settings(lumen_database_url="sqlite:///:memory:", _env_file=None)
+    lumen = await Lumen.create(settings, source=DownSource())
+    try:
+        turn = await lumen.chat("where is order 1042? jordan.lee@example.com")
+        assert "can't reach our order system" in turn.reply
+        assert "support team" in turn.reply
+        follow = await lumen.chat("yes please", turn.session_id)
+        assert follow.escalation is not None and follow.escalation.reply_to == "jordan.lee@example.com"
+    finally:
+        await lumen.close()
+
+
+async def test_persona_reaches_the_instructions_and_the_playbook(lumen: Lumen) -> None:
+    await lumen.update_persona(
+        PersonaUpdate(assistant_name="Pip", context="Pre-orders typically ship within 4-6 weeks.")
+    )
+    seen: list[str] = []
+
+    def spy(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        seen.append(info.instructions or "")
+        return text("hello")
+
+    with lumen_agent.override(model=FunctionModel(spy)):
+        await lumen.chat("hi")
+    assert "You are Pip, the order-status assistant of Harbor & Pine" in seen[0]
+    assert "Pre-orders typically ship within 4-6 weeks." in seen[0]
+    assert "Today is Friday, February 27, 2026 (America/New_York)" in seen[0]
+    greeting = await lumen.chat("hello")
+    assert greeting.reply.startswith("Hi! I'm Pip")
+    preorder = await lumen.chat("when will my pre-order ship? 1088 sam.rivera@example.com")
+    assert "Pre-orders typically ship within 4-6 weeks." in preorder.reply
+
+
+def test_instructions_are_assembled_from_prompts() -> None:
+    from agent.deps import Deps
+    from tools.context import SessionState
+
+    store = FixtureStore()
+    deps = Deps(
+        source=store,
+        session=SessionState(),
+        conversation_id="c",
+        shop=Shop(name="Test Shop", timezone="Europe/London"),
+        now=store.now(),
+    )
+    rendered = instructions_for(deps)
+    for heading in ("# Who you are", "# Verification", "# How to answer each situation"):
+        assert heading in rendered
+    assert "Today is Friday, February 27, 2026 (Europe/London)" in rendered
+    assert "{" not in rendered.replace("{}", "")  # every placeholder filled
+
+
+@pytest.mark.parametrize(
+    ("reply", "problems"),
+    [
+        ("Tracking 9400111899223197428490, estimated Saturday, February 28.", []),
+        ("Tracking 9400111899223197428499.", ["tracking number 9400111899223197428499"]),
+        ("It should arrive on March 2.", ["date 3/2"]),
+        ("It should arrive by Monday.", ["day Monday"]),
+        ("A refund of $64.00 was issued.", []),
+        ("A refund of $65.00 was issued.", ["amount 65.00"]),
+        ("See https://evil.example/track", ["link https://evil.example/track"]),
+        ("Your order #2000 shipped.", ["order number #2000"]),
+        ("It arrives tomorrow.", ["delivery 'tomorrow'"]),
+    ],
+)
+def test_ungrounded_finds_invented_facts(reply: str, problems: list[str]) -> None:
+    source = json.dumps(
+        {
+            "order_number": "#1042",
+            "tracking": "9400111899223197428490",
+            "estimated_delivery": {"iso": "2026-02-28T15:00:00-05:00", "date": "Saturday, February 28, 2026"},
+            "refund": "64.00",
+        }
+    )
+    assert ungrounded(reply, source, today=date(2026, 2, 26)) == problems

@@ -1,0 +1,276 @@
+"""The three tools: verification in code, what leaves them, and their schemas (pinned for review)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from inline_snapshot import snapshot
+from pydantic_ai import RunContext
+from pydantic_ai.messages import ModelRequest, UserPromptPart
+from pydantic_ai.models.test import TestModel
+from pydantic_ai.usage import RunUsage
+
+from tools.context import MAX_FAILED_LOOKUPS, SessionState, ToolContext
+from tools.db import Database
+from tools.escalate import escalate
+from tools.escalations import EscalationService, MailSettings
+from tools.find_order import find_order
+from tools.list_fulfillments import list_fulfillments
+from tools.sources import FixtureStore
+from tools.toolset import build_toolset
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo-store.json"
+SECOND = Path(__file__).resolve().parent / "data" / "second-store.json"
+
+
+@pytest.fixture
+async def service():
+    db = Database("sqlite:///:memory:")
+    await db.connect()
+    yield EscalationService(db, MailSettings())
+    await db.close()
+
+
+def ctx_for(deps: ToolContext, *prompts: str) -> RunContext[ToolContext]:
+    messages = [ModelRequest(parts=[UserPromptPart(p)]) for p in prompts]
+    return RunContext(deps=deps, model=TestModel(), usage=RunUsage(), messages=messages)
+
+
+def deps_for(store: Path = DEMO, escalations: EscalationService | None = None, **session) -> ToolContext:
+    return ToolContext(
+        source=FixtureStore(store), session=SessionState(**session), conversation_id="c1", escalations=escalations
+    )
+
+
+def raw_orders(store: Path = DEMO) -> list[dict]:
+    return json.loads(store.read_text())["orders"]
+
+
+async def test_a_number_alone_reveals_nothing() -> None:
+    deps = deps_for()
+    existing = await find_order(ctx_for(deps), order_number="#1042")
+    missing = await find_order(ctx_for(deps), order_number="#9999")
+    assert existing.status == missing.status == "verification_needed"
+    assert existing.order is None and missing.order is None
+    assert deps.session.verified_orders == []
+
+
+@pytest.mark.parametrize("typed", ["#1042", "1042", "order no. 1042", "Order #1042", " order number 1042 "])
+async def test_number_forms_and_case_insensitive_email(typed: str) -> None:
+    deps = deps_for()
+    result = await find_order(ctx_for(deps), order_number=typed, email="Jordan.Lee@Example.com ")
+    assert result.status == "verified"
+    assert result.order is not None and result.order.order_number == "#1042"
+    assert deps.session.verified_orders == ["#1042"]
+
+
+async def test_wrong_email_reads_exactly_like_a_missing_order() -> None:
+    deps = deps_for()
+    wrong_email = await find_order(ctx_for(deps), order_number="1042", email="maya.patel@example.com")
+    no_such_order = await find_order(ctx_for(deps), order_number="9999", email="maya.patel@example.com")
+    assert wrong_email.status == no_such_order.status == "not_found"
+    assert wrong_email.model_dump(exclude={"order_number"}) == no_such_order.model_dump(exclude={"order_number"})
+    assert deps.session.verified_orders == []
+
+
+async def test_postal_code_ignores_case_and_spaces() -> None:
+    deps = deps_for()
+    assert (await find_order(ctx_for(deps), order_number="1042", postal_code=" 78704 ")).status == "verified"
+    other = deps_for()
+    assert (await find_order(ctx_for(other), order_number="1042", postal_code="97214")).status == "not_found"
+
+
+async def test_verified_order_is_remembered_for_later_calls() -> None:
+    deps = deps_for()
+    assert (await list_fulfillments(ctx_for(deps), order_number="1042")).status == "not_verified"
+    await find_order(ctx_for(deps), order_number="1042", email="jordan.lee@example.com")
+    again = await find_order(ctx_for(deps), order_number="#1042")
+    assert again.status == "verified"
+    listed = await list_fulfillments(ctx_for(deps), order_number="#1042")
+    assert listed.status == "ok"
+    assert [t.number for p in listed.packages for t in p.tracking] == ["9400111899223197428490", "789104567123"]
+
+
+async def test_logged_in_customer_sees_their_own_orders_only() -> None:
+    deps = deps_for(customer_id="gid://shopify/Customer/7002")
+    result = await find_order(ctx_for(deps))
+    assert result.status == "customer_orders"
+    assert [o.order_number for o in result.orders] == ["#1042", "#1050"]
+    # Another customer's order, even with its number, stays hidden without its email.
+    other = await find_order(ctx_for(deps), order_number="1031")
+    assert other.status == "verification_needed"
+
+
+async def test_too_many_failed_attempts_stop_lookups() -> None:
+    deps = deps_for()
+    for n in range(MAX_FAILED_LOOKUPS):
+        await find_order(ctx_for(deps), order_number=str(5000 + n), email="guess@example.com")
+    blocked = await find_order(ctx_for(deps), order_number="1042", email="jordan.lee@example.com")
+    assert blocked.status == "too_many_attempts"
+    assert blocked.order is None
+
+
+async def test_verification_factors_are_configurable() -> None:
+    deps = deps_for()
+    deps.verification_factors = frozenset({"email"})
+    assert (await find_order(ctx_for(deps), order_number="1042", postal_code="78704")).status == "verification_needed"
+
+
+@pytest.mark.parametrize("store", [DEMO, SECOND], ids=["demo", "second"])
+async def test_tool_results_never_carry_private_fields(store: Path) -> None:
+    """No street address, phone, cancel reason, tags or hold reasons, for every order of the store."""
+    forbidden: set[str] = set()
+    for node in raw_orders(store):
+        address = node.get("shippingAddress") or {}
+        forbidden |= {v for k, v in address.items() if k in ("address1", "address2", "phone") and v}
+        forbidden |= {node["cancelReason"]} if node.get("cancelReason") else set()
+        forbidden |= set(node.get("tags") or [])
+        for fo in (node.get("fulfillmentOrders") or {}).get("nodes", []):
+            forbidden |= {h["reason"] for h in fo.get("fulfillmentHolds") or []}
+    for node in raw_orders(store):
+        deps = deps_for(store)
+        found = await find_order(ctx_for(deps), order_number=node["name"], email=node["email"])
+        assert found.status == "verified", node["name"]
+        listed = await list_fulfillments(ctx_for(deps), order_number=node["name"])
+        dumped = found.model_dump_json() + listed.model_dump_json()
+        leaks = sorted(f for f in forbidden if f in dumped)
+        assert leaks == [], f"{node['name']} leaks {leaks}"
+
+
+async def test_list_fulfillments_states() -> None:
+    deps = deps_for()
+    await find_order(ctx_for(deps), order_number="1089", email="sam.rivera@example.com")
+    scheduled = await list_fulfillments(ctx_for(deps), order_number="1089")
+    assert scheduled.packages == []
+    assert [(p.state, p.fulfill_at.date if p.fulfill_at else None) for p in scheduled.pending] == [
+        ("scheduled", "Monday, March 16, 2026")
+    ]
+    await find_order(ctx_for(deps), order_number="1065", email="lukas.schmidt@example.de")
+    intl = await list_fulfillments(ctx_for(deps), order_number="1065")
+    event = intl.packages[0].latest_event
+    assert event is not None
+    assert (event.message, event.days_ago, event.happened.date) == (
+        "Departed origin country",
+        14,
+        "Friday, February 13, 2026",
+    )
+
+
+async def test_escalate_needs_a_verified_order_or_a_contact(service: EscalationService) -> None:
+    deps = deps_for(escalations=service)
+    ctx = ctx_for(deps, "I want a human")
+    assert (await escalate(ctx, reason="shopper_asked_for_human", summary="s")).status == "need_contact_email"
+    not_mine = await escalate(ctx, reason="other", summary="s", order_number="1031")
+    assert not_mine.status == "not_verified"
+    await find_order(ctx, order_number="1031", email="maya.patel@example.com")
+    first = await escalate(ctx, reason="delivered_not_received", summary="never arrived", order_number="#1031")
+    again = await escalate(ctx, reason="delivered_not_received", summary="still", order_number="1031")
+    assert (first.status, first.reply_to) == ("created", "maya.patel@example.com")
+    assert again.status == "already_created" and again.reference == first.reference
+    stored = await service.get(first.reference or "")
+    assert stored is not None and "Shopper: I want a human" in stored.transcript
+
+
+def test_tool_schemas() -> None:
+    """What the model reads about each tool. A change here changes Lumen's behaviour: review it."""
+    toolset = build_toolset()
+    schemas = {
+        name: {"description": tool.function_schema.description, "parameters": tool.function_schema.json_schema}
+        for name, tool in toolset.tools.items()
+    }
+    assert schemas == snapshot(
+        {
+            "find_order": {
+                "description": """\
+Look up one of this store's orders for the shopper, checking that it is theirs.
+
+Pass every detail the shopper has given in this conversation. An order number alone never reveals anything:
+the shopper must also give the email address used at checkout or the shipping postal code. A logged-in
+customer can call this with no arguments to get their recent orders. Only orders placed on this store exist here.\
+""",
+                "parameters": {
+                    "additionalProperties": False,
+                    "properties": {
+                        "order_number": {
+                            "anyOf": [{"type": "string"}, {"type": "null"}],
+                            "default": None,
+                            "description": 'The order number exactly as the shopper typed it, e.g. "#1234", "1234" or "order 1234".',
+                        },
+                        "email": {
+                            "anyOf": [{"type": "string"}, {"type": "null"}],
+                            "default": None,
+                            "description": "The email address the shopper says they used at checkout.",
+                        },
+                        "postal_code": {
+                            "anyOf": [{"type": "string"}, {"type": "null"}],
+                            "default": None,
+                            "description": "The shipping ZIP or postal code the shopper gave.",
+                        },
+                    },
+                    "type": "object",
+                },
+            },
+            "list_fulfillments": {
+                "description": """\
+List the packages (shipments) of an order the shopper has already verified with find_order.
+
+For each package: its items, carrier, tracking numbers and links, status, estimated delivery (only when the
+carrier gave one), delivery time, and the latest tracking event with how many days ago it happened. Also the
+items not shipped yet and whether the rest is being prepared, scheduled for a date, or on hold.\
+""",
+                "parameters": {
+                    "additionalProperties": False,
+                    "properties": {
+                        "order_number": {"description": 'The verified order\'s number, e.g. "#1234".', "type": "string"}
+                    },
+                    "required": ["order_number"],
+                    "type": "object",
+                },
+            },
+            "escalate": {
+                "description": """\
+Hand this conversation to the store's human support team, who reply by email.
+
+Call it only when the shopper asks for a person or accepts your offer of one. It sends the team the
+transcript, so the shopper does not have to repeat themselves. Calling it twice for the same order is harmless.\
+""",
+                "parameters": {
+                    "additionalProperties": False,
+                    "properties": {
+                        "reason": {
+                            "description": "Why a human is needed.",
+                            "enum": [
+                                "delivered_not_received",
+                                "shopper_asked_for_human",
+                                "cancellation_details",
+                                "missing_tracking",
+                                "delayed_or_stuck",
+                                "shipping_date_request",
+                                "order_data_unavailable",
+                                "other",
+                            ],
+                            "type": "string",
+                        },
+                        "summary": {
+                            "description": "One or two sentences for the support team: what the shopper needs and what you already told them.",
+                            "type": "string",
+                        },
+                        "order_number": {
+                            "anyOf": [{"type": "string"}, {"type": "null"}],
+                            "default": None,
+                            "description": "The order this is about, if the shopper verified one in this conversation.",
+                        },
+                        "shopper_email": {
+                            "anyOf": [{"type": "string"}, {"type": "null"}],
+                            "default": None,
+                            "description": "An email address for the reply, when no verified order provides one.",
+                        },
+                    },
+                    "required": ["reason", "summary"],
+                    "type": "object",
+                },
+            },
+        }
+    )
