@@ -82,6 +82,10 @@ class Composer:
     def status_words(self, code: str) -> str:
         return self.r.say(f"status.{code}") if self.r.has(f"status.{code}") else self.r.say("status.OTHER")
 
+    def status_sentence(self, code: str) -> str:
+        key = f"status_sentence.{code}"
+        return self.r.say(key) if self.r.has(key) else self.r.say("status_sentence.OTHER")
+
     def context_for(self, topic: str) -> str:
         """The merchant's persona sentences that speak to this situation, verbatim."""
         if not self.persona.context:
@@ -178,7 +182,8 @@ class Composer:
             text = self.r.say("order.delivered", **facts)
         else:
             text = self.r.say("order.delivered_no_carrier", **facts)
-        return Answer(self.join(text, self.r.say("order.delivered_followup")))
+        # "If it hasn't reached you, let me know": a "yes" to that is a yes to the support team.
+        return Answer(self.join(text, self.r.say("order.delivered_followup")), "delivered_not_received")
 
     def _one_package(self, order: OrderOverview, package: Package, intent: Intent) -> Answer:
         if package.delivered:
@@ -230,7 +235,7 @@ class Composer:
             "order.moving",
             order_number=order.order_number,
             items=self.items(package.items or order.items),
-            status=self.status_words(package.status),
+            status=self.status_sentence(package.status),
             carrier=carrier,
             tracking=self.tracking(package),
         )
@@ -253,9 +258,10 @@ class Composer:
             "date": self.date(event.happened),
             "days": self.days_ago(event.days_ago),
         }
+        if event.days_ago <= 0:
+            return self.r.say("phrases.latest_sentence_today", **fields, in_place=f" in {place}" if place else "")
         key = "phrases.latest_sentence" if place else "phrases.latest_sentence_noplace"
-        text = self.r.say(key, **fields)
-        return text.replace(", today ago.", ", today.")
+        return self.r.say(key, **fields)
 
     def _package_details(self, package: Package, *, with_latest: bool = True) -> str:
         """'shipped via USPS, tracking 9400..., in transit, estimated delivery Saturday, February 28'."""

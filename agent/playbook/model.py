@@ -34,6 +34,7 @@ from tools.find_order import FindOrderResult
 from tools.list_fulfillments import FulfillmentsResult
 
 PLAYBOOK_NAME = "playbook"
+_CONCERNS = ("not_received", "cancel", "ship_when", "asks_why")
 
 
 @dataclass
@@ -69,6 +70,8 @@ class State:
     current_order: str | None = None
     pending_reason: str | None = None
     escalations: dict[str, str] = field(default_factory=dict)
+    # What the shopper said they worry about while we were still collecting details ("it says delivered but...").
+    concerns: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -127,7 +130,9 @@ class Playbook:
     # --- reading the shopper -------------------------------------------------------------------------------------
     def _absorb(self, state: State, text: str) -> State:
         details = extract_details(text, state.awaiting)
-        new = replace(state)
+        intent = detect_intent(text)
+        worries = {name for name in _CONCERNS if getattr(intent, name)}
+        new = replace(state, concerns=state.concerns | worries)
         if details.order_number:
             new.order_number = details.order_number
         if details.email:
@@ -165,7 +170,7 @@ class Playbook:
                 return self._reply(state, "thanks")
             return self._reply(state, "greeting", awaiting="order_number")
 
-        in_dialogue = state.awaiting in ("order_number", "factor", "which_order")
+        in_dialogue = state.awaiting in ("order_number", "factor", "retry", "which_order")
         follow_up = state.current_order is not None and not intent.other_topic
         if not (intent.order_related or new_details or in_dialogue or follow_up) or (
             intent.other_topic and not new_details
@@ -232,8 +237,7 @@ class Playbook:
             return self._reply(state, key, awaiting="order_number")
         if result.status == "not_found":
             key = "not_found_with_details" if (state.email or state.postal_code) else "not_found"
-            lost = replace(state, order_number=None)
-            return self._reply(lost, key, awaiting="order_number", order_number=shown)
+            return self._reply(state, key, awaiting="retry", order_number=shown)
         if result.status == "too_many_attempts":
             return self._reply(replace(state, offer_order=None), "too_many_attempts", offer="other")
         if result.status == "unavailable":
@@ -252,11 +256,14 @@ class Playbook:
         verified = replace(state, current_order=order.order_number, order_number=order.order_number)
         if fulfillments.status != "ok":
             return self._reply(verified, "unavailable", offer="order_data_unavailable")
+        for concern in state.concerns:
+            setattr(intent, concern, True)
         answer: Answer = self.compose.order_answer(order, fulfillments, intent)
         awaiting: Awaiting = "escalation_offer" if answer.offer else None
-        return ReplyStep(
-            answer.text, replace(verified, awaiting=awaiting, offer=answer.offer, offer_order=order.order_number)
+        answered = replace(
+            verified, awaiting=awaiting, offer=answer.offer, offer_order=order.order_number, concerns=frozenset()
         )
+        return ReplyStep(answer.text, answered)
 
 
 class PlaybookModel(FunctionModel):

@@ -13,14 +13,17 @@ from typing import Literal
 
 from agent import prompts
 
-Awaiting = Literal["order_number", "factor", "contact_email", "escalation_offer", "which_order"] | None
+# What Lumen just asked for; "retry" follows a failed lookup (a new number, email or postcode may come).
+Awaiting = Literal["order_number", "factor", "retry", "contact_email", "escalation_offer", "which_order"] | None
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+\-']+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 _PREFIXED_NUMBER = re.compile(
     r"(?:#\s*|\border\b\s*(?:no\.?|nr\.?|num(?:ber)?|#|id|ref)?\s*(?:is|was|=|:)?\s*#?\s*)"
-    r"([A-Za-z]{0,4}\d[\dA-Za-z\-]{1,14})\b",
+    r"([A-Za-z]{0,4}[\-_]?\d[\dA-Za-z\-]{1,14})\b",
     re.IGNORECASE,
 )
+# A store-prefixed order name standing alone: "FF-2101", "EN1001" (at least three digits, so not a postcode).
+_NAMED_ORDER = re.compile(r"(?<![\w@.-])([A-Za-z]{1,4}-?\d{3,10}(?:-[A-Za-z0-9]{1,3})?)(?![\w@-])")
 _BARE_NUMBER = re.compile(r"(?<![\w$€£.,/:])(\d{3,12})(?![\w%.,/:]|\s*(?:days?|weeks?|months?|hours?|dollars?)\b)")
 _POSTAL_KEYWORD = re.compile(
     r"\b(?:zip|zipcode|postal|postcode|post code|postal code|zip code)\b\s*(?:code)?\s*(?:is|:|=)?\s*"
@@ -82,6 +85,15 @@ def extract_details(text: str, awaiting: Awaiting) -> Details:
         return details
 
     stripped = rest.strip(" .!?,;:\n\t")
+    if awaiting == "retry" and not details.email and _POSTAL_SHAPE.match(stripped) and not stripped.isdigit():
+        details.postal_code = stripped
+        return details
+
+    named = [m for m in _NAMED_ORDER.findall(rest) if not _POSTAL_SHAPE.match(m)]
+    if named and awaiting != "factor":
+        details.order_number = named[-1]
+        return details
+
     if awaiting == "factor" and not details.email and not details.postal_code and _POSTAL_SHAPE.match(stripped):
         # We asked for the email or postal code: a bare code-shaped answer is the postal code.
         details.postal_code = stripped
