@@ -9,6 +9,7 @@ import asyncio
 import logging
 import re
 import secrets
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -125,7 +126,8 @@ class Lumen:
         self.db = db
         self.escalations = escalations or EscalationService(db, self._mail_settings)
         self.models = ModelChooser(settings)
-        self._locks: dict[str, asyncio.Lock] = {}
+        # One turn at a time per conversation; a lock lives only while someone holds or waits for it.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @classmethod
     async def create(cls, settings: Settings, *, store: Path | None = None, source: OrderSource | None = None) -> Lumen:
@@ -227,7 +229,10 @@ class Lumen:
     def _lock(self, session_id: str | None) -> asyncio.Lock:
         if session_id is None:
             return asyncio.Lock()
-        return self._locks.setdefault(session_id, asyncio.Lock())
+        lock = self._locks.get(session_id)
+        if lock is None:
+            lock = self._locks[session_id] = asyncio.Lock()
+        return lock
 
     async def _save(self, prepared: _Prepared, messages: list[ModelMessage], model: str | None) -> None:
         state = prepared.deps.session
