@@ -300,3 +300,20 @@ async def test_unseen_store_delivered_not_received() -> None:
             "Done. I've sent your case to the Fjord & Fell Outdoor Co. support team; they'll reply to oliver.hughes@example.co.uk. Your reference is ESC-REF.",
         ]
     )
+
+
+async def test_a_cancellation_request_goes_to_the_team() -> None:
+    replies = await converse("please cancel my order 1042", "jordan.lee@example.com", "yes", "bye")
+    assert replies == snapshot(
+        [
+            "Thanks! To keep your order details private, what's the email address you used at checkout?",
+            "I can't cancel or change orders myself, but our support team can look at order #1042 for you. Would you like me to pass your request to them?",
+            "Done. I've sent your case to the Harbor & Pine support team; they'll reply to jordan.lee@example.com. Your reference is ESC-REF.",
+            "Thanks for stopping by! If anything else comes up with your order, I'm here.",
+        ]
+    )
+
+
+async def test_a_year_is_not_an_order_number() -> None:
+    [reply] = await converse("I ordered a lamp in 2025 and it hasnt come")
+    assert "#2025" not in reply and "order number" in reply

@@ -245,6 +245,7 @@ transcript, so the shopper does not have to repeat themselves. Calling it twice 
                                 "delivered_not_received",
                                 "shopper_asked_for_human",
                                 "cancellation_details",
+                                "cancellation_request",
                                 "missing_tracking",
                                 "delayed_or_stuck",
                                 "shipping_date_request",

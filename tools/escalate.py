@@ -16,6 +16,7 @@ EscalationReason = Literal[
     "delivered_not_received",
     "shopper_asked_for_human",
     "cancellation_details",
+    "cancellation_request",
     "missing_tracking",
     "delayed_or_stuck",
     "shipping_date_request",

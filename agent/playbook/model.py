@@ -34,7 +34,7 @@ from tools.find_order import FindOrderResult
 from tools.list_fulfillments import FulfillmentsResult
 
 PLAYBOOK_NAME = "playbook"
-_CONCERNS = ("not_received", "cancel", "ship_when", "asks_why")
+_CONCERNS = ("not_received", "cancel", "ship_when", "asks_why", "cancel_request")
 
 
 @dataclass
@@ -166,6 +166,8 @@ class Playbook:
         if intent.platform and not details.order_number:
             return self._reply(state, "other_platform", platform=intent.platform)
         if intent.small_talk_only and not new_details:
+            if intent.goodbye:
+                return self._reply(state, "goodbye")
             if intent.thanks:
                 return self._reply(state, "thanks")
             return self._reply(state, "greeting", awaiting="order_number")
@@ -258,6 +260,10 @@ class Playbook:
             return self._reply(verified, "unavailable", offer="order_data_unavailable")
         for concern in state.concerns:
             setattr(intent, concern, True)
+        if intent.cancel_request and not fulfillments.cancelled:
+            # Lumen only reads orders; changing one is for the team.
+            asked = replace(verified, offer_order=order.order_number, concerns=frozenset())
+            return self._reply(asked, "cancel_request", offer="cancellation_request", order_number=order.order_number)
         answer: Answer = self.compose.order_answer(order, fulfillments, intent)
         awaiting: Awaiting = "escalation_offer" if answer.offer else None
         answered = replace(

@@ -100,6 +100,9 @@ def extract_details(text: str, awaiting: Awaiting) -> Details:
         return details
 
     bare = _BARE_NUMBER.findall(rest)
+    if awaiting != "order_number":
+        # "I ordered in 2025" names a year, not an order; when we asked for the number, it is the number.
+        bare = [b for b in bare if not (len(b) == 4 and 1990 <= int(b) <= 2039)]
     if len(bare) == 1 and awaiting != "factor":
         details.order_number = bare[0]
     return details
@@ -118,12 +121,16 @@ class Intent:
     order_related: bool = False
     platform: str | None = None
     other_topic: bool = False
+    goodbye: bool = False
+    cancel_request: bool = False
     asks_why: bool = False
     flags: list[str] = field(default_factory=list)
 
     @property
     def small_talk_only(self) -> bool:
-        return (self.greeting or self.thanks) and not (self.order_related or self.human or self.platform)
+        return (self.greeting or self.thanks or self.goodbye) and not (
+            self.order_related or self.human or self.platform
+        )
 
 
 _GREETINGS = ("hi", "hello", "hey", "hiya", "howdy", "greetings", "yo", "hola", "morning", "evening", "afternoon")
@@ -193,6 +200,10 @@ def detect_intent(text: str) -> Intent:
     intent.ship_when = intent.ship_when or "pre-order" in text.lower()
     intent.order_related = _has_any(words, _ORDER_WORDS) or intent.not_received or intent.cancel or intent.ship_when
     intent.other_topic = _has_any(words, _OTHER_TOPICS) and not (intent.not_received or intent.cancel)
+    intent.goodbye = any(w in ("bye", "goodbye", "cya", "later") for w in words) or _has_phrase(
+        text, ("see you", "that's all", "thats all", "that is all", "all good")
+    )
+    intent.cancel_request = any(w in ("cancel", "stop") for w in words)
     intent.asks_why = any(w in ("why", "reason", "reasons", "how come") for w in words)
     for platform in prompts.platforms():
         if re.search(rf"(?<![\w]){re.escape(platform)}(?![\w])", text, re.IGNORECASE):
