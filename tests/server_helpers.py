@@ -1,0 +1,96 @@
+"""Shared by the server tests: settings for a throwaway server, signing helpers, a spy order source."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from tools.config import Settings
+from tools.sources.fixture import DEMO_STORE
+
+ADMIN_TOKEN = "test-admin-token-Zq8"
+API_SECRET = "shpss_test_secret"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """The demo store, the playbook model, a SQLite file in tmp_path; nothing read from the environment or .env."""
+    values: dict[str, Any] = {
+        "lumen_store": DEMO_STORE,
+        "lumen_model": "playbook",
+        "lumen_database_url": f"sqlite:///{tmp_path / 'lumen.db'}",
+        "lumen_admin_token": ADMIN_TOKEN,
+        "lumen_shopify_api_secret": API_SECRET,
+        "shopify_shop": None,
+        "shopify_access_token": None,
+        "shopify_api_url": None,
+        "lumen_now": None,
+        "lumen_smtp_url": None,
+        "lumen_escalation_email": None,
+        "lumen_openai_base_url": None,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+def signed_query(params: dict[str, str] | list[tuple[str, str]], secret: str = API_SECRET) -> str:
+    """A query string signed the way Shopify's app proxy signs it (computed here independently of server.py)."""
+    pairs = list(params.items()) if isinstance(params, dict) else list(params)
+    grouped: dict[str, list[str]] = {}
+    for key, value in pairs:
+        grouped.setdefault(key, []).append(value)
+    message = "".join(sorted(f"{k}={','.join(v)}" for k, v in grouped.items()))
+    signature = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+    return urlencode([*pairs, ("signature", signature)])
+
+
+def webhook_headers(body: bytes, topic: str, event_id: str | None, secret: str = API_SECRET) -> dict[str, str]:
+    import base64
+
+    digest = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Hmac-Sha256": digest,
+        "X-Shopify-Shop-Domain": "harbor-and-pine.myshopify.com",
+        "X-Shopify-API-Version": "2026-10",
+        "X-Shopify-Webhook-Id": f"wh-{event_id}" if event_id else "",
+    }
+    if event_id:
+        headers["X-Shopify-Event-Id"] = event_id
+    return headers
+
+
+class SpySource:
+    """Wraps an order source and records `invalidate` calls."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.invalidated: list[str | None] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def invalidate(self, order_ref: str | None = None) -> None:
+        self.invalidated.append(order_ref)
+        self.inner.invalidate(order_ref)
+
+
+def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
+    """Parses a text/event-stream body into (event, data) pairs."""
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        if not block.strip():
+            continue
+        name, data = "message", []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+        events.append((name, json.loads("\n".join(data))))
+    return events
