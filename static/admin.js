@@ -1,0 +1,348 @@
+// Lumen's merchant page. Talks to /api/admin/* with the admin token; renders everything with textContent.
+(function () {
+  "use strict";
+
+  var TOKEN_KEY = "lumen-admin-token";
+  var PAGE = 20;
+  var $ = function (id) {
+    return document.getElementById(id);
+  };
+
+  var token = sessionStorage.getItem(TOKEN_KEY) || "";
+  var conversationsShown = 0;
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function when(iso) {
+    if (!iso) return "";
+    var date = new Date(iso);
+    return isNaN(date) ? iso : date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  }
+
+  function AuthError(message) {
+    this.message = message;
+  }
+
+  async function api(path, options) {
+    options = options || {};
+    var response;
+    try {
+      response = await fetch("/api/admin" + path, {
+        method: options.method || "GET",
+        headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
+        body: options.body ? JSON.stringify(options.body) : undefined,
+      });
+    } catch (e) {
+      throw new Error("The Lumen server cannot be reached.");
+    }
+    var data = null;
+    try {
+      data = await response.json();
+    } catch (e) {
+      /* not JSON */
+    }
+    var detail = data && typeof data.detail === "string" ? data.detail : "Request failed (" + response.status + ").";
+    if (response.status === 401 || response.status === 403) throw new AuthError(detail);
+    if (!response.ok) throw new Error(detail);
+    return data;
+  }
+
+  function showStatus(node, text, isError) {
+    node.textContent = text;
+    node.classList.toggle("bad", !!isError);
+  }
+
+  // --- sign in ------------------------------------------------------------------------------------------------
+
+  function signedOut(message) {
+    token = "";
+    sessionStorage.removeItem(TOKEN_KEY);
+    $("app").hidden = true;
+    $("sign-out").hidden = true;
+    $("login").hidden = false;
+    var error = $("login-error");
+    error.textContent = message || "";
+    error.hidden = !message;
+    $("token").focus();
+  }
+
+  async function start() {
+    try {
+      await loadAll();
+    } catch (e) {
+      if (e instanceof AuthError) return signedOut(e.message);
+      throw e;
+    }
+    $("login").hidden = true;
+    $("app").hidden = false;
+    $("sign-out").hidden = false;
+  }
+
+  $("login-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    token = $("token").value.trim();
+    if (!token) return;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    $("token").value = "";
+    start().catch(function (e) {
+      signedOut(e.message);
+    });
+  });
+
+  $("sign-out").addEventListener("click", function () {
+    signedOut("");
+  });
+
+  // --- loading ------------------------------------------------------------------------------------------------
+
+  async function loadAll() {
+    await Promise.all([loadStats(), loadPersona(), loadSettings(), loadEscalations(), loadConversations(true)]);
+  }
+
+  async function loadStats() {
+    var stats = await api("/stats");
+    $("stat-conversations").textContent = stats.conversations;
+    $("stat-lookups").textContent = stats.verified_lookups;
+    $("stat-escalations").textContent = stats.escalations;
+    $("stat-answered").textContent = Math.round((stats.answered_without_human || 0) * 100) + "%";
+  }
+
+  async function loadPersona() {
+    var persona = await api("/persona");
+    $("persona-name").value = persona.assistant_name;
+    $("persona-tone").value = persona.tone;
+    $("persona-context").value = persona.context || "";
+  }
+
+  var savedSmtpUrl = "";
+
+  async function loadSettings() {
+    var settings = await api("/settings");
+    $("escalation-email").value = settings.escalation_email || "";
+    savedSmtpUrl = settings.smtp_url || "";
+    $("smtp-url").value = savedSmtpUrl;
+    $("mail-from").value = settings.mail_from || "";
+    var factors = settings.verification_factors || [];
+    $("factor-email").checked = factors.indexOf("email") >= 0;
+    $("factor-postal").checked = factors.indexOf("postal_code") >= 0;
+  }
+
+  var STATUS_TEXT = {
+    sent: "Emailed",
+    pending: "Sending",
+    failed: "Email failed, retrying",
+    not_configured: "Email not set up",
+  };
+
+  async function loadEscalations() {
+    var list = await api("/escalations?limit=100");
+    var box = $("escalations");
+    box.textContent = "";
+    $("escalations-empty").hidden = list.length > 0;
+    list.forEach(function (esc) {
+      var item = el("details", "escalation");
+      var summary = el("summary");
+      summary.appendChild(el("span", "ref", esc.id));
+      summary.appendChild(el("span", "what", (esc.order_name ? esc.order_name + " · " : "") + esc.reason.replace(/_/g, " ")));
+      summary.appendChild(el("span", "badge " + esc.email_status, STATUS_TEXT[esc.email_status] || esc.email_status));
+      summary.appendChild(el("span", "date", when(esc.created_at)));
+      item.appendChild(summary);
+      var body = el("div", "esc-body");
+      var facts = el("dl");
+      [
+        ["Shopper email", esc.shopper_email || "not given"],
+        ["Conversation", esc.conversation_id],
+        ["Email attempts", String(esc.attempts) + (esc.last_error ? " (last error: " + esc.last_error + ")" : "")],
+      ].forEach(function (pair) {
+        facts.appendChild(el("dt", null, pair[0]));
+        facts.appendChild(el("dd", null, pair[1]));
+      });
+      body.appendChild(facts);
+      body.appendChild(el("p", "esc-summary", esc.summary));
+      body.appendChild(el("pre", "esc-transcript", esc.transcript));
+      item.appendChild(body);
+      box.appendChild(item);
+    });
+  }
+
+  async function loadConversations(reset) {
+    if (reset) conversationsShown = 0;
+    var list = await api("/conversations?limit=" + PAGE + "&offset=" + conversationsShown);
+    var body = $("conversations");
+    if (reset) body.textContent = "";
+    list.forEach(function (c) {
+      var row = el("tr");
+      row.appendChild(el("td", null, when(c.updated_at)));
+      row.appendChild(el("td", "n", c.message_count));
+      row.appendChild(el("td", "n", c.verified_lookups));
+      row.appendChild(el("td", null, c.escalated ? "Yes" : "–"));
+      var cell = el("td");
+      var button = el("button", "link", "Read");
+      button.type = "button";
+      button.setAttribute("aria-label", "Read conversation from " + when(c.updated_at));
+      button.addEventListener("click", function () {
+        body.querySelectorAll("tr.selected").forEach(function (r) {
+          r.classList.remove("selected");
+        });
+        row.classList.add("selected");
+        showTranscript(c.id);
+      });
+      cell.appendChild(button);
+      row.appendChild(cell);
+      body.appendChild(row);
+    });
+    conversationsShown += list.length;
+    $("conversations-empty").hidden = conversationsShown > 0;
+    $("more").hidden = list.length < PAGE;
+  }
+
+  function pretty(value) {
+    if (typeof value === "string") {
+      try {
+        value = JSON.parse(value);
+      } catch (e) {
+        return value;
+      }
+    }
+    return JSON.stringify(value, null, 2);
+  }
+
+  async function showTranscript(id) {
+    var view = $("transcript");
+    view.textContent = "";
+    view.appendChild(el("p", "muted", "Loading…"));
+    var data;
+    try {
+      data = await api("/conversations/" + encodeURIComponent(id));
+    } catch (e) {
+      view.textContent = "";
+      view.appendChild(el("p", "error", e.message));
+      return;
+    }
+    view.textContent = "";
+    var head = el("div", "t-head");
+    head.appendChild(el("h3", null, "Conversation"));
+    head.appendChild(el("p", "muted", "Started " + when(data.created_at) + " · model " + (data.model || "unknown")));
+    view.appendChild(head);
+    (data.messages || []).forEach(function (message) {
+      (message.parts || []).forEach(function (part) {
+        var kind = part.part_kind;
+        if (kind === "user-prompt") {
+          var content = typeof part.content === "string" ? part.content : pretty(part.content);
+          view.appendChild(turn("shopper", "Shopper", content));
+        } else if (kind === "text") {
+          view.appendChild(turn("assistant", "Assistant", part.content));
+        } else if (kind === "tool-call") {
+          view.appendChild(tool("call", "Tool call · " + part.tool_name, pretty(part.args || {})));
+        } else if (kind === "tool-return") {
+          view.appendChild(tool("result", "Tool result · " + part.tool_name, pretty(part.content)));
+        } else if (kind === "retry-prompt") {
+          view.appendChild(tool("result", "Retry · " + (part.tool_name || "model"), pretty(part.content)));
+        }
+      });
+    });
+    view.focus();
+  }
+
+  function turn(kind, who, text) {
+    var node = el("div", "turn " + kind);
+    node.appendChild(el("span", "who", who));
+    node.appendChild(el("p", null, text));
+    return node;
+  }
+
+  function tool(kind, title, text) {
+    var node = el("details", "tool " + kind);
+    node.appendChild(el("summary", null, title));
+    node.appendChild(el("pre", null, text));
+    return node;
+  }
+
+  // --- saving -------------------------------------------------------------------------------------------------
+
+  $("persona-form").addEventListener("submit", async function (event) {
+    event.preventDefault();
+    var status = $("persona-status");
+    showStatus(status, "Saving…");
+    try {
+      var persona = await api("/persona", {
+        method: "PUT",
+        body: {
+          assistant_name: $("persona-name").value,
+          tone: $("persona-tone").value,
+          context: $("persona-context").value,
+        },
+      });
+      $("persona-name").value = persona.assistant_name;
+      $("persona-context").value = persona.context;
+      showStatus(status, "Saved");
+    } catch (e) {
+      if (e instanceof AuthError) return signedOut(e.message);
+      showStatus(status, e.message, true);
+    }
+  });
+
+  $("settings-form").addEventListener("submit", async function (event) {
+    event.preventDefault();
+    var status = $("settings-status");
+    var factors = [];
+    if ($("factor-email").checked) factors.push("email");
+    if ($("factor-postal").checked) factors.push("postal_code");
+    if (!factors.length) {
+      showStatus(status, "Choose at least one way for shoppers to confirm their order.", true);
+      return;
+    }
+    var body = {
+      escalation_email: $("escalation-email").value.trim() || null,
+      mail_from: $("mail-from").value.trim() || "lumen@localhost",
+      verification_factors: factors,
+    };
+    var smtp = $("smtp-url").value.trim();
+    if (smtp !== savedSmtpUrl) body.smtp_url = smtp || null; // unchanged: the stored password stays
+    showStatus(status, "Saving…");
+    try {
+      await api("/settings", { method: "PUT", body: body });
+      await loadSettings();
+      showStatus(status, "Saved");
+    } catch (e) {
+      if (e instanceof AuthError) return signedOut(e.message);
+      showStatus(status, e.message, true);
+    }
+  });
+
+  $("refresh").addEventListener("click", function () {
+    Promise.all([loadStats(), loadEscalations(), loadConversations(true)]).catch(function (e) {
+      if (e instanceof AuthError) signedOut(e.message);
+    });
+  });
+
+  $("more").addEventListener("click", function () {
+    loadConversations(false).catch(function (e) {
+      if (e instanceof AuthError) signedOut(e.message);
+    });
+  });
+
+  // --- start --------------------------------------------------------------------------------------------------
+
+  fetch("/healthz")
+    .then(function (r) {
+      return r.json();
+    })
+    .then(function (health) {
+      if (health.store) $("shop").textContent = "for " + health.store;
+    })
+    .catch(function () {});
+
+  if (token) {
+    start().catch(function (e) {
+      signedOut(e.message);
+    });
+  } else {
+    signedOut("");
+  }
+})();
