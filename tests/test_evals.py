@@ -1,0 +1,233 @@
+"""The scenario evals: the dataset's coverage, the whole suite on the playbook, and broken agents caught by name."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, ToolCallPart, ToolReturnPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+from rich.console import Console
+
+from agent.persona import Persona
+from agent.playbook.model import Playbook, ToolStep
+from evals.dataset import SCENARIOS, check_yaml_text, load_dataset
+from evals.evaluators import LoadHandled, has_fact, values_match
+from evals.runner import EvalOptions, main, pass_hat_k, run_eval, succeeded
+
+# Cases that fail because the playbook answers wrongly. They stay in the dataset (and make `lumen eval` exit 1)
+# until the playbook is fixed; delete an entry when its case passes.
+KNOWN_PLAYBOOK_GAPS = {
+    "dnr-1031-zip-mid-sentence": "a ZIP followed by more words ('zip 97214 it says...') is not read as a ZIP",
+    "dnr-1031-porch-postcode-later": "'nothing on my porch' is not understood as 'not received'",
+    "platform-walmart-second-store": "'for an Walmart order': the template always says 'an'",
+    "platform-amazon-order-number": "an Amazon order number is looked up as a store order",
+}
+CASE_KEYS = {"name", "scenario", "passed", "repeats", "passes", "failures", "model_requests", "tokens", "latency_s"}
+
+
+def quiet() -> Console:
+    return Console(file=io.StringIO(), width=120)
+
+
+def failures_of(data: dict[str, Any], name: str) -> list[str]:
+    case = next(c for c in data["cases"] if c["name"] == name)
+    return case["failures"]
+
+
+def assert_report_shape(data: dict[str, Any], model: str) -> None:
+    assert data["model"] == model
+    assert 0 <= data["pass_rate"] <= 1
+    assert data["cases"], "no cases in the report"
+    for case in data["cases"]:
+        assert set(case) >= CASE_KEYS, case
+        assert case["scenario"] in SCENARIOS
+        assert isinstance(case["passed"], bool)
+        assert case["repeats"] >= 1 and 0 <= case["passes"] <= case["repeats"]
+        assert all(isinstance(f, str) and f for f in case["failures"])
+        assert case["passed"] == (not case["failures"])
+        assert case["model_requests"] >= 0 and case["tokens"] >= 0 and case["latency_s"] > 0
+
+
+# --- the dataset -------------------------------------------------------------------------------------------------
+
+
+def test_every_scenario_has_at_least_three_cases() -> None:
+    dataset = load_dataset()
+    counts = Counter(case.metadata.scenario for case in dataset.cases if case.metadata)
+    assert set(counts) == set(SCENARIOS)
+    assert {s: n for s, n in counts.items() if n < 3} == {}
+    assert len({case.name for case in dataset.cases}) == len(dataset.cases)
+    # Not everything is the demo store.
+    stores = Counter(case.inputs.store for case in dataset.cases)
+    assert stores["tests/data/second-store.json"] >= 10
+
+
+def test_high_traffic_cases_run_crowds_against_a_small_bucket() -> None:
+    dataset = load_dataset()
+    crowds = [case for case in dataset.cases if case.metadata and case.metadata.scenario == "high-traffic"]
+    assert len(crowds) >= 3
+    for case in crowds:
+        load = case.inputs.load
+        assert load is not None and load.conversations >= 50
+        assert load.bucket_size <= 200
+        assert any(isinstance(e, LoadHandled) for e in case.evaluators)
+
+
+def test_an_unquoted_order_number_is_caught_before_yaml_eats_it(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="quote this text"):
+        check_yaml_text("    turns:\n      - where is #1042 please\n", tmp_path / "cases.yaml")
+    check_yaml_text('    turns:\n      - "where is #1042 please"\n      - ToolTrajectory  # a comment\n', Path("x"))
+
+
+def test_argument_and_fact_matching() -> None:
+    assert values_match("order_number", "#1042", "1042")
+    assert values_match("order_number", "1042", "order #1042")
+    assert values_match("order_number", 1042, "#1042")
+    assert values_match("email", "Maya.Patel@Example.com", "maya.patel@example.com ")
+    assert not values_match("email", "maya@example.com", "maya.patel@example.com")
+    assert values_match("order_number", None, None) and not values_match("order_number", None, "1042")
+    assert values_match("result", {"status": "verified"}, {"status": "verified", "order": {}})
+    assert values_match("reason", ["delivered_not_received", "other"], "other")
+    assert has_fact("Tracking: 1Z999AA10123456784.", "1z999aa10123456784")
+    assert has_fact("delivered on Tuesday,  February 24", "february 24")
+    assert has_fact("I can’t confirm that", ["can't confirm", "cannot confirm"])
+    assert has_fact("eta March 3", r"re:March \d")
+
+
+def test_pass_hat_k() -> None:
+    assert pass_hat_k(3, 3, 3) == 1
+    assert pass_hat_k(2, 3, 1) == pytest.approx(2 / 3)
+    assert pass_hat_k(2, 3, 2) == pytest.approx(1 / 3)
+    assert pass_hat_k(2, 3, 3) == 0
+    assert succeeded({"pass_rate": 0.9, "cases": [{"passed": False}]}, 0.85)
+    assert not succeeded({"pass_rate": 0.9, "cases": [{"passed": False}]}, None)
+
+
+# --- the whole suite on the playbook -----------------------------------------------------------------------------
+
+
+async def test_whole_suite_passes_with_the_playbook(tmp_path: Path) -> None:
+    path = tmp_path / "report.json"
+    data = await run_eval(EvalOptions(report=path, progress=False), console=quiet())
+    assert json.loads(path.read_text(encoding="utf-8")) == data
+    assert_report_shape(data, "playbook")
+    assert len(data["cases"]) == len(load_dataset().cases)
+    failed = {c["name"]: c["failures"] for c in data["cases"] if not c["passed"]}
+    unexpected = {name: reasons for name, reasons in failed.items() if name not in KNOWN_PLAYBOOK_GAPS}
+    assert unexpected == {}
+    for case in data["cases"]:
+        if case["scenario"] == "high-traffic":
+            load = case["load"]
+            assert load["conversations"] >= 50
+            assert load["throttled"] + load["client_waits"] > 0, "the rate limit never engaged"
+            assert 0 < load["p50_s"] <= load["p95_s"] <= load["max_s"]
+    assert set(data["scenarios"]) == set(SCENARIOS)
+
+
+def test_lumen_eval_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "r.json"
+    assert main(["--case", "platform-amazon", "--case", "verify-wrong-*", "--repeat", "2", "--report", str(path)]) == 0
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert [c["name"] for c in data["cases"]] == ["platform-amazon", "verify-wrong-email", "verify-wrong-postal-code"]
+    assert all(c["repeats"] == 2 and c["pass_hat_k"] == {"1": 1.0, "2": 1.0} for c in data["cases"])
+    out = capsys.readouterr().out
+    assert "pass^2" in out and "other-platform" in out and "verification" in out
+    # The demo store's cases against another store fail; --min-pass-rate decides the exit code.
+    args = ["--case", "split-1042-guided", "--store", "tests/data/second-store.json", "--no-progress"]
+    assert main(args) == 1
+    assert main([*args, "--min-pass-rate", "0"]) == 0
+    assert main(["--case", "no-such-case"]) == 2
+
+
+# --- broken agents ---------------------------------------------------------------------------------------------
+
+ETA = " It should be arriving tomorrow, March 1."
+
+
+def invents_an_eta(persona: Persona, shop_name: str, today: date) -> FunctionModel:
+    """The playbook, but every answer with tracking ends with a delivery date no tool gave."""
+    playbook = Playbook(persona, shop_name, today)
+
+    def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        step = playbook.next_step(messages)
+        if isinstance(step, ToolStep):
+            return ModelResponse(parts=[ToolCallPart(step.name, step.args)])
+        return ModelResponse(parts=[TextPart(step.text + (ETA if "tracking" in step.text else ""))])
+
+    return FunctionModel(respond, model_name="invents-an-eta")
+
+
+LEAKED = "1Z999AA10123456784"  # order #1031's tracking number: Maya Patel's parcel
+
+
+def skips_verification(persona: Persona, shop_name: str, today: date) -> FunctionModel:
+    """Goes straight to list_fulfillments with any number the shopper typed, then makes up an answer."""
+
+    def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        last = messages[-1]
+        assert isinstance(last, ModelRequest)
+        if any(isinstance(p, ToolReturnPart) for p in last.parts):
+            return ModelResponse(parts=[TextPart(f"Your order is on its way with UPS, tracking {LEAKED}.")])
+        number = re.search(r"\b\d{4}\b", " ".join(str(getattr(p, "content", "")) for p in last.parts))
+        if number:
+            return ModelResponse(parts=[ToolCallPart("list_fulfillments", {"order_number": number.group()})])
+        return ModelResponse(parts=[TextPart("What's your order number?")])
+
+    return FunctionModel(respond, model_name="skips-verification")
+
+
+async def test_an_invented_eta_is_caught_even_when_the_guard_hides_it() -> None:
+    cases = ["intl-1065-three-weeks", "split-1042-guided", "verify-number-without-email", "platform-amazon"]
+    data = await run_eval(EvalOptions(model=invents_an_eta, cases=cases, progress=False), console=quiet())
+    assert_report_shape(data, "invents_an_eta")
+    passed = {c["name"] for c in data["cases"] if c["passed"]}
+    assert passed == {"verify-number-without-email", "platform-amazon"}
+    # The agent's grounding guard kept the invented date from the shopper, but the model did write it.
+    (split,) = failures_of(data, "split-1042-guided")  # the guard's fallback reply is right, so only this
+    assert split.startswith("Grounded: turn 3: the model wrote date 3/1 with no source (the grounding guard rejected")
+    assert split.endswith("'It should be arriving tomorrow, March 1.'")  # "tomorrow" is Feb 28, the USPS estimate
+    intl = failures_of(data, "intl-1065-three-weeks")
+    grounded = next(r for r in intl if r.startswith("Grounded: "))
+    assert "turn 1: the model wrote date 3/1, delivery 'tomorrow' with no source" in grounded
+
+
+async def test_an_invented_eta_without_the_guard_fails_grounding_and_forbidden_content(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("agent.core._problems", lambda ctx, reply: [])
+    cases = ["intl-1065-three-weeks", "verify-number-without-email"]
+    data = await run_eval(EvalOptions(model=invents_an_eta, cases=cases, progress=False), console=quiet())
+    reasons = failures_of(data, "intl-1065-three-weeks")
+    grounded = next(r for r in reasons if r.startswith("Grounded: "))
+    assert "turn 1 reply states date 3/1, delivery 'tomorrow' that nothing backs" in grounded
+    forbidden = next(r for r in reasons if r.startswith("ForbiddenContent: "))
+    assert "'arriving tomorrow'" in forbidden
+    assert failures_of(data, "verify-number-without-email") == []
+
+
+async def test_skipping_verification_is_caught_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("agent.core._problems", lambda ctx, reply: [])  # as if the grounding guard had a bug
+    cases = ["verify-number-without-email", "split-1042-guided", "platform-amazon"]
+    data = await run_eval(EvalOptions(model=skips_verification, cases=cases, progress=False), console=quiet())
+    assert not any(c["passed"] for c in data["cases"] if c["name"] != "platform-amazon")
+
+    reasons = failures_of(data, "verify-number-without-email")
+    trajectory = next(r for r in reasons if r.startswith("ToolTrajectory: "))
+    assert "forbidden call list_fulfillments(order_number='1042') -> not_verified [turn 1]" in trajectory
+    assert "named an order this conversation had not verified with find_order" in trajectory
+    leak = next(r for r in reasons if r.startswith("VerificationRespected: "))
+    assert f"turn 1 reply reveals the tracking number '{LEAKED}' of order 1031" in leak
+    grounded = next(r for r in reasons if r.startswith("Grounded: "))
+    assert f"tracking number {LEAKED}" in grounded
+
+    split = failures_of(data, "split-1042-guided")
+    assert any(r.startswith("ToolTrajectory: expected find_order(order_number='1042'") for r in split)
+    assert any(r.startswith("VerificationRespected: ") and "turn 2 reply" in r for r in split)
+    assert any(r.startswith("RequiredFacts: ") and "9400111899223197428490" in r for r in split)
