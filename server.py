@@ -26,11 +26,11 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import anyio
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -72,7 +72,7 @@ INVALIDATING_TOPICS = frozenset(
 PUBLIC_CORS_PATHS = frozenset({"/api/chat", "/api/chat/stream"})
 
 
-# --- request and response models ------------------------------------------------------------------------------------
+# --- request and response models --------------------------------------------------------------------------------------
 
 ShopperMessage = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS)]
 
@@ -100,7 +100,7 @@ class ChatOut(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: Literal["ok", "degraded"] = Field(description="degraded: the order source (Shopify) cannot be read.")
     store: str | None
     model: str
 
@@ -267,7 +267,6 @@ def proxy_customer(request: Request, settings: SettingsDep) -> str | None:
     return f"gid://shopify/Customer/{customer}"
 
 
-Admin = Annotated[None, Depends(require_admin)]
 ProxyCustomer = Annotated[str | None, Depends(proxy_customer)]
 
 
@@ -307,6 +306,216 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+# --- chat -------------------------------------------------------------------------------------------------------------
+
+chat = APIRouter(prefix="/api", tags=["chat"])
+proxy = APIRouter(prefix="/proxy", tags=["app proxy"])
+STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
+
+
+async def _chat_turn(lumen: Lumen, body: ChatIn, customer_id: str | None) -> ChatOut:
+    try:
+        turn = await lumen.chat(body.message, body.session_id, customer_id=customer_id)
+    except UnknownSession as exc:
+        raise _session_error(body.session_id) from exc
+    return ChatOut(session_id=turn.session_id, reply=turn.reply, escalation=turn.escalation)
+
+
+async def _chat_stream(lumen: Lumen, body: ChatIn, customer_id: str | None) -> StreamingResponse:
+    events = lumen.chat_stream(body.message, body.session_id, customer_id=customer_id)
+    try:
+        # The first event comes after the session is checked: a bad one is a 4xx before any byte is streamed.
+        first = await anext(events)
+    except UnknownSession as exc:
+        raise _session_error(body.session_id) from exc
+
+    async def frames() -> AsyncIterator[bytes]:
+        try:
+            yield _frame(first)
+            async for event in events:
+                yield _frame(event)
+        except Exception:
+            log.exception("chat stream failed")
+            yield _sse("error", {"detail": "Something went wrong on our side. Please try again."})
+        finally:
+            with anyio.CancelScope(shield=True):  # a client that hangs up must not leave the turn half-closed
+                await events.aclose()
+
+    return StreamingResponse(
+        frames(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+
+
+@chat.post("/chat", response_model=ChatOut)
+async def post_chat(body: ChatIn, lumen: LumenDep) -> ChatOut:
+    """One shopper message, one answer. Omit `session_id` (or send null) to start a conversation."""
+    return await _chat_turn(lumen, body, None)
+
+
+@chat.post("/chat/stream", response_class=StreamingResponse, responses=STREAM_RESPONSE)
+async def post_chat_stream(body: ChatIn, lumen: LumenDep) -> StreamingResponse:
+    """Server-sent events: `session` ({session_id}), `delta` ({text}) as the answer is written, then `done` (what
+    POST /api/chat returns)."""
+    return await _chat_stream(lumen, body, None)
+
+
+@proxy.post("/api/chat", response_model=ChatOut)
+async def proxy_chat(body: ChatIn, lumen: LumenDep, customer_id: ProxyCustomer) -> ChatOut:
+    """POST /api/chat through the Shopify app proxy: a signed, logged-in customer's orders need no verification."""
+    return await _chat_turn(lumen, body, customer_id)
+
+
+@proxy.post("/api/chat/stream", response_class=StreamingResponse, responses=STREAM_RESPONSE)
+async def proxy_chat_stream(body: ChatIn, lumen: LumenDep, customer_id: ProxyCustomer) -> StreamingResponse:
+    return await _chat_stream(lumen, body, customer_id)
+
+
+# --- webhooks ---------------------------------------------------------------------------------------------------------
+
+webhooks = APIRouter(tags=["shopify"])
+
+
+@webhooks.post("/webhooks/shopify")
+async def shopify_webhook(request: Request, lumen: LumenDep, settings: SettingsDep) -> dict[str, Any]:
+    """Order and fulfillment changes: drop what Lumen cached about that order. Verified before anything is parsed."""
+    secret = settings.lumen_shopify_api_secret.get_secret_value() if settings.lumen_shopify_api_secret else ""
+    body = await request.body()
+    given = request.headers.get("x-shopify-hmac-sha256", "")
+    if not secret or not given or not hmac.compare_digest(webhook_hmac(body, secret).encode(), given.encode()):
+        raise HTTPException(401, "Invalid webhook signature.")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise HTTPException(400, "The webhook body is not valid JSON.") from None
+    topic = request.headers.get("x-shopify-topic", "").strip().lower()
+    event_id = request.headers.get("x-shopify-event-id") or request.headers.get("x-shopify-webhook-id")
+    if event_id and not await lumen.db.remember_webhook(event_id[:200], topic[:100]):
+        return {"ok": True, "duplicate": True}
+    if topic not in INVALIDATING_TOPICS:
+        return {"ok": True, "ignored": True, "topic": topic}
+    refs = _order_refs(topic, payload)
+    if refs:
+        for ref in refs:
+            lumen.source.invalidate(ref)
+    else:
+        lumen.source.invalidate(None)  # the order is unknown: forget everything rather than serve stale data
+    return {"ok": True, "topic": topic, "invalidated": refs or "all"}
+
+
+# --- the merchant API -------------------------------------------------------------------------------------------------
+
+admin = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+
+@admin.get("/persona", response_model=Persona)
+async def get_persona(lumen: LumenDep) -> Persona:
+    return await lumen.persona()
+
+
+@admin.put("/persona", response_model=Persona)
+async def put_persona(update: PersonaUpdate, lumen: LumenDep) -> Persona:
+    """A partial update: omitted fields keep their value."""
+    try:
+        return await lumen.update_persona(update)
+    except ValueError as exc:  # the merged persona is validated again (e.g. a name of spaces)
+        raise _unprocessable(exc) from None
+
+
+@admin.get("/settings", response_model=MerchantSettings)
+async def get_merchant_settings(lumen: LumenDep) -> MerchantSettings:
+    """The SMTP password is masked."""
+    return masked_settings(await lumen.merchant_settings())
+
+
+@admin.put("/settings", response_model=MerchantSettings)
+async def put_merchant_settings(update: MerchantSettingsUpdate, lumen: LumenDep) -> MerchantSettings:
+    """A partial update. Sending the masked SMTP URL back keeps the stored password."""
+    if "smtp_url" in update.model_fields_set:
+        current = await lumen.merchant_settings()
+        new_url = (update.smtp_url or "").strip() or None
+        if new_url is not None and current.smtp_url and new_url == mask_smtp_url(current.smtp_url):
+            new_url = current.smtp_url
+        if new_url is not None:
+            try:
+                parse_smtp_url(new_url)
+            except ValueError as exc:
+                raise HTTPException(422, f"smtp_url: {exc}") from None
+        update = update.model_copy(update={"smtp_url": new_url})
+    try:
+        return masked_settings(await lumen.update_merchant_settings(update))
+    except ValueError as exc:
+        raise _unprocessable(exc) from None
+
+
+@admin.get("/escalations", response_model=list[Escalation])
+async def list_escalations(
+    lumen: LumenDep, limit: Annotated[int, Query(ge=1, le=500)] = 100, offset: Annotated[int, Query(ge=0)] = 0
+) -> list[Escalation]:
+    """Newest first."""
+    return await lumen.escalations.list_escalations(limit=limit, offset=offset)
+
+
+@admin.get("/conversations", response_model=list[ConversationSummary])
+async def list_conversations(
+    lumen: LumenDep, limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0
+) -> list[ConversationSummary]:
+    """Most recently active first."""
+    return await lumen.db.list_conversations(limit=limit, offset=offset)
+
+
+@admin.get("/conversations/{conversation_id}")
+async def get_conversation(conversation_id: str, lumen: LumenDep) -> dict[str, Any]:
+    """Every message of one conversation, tool calls and their results included."""
+    transcript = await lumen.transcript(conversation_id) if len(conversation_id) <= 100 else None
+    if transcript is None:
+        raise HTTPException(404, "No conversation with that id.")
+    return transcript
+
+
+@admin.get("/stats")
+async def get_stats(lumen: LumenDep) -> dict[str, Any]:
+    """Conversations, verified lookups, escalations and the share answered without a human."""
+    return await lumen.db.stats()
+
+
+# --- health and pages -------------------------------------------------------------------------------------------------
+
+pages = APIRouter()
+WIDGET_HEADERS = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"}
+
+
+@pages.get("/healthz", response_model=Health, tags=["ops"])
+async def healthz(lumen: LumenDep, settings: SettingsDep) -> Health:
+    try:
+        shop = await lumen.source.shop()
+    except OrderSourceError:
+        return Health(status="degraded", store=None, model=settings.lumen_model)
+    return Health(status="ok", store=shop.name, model=settings.lumen_model)
+
+
+@pages.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def storefront(lumen: LumenDep) -> HTMLResponse:
+    """The demo storefront: the shop's name (escaped) in a static page that loads the widget."""
+    try:
+        shop_name = (await lumen.source.shop()).name
+    except OrderSourceError:
+        shop_name = "Your store"
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+    return HTMLResponse(page.replace("{{shop_name}}", html.escape(shop_name)), headers=_page_headers())
+
+
+@pages.get("/admin", include_in_schema=False)
+async def admin_page() -> FileResponse:
+    return FileResponse(STATIC / "admin.html", media_type="text/html", headers=_page_headers())
+
+
+@pages.get("/widget.js", include_in_schema=False)
+@pages.get("/proxy/widget.js", include_in_schema=False)
+async def widget_js() -> FileResponse:
+    """Also at /proxy/widget.js: on a storefront, /apps/lumen/widget.js, and the widget finds its API beside it."""
+    return FileResponse(STATIC / "widget.js", media_type="text/javascript", headers=WIDGET_HEADERS)
+
+
 # --- the app ----------------------------------------------------------------------------------------------------------
 
 
@@ -343,203 +552,8 @@ def create_app(settings: Settings | None = None, *, store: Path | None = None, l
     _install_error_handlers(app)
     app.add_middleware(BodyLimit)
     app.add_middleware(PublicCORS)
-
-    # --- chat ---------------------------------------------------------------------------------------------------
-
-    async def chat_turn(lumen: Lumen, body: ChatIn, customer_id: str | None) -> ChatOut:
-        try:
-            turn = await lumen.chat(body.message, body.session_id, customer_id=customer_id)
-        except UnknownSession as exc:
-            raise _session_error(body.session_id) from exc
-        return ChatOut(session_id=turn.session_id, reply=turn.reply, escalation=turn.escalation)
-
-    async def chat_stream(lumen: Lumen, body: ChatIn, customer_id: str | None) -> StreamingResponse:
-        events = lumen.chat_stream(body.message, body.session_id, customer_id=customer_id)
-        try:
-            # The first event comes after the session is checked: a bad one is a 4xx before any byte is streamed.
-            first = await anext(events)
-        except UnknownSession as exc:
-            raise _session_error(body.session_id) from exc
-
-        async def frames() -> AsyncIterator[bytes]:
-            try:
-                yield _frame(first)
-                async for event in events:
-                    yield _frame(event)
-            except Exception:
-                log.exception("chat stream failed")
-                yield _sse("error", {"detail": "Something went wrong on our side. Please try again."})
-            finally:
-                with anyio.CancelScope(shield=True):  # a client that hangs up must not leave the turn half-closed
-                    await events.aclose()
-
-        return StreamingResponse(
-            frames(),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-
-    @app.post("/api/chat", response_model=ChatOut, tags=["chat"])
-    async def post_chat(body: ChatIn, lumen: LumenDep) -> ChatOut:
-        """One shopper message, one answer. Omit `session_id` (or send null) to start a conversation."""
-        return await chat_turn(lumen, body, None)
-
-    @app.post(
-        "/api/chat/stream",
-        tags=["chat"],
-        response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {}}}},
-    )
-    async def post_chat_stream(body: ChatIn, lumen: LumenDep) -> StreamingResponse:
-        """Server-sent events: `session` ({session_id}), `delta` ({text}) as the answer is written, then `done`
-        (the same object as POST /api/chat returns)."""
-        return await chat_stream(lumen, body, None)
-
-    # --- Shopify app proxy ----------------------------------------------------------------------------------
-
-    @app.post("/proxy/api/chat", response_model=ChatOut, tags=["app proxy"])
-    async def proxy_chat(body: ChatIn, lumen: LumenDep, customer_id: ProxyCustomer) -> ChatOut:
-        """POST /api/chat through the Shopify app proxy: a logged-in shopper's orders need no verification."""
-        return await chat_turn(lumen, body, customer_id)
-
-    @app.post(
-        "/proxy/api/chat/stream",
-        tags=["app proxy"],
-        response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {}}}},
-    )
-    async def proxy_chat_stream(body: ChatIn, lumen: LumenDep, customer_id: ProxyCustomer) -> StreamingResponse:
-        return await chat_stream(lumen, body, customer_id)
-
-    # --- webhooks -------------------------------------------------------------------------------------------
-
-    @app.post("/webhooks/shopify", tags=["shopify"])
-    async def shopify_webhook(request: Request, lumen: LumenDep) -> dict[str, Any]:
-        """Order and fulfillment changes: drop what Lumen cached about that order. Verified before parsing."""
-        secret = config.lumen_shopify_api_secret.get_secret_value() if config.lumen_shopify_api_secret else ""
-        body = await request.body()
-        given = request.headers.get("x-shopify-hmac-sha256", "")
-        if not secret or not given or not hmac.compare_digest(webhook_hmac(body, secret).encode(), given.encode()):
-            raise HTTPException(401, "Invalid webhook signature.")
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            raise HTTPException(400, "The webhook body is not valid JSON.") from None
-        topic = request.headers.get("x-shopify-topic", "").strip().lower()
-        event_id = request.headers.get("x-shopify-event-id") or request.headers.get("x-shopify-webhook-id")
-        if event_id and not await lumen.db.remember_webhook(event_id[:200], topic[:100]):
-            return {"ok": True, "duplicate": True}
-        if topic not in INVALIDATING_TOPICS:
-            return {"ok": True, "ignored": True, "topic": topic}
-        refs = _order_refs(topic, payload)
-        if refs:
-            for ref in refs:
-                lumen.source.invalidate(ref)
-        else:
-            lumen.source.invalidate(None)  # the order is unknown: forget everything rather than serve stale data
-        return {"ok": True, "topic": topic, "invalidated": refs or "all"}
-
-    # --- merchant API ---------------------------------------------------------------------------------------
-
-    @app.get("/api/admin/persona", response_model=Persona, tags=["admin"])
-    async def get_persona(_: Admin, lumen: LumenDep) -> Persona:
-        return await lumen.persona()
-
-    @app.put("/api/admin/persona", response_model=Persona, tags=["admin"])
-    async def put_persona(update: PersonaUpdate, _: Admin, lumen: LumenDep) -> Persona:
-        """A partial update: omitted fields keep their value."""
-        try:
-            return await lumen.update_persona(update)
-        except ValueError as exc:  # the merged persona is re-validated (e.g. a name of spaces)
-            raise _unprocessable(exc) from None
-
-    @app.get("/api/admin/settings", response_model=MerchantSettings, tags=["admin"])
-    async def get_settings(_: Admin, lumen: LumenDep) -> MerchantSettings:
-        """The SMTP password is masked."""
-        return masked_settings(await lumen.merchant_settings())
-
-    @app.put("/api/admin/settings", response_model=MerchantSettings, tags=["admin"])
-    async def put_settings(update: MerchantSettingsUpdate, _: Admin, lumen: LumenDep) -> MerchantSettings:
-        """A partial update. Sending the masked SMTP URL back keeps the stored password."""
-        fields = update.model_fields_set
-        if "smtp_url" in fields:
-            current = await lumen.merchant_settings()
-            new_url = (update.smtp_url or "").strip() or None
-            if new_url is not None and current.smtp_url and new_url == mask_smtp_url(current.smtp_url):
-                new_url = current.smtp_url
-            if new_url is not None:
-                try:
-                    parse_smtp_url(new_url)
-                except ValueError as exc:
-                    raise HTTPException(422, f"smtp_url: {exc}") from None
-            update = update.model_copy(update={"smtp_url": new_url})
-        try:
-            return masked_settings(await lumen.update_merchant_settings(update))
-        except ValueError as exc:
-            raise _unprocessable(exc) from None
-
-    @app.get("/api/admin/escalations", response_model=list[Escalation], tags=["admin"])
-    async def list_escalations(
-        _: Admin,
-        lumen: LumenDep,
-        limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> list[Escalation]:
-        """Newest first."""
-        return await lumen.escalations.list_escalations(limit=limit, offset=offset)
-
-    @app.get("/api/admin/conversations", response_model=list[ConversationSummary], tags=["admin"])
-    async def list_conversations(
-        _: Admin,
-        lumen: LumenDep,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> list[ConversationSummary]:
-        """Most recently active first."""
-        return await lumen.db.list_conversations(limit=limit, offset=offset)
-
-    @app.get("/api/admin/conversations/{conversation_id}", tags=["admin"])
-    async def get_conversation(conversation_id: str, _: Admin, lumen: LumenDep) -> dict[str, Any]:
-        """Every message of one conversation, tool calls and their results included."""
-        transcript = await lumen.transcript(conversation_id) if len(conversation_id) <= 100 else None
-        if transcript is None:
-            raise HTTPException(404, "No conversation with that id.")
-        return transcript
-
-    @app.get("/api/admin/stats", tags=["admin"])
-    async def get_stats(_: Admin, lumen: LumenDep) -> dict[str, Any]:
-        return await lumen.db.stats()
-
-    # --- health and pages -----------------------------------------------------------------------------------
-
-    @app.get("/healthz", response_model=Health, tags=["ops"])
-    async def healthz(lumen: LumenDep) -> Health:
-        try:
-            shop = await lumen.source.shop()
-        except OrderSourceError:
-            return Health(status="degraded", store=None, model=config.lumen_model)
-        return Health(status="ok", store=shop.name, model=config.lumen_model)
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def storefront(lumen: LumenDep) -> HTMLResponse:
-        try:
-            shop_name = (await lumen.source.shop()).name
-        except OrderSourceError:
-            shop_name = "Your store"
-        page = (STATIC / "index.html").read_text(encoding="utf-8")
-        return HTMLResponse(page.replace("{{shop_name}}", html.escape(shop_name)), headers=_page_headers())
-
-    @app.get("/admin", include_in_schema=False)
-    async def admin_page() -> FileResponse:
-        return FileResponse(STATIC / "admin.html", media_type="text/html", headers=_page_headers())
-
-    widget_headers = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"}
-
-    @app.get("/widget.js", include_in_schema=False)
-    @app.get("/proxy/widget.js", include_in_schema=False)
-    async def widget_js() -> FileResponse:
-        return FileResponse(STATIC / "widget.js", media_type="text/javascript", headers=widget_headers)
-
+    for router in (chat, proxy, webhooks, admin, pages):
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

@@ -44,6 +44,12 @@ def test_import_is_cheap_and_there_is_no_module_level_app() -> None:
     assert not hasattr(server, "app")
 
 
+def test_openapi_documents_the_api(client: TestClient) -> None:
+    paths = client.get("/api/openapi.json").json()["paths"]
+    assert {"/api/chat", "/api/chat/stream", "/api/admin/persona", "/proxy/api/chat", "/healthz"} <= set(paths)
+    assert "/" not in paths and "/widget.js" not in paths
+
+
 def test_healthz(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "store": "Harbor & Pine", "model": "playbook"}
 

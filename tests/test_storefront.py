@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 import server
 from tests.server_helpers import API_SECRET, SpySource, make_settings, signed_query, sse_events, webhook_headers
 from tools.config import Settings
+from tools.sources.base import OrderSourceUnavailable
 from tools.sources.fixture import DEMO_STORE
 
 NOW = 1_790_000_000  # the server's clock in these tests (seconds since the epoch)
@@ -286,6 +287,18 @@ def test_the_shop_name_is_escaped(tmp_path: Path) -> None:
         assert "<img src=x" not in page
         assert "&lt;img src=x onerror=alert(1)&gt; &amp; &quot;Co&quot;" in page
         assert client.get("/healthz").json()["store"] == store["shop"]["name"]
+
+
+def test_health_and_page_when_shopify_cannot_be_read(client: TestClient) -> None:
+    class Down(SpySource):
+        async def shop(self):
+            raise OrderSourceUnavailable("Shopify answered 503")
+
+    lumen = client.app.state.lumen
+    lumen.source = Down(lumen.source)
+    assert client.get("/healthz").json() == {"status": "degraded", "store": None, "model": "playbook"}
+    page = client.get("/")
+    assert page.status_code == 200 and "Your store" in page.text
 
 
 def test_the_widget_and_static_files(client: TestClient) -> None:
