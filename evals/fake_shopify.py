@@ -1,0 +1,728 @@
+"""A fake Shopify Admin GraphQL API that serves any store file over a real socket on loopback.
+
+It is not a GraphQL engine: it understands the read queries Lumen sends (`shop { ... }` and `orders(query:) { ... }`)
+well enough to answer them the way Shopify does — Shopify's search syntax for `name:`/`email:`/`customer_id:`, only the
+selected fields, `first:` limits, and the calculated-cost leaky bucket with `THROTTLED` answers — so the real httpx
+client, its retries and its rate limiting can be tested end to end.
+
+    with FakeShopify("data/demo-store.json") as shop:
+        client = ShopifyAdmin(shop.url, shop.token)
+
+Run it by hand with `python -m evals.fake_shopify --store data/demo-store.json --port 8787`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import re
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+API_VERSION = "2026-10"
+MAX_QUERY_COST = 1000  # Shopify refuses any single query whose requested cost is above this, whatever the plan.
+INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+RATE_LIMIT_DOCS = "https://shopify.dev/api/usage/rate-limits"
+
+
+class GraphQLError(Exception):
+    """A query the fake cannot answer; it becomes a top-level `errors` entry, as Shopify reports bad queries."""
+
+    def __init__(self, message: str, code: str = "GRAPHQL_PARSE_FAILED") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --- a small GraphQL reader: enough for Lumen's queries (fields, aliases, arguments, variables) --------------------
+
+
+@dataclass
+class Selection:
+    name: str
+    alias: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+    children: list[Selection] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return self.alias or self.name
+
+    @property
+    def is_connection(self) -> bool:
+        return any(child.name in ("nodes", "edges") for child in self.children)
+
+    @property
+    def page_size(self) -> int | None:
+        size = self.args.get("first", self.args.get("last"))
+        return size if isinstance(size, int) and not isinstance(size, bool) else None
+
+
+_TOKEN = re.compile(
+    r"""(?P<skip>[\s,]+|\#[^\n]*)
+      | (?P<spread>\.\.\.)
+      | (?P<punct>[{}()\[\]:!$=@|&])
+      | (?P<string>"(?:[^"\\\n]|\\.)*")
+      | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+      | (?P<name>[_A-Za-z][_0-9A-Za-z]*)""",
+    re.VERBOSE,
+)
+
+
+def _tokenize(text: str) -> list[tuple[str, str]]:
+    tokens: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None:
+            raise GraphQLError(f"syntax error, unexpected character {text[pos]!r} at offset {pos}")
+        kind = match.lastgroup or "skip"
+        if kind != "skip":
+            tokens.append((kind, match.group()))
+        pos = match.end()
+    return tokens
+
+
+class _Parser:
+    def __init__(self, text: str, variables: dict[str, Any]) -> None:
+        self.tokens = _tokenize(text)
+        self.pos = 0
+        self.variables = variables
+
+    def peek(self) -> str | None:
+        return self.tokens[self.pos][1] if self.pos < len(self.tokens) else None
+
+    def take(self, expected: str | None = None) -> tuple[str, str]:
+        if self.pos >= len(self.tokens):
+            raise GraphQLError("syntax error, unexpected end of query")
+        token = self.tokens[self.pos]
+        if expected is not None and token[1] != expected:
+            raise GraphQLError(f"syntax error, expected {expected!r} but found {token[1]!r}")
+        self.pos += 1
+        return token
+
+    def name(self) -> str:
+        kind, text = self.take()
+        if kind != "name":
+            raise GraphQLError(f"syntax error, expected a name but found {text!r}")
+        return text
+
+    def document(self) -> list[Selection]:
+        if self.peek() != "{":
+            operation = self.name()
+            if operation != "query":
+                raise GraphQLError(f"the fake only answers queries, not {operation!r}")
+            if self.peek() not in ("(", "{"):
+                self.name()
+            if self.peek() == "(":
+                self.skip_balanced("(", ")")  # variable definitions; values arrive in `variables`
+        selections = self.selection_set()
+        if self.peek() is not None:
+            raise GraphQLError("the fake answers one operation per request")
+        return selections
+
+    def skip_balanced(self, opening: str, closing: str) -> None:
+        depth = 0
+        while True:
+            _, text = self.take()
+            depth += (text == opening) - (text == closing)
+            if depth == 0:
+                return
+
+    def selection_set(self) -> list[Selection]:
+        self.take("{")
+        selections: list[Selection] = []
+        while self.peek() != "}":
+            if self.peek() == "...":
+                raise GraphQLError("fragments are not supported by the fake")
+            selections.append(self.selection())
+        self.take("}")
+        return selections
+
+    def selection(self) -> Selection:
+        alias: str | None = None
+        name = self.name()
+        if self.peek() == ":":
+            self.take(":")
+            alias, name = name, self.name()
+        args: dict[str, Any] = {}
+        if self.peek() == "(":
+            self.take("(")
+            while self.peek() != ")":
+                arg = self.name()
+                self.take(":")
+                args[arg] = self.value()
+            self.take(")")
+        if self.peek() == "@":
+            raise GraphQLError("directives are not supported by the fake")
+        children = self.selection_set() if self.peek() == "{" else []
+        return Selection(name, alias, args, children)
+
+    def value(self) -> Any:
+        kind, text = self.take()
+        if text == "$":
+            return self.variables.get(self.name())
+        if kind == "string":
+            return json.loads(text)
+        if kind == "number":
+            return float(text) if any(c in text for c in ".eE") else int(text)
+        if text == "[":
+            items = []
+            while self.peek() != "]":
+                items.append(self.value())
+            self.take("]")
+            return items
+        if text == "{":
+            obj = {}
+            while self.peek() != "}":
+                key = self.name()
+                self.take(":")
+                obj[key] = self.value()
+            self.take("}")
+            return obj
+        if kind == "name":
+            return {"true": True, "false": False, "null": None}.get(text, text)  # anything else is an enum value
+        raise GraphQLError(f"syntax error, unexpected {text!r}")
+
+
+def parse_query(text: str, variables: dict[str, Any] | None = None) -> list[Selection]:
+    """The root selections of one query, with `$variables` already substituted into arguments."""
+    return _Parser(text, variables or {}).document()
+
+
+# --- calculated query cost ----------------------------------------------------------------------------------------
+# Shopify's documented rules: scalars and enums 0, objects 1, connections 2 + first × (cost of one node). This is the
+# classic, conservative form of the rule: real Shopify often asks less, so a query that fits here fits there too.
+
+
+def _requested(sel: Selection) -> int:
+    if not sel.children or sel.name == "pageInfo":
+        return 0
+    inner = sum(_requested(child) for child in sel.children)
+    if sel.name in ("nodes", "node"):
+        return 1 + inner
+    if sel.name == "edges":
+        return inner
+    size = sel.page_size
+    if size is None:
+        return 1 + inner
+    if sel.is_connection:
+        return 2 + size * inner
+    return size * (1 + inner)  # plain lists with `first` (fulfillments, refunds, trackingInfo)
+
+
+def requested_cost(selections: list[Selection]) -> int:
+    """What Shopify would charge up front for these root selections (before refunding unused points)."""
+    return sum(_requested(sel) for sel in selections)
+
+
+def _actual(sel: Selection, value: Any) -> int:
+    if not sel.children or value is None or sel.name == "pageInfo":
+        return 0
+    if isinstance(value, list):
+        per_item = 0 if sel.name == "edges" else 1
+        return sum(per_item + sum(_actual(c, item.get(c.key)) for c in sel.children) for item in value)
+    inner = sum(_actual(child, value.get(child.key)) for child in sel.children)
+    return 2 + inner if sel.is_connection else 1 + inner
+
+
+def actual_cost(selections: list[Selection], data: dict[str, Any]) -> int:
+    """The cost of what was actually returned; Shopify refunds requested minus actual to the bucket."""
+    return sum(_actual(sel, data.get(sel.key)) for sel in selections)
+
+
+# --- projection: answer only what was selected, the way Shopify shapes it ----------------------------------------
+
+
+def _connection_nodes(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    if not isinstance(value, dict):
+        return []
+    if "nodes" in value:
+        return list(value["nodes"] or [])
+    return [edge.get("node") for edge in value.get("edges") or []]
+
+
+def _event_time(node: Any) -> str:
+    return str((node or {}).get("happenedAt") or "")
+
+
+def project(sel: Selection, value: Any) -> Any:
+    """`value` from the store file reduced to the fields `sel` asks for, with `first:` applied to lists."""
+    if value is None or not sel.children:
+        return value
+    size = sel.page_size
+    if sel.is_connection:
+        nodes = _connection_nodes(value)
+        if sel.name == "events":
+            # Fulfillment events are sorted by HAPPENED_AT; `reverse: true` is how a client asks for newest first.
+            nodes = sorted(nodes, key=_event_time, reverse=bool(sel.args.get("reverse")))
+        if size is not None:
+            nodes = nodes[-size:] if "last" in sel.args else nodes[:size]
+        connection = {
+            "nodes": nodes,
+            "edges": [{"node": node, "cursor": str(i)} for i, node in enumerate(nodes)],
+            "pageInfo": {"hasNextPage": len(_connection_nodes(value)) > len(nodes), "hasPreviousPage": False},
+        }
+        return _project_object(sel.children, connection)
+    if isinstance(value, list):
+        items = value[:size] if size is not None else value
+        return [_project_object(sel.children, item) if isinstance(item, dict) else item for item in items]
+    if isinstance(value, dict):
+        return _project_object(sel.children, value)
+    return value
+
+
+def _project_object(children: list[Selection], obj: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for child in children:
+        out[child.key] = project(child, obj.get(child.name))
+    return out
+
+
+# --- Shopify search syntax: `name:"#1042" email:"a@b.c"`, ANDed terms, OR groups, NOT / -negation, prefix* ---------
+
+
+@dataclass(frozen=True)
+class Term:
+    field: str | None
+    value: str
+    prefix: bool = False  # `value*`: an unquoted trailing star is a prefix wildcard
+    negated: bool = False
+
+
+@dataclass
+class _RawToken:
+    text: str = ""
+    quoted: bool = False  # some part was in quotes: no wildcard, no connective
+    star: bool = False  # ends in an unescaped, unquoted '*'
+    minus: bool = False  # starts with an unescaped, unquoted '-'
+
+
+def _split_search(text: str) -> list[_RawToken]:
+    """Whitespace-separated tokens, quotes removed and backslash escapes resolved."""
+    tokens: list[_RawToken] = []
+    buf: list[str] = []
+    token: _RawToken | None = None
+    quote: str | None = None
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch.isspace() and quote is None:
+            if token is not None:
+                token.text = "".join(buf)
+                tokens.append(token)
+            buf, token = [], None
+            i += 1
+            continue
+        if token is None:
+            token = _RawToken(minus=ch == "-")
+            if token.minus:
+                i += 1
+                continue
+        if ch == "\\" and i + 1 < len(text):
+            buf.append(text[i + 1])
+            token.star = False
+            i += 2
+            continue
+        if quote is not None:
+            if ch == quote:
+                quote = None
+            else:
+                buf.append(ch)
+        elif ch in "\"'":
+            quote, token.quoted = ch, True
+        else:
+            # The colon that ends a field name is kept as "\0" so that an escaped '\:' in a value stays a plain colon.
+            buf.append("\0" if ch == ":" else ch)
+            token.star = ch == "*"
+        i += 1
+    if token is not None:
+        token.text = "".join(buf)
+        tokens.append(token)
+    return tokens
+
+
+def parse_search(text: str) -> list[list[Term]]:
+    """OR-groups of ANDed terms. Parentheses are not supported (Lumen never sends them)."""
+    groups: list[list[Term]] = [[]]
+    negate_next = False
+    for token in _split_search(text):
+        if not token.quoted and not token.minus and token.text in ("AND", "OR", "NOT"):
+            if token.text == "OR":
+                groups.append([])
+            negate_next = token.text == "NOT"
+            continue
+        negated, negate_next = negate_next or token.minus, False
+        field_name, sep, value = token.text.partition("\0")
+        if not sep:
+            field_name, value = "", token.text
+        value = value.replace("\0", ":")
+        prefix = token.star and not token.quoted
+        if prefix:
+            value = value[:-1]
+        groups[-1].append(Term(field_name.lower() or None, value, prefix, negated))
+    return [group for group in groups if group] or [[]]
+
+
+def _trailing_number(gid: Any) -> str:
+    return str(gid or "").rsplit("/", 1)[-1]
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _phrase_in(actual: str, wanted: str) -> bool:
+    """Shopify's tokenized match: the words of `wanted` appear, in order and adjacent, among the words of `actual`."""
+    have, want = _WORD.findall(actual), _WORD.findall(wanted)
+    return bool(want) and any(have[i : i + len(want)] == want for i in range(len(have) - len(want) + 1))
+
+
+def _term_matches(term: Term, order: dict[str, Any], *, fuzzy: bool = False) -> bool:
+    def compare(actual: str | None, wanted: str) -> bool:
+        if actual is None:
+            return False
+        if term.prefix:
+            return actual.startswith(wanted)
+        return actual == wanted or (fuzzy and _phrase_in(actual, wanted))
+
+    wanted = term.value.lower()
+    if term.field == "name":
+        # `name:1042` finds "#1042"; `name:#1042` needs the '#' to be there (stores with prefixes don't have one).
+        name = str(order.get("name") or "").lower()
+        found = compare(name, wanted) or compare(name.lstrip("#"), wanted)
+    elif term.field == "email":
+        found = compare((order.get("email") or "").lower() or None, wanted)
+    elif term.field == "customer_id":
+        found = compare(_trailing_number((order.get("customer") or {}).get("id")), wanted)
+    elif term.field == "id":
+        found = compare(_trailing_number(order.get("id")), wanted)
+    else:
+        found = False  # free text and other filters: the fake matches nothing rather than guess
+    return found != term.negated
+
+
+def search_orders(orders: list[dict[str, Any]], query: str | None, *, fuzzy: bool = False) -> list[dict[str, Any]]:
+    """The orders a search string selects. `fuzzy` adds Shopify's tokenized near misses ("1042" finds "#1042-B")."""
+    if not query or not query.strip():
+        return list(orders)
+    groups = parse_search(query)
+    return [o for o in orders if any(all(_term_matches(t, o, fuzzy=fuzzy) for t in group) for group in groups)]
+
+
+# --- the leaky bucket ----------------------------------------------------------------------------------------------
+
+
+class _Bucket:
+    def __init__(self, size: float, restore_rate: float, clock: Callable[[], float]) -> None:
+        self.size = size
+        self.restore_rate = restore_rate
+        self.clock = clock
+        self.available = size
+        self.updated = clock()
+
+    def level(self) -> float:
+        now = self.clock()
+        self.available = min(self.size, self.available + (now - self.updated) * self.restore_rate)
+        self.updated = now
+        return self.available
+
+    def take(self, cost: float) -> bool:
+        if cost > self.level():
+            return False
+        self.available -= cost
+        return True
+
+    def refund(self, points: float) -> None:
+        self.available = min(self.size, self.level() + max(points, 0))
+
+    def status(self) -> dict[str, Any]:
+        # Shopify mixes floats and ints here (`"maximumAvailable": 2000.0, "currentlyAvailable": 1960`).
+        return {
+            "maximumAvailable": float(self.size),
+            "currentlyAvailable": math.floor(self.level()),
+            "restoreRate": float(self.restore_rate),
+        }
+
+
+@dataclass
+class _Failure:
+    status: int
+    retry_after: str | None
+    body: Any
+
+
+# --- the server --------------------------------------------------------------------------------------------------
+
+
+class FakeShopify:
+    """A Shopify Admin GraphQL endpoint for one store file, on a uvicorn thread, with Shopify's cost-based throttling.
+
+    `query_cost` fixes the requested (and actual) cost of every orders query; by default it is calculated from the
+    query like Shopify does. `fuzzy` makes name and email terms also match tokenized near misses, as Shopify's search
+    can, so that a client's own re-check can be tested. Counters (`requests`, `throttled`, `failures_served`) and
+    `received` (the JSON bodies, in order) let tests check what the client really sent.
+    """
+
+    def __init__(
+        self,
+        store_path: Path | str,
+        *,
+        token: str = "shpat_test",
+        bucket_size: float = 2000,
+        restore_rate: float = 100,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        query_cost: int | None = None,
+        fuzzy: bool = False,
+        api_version: str = API_VERSION,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        raw = json.loads(Path(store_path).read_text(encoding="utf-8"))
+        self.shop_node: dict[str, Any] = raw.get("shop") or {}
+        self.orders: list[dict[str, Any]] = list(raw.get("orders") or [])
+        self.token = token
+        self.host = host
+        self.port = port
+        self.api_version = api_version
+        self.query_cost = query_cost
+        self.fuzzy = fuzzy
+        self.requests = 0
+        self.throttled = 0
+        self.failures_served = 0
+        self.received: list[dict[str, Any]] = []
+        self._bucket = _Bucket(bucket_size, restore_rate, clock)
+        self._failures: deque[_Failure] = deque()
+        # Handlers run on the server thread while tests read counters from theirs.
+        self._state = threading.Lock()
+        self._socket: socket.socket | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.app = Starlette(routes=[Route("/admin/api/{version}/graphql.json", self._graphql, methods=["POST"])])
+
+    # --- lifecycle ---------------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The full GraphQL endpoint, e.g. http://127.0.0.1:54321/admin/api/2026-10/graphql.json."""
+        return f"http://{self.host}:{self.port}/admin/api/{self.api_version}/graphql.json"
+
+    def start(self) -> Self:
+        if self._thread is not None:
+            return self
+        # Binding the socket here (not inside uvicorn) means the port is known, and taken, before start() returns.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted sockets inherit this; without it Nagle + delayed ACK add ~40 ms to every loopback request.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            log_config=None,  # leave the host process's logging alone
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ws="none",
+            http="h11",
+            loop="asyncio",
+            timeout_graceful_shutdown=2,
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="fake-shopify", daemon=True)
+        self._socket, self._server, self._thread = sock, server, thread
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the fake Shopify server did not start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = self._socket = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        # start/stop block while uvicorn comes up or drains; keep the caller's event loop free meanwhile.
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await asyncio.to_thread(self.stop)
+
+    # --- knobs for tests ---------------------------------------------------------------------------------------
+
+    def fail_next(
+        self, n: int = 1, status: int = 503, *, retry_after: float | str | None = None, body: Any = None
+    ) -> None:
+        """Answer the next `n` authenticated requests with `status` (and `Retry-After`, if given) instead of data."""
+        default = {"errors": "Too many requests" if status == 429 else "Service unavailable"}
+        failure = _Failure(
+            status, None if retry_after is None else str(retry_after), body if body is not None else default
+        )
+        with self._state:
+            self._failures.extend([failure] * n)
+
+    def reset(self) -> None:
+        """Forget counters, recorded bodies and pending failures, and refill the bucket: a fresh server, reused."""
+        with self._state:
+            self.requests = self.throttled = self.failures_served = 0
+            self.received.clear()
+            self._failures.clear()
+            self._bucket.level()
+            self._bucket.available = self._bucket.size
+
+    def drain(self, to: float = 0) -> None:
+        """Empty the bucket (to `to` points), as if another part of the app had just spent it."""
+        with self._state:
+            self._bucket.level()
+            self._bucket.available = to
+
+    @property
+    def available(self) -> float:
+        with self._state:
+            return self._bucket.level()
+
+    def searches(self) -> list[str | None]:
+        """The `variables.q` of every orders query received, in order."""
+        with self._state:
+            return [
+                (body.get("variables") or {}).get("q") for body in self.received if "orders" in body.get("query", "")
+            ]
+
+    # --- the endpoint ------------------------------------------------------------------------------------------
+
+    async def _graphql(self, request: Request) -> Response:
+        with self._state:
+            self.requests += 1
+        if request.headers.get("x-shopify-access-token") != self.token:
+            return JSONResponse({"errors": INVALID_TOKEN}, status_code=401)
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return JSONResponse({"errors": "Bad Request: body is not JSON"}, status_code=400)
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            return JSONResponse({"errors": {"query": "Required parameter missing or invalid"}}, status_code=400)
+        with self._state:
+            self.received.append(body)
+            failure = self._failures.popleft() if self._failures else None
+            if failure is not None:
+                self.failures_served += 1
+                self.throttled += int(failure.status == 429)
+        if failure is not None:
+            headers = {"Retry-After": failure.retry_after} if failure.retry_after is not None else None
+            return JSONResponse(failure.body, status_code=failure.status, headers=headers)
+        variables = body.get("variables")
+        return JSONResponse(self._answer(body["query"], variables if isinstance(variables, dict) else {}))
+
+    def _answer(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        try:
+            selections = parse_query(query, variables)
+        except GraphQLError as exc:
+            return {"errors": [{"message": str(exc), "extensions": {"code": exc.code}}]}
+        orders_query = any(sel.name == "orders" for sel in selections)
+        cost = self.query_cost if self.query_cost is not None and orders_query else requested_cost(selections)
+        if cost > MAX_QUERY_COST:
+            message = f"Query cost is {cost}, which exceeds the single query max cost limit ({MAX_QUERY_COST})."
+            code = {"code": "MAX_COST_EXCEEDED", "cost": cost, "maxCost": MAX_QUERY_COST}
+            return {"errors": [{"message": message, "extensions": code}]}
+        with self._state:
+            if not self._bucket.take(cost):
+                self.throttled += 1
+                return {
+                    "errors": [
+                        {"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": RATE_LIMIT_DOCS}}
+                    ],
+                    "extensions": {"cost": self._cost(cost, None)},
+                }
+        try:
+            data = {sel.key: self._resolve(sel) for sel in selections}
+        except GraphQLError as exc:
+            with self._state:
+                self._bucket.refund(cost)
+            return {"errors": [{"message": str(exc), "extensions": {"code": exc.code}}], "data": None}
+        actual = cost if self.query_cost is not None and orders_query else actual_cost(selections, data)
+        with self._state:
+            self._bucket.refund(cost - actual)
+            return {"data": data, "extensions": {"cost": self._cost(cost, actual)}}
+
+    def _cost(self, requested: int, actual: int | None) -> dict[str, Any]:
+        return {"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": self._bucket.status()}
+
+    def _resolve(self, sel: Selection) -> Any:
+        if sel.name == "shop":
+            return project(sel, self.shop_node)
+        if sel.name == "orders":
+            found = search_orders(self.orders, sel.args.get("query"), fuzzy=self.fuzzy)
+            sort_key = sel.args.get("sortKey") or "PROCESSED_AT"
+            field_name = "createdAt" if sort_key == "CREATED_AT" else "processedAt"
+            found.sort(
+                key=lambda o: str(o.get(field_name) or o.get("createdAt") or ""), reverse=bool(sel.args.get("reverse"))
+            )
+            return project(sel, {"nodes": found})
+        if sel.name == "__typename":
+            return "QueryRoot"
+        raise GraphQLError(f"Field '{sel.name}' doesn't exist on type 'QueryRoot'", code="undefinedField")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve a store file as a fake Shopify Admin GraphQL API.")
+    parser.add_argument("--store", default="data/demo-store.json")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8787)
+    parser.add_argument("--token", default="shpat_test")
+    parser.add_argument("--bucket-size", type=float, default=2000, help="points (Standard plan: 2000)")
+    parser.add_argument("--restore-rate", type=float, default=100, help="points per second (Standard plan: 100)")
+    parser.add_argument("--query-cost", type=int, default=None, help="fixed cost of an orders query")
+    args = parser.parse_args(argv)
+    fake = FakeShopify(
+        args.store,
+        token=args.token,
+        bucket_size=args.bucket_size,
+        restore_rate=args.restore_rate,
+        port=args.port,
+        host=args.host,
+        query_cost=args.query_cost,
+    )
+    with fake:
+        print(f"Fake Shopify for {args.store} at {fake.url} (token {args.token!r}); Ctrl-C stops it.", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
