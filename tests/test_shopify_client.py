@@ -1,0 +1,419 @@
+"""`ShopifyAdmin` against the fake Shopify server over a real loopback socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from inline_snapshot import snapshot
+from pydantic import SecretStr
+
+from evals.fake_shopify import FakeShopify, Selection, parse_query, requested_cost, search_orders
+from tools.config import Settings
+from tools.sources.base import OrderSource, OrderSourceThrottled, OrderSourceUnavailable
+from tools.sources.fixture import DEMO_STORE, FixtureStore
+from tools.sources.shopify import (
+    COST_ESTIMATES,
+    ORDERS_QUERY,
+    SHOP_QUERY,
+    ShopifyAdmin,
+    name_search,
+    search_value,
+)
+
+TOKEN = "shpat_test"
+
+
+class RecordingSleep:
+    """Records the waits the client asks for, and sleeps only a moment so the test stays fast."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await asyncio.sleep(0.001)
+
+
+@pytest.fixture(scope="module")
+def demo_server() -> Iterator[FakeShopify]:
+    # One server per module (starting and stopping uvicorn costs ~0.2 s); each test gets it reset.
+    with FakeShopify(DEMO_STORE, token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def fake(demo_server: FakeShopify) -> FakeShopify:
+    demo_server.reset()
+    return demo_server
+
+
+@pytest.fixture
+def sleep() -> RecordingSleep:
+    return RecordingSleep()
+
+
+@pytest.fixture
+async def client(fake: FakeShopify, sleep: RecordingSleep) -> AsyncIterator[ShopifyAdmin]:
+    async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep) as admin:
+        yield admin
+
+
+def write_store(tmp_path: Path, *orders: dict[str, Any]) -> Path:
+    path = tmp_path / "store.json"
+    path.write_text(json.dumps({"shop": {"name": "Tiny"}, "asOf": "2026-02-27T17:00:00Z", "orders": list(orders)}))
+    return path
+
+
+def order_node(name: str, **fields: Any) -> dict[str, Any]:
+    return {"id": f"gid://shopify/Order/{name.strip('#')}", "name": name, "email": "a@example.com"} | {
+        "createdAt": "2026-02-20T10:00:00Z",
+        "processedAt": "2026-02-20T10:00:00Z",
+        "displayFulfillmentStatus": "UNFULFILLED",
+        **fields,
+    }
+
+
+# --- the query Lumen sends -----------------------------------------------------------------------------------------
+
+
+def test_is_an_order_source() -> None:
+    source: OrderSource = ShopifyAdmin("http://127.0.0.1:9/graphql.json", TOKEN)
+    assert source.now().tzinfo is not None
+
+
+def test_orders_query_stays_under_shopifys_cost_ceiling() -> None:
+    cost = requested_cost(parse_query(ORDERS_QUERY, {"q": ""}))
+    assert cost == snapshot(852)
+    assert cost < 1000
+    # The client's first guess, before Shopify reports the real figure, must not be optimistic.
+    assert COST_ESTIMATES[ORDERS_QUERY] >= cost
+    assert COST_ESTIMATES[SHOP_QUERY] >= requested_cost(parse_query(SHOP_QUERY))
+
+
+def test_orders_query_page_sizes() -> None:
+    # Every `first:` multiplies the requested cost; changing one should be a visible decision.
+    def sizes(selections: list[Selection], prefix: str = "") -> dict[str, int]:
+        found: dict[str, int] = {}
+        for sel in selections:
+            path = f"{prefix}{sel.name}"
+            if sel.page_size is not None:
+                found[path] = sel.page_size
+            found |= sizes(sel.children, f"{path}.")
+        return found
+
+    assert sizes(parse_query(ORDERS_QUERY, {"q": ""})) == snapshot(
+        {
+            "orders": 5,
+            "orders.nodes.lineItems": 25,
+            "orders.nodes.fulfillmentOrders": 5,
+            "orders.nodes.fulfillments": 3,
+            "orders.nodes.fulfillments.trackingInfo": 3,
+            "orders.nodes.fulfillments.fulfillmentLineItems": 10,
+            "orders.nodes.fulfillments.events": 5,
+            "orders.nodes.refunds": 5,
+        }
+    )
+
+
+def test_search_strings_quote_and_escape_values() -> None:
+    assert name_search("1042") == snapshot('name:"#1042"')
+    assert name_search("EN1001", hash_prefix=False) == snapshot('name:"EN1001"')
+    assert name_search("1042", email=" Jordan.Lee@example.com ") == snapshot(
+        'name:"#1042" email:"Jordan.Lee@example.com"'
+    )
+    assert search_value('x" OR name:* (a) \\') == snapshot(r'"x\" OR name\:* \(a\) \\"')
+
+
+# --- lookups -----------------------------------------------------------------------------------------------------
+
+
+async def test_finds_order_by_number_and_email(client: ShopifyAdmin, fake: FakeShopify) -> None:
+    orders = await client.orders_by_name("1042", email="JORDAN.LEE@example.com")
+    assert [o.name for o in orders] == ["#1042"]
+    order = orders[0]
+    assert order.fulfillment_status == "FULFILLED"
+    assert order.customer_id == "gid://shopify/Customer/7002"
+    assert [f.events[0].status for f in order.fulfillments] == snapshot(["IN_TRANSIT", "IN_TRANSIT"])
+    assert fake.searches() == ['name:"#1042" email:"JORDAN.LEE@example.com"']
+
+
+async def test_every_demo_order_reads_the_same_as_from_the_store_file(client: ShopifyAdmin) -> None:
+    # The query selects every field `parse_order` reads: through Shopify or from the file, the same Order.
+    store = FixtureStore(DEMO_STORE)
+    for node in store.raw["orders"]:
+        number = node["name"].lstrip("#")
+        assert await client.orders_by_name(number) == await store.orders_by_name(number)
+
+
+async def test_finds_order_by_number_alone(client: ShopifyAdmin) -> None:
+    assert [o.name for o in await client.orders_by_name("#1042")] == ["#1042"]
+
+
+async def test_wrong_email_returns_nothing(client: ShopifyAdmin, fake: FakeShopify) -> None:
+    assert await client.orders_by_name("1042", email="someone@else.com") == []
+    # The number was retried without the '#' (store prefixes), still narrowed by the email.
+    assert fake.searches() == ['name:"#1042" email:"someone@else.com"', 'name:"1042" email:"someone@else.com"']
+
+
+async def test_number_is_retried_without_hash_for_prefixed_stores(tmp_path: Path, sleep: RecordingSleep) -> None:
+    store = write_store(tmp_path, order_node("EN1001"), order_node("#1001"))
+    with FakeShopify(store, token=TOKEN) as fake:
+        async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep) as client:
+            assert [o.name for o in await client.orders_by_name("EN1001")] == ["EN1001"]
+            assert [o.name for o in await client.orders_by_name("1001")] == ["#1001"]
+        assert fake.searches() == ['name:"#EN1001"', 'name:"EN1001"', 'name:"#1001"']
+
+
+async def test_results_are_rechecked_on_the_client(tmp_path: Path, sleep: RecordingSleep) -> None:
+    # Shopify's search is tokenized: "1042" can also find "#1042-B", "a@example.com" also "a@example.com.au".
+    store = write_store(
+        tmp_path,
+        order_node("#1042", processedAt="2026-02-20T10:00:00Z"),
+        order_node("#1042-B", processedAt="2026-02-21T10:00:00Z"),
+        order_node("#1043", id="gid://shopify/Order/1043-AU", email="a@example.com.au"),
+    )
+    with FakeShopify(store, token=TOKEN, fuzzy=True) as fake:
+        # The near misses really come back from the server...
+        assert [o["name"] for o in search_orders(fake.orders, 'name:"#1042"', fuzzy=True)] == ["#1042", "#1042-B"]
+        assert len(search_orders(fake.orders, 'name:"#1043" email:"a@example.com"', fuzzy=True)) == 1
+        async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep) as client:
+            # ...and the client drops them.
+            assert [o.name for o in await client.orders_by_name("1042")] == ["#1042"]
+            assert [o.id for o in await client.orders_by_name("1043", email="a@example.com")] == []
+            fake.orders[1]["name"] = "#1042"  # order names are not unique either: both are returned, newest first
+            client.invalidate()
+            assert [o.id for o in await client.orders_by_name("1042")] == [
+                "gid://shopify/Order/1042-B",
+                "gid://shopify/Order/1042",
+            ]
+
+
+async def test_customer_lookup(client: ShopifyAdmin, fake: FakeShopify) -> None:
+    orders = await client.orders_by_customer("gid://shopify/Customer/7002")
+    assert [o.name for o in orders] == ["#1042", "#1050"]
+    assert [o.name for o in await client.orders_by_customer("7002", limit=1)] == ["#1042"]
+    assert fake.searches() == ["customer_id:7002"]  # the second came from the cache
+
+
+async def test_customer_lookup_ignores_ids_that_are_not_shopify_customers(
+    client: ShopifyAdmin, fake: FakeShopify
+) -> None:
+    assert await client.orders_by_customer("7002 OR name:*") == []
+    assert await client.orders_by_customer("gid://shopify/Order/5001042") == []
+    assert fake.requests == 0
+
+
+async def test_search_is_a_variable_and_injection_cannot_widen_results(client: ShopifyAdmin, fake: FakeShopify) -> None:
+    hostile = 'x" OR name:*'
+    assert await client.orders_by_name("1042", email=hostile) == []
+    bodies = fake.received
+    assert {body["query"] for body in bodies} == {ORDERS_QUERY}  # the query text never carries shopper input
+    assert hostile not in ORDERS_QUERY
+    assert [body["variables"] for body in bodies] == snapshot(
+        [{"q": 'name:"#1042" email:"x\\" OR name\\:*"'}, {"q": 'name:"1042" email:"x\\" OR name\\:*"'}]
+    )
+
+
+async def test_unknown_enum_values_parse_as_other(tmp_path: Path, sleep: RecordingSleep) -> None:
+    fulfillment = {
+        "name": "#7-F1",
+        "status": "SUCCESS",
+        "displayStatus": "TELEPORTED",
+        "createdAt": "2026-02-21T10:00:00Z",
+        "trackingInfo": [],
+        "events": {"nodes": [{"status": "BEAMED_UP", "happenedAt": "2026-02-21T11:00:00Z"}]},
+    }
+    store = write_store(
+        tmp_path,
+        order_node("#7", displayFulfillmentStatus="HOVERING", returnStatus="NO_RETURN", fulfillments=[fulfillment]),
+    )
+    with FakeShopify(store, token=TOKEN) as fake:
+        async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep) as client:
+            (order,) = await client.orders_by_name("7")
+    assert order.fulfillment_status == "OTHER"
+    assert order.return_status == "NO_RETURN"
+    assert order.fulfillments[0].display_status == "OTHER"
+    assert order.fulfillments[0].events[0].status == "OTHER"
+
+
+async def test_shop_is_fetched_once(client: ShopifyAdmin, fake: FakeShopify) -> None:
+    shop = await client.shop()
+    assert shop.model_dump() == snapshot(
+        {
+            "name": "Harbor & Pine",
+            "domain": "harbor-and-pine.myshopify.com",
+            "timezone": "America/New_York",
+            "currency": "USD",
+            "contact_email": "support@harborandpine.example",
+        }
+    )
+    assert await client.shop() is shop
+    assert fake.requests == 1
+
+
+async def test_lookups_are_cached_until_invalidated(client: ShopifyAdmin, fake: FakeShopify) -> None:
+    await client.orders_by_name("1042")
+    await client.orders_by_name("1042")
+    await client.orders_by_customer("gid://shopify/Customer/7001")
+    assert fake.requests == 2
+    client.invalidate("#1042")  # drops the #1042 lookup only
+    await client.orders_by_name("1042")
+    await client.orders_by_customer("gid://shopify/Customer/7001")
+    assert fake.requests == 3
+    client.invalidate("gid://shopify/Order/5001031")  # by id: drops Maya's customer lookup
+    await client.orders_by_customer("gid://shopify/Customer/7001")
+    assert fake.requests == 4
+    client.invalidate()
+    await client.orders_by_name("1042")
+    assert fake.requests == 5
+
+
+async def test_cache_expires(fake: FakeShopify, sleep: RecordingSleep) -> None:
+    now = [100.0]
+    async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep, cache_ttl_s=30, clock=lambda: now[0]) as client:
+        await client.orders_by_name("1042")
+        now[0] += 29
+        await client.orders_by_name("1042")
+        assert fake.requests == 1
+        now[0] += 2
+        await client.orders_by_name("1042")
+        assert fake.requests == 2
+
+
+def test_now_is_fixed_when_given() -> None:
+    fixed = datetime(2026, 2, 27, 17, tzinfo=UTC)
+    assert ShopifyAdmin("http://127.0.0.1:9/graphql.json", TOKEN, now=fixed).now() == fixed
+
+
+def test_from_settings() -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        shopify_shop="https://harbor-and-pine.myshopify.com/",
+        shopify_access_token=SecretStr("shpat_live"),
+        shopify_max_wait_s=3.0,
+        lumen_now=datetime(2026, 2, 27, 17, tzinfo=UTC),
+    )
+    admin = ShopifyAdmin.from_settings(settings)
+    assert admin.endpoint == "https://harbor-and-pine.myshopify.com/admin/api/2026-10/graphql.json"
+    assert admin.now() == datetime(2026, 2, 27, 17, tzinfo=UTC)
+    with pytest.raises(ValueError, match="not configured"):
+        ShopifyAdmin.from_settings(Settings(_env_file=None, shopify_access_token=None))  # type: ignore[call-arg]
+
+
+# --- failures and retries ----------------------------------------------------------------------------------------
+
+
+async def test_bad_token_is_unavailable_without_retrying(fake: FakeShopify, sleep: RecordingSleep) -> None:
+    async with ShopifyAdmin(fake.url, "shpat_wrong", sleep=sleep) as client:
+        with pytest.raises(OrderSourceUnavailable, match="401"):
+            await client.orders_by_name("1042")
+    assert fake.requests == 1
+    assert sleep.waits == []
+
+
+async def test_503_then_success_is_retried(client: ShopifyAdmin, fake: FakeShopify, sleep: RecordingSleep) -> None:
+    fake.fail_next(2, status=503)
+    assert [o.name for o in await client.orders_by_name("1042")] == ["#1042"]
+    assert fake.requests == 3
+    assert client.stats.retries == 2
+    assert len(sleep.waits) == 2
+    assert 0.25 <= sleep.waits[0] <= 0.5  # exponential backoff with jitter
+    assert 0.5 <= sleep.waits[1] <= 0.75
+
+
+async def test_persistent_5xx_gives_up_as_unavailable(fake: FakeShopify, sleep: RecordingSleep) -> None:
+    fake.fail_next(10, status=502)
+    async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep, max_retries=2) as client:
+        with pytest.raises(OrderSourceUnavailable, match="502"):
+            await client.shop()
+    assert fake.requests == 3
+
+
+async def test_429_retry_after_is_honoured(client: ShopifyAdmin, fake: FakeShopify, sleep: RecordingSleep) -> None:
+    fake.fail_next(1, status=429, retry_after="2.5")
+    assert [o.name for o in await client.orders_by_name("1042")] == ["#1042"]
+    assert len(sleep.waits) == 1
+    assert sleep.waits[0] == 2.5  # backoff alone would have been under half a second
+    assert client.stats.throttled == 1
+
+
+async def test_retry_after_beyond_max_wait_raises_throttled(fake: FakeShopify, sleep: RecordingSleep) -> None:
+    fake.fail_next(1, status=429, retry_after=30)
+    async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep, max_wait_s=8) as client:
+        with pytest.raises(OrderSourceThrottled):
+            await client.orders_by_name("1042")
+    assert sleep.waits == []  # no point waiting 30 s for a shopper who waits 8
+    assert fake.requests == 1
+
+
+async def test_connection_refused_is_unavailable(sleep: RecordingSleep) -> None:
+    with FakeShopify(DEMO_STORE, token=TOKEN) as fake:
+        url = fake.url
+    async with ShopifyAdmin(url, TOKEN, sleep=sleep, max_retries=2) as client:
+        with pytest.raises(OrderSourceUnavailable, match="unreachable"):
+            await client.orders_by_name("1042")
+    assert len(sleep.waits) == 2
+
+
+async def test_other_graphql_errors_are_unavailable(sleep: RecordingSleep) -> None:
+    with FakeShopify(DEMO_STORE, token=TOKEN, query_cost=1200) as fake:
+        async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep) as client:
+            with pytest.raises(OrderSourceUnavailable, match="max cost"):
+                await client.orders_by_name("1042")
+        assert fake.requests == 1
+
+
+# --- the leaky bucket, for real over the socket --------------------------------------------------------------------
+
+
+async def test_concurrent_lookups_share_a_tiny_bucket() -> None:
+    numbers = ["1031", "1042", "1050", "1088", "1089", "1065", "1055", "1093", "1094", "1061"]
+    with FakeShopify(DEMO_STORE, token=TOKEN, bucket_size=50, restore_rate=500, query_cost=40) as fake:
+        # Real sleeps: the bucket refills in real time on the server.
+        async with ShopifyAdmin(fake.url, TOKEN, cache_ttl_s=0) as client:
+            results = await asyncio.gather(*(client.orders_by_name(n) for n in numbers))
+        assert [[o.name for o in found] for found in results] == [[f"#{n}"] for n in numbers]
+        # Only one query fits at a time, so the client had to hold queries back (or be throttled and retry).
+        assert client.stats.proactive_waits + fake.throttled > 0
+        assert fake.requests == len(numbers) + fake.throttled
+        assert client.stats.throttled == fake.throttled
+
+
+async def test_waits_longer_than_max_wait_raise_throttled_without_asking() -> None:
+    with FakeShopify(DEMO_STORE, token=TOKEN, bucket_size=50, restore_rate=1, query_cost=40) as fake:
+        async with ShopifyAdmin(fake.url, TOKEN, cache_ttl_s=0, max_wait_s=0.5) as client:
+            assert [o.name for o in await client.orders_by_name("1042")] == ["#1042"]
+            # 10 points left, 40 needed, 1 point/s: 30 s away.
+            with pytest.raises(OrderSourceThrottled, match="refill"):
+                await client.orders_by_name("1050")
+        assert fake.requests == 1
+        assert fake.throttled == 0
+
+
+async def test_throttled_beyond_max_wait_raises_throttled(sleep: RecordingSleep) -> None:
+    with FakeShopify(DEMO_STORE, token=TOKEN, bucket_size=50, restore_rate=1, query_cost=40) as fake:
+        fake.drain()  # someone else just spent the bucket; this client has not seen it yet
+        async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep, max_wait_s=2) as client:
+            with pytest.raises(OrderSourceThrottled, match="throttled"):
+                await client.orders_by_name("1042")
+        assert fake.throttled == 1
+        assert fake.requests == 1  # the THROTTLED answer said 40 s; no point retrying within 2 s
+        assert sleep.waits == []
+
+
+async def test_throttled_then_retried_after_the_bucket_refills(sleep: RecordingSleep) -> None:
+    with FakeShopify(DEMO_STORE, token=TOKEN, bucket_size=50, restore_rate=100, query_cost=40) as fake:
+        fake.drain()
+        # Real sleeps here too: the client waits the ~0.4 s that the THROTTLED answer's throttleStatus implies.
+        async with ShopifyAdmin(fake.url, TOKEN) as client:
+            assert [o.name for o in await client.orders_by_name("1042")] == ["#1042"]
+            assert client.stats.throttled == 1
+            assert client.stats.retries == 1
+        assert fake.throttled == 1
+        assert fake.requests == 2
