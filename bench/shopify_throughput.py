@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
 from evals.fake_shopify import FakeShopify, parse_query, requested_cost  # noqa: E402
 from tools.sources.base import OrderSourceError  # noqa: E402
 from tools.sources.fixture import DEMO_STORE, FixtureStore  # noqa: E402
-from tools.sources.shopify import ORDERS_QUERY, ShopifyAdmin  # noqa: E402
+from tools.sources.shopify import NAME_QUERY, ShopifyAdmin  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -63,7 +63,7 @@ async def run(args: argparse.Namespace) -> None:
             stats = client.stats
         served = len(latencies)
         print(f"ShopifyAdmin vs fake Shopify: bucket {args.bucket_size:g} points, restore {args.restore_rate:g}/s")
-        print(f"  orders query requested cost:   {requested_cost(parse_query(ORDERS_QUERY, {'q': ''}))} points")
+        print(f"  lookup requested cost:         {requested_cost(parse_query(NAME_QUERY, {'q': ''}))} points")
         print(f"  concurrent lookups:            {args.n} (cache off, max wait {args.max_wait:g}s)")
         print(f"  total time:                    {elapsed:.2f}s")
         print(f"  served:                        {served}  ({served / elapsed:.1f} lookups/s)")

@@ -19,6 +19,7 @@ from tools.sources.base import OrderSource, OrderSourceThrottled, OrderSourceUna
 from tools.sources.fixture import DEMO_STORE, FixtureStore
 from tools.sources.shopify import (
     COST_ESTIMATES,
+    NAME_QUERY,
     ORDERS_QUERY,
     SHOP_QUERY,
     ShopifyAdmin,
@@ -213,8 +214,8 @@ async def test_search_is_a_variable_and_injection_cannot_widen_results(client: S
     hostile = 'x" OR name:*'
     assert await client.orders_by_name("1042", email=hostile) == []
     bodies = fake.received
-    assert {body["query"] for body in bodies} == {ORDERS_QUERY}  # the query text never carries shopper input
-    assert hostile not in ORDERS_QUERY
+    assert {body["query"] for body in bodies} == {NAME_QUERY}  # the query text never carries shopper input
+    assert hostile not in NAME_QUERY
     assert [body["variables"] for body in bodies] == snapshot(
         [{"q": 'name:"#1042" email:"x\\" OR name\\:*"'}, {"q": 'name:"1042" email:"x\\" OR name\\:*"'}]
     )

@@ -39,43 +39,47 @@ log = logging.getLogger(__name__)
 
 SHOP_QUERY = "query LumenShop { shop { name myshopifyDomain ianaTimezone currencyCode contactEmail } }"
 
-# Page sizes are chosen so the requested cost stays under Shopify's 1,000-point ceiling for a single query, counted
-# the conservative way (connection = 2 + first × node): 852. Larger `first:` values (50 line items, 10 fulfillments
-# of 50 items each) would ask for several thousand points and be refused outright; the tests pin the figure.
-ORDERS_QUERY = """\
-query LumenOrders($q: String!) {
-  orders(first: 5, query: $q, sortKey: PROCESSED_AT, reverse: true) {
-    nodes {
+# Page sizes keep the requested cost under Shopify's 1,000-point ceiling for one query, counted the conservative
+# way (connection = 2 + first x node): 852 points for five orders, 342 for two. Larger `first:` values (50 line
+# items, 10 fulfillments of 50 items each) would ask for several thousand points and be refused; tests pin the figure.
+_ORDERS_TEMPLATE = """\
+query {name}($q: String!) {{
+  orders(first: {first}, query: $q, sortKey: PROCESSED_AT, reverse: true) {{
+    nodes {{
       id name email createdAt processedAt cancelledAt cancelReason closedAt
       displayFinancialStatus displayFulfillmentStatus returnStatus
-      currentTotalPriceSet { shopMoney { amount currencyCode } }
-      customer { id displayName defaultEmailAddress { emailAddress } }
-      shippingAddress { city provinceCode zip countryCodeV2 }
-      lineItems(first: 25) { nodes { name quantity sku unfulfilledQuantity } }
-      fulfillmentOrders(first: 5) {
-        nodes {
+      currentTotalPriceSet {{ shopMoney {{ amount currencyCode }} }}
+      customer {{ id displayName defaultEmailAddress {{ emailAddress }} }}
+      shippingAddress {{ city provinceCode zip countryCodeV2 }}
+      lineItems(first: 25) {{ nodes {{ name quantity sku unfulfilledQuantity }} }}
+      fulfillmentOrders(first: 5) {{
+        nodes {{
           status requestStatus fulfillAt
-          fulfillmentHolds { reason }
-          deliveryMethod { methodType maxDeliveryDateTime }
-        }
-      }
-      fulfillments(first: 3) {
+          fulfillmentHolds {{ reason }}
+          deliveryMethod {{ methodType maxDeliveryDateTime }}
+        }}
+      }}
+      fulfillments(first: 3) {{
         name status displayStatus createdAt inTransitAt deliveredAt estimatedDeliveryAt
-        service { serviceName }
-        location { name }
-        trackingInfo(first: 3) { company number url }
-        fulfillmentLineItems(first: 10) { nodes { quantity lineItem { name } } }
-        events(first: 5, reverse: true) { nodes { status happenedAt message city province country } }
-      }
-      refunds(first: 5) { createdAt totalRefundedSet { shopMoney { amount currencyCode } } }
-    }
-  }
-}
+        service {{ serviceName }}
+        location {{ name }}
+        trackingInfo(first: 3) {{ company number url }}
+        fulfillmentLineItems(first: 10) {{ nodes {{ quantity lineItem {{ name }} }} }}
+        events(first: 5, reverse: true) {{ nodes {{ status happenedAt message city province country }} }}
+      }}
+      refunds(first: 5) {{ createdAt totalRefundedSet {{ shopMoney {{ amount currencyCode }} }} }}
+    }}
+  }}
+}}
 """
+# A customer's recent orders, and one order by name: names are meant to be unique, so two leave room for a
+# duplicate while keeping the requested cost (which must fit the bucket before Shopify runs a query) low.
+ORDERS_QUERY = _ORDERS_TEMPLATE.format(name="LumenOrders", first=5)
+NAME_QUERY = _ORDERS_TEMPLATE.format(name="LumenOrderByName", first=2)
 ORDERS_PAGE_SIZE = 5
 
 # Used until Shopify has told us a query's real requested cost; deliberately the pessimistic figure.
-COST_ESTIMATES: dict[str, float] = {ORDERS_QUERY: 852, SHOP_QUERY: 1}
+COST_ESTIMATES: dict[str, float] = {ORDERS_QUERY: 852, NAME_QUERY: 342, SHOP_QUERY: 1}
 _UNKNOWN_QUERY_COST = 1000.0
 
 # Shopify's search syntax gives these a meaning even inside quotes; a backslash makes them literal.
@@ -257,11 +261,11 @@ class ShopifyAdmin:
         number = name.strip().lstrip("#").strip()
         if not number:
             return []
-        found = self._matching(await self._orders(name_search(number, email=email)), number, email)
+        found = self._matching(await self._orders(name_search(number, email=email), NAME_QUERY), number, email)
         if not found:
             # Stores with prefixes or suffixes (EN1001, 1001-A) name orders without the '#'.
             found = self._matching(
-                await self._orders(name_search(number, email=email, hash_prefix=False)), number, email
+                await self._orders(name_search(number, email=email, hash_prefix=False), NAME_QUERY), number, email
             )
         return found
 
@@ -271,7 +275,7 @@ class ShopifyAdmin:
         if match is None or limit <= 0:
             return []  # not a Shopify customer id: nothing could match, so don't ask
         numeric = match.group(1)
-        found = await self._orders(f"customer_id:{numeric}")
+        found = await self._orders(f"customer_id:{numeric}", ORDERS_QUERY)
         mine = [o for o in found if o.customer_id and o.customer_id.rsplit("/", 1)[-1] == numeric]
         return _newest_first(mine)[:limit]
 
@@ -299,11 +303,11 @@ class ShopifyAdmin:
             kept = [o for o in kept if o.email and normalize_email(o.email) == wanted]
         return _newest_first(kept)
 
-    async def _orders(self, search: str) -> list[Order]:
+    async def _orders(self, search: str, query: str) -> list[Order]:
         entry = self._cache.get(search)
         if entry is not None and entry.expires_at > self._clock():
             return list(entry.orders)
-        data = await self._graphql(ORDERS_QUERY, {"q": search})
+        data = await self._graphql(query, {"q": search})
         connection = data.get("orders")
         if not isinstance(connection, dict):
             raise OrderSourceUnavailable("Shopify returned no orders connection")
