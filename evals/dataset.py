@@ -132,7 +132,11 @@ class Load(_Strict):
     query_cost: int | None = Field(None, ge=1, description="Fixed cost of an orders query (default: calculated).")
     cache_ttl_s: float = Field(0, ge=0, description="The client's order cache; 0 sends every lookup to Shopify.")
     max_wait_s: float = Field(8.0, gt=0, description="The longest a shopper may wait on the rate limit.")
-    drain_at_start: bool = Field(False, description="Start with an empty bucket, as if a sync job had just spent it.")
+    start_points: float | None = Field(
+        None,
+        ge=0,
+        description="Points left in the bucket when the crowd arrives (default: full), e.g. after a sync job.",
+    )
     mix: list[LoadTemplate] = Field(min_length=1, description="Conversation templates, used round-robin.")
 
 
@@ -190,16 +194,20 @@ def check_yaml_text(text: str, path: Path) -> None:
 
 
 def load_dataset(paths: Sequence[Path | str] | None = None) -> LumenDataset:
-    """The cases of one or more YAML files as one dataset (the evaluators of the first file apply to all)."""
+    """The cases of one or more YAML files as one dataset.
+
+    The first file that lists dataset-level evaluators gives them to every case; with none, the built-in ones apply.
+    """
     files = [Path(p) for p in (paths or [CASES_FILE])]
     for path in files:
         check_yaml_text(path.read_text(encoding="utf-8"), path)
     datasets = [LumenDataset.from_file(path, custom_evaluator_types=evaluator_types()) for path in files]
-    if len(datasets) == 1:
-        return datasets[0]
-    first = datasets[0]
+    evaluators = next((ds.evaluators for ds in datasets if ds.evaluators), None)
+    if evaluators is None:
+        # A merchant's own cases file may list no evaluators: it gets the built-in checks.
+        evaluators = LumenDataset.from_file(CASES_FILE, custom_evaluator_types=evaluator_types()).evaluators
     cases = [case for ds in datasets for case in ds.cases]
-    return LumenDataset(name=first.name, cases=cases, evaluators=first.evaluators)
+    return LumenDataset(name=datasets[0].name, cases=cases, evaluators=evaluators)
 
 
 def select_cases(dataset: LumenDataset, patterns: Iterable[str]) -> LumenDataset:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pydantic_ai.models import Model
 from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorContext, EvaluatorOutput
 
 from agent.grounding import evidence, ungrounded
@@ -445,7 +445,7 @@ DEFAULT_TONE_RUBRIC = (
 class ToneJudge(Evaluator[CaseInputs, CaseRun, CaseMetadata]):
     """Optional LLM judge (pydantic-evals' `LLMJudge`) of tone and persona fit; a score, never pass/fail."""
 
-    model: str | None = None
+    model: str | Model | None = None
     rubric: str | None = None
 
     async def evaluate(self, ctx: Ctx) -> EvaluatorOutput:
@@ -477,8 +477,3 @@ CUSTOM_EVALUATORS: tuple[type[Evaluator[Any, Any, Any]], ...] = (
     LoadHandled,
     ToneJudge,
 )
-DETERMINISTIC = tuple(e.__name__ for e in CUSTOM_EVALUATORS if e is not ToneJudge)
-
-
-def names(evaluators: Iterable[Evaluator[Any, Any, Any]]) -> list[str]:
-    return [e.get_serialization_name() for e in evaluators]

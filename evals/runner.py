@@ -24,6 +24,7 @@ from math import comb
 from pathlib import Path
 from typing import Any
 
+from pydantic_ai.models import Model
 from pydantic_evals.reporting import EvaluationReport, ReportCase, ReportCaseFailure
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -44,7 +45,7 @@ class EvalOptions:
     store: Path | None = None
     report: Path | None = None
     min_pass_rate: float | None = None
-    judge: str | None = None
+    judge: str | Model | None = None  # an LLM that scores tone and persona fit (never pass/fail)
     case_files: list[Path] = field(default_factory=list)
     concurrency: int = 8
     progress: bool = True
@@ -160,6 +161,9 @@ def build_report(
             "tokens": round(statistics.fmean(c["tokens"] for c in members), 1),
             "latency_s": round(statistics.fmean(c["latency_s"] for c in members), 4),
         }
+        tones = [c["tone"] for c in members if "tone" in c]
+        if tones:
+            scenarios[scenario]["tone"] = round(statistics.fmean(tones), 3)
     return {
         "model": model,
         "pass_rate": round(pass_rate, 4),
@@ -186,18 +190,23 @@ def print_report(data: dict[str, Any], console: Console) -> None:
     table.add_column("Requests/conv", justify="right")
     table.add_column("Tokens/conv", justify="right")
     table.add_column("Latency/conv", justify="right")
+    judged = any("tone" in s for s in data["scenarios"].values())
+    if judged:
+        table.add_column("Tone (judge)", justify="right")
     for name, s in data["scenarios"].items():
         ok = s["passed"] == s["cases"]
         row = [name, str(s["cases"]), f"[{'green' if ok else 'red'}]{s['passed']}[/]"]
         if repeat > 1:
             row.append(f"{s['pass_hat_k'].get(str(repeat), 0):.2f}")
         row += [f"{s['model_requests']:.1f}", f"{s['tokens']:.0f}", f"{s['latency_s'] * 1000:.0f} ms"]
+        if judged:
+            row.append(f"{s['tone']:.2f}" if "tone" in s else "")
         table.add_row(*row)
     passed = sum(c["passed"] for c in data["cases"])
     footer = ["Total", str(len(data["cases"])), str(passed)]
     if repeat > 1:
         footer.append(f"{data['pass_hat_k'].get(str(repeat), 0):.2f}")
-    table.add_row(*footer, "", "", "", end_section=True)
+    table.add_row(*footer, "", "", "", *([""] if judged else []), end_section=True)
     console.print(table)
 
     loads = [c for c in data["cases"] if isinstance(c.get("load"), dict)]

@@ -310,8 +310,8 @@ class CaseRunner:
             store, bucket_size=load.bucket_size, restore_rate=load.restore_rate, query_cost=load.query_cost
         )
         async with fake:
-            if load.drain_at_start:
-                fake.drain(0)
+            if load.start_points is not None:
+                fake.drain(to=min(load.start_points, load.bucket_size))
             sources = [
                 ShopifyAdmin(fake.url, fake.token, now=now, cache_ttl_s=load.cache_ttl_s, max_wait_s=load.max_wait_s)
                 for _ in range(load.workers)

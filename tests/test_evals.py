@@ -231,3 +231,18 @@ async def test_skipping_verification_is_caught_by_name(monkeypatch: pytest.Monke
     assert any(r.startswith("ToolTrajectory: expected find_order(order_number='1042'") for r in split)
     assert any(r.startswith("VerificationRespected: ") and "turn 2 reply" in r for r in split)
     assert any(r.startswith("RequiredFacts: ") and "9400111899223197428490" in r for r in split)
+
+
+async def test_the_optional_tone_judge_scores_without_deciding() -> None:
+    transcripts: list[str] = []
+
+    def judge(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        transcripts.append(str(messages[-1].parts[-1].content))  # type: ignore[union-attr]
+        verdict = {"reason": "Warm, short and specific.", "pass": False, "score": 0.75}
+        return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, verdict)])
+
+    options = EvalOptions(cases=["platform-amazon"], judge=FunctionModel(judge), progress=False)
+    data = await run_eval(options, console=quiet())
+    (case,) = data["cases"]
+    assert case["passed"] and case["tone"] == 0.75  # a score for comparing models, never a failure
+    assert "Shopper: Where is my Amazon order?" in transcripts[0] and "Assistant: I can only look up" in transcripts[0]
