@@ -248,7 +248,7 @@ class Lumen:
 
     def _failure_turn(self, prepared: _Prepared, message: str, exc: BaseException) -> tuple[list[ModelMessage], str]:
         log.exception("agent turn failed", exc_info=exc)
-        reply = prompts.toml("replies.toml")["unavailable"]["friendly"]
+        reply = prompts.Replies("friendly").say("turn_failed")
         failed: list[ModelMessage] = [
             ModelRequest(parts=[UserPromptPart(message)]),
             ModelResponse(parts=[TextPart(reply)], model_name="error"),
@@ -289,29 +289,34 @@ class Lumen:
             prepared = await self._prepare(message, session_id, customer_id)
             yield {"type": "session", "session_id": prepared.session_id}
             try:
-                async for event in lumen_agent.run_stream_events(
+                async with lumen_agent.run_stream_events(
                     message,
                     deps=prepared.deps,
                     message_history=prepared.history,
                     model=prepared.model,
                     model_settings={"timeout": self.settings.lumen_model_timeout_s},
                     usage_limits=TURN_LIMITS,
-                ):
-                    if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart) and event.part.content:
-                        yield {"type": "delta", "text": event.part.content}
-                    elif isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
-                        yield {"type": "delta", "text": event.delta.content_delta}
-                    elif isinstance(event, AgentRunResultEvent):
-                        result = event.result
-                        messages = result.all_messages()
-                        await self._save(prepared, messages, result.response.model_name)
-                        turn = ChatTurn(
-                            session_id=prepared.session_id,
-                            reply=result.output,
-                            escalation=_escalation_in(result.new_messages()),
-                            model=result.response.model_name,
-                        )
-                        yield {"type": "done", **turn.model_dump(mode="json")}
+                ) as events:
+                    async for event in events:
+                        if (
+                            isinstance(event, PartStartEvent)
+                            and isinstance(event.part, TextPart)
+                            and event.part.content
+                        ):
+                            yield {"type": "delta", "text": event.part.content}
+                        elif isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
+                            yield {"type": "delta", "text": event.delta.content_delta}
+                        elif isinstance(event, AgentRunResultEvent):
+                            result = event.result
+                            messages = result.all_messages()
+                            await self._save(prepared, messages, result.response.model_name)
+                            turn = ChatTurn(
+                                session_id=prepared.session_id,
+                                reply=result.output,
+                                escalation=_escalation_in(result.new_messages()),
+                                model=result.response.model_name,
+                            )
+                            yield {"type": "done", **turn.model_dump(mode="json")}
             except Exception as exc:
                 messages, reply = self._failure_turn(prepared, message, exc)
                 await self._save(prepared, messages, "error")
