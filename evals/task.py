@@ -163,9 +163,12 @@ class LoadStats:
     client_retries: int
     client_waits: int  # times the client held a query back until the bucket refilled
     client_waited_s: float
+    latencies_s: list[float] = field(default_factory=list)  # each conversation's, in start order
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: round(v, 3) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+        data = {k: round(v, 3) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+        data["latencies_s"] = [round(v, 3) for v in self.latencies_s]
+        return data
 
 
 @dataclass
@@ -351,5 +354,6 @@ class CaseRunner:
                 client_retries=sum(s.stats.retries for s in sources),
                 client_waits=sum(s.stats.proactive_waits for s in sources),
                 client_waited_s=sum(s.stats.waited_s for s in sources),
+                latencies_s=latencies,
             )
         return CaseRun(list(conversations), stats)

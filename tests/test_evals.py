@@ -128,6 +128,7 @@ async def test_whole_suite_passes_with_the_playbook(tmp_path: Path) -> None:
             assert load["conversations"] >= 50
             assert load["throttled"] + load["client_waits"] > 0, "the rate limit never engaged"
             assert 0 < load["p50_s"] <= load["p95_s"] <= load["max_s"]
+            assert len(load["latencies_s"]) == load["conversations"] and max(load["latencies_s"]) == load["max_s"]
     assert set(data["scenarios"]) == set(SCENARIOS)
 
 
