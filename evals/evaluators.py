@@ -455,10 +455,10 @@ class ToneJudge(Evaluator[CaseInputs, CaseRun, CaseMetadata]):
         tone_name = (persona.tone if persona and persona.tone else None) or "friendly"
         from agent import prompts
 
-        rubric = (self.rubric or DEFAULT_TONE_RUBRIC).format(
-            tone=prompts.toml("tones.toml").get(tone_name, tone_name),
-            name=(persona.assistant_name if persona and persona.assistant_name else None) or "Lumen",
-        )
+        name = (persona.assistant_name if persona and persona.assistant_name else None) or "Lumen"
+        tone = prompts.toml("tones.toml").get(tone_name, tone_name)
+        # Not str.format: a rubric of one's own may well contain braces.
+        rubric = (self.rubric or DEFAULT_TONE_RUBRIC).replace("{tone}", tone).replace("{name}", name)
         judge = LLMJudge(
             rubric=rubric, model=self.model, score={"evaluation_name": "tone", "include_reason": True}, assertion=False
         )
