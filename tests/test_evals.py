@@ -23,12 +23,6 @@ from evals.runner import EvalOptions, main, pass_hat_k, run_eval, succeeded
 
 # Cases that fail because the playbook answers wrongly. They stay in the dataset (and make `lumen eval` exit 1)
 # until the playbook is fixed; delete an entry when its case passes.
-KNOWN_PLAYBOOK_GAPS = {
-    "dnr-1031-zip-mid-sentence": "a ZIP followed by more words ('zip 97214 it says...') is not read as a ZIP",
-    "dnr-1031-porch-postcode-later": "'nothing on my porch' is not understood as 'not received'",
-    "platform-walmart-second-store": "'for an Walmart order': the template always says 'an'",
-    "platform-amazon-order-number": "an Amazon order number is looked up as a store order",
-}
 CASE_KEYS = {"name", "scenario", "passed", "repeats", "passes", "failures", "model_requests", "tokens", "latency_s"}
 
 
@@ -120,8 +114,8 @@ async def test_whole_suite_passes_with_the_playbook(tmp_path: Path) -> None:
     assert_report_shape(data, "playbook")
     assert len(data["cases"]) == len(load_dataset().cases)
     failed = {c["name"]: c["failures"] for c in data["cases"] if not c["passed"]}
-    unexpected = {name: reasons for name, reasons in failed.items() if name not in KNOWN_PLAYBOOK_GAPS}
-    assert unexpected == {}
+    assert failed == {}
+    assert data["pass_rate"] == 1.0
     for case in data["cases"]:
         if case["scenario"] == "high-traffic":
             load = case["load"]

@@ -317,3 +317,16 @@ async def test_a_cancellation_request_goes_to_the_team() -> None:
 async def test_a_year_is_not_an_order_number() -> None:
     [reply] = await converse("I ordered a lamp in 2025 and it hasnt come")
     assert "#2025" not in reply and "order number" in reply
+
+
+async def test_details_in_any_order_and_an_unnamed_worry() -> None:
+    [reply] = await converse("order 1031 zip 97214 it says delivered but i dont have it")
+    assert "I can only see the carrier's tracking" in reply
+    replies = await converse("tracking says delivered but nothing on my porch", "1031", "97214")
+    assert "can't confirm where the package physically is" in replies[-1]
+
+
+@pytest.mark.parametrize(("platform", "article"), [("Walmart", "a"), ("Etsy", "an"), ("temu", "a")])
+async def test_other_platforms_read_naturally(platform: str, article: str) -> None:
+    [reply] = await converse(f"where is my {platform} order #112-3456789-1234567")
+    assert f"for {article} {platform.title() if platform.islower() else platform} order" in reply

@@ -240,7 +240,8 @@ class Composer:
             tracking=self.tracking(package),
         )
         latest = self._latest_sentence(package) if event and event.message else ""
-        return Answer(self.join(text, self._eta_sentence(package), latest))
+        # An unknown or plain "shipped" state has no sentence of its own.
+        return Answer(self.join(text.strip(), self._eta_sentence(package), latest))
 
     def _eta_sentence(self, package: Package) -> str:
         if package.estimated_delivery:

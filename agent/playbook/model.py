@@ -9,6 +9,7 @@ templates in `prompts/replies.toml`. It knows no store, order, carrier or custom
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -34,6 +35,7 @@ from tools.find_order import FindOrderResult
 from tools.list_fulfillments import FulfillmentsResult
 
 PLAYBOOK_NAME = "playbook"
+_RETRY_FEEDBACK = re.compile(r"<(retry_feedback|validation_errors)>")
 _CONCERNS = ("not_received", "cancel", "ship_when", "asks_why", "cancel_request")
 
 
@@ -94,6 +96,9 @@ def split_turns(messages: list[ModelMessage]) -> list[Turn]:
             for part in message.parts:
                 if isinstance(part, UserPromptPart):
                     content = part.content if isinstance(part.content, str) else " ".join(map(str, part.content))
+                    if _RETRY_FEEDBACK.search(content):
+                        # The agent's own retry feedback, as models receive it: not words the shopper typed.
+                        continue
                     turns.append(Turn(user=content))
                 elif isinstance(part, ToolReturnPart) and part.tool_call_id in by_id:
                     by_id[part.tool_call_id].result = to_jsonable_python(part.content)
@@ -163,8 +168,9 @@ class Playbook:
 
         if state.awaiting == "escalation_offer" and intent.decline and not new_details:
             return self._reply(state, "declined")
-        if intent.platform and not details.order_number:
-            return self._reply(state, "other_platform", platform=intent.platform)
+        if intent.platform:
+            article = "an" if intent.platform[0].lower() in "aeiou" else "a"
+            return self._reply(state, "other_platform", platform=intent.platform, article=article)
         if intent.small_talk_only and not new_details:
             if intent.goodbye:
                 return self._reply(state, "goodbye")
@@ -274,9 +280,6 @@ class Playbook:
 
 class PlaybookModel(FunctionModel):
     """The offline model: pass it wherever pydantic-ai takes a model."""
-
-    # See retry feedback as the agent's own step, not as words the shopper typed.
-    _renders_retry_feedback = True
 
     def __init__(self, persona: Persona, shop_name: str, today: date) -> None:
         self.playbook = Playbook(persona, shop_name, today)

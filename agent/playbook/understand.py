@@ -27,7 +27,7 @@ _NAMED_ORDER = re.compile(r"(?<![\w@.-])([A-Za-z]{1,4}-?\d{3,10}(?:-[A-Za-z0-9]{
 _BARE_NUMBER = re.compile(r"(?<![\w$€£.,/:])(\d{3,12})(?![\w%.,/:]|\s*(?:days?|weeks?|months?|hours?|dollars?)\b)")
 _POSTAL_KEYWORD = re.compile(
     r"\b(?:zip|zipcode|postal|postcode|post code|postal code|zip code)\b\s*(?:code)?\s*(?:is|:|=)?\s*"
-    r"([A-Za-z0-9][A-Za-z0-9 \-]{1,9}[A-Za-z0-9])",
+    r"([A-Za-z0-9][A-Za-z0-9\-]*(?:\s+[A-Za-z0-9][A-Za-z0-9\-]*)?)",
     re.IGNORECASE,
 )
 _POSTAL_SHAPE = re.compile(
@@ -75,9 +75,15 @@ def extract_details(text: str, awaiting: Awaiting) -> Details:
     rest = EMAIL.sub(" ", text)
 
     postal = _POSTAL_KEYWORD.search(rest)
-    if postal and _POSTAL_SHAPE.match(postal.group(1).strip()):
-        details.postal_code = postal.group(1).strip()
-        rest = rest.replace(postal.group(0), " ")
+    if postal:
+        # The code is one or two tokens after the keyword ("97214", "EH1 1YZ"); more words may follow it.
+        tokens = postal.group(1).split()
+        for size in (2, 1):
+            candidate = " ".join(tokens[:size])
+            if len(tokens) >= size and _POSTAL_SHAPE.match(candidate):
+                details.postal_code = candidate
+                rest = rest.replace(postal.group(0), " " + " ".join(tokens[size:]) + " ")
+                break
 
     prefixed = [m.group(1) for m in _PREFIXED_NUMBER.finditer(rest) if re.search(r"\d", m.group(1))]
     if prefixed:
@@ -148,21 +154,18 @@ _HUMAN_PHRASES = (
     "talk with", "contact support", "live chat", "call me", "email me", "escalate",
 )  # fmt: skip
 _NEGATIONS = (
-    "never",
-    "not",
-    "didn't",
-    "didnt",
-    "haven't",
-    "havent",
-    "hasn't",
-    "hasnt",
-    "no",
-    "cant",
-    "can't",
-    "wasn't",
-)
-_RECEIPT = ("received", "receive", "recieved", "got", "get", "arrived", "arrive", "came", "come", "showed", "turned")
-_MISSING = ("missing", "stolen", "lost", "nowhere", "wasn't there", "not there")
+    "never", "not", "didn't", "didnt", "haven't", "havent", "hasn't", "hasnt", "no", "cant", "can't", "wasn't",
+    "don't", "dont", "nothing",
+)  # fmt: skip
+_RECEIPT = (
+    "received", "receive", "recieved", "got", "get", "arrived", "arrive", "came", "come", "showed", "turned",
+    "here", "there", "porch", "door", "doorstep", "mailbox",
+)  # fmt: skip
+_MISSING = (
+    "missing", "stolen", "lost", "nowhere", "wasn't there", "not there", "not here", "isn't here", "no package",
+    "no parcel", "nothing here", "nothing on", "nothing at", "don't have it", "dont have it", "do not have it",
+    "don't have my", "dont have my", "haven't got",
+)  # fmt: skip
 _CANCEL = ("cancel", "cancelled", "canceled", "cancellation", "refund", "refunded", "refunds", "money back")
 _SHIP_WHEN = ("preorder", "pre-order", "backorder", "backordered", "dispatch", "dispatched", "ship", "ships")
 _ORDER_WORDS = (
