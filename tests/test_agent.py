@@ -259,3 +259,21 @@ def test_ungrounded_finds_invented_facts(reply: str, problems: list[str]) -> Non
         }
     )
     assert ungrounded(reply, source, today=date(2026, 2, 26)) == problems
+
+
+async def test_a_rejected_playbook_reply_is_retried_not_crashed(lumen: Lumen, monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent.core as core
+
+    original = core._problems
+    rejected: list[str] = []
+
+    def reject_first(ctx, reply: str) -> list[str]:
+        if not rejected:
+            rejected.append(reply)
+            return ["date 3/1"]
+        return original(ctx, reply)
+
+    monkeypatch.setattr(core, "_problems", reject_first)
+    turn = await lumen.chat("where is order 1042 jordan.lee@example.com")
+    assert rejected and turn.model == "playbook"
+    assert "9400111899223197428490" in turn.reply and "something went wrong" not in turn.reply

@@ -93,7 +93,7 @@ def search_value(value: str) -> str:
 
 
 def name_search(number: str, *, email: str | None = None, hash_prefix: bool = True) -> str:
-    """`name:"#1042" email:"jane@x.com"`: the search string for one order number, optionally narrowed by email."""
+    """`name:"#1234" email:"jane@x.com"`: the search string for one order number, optionally narrowed by email."""
     terms = [f"name:{search_value(('#' if hash_prefix else '') + number)}"]
     if email is not None:
         terms.append(f"email:{search_value(email.strip())}")
