@@ -14,25 +14,23 @@ Run it by hand with `python -m evals.fake_shopify --store data/demo-store.json -
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
 import re
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from evals.loopback import LoopbackServer
 
 API_VERSION = "2026-10"
 MAX_QUERY_COST = 1000  # Shopify refuses any single query whose requested cost is above this, whatever the plan.
@@ -470,7 +468,7 @@ class _Failure:
 # --- the server --------------------------------------------------------------------------------------------------
 
 
-class FakeShopify:
+class FakeShopify(LoopbackServer):
     """A Shopify Admin GraphQL endpoint for one store file, on a uvicorn thread, with Shopify's cost-based throttling.
 
     `query_cost` fixes the requested (and actual) cost of every orders query; by default it is calculated from the
@@ -478,6 +476,8 @@ class FakeShopify:
     can, so that a client's own re-check can be tested. Counters (`requests`, `throttled`, `failures_served`) and
     `received` (the JSON bodies, in order) let tests check what the client really sent.
     """
+
+    thread_name = "fake-shopify"
 
     def __init__(
         self,
@@ -497,8 +497,6 @@ class FakeShopify:
         self.shop_node: dict[str, Any] = raw.get("shop") or {}
         self.orders: list[dict[str, Any]] = list(raw.get("orders") or [])
         self.token = token
-        self.host = host
-        self.port = port
         self.api_version = api_version
         self.query_cost = query_cost
         self.fuzzy = fuzzy
@@ -510,10 +508,8 @@ class FakeShopify:
         self._failures: deque[_Failure] = deque()
         # Handlers run on the server thread while tests read counters from theirs.
         self._state = threading.Lock()
-        self._socket: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.app = Starlette(routes=[Route("/admin/api/{version}/graphql.json", self._graphql, methods=["POST"])])
+        app = Starlette(routes=[Route("/admin/api/{version}/graphql.json", self._graphql, methods=["POST"])])
+        super().__init__(app, host=host, port=port)
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -521,65 +517,6 @@ class FakeShopify:
     def url(self) -> str:
         """The full GraphQL endpoint, e.g. http://127.0.0.1:54321/admin/api/2026-10/graphql.json."""
         return f"http://{self.host}:{self.port}/admin/api/{self.api_version}/graphql.json"
-
-    def start(self) -> Self:
-        if self._thread is not None:
-            return self
-        # Binding the socket here (not inside uvicorn) means the port is known, and taken, before start() returns.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Accepted sockets inherit this; without it Nagle + delayed ACK add ~40 ms to every loopback request.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_config=None,  # leave the host process's logging alone
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            http="h11",
-            loop="asyncio",
-            timeout_graceful_shutdown=2,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="fake-shopify", daemon=True)
-        self._socket, self._server, self._thread = sock, server, thread
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the fake Shopify server did not start")
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        # start/stop block while uvicorn comes up or drains; keep the caller's event loop free meanwhile.
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await asyncio.to_thread(self.stop)
 
     # --- knobs for tests ---------------------------------------------------------------------------------------
 

@@ -18,16 +18,13 @@ import asyncio
 import json
 import re
 import secrets
-import socket
 import threading
 import time
 import tomllib
 from collections.abc import AsyncIterator
 from datetime import date, datetime
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
-import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,6 +42,7 @@ from pydantic_ai.messages import (
 from agent import prompts
 from agent.persona import Persona, default_persona
 from agent.playbook.model import Playbook, ToolStep
+from evals.loopback import LoopbackServer
 
 DEFAULT_MODEL = "playbook-wire"
 
@@ -194,8 +192,10 @@ def _count_words(messages: list[MessageIn]) -> int:
     return words
 
 
-class OpenAICompatServer:
+class OpenAICompatServer(LoopbackServer):
     """`POST /v1/chat/completions` and `GET /v1/models` on a uvicorn thread, answered by the playbook."""
+
+    thread_name = "openai-compat"
 
     def __init__(
         self,
@@ -208,8 +208,6 @@ class OpenAICompatServer:
         today: date | None = None,
     ) -> None:
         self.model = model
-        self.host = host
-        self.port = port
         self.persona = persona
         self.shop_name = shop_name
         self.today = today
@@ -217,10 +215,7 @@ class OpenAICompatServer:
         self.streamed = 0
         self.received: list[dict[str, Any]] = []  # the JSON bodies, for tests
         self._lock = threading.Lock()
-        self._socket: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.app = self._build_app()
+        super().__init__(self._build_app(), host=host, port=port)
 
     @property
     def base_url(self) -> str:
@@ -322,62 +317,6 @@ class OpenAICompatServer:
         yield "data: [DONE]\n\n"
 
     # --- lifecycle -------------------------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        if self._thread is not None:
-            return self
-        # The socket is bound here, so the port is known (and taken) before start() returns.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            http="h11",
-            loop="asyncio",
-            timeout_graceful_shutdown=2,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="openai-compat", daemon=True)
-        self._socket, self._server, self._thread = sock, server, thread
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the OpenAI-compatible playbook server did not start")
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await asyncio.to_thread(self.stop)
 
 
 def main(argv: list[str] | None = None) -> None:
