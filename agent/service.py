@@ -255,18 +255,20 @@ class Lumen:
         ]
         return [*prepared.history, *failed], reply
 
+    def _run_options(self, prepared: _Prepared) -> dict[str, Any]:
+        return {
+            "deps": prepared.deps,
+            "message_history": prepared.history,
+            "model": prepared.model,
+            "model_settings": {"timeout": self.settings.lumen_model_timeout_s},
+            "usage_limits": TURN_LIMITS,
+        }
+
     async def chat(self, message: str, session_id: str | None = None, *, customer_id: str | None = None) -> ChatTurn:
         async with self._lock(session_id):
             prepared = await self._prepare(message, session_id, customer_id)
             try:
-                result = await lumen_agent.run(
-                    message,
-                    deps=prepared.deps,
-                    message_history=prepared.history,
-                    model=prepared.model,
-                    model_settings={"timeout": self.settings.lumen_model_timeout_s},
-                    usage_limits=TURN_LIMITS,
-                )
+                result = await lumen_agent.run(message, **self._run_options(prepared))
             except Exception as exc:  # the shopper always gets an answer, and the turn is kept
                 messages, reply = self._failure_turn(prepared, message, exc)
                 await self._save(prepared, messages, "error")
@@ -289,14 +291,7 @@ class Lumen:
             prepared = await self._prepare(message, session_id, customer_id)
             yield {"type": "session", "session_id": prepared.session_id}
             try:
-                async with lumen_agent.run_stream_events(
-                    message,
-                    deps=prepared.deps,
-                    message_history=prepared.history,
-                    model=prepared.model,
-                    model_settings={"timeout": self.settings.lumen_model_timeout_s},
-                    usage_limits=TURN_LIMITS,
-                ) as events:
+                async with lumen_agent.run_stream_events(message, **self._run_options(prepared)) as events:
                     async for event in events:
                         if (
                             isinstance(event, PartStartEvent)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_evals import Dataset
@@ -19,19 +19,6 @@ CASES_FILE = Path(__file__).resolve().parent / "cases.yaml"
 DEMO_STORE = PROJECT_ROOT / "data" / "demo-store.json"
 
 # The nine documented scenarios (docs: lumen-common-scenarios), plus the two every scenario leans on.
-SCENARIOS = (
-    "delivered-not-received",
-    "split-shipment",
-    "pre-order",
-    "international",
-    "wrong-order-number",
-    "other-platform",
-    "cancelled",
-    "high-traffic",
-    "3pl",
-    "verification",
-    "escalation",
-)
 Scenario = Literal[
     "delivered-not-received",
     "split-shipment",
@@ -45,6 +32,7 @@ Scenario = Literal[
     "verification",
     "escalation",
 ]
+SCENARIOS: tuple[str, ...] = get_args(Scenario)
 EscalationState = Literal["offered", "created", "none", "not_created"]
 # A fact is text the reply must contain (case-insensitive); "re:<pattern>" is a regular expression (case-sensitive
 # unless the pattern says (?i)); a list is "any one of these".
