@@ -330,3 +330,11 @@ async def test_details_in_any_order_and_an_unnamed_worry() -> None:
 async def test_other_platforms_read_naturally(platform: str, article: str) -> None:
     [reply] = await converse(f"where is my {platform} order #112-3456789-1234567")
     assert f"for {article} {platform.title() if platform.islower() else platform} order" in reply
+
+
+async def test_asking_twice_does_not_escalate_twice() -> None:
+    replies = await converse("#1088 zip 80205", "can a person look at this?", "hello?? I want a human")
+    assert replies[1].startswith("Done.") and "sam.rivera@example.com" in replies[1]
+    assert replies[2] == snapshot(
+        "Your case is already with the Harbor & Pine support team (reference ESC-REF); they'll reply to sam.rivera@example.com."
+    )

@@ -71,7 +71,9 @@ class State:
     postal_code: str | None = None
     current_order: str | None = None
     pending_reason: str | None = None
-    escalations: dict[str, str] = field(default_factory=dict)
+    escalations: dict[str, tuple[str, str]] = field(
+        default_factory=dict
+    )  # order ('' for none) -> (reference, reply-to)
     # What the shopper said they worry about while we were still collecting details ("it says delivered but...").
     concerns: frozenset[str] = frozenset()
 
@@ -197,8 +199,9 @@ class Playbook:
         reason = state.pending_reason or state.offer or "shopper_asked_for_human"
         order = state.offer_order if (accepting or state.pending_reason) else state.current_order
         order = order or state.current_order
-        if order and order in state.escalations:
-            return self._reply(state, "already_escalated", reference=state.escalations[order], email=state.email or "")
+        if (order or "") in state.escalations:
+            reference, reply_to = state.escalations[order or ""]
+            return self._reply(state, "already_escalated", reference=reference, email=reply_to)
         if not order and not state.email:
             return self._reply(replace(state, pending_reason=reason), "ask_contact_email", awaiting="contact_email")
         args: dict[str, Any] = {"reason": reason, "summary": self._summary(reason, order)}
@@ -212,10 +215,11 @@ class Playbook:
         call = next(c for c in reversed(turn.calls) if c.name == "escalate")
         order = call.args.get("order_number")
         if result.status in ("created", "already_created") and result.reference:
-            escalations = state.escalations | {order or "": result.reference}
+            reply_to = result.reply_to or state.email or ""
+            escalations = state.escalations | {order or "": (result.reference, reply_to)}
             done = replace(state, escalations=escalations, pending_reason=None)
             key = "escalated" if result.status == "created" else "already_escalated"
-            return self._reply(done, key, reference=result.reference, email=result.reply_to or state.email or "")
+            return self._reply(done, key, reference=result.reference, email=reply_to)
         if result.status == "not_verified" and state.email:
             args = {k: v for k, v in call.args.items() if k != "order_number"}
             if len([c for c in turn.calls if c.name == "escalate"]) < 2:
