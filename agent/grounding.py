@@ -103,9 +103,12 @@ def ungrounded(reply: str, source: str, today: date | None = None) -> list[str]:
     for month, day in sorted(_dates(reply_wo_urls)):
         if (month, day) not in known_dates:
             problems.append(f"date {month}/{day}")
-    for first, second in _DATE_SLASH.findall(reply_wo_urls):
-        if (int(first), int(second)) not in known_dates and (int(second), int(first)) not in known_dates:
-            problems.append(f"date {first}/{second}")
+    for match in _DATE_SLASH.finditer(reply_wo_urls):
+        first, second = int(match.group(1)), int(match.group(2))
+        # Quoted as the data wrote it ("attempt 12/03", "1/2 lb") or a date the tools gave, either way round.
+        if match.group(0) in source or (first, second) in known_dates or (second, first) in known_dates:
+            continue
+        problems.append(f"date {first}/{second}")
 
     reply_lower = reply_wo_urls.lower()
     for weekday in _WEEKDAYS:

@@ -277,3 +277,12 @@ async def test_a_rejected_playbook_reply_is_retried_not_crashed(lumen: Lumen, mo
     turn = await lumen.chat("where is order 1042 jordan.lee@example.com")
     assert rejected and turn.model == "playbook"
     assert "9400111899223197428490" in turn.reply and "something went wrong" not in turn.reply
+
+
+def test_slashes_quoted_from_the_data_are_grounded() -> None:
+    source = json.dumps({"message": "Consignment delayed, new delivery attempt 12/03", "item": "Hojicha 1/2 lb Tin"})
+    assert (
+        ungrounded('The carrier says "Consignment delayed, new delivery attempt 12/03" (Hojicha 1/2 lb Tin).', source)
+        == []
+    )
+    assert ungrounded("It arrives 12/04.", source) == ["date 12/4"]

@@ -186,7 +186,7 @@ async def test_asking_for_a_human_about_a_verified_order() -> None:
 async def test_greetings_thanks_and_anything_else() -> None:
     assert await converse("hello!", "can I change the size of my jacket?", "ok thanks") == snapshot(
         [
-            "Hi! I'm Lumen, Harbor & Pine's assistant. I can check your order's status, shipping and tracking. What's your order number?",
+            "Hi! I'm Lumen, the order assistant for Harbor & Pine. I can check your order's status, shipping and tracking. What's your order number?",
             "I can help with order status, shipping and tracking for Harbor & Pine orders. For anything else, I can connect you with our support team.",
             "You're welcome! Is there anything else I can help with?",
         ]
@@ -194,12 +194,16 @@ async def test_greetings_thanks_and_anything_else() -> None:
 
 
 async def test_a_second_question_uses_the_verified_order() -> None:
-    replies = await converse("order 1094 ana.souza@example.com", "when will it get here?")
-    assert replies[1] == replies[0]
+    replies = await converse(
+        "order 1094 ana.souza@example.com", "when will it get here?", "which carrier?", "ok", "bye"
+    )
     assert replies == snapshot(
         [
             "Your order #1094 (Hiking Poles) is on its way with UPS, tracking 1Z84X9260398765432 (https://www.ups.com/track?tracknum=1Z84X9260398765432). It's out for delivery. The carrier's estimated delivery is Friday, February 27. The latest update, today (Friday, February 27), is \"Out for delivery\" in Phoenix.",
-            "Your order #1094 (Hiking Poles) is on its way with UPS, tracking 1Z84X9260398765432 (https://www.ups.com/track?tracknum=1Z84X9260398765432). It's out for delivery. The carrier's estimated delivery is Friday, February 27. The latest update, today (Friday, February 27), is \"Out for delivery\" in Phoenix.",
+            "It's out for delivery. The carrier's estimated delivery is Friday, February 27.",
+            "It's with UPS, tracking 1Z84X9260398765432 (https://www.ups.com/track?tracknum=1Z84X9260398765432).",
+            "Great! Is there anything else I can help with?",
+            "Thanks for stopping by! If anything else comes up with your order, I'm here.",
         ]
     )
 
@@ -337,4 +341,97 @@ async def test_asking_twice_does_not_escalate_twice() -> None:
     assert replies[1].startswith("Done.") and "sam.rivera@example.com" in replies[1]
     assert replies[2] == snapshot(
         "Your case is already with the Harbor & Pine support team (reference ESC-REF); they'll reply to sam.rivera@example.com."
+    )
+
+
+# --- a third unseen store (Asia/Tokyo, JPY, prefixed names, mixed carriers): the defects an adversarial run found -----
+
+THIRD = Path(__file__).resolve().parent / "data" / "third-store.json"
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        "yes it arrived, thanks",
+        "okay cool",
+        "ok thanks",
+        "ok, and which carrier was it?",
+        "no need for a human, thanks",
+    ],
+)
+async def test_only_a_plain_yes_accepts_an_offer(after: str) -> None:
+    replies = await converse("KT-0042 aiko.tanaka@example.jp", after, store=THIRD)
+    assert "support team" in replies[0]  # the delivered answer ends with a soft offer
+    assert not replies[1].startswith("Done.")
+
+
+async def test_a_plain_yes_to_a_direct_question_escalates() -> None:
+    replies = await converse("it never came. KT-0042 aiko.tanaka@example.jp", "ok", store=THIRD)
+    assert replies[0].endswith("?") and replies[1].startswith("Done.")
+
+
+@pytest.mark.parametrize("message", ["someone@example.com", "sales.rep@example.de", "otto.mueller@example.de"])
+async def test_an_email_address_is_never_read_as_a_request(message: str) -> None:
+    replies = await converse("where is KT-0042", message, store=THIRD)
+    assert "couldn't find" in replies[1] or "wasn't able to find" in replies[1]
+
+
+async def test_not_another_platform_when_the_shopper_says_so() -> None:
+    [reply] = await converse("I ordered from you not from amazon, order KT-0048 emily.carter@example.com", store=THIRD)
+    assert "RR112233445JP" in reply
+
+
+async def test_a_corrected_number_replaces_the_first() -> None:
+    replies = await converse("where is KT-0042", "sorry, I meant KT-0044", "aiko.tanaka@example.jp", store=THIRD)
+    assert "#KT-0044" in replies[-1] and "400012345678" in replies[-1]
+
+
+async def test_a_lost_number_is_found_with_email_and_postcode() -> None:
+    replies = await converse(
+        "i lost my order number, email is j.devries@example.nl", "my postcode is 1012 AB", store=THIRD
+    )
+    assert "#KT-0047" in replies[-1] and "on hold" in replies[-1]
+
+
+async def test_follow_up_questions_get_short_answers() -> None:
+    replies = await converse(
+        "50017 marie.dubois@example.fr", "which carrier?", "where is the teapot?", "when will it arrive?", store=THIRD
+    )
+    assert replies[1:] == snapshot(
+        [
+            """\
+Package 1 (Matcha Uji Ceremonial 30g ×3) is with Japan Post, tracking EM987654321JP (https://trackings.post.japanpost.jp/services/srv/search/?requestNo1=EM987654321JP).
+Package 2 (Chasen Bamboo Whisk) is with La Poste, tracking 6A12345678901 (https://www.laposte.fr/outils/suivre-vos-envois?code=6A12345678901).
+Package 3 (Kyusu Teapot) is with GLS, tracking ZX9081726354 (https://gls-group.com/track/ZX9081726354).\
+""",
+            "Package 3: shipped via GLS, tracking ZX9081726354 (https://gls-group.com/track/ZX9081726354), in transit (last update: parcel reached GLS hub in Frankfurt on March 9).",
+            """\
+Package 1 (Matcha Uji Ceremonial 30g ×3): delivered on Tuesday, March 3 at 10:20 PM.
+Package 2 (Chasen Bamboo Whisk): the carrier's estimated delivery is Thursday, March 12.
+Package 3 (Kyusu Teapot): the carrier hasn't shared an estimated delivery date yet (latest update: "Parcel reached GLS hub" on March 9).\
+""",
+        ]
+    )
+
+
+async def test_amounts_follow_the_currency_and_packages_name_their_own_items() -> None:
+    refund = await converse("what happened to KT-0049 hana.sato@example.jp", "how much was refunded?", store=THIRD)
+    assert "¥" in refund[0] and ".00" not in refund[0]
+    two_carriers = await converse("KT-0056 ren.kobayashi@example.jp", store=THIRD)
+    assert "Yamato 5100-2233-4455" in two_carriers[0] and "Japan Post LX555666777JP" in two_carriers[0]
+    no_items = await converse("has KT-0058 shipped? mika.yamada@example.jp", store=THIRD)
+    assert "()" not in no_items[0]
+    assert [refund, two_carriers, no_items] == snapshot(
+        [
+            [
+                "Your order #KT-0049 was cancelled on Sunday, March 1, and a refund of ¥1,500 was issued on Tuesday, March 3. If you need more details, I can connect you with our support team.",
+                "A refund of ¥1,500 was issued on Tuesday, March 3 for order #KT-0049.",
+            ],
+            [
+                'Your order #KT-0056 (Tea Ceremony Set, Wagashi Sweets Box ×2) is on its way with 2 carriers, tracking Yamato 5100-2233-4455 (https://toi.kuronekoyamato.co.jp/cgi-bin/tneko?number00=1&number01=510022334455) and Japan Post LX555666777JP (https://trackings.post.japanpost.jp/services/srv/search/?requestNo1=LX555666777JP). It\'s in transit. The carrier hasn\'t shared an estimated delivery date yet. The latest update is "In transit" (Yokohama) on Monday, March 9, 1 day ago.'
+            ],
+            [
+                'Your order #KT-0058 is on its way with Seino, tracking SN778899001122. The latest update is "Arrived at terminal" (Fukuoka) on Tuesday, March 3, 7 days ago. Tracking can go quiet for a few days between scans, so Seino\'s own site may show more. If nothing changes soon, I can connect you with our support team.'
+            ],
+        ]
     )

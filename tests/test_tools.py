@@ -187,8 +187,9 @@ def test_tool_schemas() -> None:
 Look up one of this store's orders for the shopper, checking that it is theirs.
 
 Pass every detail the shopper has given in this conversation. An order number alone never reveals anything:
-the shopper must also give the email address used at checkout or the shipping postal code. A logged-in
-customer can call this with no arguments to get their recent orders. Only orders placed on this store exist here.\
+the shopper must also give the email address used at checkout or the shipping postal code. A shopper who lost
+the number can give both the email and the postal code instead. A logged-in customer can call this with no
+arguments to get their recent orders. Only orders placed on this store exist here.\
 """,
                 "parameters": {
                     "additionalProperties": False,

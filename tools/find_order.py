@@ -28,7 +28,8 @@ class FindOrderResult(BaseModel):
             "verified: the shopper proved the order, `order` is theirs to see. "
             "verification_needed: ask for the email used at checkout (or the shipping postal code); nothing is known "
             "about the order yet. not_found: no order matches the number with that email/postal code (the same answer "
-            "whether the number or the email was wrong). customer_orders: the logged-in customer's recent orders. "
+            "whether the number or the email was wrong). customer_orders: the shopper's recent orders (logged in, or "
+            "proved by email and postal code together). "
             "too_many_attempts: stop looking up orders and offer the support team. "
             "unavailable: the order system could not be reached; apologise and offer the support team."
         )
@@ -60,8 +61,9 @@ async def find_order(
     """Look up one of this store's orders for the shopper, checking that it is theirs.
 
     Pass every detail the shopper has given in this conversation. An order number alone never reveals anything:
-    the shopper must also give the email address used at checkout or the shipping postal code. A logged-in
-    customer can call this with no arguments to get their recent orders. Only orders placed on this store exist here.
+    the shopper must also give the email address used at checkout or the shipping postal code. A shopper who lost
+    the number can give both the email and the postal code instead. A logged-in customer can call this with no
+    arguments to get their recent orders. Only orders placed on this store exist here.
 
     Args:
         order_number: The order number exactly as the shopper typed it, e.g. "#1234", "1234" or "order 1234".
@@ -81,10 +83,22 @@ async def find_order(
         if not order_number:
             if session.customer_id:
                 orders = await deps.source.orders_by_customer(session.customer_id)
-                for order in orders:
-                    session.verify(order.name, order.email or order.customer_email)
-                return FindOrderResult(status="customer_orders", orders=[order_overview(o, tz) for o in orders])
-            return FindOrderResult(status="verification_needed")
+            elif email and postal_code and session.failed_lookups < MAX_FAILED_LOOKUPS:
+                # The number is lost: the email and the shipping postal code together prove the orders.
+                candidates = await deps.source.orders_by_email(email)
+                orders = [o for o in candidates if _matches_postal(o, postal_code)]
+                if not orders:
+                    session.failed_lookups += 1
+                    return FindOrderResult(status="not_found")
+            else:
+                return FindOrderResult(status="verification_needed")
+            for order in orders:
+                session.verify(order.name, order.email or order.customer_email)
+            if len(orders) == 1 and not session.customer_id:
+                return FindOrderResult(
+                    status="verified", order_number=orders[0].name, order=order_overview(orders[0], tz)
+                )
+            return FindOrderResult(status="customer_orders", orders=[order_overview(o, tz) for o in orders])
 
         number = normalize_order_number(order_number)
         if number is None:

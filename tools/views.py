@@ -64,6 +64,7 @@ class OrderOverview(BaseModel):
 class TrackingNumber(BaseModel):
     number: str
     url: str | None = None
+    carrier: str | None = Field(None, description="The carrier of this number, when Shopify names one.")
 
 
 class ScanEvent(BaseModel):
@@ -149,7 +150,9 @@ def package_view(number: int, fulfillment: Fulfillment, tz: str, now: datetime) 
         package_number=number,
         items=[Item(name=i.name, quantity=i.quantity) for i in fulfillment.items],
         carrier=carrier,
-        tracking=[TrackingNumber(number=t.number, url=t.url) for t in fulfillment.tracking if t.number],
+        tracking=[
+            TrackingNumber(number=t.number, url=t.url, carrier=t.company) for t in fulfillment.tracking if t.number
+        ],
         status=status,
         fulfilled=fulfilled,
         shipped=when(fulfillment.in_transit_at, tz),

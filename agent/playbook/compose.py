@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal, InvalidOperation
 
 from agent.persona import Persona
 from agent.playbook.understand import Intent
@@ -14,6 +15,7 @@ from tools.list_fulfillments import FulfillmentsResult
 from tools.views import Item, OrderOverview, Package, When
 
 STALE_AFTER_DAYS = 5
+_ZERO_DECIMAL = {"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "PYG", "XOF", "XAF", "RWF", "KMF", "GNF", "VUV"}
 _CURRENCY_SYMBOLS = {
     "USD": "$",
     "CAD": "CA$",
@@ -37,6 +39,10 @@ _CONTEXT_TOPICS = {
 class Answer:
     text: str
     offer: str | None = None  # the escalation reason offered to the shopper, if any
+    closing: str = ""  # a last sentence (an offer of help) that stays last whatever is added before it
+
+    def full(self) -> str:
+        return f"{self.text} {self.closing}".strip() if self.closing else self.text
 
 
 class Composer:
@@ -63,15 +69,40 @@ class Composer:
     def items(items: list[Item]) -> str:
         return ", ".join(f"{i.name} ×{i.quantity}" if i.quantity > 1 else i.name for i in items)
 
+    def in_brackets(self, items: list[Item]) -> str:
+        """' (Blue T-Shirt ×2)' after an order number, or nothing when the data lists no items."""
+        listed = self.items(items)
+        return f" ({listed})" if listed else ""
+
     @staticmethod
     def money(amount: str | None, currency: str | None) -> str:
+        """'1500.00' JPY -> '¥1,500'; '1234.5' EUR -> '€1,234.50'; unknown currencies keep their code."""
         if amount is None:
             return ""
-        symbol = _CURRENCY_SYMBOLS.get(currency or "")
-        return f"{symbol}{amount}" if symbol else f"{amount} {currency or ''}".strip()
+        places = 0 if (currency or "").upper() in _ZERO_DECIMAL else 2
+        try:
+            number = f"{Decimal(amount):,.{places}f}"
+        except InvalidOperation:
+            number = amount
+        symbol = _CURRENCY_SYMBOLS.get((currency or "").upper())
+        return f"{symbol}{number}" if symbol else f"{number} {currency or ''}".strip()
+
+    def carrier(self, package: Package) -> str | None:
+        """The package's carrier, or "2 carriers" when its tracking numbers belong to different ones."""
+        carriers = {t.carrier for t in package.tracking if t.carrier}
+        if len(carriers) > 1:
+            return self.r.say("phrases.several_carriers", n=len(carriers))
+        return package.carrier
 
     def tracking(self, package: Package) -> str:
-        parts = [f"{t.number} ({t.url})" if t.url else t.number for t in package.tracking]
+        # Name each number's carrier when a package's numbers belong to different carriers.
+        carriers = {t.carrier for t in package.tracking}
+        parts = []
+        for t in package.tracking:
+            text = f"{t.number} ({t.url})" if t.url else t.number
+            if len(carriers) > 1 and t.carrier:
+                text = f"{t.carrier} {text}"
+            parts.append(text)
         return f" {self.r.say('phrases.and')} ".join(parts)
 
     def days_ago(self, days: int) -> str:
@@ -121,6 +152,8 @@ class Composer:
                 answer.text = self.join(
                     answer.text, self.r.say("order.refunded", amount=amount, date=self.date(refund.date))
                 )
+        answer.text = answer.full()
+        answer.closing = ""
         return answer
 
     def _cancelled(self, order: OrderOverview, result: FulfillmentsResult) -> Answer:
@@ -143,12 +176,14 @@ class Composer:
         scheduled = [p for p in result.pending if p.state == "scheduled" and p.fulfill_at]
         if scheduled:
             sentences.append(self.r.say("order.scheduled", date=self.date(scheduled[0].fulfill_at)))  # type: ignore[arg-type]
-        if any(p.state == "on_hold" for p in result.pending):
+        if any(p.state == "on_hold" for p in result.pending) and result.packages:
             sentences.append(self.r.say("order.on_hold"))
         return sentences
 
     def _unshipped(self, order: OrderOverview, result: FulfillmentsResult) -> Answer:
-        text = self.r.say("order.unshipped", order_number=order.order_number, items=self.items(order.items))
+        held = any(p.state == "on_hold" for p in result.pending)
+        key = "order.unshipped_on_hold" if held else "order.unshipped"
+        text = self.r.say(key, order_number=order.order_number, items=self.in_brackets(order.items))
         return Answer(
             self.join(
                 text, *self._pending_sentences(result), self.context_for("unshipped"), self.r.say("order.ask_ship_date")
@@ -165,11 +200,11 @@ class Composer:
             note = f', with the note "{event.message.strip()}"'
         facts = {
             "order_number": order.order_number,
-            "items": self.items(package.items or order.items),
+            "items": self.in_brackets(package.items or order.items),
             "delivered": self.date_time(package.delivered),
             "place": place,
             "note": note,
-            "carrier": package.carrier or "",
+            "carrier": self.carrier(package) or "",
             "tracking": self.tracking(package),
         }
         if intent.not_received:
@@ -182,8 +217,10 @@ class Composer:
             text = self.r.say("order.delivered", **facts)
         else:
             text = self.r.say("order.delivered_no_carrier", **facts)
+            if package.tracking:
+                text = self.join(text, self.r.say("order.tracking_sentence", tracking=facts["tracking"]))
         # "If it hasn't reached you, let me know": a "yes" to that is a yes to the support team.
-        return Answer(self.join(text, self.r.say("order.delivered_followup")), "delivered_not_received")
+        return Answer(text, "delivered_not_received", closing=self.r.say("order.delivered_followup"))
 
     def _one_package(self, order: OrderOverview, package: Package, intent: Intent) -> Answer:
         if package.delivered:
@@ -193,29 +230,34 @@ class Composer:
             text = self.r.say(
                 "order.no_tracking",
                 order_number=order.order_number,
-                items=self.items(package.items or order.items),
+                items=self.in_brackets(package.items or order.items),
                 fulfilled=self.date(package.fulfilled),
                 by=by,
             )
             return Answer(text, offer="missing_tracking")
-        carrier = package.carrier or "the carrier"
+        carrier = self.carrier(package) or self.r.say("focus.the_carrier")
         event = package.latest_event
         stale = event is not None and event.days_ago >= STALE_AFTER_DAYS
         if package.status == "DELAYED" or (event and event.status == "DELAYED"):
             status = self.r.say("phrases.on_its_way", carrier=carrier, tracking=self.tracking(package))
             delay = (
-                self.r.say(
-                    "phrases.delayed_sentence",
-                    carrier=carrier,
-                    message=event.message or "",
-                    date=self.date(event.happened),
+                _upper_first(
+                    self.r.say(
+                        "phrases.delayed_sentence",
+                        carrier=carrier,
+                        message=event.message or "",
+                        date=self.date(event.happened),
+                    )
                 )
                 if event
                 else ""
             )
             eta = self._eta_sentence(package)
             text = self.r.say(
-                "order.single", order_number=order.order_number, items=self.items(package.items), status_sentence=status
+                "order.single",
+                order_number=order.order_number,
+                items=self.in_brackets(package.items),
+                status_sentence=status,
             )
             return Answer(
                 self.join(text, delay, eta, self.context_for("in_transit"), self.r.say("order.delayed_offer")),
@@ -224,7 +266,10 @@ class Composer:
         if stale and event is not None:
             status = self.r.say("phrases.on_its_way", carrier=carrier, tracking=self.tracking(package))
             text = self.r.say(
-                "order.single", order_number=order.order_number, items=self.items(package.items), status_sentence=status
+                "order.single",
+                order_number=order.order_number,
+                items=self.in_brackets(package.items),
+                status_sentence=status,
             )
             latest = self._latest_sentence(package)
             eta = self._eta_sentence(package) if package.estimated_delivery else ""
@@ -234,7 +279,7 @@ class Composer:
         text = self.r.say(
             "order.moving",
             order_number=order.order_number,
-            items=self.items(package.items or order.items),
+            items=self.in_brackets(package.items or order.items),
             status=self.status_sentence(package.status),
             carrier=carrier,
             tracking=self.tracking(package),
@@ -269,7 +314,7 @@ class Composer:
         tracking = self.tracking(package)
         parts = []
         if package.carrier and tracking:
-            parts.append(self.r.say("phrases.shipped_via", carrier=package.carrier, tracking=tracking))
+            parts.append(self.r.say("phrases.shipped_via", carrier=self.carrier(package), tracking=tracking))
         elif tracking:
             parts.append(self.r.say("phrases.shipped_no_carrier", tracking=tracking))
         elif package.fulfilled_by:
@@ -296,7 +341,8 @@ class Composer:
         intro_key = "order.split_intro" if not result.unshipped_items else "order.partial_intro"
         lines = [self.r.say(intro_key, order_number=order.order_number, count=len(packages))]
         for package in packages:
-            items = self.items(package.items) or self.items(order.items)
+            # A package whose items Shopify did not list says nothing about them, rather than guess.
+            items = f"{self.items(package.items)}, " if package.items else ""
             lines.append(
                 self.r.say(
                     "order.package_line",
@@ -322,6 +368,86 @@ class Composer:
             text = f"{text}\n{' '.join(tail)}"
         return Answer(text, offer)
 
+    # --- follow-ups: one question about an order already shown ---------------------------------------------------
+    def focused_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer | None:
+        """A short answer to "which carrier?", "when will it arrive?", "what about the teapot?", "my refund?"."""
+        if intent.not_received or intent.asks_why or intent.cancel_request:
+            return None
+        if intent.focus == "refund":
+            return self._refund_answer(order, result)
+        package = self._package_named(result, intent.item_words)
+        unshipped = [i for i in result.unshipped_items if _mentions(i.name, intent.item_words)]
+        if unshipped and package is None:
+            text = self.r.say("focus.item_unshipped", items=self.items(unshipped), order_number=order.order_number)
+            return Answer(self.join(text, *self._pending_sentences(result)))
+        if result.cancelled or not result.packages:
+            return None
+        packages = [package] if package else result.packages
+        if intent.focus == "carrier" or (package and intent.focus is None):
+            lines = [self._carrier_line(p, single=len(result.packages) == 1) for p in packages]
+            if package and intent.focus is None:
+                lines = [
+                    self.r.say("focus.package", number=package.package_number, details=self._package_details(package))
+                ]
+            return Answer("\n".join(lines))
+        if intent.focus == "eta":
+            lines = [self._eta_line(p, single=len(result.packages) == 1) for p in packages]
+            return Answer("\n".join(lines))
+        return None
+
+    def _package_named(self, result: FulfillmentsResult, words: list[str]) -> Package | None:
+        ordinals = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4}
+        for word in words:
+            if word in ordinals and ordinals[word] <= len(result.packages):
+                return result.packages[ordinals[word] - 1]
+        for package in result.packages:
+            if any(_mentions(item.name, words) for item in package.items):
+                return package
+        return None
+
+    def _carrier_line(self, package: Package, *, single: bool) -> str:
+        if not package.tracking:
+            by = f" by {package.fulfilled_by}" if package.fulfilled_by else ""
+            return self.r.say("focus.no_tracking", number=package.package_number, by=by)
+        key = "focus.carrier_one" if single else "focus.carrier_line"
+        return self.r.say(
+            key,
+            number=package.package_number,
+            items=self.in_brackets(package.items),
+            carrier=self.carrier(package) or self.r.say("focus.the_carrier"),
+            tracking=self.tracking(package),
+        )
+
+    def _eta_line(self, package: Package, *, single: bool) -> str:
+        if package.delivered:
+            when = self.r.say("phrases.delivered_on", date=self.date_time(package.delivered))
+        elif package.estimated_delivery:
+            when = self.r.say("focus.eta", date=self.date(package.estimated_delivery))
+        else:
+            when = self.r.say("focus.no_eta")
+            event = package.latest_event
+            if event and event.message:
+                when += self.r.say("focus.latest", message=event.message, date=self.short_date(event.happened))
+        key = "focus.when_one" if single else "focus.when_line"
+        line = _upper_first(
+            self.r.say(key, number=package.package_number, items=self.in_brackets(package.items), when=when)
+        )
+        return self.join(self.status_sentence(package.status), line) if single and not package.delivered else line
+
+    def _refund_answer(self, order: OrderOverview, result: FulfillmentsResult) -> Answer:
+        if not result.refunds:
+            return Answer(self.r.say("focus.no_refund", order_number=order.order_number), offer="other")
+        lines = [
+            self.r.say(
+                "focus.refund",
+                amount=self.money(r.amount, r.currency),
+                date=self.date(r.date),
+                order_number=order.order_number,
+            )
+            for r in result.refunds
+        ]
+        return Answer(" ".join(lines))
+
     def customer_orders(self, result: FindOrderResult) -> str:
         if not result.orders:
             return self.r.say("customer_orders.none")
@@ -338,6 +464,16 @@ class Composer:
             )
         lines.append(self.r.say("customer_orders.ask"))
         return "\n".join(lines)
+
+
+def _mentions(name: str, words: list[str]) -> bool:
+    """Does the shopper's message name this item ("the teapot" -> "Kyusu Teapot")?"""
+    name_words = set(re.findall(r"\w+", name.lower()))
+    return any(w in name_words or (len(w) > 3 and w.rstrip("s") in name_words) for w in words)
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _lower_first(text: str) -> str:

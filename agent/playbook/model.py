@@ -65,6 +65,7 @@ class Turn:
 class State:
     awaiting: Awaiting = None
     offer: str | None = None
+    offer_asked: bool = False  # the offer was a direct question, so a plain "ok" accepts it
     offer_order: str | None = None
     order_number: str | None = None
     email: str | None = None
@@ -153,9 +154,18 @@ class Playbook:
         return self.r.say(key, **(base | fields))
 
     def _reply(self, state: State, key: str, *, awaiting: Awaiting = None, offer: str | None = None, **fields: Any):
+        return self._answered(self._say(key, **fields), state, awaiting=awaiting, offer=offer)
+
+    @staticmethod
+    def _answered(text: str, state: State, *, awaiting: Awaiting = None, offer: str | None = None) -> ReplyStep:
         return ReplyStep(
-            self._say(key, **fields),
-            replace(state, awaiting=awaiting if not offer else "escalation_offer", offer=offer),
+            text,
+            replace(
+                state,
+                awaiting="escalation_offer" if offer else awaiting,
+                offer=offer,
+                offer_asked=bool(offer) and text.rstrip().endswith("?"),
+            ),
         )
 
     # --- deciding ------------------------------------------------------------------------------------------------
@@ -179,6 +189,8 @@ class Playbook:
             if intent.thanks:
                 return self._reply(state, "thanks")
             return self._reply(state, "greeting", awaiting="order_number")
+        if intent.acknowledge and not new_details:
+            return self._reply(state, "acknowledged")
 
         in_dialogue = state.awaiting in ("order_number", "factor", "retry", "which_order")
         follow_up = state.current_order is not None and not intent.other_topic
@@ -186,13 +198,14 @@ class Playbook:
             intent.other_topic and not new_details
         ):
             return self._reply(state, "out_of_scope")
-        return self._order_flow(state, turn, intent)
+        return self._order_flow(state, turn, intent, new_details)
 
     def _escalation_flow(self, state: State, turn: Turn, intent, details) -> ToolStep | ReplyStep | None:
         result = turn.last("escalate")
         if result is not None:
             return self._after_escalation(state, EscalationResult.model_validate(result), turn)
-        accepting = state.awaiting == "escalation_offer" and intent.accept and not details.order_number
+        said_yes = intent.accept or (intent.acknowledge and not intent.thanks and state.offer_asked)
+        accepting = state.awaiting == "escalation_offer" and said_yes and not details.order_number
         giving_contact = state.awaiting == "contact_email" and details.email
         if not (accepting or giving_contact or intent.human):
             return None
@@ -234,7 +247,7 @@ class Playbook:
         key = f"summary.{reason}" if self.r.has(f"summary.{reason}") else "summary.other"
         return self.r.say(key, order_number=order or "", about=about)
 
-    def _order_flow(self, state: State, turn: Turn, intent) -> ToolStep | ReplyStep:
+    def _order_flow(self, state: State, turn: Turn, intent, new_details: bool) -> ToolStep | ReplyStep:
         found = turn.last("find_order")
         if found is None:
             number = state.order_number or state.current_order
@@ -274,12 +287,14 @@ class Playbook:
             # Lumen only reads orders; changing one is for the team.
             asked = replace(verified, offer_order=order.order_number, concerns=frozenset())
             return self._reply(asked, "cancel_request", offer="cancellation_request", order_number=order.order_number)
+        answered = replace(verified, offer_order=order.order_number, concerns=frozenset())
+        if state.current_order == order.order_number and not new_details:
+            # A follow-up about an order already shown: answer the question asked, not the whole story again.
+            focused = self.compose.focused_answer(order, fulfillments, intent)
+            if focused is not None:
+                return self._answered(focused.text, answered, offer=focused.offer)
         answer: Answer = self.compose.order_answer(order, fulfillments, intent)
-        awaiting: Awaiting = "escalation_offer" if answer.offer else None
-        answered = replace(
-            verified, awaiting=awaiting, offer=answer.offer, offer_order=order.order_number, concerns=frozenset()
-        )
-        return ReplyStep(answer.text, answered)
+        return self._answered(answer.text, answered, offer=answer.offer)
 
 
 class PlaybookModel(FunctionModel):

@@ -34,6 +34,7 @@ _POSTAL_SHAPE = re.compile(
     r"^(?:\d{4,6}(?:-\d{4})?"  # US ZIP(+4), most of Europe, Australia
     r"|[A-Za-z]\d[A-Za-z][ \-]?\d[A-Za-z]\d"  # Canada
     r"|[A-Za-z]{1,2}\d[A-Za-z\d]?\s*\d[A-Za-z]{2}"  # UK
+    r"|\d{4}\s?[A-Za-z]{2}"  # Netherlands
     r"|\d{3}[ \-]?\d{2,4})$"  # Sweden, Japan, ...
 )
 
@@ -69,6 +70,7 @@ def _has_phrase(text: str, phrases: tuple[str, ...]) -> bool:
 def extract_details(text: str, awaiting: Awaiting) -> Details:
     """The order number, email and postal code in one message; `awaiting` says what we just asked for."""
     details = Details()
+    text = text.replace("〒", " ")
     emails = EMAIL.findall(text)
     if emails:
         details.email = emails[-1].strip(".")
@@ -96,11 +98,18 @@ def extract_details(text: str, awaiting: Awaiting) -> Details:
         return details
 
     named = [m for m in _NAMED_ORDER.findall(rest) if not _POSTAL_SHAPE.match(m)]
-    if named and awaiting != "factor":
+    if named:
         details.order_number = named[-1]
         return details
 
-    if awaiting == "factor" and not details.email and not details.postal_code and _POSTAL_SHAPE.match(stripped):
+    correcting = any(w in _CORRECTION for w in _words(rest))
+    if (
+        awaiting == "factor"
+        and not correcting
+        and not details.email
+        and not details.postal_code
+        and _POSTAL_SHAPE.match(stripped)
+    ):
         # We asked for the email or postal code: a bare code-shaped answer is the postal code.
         details.postal_code = stripped
         return details
@@ -109,7 +118,7 @@ def extract_details(text: str, awaiting: Awaiting) -> Details:
     if awaiting != "order_number":
         # "I ordered in 2025" names a year, not an order; when we asked for the number, it is the number.
         bare = [b for b in bare if not (len(b) == 4 and 1990 <= int(b) <= 2039)]
-    if len(bare) == 1 and awaiting != "factor":
+    if len(bare) == 1 and (awaiting != "factor" or correcting):
         details.order_number = bare[0]
     return details
 
@@ -118,7 +127,8 @@ def extract_details(text: str, awaiting: Awaiting) -> Details:
 class Intent:
     greeting: bool = False
     thanks: bool = False
-    accept: bool = False
+    accept: bool = False  # a plain yes to an offer ("yes please", "sure"), nothing else in the message
+    acknowledge: bool = False  # "ok", "cool", "got it": heard, nothing asked
     decline: bool = False
     human: bool = False
     not_received: bool = False
@@ -130,7 +140,9 @@ class Intent:
     goodbye: bool = False
     cancel_request: bool = False
     asks_why: bool = False
-    flags: list[str] = field(default_factory=list)
+    correction: bool = False  # "sorry, I meant ..."
+    focus: str | None = None  # a follow-up about one thing: "carrier", "eta", "refund", "items"
+    item_words: list[str] = field(default_factory=list)
 
     @property
     def small_talk_only(self) -> bool:
@@ -141,18 +153,33 @@ class Intent:
 
 _GREETINGS = ("hi", "hello", "hey", "hiya", "howdy", "greetings", "yo", "hola", "morning", "evening", "afternoon")
 _THANKS = ("thanks", "thank", "thx", "ty", "cheers", "appreciate", "appreciated", "tysm", "thnx", "thanx")
-_ACCEPT_WORDS = ("yes", "yeah", "yep", "yup", "sure", "ok", "okay", "please", "absolutely", "definitely", "y", "ya")
-_ACCEPT_PHRASES = ("go ahead", "do it", "that would be great", "that'd be great", "please do", "sounds good", "why not")
-_DECLINE_WORDS = ("no", "nope", "nah", "n")
-_DECLINE_PHRASES = (
-    "no thanks", "no thank you", "not now", "i'm good", "im good", "i am good", "that's ok", "thats ok",
-    "don't", "dont", "do not", "not needed", "never mind", "nevermind", "i'll wait", "ill wait", "i will wait",
+_YES = ("yes", "yeah", "yep", "yup", "sure", "please", "pls", "plz", "absolutely", "definitely", "y", "ya", "yea")
+_OKAY = ("ok", "okay", "k", "kk", "okk", "alright", "cool", "great", "fine", "perfect", "noted", "understood", "got")
+# Words that may stand around a yes without adding a request of their own ("yes please, that would be great").
+_FILLER = (
+    "please", "that", "would", "be", "great", "thanks", "thank", "you", "go", "ahead", "do", "it", "sounds", "good",
+    "why", "not", "thing", "of", "course", "lovely", "ok", "okay", "sure", "yes", "a", "the", "so", "much", "very",
+    "them", "me", "connect", "pass", "on", "send", "that'd", "i'd", "like", "love", "want", "id", "this", "they",
+    "can", "let", "know", "is", "fine", "cool", "alright", "great", "perfect", "got", "noted", "understood", "y",
+    "yeah", "yep", "yup", "ya", "yea", "pls", "plz", "absolutely", "definitely", "tysm", "thx", "ty", "cheers", "k",
+    # the offered action itself: "yes please look into it", "sure, ask them", "yes, connect me with someone"
+    "look", "into", "check", "ask", "help", "contact", "reach", "out", "team", "support", "someone", "person",
+    "human", "forward", "for", "with", "to", "and", "get", "in", "touch", "email", "escalate", "up", "follow",
+)  # fmt: skip
+_ACCEPT_PHRASES = ("go ahead", "do it", "that would be great", "that'd be great", "please do", "sounds good")
+_DECLINE_WORDS = ("no", "nope", "nah", "n", "nevermind")
+_DECLINE_FILLER = (
+    "no", "nope", "nah", "n", "thanks", "thank", "you", "not", "now", "i'm", "im", "i", "am", "good", "that's",
+    "thats", "ok", "okay", "fine", "it's", "its", "all", "right", "don't", "dont", "bother", "need", "needed",
+    "never", "mind", "nevermind", "i'll", "ill", "will", "wait", "thx", "ty", "it", "is", "later", "maybe",
 )  # fmt: skip
 _HUMAN_WORDS = ("human", "person", "agent", "representative", "rep", "operator", "someone", "somebody", "manager")
 _HUMAN_PHRASES = (
     "real person", "customer service", "customer support", "support team", "talk to", "speak to", "speak with",
-    "talk with", "contact support", "live chat", "call me", "email me", "escalate",
+    "talk with", "contact support", "live chat", "call me", "email me", "escalate", "check with the team",
+    "ask the team", "ask your team", "your team", "the team",
 )  # fmt: skip
+_NO_HUMAN = ("no need for", "don't need a", "dont need a", "do not need a", "no human", "not a human", "without a")
 _NEGATIONS = (
     "never", "not", "didn't", "didnt", "haven't", "havent", "hasn't", "hasnt", "no", "cant", "can't", "wasn't",
     "don't", "dont", "nothing",
@@ -172,26 +199,68 @@ _ORDER_WORDS = (
     "order", "orders", "package", "parcel", "shipment", "shipping", "delivery", "delivered", "deliver", "track",
     "tracking", "shipped", "ship", "arrive", "arrived", "status", "where", "wismo", "refund", "cancel", "cancelled",
     "canceled", "stuck", "late", "delayed", "eta", "received", "box", "item", "items", "purchase", "bought", "sent",
+    "stuff", "things", "carrier", "courier",
 )  # fmt: skip
-
 _OTHER_TOPICS = (
     "address", "return", "returns", "exchange", "size", "sizing", "discount", "coupon", "promo", "price", "stock",
     "restock", "warranty", "invoice", "password", "account", "subscription", "recommend", "product", "change",
-    "modify", "wholesale", "job", "gift", "colour", "color", "policy", "unsubscribe",
+    "modify", "wholesale", "job", "gift", "colour", "color", "policy", "unsubscribe", "mean", "means",
 )  # fmt: skip
+_CORRECTION = ("meant", "sorry", "wrong", "actually", "instead", "typo", "oops", "mistake")
+_FOCUS = {
+    "refund": ("refund", "refunded", "refunds", "money"),
+    "carrier": (
+        "carrier",
+        "courier",
+        "company",
+        "tracking",
+        "track",
+        "trackin",
+        "ups",
+        "usps",
+        "fedex",
+        "dhl",
+        "number",
+    ),
+    "eta": ("when", "arrive", "arrival", "eta", "deliver", "delivery", "long", "soon", "get", "expect", "expected"),
+}
+# Words too common to name an item of the order.
+_STOP = frozenset(
+    re.findall(
+        r"\w+",
+        "the a an my is it where when what which how was has have did does do of for to in on at and or with from "
+        "this that your you me i about still yet any are be been being can could would should will just please one "
+        "thanks other second first third last package parcel order item items box shipped ship arrive arrived "
+        "delivered delivery tracking track number carrier courier",
+    )
+)
+
+
+def _without_emails(text: str) -> str:
+    # An address like sales.rep@example.com or otto@target.de says nothing about what the shopper wants.
+    return EMAIL.sub(" ", text)
+
+
+def _is_only(words: list[str], vocabulary: tuple[str, ...]) -> bool:
+    return bool(words) and all(w in vocabulary for w in words)
 
 
 def detect_intent(text: str) -> Intent:
+    text = _without_emails(text)
     words = _words(text)
     lowered = " ".join(words)
     intent = Intent()
     intent.greeting = bool(words) and (words[0] in _GREETINGS or _has_phrase(text, ("good morning", "good evening")))
     intent.thanks = any(w in _THANKS for w in words) or _has_phrase(text, ("thank you",))
-    intent.decline = (bool(words) and words[0] in _DECLINE_WORDS) or _has_phrase(text, _DECLINE_PHRASES)
-    intent.accept = not intent.decline and (
-        (bool(words) and words[0] in _ACCEPT_WORDS) or _has_phrase(text, _ACCEPT_PHRASES)
+    intent.decline = _is_only(words, _DECLINE_FILLER) and (
+        any(w in _DECLINE_WORDS for w in words) or _has_phrase(text, ("not now", "never mind", "don't bother"))
     )
-    intent.human = _has_any(words, _HUMAN_WORDS) or _has_phrase(text, _HUMAN_PHRASES)
+    plain_yes = _is_only(words, _FILLER) and not intent.decline
+    intent.accept = plain_yes and (any(w in _YES for w in words) or _has_phrase(text, _ACCEPT_PHRASES))
+    intent.acknowledge = plain_yes and not intent.accept and any(w in _OKAY for w in words)
+    intent.human = (any(w in _HUMAN_WORDS for w in words) or _has_phrase(text, _HUMAN_PHRASES)) and not _has_phrase(
+        text, _NO_HUMAN
+    )
     negated = any(w in _NEGATIONS for w in words)
     intent.not_received = (
         (negated and _has_any(words, _RECEIPT)) or _has_phrase(text, _MISSING) or "where's it" in lowered
@@ -207,9 +276,17 @@ def detect_intent(text: str) -> Intent:
         text, ("see you", "that's all", "thats all", "that is all", "all good")
     )
     intent.cancel_request = any(w in ("cancel", "stop") for w in words)
-    intent.asks_why = any(w in ("why", "reason", "reasons", "how come") for w in words)
+    intent.asks_why = any(w in ("why", "reason", "reasons") for w in words) or _has_phrase(text, ("how come",))
+    intent.correction = any(w in _CORRECTION for w in words)
+    for name, keys in _FOCUS.items():
+        if any(w in keys for w in words):
+            intent.focus = name
+            break
+    intent.item_words = [w for w in words if len(w) > 2 and w not in _STOP and not w.isdigit()]
     for platform in prompts.platforms():
-        if re.search(rf"(?<![\w]){re.escape(platform)}(?![\w])", text, re.IGNORECASE):
+        found = re.search(rf"(?<![\w]){re.escape(platform)}(?![\w])", text, re.IGNORECASE)
+        # "I ordered from you, not from Amazon" is about this store.
+        if found and not re.search(r"\b(?:not|n't|instead of)\b[\w\s]{0,12}$", text[: found.start()], re.IGNORECASE):
             intent.platform = platform
             break
     return intent

@@ -32,6 +32,10 @@ class OrderSource(Protocol):
         """Orders whose name matches `name` (already normalised), newest first; `email` narrows the search."""
         ...
 
+    async def orders_by_email(self, email: str, *, limit: int = 5) -> list[Order]:
+        """The most recent orders placed with this email, newest first (for shoppers who lost the number)."""
+        ...
+
     async def orders_by_customer(self, customer_id: str, *, limit: int = 5) -> list[Order]:
         """A customer's most recent orders, newest first."""
         ...

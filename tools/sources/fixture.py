@@ -37,6 +37,10 @@ class FixtureStore:
             found = [o for o in found if o.email and normalize_email(o.email) == normalize_email(email)]
         return found
 
+    async def orders_by_email(self, email: str, *, limit: int = 5) -> list[Order]:
+        wanted = normalize_email(email)
+        return [o for o in self._orders if o.email and normalize_email(o.email) == wanted][:limit]
+
     async def orders_by_customer(self, customer_id: str, *, limit: int = 5) -> list[Order]:
         return [o for o in self._orders if o.customer_id == customer_id][:limit]
 

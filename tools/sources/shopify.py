@@ -269,6 +269,14 @@ class ShopifyAdmin:
             )
         return found
 
+    async def orders_by_email(self, email: str, *, limit: int = 5) -> list[Order]:
+        if not email.strip():
+            return []
+        found = await self._orders(f"email:{search_value(email.strip())}", ORDERS_QUERY)
+        wanted = normalize_email(email)
+        # The search is tokenized: keep only exact matches.
+        return _newest_first([o for o in found if o.email and normalize_email(o.email) == wanted])[:limit]
+
     async def orders_by_customer(self, customer_id: str, *, limit: int = 5) -> list[Order]:
         """The customer's newest orders; at most `ORDERS_PAGE_SIZE` (5), what one query fetches."""
         match = _CUSTOMER_ID.fullmatch(customer_id.strip())
