@@ -185,7 +185,9 @@ class Lumen:
         )
 
     # --- conversations -------------------------------------------------------------------------------------------
-    async def _prepare(self, message: str, session_id: str | None, customer_id: str | None) -> _Prepared:
+    async def _prepare(
+        self, message: str, session_id: str | None, customer_id: str | None, client_ip: str | None = None
+    ) -> _Prepared:
         if session_id is None:
             session_id = new_session_id()
             await self.db.create_conversation(session_id)
@@ -264,9 +266,16 @@ class Lumen:
             "usage_limits": TURN_LIMITS,
         }
 
-    async def chat(self, message: str, session_id: str | None = None, *, customer_id: str | None = None) -> ChatTurn:
+    async def chat(
+        self,
+        message: str,
+        session_id: str | None = None,
+        *,
+        customer_id: str | None = None,
+        client_ip: str | None = None,
+    ) -> ChatTurn:
         async with self._lock(session_id):
-            prepared = await self._prepare(message, session_id, customer_id)
+            prepared = await self._prepare(message, session_id, customer_id, client_ip)
             try:
                 result = await lumen_agent.run(message, **self._run_options(prepared))
             except Exception as exc:  # the shopper always gets an answer, and the turn is kept
@@ -284,11 +293,16 @@ class Lumen:
             )
 
     async def chat_stream(
-        self, message: str, session_id: str | None = None, *, customer_id: str | None = None
+        self,
+        message: str,
+        session_id: str | None = None,
+        *,
+        customer_id: str | None = None,
+        client_ip: str | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Events: {"type": "session"} first, {"type": "delta", "text"} as text is written, then {"type": "done"}."""
         async with self._lock(session_id):
-            prepared = await self._prepare(message, session_id, customer_id)
+            prepared = await self._prepare(message, session_id, customer_id, client_ip)
             yield {"type": "session", "session_id": prepared.session_id}
             try:
                 async with lumen_agent.run_stream_events(message, **self._run_options(prepared)) as events:

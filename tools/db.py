@@ -10,7 +10,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -97,6 +97,17 @@ escalations = sa.Table(
     sa.UniqueConstraint("conversation_id", "order_key", name="uq_escalations_conversation_order"),
     sa.Index("ix_escalations_status", "email_status"),
     sa.Index("ix_escalations_created_at", "created_at"),
+)
+
+# Failed order lookups and other rationed actions, by what they aimed at ("order:1234", "email:...", "ip:...").
+# Counted across conversations, so starting a new chat does not reset the count.
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_attempts_key_at", "key", "at"),
 )
 
 webhook_events = sa.Table(
@@ -306,6 +317,75 @@ class Database:
         async with self.begin() as conn:
             result = await conn.execute(stmt)
         return result.rowcount == 1
+
+    # --- rationed attempts ------------------------------------------------------------------------------------
+
+    async def record_attempts(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        now = self.clock()
+        async with self.begin() as conn:
+            await conn.execute(sa.insert(attempts), [{"key": key, "at": now} for key in keys])
+
+    async def forget_attempts(self, keys: list[str], *, since: datetime) -> None:
+        """Give back the newest attempt of each key (a lookup that turned out to be the shopper's own)."""
+        async with self.begin() as conn:
+            for key in keys:
+                newest = (
+                    sa.select(attempts.c.id)
+                    .where(attempts.c.key == key, attempts.c.at >= since)
+                    .order_by(attempts.c.id.desc())
+                    .limit(1)
+                    .scalar_subquery()
+                )
+                await conn.execute(sa.delete(attempts).where(attempts.c.id == newest))
+
+    async def count_attempts(self, keys: list[str], *, since: datetime) -> dict[str, int]:
+        if not keys:
+            return {}
+        stmt = (
+            sa.select(attempts.c.key, sa.func.count())
+            .where(attempts.c.key.in_(keys), attempts.c.at >= since)
+            .group_by(attempts.c.key)
+        )
+        async with self.begin() as conn:
+            counted = dict((await conn.execute(stmt)).tuples().all())
+            # Old rows are worthless once outside every window; drop them as we go.
+            await conn.execute(sa.delete(attempts).where(attempts.c.at < since - timedelta(days=1)))
+        return {key: int(counted.get(key, 0)) for key in keys}
+
+    # --- privacy -----------------------------------------------------------------------------------------------
+
+    async def redact(self, needles: list[str]) -> dict[str, int]:
+        """Delete the conversations and escalations that mention any of `needles` (an email, order names).
+
+        For Shopify's customers/redact webhook: what Lumen kept about a customer goes when the merchant is asked to.
+        """
+        needles = [n for n in (n.strip() for n in needles) if len(n) >= 3]
+        if not needles:
+            return {"conversations": 0, "escalations": 0}
+        in_conversation = sa.or_(
+            *[conversations.c.messages_json.contains(n, autoescape=True) for n in needles],
+            *[conversations.c.state_json.contains(n, autoescape=True) for n in needles],
+        )
+        in_escalation = sa.or_(
+            *[escalations.c.transcript.contains(n, autoescape=True) for n in needles],
+            *[sa.func.lower(escalations.c.shopper_email) == n.lower() for n in needles],
+            *[escalations.c.order_name == n for n in needles],
+        )
+        async with self.begin() as conn:
+            gone = (await conn.execute(sa.select(conversations.c.id).where(in_conversation))).scalars().all()
+            esc = await conn.execute(
+                sa.delete(escalations).where(sa.or_(in_escalation, escalations.c.conversation_id.in_(gone)))
+            )
+            conv = await conn.execute(sa.delete(conversations).where(conversations.c.id.in_(gone)))
+        return {"conversations": conv.rowcount, "escalations": esc.rowcount}
+
+    async def redact_all(self) -> None:
+        """For Shopify's shop/redact webhook: forget every conversation, escalation and attempt."""
+        async with self.begin() as conn:
+            for table in (conversations, escalations, attempts):
+                await conn.execute(sa.delete(table))
 
     # --- numbers for the admin page --------------------------------------------------------------------------
 
