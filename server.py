@@ -237,6 +237,22 @@ def require_admin(
         raise HTTPException(401, "A valid admin token is required.", headers={"WWW-Authenticate": "Bearer"})
 
 
+def client_ip(request: Request) -> str | None:
+    """The address the request came from, as the ASGI server saw it; None when unknown.
+
+    Forwarded headers (X-Forwarded-For, Forwarded) are never read here: any client can send them, and the address is
+    what failed lookups are rationed by. Shopify's app proxy forwards the shopper's address in X-Forwarded-For; there,
+    and behind any reverse proxy, run uvicorn with `--proxy-headers --forwarded-allow-ips=<the proxy's addresses>`, and
+    uvicorn rewrites `request.client` for requests from those addresses only (`uvicorn.run`, as in `lumen serve`,
+    already trusts 127.0.0.1 and ::1, or the addresses in $FORWARDED_ALLOW_IPS). Never `--forwarded-allow-ips='*'` on
+    a server the internet reaches directly: every client could then pick the address its attempts count against.
+    """
+    return (request.client.host or None) if request.client else None
+
+
+ClientIP = Annotated[str | None, Depends(client_ip)]
+
+
 def proxy_customer(request: Request, settings: SettingsDep) -> str | None:
     """Checks Shopify's app-proxy signature and timestamp; returns the logged-in customer's id, if any."""
     secret = settings.lumen_shopify_api_secret.get_secret_value() if settings.lumen_shopify_api_secret else ""
@@ -313,16 +329,16 @@ proxy = APIRouter(prefix="/proxy", tags=["app proxy"])
 STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
 
 
-async def _chat_turn(lumen: Lumen, body: ChatIn, customer_id: str | None) -> ChatOut:
+async def _chat_turn(lumen: Lumen, body: ChatIn, customer_id: str | None, ip: str | None) -> ChatOut:
     try:
-        turn = await lumen.chat(body.message, body.session_id, customer_id=customer_id)
+        turn = await lumen.chat(body.message, body.session_id, customer_id=customer_id, client_ip=ip)
     except UnknownSession as exc:
         raise _session_error(body.session_id) from exc
     return ChatOut(session_id=turn.session_id, reply=turn.reply, escalation=turn.escalation)
 
 
-async def _chat_stream(lumen: Lumen, body: ChatIn, customer_id: str | None) -> StreamingResponse:
-    events = lumen.chat_stream(body.message, body.session_id, customer_id=customer_id)
+async def _chat_stream(lumen: Lumen, body: ChatIn, customer_id: str | None, ip: str | None) -> StreamingResponse:
+    events = lumen.chat_stream(body.message, body.session_id, customer_id=customer_id, client_ip=ip)
     try:
         # The first event comes after the session is checked: a bad one is a 4xx before any byte is streamed.
         first = await anext(events)
@@ -347,27 +363,29 @@ async def _chat_stream(lumen: Lumen, body: ChatIn, customer_id: str | None) -> S
 
 
 @chat.post("/chat", response_model=ChatOut)
-async def post_chat(body: ChatIn, lumen: LumenDep) -> ChatOut:
+async def post_chat(body: ChatIn, lumen: LumenDep, ip: ClientIP) -> ChatOut:
     """One shopper message, one answer. Omit `session_id` (or send null) to start a conversation."""
-    return await _chat_turn(lumen, body, None)
+    return await _chat_turn(lumen, body, None, ip)
 
 
 @chat.post("/chat/stream", response_class=StreamingResponse, responses=STREAM_RESPONSE)
-async def post_chat_stream(body: ChatIn, lumen: LumenDep) -> StreamingResponse:
+async def post_chat_stream(body: ChatIn, lumen: LumenDep, ip: ClientIP) -> StreamingResponse:
     """Server-sent events: `session` ({session_id}), `delta` ({text}) as the answer is written, then `done` (what
     POST /api/chat returns)."""
-    return await _chat_stream(lumen, body, None)
+    return await _chat_stream(lumen, body, None, ip)
 
 
 @proxy.post("/api/chat", response_model=ChatOut)
-async def proxy_chat(body: ChatIn, lumen: LumenDep, customer_id: ProxyCustomer) -> ChatOut:
+async def proxy_chat(body: ChatIn, lumen: LumenDep, customer_id: ProxyCustomer, ip: ClientIP) -> ChatOut:
     """POST /api/chat through the Shopify app proxy: a signed, logged-in customer's orders need no verification."""
-    return await _chat_turn(lumen, body, customer_id)
+    return await _chat_turn(lumen, body, customer_id, ip)
 
 
 @proxy.post("/api/chat/stream", response_class=StreamingResponse, responses=STREAM_RESPONSE)
-async def proxy_chat_stream(body: ChatIn, lumen: LumenDep, customer_id: ProxyCustomer) -> StreamingResponse:
-    return await _chat_stream(lumen, body, customer_id)
+async def proxy_chat_stream(
+    body: ChatIn, lumen: LumenDep, customer_id: ProxyCustomer, ip: ClientIP
+) -> StreamingResponse:
+    return await _chat_stream(lumen, body, customer_id, ip)
 
 
 # --- webhooks ---------------------------------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import server
 from agent.service import SESSION_ID, Lumen
@@ -139,6 +141,60 @@ def test_a_body_without_json_content_type_is_refused(client: TestClient) -> None
 def test_wrong_method_and_unknown_paths_are_json(client: TestClient) -> None:
     assert client.get("/api/chat").json() == {"detail": "Method Not Allowed"}
     assert client.get("/api/nothing-here").json() == {"detail": "Not Found"}
+
+
+# --- the client's address -----------------------------------------------------------------------------------------
+
+
+def spy_on_addresses(lumen: Lumen) -> list[str | None]:
+    """Records the `client_ip` each chat and chat_stream call gets (and still runs the turn)."""
+    seen: list[str | None] = []
+    chat_, stream = lumen.chat, lumen.chat_stream
+
+    async def chat_spy(*args, **kwargs):
+        seen.append(kwargs["client_ip"])
+        return await chat_(*args, **kwargs)
+
+    def stream_spy(*args, **kwargs):
+        seen.append(kwargs["client_ip"])
+        return stream(*args, **kwargs)
+
+    lumen.chat, lumen.chat_stream = chat_spy, stream_spy
+    return seen
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/api/chat/stream"])
+def test_the_client_address_reaches_the_service(client: TestClient, path: str) -> None:
+    seen = spy_on_addresses(client.app.state.lumen)
+    assert client.post(path, json={"message": "hi"}).status_code == 200
+    # A forwarded header is anyone's to send: the app itself never believes it.
+    spoofed = {"X-Forwarded-For": "203.0.113.7", "Forwarded": "for=203.0.113.7", "X-Real-IP": "203.0.113.7"}
+    assert client.post(path, json={"message": "hi"}, headers=spoofed).status_code == 200
+    assert seen == ["testclient", "testclient"]  # TestClient's peer address
+
+
+def test_an_unknown_client_address_is_none() -> None:
+    assert server.client_ip(Request({"type": "http", "headers": []})) is None
+    assert server.client_ip(Request({"type": "http", "headers": [], "client": ("192.0.2.1", 1)})) == "192.0.2.1"
+
+
+async def test_behind_a_trusted_proxy_uvicorn_supplies_the_forwarded_address(settings: Settings) -> None:
+    """The deployment documented in server.client_ip: uvicorn's proxy headers, trusting only the proxy's address."""
+    lumen = await Lumen.create(settings)
+    seen = spy_on_addresses(lumen)
+    app = server.create_app(lumen=lumen)
+    behind_proxy = ProxyHeadersMiddleware(app, trusted_hosts="127.0.0.1")
+    forwarded = {"X-Forwarded-For": "203.0.113.7"}
+    try:
+        async with app.router.lifespan_context(app):
+            for peer, expected in [("127.0.0.1", "203.0.113.7"), ("198.51.100.4", "198.51.100.4")]:
+                transport = httpx.ASGITransport(app=behind_proxy, client=(peer, 5000))
+                async with httpx.AsyncClient(transport=transport, base_url="http://lumen.test") as http:
+                    response = await http.post("/api/chat", json={"message": "hi"}, headers=forwarded)
+                    assert response.status_code == 200
+                assert seen.pop() == expected
+    finally:
+        await lumen.close()
 
 
 # --- the stream ---------------------------------------------------------------------------------------------------

@@ -76,6 +76,29 @@ def test_the_signed_customer_goes_through_the_stream_too(client: TestClient) -> 
     assert done[0] == "done" and "#1042" in done[1]["reply"]
 
 
+@pytest.mark.parametrize("path", ["/proxy/api/chat", "/proxy/api/chat/stream"])
+def test_the_proxy_passes_the_peer_address_not_the_forwarded_one(client: TestClient, path: str) -> None:
+    # Shopify forwards the shopper's address in X-Forwarded-For; only uvicorn's --forwarded-allow-ips may trust it.
+    seen: list[str | None] = []
+    lumen = client.app.state.lumen
+    chat, stream = lumen.chat, lumen.chat_stream
+
+    async def chat_spy(*args, **kwargs):
+        seen.append(kwargs["client_ip"])
+        return await chat(*args, **kwargs)
+
+    def stream_spy(*args, **kwargs):
+        seen.append(kwargs["client_ip"])
+        return stream(*args, **kwargs)
+
+    lumen.chat, lumen.chat_stream = chat_spy, stream_spy
+    query = signed_query(proxy_params(customer="7002"))
+    headers = {"X-Forwarded-For": "203.0.113.7"}
+    response = client.post(f"{path}?{query}", json={"message": "where is my order?"}, headers=headers)
+    assert response.status_code == 200
+    assert seen == ["testclient"]
+
+
 def test_a_signed_guest_must_verify(client: TestClient) -> None:
     query = signed_query(proxy_params(customer=""))
     response = client.post(f"/proxy/api/chat?{query}", json={"message": "where is my order?"})
