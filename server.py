@@ -62,6 +62,8 @@ MAX_BODY_BYTES = 1024 * 1024  # webhooks carry whole orders; everything else is 
 MAX_CHAT_BODY_BYTES = 32 * 1024
 PASSWORD_MASK = "********"
 OUTBOX_INTERVAL_S = 30.0
+MAX_PAGE_SIZE = 500
+MAX_PAGE_OFFSET = 10**9
 
 # Topics after which a cached order may be stale. Their payloads name the order in different fields.
 INVALIDATING_TOPICS = frozenset(
@@ -424,6 +426,10 @@ async def shopify_webhook(request: Request, lumen: LumenDep, settings: SettingsD
 
 admin = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
+# Bounded so a database never sees a number it cannot bind (SQLite's integers stop at 2**63 - 1).
+PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"1 to {MAX_PAGE_SIZE}.")]
+PageOffset = Annotated[int, Query(ge=0, le=MAX_PAGE_OFFSET, description=f"0 to {MAX_PAGE_OFFSET}.")]
+
 
 @admin.get("/persona", response_model=Persona)
 async def get_persona(lumen: LumenDep) -> Persona:
@@ -466,16 +472,14 @@ async def put_merchant_settings(update: MerchantSettingsUpdate, lumen: LumenDep)
 
 
 @admin.get("/escalations", response_model=list[Escalation])
-async def list_escalations(
-    lumen: LumenDep, limit: Annotated[int, Query(ge=1, le=500)] = 100, offset: Annotated[int, Query(ge=0)] = 0
-) -> list[Escalation]:
+async def list_escalations(lumen: LumenDep, limit: PageLimit = 100, offset: PageOffset = 0) -> list[Escalation]:
     """Newest first."""
     return await lumen.escalations.list_escalations(limit=limit, offset=offset)
 
 
 @admin.get("/conversations", response_model=list[ConversationSummary])
 async def list_conversations(
-    lumen: LumenDep, limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0
+    lumen: LumenDep, limit: PageLimit = 50, offset: PageOffset = 0
 ) -> list[ConversationSummary]:
     """Most recently active first."""
     return await lumen.db.list_conversations(limit=limit, offset=offset)

@@ -429,6 +429,36 @@ def test_conversations_and_transcripts(client: TestClient) -> None:
     assert parts[-1]["part_kind"] == "text" and parts[-1]["content"] == first["reply"]
 
 
+@pytest.mark.parametrize("path", ["/api/admin/conversations", "/api/admin/escalations"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "offset=9223372036854775808",  # one past SQLite's largest integer: was an OverflowError, a 500
+        "offset=-9223372036854775809",
+        "offset=1000000001",
+        "offset=" + "9" * 5000,
+        "limit=9223372036854775808",
+        "limit=501",
+        "limit=-1",
+        "limit=1.5",
+        "offset=1e3",
+        "offset=",
+    ],
+)
+def test_paging_values_out_of_range_are_a_422(client: TestClient, path: str, query: str) -> None:
+    response = client.get(f"{path}?{query}", headers=ADMIN)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/json"
+    assert isinstance(response.json()["detail"], str) and response.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/api/admin/conversations", "/api/admin/escalations"])
+def test_paging_at_its_bounds(client: TestClient, path: str) -> None:
+    chat(client, "hello")
+    assert client.get(f"{path}?limit=500&offset=0", headers=ADMIN).status_code == 200
+    assert client.get(f"{path}?limit=1&offset=1000000000", headers=ADMIN).json() == []
+
+
 def test_unknown_transcript_is_404(client: TestClient) -> None:
     for conversation_id in ("AAAAAAAAAAAAAAAAAAAAAA", "x" * 300, "%2E%2E"):
         response = client.get(f"/api/admin/conversations/{conversation_id}", headers=ADMIN)
