@@ -12,7 +12,7 @@ import secrets
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -39,6 +39,7 @@ from tools.config import Settings
 from tools.context import SessionState
 from tools.db import Database
 from tools.escalations import EscalationService, MailSettings
+from tools.guard import AttemptGuard
 from tools.sources import FixtureStore, OrderSource
 from tools.sources.base import OrderSourceError
 
@@ -48,6 +49,12 @@ SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 PERSONA_KEY = "persona"
 MERCHANT_KEY = "merchant"
 TURN_LIMITS = UsageLimits(request_limit=12)
+# A model reads the recent part of a long conversation; the server keeps a bounded transcript. Verified orders live in
+# the session state, so nothing a shopper proved is lost when old messages go.
+MODEL_HISTORY_MESSAGES = 40
+STORED_HISTORY_MESSAGES = 400
+# Orders a shopper proved stay open to that conversation for this long after its last message.
+VERIFIED_FOR = timedelta(hours=24)
 
 
 class UnknownSession(LookupError):
@@ -104,12 +111,24 @@ def _escalation_in(messages: list[ModelMessage]) -> EscalationInfo | None:
     return None
 
 
+def _recent(messages: list[ModelMessage], limit: int) -> list[ModelMessage]:
+    """The last messages, at most `limit`, starting where a shopper's message starts (never mid tool call)."""
+    if len(messages) <= limit:
+        return messages
+    for start in range(len(messages) - limit, len(messages)):
+        message = messages[start]
+        if isinstance(message, ModelRequest) and any(isinstance(p, UserPromptPart) for p in message.parts):
+            return messages[start:]
+    return []
+
+
 @dataclass
 class _Prepared:
     session_id: str
     history: list[ModelMessage]
     deps: Deps
     model: Any
+    saved: bool = False
 
 
 class Lumen:
@@ -125,6 +144,7 @@ class Lumen:
         self.source = source
         self.db = db
         self.escalations = escalations or EscalationService(db, self._mail_settings)
+        self.guard = AttemptGuard(db)
         self.models = ModelChooser(settings)
         # One turn at a time per conversation; a lock lives only while someone holds or waits for it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -201,6 +221,9 @@ class Lumen:
                 raise UnknownSession(session_id)
             history = list(ModelMessagesTypeAdapter.validate_json(row.messages_json or "[]"))
             state = SessionState.model_validate_json(row.state_json) if row.state_json else SessionState()
+            # A conversation left idle, or now used by someone else (another login, or none), proves nothing.
+            if self.db.clock() - row.updated_at > VERIFIED_FOR or state.customer_id != customer_id:
+                state.forget_orders()
         # Only a signed app-proxy request can say who is logged in; anything else clears it.
         state.customer_id = customer_id
         shop = await self._shop()
@@ -212,6 +235,8 @@ class Lumen:
             session=state,
             conversation_id=session_id,
             escalations=self.escalations,
+            guard=self.guard,
+            client_ip=client_ip,
             verification_factors=frozenset(merchant.verification_factors),
             shop=shop,
             now=now,
@@ -237,6 +262,8 @@ class Lumen:
         return lock
 
     async def _save(self, prepared: _Prepared, messages: list[ModelMessage], model: str | None) -> None:
+        prepared.saved = True
+        messages = _recent(messages, STORED_HISTORY_MESSAGES)
         state = prepared.deps.session
         await self.db.save_conversation(
             prepared.session_id,
@@ -260,7 +287,7 @@ class Lumen:
     def _run_options(self, prepared: _Prepared) -> dict[str, Any]:
         return {
             "deps": prepared.deps,
-            "message_history": prepared.history,
+            "message_history": _recent(prepared.history, MODEL_HISTORY_MESSAGES),
             "model": prepared.model,
             "model_settings": {"timeout": self.settings.lumen_model_timeout_s},
             "usage_limits": TURN_LIMITS,
@@ -282,7 +309,7 @@ class Lumen:
                 messages, reply = self._failure_turn(prepared, message, exc)
                 await self._save(prepared, messages, "error")
                 return ChatTurn(session_id=prepared.session_id, reply=reply)
-            messages = result.all_messages()
+            messages = [*prepared.history, *result.new_messages()]
             model_name = result.response.model_name
             await self._save(prepared, messages, model_name)
             return ChatTurn(
@@ -317,7 +344,7 @@ class Lumen:
                             yield {"type": "delta", "text": event.delta.content_delta}
                         elif isinstance(event, AgentRunResultEvent):
                             result = event.result
-                            messages = result.all_messages()
+                            messages = [*prepared.history, *result.new_messages()]
                             await self._save(prepared, messages, result.response.model_name)
                             turn = ChatTurn(
                                 session_id=prepared.session_id,
@@ -330,6 +357,10 @@ class Lumen:
                 messages, reply = self._failure_turn(prepared, message, exc)
                 await self._save(prepared, messages, "error")
                 yield {"type": "done", **ChatTurn(session_id=prepared.session_id, reply=reply).model_dump(mode="json")}
+            finally:
+                if not prepared.saved:
+                    # The client went away mid-turn: keep what the tools recorded (attempts, proved orders) anyway.
+                    await asyncio.shield(self._save(prepared, prepared.history, "interrupted"))
 
     async def transcript(self, session_id: str) -> dict[str, Any] | None:
         """A conversation for the merchant: every message, tool calls and results included."""

@@ -144,7 +144,6 @@ Reference:     ESC-7K2P9Q
 Reason:        delivered_not_received
 Order:         #1042
 Shopper email: ann@example.com (reply to this email to answer them)
-Conversation:  conv-1
 Created:       2026-11-20T09:30:00+00:00
 
 Summary

@@ -337,7 +337,7 @@ async def test_other_platforms_read_naturally(platform: str, article: str) -> No
 
 
 async def test_asking_twice_does_not_escalate_twice() -> None:
-    replies = await converse("#1088 zip 80205", "can a person look at this?", "hello?? I want a human")
+    replies = await converse("#1088 sam.rivera@example.com", "can a person look at this?", "hello?? I want a human")
     assert replies[1].startswith("Done.") and "sam.rivera@example.com" in replies[1]
     assert replies[2] == snapshot(
         "Your case is already with the Harbor & Pine support team (reference ESC-REF); they'll reply to sam.rivera@example.com."
@@ -435,3 +435,10 @@ async def test_amounts_follow_the_currency_and_packages_name_their_own_items() -
             ],
         ]
     )
+
+
+async def test_an_order_proved_by_postcode_never_reveals_its_email() -> None:
+    replies = await converse("where is order #1042? zip code 78704", "I want to talk to a person", "me@example.org")
+    assert all("jordan.lee" not in r for r in replies)
+    assert replies[1] == "I can connect you with our support team. What email address should they reply to?"
+    assert "me@example.org" in replies[2]

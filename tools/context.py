@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from tools.sources.base import OrderSource
 
 if TYPE_CHECKING:
     from tools.escalations import EscalationService
+    from tools.guard import AttemptGuard
 
 MAX_FAILED_LOOKUPS = 5
 VerificationFactor = str  # "email" | "postal_code"
@@ -20,16 +22,30 @@ class SessionState(BaseModel):
     """Per-conversation state, stored with the conversation. Authorization reads this, never the model's words."""
 
     verified_orders: list[str] = Field(default_factory=list, description="Order names the shopper has proved.")
-    order_emails: dict[str, str] = Field(default_factory=dict, description="Order name -> the order's email.")
+    # Names need not be unique in Shopify: the id of the order that was proved is what later calls may read.
+    verified_ids: dict[str, str] = Field(default_factory=dict, description="Order name -> the proved order's id.")
+    order_emails: dict[str, str] = Field(
+        default_factory=dict, description="Order name -> the order's email, kept only when the shopper proved it."
+    )
     customer_id: str | None = Field(None, description="A logged-in customer verified by a signed app-proxy request.")
     failed_lookups: int = 0
     escalations: list[str] = Field(default_factory=list)
 
-    def verify(self, order_name: str, email: str | None) -> None:
+    def verify(self, order_name: str, order_id: str, email: str | None) -> None:
+        """Remember a proved order; `email` only when the shopper proved it (typed it, or is logged in as its owner).
+
+        An order proved by postal code alone keeps its email to itself, so nothing can echo it back to the shopper.
+        """
         if order_name not in self.verified_orders:
             self.verified_orders.append(order_name)
+        self.verified_ids[order_name] = order_id
         if email:
             self.order_emails[order_name] = email
+
+    def forget_orders(self) -> None:
+        self.verified_orders.clear()
+        self.verified_ids.clear()
+        self.order_emails.clear()
 
     def is_verified(self, order_name: str) -> bool:
         return order_name in self.verified_orders
@@ -41,6 +57,10 @@ class ToolContext:
     session: SessionState
     conversation_id: str
     escalations: EscalationService | None = None
+    guard: AttemptGuard | None = None
+    client_ip: str | None = None
+    # One lookup at a time per conversation: parallel tool calls must not outrun the attempt counters.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     verification_factors: frozenset[VerificationFactor] = field(
         default_factory=lambda: frozenset({"email", "postal_code"})
     )

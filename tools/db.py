@@ -327,19 +327,6 @@ class Database:
         async with self.begin() as conn:
             await conn.execute(sa.insert(attempts), [{"key": key, "at": now} for key in keys])
 
-    async def forget_attempts(self, keys: list[str], *, since: datetime) -> None:
-        """Give back the newest attempt of each key (a lookup that turned out to be the shopper's own)."""
-        async with self.begin() as conn:
-            for key in keys:
-                newest = (
-                    sa.select(attempts.c.id)
-                    .where(attempts.c.key == key, attempts.c.at >= since)
-                    .order_by(attempts.c.id.desc())
-                    .limit(1)
-                    .scalar_subquery()
-                )
-                await conn.execute(sa.delete(attempts).where(attempts.c.id == newest))
-
     async def count_attempts(self, keys: list[str], *, since: datetime) -> dict[str, int]:
         if not keys:
             return {}
@@ -349,7 +336,7 @@ class Database:
             .group_by(attempts.c.key)
         )
         async with self.begin() as conn:
-            counted = dict((await conn.execute(stmt)).tuples().all())
+            counted = {key: count for key, count in (await conn.execute(stmt)).all()}
             # Old rows are worthless once outside every window; drop them as we go.
             await conn.execute(sa.delete(attempts).where(attempts.c.at < since - timedelta(days=1)))
         return {key: int(counted.get(key, 0)) for key in keys}

@@ -25,6 +25,8 @@ EscalationReason = Literal[
 ]
 
 _EMAIL = TypeAdapter(EmailStr)
+# Anyone can type any address: the team should know this one was not checked against an order.
+_UNCHECKED = "\n(The shopper typed this contact address in the chat; it was not checked against an order.)"
 
 
 class EscalationResult(BaseModel):
@@ -67,9 +69,11 @@ async def escalate(
         if order_name is None:
             return EscalationResult(status="not_verified")
     email = session.order_emails.get(order_name) if order_name else None
+    typed = False
     if email is None and shopper_email:
         try:
             email = str(_EMAIL.validate_python(shopper_email.strip()))
+            typed = True
         except ValidationError:
             email = None
     if email is None:
@@ -80,7 +84,7 @@ async def escalate(
         conversation_id=deps.conversation_id,
         order_name=order_name,
         reason=reason,
-        summary=summary.strip()[:2000],
+        summary=(summary.strip()[:2000] + (_UNCHECKED if typed else "")),
         shopper_email=email,
         transcript=render_transcript(ctx.messages),
     )

@@ -181,7 +181,7 @@ def build_email(escalation: Escalation, mail: MailSettings) -> EmailMessage:
     # Stable across retries, so a mail system that sees a retry as a duplicate can drop it.
     msg["Message-ID"] = f"<{escalation.id}.{int(escalation.created_at.timestamp())}@{domain}>"
     msg["X-Lumen-Escalation"] = escalation.id
-    msg["X-Lumen-Conversation"] = _one_line(escalation.conversation_id, 100)
+    # No conversation id here: whoever holds it could go on reading the conversation's orders in the widget.
 
     reply_hint = " (reply to this email to answer them)" if shopper else ""
     body = [
@@ -191,7 +191,6 @@ def build_email(escalation: Escalation, mail: MailSettings) -> EmailMessage:
         f"Reason:        {escalation.reason}",
         f"Order:         {order}",
         f"Shopper email: {escalation.shopper_email or 'not given'}{reply_hint}",
-        f"Conversation:  {escalation.conversation_id}",
         f"Created:       {escalation.created_at.isoformat()}",
         "",
         "Summary",

@@ -9,6 +9,7 @@ from pydantic_ai import RunContext
 
 from tools.context import MAX_FAILED_LOOKUPS, ToolContext
 from tools.domain import Order
+from tools.guard import lookup_keys
 from tools.sources.base import (
     OrderSourceError,
     normalize_email,
@@ -48,8 +49,11 @@ def _matches_postal(order: Order, postal_code: str) -> bool:
     if not order.shipping_zip:
         return False
     have, given = normalize_postal_code(order.shipping_zip), normalize_postal_code(postal_code)
-    # US ZIP+4 against a plain five-digit ZIP.
-    return have == given or (have[:5] == given[:5] and have[:5].isdigit() and min(len(have), len(given)) == 5)
+    if have == given:
+        return True
+    # A US ZIP+4 against the plain five-digit ZIP, and only that: elsewhere a shortened code is a different code.
+    us = (order.shipping_country or "").upper() == "US"
+    return us and have.isdigit() and given.isdigit() and {len(have), len(given)} == {5, 9} and have[:5] == given[:5]
 
 
 async def find_order(
@@ -71,66 +75,89 @@ async def find_order(
         postal_code: The shipping ZIP or postal code the shopper gave.
     """
     deps = ctx.deps
-    session = deps.session
     if "email" not in deps.verification_factors:
         email = None
     if "postal_code" not in deps.verification_factors:
         postal_code = None
-    try:
-        shop = await deps.source.shop()
-        tz = shop.timezone
+    async with deps.lock:
+        try:
+            return await _find(deps, order_number, email, postal_code)
+        except OrderSourceError:
+            return FindOrderResult(status="unavailable", order_number=order_number)
 
-        if not order_number:
-            if session.customer_id:
-                orders = await deps.source.orders_by_customer(session.customer_id)
-            elif email and postal_code and session.failed_lookups < MAX_FAILED_LOOKUPS:
-                # The number is lost: the email and the shipping postal code together prove the orders.
-                candidates = await deps.source.orders_by_email(email)
-                orders = [o for o in candidates if _matches_postal(o, postal_code)]
-                if not orders:
-                    session.failed_lookups += 1
-                    return FindOrderResult(status="not_found")
-            else:
-                return FindOrderResult(status="verification_needed")
+
+async def _find(
+    deps: ToolContext, order_number: str | None, email: str | None, postal_code: str | None
+) -> FindOrderResult:
+    session = deps.session
+    tz = (await deps.source.shop()).timezone
+
+    if not order_number:
+        if session.customer_id:
+            orders = await deps.source.orders_by_customer(session.customer_id)
             for order in orders:
-                session.verify(order.name, order.email or order.customer_email)
-            if len(orders) == 1 and not session.customer_id:
-                return FindOrderResult(
-                    status="verified", order_number=orders[0].name, order=order_overview(orders[0], tz)
-                )
+                session.verify(order.name, order.id, order.email or order.customer_email)
             return FindOrderResult(status="customer_orders", orders=[order_overview(o, tz) for o in orders])
+        if not (email and postal_code):
+            return FindOrderResult(status="verification_needed")
+        # The number is lost: the email and the shipping postal code together prove the orders.
+        keys = lookup_keys(email=normalize_email(email), client_ip=deps.client_ip)
+        if not await _allowed(deps, keys):
+            return FindOrderResult(status="too_many_attempts")
+        candidates = await deps.source.orders_by_email(email)
+        orders = [o for o in candidates if _matches_email(o, email) and _matches_postal(o, postal_code)]
+        if not orders:
+            await _failed(deps, keys)
+            return FindOrderResult(status="not_found")
+        for order in orders:
+            session.verify(order.name, order.id, email)
+        if len(orders) == 1:
+            return FindOrderResult(status="verified", order_number=orders[0].name, order=order_overview(orders[0], tz))
+        return FindOrderResult(status="customer_orders", orders=[order_overview(o, tz) for o in orders])
 
-        number = normalize_order_number(order_number)
-        if number is None:
-            return FindOrderResult(status="not_found", order_number=order_number.strip())
-        shown = f"#{number}" if number.isdigit() else number
+    number = normalize_order_number(order_number)
+    if number is None:
+        return FindOrderResult(status="not_found", order_number=order_number.strip())
+    shown = f"#{number}" if number.isdigit() else number
 
-        if session.failed_lookups >= MAX_FAILED_LOOKUPS:
-            return FindOrderResult(status="too_many_attempts", order_number=shown)
-
-        already = [n for n in session.verified_orders if n.lstrip("#").upper() == number]
-        has_factor = bool(email or postal_code or session.customer_id or already)
-        if not has_factor:
-            # Deliberately no lookup: the answer must not depend on whether the order exists.
-            return FindOrderResult(status="verification_needed", order_number=shown)
-
-        candidates = await deps.source.orders_by_name(number)
-        for order in candidates:
-            owned = (
-                order.name in already
-                or (session.customer_id is not None and order.customer_id == session.customer_id)
-                or (email is not None and _matches_email(order, email))
-                or (postal_code is not None and _matches_postal(order, postal_code))
-            )
-            if owned:
-                session.verify(order.name, order.email or order.customer_email)
+    proved_ids = {session.verified_ids.get(n) for n in session.verified_orders if n.lstrip("#").upper() == number}
+    if proved_ids or session.customer_id:
+        # Already proved in this conversation, or a logged-in customer's own order: no guess is being made.
+        for order in await deps.source.orders_by_name(number):
+            if order.id in proved_ids or (session.customer_id and order.customer_id == session.customer_id):
+                session.verify(
+                    order.name, order.id, order.email or order.customer_email if session.customer_id else None
+                )
                 return FindOrderResult(status="verified", order_number=order.name, order=order_overview(order, tz))
+    if not (email or postal_code):
+        # Deliberately no lookup: the answer must not depend on whether the order exists.
+        return FindOrderResult(status="verification_needed", order_number=shown)
 
-        session.failed_lookups += 1
-        if session.failed_lookups >= MAX_FAILED_LOOKUPS:
-            return FindOrderResult(status="too_many_attempts", order_number=shown)
-        if not (email or postal_code):
-            return FindOrderResult(status="verification_needed", order_number=shown)
-        return FindOrderResult(status="not_found", order_number=shown)
-    except OrderSourceError:
-        return FindOrderResult(status="unavailable", order_number=order_number)
+    keys = lookup_keys(number=number, client_ip=deps.client_ip)
+    if not await _allowed(deps, keys):
+        return FindOrderResult(status="too_many_attempts", order_number=shown)
+    for order in await deps.source.orders_by_name(number):
+        by_email = email is not None and _matches_email(order, email)
+        if by_email or (postal_code is not None and _matches_postal(order, postal_code)):
+            # The order's email stays private unless the shopper proved it by typing it.
+            session.verify(order.name, order.id, email if by_email else None)
+            return FindOrderResult(status="verified", order_number=order.name, order=order_overview(order, tz))
+    await _failed(deps, keys)
+    return FindOrderResult(status="not_found", order_number=shown)
+
+
+async def _allowed(deps: ToolContext, keys: list[str]) -> bool:
+    if deps.session.failed_lookups >= MAX_FAILED_LOOKUPS:
+        return False
+    return deps.guard is None or not await deps.guard.blocked(keys)
+
+
+async def _failed(deps: ToolContext, keys: list[str]) -> None:
+    """Count a wrong guess, in this conversation and across all of them, before the shopper hears the answer.
+
+    Only failures count: shoppers looking up the same popular order at once are not guesses. Within a
+    conversation, lookups run one at a time (`ToolContext.lock`), so parallel tool calls cannot outrun the count.
+    """
+    deps.session.failed_lookups += 1
+    if deps.guard is not None:
+        await deps.guard.spend(keys)

@@ -62,7 +62,8 @@ async def list_fulfillments(ctx: RunContext[ToolContext], order_number: str) -> 
         orders = await deps.source.orders_by_name(name.lstrip("#").upper())
     except OrderSourceError:
         return FulfillmentsResult(status="unavailable", order_number=name)
-    order = next((o for o in orders if o.name == name), None)
+    # The very order that was proved: another order may share its name.
+    order = next((o for o in orders if o.id == deps.session.verified_ids.get(name)), None)
     if order is None:
         return FulfillmentsResult(status="unavailable", order_number=name)
     tz, now = shop.timezone, deps.source.now()

@@ -1,0 +1,110 @@
+"""Guessing is rationed across conversations, and a proof is tied to who gave it and to the very order proved."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+from agent.core import lumen_agent
+from agent.service import Lumen
+from tools.config import Settings
+from tools.sources import FixtureStore
+
+
+@pytest.fixture
+async def lumen() -> AsyncIterator[Lumen]:
+    service = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None))
+    yield service
+    await service.close()
+
+
+async def test_new_conversations_do_not_reset_the_count_of_wrong_guesses(lumen: Lumen) -> None:
+    replies = []
+    for zip_code in range(10000, 10015):  # fifteen fresh conversations, one guess each
+        replies.append((await lumen.chat(f"where is order #1042? zip code {zip_code}")).reply)
+    assert "couldn't match those details" in replies[-1]
+    # Even the right postal code is refused for that order now, and the refusal reads the same.
+    right = await lumen.chat("where is order #1042? zip code 78704")
+    assert "9400111899223197428490" not in right.reply and "couldn't match those details" in right.reply
+    # Other orders are unaffected.
+    other = await lumen.chat("where is order #1031? maya.patel@example.com")
+    assert "1Z999AA10123456784" in other.reply
+
+
+async def test_one_address_cannot_walk_through_order_numbers(lumen: Lumen) -> None:
+    for number in range(2000, 2031):
+        await lumen.chat(f"order {number} zip 12345", client_ip="203.0.113.9")
+    blocked = await lumen.chat("where is order #1031? maya.patel@example.com", client_ip="203.0.113.9")
+    assert "couldn't match those details" in blocked.reply
+    elsewhere = await lumen.chat("where is order #1031? maya.patel@example.com", client_ip="198.51.100.7")
+    assert "1Z999AA10123456784" in elsewhere.reply
+
+
+async def test_many_shoppers_asking_about_one_order_at_once_are_not_guessing(lumen: Lumen) -> None:
+    turns = await asyncio.gather(*(lumen.chat("order 1042 jordan.lee@example.com") for _ in range(30)))
+    assert all("789104567123" in t.reply for t in turns)
+
+
+async def test_parallel_tool_calls_cannot_outrun_the_limit(lumen: Lumen) -> None:
+    guesses = [ToolCallPart("find_order", {"order_number": "1042", "postal_code": str(70000 + n)}) for n in range(30)]
+    guesses.append(ToolCallPart("find_order", {"order_number": "1042", "postal_code": "78704"}))
+
+    def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if len(messages) == 1:
+            return ModelResponse(parts=guesses)
+        return ModelResponse(parts=[TextPart("done")])
+
+    with lumen_agent.override(model=FunctionModel(model)):
+        turn = await lumen.chat("go")
+    transcript = await lumen.transcript(turn.session_id)
+    assert transcript is not None
+    statuses = [
+        p["content"]["status"] for m in transcript["messages"] for p in m["parts"] if p["part_kind"] == "tool-return"
+    ]
+    assert statuses.count("not_found") == 5 and "verified" not in statuses
+
+
+async def test_a_proof_ends_when_the_logged_in_customer_changes(lumen: Lumen) -> None:
+    mine = await lumen.chat("where is my order", customer_id="gid://shopify/Customer/7002")
+    assert "#1042" in mine.reply and "#1050" in mine.reply
+    stranger = await lumen.chat("order 1050 please", mine.session_id)
+    assert "Trail Water Bottle" not in stranger.reply and "9400111899223100012345" not in stranger.reply
+
+
+class TwinStore(FixtureStore):
+    """A store where two orders share a name (Shopify allows it): the proof must stick to the one proved."""
+
+    def __init__(self, tmp: Path) -> None:
+        raw = json.loads(FixtureStore().path.read_text())
+        twin = json.loads(json.dumps(next(o for o in raw["orders"] if o["name"] == "#1042")))
+        twin["id"] = "gid://shopify/Order/999"
+        twin["email"] = "attacker@example.com"
+        twin["processedAt"] = twin["createdAt"] = "2026-01-01T00:00:00Z"
+        for fulfillment in twin["fulfillments"]:
+            for tracking in fulfillment["trackingInfo"]:
+                tracking["number"] = "ATTACKER" + tracking["number"][-6:]
+                tracking["url"] = None
+        raw["orders"].append(twin)
+        path = tmp / "twins.json"
+        path.write_text(json.dumps(raw))
+        super().__init__(path)
+
+
+async def test_a_proof_belongs_to_the_order_proved_not_its_name(tmp_path: Path) -> None:
+    lumen = await Lumen.create(
+        Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), source=TwinStore(tmp_path)
+    )
+    try:
+        turn = await lumen.chat("order 1042 attacker@example.com")
+        assert "ATTACKER" in turn.reply
+        assert "9400111899223197428490" not in turn.reply and "789104567123" not in turn.reply
+        again = await lumen.chat("which carrier?", turn.session_id)
+        assert "9400111899223197428490" not in again.reply and "789104567123" not in again.reply
+    finally:
+        await lumen.close()

@@ -1,0 +1,50 @@
+"""Rationing guesses: failed order lookups counted by what they aimed at, across every conversation.
+
+A per-conversation limit only catches typos; an attacker just opens a new chat. Counting failures per order
+number, per email and per client address in the database makes guessing a postal code or walking order numbers
+slow for everyone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from tools.db import Database
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class AttemptGuard:
+    db: Database
+    window: timedelta = timedelta(hours=1)
+    # Failures allowed per target ("order:1234", "email:...") and per client address within the window.
+    per_target: int = 10
+    per_client: int = 30
+    clock: Callable[[], datetime] = field(default=_utcnow)
+
+    def _limit(self, key: str) -> int:
+        return self.per_client if key.startswith("ip:") else self.per_target
+
+    async def blocked(self, keys: list[str]) -> bool:
+        counts = await self.db.count_attempts(keys, since=self.clock() - self.window)
+        return any(count >= self._limit(key) for key, count in counts.items())
+
+    async def spend(self, keys: list[str]) -> None:
+        """Count one failed attempt against every key."""
+        await self.db.record_attempts(keys)
+
+
+def lookup_keys(*, number: str | None = None, email: str | None = None, client_ip: str | None = None) -> list[str]:
+    keys = []
+    if number:
+        keys.append(f"order:{number.upper()}")
+    if email:
+        keys.append(f"email:{email.strip().lower()}")
+    if client_ip:
+        keys.append(f"ip:{client_ip}")
+    return keys
