@@ -27,20 +27,38 @@ _DATE_DM = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH_RE})
 _DATE_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})")
 _DATE_SLASH = re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/\d{2,4})?\b")
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_URL = re.compile(r"https?://[^\s)\]>\"']+")
+# The same tokenizer as static/widget.js, so what is checked is exactly what becomes a link.
+_URL = re.compile(r"https?://[^\s<>\"'`]+")
 _TRACKING = re.compile(r"\b(?=[A-Z0-9]*\d{4})[A-Z0-9]{8,40}\b")
 _ORDER_REF = re.compile(r"#[A-Za-z0-9\-]*\d[A-Za-z0-9\-]*")
 _MONEY = re.compile(
-    r"(?:[$€£¥₹]|CA\$|A\$|NZ\$)\s?(\d[\d,]*(?:\.\d{1,2})?)|(\d[\d,]*\.\d{2})\s?(?:USD|EUR|GBP|CAD|AUD|JPY|[A-Z]{3})\b"
+    r"(?:[$€£¥₹]|CA\$|A\$|NZ\$|\b[A-Z]{3}\s)\s?(\d[\d,.]*\d|\d)"  # $64.00, € 12, USD 99.00
+    r"|(\d[\d,.]*\d|\d)\s?(?:[$€£¥₹]|(?:USD|EUR|GBP|CAD|AUD|JPY|CHF|SEK|NOK|DKK|NZD|INR)\b)"  # 99,00 €, 99 USD
 )
+_SPACED_DIGITS = re.compile(r"\b\d{2,6}(?:[ \-]\d{2,6}){2,}\b")  # "9400 1118 9922 ..." read as one number
+_DATE_DOTTED = re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(?:\d{2,4})?\b")
+_ORDINAL_DAY = re.compile(r"\bthe (\d{1,2})(?:st|nd|rd|th)\b", re.IGNORECASE)
 _DECIMAL = re.compile(r"\d[\d,]*\.\d{2}\b")
 
 
 def _decimal(text: str) -> Decimal | None:
+    """'1,234.50' or '1.234,50' or '99,00' -> Decimal; the last separator followed by 1-2 digits is the decimal one."""
+    text = text.strip(".,")
+    match = re.search(r"[.,](\d{1,2})$", text)
+    whole, cents = (text[: match.start()], match.group(1)) if match else (text, "0")
     try:
-        return Decimal(text.replace(",", ""))
+        return Decimal(f"{re.sub(r'[.,]', '', whole) or '0'}.{cents}")
     except InvalidOperation:
         return None
+
+
+def _trim_url(url: str) -> str:
+    # As the widget does: sentence punctuation at the end is not part of a link, a balanced ")" is.
+    while url and url[-1] in ".,;:!?)]}*_":
+        if url[-1] == ")" and url.count("(") >= url.count(")"):
+            break
+        url = url[:-1]
+    return url
 
 
 def _dates(text: str) -> set[tuple[int, int]]:
@@ -77,15 +95,21 @@ def ungrounded(reply: str, source: str, today: date | None = None) -> list[str]:
     source_lower = source.lower()
     source_upper = source.upper()
 
+    source_urls = {_trim_url(u) for u in _URL.findall(source)}
     for url in _URL.findall(reply):
-        url = url.rstrip(".,;:!?")
-        if url not in source:
+        url = _trim_url(url)
+        if url not in source_urls:
             problems.append(f"link {url}")
     reply_wo_urls = _URL.sub(" ", reply)
 
-    for token in _TRACKING.findall(reply_wo_urls):
-        if token not in source_upper:
+    compact_source = re.sub(r"[\s\-]", "", source_upper)
+    for token in _TRACKING.findall(reply_wo_urls.upper()):
+        if token not in source_upper and token not in compact_source:
             problems.append(f"tracking number {token}")
+    for spaced in _SPACED_DIGITS.findall(reply_wo_urls):
+        compact = re.sub(r"[\s\-]", "", spaced)
+        if spaced not in source and len(compact) >= 8 and compact not in compact_source:
+            problems.append(f"tracking number {spaced}")
 
     for ref in _ORDER_REF.findall(reply_wo_urls):
         if ref.lstrip("#").upper() not in source_upper:
@@ -109,6 +133,14 @@ def ungrounded(reply: str, source: str, today: date | None = None) -> list[str]:
         if match.group(0) in source or (first, second) in known_dates or (second, first) in known_dates:
             continue
         problems.append(f"date {first}/{second}")
+
+    for day, month in _DATE_DOTTED.findall(reply_wo_urls):
+        if (int(month), int(day)) not in known_dates and (int(day), int(month)) not in known_dates:
+            problems.append(f"date {day}.{month}.")
+    known_days = {day for _, day in known_dates}
+    for day in _ORDINAL_DAY.findall(reply_wo_urls):
+        if int(day) not in known_days:
+            problems.append(f"date the {day}th")
 
     reply_lower = reply_wo_urls.lower()
     for weekday in _WEEKDAYS:

@@ -247,6 +247,17 @@ def test_instructions_are_assembled_from_prompts() -> None:
         ("See https://evil.example/track", ["link https://evil.example/track"]),
         ("Your order #2000 shipped.", ["order number #2000"]),
         ("It arrives tomorrow.", ["delivery 'tomorrow'"]),
+        (
+            "Tracking 9400111899223197428499 in lowercase: 1z999aa10199999999.",
+            ["tracking number 9400111899223197428499", "tracking number 1Z999AA10199999999"],
+        ),
+        ("Tracking 9400 1118 9922 3197 4284 99.", ["tracking number 9400 1118 9922 3197 4284 99"]),
+        ("Tracking 9400 1118 9922 3197 4284 90.", []),
+        ("A refund of 99 USD, or USD 98.00, or 97,00 €.", ["amount 99", "amount 98.00", "amount 97,00"]),
+        ("A refund of 64,00 €.", []),
+        ("It arrives 03.03.2026, on the 4th.", ["date 03.03.", "date the 4th"]),
+        ("See https://tools.usps.com)@evil.example/login", ["link https://tools.usps.com)@evil.example/login"]),
+        ("Track it at (https://tools.usps.com/go?n=9400111899223197428490).", []),
     ],
 )
 def test_ungrounded_finds_invented_facts(reply: str, problems: list[str]) -> None:
@@ -256,6 +267,7 @@ def test_ungrounded_finds_invented_facts(reply: str, problems: list[str]) -> Non
             "tracking": "9400111899223197428490",
             "estimated_delivery": {"iso": "2026-02-28T15:00:00-05:00", "date": "Saturday, February 28, 2026"},
             "refund": "64.00",
+            "url": "https://tools.usps.com/go?n=9400111899223197428490",
         }
     )
     assert ungrounded(reply, source, today=date(2026, 2, 26)) == problems
