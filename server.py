@@ -70,6 +70,15 @@ INVALIDATING_TOPICS = frozenset(
     {"orders/updated", "fulfillments/create", "fulfillments/update", "fulfillment_events/create"}
 )
 
+# Shopify's mandatory privacy webhooks. Every app must answer them, whatever topics it subscribed to.
+PRIVACY_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
+REDACT_BATCH = 100  # needles per Database.redact call: SQLite refuses expressions deeper than 1000 terms
+DATA_REQUEST_NOTE = (
+    "Lumen keeps the conversations shoppers have with it and the escalations it hands to the support team. "
+    "The merchant can read both in Lumen's admin page (/admin) and send the customer what concerns them; "
+    "Lumen sends nothing itself."
+)
+
 # Widget and demo-page routes the storefront may call from another origin (no cookies involved).
 PUBLIC_CORS_PATHS = frozenset({"/api/chat", "/api/chat/stream"})
 
@@ -151,6 +160,36 @@ def webhook_hmac(body: bytes, secret: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
+def _shopify_id(value: Any) -> str | None:
+    """A numeric Shopify id (an int, or a string of ASCII digits) as a string; None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    text = str(value)
+    return text if text.isascii() and text.isdigit() else None
+
+
+def _redaction_needles(payload: Any) -> list[str]:
+    """What a customers/redact payload lets Lumen find: the customer's email, their id and their orders' ids.
+
+    Ids are quoted as they appear in stored JSON, so order 12 does not also match order 123.
+    """
+    if not isinstance(payload, dict):
+        return []
+    needles: list[str] = []
+    customer = payload.get("customer")
+    if isinstance(customer, dict):
+        email = customer.get("email")
+        if isinstance(email, str) and "@" in email:
+            needles.append(email.strip())
+        if (customer_id := _shopify_id(customer.get("id"))) is not None:
+            needles.append(f'"gid://shopify/Customer/{customer_id}"')
+    orders = payload.get("orders_to_redact")
+    for order in orders if isinstance(orders, list) else []:
+        if (order_id := _shopify_id(order)) is not None:
+            needles.append(f'"gid://shopify/Order/{order_id}"')
+    return list(dict.fromkeys(needles))
+
+
 def _order_refs(topic: str, payload: Any) -> list[str]:
     """The order a webhook is about, as the references `OrderSource.invalidate` understands (id or name)."""
     if not isinstance(payload, dict):
@@ -160,14 +199,14 @@ def _order_refs(topic: str, payload: Any) -> list[str]:
         gid = payload.get("admin_graphql_api_id")
         if isinstance(gid, str) and gid:
             refs.append(gid)
-        elif isinstance(payload.get("id"), int | str) and str(payload["id"]).isdigit():
-            refs.append(f"gid://shopify/Order/{payload['id']}")
+        elif (order_id := _shopify_id(payload.get("id"))) is not None:
+            refs.append(f"gid://shopify/Order/{order_id}")
         if isinstance(payload.get("name"), str) and payload["name"]:
             refs.append(payload["name"])
     else:  # fulfillments and their tracking events point at their order
         order_id = payload.get("order_id")
-        if isinstance(order_id, int | str) and str(order_id).isdigit():
-            refs.append(f"gid://shopify/Order/{order_id}")
+        if (numeric := _shopify_id(order_id)) is not None:
+            refs.append(f"gid://shopify/Order/{numeric}")
         elif isinstance(order_id, str) and order_id.startswith("gid://"):
             refs.append(order_id)
     return refs
@@ -397,7 +436,8 @@ webhooks = APIRouter(tags=["shopify"])
 
 @webhooks.post("/webhooks/shopify")
 async def shopify_webhook(request: Request, lumen: LumenDep, settings: SettingsDep) -> dict[str, Any]:
-    """Order and fulfillment changes: drop what Lumen cached about that order. Verified before anything is parsed."""
+    """Order and fulfillment changes drop what Lumen cached about that order; Shopify's privacy webhooks delete what
+    Lumen kept about a customer (customers/redact) or the shop (shop/redact). Verified before anything is parsed."""
     secret = settings.lumen_shopify_api_secret.get_secret_value() if settings.lumen_shopify_api_secret else ""
     body = await request.body()
     given = request.headers.get("x-shopify-hmac-sha256", "")
@@ -409,7 +449,13 @@ async def shopify_webhook(request: Request, lumen: LumenDep, settings: SettingsD
         raise HTTPException(400, "The webhook body is not valid JSON.") from None
     topic = request.headers.get("x-shopify-topic", "").strip().lower()
     event_id = request.headers.get("x-shopify-event-id") or request.headers.get("x-shopify-webhook-id")
-    if event_id and not await lumen.db.remember_webhook(event_id[:200], topic[:100]):
+    first_delivery = not event_id or await lumen.db.remember_webhook(event_id[:200], topic[:100])
+    if topic in PRIVACY_TOPICS:
+        # Done again on a redelivery: it is idempotent, and Shopify redelivers when an earlier attempt failed, which
+        # may have been after the event was remembered.
+        answer = await _privacy_request(lumen, settings, request, topic, payload)
+        return answer if first_delivery else answer | {"duplicate": True}
+    if not first_delivery:
         return {"ok": True, "duplicate": True}
     if topic not in INVALIDATING_TOPICS:
         return {"ok": True, "ignored": True, "topic": topic}
@@ -420,6 +466,32 @@ async def shopify_webhook(request: Request, lumen: LumenDep, settings: SettingsD
     else:
         lumen.source.invalidate(None)  # the order is unknown: forget everything rather than serve stale data
     return {"ok": True, "topic": topic, "invalidated": refs or "all"}
+
+
+async def _privacy_request(
+    lumen: Lumen, settings: Settings, request: Request, topic: str, payload: Any
+) -> dict[str, Any]:
+    shop = payload.get("shop_domain") if isinstance(payload, dict) else None
+    shop = shop if isinstance(shop, str) else request.headers.get("x-shopify-shop-domain", "")
+    ours = settings.shopify_shop
+    if ours and ours.endswith(".myshopify.com") and shop.strip().lower() != ours.lower():
+        # One app secret can serve several shops: another shop's redaction must not touch this one's data.
+        return {"ok": True, "ignored": True, "topic": topic, "reason": "This Lumen serves another shop."}
+    if topic == "customers/data_request":
+        return {"ok": True, "topic": topic, "note": DATA_REQUEST_NOTE}
+    if topic == "shop/redact":
+        await lumen.db.redact_all()
+        lumen.source.invalidate(None)  # cached orders hold customers' details too
+        return {"ok": True, "topic": topic, "deleted": "all"}
+    needles = _redaction_needles(payload)
+    deleted = {"conversations": 0, "escalations": 0}
+    for start in range(0, len(needles), REDACT_BATCH):
+        counts = await lumen.db.redact(needles[start : start + REDACT_BATCH])
+        deleted = {key: deleted[key] + counts.get(key, 0) for key in deleted}
+    for needle in needles:
+        if needle.startswith('"gid://shopify/Order/'):
+            lumen.source.invalidate(needle.strip('"'))
+    return {"ok": True, "topic": topic, "deleted": deleted}
 
 
 # --- the merchant API -------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import server
-from tests.server_helpers import API_SECRET, SpySource, make_settings, signed_query, sse_events, webhook_headers
+from tests.server_helpers import ADMIN, API_SECRET, SpySource, make_settings, signed_query, sse_events, webhook_headers
 from tools.config import Settings
 from tools.sources.base import OrderSourceUnavailable
 from tools.sources.fixture import DEMO_STORE
@@ -285,6 +285,181 @@ def test_a_signed_body_that_is_not_json_is_a_400(client: TestClient, spy: SpySou
 def test_webhooks_are_refused_without_a_secret(tmp_path: Path) -> None:
     with TestClient(server.create_app(make_settings(tmp_path, lumen_shopify_api_secret=None))) as client:
         assert post_webhook(client, ORDER_UPDATED, "orders/updated").status_code == 401
+
+
+# --- Shopify's privacy webhooks -----------------------------------------------------------------------------------
+
+MAYA = "It says delivered but I never got it. order #1031 maya.patel@example.com"
+JORDAN = "where is order 1042? jordan.lee@example.com"
+
+
+def say(client: TestClient, message: str, session_id: str | None = None) -> str:
+    response = client.post("/api/chat", json={"message": message, "session_id": session_id})
+    assert response.status_code == 200, response.text
+    return response.json()["session_id"]
+
+
+def escalate_for_maya(client: TestClient) -> str:
+    session_id = say(client, MAYA)
+    say(client, "yes please", session_id)
+    assert len(admin_get(client, "/api/admin/escalations")) == 1
+    return session_id
+
+
+def admin_get(client: TestClient, path: str) -> object:
+    response = client.get(path, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def conversation_ids(client: TestClient) -> set[str]:
+    return {c["id"] for c in admin_get(client, "/api/admin/conversations")}
+
+
+def customers_redact(customer: object, orders: list | None = None, **extra: object) -> dict:
+    """A customers/redact payload as Shopify documents it."""
+    payload = {"shop_id": 954889, "shop_domain": "harbor-and-pine.myshopify.com", "customer": customer}
+    return payload | {"orders_to_redact": orders or []} | extra
+
+
+def test_customers_redact_deletes_their_conversations_and_escalations(client: TestClient, spy: SpySource) -> None:
+    maya = escalate_for_maya(client)
+    jordan = say(client, JORDAN)
+    hello = say(client, "hello")
+    payload = customers_redact({"id": 7001, "email": "maya.patel@example.com", "phone": None}, [5001031])
+    response = post_webhook(client, payload, "customers/redact")
+    assert response.status_code == 200
+    assert response.json() == {
+        "ok": True,
+        "topic": "customers/redact",
+        "deleted": {"conversations": 1, "escalations": 1},
+    }
+    assert conversation_ids(client) == {jordan, hello}
+    assert admin_get(client, "/api/admin/escalations") == []
+    assert client.get(f"/api/admin/conversations/{maya}", headers=ADMIN).status_code == 404
+    assert spy.invalidated == ["gid://shopify/Order/5001031"]  # and the cached order goes too
+
+
+def test_customers_redact_finds_a_logged_in_customer_and_their_orders_by_id(client: TestClient) -> None:
+    query = signed_query(proxy_params(customer="7002"))  # a logged-in shopper: no email was ever typed
+    assert client.post(f"/proxy/api/chat?{query}", json={"message": "where is my order?"}).status_code == 200
+    jordan = say(client, JORDAN)  # verified #1042 (order 5001042) by email
+    kept = say(client, "hello")
+    # Ids are matched whole: order 500104 is not order 5001042, customer 700 is not customer 7002.
+    near_misses = customers_redact({"id": 700, "email": None}, [500104, 50010420])
+    assert post_webhook(client, near_misses, "customers/redact", "evt-a").json()["deleted"]["conversations"] == 0
+    assert len(conversation_ids(client)) == 3
+
+    by_customer = customers_redact({"id": 7002, "email": None})
+    assert post_webhook(client, by_customer, "customers/redact", "evt-b").json()["deleted"]["conversations"] == 1
+    assert conversation_ids(client) == {jordan, kept}
+    by_order = customers_redact({"id": 7099, "email": "someone.else@example.com"}, ["5001042"])
+    assert post_webhook(client, by_order, "customers/redact", "evt-c").json()["deleted"]["conversations"] == 1
+    assert conversation_ids(client) == {kept}
+
+
+def test_shop_redact_forgets_everything(client: TestClient, spy: SpySource) -> None:
+    escalate_for_maya(client)
+    say(client, JORDAN)
+    response = post_webhook(client, {"shop_id": 954889, "shop_domain": "harbor-and-pine.myshopify.com"}, "shop/redact")
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "topic": "shop/redact", "deleted": "all"}
+    assert admin_get(client, "/api/admin/conversations") == []
+    assert admin_get(client, "/api/admin/escalations") == []
+    assert admin_get(client, "/api/admin/stats")["conversations"] == 0
+    assert spy.invalidated == [None]
+
+
+def test_customers_data_request_is_answered_without_deleting_or_sending(client: TestClient) -> None:
+    escalate_for_maya(client)
+    payload = customers_redact({"id": 7001, "email": "maya.patel@example.com"}, data_request={"id": 9999})
+    response = post_webhook(client, payload, "customers/data_request")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["ok"] is True and body["topic"] == "customers/data_request"
+    assert "/admin" in body["note"] and "conversations" in body["note"] and "escalations" in body["note"]
+    assert len(conversation_ids(client)) == 1
+    assert len(admin_get(client, "/api/admin/escalations")) == 1
+
+
+@pytest.mark.parametrize("topic", ["customers/redact", "shop/redact", "customers/data_request"])
+def test_unsigned_privacy_webhooks_are_refused(client: TestClient, topic: str) -> None:
+    escalate_for_maya(client)
+    body = json.dumps(customers_redact({"id": 7001, "email": "maya.patel@example.com"}, [5001031])).encode()
+    for headers in (
+        {k: v for k, v in webhook_headers(body, topic, "evt-1").items() if k != "X-Shopify-Hmac-Sha256"},
+        webhook_headers(body, topic, "evt-1", secret="another-apps-secret"),
+    ):
+        response = client.post("/webhooks/shopify", content=body, headers=headers)
+        assert response.status_code == 401
+        assert response.json() == {"detail": "Invalid webhook signature."}
+    assert len(conversation_ids(client)) == 1
+    assert len(admin_get(client, "/api/admin/escalations")) == 1
+
+
+def test_another_shops_redaction_is_acknowledged_and_ignored(tmp_path: Path) -> None:
+    with TestClient(server.create_app(make_settings(tmp_path, shopify_shop="harbor-and-pine.myshopify.com"))) as client:
+        escalate_for_maya(client)
+        for topic, payload in [
+            ("shop/redact", {"shop_id": 1, "shop_domain": "someone-else.myshopify.com"}),
+            ("customers/redact", customers_redact({"email": "maya.patel@example.com"}, shop_domain="x.myshopify.com")),
+        ]:
+            response = post_webhook(client, payload, topic, event_id=None)
+            assert response.status_code == 200 and response.json()["ignored"] is True
+        assert len(conversation_ids(client)) == 1
+        ours = customers_redact({"email": "maya.patel@example.com"})
+        assert post_webhook(client, ours, "customers/redact").json()["deleted"]["conversations"] == 1
+
+
+def test_a_redaction_that_failed_is_done_when_shopify_redelivers_it(settings: Settings) -> None:
+    with TestClient(server.create_app(settings), raise_server_exceptions=False) as client:
+        escalate_for_maya(client)
+        db = client.app.state.lumen.db
+        redact = db.redact
+
+        async def down(needles: list[str]) -> dict[str, int]:
+            raise RuntimeError("database is locked")
+
+        db.redact = down
+        payload = customers_redact({"id": 7001, "email": "maya.patel@example.com"})
+        assert post_webhook(client, payload, "customers/redact", "evt-9").status_code == 500
+        db.redact = redact
+        # The same event again: it was remembered before it failed, yet it is not skipped as a duplicate.
+        again = post_webhook(client, payload, "customers/redact", "evt-9")
+        assert again.status_code == 200
+        assert again.json()["deleted"] == {"conversations": 1, "escalations": 1}
+        assert again.json()["duplicate"] is True
+        assert conversation_ids(client) == set()
+
+
+def test_a_customer_with_many_orders_is_redacted(client: TestClient) -> None:
+    say(client, JORDAN)
+    payload = customers_redact({"id": 7002, "email": "jordan.lee@example.com"}, list(range(4_000_000, 4_002_000)))
+    response = post_webhook(client, payload, "customers/redact")
+    assert response.status_code == 200
+    assert response.json()["deleted"] == {"conversations": 1, "escalations": 0}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [],
+        "redact",
+        None,
+        {},
+        {"customer": "maya.patel@example.com", "orders_to_redact": "5001031"},
+        {"customer": {"id": True, "email": 42}, "orders_to_redact": [None, {"id": 1}, -5, 1.5, "١٢", "", True]},
+        {"customer": {"id": "gid://shopify/Customer/7001", "email": ""}, "orders_to_redact": None},
+        {"customer": {"email": "@"}, "orders_to_redact": [[]]},
+    ],
+)
+def test_odd_redaction_payloads_delete_nothing(client: TestClient, spy: SpySource, payload: object) -> None:
+    escalate_for_maya(client)
+    response = post_webhook(client, payload, "customers/redact")
+    assert response.status_code == 200
+    assert response.json()["deleted"] == {"conversations": 0, "escalations": 0}
+    assert len(conversation_ids(client)) == 1
+    assert spy.invalidated == []
 
 
 # --- the widget and the pages -------------------------------------------------------------------------------------
