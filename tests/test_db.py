@@ -209,3 +209,98 @@ async def test_naive_datetimes_are_refused(tmp_path: Path) -> None:
     async with Database(f"sqlite:///{tmp_path / 'x.db'}", clock=lambda: datetime(2026, 1, 1)) as database:
         with pytest.raises(sa.exc.StatementError, match="naive datetime"):
             await database.create_conversation("c1")
+
+
+# --- rationed attempts and redaction ------------------------------------------------------------------------------
+
+
+async def _count_attempt_rows(db: Database) -> int:
+    async with db.begin() as conn:
+        return (await conn.exec_driver_sql("SELECT count(*) FROM attempts")).scalar_one()
+
+
+async def test_attempts_are_counted_per_key_within_the_window(db: Database, clock: Clock) -> None:
+    await db.record_attempts([])  # nothing to record: no error
+    await db.record_attempts(["order:1042", "ip:198.51.100.4"])
+    clock.advance(minutes=10)
+    await db.record_attempts(["order:1042"])
+    keys = ["order:1042", "ip:198.51.100.4", "email:nobody@example.com"]
+    assert await db.count_attempts(keys, since=T0) == {
+        "order:1042": 2,
+        "ip:198.51.100.4": 1,
+        "email:nobody@example.com": 0,
+    }
+    later = T0 + timedelta(minutes=5)
+    assert await db.count_attempts(keys, since=later) == {
+        "order:1042": 1,
+        "ip:198.51.100.4": 0,
+        "email:nobody@example.com": 0,
+    }
+    assert await db.count_attempts([], since=T0) == {}
+
+
+async def test_counting_drops_attempts_a_day_older_than_the_window(db: Database, clock: Clock) -> None:
+    await db.record_attempts(["order:1042", "order:1042"])
+    clock.advance(hours=12)
+    await db.record_attempts(["order:1042"])
+    assert await _count_attempt_rows(db) == 3
+    clock.advance(days=1)  # the first two are now more than a day older than an hour-long window; the third is not
+    assert await db.count_attempts(["order:1042"], since=clock.now - timedelta(hours=1)) == {"order:1042": 0}
+    assert await _count_attempt_rows(db) == 1
+
+
+async def _escalate(db: Database, esc_id: str, conversation_id: str, **values: object) -> None:
+    row = {"id": esc_id, "conversation_id": conversation_id, "order_key": esc_id, "reason": "r", "summary": "s",
+           "transcript": "t", "created_at": T0, "email_status": "pending", "attempts": 0} | values  # fmt: skip
+    async with db.begin() as conn:
+        await conn.execute(sa.insert(escalations).values(**row))
+
+
+async def _say(db: Database, conversation_id: str, text: str, state: str = "{}") -> None:
+    messages = json.dumps([{"kind": "request", "parts": [{"part_kind": "user-prompt", "content": text}]}])
+    await db.save_conversation(
+        conversation_id, messages_json=messages, state_json=state, verified_lookups=0, escalated=False, model=None
+    )
+
+
+async def _ids(db: Database) -> tuple[set[str], set[str]]:
+    async with db.begin() as conn:
+        escalation_ids = set((await conn.execute(sa.select(escalations.c.id))).scalars())
+    return {c.id for c in await db.list_conversations()}, escalation_ids
+
+
+async def test_redact_deletes_what_mentions_a_needle_and_the_escalations_of_those_conversations(db: Database) -> None:
+    await _say(db, "c-maya", "order #1031 maya.patel@example.com")
+    await _say(db, "c-state", "1042 please", state='{"verified_ids": {"#1042": "gid://shopify/Order/5001042"}}')
+    await _say(db, "c-other", "order #1050 jordan.lee@example.com")
+    await _escalate(db, "ESC-1", "c-maya")  # goes with its conversation
+    await _escalate(db, "ESC-2", "c-gone", shopper_email="Maya.Patel@Example.com")  # by email, whatever its case
+    await _escalate(db, "ESC-3", "c-gone", order_name="#1099")  # by order name
+    await _escalate(db, "ESC-4", "c-gone", transcript="Shopper: it's maya.patel@example.com")  # by transcript
+    await _escalate(db, "ESC-5", "c-other", shopper_email="jordan.lee@example.com", order_name="#1050")
+
+    deleted = await db.redact(["maya.patel@example.com", " #1099 ", '"gid://shopify/Order/5001042"'])
+    assert deleted == {"conversations": 2, "escalations": 4}
+    assert await _ids(db) == ({"c-other"}, {"ESC-5"})
+    assert await db.redact(["maya.patel@example.com"]) == {"conversations": 0, "escalations": 0}
+
+
+async def test_redact_ignores_short_needles_and_treats_wildcards_literally(db: Database) -> None:
+    await _say(db, "c1", "order #1031 maya.patel@example.com")
+    await _escalate(db, "ESC-1", "c1", shopper_email="maya.patel@example.com", order_name="#1")
+    for needles in ([], ["", "  ", "#1", "@"], ["%%%", "___", "%@%"]):
+        assert await db.redact(needles) == {"conversations": 0, "escalations": 0}
+    assert await _ids(db) == ({"c1"}, {"ESC-1"})
+
+
+async def test_redact_all_forgets_conversations_escalations_and_attempts(db: Database) -> None:
+    await _say(db, "c1", "order #1031 maya.patel@example.com")
+    await _escalate(db, "ESC-1", "c1")
+    await db.record_attempts(["order:1031"])
+    await db.redact_all()
+    assert await _ids(db) == (set(), set())
+    assert await _count_attempt_rows(db) == 0
+    assert (await db.stats())["conversations"] == 0
+    await db.redact_all()  # nothing left: still fine
+    await _say(db, "c2", "hello again")  # and the database is still usable
+    assert await db.count_conversations() == 1
