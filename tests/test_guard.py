@@ -29,9 +29,12 @@ async def test_new_conversations_do_not_reset_the_count_of_wrong_guesses(lumen: 
     for zip_code in range(10000, 10015):  # fifteen fresh conversations, one guess each
         replies.append((await lumen.chat(f"where is order #1042? zip code {zip_code}")).reply)
     assert "couldn't match those details" in replies[-1]
-    # Even the right postal code is refused for that order now, and the refusal reads the same.
+    # Even the right postal code is refused for that order now, and the refusal reads the same...
     right = await lumen.chat("where is order #1042? zip code 78704")
     assert "9400111899223197428490" not in right.reply and "couldn't match those details" in right.reply
+    # ...while its owner can still prove it with the email, which nobody can guess.
+    owner = await lumen.chat("where is order #1042? jordan.lee@example.com")
+    assert "9400111899223197428490" in owner.reply
     # Other orders are unaffected.
     other = await lumen.chat("where is order #1031? maya.patel@example.com")
     assert "1Z999AA10123456784" in other.reply
@@ -39,14 +42,16 @@ async def test_new_conversations_do_not_reset_the_count_of_wrong_guesses(lumen: 
 
 async def test_one_address_cannot_walk_through_order_numbers(lumen: Lumen) -> None:
     for number in range(2000, 2031):
-        await lumen.chat(f"order {number} zip 12345", client_ip="203.0.113.9")
+        await lumen.chat(f"order {number} zip {number + 40000}", client_ip="203.0.113.9")
     blocked = await lumen.chat("where is order #1031? maya.patel@example.com", client_ip="203.0.113.9")
     assert "couldn't match those details" in blocked.reply
     elsewhere = await lumen.chat("where is order #1031? maya.patel@example.com", client_ip="198.51.100.7")
     assert "1Z999AA10123456784" in elsewhere.reply
 
 
-async def test_many_shoppers_asking_about_one_order_at_once_are_not_guessing(lumen: Lumen) -> None:
+async def test_wrong_emails_do_not_lock_an_order_for_its_owner(lumen: Lumen) -> None:
+    for n in range(20):
+        await lumen.chat(f"order 1042 someone{n}@example.com")
     turns = await asyncio.gather(*(lumen.chat("order 1042 jordan.lee@example.com") for _ in range(30)))
     assert all("789104567123" in t.reply for t in turns)
 

@@ -101,7 +101,7 @@ async def _find(
         if not (email and postal_code):
             return FindOrderResult(status="verification_needed")
         # The number is lost: the email and the shipping postal code together prove the orders.
-        keys = lookup_keys(email=normalize_email(email), client_ip=deps.client_ip)
+        keys = lookup_keys(email=email, postal_code=postal_code, client_ip=deps.client_ip)
         if not await _allowed(deps, keys):
             return FindOrderResult(status="too_many_attempts")
         candidates = await deps.source.orders_by_email(email)
@@ -133,7 +133,7 @@ async def _find(
         # Deliberately no lookup: the answer must not depend on whether the order exists.
         return FindOrderResult(status="verification_needed", order_number=shown)
 
-    keys = lookup_keys(number=number, client_ip=deps.client_ip)
+    keys = lookup_keys(number=number, postal_code=postal_code, client_ip=deps.client_ip)
     if not await _allowed(deps, keys):
         return FindOrderResult(status="too_many_attempts", order_number=shown)
     for order in await deps.source.orders_by_name(number):

@@ -1,8 +1,7 @@
 """Rationing guesses: failed order lookups counted by what they aimed at, across every conversation.
 
-A per-conversation limit only catches typos; an attacker just opens a new chat. Counting failures per order
-number, per email and per client address in the database makes guessing a postal code or walking order numbers
-slow for everyone.
+A per-conversation limit only catches typos; an attacker just opens a new chat. Counting failures in the database,
+by order, postal code and client address, makes guessing a postal code or walking order numbers slow for everyone.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from tools.db import Database
+from tools.sources.base import normalize_email, normalize_postal_code
 
 
 def _utcnow() -> datetime:
@@ -22,7 +22,7 @@ def _utcnow() -> datetime:
 class AttemptGuard:
     db: Database
     window: timedelta = timedelta(hours=1)
-    # Failures allowed per target ("order:1234", "email:...") and per client address within the window.
+    # Failures allowed per target ("order-postal:1234", "postal:97214", ...) and per client address within the window.
     per_target: int = 10
     per_client: int = 30
     clock: Callable[[], datetime] = field(default=_utcnow)
@@ -39,12 +39,26 @@ class AttemptGuard:
         await self.db.record_attempts(keys)
 
 
-def lookup_keys(*, number: str | None = None, email: str | None = None, client_ip: str | None = None) -> list[str]:
+def lookup_keys(
+    *,
+    number: str | None = None,
+    email: str | None = None,
+    postal_code: str | None = None,
+    client_ip: str | None = None,
+) -> list[str]:
+    """What a failed lookup counts against.
+
+    A postal code is short enough to guess, an email is not: postal-code failures count against the order (or the
+    email, when the number is lost) and against the code itself (one code tried on many orders), so guessing is
+    slow while the owner can still prove the order with its email. Every failure counts against the client address.
+    """
     keys = []
-    if number:
-        keys.append(f"order:{number.upper()}")
-    if email:
-        keys.append(f"email:{email.strip().lower()}")
+    if postal_code:
+        keys.append(f"postal:{normalize_postal_code(postal_code)}")
+        if number:
+            keys.append(f"order-postal:{number.upper()}")
+        if email:
+            keys.append(f"email-postal:{normalize_email(email)}")
     if client_ip:
         keys.append(f"ip:{client_ip}")
     return keys
