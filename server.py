@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import anyio
+import pydantic_core
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
@@ -319,7 +320,7 @@ def proxy_customer(request: Request, settings: SettingsDep) -> str | None:
     customer = params.get("logged_in_customer_id", "").strip()
     if not customer:
         return None
-    if not customer.isdigit():
+    if _shopify_id(customer) is None:  # ASCII digits only: str.isdigit() also takes '²' and '١'
         raise HTTPException(400, "Invalid logged_in_customer_id.")
     return f"gid://shopify/Customer/{customer}"
 
@@ -345,7 +346,8 @@ class BodyLimit:
         path = scope["path"]
         limit = MAX_CHAT_BODY_BYTES if path.startswith(("/api/chat", "/proxy/api/chat")) else MAX_BODY_BYTES
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        if length is not None and (not length.isdigit() or int(length) > limit):
+        # Digits only, and few enough that int() takes them (it refuses more than 4300).
+        if length is not None and (not length.isdigit() or len(length) > 18 or int(length) > limit):
             error = BodyTooLarge(limit) if length.isdigit() else HTTPException(400, "Invalid Content-Length.")
             await JSONResponse({"detail": error.detail}, status_code=error.status_code)(scope, receive, send)
             return
@@ -444,7 +446,9 @@ async def shopify_webhook(request: Request, lumen: LumenDep, settings: SettingsD
     if not secret or not given or not hmac.compare_digest(webhook_hmac(body, secret).encode(), given.encode()):
         raise HTTPException(401, "Invalid webhook signature.")
     try:
-        payload = json.loads(body)
+        # Not json.loads: it raises RecursionError on deeply nested arrays and lets lone surrogates through, which
+        # then cannot be encoded into the answer or the database.
+        payload = pydantic_core.from_json(body)
     except ValueError:
         raise HTTPException(400, "The webhook body is not valid JSON.") from None
     topic = request.headers.get("x-shopify-topic", "").strip().lower()

@@ -122,6 +122,44 @@ def test_a_huge_chunked_body_is_refused_while_it_streams_in(client: TestClient) 
     assert response.json()["detail"].startswith("The request body is too large")
 
 
+async def raw_post(app: object, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, dict]:
+    """One request straight through the ASGI app, headers exactly as given (no HTTP client fixes them up)."""
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers,
+             "server": ("lumen.test", 80), "client": ("192.0.2.1", 5000)}  # fmt: skip
+    await app(scope, receive, send)
+    return sent[0]["status"], json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+
+
+@pytest.mark.parametrize(
+    ("length", "status"),
+    [
+        pytest.param(b"9" * 5000, 413, id="5000-digits"),  # more digits than int() converts: was a 500
+        pytest.param(b"9" * 19, 413, id="19-digits"),
+        pytest.param(b"+16", 400, id="signed"),
+        pytest.param(b"1_6", 400, id="underscore"),
+        pytest.param("١٦".encode(), 400, id="arabic-digits"),
+        pytest.param(b"", 400, id="empty"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/chat", "/webhooks/shopify", "/api/admin/persona"])
+async def test_odd_content_lengths_are_a_4xx(settings: Settings, path: str, length: bytes, status: int) -> None:
+    app = server.create_app(settings)
+    headers = [(b"content-type", b"application/json"), (b"content-length", length)]
+    async with app.router.lifespan_context(app):
+        got, answer = await raw_post(app, path, headers, b'{"message": "hi"}')
+    assert got == status
+    assert set(answer) == {"detail"} and isinstance(answer["detail"], str) and answer["detail"]
+
+
 def test_validation_messages_are_readable(client: TestClient) -> None:
     response = client.post("/api/chat", json={"message": "x" * 2001})
     assert response.json()["detail"] == "message: String should have at most 2000 characters"

@@ -176,6 +176,14 @@ def test_a_request_signed_for_another_shop_is_refused(tmp_path: Path) -> None:
         assert client.post(f"/proxy/api/chat?{theirs}", json={"message": "hi"}).status_code == 403
 
 
+@pytest.mark.parametrize("customer", ["²", "١٢", "７００２", "-7002", "0x1b5a", "gid://shopify/Customer/7002"])
+def test_a_signed_customer_id_must_be_ascii_digits(client: TestClient, customer: str) -> None:
+    query = signed_query(proxy_params(customer=customer))
+    response = client.post(f"/proxy/api/chat?{query}", json={"message": "where is my order?"})
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Invalid logged_in_customer_id."}
+
+
 def test_the_proxy_validates_the_body_like_the_public_api(client: TestClient) -> None:
     query = signed_query(proxy_params())
     response = client.post(f"/proxy/api/chat?{query}", json={"message": "", "customer_id": "7002"})
@@ -279,6 +287,27 @@ def test_a_bad_hmac_is_refused_before_anything_happens(client: TestClient, spy: 
 def test_a_signed_body_that_is_not_json_is_a_400(client: TestClient, spy: SpySource) -> None:
     response = post_webhook(client, b"{not json", "orders/updated")
     assert response.status_code == 400
+    assert spy.invalidated == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="deeply-nested"),  # was a RecursionError, a 500
+        pytest.param(b'{"id": 5001042, "name": "#10\\ud800"}', id="lone-surrogate"),  # could not be answered: a 500
+        pytest.param(b'{"customer": {"email": "\\udc00@example.com"}}', id="lone-surrogate-in-a-redaction"),
+        pytest.param(b'{"id": 1} trailing', id="trailing-data"),
+        pytest.param(b'{"name": "\xff\xfe"}', id="not-utf-8"),
+        pytest.param(b'{"id": ' + b"9" * 5000 + b"}", id="5000-digit-number"),
+    ],
+)
+@pytest.mark.parametrize("topic", ["orders/updated", "customers/redact"])
+def test_signed_bodies_that_cannot_be_read_are_a_400(
+    client: TestClient, spy: SpySource, body: bytes, topic: str
+) -> None:
+    response = post_webhook(client, body, topic)
+    assert response.status_code == 400
+    assert response.json() == {"detail": "The webhook body is not valid JSON."}
     assert spy.invalidated == []
 
 
