@@ -18,7 +18,15 @@ def _serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"lumen_host": args.host, "lumen_port": args.port}.items() if v is not None}
     settings = Settings(**overrides)
     app = server.create_app(settings, store=Path(args.store) if args.store else None)
-    uvicorn.run(app, host=settings.lumen_host, port=settings.lumen_port, log_level="info")
+    # Failed lookups are rationed per client address: behind a reverse proxy, name it so the real address is used.
+    uvicorn.run(
+        app,
+        host=settings.lumen_host,
+        port=settings.lumen_port,
+        log_level="info",
+        proxy_headers=True,
+        forwarded_allow_ips=settings.lumen_forwarded_allow_ips,
+    )
     return 0
 
 

@@ -13,11 +13,12 @@ import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, EmailStr, Field
 from pydantic_ai import AgentRunResultEvent, PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
 from pydantic_ai.messages import (
     ModelMessage,
@@ -38,7 +39,7 @@ from agent.persona import Persona, PersonaUpdate, default_persona
 from tools.config import Settings
 from tools.context import SessionState
 from tools.db import Database
-from tools.escalations import EscalationService, MailSettings
+from tools.escalations import EscalationService, MailSettings, parse_smtp_url
 from tools.guard import AttemptGuard
 from tools.sources import FixtureStore, OrderSource
 from tools.sources.base import OrderSourceError
@@ -61,12 +62,39 @@ class UnknownSession(LookupError):
     """The session id is not one this server issued (or it was issued by another database)."""
 
 
+def _check_mail_from(value: str | None) -> str | None:
+    if value is None:
+        return None
+    _name, address = parseaddr(value)
+    if any(ord(c) < 32 for c in value) or "@" not in address or " " in address:
+        raise ValueError("must be one email address, optionally with a name: 'Shop <help@shop.example>'")
+    return value
+
+
+def _check_smtp_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    if any(ord(c) < 32 for c in value):
+        raise ValueError("must not contain control characters")
+    try:
+        target = parse_smtp_url(value)
+    except ValueError as exc:
+        raise ValueError(str(exc)) from exc
+    if not target.hostname or not 0 < target.port < 65536:
+        raise ValueError("needs a host and a port between 1 and 65535, e.g. smtp://user:pass@mail.example:587")
+    return value
+
+
+SmtpUrl = Annotated[str | None, AfterValidator(_check_smtp_url)]
+MailFrom = Annotated[str, AfterValidator(_check_mail_from)]
+
+
 class MerchantSettings(BaseModel):
     """What a merchant changes in /admin besides the persona."""
 
     escalation_email: EmailStr | None = Field(None, description="Where hand-offs to the support team are emailed.")
-    smtp_url: str | None = Field(None, max_length=500, description="smtp://user:pass@host:port (smtps:// for TLS).")
-    mail_from: str = Field("lumen@localhost", max_length=200)
+    smtp_url: SmtpUrl = Field(None, max_length=500, description="smtp://user:pass@host:port (smtps:// for TLS).")
+    mail_from: MailFrom = Field("lumen@localhost", max_length=200)
     verification_factors: list[Literal["email", "postal_code"]] = Field(
         default_factory=lambda: ["email", "postal_code"],
         min_length=1,
@@ -76,8 +104,8 @@ class MerchantSettings(BaseModel):
 
 class MerchantSettingsUpdate(BaseModel):
     escalation_email: EmailStr | None = None
-    smtp_url: str | None = Field(None, max_length=500)
-    mail_from: str | None = Field(None, max_length=200)
+    smtp_url: SmtpUrl = Field(None, max_length=500)
+    mail_from: Annotated[str | None, AfterValidator(_check_mail_from)] = Field(None, max_length=200)
     verification_factors: list[Literal["email", "postal_code"]] | None = Field(None, min_length=1)
 
 

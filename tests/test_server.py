@@ -593,3 +593,17 @@ def test_unexpected_errors_are_a_json_500_without_internals(settings: Settings) 
         assert response.status_code == 500
         assert response.json() == {"detail": "Something went wrong on our side. Please try again."}
         assert "hunter2" not in response.text
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"mail_from": "a@b.com\r\nBcc: x@evil.example"},
+        {"mail_from": "not an address"},
+        {"smtp_url": "smtp://\u0000"},
+        {"smtp_url": "smtp://mail.example:0"},
+    ],
+)
+def test_settings_that_would_break_mail_are_refused(client: TestClient, bad: dict) -> None:
+    response = client.put("/api/admin/settings", json=bad, headers=ADMIN)
+    assert response.status_code == 422 and "detail" in response.json()

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     lumen_admin_token: SecretStr | None = None
     lumen_shopify_api_secret: SecretStr | None = None
     lumen_proxy_max_age_s: int = 90
+    lumen_forwarded_allow_ips: str | None = Field(
+        None, description="Reverse proxies whose X-Forwarded-For names the client (uvicorn's --forwarded-allow-ips)."
+    )
 
     @field_validator("shopify_shop")
     @classmethod
