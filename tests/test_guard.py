@@ -113,3 +113,13 @@ async def test_a_proof_belongs_to_the_order_proved_not_its_name(tmp_path: Path) 
         assert "9400111899223197428490" not in again.reply and "789104567123" not in again.reply
     finally:
         await lumen.close()
+
+
+async def test_one_address_gets_a_handful_of_hand_offs(lumen: Lumen) -> None:
+    references = []
+    for n in range(12):
+        turn = await lumen.chat(f"I want to talk to a person, my email is p{n}@example.com", client_ip="203.0.113.5")
+        references.append(turn.escalation)
+    assert sum(1 for r in references if r is not None) == 10
+    elsewhere = await lumen.chat("I want to talk to a person, my email is q@example.com", client_ip="198.51.100.2")
+    assert elsewhere.escalation is not None

@@ -80,6 +80,10 @@ async def escalate(
         return EscalationResult(status="need_contact_email")
     if deps.escalations is None:
         return EscalationResult(status="unavailable")
+    # Hand-offs cost the merchant's team time: one client address gets a handful an hour, however many chats it opens.
+    rationed = [f"escalate:{deps.client_ip}"] if deps.guard is not None and deps.client_ip else []
+    if rationed and await deps.guard.blocked(rationed):  # type: ignore[union-attr]
+        return EscalationResult(status="unavailable")
     request = EscalationRequest(
         conversation_id=deps.conversation_id,
         order_name=order_name,
@@ -89,6 +93,8 @@ async def escalate(
         transcript=render_transcript(ctx.messages),
     )
     record, created = await deps.escalations.escalate(request)
+    if created and rationed:
+        await deps.guard.spend(rationed)  # type: ignore[union-attr]
     if record.id not in session.escalations:
         session.escalations.append(record.id)
     return EscalationResult(

@@ -81,6 +81,7 @@ ORDERS_PAGE_SIZE = 5
 # Used until Shopify has told us a query's real requested cost; deliberately the pessimistic figure.
 COST_ESTIMATES: dict[str, float] = {ORDERS_QUERY: 852, NAME_QUERY: 342, SHOP_QUERY: 1}
 _UNKNOWN_QUERY_COST = 1000.0
+EMPTY_RESULT_TTL_S = 10.0
 
 # Shopify's search syntax gives these a meaning even inside quotes; a backslash makes them literal.
 _SEARCH_SPECIALS = re.compile(r'([\\"():])')
@@ -326,9 +327,12 @@ class ShopifyAdmin:
             orders = [parse_order(node) for node in nodes if isinstance(node, dict)]
         except (ValidationError, KeyError, TypeError) as exc:
             raise OrderSourceUnavailable(f"Shopify returned an order Lumen cannot read: {exc}") from exc
-        # Empty answers are not cached: a just-placed order can take a moment to reach Shopify's search index.
-        if orders and self._cache_ttl_s > 0:
-            self._cache[search] = _CacheEntry(self._clock() + self._cache_ttl_s, tuple(orders))
+        # Empty answers are cached too, briefly: otherwise a repeated question about a real order (cached) and about
+        # a made-up one (asked again) would take measurably different times and tell which exists. Briefly, because a
+        # just-placed order can take a moment to reach Shopify's search index.
+        ttl = self._cache_ttl_s if orders else min(self._cache_ttl_s, EMPTY_RESULT_TTL_S)
+        if ttl > 0:
+            self._cache[search] = _CacheEntry(self._clock() + ttl, tuple(orders))
         return orders
 
     # --- transport, retries and the leaky bucket ----------------------------------------------------------------
