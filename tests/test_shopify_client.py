@@ -418,3 +418,19 @@ async def test_throttled_then_retried_after_the_bucket_refills(sleep: RecordingS
             assert client.stats.retries == 1
         assert fake.throttled == 1
         assert fake.requests == 2
+
+
+async def test_a_missing_order_costs_the_same_as_a_known_one_when_asked_again(
+    fake: FakeShopify, sleep: RecordingSleep
+) -> None:
+    now = [100.0]
+    async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep, cache_ttl_s=30, clock=lambda: now[0]) as client:
+        await client.orders_by_name("1042")
+        await client.orders_by_name("9999")
+        before = fake.requests
+        await client.orders_by_name("1042")
+        await client.orders_by_name("9999")
+        assert fake.requests == before  # both answered from the cache
+        now[0] += 11  # an empty answer is kept only briefly: a new order may be on its way into the index
+        await client.orders_by_name("9999")
+        assert fake.requests > before
