@@ -652,13 +652,9 @@ def main(argv: list[str] | None = None) -> None:
         host=args.host,
         query_cost=args.query_cost,
     )
-    with fake:
-        print(f"Fake Shopify for {args.store} at {fake.url} (token {args.token!r}); Ctrl-C stops it.", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    fake.serve_until_interrupted(
+        f"Fake Shopify for {args.store} at {{server.url}} (token {args.token!r}); Ctrl-C stops it."
+    )
 
 
 if __name__ == "__main__":

@@ -58,6 +58,16 @@ class LoopbackServer:
             time.sleep(0.005)
         return self
 
+    def serve_until_interrupted(self, banner: str) -> None:
+        """For `python -m ...`: start, say where, and keep serving until Ctrl-C."""
+        with self:
+            print(banner.format(server=self), flush=True)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True

@@ -326,13 +326,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8788)
     parser.add_argument("--model", default=DEFAULT_MODEL)
     args = parser.parse_args(argv)
-    with OpenAICompatServer(model=args.model, port=args.port) as server:
-        print(f"Playbook over the OpenAI API at {server.base_url} (model {args.model!r}); Ctrl-C stops it.", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    OpenAICompatServer(model=args.model, port=args.port).serve_until_interrupted(
+        f"Playbook over the OpenAI API at {{server.base_url}} (model {args.model!r}); Ctrl-C stops it."
+    )
 
 
 if __name__ == "__main__":
