@@ -379,7 +379,10 @@ class Composer:
         unshipped = [i for i in result.unshipped_items if _mentions(i.name, intent.item_words)]
         if unshipped and package is None:
             text = self.r.say("focus.item_unshipped", items=self.items(unshipped), order_number=order.order_number)
-            return Answer(self.join(text, *self._pending_sentences(result)))
+            return Answer(
+                self.join(text, *self._pending_sentences(result), self.r.say("order.ask_ship_date")),
+                offer="shipping_date_request",
+            )
         if result.cancelled or not result.packages:
             return None
         packages = [package] if package else result.packages
