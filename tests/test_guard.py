@@ -123,3 +123,13 @@ async def test_one_address_gets_a_handful_of_hand_offs(lumen: Lumen) -> None:
     assert sum(1 for r in references if r is not None) == 10
     elsewhere = await lumen.chat("I want to talk to a person, my email is q@example.com", client_ip="198.51.100.2")
     assert elsewhere.escalation is not None
+
+
+async def test_a_client_that_hangs_up_mid_answer_still_spent_its_guess(lumen: Lumen) -> None:
+    events = lumen.chat_stream("where is order #1042? zip code 11111")
+    session = await anext(events)
+    first_words = await anext(events)
+    assert first_words["type"] == "delta"
+    await events.aclose()  # the shopper saw "I wasn't..." and left before the turn was stored
+    row = await lumen.db.get_conversation(session["session_id"])
+    assert row is not None and json.loads(row.state_json)["failed_lookups"] == 1
