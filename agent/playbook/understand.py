@@ -25,6 +25,21 @@ _PREFIXED_NUMBER = re.compile(
 # A store-prefixed order name standing alone: "FF-2101", "EN1001" (at least three digits, so not a postcode).
 _NAMED_ORDER = re.compile(r"(?<![\w@.-])([A-Za-z]{1,4}-?\d{3,10}(?:-[A-Za-z0-9]{1,3})?)(?![\w@-])")
 _BARE_NUMBER = re.compile(r"(?<![\w$€£.,/:])(\d{3,12})(?![\w%.,/:]|\s*(?:days?|weeks?|months?|hours?|dollars?)\b)")
+_MONTHS = (
+    "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|february|march|april|june|july|august|"
+    "september|october|november|december"
+)
+_YEAR_CONTEXT = re.compile(rf"\b(?:in|since|from|of|year|back|early|late|{_MONTHS})\s*$", re.IGNORECASE)
+# An order name with a store suffix, standing alone: "2001-A", "1001-b".
+_SUFFIXED_ORDER = re.compile(r"(?<![\w@.-])#?\s*(\d{3,10}\s?-\s?[A-Za-z0-9]{1,3})(?![\w@-])")
+# Postcodes that carry letters (Canada, UK, Netherlands) are recognisable even without the word "postcode".
+_LETTERED_POSTAL = re.compile(
+    r"(?<![\w@])("
+    r"[A-Za-z]\d[A-Za-z][ \-]?\d[A-Za-z]\d"  # Canada
+    r"|[A-Za-z]{1,2}\d[A-Za-z\d]?\s\d[A-Za-z]{2}"  # UK
+    r"|\d{4}\s?[A-Z]{2}(?<!OK)"  # Netherlands, in capitals: "1042 ok" is not a postcode
+    r")(?![\w@])"
+)
 _POSTAL_KEYWORD = re.compile(
     r"\b(?:zip|zipcode|postal|postcode|post code|postal code|zip code)\b\s*(?:code)?\s*(?:is|:|=)?\s*"
     r"([A-Za-z0-9][A-Za-z0-9\-]*(?:\s+[A-Za-z0-9][A-Za-z0-9\-]*)?)",
@@ -87,12 +102,26 @@ def extract_details(text: str, awaiting: Awaiting) -> Details:
                 rest = rest.replace(postal.group(0), " " + " ".join(tokens[size:]) + " ")
                 break
 
+    if not details.postal_code:
+        lettered = _LETTERED_POSTAL.search(rest)
+        if lettered and not _NAMED_ORDER.fullmatch(lettered.group(1)):
+            details.postal_code = lettered.group(1)
+            rest = rest.replace(lettered.group(0), " ")
+
+    suffixed = _SUFFIXED_ORDER.findall(rest)
+    if suffixed:
+        details.order_number = re.sub(r"\s", "", suffixed[-1])
+        return details
+
     prefixed = [m.group(1) for m in _PREFIXED_NUMBER.finditer(rest) if re.search(r"\d", m.group(1))]
     if prefixed:
         details.order_number = prefixed[-1]
         return details
 
     stripped = rest.strip(" .!?,;:\n\t")
+    if awaiting == "order_number" and not stripped.isdigit() and _POSTAL_SHAPE.match(stripped):
+        details.postal_code = stripped
+        return details
     if awaiting == "retry" and not details.email and _POSTAL_SHAPE.match(stripped) and not stripped.isdigit():
         details.postal_code = stripped
         return details
@@ -114,10 +143,8 @@ def extract_details(text: str, awaiting: Awaiting) -> Details:
         details.postal_code = stripped
         return details
 
-    bare = _BARE_NUMBER.findall(rest)
-    if awaiting != "order_number":
-        # "I ordered in 2025" names a year, not an order; when we asked for the number, it is the number.
-        bare = [b for b in bare if not (len(b) == 4 and 1990 <= int(b) <= 2039)]
+    # "I ordered in 2025" or "since March 2025" names a year, not an order.
+    bare = [b for b in _BARE_NUMBER.findall(rest) if not _YEAR_CONTEXT.search(rest.split(b, 1)[0])]
     if len(bare) == 1 and (awaiting != "factor" or correcting):
         details.order_number = bare[0]
     return details
