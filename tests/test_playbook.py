@@ -13,7 +13,7 @@ import pytest
 from inline_snapshot import snapshot
 
 from agent.persona import PersonaUpdate
-from agent.service import Lumen
+from agent.service import Lumen, MerchantSettingsUpdate
 from tools.config import Settings
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo-store.json"
@@ -311,7 +311,7 @@ async def test_a_cancellation_request_goes_to_the_team() -> None:
     assert replies == snapshot(
         [
             "Thanks! To keep your order details private, what's the email address you used at checkout?",
-            "I can't cancel or change orders myself, but our support team can look at order #1042 for you. Would you like me to pass your request to them?",
+            "I can't cancel, refund or change orders myself, but our support team can look at order #1042 for you. Would you like me to pass your request to them?",
             "Done. I've sent your case to the Harbor & Pine support team; they'll reply to jordan.lee@example.com. Your reference is ESC-REF.",
             "Thanks for stopping by! If anything else comes up with your order, I'm here.",
         ]
@@ -442,3 +442,108 @@ async def test_an_order_proved_by_postcode_never_reveals_its_email() -> None:
     assert all("jordan.lee" not in r for r in replies)
     assert replies[1] == "I can connect you with our support team. What email address should they reply to?"
     assert "me@example.org" in replies[2]
+
+
+# --- a fourth unseen store (America/Vancouver, CAD): pickup, local delivery, digital goods, returns, choosing ---------
+
+FOURTH = Path(__file__).resolve().parent / "data" / "fourth-store.json"
+
+
+async def test_shapes_beyond_parcels() -> None:
+    pickup = await converse("2001-A sam+shop@example.com", "when will it arrive?", store=FOURTH)
+    picked_up = await converse("order 2002 lea.tremblay@example.ca", store=FOURTH)
+    local_failed = await converse("2015 aiyana.m@example.ca", store=FOURTH)
+    gift_card = await converse("is the gift card sent? order 2004 sam+shop@example.com", store=FOURTH)
+    label_only = await converse("2011 sam+shop@example.com", store=FOURTH)
+    late = await converse("2012 kwame.asante@example.ca", store=FOURTH)
+    returned = await converse("2006 mateo.ruiz@example.ca", "what's the status of my return?", store=FOURTH)
+    assert "Kitsilano" in pickup[0] and pickup[1] == pickup[0]
+    assert "tracking" not in local_failed[0].lower() or "no tracking" not in local_failed[0].lower()
+    assert [pickup[0], picked_up, local_failed, gift_card, label_only, late, returned] == snapshot(
+        [
+            "Your order #2001-A (Crème Brûlée Seeds ×2, Terracotta Pot 6in) is ready for pickup at Maple & Moss – Kitsilano, since Wednesday, March 18 at 3:00 PM.",
+            [
+                "Your order #2002 (Jalapeño Pepper Seeds, Bokashi Bran 2 kg) was picked up on Monday, March 16 at 6:30 PM. If that wasn't you, I can connect you with our support team."
+            ],
+            [
+                'Your order #2015 (Japanese Maple Sapling) is on its way. The carrier reported a delivery problem. The latest update is "Delivery failed - recipient not available" (Vancouver) on Wednesday, March 18, 2 days ago. If you\'d like, I can ask our support team to arrange another delivery or look into it.'
+            ],
+            [
+                "Your order #2004 (Maple & Moss Digital Gift Card – $50) has nothing to ship, so there's no tracking: digital items and gift cards are sent by email. If something hasn't arrived in your inbox, I can connect you with our support team."
+            ],
+            [
+                "A shipping label for your order #2011 (Worm Castings 5 kg) was created on Thursday, March 19, but Canada Post hasn't scanned the package yet. Tracking: 7023210039414659 (https://www.canadapost-postescanada.ca/track-reperage/en#/search?searchFor=7023210039414659)."
+            ],
+            [
+                "Your order #2012 (Cold Frame Mini Greenhouse) is on its way with Purolator, tracking 335512341111 (https://www.purolator.com/en/shipping/tracker?pin=335512341111). The latest update is \"Arriving 03/14 - in transit to destination\" (Regina) on Thursday, March 12, 8 days ago. The carrier's estimated delivery was Saturday, March 14, and that date has passed without a delivery scan. Tracking can go quiet for a few days between scans, so Purolator's own site may show more. If nothing changes soon, I can connect you with our support team."
+            ],
+            [
+                "Order #2006 (Ergonomic Hand Trowel, Pruning Shears) was delivered on Tuesday, March 3 at 12:00 PM in Calgary, according to Canada Post. Tracking: 7023210039414604 (https://www.canadapost-postescanada.ca/track-reperage/en#/search?searchFor=7023210039414604). Shopify shows a return on this order: the return is in progress. If it hasn't reached you, let me know and I can connect you with our support team.",
+                "For order #2006, the return is in progress. No refund is recorded yet. If you have questions about the return, I can connect you with our support team.",
+            ],
+        ]
+    )
+
+
+async def test_a_logged_in_customer_picks_from_the_list() -> None:
+    lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=FOURTH)
+    try:
+        listed = await lumen.chat("where is my order?", customer_id="gid://shopify/Customer/9001")
+        picked = await lumen.chat("the worm castings", listed.session_id, customer_id="gid://shopify/Customer/9001")
+        second = await lumen.chat("and the first one?", listed.session_id, customer_id="gid://shopify/Customer/9001")
+    finally:
+        await lumen.close()
+    assert "#2011" in picked.reply and "7023210039414659" in picked.reply
+    assert [listed.reply, second.reply] == snapshot(
+        [
+            """\
+Here are your recent orders:
+- #2004 (Maple & Moss Digital Gift Card – $50), placed Wednesday, March 18: nothing to ship
+- #2011 (Worm Castings 5 kg), placed Wednesday, March 18: shipped
+- #2014 (Bamboo Plant Stakes (25), Twine Spool), placed Tuesday, March 17: shipped
+- #2013 (Heirloom Tomato Starter Kit (pre-order)), placed Tuesday, March 17: not shipped yet
+- #2001-A (Crème Brûlée Seeds ×2, Terracotta Pot 6in), placed Monday, March 16: shipped
+Which one would you like to know about?\
+""",
+            "Your order #2004 (Maple & Moss Digital Gift Card – $50) has nothing to ship, so there's no tracking: digital items and gift cards are sent by email. If something hasn't arrived in your inbox, I can connect you with our support team.",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "turns",
+    [
+        ["2003 dev.malhotra@example.ca"],  # a number that looks like a year
+        ["where is 2001-A", "sam+shop@example.com"],  # a store suffix
+        ["2016 M5V 2T6"],  # a Canadian postcode without the word "postcode"
+        ["I lost my order number", "grace.obi@example.ca", "M5V 2T6"],
+    ],
+)
+async def test_details_in_the_forms_shoppers_type(turns: list[str]) -> None:
+    replies = await converse(*turns, store=FOURTH)
+    assert "wasn't able to find" not in replies[-1] and "order number?" not in replies[-1]
+    assert "Your order #" in replies[-1] or "Order #" in replies[-1]
+
+
+async def test_asking_for_a_person_is_filed_as_that() -> None:
+    lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=FOURTH)
+    try:
+        first = await lumen.chat("2016 grace.obi@example.ca")
+        handed = await lumen.chat("can I talk to a person?", first.session_id)
+        [case] = await lumen.escalations.list_escalations()
+    finally:
+        await lumen.close()
+    assert handed.escalation is not None
+    assert case.reason == "shopper_asked_for_human" and "never arrived" not in case.summary
+
+
+async def test_a_store_that_accepts_only_postal_codes_asks_for_one() -> None:
+    lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=FOURTH)
+    try:
+        await lumen.update_merchant_settings(MerchantSettingsUpdate(verification_factors=["postal_code"]))
+        asked = await lumen.chat("where is order 2016")
+        answered = await lumen.chat("M5V 2T6", asked.session_id)
+    finally:
+        await lumen.close()
+    assert "postal code" in asked.reply and "email" not in asked.reply
+    assert "7023210039414673" in answered.reply

@@ -38,6 +38,9 @@ class FindOrderResult(BaseModel):
     order_number: str | None = Field(None, description="The order number as understood from the shopper's input.")
     order: OrderOverview | None = None
     orders: list[OrderOverview] = Field(default_factory=list)
+    accepts: list[Literal["email", "postal_code"]] = Field(
+        default_factory=list, description="When asking the shopper for proof: what this store accepts with a number."
+    )
 
 
 def _matches_email(order: Order, email: str) -> bool:
@@ -81,9 +84,12 @@ async def find_order(
         postal_code = None
     async with deps.lock:
         try:
-            return await _find(deps, order_number, email, postal_code)
+            result = await _find(deps, order_number, email, postal_code)
         except OrderSourceError:
             return FindOrderResult(status="unavailable", order_number=order_number)
+    if result.status in ("verification_needed", "not_found"):
+        result.accepts = sorted(deps.verification_factors)  # type: ignore[assignment]
+    return result
 
 
 async def _find(

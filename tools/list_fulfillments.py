@@ -14,6 +14,7 @@ from tools.views import (
     Package,
     PendingFulfillment,
     RefundView,
+    delivery_method,
     package_view,
     pending_fulfillments,
     refund_views,
@@ -33,6 +34,10 @@ class FulfillmentsResult(BaseModel):
     )
     order_number: str | None = None
     fulfillment_status: str | None = Field(None, description="Shopify's order-level summary, e.g. PARTIALLY_FULFILLED.")
+    delivery_method: str | None = Field(
+        None,
+        description="SHIPPING, PICK_UP (collected from a store), LOCAL (local delivery) or NONE (nothing to ship).",
+    )
     cancelled: WhenView | None = Field(None, description="Set only when the order was cancelled.")
     refunds: list[RefundView] = Field(default_factory=list)
     packages: list[Package] = Field(default_factory=list, description="One entry per shipment, in shipping order.")
@@ -67,13 +72,18 @@ async def list_fulfillments(ctx: RunContext[ToolContext], order_number: str) -> 
     if order is None:
         return FulfillmentsResult(status="unavailable", order_number=name)
     tz, now = shop.timezone, deps.source.now()
+    method = delivery_method(order)
     return FulfillmentsResult(
         status="ok",
         order_number=order.name,
         fulfillment_status=order.fulfillment_status,
+        delivery_method=method,
         cancelled=when(order.cancelled_at, tz),
         refunds=refund_views(order, tz),
-        packages=[package_view(i, f, tz, now) for i, f in enumerate(shipped_fulfillments(order), start=1)],
+        packages=[
+            package_view(i, f, tz, now, pickup=method == "PICK_UP")
+            for i, f in enumerate(shipped_fulfillments(order), start=1)
+        ],
         unshipped_items=unshipped_items(order),
         pending=[] if order.cancelled_at else pending_fulfillments(order, tz),
     )

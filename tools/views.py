@@ -87,6 +87,7 @@ class Package(BaseModel):
     estimated_delivery: When | None = Field(None, description="Only the carrier's estimate; never guess one.")
     delivered: When | None = Field(None, description="When the carrier reported delivery (not a proof of receipt).")
     fulfilled_by: str | None = Field(None, description="The fulfillment service (3PL), e.g. ShipBob, when one did it.")
+    pickup_location: str | None = Field(None, description="For local pickup: the store location to collect it from.")
     latest_event: ScanEvent | None = None
 
 
@@ -140,7 +141,13 @@ def shipped_fulfillments(order: Order) -> list[Fulfillment]:
     return [f for f in order.fulfillments if f.status not in ("CANCELLED", "ERROR", "FAILURE")]
 
 
-def package_view(number: int, fulfillment: Fulfillment, tz: str, now: datetime) -> Package:
+def delivery_method(order: Order) -> str | None:
+    """How the order reaches the shopper: SHIPPING, PICK_UP, LOCAL, NONE (digital), as its fulfillment orders say."""
+    methods = [fo.delivery_method for fo in order.fulfillment_orders if fo.delivery_method]
+    return methods[0] if methods else None
+
+
+def package_view(number: int, fulfillment: Fulfillment, tz: str, now: datetime, *, pickup: bool = False) -> Package:
     latest = fulfillment.events[0] if fulfillment.events else None
     carrier = next((t.company for t in fulfillment.tracking if t.company), None)
     fulfilled = when(fulfillment.created_at, tz)
@@ -159,6 +166,8 @@ def package_view(number: int, fulfillment: Fulfillment, tz: str, now: datetime) 
         estimated_delivery=when(fulfillment.estimated_delivery_at, tz) if status != "DELIVERED" else None,
         delivered=when(fulfillment.delivered_at, tz),
         fulfilled_by=fulfillment.service_name if fulfillment.service_name not in (None, "Manual") else None,
+        # A pickup location is where the shopper goes; for shipments the location is the merchant's warehouse.
+        pickup_location=fulfillment.location_name if pickup else None,
         latest_event=ScanEvent(
             status=latest.status,
             message=latest.message,

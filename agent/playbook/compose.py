@@ -32,6 +32,7 @@ _CONTEXT_TOPICS = {
     "delivered_not_received": ("deliver", "lost", "stolen", "missing", "claim", "porch", "neighbo"),
     "in_transit": ("transit", "carrier", "delay", "international", "customs"),
     "cancelled": ("cancel", "refund"),
+    "pickup": ("pickup", "pick up", "pick-up", "collect", "opening hours", "open"),
 }
 
 
@@ -113,6 +114,24 @@ class Composer:
     def status_words(self, code: str) -> str:
         return self.r.say(f"status.{code}") if self.r.has(f"status.{code}") else self.r.say("status.OTHER")
 
+    def return_words(self, code: str) -> str:
+        key = f"returns.{code}"
+        return self.r.say(key) if self.r.has(key) else self.r.say("returns.OTHER")
+
+    def _pickup(self, order: OrderOverview, package: Package | None, result: FulfillmentsResult) -> Answer:
+        facts = {"order_number": order.order_number, "items": self.in_brackets(order.items)}
+        if package is None:
+            return Answer(self.r.say("order.pickup_preparing", **facts), "shipping_date_request")
+        where = f" at {package.pickup_location}" if package.pickup_location else ""
+        if package.status in ("PICKED_UP", "DELIVERED") or package.delivered:
+            when = package.delivered or (package.latest_event.happened if package.latest_event else package.fulfilled)
+            return Answer(self.r.say("order.picked_up", **facts, date=self.date_time(when)), "delivered_not_received")
+        if package.status == "READY_FOR_PICKUP":
+            since = package.latest_event.happened if package.latest_event else package.fulfilled
+            text = self.r.say("order.ready_for_pickup", **facts, where=where, date=self.date_time(since))
+            return Answer(self.join(text, self.context_for("pickup")))
+        return Answer(self.r.say("order.pickup_preparing", **facts), "shipping_date_request")
+
     def status_sentence(self, code: str) -> str:
         key = f"status_sentence.{code}"
         return self.r.say(key) if self.r.has(key) else self.r.say("status_sentence.OTHER")
@@ -138,6 +157,16 @@ class Composer:
                 return Answer(text, offer="cancellation_details")
             return self._cancelled(order, result)
         packages = result.packages
+        if not packages and (
+            result.delivery_method == "NONE" or order.fulfillment_status == "FULFILLMENT_NOT_REQUIRED"
+        ):
+            # Gift cards and digital goods: nothing ships, so there is nothing to track.
+            return Answer(
+                self.r.say("order.digital", order_number=order.order_number, items=self.in_brackets(order.items)),
+                "other",
+            )
+        if result.delivery_method == "PICK_UP" and len(packages) <= 1 and not result.unshipped_items:
+            return self._pickup(order, packages[0] if packages else None, result)
         answer = (
             self._unshipped(order, result)
             if not packages
@@ -145,6 +174,10 @@ class Composer:
             if len(packages) == 1 and not result.unshipped_items
             else self._several(order, result, intent)
         )
+        if order.return_status:
+            answer.text = self.join(
+                answer.text, self.r.say("order.return", status=self.return_words(order.return_status))
+            )
         if result.refunds and not result.cancelled:
             refund = result.refunds[-1]
             amount = self.money(refund.amount, refund.currency)
@@ -225,6 +258,27 @@ class Composer:
     def _one_package(self, order: OrderOverview, package: Package, intent: Intent) -> Answer:
         if package.delivered:
             return self._delivered(order, package, intent)
+        event = package.latest_event
+        problem = package.status in ("ATTEMPTED_DELIVERY", "FAILURE", "NOT_DELIVERED") or (
+            event is not None and event.status in ("ATTEMPTED_DELIVERY", "FAILURE")
+        )
+        if not package.tracking and (
+            event is not None or package.status not in ("FULFILLED", "MARKED_AS_FULFILLED", "OTHER")
+        ):
+            # Local delivery and couriers without tracking numbers still report how it is going.
+            text = self.r.say(
+                "order.moving_untracked",
+                order_number=order.order_number,
+                items=self.in_brackets(package.items or order.items),
+                status=self.status_sentence(package.status),
+            )
+            offer = "delayed_or_stuck" if problem else None
+            return Answer(
+                self.join(
+                    text.strip(), self._latest_sentence(package), self.r.say("order.problem_offer") if problem else ""
+                ),
+                offer,
+            )
         if not package.tracking:
             by = f" by {package.fulfilled_by}" if package.fulfilled_by else ""
             text = self.r.say(
@@ -236,8 +290,24 @@ class Composer:
             )
             return Answer(text, offer="missing_tracking")
         carrier = self.carrier(package) or self.r.say("focus.the_carrier")
-        event = package.latest_event
         stale = event is not None and event.days_ago >= STALE_AFTER_DAYS
+        if package.status in ("LABEL_PURCHASED", "LABEL_PRINTED") and (
+            event is None or event.status.startswith("LABEL")
+        ):
+            days = (self.today - date.fromisoformat(package.fulfilled.iso[:10])).days
+            text = self.r.say(
+                "order.label_only",
+                order_number=order.order_number,
+                items=self.in_brackets(package.items or order.items),
+                date=self.date(package.fulfilled),
+                carrier=carrier,
+                tracking=self.tracking(package),
+            )
+            waiting = days >= 3
+            return Answer(
+                self.join(text, self.r.say("order.label_waiting") if waiting else ""),
+                "delayed_or_stuck" if waiting else None,
+            )
         if package.status == "DELAYED" or (event and event.status == "DELAYED"):
             status = self.r.say("phrases.on_its_way", carrier=carrier, tracking=self.tracking(package))
             delay = (
@@ -272,7 +342,7 @@ class Composer:
                 status_sentence=status,
             )
             latest = self._latest_sentence(package)
-            eta = self._eta_sentence(package) if package.estimated_delivery else ""
+            eta = self._eta_sentence(package, offer=False) if package.estimated_delivery else ""
             international = bool(event.message and _INTERNATIONAL_HINTS.search(event.message))
             advice = self.r.say("order.stale" if international else "order.stale_domestic", carrier=carrier)
             return Answer(self.join(text, latest, eta, self.context_for("in_transit"), advice), "delayed_or_stuck")
@@ -288,10 +358,16 @@ class Composer:
         # An unknown or plain "shipped" state has no sentence of its own.
         return Answer(self.join(text.strip(), self._eta_sentence(package), latest))
 
-    def _eta_sentence(self, package: Package) -> str:
+    def _eta_sentence(self, package: Package, *, offer: bool = True) -> str:
         if package.estimated_delivery:
+            if self._passed(package.estimated_delivery):
+                passed = self.r.say("order.eta_passed", date=self.date(package.estimated_delivery))
+                return self.join(passed, self.r.say("order.eta_passed_offer") if offer else "")
             return self.r.say("order.eta_sentence", date=self.date(package.estimated_delivery))
         return self.r.say("order.no_eta")
+
+    def _passed(self, moment: When) -> bool:
+        return date.fromisoformat(moment.iso[:10]) < self.today
 
     def _latest_sentence(self, package: Package) -> str:
         event = package.latest_event
@@ -375,7 +451,11 @@ class Composer:
             return None
         if intent.focus == "refund":
             return self._refund_answer(order, result)
-        package = self._package_named(result, intent.item_words)
+        if intent.focus == "return":
+            return self._return_answer(order, result)
+        if result.delivery_method == "PICK_UP":
+            return None  # the pickup answer already says where and since when
+        package = self._package_named(result, intent.item_words, intent.ordinal)
         unshipped = [i for i in result.unshipped_items if _mentions(i.name, intent.item_words)]
         if unshipped and package is None:
             text = self.r.say("focus.item_unshipped", items=self.items(unshipped), order_number=order.order_number)
@@ -398,11 +478,13 @@ class Composer:
             return Answer("\n".join(lines))
         return None
 
-    def _package_named(self, result: FulfillmentsResult, words: list[str]) -> Package | None:
-        ordinals = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4}
-        for word in words:
-            if word in ordinals and ordinals[word] <= len(result.packages):
-                return result.packages[ordinals[word] - 1]
+    def _package_named(
+        self, result: FulfillmentsResult, words: list[str], ordinal: int | None = None
+    ) -> Package | None:
+        if ordinal is not None and len(result.packages) > 1:
+            index = ordinal - 1 if ordinal > 0 else len(result.packages) - 1
+            if 0 <= index < len(result.packages):
+                return result.packages[index]
         for package in result.packages:
             if any(_mentions(item.name, words) for item in package.items):
                 return package
@@ -437,6 +519,15 @@ class Composer:
         )
         return self.join(self.status_sentence(package.status), line) if single and not package.delivered else line
 
+    def _return_answer(self, order: OrderOverview, result: FulfillmentsResult) -> Answer:
+        if not order.return_status:
+            return Answer(self.r.say("focus.no_return", order_number=order.order_number), offer="other")
+        text = self.r.say(
+            "focus.return", order_number=order.order_number, status=self.return_words(order.return_status)
+        )
+        refunds = self._refund_answer(order, result).text if result.refunds else self.r.say("focus.no_refund_yet")
+        return Answer(self.join(text, refunds, self.r.say("focus.return_offer")), offer="other")
+
     def _refund_answer(self, order: OrderOverview, result: FulfillmentsResult) -> Answer:
         if not result.refunds:
             return Answer(self.r.say("focus.no_refund", order_number=order.order_number), offer="other")
@@ -456,12 +547,15 @@ class Composer:
             return self.r.say("customer_orders.none")
         lines = [self.r.say("customer_orders.intro")]
         for overview in result.orders:
-            status = "cancelled" if overview.cancelled else overview.fulfillment_status.replace("_", " ").lower()
+            code = overview.fulfillment_status
+            status_key = f"order_status.{code}" if self.r.has(f"order_status.{code}") else "order_status.OTHER"
+            status = self.r.say("customer_orders.cancelled") if overview.cancelled else self.r.say(status_key)
             lines.append(
                 self.r.say(
                     "customer_orders.line",
                     order_number=overview.order_number,
-                    placed=self.short_date(overview.placed),
+                    items=self.in_brackets(overview.items),
+                    placed=self.date(overview.placed),
                     status=status,
                 )
             )

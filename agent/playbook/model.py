@@ -36,7 +36,7 @@ from tools.list_fulfillments import FulfillmentsResult
 
 PLAYBOOK_NAME = "playbook"
 _RETRY_FEEDBACK = re.compile(r"<(retry_feedback|validation_errors)>")
-_CONCERNS = ("not_received", "cancel", "ship_when", "asks_why", "cancel_request")
+_CONCERNS = ("not_received", "cancel", "ship_when", "asks_why", "cancel_request", "refund_request", "lost_number")
 
 
 @dataclass
@@ -77,6 +77,8 @@ class State:
     )  # order ('' for none) -> (reference, reply-to)
     # What the shopper said they worry about while we were still collecting details ("it says delivered but...").
     concerns: frozenset[str] = frozenset()
+    # The orders last listed for the shopper to choose from: (order number, item names, weekday placed).
+    choices: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass
@@ -114,6 +116,18 @@ def split_turns(messages: list[ModelMessage]) -> list[Turn]:
     return turns
 
 
+def _choose(choices: tuple[tuple[str, str, str], ...], text: str, ordinal: int | None) -> str | None:
+    """Which listed order the shopper means: "the second one", "the last", "the compost one", "the one from Tuesday"."""
+    if ordinal is not None and -len(choices) <= (ordinal - 1 if ordinal > 0 else ordinal) < len(choices):
+        return choices[ordinal - 1 if ordinal > 0 else ordinal][0]
+    lowered = text.lower()
+    for attribute in (1, 2):  # items first, then the weekday
+        picked = [c[0] for c in choices if any(w in lowered for w in c[attribute].split() if len(w) > 3)]
+        if len(picked) == 1:
+            return picked[0]
+    return None
+
+
 class Playbook:
     """Decides the next step of a conversation. Pure: the same messages always give the same step."""
 
@@ -141,6 +155,11 @@ class Playbook:
         intent = detect_intent(text)
         worries = {name for name in _CONCERNS if getattr(intent, name)}
         new = replace(state, concerns=state.concerns | worries)
+        choosing = state.awaiting == "which_order" or (
+            intent.ordinal is not None and re.search(r"\b(one|order)\b", text, re.IGNORECASE)
+        )
+        if state.choices and choosing and not details.order_number:
+            details.order_number = _choose(state.choices, text, intent.ordinal)
         if details.order_number:
             new.order_number = details.order_number
         if details.email:
@@ -193,10 +212,10 @@ class Playbook:
             return self._reply(state, "acknowledged")
 
         in_dialogue = state.awaiting in ("order_number", "factor", "retry", "which_order")
-        follow_up = state.current_order is not None and not intent.other_topic
-        if not (intent.order_related or new_details or in_dialogue or follow_up) or (
-            intent.other_topic and not new_details
-        ):
+        # "What's the status of my return?" about an order already shown is a question about that order.
+        other_topic = intent.other_topic and not (intent.focus == "return" and state.current_order)
+        follow_up = state.current_order is not None and not other_topic
+        if not (intent.order_related or new_details or in_dialogue or follow_up) or (other_topic and not new_details):
             return self._reply(state, "out_of_scope")
         return self._order_flow(state, turn, intent, new_details)
 
@@ -209,7 +228,8 @@ class Playbook:
         giving_contact = state.awaiting == "contact_email" and details.email
         if not (accepting or giving_contact or intent.human):
             return None
-        reason = state.pending_reason or state.offer or "shopper_asked_for_human"
+        # Accepting an offer hands over for that reason; asking for a person is its own reason.
+        reason = state.pending_reason or (state.offer if accepting and state.offer else "shopper_asked_for_human")
         order = state.offer_order if (accepting or state.pending_reason) else state.current_order
         order = order or state.current_order
         if (order or "") in state.escalations:
@@ -249,18 +269,30 @@ class Playbook:
 
     def _order_flow(self, state: State, turn: Turn, intent, new_details: bool) -> ToolStep | ReplyStep:
         found = turn.last("find_order")
+        lost = "lost_number" in state.concerns or intent.lost_number
+        if found is None and lost and not state.order_number:
+            # No number: the email and the shipping postal code together find the order.
+            if not state.email:
+                return self._reply(state, "lost_number", awaiting="factor")
+            if not state.postal_code:
+                return self._reply(state, "ask_postal_for_lost", awaiting="factor")
         if found is None:
             number = state.order_number or state.current_order
             args = {"order_number": number, "email": state.email, "postal_code": state.postal_code}
             return ToolStep("find_order", {k: v for k, v in args.items() if v})
         result = FindOrderResult.model_validate(found)
         shown = result.order_number or state.order_number or ""
+        postal_only = result.accepts == ["postal_code"]
         if result.status == "verification_needed":
             if result.order_number:
-                return self._reply(state, "ask_email", awaiting="factor")
-            key = "ask_order_number_have_email" if state.email else "ask_order_number"
+                return self._reply(state, "ask_postal" if postal_only else "ask_email", awaiting="factor")
+            key = "ask_order_number"
+            if state.email:
+                key = "ask_order_number_have_email" if "postal_code" in result.accepts else "ask_order_number_only"
             return self._reply(state, key, awaiting="order_number")
         if result.status == "not_found":
+            if not result.order_number:
+                return self._reply(state, "not_found_lost", awaiting="retry")
             key = "not_found_with_details" if (state.email or state.postal_code) else "not_found"
             return self._reply(state, key, awaiting="retry", order_number=shown)
         if result.status == "too_many_attempts":
@@ -268,9 +300,13 @@ class Playbook:
         if result.status == "unavailable":
             return self._reply(replace(state, offer_order=None), "unavailable", offer="order_data_unavailable")
         if result.status == "customer_orders" and len(result.orders) != 1:
+            choices = tuple(
+                (o.order_number, " ".join(i.name.lower() for i in o.items), o.placed.date.split(",")[0].lower())
+                for o in result.orders
+            )
             return ReplyStep(
                 self.compose.customer_orders(result),
-                replace(state, awaiting="which_order" if result.orders else None, offer=None),
+                replace(state, awaiting="which_order" if result.orders else None, offer=None, choices=choices),
             )
 
         order = result.order or result.orders[0]
@@ -283,8 +319,8 @@ class Playbook:
             return self._reply(verified, "unavailable", offer="order_data_unavailable")
         for concern in state.concerns:
             setattr(intent, concern, True)
-        if intent.cancel_request and not fulfillments.cancelled:
-            # Lumen only reads orders; changing one is for the team.
+        if (intent.cancel_request or intent.refund_request) and not fulfillments.cancelled:
+            # Lumen only reads orders; cancelling, refunding or changing one is for the team.
             asked = replace(verified, offer_order=order.order_number, concerns=frozenset())
             return self._reply(asked, "cancel_request", offer="cancellation_request", order_number=order.order_number)
         answered = replace(verified, offer_order=order.order_number, concerns=frozenset())

@@ -168,6 +168,9 @@ class Intent:
     cancel_request: bool = False
     asks_why: bool = False
     correction: bool = False  # "sorry, I meant ..."
+    lost_number: bool = False  # "I lost my order number"
+    refund_request: bool = False  # "can I get a refund?"
+    ordinal: int | None = None  # "the second one", "the last package" (-1)
     focus: str | None = None  # a follow-up about one thing: "carrier", "eta", "refund", "items"
     item_words: list[str] = field(default_factory=list)
 
@@ -200,7 +203,8 @@ _DECLINE_FILLER = (
     "thats", "ok", "okay", "fine", "it's", "its", "all", "right", "don't", "dont", "bother", "need", "needed",
     "never", "mind", "nevermind", "i'll", "ill", "will", "wait", "thx", "ty", "it", "is", "later", "maybe",
 )  # fmt: skip
-_HUMAN_WORDS = ("human", "person", "agent", "representative", "rep", "operator", "someone", "somebody", "manager")
+# "someone" alone is not a request ("someone stole it"); "talk to someone" is, through the phrases below.
+_HUMAN_WORDS = ("human", "person", "agent", "representative", "rep", "operator", "manager")
 _HUMAN_PHRASES = (
     "real person", "customer service", "customer support", "support team", "talk to", "speak to", "speak with",
     "talk with", "contact support", "live chat", "call me", "email me", "escalate", "check with the team",
@@ -218,7 +222,13 @@ _RECEIPT = (
 _MISSING = (
     "missing", "stolen", "lost", "nowhere", "wasn't there", "not there", "not here", "isn't here", "no package",
     "no parcel", "nothing here", "nothing on", "nothing at", "don't have it", "dont have it", "do not have it",
-    "don't have my", "dont have my", "haven't got",
+    "don't have my", "dont have my", "haven't got", "stole", "stolen", "took it", "taken", "never came",
+)  # fmt: skip
+_LOST_NUMBER = (
+    "lost my order number", "lost the order number", "lost my number", "lost the number", "lost my order #",
+    "can't find my order number", "cant find my order number", "don't have my order number",
+    "dont have my order number", "don't know my order number", "dont know my order number", "forgot my order number",
+    "no order number", "don't have the order number", "dont have the order number", "without the order number",
 )  # fmt: skip
 _CANCEL = ("cancel", "cancelled", "canceled", "cancellation", "refund", "refunded", "refunds", "money back")
 _SHIP_WHEN = ("preorder", "pre-order", "backorder", "backordered", "dispatch", "dispatched", "ship", "ships")
@@ -231,11 +241,12 @@ _ORDER_WORDS = (
 _OTHER_TOPICS = (
     "address", "return", "returns", "exchange", "size", "sizing", "discount", "coupon", "promo", "price", "stock",
     "restock", "warranty", "invoice", "password", "account", "subscription", "recommend", "product", "change",
-    "modify", "wholesale", "job", "gift", "colour", "color", "policy", "unsubscribe", "mean", "means",
+    "modify", "wholesale", "job", "colour", "color", "policy", "unsubscribe", "mean", "means",
 )  # fmt: skip
 _CORRECTION = ("meant", "sorry", "wrong", "actually", "instead", "typo", "oops", "mistake")
 _FOCUS = {
-    "refund": ("refund", "refunded", "refunds", "money"),
+    "refund": ("refund", "refunded", "refunds", "money", "back"),
+    "return": ("return", "returned", "returns", "returning"),
     "carrier": (
         "carrier",
         "courier",
@@ -305,6 +316,16 @@ def detect_intent(text: str) -> Intent:
     intent.cancel_request = any(w in ("cancel", "stop") for w in words)
     intent.asks_why = any(w in ("why", "reason", "reasons") for w in words) or _has_phrase(text, ("how come",))
     intent.correction = any(w in _CORRECTION for w in words)
+    intent.lost_number = _has_phrase(text, _LOST_NUMBER)
+    if intent.lost_number:
+        intent.not_received = False
+    intent.refund_request = (
+        any(w in ("refund", "refunded") for w in words)
+        and any(w in ("can", "want", "need", "like", "request", "get", "give", "please", "i'd", "id") for w in words)
+        and not _has_phrase(text, ("how much", "did i get", "was refunded", "got back", "get back"))
+    )
+    ordinals = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "last": -1}
+    intent.ordinal = next((ordinals[w] for w in words if w in ordinals), None)
     for name, keys in _FOCUS.items():
         if any(w in keys for w in words):
             intent.focus = name
