@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import pytest
+from inline_snapshot import snapshot
 from pydantic_ai.exceptions import ModelAPIError
 from pydantic_ai.messages import (
     ModelMessage,
@@ -298,3 +299,94 @@ def test_slashes_quoted_from_the_data_are_grounded() -> None:
         == []
     )
     assert ungrounded("It arrives 12/04.", source) == ["date 12/4"]
+
+
+SCENARIO_TURNS = {
+    "delivered-not-received": [
+        "It says delivered but I never got my package. #1031 maya.patel@example.com",
+        "yes please",
+    ],
+    "split-shipment": ["where is my order", "1042", "jordan.lee@example.com"],
+    "pre-order": ["When will my pre-order ship? 1088 sam.rivera@example.com"],
+    "international": ["It's been 3 weeks, order 1065, zip 10115"],
+    "wrong-order-number": ["Check order 9999", "jordan.lee@example.com"],
+    "other-platform": ["Where is my Amazon order?"],
+    "cancelled": ["What happened to my order? 1055 priya.nair@example.com"],
+    "3pl": ["Where is my package? #1093 chris.okafor@example.com"],
+    "human": ["can I talk to a person?", "pat@example.com"],
+}
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_TURNS)
+async def test_tool_calls_and_arguments_for_each_scenario(lumen: Lumen, scenario: str) -> None:
+    """Which tools the agent calls, with which arguments, turn by turn (the playbook model drives it)."""
+    session = None
+    for message in SCENARIO_TURNS[scenario]:
+        session = (await lumen.chat(message, session)).session_id
+    transcript = await lumen.transcript(session or "")
+    assert transcript is not None
+    calls = [
+        (p["tool_name"], {k: v for k, v in p["args"].items() if k != "summary"})
+        for m in transcript["messages"]
+        for p in m["parts"]
+        if p["part_kind"] == "tool-call"
+    ]
+    assert calls == EXPECTED_CALLS[scenario]
+
+
+EXPECTED_CALLS = {
+    "delivered-not-received": snapshot(
+        [
+            ("find_order", {"order_number": "1031", "email": "maya.patel@example.com"}),
+            ("list_fulfillments", {"order_number": "#1031"}),
+            (
+                "escalate",
+                {
+                    "reason": "delivered_not_received",
+                    "order_number": "#1031",
+                    "shopper_email": "maya.patel@example.com",
+                },
+            ),
+        ]
+    ),
+    "split-shipment": snapshot(
+        [
+            ("find_order", {}),
+            ("find_order", {"order_number": "1042"}),
+            ("find_order", {"order_number": "1042", "email": "jordan.lee@example.com"}),
+            ("list_fulfillments", {"order_number": "#1042"}),
+        ]
+    ),
+    "pre-order": snapshot(
+        [
+            ("find_order", {"order_number": "1088", "email": "sam.rivera@example.com"}),
+            ("list_fulfillments", {"order_number": "#1088"}),
+        ]
+    ),
+    "international": snapshot(
+        [
+            ("find_order", {"order_number": "1065", "postal_code": "10115"}),
+            ("list_fulfillments", {"order_number": "#1065"}),
+        ]
+    ),
+    "wrong-order-number": snapshot(
+        [
+            ("find_order", {"order_number": "9999"}),
+            ("find_order", {"order_number": "9999", "email": "jordan.lee@example.com"}),
+        ]
+    ),
+    "other-platform": snapshot([]),
+    "cancelled": snapshot(
+        [
+            ("find_order", {"order_number": "1055", "email": "priya.nair@example.com"}),
+            ("list_fulfillments", {"order_number": "#1055"}),
+        ]
+    ),
+    "3pl": snapshot(
+        [
+            ("find_order", {"order_number": "1093", "email": "chris.okafor@example.com"}),
+            ("list_fulfillments", {"order_number": "#1093"}),
+        ]
+    ),
+    "human": snapshot([("escalate", {"reason": "shopper_asked_for_human", "shopper_email": "pat@example.com"})]),
+}
