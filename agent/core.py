@@ -15,29 +15,22 @@ OUTPUT_RETRIES = 1
 
 
 def instructions_for(deps: Deps) -> str:
-    tz = deps.shop.timezone
-    today = deps.now.astimezone(_zone(tz))
+    today = deps.local_now
     policy = prompts.text("policy.md").format(
         assistant_name=deps.persona.assistant_name,
         shop_name=deps.shop.name,
         tone_description=prompts.toml("tones.toml").get(deps.persona.tone, ""),
         today=f"{today:%A}, {today:%B} {today.day}, {today.year}",
-        timezone=tz,
+        timezone=deps.shop.timezone,
         persona_context=deps.persona.context or "(none)",
     )
     return "\n\n".join([policy, prompts.text("verification.md"), prompts.text("scenarios.md")])
 
 
-def _zone(tz: str):
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(tz)
-
-
 def safe_reply(ctx: RunContext[Deps]) -> str:
     """A reply written by the playbook from this conversation's tool results, or a plain hand-off offer."""
     deps = ctx.deps
-    playbook = Playbook(deps.persona, deps.shop.name, deps.now.astimezone(_zone(deps.shop.timezone)).date())
+    playbook = Playbook(deps.persona, deps.shop.name, deps.today)
     step = playbook.next_step(list(ctx.messages))
     if isinstance(step, ReplyStep) and not _problems(ctx, step.text):
         return step.text
@@ -46,8 +39,7 @@ def safe_reply(ctx: RunContext[Deps]) -> str:
 
 def _problems(ctx: RunContext[Deps], reply: str) -> list[str]:
     deps = ctx.deps
-    today = deps.now.astimezone(_zone(deps.shop.timezone)).date()
-    return ungrounded(reply, evidence(ctx.messages, extra=deps.persona.context), today)
+    return ungrounded(reply, evidence(ctx.messages, extra=deps.persona.context), deps.today)
 
 
 def build_agent() -> Agent[Deps, str]:
@@ -74,11 +66,7 @@ def build_agent() -> Agent[Deps, str]:
         if not problems:
             return output
         if ctx.retry < OUTPUT_RETRIES:
-            raise ModelRetry(
-                "Your reply states facts that no tool result in this conversation contains: "
-                + ", ".join(problems)
-                + ". Rewrite it using only what the tools returned; if you don't know something, say so."
-            )
+            raise ModelRetry(prompts.text("grounding_retry.md").format(problems=", ".join(problems)).strip())
         return safe_reply(ctx)
 
     return agent

@@ -12,11 +12,10 @@ import secrets
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, EmailStr, Field
 from pydantic_ai import AgentRunResultEvent, PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
@@ -224,7 +223,7 @@ class Lumen:
 
     async def _mail_settings(self) -> MailSettings:
         merchant = await self.merchant_settings()
-        shop = await self.source.shop()
+        shop = await self._shop()
         return MailSettings(
             smtp_url=merchant.smtp_url,
             escalation_email=str(merchant.escalation_email) if merchant.escalation_email else None,
@@ -270,8 +269,7 @@ class Lumen:
             now=now,
             persona=persona,
         )
-        today = now.astimezone(ZoneInfo(shop.timezone)).date()
-        return _Prepared(session_id, history, deps, self.models.for_turn(persona, shop.name, today))
+        return _Prepared(session_id, history, deps, self.models.for_turn(persona, shop.name, deps.today))
 
     async def _shop(self):
         try:
@@ -405,6 +403,3 @@ class Lumen:
             "model": row.model,
             "messages": to_jsonable_python(messages),
         }
-
-    async def now(self) -> datetime:
-        return self.source.now()

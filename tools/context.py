@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from tools.sources.base import OrderSource
+from tools.domain import Shop
+from tools.sources.base import OrderSource, order_name_matches
 
 if TYPE_CHECKING:
     from tools.escalations import EscalationService
@@ -47,8 +48,9 @@ class SessionState(BaseModel):
         self.verified_ids.clear()
         self.order_emails.clear()
 
-    def is_verified(self, order_name: str) -> bool:
-        return order_name in self.verified_orders
+    def proved_name(self, number: str | None) -> str | None:
+        """The proved order a shopper's normalised number refers to ('1234' -> '#1234'), if any."""
+        return next((n for n in self.verified_orders if number and order_name_matches(n, number)), None)
 
 
 @dataclass
@@ -57,6 +59,8 @@ class ToolContext:
     session: SessionState
     conversation_id: str
     escalations: EscalationService | None = None
+    # The shop, read once per turn by the caller; tools fall back to the source when it is not given.
+    shop: Shop | None = None
     guard: AttemptGuard | None = None
     client_ip: str | None = None
     # One lookup at a time per conversation: parallel tool calls must not outrun the attempt counters.

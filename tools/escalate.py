@@ -65,7 +65,7 @@ async def escalate(
     order_name: str | None = None
     if order_number:
         number = normalize_order_number(order_number)
-        order_name = next((n for n in session.verified_orders if number and n.lstrip("#").upper() == number), None)
+        order_name = session.proved_name(number)
         if order_name is None:
             return EscalationResult(status="not_verified")
     email = session.order_emails.get(order_name) if order_name else None

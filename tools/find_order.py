@@ -96,7 +96,7 @@ async def _find(
     deps: ToolContext, order_number: str | None, email: str | None, postal_code: str | None
 ) -> FindOrderResult:
     session = deps.session
-    tz = (await deps.source.shop()).timezone
+    tz = (deps.shop or await deps.source.shop()).timezone
 
     if not order_number:
         if session.customer_id:
@@ -126,7 +126,8 @@ async def _find(
         return FindOrderResult(status="not_found", order_number=order_number.strip())
     shown = f"#{number}" if number.isdigit() else number
 
-    proved_ids = {session.verified_ids.get(n) for n in session.verified_orders if n.lstrip("#").upper() == number}
+    proved = session.proved_name(number)
+    proved_ids = {session.verified_ids.get(proved)} if proved else set()
     if proved_ids or session.customer_id:
         # Already proved in this conversation, or a logged-in customer's own order: no guess is being made.
         for order in await deps.source.orders_by_name(number):

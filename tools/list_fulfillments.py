@@ -59,11 +59,11 @@ async def list_fulfillments(ctx: RunContext[ToolContext], order_number: str) -> 
     """
     deps = ctx.deps
     number = normalize_order_number(order_number)
-    name = next((n for n in deps.session.verified_orders if number and n.lstrip("#").upper() == number), None)
+    name = deps.session.proved_name(number)
     if name is None:
         return FulfillmentsResult(status="not_verified", order_number=order_number)
     try:
-        shop = await deps.source.shop()
+        shop = deps.shop or await deps.source.shop()
         orders = await deps.source.orders_by_name(name.lstrip("#").upper())
     except OrderSourceError:
         return FulfillmentsResult(status="unavailable", order_number=name)

@@ -9,8 +9,6 @@ from tools.escalate import escalate
 from tools.find_order import find_order
 from tools.list_fulfillments import list_fulfillments
 
-TOOL_NAMES = ("find_order", "list_fulfillments", "escalate")
-
 
 def build_toolset() -> FunctionToolset[ToolContext]:
     # require_parameter_descriptions keeps every argument documented for the model.

@@ -57,9 +57,6 @@ class Turn:
                 return call.result
         return None
 
-    def called(self, name: str) -> bool:
-        return any(c.name == name for c in self.calls)
-
 
 @dataclass
 class State:

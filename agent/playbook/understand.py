@@ -167,7 +167,6 @@ class Intent:
     goodbye: bool = False
     cancel_request: bool = False
     asks_why: bool = False
-    correction: bool = False  # "sorry, I meant ..."
     lost_number: bool = False  # "I lost my order number"
     refund_request: bool = False  # "can I get a refund?"
     ordinal: int | None = None  # "the second one", "the last package" (-1)
@@ -315,7 +314,6 @@ def detect_intent(text: str) -> Intent:
     )
     intent.cancel_request = any(w in ("cancel", "stop") for w in words)
     intent.asks_why = any(w in ("why", "reason", "reasons") for w in words) or _has_phrase(text, ("how come",))
-    intent.correction = any(w in _CORRECTION for w in words)
     intent.lost_number = _has_phrase(text, _LOST_NUMBER)
     if intent.lost_number:
         intent.not_received = False

@@ -76,7 +76,7 @@ query {name}($q: String!) {{
 # duplicate while keeping the requested cost (which must fit the bucket before Shopify runs a query) low.
 ORDERS_QUERY = _ORDERS_TEMPLATE.format(name="LumenOrders", first=5)
 NAME_QUERY = _ORDERS_TEMPLATE.format(name="LumenOrderByName", first=2)
-ORDERS_PAGE_SIZE = 5
+
 
 # Used until Shopify has told us a query's real requested cost; deliberately the pessimistic figure.
 COST_ESTIMATES: dict[str, float] = {ORDERS_QUERY: 852, NAME_QUERY: 342, SHOP_QUERY: 1}
@@ -262,11 +262,15 @@ class ShopifyAdmin:
         number = name.strip().lstrip("#").strip()
         if not number:
             return []
-        found = self._matching(await self._orders(name_search(number, email=email), NAME_QUERY), number, email)
+        # Both searches share one wait budget: `max_wait_s` is what a shopper waits, not what each query may.
+        budget = _Budget(started=self._clock())
+        found = self._matching(await self._orders(name_search(number, email=email), NAME_QUERY, budget), number, email)
         if not found:
             # Stores with prefixes or suffixes (EN1001, 1001-A) name orders without the '#'.
             found = self._matching(
-                await self._orders(name_search(number, email=email, hash_prefix=False), NAME_QUERY), number, email
+                await self._orders(name_search(number, email=email, hash_prefix=False), NAME_QUERY, budget),
+                number,
+                email,
             )
         return found
 
@@ -279,7 +283,7 @@ class ShopifyAdmin:
         return _newest_first([o for o in found if o.email and normalize_email(o.email) == wanted])[:limit]
 
     async def orders_by_customer(self, customer_id: str, *, limit: int = 5) -> list[Order]:
-        """The customer's newest orders; at most `ORDERS_PAGE_SIZE` (5), what one query fetches."""
+        """The customer's newest orders; at most five, what one query fetches."""
         match = _CUSTOMER_ID.fullmatch(customer_id.strip())
         if match is None or limit <= 0:
             return []  # not a Shopify customer id: nothing could match, so don't ask
@@ -312,11 +316,11 @@ class ShopifyAdmin:
             kept = [o for o in kept if o.email and normalize_email(o.email) == wanted]
         return _newest_first(kept)
 
-    async def _orders(self, search: str, query: str) -> list[Order]:
+    async def _orders(self, search: str, query: str, budget: _Budget | None = None) -> list[Order]:
         entry = self._cache.get(search)
         if entry is not None and entry.expires_at > self._clock():
             return list(entry.orders)
-        data = await self._graphql(query, {"q": search})
+        data = await self._graphql(query, {"q": search}, budget)
         connection = data.get("orders")
         if not isinstance(connection, dict):
             raise OrderSourceUnavailable("Shopify returned no orders connection")
@@ -342,9 +346,11 @@ class ShopifyAdmin:
             self._client = httpx.AsyncClient(timeout=self._timeout_s)
         return self._client
 
-    async def _graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def _graphql(
+        self, query: str, variables: dict[str, Any] | None = None, budget: _Budget | None = None
+    ) -> dict[str, Any]:
         """`data` of one query, after waiting for the bucket and retrying transient failures within `max_wait_s`."""
-        budget = _Budget(started=self._clock())
+        budget = budget or _Budget(started=self._clock())
 
         async def sleep(seconds: float) -> None:
             await self._sleep_within(budget, seconds)
