@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 
@@ -35,6 +34,9 @@ async def _chat(store: Path | None) -> int:
     from tools.config import Settings
 
     settings = Settings()
+    if "lumen_database_url" not in settings.model_fields_set:
+        # A terminal chat keeps its conversation in memory unless a database is configured (environment or .env).
+        settings = settings.model_copy(update={"lumen_database_url": "sqlite:///:memory:"})
     lumen = await Lumen.create(settings, store=store)
     shop = await lumen.source.shop()
     persona = await lumen.persona()
@@ -79,8 +81,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "serve":
         return _serve(args)
-    # A terminal chat keeps its conversation in memory unless a database is configured.
-    os.environ.setdefault("LUMEN_DATABASE_URL", "sqlite:///:memory:")
     return asyncio.run(_chat(Path(args.store) if args.store else None))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from datetime import date
 
 import httpx
@@ -21,14 +20,14 @@ log = logging.getLogger("lumen.models")
 FALLBACK_ON = (ModelAPIError, UnexpectedModelBehavior, httpx.HTTPError, TimeoutError, OSError)
 
 
-def llm_from_settings(name: str, base_url: str | None) -> Model:
+def llm_from_settings(name: str, base_url: str | None, api_key: str | None = None) -> Model:
     """A pydantic-ai model from its name; `base_url` points the OpenAI provider at any compatible server."""
-    if name.startswith("openai:") and base_url:
+    if name.startswith("openai:") and (base_url or api_key):
         from pydantic_ai.models.openai import OpenAIChatModel
         from pydantic_ai.providers.openai import OpenAIProvider
 
         # Local servers (Ollama, vLLM, llama.cpp) ignore the key, but the client insists on one.
-        provider = OpenAIProvider(base_url=base_url, api_key=os.environ.get("OPENAI_API_KEY") or "not-needed")
+        provider = OpenAIProvider(base_url=base_url, api_key=api_key or "not-needed")
         return OpenAIChatModel(name.removeprefix("openai:"), provider=provider)
     return infer_model(name)
 
@@ -39,6 +38,7 @@ class ModelChooser:
     def __init__(self, settings: Settings) -> None:
         self.name = settings.lumen_model
         self.base_url = settings.lumen_openai_base_url
+        self.api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
         self._llm: Model | None = None
         self.llm_error: str | None = None
 
@@ -51,7 +51,7 @@ class ModelChooser:
             return None
         if self._llm is None and self.llm_error is None:
             try:
-                self._llm = llm_from_settings(self.name, self.base_url)
+                self._llm = llm_from_settings(self.name, self.base_url, self.api_key)
             except Exception as exc:  # a missing key or unknown provider: run on the playbook, say why once
                 self.llm_error = f"{type(exc).__name__}: {exc}"
                 log.warning("LUMEN_MODEL=%s cannot be used (%s); answering with the playbook model", self.name, exc)

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import statistics
 import sys
 import time
@@ -33,6 +32,7 @@ from rich.table import Table
 from evals.dataset import CASES_FILE, DEMO_STORE, SCENARIOS, CaseInputs, LumenDataset, load_dataset, select_cases
 from evals.evaluators import ToneJudge
 from evals.task import PLAYBOOK, CaseRun, CaseRunner, ModelFactory
+from tools.config import Settings
 
 WIRE_MODEL = "openai:playbook-wire"
 
@@ -242,7 +242,7 @@ def print_report(data: dict[str, Any], console: Console) -> None:
 @contextlib.contextmanager
 def _wire_server(options: EvalOptions) -> Iterator[str | None]:
     """For `openai:playbook-wire` with no base URL configured, serve the playbook over the OpenAI API for the run."""
-    configured = options.openai_base_url or os.environ.get("LUMEN_OPENAI_BASE_URL")
+    configured = options.openai_base_url or Settings().lumen_openai_base_url
     if options.model != WIRE_MODEL or configured:
         yield configured
         return
@@ -339,7 +339,7 @@ def parse_args(argv: Sequence[str]) -> EvalOptions:
     if args.min_pass_rate is not None and not 0 <= args.min_pass_rate <= 1:
         parser.error("--min-pass-rate is a share between 0 and 1")
     return EvalOptions(
-        model=args.model or os.environ.get("LUMEN_MODEL") or PLAYBOOK,
+        model=args.model or Settings().lumen_model or PLAYBOOK,
         repeat=args.repeat,
         cases=args.case,
         store=args.store,

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     # --- the model ---------------------------------------------------------------------------------------------
     lumen_model: str = Field("playbook", description="'playbook' or a pydantic-ai model name, e.g. openai:gpt-4.1-mini")
     lumen_openai_base_url: str | None = Field(None, description="Any OpenAI-compatible server (Ollama, vLLM, ...).")
+    openai_api_key: SecretStr | None = Field(None, description="For openai: models; read here so .env works too.")
     lumen_model_timeout_s: float = 30.0
 
     # --- storage and escalation ----------------------------------------------------------------------------------
