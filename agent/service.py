@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, EmailStr, Field
-from pydantic_ai import AgentRunResultEvent, PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
+from pydantic_ai import AgentRunResult, AgentRunResultEvent, PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
 from pydantic_ai.messages import (
     ModelMessage,
     ModelMessagesTypeAdapter,
@@ -310,6 +310,15 @@ class Lumen:
         ]
         return [*prepared.history, *failed], reply
 
+    async def _finish(self, prepared: _Prepared, result: AgentRunResult[str]) -> ChatTurn:
+        """Store the turn and say what the shopper gets."""
+        new = result.new_messages()
+        model = result.response.model_name
+        await self._save(prepared, [*prepared.history, *new], model)
+        return ChatTurn(
+            session_id=prepared.session_id, reply=result.output, escalation=_escalation_in(new), model=model
+        )
+
     def _run_options(self, prepared: _Prepared) -> dict[str, Any]:
         return {
             "deps": prepared.deps,
@@ -335,15 +344,7 @@ class Lumen:
                 messages, reply = self._failure_turn(prepared, message, exc)
                 await self._save(prepared, messages, "error")
                 return ChatTurn(session_id=prepared.session_id, reply=reply)
-            messages = [*prepared.history, *result.new_messages()]
-            model_name = result.response.model_name
-            await self._save(prepared, messages, model_name)
-            return ChatTurn(
-                session_id=prepared.session_id,
-                reply=result.output,
-                escalation=_escalation_in(result.new_messages()),
-                model=model_name,
-            )
+            return await self._finish(prepared, result)
 
     async def chat_stream(
         self,
@@ -369,15 +370,7 @@ class Lumen:
                         elif isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
                             yield {"type": "delta", "text": event.delta.content_delta}
                         elif isinstance(event, AgentRunResultEvent):
-                            result = event.result
-                            messages = [*prepared.history, *result.new_messages()]
-                            await self._save(prepared, messages, result.response.model_name)
-                            turn = ChatTurn(
-                                session_id=prepared.session_id,
-                                reply=result.output,
-                                escalation=_escalation_in(result.new_messages()),
-                                model=result.response.model_name,
-                            )
+                            turn = await self._finish(prepared, event.result)
                             yield {"type": "done", **turn.model_dump(mode="json")}
             except Exception as exc:
                 messages, reply = self._failure_turn(prepared, message, exc)

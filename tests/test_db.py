@@ -239,14 +239,16 @@ async def test_attempts_are_counted_per_key_within_the_window(db: Database, cloc
     assert await db.count_attempts([], since=T0) == {}
 
 
-async def test_counting_drops_attempts_a_day_older_than_the_window(db: Database, clock: Clock) -> None:
+async def test_recording_drops_attempts_a_day_old(db: Database, clock: Clock) -> None:
     await db.record_attempts(["order:1042", "order:1042"])
     clock.advance(hours=12)
     await db.record_attempts(["order:1042"])
     assert await _count_attempt_rows(db) == 3
-    clock.advance(days=1)  # the first two are now more than a day older than an hour-long window; the third is not
+    clock.advance(days=1)  # the first two are now more than a day old; the third is exactly a day old
     assert await db.count_attempts(["order:1042"], since=clock.now - timedelta(hours=1)) == {"order:1042": 0}
-    assert await _count_attempt_rows(db) == 1
+    assert await _count_attempt_rows(db) == 3  # counting writes nothing
+    await db.record_attempts(["order:7"])
+    assert await _count_attempt_rows(db) == 2
 
 
 async def _escalate(db: Database, esc_id: str, conversation_id: str, **values: object) -> None:

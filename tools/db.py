@@ -326,6 +326,8 @@ class Database:
         now = self.clock()
         async with self.begin() as conn:
             await conn.execute(sa.insert(attempts), [{"key": key, "at": now} for key in keys])
+            # Rows a day old are outside every window: drop them here, on the rare failed attempt, not on every check.
+            await conn.execute(sa.delete(attempts).where(attempts.c.at < now - timedelta(days=1)))
 
     async def count_attempts(self, keys: list[str], *, since: datetime) -> dict[str, int]:
         if not keys:
@@ -337,8 +339,6 @@ class Database:
         )
         async with self.begin() as conn:
             counted = {key: count for key, count in (await conn.execute(stmt)).all()}
-            # Old rows are worthless once outside every window; drop them as we go.
-            await conn.execute(sa.delete(attempts).where(attempts.c.at < since - timedelta(days=1)))
         return {key: int(counted.get(key, 0)) for key in keys}
 
     # --- privacy -----------------------------------------------------------------------------------------------

@@ -394,7 +394,9 @@ class Composer:
         elif tracking:
             parts.append(self.r.say("phrases.shipped_no_carrier", tracking=tracking))
         elif package.fulfilled_by:
-            parts.append(f"fulfilled by {package.fulfilled_by} on {self.date(package.fulfilled)}, no tracking shared")
+            parts.append(
+                self.r.say("phrases.fulfilled_untracked", by=package.fulfilled_by, date=self.date(package.fulfilled))
+            )
         if package.delivered:
             parts.append(self.r.say("phrases.delivered_on", date=self.date_time(package.delivered)))
         else:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from copy import copy
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from pydantic_ai.messages import (
@@ -29,7 +31,9 @@ from pydantic_core import to_jsonable_python
 
 from agent.persona import Persona
 from agent.playbook.compose import Answer, Composer
-from agent.playbook.understand import Awaiting, detect_intent, extract_details
+from agent.playbook.understand import Awaiting, Details, Intent
+from agent.playbook.understand import detect_intent as _detect_intent
+from agent.playbook.understand import extract_details as _extract_details
 from tools.escalate import EscalationResult
 from tools.find_order import FindOrderResult
 from tools.list_fulfillments import FulfillmentsResult
@@ -111,6 +115,25 @@ def split_turns(messages: list[ModelMessage]) -> list[Turn]:
                     by_id[part.tool_call_id] = call
                     turns[-1].calls.append(call)
     return turns
+
+
+# Every model request replays the conversation, so each message is read many times: read it once, hand out copies.
+@lru_cache(maxsize=4096)
+def _read_details(text: str, awaiting: Awaiting) -> Details:
+    return _extract_details(text, awaiting)
+
+
+@lru_cache(maxsize=4096)
+def _read_intent(text: str) -> Intent:
+    return _detect_intent(text)
+
+
+def extract_details(text: str, awaiting: Awaiting) -> Details:
+    return copy(_read_details(text, awaiting))
+
+
+def detect_intent(text: str) -> Intent:
+    return copy(_read_intent(text))
 
 
 def _choose(choices: tuple[tuple[str, str, str], ...], text: str, ordinal: int | None) -> str | None:
