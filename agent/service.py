@@ -1,6 +1,7 @@
 """Lumen as a service: conversations kept on the server, one agent turn per shopper message.
 
-The server and the terminal chat both talk to `Lumen`; neither touches the agent, the database or the tools directly.
+The server and the terminal chat run turns only through `Lumen`; the merchant API and the webhooks read its
+`db`, `source` and `escalations` for listings, stats, cache invalidation and redaction.
 """
 
 from __future__ import annotations
