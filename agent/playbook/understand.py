@@ -37,7 +37,7 @@ _LETTERED_POSTAL = re.compile(
     r"(?<![\w@])("
     r"[A-Za-z]\d[A-Za-z][ \-]?\d[A-Za-z]\d"  # Canada
     r"|[A-Za-z]{1,2}\d[A-Za-z\d]?\s\d[A-Za-z]{2}"  # UK
-    r"|\d{4}\s?[A-Z]{2}(?<!OK)"  # Netherlands, in capitals: "1042 ok" is not a postcode
+    r"|\d{4}\s?[A-Z]{2}(?<!OK)"  # Netherlands, in capitals: "1234 ok" is not a postcode
     r")(?![\w@])"
 )
 _POSTAL_KEYWORD = re.compile(
