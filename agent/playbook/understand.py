@@ -235,7 +235,7 @@ _ORDER_WORDS = (
     "order", "orders", "package", "parcel", "shipment", "shipping", "delivery", "delivered", "deliver", "track",
     "tracking", "shipped", "ship", "arrive", "arrived", "status", "where", "wismo", "refund", "cancel", "cancelled",
     "canceled", "stuck", "late", "delayed", "eta", "received", "box", "item", "items", "purchase", "bought", "sent",
-    "stuff", "things", "carrier", "courier",
+    "stuff", "things", "carrier", "courier", "gift",
 )  # fmt: skip
 _OTHER_TOPICS = (
     "address", "return", "returns", "exchange", "size", "sizing", "discount", "coupon", "promo", "price", "stock",
@@ -244,8 +244,9 @@ _OTHER_TOPICS = (
 )  # fmt: skip
 _CORRECTION = ("meant", "sorry", "wrong", "actually", "instead", "typo", "oops", "mistake")
 _FOCUS = {
-    "refund": ("refund", "refunded", "refunds", "money", "back"),
+    # A return question may mention the refund; the return answer covers both.
     "return": ("return", "returned", "returns", "returning"),
+    "refund": ("refund", "refunded", "refunds", "money", "back"),
     "carrier": (
         "carrier",
         "courier",
@@ -324,6 +325,9 @@ def detect_intent(text: str) -> Intent:
     )
     ordinals = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "last": -1}
     intent.ordinal = next((ordinals[w] for w in words if w in ordinals), None)
+    if intent.focus == "return" and not any(w in ("policy", "policies", "how", "can", "want") for w in words):
+        # "Did you get my return?" is about an order; "what's your return policy?" is not.
+        intent.order_related, intent.other_topic = True, False
     for name, keys in _FOCUS.items():
         if any(w in keys for w in words):
             intent.focus = name
