@@ -325,13 +325,13 @@ def detect_intent(text: str) -> Intent:
     )
     ordinals = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "last": -1}
     intent.ordinal = next((ordinals[w] for w in words if w in ordinals), None)
-    if intent.focus == "return" and not any(w in ("policy", "policies", "how", "can", "want") for w in words):
-        # "Did you get my return?" is about an order; "what's your return policy?" is not.
-        intent.order_related, intent.other_topic = True, False
     for name, keys in _FOCUS.items():
         if any(w in keys for w in words):
             intent.focus = name
             break
+    if intent.focus == "return" and not any(w in ("policy", "policies", "how", "can", "want") for w in words):
+        # "Did you get my return?" is about an order; "what's your return policy?" is not.
+        intent.order_related, intent.other_topic = True, False
     intent.item_words = [w for w in words if len(w) > 2 and w not in _STOP and not w.isdigit()]
     for platform in prompts.platforms():
         found = re.search(rf"(?<![\w]){re.escape(platform)}(?![\w])", text, re.IGNORECASE)
