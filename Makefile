@@ -35,6 +35,7 @@ eval: install
 	$(BIN)/lumen eval
 
 bench: install
+	$(BIN)/python bench/chat_latency.py
 	$(BIN)/python bench/shopify_throughput.py
 
 clean:
