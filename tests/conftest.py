@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic_ai import models
 
-from tests.smtp_server import smtp_server  # noqa: F401  (fixture: a real SMTP server on loopback)
+# Shared fixtures: a clock and an in-memory database, the fake Shopify, a real SMTP server on loopback.
+pytest_plugins = ["tests.fixtures", "tests.smtp_server"]
 
 models.ALLOW_MODEL_REQUESTS = False

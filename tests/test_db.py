@@ -7,33 +7,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.fixtures import T0, Clock
 from tools.db import Database, escalations, normalize_database_url
-
-T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def db(clock: Clock):
-    database = Database("sqlite:///:memory:", clock=clock)
-    await database.connect()
-    yield database
-    await database.close()
 
 
 def _messages(n: int) -> bytes:

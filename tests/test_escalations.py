@@ -2,14 +2,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
 from inline_snapshot import snapshot
 
 import tools.escalations as escalations_module
+from tests.fixtures import T0, Clock
 from tests.smtp_server import SmtpSink
 from tools.db import Database
 from tools.escalations import (
@@ -22,32 +23,7 @@ from tools.escalations import (
     parse_smtp_url,
 )
 
-T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 OPS = "ops@acme.test"
-
-
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def db(clock: Clock) -> AsyncIterator[Database]:
-    database = Database("sqlite:///:memory:", clock=clock)
-    await database.connect()
-    yield database
-    await database.close()
 
 
 @pytest.fixture

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 from inline_snapshot import snapshot
 
 from evals.fake_shopify import FakeShopify, Term, parse_query, parse_search, requested_cost
+from tests.fixtures import TOKEN
 from tools.sources.fixture import DEMO_STORE
 from tools.sources.shopify import ORDERS_QUERY, SHOP_QUERY
-
-TOKEN = "shpat_test"
-
-
-@pytest.fixture(scope="module")
-def demo_server() -> Iterator[FakeShopify]:
-    # One server per module (starting and stopping uvicorn costs ~0.2 s); each test gets it reset.
-    with FakeShopify(DEMO_STORE, token=TOKEN) as server:
-        yield server
-
-
-@pytest.fixture
-def fake(demo_server: FakeShopify) -> FakeShopify:
-    demo_server.reset()
-    return demo_server
 
 
 def post(

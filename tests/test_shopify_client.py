@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from inline_snapshot import snapshot
 from pydantic import SecretStr
 
 from evals.fake_shopify import FakeShopify, Selection, parse_query, requested_cost, search_orders
+from tests.fixtures import TOKEN
 from tools.config import Settings
 from tools.sources.base import OrderSource, OrderSourceThrottled, OrderSourceUnavailable
 from tools.sources.fixture import DEMO_STORE, FixtureStore
@@ -27,8 +28,6 @@ from tools.sources.shopify import (
     search_value,
 )
 
-TOKEN = "shpat_test"
-
 
 class RecordingSleep:
     """Records the waits the client asks for, and sleeps only a moment so the test stays fast."""
@@ -39,19 +38,6 @@ class RecordingSleep:
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
         await asyncio.sleep(0.001)
-
-
-@pytest.fixture(scope="module")
-def demo_server() -> Iterator[FakeShopify]:
-    # One server per module (starting and stopping uvicorn costs ~0.2 s); each test gets it reset.
-    with FakeShopify(DEMO_STORE, token=TOKEN) as server:
-        yield server
-
-
-@pytest.fixture
-def fake(demo_server: FakeShopify) -> FakeShopify:
-    demo_server.reset()
-    return demo_server
 
 
 @pytest.fixture
