@@ -256,6 +256,8 @@ class Composer:
         return Answer(text, "delivered_not_received", closing=self.r.say("order.delivered_followup"))
 
     def _one_package(self, order: OrderOverview, package: Package, intent: Intent) -> Answer:
+        # A lone package is the order: when Shopify lists no items for it, the order's items are what it holds.
+        facts = {"order_number": order.order_number, "items": self.in_brackets(package.items or order.items)}
         if package.delivered:
             return self._delivered(order, package, intent)
         event = package.latest_event
@@ -268,8 +270,7 @@ class Composer:
             # Local delivery and couriers without tracking numbers still report how it is going.
             text = self.r.say(
                 "order.moving_untracked",
-                order_number=order.order_number,
-                items=self.in_brackets(package.items or order.items),
+                **facts,
                 status=self.status_sentence(package.status),
             )
             offer = "delayed_or_stuck" if problem else None
@@ -283,8 +284,7 @@ class Composer:
             by = f" by {package.fulfilled_by}" if package.fulfilled_by else ""
             text = self.r.say(
                 "order.no_tracking",
-                order_number=order.order_number,
-                items=self.in_brackets(package.items or order.items),
+                **facts,
                 fulfilled=self.date(package.fulfilled),
                 by=by,
             )
@@ -297,8 +297,7 @@ class Composer:
             days = (self.today - date.fromisoformat(package.fulfilled.iso[:10])).days
             text = self.r.say(
                 "order.label_only",
-                order_number=order.order_number,
-                items=self.in_brackets(package.items or order.items),
+                **facts,
                 date=self.date(package.fulfilled),
                 carrier=carrier,
                 tracking=self.tracking(package),
@@ -348,8 +347,7 @@ class Composer:
             return Answer(self.join(text, latest, eta, self.context_for("in_transit"), advice), "delayed_or_stuck")
         text = self.r.say(
             "order.moving",
-            order_number=order.order_number,
-            items=self.in_brackets(package.items or order.items),
+            **facts,
             status=self.status_sentence(package.status),
             carrier=carrier,
             tracking=self.tracking(package),
