@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -62,6 +63,21 @@ def _fact_label(fact: Fact) -> str:
 def _turn_index(turn: int, count: int) -> int | None:
     index = turn - 1 if turn > 0 else count + turn
     return index if 0 <= index < count else None
+
+
+def _checked_turns(
+    conversation: ConversationRun, expect: Expect, applies: Callable[[Any], bool], problems: list[str]
+) -> Iterator[tuple[Any, int]]:
+    """The turn checks that `applies` selects, with the index of the turn each names; a missing turn is a problem."""
+    count = len(conversation.turns)
+    for check in expect.turn_checks():
+        if not applies(check):
+            continue
+        index = _turn_index(check.turn, count)
+        if index is None:
+            problems.append(f"the case checks turn {check.turn}, but the conversation has {count} turns")
+            continue
+        yield check, index
 
 
 def _summary(problems: list[str]) -> str | None:
@@ -208,14 +224,7 @@ class RequiredFacts(_PerConversation):
 
     def problems(self, conversation: ConversationRun, expect: Expect) -> list[str]:
         problems: list[str] = []
-        count = len(conversation.turns)
-        for check in expect.turn_checks():
-            if not check.facts:
-                continue
-            index = _turn_index(check.turn, count)
-            if index is None:
-                problems.append(f"the case checks turn {check.turn}, but the conversation has {count} turns")
-                continue
+        for check, index in _checked_turns(conversation, expect, lambda c: bool(c.facts), problems):
             reply = conversation.turns[index].reply
             missing = [_fact_label(f) for f in check.facts if not has_fact(reply, f)]
             if missing:
@@ -302,14 +311,7 @@ class EscalationExpectation(_PerConversation):
 
     def problems(self, conversation: ConversationRun, expect: Expect) -> list[str]:
         problems: list[str] = []
-        count = len(conversation.turns)
-        for check in expect.turn_checks():
-            if check.escalation is None:
-                continue
-            index = _turn_index(check.turn, count)
-            if index is None:
-                problems.append(f"the case checks turn {check.turn}, but the conversation has {count} turns")
-                continue
+        for check, index in _checked_turns(conversation, expect, lambda c: c.escalation is not None, problems):
             reply = conversation.turns[index].reply
             escalations = [c for c in conversation.tool_calls if c.name == "escalate" and c.turn - 1 <= index]
             statuses = [c.result.get("status") if isinstance(c.result, dict) else None for c in escalations]
