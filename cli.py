@@ -12,7 +12,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     import server
-    from tools.config import Settings
+    from config import Settings
 
     overrides = {k: v for k, v in {"lumen_host": args.host, "lumen_port": args.port}.items() if v is not None}
     settings = Settings(**overrides)
@@ -31,7 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 async def _chat(store: Path | None) -> int:
     from agent.service import Lumen
-    from tools.config import Settings
+    from config import Settings
 
     settings = Settings()
     if "lumen_database_url" not in settings.model_fields_set:

@@ -50,10 +50,10 @@ from agent.service import (
     MerchantSettingsUpdate,
     UnknownSession,
 )
-from tools.config import Settings
-from tools.db import ConversationSummary
-from tools.escalations import Escalation, parse_smtp_url
-from tools.sources.base import OrderSourceError
+from config import Settings
+from outbox.service import Escalation, parse_smtp_url
+from shopify.source import OrderSourceError
+from storage.database import ConversationSummary
 
 log = logging.getLogger("lumen.server")
 

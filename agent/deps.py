@@ -7,8 +7,8 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from agent.persona import Persona, default_persona
+from shopify.domain import Shop
 from tools.context import ToolContext
-from tools.domain import Shop
 
 
 @dataclass(kw_only=True)

@@ -12,7 +12,7 @@ from pydantic_ai.models.fallback import FallbackModel
 
 from agent.persona import Persona
 from agent.playbook.model import PLAYBOOK_NAME, PlaybookModel
-from tools.config import Settings
+from config import Settings
 
 log = logging.getLogger("lumen.models")
 

@@ -36,13 +36,13 @@ from agent.core import lumen_agent
 from agent.deps import Deps
 from agent.models import ModelChooser
 from agent.persona import Persona, PersonaUpdate, default_persona
-from tools.config import Settings
+from config import Settings
+from outbox.service import EscalationService, MailSettings, parse_smtp_url
+from shopify import FixtureStore, OrderSource
+from shopify.source import OrderSourceError
+from storage.database import Database
 from tools.context import SessionState
-from tools.db import Database
-from tools.escalations import EscalationService, MailSettings, parse_smtp_url
 from tools.guard import AttemptGuard
-from tools.sources import FixtureStore, OrderSource
-from tools.sources.base import OrderSourceError
 
 log = logging.getLogger("lumen")
 
@@ -181,7 +181,7 @@ class Lumen:
     async def create(cls, settings: Settings, *, store: Path | None = None, source: OrderSource | None = None) -> Lumen:
         if source is None:
             if settings.uses_shopify and store is None:
-                from tools.sources.shopify import ShopifyAdmin
+                from shopify.client import ShopifyAdmin
 
                 source = ShopifyAdmin.from_settings(settings)
             else:
@@ -276,7 +276,7 @@ class Lumen:
         try:
             return await self.source.shop()
         except OrderSourceError:
-            from tools.domain import Shop
+            from shopify.domain import Shop
 
             return Shop(name="our store")
 

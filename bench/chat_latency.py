@@ -12,7 +12,7 @@ import time
 import tracemalloc
 
 from agent.service import Lumen
-from tools.config import Settings
+from config import Settings
 
 TURNS = [
     ("where is my order?", None),

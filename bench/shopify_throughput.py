@@ -21,10 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run as a plain script from a checkout
 
-from evals.fake_shopify import FakeShopify, parse_query, requested_cost  # noqa: E402
-from tools.sources.base import OrderSourceError  # noqa: E402
-from tools.sources.fixture import DEMO_STORE, FixtureStore  # noqa: E402
-from tools.sources.shopify import NAME_QUERY, ShopifyAdmin  # noqa: E402
+from evals.fakes.shopify_admin import FakeShopify, parse_query, requested_cost  # noqa: E402
+from shopify.client import NAME_QUERY, ShopifyAdmin  # noqa: E402
+from shopify.source import OrderSourceError  # noqa: E402
+from shopify.store_file import DEMO_STORE, FixtureStore  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -29,10 +29,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from config import Settings
 from evals.dataset import CASES_FILE, DEMO_STORE, SCENARIOS, CaseInputs, LumenDataset, load_dataset, select_cases
 from evals.evaluators import ToneJudge
 from evals.task import PLAYBOOK, CaseRun, CaseRunner, ModelFactory
-from tools.config import Settings
 
 WIRE_MODEL = "openai:playbook-wire"
 
@@ -246,7 +246,7 @@ def _wire_server(options: EvalOptions) -> Iterator[str | None]:
     if options.model != WIRE_MODEL or configured:
         yield configured
         return
-    from evals.openai_compat import OpenAICompatServer
+    from evals.fakes.openai_api import OpenAICompatServer
 
     with OpenAICompatServer() as server:
         yield server.base_url

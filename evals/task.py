@@ -35,8 +35,8 @@ from pydantic_evals.dataset import increment_eval_metric, set_eval_attribute
 
 from agent.persona import Persona, PersonaUpdate
 from agent.service import Lumen
+from config import Settings
 from evals.dataset import DEMO_STORE, CaseInputs, Expect, Load, resolve_store
-from tools.config import Settings
 
 PLAYBOOK = "playbook"
 ModelFactory = Callable[[Persona, str, date], Model]
@@ -304,8 +304,8 @@ class CaseRunner:
         return run
 
     async def _load(self, inputs: CaseInputs, load: Load, store: Path) -> CaseRun:
-        from evals.fake_shopify import FakeShopify
-        from tools.sources.shopify import ShopifyAdmin
+        from evals.fakes.shopify_admin import FakeShopify
+        from shopify.client import ShopifyAdmin
 
         as_of = json.loads(store.read_text(encoding="utf-8")).get("asOf")
         now = datetime.fromisoformat(as_of.replace("Z", "+00:00")) if as_of else datetime.now(UTC)

@@ -17,8 +17,8 @@ import uvicorn
 from playwright.sync_api import Browser, Page, Playwright, expect
 
 import server
+from config import Settings
 from tests.server_helpers import ADMIN_TOKEN, make_settings
-from tools.config import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium's own connections get refused in this sandbox and slow it down.

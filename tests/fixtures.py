@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from evals.fake_shopify import FakeShopify
-from tools.db import Database
-from tools.sources.fixture import DEMO_STORE
+from evals.fakes.shopify_admin import FakeShopify
+from shopify.store_file import DEMO_STORE
+from storage.database import Database
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 TOKEN = "shpat_test"

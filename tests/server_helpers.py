@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from tools.config import Settings
-from tools.sources.fixture import DEMO_STORE
+from config import Settings
+from shopify.store_file import DEMO_STORE
 
 ADMIN_TOKEN = "test-admin-token-Zq8"
 API_SECRET = "shpss_test_secret"

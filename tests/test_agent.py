@@ -25,9 +25,9 @@ from agent.core import instructions_for, lumen_agent
 from agent.grounding import ungrounded
 from agent.persona import PersonaUpdate
 from agent.service import Lumen
-from tools.config import Settings
-from tools.domain import Order, Shop
-from tools.sources import FixtureStore, OrderSourceUnavailable
+from config import Settings
+from shopify import FixtureStore, OrderSourceUnavailable
+from shopify.domain import Order, Shop
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from storage.database import Database, escalations, normalize_database_url
 from tests.fixtures import T0, Clock
-from tools.db import Database, escalations, normalize_database_url
 
 
 def _messages(n: int) -> bytes:

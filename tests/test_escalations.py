@@ -9,11 +9,8 @@ from pathlib import Path
 import pytest
 from inline_snapshot import snapshot
 
-import tools.escalations as escalations_module
-from tests.fixtures import T0, Clock
-from tests.smtp_server import SmtpSink
-from tools.db import Database
-from tools.escalations import (
+import outbox.service as escalations_module
+from outbox.service import (
     Escalation,
     EscalationRequest,
     EscalationService,
@@ -22,6 +19,9 @@ from tools.escalations import (
     build_email,
     parse_smtp_url,
 )
+from storage.database import Database
+from tests.fixtures import T0, Clock
+from tests.smtp_server import SmtpSink
 
 OPS = "ops@acme.test"
 

@@ -7,10 +7,10 @@ from typing import Any
 import httpx
 from inline_snapshot import snapshot
 
-from evals.fake_shopify import FakeShopify, Term, parse_query, parse_search, requested_cost
+from evals.fakes.shopify_admin import FakeShopify, Term, parse_query, parse_search, requested_cost
+from shopify.client import ORDERS_QUERY, SHOP_QUERY
+from shopify.store_file import DEMO_STORE
 from tests.fixtures import TOKEN
-from tools.sources.fixture import DEMO_STORE
-from tools.sources.shopify import ORDERS_QUERY, SHOP_QUERY
 
 
 def post(

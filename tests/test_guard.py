@@ -13,8 +13,8 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from agent.core import lumen_agent
 from agent.service import Lumen
-from tools.config import Settings
-from tools.sources import FixtureStore
+from config import Settings
+from shopify import FixtureStore
 
 
 @pytest.fixture

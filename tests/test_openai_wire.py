@@ -16,12 +16,12 @@ from agent.core import instructions_for, lumen_agent
 from agent.deps import Deps
 from agent.models import llm_from_settings
 from agent.persona import Persona
-from evals.openai_compat import OpenAICompatServer, context_from_instructions
+from evals.fakes.openai_api import OpenAICompatServer, context_from_instructions
 from evals.runner import EvalOptions, run_eval
+from shopify import FixtureStore
 from tests.test_evals import assert_report_shape, quiet
 from tools.context import SessionState
 from tools.find_order import FindOrderResult
-from tools.sources import FixtureStore
 
 MODEL = "openai:playbook-wire"
 

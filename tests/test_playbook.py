@@ -14,7 +14,7 @@ from inline_snapshot import snapshot
 
 from agent.persona import PersonaUpdate
 from agent.service import Lumen, MerchantSettingsUpdate
-from tools.config import Settings
+from config import Settings
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo-store.json"
 

@@ -15,8 +15,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import server
 from agent.service import SESSION_ID, Lumen
+from config import Settings
 from tests.server_helpers import ADMIN, SpySource, make_settings, sse_events
-from tools.config import Settings
 
 SPLIT = "where is order 1042? jordan.lee@example.com"
 TRACKING = ("9400111899223197428490", "789104567123")
@@ -556,7 +556,7 @@ def test_lifespan_runs_the_outbox_and_stops_it(settings: Settings, monkeypatch: 
         finally:
             seen.append("cancelled")
 
-    monkeypatch.setattr("tools.escalations.EscalationService.run_outbox", fake_outbox)
+    monkeypatch.setattr("outbox.service.EscalationService.run_outbox", fake_outbox)
     with TestClient(server.create_app(settings)) as client:
         client.get("/healthz")
         assert seen == ["started"]

@@ -13,12 +13,9 @@ import pytest
 from inline_snapshot import snapshot
 from pydantic import SecretStr
 
-from evals.fake_shopify import FakeShopify, Selection, parse_query, requested_cost, search_orders
-from tests.fixtures import TOKEN
-from tools.config import Settings
-from tools.sources.base import OrderSource, OrderSourceThrottled, OrderSourceUnavailable
-from tools.sources.fixture import DEMO_STORE, FixtureStore
-from tools.sources.shopify import (
+from config import Settings
+from evals.fakes.shopify_admin import FakeShopify, Selection, parse_query, requested_cost, search_orders
+from shopify.client import (
     COST_ESTIMATES,
     NAME_QUERY,
     ORDERS_QUERY,
@@ -27,6 +24,9 @@ from tools.sources.shopify import (
     name_search,
     search_value,
 )
+from shopify.source import OrderSource, OrderSourceThrottled, OrderSourceUnavailable
+from shopify.store_file import DEMO_STORE, FixtureStore
+from tests.fixtures import TOKEN
 
 
 class RecordingSleep:

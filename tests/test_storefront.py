@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 import server
+from config import Settings
+from shopify.source import OrderSourceUnavailable
+from shopify.store_file import DEMO_STORE
 from tests.server_helpers import ADMIN, API_SECRET, SpySource, make_settings, signed_query, sse_events, webhook_headers
-from tools.config import Settings
-from tools.sources.base import OrderSourceUnavailable
-from tools.sources.fixture import DEMO_STORE
 
 NOW = 1_790_000_000  # the server's clock in these tests (seconds since the epoch)
 

@@ -12,13 +12,13 @@ from pydantic_ai.messages import ModelRequest, UserPromptPart
 from pydantic_ai.models.test import TestModel
 from pydantic_ai.usage import RunUsage
 
+from outbox.service import EscalationService, MailSettings
+from shopify import FixtureStore
+from storage.database import Database
 from tools.context import MAX_FAILED_LOOKUPS, SessionState, ToolContext
-from tools.db import Database
 from tools.escalate import escalate
-from tools.escalations import EscalationService, MailSettings
 from tools.find_order import find_order
 from tools.list_fulfillments import list_fulfillments
-from tools.sources import FixtureStore
 from tools.toolset import build_toolset
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo-store.json"

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from tools.domain import Shop
-from tools.sources.base import OrderSource, order_name_matches
+from shopify.domain import Shop
+from shopify.source import OrderSource, order_name_matches
 
 if TYPE_CHECKING:
-    from tools.escalations import EscalationService
+    from outbox.service import EscalationService
     from tools.guard import AttemptGuard
 
 MAX_FAILED_LOOKUPS = 5

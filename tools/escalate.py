@@ -7,10 +7,10 @@ from typing import Literal
 from pydantic import BaseModel, EmailStr, Field, TypeAdapter, ValidationError
 from pydantic_ai import RunContext
 
+from outbox.service import EscalationRequest
+from outbox.transcript import render_transcript
+from shopify.source import normalize_order_number
 from tools.context import ToolContext
-from tools.escalations import EscalationRequest
-from tools.sources.base import normalize_order_number
-from tools.transcript import render_transcript
 
 EscalationReason = Literal[
     "delivered_not_received",

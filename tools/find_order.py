@@ -7,15 +7,15 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_ai import RunContext
 
-from tools.context import MAX_FAILED_LOOKUPS, ToolContext
-from tools.domain import Order
-from tools.guard import lookup_keys
-from tools.sources.base import (
+from shopify.domain import Order
+from shopify.source import (
     OrderSourceError,
     normalize_email,
     normalize_order_number,
     normalize_postal_code,
 )
+from tools.context import MAX_FAILED_LOOKUPS, ToolContext
+from tools.guard import lookup_keys
 from tools.views import OrderOverview, order_overview
 
 FindStatus = Literal[

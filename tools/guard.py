@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from tools.db import Database
-from tools.sources.base import normalize_email, normalize_postal_code
+from shopify.source import normalize_email, normalize_postal_code
+from storage.database import Database
 
 
 def _utcnow() -> datetime:

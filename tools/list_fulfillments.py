@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_ai import RunContext
 
+from shopify.source import OrderSourceError, normalize_order_number
 from tools.context import ToolContext
-from tools.sources.base import OrderSourceError, normalize_order_number
 from tools.views import (
     Item,
     Package,

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
-from tools.domain import Fulfillment, Order
+from shopify.domain import Fulfillment, Order
 
 
 class When(BaseModel):

@@ -42,7 +42,7 @@ from pydantic_ai.messages import (
 from agent import prompts
 from agent.persona import Persona, default_persona
 from agent.playbook.model import Playbook, ToolStep
-from evals.loopback import LoopbackServer
+from evals.fakes.loopback import LoopbackServer
 
 DEFAULT_MODEL = "playbook-wire"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tools.sources.fixture import DEMO_STORE
+from shopify.store_file import DEMO_STORE
 
 
 class Settings(BaseSettings):

@@ -8,7 +8,7 @@ client, its retries and its rate limiting can be tested end to end.
     with FakeShopify("data/demo-store.json") as shop:
         client = ShopifyAdmin(shop.url, shop.token)
 
-Run it by hand with `python -m evals.fake_shopify --store data/demo-store.json --port 8787`.
+Run it by hand with `python -m evals.fakes.shopify_admin --store data/demo-store.json --port 8787`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from evals.loopback import LoopbackServer
+from evals.fakes.loopback import LoopbackServer
 
 API_VERSION = "2026-10"
 MAX_QUERY_COST = 1000  # Shopify refuses any single query whose requested cost is above this, whatever the plan.

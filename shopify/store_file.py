@@ -6,10 +6,10 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tools.domain import Order, Shop, parse_order, parse_shop
-from tools.sources.base import normalize_email, order_name_matches
+from shopify.domain import Order, Shop, parse_order, parse_shop
+from shopify.source import normalize_email, order_name_matches
 
-DEMO_STORE = Path(__file__).resolve().parents[2] / "data" / "demo-store.json"
+DEMO_STORE = Path(__file__).resolve().parents[1] / "data" / "demo-store.json"
 
 
 class FixtureStore:

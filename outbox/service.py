@@ -24,7 +24,7 @@ import aiosmtplib
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from tools.db import Database, escalations
+from storage.database import Database, escalations
 
 log = logging.getLogger("lumen.escalations")
 

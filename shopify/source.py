@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Protocol
 
-from tools.domain import Order, Shop
+from shopify.domain import Order, Shop
 
 
 class OrderSourceError(Exception):

@@ -24,8 +24,8 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential_jitter
 
-from tools.domain import Order, Shop, parse_order, parse_shop
-from tools.sources.base import (
+from shopify.domain import Order, Shop, parse_order, parse_shop
+from shopify.source import (
     OrderSourceThrottled,
     OrderSourceUnavailable,
     normalize_email,
@@ -33,7 +33,7 @@ from tools.sources.base import (
 )
 
 if TYPE_CHECKING:
-    from tools.config import Settings
+    from config import Settings
 
 log = logging.getLogger(__name__)
 
