@@ -22,7 +22,7 @@ from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorCont
 from agent.grounding import evidence, ungrounded
 from evals.dataset import CaseInputs, CaseMetadata, Expect, Fact, ToolCall
 from evals.task import PLAYBOOK, CaseRun, ConversationRun
-from shopify.source import normalize_order_number
+from shopify.names import normalize_order_number
 
 MAX_REASONS = 6
 QUOTE = 240

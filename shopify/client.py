@@ -25,12 +25,8 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential_jitter
 
 from shopify.domain import Order, Shop, parse_order, parse_shop
-from shopify.source import (
-    OrderSourceThrottled,
-    OrderSourceUnavailable,
-    normalize_email,
-    order_name_matches,
-)
+from shopify.names import normalize_email, order_name_matches
+from shopify.source import OrderSourceThrottled, OrderSourceUnavailable
 
 if TYPE_CHECKING:
     from config import Settings

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Protocol
 
@@ -43,37 +42,6 @@ class OrderSource(Protocol):
     def invalidate(self, order_ref: str | None = None) -> None:
         """Forget cached data of one order (by id or name), or of all orders."""
         ...
-
-
-_NUMBER_WORDS = re.compile(r"\b(?:order|orders|number|num|no|nr|ref|reference|id)\b\.?", re.IGNORECASE)
-
-
-def normalize_order_number(text: str) -> str | None:
-    """The order reference inside what a shopper typed: '#1234', '1234', 'order no. 1234' -> '1234'.
-
-    Store prefixes and suffixes (EN1001, 1001-A) are kept; only the '#' and words around the number go.
-    """
-    cleaned = _NUMBER_WORDS.sub(" ", text).replace("#", " ").strip(" .:,;!?\t\n")
-    tokens = cleaned.split()
-    if len(tokens) != 1:
-        return None
-    token = tokens[0].upper()
-    if not re.fullmatch(r"[A-Z0-9][A-Z0-9\-_]{0,30}", token) or not re.search(r"\d", token):
-        return None
-    return token
-
-
-def order_name_matches(order_name: str, number: str) -> bool:
-    """A Shopify order name ('#1234') against a normalised shopper number ('1234'): exact, ignoring '#' and case."""
-    return order_name.lstrip("#").strip().upper() == number.upper()
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
-
-
-def normalize_postal_code(code: str) -> str:
-    return re.sub(r"[\s\-]", "", code).upper()
 
 
 def parse_now(value: str | None) -> datetime | None:

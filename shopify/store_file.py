@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shopify.domain import Order, Shop, parse_order, parse_shop
-from shopify.source import normalize_email, order_name_matches
+from shopify.names import normalize_email, order_name_matches
 
 DEMO_STORE = Path(__file__).resolve().parents[1] / "data" / "demo-store.json"
 

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field
 
 from shopify.domain import Shop
-from shopify.source import OrderSource, order_name_matches
+from shopify.names import order_name_matches
+from shopify.source import OrderSource
 
 if TYPE_CHECKING:
     from outbox.service import EscalationService

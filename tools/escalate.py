@@ -9,7 +9,7 @@ from pydantic_ai import RunContext
 
 from outbox.service import EscalationRequest
 from outbox.transcript import render_transcript
-from shopify.source import normalize_order_number
+from shopify.names import normalize_order_number
 from tools.context import ToolContext
 
 EscalationReason = Literal[

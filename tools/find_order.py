@@ -8,12 +8,8 @@ from pydantic import BaseModel, Field
 from pydantic_ai import RunContext
 
 from shopify.domain import Order
-from shopify.source import (
-    OrderSourceError,
-    normalize_email,
-    normalize_order_number,
-    normalize_postal_code,
-)
+from shopify.names import normalize_email, normalize_order_number, normalize_postal_code
+from shopify.source import OrderSourceError
 from tools.context import MAX_FAILED_LOOKUPS, ToolContext
 from tools.guard import lookup_keys
 from tools.views import OrderOverview, order_overview

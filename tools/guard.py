@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from shopify.source import normalize_email, normalize_postal_code
+from shopify.names import normalize_email, normalize_postal_code
 from storage.database import Database
 
 

@@ -7,7 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_ai import RunContext
 
-from shopify.source import OrderSourceError, normalize_order_number
+from shopify.names import normalize_order_number
+from shopify.source import OrderSourceError
 from tools.context import ToolContext
 from tools.views import (
     Item,
