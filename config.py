@@ -6,7 +6,7 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shopify.store_file import DEMO_STORE
@@ -18,8 +18,24 @@ class Settings(BaseSettings):
     # --- where orders come from -------------------------------------------------------------------------------
     lumen_store: Path = Field(DEMO_STORE, description="Store file used when no Shopify credentials are set.")
     shopify_shop: str | None = Field(None, description="mystore.myshopify.com")
+    # A Dev Dashboard or CLI app's credentials: with them Lumen gets (and refreshes) its own Admin API token.
+    shopify_client_id: str | None = None
+    shopify_client_secret: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("shopify_client_secret", "lumen_shopify_api_secret"),
+        description="The app's client secret; also signs webhooks and app-proxy requests.",
+    )
+    shopify_client_secret_previous: SecretStr | None = Field(
+        None, description="The secret before a rotation, still accepted on signatures until Shopify stops using it."
+    )
+    # A legacy custom app's permanent token (shpat_...); new apps use the client credentials above.
     shopify_access_token: SecretStr | None = None
-    shopify_api_version: str = "2026-10"
+    # The version Lumen's queries are validated against (tests/data/shopify-admin-2026-07.graphql.gz); supported by
+    # Shopify until 2027-07-01.
+    shopify_api_version: str = "2026-07"
+    shopify_shop_url: str | None = Field(
+        None, description="Base of /admin/oauth and /admin/api; default https://{SHOPIFY_SHOP} (tests, proxies)."
+    )
     shopify_api_url: str | None = Field(None, description="Overrides the whole GraphQL endpoint URL.")
     shopify_timeout_s: float = 10.0
     shopify_max_wait_s: float = Field(8.0, description="Longest a shopper waits on Shopify's rate limit.")
@@ -41,7 +57,12 @@ class Settings(BaseSettings):
     lumen_host: str = "127.0.0.1"
     lumen_port: int = 8000
     lumen_admin_token: SecretStr | None = None
-    lumen_shopify_api_secret: SecretStr | None = None
+    lumen_public_url: str | None = Field(
+        None, description="Where shoppers and Shopify reach Lumen, e.g. https://lumen.example.com (OAuth redirects)."
+    )
+    lumen_secret_key: SecretStr | None = Field(
+        None, description="Encrypts Shopify tokens at rest (any long random string; a Fernet key is used as is)."
+    )
     lumen_proxy_max_age_s: int = 90
     lumen_forwarded_allow_ips: str | None = Field(
         None, description="Reverse proxies whose X-Forwarded-For names the client (uvicorn's --forwarded-allow-ips)."
@@ -55,14 +76,34 @@ class Settings(BaseSettings):
         return value.removeprefix("https://").removeprefix("http://").strip("/")
 
     @property
+    def lumen_shopify_api_secret(self) -> SecretStr | None:
+        """The old name of the client secret (LUMEN_SHOPIFY_API_SECRET stays an alias of SHOPIFY_CLIENT_SECRET)."""
+        return self.shopify_client_secret
+
+    @property
+    def app_secrets(self) -> tuple[str, ...]:
+        """Secrets a Shopify signature may be made with: the current one, then the one before a rotation."""
+        secrets = (self.shopify_client_secret, self.shopify_client_secret_previous)
+        return tuple(s.get_secret_value() for s in secrets if s is not None and s.get_secret_value())
+
+    @property
+    def has_app_credentials(self) -> bool:
+        return bool(self.shopify_client_id and self.shopify_client_secret)
+
+    @property
     def uses_shopify(self) -> bool:
-        return bool(self.shopify_access_token and (self.shopify_shop or self.shopify_api_url))
+        where = self.shopify_shop or self.shopify_api_url or self.shopify_shop_url
+        return bool(where and (self.shopify_access_token or self.has_app_credentials))
+
+    @property
+    def shop_base_url(self) -> str:
+        return (self.shopify_shop_url or f"https://{self.shopify_shop}").rstrip("/")
 
     @property
     def shopify_endpoint(self) -> str:
         if self.shopify_api_url:
             return self.shopify_api_url
-        return f"https://{self.shopify_shop}/admin/api/{self.shopify_api_version}/graphql.json"
+        return f"{self.shop_base_url}/admin/api/{self.shopify_api_version}/graphql.json"
 
 
 @lru_cache

@@ -287,7 +287,7 @@ def test_from_settings() -> None:
         lumen_now=datetime(2026, 2, 27, 17, tzinfo=UTC),
     )
     admin = ShopifyAdmin.from_settings(settings)
-    assert admin.endpoint == "https://harbor-and-pine.myshopify.com/admin/api/2026-10/graphql.json"
+    assert admin.endpoint == "https://harbor-and-pine.myshopify.com/admin/api/2026-07/graphql.json"
     assert admin.now() == datetime(2026, 2, 27, 17, tzinfo=UTC)
     with pytest.raises(ValueError, match="not configured"):
         ShopifyAdmin.from_settings(Settings(_env_file=None, shopify_access_token=None))  # type: ignore[call-arg]
