@@ -1,18 +1,21 @@
 """The scenario dataset: a pydantic-evals `Dataset` of shopper conversations, loaded from YAML.
 
 A case is one conversation (or, for `high-traffic`, a crowd of them) against one store file. What the conversation
-must show lives in the case's `metadata.expect`; the evaluators in `evals/evaluators.py` read it. See docs/evals.md.
+must show lives in the case's `metadata.expect`; the evaluators in `evals/evaluators.py` read it. This module knows
+the case schema and the YAML, not the evaluators: `evals/suite.py` binds the two. See docs/evals.md.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_evals import Dataset
+from pydantic_evals.evaluators import Evaluator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CASES_FILE = Path(__file__).resolve().parent / "cases.yaml"
@@ -161,12 +164,6 @@ class CaseMetadata(_Strict):
 LumenDataset = Dataset[CaseInputs, Any, CaseMetadata]
 
 
-def evaluator_types() -> list[type]:
-    from evals.evaluators import CUSTOM_EVALUATORS
-
-    return list(CUSTOM_EVALUATORS)
-
-
 # In YAML, " #" starts a comment even in the middle of an unquoted message: `- where is #1042` reads as
 # "where is". Comments here are written "# like this"; "#1042" right after a space means a lost order number.
 _LEAD = re.compile(r"^\s*(?:-\s+)?(?:[\w-]+:\s+)?")
@@ -181,27 +178,28 @@ def check_yaml_text(text: str, path: Path) -> None:
             raise ValueError(f"{path}:{number}: quote this text, YAML reads ' #...' as a comment: {line.strip()}")
 
 
-def load_dataset(paths: Sequence[Path | str] | None = None) -> LumenDataset:
-    """The cases of one or more YAML files as one dataset.
+def read_dataset(
+    paths: Sequence[Path | str] | None, evaluator_types: Sequence[type[Evaluator[Any, Any, Any]]]
+) -> LumenDataset:
+    """The cases of one or more YAML files as one dataset; `evaluator_types` are the evaluators the YAML may name.
 
     The first file that lists dataset-level evaluators gives them to every case; with none, the built-in ones apply.
     """
     files = [Path(p) for p in (paths or [CASES_FILE])]
     for path in files:
         check_yaml_text(path.read_text(encoding="utf-8"), path)
-    datasets = [LumenDataset.from_file(path, custom_evaluator_types=evaluator_types()) for path in files]
+    types = list(evaluator_types)
+    datasets = [LumenDataset.from_file(path, custom_evaluator_types=types) for path in files]
     evaluators = next((ds.evaluators for ds in datasets if ds.evaluators), None)
     if evaluators is None:
         # A merchant's own cases file may list no evaluators: it gets the built-in checks.
-        evaluators = LumenDataset.from_file(CASES_FILE, custom_evaluator_types=evaluator_types()).evaluators
+        evaluators = LumenDataset.from_file(CASES_FILE, custom_evaluator_types=types).evaluators
     cases = [case for ds in datasets for case in ds.cases]
     return LumenDataset(name=datasets[0].name, cases=cases, evaluators=evaluators)
 
 
 def select_cases(dataset: LumenDataset, patterns: Iterable[str]) -> LumenDataset:
     """Only the cases whose name or scenario matches one of the shell-style patterns (`split-*`, `*1042*`)."""
-    from fnmatch import fnmatchcase
-
     wanted = [p for p in patterns if p]
     if not wanted:
         return dataset

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic_ai.models import Model
-from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorContext, EvaluatorOutput
+from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorContext, EvaluatorOutput, LLMJudge
 
+from agent import prompts
 from agent.grounding import evidence, ungrounded
 from evals.dataset import CaseInputs, CaseMetadata, Expect, Fact, ToolCall
-from evals.task import PLAYBOOK, CaseRun, ConversationRun
+from evals.records import PLAYBOOK, CaseRun, ConversationRun
 from shopify.names import normalize_order_number
 
 MAX_REASONS = 6
@@ -451,12 +452,8 @@ class ToneJudge(Evaluator[CaseInputs, CaseRun, CaseMetadata]):
     rubric: str | None = None
 
     async def evaluate(self, ctx: Ctx) -> EvaluatorOutput:
-        from pydantic_evals.evaluators import LLMJudge
-
         persona = ctx.inputs.persona
         tone_name = (persona.tone if persona and persona.tone else None) or "friendly"
-        from agent import prompts
-
         name = (persona.assistant_name if persona and persona.assistant_name else None) or "Lumen"
         tone = prompts.toml("tones.toml").get(tone_name, tone_name)
         # Not str.format: a rubric of one's own may well contain braces.

@@ -30,9 +30,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from config import Settings
-from evals.dataset import CASES_FILE, DEMO_STORE, SCENARIOS, CaseInputs, LumenDataset, load_dataset, select_cases
+from evals.dataset import CASES_FILE, DEMO_STORE, SCENARIOS, CaseInputs, LumenDataset, select_cases
 from evals.evaluators import ToneJudge
-from evals.task import PLAYBOOK, CaseRun, CaseRunner, ModelFactory
+from evals.fakes.openai_api import OpenAICompatServer
+from evals.records import PLAYBOOK, CaseRun
+from evals.suite import load_dataset
+from evals.task import CaseRunner, ModelFactory
 
 WIRE_MODEL = "openai:playbook-wire"
 
@@ -246,8 +249,6 @@ def _wire_server(options: EvalOptions) -> Iterator[str | None]:
     if options.model != WIRE_MODEL or configured:
         yield configured
         return
-    from evals.fakes.openai_api import OpenAICompatServer
-
     with OpenAICompatServer() as server:
         yield server.base_url
 

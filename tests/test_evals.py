@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import re
 from collections import Counter
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,10 @@ from rich.console import Console
 
 from agent.persona import Persona
 from agent.playbook.model import Playbook, ToolStep
-from evals.dataset import SCENARIOS, check_yaml_text, load_dataset
+from evals.dataset import SCENARIOS, check_yaml_text
 from evals.evaluators import LoadHandled, has_fact, values_match
 from evals.runner import EvalOptions, main, pass_hat_k, run_eval, succeeded
+from evals.suite import load_dataset
 
 # Cases that fail because the playbook answers wrongly. They stay in the dataset (and make `lumen eval` exit 1)
 # until the playbook is fixed; delete an entry when its case passes.
@@ -241,3 +244,151 @@ async def test_the_optional_tone_judge_scores_without_deciding() -> None:
     (case,) = data["cases"]
     assert case["passed"] and case["tone"] == 0.75  # a score for comparing models, never a failure
     assert "Shopper: Where is my Amazon order?" in transcripts[0] and "Assistant: I can only look up" in transcripts[0]
+
+
+# --- the house's import direction ----------------------------------------------------------------------------------
+# Read from the source (AST), not by importing: an import inside a function counts, so a cycle cannot hide in one.
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("agent", "tools", "shopify", "storage", "outbox", "evals", "bench", "prompts")
+MODULES = ("server", "cli", "config")
+LOWER = {"tools", "shopify", "storage", "outbox", "prompts"}
+# The rooms each room may import, besides itself: server.py -> agent/ -> tools/ -> shopify/, storage/, outbox/.
+ALLOWED: dict[str, set[str]] = {
+    "cli": {"server", "agent", "config", "evals", *LOWER},
+    "server": {"agent", "config", *LOWER},
+    "bench": {"agent", "config", "evals", *LOWER},
+    "evals": {"agent", "config", *LOWER},
+    "agent": {"config", *LOWER},
+    "tools": LOWER - {"tools"},
+    "outbox": {"storage", "shopify", "prompts"},
+    "storage": {"shopify"},
+    "shopify": {"storage"},
+    "config": {"shopify"},
+    "prompts": set(),
+}
+# Violations that other helpers' branches are removing now (issue 8); delete an entry when its import is gone.
+KNOWN_VIOLATIONS = {
+    # shopify/client.py: `ShopifyAdmin.from_settings(settings: Settings)`; settings should come down as plain values.
+    "shopify.client imports config (shopify/ may import only storage)",
+}
+
+
+def first_party_modules() -> dict[str, Path]:
+    found = {name: ROOT / f"{name}.py" for name in MODULES}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _walk(node: ast.AST, type_only: bool) -> Iterator[tuple[ast.Import | ast.ImportFrom, bool]]:
+    """Every import below `node` (in functions too), and whether it only runs for a type checker."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.Import | ast.ImportFrom):
+            yield child, type_only
+        checking = isinstance(child, ast.If) and _is_type_checking(child)
+        yield from _walk(child, type_only or checking)
+
+
+def imports_of(name: str, path: Path, known: dict[str, Path]) -> dict[str, bool]:
+    """The first-party modules `name` imports, each with True when only a type checker sees the import."""
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found: dict[str, bool] = {}
+    for node, type_only in _walk(ast.parse(path.read_text(encoding="utf-8")), False):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        else:
+            base = node.module or ""
+            if node.level:
+                base = ".".join([*package[: len(package) - node.level + 1], *([base] if base else [])])
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+        for target in targets:
+            if target.split(".")[0] in ALLOWED and target != name:
+                found[target] = found.get(target, True) and type_only
+    return found
+
+
+def import_graph() -> dict[str, dict[str, bool]]:
+    known = first_party_modules()
+    return {name: imports_of(name, path, known) for name, path in known.items()}
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one node (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component: list[str] = []
+            while not component or component[-1] != node:
+                component.append(stack.pop())
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def import_violations() -> list[str]:
+    graph = import_graph()
+    runtime = {name: {t for t, type_only in targets.items() if not type_only} for name, targets in graph.items()}
+    rooms: dict[str, set[str]] = {}
+    for name, needs in runtime.items():
+        rooms.setdefault(name.split(".")[0], set()).update(t.split(".")[0] for t in needs)
+    found = [f"module cycle: {' <-> '.join(c)}" for c in cycles(runtime)]
+    found += [f"room cycle: {' <-> '.join(c)}" for c in cycles({r: t - {r} for r, t in rooms.items()})]
+    for name, targets in sorted(graph.items()):
+        room = name.split(".")[0]
+        for target in sorted(targets):
+            other = target.split(".")[0]
+            if other != room and other not in ALLOWED[room]:
+                allowed = ", ".join(sorted(ALLOWED[room])) or "nothing"
+                found.append(f"{name} imports {target} ({room}/ may import only {allowed})")
+    return found
+
+
+def test_the_import_graph_reader_finds_cycles_and_function_local_imports() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+    graph = import_graph()
+    assert graph["evals.runner"]["evals.suite"] is False
+    assert "evals.runner" in graph["cli"]  # imported inside a function, still counted
+
+
+def test_imports_follow_the_house_direction_without_cycles() -> None:
+    new = [v for v in import_violations() if v not in KNOWN_VIOLATIONS]
+    assert not new, "imports against the house's direction:\n  " + "\n  ".join(new)
+
+
+@pytest.mark.xfail(reason="known violation another helper is removing", strict=False)
+@pytest.mark.parametrize("violation", sorted(KNOWN_VIOLATIONS))
+def test_known_import_violation_is_gone(violation: str) -> None:
+    assert violation not in import_violations()
+
+
+def test_the_evals_room_reads_cases_without_evaluators() -> None:
+    graph = import_graph()
+    assert not [t for t in graph["evals.dataset"] if t.startswith("evals.")]
+    assert "evals.task" not in graph["evals.evaluators"] and "evals.evaluators" not in graph["evals.task"]

@@ -14,6 +14,7 @@ from the instructions Lumen sends (prompts/policy.md), unless given to the serve
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import re
@@ -320,8 +321,6 @@ class OpenAICompatServer(LoopbackServer):
 
 
 def main(argv: list[str] | None = None) -> None:
-    import argparse
-
     parser = argparse.ArgumentParser(description="Serve the playbook model over the OpenAI chat completions API.")
     parser.add_argument("--port", type=int, default=8788)
     parser.add_argument("--model", default=DEFAULT_MODEL)
