@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from storage.database import Database, escalations, normalize_database_url
+from storage import Database, normalize_database_url
+from storage.schema import escalations
 from tests.fixtures import T0, Clock
 
 

@@ -10,7 +10,8 @@ import pytest
 from inline_snapshot import snapshot
 
 import outbox.service as escalations_module
-from outbox.service import (
+import storage.escalations as escalation_records
+from outbox import (
     Escalation,
     EscalationRequest,
     EscalationService,
@@ -19,7 +20,7 @@ from outbox.service import (
     build_email,
     parse_smtp_url,
 )
-from storage.database import Database
+from storage import Database
 from tests.fixtures import T0, Clock
 from tests.smtp_server import SmtpSink
 
@@ -93,7 +94,7 @@ def test_parse_smtp_url_rejects_nonsense(url: str) -> None:
 async def test_escalation_is_stored_and_emailed_with_transcript(
     db: Database, smtp: SmtpSink, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(escalations_module, "new_escalation_id", lambda: "ESC-7K2P9Q")
+    monkeypatch.setattr(escalation_records, "new_escalation_id", lambda: "ESC-7K2P9Q")
     service = EscalationService(db, mail(smtp.url))
 
     record, created = await service.escalate(request())
