@@ -51,9 +51,9 @@ from agent.service import (
     UnknownSession,
 )
 from config import Settings
-from outbox.service import Escalation, parse_smtp_url
+from outbox import Escalation, parse_smtp_url
 from shopify.source import OrderSourceError
-from storage.database import ConversationSummary
+from storage import ConversationSummary
 
 log = logging.getLogger("lumen.server")
 

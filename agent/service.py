@@ -14,11 +14,10 @@ import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from email.utils import parseaddr
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, EmailStr, Field
+from pydantic import BaseModel, EmailStr, Field
 from pydantic_ai import AgentRunResult, AgentRunResultEvent, PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
 from pydantic_ai.messages import (
     ModelMessage,
@@ -37,10 +36,10 @@ from agent.deps import Deps
 from agent.models import ModelChooser
 from agent.persona import Persona, PersonaUpdate, default_persona
 from config import Settings
-from outbox.service import EscalationService, MailSettings, parse_smtp_url
+from outbox import EscalationService, MailFrom, MailSettings, SmtpUrl
 from shopify import FixtureStore, OrderSource
 from shopify.source import OrderSourceError
-from storage.database import Database
+from storage import Database
 from tools.context import SessionState
 from tools.guard import AttemptGuard
 
@@ -62,33 +61,6 @@ class UnknownSession(LookupError):
     """The session id is not one this server issued (or it was issued by another database)."""
 
 
-def _check_mail_from(value: str | None) -> str | None:
-    if value is None:
-        return None
-    _name, address = parseaddr(value)
-    if any(ord(c) < 32 for c in value) or "@" not in address or " " in address:
-        raise ValueError("must be one email address, optionally with a name: 'Shop <help@shop.example>'")
-    return value
-
-
-def _check_smtp_url(value: str | None) -> str | None:
-    if not value:
-        return None
-    if any(ord(c) < 32 for c in value):
-        raise ValueError("must not contain control characters")
-    try:
-        target = parse_smtp_url(value)
-    except ValueError as exc:
-        raise ValueError(str(exc)) from exc
-    if not target.hostname or not 0 < target.port < 65536:
-        raise ValueError("needs a host and a port between 1 and 65535, e.g. smtp://user:pass@mail.example:587")
-    return value
-
-
-SmtpUrl = Annotated[str | None, AfterValidator(_check_smtp_url)]
-MailFrom = Annotated[str, AfterValidator(_check_mail_from)]
-
-
 class MerchantSettings(BaseModel):
     """What a merchant changes in /admin besides the persona."""
 
@@ -96,7 +68,7 @@ class MerchantSettings(BaseModel):
     smtp_url: SmtpUrl = Field(None, max_length=500, description="smtp://user:pass@host:port (smtps:// for TLS).")
     mail_from: MailFrom = Field("lumen@localhost", max_length=200)
     verification_factors: list[Literal["email", "postal_code"]] = Field(
-        default_factory=lambda: ["email", "postal_code"],
+        default=["email", "postal_code"],  # pydantic copies a mutable default for each instance
         min_length=1,
         description="What, besides the order number, proves an order is the shopper's.",
     )
@@ -105,7 +77,7 @@ class MerchantSettings(BaseModel):
 class MerchantSettingsUpdate(BaseModel):
     escalation_email: EmailStr | None = None
     smtp_url: SmtpUrl = Field(None, max_length=500)
-    mail_from: Annotated[str | None, AfterValidator(_check_mail_from)] = Field(None, max_length=200)
+    mail_from: MailFrom | None = Field(None, max_length=200)
     verification_factors: list[Literal["email", "postal_code"]] | None = Field(None, min_length=1)
 
 

@@ -1,0 +1,35 @@
+"""Escalation delivery: `EscalationService` stores each escalation, then emails it (now, or later from the outbox)."""
+
+from __future__ import annotations
+
+from outbox.mail import (
+    MailFrom,
+    MailSettings,
+    SmtpTarget,
+    SmtpUrl,
+    build_email,
+    check_mail_from,
+    check_smtp_url,
+    parse_smtp_url,
+    send_email,
+)
+from outbox.service import EscalationService, MailSource, default_backoff
+from storage.escalations import EmailStatus, Escalation, EscalationRequest
+
+__all__ = [
+    "EmailStatus",
+    "Escalation",
+    "EscalationRequest",
+    "EscalationService",
+    "MailFrom",
+    "MailSettings",
+    "MailSource",
+    "SmtpTarget",
+    "SmtpUrl",
+    "build_email",
+    "check_mail_from",
+    "check_smtp_url",
+    "default_backoff",
+    "parse_smtp_url",
+    "send_email",
+]

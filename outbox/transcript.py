@@ -11,9 +11,9 @@ def render_transcript(messages: Sequence[ModelMessage], *, include_tools: bool =
     lines: list[str] = []
     for message in messages:
         if isinstance(message, ModelRequest):
-            for part in message.parts:
-                if isinstance(part, UserPromptPart) and isinstance(part.content, str):
-                    lines.append(f"Shopper: {part.content}")
+            for request_part in message.parts:
+                if isinstance(request_part, UserPromptPart) and isinstance(request_part.content, str):
+                    lines.append(f"Shopper: {request_part.content}")
         elif isinstance(message, ModelResponse):
             for part in message.parts:
                 if isinstance(part, TextPart) and part.content.strip():

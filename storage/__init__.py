@@ -1,0 +1,34 @@
+"""Lumen's storage: the engine (`storage.database`), the tables (`storage.schema`) and one module per record.
+
+`Database` is all of them on one engine: `Database(url)`, `await db.connect()`, then `db.get_conversation(...)`,
+`db.insert_escalation(...)` and so on.
+"""
+
+from __future__ import annotations
+
+from storage.attempts import AttemptStore
+from storage.conversations import ConversationRow, ConversationStore, ConversationSummary
+from storage.database import normalize_database_url, utcnow
+from storage.escalations import Escalation, EscalationRequest, EscalationStore, new_escalation_id
+from storage.privacy import PrivacyStore
+from storage.schema import metadata
+from storage.settings import SettingStore
+from storage.webhooks import WebhookStore
+
+
+class Database(ConversationStore, SettingStore, EscalationStore, AttemptStore, WebhookStore, PrivacyStore):
+    """One engine, one set of tables; `await connect()` before use and `await close()` at shutdown."""
+
+    metadata = metadata
+
+
+__all__ = [
+    "ConversationRow",
+    "ConversationSummary",
+    "Database",
+    "Escalation",
+    "EscalationRequest",
+    "new_escalation_id",
+    "normalize_database_url",
+    "utcnow",
+]

@@ -10,7 +10,7 @@ import pytest
 
 from evals.fakes.shopify_admin import FakeShopify
 from shopify.store_file import DEMO_STORE
-from storage.database import Database
+from storage import Database
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 TOKEN = "shpat_test"

@@ -10,16 +10,20 @@ import pytest
 from inline_snapshot import snapshot
 
 import outbox.service as escalations_module
-from outbox.service import (
+import storage.escalations as escalation_records
+from outbox import (
     Escalation,
     EscalationRequest,
     EscalationService,
     MailSettings,
     SmtpTarget,
     build_email,
+    check_mail_from,
+    check_smtp_url,
     parse_smtp_url,
 )
-from storage.database import Database
+from outbox.mail import reply_address
+from storage import Database
 from tests.fixtures import T0, Clock
 from tests.smtp_server import SmtpSink
 
@@ -87,13 +91,58 @@ def test_parse_smtp_url_rejects_nonsense(url: str) -> None:
         parse_smtp_url(url)
 
 
+@pytest.mark.parametrize("url", ["smtp://h:0", "smtp://h:25\r\nx", "smtp://\u0000"])
+def test_parse_smtp_url_rejects_what_no_server_listens_on(url: str) -> None:
+    with pytest.raises(ValueError, match="SMTP URL"):
+        parse_smtp_url(url)
+
+
+def test_check_smtp_url_keeps_the_url_as_written_and_empty_means_none() -> None:
+    assert check_smtp_url("smtp://u%40x:pw@h:2525") == "smtp://u%40x:pw@h:2525"
+    assert check_smtp_url("") is None
+    assert check_smtp_url(None) is None
+
+
+# --- addresses ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sender", ["lumen@localhost", "lumen@acme.test", "Support <s@a.test>", '"Acme, Inc." <help@acme.example>']
+)
+def test_mail_from_accepts_one_mailbox_on_any_domain(sender: str) -> None:
+    assert check_mail_from(sender) == sender
+
+
+@pytest.mark.parametrize(
+    "sender", ["not an address", "a@b.com\r\nBcc: x@evil.example", "a@b.example, c@d.example", "<>", "@b.example"]
+)
+def test_mail_from_rejects_anything_but_one_mailbox(sender: str) -> None:
+    with pytest.raises(ValueError, match="one email address"):
+        check_mail_from(sender)
+
+
+@pytest.mark.parametrize(
+    ("given", "reply_to"),
+    [
+        ("ann@example.com", "ann@example.com"),
+        ("Ann Lee <ann@example.com>", "ann@example.com"),
+        ("ann@example.com\r\nBcc: thief@evil.example", None),
+        ("ann at example dot com", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_reply_address_is_one_deliverable_address_or_none(given: str | None, reply_to: str | None) -> None:
+    assert reply_address(given) == reply_to
+
+
 # --- delivery ----------------------------------------------------------------------------------------------------
 
 
 async def test_escalation_is_stored_and_emailed_with_transcript(
     db: Database, smtp: SmtpSink, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(escalations_module, "new_escalation_id", lambda: "ESC-7K2P9Q")
+    monkeypatch.setattr(escalation_records, "new_escalation_id", lambda: "ESC-7K2P9Q")
     service = EscalationService(db, mail(smtp.url))
 
     record, created = await service.escalate(request())

@@ -12,9 +12,9 @@ from pydantic_ai.messages import ModelRequest, UserPromptPart
 from pydantic_ai.models.test import TestModel
 from pydantic_ai.usage import RunUsage
 
-from outbox.service import EscalationService, MailSettings
+from outbox import EscalationService, MailSettings
 from shopify import FixtureStore
-from storage.database import Database
+from storage import Database
 from tools.context import MAX_FAILED_LOOKUPS, SessionState, ToolContext
 from tools.escalate import escalate
 from tools.find_order import find_order

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, EmailStr, Field, TypeAdapter, ValidationError
 from pydantic_ai import RunContext
 
-from outbox.service import EscalationRequest
+from outbox import EscalationRequest
 from outbox.transcript import render_transcript
 from shopify.names import normalize_order_number
 from tools.context import ToolContext

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from shopify.names import normalize_email, normalize_postal_code
-from storage.database import Database
+from storage import Database
 
 
 def _utcnow() -> datetime:

@@ -1,0 +1,218 @@
+"""The escalation email: where it goes (SMTP URL, `MailSettings`), what it says (`build_email`), and sending it.
+
+Addresses are checked by libraries, not by hand: the shopper's reply address by pydantic's `NameEmail`
+(email-validator), the sender by the same RFC 5322 parser that then writes the From header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.headerregistry import Address, AddressHeader, HeaderRegistry
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from typing import Annotated
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+from pydantic import AfterValidator, BaseModel, NameEmail, TypeAdapter, ValidationError
+
+from storage.escalations import Escalation
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_SMTP_URL_HINT = "SMTP URL must look like smtp://user:pass@host:port or smtps://..."
+_MAILBOX_HINT = "must be one email address, optionally with a name: 'Shop <help@shop.example>'"
+
+
+def _has_control_characters(value: str) -> bool:
+    return any(ord(c) < 32 for c in value)
+
+
+# --- SMTP URL ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    hostname: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    use_tls: bool = False
+    start_tls: bool | None = None
+    validate_certs: bool = True
+
+
+def _start_tls(scheme: str, query: dict[str, str]) -> bool | None:
+    if scheme != "smtp" or "starttls" not in query:
+        return None
+    if query["starttls"] in _TRUE:
+        return True
+    if query["starttls"] in _FALSE:
+        return False
+    return None
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """`smtp://user:pass@host:port` or `smtps://...` (implicit TLS). User and password are percent-decoded.
+
+    smtp:// upgrades with STARTTLS when the server offers it; `?starttls=1` insists on it (fails without it),
+    `?starttls=0` never upgrades. `?verify=0` accepts a self-signed certificate. ValueError if it is not one.
+    """
+    if _has_control_characters(url):
+        raise ValueError("SMTP URL must not contain control characters")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError(_SMTP_URL_HINT)
+    query = {k.lower(): v[-1].lower() for k, v in parse_qs(parts.query).items()}
+    start_tls = _start_tls(scheme, query)
+    use_tls = scheme == "smtps"
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError("SMTP URL has an invalid port") from exc
+    if port is None:
+        port = 465 if use_tls else 587 if start_tls else 25
+    if not 0 < port < 65536:
+        raise ValueError("SMTP URL needs a port between 1 and 65535, e.g. smtp://user:pass@mail.example:587")
+    return SmtpTarget(
+        hostname=parts.hostname,
+        port=port,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        use_tls=use_tls,
+        start_tls=start_tls,
+        validate_certs=query.get("verify", "1") not in _FALSE,
+    )
+
+
+def check_smtp_url(value: str | None) -> str | None:
+    """A pydantic validator: an SMTP URL `parse_smtp_url` accepts, kept as written; empty means none."""
+    if not value:
+        return None
+    parse_smtp_url(value)
+    return value
+
+
+# --- addresses -----------------------------------------------------------------------------------------------------
+
+_HEADERS = HeaderRegistry()
+_NAME_EMAIL = TypeAdapter(NameEmail)
+
+
+def parse_mailbox(value: str) -> Address:
+    """One mailbox, optionally named ('Shop <help@shop.example>'), as the email library reads a From header.
+
+    Not pydantic's `NameEmail`: email-validator refuses any domain that cannot be reached from the internet, and
+    the sender is often exactly that (the default `lumen@localhost`, a relay on `mail.test`).
+    """
+    if _has_control_characters(value):
+        raise ValueError(_MAILBOX_HINT)
+    header = _HEADERS("From", value)
+    addresses = header.addresses if isinstance(header, AddressHeader) else ()
+    if header.defects or len(addresses) != 1 or not addresses[0].username or not addresses[0].domain:
+        raise ValueError(_MAILBOX_HINT)
+    return addresses[0]
+
+
+def check_mail_from(value: str) -> str:
+    """A pydantic validator for the sender address: one mailbox (see `parse_mailbox`), kept as written."""
+    parse_mailbox(value)
+    return value
+
+
+def reply_address(value: str | None) -> str | None:
+    """The shopper's address for Reply-To, or None if what they gave is not one deliverable address."""
+    if not value:
+        return None
+    try:
+        return _NAME_EMAIL.validate_python(value).email
+    except ValidationError:
+        return None
+
+
+SmtpUrl = Annotated[str | None, AfterValidator(check_smtp_url)]
+MailFrom = Annotated[str, AfterValidator(check_mail_from)]
+
+
+class MailSettings(BaseModel):
+    smtp_url: SmtpUrl = None
+    escalation_email: str | None = None
+    mail_from: MailFrom = "lumen@localhost"
+    shop_name: str = "our store"
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.smtp_url and self.recipients)
+
+    @property
+    def recipients(self) -> list[str]:
+        return [a.strip() for a in (self.escalation_email or "").split(",") if a.strip()]
+
+
+# --- the message ---------------------------------------------------------------------------------------------------
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """Header-safe: no CR/LF (header injection), collapsed whitespace, bounded length."""
+    return " ".join(text.split())[:limit]
+
+
+def _body(escalation: Escalation, mail: MailSettings, *, can_reply: bool) -> str:
+    reply_hint = " (reply to this email to answer them)" if can_reply else ""
+    lines = [
+        f"A shopper at {mail.shop_name} needs a person.",
+        "",
+        f"Reference:     {escalation.id}",
+        f"Reason:        {escalation.reason}",
+        f"Order:         {escalation.order_name or 'no order'}",
+        f"Shopper email: {escalation.shopper_email or 'not given'}{reply_hint}",
+        f"Created:       {escalation.created_at.isoformat()}",
+        "",
+        "Summary",
+        "-------",
+        escalation.summary.strip(),
+        "",
+        "Transcript",
+        "----------",
+        escalation.transcript.strip(),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def build_email(escalation: Escalation, mail: MailSettings) -> EmailMessage:
+    subject = f"[Lumen] {escalation.id}: {_one_line(escalation.reason, 80)}"
+    if escalation.order_name:
+        subject += f" — order {_one_line(escalation.order_name, 40)}"
+    shopper = reply_address(escalation.shopper_email)
+    sender = parse_mailbox(mail.mail_from)
+
+    msg = EmailMessage()
+    msg["Subject"] = subject
+    msg["From"] = formataddr((_one_line(sender.display_name or f"Lumen for {mail.shop_name}", 80), sender.addr_spec))
+    msg["To"] = ", ".join(mail.recipients)
+    if shopper:
+        msg["Reply-To"] = shopper
+    msg["Date"] = format_datetime(escalation.created_at)
+    # Stable across retries, so a mail system that sees a retry as a duplicate can drop it.
+    msg["Message-ID"] = f"<{escalation.id}.{int(escalation.created_at.timestamp())}@{sender.domain}>"
+    msg["X-Lumen-Escalation"] = escalation.id
+    # No conversation id here: whoever holds it could go on reading the conversation's orders in the widget.
+    msg.set_content(_body(escalation, mail, can_reply=shopper is not None))
+    return msg
+
+
+async def send_email(message: EmailMessage, smtp_url: str, *, timeout_s: float) -> None:
+    target = parse_smtp_url(smtp_url)
+    await aiosmtplib.send(
+        message,
+        hostname=target.hostname,
+        port=target.port,
+        username=target.username,
+        password=target.password,
+        use_tls=target.use_tls,
+        start_tls=target.start_tls,
+        validate_certs=target.validate_certs,
+        timeout=timeout_s,
+    )

@@ -1,0 +1,78 @@
+"""Every table Lumen keeps, on one `metadata`: `Database.connect()` creates what is missing."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from storage.database import UTCDateTime
+
+metadata = sa.MetaData()
+
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("messages_json", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("state_json", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("customer_id", sa.Text, nullable=True),
+    sa.Column("verified_lookups", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("escalated", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("model", sa.Text, nullable=True),
+    # Kept at save time so listing conversations never parses their messages.
+    sa.Column("message_count", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Index("ix_conversations_updated_at", "updated_at"),
+)
+
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value_json", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+escalations = sa.Table(
+    "escalations",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("conversation_id", sa.Text, nullable=False),
+    sa.Column("order_name", sa.Text, nullable=True),
+    # The order name normalised ('#1234' and '1234' are one order), '' without an order: the idempotency key.
+    sa.Column("order_key", sa.Text, nullable=False, server_default=""),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("shopper_email", sa.Text, nullable=True),
+    sa.Column("transcript", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("email_status", sa.Text, nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("sent_at", UTCDateTime, nullable=True),
+    sa.Column("last_attempt_at", UTCDateTime, nullable=True),
+    # When the outbox may (re)try: backoff after a failure, or a lease while one worker is sending.
+    sa.Column("next_attempt_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("conversation_id", "order_key", name="uq_escalations_conversation_order"),
+    sa.Index("ix_escalations_status", "email_status"),
+    sa.Index("ix_escalations_created_at", "created_at"),
+)
+
+# Failed order lookups and other rationed actions, by what they aimed at ("order:1234", "email:...", "ip:...").
+# Counted across conversations, so starting a new chat does not reset the count.
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_attempts_key_at", "key", "at"),
+)
+
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("event_id", sa.Text, primary_key=True),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+)
