@@ -413,8 +413,11 @@ class AnsweredByModel(_PerConversation):
 
 @dataclass
 class LoadHandled(Evaluator[CaseInputs, CaseRun, CaseMetadata]):
-    """A high-traffic run: enough concurrent conversations, Shopify's rate limit actually engaged, and shoppers
-    not kept waiting past `max_p95_s` / `max_s` (each conversation's answers are checked by the other evaluators)."""
+    """A high-traffic run: enough concurrent conversations and Shopify's rate limit actually engaged (each
+    conversation's answers are checked by the other evaluators).
+
+    `max_p95_s` / `max_s` are for a merchant's own runs on a machine they know; the shipped cases set neither, because
+    a wall-clock limit fails on a loaded CI machine without saying anything about Lumen (timing lives in `bench/`)."""
 
     min_conversations: int = 50
     max_p95_s: float | None = None
