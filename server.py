@@ -53,7 +53,7 @@ from agent.service import (
     Stats,
     UnknownSession,
 )
-from agent.webhooks import WebhookOutcome
+from agent.webhooks import ANOTHER_SHOP, WebhookOutcome
 from config import Settings
 from outbox import Escalation
 from shopify.signatures import InvalidCustomerId, ShopifySignatureError, verify_proxy_query, verify_webhook
@@ -236,7 +236,7 @@ def proxy_customer(request: Request, settings: SettingsDep, lumen: LumenDep) -> 
     except ShopifySignatureError as exc:
         raise HTTPException(401, str(exc)) from None
     if not lumen.serves_shop(signed.shop):
-        raise HTTPException(403, "This Lumen serves another shop.")
+        raise HTTPException(403, ANOTHER_SHOP)
     try:
         return signed.customer_gid()
     except InvalidCustomerId as exc:

@@ -4,7 +4,7 @@
 - the merchant's side: persona and settings, conversation and escalation listings, transcripts, stats;
 - operations: `health`, `shop_name`, and `handle_webhook` (what a webhook does lives in `agent.webhooks`).
 
-Nobody else reaches into its database, order source or escalation service.
+The server reaches nothing behind it: no route touches the database, the order source or the escalation service.
 """
 
 from __future__ import annotations

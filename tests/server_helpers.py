@@ -38,7 +38,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 
 def signed_query(params: dict[str, str] | list[tuple[str, str]], secret: str = API_SECRET) -> str:
-    """A query string signed the way Shopify's app proxy signs it (computed here independently of server.py)."""
+    """A query string signed the way Shopify's app proxy signs it (computed here independently of shopify.signatures)."""
     pairs = list(params.items()) if isinstance(params, dict) else list(params)
     grouped: dict[str, list[str]] = {}
     for key, value in pairs:
