@@ -92,5 +92,6 @@ def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
                 name = line[6:].strip()
             elif line.startswith("data:"):
                 data.append(line[5:].removeprefix(" "))
-        events.append((name, json.loads("\n".join(data))))
+        if data:  # a block without data (the stream's `: ping` keep-alive comment) is no event
+            events.append((name, json.loads("\n".join(data))))
     return events
