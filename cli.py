@@ -1,4 +1,5 @@
-"""The `lumen` command: `serve` the widget and API, `chat` in a terminal, `eval` the scenarios."""
+"""The `lumen` command: `serve` the widget and API (server.py), `chat` with the service in a terminal, `eval` the
+scenarios (evals/). Imports happen inside each command, so `lumen --help` stays fast."""
 
 from __future__ import annotations
 
@@ -38,9 +39,9 @@ async def _chat(store: Path | None) -> int:
         # A terminal chat keeps its conversation in memory unless a database is configured (environment or .env).
         settings = settings.model_copy(update={"lumen_database_url": "sqlite:///:memory:"})
     lumen = await Lumen.create(settings, store=store)
-    shop = await lumen.source.shop()
+    shop_name = await lumen.shop_name() or "your store"
     persona = await lumen.persona()
-    print(f"{persona.assistant_name} for {shop.name}: ask about an order (Ctrl-D to quit).")
+    print(f"{persona.assistant_name} for {shop_name}: ask about an order (Ctrl-D to quit).")
     session_id: str | None = None
     try:
         while True:

@@ -1,4 +1,7 @@
-"""Lumen's web server: the chat API and widget, the merchant's admin API and page, the Shopify app proxy and webhooks.
+"""Lumen's web server, HTTP only: the chat API and its event stream, the widget and pages, the Shopify app proxy
+and webhooks, and the merchant's admin API. Routes validate the request, call the service (`agent.service.Lumen`)
+and shape the response; Shopify's signatures are checked by `shopify.signatures`, webhook bodies read by
+`shopify.webhooks`.
 
 `create_app()` builds the app; nothing happens at import. `lumen serve` runs it with uvicorn.
 
@@ -14,45 +17,47 @@ Who may call what:
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
 import html
-import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from typing import Annotated, Any
 
 import anyio
-import pydantic_core
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from agent.masking import mask_smtp_url
 from agent.persona import Persona, PersonaUpdate
 from agent.service import (
     SESSION_ID,
     EscalationInfo,
+    Health,
     Lumen,
     MerchantSettings,
     MerchantSettingsUpdate,
+    Stats,
     UnknownSession,
 )
+from agent.webhooks import ANOTHER_SHOP, WebhookOutcome
 from config import Settings
-from outbox import Escalation, parse_smtp_url
-from shopify.source import OrderSourceError
+from outbox import Escalation
+from shopify.signatures import InvalidCustomerId, ShopifySignatureError, verify_proxy_query, verify_webhook
+from shopify.webhooks import WebhookBodyError, parse_webhook
 from storage import ConversationSummary
 
 log = logging.getLogger("lumen.server")
@@ -61,24 +66,12 @@ STATIC = Path(__file__).resolve().parent / "static"
 MAX_MESSAGE_CHARS = 2000
 MAX_BODY_BYTES = 1024 * 1024  # webhooks carry whole orders; everything else is far smaller
 MAX_CHAT_BODY_BYTES = 32 * 1024
-PASSWORD_MASK = "********"
 OUTBOX_INTERVAL_S = 30.0
 MAX_PAGE_SIZE = 500
 MAX_PAGE_OFFSET = 10**9
+SERVER_ERROR = "Something went wrong on our side. Please try again."
 
-# Topics after which a cached order may be stale. Their payloads name the order in different fields.
-INVALIDATING_TOPICS = frozenset(
-    {"orders/updated", "fulfillments/create", "fulfillments/update", "fulfillment_events/create"}
-)
-
-# Shopify's mandatory privacy webhooks. Every app must answer them, whatever topics it subscribed to.
-PRIVACY_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
-REDACT_BATCH = 100  # needles per Database.redact call: SQLite refuses expressions deeper than 1000 terms
-DATA_REQUEST_NOTE = (
-    "Lumen keeps the conversations shoppers have with it and the escalations it hands to the support team. "
-    "The merchant can read both in Lumen's admin page (/admin) and send the customer what concerns them; "
-    "Lumen sends nothing itself."
-)
+CHAT_PATHS = ("/api/chat", "/proxy/api/chat")  # where MAX_CHAT_BODY_BYTES applies (the chat and proxy routers)
 
 # Widget and demo-page routes the storefront may call from another origin (no cookies involved).
 PUBLIC_CORS_PATHS = frozenset({"/api/chat", "/api/chat/stream"})
@@ -111,111 +104,15 @@ class ChatOut(BaseModel):
     escalation: EscalationInfo | None = None
 
 
-class Health(BaseModel):
-    status: Literal["ok", "degraded"] = Field(description="degraded: the order source (Shopify) cannot be read.")
-    store: str | None
-    model: str
-
-
 # --- small helpers ----------------------------------------------------------------------------------------------------
-
-
-def mask_smtp_url(url: str | None) -> str | None:
-    """`smtp://user:secret@host:587` -> `smtp://user:********@host:587`: a password never leaves the server."""
-    if not url:
-        return url
-    try:
-        parts = urlsplit(url)
-        has_password = parts.password is not None
-    except ValueError:
-        has_password = "@" in url
-        parts = None
-    if not has_password:
-        return url
-    if parts is None:
-        return PASSWORD_MASK
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:{PASSWORD_MASK}@{hostport}"))
 
 
 def masked_settings(settings: MerchantSettings) -> MerchantSettings:
     return settings.model_copy(update={"smtp_url": mask_smtp_url(settings.smtp_url)})
 
 
-def proxy_signature(query: list[tuple[str, str]], secret: str) -> str:
-    """Shopify's app proxy signature: hex HMAC-SHA256 of the sorted `key=value` params, concatenated, no separator.
-
-    Repeated keys are joined with ','; `signature` itself is left out.
-    """
-    grouped: dict[str, list[str]] = {}
-    for key, value in query:
-        if key != "signature":
-            grouped.setdefault(key, []).append(value)
-    message = "".join(sorted(f"{key}={','.join(values)}" for key, values in grouped.items()))
-    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
-
-
-def webhook_hmac(body: bytes, secret: str) -> str:
-    """Shopify's webhook signature: base64 HMAC-SHA256 of the raw request body."""
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-
-
-def _shopify_id(value: Any) -> str | None:
-    """A numeric Shopify id (an int, or a string of ASCII digits) as a string; None for anything else."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        return None
-    text = str(value)
-    return text if text.isascii() and text.isdigit() else None
-
-
-def _redaction_needles(payload: Any) -> list[str]:
-    """What a customers/redact payload lets Lumen find: the customer's email, their id and their orders' ids.
-
-    Ids are quoted as they appear in stored JSON, so order 12 does not also match order 123.
-    """
-    if not isinstance(payload, dict):
-        return []
-    needles: list[str] = []
-    customer = payload.get("customer")
-    if isinstance(customer, dict):
-        email = customer.get("email")
-        if isinstance(email, str) and "@" in email:
-            needles.append(email.strip())
-        if (customer_id := _shopify_id(customer.get("id"))) is not None:
-            needles.append(f'"gid://shopify/Customer/{customer_id}"')
-    orders = payload.get("orders_to_redact")
-    for order in orders if isinstance(orders, list) else []:
-        if (order_id := _shopify_id(order)) is not None:
-            needles.append(f'"gid://shopify/Order/{order_id}"')
-    return list(dict.fromkeys(needles))
-
-
-def _order_refs(topic: str, payload: Any) -> list[str]:
-    """The order a webhook is about, as the references `OrderSource.invalidate` understands (id or name)."""
-    if not isinstance(payload, dict):
-        return []
-    refs: list[str] = []
-    if topic.startswith("orders/"):
-        gid = payload.get("admin_graphql_api_id")
-        if isinstance(gid, str) and gid:
-            refs.append(gid)
-        elif (order_id := _shopify_id(payload.get("id"))) is not None:
-            refs.append(f"gid://shopify/Order/{order_id}")
-        if isinstance(payload.get("name"), str) and payload["name"]:
-            refs.append(payload["name"])
-    else:  # fulfillments and their tracking events point at their order
-        order_id = payload.get("order_id")
-        if (numeric := _shopify_id(order_id)) is not None:
-            refs.append(f"gid://shopify/Order/{numeric}")
-        elif isinstance(order_id, str) and order_id.startswith("gid://"):
-            refs.append(order_id)
-    return refs
-
-
-def _sse(event: str, data: dict[str, Any]) -> bytes:
-    # json.dumps escapes newlines, so every event is a single `data:` line.
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+def body_too_large(limit: int | None) -> str:
+    return f"The request body is too large (the limit is {limit} bytes)." if limit else "The request body is too large."
 
 
 def _error_text(errors: list[Any]) -> str:
@@ -247,6 +144,38 @@ class PublicCORS:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] in PUBLIC_CORS_PATHS:
             await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def body_limit(path: str) -> int:
+    """The request body limit at `path`, as the routers set it (`max_body_size`): chat turns are small, webhooks carry
+    whole orders."""
+    return MAX_CHAT_BODY_BYTES if path.startswith(CHAT_PATHS) else MAX_BODY_BYTES
+
+
+class DeclaredLength:
+    """Checks the Content-Length header before anything reads the body; Starlette's body limit counts the bytes.
+
+    Starlette reads the header with int(), which also takes '+16', '1_6' and '١٦' and gives up on more than 4300
+    digits, and it answers a declared length over a limit in plain text. Here both are a JSON 4xx: 400 for a header
+    that is not ASCII digits, 413 for a length over the limit at that path.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = scope["headers"] if scope["type"] == "http" else []
+        length = next((value for key, value in headers if key == b"content-length"), None)
+        if length is None:
+            await self.app(scope, receive, send)
+            return
+        limit = body_limit(scope["path"])
+        if not (length.isascii() and length.isdigit()):
+            await JSONResponse({"detail": "Invalid Content-Length."}, status_code=400)(scope, receive, send)
+        elif len(length) > 18 or int(length) > limit:  # 18 digits: int() takes them, and no limit is longer
+            await JSONResponse({"detail": body_too_large(limit)}, status_code=413)(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
@@ -295,81 +224,40 @@ def client_ip(request: Request) -> str | None:
 ClientIP = Annotated[str | None, Depends(client_ip)]
 
 
-def proxy_customer(request: Request, settings: SettingsDep) -> str | None:
+def proxy_customer(request: Request, settings: SettingsDep, lumen: LumenDep) -> str | None:
     """Checks Shopify's app-proxy signature and timestamp; returns the logged-in customer's id, if any."""
     secret = settings.lumen_shopify_api_secret.get_secret_value() if settings.lumen_shopify_api_secret else ""
     if not secret:
         raise HTTPException(401, "The app proxy is not configured: set LUMEN_SHOPIFY_API_SECRET.")
-    query = parse_qsl(request.url.query, keep_blank_values=True)
-    signatures = [value for key, value in query if key == "signature"]
-    if len(signatures) != 1 or not signatures[0]:
-        raise HTTPException(401, "Missing app proxy signature.")
-    expected = proxy_signature(query, secret)
-    if not hmac.compare_digest(expected.encode(), signatures[0].lower().encode()):
-        raise HTTPException(401, "Invalid app proxy signature.")
-    params = dict(query)
     try:
-        timestamp = int(params.get("timestamp", ""))
-    except ValueError:
-        raise HTTPException(401, "Missing or invalid app proxy timestamp.") from None
-    if abs(request.app.state.clock() - timestamp) > settings.lumen_proxy_max_age_s:
-        raise HTTPException(401, "The app proxy request has expired.")
-    shop = params.get("shop", "")
-    if settings.shopify_shop and settings.shopify_shop.endswith(".myshopify.com") and shop != settings.shopify_shop:
-        raise HTTPException(403, "This Lumen serves another shop.")
-    customer = params.get("logged_in_customer_id", "").strip()
-    if not customer:
-        return None
-    if _shopify_id(customer) is None:  # ASCII digits only: str.isdigit() also takes '²' and '١'
-        raise HTTPException(400, "Invalid logged_in_customer_id.")
-    return f"gid://shopify/Customer/{customer}"
+        signed = verify_proxy_query(
+            request.url.query, secret, now=request.app.state.clock(), max_age_s=settings.lumen_proxy_max_age_s
+        )
+    except ShopifySignatureError as exc:
+        raise HTTPException(401, str(exc)) from None
+    if not lumen.serves_shop(signed.shop):
+        raise HTTPException(403, ANOTHER_SHOP)
+    try:
+        return signed.customer_gid()
+    except InvalidCustomerId as exc:
+        raise HTTPException(400, str(exc)) from None
 
 
 ProxyCustomer = Annotated[str | None, Depends(proxy_customer)]
 
 
-class BodyTooLarge(HTTPException):
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"The request body is too large (the limit is {limit} bytes).")
-
-
-class BodyLimit:
-    """Refuses oversized request bodies (by Content-Length, or while a chunked body streams in) with a JSON 413."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = scope["path"]
-        limit = MAX_CHAT_BODY_BYTES if path.startswith(("/api/chat", "/proxy/api/chat")) else MAX_BODY_BYTES
-        length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        # Digits only, and few enough that int() takes them (it refuses more than 4300).
-        if length is not None and (not length.isdigit() or len(length) > 18 or int(length) > limit):
-            error = BodyTooLarge(limit) if length.isdigit() else HTTPException(400, "Invalid Content-Length.")
-            await JSONResponse({"detail": error.detail}, status_code=error.status_code)(scope, receive, send)
-            return
-        received = 0
-
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)  # reaches the HTTPException handler: a JSON 413
-            return message
-
-        await self.app(scope, limited, send)
-
-
 # --- chat -------------------------------------------------------------------------------------------------------------
 
-chat = APIRouter(prefix="/api", tags=["chat"])
-proxy = APIRouter(prefix="/proxy", tags=["app proxy"])
-STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
+chat = APIRouter(prefix="/api", tags=["chat"], max_body_size=MAX_CHAT_BODY_BYTES)
+proxy = APIRouter(prefix="/proxy", tags=["app proxy"], max_body_size=MAX_CHAT_BODY_BYTES)
+
+
+@dataclass
+class StartedStream:
+    """A streamed turn whose session has been checked: its first event, and the rest to come."""
+
+    first: dict[str, Any]
+    rest: AsyncGenerator[dict[str, Any], None]
 
 
 async def _chat_turn(lumen: Lumen, body: ChatIn, customer_id: str | None, ip: str | None) -> ChatOut:
@@ -380,29 +268,52 @@ async def _chat_turn(lumen: Lumen, body: ChatIn, customer_id: str | None, ip: st
     return ChatOut(session_id=turn.session_id, reply=turn.reply, escalation=turn.escalation)
 
 
-async def _chat_stream(lumen: Lumen, body: ChatIn, customer_id: str | None, ip: str | None) -> StreamingResponse:
+@asynccontextmanager
+async def _start_stream(
+    lumen: Lumen, body: ChatIn, customer_id: str | None, ip: str | None
+) -> AsyncIterator[StartedStream]:
+    """The turn is started in a dependency, before the response: an unknown session is a 4xx, not a broken stream."""
     events = lumen.chat_stream(body.message, body.session_id, customer_id=customer_id, client_ip=ip)
     try:
-        # The first event comes after the session is checked: a bad one is a 4xx before any byte is streamed.
-        first = await anext(events)
-    except UnknownSession as exc:
-        raise _session_error(body.session_id) from exc
-
-    async def frames() -> AsyncIterator[bytes]:
         try:
-            yield _frame(first)
-            async for event in events:
-                yield _frame(event)
-        except Exception:
-            log.exception("chat stream failed")
-            yield _sse("error", {"detail": "Something went wrong on our side. Please try again."})
-        finally:
-            with anyio.CancelScope(shield=True):  # a client that hangs up must not leave the turn half-closed
-                await events.aclose()
+            first = await anext(events)
+        except UnknownSession as exc:
+            raise _session_error(body.session_id) from exc
+        yield StartedStream(first, events)
+    finally:
+        with anyio.CancelScope(shield=True):  # a client that hangs up must not leave the turn half-closed
+            await events.aclose()
 
-    return StreamingResponse(
-        frames(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    )
+
+async def public_stream(body: ChatIn, lumen: LumenDep, ip: ClientIP) -> AsyncIterator[StartedStream]:
+    async with _start_stream(lumen, body, None, ip) as started:
+        yield started
+
+
+# Through the app proxy the peer is Shopify, whose addresses every shopper shares: rationing by that address would let
+# a few wrong guesses lock out the whole storefront, so proxied turns are rationed by order and postal code only.
+async def proxy_stream(body: ChatIn, lumen: LumenDep, customer_id: ProxyCustomer) -> AsyncIterator[StartedStream]:
+    async with _start_stream(lumen, body, customer_id, None) as started:
+        yield started
+
+
+async def _server_sent(stream: StartedStream) -> AsyncIterator[ServerSentEvent]:
+    """`session`, `delta`s, then `done` (what POST /api/chat returns); `error` if the turn breaks midway."""
+    try:
+        yield _event(stream.first)
+        async for event in stream.rest:
+            yield _event(event)
+    except Exception:
+        log.exception("chat stream failed")
+        yield ServerSentEvent(event="error", data={"detail": SERVER_ERROR})
+
+
+def _event(event: dict[str, Any]) -> ServerSentEvent:
+    kind = event.get("type", "message")
+    if kind == "done":
+        done = ChatOut.model_validate({key: event.get(key) for key in ChatOut.model_fields})
+        return ServerSentEvent(event="done", data=done)
+    return ServerSentEvent(event=kind, data={k: v for k, v in event.items() if k != "type"})
 
 
 @chat.post("/chat", response_model=ChatOut)
@@ -411,24 +322,28 @@ async def post_chat(body: ChatIn, lumen: LumenDep, ip: ClientIP) -> ChatOut:
     return await _chat_turn(lumen, body, None, ip)
 
 
-@chat.post("/chat/stream", response_class=StreamingResponse, responses=STREAM_RESPONSE)
-async def post_chat_stream(body: ChatIn, lumen: LumenDep, ip: ClientIP) -> StreamingResponse:
+@chat.post("/chat/stream", response_class=EventSourceResponse)
+async def post_chat_stream(
+    stream: Annotated[StartedStream, Depends(public_stream)],
+) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events: `session` ({session_id}), `delta` ({text}) as the answer is written, then `done` (what
     POST /api/chat returns)."""
-    return await _chat_stream(lumen, body, None, ip)
+    async for event in _server_sent(stream):
+        yield event
 
 
-# Through the app proxy the peer is Shopify, whose addresses every shopper shares: rationing by that address would let
-# a few wrong guesses lock out the whole storefront, so proxied turns are rationed by order and postal code only.
 @proxy.post("/api/chat", response_model=ChatOut)
 async def proxy_chat(body: ChatIn, lumen: LumenDep, customer_id: ProxyCustomer) -> ChatOut:
     """POST /api/chat through the Shopify app proxy: a signed, logged-in customer's orders need no verification."""
     return await _chat_turn(lumen, body, customer_id, None)
 
 
-@proxy.post("/api/chat/stream", response_class=StreamingResponse, responses=STREAM_RESPONSE)
-async def proxy_chat_stream(body: ChatIn, lumen: LumenDep, customer_id: ProxyCustomer) -> StreamingResponse:
-    return await _chat_stream(lumen, body, customer_id, None)
+@proxy.post("/api/chat/stream", response_class=EventSourceResponse)
+async def proxy_chat_stream(
+    stream: Annotated[StartedStream, Depends(proxy_stream)],
+) -> AsyncIterator[ServerSentEvent]:
+    async for event in _server_sent(stream):
+        yield event
 
 
 # --- webhooks ---------------------------------------------------------------------------------------------------------
@@ -436,66 +351,20 @@ async def proxy_chat_stream(body: ChatIn, lumen: LumenDep, customer_id: ProxyCus
 webhooks = APIRouter(tags=["shopify"])
 
 
-@webhooks.post("/webhooks/shopify")
-async def shopify_webhook(request: Request, lumen: LumenDep, settings: SettingsDep) -> dict[str, Any]:
+@webhooks.post("/webhooks/shopify", response_model=WebhookOutcome, response_model_exclude_none=True)
+async def shopify_webhook(request: Request, lumen: LumenDep, settings: SettingsDep) -> WebhookOutcome:
     """Order and fulfillment changes drop what Lumen cached about that order; Shopify's privacy webhooks delete what
     Lumen kept about a customer (customers/redact) or the shop (shop/redact). Verified before anything is parsed."""
     secret = settings.lumen_shopify_api_secret.get_secret_value() if settings.lumen_shopify_api_secret else ""
     body = await request.body()
-    given = request.headers.get("x-shopify-hmac-sha256", "")
-    if not secret or not given or not hmac.compare_digest(webhook_hmac(body, secret).encode(), given.encode()):
-        raise HTTPException(401, "Invalid webhook signature.")
     try:
-        # Not json.loads: it raises RecursionError on deeply nested arrays and lets lone surrogates through, which
-        # then cannot be encoded into the answer or the database.
-        payload = pydantic_core.from_json(body)
-    except ValueError:
-        raise HTTPException(400, "The webhook body is not valid JSON.") from None
-    topic = request.headers.get("x-shopify-topic", "").strip().lower()
-    event_id = request.headers.get("x-shopify-event-id") or request.headers.get("x-shopify-webhook-id")
-    first_delivery = not event_id or await lumen.db.remember_webhook(event_id[:200], topic[:100])
-    if topic in PRIVACY_TOPICS:
-        # Done again on a redelivery: it is idempotent, and Shopify redelivers when an earlier attempt failed, which
-        # may have been after the event was remembered.
-        answer = await _privacy_request(lumen, settings, request, topic, payload)
-        return answer if first_delivery else answer | {"duplicate": True}
-    if not first_delivery:
-        return {"ok": True, "duplicate": True}
-    if topic not in INVALIDATING_TOPICS:
-        return {"ok": True, "ignored": True, "topic": topic}
-    refs = _order_refs(topic, payload)
-    if refs:
-        for ref in refs:
-            lumen.source.invalidate(ref)
-    else:
-        lumen.source.invalidate(None)  # the order is unknown: forget everything rather than serve stale data
-    return {"ok": True, "topic": topic, "invalidated": refs or "all"}
-
-
-async def _privacy_request(
-    lumen: Lumen, settings: Settings, request: Request, topic: str, payload: Any
-) -> dict[str, Any]:
-    shop = payload.get("shop_domain") if isinstance(payload, dict) else None
-    shop = shop if isinstance(shop, str) else request.headers.get("x-shopify-shop-domain", "")
-    ours = settings.shopify_shop
-    if ours and ours.endswith(".myshopify.com") and shop.strip().lower() != ours.lower():
-        # One app secret can serve several shops: another shop's redaction must not touch this one's data.
-        return {"ok": True, "ignored": True, "topic": topic, "reason": "This Lumen serves another shop."}
-    if topic == "customers/data_request":
-        return {"ok": True, "topic": topic, "note": DATA_REQUEST_NOTE}
-    if topic == "shop/redact":
-        await lumen.db.redact_all()
-        lumen.source.invalidate(None)  # cached orders hold customers' details too
-        return {"ok": True, "topic": topic, "deleted": "all"}
-    needles = _redaction_needles(payload)
-    deleted = {"conversations": 0, "escalations": 0}
-    for start in range(0, len(needles), REDACT_BATCH):
-        counts = await lumen.db.redact(needles[start : start + REDACT_BATCH])
-        deleted = {key: deleted[key] + counts.get(key, 0) for key in deleted}
-    for needle in needles:
-        if needle.startswith('"gid://shopify/Order/'):
-            lumen.source.invalidate(needle.strip('"'))
-    return {"ok": True, "topic": topic, "deleted": deleted}
+        verify_webhook(body, request.headers.get("x-shopify-hmac-sha256", ""), secret)
+        delivery = parse_webhook(request.headers, body)
+    except ShopifySignatureError as exc:
+        raise HTTPException(401, str(exc)) from None
+    except WebhookBodyError as exc:
+        raise HTTPException(400, str(exc)) from None
+    return await lumen.handle_webhook(delivery.topic, delivery.payload, delivery.shop_domain, delivery.event_id)
 
 
 # --- the merchant API -------------------------------------------------------------------------------------------------
@@ -530,17 +399,6 @@ async def get_merchant_settings(lumen: LumenDep) -> MerchantSettings:
 @admin.put("/settings", response_model=MerchantSettings)
 async def put_merchant_settings(update: MerchantSettingsUpdate, lumen: LumenDep) -> MerchantSettings:
     """A partial update. Sending the masked SMTP URL back keeps the stored password."""
-    if "smtp_url" in update.model_fields_set:
-        current = await lumen.merchant_settings()
-        new_url = (update.smtp_url or "").strip() or None
-        if new_url is not None and current.smtp_url and new_url == mask_smtp_url(current.smtp_url):
-            new_url = current.smtp_url
-        if new_url is not None:
-            try:
-                parse_smtp_url(new_url)
-            except ValueError as exc:
-                raise HTTPException(422, f"smtp_url: {exc}") from None
-        update = update.model_copy(update={"smtp_url": new_url})
     try:
         return masked_settings(await lumen.update_merchant_settings(update))
     except ValueError as exc:
@@ -550,7 +408,7 @@ async def put_merchant_settings(update: MerchantSettingsUpdate, lumen: LumenDep)
 @admin.get("/escalations", response_model=list[Escalation])
 async def list_escalations(lumen: LumenDep, limit: PageLimit = 100, offset: PageOffset = 0) -> list[Escalation]:
     """Newest first."""
-    return await lumen.escalations.list_escalations(limit=limit, offset=offset)
+    return await lumen.list_escalations(limit=limit, offset=offset)
 
 
 @admin.get("/conversations", response_model=list[ConversationSummary])
@@ -558,7 +416,7 @@ async def list_conversations(
     lumen: LumenDep, limit: PageLimit = 50, offset: PageOffset = 0
 ) -> list[ConversationSummary]:
     """Most recently active first."""
-    return await lumen.db.list_conversations(limit=limit, offset=offset)
+    return await lumen.list_conversations(limit=limit, offset=offset)
 
 
 @admin.get("/conversations/{conversation_id}")
@@ -570,10 +428,10 @@ async def get_conversation(conversation_id: str, lumen: LumenDep) -> dict[str, A
     return transcript
 
 
-@admin.get("/stats")
-async def get_stats(lumen: LumenDep) -> dict[str, Any]:
+@admin.get("/stats", response_model=Stats)
+async def get_stats(lumen: LumenDep) -> Stats:
     """Conversations, verified lookups, escalations and the share answered without a human."""
-    return await lumen.db.stats()
+    return await lumen.stats()
 
 
 # --- health and pages -------------------------------------------------------------------------------------------------
@@ -583,21 +441,14 @@ WIDGET_HEADERS = {"Cache-Control": "public, max-age=300", "X-Content-Type-Option
 
 
 @pages.get("/healthz", response_model=Health, tags=["ops"])
-async def healthz(lumen: LumenDep, settings: SettingsDep) -> Health:
-    try:
-        shop = await lumen.source.shop()
-    except OrderSourceError:
-        return Health(status="degraded", store=None, model=settings.lumen_model)
-    return Health(status="ok", store=shop.name, model=settings.lumen_model)
+async def healthz(lumen: LumenDep) -> Health:
+    return await lumen.health()
 
 
 @pages.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def storefront(lumen: LumenDep) -> HTMLResponse:
     """The demo storefront: the shop's name (escaped) in a static page that loads the widget."""
-    try:
-        shop_name = (await lumen.source.shop()).name
-    except OrderSourceError:
-        shop_name = "Your store"
+    shop_name = await lumen.shop_name() or "Your store"
     page = (STATIC / "index.html").read_text(encoding="utf-8")
     return HTMLResponse(page.replace("{{shop_name}}", html.escape(shop_name)), headers=_page_headers())
 
@@ -627,7 +478,7 @@ def create_app(settings: Settings | None = None, *, store: Path | None = None, l
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = lumen if lumen is not None else await Lumen.create(config, store=store)
         app.state.lumen = service
-        outbox = asyncio.create_task(service.escalations.run_outbox(interval_s=OUTBOX_INTERVAL_S), name="outbox")
+        outbox = asyncio.create_task(service.run_outbox(interval_s=OUTBOX_INTERVAL_S), name="outbox")
         try:
             yield
         finally:
@@ -648,20 +499,14 @@ def create_app(settings: Settings | None = None, *, store: Path | None = None, l
     app.state.settings = config
     app.state.clock = time.time  # seconds since the epoch; tests replace it to check app-proxy timestamps
     _install_error_handlers(app)
-    app.add_middleware(BodyLimit)
+    app.add_middleware(DeclaredLength)
     app.add_middleware(PublicCORS)
+    # Starlette's body limit per route: MAX_BODY_BYTES unless the router sets less (chat, proxy). Not app-wide: that
+    # one would answer a declared length over it in plain text, even after DeclaredLength answered in JSON.
     for router in (chat, proxy, webhooks, admin, pages):
-        app.include_router(router)
+        app.include_router(router, max_body_size=MAX_BODY_BYTES)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
-
-
-def _frame(event: dict[str, Any]) -> bytes:
-    kind = event.get("type", "message")
-    if kind == "done":
-        out = ChatOut.model_validate({k: event.get(k) for k in ("session_id", "reply", "escalation")})
-        return _sse("done", out.model_dump(mode="json"))
-    return _sse(kind, {k: v for k, v in event.items() if k != "type"})
 
 
 def _session_error(session_id: str | None) -> HTTPException:
@@ -702,12 +547,15 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code in (204, 304):
             return Response(status_code=exc.status_code, headers=exc.headers)
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        detail = exc.detail
+        if exc.status_code == 413:  # Starlette's body limit says only "Content Too Large"
+            detail = body_too_large(request.scope.get(MAX_BODY_SIZE_SCOPE_KEY))
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse({"detail": "Something went wrong on our side. Please try again."}, status_code=500)
+        return JSONResponse({"detail": SERVER_ERROR}, status_code=500)
 
 
-__all__ = ["ChatIn", "ChatOut", "create_app", "mask_smtp_url", "proxy_signature", "webhook_hmac"]
+__all__ = ["ChatIn", "ChatOut", "create_app"]

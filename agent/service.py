@@ -1,7 +1,10 @@
-"""Lumen as a service: conversations kept on the server, one agent turn per shopper message.
+"""Lumen as a service (`Lumen`): everything the server and the terminal chat ask of Lumen, and nothing about HTTP.
 
-The server and the terminal chat run turns only through `Lumen`; the merchant API and the webhooks read its
-`db`, `source` and `escalations` for listings, stats, cache invalidation and redaction.
+- conversations: one agent turn per shopper message (`chat`, `chat_stream`), kept on the server under a session id;
+- the merchant's side: persona and settings, conversation and escalation listings, transcripts, stats;
+- operations: `health`, `shop_name`, and `handle_webhook` (what a webhook does lives in `agent.webhooks`).
+
+The server reaches nothing behind it: no route touches the database, the order source or the escalation service.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import logging
 import re
 import secrets
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -30,16 +33,19 @@ from pydantic_ai.messages import (
 from pydantic_ai.usage import UsageLimits
 from pydantic_core import to_jsonable_python
 
-from agent import prompts
+from agent import prompts, webhooks
 from agent.core import lumen_agent
 from agent.deps import Deps
+from agent.masking import unmask_smtp_url
 from agent.models import ModelChooser
 from agent.persona import Persona, PersonaUpdate, default_persona
+from agent.webhooks import WebhookOutcome
 from config import Settings
-from outbox import EscalationService, MailFrom, MailSettings, SmtpUrl
+from outbox import Escalation, EscalationService, MailFrom, MailSettings, SmtpUrl
 from shopify import FixtureStore, OrderSource
+from shopify.domain import Shop
 from shopify.source import OrderSourceError
-from storage import Database
+from storage import ConversationSummary, Database
 from tools.context import SessionState
 from tools.guard import AttemptGuard
 
@@ -92,6 +98,22 @@ class ChatTurn(BaseModel):
     reply: str
     escalation: EscalationInfo | None = None
     model: str | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"] = Field(description="degraded: the order source (Shopify) cannot be read.")
+    store: str | None
+    model: str
+
+
+class Stats(BaseModel):
+    """Counts for the admin page. A conversation counts as escalated if flagged or if it has an escalation."""
+
+    conversations: int
+    verified_lookups: int
+    escalations: int
+    conversations_escalated: int
+    answered_without_human: float
 
 
 def new_session_id() -> str:
@@ -189,7 +211,12 @@ class Lumen:
         )
 
     async def update_merchant_settings(self, update: MerchantSettingsUpdate) -> MerchantSettings:
-        merged = (await self.merchant_settings()).model_dump() | update.model_dump(exclude_unset=True)
+        """A partial update. Sending the masked SMTP URL back (the admin page does) keeps the stored password."""
+        current = await self.merchant_settings()
+        changes = update.model_dump(exclude_unset=True)
+        if "smtp_url" in changes:
+            changes["smtp_url"] = unmask_smtp_url(changes["smtp_url"], current.smtp_url)
+        merged = current.model_dump() | changes
         settings = MerchantSettings.model_validate(merged)
         await self.db.put_setting(MERCHANT_KEY, settings.model_dump(mode="json"))
         return settings
@@ -244,12 +271,10 @@ class Lumen:
         )
         return _Prepared(session_id, history, deps, self.models.for_turn(persona, shop.name, deps.today))
 
-    async def _shop(self):
+    async def _shop(self) -> Shop:
         try:
             return await self.source.shop()
         except OrderSourceError:
-            from shopify.domain import Shop
-
             return Shop(name="our store")
 
     def _lock(self, session_id: str | None) -> asyncio.Lock:
@@ -326,7 +351,7 @@ class Lumen:
         *,
         customer_id: str | None = None,
         client_ip: str | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """Events: {"type": "session"} first, {"type": "delta", "text"} as text is written, then {"type": "done"}."""
         async with self._lock(session_id):
             prepared = await self._prepare(message, session_id, customer_id, client_ip)
@@ -369,3 +394,51 @@ class Lumen:
             "model": row.model,
             "messages": to_jsonable_python(messages),
         }
+
+    # --- the merchant's listings -----------------------------------------------------------------------------------
+    async def list_conversations(self, *, limit: int = 50, offset: int = 0) -> list[ConversationSummary]:
+        """Most recently active first."""
+        return await self.db.list_conversations(limit=limit, offset=offset)
+
+    async def list_escalations(self, *, limit: int = 100, offset: int = 0) -> list[Escalation]:
+        """Newest first."""
+        return await self.escalations.list_escalations(limit=limit, offset=offset)
+
+    async def stats(self) -> Stats:
+        return Stats.model_validate(await self.db.stats())
+
+    # --- operations ----------------------------------------------------------------------------------------------
+    async def run_outbox(self, interval_s: float) -> None:
+        """Deliver pending escalation emails every `interval_s` seconds until cancelled (the server's lifespan)."""
+        await self.escalations.run_outbox(interval_s=interval_s)
+
+    async def shop_name(self) -> str | None:
+        """The shop's name; None when the order source cannot be read."""
+        try:
+            return (await self.source.shop()).name
+        except OrderSourceError:
+            return None
+
+    async def health(self) -> Health:
+        name = await self.shop_name()
+        return Health(status="ok" if name is not None else "degraded", store=name, model=self.settings.lumen_model)
+
+    def serves_shop(self, shop_domain: str) -> bool:
+        """False for another shop's request. One app secret can serve several shops; a Lumen configured for one
+        `*.myshopify.com` shop answers that shop only."""
+        ours = self.settings.shopify_shop
+        if not ours or not ours.endswith(".myshopify.com"):
+            return True
+        return shop_domain.strip().lower() == ours.lower()
+
+    async def handle_webhook(self, topic: str, payload: Any, shop_domain: str, event_id: str | None) -> WebhookOutcome:
+        """A verified Shopify webhook: drop stale cached orders, or answer a privacy request (see agent.webhooks)."""
+        return await webhooks.handle_webhook(
+            self.db,
+            self.source,
+            serves_shop=self.serves_shop,
+            topic=topic,
+            payload=payload,
+            shop_domain=shop_domain,
+            event_id=event_id,
+        )

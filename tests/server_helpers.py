@@ -38,7 +38,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 
 def signed_query(params: dict[str, str] | list[tuple[str, str]], secret: str = API_SECRET) -> str:
-    """A query string signed the way Shopify's app proxy signs it (computed here independently of server.py)."""
+    """A query string signed the way Shopify's app proxy signs it (computed here independently of shopify.signatures)."""
     pairs = list(params.items()) if isinstance(params, dict) else list(params)
     grouped: dict[str, list[str]] = {}
     for key, value in pairs:
@@ -92,5 +92,6 @@ def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
                 name = line[6:].strip()
             elif line.startswith("data:"):
                 data.append(line[5:].removeprefix(" "))
-        events.append((name, json.loads("\n".join(data))))
+        if data:  # a block without data (the stream's `: ping` keep-alive comment) is no event
+            events.append((name, json.loads("\n".join(data))))
     return events

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import server
+from agent.masking import mask_smtp_url
 from agent.service import SESSION_ID, Lumen
 from config import Settings
 from tests.server_helpers import ADMIN, SpySource, make_settings, sse_events
@@ -416,11 +417,11 @@ def test_settings_validation(client: TestClient, body: dict) -> None:
 
 
 def test_mask_smtp_url() -> None:
-    assert server.mask_smtp_url(None) is None
-    assert server.mask_smtp_url("smtp://mail.example.com:25") == "smtp://mail.example.com:25"
-    assert server.mask_smtp_url("smtp://bob@mail.example.com") == "smtp://bob@mail.example.com"
-    assert server.mask_smtp_url("smtps://bob:p%40ss@mail.example.com") == "smtps://bob:********@mail.example.com"
-    assert server.mask_smtp_url("smtp://:pw@mail.example.com") == "smtp://:********@mail.example.com"
+    assert mask_smtp_url(None) is None
+    assert mask_smtp_url("smtp://mail.example.com:25") == "smtp://mail.example.com:25"
+    assert mask_smtp_url("smtp://bob@mail.example.com") == "smtp://bob@mail.example.com"
+    assert mask_smtp_url("smtps://bob:p%40ss@mail.example.com") == "smtps://bob:********@mail.example.com"
+    assert mask_smtp_url("smtp://:pw@mail.example.com") == "smtp://:********@mail.example.com"
 
 
 def test_escalations_are_listed_newest_first(client: TestClient) -> None:

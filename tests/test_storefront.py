@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 import server
 from config import Settings
+from shopify.signatures import proxy_signature
 from shopify.source import OrderSourceUnavailable
 from shopify.store_file import DEMO_STORE
 from tests.server_helpers import ADMIN, API_SECRET, SpySource, make_settings, signed_query, sse_events, webhook_headers
@@ -56,7 +57,7 @@ def test_signature_matches_shopifys_documented_algorithm() -> None:
     # Sorted `key=value` pairs, repeated values joined by ',', no separator, hex HMAC-SHA256; `signature` left out.
     query = [("shop", "s.myshopify.com"), ("extra", "1"), ("extra", "2"), ("timestamp", "1"), ("signature", "x")]
     expected = signed_query([q for q in query if q[0] != "signature"]).rsplit("signature=", 1)[1]
-    assert server.proxy_signature(query, API_SECRET) == expected
+    assert proxy_signature(query, API_SECRET) == expected
 
 
 def test_a_signed_logged_in_customer_sees_their_orders_without_verification(client: TestClient) -> None:
