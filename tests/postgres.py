@@ -114,9 +114,6 @@ class Cluster:
         # Immediate: nothing in a throwaway cluster needs a clean shutdown checkpoint.
         self.run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
-    def dsn(self, database: str) -> str:
-        return f"postgresql://{ROLE}@127.0.0.1:{self.port}/{database}"
-
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://{ROLE}@127.0.0.1:{self.port}/{database}"
 
@@ -178,12 +175,12 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'lumen.db'}"
         return
-    server: Cluster = request.getfixturevalue("postgres_server")
+    url: str = request.getfixturevalue("postgres_url")
     # Emptied before the test, not after, so a failed test's tables are there to look at until the next one.
     # Dropping the schema takes milliseconds; a fresh CREATE DATABASE per test took ~0.25 s.
-    admin = await asyncpg.connect(server.dsn(DATABASE))
+    admin = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
     try:
         await admin.execute(f"DROP SCHEMA public CASCADE; CREATE SCHEMA public AUTHORIZATION {ROLE}")
     finally:
         await admin.close()
-    yield server.url(DATABASE)
+    yield url
