@@ -17,12 +17,14 @@ class PrivacyStore(Engine):
         needles = [n for n in (n.strip() for n in needles) if len(n) >= 3]
         if not needles:
             return {"conversations": 0, "escalations": 0}
+        # icontains, not contains: SQLite's LIKE ignores ASCII case but PostgreSQL's does not, and a redaction must
+        # find "Ann@Example.com" however the shopper typed it, on either backend.
         in_conversation = sa.or_(
-            *[conversations.c.messages_json.contains(n, autoescape=True) for n in needles],
-            *[conversations.c.state_json.contains(n, autoescape=True) for n in needles],
+            *[conversations.c.messages_json.icontains(n, autoescape=True) for n in needles],
+            *[conversations.c.state_json.icontains(n, autoescape=True) for n in needles],
         )
         in_escalation = sa.or_(
-            *[escalations.c.transcript.contains(n, autoescape=True) for n in needles],
+            *[escalations.c.transcript.icontains(n, autoescape=True) for n in needles],
             *[sa.func.lower(escalations.c.shopper_email) == n.lower() for n in needles],
             *[escalations.c.order_name == n for n in needles],
         )

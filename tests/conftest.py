@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic_ai import models
 
-# Shared fixtures: a clock and an in-memory database, the fake Shopify, a real SMTP server on loopback.
-pytest_plugins = ["tests.fixtures", "tests.smtp_server"]
+# Shared fixtures: a clock and an in-memory database, the fake Shopify, a real SMTP server on loopback, and a
+# throwaway PostgreSQL server with `database_url` over SQLite and PostgreSQL.
+pytest_plugins = ["tests.fixtures", "tests.smtp_server", "tests.postgres"]
 
 models.ALLOW_MODEL_REQUESTS = False
