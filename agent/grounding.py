@@ -12,6 +12,8 @@ from decimal import Decimal, InvalidOperation
 from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart, UserPromptPart
 from pydantic_core import to_jsonable_python
 
+from shopify.names import order_key
+
 _MONTHS = {
     m: i + 1
     for i, names in enumerate(
@@ -112,7 +114,7 @@ def ungrounded(reply: str, source: str, today: date | None = None) -> list[str]:
             problems.append(f"tracking number {spaced}")
 
     for ref in _ORDER_REF.findall(reply_wo_urls):
-        if ref.lstrip("#").upper() not in source_upper:
+        if order_key(ref) not in source_upper:
             problems.append(f"order number {ref}")
 
     # Amounts in tool results are decimal strings ("64.00"); a shopper may also name one ("$64").

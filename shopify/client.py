@@ -25,7 +25,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential_jitter
 
 from shopify.domain import Order, Shop, parse_order, parse_shop
-from shopify.names import normalize_email, order_name_matches
+from shopify.names import order_key, order_name_matches
 from shopify.source import OrderSourceThrottled, OrderSourceUnavailable
 
 if TYPE_CHECKING:
@@ -255,7 +255,7 @@ class ShopifyAdmin:
         return self._now or datetime.now(UTC)
 
     async def orders_by_name(self, name: str, *, email: str | None = None) -> list[Order]:
-        number = name.strip().lstrip("#").strip()
+        number = order_key(name)
         if not number:
             return []
         # Both searches share one wait budget: `max_wait_s` is what a shopper waits, not what each query may.
@@ -274,9 +274,8 @@ class ShopifyAdmin:
         if not email.strip():
             return []
         found = await self._orders(f"email:{search_value(email.strip())}", ORDERS_QUERY)
-        wanted = normalize_email(email)
-        # The search is tokenized: keep only exact matches.
-        return _newest_first([o for o in found if o.email and normalize_email(o.email) == wanted])[:limit]
+        # The search is tokenized: keep only exact matches (of the order's own email, which is what it searched).
+        return _newest_first([o for o in found if o.has_email(email, checkout_only=True)])[:limit]
 
     async def orders_by_customer(self, customer_id: str, *, limit: int = 5) -> list[Order]:
         """The customer's newest orders; at most five, what one query fetches."""
@@ -293,7 +292,7 @@ class ShopifyAdmin:
             self._cache.clear()
             return
         ref = order_ref.strip()
-        number = ref.lstrip("#")
+        number = order_key(ref)
         for key in [
             key
             for key, entry in self._cache.items()
@@ -308,8 +307,7 @@ class ShopifyAdmin:
         # Shopify's search is tokenized and order names need not be unique: only exact matches reach a shopper.
         kept = [o for o in orders if order_name_matches(o.name, number)]
         if email is not None:
-            wanted = normalize_email(email)
-            kept = [o for o in kept if o.email and normalize_email(o.email) == wanted]
+            kept = [o for o in kept if o.has_email(email, checkout_only=True)]
         return _newest_first(kept)
 
     async def _orders(self, search: str, query: str, budget: _Budget | None = None) -> list[Order]:

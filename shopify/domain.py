@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
+from babel import Locale, UnknownLocaleError
 from pydantic import BaseModel, BeforeValidator, Field
 
+from shopify.names import normalize_email, normalize_postal_code
 
-def _open_enum(allowed: tuple[str, ...]) -> BeforeValidator:
+
+def _open_enum(values: Any) -> BeforeValidator:
     # Shopify adds enum values between versions and tells clients to treat enums as open-ended,
     # so an unknown value becomes "OTHER" instead of failing the whole order.
+    allowed = frozenset(get_args(values))
+
     def coerce(value: Any) -> Any:
         if value is None:
             return None
@@ -25,84 +30,43 @@ def _open_enum(allowed: tuple[str, ...]) -> BeforeValidator:
     return BeforeValidator(coerce)
 
 
-_FULFILLMENT_STATUSES = (
+# Each Shopify enum is written once, as a Literal; `_open_enum` derives the allowed values from it.
+OrderFulfillmentStatusName = Literal[
     "UNFULFILLED", "PARTIALLY_FULFILLED", "FULFILLED", "RESTOCKED", "PENDING_FULFILLMENT", "OPEN", "IN_PROGRESS",
-    "ON_HOLD", "SCHEDULED", "REQUEST_DECLINED", "FULFILLMENT_NOT_REQUIRED",
-)  # fmt: skip
-_FINANCIAL_STATUSES = (
-    "PENDING", "AUTHORIZED", "PARTIALLY_PAID", "PAID", "PARTIALLY_REFUNDED", "REFUNDED", "VOIDED", "EXPIRED",
-)  # fmt: skip
-_RETURN_STATUSES = (
-    "RETURN_REQUESTED", "IN_PROGRESS", "INSPECTION_COMPLETE", "RETURNED", "RETURN_FAILED", "NO_RETURN",
-)  # fmt: skip
-_FO_STATUSES = ("OPEN", "IN_PROGRESS", "SCHEDULED", "ON_HOLD", "INCOMPLETE", "CANCELLED", "CLOSED")
-_DISPLAY_STATUSES = (
+    "ON_HOLD", "SCHEDULED", "REQUEST_DECLINED", "FULFILLMENT_NOT_REQUIRED", "OTHER",
+]  # fmt: skip
+FinancialStatusName = Literal[
+    "PENDING", "AUTHORIZED", "PARTIALLY_PAID", "PAID", "PARTIALLY_REFUNDED", "REFUNDED", "VOIDED", "EXPIRED", "OTHER",
+]  # fmt: skip
+ReturnStatusName = Literal[
+    "RETURN_REQUESTED", "IN_PROGRESS", "INSPECTION_COMPLETE", "RETURNED", "RETURN_FAILED", "NO_RETURN", "OTHER"
+]
+FulfillmentOrderStatusName = Literal[
+    "OPEN", "IN_PROGRESS", "SCHEDULED", "ON_HOLD", "INCOMPLETE", "CANCELLED", "CLOSED", "OTHER"
+]  # fmt: skip
+DisplayStatusName = Literal[
     "ATTEMPTED_DELIVERY", "CANCELED", "CONFIRMED", "DELAYED", "DELIVERED", "FAILURE", "FULFILLED", "CARRIER_PICKED_UP",
     "IN_TRANSIT", "LABEL_PRINTED", "LABEL_PURCHASED", "LABEL_VOIDED", "MARKED_AS_FULFILLED", "NOT_DELIVERED",
-    "OUT_FOR_DELIVERY", "READY_FOR_PICKUP", "PICKED_UP", "SUBMITTED",
-)  # fmt: skip
-_EVENT_STATUSES = (
+    "OUT_FOR_DELIVERY", "READY_FOR_PICKUP", "PICKED_UP", "SUBMITTED", "OTHER",
+]  # fmt: skip
+EventStatusName = Literal[
     "LABEL_PURCHASED", "LABEL_PRINTED", "READY_FOR_PICKUP", "CONFIRMED", "IN_TRANSIT", "OUT_FOR_DELIVERY",
-    "ATTEMPTED_DELIVERY", "DELAYED", "DELIVERED", "FAILURE", "CARRIER_PICKED_UP", "PICKED_UP",
-)  # fmt: skip
-_SHIPMENT_STATUSES = ("SUCCESS", "CANCELLED", "ERROR", "FAILURE", "PENDING", "OPEN")
-_HOLD_REASONS = (
+    "ATTEMPTED_DELIVERY", "DELAYED", "DELIVERED", "FAILURE", "CARRIER_PICKED_UP", "PICKED_UP", "OTHER",
+]  # fmt: skip
+ShipmentStatusName = Literal["SUCCESS", "CANCELLED", "ERROR", "FAILURE", "PENDING", "OPEN", "OTHER"]
+HoldReasonName = Literal[
     "AWAITING_PAYMENT", "HIGH_RISK_OF_FRAUD", "INCORRECT_ADDRESS", "INVENTORY_OUT_OF_STOCK", "UNKNOWN_DELIVERY_DATE",
-    "ONLINE_STORE_POST_PURCHASE_CROSS_SELL", "AWAITING_RETURN_ITEMS",
-)  # fmt: skip
+    "ONLINE_STORE_POST_PURCHASE_CROSS_SELL", "AWAITING_RETURN_ITEMS", "OTHER",
+]  # fmt: skip
 
-OrderFulfillmentStatus = Annotated[
-    Literal[
-        "UNFULFILLED", "PARTIALLY_FULFILLED", "FULFILLED", "RESTOCKED", "PENDING_FULFILLMENT", "OPEN", "IN_PROGRESS",
-        "ON_HOLD", "SCHEDULED", "REQUEST_DECLINED", "FULFILLMENT_NOT_REQUIRED", "OTHER",
-    ],
-    _open_enum(_FULFILLMENT_STATUSES),
-]  # fmt: skip
-FinancialStatus = Annotated[
-    Literal[
-        "PENDING", "AUTHORIZED", "PARTIALLY_PAID", "PAID", "PARTIALLY_REFUNDED", "REFUNDED", "VOIDED", "EXPIRED",
-        "OTHER",
-    ]
-    | None,
-    _open_enum(_FINANCIAL_STATUSES),
-]  # fmt: skip
-ReturnStatus = Annotated[
-    Literal[
-        "RETURN_REQUESTED", "IN_PROGRESS", "INSPECTION_COMPLETE", "RETURNED", "RETURN_FAILED", "NO_RETURN", "OTHER"
-    ]
-    | None,
-    _open_enum(_RETURN_STATUSES),
-]  # fmt: skip
-FulfillmentOrderStatus = Annotated[
-    Literal["OPEN", "IN_PROGRESS", "SCHEDULED", "ON_HOLD", "INCOMPLETE", "CANCELLED", "CLOSED", "OTHER"],
-    _open_enum(_FO_STATUSES),
-]
-DisplayStatus = Annotated[
-    Literal[
-        "ATTEMPTED_DELIVERY", "CANCELED", "CONFIRMED", "DELAYED", "DELIVERED", "FAILURE", "FULFILLED",
-        "CARRIER_PICKED_UP", "IN_TRANSIT", "LABEL_PRINTED", "LABEL_PURCHASED", "LABEL_VOIDED", "MARKED_AS_FULFILLED",
-        "NOT_DELIVERED", "OUT_FOR_DELIVERY", "READY_FOR_PICKUP", "PICKED_UP", "SUBMITTED", "OTHER",
-    ]
-    | None,
-    _open_enum(_DISPLAY_STATUSES),
-]  # fmt: skip
-EventStatus = Annotated[
-    Literal[
-        "LABEL_PURCHASED", "LABEL_PRINTED", "READY_FOR_PICKUP", "CONFIRMED", "IN_TRANSIT", "OUT_FOR_DELIVERY",
-        "ATTEMPTED_DELIVERY", "DELAYED", "DELIVERED", "FAILURE", "CARRIER_PICKED_UP", "PICKED_UP", "OTHER",
-    ],
-    _open_enum(_EVENT_STATUSES),
-]  # fmt: skip
-ShipmentStatus = Annotated[
-    Literal["SUCCESS", "CANCELLED", "ERROR", "FAILURE", "PENDING", "OPEN", "OTHER"], _open_enum(_SHIPMENT_STATUSES)
-]
-HoldReason = Annotated[
-    Literal[
-        "AWAITING_PAYMENT", "HIGH_RISK_OF_FRAUD", "INCORRECT_ADDRESS", "INVENTORY_OUT_OF_STOCK",
-        "UNKNOWN_DELIVERY_DATE", "ONLINE_STORE_POST_PURCHASE_CROSS_SELL", "AWAITING_RETURN_ITEMS", "OTHER",
-    ],
-    _open_enum(_HOLD_REASONS),
-]  # fmt: skip
+OrderFulfillmentStatus = Annotated[OrderFulfillmentStatusName, _open_enum(OrderFulfillmentStatusName)]
+FinancialStatus = Annotated[FinancialStatusName | None, _open_enum(FinancialStatusName)]
+ReturnStatus = Annotated[ReturnStatusName | None, _open_enum(ReturnStatusName)]
+FulfillmentOrderStatus = Annotated[FulfillmentOrderStatusName, _open_enum(FulfillmentOrderStatusName)]
+DisplayStatus = Annotated[DisplayStatusName | None, _open_enum(DisplayStatusName)]
+EventStatus = Annotated[EventStatusName, _open_enum(EventStatusName)]
+ShipmentStatus = Annotated[ShipmentStatusName, _open_enum(ShipmentStatusName)]
+HoldReason = Annotated[HoldReasonName, _open_enum(HoldReasonName)]
 
 
 class Money(BaseModel):
@@ -116,6 +80,8 @@ class Shop(BaseModel):
     timezone: str = "UTC"
     currency: str = "USD"
     contact_email: str | None = None
+    # A CLDR locale id (en_US, fr_CA): how dates and amounts are written for this shop's shoppers.
+    locale: str = "en_US"
 
 
 class LineItem(BaseModel):
@@ -200,6 +166,23 @@ class Order(BaseModel):
     fulfillment_orders: list[FulfillmentOrder] = Field(default_factory=list)
     fulfillments: list[Fulfillment] = Field(default_factory=list)
     refunds: list[Refund] = Field(default_factory=list)
+
+    def has_email(self, email: str, *, checkout_only: bool = False) -> bool:
+        """Whether `email` is this order's checkout email or (unless `checkout_only`) its customer's email."""
+        wanted = normalize_email(email)
+        owned = (self.email,) if checkout_only else (self.email, self.customer_email)
+        return any(e and normalize_email(e) == wanted for e in owned)
+
+    def has_postal_code(self, postal_code: str) -> bool:
+        """Whether `postal_code` is this order's shipping postal code, spacing, dashes and case aside."""
+        if not self.shipping_zip:
+            return False
+        have, given = normalize_postal_code(self.shipping_zip), normalize_postal_code(postal_code)
+        if have == given:
+            return True
+        # A US ZIP+4 against the plain five-digit ZIP, and only that: elsewhere a shortened code is a different code.
+        us = (self.shipping_country or "").upper() == "US"
+        return us and have.isdigit() and given.isdigit() and {len(have), len(given)} == {5, 9} and have[:5] == given[:5]
 
 
 # --- parsing Shopify Admin GraphQL shapes -------------------------------------------------------------------------
@@ -320,4 +303,15 @@ def parse_shop(node: dict[str, Any]) -> Shop:
         timezone=node.get("ianaTimezone") or "UTC",
         currency=node.get("currencyCode") or "USD",
         contact_email=node.get("contactEmail"),
+        locale=_locale(node.get("locale") or node.get("primaryLocale")),
     )
+
+
+def _locale(value: Any) -> str:
+    """Shopify writes locales as BCP 47 ('en', 'pt-BR'); Babel wants CLDR ids. Unknown or missing: en_US."""
+    if not isinstance(value, str) or not value.strip():
+        return "en_US"
+    try:
+        return str(Locale.parse(value.strip(), sep="-" if "-" in value else "_"))
+    except (ValueError, TypeError, UnknownLocaleError):
+        return "en_US"

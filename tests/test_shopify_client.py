@@ -238,6 +238,7 @@ async def test_shop_is_fetched_once(client: ShopifyAdmin, fake: FakeShopify) -> 
             "timezone": "America/New_York",
             "currency": "USD",
             "contact_email": "support@harborandpine.example",
+            "locale": "en_US",
         }
     )
     assert await client.shop() is shop

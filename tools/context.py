@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from tools.guard import AttemptGuard
 
 MAX_FAILED_LOOKUPS = 5
-VerificationFactor = str  # "email" | "postal_code"
+VerificationFactor = Literal["email", "postal_code"]
 
 
 class SessionState(BaseModel):

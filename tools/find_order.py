@@ -7,10 +7,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_ai import RunContext
 
-from shopify.domain import Order
-from shopify.names import normalize_email, normalize_order_number, normalize_postal_code
+from shopify.names import normalize_order_number
 from shopify.source import OrderSourceError
-from tools.context import MAX_FAILED_LOOKUPS, ToolContext
+from tools.context import MAX_FAILED_LOOKUPS, ToolContext, VerificationFactor
 from tools.guard import lookup_keys
 from tools.views import OrderOverview, order_overview
 
@@ -34,25 +33,9 @@ class FindOrderResult(BaseModel):
     order_number: str | None = Field(None, description="The order number as understood from the shopper's input.")
     order: OrderOverview | None = None
     orders: list[OrderOverview] = Field(default_factory=list)
-    accepts: list[Literal["email", "postal_code"]] = Field(
+    accepts: list[VerificationFactor] = Field(
         default_factory=list, description="When asking the shopper for proof: what this store accepts with a number."
     )
-
-
-def _matches_email(order: Order, email: str) -> bool:
-    wanted = normalize_email(email)
-    return any(e and normalize_email(e) == wanted for e in (order.email, order.customer_email))
-
-
-def _matches_postal(order: Order, postal_code: str) -> bool:
-    if not order.shipping_zip:
-        return False
-    have, given = normalize_postal_code(order.shipping_zip), normalize_postal_code(postal_code)
-    if have == given:
-        return True
-    # A US ZIP+4 against the plain five-digit ZIP, and only that: elsewhere a shortened code is a different code.
-    us = (order.shipping_country or "").upper() == "US"
-    return us and have.isdigit() and given.isdigit() and {len(have), len(given)} == {5, 9} and have[:5] == given[:5]
 
 
 async def find_order(
@@ -84,66 +67,84 @@ async def find_order(
         except OrderSourceError:
             return FindOrderResult(status="unavailable", order_number=order_number)
     if result.status in ("verification_needed", "not_found"):
-        result.accepts = sorted(deps.verification_factors)  # type: ignore[assignment]
+        result.accepts = sorted(deps.verification_factors)
     return result
 
 
 async def _find(
     deps: ToolContext, order_number: str | None, email: str | None, postal_code: str | None
 ) -> FindOrderResult:
-    session = deps.session
     tz = (deps.shop or await deps.source.shop()).timezone
-
     if not order_number:
-        if session.customer_id:
-            orders = await deps.source.orders_by_customer(session.customer_id)
-            for order in orders:
-                session.verify(order.name, order.id, order.email or order.customer_email)
-            return FindOrderResult(status="customer_orders", orders=[order_overview(o, tz) for o in orders])
+        if deps.session.customer_id:
+            return await _customer_orders(deps, deps.session.customer_id, tz)
         if not (email and postal_code):
             return FindOrderResult(status="verification_needed")
-        # The number is lost: the email and the shipping postal code together prove the orders.
-        keys = lookup_keys(email=email, postal_code=postal_code, client_ip=deps.client_ip)
-        if not await _allowed(deps, keys):
-            return FindOrderResult(status="too_many_attempts")
-        candidates = await deps.source.orders_by_email(email)
-        orders = [o for o in candidates if _matches_email(o, email) and _matches_postal(o, postal_code)]
-        if not orders:
-            await _failed(deps, keys)
-            return FindOrderResult(status="not_found")
-        for order in orders:
-            session.verify(order.name, order.id, email)
-        if len(orders) == 1:
-            return FindOrderResult(status="verified", order_number=orders[0].name, order=order_overview(orders[0], tz))
-        return FindOrderResult(status="customer_orders", orders=[order_overview(o, tz) for o in orders])
-
+        return await _find_without_number(deps, email, postal_code, tz)
     number = normalize_order_number(order_number)
     if number is None:
         return FindOrderResult(status="not_found", order_number=order_number.strip())
     shown = f"#{number}" if number.isdigit() else number
-
-    proved = session.proved_name(number)
-    proved_ids = {session.verified_ids.get(proved)} if proved else set()
-    if proved_ids or session.customer_id:
-        # Already proved in this conversation, or a logged-in customer's own order: no guess is being made.
-        for order in await deps.source.orders_by_name(number):
-            if order.id in proved_ids or (session.customer_id and order.customer_id == session.customer_id):
-                session.verify(
-                    order.name, order.id, order.email or order.customer_email if session.customer_id else None
-                )
-                return FindOrderResult(status="verified", order_number=order.name, order=order_overview(order, tz))
+    known = await _already_proved(deps, number, tz)
+    if known is not None:
+        return known
     if not (email or postal_code):
         # Deliberately no lookup: the answer must not depend on whether the order exists.
         return FindOrderResult(status="verification_needed", order_number=shown)
+    return await _prove_by_number(deps, number, shown, email, postal_code, tz)
 
+
+async def _customer_orders(deps: ToolContext, customer_id: str, tz: str) -> FindOrderResult:
+    """A logged-in customer's recent orders: the login is the proof."""
+    orders = await deps.source.orders_by_customer(customer_id)
+    for order in orders:
+        deps.session.verify(order.name, order.id, order.email or order.customer_email)
+    return FindOrderResult(status="customer_orders", orders=[order_overview(o, tz) for o in orders])
+
+
+async def _find_without_number(deps: ToolContext, email: str, postal_code: str, tz: str) -> FindOrderResult:
+    """The number is lost: the email and the shipping postal code together prove the orders."""
+    keys = lookup_keys(email=email, postal_code=postal_code, client_ip=deps.client_ip)
+    if not await _allowed(deps, keys):
+        return FindOrderResult(status="too_many_attempts")
+    candidates = await deps.source.orders_by_email(email)
+    orders = [o for o in candidates if o.has_email(email) and o.has_postal_code(postal_code)]
+    if not orders:
+        await _failed(deps, keys)
+        return FindOrderResult(status="not_found")
+    for order in orders:
+        deps.session.verify(order.name, order.id, email)
+    if len(orders) == 1:
+        return FindOrderResult(status="verified", order_number=orders[0].name, order=order_overview(orders[0], tz))
+    return FindOrderResult(status="customer_orders", orders=[order_overview(o, tz) for o in orders])
+
+
+async def _already_proved(deps: ToolContext, number: str, tz: str) -> FindOrderResult | None:
+    """Already proved in this conversation, or a logged-in customer's own order: no guess is being made."""
+    session = deps.session
+    proved = session.proved_name(number)
+    proved_ids = {session.verified_ids.get(proved)} if proved else set()
+    if not (proved_ids or session.customer_id):
+        return None
+    for order in await deps.source.orders_by_name(number):
+        if order.id in proved_ids or (session.customer_id and order.customer_id == session.customer_id):
+            session.verify(order.name, order.id, order.email or order.customer_email if session.customer_id else None)
+            return FindOrderResult(status="verified", order_number=order.name, order=order_overview(order, tz))
+    return None
+
+
+async def _prove_by_number(
+    deps: ToolContext, number: str, shown: str, email: str | None, postal_code: str | None, tz: str
+) -> FindOrderResult:
+    """An order number with the shopper's email or postal code: a guess, rationed by the attempt guard."""
     keys = lookup_keys(number=number, postal_code=postal_code, client_ip=deps.client_ip)
     if not await _allowed(deps, keys):
         return FindOrderResult(status="too_many_attempts", order_number=shown)
     for order in await deps.source.orders_by_name(number):
-        by_email = email is not None and _matches_email(order, email)
-        if by_email or (postal_code is not None and _matches_postal(order, postal_code)):
+        by_email = email is not None and order.has_email(email)
+        if by_email or (postal_code is not None and order.has_postal_code(postal_code)):
             # The order's email stays private unless the shopper proved it by typing it.
-            session.verify(order.name, order.id, email if by_email else None)
+            deps.session.verify(order.name, order.id, email if by_email else None)
             return FindOrderResult(status="verified", order_number=order.name, order=order_overview(order, tz))
     await _failed(deps, keys)
     return FindOrderResult(status="not_found", order_number=shown)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from shopify.names import normalize_email, normalize_postal_code
+from shopify.names import normalize_email, normalize_postal_code, order_key
 from storage import Database
 
 
@@ -56,7 +56,7 @@ def lookup_keys(
     if postal_code:
         keys.append(f"postal:{normalize_postal_code(postal_code)}")
         if number:
-            keys.append(f"order-postal:{number.upper()}")
+            keys.append(f"order-postal:{order_key(number)}")
         if email:
             keys.append(f"email-postal:{normalize_email(email)}")
     if client_ip:

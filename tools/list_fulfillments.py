@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_ai import RunContext
 
-from shopify.names import normalize_order_number
+from shopify.names import normalize_order_number, order_key
 from shopify.source import OrderSourceError
 from tools.context import ToolContext
 from tools.views import (
@@ -65,7 +65,7 @@ async def list_fulfillments(ctx: RunContext[ToolContext], order_number: str) -> 
         return FulfillmentsResult(status="not_verified", order_number=order_number)
     try:
         shop = deps.shop or await deps.source.shop()
-        orders = await deps.source.orders_by_name(name.lstrip("#").upper())
+        orders = await deps.source.orders_by_name(order_key(name))
     except OrderSourceError:
         return FulfillmentsResult(status="unavailable", order_number=name)
     # The very order that was proved: another order may share its name.
