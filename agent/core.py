@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from babel.dates import format_date
 from pydantic_ai import Agent, ModelRetry, RunContext
 
 from agent import prompts
@@ -20,7 +21,7 @@ def instructions_for(deps: Deps) -> str:
         assistant_name=deps.persona.assistant_name,
         shop_name=deps.shop.name,
         tone_description=prompts.toml("tones.toml").get(deps.persona.tone, ""),
-        today=f"{today:%A}, {today:%B} {today.day}, {today.year}",
+        today=format_date(today, "full", locale=deps.shop.locale),
         timezone=deps.shop.timezone,
         persona_context=deps.persona.context or "(none)",
     )
@@ -30,7 +31,7 @@ def instructions_for(deps: Deps) -> str:
 def safe_reply(ctx: RunContext[Deps]) -> str:
     """A reply written by the playbook from this conversation's tool results, or a plain hand-off offer."""
     deps = ctx.deps
-    playbook = Playbook(deps.persona, deps.shop.name, deps.today)
+    playbook = Playbook(deps.persona, deps.shop.name, deps.today, deps.shop.locale)
     step = playbook.next_step(list(ctx.messages))
     if isinstance(step, ReplyStep) and not _problems(ctx, step.text):
         return step.text

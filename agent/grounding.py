@@ -12,23 +12,13 @@ from decimal import Decimal, InvalidOperation
 from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart, UserPromptPart
 from pydantic_core import to_jsonable_python
 
+from agent.calendar_words import MONTH_PATTERN, MONTHS, WEEKDAYS
 from shopify.names import order_key
 
-_MONTHS = {
-    m: i + 1
-    for i, names in enumerate(
-        [("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",), ("june", "jun"),
-         ("july", "jul"), ("august", "aug"), ("september", "sep", "sept"), ("october", "oct"),
-         ("november", "nov"), ("december", "dec")]
-    )
-    for m in names
-}  # fmt: skip
-_MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
-_DATE_MD = re.compile(rf"\b({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b", re.IGNORECASE)
-_DATE_DM = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH_RE})\b", re.IGNORECASE)
+_DATE_MD = re.compile(rf"\b({MONTH_PATTERN})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b", re.IGNORECASE)
+_DATE_DM = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTH_PATTERN})\b", re.IGNORECASE)
 _DATE_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})")
 _DATE_SLASH = re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/\d{2,4})?\b")
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # The same tokenizer as static/widget.js, so what is checked is exactly what becomes a link.
 _URL = re.compile(r"https?://[^\s<>\"'`]+")
 _TRACKING = re.compile(r"\b(?=[A-Z0-9]*\d{4})[A-Z0-9]{8,40}\b")
@@ -66,9 +56,9 @@ def _trim_url(url: str) -> str:
 def _dates(text: str) -> set[tuple[int, int]]:
     found: set[tuple[int, int]] = set()
     for month, day in _DATE_MD.findall(text):
-        found.add((_MONTHS[month.lower()], int(day)))
+        found.add((MONTHS[month.lower()], int(day)))
     for day, month in _DATE_DM.findall(text):
-        found.add((_MONTHS[month.lower()], int(day)))
+        found.add((MONTHS[month.lower()], int(day)))
     for _year, month, day in _DATE_ISO.findall(text):
         found.add((int(month), int(day)))
     return found
@@ -145,7 +135,7 @@ def ungrounded(reply: str, source: str, today: date | None = None) -> list[str]:
             problems.append(f"date the {day}th")
 
     reply_lower = reply_wo_urls.lower()
-    for weekday in _WEEKDAYS:
+    for weekday in WEEKDAYS:
         if re.search(rf"\b{weekday}\b", reply_lower) and weekday not in source_lower:
             problems.append(f"day {weekday.title()}")
     if today is not None and re.search(r"\btomorrow\b", reply_lower):

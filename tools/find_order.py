@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_ai import RunContext
 
+from shopify.domain import Shop
 from shopify.names import normalize_order_number
 from shopify.source import OrderSourceError
 from tools.context import MAX_FAILED_LOOKUPS, ToolContext, VerificationFactor
@@ -74,35 +75,35 @@ async def find_order(
 async def _find(
     deps: ToolContext, order_number: str | None, email: str | None, postal_code: str | None
 ) -> FindOrderResult:
-    tz = (deps.shop or await deps.source.shop()).timezone
+    shop = deps.shop or await deps.source.shop()
     if not order_number:
         if deps.session.customer_id:
-            return await _customer_orders(deps, deps.session.customer_id, tz)
+            return await _customer_orders(deps, deps.session.customer_id, shop)
         if not (email and postal_code):
             return FindOrderResult(status="verification_needed")
-        return await _find_without_number(deps, email, postal_code, tz)
+        return await _find_without_number(deps, email, postal_code, shop)
     number = normalize_order_number(order_number)
     if number is None:
         return FindOrderResult(status="not_found", order_number=order_number.strip())
     shown = f"#{number}" if number.isdigit() else number
-    known = await _already_proved(deps, number, tz)
+    known = await _already_proved(deps, number, shop)
     if known is not None:
         return known
     if not (email or postal_code):
         # Deliberately no lookup: the answer must not depend on whether the order exists.
         return FindOrderResult(status="verification_needed", order_number=shown)
-    return await _prove_by_number(deps, number, shown, email, postal_code, tz)
+    return await _prove_by_number(deps, number, shown, email, postal_code, shop)
 
 
-async def _customer_orders(deps: ToolContext, customer_id: str, tz: str) -> FindOrderResult:
+async def _customer_orders(deps: ToolContext, customer_id: str, shop: Shop) -> FindOrderResult:
     """A logged-in customer's recent orders: the login is the proof."""
     orders = await deps.source.orders_by_customer(customer_id)
     for order in orders:
         deps.session.verify(order.name, order.id, order.email or order.customer_email)
-    return FindOrderResult(status="customer_orders", orders=[order_overview(o, tz) for o in orders])
+    return FindOrderResult(status="customer_orders", orders=[order_overview(o, shop) for o in orders])
 
 
-async def _find_without_number(deps: ToolContext, email: str, postal_code: str, tz: str) -> FindOrderResult:
+async def _find_without_number(deps: ToolContext, email: str, postal_code: str, shop: Shop) -> FindOrderResult:
     """The number is lost: the email and the shipping postal code together prove the orders."""
     keys = lookup_keys(email=email, postal_code=postal_code, client_ip=deps.client_ip)
     if not await _allowed(deps, keys):
@@ -115,11 +116,11 @@ async def _find_without_number(deps: ToolContext, email: str, postal_code: str, 
     for order in orders:
         deps.session.verify(order.name, order.id, email)
     if len(orders) == 1:
-        return FindOrderResult(status="verified", order_number=orders[0].name, order=order_overview(orders[0], tz))
-    return FindOrderResult(status="customer_orders", orders=[order_overview(o, tz) for o in orders])
+        return FindOrderResult(status="verified", order_number=orders[0].name, order=order_overview(orders[0], shop))
+    return FindOrderResult(status="customer_orders", orders=[order_overview(o, shop) for o in orders])
 
 
-async def _already_proved(deps: ToolContext, number: str, tz: str) -> FindOrderResult | None:
+async def _already_proved(deps: ToolContext, number: str, shop: Shop) -> FindOrderResult | None:
     """Already proved in this conversation, or a logged-in customer's own order: no guess is being made."""
     session = deps.session
     proved = session.proved_name(number)
@@ -129,12 +130,12 @@ async def _already_proved(deps: ToolContext, number: str, tz: str) -> FindOrderR
     for order in await deps.source.orders_by_name(number):
         if order.id in proved_ids or (session.customer_id and order.customer_id == session.customer_id):
             session.verify(order.name, order.id, order.email or order.customer_email if session.customer_id else None)
-            return FindOrderResult(status="verified", order_number=order.name, order=order_overview(order, tz))
+            return FindOrderResult(status="verified", order_number=order.name, order=order_overview(order, shop))
     return None
 
 
 async def _prove_by_number(
-    deps: ToolContext, number: str, shown: str, email: str | None, postal_code: str | None, tz: str
+    deps: ToolContext, number: str, shown: str, email: str | None, postal_code: str | None, shop: Shop
 ) -> FindOrderResult:
     """An order number with the shopper's email or postal code: a guess, rationed by the attempt guard."""
     keys = lookup_keys(number=number, postal_code=postal_code, client_ip=deps.client_ip)
@@ -145,7 +146,7 @@ async def _prove_by_number(
         if by_email or (postal_code is not None and order.has_postal_code(postal_code)):
             # The order's email stays private unless the shopper proved it by typing it.
             deps.session.verify(order.name, order.id, email if by_email else None)
-            return FindOrderResult(status="verified", order_number=order.name, order=order_overview(order, tz))
+            return FindOrderResult(status="verified", order_number=order.name, order=order_overview(order, shop))
     await _failed(deps, keys)
     return FindOrderResult(status="not_found", order_number=shown)
 

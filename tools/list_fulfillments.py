@@ -72,19 +72,19 @@ async def list_fulfillments(ctx: RunContext[ToolContext], order_number: str) -> 
     order = next((o for o in orders if o.id == deps.session.verified_ids.get(name)), None)
     if order is None:
         return FulfillmentsResult(status="unavailable", order_number=name)
-    tz, now = shop.timezone, deps.source.now()
+    now = deps.source.now()
     method = delivery_method(order)
     return FulfillmentsResult(
         status="ok",
         order_number=order.name,
         fulfillment_status=order.fulfillment_status,
         delivery_method=method,
-        cancelled=when(order.cancelled_at, tz),
-        refunds=refund_views(order, tz),
+        cancelled=when(order.cancelled_at, shop),
+        refunds=refund_views(order, shop),
         packages=[
-            package_view(i, f, tz, now, pickup=method == "PICK_UP")
+            package_view(i, f, shop, now, pickup=method == "PICK_UP")
             for i, f in enumerate(shipped_fulfillments(order), start=1)
         ],
         unshipped_items=unshipped_items(order),
-        pending=[] if order.cancelled_at else pending_fulfillments(order, tz),
+        pending=[] if order.cancelled_at else pending_fulfillments(order, shop),
     )

@@ -7,12 +7,13 @@ model (LLM or playbook) can repeat them. Times are given in the store's time zon
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date, format_time
 from pydantic import BaseModel, Field
 
-from shopify.domain import Fulfillment, Order
+from shopify.domain import Fulfillment, Order, Shop
 
 
 class When(BaseModel):
@@ -23,14 +24,26 @@ class When(BaseModel):
     time: str = Field(description="e.g. '2:14 PM'.")
 
 
-def when(moment: datetime | None, tz: str) -> When | None:
+# CLDR puts a narrow no-break space (U+202F) before AM/PM; shoppers' replies, logs and snapshots use a plain space,
+# and some chat clients and terminals render U+202F as a box.
+_NARROW_SPACE = "\u202f"
+
+
+@overload
+def when(moment: datetime, shop: Shop) -> When: ...
+@overload
+def when(moment: None, shop: Shop) -> None: ...
+@overload
+def when(moment: datetime | None, shop: Shop) -> When | None: ...
+def when(moment: datetime | None, shop: Shop) -> When | None:
+    """`moment` in the shop's time zone, written the way its locale writes dates and times."""
     if moment is None:
         return None
-    local = moment.astimezone(ZoneInfo(tz))
+    local = moment.astimezone(ZoneInfo(shop.timezone))
     return When(
         iso=local.isoformat(),
-        date=f"{local:%A}, {local:%B} {local.day}, {local.year}",
-        time=local.strftime("%I:%M %p").lstrip("0"),
+        date=format_date(local, "full", locale=shop.locale),
+        time=format_time(local, "short", locale=shop.locale).replace(_NARROW_SPACE, " "),
     )
 
 
@@ -103,16 +116,15 @@ def _days_between(earlier: datetime, now: datetime, tz: str) -> int:
     return (now.astimezone(zone).date() - earlier.astimezone(zone).date()).days
 
 
-def order_overview(order: Order, tz: str) -> OrderOverview:
-    placed = when(order.processed_at or order.created_at, tz)
-    assert placed is not None
+def order_overview(order: Order, shop: Shop) -> OrderOverview:
+    placed = when(order.processed_at or order.created_at, shop)
     return OrderOverview(
         order_number=order.name,
         placed=placed,
         fulfillment_status=order.fulfillment_status,
         financial_status=order.financial_status,
-        cancelled=when(order.cancelled_at, tz),
-        refunds=refund_views(order, tz),
+        cancelled=when(order.cancelled_at, shop),
+        refunds=refund_views(order, shop),
         return_status=None if order.return_status in (None, "NO_RETURN") else order.return_status,
         total=str(order.total.amount) if order.total else None,
         currency=order.total.currency if order.total else None,
@@ -121,10 +133,10 @@ def order_overview(order: Order, tz: str) -> OrderOverview:
     )
 
 
-def refund_views(order: Order, tz: str) -> list[RefundView]:
+def refund_views(order: Order, shop: Shop) -> list[RefundView]:
     views = []
     for refund in order.refunds:
-        date = when(refund.created_at, tz)
+        date = when(refund.created_at, shop)
         assert date is not None
         views.append(
             RefundView(
@@ -147,11 +159,10 @@ def delivery_method(order: Order) -> str | None:
     return methods[0] if methods else None
 
 
-def package_view(number: int, fulfillment: Fulfillment, tz: str, now: datetime, *, pickup: bool = False) -> Package:
+def package_view(number: int, fulfillment: Fulfillment, shop: Shop, now: datetime, *, pickup: bool = False) -> Package:
     latest = fulfillment.events[0] if fulfillment.events else None
     carrier = next((t.company for t in fulfillment.tracking if t.company), None)
-    fulfilled = when(fulfillment.created_at, tz)
-    assert fulfilled is not None
+    fulfilled = when(fulfillment.created_at, shop)
     status = fulfillment.display_status or ("DELIVERED" if fulfillment.delivered_at else "FULFILLED")
     return Package(
         package_number=number,
@@ -162,17 +173,17 @@ def package_view(number: int, fulfillment: Fulfillment, tz: str, now: datetime, 
         ],
         status=status,
         fulfilled=fulfilled,
-        shipped=when(fulfillment.in_transit_at, tz),
-        estimated_delivery=when(fulfillment.estimated_delivery_at, tz) if status != "DELIVERED" else None,
-        delivered=when(fulfillment.delivered_at, tz),
+        shipped=when(fulfillment.in_transit_at, shop),
+        estimated_delivery=when(fulfillment.estimated_delivery_at, shop) if status != "DELIVERED" else None,
+        delivered=when(fulfillment.delivered_at, shop),
         fulfilled_by=fulfillment.service_name if fulfillment.service_name not in (None, "Manual") else None,
         # A pickup location is where the shopper goes; for shipments the location is the merchant's warehouse.
         pickup_location=fulfillment.location_name if pickup else None,
         latest_event=ScanEvent(
             status=latest.status,
             message=latest.message,
-            happened=when(latest.happened_at, tz),  # type: ignore[arg-type]
-            days_ago=_days_between(latest.happened_at, now, tz),
+            happened=when(latest.happened_at, shop),
+            days_ago=_days_between(latest.happened_at, now, shop.timezone),
             city=latest.city,
             country=latest.country,
         )
@@ -190,7 +201,7 @@ _PENDING_STATES: dict[str, Literal["open", "in_progress", "scheduled", "on_hold"
 }
 
 
-def pending_fulfillments(order: Order, tz: str) -> list[PendingFulfillment]:
+def pending_fulfillments(order: Order, shop: Shop) -> list[PendingFulfillment]:
     pending = []
     for fo in order.fulfillment_orders:
         state = _PENDING_STATES.get(fo.status)
@@ -198,7 +209,7 @@ def pending_fulfillments(order: Order, tz: str) -> list[PendingFulfillment]:
             continue
         # A hold's reason (e.g. HIGH_RISK_OF_FRAUD) is the merchant's business, so only the state leaves.
         pending.append(
-            PendingFulfillment(state=state, fulfill_at=when(fo.fulfill_at, tz) if state == "scheduled" else None)
+            PendingFulfillment(state=state, fulfill_at=when(fo.fulfill_at, shop) if state == "scheduled" else None)
         )
     return pending
 

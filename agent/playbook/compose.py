@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cache
+
+from babel import Locale
+from babel.dates import format_datetime, format_skeleton, match_skeleton
+from babel.numbers import format_currency, format_decimal
 
 from agent.persona import Persona
 from agent.playbook.understand import Intent
@@ -15,17 +20,6 @@ from tools.list_fulfillments import FulfillmentsResult
 from tools.views import Item, OrderOverview, Package, When
 
 STALE_AFTER_DAYS = 5
-_ZERO_DECIMAL = {"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "PYG", "XOF", "XAF", "RWF", "KMF", "GNF", "VUV"}
-_CURRENCY_SYMBOLS = {
-    "USD": "$",
-    "CAD": "CA$",
-    "AUD": "A$",
-    "NZD": "NZ$",
-    "EUR": "€",
-    "GBP": "£",
-    "JPY": "¥",
-    "INR": "₹",
-}
 _INTERNATIONAL_HINTS = re.compile(r"origin country|export|international|customs|import|abroad|border", re.IGNORECASE)
 _CONTEXT_TOPICS = {
     "unshipped": ("ship", "pre-order", "preorder", "backorder", "dispatch", "process", "made to order", "handmade"),
@@ -47,21 +41,24 @@ class Answer:
 
 
 class Composer:
-    def __init__(self, persona: Persona, shop_name: str, today: date) -> None:
+    def __init__(self, persona: Persona, shop_name: str, today: date, locale: str = "en_US") -> None:
         self.persona = persona
         self.shop_name = shop_name
         self.today = today
+        self.locale = locale
         self.r = Replies(persona.tone)
 
     # --- small formatting helpers -----------------------------------------------------------------------------
     def date(self, moment: When) -> str:
         # Drop the year when it is this year: "Tuesday, February 24".
-        suffix = f", {self.today.year}"
-        return moment.date[: -len(suffix)] if moment.date.endswith(suffix) else moment.date
+        local = datetime.fromisoformat(moment.iso)
+        if local.year != self.today.year:
+            return moment.date
+        return format_datetime(local, _weekday_month_day(self.locale), locale=self.locale)
 
     def short_date(self, moment: When) -> str:
-        # "February 26" without the weekday, for update lines inside a list.
-        return self.date(moment).split(", ", 1)[-1]
+        # "February 26" without the weekday or year, for update lines inside a list.
+        return format_skeleton("MMMMd", datetime.fromisoformat(moment.iso), locale=self.locale)
 
     def date_time(self, moment: When) -> str:
         return f"{self.date(moment)} at {moment.time}"
@@ -75,18 +72,17 @@ class Composer:
         listed = self.items(items)
         return f" ({listed})" if listed else ""
 
-    @staticmethod
-    def money(amount: str | None, currency: str | None) -> str:
-        """'1500.00' JPY -> '¥1,500'; '1234.5' EUR -> '€1,234.50'; unknown currencies keep their code."""
+    def money(self, amount: str | None, currency: str | None) -> str:
+        """'1500.00' JPY -> '¥1,500'; '1234.5' EUR -> '€1,234.50' (en_US): CLDR's symbol and decimals."""
         if amount is None:
             return ""
-        places = 0 if (currency or "").upper() in _ZERO_DECIMAL else 2
         try:
-            number = f"{Decimal(amount):,.{places}f}"
+            value = Decimal(amount)
         except InvalidOperation:
-            number = amount
-        symbol = _CURRENCY_SYMBOLS.get((currency or "").upper())
-        return f"{symbol}{number}" if symbol else f"{number} {currency or ''}".strip()
+            return f"{amount} {currency or ''}".strip()
+        if not currency:
+            return format_decimal(value, format="#,##0.00", locale=self.locale)
+        return format_currency(value, currency.upper(), locale=self.locale)
 
     def carrier(self, package: Package) -> str | None:
         """The package's carrier, or "2 carriers" when its tracking numbers belong to different ones."""
@@ -575,3 +571,15 @@ def _upper_first(text: str) -> str:
 
 def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:] if text and not text[:2].isupper() else text
+
+
+@cache
+def _weekday_month_day(locale: str) -> str:
+    """The locale's pattern for a weekday, month and day without the year ("EEEE, MMMM d" in en_US).
+
+    CLDR's closest skeleton has the short weekday ("Tue"); CLDR says to widen the matched pattern's fields to the
+    requested width, which Babel's `format_skeleton` does not do, so the weekday is widened here.
+    """
+    skeletons = Locale.parse(locale).datetime_skeletons
+    pattern = str(skeletons[match_skeleton("MMMMEEEEd", skeletons) or "MMMMEd"])
+    return re.sub(r"E+", "EEEE", pattern)

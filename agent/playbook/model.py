@@ -151,8 +151,8 @@ def _choose(choices: tuple[tuple[str, str, str], ...], text: str, ordinal: int |
 class Playbook:
     """Decides the next step of a conversation. Pure: the same messages always give the same step."""
 
-    def __init__(self, persona: Persona, shop_name: str, today: date) -> None:
-        self.compose = Composer(persona, shop_name, today)
+    def __init__(self, persona: Persona, shop_name: str, today: date, locale: str = "en_US") -> None:
+        self.compose = Composer(persona, shop_name, today, locale)
         self.r = self.compose.r
         self.persona = persona
         self.shop_name = shop_name
@@ -356,8 +356,8 @@ class Playbook:
 class PlaybookModel(FunctionModel):
     """The offline model: pass it wherever pydantic-ai takes a model."""
 
-    def __init__(self, persona: Persona, shop_name: str, today: date) -> None:
-        self.playbook = Playbook(persona, shop_name, today)
+    def __init__(self, persona: Persona, shop_name: str, today: date, locale: str = "en_US") -> None:
+        self.playbook = Playbook(persona, shop_name, today, locale)
         super().__init__(self._respond, stream_function=self._stream, model_name=PLAYBOOK_NAME)
 
     def _step(self, messages: list[ModelMessage]) -> ToolStep | ReplyStep:

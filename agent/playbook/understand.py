@@ -12,6 +12,7 @@ from difflib import SequenceMatcher
 from typing import Literal
 
 from agent import prompts
+from agent.calendar_words import MONTH_PATTERN
 
 # What Lumen just asked for; "retry" follows a failed lookup (a new number, email or postcode may come).
 Awaiting = Literal["order_number", "factor", "retry", "contact_email", "escalation_offer", "which_order"] | None
@@ -25,11 +26,7 @@ _PREFIXED_NUMBER = re.compile(
 # A store-prefixed order name standing alone: "FF-2101", "EN1001" (at least three digits, so not a postcode).
 _NAMED_ORDER = re.compile(r"(?<![\w@.-])([A-Za-z]{1,4}-?\d{3,10}(?:-[A-Za-z0-9]{1,3})?)(?![\w@-])")
 _BARE_NUMBER = re.compile(r"(?<![\w$€£.,/:])(\d{3,12})(?![\w%.,/:]|\s*(?:days?|weeks?|months?|hours?|dollars?)\b)")
-_MONTHS = (
-    "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|february|march|april|june|july|august|"
-    "september|october|november|december"
-)
-_YEAR_CONTEXT = re.compile(rf"\b(?:in|since|from|of|year|back|early|late|{_MONTHS})\s*$", re.IGNORECASE)
+_YEAR_CONTEXT = re.compile(rf"\b(?:in|since|from|of|year|back|early|late|{MONTH_PATTERN})\s*$", re.IGNORECASE)
 # An order name with a store suffix, standing alone: "2001-A", "1001-b".
 _SUFFIXED_ORDER = re.compile(r"(?<![\w@.-])#?\s*(\d{3,10}\s?-\s?[A-Za-z0-9]{1,3})(?![\w@-])")
 # Postcodes that carry letters (Canada, UK, Netherlands) are recognisable even without the word "postcode".
