@@ -83,61 +83,78 @@ def evidence(messages: Sequence[ModelMessage], extra: str = "") -> str:
 
 def ungrounded(reply: str, source: str, today: date | None = None) -> list[str]:
     """The facts in `reply` that `source` does not back, as short descriptions; empty when the reply is grounded."""
-    problems: list[str] = []
-    source_lower = source.lower()
-    source_upper = source.upper()
-
-    source_urls = {_trim_url(u) for u in _URL.findall(source)}
-    for url in _URL.findall(reply):
-        url = _trim_url(url)
-        if url not in source_urls:
-            problems.append(f"link {url}")
     reply_wo_urls = _URL.sub(" ", reply)
+    known_dates = _dates(source)
+    return [
+        *_unknown_links(reply, source),
+        *_unknown_tracking(reply_wo_urls, source),
+        *_unknown_orders(reply_wo_urls, source),
+        *_unknown_amounts(reply_wo_urls, source),
+        *_unknown_dates(reply_wo_urls, source, known_dates),
+        *_unknown_days(reply_wo_urls, source, known_dates, today),
+    ]
 
+
+def _unknown_links(reply: str, source: str) -> list[str]:
+    source_urls = {_trim_url(u) for u in _URL.findall(source)}
+    return [f"link {url}" for url in map(_trim_url, _URL.findall(reply)) if url not in source_urls]
+
+
+def _unknown_tracking(reply: str, source: str) -> list[str]:
+    problems: list[str] = []
+    source_upper = source.upper()
     compact_source = re.sub(r"[\s\-]", "", source_upper)
-    for token in _TRACKING.findall(reply_wo_urls.upper()):
+    for token in _TRACKING.findall(reply.upper()):
         if token not in source_upper and token not in compact_source:
             problems.append(f"tracking number {token}")
-    for spaced in _SPACED_DIGITS.findall(reply_wo_urls):
+    for spaced in _SPACED_DIGITS.findall(reply):
         compact = re.sub(r"[\s\-]", "", spaced)
         if spaced not in source and len(compact) >= 8 and compact not in compact_source:
             problems.append(f"tracking number {spaced}")
+    return problems
 
-    for ref in _ORDER_REF.findall(reply_wo_urls):
-        if order_key(ref) not in source_upper:
-            problems.append(f"order number {ref}")
 
+def _unknown_orders(reply: str, source: str) -> list[str]:
+    source_upper = source.upper()
+    return [f"order number {ref}" for ref in _ORDER_REF.findall(reply) if order_key(ref) not in source_upper]
+
+
+def _unknown_amounts(reply: str, source: str) -> list[str]:
     # Amounts in tool results are decimal strings ("64.00"); a shopper may also name one ("$64").
     amounts_text = _DECIMAL.findall(source) + [a or b for a, b in _MONEY.findall(source)]
     known_amounts = {d for n in amounts_text if (d := _decimal(n)) is not None}
-    for symbol_amount, code_amount in _MONEY.findall(reply_wo_urls):
+    problems: list[str] = []
+    for symbol_amount, code_amount in _MONEY.findall(reply):
         value = _decimal(symbol_amount or code_amount)
         if value is not None and value not in known_amounts:
             problems.append(f"amount {symbol_amount or code_amount}")
+    return problems
 
-    known_dates = _dates(source)
-    for month, day in sorted(_dates(reply_wo_urls)):
-        if (month, day) not in known_dates:
-            problems.append(f"date {month}/{day}")
-    for match in _DATE_SLASH.finditer(reply_wo_urls):
+
+def _unknown_dates(reply: str, source: str, known_dates: set[tuple[int, int]]) -> list[str]:
+    problems = [f"date {month}/{day}" for month, day in sorted(_dates(reply)) if (month, day) not in known_dates]
+    for match in _DATE_SLASH.finditer(reply):
         first, second = int(match.group(1)), int(match.group(2))
         # Quoted as the data wrote it ("attempt 12/03", "1/2 lb") or a date the tools gave, either way round.
         if match.group(0) in source or (first, second) in known_dates or (second, first) in known_dates:
             continue
         problems.append(f"date {first}/{second}")
-
-    for day, month in _DATE_DOTTED.findall(reply_wo_urls):
+    for day, month in _DATE_DOTTED.findall(reply):
         if (int(month), int(day)) not in known_dates and (int(day), int(month)) not in known_dates:
             problems.append(f"date {day}.{month}.")
     known_days = {day for _, day in known_dates}
-    for day in _ORDINAL_DAY.findall(reply_wo_urls):
-        if int(day) not in known_days:
-            problems.append(f"date the {day}th")
+    problems += [f"date the {day}th" for day in _ORDINAL_DAY.findall(reply) if int(day) not in known_days]
+    return problems
 
-    reply_lower = reply_wo_urls.lower()
-    for weekday in WEEKDAYS:
-        if re.search(rf"\b{weekday}\b", reply_lower) and weekday not in source_lower:
-            problems.append(f"day {weekday.title()}")
+
+def _unknown_days(reply: str, source: str, known_dates: set[tuple[int, int]], today: date | None) -> list[str]:
+    """Weekdays the source never names, and a 'tomorrow' that is not a known date."""
+    reply_lower, source_lower = reply.lower(), source.lower()
+    problems = [
+        f"day {weekday.title()}"
+        for weekday in WEEKDAYS
+        if re.search(rf"\b{weekday}\b", reply_lower) and weekday not in source_lower
+    ]
     if today is not None and re.search(r"\btomorrow\b", reply_lower):
         tomorrow = today + timedelta(days=1)
         if (tomorrow.month, tomorrow.day) not in known_dates and "tomorrow" not in source_lower:

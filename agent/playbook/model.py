@@ -37,6 +37,7 @@ from agent.playbook.understand import extract_details as _extract_details
 from tools.escalate import EscalationResult
 from tools.find_order import FindOrderResult
 from tools.list_fulfillments import FulfillmentsResult
+from tools.views import OrderOverview
 
 PLAYBOOK_NAME = "playbook"
 _RETRY_FEEDBACK = re.compile(r"<(retry_feedback|validation_errors)>")
@@ -109,10 +110,10 @@ def split_turns(messages: list[ModelMessage]) -> list[Turn]:
                 elif isinstance(part, ToolReturnPart) and part.tool_call_id in by_id:
                     by_id[part.tool_call_id].result = to_jsonable_python(part.content)
         elif isinstance(message, ModelResponse) and turns:
-            for part in message.parts:
-                if isinstance(part, ToolCallPart):
-                    call = Call(part.tool_name, part.args_as_dict())
-                    by_id[part.tool_call_id] = call
+            for response_part in message.parts:
+                if isinstance(response_part, ToolCallPart):
+                    call = Call(response_part.tool_name, response_part.args_as_dict())
+                    by_id[response_part.tool_call_id] = call
                     turns[-1].calls.append(call)
     return turns
 
@@ -287,24 +288,34 @@ class Playbook:
         key = f"summary.{reason}" if self.r.has(f"summary.{reason}") else "summary.other"
         return self.r.say(key, order_number=order or "", about=about)
 
-    def _order_flow(self, state: State, turn: Turn, intent, new_details: bool) -> ToolStep | ReplyStep:
+    def _order_flow(self, state: State, turn: Turn, intent: Intent, new_details: bool) -> ToolStep | ReplyStep:
         found = turn.last("find_order")
+        if found is None:
+            return self._lookup(state, intent)
+        result = FindOrderResult.model_validate(found)
+        step = self._unproved(state, result) or self._no_single_order(state, result)
+        if step is not None:
+            return step
+        return self._proved_order(state, turn, intent, new_details, result.order or result.orders[0])
+
+    def _lookup(self, state: State, intent: Intent) -> ToolStep | ReplyStep:
+        """Before find_order: ask for what is missing, or look the order up with everything the shopper gave."""
         lost = "lost_number" in state.concerns or intent.lost_number
-        if found is None and lost and not state.order_number:
+        if lost and not state.order_number:
             # No number: the email and the shipping postal code together find the order.
             if not state.email:
                 return self._reply(state, "lost_number", awaiting="factor")
             if not state.postal_code:
                 return self._reply(state, "ask_postal_for_lost", awaiting="factor")
-        if found is None:
-            number = state.order_number or state.current_order
-            args = {"order_number": number, "email": state.email, "postal_code": state.postal_code}
-            return ToolStep("find_order", {k: v for k, v in args.items() if v})
-        result = FindOrderResult.model_validate(found)
-        shown = result.order_number or state.order_number or ""
-        postal_only = result.accepts == ["postal_code"]
+        number = state.order_number or state.current_order
+        args = {"order_number": number, "email": state.email, "postal_code": state.postal_code}
+        return ToolStep("find_order", {k: v for k, v in args.items() if v})
+
+    def _unproved(self, state: State, result: FindOrderResult) -> ReplyStep | None:
+        """find_order wants proof, or found nothing: ask again."""
         if result.status == "verification_needed":
             if result.order_number:
+                postal_only = result.accepts == ["postal_code"]
                 return self._reply(state, "ask_postal" if postal_only else "ask_email", awaiting="factor")
             key = "ask_order_number"
             if state.email:
@@ -314,7 +325,12 @@ class Playbook:
             if not result.order_number:
                 return self._reply(state, "not_found_lost", awaiting="retry")
             key = "not_found_with_details" if (state.email or state.postal_code) else "not_found"
+            shown = result.order_number or state.order_number or ""
             return self._reply(state, key, awaiting="retry", order_number=shown)
+        return None
+
+    def _no_single_order(self, state: State, result: FindOrderResult) -> ReplyStep | None:
+        """Lookups stopped or unavailable, or several orders to choose from: anything but one order to answer about."""
         if result.status == "too_many_attempts":
             return self._reply(replace(state, offer_order=None), "too_many_attempts", offer="other")
         if result.status == "unavailable":
@@ -328,8 +344,12 @@ class Playbook:
                 self.compose.customer_orders(result),
                 replace(state, awaiting="which_order" if result.orders else None, offer=None, choices=choices),
             )
+        return None
 
-        order = result.order or result.orders[0]
+    def _proved_order(
+        self, state: State, turn: Turn, intent: Intent, new_details: bool, order: OrderOverview
+    ) -> ToolStep | ReplyStep:
+        """One proved order: list its packages, then answer what the shopper asked about it."""
         listed = turn.last("list_fulfillments")
         if listed is None:
             return ToolStep("list_fulfillments", {"order_number": order.order_number})
