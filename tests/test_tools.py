@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,14 @@ from pydantic_ai.usage import RunUsage
 
 from outbox import EscalationService, MailSettings
 from shopify import FixtureStore
+from shopify.domain import Order, Shop, parse_shop
 from storage import Database
 from tools.context import MAX_FAILED_LOOKUPS, SessionState, ToolContext
 from tools.escalate import escalate
 from tools.find_order import find_order
 from tools.list_fulfillments import list_fulfillments
 from tools.toolset import build_toolset
+from tools.views import When, when
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo-store.json"
 SECOND = Path(__file__).resolve().parent / "data" / "second-store.json"
@@ -276,3 +279,47 @@ transcript, so the shopper does not have to repeat themselves. Calling it twice 
             },
         }
     )
+
+
+# --- one definition of ownership, and the shop's locale -----------------------------------------------------------
+
+
+def _order(**fields: object) -> Order:
+    return Order.model_validate({"id": "o1", "name": "#1", "created_at": "2026-02-24T19:14:00Z", **fields})
+
+
+def test_an_order_is_owned_by_its_email_or_its_customers_unless_narrowed() -> None:
+    order = _order(email="Jane@Example.com", customer_email="jane.work@example.com")
+    assert order.has_email(" jane@example.COM ")
+    assert order.has_email("jane.work@example.com")
+    assert not order.has_email("jane.work@example.com", checkout_only=True)
+    assert not order.has_email("someone@example.com")
+    assert not _order().has_email("jane@example.com")
+
+
+def test_zip_plus_four_is_lenient_in_the_us_only() -> None:
+    us = _order(shipping_zip="78704-1234", shipping_country="US")
+    assert us.has_postal_code("78704") and us.has_postal_code("787041234")
+    assert not us.has_postal_code("78705")
+    elsewhere = _order(shipping_zip="EH1 1YZ", shipping_country="GB")
+    assert elsewhere.has_postal_code("eh11yz")
+    assert not elsewhere.has_postal_code("EH1")
+    assert not _order(shipping_zip="787041234", shipping_country="CA").has_postal_code("78704")
+
+
+def test_unknown_enum_values_become_other() -> None:
+    order = _order(financial_status="SOMETHING_NEW", fulfillment_status="fulfilled")
+    assert (order.financial_status, order.fulfillment_status) == ("OTHER", "FULFILLED")
+
+
+def test_the_shop_locale_comes_from_the_store_file_and_shapes_dates(tmp_path: Path) -> None:
+    raw = json.loads(DEMO.read_text())
+    assert parse_shop(raw["shop"]).locale == "en_US"
+    french = parse_shop({**raw["shop"], "primaryLocale": "fr-CA"})
+    assert (french.locale, parse_shop({"locale": "not a locale"}).locale) == ("fr_CA", "en_US")
+    moment = datetime(2026, 2, 24, 19, 14, tzinfo=UTC)
+    assert when(moment, Shop(name="x", timezone="America/New_York")) == When(
+        iso="2026-02-24T14:14:00-05:00", date="Tuesday, February 24, 2026", time="2:14 PM"
+    )
+    shown = when(moment, french.model_copy(update={"timezone": "America/Montreal"}))
+    assert (shown.date, shown.time) == ("mardi 24 février 2026", "14 h 14")
