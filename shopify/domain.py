@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
 from babel import Locale, UnknownLocaleError
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
 from shopify.names import normalize_email, normalize_postal_code
 
@@ -82,6 +82,11 @@ class Shop(BaseModel):
     contact_email: str | None = None
     # A CLDR locale id (en_US, fr_CA): how dates and amounts are written for this shop's shoppers.
     locale: str = "en_US"
+
+    @field_validator("locale", mode="before")
+    @classmethod
+    def _cldr_locale(cls, value: Any) -> str:
+        return _locale(value)
 
 
 class LineItem(BaseModel):
@@ -303,7 +308,7 @@ def parse_shop(node: dict[str, Any]) -> Shop:
         timezone=node.get("ianaTimezone") or "UTC",
         currency=node.get("currencyCode") or "USD",
         contact_email=node.get("contactEmail"),
-        locale=_locale(node.get("locale") or node.get("primaryLocale")),
+        locale=node.get("locale") or node.get("primaryLocale"),
     )
 
 
