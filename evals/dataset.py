@@ -128,6 +128,14 @@ class Load(_Strict):
         ge=0,
         description="Points left in the bucket when the crowd arrives (default: full), e.g. after a sync job.",
     )
+    throttled_first: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Shopify answers THROTTLED to the crowd's first N queries (another app holds the bucket), so the rate "
+            "limit is engaged however fast or slow the machine running the case is."
+        ),
+    )
     mix: list[LoadTemplate] = Field(min_length=1, description="Conversation templates, used round-robin.")
 
 

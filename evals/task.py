@@ -23,7 +23,7 @@ from agent.persona import Persona, PersonaUpdate
 from agent.service import Lumen
 from config import Settings
 from evals.dataset import DEMO_STORE, CaseInputs, Expect, Load, resolve_store
-from evals.fakes.shopify_admin import FakeShopify
+from evals.fakes.shopify_admin import THROTTLED_BODY, FakeShopify
 from evals.records import PLAYBOOK, CaseRun, ConversationRun, LoadStats, TurnRecord, percentile
 from shopify.client import ShopifyAdmin
 
@@ -137,8 +137,6 @@ class CaseRunner:
             store, bucket_size=load.bucket_size, restore_rate=load.restore_rate, query_cost=load.query_cost
         )
         async with fake:
-            if load.start_points is not None:
-                fake.drain(to=min(load.start_points, load.bucket_size))
             sources = [
                 ShopifyAdmin(fake.url, fake.token, now=now, cache_ttl_s=load.cache_ttl_s, max_wait_s=load.max_wait_s)
                 for _ in range(load.workers)
@@ -147,6 +145,12 @@ class CaseRunner:
             try:
                 for source in sources:
                     lumens.append(await self._lumen(inputs, store, source))
+                # The bucket is set as the crowd arrives, not before the services start: how long that takes depends
+                # on the machine, and the bucket refills meanwhile.
+                if load.start_points is not None:
+                    fake.drain(to=min(load.start_points, load.bucket_size))
+                if load.throttled_first:
+                    fake.fail_next(load.throttled_first, status=200, body=THROTTLED_BODY)
                 started = time.perf_counter()
                 conversations = await asyncio.gather(
                     *(
@@ -174,7 +178,7 @@ class CaseRunner:
                 p95_s=percentile(latencies, 95),
                 max_s=max(latencies, default=0.0),
                 shopify_requests=fake.requests,
-                throttled=fake.throttled,
+                throttled=fake.throttled + fake.failures_served,
                 client_retries=sum(s.stats.retries for s in sources),
                 client_waits=sum(s.stats.proactive_waits for s in sources),
                 client_waited_s=sum(s.stats.waited_s for s in sources),

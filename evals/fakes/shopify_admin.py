@@ -36,6 +36,10 @@ API_VERSION = "2026-10"
 MAX_QUERY_COST = 1000  # Shopify refuses any single query whose requested cost is above this, whatever the plan.
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 RATE_LIMIT_DOCS = "https://shopify.dev/api/usage/rate-limits"
+# Shopify's answer to a query the bucket cannot hold: HTTP 200, no data, this error.
+THROTTLED_BODY: dict[str, Any] = {
+    "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": RATE_LIMIT_DOCS}}]
+}
 
 
 class GraphQLError(Exception):
@@ -597,12 +601,7 @@ class FakeShopify(LoopbackServer):
         with self._state:
             if not self._bucket.take(cost):
                 self.throttled += 1
-                return {
-                    "errors": [
-                        {"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": RATE_LIMIT_DOCS}}
-                    ],
-                    "extensions": {"cost": self._cost(cost, None)},
-                }
+                return {"errors": THROTTLED_BODY["errors"], "extensions": {"cost": self._cost(cost, None)}}
         try:
             data = {sel.key: self._resolve(sel) for sel in selections}
         except GraphQLError as exc:
