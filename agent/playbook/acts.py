@@ -32,6 +32,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
+from agent import prompts
+
 Act = Literal[
     "where_is_order",  # where is it, when will it come, why is it late
     "give_details",  # a message that is (almost) only an order number, email or postal code
@@ -68,7 +70,7 @@ ACTS: tuple[Act, ...] = get_args(Act)
 THRESHOLD = 0.5
 MAX_ACTS = 3
 # Regularisation strength, chosen by 5-fold cross-validation on the training split only.
-C = 20.0
+C = 30.0
 
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'"})
 _CUE = re.compile(
@@ -117,9 +119,19 @@ def negated_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+@lru_cache(maxsize=1)
+def _platform_names() -> re.Pattern[str]:
+    names = sorted(prompts.platforms(), key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in names) + r")(?!\w)", re.IGNORECASE)
+
+
 def mark_negation(text: str) -> str:
-    """The word view: lowercase, each word in a negation's scope written `neg_<word>`."""
-    text = text.translate(_APOSTROPHES)
+    """The word view: lowercase, each word in a negation's scope written `neg_<word>`.
+
+    A marketplace's name is followed by the word `xplatformx`, so "my Rakuten order" and "my Amazon order" share
+    evidence; "I wish I knew" shares it too, and the corpus's brand-as-word messages teach the difference.
+    """
+    text = _platform_names().sub(lambda m: f"{m.group(0)} xplatformx", text.translate(_APOSTROPHES))
     spans = negated_spans(text)
 
     def marked(word: re.Match[str]) -> str:
@@ -137,13 +149,12 @@ def lower(text: str) -> str:
 class ActModel:
     """A fitted reader. `ActModel.train(messages)`; `model.read(text)`."""
 
-    def __init__(self, pipeline: Any, platforms: Sequence[str]) -> None:
+    def __init__(self, pipeline: Any) -> None:
         self._pipeline = pipeline
-        self._platforms = tuple(platforms)
         self.trained_on = 0
 
     @classmethod
-    def train(cls, messages: Iterable[tuple[str, Sequence[str]]], platforms: Sequence[str] = ()) -> ActModel:
+    def train(cls, messages: Iterable[tuple[str, Sequence[str]]]) -> ActModel:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
         from sklearn.multiclass import OneVsRestClassifier
@@ -156,7 +167,7 @@ class ActModel:
                 ("words", TfidfVectorizer(preprocessor=mark_negation, ngram_range=(1, 2), sublinear_tf=True)),
                 (
                     "chars",
-                    TfidfVectorizer(preprocessor=lower, analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+                    TfidfVectorizer(preprocessor=mark_negation, analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
                 ),
             ]
         )
@@ -164,7 +175,7 @@ class ActModel:
         pipeline = Pipeline([("features", features), ("classify", classifier)])
         labels = MultiLabelBinarizer(classes=list(ACTS)).fit_transform([list(acts) for _, acts in pairs])
         pipeline.fit([text for text, _ in pairs], labels)
-        model = cls(pipeline, platforms)
+        model = cls(pipeline)
         model.trained_on = len(pairs)
         return model
 
@@ -199,10 +210,9 @@ class ActModel:
     def _platform(self, text: str) -> str | None:
         clean = text.translate(_APOSTROPHES)
         spans = negated_spans(clean)
-        for name in self._platforms:
-            for found in re.finditer(rf"(?<!\w){re.escape(name)}(?!\w)", clean, re.IGNORECASE):
-                if not any(start <= found.start() < end for start, end in spans):
-                    return name
+        for found in _platform_names().finditer(clean):
+            if not any(start <= found.start() < end for start, end in spans):
+                return next(n for n in prompts.platforms() if n.lower() == found.group(0).lower())
         return None
 
 
@@ -215,10 +225,9 @@ def _decide(probs: dict[Act, float]) -> tuple[Act, ...]:
 @lru_cache(maxsize=1)
 def shipped_model() -> ActModel:
     """The reader trained on the shipped corpus's training split, once per process."""
-    from agent import prompts
     from evals.corpus import training_slice
 
-    return ActModel.train(((u.text, u.acts) for u in training_slice()), prompts.platforms())
+    return ActModel.train((u.text, u.acts) for u in training_slice())
 
 
 def read_acts(text: str) -> ActReading:
@@ -293,11 +302,10 @@ def probe_results(model: ActModel) -> tuple[ProbeResult, ...]:
 
 
 def act_report() -> ActReport:
-    from agent import prompts
     from evals.corpus import HELD_OUT_STORE, held_out_slice, held_out_store, training_slice
 
     started = time.perf_counter()
-    model = ActModel.train(((u.text, u.acts) for u in training_slice()), prompts.platforms())
+    model = ActModel.train((u.text, u.acts) for u in training_slice())
     seconds = time.perf_counter() - started
     slices = (
         score(model, [(u.text, u.acts) for u in held_out_slice()], "held-out slice"),
