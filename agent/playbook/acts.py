@@ -167,11 +167,15 @@ class ActModel:
                 ("words", TfidfVectorizer(preprocessor=mark_negation, ngram_range=(1, 2), sublinear_tf=True)),
                 (
                     "chars",
-                    TfidfVectorizer(preprocessor=mark_negation, analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+                    TfidfVectorizer(
+                        preprocessor=mark_negation, analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True
+                    ),
                 ),
             ]
         )
-        classifier = OneVsRestClassifier(LogisticRegression(C=C, solver="liblinear", dual=True, max_iter=1000, random_state=0))
+        classifier = OneVsRestClassifier(
+            LogisticRegression(C=C, solver="liblinear", dual=True, max_iter=1000, random_state=0)
+        )
         pipeline = Pipeline([("features", features), ("classify", classifier)])
         labels = MultiLabelBinarizer(classes=list(ACTS)).fit_transform([list(acts) for _, acts in pairs])
         pipeline.fit([text for text, _ in pairs], labels)
@@ -322,10 +326,10 @@ def format_report(report: ActReport, target: float = 0.95) -> str:
         for a in s.per_act:
             if a.support:
                 flag = "" if a.f1 >= target else "  <"
-                lines.append(
-                    f"  {a.act:<24} {a.support:>4} {a.precision:>6.1%} {a.recall:>6.1%} {a.f1:>6.1%}{flag}"
-                )
-        lines.append(f"  acts below {target:.0%} F1: {len(s.below(target))} of {sum(1 for a in s.per_act if a.support)}")
+                lines.append(f"  {a.act:<24} {a.support:>4} {a.precision:>6.1%} {a.recall:>6.1%} {a.f1:>6.1%}{flag}")
+        lines.append(
+            f"  acts below {target:.0%} F1: {len(s.below(target))} of {sum(1 for a in s.per_act if a.support)}"
+        )
     passed = sum(p.passed for p in report.probes)
     lines.append(f"\nissue 12 probes: {passed}/{len(report.probes)}")
     lines.extend(f"  {'ok ' if p.passed else 'BAD'} {p.text!r} -> {', '.join(p.acts)}" for p in report.probes)
@@ -343,7 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(report.model_dump_json(indent=2) if args.json else format_report(report))
     for text in args.text:
         reading = read_acts(text)
-        print(f"{text!r}: {', '.join(reading.acts)}" + (f" (negated: {', '.join(reading.negated)})" * bool(reading.negated)))
+        print(
+            f"{text!r}: {', '.join(reading.acts)}"
+            + (f" (negated: {', '.join(reading.negated)})" * bool(reading.negated))
+        )
     return 0
 
 
