@@ -5,6 +5,21 @@ its split. Messages are written by hand in `source/` (one file per store voice);
 turns them into `shoppers.jsonl`, adding light typo/case/emoji variants. Everything marked `heldout` (a stratified
 slice of every act, and the whole `HELD_OUT_STORE`) is never trained on and was never used to write a rule.
 
+How messages are labelled (the acts are `agent.playbook.acts.Act`):
+- Most messages carry one act; a second one only for a second request ("it arrived broken, send a new one":
+  damaged_item + replacement; "cancel and refund me": cancel_request + refund_request).
+- greeting, thanks, goodbye and acknowledge are labelled only on purely social messages ("thanks, bye" carries
+  two); "hi, where is my order?" is where_is_order. A reader of social words inside a request adds nothing the
+  playbook acts on.
+- give_details only for a message that is (almost) only an order number, email or postal code; "where is 1042?" is
+  where_is_order (the exact extractors in `understand.py` take the number either way).
+- where_is_order: not here yet, late, stuck, "has it shipped?"; delivered_not_received: the carrier says delivered
+  and the shopper has nothing; ship_when: not shipped yet (pre-order, backorder, "when will you send it?");
+  package_followup: a question about one part of an order already shown (the carrier, the second parcel, the
+  teapot, "the tracking number please"); missing_tracking: there is no tracking number, or it does not work.
+- A marketplace's name used as a word ("I wish...", "my target date", "Otto here", "not from Amazon") is not
+  other_platform; no_human is a request not to be passed on ("please don't escalate this").
+
 This module only reads data: it imports nothing from `agent/`, so the playbook may load it at run time.
 """
 
