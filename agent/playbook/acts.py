@@ -1,0 +1,358 @@
+"""What a shopper's message does (its dialogue acts), learned from a labelled corpus instead of keyword lists.
+
+`read_acts(text)` gives an `ActReading`: the acts the message carries (most have one, some two: "hi, where is my
+order?"), every act's probability, the acts the message names only under negation ("not Amazon", "please don't
+escalate", "I don't want to cancel"), and the marketplace named outside a negation, if any. Order numbers, emails
+and postal codes are not read here: exact extractors in `understand.py` take those.
+
+The model: TF-IDF over word 1-2-grams and character 2-5-grams (`char_wb`: typos, "pls", "cancell", emoji) feeding
+one-vs-rest logistic regression, so a message may carry several acts. Negation is a feature, not a rule: the word
+view rewrites each word in a negation's scope as `neg_<word>` ("please don't neg_escalate neg_this"), so "escalate"
+and "don't escalate" are different evidence and the corpus teaches what each means. The scope runs from the cue
+("not", "don't", "no", "never", ...) to the next punctuation or clause word ("but", "just", ...).
+
+Trained at first use, not shipped as an artifact: the corpus (`evals/corpus/shoppers.jsonl`, package data) is
+small, fitting takes about a second, and the result is cached for the process (`shipped_model`). A pickle would be
+tied to one scikit-learn version and be a binary nobody can review; training from the text means the corpus is the
+single source of truth, and fixed seeds (liblinear with `random_state=0`) make every process read the same way.
+
+Nothing held out (`split: heldout`, and the whole held-out store) is trained on, and no rule here was written
+against it. `python -m agent.playbook.acts --report` prints per-act precision, recall and F1 on both held-out sets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict
+
+from agent import prompts
+
+Act = Literal[
+    "where_is_order",  # where is it, when will it come, why is it late
+    "give_details",  # a message that is (almost) only an order number, email or postal code
+    "accept",  # yes to an offer, in any words
+    "decline",  # no to an offer
+    "acknowledge",  # "ok", "got it": heard, nothing asked
+    "ask_human",  # a person, the team, a manager
+    "no_human",  # "please don't escalate this"
+    "other_platform",  # an order placed with a marketplace this store cannot see
+    "cancel_request",
+    "change_address",
+    "refund_request",  # a refund, or money not back yet
+    "return_request",
+    "replacement",
+    "missing_tracking",  # no tracking number, or one that does not work
+    "damaged_item",
+    "wrong_item",
+    "missing_item",  # the parcel came without something
+    "delivered_not_received",  # marked delivered, not here
+    "ship_when",  # not shipped yet: pre-order, backorder, when will it go out
+    "package_followup",  # about one part of an order already shown: the carrier, the second parcel, the teapot
+    "status_meaning",  # "what does in transit mean?"
+    "lost_number",  # no order number
+    "no_email_access",  # cannot use the email the order was placed with
+    "thanks",
+    "greeting",
+    "goodbye",
+    "injection",  # text that tries to give Lumen orders or change its rules
+    "out_of_scope",  # sizing, discounts, products, anything not about an order
+]
+ACTS: tuple[Act, ...] = get_args(Act)
+
+# An act is read when its probability reaches this; a message always gets at least its most likely act.
+THRESHOLD = 0.5
+MAX_ACTS = 3
+# Regularisation strength, chosen by 5-fold cross-validation on the training split only.
+C = 30.0
+
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'"})
+_CUE = re.compile(
+    r"\b(?:not|no|never|nothing|nobody|without|instead of|rather than|do not|does not|did not|"
+    r"(?:do|does|did|is|was|were|are|have|has|had|wo|ca|could|would|should|need)n'?t|cannot|can't|cant|dont|wont)\b",
+    re.IGNORECASE,
+)
+_SCOPE_END = re.compile(
+    r"[,.;:!?()\n]|\b(?:but|just|only|so|and|because|since|though|although|instead|then|i|i'm|i'll|please|pls)\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[\w']+")
+_SCOPE_WORDS = 6
+
+
+class ActReading(BaseModel):
+    """What one message does."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    acts: tuple[Act, ...]  # most likely first; never empty
+    probabilities: dict[Act, float]
+    negated: tuple[Act, ...] = ()  # named only under negation: "not Amazon" -> other_platform
+    platform: str | None = None  # a marketplace named outside a negation, when other_platform is read
+
+    @property
+    def top(self) -> Act:
+        return self.acts[0]
+
+    def has(self, *acts: Act) -> bool:
+        return any(a in self.acts for a in acts)
+
+
+# --- negation scope ----------------------------------------------------------------------------------------------
+def negated_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans under a negation: "please don't [escalate this]", "[Amazon]" in "not Amazon"."""
+    text = text.translate(_APOSTROPHES)
+    spans: list[tuple[int, int]] = []
+    for cue in _CUE.finditer(text):
+        end = _SCOPE_END.search(text, cue.end())
+        limit = end.start() if end else len(text)
+        words = list(_WORD.finditer(text, cue.end(), limit))[:_SCOPE_WORDS]
+        if words:
+            spans.append((words[0].start(), words[-1].end()))
+    return spans
+
+
+@lru_cache(maxsize=1)
+def _platform_names() -> re.Pattern[str]:
+    names = sorted(prompts.platforms(), key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in names) + r")(?!\w)", re.IGNORECASE)
+
+
+def mark_negation(text: str) -> str:
+    """The word view: lowercase, each word in a negation's scope written `neg_<word>`.
+
+    A marketplace's name is followed by the word `xplatformx`, so "my Rakuten order" and "my Amazon order" share
+    evidence; "I wish I knew" shares it too, and the corpus's brand-as-word messages teach the difference.
+    """
+    text = _platform_names().sub(lambda m: f"{m.group(0)} xplatformx", text.translate(_APOSTROPHES))
+    spans = negated_spans(text)
+
+    def marked(word: re.Match[str]) -> str:
+        inside = any(start <= word.start() < end for start, end in spans)
+        return f"neg_{word.group(0)}" if inside else word.group(0)
+
+    return _WORD.sub(marked, text).lower()
+
+
+def lower(text: str) -> str:
+    return text.translate(_APOSTROPHES).lower()
+
+
+# --- the model ---------------------------------------------------------------------------------------------------
+class ActModel:
+    """A fitted reader. `ActModel.train(messages)`; `model.read(text)`."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self._pipeline = pipeline
+        self.trained_on = 0
+
+    @classmethod
+    def train(cls, messages: Iterable[tuple[str, Sequence[str]]]) -> ActModel:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.multiclass import OneVsRestClassifier
+        from sklearn.pipeline import FeatureUnion, Pipeline
+        from sklearn.preprocessing import MultiLabelBinarizer
+
+        pairs = list(messages)
+        features = FeatureUnion(
+            [
+                ("words", TfidfVectorizer(preprocessor=mark_negation, ngram_range=(1, 2), sublinear_tf=True)),
+                (
+                    "chars",
+                    TfidfVectorizer(
+                        preprocessor=mark_negation, analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True
+                    ),
+                ),
+            ]
+        )
+        classifier = OneVsRestClassifier(
+            LogisticRegression(C=C, solver="liblinear", dual=True, max_iter=1000, random_state=0)
+        )
+        pipeline = Pipeline([("features", features), ("classify", classifier)])
+        labels = MultiLabelBinarizer(classes=list(ACTS)).fit_transform([list(acts) for _, acts in pairs])
+        pipeline.fit([text for text, _ in pairs], labels)
+        model = cls(pipeline)
+        model.trained_on = len(pairs)
+        return model
+
+    def probabilities(self, texts: Sequence[str]) -> list[dict[Act, float]]:
+        rows = self._pipeline.predict_proba(list(texts))
+        return [{act: float(p) for act, p in zip(ACTS, row, strict=True)} for row in rows]
+
+    def read(self, text: str) -> ActReading:
+        return self.read_many([text])[0]
+
+    def read_many(self, texts: Sequence[str]) -> list[ActReading]:
+        texts = list(texts)
+        # Every negated phrase of every message, read in one batch: what would it say without its negation?
+        phrases = [[text.translate(_APOSTROPHES)[a:b] for a, b in negated_spans(text)] for text in texts]
+        flat = [p for group in phrases for p in group]
+        named = iter(self.probabilities(flat) if flat else [])
+        readings = []
+        for text, probs, group in zip(texts, self.probabilities(texts), phrases, strict=True):
+            acts = _decide(probs)
+            under_negation = {a for _ in group for a, p in next(named).items() if p >= THRESHOLD}
+            readings.append(
+                ActReading(
+                    text=text,
+                    acts=acts,
+                    probabilities=probs,
+                    negated=tuple(a for a in ACTS if a in under_negation and a not in acts),
+                    platform=self._platform(text) if "other_platform" in acts else None,
+                )
+            )
+        return readings
+
+    def _platform(self, text: str) -> str | None:
+        clean = text.translate(_APOSTROPHES)
+        spans = negated_spans(clean)
+        for found in _platform_names().finditer(clean):
+            if not any(start <= found.start() < end for start, end in spans):
+                return next(n for n in prompts.platforms() if n.lower() == found.group(0).lower())
+        return None
+
+
+def _decide(probs: dict[Act, float]) -> tuple[Act, ...]:
+    ranked = sorted(ACTS, key=lambda a: (-probs[a], ACTS.index(a)))
+    chosen = [a for a in ranked[:MAX_ACTS] if probs[a] >= THRESHOLD]
+    return tuple(chosen or ranked[:1])
+
+
+@lru_cache(maxsize=1)
+def shipped_model() -> ActModel:
+    """The reader trained on the shipped corpus's training split, once per process."""
+    from evals.corpus import training_slice
+
+    return ActModel.train((u.text, u.acts) for u in training_slice())
+
+
+def read_acts(text: str) -> ActReading:
+    return shipped_model().read(text)
+
+
+# --- measurement -------------------------------------------------------------------------------------------------
+class ActScore(BaseModel):
+    act: Act
+    support: int  # held-out messages that carry the act
+    precision: float
+    recall: float
+    f1: float
+
+
+class SliceScore(BaseModel):
+    name: str
+    messages: int
+    exact: float  # share of messages whose whole set of acts was read right
+    top_act: float  # share whose most likely act is one of theirs
+    per_act: tuple[ActScore, ...]
+
+    def below(self, target: float) -> list[ActScore]:
+        return [s for s in self.per_act if s.support and s.f1 < target]
+
+
+class ProbeResult(BaseModel):
+    text: str
+    acts: tuple[Act, ...]
+    passed: bool
+
+
+class ActReport(BaseModel):
+    trained_on: int
+    train_seconds: float
+    slices: tuple[SliceScore, ...]
+    probes: tuple[ProbeResult, ...]
+
+
+def score(model: ActModel, messages: Sequence[tuple[str, Sequence[str]]], name: str) -> SliceScore:
+    """Per-act precision, recall and F1 (scikit-learn's), plus whole-message accuracy, on labelled messages."""
+    from sklearn.metrics import precision_recall_fscore_support
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    readings = model.read_many([text for text, _ in messages])
+    binarizer = MultiLabelBinarizer(classes=list(ACTS))
+    gold = binarizer.fit_transform([list(acts) for _, acts in messages])
+    guess = binarizer.transform([list(r.acts) for r in readings])
+    precision, recall, f1, support = precision_recall_fscore_support(gold, guess, average=None, zero_division=0)
+    per_act = tuple(
+        ActScore(act=act, support=int(n), precision=float(p), recall=float(r), f1=float(f))
+        for act, p, r, f, n in zip(ACTS, precision, recall, f1, support, strict=True)
+    )
+    count = max(len(messages), 1)
+    return SliceScore(
+        name=name,
+        messages=len(messages),
+        exact=sum(set(r.acts) == set(acts) for r, (_, acts) in zip(readings, messages, strict=True)) / count,
+        top_act=sum(r.top in acts for r, (_, acts) in zip(readings, messages, strict=True)) / count,
+        per_act=per_act,
+    )
+
+
+def probe_results(model: ActModel) -> tuple[ProbeResult, ...]:
+    from evals.corpus import PROBES
+
+    results = []
+    for probe, reading in zip(PROBES, model.read_many([p.text for p in PROBES]), strict=True):
+        passed = reading.top in probe.expect_any and not reading.has(*probe.forbid)  # type: ignore[arg-type]
+        results.append(ProbeResult(text=probe.text, acts=reading.acts, passed=passed))
+    return tuple(results)
+
+
+def act_report() -> ActReport:
+    from evals.corpus import HELD_OUT_STORE, held_out_slice, held_out_store, training_slice
+
+    started = time.perf_counter()
+    model = ActModel.train((u.text, u.acts) for u in training_slice())
+    seconds = time.perf_counter() - started
+    slices = (
+        score(model, [(u.text, u.acts) for u in held_out_slice()], "held-out slice"),
+        score(model, [(u.text, u.acts) for u in held_out_store()], f"held-out store ({HELD_OUT_STORE})"),
+    )
+    return ActReport(trained_on=model.trained_on, train_seconds=seconds, slices=slices, probes=probe_results(model))
+
+
+def format_report(report: ActReport, target: float = 0.95) -> str:
+    lines = [f"act reader: trained on {report.trained_on} messages in {report.train_seconds:.2f}s"]
+    for s in report.slices:
+        lines.append(f"\n{s.name}: {s.messages} messages, exact {s.exact:.1%}, top act {s.top_act:.1%}")
+        lines.append(f"  {'act':<24} {'n':>4} {'prec':>6} {'recall':>6} {'f1':>6}")
+        for a in s.per_act:
+            if a.support:
+                flag = "" if a.f1 >= target else "  <"
+                lines.append(f"  {a.act:<24} {a.support:>4} {a.precision:>6.1%} {a.recall:>6.1%} {a.f1:>6.1%}{flag}")
+        lines.append(
+            f"  acts below {target:.0%} F1: {len(s.below(target))} of {sum(1 for a in s.per_act if a.support)}"
+        )
+    passed = sum(p.passed for p in report.probes)
+    lines.append(f"\nissue 12 probes: {passed}/{len(report.probes)}")
+    lines.extend(f"  {'ok ' if p.passed else 'BAD'} {p.text!r} -> {', '.join(p.acts)}" for p in report.probes)
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agent.playbook.acts", description=__doc__.splitlines()[0])
+    parser.add_argument("--report", action="store_true", help="per-act scores on the held-out slice and store")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("text", nargs="*", help="messages to read")
+    args = parser.parse_args(argv)
+    if args.report or args.json:
+        report = act_report()
+        print(report.model_dump_json(indent=2) if args.json else format_report(report))
+    for text in args.text:
+        reading = read_acts(text)
+        print(
+            f"{text!r}: {', '.join(reading.acts)}"
+            + (f" (negated: {', '.join(reading.negated)})" * bool(reading.negated))
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

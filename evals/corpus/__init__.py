@@ -1,0 +1,110 @@
+"""The labelled corpus of shopper messages the playbook's act reader learns from (`shoppers.jsonl`).
+
+Each line is one message with the dialogue acts it carries, the test store whose shoppers it was written for, and
+its split. Messages are written by hand in `source/` (one file per store voice); `python -m evals.corpus.build`
+turns them into `shoppers.jsonl`, adding light typo/case/emoji variants. Everything marked `heldout` (a stratified
+slice of every act, and the whole `HELD_OUT_STORE`) is never trained on and was never used to write a rule.
+
+How messages are labelled (the acts are `agent.playbook.acts.Act`):
+- Most messages carry one act; a second one only for a second request ("it arrived broken, send a new one":
+  damaged_item + replacement; "cancel and refund me": cancel_request + refund_request).
+- greeting, thanks, goodbye and acknowledge are labelled only on purely social messages ("thanks, bye" carries
+  two); "hi, where is my order?" is where_is_order. A reader of social words inside a request adds nothing the
+  playbook acts on.
+- give_details only for a message that is (almost) only an order number, email or postal code; "where is 1042?" is
+  where_is_order (the exact extractors in `understand.py` take the number either way).
+- where_is_order: not here yet, late, stuck, "has it shipped?"; delivered_not_received: the carrier says delivered
+  and the shopper has nothing; ship_when: not shipped yet (pre-order, backorder, "when will you send it?");
+  package_followup: a question about one part of an order already shown (the carrier, the second parcel, the
+  teapot, "the tracking number please"); missing_tracking: there is no tracking number, or it does not work.
+- A marketplace's name used as a word ("I wish...", "my target date", "Otto here", "not from Amazon") is not
+  other_platform; no_human is a request not to be passed on ("please don't escalate this").
+
+This module only reads data: it imports nothing from `agent/`, so the playbook may load it at run time.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Split = Literal["train", "heldout"]
+CORPUS_FILE = "shoppers.jsonl"
+# An Australian surf shop: its own carriers (Australia Post, StarTrack, Sendle), words and order names. Every one of
+# its messages is held out, so the report says how the reader does on a store it has never seen.
+HELD_OUT_STORE = "saltbush-au"
+
+
+class Utterance(BaseModel):
+    """One shopper message and what it does."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str = Field(min_length=1)
+    acts: tuple[str, ...] = Field(min_length=1, max_length=3)
+    store: str
+    split: Split
+    # "written" by hand, or the kind of variant the builder made of a written message ("typo", "lower", "emoji").
+    origin: str = "written"
+    # Where it was written ("harbor-us.txt:12"); a variant keeps its message's, so the two are never split apart.
+    source: str = ""
+
+
+class Probe(BaseModel):
+    """A message from issue 12 that the keyword reader got wrong, with the acts a right reading may give."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    expect_any: tuple[str, ...]  # the reading's top act must be one of these
+    forbid: tuple[str, ...] = ()  # and none of these may be read at all
+
+
+# Kept out of the corpus verbatim (the builder refuses a source line that contains one).
+PROBES: tuple[Probe, ...] = (
+    Probe(text="I wish I knew where my order is", expect_any=("where_is_order",), forbid=("other_platform",)),
+    Probe(text="this is Otto", expect_any=("greeting",), forbid=("other_platform",)),
+    Probe(text="my target delivery date", expect_any=("where_is_order",), forbid=("other_platform",)),
+    Probe(
+        text="I don't want to cancel, just tell me where it is",
+        expect_any=("where_is_order",),
+        forbid=("cancel_request",),
+    ),
+    Probe(text="please don't escalate this", expect_any=("no_human",), forbid=("ask_human",)),
+    Probe(
+        text="the team at our front desk says nothing arrived",
+        expect_any=("delivered_not_received", "where_is_order"),
+        forbid=("ask_human",),
+    ),
+    Probe(text="it arrived damaged", expect_any=("damaged_item",)),
+    Probe(text="you sent the wrong item", expect_any=("wrong_item",)),
+    Probe(text="orders 1042 and 1050", expect_any=("where_is_order", "give_details")),
+    Probe(text="I no longer have access to that email", expect_any=("no_email_access",)),
+    Probe(text="what does in transit mean?", expect_any=("status_meaning",), forbid=("out_of_scope",)),
+    Probe(text="no, I'll ask the neighbours first", expect_any=("decline",)),
+    Probe(text="yes please, sort it out", expect_any=("accept",)),
+    Probe(text="can you change my delivery address", expect_any=("change_address",)),
+)
+
+
+@lru_cache(maxsize=1)
+def load_corpus() -> tuple[Utterance, ...]:
+    """Every message of the shipped corpus (package data, so it is there in an installed Lumen too)."""
+    lines = resources.files(__name__).joinpath(CORPUS_FILE).read_text(encoding="utf-8").splitlines()
+    return tuple(Utterance.model_validate_json(line) for line in lines if line.strip())
+
+
+def training_slice() -> tuple[Utterance, ...]:
+    return tuple(u for u in load_corpus() if u.split == "train")
+
+
+def held_out_slice() -> tuple[Utterance, ...]:
+    """Held-out messages of the stores that are also trained on."""
+    return tuple(u for u in load_corpus() if u.split == "heldout" and u.store != HELD_OUT_STORE)
+
+
+def held_out_store() -> tuple[Utterance, ...]:
+    return tuple(u for u in load_corpus() if u.store == HELD_OUT_STORE)

@@ -1,0 +1,139 @@
+"""Build `shoppers.jsonl` from the hand-written `source/*.txt`: `python -m evals.corpus.build`.
+
+A source line is `act[,act] | message`; the file's name (up to the first dot) is the store whose shoppers the
+message was written for. The build is deterministic (every choice comes from a hash of the message), so running it
+twice gives the same file:
+
+- split: the whole `HELD_OUT_STORE` is held out; of every other store, about a fifth of each act's messages
+  (stratified by the message's first act) are held out too.
+- variants: about half the written messages get one light variant (a typo, all lowercase without punctuation, or an
+  emoji), which inherits its message's split, so no variant of a held-out message is ever trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from agent.playbook.acts import ACTS
+from evals.corpus import CORPUS_FILE, HELD_OUT_STORE, PROBES, Utterance
+
+HERE = Path(__file__).parent
+HELD_OUT_SHARE = 0.2
+VARIANT_SHARE = 0.55
+_EMOJI = ("🙏", "😡", "😊", "📦", "😭", "🤔", "🙂", "😤", "!!", "??")
+_SAFE_FOR_TYPO = re.compile(r"[A-Za-z]{5,}")
+
+
+def _rng(text: str, salt: str) -> random.Random:
+    return random.Random(hashlib.sha256(f"{salt}:{text}".encode()).hexdigest())
+
+
+def _normal(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def read_sources(folder: Path = HERE / "source") -> list[Utterance]:
+    """Every written message, all marked `train` for now."""
+    written: list[Utterance] = []
+    probes = [_normal(p.text) for p in PROBES]
+    for path in sorted(folder.glob("*.txt")):
+        store = path.name.split(".")[0]
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            labels, _, text = line.partition(" | ")
+            acts = tuple(a.strip() for a in labels.split(","))
+            unknown = [a for a in acts if a not in ACTS]
+            if unknown or not text.strip():
+                raise ValueError(f"{path.name}:{number}: unknown act {unknown} or no text")
+            if any(p in _normal(text) for p in probes):
+                raise ValueError(f"{path.name}:{number}: contains a probe from issue 12 verbatim")
+            written.append(
+                Utterance(text=text.strip(), acts=acts, store=store, split="train", source=f"{path.name}:{number}")
+            )
+    return written
+
+
+def assign_splits(written: list[Utterance]) -> list[Utterance]:
+    by_act: dict[tuple[str, str], list[Utterance]] = defaultdict(list)
+    for u in written:
+        by_act[(u.store, u.acts[0])].append(u)
+    held: set[tuple[str, str]] = set()
+    for (store, _act), group in by_act.items():
+        if store == HELD_OUT_STORE:
+            held.update((store, u.text) for u in group)
+            continue
+        ranked = sorted(group, key=lambda u: hashlib.sha256(u.text.encode()).hexdigest())
+        # At least one of every act (when there are three or more), about a fifth in all.
+        count = max(1, round(len(ranked) * HELD_OUT_SHARE)) if len(ranked) >= 3 else 0
+        held.update((store, u.text) for u in ranked[:count])
+    return [u.model_copy(update={"split": "heldout" if (u.store, u.text) in held else "train"}) for u in written]
+
+
+def _typo(text: str, rng: random.Random) -> str | None:
+    words = list(_SAFE_FOR_TYPO.finditer(text))
+    if not words:
+        return None
+    match = rng.choice(words)
+    word = match.group(0)
+    i = rng.randrange(1, len(word) - 1)
+    kind = rng.choice(("swap", "drop", "double"))
+    if kind == "swap":
+        changed = word[: i - 1] + word[i] + word[i - 1] + word[i + 1 :]
+    elif kind == "drop":
+        changed = word[:i] + word[i + 1 :]
+    else:
+        changed = word[:i] + word[i] + word[i:]
+    return text[: match.start()] + changed + text[match.end() :]
+
+
+def variant(u: Utterance) -> Utterance | None:
+    """At most one light variant of a written message; None for about half of them."""
+    rng = _rng(u.text, "variant")
+    if rng.random() > VARIANT_SHARE:
+        return None
+    kind = rng.choice(("typo", "typo", "lower", "emoji"))
+    if kind == "typo":
+        text = _typo(u.text, rng)
+    elif kind == "lower":
+        text = re.sub(r"[.!?]+$", "", u.text.lower()).replace("'", "")
+    else:
+        text = f"{u.text} {rng.choice(_EMOJI)}"
+    if not text or text == u.text:
+        return None
+    return u.model_copy(update={"text": text, "origin": kind})
+
+
+def build() -> list[Utterance]:
+    every = [m for u in assign_splits(read_sources()) for m in (u, variant(u)) if m is not None]
+    every.sort(key=lambda m: m.store != HELD_OUT_STORE)  # the held-out store keeps a message it shares
+    # Shoppers in different stores say the same short things ("thanks!"); a message held out anywhere is dropped
+    # from training everywhere, so nothing held out is ever trained on, even in another store's words.
+    held = {_normal(m.text) for m in every if m.split == "heldout"}
+    messages: list[Utterance] = []
+    seen: set[str] = set()
+    for m in every:
+        if m.text in seen or (m.split == "train" and _normal(m.text) in held):
+            continue
+        seen.add(m.text)
+        messages.append(m)
+    return messages
+
+
+def main() -> int:
+    messages = build()
+    lines = (json.dumps(m.model_dump(), ensure_ascii=False) for m in messages)
+    (HERE / CORPUS_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    held = sum(m.split == "heldout" for m in messages)
+    print(f"{len(messages)} messages, {held} held out, written to {HERE / CORPUS_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
