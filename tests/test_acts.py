@@ -8,8 +8,9 @@ from collections import Counter
 
 import pytest
 
-from agent.playbook import acts as acts_module
-from agent.playbook.acts import ACTS, ActModel, ActReport, mark_negation, negated_spans, read_acts, shipped_model
+from agent.playbook.acts import ACTS, MAX_ACTS, ActModel, mark_negation, negated_spans, read_acts, shipped_model
+from evals import acts_report as acts_module
+from evals.acts_report import ActReport
 from evals.corpus import (
     CORPUS_FILE,
     HELD_OUT_STORE,
@@ -139,7 +140,7 @@ def test_two_requests_in_one_message(model: ActModel) -> None:
 def test_a_reading_is_well_formed(model: ActModel) -> None:
     reading = read_acts("hi")
     assert reading == model.read("hi")  # read_acts uses the process's one model
-    assert reading.acts and len(reading.acts) <= acts_module.MAX_ACTS
+    assert reading.acts and len(reading.acts) <= MAX_ACTS
     assert set(reading.probabilities) == set(ACTS)
     assert reading.probabilities[reading.top] == max(reading.probabilities.values())
 

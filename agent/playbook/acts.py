@@ -17,17 +17,16 @@ tied to one scikit-learn version and be a binary nobody can review; training fro
 single source of truth, and fixed seeds (liblinear with `random_state=0`) make every process read the same way.
 
 Nothing held out (`split: heldout`, and the whole held-out store) is trained on, and no rule here was written
-against it. `python -m agent.playbook.acts --report` prints per-act precision, recall and F1 on both held-out sets.
+against it. `python -m evals.acts_report` prints per-act precision, recall and F1 on both held-out sets.
 """
 
 from __future__ import annotations
 
-import argparse
+import json
 import re
-import sys
-import time
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
@@ -226,133 +225,21 @@ def _decide(probs: dict[Act, float]) -> tuple[Act, ...]:
     return tuple(chosen or ranked[:1])
 
 
+# The corpus is data the evals own (`evals/corpus/`, package data); it is read as a file, so the product imports no
+# eval code. Only `split: train` lines are read: the held-out slice and store stay unseen.
+CORPUS_FILE = Path(__file__).resolve().parents[2] / "evals" / "corpus" / "shoppers.jsonl"
+
+
+def training_messages(path: Path = CORPUS_FILE) -> list[tuple[str, tuple[str, ...]]]:
+    lines = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    return [(line["text"], tuple(line["acts"])) for line in lines if line["split"] == "train"]
+
+
 @lru_cache(maxsize=1)
 def shipped_model() -> ActModel:
     """The reader trained on the shipped corpus's training split, once per process."""
-    from evals.corpus import training_slice
-
-    return ActModel.train((u.text, u.acts) for u in training_slice())
+    return ActModel.train(training_messages())
 
 
 def read_acts(text: str) -> ActReading:
     return shipped_model().read(text)
-
-
-# --- measurement -------------------------------------------------------------------------------------------------
-class ActScore(BaseModel):
-    act: Act
-    support: int  # held-out messages that carry the act
-    precision: float
-    recall: float
-    f1: float
-
-
-class SliceScore(BaseModel):
-    name: str
-    messages: int
-    exact: float  # share of messages whose whole set of acts was read right
-    top_act: float  # share whose most likely act is one of theirs
-    per_act: tuple[ActScore, ...]
-
-    def below(self, target: float) -> list[ActScore]:
-        return [s for s in self.per_act if s.support and s.f1 < target]
-
-
-class ProbeResult(BaseModel):
-    text: str
-    acts: tuple[Act, ...]
-    passed: bool
-
-
-class ActReport(BaseModel):
-    trained_on: int
-    train_seconds: float
-    slices: tuple[SliceScore, ...]
-    probes: tuple[ProbeResult, ...]
-
-
-def score(model: ActModel, messages: Sequence[tuple[str, Sequence[str]]], name: str) -> SliceScore:
-    """Per-act precision, recall and F1 (scikit-learn's), plus whole-message accuracy, on labelled messages."""
-    from sklearn.metrics import precision_recall_fscore_support
-    from sklearn.preprocessing import MultiLabelBinarizer
-
-    readings = model.read_many([text for text, _ in messages])
-    binarizer = MultiLabelBinarizer(classes=list(ACTS))
-    gold = binarizer.fit_transform([list(acts) for _, acts in messages])
-    guess = binarizer.transform([list(r.acts) for r in readings])
-    precision, recall, f1, support = precision_recall_fscore_support(gold, guess, average=None, zero_division=0)
-    per_act = tuple(
-        ActScore(act=act, support=int(n), precision=float(p), recall=float(r), f1=float(f))
-        for act, p, r, f, n in zip(ACTS, precision, recall, f1, support, strict=True)
-    )
-    count = max(len(messages), 1)
-    return SliceScore(
-        name=name,
-        messages=len(messages),
-        exact=sum(set(r.acts) == set(acts) for r, (_, acts) in zip(readings, messages, strict=True)) / count,
-        top_act=sum(r.top in acts for r, (_, acts) in zip(readings, messages, strict=True)) / count,
-        per_act=per_act,
-    )
-
-
-def probe_results(model: ActModel) -> tuple[ProbeResult, ...]:
-    from evals.corpus import PROBES
-
-    results = []
-    for probe, reading in zip(PROBES, model.read_many([p.text for p in PROBES]), strict=True):
-        passed = reading.top in probe.expect_any and not reading.has(*probe.forbid)  # type: ignore[arg-type]
-        results.append(ProbeResult(text=probe.text, acts=reading.acts, passed=passed))
-    return tuple(results)
-
-
-def act_report() -> ActReport:
-    from evals.corpus import HELD_OUT_STORE, held_out_slice, held_out_store, training_slice
-
-    started = time.perf_counter()
-    model = ActModel.train((u.text, u.acts) for u in training_slice())
-    seconds = time.perf_counter() - started
-    slices = (
-        score(model, [(u.text, u.acts) for u in held_out_slice()], "held-out slice"),
-        score(model, [(u.text, u.acts) for u in held_out_store()], f"held-out store ({HELD_OUT_STORE})"),
-    )
-    return ActReport(trained_on=model.trained_on, train_seconds=seconds, slices=slices, probes=probe_results(model))
-
-
-def format_report(report: ActReport, target: float = 0.95) -> str:
-    lines = [f"act reader: trained on {report.trained_on} messages in {report.train_seconds:.2f}s"]
-    for s in report.slices:
-        lines.append(f"\n{s.name}: {s.messages} messages, exact {s.exact:.1%}, top act {s.top_act:.1%}")
-        lines.append(f"  {'act':<24} {'n':>4} {'prec':>6} {'recall':>6} {'f1':>6}")
-        for a in s.per_act:
-            if a.support:
-                flag = "" if a.f1 >= target else "  <"
-                lines.append(f"  {a.act:<24} {a.support:>4} {a.precision:>6.1%} {a.recall:>6.1%} {a.f1:>6.1%}{flag}")
-        lines.append(
-            f"  acts below {target:.0%} F1: {len(s.below(target))} of {sum(1 for a in s.per_act if a.support)}"
-        )
-    passed = sum(p.passed for p in report.probes)
-    lines.append(f"\nissue 12 probes: {passed}/{len(report.probes)}")
-    lines.extend(f"  {'ok ' if p.passed else 'BAD'} {p.text!r} -> {', '.join(p.acts)}" for p in report.probes)
-    return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agent.playbook.acts", description=__doc__.splitlines()[0])
-    parser.add_argument("--report", action="store_true", help="per-act scores on the held-out slice and store")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("text", nargs="*", help="messages to read")
-    args = parser.parse_args(argv)
-    if args.report or args.json:
-        report = act_report()
-        print(report.model_dump_json(indent=2) if args.json else format_report(report))
-    for text in args.text:
-        reading = read_acts(text)
-        print(
-            f"{text!r}: {', '.join(reading.acts)}"
-            + (f" (negated: {', '.join(reading.negated)})" * bool(reading.negated))
-        )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
