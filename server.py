@@ -22,7 +22,7 @@ import html
 import logging
 import secrets
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,7 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -55,7 +56,7 @@ from agent.service import (
 )
 from agent.webhooks import ANOTHER_SHOP, WebhookOutcome
 from config import Settings
-from outbox import Escalation
+from outbox import Escalation, EscalationBusy
 from shopify.signatures import InvalidCustomerId, ShopifySignatureError, verify_proxy_query, verify_webhook
 from shopify.webhooks import WebhookBodyError, parse_webhook
 from storage import ConversationSummary
@@ -409,6 +410,35 @@ async def put_merchant_settings(update: MerchantSettingsUpdate, lumen: LumenDep)
 async def list_escalations(lumen: LumenDep, limit: PageLimit = 100, offset: PageOffset = 0) -> list[Escalation]:
     """Newest first."""
     return await lumen.list_escalations(limit=limit, offset=offset)
+
+
+# Letters, digits and dashes (ESC-7K2P9Q): nothing else reaches the database.
+EscalationId = Annotated[str, PathParam(max_length=100, pattern=r"^[A-Za-z0-9-]+$")]
+
+
+@admin.post("/escalations/{escalation_id}/resend", response_model=Escalation)
+async def resend_escalation(escalation_id: EscalationId, lumen: LumenDep) -> Escalation:
+    """Email it now, whatever its state (again, if it was sent or cancelled). 409 while it is being sent."""
+    return _found(await _busy_is_409(lumen.resend_escalation(escalation_id)))
+
+
+@admin.post("/escalations/{escalation_id}/cancel", response_model=Escalation)
+async def cancel_escalation(escalation_id: EscalationId, lumen: LumenDep) -> Escalation:
+    """Never email it. 409 if it is already sent or being sent right now."""
+    return _found(await _busy_is_409(lumen.cancel_escalation(escalation_id)))
+
+
+async def _busy_is_409(call: Awaitable[Escalation | None]) -> Escalation | None:
+    try:
+        return await call
+    except EscalationBusy as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+def _found(escalation: Escalation | None) -> Escalation:
+    if escalation is None:
+        raise HTTPException(404, "No escalation with that id.")
+    return escalation
 
 
 @admin.get("/conversations", response_model=list[ConversationSummary])

@@ -185,6 +185,7 @@ class Lumen:
         return cls(settings, source, db)
 
     async def close(self) -> None:
+        await self.escalations.aclose()
         closer = getattr(self.source, "aclose", None)
         if closer is not None:
             await closer()
@@ -403,6 +404,14 @@ class Lumen:
     async def list_escalations(self, *, limit: int = 100, offset: int = 0) -> list[Escalation]:
         """Newest first."""
         return await self.escalations.list_escalations(limit=limit, offset=offset)
+
+    async def resend_escalation(self, id: str) -> Escalation | None:
+        """Email it now (again): None if unknown; `outbox.EscalationBusy` while it is being sent."""
+        return await self.escalations.resend(id)
+
+    async def cancel_escalation(self, id: str) -> Escalation | None:
+        """Never email it: None if unknown; `outbox.EscalationBusy` if it is sent or being sent."""
+        return await self.escalations.cancel(id)
 
     async def stats(self) -> Stats:
         return Stats.model_validate(await self.db.stats())

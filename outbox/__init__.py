@@ -11,14 +11,16 @@ from outbox.mail import (
     check_mail_from,
     check_smtp_url,
     parse_smtp_url,
+    reply_address,
     send_email,
 )
-from outbox.service import EscalationService, MailSource, default_backoff
-from storage.escalations import EmailStatus, Escalation, EscalationRequest
+from outbox.service import EscalationBusy, EscalationService, MailSource, default_backoff
+from storage.escalations import EmailStatus, Escalation, EscalationRequest, TranscriptMessage
 
 __all__ = [
     "EmailStatus",
     "Escalation",
+    "EscalationBusy",
     "EscalationRequest",
     "EscalationService",
     "MailFrom",
@@ -26,10 +28,12 @@ __all__ = [
     "MailSource",
     "SmtpTarget",
     "SmtpUrl",
+    "TranscriptMessage",
     "build_email",
     "check_mail_from",
     "check_smtp_url",
     "default_backoff",
     "parse_smtp_url",
+    "reply_address",
     "send_email",
 ]

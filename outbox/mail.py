@@ -6,6 +6,8 @@ Addresses are checked by libraries, not by hand: the shopper's reply address by 
 
 from __future__ import annotations
 
+import email.policy
+import unicodedata
 from dataclasses import dataclass
 from email.headerregistry import Address, AddressHeader, HeaderRegistry
 from email.message import EmailMessage
@@ -14,8 +16,10 @@ from typing import Annotated
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
+from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, NameEmail, TypeAdapter, ValidationError
 
+from outbox.transcript import email_transcript
 from storage.escalations import Escalation
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -25,7 +29,9 @@ _MAILBOX_HINT = "must be one email address, optionally with a name: 'Shop <help@
 
 
 def _has_control_characters(value: str) -> bool:
-    return any(ord(c) < 32 for c in value)
+    """Control characters and line or paragraph separators (U+2028, U+2029, NEL...): a mail reader may break a line
+    at any of them, so none belongs in a header."""
+    return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value)
 
 
 # --- SMTP URL ------------------------------------------------------------------------------------------------------
@@ -121,14 +127,34 @@ def check_mail_from(value: str) -> str:
     return value
 
 
-def reply_address(value: str | None) -> str | None:
-    """The shopper's address for Reply-To, or None if what they gave is not one deliverable address."""
+@dataclass(frozen=True)
+class ReplyTo:
+    """The shopper's address as a Reply-To header: `address`, or None and why not (`needs_smtputf8`)."""
+
+    address: str | None
+    needs_smtputf8: bool = False
+
+
+def reply_to(value: str | None, *, smtputf8: bool) -> ReplyTo:
+    """The shopper's address for Reply-To, if what they gave is one deliverable address.
+
+    An international domain goes out in its ASCII form (punycode). A non-ASCII local part (`jürgen@müller.de`) has
+    none: it can only be written with SMTPUTF8, so it is used only when the mail server offers SMTPUTF8.
+    """
     if not value:
-        return None
+        return ReplyTo(None)
     try:
-        return _NAME_EMAIL.validate_python(value).email
-    except ValidationError:
-        return None
+        parsed = validate_email(_NAME_EMAIL.validate_python(value).email, check_deliverability=False)
+    except (ValidationError, EmailNotValidError):
+        return ReplyTo(None)
+    if parsed.ascii_email:
+        return ReplyTo(parsed.ascii_email)
+    return ReplyTo(parsed.normalized) if smtputf8 else ReplyTo(None, needs_smtputf8=True)
+
+
+def reply_address(value: str | None, *, smtputf8: bool = False) -> str | None:
+    """The shopper's address for Reply-To, or None if it cannot be one (see `reply_to`)."""
+    return reply_to(value, smtputf8=smtputf8).address
 
 
 SmtpUrl = Annotated[str | None, AfterValidator(check_smtp_url)]
@@ -158,15 +184,25 @@ def _one_line(text: str, limit: int = 200) -> str:
     return " ".join(text.split())[:limit]
 
 
-def _body(escalation: Escalation, mail: MailSettings, *, can_reply: bool) -> str:
-    reply_hint = " (reply to this email to answer them)" if can_reply else ""
+def _reply_hint(reply: ReplyTo) -> str:
+    if reply.address:
+        return " (reply to this email to answer them)"
+    if reply.needs_smtputf8:
+        return (
+            " (not set as Reply-To: this mail server does not accept international addresses (SMTPUTF8);"
+            " write to the address yourself)"
+        )
+    return ""
+
+
+def _body(escalation: Escalation, mail: MailSettings, reply: ReplyTo) -> str:
     lines = [
         f"A shopper at {mail.shop_name} needs a person.",
         "",
         f"Reference:     {escalation.id}",
         f"Reason:        {escalation.reason}",
         f"Order:         {escalation.order_name or 'no order'}",
-        f"Shopper email: {escalation.shopper_email or 'not given'}{reply_hint}",
+        f"Shopper email: {escalation.shopper_email or 'not given'}{_reply_hint(reply)}",
         f"Created:       {escalation.created_at.isoformat()}",
         "",
         "Summary",
@@ -175,38 +211,45 @@ def _body(escalation: Escalation, mail: MailSettings, *, can_reply: bool) -> str
         "",
         "Transcript",
         "----------",
-        escalation.transcript.strip(),
+        "Each message: who wrote it and when, then their words, every line marked with |.",
+        "",
+        email_transcript(escalation.transcript),
         "",
     ]
     return "\n".join(lines)
 
 
-def build_email(escalation: Escalation, mail: MailSettings) -> EmailMessage:
+def build_email(escalation: Escalation, mail: MailSettings, *, smtputf8: bool = False) -> EmailMessage:
+    """The email for the support team. `smtputf8`: the mail server takes non-ASCII addresses (RFC 6531)."""
     subject = f"[Lumen] {escalation.id}: {_one_line(escalation.reason, 80)}"
     if escalation.order_name:
         subject += f" — order {_one_line(escalation.order_name, 40)}"
-    shopper = reply_address(escalation.shopper_email)
+    reply = reply_to(escalation.shopper_email, smtputf8=smtputf8)
     sender = parse_mailbox(mail.mail_from)
 
     msg = EmailMessage()
     msg["Subject"] = subject
     msg["From"] = formataddr((_one_line(sender.display_name or f"Lumen for {mail.shop_name}", 80), sender.addr_spec))
     msg["To"] = ", ".join(mail.recipients)
-    if shopper:
-        msg["Reply-To"] = shopper
+    if reply.address:
+        msg["Reply-To"] = reply.address
     msg["Date"] = format_datetime(escalation.created_at)
     # Stable across retries, so a mail system that sees a retry as a duplicate can drop it.
     msg["Message-ID"] = f"<{escalation.id}.{int(escalation.created_at.timestamp())}@{sender.domain}>"
     msg["X-Lumen-Escalation"] = escalation.id
     # No conversation id here: whoever holds it could go on reading the conversation's orders in the widget.
-    msg.set_content(_body(escalation, mail, can_reply=shopper is not None))
+    msg.set_content(_body(escalation, mail, reply))
     return msg
 
 
-async def send_email(message: EmailMessage, smtp_url: str, *, timeout_s: float) -> None:
-    target = parse_smtp_url(smtp_url)
-    await aiosmtplib.send(
-        message,
+def _needs_smtputf8(message: EmailMessage) -> bool:
+    return any(not str(message.get(name, "")).isascii() for name in ("From", "To", "Reply-To"))
+
+
+async def send_email(escalation: Escalation, mail: MailSettings, *, timeout_s: float) -> None:
+    """Connect, ask the server whether it takes SMTPUTF8, and send the email written for what it takes."""
+    target = parse_smtp_url(mail.smtp_url or "")
+    client = aiosmtplib.SMTP(
         hostname=target.hostname,
         port=target.port,
         username=target.username,
@@ -216,3 +259,14 @@ async def send_email(message: EmailMessage, smtp_url: str, *, timeout_s: float) 
         validate_certs=target.validate_certs,
         timeout=timeout_s,
     )
+    async with client:
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        message = build_email(escalation, mail, smtputf8=client.supports_extension("smtputf8"))
+        if not _needs_smtputf8(message):
+            await client.send_message(message)
+            return
+        # aiosmtplib decides on SMTPUTF8 from the envelope alone; a UTF-8 Reply-To needs the whole message written so.
+        sender = parse_mailbox(mail.mail_from).addr_spec
+        raw = message.as_bytes(policy=email.policy.SMTPUTF8)
+        await client.sendmail(sender, mail.recipients, raw, mail_options=["SMTPUTF8", "BODY=8BITMIME"])

@@ -1,9 +1,11 @@
 """Escalations: a shopper's case handed to the merchant's support team, stored first and emailed from an outbox.
 
-An escalation is written to the database before any email is attempted, so a down mail server never loses one.
-Delivery then happens once right away and, if that fails (or mail is not configured yet), from `deliver_pending`,
-which the server runs in a loop with exponential backoff between attempts. The SQL is in `storage.escalations`,
-the email in `outbox.mail`.
+An escalation is written to the database before any email is attempted, so a down mail server never loses one, and
+the shopper's turn never waits on the mail server: `escalate` returns once the record is stored and sends it in the
+background. Whatever does not go out then is retried by `deliver_pending`, which the server runs in a loop, with a
+backoff capped at an hour, until it is sent or the merchant cancels it; the merchant can also resend one now. Every
+send first leases the row (`claim_escalation`), so each email goes out once however many loops and servers run. The
+SQL is in `storage.escalations`, the email in `outbox.mail`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from outbox.mail import MailSettings, build_email, send_email
+from outbox.mail import MailSettings, send_email
 from shopify.names import order_key
 from storage import Database
 from storage.escalations import Escalation, EscalationRequest
@@ -22,16 +24,23 @@ from storage.escalations import Escalation, EscalationRequest
 log = logging.getLogger("lumen.escalations")
 
 MailSource = MailSettings | Callable[[], Awaitable[MailSettings]]
+MAX_BACKOFF = timedelta(hours=1)
 
 
 def default_backoff(attempts: int) -> timedelta:
-    """Wait after the n-th failed attempt: 30 s, 1, 2, 4, 8, 16, 32 min, then hourly."""
-    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+    """Wait after the n-th failed attempt: 30 s, 1, 2, 4, 8, 16, 32 min, then hourly for as long as it takes."""
+    if attempts > 8:  # 30 s * 2**7 is already past the cap; no ever-growing powers of two
+        return MAX_BACKOFF
+    return min(timedelta(seconds=30 * 2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
 
 def _error_text(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}"[:500] if text else type(exc).__name__
+
+
+class EscalationBusy(Exception):
+    """The merchant's cancel or resend came while the email is being sent, or (cancel) after it was sent."""
 
 
 class EscalationService:
@@ -55,6 +64,8 @@ class EscalationService:
         # While one worker sends, the row is leased: nobody else picks it up before the lease ends
         # (and if that worker died mid-send, the outbox tries again after it).
         self.lease = lease
+        # Sends started in the background; held here so they are not garbage-collected mid-send.
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def mail_settings(self) -> MailSettings:
         if isinstance(self._mail, MailSettings):
@@ -62,11 +73,11 @@ class EscalationService:
         result = self._mail()
         return await result if inspect.isawaitable(result) else result
 
-    async def escalate(self, req: EscalationRequest, *, max_attempts: int = 8) -> tuple[Escalation, bool]:
-        """Store the escalation, then try to email it once. Returns the record and whether it is new.
+    async def escalate(self, req: EscalationRequest) -> tuple[Escalation, bool]:
+        """Store the escalation and start emailing it in the background. Returns the record and whether it is new.
 
-        The same conversation and order escalate once: a repeat returns the existing record and False.
-        Delivery problems never raise; they are recorded on the escalation for the outbox and the admin page.
+        The same conversation and order escalate once: a repeat returns the existing record and False. Nothing here
+        waits on the mail server, and delivery problems never raise: they are recorded on the escalation.
         """
         key = order_key(req.order_name)
         stored = await self.db.insert_escalation(req, order_key=key)
@@ -75,27 +86,32 @@ class EscalationService:
             assert existing is not None
             return existing, False
         try:
-            await self._deliver(stored, await self.mail_settings(), max_attempts=max_attempts)
+            mail = await self.mail_settings()
         except Exception:  # the record is safe in the database; the outbox will try again
-            log.exception("escalation %s: delivery attempt failed unexpectedly", stored.id)
-        return (await self.get(stored.id)) or stored, True
+            log.exception("escalation %s: mail settings unreadable; the outbox will send it", stored.id)
+            return stored, True
+        if not mail.configured:
+            await self.db.mark_escalation_not_configured(stored.id)
+            return (await self.get(stored.id)) or stored, True
+        self._send_soon(stored)
+        return stored, True
 
-    async def deliver_pending(self, max_attempts: int = 8) -> int:
+    async def deliver_pending(self) -> int:
         """One outbox round: email every escalation that is due. Returns how many were sent."""
         mail = await self.mail_settings()
         if not mail.configured:
             return 0
         sent = 0
-        for esc in await self.db.due_escalations(self.clock(), max_attempts=max_attempts):
-            if await self._deliver(esc, mail, max_attempts=max_attempts):
+        for esc in await self.db.due_escalations(self.clock()):
+            if await self._deliver(esc, mail):
                 sent += 1
         return sent
 
-    async def run_outbox(self, interval_s: float = 30, max_attempts: int = 8) -> None:
+    async def run_outbox(self, interval_s: float = 30) -> None:
         """Deliver pending escalations every `interval_s` until cancelled (run it in the server's lifespan)."""
         while True:
             try:
-                sent = await self.deliver_pending(max_attempts=max_attempts)
+                sent = await self.deliver_pending()
                 if sent:
                     log.info("outbox: sent %d escalation email(s)", sent)
             except Exception:
@@ -109,21 +125,72 @@ class EscalationService:
     async def get(self, id: str) -> Escalation | None:
         return await self.db.get_escalation(id)
 
-    async def _deliver(self, esc: Escalation, mail: MailSettings, *, max_attempts: int) -> bool:
+    async def cancel(self, id: str) -> Escalation | None:
+        """The merchant's cancel: never email it. None if unknown; EscalationBusy if it is sent or being sent."""
+        if not await self.db.cancel_escalation(id, self.clock()):
+            current = await self.get(id)
+            if current is None:
+                return None
+            if current.email_status != "cancelled":
+                raise EscalationBusy(f"{id} is {'already sent' if current.email_status == 'sent' else 'being sent'}.")
+        return await self.get(id)
+
+    async def resend(self, id: str) -> Escalation | None:
+        """The merchant's resend: email it now (again, if it was sent or cancelled), in the background.
+
+        None if unknown; EscalationBusy if it is being sent right now.
+        """
+        if not await self.db.resend_escalation(id, self.clock()):
+            if await self.get(id) is None:
+                return None
+            raise EscalationBusy(f"{id} is being sent right now.")
+        current = await self.get(id)
+        if current is not None:
+            self._send_soon(current)
+        return current
+
+    @property
+    def sending(self) -> int:
+        """How many emails are being sent in the background right now."""
+        return len(self._sending)
+
+    async def drain(self) -> None:
+        """Wait for the emails being sent in the background (tests; a graceful shutdown)."""
+        while self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Stop the background sends. A send cut short keeps its lease, and the outbox sends it after the lease."""
+        for task in list(self._sending):
+            task.cancel()
+        await self.drain()
+
+    def _send_soon(self, esc: Escalation) -> None:
+        task = asyncio.create_task(self._send_in_background(esc), name=f"email {esc.id}")
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send_in_background(self, esc: Escalation) -> None:
+        try:
+            await self._deliver(esc, await self.mail_settings())
+        except Exception:  # the record is safe in the database; the outbox will try again
+            log.exception("escalation %s: delivery attempt failed unexpectedly", esc.id)
+
+    async def _deliver(self, esc: Escalation, mail: MailSettings) -> bool:
         """Claim the escalation and email it. True if this call sent it."""
         if not mail.configured:
             await self.db.mark_escalation_not_configured(esc.id)
             return False
         now = self.clock()
-        if not await self.db.claim_escalation(esc, now, until=now + self.lease, max_attempts=max_attempts):
+        if not await self.db.claim_escalation(esc, now, until=now + self.lease):
             return False
-        attempts = esc.attempts + 1
+        attempt = esc.attempts + 1
         try:
-            await send_email(build_email(esc, mail), mail.smtp_url or "", timeout_s=self.send_timeout_s)
+            await send_email(esc, mail, timeout_s=self.send_timeout_s)
         except Exception as exc:
-            log.warning("escalation %s: email attempt %d failed: %s", esc.id, attempts, _error_text(exc))
-            retry_at = self.clock() + self.backoff(attempts)
-            await self.db.mark_escalation_failed(esc.id, _error_text(exc), retry_at=retry_at)
+            log.warning("escalation %s: email attempt %d failed: %s", esc.id, attempt, _error_text(exc))
+            retry_at = self.clock() + self.backoff(attempt)
+            await self.db.mark_escalation_failed(esc.id, attempt, _error_text(exc), retry_at=retry_at)
             return False
-        await self.db.mark_escalation_sent(esc.id, self.clock())
+        await self.db.mark_escalation_sent(esc.id, attempt, self.clock())
         return True

@@ -135,17 +135,65 @@
   var STATUS_TEXT = {
     sent: "Emailed",
     pending: "Sending",
+    sending: "Sending",
     failed: "Email failed, retrying",
     not_configured: "Email not set up",
+    cancelled: "Cancelled",
   };
+  var SPEAKERS = {
+    shopper: ["shopper", "Shopper"],
+    lumen: ["assistant", "Assistant"],
+    unattributed: ["unattributed", "Earlier transcript (speakers not told apart)"],
+  };
+
+  function nextAttempt(esc) {
+    if (esc.email_status === "sent" || esc.email_status === "cancelled") return "none";
+    if (esc.email_status === "not_configured") return "once email is set up";
+    return esc.next_attempt_at ? when(esc.next_attempt_at) : "now";
+  }
+
+  // Each message of the hand-off is its own element, so nothing a shopper typed can look like the assistant's words.
+  function escalationTranscript(messages) {
+    var box = el("div", "esc-transcript");
+    (messages || []).forEach(function (message) {
+      var speaker = SPEAKERS[message.speaker] || [message.speaker, message.speaker];
+      var node = turn(speaker[0], speaker[1], message.text);
+      if (message.at) node.querySelector(".who").appendChild(el("span", "at", " · " + when(message.at)));
+      box.appendChild(node);
+    });
+    return box;
+  }
+
+  function escalationAction(esc, action, label, status) {
+    var button = el("button", "link", label);
+    button.type = "button";
+    button.setAttribute("aria-label", label + " " + esc.id);
+    button.addEventListener("click", async function () {
+      showStatus(status, label === "Resend" ? "Sending…" : "Cancelling…");
+      try {
+        await api("/escalations/" + encodeURIComponent(esc.id) + "/" + action, { method: "POST" });
+        await loadEscalations();
+      } catch (e) {
+        if (e instanceof AuthError) return signedOut(e.message);
+        showStatus(status, e.message, true);
+      }
+    });
+    return button;
+  }
 
   async function loadEscalations() {
     var list = await api("/escalations?limit=100");
     var box = $("escalations");
+    var open = {}; // what the merchant had open stays open across a reload (after Resend or Cancel)
+    box.querySelectorAll("details.escalation[open]").forEach(function (node) {
+      open[node.dataset.id] = true;
+    });
     box.textContent = "";
     $("escalations-empty").hidden = list.length > 0;
     list.forEach(function (esc) {
       var item = el("details", "escalation");
+      item.dataset.id = esc.id;
+      item.open = !!open[esc.id];
       var summary = el("summary");
       summary.appendChild(el("span", "ref", esc.id));
       summary.appendChild(el("span", "what", (esc.order_name ? esc.order_name + " · " : "") + esc.reason.replace(/_/g, " ")));
@@ -157,14 +205,25 @@
       [
         ["Shopper email", esc.shopper_email || "not given"],
         ["Conversation", esc.conversation_id],
-        ["Email attempts", String(esc.attempts) + (esc.last_error ? " (last error: " + esc.last_error + ")" : "")],
+        ["Email attempts", String(esc.attempts)],
+        ["Last error", esc.last_error || "none"],
+        ["Next attempt", nextAttempt(esc)],
       ].forEach(function (pair) {
         facts.appendChild(el("dt", null, pair[0]));
         facts.appendChild(el("dd", null, pair[1]));
       });
       body.appendChild(facts);
+      var actions = el("div", "esc-actions");
+      var status = el("span", "status");
+      status.setAttribute("role", "status");
+      actions.appendChild(escalationAction(esc, "resend", "Resend", status));
+      if (esc.email_status !== "sent" && esc.email_status !== "cancelled") {
+        actions.appendChild(escalationAction(esc, "cancel", "Cancel", status));
+      }
+      actions.appendChild(status);
+      body.appendChild(actions);
       body.appendChild(el("p", "esc-summary", esc.summary));
-      body.appendChild(el("pre", "esc-transcript", esc.transcript));
+      body.appendChild(escalationTranscript(esc.transcript));
       item.appendChild(body);
       box.appendChild(item);
     });

@@ -62,12 +62,13 @@ class SmtpSink:
     """A local SMTP server collecting messages. `port=0` picks a free port; pass a port to reuse a known one.
 
     `credentials={"user": "password"}` makes it offer AUTH (over plain text: tests only) and check the login.
+    `smtputf8=True` makes it offer SMTPUTF8 (international addresses, RFC 6531).
     """
 
-    def __init__(self, *, port: int = 0, credentials: dict[str, str] | None = None) -> None:
+    def __init__(self, *, port: int = 0, credentials: dict[str, str] | None = None, smtputf8: bool = False) -> None:
         self._handler = _Handler()
         self._credentials = credentials
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"enable_SMTPUTF8": smtputf8}
         if credentials is not None:
             kwargs.update(authenticator=self._authenticate, auth_require_tls=False)
         self._controller = _EphemeralPortController(self._handler, hostname="127.0.0.1", port=port, **kwargs)

@@ -285,7 +285,7 @@ async def test_redact_all_forgets_conversations_escalations_and_attempts(db: Dat
 
 
 async def test_escalation_records_insert_once_per_order_and_claim_once(db: Database, clock: Clock) -> None:
-    req = EscalationRequest(conversation_id="c1", order_name="#1042", reason="other", summary="s", transcript="t")
+    req = EscalationRequest(conversation_id="c1", order_name="#1042", reason="other", summary="s")
     first = await db.insert_escalation(req, order_key="1042")
     assert first is not None and first.email_status == "pending" and first.attempts == 0
     assert await db.insert_escalation(req, order_key="1042") is None  # the same conversation and order: once
@@ -293,14 +293,14 @@ async def test_escalation_records_insert_once_per_order_and_claim_once(db: Datab
     assert await db.get_escalation(first.id) == first
 
     now = clock()
-    assert [e.id for e in await db.due_escalations(now, max_attempts=8)] == [first.id]
+    assert [e.id for e in await db.due_escalations(now)] == [first.id]
     lease = now + timedelta(minutes=5)
-    assert await db.claim_escalation(first, now, until=lease, max_attempts=8)
+    assert await db.claim_escalation(first, now, until=lease)
     # A second worker that read the row before the claim matches nothing: one worker sends.
-    assert not await db.claim_escalation(first, now, until=lease, max_attempts=8)
-    assert await db.due_escalations(now, max_attempts=8) == []  # leased
+    assert not await db.claim_escalation(first, now, until=lease)
+    assert await db.due_escalations(now) == []  # leased
 
-    await db.mark_escalation_failed(first.id, "SMTPError: down", retry_at=now + timedelta(seconds=30))
+    await db.mark_escalation_failed(first.id, 1, "SMTPError: down", retry_at=now + timedelta(seconds=30))
     failed = await db.get_escalation(first.id)
     assert failed is not None and (failed.email_status, failed.attempts, failed.last_error) == (
         "failed",
@@ -308,11 +308,12 @@ async def test_escalation_records_insert_once_per_order_and_claim_once(db: Datab
         "SMTPError: down",
     )
     clock.advance(seconds=30)
-    assert [e.id for e in await db.due_escalations(clock(), max_attempts=8)] == [first.id]
-    assert await db.due_escalations(clock(), max_attempts=1) == []  # out of attempts
+    [due] = await db.due_escalations(clock())
+    assert due.id == first.id
+    assert await db.claim_escalation(due, clock(), until=clock() + timedelta(minutes=5))
 
-    await db.mark_escalation_sent(first.id, clock())
+    await db.mark_escalation_sent(first.id, 2, clock())
     sent = await db.get_escalation(first.id)
     assert sent is not None and (sent.email_status, sent.sent_at, sent.last_error) == ("sent", clock(), None)
-    assert await db.due_escalations(clock(), max_attempts=8) == []
+    assert await db.due_escalations(clock()) == []
     assert [e.id for e in await db.list_escalations()] == [first.id]

@@ -7,6 +7,7 @@ from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from inline_snapshot import snapshot
 
 import outbox.service as escalations_module
@@ -17,13 +18,15 @@ from outbox import (
     EscalationService,
     MailSettings,
     SmtpTarget,
+    TranscriptMessage,
     build_email,
     check_mail_from,
     check_smtp_url,
     parse_smtp_url,
+    reply_address,
 )
-from outbox.mail import reply_address
 from storage import Database
+from storage.schema import escalations as escalation_table
 from tests.fixtures import T0, Clock
 from tests.smtp_server import SmtpSink
 
@@ -49,18 +52,31 @@ def mail(url: str | None, to: str | None = OPS) -> MailSettings:
     return MailSettings(smtp_url=url, escalation_email=to, mail_from="lumen@acme.test", shop_name="Acme Outdoor")
 
 
+TRANSCRIPT = [
+    TranscriptMessage(speaker="shopper", at=T0, text="where is my order 1042?"),
+    TranscriptMessage(speaker="lumen", at=T0 + timedelta(seconds=2), text="It was delivered on November 18."),
+    TranscriptMessage(speaker="shopper", at=T0 + timedelta(minutes=1), text="it is not here.\n\nI want a person"),
+]
+
+
 def request(conversation_id: str = "conv-1", order_name: str | None = "#1042", **overrides: str | None):
-    values: dict[str, str | None] = {
+    values: dict[str, object] = {
         "conversation_id": conversation_id,
         "order_name": order_name,
         "reason": "delivered_not_received",
         "summary": "Tracking says delivered on Nov 18; the parcel is not there. Neighbours checked.",
         "shopper_email": "ann@example.com",
-        "transcript": "Shopper: where is my order 1042?\nLumen: It was delivered on November 18.\n"
-        "Shopper: it is not here, I want a person",
+        "transcript": TRANSCRIPT,
         **overrides,
     }
     return EscalationRequest.model_validate(values)
+
+
+async def escalate_and_send(service: EscalationService, req: EscalationRequest) -> tuple[Escalation, bool]:
+    """Escalate, wait for the background send, and return the record as it is then."""
+    record, created = await service.escalate(req)
+    await service.drain()
+    return (await service.get(record.id)) or record, created
 
 
 # --- SMTP URLs ---------------------------------------------------------------------------------------------------
@@ -114,7 +130,21 @@ def test_mail_from_accepts_one_mailbox_on_any_domain(sender: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "sender", ["not an address", "a@b.com\r\nBcc: x@evil.example", "a@b.example, c@d.example", "<>", "@b.example"]
+    "sender",
+    [
+        "not an address",
+        "a@b.com\r\nBcc: x@evil.example",
+        "a@b.example, c@d.example",
+        "a@b.example; c@d.example",
+        "Team: a@b.example, c@d.example;",
+        "<>",
+        "@b.example",
+        # Line and paragraph separators a mail reader may break a header at.
+        "a@b.example\u2028Bcc: x@evil.example",
+        "a@b.example\u2029",
+        "a@b.example\x85",
+        "Shop\x0b <a@b.example>",
+    ],
 )
 def test_mail_from_rejects_anything_but_one_mailbox(sender: str) -> None:
     with pytest.raises(ValueError, match="one email address"):
@@ -128,6 +158,8 @@ def test_mail_from_rejects_anything_but_one_mailbox(sender: str) -> None:
         ("Ann Lee <ann@example.com>", "ann@example.com"),
         ("ann@example.com\r\nBcc: thief@evil.example", None),
         ("ann at example dot com", None),
+        ("ann@müller.de", "ann@xn--mller-kva.de"),  # an international domain has an ASCII form
+        ("jürgen@müller.de", None),  # a non-ASCII local part has none: only with SMTPUTF8 (see test_handoff)
         ("", None),
         (None, None),
     ],
@@ -136,7 +168,7 @@ def test_reply_address_is_one_deliverable_address_or_none(given: str | None, rep
     assert reply_address(given) == reply_to
 
 
-# --- delivery ----------------------------------------------------------------------------------------------------
+# --- delivery ---------------------------------------------------------------------------------------------------
 
 
 async def test_escalation_is_stored_and_emailed_with_transcript(
@@ -145,12 +177,14 @@ async def test_escalation_is_stored_and_emailed_with_transcript(
     monkeypatch.setattr(escalation_records, "new_escalation_id", lambda: "ESC-7K2P9Q")
     service = EscalationService(db, mail(smtp.url))
 
-    record, created = await service.escalate(request())
+    stored, created = await service.escalate(request())
+    assert (created, stored.id, stored.email_status) == (True, "ESC-7K2P9Q", "pending")  # stored; sent in background
+    await service.drain()
+    record = await service.get("ESC-7K2P9Q")
 
-    assert created is True
-    assert record.id == "ESC-7K2P9Q"
+    assert record is not None
     assert (record.email_status, record.attempts, record.last_error, record.sent_at) == ("sent", 1, None, T0)
-    assert await service.get("ESC-7K2P9Q") == record
+    assert record.transcript == TRANSCRIPT
 
     [received] = smtp.received
     assert received.mail_from == "lumen@acme.test"
@@ -177,9 +211,18 @@ Tracking says delivered on Nov 18; the parcel is not there. Neighbours checked.
 
 Transcript
 ----------
-Shopper: where is my order 1042?
-Lumen: It was delivered on November 18.
-Shopper: it is not here, I want a person
+Each message: who wrote it and when, then their words, every line marked with |.
+
+Shopper · 2026-11-20 09:30:00 UTC
+  | where is my order 1042?
+
+Lumen · 2026-11-20 09:30:02 UTC
+  | It was delivered on November 18.
+
+Shopper · 2026-11-20 09:31:00 UTC
+  | it is not here.
+  |
+  | I want a person
 """)
 
 
@@ -187,7 +230,7 @@ async def test_several_recipients_and_smtp_login(db: Database) -> None:
     with SmtpSink(credentials={"lumen@acme.test": "p@ss/word"}) as sink:
         url = f"smtp://lumen%40acme.test:p%40ss%2Fword@127.0.0.1:{sink.port}"
         service = EscalationService(db, mail(url, to=f"{OPS}, support@acme.test"))
-        record, _ = await service.escalate(request())
+        record, _ = await escalate_and_send(service, request())
         assert record.email_status == "sent"
         [received] = sink.received
     assert received.login == "lumen@acme.test"
@@ -197,7 +240,7 @@ async def test_several_recipients_and_smtp_login(db: Database) -> None:
 async def test_wrong_smtp_password_is_recorded_not_raised(db: Database) -> None:
     with SmtpSink(credentials={"lumen": "right"}) as sink:
         service = EscalationService(db, mail(f"smtp://lumen:wrong@127.0.0.1:{sink.port}"))
-        record, created = await service.escalate(request())
+        record, created = await escalate_and_send(service, request())
         assert sink.messages == []
     assert created is True
     assert record.email_status == "failed"
@@ -207,7 +250,9 @@ async def test_wrong_smtp_password_is_recorded_not_raised(db: Database) -> None:
 
 async def test_no_order_and_no_shopper_email(db: Database, smtp: SmtpSink) -> None:
     service = EscalationService(db, mail(smtp.url))
-    record, _ = await service.escalate(request(order_name=None, shopper_email=None, reason="shopper_asked_for_human"))
+    record, _ = await escalate_and_send(
+        service, request(order_name=None, shopper_email=None, reason="shopper_asked_for_human")
+    )
     [msg] = smtp.messages
     assert msg["Subject"] == f"[Lumen] {record.id}: shopper_asked_for_human"
     assert msg["Reply-To"] is None
@@ -218,8 +263,9 @@ async def test_no_order_and_no_shopper_email(db: Database, smtp: SmtpSink) -> No
 
 async def test_shopper_text_cannot_inject_headers(db: Database, smtp: SmtpSink) -> None:
     service = EscalationService(db, mail(smtp.url))
-    record, _ = await service.escalate(
-        request(shopper_email="ann@example.com\r\nBcc: thief@evil.test", reason="other\r\nBcc: thief@evil.test")
+    record, _ = await escalate_and_send(
+        service,
+        request(shopper_email="ann@example.com\r\nBcc: thief@evil.test", reason="other\r\nBcc: thief@evil.test"),
     )
     assert record.email_status == "sent"
     [received] = smtp.received
@@ -234,10 +280,10 @@ async def test_shopper_text_cannot_inject_headers(db: Database, smtp: SmtpSink) 
 
 async def test_one_escalation_per_conversation_and_order(db: Database, smtp: SmtpSink) -> None:
     service = EscalationService(db, mail(smtp.url))
-    first, created = await service.escalate(request())
+    first, created = await escalate_and_send(service, request())
     assert created is True
 
-    again, created = await service.escalate(request(order_name="1042", summary="asked again"))
+    again, created = await escalate_and_send(service, request(order_name="1042", summary="asked again"))
     assert created is False
     assert again == first  # the stored record, untouched
 
@@ -249,6 +295,7 @@ async def test_one_escalation_per_conversation_and_order(db: Database, smtp: Smt
     assert created is True
     no_order_again, created = await service.escalate(request(order_name=None))
     assert (no_order_again.id, created) == (no_order.id, False)
+    await service.drain()
 
     ids = {first.id, other_order.id, other_conversation.id, no_order.id}
     assert len(ids) == 4
@@ -259,6 +306,7 @@ async def test_concurrent_duplicates_store_and_send_once(tmp_path: Path, smtp: S
     async with Database(f"sqlite:///{tmp_path / 'lumen.db'}", clock=clock) as database:
         service = EscalationService(database, mail(smtp.url))
         results = await asyncio.gather(*(service.escalate(request()) for _ in range(5)))
+        await service.drain()
     assert sorted(created for _, created in results) == [False, False, False, False, True]
     assert len({record.id for record, _ in results}) == 1
     assert len(smtp.messages) == 1
@@ -271,7 +319,7 @@ async def test_smtp_down_then_up_sends_exactly_once(db: Database, clock: Clock, 
     port = closed_port.getsockname()[1]
     service = EscalationService(db, mail(f"smtp://127.0.0.1:{port}"))
 
-    record, created = await service.escalate(request())
+    record, created = await escalate_and_send(service, request())
     assert created is True
     assert (record.email_status, record.attempts, record.sent_at) == ("failed", 1, None)
     assert record.last_error is not None
@@ -298,26 +346,26 @@ async def test_smtp_down_then_up_sends_exactly_once(db: Database, clock: Clock, 
     assert sent.sent_at == T0 + timedelta(seconds=30)
 
 
-async def test_backoff_grows_and_the_outbox_gives_up_after_max_attempts(
+async def test_backoff_doubles_up_to_an_hour_and_never_gives_up(
     db: Database, clock: Clock, closed_port: socket.socket
 ) -> None:
     service = EscalationService(db, mail(f"smtp://127.0.0.1:{closed_port.getsockname()[1]}"))
-    record, _ = await service.escalate(request())
+    record, _ = await escalate_and_send(service, request())
     waits = []
-    while True:
+    for _ in range(11):
         current = await service.get(record.id)
-        assert current is not None
-        if current.next_attempt_at is None or current.attempts >= 4:
-            break
+        assert current is not None and current.next_attempt_at is not None
         waits.append(current.next_attempt_at - clock.now)
         clock.advance(seconds=(current.next_attempt_at - clock.now).total_seconds())
-        assert await service.deliver_pending(max_attempts=4) == 0
-    assert waits == [timedelta(seconds=s) for s in (30, 60, 120)]
-    assert (current.attempts, current.email_status) == (4, "failed")
-
-    clock.advance(days=1)
-    assert await service.deliver_pending(max_attempts=4) == 0
-    assert (await service.get(record.id)).attempts == 4  # type: ignore[union-attr]
+        assert await service.deliver_pending() == 0
+    assert waits == [timedelta(seconds=s) for s in (30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600, 3600)]
+    current = await service.get(record.id)
+    assert current is not None
+    assert (current.attempts, current.email_status, current.next_attempt_at) == (
+        12,
+        "failed",
+        clock.now + timedelta(hours=1),
+    )
 
 
 async def test_not_configured_then_configured(db: Database, smtp: SmtpSink) -> None:
@@ -353,7 +401,7 @@ async def test_broken_settings_source_never_loses_the_escalation(db: Database, s
         return mail(smtp.url)
 
     service = EscalationService(db, current_settings)
-    record, created = await service.escalate(request())
+    record, created = await escalate_and_send(service, request())
     assert (created, record.email_status, record.attempts) == (True, "pending", 0)
 
     broken = False
@@ -367,14 +415,13 @@ async def test_a_send_interrupted_midway_is_retried_after_the_lease(
     real_send = escalations_module.send_email
 
     async def cancelled_send(*args: object, **kwargs: object) -> None:
-        raise asyncio.CancelledError  # the request was cancelled (or the process died) while sending
+        raise asyncio.CancelledError  # the server shut down (or the process died) while sending
 
     monkeypatch.setattr(escalations_module, "send_email", cancelled_send)
     service = EscalationService(db, mail(smtp.url))
-    with pytest.raises(asyncio.CancelledError):
-        await service.escalate(request())
-    [record] = await service.list_escalations()
-    assert (record.email_status, record.attempts) == ("pending", 1)
+    record, created = await escalate_and_send(service, request())
+    assert created is True
+    assert (record.email_status, record.attempts, record.next_attempt_at) == ("sending", 1, T0 + timedelta(minutes=5))
 
     monkeypatch.setattr(escalations_module, "send_email", real_send)
     assert await service.deliver_pending() == 0  # another worker may still be sending it
@@ -395,6 +442,7 @@ async def test_concurrent_outbox_rounds_send_once(
         service = EscalationService(database, current_settings)
         for i in range(3):
             await service.escalate(request(conversation_id=f"conv-{i}"))
+        await service.drain()
         settings = mail(smtp.url)
         clock.advance(minutes=1)
         assert sum(await asyncio.gather(*(service.deliver_pending() for _ in range(4)))) == 3
@@ -407,24 +455,25 @@ async def test_run_outbox_keeps_going_after_errors_and_stops_when_cancelled(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = EscalationService(db, mail(None))
-    calls: list[int] = []
+    calls = 0
     third_round = asyncio.Event()
 
-    async def deliver_pending(max_attempts: int = 8) -> int:
-        calls.append(max_attempts)
-        if len(calls) == 1:
+    async def deliver_pending() -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
             raise RuntimeError("database briefly unavailable")
-        if len(calls) == 3:
+        if calls == 3:
             third_round.set()
         return 1
 
     monkeypatch.setattr(service, "deliver_pending", deliver_pending)
-    task = asyncio.create_task(service.run_outbox(interval_s=0, max_attempts=5))
+    task = asyncio.create_task(service.run_outbox(interval_s=0))
     await asyncio.wait_for(third_round.wait(), timeout=5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert calls[:3] == [5, 5, 5]
+    assert calls >= 3
 
 
 # --- listing and restarts ----------------------------------------------------------------------------------------
@@ -468,10 +517,32 @@ async def test_restart_keeps_escalations_and_delivers_them_later(tmp_path: Path,
     assert len(smtp.messages) == 1
 
 
+async def test_a_plain_text_transcript_from_an_earlier_version_is_one_unattributed_block(
+    db: Database, smtp: SmtpSink
+) -> None:
+    """Rows written before transcripts were structured keep their text, and none of it is read as Lumen's."""
+    record = await db.insert_escalation(request(), order_key="1042")
+    assert record is not None
+    async with db.begin() as conn:
+        await conn.execute(
+            sa.update(escalation_table)
+            .where(escalation_table.c.id == record.id)
+            .values(transcript="Shopper: where is it?\nLumen: It was delivered.")
+        )
+    stored = await db.get_escalation(record.id)
+    assert stored is not None
+    assert [(m.speaker, m.text) for m in stored.transcript] == [
+        ("unattributed", "Shopper: where is it?\nLumen: It was delivered.")
+    ]
+    body = build_email(stored, mail(smtp.url)).get_content()
+    assert "\n  | Lumen: It was delivered.\n" in body
+    assert "\nLumen" not in body
+
+
 def test_mail_from_keeps_its_display_name() -> None:
     escalation = Escalation(
         id="ESC-7K2P9Q", conversation_id="c", order_name="#1", reason="other", summary="s", shopper_email=None,
-        transcript="t", created_at=T0, email_status="pending", attempts=0, last_error=None, sent_at=None,
+        transcript=[], created_at=T0, email_status="pending", attempts=0, last_error=None, sent_at=None,
     )  # fmt: skip
     msg = build_email(
         escalation, MailSettings(smtp_url="smtp://h", escalation_email=OPS, mail_from="Support <s@a.test>")

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 import outbox.service as outbox_service
-from outbox.mail import MailSettings
+from outbox.mail import MailSettings, build_email
 from outbox.service import EscalationService
 from storage import Database
-from storage.escalations import EscalationRequest
+from storage.escalations import Escalation, EscalationRequest, TranscriptMessage
 from tests.fixtures import T0, Clock
 from tests.postgres import missing_server
 
@@ -145,11 +145,11 @@ class RecordingMail:
         self.sent: list[EmailMessage] = []
         self.failures = 0
 
-    async def __call__(self, message: EmailMessage, smtp_url: str, *, timeout_s: float) -> None:
+    async def __call__(self, escalation: Escalation, mail: MailSettings, *, timeout_s: float) -> None:
         if self.failures:
             self.failures -= 1
             raise ConnectionRefusedError("mail server down")
-        self.sent.append(message)
+        self.sent.append(build_email(escalation, mail))
 
 
 @pytest.fixture
@@ -171,7 +171,7 @@ def escalation(
         reason="delivered_not_received",
         summary="Tracking says delivered; the parcel is not there.",
         shopper_email=email,
-        transcript=f"Shopper: where is my order {order_name}? {email}",
+        transcript=[TranscriptMessage(speaker="shopper", text=f"where is my order {order_name}? {email}")],
     )
 
 
@@ -180,6 +180,8 @@ async def test_an_escalation_is_stored_emailed_once_and_retried_from_the_outbox(
 ) -> None:
     service = EscalationService(store, MAIL)
     first, new = await service.escalate(escalation())
+    await service.drain()  # sent in the background
+    first = await service.get(first.id) or first
     assert new and first.email_status == "sent" and first.attempts == 1
     again, new_again = await service.escalate(escalation(order_name="1001"))  # the same order, written differently
     assert (again.id, new_again) == (first.id, False)
@@ -188,6 +190,8 @@ async def test_an_escalation_is_stored_emailed_once_and_retried_from_the_outbox(
     mail.failures = 1
     clock.advance(seconds=1)
     failed, _ = await service.escalate(escalation("c2"))
+    await service.drain()
+    failed = await service.get(failed.id) or failed
     assert (failed.email_status, failed.last_error) == ("failed", "ConnectionRefusedError: mail server down")
     assert await service.deliver_pending() == 0  # backing off
     clock.advance(minutes=1)
@@ -206,6 +210,7 @@ async def test_redact_removes_what_mentions_the_shopper_and_nothing_else(store: 
     service = EscalationService(store, MAIL)
     await service.escalate(escalation("ann"))
     await service.escalate(escalation("bob", "#2002", "bob@example.com"))
+    await service.drain()
     # The merchant's request may spell the address differently from the shopper; a 2-character needle is ignored,
     # it would match almost everything.
     assert await store.redact(["ANN@Example.com ", "an"]) == {"conversations": 1, "escalations": 1}
@@ -217,7 +222,9 @@ async def test_redact_removes_what_mentions_the_shopper_and_nothing_else(store: 
 async def test_redact_all_forgets_everything_but_settings(store: Database, mail: RecordingMail) -> None:
     await save(store, "c1", "hello")
     await store.record_attempts(["order:1001"])
-    await EscalationService(store, MAIL).escalate(escalation())
+    service = EscalationService(store, MAIL)
+    await service.escalate(escalation())
+    await service.drain()
     await store.put_setting("shop", {"domain": "acme.myshopify.com"})
     await store.redact_all()
     assert await store.count_conversations() == 0
@@ -238,7 +245,9 @@ async def test_stats_count_escalated_by_flag_or_by_escalation(store: Database, m
     await save(store, "with-escalation", "hi", verified_lookups=2)
     await save(store, "answered", "hi", verified_lookups=3)
     await save(store, "answered-too", "hi")
-    await EscalationService(store, MAIL).escalate(escalation("with-escalation"))
+    service = EscalationService(store, MAIL)
+    await service.escalate(escalation("with-escalation"))
+    await service.drain()
     assert await store.stats() == {
         "conversations": 4,
         "verified_lookups": 6,

@@ -8,7 +8,7 @@ from pydantic import BaseModel, EmailStr, Field, TypeAdapter, ValidationError
 from pydantic_ai import RunContext
 
 from outbox import EscalationRequest
-from outbox.transcript import render_transcript
+from outbox.transcript import transcript_messages
 from shopify.names import normalize_order_number
 from tools.context import ToolContext
 
@@ -90,7 +90,7 @@ async def escalate(
         reason=reason,
         summary=(summary.strip()[:2000] + (_UNCHECKED if typed else "")),
         shopper_email=email,
-        transcript=render_transcript(ctx.messages),
+        transcript=transcript_messages(ctx.messages),
     )
     record, created = await deps.escalations.escalate(request)
     if created and rationed:
