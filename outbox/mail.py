@@ -243,7 +243,9 @@ def build_email(escalation: Escalation, mail: MailSettings, *, smtputf8: bool = 
 
 
 def _needs_smtputf8(message: EmailMessage) -> bool:
-    return any(not str(message.get(name, "")).isascii() for name in ("From", "To", "Reply-To"))
+    """An address (not a display name: those are encoded words in plain ASCII) has non-ASCII characters."""
+    headers = [message[name] for name in ("From", "To", "Reply-To") if message[name] is not None]
+    return any(not address.addr_spec.isascii() for header in headers for address in header.addresses)
 
 
 async def send_email(escalation: Escalation, mail: MailSettings, *, timeout_s: float) -> None:

@@ -85,16 +85,7 @@ class EscalationService:
             existing = await self.db.find_escalation(req.conversation_id, key)
             assert existing is not None
             return existing, False
-        try:
-            mail = await self.mail_settings()
-        except Exception:  # the record is safe in the database; the outbox will try again
-            log.exception("escalation %s: mail settings unreadable; the outbox will send it", stored.id)
-            return stored, True
-        if not mail.configured:
-            await self.db.mark_escalation_not_configured(stored.id)
-            return (await self.get(stored.id)) or stored, True
-        self._send_soon(stored)
-        return stored, True
+        return await self._start_sending(stored), True
 
     async def deliver_pending(self) -> int:
         """One outbox round: email every escalation that is due. Returns how many were sent."""
@@ -145,9 +136,7 @@ class EscalationService:
                 return None
             raise EscalationBusy(f"{id} is being sent right now.")
         current = await self.get(id)
-        if current is not None:
-            self._send_soon(current)
-        return current
+        return await self._start_sending(current) if current is not None else None
 
     @property
     def sending(self) -> int:
@@ -164,6 +153,19 @@ class EscalationService:
         for task in list(self._sending):
             task.cancel()
         await self.drain()
+
+    async def _start_sending(self, esc: Escalation) -> Escalation:
+        """Email it in the background, or record at once that mail is not set up. Returns the record as it is now."""
+        try:
+            mail = await self.mail_settings()
+        except Exception:  # the record is safe in the database; the outbox will try again
+            log.exception("escalation %s: mail settings unreadable; the outbox will send it", esc.id)
+            return esc
+        if not mail.configured:
+            await self.db.mark_escalation_not_configured(esc.id)
+            return (await self.get(esc.id)) or esc
+        self._send_soon(esc)
+        return esc
 
     def _send_soon(self, esc: Escalation) -> None:
         task = asyncio.create_task(self._send_in_background(esc), name=f"email {esc.id}")

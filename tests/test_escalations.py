@@ -275,6 +275,15 @@ async def test_shopper_text_cannot_inject_headers(db: Database, smtp: SmtpSink) 
     assert received.message["Subject"] == f"[Lumen] {record.id}: other Bcc: thief@evil.test — order #1042"
 
 
+async def test_a_non_ascii_shop_name_needs_no_smtputf8(db: Database, smtp: SmtpSink) -> None:
+    settings = MailSettings(smtp_url=smtp.url, escalation_email=OPS, mail_from="lumen@acme.test", shop_name="Café Zoë")
+    record, _ = await escalate_and_send(EscalationService(db, settings), request())
+    assert record.email_status == "sent"
+    [msg] = smtp.messages
+    assert msg["From"] == "Lumen for Café Zoë <lumen@acme.test>"
+    assert msg["Reply-To"] == "ann@example.com"
+
+
 # --- idempotency -------------------------------------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 import server
 from agent.service import Lumen
@@ -32,8 +33,9 @@ from outbox import EscalationRequest, EscalationService, MailSettings, check_mai
 from shopify import FixtureStore
 from shopify.store_file import DEMO_STORE
 from storage import Database
+from tests.browser_helpers import CHROMIUM, LiveServer, launch_chromium
 from tests.fixtures import T0, Clock
-from tests.server_helpers import ADMIN, make_settings
+from tests.server_helpers import ADMIN, ADMIN_TOKEN, make_settings
 from tests.smtp_server import SmtpSink
 
 OPS = "ops@harborandpine.com"
@@ -408,3 +410,41 @@ async def test_the_shoppers_turn_does_not_wait_on_a_stalled_mail_server(
         assert left.email_status in ("pending", "sending")
         clock.advance(minutes=5)
         assert [e.id for e in await db.due_escalations(clock())] == [left.id]  # the outbox picks it up again
+
+
+# --- /admin in a real browser ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (`make browser` installs it)")
+def test_admin_shows_each_message_apart_the_next_attempt_and_resend_cancel(tmp_path: Path) -> None:
+    with LiveServer(make_settings(tmp_path)) as live, sync_playwright() as playwright:
+        done = live.chat(DELIVERED_NOT_RECEIVED + "\n" + FORGED)
+        if done["escalation"] is None:
+            done = live.chat("yes please", done["session_id"])
+        reference = done["escalation"]["reference"]
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_page(base_url=live.url)
+            page.set_default_timeout(10_000)
+            page.goto("/admin")
+            page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+            page.get_by_role("button", name="Sign in").click()
+            item = page.locator("details.escalation", has_text=reference)
+            item.locator("summary").click()
+
+            turns = item.locator(".esc-transcript .turn")
+            expect(turns).to_have_count(3)
+            expect(turns.nth(0)).to_have_class(re.compile(r"\bshopper\b"))
+            expect(turns.nth(0).locator("p")).to_have_text(DELIVERED_NOT_RECEIVED + "\n" + FORGED)
+            expect(item.locator(".turn.assistant", has_text="refund")).to_have_count(0)
+            expect(item.locator("dd").nth(4)).to_have_text("once email is set up")  # next attempt
+
+            item.get_by_role("button", name=f"Cancel {reference}").click()
+            expect(item.locator(".badge")).to_have_text("Cancelled")
+            expect(item.locator("dd").nth(4)).to_have_text("none")
+            expect(item.get_by_role("button", name=f"Cancel {reference}")).to_have_count(0)
+            item.get_by_role("button", name=f"Resend {reference}").click()
+            expect(item.locator(".badge")).to_have_text("Email not set up")
+        finally:
+            browser.close()
