@@ -19,7 +19,7 @@ import aiosmtplib
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, NameEmail, TypeAdapter, ValidationError
 
-from outbox.transcript import email_transcript
+from outbox.transcript import email_transcript, quoted
 from storage.escalations import Escalation
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -200,14 +200,15 @@ def _body(escalation: Escalation, mail: MailSettings, reply: ReplyTo) -> str:
         f"A shopper at {mail.shop_name} needs a person.",
         "",
         f"Reference:     {escalation.id}",
-        f"Reason:        {escalation.reason}",
-        f"Order:         {escalation.order_name or 'no order'}",
-        f"Shopper email: {escalation.shopper_email or 'not given'}{_reply_hint(reply)}",
+        f"Reason:        {_one_line(escalation.reason)}",
+        f"Order:         {_one_line(escalation.order_name or 'no order')}",
+        f"Shopper email: {_one_line(escalation.shopper_email or 'not given', 320)}{_reply_hint(reply)}",
         f"Created:       {escalation.created_at.isoformat()}",
         "",
         "Summary",
         "-------",
-        escalation.summary.strip(),
+        # Written by the model, which a shopper can talk into quoting anything: quoted like the transcript.
+        quoted(escalation.summary.strip()),
         "",
         "Transcript",
         "----------",

@@ -55,8 +55,9 @@ def email_transcript(messages: Sequence[TranscriptMessage]) -> str:
     """
     if not messages:
         return "(no messages)"
-    blocks = []
-    for message in messages:
-        lines = message.text.splitlines() or [""]
-        blocks.append("\n".join([_header(message), *(f"{QUOTE}{line}".rstrip() for line in lines)]))
-    return "\n\n".join(blocks)
+    return "\n\n".join(f"{_header(message)}\n{quoted(message.text)}" for message in messages)
+
+
+def quoted(text: str) -> str:
+    """Every line of `text` behind the quote mark (`str.splitlines` knows every line boundary a reader may honour)."""
+    return "\n".join(f"{QUOTE}{line}".rstrip() for line in text.splitlines() or [""])

@@ -207,7 +207,7 @@ Created:       2026-11-20T09:30:00+00:00
 
 Summary
 -------
-Tracking says delivered on Nov 18; the parcel is not there. Neighbours checked.
+  | Tracking says delivered on Nov 18; the parcel is not there. Neighbours checked.
 
 Transcript
 ----------

@@ -358,7 +358,10 @@ def test_mail_from_is_one_address_on_one_line(sender: str) -> None:
 
 
 def _summary(body: str) -> str:
-    return body.replace("\r\n", "\n").split("\nSummary\n-------\n", 1)[1].split("\n\nTranscript\n", 1)[0]
+    """The email's summary, its quote marks taken off."""
+    section = body.replace("\r\n", "\n").split("\nSummary\n-------\n", 1)[1].split("\n\nTranscript\n", 1)[0]
+    assert all(line.startswith("  |") for line in section.splitlines())
+    return "\n".join(line.removeprefix("  |").removeprefix(" ") for line in section.splitlines())
 
 
 async def test_an_address_the_shopper_typed_is_flagged_unchecked_and_a_verified_one_is_not(
