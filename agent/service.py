@@ -185,7 +185,8 @@ class Lumen:
         return cls(settings, source, db)
 
     async def close(self) -> None:
-        await self.escalations.aclose()
+        # An email on its way gets the time one send may take (a terminal chat's loop only runs between turns).
+        await self.escalations.aclose(grace_s=self.escalations.send_timeout_s)
         closer = getattr(self.source, "aclose", None)
         if closer is not None:
             await closer()

@@ -148,8 +148,11 @@ class EscalationService:
         while self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
 
-    async def aclose(self) -> None:
-        """Stop the background sends. A send cut short keeps its lease, and the outbox sends it after the lease."""
+    async def aclose(self, *, grace_s: float = 0.0) -> None:
+        """Let the background sends finish for up to `grace_s` seconds, then stop them. A send cut short keeps its
+        lease, and the outbox sends it once the lease runs out."""
+        if self._sending and grace_s > 0:
+            await asyncio.wait(set(self._sending), timeout=grace_s)
         for task in list(self._sending):
             task.cancel()
         await self.drain()

@@ -439,6 +439,15 @@ async def test_a_send_interrupted_midway_is_retried_after_the_lease(
     assert len(smtp.messages) == 1
 
 
+async def test_closing_lets_a_send_under_way_finish(db: Database, smtp: SmtpSink) -> None:
+    """A terminal chat's loop runs only between turns: what it escalated last goes out when it closes."""
+    service = EscalationService(db, mail(smtp.url))
+    record, _ = await service.escalate(request())
+    await service.aclose(grace_s=service.send_timeout_s)
+    assert [m["X-Lumen-Escalation"] for m in smtp.messages] == [record.id]
+    assert (await service.get(record.id)).email_status == "sent"  # type: ignore[union-attr]
+
+
 async def test_concurrent_outbox_rounds_send_once(
     tmp_path: Path, clock: Clock, closed_port: socket.socket, smtp: SmtpSink
 ) -> None:

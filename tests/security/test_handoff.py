@@ -406,7 +406,8 @@ async def test_the_shoppers_turn_does_not_wait_on_a_stalled_mail_server(
         listed = await shop.listed(done["escalation"]["reference"])
         assert listed["email_status"] in ("pending", "sending")
     finally:
-        await shop.close()  # stops the background send; its lease lets the outbox send it later
+        await shop.lumen.escalations.aclose()  # stops the background send; its lease lets the outbox send it later
+        await shop.close()
 
     async with Database(shop.url, clock=clock) as db:
         [left] = await db.list_escalations()
