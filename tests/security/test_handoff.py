@@ -74,8 +74,8 @@ class Shop:
     """A Lumen on the demo store with a database of its own, its clock, its HTTP API, and no outbox loop of its own:
     the test runs outbox rounds itself."""
 
-    def __init__(self, tmp_path: Path, clock: Clock, smtp_url: str | None) -> None:
-        self.url = f"sqlite:///{tmp_path / 'lumen.db'}"
+    def __init__(self, tmp_path: Path, clock: Clock, smtp_url: str | None, database_url: str | None = None) -> None:
+        self.url = database_url or f"sqlite:///{tmp_path / 'lumen.db'}"
         self.settings = make_settings(tmp_path, lumen_smtp_url=smtp_url, lumen_escalation_email=OPS)
         self.clock = clock
         self.db = Database(self.url, clock=clock)
@@ -126,9 +126,10 @@ class Shop:
 
 
 @pytest.fixture
-async def shop_down(tmp_path: Path, clock: Clock, closed_port: socket.socket) -> AsyncIterator[Shop]:
-    """A shop whose mail server is down (its port refuses connections) until the test starts one there."""
-    shop = Shop(tmp_path, clock, f"smtp://127.0.0.1:{closed_port.getsockname()[1]}")
+async def shop_down(tmp_path: Path, clock: Clock, closed_port: socket.socket, database_url: str) -> AsyncIterator[Shop]:
+    """A shop whose mail server is down (its port refuses connections) until the test starts one there; on SQLite
+    and on PostgreSQL, where the outbox loops' leases are row updates racing on a server."""
+    shop = Shop(tmp_path, clock, f"smtp://127.0.0.1:{closed_port.getsockname()[1]}", database_url)
     await shop.db.connect()
     yield shop
     await shop.close()
