@@ -193,6 +193,16 @@ async def test_a_48_hour_smtp_outage_then_exactly_one_email(shop_down: Shop, clo
     )
 
 
+async def test_a_burst_of_100_outbox_rounds_sends_one_email(shop_down: Shop, closed_port: socket.socket) -> None:
+    shop = shop_down
+    reference = await shop.escalate()
+    with mail_server_up(closed_port) as sink:
+        shop.clock.advance(minutes=1)
+        rounds = await asyncio.gather(*(shop.lumen.escalations.deliver_pending() for _ in range(100)))
+        assert sum(rounds) == 1
+        assert [m["X-Lumen-Escalation"] for m in sink.messages] == [reference]
+
+
 async def test_a_cancelled_escalation_is_never_sent(shop_down: Shop, closed_port: socket.socket) -> None:
     shop = shop_down
     reference = await shop.escalate()
