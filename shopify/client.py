@@ -19,63 +19,136 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, stop_any
 from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential_jitter
 
+from shopify.auth import ShopifyAuthError, StaticToken, TokenProvider
 from shopify.domain import Order, Shop, parse_order, parse_shop
 from shopify.names import order_key, order_name_matches
-from shopify.source import OrderSourceThrottled, OrderSourceUnavailable
+from shopify.scopes import ANY_FULFILLMENT_ORDER_SCOPE, missing_scopes
+from shopify.source import OrderSourceError, OrderSourceThrottled, OrderSourceUnavailable
 
 if TYPE_CHECKING:
     from config import Settings
 
 log = logging.getLogger(__name__)
 
-SHOP_QUERY = "query LumenShop { shop { name myshopifyDomain ianaTimezone currencyCode contactEmail } }"
+# One request teaches the client the shop, how it names orders and which scopes it was granted.
+SHOP_QUERY = (
+    "query LumenShop { shop { name myshopifyDomain ianaTimezone currencyCode contactEmail "
+    "orderNumberFormatPrefix orderNumberFormatSuffix } currentAppInstallation { accessScopes { handle } } }"
+)
 
-# Page sizes keep the requested cost under Shopify's 1,000-point ceiling for one query, counted the conservative
-# way (connection = 2 + first x node): 852 points for five orders, 342 for two. Larger `first:` values (50 line
-# items, 10 fulfillments of 50 items each) would ask for several thousand points and be refused; tests pin the figure.
-_ORDERS_TEMPLATE = """\
-query {name}($q: String!) {{
-  orders(first: {first}, query: $q, sortKey: PROCESSED_AT, reverse: true) {{
-    nodes {{
-      id name email createdAt processedAt cancelledAt cancelReason closedAt
-      displayFinancialStatus displayFulfillmentStatus returnStatus
-      currentTotalPriceSet {{ shopMoney {{ amount currencyCode }} }}
-      customer {{ id displayName defaultEmailAddress {{ emailAddress }} }}
-      shippingAddress {{ city provinceCode zip countryCodeV2 }}
-      lineItems(first: 25) {{ nodes {{ name quantity sku unfulfilledQuantity }} }}
-      fulfillmentOrders(first: 5) {{
-        nodes {{
-          status requestStatus fulfillAt
-          fulfillmentHolds {{ reason }}
-          deliveryMethod {{ methodType maxDeliveryDateTime }}
-        }}
-      }}
-      fulfillments(first: 3) {{
-        name status displayStatus createdAt inTransitAt deliveredAt estimatedDeliveryAt
-        service {{ serviceName }}
-        location {{ name }}
-        trackingInfo(first: 3) {{ company number url }}
-        fulfillmentLineItems(first: 10) {{ nodes {{ quantity lineItem {{ name }} }} }}
-        events(first: 5, reverse: true) {{ nodes {{ status happenedAt message city province country }} }}
-      }}
-      refunds(first: 5) {{ createdAt totalRefundedSet {{ shopMoney {{ amount currencyCode }} }} }}
-    }}
-  }}
-}}
-"""
-# A customer's recent orders, and one order by name: names are meant to be unique, so two leave room for a
-# duplicate while keeping the requested cost (which must fit the bucket before Shopify runs a query) low.
-ORDERS_QUERY = _ORDERS_TEMPLATE.format(name="LumenOrders", first=5)
-NAME_QUERY = _ORDERS_TEMPLATE.format(name="LumenOrderByName", first=2)
 
+@dataclass(frozen=True)
+class _Shape:
+    """Page sizes of one order query. Each `first:` multiplies the requested cost, which must stay under 1,000."""
+
+    orders: int
+    line_items: int
+    fulfillment_orders: int
+    fulfillments: int
+    tracking: int
+    fulfillment_items: int
+    events: int
+    refunds: int
+
+
+# A customer's five recent orders, and one order by name (two leave room for a duplicate name). What does not fit
+# is read by the follow-up queries below, so an order always arrives whole: every line item and every package.
+_LIST_SHAPE = _Shape(5, 30, 5, 4, 2, 6, 3, 3)
+_NAME_SHAPE = _Shape(2, 100, 10, 8, 3, 10, 5, 5)
+# The follow-ups' page sizes (one order or one fulfillment at a time).
+_PAGE = 250
+_FULFILLMENT_PAGE = _Shape(1, 0, 0, 0, 10, 100, 5, 0)
+
+_LINE_ITEM = "name quantity sku unfulfilledQuantity"
+_FULFILLMENT_ORDER = (
+    "status requestStatus fulfillAt fulfillmentHolds { reason } deliveryMethod { methodType maxDeliveryDateTime }"
+)
+_PAGE_INFO = "pageInfo { hasNextPage endCursor }"
+
+
+def _fulfillment_fields(shape: _Shape, scopes: frozenset[str] | None, after: str = "") -> str:
+    location = "location { name } " if _may_read(scopes, "read_locations") else ""
+    return (
+        "id name status displayStatus createdAt inTransitAt deliveredAt estimatedDeliveryAt "
+        f"service {{ serviceName }} {location}"
+        f"trackingInfo(first: {shape.tracking}) {{ company number url }} "
+        f"fulfillmentLineItems(first: {shape.fulfillment_items}{after}) "
+        f"{{ {_PAGE_INFO} nodes {{ quantity lineItem {{ name }} }} }} "
+        f"events(first: {shape.events}, reverse: true) "
+        "{ nodes { status happenedAt message city province country } }"
+    )
+
+
+def _may_read(scopes: frozenset[str] | None, *needed: str) -> bool:
+    """Whether fields guarded by any of `needed` may be selected: unknown scopes are assumed granted."""
+    return scopes is None or any(scope in scopes for scope in needed)
+
+
+def orders_query(name: str, shape: _Shape, scopes: frozenset[str] | None = None) -> str:
+    """The orders query, leaving out what the granted `scopes` may not read: a denied nullable field only costs an
+    error, but a denied `fulfillmentOrders` (non-null) would null every order in the answer."""
+    customer = "customer { id defaultEmailAddress { emailAddress } } " if _may_read(scopes, "read_customers") else ""
+    fulfillment_orders = (
+        f"fulfillmentOrders(first: {shape.fulfillment_orders}) {{ {_PAGE_INFO} nodes {{ {_FULFILLMENT_ORDER} }} }} "
+        if _may_read(scopes, *ANY_FULFILLMENT_ORDER_SCOPE)
+        else ""
+    )
+    return (
+        f"query {name}($q: String!) {{ "
+        f"orders(first: {shape.orders}, query: $q, sortKey: PROCESSED_AT, reverse: true) {{ nodes {{ "
+        "id name email createdAt processedAt cancelledAt cancelReason closedAt "
+        "displayFinancialStatus displayFulfillmentStatus returnStatus "
+        "currentTotalPriceSet { shopMoney { amount currencyCode } } "
+        f"{customer}"
+        "shippingAddress { zip countryCodeV2 } "
+        f"lineItems(first: {shape.line_items}) {{ {_PAGE_INFO} nodes {{ {_LINE_ITEM} }} }} "
+        f"{fulfillment_orders}"
+        "fulfillmentsCount { count } "
+        f"fulfillments(first: {shape.fulfillments}) {{ {_fulfillment_fields(shape, scopes)} }} "
+        f"refunds(first: {shape.refunds}) {{ createdAt totalRefundedSet {{ shopMoney {{ amount currencyCode }} }} }} "
+        "} } }"
+    )
+
+
+def fulfillment_query(scopes: frozenset[str] | None = None) -> str:
+    """One fulfillment, whole: for orders with more packages, or packages with more items, than a page holds."""
+    fields = _fulfillment_fields(_FULFILLMENT_PAGE, scopes, after=", after: $after")
+    return f"query LumenFulfillment($id: ID!, $after: String) {{ fulfillment(id: $id) {{ {fields} }} }}"
+
+
+ORDERS_QUERY = orders_query("LumenOrders", _LIST_SHAPE)
+NAME_QUERY = orders_query("LumenOrderByName", _NAME_SHAPE)
+LINE_ITEMS_QUERY = (
+    "query LumenLineItems($id: ID!, $after: String) { order(id: $id) { "
+    f"lineItems(first: {_PAGE}, after: $after) {{ {_PAGE_INFO} nodes {{ {_LINE_ITEM} }} }} }} }}"
+)
+FULFILLMENT_ORDERS_QUERY = (
+    "query LumenFulfillmentOrders($id: ID!, $after: String) { order(id: $id) { "
+    f"fulfillmentOrders(first: 50, after: $after) {{ {_PAGE_INFO} nodes {{ {_FULFILLMENT_ORDER} }} }} }} }}"
+)
+FULFILLMENT_IDS_QUERY = (
+    f"query LumenFulfillmentIds($id: ID!) {{ order(id: $id) {{ fulfillments(first: {_PAGE}) {{ id }} }} }}"
+)
+FULFILLMENT_QUERY = fulfillment_query()
+# Every document Lumen sends, with every field (scope-reduced variants select a subset): validated against the schema.
+DOCUMENTS = (SHOP_QUERY, ORDERS_QUERY, NAME_QUERY, LINE_ITEMS_QUERY, FULFILLMENT_ORDERS_QUERY, FULFILLMENT_IDS_QUERY,
+             FULFILLMENT_QUERY)  # fmt: skip
 
 # Used until Shopify has told us a query's real requested cost; deliberately the pessimistic figure.
-COST_ESTIMATES: dict[str, float] = {ORDERS_QUERY: 852, NAME_QUERY: 342, SHOP_QUERY: 1}
+COST_ESTIMATES: dict[str, float] = {
+    SHOP_QUERY: 3,
+    ORDERS_QUERY: 807,
+    NAME_QUERY: 874,
+    LINE_ITEMS_QUERY: 253,
+    FULFILLMENT_ORDERS_QUERY: 153,
+    FULFILLMENT_IDS_QUERY: 251,
+    FULFILLMENT_QUERY: 222,
+}
 _UNKNOWN_QUERY_COST = 1000.0
 EMPTY_RESULT_TTL_S = 10.0
 
@@ -97,6 +170,50 @@ def name_search(number: str, *, email: str | None = None, hash_prefix: bool = Tr
     return " ".join(terms)
 
 
+def name_term(name: str, *, email: str | None = None) -> str:
+    """`name:"#BW1001" email:"jane@x.com"`: the search string for one full order name."""
+    terms = [f"name:{search_value(name)}"]
+    if email is not None:
+        terms.append(f"email:{search_value(email.strip())}")
+    return " ".join(terms)
+
+
+_NAME_NOISE = re.compile(r"[\s#\-_./]")
+
+
+def order_name_candidates(typed: str, prefix: str = "#", suffix: str = "") -> list[str]:
+    """The order names a shopper may mean, in the shop's own format (`orderNumberFormatPrefix`/`Suffix`).
+
+    '1001', '#1001', 'bw-1001', 'BW 1001 uk' all become '#BW1001-UK' in a shop that writes `#BW` before and `-UK`
+    after the number. What does not reduce to digits (a name from before the shop changed its format, 'EN1001')
+    is searched as written, with and without a '#'.
+    """
+    compact = _NAME_NOISE.sub("", typed.upper())
+    head, tail = _NAME_NOISE.sub("", prefix.upper()), _NAME_NOISE.sub("", suffix.upper())
+    digits = compact
+    if head and digits.startswith(head) and not digits.isdigit():
+        digits = digits[len(head) :]
+    if tail and digits.endswith(tail) and not digits.isdigit():
+        digits = digits[: -len(tail)]
+    if digits.isdigit():
+        return [f"{prefix}{digits}{suffix}"]
+    written = typed.strip().lstrip("#").strip()
+    return list(dict.fromkeys([f"#{written}", written])) if written else []
+
+
+class ConnectionStatus(BaseModel):
+    """The Shopify connection as the merchant sees it on /admin and /healthz. Never holds a token."""
+
+    shop: str | None = None
+    granted_scopes: list[str] | None = None  # None until Shopify has said
+    missing_scopes: list[str] = Field(default_factory=list)
+    older_orders_visible: bool | None = None  # `read_all_orders`: without it, orders over 60 days old are absent
+    token_expires_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    denied_fields: list[str] = Field(default_factory=list)  # ACCESS_DENIED paths seen, with the access required
+
+
 def _number(value: Any) -> float | None:
     # throttleStatus values arrive as ints or floats (`1000.0`); anything else means "not reported".
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -111,6 +228,16 @@ def _retry_after(response: httpx.Response) -> float | None:
     except ValueError:
         return None
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _has_next(connection: dict[str, Any]) -> bool:
+    return bool((connection.get("pageInfo") or {}).get("hasNextPage"))
+
+
+def _dig(data: Any, *path: str) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
 
 
 def _newest_first(orders: list[Order]) -> list[Order]:
@@ -164,6 +291,17 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+class _Unauthorized(Exception):
+    """HTTP 401: the token is no longer good; `stale` is the one that was refused."""
+
+    def __init__(self, stale: SecretStr) -> None:
+        super().__init__("Shopify answered HTTP 401")
+        self.stale = stale
+
+
+_SCOPE_IN_TEXT = re.compile(r"`?((?:read|write)_[a-z_]+)`?")
+
+
 class _OutOfBudget(stop_base):
     """Stop retrying when the next backoff would take the lookup past `max_wait_s`."""
 
@@ -180,7 +318,7 @@ class ShopifyAdmin:
     def __init__(
         self,
         endpoint: str,
-        access_token: str,
+        access_token: str | TokenProvider,
         *,
         timeout_s: float = 10.0,
         max_wait_s: float = 8.0,
@@ -192,7 +330,8 @@ class ShopifyAdmin:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.endpoint = endpoint
-        self._token = access_token
+        # A plain string is a static token (legacy custom apps, tests); OAuth apps pass a renewing provider.
+        self._auth: TokenProvider = StaticToken(access_token) if isinstance(access_token, str) else access_token
         self._timeout_s = timeout_s
         self._max_wait_s = max_wait_s
         self._now = now
@@ -204,6 +343,11 @@ class ShopifyAdmin:
         self._clock = clock
         self._backoff = wait_exponential_jitter(multiplier=0.25, max=4.0, jitter=0.25)
         self._shop: Shop | None = None
+        self._name_format = ("#", "")
+        # Scopes Shopify says were granted (None until it has), minus any it has since denied a field for.
+        self._granted: frozenset[str] | None = None
+        self._queries: dict[tuple[str, frozenset[str] | None], str] = {}
+        self.status = ConnectionStatus()
         self._cache: dict[str, _CacheEntry] = {}
         self._expected_cost: dict[str, float] = {}
         self._bucket: _Bucket | None = None
@@ -248,8 +392,46 @@ class ShopifyAdmin:
             node = data.get("shop")
             if not isinstance(node, dict):
                 raise OrderSourceUnavailable("Shopify returned no shop")
+            self._name_format = (
+                str(node.get("orderNumberFormatPrefix") or ""),
+                str(node.get("orderNumberFormatSuffix") or ""),
+            )
+            installation = data.get("currentAppInstallation")
+            handles = [s.get("handle") for s in (installation or {}).get("accessScopes") or [] if isinstance(s, dict)]
+            if installation:
+                self._set_granted(frozenset(h for h in handles if isinstance(h, str)))
+            elif self._auth.granted_scopes is not None:
+                self._set_granted(self._auth.granted_scopes)
             self._shop = parse_shop(node)
+            self.status.shop = self._shop.domain or None
         return self._shop
+
+    async def check(self) -> ConnectionStatus:
+        """Ask Shopify again who we are and what we may read: for /admin and /healthz."""
+        self._shop = None
+        with contextlib.suppress(OrderSourceError):  # recorded in `status.last_error`
+            await self.shop()
+        return self.status
+
+    def _set_granted(self, scopes: frozenset[str]) -> None:
+        implied = {"read_" + s.removeprefix("write_") for s in scopes if s.startswith("write_")}
+        self._granted = frozenset(scopes | implied)
+        self.status.granted_scopes = sorted(self._granted)
+        self.status.missing_scopes = sorted(missing_scopes(self._granted))
+        self.status.older_orders_visible = "read_all_orders" in self._granted
+
+    def _query(self, name: str) -> str:
+        """The document `name` for the scopes granted so far (built once per scope set)."""
+        key = (name, self._granted)
+        if key not in self._queries:
+            shapes = {"LumenOrders": _LIST_SHAPE, "LumenOrderByName": _NAME_SHAPE}
+            built = fulfillment_query(self._granted) if name == "LumenFulfillment" else None
+            built = built or orders_query(name, shapes[name], self._granted)
+            # A reduced query costs at most what the full one does: the full query's estimate is a safe first guess.
+            full = {"LumenOrders": ORDERS_QUERY, "LumenOrderByName": NAME_QUERY, "LumenFulfillment": FULFILLMENT_QUERY}
+            COST_ESTIMATES.setdefault(built, COST_ESTIMATES[full[name]])
+            self._queries[key] = built
+        return self._queries[key]
 
     def now(self) -> datetime:
         return self._now or datetime.now(UTC)
@@ -258,22 +440,26 @@ class ShopifyAdmin:
         number = order_key(name)
         if not number:
             return []
-        # Both searches share one wait budget: `max_wait_s` is what a shopper waits, not what each query may.
+        return await self._orders_named(number, email)
+
+    async def _orders_named(self, typed: str, email: str | None) -> list[Order]:
+        await self.shop()  # the shop's order-name format, and the scopes that shape the query
+        # Every search shares one wait budget: `max_wait_s` is what a shopper waits, not what each query may.
         budget = _Budget(started=self._clock())
-        found = self._matching(await self._orders(name_search(number, email=email), NAME_QUERY, budget), number, email)
-        if not found:
-            # Stores with prefixes or suffixes (EN1001, 1001-A) name orders without the '#'.
+        for candidate in order_name_candidates(typed, *self._name_format):
+            query = self._query("LumenOrderByName")
             found = self._matching(
-                await self._orders(name_search(number, email=email, hash_prefix=False), NAME_QUERY, budget),
-                number,
-                email,
+                await self._orders(name_term(candidate, email=email), query, budget), candidate.lstrip("#"), email
             )
-        return found
+            if found:
+                return found
+        return []
 
     async def orders_by_email(self, email: str, *, limit: int = 5) -> list[Order]:
         if not email.strip():
             return []
-        found = await self._orders(f"email:{search_value(email.strip())}", ORDERS_QUERY)
+        await self.shop()
+        found = await self._orders(f"email:{search_value(email.strip())}", self._query("LumenOrders"))
         # The search is tokenized: keep only exact matches (of the order's own email, which is what it searched).
         return _newest_first([o for o in found if o.has_email(email, checkout_only=True)])[:limit]
 
@@ -283,7 +469,11 @@ class ShopifyAdmin:
         if match is None or limit <= 0:
             return []  # not a Shopify customer id: nothing could match, so don't ask
         numeric = match.group(1)
-        found = await self._orders(f"customer_id:{numeric}", ORDERS_QUERY)
+        await self.shop()
+        if not _may_read(self._granted, "read_customers"):
+            # Without `read_customers` no order says whose it is, and only a checked owner may see one.
+            return []
+        found = await self._orders(f"customer_id:{numeric}", self._query("LumenOrders"))
         mine = [o for o in found if o.customer_id and o.customer_id.rsplit("/", 1)[-1] == numeric]
         return _newest_first(mine)[:limit]
 
@@ -321,8 +511,10 @@ class ShopifyAdmin:
         nodes = connection.get("nodes")
         if nodes is None:
             nodes = [edge.get("node") for edge in connection.get("edges") or []]
+        shape = _NAME_SHAPE if query.startswith("query LumenOrderByName") else _LIST_SHAPE
+        nodes = [await self._whole(node, shape, budget) for node in nodes if isinstance(node, dict)]
         try:
-            orders = [parse_order(node) for node in nodes if isinstance(node, dict)]
+            orders = [parse_order(node) for node in nodes]
         except (ValidationError, KeyError, TypeError) as exc:
             raise OrderSourceUnavailable(f"Shopify returned an order Lumen cannot read: {exc}") from exc
         # Empty answers are cached too, briefly: otherwise a repeated question about a real order (cached) and about
@@ -332,6 +524,77 @@ class ShopifyAdmin:
         if ttl > 0:
             self._cache[search] = _CacheEntry(self._clock() + ttl, tuple(orders))
         return orders
+
+    # --- whole orders: what did not fit in the first page ---------------------------------------------------------
+
+    async def _whole(self, node: dict[str, Any], shape: _Shape, budget: _Budget | None) -> dict[str, Any]:
+        """The order with every line item, fulfillment order and package, fetching what its first page left out."""
+        order_id = node.get("id")
+        if not isinstance(order_id, str):
+            return node
+        node = dict(node)
+        for key, query in (("lineItems", LINE_ITEMS_QUERY), ("fulfillmentOrders", FULFILLMENT_ORDERS_QUERY)):
+            connection = node.get(key)
+            if isinstance(connection, dict) and _has_next(connection):
+                node[key] = await self._rest_of(connection, query, {"id": order_id}, ("order", key), budget)
+        node["fulfillments"] = await self._all_fulfillments(node, order_id, shape, budget)
+        return node
+
+    async def _all_fulfillments(
+        self, node: dict[str, Any], order_id: str, shape: _Shape, budget: _Budget | None
+    ) -> list[dict[str, Any]]:
+        listed = [f for f in node.get("fulfillments") or [] if isinstance(f, dict)]
+        count = (node.get("fulfillmentsCount") or {}).get("count")
+        if isinstance(count, int) and count > len(listed):
+            # `fulfillments` is a plain list (no cursor): learn every id, then read the missing packages one by one.
+            data = await self._graphql(FULFILLMENT_IDS_QUERY, {"id": order_id}, budget)
+            ids = [f.get("id") for f in _dig(data, "order", "fulfillments") or [] if isinstance(f, dict)]
+            known = {f.get("id"): f for f in listed}
+            listed = [known.get(fid) or {"id": fid, "trackingInfo": [None] * shape.tracking} for fid in ids]
+        whole = []
+        for fulfillment in listed:
+            fid = fulfillment.get("id")
+            if isinstance(fid, str) and len(fulfillment.get("trackingInfo") or []) >= shape.tracking:
+                fulfillment = await self._fulfillment(fid, budget)  # maybe more tracking numbers than were asked
+            items = fulfillment.get("fulfillmentLineItems")
+            if isinstance(fid, str) and isinstance(items, dict) and _has_next(items):
+                query = self._query("LumenFulfillment")
+                rest = await self._rest_of(items, query, {"id": fid}, ("fulfillment", "fulfillmentLineItems"), budget)
+                fulfillment = {**fulfillment, "fulfillmentLineItems": rest}
+            whole.append(fulfillment)
+        return whole
+
+    async def _fulfillment(self, fulfillment_id: str, budget: _Budget | None) -> dict[str, Any]:
+        query = self._query("LumenFulfillment")
+        node = _dig(await self._graphql(query, {"id": fulfillment_id, "after": None}, budget), "fulfillment")
+        if not isinstance(node, dict):
+            raise OrderSourceUnavailable("Shopify returned no fulfillment for an order's package")
+        items = node.get("fulfillmentLineItems")
+        if isinstance(items, dict) and _has_next(items):
+            path = ("fulfillment", "fulfillmentLineItems")
+            rest = await self._rest_of(items, query, {"id": fulfillment_id}, path, budget)
+            node = {**node, "fulfillmentLineItems": rest}
+        return node
+
+    async def _rest_of(
+        self,
+        connection: dict[str, Any],
+        query: str,
+        variables: dict[str, Any],
+        path: tuple[str, ...],
+        budget: _Budget | None,
+    ) -> dict[str, Any]:
+        """Every node of a connection, following `endCursor` until Shopify says there is no next page."""
+        nodes = list(connection.get("nodes") or [])
+        page = connection
+        while _has_next(page):
+            cursor = (page.get("pageInfo") or {}).get("endCursor")
+            found = _dig(await self._graphql(query, {**variables, "after": cursor}, budget), *path)
+            if not isinstance(found, dict):
+                raise OrderSourceUnavailable(f"Shopify returned no {path[-1]} page")
+            nodes.extend(found.get("nodes") or [])
+            page = found
+        return {"nodes": nodes, "pageInfo": {"hasNextPage": False}}
 
     # --- transport, retries and the leaky bucket ----------------------------------------------------------------
 
@@ -343,8 +606,35 @@ class ShopifyAdmin:
     async def _graphql(
         self, query: str, variables: dict[str, Any] | None = None, budget: _Budget | None = None
     ) -> dict[str, Any]:
-        """`data` of one query, after waiting for the bucket and retrying transient failures within `max_wait_s`."""
+        """`data` of one query; after a 401 the token is renewed (once, shared with concurrent requests) and the
+        query sent again."""
         budget = budget or _Budget(started=self._clock())
+        try:
+            try:
+                data = await self._graphql_once(query, variables, budget)
+            except _Unauthorized as exc:
+                await self._renew(exc.stale)
+                try:
+                    data = await self._graphql_once(query, variables, budget)
+                except _Unauthorized:
+                    raise OrderSourceUnavailable(
+                        "Shopify answered HTTP 401 again with a renewed token: the app may have been uninstalled"
+                    ) from None
+        except OrderSourceError as exc:
+            self.status.last_error = str(exc)
+            raise
+        self.status.last_success_at = datetime.now(UTC)
+        self.status.token_expires_at = self._auth.expires_at
+        return data
+
+    async def _renew(self, stale: SecretStr) -> None:
+        try:
+            await self._auth.refresh(stale)
+        except ShopifyAuthError as exc:
+            raise OrderSourceUnavailable(f"Shopify answered HTTP 401: {exc}") from exc
+
+    async def _graphql_once(self, query: str, variables: dict[str, Any] | None, budget: _Budget) -> dict[str, Any]:
+        """`data` of one query, after waiting for the bucket and retrying transient failures within `max_wait_s`."""
 
         async def sleep(seconds: float) -> None:
             await self._sleep_within(budget, seconds)
@@ -389,10 +679,14 @@ class ShopifyAdmin:
         await self._sleep(seconds)
 
     async def _attempt(self, query: str, variables: dict[str, Any] | None, budget: _Budget) -> dict[str, Any]:
+        try:
+            token = await self._auth.token()
+        except ShopifyAuthError as exc:
+            raise OrderSourceUnavailable(str(exc)) from exc
         cost = self._expected_cost.get(query, COST_ESTIMATES.get(query, _UNKNOWN_QUERY_COST))
         reserved = await self._reserve(cost, budget)
         body: dict[str, Any] = {"query": query, "variables": variables or {}}
-        headers = {"X-Shopify-Access-Token": self._token, "Accept": "application/json"}
+        headers = {"X-Shopify-Access-Token": token.get_secret_value(), "Accept": "application/json"}
         try:
             self.stats.requests += 1
             response = await self._http().post(self.endpoint, json=body, headers=headers, timeout=self._timeout_s)
@@ -403,6 +697,8 @@ class ShopifyAdmin:
         finally:
             self._in_flight -= reserved
             self._bucket_changed.set()
+        if response.status_code == 401:
+            raise _Unauthorized(token)
         return self._read(response, query)
 
     async def _reserve(self, cost: float, budget: _Budget) -> float:
@@ -506,6 +802,11 @@ class ShopifyAdmin:
             if "THROTTLED" in codes:
                 self.stats.throttled += 1
                 raise _Retryable("Shopify throttled the query", throttled=True, retry_after=self._refill_time(cost))
+            data = payload.get("data")
+            if isinstance(data, dict) and any(value is not None for value in data.values()):
+                # Partial data: a denied field is null and the rest is the answer; what is missing reads as unknown.
+                self._note_denied([e for e in listed if isinstance(e, dict)])
+                return data
             messages = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in listed)
             raise OrderSourceUnavailable(f"Shopify GraphQL error: {messages[:300]}")
         data = payload.get("data")
@@ -513,10 +814,27 @@ class ShopifyAdmin:
             raise OrderSourceUnavailable("Shopify answered without data")
         return data
 
+    def _note_denied(self, errors: list[dict[str, Any]]) -> None:
+        """Remember which fields Shopify denied and stop asking for them: the next query leaves them out."""
+        revoked: set[str] = set()
+        for error in errors:
+            extensions = error.get("extensions") or {}
+            required = str(extensions.get("requiredAccess") or error.get("message") or "")
+            path = ".".join(str(p) for p in error.get("path") or [])
+            log.warning("Shopify denied %s (%s)", path or "a field", required)
+            entry = f"{path}: {required}" if path else required
+            if entry not in self.status.denied_fields:
+                self.status.denied_fields = [*self.status.denied_fields, entry][-20:]
+            if extensions.get("code") == "ACCESS_DENIED":
+                revoked |= set(_SCOPE_IN_TEXT.findall(required))
+        if revoked and self._granted is not None and revoked & self._granted:
+            self._set_granted(self._granted - revoked)
+
     @staticmethod
     def _refill_time(cost: dict[str, Any]) -> float:
         """Seconds until a THROTTLED query fits; 1 s (Shopify's recommended backoff) when it didn't say."""
-        status = cost.get("throttleStatus") if isinstance(cost.get("throttleStatus"), dict) else {}
+        raw = cost.get("throttleStatus")
+        status: dict[str, Any] = raw if isinstance(raw, dict) else {}
         requested = _number(cost.get("requestedQueryCost"))
         available = _number(status.get("currentlyAvailable"))
         rate = _number(status.get("restoreRate"))
