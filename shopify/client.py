@@ -343,6 +343,7 @@ class ShopifyAdmin:
         self._clock = clock
         self._backoff = wait_exponential_jitter(multiplier=0.25, max=4.0, jitter=0.25)
         self._shop: Shop | None = None
+        self._shop_lock = asyncio.Lock()
         self._name_format = ("#", "")
         # Scopes Shopify says were granted (None until it has), minus any it has since denied a field for.
         self._granted: frozenset[str] | None = None
@@ -388,23 +389,29 @@ class ShopifyAdmin:
 
     async def shop(self) -> Shop:
         if self._shop is None:
-            data = await self._graphql(SHOP_QUERY)
-            node = data.get("shop")
-            if not isinstance(node, dict):
-                raise OrderSourceUnavailable("Shopify returned no shop")
-            self._name_format = (
-                str(node.get("orderNumberFormatPrefix") or ""),
-                str(node.get("orderNumberFormatSuffix") or ""),
-            )
-            installation = data.get("currentAppInstallation")
-            handles = [s.get("handle") for s in (installation or {}).get("accessScopes") or [] if isinstance(s, dict)]
-            if installation:
-                self._set_granted(frozenset(h for h in handles if isinstance(h, str)))
-            elif self._auth.granted_scopes is not None:
-                self._set_granted(self._auth.granted_scopes)
-            self._shop = parse_shop(node)
-            self.status.shop = self._shop.domain or None
+            async with self._shop_lock:  # concurrent first lookups ask once
+                if self._shop is None:
+                    await self._learn_shop()
+        assert self._shop is not None
         return self._shop
+
+    async def _learn_shop(self) -> None:
+        data = await self._graphql(SHOP_QUERY)
+        node = data.get("shop")
+        if not isinstance(node, dict):
+            raise OrderSourceUnavailable("Shopify returned no shop")
+        self._name_format = (
+            str(node.get("orderNumberFormatPrefix") or ""),
+            str(node.get("orderNumberFormatSuffix") or ""),
+        )
+        installation = data.get("currentAppInstallation")
+        handles = [s.get("handle") for s in (installation or {}).get("accessScopes") or [] if isinstance(s, dict)]
+        if installation:
+            self._set_granted(frozenset(h for h in handles if isinstance(h, str)))
+        elif self._auth.granted_scopes is not None:
+            self._set_granted(self._auth.granted_scopes)
+        self._shop = parse_shop(node)
+        self.status.shop = self._shop.domain or None
 
     async def check(self) -> ConnectionStatus:
         """Ask Shopify again who we are and what we may read: for /admin and /healthz."""

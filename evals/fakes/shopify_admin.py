@@ -14,9 +14,13 @@ Run it by hand with `python -m evals.fakes.shopify_admin --store data/demo-store
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
 import json
 import math
 import re
+import secrets
 import threading
 import time
 from collections import deque
@@ -24,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -31,6 +36,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from evals.fakes.loopback import LoopbackServer
+from shopify.auth import parse_scopes
+from shopify.scopes import ANY_FULFILLMENT_ORDER_SCOPE, OPTIONAL_SCOPES, REQUIRED_SCOPES
 
 API_VERSION = "2026-10"
 MAX_QUERY_COST = 1000  # Shopify refuses any single query whose requested cost is above this, whatever the plan.
@@ -59,6 +66,8 @@ class Selection:
     alias: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
     children: list[Selection] = field(default_factory=list)
+    line: int = 0  # where the field is written, for Shopify-shaped `locations` in errors
+    column: int = 0
 
     @property
     def key(self) -> str:
@@ -85,7 +94,7 @@ _TOKEN = re.compile(
 )
 
 
-def _tokenize(text: str) -> list[tuple[str, str]]:
+def _tokenize(text: str, offsets: list[int] | None = None) -> list[tuple[str, str]]:
     tokens: list[tuple[str, str]] = []
     pos = 0
     while pos < len(text):
@@ -95,13 +104,17 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
         kind = match.lastgroup or "skip"
         if kind != "skip":
             tokens.append((kind, match.group()))
+            if offsets is not None:
+                offsets.append(pos)
         pos = match.end()
     return tokens
 
 
 class _Parser:
     def __init__(self, text: str, variables: dict[str, Any]) -> None:
-        self.tokens = _tokenize(text)
+        self.offsets: list[int] = []
+        self.tokens = _tokenize(text, self.offsets)
+        self.text = text
         self.pos = 0
         self.variables = variables
 
@@ -157,6 +170,9 @@ class _Parser:
 
     def selection(self) -> Selection:
         alias: str | None = None
+        start = self.offsets[self.pos] if self.pos < len(self.offsets) else 0
+        line = self.text.count("\n", 0, start) + 1
+        column = start - self.text.rfind("\n", 0, start)
         name = self.name()
         if self.peek() == ":":
             self.take(":")
@@ -172,7 +188,7 @@ class _Parser:
         if self.peek() == "@":
             raise GraphQLError("directives are not supported by the fake")
         children = self.selection_set() if self.peek() == "{" else []
-        return Selection(name, alias, args, children)
+        return Selection(name, alias, args, children, line, column)
 
     def value(self) -> Any:
         kind, text = self.take()
@@ -264,36 +280,123 @@ def _event_time(node: Any) -> str:
     return str((node or {}).get("happenedAt") or "")
 
 
-def project(sel: Selection, value: Any) -> Any:
-    """`value` from the store file reduced to the fields `sel` asks for, with `first:` applied to lists."""
+# --- access scopes: what a token may read, and Shopify's ACCESS_DENIED with null rising to a nullable parent ------
+
+ACCESS_SCOPES_DOCS = "https://shopify.dev/api/usage/access-scopes"
+# Field name -> the scopes any one of which lets a token read it (Shopify: "Access denied for location field.").
+FIELD_SCOPES: dict[str, frozenset[str]] = {
+    "orders": frozenset({"read_orders"}),
+    "order": frozenset({"read_orders"}),
+    "fulfillment": frozenset({"read_orders", "read_fulfillments"}),
+    "customer": frozenset({"read_customers"}),
+    "location": frozenset({"read_locations"}),
+    "fulfillmentOrders": ANY_FULFILLMENT_ORDER_SCOPE,
+}
+# Fields of the types Lumen reads that may be null; a null for any other field moves up to the nearest of these
+# (GraphQL's rule). tests/test_shopify_scopes.py checks this list against Shopify's schema.
+NULLABLE_FIELDS = frozenset(
+    {"order", "fulfillment", "customer", "defaultEmailAddress", "location", "shippingAddress", "fulfillmentsCount",
+     "service", "email", "processedAt", "cancelledAt", "cancelReason", "closedAt", "returnStatus"}
+)  # fmt: skip
+# Every scope the fake can grant: Lumen's and the optional ones.
+ALL_SCOPES = frozenset({*REQUIRED_SCOPES, *OPTIONAL_SCOPES})
+
+
+class _NullBubble(Exception):
+    """A non-null field came out null: its parent becomes null, up to the nearest nullable field."""
+
+
+def _scope_text(scopes: frozenset[str]) -> str:
+    names = ", ".join(f"`{s}`" for s in sorted(scopes))
+    return f"{names} access scope." if len(scopes) == 1 else f"Any of {names} access scopes."
+
+
+@dataclass
+class _Context:
+    granted: frozenset[str] = ALL_SCOPES
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def allows(self, sel: Selection, path: tuple[str | int, ...]) -> bool:
+        needed = FIELD_SCOPES.get(sel.name)
+        if needed is None or needed & self.granted:
+            return True
+        required = _scope_text(needed)
+        self.errors.append(
+            {
+                "message": f"Access denied for {sel.name} field. Required access: {required}",
+                "locations": [{"line": sel.line, "column": sel.column}],
+                "extensions": {
+                    "code": "ACCESS_DENIED",
+                    "documentation": ACCESS_SCOPES_DOCS,
+                    "requiredAccess": required,
+                },
+                "path": list(path),
+            }
+        )
+        return False
+
+
+def project(sel: Selection, value: Any, ctx: _Context | None = None, path: tuple[str | int, ...] = ()) -> Any:
+    """`value` from the store file reduced to the fields `sel` asks for, with `first:`/`after:` applied to lists."""
+    ctx = ctx or _Context()
     if value is None or not sel.children:
         return value
     size = sel.page_size
     if sel.is_connection:
-        nodes = _connection_nodes(value)
+        every = _connection_nodes(value)
         if sel.name == "events":
             # Fulfillment events are sorted by HAPPENED_AT; `reverse: true` is how a client asks for newest first.
-            nodes = sorted(nodes, key=_event_time, reverse=bool(sel.args.get("reverse")))
+            every = sorted(every, key=_event_time, reverse=bool(sel.args.get("reverse")))
+        # Cursors are positions: `after: "4"` starts at the sixth node.
+        after = sel.args.get("after")
+        start = int(after) + 1 if isinstance(after, str) and after.isdigit() else 0
+        nodes = every[start:]
         if size is not None:
             nodes = nodes[-size:] if "last" in sel.args else nodes[:size]
+        end = start + len(nodes)
         connection = {
             "nodes": nodes,
-            "edges": [{"node": node, "cursor": str(i)} for i, node in enumerate(nodes)],
-            "pageInfo": {"hasNextPage": len(_connection_nodes(value)) > len(nodes), "hasPreviousPage": False},
+            "edges": [{"node": node, "cursor": str(start + i)} for i, node in enumerate(nodes)],
+            "pageInfo": {
+                "hasNextPage": end < len(every),
+                "hasPreviousPage": start > 0,
+                "startCursor": str(start) if nodes else None,
+                "endCursor": str(end - 1) if nodes else None,
+            },
         }
-        return _project_object(sel.children, connection)
+        return _project_object(sel.children, connection, ctx, path)
     if isinstance(value, list):
         items = value[:size] if size is not None else value
-        return [_project_object(sel.children, item) if isinstance(item, dict) else item for item in items]
+        return [
+            _project_object(sel.children, item, ctx, (*path, i)) if isinstance(item, dict) else item
+            for i, item in enumerate(items)
+        ]
     if isinstance(value, dict):
-        return _project_object(sel.children, value)
+        return _project_object(sel.children, value, ctx, path)
     return value
 
 
-def _project_object(children: list[Selection], obj: dict[str, Any]) -> dict[str, Any]:
+def _field_value(child: Selection, obj: dict[str, Any]) -> Any:
+    if child.name == "fulfillmentsCount" and "fulfillmentsCount" not in obj and "fulfillments" in obj:
+        return {"count": len(obj.get("fulfillments") or []), "precision": "EXACT"}
+    return obj.get(child.name)
+
+
+def _project_object(
+    children: list[Selection], obj: dict[str, Any], ctx: _Context | None = None, path: tuple[str | int, ...] = ()
+) -> dict[str, Any]:
+    ctx = ctx or _Context()
     out: dict[str, Any] = {}
     for child in children:
-        out[child.key] = project(child, obj.get(child.name))
+        child_path = (*path, child.key)
+        try:
+            if not ctx.allows(child, child_path):
+                raise _NullBubble
+            out[child.key] = project(child, _field_value(child, obj), ctx, child_path)
+        except _NullBubble:
+            if child.name not in NULLABLE_FIELDS:
+                raise
+            out[child.key] = None
     return out
 
 
@@ -469,6 +572,109 @@ class _Failure:
     body: Any
 
 
+# --- OAuth: client credentials, authorization code, refresh-token grants ---------------------------------------
+
+CLIENT_ID = "lumen-test-client"
+CLIENT_SECRET = "shpss_test_secret"
+CLIENT_CREDENTIALS_TTL = 86_399  # seconds: what Shopify's client credentials grant answers
+EXPIRING_OFFLINE_TTL = 3_600  # expiring offline tokens last one hour
+REFRESH_TOKEN_TTL = 7_776_000  # 90 days
+
+
+@dataclass
+class _Issued:
+    expires_at: float | None  # None: never expires
+    scopes: frozenset[str]
+
+
+def _host_param(shop: str) -> str:
+    # Shopify's `host` is the base64 of the shop's admin path.
+    return base64.b64encode(f"admin.shopify.com/store/{shop.split('.')[0]}".encode()).decode()
+
+
+def _give_fulfillments_ids(order: dict[str, Any]) -> None:
+    number = str(order.get("id") or order.get("name") or "").rsplit("/", 1)[-1].strip("#")
+    for i, fulfillment in enumerate(order.get("fulfillments") or []):
+        if isinstance(fulfillment, dict):
+            fulfillment.setdefault("id", f"gid://shopify/Fulfillment/{number}{i + 1:02d}")
+
+
+def _oauth_error(error: str, description: str, status: int = 400) -> tuple[int, dict[str, Any]]:
+    return status, {"error": error, "error_description": description}
+
+
+class _OAuth:
+    """Shopify's `/admin/oauth/access_token` and the tokens it issued. Callers hold the server's state lock."""
+
+    def __init__(self, client_id: str, client_secret: str, *, org_owned: bool, now: Callable[[], float]) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.org_owned = org_owned  # False: the store is outside the app's organisation (no client credentials)
+        self.now = now
+        self.tokens: dict[str, _Issued] = {}
+        self.refresh_tokens: dict[str, _Issued] = {}
+        self.codes: dict[str, frozenset[str]] = {}
+        self.grants: list[str] = []
+
+    def timestamp(self) -> str:
+        return str(int(self.now()))
+
+    def sign(self, params: dict[str, str]) -> dict[str, str]:
+        message = urlencode(sorted(params.items())).encode()
+        digest = hmac.new(self.client_secret.encode(), message, hashlib.sha256).hexdigest()
+        return {**params, "hmac": digest}
+
+    def new_code(self, scopes: frozenset[str]) -> str:
+        code = secrets.token_hex(16)
+        self.codes[code] = scopes
+        return code
+
+    def scopes_of(self, token: str | None) -> frozenset[str] | None:
+        issued = self.tokens.get(token or "")
+        if issued is None or (issued.expires_at is not None and self.now() >= issued.expires_at):
+            return None
+        return issued.scopes
+
+    def grant(self, form: dict[str, str], shop: str, scopes: frozenset[str]) -> tuple[int, dict[str, Any]]:
+        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+            return _oauth_error("invalid_client", "Client authentication failed.", 401)
+        grant_type = form.get("grant_type")
+        if grant_type == "client_credentials":
+            if not self.org_owned:
+                return _oauth_error("shop_not_permitted", "Client credentials cannot be performed on this shop.")
+            return self._issue("client_credentials", scopes, ttl=CLIENT_CREDENTIALS_TTL)
+        if grant_type == "refresh_token":
+            # Single use: Shopify replaces the refresh token each time it is used.
+            issued = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
+            if issued is None or (issued.expires_at is not None and self.now() >= issued.expires_at):
+                return _oauth_error("invalid_grant", "The refresh token is invalid, expired or already used.")
+            return self._issue("refresh_token", issued.scopes, ttl=EXPIRING_OFFLINE_TTL, refresh=True)
+        if grant_type is None and "code" in form:
+            granted = self.codes.pop(form["code"], None)
+            if granted is None:
+                return _oauth_error("invalid_request", "The authorization code was not found or was already used")
+            if form.get("expiring") == "1":
+                return self._issue("authorization_code", granted, ttl=EXPIRING_OFFLINE_TTL, refresh=True)
+            return self._issue("authorization_code", granted, ttl=None)
+        return _oauth_error("unsupported_grant_type", f"Unsupported grant type: {grant_type}")
+
+    def _issue(
+        self, grant: str, scopes: frozenset[str], *, ttl: int | None, refresh: bool = False
+    ) -> tuple[int, dict[str, Any]]:
+        token = f"shpat_{secrets.token_hex(16)}"
+        now = self.now()
+        self.tokens[token] = _Issued(None if ttl is None else now + ttl, scopes)
+        self.grants.append(grant)
+        body: dict[str, Any] = {"access_token": token, "scope": ",".join(sorted(scopes))}
+        if ttl is not None:
+            body["expires_in"] = ttl
+        if refresh:
+            refresh_token = f"shprt_{secrets.token_hex(16)}"
+            self.refresh_tokens[refresh_token] = _Issued(now + REFRESH_TOKEN_TTL, scopes)
+            body |= {"refresh_token": refresh_token, "refresh_token_expires_in": REFRESH_TOKEN_TTL}
+        return 200, body
+
+
 # --- the server --------------------------------------------------------------------------------------------------
 
 
@@ -496,11 +702,25 @@ class FakeShopify(LoopbackServer):
         fuzzy: bool = False,
         api_version: str = API_VERSION,
         clock: Callable[[], float] = time.monotonic,
+        scopes: frozenset[str] | set[str] = ALL_SCOPES,
+        client_id: str = CLIENT_ID,
+        client_secret: str = CLIENT_SECRET,
+        org_owned: bool = True,
+        now: Callable[[], float] = time.time,
     ) -> None:
         raw = json.loads(Path(store_path).read_text(encoding="utf-8"))
-        self.shop_node: dict[str, Any] = raw.get("shop") or {}
+        # Shopify's default order-name format is "#1001": a "#" prefix and no suffix.
+        self.shop_node: dict[str, Any] = {"orderNumberFormatPrefix": "#", "orderNumberFormatSuffix": ""} | (
+            raw.get("shop") or {}
+        )
         self.orders: list[dict[str, Any]] = list(raw.get("orders") or [])
+        for order in self.orders:
+            _give_fulfillments_ids(order)
         self.token = token
+        self.scopes = frozenset(scopes)
+        self.oauth = _OAuth(client_id, client_secret, org_owned=org_owned, now=now)
+        # The static token of a legacy custom app: never expires.
+        self.oauth.tokens[token] = _Issued(None, self.scopes)
         self.api_version = api_version
         self.query_cost = query_cost
         self.fuzzy = fuzzy
@@ -512,7 +732,13 @@ class FakeShopify(LoopbackServer):
         self._failures: deque[_Failure] = deque()
         # Handlers run on the server thread while tests read counters from theirs.
         self._state = threading.Lock()
-        app = Starlette(routes=[Route("/admin/api/{version}/graphql.json", self._graphql, methods=["POST"])])
+        app = Starlette(
+            routes=[
+                Route("/admin/api/{version}/graphql.json", self._graphql, methods=["POST"]),
+                Route("/admin/oauth/access_token", self._access_token, methods=["POST"]),
+                Route("/admin/oauth/authorize", self._authorize, methods=["GET"]),
+            ]
+        )
         super().__init__(app, host=host, port=port)
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
@@ -520,7 +746,34 @@ class FakeShopify(LoopbackServer):
     @property
     def url(self) -> str:
         """The full GraphQL endpoint, e.g. http://127.0.0.1:54321/admin/api/2026-10/graphql.json."""
-        return f"http://{self.host}:{self.port}/admin/api/{self.api_version}/graphql.json"
+        return f"{self.base_url}/admin/api/{self.api_version}/graphql.json"
+
+    @property
+    def base_url(self) -> str:
+        """What SHOPIFY_SHOP_URL is set to when Lumen talks to this fake: the base of /admin/oauth and /admin/api."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def shop_domain(self) -> str:
+        return str(self.shop_node.get("myshopifyDomain") or "fake-shop.myshopify.com")
+
+    # --- OAuth knobs -------------------------------------------------------------------------------------------
+
+    def install_query(self, **extra: str) -> dict[str, str]:
+        """The signed query Shopify opens an app's install URL with (`hmac`, `host`, `shop`, `timestamp`)."""
+        params = {"host": _host_param(self.shop_domain), "shop": self.shop_domain, "timestamp": self.oauth.timestamp()}
+        return self.oauth.sign(params | extra)
+
+    def revoke_tokens(self) -> None:
+        """Every token issued so far stops working (as after a secret rotation); the static one too."""
+        with self._state:
+            self.oauth.tokens.clear()
+
+    @property
+    def grants(self) -> list[str]:
+        """The grant of every token request answered with a token, in order."""
+        with self._state:
+            return list(self.oauth.grants)
 
     # --- knobs for tests ---------------------------------------------------------------------------------------
 
@@ -564,10 +817,36 @@ class FakeShopify(LoopbackServer):
 
     # --- the endpoint ------------------------------------------------------------------------------------------
 
+    async def _access_token(self, request: Request) -> Response:
+        form = await request.form()
+        fields = {key: str(value) for key, value in form.items()}
+        with self._state:
+            status, body = self.oauth.grant(fields, self.shop_domain, self.scopes)
+        return JSONResponse(body, status_code=status)
+
+    async def _authorize(self, request: Request) -> Response:
+        """The merchant approves at once: back to `redirect_uri` with a code, signed like Shopify signs it."""
+        query = request.query_params
+        if query.get("client_id") != self.oauth.client_id:
+            return JSONResponse({"errors": "Invalid client_id"}, status_code=400)
+        requested = parse_scopes(query.get("scope", ""))
+        with self._state:
+            code = self.oauth.new_code(frozenset(requested & self.scopes) or self.scopes)
+        params = {
+            "code": code,
+            "host": _host_param(self.shop_domain),
+            "shop": self.shop_domain,
+            "state": query.get("state", ""),
+            "timestamp": self.oauth.timestamp(),
+        }
+        location = f"{query.get('redirect_uri', '')}?{urlencode(self.oauth.sign(params))}"
+        return Response(status_code=302, headers={"Location": location})
+
     async def _graphql(self, request: Request) -> Response:
         with self._state:
             self.requests += 1
-        if request.headers.get("x-shopify-access-token") != self.token:
+            granted = self.oauth.scopes_of(request.headers.get("x-shopify-access-token"))
+        if granted is None:
             return JSONResponse({"errors": INVALID_TOKEN}, status_code=401)
         try:
             body = json.loads(await request.body())
@@ -585,9 +864,9 @@ class FakeShopify(LoopbackServer):
             headers = {"Retry-After": failure.retry_after} if failure.retry_after is not None else None
             return JSONResponse(failure.body, status_code=failure.status, headers=headers)
         variables = body.get("variables")
-        return JSONResponse(self._answer(body["query"], variables if isinstance(variables, dict) else {}))
+        return JSONResponse(self._answer(body["query"], variables if isinstance(variables, dict) else {}, granted))
 
-    def _answer(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    def _answer(self, query: str, variables: dict[str, Any], granted: frozenset[str] = ALL_SCOPES) -> dict[str, Any]:
         try:
             selections = parse_query(query, variables)
         except GraphQLError as exc:
@@ -602,23 +881,49 @@ class FakeShopify(LoopbackServer):
             if not self._bucket.take(cost):
                 self.throttled += 1
                 return {"errors": THROTTLED_BODY["errors"], "extensions": {"cost": self._cost(cost, None)}}
+        ctx = _Context(granted)
         try:
-            data = {sel.key: self._resolve(sel) for sel in selections}
+            data: dict[str, Any] | None = self._resolve_all(selections, ctx)
         except GraphQLError as exc:
             with self._state:
                 self._bucket.refund(cost)
             return {"errors": [{"message": str(exc), "extensions": {"code": exc.code}}], "data": None}
-        actual = cost if self.query_cost is not None and orders_query else actual_cost(selections, data)
+        actual = cost if self.query_cost is not None and orders_query else actual_cost(selections, data or {})
         with self._state:
             self._bucket.refund(cost - actual)
-            return {"data": data, "extensions": {"cost": self._cost(cost, actual)}}
+            answer: dict[str, Any] = {"data": data, "extensions": {"cost": self._cost(cost, actual)}}
+        # Shopify puts `errors` first, beside whatever data survived.
+        return {"errors": ctx.errors} | answer if ctx.errors else answer
+
+    def _resolve_all(self, selections: list[Selection], ctx: _Context) -> dict[str, Any] | None:
+        data: dict[str, Any] = {}
+        for sel in selections:
+            try:
+                if not ctx.allows(sel, (sel.key,)):
+                    raise _NullBubble
+                data[sel.key] = self._resolve(sel, ctx)
+            except _NullBubble:
+                if sel.name not in NULLABLE_FIELDS:
+                    return None  # a non-null root field is null: so is `data`
+                data[sel.key] = None
+        return data
 
     def _cost(self, requested: int, actual: int | None) -> dict[str, Any]:
         return {"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": self._bucket.status()}
 
-    def _resolve(self, sel: Selection) -> Any:
+    def _resolve(self, sel: Selection, ctx: _Context) -> Any:
+        path: tuple[str | int, ...] = (sel.key,)
         if sel.name == "shop":
-            return project(sel, self.shop_node)
+            return project(sel, self.shop_node, ctx, path)
+        if sel.name == "currentAppInstallation":
+            installation = {"accessScopes": [{"handle": scope} for scope in sorted(ctx.granted)]}
+            return project(sel, installation, ctx, path)
+        if sel.name == "order":
+            order = next((o for o in self.orders if o.get("id") == sel.args.get("id")), None)
+            return project(sel, order, ctx, path)
+        if sel.name == "fulfillment":
+            every = (f for o in self.orders for f in o.get("fulfillments") or [])
+            return project(sel, next((f for f in every if f.get("id") == sel.args.get("id")), None), ctx, path)
         if sel.name == "orders":
             found = search_orders(self.orders, sel.args.get("query"), fuzzy=self.fuzzy)
             sort_key = sel.args.get("sortKey") or "PROCESSED_AT"
@@ -626,7 +931,7 @@ class FakeShopify(LoopbackServer):
             found.sort(
                 key=lambda o: str(o.get(field_name) or o.get("createdAt") or ""), reverse=bool(sel.args.get("reverse"))
             )
-            return project(sel, {"nodes": found})
+            return project(sel, {"nodes": found}, ctx, path)
         if sel.name == "__typename":
             return "QueryRoot"
         raise GraphQLError(f"Field '{sel.name}' doesn't exist on type 'QueryRoot'", code="undefinedField")
