@@ -809,10 +809,11 @@ class ShopifyAdmin:
             if "THROTTLED" in codes:
                 self.stats.throttled += 1
                 raise _Retryable("Shopify throttled the query", throttled=True, retry_after=self._refill_time(cost))
+            # A denied field is left out of the next query, whether or not this answer is usable.
+            self._note_denied([e for e in listed if isinstance(e, dict)])
             data = payload.get("data")
             if isinstance(data, dict) and any(value is not None for value in data.values()):
                 # Partial data: a denied field is null and the rest is the answer; what is missing reads as unknown.
-                self._note_denied([e for e in listed if isinstance(e, dict)])
                 return data
             messages = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in listed)
             raise OrderSourceUnavailable(f"Shopify GraphQL error: {messages[:300]}")

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -292,11 +292,11 @@ FIELD_SCOPES: dict[str, frozenset[str]] = {
     "location": frozenset({"read_locations"}),
     "fulfillmentOrders": ANY_FULFILLMENT_ORDER_SCOPE,
 }
-# Fields of the types Lumen reads that may be null; a null for any other field moves up to the nearest of these
-# (GraphQL's rule). tests/test_shopify_scopes.py checks this list against Shopify's schema.
+# Object-valued fields of the types Lumen reads that may be null; a null for any other object moves up to the nearest
+# of these (GraphQL's rule). tests/test_shopify_schema.py checks this list against Shopify's schema.
 NULLABLE_FIELDS = frozenset(
     {"order", "fulfillment", "customer", "defaultEmailAddress", "location", "shippingAddress", "fulfillmentsCount",
-     "service", "email", "processedAt", "cancelledAt", "cancelReason", "closedAt", "returnStatus"}
+     "service", "deliveryMethod"}
 )  # fmt: skip
 # Every scope the fake can grant: Lumen's and the optional ones.
 ALL_SCOPES = frozenset({*REQUIRED_SCOPES, *OPTIONAL_SCOPES})
@@ -764,6 +764,13 @@ class FakeShopify(LoopbackServer):
         params = {"host": _host_param(self.shop_domain), "shop": self.shop_domain, "timestamp": self.oauth.timestamp()}
         return self.oauth.sign(params | extra)
 
+    def grant_scopes(self, scopes: frozenset[str] | set[str]) -> None:
+        """The merchant changes what the app may read: every token issued so far now carries `scopes`."""
+        with self._state:
+            self.scopes = frozenset(scopes)
+            for token, issued in list(self.oauth.tokens.items()):
+                self.oauth.tokens[token] = _Issued(issued.expires_at, self.scopes)
+
     def revoke_tokens(self) -> None:
         """Every token issued so far stops working (as after a secret rotation); the static one too."""
         with self._state:
@@ -818,8 +825,13 @@ class FakeShopify(LoopbackServer):
     # --- the endpoint ------------------------------------------------------------------------------------------
 
     async def _access_token(self, request: Request) -> Response:
-        form = await request.form()
-        fields = {key: str(value) for key, value in form.items()}
+        # Form-encoded like Shopify's docs show, or JSON like Shopify's own libraries send.
+        raw = await request.body()
+        if request.headers.get("content-type", "").startswith("application/json"):
+            parsed = json.loads(raw or b"{}")
+            fields = {str(k): str(v) for k, v in parsed.items()} if isinstance(parsed, dict) else {}
+        else:
+            fields = dict(parse_qsl(raw.decode()))
         with self._state:
             status, body = self.oauth.grant(fields, self.shop_domain, self.scopes)
         return JSONResponse(body, status_code=status)
