@@ -336,7 +336,9 @@ def test_tokens_are_encrypted_at_rest_and_round_trip() -> None:
     with pytest.raises(Exception, match="cannot be decrypted"):
         TokenCipher(Fernet.generate_key().decode()).decrypt(blob)
     # After a key rotation the old key still reads what it wrote.
-    rotated = TokenCipher(Fernet.generate_key().decode(), previous=["a passphrase that is long enough to derive a key from"])
+    rotated = TokenCipher(
+        Fernet.generate_key().decode(), previous=["a passphrase that is long enough to derive a key from"]
+    )
     assert rotated.decrypt(blob) == secret_token()
 
 

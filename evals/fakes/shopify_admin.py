@@ -717,7 +717,7 @@ class FakeShopify(LoopbackServer):
         for order in self.orders:
             _give_fulfillments_ids(order)
         self.token = token
-        self.scopes = frozenset(scopes)
+        self.scopes = self._initial_scopes = frozenset(scopes)
         self.oauth = _OAuth(client_id, client_secret, org_owned=org_owned, now=now)
         # The static token of a legacy custom app: never expires.
         self.oauth.tokens[token] = _Issued(None, self.scopes)
@@ -796,8 +796,11 @@ class FakeShopify(LoopbackServer):
             self._failures.extend([failure] * n)
 
     def reset(self) -> None:
-        """Forget counters, recorded bodies and pending failures, and refill the bucket: a fresh server, reused."""
+        """Forget counters, recorded bodies and pending failures, restore the granted scopes and the static token,
+        and refill the bucket: a fresh server, reused."""
         with self._state:
+            self.scopes = self._initial_scopes
+            self.oauth.tokens[self.token] = _Issued(None, self.scopes)
             self.requests = self.throttled = self.failures_served = 0
             self.received.clear()
             self._failures.clear()
