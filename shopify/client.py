@@ -24,7 +24,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential_jitter
 
-from shopify.auth import ShopifyAuthError, StaticToken, TokenProvider
+from shopify.auth import ClientCredentialsToken, OAuthApp, ShopifyAuthError, StaticToken, TokenProvider, TokenStore
 from shopify.domain import Order, Shop, parse_order, parse_shop
 from shopify.names import order_key, order_name_matches
 from shopify.scopes import ANY_FULFILLMENT_ORDER_SCOPE, missing_scopes
@@ -362,17 +362,45 @@ class ShopifyAdmin:
         self.stats = ShopifyStats()
 
     @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> ShopifyAdmin:
-        if not settings.uses_shopify or settings.shopify_access_token is None:
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        tokens: TokenProvider | None = None,
+        token_store: TokenStore | None = None,
+        **kwargs: Any,
+    ) -> ShopifyAdmin:
+        """The client for the configured store. `tokens` wins (e.g. the offline token of an install); otherwise a
+        static SHOPIFY_ACCESS_TOKEN, otherwise the client credentials grant with SHOPIFY_CLIENT_ID/SECRET."""
+        if tokens is None:
+            tokens = cls._tokens_from_settings(settings, token_store)
+        if not settings.uses_shopify or tokens is None:
             raise ValueError(
-                "Shopify is not configured: set SHOPIFY_SHOP (or SHOPIFY_API_URL) and SHOPIFY_ACCESS_TOKEN"
+                "Shopify is not configured: set SHOPIFY_SHOP with SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET "
+                "(or a legacy SHOPIFY_ACCESS_TOKEN)"
             )
         options: dict[str, Any] = {
             "timeout_s": settings.shopify_timeout_s,
             "max_wait_s": settings.shopify_max_wait_s,
             "now": settings.lumen_now,
         }
-        return cls(settings.shopify_endpoint, settings.shopify_access_token.get_secret_value(), **(options | kwargs))
+        return cls(settings.shopify_endpoint, tokens, **(options | kwargs))
+
+    @staticmethod
+    def _tokens_from_settings(settings: Settings, store: TokenStore | None) -> TokenProvider | None:
+        if settings.shopify_access_token is not None:
+            return StaticToken(settings.shopify_access_token)
+        secret = settings.shopify_client_secret
+        if settings.shopify_client_id and secret is not None and settings.shopify_shop:
+            app = OAuthApp(
+                settings.shopify_client_id,
+                secret,
+                previous_secret=settings.shopify_client_secret_previous,
+                shop_url=settings.shopify_shop_url,
+                timeout_s=settings.shopify_timeout_s,
+            )
+            return ClientCredentialsToken(app, settings.shopify_shop, store=store)
+        return None
 
     async def aclose(self) -> None:
         if self._owns_client and self._client is not None:

@@ -249,7 +249,7 @@ async def test_callback_without_our_state_is_refused(shopify: FakeShopify, wall:
     install = make_install(shopify, wall, MemoryTokenStore())
     callback = await approve(install, shopify)
     for state in (None, "made-up-state"):
-        with pytest.raises(InvalidOAuthRequest, match="already used|expired"):
+        with pytest.raises(InvalidOAuthRequest, match=r"already used|expired"):
             await install.complete(resign(shopify, callback, state=state))
     assert shopify.grants == []
 
@@ -363,3 +363,19 @@ def test_secrets_never_appear_in_reprs(shopify: FakeShopify) -> None:
         )
     )
     assert "secret_value" not in shown and "old_value" not in shown
+
+
+async def test_settings_with_only_app_credentials_connect_through_client_credentials(shopify: FakeShopify) -> None:
+    from config import Settings
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        shopify_shop=SHOP,
+        shopify_client_id=CLIENT_ID,
+        shopify_client_secret=SecretStr(CLIENT_SECRET),
+        shopify_shop_url=shopify.base_url,
+    )
+    async with ShopifyAdmin.from_settings(settings) as client:
+        assert [o.name for o in await client.orders_by_name("1042")] == ["#1042"]
+        assert client.status.missing_scopes == []
+    assert shopify.grants == ["client_credentials"]

@@ -21,7 +21,6 @@ from shopify.client import (
     DOCUMENTS,
     NAME_QUERY,
     ORDERS_QUERY,
-    SHOP_QUERY,
     ShopifyAdmin,
     name_search,
     order_name_candidates,

@@ -23,8 +23,8 @@ from graphql import (
 )
 
 from evals.fakes.shopify_admin import FIELD_SCOPES, NULLABLE_FIELDS
-from shopify.client import DOCUMENTS, fulfillment_query, orders_query
 from shopify.client import _LIST_SHAPE as LIST_SHAPE
+from shopify.client import DOCUMENTS, fulfillment_query, orders_query
 from shopify.scopes import (
     ANY_FULFILLMENT_ORDER_SCOPE,
     COMPLIANCE_TOPICS,
