@@ -857,14 +857,15 @@ class ShopifyAdmin:
         revoked: set[str] = set()
         for error in errors:
             extensions = error.get("extensions") or {}
+            if extensions.get("code") != "ACCESS_DENIED":
+                continue
             required = str(extensions.get("requiredAccess") or error.get("message") or "")
             path = ".".join(str(p) for p in error.get("path") or [])
             log.warning("Shopify denied %s (%s)", path or "a field", required)
             entry = f"{path}: {required}" if path else required
             if entry not in self.status.denied_fields:
                 self.status.denied_fields = [*self.status.denied_fields, entry][-20:]
-            if extensions.get("code") == "ACCESS_DENIED":
-                revoked |= set(_SCOPE_IN_TEXT.findall(required))
+            revoked |= set(_SCOPE_IN_TEXT.findall(required))
         if revoked and self._granted is not None and revoked & self._granted:
             self._set_granted(self._granted - revoked)
 

@@ -8,6 +8,11 @@ client, its retries and its rate limiting can be tested end to end.
     with FakeShopify("data/demo-store.json") as shop:
         client = ShopifyAdmin(shop.url, shop.token)
 
+It also answers Shopify's OAuth token endpoint (client credentials, authorization code with expiring offline
+tokens, refresh-token grant; tokens expire against the injectable `now` clock), grants a configurable set of access
+scopes and denies the rest with Shopify's ACCESS_DENIED errors (the null rising to the nearest nullable parent), and
+reports the shop's order-name prefix and suffix.
+
 Run it by hand with `python -m evals.fakes.shopify_admin --store data/demo-store.json --port 8787`.
 """
 
@@ -961,6 +966,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bucket-size", type=float, default=2000, help="points (Standard plan: 2000)")
     parser.add_argument("--restore-rate", type=float, default=100, help="points per second (Standard plan: 100)")
     parser.add_argument("--query-cost", type=int, default=None, help="fixed cost of an orders query")
+    parser.add_argument("--client-id", default=CLIENT_ID)
+    parser.add_argument("--client-secret", default=CLIENT_SECRET)
+    parser.add_argument("--scopes", default=",".join(sorted(ALL_SCOPES)), help="granted scopes, comma-separated")
+    parser.add_argument("--not-org-owned", action="store_true", help="refuse client credentials (shop_not_permitted)")
     args = parser.parse_args(argv)
     fake = FakeShopify(
         args.store,
@@ -970,9 +979,14 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         host=args.host,
         query_cost=args.query_cost,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        scopes=parse_scopes(args.scopes),
+        org_owned=not args.not_org_owned,
     )
     fake.serve_until_interrupted(
-        f"Fake Shopify for {args.store} at {{server.url}} (token {args.token!r}); Ctrl-C stops it."
+        f"Fake Shopify for {args.store} at {{server.url}} (token {args.token!r}; SHOPIFY_SHOP_URL={{server.base_url}}"
+        f" SHOPIFY_CLIENT_ID={args.client_id}); Ctrl-C stops it."
     )
 
 
