@@ -36,6 +36,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from shopify.scopes import with_implied
+
 log = logging.getLogger(__name__)
 
 # Refresh this long before a token's announced expiry, so a request never leaves with a token about to lapse.
@@ -103,9 +105,7 @@ def parse_scopes(value: str | Iterable[str] | None) -> frozenset[str]:
     if value is None:
         return frozenset()
     items = value.split(",") if isinstance(value, str) else list(value)
-    scopes = {item.strip() for item in items if item.strip()}
-    implied = {"read_" + scope.removeprefix("write_") for scope in scopes if scope.startswith("write_")}
-    return frozenset(scopes | implied)
+    return with_implied(item.strip() for item in items if item.strip())
 
 
 class AccessToken(BaseModel):
@@ -543,7 +543,7 @@ class MemoryStateStore:
 class OAuthInstall:
     """`/auth/install` and `/auth/callback` as plain methods: the server turns their results into responses.
 
-    install = OAuthInstall(app, scopes=REQUIRED_SCOPES, redirect_uri=f"{public_url}/auth/callback", tokens=store)
+    install = OAuthInstall(app, scopes=APP_SCOPES, redirect_uri=f"{public_url}/auth/callback", tokens=store)
     url = await install.begin(request.query_params.multi_items())       # 302 to this URL
     shop, token = await install.complete(request.query_params.multi_items())
     """

@@ -27,7 +27,7 @@ from tenacity.wait import wait_exponential_jitter
 from shopify.auth import ClientCredentialsToken, OAuthApp, ShopifyAuthError, StaticToken, TokenProvider, TokenStore
 from shopify.domain import Order, Shop, parse_order, parse_shop
 from shopify.names import order_key, order_name_matches
-from shopify.scopes import ANY_FULFILLMENT_ORDER_SCOPE, missing_scopes
+from shopify.scopes import ANY_FULFILLMENT_ORDER_SCOPE, missing_scopes, with_implied
 from shopify.source import OrderSourceError, OrderSourceThrottled, OrderSourceUnavailable
 
 if TYPE_CHECKING:
@@ -451,8 +451,7 @@ class ShopifyAdmin:
         return self.status
 
     def _set_granted(self, scopes: frozenset[str]) -> None:
-        implied = {"read_" + s.removeprefix("write_") for s in scopes if s.startswith("write_")}
-        self._granted = frozenset(scopes | implied)
+        self._granted = with_implied(scopes)
         self.status.granted_scopes = sorted(self._granted)
         self.status.missing_scopes = sorted(missing_scopes(self._granted))
         self.status.older_orders_visible = "read_all_orders" in self._granted

@@ -82,7 +82,7 @@ TOPIC_SCOPES: dict[str, str] = {
     "fulfillment_events/create": "read_fulfillments",
 }
 
-# The result of `derive_scopes` over Lumen's documents and topics; tests/test_shopify_scopes.py keeps them equal.
+# The result of `derive_scopes` over Lumen's documents and topics; tests/test_shopify_schema.py keeps them equal.
 REQUIRED_SCOPES = frozenset(
     {
         "read_orders",
@@ -93,16 +93,27 @@ REQUIRED_SCOPES = frozenset(
         "read_third_party_fulfillment_orders",
     }
 )
+# The app proxy (the widget's route on the shop's own domain) is registered with this scope; no query needs it.
+APP_PROXY_SCOPE = "write_app_proxy"
+# Everything the app asks the merchant for: shopify-app/shopify.app.toml, the install link, the README and
+# docs/install-shopify.md (tests/test_shopify_schema.py keeps them equal).
+APP_SCOPES = REQUIRED_SCOPES | {APP_PROXY_SCOPE}
 # Not requested by default: orders older than 60 days are invisible without it (and Shopify must approve it for
 # public apps). A lookup that finds nothing may be an old order; /admin says so when this scope is missing.
 OPTIONAL_SCOPES = frozenset({"read_all_orders"})
 
 
-def missing_scopes(granted: Iterable[str]) -> frozenset[str]:
-    """Required scopes not granted (`write_x` counts as `read_x`)."""
+def with_implied(granted: Iterable[str]) -> frozenset[str]:
+    """Granted scopes plus the read scopes their write scopes imply (`write_orders` can read orders too)."""
     have = set(granted)
-    have |= {"read_" + s.removeprefix("write_") for s in have if s.startswith("write_")}
-    return REQUIRED_SCOPES - have
+    known = APP_SCOPES | OPTIONAL_SCOPES | ANY_FULFILLMENT_ORDER_SCOPE
+    have |= {"read_" + s.removeprefix("write_") for s in have if s.startswith("write_")} & known
+    return frozenset(have)
+
+
+def missing_scopes(granted: Iterable[str]) -> frozenset[str]:
+    """Scopes the app asks for that were not granted (`write_x` counts as `read_x`)."""
+    return APP_SCOPES - with_implied(granted)
 
 
 def document_scopes(schema: GraphQLSchema, document: str) -> frozenset[str]:

@@ -30,7 +30,7 @@ from shopify.auth import (
     normalize_shop,
 )
 from shopify.client import ShopifyAdmin
-from shopify.scopes import REQUIRED_SCOPES
+from shopify.scopes import APP_SCOPES
 from shopify.source import OrderSourceUnavailable
 from shopify.store_file import DEMO_STORE
 
@@ -85,7 +85,7 @@ async def test_client_credentials_token_expiring_mid_conversation_is_renewed_unn
         assert [o.name for o in await client.orders_by_name("1042")] == ["#1042"]
         first = await tokens.token()
         assert tokens.expires_at == wall.now() + timedelta(seconds=86_399)
-        assert tokens.granted_scopes == REQUIRED_SCOPES | {"read_all_orders"}
+        assert tokens.granted_scopes == APP_SCOPES | {"read_all_orders"}
         wall.advance(86_400)  # the next day, same conversation: the token Lumen holds has expired at Shopify
         assert [o.name for o in await client.orders_by_name("1031")] == ["#1031"]
         assert (await tokens.token()).get_secret_value() != first.get_secret_value()
@@ -162,7 +162,7 @@ async def approve(install: OAuthInstall, fake: FakeShopify) -> list[tuple[str, s
     sent = dict(parse_qsl(urlsplit(authorize).query))
     assert sent["client_id"] == CLIENT_ID
     assert sent["redirect_uri"] == REDIRECT
-    assert set(sent["scope"].split(",")) == REQUIRED_SCOPES
+    assert set(sent["scope"].split(",")) == APP_SCOPES
     async with httpx.AsyncClient() as http:
         response = await http.get(authorize)
     assert response.status_code == 302
@@ -174,7 +174,7 @@ async def approve(install: OAuthInstall, fake: FakeShopify) -> list[tuple[str, s
 def make_install(fake: FakeShopify, wall: WallClock, store: MemoryTokenStore, **kwargs: object) -> OAuthInstall:
     return OAuthInstall(
         oauth_app(fake),
-        scopes=REQUIRED_SCOPES,
+        scopes=APP_SCOPES,
         redirect_uri=REDIRECT,
         tokens=store,
         now=wall.now,

@@ -26,7 +26,7 @@ from shopify.client import (
     order_name_candidates,
     search_value,
 )
-from shopify.scopes import FULFILLMENT_ORDER_SCOPES, REQUIRED_SCOPES
+from shopify.scopes import APP_SCOPES, FULFILLMENT_ORDER_SCOPES, REQUIRED_SCOPES
 from shopify.source import OrderSource, OrderSourceThrottled, OrderSourceUnavailable
 from shopify.store_file import DEMO_STORE, FixtureStore
 from tests.fixtures import TOKEN
@@ -485,7 +485,7 @@ def test_a_denied_non_null_field_nulls_everything_up_to_a_nullable_parent(fake: 
 
 
 async def test_fields_of_scopes_not_granted_are_left_out_of_the_query(sleep: RecordingSleep) -> None:
-    granted = REQUIRED_SCOPES - {"read_locations", "read_customers", *FULFILLMENT_ORDER_SCOPES}
+    granted = APP_SCOPES - {"read_locations", "read_customers", *FULFILLMENT_ORDER_SCOPES}
     with FakeShopify(DEMO_STORE, token=TOKEN, scopes=granted) as fake:
         async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep) as client:
             (order,) = await client.orders_by_name("1042")

@@ -4,6 +4,8 @@ scope list derived from them: a query or webhook topic that needs a scope not in
 from __future__ import annotations
 
 import gzip
+import re
+import tomllib
 from functools import cache
 from pathlib import Path
 
@@ -27,7 +29,9 @@ from shopify.client import _LIST_SHAPE as LIST_SHAPE
 from shopify.client import DOCUMENTS, fulfillment_query, orders_query
 from shopify.scopes import (
     ANY_FULFILLMENT_ORDER_SCOPE,
+    APP_SCOPES,
     COMPLIANCE_TOPICS,
+    OPTIONAL_SCOPES,
     REQUIRED_SCOPES,
     TOPIC_SCOPES,
     WEBHOOK_TOPICS,
@@ -108,9 +112,20 @@ def test_webhook_topics_need_what_the_schema_says() -> None:
 
 
 def test_missing_scopes_count_write_as_read() -> None:
-    assert missing_scopes(REQUIRED_SCOPES) == frozenset()
-    assert missing_scopes({"write_orders"} | (REQUIRED_SCOPES - {"read_orders"})) == frozenset()
-    assert missing_scopes(REQUIRED_SCOPES - {"read_locations"}) == {"read_locations"}
+    assert missing_scopes(APP_SCOPES) == frozenset()
+    assert missing_scopes({"write_orders"} | (APP_SCOPES - {"read_orders"})) == frozenset()
+    assert missing_scopes(APP_SCOPES - {"read_locations"}) == {"read_locations"}
+
+
+ROOT = Path(__file__).parent.parent
+_SCOPE_NAME = re.compile(r"\b(?:read|write)_[a-z_]+\b")
+
+
+def test_the_app_configuration_and_the_docs_ask_for_exactly_these_scopes() -> None:
+    config = tomllib.loads((ROOT / "shopify-app" / "shopify.app.toml").read_text(encoding="utf-8"))
+    assert set(config["access_scopes"]["scopes"].split(",")) == APP_SCOPES
+    for doc in ("README.md", "docs/install-shopify.md"):
+        assert set(_SCOPE_NAME.findall((ROOT / doc).read_text(encoding="utf-8"))) == APP_SCOPES | OPTIONAL_SCOPES, doc
 
 
 def test_the_fakes_nullability_and_scope_gates_match_the_schema() -> None:

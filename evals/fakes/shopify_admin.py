@@ -42,7 +42,7 @@ from starlette.routing import Route
 
 from evals.fakes.loopback import LoopbackServer
 from shopify.auth import parse_scopes
-from shopify.scopes import ANY_FULFILLMENT_ORDER_SCOPE, OPTIONAL_SCOPES, REQUIRED_SCOPES
+from shopify.scopes import ANY_FULFILLMENT_ORDER_SCOPE, APP_SCOPES, OPTIONAL_SCOPES
 
 API_VERSION = "2026-10"
 MAX_QUERY_COST = 1000  # Shopify refuses any single query whose requested cost is above this, whatever the plan.
@@ -304,7 +304,7 @@ NULLABLE_FIELDS = frozenset(
      "service", "deliveryMethod"}
 )  # fmt: skip
 # Every scope the fake can grant: Lumen's and the optional ones.
-ALL_SCOPES = frozenset({*REQUIRED_SCOPES, *OPTIONAL_SCOPES})
+ALL_SCOPES = frozenset({*APP_SCOPES, *OPTIONAL_SCOPES})
 
 
 class _NullBubble(Exception):
