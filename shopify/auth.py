@@ -163,6 +163,38 @@ class MemoryTokenStore:
         self._tokens[shop] = token
 
 
+class SettingsStore(Protocol):
+    """A small JSON key-value store (storage's `Database.get_setting`/`put_setting` is one)."""
+
+    async def get_setting(self, key: str) -> dict[str, Any] | None: ...
+
+    async def put_setting(self, key: str, value: dict[str, Any]) -> None: ...
+
+
+class EncryptedTokenStore:
+    """A `TokenStore` in the database, encrypted with `TokenCipher`: every worker reads the token one of them renewed.
+
+    tokens = EncryptedTokenStore(database, TokenCipher(settings.lumen_secret_key.get_secret_value()))
+    """
+
+    def __init__(self, settings: SettingsStore, cipher: TokenCipher, *, prefix: str = "shopify_token:") -> None:
+        self._settings = settings
+        self._cipher = cipher
+        self._prefix = prefix
+
+    def __repr__(self) -> str:
+        return "EncryptedTokenStore(<encrypted>)"
+
+    async def load(self, shop: str) -> AccessToken | None:
+        stored = await self._settings.get_setting(self._prefix + shop)
+        blob = (stored or {}).get("fernet")
+        return self._cipher.decrypt(blob.encode()) if isinstance(blob, str) else None
+
+    async def save(self, shop: str, token: AccessToken) -> None:
+        # Fernet tokens are URL-safe base64 already: stored as text, readable by no one without the key.
+        await self._settings.put_setting(self._prefix + shop, {"fernet": self._cipher.encrypt(token).decode()})
+
+
 # --- encryption at rest --------------------------------------------------------------------------------------------
 
 

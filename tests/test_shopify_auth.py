@@ -18,6 +18,7 @@ from shopify.auth import (
     AccessToken,
     AuthorizationCodeToken,
     ClientCredentialsToken,
+    EncryptedTokenStore,
     InvalidOAuthRequest,
     MemoryTokenStore,
     OAuthApp,
@@ -33,6 +34,7 @@ from shopify.client import ShopifyAdmin
 from shopify.scopes import APP_SCOPES
 from shopify.source import OrderSourceUnavailable
 from shopify.store_file import DEMO_STORE
+from storage import Database
 
 SHOP = "harbor-and-pine.myshopify.com"
 REDIRECT = "https://lumen.example.com/auth/callback"
@@ -379,3 +381,19 @@ async def test_settings_with_only_app_credentials_connect_through_client_credent
         assert [o.name for o in await client.orders_by_name("1042")] == ["#1042"]
         assert client.status.missing_scopes == []
     assert shopify.grants == ["client_credentials"]
+
+
+async def test_tokens_in_the_database_are_encrypted_and_shared_by_workers(
+    shopify: FakeShopify, wall: WallClock, db: Database
+) -> None:
+    store = EncryptedTokenStore(db, TokenCipher("a passphrase that is long enough to derive a key from"))
+    first = ClientCredentialsToken(oauth_app(shopify), SHOP, store=store, now=wall.now)
+    second = ClientCredentialsToken(oauth_app(shopify), SHOP, store=store, now=wall.now)  # another worker
+    token = await first.token()
+    assert (await second.token()).get_secret_value() == token.get_secret_value()  # read, not asked for again
+    stored = await db.get_setting(f"shopify_token:{SHOP}")
+    assert stored is not None and token.get_secret_value() not in str(stored)
+    # A 401 in one worker renews once; the other then reads the new token from the database.
+    renewed = await first.refresh(token)
+    assert (await second.refresh(token)).get_secret_value() == renewed.get_secret_value()
+    assert shopify.grants == ["client_credentials", "client_credentials"]
