@@ -214,6 +214,9 @@ class ConnectionStatus(BaseModel):
     last_success_at: datetime | None = None
     last_error: str | None = None
     denied_fields: list[str] = Field(default_factory=list)  # ACCESS_DENIED paths seen, with the access required
+    # Name lookups that found nothing while orders over 60 days old are invisible (no `read_all_orders`): each may
+    # be an old order rather than a wrong number. For the merchant only; a shopper hears "not found" either way.
+    not_found_old_orders_hidden: int = 0
 
 
 def _number(value: Any) -> float | None:
@@ -489,6 +492,8 @@ class ShopifyAdmin:
             )
             if found:
                 return found
+        if self._granted is not None and "read_all_orders" not in self._granted:
+            self.status.not_found_old_orders_hidden += 1
         return []
 
     async def orders_by_email(self, email: str, *, limit: int = 5) -> list[Order]:

@@ -397,3 +397,18 @@ async def test_tokens_in_the_database_are_encrypted_and_shared_by_workers(
     renewed = await first.refresh(token)
     assert (await second.refresh(token)).get_secret_value() == renewed.get_secret_value()
     assert shopify.grants == ["client_credentials", "client_credentials"]
+
+
+async def test_concurrent_requests_spend_a_single_use_refresh_token_once(shopify: FakeShopify, wall: WallClock) -> None:
+    store = MemoryTokenStore()
+    install = make_install(shopify, wall, store)
+    await install.complete(await approve(install, shopify))
+    tokens = AuthorizationCodeToken(oauth_app(shopify), SHOP, store=store, now=wall.now)
+    async with admin(shopify, tokens) as client:
+        await client.shop()
+        wall.advance(3_600)  # expired: every request below needs the refreshed token
+        numbers = ["1031", "1042", "1050", "1088"]
+        found = await asyncio.gather(*(client.orders_by_name(n) for n in numbers))
+    assert [[o.name for o in orders] for orders in found] == [[f"#{n}"] for n in numbers]
+    # A second use of the same refresh token would have been refused: one refresh served them all.
+    assert shopify.grants == ["authorization_code", "refresh_token"]

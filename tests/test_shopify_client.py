@@ -607,3 +607,20 @@ async def test_an_order_with_8_packages_and_60_items_comes_through_whole(tmp_pat
         assert max(costs) < 1000
         assert any("LumenFulfillment(" in body["query"] for body in fake.received)
         assert any("LumenLineItems" in body["query"] for body in fake.received)
+
+
+async def test_an_old_order_is_invisible_without_read_all_orders_and_the_merchant_is_told(
+    tmp_path: Path, sleep: RecordingSleep
+) -> None:
+    # asOf is 2026-02-27: an order from November is past Shopify's 60-day window.
+    store = write_store(tmp_path, order_node("#900", createdAt="2025-11-20T10:00:00Z"), order_node("#1001"))
+    with FakeShopify(store, token=TOKEN, scopes=APP_SCOPES) as fake:
+        async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep) as client:
+            assert [o.name for o in await client.orders_by_name("1001")] == ["#1001"]
+            assert await client.orders_by_name("900") == []  # to the shopper: simply not found
+            assert client.status.older_orders_visible is False
+            assert client.status.not_found_old_orders_hidden == 1
+    with FakeShopify(store, token=TOKEN, scopes=APP_SCOPES | {"read_all_orders"}) as fake:
+        async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep) as client:
+            assert [o.name for o in await client.orders_by_name("900")] == ["#900"]
+            assert client.status.not_found_old_orders_hidden == 0

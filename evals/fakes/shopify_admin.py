@@ -31,6 +31,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -305,6 +306,7 @@ NULLABLE_FIELDS = frozenset(
 )  # fmt: skip
 # Every scope the fake can grant: Lumen's and the optional ones.
 ALL_SCOPES = frozenset({*APP_SCOPES, *OPTIONAL_SCOPES})
+ORDER_WINDOW_DAYS = 60  # orders older than this are invisible without `read_all_orders`
 
 
 class _NullBubble(Exception):
@@ -714,6 +716,8 @@ class FakeShopify(LoopbackServer):
         now: Callable[[], float] = time.time,
     ) -> None:
         raw = json.loads(Path(store_path).read_text(encoding="utf-8"))
+        self.as_of: str | None = raw.get("asOf")  # the store file's "today", for the 60-day window
+        self._now = now
         # Shopify's default order-name format is "#1001": a "#" prefix and no suffix.
         self.shop_node: dict[str, Any] = {"orderNumberFormatPrefix": "#", "orderNumberFormatSuffix": ""} | (
             raw.get("shop") or {}
@@ -931,6 +935,14 @@ class FakeShopify(LoopbackServer):
     def _cost(self, requested: int, actual: int | None) -> dict[str, Any]:
         return {"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": self._bucket.status()}
 
+    def _visible(self, order: dict[str, Any], ctx: _Context) -> bool:
+        """Without `read_all_orders` Shopify shows only the last 60 days of orders, and says nothing of the rest."""
+        if "read_all_orders" in ctx.granted:
+            return True
+        today = datetime.fromisoformat(self.as_of) if self.as_of else datetime.fromtimestamp(self._now(), UTC)
+        created = datetime.fromisoformat(str(order.get("createdAt") or today.isoformat()))
+        return created >= today - timedelta(days=ORDER_WINDOW_DAYS)
+
     def _resolve(self, sel: Selection, ctx: _Context) -> Any:
         path: tuple[str | int, ...] = (sel.key,)
         if sel.name == "shop":
@@ -939,13 +951,15 @@ class FakeShopify(LoopbackServer):
             installation = {"accessScopes": [{"handle": scope} for scope in sorted(ctx.granted)]}
             return project(sel, installation, ctx, path)
         if sel.name == "order":
-            order = next((o for o in self.orders if o.get("id") == sel.args.get("id")), None)
+            order = next((o for o in self.orders if o.get("id") == sel.args.get("id") and self._visible(o, ctx)), None)
             return project(sel, order, ctx, path)
         if sel.name == "fulfillment":
             every = (f for o in self.orders for f in o.get("fulfillments") or [])
             return project(sel, next((f for f in every if f.get("id") == sel.args.get("id")), None), ctx, path)
         if sel.name == "orders":
-            found = search_orders(self.orders, sel.args.get("query"), fuzzy=self.fuzzy)
+            found = [
+                o for o in search_orders(self.orders, sel.args.get("query"), fuzzy=self.fuzzy) if self._visible(o, ctx)
+            ]
             sort_key = sel.args.get("sortKey") or "PROCESSED_AT"
             field_name = "createdAt" if sort_key == "CREATED_AT" else "processedAt"
             found.sort(
