@@ -348,6 +348,7 @@ class ShopifyAdmin:
         self._clock = clock
         self._backoff = wait_exponential_jitter(multiplier=0.25, max=4.0, jitter=0.25)
         self._shop: Shop | None = None
+        self._shop_lock = asyncio.Lock()
         self._name_format = ("#", "")
         # Scopes Shopify says were granted (None until it has), minus any it has since denied a field for.
         self._granted: frozenset[str] | None = None
@@ -421,9 +422,9 @@ class ShopifyAdmin:
 
     async def shop(self) -> Shop:
         if self._shop is None:
-            # Not single-flight: lookups that start together before the first answer each ask (3 points each, once
-            # per client); the high-traffic evals count on that opening burst meeting the rate limit.
-            await self._learn_shop()
+            async with self._shop_lock:  # lookups that start together ask once
+                if self._shop is None:
+                    await self._learn_shop()
         assert self._shop is not None
         return self._shop
 

@@ -381,6 +381,7 @@ async def test_concurrent_lookups_share_a_tiny_bucket() -> None:
         # Only one query fits at a time, so the client had to hold queries back (or be throttled and retry).
         assert client.stats.proactive_waits + fake.throttled > 0
         shop_queries = sum("LumenShop" in body["query"] for body in fake.received)
+        assert shop_queries == 1  # asked once, not by every lookup that started together
         assert fake.requests == shop_queries + len(numbers) + fake.throttled
         assert client.stats.throttled == fake.throttled
 
