@@ -14,7 +14,8 @@ import logging
 import re
 import secrets
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -168,7 +169,7 @@ class Lumen:
         self.escalations = escalations or EscalationService(db, self._mail_settings)
         self.guard = AttemptGuard(db)
         self.models = ModelChooser(settings)
-        # One turn at a time per conversation; a lock lives only while someone holds or waits for it.
+        # The in-process half of `_turn`; a lock lives only while someone holds or waits for it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @classmethod
@@ -279,13 +280,18 @@ class Lumen:
         except OrderSourceError:
             return Shop(name="our store")
 
-    def _lock(self, session_id: str | None) -> asyncio.Lock:
-        if session_id is None:
-            return asyncio.Lock()
+    @asynccontextmanager
+    async def _turn(self, session_id: str | None) -> AsyncIterator[None]:
+        """One turn at a time per conversation, across every worker on this database (a lease in the database).
+        Turns of one process queue on an in-process lock first, so only one of them at a time asks the database."""
+        if session_id is None or not SESSION_ID.match(session_id):
+            yield  # a new conversation nobody else knows yet, or an id `_prepare` refuses
+            return
         lock = self._locks.get(session_id)
         if lock is None:
             lock = self._locks[session_id] = asyncio.Lock()
-        return lock
+        async with lock, self.db.conversation_turn(session_id):
+            yield
 
     async def _save(self, prepared: _Prepared, messages: list[ModelMessage], model: str | None) -> None:
         prepared.saved = True
@@ -336,7 +342,7 @@ class Lumen:
         customer_id: str | None = None,
         client_ip: str | None = None,
     ) -> ChatTurn:
-        async with self._lock(session_id):
+        async with self._turn(session_id):
             prepared = await self._prepare(message, session_id, customer_id, client_ip)
             try:
                 result = await lumen_agent.run(message, **self._run_options(prepared))
@@ -355,7 +361,7 @@ class Lumen:
         client_ip: str | None = None,
     ) -> AsyncGenerator[dict[str, Any], None]:
         """Events: {"type": "session"} first, {"type": "delta", "text"} as text is written, then {"type": "done"}."""
-        async with self._lock(session_id):
+        async with self._turn(session_id):
             prepared = await self._prepare(message, session_id, customer_id, client_ip)
             yield {"type": "session", "session_id": prepared.session_id}
             try:

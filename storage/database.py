@@ -20,7 +20,11 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+# How long a SQLite writer waits for another process's write transaction before "database is locked". Inside one
+# process writers queue on a lock instead (see `Engine.begin`), so only one connection per worker ever waits here.
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# Set on a connection that only reads: on SQLite its transaction is BEGIN DEFERRED, and it skips the writer lock.
+READ_ONLY = "lumen_read_only"
 
 
 def utcnow() -> datetime:
@@ -63,6 +67,13 @@ def _is_sqlite_memory(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
+def _sqlite_begin(conn: sa.Connection) -> None:
+    """Every SQLite transaction opens here: IMMEDIATE (the write lock now, waiting in busy_timeout if another process
+    holds it) unless the connection only reads."""
+    mode = "DEFERRED" if conn.get_execution_options().get(READ_ONLY) else "IMMEDIATE"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
 def _dialect_insert(dialect_name: str) -> Callable[[sa.Table], Any]:
     """The INSERT with `on_conflict_do_nothing` / `on_conflict_do_update`, which plain `sa.insert` lacks."""
     if dialect_name == "sqlite":
@@ -92,13 +103,20 @@ class Engine:
         elif self.url.get_backend_name() == "sqlite":
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
-        if self.url.get_backend_name() == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", self._sqlite_pragmas)
-        # A single shared in-memory connection has one transaction state: serialise its users.
-        self._memory_lock = asyncio.Lock() if self._memory else None
+        self._sqlite = self.url.get_backend_name() == "sqlite"
+        if self._sqlite:
+            event.listen(self.engine.sync_engine, "connect", self._sqlite_connect)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+        # SQLite has one writer at a time per file. Writers of one process queue here, in order, rather than in
+        # SQLite's busy handler, which polls and can starve a connection past busy_timeout under load. A single
+        # shared in-memory connection has one transaction state, so there readers queue here too.
+        self._write_lock = asyncio.Lock() if self._sqlite else None
         self._insert = _dialect_insert(self.engine.dialect.name)
 
-    def _sqlite_pragmas(self, dbapi_connection: Any, _record: Any) -> None:
+    def _sqlite_connect(self, dbapi_connection: Any, _record: Any) -> None:
+        # SQLAlchemy's recipe for SQLite transactions: the driver emits no BEGIN of its own (it would BEGIN DEFERRED
+        # lazily before the first write); `_sqlite_begin` emits the right one when SQLAlchemy begins.
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
             if not self._memory:
@@ -109,9 +127,11 @@ class Engine:
             cursor.close()
 
     async def connect(self) -> None:
-        """Create any missing table (no migrations: existing tables are left as they are)."""
+        """Bring the database to the newest schema (`storage.migrations`), in one write transaction."""
+        from storage import migrations  # Alembic loads only when a database is opened
+
         async with self.begin() as conn:
-            await conn.run_sync(self.metadata.create_all)
+            await conn.run_sync(migrations.upgrade)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -125,13 +145,34 @@ class Engine:
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
-        """A connection inside a transaction: committed when the block ends, rolled back if it raises."""
-        if self._memory_lock is None:
+        """A connection inside a write transaction: committed when the block ends, rolled back if it raises.
+
+        On SQLite it is BEGIN IMMEDIATE, taken after this process's other writers: the write lock is held from the
+        start, so a transaction that reads and then writes never meets another writer's commit in between (which
+        SQLite answers with "database is locked" at once, without waiting). Keep these blocks short and never nest
+        them: the lock is not re-entrant.
+        """
+        if self._write_lock is None:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        async with self._memory_lock, self.engine.begin() as conn:
+        async with self._write_lock, self.engine.begin() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection inside a transaction that only reads (a consistent snapshot); it must not write.
+
+        On a SQLite file it is BEGIN DEFERRED and waits for no writer (WAL readers never block).
+        """
+        if self._memory:
+            async with self.begin() as conn:
+                yield conn
+            return
+        async with self.engine.connect() as conn:
+            await conn.execution_options(**{READ_ONLY: True})
+            async with conn.begin():
+                yield conn
 
     def insert(self, table: sa.Table) -> Any:
         """The dialect's INSERT, which has `on_conflict_do_nothing` / `on_conflict_do_update`."""

@@ -1,4 +1,5 @@
-"""Every table Lumen keeps, on one `metadata`: `Database.connect()` creates what is missing."""
+"""Every table Lumen keeps, on one `metadata`. A change here needs a migration beside it (`storage/migrations`):
+`Database.connect()` upgrades every database to the newest revision."""
 
 from __future__ import annotations
 
@@ -75,4 +76,15 @@ webhook_events = sa.Table(
     sa.Column("event_id", sa.Text, primary_key=True),
     sa.Column("topic", sa.Text, nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
+)
+
+# Who is running a turn of a conversation now, across every worker and host on this database: a row is a lease, taken
+# by an atomic insert-or-take-over-if-expired and deleted when the turn ends. The holder renews it while the turn
+# runs, so a lease outlives a turn only when its worker died, and then for at most one lease period.
+conversation_locks = sa.Table(
+    "conversation_locks",
+    metadata,
+    sa.Column("conversation_id", sa.Text, primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
 )

@@ -13,7 +13,7 @@ from storage.schema import settings
 
 class SettingStore(Engine):
     async def get_setting(self, key: str) -> dict[str, Any] | None:
-        async with self.begin() as conn:
+        async with self.read() as conn:
             value = (await conn.execute(sa.select(settings.c.value_json).where(settings.c.key == key))).scalar()
         return json.loads(value) if value is not None else None
 

@@ -1,0 +1,72 @@
+"""Schema migrations (Alembic): `upgrade(connection)` brings any Lumen database to the newest schema.
+
+`Database.connect()` calls it, so a new release's tables and columns arrive when Lumen starts; nothing to run by
+hand and no alembic.ini: the configuration is built here. Databases made before migrations existed (by
+`metadata.create_all`, with no alembic_version table) are recognised, stamped with the first revision (which is the
+schema they have) and upgraded from there.
+
+A change to `storage/schema.py` needs a revision beside it: `python -m storage.migrations "what changed"` writes one
+by comparing the schema with a database migrated to head (review it, then commit it). tests/test_migrations.py fails
+while the two differ.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+HERE = Path(__file__).resolve().parent
+# The revision equal to the schema `create_all` made before migrations: what an unversioned database is stamped with.
+INITIAL = "0001"
+# A table every Lumen database has had since the first release: its presence without a version marks a legacy file.
+LEGACY_MARKER = "conversations"
+# Any fixed number: PostgreSQL sessions that migrate at once (several workers starting) take this lock in turn.
+PG_MIGRATION_LOCK = 0x4C756D656E  # "Lumen"
+
+
+def config(connection: sa.Connection | None = None) -> Config:
+    """Alembic's configuration, in code: the scripts beside this file, run on `connection` (see env.py)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(HERE))
+    cfg.set_main_option("path_separator", "os")
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+@functools.cache
+def head() -> str:
+    """The newest revision (read once per process: scripts do not change while Lumen runs)."""
+    revision = ScriptDirectory.from_config(config()).get_current_head()
+    if revision is None:  # pragma: no cover - the package ships its revisions
+        raise RuntimeError("no migrations found")
+    return revision
+
+
+def current(connection: sa.Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(connection: sa.Connection) -> None:
+    """Migrate to head inside the caller's transaction (all or nothing where the database's DDL is transactional,
+    as on SQLite and PostgreSQL). Concurrent callers (workers starting together) take turns: on SQLite the caller's
+    write transaction already excludes other writers; on PostgreSQL a transaction-scoped advisory lock does."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(PG_MIGRATION_LOCK)))
+    if current(connection) == head():
+        return
+    cfg = config(connection)
+    if is_legacy(connection):
+        command.stamp(cfg, INITIAL)
+    command.upgrade(cfg, "head")
+
+
+def is_legacy(connection: sa.Connection) -> bool:
+    """A database Lumen made before migrations: its tables exist, its version table does not."""
+    inspector = sa.inspect(connection)
+    return inspector.has_table(LEGACY_MARKER) and not inspector.has_table("alembic_version")
