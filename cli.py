@@ -5,22 +5,54 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+# `serve --store` for the workers, which build their app in processes of their own (see `app`).
+SERVE_STORE_ENV = "LUMEN_SERVE_STORE"
+
+
+def app() -> FastAPI:
+    """One worker's app (uvicorn's factory): the settings from the environment, and the store `serve --store` named."""
+    import server
+
+    store = os.environ.get(SERVE_STORE_ENV)
+    return server.create_app(store=Path(store) if store else None)
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    import server
     from config import Settings
+    from storage import is_memory_url
 
-    overrides = {k: v for k, v in {"lumen_host": args.host, "lumen_port": args.port}.items() if v is not None}
-    settings = Settings(**overrides)
-    app = server.create_app(settings, store=Path(args.store) if args.store else None)
+    # Workers read their settings from the environment: this command's options travel there too.
+    for name, value in (("LUMEN_HOST", args.host), ("LUMEN_PORT", args.port)):
+        if value is not None:
+            os.environ[name] = str(value)
+    if args.store:
+        os.environ[SERVE_STORE_ENV] = str(Path(args.store).resolve())
+    settings = Settings()
+    workers = args.workers
+    if workers > 1 and is_memory_url(settings.lumen_database_url):
+        # Each worker would hold a database of its own, and a conversation would vanish when its next message
+        # reached another worker.
+        print("lumen: an in-memory database serves one worker only; starting one", file=sys.stderr)
+        workers = 1
     # Failed lookups are rationed per client address: behind a reverse proxy, name it so the real address is used.
     uvicorn.run(
-        app,
+        "cli:app",
+        factory=True,
+        workers=workers,
         host=settings.lumen_host,
         port=settings.lumen_port,
         log_level="info",
@@ -59,6 +91,13 @@ async def _chat(store: Path | None) -> int:
         await lumen.close()
 
 
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lumen", description="Lumen: 'Where is my order?' answers for Shopify.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--store", help="a store file (default: the demo store, or Shopify when configured)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=default_workers(),
+        help="worker processes, sharing everything through the database (default: this machine's cores, %(default)s)",
+    )
 
     chat = sub.add_parser("chat", help="chat with Lumen in this terminal")
     chat.add_argument("--store", help="a store file (default: the demo store, or Shopify when configured)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from storage.attempts import AttemptStore
 from storage.conversations import ConversationRow, ConversationStore, ConversationSummary
-from storage.database import normalize_database_url, utcnow
+from storage.database import is_memory_url, normalize_database_url, utcnow
 from storage.escalations import Escalation, EscalationRequest, EscalationStore, new_escalation_id
 from storage.privacy import PrivacyStore
 from storage.schema import metadata
@@ -28,6 +28,7 @@ __all__ = [
     "Database",
     "Escalation",
     "EscalationRequest",
+    "is_memory_url",
     "new_escalation_id",
     "normalize_database_url",
     "utcnow",

@@ -67,6 +67,11 @@ def _is_sqlite_memory(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
+def is_memory_url(url: str) -> bool:
+    """True for a database that lives in one process's memory (and so cannot be shared by several workers)."""
+    return _is_sqlite_memory(make_url(url))
+
+
 def _sqlite_begin(conn: sa.Connection) -> None:
     """Every SQLite transaction opens here: IMMEDIATE (the write lock now, waiting in busy_timeout if another process
     holds it) unless the connection only reads."""
