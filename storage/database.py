@@ -136,7 +136,10 @@ class Engine:
         from storage import migrations  # Alembic loads only when a database is opened
 
         async with self.begin() as conn:
-            await conn.run_sync(migrations.upgrade)
+            if await conn.run_sync(migrations.at_head):
+                return
+            async with migrations.exclusive():
+                await conn.run_sync(migrations.upgrade)
 
     async def close(self) -> None:
         await self.engine.dispose()

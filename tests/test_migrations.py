@@ -159,3 +159,15 @@ async def test_connect_on_a_database_at_head_changes_nothing(database_url: str, 
         assert await _version(second) == migrations.head()
         row = await second.get_conversation("c1")
         assert row is not None and row.created_at == T0
+
+
+async def test_many_databases_opening_at_once_in_one_process_all_migrate(tmp_path: Path) -> None:
+    """As the evals do (a database per case, cases run at once): Alembic's module-wide state is used by one at a time."""
+    urls = ["sqlite://"] * 4 + [f"sqlite:///{tmp_path / f'{n}.db'}" for n in range(4)]
+    databases = [Database(url) for url in urls]
+    try:
+        results = await asyncio.gather(*(database.connect() for database in databases), return_exceptions=True)
+        assert [r for r in results if isinstance(r, BaseException)] == []
+        assert [await _version(database) for database in databases] == [migrations.head()] * len(urls)
+    finally:
+        await asyncio.gather(*(database.close() for database in databases))

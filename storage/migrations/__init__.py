@@ -12,7 +12,11 @@ while the two differ.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -28,6 +32,10 @@ INITIAL = "0001"
 LEGACY_MARKER = "conversations"
 # Any fixed number: PostgreSQL sessions that migrate at once (several workers starting) take this lock in turn.
 PG_MIGRATION_LOCK = 0x4C756D656E  # "Lumen"
+# Alembic runs a migration through module-wide proxies (`alembic.context`, `alembic.op`): two upgrades at once in one
+# process (several databases opening together, as the evals do) would mix their connections. One at a time.
+_ALEMBIC = threading.Lock()
+_ALEMBIC_POLL_S = 0.005
 
 
 def config(connection: sa.Connection | None = None) -> Config:
@@ -48,12 +56,28 @@ def head() -> str:
     return revision
 
 
+@asynccontextmanager
+async def exclusive() -> AsyncIterator[None]:
+    """Hold this process's migration lock. Polled, not awaited in a thread: any event loop, any thread (a SQLite
+    connection's, or the loop's own for asyncpg) can take it, and a cancelled waiter leaves nothing behind."""
+    while not _ALEMBIC.acquire(blocking=False):
+        await asyncio.sleep(_ALEMBIC_POLL_S)
+    try:
+        yield
+    finally:
+        _ALEMBIC.release()
+
+
+def at_head(connection: sa.Connection) -> bool:
+    return current(connection) == head()
+
+
 def current(connection: sa.Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade(connection: sa.Connection) -> None:
-    """Migrate to head inside the caller's transaction (all or nothing where the database's DDL is transactional,
+    """Migrate to head inside the caller's transaction, holding `exclusive()` (all or nothing where the database's DDL is transactional,
     as on SQLite and PostgreSQL). Concurrent callers (workers starting together) take turns: on SQLite the caller's
     write transaction already excludes other writers; on PostgreSQL a transaction-scoped advisory lock does."""
     if connection.dialect.name == "postgresql":
