@@ -77,9 +77,10 @@ def current(connection: sa.Connection) -> str | None:
 
 
 def upgrade(connection: sa.Connection) -> None:
-    """Migrate to head inside the caller's transaction, holding `exclusive()` (all or nothing where the database's DDL is transactional,
-    as on SQLite and PostgreSQL). Concurrent callers (workers starting together) take turns: on SQLite the caller's
-    write transaction already excludes other writers; on PostgreSQL a transaction-scoped advisory lock does."""
+    """Migrate to head inside the caller's transaction, holding `exclusive()`: all or nothing where the database's
+    DDL is transactional, as on SQLite and PostgreSQL. Processes migrating at once (workers starting together) take
+    turns: on SQLite the caller's write transaction excludes other writers; on PostgreSQL an advisory lock, held
+    until the transaction ends, does."""
     if connection.dialect.name == "postgresql":
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(PG_MIGRATION_LOCK)))
     if current(connection) == head():
