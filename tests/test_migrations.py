@@ -32,22 +32,42 @@ async def _version(database: Database) -> str | None:
         return await conn.run_sync(migrations.current)
 
 
-async def test_a_new_database_is_migrated_to_the_schema_in_schema_py(database_url: str, clock: Clock) -> None:
-    async with Database(database_url, clock=clock) as database:
+async def _by_the_revisions(database_url: str) -> Database:
+    """A database built by running every revision (`connect()` builds a new one from schema.py in one go)."""
+    database = Database(database_url)
+    async with database.begin() as conn:
+        await conn.run_sync(lambda sync: migrations.command.upgrade(migrations.config(sync), "head"))
+    return database
+
+
+async def test_the_revisions_build_the_schema_in_schema_py(database_url: str) -> None:
+    database = await _by_the_revisions(database_url)
+    try:
         assert await _version(database) == migrations.head()
         assert await _drift(database) == []
-        await database.create_conversation("c1")  # and it is usable
-        assert await database.count_conversations() == 1
+    finally:
+        await database.close()
 
 
-async def test_the_drift_check_sees_a_column_schema_py_has_and_the_migrations_do_not(database_url: str) -> None:
+async def test_the_drift_check_sees_a_column_schema_py_has_and_the_revisions_do_not(database_url: str) -> None:
     ahead = sa.MetaData()
     for table in metadata.tables.values():
         table.to_metadata(ahead)
     ahead.tables["conversations"].append_column(sa.Column("channel", sa.Text, nullable=True))
-    async with Database(database_url) as database:
+    database = await _by_the_revisions(database_url)
+    try:
         drift = await _drift(database, ahead)
+    finally:
+        await database.close()
     assert [(op[0], op[2], op[3].name) for op in drift] == [("add_column", "conversations", "channel")]
+
+
+async def test_a_new_database_is_at_head_and_usable(database_url: str, clock: Clock) -> None:
+    async with Database(database_url, clock=clock) as database:
+        assert await _version(database) == migrations.head()
+        assert await _drift(database) == []
+        await database.create_conversation("c1")
+        assert await database.count_conversations() == 1
 
 
 async def test_workers_starting_together_on_a_new_database_migrate_it_once(database_url: str) -> None:
