@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from storage.migrations import config, head, upgrade
+from storage.migrations import config, head
 
 
 def _formatted(cfg: Config) -> Config:
@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         engine = sa.create_engine(f"sqlite:///{Path(scratch) / 'head.db'}")
         with engine.begin() as connection:
-            upgrade(connection)
+            command.upgrade(config(connection), "head")  # by the revisions: `upgrade()` would build schema.py
             number = int(head()) + 1
             command.revision(_formatted(config(connection)), argv[0], autogenerate=True, rev_id=f"{number:04d}")
         engine.dispose()
