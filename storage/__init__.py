@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from storage import migrations
 from storage.attempts import AttemptStore
 from storage.conversations import ConversationRow, ConversationStore, ConversationSummary
 from storage.database import is_memory_url, normalize_database_url, utcnow
@@ -20,6 +21,14 @@ class Database(ConversationStore, SettingStore, EscalationStore, AttemptStore, W
     """One engine, one set of tables; `await connect()` before use and `await close()` at shutdown."""
 
     metadata = metadata
+
+    async def connect(self) -> None:
+        """Bring the database to the newest schema (`storage.migrations`), in one write transaction."""
+        async with self.begin() as conn:
+            if await conn.run_sync(migrations.at_head):
+                return
+            async with migrations.exclusive():
+                await conn.run_sync(migrations.upgrade)
 
 
 __all__ = [

@@ -147,14 +147,7 @@ class Engine:
             cursor.close()
 
     async def connect(self) -> None:
-        """Bring the database to the newest schema (`storage.migrations`), in one write transaction."""
-        from storage import migrations  # Alembic loads only when a database is opened
-
-        async with self.begin() as conn:
-            if await conn.run_sync(migrations.at_head):
-                return
-            async with migrations.exclusive():
-                await conn.run_sync(migrations.upgrade)
+        """Ready the database for use; `storage.Database` brings its schema up to date here."""
 
     async def close(self) -> None:
         await self.engine.dispose()
