@@ -331,3 +331,16 @@ def test_lumen_serve_with_two_worker_processes_shares_conversations(tmp_path: Pa
         process.terminate()
         output, _ = process.communicate(timeout=30)
     assert output.count("Started server process") == 2, output
+
+
+async def test_a_workers_app_serves_the_store_serve_was_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [k for k in os.environ if k.startswith(("LUMEN_", "SHOPIFY_", "OPENAI_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LUMEN_DATABASE_URL", f"sqlite:///{tmp_path / 'lumen.db'}")
+    monkeypatch.setenv("LUMEN_MODEL", "playbook")
+    monkeypatch.setenv(cli.SERVE_STORE_ENV, str(ROOT / "tests" / "data" / "second-store.json"))
+    app = cli.app()
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://lumen.test") as client:
+            assert (await client.get("/healthz")).json()["store"] == "Fjord & Fell Outdoor Co."
