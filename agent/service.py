@@ -236,10 +236,16 @@ class Lumen:
 
     # --- conversations -------------------------------------------------------------------------------------------
     async def _prepare(
-        self, message: str, session_id: str | None, customer_id: str | None, client_ip: str | None = None
+        self,
+        message: str,
+        session_id: str | None,
+        customer_id: str | None,
+        client_ip: str | None = None,
+        *,
+        new_id: str | None = None,
     ) -> _Prepared:
         if session_id is None:
-            session_id = new_session_id()
+            session_id = new_id or new_session_id()
             await self.db.create_conversation(session_id)
             history: list[ModelMessage] = []
             state = SessionState()
@@ -281,17 +287,19 @@ class Lumen:
             return Shop(name="our store")
 
     @asynccontextmanager
-    async def _turn(self, session_id: str | None) -> AsyncIterator[None]:
-        """One turn at a time per conversation, across every worker on this database (a lease in the database).
-        Turns of one process queue on an in-process lock first, so only one of them at a time asks the database."""
-        if session_id is None or not SESSION_ID.match(session_id):
-            yield  # a new conversation nobody else knows yet, or an id `_prepare` refuses
+    async def _turn(self, session_id: str | None) -> AsyncIterator[str]:
+        """One turn at a time per conversation, across every worker on this database (a lease in the database);
+        gives the conversation's id, a new one for a new conversation (whose id the stream sends before the turn
+        ends). Turns of one process queue on an in-process lock first, so one of them at a time asks the database."""
+        turn_id = new_session_id() if session_id is None else session_id
+        if not SESSION_ID.match(turn_id):
+            yield turn_id  # an id `_prepare` refuses
             return
-        lock = self._locks.get(session_id)
+        lock = self._locks.get(turn_id)
         if lock is None:
-            lock = self._locks[session_id] = asyncio.Lock()
-        async with lock, self.db.conversation_turn(session_id):
-            yield
+            lock = self._locks[turn_id] = asyncio.Lock()
+        async with lock, self.db.conversation_turn(turn_id):
+            yield turn_id
 
     async def _save(self, prepared: _Prepared, messages: list[ModelMessage], model: str | None) -> None:
         prepared.saved = True
@@ -342,8 +350,8 @@ class Lumen:
         customer_id: str | None = None,
         client_ip: str | None = None,
     ) -> ChatTurn:
-        async with self._turn(session_id):
-            prepared = await self._prepare(message, session_id, customer_id, client_ip)
+        async with self._turn(session_id) as turn_id:
+            prepared = await self._prepare(message, session_id, customer_id, client_ip, new_id=turn_id)
             try:
                 result = await lumen_agent.run(message, **self._run_options(prepared))
             except Exception as exc:  # the shopper always gets an answer, and the turn is kept
@@ -361,8 +369,8 @@ class Lumen:
         client_ip: str | None = None,
     ) -> AsyncGenerator[dict[str, Any], None]:
         """Events: {"type": "session"} first, {"type": "delta", "text"} as text is written, then {"type": "done"}."""
-        async with self._turn(session_id):
-            prepared = await self._prepare(message, session_id, customer_id, client_ip)
+        async with self._turn(session_id) as turn_id:
+            prepared = await self._prepare(message, session_id, customer_id, client_ip, new_id=turn_id)
             yield {"type": "session", "session_id": prepared.session_id}
             try:
                 async with lumen_agent.run_stream_events(message, **self._run_options(prepared)) as events:

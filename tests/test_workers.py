@@ -217,6 +217,31 @@ async def test_two_services_on_one_conversation_run_its_turns_one_at_a_time(data
             await service.close()
 
 
+async def test_a_message_sent_while_a_new_conversation_streams_its_first_turn_waits_for_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The stream names a new conversation before its first turn ends: a quick second message, reaching another
+    worker, waits for that turn."""
+    config = make_settings(tmp_path, lumen_database_url=database_url)
+    services = [await Lumen.create(config), await Lumen.create(config)]
+    try:
+        watch = TurnWatch()
+        for service in services:
+            watch.watch(service)
+        stream = services[0].chat_stream(SPLIT)
+        opened = await anext(stream)
+        assert opened["type"] == "session"
+        second = asyncio.create_task(services[1].chat("when will it arrive?", opened["session_id"]))
+        events = [event async for event in stream]
+        assert events[-1]["type"] == "done"
+        await second
+        assert watch.most == 1
+        assert _prompts(await _messages(services[0], opened["session_id"])) == [SPLIT, "when will it arrive?"]
+    finally:
+        for service in services:
+            await service.close()
+
+
 # --- the lease --------------------------------------------------------------------------------------------------------
 
 
