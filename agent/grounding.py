@@ -306,10 +306,11 @@ def _data_statuses(tools: str) -> set[str]:
 def _is_claim(reply: str, start: int, end: int) -> bool:
     """A state stated as fact: not negated, hypothetical, quoted, defined ("in transit means"), or asked about."""
     before = reply[:start]
-    clause = before[_CLAUSE_START.match(before).end() :] if _CLAUSE_START.match(before) else before
+    boundary = _CLAUSE_START.match(before)
+    clause = before[boundary.end() :] if boundary else before
     sentence_end = re.search(r"[.!?\n]", reply[end:])
     asked = sentence_end is not None and sentence_end.group(0) == "?"
-    quoted = before.rstrip().endswith(("\"", "“", "'", "‘"))
+    quoted = before.rstrip().endswith(('"', "“", "'", "‘"))
     defined = re.match(r"[\"”'’]?\s*means\b", reply[end:]) is not None
     return not (_NOT_A_CLAIM.search(clause) or asked or quoted or defined)
 

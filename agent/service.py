@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, EmailStr, Field
-from pydantic_ai import AgentRunResult, AgentRunResultEvent, PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
+from pydantic_ai import AgentRunResult, AgentRunResultEvent, TextPart
 from pydantic_ai.messages import (
     ModelMessage,
     ModelMessagesTypeAdapter,
@@ -34,7 +34,7 @@ from pydantic_ai.usage import UsageLimits
 from pydantic_core import to_jsonable_python
 
 from agent import prompts, webhooks
-from agent.core import lumen_agent
+from agent.core import StreamGuard, lumen_agent
 from agent.deps import Deps
 from agent.masking import unmask_smtp_url
 from agent.models import ModelChooser
@@ -271,7 +271,7 @@ class Lumen:
             now=now,
             persona=persona,
         )
-        return _Prepared(session_id, history, deps, self.models.for_turn(persona, shop.name, deps.today))
+        return _Prepared(session_id, history, deps, self.models.for_turn(persona, shop.name, deps.today, shop.locale))
 
     async def _shop(self) -> Shop:
         try:
@@ -359,19 +359,18 @@ class Lumen:
             prepared = await self._prepare(message, session_id, customer_id, client_ip)
             yield {"type": "session", "session_id": prepared.session_id}
             try:
-                async with lumen_agent.run_stream_events(message, **self._run_options(prepared)) as events:
+                options = self._run_options(prepared)
+                # Only text that has passed the grounding guard reaches the widget; a rejected draft never does.
+                guard = StreamGuard(prepared.deps, options["message_history"], message)
+                async with lumen_agent.run_stream_events(message, **options) as events:
                     async for event in events:
-                        if (
-                            isinstance(event, PartStartEvent)
-                            and isinstance(event.part, TextPart)
-                            and event.part.content
-                        ):
-                            yield {"type": "delta", "text": event.part.content}
-                        elif isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
-                            yield {"type": "delta", "text": event.delta.content_delta}
-                        elif isinstance(event, AgentRunResultEvent):
+                        if isinstance(event, AgentRunResultEvent):
+                            if rest := guard.finish(event.result.output):
+                                yield {"type": "delta", "text": rest}
                             turn = await self._finish(prepared, event.result)
                             yield {"type": "done", **turn.model_dump(mode="json")}
+                        elif text := guard.feed(event):
+                            yield {"type": "delta", "text": text}
             except Exception as exc:
                 messages, reply = self._failure_turn(prepared, message, exc)
                 await self._save(prepared, messages, "error")
