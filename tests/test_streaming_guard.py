@@ -4,7 +4,7 @@ endpoint, and the reply the guard falls back to is itself checked."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,14 +122,12 @@ async def test_a_draft_invented_twice_streams_only_the_checked_safe_reply(lumen:
 
 async def test_the_safe_reply_is_checked_by_the_guard_too(lumen: Lumen, monkeypatch: pytest.MonkeyPatch) -> None:
     """If the playbook's reply were itself ungrounded, the shopper gets the plain hand-off offer instead."""
-    playbook = core.Playbook
 
-    class InventingPlaybook(playbook):  # type: ignore[misc, valid-type]
-        def next_step(self, messages: list[ModelMessage]) -> ReplyStep:  # type: ignore[override]
+    class InventingPlaybook(core.Playbook):
+        def next_step(self, messages: list[ModelMessage]) -> ReplyStep:
             return ReplyStep(f"Tracking {INVENTED_TRACKING}: it arrives tomorrow.", State())
 
-    inventing: Callable[..., Any] = InventingPlaybook
-    monkeypatch.setattr(core, "Playbook", inventing)
+    monkeypatch.setattr(core, "Playbook", InventingPlaybook)
     invented_first = f"It arrives tomorrow with tracking {INVENTED_TRACKING}."
     events = await stream_turn(lumen, StreamedLLM([invented_first, invented_first]))
     assert not carries(events, INVENTED_TRACKING) and not carries(events, "tomorrow")
