@@ -24,6 +24,7 @@ from pydantic_ai.messages import (
 from agent import prompts
 from agent.deps import Deps
 from agent.grounding import Evidence, evidence, ungrounded
+from agent.playbook.compose import locale_words
 from agent.playbook.model import Playbook, ReplyStep
 from tools.toolset import build_toolset
 
@@ -41,7 +42,10 @@ def instructions_for(deps: Deps) -> str:
         timezone=deps.shop.timezone,
         persona_context=deps.persona.context or "(none)",
     )
-    return "\n\n".join([policy, prompts.text("verification.md"), prompts.text("scenarios.md")])
+    locale = prompts.toml("locale.toml")["instructions"].format(
+        locale=deps.shop.locale, **locale_words(deps.shop.locale)
+    )
+    return "\n\n".join([policy, prompts.text("verification.md"), prompts.text("scenarios.md"), locale])
 
 
 def safe_reply(ctx: RunContext[Deps]) -> str:

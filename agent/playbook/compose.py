@@ -49,7 +49,8 @@ class LocaleReplies(Replies):
 def locale_words(locale: str) -> dict[str, str]:
     """Each word in `prompts/locale.toml` as the shop's country says it (the table's `default` elsewhere)."""
     territory = Locale.parse(locale).territory or ""
-    return {name: str(table.get(territory, table["default"])) for name, table in prompts.toml("locale.toml").items()}
+    words = prompts.toml("locale.toml")["words"]
+    return {name: str(table.get(territory, table["default"])) for name, table in words.items()}
 
 
 @dataclass
