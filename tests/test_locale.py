@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.core import instructions_for
+from agent.deps import Deps
 from agent.grounding import ungrounded
 from agent.playbook.compose import LocaleReplies
 from agent.service import Lumen
@@ -18,6 +20,7 @@ from config import Settings
 from shopify import FixtureStore
 from shopify.domain import Shop
 from shopify.store_file import DEMO_STORE
+from tools.context import SessionState
 from tools.views import when
 
 UK_STORE = Path(__file__).resolve().parent / "data" / "second-store.json"
@@ -149,3 +152,11 @@ async def test_a_postcode_matches_whatever_its_spacing_and_case(store: Path, ord
     (found,) = await FixtureStore(store).orders_by_name(order)
     assert found.has_postal_code(typed)
     assert not found.has_postal_code(typed.strip()[:-1] or "0")
+
+
+async def test_an_llm_is_told_the_locale_and_its_word(uk_shop: Shop) -> None:
+    store = FixtureStore(UK_STORE)
+    deps = Deps(source=store, session=SessionState(), conversation_id="c", shop=uk_shop, now=store.now())
+    rendered = instructions_for(deps)
+    assert "This shop's locale is en_GB." in rendered and 'call the postal code a "postcode"' in rendered
+    assert re.search(r"Today is \w+, \d{1,2} \w+ 2026 \(Europe/London\)", rendered)
