@@ -15,7 +15,7 @@ import re
 import secrets
 import weakref
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +34,7 @@ from pydantic_ai.usage import UsageLimits
 from pydantic_core import to_jsonable_python
 
 from agent import prompts, webhooks
+from agent.contacts import contacts_in
 from agent.core import StreamGuard, lumen_agent
 from agent.deps import Deps
 from agent.masking import unmask_smtp_url
@@ -131,6 +132,13 @@ def _escalation_in(messages: list[ModelMessage]) -> EscalationInfo | None:
                             reference=content["reference"], status=content["status"], reply_to=content.get("reply_to")
                         )
     return None
+
+
+def _without_instructions(message: ModelMessage) -> ModelMessage:
+    """A request as stored: the instructions go (14-20 KB each, the same every turn; the agent writes them anew)."""
+    if isinstance(message, ModelRequest) and message.instructions is not None:
+        return replace(message, instructions=None)
+    return message
 
 
 def _recent(messages: list[ModelMessage], limit: int) -> list[ModelMessage]:
@@ -289,12 +297,15 @@ class Lumen:
 
     async def _save(self, prepared: _Prepared, messages: list[ModelMessage], model: str | None) -> None:
         prepared.saved = True
-        messages = _recent(messages, STORED_HISTORY_MESSAGES)
+        messages = [_without_instructions(m) for m in _recent(messages, STORED_HISTORY_MESSAGES)]
         state = prepared.deps.session
+        messages_json, state_json = ModelMessagesTypeAdapter.dump_json(messages), state.model_dump_json()
+        # Before the conversation itself: a conversation is never stored without what redaction finds it by.
+        await self.db.remember_contacts(prepared.session_id, contacts_in(messages_json, state_json))
         await self.db.save_conversation(
             prepared.session_id,
-            messages_json=ModelMessagesTypeAdapter.dump_json(messages),
-            state_json=state.model_dump_json(),
+            messages_json=messages_json,
+            state_json=state_json,
             verified_lookups=len(state.verified_orders),
             escalated=bool(state.escalations),
             model=model,

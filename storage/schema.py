@@ -76,3 +76,15 @@ webhook_events = sa.Table(
     sa.Column("topic", sa.Text, nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
 )
+
+# What each conversation is about, in exact normalised form: the emails the shopper typed or proved, the logged-in
+# customer and the orders it proved or read. customers/redact deletes by these keys, never by searching text.
+# kind "indexed" (value "") marks a conversation whose contacts were recorded, so older ones can be told apart.
+conversation_contacts = sa.Table(
+    "conversation_contacts",
+    metadata,
+    sa.Column("conversation_id", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, primary_key=True),
+    sa.Index("ix_conversation_contacts_kind_value", "kind", "value"),
+)
