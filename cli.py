@@ -13,6 +13,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     import server
+    import serving
     from config import Settings
 
     overrides = {k: v for k, v in {"lumen_host": args.host, "lumen_port": args.port}.items() if v is not None}
@@ -26,6 +27,8 @@ def _serve(args: argparse.Namespace) -> int:
         log_level="info",
         proxy_headers=True,
         forwarded_allow_ips=settings.lumen_forwarded_allow_ips,
+        # No query strings in the access log, a header read timeout, a connection limit (see serving.py).
+        **serving.uvicorn_options(args.max_connections),
     )
     return 0
 
@@ -67,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--store", help="a store file (default: the demo store, or Shopify when configured)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--max-connections", type=int, default=1000, help="open connections before 503 (default 1000)")
 
     chat = sub.add_parser("chat", help="chat with Lumen in this terminal")
     chat.add_argument("--store", help="a store file (default: the demo store, or Shopify when configured)")

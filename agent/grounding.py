@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart, UserPromptPart
 from pydantic_core import to_jsonable_python
 
+from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS, WEEKDAYS
 from shopify.names import order_key
 
@@ -119,8 +120,11 @@ def _returned_orders(content: object) -> Iterator[str]:
 
 def evidence(messages: Sequence[ModelMessage], extra: str = "") -> Evidence:
     """All text the reply may draw facts from: tool results, the shopper's words, persona notes."""
-    chunks, tools = [extra], [extra]
-    orders = {order_key(ref) for ref in _ORDER_REF.findall(extra)}
+    # The example number the instructions teach: conversations are stored without their instructions (they are the
+    # same every turn), yet every model request carried them.
+    taught = _ORDER_REF.findall(prompts.text("verification.md"))
+    chunks, tools = [extra, *taught], [extra]
+    orders = {order_key(ref) for ref in [*_ORDER_REF.findall(extra), *taught]}
     for message in messages:
         if not isinstance(message, ModelRequest):
             continue

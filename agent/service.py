@@ -46,6 +46,7 @@ from outbox import Escalation, EscalationService, MailFrom, MailSettings, SmtpUr
 from shopify import FixtureStore, OrderSource
 from shopify.domain import Shop
 from shopify.source import OrderSourceError
+from shopify.webhooks import Webhook
 from storage import ConversationSummary, Database
 from tools.context import SessionState
 from tools.guard import AttemptGuard
@@ -313,7 +314,8 @@ class Lumen:
         )
 
     def _failure_turn(self, prepared: _Prepared, message: str, exc: BaseException) -> tuple[list[ModelMessage], str]:
-        log.exception("agent turn failed", exc_info=exc)
+        # The conversation's id, never its content: the exception says what broke, the id where to look.
+        log.exception("agent turn failed in conversation %s", prepared.session_id, exc_info=exc)
         reply = prompts.Replies("friendly").say("turn_failed")
         failed: list[ModelMessage] = [
             ModelRequest(parts=[UserPromptPart(message)]),
@@ -451,14 +453,8 @@ class Lumen:
             return True
         return shop_domain.strip().lower() == ours.lower()
 
-    async def handle_webhook(self, topic: str, payload: Any, shop_domain: str, event_id: str | None) -> WebhookOutcome:
+    async def handle_webhook(self, delivery: Webhook) -> WebhookOutcome:
         """A verified Shopify webhook: drop stale cached orders, or answer a privacy request (see agent.webhooks)."""
         return await webhooks.handle_webhook(
-            self.db,
-            self.source,
-            serves_shop=self.serves_shop,
-            topic=topic,
-            payload=payload,
-            shop_domain=shop_domain,
-            event_id=event_id,
+            self.db, self.source, serves_shop=self.serves_shop, delivery=delivery, now=self.db.clock()
         )

@@ -8,6 +8,7 @@ Every delivery id is remembered, so a redelivered event is not acted on twice (p
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -15,8 +16,8 @@ from pydantic import BaseModel, ConfigDict
 from agent.contacts import contacts_in
 from shopify.names import normalize_email
 from shopify.source import OrderSource
+from shopify.webhooks import Webhook, redaction_targets
 from shopify.webhooks import order_refs as webhook_order_refs
-from shopify.webhooks import redaction_targets
 from storage import Database
 from storage.contacts import Contact
 
@@ -33,6 +34,9 @@ DATA_REQUEST_NOTE = (
     "Lumen sends nothing itself."
 )
 ANOTHER_SHOP = "This Lumen serves another shop."
+# Order and fulfillment deliveries triggered longer ago than this are acknowledged and ignored (see handle_webhook).
+MAX_WEBHOOK_AGE = timedelta(minutes=5)
+STALE = "Triggered more than 5 minutes ago: cached orders expire sooner."
 
 
 class RedactionCounts(BaseModel):
@@ -56,25 +60,23 @@ class WebhookOutcome(BaseModel):
 
 
 async def handle_webhook(
-    db: Database,
-    source: OrderSource,
-    *,
-    serves_shop: Callable[[str], bool],
-    topic: str,
-    payload: Any,
-    shop_domain: str,
-    event_id: str | None,
+    db: Database, source: OrderSource, *, serves_shop: Callable[[str], bool], delivery: Webhook, now: datetime
 ) -> WebhookOutcome:
-    first_delivery = not event_id or await db.remember_webhook(event_id[:200], topic[:100])
+    topic, payload = delivery.topic, delivery.payload
+    first_delivery = await _first_delivery(db, delivery)
     if topic in PRIVACY_TOPICS:
-        # Done again on a redelivery: it is idempotent, and Shopify redelivers when an earlier attempt failed, which
-        # may have been after the event was remembered.
-        outcome = await _privacy_request(db, source, serves_shop(shop_domain), topic, payload)
+        # Done again on a redelivery or a late one: it is idempotent, Shopify redelivers when an earlier attempt failed
+        # (which may have been after the event was remembered), and a customer's erasure is owed however late it comes.
+        outcome = await _privacy_request(db, source, serves_shop(delivery.shop_domain), topic, payload)
         return outcome if first_delivery else outcome.model_copy(update={"duplicate": True})
     if not first_delivery:
         return WebhookOutcome(duplicate=True)
     if topic not in INVALIDATING_TOPICS:
         return WebhookOutcome(ignored=True, topic=topic)
+    if delivery.triggered_at is not None and now - delivery.triggered_at > MAX_WEBHOOK_AGE:
+        # A retry hours late (Shopify retries for up to 4 hours) or a replay: the cache it would clear has expired
+        # long since (seconds), so it is acknowledged and does nothing, and a replayed body cannot empty the cache.
+        return WebhookOutcome(ignored=True, topic=topic, reason=STALE)
     refs = webhook_order_refs(topic, payload)
     if refs:
         for ref in refs:
@@ -82,6 +84,12 @@ async def handle_webhook(
     else:
         source.invalidate(None)  # the order is unknown: forget everything rather than serve stale data
     return WebhookOutcome(topic=topic, invalidated=refs or "all")
+
+
+async def _first_delivery(db: Database, delivery: Webhook) -> bool:
+    """Remembers every key of the delivery; False if any was seen before (a retry, or a replayed body)."""
+    seen = [await db.remember_webhook(key, delivery.topic[:100]) for key in delivery.delivery_keys()]
+    return all(seen)
 
 
 async def _privacy_request(db: Database, source: OrderSource, ours: bool, topic: str, payload: Any) -> WebhookOutcome:

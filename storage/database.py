@@ -20,6 +20,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from storage.logs import hide_data_in_logs
+
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
@@ -85,7 +87,9 @@ class Engine:
         self.url = normalize_database_url(url)
         self.clock = clock
         self._memory = _is_sqlite_memory(self.url)
-        kwargs: dict[str, Any] = {"echo": echo}
+        # No SQL parameters in logs or error messages: they are what shoppers wrote (see storage.logs).
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
+        hide_data_in_logs()
         if self._memory:
             # One shared connection holds the whole in-memory database.
             kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
