@@ -70,6 +70,7 @@ MAX_MESSAGE_CHARS = 2000
 MAX_BODY_BYTES = 1024 * 1024  # webhooks carry whole orders; everything else is far smaller
 MAX_CHAT_BODY_BYTES = 32 * 1024
 OUTBOX_INTERVAL_S = 30.0
+RETENTION_INTERVAL_S = 3600.0  # old conversations are deleted within an hour of passing the retention period
 MAX_PAGE_SIZE = 500
 MAX_PAGE_OFFSET = 10**9
 SERVER_ERROR = "Something went wrong on our side. Please try again."
@@ -537,12 +538,14 @@ def create_app(settings: Settings | None = None, *, store: Path | None = None, l
         service = lumen if lumen is not None else await Lumen.create(config, store=store)
         app.state.lumen = service
         outbox = asyncio.create_task(service.run_outbox(interval_s=OUTBOX_INTERVAL_S), name="outbox")
+        retention = asyncio.create_task(service.run_retention(interval_s=RETENTION_INTERVAL_S), name="retention")
         try:
             yield
         finally:
-            outbox.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await outbox
+            for task in (outbox, retention):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if lumen is None:
                 await service.close()
 

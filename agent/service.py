@@ -63,6 +63,7 @@ MODEL_HISTORY_MESSAGES = 40
 STORED_HISTORY_MESSAGES = 400
 # Orders a shopper proved stay open to that conversation for this long after its last message.
 VERIFIED_FOR = timedelta(hours=24)
+DEFAULT_RETENTION_DAYS = 90
 
 
 class UnknownSession(LookupError):
@@ -80,6 +81,9 @@ class MerchantSettings(BaseModel):
         min_length=1,
         description="What, besides the order number, proves an order is the shopper's.",
     )
+    retention_days: int = Field(
+        DEFAULT_RETENTION_DAYS, ge=1, le=3650, description="Conversations idle this many days are deleted."
+    )
 
 
 class MerchantSettingsUpdate(BaseModel):
@@ -87,6 +91,7 @@ class MerchantSettingsUpdate(BaseModel):
     smtp_url: SmtpUrl = Field(None, max_length=500)
     mail_from: MailFrom | None = Field(None, max_length=200)
     verification_factors: list[Literal["email", "postal_code"]] | None = Field(None, min_length=1)
+    retention_days: int | None = Field(None, ge=1, le=3650)
 
 
 class EscalationInfo(BaseModel):
@@ -433,6 +438,20 @@ class Lumen:
     async def run_outbox(self, interval_s: float) -> None:
         """Deliver pending escalation emails every `interval_s` seconds until cancelled (the server's lifespan)."""
         await self.escalations.run_outbox(interval_s=interval_s)
+
+    async def apply_retention(self) -> int:
+        """Delete the conversations idle longer than the merchant's retention period; how many went."""
+        days = (await self.merchant_settings()).retention_days
+        return await self.db.forget_before(self.db.clock() - timedelta(days=days))
+
+    async def run_retention(self, interval_s: float) -> None:
+        """Apply the retention period every `interval_s` seconds until cancelled (the server's lifespan)."""
+        while True:
+            try:
+                await self.apply_retention()
+            except Exception:  # a database hiccup: the next round tries again
+                log.exception("retention round failed; trying again in %s s", interval_s)
+            await asyncio.sleep(interval_s)
 
     async def shop_name(self) -> str | None:
         """The shop's name; None when the order source cannot be read."""
