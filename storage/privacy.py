@@ -12,6 +12,7 @@ from storage.schema import attempts, conversation_contacts, conversations, escal
 
 # Rows per IN list: far below SQLite's and asyncpg's bound-parameter limits (32766 / 32767).
 ID_BATCH = 1000
+FINISHED = ("sent", "cancelled")  # escalations the outbox is done with
 
 
 class PrivacyStore(ContactStore):
@@ -42,12 +43,13 @@ class PrivacyStore(ContactStore):
 
     async def forget_before(self, cutoff: datetime) -> int:
         """The merchant's retention period: delete conversations last active before `cutoff` and what was recorded
-        about them. Escalations stay until they are delivered; delivered ones older than `cutoff` go too."""
+        about them. A hand-off is never lost to it: escalations go only once sent (or cancelled by the merchant)."""
         async with self.begin() as conn:
             old = sa.select(conversations.c.id).where(conversations.c.updated_at < cutoff).scalar_subquery()
             await conn.execute(sa.delete(conversation_contacts).where(conversation_contacts.c.conversation_id.in_(old)))
             conv = await conn.execute(sa.delete(conversations).where(conversations.c.updated_at < cutoff))
-            delivered = sa.and_(escalations.c.email_status == "sent", escalations.c.created_at < cutoff)
+            done = escalations.c.email_status.in_(FINISHED)
+            delivered = sa.and_(done, escalations.c.created_at < cutoff)
             await conn.execute(sa.delete(escalations).where(delivered))
         return int(conv.rowcount)
 

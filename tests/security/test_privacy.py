@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import uvicorn
 from fastapi.testclient import TestClient
 from pydantic_ai import RunContext
@@ -33,6 +34,7 @@ from outbox import EscalationService, MailSettings
 from shopify import FixtureStore
 from shopify.store_file import DEMO_STORE
 from storage import Database
+from storage.schema import escalations
 from tests.server_helpers import (
     ADMIN,
     ADMIN_TOKEN,
@@ -192,6 +194,22 @@ async def test_conversations_idle_past_the_retention_period_are_deleted(settings
         await lumen.close()
 
 
+async def test_retention_keeps_every_hand_off_the_outbox_is_not_done_with(database_url: str) -> None:
+    async with Database(database_url, clock=lambda: T0) as db:
+        old, recent = T0 - timedelta(days=100), T0 - timedelta(days=1)
+        rows = [("ESC-SENT", "sent", old), ("ESC-CANC", "cancelled", old), ("ESC-PEND", "pending", old),
+                ("ESC-FAIL", "failed", old), ("ESC-NEW", "sent", recent)]  # fmt: skip
+        async with db.begin() as conn:
+            for esc_id, status, created in rows:
+                await conn.execute(sa.insert(escalations).values(
+                    id=esc_id, conversation_id="c", order_key=esc_id, reason="r", summary="s", transcript="t",
+                    created_at=created, email_status=status, attempts=0))  # fmt: skip
+        await db.forget_before(T0 - timedelta(days=90))
+        async with db.begin() as conn:
+            left = set((await conn.execute(sa.select(escalations.c.id))).scalars())
+        assert left == {"ESC-PEND", "ESC-FAIL", "ESC-NEW"}
+
+
 def test_the_retention_period_is_a_merchant_setting(client: TestClient) -> None:
     assert admin_get(client, "/api/admin/settings")["retention_days"] == 90
     for bad in (0, -1, 100_000, "soon"):
@@ -275,7 +293,7 @@ async def test_a_stale_order_delivery_is_acknowledged_and_ignored_and_a_stale_re
 # --- finding 9: NUL and unpaired surrogates are a 4xx on every database ------------------------------------------
 
 
-def _bad_requests(client: TestClient) -> Iterator[tuple[str, httpx.Response]]:
+def _bad_requests(client: TestClient) -> Iterator[tuple[str, Any]]:
     session_id = say(client, "hello")
     proxy = signed_query({"shop": "harbor-and-pine.myshopify.com", "logged_in_customer_id": "",
                           "path_prefix": "/apps/lumen", "timestamp": str(NOW)})  # fmt: skip
