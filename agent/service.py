@@ -447,11 +447,19 @@ class Lumen:
     async def run_retention(self, interval_s: float) -> None:
         """Apply the retention period every `interval_s` seconds until cancelled (the server's lifespan)."""
         while True:
+            current = asyncio.ensure_future(self._retention_round(interval_s))
             try:
-                await self.apply_retention()
-            except Exception:  # a database hiccup: the next round tries again
-                log.exception("retention round failed; trying again in %s s", interval_s)
+                await asyncio.shield(current)
+            except asyncio.CancelledError:
+                await current  # a shutdown lets the statement under way finish: the database is closed next
+                raise
             await asyncio.sleep(interval_s)
+
+    async def _retention_round(self, interval_s: float) -> None:
+        try:
+            await self.apply_retention()
+        except Exception:  # a database hiccup: the next round tries again
+            log.exception("retention round failed; trying again in %s s", interval_s)
 
     async def shop_name(self) -> str | None:
         """The shop's name; None when the order source cannot be read."""
