@@ -32,6 +32,7 @@ def default_workers() -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    import serving
     from config import Settings
     from storage import is_memory_url
 
@@ -58,6 +59,8 @@ def _serve(args: argparse.Namespace) -> int:
         log_level="info",
         proxy_headers=True,
         forwarded_allow_ips=settings.lumen_forwarded_allow_ips,
+        # No query strings in the access log, a header read timeout, a connection limit (see serving.py).
+        **serving.uvicorn_options(args.max_connections),
     )
     return 0
 
@@ -112,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         default=default_workers(),
         help="worker processes, sharing everything through the database (default: this machine's cores, %(default)s)",
     )
+    serve.add_argument("--max-connections", type=int, default=1000, help="open connections before 503 (default 1000)")
 
     chat = sub.add_parser("chat", help="chat with Lumen in this terminal")
     chat.add_argument("--store", help="a store file (default: the demo store, or Shopify when configured)")

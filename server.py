@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
@@ -68,6 +70,7 @@ MAX_MESSAGE_CHARS = 2000
 MAX_BODY_BYTES = 1024 * 1024  # webhooks carry whole orders; everything else is far smaller
 MAX_CHAT_BODY_BYTES = 32 * 1024
 OUTBOX_INTERVAL_S = 30.0
+RETENTION_INTERVAL_S = 3600.0  # old conversations are deleted within an hour of passing the retention period
 MAX_PAGE_SIZE = 500
 MAX_PAGE_OFFSET = 10**9
 SERVER_ERROR = "Something went wrong on our side. Please try again."
@@ -183,6 +186,30 @@ class DeclaredLength:
 
 # --- dependencies -----------------------------------------------------------------------------------------------------
 
+UNSTORABLE_TEXT = "The request contains a character that cannot be stored (NUL or an unpaired surrogate)."
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+async def storable_text(request: Request) -> None:
+    """Refuses a JSON body with a NUL or a lone surrogate in any string: no database stores the first (PostgreSQL
+    refuses it: a 500) and no encoder writes the second. FastAPI's own parser (json.loads) lets both through."""
+    body = await request.body()  # cached: the route reads the same bytes
+    if not body:
+        return
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return  # not JSON: the route's validation answers that
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and _UNSTORABLE.search(item):
+            raise HTTPException(422, UNSTORABLE_TEXT)
+        if isinstance(item, dict):
+            stack.extend([*item.keys(), *item.values()])
+        elif isinstance(item, list):
+            stack.extend(item)
+
 
 def get_lumen(request: Request) -> Lumen:
     return request.app.state.lumen
@@ -249,8 +276,9 @@ ProxyCustomer = Annotated[str | None, Depends(proxy_customer)]
 
 # --- chat -------------------------------------------------------------------------------------------------------------
 
-chat = APIRouter(prefix="/api", tags=["chat"], max_body_size=MAX_CHAT_BODY_BYTES)
-proxy = APIRouter(prefix="/proxy", tags=["app proxy"], max_body_size=MAX_CHAT_BODY_BYTES)
+_storable = [Depends(storable_text)]
+chat = APIRouter(prefix="/api", tags=["chat"], max_body_size=MAX_CHAT_BODY_BYTES, dependencies=_storable)
+proxy = APIRouter(prefix="/proxy", tags=["app proxy"], max_body_size=MAX_CHAT_BODY_BYTES, dependencies=_storable)
 
 
 @dataclass
@@ -365,12 +393,12 @@ async def shopify_webhook(request: Request, lumen: LumenDep, settings: SettingsD
         raise HTTPException(401, str(exc)) from None
     except WebhookBodyError as exc:
         raise HTTPException(400, str(exc)) from None
-    return await lumen.handle_webhook(delivery.topic, delivery.payload, delivery.shop_domain, delivery.event_id)
+    return await lumen.handle_webhook(delivery)
 
 
 # --- the merchant API -------------------------------------------------------------------------------------------------
 
-admin = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+admin = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_admin), *_storable])
 
 # Bounded so a database never sees a number it cannot bind (SQLite's integers stop at 2**63 - 1).
 PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"1 to {MAX_PAGE_SIZE}.")]
@@ -452,7 +480,8 @@ async def list_conversations(
 @admin.get("/conversations/{conversation_id}")
 async def get_conversation(conversation_id: str, lumen: LumenDep) -> dict[str, Any]:
     """Every message of one conversation, tool calls and their results included."""
-    transcript = await lumen.transcript(conversation_id) if len(conversation_id) <= 100 else None
+    # Only ids this server issues are looked up: anything else (a NUL, say) is no conversation, on every database.
+    transcript = await lumen.transcript(conversation_id) if SESSION_ID.fullmatch(conversation_id) else None
     if transcript is None:
         raise HTTPException(404, "No conversation with that id.")
     return transcript
@@ -509,12 +538,14 @@ def create_app(settings: Settings | None = None, *, store: Path | None = None, l
         service = lumen if lumen is not None else await Lumen.create(config, store=store)
         app.state.lumen = service
         outbox = asyncio.create_task(service.run_outbox(interval_s=OUTBOX_INTERVAL_S), name="outbox")
+        retention = asyncio.create_task(service.run_retention(interval_s=RETENTION_INTERVAL_S), name="retention")
         try:
             yield
         finally:
-            outbox.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await outbox
+            for task in (outbox, retention):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if lumen is None:
                 await service.close()
 

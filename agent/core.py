@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import re
+
 from babel.dates import format_date
 from pydantic_ai import Agent, ModelRetry, RunContext
+from pydantic_ai.messages import (
+    AgentStreamEvent,
+    FunctionToolResultEvent,
+    ModelMessage,
+    ModelRequest,
+    PartDeltaEvent,
+    PartEndEvent,
+    PartStartEvent,
+    TextPart,
+    TextPartDelta,
+    ToolCallPart,
+    ToolReturnPart,
+    UserPromptPart,
+)
 
 from agent import prompts
 from agent.deps import Deps
-from agent.grounding import evidence, ungrounded
+from agent.grounding import Evidence, evidence, ungrounded
+from agent.playbook.compose import locale_words
 from agent.playbook.model import Playbook, ReplyStep
 from tools.toolset import build_toolset
 
@@ -25,7 +42,10 @@ def instructions_for(deps: Deps) -> str:
         timezone=deps.shop.timezone,
         persona_context=deps.persona.context or "(none)",
     )
-    return "\n\n".join([policy, prompts.text("verification.md"), prompts.text("scenarios.md")])
+    locale = prompts.toml("locale.toml")["instructions"].format(
+        locale=deps.shop.locale, **locale_words(deps.shop.locale)
+    )
+    return "\n\n".join([policy, prompts.text("verification.md"), prompts.text("scenarios.md"), locale])
 
 
 def safe_reply(ctx: RunContext[Deps]) -> str:
@@ -41,6 +61,95 @@ def safe_reply(ctx: RunContext[Deps]) -> str:
 def _problems(ctx: RunContext[Deps], reply: str) -> list[str]:
     deps = ctx.deps
     return ungrounded(reply, evidence(ctx.messages, extra=deps.persona.context), deps.today)
+
+
+# Where a streamed reply may be cut: after a sentence's closing punctuation and the space that follows it, or a line.
+_SENTENCE_END = re.compile(r"[.!?:;](?=\s)|\n")
+
+
+class StreamGuard:
+    """What of a streamed turn may reach the shopper, as it is written: text that has passed the grounding guard.
+
+    Text is held back until a sentence is complete and all of the draft up to it passes the same check the finished
+    reply gets, against the same evidence (this conversation, this turn's tool results). A sentence that fails stops
+    the draft: nothing of it from there on is sent. A draft the guard sent back is followed by another; that one is
+    streamed only as far as it continues what the shopper already has, and otherwise the `done` event brings the
+    checked reply (the retry, or the safe reply) alone.
+    """
+
+    def __init__(self, deps: Deps, history: list[ModelMessage], message: str) -> None:
+        self._deps = deps
+        request = ModelRequest(parts=[UserPromptPart(message)], instructions=instructions_for(deps))
+        self._messages: list[ModelMessage] = [*history, request]
+        self._evidence: Evidence | None = None
+        self._draft = ""  # the text part being written
+        self._shown = ""  # what the shopper has of this draft (or of the rejected draft it replaces)
+        self._sent_any = False
+        self._failed = False  # a sentence of this draft did not pass
+        self._frozen = False  # what the shopper has cannot be continued truthfully: only `done` now
+        self._in_draft_response = False
+        self._draft_had_tools = False
+
+    def feed(self, event: AgentStreamEvent) -> str:
+        """The text of `event` that may go to the shopper now ('' for none)."""
+        if isinstance(event, FunctionToolResultEvent) and isinstance(event.part, ToolReturnPart):
+            self._messages.append(ModelRequest(parts=[event.part]))
+            self._evidence = None
+        elif isinstance(event, PartStartEvent):
+            if event.index == 0:
+                self._in_draft_response = False
+            if isinstance(event.part, ToolCallPart) and self._in_draft_response:
+                self._draft_had_tools = True  # the draft was narration before a tool call, not a reply
+            elif isinstance(event.part, TextPart):
+                return self._start(event.part.content)
+        elif isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
+            self._draft += event.delta.content_delta
+            ends = [m.end() for m in _SENTENCE_END.finditer(self._draft)]
+            return self._release(ends[-1]) if ends else ""
+        elif isinstance(event, PartEndEvent) and isinstance(event.part, TextPart):
+            return self._release(len(self._draft))
+        return ""
+
+    def finish(self, reply: str) -> str:
+        """The rest of the final, checked reply when what the shopper has is its beginning ('' otherwise)."""
+        if self._frozen or not reply.startswith(self._shown):
+            return ""
+        rest = reply[len(self._shown) :]
+        separator = "\n\n" if rest and self._sent_any and not self._shown else ""
+        self._shown = reply
+        return separator + rest
+
+    def _start(self, text: str) -> str:
+        retry = bool(self._draft) and not self._draft_had_tools
+        if not retry:
+            # A new reply after narration and tool calls: it goes below what the shopper has.
+            self._shown = ""
+        self._draft, self._failed = "", False
+        self._in_draft_response, self._draft_had_tools = True, False
+        self._draft += text
+        ends = [m.end() for m in _SENTENCE_END.finditer(self._draft)]
+        return self._release(ends[-1]) if ends else ""
+
+    def _release(self, end: int) -> str:
+        candidate = self._draft[:end]
+        if self._frozen or self._failed or len(candidate) <= len(self._shown):
+            return ""
+        if not candidate.startswith(self._shown):
+            self._frozen = not self._shown.startswith(candidate)
+            return ""
+        if self._problems(candidate):
+            self._failed = True
+            return ""
+        new = candidate[len(self._shown) :]
+        separator = "\n\n" if self._sent_any and not self._shown else ""
+        self._shown, self._sent_any = candidate, True
+        return separator + new
+
+    def _problems(self, text: str) -> list[str]:
+        deps = self._deps
+        if self._evidence is None:
+            self._evidence = evidence(self._messages, extra=deps.persona.context)
+        return ungrounded(text, self._evidence, deps.today)
 
 
 def build_agent() -> Agent[Deps, str]:
@@ -61,7 +170,7 @@ def build_agent() -> Agent[Deps, str]:
 
     @agent.output_validator
     def _grounded(ctx: RunContext[Deps], output: str) -> str:
-        if ctx.partial_output:  # streamed text is checked once, when complete
+        if ctx.partial_output:  # streamed text is checked sentence by sentence (`StreamGuard`), then once complete
             return output
         problems = _problems(ctx, output)
         if not problems:

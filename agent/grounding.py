@@ -1,17 +1,24 @@
-"""The grounding guard: every tracking number, link, order number, date and amount in a reply must appear in this
-conversation's tool results or the shopper's own words (or the merchant's persona notes)."""
+"""The grounding guard: every tracking number, link, date and amount in a reply must appear in this conversation's
+tool results or the shopper's own words (or the merchant's persona notes); every order number must be one the tools
+returned; every package status it asserts and every delivery window it promises must be in the data (or the notes).
+
+The guard reads English replies; dates may be written month-first or day-first ("October 29", "29 October"), so a
+reply in any English locale is read the same way.
+"""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart, UserPromptPart
 from pydantic_core import to_jsonable_python
 
+from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS, WEEKDAYS
 from shopify.names import order_key
 
@@ -31,6 +38,21 @@ _SPACED_DIGITS = re.compile(r"\b\d{2,6}(?:[ \-]\d{2,6}){2,}\b")  # "9400 1118 99
 _DATE_DOTTED = re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(?:\d{2,4})?\b")
 _ORDINAL_DAY = re.compile(r"\bthe (\d{1,2})(?:st|nd|rd|th)\b", re.IGNORECASE)
 _DECIMAL = re.compile(r"\d[\d,]*\.\d{2}\b")
+# An amount written without a symbol: "65.00" standing alone (not a dotted date "03.03.2026", a time "at 14.30" or a
+# part of a longer number), or a number after a money word ("a refund of 65", "65 dollars").
+_BARE_DECIMAL = re.compile(r"(?<![\w.,/:#-])(\d{1,3}(?:,\d{3})+|\d+)\.\d{2}(?![\w%]|[.,]\d)")
+_MONEY_WORDS = re.compile(
+    r"\b(?:refund(?:ed)?|total(?:led)?|charged?|paid|credit(?:ed)?|amount|cost)(?:\s+(?:of|was|is|for|by|to))?"
+    r"\s+(\d[\d,.]*\d|\d)(?=\s*(?:[.,;!?)\n]|$|dollars|euros|pounds|bucks|quid|yen)(?![\d]))"
+    r"|\b(\d[\d,.]*\d|\d)\s+(?:dollars|euros|pounds sterling|bucks|quid|yen)\b",
+    re.IGNORECASE,
+)
+_TIME_BEFORE = re.compile(r"\b(?:at|by|from|until|till|before|after)\s*$", re.IGNORECASE)
+# "order 1042", "order number FF-2107", "order no. 1042": an order named without its "#".
+_ORDER_WORD = re.compile(
+    r"\border\s+(?:number\s+|no\.?\s*|nr\.?\s*)?([A-Za-z]{0,4}-?\d{3,}[A-Za-z0-9\-]*)\b", re.IGNORECASE
+)
+_NOT_ORDER_BEFORE = re.compile(r"\b(?:package|parcel|shipment|item|box|number|step|line|no)\s*$", re.IGNORECASE)
 
 
 def _decimal(text: str) -> Decimal | None:
@@ -64,34 +86,79 @@ def _dates(text: str) -> set[tuple[int, int]]:
     return found
 
 
-def evidence(messages: Sequence[ModelMessage], extra: str = "") -> str:
+@dataclass(frozen=True)
+class Evidence:
+    """What a reply may draw facts from."""
+
+    text: str  # tool results, the shopper's words and the persona notes: tracking, links, dates, amounts, windows
+    tools: str  # the tool results (and persona notes) alone: what backs a status
+    orders: frozenset[str]  # order numbers (`order_key`) the tools returned, the instructions' example, the notes
+
+    @classmethod
+    def of(cls, source: str | Evidence) -> Evidence:
+        """A plain text is its own tool data; its order numbers are the ones it names ("#1042", "order_number")."""
+        if isinstance(source, Evidence):
+            return source
+        named = [*_ORDER_REF.findall(source), *re.findall(r'"order_number":\s*"([^"]+)"', source)]
+        return cls(source, source, frozenset(order_key(n) for n in named))
+
+
+def _returned_orders(content: object) -> Iterator[str]:
+    """Every order number in a tool result, except one a tool only echoed back unchecked (`not_verified`)."""
+    if isinstance(content, dict):
+        if content.get("status") == "not_verified":
+            return
+        for key, value in content.items():
+            if key == "order_number" and isinstance(value, str):
+                yield order_key(value)
+            else:
+                yield from _returned_orders(value)
+    elif isinstance(content, list):
+        for value in content:
+            yield from _returned_orders(value)
+
+
+def evidence(messages: Sequence[ModelMessage], extra: str = "") -> Evidence:
     """All text the reply may draw facts from: tool results, the shopper's words, persona notes."""
-    chunks = [extra]
+    # The example number the instructions teach: conversations are stored without their instructions (they are the
+    # same every turn), yet every model request carried them.
+    taught = _ORDER_REF.findall(prompts.text("verification.md"))
+    chunks, tools = [extra, *taught], [extra]
+    orders = {order_key(ref) for ref in [*_ORDER_REF.findall(extra), *taught]}
     for message in messages:
         if not isinstance(message, ModelRequest):
             continue
         if message.instructions:
             # Only the example order number the instructions teach ("looks like #1234"), not their dates.
-            chunks.extend(_ORDER_REF.findall(message.instructions))
+            examples = _ORDER_REF.findall(message.instructions)
+            chunks.extend(examples)
+            orders.update(order_key(ref) for ref in examples)
         for part in message.parts:
             if isinstance(part, ToolReturnPart):
-                chunks.append(json.dumps(to_jsonable_python(part.content), ensure_ascii=False))
+                content = to_jsonable_python(part.content)
+                chunks.append(json.dumps(content, ensure_ascii=False))
+                tools.append(chunks[-1])
+                orders.update(_returned_orders(content))
             elif isinstance(part, UserPromptPart) and isinstance(part.content, str):
                 chunks.append(part.content)
-    return "\n".join(chunks)
+    return Evidence("\n".join(chunks), "\n".join(tools), frozenset(orders))
 
 
-def ungrounded(reply: str, source: str, today: date | None = None) -> list[str]:
+def ungrounded(reply: str, source: str | Evidence, today: date | None = None) -> list[str]:
     """The facts in `reply` that `source` does not back, as short descriptions; empty when the reply is grounded."""
+    backing = Evidence.of(source)
+    text = backing.text
     reply_wo_urls = _URL.sub(" ", reply)
-    known_dates = _dates(source)
+    known_dates = _dates(text)
     return [
-        *_unknown_links(reply, source),
-        *_unknown_tracking(reply_wo_urls, source),
-        *_unknown_orders(reply_wo_urls, source),
-        *_unknown_amounts(reply_wo_urls, source),
-        *_unknown_dates(reply_wo_urls, source, known_dates),
-        *_unknown_days(reply_wo_urls, source, known_dates, today),
+        *_unknown_links(reply, text),
+        *_unknown_tracking(reply_wo_urls, text),
+        *_unknown_orders(reply_wo_urls, backing.orders),
+        *_unknown_amounts(reply_wo_urls, text),
+        *_unknown_dates(reply_wo_urls, text, known_dates),
+        *_unknown_days(reply_wo_urls, text, known_dates, today),
+        *unknown_statuses(reply_wo_urls, backing.tools),
+        *unknown_windows(reply_wo_urls, text),
     ]
 
 
@@ -114,21 +181,52 @@ def _unknown_tracking(reply: str, source: str) -> list[str]:
     return problems
 
 
-def _unknown_orders(reply: str, source: str) -> list[str]:
-    source_upper = source.upper()
-    return [f"order number {ref}" for ref in _ORDER_REF.findall(reply) if order_key(ref) not in source_upper]
+def _order_refs(reply: str) -> Iterator[str]:
+    """Order numbers in a reply: "#1042", "order 1042", "order number FF-2107"; not "package #2"."""
+    for match in _ORDER_REF.finditer(reply):
+        ref = match.group(0)
+        if len(re.sub(r"[^A-Za-z0-9]", "", ref)) >= 3 and not _NOT_ORDER_BEFORE.search(reply[: match.start()]):
+            yield ref
+    for match in _ORDER_WORD.finditer(reply):
+        yield match.group(1)
+
+
+def _unknown_orders(reply: str, orders: frozenset[str]) -> list[str]:
+    """Order numbers the tools never returned in this conversation: the shopper typing one proves nothing."""
+    problems: list[str] = []
+    for ref in _order_refs(reply):
+        problem = f"order number {ref}"
+        if order_key(ref) not in orders and problem not in problems:
+            problems.append(problem)
+    return problems
+
+
+def _reply_amounts(reply: str) -> Iterator[tuple[str, Decimal | None]]:
+    """Every amount in a reply, with a currency ("$64.00", "99 USD") or without ("65.00", "a refund of 65")."""
+    taken: list[tuple[int, int]] = []
+    for match in _MONEY.finditer(reply):
+        taken.append(match.span())
+        number = match.group(1) or match.group(2)
+        yield number, _decimal(number)
+    for pattern in (_MONEY_WORDS, _BARE_DECIMAL):
+        for match in pattern.finditer(reply):
+            group = 0 if pattern is _BARE_DECIMAL else (1 if match.group(1) else 2)
+            start, end = match.span(group)
+            if any(start < t_end and t_start < end for t_start, t_end in taken):
+                continue
+            if pattern is _BARE_DECIMAL and _TIME_BEFORE.search(reply[:start]):
+                continue  # "at 14.30": a time
+            taken.append((start, end))
+            yield match.group(group), _decimal(match.group(group))
 
 
 def _unknown_amounts(reply: str, source: str) -> list[str]:
     # Amounts in tool results are decimal strings ("64.00"); a shopper may also name one ("$64").
     amounts_text = _DECIMAL.findall(source) + [a or b for a, b in _MONEY.findall(source)]
     known_amounts = {d for n in amounts_text if (d := _decimal(n)) is not None}
-    problems: list[str] = []
-    for symbol_amount, code_amount in _MONEY.findall(reply):
-        value = _decimal(symbol_amount or code_amount)
-        if value is not None and value not in known_amounts:
-            problems.append(f"amount {symbol_amount or code_amount}")
-    return problems
+    return [
+        f"amount {text}" for text, value in _reply_amounts(reply) if value is not None and value not in known_amounts
+    ]
 
 
 def _unknown_dates(reply: str, source: str, known_dates: set[tuple[int, int]]) -> list[str]:
@@ -159,4 +257,105 @@ def _unknown_days(reply: str, source: str, known_dates: set[tuple[int, int]], to
         tomorrow = today + timedelta(days=1)
         if (tomorrow.month, tomorrow.day) not in known_dates and "tomorrow" not in source_lower:
             problems.append("delivery 'tomorrow'")
+    return problems
+
+
+# --- statuses and delivery windows ---------------------------------------------------------------------------------
+
+# A package state a reply may assert, and the Shopify codes (display or event status) that back it. A later state
+# backs an earlier one: a delivered parcel was in transit.
+_MOVING = frozenset({"IN_TRANSIT", "CARRIER_PICKED_UP", "OUT_FOR_DELIVERY", "ATTEMPTED_DELIVERY", "DELAYED"})
+_STATUS_CLAIMS: tuple[tuple[str, re.Pattern[str], frozenset[str]], ...] = tuple(
+    (name, re.compile(pattern, re.IGNORECASE), frozenset(codes))
+    for name, pattern, codes in (
+        ("delivered", r"\bdelivered\b", {"DELIVERED"}),
+        ("out for delivery", r"\bout for delivery\b", {"OUT_FOR_DELIVERY", "DELIVERED", "ATTEMPTED_DELIVERY"}),
+        (
+            "attempted delivery",
+            r"\b(?:attempted (?:a |to )?deliver(?:y|ed)?|delivery (?:was |has been )?attempted|delivery attempt|"
+            r"missed (?:the |a |your )?delivery)\b",
+            {"ATTEMPTED_DELIVERY"},
+        ),
+        (
+            "ready for pickup",
+            r"\bready (?:for (?:pickup|pick-up|collection)|to (?:be )?(?:collect|pick))",
+            {"READY_FOR_PICKUP"},
+        ),
+        ("in transit", r"\bin transit\b", _MOVING | {"DELIVERED", "NOT_DELIVERED", "FAILURE"}),
+        ("delayed", r"\b(?:delayed|reports? a delay)\b", {"DELAYED"}),
+        ("returned to sender", r"\breturn(?:ed|ing)? to (?:the )?sender\b", set()),
+    )
+)
+# Words before a state, in its clause, that make it no claim: "hasn't been delivered", "once it's out for delivery",
+# "should be delivered by", "estimated to be delivered".
+_NOT_A_CLAIM = re.compile(
+    r"\b(?:not|never|no|once|when|whenever|until|till|if|unless|after|before|whether|will|would|should|could|can|"
+    r"may|might|must|expected|estimated|scheduled|due|be|being|hope|hopefully)\b|n't\b|'ll\b",
+    re.IGNORECASE,
+)
+_CLAUSE_START = re.compile(r".*(?:[.;:!?,()\n\"“”]|\b(?:but|and|or|so)\b)", re.IGNORECASE | re.DOTALL)
+_STATUS_CODE = re.compile(r'"status":\s*"([A-Z_]+)"')
+_MESSAGE = re.compile(r'"message":\s*"((?:[^"\\]|\\.)*)"')
+
+
+def _data_statuses(tools: str) -> set[str]:
+    codes = set(_STATUS_CODE.findall(tools))
+    if re.search(r'"delivered":\s*\{', tools):
+        codes.add("DELIVERED")
+    if re.search(r'"shipped":\s*\{', tools):
+        codes.add("IN_TRANSIT")
+    return codes
+
+
+def _is_claim(reply: str, start: int, end: int) -> bool:
+    """A state stated as fact: not negated, hypothetical, quoted, defined ("in transit means"), or asked about."""
+    before = reply[:start]
+    boundary = _CLAUSE_START.match(before)
+    clause = before[boundary.end() :] if boundary else before
+    sentence_end = re.search(r"[.!?\n]", reply[end:])
+    asked = sentence_end is not None and sentence_end.group(0) == "?"
+    quoted = before.rstrip().endswith(('"', "“", "'", "‘"))
+    defined = re.match(r"[\"”'’]?\s*means\b", reply[end:]) is not None
+    return not (_NOT_A_CLAIM.search(clause) or asked or quoted or defined)
+
+
+def unknown_statuses(reply: str, tools: str) -> list[str]:
+    """Package states the reply asserts that no package or carrier event in the tool results has."""
+    codes = _data_statuses(tools)
+    messages = " ".join(_MESSAGE.findall(tools))
+    problems: list[str] = []
+    for name, pattern, backing in _STATUS_CLAIMS:
+        if codes & backing or pattern.search(messages):
+            continue  # a status code says so, or a carrier's own message does
+        if any(_is_claim(reply, m.start(), m.end()) for m in pattern.finditer(reply)):
+            problems.append(f"status '{name}'")
+    return problems
+
+
+_WINDOW_NUMBER = r"(?:\d+(?:\s*(?:-|–|to|or)\s*\d+)?|a few|a couple(?: of)?|several|one|two|three|four|five|six|seven)"
+_WINDOW = re.compile(
+    rf"\b(?:within|in|takes?|taking|another|up to|around|about|approximately|roughly|next)\s+(?:the\s+next\s+)?"
+    rf"(?:about\s+|around\s+|up to\s+)?({_WINDOW_NUMBER})\s+((?:business|working)\s+)?(days?|weeks?|hours?)\b"
+    rf"(?!\s+ago)"
+    rf"|\b(\d+\s*(?:-|–|to)\s*\d+)\s+((?:business|working)\s+)?(days?|weeks?)\b",
+    re.IGNORECASE,
+)
+_ANY_SPAN = re.compile(
+    rf"({_WINDOW_NUMBER})\s+((?:business|working)\s+)?(days?|weeks?|hours?)\b",
+    re.IGNORECASE,
+)
+
+
+def _span_key(number: str, unit: str) -> tuple[str, str]:
+    return re.sub(r"\s*(?:-|–|to|or)\s*", "-", number.lower()), unit.lower().rstrip("s")
+
+
+def unknown_windows(reply: str, source: str) -> list[str]:
+    """Delivery windows ("within 3-5 business days", "in 2 days") that neither the data nor the persona notes give."""
+    known = {_span_key(m.group(1), m.group(3)) for m in _ANY_SPAN.finditer(source)}
+    problems: list[str] = []
+    for match in _WINDOW.finditer(reply):
+        number, unit = (match.group(1), match.group(3)) if match.group(1) else (match.group(4), match.group(6))
+        if _span_key(number, unit) not in known:
+            problems.append(f"delivery window '{match.group(0).strip()}'")
     return problems

@@ -57,8 +57,9 @@ class ModelChooser:
                 log.warning("LUMEN_MODEL=%s cannot be used (%s); answering with the playbook model", self.name, exc)
         return self._llm
 
-    def for_turn(self, persona: Persona, shop_name: str, today: date) -> Model:
-        playbook = PlaybookModel(persona, shop_name, today)
+    def for_turn(self, persona: Persona, shop_name: str, today: date, locale: str = "en_US") -> Model:
+        """The playbook in the shop's locale (its dates, times, money and words), behind the LLM if there is one."""
+        playbook = PlaybookModel(persona, shop_name, today, locale)
         llm = self.llm()
         if llm is None:
             return playbook

@@ -16,13 +16,13 @@ import secrets
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, EmailStr, Field
-from pydantic_ai import AgentRunResult, AgentRunResultEvent, PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
+from pydantic_ai import AgentRunResult, AgentRunResultEvent, TextPart
 from pydantic_ai.messages import (
     ModelMessage,
     ModelMessagesTypeAdapter,
@@ -35,7 +35,8 @@ from pydantic_ai.usage import UsageLimits
 from pydantic_core import to_jsonable_python
 
 from agent import prompts, webhooks
-from agent.core import lumen_agent
+from agent.contacts import contacts_in
+from agent.core import StreamGuard, lumen_agent
 from agent.deps import Deps
 from agent.masking import unmask_smtp_url
 from agent.models import ModelChooser
@@ -46,6 +47,7 @@ from outbox import Escalation, EscalationService, MailFrom, MailSettings, SmtpUr
 from shopify import FixtureStore, OrderSource
 from shopify.domain import Shop
 from shopify.source import OrderSourceError
+from shopify.webhooks import Webhook
 from storage import ConversationSummary, Database
 from tools.context import SessionState
 from tools.guard import AttemptGuard
@@ -62,6 +64,7 @@ MODEL_HISTORY_MESSAGES = 40
 STORED_HISTORY_MESSAGES = 400
 # Orders a shopper proved stay open to that conversation for this long after its last message.
 VERIFIED_FOR = timedelta(hours=24)
+DEFAULT_RETENTION_DAYS = 90
 
 
 class UnknownSession(LookupError):
@@ -79,6 +82,9 @@ class MerchantSettings(BaseModel):
         min_length=1,
         description="What, besides the order number, proves an order is the shopper's.",
     )
+    retention_days: int = Field(
+        DEFAULT_RETENTION_DAYS, ge=1, le=3650, description="Conversations idle this many days are deleted."
+    )
 
 
 class MerchantSettingsUpdate(BaseModel):
@@ -86,6 +92,7 @@ class MerchantSettingsUpdate(BaseModel):
     smtp_url: SmtpUrl = Field(None, max_length=500)
     mail_from: MailFrom | None = Field(None, max_length=200)
     verification_factors: list[Literal["email", "postal_code"]] | None = Field(None, min_length=1)
+    retention_days: int | None = Field(None, ge=1, le=3650)
 
 
 class EscalationInfo(BaseModel):
@@ -132,6 +139,13 @@ def _escalation_in(messages: list[ModelMessage]) -> EscalationInfo | None:
                             reference=content["reference"], status=content["status"], reply_to=content.get("reply_to")
                         )
     return None
+
+
+def _without_instructions(message: ModelMessage) -> ModelMessage:
+    """A request as stored: the instructions go (14-20 KB each, the same every turn; the agent writes them anew)."""
+    if isinstance(message, ModelRequest) and message.instructions is not None:
+        return replace(message, instructions=None)
+    return message
 
 
 def _recent(messages: list[ModelMessage], limit: int) -> list[ModelMessage]:
@@ -278,7 +292,7 @@ class Lumen:
             now=now,
             persona=persona,
         )
-        return _Prepared(session_id, history, deps, self.models.for_turn(persona, shop.name, deps.today))
+        return _Prepared(session_id, history, deps, self.models.for_turn(persona, shop.name, deps.today, shop.locale))
 
     async def _shop(self) -> Shop:
         try:
@@ -303,12 +317,15 @@ class Lumen:
 
     async def _save(self, prepared: _Prepared, messages: list[ModelMessage], model: str | None) -> None:
         prepared.saved = True
-        messages = _recent(messages, STORED_HISTORY_MESSAGES)
+        messages = [_without_instructions(m) for m in _recent(messages, STORED_HISTORY_MESSAGES)]
         state = prepared.deps.session
+        messages_json, state_json = ModelMessagesTypeAdapter.dump_json(messages), state.model_dump_json()
+        # Before the conversation itself: a conversation is never stored without what redaction finds it by.
+        await self.db.remember_contacts(prepared.session_id, contacts_in(messages_json, state_json))
         await self.db.save_conversation(
             prepared.session_id,
-            messages_json=ModelMessagesTypeAdapter.dump_json(messages),
-            state_json=state.model_dump_json(),
+            messages_json=messages_json,
+            state_json=state_json,
             verified_lookups=len(state.verified_orders),
             escalated=bool(state.escalations),
             model=model,
@@ -316,7 +333,8 @@ class Lumen:
         )
 
     def _failure_turn(self, prepared: _Prepared, message: str, exc: BaseException) -> tuple[list[ModelMessage], str]:
-        log.exception("agent turn failed", exc_info=exc)
+        # The conversation's id, never its content: the exception says what broke, the id where to look.
+        log.exception("agent turn failed in conversation %s", prepared.session_id, exc_info=exc)
         reply = prompts.Replies("friendly").say("turn_failed")
         failed: list[ModelMessage] = [
             ModelRequest(parts=[UserPromptPart(message)]),
@@ -373,19 +391,18 @@ class Lumen:
             prepared = await self._prepare(message, session_id, customer_id, client_ip, new_id=turn_id)
             yield {"type": "session", "session_id": prepared.session_id}
             try:
-                async with lumen_agent.run_stream_events(message, **self._run_options(prepared)) as events:
+                options = self._run_options(prepared)
+                # Only text that has passed the grounding guard reaches the widget; a rejected draft never does.
+                guard = StreamGuard(prepared.deps, options["message_history"], message)
+                async with lumen_agent.run_stream_events(message, **options) as events:
                     async for event in events:
-                        if (
-                            isinstance(event, PartStartEvent)
-                            and isinstance(event.part, TextPart)
-                            and event.part.content
-                        ):
-                            yield {"type": "delta", "text": event.part.content}
-                        elif isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
-                            yield {"type": "delta", "text": event.delta.content_delta}
-                        elif isinstance(event, AgentRunResultEvent):
+                        if isinstance(event, AgentRunResultEvent):
+                            if rest := guard.finish(event.result.output):
+                                yield {"type": "delta", "text": rest}
                             turn = await self._finish(prepared, event.result)
                             yield {"type": "done", **turn.model_dump(mode="json")}
+                        elif text := guard.feed(event):
+                            yield {"type": "delta", "text": text}
             except Exception as exc:
                 messages, reply = self._failure_turn(prepared, message, exc)
                 await self._save(prepared, messages, "error")
@@ -436,6 +453,28 @@ class Lumen:
         """Deliver pending escalation emails every `interval_s` seconds until cancelled (the server's lifespan)."""
         await self.escalations.run_outbox(interval_s=interval_s)
 
+    async def apply_retention(self) -> int:
+        """Delete the conversations idle longer than the merchant's retention period; how many went."""
+        days = (await self.merchant_settings()).retention_days
+        return await self.db.forget_before(self.db.clock() - timedelta(days=days))
+
+    async def run_retention(self, interval_s: float) -> None:
+        """Apply the retention period every `interval_s` seconds until cancelled (the server's lifespan)."""
+        while True:
+            current = asyncio.ensure_future(self._retention_round(interval_s))
+            try:
+                await asyncio.shield(current)
+            except asyncio.CancelledError:
+                await current  # a shutdown lets the statement under way finish: the database is closed next
+                raise
+            await asyncio.sleep(interval_s)
+
+    async def _retention_round(self, interval_s: float) -> None:
+        try:
+            await self.apply_retention()
+        except Exception:  # a database hiccup: the next round tries again
+            log.exception("retention round failed; trying again in %s s", interval_s)
+
     async def shop_name(self) -> str | None:
         """The shop's name; None when the order source cannot be read."""
         try:
@@ -455,14 +494,8 @@ class Lumen:
             return True
         return shop_domain.strip().lower() == ours.lower()
 
-    async def handle_webhook(self, topic: str, payload: Any, shop_domain: str, event_id: str | None) -> WebhookOutcome:
+    async def handle_webhook(self, delivery: Webhook) -> WebhookOutcome:
         """A verified Shopify webhook: drop stale cached orders, or answer a privacy request (see agent.webhooks)."""
         return await webhooks.handle_webhook(
-            self.db,
-            self.source,
-            serves_shop=self.serves_shop,
-            topic=topic,
-            payload=payload,
-            shop_domain=shop_domain,
-            event_id=event_id,
+            self.db, self.source, serves_shop=self.serves_shop, delivery=delivery, now=self.db.clock()
         )

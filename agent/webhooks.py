@@ -8,14 +8,18 @@ Every delivery id is remembered, so a redelivered event is not acted on twice (p
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from agent.contacts import contacts_in
+from shopify.names import normalize_email
 from shopify.source import OrderSource
-from shopify.webhooks import ORDER_GID, redaction_targets
+from shopify.webhooks import Webhook, redaction_targets
 from shopify.webhooks import order_refs as webhook_order_refs
 from storage import Database
+from storage.contacts import Contact
 
 # Topics after which a cached order may be stale. Their payloads name the order in different fields.
 INVALIDATING_TOPICS = frozenset(
@@ -23,13 +27,16 @@ INVALIDATING_TOPICS = frozenset(
 )
 # Shopify's mandatory privacy webhooks. Every app must answer them, whatever topics it subscribed to.
 PRIVACY_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
-REDACT_BATCH = 100  # needles per Database.redact call: SQLite refuses expressions deeper than 1000 terms
+REDACT_BATCH = 100  # needles per text filter on older conversations: SQLite refuses expressions over 1000 terms deep
 DATA_REQUEST_NOTE = (
     "Lumen keeps the conversations shoppers have with it and the escalations it hands to the support team. "
     "The merchant can read both in Lumen's admin page (/admin) and send the customer what concerns them; "
     "Lumen sends nothing itself."
 )
 ANOTHER_SHOP = "This Lumen serves another shop."
+# Order and fulfillment deliveries triggered longer ago than this are acknowledged and ignored (see handle_webhook).
+MAX_WEBHOOK_AGE = timedelta(minutes=5)
+STALE = "Triggered more than 5 minutes ago: cached orders expire sooner."
 
 
 class RedactionCounts(BaseModel):
@@ -53,25 +60,23 @@ class WebhookOutcome(BaseModel):
 
 
 async def handle_webhook(
-    db: Database,
-    source: OrderSource,
-    *,
-    serves_shop: Callable[[str], bool],
-    topic: str,
-    payload: Any,
-    shop_domain: str,
-    event_id: str | None,
+    db: Database, source: OrderSource, *, serves_shop: Callable[[str], bool], delivery: Webhook, now: datetime
 ) -> WebhookOutcome:
-    first_delivery = not event_id or await db.remember_webhook(event_id[:200], topic[:100])
+    topic, payload = delivery.topic, delivery.payload
+    first_delivery = await _first_delivery(db, delivery)
     if topic in PRIVACY_TOPICS:
-        # Done again on a redelivery: it is idempotent, and Shopify redelivers when an earlier attempt failed, which
-        # may have been after the event was remembered.
-        outcome = await _privacy_request(db, source, serves_shop(shop_domain), topic, payload)
+        # Done again on a redelivery or a late one: it is idempotent, Shopify redelivers when an earlier attempt failed
+        # (which may have been after the event was remembered), and a customer's erasure is owed however late it comes.
+        outcome = await _privacy_request(db, source, serves_shop(delivery.shop_domain), topic, payload)
         return outcome if first_delivery else outcome.model_copy(update={"duplicate": True})
     if not first_delivery:
         return WebhookOutcome(duplicate=True)
     if topic not in INVALIDATING_TOPICS:
         return WebhookOutcome(ignored=True, topic=topic)
+    if delivery.triggered_at is not None and now - delivery.triggered_at > MAX_WEBHOOK_AGE:
+        # A retry hours late (Shopify retries for up to 4 hours) or a replay: the cache it would clear has expired
+        # long since (seconds), so it is acknowledged and does nothing, and a replayed body cannot empty the cache.
+        return WebhookOutcome(ignored=True, topic=topic, reason=STALE)
     refs = webhook_order_refs(topic, payload)
     if refs:
         for ref in refs:
@@ -79,6 +84,12 @@ async def handle_webhook(
     else:
         source.invalidate(None)  # the order is unknown: forget everything rather than serve stale data
     return WebhookOutcome(topic=topic, invalidated=refs or "all")
+
+
+async def _first_delivery(db: Database, delivery: Webhook) -> bool:
+    """Remembers every key of the delivery; False if any was seen before (a retry, or a replayed body)."""
+    seen = [await db.remember_webhook(key, delivery.topic[:100]) for key in delivery.delivery_keys()]
+    return all(seen)
 
 
 async def _privacy_request(db: Database, source: OrderSource, ours: bool, topic: str, payload: Any) -> WebhookOutcome:
@@ -95,25 +106,35 @@ async def _privacy_request(db: Database, source: OrderSource, ours: bool, topic:
 
 
 async def redact_customer(db: Database, source: OrderSource, payload: Any) -> RedactionCounts:
-    """customers/redact: delete the conversations and escalations that mention the customer or their orders."""
-    needles = redaction_needles(payload)
-    deleted = RedactionCounts()
-    for start in range(0, len(needles), REDACT_BATCH):
-        counts = await db.redact(needles[start : start + REDACT_BATCH])
-        deleted.conversations += counts.get("conversations", 0)
-        deleted.escalations += counts.get("escalations", 0)
-    for needle in needles:
-        if needle.startswith(f'"{ORDER_GID}'):
-            source.invalidate(needle.strip('"'))
+    """customers/redact: delete the conversations recorded as about this customer (their normalised email, their
+    customer id, their orders' ids: exact keys, never substrings) and their escalations."""
+    keys = redaction_keys(payload)
+    if not keys:
+        return RedactionCounts()
+    deleted = RedactionCounts.model_validate(await db.redact(keys, also=await _older_conversations_about(db, keys)))
+    for kind, gid in keys:
+        if kind == "order":
+            source.invalidate(gid)
     return deleted
 
 
-def redaction_needles(payload: Any) -> list[str]:
-    """The strings `Database.redact` looks for. Ids are quoted as they appear in stored JSON, so order 12 does not
-    also match order 123."""
+def redaction_keys(payload: Any) -> list[Contact]:
+    """The exact keys a customers/redact payload names: email (normalised), customer GID, order GIDs."""
     targets = redaction_targets(payload)
-    needles = [targets.email] if targets.email else []
+    keys: list[Contact] = [("email", normalize_email(targets.email))] if targets.email else []
     if targets.customer_gid:
-        needles.append(f'"{targets.customer_gid}"')
-    needles.extend(f'"{gid}"' for gid in targets.order_gids)
-    return list(dict.fromkeys(needles))
+        keys.append(("customer", targets.customer_gid))
+    keys.extend(("order", gid) for gid in targets.order_gids)
+    return list(dict.fromkeys(keys))
+
+
+async def _older_conversations_about(db: Database, keys: list[Contact]) -> list[str]:
+    """Conversations saved before contacts were recorded: found by a coarse text filter, then read exactly."""
+    wanted = set(keys)
+    found: list[str] = []
+    for start in range(0, len(keys), REDACT_BATCH):
+        needles = [value for _kind, value in keys[start : start + REDACT_BATCH]]
+        for conversation_id, messages_json, state_json in await db.unindexed_conversations(needles):
+            if contacts_in(messages_json, state_json) & wanted:
+                found.append(conversation_id)
+    return found

@@ -37,8 +37,8 @@ class _FixedModel:
     def __init__(self, factory: ModelFactory) -> None:
         self.factory = factory
 
-    def for_turn(self, persona: Persona, shop_name: str, today: date) -> Model:
-        return self.factory(persona, shop_name, today)
+    def for_turn(self, persona: Persona, shop_name: str, today: date, locale: str = "en_US") -> Model:
+        return self.factory(persona, shop_name, today)  # a test's own model: the shop's locale is its business
 
 
 @dataclass

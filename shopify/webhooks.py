@@ -7,8 +7,10 @@ Payloads are read defensively: a field of an unexpected type is treated as absen
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pydantic_core
@@ -26,12 +28,23 @@ class WebhookBodyError(ValueError):
 
 @dataclass(frozen=True)
 class Webhook:
-    """One delivery: its topic (lower case), its parsed body, the shop it is for and its id (for deduplication)."""
+    """One delivery: its topic (lower case), its parsed body, the shop it is for, its ids (for deduplication) and
+    when Shopify says it was triggered (None when the header is missing or unreadable)."""
 
     topic: str
     payload: Any
     shop_domain: str
     event_id: str | None
+    webhook_id: str | None = None
+    body_sha256: str | None = None
+    triggered_at: datetime | None = None
+
+    def delivery_keys(self) -> list[str]:
+        """What identifies this delivery: Shopify's event id and webhook id (the same on each retry) and the signed
+        body itself. Only the body is signed: a captured body replayed under new ids is still the same body."""
+        keys = [self.event_id, f"webhook:{self.webhook_id}" if self.webhook_id else None]
+        keys.append(f"sha256:{self.body_sha256}" if self.body_sha256 else None)
+        return [key[:200] for key in keys if key]
 
 
 @dataclass(frozen=True)
@@ -67,13 +80,41 @@ def parse_webhook(headers: Mapping[str, str], body: bytes) -> Webhook:
         payload = pydantic_core.from_json(body)
     except ValueError:
         raise WebhookBodyError() from None
+    if any("\x00" in text for text in _strings(payload)):
+        raise WebhookBodyError()  # PostgreSQL stores no NUL in text; Shopify never sends one
     shop = payload.get("shop_domain") if isinstance(payload, dict) else None
     return Webhook(
         topic=headers.get("x-shopify-topic", "").strip().lower(),
         payload=payload,
         shop_domain=shop if isinstance(shop, str) else headers.get("x-shopify-shop-domain", ""),
-        event_id=headers.get("x-shopify-event-id") or headers.get("x-shopify-webhook-id") or None,
+        event_id=headers.get("x-shopify-event-id") or None,
+        webhook_id=headers.get("x-shopify-webhook-id") or None,
+        body_sha256=hashlib.sha256(body).hexdigest(),
+        triggered_at=_timestamp(headers.get("x-shopify-triggered-at", "")),
     )
+
+
+def _timestamp(value: str) -> datetime | None:
+    """An ISO 8601 time as Shopify writes it (`2026-12-06T06:00:00.123Z`); None if unreadable or without offset."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a parsed JSON value, keys included (iteratively: bodies may nest deeply)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            yield from (key for key in item if isinstance(key, str))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def order_refs(topic: str, payload: Any) -> list[str]:

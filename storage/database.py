@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.util import await_
 
+from storage.logs import hide_data_in_logs
+
 # How long a SQLite writer waits for another process's write transaction before "database is locked". Inside one
 # process writers queue on a lock instead (see `Engine.begin`), so only one connection per worker ever waits here.
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -116,7 +118,9 @@ class Engine:
         self.url = normalize_database_url(url)
         self.clock = clock
         self._memory = _is_sqlite_memory(self.url)
-        kwargs: dict[str, Any] = {"echo": echo}
+        # No SQL parameters in logs or error messages: they are what shoppers wrote (see storage.logs).
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
+        hide_data_in_logs()
         if self._memory:
             # One shared connection holds the whole in-memory database.
             kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})

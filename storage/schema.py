@@ -78,6 +78,18 @@ webhook_events = sa.Table(
     sa.Column("received_at", UTCDateTime, nullable=False),
 )
 
+# What each conversation is about, in exact normalised form: the emails the shopper typed or proved, the logged-in
+# customer and the orders it proved or read. customers/redact deletes by these keys, never by searching text.
+# kind "indexed" (value "") marks a conversation whose contacts were recorded, so older ones can be told apart.
+conversation_contacts = sa.Table(
+    "conversation_contacts",
+    metadata,
+    sa.Column("conversation_id", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, primary_key=True),
+    sa.Index("ix_conversation_contacts_kind_value", "kind", "value"),
+)
+
 # Who is running a turn of a conversation now, across every worker and host on this database: a row is a lease, taken
 # by an atomic insert-or-take-over-if-expired and deleted when the turn ends. The holder renews it while the turn
 # runs, so a lease outlives a turn only when its worker died, and then for at most one lease period.

@@ -22,7 +22,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from agent.core import instructions_for, lumen_agent
-from agent.grounding import ungrounded
+from agent.grounding import evidence, ungrounded
 from agent.persona import PersonaUpdate
 from agent.service import Lumen
 from config import Settings
@@ -390,3 +390,92 @@ EXPECTED_CALLS = {
     ),
     "human": snapshot([("escalate", {"reason": "shopper_asked_for_human", "shopper_email": "pat@example.com"})]),
 }
+
+
+# --- what the guard catches besides tracking numbers, links and dates ---------------------------------------------
+
+GUARD_SOURCE = json.dumps(
+    {
+        "status": "ok",
+        "order_number": "#1042",
+        "refunds": [{"amount": "64.00", "currency": "USD"}],
+        "packages": [
+            {
+                "status": "IN_TRANSIT",
+                "tracking": [{"number": "9400111899223197428490"}],
+                "delivered": None,
+                "estimated_delivery": {"iso": "2026-02-28T15:00:00-05:00", "date": "Saturday, February 28, 2026"},
+                "latest_event": {"status": "IN_TRANSIT", "message": "Departed USPS facility", "days_ago": 3},
+            }
+        ],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("reply", "problems"),
+    [
+        # amounts without a currency symbol
+        ("A refund of 65.00 was issued.", ["amount 65.00"]),
+        ("You were refunded 65.", ["amount 65"]),
+        ("That's 65 dollars back.", ["amount 65"]),
+        ("A refund of 64.00 was issued.", []),
+        ("A refund of 64 was issued, for 2 items.", []),
+        ("The last scan was at 14.30 on 03.03.2026.", ["date 03.03."]),
+        # order numbers the tools never returned
+        ("Your order 2000 has shipped.", ["order number 2000"]),
+        ("Order #9400 has shipped.", ["order number #9400"]),  # digits of a tracking number are no order
+        ("Your order #1042 and order 1042 are one order; package #1 is in transit.", []),
+        # package states no package or event has
+        ("Good news: it was delivered.", ["status 'delivered'"]),
+        ("It's out for delivery today.", ["status 'out for delivery'"]),
+        ("The carrier attempted delivery.", ["status 'attempted delivery'"]),
+        ("It's ready for pickup.", ["status 'ready for pickup'"]),
+        ("The carrier reports a delay.", ["status 'delayed'"]),
+        ("It's in transit; it hasn't been delivered yet.", []),
+        ("Once it's out for delivery, USPS will text you.", []),
+        ('"Delivered" means the carrier reported delivery.', []),
+        ("It should be delivered by Saturday, February 28.", []),
+        # delivery windows nobody gave
+        ("It usually arrives within 3-5 business days.", ["delivery window 'within 3-5 business days'"]),
+        ("It will be with you in 2 days.", ["delivery window 'in 2 days'"]),
+        ("Expect it in a few days.", ["delivery window 'in a few days'"]),
+        ("The latest update was 3 days ago.", []),
+        ("Please try again in a few minutes.", []),
+    ],
+)
+def test_the_guard_catches_amounts_orders_statuses_and_windows(reply: str, problems: list[str]) -> None:
+    assert ungrounded(reply, GUARD_SOURCE, today=date(2026, 2, 26)) == problems
+
+
+def test_states_and_windows_the_data_or_the_persona_give_pass() -> None:
+    delivered = json.dumps(
+        {"packages": [{"status": "DELIVERED", "delivered": {"date": "Thursday, February 26, 2026"}}]}
+    )
+    assert ungrounded("It was delivered on Thursday, February 26.", delivered) == []
+    event = json.dumps({"latest_event": {"status": "IN_TRANSIT", "message": "Out for delivery"}})
+    assert ungrounded("It's out for delivery.", event) == []  # the carrier's own message says so
+    persona = "Pre-orders typically ship within 4-6 weeks."
+    assert ungrounded("Pre-orders ship within 4-6 weeks.", persona) == []
+    assert ungrounded("Pre-orders ship within 2-3 weeks.", persona) == ["delivery window 'within 2-3 weeks'"]
+
+
+def test_an_order_number_counts_only_when_a_tool_returned_it() -> None:
+    """The shopper typing a number proves nothing; a tool's answer, or the instructions' example, does."""
+    messages: list[ModelMessage] = [
+        ModelRequest(
+            parts=[UserPromptPart("where are orders 1042 and 1050? jordan.lee@example.com")],
+            instructions="It looks like #1234.",
+        ),
+        ModelResponse(parts=[ToolCallPart("find_order", {"order_number": "1042"})]),
+        ModelRequest(
+            parts=[
+                ToolReturnPart("find_order", {"status": "verified", "order_number": "#1042"}),
+                ToolReturnPart("list_fulfillments", {"status": "not_verified", "order_number": "#1077"}),
+            ]
+        ),
+    ]
+    source = evidence(messages)
+    assert ungrounded("Your order #1042 has shipped. Order numbers look like #1234.", source) == []
+    assert ungrounded("Your order #1050 has shipped too.", source) == ["order number #1050"]
+    assert ungrounded("Order 1077 has shipped.", source) == ["order number 1077"]  # echoed unchecked

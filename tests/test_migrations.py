@@ -12,9 +12,11 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from storage import Database, migrations
-from storage.schema import metadata
+from storage.schema import conversation_contacts, metadata
 from tests.fixtures import T0, Clock
 
 LEGACY_SCHEMA = Path(__file__).parent / "data" / "legacy-schema.sql"
@@ -80,10 +82,16 @@ async def test_workers_starting_together_on_a_new_database_migrate_it_once(datab
         await asyncio.gather(*(database.close() for database in databases))
 
 
-def _legacy_file(path: Path) -> None:
-    """A lumen.db as Lumen left it before migrations, with a conversation, an escalation, a setting and a webhook."""
+def _legacy_file(path: Path, *, contacts: bool = False) -> None:
+    """A lumen.db as Lumen left it before migrations, with a conversation, an escalation, a setting and a webhook;
+    with `contacts`, as a later `create_all` left it, with the conversation_contacts table and a row in it."""
     with sqlite3.connect(path) as conn:
         conn.executescript(LEGACY_SCHEMA.read_text())
+        if contacts:
+            conn.execute(str(CreateTable(conversation_contacts).compile(dialect=sqlite_dialect())))
+            for index in conversation_contacts.indexes:
+                conn.execute(str(CreateIndex(index).compile(dialect=sqlite_dialect())))
+            conn.execute("INSERT INTO conversation_contacts VALUES ('c-old', 'email', 'ann@example.com')")
         conn.executescript(
             """
             INSERT INTO conversations (id, created_at, updated_at, messages_json, state_json, customer_id,
@@ -103,9 +111,12 @@ def _legacy_file(path: Path) -> None:
     conn.close()
 
 
-async def test_a_file_made_before_migrations_is_upgraded_in_place_with_its_data(tmp_path: Path, clock: Clock) -> None:
+@pytest.mark.parametrize("contacts", [False, True], ids=["first-release", "with-contacts"])
+async def test_a_file_made_before_migrations_is_upgraded_in_place_with_its_data(
+    tmp_path: Path, clock: Clock, contacts: bool
+) -> None:
     path = tmp_path / "lumen.db"
-    _legacy_file(path)
+    _legacy_file(path, contacts=contacts)
     async with Database(f"sqlite:///{path}", clock=clock) as database:
         assert await _version(database) == migrations.head()
         assert await _drift(database) == []
@@ -122,6 +133,9 @@ async def test_a_file_made_before_migrations_is_upgraded_in_place_with_its_data(
         assert escalation is not None and (escalation.order_name, escalation.email_status) == ("#1042", "sent")
         assert await database.get_setting("persona") == {"name": "Lumen"}
         assert await database.remember_webhook("evt-1", "orders/updated") is False
+        async with database.read() as conn:
+            kept = (await conn.execute(sa.select(conversation_contacts.c.value))).scalars().all()
+        assert kept == (["ann@example.com"] if contacts else [])
         # What the new revisions added works on the old file.
         async with database.conversation_turn("c-old"):
             assert not await database.claim_turn("c-old", "another worker")

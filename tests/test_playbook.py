@@ -59,7 +59,7 @@ async def test_wrong_email_reads_like_a_missing_order() -> None:
     assert wrong[0] == missing[0].replace("#1043", "#1042")
     assert wrong == snapshot(
         [
-            "I wasn't able to find an order matching #1042 with those details. Could you double-check the order number, and the email address or shipping postcode you used when placing the order? You'll find them in your order confirmation email."
+            "I wasn't able to find an order matching #1042 with those details. Could you double-check the order number, and the email address or shipping ZIP code you used when placing the order? You'll find them in your order confirmation email."
         ]
     )
 
@@ -67,7 +67,7 @@ async def test_wrong_email_reads_like_a_missing_order() -> None:
 async def test_email_alone_is_not_enough() -> None:
     assert await converse("my email is jordan.lee@example.com, where's my stuff") == snapshot(
         [
-            "Thanks! What's the order number? It's in your order confirmation email and looks like #1234. If you can't find it, the shipping ZIP or postal code works together with your email."
+            "Thanks! What's the order number? It's in your order confirmation email and looks like #1234. If you can't find it, the shipping ZIP code works together with your email."
         ]
     )
 
@@ -134,7 +134,7 @@ async def test_wrong_order_number() -> None:
     assert await converse("Check order 9999", "jordan.lee@example.com") == snapshot(
         [
             "Thanks! To keep your order details private, what's the email address you used at checkout?",
-            "I wasn't able to find an order matching #9999 with those details. Could you double-check the order number, and the email address or shipping postcode you used when placing the order? You'll find them in your order confirmation email.",
+            "I wasn't able to find an order matching #9999 with those details. Could you double-check the order number, and the email address or shipping ZIP code you used when placing the order? You'll find them in your order confirmation email.",
         ]
     )
 
@@ -289,8 +289,8 @@ async def test_unseen_store_dialogue_with_a_postcode() -> None:
             "I wasn't able to find an order matching FF-2102 with those details. Could you double-check the order number, and the email address or shipping postcode you used when placing the order? You'll find them in your order confirmation email.",
             """\
 Your order FF-2102 was shipped in 2 packages:
-- Package 1: Cairn Insulated Jacket, Ridge Trekking Socks (3-pack), shipped via DPD, tracking 15501234567890 (https://track.dpd.co.uk/parcels/15501234567890), in transit, estimated delivery Thursday, June 11.
-- Package 2: Titanium Camp Spork, shipped via Evri, tracking H01ZZA0001234567 (https://www.evri.com/track/parcel/H01ZZA0001234567/details), in transit (last update: parcel at local depot in Manchester on June 10).\
+- Package 1: Cairn Insulated Jacket, Ridge Trekking Socks (3-pack), shipped via DPD, tracking 15501234567890 (https://track.dpd.co.uk/parcels/15501234567890), in transit, estimated delivery Thursday 11 June.
+- Package 2: Titanium Camp Spork, shipped via Evri, tracking H01ZZA0001234567 (https://www.evri.com/track/parcel/H01ZZA0001234567/details), in transit (last update: parcel at local depot in Manchester on 10 June).\
 """,
         ]
     )
@@ -303,7 +303,7 @@ async def test_unseen_store_delivered_not_received() -> None:
     assert replies == snapshot(
         [
             "Thanks! To keep your order details private, what's the email address you used at checkout?",
-            "I'm sorry it hasn't turned up. Royal Mail marked order FF-2101 (Fellside Merino Hoodie) as delivered on Friday, June 5 at 1:31 PM in Edinburgh, with the note \"Delivered to safe place: porch\". Tracking: AB123456785GB (https://www.royalmail.com/track-your-item#/tracking-results/AB123456785GB). I can only see the carrier's tracking, so I can't confirm where the package physically is. Would you like me to pass this to our support team so they can look into it with Royal Mail?",
+            "I'm sorry it hasn't turned up. Royal Mail marked order FF-2101 (Fellside Merino Hoodie) as delivered on Friday 5 June at 13:31 in Edinburgh, with the note \"Delivered to safe place: porch\". Tracking: AB123456785GB (https://www.royalmail.com/track-your-item#/tracking-results/AB123456785GB). I can only see the carrier's tracking, so I can't confirm where the package physically is. Would you like me to pass this to our support team so they can look into it with Royal Mail?",
             "Done. I've sent your case to the Fjord & Fell Outdoor Co. support team; they'll reply to oliver.hughes@example.co.uk. Your reference is ESC-REF.",
         ]
     )
@@ -464,9 +464,9 @@ async def test_shapes_beyond_parcels() -> None:
     assert "tracking" not in local_failed[0].lower() or "no tracking" not in local_failed[0].lower()
     assert [pickup[0], picked_up, local_failed, gift_card, label_only, late, returned] == snapshot(
         [
-            "Your order #2001-A (Crème Brûlée Seeds ×2, Terracotta Pot 6in) is ready for pickup at Maple & Moss – Kitsilano, since Wednesday, March 18 at 3:00 PM.",
+            "Your order #2001-A (Crème Brûlée Seeds ×2, Terracotta Pot 6in) is ready for pickup at Maple & Moss – Kitsilano, since Wednesday, March 18 at 3:00 p.m.",
             [
-                "Your order #2002 (Jalapeño Pepper Seeds, Bokashi Bran 2 kg) was picked up on Monday, March 16 at 6:30 PM. If that wasn't you, I can connect you with our support team."
+                "Your order #2002 (Jalapeño Pepper Seeds, Bokashi Bran 2 kg) was picked up on Monday, March 16 at 6:30 p.m. If that wasn't you, I can connect you with our support team."
             ],
             [
                 'Your order #2015 (Japanese Maple Sapling) is on its way. The carrier reported a delivery problem. The latest update is "Delivery failed - recipient not available" (Vancouver) on Wednesday, March 18, 2 days ago. If you\'d like, I can ask our support team to arrange another delivery or look into it.'
@@ -481,7 +481,7 @@ async def test_shapes_beyond_parcels() -> None:
                 "Your order #2012 (Cold Frame Mini Greenhouse) is on its way with Purolator, tracking 335512341111 (https://www.purolator.com/en/shipping/tracker?pin=335512341111). The latest update is \"Arriving 03/14 - in transit to destination\" (Regina) on Thursday, March 12, 8 days ago. The carrier's estimated delivery was Saturday, March 14, and that date has passed without a delivery scan. Tracking can go quiet for a few days between scans, so Purolator's own site may show more. If nothing changes soon, I can connect you with our support team."
             ],
             [
-                "Order #2006 (Ergonomic Hand Trowel, Pruning Shears) was delivered on Tuesday, March 3 at 12:00 PM in Calgary, according to Canada Post. Tracking: 7023210039414604 (https://www.canadapost-postescanada.ca/track-reperage/en#/search?searchFor=7023210039414604). Shopify shows a return on this order: the return is in progress. If it hasn't reached you, let me know and I can connect you with our support team.",
+                "Order #2006 (Ergonomic Hand Trowel, Pruning Shears) was delivered on Tuesday, March 3 at 12:00 p.m. in Calgary, according to Canada Post. Tracking: 7023210039414604 (https://www.canadapost-postescanada.ca/track-reperage/en#/search?searchFor=7023210039414604). Shopify shows a return on this order: the return is in progress. If it hasn't reached you, let me know and I can connect you with our support team.",
                 "For order #2006, the return is in progress. No refund is recorded yet. If you have questions about the return, I can connect you with our support team.",
             ],
         ]

@@ -370,6 +370,7 @@ def test_settings_mask_the_smtp_password(client: TestClient) -> None:
         "smtp_url": None,
         "mail_from": "lumen@localhost",
         "verification_factors": ["email", "postal_code"],
+        "retention_days": 90,
     }
     url = "smtp://support%40shop.com:hunter2-secret@mail.example.com:587"
     response = client.put(
@@ -384,6 +385,7 @@ def test_settings_mask_the_smtp_password(client: TestClient) -> None:
         "smtp_url": masked,
         "mail_from": "lumen@localhost",
         "verification_factors": ["email"],
+        "retention_days": 90,
     }
     assert "hunter2" not in client.get("/api/admin/settings", headers=ADMIN).text
     lumen: Lumen = client.app.state.lumen

@@ -12,6 +12,7 @@ from babel import Locale
 from babel.dates import format_datetime, format_skeleton, match_skeleton
 from babel.numbers import format_currency, format_decimal
 
+from agent import prompts
 from agent.persona import Persona
 from agent.playbook.understand import Intent
 from agent.prompts import Replies
@@ -20,6 +21,7 @@ from tools.list_fulfillments import FulfillmentsResult
 from tools.views import Item, OrderOverview, Package, When
 
 STALE_AFTER_DAYS = 5
+_DOUBLE_STOP = re.compile(r"(?<=\b[ap]\.m\.)\.")
 _INTERNATIONAL_HINTS = re.compile(r"origin country|export|international|customs|import|abroad|border", re.IGNORECASE)
 _CONTEXT_TOPICS = {
     "unshipped": ("ship", "pre-order", "preorder", "backorder", "dispatch", "process", "made to order", "handmade"),
@@ -28,6 +30,27 @@ _CONTEXT_TOPICS = {
     "cancelled": ("cancel", "refund"),
     "pickup": ("pickup", "pick up", "pick-up", "collect", "opening hours", "open"),
 }
+
+
+class LocaleReplies(Replies):
+    """The templates in one tone, with the words that change between countries (`{postcode_word}`) filled in from
+    `prompts/locale.toml` for the shop's locale: "postcode" in the UK, "ZIP code" in the US."""
+
+    def __init__(self, tone: str, locale: str) -> None:
+        super().__init__(tone)
+        self.words = locale_words(locale)
+
+    def say(self, key: str, **fields: object) -> str:
+        # A time the locale writes "3:00 p.m." ends a template's sentence with one full stop, not two.
+        return _DOUBLE_STOP.sub("", super().say(key, **(self.words | fields)))
+
+
+@cache
+def locale_words(locale: str) -> dict[str, str]:
+    """Each word in `prompts/locale.toml` as the shop's country says it (the table's `default` elsewhere)."""
+    territory = Locale.parse(locale).territory or ""
+    words = prompts.toml("locale.toml")["words"]
+    return {name: str(table.get(territory, table["default"])) for name, table in words.items()}
 
 
 @dataclass
@@ -46,7 +69,7 @@ class Composer:
         self.shop_name = shop_name
         self.today = today
         self.locale = locale
-        self.r = Replies(persona.tone)
+        self.r: Replies = LocaleReplies(persona.tone, locale)
 
     # --- small formatting helpers -----------------------------------------------------------------------------
     def date(self, moment: When) -> str:

@@ -148,14 +148,18 @@ def _instruction_pattern() -> re.Pattern[str]:
 
 
 _SENTENCE = re.compile(r"You are (?P<assistant_name>.+?), the order-status assistant of (?P<shop_name>.+?)\.\s+Shop")
-_TODAY = re.compile(r"Today is (?P<today>\w+, \w+ \d{1,2}, \d{4})")
+_TODAY = re.compile(r"Today is (?P<today>\w+, (?:\w+ \d{1,2},|\d{1,2} \w+) \d{4})")
+_LOCALE = re.compile(r"This shop's locale is (\w+)\.")
 
 
 def _parse_today(text: str) -> date | None:
-    try:
-        return datetime.strptime(text.strip(), "%A, %B %d, %Y").date()
-    except ValueError:
-        return None
+    # Month first (en_US, en_CA: "Friday, February 27, 2026") or day first (en_GB, en_AU: "Friday, 27 February 2026").
+    for pattern in ("%A, %B %d, %Y", "%A, %d %B %Y"):
+        try:
+            return datetime.strptime(text.strip(), pattern).date()
+        except ValueError:
+            continue
+    return None
 
 
 def context_from_instructions(system: str) -> tuple[Persona, str, date]:
@@ -255,7 +259,10 @@ class OpenAICompatServer(LoopbackServer):
     def step(self, request: ChatRequest) -> ToolStep | str:
         system, messages = to_model_messages(request.messages)
         persona, shop_name, today = context_from_instructions(system)
-        playbook = Playbook(self.persona or persona, self.shop_name or shop_name, self.today or today)
+        locale = _LOCALE.search(system)
+        playbook = Playbook(
+            self.persona or persona, self.shop_name or shop_name, self.today or today, locale[1] if locale else "en_US"
+        )
         step = playbook.next_step(messages)
         return step if isinstance(step, ToolStep) else step.text
 

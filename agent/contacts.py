@@ -1,0 +1,81 @@
+"""What a conversation is about, read from its stored messages and state: the exact keys redaction deletes by.
+
+Emails the shopper typed (in a message, or passed by the model to a tool) and the emails of orders they proved, all
+normalised; the logged-in customer's GID; the GIDs of the orders it proved or that a tool read. Read from the JSON
+that is stored, so conversations saved before contacts were recorded can be read the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from shopify.names import normalize_email
+from storage.contacts import Contact
+
+# Broad on purpose: any address-shaped word counts (Unicode too); recording one too many only keeps a key of the same
+# conversation, never one of another conversation.
+_EMAIL = re.compile(r"[^\s@<>()\[\]{}\"',;:]+@[^\s@<>()\[\]{}\"',;:]+\.[^\s@<>()\[\]{}\"',;:]+")
+_ORDER_GID = re.compile(r"gid://shopify/Order/\d+(?!\d)")
+
+
+def emails_in(text: str) -> set[str]:
+    return {normalize_email(match.rstrip(".!?")) for match in _EMAIL.findall(text)}
+
+
+def contacts_in(messages_json: str | bytes, state_json: str) -> set[Contact]:
+    """The contacts of one stored conversation (messages as pydantic-ai dumps them, the session state's JSON)."""
+    contacts: set[Contact] = set()
+    messages = json.loads(messages_json or "[]")
+    for message in messages if isinstance(messages, list) else []:
+        for part in message.get("parts", []) if isinstance(message, dict) else []:
+            contacts |= _part_contacts(part)
+    state = json.loads(state_json or "{}")
+    if isinstance(state, dict):
+        contacts |= _state_contacts(state)
+    return contacts
+
+
+def _part_contacts(part: Any) -> set[Contact]:
+    if not isinstance(part, dict):
+        return set()
+    kind = part.get("part_kind")
+    if kind == "user-prompt":
+        return {("email", e) for text in _strings(part.get("content")) for e in emails_in(text)}
+    if kind == "tool-call":  # what the model passed on (an email to check, a contact address) came from the shopper
+        return {("email", e) for text in _strings(part.get("args")) for e in emails_in(text)}
+    if kind == "tool-return":
+        return {("order", gid) for text in _strings(part.get("content")) for gid in _ORDER_GID.findall(text)}
+    return set()
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside a JSON value (iteratively: a stored value may nest deeply)."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+def _state_contacts(state: dict[str, Any]) -> set[Contact]:
+    contacts: set[Contact] = set()
+    customer = state.get("customer_id")
+    if isinstance(customer, str) and customer:
+        contacts.add(("customer", customer))
+    ids = state.get("verified_ids")
+    for gid in ids.values() if isinstance(ids, dict) else []:
+        if isinstance(gid, str) and gid:
+            contacts.add(("order", gid))
+    emails = state.get("order_emails")
+    for email in emails.values() if isinstance(emails, dict) else []:
+        if isinstance(email, str) and email:
+            contacts.add(("email", normalize_email(email)))
+    return contacts
