@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import httpx
 from pydantic import BaseModel, Field, SecretStr, ValidationError
@@ -24,14 +24,11 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential_jitter
 
-from shopify.auth import ClientCredentialsToken, OAuthApp, ShopifyAuthError, StaticToken, TokenProvider, TokenStore
+from shopify.auth import ShopifyAuthError, StaticToken, TokenProvider
 from shopify.domain import Order, Shop, parse_order, parse_shop
 from shopify.names import order_key, order_name_matches
 from shopify.scopes import ANY_FULFILLMENT_ORDER_SCOPE, missing_scopes, with_implied
 from shopify.source import OrderSourceError, OrderSourceThrottled, OrderSourceUnavailable
-
-if TYPE_CHECKING:
-    from config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -364,47 +361,6 @@ class ShopifyAdmin:
         self._bucket_changed = asyncio.Event()
         self.stats = ShopifyStats()
 
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        tokens: TokenProvider | None = None,
-        token_store: TokenStore | None = None,
-        **kwargs: Any,
-    ) -> ShopifyAdmin:
-        """The client for the configured store. `tokens` wins (e.g. the offline token of an install); otherwise a
-        static SHOPIFY_ACCESS_TOKEN, otherwise the client credentials grant with SHOPIFY_CLIENT_ID/SECRET."""
-        if tokens is None:
-            tokens = cls._tokens_from_settings(settings, token_store)
-        if not settings.uses_shopify or tokens is None:
-            raise ValueError(
-                "Shopify is not configured: set SHOPIFY_SHOP with SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET "
-                "(or a legacy SHOPIFY_ACCESS_TOKEN)"
-            )
-        options: dict[str, Any] = {
-            "timeout_s": settings.shopify_timeout_s,
-            "max_wait_s": settings.shopify_max_wait_s,
-            "now": settings.lumen_now,
-        }
-        return cls(settings.shopify_endpoint, tokens, **(options | kwargs))
-
-    @staticmethod
-    def _tokens_from_settings(settings: Settings, store: TokenStore | None) -> TokenProvider | None:
-        if settings.shopify_access_token is not None:
-            return StaticToken(settings.shopify_access_token)
-        secret = settings.shopify_client_secret
-        if settings.shopify_client_id and secret is not None and settings.shopify_shop:
-            app = OAuthApp(
-                settings.shopify_client_id,
-                secret,
-                previous_secret=settings.shopify_client_secret_previous,
-                shop_url=settings.shopify_shop_url,
-                timeout_s=settings.shopify_timeout_s,
-            )
-            return ClientCredentialsToken(app, settings.shopify_shop, store=store)
-        return None
-
     async def aclose(self) -> None:
         if self._owns_client and self._client is not None:
             await self._client.aclose()
@@ -723,6 +679,8 @@ class ShopifyAdmin:
         try:
             token = await self._auth.token()
         except ShopifyAuthError as exc:
+            # For the merchant's log and /admin (status.last_error); a shopper hears only that orders are unreachable.
+            log.error("Shopify: %s", exc)
             raise OrderSourceUnavailable(str(exc)) from exc
         cost = self._expected_cost.get(query, COST_ESTIMATES.get(query, _UNKNOWN_QUERY_COST))
         reserved = await self._reserve(cost, budget)

@@ -30,6 +30,7 @@ from shopify.auth import (
     fernet_key,
     normalize_shop,
 )
+from agent.connect import admin_from_settings
 from shopify.client import ShopifyAdmin
 from shopify.scopes import APP_SCOPES
 from shopify.source import OrderSourceUnavailable
@@ -377,7 +378,7 @@ async def test_settings_with_only_app_credentials_connect_through_client_credent
         shopify_client_secret=SecretStr(CLIENT_SECRET),
         shopify_shop_url=shopify.base_url,
     )
-    async with ShopifyAdmin.from_settings(settings) as client:
+    async with admin_from_settings(settings) as client:
         assert [o.name for o in await client.orders_by_name("1042")] == ["#1042"]
         assert client.status.missing_scopes == []
     assert shopify.grants == ["client_credentials"]

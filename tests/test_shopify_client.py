@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from config import Settings
 from evals.fakes.shopify_admin import FakeShopify, Selection, parse_query, requested_cost, search_orders
+from agent.connect import admin_from_settings
 from shopify.client import (
     COST_ESTIMATES,
     DOCUMENTS,
@@ -297,11 +298,11 @@ def test_from_settings() -> None:
         shopify_max_wait_s=3.0,
         lumen_now=datetime(2026, 2, 27, 17, tzinfo=UTC),
     )
-    admin = ShopifyAdmin.from_settings(settings)
+    admin = admin_from_settings(settings)
     assert admin.endpoint == "https://harbor-and-pine.myshopify.com/admin/api/2026-07/graphql.json"
     assert admin.now() == datetime(2026, 2, 27, 17, tzinfo=UTC)
     with pytest.raises(ValueError, match="not configured"):
-        ShopifyAdmin.from_settings(Settings(_env_file=None, shopify_access_token=None))  # type: ignore[call-arg]
+        admin_from_settings(Settings(_env_file=None, shopify_access_token=None))  # type: ignore[call-arg]
 
 
 # --- failures and retries ----------------------------------------------------------------------------------------
