@@ -38,7 +38,9 @@ class SettingStore(Engine):
 
     async def delete_settings_before(self, prefix: str, before: datetime) -> int:
         """Forget `prefix*` keys last written before `before` (OAuth states nobody came back with)."""
-        stmt = sa.delete(settings).where(settings.c.key.startswith(prefix, autoescape=True), settings.c.updated_at < before)
+        stmt = sa.delete(settings).where(
+            settings.c.key.startswith(prefix, autoescape=True), settings.c.updated_at < before
+        )
         async with self.begin() as conn:
             return (await conn.execute(stmt)).rowcount
 

@@ -13,6 +13,7 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
+from agent.connect import admin_from_settings
 from evals.fakes.shopify_admin import CLIENT_ID, CLIENT_SECRET, FakeShopify
 from shopify.auth import (
     AccessToken,
@@ -30,7 +31,6 @@ from shopify.auth import (
     fernet_key,
     normalize_shop,
 )
-from agent.connect import admin_from_settings
 from shopify.client import ShopifyAdmin
 from shopify.scopes import APP_SCOPES
 from shopify.source import OrderSourceUnavailable

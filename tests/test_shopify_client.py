@@ -14,9 +14,9 @@ import pytest
 from inline_snapshot import snapshot
 from pydantic import SecretStr
 
+from agent.connect import admin_from_settings
 from config import Settings
 from evals.fakes.shopify_admin import FakeShopify, Selection, parse_query, requested_cost, search_orders
-from agent.connect import admin_from_settings
 from shopify.client import (
     COST_ESTIMATES,
     DOCUMENTS,
