@@ -12,6 +12,7 @@ import logging
 import math
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -150,6 +151,8 @@ COST_ESTIMATES: dict[str, float] = {
 }
 _UNKNOWN_QUERY_COST = 1000.0
 EMPTY_RESULT_TTL_S = 10.0
+# Searches remembered at once; the least recently used is forgotten first, so guessing numbers cannot grow memory.
+CACHE_MAX_ENTRIES = 1000
 
 # Shopify's search syntax gives these a meaning even inside quotes; a backslash makes them literal.
 _SEARCH_SPECIALS = re.compile(r'([\\"():])')
@@ -327,6 +330,7 @@ class ShopifyAdmin:
         now: datetime | None = None,
         client: httpx.AsyncClient | None = None,
         cache_ttl_s: float = 30.0,
+        cache_max_entries: int = CACHE_MAX_ENTRIES,
         max_retries: int = 4,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -351,7 +355,8 @@ class ShopifyAdmin:
         self._granted: frozenset[str] | None = None
         self._queries: dict[tuple[str, frozenset[str] | None], str] = {}
         self.status = ConnectionStatus()
-        self._cache: dict[str, _CacheEntry] = {}
+        self._cache: OrderedDict[str, _CacheEntry] = OrderedDict()  # least recently used first
+        self._cache_max_entries = cache_max_entries
         self._expected_cost: dict[str, float] = {}
         self._bucket: _Bucket | None = None
         self._in_flight = 0.0  # points reserved by requests Shopify has not answered yet
@@ -441,16 +446,17 @@ class ShopifyAdmin:
         await self.shop()  # the shop's order-name format, and the scopes that shape the query
         # Every search shares one wait budget: `max_wait_s` is what a shopper waits, not what each query may.
         budget = _Budget(started=self._clock())
+        found: dict[str, Order] = {}
+        # Every candidate is searched, found or not: stopping at the first hit would make a real order cost fewer
+        # Shopify queries (and less time) than a made-up one, telling a guesser which numbers exist.
         for candidate in order_name_candidates(typed, *self._name_format):
             query = self._query("LumenOrderByName")
-            found = self._matching(
-                await self._orders(name_term(candidate, email=email), query, budget), candidate.lstrip("#"), email
-            )
-            if found:
-                return found
-        if self._granted is not None and "read_all_orders" not in self._granted:
+            orders = await self._orders(name_term(candidate, email=email), query, budget)
+            for order in self._matching(orders, candidate.lstrip("#"), email):
+                found.setdefault(order.id, order)
+        if not found and self._granted is not None and "read_all_orders" not in self._granted:
             self.status.not_found_old_orders_hidden += 1
-        return []
+        return _newest_first(list(found.values()))
 
     async def orders_by_email(self, email: str, *, limit: int = 5) -> list[Order]:
         if not email.strip():
@@ -500,6 +506,7 @@ class ShopifyAdmin:
     async def _orders(self, search: str, query: str, budget: _Budget | None = None) -> list[Order]:
         entry = self._cache.get(search)
         if entry is not None and entry.expires_at > self._clock():
+            self._cache.move_to_end(search)
             return list(entry.orders)
         data = await self._graphql(query, {"q": search}, budget)
         connection = data.get("orders")
@@ -520,6 +527,9 @@ class ShopifyAdmin:
         ttl = self._cache_ttl_s if orders else min(self._cache_ttl_s, EMPTY_RESULT_TTL_S)
         if ttl > 0:
             self._cache[search] = _CacheEntry(self._clock() + ttl, tuple(orders))
+            self._cache.move_to_end(search)
+            while len(self._cache) > self._cache_max_entries:
+                self._cache.popitem(last=False)
         return orders
 
     # --- whole orders: what did not fit in the first page ---------------------------------------------------------

@@ -271,6 +271,39 @@ async def test_lookups_are_cached_until_invalidated(client: ShopifyAdmin, fake: 
     assert fake.requests == 5
 
 
+async def test_the_cache_keeps_the_most_recently_used_searches_only(fake: FakeShopify, sleep: RecordingSleep) -> None:
+    async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep, cache_max_entries=3) as client:
+        await client.shop()
+        fake.reset()
+        for number in ("1031", "1042", "1050"):
+            await client.orders_by_name(number)
+        await client.orders_by_name("1031")  # used again: now the most recent
+        await asyncio.gather(*(client.orders_by_name(str(n)) for n in range(5000, 5100)))  # a guesser's burst
+        assert fake.requests == 103
+        sent = fake.requests
+        await client.orders_by_name("1031")  # pushed out by the burst, asked again
+        assert fake.requests == sent + 1
+        await client.orders_by_name("5099")  # still remembered
+        assert fake.requests == sent + 1
+
+
+async def test_a_missing_order_costs_the_same_queries_as_a_found_one(tmp_path: Path, sleep: RecordingSleep) -> None:
+    # "EN1001" is outside the shop's "#"-and-digits format, so it has two spellings to search: a found order must
+    # not stop after the first, or counting requests (or timing them) tells which numbers exist.
+    store = write_store(tmp_path, order_node("#EN1001"), order_node("#1001"))
+    with FakeShopify(store, token=TOKEN) as fake:
+        async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep, cache_ttl_s=0) as client:
+            await client.shop()
+            sent: dict[str, int] = {}
+            for typed in ("EN1001", "EN9999", "1001", "9999", "#1001"):
+                fake.reset()
+                found = await client.orders_by_name(typed, email="a@example.com")
+                assert bool(found) == ("9999" not in typed), typed
+                sent[typed] = fake.requests
+    assert sent["EN1001"] == sent["EN9999"] == 2
+    assert sent["1001"] == sent["9999"] == sent["#1001"] == 1
+
+
 async def test_cache_expires(fake: FakeShopify, sleep: RecordingSleep) -> None:
     now = [100.0]
     async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep, cache_ttl_s=30, clock=lambda: now[0]) as client:
