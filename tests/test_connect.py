@@ -5,6 +5,7 @@ Lumen talks to the fake Shopify over real loopback sockets."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -276,3 +277,25 @@ def test_the_connection_route_is_for_the_merchant_only(tmp_path: Path, shopify: 
         assert client.get("/api/admin/connection").status_code == 401
         body = client.get("/api/admin/connection", headers=ADMIN).json()
     assert body == {"source": "store file", "grant": None, "install_ready": True, "status": None}
+
+
+def test_an_order_hidden_by_the_60_day_window_is_diagnosed_for_the_merchant_only(tmp_path: Path) -> None:
+    old = {
+        "id": "gid://shopify/Order/1001",
+        "name": "#1001",
+        "email": "a@example.com",
+        "createdAt": "2025-10-01T10:00:00Z",
+        "processedAt": "2025-10-01T10:00:00Z",
+        "displayFulfillmentStatus": "FULFILLED",
+    }
+    store = tmp_path / "store.json"
+    store.write_text(json.dumps({"shop": {"name": "Old Things"}, "asOf": "2026-02-27T17:00:00Z", "orders": [old]}))
+    with FakeShopify(store, scopes=APP_SCOPES) as fake:  # no read_all_orders
+        settings = only_credentials(tmp_path, fake, lumen_admin_token=SecretStr("admin-token"))
+        with TestClient(server.create_app(settings)) as client:
+            turn = client.post("/api/chat", json={"message": "where is order 1001? a@example.com"}).json()
+            status = client.get("/api/admin/connection", headers={"Authorization": "Bearer admin-token"}).json()
+    assert "60" not in turn["reply"] and "read_all_orders" not in turn["reply"] and "1001" in turn["reply"]
+    assert status["status"]["older_orders_visible"] is False
+    assert status["status"]["not_found_old_orders_hidden"] >= 1
+    assert "read_all_orders" not in status["status"]["missing_scopes"]  # optional: asked for, never required
