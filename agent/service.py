@@ -188,6 +188,7 @@ class Lumen:
         self.guard = AttemptGuard(db)
         self.models = ModelChooser(settings)
         self.connection = ShopifyConnection(settings, db)
+        self._retired: list[OrderSource] = []  # sources replaced by an install, closed with the service
         # One turn at a time per conversation; a lock lives only while someone holds or waits for it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -206,9 +207,10 @@ class Lumen:
     async def close(self) -> None:
         # An email on its way gets the time one send may take (a terminal chat's loop only runs between turns).
         await self.escalations.aclose(grace_s=self.escalations.send_timeout_s)
-        closer = getattr(self.source, "aclose", None)
-        if closer is not None:
-            await closer()
+        for source in (*self._retired, self.source):
+            closer = getattr(source, "aclose", None)
+            if closer is not None:
+                await closer()
         await self.db.close()
 
     # --- merchant settings ---------------------------------------------------------------------------------------
@@ -499,10 +501,9 @@ class Lumen:
     async def complete_install(self, query: list[tuple[str, str]]) -> str:
         """Finish the install, then answer from the installed shop at once (no restart)."""
         shop = await self.connection.complete_install(query)
-        old, self.source = self.source, await self.connection.source()
-        closer = getattr(old, "aclose", None)
-        if closer is not None:
-            await closer()
+        # The old source may be serving a turn right now: it is closed with the service, not here.
+        self._retired.append(self.source)
+        self.source = await self.connection.source()
         return shop
 
     def serves_shop(self, shop_domain: str) -> bool:
