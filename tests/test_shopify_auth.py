@@ -372,7 +372,7 @@ async def test_settings_with_only_app_credentials_connect_through_client_credent
     from config import Settings
 
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         shopify_shop=SHOP,
         shopify_client_id=CLIENT_ID,
         shopify_client_secret=SecretStr(CLIENT_SECRET),

@@ -325,7 +325,7 @@ def test_now_is_fixed_when_given() -> None:
 
 def test_from_settings() -> None:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         shopify_shop="https://harbor-and-pine.myshopify.com/",
         shopify_access_token=SecretStr("shpat_live"),
         shopify_max_wait_s=3.0,
@@ -335,7 +335,7 @@ def test_from_settings() -> None:
     assert admin.endpoint == "https://harbor-and-pine.myshopify.com/admin/api/2026-07/graphql.json"
     assert admin.now() == datetime(2026, 2, 27, 17, tzinfo=UTC)
     with pytest.raises(ValueError, match="not configured"):
-        admin_from_settings(Settings(_env_file=None, shopify_access_token=None))  # type: ignore[call-arg]
+        admin_from_settings(Settings(_env_file=None, shopify_access_token=None))
 
 
 # --- failures and retries ----------------------------------------------------------------------------------------
