@@ -177,25 +177,32 @@ class ShopifyConnection:
     async def begin_install(self, query: Query) -> str:
         """The URL of Shopify's consent screen for the shop in `query` (InvalidOAuthRequest if not genuine)."""
         install = self.install()
-        self._check_shop(query)
+        if "hmac" not in _params(query):
+            # Only Shopify's signed request may start an install: otherwise anyone could walk this Lumen through
+            # installing on a shop of their choosing.
+            raise InvalidOAuthRequest("open the install from Shopify (the Dev Dashboard or the store's admin)")
+        await self._check_shop(query)
         return await install.begin(query)
 
     async def complete_install(self, query: Query) -> str:
         """Checks Shopify's callback, keeps the token encrypted and remembers the shop; returns the shop."""
         install = self.install()
-        self._check_shop(query)
+        await self._check_shop(query)
         shop, token = await install.complete(query)
         await self.db.put_setting(INSTALLED_SHOP_KEY, {"shop": shop})
         log.info("Shopify: installed on %s (token expires %s)", shop, token.expires_at or "never")
         return shop
 
-    def _check_shop(self, query: Query) -> None:
-        """A Lumen configured for one shop installs on that shop only."""
-        params = dict(query.items()) if isinstance(query, Mapping) else dict(query)
-        shop = normalize_shop(params.get("shop", ""))
-        ours = self.settings.shopify_shop
+    async def _check_shop(self, query: Query) -> None:
+        """A Lumen serves one shop: `SHOPIFY_SHOP`, or the first shop installed (set SHOPIFY_SHOP to move)."""
+        shop = normalize_shop(_params(query).get("shop", ""))
+        ours = self.settings.shopify_shop or await self._installed_shop()
         if ours and ours.lower() != shop:
             raise InvalidOAuthRequest(f"this Lumen serves {ours}, not {shop}")
+
+
+def _params(query: Query) -> dict[str, str]:
+    return dict(query.items()) if isinstance(query, Mapping) else dict(query)
 
 
 def connection_of(source: OrderSource, grant: str | None, install_ready: bool) -> Connection:

@@ -202,6 +202,22 @@ def test_a_lumen_for_one_shop_installs_on_that_shop_only(tmp_path: Path, shopify
         refused(client.get(f"/auth/install?{urlencode(shopify.install_query())}", follow_redirects=False))
 
 
+def test_an_unsigned_install_request_is_refused(tmp_path: Path, shopify: FakeShopify) -> None:
+    with TestClient(server.create_app(app_settings(tmp_path, shopify))) as client:
+        refused(client.get(f"/auth/install?shop={shopify.shop_domain}", follow_redirects=False))
+
+
+def test_once_installed_another_shop_cannot_take_over(tmp_path: Path, shopify: FakeShopify) -> None:
+    with TestClient(server.create_app(app_settings(tmp_path, shopify))) as client:
+        callback(client, install(client, shopify))
+        other = shopify.oauth.sign(
+            {"shop": "someone-else.myshopify.com", "timestamp": shopify.oauth.timestamp(), "host": "x"}
+        )
+        refused(client.get(f"/auth/install?{urlencode(other)}", follow_redirects=False))
+        health = client.get("/healthz").json()
+    assert health["connection"]["status"]["shop"] == shopify.shop_domain
+
+
 def test_the_install_needs_its_settings(tmp_path: Path, shopify: FakeShopify) -> None:
     with TestClient(server.create_app(app_settings(tmp_path, shopify, lumen_secret_key=None))) as client:
         detail = refused(client.get(f"/auth/install?{urlencode(shopify.install_query())}"), 503)
