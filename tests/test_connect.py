@@ -111,7 +111,11 @@ def test_a_full_install_stores_the_token_encrypted_and_answers_from_the_store(
         assert "1042" in turn["reply"]
         connection = client.get("/api/admin/connection", headers=ADMIN).json()
         health = client.get("/healthz").json()
-        settings_page = client.get("/api/admin/settings", headers=ADMIN).text
+        everything = [
+            client.get(path, headers=ADMIN).text
+            for path in ("/api/admin/settings", "/api/admin/stats", "/api/admin/conversations", "/api/openapi.json")
+        ]
+        everything.append(client.get(f"/api/admin/conversations/{turn['session_id']}", headers=ADMIN).text)
     assert connection["source"] == "shopify" and connection["grant"] == "install (authorization code)"
     assert connection["status"]["shop"] == shopify.shop_domain
     assert connection["status"]["missing_scopes"] == []
@@ -119,7 +123,7 @@ def test_a_full_install_stores_the_token_encrypted_and_answers_from_the_store(
     assert health["connection"]["status"]["shop"] == shopify.shop_domain
     secrets = issued_tokens(shopify)
     assert secrets
-    for shown in (str(connection), str(health), settings_page):
+    for shown in (str(connection), str(health), *everything):
         assert not [token for token in secrets if token in shown]
 
 
