@@ -19,6 +19,7 @@ from shopify.auth import (
     AccessToken,
     AuthorizationCodeToken,
     ClientCredentialsToken,
+    DatabaseStateStore,
     EncryptedTokenStore,
     InvalidOAuthRequest,
     MemoryTokenStore,
@@ -413,3 +414,18 @@ async def test_concurrent_requests_spend_a_single_use_refresh_token_once(shopify
     assert [[o.name for o in orders] for orders in found] == [[f"#{n}"] for n in numbers]
     # A second use of the same refresh token would have been refused: one refresh served them all.
     assert shopify.grants == ["authorization_code", "refresh_token"]
+
+
+async def test_database_states_are_single_use_for_their_shop_and_time(db: Database, wall: WallClock) -> None:
+    states = DatabaseStateStore(db)
+    other_worker = DatabaseStateStore(db)
+    state = await states.issue(SHOP, wall.now() + timedelta(minutes=10))
+    # 100 callbacks with the same state at once, from two workers: one wins.
+    won = await asyncio.gather(*((states, other_worker)[i % 2].consume(state, SHOP, wall.now()) for i in range(100)))
+    assert won.count(True) == 1
+    wrong_shop = await states.issue(SHOP, wall.now() + timedelta(minutes=10))
+    assert not await other_worker.consume(wrong_shop, "another.myshopify.com", wall.now())
+    assert not await states.consume(wrong_shop, SHOP, wall.now())  # a refused state is spent too
+    late = await states.issue(SHOP, wall.now() + timedelta(minutes=10))
+    assert not await states.consume(late, SHOP, wall.now() + timedelta(minutes=11))
+    assert not await states.consume("never-issued", SHOP, wall.now())
