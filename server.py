@@ -28,13 +28,13 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
@@ -44,6 +44,7 @@ from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from agent.connect import Connection, InstallNotConfigured
 from agent.masking import mask_smtp_url
 from agent.persona import Persona, PersonaUpdate
 from agent.service import (
@@ -59,6 +60,7 @@ from agent.service import (
 from agent.webhooks import ANOTHER_SHOP, WebhookOutcome
 from config import Settings
 from outbox import Escalation, EscalationBusy
+from shopify.auth import InvalidOAuthRequest, ShopifyAuthError
 from shopify.signatures import InvalidCustomerId, ShopifySignatureError, verify_proxy_query, verify_webhook
 from shopify.webhooks import WebhookBodyError, parse_webhook
 from storage import ConversationSummary
@@ -396,6 +398,38 @@ async def shopify_webhook(request: Request, lumen: LumenDep, settings: SettingsD
     return await lumen.handle_webhook(delivery)
 
 
+# --- the Shopify install (authorization code grant) -------------------------------------------------------------
+
+auth = APIRouter(prefix="/auth", tags=["shopify"])
+_T = TypeVar("_T")
+
+
+@auth.get("/install", response_class=RedirectResponse, status_code=302)
+async def auth_install(request: Request, lumen: LumenDep) -> RedirectResponse:
+    """Where Shopify opens the app (`shop`, `hmac`, `timestamp`, `host`): on to Shopify's consent screen."""
+    url = await _oauth(lumen.begin_install(request.query_params.multi_items()))
+    return RedirectResponse(url, status_code=302)
+
+
+@auth.get("/callback", response_class=RedirectResponse, status_code=302)
+async def auth_callback(request: Request, lumen: LumenDep) -> RedirectResponse:
+    """Shopify's way back: checked (HMAC, single-use state, shop), the code exchanged, then /admin."""
+    await _oauth(lumen.complete_install(request.query_params.multi_items()))
+    return RedirectResponse("/admin", status_code=302)
+
+
+async def _oauth(call: Awaitable[_T]) -> _T:
+    try:
+        return await call
+    except InstallNotConfigured as exc:
+        raise HTTPException(503, str(exc)) from None
+    except InvalidOAuthRequest as exc:
+        raise HTTPException(400, str(exc)) from None
+    except ShopifyAuthError as exc:  # Shopify refused the code exchange: the merchant starts again
+        log.warning("Shopify install failed: %s", exc)
+        raise HTTPException(502, str(exc)) from None
+
+
 # --- the merchant API -------------------------------------------------------------------------------------------------
 
 admin = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_admin), *_storable])
@@ -487,6 +521,12 @@ async def get_conversation(conversation_id: str, lumen: LumenDep) -> dict[str, A
     return transcript
 
 
+@admin.get("/connection", response_model=Connection)
+async def get_connection(lumen: LumenDep) -> Connection:
+    """The Shopify connection, asked afresh: shop, granted and missing scopes, token expiry, last call, errors."""
+    return await lumen.check_connection()
+
+
 @admin.get("/stats", response_model=Stats)
 async def get_stats(lumen: LumenDep) -> Stats:
     """Conversations, verified lookups, escalations and the share answered without a human."""
@@ -564,7 +604,7 @@ def create_app(settings: Settings | None = None, *, store: Path | None = None, l
     app.add_middleware(PublicCORS)
     # Starlette's body limit per route: MAX_BODY_BYTES unless the router sets less (chat, proxy). Not app-wide: that
     # one would answer a declared length over it in plain text, even after DeclaredLength answered in JSON.
-    for router in (chat, proxy, webhooks, admin, pages):
+    for router in (chat, proxy, webhooks, auth, admin, pages):
         app.include_router(router, max_body_size=MAX_BODY_BYTES)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

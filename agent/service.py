@@ -35,6 +35,7 @@ from pydantic_ai.usage import UsageLimits
 from pydantic_core import to_jsonable_python
 
 from agent import prompts, webhooks
+from agent.connect import Connection, ShopifyConnection, connection_of
 from agent.contacts import contacts_in
 from agent.core import StreamGuard, lumen_agent
 from agent.deps import Deps
@@ -112,6 +113,10 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"] = Field(description="degraded: the order source (Shopify) cannot be read.")
     store: str | None
     model: str
+    # Only when Lumen reads Shopify (a store file has no connection to show).
+    connection: Connection | None = Field(
+        None, description="The Shopify connection (never a token).", exclude_if=lambda value: value is None
+    )
 
 
 class Stats(BaseModel):
@@ -183,28 +188,30 @@ class Lumen:
         self.escalations = escalations or EscalationService(db, self._mail_settings)
         self.guard = AttemptGuard(db)
         self.models = ModelChooser(settings)
+        self.connection = ShopifyConnection(settings, db)
+        self._retired: list[OrderSource] = []  # sources replaced by an install, closed with the service
         # The in-process half of `_turn`; a lock lives only while someone holds or waits for it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @classmethod
     async def create(cls, settings: Settings, *, store: Path | None = None, source: OrderSource | None = None) -> Lumen:
-        if source is None:
-            if settings.uses_shopify and store is None:
-                from shopify.client import ShopifyAdmin
-
-                source = ShopifyAdmin.from_settings(settings)
-            else:
-                source = FixtureStore(store or settings.lumen_store, now=settings.lumen_now)
         db = Database(settings.lumen_database_url)
         await db.connect()
-        return cls(settings, source, db)
+        connection = ShopifyConnection(settings, db)
+        if source is None:
+            # A store file given explicitly (`lumen chat --store`) wins over a configured Shopify store.
+            source = FixtureStore(store, now=settings.lumen_now) if store else await connection.source()
+        lumen = cls(settings, source, db)
+        lumen.connection = connection
+        return lumen
 
     async def close(self) -> None:
         # An email on its way gets the time one send may take (a terminal chat's loop only runs between turns).
         await self.escalations.aclose(grace_s=self.escalations.send_timeout_s)
-        closer = getattr(self.source, "aclose", None)
-        if closer is not None:
-            await closer()
+        for source in (*self._retired, self.source):
+            closer = getattr(source, "aclose", None)
+            if closer is not None:
+                await closer()
         await self.db.close()
 
     # --- merchant settings ---------------------------------------------------------------------------------------
@@ -484,7 +491,34 @@ class Lumen:
 
     async def health(self) -> Health:
         name = await self.shop_name()
-        return Health(status="ok" if name is not None else "degraded", store=name, model=self.settings.lumen_model)
+        status = "ok" if name is not None else "degraded"
+        connection = self.connection_info()
+        shown = connection if connection.source == "shopify" else None
+        return Health(status=status, store=name, model=self.settings.lumen_model, connection=shown)
+
+    # --- the Shopify connection (agent.connect) ----------------------------------------------------------------------
+    def connection_info(self) -> Connection:
+        """For the merchant: shop, scopes, token expiry, last call and errors. Never a token."""
+        return connection_of(self.source, self.connection.grant, self.connection.install_ready)
+
+    async def check_connection(self) -> Connection:
+        """Ask Shopify again who we are and what we may read, then describe the connection."""
+        check = getattr(self.source, "check", None)
+        if check is not None:
+            await check()
+        return self.connection_info()
+
+    async def begin_install(self, query: list[tuple[str, str]]) -> str:
+        """Shopify's consent screen for the shop in the install request (shopify.auth.InvalidOAuthRequest if not)."""
+        return await self.connection.begin_install(query)
+
+    async def complete_install(self, query: list[tuple[str, str]]) -> str:
+        """Finish the install, then answer from the installed shop at once (no restart)."""
+        shop = await self.connection.complete_install(query)
+        # The old source may be serving a turn right now: it is closed with the service, not here.
+        self._retired.append(self.source)
+        self.source = await self.connection.source()
+        return shop
 
     def serves_shop(self, shop_domain: str) -> bool:
         """False for another shop's request. One app secret can serve several shops; a Lumen configured for one

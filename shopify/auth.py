@@ -27,7 +27,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -45,6 +45,9 @@ REFRESH_MARGIN = timedelta(minutes=5)
 # How old a signed install or callback request may be (Shopify's `timestamp`, Unix seconds).
 MAX_REQUEST_AGE = timedelta(hours=1)
 STATE_TTL = timedelta(minutes=10)
+# One worker renews a shop's token at a time (a row in the settings table); a lease older than this was abandoned.
+RENEWAL_LEASE_TTL = timedelta(seconds=30)
+RENEWAL_POLL_S = 0.05
 
 _MYSHOPIFY_HOST = re.compile(r"[a-z0-9][a-z0-9\-]*\.myshopify\.com")
 
@@ -171,6 +174,24 @@ class SettingsStore(Protocol):
     async def put_setting(self, key: str, value: dict[str, Any]) -> None: ...
 
 
+@runtime_checkable
+class LeaseStore(Protocol):
+    """Leases shared by every worker (storage's `Database.claim_lease`/`release_lease` is one)."""
+
+    async def claim_lease(self, key: str, holder: str, *, ttl: timedelta) -> bool: ...
+
+    async def release_lease(self, key: str, holder: str) -> None: ...
+
+
+@runtime_checkable
+class RenewalLeases(Protocol):
+    """A `TokenStore` shared by workers that lets one of them at a time renew a shop's token."""
+
+    async def claim_renewal(self, shop: str, holder: str) -> bool: ...
+
+    async def release_renewal(self, shop: str, holder: str) -> None: ...
+
+
 class EncryptedTokenStore:
     """A `TokenStore` in the database, encrypted with `TokenCipher`: every worker reads the token one of them renewed.
 
@@ -193,6 +214,17 @@ class EncryptedTokenStore:
     async def save(self, shop: str, token: AccessToken) -> None:
         # Fernet tokens are URL-safe base64 already: stored as text, readable by no one without the key.
         await self._settings.put_setting(self._prefix + shop, {"fernet": self._cipher.encrypt(token).decode()})
+
+    async def claim_renewal(self, shop: str, holder: str) -> bool:
+        """True when `holder` may renew `shop`'s token now: Shopify's refresh tokens are single-use, so two workers
+        renewing at once would leave one of them holding a refused refresh token."""
+        if not isinstance(self._settings, LeaseStore):
+            return True
+        return await self._settings.claim_lease(f"{self._prefix}renewing:{shop}", holder, ttl=RENEWAL_LEASE_TTL)
+
+    async def release_renewal(self, shop: str, holder: str) -> None:
+        if isinstance(self._settings, LeaseStore):
+            await self._settings.release_lease(f"{self._prefix}renewing:{shop}", holder)
 
 
 # --- encryption at rest --------------------------------------------------------------------------------------------
@@ -474,6 +506,7 @@ class _RenewingToken:
         self._current: AccessToken | None = None
         self._lock = asyncio.Lock()
         self.renewals = 0  # how many times a new token was obtained (for tests and /admin)
+        self._holder = secrets.token_hex(8)  # this provider's name on the renewal lease
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(shop={self.shop!r})"
@@ -496,19 +529,52 @@ class _RenewingToken:
             # Whoever held the lock before us may already have renewed it (here or, via the store, in another
             # worker): then that token is the answer, and Shopify is not asked twice.
             current = await self.store.load(self.shop) or self._current
-            if current is not None and not current.expires_within(self._now(), self._margin):
-                if stale is None or current.access_token.get_secret_value() != stale.get_secret_value():
-                    self._current = current
-                    return current.access_token
-                if not forced:
-                    self._current = current
-                    return current.access_token
-            fresh = await self._obtain(current)
-            self.renewals += 1
-            await self.store.save(self.shop, fresh)
-            self._current = fresh
-            log.info("Shopify: new access token for %s (expires %s)", self.shop, fresh.expires_at or "never")
-            return fresh.access_token
+            if self._usable(current, stale, forced):
+                assert current is not None
+                self._current = current
+                return current.access_token
+            renewed = await self._wait_for_lease(stale, forced)
+            if renewed is not None:  # another worker renewed it while we waited for the lease
+                self._current = renewed
+                return renewed.access_token
+            try:
+                return await self._renew_leased(stale, forced)
+            finally:
+                if isinstance(self.store, RenewalLeases):
+                    await self.store.release_renewal(self.shop, self._holder)
+
+    async def _renew_leased(self, stale: SecretStr | None, forced: bool) -> SecretStr:
+        current = await self.store.load(self.shop) or self._current
+        if self._usable(current, stale, forced):  # renewed by the worker that held the lease before us
+            assert current is not None
+            self._current = current
+            return current.access_token
+        fresh = await self._obtain(current)
+        self.renewals += 1
+        await self.store.save(self.shop, fresh)
+        self._current = fresh
+        log.info("Shopify: new access token for %s (expires %s)", self.shop, fresh.expires_at or "never")
+        return fresh.access_token
+
+    def _usable(self, current: AccessToken | None, stale: SecretStr | None, forced: bool) -> bool:
+        """A token that is not about to expire and is not the one the caller saw refused."""
+        if current is None or current.expires_within(self._now(), self._margin):
+            return False
+        if stale is None or current.access_token.get_secret_value() != stale.get_secret_value():
+            return True
+        return not forced
+
+    async def _wait_for_lease(self, stale: SecretStr | None, forced: bool) -> AccessToken | None:
+        """Hold the store's renewal lease (None), or the token the worker holding it renewed meanwhile."""
+        if not isinstance(self.store, RenewalLeases):
+            return None
+        # A lease whose holder died goes stale after RENEWAL_LEASE_TTL, and claim_renewal then takes it over.
+        while not await self.store.claim_renewal(self.shop, self._holder):
+            current = await self.store.load(self.shop)
+            if self._usable(current, stale, forced):
+                return current
+            await asyncio.sleep(RENEWAL_POLL_S)
+        return None
 
     @property
     def granted_scopes(self) -> frozenset[str] | None:
@@ -570,6 +636,44 @@ class MemoryStateStore:
     async def consume(self, state: str, shop: str, now: datetime) -> bool:
         found = self._states.pop(state, None)
         return found is not None and found[0] == shop and now < found[1]
+
+
+class StateSettings(Protocol):
+    """Keys every worker sees, taken at most once (storage's `Database` is one)."""
+
+    async def put_setting(self, key: str, value: dict[str, Any]) -> None: ...
+
+    async def take_setting(self, key: str) -> dict[str, Any] | None: ...
+
+    async def delete_settings_before(self, prefix: str, before: datetime) -> int: ...
+
+
+class DatabaseStateStore:
+    """`state` values in the database: any worker can finish an install another one began, and a state is
+    taken (read and deleted at once) by exactly one callback."""
+
+    prefix = "oauth_state:"
+
+    def __init__(self, settings: StateSettings) -> None:
+        self._settings = settings
+
+    async def issue(self, shop: str, expires_at: datetime) -> str:
+        # States nobody came back with are dropped as new ones are issued.
+        await self._settings.delete_settings_before(self.prefix, expires_at - 2 * STATE_TTL)
+        state = secrets.token_urlsafe(32)
+        await self._settings.put_setting(self.prefix + state, {"shop": shop, "expires_at": expires_at.isoformat()})
+        return state
+
+    async def consume(self, state: str, shop: str, now: datetime) -> bool:
+        if len(state) > 100:
+            return False
+        found = await self._settings.take_setting(self.prefix + state)
+        if found is None or found.get("shop") != shop:
+            return False
+        try:
+            return now < datetime.fromisoformat(str(found.get("expires_at")))
+        except ValueError:
+            return False
 
 
 class OAuthInstall:

@@ -12,11 +12,12 @@ import logging
 import math
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import httpx
 from pydantic import BaseModel, Field, SecretStr, ValidationError
@@ -24,14 +25,11 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential_jitter
 
-from shopify.auth import ClientCredentialsToken, OAuthApp, ShopifyAuthError, StaticToken, TokenProvider, TokenStore
+from shopify.auth import ShopifyAuthError, StaticToken, TokenProvider
 from shopify.domain import Order, Shop, parse_order, parse_shop
 from shopify.names import order_key, order_name_matches
 from shopify.scopes import ANY_FULFILLMENT_ORDER_SCOPE, missing_scopes, with_implied
 from shopify.source import OrderSourceError, OrderSourceThrottled, OrderSourceUnavailable
-
-if TYPE_CHECKING:
-    from config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +151,8 @@ COST_ESTIMATES: dict[str, float] = {
 }
 _UNKNOWN_QUERY_COST = 1000.0
 EMPTY_RESULT_TTL_S = 10.0
+# Searches remembered at once; the least recently used is forgotten first, so guessing numbers cannot grow memory.
+CACHE_MAX_ENTRIES = 1000
 
 # Shopify's search syntax gives these a meaning even inside quotes; a backslash makes them literal.
 _SEARCH_SPECIALS = re.compile(r'([\\"():])')
@@ -330,6 +330,7 @@ class ShopifyAdmin:
         now: datetime | None = None,
         client: httpx.AsyncClient | None = None,
         cache_ttl_s: float = 30.0,
+        cache_max_entries: int = CACHE_MAX_ENTRIES,
         max_retries: int = 4,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -354,7 +355,8 @@ class ShopifyAdmin:
         self._granted: frozenset[str] | None = None
         self._queries: dict[tuple[str, frozenset[str] | None], str] = {}
         self.status = ConnectionStatus()
-        self._cache: dict[str, _CacheEntry] = {}
+        self._cache: OrderedDict[str, _CacheEntry] = OrderedDict()  # least recently used first
+        self._cache_max_entries = cache_max_entries
         self._expected_cost: dict[str, float] = {}
         self._bucket: _Bucket | None = None
         self._in_flight = 0.0  # points reserved by requests Shopify has not answered yet
@@ -363,47 +365,6 @@ class ShopifyAdmin:
         self._gate = asyncio.Lock()
         self._bucket_changed = asyncio.Event()
         self.stats = ShopifyStats()
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        tokens: TokenProvider | None = None,
-        token_store: TokenStore | None = None,
-        **kwargs: Any,
-    ) -> ShopifyAdmin:
-        """The client for the configured store. `tokens` wins (e.g. the offline token of an install); otherwise a
-        static SHOPIFY_ACCESS_TOKEN, otherwise the client credentials grant with SHOPIFY_CLIENT_ID/SECRET."""
-        if tokens is None:
-            tokens = cls._tokens_from_settings(settings, token_store)
-        if not settings.uses_shopify or tokens is None:
-            raise ValueError(
-                "Shopify is not configured: set SHOPIFY_SHOP with SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET "
-                "(or a legacy SHOPIFY_ACCESS_TOKEN)"
-            )
-        options: dict[str, Any] = {
-            "timeout_s": settings.shopify_timeout_s,
-            "max_wait_s": settings.shopify_max_wait_s,
-            "now": settings.lumen_now,
-        }
-        return cls(settings.shopify_endpoint, tokens, **(options | kwargs))
-
-    @staticmethod
-    def _tokens_from_settings(settings: Settings, store: TokenStore | None) -> TokenProvider | None:
-        if settings.shopify_access_token is not None:
-            return StaticToken(settings.shopify_access_token)
-        secret = settings.shopify_client_secret
-        if settings.shopify_client_id and secret is not None and settings.shopify_shop:
-            app = OAuthApp(
-                settings.shopify_client_id,
-                secret,
-                previous_secret=settings.shopify_client_secret_previous,
-                shop_url=settings.shopify_shop_url,
-                timeout_s=settings.shopify_timeout_s,
-            )
-            return ClientCredentialsToken(app, settings.shopify_shop, store=store)
-        return None
 
     async def aclose(self) -> None:
         if self._owns_client and self._client is not None:
@@ -485,16 +446,17 @@ class ShopifyAdmin:
         await self.shop()  # the shop's order-name format, and the scopes that shape the query
         # Every search shares one wait budget: `max_wait_s` is what a shopper waits, not what each query may.
         budget = _Budget(started=self._clock())
+        found: dict[str, Order] = {}
+        # Every candidate is searched, found or not: stopping at the first hit would make a real order cost fewer
+        # Shopify queries (and less time) than a made-up one, telling a guesser which numbers exist.
         for candidate in order_name_candidates(typed, *self._name_format):
             query = self._query("LumenOrderByName")
-            found = self._matching(
-                await self._orders(name_term(candidate, email=email), query, budget), candidate.lstrip("#"), email
-            )
-            if found:
-                return found
-        if self._granted is not None and "read_all_orders" not in self._granted:
+            orders = await self._orders(name_term(candidate, email=email), query, budget)
+            for order in self._matching(orders, candidate.lstrip("#"), email):
+                found.setdefault(order.id, order)
+        if not found and self._granted is not None and "read_all_orders" not in self._granted:
             self.status.not_found_old_orders_hidden += 1
-        return []
+        return _newest_first(list(found.values()))
 
     async def orders_by_email(self, email: str, *, limit: int = 5) -> list[Order]:
         if not email.strip():
@@ -544,6 +506,7 @@ class ShopifyAdmin:
     async def _orders(self, search: str, query: str, budget: _Budget | None = None) -> list[Order]:
         entry = self._cache.get(search)
         if entry is not None and entry.expires_at > self._clock():
+            self._cache.move_to_end(search)
             return list(entry.orders)
         data = await self._graphql(query, {"q": search}, budget)
         connection = data.get("orders")
@@ -564,6 +527,9 @@ class ShopifyAdmin:
         ttl = self._cache_ttl_s if orders else min(self._cache_ttl_s, EMPTY_RESULT_TTL_S)
         if ttl > 0:
             self._cache[search] = _CacheEntry(self._clock() + ttl, tuple(orders))
+            self._cache.move_to_end(search)
+            while len(self._cache) > self._cache_max_entries:
+                self._cache.popitem(last=False)
         return orders
 
     # --- whole orders: what did not fit in the first page ---------------------------------------------------------
@@ -723,6 +689,8 @@ class ShopifyAdmin:
         try:
             token = await self._auth.token()
         except ShopifyAuthError as exc:
+            # For the merchant's log and /admin (status.last_error); a shopper hears only that orders are unreachable.
+            log.error("Shopify: %s", exc)
             raise OrderSourceUnavailable(str(exc)) from exc
         cost = self._expected_cost.get(query, COST_ESTIMATES.get(query, _UNKNOWN_QUERY_COST))
         reserved = await self._reserve(cost, budget)

@@ -33,6 +33,10 @@ class InvalidProxySignature(ShopifySignatureError):
     message = "Invalid app proxy signature."
 
 
+class RepeatedProxyParameter(ShopifySignatureError):
+    message = "A signed app proxy parameter was given more than once."
+
+
 class InvalidProxyTimestamp(ShopifySignatureError):
     message = "Missing or invalid app proxy timestamp."
 
@@ -73,6 +77,10 @@ class ProxyRequest:
 # --- the app proxy ----------------------------------------------------------------------------------------------------
 
 
+# The parameters a proxied request is trusted by: each may appear once.
+SIGNED_PROXY_PARAMETERS = ("shop", "timestamp", "signature", "logged_in_customer_id")
+
+
 def proxy_signature(query: Iterable[tuple[str, str]], secret: str) -> str:
     """Shopify's app proxy signature: hex HMAC-SHA256 of the sorted `key=value` params, concatenated, no separator.
 
@@ -90,8 +98,13 @@ def verify_proxy_query(query_string: str, secret: str, *, now: float, max_age_s:
     """Checks an app-proxy query string's signature, then that it was signed within `max_age_s` of `now`."""
     query = parse_qsl(query_string, keep_blank_values=True)
     signatures = [value for key, value in query if key == "signature"]
-    if len(signatures) != 1 or not signatures[0]:
+    if not signatures or not signatures[0]:
         raise MissingProxySignature()
+    # Shopify signs a repeated key as one comma-joined value, but Lumen reads one copy: `shop=a&shop=b` would be
+    # signed as "a,b" and read as "b". None of the parameters Lumen trusts is ever repeated by Shopify.
+    keys = [key for key, _ in query]
+    if any(keys.count(key) > 1 for key in SIGNED_PROXY_PARAMETERS):
+        raise RepeatedProxyParameter()
     expected = proxy_signature(query, secret)
     if not hmac.compare_digest(expected.encode(), signatures[0].lower().encode()):
         raise InvalidProxySignature()

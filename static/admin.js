@@ -101,7 +101,46 @@
   // --- loading ------------------------------------------------------------------------------------------------
 
   async function loadAll() {
-    await Promise.all([loadStats(), loadPersona(), loadSettings(), loadEscalations(), loadConversations(true)]);
+    await Promise.all([
+      loadStats(),
+      loadConnection(),
+      loadPersona(),
+      loadSettings(),
+      loadEscalations(),
+      loadConversations(true),
+    ]);
+  }
+
+  // The Shopify connection: what Lumen may read and why a lookup may have come back empty. Never a token.
+  async function loadConnection() {
+    var info = await api("/connection");
+    var status = info.status;
+    var summary = info.source === "shopify" ? "Orders come from Shopify (" + info.grant + ")." : "Orders come from the demo store file.";
+    if (info.source !== "shopify" && info.install_ready) summary += " Install the app from Shopify to connect a store.";
+    $("connection-summary").textContent = summary;
+    var list = $("connection");
+    list.replaceChildren();
+    if (!status) return;
+    var rows = [
+      ["Shop", status.shop || "not reached yet"],
+      ["Granted scopes", status.granted_scopes ? status.granted_scopes.join(", ") || "none" : "unknown"],
+      ["Missing scopes", status.missing_scopes.length ? status.missing_scopes.join(", ") : "none"],
+      ["Token expires", status.token_expires_at ? when(status.token_expires_at) : "never (or not yet known)"],
+      ["Last successful call", status.last_success_at ? when(status.last_success_at) : "none yet"],
+    ];
+    if (status.older_orders_visible === false) {
+      rows.push([
+        "Orders older than 60 days",
+        "not visible without read_all_orders; " +
+          status.not_found_old_orders_hidden +
+          " lookup(s) found nothing and may have been such orders",
+      ]);
+    }
+    if (status.denied_fields.length) rows.push(["Fields Shopify denied", status.denied_fields.join("; ")]);
+    if (status.last_error) rows.push(["Last error", status.last_error]);
+    rows.forEach(function (row) {
+      list.append(el("dt", null, row[0]), el("dd", row[0] === "Last error" ? "error" : null, row[1]));
+    });
   }
 
   async function loadStats() {

@@ -268,10 +268,7 @@ ALLOWED: dict[str, set[str]] = {
     "prompts": set(),
 }
 # Violations that other helpers' branches are removing now (issue 8); delete an entry when its import is gone.
-KNOWN_VIOLATIONS = {
-    # shopify/client.py: `ShopifyAdmin.from_settings(settings: Settings)`; settings should come down as plain values.
-    "shopify.client imports config (shopify/ may import only storage)",
-}
+KNOWN_VIOLATIONS: set[str] = set()
 
 
 def first_party_modules() -> dict[str, Path]:

@@ -13,11 +13,13 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
+from agent.connect import admin_from_settings
 from evals.fakes.shopify_admin import CLIENT_ID, CLIENT_SECRET, FakeShopify
 from shopify.auth import (
     AccessToken,
     AuthorizationCodeToken,
     ClientCredentialsToken,
+    DatabaseStateStore,
     EncryptedTokenStore,
     InvalidOAuthRequest,
     MemoryTokenStore,
@@ -371,13 +373,13 @@ async def test_settings_with_only_app_credentials_connect_through_client_credent
     from config import Settings
 
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         shopify_shop=SHOP,
         shopify_client_id=CLIENT_ID,
         shopify_client_secret=SecretStr(CLIENT_SECRET),
         shopify_shop_url=shopify.base_url,
     )
-    async with ShopifyAdmin.from_settings(settings) as client:
+    async with admin_from_settings(settings) as client:
         assert [o.name for o in await client.orders_by_name("1042")] == ["#1042"]
         assert client.status.missing_scopes == []
     assert shopify.grants == ["client_credentials"]
@@ -412,3 +414,18 @@ async def test_concurrent_requests_spend_a_single_use_refresh_token_once(shopify
     assert [[o.name for o in orders] for orders in found] == [[f"#{n}"] for n in numbers]
     # A second use of the same refresh token would have been refused: one refresh served them all.
     assert shopify.grants == ["authorization_code", "refresh_token"]
+
+
+async def test_database_states_are_single_use_for_their_shop_and_time(db: Database, wall: WallClock) -> None:
+    states = DatabaseStateStore(db)
+    other_worker = DatabaseStateStore(db)
+    state = await states.issue(SHOP, wall.now() + timedelta(minutes=10))
+    # 100 callbacks with the same state at once, from two workers: one wins.
+    won = await asyncio.gather(*((states, other_worker)[i % 2].consume(state, SHOP, wall.now()) for i in range(100)))
+    assert won.count(True) == 1
+    wrong_shop = await states.issue(SHOP, wall.now() + timedelta(minutes=10))
+    assert not await other_worker.consume(wrong_shop, "another.myshopify.com", wall.now())
+    assert not await states.consume(wrong_shop, SHOP, wall.now())  # a refused state is spent too
+    late = await states.issue(SHOP, wall.now() + timedelta(minutes=10))
+    assert not await states.consume(late, SHOP, wall.now() + timedelta(minutes=11))
+    assert not await states.consume("never-issued", SHOP, wall.now())

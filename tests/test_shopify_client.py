@@ -14,6 +14,7 @@ import pytest
 from inline_snapshot import snapshot
 from pydantic import SecretStr
 
+from agent.connect import admin_from_settings
 from config import Settings
 from evals.fakes.shopify_admin import FakeShopify, Selection, parse_query, requested_cost, search_orders
 from shopify.client import (
@@ -270,6 +271,39 @@ async def test_lookups_are_cached_until_invalidated(client: ShopifyAdmin, fake: 
     assert fake.requests == 5
 
 
+async def test_the_cache_keeps_the_most_recently_used_searches_only(fake: FakeShopify, sleep: RecordingSleep) -> None:
+    async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep, cache_max_entries=3) as client:
+        await client.shop()
+        fake.reset()
+        for number in ("1031", "1042", "1050"):
+            await client.orders_by_name(number)
+        await client.orders_by_name("1031")  # used again: now the most recent
+        await asyncio.gather(*(client.orders_by_name(str(n)) for n in range(5000, 5100)))  # a guesser's burst
+        assert fake.requests == 103
+        sent = fake.requests
+        await client.orders_by_name("1031")  # pushed out by the burst, asked again
+        assert fake.requests == sent + 1
+        await client.orders_by_name("5099")  # still remembered
+        assert fake.requests == sent + 1
+
+
+async def test_a_missing_order_costs_the_same_queries_as_a_found_one(tmp_path: Path, sleep: RecordingSleep) -> None:
+    # "EN1001" is outside the shop's "#"-and-digits format, so it has two spellings to search: a found order must
+    # not stop after the first, or counting requests (or timing them) tells which numbers exist.
+    store = write_store(tmp_path, order_node("#EN1001"), order_node("#1001"))
+    with FakeShopify(store, token=TOKEN) as fake:
+        async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep, cache_ttl_s=0) as client:
+            await client.shop()
+            sent: dict[str, int] = {}
+            for typed in ("EN1001", "EN9999", "1001", "9999", "#1001"):
+                fake.reset()
+                found = await client.orders_by_name(typed, email="a@example.com")
+                assert bool(found) == ("9999" not in typed), typed
+                sent[typed] = fake.requests
+    assert sent["EN1001"] == sent["EN9999"] == 2
+    assert sent["1001"] == sent["9999"] == sent["#1001"] == 1
+
+
 async def test_cache_expires(fake: FakeShopify, sleep: RecordingSleep) -> None:
     now = [100.0]
     async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep, cache_ttl_s=30, clock=lambda: now[0]) as client:
@@ -291,17 +325,17 @@ def test_now_is_fixed_when_given() -> None:
 
 def test_from_settings() -> None:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         shopify_shop="https://harbor-and-pine.myshopify.com/",
         shopify_access_token=SecretStr("shpat_live"),
         shopify_max_wait_s=3.0,
         lumen_now=datetime(2026, 2, 27, 17, tzinfo=UTC),
     )
-    admin = ShopifyAdmin.from_settings(settings)
+    admin = admin_from_settings(settings)
     assert admin.endpoint == "https://harbor-and-pine.myshopify.com/admin/api/2026-07/graphql.json"
     assert admin.now() == datetime(2026, 2, 27, 17, tzinfo=UTC)
     with pytest.raises(ValueError, match="not configured"):
-        ShopifyAdmin.from_settings(Settings(_env_file=None, shopify_access_token=None))  # type: ignore[call-arg]
+        admin_from_settings(Settings(_env_file=None, shopify_access_token=None))
 
 
 # --- failures and retries ----------------------------------------------------------------------------------------

@@ -114,6 +114,28 @@ def test_repeated_params_are_joined_with_commas(client: TestClient) -> None:
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("key", "extra"),
+    [("logged_in_customer_id", "7001"), ("shop", "another-store.myshopify.com"), ("timestamp", str(NOW))],
+)
+@pytest.mark.parametrize("path", ["/proxy/api/chat", "/proxy/api/chat/stream"])
+def test_a_repeated_signed_param_is_refused_though_the_signature_holds(
+    client: TestClient, path: str, key: str, extra: str
+) -> None:
+    # Signed as "7002,7001" (Shopify's joining of repeated keys), so only the repetition itself can give it away.
+    query = signed_query([*proxy_params(customer="7002").items(), (key, extra)])
+    response = client.post(f"{path}?{query}", json={"message": "where is my order?"})
+    assert response.status_code == 401, response.text
+    assert "more than once" in response.json()["detail"]
+
+
+def test_a_repeated_signature_is_refused(client: TestClient) -> None:
+    query = signed_query(proxy_params(customer="7002"))
+    signature = query.split("&signature=")[1]
+    response = client.post(f"/proxy/api/chat?{query}&signature={signature}", json={"message": "hi"})
+    assert response.status_code == 401
+
+
 def test_the_public_api_ignores_a_customer_id_in_the_query(client: TestClient) -> None:
     response = client.post("/api/chat?logged_in_customer_id=7002", json={"message": "where is my order?"})
     assert "order number" in response.json()["reply"]
