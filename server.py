@@ -55,6 +55,7 @@ from agent.service import (
     MerchantSettings,
     MerchantSettingsUpdate,
     Stats,
+    TooManyConversations,
     UnknownSession,
 )
 from agent.webhooks import ANOTHER_SHOP, WebhookOutcome
@@ -76,6 +77,7 @@ RETENTION_INTERVAL_S = 3600.0  # old conversations are deleted within an hour of
 MAX_PAGE_SIZE = 500
 MAX_PAGE_OFFSET = 10**9
 SERVER_ERROR = "Something went wrong on our side. Please try again."
+TOO_MANY_CONVERSATIONS = "Too many new conversations from here. Please continue an open one or try again later."
 
 CHAT_PATHS = ("/api/chat", "/proxy/api/chat")  # where MAX_CHAT_BODY_BYTES applies (the chat and proxy routers)
 
@@ -254,8 +256,19 @@ def client_ip(request: Request) -> str | None:
 ClientIP = Annotated[str | None, Depends(client_ip)]
 
 
-def proxy_customer(request: Request, settings: SettingsDep, lumen: LumenDep) -> str | None:
-    """Checks Shopify's app-proxy signature and timestamp; returns the logged-in customer's id, if any."""
+@dataclass(frozen=True)
+class Asker:
+    """Who sent a chat turn, as far as this server can tell: what Lumen's per-client limits count against."""
+
+    client_ip: str | None = None
+    # A signed app-proxy request's shop: the peer is Shopify, whose addresses every shopper shares, so such a turn is
+    # counted against its logged-in customer, or else against the shop.
+    proxy_shop: str | None = None
+    customer_id: str | None = None
+
+
+def proxy_asker(request: Request, settings: SettingsDep, lumen: LumenDep) -> Asker:
+    """Checks Shopify's app-proxy signature and timestamp; returns the shop and the logged-in customer's id, if any."""
     secret = settings.lumen_shopify_api_secret.get_secret_value() if settings.lumen_shopify_api_secret else ""
     if not secret:
         raise HTTPException(401, "The app proxy is not configured: set LUMEN_SHOPIFY_API_SECRET.")
@@ -268,12 +281,12 @@ def proxy_customer(request: Request, settings: SettingsDep, lumen: LumenDep) -> 
     if not lumen.serves_shop(signed.shop):
         raise HTTPException(403, ANOTHER_SHOP)
     try:
-        return signed.customer_gid()
+        return Asker(proxy_shop=signed.shop, customer_id=signed.customer_gid())
     except InvalidCustomerId as exc:
         raise HTTPException(400, str(exc)) from None
 
 
-ProxyCustomer = Annotated[str | None, Depends(proxy_customer)]
+ProxyAsker = Annotated[Asker, Depends(proxy_asker)]
 
 
 # --- chat -------------------------------------------------------------------------------------------------------------
@@ -291,25 +304,39 @@ class StartedStream:
     rest: AsyncGenerator[dict[str, Any], None]
 
 
-async def _chat_turn(lumen: Lumen, body: ChatIn, customer_id: str | None, ip: str | None) -> ChatOut:
+async def _chat_turn(lumen: Lumen, body: ChatIn, who: Asker) -> ChatOut:
     try:
-        turn = await lumen.chat(body.message, body.session_id, customer_id=customer_id, client_ip=ip)
+        turn = await lumen.chat(
+            body.message,
+            body.session_id,
+            customer_id=who.customer_id,
+            client_ip=who.client_ip,
+            proxy_shop=who.proxy_shop,
+        )
     except UnknownSession as exc:
         raise _session_error(body.session_id) from exc
+    except TooManyConversations as exc:
+        raise HTTPException(429, TOO_MANY_CONVERSATIONS) from exc
     return ChatOut(session_id=turn.session_id, reply=turn.reply, escalation=turn.escalation)
 
 
 @asynccontextmanager
-async def _start_stream(
-    lumen: Lumen, body: ChatIn, customer_id: str | None, ip: str | None
-) -> AsyncIterator[StartedStream]:
+async def _start_stream(lumen: Lumen, body: ChatIn, who: Asker) -> AsyncIterator[StartedStream]:
     """The turn is started in a dependency, before the response: an unknown session is a 4xx, not a broken stream."""
-    events = lumen.chat_stream(body.message, body.session_id, customer_id=customer_id, client_ip=ip)
+    events = lumen.chat_stream(
+        body.message,
+        body.session_id,
+        customer_id=who.customer_id,
+        client_ip=who.client_ip,
+        proxy_shop=who.proxy_shop,
+    )
     try:
         try:
             first = await anext(events)
         except UnknownSession as exc:
             raise _session_error(body.session_id) from exc
+        except TooManyConversations as exc:
+            raise HTTPException(429, TOO_MANY_CONVERSATIONS) from exc
         yield StartedStream(first, events)
     finally:
         with anyio.CancelScope(shield=True):  # a client that hangs up must not leave the turn half-closed
@@ -317,14 +344,12 @@ async def _start_stream(
 
 
 async def public_stream(body: ChatIn, lumen: LumenDep, ip: ClientIP) -> AsyncIterator[StartedStream]:
-    async with _start_stream(lumen, body, None, ip) as started:
+    async with _start_stream(lumen, body, Asker(client_ip=ip)) as started:
         yield started
 
 
-# Through the app proxy the peer is Shopify, whose addresses every shopper shares: rationing by that address would let
-# a few wrong guesses lock out the whole storefront, so proxied turns are rationed by order and postal code only.
-async def proxy_stream(body: ChatIn, lumen: LumenDep, customer_id: ProxyCustomer) -> AsyncIterator[StartedStream]:
-    async with _start_stream(lumen, body, customer_id, None) as started:
+async def proxy_stream(body: ChatIn, lumen: LumenDep, who: ProxyAsker) -> AsyncIterator[StartedStream]:
+    async with _start_stream(lumen, body, who) as started:
         yield started
 
 
@@ -350,7 +375,7 @@ def _event(event: dict[str, Any]) -> ServerSentEvent:
 @chat.post("/chat", response_model=ChatOut)
 async def post_chat(body: ChatIn, lumen: LumenDep, ip: ClientIP) -> ChatOut:
     """One shopper message, one answer. Omit `session_id` (or send null) to start a conversation."""
-    return await _chat_turn(lumen, body, None, ip)
+    return await _chat_turn(lumen, body, Asker(client_ip=ip))
 
 
 @chat.post("/chat/stream", response_class=EventSourceResponse)
@@ -364,9 +389,9 @@ async def post_chat_stream(
 
 
 @proxy.post("/api/chat", response_model=ChatOut)
-async def proxy_chat(body: ChatIn, lumen: LumenDep, customer_id: ProxyCustomer) -> ChatOut:
+async def proxy_chat(body: ChatIn, lumen: LumenDep, who: ProxyAsker) -> ChatOut:
     """POST /api/chat through the Shopify app proxy: a signed, logged-in customer's orders need no verification."""
-    return await _chat_turn(lumen, body, customer_id, None)
+    return await _chat_turn(lumen, body, who)
 
 
 @proxy.post("/api/chat/stream", response_class=EventSourceResponse)

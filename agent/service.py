@@ -17,7 +17,7 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,7 +50,7 @@ from shopify.domain import Shop
 from shopify.source import OrderSourceError
 from shopify.webhooks import Webhook
 from storage import ConversationSummary, Database
-from tools.context import SessionState
+from tools.context import Caller, SessionState
 from tools.guard import AttemptGuard
 
 log = logging.getLogger("lumen")
@@ -70,6 +70,10 @@ DEFAULT_RETENTION_DAYS = 90
 
 class UnknownSession(LookupError):
     """The session id is not one this server issued (or it was issued by another database)."""
+
+
+class TooManyConversations(Exception):
+    """This client started as many conversations as it may this hour (see tools.guard.Limits)."""
 
 
 class MerchantSettings(BaseModel):
@@ -151,6 +155,18 @@ def _without_instructions(message: ModelMessage) -> ModelMessage:
     if isinstance(message, ModelRequest) and message.instructions is not None:
         return replace(message, instructions=None)
     return message
+
+
+def _last_prompt_at(messages: list[ModelMessage]) -> datetime | None:
+    """When the shopper's last message so far was sent, by the clock that stamps messages (pydantic-ai's)."""
+    stamps = [
+        part.timestamp
+        for message in messages
+        if isinstance(message, ModelRequest)
+        for part in message.parts
+        if isinstance(part, UserPromptPart)
+    ]
+    return max(stamps, default=None)
 
 
 def _recent(messages: list[ModelMessage], limit: int) -> list[ModelMessage]:
@@ -257,15 +273,12 @@ class Lumen:
 
     # --- conversations -------------------------------------------------------------------------------------------
     async def _prepare(
-        self,
-        message: str,
-        session_id: str | None,
-        customer_id: str | None,
-        client_ip: str | None = None,
-        *,
-        new_id: str | None = None,
+        self, message: str, session_id: str | None, caller: Caller, *, new_id: str | None = None
     ) -> _Prepared:
         if session_id is None:
+            # Each new conversation is stored: one client may start only so many an hour.
+            if await self.guard.reserve(self.guard.conversation_keys(caller)) is None:
+                raise TooManyConversations()
             session_id = new_id or new_session_id()
             await self.db.create_conversation(session_id)
             history: list[ModelMessage] = []
@@ -278,11 +291,12 @@ class Lumen:
                 raise UnknownSession(session_id)
             history = list(ModelMessagesTypeAdapter.validate_json(row.messages_json or "[]"))
             state = SessionState.model_validate_json(row.state_json) if row.state_json else SessionState()
-            # A conversation left idle, or now used by someone else (another login, or none), proves nothing.
-            if self.db.clock() - row.updated_at > VERIFIED_FOR or state.customer_id != customer_id:
-                state.forget_orders()
+            # A conversation left idle, or now used by someone else (another login, or none), proves nothing, and
+            # neither does anything typed before: the shopper proves the order again in a new message.
+            if self.db.clock() - row.updated_at > VERIFIED_FOR or state.customer_id != caller.customer_id:
+                state.new_proof_epoch(_last_prompt_at(history))
         # Only a signed app-proxy request can say who is logged in; anything else clears it.
-        state.customer_id = customer_id
+        state.customer_id = caller.customer_id
         shop = await self._shop()
         now = self.source.now()
         persona = await self.persona()
@@ -293,7 +307,8 @@ class Lumen:
             conversation_id=session_id,
             escalations=self.escalations,
             guard=self.guard,
-            client_ip=client_ip,
+            client_ip=caller.client_ip,
+            proxy_shop=caller.proxy_shop,
             verification_factors=frozenset(merchant.verification_factors),
             shop=shop,
             now=now,
@@ -374,9 +389,12 @@ class Lumen:
         *,
         customer_id: str | None = None,
         client_ip: str | None = None,
+        proxy_shop: str | None = None,
     ) -> ChatTurn:
+        """One shopper message, answered. `proxy_shop`: the shop of a signed app-proxy request (no client address)."""
+        caller = Caller(client_ip=client_ip, proxy_shop=proxy_shop, customer_id=customer_id)
         async with self._turn(session_id) as turn_id:
-            prepared = await self._prepare(message, session_id, customer_id, client_ip, new_id=turn_id)
+            prepared = await self._prepare(message, session_id, caller, new_id=turn_id)
             try:
                 result = await lumen_agent.run(message, **self._run_options(prepared))
             except Exception as exc:  # the shopper always gets an answer, and the turn is kept
@@ -392,10 +410,12 @@ class Lumen:
         *,
         customer_id: str | None = None,
         client_ip: str | None = None,
+        proxy_shop: str | None = None,
     ) -> AsyncGenerator[dict[str, Any], None]:
         """Events: {"type": "session"} first, {"type": "delta", "text"} as text is written, then {"type": "done"}."""
+        caller = Caller(client_ip=client_ip, proxy_shop=proxy_shop, customer_id=customer_id)
         async with self._turn(session_id) as turn_id:
-            prepared = await self._prepare(message, session_id, customer_id, client_ip, new_id=turn_id)
+            prepared = await self._prepare(message, session_id, caller, new_id=turn_id)
             yield {"type": "session", "session_id": prepared.session_id}
             try:
                 options = self._run_options(prepared)

@@ -52,7 +52,9 @@ async def test_one_address_cannot_walk_through_order_numbers(lumen: Lumen) -> No
 async def test_wrong_emails_do_not_lock_an_order_for_its_owner(lumen: Lumen) -> None:
     for n in range(20):
         await lumen.chat(f"order 1042 someone{n}@example.com")
-    turns = await asyncio.gather(*(lumen.chat("order 1042 jordan.lee@example.com") for _ in range(30)))
+    # A proof gives its attempt back: the owner can look the order up again and again. (Lookups in flight do count
+    # until they are answered, so these come one after another, as a shopper's do.)
+    turns = [await lumen.chat("order 1042 jordan.lee@example.com") for _ in range(30)]
     assert all("789104567123" in t.reply for t in turns)
 
 
@@ -65,8 +67,9 @@ async def test_parallel_tool_calls_cannot_outrun_the_limit(lumen: Lumen) -> None
             return ModelResponse(parts=guesses)
         return ModelResponse(parts=[TextPart("done")])
 
+    typed = " ".join(str(70000 + n) for n in range(30)) + " 78704"
     with lumen_agent.override(model=FunctionModel(model)):
-        turn = await lumen.chat("go")
+        turn = await lumen.chat(f"order 1042, one of these zips: {typed}")
     transcript = await lumen.transcript(turn.session_id)
     assert transcript is not None
     statuses = [

@@ -19,7 +19,7 @@ from shopify.domain import Order, Shop, parse_shop
 from storage import Database
 from tools.context import MAX_FAILED_LOOKUPS, SessionState, ToolContext
 from tools.escalate import escalate
-from tools.find_order import find_order
+from tools.find_order import FindOrderResult, find_order
 from tools.list_fulfillments import list_fulfillments
 from tools.toolset import build_toolset
 from tools.views import When, when
@@ -41,6 +41,12 @@ def ctx_for(deps: ToolContext, *prompts: str) -> RunContext[ToolContext]:
     return RunContext(deps=deps, model=TestModel(), usage=RunUsage(), messages=messages)
 
 
+async def find(deps: ToolContext, **details: str) -> FindOrderResult:
+    """`find_order` as a model calls it, with details the shopper typed in a message of this conversation."""
+    typed = " ".join(value for value in details.values() if value)
+    return await find_order(ctx_for(deps, typed), **details)
+
+
 def deps_for(store: Path = DEMO, escalations: EscalationService | None = None, **session) -> ToolContext:
     return ToolContext(
         source=FixtureStore(store), session=SessionState(**session), conversation_id="c1", escalations=escalations
@@ -53,8 +59,8 @@ def raw_orders(store: Path = DEMO) -> list[dict]:
 
 async def test_a_number_alone_reveals_nothing() -> None:
     deps = deps_for()
-    existing = await find_order(ctx_for(deps), order_number="#1042")
-    missing = await find_order(ctx_for(deps), order_number="#9999")
+    existing = await find(deps, order_number="#1042")
+    missing = await find(deps, order_number="#9999")
     assert existing.status == missing.status == "verification_needed"
     assert existing.order is None and missing.order is None
     assert deps.session.verified_orders == []
@@ -63,7 +69,7 @@ async def test_a_number_alone_reveals_nothing() -> None:
 @pytest.mark.parametrize("typed", ["#1042", "1042", "order no. 1042", "Order #1042", " order number 1042 "])
 async def test_number_forms_and_case_insensitive_email(typed: str) -> None:
     deps = deps_for()
-    result = await find_order(ctx_for(deps), order_number=typed, email="Jordan.Lee@Example.com ")
+    result = await find(deps, order_number=typed, email="Jordan.Lee@Example.com ")
     assert result.status == "verified"
     assert result.order is not None and result.order.order_number == "#1042"
     assert deps.session.verified_orders == ["#1042"]
@@ -71,8 +77,8 @@ async def test_number_forms_and_case_insensitive_email(typed: str) -> None:
 
 async def test_wrong_email_reads_exactly_like_a_missing_order() -> None:
     deps = deps_for()
-    wrong_email = await find_order(ctx_for(deps), order_number="1042", email="maya.patel@example.com")
-    no_such_order = await find_order(ctx_for(deps), order_number="9999", email="maya.patel@example.com")
+    wrong_email = await find(deps, order_number="1042", email="maya.patel@example.com")
+    no_such_order = await find(deps, order_number="9999", email="maya.patel@example.com")
     assert wrong_email.status == no_such_order.status == "not_found"
     assert wrong_email.model_dump(exclude={"order_number"}) == no_such_order.model_dump(exclude={"order_number"})
     assert deps.session.verified_orders == []
@@ -80,16 +86,16 @@ async def test_wrong_email_reads_exactly_like_a_missing_order() -> None:
 
 async def test_postal_code_ignores_case_and_spaces() -> None:
     deps = deps_for()
-    assert (await find_order(ctx_for(deps), order_number="1042", postal_code=" 78704 ")).status == "verified"
+    assert (await find(deps, order_number="1042", postal_code=" 78704 ")).status == "verified"
     other = deps_for()
-    assert (await find_order(ctx_for(other), order_number="1042", postal_code="97214")).status == "not_found"
+    assert (await find(other, order_number="1042", postal_code="97214")).status == "not_found"
 
 
 async def test_verified_order_is_remembered_for_later_calls() -> None:
     deps = deps_for()
     assert (await list_fulfillments(ctx_for(deps), order_number="1042")).status == "not_verified"
-    await find_order(ctx_for(deps), order_number="1042", email="jordan.lee@example.com")
-    again = await find_order(ctx_for(deps), order_number="#1042")
+    await find(deps, order_number="1042", email="jordan.lee@example.com")
+    again = await find(deps, order_number="#1042")
     assert again.status == "verified"
     listed = await list_fulfillments(ctx_for(deps), order_number="#1042")
     assert listed.status == "ok"
@@ -102,15 +108,15 @@ async def test_logged_in_customer_sees_their_own_orders_only() -> None:
     assert result.status == "customer_orders"
     assert [o.order_number for o in result.orders] == ["#1042", "#1050"]
     # Another customer's order, even with its number, stays hidden without its email.
-    other = await find_order(ctx_for(deps), order_number="1031")
+    other = await find(deps, order_number="1031")
     assert other.status == "verification_needed"
 
 
 async def test_too_many_failed_attempts_stop_lookups() -> None:
     deps = deps_for()
     for n in range(MAX_FAILED_LOOKUPS):
-        await find_order(ctx_for(deps), order_number=str(5000 + n), email="guess@example.com")
-    blocked = await find_order(ctx_for(deps), order_number="1042", email="jordan.lee@example.com")
+        await find(deps, order_number=str(5000 + n), email="guess@example.com")
+    blocked = await find(deps, order_number="1042", email="jordan.lee@example.com")
     assert blocked.status == "too_many_attempts"
     assert blocked.order is None
 
@@ -118,7 +124,7 @@ async def test_too_many_failed_attempts_stop_lookups() -> None:
 async def test_verification_factors_are_configurable() -> None:
     deps = deps_for()
     deps.verification_factors = frozenset({"email"})
-    assert (await find_order(ctx_for(deps), order_number="1042", postal_code="78704")).status == "verification_needed"
+    assert (await find(deps, order_number="1042", postal_code="78704")).status == "verification_needed"
 
 
 @pytest.mark.parametrize("store", [DEMO, SECOND], ids=["demo", "second"])
@@ -134,7 +140,7 @@ async def test_tool_results_never_carry_private_fields(store: Path) -> None:
             forbidden |= {h["reason"] for h in fo.get("fulfillmentHolds") or []}
     for node in raw_orders(store):
         deps = deps_for(store)
-        found = await find_order(ctx_for(deps), order_number=node["name"], email=node["email"])
+        found = await find(deps, order_number=node["name"], email=node["email"])
         assert found.status == "verified", node["name"]
         listed = await list_fulfillments(ctx_for(deps), order_number=node["name"])
         dumped = found.model_dump_json() + listed.model_dump_json()
@@ -144,13 +150,13 @@ async def test_tool_results_never_carry_private_fields(store: Path) -> None:
 
 async def test_list_fulfillments_states() -> None:
     deps = deps_for()
-    await find_order(ctx_for(deps), order_number="1089", email="sam.rivera@example.com")
+    await find(deps, order_number="1089", email="sam.rivera@example.com")
     scheduled = await list_fulfillments(ctx_for(deps), order_number="1089")
     assert scheduled.packages == []
     assert [(p.state, p.fulfill_at.date if p.fulfill_at else None) for p in scheduled.pending] == [
         ("scheduled", "Monday, March 16, 2026")
     ]
-    await find_order(ctx_for(deps), order_number="1065", email="lukas.schmidt@example.de")
+    await find(deps, order_number="1065", email="lukas.schmidt@example.de")
     intl = await list_fulfillments(ctx_for(deps), order_number="1065")
     event = intl.packages[0].latest_event
     assert event is not None
@@ -163,7 +169,7 @@ async def test_list_fulfillments_states() -> None:
 
 async def test_escalate_needs_a_verified_order_or_a_contact(service: EscalationService) -> None:
     deps = deps_for(escalations=service)
-    ctx = ctx_for(deps, "I want a human")
+    ctx = ctx_for(deps, "I want a human", "it's 1031, maya.patel@example.com")
     assert (await escalate(ctx, reason="shopper_asked_for_human", summary="s")).status == "need_contact_email"
     not_mine = await escalate(ctx, reason="other", summary="s", order_number="1031")
     assert not_mine.status == "not_verified"

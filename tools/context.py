@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
@@ -32,6 +33,13 @@ class SessionState(BaseModel):
     customer_id: str | None = Field(None, description="A logged-in customer verified by a signed app-proxy request.")
     failed_lookups: int = 0
     escalations: list[str] = Field(default_factory=list)
+    proofs_after: datetime | None = Field(
+        None,
+        description=(
+            "Shopper messages sent at or before this instant (their pydantic-ai timestamps) prove nothing: the proof "
+            "epoch began after them, when the conversation sat idle too long or the logged-in customer changed."
+        ),
+    )
 
     def verify(self, order_name: str, order_id: str, email: str | None) -> None:
         """Remember a proved order; `email` only when the shopper proved it (typed it, or is logged in as its owner).
@@ -49,9 +57,26 @@ class SessionState(BaseModel):
         self.verified_ids.clear()
         self.order_emails.clear()
 
+    def new_proof_epoch(self, after: datetime | None) -> None:
+        """Forget every proof, and every detail typed up to `after` (the last shopper message so far): from here
+        on the shopper proves an order again in a new message, and nothing replayed from history counts."""
+        self.forget_orders()
+        if after is not None:
+            self.proofs_after = after
+
     def proved_name(self, number: str | None) -> str | None:
         """The proved order a shopper's normalised number refers to ('1234' -> '#1234'), if any."""
         return next((n for n in self.verified_orders if number and order_name_matches(n, number)), None)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking, as far as the server can tell: what per-client limits count against (see tools.guard)."""
+
+    client_ip: str | None = None
+    # The shop whose storefront forwarded a signed app-proxy request: such a request has no usable client address.
+    proxy_shop: str | None = None
+    customer_id: str | None = None
 
 
 @dataclass
@@ -64,8 +89,13 @@ class ToolContext:
     shop: Shop | None = None
     guard: AttemptGuard | None = None
     client_ip: str | None = None
+    proxy_shop: str | None = None
     # One lookup at a time per conversation: parallel tool calls must not outrun the attempt counters.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     verification_factors: frozenset[VerificationFactor] = field(
         default_factory=lambda: frozenset({"email", "postal_code"})
     )
+
+    @property
+    def caller(self) -> Caller:
+        return Caller(client_ip=self.client_ip, proxy_shop=self.proxy_shop, customer_id=self.session.customer_id)

@@ -11,6 +11,7 @@ from outbox import EscalationRequest
 from outbox.transcript import transcript_messages
 from shopify.names import normalize_order_number
 from tools.context import ToolContext
+from tools.guard import Reservation
 
 EscalationReason = Literal[
     "delivered_not_received",
@@ -80,9 +81,9 @@ async def escalate(
         return EscalationResult(status="need_contact_email")
     if deps.escalations is None:
         return EscalationResult(status="unavailable")
-    # Hand-offs cost the merchant's team time: one client address gets a handful an hour, however many chats it opens.
-    rationed = [f"escalate:{deps.client_ip}"] if deps.guard is not None and deps.client_ip else []
-    if rationed and await deps.guard.blocked(rationed):  # type: ignore[union-attr]
+    # Hand-offs cost the merchant's team time: one client gets a handful an hour, however many chats it opens.
+    reservation = await _reserve_handoff(deps)
+    if reservation is None:
         return EscalationResult(status="unavailable")
     request = EscalationRequest(
         conversation_id=deps.conversation_id,
@@ -92,11 +93,22 @@ async def escalate(
         shopper_email=email,
         transcript=transcript_messages(ctx.messages),
     )
-    record, created = await deps.escalations.escalate(request)
-    if created and rationed:
-        await deps.guard.spend(rationed)  # type: ignore[union-attr]
+    try:
+        record, created = await deps.escalations.escalate(request)
+    except Exception:
+        await reservation.settle(spent=False)
+        raise
+    # Only a hand-off actually created is spent; one already made gives its attempt back.
+    await reservation.settle(spent=created)
     if record.id not in session.escalations:
         session.escalations.append(record.id)
     return EscalationResult(
         status="created" if created else "already_created", reference=record.id, reply_to=record.shopper_email
     )
+
+
+async def _reserve_handoff(deps: ToolContext) -> Reservation | None:
+    """One hand-off reserved against the caller, before it is created; None when the caller is out of them."""
+    if deps.guard is None:
+        return Reservation()
+    return await deps.guard.reserve(deps.guard.handoff_keys(deps.caller))

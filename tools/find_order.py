@@ -6,12 +6,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_ai import RunContext
+from pydantic_ai.messages import ModelRequest, UserPromptPart
 
-from shopify.domain import Shop
-from shopify.names import normalize_order_number
+from shopify.domain import Order, Shop
+from shopify.names import normalize_email, normalize_order_number, normalize_postal_code
 from shopify.source import OrderSourceError
 from tools.context import MAX_FAILED_LOOKUPS, ToolContext, VerificationFactor
-from tools.guard import lookup_keys
+from tools.guard import Reservation
 from tools.views import OrderOverview, order_overview
 
 FindStatus = Literal[
@@ -58,9 +59,13 @@ async def find_order(
         postal_code: The shipping ZIP or postal code the shopper gave.
     """
     deps = ctx.deps
-    if "email" not in deps.verification_factors:
+    typed = _typed_this_epoch(ctx)
+    # Only what the shopper typed since the proof epoch began proves anything: not details replayed from history.
+    if "email" not in deps.verification_factors or (email and normalize_email(email) not in typed.lower()):
         email = None
-    if "postal_code" not in deps.verification_factors:
+    if "postal_code" not in deps.verification_factors or (
+        postal_code and normalize_postal_code(postal_code) not in normalize_postal_code(typed)
+    ):
         postal_code = None
     async with deps.lock:
         try:
@@ -70,6 +75,19 @@ async def find_order(
     if result.status in ("verification_needed", "not_found"):
         result.accepts = sorted(deps.verification_factors)
     return result
+
+
+def _typed_this_epoch(ctx: RunContext[ToolContext]) -> str:
+    """Everything the shopper wrote in this proof epoch (see `SessionState.new_proof_epoch`), one line a message."""
+    after = ctx.deps.session.proofs_after
+    texts = []
+    for message in ctx.messages:
+        if not isinstance(message, ModelRequest):
+            continue
+        for part in message.parts:
+            if isinstance(part, UserPromptPart) and (after is None or part.timestamp > after):
+                texts.append(part.content if isinstance(part.content, str) else " ".join(map(str, part.content)))
+    return "\n".join(texts)
 
 
 async def _find(
@@ -86,9 +104,14 @@ async def _find(
     if number is None:
         return FindOrderResult(status="not_found", order_number=order_number.strip())
     shown = f"#{number}" if number.isdigit() else number
-    known = await _already_proved(deps, number, shop)
-    if known is not None:
-        return known
+    session = deps.session
+    if session.proved_name(number) or session.customer_id:
+        # No guess is being made: this conversation proved the order, or a logged-in customer may own it.
+        orders = await deps.source.orders_by_name(number)
+        known = _already_proved(deps, number, orders, shop)
+        if known is not None or not (email or postal_code):
+            return known or FindOrderResult(status="verification_needed", order_number=shown)
+        return await _prove_by_number(deps, number, shown, email, postal_code, shop, orders)
     if not (email or postal_code):
         # Deliberately no lookup: the answer must not depend on whether the order exists.
         return FindOrderResult(status="verification_needed", order_number=shown)
@@ -105,13 +128,17 @@ async def _customer_orders(deps: ToolContext, customer_id: str, shop: Shop) -> F
 
 async def _find_without_number(deps: ToolContext, email: str, postal_code: str, shop: Shop) -> FindOrderResult:
     """The number is lost: the email and the shipping postal code together prove the orders."""
-    keys = lookup_keys(email=email, postal_code=postal_code, client_ip=deps.client_ip)
-    if not await _allowed(deps, keys):
+    reservation = await _reserve(deps, email=email, postal_code=postal_code)
+    if reservation is None:
         return FindOrderResult(status="too_many_attempts")
-    candidates = await deps.source.orders_by_email(email)
+    try:
+        candidates = await deps.source.orders_by_email(email)
+    except OrderSourceError:
+        await reservation.settle(spent=False)  # the store did not answer: nothing was guessed
+        raise
     orders = [o for o in candidates if o.has_email(email) and o.has_postal_code(postal_code)]
+    await _settle(deps, reservation, proved=bool(orders))
     if not orders:
-        await _failed(deps, keys)
         return FindOrderResult(status="not_found")
     for order in orders:
         deps.session.verify(order.name, order.id, email)
@@ -120,14 +147,12 @@ async def _find_without_number(deps: ToolContext, email: str, postal_code: str, 
     return FindOrderResult(status="customer_orders", orders=[order_overview(o, shop) for o in orders])
 
 
-async def _already_proved(deps: ToolContext, number: str, shop: Shop) -> FindOrderResult | None:
-    """Already proved in this conversation, or a logged-in customer's own order: no guess is being made."""
+def _already_proved(deps: ToolContext, number: str, orders: list[Order], shop: Shop) -> FindOrderResult | None:
+    """The order this conversation proved, or a logged-in customer's own order, among those with the number."""
     session = deps.session
     proved = session.proved_name(number)
     proved_ids = {session.verified_ids.get(proved)} if proved else set()
-    if not (proved_ids or session.customer_id):
-        return None
-    for order in await deps.source.orders_by_name(number):
+    for order in orders:
         if order.id in proved_ids or (session.customer_id and order.customer_id == session.customer_id):
             session.verify(order.name, order.id, order.email or order.customer_email if session.customer_id else None)
             return FindOrderResult(status="verified", order_number=order.name, order=order_overview(order, shop))
@@ -135,34 +160,63 @@ async def _already_proved(deps: ToolContext, number: str, shop: Shop) -> FindOrd
 
 
 async def _prove_by_number(
-    deps: ToolContext, number: str, shown: str, email: str | None, postal_code: str | None, shop: Shop
+    deps: ToolContext,
+    number: str,
+    shown: str,
+    email: str | None,
+    postal_code: str | None,
+    shop: Shop,
+    orders: list[Order] | None = None,
 ) -> FindOrderResult:
-    """An order number with the shopper's email or postal code: a guess, rationed by the attempt guard."""
-    keys = lookup_keys(number=number, postal_code=postal_code, client_ip=deps.client_ip)
-    if not await _allowed(deps, keys):
+    """An order number with the shopper's email or postal code: a guess, rationed by the attempt guard.
+
+    Found or not, it is the same work: one reservation, one lookup (or the one already made), one settlement.
+    """
+    reservation = await _reserve(deps, number=number, email=email, postal_code=postal_code)
+    if reservation is None:
         return FindOrderResult(status="too_many_attempts", order_number=shown)
-    for order in await deps.source.orders_by_name(number):
-        by_email = email is not None and order.has_email(email)
-        if by_email or (postal_code is not None and order.has_postal_code(postal_code)):
-            # The order's email stays private unless the shopper proved it by typing it.
-            deps.session.verify(order.name, order.id, email if by_email else None)
-            return FindOrderResult(status="verified", order_number=order.name, order=order_overview(order, shop))
-    await _failed(deps, keys)
-    return FindOrderResult(status="not_found", order_number=shown)
+    if orders is None:
+        try:
+            orders = await deps.source.orders_by_name(number)
+        except OrderSourceError:
+            await reservation.settle(spent=False)  # the store did not answer: nothing was guessed
+            raise
+    match = next((o for o in orders if _proves(o, email, postal_code)), None)
+    await _settle(deps, reservation, proved=match is not None)
+    if match is None:
+        return FindOrderResult(status="not_found", order_number=shown)
+    # The order's email stays private unless the shopper proved it by typing it.
+    deps.session.verify(match.name, match.id, email if email is not None and match.has_email(email) else None)
+    return FindOrderResult(status="verified", order_number=match.name, order=order_overview(match, shop))
 
 
-async def _allowed(deps: ToolContext, keys: list[str]) -> bool:
+def _proves(order: Order, email: str | None, postal_code: str | None) -> bool:
+    return (email is not None and order.has_email(email)) or (
+        postal_code is not None and order.has_postal_code(postal_code)
+    )
+
+
+async def _reserve(
+    deps: ToolContext, *, number: str | None = None, email: str | None = None, postal_code: str | None = None
+) -> Reservation | None:
+    """Spend one attempt before the lookup it pays for; None when this conversation or any key is out of them."""
     if deps.session.failed_lookups >= MAX_FAILED_LOOKUPS:
-        return False
-    return deps.guard is None or not await deps.guard.blocked(keys)
+        return None
+    if deps.guard is None:
+        return Reservation()
+    keys = deps.guard.lookup_keys(
+        conversation_id=deps.conversation_id, caller=deps.caller, number=number, email=email, postal_code=postal_code
+    )
+    return await deps.guard.reserve(keys)
 
 
-async def _failed(deps: ToolContext, keys: list[str]) -> None:
+async def _settle(deps: ToolContext, reservation: Reservation, *, proved: bool) -> None:
     """Count a wrong guess, in this conversation and across all of them, before the shopper hears the answer.
 
-    Only failures count: shoppers looking up the same popular order at once are not guesses. Within a
-    conversation, lookups run one at a time (`ToolContext.lock`), so parallel tool calls cannot outrun the count.
+    Only failures count (a proof gives its attempt back): shoppers looking up the same popular order at once are
+    not guesses. The database reserved the attempt before the lookup, so parallel guesses, in this conversation or
+    any other, on this worker or another, cannot outrun the count.
     """
-    deps.session.failed_lookups += 1
-    if deps.guard is not None:
-        await deps.guard.spend(keys)
+    if not proved:
+        deps.session.failed_lookups += 1
+    await reservation.settle(spent=not proved)

@@ -1,64 +1,153 @@
-"""Rationing guesses: failed order lookups counted by what they aimed at, across every conversation.
+"""Rationing guesses, hand-offs and new conversations: counted in the database by what they aim at and who asks.
 
-A per-conversation limit only catches typos; an attacker just opens a new chat. Counting failures in the database,
-by order, postal code and client address, makes guessing a postal code or walking order numbers slow for everyone.
+A per-conversation limit only catches typos; an attacker just opens a new chat. Counting in the database, by order,
+postal code, email and client (address, logged-in customer, or the shop for anonymous app-proxy requests), makes
+guessing a postal code or walking order numbers slow for everyone, on every worker at once.
+
+Every attempt is reserved before the lookup it pays for (`AttemptGuard.reserve`, atomic in the database) and settled
+after it: a lookup that proved an order gives its attempt back, since only failures are rationed. The limits and
+their windows are `Limits`; the README's "Privacy and limits" section says the same in words.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import ipaddress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+
+from pydantic import BaseModel
 
 from shopify.names import normalize_email, normalize_postal_code, order_key
 from storage import Database
+from storage.attempts import Allowance
+from tools.context import Caller
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
+class Limits(BaseModel, frozen=True):
+    """How many attempts each kind of key allows within its window."""
+
+    # Failed order lookups: the limit is on failures; a lookup that proves the order costs nothing.
+    per_conversation: Allowance = Allowance(5, DAY)
+    per_client: Allowance = Allowance(30, HOUR)  # one address (IPv6: one /64) or one logged-in customer
+    per_proxy_shop: Allowance = Allowance(200, HOUR)  # app-proxy shoppers not logged in: no address, so the shop
+    per_order: Allowance = Allowance(10, HOUR)  # postal codes tried on one order
+    per_postal_code: Allowance = Allowance(10, HOUR)  # one postal code tried on any order (ZIP+4 as its ZIP)
+    per_email: Allowance = Allowance(10, HOUR)  # one email tried on order numbers or postal codes
+    # Hand-offs to the support team, each created one counts.
+    handoffs_per_client: Allowance = Allowance(10, HOUR)
+    handoffs_per_proxy_shop: Allowance = Allowance(50, HOUR)
+    # New conversations, each one counts.
+    conversations_per_client: Allowance = Allowance(60, HOUR)
+    conversations_per_proxy_shop: Allowance = Allowance(1000, HOUR)
+
+
+def client_key(caller: Caller) -> tuple[str, bool] | None:
+    """The caller's key, and whether it stands for a whole shop; None for an unknown caller (the terminal chat).
+
+    A logged-in customer (only a signed app-proxy request says so) counts as themselves; otherwise the client
+    address; an app-proxy request carries no usable address (the peer is Shopify), so it counts against its shop.
+    """
+    if caller.customer_id:
+        return _key("customer", caller.customer_id), False
+    if caller.client_ip:
+        return _key("ip", address_block(caller.client_ip)), False
+    if caller.proxy_shop:
+        return _key("shop", caller.proxy_shop.strip().lower()), True
+    return None
+
+
+def address_block(address: str) -> str:
+    """What one client controls: an IPv4 address, or the /64 of an IPv6 one (a single host is given a whole /64)."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return address.strip()
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def postal_key(postal_code: str) -> str:
+    """A postal code as it is counted: normalised, and a US ZIP+4 as its five-digit ZIP (both prove the same order)."""
+    code = normalize_postal_code(postal_code)
+    return code[:5] if len(code) == 9 and code.isdigit() else code
+
+
+def _key(kind: str, value: str) -> str:
+    # Hashed: the attempts table then holds no email, postal code or address, only what it needs to count.
+    return f"{kind}:{hashlib.sha256(value.encode()).hexdigest()[:32]}"
+
+
+@dataclass
+class Reservation:
+    """Attempts spent ahead of a lookup; `settle` says how the lookup went."""
+
+    db: Database | None = None
+    ids: list[int] = field(default_factory=list)
+
+    async def settle(self, *, spent: bool) -> None:
+        if self.db is not None:
+            await self.db.settle_attempts(self.ids, spent=spent)
 
 
 @dataclass
 class AttemptGuard:
     db: Database
-    window: timedelta = timedelta(hours=1)
-    # Failures allowed per target ("order-postal:1234", "postal:97214", ...) and per client address within the window.
-    per_target: int = 10
-    per_client: int = 30
-    clock: Callable[[], datetime] = field(default=_utcnow)
+    limits: Limits = field(default_factory=Limits)
 
-    def _limit(self, key: str) -> int:
-        return self.per_client if key.startswith("ip:") else self.per_target
+    async def reserve(self, allowances: dict[str, Allowance]) -> Reservation | None:
+        """One attempt against every key, or None (nothing spent) when any of them is used up."""
+        ids = await self.db.reserve_attempts(allowances)
+        return None if ids is None else Reservation(self.db, ids)
 
-    async def blocked(self, keys: list[str]) -> bool:
-        counts = await self.db.count_attempts(keys, since=self.clock() - self.window)
-        return any(count >= self._limit(key) for key, count in counts.items())
+    def lookup_keys(
+        self,
+        *,
+        conversation_id: str,
+        caller: Caller,
+        number: str | None = None,
+        email: str | None = None,
+        postal_code: str | None = None,
+    ) -> dict[str, Allowance]:
+        """What a lookup with these details counts against.
 
-    async def spend(self, keys: list[str]) -> None:
-        """Count one failed attempt against every key."""
-        await self.db.record_attempts(keys)
-
-
-def lookup_keys(
-    *,
-    number: str | None = None,
-    email: str | None = None,
-    postal_code: str | None = None,
-    client_ip: str | None = None,
-) -> list[str]:
-    """What a failed lookup counts against.
-
-    A postal code is short enough to guess, an email is not: postal-code failures count against the order (or the
-    email, when the number is lost) and against the code itself (one code tried on many orders), so guessing is
-    slow while the owner can still prove the order with its email. Every failure counts against the client address.
-    """
-    keys = []
-    if postal_code:
-        keys.append(f"postal:{normalize_postal_code(postal_code)}")
-        if number:
-            keys.append(f"order-postal:{order_key(number)}")
+        A postal code is short enough to guess, an email is not: postal-code failures count against the order and
+        against the code itself (one code tried on many orders), and email failures against the email (one known
+        email tried on many numbers), so guessing is slow while the owner can still prove the order with what was
+        not guessed. Every failure counts against the conversation and the client.
+        """
+        limits = self.limits
+        keys = {_key("conversation", conversation_id): limits.per_conversation}
+        if postal_code:
+            keys[_key("postal", postal_key(postal_code))] = limits.per_postal_code
+            if number:
+                keys[_key("order", order_key(number))] = limits.per_order
         if email:
-            keys.append(f"email-postal:{normalize_email(email)}")
-    if client_ip:
-        keys.append(f"ip:{client_ip}")
-    return keys
+            keys[_key("email", normalize_email(email))] = limits.per_email
+        client = client_key(caller)
+        if client is not None:
+            key, whole_shop = client
+            keys[key] = limits.per_proxy_shop if whole_shop else limits.per_client
+        return keys
+
+    def handoff_keys(self, caller: Caller) -> dict[str, Allowance]:
+        client = client_key(caller)
+        if client is None:
+            return {}
+        key, whole_shop = client
+        limits = self.limits
+        return {f"handoff-{key}": limits.handoffs_per_proxy_shop if whole_shop else limits.handoffs_per_client}
+
+    def conversation_keys(self, caller: Caller) -> dict[str, Allowance]:
+        client = client_key(caller)
+        if client is None:
+            return {}
+        key, whole_shop = client
+        limits = self.limits
+        return {f"new-{key}": limits.conversations_per_proxy_shop if whole_shop else limits.conversations_per_client}
