@@ -1,8 +1,8 @@
 """Rationed attempts (failed order lookups and the like), counted by what they aimed at across conversations.
 
-`reserve_attempts` is the one way to spend an attempt: in one transaction it takes the keys' locks, counts their
-attempts in the window, and records one more only if every key has room. Reservations on a key therefore happen one
-after another, on one worker or many: a hundred simultaneous ones on a key with room for ten get exactly ten.
+`reserve_attempts` is the one way to spend an attempt: one INSERT records an attempt on every key only if every key
+has room in its window, and reservations on a key happen one after another (see `_lock`), on one worker or many: a
+hundred simultaneous ones on a key with room for ten get exactly ten.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.database import Engine
+from storage.database import Engine, UTCDateTime
 from storage.schema import attempts
 
-# No limit looks further back than this: older rows are deleted (a key's own as it is reserved, all of them at most
-# every PRUNE_EVERY per process, so the rows of keys never tried again go too).
+# No limit looks further back than this: older rows are deleted, as failures are recorded and every PRUNE_EVERY.
 KEPT_FOR = timedelta(days=1)
 PRUNE_EVERY = timedelta(minutes=10)
 
@@ -61,22 +60,13 @@ class AttemptStore(Engine):
         when any key is used up. Settle the reservation with `settle_attempts` once its outcome is known."""
         if not allowances:
             return []
-        keys = sorted(allowances)  # every transaction takes the keys' locks in one order: no deadlock
         now = self.clock()
         await self._prune(now)
         async with self.begin() as conn:
-            await self._lock(conn, keys)
-            counts = await _count(conn, {key: now - allowances[key].window for key in keys})
-            if any(counts[key] >= allowances[key].limit for key in keys):
-                return None
-            return await self._insert_attempts(conn, keys, now)
-
-    async def _prune(self, now: datetime) -> None:
-        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
-            return
-        self._pruned_at = now
-        async with self.begin() as conn:
-            await conn.execute(sa.delete(attempts).where(attempts.c.at < now - KEPT_FOR))
+            await _lock(conn, list(allowances))
+            inserted = await conn.execute(_reserve(allowances, now))
+            ids = [int(i) for i in inserted.scalars().all()]
+        return ids or None
 
     async def settle_attempts(self, ids: list[int], *, spent: bool) -> None:
         """End a reservation: a spent attempt counts from now on, one not spent (a proof that held) is taken back.
@@ -90,18 +80,13 @@ class AttemptStore(Engine):
         async with self.begin() as conn:
             await conn.execute(stmt)
 
-    async def _lock(self, conn: AsyncConnection, keys: list[str]) -> None:
-        """Hold the keys until this transaction ends, and drop their rows older than any window.
-
-        PostgreSQL: a transaction-scoped advisory lock per key, which the next reserver of the key waits for; its
-        count then sees this transaction's attempt. SQLite allows one writer at a time, and the DELETE makes this
-        transaction that writer before it counts anything.
-        """
-        if conn.dialect.name == "postgresql":
-            for key in sorted(keys, key=_lock_id):
-                await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_id(key))))
-        stale = self.clock() - KEPT_FOR
-        await conn.execute(sa.delete(attempts).where(attempts.c.key.in_(keys), attempts.c.at < stale))
+    async def _prune(self, now: datetime) -> None:
+        """Drop every row older than any window, at most every PRUNE_EVERY (keys never tried again included)."""
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        async with self.begin() as conn:
+            await conn.execute(sa.delete(attempts).where(attempts.c.at < now - KEPT_FOR))
 
     @staticmethod
     async def _insert_attempts(conn: AsyncConnection, keys: list[str], now: datetime) -> list[int]:
@@ -109,6 +94,33 @@ class AttemptStore(Engine):
             sa.insert(attempts).values([{"key": key, "at": now} for key in keys]).returning(attempts.c.id)
         )
         return [int(i) for i in inserted.scalars().all()]
+
+
+async def _lock(conn: AsyncConnection, keys: list[str]) -> None:
+    """Hold the keys until this transaction ends, so reservations on a key happen one after another.
+
+    PostgreSQL runs concurrent statements on snapshots: a transaction-scoped advisory lock per key (taken in one
+    order, so never a deadlock) makes the next reserver of a key wait, and its statement then sees this attempt.
+    SQLite runs one writing statement at a time, which is all `_reserve` needs.
+    """
+    if conn.dialect.name == "postgresql":
+        for lock_id in sorted({_lock_id(key) for key in keys}):
+            await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_id)))
+
+
+def _reserve(allowances: Mapping[str, Allowance], now: datetime) -> sa.Insert:
+    """One statement: a row per key, inserted only if no key already has its limit of attempts in its window.
+
+    INSERT INTO attempts (key, at) SELECT k, :now FROM (SELECT :k1 UNION ALL ...) WHERE NOT EXISTS (
+        SELECT key FROM attempts WHERE (key = :k1 AND at >= :since1) OR ... GROUP BY key HAVING count(*) >= limit)
+    """
+    keys = sorted(allowances)
+    in_window = sa.or_(*[sa.and_(attempts.c.key == k, attempts.c.at >= now - allowances[k].window) for k in keys])
+    limit = sa.case({k: allowances[k].limit for k in keys}, value=attempts.c.key)
+    used_up = sa.select(attempts.c.key).where(in_window).group_by(attempts.c.key).having(sa.func.count() >= limit)
+    wanted = sa.union_all(*[sa.select(sa.literal(k, sa.Text).label("key")) for k in keys]).subquery("wanted")
+    rows = sa.select(wanted.c.key, sa.literal(now, UTCDateTime).label("at")).where(~sa.exists(used_up))
+    return sa.insert(attempts).from_select(["key", "at"], rows).returning(attempts.c.id)
 
 
 async def _count(conn: AsyncConnection, starts: Mapping[str, datetime]) -> dict[str, int]:
