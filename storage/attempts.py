@@ -68,6 +68,13 @@ class AttemptStore(Engine):
             ids = [int(i) for i in inserted.scalars().all()]
         return ids or None
 
+    async def used_up(self, allowances: Mapping[str, Allowance]) -> bool:
+        """Whether any key has its limit of attempts in its window (a plain read: `reserve_attempts` decides)."""
+        if not allowances:
+            return False
+        async with self.begin() as conn:
+            return bool((await conn.execute(sa.select(sa.exists(_used_up(allowances, self.clock()))))).scalar())
+
     async def settle_attempts(self, ids: list[int], *, spent: bool) -> None:
         """End a reservation: a spent attempt counts from now on, one not spent (a proof that held) is taken back.
 
@@ -115,12 +122,18 @@ def _reserve(allowances: Mapping[str, Allowance], now: datetime) -> sa.Insert:
         SELECT key FROM attempts WHERE (key = :k1 AND at >= :since1) OR ... GROUP BY key HAVING count(*) >= limit)
     """
     keys = sorted(allowances)
-    in_window = sa.or_(*[sa.and_(attempts.c.key == k, attempts.c.at >= now - allowances[k].window) for k in keys])
-    limit = sa.case({k: allowances[k].limit for k in keys}, value=attempts.c.key)
-    used_up = sa.select(attempts.c.key).where(in_window).group_by(attempts.c.key).having(sa.func.count() >= limit)
+    used_up = _used_up(allowances, now)
     wanted = sa.union_all(*[sa.select(sa.literal(k, sa.Text).label("key")) for k in keys]).subquery("wanted")
     rows = sa.select(wanted.c.key, sa.literal(now, UTCDateTime).label("at")).where(~sa.exists(used_up))
     return sa.insert(attempts).from_select(["key", "at"], rows).returning(attempts.c.id)
+
+
+def _used_up(allowances: Mapping[str, Allowance], now: datetime) -> sa.Select[tuple[str]]:
+    """The keys that already have their limit of attempts in their window."""
+    keys = sorted(allowances)
+    in_window = sa.or_(*[sa.and_(attempts.c.key == k, attempts.c.at >= now - allowances[k].window) for k in keys])
+    limit = sa.case({k: allowances[k].limit for k in keys}, value=attempts.c.key)
+    return sa.select(attempts.c.key).where(in_window).group_by(attempts.c.key).having(sa.func.count() >= limit)
 
 
 async def _count(conn: AsyncConnection, starts: Mapping[str, datetime]) -> dict[str, int]:

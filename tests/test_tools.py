@@ -179,7 +179,10 @@ async def test_escalate_needs_a_verified_order_or_a_contact(service: EscalationS
     assert (first.status, first.reply_to) == ("created", "maya.patel@example.com")
     assert again.status == "already_created" and again.reference == first.reference
     stored = await service.get(first.reference or "")
-    assert stored is not None and [(m.speaker, m.text) for m in stored.transcript] == [("shopper", "I want a human")]
+    assert stored is not None and [(m.speaker, m.text) for m in stored.transcript] == [
+        ("shopper", "I want a human"),
+        ("shopper", "it's 1031, maya.patel@example.com"),
+    ]
 
 
 def test_tool_schemas() -> None:

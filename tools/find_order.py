@@ -11,6 +11,7 @@ from pydantic_ai.messages import ModelRequest, UserPromptPart
 from shopify.domain import Order, Shop
 from shopify.names import normalize_email, normalize_order_number, normalize_postal_code
 from shopify.source import OrderSourceError
+from storage.attempts import Allowance
 from tools.context import MAX_FAILED_LOOKUPS, ToolContext, VerificationFactor
 from tools.guard import Reservation
 from tools.views import OrderOverview, order_overview
@@ -128,16 +129,13 @@ async def _customer_orders(deps: ToolContext, customer_id: str, shop: Shop) -> F
 
 async def _find_without_number(deps: ToolContext, email: str, postal_code: str, shop: Shop) -> FindOrderResult:
     """The number is lost: the email and the shipping postal code together prove the orders."""
-    reservation = await _reserve(deps, email=email, postal_code=postal_code)
-    if reservation is None:
+    keys = _keys(deps, email=email, postal_code=postal_code)
+    if not await _room(deps, keys):
         return FindOrderResult(status="too_many_attempts")
-    try:
-        candidates = await deps.source.orders_by_email(email)
-    except OrderSourceError:
-        await reservation.settle(spent=False)  # the store did not answer: nothing was guessed
-        raise
+    candidates = await deps.source.orders_by_email(email)
     orders = [o for o in candidates if o.has_email(email) and o.has_postal_code(postal_code)]
-    await _settle(deps, reservation, proved=bool(orders))
+    if not await _decide(deps, keys, proved=bool(orders)):
+        return FindOrderResult(status="too_many_attempts")
     if not orders:
         return FindOrderResult(status="not_found")
     for order in orders:
@@ -170,19 +168,17 @@ async def _prove_by_number(
 ) -> FindOrderResult:
     """An order number with the shopper's email or postal code: a guess, rationed by the attempt guard.
 
-    Found or not, it is the same work: one reservation, one lookup (or the one already made), one settlement.
+    Found or not, it is the same work: one look at the limits, one lookup (or the one already made), one
+    reservation and its settlement.
     """
-    reservation = await _reserve(deps, number=number, email=email, postal_code=postal_code)
-    if reservation is None:
+    keys = _keys(deps, number=number, email=email, postal_code=postal_code)
+    if not await _room(deps, keys):
         return FindOrderResult(status="too_many_attempts", order_number=shown)
     if orders is None:
-        try:
-            orders = await deps.source.orders_by_name(number)
-        except OrderSourceError:
-            await reservation.settle(spent=False)  # the store did not answer: nothing was guessed
-            raise
+        orders = await deps.source.orders_by_name(number)
     match = next((o for o in orders if _proves(o, email, postal_code)), None)
-    await _settle(deps, reservation, proved=match is not None)
+    if not await _decide(deps, keys, proved=match is not None):
+        return FindOrderResult(status="too_many_attempts", order_number=shown)
     if match is None:
         return FindOrderResult(status="not_found", order_number=shown)
     # The order's email stays private unless the shopper proved it by typing it.
@@ -196,27 +192,35 @@ def _proves(order: Order, email: str | None, postal_code: str | None) -> bool:
     )
 
 
-async def _reserve(
+def _keys(
     deps: ToolContext, *, number: str | None = None, email: str | None = None, postal_code: str | None = None
-) -> Reservation | None:
-    """Spend one attempt before the lookup it pays for; None when this conversation or any key is out of them."""
-    if deps.session.failed_lookups >= MAX_FAILED_LOOKUPS:
-        return None
+) -> dict[str, Allowance]:
     if deps.guard is None:
-        return Reservation()
-    keys = deps.guard.lookup_keys(
+        return {}
+    return deps.guard.lookup_keys(
         conversation_id=deps.conversation_id, caller=deps.caller, number=number, email=email, postal_code=postal_code
     )
-    return await deps.guard.reserve(keys)
 
 
-async def _settle(deps: ToolContext, reservation: Reservation, *, proved: bool) -> None:
-    """Count a wrong guess, in this conversation and across all of them, before the shopper hears the answer.
+async def _room(deps: ToolContext, keys: dict[str, Allowance]) -> bool:
+    """Whether a guess on these keys may be looked up: a plain read, so no lookup is spent on a used-up key."""
+    if deps.session.failed_lookups >= MAX_FAILED_LOOKUPS:
+        return False
+    return deps.guard is None or not await deps.guard.used_up(keys)
 
-    Only failures count (a proof gives its attempt back): shoppers looking up the same popular order at once are
-    not guesses. The database reserved the attempt before the lookup, so parallel guesses, in this conversation or
-    any other, on this worker or another, cannot outrun the count.
+
+async def _decide(deps: ToolContext, keys: dict[str, Allowance], *, proved: bool) -> bool:
+    """Reserve an attempt for a looked-up guess and settle it; False means refused, and the outcome is not told.
+
+    The reservation is atomic in the database, so of any number of parallel guesses on a key (in this conversation
+    or any other, on this worker or another) no more are answered than the key allows. Only failures count: a proof
+    gives its attempt back, so shoppers looking up the same popular order at once are not guesses. Deciding after
+    the lookup, not before, keeps a slow lookup from holding a key's room while it runs.
     """
+    reservation = Reservation() if deps.guard is None else await deps.guard.reserve(keys)
+    if reservation is None:
+        return False
     if not proved:
         deps.session.failed_lookups += 1
     await reservation.settle(spent=not proved)
+    return True

@@ -4,9 +4,11 @@ A per-conversation limit only catches typos; an attacker just opens a new chat. 
 postal code, email and client (address, logged-in customer, or the shop for anonymous app-proxy requests), makes
 guessing a postal code or walking order numbers slow for everyone, on every worker at once.
 
-Every attempt is reserved before the lookup it pays for (`AttemptGuard.reserve`, atomic in the database) and settled
-after it: a lookup that proved an order gives its attempt back, since only failures are rationed. The limits and
-their windows are `Limits`; the README's "Privacy and limits" section says the same in words.
+A guess is looked up only if its keys have room (`used_up`, a plain read), and its outcome is told only once an
+attempt is reserved for it (`reserve`, atomic in the database): of any number of simultaneous guesses on a key, no
+more are answered than the key allows. The reservation is then settled: a guess that proved an order gives its
+attempt back, since only failures are rationed. Hand-offs and new conversations are reserved before they happen.
+The limits and their windows are `Limits`; the README's "Privacy and limits" section says the same in words.
 """
 
 from __future__ import annotations
@@ -100,6 +102,10 @@ class Reservation:
 class AttemptGuard:
     db: Database
     limits: Limits = field(default_factory=Limits)
+
+    async def used_up(self, allowances: dict[str, Allowance]) -> bool:
+        """Whether any key is out of attempts already: a cheap look before a lookup, not the decision."""
+        return await self.db.used_up(allowances)
 
     async def reserve(self, allowances: dict[str, Allowance]) -> Reservation | None:
         """One attempt against every key, or None (nothing spent) when any of them is used up."""
