@@ -68,6 +68,23 @@ class AttemptStore(Engine):
             ids = [int(i) for i in inserted.scalars().all()]
         return ids or None
 
+    async def decide_attempt(self, allowances: Mapping[str, Allowance], *, spent: bool) -> bool:
+        """An attempt whose outcome is known: True if every key had room, and then it counts if `spent`.
+
+        One transaction: the attempt is reserved as in `reserve_attempts`, then kept (a failure) or taken back (a
+        proof) before anyone else can see it, so a proof never holds a key's room and both cost the same statements.
+        """
+        if not allowances:
+            return True
+        now = self.clock()
+        await self._prune(now)
+        async with self.begin() as conn:
+            await _lock(conn, list(allowances))
+            ids = [int(i) for i in (await conn.execute(_reserve(allowances, now))).scalars().all()]
+            if ids:
+                await conn.execute(_settle(ids, spent=spent, now=now))
+        return bool(ids)
+
     async def used_up(self, allowances: Mapping[str, Allowance]) -> bool:
         """Whether any key has its limit of attempts in its window (a plain read: `reserve_attempts` decides)."""
         if not allowances:
@@ -82,10 +99,8 @@ class AttemptStore(Engine):
         """
         if not ids:
             return
-        rows = attempts.c.id.in_(ids)
-        stmt = sa.update(attempts).where(rows).values(at=self.clock()) if spent else sa.delete(attempts).where(rows)
         async with self.begin() as conn:
-            await conn.execute(stmt)
+            await conn.execute(_settle(ids, spent=spent, now=self.clock()))
 
     async def _prune(self, now: datetime) -> None:
         """Drop every row older than any window, at most every PRUNE_EVERY (keys never tried again included)."""
@@ -126,6 +141,12 @@ def _reserve(allowances: Mapping[str, Allowance], now: datetime) -> sa.Insert:
     wanted = sa.union_all(*[sa.select(sa.literal(k, sa.Text).label("key")) for k in keys]).subquery("wanted")
     rows = sa.select(wanted.c.key, sa.literal(now, UTCDateTime).label("at")).where(~sa.exists(used_up))
     return sa.insert(attempts).from_select(["key", "at"], rows).returning(attempts.c.id)
+
+
+def _settle(ids: list[int], *, spent: bool, now: datetime) -> sa.Update | sa.Delete:
+    """A spent attempt counts from `now`; one not spent is deleted: one statement on the same rows either way."""
+    rows = attempts.c.id.in_(ids)
+    return sa.update(attempts).where(rows).values(at=now) if spent else sa.delete(attempts).where(rows)
 
 
 def _used_up(allowances: Mapping[str, Allowance], now: datetime) -> sa.Select[tuple[str]]:

@@ -52,9 +52,7 @@ async def test_one_address_cannot_walk_through_order_numbers(lumen: Lumen) -> No
 async def test_wrong_emails_do_not_lock_an_order_for_its_owner(lumen: Lumen) -> None:
     for n in range(20):
         await lumen.chat(f"order 1042 someone{n}@example.com")
-    # A proof gives its attempt back: the owner can look the order up again and again. (Lookups in flight do count
-    # until they are answered, so these come one after another, as a shopper's do.)
-    turns = [await lumen.chat("order 1042 jordan.lee@example.com") for _ in range(30)]
+    turns = await asyncio.gather(*(lumen.chat("order 1042 jordan.lee@example.com") for _ in range(30)))
     assert all("789104567123" in t.reply for t in turns)
 
 

@@ -13,7 +13,6 @@ from shopify.names import normalize_email, normalize_order_number, normalize_pos
 from shopify.source import OrderSourceError
 from storage.attempts import Allowance
 from tools.context import MAX_FAILED_LOOKUPS, ToolContext, VerificationFactor
-from tools.guard import Reservation
 from tools.views import OrderOverview, order_overview
 
 FindStatus = Literal[
@@ -214,13 +213,11 @@ async def _decide(deps: ToolContext, keys: dict[str, Allowance], *, proved: bool
 
     The reservation is atomic in the database, so of any number of parallel guesses on a key (in this conversation
     or any other, on this worker or another) no more are answered than the key allows. Only failures count: a proof
-    gives its attempt back, so shoppers looking up the same popular order at once are not guesses. Deciding after
-    the lookup, not before, keeps a slow lookup from holding a key's room while it runs.
+    gives its attempt back at once, so shoppers proving the same popular order at once are not guesses. Deciding
+    after the lookup, not before, keeps a slow lookup from holding a key's room while it runs.
     """
-    reservation = Reservation() if deps.guard is None else await deps.guard.reserve(keys)
-    if reservation is None:
+    if deps.guard is not None and not await deps.guard.decide(keys, failed=not proved):
         return False
     if not proved:
         deps.session.failed_lookups += 1
-    await reservation.settle(spent=not proved)
     return True

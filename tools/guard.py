@@ -4,10 +4,11 @@ A per-conversation limit only catches typos; an attacker just opens a new chat. 
 postal code, email and client (address, logged-in customer, or the shop for anonymous app-proxy requests), makes
 guessing a postal code or walking order numbers slow for everyone, on every worker at once.
 
-A guess is looked up only if its keys have room (`used_up`, a plain read), and its outcome is told only once an
-attempt is reserved for it (`reserve`, atomic in the database): of any number of simultaneous guesses on a key, no
-more are answered than the key allows. The reservation is then settled: a guess that proved an order gives its
-attempt back, since only failures are rationed. Hand-offs and new conversations are reserved before they happen.
+A guess is looked up only if its keys have room (`used_up`, a plain read), and its outcome is told only if an
+attempt could be reserved for it (`decide`, atomic in the database): of any number of simultaneous guesses on a key,
+no more are answered than the key allows. A guess that proved an order gives its attempt back in the same
+transaction, since only failures are rationed. Hand-offs and new conversations are reserved (`reserve`) before they
+happen and settled after.
 The limits and their windows are `Limits`; the README's "Privacy and limits" section says the same in words.
 """
 
@@ -108,6 +109,10 @@ class AttemptGuard:
     async def used_up(self, allowances: dict[str, Allowance]) -> bool:
         """Whether any key is out of attempts already: a cheap look before a lookup, not the decision."""
         return await self.db.used_up(allowances)
+
+    async def decide(self, allowances: dict[str, Allowance], *, failed: bool) -> bool:
+        """Whether a looked-up guess may be answered (every key had room); a failure then counts, a proof does not."""
+        return await self.db.decide_attempt(allowances, spent=failed)
 
     async def reserve(self, allowances: dict[str, Allowance]) -> Reservation | None:
         """One attempt against every key, or None (nothing spent) when any of them is used up."""
