@@ -52,7 +52,7 @@ class AttemptStore(Engine):
     async def count_attempts(self, keys: list[str], *, since: datetime) -> dict[str, int]:
         if not keys:
             return {}
-        async with self.begin() as conn:
+        async with self.read() as conn:
             return await _count(conn, dict.fromkeys(keys, since))
 
     async def reserve_attempts(self, allowances: Mapping[str, Allowance]) -> list[int] | None:
@@ -89,7 +89,7 @@ class AttemptStore(Engine):
         """Whether any key has its limit of attempts in its window (a plain read: `reserve_attempts` decides)."""
         if not allowances:
             return False
-        async with self.begin() as conn:
+        async with self.read() as conn:
             return bool((await conn.execute(sa.select(sa.exists(_used_up(allowances, self.clock()))))).scalar())
 
     async def settle_attempts(self, ids: list[int], *, spent: bool) -> None:
