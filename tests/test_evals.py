@@ -268,9 +268,6 @@ ALLOWED: dict[str, set[str]] = {
     "prompts": set(),
 }
 # Violations that other helpers' branches are removing now (issue 8); delete an entry when its import is gone.
-KNOWN_VIOLATIONS: set[str] = set()
-
-
 def first_party_modules() -> dict[str, Path]:
     found = {name: ROOT / f"{name}.py" for name in MODULES}
     for package in PACKAGES:
@@ -375,14 +372,8 @@ def test_the_import_graph_reader_finds_cycles_and_function_local_imports() -> No
 
 
 def test_imports_follow_the_house_direction_without_cycles() -> None:
-    new = [v for v in import_violations() if v not in KNOWN_VIOLATIONS]
-    assert not new, "imports against the house's direction:\n  " + "\n  ".join(new)
-
-
-@pytest.mark.xfail(reason="known violation another helper is removing", strict=False)
-@pytest.mark.parametrize("violation", sorted(KNOWN_VIOLATIONS))
-def test_known_import_violation_is_gone(violation: str) -> None:
-    assert violation not in import_violations()
+    violations = import_violations()
+    assert not violations, "imports against the house's direction:\n  " + "\n  ".join(violations)
 
 
 def test_the_evals_room_reads_cases_without_evaluators() -> None:
