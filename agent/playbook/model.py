@@ -190,7 +190,10 @@ class Playbook:
         step = self._decide(self._absorb(state, current.user), current)
         previous = turns[-2].reply if len(turns) > 1 else None
         repeated = isinstance(step, ReplyStep) and previous is not None and step.text.strip() == previous.strip()
-        if isinstance(step, ReplyStep) and repeated and not current.calls:
+        details = extract_details(current.user, state.awaiting)
+        # A new email or number that fails the same way deserves the same answer; a question asked again doesn't.
+        new_details = bool(details.order_number or details.email or details.postal_code)
+        if isinstance(step, ReplyStep) and repeated and not new_details:
             # Never the same reply twice in a row: nothing changed since, so say that (an offer made stays open).
             if step.state.offer:
                 return ReplyStep(self._say("nothing_new_offer"), replace(step.state, offer_asked=True))
@@ -292,8 +295,11 @@ class Playbook:
             if intent.thanks:
                 return self._reply(state, "thanks")
             return self._reply(state, "greeting", awaiting="order_number")
-        if intent.acknowledge or (intent.decline and state.current_order):
-            return self._reply(state, "acknowledged" if intent.acknowledge else "declined")
+        if intent.acknowledge:
+            return self._reply(state, "acknowledged")
+        if intent.decline and state.current_order:
+            # A no with no offer open ("anything else?" -> "no"): the conversation is done.
+            return self._reply(state, "goodbye")
         return None
 
     def _escalation_flow(self, state: State, turn: Turn, intent, details) -> ToolStep | ReplyStep | None:
