@@ -460,7 +460,8 @@ async def test_shapes_beyond_parcels() -> None:
     label_only = await converse("2011 sam+shop@example.com", store=FOURTH)
     late = await converse("2012 kwame.asante@example.ca", store=FOURTH)
     returned = await converse("2006 mateo.ruiz@example.ca", "what's the status of my return?", store=FOURTH)
-    assert "Kitsilano" in pickup[0] and pickup[1] == pickup[0]
+    # Asked again, the same answer is not sent twice in a row (issue 12): Lumen says nothing has changed instead.
+    assert "Kitsilano" in pickup[0] and pickup[1] != pickup[0] and "ready for pickup" not in pickup[1]
     assert "tracking" not in local_failed[0].lower() or "no tracking" not in local_failed[0].lower()
     assert [pickup[0], picked_up, local_failed, gift_card, label_only, late, returned] == snapshot(
         [

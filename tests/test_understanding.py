@@ -8,6 +8,7 @@ pinned to one phrasing.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,3 +228,60 @@ async def test_the_eval_report_carries_per_act_scores_on_both_held_out_sets() ->
     slices = data["acts"]["slices"]
     assert [s["name"].split(" (")[0] for s in slices] == ["held-out slice", "held-out store"]
     assert all(len(s["per_act"]) == 28 and s["messages"] > 100 for s in slices)
+
+
+# --- every state Shopify can report: what the carrier's events say is passed on -------------------------------------
+ANA = "ana.souza@example.com"  # #1094: one UPS package (Hiking Poles), out for delivery in the demo store
+
+
+def store_with_event(tmp_path: Path, display_status: str, event_status: str, message: str) -> Path:
+    """The demo store with #1094's newest carrier event (and display status) replaced."""
+    data = json.loads(DEMO.read_text(encoding="utf-8"))
+    [order] = [o for o in data["orders"] if o["name"] == "#1094"]
+    fulfillment = order["fulfillments"][0]
+    fulfillment["displayStatus"] = display_status
+    if display_status == "DELIVERED":
+        fulfillment["deliveredAt"] = "2026-02-27T15:00:00Z"
+    fulfillment["events"]["nodes"].insert(
+        0, {"status": event_status, "happenedAt": "2026-02-27T15:00:00Z", "message": message, "city": "Phoenix"}
+    )
+    path = tmp_path / "store.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("message", "place"),
+    [
+        ("Delivered to parcel locker at Camelback station, collect with your PIN", "parcel locker"),
+        ("Delivered to neighbour at number 14", "neighbour at number 14"),
+        ("Left in safe place: behind the side gate", "behind the side gate"),
+    ],
+)
+async def test_where_the_carrier_left_a_parcel_is_passed_on(tmp_path: Path, message: str, place: str) -> None:
+    store = store_with_event(tmp_path, "DELIVERED", "DELIVERED", message)
+    talked = await talk(f"where is my order 1094 {ANA}", store=store)
+    reply = talked.replies[0]
+    assert place in reply
+    assert "UPS" in reply and "1Z84X9260398765432" in reply
+
+
+@pytest.mark.parametrize(
+    ("display", "event", "message", "said"),
+    [
+        ("FAILURE", "FAILURE", "Package damaged in transit, returning to sender", "returned to the sender"),
+        ("IN_TRANSIT", "IN_TRANSIT", "Return to sender: address unknown", "returned to the sender"),
+        ("FAILURE", "FAILURE", "Parcel damaged at depot", "damaged"),
+        ("ATTEMPTED_DELIVERY", "ATTEMPTED_DELIVERY", "No one home, card left", "couldn't"),
+    ],
+)
+async def test_trouble_is_said_plainly_with_a_hand_off(
+    tmp_path: Path, display: str, event: str, message: str, said: str
+) -> None:
+    store = store_with_event(tmp_path, display, event, message)
+    talked = await talk(f"where is my order 1094 {ANA}", "yes please", store=store)
+    reply = talked.replies[0]
+    assert said in reply and message in reply  # plainly, and the carrier's own words
+    assert "on its way" not in reply and "out for delivery" not in reply.lower()
+    assert "support team" in reply
+    assert talked.tools(1) == ["escalate"]

@@ -316,6 +316,9 @@ class Composer:
             )
             return Answer(text, offer="missing_tracking")
         carrier = self.carrier(package) or self.r.say("focus.the_carrier")
+        trouble = self._trouble(package)
+        if trouble:
+            return self._trouble_answer(order, package, trouble, carrier)
         stale = event is not None and event.days_ago >= STALE_AFTER_DAYS
         if package.status in ("LABEL_PURCHASED", "LABEL_PRINTED") and (
             event is None or event.status.startswith("LABEL")
@@ -381,6 +384,34 @@ class Composer:
         latest = self._latest_sentence(package) if event and event.message else ""
         # An unknown or plain "shipped" state has no sentence of its own.
         return Answer(self.join(text.strip(), self._eta_sentence(package), latest))
+
+    def _trouble(self, package: Package) -> str | None:
+        """A return to sender, damage or a failed delivery, from the event's status or the carrier's own words."""
+        event = package.latest_event
+        message = (event.message or "").lower() if event else ""
+        words: dict[str, list[str]] = prompts.toml("replies.toml")["event_words"]
+        for kind in ("returned", "damaged"):
+            if any(w in message for w in words[kind]):
+                return kind
+        statuses = ("ATTEMPTED_DELIVERY", "FAILURE", "NOT_DELIVERED")
+        if package.status in statuses or (event is not None and event.status in statuses):
+            return "attempted" if "ATTEMPTED_DELIVERY" in (package.status, event and event.status) else "failure"
+        return None
+
+    def _trouble_answer(self, order: OrderOverview, package: Package, trouble: str, carrier: str) -> Answer:
+        """Said plainly, with the carrier's own words and the team offered: never "on its way"."""
+        text = self.r.say(
+            "order.trouble",
+            order_number=order.order_number,
+            items=self.in_brackets(package.items or order.items),
+            carrier=carrier,
+            tracking=self.tracking(package),
+        )
+        said = self.r.say(f"trouble.{trouble}", carrier=carrier)
+        return Answer(
+            self.join(text, said, self._latest_sentence(package), self.r.say("order.problem_offer")),
+            "delayed_or_stuck",
+        )
 
     def _eta_sentence(self, package: Package, *, offer: bool = True) -> str:
         if package.estimated_delivery:
