@@ -123,7 +123,8 @@ class Composer:
         for t in package.tracking:
             text = f"{t.number} ({t.url})" if t.url else t.number
             if len(carriers) > 1 and t.carrier:
-                text = f"{t.carrier} {text}"
+                # "UPS: 1Z..." (a colon, so a carrier's code before a number never reads as an amount: "UPS 1")
+                text = f"{t.carrier}: {text}"
             parts.append(text)
         return f" {self.r.say('phrases.and')} ".join(parts)
 
