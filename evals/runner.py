@@ -1,11 +1,15 @@
 """`lumen eval`: run the scenario dataset against a model, print a table per scenario, optionally write a report.
 
     lumen eval [--model M] [--repeat K] [--case PATTERN] [--store FILE] [--report PATH] [--min-pass-rate X]
-               [--judge MODEL] [--cases FILE] [--concurrency N]
+               [--judge MODEL] [--cases FILE] [--concurrency N] [--no-acts]
 
 Each case runs on a fresh Lumen with an in-memory database. A case passes when every deterministic evaluator passes
 on every one of its conversations. With `--repeat K` each case runs K times and the table shows pass^k, the chance
 that all k tries of a case succeed (tau-bench): for a case with c passes out of n tries, C(c, k) / C(n, k).
+
+After the scenarios, the playbook's act reader is scored per act on the corpus's held-out slice and held-out store
+(`evals/acts_report.py`; training it costs a few seconds, `--no-acts` skips it). The exit code is about the
+scenario cases only.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from config import Settings
+from evals.acts_report import act_report, format_report
 from evals.dataset import CASES_FILE, DEMO_STORE, SCENARIOS, CaseInputs, LumenDataset, select_cases
 from evals.evaluators import ToneJudge
 from evals.fakes.openai_api import OpenAICompatServer
@@ -53,6 +58,8 @@ class EvalOptions:
     concurrency: int = 8
     progress: bool = True
     openai_base_url: str | None = None
+    # The act reader's held-out report; off by default for callers in code, on for the `lumen eval` command.
+    acts: bool = False
 
 
 @dataclass
@@ -303,10 +310,16 @@ async def run_eval(options: EvalOptions, console: Console | None = None) -> dict
             )
         duration = time.perf_counter() - started
     data = build_report(reports, dataset, runner.model_name, options.repeat, duration)
+    if options.acts:
+        # Scored before the report is written, so the JSON carries it too; training takes a few seconds.
+        acts = await asyncio.to_thread(act_report)
+        data["acts"] = acts.model_dump(mode="json")
     if options.report:
         options.report.parent.mkdir(parents=True, exist_ok=True)
         options.report.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print_report(data, console)
+    if options.acts:
+        console.print(format_report(acts), highlight=False, markup=False)
     return data
 
 
@@ -334,6 +347,7 @@ def parse_args(argv: Sequence[str]) -> EvalOptions:
     parser.add_argument("--cases", action="append", type=Path, default=[], help="a cases YAML file (repeatable)")
     parser.add_argument("--concurrency", type=int, default=8, help="cases run at the same time (default 8)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-acts", action="store_true", help="skip the act reader's held-out report (saves seconds)")
     args = parser.parse_args(list(argv))
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -350,6 +364,7 @@ def parse_args(argv: Sequence[str]) -> EvalOptions:
         case_files=args.cases,
         concurrency=max(1, args.concurrency),
         progress=not args.no_progress,
+        acts=not args.no_acts,
     )
 
 

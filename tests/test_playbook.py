@@ -421,7 +421,7 @@ async def test_amounts_follow_the_currency_and_packages_name_their_own_items() -
     refund = await converse("what happened to KT-0049 hana.sato@example.jp", "how much was refunded?", store=THIRD)
     assert "¥" in refund[0] and ".00" not in refund[0]
     two_carriers = await converse("KT-0056 ren.kobayashi@example.jp", store=THIRD)
-    assert "Yamato 5100-2233-4455" in two_carriers[0] and "Japan Post LX555666777JP" in two_carriers[0]
+    assert "Yamato: 5100-2233-4455" in two_carriers[0] and "Japan Post: LX555666777JP" in two_carriers[0]
     no_items = await converse("has KT-0058 shipped? mika.yamada@example.jp", store=THIRD)
     assert "()" not in no_items[0]
     assert [refund, two_carriers, no_items] == snapshot(
@@ -431,7 +431,7 @@ async def test_amounts_follow_the_currency_and_packages_name_their_own_items() -
                 "A refund of ¥1,500 was issued on Tuesday, March 3 for order #KT-0049.",
             ],
             [
-                "Your order #KT-0056 (Tea Ceremony Set, Wagashi Sweets Box ×2) is on its way with 2 carriers, tracking Yamato 5100-2233-4455 (https://toi.kuronekoyamato.co.jp/cgi-bin/tneko?number00=1&number01=510022334455) and Japan Post LX555666777JP (https://trackings.post.japanpost.jp/services/srv/search/?requestNo1=LX555666777JP). It's in transit. The carrier hasn't shared an estimated delivery date yet. The latest update is \"In transit\" (Yokohama) on Monday, March 9, 1 day ago."
+                "Your order #KT-0056 (Tea Ceremony Set, Wagashi Sweets Box ×2) is on its way with 2 carriers, tracking Yamato: 5100-2233-4455 (https://toi.kuronekoyamato.co.jp/cgi-bin/tneko?number00=1&number01=510022334455) and Japan Post: LX555666777JP (https://trackings.post.japanpost.jp/services/srv/search/?requestNo1=LX555666777JP). It's in transit. The carrier hasn't shared an estimated delivery date yet. The latest update is \"In transit\" (Yokohama) on Monday, March 9, 1 day ago."
             ],
             [
                 'Your order #KT-0058 is on its way with Seino, tracking SN778899001122. The latest update is "Arrived at terminal" (Fukuoka) on Tuesday, March 3, 7 days ago. Tracking can go quiet for a few days between scans, so Seino\'s own site may show more. If nothing changes soon, I can connect you with our support team.'
@@ -460,7 +460,8 @@ async def test_shapes_beyond_parcels() -> None:
     label_only = await converse("2011 sam+shop@example.com", store=FOURTH)
     late = await converse("2012 kwame.asante@example.ca", store=FOURTH)
     returned = await converse("2006 mateo.ruiz@example.ca", "what's the status of my return?", store=FOURTH)
-    assert "Kitsilano" in pickup[0] and pickup[1] == pickup[0]
+    # Asked again, the same answer is not sent twice in a row (issue 12): Lumen says nothing has changed instead.
+    assert "Kitsilano" in pickup[0] and pickup[1] != pickup[0] and "ready for pickup" not in pickup[1]
     assert "tracking" not in local_failed[0].lower() or "no tracking" not in local_failed[0].lower()
     assert [pickup[0], picked_up, local_failed, gift_card, label_only, late, returned] == snapshot(
         [

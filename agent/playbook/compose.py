@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -58,6 +59,7 @@ class Answer:
     text: str
     offer: str | None = None  # the escalation reason offered to the shopper, if any
     closing: str = ""  # a last sentence (an offer of help) that stays last whatever is added before it
+    topic: str | None = None  # the request or problem the offer is about, for the team's summary
 
     def full(self) -> str:
         return f"{self.text} {self.closing}".strip() if self.closing else self.text
@@ -121,7 +123,8 @@ class Composer:
         for t in package.tracking:
             text = f"{t.number} ({t.url})" if t.url else t.number
             if len(carriers) > 1 and t.carrier:
-                text = f"{t.carrier} {text}"
+                # "UPS: 1Z..." (a colon, so a carrier's code before a number never reads as an amount: "UPS 1")
+                text = f"{t.carrier}: {text}"
             parts.append(text)
         return f" {self.r.say('phrases.and')} ".join(parts)
 
@@ -174,7 +177,7 @@ class Composer:
             if intent.asks_why:
                 text = self.r.say("order.cancel_reason_unknown", order_number=order.order_number)
                 return Answer(text, offer="cancellation_details")
-            return self._cancelled(order, result)
+            return self._cancelled(order, result, asks_money=intent.refund_request or intent.focus == "refund")
         packages = result.packages
         if not packages and (
             result.delivery_method == "NONE" or order.fulfillment_status == "FULFILLMENT_NOT_REQUIRED"
@@ -208,9 +211,14 @@ class Composer:
         answer.closing = ""
         return answer
 
-    def _cancelled(self, order: OrderOverview, result: FulfillmentsResult) -> Answer:
+    def _cancelled(self, order: OrderOverview, result: FulfillmentsResult, *, asks_money: bool = False) -> Answer:
         assert result.cancelled is not None
         refund = ""
+        if asks_money and not result.refunds:
+            # "I haven't had my money back": say plainly that no refund is recorded, and who can look into it.
+            when = self.date(result.cancelled)
+            text = self.r.say("order.cancelled_no_refund", order_number=order.order_number, date=when)
+            return Answer(text, offer="cancellation_details", topic="refund_request")
         if result.refunds:
             first = result.refunds[0]
             amount = self.money(first.amount, first.currency)
@@ -309,6 +317,9 @@ class Composer:
             )
             return Answer(text, offer="missing_tracking")
         carrier = self.carrier(package) or self.r.say("focus.the_carrier")
+        trouble = self._trouble(package)
+        if trouble:
+            return self._trouble_answer(order, package, trouble, carrier)
         stale = event is not None and event.days_ago >= STALE_AFTER_DAYS
         if package.status in ("LABEL_PURCHASED", "LABEL_PRINTED") and (
             event is None or event.status.startswith("LABEL")
@@ -374,6 +385,34 @@ class Composer:
         latest = self._latest_sentence(package) if event and event.message else ""
         # An unknown or plain "shipped" state has no sentence of its own.
         return Answer(self.join(text.strip(), self._eta_sentence(package), latest))
+
+    def _trouble(self, package: Package) -> str | None:
+        """A return to sender, damage or a failed delivery, from the event's status or the carrier's own words."""
+        event = package.latest_event
+        message = (event.message or "").lower() if event else ""
+        words: dict[str, list[str]] = prompts.toml("replies.toml")["event_words"]
+        for kind in ("returned", "damaged"):
+            if any(w in message for w in words[kind]):
+                return kind
+        statuses = ("ATTEMPTED_DELIVERY", "FAILURE", "NOT_DELIVERED")
+        if package.status in statuses or (event is not None and event.status in statuses):
+            return "attempted" if "ATTEMPTED_DELIVERY" in (package.status, event and event.status) else "failure"
+        return None
+
+    def _trouble_answer(self, order: OrderOverview, package: Package, trouble: str, carrier: str) -> Answer:
+        """Said plainly, with the carrier's own words and the team offered: never "on its way"."""
+        text = self.r.say(
+            "order.trouble",
+            order_number=order.order_number,
+            items=self.in_brackets(package.items or order.items),
+            carrier=carrier,
+            tracking=self.tracking(package),
+        )
+        said = self.r.say(f"trouble.{trouble}", carrier=carrier)
+        return Answer(
+            self.join(text, said, self._latest_sentence(package), self.r.say("order.problem_offer")),
+            "delayed_or_stuck",
+        )
 
     def _eta_sentence(self, package: Package, *, offer: bool = True) -> str:
         if package.estimated_delivery:
@@ -463,6 +502,51 @@ class Composer:
             text = f"{text}\n{' '.join(tail)}"
         return Answer(text, offer)
 
+    # --- requests Lumen can't do, problems with what arrived, what a status means --------------------------------
+    def request_answer(self, order: OrderOverview, result: FulfillmentsResult, request: str) -> Answer | None:
+        """What Lumen can't do about this request, and an offer of the team; None when the data answers it."""
+        if request == "missing_tracking":
+            return None  # the order's answer shows the tracking Shopify has, or offers to ask for it
+        if request == "return_request" and order.return_status:
+            return self._return_answer(order, result)
+        if request == "refund_request" and result.refunds:
+            return self._refund_answer(order, result)
+        key = "cancel_request" if request == "cancel_request" else f"request.{request}"
+        return Answer(self.r.say(key, order_number=order.order_number), offer="other", topic=request)
+
+    def problem_answer(self, order: OrderOverview, result: FulfillmentsResult, problem: str, intent: Intent) -> Answer:
+        """Sorry, what Lumen can't do about it, and the team offered; for a missing item, what is still on its way."""
+        if problem == "missing_item" and (result.unshipped_items or any(not p.delivered for p in result.packages)):
+            # Part of the order hasn't arrived or shipped yet: that is the answer, with the team there if it's more.
+            answer = self.order_answer(order, result, intent)
+            text = self.join(answer.text, self.r.say("problem.missing_item_partial"))
+            return Answer(text, offer="other", topic=problem)
+        named = any(_mentions(i.name, intent.item_words) for i in order.items)
+        if problem == "missing_item" and result.packages and not named:
+            # "It never came" about a delivered order: the delivery facts, and the team to look into it.
+            return self.order_answer(order, result, intent.plus(frozenset({"delivered_not_received"})))
+        text = self.r.say(f"problem.{problem}", order_number=order.order_number, items=self.in_brackets(order.items))
+        return Answer(text, offer="other", topic=problem)
+
+    def status_meanings(self, codes: Sequence[str]) -> str:
+        return self.join(*(self.r.say(f"meaning.{c}") if self.r.has(f"meaning.{c}") else "" for c in codes)) or (
+            self.r.say("meaning.OTHER")
+        )
+
+    def meaning_answer(self, order: OrderOverview, result: FulfillmentsResult, named: Sequence[str]) -> Answer:
+        """What the statuses the shopper asks about mean, or, when none is named, the statuses of this order."""
+        codes = list(named) or list(dict.fromkeys(p.status for p in result.packages))
+        if not codes:
+            codes = [order.fulfillment_status or "OTHER"]
+        return Answer(self.status_meanings(codes))
+
+    def without_offers(self, text: str) -> str:
+        """The text without its sentences offering the support team (the shopper asked not to be passed on)."""
+        markers = [m.lower() for m in prompts.toml("replies.toml")["handoff"]["markers"]]
+        sentences = re.split(r"(?<=[.!?])\s+", text)
+        kept = [s for s in sentences if not any(m in s.lower() for m in markers)]
+        return " ".join(kept) or text
+
     # --- follow-ups: one question about an order already shown ---------------------------------------------------
     def focused_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer | None:
         """A short answer to "which carrier?", "when will it arrive?", "what about the teapot?", "my refund?"."""
@@ -498,7 +582,7 @@ class Composer:
         return None
 
     def _package_named(
-        self, result: FulfillmentsResult, words: list[str], ordinal: int | None = None
+        self, result: FulfillmentsResult, words: Sequence[str], ordinal: int | None = None
     ) -> Package | None:
         if ordinal is not None and len(result.packages) > 1:
             index = ordinal - 1 if ordinal > 0 else len(result.packages) - 1
@@ -582,7 +666,7 @@ class Composer:
         return "\n".join(lines)
 
 
-def _mentions(name: str, words: list[str]) -> bool:
+def _mentions(name: str, words: Sequence[str]) -> bool:
     """Does the shopper's message name this item ("the teapot" -> "Kyusu Teapot")?"""
     name_words = set(re.findall(r"\w+", name.lower()))
     return any(w in name_words or (len(w) > 3 and w.rstrip("s") in name_words) for w in words)

@@ -30,8 +30,9 @@ from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls
 from pydantic_core import to_jsonable_python
 
 from agent.persona import Persona
+from agent.playbook.acts import Act
 from agent.playbook.compose import Answer, Composer
-from agent.playbook.understand import Awaiting, Details, Intent
+from agent.playbook.understand import ITEM_PROBLEMS, REQUESTS, Awaiting, Details, Intent, order_numbers
 from agent.playbook.understand import detect_intent as _detect_intent
 from agent.playbook.understand import extract_details as _extract_details
 from tools.escalate import EscalationResult
@@ -41,7 +42,18 @@ from tools.views import OrderOverview
 
 PLAYBOOK_NAME = "playbook"
 _RETRY_FEEDBACK = re.compile(r"<(retry_feedback|validation_errors)>")
-_CONCERNS = ("not_received", "cancel", "ship_when", "asks_why", "cancel_request", "refund_request", "lost_number")
+# Worries voiced while Lumen still collects details ("it says delivered but...", "I lost my number"): kept until
+# the order is found, then answered.
+_NEEDS_ORDER: tuple[Act, ...] = (
+    "delivered_not_received",
+    "ship_when",
+    "lost_number",
+    "no_email_access",
+    "status_meaning",
+)
+_CONCERNS: frozenset[Act] = frozenset(_NEEDS_ORDER + REQUESTS + ITEM_PROBLEMS)
+# The team's reason for each request or problem Lumen offers to hand over (the escalate tool's fixed reasons).
+_REASONS: dict[str, str] = {"cancel_request": "cancellation_request", "missing_tracking": "missing_tracking"}
 
 
 @dataclass
@@ -55,6 +67,7 @@ class Call:
 class Turn:
     user: str
     calls: list[Call] = field(default_factory=list)
+    reply: str | None = None  # what Lumen answered this turn, once it has
 
     def last(self, name: str) -> Any:
         for call in reversed(self.calls):
@@ -78,9 +91,13 @@ class State:
         default_factory=dict
     )  # order ('' for none) -> (reference, reply-to)
     # What the shopper said they worry about while we were still collecting details ("it says delivered but...").
-    concerns: frozenset[str] = frozenset()
+    concerns: frozenset[Act] = frozenset()
     # The orders last listed for the shopper to choose from: (order number, item names, weekday placed).
     choices: tuple[tuple[str, str, str], ...] = ()
+    asked_why: bool = False  # "why was it cancelled?" asked before the order was found
+    no_handoff: bool = False  # the shopper asked not to be passed on: no escalation, no offer of one
+    orders: tuple[str, ...] = ()  # several order numbers in one message, answered together
+    offer_topic: str | None = None  # what the offer is about (a request or problem), for the team's summary
 
 
 @dataclass
@@ -115,6 +132,8 @@ def split_turns(messages: list[ModelMessage]) -> list[Turn]:
                     call = Call(response_part.tool_name, response_part.args_as_dict())
                     by_id[response_part.tool_call_id] = call
                     turns[-1].calls.append(call)
+                elif isinstance(response_part, TextPart) and response_part.content.strip():
+                    turns[-1].reply = response_part.content
     return turns
 
 
@@ -168,14 +187,32 @@ class Playbook:
             step = self._decide(state, turn)
             state = step.state if isinstance(step, ReplyStep) else replace(state, awaiting=None, offer=None)
         current = turns[-1]
-        return self._decide(self._absorb(state, current.user), current)
+        step = self._decide(self._absorb(state, current.user), current)
+        previous = turns[-2].reply if len(turns) > 1 else None
+        repeated = isinstance(step, ReplyStep) and previous is not None and step.text.strip() == previous.strip()
+        details = extract_details(current.user, state.awaiting)
+        # A new email or number that fails the same way deserves the same answer; a question asked again doesn't.
+        new_details = bool(details.order_number or details.email or details.postal_code)
+        if isinstance(step, ReplyStep) and repeated and not new_details:
+            # Never the same reply twice in a row: nothing changed since, so say that (an offer made stays open).
+            if step.state.offer:
+                return ReplyStep(self._say("nothing_new_offer"), replace(step.state, offer_asked=True))
+            return ReplyStep(self._say("nothing_new"), replace(step.state, awaiting=None))
+        return step
 
     # --- reading the shopper -------------------------------------------------------------------------------------
     def _absorb(self, state: State, text: str) -> State:
         details = extract_details(text, state.awaiting)
         intent = detect_intent(text)
-        worries = {name for name in _CONCERNS if getattr(intent, name)}
-        new = replace(state, concerns=state.concerns | worries)
+        new = replace(
+            state,
+            concerns=state.concerns | (intent.acts & _CONCERNS),
+            asked_why=state.asked_why or intent.asks_why,
+            no_handoff=(state.no_handoff or intent.no_human) and not intent.human,
+        )
+        several = order_numbers(text, details.postal_code)
+        if len(several) > 1:
+            new.orders = tuple(several)
         choosing = state.awaiting == "which_order" or (
             intent.ordinal is not None and re.search(r"\b(one|order)\b", text, re.IGNORECASE)
         )
@@ -196,14 +233,19 @@ class Playbook:
     def _reply(self, state: State, key: str, *, awaiting: Awaiting = None, offer: str | None = None, **fields: Any):
         return self._answered(self._say(key, **fields), state, awaiting=awaiting, offer=offer)
 
-    @staticmethod
-    def _answered(text: str, state: State, *, awaiting: Awaiting = None, offer: str | None = None) -> ReplyStep:
+    def _answered(
+        self, text: str, state: State, *, awaiting: Awaiting = None, offer: str | None = None, topic: str | None = None
+    ) -> ReplyStep:
+        if state.no_handoff and offer:
+            # The shopper asked not to be passed on: the facts stay, the offer goes.
+            text, offer, topic = self.compose.without_offers(text), None, None
         return ReplyStep(
             text,
             replace(
                 state,
                 awaiting="escalation_offer" if offer else awaiting,
                 offer=offer,
+                offer_topic=topic if offer else None,
                 offer_asked=bool(offer) and text.rstrip().endswith("?"),
             ),
         )
@@ -218,33 +260,57 @@ class Playbook:
         if escalation is not None:
             return escalation
 
+        small = self._small_talk(state, intent, new_details)
+        if small is not None:
+            return small
+        if intent.has("status_meaning") and intent.statuses and not new_details and not state.current_order:
+            return self._answered(self.compose.status_meanings(intent.statuses), state)
+        if intent.has("injection") and not new_details:
+            # Text that tries to give Lumen orders is never followed: what Lumen does, and how to start.
+            return self._reply(state, "injection", awaiting="order_number")
+        in_dialogue = state.awaiting in ("order_number", "factor", "retry", "which_order")
+        follow_up = state.current_order is not None and not intent.other_topic
+        off_topic = intent.other_topic and not intent.order_related and not new_details
+        if not (intent.order_related or new_details or in_dialogue or follow_up) or off_topic:
+            return self._reply(state, "out_of_scope")
+        return self._order_flow(state, turn, intent, new_details)
+
+    def _small_talk(self, state: State, intent: Intent, new_details: bool) -> ReplyStep | None:
+        """Answers that need no order: a no to an offer, another platform, greetings, thanks, an "ok"."""
         if state.awaiting == "escalation_offer" and intent.decline and not new_details:
             return self._reply(state, "declined")
-        if intent.platform:
+        if intent.other_platform:
+            if intent.platform is None:
+                return self._reply(state, "other_platform_general")
             article = "an" if intent.platform[0].lower() in "aeiou" else "a"
             return self._reply(state, "other_platform", platform=intent.platform, article=article)
-        if intent.small_talk_only and not new_details:
+        if new_details or intent.order_related:
+            return None
+        if intent.no_human:
+            key = "no_handoff" if state.current_order else "no_handoff_ask"
+            return self._reply(state, key, awaiting=None if state.current_order else "order_number")
+        if intent.small_talk_only:
             if intent.goodbye:
                 return self._reply(state, "goodbye")
             if intent.thanks:
                 return self._reply(state, "thanks")
             return self._reply(state, "greeting", awaiting="order_number")
-        if intent.acknowledge and not new_details:
+        if intent.acknowledge:
             return self._reply(state, "acknowledged")
-
-        in_dialogue = state.awaiting in ("order_number", "factor", "retry", "which_order")
-        # "What's the status of my return?" about an order already shown is a question about that order.
-        other_topic = intent.other_topic and not (intent.focus == "return" and state.current_order)
-        follow_up = state.current_order is not None and not other_topic
-        if not (intent.order_related or new_details or in_dialogue or follow_up) or (other_topic and not new_details):
-            return self._reply(state, "out_of_scope")
-        return self._order_flow(state, turn, intent, new_details)
+        if intent.decline and state.current_order:
+            # A no with no offer open ("anything else?" -> "no"): the conversation is done.
+            return self._reply(state, "goodbye")
+        return None
 
     def _escalation_flow(self, state: State, turn: Turn, intent, details) -> ToolStep | ReplyStep | None:
         result = turn.last("escalate")
         if result is not None:
             return self._after_escalation(state, EscalationResult.model_validate(result), turn)
-        said_yes = intent.accept or (intent.acknowledge and not intent.thanks and state.offer_asked)
+        # A soft offer ("if it hasn't reached you, let me know") is no question: only a sure yes takes it up.
+        yes = intent.accept and (state.offer_asked or "accept" in intent.sure)
+        said_yes = yes or (intent.acknowledge and not intent.thanks and state.offer_asked)
+        if state.no_handoff and not intent.human:
+            return None
         accepting = state.awaiting == "escalation_offer" and said_yes and not details.order_number
         giving_contact = state.awaiting == "contact_email" and details.email
         if not (accepting or giving_contact or intent.human):
@@ -258,7 +324,8 @@ class Playbook:
             return self._reply(state, "already_escalated", reference=reference, email=reply_to)
         if not order and not state.email:
             return self._reply(replace(state, pending_reason=reason), "ask_contact_email", awaiting="contact_email")
-        args: dict[str, Any] = {"reason": reason, "summary": self._summary(reason, order)}
+        topic = state.offer_topic if accepting else None
+        args: dict[str, Any] = {"reason": reason, "summary": self._summary(topic or reason, order)}
         if order:
             args["order_number"] = order
         if state.email:
@@ -289,6 +356,8 @@ class Playbook:
         return self.r.say(key, order_number=order or "", about=about)
 
     def _order_flow(self, state: State, turn: Turn, intent: Intent, new_details: bool) -> ToolStep | ReplyStep:
+        if len(state.orders) > 1:
+            return self._several_orders(state, turn, intent)
         found = turn.last("find_order")
         if found is None:
             return self._lookup(state, intent)
@@ -298,9 +367,16 @@ class Playbook:
             return step
         return self._proved_order(state, turn, intent, new_details, result.order or result.orders[0])
 
+    @staticmethod
+    def _without_email(state: State, intent: Intent) -> bool:
+        return "no_email_access" in state.concerns or intent.has("no_email_access")
+
     def _lookup(self, state: State, intent: Intent) -> ToolStep | ReplyStep:
         """Before find_order: ask for what is missing, or look the order up with everything the shopper gave."""
         lost = "lost_number" in state.concerns or intent.lost_number
+        if self._without_email(state, intent) and not state.order_number:
+            # No access to the email: the order number and the shipping postcode prove the order instead.
+            return self._reply(state, "no_email_access", awaiting="order_number")
         if lost and not state.order_number:
             # No number: the email and the shipping postal code together find the order.
             if not state.email:
@@ -315,7 +391,9 @@ class Playbook:
         """find_order wants proof, or found nothing: ask again."""
         if result.status == "verification_needed":
             if result.order_number:
-                postal_only = result.accepts == ["postal_code"]
+                postal_only = result.accepts == ["postal_code"] or (
+                    "postal_code" in result.accepts and "no_email_access" in state.concerns
+                )
                 return self._reply(state, "ask_postal" if postal_only else "ask_email", awaiting="factor")
             key = "ask_order_number"
             if state.email:
@@ -357,13 +435,11 @@ class Playbook:
         verified = replace(state, current_order=order.order_number, order_number=order.order_number)
         if fulfillments.status != "ok":
             return self._reply(verified, "unavailable", offer="order_data_unavailable")
-        for concern in state.concerns:
-            setattr(intent, concern, True)
-        if (intent.cancel_request or intent.refund_request) and not fulfillments.cancelled:
-            # Lumen only reads orders; cancelling, refunding or changing one is for the team.
-            asked = replace(verified, offer_order=order.order_number, concerns=frozenset())
-            return self._reply(asked, "cancel_request", offer="cancellation_request", order_number=order.order_number)
-        answered = replace(verified, offer_order=order.order_number, concerns=frozenset())
+        intent = replace(intent.plus(state.concerns), asks_why=intent.asks_why or state.asked_why)
+        answered = replace(verified, offer_order=order.order_number, concerns=frozenset(), asked_why=False, orders=())
+        special = self._special_answer(order, fulfillments, intent)
+        if special is not None:
+            return self._answered(special.text, answered, offer=special.offer, topic=special.topic)
         if state.current_order == order.order_number and not new_details:
             # A follow-up about an order already shown: answer the question asked, not the whole story again.
             focused = self.compose.focused_answer(order, fulfillments, intent)
@@ -371,6 +447,59 @@ class Playbook:
                 return self._answered(focused.text, answered, offer=focused.offer)
         answer: Answer = self.compose.order_answer(order, fulfillments, intent)
         return self._answered(answer.text, answered, offer=answer.offer)
+
+    def _special_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer | None:
+        """A request Lumen can't do, a problem with what arrived, or what a status means: not the status alone."""
+        request = intent.request
+        if request and not result.cancelled:
+            answer = self.compose.request_answer(order, result, request)
+            if answer is not None:
+                answer.offer = answer.offer and _REASONS.get(request, answer.offer)
+                return answer
+        problem = intent.item_problem
+        if problem and not result.cancelled:
+            return self.compose.problem_answer(order, result, problem, intent)
+        if intent.has("status_meaning") and not result.cancelled:
+            return self.compose.meaning_answer(order, result, intent.statuses)
+        return None
+
+    def _several_orders(self, state: State, turn: Turn, intent: Intent) -> ToolStep | ReplyStep:
+        """ "Orders 1042 and 1050": each looked up with the same proof, then one reply about all of them."""
+        answers: list[str] = []
+        current: str | None = None
+        for number in state.orders:
+            found = _result_for(turn, "find_order", number)
+            if found is None:
+                args = {"order_number": number, "email": state.email, "postal_code": state.postal_code}
+                return ToolStep("find_order", {k: v for k, v in args.items() if v})
+            result = FindOrderResult.model_validate(found)
+            if result.status == "verification_needed":
+                return self._reply(state, "ask_email_several", awaiting="factor", orders=", ".join(state.orders))
+            if result.status != "verified" or result.order is None:
+                step = self._unproved(replace(state, orders=()), result) or self._no_single_order(state, result)
+                if step is None or result.status != "not_found":
+                    return step or self._reply(state, "unavailable", offer="order_data_unavailable")
+                answers.append(step.text)
+                continue
+            listed = _result_for(turn, "list_fulfillments", result.order.order_number)
+            if listed is None:
+                return ToolStep("list_fulfillments", {"order_number": result.order.order_number})
+            fulfillments = FulfillmentsResult.model_validate(listed)
+            if fulfillments.status == "ok":
+                answers.append(self.compose.order_answer(result.order, fulfillments, intent).text)
+                current = result.order.order_number
+        done = replace(state, orders=(), concerns=frozenset(), current_order=current, order_number=current)
+        return self._answered("\n\n".join(answers), done)
+
+
+def _result_for(turn: Turn, tool: str, order_number: str) -> Any:
+    """This turn's result of `tool` called for this order number ("1042" and "#1042" are the same order)."""
+    digits = re.sub(r"\D", "", order_number)
+    for call in reversed(turn.calls):
+        asked = str(call.args.get("order_number") or "")
+        if call.name == tool and call.result is not None and re.sub(r"\D", "", asked) == digits:
+            return call.result
+    return None
 
 
 class PlaybookModel(FunctionModel):

@@ -1,18 +1,19 @@
 """Reading a shopper's message without an LLM: the details it carries and what the shopper wants.
 
-Nothing here knows a store: order numbers, emails and postal codes are recognised by shape, intents by words,
-with some tolerance for typos.
+Nothing here knows a store: order numbers, emails and postal codes are recognised by shape; what the shopper wants
+(the message's dialogue acts) is read by the model learned from the shopper corpus (`agent/playbook/acts.py`).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from difflib import SequenceMatcher
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Literal
 
 from agent import prompts
 from agent.calendar_words import MONTH_PATTERN
+from agent.playbook.acts import Act, ActReading, read_acts
 
 # What Lumen just asked for; "retry" follows a failed lookup (a new number, email or postcode may come).
 Awaiting = Literal["order_number", "factor", "retry", "contact_email", "escalation_offer", "which_order"] | None
@@ -60,23 +61,6 @@ class Details:
 
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower().replace("’", "'"))
-
-
-def _similar(word: str, target: str) -> bool:
-    if word == target:
-        return True
-    if len(target) < 5 or abs(len(word) - len(target)) > 2:
-        return False
-    return SequenceMatcher(None, word, target).ratio() >= 0.84
-
-
-def _has_any(words: list[str], targets: tuple[str, ...]) -> bool:
-    return any(_similar(w, t) for w in words for t in targets)
-
-
-def _has_phrase(text: str, phrases: tuple[str, ...]) -> bool:
-    lowered = " " + " ".join(_words(text)) + " "
-    return any(f" {p} " in lowered for p in phrases)
 
 
 def extract_details(text: str, awaiting: Awaiting) -> Details:
@@ -147,99 +131,119 @@ def extract_details(text: str, awaiting: Awaiting) -> Details:
     return details
 
 
-@dataclass
+# Acts that are about an order (so a message carrying one is answered with the order flow).
+ORDER_ACTS: frozenset[Act] = frozenset(
+    (
+        "where_is_order", "give_details", "delivered_not_received", "ship_when", "package_followup",
+        "status_meaning", "lost_number", "no_email_access", "cancel_request", "change_address", "refund_request",
+        "return_request", "replacement", "missing_tracking", "damaged_item", "wrong_item", "missing_item",
+    )
+)  # fmt: skip
+# Requests Lumen cannot carry out itself: it says so and offers the team.
+REQUESTS: tuple[Act, ...] = (
+    "cancel_request", "change_address", "refund_request", "return_request", "replacement", "missing_tracking",
+)  # fmt: skip
+# Something wrong with what arrived: look the order up, then offer the hand-off.
+ITEM_PROBLEMS: tuple[Act, ...] = ("damaged_item", "wrong_item", "missing_item")
+_SMALL_TALK: frozenset[Act] = frozenset(("greeting", "thanks", "goodbye"))
+
+
+@dataclass(frozen=True)
 class Intent:
-    greeting: bool = False
-    thanks: bool = False
-    accept: bool = False  # a plain yes to an offer ("yes please", "sure"), nothing else in the message
-    acknowledge: bool = False  # "ok", "cool", "got it": heard, nothing asked
-    decline: bool = False
-    human: bool = False
-    not_received: bool = False
-    cancel: bool = False
-    ship_when: bool = False
-    order_related: bool = False
-    platform: str | None = None
-    other_topic: bool = False
-    goodbye: bool = False
-    cancel_request: bool = False
+    """What one message does: the acts the reader found (`agent/playbook/acts.py`), plus the details that stay
+    exact (which package or item it names, an ordinal, what a follow-up asks about)."""
+
+    acts: frozenset[Act] = frozenset()
+    negated: frozenset[Act] = frozenset()
+    platform: str | None = None  # the marketplace named, when the message is about another platform's order
     asks_why: bool = False
-    lost_number: bool = False  # "I lost my order number"
-    refund_request: bool = False  # "can I get a refund?"
     ordinal: int | None = None  # "the second one", "the last package" (-1)
-    focus: str | None = None  # a follow-up about one thing: "carrier", "eta", "refund", "items"
-    item_words: list[str] = field(default_factory=list)
+    focus: str | None = None  # a follow-up about one thing: "carrier", "eta", "refund", "return"
+    item_words: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()  # Shopify statuses the message names ("in transit" -> IN_TRANSIT)
+    sure: frozenset[Act] = frozenset()  # acts read with high confidence
+
+    def has(self, *acts: Act) -> bool:
+        return any(a in self.acts for a in acts)
+
+    def plus(self, acts: frozenset[Act]) -> Intent:
+        """This message read together with worries the shopper voiced earlier."""
+        return replace(self, acts=self.acts | acts)
+
+    @property
+    def greeting(self) -> bool:
+        return self.has("greeting")
+
+    @property
+    def thanks(self) -> bool:
+        return self.has("thanks")
+
+    @property
+    def goodbye(self) -> bool:
+        return self.has("goodbye")
+
+    @property
+    def accept(self) -> bool:
+        return self.has("accept") and not self.has("decline")
+
+    @property
+    def acknowledge(self) -> bool:
+        return self.has("acknowledge") and not self.has("decline")
+
+    @property
+    def decline(self) -> bool:
+        return self.has("decline") or (self.has("no_human") and not self.has("ask_human"))
+
+    @property
+    def human(self) -> bool:
+        return self.has("ask_human") and not self.has("no_human")
+
+    @property
+    def no_human(self) -> bool:
+        return self.has("no_human")
+
+    @property
+    def not_received(self) -> bool:
+        return self.has("delivered_not_received")
+
+    @property
+    def other_platform(self) -> bool:
+        return self.has("other_platform")
+
+    @property
+    def other_topic(self) -> bool:
+        return self.has("out_of_scope", "injection")
+
+    @property
+    def order_related(self) -> bool:
+        return bool(self.acts & ORDER_ACTS)
+
+    @property
+    def cancel_request(self) -> bool:
+        return self.has("cancel_request")
+
+    @property
+    def refund_request(self) -> bool:
+        return self.has("refund_request")
+
+    @property
+    def lost_number(self) -> bool:
+        return self.has("lost_number")
+
+    @property
+    def request(self) -> Act | None:
+        """The first request Lumen can't do itself, if the message makes one."""
+        return next((a for a in REQUESTS if a in self.acts), None)
+
+    @property
+    def item_problem(self) -> Act | None:
+        return next((a for a in ITEM_PROBLEMS if a in self.acts), None)
 
     @property
     def small_talk_only(self) -> bool:
-        return (self.greeting or self.thanks or self.goodbye) and not (
-            self.order_related or self.human or self.platform
-        )
+        return bool(self.acts) and self.acts <= _SMALL_TALK
 
 
-_GREETINGS = ("hi", "hello", "hey", "hiya", "howdy", "greetings", "yo", "hola", "morning", "evening", "afternoon")
-_THANKS = ("thanks", "thank", "thx", "ty", "cheers", "appreciate", "appreciated", "tysm", "thnx", "thanx")
-_YES = ("yes", "yeah", "yep", "yup", "sure", "please", "pls", "plz", "absolutely", "definitely", "y", "ya", "yea")
-_OKAY = ("ok", "okay", "k", "kk", "okk", "alright", "cool", "great", "fine", "perfect", "noted", "understood", "got")
-# Words that may stand around a yes without adding a request of their own ("yes please, that would be great").
-_FILLER = (
-    "please", "that", "would", "be", "great", "thanks", "thank", "you", "go", "ahead", "do", "it", "sounds", "good",
-    "why", "not", "thing", "of", "course", "lovely", "ok", "okay", "sure", "yes", "a", "the", "so", "much", "very",
-    "them", "me", "connect", "pass", "on", "send", "that'd", "i'd", "like", "love", "want", "id", "this", "they",
-    "can", "let", "know", "is", "fine", "cool", "alright", "great", "perfect", "got", "noted", "understood", "y",
-    "yeah", "yep", "yup", "ya", "yea", "pls", "plz", "absolutely", "definitely", "tysm", "thx", "ty", "cheers", "k",
-    # the offered action itself: "yes please look into it", "sure, ask them", "yes, connect me with someone"
-    "look", "into", "check", "ask", "help", "contact", "reach", "out", "team", "support", "someone", "person",
-    "human", "forward", "for", "with", "to", "and", "get", "in", "touch", "email", "escalate", "up", "follow",
-)  # fmt: skip
-_ACCEPT_PHRASES = ("go ahead", "do it", "that would be great", "that'd be great", "please do", "sounds good")
-_DECLINE_WORDS = ("no", "nope", "nah", "n", "nevermind")
-_DECLINE_FILLER = (
-    "no", "nope", "nah", "n", "thanks", "thank", "you", "not", "now", "i'm", "im", "i", "am", "good", "that's",
-    "thats", "ok", "okay", "fine", "it's", "its", "all", "right", "don't", "dont", "bother", "need", "needed",
-    "never", "mind", "nevermind", "i'll", "ill", "will", "wait", "thx", "ty", "it", "is", "later", "maybe",
-)  # fmt: skip
-# "someone" alone is not a request ("someone stole it"); "talk to someone" is, through the phrases below.
-_HUMAN_WORDS = ("human", "person", "agent", "representative", "rep", "operator", "manager")
-_HUMAN_PHRASES = (
-    "real person", "customer service", "customer support", "support team", "talk to", "speak to", "speak with",
-    "talk with", "contact support", "live chat", "call me", "email me", "escalate", "check with the team",
-    "ask the team", "ask your team", "your team", "the team",
-)  # fmt: skip
-_NO_HUMAN = ("no need for", "don't need a", "dont need a", "do not need a", "no human", "not a human", "without a")
-_NEGATIONS = (
-    "never", "not", "didn't", "didnt", "haven't", "havent", "hasn't", "hasnt", "no", "cant", "can't", "wasn't",
-    "don't", "dont", "nothing",
-)  # fmt: skip
-_RECEIPT = (
-    "received", "receive", "recieved", "got", "get", "arrived", "arrive", "came", "come", "showed", "turned",
-    "here", "there", "porch", "door", "doorstep", "mailbox",
-)  # fmt: skip
-_MISSING = (
-    "missing", "stolen", "lost", "nowhere", "wasn't there", "not there", "not here", "isn't here", "no package",
-    "no parcel", "nothing here", "nothing on", "nothing at", "don't have it", "dont have it", "do not have it",
-    "don't have my", "dont have my", "haven't got", "stole", "stolen", "took it", "taken", "never came",
-)  # fmt: skip
-_LOST_NUMBER = (
-    "lost my order number", "lost the order number", "lost my number", "lost the number", "lost my order #",
-    "can't find my order number", "cant find my order number", "don't have my order number",
-    "dont have my order number", "don't know my order number", "dont know my order number", "forgot my order number",
-    "no order number", "don't have the order number", "dont have the order number", "without the order number",
-)  # fmt: skip
-_CANCEL = ("cancel", "cancelled", "canceled", "cancellation", "refund", "refunded", "refunds", "money back")
-_SHIP_WHEN = ("preorder", "pre-order", "backorder", "backordered", "dispatch", "dispatched", "ship", "ships")
-_ORDER_WORDS = (
-    "order", "orders", "package", "parcel", "shipment", "shipping", "delivery", "delivered", "deliver", "track",
-    "tracking", "shipped", "ship", "arrive", "arrived", "status", "where", "wismo", "refund", "cancel", "cancelled",
-    "canceled", "stuck", "late", "delayed", "eta", "received", "box", "item", "items", "purchase", "bought", "sent",
-    "stuff", "things", "carrier", "courier", "gift",
-)  # fmt: skip
-_OTHER_TOPICS = (
-    "address", "return", "returns", "exchange", "size", "sizing", "discount", "coupon", "promo", "price", "stock",
-    "restock", "warranty", "invoice", "password", "account", "subscription", "recommend", "product", "change",
-    "modify", "wholesale", "job", "colour", "color", "policy", "unsubscribe", "mean", "means",
-)  # fmt: skip
-_CORRECTION = ("meant", "sorry", "wrong", "actually", "instead", "typo", "oops", "mistake")
 _FOCUS = {
     # A return question may mention the refund; the return answer covers both.
     "return": ("return", "returned", "returns", "returning"),
@@ -259,6 +263,8 @@ _FOCUS = {
     ),
     "eta": ("when", "arrive", "arrival", "eta", "deliver", "delivery", "long", "soon", "get", "expect", "expected"),
 }
+_ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "last": -1}
+_CORRECTION = ("meant", "sorry", "wrong", "actually", "instead", "typo", "oops", "mistake")
 # Words too common to name an item of the order.
 _STOP = frozenset(
     re.findall(
@@ -276,64 +282,86 @@ def _without_emails(text: str) -> str:
     return EMAIL.sub(" ", text)
 
 
-def _is_only(words: list[str], vocabulary: tuple[str, ...]) -> bool:
-    return bool(words) and all(w in vocabulary for w in words)
+@lru_cache(maxsize=1)
+def _status_names() -> dict[str, tuple[str, ...]]:
+    table = prompts.toml("replies.toml")["status_names"]
+    return {code: tuple(" ".join(_words(n)) for n in names) for code, names in table.items()}
+
+
+def order_numbers(text: str, postal_code: str | None = None) -> list[str]:
+    """Every order number in a message that names several ("orders 1042 and 1050", "#1042 & #1050")."""
+    rest = EMAIL.sub(" ", text)
+    if postal_code:
+        rest = rest.replace(postal_code, " ")
+    found = [m.group(1) for m in _PREFIXED_NUMBER.finditer(rest) if re.search(r"\d", m.group(1))]
+    found += [b for b in _BARE_NUMBER.findall(rest) if not _YEAR_CONTEXT.search(rest.split(b, 1)[0])]
+    numbers: list[str] = []
+    for number in found:
+        if re.sub(r"\D", "", number) not in {re.sub(r"\D", "", n) for n in numbers}:
+            numbers.append(number)
+    return numbers
+
+
+def named_statuses(text: str) -> tuple[str, ...]:
+    """Shopify statuses a message names in words: "what does in transit mean?" -> ("IN_TRANSIT",)."""
+    lowered = " " + " ".join(_words(text)) + " "
+    found = []
+    for code, names in _status_names().items():
+        if any(f" {name} " in lowered for name in names):
+            found.append(code)
+    # "carrier picked up" names PICKED_UP too; the longer name is the one meant.
+    return tuple(c for c in found if not any(c != o and c in o for o in found))
+
+
+SURE = 0.9
+UNSURE = 0.3
+_SAFE_GUESSES: tuple[Act, ...] = ("missing_item", "delivered_not_received", "where_is_order")
+
+
+def _words_only(text: str) -> str:
+    """The message without its order numbers, emails and postcodes: the words that say what the shopper wants."""
+    rest = EMAIL.sub(" ", text)
+    for pattern in (_LETTERED_POSTAL, _SUFFIXED_ORDER, _PREFIXED_NUMBER, _NAMED_ORDER, _BARE_NUMBER):
+        rest = pattern.sub(" ", rest)
+    return rest
+
+
+def _read(text: str) -> ActReading:
+    """The reader's acts; when details drown the words ("it never came. KT-0042 a@b.jp" reads as details only),
+    the words are read on their own and the details kept as `give_details`."""
+    reading = read_acts(text)
+    if reading.top != "give_details":
+        return reading
+    words = _words_only(text)
+    if len(re.findall(r"[A-Za-z]{2,}", words)) < 3:
+        return reading
+    alone = read_acts(words)
+    if alone.top in ("give_details", "accept", "decline", "acknowledge"):
+        return reading  # "1042 please", "ok #1042": the details are the message
+    acts: tuple[Act, ...] = alone.acts
+    if alone.probabilities[alone.top] < UNSURE:
+        # Unsure what the words want: answer the order, unless the guess is one whose answer shows the order's
+        # facts anyway (a missing parcel gets the delivery facts and the team offered, a wrong guess costs little).
+        acts = ("where_is_order",) if alone.top not in _SAFE_GUESSES else (alone.top,)
+    acts = (*acts, "give_details") if "give_details" not in acts else acts
+    return alone.model_copy(update={"text": text, "acts": acts})
 
 
 def detect_intent(text: str) -> Intent:
-    text = _without_emails(text)
-    words = _words(text)
-    lowered = " ".join(words)
-    intent = Intent()
-    intent.greeting = bool(words) and (words[0] in _GREETINGS or _has_phrase(text, ("good morning", "good evening")))
-    intent.thanks = any(w in _THANKS for w in words) or _has_phrase(text, ("thank you",))
-    intent.decline = _is_only(words, _DECLINE_FILLER) and (
-        any(w in _DECLINE_WORDS for w in words) or _has_phrase(text, ("not now", "never mind", "don't bother"))
+    reading = _read(text)
+    words = _words(_without_emails(text))
+    acts = set(reading.acts)
+    # "I don't want to cancel": a request named only under negation is not made.
+    acts -= set(reading.negated) & set(REQUESTS)
+    focus = next((name for name, keys in _FOCUS.items() if any(w in keys for w in words)), None)
+    return Intent(
+        acts=frozenset(acts),
+        negated=frozenset(reading.negated),
+        platform=reading.platform,
+        asks_why=any(w in ("why", "reason", "reasons") for w in words) or "how come" in " ".join(words),
+        ordinal=next((_ORDINALS[w] for w in words if w in _ORDINALS), None),
+        focus=focus,
+        item_words=tuple(w for w in words if len(w) > 2 and w not in _STOP and not w.isdigit()),
+        statuses=named_statuses(text),
+        sure=frozenset(a for a in reading.acts if reading.probabilities[a] >= SURE),
     )
-    plain_yes = _is_only(words, _FILLER) and not intent.decline
-    intent.accept = plain_yes and (any(w in _YES for w in words) or _has_phrase(text, _ACCEPT_PHRASES))
-    intent.acknowledge = plain_yes and not intent.accept and any(w in _OKAY for w in words)
-    intent.human = (any(w in _HUMAN_WORDS for w in words) or _has_phrase(text, _HUMAN_PHRASES)) and not _has_phrase(
-        text, _NO_HUMAN
-    )
-    negated = any(w in _NEGATIONS for w in words)
-    intent.not_received = (
-        (negated and _has_any(words, _RECEIPT)) or _has_phrase(text, _MISSING) or "where's it" in lowered
-    )
-    intent.not_received = intent.not_received and not _has_phrase(text, ("not shipped", "hasn't shipped", "not sent"))
-    intent.cancel = _has_any(words, _CANCEL) or _has_phrase(text, ("what happened",))
-    intent.ship_when = _has_any(words, _SHIP_WHEN) and _has_phrase(text, ("when", "how long", "pre order", "preorder"))
-    intent.ship_when = intent.ship_when or _has_any(words, ("preorder", "backorder", "backordered"))
-    intent.ship_when = intent.ship_when or "pre-order" in text.lower()
-    intent.order_related = _has_any(words, _ORDER_WORDS) or intent.not_received or intent.cancel or intent.ship_when
-    intent.other_topic = _has_any(words, _OTHER_TOPICS) and not (intent.not_received or intent.cancel)
-    intent.goodbye = any(w in ("bye", "goodbye", "cya", "later") for w in words) or _has_phrase(
-        text, ("see you", "that's all", "thats all", "that is all", "all good")
-    )
-    intent.cancel_request = any(w in ("cancel", "stop") for w in words)
-    intent.asks_why = any(w in ("why", "reason", "reasons") for w in words) or _has_phrase(text, ("how come",))
-    intent.lost_number = _has_phrase(text, _LOST_NUMBER)
-    if intent.lost_number:
-        intent.not_received = False
-    intent.refund_request = (
-        any(w in ("refund", "refunded") for w in words)
-        and any(w in ("can", "want", "need", "like", "request", "get", "give", "please", "i'd", "id") for w in words)
-        and not _has_phrase(text, ("how much", "did i get", "was refunded", "got back", "get back"))
-    )
-    ordinals = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "last": -1}
-    intent.ordinal = next((ordinals[w] for w in words if w in ordinals), None)
-    for name, keys in _FOCUS.items():
-        if any(w in keys for w in words):
-            intent.focus = name
-            break
-    if intent.focus == "return" and not any(w in ("policy", "policies", "how", "can", "want") for w in words):
-        # "Did you get my return?" is about an order; "what's your return policy?" is not.
-        intent.order_related, intent.other_topic = True, False
-    intent.item_words = [w for w in words if len(w) > 2 and w not in _STOP and not w.isdigit()]
-    for platform in prompts.platforms():
-        found = re.search(rf"(?<![\w]){re.escape(platform)}(?![\w])", text, re.IGNORECASE)
-        # "I ordered from you, not from Amazon" is about this store.
-        if found and not re.search(r"\b(?:not|n't|instead of)\b[\w\s]{0,12}$", text[: found.start()], re.IGNORECASE):
-            intent.platform = platform
-            break
-    return intent

@@ -1,0 +1,300 @@
+"""The offline playbook on shoppers' own words (issue 12): the 14 probes as conversations on the demo store, offers
+accepted and declined in other words, requests Lumen can't do, several orders in one message, the act report in
+`lumen eval`.
+
+Each test says what Lumen does (its tool calls) and the facts its reply must carry or must never carry; none is
+pinned to one phrasing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.service import Lumen
+from config import Settings
+from evals.runner import EvalOptions, parse_args, run_eval
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "data" / "demo-store.json"
+SECOND = ROOT / "tests" / "data" / "second-store.json"
+
+JORDAN = "jordan.lee@example.com"  # #1042 (two packages in transit) and #1050 (part delivered, part unshipped)
+MAYA = "maya.patel@example.com"  # #1031, delivered by UPS
+
+
+@dataclass
+class Conversation:
+    replies: list[str] = field(default_factory=list)
+    calls: list[list[tuple[str, dict[str, Any]]]] = field(default_factory=list)  # per turn
+
+    def tools(self, turn: int) -> list[str]:
+        return [name for name, _ in self.calls[turn]]
+
+    def all_tools(self) -> list[str]:
+        return [name for turn in self.calls for name, _ in turn]
+
+    def escalations(self) -> list[dict[str, Any]]:
+        return [args for turn in self.calls for name, args in turn if name == "escalate"]
+
+
+async def talk(*turns: str, store: Path = DEMO) -> Conversation:
+    lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=store)
+    conversation, session, seen = Conversation(), None, 0
+    try:
+        for message in turns:
+            turn = await lumen.chat(message, session)
+            session = turn.session_id
+            conversation.replies.append(turn.reply)
+            transcript = await lumen.transcript(session)
+            assert transcript is not None
+            calls = [
+                (p["tool_name"], p["args"])
+                for m in transcript["messages"]
+                for p in m["parts"]
+                if p["part_kind"] == "tool-call"
+            ]
+            conversation.calls.append(calls[seen:])
+            seen = len(calls)
+        return conversation
+    finally:
+        await lumen.close()
+
+
+def offers_the_team(reply: str) -> bool:
+    return "support team" in reply and reply.rstrip().endswith("?")
+
+
+# --- the 14 probes of issue 12 -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("message", "platform"),
+    [("I wish I knew where my order is", "Wish"), ("my target delivery date", "Target"), ("this is Otto", "Otto")],
+)
+async def test_a_brand_name_used_as_a_word_is_no_other_platform(message: str, platform: str) -> None:
+    talked = await talk(message)
+    reply = talked.replies[0]
+    assert platform not in reply
+    assert "order number" in reply  # Lumen asks for the order instead
+    assert "escalate" not in talked.all_tools()
+
+
+async def test_an_order_on_another_platform_is_sent_there() -> None:
+    talked = await talk("Where is my Rakuten order?")
+    assert "Rakuten" in talked.replies[0]
+    assert talked.all_tools() == []
+
+
+async def test_not_wanting_to_cancel_gets_the_status_and_no_cancellation_offer() -> None:
+    talked = await talk("I don't want to cancel, just tell me where it is", f"1042 {JORDAN}")
+    assert talked.tools(1) == ["find_order", "list_fulfillments"]
+    reply = talked.replies[1]
+    assert "9400111899223197428490" in reply and "789104567123" in reply
+    assert "cancel" not in reply.lower()
+
+
+async def test_please_dont_escalate_is_never_escalated_nor_offered() -> None:
+    talked = await talk("please don't escalate this", f"1031 {MAYA}", "yes")
+    assert "escalate" not in talked.all_tools()
+    assert talked.tools(1) == ["find_order", "list_fulfillments"]
+    assert "1Z999AA10123456784" in talked.replies[1]  # the facts stay
+    assert not any("support team" in reply for reply in talked.replies)
+
+
+async def test_nothing_arrived_at_the_front_desk_is_looked_up_before_any_hand_off() -> None:
+    talked = await talk("the team at our front desk says nothing arrived", f"#1031 {MAYA}", "yes please")
+    assert talked.tools(0) in ([], ["find_order"])  # asking for the number, never escalating
+    assert "escalate" not in talked.tools(0)
+    assert talked.tools(1) == ["find_order", "list_fulfillments"]
+    assert "UPS" in talked.replies[1] and "February 24" in talked.replies[1]
+    assert offers_the_team(talked.replies[1])
+    assert talked.tools(2) == ["escalate"]
+    assert talked.escalations()[0]["reason"] == "delivered_not_received"
+
+
+@pytest.mark.parametrize(
+    ("message", "word"), [("it arrived damaged", "damaged"), ("you sent the wrong item", "wrong item")]
+)
+async def test_a_problem_with_what_arrived_is_looked_up_then_offered_to_the_team(message: str, word: str) -> None:
+    talked = await talk(message, f"1042 {JORDAN}", "yes please, sort it out")
+    assert talked.tools(1) == ["find_order", "list_fulfillments"]
+    reply = talked.replies[1]
+    assert "#1042" in reply and word in reply
+    assert offers_the_team(reply)
+    assert "in transit" not in reply  # not the delivery status alone
+    assert talked.tools(2) == ["escalate"]
+    [escalation] = talked.escalations()
+    assert escalation["order_number"] == "#1042" and word in escalation["summary"]
+
+
+async def test_two_order_numbers_in_one_message_are_both_answered() -> None:
+    talked = await talk("orders 1042 and 1050", JORDAN)
+    assert "order number" not in talked.replies[0]  # never asked for the number it was given
+    assert "email" in talked.replies[0]
+    looked_up = [args for name, args in talked.calls[1] if name == "find_order"]
+    assert {a["order_number"] for a in looked_up} == {"1042", "1050"}
+    assert all(a["email"] == JORDAN for a in looked_up)
+    assert sorted(args["order_number"] for name, args in talked.calls[1] if name == "list_fulfillments") == [
+        "#1042",
+        "#1050",
+    ]
+    reply = talked.replies[1]
+    assert "#1042" in reply and "#1050" in reply
+    assert "789104567123" in reply and "9400111899223100012345" in reply and "Insulated Jacket" in reply
+
+
+async def test_no_access_to_the_email_takes_the_postcode_route() -> None:
+    talked = await talk("I no longer have access to that email", "1042", "78704")
+    assert "email address" not in talked.replies[0] and "order number" in talked.replies[0]
+    assert "email" not in talked.replies[1]
+    assert re.search(r"postcode|postal code|ZIP", talked.replies[1])
+    assert talked.calls[2][0] == ("find_order", {"order_number": "1042", "postal_code": "78704"})
+    assert "9400111899223197428490" in talked.replies[2]
+
+
+async def test_what_a_status_means_is_explained_not_called_out_of_scope() -> None:
+    talked = await talk("what does in transit mean?")
+    reply = talked.replies[0]
+    assert "In transit" in reply and "carrier" in reply
+    assert "For anything else" not in reply  # the out-of-scope answer
+    assert talked.all_tools() == []
+
+
+async def test_a_decline_in_other_words_gets_one_line_never_the_status_again() -> None:
+    talked = await talk(f"1031 {MAYA}", "it isn't here, can someone look into it?", "no, I'll ask the neighbours first")
+    assert offers_the_team(talked.replies[1]) or "support team" in talked.replies[1]
+    decline = talked.replies[2]
+    assert "1Z999AA10123456784" not in decline and "February 24" not in decline
+    assert len(re.findall(r"[.!?](\s|$)", decline)) <= 2  # an acknowledgement, not an answer
+    assert "escalate" not in talked.tools(2)
+
+
+async def test_a_yes_in_other_words_escalates() -> None:
+    talked = await talk(f"it says delivered but never came, 1031 {MAYA}", "yes please, sort it out")
+    assert offers_the_team(talked.replies[0])
+    assert talked.tools(1) == ["escalate"]
+    assert talked.replies[1].startswith("Done.")
+
+
+async def test_a_change_of_address_is_offered_to_the_team_and_never_claimed_done() -> None:
+    talked = await talk("can you change my delivery address", f"1042 {JORDAN}", "yes please")
+    reply = talked.replies[1]
+    assert talked.tools(1) == ["find_order", "list_fulfillments"]
+    assert "address" in reply and offers_the_team(reply)
+    assert not re.search(r"\b(changed|updated)\b", reply)
+    [escalation] = talked.escalations()
+    assert "address" in escalation["summary"] and escalation["order_number"] == "#1042"
+
+
+# --- money on a cancelled order --------------------------------------------------------------------------------
+async def test_money_not_back_on_a_cancelled_order_without_a_refund() -> None:
+    talked = await talk("I haven't had my money back on order FF-2109, grace.turner@example.co.uk", store=SECOND)
+    reply = talked.replies[0]
+    assert "cancelled" in reply and "8 June" in reply  # the second store is en-GB
+    assert "no refund" in reply.lower() or "don't see a refund" in reply
+    assert offers_the_team(reply)
+
+
+async def test_money_back_on_a_cancelled_order_with_a_refund_gives_amount_and_date() -> None:
+    talked = await talk(
+        "what happened to FF-2108", "thomas.walsh@example.co.uk", "I haven't had my money back", store=SECOND
+    )
+    assert "£289.00" in talked.replies[2] and "2 June" in talked.replies[2]
+
+
+# --- the conversation never repeats itself ----------------------------------------------------------------------
+async def test_the_same_reply_is_never_sent_twice_in_a_row() -> None:
+    talked = await talk(f"1031 {MAYA}", "where is it?", "where is it?", "where is it?")
+    for earlier, later in zip(talked.replies, talked.replies[1:], strict=False):
+        assert earlier != later
+
+
+# --- lumen eval reports the act reader ----------------------------------------------------------------------------
+def test_lumen_eval_reports_the_act_reader_unless_told_not_to() -> None:
+    assert parse_args([]).acts is True
+    assert parse_args(["--no-acts"]).acts is False
+
+
+async def test_the_eval_report_carries_per_act_scores_on_both_held_out_sets() -> None:
+    from rich.console import Console
+
+    quiet = Console(file=open("/dev/null", "w"), width=120)  # noqa: SIM115
+    data = await run_eval(EvalOptions(cases=["platform-amazon"], progress=False, acts=True), console=quiet)
+    assert data["pass_rate"] == 1.0
+    slices = data["acts"]["slices"]
+    assert [s["name"].split(" (")[0] for s in slices] == ["held-out slice", "held-out store"]
+    assert all(len(s["per_act"]) == 28 and s["messages"] > 100 for s in slices)
+
+
+# --- every state Shopify can report: what the carrier's events say is passed on -------------------------------------
+ANA = "ana.souza@example.com"  # #1094: one UPS package (Hiking Poles), out for delivery in the demo store
+
+
+def store_with_event(
+    tmp_path: Path, display_status: str, event_status: str, message: str, tracking: dict[str, str] | None = None
+) -> Path:
+    """The demo store with a newest carrier event (and display status) on #1094, and maybe a second tracking."""
+    data = json.loads(DEMO.read_text(encoding="utf-8"))
+    [order] = [o for o in data["orders"] if o["name"] == "#1094"]
+    fulfillment = order["fulfillments"][0]
+    if tracking:
+        # A second carrier's number on the same package: the carrier it was handed over to.
+        fulfillment["trackingInfo"].append(tracking)
+    fulfillment["displayStatus"] = display_status
+    if display_status == "DELIVERED":
+        fulfillment["deliveredAt"] = "2026-02-27T15:00:00Z"
+    fulfillment["events"]["nodes"].insert(
+        0, {"status": event_status, "happenedAt": "2026-02-27T15:00:00Z", "message": message, "city": "Phoenix"}
+    )
+    path = tmp_path / "store.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("message", "place"),
+    [
+        ("Delivered to parcel locker at Camelback station, collect with your PIN", "parcel locker"),
+        ("Delivered to neighbour at number 14", "neighbour at number 14"),
+        ("Left in safe place: behind the side gate", "behind the side gate"),
+    ],
+)
+async def test_where_the_carrier_left_a_parcel_is_passed_on(tmp_path: Path, message: str, place: str) -> None:
+    store = store_with_event(tmp_path, "DELIVERED", "DELIVERED", message)
+    talked = await talk(f"where is my order 1094 {ANA}", store=store)
+    reply = talked.replies[0]
+    assert place in reply
+    assert "UPS" in reply and "1Z84X9260398765432" in reply
+
+
+@pytest.mark.parametrize(
+    ("display", "event", "message", "said"),
+    [
+        ("FAILURE", "FAILURE", "Package damaged in transit, returning to sender", "returned to the sender"),
+        ("IN_TRANSIT", "IN_TRANSIT", "Return to sender: address unknown", "returned to the sender"),
+        ("FAILURE", "FAILURE", "Parcel damaged at depot", "damaged"),
+        ("ATTEMPTED_DELIVERY", "ATTEMPTED_DELIVERY", "No one home, card left", "couldn't"),
+    ],
+)
+async def test_trouble_is_said_plainly_with_a_hand_off(
+    tmp_path: Path, display: str, event: str, message: str, said: str
+) -> None:
+    store = store_with_event(tmp_path, display, event, message)
+    talked = await talk(f"where is my order 1094 {ANA}", "yes please", store=store)
+    reply = talked.replies[0]
+    assert said in reply and message in reply  # plainly, and the carrier's own words
+    assert "on its way" not in reply and "out for delivery" not in reply.lower()
+    assert "support team" in reply
+    assert talked.tools(1) == ["escalate"]
+
+
+async def test_a_hand_over_to_another_carrier_is_named_with_its_tracking(tmp_path: Path) -> None:
+    dhl = {"company": "DHL Express", "number": "JD014600003828", "url": "https://www.dhl.com/track?id=JD014600003828"}
+    store = store_with_event(tmp_path, "IN_TRANSIT", "IN_TRANSIT", "Handed over to DHL Express for final delivery", dhl)
+    reply = (await talk(f"where is my order 1094 {ANA}", store=store)).replies[0]
+    assert "Handed over to DHL Express" in reply
+    assert "DHL Express: JD014600003828" in reply and "UPS: 1Z84X9260398765432" in reply
