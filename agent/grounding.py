@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
+from babel.numbers import list_currencies
 from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart, UserPromptPart
 from pydantic_core import to_jsonable_python
 
@@ -30,9 +31,11 @@ _DATE_SLASH = re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/\d{2,4})?\b")
 _URL = re.compile(r"https?://[^\s<>\"'`]+")
 _TRACKING = re.compile(r"\b(?=[A-Z0-9]*\d{4})[A-Z0-9]{8,40}\b")
 _ORDER_REF = re.compile(r"#[A-Za-z0-9\-]*\d[A-Za-z0-9\-]*")
+# ISO 4217 codes as CLDR knows them, so a carrier's name before a tracking number ("UPS 1Z...") is not an amount.
+_CURRENCY_CODES = "|".join(sorted(list_currencies()))
 _MONEY = re.compile(
-    r"(?:[$€£¥₹]|CA\$|A\$|NZ\$|\b[A-Z]{3}\s)\s?(\d[\d,.]*\d|\d)"  # $64.00, € 12, USD 99.00
-    r"|(\d[\d,.]*\d|\d)\s?(?:[$€£¥₹]|(?:USD|EUR|GBP|CAD|AUD|JPY|CHF|SEK|NOK|DKK|NZD|INR)\b)"  # 99,00 €, 99 USD
+    rf"(?:[$€£¥₹]|CA\$|A\$|NZ\$|\b(?:{_CURRENCY_CODES})\s)\s?(\d[\d,.]*\d|\d)"  # $64.00, € 12, USD 99.00
+    rf"|(\d[\d,.]*\d|\d)\s?(?:[$€£¥₹]|(?:{_CURRENCY_CODES})\b)"  # 99,00 €, 99 USD
 )
 _SPACED_DIGITS = re.compile(r"\b\d{2,6}(?:[ \-]\d{2,6}){2,}\b")  # "9400 1118 9922 ..." read as one number
 _DATE_DOTTED = re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(?:\d{2,4})?\b")

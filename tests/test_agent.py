@@ -479,3 +479,11 @@ def test_an_order_number_counts_only_when_a_tool_returned_it() -> None:
     assert ungrounded("Your order #1042 has shipped. Order numbers look like #1234.", source) == []
     assert ungrounded("Your order #1050 has shipped too.", source) == ["order number #1050"]
     assert ungrounded("Order 1077 has shipped.", source) == ["order number 1077"]  # echoed unchecked
+
+
+def test_a_carrier_before_its_tracking_number_is_not_an_amount() -> None:
+    # "UPS 1Z..." once read as 1 unit of a currency "UPS": only ISO 4217 codes make an amount.
+    source = '{"carrier": "UPS", "tracking": "1Z999AA10123456784", "refund": "64.00", "currency": "USD"}'
+    assert ungrounded("UPS: 1Z999AA10123456784, or UPS 1Z999AA10123456784.", source) == []
+    assert ungrounded("A refund of USD 64.00.", source) == []
+    assert ungrounded("A refund of USD 65.00.", source) == ["amount 65.00"]
