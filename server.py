@@ -354,7 +354,7 @@ async def proxy_stream(body: ChatIn, lumen: LumenDep, who: ProxyAsker) -> AsyncI
 
 
 async def _server_sent(stream: StartedStream) -> AsyncIterator[ServerSentEvent]:
-    """`session`, `delta`s, then `done` (what POST /api/chat returns); `error` if the turn breaks midway."""
+    """`session`, `status`es and `delta`s, then `done` (what POST /api/chat returns); `error` if the turn breaks."""
     try:
         yield _event(stream.first)
         async for event in stream.rest:
@@ -382,8 +382,8 @@ async def post_chat(body: ChatIn, lumen: LumenDep, ip: ClientIP) -> ChatOut:
 async def post_chat_stream(
     stream: Annotated[StartedStream, Depends(public_stream)],
 ) -> AsyncIterator[ServerSentEvent]:
-    """Server-sent events: `session` ({session_id}), `delta` ({text}) as the answer is written, then `done` (what
-    POST /api/chat returns)."""
+    """Server-sent events: `session` ({session_id}), `status` ({text}) while a lookup runs, `delta` ({text}) as the
+    answer is written, then `done` (what POST /api/chat returns)."""
     async for event in _server_sent(stream):
         yield event
 

@@ -24,6 +24,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, EmailStr, Field
 from pydantic_ai import AgentRunResult, AgentRunResultEvent, TextPart
 from pydantic_ai.messages import (
+    AgentStreamEvent,
+    FunctionToolCallEvent,
     ModelMessage,
     ModelMessagesTypeAdapter,
     ModelRequest,
@@ -148,6 +150,13 @@ def _escalation_in(messages: list[ModelMessage]) -> EscalationInfo | None:
                             reference=content["reference"], status=content["status"], reply_to=content.get("reply_to")
                         )
     return None
+
+
+def _status_of(event: AgentStreamEvent) -> str:
+    """The shopper-facing line for a tool call that is starting ('' for any other event, or a tool without one)."""
+    if not isinstance(event, FunctionToolCallEvent):
+        return ""
+    return str(prompts.toml("status.toml")["tools"].get(event.part.tool_name, ""))
 
 
 def _without_instructions(message: ModelMessage) -> ModelMessage:
@@ -412,7 +421,8 @@ class Lumen:
         client_ip: str | None = None,
         proxy_shop: str | None = None,
     ) -> AsyncGenerator[dict[str, Any], None]:
-        """Events: {"type": "session"} first, {"type": "delta", "text"} as text is written, then {"type": "done"}."""
+        """Events: {"type": "session"} first, {"type": "status", "text"} as a tool starts (what Lumen is doing),
+        {"type": "delta", "text"} as text is written, then {"type": "done"}."""
         caller = Caller(client_ip=client_ip, proxy_shop=proxy_shop, customer_id=customer_id)
         async with self._turn(session_id) as turn_id:
             prepared = await self._prepare(message, session_id, caller, new_id=turn_id)
@@ -428,6 +438,8 @@ class Lumen:
                                 yield {"type": "delta", "text": rest}
                             turn = await self._finish(prepared, event.result)
                             yield {"type": "done", **turn.model_dump(mode="json")}
+                        elif status := _status_of(event):
+                            yield {"type": "status", "text": status}
                         elif text := guard.feed(event):
                             yield {"type": "delta", "text": text}
             except Exception as exc:

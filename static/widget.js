@@ -226,6 +226,7 @@
     "animation:lumen-dot 1.2s infinite ease-in-out}",
     ".typing i:nth-child(2){animation-delay:.15s}.typing i:nth-child(3){animation-delay:.3s}",
     "@keyframes lumen-dot{0%,80%,100%{opacity:.3;transform:translateY(0)}40%{opacity:.9;transform:translateY(-3px)}}",
+    ".typing .status{color:var(--muted);font-size:14px}",
     "@media (prefers-reduced-motion:reduce){.typing i{animation:none;opacity:.6}.bubble{transition:none}}",
     ".notice{margin:0 14px 8px;padding:9px 12px;border-radius:10px;background:#fff4e5;color:#7a4100;",
     "font-size:13.5px;border:1px solid #f6d7a8}",
@@ -282,6 +283,8 @@
   ]);
 
   var log = el("div", { id: "lumen-log", className: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+  // What Lumen is doing ("Looking up your order…"): outside the log, which is aria-busy while a turn runs.
+  var statusLine = el("p", { id: "lumen-status", className: "sr", role: "status", "aria-live": "polite" });
   var notice = el("p", { className: "notice", role: "alert", hidden: "" });
   var input = el("textarea", {
     id: "lumen-input",
@@ -303,7 +306,7 @@
     role: "dialog",
     "aria-labelledby": "lumen-title",
     hidden: "",
-  }, [header, log, notice, form, el("p", { className: "foot", text: "Answers come from your order's tracking data." })]);
+  }, [header, log, statusLine, notice, form, el("p", { className: "foot", text: "Answers come from your order's tracking data." })]);
 
   var frame = el("div", { className: "lumen" }, [bubble, panel]);
   var color = attr("data-color");
@@ -338,6 +341,18 @@
     log.appendChild(node);
     scrollToEnd();
     return node;
+  }
+
+  // The typing bubble says what Lumen is doing instead of its dots; the live region reads it out.
+  function showStatus(typing, text) {
+    typing.textContent = "";
+    typing.appendChild(el("span", { className: "status", "aria-hidden": "true", text: text }));
+    statusLine.textContent = text;
+    scrollToEnd();
+  }
+
+  function clearStatus() {
+    statusLine.textContent = "";
   }
 
   function scrollToEnd() {
@@ -452,8 +467,8 @@
     });
   }
 
-  // Server-sent events over fetch: `session`, `delta`s, then `done` with the whole answer.
-  function streamTurn(message, onDelta) {
+  // Server-sent events over fetch: `session`, `status`es and `delta`s, then `done` with the whole answer.
+  function streamTurn(message, onDelta, onStatus) {
     return post("/api/chat/stream", { message: message, session_id: state.sessionId }).then(function (response) {
       if (!response.ok) throw failureFor(response);
       if (!response.body || !window.TextDecoder) throw new Failure("fallback");
@@ -477,6 +492,8 @@
           started = true;
           state.sessionId = payload.session_id;
           saveState();
+        } else if (event === "status") {
+          if (!text && typeof payload.text === "string") onStatus(payload.text);
         } else if (event === "delta") {
           text += payload.text || "";
           onDelta(text);
@@ -512,12 +529,12 @@
     });
   }
 
-  function turn(message, onDelta, retried) {
-    return streamTurn(message, onDelta).catch(function (failure) {
+  function turn(message, onDelta, onStatus, retried) {
+    return streamTurn(message, onDelta, onStatus).catch(function (failure) {
       if (!(failure instanceof Failure)) throw new Failure("server");
       if (failure.kind === "session" && !retried) {
         state.sessionId = null; // the server no longer knows this conversation: start another
-        return turn(message, onDelta, true);
+        return turn(message, onDelta, onStatus, true);
       }
       if (failure.kind === "fallback" || failure.kind === "network" || failure.kind === "server") {
         return plainTurn(message).catch(function (second) {
@@ -559,15 +576,23 @@
     var answer = null;
     log.setAttribute("aria-busy", "true"); // the log announces the finished answer, not every word
 
-    turn(message, function (textSoFar) {
-      if (!answer) {
-        typing.remove();
-        answer = addMessage("assistant", "");
+    turn(
+      message,
+      function (textSoFar) {
+        if (!answer) {
+          typing.remove();
+          clearStatus();
+          answer = addMessage("assistant", "");
+        }
+        setText(answer, textSoFar);
+      },
+      function (status) {
+        if (!answer) showStatus(typing, status);
       }
-      setText(answer, textSoFar);
-    })
+    )
       .then(function (result) {
         typing.remove();
+        clearStatus();
         if (!answer) answer = addMessage("assistant", "");
         setText(answer, result.reply || "");
         state.sessionId = result.session_id || state.sessionId;
@@ -576,6 +601,7 @@
       })
       .catch(function (failure) {
         typing.remove();
+        clearStatus();
         if (answer) answer.remove();
         mine.remove();
         if (!input.value) {

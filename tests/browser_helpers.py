@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sys
 import tempfile
@@ -73,6 +74,41 @@ class LiveServer:
         response = httpx.post(f"{self.url}/api/chat", json={"message": message, "session_id": session_id}, timeout=20)
         response.raise_for_status()
         return response.json()
+
+
+class GatedSource:
+    """Wraps an order source so that order lookups wait until the test opens the gate: a slow store, without a sleep.
+
+    The lookups run on the server's event loop (its thread); `open` hands `set` to that loop."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self._gate = asyncio.Event()
+        self._waiting = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def _wait(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._waiting.set()
+        await self._gate.wait()
+
+    async def orders_by_name(self, name: str, *, email: str | None = None) -> Any:
+        await self._wait()
+        return await self.inner.orders_by_name(name, email=email)
+
+    async def orders_by_email(self, email: str, *, limit: int = 5) -> Any:
+        await self._wait()
+        return await self.inner.orders_by_email(email, limit=limit)
+
+    def open(self) -> None:
+        """Lets the waiting lookup (and every later one) through."""
+        if not self._waiting.wait(timeout=10):
+            raise AssertionError("no order lookup was waiting at the gate")
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._gate.set)
 
 
 def launch_chromium(playwright: Playwright) -> Browser:

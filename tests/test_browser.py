@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from tests.browser_helpers import CHROMIUM, SPLIT_QUESTION, LiveServer, Widget, launch_chromium, take_screenshots
+from agent import prompts
+from tests.browser_helpers import (
+    CHROMIUM,
+    SPLIT_QUESTION,
+    GatedSource,
+    LiveServer,
+    Widget,
+    launch_chromium,
+    take_screenshots,
+)
 from tests.server_helpers import ADMIN_TOKEN, make_settings
 
 pytestmark = [
@@ -77,6 +86,40 @@ def test_split_shipment_answer_shows_both_packages_with_links(widget: Widget, pa
     expect(answer.locator("a")).to_have_count(2)
     # The answer was streamed (no fallback to the plain endpoint).
     assert [url.removeprefix(widget.page.url.rstrip("/")) for url in requests if "/api/" in url] == ["/api/chat/stream"]
+
+
+def test_the_widget_says_it_is_looking_while_the_store_answers(browser: Browser, tmp_path: Path) -> None:
+    lines = prompts.toml("status.toml")["tools"]
+    with LiveServer(make_settings(tmp_path)) as live:
+        lumen = live.app.state.lumen
+        gate = GatedSource(lumen.source)
+        lumen.source = gate
+        context = browser.new_context(base_url=live.url, viewport={"width": 1280, "height": 800})
+        context.set_default_timeout(10_000)
+        try:
+            page = context.new_page()
+            page.goto("/")
+            widget = Widget(page)
+            widget.open()
+            widget.input.fill(SPLIT_QUESTION)
+            widget.input.press("Enter")
+
+            # While the lookup waits: the line in place of the dots, and in the polite live region.
+            typing = widget.log.locator(".typing")
+            expect(typing).to_have_text(lines["find_order"])
+            status = page.locator("#lumen-status")
+            expect(status).to_have_text(lines["find_order"])
+            expect(status).to_have_attribute("aria-live", "polite")
+            expect(status).to_have_attribute("role", "status")
+            expect(widget.log.locator(".msg.assistant:not(.typing)")).to_have_count(1)  # the greeting only
+
+            gate.open()
+            expect(widget.last_answer()).to_contain_text(TRACKING[1])
+            expect(typing).to_have_count(0)
+            expect(status).to_have_text("")
+            expect(widget.log).not_to_contain_text(lines["find_order"])
+        finally:
+            context.close()
 
 
 def test_the_session_and_transcript_survive_a_page_load(widget: Widget, page: Page) -> None:

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import server
+from agent import prompts
 from agent.masking import mask_smtp_url
 from agent.service import SESSION_ID, Lumen
 from config import Settings
@@ -247,7 +248,7 @@ def test_stream_sends_session_then_deltas_then_done(client: TestClient) -> None:
     events = sse_events(response.text)
     names = [name for name, _ in events]
     assert names[0] == "session" and names[-1] == "done"
-    assert set(names[1:-1]) == {"delta"} and len(names) > 3
+    assert set(names[1:-1]) == {"status", "delta"} and len(names) > 3
     session_id = events[0][1]["session_id"]
     done = events[-1][1]
     assert set(done) == {"session_id", "reply", "escalation"}
@@ -258,6 +259,24 @@ def test_stream_sends_session_then_deltas_then_done(client: TestClient) -> None:
     # The streamed turn is part of the conversation, like any other.
     follow_up = chat(client, "when will it arrive?", session_id)
     assert "February 28" in follow_up["reply"]
+
+
+def test_stream_says_what_it_is_looking_up_before_the_answer(client: TestClient) -> None:
+    events = sse_events(client.post("/api/chat/stream", json={"message": SPLIT}).text)
+    names = [name for name, _ in events]
+    statuses = [data["text"] for name, data in events if name == "status"]
+    lines = prompts.toml("status.toml")["tools"]
+    # The lookup's line comes before any of the answer, and only lines from prompts/status.toml are sent.
+    assert names.index("status") < names.index("delta")
+    assert statuses[0] == lines["find_order"]
+    assert set(statuses) <= set(lines.values())
+    assert all(set(data) == {"text"} for name, data in events if name == "status")
+
+
+def test_a_turn_without_a_lookup_sends_no_status(client: TestClient) -> None:
+    events = sse_events(client.post("/api/chat/stream", json={"message": "hi"}).text)
+    names = [name for name, _ in events]
+    assert "status" not in names and names[-1] == "done"
 
 
 def test_stream_and_plain_chat_give_the_same_answer(client: TestClient) -> None:
