@@ -267,6 +267,8 @@ ALLOWED: dict[str, set[str]] = {
     "config": {"shopify"},
     "prompts": set(),
 }
+
+
 # Violations that other helpers' branches are removing now (issue 8); delete an entry when its import is gone.
 def first_party_modules() -> dict[str, Path]:
     found = {name: ROOT / f"{name}.py" for name in MODULES}
