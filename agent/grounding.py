@@ -51,7 +51,7 @@ _MONEY_WORDS = re.compile(
     re.IGNORECASE,
 )
 _TIME_BEFORE = re.compile(r"\b(?:at|by|from|until|till|before|after)\s*$", re.IGNORECASE)
-# "order 1042", "order number FF-2107", "order no. 1042": an order named without its "#".
+# "order 1234", "order number AB-1234", "order no. 1234": an order named without its "#".
 _ORDER_WORD = re.compile(
     r"\border\s+(?:number\s+|no\.?\s*|nr\.?\s*)?([A-Za-z]{0,4}-?\d{3,}[A-Za-z0-9\-]*)\b", re.IGNORECASE
 )
@@ -99,7 +99,7 @@ class Evidence:
 
     @classmethod
     def of(cls, source: str | Evidence) -> Evidence:
-        """A plain text is its own tool data; its order numbers are the ones it names ("#1042", "order_number")."""
+        """A plain text is its own tool data; its order numbers are the ones it names ("#1234", "order_number")."""
         if isinstance(source, Evidence):
             return source
         named = [*_ORDER_REF.findall(source), *re.findall(r'"order_number":\s*"([^"]+)"', source)]
@@ -185,7 +185,7 @@ def _unknown_tracking(reply: str, source: str) -> list[str]:
 
 
 def _order_refs(reply: str) -> Iterator[str]:
-    """Order numbers in a reply: "#1042", "order 1042", "order number FF-2107"; not "package #2"."""
+    """Order numbers in a reply: "#1234", "order 1234", "order number AB-1234"; not "package #2"."""
     for match in _ORDER_REF.finditer(reply):
         ref = match.group(0)
         if len(re.sub(r"[^A-Za-z0-9]", "", ref)) >= 3 and not _NOT_ORDER_BEFORE.search(reply[: match.start()]):

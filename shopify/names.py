@@ -1,7 +1,7 @@
 """How shoppers and Shopify write the same thing differently: order names, emails and postal codes, normalised once.
 
-Every comparison of an order name, an email or a postal code in Lumen goes through these functions, so '#1042',
-'1042' and 'order no. 1042' are one order everywhere (lookups, proofs, escalation keys, evals).
+Every comparison of an order name, an email or a postal code in Lumen goes through these functions, so '#1234',
+'1234' and 'order no. 1234' are one order everywhere (lookups, proofs, escalation keys, evals).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 One row per (conversation, kind, value): kind "email" (normalised), "customer" (a customer GID) or "order" (an order
 GID). The service records them whenever it saves a turn; redaction deletes by them with `=`, never by searching text,
-so forgetting lee@example.com leaves jordan.lee@example.com alone.
+so forgetting ann@example.com leaves joann@example.com alone.
 """
 
 from __future__ import annotations

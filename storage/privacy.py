@@ -21,7 +21,7 @@ class PrivacyStore(ContactStore):
         the conversations listed in `also`, their escalations, and escalations whose shopper email is one of the keys.
 
         For Shopify's customers/redact webhook: what Lumen kept about a customer goes when the merchant is asked to,
-        and nothing of anyone else's does (no substring matching: lee@example.com is not jordan.lee@example.com).
+        and nothing of anyone else's does (no substring matching: ann@example.com is not joann@example.com).
         """
         gone = sorted({*await self.conversations_about(keys), *also})
         emails = sorted({value for kind, value in keys if kind == "email"})

@@ -464,7 +464,7 @@ class Playbook:
         return None
 
     def _several_orders(self, state: State, turn: Turn, intent: Intent) -> ToolStep | ReplyStep:
-        """ "Orders 1042 and 1050": each looked up with the same proof, then one reply about all of them."""
+        """ "Orders 1234 and 5678": each looked up with the same proof, then one reply about all of them."""
         answers: list[str] = []
         current: str | None = None
         for number in state.orders:
@@ -493,7 +493,8 @@ class Playbook:
 
 
 def _result_for(turn: Turn, tool: str, order_number: str) -> Any:
-    """This turn's result of `tool` called for this order number ("1042" and "#1042" are the same order)."""
+    """This turn's result of `tool` called for this order number ("1234" and "#1234" are the same order)."""
+    # By digits: a shop's "FF-2101" is what its shoppers also type as "2101".
     digits = re.sub(r"\D", "", order_number)
     for call in reversed(turn.calls):
         asked = str(call.args.get("order_number") or "")

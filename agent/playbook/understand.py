@@ -289,7 +289,7 @@ def _status_names() -> dict[str, tuple[str, ...]]:
 
 
 def order_numbers(text: str, postal_code: str | None = None) -> list[str]:
-    """Every order number in a message that names several ("orders 1042 and 1050", "#1042 & #1050")."""
+    """Every order number in a message that names several ("orders 1234 and 5678", "#1234 & #5678")."""
     rest = EMAIL.sub(" ", text)
     if postal_code:
         rest = rest.replace(postal_code, " ")
@@ -297,6 +297,7 @@ def order_numbers(text: str, postal_code: str | None = None) -> list[str]:
     found += [b for b in _BARE_NUMBER.findall(rest) if not _YEAR_CONTEXT.search(rest.split(b, 1)[0])]
     numbers: list[str] = []
     for number in found:
+        # By digits: a shop's "FF-2101" is what its shoppers also type as "2101".
         if re.sub(r"\D", "", number) not in {re.sub(r"\D", "", n) for n in numbers}:
             numbers.append(number)
     return numbers
@@ -337,7 +338,7 @@ def _read(text: str) -> ActReading:
         return reading
     alone = read_acts(words)
     if alone.top in ("give_details", "accept", "decline", "acknowledge"):
-        return reading  # "1042 please", "ok #1042": the details are the message
+        return reading  # "1234 please", "ok #1234": the details are the message
     acts: tuple[Act, ...] = alone.acts
     if alone.probabilities[alone.top] < UNSURE:
         # Unsure what the words want: answer the order, unless the guess is one whose answer shows the order's
