@@ -63,6 +63,10 @@ _NAME_SHAPE = _Shape(2, 25, 5, 3, 3, 10, 5, 5)
 # The follow-ups' page sizes (one order or one fulfillment at a time).
 _PAGE = 250
 _FULFILLMENT_PAGE = _Shape(1, 0, 0, 0, 10, 100, 5, 0)
+# One order by id (after a webhook), and reconciliation's pages: two orders a page keep the requested cost to a name
+# lookup's, so a background page never holds the bucket for long against shoppers' lookups.
+_ORDER_SHAPE = _Shape(1, 25, 5, 3, 3, 10, 5, 5)
+_UPDATED_SHAPE = _Shape(2, 25, 5, 3, 3, 10, 5, 5)
 
 _LINE_ITEM = "name quantity sku unfulfilledQuantity"
 _FULFILLMENT_ORDER = (
@@ -71,11 +75,41 @@ _FULFILLMENT_ORDER = (
 _PAGE_INFO = "pageInfo { hasNextPage endCursor }"
 
 
-def _fulfillment_fields(shape: _Shape, scopes: frozenset[str] | None, after: str = "") -> str:
+_MONEY = "shopMoney { amount currencyCode }"
+# What an order says of itself; `updatedAt` lets a mirror tell which copy is newer.
+ORDER_OWN_FIELDS = (
+    "id name email createdAt updatedAt processedAt cancelledAt cancelReason closedAt "
+    "displayFinancialStatus displayFulfillmentStatus returnStatus "
+    f"currentTotalPriceSet {{ {_MONEY} }} "
+)
+REFUND_FIELDS = f"createdAt totalRefundedSet {{ {_MONEY} }}"
+SHIPPING_ADDRESS = "shippingAddress { zip countryCodeV2 } "
+LINE_ITEM_FIELDS = _LINE_ITEM
+FULFILLMENT_ORDER_FIELDS = _FULFILLMENT_ORDER
+
+
+def fulfillment_own_fields(scopes: frozenset[str] | None) -> str:
+    """A package's own fields: everything but its connections (items, carrier events), so a bulk query may read them
+    under the `fulfillments` list too."""
     location = "location { name } " if _may_read(scopes, "read_locations") else ""
     return (
         "id name status displayStatus createdAt inTransitAt deliveredAt estimatedDeliveryAt "
         f"service {{ serviceName }} {location}"
+    )
+
+
+def customer_fields(scopes: frozenset[str] | None) -> str:
+    """The order's customer, when `read_customers` allows it (else nothing: a denied field fails a bulk query)."""
+    return "customer { id defaultEmailAddress { emailAddress } } " if _may_read(scopes, "read_customers") else ""
+
+
+def may_read_fulfillment_orders(scopes: frozenset[str] | None) -> bool:
+    return _may_read(scopes, *ANY_FULFILLMENT_ORDER_SCOPE)
+
+
+def _fulfillment_fields(shape: _Shape, scopes: frozenset[str] | None, after: str = "") -> str:
+    return (
+        f"{fulfillment_own_fields(scopes)}"
         f"trackingInfo(first: {shape.tracking}) {{ company number url }} "
         f"fulfillmentLineItems(first: {shape.fulfillment_items}{after}) "
         f"{{ {_PAGE_INFO} nodes {{ quantity lineItem {{ name }} }} }} "
@@ -89,29 +123,47 @@ def _may_read(scopes: frozenset[str] | None, *needed: str) -> bool:
     return scopes is None or any(scope in scopes for scope in needed)
 
 
-def orders_query(name: str, shape: _Shape, scopes: frozenset[str] | None = None) -> str:
-    """The orders query, leaving out what the granted `scopes` may not read: a denied nullable field only costs an
-    error, but a denied `fulfillmentOrders` (non-null) would null every order in the answer."""
-    customer = "customer { id defaultEmailAddress { emailAddress } } " if _may_read(scopes, "read_customers") else ""
+def order_fields(shape: _Shape, scopes: frozenset[str] | None = None) -> str:
+    """One order node's selection, leaving out what the granted `scopes` may not read: a denied nullable field only
+    costs an error, but a denied `fulfillmentOrders` (non-null) would null every order in the answer."""
     fulfillment_orders = (
         f"fulfillmentOrders(first: {shape.fulfillment_orders}) {{ {_PAGE_INFO} nodes {{ {_FULFILLMENT_ORDER} }} }} "
-        if _may_read(scopes, *ANY_FULFILLMENT_ORDER_SCOPE)
+        if may_read_fulfillment_orders(scopes)
         else ""
     )
     return (
-        f"query {name}($q: String!) {{ "
-        f"orders(first: {shape.orders}, query: $q, sortKey: PROCESSED_AT, reverse: true) {{ nodes {{ "
-        "id name email createdAt processedAt cancelledAt cancelReason closedAt "
-        "displayFinancialStatus displayFulfillmentStatus returnStatus "
-        "currentTotalPriceSet { shopMoney { amount currencyCode } } "
-        f"{customer}"
-        "shippingAddress { zip countryCodeV2 } "
+        f"{ORDER_OWN_FIELDS}"
+        f"{customer_fields(scopes)}"
+        f"{SHIPPING_ADDRESS}"
         f"lineItems(first: {shape.line_items}) {{ {_PAGE_INFO} nodes {{ {_LINE_ITEM} }} }} "
         f"{fulfillment_orders}"
         "fulfillmentsCount { count } "
         f"fulfillments(first: {shape.fulfillments}) {{ {_fulfillment_fields(shape, scopes)} }} "
-        f"refunds(first: {shape.refunds}) {{ createdAt totalRefundedSet {{ shopMoney {{ amount currencyCode }} }} }} "
+        f"refunds(first: {shape.refunds}) {{ {REFUND_FIELDS} }} "
+    )
+
+
+def orders_query(name: str, shape: _Shape, scopes: frozenset[str] | None = None) -> str:
+    """The orders search, newest first, for the granted `scopes` (see `order_fields`)."""
+    return (
+        f"query {name}($q: String!) {{ "
+        f"orders(first: {shape.orders}, query: $q, sortKey: PROCESSED_AT, reverse: true) {{ nodes {{ "
+        f"{order_fields(shape, scopes)}"
         "} } }"
+    )
+
+
+def order_query(scopes: frozenset[str] | None = None) -> str:
+    """One order by id, straight from the database rather than the search index (which lags behind a webhook)."""
+    return f"query LumenOrder($id: ID!) {{ order(id: $id) {{ {order_fields(_ORDER_SHAPE, scopes)}}} }}"
+
+
+def updated_orders_query(scopes: frozenset[str] | None = None) -> str:
+    """A page of orders changed since a time, oldest change first: reconciliation after a missed webhook."""
+    return (
+        "query LumenOrdersUpdated($q: String!, $after: String) { "
+        f"orders(first: {_UPDATED_SHAPE.orders}, after: $after, query: $q, sortKey: UPDATED_AT) "
+        f"{{ {_PAGE_INFO} nodes {{ {order_fields(_UPDATED_SHAPE, scopes)}}} }} }}"
     )
 
 
@@ -135,9 +187,20 @@ FULFILLMENT_IDS_QUERY = (
     f"query LumenFulfillmentIds($id: ID!) {{ order(id: $id) {{ fulfillments(first: {_PAGE}) {{ id }} }} }}"
 )
 FULFILLMENT_QUERY = fulfillment_query()
+ORDER_QUERY = order_query()
+UPDATED_ORDERS_QUERY = updated_orders_query()
 # Every document Lumen sends, with every field (scope-reduced variants select a subset): validated against the schema.
+# The bulk export's documents are `shopify.bulk.BULK_DOCUMENTS`.
 DOCUMENTS = (SHOP_QUERY, ORDERS_QUERY, NAME_QUERY, LINE_ITEMS_QUERY, FULFILLMENT_ORDERS_QUERY, FULFILLMENT_IDS_QUERY,
-             FULFILLMENT_QUERY)  # fmt: skip
+             FULFILLMENT_QUERY, ORDER_QUERY, UPDATED_ORDERS_QUERY)  # fmt: skip
+# The scope-shaped builder of each document that depends on the granted scopes, and its full form.
+_BUILDERS: dict[str, Callable[[frozenset[str] | None], str]] = {
+    "LumenOrders": lambda scopes: orders_query("LumenOrders", _LIST_SHAPE, scopes),
+    "LumenOrderByName": lambda scopes: orders_query("LumenOrderByName", _NAME_SHAPE, scopes),
+    "LumenFulfillment": fulfillment_query,
+    "LumenOrder": order_query,
+    "LumenOrdersUpdated": updated_orders_query,
+}
 
 # Used until Shopify has told us a query's real requested cost; deliberately the pessimistic figure.
 COST_ESTIMATES: dict[str, float] = {
@@ -148,6 +211,8 @@ COST_ESTIMATES: dict[str, float] = {
     FULFILLMENT_ORDERS_QUERY: 153,
     FULFILLMENT_IDS_QUERY: 251,
     FULFILLMENT_QUERY: 222,
+    ORDER_QUERY: 172,
+    UPDATED_ORDERS_QUERY: 344,
 }
 _UNKNOWN_QUERY_COST = 1000.0
 EMPTY_RESULT_TTL_S = 10.0
@@ -243,6 +308,28 @@ def _dig(data: Any, *path: str) -> Any:
     for key in path:
         data = data.get(key) if isinstance(data, dict) else None
     return data
+
+
+def _parsed(node: dict[str, Any]) -> Order:
+    try:
+        return parse_order(node)
+    except (ValidationError, KeyError, TypeError) as exc:
+        raise OrderSourceUnavailable(f"Shopify returned an order Lumen cannot read: {exc}") from exc
+
+
+_ORDER_GID = re.compile(r"(?:gid://shopify/Order/)?(\d+)")
+
+
+def order_gid_of(order_id: str | int) -> str | None:
+    """`gid://shopify/Order/123` for a GID or a numeric id (webhook payloads carry numbers); None for anything else."""
+    match = _ORDER_GID.fullmatch(str(order_id).strip())
+    return f"gid://shopify/Order/{match.group(1)}" if match and match.group(1).isascii() else None
+
+
+def search_time(moment: datetime) -> str:
+    """A time for Shopify's search syntax (`updated_at:>'2026-12-01T09:30:00Z'`), in UTC; naive means UTC."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _newest_first(orders: list[Order]) -> list[Order]:
@@ -424,14 +511,17 @@ class ShopifyAdmin:
         """The document `name` for the scopes granted so far (built once per scope set)."""
         key = (name, self._granted)
         if key not in self._queries:
-            shapes = {"LumenOrders": _LIST_SHAPE, "LumenOrderByName": _NAME_SHAPE}
-            built = fulfillment_query(self._granted) if name == "LumenFulfillment" else None
-            built = built or orders_query(name, shapes[name], self._granted)
+            build = _BUILDERS[name]
+            built = build(self._granted)
             # A reduced query costs at most what the full one does: the full query's estimate is a safe first guess.
-            full = {"LumenOrders": ORDERS_QUERY, "LumenOrderByName": NAME_QUERY, "LumenFulfillment": FULFILLMENT_QUERY}
-            COST_ESTIMATES.setdefault(built, COST_ESTIMATES[full[name]])
+            COST_ESTIMATES.setdefault(built, COST_ESTIMATES[build(None)])
             self._queries[key] = built
         return self._queries[key]
+
+    @property
+    def granted_scopes(self) -> frozenset[str] | None:
+        """The scopes the shop granted (write scopes counting as read), minus any since denied; None until known."""
+        return self._granted
 
     def now(self) -> datetime:
         return self._now or datetime.now(UTC)
@@ -517,10 +607,7 @@ class ShopifyAdmin:
             nodes = [edge.get("node") for edge in connection.get("edges") or []]
         shape = _NAME_SHAPE if query.startswith("query LumenOrderByName") else _LIST_SHAPE
         nodes = [await self._whole(node, shape, budget) for node in nodes if isinstance(node, dict)]
-        try:
-            orders = [parse_order(node) for node in nodes]
-        except (ValidationError, KeyError, TypeError) as exc:
-            raise OrderSourceUnavailable(f"Shopify returned an order Lumen cannot read: {exc}") from exc
+        orders = [_parsed(node) for node in nodes]
         # Empty answers are cached too, briefly: otherwise a repeated question about a real order (cached) and about
         # a made-up one (asked again) would take measurably different times and tell which exists. Briefly, because a
         # just-placed order can take a moment to reach Shopify's search index.
@@ -531,6 +618,60 @@ class ShopifyAdmin:
             while len(self._cache) > self._cache_max_entries:
                 self._cache.popitem(last=False)
         return orders
+
+    # --- the order mirror: one order by id, orders changed since a time, any document -----------------------------
+
+    async def order_node_by_id(self, order_id: str) -> dict[str, Any] | None:
+        """One order node, whole (every item and package, each package's newest carrier events), in the shape
+        `parse_order` reads, with `updatedAt`; None when Shopify has no such order (or hides it: older than 60 days
+        without `read_all_orders`). `order_id` is a GID or a numeric id. Read from Shopify's database, not the search
+        index, so it is current the moment a webhook says the order changed; cached searches holding it are dropped."""
+        gid = order_gid_of(order_id)
+        if gid is None:
+            return None
+        await self.shop()
+        budget = _Budget(started=self._clock())
+        node = _dig(await self._graphql(self._query("LumenOrder"), {"id": gid}, budget), "order")
+        if not isinstance(node, dict):
+            return None
+        whole = await self._whole(node, _ORDER_SHAPE, budget)
+        self.invalidate(gid)
+        return whole
+
+    async def order_by_id(self, order_id: str) -> Order | None:
+        """`order_node_by_id`, parsed."""
+        node = await self.order_node_by_id(order_id)
+        return None if node is None else _parsed(node)
+
+    async def order_nodes_updated_since(self, since: datetime, *, limit: int = 250) -> list[dict[str, Any]]:
+        """Nodes of the orders changed after `since` (`updated_at:>`), oldest change first, at most `limit`: to go
+        on, ask again from the last node's `updatedAt`. Pages of two orders, each page a query of its own."""
+        await self.shop()
+        search = f"updated_at:>'{search_time(since)}'"
+        query = self._query("LumenOrdersUpdated")
+        found: list[dict[str, Any]] = []
+        after: str | None = None
+        while len(found) < limit:
+            budget = _Budget(started=self._clock())
+            connection = (await self._graphql(query, {"q": search, "after": after}, budget)).get("orders")
+            if not isinstance(connection, dict):
+                raise OrderSourceUnavailable("Shopify returned no orders connection")
+            for node in connection.get("nodes") or []:
+                if isinstance(node, dict):
+                    found.append(await self._whole(node, _UPDATED_SHAPE, budget))
+            if not _has_next(connection):
+                break
+            after = (connection.get("pageInfo") or {}).get("endCursor")
+        return found[:limit]
+
+    async def orders_updated_since(self, since: datetime, *, limit: int = 250) -> list[Order]:
+        """`order_nodes_updated_since`, parsed: every order changed after `since`, oldest change first."""
+        return [_parsed(node) for node in await self.order_nodes_updated_since(since, limit=limit)]
+
+    async def execute(self, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`data` of any document (the bulk export's mutation and polls), through the same token, retries and
+        rate-limit accounting as every lookup."""
+        return await self._graphql(document, variables)
 
     # --- whole orders: what did not fit in the first page ---------------------------------------------------------
 

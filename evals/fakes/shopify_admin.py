@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import copy
 import hashlib
 import hmac
 import json
@@ -42,6 +43,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from evals.fakes.loopback import LoopbackServer
+from evals.fakes.shopify_webhooks import TOPICS, Delivery, WebhookSender
 from shopify.auth import parse_scopes
 from shopify.scopes import ANY_FULFILLMENT_ORDER_SCOPE, APP_SCOPES, OPTIONAL_SCOPES
 
@@ -307,6 +309,7 @@ NULLABLE_FIELDS = frozenset(
 # Every scope the fake can grant: Lumen's and the optional ones.
 ALL_SCOPES = frozenset({*APP_SCOPES, *OPTIONAL_SCOPES})
 ORDER_WINDOW_DAYS = 60  # orders older than this are invisible without `read_all_orders`
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _NullBubble(Exception):
@@ -505,6 +508,51 @@ def _phrase_in(actual: str, wanted: str) -> bool:
     return bool(want) and any(have[i : i + len(want)] == want for i in range(len(have) - len(want) + 1))
 
 
+# Search fields that compare times: `updated_at:>'2026-12-01T09:30:00Z'`, `created_at:<=2026-11-01`.
+_TIME_FIELDS = {"updated_at": "updatedAt", "created_at": "createdAt", "processed_at": "processedAt"}
+_COMPARISON = re.compile(r"(>=|<=|>|<)?(.*)", re.DOTALL)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 time or date as Shopify writes and accepts them; a date is its midnight UTC; None if unreadable."""
+    try:
+        moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _time_matches(actual: Any, condition: str) -> bool:
+    match = _COMPARISON.fullmatch(condition.strip())
+    operator, wanted = (match.group(1) or "", parse_time(match.group(2))) if match else ("", None)
+    have = parse_time(actual) if actual else None
+    if have is None or wanted is None:
+        return False
+    if operator == ">":
+        return have > wanted
+    if operator == ">=":
+        return have >= wanted
+    if operator == "<":
+        return have < wanted
+    if operator == "<=":
+        return have <= wanted
+    return have == wanted
+
+
+def updated_at(order: dict[str, Any]) -> str:
+    """When an order last changed: its `updatedAt`, or for a store file written without one, the latest time the
+    order itself records (placed, cancelled, closed, a package shipped or moved, a refund)."""
+    if order.get("updatedAt"):
+        return str(order["updatedAt"])
+    times = [order.get(k) for k in ("createdAt", "processedAt", "cancelledAt", "closedAt")]
+    for package in _connection_nodes(order.get("fulfillments")):
+        times += [package.get(k) for k in ("createdAt", "inTransitAt", "deliveredAt")]
+        times += [event.get("happenedAt") for event in _connection_nodes(package.get("events"))]
+    times += [refund.get("createdAt") for refund in _connection_nodes(order.get("refunds"))]
+    parsed = [(moment, str(text)) for text in times if text and (moment := parse_time(text)) is not None]
+    return max(parsed)[1] if parsed else ""
+
+
 def _term_matches(term: Term, order: dict[str, Any], *, fuzzy: bool = False) -> bool:
     def compare(actual: str | None, wanted: str) -> bool:
         if actual is None:
@@ -524,6 +572,8 @@ def _term_matches(term: Term, order: dict[str, Any], *, fuzzy: bool = False) -> 
         found = compare(_trailing_number((order.get("customer") or {}).get("id")), wanted)
     elif term.field == "id":
         found = compare(_trailing_number(order.get("id")), wanted)
+    elif term.field in _TIME_FIELDS:
+        found = _time_matches(order.get(_TIME_FIELDS[term.field]), term.value)
     else:
         found = False  # free text and other filters: the fake matches nothing rather than guess
     return found != term.negated
@@ -604,6 +654,10 @@ def _give_fulfillments_ids(order: dict[str, Any]) -> None:
     for i, fulfillment in enumerate(order.get("fulfillments") or []):
         if isinstance(fulfillment, dict):
             fulfillment.setdefault("id", f"gid://shopify/Fulfillment/{number}{i + 1:02d}")
+
+
+def _no_change(_: dict[str, Any]) -> None:
+    return None
 
 
 def _oauth_error(error: str, description: str, status: int = 400) -> tuple[int, dict[str, Any]]:
@@ -698,7 +752,7 @@ class FakeShopify(LoopbackServer):
 
     def __init__(
         self,
-        store_path: Path | str,
+        store_path: Path | str | dict[str, Any],
         *,
         token: str = "shpat_test",
         bucket_size: float = 2000,
@@ -715,7 +769,12 @@ class FakeShopify(LoopbackServer):
         org_owned: bool = True,
         now: Callable[[], float] = time.time,
     ) -> None:
-        raw = json.loads(Path(store_path).read_text(encoding="utf-8"))
+        # A store file, or a store already in memory (a benchmark's synthetic store): the fake keeps its own copy.
+        raw = (
+            copy.deepcopy(store_path)
+            if isinstance(store_path, dict)
+            else json.loads(Path(store_path).read_text(encoding="utf-8"))
+        )
         self.as_of: str | None = raw.get("asOf")  # the store file's "today", for the 60-day window
         self._now = now
         # Shopify's default order-name format is "#1001": a "#" prefix and no suffix.
@@ -725,6 +784,11 @@ class FakeShopify(LoopbackServer):
         self.orders: list[dict[str, Any]] = list(raw.get("orders") or [])
         for order in self.orders:
             _give_fulfillments_ids(order)
+            order["updatedAt"] = updated_at(order)
+        self._by_id: dict[str, dict[str, Any]] = {}
+        self._pristine: list[dict[str, Any]] | None = None  # the orders as loaded, once a test has changed one
+        self._index()
+        self.webhooks = WebhookSender(client_secret, self.shop_domain, api_version)
         self.token = token
         self.scopes = self._initial_scopes = frozenset(scopes)
         self.oauth = _OAuth(client_id, client_secret, org_owned=org_owned, now=now)
@@ -805,9 +869,15 @@ class FakeShopify(LoopbackServer):
             self._failures.extend([failure] * n)
 
     def reset(self) -> None:
-        """Forget counters, recorded bodies and pending failures, restore the granted scopes and the static token,
-        and refill the bucket: a fresh server, reused."""
+        """Forget counters, recorded bodies and pending failures, restore the granted scopes, the static token and
+        the orders as loaded, drop the webhook target and what was sent, and refill the bucket: a fresh server,
+        reused."""
         with self._state:
+            if self._pristine is not None:
+                self.orders, self._pristine = self._pristine, None
+                self._index()
+            self.webhooks.target = None
+            self.webhooks.deliveries.clear()
             self.scopes = self._initial_scopes
             self.oauth.tokens[self.token] = _Issued(None, self.scopes)
             self.requests = self.throttled = self.failures_served = 0
@@ -833,6 +903,96 @@ class FakeShopify(LoopbackServer):
             return [
                 (body.get("variables") or {}).get("q") for body in self.received if "orders" in body.get("query", "")
             ]
+
+    # --- orders changing, and the webhooks that say so ---------------------------------------------------------
+
+    def webhook_target(self, url: str | None) -> None:
+        """Where webhooks go from now on (None: nowhere), signed with the app's client secret like Shopify's."""
+        with self._state:
+            self.webhooks.target = url
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """Every webhook built so far, sent or dropped, in order."""
+        with self._state:
+            return list(self.webhooks.deliveries)
+
+    def order(self, ref: str) -> dict[str, Any]:
+        """The stored node of one order (by GID, numeric id or name), as it is now; KeyError if there is none."""
+        with self._state:
+            return copy.deepcopy(self._find(ref))
+
+    async def change_order(
+        self,
+        ref: str,
+        mutate: Callable[[dict[str, Any]], None],
+        topic: str = "orders/updated",
+        *,
+        deliver: bool = True,
+    ) -> str:
+        """Apply `mutate` to the stored node of one order (by GID, numeric id or name), bump its `updatedAt`, and
+        post `topic`'s webhook to the target, as Shopify does when a merchant or carrier changes an order.
+        `deliver=False` builds the webhook but never sends it: a dropped delivery. Returns the webhook id."""
+        delivery = self._change(ref, mutate, topic)
+        if deliver:
+            await self.webhooks.send(delivery)
+        return delivery.webhook_id
+
+    def change_order_sync(
+        self,
+        ref: str,
+        mutate: Callable[[dict[str, Any]], None],
+        topic: str = "orders/updated",
+        *,
+        deliver: bool = True,
+    ) -> str:
+        """`change_order` for callers outside an event loop."""
+        delivery = self._change(ref, mutate, topic)
+        if deliver:
+            self.webhooks.send_sync(delivery)
+        return delivery.webhook_id
+
+    async def add_order(self, node: dict[str, Any], *, deliver: bool = True) -> str:
+        """A new order (a node in the store's shape) is placed: stored, and announced with `orders/create`."""
+        with self._state:
+            self._keep_pristine()
+            order = copy.deepcopy(node)
+            _give_fulfillments_ids(order)
+            self.orders.append(order)
+            self._by_id[str(order.get("id"))] = order
+        return await self.change_order(str(order.get("id") or order.get("name")), _no_change, "orders/create",
+                                       deliver=deliver)  # fmt: skip
+
+    def _change(self, ref: str, mutate: Callable[[dict[str, Any]], None], topic: str) -> Delivery:
+        if topic not in TOPICS:
+            raise ValueError(f"the fake sends no {topic!r} webhooks; it knows {sorted(TOPICS)}")
+        with self._state:
+            self._keep_pristine()
+            order = self._find(ref)
+            mutate(order)
+            _give_fulfillments_ids(order)
+            # Strictly later than before, even when the clock has not moved: a mirror compares these.
+            before = parse_time(order.get("updatedAt")) or _EPOCH
+            now = max(datetime.fromtimestamp(self._now(), UTC), before + timedelta(seconds=1))
+            order["updatedAt"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+            self._by_id[str(order.get("id"))] = order
+            return self.webhooks.build(topic, copy.deepcopy(order), now)
+
+    def _find(self, ref: str) -> dict[str, Any]:
+        text = str(ref).strip()
+        found = self._by_id.get(text) or self._by_id.get(f"gid://shopify/Order/{text}")
+        if found is None:
+            found = next((o for o in self.orders if o.get("name") == text), None)
+        if found is None:
+            raise KeyError(f"no order {ref!r} in the fake store")
+        return found
+
+    def _keep_pristine(self) -> None:
+        if self._pristine is None:
+            self._pristine = copy.deepcopy(self.orders)
+
+    def _index(self) -> None:
+        self._by_id = {str(o.get("id")): o for o in self.orders if o.get("id")}
 
     # --- the endpoint ------------------------------------------------------------------------------------------
 
@@ -951,8 +1111,8 @@ class FakeShopify(LoopbackServer):
             installation = {"accessScopes": [{"handle": scope} for scope in sorted(ctx.granted)]}
             return project(sel, installation, ctx, path)
         if sel.name == "order":
-            order = next((o for o in self.orders if o.get("id") == sel.args.get("id") and self._visible(o, ctx)), None)
-            return project(sel, order, ctx, path)
+            order = self._by_id.get(str(sel.args.get("id")))
+            return project(sel, order if order is not None and self._visible(order, ctx) else None, ctx, path)
         if sel.name == "fulfillment":
             every = (f for o in self.orders for f in o.get("fulfillments") or [])
             return project(sel, next((f for f in every if f.get("id") == sel.args.get("id")), None), ctx, path)
@@ -961,9 +1121,10 @@ class FakeShopify(LoopbackServer):
                 o for o in search_orders(self.orders, sel.args.get("query"), fuzzy=self.fuzzy) if self._visible(o, ctx)
             ]
             sort_key = sel.args.get("sortKey") or "PROCESSED_AT"
-            field_name = "createdAt" if sort_key == "CREATED_AT" else "processedAt"
+            field_name = {"CREATED_AT": "createdAt", "UPDATED_AT": "updatedAt"}.get(sort_key, "processedAt")
             found.sort(
-                key=lambda o: str(o.get(field_name) or o.get("createdAt") or ""), reverse=bool(sel.args.get("reverse"))
+                key=lambda o: parse_time(o.get(field_name) or o.get("createdAt")) or _EPOCH,
+                reverse=bool(sel.args.get("reverse")),
             )
             return project(sel, {"nodes": found}, ctx, path)
         if sel.name == "__typename":
