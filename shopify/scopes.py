@@ -31,6 +31,10 @@ _NONE: tuple[str, ...] = ()
 # Object types reachable from Lumen's queries -> scopes it requests so that they are fully readable.
 TYPE_SCOPES: dict[str, tuple[str, ...]] = {
     "QueryRoot": _NONE,
+    "Mutation": _NONE,
+    "BulkOperationRunQueryPayload": _NONE,  # the bulk export: its query needs what it reads, the operation nothing
+    "BulkOperation": _NONE,
+    "BulkOperationUserError": _NONE,
     "Shop": _NONE,
     "AppInstallation": _NONE,
     "AccessScope": _NONE,
@@ -39,9 +43,11 @@ TYPE_SCOPES: dict[str, tuple[str, ...]] = {
     "MoneyBag": _NONE,
     "MoneyV2": _NONE,
     "OrderConnection": _ORDERS,
+    "OrderEdge": _ORDERS,
     "Order": _ORDERS,
     "MailingAddress": _ORDERS,
     "LineItemConnection": _ORDERS,
+    "LineItemEdge": _ORDERS,
     "LineItem": _ORDERS,
     "Refund": _ORDERS,
     "Fulfillment": _ORDERS,
@@ -55,6 +61,7 @@ TYPE_SCOPES: dict[str, tuple[str, ...]] = {
     "CustomerEmailAddress": ("read_customers",),
     "Location": ("read_locations",),
     "FulfillmentOrderConnection": FULFILLMENT_ORDER_SCOPES,
+    "FulfillmentOrderEdge": FULFILLMENT_ORDER_SCOPES,
     "FulfillmentOrder": FULFILLMENT_ORDER_SCOPES,
     "FulfillmentHold": FULFILLMENT_ORDER_SCOPES,
     "DeliveryMethod": FULFILLMENT_ORDER_SCOPES,

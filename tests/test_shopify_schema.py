@@ -6,17 +6,20 @@ from __future__ import annotations
 import gzip
 import re
 import tomllib
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
 import pytest
 from graphql import (
+    GraphQLList,
     GraphQLSchema,
     TypeInfo,
     TypeInfoVisitor,
     Visitor,
     build_schema,
     get_named_type,
+    get_nullable_type,
     is_composite_type,
     is_non_null_type,
     parse,
@@ -25,8 +28,11 @@ from graphql import (
 )
 
 from evals.fakes.shopify_admin import FIELD_SCOPES, NULLABLE_FIELDS
+from evals.fakes.shopify_bulk import LIST_FIELDS
+from shopify.bulk import BULK_DOCUMENTS, bulk_orders_query
 from shopify.client import _LIST_SHAPE as LIST_SHAPE
-from shopify.client import DOCUMENTS, fulfillment_query, orders_query
+from shopify.client import DOCUMENTS as LOOKUP_DOCUMENTS
+from shopify.client import fulfillment_query, order_query, orders_query, updated_orders_query
 from shopify.scopes import (
     ANY_FULFILLMENT_ORDER_SCOPE,
     APP_SCOPES,
@@ -42,6 +48,8 @@ from shopify.scopes import (
 )
 
 SCHEMA = Path(__file__).parent / "data" / "shopify-admin-2026-07.graphql.gz"
+# Every document Lumen sends: the lookups' and the bulk export's.
+DOCUMENTS = (*LOOKUP_DOCUMENTS, *BULK_DOCUMENTS)
 
 
 @cache
@@ -54,9 +62,14 @@ def schema() -> GraphQLSchema:
 def reduced_documents() -> list[str]:
     """The scope-shaped variants the client builds when some scopes are not granted."""
     variants = [frozenset(), frozenset({"read_orders"}), REQUIRED_SCOPES - {"read_locations"}]
-    return [orders_query("LumenOrders", LIST_SHAPE, scopes) for scopes in variants] + [
-        fulfillment_query(scopes) for scopes in variants
+    builders = [
+        lambda scopes: orders_query("LumenOrders", LIST_SHAPE, scopes),
+        fulfillment_query,
+        order_query,
+        updated_orders_query,
+        lambda scopes: bulk_orders_query(datetime(2026, 1, 1, tzinfo=UTC), scopes),
     ]
+    return [build(scopes) for build in builders for scopes in variants]
 
 
 def fields_used(document: str) -> list[tuple[str, str, bool, str | None, bool]]:
@@ -136,3 +149,22 @@ def test_the_fakes_nullability_and_scope_gates_match_the_schema() -> None:
     # Its scope gates are the same knowledge as shopify/scopes.py's.
     assert FIELD_SCOPES["fulfillmentOrders"] == ANY_FULFILLMENT_ORDER_SCOPE
     assert FIELD_SCOPES["location"] == {"read_locations"} and FIELD_SCOPES["customer"] == {"read_customers"}
+
+
+def test_the_fakes_list_fields_are_the_schemas() -> None:
+    # The fake refuses a connection under a list field in a bulk query, as Shopify does: it must know which are lists.
+    type_info = TypeInfo(schema())
+    lists: set[str] = set()
+
+    class Collect(Visitor):
+        def enter_field(self, node: object, *_: object) -> None:
+            definition = type_info.get_field_def()
+            assert definition is not None
+            if isinstance(get_nullable_type(definition.type), GraphQLList) and is_composite_type(
+                get_named_type(definition.type)
+            ):
+                lists.add(node.name.value)  # type: ignore[attr-defined]
+
+    for document in DOCUMENTS:
+        visit(parse(document), TypeInfoVisitor(type_info, Collect()))
+    assert lists - {"edges", "nodes"} == LIST_FIELDS  # a connection's own lists aside

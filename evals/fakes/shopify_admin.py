@@ -43,6 +43,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from evals.fakes.loopback import LoopbackServer
+from evals.fakes.shopify_bulk import (
+    MUTATION_COST,
+    BulkOperation,
+    BulkQueryInvalid,
+    ResultStore,
+    check_bulk_query,
+    jsonl,
+    timestamp,
+)
+from evals.fakes.shopify_search import Term, parse_search, parse_time, search_orders, updated_at
 from evals.fakes.shopify_webhooks import TOPICS, Delivery, WebhookSender
 from shopify.auth import parse_scopes
 from shopify.scopes import ANY_FULFILLMENT_ORDER_SCOPE, APP_SCOPES, OPTIONAL_SCOPES
@@ -144,11 +154,14 @@ class _Parser:
             raise GraphQLError(f"syntax error, expected a name but found {text!r}")
         return text
 
+    operation = "query"
+
     def document(self) -> list[Selection]:
         if self.peek() != "{":
             operation = self.name()
-            if operation != "query":
-                raise GraphQLError(f"the fake only answers queries, not {operation!r}")
+            if operation not in ("query", "mutation"):
+                raise GraphQLError(f"the fake answers queries and bulkOperationRunQuery, not {operation!r}")
+            self.operation = operation
             if self.peek() not in ("(", "{"):
                 self.name()
             if self.peek() == "(":
@@ -230,6 +243,13 @@ def parse_query(text: str, variables: dict[str, Any] | None = None) -> list[Sele
     return _Parser(text, variables or {}).document()
 
 
+def parse_operation(text: str, variables: dict[str, Any] | None = None) -> tuple[str, list[Selection]]:
+    """("query" or "mutation", the root selections)."""
+    parser = _Parser(text, variables or {})
+    selections = parser.document()
+    return parser.operation, selections
+
+
 # --- calculated query cost ----------------------------------------------------------------------------------------
 # Shopify's documented rules: scalars and enums 0, objects 1, connections 2 + first × (cost of one node). This is the
 # classic, conservative form of the rule: real Shopify often asks less, so a query that fits here fits there too.
@@ -304,12 +324,14 @@ FIELD_SCOPES: dict[str, frozenset[str]] = {
 # of these (GraphQL's rule). tests/test_shopify_schema.py checks this list against Shopify's schema.
 NULLABLE_FIELDS = frozenset(
     {"order", "fulfillment", "customer", "defaultEmailAddress", "location", "shippingAddress", "fulfillmentsCount",
-     "service", "deliveryMethod"}
+     "service", "deliveryMethod", "bulkOperationRunQuery", "bulkOperation"}
 )  # fmt: skip
 # Every scope the fake can grant: Lumen's and the optional ones.
 ALL_SCOPES = frozenset({*APP_SCOPES, *OPTIONAL_SCOPES})
 ORDER_WINDOW_DAYS = 60  # orders older than this are invisible without `read_all_orders`
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Re-exported: tests and the bench read the search syntax from here.
+__all__ = ["FakeShopify", "Selection", "Term", "parse_query", "parse_search", "requested_cost", "search_orders"]
 
 
 class _NullBubble(Exception):
@@ -325,6 +347,7 @@ def _scope_text(scopes: frozenset[str]) -> str:
 class _Context:
     granted: frozenset[str] = ALL_SCOPES
     errors: list[dict[str, Any]] = field(default_factory=list)
+    token: str = ""  # whose request: bulk operations belong to a token
 
     def allows(self, sel: Selection, path: tuple[str | int, ...]) -> bool:
         needed = FIELD_SCOPES.get(sel.name)
@@ -408,183 +431,6 @@ def _project_object(
                 raise
             out[child.key] = None
     return out
-
-
-# --- Shopify search syntax: `name:"#1042" email:"a@b.c"`, ANDed terms, OR groups, NOT / -negation, prefix* ---------
-
-
-@dataclass(frozen=True)
-class Term:
-    field: str | None
-    value: str
-    prefix: bool = False  # `value*`: an unquoted trailing star is a prefix wildcard
-    negated: bool = False
-
-
-@dataclass
-class _RawToken:
-    text: str = ""
-    quoted: bool = False  # some part was in quotes: no wildcard, no connective
-    star: bool = False  # ends in an unescaped, unquoted '*'
-    minus: bool = False  # starts with an unescaped, unquoted '-'
-
-
-def _split_search(text: str) -> list[_RawToken]:
-    """Whitespace-separated tokens, quotes removed and backslash escapes resolved."""
-    tokens: list[_RawToken] = []
-    buf: list[str] = []
-    token: _RawToken | None = None
-    quote: str | None = None
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch.isspace() and quote is None:
-            if token is not None:
-                token.text = "".join(buf)
-                tokens.append(token)
-            buf, token = [], None
-            i += 1
-            continue
-        if token is None:
-            token = _RawToken(minus=ch == "-")
-            if token.minus:
-                i += 1
-                continue
-        if ch == "\\" and i + 1 < len(text):
-            buf.append(text[i + 1])
-            token.star = False
-            i += 2
-            continue
-        if quote is not None:
-            if ch == quote:
-                quote = None
-            else:
-                buf.append(ch)
-        elif ch in "\"'":
-            quote, token.quoted = ch, True
-        else:
-            # The colon that ends a field name is kept as "\0" so that an escaped '\:' in a value stays a plain colon.
-            buf.append("\0" if ch == ":" else ch)
-            token.star = ch == "*"
-        i += 1
-    if token is not None:
-        token.text = "".join(buf)
-        tokens.append(token)
-    return tokens
-
-
-def parse_search(text: str) -> list[list[Term]]:
-    """OR-groups of ANDed terms. Parentheses are not supported (Lumen never sends them)."""
-    groups: list[list[Term]] = [[]]
-    negate_next = False
-    for token in _split_search(text):
-        if not token.quoted and not token.minus and token.text in ("AND", "OR", "NOT"):
-            if token.text == "OR":
-                groups.append([])
-            negate_next = token.text == "NOT"
-            continue
-        negated, negate_next = negate_next or token.minus, False
-        field_name, sep, value = token.text.partition("\0")
-        if not sep:
-            field_name, value = "", token.text
-        value = value.replace("\0", ":")
-        prefix = token.star and not token.quoted
-        if prefix:
-            value = value[:-1]
-        groups[-1].append(Term(field_name.lower() or None, value, prefix, negated))
-    return [group for group in groups if group] or [[]]
-
-
-def _trailing_number(gid: Any) -> str:
-    return str(gid or "").rsplit("/", 1)[-1]
-
-
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-def _phrase_in(actual: str, wanted: str) -> bool:
-    """Shopify's tokenized match: the words of `wanted` appear, in order and adjacent, among the words of `actual`."""
-    have, want = _WORD.findall(actual), _WORD.findall(wanted)
-    return bool(want) and any(have[i : i + len(want)] == want for i in range(len(have) - len(want) + 1))
-
-
-# Search fields that compare times: `updated_at:>'2026-12-01T09:30:00Z'`, `created_at:<=2026-11-01`.
-_TIME_FIELDS = {"updated_at": "updatedAt", "created_at": "createdAt", "processed_at": "processedAt"}
-_COMPARISON = re.compile(r"(>=|<=|>|<)?(.*)", re.DOTALL)
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An ISO 8601 time or date as Shopify writes and accepts them; a date is its midnight UTC; None if unreadable."""
-    try:
-        moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _time_matches(actual: Any, condition: str) -> bool:
-    match = _COMPARISON.fullmatch(condition.strip())
-    operator, wanted = (match.group(1) or "", parse_time(match.group(2))) if match else ("", None)
-    have = parse_time(actual) if actual else None
-    if have is None or wanted is None:
-        return False
-    if operator == ">":
-        return have > wanted
-    if operator == ">=":
-        return have >= wanted
-    if operator == "<":
-        return have < wanted
-    if operator == "<=":
-        return have <= wanted
-    return have == wanted
-
-
-def updated_at(order: dict[str, Any]) -> str:
-    """When an order last changed: its `updatedAt`, or for a store file written without one, the latest time the
-    order itself records (placed, cancelled, closed, a package shipped or moved, a refund)."""
-    if order.get("updatedAt"):
-        return str(order["updatedAt"])
-    times = [order.get(k) for k in ("createdAt", "processedAt", "cancelledAt", "closedAt")]
-    for package in _connection_nodes(order.get("fulfillments")):
-        times += [package.get(k) for k in ("createdAt", "inTransitAt", "deliveredAt")]
-        times += [event.get("happenedAt") for event in _connection_nodes(package.get("events"))]
-    times += [refund.get("createdAt") for refund in _connection_nodes(order.get("refunds"))]
-    parsed = [(moment, str(text)) for text in times if text and (moment := parse_time(text)) is not None]
-    return max(parsed)[1] if parsed else ""
-
-
-def _term_matches(term: Term, order: dict[str, Any], *, fuzzy: bool = False) -> bool:
-    def compare(actual: str | None, wanted: str) -> bool:
-        if actual is None:
-            return False
-        if term.prefix:
-            return actual.startswith(wanted)
-        return actual == wanted or (fuzzy and _phrase_in(actual, wanted))
-
-    wanted = term.value.lower()
-    if term.field == "name":
-        # `name:1042` finds "#1042"; `name:#1042` needs the '#' to be there (stores with prefixes don't have one).
-        name = str(order.get("name") or "").lower()
-        found = compare(name, wanted) or compare(name.lstrip("#"), wanted)
-    elif term.field == "email":
-        found = compare((order.get("email") or "").lower() or None, wanted)
-    elif term.field == "customer_id":
-        found = compare(_trailing_number((order.get("customer") or {}).get("id")), wanted)
-    elif term.field == "id":
-        found = compare(_trailing_number(order.get("id")), wanted)
-    elif term.field in _TIME_FIELDS:
-        found = _time_matches(order.get(_TIME_FIELDS[term.field]), term.value)
-    else:
-        found = False  # free text and other filters: the fake matches nothing rather than guess
-    return found != term.negated
-
-
-def search_orders(orders: list[dict[str, Any]], query: str | None, *, fuzzy: bool = False) -> list[dict[str, Any]]:
-    """The orders a search string selects. `fuzzy` adds Shopify's tokenized near misses ("1042" finds "#1042-B")."""
-    if not query or not query.strip():
-        return list(orders)
-    groups = parse_search(query)
-    return [o for o in orders if any(all(_term_matches(t, o, fuzzy=fuzzy) for t in group) for group in groups)]
 
 
 # --- the leaky bucket ----------------------------------------------------------------------------------------------
@@ -803,11 +649,15 @@ class FakeShopify(LoopbackServer):
         self.received: list[dict[str, Any]] = []
         self._bucket = _Bucket(bucket_size, restore_rate, clock)
         self._failures: deque[_Failure] = deque()
+        self.bulk_operations: list[BulkOperation] = []
+        self._bulk_endings: deque[tuple[str, str | None]] = deque()
+        self.results = ResultStore()
         # Handlers run on the server thread while tests read counters from theirs.
         self._state = threading.Lock()
         app = Starlette(
             routes=[
                 Route("/admin/api/{version}/graphql.json", self._graphql, methods=["POST"]),
+                Route("/bulk-results/{name}.jsonl", self.results.serve, methods=["GET"]),
                 Route("/admin/oauth/access_token", self._access_token, methods=["POST"]),
                 Route("/admin/oauth/authorize", self._authorize, methods=["GET"]),
             ]
@@ -878,6 +728,9 @@ class FakeShopify(LoopbackServer):
                 self._index()
             self.webhooks.target = None
             self.webhooks.deliveries.clear()
+            self.bulk_operations.clear()
+            self._bulk_endings.clear()
+            self.results.requests.clear()
             self.scopes = self._initial_scopes
             self.oauth.tokens[self.token] = _Issued(None, self.scopes)
             self.requests = self.throttled = self.failures_served = 0
@@ -903,6 +756,79 @@ class FakeShopify(LoopbackServer):
             return [
                 (body.get("variables") or {}).get("q") for body in self.received if "orders" in body.get("query", "")
             ]
+
+    # --- bulk operations (see evals/fakes/shopify_bulk.py) -------------------------------------------------------
+
+    def end_next_bulk(self, status: str = "FAILED", error_code: str | None = "INTERNAL_SERVER_ERROR") -> None:
+        """The next bulk operation to finish ends with `status` (FAILED, CANCELED, ...) and `error_code` instead."""
+        with self._state:
+            self._bulk_endings.append((status, error_code))
+
+    @property
+    def downloads(self) -> list[dict[str, str]]:
+        """The headers of every request made for a bulk result file."""
+        with self._state:
+            return list(self.results.requests)
+
+    def _run_bulk(self, sel: Selection, token: str) -> dict[str, Any]:
+        """`bulkOperationRunQuery`: the payload, with `userErrors` for what Shopify would refuse."""
+        query = str(sel.args.get("query") or "")
+
+        def refused(message: str, code: str) -> dict[str, Any]:
+            return {"bulkOperation": None, "userErrors": [{"field": ["query"], "message": message, "code": code}]}
+
+        try:
+            check_bulk_query(parse_query(query))
+        except GraphQLError as exc:
+            return refused(f"Invalid bulk query: {exc}", "INVALID")
+        except BulkQueryInvalid as exc:
+            return refused(str(exc), "INVALID")
+        with self._state:
+            self._advance_bulk(token)
+            running = next((op for op in self.bulk_operations if op.token == token and op.running), None)
+            if running is not None:
+                message = f"A bulk query operation for this app and shop is already in progress: {running.id}."
+                return refused(message, "OPERATION_IN_PROGRESS")
+            operation = BulkOperation(
+                id=f"gid://shopify/BulkOperation/{1000 + len(self.bulk_operations)}",
+                token=token,
+                query=query,
+                group_objects=bool(sel.args.get("groupObjects", False)),
+                created_at=timestamp(datetime.fromtimestamp(self._now(), UTC)),
+                fail_as=self._bulk_endings.popleft() if self._bulk_endings else None,
+            )
+            self.bulk_operations.append(operation)
+        return {"bulkOperation": operation.node(), "userErrors": []}
+
+    def _bulk_operation(self, operation_id: Any, token: str) -> dict[str, Any] | None:
+        with self._state:
+            self._advance_bulk(token)
+            found = next((op for op in self.bulk_operations if op.id == operation_id and op.token == token), None)
+            return found.node() if found is not None else None
+
+    def _advance_bulk(self, token: str) -> None:
+        """Time passes for this token's running operations: one step each time it asks about them."""
+        for operation in self.bulk_operations:
+            if operation.token == token and operation.running:
+                operation.status = "RUNNING" if operation.status == "CREATED" else "COMPLETED"
+                if operation.status == "COMPLETED":
+                    self._complete_bulk(operation)
+
+    def _complete_bulk(self, operation: BulkOperation) -> None:
+        operation.completed_at = timestamp(datetime.fromtimestamp(self._now(), UTC))
+        if operation.fail_as is not None:
+            operation.status, operation.error_code = operation.fail_as
+            return
+        # The scopes the token has now: a merchant may have taken one away while the operation ran.
+        ctx = _Context(self.oauth.scopes_of(operation.token) or frozenset())
+        selections = parse_query(operation.query)
+        data = self._resolve_all(selections, ctx)
+        if ctx.errors or data is None:
+            operation.status, operation.error_code = "FAILED", "ACCESS_DENIED"
+            return
+        content, objects, roots = jsonl(selections, data, grouped=operation.group_objects)
+        operation.object_count, operation.root_object_count = objects, roots
+        operation.url = self.results.put(self.base_url, content) if objects else None
 
     # --- orders changing, and the webhooks that say so ---------------------------------------------------------
 
@@ -1048,13 +974,20 @@ class FakeShopify(LoopbackServer):
             headers = {"Retry-After": failure.retry_after} if failure.retry_after is not None else None
             return JSONResponse(failure.body, status_code=failure.status, headers=headers)
         variables = body.get("variables")
-        return JSONResponse(self._answer(body["query"], variables if isinstance(variables, dict) else {}, granted))
+        token = request.headers.get("x-shopify-access-token", "")
+        return JSONResponse(
+            self._answer(body["query"], variables if isinstance(variables, dict) else {}, granted, token)
+        )
 
-    def _answer(self, query: str, variables: dict[str, Any], granted: frozenset[str] = ALL_SCOPES) -> dict[str, Any]:
+    def _answer(
+        self, query: str, variables: dict[str, Any], granted: frozenset[str] = ALL_SCOPES, token: str = ""
+    ) -> dict[str, Any]:
         try:
-            selections = parse_query(query, variables)
+            operation, selections = parse_operation(query, variables)
         except GraphQLError as exc:
             return {"errors": [{"message": str(exc), "extensions": {"code": exc.code}}]}
+        if operation == "mutation":
+            return self._mutation(selections, token)
         orders_query = any(sel.name == "orders" for sel in selections)
         cost = self.query_cost if self.query_cost is not None and orders_query else requested_cost(selections)
         if cost > MAX_QUERY_COST:
@@ -1065,7 +998,7 @@ class FakeShopify(LoopbackServer):
             if not self._bucket.take(cost):
                 self.throttled += 1
                 return {"errors": THROTTLED_BODY["errors"], "extensions": {"cost": self._cost(cost, None)}}
-        ctx = _Context(granted)
+        ctx = _Context(granted, token=token)
         try:
             data: dict[str, Any] | None = self._resolve_all(selections, ctx)
         except GraphQLError as exc:
@@ -1078,6 +1011,21 @@ class FakeShopify(LoopbackServer):
             answer: dict[str, Any] = {"data": data, "extensions": {"cost": self._cost(cost, actual)}}
         # Shopify puts `errors` first, beside whatever data survived.
         return {"errors": ctx.errors} | answer if ctx.errors else answer
+
+    def _mutation(self, selections: list[Selection], token: str) -> dict[str, Any]:
+        """The one mutation the fake knows, `bulkOperationRunQuery`, at Shopify's flat mutation cost."""
+        unknown = [sel.name for sel in selections if sel.name != "bulkOperationRunQuery"]
+        if unknown:
+            message = f"Field '{unknown[0]}' doesn't exist on type 'Mutation'"
+            return {"errors": [{"message": message, "extensions": {"code": "undefinedField"}}]}
+        with self._state:
+            if not self._bucket.take(MUTATION_COST):
+                self.throttled += 1
+                return {"errors": THROTTLED_BODY["errors"], "extensions": {"cost": self._cost(MUTATION_COST, None)}}
+        ctx = _Context(ALL_SCOPES)
+        data = {sel.key: project(sel, self._run_bulk(sel, token), ctx, (sel.key,)) for sel in selections}
+        with self._state:
+            return {"data": data, "extensions": {"cost": self._cost(MUTATION_COST, MUTATION_COST)}}
 
     def _resolve_all(self, selections: list[Selection], ctx: _Context) -> dict[str, Any] | None:
         data: dict[str, Any] = {}
@@ -1127,6 +1075,8 @@ class FakeShopify(LoopbackServer):
                 reverse=bool(sel.args.get("reverse")),
             )
             return project(sel, {"nodes": found}, ctx, path)
+        if sel.name in ("bulkOperation", "node") and str(sel.args.get("id")).startswith("gid://shopify/BulkOperation/"):
+            return project(sel, self._bulk_operation(sel.args.get("id"), ctx.token), ctx, path)
         if sel.name == "__typename":
             return "QueryRoot"
         raise GraphQLError(f"Field '{sel.name}' doesn't exist on type 'QueryRoot'", code="undefinedField")
