@@ -62,6 +62,13 @@ _RUNNING = frozenset({"CREATED", "RUNNING", "CANCELING"})
 _CONNECTIONS = {"LineItem": "lineItems", "FulfillmentOrder": "fulfillmentOrders"}
 
 
+def events_complete(node: dict[str, Any]) -> bool:
+    """Whether an order node's packages carry their carrier events and items: False for what a bulk export yields,
+    True for what a per-order read (`ShopifyAdmin.order_node_by_id`) or a lookup returns."""
+    mark = node.get("_lumen")
+    return not isinstance(mark, dict) or mark.get("events_complete") is not False
+
+
 class BulkExportFailed(Exception):
     """The bulk operation could not deliver the orders: Shopify's error code (ACCESS_DENIED, TIMEOUT,
     INTERNAL_SERVER_ERROR, a user-error code, or the final status such as CANCELED) and what it said."""
@@ -152,8 +159,10 @@ async def export_orders(
 ) -> AsyncIterator[dict[str, Any]]:
     """Every order updated after `updated_since`, one node at a time, as `parse_order` reads them.
 
-    Raises BulkExportFailed when the operation fails, is canceled, is refused, or takes longer than `max_wait_s`
-    (counting the waits asked of `sleep`). Another bulk query already running (OPERATION_IN_PROGRESS) is waited out.
+    Raises BulkExportFailed when the operation fails, is canceled, is refused, takes longer than `max_wait_s`
+    (counting the waits asked of `sleep`) or its download breaks off (orders already yielded stay good), and
+    OrderSourceError when Shopify cannot be reached. Another bulk query already running (OPERATION_IN_PROGRESS) is
+    waited out.
     `group_objects` asks Shopify to put each order's child lines right after it, so an order is complete, and
     yielded, as soon as the next one starts: memory stays at one order whatever the store's size. Shopify warns that
     grouping makes operations slower; without it every order is held until the file ends.
@@ -241,6 +250,8 @@ async def _orders_from(url: str, *, grouped: bool, http: httpx.AsyncClient | Non
                     yield node
             for node in assembler.finish():
                 yield node
+    except httpx.HTTPError as exc:
+        raise BulkExportFailed("DOWNLOAD", f"the bulk result download broke off ({type(exc).__name__})") from exc
     finally:
         if http is None:
             await client.aclose()

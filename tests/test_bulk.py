@@ -17,6 +17,7 @@ from shopify.bulk import (
     BULK_RUN_MUTATION,
     BulkExportFailed,
     bulk_orders_query,
+    events_complete,
     export_orders,
 )
 from shopify.client import ShopifyAdmin
@@ -79,9 +80,10 @@ async def test_backfill_yields_every_order_as_the_live_query_reads_it(
     nodes = await export(admin, LONG_AGO, sleeps)
     assert sorted(node["name"] for node in nodes) == DEMO_NAMES
     for node in nodes:
-        assert node["_lumen"] == {"events_complete": False}
-        live = await admin.order_by_id(node["id"])
-        assert live is not None
+        assert node["_lumen"] == {"events_complete": False} and not events_complete(node)
+        live_node = await admin.order_node_by_id(node["id"])
+        assert live_node is not None and events_complete(live_node)
+        live = parse_order(live_node)
         assert parse_order(node) == without_carrier_detail(live)
         assert node["updatedAt"] == fake.order(node["id"])["updatedAt"]
     # Something was lost only where the bulk rules say so: the live reads do have events and items.
@@ -296,3 +298,13 @@ def test_the_fake_counts_connections(fake: FakeShopify) -> None:
     payload = run(fake, f"{{ orders {{ edges {{ node {{ id {many} }} }} }} }}")
     assert "more than 5 connections" in payload["userErrors"][0]["message"]
     assert run(fake, bulk_orders_query(AS_OF, None))["userErrors"] == []  # Lumen's own query is accepted
+
+
+async def test_a_download_that_breaks_off_raises_bulk_export_failed(admin: ShopifyAdmin, sleeps: Sleeps) -> None:
+    def broken(_: httpx.Request) -> httpx.Response:
+        raise httpx.ReadError("connection reset")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(broken)) as http:
+        with pytest.raises(BulkExportFailed) as failed:
+            await export(admin, LONG_AGO, sleeps, http=http)
+    assert failed.value.error_code == "DOWNLOAD"
