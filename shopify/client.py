@@ -68,8 +68,8 @@ _FULFILLMENT_PAGE = _Shape(1, 0, 0, 0, 10, 100, 5, 0)
 _ORDER_SHAPE = _Shape(1, 25, 5, 3, 3, 10, 5, 5)
 _UPDATED_SHAPE = _Shape(2, 25, 5, 3, 3, 10, 5, 5)
 
-_LINE_ITEM = "name quantity sku unfulfilledQuantity"
-_FULFILLMENT_ORDER = (
+LINE_ITEM_FIELDS = "name quantity sku unfulfilledQuantity"
+FULFILLMENT_ORDER_FIELDS = (
     "status requestStatus fulfillAt fulfillmentHolds { reason } deliveryMethod { methodType maxDeliveryDateTime }"
 )
 _PAGE_INFO = "pageInfo { hasNextPage endCursor }"
@@ -84,8 +84,6 @@ ORDER_OWN_FIELDS = (
 )
 REFUND_FIELDS = f"createdAt totalRefundedSet {{ {_MONEY} }}"
 SHIPPING_ADDRESS = "shippingAddress { zip countryCodeV2 } "
-LINE_ITEM_FIELDS = _LINE_ITEM
-FULFILLMENT_ORDER_FIELDS = _FULFILLMENT_ORDER
 
 
 def fulfillment_own_fields(scopes: frozenset[str] | None) -> str:
@@ -127,7 +125,8 @@ def order_fields(shape: _Shape, scopes: frozenset[str] | None = None) -> str:
     """One order node's selection, leaving out what the granted `scopes` may not read: a denied nullable field only
     costs an error, but a denied `fulfillmentOrders` (non-null) would null every order in the answer."""
     fulfillment_orders = (
-        f"fulfillmentOrders(first: {shape.fulfillment_orders}) {{ {_PAGE_INFO} nodes {{ {_FULFILLMENT_ORDER} }} }} "
+        f"fulfillmentOrders(first: {shape.fulfillment_orders}) "
+        f"{{ {_PAGE_INFO} nodes {{ {FULFILLMENT_ORDER_FIELDS} }} }} "
         if may_read_fulfillment_orders(scopes)
         else ""
     )
@@ -135,7 +134,7 @@ def order_fields(shape: _Shape, scopes: frozenset[str] | None = None) -> str:
         f"{ORDER_OWN_FIELDS}"
         f"{customer_fields(scopes)}"
         f"{SHIPPING_ADDRESS}"
-        f"lineItems(first: {shape.line_items}) {{ {_PAGE_INFO} nodes {{ {_LINE_ITEM} }} }} "
+        f"lineItems(first: {shape.line_items}) {{ {_PAGE_INFO} nodes {{ {LINE_ITEM_FIELDS} }} }} "
         f"{fulfillment_orders}"
         "fulfillmentsCount { count } "
         f"fulfillments(first: {shape.fulfillments}) {{ {_fulfillment_fields(shape, scopes)} }} "
@@ -177,11 +176,11 @@ ORDERS_QUERY = orders_query("LumenOrders", _LIST_SHAPE)
 NAME_QUERY = orders_query("LumenOrderByName", _NAME_SHAPE)
 LINE_ITEMS_QUERY = (
     "query LumenLineItems($id: ID!, $after: String) { order(id: $id) { "
-    f"lineItems(first: {_PAGE}, after: $after) {{ {_PAGE_INFO} nodes {{ {_LINE_ITEM} }} }} }} }}"
+    f"lineItems(first: {_PAGE}, after: $after) {{ {_PAGE_INFO} nodes {{ {LINE_ITEM_FIELDS} }} }} }} }}"
 )
 FULFILLMENT_ORDERS_QUERY = (
     "query LumenFulfillmentOrders($id: ID!, $after: String) { order(id: $id) { "
-    f"fulfillmentOrders(first: 50, after: $after) {{ {_PAGE_INFO} nodes {{ {_FULFILLMENT_ORDER} }} }} }} }}"
+    f"fulfillmentOrders(first: 50, after: $after) {{ {_PAGE_INFO} nodes {{ {FULFILLMENT_ORDER_FIELDS} }} }} }} }}"
 )
 FULFILLMENT_IDS_QUERY = (
     f"query LumenFulfillmentIds($id: ID!) {{ order(id: $id) {{ fulfillments(first: {_PAGE}) {{ id }} }} }}"

@@ -308,3 +308,17 @@ async def test_a_download_that_breaks_off_raises_bulk_export_failed(admin: Shopi
         with pytest.raises(BulkExportFailed) as failed:
             await export(admin, LONG_AGO, sleeps, http=http)
     assert failed.value.error_code == "DOWNLOAD"
+
+
+async def test_the_fake_reports_operations_through_node_too(
+    admin: ShopifyAdmin, fake: FakeShopify, sleeps: Sleeps
+) -> None:
+    await export(admin, LONG_AGO, sleeps)
+    [operation] = fake.bulk_operations
+    body = {"query": f'{{ node(id: "{operation.id}") {{ id __typename }} }}'}
+    answer = httpx.post(fake.url, json=body, headers={"X-Shopify-Access-Token": TOKEN}).json()
+    assert answer["data"]["node"] == {"id": operation.id, "__typename": "BulkOperation"}
+    other = {"query": '{ bulkOperation(id: "gid://shopify/BulkOperation/1") { id } }'}
+    assert httpx.post(fake.url, json=other, headers={"X-Shopify-Access-Token": TOKEN}).json()["data"] == {
+        "bulkOperation": None
+    }
