@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -322,3 +323,16 @@ async def test_the_fake_reports_operations_through_node_too(
     assert httpx.post(fake.url, json=other, headers={"X-Shopify-Access-Token": TOKEN}).json()["data"] == {
         "bulkOperation": None
     }
+
+
+@pytest.mark.parametrize("store", ["second-store.json", "third-store.json", "fourth-store.json"])
+async def test_other_stores_backfill_whole_too(store: str, sleeps: Sleeps) -> None:
+    path = Path(__file__).parent / "data" / store
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    now = datetime.fromisoformat(raw["asOf"].replace("Z", "+00:00"))
+    async with FakeShopify(path, token=TOKEN) as shop, ShopifyAdmin(shop.url, TOKEN, now=now) as admin:
+        nodes = await export(admin, LONG_AGO, sleeps)
+        assert sorted(node["name"] for node in nodes) == sorted(order["name"] for order in raw["orders"])
+        for node in nodes:
+            live = await admin.order_by_id(node["id"])
+            assert live is not None and parse_order(node) == without_carrier_detail(live)
