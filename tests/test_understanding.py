@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from agent.playbook.understand import Awaiting, extract_details
 from agent.service import Lumen
 from config import Settings
 from evals.runner import EvalOptions, parse_args, run_eval
@@ -298,3 +299,70 @@ async def test_a_hand_over_to_another_carrier_is_named_with_its_tracking(tmp_pat
     reply = (await talk(f"where is my order 1094 {ANA}", store=store)).replies[0]
     assert "Handed over to DHL Express" in reply
     assert "DHL Express: JD014600003828" in reply and "UPS: 1Z84X9260398765432" in reply
+
+
+# --- postcodes in any spacing and case, inside a sentence, never confused with the order number -------------------
+THIRD = ROOT / "tests" / "data" / "third-store.json"
+
+
+@pytest.mark.parametrize(
+    ("message", "awaiting", "order", "postcode"),
+    [
+        ("my postcode is sw1a1aa", None, None, "sw1a1aa"),
+        ("it's SW1A 1AA", "factor", None, "SW1A 1AA"),
+        ("FF-2101 eh11yz", None, "FF-2101", "eh11yz"),
+        ("2101 cf10-1ep", None, "2101", "cf10-1ep"),
+        ("D02 X285", "factor", None, "D02 X285"),
+        ("my eircode is d02x285 and the order is FF-2112", None, "FF-2112", "d02x285"),
+        ("k1a0b1", "factor", None, "k1a0b1"),
+        ("zip 94110-1234, order #KT-0048", None, "KT-0048", "94110-1234"),
+        ("order 1234, postcode 2000", None, "1234", "2000"),
+        ("postcode 2000, order 1234", None, "1234", "2000"),
+        ("its 3000", "factor", None, "3000"),
+        ("my postcode is 1012 ab", None, None, "1012 ab"),
+        ("#KT-0047 1012 AB", None, "KT-0047", "1012 AB"),
+        ("postal code 10115", None, None, "10115"),
+        ("#KT-0042 150-0002", None, "KT-0042", "150-0002"),
+        ("〒100-0001", None, None, "100-0001"),
+        ("where is 2001-A", None, "2001-A", None),  # a store suffix is no postcode
+        ("order 2003", None, "2003", None),
+        ("FF2101", None, "FF2101", None),
+    ],
+)
+def test_postcodes_and_order_numbers_are_told_apart(
+    message: str, awaiting: Awaiting, order: str | None, postcode: str | None
+) -> None:
+    details = extract_details(message, awaiting)
+    assert (details.order_number, details.postal_code) == (order, postcode)
+
+
+@pytest.mark.parametrize(
+    ("store", "turns", "tracking"),
+    [
+        (SECOND, ["where is FF-2101? my postcode is eh11yz"], "Fellside"),
+        (SECOND, ["order ff-2101", "EH11YZ"], "Fellside"),
+        (SECOND, ["order FF-2112", "it's d02x285"], "Walking Boots"),
+        (SECOND, ["FF-2112 D02 X285 where is it"], "Walking Boots"),
+        (SECOND, ["where's FF-2107", "k1a0b1"], "Bush Hat"),
+        (SECOND, ["order FF-2114, postcode 3000"], "Fleece"),
+        (THIRD, ["KT-0047 please", "my postcode is 1012ab"], "Tokoname"),
+        (THIRD, ["#KT-0042 150-0002"], "Gyokuro"),
+        (THIRD, ["order KT-0045 postal code 10115"], "Shincha"),
+        (THIRD, ["order KT-0048, zip 94110-1234"], "Genmaicha"),
+    ],
+)
+async def test_an_order_is_proved_by_its_postcode_typed_any_way(store: Path, turns: list[str], tracking: str) -> None:
+    talked = await talk(*turns, store=store)
+    assert talked.tools(len(turns) - 1)[-1] == "list_fulfillments"
+    assert tracking in talked.replies[-1]
+
+
+async def test_a_zip_plus_4_proves_only_a_us_order() -> None:
+    talked = await talk("order KT-0059, zip M5V 2T6-1234", store=THIRD)
+    assert "list_fulfillments" not in talked.all_tools()
+
+
+async def test_the_order_number_typed_again_when_asked_for_the_postcode_is_not_a_postcode() -> None:
+    talked = await talk("where is order 1042", "1042", JORDAN, store=DEMO)
+    assert all(args.get("postal_code") != "1042" for turn in talked.calls for _, args in turn)
+    assert "9400111899223197428490" in talked.replies[-1]

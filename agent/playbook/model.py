@@ -35,6 +35,7 @@ from agent.playbook.compose import Answer, Composer
 from agent.playbook.understand import ITEM_PROBLEMS, REQUESTS, Awaiting, Details, Intent, order_numbers
 from agent.playbook.understand import detect_intent as _detect_intent
 from agent.playbook.understand import extract_details as _extract_details
+from shopify.names import normalize_postal_code
 from tools.escalate import EscalationResult
 from tools.find_order import FindOrderResult
 from tools.list_fulfillments import FulfillmentsResult
@@ -168,6 +169,16 @@ def _choose(choices: tuple[tuple[str, str, str], ...], text: str, ordinal: int |
     return None
 
 
+def _details(text: str, state: State) -> Details:
+    """The details in one message, read against what Lumen asked for; the order number typed again when Lumen asked
+    for the postcode is that number, not a postcode."""
+    details = extract_details(text, state.awaiting)
+    known = state.order_number or state.current_order
+    if details.postal_code and known and normalize_postal_code(details.postal_code) == re.sub(r"\D", "", known):
+        details.postal_code = None
+    return details
+
+
 class Playbook:
     """Decides the next step of a conversation. Pure: the same messages always give the same step."""
 
@@ -190,7 +201,7 @@ class Playbook:
         step = self._decide(self._absorb(state, current.user), current)
         previous = turns[-2].reply if len(turns) > 1 else None
         repeated = isinstance(step, ReplyStep) and previous is not None and step.text.strip() == previous.strip()
-        details = extract_details(current.user, state.awaiting)
+        details = _details(current.user, state)
         # A new email or number that fails the same way deserves the same answer; a question asked again doesn't.
         new_details = bool(details.order_number or details.email or details.postal_code)
         if isinstance(step, ReplyStep) and repeated and not new_details:
@@ -202,7 +213,7 @@ class Playbook:
 
     # --- reading the shopper -------------------------------------------------------------------------------------
     def _absorb(self, state: State, text: str) -> State:
-        details = extract_details(text, state.awaiting)
+        details = _details(text, state)
         intent = detect_intent(text)
         new = replace(
             state,
@@ -253,7 +264,7 @@ class Playbook:
     # --- deciding ------------------------------------------------------------------------------------------------
     def _decide(self, state: State, turn: Turn) -> ToolStep | ReplyStep:
         intent = detect_intent(turn.user)
-        details = extract_details(turn.user, state.awaiting)
+        details = _details(turn.user, state)
         new_details = bool(details.order_number or details.email or details.postal_code)
 
         escalation = self._escalation_flow(state, turn, intent, details)

@@ -30,24 +30,29 @@ _BARE_NUMBER = re.compile(r"(?<![\w$€£.,/:])(\d{3,12})(?![\w%.,/:]|\s*(?:days
 _YEAR_CONTEXT = re.compile(rf"\b(?:in|since|from|of|year|back|early|late|{MONTH_PATTERN})\s*$", re.IGNORECASE)
 # An order name with a store suffix, standing alone: "2001-A", "1001-b".
 _SUFFIXED_ORDER = re.compile(r"(?<![\w@.-])#?\s*(\d{3,10}\s?-\s?[A-Za-z0-9]{1,3})(?![\w@-])")
-# Postcodes that carry letters (Canada, UK, Netherlands) are recognisable even without the word "postcode".
-_LETTERED_POSTAL = re.compile(
-    r"(?<![\w@])("
-    r"[A-Za-z]\d[A-Za-z][ \-]?\d[A-Za-z]\d"  # Canada
-    r"|[A-Za-z]{1,2}\d[A-Za-z\d]?\s\d[A-Za-z]{2}"  # UK
-    r"|\d{4}\s?[A-Z]{2}(?<!OK)"  # Netherlands, in capitals: "1234 ok" is not a postcode
-    r")(?![\w@])"
+# Postcodes with a shape no order number has (letters in fixed places, or a dash in a fixed place) are recognised
+# anywhere in a message, in any spacing and case; verification compares them with the order's own postcode
+# (`Order.has_postal_code`), so reading one permissively costs nothing but a failed comparison.
+_UK_POSTAL = r"[A-Za-z]{1,2}\d[A-Za-z\d]?[ \-]?\d(?![CIKMOVcikmov])[A-Za-z]{2}"  # "SW1A 1AA", "sw1a1aa"
+_SHAPED_POSTAL_ALTERNATIVES = (
+    r"[A-Za-z]\d[A-Za-z][ \-]?\d[A-Za-z]\d",  # Canada: "K1A 0B1", "k1a0b1"
+    _UK_POSTAL,
+    # Ireland (Eircode): a routing key and four characters, at least one a digit: "D02 X285", "d02x285".
+    r"(?:[AC-FHKNPRTV-Yac-fhknprtv-y]\d{2}|[Dd]6[Ww])\s?(?=[\dA-Za-z]{0,3}\d)[\dAC-FHKNPRTV-Yac-fhknprtv-y]{4}",
+    r"\d{4}\s?[A-Z]{2}(?<!OK)",  # Netherlands, in capitals: "1234 ok" is not a postcode
+    r"\d{3}-\d{4}",  # Japan: "100-0001" (an order suffix is at most three characters: "2001-A")
+    r"\d{5}-\d{4}",  # a US ZIP+4
 )
+_SHAPED_POSTAL = re.compile(r"(?<![\w@#\-])(" + "|".join(_SHAPED_POSTAL_ALTERNATIVES) + r")(?![\w@\-])")
 _POSTAL_KEYWORD = re.compile(
-    r"\b(?:zip|zipcode|postal|postcode|post code|postal code|zip code)\b\s*(?:code)?\s*(?:is|:|=)?\s*"
+    r"(?:\b(?:zip|zipcode|zip code|postal|postcode|post code|postal code|eircode|plz)\b\s*(?:code)?\s*"
+    r"(?:'s|is|was|=|:)?\s*(?:is\s*)?|〒\s*)"
     r"([A-Za-z0-9][A-Za-z0-9\-]*(?:\s+[A-Za-z0-9][A-Za-z0-9\-]*)?)",
     re.IGNORECASE,
 )
 _POSTAL_SHAPE = re.compile(
     r"^(?:\d{4,6}(?:-\d{4})?"  # US ZIP(+4), most of Europe, Australia
-    r"|[A-Za-z]\d[A-Za-z][ \-]?\d[A-Za-z]\d"  # Canada
-    r"|[A-Za-z]{1,2}\d[A-Za-z\d]?\s*\d[A-Za-z]{2}"  # UK
-    r"|\d{4}\s?[A-Za-z]{2}"  # Netherlands
+    r"|" + "|".join(_SHAPED_POSTAL_ALTERNATIVES[:3]) + r"|\d{4}\s?[A-Za-z]{2}"  # ..., Netherlands in any case
     r"|\d{3}[ \-]?\d{2,4})$"  # Sweden, Japan, ...
 )
 
@@ -63,31 +68,31 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower().replace("’", "'"))
 
 
-def extract_details(text: str, awaiting: Awaiting) -> Details:
-    """The order number, email and postal code in one message; `awaiting` says what we just asked for."""
-    details = Details()
-    text = text.replace("〒", " ")
-    emails = EMAIL.findall(text)
-    if emails:
-        details.email = emails[-1].strip(".")
-    rest = EMAIL.sub(" ", text)
-
-    postal = _POSTAL_KEYWORD.search(rest)
-    if postal:
-        # The code is one or two tokens after the keyword ("97214", "EH1 1YZ"); more words may follow it.
+def _take_postal_code(text: str) -> tuple[str | None, str]:
+    """The postal code a message names, and the message without it: after a keyword ("postcode", "ZIP", "〒") in
+    one or two tokens ("97214", "EH1 1YZ"), else in a shape no order number has ("sw1a1aa", "D02 X285", "100-0001")."""
+    for postal in _POSTAL_KEYWORD.finditer(text):
+        # More words may follow the code: "my postcode is EH1 1YZ thanks".
         tokens = postal.group(1).split()
         for size in (2, 1):
             candidate = " ".join(tokens[:size])
             if len(tokens) >= size and _POSTAL_SHAPE.match(candidate):
-                details.postal_code = candidate
-                rest = rest.replace(postal.group(0), " " + " ".join(tokens[size:]) + " ")
-                break
+                rest = text[: postal.start()] + " " + " ".join(tokens[size:]) + " " + text[postal.end() :]
+                return candidate, rest
+    for shaped in _SHAPED_POSTAL.finditer(text):
+        if not _NAMED_ORDER.fullmatch(shaped.group(1)):
+            return shaped.group(1), text[: shaped.start()] + " " + text[shaped.end() :]
+    return None, text
 
-    if not details.postal_code:
-        lettered = _LETTERED_POSTAL.search(rest)
-        if lettered and not _NAMED_ORDER.fullmatch(lettered.group(1)):
-            details.postal_code = lettered.group(1)
-            rest = rest.replace(lettered.group(0), " ")
+
+def extract_details(text: str, awaiting: Awaiting) -> Details:
+    """The order number, email and postal code in one message; `awaiting` says what we just asked for."""
+    details = Details()
+    emails = EMAIL.findall(text)
+    if emails:
+        details.email = emails[-1].strip(".")
+    details.postal_code, rest = _take_postal_code(EMAIL.sub(" ", text))
+    rest = rest.replace("〒", " ")
 
     suffixed = _SUFFIXED_ORDER.findall(rest)
     if suffixed:
@@ -113,16 +118,12 @@ def extract_details(text: str, awaiting: Awaiting) -> Details:
         return details
 
     correcting = any(w in _CORRECTION for w in _words(rest))
-    if (
-        awaiting == "factor"
-        and not correcting
-        and not details.email
-        and not details.postal_code
-        and _POSTAL_SHAPE.match(stripped)
-    ):
-        # We asked for the email or postal code: a bare code-shaped answer is the postal code.
-        details.postal_code = stripped
-        return details
+    if awaiting == "factor" and not correcting and not details.email and not details.postal_code:
+        # We asked for the email or postal code: a code-shaped answer ("3000", "it's 3000") is the postal code.
+        shaped = [b for b in _BARE_NUMBER.findall(rest) if _POSTAL_SHAPE.match(b)]
+        if _POSTAL_SHAPE.match(stripped) or len(shaped) == 1:
+            details.postal_code = stripped if _POSTAL_SHAPE.match(stripped) else shaped[0]
+            return details
 
     # "I ordered in 2025" or "since March 2025" names a year, not an order.
     bare = [b for b in _BARE_NUMBER.findall(rest) if not _YEAR_CONTEXT.search(rest.split(b, 1)[0])]
@@ -322,7 +323,7 @@ _SAFE_GUESSES: tuple[Act, ...] = ("missing_item", "delivered_not_received", "whe
 def _words_only(text: str) -> str:
     """The message without its order numbers, emails and postcodes: the words that say what the shopper wants."""
     rest = EMAIL.sub(" ", text)
-    for pattern in (_LETTERED_POSTAL, _SUFFIXED_ORDER, _PREFIXED_NUMBER, _NAMED_ORDER, _BARE_NUMBER):
+    for pattern in (_SHAPED_POSTAL, _SUFFIXED_ORDER, _PREFIXED_NUMBER, _NAMED_ORDER, _BARE_NUMBER):
         rest = pattern.sub(" ", rest)
     return rest
 
