@@ -565,3 +565,61 @@ def test_amounts_and_dates_follow_the_shop_locale() -> None:
     assert english.money("1500.00", "JPY") == "¥1,500" and english.money("64", None) == "64.00"
     last_year = Composer(Persona(assistant_name="Lumen"), "Laden", date(2027, 1, 2), "de_DE")
     assert last_year.date(moment) == moment.date
+
+
+# --- a logged-in customer choosing among their orders ---------------------------------------------------------------
+SAM = "gid://shopify/Customer/9001"  # five recent orders on the fourth store
+OLIVER = "gid://shopify/Customer/8802001"  # FF-2113 (a mug, out for delivery) and FF-2101 (a hoodie, delivered)
+
+
+async def as_customer(store: Path, customer: str, *messages: str) -> list[str]:
+    lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=store)
+    try:
+        replies, session = [], None
+        for message in messages:
+            turn = await lumen.chat(message, session, customer_id=customer)
+            replies.append(turn.reply)
+            session = turn.session_id
+        return replies
+    finally:
+        await lumen.close()
+
+
+@pytest.mark.parametrize(
+    ("pick", "order", "fact"),
+    [
+        ("2014", "#2014", "7023210039414"),  # by number
+        ("the third one", "#2014", "Bamboo"),  # by position
+        ("number 3", "#2014", "Bamboo"),
+        ("the latest please", "#2004", "Gift Card"),  # by age: placed last, whatever the list's order
+        ("the most recent one please", "#2004", "Gift Card"),
+        ("my oldest one", "#2001-A", "pickup"),
+        ("the one with the tomato kit", "#2013", "Tomato"),  # by what was in it
+        ("the gift card one", "#2004", "Gift Card"),
+        ("the seeds", "#2001-A", "pickup"),
+        ("the one from March 16", "#2001-A", "pickup"),  # by the day it was placed, either way round
+        ("16/03", "#2001-A", "pickup"),
+        ("3/16", "#2001-A", "pickup"),
+    ],
+)
+async def test_a_logged_in_customer_picks_an_order_any_way(pick: str, order: str, fact: str) -> None:
+    listed, answered = await as_customer(FOURTH, SAM, "where is my order?", pick)
+    for name, item, day in (("#2004", "Gift Card", "March 18"), ("#2001-A", "Terracotta Pot", "March 16")):
+        assert name in listed and item in listed and day in listed
+    assert order in answered and fact in answered
+    assert "Here are your recent orders" not in answered and "can't arrange" not in answered
+
+
+async def test_an_unclear_pick_is_asked_again_then_answered() -> None:
+    replies = await as_customer(FOURTH, SAM, "where's my stuff?", "the one from the 17th", "the bamboo one")
+    # Two orders were placed on the 17th: Lumen asks again (never the same list twice), then answers the pick.
+    assert "#2014" in replies[1] and "#2013" in replies[1] and replies[1] != replies[0]
+    assert "#2014" in replies[2] and "Bamboo" in replies[2]
+
+
+async def test_a_logged_in_customer_moves_between_their_orders() -> None:
+    replies = await as_customer(SECOND, OLIVER, "hi, where's my stuff", "the mug", "and the hoodie?", "thanks, bye")
+    assert "FF-2113" in replies[0] and "FF-2101" in replies[0] and "8 June" in replies[0]
+    assert "FF-2113" in replies[1] and "out for delivery" in replies[1] and "FF-2101" not in replies[1]
+    assert "FF-2101" in replies[2] and "delivered" in replies[2] and "porch" in replies[2]
+    assert "FF-2" not in replies[3]

@@ -29,10 +29,22 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 from pydantic_core import to_jsonable_python
 
+from agent.calendar_words import WEEKDAYS
 from agent.persona import Persona
 from agent.playbook.acts import Act
 from agent.playbook.compose import Answer, Composer
-from agent.playbook.understand import ITEM_PROBLEMS, REQUESTS, Awaiting, Details, Intent, order_numbers
+from agent.playbook.understand import (
+    ITEM_PROBLEMS,
+    REQUESTS,
+    Awaiting,
+    Details,
+    Intent,
+    dates_named,
+    names_item,
+    order_numbers,
+    position_named,
+    recency_named,
+)
 from agent.playbook.understand import detect_intent as _detect_intent
 from agent.playbook.understand import extract_details as _extract_details
 from shopify.names import normalize_postal_code
@@ -93,7 +105,7 @@ class State:
     )  # order ('' for none) -> (reference, reply-to)
     # What the shopper said they worry about while we were still collecting details ("it says delivered but...").
     concerns: frozenset[Act] = frozenset()
-    # The orders last listed for the shopper to choose from: (order number, item names, weekday placed).
+    # The orders last listed for the shopper to choose from: (order number, item names a line each, ISO time placed).
     choices: tuple[tuple[str, str, str], ...] = ()
     asked_why: bool = False  # "why was it cancelled?" asked before the order was found
     no_handoff: bool = False  # the shopper asked not to be passed on: no escalation, no offer of one
@@ -157,13 +169,32 @@ def detect_intent(text: str) -> Intent:
     return copy(_read_intent(text))
 
 
-def _choose(choices: tuple[tuple[str, str, str], ...], text: str, ordinal: int | None) -> str | None:
-    """Which listed order the shopper means: "the second one", "the last", "the compost one", "the one from Tuesday"."""
-    if ordinal is not None and -len(choices) <= (ordinal - 1 if ordinal > 0 else ordinal) < len(choices):
-        return choices[ordinal - 1 if ordinal > 0 else ordinal][0]
+def _choose(
+    choices: tuple[tuple[str, str, str], ...], text: str, ordinal: int | None, *, loose: bool = True
+) -> str | None:
+    """Which listed order the shopper means: by position ("the second one", "3"), by age ("the latest"), by what was
+    in it ("the one with the boots"), or by the day it was placed ("March 16", "16/03", "the one from Tuesday").
+    Not `loose`: by what was in it only (a date in a later message is more likely about the delivery)."""
+    if not loose:
+        by_name = [c[0] for c in choices if any(names_item(name, text) for name in c[1].split("\n"))]
+        return by_name[0] if len(by_name) == 1 else None
+    position = ordinal if ordinal is not None else position_named(text)
+    if position is not None and -len(choices) <= (position - 1 if position > 0 else position) < len(choices):
+        return choices[position - 1 if position > 0 else position][0]
+    recency = recency_named(text)
+    if recency is not None:
+        newest_first = sorted(choices, key=lambda c: c[2], reverse=True)
+        return (newest_first[0] if recency == "newest" else newest_first[-1])[0]
+    by_item = [c[0] for c in choices if any(names_item(name, text) for name in c[1].split("\n"))]
+    if len(by_item) == 1:
+        return by_item[0]
+    days = dates_named(text)
     lowered = text.lower()
-    for attribute in (1, 2):  # items first, then the weekday
-        picked = [c[0] for c in choices if any(w in lowered for w in c[attribute].split() if len(w) > 3)]
+    for matches in (
+        lambda placed: (placed.month, placed.day) in days or (None, placed.day) in days,
+        lambda placed: WEEKDAYS[placed.weekday()] in lowered,
+    ):
+        picked = [c[0] for c in choices if matches(date.fromisoformat(c[2][:10]))]
         if len(picked) == 1:
             return picked[0]
     return None
@@ -176,7 +207,30 @@ def _details(text: str, state: State) -> Details:
     known = state.order_number or state.current_order
     if details.postal_code and known and normalize_postal_code(details.postal_code) == re.sub(r"\D", "", known):
         details.postal_code = None
+    if state.choices and not details.order_number:
+        details.order_number = _picked(state, text)
     return details
+
+
+def _intent(text: str, state: State) -> Intent:
+    """What one message does, read against the dialogue: an answer to "which one?" is a choice, and what else the
+    reader guesses in it without confidence ("the most recent one please" as a replacement) is noise."""
+    intent = detect_intent(text)
+    if state.awaiting == "which_order" and state.choices and _choose(state.choices, text, intent.ordinal):
+        return replace(intent, acts=intent.sure)
+    return intent
+
+
+def _picked(state: State, text: str) -> str | None:
+    """The listed order a message picks: any way of naming one while Lumen asks which; afterwards ("and the first
+    one?", "what about the boots?") only a position or an item that names another listed order."""
+    intent = detect_intent(text)
+    if state.awaiting == "which_order":
+        return _choose(state.choices, text, intent.ordinal)
+    if intent.ordinal is not None and re.search(r"\b(one|order)\b", text, re.IGNORECASE):
+        return _choose(state.choices, text, intent.ordinal)
+    picked = _choose(state.choices, text, None, loose=False)
+    return picked if picked != state.current_order else None
 
 
 class Playbook:
@@ -214,7 +268,7 @@ class Playbook:
     # --- reading the shopper -------------------------------------------------------------------------------------
     def _absorb(self, state: State, text: str) -> State:
         details = _details(text, state)
-        intent = detect_intent(text)
+        intent = _intent(text, state)
         new = replace(
             state,
             concerns=state.concerns | (intent.acts & _CONCERNS),
@@ -224,11 +278,6 @@ class Playbook:
         several = order_numbers(text, details.postal_code)
         if len(several) > 1:
             new.orders = tuple(several)
-        choosing = state.awaiting == "which_order" or (
-            intent.ordinal is not None and re.search(r"\b(one|order)\b", text, re.IGNORECASE)
-        )
-        if state.choices and choosing and not details.order_number:
-            details.order_number = _choose(state.choices, text, intent.ordinal)
         if details.order_number:
             new.order_number = details.order_number
         if details.email:
@@ -263,7 +312,7 @@ class Playbook:
 
     # --- deciding ------------------------------------------------------------------------------------------------
     def _decide(self, state: State, turn: Turn) -> ToolStep | ReplyStep:
-        intent = detect_intent(turn.user)
+        intent = _intent(turn.user, state)
         details = _details(turn.user, state)
         new_details = bool(details.order_number or details.email or details.postal_code)
 
@@ -284,6 +333,10 @@ class Playbook:
         off_topic = intent.other_topic and not intent.order_related and not new_details
         if not (intent.order_related or new_details or in_dialogue or follow_up) or off_topic:
             return self._reply(state, "out_of_scope")
+        if state.awaiting == "which_order" and state.choices and not new_details:
+            # The listed orders again would be the same reply twice: ask which one, and the ways to say it.
+            listed = ", ".join(c[0] for c in state.choices)
+            return self._reply(state, "customer_orders.unclear", awaiting="which_order", orders=listed)
         return self._order_flow(state, turn, intent, new_details)
 
     def _small_talk(self, state: State, intent: Intent, new_details: bool) -> ReplyStep | None:
@@ -425,10 +478,7 @@ class Playbook:
         if result.status == "unavailable":
             return self._reply(replace(state, offer_order=None), "unavailable", offer="order_data_unavailable")
         if result.status == "customer_orders" and len(result.orders) != 1:
-            choices = tuple(
-                (o.order_number, " ".join(i.name.lower() for i in o.items), o.placed.date.split(",")[0].lower())
-                for o in result.orders
-            )
+            choices = tuple((o.order_number, "\n".join(i.name for i in o.items), o.placed.iso) for o in result.orders)
             return ReplyStep(
                 self.compose.customer_orders(result),
                 replace(state, awaiting="which_order" if result.orders else None, offer=None, choices=choices),

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Literal
 
 from agent import prompts
-from agent.calendar_words import MONTH_PATTERN
+from agent.calendar_words import MONTH_PATTERN, MONTHS
 from agent.playbook.acts import Act, ActReading, read_acts
 
 # What Lumen just asked for; "retry" follows a failed lookup (a new number, email or postcode may come).
@@ -367,3 +367,48 @@ def detect_intent(text: str) -> Intent:
         statuses=named_statuses(text),
         sure=frozenset(a for a in reading.acts if reading.probabilities[a] >= SURE),
     )
+
+
+# --- which of several listed orders the shopper means ---------------------------------------------------------------
+_NEWEST = re.compile(r"\b(?:latest|newest|most recent|recent|last (?:order|one) i (?:made|placed|ordered|bought))\b")
+_OLDEST = re.compile(r"\b(?:oldest|earliest|first (?:order|one) i (?:made|placed|ordered|bought))\b")
+_POSITION = re.compile(r"^\W*(?:(?:number|no\.?|option|#)\s*)?(\d)\W*$")
+_MONTH_DAY = re.compile(rf"\b({MONTH_PATTERN})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b")
+_DAY_MONTH = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTH_PATTERN})\b")
+_NUMERIC_DATE = re.compile(r"(?<![\d/.\-])(\d{1,2})[/.\-](\d{1,2})(?:[/.\-](?:\d{4}|\d{2}))?(?![\d/\-])")
+_DAY_ALONE = re.compile(r"\b(?:on|from|of)\s+the\s+(\d{1,2})(?:st|nd|rd|th)\b")
+
+
+def recency_named(text: str) -> Literal["newest", "oldest"] | None:
+    """ "The latest one", "my most recent order" -> newest; "the oldest" -> oldest."""
+    lowered = text.lower()
+    if _NEWEST.search(lowered):
+        return "newest"
+    return "oldest" if _OLDEST.search(lowered) else None
+
+
+def position_named(text: str) -> int | None:
+    """A bare position answering a list: "2", "number 3", "option 1"."""
+    found = _POSITION.match(text.lower())
+    return int(found.group(1)) if found else None
+
+
+def dates_named(text: str) -> set[tuple[int | None, int]]:
+    """The (month, day) pairs a message may name: "March 16", "16th of March", "16/03" and "3/16" (whichever reads as a
+    date: a UK shopper writes day first, a US shopper month first), "on the 17th" (month None)."""
+    lowered = text.lower()
+    found: set[tuple[int | None, int]] = set()
+    found |= {(MONTHS[m.rstrip(".")], int(d)) for m, d in _MONTH_DAY.findall(lowered)}
+    found |= {(MONTHS[m], int(d)) for d, m in _DAY_MONTH.findall(lowered)}
+    for a, b in _NUMERIC_DATE.findall(lowered):
+        first, second = int(a), int(b)
+        found |= {(m, d) for m, d in ((first, second), (second, first)) if 1 <= m <= 12 and 1 <= d <= 31}
+    found |= {(None, int(d)) for d in _DAY_ALONE.findall(lowered)}
+    return found
+
+
+def names_item(name: str, text: str) -> bool:
+    """Does the message name this item ("the boots" -> "Peat Brown Walking Boots", "the mug" -> "Enamel Camp Mug")?"""
+    name_words = {w.rstrip("s") for w in re.findall(r"[^\W\d_]{3,}", name.lower())} - _STOP
+    said = {w.rstrip("s") for w in re.findall(r"[^\W\d_]{3,}", text.lower())} - _STOP
+    return bool(name_words & said)
