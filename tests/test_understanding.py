@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agent.persona import PersonaUpdate
+from agent.playbook import model, understand
+from agent.playbook.acts import ActReading
 from agent.playbook.understand import Awaiting, extract_details
 from agent.service import Lumen
 from config import Settings
@@ -366,3 +370,84 @@ async def test_the_order_number_typed_again_when_asked_for_the_postcode_is_not_a
     talked = await talk("where is order 1042", "1042", JORDAN, store=DEMO)
     assert all(args.get("postal_code") != "1042" for turn in talked.calls for _, args in turn)
     assert "9400111899223197428490" in talked.replies[-1]
+
+
+# --- a question about the shop's policies ---------------------------------------------------------------------------
+POLICY_NOTES = (
+    "Returns are accepted within 30 days of delivery. We ship to the UK, Ireland and Canada. "
+    "Orders are dispatched within 2 working days. We never share your email."
+)
+POLICY_QUESTIONS = {
+    # What the act reader reads once it knows the act (h-acts); a policy question may also look like a request.
+    "what's your return policy?": ("policy_question", "return_request"),
+    "do you ship to Canada?": ("policy_question",),
+    "how long does shipping take?": ("policy_question",),
+    "can I cancel an order after it's placed? just asking": ("policy_question", "cancel_request"),
+}
+
+
+@pytest.fixture
+def reads_policy_questions(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The act reader, reading `policy_question` in the messages above whether or not its corpus has the act yet."""
+    real = understand.read_acts
+
+    def read(text: str) -> ActReading:
+        acts = POLICY_QUESTIONS.get(text)
+        if acts is None:
+            return real(text)
+        probabilities = {act: 0.9 if act == "policy_question" else 0.4 for act in acts}
+        return ActReading.model_construct(text=text, acts=acts, probabilities=probabilities, negated=(), platform=None)
+
+    monkeypatch.setattr(understand, "read_acts", read)
+    model._read_intent.cache_clear()
+    yield
+    model._read_intent.cache_clear()
+
+
+async def talk_with_notes(notes: str, *turns: str, store: Path = SECOND) -> list[str]:
+    lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=store)
+    try:
+        await lumen.update_persona(PersonaUpdate(context=notes))
+        replies, session = [], None
+        for message in turns:
+            turn = await lumen.chat(message, session)
+            session = turn.session_id
+            replies.append(turn.reply)
+        return replies
+    finally:
+        await lumen.close()
+
+
+@pytest.mark.usefixtures("reads_policy_questions")
+@pytest.mark.parametrize(
+    ("question", "quoted", "not_quoted"),
+    [
+        ("what's your return policy?", "Returns are accepted within 30 days of delivery.", "We ship"),
+        ("do you ship to Canada?", "We ship to the UK, Ireland and Canada.", "Returns"),
+        ("how long does shipping take?", "Orders are dispatched within 2 working days.", "Returns"),
+    ],
+)
+async def test_a_policy_question_is_answered_with_the_merchants_own_sentence(
+    question: str, quoted: str, not_quoted: str
+) -> None:
+    [reply] = await talk_with_notes(POLICY_NOTES, question)
+    assert quoted in reply and not_quoted not in reply
+    assert "order number" not in reply and "never share" not in reply
+
+
+@pytest.mark.usefixtures("reads_policy_questions")
+async def test_a_policy_question_the_notes_dont_answer_offers_the_team() -> None:
+    notes = "Pre-orders typically ship within 4-6 weeks."
+    replies = await talk_with_notes(notes, "what's your return policy?", "yes please", "someone@example.com")
+    assert "Pre-orders" not in replies[0] and offers_the_team(replies[0])
+    assert "don't have" in replies[0]
+    assert "ESC-" in replies[2]
+
+
+@pytest.mark.usefixtures("reads_policy_questions")
+async def test_a_policy_question_is_no_request_and_looks_nothing_up() -> None:
+    talked = await talk("can I cancel an order after it's placed? just asking", store=SECOND)
+    assert talked.all_tools() == []
+    reply = talked.replies[0]
+    assert "can't" not in reply and "order number" not in reply
+    assert offers_the_team(reply)  # no notes on cancelling: the team is offered, nothing is claimed

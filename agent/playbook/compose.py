@@ -15,7 +15,14 @@ from babel.numbers import format_currency, format_decimal
 
 from agent import prompts
 from agent.persona import Persona
-from agent.playbook.understand import Intent
+from agent.playbook.understand import (
+    ASPECT_ANSWER,
+    POLICY_TOPICS,
+    Intent,
+    PolicyQuestion,
+    places_named,
+    policy_question,
+)
 from agent.prompts import Replies
 from tools.find_order import FindOrderResult
 from tools.list_fulfillments import FulfillmentsResult
@@ -645,6 +652,16 @@ class Composer:
         ]
         return Answer(" ".join(lines))
 
+    def policy_answer(self, question: str) -> Answer:
+        """A question about the shop's policies: the merchant's own sentences that speak to it, quoted, or that
+        Lumen has no such information, with the team offered."""
+        asked = policy_question(question)
+        sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", self.persona.context) if s.strip()]
+        quoted = [s for s in sentences if _answers_policy(s, asked)][:3]
+        if not quoted:
+            return Answer(self.r.say("policy.unknown"), offer="other", topic="policy_question")
+        return Answer(self.r.say("policy.answer", shop_name=self.shop_name, quote=" ".join(quoted)))
+
     def customer_orders(self, result: FindOrderResult) -> str:
         if not result.orders:
             return self.r.say("customer_orders.none")
@@ -664,6 +681,23 @@ class Composer:
             )
         lines.append(self.r.say("customer_orders.ask"))
         return "\n".join(lines)
+
+
+def _answers_policy(sentence: str, asked: PolicyQuestion) -> bool:
+    """Whether one of the merchant's sentences speaks to the question: its topic, and any aspect asked of it (how
+    long, how much, where) in the sentence's own terms (days, an amount, a country)."""
+    lowered = sentence.lower()
+    # A sentence is about the topic it names first: "Returns are accepted within 30 days of delivery" is about
+    # returns, though it names delivery too.
+    first = {lowered.find(stem): topic for topic, stems in POLICY_TOPICS.items() for stem in stems if stem in lowered}
+    if not first or first[min(first)] not in asked.topics:
+        return False
+    if not asked.aspects:
+        return True
+    for aspect in asked.aspects:
+        if ASPECT_ANSWER[aspect].search(sentence) or (aspect == "place" and places_named(sentence)):
+            return True
+    return False
 
 
 def _mentions(name: str, words: Sequence[str]) -> bool:

@@ -323,6 +323,9 @@ class Playbook:
         small = self._small_talk(state, intent, new_details)
         if small is not None:
             return small
+        if intent.policy_question and not new_details:
+            policy = self.compose.policy_answer(turn.user)
+            return self._answered(policy.text, state, offer=policy.offer, topic=policy.topic)
         if intent.has("status_meaning") and intent.statuses and not new_details and not state.current_order:
             return self._answered(self.compose.status_meanings(intent.statuses), state)
         if intent.has("injection") and not new_details:

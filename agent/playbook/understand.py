@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Literal
 
+from babel import Locale
+
 from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS
 from agent.playbook.acts import Act, ActReading, read_acts
@@ -132,6 +134,10 @@ def extract_details(text: str, awaiting: Awaiting) -> Details:
     return details
 
 
+# The act reader's name for "what's your return policy?", "do you ship to Canada?": read once the reader knows it
+# (agent/playbook/acts.py), handled here by name so either side can land first.
+POLICY_QUESTION = "policy_question"
+
 # Acts that are about an order (so a message carrying one is answered with the order flow).
 ORDER_ACTS: frozenset[Act] = frozenset(
     (
@@ -239,6 +245,11 @@ class Intent:
     @property
     def item_problem(self) -> Act | None:
         return next((a for a in ITEM_PROBLEMS if a in self.acts), None)
+
+    @property
+    def policy_question(self) -> bool:
+        """A question about the shop's policies ("what's your return policy?"), not a request about an order."""
+        return POLICY_QUESTION in self.acts
 
     @property
     def small_talk_only(self) -> bool:
@@ -355,6 +366,9 @@ def detect_intent(text: str) -> Intent:
     acts = set(reading.acts)
     # "I don't want to cancel": a request named only under negation is not made.
     acts -= set(reading.negated) & set(REQUESTS)
+    if POLICY_QUESTION in acts:
+        # "What's your return policy?" asks about the shop, it makes no request (unless it surely makes one too).
+        acts -= {a for a in REQUESTS if reading.probabilities.get(a, 0.0) < SURE}
     focus = next((name for name, keys in _FOCUS.items() if any(w in keys for w in words)), None)
     return Intent(
         acts=frozenset(acts),
@@ -412,3 +426,65 @@ def names_item(name: str, text: str) -> bool:
     name_words = {w.rstrip("s") for w in re.findall(r"[^\W\d_]{3,}", name.lower())} - _STOP
     said = {w.rstrip("s") for w in re.findall(r"[^\W\d_]{3,}", text.lower())} - _STOP
     return bool(name_words & said)
+
+
+# --- a question about the shop's policies ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PolicyQuestion:
+    """What a policy question is about: its topics ("returns", "shipping"), the aspects it asks ("time", "cost",
+    "place") and the countries it names."""
+
+    topics: frozenset[str]
+    aspects: frozenset[str]
+    places: frozenset[str]
+
+
+# Word stems a shopper uses for each topic and aspect; a merchant's sentence speaks to a topic when it uses them too.
+POLICY_TOPICS: dict[str, tuple[str, ...]] = {
+    "returns": ("return", "refund", "exchang", "money back", "send back", "send it back", "swap"),
+    "shipping": ("ship", "deliver", "dispatch", "postage", "posting", "courier", "send", "arrive"),
+    "cancelling": ("cancel",),
+}
+_ASPECT_QUESTION: dict[str, re.Pattern[str]] = {
+    "time": re.compile(r"\bhow (?:long|soon|fast|quick)|\bhow many (?:days|weeks)|\bwhen\b|\btime\b|\btakes?\b"),
+    "cost": re.compile(r"\bhow much\b|\bcosts?\b|\bprice\b|\bfree\b|\bfees?\b|\bcharge|\bpay\b"),
+    "place": re.compile(r"\binternational|\babroad\b|\boverseas\b|\bworldwide\b|\bcountr(?:y|ies)\b"),
+}
+# What a merchant's sentence says when it answers that aspect: a number of days, an amount, where it ships.
+ASPECT_ANSWER: dict[str, re.Pattern[str]] = {
+    "time": re.compile(r"\d|\bdays?\b|\bweeks?\b|\bwithin\b|\bhours?\b|\bsame day\b|\bnext day\b", re.IGNORECASE),
+    "cost": re.compile(r"[£$€¥]|\bfree\b|\bcosts?\b|\bcharge|\bfees?\b|\bprice", re.IGNORECASE),
+    "place": re.compile(
+        r"\binternational|\bworldwide\b|\bcountr(?:y|ies)\b|\babroad\b|\boverseas\b|\beverywhere\b", re.IGNORECASE
+    ),
+}
+_PLACE_ALIASES = {"usa": "United States", "america": "United States", "us": "United States", "uk": "United Kingdom",
+                  "britain": "United Kingdom", "england": "United Kingdom", "scotland": "United Kingdom",
+                  "wales": "United Kingdom", "states": "United States", "eu": "Europe", "europe": "Europe"}  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def _countries() -> dict[str, str]:
+    """Lower-case English country and region names (CLDR, through Babel) -> the name as written."""
+    names = {name.lower(): name for code, name in Locale("en").territories.items() if code.isalpha()}
+    return names | {"europe": "Europe"}
+
+
+def places_named(text: str) -> frozenset[str]:
+    """Countries a message names: "Canada", "the UK", "the US" (but not "us" the word)."""
+    lowered = " " + " ".join(_words(text)) + " "
+    found = {name for key, name in _countries().items() if f" {key} " in lowered}
+    for alias, name in _PLACE_ALIASES.items():
+        if f" {alias} " in lowered and (alias != "us" or re.search(r"\bUS\b|\bthe us\b", text)):
+            found.add(name)
+    return frozenset(found)
+
+
+def policy_question(text: str) -> PolicyQuestion:
+    lowered = " ".join(_words(text))
+    topics = frozenset(t for t, stems in POLICY_TOPICS.items() if any(s in lowered for s in stems))
+    places = places_named(text)
+    aspects = {a for a, pattern in _ASPECT_QUESTION.items() if pattern.search(lowered)}
+    if places:
+        aspects.add("place")
+    return PolicyQuestion(topics=topics, aspects=frozenset(aspects), places=places)
