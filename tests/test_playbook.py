@@ -407,7 +407,7 @@ Package 1 (Matcha Uji Ceremonial 30g ×3) is with Japan Post, tracking EM9876543
 Package 2 (Chasen Bamboo Whisk) is with La Poste, tracking 6A12345678901 (https://www.laposte.fr/outils/suivre-vos-envois?code=6A12345678901).
 Package 3 (Kyusu Teapot) is with GLS, tracking ZX9081726354 (https://gls-group.com/track/ZX9081726354).\
 """,
-            "Package 3: shipped via GLS, tracking ZX9081726354 (https://gls-group.com/track/ZX9081726354), in transit (last update: parcel reached GLS hub in Frankfurt on March 9).",
+            "Package 3 (Kyusu Teapot): shipped via GLS, tracking ZX9081726354 (https://gls-group.com/track/ZX9081726354), in transit (last update: parcel reached GLS hub in Frankfurt on March 9).",
             """\
 Package 1 (Matcha Uji Ceremonial 30g ×3): delivered on Tuesday, March 3 at 10:20 PM.
 Package 2 (Chasen Bamboo Whisk): the carrier's estimated delivery is Thursday, March 12.

@@ -576,13 +576,13 @@ class Composer:
         if result.cancelled or not result.packages:
             return None
         packages = [package] if package else result.packages
-        if intent.focus == "carrier" or (package and intent.focus is None):
-            lines = [self._carrier_line(p, single=len(result.packages) == 1) for p in packages]
-            if package and intent.focus is None:
-                lines = [
-                    self.r.say("focus.package", number=package.package_number, details=self._package_details(package))
-                ]
-            return Answer("\n".join(lines))
+        if package and intent.focus in (None, "carrier"):
+            # One package named ("the second parcel", "the UPS one", "which has the socks"): all about that one.
+            details = self._package_details(package)
+            items = self.in_brackets(package.items)
+            return Answer(self.r.say("focus.package", number=package.package_number, items=items, details=details))
+        if intent.focus == "carrier":
+            return Answer("\n".join(self._carrier_line(p, single=len(result.packages) == 1) for p in packages))
         if intent.focus == "eta":
             lines = [self._eta_line(p, single=len(result.packages) == 1) for p in packages]
             return Answer("\n".join(lines))
@@ -598,7 +598,9 @@ class Composer:
         for package in result.packages:
             if any(_mentions(item.name, words) for item in package.items):
                 return package
-        return None
+        # "The UPS one": the one package whose carrier the shopper names.
+        by_carrier = [p for p in result.packages if _names_carrier(self.carrier(p), words)]
+        return by_carrier[0] if len(by_carrier) == 1 and len(result.packages) > 1 else None
 
     def _carrier_line(self, package: Package, *, single: bool) -> str:
         if not package.tracking:
@@ -617,7 +619,9 @@ class Composer:
         if package.delivered:
             when = self.r.say("phrases.delivered_on", date=self.date_time(package.delivered))
         elif package.estimated_delivery:
-            when = self.r.say("focus.eta", date=self.date(package.estimated_delivery))
+            # An estimate already passed is said as passed, as in the full answer, never as still to come.
+            key = "focus.eta_passed" if self._passed(package.estimated_delivery) else "focus.eta"
+            when = self.r.say(key, date=self.date(package.estimated_delivery))
         else:
             when = self.r.say("focus.no_eta")
             event = package.latest_event
@@ -698,6 +702,11 @@ def _answers_policy(sentence: str, asked: PolicyQuestion) -> bool:
         if ASPECT_ANSWER[aspect].search(sentence) or (aspect == "place" and places_named(sentence)):
             return True
     return False
+
+
+def _names_carrier(carrier: str | None, words: Sequence[str]) -> bool:
+    """Does the message name this carrier ("the UPS one", "the royal mail parcel")?"""
+    return bool(carrier) and any(w in words for w in re.findall(r"\w{3,}", (carrier or "").lower()))
 
 
 def _mentions(name: str, words: Sequence[str]) -> bool:

@@ -28,7 +28,16 @@ _PREFIXED_NUMBER = re.compile(
 )
 # A store-prefixed order name standing alone: "FF-2101", "EN1001" (at least three digits, so not a postcode).
 _NAMED_ORDER = re.compile(r"(?<![\w@.-])([A-Za-z]{1,4}-?\d{3,10}(?:-[A-Za-z0-9]{1,3})?)(?![\w@-])")
-_BARE_NUMBER = re.compile(r"(?<![\w$€£.,/:])(\d{3,12})(?![\w%.,/:]|\s*(?:days?|weeks?|months?|hours?|dollars?)\b)")
+_BARE_NUMBER = re.compile(
+    r"(?<![\w$€£¥.,/:])(\d{3,12})"
+    r"(?![\w%/:€£¥]|[.,]\d|\s*(?:days?|weeks?|months?|hours?|dollars?|euros?|pounds?|quid|yen|bucks|items?)\b)"
+)
+# Words before a number that make it an amount or a tracking number, not a postcode: "cost 5000", "tracking 123456".
+_NOT_A_CODE = re.compile(
+    r"\b(?:cost|costs|paid|pay|price|total|spent|tracking|track|number|no)\W*(?:is|was|of|:)?\s*$", re.IGNORECASE
+)
+# Words that join several orders in one message ("orders 1042 and 1050"): two numbers there are two orders.
+_SEVERAL = re.compile(r"\b(?:orders|and|&|plus|or)\b|&", re.IGNORECASE)
 _YEAR_CONTEXT = re.compile(rf"\b(?:in|since|from|of|year|back|early|late|{MONTH_PATTERN})\s*$", re.IGNORECASE)
 # An order name with a store suffix, standing alone: "2001-A", "1001-b".
 _SUFFIXED_ORDER = re.compile(r"(?<![\w@.-])#?\s*(\d{3,10}\s?-\s?[A-Za-z0-9]{1,3})(?![\w@-])")
@@ -96,28 +105,36 @@ def extract_details(text: str, awaiting: Awaiting) -> Details:
     details.postal_code, rest = _take_postal_code(EMAIL.sub(" ", text))
     rest = rest.replace("〒", " ")
 
+    _read_order_number(details, rest, awaiting)
+    if details.order_number and not details.postal_code and awaiting != "factor":
+        details.postal_code = _postcode_beside(rest, details.order_number)
+    return details
+
+
+def _read_order_number(details: Details, rest: str, awaiting: Awaiting) -> None:
+    """The order number in the message (or, depending on what Lumen asked, a code-shaped answer as the postcode)."""
     suffixed = _SUFFIXED_ORDER.findall(rest)
     if suffixed:
         details.order_number = re.sub(r"\s", "", suffixed[-1])
-        return details
+        return
 
     prefixed = [m.group(1) for m in _PREFIXED_NUMBER.finditer(rest) if re.search(r"\d", m.group(1))]
     if prefixed:
         details.order_number = prefixed[-1]
-        return details
+        return
 
     stripped = rest.strip(" .!?,;:\n\t")
     if awaiting == "order_number" and not stripped.isdigit() and _POSTAL_SHAPE.match(stripped):
         details.postal_code = stripped
-        return details
+        return
     if awaiting == "retry" and not details.email and _POSTAL_SHAPE.match(stripped) and not stripped.isdigit():
         details.postal_code = stripped
-        return details
+        return
 
     named = [m for m in _NAMED_ORDER.findall(rest) if not _POSTAL_SHAPE.match(m)]
     if named:
         details.order_number = named[-1]
-        return details
+        return
 
     correcting = any(w in _CORRECTION for w in _words(rest))
     if awaiting == "factor" and not correcting and not details.email and not details.postal_code:
@@ -125,13 +142,33 @@ def extract_details(text: str, awaiting: Awaiting) -> Details:
         shaped = [b for b in _BARE_NUMBER.findall(rest) if _POSTAL_SHAPE.match(b)]
         if _POSTAL_SHAPE.match(stripped) or len(shaped) == 1:
             details.postal_code = stripped if _POSTAL_SHAPE.match(stripped) else shaped[0]
-            return details
+            return
 
     # "I ordered in 2025" or "since March 2025" names a year, not an order.
     bare = [b for b in _BARE_NUMBER.findall(rest) if not _YEAR_CONTEXT.search(rest.split(b, 1)[0])]
-    if len(bare) == 1 and (awaiting != "factor" or correcting):
+    if awaiting == "factor" and not correcting:
+        return
+    if len(bare) == 1:
         details.order_number = bare[0]
-    return details
+    elif len(bare) == 2 and len(bare[0]) != len(bare[1]) and not _SEVERAL.search(rest):
+        # "2017 98101": numbers of two lengths side by side are an order number and its postcode, in that order.
+        details.order_number = bare[0]
+
+
+def _postcode_beside(rest: str, order_number: str) -> str | None:
+    """A bare code-shaped number beside the order number ("KT-0053 10001", "order 2114 3000") is the postcode;
+    not where the message joins several orders ("orders 1042 and 1050")."""
+    if _SEVERAL.search(rest):
+        return None
+    others = [
+        b
+        for b in _BARE_NUMBER.findall(rest)
+        if b not in order_number
+        and _POSTAL_SHAPE.match(b)
+        and not _YEAR_CONTEXT.search(rest.split(b, 1)[0])
+        and not _NOT_A_CODE.search(rest.split(b, 1)[0])
+    ]
+    return others[0] if len(others) == 1 else None
 
 
 # The act reader's name for "what's your return policy?", "do you ship to Canada?": read once the reader knows it
@@ -273,7 +310,23 @@ _FOCUS = {
         "dhl",
         "number",
     ),
-    "eta": ("when", "arrive", "arrival", "eta", "deliver", "delivery", "long", "soon", "get", "expect", "expected"),
+    "eta": (
+        "when",
+        "arrive",
+        "arrival",
+        "eta",
+        "deliver",
+        "delivery",
+        "long",
+        "soon",
+        "get",
+        "expect",
+        "expected",
+        "come",
+        "coming",
+        "today",
+        "tomorrow",
+    ),
 }
 _ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "last": -1}
 _CORRECTION = ("meant", "sorry", "wrong", "actually", "instead", "typo", "oops", "mistake")
