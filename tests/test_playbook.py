@@ -5,8 +5,10 @@ Replies are pinned with inline snapshots: any change to what Lumen tells a shopp
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -623,3 +625,101 @@ async def test_a_logged_in_customer_moves_between_their_orders() -> None:
     assert "FF-2113" in replies[1] and "out for delivery" in replies[1] and "FF-2101" not in replies[1]
     assert "FF-2101" in replies[2] and "delivered" in replies[2] and "porch" in replies[2]
     assert "FF-2" not in replies[3]
+
+
+# --- conversations a stranger wrote, on the stores the playbook was not written against ----------------------------
+# Each: the store, what the shopper types, and per reply the facts it must carry and what it must never say. The
+# facts come from the store's data (tracking numbers, dates, amounts), so no check depends on one wording.
+@dataclass(frozen=True)
+class Stranger:
+    store: Path
+    turns: tuple[str, ...]
+    must: dict[int, tuple[str, ...]]
+    never: dict[int, tuple[str, ...]] = field(default_factory=dict)
+
+
+OFFER = "support team"
+ASKS_NUMBER = "order number?"
+NOT_FOUND = "wasn't able to find"
+REPEAT = "Nothing has changed"
+STRANGERS = [
+    # Two parcels, then "the second parcel", then goodbye; an email in odd case.
+    Stranger(SECOND, ("yo where's my stuff", "FF-2102", "AMELIA.Clarke@example.CO.UK", "and the 2nd parcel?", "ta"),
+             {2: ("15501234567890", "H01ZZA0001234567"), 3: ("Titanium Camp Spork", "H01ZZA0001234567")},
+             {3: ("15501234567890",), 4: ("FF-2102",)}),
+    Stranger(SECOND, ("hiya, wheres my parcel? order FF-2102 amelia.clarke@example.co.uk", "what about the second parcel?",
+                      "cheers, bye"), {1: ("Evri",)}, {1: ("DPD",), 2: ("?",)}),
+    # A US date and "ZIP" on a UK shop.
+    Stranger(SECOND, ("Hi there, I placed an order on 6/5/2026 and haven't heard anything. It's FF-2105, my ZIP is BS1 4DJ",),
+             {0: ("FF-2105", "15 June")}, {0: (NOT_FOUND, ASKS_NUMBER)}),
+    Stranger(SECOND, ("whats the status of FF-2112, my zip is D02 X285",), {0: ("4829105736", "Delayed")}),
+    Stranger(SECOND, ("I ordered on 06/01/2026 and nothing yet", "FF-2101", "oliver.hughes@example.co.uk"),
+             {2: ("AB123456785GB", "5 June")}),
+    # Declines worded every way: one line, never the status again, never escalated.
+    Stranger(SECOND, ("order FF-2116 bn1 1aa - royal mail said they tried", "no no, i'll just pick it up from the office myself"),
+             {0: ("FF402190541GB", OFFER)}, {1: ("FF402190541GB", "ESC-", OFFER)}),
+    Stranger(SECOND, ("ff-2112 d02x285", "think i'll hang fire for now"), {0: (OFFER,)}, {1: ("4829105736", "ESC-")}),
+    Stranger(SECOND, ("FF-2101 oliver.hughes@example.co.uk it says delivered but nothing at my door",
+                      "I'll check with the neighbours first"), {0: ("porch", OFFER)}, {1: ("AB123456785GB", "ESC-")}),
+    Stranger(SECOND, ("hi i need the tracking number for FF-2110, email ethan.morgan@example.co.uk", "not right now thanks"),
+             {0: ("ShipMonk", OFFER)}, {1: ("ShipMonk", "ESC-")}),
+    Stranger(SECOND, ("Hello! my order FF-2111 hasn't moved in days, postcode AB10 1XG", "nah its fine, leave it"),
+             {0: ("15501234567906",)}, {1: ("15501234567906", "ESC-")}),
+    # Accepts worded every way.
+    Stranger(SECOND, ("FF-2101 oliver.hughes@example.co.uk it says delivered but nothing at my door", "please do"),
+             {1: ("ESC-REF", "oliver.hughes@example.co.uk")}),
+    Stranger(SECOND, ("FF-2110 ethan.morgan@example.co.uk no tracking?", "yeah go on then"), {1: ("ESC-REF",)}),
+    Stranger(SECOND, ("can you change the address on FF-2104? harry.evans@example.co.uk", "yes please do"),
+             {0: ("FF-2104", OFFER), 1: ("ESC-REF",)}, {0: ("I've changed", "updated the address")}),
+    # Two requests in one message: both answered, the request offered to the team.
+    Stranger(SECOND, ("i want to cancel FF-2104 and also where is it? harry.evans@example.co.uk", "go ahead"),
+             {0: ("Storm Bivvy Bag", "hasn't shipped", OFFER), 1: ("ESC-REF",)}, {0: ("cancelled",)}),
+    Stranger(FOURTH, ("#2006 T2P1J9 did my return go through and when's my refund", "ok"),
+                 {0: ("return is in progress", "No refund")}, {0: ("I can't issue refunds",)}),
+    # Money on cancelled orders.
+    Stranger(SECOND, ("hi", "FF-2108 thomas.walsh@example.co.uk", "when do i get my money back"),
+             {1: ("£289.00",), 2: ("£289.00", "2 June")}),
+    Stranger(SECOND, ("FF-2109 grace.turner@example.co.uk", "i haven't had my refund yet"), {1: ("no refund", OFFER)}),
+    Stranger(FOURTH, ("2018 chris.p@example.ca was it cancelled? did i get my money back",), {0: ("$149.00", "March 12")}),
+    # Follow-ups answered, not repeated.
+    Stranger(SECOND, ("FF-2111 AB101XG", "when's it due", "brill cheers"), {1: ("11 June",)}, {1: (REPEAT,)}),
+    Stranger(SECOND, ("where is FF-2113 oliver.hughes@example.co.uk", "when will it get here", "thank you so much!"),
+             {1: ("10 June",)}, {1: ("LCX0098812",)}),
+    Stranger(FOURTH, ("hey, #2023 for ines.g@example.ca", "is it coming today?"), {1: ("March 19", "passed")},
+             {1: (REPEAT,)}),
+    Stranger(SECOND, ("FF-2115 harriet.price@example.co.uk", "which courier is it with"), {1: ("DHL Express", "7730152946")}),
+    Stranger(SECOND, ("FF-2103 isla.murray@example.co.uk only got half my stuff", "where's the poncho"),
+             {0: ("FF402177369GB", "Packable Rain Poncho"), 1: ("Packable Rain Poncho", "hasn't shipped")}),
+    Stranger(SECOND, ("order FF-2102", "amelia.clarke@example.co.uk", "thx, and can u tell me which one has the socks"),
+             {2: ("Ridge Trekking Socks", "15501234567890")}, {2: ("H01ZZA0001234567",)}),
+    Stranger(FOURTH, ("2008 zoe.angstrom@example.ca", "where's the third package?", "and the UPS one?"),
+             {1: ("335512349999",), 2: ("1Z9F24W80312345671", "Compost Bin")},
+             {1: ("7023210039414628",), 2: ("335512349999", "7023210039414628")}),
+    # An order number beside a bare postcode, in every country's form.
+    Stranger(THIRD, ("KT-0053 10001 where's my kit",), {0: ("9400111202555842761234",)}, {0: ("orders", NOT_FOUND)}),
+    Stranger(FOURTH, ("2017 98101", "ok"), {0: ("4829104756",)}, {0: ("orders", NOT_FOUND)}),
+    Stranger(FOURTH, ("2012, R3C 4T3. also can I get a refund on it?",), {0: ("#2012", OFFER)}, {0: (ASKS_NUMBER,)}),
+    Stranger(FOURTH, ("order 2009 V3H4K8",), {0: ("7023210039414635",)}),
+    Stranger(FOURTH, ("Hi! Order #2016, postal code m5v 2t6. Did it arrive?", "Thanks so much, have a good one"),
+             {0: ("7023210039414673", "side door")}, {1: ("7023210039414673",)}),
+    Stranger(THIRD, ("KT-0049, 〒060-0001",), {0: ("¥1,500",)}),
+    Stranger(THIRD, ("order KT-0055 postcode 3511LN",), {0: ("3SKUMO1234567",)}),
+    Stranger(THIRD, ("KT-0057 100-0005", "when will it arrive"), {0: ("JD014600003828271234",)}, {1: (REPEAT,)}),
+    Stranger(THIRD, ("hi i ordered the oolong sampler, order KT-0051, SW1A 1AA", "thanks!"), {0: ("1234567890",)},
+             {1: ("1234567890",)}),
+    Stranger(THIRD, ("kt0043-b kenji.watanabe@example.jp",), {0: ("EJ123456789JP",)}),
+    Stranger(FOURTH, ("hey can you check 2001-a for SAM+SHOP@EXAMPLE.COM",), {0: ("Kitsilano",)}),
+    Stranger(FOURTH, ("2024 omar.f@example.ca late again!!", "I'd rather not, thanks"), {0: ("Rogers Pass", OFFER)},
+             {1: ("335512342222", "ESC-")}),
+    Stranger(FOURTH, ("2015 aiyana.m@example.ca", "so what happened to my tree??", "sure thing"), {2: ("ESC-REF",)}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("stranger", STRANGERS, ids=lambda s: f"{s.store.stem}:{s.turns[0][:40]}")
+async def test_conversations_a_stranger_wrote(stranger: Stranger) -> None:
+    replies = await converse(*stranger.turns, store=stranger.store)
+    for turn, facts in stranger.must.items():
+        assert all(fact in replies[turn] for fact in facts), (turn, replies[turn])
+    for turn, wrong in stranger.never.items():
+        assert not any(w in replies[turn] for w in wrong), (turn, replies[turn])
+    assert all(a != b for a, b in itertools.pairwise(replies))  # never the same reply twice in a row

@@ -514,10 +514,11 @@ class Composer:
         """What Lumen can't do about this request, and an offer of the team; None when the data answers it."""
         if request == "missing_tracking":
             return None  # the order's answer shows the tracking Shopify has, or offers to ask for it
-        if request == "return_request" and order.return_status:
-            return self._return_answer(order, result)
         if request == "refund_request" and result.refunds:
             return self._refund_answer(order, result)
+        if request in ("return_request", "refund_request") and order.return_status:
+            # A return on the order answers both "did my return go through?" and "where's my refund?".
+            return self._return_answer(order, result)
         key = "cancel_request" if request == "cancel_request" else f"request.{request}"
         return Answer(self.r.say(key, order_number=order.order_number), offer="other", topic=request)
 

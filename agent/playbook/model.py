@@ -519,6 +519,10 @@ class Playbook:
             answer = self.compose.request_answer(order, result, request)
             if answer is not None:
                 answer.offer = answer.offer and _REASONS.get(request, answer.offer)
+                if intent.has("where_is_order") and answer.topic == request:
+                    # "Cancel it, and where is it?": both asked, both answered; the request's offer is the one made.
+                    status = self.compose.order_answer(order, result, intent).text
+                    answer.text = self.compose.join(self.compose.without_offers(status), answer.text)
                 return answer
         problem = intent.item_problem
         if problem and not result.cancelled:

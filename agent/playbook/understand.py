@@ -326,6 +326,7 @@ _FOCUS = {
         "coming",
         "today",
         "tomorrow",
+        "due",
     ),
 }
 _ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "last": -1}
