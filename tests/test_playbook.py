@@ -636,6 +636,7 @@ class Stranger:
     turns: tuple[str, ...]
     must: dict[int, tuple[str, ...]]
     never: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    asks_again: bool = False  # a corrected detail may be met with the same question for proof
 
 
 OFFER = "support team"
@@ -712,6 +713,19 @@ STRANGERS = [
     Stranger(FOURTH, ("2024 omar.f@example.ca late again!!", "I'd rather not, thanks"), {0: ("Rogers Pass", OFFER)},
              {1: ("335512342222", "ESC-")}),
     Stranger(FOURTH, ("2015 aiyana.m@example.ca", "so what happened to my tree??", "sure thing"), {2: ("ESC-REF",)}),
+    # No number: the email and the postcode find it, whatever their case and spacing; "the rest of it" answered.
+    Stranger(SECOND, ("Good morning. I don't have my order number but my email is Isla.Murray@example.co.uk and postcode g1 1xq",
+                      "where's the rest of it"), {0: ("FF-2103", "FF402177369GB"), 1: ("Packable Rain Poncho",)},
+             {1: (REPEAT, "FF402177369GB")}),
+    Stranger(SECOND, ("hello!!", "i cant find my order number", "freya.campbell@example.co.uk", "AB10 1XG"),
+             {1: ("email",), 2: ("postcode",), 3: ("FF-2111", "15501234567906")}),
+    # A corrected number is a correction, not a wrong item.
+    Stranger(SECOND, ("order FF-2102", "sorry wrong one, FF-2101", "oliver.hughes@example.co.uk"),
+             {2: ("FF-2101", "AB123456785GB")}, {2: ("wrong item", "FF-2102")}, asks_again=True),
+    Stranger(SECOND, ("FF-2102 amelia.clarke@example.co.uk", "is anything else in the evri one", "no that's it"),
+             {1: ("Titanium Camp Spork", "H01ZZA0001234567")}, {1: ("15501234567890",), 2: ("FF-2102",)}),
+    Stranger(THIRD, ("#KT-0056 ren.kobayashi@example.jp both boxes?", "and the sweets?"),
+             {0: ("5100-2233-4455", "LX555666777JP"), 1: ("Wagashi Sweets Box",)}),
 ]  # fmt: skip
 
 
@@ -722,4 +736,5 @@ async def test_conversations_a_stranger_wrote(stranger: Stranger) -> None:
         assert all(fact in replies[turn] for fact in facts), (turn, replies[turn])
     for turn, wrong in stranger.never.items():
         assert not any(w in replies[turn] for w in wrong), (turn, replies[turn])
-    assert all(a != b for a, b in itertools.pairwise(replies))  # never the same reply twice in a row
+    if not stranger.asks_again:
+        assert all(a != b for a, b in itertools.pairwise(replies))  # never the same reply twice in a row

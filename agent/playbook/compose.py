@@ -567,7 +567,9 @@ class Composer:
         if result.delivery_method == "PICK_UP":
             return None  # the pickup answer already says where and since when
         package = self._package_named(result, intent.item_words, intent.ordinal)
-        unshipped = [i for i in result.unshipped_items if _mentions(i.name, intent.item_words)]
+        unshipped = [
+            i for i in result.unshipped_items if intent.focus == "rest" or _mentions(i.name, intent.item_words)
+        ]
         if unshipped and package is None:
             text = self.r.say("focus.item_unshipped", items=self.items(unshipped), order_number=order.order_number)
             return Answer(

@@ -40,6 +40,7 @@ from agent.playbook.understand import (
     Details,
     Intent,
     dates_named,
+    is_correction,
     names_item,
     order_numbers,
     position_named,
@@ -218,6 +219,11 @@ def _intent(text: str, state: State) -> Intent:
     intent = detect_intent(text)
     if state.awaiting == "which_order" and state.choices and _choose(state.choices, text, intent.ordinal):
         return replace(intent, acts=intent.sure)
+    if state.awaiting in ("factor", "retry") and is_correction(text):
+        # "Sorry, wrong one: FF-2101" while Lumen asks for proof corrects the number; it reports no wrong item.
+        details = extract_details(text, state.awaiting)
+        if details.order_number and details.order_number != state.order_number:
+            return replace(intent, acts=intent.sure | {"give_details"})
     return intent
 
 

@@ -296,6 +296,8 @@ class Intent:
 _FOCUS = {
     # A return question may mention the refund; the return answer covers both.
     "return": ("return", "returned", "returns", "returning"),
+    # "Where's the rest of it?": what of the order hasn't come yet.
+    "rest": ("rest", "remaining", "remainder"),
     "refund": ("refund", "refunded", "refunds", "money", "back"),
     "carrier": (
         "carrier",
@@ -341,6 +343,11 @@ _STOP = frozenset(
         "delivered delivery tracking track number carrier courier",
     )
 )
+
+
+def is_correction(text: str) -> bool:
+    """ "Sorry, I meant 1043", "oops wrong one": the message corrects a detail given before."""
+    return any(w in _CORRECTION for w in _words(_without_emails(text)))
 
 
 def _without_emails(text: str) -> str:
