@@ -24,6 +24,7 @@ from agent.playbook.understand import Awaiting, extract_details
 from agent.service import Lumen
 from config import Settings
 from evals.runner import EvalOptions, parse_args, run_eval
+from shopify.names import order_name_matches
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo-store.json"
@@ -451,3 +452,31 @@ async def test_a_policy_question_is_no_request_and_looks_nothing_up() -> None:
     reply = talked.replies[0]
     assert "can't" not in reply and "order number" not in reply
     assert offers_the_team(reply)  # no notes on cancelling: the team is offered, nothing is claimed
+
+
+# --- order names typed with or without the shop's prefix and suffix ------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "typed", "same"),
+    [
+        ("FF-2101", "FF2101", True),
+        ("FF-2101", "2101", True),
+        ("BOG-5101-IE", "5101", True),
+        ("BOG-5101-IE", "bog 5101 ie", True),
+        ("BOG-5101-IE", "5101-IE", True),
+        ("BOG-5101-IE", "BOG5101", True),
+        ("#1234", "1234", True),
+        ("#1042-B", "1042", False),  # a one-letter suffix tells one order from another
+        ("#1234", "12345", False),
+        ("#1234", "EN1234", False),
+        ("BOG-5101-IE", "510", False),
+    ],
+)
+def test_an_order_name_matches_however_its_prefix_and_suffix_are_typed(name: str, typed: str, same: bool) -> None:
+    assert order_name_matches(name, typed) is same
+
+
+@pytest.mark.parametrize("typed", ["order 2102", "ff2102", "FF 2102", "#2102"])
+async def test_a_prefixed_shops_order_is_found_without_its_prefix(typed: str) -> None:
+    talked = await talk(f"{typed} amelia.clarke@example.co.uk", store=SECOND)
+    assert talked.tools(0) == ["find_order", "list_fulfillments"]
+    assert "15501234567890" in talked.replies[0]
