@@ -480,3 +480,38 @@ async def test_a_prefixed_shops_order_is_found_without_its_prefix(typed: str) ->
     talked = await talk(f"{typed} amelia.clarke@example.co.uk", store=SECOND)
     assert talked.tools(0) == ["find_order", "list_fulfillments"]
     assert "15501234567890" in talked.replies[0]
+
+
+# --- found on the stranger set (evals/stranger): general causes, each checked on other stores ----------------------
+@pytest.mark.parametrize(
+    ("message", "order", "postcode"),
+    [
+        ("hiya is my parcel coming today?? FF2113", "FF2113", None),  # prefix, no dash
+        ("KT0043B a@b.jp", "KT0043B", None),  # a letter suffix without a dash
+        ("FF-2111 AB101XG", "FF-2111", "AB101XG"),  # a UK postcode is no order name
+        ("where is FF 2102 GB, email a@b.co.uk", "2102", None),  # the middle of a spaced name is no Dutch postcode
+        ("e91 ab12", None, "e91 ab12"),  # an Eircode-shaped code with any letters (verification decides)
+    ],
+)
+def test_order_names_and_postcodes_found_on_a_stranger_store(
+    message: str, order: str | None, postcode: str | None
+) -> None:
+    details = extract_details(message, "factor" if message.startswith("e91") else None)
+    assert (details.order_number, details.postal_code) == (order, postcode)
+
+
+async def test_a_yes_that_says_what_the_team_should_do_takes_up_a_soft_offer() -> None:
+    # The attempted-delivery answer ends with a soft offer (no question): a yes naming the request takes it up.
+    talked = await talk("FF-2116 BN1 1AA", "yes please, I'd like a replacement", store=SECOND)
+    assert not talked.replies[0].rstrip().endswith("?") and "support team" in talked.replies[0]
+    assert talked.tools(1) == ["escalate"]
+    [escalation] = talked.escalations()
+    assert "replacement" in escalation["summary"] and escalation["order_number"] == "FF-2116"
+
+
+async def test_what_on_hold_means_is_explained() -> None:
+    talked = await talk("FF-2106 jack.robinson@example.co.uk", "what does on hold mean?", store=SECOND)
+    assert (
+        "on hold" in talked.replies[1].lower() and "status Shopify shows" not in talked.replies[1]
+    )  # not the fallback
+    assert "escalate" not in talked.all_tools()

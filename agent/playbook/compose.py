@@ -579,8 +579,9 @@ class Composer:
         if result.cancelled or not result.packages:
             return None
         packages = [package] if package else result.packages
-        if package and intent.focus in (None, "carrier"):
-            # One package named ("the second parcel", "the UPS one", "which has the socks"): all about that one.
+        if package and intent.focus in (None, "carrier", "eta"):
+            # One package named ("the second parcel", "the UPS one", "and the cap, when's that coming?"): all about
+            # that one, its carrier, tracking and estimate together.
             details = self._package_details(package)
             items = self.in_brackets(package.items)
             return Answer(self.r.say("focus.package", number=package.package_number, items=items, details=details))

@@ -379,8 +379,10 @@ class Playbook:
         result = turn.last("escalate")
         if result is not None:
             return self._after_escalation(state, EscalationResult.model_validate(result), turn)
-        # A soft offer ("if it hasn't reached you, let me know") is no question: only a sure yes takes it up.
-        yes = intent.accept and (state.offer_asked or "accept" in intent.sure)
+        # A soft offer ("if it hasn't reached you, let me know") is no question: only a sure yes takes it up, or a yes
+        # that says what the team should do ("yes please, I'd like a replacement").
+        wants = intent.request or intent.item_problem
+        yes = intent.accept and (state.offer_asked or "accept" in intent.sure or wants is not None)
         said_yes = yes or (intent.acknowledge and not intent.thanks and state.offer_asked)
         if state.no_handoff and not intent.human:
             return None
@@ -397,7 +399,7 @@ class Playbook:
             return self._reply(state, "already_escalated", reference=reference, email=reply_to)
         if not order and not state.email:
             return self._reply(replace(state, pending_reason=reason), "ask_contact_email", awaiting="contact_email")
-        topic = state.offer_topic if accepting else None
+        topic = (wants or state.offer_topic) if accepting else None
         args: dict[str, Any] = {"reason": reason, "summary": self._summary(topic or reason, order)}
         if order:
             args["order_number"] = order

@@ -26,8 +26,12 @@ _PREFIXED_NUMBER = re.compile(
     r"([A-Za-z]{0,4}[\-_]?\d[\dA-Za-z\-]{1,14})\b",
     re.IGNORECASE,
 )
-# A store-prefixed order name standing alone: "FF-2101", "EN1001" (at least three digits, so not a postcode).
-_NAMED_ORDER = re.compile(r"(?<![\w@.-])([A-Za-z]{1,4}-?\d{3,10}(?:-[A-Za-z0-9]{1,3})?)(?![\w@-])")
+# A store-prefixed order name standing alone: "FF-2101", "EN1001", "BOG5105IE" (at least three digits, so not a
+# postcode).
+_NAMED_ORDER = re.compile(
+    # A letter suffix without a dash needs four digits before it: "AB101XG" is a UK postcode, "BOG5105IE" an order.
+    r"(?<![\w@.-])([A-Za-z]{1,4}-?(?:\d{3,10}(?:-[A-Za-z0-9]{1,3})?|\d{4,10}[A-Za-z]{1,3}))(?![\w@-])"
+)
 _BARE_NUMBER = re.compile(
     r"(?<![\w$€£¥.,/:])(\d{3,12})"
     r"(?![\w%/:€£¥]|[.,]\d|\s*(?:days?|weeks?|months?|hours?|dollars?|euros?|pounds?|quid|yen|bucks|items?)\b)"
@@ -48,9 +52,10 @@ _UK_POSTAL = r"[A-Za-z]{1,2}\d[A-Za-z\d]?[ \-]?\d(?![CIKMOVcikmov])[A-Za-z]{2}" 
 _SHAPED_POSTAL_ALTERNATIVES = (
     r"[A-Za-z]\d[A-Za-z][ \-]?\d[A-Za-z]\d",  # Canada: "K1A 0B1", "k1a0b1"
     _UK_POSTAL,
-    # Ireland (Eircode): a routing key and four characters, at least one a digit: "D02 X285", "d02x285".
-    r"(?:[AC-FHKNPRTV-Yac-fhknprtv-y]\d{2}|[Dd]6[Ww])\s?(?=[\dA-Za-z]{0,3}\d)[\dAC-FHKNPRTV-Yac-fhknprtv-y]{4}",
-    r"\d{4}\s?[A-Z]{2}(?<!OK)",  # Netherlands, in capitals: "1234 ok" is not a postcode
+    # Ireland (Eircode): a routing key and four characters, at least one a digit: "D02 X285", "d02x285", "E91 AB12".
+    r"(?:[A-Za-z]\d{2}|[Dd]6[Ww])\s?(?=[\dA-Za-z]{0,3}\d)[\dA-Za-z]{4}",
+    # Netherlands, in capitals: "1234 ok" is not a postcode, nor the middle of an order name ("BOG 5101 IE").
+    r"(?<![A-Z][\s\-])\d{4}\s?[A-Z]{2}(?<!OK)",
     r"\d{3}-\d{4}",  # Japan: "100-0001" (an order suffix is at most three characters: "2001-A")
     r"\d{5}-\d{4}",  # a US ZIP+4
 )
