@@ -515,3 +515,16 @@ async def test_what_on_hold_means_is_explained() -> None:
         "on hold" in talked.replies[1].lower() and "status Shopify shows" not in talked.replies[1]
     )  # not the fallback
     assert "escalate" not in talked.all_tools()
+
+
+async def test_why_a_cancelled_order_was_cancelled_gives_the_facts_there_are() -> None:
+    first = await talk("why was FF-2108 cancelled? thomas.walsh@example.co.uk", store=SECOND)
+    assert "2 June" in first.replies[0] and "£289.00" in first.replies[0] and offers_the_team(first.replies[0])
+    again = await talk("FF-2108 thomas.walsh@example.co.uk", "why was it cancelled??", store=SECOND)
+    assert "£289.00" in again.replies[0] and "£289.00" not in again.replies[1] and offers_the_team(again.replies[1])
+
+
+async def test_which_carrier_after_a_hand_over_names_the_new_one(tmp_path: Path) -> None:
+    store = store_with_event(tmp_path, "IN_TRANSIT", "IN_TRANSIT", "Handed over to Canada Post, PIN 7023210039")
+    talked = await talk(f"where is my order 1094 {ANA}", "which company is delivering it now?", store=store)
+    assert "Canada Post" in talked.replies[1] and "7023210039" in talked.replies[1]

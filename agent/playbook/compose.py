@@ -182,8 +182,10 @@ class Composer:
     def order_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer:
         if result.cancelled:
             if intent.asks_why:
-                text = self.r.say("order.cancel_reason_unknown", order_number=order.order_number)
-                return Answer(text, offer="cancellation_details")
+                # The reason isn't in the data; the facts that are (when, and any refund) come with the offer.
+                facts = self.without_offers(self._cancelled(order, result).text)
+                why = self.r.say("order.cancel_reason_unknown", order_number=order.order_number)
+                return Answer(self.join(facts, why), offer="cancellation_details")
             return self._cancelled(order, result, asks_money=intent.refund_request or intent.focus == "refund")
         packages = result.packages
         if not packages and (
@@ -406,6 +408,14 @@ class Composer:
             return "attempted" if "ATTEMPTED_DELIVERY" in (package.status, event and event.status) else "failure"
         return None
 
+    @staticmethod
+    def _handed_over(package: Package) -> bool:
+        """Whether the carrier's latest update says it passed the parcel to another carrier."""
+        message = (package.latest_event.message or "").lower() if package.latest_event else ""
+        return not package.delivered and any(
+            w in message for w in prompts.toml("replies.toml")["event_words"]["handover"]
+        )
+
     def _trouble_answer(self, order: OrderOverview, package: Package, trouble: str, carrier: str) -> Answer:
         """Said plainly, with the carrier's own words and the team offered: never "on its way"."""
         text = self.r.say(
@@ -558,6 +568,10 @@ class Composer:
     # --- follow-ups: one question about an order already shown ---------------------------------------------------
     def focused_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer | None:
         """A short answer to "which carrier?", "when will it arrive?", "what about the teapot?", "my refund?"."""
+        if intent.asks_why and result.cancelled:
+            # The cancellation's facts were just given: only that its reason isn't in the data.
+            text = self.r.say("order.cancel_reason_unknown", order_number=order.order_number)
+            return Answer(text, offer="cancellation_details")
         if intent.not_received or intent.asks_why or intent.cancel_request:
             return None
         if intent.focus == "refund":
@@ -586,7 +600,10 @@ class Composer:
             items = self.in_brackets(package.items)
             return Answer(self.r.say("focus.package", number=package.package_number, items=items, details=details))
         if intent.focus == "carrier":
-            return Answer("\n".join(self._carrier_line(p, single=len(result.packages) == 1) for p in packages))
+            lines = [self._carrier_line(p, single=len(result.packages) == 1) for p in packages]
+            # A hand-over to another carrier is in the carrier's own update: who has the parcel now is the answer.
+            lines += [self._latest_sentence(p) for p in packages if self._handed_over(p)]
+            return Answer("\n".join(lines))
         if intent.focus == "eta":
             lines = [self._eta_line(p, single=len(result.packages) == 1) for p in packages]
             return Answer("\n".join(lines))
