@@ -528,3 +528,15 @@ async def test_which_carrier_after_a_hand_over_names_the_new_one(tmp_path: Path)
     store = store_with_event(tmp_path, "IN_TRANSIT", "IN_TRANSIT", "Handed over to Canada Post, PIN 7023210039")
     talked = await talk(f"where is my order 1094 {ANA}", "which company is delivering it now?", store=store)
     assert "Canada Post" in talked.replies[1] and "7023210039" in talked.replies[1]
+
+
+async def test_a_parcel_held_for_collection_is_not_on_its_way_and_says_where(tmp_path: Path) -> None:
+    held = store_with_event(tmp_path, "READY_FOR_PICKUP", "READY_FOR_PICKUP", "Awaiting collection at Main St depot")
+    reply = (await talk(f"where is my order 1094 {ANA}", store=held)).replies[0]
+    assert "on its way" not in reply and "Main St depot" in reply and "1Z84X9260398765432" in reply
+
+
+async def test_a_parcel_collected_from_a_post_office_says_so(tmp_path: Path) -> None:
+    store = store_with_event(tmp_path, "PICKED_UP", "PICKED_UP", "Collected from Elm Road Post Office")
+    reply = (await talk(f"did my order get collected? 1094 {ANA}", store=store)).replies[0]
+    assert "Collected from Elm Road Post Office" in reply

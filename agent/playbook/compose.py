@@ -262,7 +262,9 @@ class Composer:
 
     def _delivered(self, order: OrderOverview, package: Package, intent: Intent) -> Answer:
         assert package.delivered is not None
-        event = package.latest_event if package.latest_event and package.latest_event.status == "DELIVERED" else None
+        # A parcel collected from a post office or locker ends with a pickup, not a delivery: its note says where.
+        last = package.latest_event
+        event = last if last and last.status in ("DELIVERED", "PICKED_UP") else None
         place = f" in {event.city}" if event and event.city else ""
         note = ""
         if event and event.message and event.message.strip().lower() not in ("delivered", "delivered."):
@@ -384,6 +386,11 @@ class Composer:
             international = bool(event.message and _INTERNATIONAL_HINTS.search(event.message))
             advice = self.r.say("order.stale" if international else "order.stale_domestic", carrier=carrier)
             return Answer(self.join(text, latest, eta, self.context_for("in_transit"), advice), "delayed_or_stuck")
+        if package.status == "READY_FOR_PICKUP":
+            # A shipped parcel held for collection (post office, locker) is no longer on its way: where it waits is
+            # in the carrier's latest update.
+            text = self.r.say("order.awaiting_collection", **facts, carrier=carrier, tracking=self.tracking(package))
+            return Answer(self.join(text, self._latest_sentence(package)))
         text = self.r.say(
             "order.moving",
             **facts,
