@@ -27,31 +27,17 @@ def normalize_order_number(text: str) -> str | None:
 
 
 _NAME_NOISE = re.compile(r"[\s#\-_./]")
-_NAME_PARTS = re.compile(r"([A-Z]*)(\d+)([A-Z]*)")
 
 
 def order_name_matches(order_name: str, number: str) -> bool:
-    """A Shopify order name ('#1234', 'BOG-5101-IE') against a normalised shopper number.
+    """A Shopify order name ('#1234', 'FF-2101', 'BOG-5101-IE') against a normalised shopper number: the same
+    characters once '#', spaces, dashes and case are set aside ('1234', 'ff2101', 'bog 5101 ie').
 
-    The same characters once '#', spaces, dashes and case are set aside ('bog5101ie', 'FF2101' for 'FF-2101'), or
-    the number without the shop's letter prefix ('2101', '5101IE') or its format suffix ('5101', 'BOG5101'): shoppers
-    type it every way, and the Admin client finds the same names through the shop's order-name format
-    (`order_name_candidates`).
+    A number typed without the shop's prefix ('2101' for 'FF-2101') is found by the Admin client through the shop's
+    order-name format (`order_name_candidates`); a store file has no format, so there it must be typed whole.
     """
-    name, typed = _NAME_NOISE.sub("", order_name.upper()), _NAME_NOISE.sub("", number.upper())
-    if not typed:
-        return False
-    if name == typed:
-        return True
-    parts = _NAME_PARTS.fullmatch(name)
-    if parts is None:
-        return False
-    prefix, digits, suffix = parts.groups()
-    if typed == digits + suffix:
-        return True
-    # A suffix of one letter tells one order from another ('#1042-B' is not '#1042'); a longer one is the shop's
-    # format ('-IE', '-UK') and may be left off like the prefix.
-    return len(suffix) >= 2 and typed in (digits, prefix + digits)
+    typed = _NAME_NOISE.sub("", number.upper())
+    return bool(typed) and _NAME_NOISE.sub("", order_name.upper()) == typed
 
 
 def normalize_email(email: str) -> str:

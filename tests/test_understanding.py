@@ -454,29 +454,26 @@ async def test_a_policy_question_is_no_request_and_looks_nothing_up() -> None:
     assert offers_the_team(reply)  # no notes on cancelling: the team is offered, nothing is claimed
 
 
-# --- order names typed with or without the shop's prefix and suffix ------------------------------------------------
+# --- order names typed the shop's way in any spacing, dashes and case ---------------------------------------------
 @pytest.mark.parametrize(
     ("name", "typed", "same"),
     [
         ("FF-2101", "FF2101", True),
-        ("FF-2101", "2101", True),
-        ("BOG-5101-IE", "5101", True),
-        ("BOG-5101-IE", "bog 5101 ie", True),
-        ("BOG-5101-IE", "5101-IE", True),
-        ("BOG-5101-IE", "BOG5101", True),
+        ("FF-2101", "ff 2101", True),
+        ("BOG-5101-IE", "bog5101ie", True),
+        ("BOG-5101-IE", "BOG 5101 IE", True),
         ("#1234", "1234", True),
-        ("#1042-B", "1042", False),  # a one-letter suffix tells one order from another
+        ("#1042-B", "1042", False),  # a suffix tells one order from another
         ("#1234", "12345", False),
         ("#1234", "EN1234", False),
-        ("BOG-5101-IE", "510", False),
     ],
 )
-def test_an_order_name_matches_however_its_prefix_and_suffix_are_typed(name: str, typed: str, same: bool) -> None:
+def test_an_order_name_matches_in_any_spacing_and_case(name: str, typed: str, same: bool) -> None:
     assert order_name_matches(name, typed) is same
 
 
-@pytest.mark.parametrize("typed", ["order 2102", "ff2102", "FF 2102", "#2102"])
-async def test_a_prefixed_shops_order_is_found_without_its_prefix(typed: str) -> None:
+@pytest.mark.parametrize("typed", ["order ff2102", "FF 2102", "ff-2102", "#FF2102"])
+async def test_a_prefixed_shops_order_is_found_however_its_name_is_spaced(typed: str) -> None:
     talked = await talk(f"{typed} amelia.clarke@example.co.uk", store=SECOND)
     assert talked.tools(0) == ["find_order", "list_fulfillments"]
     assert "15501234567890" in talked.replies[0]
@@ -487,9 +484,9 @@ async def test_a_prefixed_shops_order_is_found_without_its_prefix(typed: str) ->
     ("message", "order", "postcode"),
     [
         ("hiya is my parcel coming today?? FF2113", "FF2113", None),  # prefix, no dash
+        ("where is BOG 5101 IE, email a@b.ie", "BOG-5101-IE", None),  # spaced, and no Dutch postcode in it
         ("KT0043B a@b.jp", "KT0043B", None),  # a letter suffix without a dash
         ("FF-2111 AB101XG", "FF-2111", "AB101XG"),  # a UK postcode is no order name
-        ("where is FF 2102 GB, email a@b.co.uk", "2102", None),  # the middle of a spaced name is no Dutch postcode
         ("e91 ab12", None, "e91 ab12"),  # an Eircode-shaped code with any letters (verification decides)
     ],
 )

@@ -43,6 +43,8 @@ _NOT_A_CODE = re.compile(
 # Words that join several orders in one message ("orders 1042 and 1050"): two numbers there are two orders.
 _SEVERAL = re.compile(r"\b(?:orders|and|&|plus|or)\b|&", re.IGNORECASE)
 _YEAR_CONTEXT = re.compile(rf"\b(?:in|since|from|of|year|back|early|late|{MONTH_PATTERN})\s*$", re.IGNORECASE)
+# A store's order name typed with spaces, its letters in capitals as the shop writes them: "FF 2102", "BOG 5101 IE".
+_SPACED_ORDER = re.compile(r"(?<![\w@#\-])([A-Z]{2,4}) (\d{3,10})(?: ([A-Z]{1,3}))?(?![\w@\-])")
 # An order name with a store suffix, standing alone: "2001-A", "1001-b".
 _SUFFIXED_ORDER = re.compile(r"(?<![\w@.-])#?\s*(\d{3,10}\s?-\s?[A-Za-z0-9]{1,3})(?![\w@-])")
 # Postcodes with a shape no order number has (letters in fixed places, or a dash in a fixed place) are recognised
@@ -118,6 +120,10 @@ def extract_details(text: str, awaiting: Awaiting) -> Details:
 
 def _read_order_number(details: Details, rest: str, awaiting: Awaiting) -> None:
     """The order number in the message (or, depending on what Lumen asked, a code-shaped answer as the postcode)."""
+    spaced = _SPACED_ORDER.search(rest)
+    if spaced:
+        details.order_number = "-".join(part for part in spaced.groups() if part)
+        return
     suffixed = _SUFFIXED_ORDER.findall(rest)
     if suffixed:
         details.order_number = re.sub(r"\s", "", suffixed[-1])
@@ -400,7 +406,7 @@ _SAFE_GUESSES: tuple[Act, ...] = ("missing_item", "delivered_not_received", "whe
 def _words_only(text: str) -> str:
     """The message without its order numbers, emails and postcodes: the words that say what the shopper wants."""
     rest = EMAIL.sub(" ", text)
-    for pattern in (_SHAPED_POSTAL, _SUFFIXED_ORDER, _PREFIXED_NUMBER, _NAMED_ORDER, _BARE_NUMBER):
+    for pattern in (_SHAPED_POSTAL, _SPACED_ORDER, _SUFFIXED_ORDER, _PREFIXED_NUMBER, _NAMED_ORDER, _BARE_NUMBER):
         rest = pattern.sub(" ", rest)
     return rest
 
