@@ -57,7 +57,7 @@ def bare_agent() -> Agent[None, str]:
     def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         last = messages[-1].parts[-1]
         if isinstance(last, ToolReturnPart):
-            return ModelResponse(parts=[TextPart(f"Your order {last.content['name']} is on its way.")])
+            return ModelResponse(parts=[TextPart(f"Your order: {last.model_response_str()}")])
         return ModelResponse(parts=[ToolCallPart("find_order", {"order_number": "#1001", "email": "a@example.com"})])
 
     agent = Agent[None, str](FunctionModel(respond), output_type=str)
