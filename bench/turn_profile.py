@@ -1,6 +1,7 @@
 """What one chat turn costs, in process: Lumen's turns against a bare pydantic-ai agent run, and where the time goes.
 
-.venv/bin/python bench/turn_profile.py [--conversations 100] [--concurrency 1] [--profile] [--database URL]
+.venv/bin/python bench/turn_profile.py [--conversations 100] [--concurrency 50] [--profile] [--database URL]
+.venv/bin/python bench/turn_profile.py --http http://127.0.0.1:8000 [--store FILE]   (a running `lumen serve`)
 
 Prints figures, asserts nothing. The bare run is what issue 10 compares against: one `Agent.run` with a function
 model that asks for one tool call, then answers (two model requests, one tool call), no database, no guard. Lumen's
@@ -19,6 +20,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
+import httpx
 from pydantic_ai import Agent, RunContext
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart, ToolReturnPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
@@ -110,6 +112,45 @@ async def lumen_runs(lumen: Lumen, conversations: int, concurrency: int) -> Figu
     return Figures(all_turns, lookup_turns, time.perf_counter() - started, time.process_time() - cpu)
 
 
+async def http_runs(base_url: str, store: str | None, conversations: int, concurrency: int) -> None:
+    """The same conversations over HTTP; each from an address of its own (X-Forwarded-For, which `lumen serve`
+    trusts from 127.0.0.1), so per-client limits stay out of the way as for many shoppers."""
+    from shopify import FixtureStore
+
+    raw = (FixtureStore(store) if store else FixtureStore()).raw["orders"]
+    people = [(o["name"], o["email"]) for o in raw if o.get("email")]
+    turns: list[float] = []
+    errors: list[int] = []
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(client: httpx.AsyncClient, i: int) -> None:
+        name, email = people[i % len(people)]
+        headers = {"X-Forwarded-For": f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"}
+        session = None
+        async with gate:
+            for template in TURNS:
+                started = time.perf_counter()
+                body = {"message": template.format(name=name, email=email), "session_id": session}
+                response = await client.post("/api/chat", json=body, headers=headers)
+                turns.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    errors.append(response.status_code)
+                    return
+                session = response.json()["session_id"]
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(one(client, i) for i in range(conversations)))
+        elapsed = time.perf_counter() - started
+    turns.sort()
+    print(f"HTTP {base_url}: {conversations} conversations, {concurrency} at once, {len(turns)} turns")
+    print(
+        f"{len(turns) / elapsed:.1f} turns/s, turn p50 {statistics.median(turns) * 1000:.1f} ms, "
+        f"p95 {turns[int(len(turns) * 0.95)] * 1000:.1f} ms, errors {len(errors)} {sorted(set(errors))}"
+    )
+
+
 async def main(conversations: int, concurrency: int, database: str, profile: bool) -> None:
     lumen = await Lumen.create(Settings(lumen_database_url=database, _env_file=None))
     try:
@@ -142,5 +183,10 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--database", default="sqlite:///:memory:")
     parser.add_argument("--profile", action="store_true", help="cProfile the concurrent run and print the top")
+    parser.add_argument("--http", help="the base URL of a running `lumen serve` to send the conversations to")
+    parser.add_argument("--store", help="with --http: the store file the server serves (default: the demo store)")
     args = parser.parse_args()
-    asyncio.run(main(args.conversations, args.concurrency, args.database, args.profile))
+    if args.http:
+        asyncio.run(http_runs(args.http, args.store, args.conversations, args.concurrency))
+    else:
+        asyncio.run(main(args.conversations, args.concurrency, args.database, args.profile))
