@@ -1,0 +1,172 @@
+"""Lumen's turn against a bare pydantic-ai agent run, in one process: what Lumen adds around the framework.
+
+The bare run is the least a tool-using agent can do: an `Agent` whose FunctionModel makes two model requests (the
+first calls `find_order`, the second writes the answer from its result) and one tool call over an in-memory dict.
+Lumen's turn is `Lumen.chat` with the playbook model over the same synthetic store as a store file, a SQLite file
+database, a new conversation each time. Runs alternate (Lumen, bare, Lumen, ...) so load on the machine falls on
+both alike. `--profile` adds a cProfile of Lumen's turns and prints where their time goes.
+
+    .venv/bin/python bench/agent_ratio.py [--runs 200] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import pstats
+import re
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # run as a plain script from a checkout
+
+from pydantic_ai import Agent, RunContext  # noqa: E402
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart, ToolReturnPart  # noqa: E402
+from pydantic_ai.models.function import AgentInfo, FunctionModel  # noqa: E402
+
+from agent.service import Lumen  # noqa: E402
+from bench.synthetic_store import build_store  # noqa: E402
+from config import Settings  # noqa: E402
+
+WARMUP = 5
+_NUMBER = re.compile(r"#?([A-Z]*\d{3,})", re.IGNORECASE)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def _bare_model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    """First request: call find_order with what the shopper typed. Second: answer from the tool's result."""
+    returned = [p for m in messages for p in getattr(m, "parts", []) if isinstance(p, ToolReturnPart)]
+    if returned:
+        found = returned[-1].content
+        if not isinstance(found, dict) or not found:
+            return ModelResponse(parts=[TextPart("I couldn't find that order.")])
+        return ModelResponse(parts=[TextPart(f"Your order {found['name']} is {found['status'].lower()}.")])
+    prompt = str(getattr(messages[-1].parts[-1], "content", ""))
+    number, email = _NUMBER.search(prompt), _EMAIL.search(prompt)
+    args = {"order_number": number.group(1) if number else "", "email": email.group(0) if email else ""}
+    return ModelResponse(parts=[ToolCallPart("find_order", args)])
+
+
+def bare_agent() -> Agent[dict[str, dict[str, Any]], str]:
+    agent: Agent[dict[str, dict[str, Any]], str] = Agent(FunctionModel(_bare_model), deps_type=dict)
+
+    @agent.tool
+    async def find_order(ctx: RunContext[dict[str, dict[str, Any]]], order_number: str, email: str) -> dict[str, Any]:
+        """Look an order up by number, checking the email."""
+        node = ctx.deps.get(order_number.lstrip("#").upper())
+        if node is None or node.get("email") != email:
+            return {}
+        return {"name": node["name"], "status": node["displayFulfillmentStatus"]}
+
+    return agent
+
+
+@dataclass
+class Ratio:
+    runs: int
+    lumen_s: list[float]
+    bare_s: list[float]
+    profile: str = ""
+
+    @property
+    def median_ratio(self) -> float:
+        return statistics.median(self.lumen_s) / statistics.median(self.bare_s)
+
+    @property
+    def mean_ratio(self) -> float:
+        return statistics.fmean(self.lumen_s) / statistics.fmean(self.bare_s)
+
+
+def question(node: dict[str, Any]) -> str:
+    return f"Hi, where is my order {node['name']}? My email is {node['email']}"
+
+
+async def measure(store: dict[str, Any], runs: int, *, profile: bool = False, workdir: Path | None = None) -> Ratio:
+    """`runs` Lumen turns and `runs` bare agent runs, alternating, each about a different order."""
+    with tempfile.TemporaryDirectory(prefix="lumen-ratio-", dir=workdir) as tmp:
+        store_path = Path(tmp) / "store.json"
+        store_path.write_text(json.dumps(store), encoding="utf-8")
+        settings = Settings(
+            _env_file=None,
+            lumen_store=store_path,
+            lumen_database_url=f"sqlite:///{Path(tmp) / 'ratio.db'}",
+            lumen_now=store["asOf"],
+            lumen_model="playbook",
+            shopify_shop=None,
+            shopify_access_token=None,
+        )
+        lumen = await Lumen.create(settings)
+        try:
+            return await _alternate(lumen, store["orders"], runs, profile)
+        finally:
+            await lumen.close()
+
+
+async def _alternate(lumen: Lumen, orders: list[dict[str, Any]], runs: int, profile: bool) -> Ratio:
+    agent = bare_agent()
+    by_number = {node["name"].lstrip("#").upper(): node for node in orders}
+    profiler = cProfile.Profile() if profile else None
+    lumen_s: list[float] = []
+    bare_s: list[float] = []
+    for i in range(WARMUP + runs):
+        node = orders[(i * 7919) % len(orders)]  # a different order each run, spread over the store
+        started = time.perf_counter()
+        if profiler is not None and i >= WARMUP:
+            profiler.enable()
+        await lumen.chat(question(node), None)
+        if profiler is not None:
+            profiler.disable()
+        lumen_took = time.perf_counter() - started
+        started = time.perf_counter()
+        await agent.run(question(node), deps=by_number)
+        bare_took = time.perf_counter() - started
+        if i >= WARMUP:
+            lumen_s.append(lumen_took)
+            bare_s.append(bare_took)
+    return Ratio(runs, lumen_s, bare_s, _top(profiler) if profiler is not None else "")
+
+
+def _top(profiler: cProfile.Profile, limit: int = 30) -> str:
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(limit)
+    stats.sort_stats("tottime").print_stats(limit)
+    return out.getvalue()
+
+
+def report(ratio: Ratio) -> list[str]:
+    ms = 1000
+    return [
+        f"  Lumen.chat turn (in process):  median {statistics.median(ratio.lumen_s) * ms:.1f} ms, "
+        f"mean {statistics.fmean(ratio.lumen_s) * ms:.1f} ms ({ratio.runs} runs)",
+        f"  bare pydantic-ai agent run:    median {statistics.median(ratio.bare_s) * ms:.2f} ms, "
+        f"mean {statistics.fmean(ratio.bare_s) * ms:.2f} ms (2 model requests, 1 tool call)",
+        f"  Lumen / bare:                  {ratio.median_ratio:.1f}x (medians), {ratio.mean_ratio:.1f}x (means)",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--orders", type=int, default=5000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--profile", action="store_true", help="cProfile Lumen's turns and print the top costs")
+    args = parser.parse_args()
+    ratio = asyncio.run(measure(build_store(args.orders, args.seed), args.runs, profile=args.profile))
+    print("\n".join(report(ratio)))
+    if ratio.profile:
+        print(ratio.profile)
+
+
+if __name__ == "__main__":
+    main()
