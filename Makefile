@@ -47,9 +47,12 @@ lint: install
 eval: install
 	$(BIN)/lumen eval
 
+# Figures, not tests: each prints what it measured with the machine's load, and asserts nothing (docs/benchmarks.md).
+# The Black Friday run takes 2-4 minutes: lumen serve --workers 2 under 1,000 conversations a minute.
 bench: install
 	$(BIN)/python bench/chat_latency.py
 	$(BIN)/python bench/shopify_throughput.py
+	$(BIN)/python bench/black_friday.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache lumen.db

@@ -137,28 +137,40 @@ def _sse_events(lines: list[str]) -> Iterator[tuple[str, Any]]:
             data.append(line[5:].removeprefix(" "))
 
 
-async def chat_turn(client: httpx.AsyncClient, message: str, session_id: str | None, address: str) -> Turn:
-    """One turn over the widget's stream: latency to `done`, and to the first event (the `session` event)."""
+async def chat_turn(
+    client: httpx.AsyncClient, message: str, session_id: str | None, address: str, timeout: float
+) -> Turn:
+    """One turn over the widget's stream: latency to `done`, and to the first event (the `session` event). A turn
+    that takes longer than `timeout` in all is abandoned (httpx's own timeouts are per read, and a stream reads
+    often)."""
     turn = Turn()
     started = time.monotonic()
-    body = {"message": message, "session_id": session_id}
-    headers = {"Accept": "text/event-stream", "X-Forwarded-For": address}
     try:
-        async with client.stream("POST", "/api/chat/stream", json=body, headers=headers) as response:
-            turn.status = response.status_code
-            if response.status_code != 200:
-                await response.aread()
-                turn.error = f"HTTP {response.status_code}"
-                return _timed(turn, started)
-            lines: list[str] = []
-            async for line in response.aiter_lines():
-                if not turn.first_event:
-                    turn.first_event = time.monotonic() - started
-                lines.append(line)
-        _read_stream(turn, lines)
+        async with asyncio.timeout(timeout):
+            await _stream_turn(client, {"message": message, "session_id": session_id}, address, turn, started)
+    except TimeoutError:
+        turn.error = f"no answer within {timeout:g}s"
     except httpx.HTTPError as exc:
         turn.error = type(exc).__name__
     return _timed(turn, started)
+
+
+async def _stream_turn(
+    client: httpx.AsyncClient, body: dict[str, Any], address: str, turn: Turn, started: float
+) -> None:
+    headers = {"Accept": "text/event-stream", "X-Forwarded-For": address}
+    async with client.stream("POST", "/api/chat/stream", json=body, headers=headers) as response:
+        turn.status = response.status_code
+        if response.status_code != 200:
+            await response.aread()
+            turn.error = f"HTTP {response.status_code}"
+            return
+        lines: list[str] = []
+        async for line in response.aiter_lines():
+            if not turn.first_event:
+                turn.first_event = time.monotonic() - started
+            lines.append(line)
+    _read_stream(turn, lines)
 
 
 def _timed(turn: Turn, started: float) -> Turn:
@@ -260,13 +272,16 @@ class Run:
     ended: float = 0.0
 
 
-async def converse(client: httpx.AsyncClient, conversation: Conversation, think: float) -> None:
-    first = await chat_turn(client, conversation.first, None, conversation.address)
+async def converse(client: httpx.AsyncClient, conversation: Conversation, opt: Options) -> None:
+    first = await chat_turn(client, conversation.first, None, conversation.address, opt.request_timeout)
     conversation.turns.append(first)
     if not first.ok or not first.session_id:
         return
-    await asyncio.sleep(think)
-    conversation.turns.append(await chat_turn(client, conversation.follow_up, first.session_id, conversation.address))
+    await asyncio.sleep(opt.think)
+    follow_up = conversation.follow_up
+    conversation.turns.append(
+        await chat_turn(client, follow_up, first.session_id, conversation.address, opt.request_timeout)
+    )
 
 
 async def probe(
@@ -281,7 +296,8 @@ async def probe(
     message = f"Where is my order {found.node['name']}? My email is {found.node['email']}"
     while time.monotonic() - found.sent < opt.probe_timeout:
         found.asked += 1
-        turn = await chat_turn(client, message, None, f"172.16.{len(run.probe_turns) % 250}.{found.asked % 250 + 1}")
+        address = f"172.16.{len(run.probe_turns) % 250}.{found.asked % 250 + 1}"
+        turn = await chat_turn(client, message, None, address, opt.request_timeout)
         run.probe_turns.append(turn)
         if found.tracking in turn.reply:
             found.seen_after = time.monotonic() - found.sent
@@ -315,7 +331,7 @@ async def drive(client: httpx.AsyncClient, fake: FakeProcess, store: dict[str, A
     probed = _pick_probes(changes, opt.probes)
     run = Run(conversations, [], changes=len(changes))
     run.started = start = time.monotonic() + 0.5
-    work = [at(start + t, converse(client, c, opt.think)) for t, c in zip(times, conversations, strict=False)]
+    work = [at(start + t, converse(client, c, opt)) for t, c in zip(times, conversations, strict=False)]
     for i, (t, change) in enumerate(changes):
         if i in probed:
             found = Probe(by_id[change.order_id], change.tracking["number"])
@@ -381,6 +397,20 @@ def verdict(conversation: Conversation, transcript: dict[str, Any] | None, failu
     return "answered"
 
 
+async def read_transcript(client: httpx.AsyncClient, session: str, tries: int = 3) -> dict[str, Any] | None:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    for attempt in range(tries):
+        try:
+            response = await client.get(f"/api/admin/conversations/{session}", headers=headers)
+        except httpx.TransportError:
+            await asyncio.sleep(0.2 * (attempt + 1))
+            continue
+        if response.status_code == 200:
+            transcript: dict[str, Any] = response.json()
+            return transcript
+    return None
+
+
 async def judge(client: httpx.AsyncClient, conversations: list[Conversation]) -> None:
     failures = failure_patterns()
     gate = asyncio.Semaphore(8)
@@ -390,10 +420,7 @@ async def judge(client: httpx.AsyncClient, conversations: list[Conversation]) ->
         transcript = None
         if session:
             async with gate:
-                response = await client.get(
-                    f"/api/admin/conversations/{session}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
-                )
-            transcript = response.json() if response.status_code == 200 else None
+                transcript = await read_transcript(client, session)
         conversation.verdict = verdict(conversation, transcript, failures)
 
     await asyncio.gather(*(one(c) for c in conversations))
@@ -543,7 +570,9 @@ def print_figures(run: Run, before: Usage, after: Usage, health: dict[str, Any],
     points = after.counters.points - before.counters.points
     asked = len(conversations) + sum(p.asked for p in run.probes)
     lumen_cpu = after.lumen_cpu - before.lumen_cpu
-    latencies = [t.latency for t in turns if t.ok]
+    # A turn abandoned at the timeout took at least that long: it counts, or a collapse would show no latency at all.
+    abandoned = sum(t.error.startswith("no answer") for t in turns)
+    latencies = [t.latency for t in turns if t.ok or t.error.startswith("no answer")]
     print("Black Friday")
     print(f"  conversations:                 {len(conversations)} ({len(turns)} turns) in {wall:.1f}s; "
           f"offered {opt.rate:g}/min, {opt.arrivals} arrivals; plus {len(run.probe_turns)} probe turns")  # fmt: skip
@@ -553,15 +582,17 @@ def print_figures(run: Run, before: Usage, after: Usage, health: dict[str, Any],
             print(f"    not answered, {why}: {n}")
     print(f"  HTTP errors:                   {sum(errors.values())} of {len(all_turns)} turns  {dict(errors) or ''}")
     print(f"  turn latency p50/p95/p99:      {pct(latencies, 0.5):.2f}s / {pct(latencies, 0.95):.2f}s / "
-          f"{pct(latencies, 0.99):.2f}s (max {max(latencies, default=float('nan')):.2f}s)")  # fmt: skip
+          f"{pct(latencies, 0.99):.2f}s (max {max(latencies, default=float('nan')):.2f}s"
+          f"{f'; {abandoned} abandoned at {opt.request_timeout:g}s count as that' if abandoned else ''})")  # fmt: skip
     first_events = [t.first_event for t in turns if t.ok and t.first_event]
     print(f"  first stream event p50/p95:    {pct(first_events, 0.5):.2f}s / {pct(first_events, 0.95):.2f}s")
     print(f"  Shopify points/conversation:   {points / max(asked, 1):.1f} ({points:.0f} points, {asked} lookups asked "
           f"for; {after.counters.queries - before.counters.queries} queries, "
           f"{after.counters.throttled - before.counters.throttled} throttled)")  # fmt: skip
-    print(f"  turns/s per core:              {len(all_turns) / wall / cores:.1f} ({len(all_turns) / wall:.1f} turns/s "
-          f"on {cores} cores); Lumen used {lumen_cpu:.1f} CPU-s: {len(all_turns) / max(lumen_cpu, 1e-9):.1f} turns "
-          f"per CPU-second")  # fmt: skip
+    done = sum(t.ok for t in all_turns)
+    print(f"  turns/s per core:              {done / wall / cores:.1f} ({done} turns answered in {wall:.1f}s on "
+          f"{cores} cores); Lumen used {lumen_cpu:.1f} CPU-s: {done / max(lumen_cpu, 1e-9):.1f} answered turns per "
+          f"CPU-second")  # fmt: skip
     print(f"  CPU seconds in the run:        Lumen {lumen_cpu:.1f}, fake Shopify {after.fake_cpu - before.fake_cpu:.1f}"
           f", load generator {after.bench_cpu - before.bench_cpu:.1f}")  # fmt: skip
     print_probes(run, opt)
@@ -601,7 +632,9 @@ async def load_test(opt: Options, store: dict[str, Any], workdir: Path, database
     fake = FakeProcess(str(store_path), bucket_size=2000, restore_rate=100)
     fake.start()
     port = free_port()
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=200)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive ends them: a request sent on a connection the
+    # server is closing would fail on the client's side and be counted against Lumen.
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=200, keepalive_expiry=2.0)
     timeout = httpx.Timeout(opt.request_timeout, connect=10)
     try:
         with lumen_server(workdir, lumen_env(fake, database_url, port, store["asOf"]), opt.workers) as server:
@@ -615,9 +648,11 @@ async def load_test(opt: Options, store: dict[str, Any], workdir: Path, database
                 before = await usage(fake, server)
                 run = await drive(client, fake, store, opt)
                 after = await usage(fake, server)
+                judged = time.monotonic()
                 await judge(client, run.conversations)
                 health = (await client.get("/healthz")).json()
         print_figures(run, before, after, health, opt)
+        print(f"  (transcripts read and judged in {time.monotonic() - judged:.1f}s)")
     finally:
         fake.stop()
 
