@@ -538,11 +538,12 @@ def throwaway_postgres() -> Iterator[str]:
 # --- figures ----------------------------------------------------------------------------------------------------------
 
 
-def pct(values: list[float], q: float) -> float:
+def pct(values: list[float], q: float) -> str:
+    """The q-quantile in seconds, as text ('-' when there is nothing to measure)."""
     if not values:
-        return float("nan")
+        return "-"
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+    return f"{ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]:.2f}s"
 
 
 @dataclass
@@ -581,11 +582,11 @@ def print_figures(run: Run, before: Usage, after: Usage, health: dict[str, Any],
         if why != "answered":
             print(f"    not answered, {why}: {n}")
     print(f"  HTTP errors:                   {sum(errors.values())} of {len(all_turns)} turns  {dict(errors) or ''}")
-    print(f"  turn latency p50/p95/p99:      {pct(latencies, 0.5):.2f}s / {pct(latencies, 0.95):.2f}s / "
-          f"{pct(latencies, 0.99):.2f}s (max {max(latencies, default=float('nan')):.2f}s"
+    print(f"  turn latency p50/p95/p99:      {pct(latencies, 0.5)} / {pct(latencies, 0.95)} / "
+          f"{pct(latencies, 0.99)} (max {pct(latencies, 1)}"
           f"{f'; {abandoned} abandoned at {opt.request_timeout:g}s count as that' if abandoned else ''})")  # fmt: skip
     first_events = [t.first_event for t in turns if t.ok and t.first_event]
-    print(f"  first stream event p50/p95:    {pct(first_events, 0.5):.2f}s / {pct(first_events, 0.95):.2f}s")
+    print(f"  first stream event p50/p95:    {pct(first_events, 0.5)} / {pct(first_events, 0.95)}")
     print(f"  Shopify points/conversation:   {points / max(asked, 1):.1f} ({points:.0f} points, {asked} lookups asked "
           f"for; {after.counters.queries - before.counters.queries} queries, "
           f"{after.counters.throttled - before.counters.throttled} throttled)")  # fmt: skip
@@ -606,7 +607,7 @@ def _share(part: int, whole: int) -> str:
 
 def print_probes(run: Run, opt: Options) -> None:
     seen = [p.seen_after for p in run.probes if p.seen_after is not None]
-    print(f"  webhook -> reply:              p50 {pct(seen, 0.5):.1f}s, max {max(seen, default=float('nan')):.1f}s; "
+    print(f"  webhook -> reply:              p50 {pct(seen, 0.5)}, max {pct(seen, 1)}; "
           f"seen {len(seen)}/{len(run.probes)} probed orders within {opt.probe_timeout:g}s "
           f"({sum(p.asked for p in run.probes)} asks)")  # fmt: skip
     print(f"  webhooks sent:                 {run.changes} orders changed, {len(run.webhook_errors)} deliveries failed"
@@ -629,7 +630,7 @@ async def usage(fake: FakeProcess, server: subprocess.Popen[bytes]) -> Usage:
 async def load_test(opt: Options, store: dict[str, Any], workdir: Path, database_url: str) -> None:
     store_path = workdir / "store.json"
     store_path.write_text(json.dumps(store), encoding="utf-8")
-    fake = FakeProcess(str(store_path), bucket_size=2000, restore_rate=100)
+    fake = FakeProcess(str(store_path), bucket_size=2000, restore_rate=100, log_path=str(workdir / "shopify.log"))
     fake.start()
     port = free_port()
     # Idle connections are dropped before uvicorn's 5 s keep-alive ends them: a request sent on a connection the

@@ -17,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import multiprocessing
 import threading
 import time
@@ -201,7 +202,8 @@ async def _apply(fake: CountingShopify, target: str, change: Change, client: htt
         else:
             await _change_here(fake, target, change, client)
     except Exception as exc:  # a refused or failed delivery is a figure to report, not a reason to stop
-        return sent, f"{type(exc).__name__}: {exc}"[:200]
+        first_line = (str(exc).splitlines() or [""])[0]
+        return sent, f"{type(exc).__name__}: {first_line}"[:200]
     return sent, ""
 
 
@@ -238,7 +240,10 @@ async def _serve(conn: Connection, store_path: str, bucket_size: float, restore_
         await asyncio.gather(*pending, return_exceptions=True)
 
 
-def serve(conn: Connection, store_path: str, bucket_size: float, restore_rate: float) -> None:
+def serve(conn: Connection, store_path: str, bucket_size: float, restore_rate: float, log_path: str) -> None:
+    # The fake's own complaints (a client that hung up mid-request, say) go to a file beside Lumen's log, not into
+    # the figures.
+    logging.basicConfig(filename=log_path, level=logging.WARNING)
     asyncio.run(_serve(conn, store_path, bucket_size, restore_rate))
 
 
@@ -253,11 +258,14 @@ class FakeInfo:
 class FakeProcess:
     """The parent's handle: start the fake, send it changes, read its counters. Replies come back on a thread."""
 
-    def __init__(self, store_path: str, *, bucket_size: float, restore_rate: float) -> None:
+    def __init__(self, store_path: str, *, bucket_size: float, restore_rate: float, log_path: str) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self.process = context.Process(
-            target=serve, args=(child, store_path, bucket_size, restore_rate), name="fake-shopify", daemon=True
+            target=serve,
+            args=(child, store_path, bucket_size, restore_rate, log_path),
+            name="fake-shopify",
+            daemon=True,
         )
         self._waiting: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = {}
         self._ids = 0
