@@ -704,7 +704,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     args = parser.parse_args(argv)
     options = Options(**{k: v for k, v in vars(args).items() if k != "quick"})
     if args.quick:
-        options.duration, options.probes, options.ratio_runs = min(options.duration, 20), 5, 50
+        options.duration = min(options.duration, 20)
+        options.probes, options.ratio_runs = min(options.probes, 5), min(options.ratio_runs, 50)
     return options
 
 
