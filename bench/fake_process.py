@@ -2,9 +2,8 @@
 
 The fake runs apart from the load generator so neither slows the other's clock readings through the GIL; the two
 talk over a multiprocessing pipe. Changes are described by picklable `Change` values and applied in the fake's
-process by `FakeShopify.change_order` (which also sends the signed webhook). Until the fake has `change_order`
-(issue 10, h-bulk), `_change_here` does the same in its place: mutate the stored node, bump `updatedAt`, and POST
-the webhook in Shopify's REST payload shape, signed with the app's client secret.
+process by `FakeShopify.change_order`, which bumps the order's `updatedAt` and posts the webhook Shopify would,
+signed with the app's client secret.
 
 Points spent are counted from the fake's own answers (`extensions.cost.actualQueryCost`), so the figure is what
 Shopify would have charged, bulk operations included.
@@ -13,24 +12,17 @@ Shopify would have charged, bulk operations included.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import json
 import logging
 import multiprocessing
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from multiprocessing.connection import Connection
 from typing import Any
 
-import httpx
-
-from evals.fakes.shopify_admin import API_VERSION, FakeShopify
+from evals.fakes.shopify_admin import FakeShopify
 
 CHANGE_TOPICS = {"ship": "fulfillments/create", "deliver": "fulfillment_events/create", "cancel": "orders/cancelled"}
 
@@ -142,81 +134,31 @@ def _numeric(gid: str) -> str:
     return gid.rsplit("/", 1)[-1]
 
 
-# --- applying a change where the fake has no change_order yet ------------------------------------------------------
-
-
-def rest_payload(topic: str, node: dict[str, Any]) -> dict[str, Any]:
-    """The webhook body Shopify sends for `topic` (the fields Lumen reads, in the REST shape)."""
-    numeric = int(_numeric(node["id"]))
-    updated = node.get("updatedAt")
-    if topic.startswith("orders/"):
-        return {"id": numeric, "admin_graphql_api_id": node["id"], "name": node["name"], "updated_at": updated,
-                "cancelled_at": node.get("cancelledAt")}  # fmt: skip
-    fulfillments = node.get("fulfillments") or [{}]
-    latest = fulfillments[-1]
-    fulfillment_id = int(_numeric(str(latest.get("id") or "0")) or 0)
-    if topic == "fulfillment_events/create":
-        return {"id": numeric * 10 + 1, "fulfillment_id": fulfillment_id, "order_id": numeric, "status": "delivered"}
-    tracking = (latest.get("trackingInfo") or [{}])[0]
-    return {"id": fulfillment_id, "order_id": numeric, "status": "success", "name": latest.get("name"),
-            "tracking_company": tracking.get("company"), "tracking_number": tracking.get("number"),
-            "updated_at": updated}  # fmt: skip
-
-
-def signed_headers(body: bytes, topic: str, shop_domain: str, secret: str) -> dict[str, str]:
-    digest = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-    return {
-        "Content-Type": "application/json",
-        "X-Shopify-Topic": topic,
-        "X-Shopify-Hmac-Sha256": digest,
-        "X-Shopify-Shop-Domain": shop_domain,
-        "X-Shopify-Webhook-Id": str(uuid.uuid4()),
-        "X-Shopify-Event-Id": str(uuid.uuid4()),
-        "X-Shopify-Triggered-At": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "X-Shopify-API-Version": API_VERSION,
-    }
-
-
-async def _change_here(fake: FakeShopify, target: str, change: Change, client: httpx.AsyncClient) -> str:
-    with fake._state:
-        node = next(o for o in fake.orders if o.get("id") == change.order_id)
-        mutation(change)(node)
-        node["updatedAt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        body = json.dumps(rest_payload(change.topic, node)).encode()
-    headers = signed_headers(body, change.topic, fake.shop_domain, fake.oauth.client_secret)
-    response = await client.post(target, content=body, headers=headers)
-    response.raise_for_status()
-    return headers["X-Shopify-Webhook-Id"]
-
-
 # --- the process -------------------------------------------------------------------------------------------------
 
 
-async def _apply(fake: CountingShopify, target: str, change: Change, client: httpx.AsyncClient) -> tuple[float, str]:
+async def _apply(fake: CountingShopify, change: Change) -> tuple[float, str]:
     """Apply one change; returns when its webhook left (time.monotonic, the same clock in every process) and an
     error ('' if none)."""
     sent = time.monotonic()
-    try:
-        if hasattr(fake, "change_order"):
-            await fake.change_order(change.order_id, mutation(change), topic=change.topic)
-        else:
-            await _change_here(fake, target, change, client)
-    except Exception as exc:  # a refused or failed delivery is a figure to report, not a reason to stop
-        first_line = (str(exc).splitlines() or [""])[0]
-        return sent, f"{type(exc).__name__}: {first_line}"[:200]
-    return sent, ""
+    webhook_id = await fake.change_order(change.order_id, mutation(change), topic=change.topic)
+    # The fake records what Lumen answered (Shopify waits 5 s); a refused or failed delivery is a figure to report.
+    delivery = next((d for d in reversed(fake.deliveries) if d.webhook_id == webhook_id), None)
+    if delivery is None or delivery.status == 200:
+        return sent, ""
+    first_line = ((delivery.error or f"HTTP {delivery.status}").splitlines() or [""])[0]
+    return sent, first_line[:200]
 
 
 async def _serve(conn: Connection, store_path: str, bucket_size: float, restore_rate: float) -> None:
     fake = CountingShopify(store_path, bucket_size=bucket_size, restore_rate=restore_rate)
     counters = Counters()
-    target = ""
     pending: set[asyncio.Task[None]] = set()
-    async with fake, httpx.AsyncClient(timeout=60) as client:
+    async with fake:
         conn.send(("ready", fake.base_url, fake.shop_domain, fake.oauth.client_id, fake.oauth.client_secret))
 
         async def change(request_id: int, spec: Change) -> None:
-            sent, error = await _apply(fake, target, spec, client)
+            sent, error = await _apply(fake, spec)
             counters.webhooks += 1
             counters.webhook_failures += bool(error)
             conn.send(("changed", request_id, sent, error))
@@ -226,9 +168,7 @@ async def _serve(conn: Connection, store_path: str, bucket_size: float, restore_
             if message[0] == "stop":
                 break
             if message[0] == "target":
-                target = message[1]
-                if hasattr(fake, "webhook_target"):
-                    fake.webhook_target(target)
+                fake.webhook_target(message[1])
             elif message[0] == "stats":
                 counters.requests, counters.throttled = fake.requests, fake.throttled
                 counters.points, counters.queries = fake.points, fake.queries

@@ -23,7 +23,7 @@ from bench.black_friday import (
     reference,
     verdict,
 )
-from bench.fake_process import mutation, rest_payload
+from bench.fake_process import CountingShopify, mutation
 from bench.synthetic_store import KINDS, SHOP, build_store, kind_of
 from shopify.client import order_name_candidates
 from shopify.domain import parse_order
@@ -119,12 +119,16 @@ def test_changes_touch_five_percent_of_orders_and_each_shows_in_the_parsed_order
             assert after.cancelled_at and not before.cancelled_at and after.refunds
 
 
-def test_webhook_payloads_name_the_order_as_shopify_does(store: dict[str, Any]) -> None:
-    node = store["orders"][0]
-    numeric = int(node["id"].rsplit("/", 1)[1])
-    assert rest_payload("orders/cancelled", node)["admin_graphql_api_id"] == node["id"]
-    for topic in ("fulfillments/create", "fulfillment_events/create"):
-        assert rest_payload(topic, node)["order_id"] == numeric
+def test_the_fake_applies_a_change_and_builds_the_webhook_shopify_would_send(store: dict[str, Any]) -> None:
+    changes = plan_changes(store, Options(orders=1200, duration=60), random.Random(2))
+    kind, change = next((c.kind, c) for _t, c in changes if c.kind == "ship")
+    fake = CountingShopify(store)  # not started: no target, so the webhook is built and recorded, not sent
+    webhook_id = fake.change_order_sync(change.order_id, mutation(change), topic=change.topic)
+    delivery = fake.deliveries[-1]
+    assert kind == "ship" and delivery.webhook_id == webhook_id and delivery.topic == "fulfillments/create"
+    assert delivery.payload["order_id"] == int(change.order_id.rsplit("/", 1)[1])
+    shipped = parse_order(fake.order(change.order_id))
+    assert change.tracking["number"] in {t.number for f in shipped.fulfillments for t in f.tracking}
 
 
 def test_server_sent_events_are_read_as_the_widget_reads_them() -> None:
