@@ -596,6 +596,8 @@ def print_figures(run: Run, before: Usage, after: Usage, health: dict[str, Any],
     print(f"  CPU seconds in the run:        Lumen {lumen_cpu:.1f}, fake Shopify {after.fake_cpu - before.fake_cpu:.1f}"
           f", load generator {after.bench_cpu - before.bench_cpu:.1f}")  # fmt: skip
     print_probes(run, opt)
+    print(f"  before shoppers arrived:       {before.counters.points:.0f} Shopify points in {before.counters.queries} "
+          f"queries (start-up, and the mirror's backfill if any)")  # fmt: skip
     sync = health.get("order_sync")
     print(f"  order mirror:                  {json.dumps(sync) if sync else 'none (Lumen asks Shopify per lookup)'}")
 
