@@ -590,6 +590,7 @@ def print_figures(run: Run, before: Usage, after: Usage, health: dict[str, Any],
           f"for; {after.counters.queries - before.counters.queries} queries, "
           f"{after.counters.throttled - before.counters.throttled} throttled)")  # fmt: skip
     done = sum(t.ok for t in all_turns)
+    print(f"    by query:                    {_by_kind(before.counters, after.counters)}")
     print(f"  turns/s per core:              {done / wall / cores:.1f} ({done} turns answered in {wall:.1f}s on "
           f"{cores} cores); Lumen used {lumen_cpu:.1f} CPU-s: {done / max(lumen_cpu, 1e-9):.1f} answered turns per "
           f"CPU-second")  # fmt: skip
@@ -600,6 +601,16 @@ def print_figures(run: Run, before: Usage, after: Usage, health: dict[str, Any],
           f"queries (start-up, and the mirror's backfill if any)")  # fmt: skip
     sync = health.get("order_sync")
     print(f"  order mirror:                  {json.dumps(sync) if sync else 'none (Lumen asks Shopify per lookup)'}")
+
+
+def _by_kind(before: Counters, after: Counters) -> str:
+    """Queries and points per root field during the window, most points first."""
+    spent = {
+        kind: (n - before.by_kind.get(kind, [0, 0])[0], points - before.by_kind.get(kind, [0, 0])[1])
+        for kind, (n, points) in after.by_kind.items()
+    }
+    shown = sorted(((k, v) for k, v in spent.items() if v[0]), key=lambda item: -item[1][1])
+    return ", ".join(f"{kind} {n:.0f} queries/{points:.0f} points" for kind, (n, points) in shown) or "none"
 
 
 def _share(part: int, whole: int) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -49,6 +50,7 @@ class Counters:
     queries: int = 0
     webhooks: int = 0
     webhook_failures: int = 0
+    by_kind: dict[str, list[float]] = field(default_factory=dict)
 
 
 class CountingShopify(FakeShopify):
@@ -58,15 +60,29 @@ class CountingShopify(FakeShopify):
         super().__init__(*args, **kwargs)
         self.points = 0.0
         self.queries = 0
+        self.by_kind: dict[str, list[float]] = {}  # root field -> [queries, points]
         self._points_lock = threading.Lock()
 
     def _answer(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         answer = super()._answer(*args, **kwargs)
         cost = ((answer.get("extensions") or {}).get("cost") or {}).get("actualQueryCost")
+        query = str(args[0] if args else kwargs.get("query", ""))
         with self._points_lock:
             self.queries += 1
             self.points += float(cost or 0)
+            kind = self.by_kind.setdefault(_root_field(query), [0, 0.0])
+            kind[0] += 1
+            kind[1] += float(cost or 0)
         return answer
+
+
+_ROOT_FIELD = re.compile(r"\{\s*(?:\w+\s*:\s*)?(\w+)")
+
+
+def _root_field(query: str) -> str:
+    """The first root field a query asks for (orders, order, bulkOperationRunQuery, shop ...): what it was for."""
+    found = _ROOT_FIELD.search(query)
+    return found.group(1) if found else "?"
 
 
 # --- what each change does to an order node -----------------------------------------------------------------------
@@ -172,6 +188,7 @@ async def _serve(conn: Connection, store_path: str, bucket_size: float, restore_
             elif message[0] == "stats":
                 counters.requests, counters.throttled = fake.requests, fake.throttled
                 counters.points, counters.queries = fake.points, fake.queries
+                counters.by_kind = {k: list(v) for k, v in fake.by_kind.items()}
                 conn.send(("stats", message[1], counters))
             elif message[0] == "change":
                 task = asyncio.create_task(change(message[1], message[2]))
