@@ -27,7 +27,7 @@ from tenacity.wait import wait_exponential_jitter
 
 from shopify.auth import ShopifyAuthError, StaticToken, TokenProvider
 from shopify.domain import Order, Shop, parse_order, parse_shop
-from shopify.names import order_key, order_name_matches
+from shopify.names import formatted_order_name, matching_order_names, order_key, order_name_matches
 from shopify.scopes import ANY_FULFILLMENT_ORDER_SCOPE, missing_scopes, with_implied
 from shopify.source import OrderSourceError, OrderSourceThrottled, OrderSourceUnavailable
 
@@ -244,25 +244,16 @@ def name_term(name: str, *, email: str | None = None) -> str:
     return " ".join(terms)
 
 
-_NAME_NOISE = re.compile(r"[\s#\-_./]")
-
-
 def order_name_candidates(typed: str, prefix: str = "#", suffix: str = "") -> list[str]:
     """The order names a shopper may mean, in the shop's own format (`orderNumberFormatPrefix`/`Suffix`).
 
     '1001', '#1001', 'bw-1001', 'BW 1001 uk' all become '#BW1001-UK' in a shop that writes `#BW` before and `-UK`
-    after the number. What does not reduce to digits (a name from before the shop changed its format, 'EN1001')
-    is searched as written, with and without a '#'.
+    after the number (`formatted_order_name`). What does not reduce to digits (a name from before the shop changed
+    its format, 'EN1001') is searched as written, with and without a '#'.
     """
-    compact = _NAME_NOISE.sub("", typed.upper())
-    head, tail = _NAME_NOISE.sub("", prefix.upper()), _NAME_NOISE.sub("", suffix.upper())
-    digits = compact
-    if head and digits.startswith(head) and not digits.isdigit():
-        digits = digits[len(head) :]
-    if tail and digits.endswith(tail) and not digits.isdigit():
-        digits = digits[: -len(tail)]
-    if digits.isdigit():
-        return [f"{prefix}{digits}{suffix}"]
+    formatted = formatted_order_name(typed, prefix, suffix)
+    if formatted is not None:
+        return [formatted]
     written = typed.strip().lstrip("#").strip()
     return list(dict.fromkeys([f"#{written}", written])) if written else []
 
@@ -535,17 +526,17 @@ class ShopifyAdmin:
         await self.shop()  # the shop's order-name format, and the scopes that shape the query
         # Every search shares one wait budget: `max_wait_s` is what a shopper waits, not what each query may.
         budget = _Budget(started=self._clock())
-        found: dict[str, Order] = {}
+        searched: dict[str, Order] = {}
         # Every candidate is searched, found or not: stopping at the first hit would make a real order cost fewer
         # Shopify queries (and less time) than a made-up one, telling a guesser which numbers exist.
         for candidate in order_name_candidates(typed, *self._name_format):
             query = self._query("LumenOrderByName")
-            orders = await self._orders(name_term(candidate, email=email), query, budget)
-            for order in self._matching(orders, candidate.lstrip("#"), email):
-                found.setdefault(order.id, order)
+            for order in await self._orders(name_term(candidate, email=email), query, budget):
+                searched.setdefault(order.id, order)
+        found = self._matching(list(searched.values()), typed, email)
         if not found and self._granted is not None and "read_all_orders" not in self._granted:
             self.status.not_found_old_orders_hidden += 1
-        return _newest_first(list(found.values()))
+        return found
 
     async def orders_by_email(self, email: str, *, limit: int = 5) -> list[Order]:
         if not email.strip():
@@ -584,10 +575,12 @@ class ShopifyAdmin:
 
     # --- lookups -----------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _matching(orders: list[Order], number: str, email: str | None) -> list[Order]:
-        # Shopify's search is tokenized and order names need not be unique: only exact matches reach a shopper.
-        kept = [o for o in orders if order_name_matches(o.name, number)]
+    def _matching(self, orders: list[Order], typed: str, email: str | None) -> list[Order]:
+        # Shopify's search is tokenized and order names need not be unique: only the orders the shopper's reference
+        # names reach a shopper, read the way a store file reads it.
+        prefix, suffix = self._name_format
+        named = set(matching_order_names(typed, {o.name for o in orders}, prefix=prefix, suffix=suffix))
+        kept = [o for o in orders if o.name in named]
         if email is not None:
             kept = [o for o in kept if o.has_email(email, checkout_only=True)]
         return _newest_first(kept)

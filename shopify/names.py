@@ -2,56 +2,128 @@
 
 Every comparison of an order name, an email or a postal code in Lumen goes through these functions, so '#1234',
 '1234' and 'order no. 1234' are one order everywhere (lookups, proofs, escalation keys, evals).
+
+Order names are a shop's own format around Shopify's order number: `orderNumberFormatPrefix` + number +
+`orderNumberFormatSuffix` ('#1001', 'FF-2101', 'BOG-5101-IE'), and shoppers type them every way ('5101', 'bog5101',
+'BOG 5101 IE'). A typed reference names an order when it is the order's name written differently (case, '#',
+spaces, dashes), when it is the number in the shop's format, or when it is the order's digits with some of its own
+prefix and suffix and no other order fits (`matching_order_names`). A different prefix or suffix, or other digits,
+never match: the shopper's email or postcode then proves nothing about an order they did not mean.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import NamedTuple
 
 _NUMBER_WORDS = re.compile(r"\b(?:order|orders|number|num|no|nr|ref|reference|id)\b\.?", re.IGNORECASE)
+_TOKEN = re.compile(r"[A-Z0-9][A-Z0-9\-_]{0,30}")
+# A name typed in pieces: 'BOG 5101 IE', 'bog 5101', '5101 ie', 'BOG - 5124 - IE' (letters, the number, a short
+# suffix). A longer word after the number ('1234 please') is not part of a name.
+_PIECES = re.compile(r"[A-Z]{1,6}-?\d{1,12}(?:-[A-Z0-9]{1,3})?|\d{1,12}-[A-Z0-9]{1,3}")
+# What shoppers and shops put between the parts of a name: none of it tells two orders apart...
+_SEPARATORS = re.compile(r"[\s#\-_./]+")
+# ...except between two runs of digits, where it keeps '1001-2' from being '10012'.
+_BETWEEN_DIGITS = re.compile(r"(?<=\d)[\s#\-_./]+(?=\d)")
 
 
 def normalize_order_number(text: str) -> str | None:
     """The order reference inside what a shopper typed: '#1234', '1234', 'order no. 1234' -> '1234'.
 
-    Store prefixes and suffixes (EN1001, 1001-A) are kept; only the '#' and words around the number go.
+    Store prefixes and suffixes (EN1001, 1001-A, 'BOG 5101 IE' -> 'BOG-5101-IE') are kept; only the '#' and words
+    around the number go.
     """
     cleaned = _NUMBER_WORDS.sub(" ", text).replace("#", " ").strip(" .:,;!?\t\n")
-    tokens = cleaned.split()
+    tokens = re.sub(r"\s*-\s*", "-", cleaned.upper()).split()
+    if len(tokens) > 1 and _PIECES.fullmatch("-".join(tokens)):
+        tokens = ["-".join(tokens)]
     if len(tokens) != 1:
         return None
-    token = tokens[0].upper()
-    if not re.fullmatch(r"[A-Z0-9][A-Z0-9\-_]{0,30}", token) or not re.search(r"\d", token):
+    token = tokens[0]
+    if not _TOKEN.fullmatch(token) or not re.search(r"\d", token):
         return None
     return token
 
 
-_NAME_NOISE = re.compile(r"[\s#\-_./]")
-_NAME_PARTS = re.compile(r"([A-Z]*)(\d+)([A-Z]*)")
+def order_name_key(name: str) -> str:
+    """An order name as compared: 'BOG-5101-IE', 'bog 5101 ie' and '#BOG5101IE' are 'BOG5101IE'; '1001-2' stays."""
+    upper = _BETWEEN_DIGITS.sub("-", name.upper().strip().lstrip("#").strip())
+    return re.sub(r"(?<!\d)[\s#\-_./]+|[\s#\-_./]+(?!\d)", "", upper)
 
 
-def order_name_matches(order_name: str, number: str) -> bool:
-    """A Shopify order name ('#1234', 'BOG-5101-IE') against a normalised shopper number.
+class NameParts(NamedTuple):
+    """An order name around its number: 'BOG-5101-IE' is ('BOG', '5101', 'IE'), '#1001' is ('', '1001', '')."""
 
-    The same characters once '#', spaces, dashes and case are set aside ('bog5101ie', 'FF2101' for 'FF-2101'), or
-    the number without the shop's letter prefix ('2101', '5101IE') or its format suffix ('5101', 'BOG5101'): shoppers
-    type it every way, and the Admin client finds the same names through the shop's order-name format
-    (`order_name_candidates`).
+    prefix: str
+    digits: str
+    suffix: str
+
+
+def order_name_parts(name: str) -> NameParts | None:
+    """The parts of a name, its number being the longest run of digits (the first of equals); None without one."""
+    key = order_name_key(name)
+    runs = list(re.finditer(r"\d+", key))
+    if not runs:
+        return None
+    core = max(runs, key=lambda m: len(m.group()))
+    return NameParts(key[: core.start()], core.group(), key[core.end() :].lstrip("-"))
+
+
+def formatted_order_name(typed: str, prefix: str, suffix: str) -> str | None:
+    """What a shopper typed written in the shop's format, when it is the number with or without the format's own
+    prefix and suffix: '5101', 'bog5101', 'BOG 5101 IE' -> 'BOG-5101-IE' for `BOG-` and `-IE`. Else None."""
+    key, head, tail = order_name_key(typed), order_name_key(prefix), order_name_key(suffix)
+    digits = key
+    if head and digits.startswith(head) and not digits.isdigit():
+        digits = digits[len(head) :]
+    if tail and digits.endswith(tail) and not digits.isdigit():
+        digits = digits[: -len(tail)]
+    return f"{prefix}{digits}{suffix}" if digits.isdigit() else None
+
+
+def order_name_matches(order_name: str, typed: str) -> bool:
+    """Whether a shopper's reference may mean this order name: the same name written differently, or its number
+    with none, some or all of its own prefix and format suffix ('5101', 'bog5101', '5101-ie' for 'BOG-5101-IE').
+
+    One name at a time cannot tell whether another order fits too: a lookup uses `matching_order_names`.
     """
-    name, typed = _NAME_NOISE.sub("", order_name.upper()), _NAME_NOISE.sub("", number.upper())
-    if not typed:
+    name, ref = order_name_parts(order_name), order_name_parts(typed)
+    if name is None or ref is None:
         return False
-    if name == typed:
+    if order_name_key(order_name) == order_name_key(typed):
         return True
-    parts = _NAME_PARTS.fullmatch(name)
-    if parts is None:
-        return False
-    prefix, digits, suffix = parts.groups()
-    if typed == digits + suffix:
-        return True
-    # A suffix of one letter tells one order from another ('#1042-B' is not '#1042'); a longer one is the shop's
-    # format ('-IE', '-UK') and may be left off like the prefix.
-    return len(suffix) >= 2 and typed in (digits, prefix + digits)
+    # A suffix of one letter or of digits tells one order from another ('#1042-B' is not '#1042'); a longer one is the
+    # shop's format ('-IE', '-UK') and may be left off like the prefix.
+    may_leave_suffix = len(name.suffix) >= 2 and name.suffix.isalpha()
+    return (
+        ref.digits == name.digits
+        and ref.prefix in ("", name.prefix)
+        and (ref.suffix == name.suffix or (ref.suffix == "" and may_leave_suffix))
+    )
+
+
+def matching_order_names(
+    typed: str, names: Iterable[str], *, prefix: str | None = None, suffix: str | None = None
+) -> list[str]:
+    """Which of `names` a shopper's reference names, most certain reading first.
+
+    The name itself written any way, or the number in the shop's format (`prefix`/`suffix`, when the shop says):
+    every order so named (names need not be unique). Else the one name, if only one, that has the reference's
+    digits and keeps whatever prefix or suffix was typed: 'bog5101' finds 'BOG-5101-IE' in a file that does not say
+    the format, but '5101' finds nothing when both 'BOG-5101-IE' and 'BOG-5101-UK' exist.
+    """
+    names = list(names)
+    wanted = {order_name_key(typed)}
+    if prefix is not None or suffix is not None:
+        formatted = formatted_order_name(typed, prefix or "", suffix or "")
+        if formatted is not None:
+            wanted.add(order_name_key(formatted))
+    exact = [n for n in names if order_name_key(n) in wanted]
+    if exact:
+        return exact
+    fitting = [n for n in names if order_name_matches(n, typed)]
+    return fitting if len({order_name_key(n) for n in fitting}) == 1 else []
 
 
 def normalize_email(email: str) -> str:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shopify.domain import Order, Shop, parse_order, parse_shop
-from shopify.names import order_name_matches
+from shopify.names import matching_order_names
 
 DEMO_STORE = Path(__file__).resolve().parents[1] / "data" / "demo-store.json"
 
@@ -23,6 +23,12 @@ class FixtureStore:
         self._orders.sort(key=lambda o: o.processed_at or o.created_at, reverse=True)
         as_of = raw.get("asOf")
         self._now = now or (datetime.fromisoformat(as_of.replace("Z", "+00:00")) if as_of else None)
+        # The shop's order-name format, when the file says it (Shopify always does); without it, names are matched
+        # by what they have in common with what the shopper typed (`matching_order_names`).
+        shop = raw.get("shop") or {}
+        prefix, suffix = shop.get("orderNumberFormatPrefix"), shop.get("orderNumberFormatSuffix")
+        self._name_prefix = prefix if isinstance(prefix, str) else None
+        self._name_suffix = suffix if isinstance(suffix, str) else None
         self.raw = raw
 
     async def shop(self) -> Shop:
@@ -32,7 +38,9 @@ class FixtureStore:
         return self._now or datetime.now(UTC)
 
     async def orders_by_name(self, name: str, *, email: str | None = None) -> list[Order]:
-        found = [o for o in self._orders if order_name_matches(o.name, name)]
+        names = {o.name for o in self._orders}
+        named = set(matching_order_names(name, names, prefix=self._name_prefix, suffix=self._name_suffix))
+        found = [o for o in self._orders if o.name in named]
         if email is not None:
             # Narrower than find_order on purpose: Shopify's `email:` search matches the order's own email only.
             found = [o for o in found if o.has_email(email, checkout_only=True)]

@@ -27,6 +27,7 @@ from shopify.client import (
     order_name_candidates,
     search_value,
 )
+from shopify.names import normalize_order_number
 from shopify.scopes import APP_SCOPES, FULFILLMENT_ORDER_SCOPES, REQUIRED_SCOPES
 from shopify.source import OrderSource, OrderSourceThrottled, OrderSourceUnavailable
 from shopify.store_file import DEMO_STORE, FixtureStore
@@ -576,6 +577,10 @@ def test_order_name_candidates_follow_the_shops_format() -> None:
     # Not in the shop's format (a name from before the format changed): searched as written.
     assert order_name_candidates("EN1001") == ["#EN1001", "EN1001"]
     assert order_name_candidates("  ") == []
+    for typed in ("5101", "bog5101", "BOG 5101 IE", "BOG-5101-IE", "bog - 5101 - ie", "5101ie"):
+        assert order_name_candidates(typed, "BOG-", "-IE") == ["BOG-5101-IE"], typed
+    # A dash between two numbers tells them apart: '1001-2' is not order 10012.
+    assert order_name_candidates("1001-2") == ["#1001-2", "1001-2"]
 
 
 async def test_names_with_a_prefix_and_suffix_resolve_to_the_real_name(tmp_path: Path, sleep: RecordingSleep) -> None:
@@ -591,6 +596,35 @@ async def test_names_with_a_prefix_and_suffix_resolve_to_the_real_name(tmp_path:
             assert await client.orders_by_name("1002", email="a@example.com") == []
         assert set(fake.searches()) == {'name:"#BW1001-UK"', 'name:"#BW1002-UK" email:"B@example.com"',
                                         'name:"#BW1002-UK" email:"a@example.com"'}  # fmt: skip
+
+
+AFFIXED = Path(__file__).resolve().parent / "data" / "affixed-store.json"
+
+
+async def test_a_prefixed_and_suffixed_name_typed_any_way_is_found_live(tmp_path: Path, sleep: RecordingSleep) -> None:
+    """As a shopper's details reach Shopify through find_order (normalised, then searched in the shop's format):
+    every form finds BOG-5101-IE, and nothing finds another order."""
+    raw = json.loads(AFFIXED.read_text())
+    raw["shop"] |= {"orderNumberFormatPrefix": "BOG-", "orderNumberFormatSuffix": "-IE"}
+    path = tmp_path / "store.json"
+    path.write_text(json.dumps(raw))
+    forms = ["5101", "#5101", "order no. 5101", "bog5101", "BOG 5101 IE", "bog-5101-ie", "BOG5101IE", "BOG - 5101 - IE"]
+    with FakeShopify(path, token=TOKEN) as fake:
+        async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep) as client:
+            for typed in forms:
+                number = normalize_order_number(typed)
+                assert number is not None, typed
+                found = await client.orders_by_name(number, email="aoife.byrne@example.ie")
+                assert [o.name for o in found] == ["BOG-5101-IE"], typed
+                assert await client.orders_by_name(number, email="sean.murphy@example.ie") == [], typed
+            # Every form was a search for the one name the shop's format gives, never a guess at others.
+            assert {s.split(" ")[0] for s in fake.searches()} == {'name:"BOG-5101-IE"'}
+            for other in ("XY-5101", "5101-UK", "51010", "BOG-5101-IE-X"):
+                assert await client.orders_by_name(other) == [], other
+            # Two orders share 5130: the shop's format names the IE one; the UK one by its own name.
+            assert [o.name for o in await client.orders_by_name("5130")] == ["BOG-5130-IE"]
+            uk = await client.orders_by_name(normalize_order_number("BOG 5130 UK") or "")
+            assert [o.name for o in uk] == ["BOG-5130-UK"]
 
 
 # --- whole orders --------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pydantic_ai.usage import RunUsage
 from outbox import EscalationService, MailSettings
 from shopify import FixtureStore
 from shopify.domain import Order, Shop, parse_shop
+from shopify.names import matching_order_names
 from storage import Database
 from tools.context import MAX_FAILED_LOOKUPS, SessionState, ToolContext
 from tools.escalate import escalate
@@ -26,6 +27,9 @@ from tools.views import When, when
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo-store.json"
 SECOND = Path(__file__).resolve().parent / "data" / "second-store.json"
+# Names with a prefix and a suffix ('BOG-5101-IE'); the file does not say the shop's format. BOG-5130-IE and
+# BOG-5130-UK share their digits.
+AFFIXED = Path(__file__).resolve().parent / "data" / "affixed-store.json"
 
 
 @pytest.fixture
@@ -82,6 +86,92 @@ async def test_wrong_email_reads_exactly_like_a_missing_order() -> None:
     assert wrong_email.status == no_such_order.status == "not_found"
     assert wrong_email.model_dump(exclude={"order_number"}) == no_such_order.model_dump(exclude={"order_number"})
     assert deps.session.verified_orders == []
+
+
+# --- order names in every form, on a shop whose names have a prefix and a suffix -----------------------------------
+
+
+def affixed_with_format(tmp_path: Path) -> Path:
+    """The affixed store, saying its format the way Shopify does (`orderNumberFormatPrefix`/`Suffix`)."""
+    raw = json.loads(AFFIXED.read_text())
+    raw["shop"] |= {"orderNumberFormatPrefix": "BOG-", "orderNumberFormatSuffix": "-IE"}
+    path = tmp_path / "store.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+NAME_FORMS = [
+    ("5101", "aoife.byrne@example.ie", "BOG-5101-IE"),
+    ("#5101", "aoife.byrne@example.ie", "BOG-5101-IE"),
+    ("order no. 5109", "mairead.lynch@example.com", "BOG-5109-IE"),
+    ("bog5101", "aoife.byrne@example.ie", "BOG-5101-IE"),
+    ("BOG 5101 IE", "aoife.byrne@example.ie", "BOG-5101-IE"),
+    ("bog-5101-ie", "aoife.byrne@example.ie", "BOG-5101-IE"),
+    ("BOG5105IE", "roisin.walsh@example.ie", "BOG-5105-IE"),
+    ("BOG - 5104 - IE", "sean.murphy@example.ie", "BOG-5104-IE"),
+    ("5104-ie", "sean.murphy@example.ie", "BOG-5104-IE"),
+]
+
+
+@pytest.mark.parametrize("says_format", [False, True], ids=["format-unsaid", "format-said"])
+@pytest.mark.parametrize(("typed", "email", "name"), NAME_FORMS)
+async def test_an_order_name_typed_any_way_finds_the_order(
+    tmp_path: Path, says_format: bool, typed: str, email: str, name: str
+) -> None:
+    deps = deps_for(affixed_with_format(tmp_path) if says_format else AFFIXED)
+    result = await find(deps, order_number=typed, email=email)
+    assert result.status == "verified"
+    assert result.order is not None and result.order.order_number == name
+    # Proved once, the order is the shopper's in any form: its digits alone, or its full name, need no email again.
+    for again in (name.split("-")[1], name, typed):
+        assert (await find(deps, order_number=again)).status == "verified", again
+        assert (await list_fulfillments(ctx_for(deps), order_number=again)).status == "ok", again
+
+
+@pytest.mark.parametrize("says_format", [False, True], ids=["format-unsaid", "format-said"])
+@pytest.mark.parametrize(
+    ("typed", "email"),
+    [
+        ("XY-5101", "aoife.byrne@example.ie"),  # another prefix is another order
+        ("5101-UK", "aoife.byrne@example.ie"),  # another suffix too
+        ("51010", "aoife.byrne@example.ie"),  # other digits
+        ("510", "aoife.byrne@example.ie"),
+        ("5101", "sean.murphy@example.ie"),  # the email still decides
+    ],
+)
+async def test_an_order_name_never_finds_a_different_order(
+    tmp_path: Path, says_format: bool, typed: str, email: str
+) -> None:
+    deps = deps_for(affixed_with_format(tmp_path) if says_format else AFFIXED)
+    result = await find(deps, order_number=typed, email=email)
+    missing = await find(deps_for(AFFIXED), order_number="9999", email=email)
+    assert result.status == "not_found" and result.order is None
+    assert result.model_dump(exclude={"order_number"}) == missing.model_dump(exclude={"order_number"})
+
+
+async def test_digits_two_orders_share_name_neither_unless_the_shop_says_its_format(tmp_path: Path) -> None:
+    """BOG-5130-IE and BOG-5130-UK: '5130' alone could be either, so without the format it proves neither."""
+    for email, postcode in (("ciara.nolan@example.ie", "D08 K1W2"), ("owen.price@example.co.uk", "BT1 5GS")):
+        assert (await find(deps_for(AFFIXED), order_number="5130", email=email)).status == "not_found"
+        assert (await find(deps_for(AFFIXED), order_number="5130", postal_code=postcode)).status == "not_found"
+    uk = await find(deps_for(AFFIXED), order_number="bog 5130 uk", postal_code="BT1 5GS")
+    assert uk.order is not None and uk.order.order_number == "BOG-5130-UK"
+    ie = await find(deps_for(AFFIXED), order_number="5130IE", email="ciara.nolan@example.ie")
+    assert ie.order is not None and ie.order.order_number == "BOG-5130-IE"
+    # The shop's format says a bare number is BOG-<number>-IE: the UK order is not it.
+    said = affixed_with_format(tmp_path)
+    ie = await find(deps_for(said), order_number="5130", email="ciara.nolan@example.ie")
+    assert ie.order is not None and ie.order.order_number == "BOG-5130-IE"
+    assert (await find(deps_for(said), order_number="5130", postal_code="BT1 5GS")).status == "not_found"
+
+
+def test_a_suffix_that_tells_orders_apart_is_never_left_off() -> None:
+    names = ["#1042-B", "BOG-5101-IE", "#1001-2"]
+    assert matching_order_names("1042", names) == []  # '#1042-B' may be the sibling of another #1042
+    assert matching_order_names("1042b", names) == ["#1042-B"]
+    assert matching_order_names("1001", names) == matching_order_names("10012", names) == []
+    assert matching_order_names("1001 2", names) == ["#1001-2"]
+    assert matching_order_names("5101", names) == ["BOG-5101-IE"]  # '-IE' is the shop's format
 
 
 async def test_postal_code_ignores_case_and_spaces() -> None:

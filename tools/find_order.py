@@ -9,7 +9,7 @@ from pydantic_ai import RunContext
 from pydantic_ai.messages import ModelRequest, UserPromptPart
 
 from shopify.domain import Order, Shop
-from shopify.names import normalize_email, normalize_order_number, normalize_postal_code
+from shopify.names import normalize_email, normalize_order_number, normalize_postal_code, order_name_parts
 from shopify.source import OrderSourceError
 from storage.attempts import Allowance
 from tools.context import MAX_FAILED_LOOKUPS, ToolContext, VerificationFactor
@@ -170,7 +170,9 @@ async def _prove_by_number(
     Found or not, it is the same work: one look at the limits, one lookup (or the one already made), one
     reservation and its settlement.
     """
-    keys = _keys(deps, number=number, email=email, postal_code=postal_code)
+    # Counted by the order's digits: '5101', 'bog5101' and 'BOG-5101-IE' are one order to guess postcodes on.
+    parts = order_name_parts(number)
+    keys = _keys(deps, number=parts.digits if parts else number, email=email, postal_code=postal_code)
     if not await _room(deps, keys):
         return FindOrderResult(status="too_many_attempts", order_number=shown)
     if orders is None:

@@ -426,6 +426,13 @@ class Playbook:
         reason = state.pending_reason or (state.offer if accepting and state.offer else "shopper_asked_for_human")
         order = state.offer_order if (accepting or state.pending_reason) else state.current_order
         order = order or state.current_order
+        if not order and intent.human and details.order_number and (state.email or state.postal_code):
+            # "5114 me@x.ie, get me a human": the order is proved first, so the hand-off says which one it is.
+            found = turn.last("find_order")
+            if found is None:
+                return self._lookup(state, intent)
+            proved = FindOrderResult.model_validate(found).order
+            order = proved.order_number if proved else None
         if (order or "") in state.escalations:
             reference, reply_to = state.escalations[order or ""]
             return self._reply(state, "already_escalated", reference=reference, email=reply_to)

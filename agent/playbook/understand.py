@@ -29,8 +29,9 @@ _PREFIXED_NUMBER = re.compile(
 # A store-prefixed order name standing alone: "FF-2101", "EN1001", "BOG5105IE" (at least three digits, so not a
 # postcode).
 _NAMED_ORDER = re.compile(
+    # At most eight digits before a glued suffix: a postal tracking number ("CE311208456IE") has nine.
     # A letter suffix without a dash needs four digits before it: "AB101XG" is a UK postcode, "BOG5105IE" an order.
-    r"(?<![\w@.-])([A-Za-z]{1,4}-?(?:\d{3,10}(?:-[A-Za-z0-9]{1,3})?|\d{4,10}[A-Za-z]{1,3}))(?![\w@-])"
+    r"(?<![\w@.-])([A-Za-z]{1,4}-?(?:\d{3,10}(?:-[A-Za-z0-9]{1,3})?|\d{4,8}[A-Za-z]{1,3}))(?![\w@-])"
 )
 _BARE_NUMBER = re.compile(
     r"(?<![\w$€£¥.,/:])(\d{3,12})"
@@ -43,6 +44,13 @@ _NOT_A_CODE = re.compile(
 # Words that join several orders in one message ("orders 1042 and 1050"): two numbers there are two orders.
 _SEVERAL = re.compile(r"\b(?:orders|and|&|plus|or)\b|&", re.IGNORECASE)
 _YEAR_CONTEXT = re.compile(rf"\b(?:in|since|from|of|year|back|early|late|{MONTH_PATTERN})\s*$", re.IGNORECASE)
+# A store's order name typed with spaces, its letters in capitals as the shop writes them: "FF 2102", "BOG 5101 IE".
+# Dashes with spaces round them too: "BOG - 5124 - IE".
+_SPACED_ORDER = re.compile(r"(?<![\w@#\-])([A-Z]{2,4})(?: |\s*-\s*)(\d{3,10})(?:(?: |\s*-\s*)([A-Z]{1,3}))?(?![\w@\-])")
+# Words a number follows in a sentence, never a shop's prefix: "WHERE IS 5101 OK" is no order name.
+_NOT_PREFIXES = frozenset(
+    ["IS", "WAS", "NO", "NR", "NUM", "REF", "ID", "MY", "OF", "ON", "IN", "TO", "AT", "IT", "AND"]
+)
 # An order name with a store suffix, standing alone: "2001-A", "1001-b".
 _SUFFIXED_ORDER = re.compile(r"(?<![\w@.-])#?\s*(\d{3,10}\s?-\s?[A-Za-z0-9]{1,3})(?![\w@-])")
 # Postcodes with a shape no order number has (letters in fixed places, or a dash in a fixed place) are recognised
@@ -118,6 +126,10 @@ def extract_details(text: str, awaiting: Awaiting) -> Details:
 
 def _read_order_number(details: Details, rest: str, awaiting: Awaiting) -> None:
     """The order number in the message (or, depending on what Lumen asked, a code-shaped answer as the postcode)."""
+    spaced = next((m for m in _SPACED_ORDER.finditer(rest) if m.group(1) not in _NOT_PREFIXES), None)
+    if spaced:
+        details.order_number = "-".join(part for part in spaced.groups() if part)
+        return
     suffixed = _SUFFIXED_ORDER.findall(rest)
     if suffixed:
         details.order_number = re.sub(r"\s", "", suffixed[-1])
@@ -371,10 +383,19 @@ def order_numbers(text: str, postal_code: str | None = None) -> list[str]:
     rest = EMAIL.sub(" ", text)
     if postal_code:
         rest = rest.replace(postal_code, " ")
-    found = [m.group(1) for m in _PREFIXED_NUMBER.finditer(rest) if re.search(r"\d", m.group(1))]
-    found += [b for b in _BARE_NUMBER.findall(rest) if not _YEAR_CONTEXT.search(rest.split(b, 1)[0])]
+    # Where each starts, so names typed whole ("BOG5101IE", "BOG 5104 IE") keep their place among bare numbers.
+    found = [
+        (m.start(), "-".join(p for p in m.groups() if p))
+        for m in _SPACED_ORDER.finditer(rest)
+        if m.group(1) not in _NOT_PREFIXES
+    ]
+    found += [(m.start(), m.group(1)) for m in _NAMED_ORDER.finditer(rest) if not _POSTAL_SHAPE.match(m.group(1))]
+    found += [(m.start(), m.group(1)) for m in _PREFIXED_NUMBER.finditer(rest) if re.search(r"\d", m.group(1))]
+    found += [
+        (m.start(), m.group(1)) for m in _BARE_NUMBER.finditer(rest) if not _YEAR_CONTEXT.search(rest[: m.start()])
+    ]
     numbers: list[str] = []
-    for number in found:
+    for _, number in sorted(found):
         # By digits: a shop's "FF-2101" is what its shoppers also type as "2101".
         if re.sub(r"\D", "", number) not in {re.sub(r"\D", "", n) for n in numbers}:
             numbers.append(number)
@@ -400,7 +421,7 @@ _SAFE_GUESSES: tuple[Act, ...] = ("missing_item", "delivered_not_received", "whe
 def _words_only(text: str) -> str:
     """The message without its order numbers, emails and postcodes: the words that say what the shopper wants."""
     rest = EMAIL.sub(" ", text)
-    for pattern in (_SHAPED_POSTAL, _SUFFIXED_ORDER, _PREFIXED_NUMBER, _NAMED_ORDER, _BARE_NUMBER):
+    for pattern in (_SHAPED_POSTAL, _SPACED_ORDER, _SUFFIXED_ORDER, _PREFIXED_NUMBER, _NAMED_ORDER, _BARE_NUMBER):
         rest = pattern.sub(" ", rest)
     return rest
 

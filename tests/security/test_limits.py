@@ -140,6 +140,26 @@ async def test_postal_codes_tried_on_one_order_stop_at_ten(store: Database) -> N
     assert await guess(store, "owner", order_number="1042", email="jordan.lee@example.com") == "verified"
 
 
+async def test_postal_codes_tried_on_one_order_count_once_however_its_name_is_typed(store: Database) -> None:
+    """'5101', 'bog5101', 'BOG 5101 IE' all find BOG-5101-IE: typing it another way buys no more postcode guesses."""
+    affixed = Path(__file__).resolve().parents[1] / "data" / "affixed-store.json"
+    forms = ["5101", "#5101", "bog5101", "BOG 5101 IE", "bog-5101-ie", "5101IE"]
+
+    async def one(n: int) -> str:
+        deps = deps_for(store, f"conversation-{n}", source=FixtureStore(affixed))
+        typed_number, code = forms[n % len(forms)], f"D06 X{n:03d}"
+        return (await find_order(typed(deps, typed_number, code), order_number=typed_number, postal_code=code)).status
+
+    assert Counter(await asyncio.gather(*(one(n) for n in range(BURST)))) == {
+        "not_found": 10,
+        "too_many_attempts": BURST - 10,
+    }
+    owner = deps_for(store, "owner", source=FixtureStore(affixed))
+    assert (
+        await find_order(typed(owner, "BOG5101IE D06 F2K7"), order_number="BOG5101IE", postal_code="D06 F2K7")
+    ).status == "too_many_attempts"
+
+
 @pytest.mark.parametrize("plus_four", [False, True], ids=["zip", "zip+4"])
 async def test_one_postal_code_tried_on_many_orders_counts_against_the_code(store: Database, plus_four: bool) -> None:
     """Every guess aims at another order, so only the postal code itself can stop them; a US ZIP+4 is its ZIP."""
