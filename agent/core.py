@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from datetime import date
+from functools import lru_cache
 
 from babel.dates import format_date
 from pydantic_ai import Agent, ModelRetry, RunContext
@@ -33,19 +35,27 @@ OUTPUT_RETRIES = 1
 
 
 def instructions_for(deps: Deps) -> str:
-    today = deps.local_now
+    persona, shop = deps.persona, deps.shop
+    return _instructions_text(
+        persona.assistant_name, persona.tone, persona.context, shop.name, shop.timezone, shop.locale, deps.today
+    )
+
+
+# The same for every turn of a shop on one day: written once (14-20 KB each, and Babel's date formatting).
+@lru_cache(maxsize=64)
+def _instructions_text(
+    assistant_name: str, tone: str, context: str, shop_name: str, timezone: str, locale: str, today: date
+) -> str:
     policy = prompts.text("policy.md").format(
-        assistant_name=deps.persona.assistant_name,
-        shop_name=deps.shop.name,
-        tone_description=prompts.toml("tones.toml").get(deps.persona.tone, ""),
-        today=format_date(today, "full", locale=deps.shop.locale),
-        timezone=deps.shop.timezone,
-        persona_context=deps.persona.context or "(none)",
+        assistant_name=assistant_name,
+        shop_name=shop_name,
+        tone_description=prompts.toml("tones.toml").get(tone, ""),
+        today=format_date(today, "full", locale=locale),
+        timezone=timezone,
+        persona_context=context or "(none)",
     )
-    locale = prompts.toml("locale.toml")["instructions"].format(
-        locale=deps.shop.locale, **locale_words(deps.shop.locale)
-    )
-    return "\n\n".join([policy, prompts.text("verification.md"), prompts.text("scenarios.md"), locale])
+    words = prompts.toml("locale.toml")["instructions"].format(locale=locale, **locale_words(locale))
+    return "\n\n".join([policy, prompts.text("verification.md"), prompts.text("scenarios.md"), words])
 
 
 def safe_reply(ctx: RunContext[Deps]) -> str:
@@ -164,12 +174,14 @@ def build_agent() -> Agent[Deps, str]:
         name="lumen",
     )
 
+    # Both async on purpose: pydantic-ai runs a plain function in a worker thread, two thread switches per request
+    # for work that takes microseconds.
     @agent.instructions
-    def _instructions(ctx: RunContext[Deps]) -> str:
+    async def _instructions(ctx: RunContext[Deps]) -> str:
         return instructions_for(ctx.deps)
 
     @agent.output_validator
-    def _grounded(ctx: RunContext[Deps], output: str) -> str:
+    async def _grounded(ctx: RunContext[Deps], output: str) -> str:
         if ctx.partial_output:  # streamed text is checked sentence by sentence (`StreamGuard`), then once complete
             return output
         problems = _problems(ctx, output)

@@ -44,6 +44,7 @@ from agent.deps import Deps
 from agent.masking import unmask_smtp_url
 from agent.models import ModelChooser
 from agent.persona import Persona, PersonaUpdate, default_persona
+from agent.playbook.acts import shipped_model
 from agent.webhooks import WebhookOutcome
 from config import Settings
 from outbox import Escalation, EscalationService, MailFrom, MailSettings, SmtpUrl
@@ -52,6 +53,7 @@ from shopify.domain import Shop
 from shopify.source import OrderSourceError
 from shopify.webhooks import Webhook
 from storage import ConversationSummary, Database
+from storage.conversations import TurnLease
 from tools.context import Caller, SessionState
 from tools.guard import AttemptGuard
 
@@ -195,7 +197,13 @@ class _Prepared:
     history: list[ModelMessage]
     deps: Deps
     model: Any
+    lease: TurnLease
     saved: bool = False
+
+
+def _persona_of(stored: str | None) -> Persona:
+    """The persona from its stored JSON (the default when unset)."""
+    return Persona.model_validate_json(stored) if stored else default_persona()
 
 
 class Lumen:
@@ -217,6 +225,7 @@ class Lumen:
         self._retired: list[OrderSource] = []  # sources replaced by an install, closed with the service
         # The in-process half of `_turn`; a lock lives only while someone holds or waits for it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._merchant_read: tuple[str | None, MerchantSettings] | None = None
 
     @classmethod
     async def create(cls, settings: Settings, *, store: Path | None = None, source: OrderSource | None = None) -> Lumen:
@@ -228,6 +237,9 @@ class Lumen:
             source = FixtureStore(store, now=settings.lumen_now) if store else await connection.source()
         lumen = cls(settings, source, db)
         lumen.connection = connection
+        # The playbook's act model is trained at first use (a second or so of CPU): here, beside the event loop, and
+        # not in the first shoppers' turns, which would all wait for it.
+        await asyncio.to_thread(shipped_model)
         return lumen
 
     async def close(self) -> None:
@@ -244,6 +256,22 @@ class Lumen:
         stored = await self.db.get_setting(PERSONA_KEY)
         return Persona.model_validate(stored) if stored else default_persona()
 
+    def _merchant_of(self, stored: str | None) -> MerchantSettings:
+        """The merchant's settings from their stored JSON (the configured defaults when unset); the last one read is
+        kept, as validating it (the email address, the SMTP URL) costs more than the rest of preparing a turn."""
+        if self._merchant_read is not None and self._merchant_read[0] == stored:
+            return self._merchant_read[1]
+        if stored:
+            merchant = MerchantSettings.model_validate_json(stored)
+        else:
+            merchant = MerchantSettings(
+                escalation_email=self.settings.lumen_escalation_email,
+                smtp_url=self.settings.lumen_smtp_url,
+                mail_from=self.settings.lumen_mail_from,
+            )
+        self._merchant_read = (stored, merchant)
+        return merchant
+
     async def update_persona(self, update: PersonaUpdate) -> Persona:
         persona = update.apply(await self.persona())
         await self.db.put_setting(PERSONA_KEY, persona.model_dump())
@@ -253,11 +281,7 @@ class Lumen:
         stored = await self.db.get_setting(MERCHANT_KEY)
         if stored:
             return MerchantSettings.model_validate(stored)
-        return MerchantSettings(
-            escalation_email=self.settings.lumen_escalation_email,
-            smtp_url=self.settings.lumen_smtp_url,
-            mail_from=self.settings.lumen_mail_from,
-        )
+        return self._merchant_of(None)
 
     async def update_merchant_settings(self, update: MerchantSettingsUpdate) -> MerchantSettings:
         """A partial update. Sending the masked SMTP URL back (the admin page does) keeps the stored password."""
@@ -281,23 +305,14 @@ class Lumen:
         )
 
     # --- conversations -------------------------------------------------------------------------------------------
-    async def _prepare(
-        self, message: str, session_id: str | None, caller: Caller, *, new_id: str | None = None
-    ) -> _Prepared:
-        if session_id is None:
-            # Each new conversation is stored: one client may start only so many an hour.
-            if await self.guard.reserve(self.guard.conversation_keys(caller)) is None:
-                raise TooManyConversations()
-            session_id = new_id or new_session_id()
-            await self.db.create_conversation(session_id)
-            history: list[ModelMessage] = []
-            state = SessionState()
-        else:
-            if not SESSION_ID.match(session_id):
-                raise UnknownSession(session_id)
-            row = await self.db.get_conversation(session_id)
-            if row is None:
-                raise UnknownSession(session_id)
+    async def _prepare(self, session_id: str | None, caller: Caller, lease: TurnLease | None) -> _Prepared:
+        """The turn's history, state and dependencies, from what the lease read as it was taken."""
+        row = lease.row if lease is not None else None
+        if lease is None or row is None:
+            raise UnknownSession(session_id)
+        history: list[ModelMessage] = []
+        state = SessionState()
+        if session_id is not None:
             history = list(ModelMessagesTypeAdapter.validate_json(row.messages_json or "[]"))
             state = SessionState.model_validate_json(row.state_json) if row.state_json else SessionState()
             # A conversation left idle, or now used by someone else (another login, or none), proves nothing, and
@@ -307,23 +322,23 @@ class Lumen:
         # Only a signed app-proxy request can say who is logged in; anything else clears it.
         state.customer_id = caller.customer_id
         shop = await self._shop()
-        now = self.source.now()
-        persona = await self.persona()
-        merchant = await self.merchant_settings()
+        persona = _persona_of(lease.settings.get(PERSONA_KEY))
+        merchant = self._merchant_of(lease.settings.get(MERCHANT_KEY))
         deps = Deps(
             source=self.source,
             session=state,
-            conversation_id=session_id,
+            conversation_id=lease.id,
             escalations=self.escalations,
             guard=self.guard,
             client_ip=caller.client_ip,
             proxy_shop=caller.proxy_shop,
             verification_factors=frozenset(merchant.verification_factors),
             shop=shop,
-            now=now,
+            now=self.source.now(),
             persona=persona,
         )
-        return _Prepared(session_id, history, deps, self.models.for_turn(persona, shop.name, deps.today, shop.locale))
+        model = self.models.for_turn(persona, shop.name, deps.today, shop.locale)
+        return _Prepared(lease.id, history, deps, model, lease)
 
     async def _shop(self) -> Shop:
         try:
@@ -332,35 +347,49 @@ class Lumen:
             return Shop(name="our store")
 
     @asynccontextmanager
-    async def _turn(self, session_id: str | None) -> AsyncIterator[str]:
-        """One turn at a time per conversation, across every worker on this database (a lease in the database);
-        gives the conversation's id, a new one for a new conversation (whose id the stream sends before the turn
-        ends). Turns of one process queue on an in-process lock first, so one of them at a time asks the database."""
-        turn_id = new_session_id() if session_id is None else session_id
-        if not SESSION_ID.match(turn_id):
-            yield turn_id  # an id `_prepare` refuses
+    async def _turn(self, session_id: str | None, caller: Caller) -> AsyncIterator[TurnLease | None]:
+        """One turn at a time per conversation, across every worker on this database (a lease in the database).
+
+        Gives the lease, which holds the conversation as it was when the turn began (a new one, stored empty, when
+        `session_id` is None: its id is the lease's, sent by the stream before the turn ends), or None for an id
+        this server never issued. Turns of one process queue on an in-process lock first, so one of them at a time
+        asks the database.
+        """
+        if session_id is None:
+            # Each new conversation is stored: one client may start only so many an hour.
+            if await self.guard.reserve(self.guard.conversation_keys(caller)) is None:
+                raise TooManyConversations()
+        elif not SESSION_ID.match(session_id):
+            yield None  # an id `_prepare` refuses
             return
+        turn_id = new_session_id() if session_id is None else session_id
         lock = self._locks.get(turn_id)
         if lock is None:
             lock = self._locks[turn_id] = asyncio.Lock()
-        async with lock, self.db.conversation_turn(turn_id):
-            yield turn_id
+        async with (
+            lock,
+            self.db.conversation_turn(
+                turn_id, create=session_id is None, read_settings=(PERSONA_KEY, MERCHANT_KEY)
+            ) as lease,
+        ):
+            yield lease
 
     async def _save(self, prepared: _Prepared, messages: list[ModelMessage], model: str | None) -> None:
+        """Store the turn and its contacts, and end the turn's lease: one transaction."""
         prepared.saved = True
         messages = [_without_instructions(m) for m in _recent(messages, STORED_HISTORY_MESSAGES)]
         state = prepared.deps.session
         messages_json, state_json = ModelMessagesTypeAdapter.dump_json(messages), state.model_dump_json()
-        # Before the conversation itself: a conversation is never stored without what redaction finds it by.
-        await self.db.remember_contacts(prepared.session_id, contacts_in(messages_json, state_json))
-        await self.db.save_conversation(
-            prepared.session_id,
+        await self.db.save_turn(
+            prepared.lease,
+            contacts=contacts_in(messages_json, state_json),
             messages_json=messages_json,
             state_json=state_json,
             verified_lookups=len(state.verified_orders),
             escalated=bool(state.escalations),
             model=model,
             customer_id=state.customer_id,
+            message_count=len(messages),
         )
 
     def _failure_turn(self, prepared: _Prepared, message: str, exc: BaseException) -> tuple[list[ModelMessage], str]:
@@ -402,8 +431,8 @@ class Lumen:
     ) -> ChatTurn:
         """One shopper message, answered. `proxy_shop`: the shop of a signed app-proxy request (no client address)."""
         caller = Caller(client_ip=client_ip, proxy_shop=proxy_shop, customer_id=customer_id)
-        async with self._turn(session_id) as turn_id:
-            prepared = await self._prepare(message, session_id, caller, new_id=turn_id)
+        async with self._turn(session_id, caller) as lease:
+            prepared = await self._prepare(session_id, caller, lease)
             try:
                 result = await lumen_agent.run(message, **self._run_options(prepared))
             except Exception as exc:  # the shopper always gets an answer, and the turn is kept
@@ -424,8 +453,8 @@ class Lumen:
         """Events: {"type": "session"} first, {"type": "status", "text"} as a tool starts (what Lumen is doing),
         {"type": "delta", "text"} as text is written, then {"type": "done"}."""
         caller = Caller(client_ip=client_ip, proxy_shop=proxy_shop, customer_id=customer_id)
-        async with self._turn(session_id) as turn_id:
-            prepared = await self._prepare(message, session_id, caller, new_id=turn_id)
+        async with self._turn(session_id, caller) as lease:
+            prepared = await self._prepare(session_id, caller, lease)
             yield {"type": "session", "session_id": prepared.session_id}
             try:
                 options = self._run_options(prepared)

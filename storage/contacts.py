@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Engine
 from storage.schema import conversation_contacts, conversations
@@ -32,14 +33,19 @@ def _matching(keys: Iterable[Contact]) -> sa.ColumnElement[bool]:
 class ContactStore(Engine):
     async def remember_contacts(self, conversation_id: str, contacts: Iterable[Contact]) -> None:
         """Add what this conversation is about (already normalised); what was recorded before is kept."""
+        async with self.begin() as conn:
+            await self._remember_contacts(conn, conversation_id, contacts)
+
+    async def _remember_contacts(
+        self, conn: AsyncConnection, conversation_id: str, contacts: Iterable[Contact]
+    ) -> None:
+        """`remember_contacts` inside the caller's transaction."""
         rows = [
             {"conversation_id": conversation_id, "kind": kind, "value": value}
             for kind, value in {INDEXED, *contacts}
             if len(value) <= MAX_CONTACT_CHARS
         ]
-        stmt = self.insert(conversation_contacts).values(rows).on_conflict_do_nothing()
-        async with self.begin() as conn:
-            await conn.execute(stmt)
+        await conn.execute(self.insert(conversation_contacts).values(rows).on_conflict_do_nothing())
 
     async def contacts_of(self, conversation_id: str) -> set[Contact]:
         c = conversation_contacts.c

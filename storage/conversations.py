@@ -7,16 +7,17 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from storage.database import Engine
-from storage.schema import conversation_locks, conversations, escalations
+from storage.contacts import Contact, ContactStore
+from storage.schema import conversation_locks, conversations, escalations, settings
 
 log = logging.getLogger("lumen.storage")
 
@@ -46,19 +47,34 @@ class ConversationRow(ConversationSummary):
     state_json: str
 
 
-class ConversationStore(Engine):
+@dataclass
+class TurnLease:
+    """A held turn on one conversation (`ConversationStore.conversation_turn`), with what was read as it was taken:
+    the conversation (None if there is none), and the settings asked for (key -> JSON text, absent if unset)."""
+
+    id: str
+    holder: str
+    row: ConversationRow | None = None
+    settings: dict[str, str] = field(default_factory=dict)
+    released: bool = False  # given back with the turn's save (`save_turn`)
+    renewal: asyncio.Task[None] | None = None
+
+
+class ConversationStore(ContactStore):
     async def create_conversation(self, id: str) -> ConversationRow:
         """A new empty conversation; an existing one with that id is returned untouched."""
+        async with self.begin() as conn:
+            await conn.execute(self._create_statement(id))
+            row = (await conn.execute(sa.select(conversations).where(conversations.c.id == id))).mappings().one()
+        return ConversationRow.model_validate(dict(row))
+
+    def _create_statement(self, id: str) -> sa.Insert:
         now = self.clock()
-        stmt = (
+        return (
             self.insert(conversations)
             .values(id=id, created_at=now, updated_at=now, messages_json="[]", state_json="{}")
             .on_conflict_do_nothing(index_elements=[conversations.c.id])
         )
-        async with self.begin() as conn:
-            await conn.execute(stmt)
-            row = (await conn.execute(sa.select(conversations).where(conversations.c.id == id))).mappings().one()
-        return ConversationRow.model_validate(dict(row))
 
     async def get_conversation(self, id: str) -> ConversationRow | None:
         async with self.read() as conn:
@@ -77,11 +93,76 @@ class ConversationStore(Engine):
         customer_id: str | None = None,
     ) -> None:
         """Insert or update one conversation. `created_at` is kept; `customer_id=None` keeps the stored one."""
+        stmt = self._save_statement(
+            id,
+            messages_json=messages_json,
+            state_json=state_json,
+            verified_lookups=verified_lookups,
+            escalated=escalated,
+            model=model,
+            customer_id=customer_id,
+        )
+        async with self.begin() as conn:
+            await conn.execute(stmt)
+
+    async def save_turn(
+        self,
+        lease: TurnLease,
+        *,
+        contacts: Iterable[Contact],
+        messages_json: bytes | str,
+        state_json: str,
+        verified_lookups: int,
+        escalated: bool,
+        model: str | None,
+        customer_id: str | None = None,
+        message_count: int | None = None,
+    ) -> None:
+        """End a turn in one transaction: record its contacts (before the conversation: a conversation is never
+        stored without what redaction finds it by), save the conversation as `save_conversation` does, and give the
+        lease back. A lease given back already (a second save of one turn) is left alone."""
+        if lease.renewal is not None:
+            # No renewal may run after the lease is given back: it would take the lease again for TURN_LEASE.
+            lease.renewal.cancel()
+            await asyncio.gather(lease.renewal, return_exceptions=True)
+            lease.renewal = None
+        save = self._save_statement(
+            lease.id,
+            messages_json=messages_json,
+            state_json=state_json,
+            verified_lookups=verified_lookups,
+            escalated=escalated,
+            model=model,
+            customer_id=customer_id,
+            message_count=message_count,
+        )
+        async with self.begin() as conn:
+            await self._remember_contacts(conn, lease.id, contacts)
+            await conn.execute(save)
+            if not lease.released:
+                await conn.execute(self._release_statement(lease.id, lease.holder))
+        lease.released = True
+
+    def _save_statement(
+        self,
+        id: str,
+        *,
+        messages_json: bytes | str,
+        state_json: str,
+        verified_lookups: int,
+        escalated: bool,
+        model: str | None,
+        customer_id: str | None,
+        message_count: int | None = None,
+    ) -> sa.Insert:
+        """The upsert of one conversation; `message_count` given saves parsing the messages to count them."""
         if isinstance(messages_json, bytes):
             messages_json = messages_json.decode("utf-8")
-        messages = json.loads(messages_json)
-        if not isinstance(messages, list):
-            raise ValueError("messages_json must be a JSON array of messages")
+        if message_count is None:
+            messages = json.loads(messages_json)
+            if not isinstance(messages, list):
+                raise ValueError("messages_json must be a JSON array of messages")
+            message_count = len(messages)
         now = self.clock()
         values: dict[str, Any] = {
             "updated_at": now,
@@ -90,14 +171,12 @@ class ConversationStore(Engine):
             "verified_lookups": verified_lookups,
             "escalated": escalated,
             "model": model,
-            "message_count": len(messages),
+            "message_count": message_count,
         }
         if customer_id is not None:
             values["customer_id"] = customer_id
         stmt = self.insert(conversations).values(id=id, created_at=now, **values)
-        stmt = stmt.on_conflict_do_update(index_elements=[conversations.c.id], set_=values)
-        async with self.begin() as conn:
-            await conn.execute(stmt)
+        return stmt.on_conflict_do_update(index_elements=[conversations.c.id], set_=values)
 
     async def list_conversations(self, limit: int = 50, offset: int = 0) -> list[ConversationSummary]:
         """Most recently active first."""
@@ -139,27 +218,54 @@ class ConversationStore(Engine):
 
     # --- one turn at a time ----------------------------------------------------------------------------------------
     @asynccontextmanager
-    async def conversation_turn(self, id: str) -> AsyncIterator[None]:
-        """Hold conversation `id`'s lease for the block: other callers, in any process on this database, wait."""
-        holder = secrets.token_urlsafe(12)
+    async def conversation_turn(
+        self, id: str, *, create: bool = False, read_settings: Collection[str] = ()
+    ) -> AsyncIterator[TurnLease]:
+        """Hold conversation `id`'s lease for the block: other callers, in any process on this database, wait.
+
+        The transaction that takes the lease also reads the conversation (creating it first, empty, if `create`)
+        and the settings named, so a turn starts with one transaction; `save_turn` ends it with another.
+        """
+        lease = TurnLease(id, secrets.token_urlsafe(12))
         delay = TURN_POLL_FIRST_S
-        while not await self.claim_turn(id, holder):
+        while not await self._start_turn(lease, create=create, read_settings=read_settings):
             await asyncio.sleep(delay)
             delay = min(delay * 2, TURN_POLL_MAX_S)
-        renewal = asyncio.create_task(self._renew_turn(id, holder), name=f"lease:{id}")
+        lease.renewal = asyncio.create_task(self._renew_turn(id, lease.holder), name=f"lease:{id}")
         try:
-            yield
+            yield lease
         finally:
-            renewal.cancel()
-            # Even when the turn is cancelled (the client went away): a lease left behind would hold the next turn
-            # up for TURN_LEASE.
-            await asyncio.shield(self.release_turn(id, holder))
+            if lease.renewal is not None:
+                lease.renewal.cancel()
+            if not lease.released:
+                # Even when the turn is cancelled (the client went away): a lease left behind would hold the next
+                # turn up for TURN_LEASE.
+                await asyncio.shield(self.release_turn(id, lease.holder))
+
+    async def _start_turn(self, lease: TurnLease, *, create: bool, read_settings: Collection[str]) -> bool:
+        """Take the lease and, if it was free, read what the turn starts from; False (nothing read) while taken."""
+        async with self.begin() as conn:
+            if (await conn.execute(self._claim_statement(lease.id, lease.holder, TURN_LEASE))).rowcount != 1:
+                return False
+            if create:
+                await conn.execute(self._create_statement(lease.id))
+            found = (await conn.execute(sa.select(conversations).where(conversations.c.id == lease.id))).mappings()
+            row = found.first()
+            lease.row = ConversationRow.model_validate(dict(row)) if row else None
+            if read_settings:
+                wanted = sa.select(settings.c.key, settings.c.value_json).where(settings.c.key.in_(read_settings))
+                lease.settings = {key: value for key, value in (await conn.execute(wanted)).all()}
+        return True
 
     async def claim_turn(self, id: str, holder: str, *, lease: timedelta = TURN_LEASE) -> bool:
         """Take (or, for its holder, renew) the lease in one atomic statement; False while someone else holds it."""
+        async with self.begin() as conn:
+            return (await conn.execute(self._claim_statement(id, holder, lease))).rowcount == 1
+
+    def _claim_statement(self, id: str, holder: str, lease: timedelta) -> sa.Insert:
         now = self.clock()
         values = {"holder": holder, "expires_at": now + lease}
-        stmt = (
+        return (
             self.insert(conversation_locks)
             .values(conversation_id=id, **values)
             .on_conflict_do_update(
@@ -168,16 +274,17 @@ class ConversationStore(Engine):
                 where=sa.or_(conversation_locks.c.holder == holder, conversation_locks.c.expires_at <= now),
             )
         )
-        async with self.begin() as conn:
-            return (await conn.execute(stmt)).rowcount == 1
 
     async def release_turn(self, id: str, holder: str) -> None:
         """Give the lease back; a lease that expired and was taken over is the new holder's and stays."""
-        stmt = sa.delete(conversation_locks).where(
+        async with self.begin() as conn:
+            await conn.execute(self._release_statement(id, holder))
+
+    @staticmethod
+    def _release_statement(id: str, holder: str) -> sa.Delete:
+        return sa.delete(conversation_locks).where(
             conversation_locks.c.conversation_id == id, conversation_locks.c.holder == holder
         )
-        async with self.begin() as conn:
-            await conn.execute(stmt)
 
     async def _renew_turn(self, id: str, holder: str) -> None:
         while True:

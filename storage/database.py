@@ -28,6 +28,10 @@ from storage.logs import hide_data_in_logs
 # How long a SQLite writer waits for another process's write transaction before "database is locked". Inside one
 # process writers queue on a lock instead (see `Engine.begin`), so only one connection per worker ever waits here.
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# A writer that still finds the file locked begins again, up to this many busy timeouts in all. SQLite's busy handler
+# polls (every 100 ms once it has waited a while), so a worker whose own writers follow each other closely can keep
+# another worker's writer out past one timeout; nothing has run before BEGIN, so beginning again is always safe.
+SQLITE_BEGIN_TRIES = 6
 # Set on a connection that only reads: on SQLite it opens no transaction (see `_sqlite_begin`) and skips the writer
 # lock.
 READ_ONLY = "lumen_read_only"
@@ -176,8 +180,30 @@ class Engine:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        async with self._write_lock, self.engine.begin() as conn:
+        async with self._write_lock, self._sqlite_transaction() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def _sqlite_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """`engine.begin()`, beginning again while another process keeps the file locked (see SQLITE_BEGIN_TRIES)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000 * (SQLITE_BEGIN_TRIES - 1)
+        while True:
+            transaction = self.engine.begin()
+            try:
+                conn = await transaction.__aenter__()
+            except sa.exc.OperationalError as exc:
+                if "database is locked" not in str(exc) or loop.time() >= deadline:
+                    raise
+                continue
+            break
+        try:
+            yield conn
+        except BaseException as exc:
+            if not await transaction.__aexit__(type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            await transaction.__aexit__(None, None, None)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
