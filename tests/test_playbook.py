@@ -11,10 +11,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from inline_snapshot import snapshot
 
+from agent import prompts
 from agent.persona import Persona, PersonaUpdate
 from agent.playbook.compose import Composer
 from agent.service import Lumen, MerchantSettingsUpdate
@@ -472,7 +474,7 @@ async def test_shapes_beyond_parcels() -> None:
                 "Your order #2002 (Jalapeño Pepper Seeds, Bokashi Bran 2 kg) was picked up on Monday, March 16 at 6:30 p.m. If that wasn't you, I can connect you with our support team."
             ],
             [
-                'Your order #2015 (Japanese Maple Sapling) is on its way. The carrier reported a delivery problem. The latest update is "Delivery failed - recipient not available" (Vancouver) on Wednesday, March 18, 2 days ago. If you\'d like, I can ask our support team to arrange another delivery or look into it.'
+                'Your order #2015 (Japanese Maple Sapling) is on its way. A problem was reported with the delivery. The latest update is "Delivery failed - recipient not available" (Vancouver) on Wednesday, March 18, 2 days ago. If you\'d like, I can ask our support team to arrange another delivery or look into it.'
             ],
             [
                 "Your order #2004 (Maple & Moss Digital Gift Card – $50) has nothing to ship, so there's no tracking: digital items and gift cards are sent by email. If something hasn't arrived in your inbox, I can connect you with our support team."
@@ -484,7 +486,7 @@ async def test_shapes_beyond_parcels() -> None:
                 "Your order #2012 (Cold Frame Mini Greenhouse) is on its way with Purolator, tracking 335512341111 (https://www.purolator.com/en/shipping/tracker?pin=335512341111). The latest update is \"Arriving 03/14 - in transit to destination\" (Regina) on Thursday, March 12, 8 days ago. The carrier's estimated delivery was Saturday, March 14, and that date has passed without a delivery scan. Tracking can go quiet for a few days between scans, so Purolator's own site may show more. If nothing changes soon, I can connect you with our support team."
             ],
             [
-                "Order #2006 (Ergonomic Hand Trowel, Pruning Shears) was delivered on Tuesday, March 3 at 12:00 p.m. in Calgary, according to Canada Post. Tracking: 7023210039414604 (https://www.canadapost-postescanada.ca/track-reperage/en#/search?searchFor=7023210039414604). Shopify shows a return on this order: the return is in progress. If it hasn't reached you, let me know and I can connect you with our support team.",
+                "Order #2006 (Ergonomic Hand Trowel, Pruning Shears) was delivered on Tuesday, March 3 at 12:00 p.m. in Calgary, according to Canada Post. Tracking: 7023210039414604 (https://www.canadapost-postescanada.ca/track-reperage/en#/search?searchFor=7023210039414604). A return is recorded on this order: the return is in progress. If it hasn't reached you, let me know and I can connect you with our support team.",
                 "For order #2006, the return is in progress. No refund is recorded yet. If you have questions about the return, I can connect you with our support team.",
             ],
         ]
@@ -738,3 +740,215 @@ async def test_conversations_a_stranger_wrote(stranger: Stranger) -> None:
         assert not any(w in replies[turn] for w in wrong), (turn, replies[turn])
     if not stranger.asks_again:
         assert all(a != b for a, b in itertools.pairwise(replies))  # never the same reply twice in a row
+
+
+# --- the stranger's shop (evals/stranger): dialogue state and the facts in the data --------------------------------
+STRANGER = Path(__file__).resolve().parents[1] / "evals" / "stranger" / "bogcotton-store.json"
+
+
+@dataclass
+class Talk:
+    replies: list[str]
+    lookups: list[int]  # find_order calls made in each turn
+    cases: list[Any]  # hand-offs created, as the team receives them
+
+
+async def stranger_talk(*turns: str, store: Path = STRANGER) -> Talk:
+    lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=store)
+    talked, session, seen = Talk([], [], []), None, 0
+    try:
+        for message in turns:
+            turn = await lumen.chat(message, session)
+            session = turn.session_id
+            talked.replies.append(turn.reply)
+            transcript = await lumen.transcript(session)
+            assert transcript is not None
+            calls = [
+                p["tool_name"] for m in transcript["messages"] for p in m["parts"] if p["part_kind"] == "tool-call"
+            ]
+            talked.lookups.append(calls[seen:].count("find_order"))
+            seen = len(calls)
+        talked.cases = list(await lumen.escalations.list_escalations())
+        return talked
+    finally:
+        await lumen.close()
+
+
+NOTHING_NEW = "Nothing has changed"
+
+
+@pytest.mark.parametrize("then", ["where's my refund", "cancel it", "which company will actually deliver it here?"])
+async def test_after_a_not_found_the_new_message_is_answered_and_the_lookup_not_rerun(then: str) -> None:
+    talked = await stranger_talk("BOG-5115-IE someone.else@example.ie", then, then)
+    assert "BOG-5115-IE" in talked.replies[0] and NOTHING_NEW not in talked.replies[0]
+    # The same details found nothing: no second lookup burns an attempt, and the answer is no status repeated.
+    assert talked.lookups == [1, 0, 0]
+    assert all(NOTHING_NEW not in reply for reply in talked.replies)
+    assert talked.replies[1] != talked.replies[0] and talked.replies[2] != talked.replies[1]
+    assert "support team" in talked.replies[1]  # a way on when the details don't match
+
+
+async def test_a_question_asked_again_is_rephrased_not_called_unchanged() -> None:
+    talked = await stranger_talk("where is BOG-5109-IE", "hang on let me look", "still looking")
+    assert "email" in talked.replies[0]
+    assert all(NOTHING_NEW not in reply for reply in talked.replies)
+    assert talked.replies[1] != talked.replies[0] and talked.replies[2] != talked.replies[1]
+    assert "Eircode" in talked.replies[1] or "Eircode" in talked.replies[2]
+
+
+async def test_nothing_new_is_still_said_after_a_status_asked_again() -> None:
+    talked = await stranger_talk("BOG-5107-IE grainne.ryan@example.ie", "where is it?", "where is it?")
+    assert "FW7781234560" in talked.replies[0]
+    assert any(NOTHING_NEW in reply for reply in talked.replies[1:])
+
+
+@pytest.mark.parametrize(
+    ("turns", "reason", "summary"),
+    [
+        (
+            [
+                "where's my throw BOG-5121-IE nuala.burke@example.ie, no tracking in the email",
+                "yes please get me the tracking number",
+            ],
+            "missing_tracking",
+            "tracking",
+        ),
+        (
+            [
+                "hi, whats happening with my bowl order BOG-5113-IE, orla.dunne@example.ie",
+                "yes please, I'd like a replacement",
+            ],
+            "other",
+            "replacement",
+        ),
+    ],
+)
+async def test_a_yes_that_names_a_request_takes_the_offer(turns: list[str], reason: str, summary: str) -> None:
+    talked = await stranger_talk(*turns)
+    assert "support team" in talked.replies[0]
+    assert talked.replies[1].startswith("Done.")
+    [case] = talked.cases
+    assert case.reason == reason and summary in case.summary.lower()
+
+
+async def test_why_cancelled_gets_the_date_and_the_refund_never_the_reason() -> None:
+    refunded = await stranger_talk("why was my order cancelled?? BOG-5115-IE deirdre.quinn@example.ie")
+    unrefunded = await stranger_talk("why was BOG-5116-IE cancelled? fionn.gallagher@example.ie")
+    assert "18 November" in refunded.replies[0] and "€59.00" in refunded.replies[0]
+    assert "25 November" in unrefunded.replies[0] and "don't see a refund" in unrefunded.replies[0]
+    for reply in refunded.replies + unrefunded.replies:
+        assert "inventory" not in reply.lower() and "stock" not in reply.lower() and "fraud" not in reply.lower()
+        assert reply.rstrip().endswith("?") and "support team" in reply
+
+
+async def test_a_hand_over_seen_in_the_events_names_the_new_carrier() -> None:
+    talked = await stranger_talk("BOG-5112-IE liam.obrien@example.com", "which company will actually deliver it here?")
+    first, which = talked.replies
+    assert "USPS's own site" in first  # the carrier that has the parcel now
+    assert "USPS" in which and "9205590164917312345678" in which and "19 November" in which
+    assert which.index("USPS") < which.index("An Post")
+
+
+async def test_a_parcel_collected_from_a_post_office_says_so() -> None:
+    reply = (await stranger_talk("did my order get collected? its BOG-5125-IE declan.ward@example.ie")).replies[0]
+    assert "collected" in reply and "Tralee Post Office" in reply and "23 November" in reply
+    assert "delivered" not in reply
+
+
+async def test_a_parcel_waiting_at_a_post_office_leads_with_where_and_the_collect_by() -> None:
+    talked = await stranger_talk(
+        "got a card saying they couldnt deliver, where do i get it? BOG-5111-IE siobhan.healy@example.ie"
+    )
+    reply = talked.replies[0]
+    first_sentence = reply.split(". ")[0]
+    assert "collect" in first_sentence and "Ballina Post Office" in first_sentence and "15 days" in first_sentence
+    assert "An Post" in reply and "CE644120985IE" in reply
+    assert "on its way" not in reply and "estimated delivery" not in reply
+
+
+async def test_on_hold_is_explained_without_the_reason_and_the_team_offered() -> None:
+    talked = await stranger_talk(
+        "BOG-5102-IE ciaran.obrien@example.ie", "what does on hold mean? did I do something wrong?", "yes please"
+    )
+    meaning = talked.replies[1]
+    assert "paused" in meaning and "can't see why" in meaning and meaning.rstrip().endswith("?")
+    for word in ("Shopify", "carrier", "tracking page", "risk", "fraud", "For anything else"):
+        assert word not in meaning
+    assert talked.replies[2].startswith("Done.")
+
+
+def test_no_status_meaning_names_the_shop_system_or_assumes_a_carrier() -> None:
+    meanings: dict[str, str] = prompts.toml("replies.toml")["meaning"]
+    for code, text in meanings.items():
+        assert "Shopify" not in text, code
+        assert "tracking page" not in text, code  # there may be no carrier, so no carrier's page to send anyone to
+
+
+async def test_two_requests_in_one_message_both_get_answered() -> None:
+    talked = await stranger_talk(
+        "where is BOG-5105-IE and can I return it if the colour's wrong? roisin.walsh@example.ie"
+    )
+    reply = talked.replies[0]
+    assert "An Post" in reply and "CE311208456IE" in reply and "out for delivery" in reply  # the status
+    assert "return" in reply and reply.rstrip().endswith("?")  # and what Lumen can't do, with the team offered
+    assert not re.search(r"\b\d+ days\b", reply)
+
+
+@pytest.mark.parametrize(
+    "turns",
+    [
+        ["BOG-5107-IE grainne.ryan@example.ie the mittens are missing"],
+        ["BOG-5105-IE roisin.walsh@example.ie", "my scarf is missing from the box"],
+    ],
+)
+async def test_nothing_arrived_yet_so_nothing_is_missing_from_it(turns: list[str]) -> None:
+    reply = (await stranger_talk(*turns)).replies[-1]
+    assert "FW7781234560" in reply or "CE311208456IE" in reply or NOTHING_NEW in reply
+    assert "once everything has arrived" not in reply  # one parcel, nothing unshipped: no split-shipment line
+
+
+async def test_a_single_parcel_gets_no_split_shipment_closing() -> None:
+    listed, answered = await as_customer(
+        STRANGER, "gid://shopify/Customer/77123", "hi where's my order", "the blanket one"
+    )
+    assert "BOG-5124-IE" in listed
+    assert "DPD Ireland" in answered and "06203334445556" in answered
+    assert "once everything has arrived" not in answered
+
+
+async def test_not_knowing_which_email_was_used_takes_the_postcode_route() -> None:
+    talked = await stranger_talk(
+        "hi im Conor's wife, can u tell me where BOG-5110-IE is, I don't know which email he used", "K78 Y2N5"
+    )
+    asked, answered = talked.replies
+    assert "Eircode" in asked and "email" not in asked
+    assert "CE533874210IE" not in asked and "Aran Cardigan" not in asked
+    assert "CE533874210IE" in answered
+
+
+async def test_a_no_after_details_that_matched_nothing_is_taken_as_said() -> None:
+    talked = await stranger_talk(
+        "BOG-5106-IE someone.else@example.ie what happened", "nah you're grand, I'll ring DPD myself"
+    )
+    assert talked.lookups == [1, 0]
+    assert NOTHING_NEW not in talked.replies[1] and "BOG-5106-IE" not in talked.replies[1]
+    assert not talked.cases
+
+
+async def test_a_no_that_opens_with_sure_takes_no_offer() -> None:
+    talked = await stranger_talk(
+        "where's my throw BOG-5121-IE nuala.burke@example.ie", "ah sure leave it, I'll wait a few days x"
+    )
+    assert "support team" in talked.replies[0] and not talked.cases
+
+
+def test_no_reply_template_names_the_system_the_shop_runs_on() -> None:
+    def strings(node: object) -> list[str]:
+        if isinstance(node, dict):
+            return [s for value in node.values() for s in strings(value)]
+        if isinstance(node, list):
+            return [s for value in node for s in strings(value)]
+        return [node] if isinstance(node, str) else []
+
+    said = strings(prompts.toml("replies.toml"))
+    assert said and not [s for s in said if "Shopify" in s]

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_time
 from pydantic import BaseModel, Field
 
-from shopify.domain import Fulfillment, Order, Shop
+from shopify.domain import Fulfillment, FulfillmentEvent, Order, Shop
 
 
 class When(BaseModel):
@@ -102,6 +102,9 @@ class Package(BaseModel):
     fulfilled_by: str | None = Field(None, description="The fulfillment service (3PL), e.g. ShipBob, when one did it.")
     pickup_location: str | None = Field(None, description="For local pickup: the store location to collect it from.")
     latest_event: ScanEvent | None = None
+    earlier_events: list[ScanEvent] = Field(
+        default_factory=list, description="The carrier's earlier events, newest first (a hand-over to another carrier)."
+    )
 
 
 class PendingFulfillment(BaseModel):
@@ -179,16 +182,19 @@ def package_view(number: int, fulfillment: Fulfillment, shop: Shop, now: datetim
         fulfilled_by=fulfillment.service_name if fulfillment.service_name not in (None, "Manual") else None,
         # A pickup location is where the shopper goes; for shipments the location is the merchant's warehouse.
         pickup_location=fulfillment.location_name if pickup else None,
-        latest_event=ScanEvent(
-            status=latest.status,
-            message=latest.message,
-            happened=when(latest.happened_at, shop),
-            days_ago=_days_between(latest.happened_at, now, shop.timezone),
-            city=latest.city,
-            country=latest.country,
-        )
-        if latest
-        else None,
+        latest_event=scan_event(latest, shop, now) if latest else None,
+        earlier_events=[scan_event(e, shop, now) for e in fulfillment.events[1:]],
+    )
+
+
+def scan_event(event: FulfillmentEvent, shop: Shop, now: datetime) -> ScanEvent:
+    return ScanEvent(
+        status=event.status,
+        message=event.message,
+        happened=when(event.happened_at, shop),
+        days_ago=_days_between(event.happened_at, now, shop.timezone),
+        city=event.city,
+        country=event.country,
     )
 
 

@@ -62,6 +62,24 @@ def locale_words(locale: str) -> dict[str, str]:
 
 
 @dataclass
+class HandOver:
+    """A carrier's event saying it passed the parcel to another carrier for the last leg."""
+
+    carrier: str  # the carrier it was handed to
+    by: str | None  # the carrier that handed it over, when Shopify names one
+    tracking: str | None  # the new carrier's number (with its link when Shopify has it)
+    happened: When
+
+
+_STOP_CARRIER = re.compile(
+    r"\s+(?:for|in|at|on|with|via|who|which|to|and|as|from|under|tracking|number|no)\b|[,.;:()\[\]\-–—/]",
+    re.IGNORECASE,
+)
+_NOT_A_NAME = re.compile(r"^(?:the|a|local|partner|carrier|courier|delivery|postal|service|agent)\s+", re.IGNORECASE)
+_TRACKING_TOKEN = re.compile(r"\b(?=(?:[A-Z]*\d){6})[A-Z0-9]{8,}\b")
+
+
+@dataclass
 class Answer:
     text: str
     offer: str | None = None  # the escalation reason offered to the shopper, if any
@@ -182,10 +200,14 @@ class Composer:
     def order_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer:
         if result.cancelled:
             if intent.asks_why:
-                # The reason isn't in the data; the facts that are (when, and any refund) come with the offer.
-                facts = self.without_offers(self._cancelled(order, result).text)
-                why = self.r.say("order.cancel_reason_unknown", order_number=order.order_number)
-                return Answer(self.join(facts, why), offer="cancellation_details")
+                # Never the reason (the shop's business), but the facts the shopper can have: when, and the money.
+                text = self.r.say(
+                    "order.cancel_reason_unknown",
+                    order_number=order.order_number,
+                    date=self.date(result.cancelled),
+                    refund=self._refund_phrase(result) or self.r.say("order.no_refund_recorded"),
+                )
+                return Answer(text, offer="cancellation_details")
             return self._cancelled(order, result, asks_money=intent.refund_request or intent.focus == "refund")
         packages = result.packages
         if not packages and (
@@ -222,23 +244,31 @@ class Composer:
 
     def _cancelled(self, order: OrderOverview, result: FulfillmentsResult, *, asks_money: bool = False) -> Answer:
         assert result.cancelled is not None
-        refund = ""
         if asks_money and not result.refunds:
             # "I haven't had my money back": say plainly that no refund is recorded, and who can look into it.
             when = self.date(result.cancelled)
             text = self.r.say("order.cancelled_no_refund", order_number=order.order_number, date=when)
             return Answer(text, offer="cancellation_details", topic="refund_request")
-        if result.refunds:
-            first = result.refunds[0]
-            amount = self.money(first.amount, first.currency)
-            if amount and first.date.date == result.cancelled.date:
-                refund = self.r.say("order.refund_same_day", amount=amount)
-            elif amount:
-                refund = self.r.say("order.refund_on", amount=amount, date=self.date(first.date))
         text = self.r.say(
-            "order.cancelled", order_number=order.order_number, date=self.date(result.cancelled), refund=refund
+            "order.cancelled",
+            order_number=order.order_number,
+            date=self.date(result.cancelled),
+            refund=self._refund_phrase(result),
         )
         return Answer(self.join(text, self.context_for("cancelled")), offer="cancellation_details")
+
+    def _refund_phrase(self, result: FulfillmentsResult) -> str:
+        """', and a refund of €59.00 was issued the same day' after a cancellation, or nothing when none is recorded."""
+        assert result.cancelled is not None
+        if not result.refunds:
+            return ""
+        first = result.refunds[0]
+        amount = self.money(first.amount, first.currency)
+        if amount and first.date.date == result.cancelled.date:
+            return self.r.say("order.refund_same_day", amount=amount)
+        if amount:
+            return self.r.say("order.refund_on", amount=amount, date=self.date(first.date))
+        return ""
 
     def _pending_sentences(self, result: FulfillmentsResult) -> list[str]:
         sentences = []
@@ -296,6 +326,9 @@ class Composer:
     def _one_package(self, order: OrderOverview, package: Package, intent: Intent) -> Answer:
         # A lone package is the order: when Shopify lists no items for it, the order's items are what it holds.
         facts = {"order_number": order.order_number, "items": self.in_brackets(package.items or order.items)}
+        collection = None if intent.not_received else self._collection(package, facts)
+        if collection is not None:
+            return collection
         if package.delivered:
             return self._delivered(order, package, intent)
         event = package.latest_event
@@ -384,13 +417,16 @@ class Composer:
             latest = self._latest_sentence(package)
             eta = self._eta_sentence(package, offer=False) if package.estimated_delivery else ""
             international = bool(event.message and _INTERNATIONAL_HINTS.search(event.message))
-            advice = self.r.say("order.stale" if international else "order.stale_domestic", carrier=carrier)
-            return Answer(self.join(text, latest, eta, self.context_for("in_transit"), advice), "delayed_or_stuck")
-        if package.status == "READY_FOR_PICKUP":
-            # A shipped parcel held for collection (post office, locker) is no longer on its way: where it waits is
-            # in the carrier's latest update.
-            text = self.r.say("order.awaiting_collection", **facts, carrier=carrier, tracking=self.tracking(package))
-            return Answer(self.join(text, self._latest_sentence(package)))
+            handover = self.handover(package)
+            # After a hand-over, the carrier that has the parcel now is the one whose site may show more.
+            advice = self.r.say(
+                "order.stale" if international else "order.stale_domestic",
+                carrier=handover.carrier if handover else carrier,
+            )
+            return Answer(
+                self.join(text, latest, self._handover_sentence(handover), eta, self.context_for("in_transit"), advice),
+                "delayed_or_stuck",
+            )
         text = self.r.say(
             "order.moving",
             **facts,
@@ -399,8 +435,77 @@ class Composer:
             tracking=self.tracking(package),
         )
         latest = self._latest_sentence(package) if event and event.message else ""
+        handed = self._handover_sentence(self.handover(package))
         # An unknown or plain "shipped" state has no sentence of its own.
-        return Answer(self.join(text.strip(), self._eta_sentence(package), latest))
+        return Answer(self.join(text.strip(), self._eta_sentence(package), latest, handed))
+
+    def _collection(self, package: Package, facts: dict[str, str]) -> Answer | None:
+        """A parcel waiting at, or collected from, a post office or pickup point: said so, in the carrier's own
+        words (which name the place and any collect-by), never "on its way" or "delivered"."""
+        event = package.latest_event
+        states = ("READY_FOR_PICKUP", "PICKED_UP")
+        state = event.status if event and event.status in states else package.status
+        if state not in states:
+            return None
+        said = ""
+        if event and event.message:
+            key = "phrases.carrier_update_reads" if package.carrier else "phrases.update_reads"
+            said = self.r.say(key, carrier=package.carrier or "", message=event.message.strip().rstrip("."))
+        tracking = self.r.say("phrases.tracking_after", tracking=self.tracking(package)) if package.tracking else ""
+        if state == "PICKED_UP":
+            moment = package.delivered or (event.happened if event else package.fulfilled)
+            text = self.r.say("order.collected", **facts, date=self.date_time(moment), said=said, tracking=tracking)
+            return Answer(self.join(text, self.r.say("order.collected_followup")), "delivered_not_received")
+        since = event.happened if event and event.status == state else package.fulfilled
+        place = f" in {event.city}" if event and event.city else ""
+        text = self.r.say(
+            "order.waiting_for_collection",
+            **facts,
+            place=place,
+            date=self.date_time(since),
+            said=said,
+            tracking=tracking,
+        )
+        return Answer(text)
+
+    def handover(self, package: Package) -> HandOver | None:
+        """The newest event in which the carrier hands the parcel to another carrier, named in the carrier's words
+        ("Handed over to USPS for delivery..."), with the new carrier's tracking where Shopify or the event has it."""
+        phrases: list[str] = prompts.toml("replies.toml")["event_words"]["handed_over"]
+        events = [e for e in (package.latest_event, *package.earlier_events) if e and e.message]
+        for event in events:
+            message = event.message or ""
+            lowered = message.lower()
+            found = next((lowered.index(p) + len(p) for p in phrases if p in lowered), None)
+            if found is None or event.status == "DELIVERED":
+                continue
+            name = _STOP_CARRIER.split(message[found:].strip(), maxsplit=1)[0].strip()
+            while _NOT_A_NAME.match(name):
+                name = _NOT_A_NAME.sub("", name, count=1)
+            if not name or name == name.lower() or len(name.split()) > 4:
+                continue  # "handed to the destination post office" names no carrier
+            own = [t for t in package.tracking if t.carrier and _same_carrier(t.carrier, name)]
+            others = [t.carrier for t in package.tracking if t.carrier and not _same_carrier(t.carrier, name)]
+            tracking = self.tracking(package.model_copy(update={"tracking": own[:1]})) if own else None
+            if tracking is None:
+                known = {t.number for t in package.tracking}
+                number = next((n for n in _TRACKING_TOKEN.findall(message) if n not in known), None)
+                tracking = number
+            return HandOver(carrier=name, by=others[0] if others else None, tracking=tracking, happened=event.happened)
+        return None
+
+    def _handover_sentence(self, handover: HandOver | None) -> str:
+        if handover is None:
+            return ""
+        tracking = (
+            self.r.say("phrases.handover_tracking", carrier=handover.carrier, tracking=handover.tracking)
+            if handover.tracking
+            else ""
+        )
+        key = "order.handed_over" if handover.by else "order.handed_over_no_from"
+        return self.r.say(
+            key, by=handover.by or "", carrier=handover.carrier, date=self.date(handover.happened), tracking=tracking
+        )
 
     def _trouble(self, package: Package) -> str | None:
         """A return to sender, damage or a failed delivery, from the event's status or the carrier's own words."""
@@ -414,14 +519,6 @@ class Composer:
         if package.status in statuses or (event is not None and event.status in statuses):
             return "attempted" if "ATTEMPTED_DELIVERY" in (package.status, event and event.status) else "failure"
         return None
-
-    @staticmethod
-    def _handed_over(package: Package) -> bool:
-        """Whether the carrier's latest update says it passed the parcel to another carrier."""
-        message = (package.latest_event.message or "").lower() if package.latest_event else ""
-        return not package.delivered and any(
-            w in message for w in prompts.toml("replies.toml")["event_words"]["handover"]
-        )
 
     def _trouble_answer(self, order: OrderOverview, package: Package, trouble: str, carrier: str) -> Answer:
         """Said plainly, with the carrier's own words and the team offered: never "on its way"."""
@@ -541,7 +638,12 @@ class Composer:
 
     def problem_answer(self, order: OrderOverview, result: FulfillmentsResult, problem: str, intent: Intent) -> Answer:
         """Sorry, what Lumen can't do about it, and the team offered; for a missing item, what is still on its way."""
-        if problem == "missing_item" and (result.unshipped_items or any(not p.delivered for p in result.packages)):
+        arrived = any(p.delivered for p in result.packages)
+        if problem == "missing_item" and not arrived:
+            # Nothing has arrived yet, so nothing can be missing from it: where the order is, is the answer.
+            return self.order_answer(order, result, intent)
+        several = len(result.packages) > 1 or bool(result.unshipped_items)
+        if problem == "missing_item" and several and (result.unshipped_items or not all_delivered(result)):
             # Part of the order hasn't arrived or shipped yet: that is the answer, with the team there if it's more.
             answer = self.order_answer(order, result, intent)
             text = self.join(answer.text, self.r.say("problem.missing_item_partial"))
@@ -553,17 +655,23 @@ class Composer:
         text = self.r.say(f"problem.{problem}", order_number=order.order_number, items=self.in_brackets(order.items))
         return Answer(text, offer="other", topic=problem)
 
-    def status_meanings(self, codes: Sequence[str]) -> str:
-        return self.join(*(self.r.say(f"meaning.{c}") if self.r.has(f"meaning.{c}") else "" for c in codes)) or (
-            self.r.say("meaning.OTHER")
-        )
+    def status_meanings(self, codes: Sequence[str]) -> Answer:
+        """What each status means; a status whose reason only the shop knows (a hold) ends with the team offered."""
+        known = [c for c in codes if self.r.has(f"meaning.{c}")]
+        if not known:
+            return Answer(self.r.say("meaning.OTHER"), offer="other", topic="status_meaning")
+        text = self.join(*(self.r.say(f"meaning.{c}") for c in known))
+        team = prompts.toml("replies.toml")["meaning_team"]
+        if any(c in team["statuses"] for c in known):
+            return Answer(self.join(text, self.r.say("meaning_team.text")), offer="other", topic="status_meaning")
+        return Answer(text)
 
     def meaning_answer(self, order: OrderOverview, result: FulfillmentsResult, named: Sequence[str]) -> Answer:
         """What the statuses the shopper asks about mean, or, when none is named, the statuses of this order."""
         codes = list(named) or list(dict.fromkeys(p.status for p in result.packages))
         if not codes:
             codes = [order.fulfillment_status or "OTHER"]
-        return Answer(self.status_meanings(codes))
+        return self.status_meanings(codes)
 
     def without_offers(self, text: str) -> str:
         """The text without its sentences offering the support team (the shopper asked not to be passed on)."""
@@ -577,7 +685,7 @@ class Composer:
         """A short answer to "which carrier?", "when will it arrive?", "what about the teapot?", "my refund?"."""
         if intent.asks_why and result.cancelled:
             # The cancellation's facts were just given: only that its reason isn't in the data.
-            text = self.r.say("order.cancel_reason_unknown", order_number=order.order_number)
+            text = self.r.say("order.cancel_reason_only", order_number=order.order_number)
             return Answer(text, offer="cancellation_details")
         if intent.not_received or intent.asks_why or intent.cancel_request:
             return None
@@ -608,8 +716,6 @@ class Composer:
             return Answer(self.r.say("focus.package", number=package.package_number, items=items, details=details))
         if intent.focus == "carrier":
             lines = [self._carrier_line(p, single=len(result.packages) == 1) for p in packages]
-            # A hand-over to another carrier is in the carrier's own update: who has the parcel now is the answer.
-            lines += [self._latest_sentence(p) for p in packages if self._handed_over(p)]
             return Answer("\n".join(lines))
         if intent.focus == "eta":
             lines = [self._eta_line(p, single=len(result.packages) == 1) for p in packages]
@@ -631,6 +737,33 @@ class Composer:
         return by_carrier[0] if len(by_carrier) == 1 and len(result.packages) > 1 else None
 
     def _carrier_line(self, package: Package, *, single: bool) -> str:
+        handover = self.handover(package)
+        if handover is not None:
+            # "Which company will deliver it?": the one it was handed to, then the first carrier's own tracking.
+            subject = (
+                self.r.say("focus.it")
+                if single
+                else self.r.say(
+                    "focus.package_subject", number=package.package_number, items=self.in_brackets(package.items)
+                )
+            )
+            tracking = (
+                self.r.say("phrases.handover_tracking", carrier=handover.carrier, tracking=handover.tracking)
+                if handover.tracking
+                else ""
+            )
+            own = [t for t in package.tracking if not (t.carrier and _same_carrier(t.carrier, handover.carrier))]
+            first = self.tracking(package.model_copy(update={"tracking": own})) if own else ""
+            key = "focus.handed_over" if handover.by else "focus.handed_over_no_from"
+            line = self.r.say(
+                key,
+                subject=subject,
+                by=handover.by or "",
+                carrier=handover.carrier,
+                date=self.date(handover.happened),
+                tracking=tracking,
+            )
+            return self.join(line, self.r.say("focus.first_tracking", tracking=first) if first else "")
         if not package.tracking:
             by = f" by {package.fulfilled_by}" if package.fulfilled_by else ""
             return self.r.say("focus.no_tracking", number=package.package_number, by=by)
@@ -735,6 +868,16 @@ def _answers_policy(sentence: str, asked: PolicyQuestion) -> bool:
 def _names_carrier(carrier: str | None, words: Sequence[str]) -> bool:
     """Does the message name this carrier ("the UPS one", "the royal mail parcel")?"""
     return bool(carrier) and any(w in words for w in re.findall(r"\w{3,}", (carrier or "").lower()))
+
+
+def _same_carrier(a: str, b: str) -> bool:
+    """ "DHL Express" and "DHL", "USPS" and "usps": one carrier."""
+    x, y = a.lower().strip(), b.lower().strip()
+    return x == y or x.startswith(y + " ") or y.startswith(x + " ")
+
+
+def all_delivered(result: FulfillmentsResult) -> bool:
+    return all(p.delivered for p in result.packages)
 
 
 def _mentions(name: str, words: Sequence[str]) -> bool:

@@ -31,9 +31,10 @@ from pydantic_core import to_jsonable_python
 
 from agent.calendar_words import WEEKDAYS
 from agent.persona import Persona
-from agent.playbook.acts import Act
+from agent.playbook.acts import THRESHOLD, Act, read_acts
 from agent.playbook.compose import Answer, Composer
 from agent.playbook.understand import (
+    EMAIL,
     ITEM_PROBLEMS,
     REQUESTS,
     Awaiting,
@@ -68,6 +69,8 @@ _NEEDS_ORDER: tuple[Act, ...] = (
 _CONCERNS: frozenset[Act] = frozenset(_NEEDS_ORDER + REQUESTS + ITEM_PROBLEMS)
 # The team's reason for each request or problem Lumen offers to hand over (the escalate tool's fixed reasons).
 _REASONS: dict[str, str] = {"cancel_request": "cancellation_request", "missing_tracking": "missing_tracking"}
+# Worries that change how the order is proved (no email to give, no number): heard in any clause of a message.
+_PROOF_ROUTES: frozenset[Act] = frozenset(("no_email_access", "lost_number"))
 
 
 @dataclass
@@ -112,6 +115,8 @@ class State:
     no_handoff: bool = False  # the shopper asked not to be passed on: no escalation, no offer of one
     orders: tuple[str, ...] = ()  # several order numbers in one message, answered together
     offer_topic: str | None = None  # what the offer is about (a request or problem), for the team's summary
+    failed: frozenset[str] = frozenset()  # lookups that found nothing: never re-run with the same details
+    status_shown: bool = False  # the last reply gave an order's status (so "nothing has changed" can be true)
 
 
 @dataclass
@@ -265,11 +270,22 @@ class Playbook:
         # A new email or number that fails the same way deserves the same answer; a question asked again doesn't.
         new_details = bool(details.order_number or details.email or details.postal_code)
         if isinstance(step, ReplyStep) and repeated and not new_details:
-            # Never the same reply twice in a row: nothing changed since, so say that (an offer made stays open).
+            return self._not_again(state, step)
+        return step
+
+    def _not_again(self, before: State, step: ReplyStep) -> ReplyStep:
+        """Never the same reply twice in a row. After a status: nothing has changed since, so say that (an offer made
+        stays open). After a question, the question in other words; after an offer, the offer once more."""
+        if before.status_shown:  # the same text as a status just given is that status
             if step.state.offer:
                 return ReplyStep(self._say("nothing_new_offer"), replace(step.state, offer_asked=True))
             return ReplyStep(self._say("nothing_new"), replace(step.state, awaiting=None))
-        return step
+        awaiting = step.state.awaiting
+        if awaiting == "escalation_offer":
+            return ReplyStep(self._say("again.offer"), replace(step.state, offer_asked=True))
+        if awaiting is not None and self.r.has(f"again.{awaiting}"):
+            return ReplyStep(self._say(f"again.{awaiting}"), step.state)
+        return ReplyStep(self._say("again.other"), replace(step.state, awaiting=None))
 
     # --- reading the shopper -------------------------------------------------------------------------------------
     def _absorb(self, state: State, text: str) -> State:
@@ -277,7 +293,7 @@ class Playbook:
         intent = _intent(text, state)
         new = replace(
             state,
-            concerns=state.concerns | (intent.acts & _CONCERNS),
+            concerns=state.concerns | (intent.acts & _CONCERNS) | (_clause_acts(text) & _PROOF_ROUTES),
             asked_why=state.asked_why or intent.asks_why,
             no_handoff=(state.no_handoff or intent.no_human) and not intent.human,
         )
@@ -309,6 +325,7 @@ class Playbook:
             text,
             replace(
                 state,
+                status_shown=False,
                 awaiting="escalation_offer" if offer else awaiting,
                 offer=offer,
                 offer_topic=topic if offer else None,
@@ -333,7 +350,8 @@ class Playbook:
             policy = self.compose.policy_answer(turn.user)
             return self._answered(policy.text, state, offer=policy.offer, topic=policy.topic)
         if intent.has("status_meaning") and intent.statuses and not new_details and not state.current_order:
-            return self._answered(self.compose.status_meanings(intent.statuses), state)
+            meaning = self.compose.status_meanings(intent.statuses)
+            return self._answered(meaning.text, state, offer=meaning.offer, topic=meaning.topic)
         if intent.has("injection") and not new_details:
             # Text that tries to give Lumen orders is never followed: what Lumen does, and how to start.
             return self._reply(state, "injection", awaiting="order_number")
@@ -373,6 +391,9 @@ class Playbook:
         if intent.decline and state.current_order:
             # A no with no offer open ("anything else?" -> "no"): the conversation is done.
             return self._reply(state, "goodbye")
+        if intent.decline and state.awaiting == "retry":
+            # "I'll ring the courier myself" after details that matched nothing: taken as said, no lookup again.
+            return self._reply(state, "declined")
         return None
 
     def _escalation_flow(self, state: State, turn: Turn, intent, details) -> ToolStep | ReplyStep | None:
@@ -383,14 +404,25 @@ class Playbook:
         # that says what the team should do ("yes please, I'd like a replacement").
         wants = intent.request or intent.item_problem
         yes = intent.accept and (state.offer_asked or "accept" in intent.sure or wants is not None)
-        said_yes = yes or (intent.acknowledge and not intent.thanks and state.offer_asked)
+        # "Yes please get me the tracking number": a sure yes opening the message, though the rest reads otherwise,
+        # takes an offer asked as a question, or any offer when a request follows it.
+        opens_yes = (
+            (state.offer_asked or wants is not None)
+            and not intent.decline  # "ah sure leave it, I'll wait": the whole message says no
+            and _opens_with_yes(turn.user)
+        )
+        said_yes = yes or (intent.acknowledge and not intent.thanks and state.offer_asked) or opens_yes
         if state.no_handoff and not intent.human:
             return None
         accepting = state.awaiting == "escalation_offer" and said_yes and not details.order_number
         giving_contact = state.awaiting == "contact_email" and details.email
         if not (accepting or giving_contact or intent.human):
             return None
-        # Accepting an offer hands over for that reason; asking for a person is its own reason.
+        # Accepting an offer hands over for that reason (or for the request said with the yes); asking for a person
+        # is its own reason.
+        request = wants if accepting else None
+        if request:
+            state = replace(state, offer=_REASONS.get(request, "other"), offer_topic=request)
         reason = state.pending_reason or (state.offer if accepting and state.offer else "shopper_asked_for_human")
         order = state.offer_order if (accepting or state.pending_reason) else state.current_order
         order = order or state.current_order
@@ -444,6 +476,9 @@ class Playbook:
         if found is None:
             return self._lookup(state, intent)
         result = FindOrderResult.model_validate(found)
+        if result.status == "not_found":
+            call = next(c for c in reversed(turn.calls) if c.name == "find_order" and c.result is not None)
+            state = replace(state, failed=state.failed | {_lookup_key(call.args)})
         step = self._unproved(state, result) or self._no_single_order(state, result)
         if step is not None:
             return step
@@ -467,7 +502,11 @@ class Playbook:
                 return self._reply(state, "ask_postal_for_lost", awaiting="factor")
         number = state.order_number or state.current_order
         args = {"order_number": number, "email": state.email, "postal_code": state.postal_code}
-        return ToolStep("find_order", {k: v for k, v in args.items() if v})
+        args = {k: v for k, v in args.items() if v}
+        if _lookup_key(args) in state.failed:
+            # The same details found nothing before: another try would only use up the shopper's attempts.
+            return self._reply(state, "still_not_found", offer="other", order_number=number or "")
+        return ToolStep("find_order", args)
 
     def _unproved(self, state: State, result: FindOrderResult) -> ReplyStep | None:
         """find_order wants proof, or found nothing: ask again."""
@@ -516,6 +555,10 @@ class Playbook:
             return self._reply(verified, "unavailable", offer="order_data_unavailable")
         intent = replace(intent.plus(state.concerns), asks_why=intent.asks_why or state.asked_why)
         answered = replace(verified, offer_order=order.order_number, concerns=frozenset(), asked_why=False, orders=())
+        if intent.request and state.current_order != order.order_number and _asks_status(turn.user):
+            # "Where is it, and can I return it?": the clause asking where it is counts though the request drowns it
+            # in the whole message's reading.
+            intent = intent.plus(frozenset({"where_is_order"}))
         special = self._special_answer(order, fulfillments, intent)
         if special is not None:
             return self._answered(special.text, answered, offer=special.offer, topic=special.topic)
@@ -523,9 +566,13 @@ class Playbook:
             # A follow-up about an order already shown: answer the question asked, not the whole story again.
             focused = self.compose.focused_answer(order, fulfillments, intent)
             if focused is not None:
-                return self._answered(focused.text, answered, offer=focused.offer)
+                return self._shown(self._answered(focused.text, answered, offer=focused.offer))
         answer: Answer = self.compose.order_answer(order, fulfillments, intent)
-        return self._answered(answer.text, answered, offer=answer.offer)
+        return self._shown(self._answered(answer.text, answered, offer=answer.offer))
+
+    @staticmethod
+    def _shown(step: ReplyStep) -> ReplyStep:
+        return replace(step, state=replace(step.state, status_shown=True))
 
     def _special_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer | None:
         """A request Lumen can't do, a problem with what arrived, or what a status means: not the status alone."""
@@ -572,7 +619,50 @@ class Playbook:
                 answers.append(self.compose.order_answer(result.order, fulfillments, intent).text)
                 current = result.order.order_number
         done = replace(state, orders=(), concerns=frozenset(), current_order=current, order_number=current)
-        return self._answered("\n\n".join(answers), done)
+        return self._shown(self._answered("\n\n".join(answers), done))
+
+
+_CLAUSE_BREAK = re.compile(r"[?.!;,]+|\b(?:and|but|also)\b", re.IGNORECASE)
+
+
+def _asks_status(text: str) -> bool:
+    """Whether one part of the message asks where the order is ("where is 5105 and can I return it?"): each clause
+    read on its own, so a request beside it does not drown the question."""
+    clauses = _CLAUSE_BREAK.split(text)
+    return any(detect_intent(c.strip()).sure & {"where_is_order", "ship_when"} for c in clauses if len(c.split()) >= 2)
+
+
+@lru_cache(maxsize=4096)
+def _clause_acts(text: str) -> frozenset[Act]:
+    """The acts each clause of a longer message carries on its own ("can u tell me where BOG-5110-IE is, I don't
+    know which email he used": where it is, and no email to prove it with), so one act does not drown another."""
+    # An address typed in a clause ("email is a@b.ie") is a detail, not words about what the shopper can't do.
+    clauses = [c.strip() for c in _CLAUSE_BREAK.split(EMAIL.sub(" ", text))]
+    if len(clauses) < 2:
+        return frozenset()
+    found: set[Act] = set()
+    for clause in clauses:
+        if len(clause.split()) >= 4:  # shorter fragments ("my email is") say too little on their own
+            reading = read_acts(clause)
+            found |= {a for a in reading.acts if reading.probabilities.get(a, 0.0) >= THRESHOLD}
+    return frozenset(found)
+
+
+def _lookup_key(args: dict[str, Any]) -> str:
+    """The details of one lookup, written the same way however they were typed."""
+    return json.dumps({k: re.sub(r"[\s#-]", "", str(v)).lower() for k, v in sorted(args.items()) if v})
+
+
+def _opens_with_yes(text: str) -> bool:
+    """Whether the message opens with a sure yes ("yes please get me the tracking number", "sure, a replacement"):
+    its first words up to any punctuation, read on their own."""
+    opening = re.split(r"[,.;:!?\-–—]", text.strip(), maxsplit=1)[0].split()
+    for size in (1, 2):
+        if len(opening) >= size:
+            intent = detect_intent(" ".join(opening[:size]))
+            if "accept" in intent.sure and not intent.decline:
+                return True
+    return False
 
 
 def _result_for(turn: Turn, tool: str, order_number: str) -> Any:
