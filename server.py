@@ -604,10 +604,12 @@ def create_app(settings: Settings | None = None, *, store: Path | None = None, l
         app.state.lumen = service
         outbox = asyncio.create_task(service.run_outbox(interval_s=OUTBOX_INTERVAL_S), name="outbox")
         retention = asyncio.create_task(service.run_retention(interval_s=RETENTION_INTERVAL_S), name="retention")
+        # The order mirror's backfill, refreshes and reconciliation: in the background, never before the first request.
+        order_sync = asyncio.create_task(service.run_sync(), name="order-sync")
         try:
             yield
         finally:
-            for task in (outbox, retention):
+            for task in (outbox, retention, order_sync):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
