@@ -54,6 +54,7 @@ from agent.service import (
     Lumen,
     MerchantSettings,
     MerchantSettingsUpdate,
+    OrderSyncStatus,
     Stats,
     TooManyConversations,
     UnknownSession,
@@ -550,6 +551,12 @@ async def get_conversation(conversation_id: str, lumen: LumenDep) -> dict[str, A
 async def get_connection(lumen: LumenDep) -> Connection:
     """The Shopify connection, asked afresh: shop, granted and missing scopes, token expiry, last call, errors."""
     return await lumen.check_connection()
+
+
+@admin.get("/order-sync", response_model=OrderSyncStatus)
+async def get_order_sync(lumen: LumenDep) -> OrderSyncStatus:
+    """The order mirror: off, backfilling or live, the orders it holds, the last sync and what it is doing."""
+    return await lumen.order_sync_status()
 
 
 @admin.get("/stats", response_model=Stats)

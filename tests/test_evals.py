@@ -257,10 +257,10 @@ LOWER = {"tools", "shopify", "storage", "outbox", "prompts"}
 # order mirror (sync/) sits beside outbox/: agent/ (and what stands above it) builds it, and it reads shopify/ and
 # storage/ only. No lower room imports it.
 ALLOWED: dict[str, set[str]] = {
-    "cli": {"server", "agent", "config", "evals", "sync", *LOWER},
-    "server": {"agent", "config", "sync", *LOWER},
+    "cli": {"server", "agent", "config", "evals", *LOWER},
+    "server": {"agent", "config", *LOWER},
     "bench": {"agent", "config", "evals", "sync", *LOWER},
-    "evals": {"agent", "config", "sync", *LOWER},
+    "evals": {"agent", "config", *LOWER},
     "agent": {"config", "sync", *LOWER},
     "tools": LOWER - {"tools"},
     "sync": {"shopify", "storage"},
