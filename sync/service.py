@@ -49,6 +49,10 @@ LEASE_TTL = timedelta(minutes=2)
 # Reconciliation asks for changes since the last sync minus this: Shopify's clock and ours may disagree a little,
 # and an order changed while the last one ran must not fall between two.
 RECONCILE_OVERLAP = timedelta(minutes=2)
+# How often a running bulk operation is asked how it is doing (Shopify's guidance: every few seconds).
+BULK_POLL_S = 2.0
+# `ShopifyAdmin.orders_updated_since` returns at most this many orders a call; a full page means ask again.
+RECONCILE_PAGE = 250
 # After a failed round (Shopify unreachable, the lease held elsewhere), the background loop looks again this soon.
 RETRY_S = 30.0
 MAX_ERROR_CHARS = 300
@@ -86,7 +90,7 @@ def _default_exporter(admin: ShopifyAdmin) -> Exporter:
     def export(since: datetime) -> AsyncIterator[dict[str, Any]]:
         from shopify import bulk  # type: ignore[attr-defined,unused-ignore]  # h-bulk's module, imported when used
 
-        iterator: AsyncIterator[dict[str, Any]] = bulk.export_orders(admin, since)
+        iterator: AsyncIterator[dict[str, Any]] = bulk.export_orders(admin, since, poll_s=BULK_POLL_S)
         return iterator
 
     return export
@@ -263,13 +267,27 @@ class OrderSync:
             if record.last_sync_at is None:
                 return None
             started = self.db.clock()
-            orders = await self.changes(record.last_sync_at - RECONCILE_OVERLAP)
-            # What the reconciliation query returns is not known to carry every carrier event: a read by id adds them.
-            await self._store(orders, events_complete=False)
+            count = await self._changes_since(record.last_sync_at - RECONCILE_OVERLAP)
             await self._record(
-                state="live", last_sync_at=started, reconciled=record.reconciled + len(orders), last_error=None
+                state="live", last_sync_at=started, reconciled=record.reconciled + count, last_error=None
             )
-            return len(orders)
+            return count
+
+    async def _changes_since(self, since: datetime) -> int:
+        """Store every order Shopify changed after `since`, a page at a time (a page ends at `RECONCILE_PAGE`; the
+        next starts from the newest change it held, a second back so orders changed in the same second are not
+        skipped); how many orders."""
+        seen: set[str] = set()
+        while True:
+            orders = await self.changes(since)
+            new = [o for o in orders if o.id not in seen]
+            # Read like a lookup reads an order: whole, with its packages' carrier events.
+            await self._store(new, events_complete=True)
+            seen.update(o.id for o in new)
+            stamps = [o.updated_at for o in orders if o.updated_at is not None]
+            if len(orders) < RECONCILE_PAGE or not new or not stamps:
+                return len(seen)
+            since = max(stamps) - timedelta(seconds=1)
 
     async def _record(self, **values: Any) -> None:
         await self.db.update_order_sync(holder=self.holder, **values)

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+import sync.service
 from agent.service import Lumen
 from agent.webhooks import handle_webhook
 from evals.fakes.shopify_admin import ALL_SCOPES, FakeShopify
@@ -49,6 +50,7 @@ class Upstream:
         self.changes_since: list[datetime] = []
         self.gate: asyncio.Event | None = None  # when set, the export waits on it after its first node
         self.started = asyncio.Event()
+        self.page = 250
 
     async def export(self, since: datetime) -> AsyncIterator[dict[str, Any]]:
         self.exports.append(since)
@@ -68,9 +70,11 @@ class Upstream:
         return parse_order(copy.deepcopy(node)) if node is not None else None
 
     async def changes(self, since: datetime) -> list[Order]:
+        """As `ShopifyAdmin.orders_updated_since`: changed after `since`, oldest change first, at most a page."""
         self.changes_since.append(since)
         changed = [o for o in self.fake.orders if o.get("updatedAt") and parse_now(o["updatedAt"]) > since]  # type: ignore[operator]
-        return [parse_order(copy.deepcopy(o)) for o in changed]
+        changed.sort(key=lambda o: str(o["updatedAt"]))
+        return [parse_order(copy.deepcopy(o)) for o in changed[: self.page]]
 
 
 @pytest.fixture(scope="module")
@@ -325,6 +329,23 @@ async def test_reconciliation_heals_a_dropped_webhook(mirror: MirroredSource, st
     assert [o.fulfillment_status for o in await mirror.orders_by_name("1088")] == ["FULFILLED"]
     status = await mirror.sync.status()
     assert (status.state, status.last_sync, status.reconciled) == ("live", T0 + timedelta(minutes=10), 1)
+
+
+async def test_reconciliation_reads_every_page_of_changes(
+    mirror: MirroredSource, store: FakeShopify, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await mirror.sync.backfill()
+    upstream = upstream_of(mirror)
+    upstream.page = 2
+    monkeypatch.setattr(sync.service, "RECONCILE_PAGE", 2)
+    names = ["#1031", "#1042", "#1050", "#1088", "#1089"]
+    for minute, name in enumerate(names, start=1):
+        change(store, name, T0 + timedelta(minutes=minute), displayFinancialStatus="REFUNDED")
+    clock.advance(minutes=10)
+    assert await mirror.sync.reconcile() == 5
+    assert len(upstream.changes_since) >= 3  # five changes, two a page (each page overlaps the last by a second)
+    for name in names:
+        assert [o.financial_status for o in await mirror.orders_by_name(name)] == ["REFUNDED"]
 
 
 async def test_a_shipped_order_held_without_its_events_is_read_again_in_the_background(
