@@ -10,7 +10,6 @@ The server reaches nothing behind it: no route touches the database, the order s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import secrets
@@ -595,14 +594,15 @@ class Lumen:
             sync = self.order_sync
             changed = asyncio.ensure_future(self._source_changed.wait())
             work = asyncio.ensure_future(sync.run()) if sync is not None else None
+            tasks = {changed, *([work] if work else [])}
             try:
-                await asyncio.wait({changed, *([work] if work else [])}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for task in (changed, work):
-                    if task is not None and not task.done():
-                        task.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await task
+                for task in tasks:
+                    task.cancel()
+                # Waits for them without taking on their CancelledError: this task's own cancellation (the server
+                # stopping) must not be swallowed on the way.
+                await asyncio.wait(tasks)
             if work is not None and work.done() and not work.cancelled() and work.exception() is not None:
                 log.error("the order mirror stopped", exc_info=work.exception())
                 return

@@ -327,8 +327,7 @@ class OrderSync:
                 self._reconcile_now.clear()
         finally:
             drainer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await drainer
+            await asyncio.wait({drainer})  # not `await drainer`: its CancelledError is not this task's
 
     async def _round(self) -> float:
         """One round of upkeep; the seconds until the next."""

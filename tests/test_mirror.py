@@ -556,3 +556,29 @@ async def test_sync_orders_without_a_mirror_says_so(tmp_path: Path) -> None:
         }
     finally:
         await lumen.close()
+
+
+async def test_the_service_stops_its_sync_even_when_stopped_while_switching_sources(
+    mirror: MirroredSource, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server stops while the sync of a replaced source is still winding down: the stop is not swallowed."""
+    stopping, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_to_stop() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            stopping.set()
+            await asyncio.shield(release.wait())
+            raise
+
+    monkeypatch.setattr(mirror.sync, "run", slow_to_stop)
+    lumen = Lumen(make_settings(tmp_path), mirror, db)
+    task = asyncio.create_task(lumen.run_sync())
+    await asyncio.sleep(0)
+    lumen._source_changed.set()  # as an install does
+    await stopping.wait()
+    task.cancel()
+    release.set()
+    done, _ = await asyncio.wait({task}, timeout=30)  # a deadline, not a timing check: without the fix it never ends
+    assert task in done and task.cancelled()
