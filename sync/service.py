@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from shopify import bulk
 from shopify.client import ShopifyAdmin
 from shopify.domain import Order, parse_order
 from shopify.names import order_key
@@ -88,21 +89,9 @@ class BackfillResult(BaseModel):
 
 def _default_exporter(admin: ShopifyAdmin) -> Exporter:
     def export(since: datetime) -> AsyncIterator[dict[str, Any]]:
-        from shopify import bulk  # type: ignore[attr-defined,unused-ignore]  # h-bulk's module, imported when used
-
-        iterator: AsyncIterator[dict[str, Any]] = bulk.export_orders(admin, since, poll_s=BULK_POLL_S)
-        return iterator
+        return bulk.export_orders(admin, since, poll_s=BULK_POLL_S)
 
     return export
-
-
-def _method(admin: ShopifyAdmin, name: str) -> Any:
-    """One of the client's methods, looked up when called (so a client without it fails that call, not startup)."""
-
-    async def call(*args: Any) -> Any:
-        return await getattr(admin, name)(*args)
-
-    return call
 
 
 class OrderSync:
@@ -124,8 +113,8 @@ class OrderSync:
         self.db = db
         self.admin = admin
         self.exporter = exporter or _default_exporter(admin)
-        self.reader: Reader = reader or _method(admin, "order_by_id")
-        self.changes: Changes = changes or _method(admin, "orders_updated_since")
+        self.reader: Reader = reader or admin.order_by_id
+        self.changes: Changes = changes or admin.orders_updated_since
         self.sync_days = sync_days
         self.reconcile_s = reconcile_s
         self.refresh_delay_s = refresh_delay_s
@@ -365,7 +354,8 @@ def _from_node(node: dict[str, Any], read_at: datetime) -> MirroredOrder | None:
     except (ValidationError, KeyError, TypeError, ValueError) as exc:
         log.warning("order mirror: skipped an order node that cannot be read: %s", exc)
         return None
-    return MirroredOrder(order, order.updated_at or read_at, events_complete=False, synced_at=read_at)
+    # A bulk export marks its nodes as lacking carrier events (`shopify.bulk.events_complete`).
+    return MirroredOrder(order, order.updated_at or read_at, bulk.events_complete(node), synced_at=read_at)
 
 
 def _error(exc: BaseException) -> str:

@@ -24,6 +24,7 @@ import sync.service
 from agent.service import Lumen
 from agent.webhooks import handle_webhook
 from evals.fakes.shopify_admin import ALL_SCOPES, FakeShopify
+from shopify import bulk
 from shopify.client import ShopifyAdmin
 from shopify.domain import Order, parse_order
 from shopify.source import parse_now
@@ -57,7 +58,7 @@ class Upstream:
         for index, node in enumerate(copy.deepcopy(self.fake.orders)):
             for fulfillment in node.get("fulfillments") or []:
                 fulfillment.pop("events", None)
-            yield node
+            yield node | {"_lumen": dict(bulk.EVENTS_INCOMPLETE)}  # marked as `shopify.bulk.export_orders` marks
             if index == 0:
                 self.started.set()
                 if self.gate is not None:
@@ -93,10 +94,15 @@ def change(fake: FakeShopify, name: str, at: datetime, **fields: Any) -> dict[st
 
 @pytest.fixture
 def store(fake: FakeShopify) -> Iterator[FakeShopify]:
-    """The fake's orders as the store file has them, whatever a test changed."""
-    saved = copy.deepcopy(fake.orders)
+    """The fake's orders as the store file has them, whatever a test changed (put back into the same objects, which
+    the fake indexes by id)."""
+    objects = list(fake.orders)
+    saved = copy.deepcopy(objects)
     yield fake
-    fake.orders[:] = saved
+    for node, content in zip(objects, saved, strict=True):
+        node.clear()
+        node.update(content)
+    fake.orders[:] = objects
     fake.grant_scopes(ALL_SCOPES)
 
 
