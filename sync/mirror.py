@@ -90,7 +90,10 @@ class MirroredSource:
             matching = [
                 m.order
                 for m in held
-                if order_name_matches(m.order.name, candidate.lstrip("#"))
+                # The name as Shopify's search finds it (written as the candidate, '#' and case aside), then the live
+                # client's own check: an unusual spelling is asked live rather than answered with more than live would.
+                if order_key(m.order.name) == order_key(candidate)
+                and order_name_matches(m.order.name, candidate.lstrip("#"))
                 and (email is None or m.order.has_email(email, checkout_only=True))
             ]
             for order in self._visible(_newest_first(matching))[:PER_NAME]:

@@ -27,6 +27,7 @@ from evals.fakes.shopify_admin import ALL_SCOPES, FakeShopify
 from shopify import bulk
 from shopify.client import ShopifyAdmin
 from shopify.domain import Order, parse_order
+from shopify.names import normalize_order_number
 from shopify.source import parse_now
 from shopify.store_file import DEMO_STORE
 from shopify.webhooks import Webhook
@@ -588,3 +589,20 @@ async def test_the_service_stops_its_sync_even_when_stopped_while_switching_sour
     release.set()
     done, _ = await asyncio.wait({task}, timeout=30)  # a deadline, not a timing check: without the fix it never ends
     assert task in done and task.cancelled()
+
+
+async def test_names_written_any_way_match_as_live_on_a_store_with_prefixed_names(db: Database) -> None:
+    """Another store: names like 'BOG-5101-IE', typed with spaces, dashes and case set aside, or not at all."""
+    stranger = Path(__file__).resolve().parents[1] / "evals" / "stranger" / "bogcotton-store.json"
+    with FakeShopify(stranger, token=TOKEN, bucket_size=1_000_000, restore_rate=1_000_000) as fake:
+        mirror = MirroredSource(live_client(fake), db, make_sync(db, fake, Upstream(fake)))
+        live = live_client(fake)
+        try:
+            assert (await mirror.sync.backfill()) is not None
+            for typed in ("BOG-5101-IE", "bog-5102-ie", "#BOG-5103-IE", "BOG5101IE", "bog 5101 ie", "5101", "BOG-5101"):
+                number = normalize_order_number(typed) or typed
+                assert ids(await mirror.orders_by_name(number)) == ids(await live.orders_by_name(number)), typed
+            assert [o.name for o in await mirror.orders_by_name("bog-5101-ie")] == ["BOG-5101-IE"]
+        finally:
+            await live.aclose()
+            await mirror.aclose()
