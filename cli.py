@@ -1,5 +1,5 @@
-"""The `lumen` command: `serve` the widget and API (server.py), `chat` with the service in a terminal, `eval` the
-scenarios (evals/). Imports happen inside each command, so `lumen --help` stays fast."""
+"""The `lumen` command: `serve` the widget and API (server.py), `chat` with the service in a terminal, `sync` the order
+mirror now, `eval` the scenarios (evals/). Imports happen inside each command, so `lumen --help` stays fast."""
 
 from __future__ import annotations
 
@@ -94,6 +94,30 @@ async def _chat(store: Path | None) -> int:
         await lumen.close()
 
 
+async def _sync() -> int:
+    """Backfill the order mirror now, from the configured Shopify store, and print what it holds."""
+    from agent.service import Lumen
+    from config import Settings
+
+    lumen = await Lumen.create(Settings())
+    try:
+        try:
+            result = await lumen.sync_orders()
+        except ValueError as exc:
+            print(f"lumen: {exc}", file=sys.stderr)
+            return 2
+        status = await lumen.order_sync_status()
+    finally:
+        await lumen.close()
+    if result is None:
+        print("lumen: another worker is syncing the orders now; try again when it is done", file=sys.stderr)
+        return 1
+    seconds = (result.finished_at - result.started_at).total_seconds()
+    print(f"backfilled {result.orders} orders in {seconds:.1f}s ({result.skipped} unreadable skipped)")
+    print(f"the mirror holds {status.orders} orders; state {status.state}; last sync {status.last_sync}")
+    return 0
+
+
 def _positive(text: str) -> int:
     number = int(text)
     if number < 1:
@@ -120,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     chat = sub.add_parser("chat", help="chat with Lumen in this terminal")
     chat.add_argument("--store", help="a store file (default: the demo store, or Shopify when configured)")
 
+    sub.add_parser("sync", help="backfill the order mirror from Shopify now and print the counts")
     sub.add_parser("eval", help="score Lumen against every documented scenario", add_help=False)
 
     args, rest = parser.parse_known_args(argv)
@@ -131,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "serve":
         return _serve(args)
+    if args.command == "sync":
+        return asyncio.run(_sync())
     return asyncio.run(_chat(Path(args.store) if args.store else None))
 
 

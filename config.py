@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     shopify_timeout_s: float = 10.0
     shopify_max_wait_s: float = Field(8.0, description="Longest a shopper waits on Shopify's rate limit.")
     lumen_now: datetime | None = Field(None, description="Overrides the clock for any order source (ISO time).")
+    # --- the order mirror (sync/): Lumen's own copy of the store's orders, answering lookups without Shopify ----------
+    lumen_order_mirror: bool = Field(True, description="Keep a mirror of the orders when Shopify is configured.")
+    lumen_sync_days: int = Field(90, ge=1, le=3650, description="The backfill mirrors orders updated this recently.")
+    lumen_reconcile_s: float = Field(
+        300.0, gt=0, description="Seconds between reconciliations (what Shopify changed since the last sync)."
+    )
 
     # --- the model ---------------------------------------------------------------------------------------------
     lumen_model: str = Field("playbook", description="'playbook' or a pydantic-ai model name, e.g. openai:gpt-4.1-mini")

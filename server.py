@@ -54,6 +54,7 @@ from agent.service import (
     Lumen,
     MerchantSettings,
     MerchantSettingsUpdate,
+    OrderSyncStatus,
     Stats,
     TooManyConversations,
     UnknownSession,
@@ -552,6 +553,12 @@ async def get_connection(lumen: LumenDep) -> Connection:
     return await lumen.check_connection()
 
 
+@admin.get("/order-sync", response_model=OrderSyncStatus)
+async def get_order_sync(lumen: LumenDep) -> OrderSyncStatus:
+    """The order mirror: off, backfilling or live, the orders it holds, the last sync and what it is doing."""
+    return await lumen.order_sync_status()
+
+
 @admin.get("/stats", response_model=Stats)
 async def get_stats(lumen: LumenDep) -> Stats:
     """Conversations, verified lookups, escalations and the share answered without a human."""
@@ -604,10 +611,12 @@ def create_app(settings: Settings | None = None, *, store: Path | None = None, l
         app.state.lumen = service
         outbox = asyncio.create_task(service.run_outbox(interval_s=OUTBOX_INTERVAL_S), name="outbox")
         retention = asyncio.create_task(service.run_retention(interval_s=RETENTION_INTERVAL_S), name="retention")
+        # The order mirror's backfill, refreshes and reconciliation: in the background, never before the first request.
+        order_sync = asyncio.create_task(service.run_sync(), name="order-sync")
         try:
             yield
         finally:
-            for task in (outbox, retention):
+            for task in (outbox, retention, order_sync):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

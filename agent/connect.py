@@ -36,6 +36,8 @@ from shopify.auth import (
 from shopify.client import ConnectionStatus, ShopifyAdmin
 from shopify.scopes import APP_SCOPES
 from storage import Database
+from sync.mirror import MirroredSource
+from sync.service import OrderSync
 
 log = logging.getLogger("lumen.connect")
 
@@ -125,7 +127,11 @@ class ShopifyConnection:
             self.grant = None
             return FixtureStore(self.settings.lumen_store, now=self.settings.lumen_now)
         shop = getattr(tokens, "shop", None)
-        return admin_client(self.settings, tokens, shop if isinstance(shop, str) else None)
+        shop = shop if isinstance(shop, str) else None
+        live = admin_client(self.settings, tokens, shop)
+        if not self.settings.lumen_order_mirror:
+            return live
+        return mirrored(self.settings, self.db, live, admin_client(self.settings, tokens, shop))
 
     async def _tokens(self) -> TokenProvider | None:
         settings = self.settings
@@ -205,7 +211,19 @@ def _params(query: Query) -> dict[str, str]:
     return dict(query.items()) if isinstance(query, Mapping) else dict(query)
 
 
+def mirrored(settings: Settings, db: Database, live: ShopifyAdmin, background: ShopifyAdmin) -> MirroredSource:
+    """`live` behind the order mirror. The mirror's own reads (backfill, refreshes, reconciliation) go through
+    `background`, a second client on the same token: a background read waiting on Shopify's rate limit then never
+    holds a shopper's lookup in the live client's queue."""
+    sync = OrderSync(
+        db, background, sync_days=settings.lumen_sync_days, reconcile_s=settings.lumen_reconcile_s, owns_admin=True
+    )
+    return MirroredSource(live, db, sync)
+
+
 def connection_of(source: OrderSource, grant: str | None, install_ready: bool) -> Connection:
+    if isinstance(source, MirroredSource):
+        source = source.live
     if isinstance(source, ShopifyAdmin):
         return Connection(source="shopify", grant=grant, install_ready=install_ready, status=source.status)
     return Connection(source="store file", install_ready=install_ready)

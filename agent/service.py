@@ -54,6 +54,7 @@ from shopify.source import OrderSourceError
 from shopify.webhooks import Webhook
 from storage import ConversationSummary, Database
 from storage.conversations import TurnLease
+from sync import BackfillResult, MirroredSource, OrderSync, OrderSyncStatus
 from tools.context import Caller, SessionState
 from tools.guard import AttemptGuard
 
@@ -124,6 +125,10 @@ class Health(BaseModel):
     # Only when Lumen reads Shopify (a store file has no connection to show).
     connection: Connection | None = Field(
         None, description="The Shopify connection (never a token).", exclude_if=lambda value: value is None
+    )
+    order_sync: OrderSyncStatus = Field(
+        default_factory=OrderSyncStatus,
+        description="The order mirror: off (a store file, or LUMEN_ORDER_MIRROR off), backfilling or live.",
     )
 
 
@@ -223,6 +228,7 @@ class Lumen:
         self.models = ModelChooser(settings)
         self.connection = ShopifyConnection(settings, db)
         self._retired: list[OrderSource] = []  # sources replaced by an install, closed with the service
+        self._source_changed = asyncio.Event()  # the order mirror's loop follows the source to an installed shop
         # The in-process half of `_turn`; a lock lives only while someone holds or waits for it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._merchant_read: tuple[str | None, MerchantSettings] | None = None
@@ -555,7 +561,51 @@ class Lumen:
         status = "ok" if name is not None else "degraded"
         connection = self.connection_info()
         shown = connection if connection.source == "shopify" else None
-        return Health(status=status, store=name, model=self.settings.lumen_model, connection=shown)
+        return Health(
+            status=status,
+            store=name,
+            model=self.settings.lumen_model,
+            connection=shown,
+            order_sync=await self.order_sync_status(),
+        )
+
+    # --- the order mirror (sync/) ------------------------------------------------------------------------------------
+    @property
+    def order_sync(self) -> OrderSync | None:
+        """The mirror's sync when lookups are answered from the mirror; None for a store file or the mirror off."""
+        return self.source.sync if isinstance(self.source, MirroredSource) else None
+
+    async def order_sync_status(self) -> OrderSyncStatus:
+        sync = self.order_sync
+        return await sync.status() if sync is not None else OrderSyncStatus()
+
+    async def sync_orders(self) -> BackfillResult | None:
+        """Backfill the mirror now (`lumen sync`); None if another worker is doing it. ValueError without a mirror."""
+        sync = self.order_sync
+        if sync is None:
+            raise ValueError("the order mirror is off: configure Shopify (and leave LUMEN_ORDER_MIRROR on)")
+        return await sync.backfill()
+
+    async def run_sync(self) -> None:
+        """Keep the order mirror filled and fresh until cancelled (the server's lifespan); idle without a mirror.
+        When an install replaces the source, the new source's mirror takes over."""
+        while True:
+            self._source_changed.clear()
+            sync = self.order_sync
+            changed = asyncio.ensure_future(self._source_changed.wait())
+            work = asyncio.ensure_future(sync.run()) if sync is not None else None
+            tasks = {changed, *([work] if work else [])}
+            try:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                # Waits for them without taking on their CancelledError: this task's own cancellation (the server
+                # stopping) must not be swallowed on the way.
+                await asyncio.wait(tasks)
+            if work is not None and work.done() and not work.cancelled() and work.exception() is not None:
+                log.error("the order mirror stopped", exc_info=work.exception())
+                return
 
     # --- the Shopify connection (agent.connect) ----------------------------------------------------------------------
     def connection_info(self) -> Connection:
@@ -579,6 +629,7 @@ class Lumen:
         # The old source may be serving a turn right now: it is closed with the service, not here.
         self._retired.append(self.source)
         self.source = await self.connection.source()
+        self._source_changed.set()
         return shop
 
     def serves_shop(self, shop_domain: str) -> bool:

@@ -1,5 +1,6 @@
-"""What a Shopify webhook does to Lumen: order changes drop the cached order, and Shopify's mandatory privacy topics
-(customers/redact, shop/redact, customers/data_request) delete or describe what Lumen kept.
+"""What a Shopify webhook does to Lumen: order changes drop the cached order and have the order mirror re-read it, and
+Shopify's mandatory privacy topics (customers/redact, shop/redact, customers/data_request) delete or describe what
+Lumen kept, mirrored orders included.
 
 Called by `Lumen.handle_webhook` once `shopify.signatures` has verified the delivery and `shopify.webhooks` has read it.
 Every delivery id is remembered, so a redelivered event is not acted on twice (privacy topics excepted, see below).
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from agent.contacts import contacts_in
 from shopify.names import normalize_email
@@ -21,9 +22,17 @@ from shopify.webhooks import order_refs as webhook_order_refs
 from storage import Database
 from storage.contacts import Contact
 
-# Topics after which a cached order may be stale. Their payloads name the order in different fields.
+# Topics after which a cached or mirrored order may be stale. Their payloads name the order in different fields.
 INVALIDATING_TOPICS = frozenset(
-    {"orders/updated", "fulfillments/create", "fulfillments/update", "fulfillment_events/create"}
+    {
+        "orders/create",
+        "orders/updated",
+        "orders/cancelled",
+        "orders/delete",
+        "fulfillments/create",
+        "fulfillments/update",
+        "fulfillment_events/create",
+    }
 )
 # Shopify's mandatory privacy webhooks. Every app must answer them, whatever topics it subscribed to.
 PRIVACY_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
@@ -42,6 +51,8 @@ STALE = "Triggered more than 5 minutes ago: cached orders expire sooner."
 class RedactionCounts(BaseModel):
     conversations: int = 0
     escalations: int = 0
+    # Mirrored orders (sync/): shown when there were any, so a Lumen without the mirror answers as it always did.
+    orders: int = Field(0, exclude_if=lambda count: not count)
 
 
 class WebhookOutcome(BaseModel):
@@ -56,6 +67,7 @@ class WebhookOutcome(BaseModel):
     reason: str | None = None
     note: str | None = None
     invalidated: list[str] | Literal["all"] | None = None
+    refreshed: list[str] | Literal["all"] | None = None  # what the order mirror re-reads
     deleted: RedactionCounts | Literal["all"] | None = None
 
 
@@ -73,17 +85,31 @@ async def handle_webhook(
         return WebhookOutcome(duplicate=True)
     if topic not in INVALIDATING_TOPICS:
         return WebhookOutcome(ignored=True, topic=topic)
+    refs = webhook_order_refs(topic, payload)
     if delivery.triggered_at is not None and now - delivery.triggered_at > MAX_WEBHOOK_AGE:
         # A retry hours late (Shopify retries for up to 4 hours) or a replay: the cache it would clear has expired
-        # long since (seconds), so it is acknowledged and does nothing, and a replayed body cannot empty the cache.
-        return WebhookOutcome(ignored=True, topic=topic, reason=STALE)
-    refs = webhook_order_refs(topic, payload)
+        # long since (seconds), so the cache is left alone, and a replayed body cannot empty it. The order mirror
+        # keeps orders for good, and this webhook may be the only word of a change: it re-reads the order, which is
+        # harmless (a re-read stores the truth as it is now) and coalesced with any other re-read of that order.
+        refreshed = _refresh(source, refs)
+        return WebhookOutcome(ignored=True, topic=topic, reason=STALE, refreshed=refreshed)
     if refs:
         for ref in refs:
             source.invalidate(ref)
     else:
         source.invalidate(None)  # the order is unknown: forget everything rather than serve stale data
     return WebhookOutcome(topic=topic, invalidated=refs or "all")
+
+
+def _refresh(source: OrderSource, refs: list[str]) -> list[str] | None:
+    """Have the order mirror re-read these orders (the orders it names by id are enough); None without a mirror."""
+    refresh = getattr(source, "refresh", None)
+    if refresh is None:
+        return None
+    ids = [ref for ref in refs if ref.startswith("gid://")] or refs
+    for ref in ids:
+        refresh(ref)
+    return ids or None
 
 
 async def _first_delivery(db: Database, delivery: Webhook) -> bool:
@@ -100,7 +126,8 @@ async def _privacy_request(db: Database, source: OrderSource, ours: bool, topic:
         return WebhookOutcome(topic=topic, note=DATA_REQUEST_NOTE)
     if topic == "shop/redact":
         await db.redact_all()
-        source.invalidate(None)  # cached orders hold customers' details too
+        await db.forget_mirrored_orders()
+        _forget(source, None)  # cached orders hold customers' details too
         return WebhookOutcome(topic=topic, deleted="all")
     return WebhookOutcome(topic=topic, deleted=await redact_customer(db, source, payload))
 
@@ -112,10 +139,21 @@ async def redact_customer(db: Database, source: OrderSource, payload: Any) -> Re
     if not keys:
         return RedactionCounts()
     deleted = RedactionCounts.model_validate(await db.redact(keys, also=await _older_conversations_about(db, keys)))
+    deleted.orders = await db.delete_mirrored_orders(
+        ids=[value for kind, value in keys if kind == "order"],
+        emails=[value for kind, value in keys if kind == "email"],
+        customer_ids=[value for kind, value in keys if kind == "customer"],
+    )
     for kind, gid in keys:
         if kind == "order":
-            source.invalidate(gid)
+            _forget(source, gid)
     return deleted
+
+
+def _forget(source: OrderSource, order_ref: str | None) -> None:
+    """Drop cached copies without re-reading them: a redacted order must not come straight back into the mirror."""
+    forget = getattr(source, "forget", None)
+    (forget or source.invalidate)(order_ref)
 
 
 def redaction_keys(payload: Any) -> list[Contact]:

@@ -159,6 +159,8 @@ class Order(BaseModel):
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None  # merchant-only: never leaves the tools
     closed_at: datetime | None = None
+    # Shopify's updatedAt, when the query asked for it: which of two copies of an order is newer (the order mirror).
+    updated_at: datetime | None = None
     financial_status: FinancialStatus = None
     fulfillment_status: OrderFulfillmentStatus = "UNFULFILLED"
     return_status: ReturnStatus = None
@@ -264,6 +266,7 @@ def parse_order(node: dict[str, Any]) -> Order:
         cancelled_at=node.get("cancelledAt"),
         cancel_reason=node.get("cancelReason"),
         closed_at=node.get("closedAt"),
+        updated_at=node.get("updatedAt"),
         financial_status=node.get("displayFinancialStatus"),
         fulfillment_status=node.get("displayFulfillmentStatus") or "UNFULFILLED",
         return_status=node.get("returnStatus"),

@@ -104,6 +104,7 @@
     await Promise.all([
       loadStats(),
       loadConnection(),
+      loadOrderSync(),
       loadPersona(),
       loadSettings(),
       loadEscalations(),
@@ -138,6 +139,34 @@
     }
     if (status.denied_fields.length) rows.push(["Fields Shopify denied", status.denied_fields.join("; ")]);
     if (status.last_error) rows.push(["Last error", status.last_error]);
+    rows.forEach(function (row) {
+      list.append(el("dt", null, row[0]), el("dd", row[0] === "Last error" ? "error" : null, row[1]));
+    });
+  }
+
+  // The order mirror: Lumen's own copy of the store's orders, which answers lookups without asking Shopify.
+  var SYNC_STATES = {
+    off: "Off: every lookup asks Shopify (a store file, or LUMEN_ORDER_MIRROR is off, or the first backfill has not run).",
+    backfilling: "Backfilling: copying the store's recent orders; lookups it has not reached yet ask Shopify.",
+    live: "Live: lookups are answered from the mirror, kept fresh by webhooks and a periodic reconciliation.",
+  };
+
+  async function loadOrderSync() {
+    var sync = await api("/order-sync");
+    $("order-sync-summary").textContent = SYNC_STATES[sync.state] || sync.state;
+    var rows = [
+      ["Orders held", String(sync.orders)],
+      ["Last sync", sync.last_sync ? when(sync.last_sync) : "never"],
+    ];
+    if (sync.backfill_started_at) rows.push(["Backfill started", when(sync.backfill_started_at)]);
+    if (sync.backfill_finished_at) rows.push(["Backfill finished", when(sync.backfill_finished_at)]);
+    if (sync.backfilled) rows.push(["Orders backfilled", String(sync.backfilled)]);
+    if (sync.reconciled) rows.push(["Orders healed by reconciliation", String(sync.reconciled)]);
+    if (sync.refreshed) rows.push(["Orders re-read after webhooks (this worker)", String(sync.refreshed)]);
+    if (sync.pending_refreshes) rows.push(["Re-reads waiting (this worker)", String(sync.pending_refreshes)]);
+    if (sync.last_error) rows.push(["Last error", sync.last_error]);
+    var list = $("order-sync");
+    list.replaceChildren();
     rows.forEach(function (row) {
       list.append(el("dt", null, row[0]), el("dd", row[0] === "Last error" ? "error" : null, row[1]));
     });

@@ -11,13 +11,14 @@ from storage.attempts import AttemptStore
 from storage.conversations import ConversationRow, ConversationStore, ConversationSummary
 from storage.database import is_memory_url, normalize_database_url, utcnow
 from storage.escalations import Escalation, EscalationRequest, EscalationStore, new_escalation_id
+from storage.orders import MirroredOrder, OrderStore, OrderSyncRecord
 from storage.privacy import PrivacyStore
 from storage.schema import metadata
 from storage.settings import SettingStore
 from storage.webhooks import WebhookStore
 
 
-class Database(ConversationStore, SettingStore, EscalationStore, AttemptStore, WebhookStore, PrivacyStore):
+class Database(ConversationStore, SettingStore, EscalationStore, AttemptStore, WebhookStore, PrivacyStore, OrderStore):
     """One engine, one set of tables; `await connect()` before use and `await close()` at shutdown."""
 
     metadata = metadata
@@ -37,6 +38,8 @@ __all__ = [
     "Database",
     "Escalation",
     "EscalationRequest",
+    "MirroredOrder",
+    "OrderSyncRecord",
     "is_memory_url",
     "new_escalation_id",
     "normalize_database_url",

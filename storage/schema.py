@@ -100,3 +100,44 @@ conversation_locks = sa.Table(
     sa.Column("holder", sa.Text, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
 )
+
+# The order mirror (sync/): the orders Lumen may be asked about, so a lookup reads this table instead of Shopify.
+# `order_json` is the parsed order (shopify.domain.Order as JSON); the other columns are the keys lookups search by,
+# normalised with shopify.names exactly as the live client compares them. `events_complete` is false for rows from a
+# bulk backfill, which cannot carry carrier events (a connection inside a list field); a read by id fills them in.
+mirrored_orders = sa.Table(
+    "mirrored_orders",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("name_key", sa.Text, nullable=False),
+    sa.Column("email", sa.Text, nullable=True),
+    sa.Column("customer_id", sa.Text, nullable=True),
+    sa.Column("postal_key", sa.Text, nullable=True),
+    # Shopify's updatedAt of the copy held: an older copy never replaces a newer one.
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("synced_at", UTCDateTime, nullable=False),
+    sa.Column("order_json", sa.Text, nullable=False),
+    sa.Column("events_complete", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_mirrored_orders_name_key", "name_key"),
+    sa.Index("ix_mirrored_orders_email", "email"),
+    sa.Index("ix_mirrored_orders_customer_id", "customer_id"),
+)
+
+# The mirror's state, one row per mirror (key "orders"), shared by every worker: what /healthz reports, the time the
+# mirror is known complete up to (reconciliation asks Shopify for what changed since), and the lease that lets one
+# worker at a time backfill or reconcile (taken by an atomic insert-or-take-over-if-expired, renewed while it works).
+order_sync = sa.Table(
+    "order_sync",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("state", sa.Text, nullable=False, server_default="off"),
+    sa.Column("last_sync_at", UTCDateTime, nullable=True),
+    sa.Column("backfill_started_at", UTCDateTime, nullable=True),
+    sa.Column("backfill_finished_at", UTCDateTime, nullable=True),
+    sa.Column("backfilled", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("reconciled", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("lease_holder", sa.Text, nullable=True),
+    sa.Column("lease_expires_at", UTCDateTime, nullable=True),
+)

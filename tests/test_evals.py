@@ -250,17 +250,20 @@ async def test_the_optional_tone_judge_scores_without_deciding() -> None:
 # Read from the source (AST), not by importing: an import inside a function counts, so a cycle cannot hide in one.
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("agent", "tools", "shopify", "storage", "outbox", "evals", "bench", "prompts")
+PACKAGES = ("agent", "tools", "shopify", "storage", "outbox", "sync", "evals", "bench", "prompts")
 MODULES = ("server", "cli", "config")
 LOWER = {"tools", "shopify", "storage", "outbox", "prompts"}
-# The rooms each room may import, besides itself: server.py -> agent/ -> tools/ -> shopify/, storage/, outbox/.
+# The rooms each room may import, besides itself: server.py -> agent/ -> tools/ -> shopify/, storage/, outbox/; the
+# order mirror (sync/) sits beside outbox/: agent/ (and what stands above it) builds it, and it reads shopify/ and
+# storage/ only. No lower room imports it.
 ALLOWED: dict[str, set[str]] = {
     "cli": {"server", "agent", "config", "evals", *LOWER},
     "server": {"agent", "config", *LOWER},
-    "bench": {"agent", "config", "evals", *LOWER},
+    "bench": {"agent", "config", "evals", "sync", *LOWER},
     "evals": {"agent", "config", *LOWER},
-    "agent": {"config", *LOWER},
+    "agent": {"config", "sync", *LOWER},
     "tools": LOWER - {"tools"},
+    "sync": {"shopify", "storage"},
     "outbox": {"storage", "shopify", "prompts"},
     "storage": {"shopify"},
     "shopify": {"storage"},
@@ -376,6 +379,12 @@ def test_the_import_graph_reader_finds_cycles_and_function_local_imports() -> No
 def test_imports_follow_the_house_direction_without_cycles() -> None:
     violations = import_violations()
     assert not violations, "imports against the house's direction:\n  " + "\n  ".join(violations)
+
+
+def test_the_order_mirror_room_is_read_by_agent_and_reads_only_shopify_and_storage() -> None:
+    assert ALLOWED["sync"] == {"shopify", "storage"}
+    assert not [room for room in LOWER if "sync" in ALLOWED[room]]
+    assert "sync.mirror" in import_graph()["agent.connect"]
 
 
 def test_the_evals_room_reads_cases_without_evaluators() -> None:

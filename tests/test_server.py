@@ -55,7 +55,12 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
 
 
 def test_healthz(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok", "store": "Harbor & Pine", "model": "playbook"}
+    assert client.get("/healthz").json() == {
+        "status": "ok",
+        "store": "Harbor & Pine",
+        "model": "playbook",
+        "order_sync": {"state": "off", "orders": 0, "last_sync": None},  # a store file is not mirrored
+    }
 
 
 def test_chat_contract(client: TestClient) -> None:

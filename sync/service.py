@@ -1,0 +1,362 @@
+"""`OrderSync`: fills the order mirror and keeps it fresh, in the background, on one worker at a time.
+
+- **Backfill**: every order updated in the last `sync_days` days, from a Shopify bulk operation (`exporter`, by default
+  `shopify.bulk.export_orders`), written in chunks. Bulk rows carry no carrier events (`events_complete` false).
+- **Refresh**: a webhook names an order; `request_refresh` queues it, and the queue is drained after a short pause so
+  a burst of webhooks about one order (orders/updated, fulfillments/create, fulfillment_events/create...) costs one
+  read by id (`reader`, by default `ShopifyAdmin.order_by_id`). A read that finds nothing deletes the mirrored copy.
+- **Reconciliation**: every `reconcile_s`, the orders Shopify changed since the last sync (`changes`, by default
+  `ShopifyAdmin.orders_updated_since`), so a dropped webhook is healed within one period.
+
+Backfill and reconciliation run under a lease in the database (`order_sync`), so of several workers (or hosts) one
+does them at a time; each worker drains the refreshes its own webhooks queued. The state every worker reports (off,
+backfilling, live, counts, last sync) is in the database too. Nothing here runs in a shopper's turn: lookups read the
+table (`sync.mirror`), and the Shopify client used here is a separate one from the shoppers', so a background read
+waiting on the rate limit never holds a shopper's lookup in its queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from shopify import bulk
+from shopify.client import ShopifyAdmin
+from shopify.domain import Order, parse_order
+from shopify.names import order_key
+from shopify.webhooks import ORDER_GID
+from storage import Database, MirroredOrder
+from storage.orders import UPSERT_CHUNK, SyncState
+
+log = logging.getLogger("lumen.sync")
+
+Exporter = Callable[[datetime], AsyncIterator[dict[str, Any]]]
+Reader = Callable[[str], Awaitable[Order | None]]
+Changes = Callable[[datetime], Awaitable[list[Order]]]
+
+DEFAULT_SYNC_DAYS = 90
+DEFAULT_RECONCILE_S = 300.0
+# Webhooks about one order come in bursts: wait this long after the first before reading, so the burst costs one read.
+REFRESH_DELAY_S = 0.5
+# The lease outlives a worker that died mid-backfill by at most this; its holder renews it every third of it.
+LEASE_TTL = timedelta(minutes=2)
+# Reconciliation asks for changes since the last sync minus this: Shopify's clock and ours may disagree a little,
+# and an order changed while the last one ran must not fall between two.
+RECONCILE_OVERLAP = timedelta(minutes=2)
+# How often a running bulk operation is asked how it is doing (Shopify's guidance: every few seconds).
+BULK_POLL_S = 2.0
+# `ShopifyAdmin.orders_updated_since` returns at most this many orders a call; a full page means ask again.
+RECONCILE_PAGE = 250
+# After a failed round (Shopify unreachable, the lease held elsewhere), the background loop looks again this soon.
+RETRY_S = 30.0
+MAX_ERROR_CHARS = 300
+
+
+def _unset(value: object) -> bool:
+    return value is None or value == 0
+
+
+class OrderSyncStatus(BaseModel):
+    """The mirror as /healthz and /admin show it: state, orders held and the last sync, then what applies (a field
+    that is empty or zero is left out, so an "off" mirror reads `{"state": "off", "orders": 0, "last_sync": null}`)."""
+
+    state: SyncState = "off"
+    orders: int = 0
+    last_sync: datetime | None = None
+    backfill_started_at: datetime | None = Field(None, exclude_if=_unset)
+    backfill_finished_at: datetime | None = Field(None, exclude_if=_unset)
+    backfilled: int = Field(0, exclude_if=_unset)
+    reconciled: int = Field(0, exclude_if=_unset)
+    # This worker's: refreshes read since it started, and refreshes waiting to be read.
+    refreshed: int = Field(0, exclude_if=_unset)
+    pending_refreshes: int = Field(0, exclude_if=_unset)
+    last_error: str | None = Field(None, exclude_if=_unset)
+
+
+class BackfillResult(BaseModel):
+    orders: int
+    skipped: int
+    started_at: datetime
+    finished_at: datetime
+
+
+def _default_exporter(admin: ShopifyAdmin) -> Exporter:
+    def export(since: datetime) -> AsyncIterator[dict[str, Any]]:
+        return bulk.export_orders(admin, since, poll_s=BULK_POLL_S)
+
+    return export
+
+
+class OrderSync:
+    def __init__(
+        self,
+        db: Database,
+        admin: ShopifyAdmin,
+        *,
+        exporter: Exporter | None = None,
+        reader: Reader | None = None,
+        changes: Changes | None = None,
+        sync_days: int = DEFAULT_SYNC_DAYS,
+        reconcile_s: float = DEFAULT_RECONCILE_S,
+        refresh_delay_s: float = REFRESH_DELAY_S,
+        lease_ttl: timedelta = LEASE_TTL,
+        owns_admin: bool = False,
+        holder: str | None = None,
+    ) -> None:
+        self.db = db
+        self.admin = admin
+        self.exporter = exporter or _default_exporter(admin)
+        self.reader: Reader = reader or admin.order_by_id
+        self.changes: Changes = changes or admin.orders_updated_since
+        self.sync_days = sync_days
+        self.reconcile_s = reconcile_s
+        self.refresh_delay_s = refresh_delay_s
+        self.lease_ttl = lease_ttl
+        self.holder = holder or secrets.token_urlsafe(12)
+        self._owns_admin = owns_admin
+        self._pending: set[str] = set()
+        self._wake = asyncio.Event()
+        self._reconcile_now = asyncio.Event()
+        self.refreshed = 0
+        self.reads = 0  # reads by id sent to Shopify (refreshes), for tests and the bench
+
+    async def aclose(self) -> None:
+        if self._owns_admin:
+            await self.admin.aclose()
+
+    # --- status ----------------------------------------------------------------------------------------------------
+    async def status(self) -> OrderSyncStatus:
+        record = await self.db.order_sync_state()
+        return OrderSyncStatus(
+            state=record.state,
+            orders=await self.db.count_mirrored_orders(),
+            last_sync=record.last_sync_at,
+            backfill_started_at=record.backfill_started_at,
+            backfill_finished_at=record.backfill_finished_at,
+            backfilled=record.backfilled,
+            reconciled=record.reconciled,
+            refreshed=self.refreshed,
+            pending_refreshes=len(self._pending),
+            last_error=record.last_error,
+        )
+
+    # --- refreshes -------------------------------------------------------------------------------------------------
+    def request_refresh(self, ref: str | None) -> None:
+        """Queue a re-read of one order (its GID or name); None: reconcile soon (the order is unknown). Coalesced: an
+        order queued twice before the queue is drained is read once."""
+        if ref is None:
+            self._reconcile_now.set()
+            return
+        ref = ref.strip()
+        if ref:
+            self._pending.add(ref)
+            self._wake.set()
+
+    @property
+    def pending(self) -> frozenset[str]:
+        return frozenset(self._pending)
+
+    async def drain(self) -> int:
+        """Read every order queued so far, one at a time; how many reads were sent."""
+        refs, self._pending = self._pending, set()
+        ids = sorted(await self._order_ids(refs))
+        for order_id in ids:
+            try:
+                await self.refresh(order_id)
+            except Exception as exc:  # Shopify unreachable or throttled: reconciliation catches up later
+                log.warning("refresh of a mirrored order failed: %s", exc)
+        return len(ids)
+
+    async def refresh(self, order_id: str) -> Order | None:
+        """Read one order by id now and store it (or delete it, if Shopify no longer shows it)."""
+        self.reads += 1
+        order = await self.reader(order_id)
+        if order is None:
+            await self.db.delete_mirrored_orders(ids=[order_id])
+        else:
+            await self._store([order], events_complete=True)
+        self.refreshed += 1
+        return order
+
+    async def _order_ids(self, refs: set[str]) -> set[str]:
+        """GIDs as they are; names become the ids of the mirrored orders with that name (a name nobody mirrored
+        needs no refresh: its first lookup reads it live)."""
+        ids = {ref for ref in refs if ref.startswith(ORDER_GID)}
+        names = [key for ref in refs - ids if (key := order_key(ref))]
+        if names:
+            ids.update(await self.db.mirrored_order_ids(names))
+        return ids
+
+    async def store_live(self, orders: Sequence[Order]) -> None:
+        """Orders a live lookup just read (whole, with their events): kept, so the next lookup is answered here."""
+        await self._store(orders, events_complete=True)
+
+    async def _store(self, orders: Sequence[Order], *, events_complete: bool) -> int:
+        now = self.db.clock()
+        return await self.db.upsert_mirrored_orders(
+            [MirroredOrder(o, o.updated_at or now, events_complete, synced_at=now) for o in orders]
+        )
+
+    # --- backfill and reconciliation -------------------------------------------------------------------------------
+    async def backfill(self) -> BackfillResult | None:
+        """Mirror every order updated in the last `sync_days` days; None if another worker holds the lease."""
+        async with self._lease() as held:
+            if not held:
+                return None
+            return await self._backfill()
+
+    async def _backfill(self) -> BackfillResult:
+        started = self.db.clock()
+        before = await self.db.order_sync_state()
+        await self._record(state="backfilling", backfill_started_at=started, backfilled=0, last_error=None)
+        written = skipped = 0
+        chunk: list[MirroredOrder] = []
+        try:
+            async for node in self.exporter(started - timedelta(days=self.sync_days)):
+                mirrored = _from_node(node, started)
+                if mirrored is None:
+                    skipped += 1
+                    continue
+                chunk.append(mirrored)
+                if len(chunk) >= UPSERT_CHUNK:
+                    written += await self._write_chunk(chunk, written)
+                    chunk = []
+            written += await self._write_chunk(chunk, written)
+        except Exception as exc:
+            # The rows written so far stay (they answer lookups); the state goes back to what it was.
+            await self._record(state="live" if before.state == "live" else "off", last_error=_error(exc))
+            raise
+        finished = self.db.clock()
+        # Changes after `started` reach the mirror by webhook, or by the next reconciliation (which starts there).
+        await self._record(state="live", last_sync_at=started, backfill_finished_at=finished, backfilled=written)
+        log.info("order mirror: backfilled %d orders (%d unreadable skipped)", written, skipped)
+        return BackfillResult(orders=written, skipped=skipped, started_at=started, finished_at=finished)
+
+    async def _write_chunk(self, chunk: list[MirroredOrder], before: int) -> int:
+        if not chunk:
+            return 0
+        await self.db.upsert_mirrored_orders(chunk)
+        await self._record(backfilled=before + len(chunk))
+        return len(chunk)
+
+    async def reconcile(self) -> int | None:
+        """Mirror what Shopify changed since the last sync; how many orders; None if another worker holds the lease
+        or the mirror was never backfilled (then there is no "since")."""
+        async with self._lease() as held:
+            if not held:
+                return None
+            record = await self.db.order_sync_state()
+            if record.last_sync_at is None:
+                return None
+            started = self.db.clock()
+            count = await self._changes_since(record.last_sync_at - RECONCILE_OVERLAP)
+            await self._record(
+                state="live", last_sync_at=started, reconciled=record.reconciled + count, last_error=None
+            )
+            return count
+
+    async def _changes_since(self, since: datetime) -> int:
+        """Store every order Shopify changed after `since`, a page at a time (a page ends at `RECONCILE_PAGE`; the
+        next starts from the newest change it held, a second back so orders changed in the same second are not
+        skipped); how many orders."""
+        seen: set[str] = set()
+        while True:
+            orders = await self.changes(since)
+            new = [o for o in orders if o.id not in seen]
+            # Read like a lookup reads an order: whole, with its packages' carrier events.
+            await self._store(new, events_complete=True)
+            seen.update(o.id for o in new)
+            stamps = [o.updated_at for o in orders if o.updated_at is not None]
+            if len(orders) < RECONCILE_PAGE or not new or not stamps:
+                return len(seen)
+            since = max(stamps) - timedelta(seconds=1)
+
+    async def _record(self, **values: Any) -> None:
+        await self.db.update_order_sync(holder=self.holder, **values)
+
+    @contextlib.asynccontextmanager
+    async def _lease(self) -> AsyncIterator[bool]:
+        """Hold the mirror's lease for the block (renewed while it runs); yields False if another worker has it."""
+        if not await self.db.claim_order_sync(self.holder, ttl=self.lease_ttl):
+            yield False
+            return
+        renewal = asyncio.create_task(self._renew(), name="order-sync-lease")
+        try:
+            yield True
+        finally:
+            renewal.cancel()
+            await asyncio.shield(self.db.release_order_sync(self.holder))
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ttl.total_seconds() / 3)
+            try:
+                await self.db.claim_order_sync(self.holder, ttl=self.lease_ttl)
+            except Exception:  # a database hiccup: the lease runs on, and the next renewal tries again
+                log.warning("could not renew the order mirror's lease", exc_info=True)
+
+    # --- the background loop ---------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Backfill if the mirror was never filled, then reconcile every `reconcile_s` and drain refreshes as they
+        are queued, until cancelled (the server's lifespan)."""
+        drainer = asyncio.create_task(self._drain_forever(), name="order-sync-refresh")
+        try:
+            while True:
+                wait = await self._round()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await self._reconcile_now.wait()
+                self._reconcile_now.clear()
+        finally:
+            drainer.cancel()
+            await asyncio.wait({drainer})  # not `await drainer`: its CancelledError is not this task's
+
+    async def _round(self) -> float:
+        """One round of upkeep; the seconds until the next."""
+        retry = min(RETRY_S, self.reconcile_s)
+        try:
+            record = await self.db.order_sync_state()
+            if record.last_sync_at is None:
+                return self.reconcile_s if await self.backfill() is not None else retry
+            elapsed = (self.db.clock() - record.last_sync_at).total_seconds()
+            if elapsed < self.reconcile_s and not self._reconcile_now.is_set():
+                return self.reconcile_s - elapsed
+            return self.reconcile_s if await self.reconcile() is not None else retry
+        except Exception as exc:
+            log.warning("order mirror upkeep failed: %s", exc)
+            with contextlib.suppress(Exception):
+                await self.db.update_order_sync(last_error=_error(exc))
+            return retry
+
+    async def _drain_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            # A burst of webhooks about one order lands in the queue before it is read.
+            await asyncio.sleep(self.refresh_delay_s)
+            self._wake.clear()
+            try:
+                await self.drain()
+            except Exception:  # the database is unreachable: the queue was taken; reconciliation catches up
+                log.exception("draining order refreshes failed")
+
+
+def _from_node(node: dict[str, Any], read_at: datetime) -> MirroredOrder | None:
+    """A backfilled order node as the mirror keeps it; None for a node Lumen cannot read (logged, never fatal)."""
+    try:
+        order = parse_order(node)
+    except (ValidationError, KeyError, TypeError, ValueError) as exc:
+        log.warning("order mirror: skipped an order node that cannot be read: %s", exc)
+        return None
+    # A bulk export marks its nodes as lacking carrier events (`shopify.bulk.events_complete`).
+    return MirroredOrder(order, order.updated_at or read_at, bulk.events_complete(node), synced_at=read_at)
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]

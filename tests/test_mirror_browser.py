@@ -1,0 +1,55 @@
+"""The order mirror on the merchant page, in a real headless Chromium against a Lumen server that mirrors the fake
+Shopify's demo store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+import sync.service
+from evals.fakes.shopify_admin import FakeShopify
+from shopify.store_file import DEMO_STORE
+from tests.browser_helpers import CHROMIUM, LiveServer, launch_chromium
+from tests.fixtures import TOKEN
+from tests.server_helpers import ADMIN_TOKEN, make_settings
+from tests.test_mirror import Upstream
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (`make browser` installs it)"),
+]
+DEADLINE_S = 30  # how long the backfill may take on a loaded machine before the test gives up (not a timing check)
+
+
+@pytest.fixture
+def page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
+    with FakeShopify(DEMO_STORE, token=TOKEN, bucket_size=1_000_000, restore_rate=1_000_000) as fake:
+        monkeypatch.setattr(sync.service, "_default_exporter", lambda admin: Upstream(fake).export)
+        settings = make_settings(tmp_path, shopify_shop_url=fake.base_url, shopify_access_token=TOKEN)
+        with LiveServer(settings) as live, sync_playwright() as playwright:
+            deadline = time.monotonic() + DEADLINE_S
+            while httpx.get(f"{live.url}/healthz").json()["order_sync"]["state"] != "live":
+                assert time.monotonic() < deadline, "the backfill never finished"
+                time.sleep(0.05)
+            browser = launch_chromium(playwright)
+            try:
+                context = browser.new_context(base_url=live.url)
+                context.set_default_timeout(10_000)
+                yield context.new_page()
+            finally:
+                browser.close()
+
+
+def test_the_admin_page_shows_the_order_mirror(page: Page) -> None:
+    page.goto("/admin")
+    page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#order-sync-summary")).to_contain_text("Live: lookups are answered from the mirror")
+    rows = page.locator("#order-sync")
+    expect(rows).to_contain_text("Orders held12")
+    expect(rows).to_contain_text("Orders backfilled12")
