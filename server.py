@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent.connect import Connection, InstallNotConfigured
@@ -686,6 +687,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 413:  # Starlette's body limit says only "Content Too Large"
             detail = body_too_large(request.scope.get(MAX_BODY_SIZE_SCOPE_KEY))
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        # A shopper closing the tab (or Shopify giving up on a webhook) mid-request is no server error: nobody is
+        # left to read the answer, and logging it as unhandled drowned real errors in a Black Friday run.
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "The client disconnected before the request was read."}, status_code=400)
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> JSONResponse:

@@ -35,6 +35,12 @@ SQLITE_BEGIN_TRIES = 6
 # Set on a connection that only reads: on SQLite it opens no transaction (see `_sqlite_begin`) and skips the writer
 # lock.
 READ_ONLY = "lumen_read_only"
+# PostgreSQL connections per worker: SQLAlchemy's default (5 + 10 overflow, 30 s wait) answered a Black Friday burst
+# with "QueuePool limit ... reached" and an HTTP 500. Transactions are short, so a turn that finds every connection busy
+# waits its turn (latency, not an error); 2 workers x 30 stay well under PostgreSQL's default max_connections of 100.
+PG_POOL_SIZE = 10
+PG_MAX_OVERFLOW = 20
+PG_POOL_TIMEOUT_S = 300
 
 
 def utcnow() -> datetime:
@@ -130,6 +136,8 @@ class Engine:
             kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
         elif self.url.get_backend_name() == "sqlite":
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        else:
+            kwargs.update(pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW, pool_timeout=PG_POOL_TIMEOUT_S)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         self._sqlite = self.url.get_backend_name() == "sqlite"
         if self._sqlite:

@@ -18,7 +18,7 @@ from agent import prompts
 from agent.masking import mask_smtp_url
 from agent.service import SESSION_ID, Lumen
 from config import Settings
-from tests.server_helpers import ADMIN, SpySource, make_settings, sse_events
+from tests.server_helpers import ADMIN, ADMIN_TOKEN, SpySource, make_settings, sse_events
 
 SPLIT = "where is order 1042? jordan.lee@example.com"
 TRACKING = ("9400111899223197428490", "789104567123")
@@ -165,6 +165,32 @@ async def test_odd_content_lengths_are_a_4xx(settings: Settings, path: str, leng
         got, answer = await raw_post(app, path, headers, b'{"message": "hi"}')
     assert got == status
     assert set(answer) == {"detail"} and isinstance(answer["detail"], str) and answer["detail"]
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/webhooks/shopify", "/api/admin/persona"])
+async def test_a_client_that_hangs_up_mid_body_is_no_server_error(
+    settings: Settings, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A shopper closing the tab (or Shopify timing out) while the body streams in: a 4xx, and no "unhandled error"
+    in the log (a Black Friday run logged hundreds)."""
+    app = server.create_app(settings)
+    sent: list[dict] = []
+    parts = iter([{"type": "http.request", "body": b'{"mess', "more_body": True}, {"type": "http.disconnect"}])
+
+    async def receive() -> dict:
+        return next(parts, {"type": "http.disconnect"})
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"application/json"), (b"authorization", f"Bearer {ADMIN_TOKEN}".encode())],
+             "server": ("lumen.test", 80), "client": ("192.0.2.1", 5000)}  # fmt: skip
+    async with app.router.lifespan_context(app):
+        await app(scope, receive, send)
+    assert 400 <= sent[0]["status"] < 500
+    assert "unhandled error" not in caplog.text
 
 
 def test_validation_messages_are_readable(client: TestClient) -> None:
