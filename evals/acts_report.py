@@ -90,9 +90,11 @@ class CrossValidation(BaseModel):
     stores: tuple[str, ...]
     gold: tuple[tuple[str, ...], ...]
     probabilities: tuple[dict[Act, float], ...]
+    fold: tuple[int, ...]  # the store (index into `stores`) each message was read in
+    together: tuple[frozenset[frozenset[str]] | None, ...]  # each fold's pairs of acts labelled together
 
     def score(self, thresholds: dict[str, float] | None = None) -> SliceScore:
-        read = [decide(p, thresholds) for p in self.probabilities]
+        read = [decide(p, thresholds, self.together[f]) for p, f in zip(self.probabilities, self.fold, strict=True)]
         return score_acts(read, self.gold, f"leave-one-store-out CV ({', '.join(self.stores)})")
 
 
@@ -101,12 +103,22 @@ def cross_validate(settings: ReaderSettings = SHIPPED) -> CrossValidation:
     stores = tuple(sorted({u.store for u in train}))
     gold: list[tuple[str, ...]] = []
     probabilities: list[dict[Act, float]] = []
-    for store in stores:
-        fold = ActModel.train(((u.text, u.acts) for u in train if u.store != store), settings)
+    folds: list[int] = []
+    together: list[frozenset[frozenset[str]] | None] = []
+    for index, store in enumerate(stores):
+        reader = ActModel.train(((u.text, u.acts) for u in train if u.store != store), settings)
         left_out = [u for u in train if u.store == store]
         gold.extend(u.acts for u in left_out)
-        probabilities.extend(fold.probabilities([u.text for u in left_out]))
-    return CrossValidation(stores=stores, gold=tuple(gold), probabilities=tuple(probabilities))
+        probabilities.extend(reader.probabilities([u.text for u in left_out]))
+        folds.extend([index] * len(left_out))
+        together.append(reader.together)
+    return CrossValidation(
+        stores=stores,
+        gold=tuple(gold),
+        probabilities=tuple(probabilities),
+        fold=tuple(folds),
+        together=tuple(together),
+    )
 
 
 _GRID = tuple(round(0.05 * i, 2) for i in range(3, 19))
