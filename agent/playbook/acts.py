@@ -137,7 +137,7 @@ SHIPPED = ReaderSettings(
     char_ngrams=(1, 4),
     concepts=True,
     exclusive=True,
-    thresholds={"refund_request": 0.2, "replacement": 0.15, "damaged_item": 0.2, "thanks": 0.15},
+    thresholds={"refund_request": 0.15, "replacement": 0.15, "damaged_item": 0.2, "thanks": 0.15},
 )
 
 
