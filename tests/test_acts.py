@@ -172,8 +172,8 @@ def test_report_scores_both_held_out_sets(report: ActReport) -> None:
     for s in report.slices:
         assert {a.act for a in s.per_act} == set(ACTS)
         assert all(0.0 <= a.f1 <= 1.0 for a in s.per_act)
-        # A floor under today's measurement, so a change that makes the reader worse fails here.
-        assert s.top_act >= 0.88 and s.exact >= 0.85
+        # A floor under today's measurement (was 0.88/0.85 before CV-chosen features), so a worse reader fails here.
+        assert s.top_act >= 0.9 and s.exact >= 0.88
     assert all(p.passed for p in report.probes)
 
 
@@ -207,7 +207,7 @@ def test_cross_validation_leaves_each_training_store_out_and_never_touches_held_
     for store, texts in zip(cv.stores, trained_on, strict=True):
         assert not texts & {u.text for u in training_slice() if u.store == store}
     score = cv.score(SHIPPED.thresholds)
-    assert 0.8 <= score.exact <= 1.0 and {a.act for a in score.per_act} == set(ACTS)
+    assert 0.9 <= score.exact <= 1.0 and {a.act for a in score.per_act} == set(ACTS)
 
 
 def test_thresholds_decide_only_second_acts_and_the_top_act_is_kept() -> None:

@@ -5,14 +5,22 @@ order?"), every act's probability, the acts the message names only under negatio
 escalate", "I don't want to cancel"), and the marketplace named outside a negation, if any. Order numbers, emails
 and postal codes are not read here: exact extractors in `understand.py` take those.
 
-The model: TF-IDF over word 1-2-grams and character 2-5-grams (`char_wb`: typos, "pls", "cancell", emoji) feeding
+The model: TF-IDF over word 1-2-grams and character 1-4-grams (`char_wb`: typos, "pls", "cancell", emoji) feeding
 one-vs-rest logistic regression, so a message may carry several acts. Negation is a feature, not a rule: the word
 view rewrites each word in a negation's scope as `neg_<word>` ("please don't neg_escalate neg_this"), so "escalate"
 and "don't escalate" are different evidence and the corpus teaches what each means. The scope runs from the cue
 ("not", "don't", "no", "never", ...) to the next punctuation or clause word ("but", "just", ...).
 
+The word view also generalises past the stores the corpus was written for: what varies by store is one token
+(order names with any prefix, emails, postcodes, tracking numbers, dates, money, carriers from the general list in
+`prompts/carriers.txt`: "where's my xcarrierx parcel, order xorderx"), and a word of a family in
+`prompts/concepts.txt` brings its family's token ("dented xdamagex"), so a word no training message used still
+counts. An act beside the top one is read when its probability reaches its threshold, and only beside acts the
+corpus labels together with it. Every one of these choices, and the thresholds, was made by leave-one-store-out
+cross-validation over the training stores (`python -m evals.acts_report --cv`), never on held-out messages.
+
 Trained at first use, not shipped as an artifact: the corpus (`evals/corpus/shoppers.jsonl`, package data) is
-small, fitting takes about a second, and the result is cached for the process (`shipped_model`). A pickle would be
+small, fitting takes a few seconds, and the result is cached for the process (`shipped_model`). A pickle would be
 tied to one scikit-learn version and be a binary nobody can review; training from the text means the corpus is the
 single source of truth, and fixed seeds (liblinear with `random_state=0`) make every process read the same way.
 
