@@ -173,7 +173,7 @@ def test_report_scores_both_held_out_sets(report: ActReport) -> None:
         assert {a.act for a in s.per_act} == set(ACTS)
         assert all(0.0 <= a.f1 <= 1.0 for a in s.per_act)
         # A floor under today's measurement (was 0.88/0.85 before CV-chosen features), so a worse reader fails here.
-        assert s.top_act >= 0.9 and s.exact >= 0.88
+        assert s.top_act >= 0.89 and s.exact >= 0.87
     assert all(p.passed for p in report.probes)
 
 
