@@ -293,3 +293,23 @@ def test_lumen_eval_takes_the_llm_scoring_options() -> None:
 
     options = parse_args(["--model", "openai:playbook-wire", "--acts-llm", "--acts-sample", "30"])
     assert options.acts_llm and options.acts_sample == 30
+
+
+def test_adding_lines_never_moves_a_held_out_message_into_training() -> None:
+    from evals.corpus.build import assign_splits, read_pins, read_sources
+
+    written = read_sources()
+    before = {(u.store, u.text): u.split for u in assign_splits(written)}
+    pins = read_pins()
+    # Every recorded split is the one shipped, and the held-out store is held out whole.
+    assert all(before[key] == split for key, split in pins.items() if key in before)
+    assert all(split == "heldout" for (store, _), split in before.items() if store == HELD_OUT_STORE)
+    extra = [
+        u.model_copy(update={"text": f"{u.text} (new line {i})", "source": f"new:{i}"})
+        for i, u in enumerate(written[:200])
+    ]
+    after = {(u.store, u.text): u.split for u in assign_splits(written + extra)}
+    assert all(after[key] == split for key, split in before.items())
+    # New lines are held out too, about a fifth of them.
+    new = [after[(u.store, u.text)] for u in extra if u.store != HELD_OUT_STORE]
+    assert 0.1 <= new.count("heldout") / len(new) <= 0.3
