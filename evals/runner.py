@@ -1,7 +1,7 @@
 """`lumen eval`: run the scenario dataset against a model, print a table per scenario, optionally write a report.
 
     lumen eval [--model M] [--repeat K] [--case PATTERN] [--store FILE] [--report PATH] [--min-pass-rate X]
-               [--judge MODEL] [--cases FILE] [--concurrency N] [--no-acts]
+               [--judge MODEL] [--cases FILE] [--concurrency N] [--no-acts] [--acts-llm [--acts-sample N]]
 
 Each case runs on a fresh Lumen with an in-memory database. A case passes when every deterministic evaluator passes
 on every one of its conversations. With `--repeat K` each case runs K times and the table shows pass^k, the chance
@@ -10,6 +10,10 @@ that all k tries of a case succeed (tau-bench): for a case with c passes out of 
 After the scenarios, the playbook's act reader is scored per act on the corpus's held-out slice and held-out store
 (`evals/acts_report.py`; training it costs a few seconds, `--no-acts` skips it). The exit code is about the
 scenario cases only.
+
+With an LLM model, `--acts-llm` also sends the held-out slice (or `--acts-sample N` of it) to the real agent, one
+fresh conversation a message, and prints per act how often what it did (look up, escalate, reply) was right
+(`evals/acts_llm.py`).
 """
 
 from __future__ import annotations
@@ -33,8 +37,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from agent.models import llm_from_settings
 from config import Settings
+from evals.acts_llm import LlmActReport, format_llm_report, sample, score_llm
 from evals.acts_report import act_report, format_report
+from evals.corpus import held_out_slice
 from evals.dataset import CASES_FILE, DEMO_STORE, SCENARIOS, CaseInputs, LumenDataset, select_cases
 from evals.evaluators import ToneJudge
 from evals.fakes.openai_api import OpenAICompatServer
@@ -60,6 +67,9 @@ class EvalOptions:
     openai_base_url: str | None = None
     # The act reader's held-out report; off by default for callers in code, on for the `lumen eval` command.
     acts: bool = False
+    # With an LLM: also send the held-out slice (or a sample of N) to the real agent and score its choices per act.
+    acts_llm: bool = False
+    acts_sample: int | None = None
 
 
 @dataclass
@@ -309,7 +319,10 @@ async def run_eval(options: EvalOptions, console: Console | None = None) -> dict
                 )
             )
         duration = time.perf_counter() - started
+        llm_choices = await _score_llm_choices(options, base_url)
     data = build_report(reports, dataset, runner.model_name, options.repeat, duration)
+    if llm_choices is not None:
+        data["acts_llm"] = llm_choices.model_dump(mode="json", exclude={"choices"})
     if options.acts:
         # Scored before the report is written, so the JSON carries it too; training takes a few seconds.
         acts = await asyncio.to_thread(act_report)
@@ -320,7 +333,19 @@ async def run_eval(options: EvalOptions, console: Console | None = None) -> dict
     print_report(data, console)
     if options.acts:
         console.print(format_report(acts), highlight=False, markup=False)
+    if llm_choices is not None:
+        console.print(format_llm_report(llm_choices), highlight=False, markup=False)
     return data
+
+
+async def _score_llm_choices(options: EvalOptions, base_url: str | None) -> LlmActReport | None:
+    """The LLM's choices on the held-out slice, when asked for and the model is an LLM named by string."""
+    if not options.acts_llm or not isinstance(options.model, str) or options.model == PLAYBOOK:
+        return None
+    key = Settings().openai_api_key
+    model = llm_from_settings(options.model, base_url, key.get_secret_value() if key else None)
+    messages = sample(held_out_slice(), options.acts_sample)
+    return await score_llm(model, messages, options.model, concurrency=options.concurrency)
 
 
 def _console() -> Console:
@@ -348,6 +373,10 @@ def parse_args(argv: Sequence[str]) -> EvalOptions:
     parser.add_argument("--concurrency", type=int, default=8, help="cases run at the same time (default 8)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-acts", action="store_true", help="skip the act reader's held-out report (saves seconds)")
+    parser.add_argument(
+        "--acts-llm", action="store_true", help="with an LLM model: score its choices on the corpus's held-out slice"
+    )
+    parser.add_argument("--acts-sample", type=int, metavar="N", help="with --acts-llm: only N held-out messages")
     args = parser.parse_args(list(argv))
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -365,6 +394,8 @@ def parse_args(argv: Sequence[str]) -> EvalOptions:
         concurrency=max(1, args.concurrency),
         progress=not args.no_progress,
         acts=not args.no_acts,
+        acts_llm=args.acts_llm,
+        acts_sample=args.acts_sample,
     )
 
 

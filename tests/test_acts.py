@@ -8,8 +8,20 @@ from collections import Counter
 
 import pytest
 
-from agent.playbook.acts import ACTS, MAX_ACTS, ActModel, mark_negation, negated_spans, read_acts, shipped_model
+from agent.playbook.acts import (
+    ACTS,
+    MAX_ACTS,
+    SHIPPED,
+    ActModel,
+    decide,
+    mark_negation,
+    negated_spans,
+    read_acts,
+    shipped_model,
+    word_view,
+)
 from evals import acts_report as acts_module
+from evals.acts_llm import action_of, expected_actions, format_llm_report, sample, score_llm
 from evals.acts_report import ActReport
 from evals.corpus import (
     CORPUS_FILE,
@@ -160,8 +172,8 @@ def test_report_scores_both_held_out_sets(report: ActReport) -> None:
     for s in report.slices:
         assert {a.act for a in s.per_act} == set(ACTS)
         assert all(0.0 <= a.f1 <= 1.0 for a in s.per_act)
-        # A floor under today's measurement, so a change that makes the reader worse fails here.
-        assert s.top_act >= 0.88 and s.exact >= 0.85
+        # A floor under today's measurement (was 0.88/0.85 before CV-chosen features), so a worse reader fails here.
+        assert s.top_act >= 0.89 and s.exact >= 0.87
     assert all(p.passed for p in report.probes)
 
 
@@ -171,3 +183,133 @@ def test_cli_prints_the_report(report: ActReport, monkeypatch, capsys) -> None:
     out = capsys.readouterr().out
     assert "held-out slice" in out and f"held-out store ({HELD_OUT_STORE})" in out
     assert "where_is_order" in out and "issue 12 probes: 14/14" in out
+
+
+# --- the development metric: leave one training store out ----------------------------------------------------
+def test_cross_validation_leaves_each_training_store_out_and_never_touches_held_out(monkeypatch) -> None:
+    held = {u.text for u in load_corpus() if u.split == "heldout"}
+    trained_on: list[set[str]] = []
+    real_train = ActModel.train.__func__  # type: ignore[attr-defined]
+
+    def recording(cls, messages, settings=None):
+        pairs = list(messages)
+        trained_on.append({text for text, _ in pairs})
+        return real_train(cls, pairs, settings)
+
+    monkeypatch.setattr(ActModel, "train", classmethod(recording))
+    cv = acts_module.cross_validate()
+    stores = {u.store for u in training_slice()}
+    assert set(cv.stores) == stores and HELD_OUT_STORE not in stores and len(stores) >= 4
+    assert len(trained_on) == len(stores)
+    assert all(not (texts & held) for texts in trained_on)
+    # Every training message is read exactly once, by a reader that never saw its store.
+    assert len(cv.gold) == len(training_slice())
+    for store, texts in zip(cv.stores, trained_on, strict=True):
+        assert not texts & {u.text for u in training_slice() if u.store == store}
+    score = cv.score(SHIPPED.thresholds)
+    assert 0.9 <= score.exact <= 1.0 and {a.act for a in score.per_act} == set(ACTS)
+
+
+def test_thresholds_decide_only_second_acts_and_the_top_act_is_kept() -> None:
+    probs = dict.fromkeys(ACTS, 0.0) | {"where_is_order": 0.3, "thanks": 0.25}
+    assert decide(probs) == ("where_is_order",)  # below every threshold, the top act is still read
+    assert decide(probs, {"thanks": 0.2}) == ("where_is_order", "thanks")
+    many = dict.fromkeys(ACTS, 0.9)
+    assert len(decide(many)) == MAX_ACTS
+
+
+# --- placeholders: what varies by store is one token --------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("where is order #1042", "where is order FF-2101"),
+        ("my DPD parcel hasn't come", "my USPS parcel hasn't come"),
+        ("I paid $65.00", "I paid £20"),
+        ("it was due on Oct 29", "it was due on 3rd of March"),
+        ("my email is jo@example.com", "my email is kim.lee@shop.co.uk"),
+        ("postcode M5V 3L7", "postcode SW1A 1AA"),
+        ("tracking 1Z999AA10123456784", "tracking LX123456789GB"),
+    ],
+)
+def test_store_varying_details_are_the_same_evidence(one: str, other: str) -> None:
+    assert word_view(one) == word_view(other)
+
+
+def test_negation_still_reaches_placeholders() -> None:
+    assert word_view("not with Royal Mail") == "not neg_with neg_xcarrierx"
+    assert "xplatformx" in word_view("my Amazon order")
+
+
+def test_policy_questions_are_read_as_such(model: ActModel) -> None:
+    # Training-store wording; a question about the policy is not a request to return.
+    assert "policy_question" in ACTS
+    assert model.read("what is your return policy").top == "policy_question"
+    assert model.read("I want to return the lamp, it's too big").top == "return_request"
+
+
+# --- an LLM's choices scored on the corpus --------------------------------------------------------------------
+def test_expected_actions_follow_what_the_message_carries() -> None:
+    assert expected_actions(("where_is_order",), "where is my order?") == {"reply"}
+    assert expected_actions(("where_is_order",), "where is #1042? jo@example.com") == {"lookup"}
+    assert expected_actions(("no_human",), "please do not pass me on") == {"reply"}
+    assert expected_actions(("ask_human",), "a person please") == {"reply", "escalate"}
+
+
+def _messages(*calls: tuple[str, dict]) -> list:
+    from pydantic_ai.messages import ModelResponse, ToolCallPart
+
+    return [ModelResponse(parts=[ToolCallPart(tool_name=name, args=args) for name, args in calls])]
+
+
+def test_the_action_is_read_from_the_tool_calls() -> None:
+    assert action_of(_messages(("find_order", {}))) == "reply"  # how the agent asks for the number
+    assert action_of(_messages(("find_order", {"order_number": "1042"}))) == "lookup"
+    assert action_of(_messages(("find_order", {"order_number": "1042"}), ("escalate", {"reason": "x"}))) == "escalate"
+    assert action_of([]) == "reply"
+
+
+async def test_an_llm_is_scored_per_act_over_the_openai_wire(monkeypatch) -> None:
+    from pydantic_ai import models
+
+    from agent.models import llm_from_settings
+    from evals.fakes.openai_api import OpenAICompatServer
+
+    monkeypatch.setattr(models, "ALLOW_MODEL_REQUESTS", True)
+    messages = sample(held_out_slice(), 24)
+    assert messages == sample(held_out_slice(), 24)  # the same sample every run
+    async with OpenAICompatServer() as server:
+        model = llm_from_settings("openai:playbook-wire", server.base_url)
+        report = await score_llm(model, messages, "openai:playbook-wire")
+    assert report.messages == 24 and server.requests >= 24
+    assert {a.act for a in report.per_act} == {a for m in messages for a in m.acts}
+    assert all(c.action in ("lookup", "escalate", "reply") for c in report.choices)  # no provider errors
+    # The playbook behind the wire asks before it looks up and escalates nobody on a first message.
+    assert report.agreement >= 0.9
+    assert "LLM choices on the held-out slice" in format_llm_report(report)
+
+
+def test_lumen_eval_takes_the_llm_scoring_options() -> None:
+    from evals.runner import parse_args
+
+    options = parse_args(["--model", "openai:playbook-wire", "--acts-llm", "--acts-sample", "30"])
+    assert options.acts_llm and options.acts_sample == 30
+
+
+def test_adding_lines_never_moves_a_held_out_message_into_training() -> None:
+    from evals.corpus.build import assign_splits, read_pins, read_sources
+
+    written = read_sources()
+    before = {(u.store, u.text): u.split for u in assign_splits(written)}
+    pins = read_pins()
+    # Every recorded split is the one shipped, and the held-out store is held out whole.
+    assert all(before[key] == split for key, split in pins.items() if key in before)
+    assert all(split == "heldout" for (store, _), split in before.items() if store == HELD_OUT_STORE)
+    extra = [
+        u.model_copy(update={"text": f"{u.text} (new line {i})", "source": f"new:{i}"})
+        for i, u in enumerate(written[:200])
+    ]
+    after = {(u.store, u.text): u.split for u in assign_splits(written + extra)}
+    assert all(after[key] == split for key, split in before.items())
+    # New lines are held out too, about a fifth of them.
+    new = [after[(u.store, u.text)] for u in extra if u.store != HELD_OUT_STORE]
+    assert 0.1 <= new.count("heldout") / len(new) <= 0.3

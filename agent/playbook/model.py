@@ -357,7 +357,9 @@ class Playbook:
             return self._reply(state, "injection", awaiting="order_number")
         in_dialogue = state.awaiting in ("order_number", "factor", "retry", "which_order")
         follow_up = state.current_order is not None and not intent.other_topic
-        off_topic = intent.other_topic and not intent.order_related and not new_details
+        off_topic = (
+            (intent.other_topic or intent.has("policy_question")) and not intent.order_related and not new_details
+        )
         if not (intent.order_related or new_details or in_dialogue or follow_up) or off_topic:
             return self._reply(state, "out_of_scope")
         if state.awaiting == "which_order" and state.choices and not new_details:

@@ -17,6 +17,11 @@ How messages are labelled (the acts are `agent.playbook.acts.Act`):
   and the shopper has nothing; ship_when: not shipped yet (pre-order, backorder, "when will you send it?");
   package_followup: a question about one part of an order already shown (the carrier, the second parcel, the
   teapot, "the tracking number please"); missing_tracking: there is no tracking number, or it does not work.
+- policy_question: a question about how the shop works in general, not a request about one order: the returns
+  window or process, who pays return postage, where and how it ships, how long shipping usually takes, what it
+  costs, pickup, warranty, price matching ("what's your return policy?", "do you ship to Canada?"). "I want to
+  return the lamp" is return_request; "when will my order ship?" is ship_when; products, discounts, stock and
+  opening hours stay out_of_scope.
 - A marketplace's name used as a word ("I wish...", "my target date", "Otto here", "not from Amazon") is not
   other_platform; no_human is a request not to be passed on ("please don't escalate this").
 

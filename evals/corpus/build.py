@@ -4,8 +4,10 @@ A source line is `act[,act] | message`; the file's name (up to the first dot) is
 message was written for. The build is deterministic (every choice comes from a hash of the message), so running it
 twice gives the same file:
 
-- split: the whole `HELD_OUT_STORE` is held out; of every other store, about a fifth of each act's messages
-  (stratified by the message's first act) are held out too.
+- split: the whole `HELD_OUT_STORE` is held out; of every other store, about a fifth of the messages are held out
+  too. Each written message's split is recorded in `splits.tsv` and never changes: a new message is held out by a
+  hash of its own text, so adding lines never moves a held-out message into training (a split by rank within each
+  act, as this builder first did, moved earlier held-out messages into training whenever lines were added).
 - variants: about half the written messages get one light variant (a typo, all lowercase without punctuation, or an
   emoji), which inherits its message's split, so no variant of a held-out message is ever trained on.
 """
@@ -17,14 +19,19 @@ import json
 import random
 import re
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 from agent.playbook.acts import ACTS
-from evals.corpus import CORPUS_FILE, HELD_OUT_STORE, PROBES, Utterance
+from evals.corpus import CORPUS_FILE, HELD_OUT_STORE, PROBES, Split, Utterance
 
 HERE = Path(__file__).parent
 HELD_OUT_SHARE = 0.2
+# Every written message's split, recorded: see `assign_splits`.
+PINS = HERE / "splits.tsv"
+_PINS_HEADER = (
+    "# Every written message's split, pinned: adding lines never moves a held-out message into training.\n"
+    "# store<TAB>split<TAB>text. `python -m evals.corpus.build` adds new messages (split by a hash of their text).\n"
+)
 VARIANT_SHARE = 0.55
 _EMOJI = ("🙏", "😡", "😊", "📦", "😭", "🤔", "🙂", "😤", "!!", "??")
 _SAFE_FOR_TYPO = re.compile(r"[A-Za-z]{5,}")
@@ -60,20 +67,41 @@ def read_sources(folder: Path = HERE / "source") -> list[Utterance]:
     return written
 
 
-def assign_splits(written: list[Utterance]) -> list[Utterance]:
-    by_act: dict[tuple[str, str], list[Utterance]] = defaultdict(list)
-    for u in written:
-        by_act[(u.store, u.acts[0])].append(u)
-    held: set[tuple[str, str]] = set()
-    for (store, _act), group in by_act.items():
-        if store == HELD_OUT_STORE:
-            held.update((store, u.text) for u in group)
-            continue
-        ranked = sorted(group, key=lambda u: hashlib.sha256(u.text.encode()).hexdigest())
-        # At least one of every act (when there are three or more), about a fifth in all.
-        count = max(1, round(len(ranked) * HELD_OUT_SHARE)) if len(ranked) >= 3 else 0
-        held.update((store, u.text) for u in ranked[:count])
-    return [u.model_copy(update={"split": "heldout" if (u.store, u.text) in held else "train"}) for u in written]
+def read_pins(path: Path = PINS) -> dict[tuple[str, str], Split]:
+    """The recorded split of every written message: (store, text) -> split."""
+    if not path.exists():
+        return {}
+    pins: dict[tuple[str, str], Split] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            store, split, text = line.split("\t", 2)
+            pins[(store, text)] = "heldout" if split == "heldout" else "train"
+    return pins
+
+
+def _hashed_split(text: str) -> Split:
+    share = int(hashlib.sha256(f"split:{text}".encode()).hexdigest()[:8], 16) / 16**8
+    return "heldout" if share < HELD_OUT_SHARE else "train"
+
+
+def assign_splits(written: list[Utterance], pins: dict[tuple[str, str], Split] | None = None) -> list[Utterance]:
+    """The held-out store whole; every other message keeps its recorded split, and a new one is held out by a hash
+    of its own text (about a fifth), so adding a line never moves another message in or out of training."""
+    pins = read_pins() if pins is None else pins
+
+    def split(u: Utterance) -> Split:
+        if u.store == HELD_OUT_STORE:
+            return "heldout"
+        return pins.get((u.store, u.text)) or _hashed_split(u.text)
+
+    return [u.model_copy(update={"split": split(u)}) for u in written]
+
+
+def write_pins(messages: list[Utterance], path: Path = PINS) -> None:
+    rows = sorted(
+        f"{m.store}\t{m.split}\t{m.text}" for m in messages if m.origin == "written" and m.store != HELD_OUT_STORE
+    )
+    path.write_text(_PINS_HEADER + "\n".join(rows) + "\n", encoding="utf-8")
 
 
 def _typo(text: str, rng: random.Random) -> str | None:
@@ -130,6 +158,7 @@ def main() -> int:
     messages = build()
     lines = (json.dumps(m.model_dump(), ensure_ascii=False) for m in messages)
     (HERE / CORPUS_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_pins(assign_splits(read_sources()))
     held = sum(m.split == "heldout" for m in messages)
     print(f"{len(messages)} messages, {held} held out, written to {HERE / CORPUS_FILE}")
     return 0
