@@ -37,6 +37,7 @@ from agent.playbook.understand import (
     EMAIL,
     ITEM_PROBLEMS,
     REQUESTS,
+    UNSURE,
     Awaiting,
     Details,
     Intent,
@@ -229,6 +230,12 @@ def _intent(text: str, state: State) -> Intent:
         details = extract_details(text, state.awaiting)
         if details.order_number and details.order_number != state.order_number:
             return replace(intent, acts=intent.sure | {"give_details"})
+    if intent.request is None:
+        # "Where is BOG-5105-IE and can I return it?": the whole message's reading may keep only one of its asks;
+        # a request a clause makes on its own is heard too (unless the shopper said they don't want it).
+        asked = _clause_requests(text) - intent.negated
+        if asked:
+            return intent.plus(asked)
     return intent
 
 
@@ -647,6 +654,19 @@ def _clause_acts(text: str) -> frozenset[Act]:
         if len(clause.split()) >= 4:  # shorter fragments ("my email is") say too little on their own
             reading = read_acts(clause)
             found |= {a for a in reading.acts if reading.probabilities.get(a, 0.0) >= THRESHOLD}
+    return frozenset(found)
+
+
+@lru_cache(maxsize=4096)
+def _clause_requests(text: str) -> frozenset[Act]:
+    """The requests a clause of a longer message makes on its own, read at the reader's "likely" bar (UNSURE): the
+    clause is short and its neighbour (an order number, "where is it") no longer dilutes it."""
+    clauses = [c.strip() for c in _CLAUSE_BREAK.split(EMAIL.sub(" ", text))]
+    found: set[Act] = set()
+    for clause in clauses if len(clauses) > 1 else ():
+        if len(clause.split()) >= 4:
+            reading = read_acts(clause)
+            found |= {a for a in REQUESTS if reading.probabilities.get(a, 0.0) >= UNSURE and a not in reading.negated}
     return frozenset(found)
 
 
