@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     lumen_openai_base_url: str | None = Field(None, description="Any OpenAI-compatible server (Ollama, vLLM, ...).")
     openai_api_key: SecretStr | None = Field(None, description="For openai: models; read here so .env works too.")
     lumen_model_timeout_s: float = 30.0
+    lumen_max_turns: int | None = Field(
+        None,
+        ge=1,
+        le=10_000,
+        description="turns one worker runs at once; the rest wait their turn in arrival order (default: 16 with the "
+        "playbook, whose turns are CPU work; 256 with an LLM, whose turns mostly wait on the provider)",
+    )
 
     # --- storage and escalation ----------------------------------------------------------------------------------
     lumen_database_url: str = "sqlite:///lumen.db"

@@ -211,6 +211,16 @@ def _persona_of(stored: str | None) -> Persona:
     return Persona.model_validate_json(stored) if stored else default_persona()
 
 
+PLAYBOOK_TURNS = 16  # the playbook's turns are CPU work: a few at a time keep each one short
+LLM_TURNS = 256  # an LLM's turns mostly wait on the provider
+
+
+def max_turns(settings: Settings) -> int:
+    if settings.lumen_max_turns is not None:
+        return settings.lumen_max_turns
+    return PLAYBOOK_TURNS if settings.lumen_model == "playbook" else LLM_TURNS
+
+
 class Lumen:
     def __init__(
         self,
@@ -232,6 +242,10 @@ class Lumen:
         # The in-process half of `_turn`; a lock lives only while someone holds or waits for it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._merchant_read: tuple[str | None, MerchantSettings] | None = None
+        # Admission: past this many turns at once a worker shares its CPU so thinly that every turn misses its
+        # shopper's patience (a Black Friday run answered 27%); queued in arrival order, turns finish one after
+        # another, and webhooks and health checks, which take no slot, stay quick.
+        self._slots = asyncio.Semaphore(max_turns(settings))
 
     @classmethod
     async def create(cls, settings: Settings, *, store: Path | None = None, source: OrderSource | None = None) -> Lumen:
@@ -361,6 +375,11 @@ class Lumen:
         this server never issued. Turns of one process queue on an in-process lock first, so one of them at a time
         asks the database.
         """
+        async with self._slots, self._leased_turn(session_id, caller) as lease:
+            yield lease
+
+    @asynccontextmanager
+    async def _leased_turn(self, session_id: str | None, caller: Caller) -> AsyncIterator[TurnLease | None]:
         if session_id is None:
             # Each new conversation is stored: one client may start only so many an hour.
             if await self.guard.reserve(self.guard.conversation_keys(caller)) is None:
