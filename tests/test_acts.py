@@ -18,6 +18,7 @@ from agent.playbook.acts import (
     negated_spans,
     read_acts,
     shipped_model,
+    training_messages,
     word_view,
 )
 from evals import acts_report as acts_module
@@ -313,3 +314,14 @@ def test_adding_lines_never_moves_a_held_out_message_into_training() -> None:
     # New lines are held out too, about a fifth of them.
     new = [after[(u.store, u.text)] for u in extra if u.store != HELD_OUT_STORE]
     assert 0.1 <= new.count("heldout") / len(new) <= 0.3
+
+
+def test_the_stacked_linear_reading_is_scikit_learns_own() -> None:
+    """`ActModel.probabilities` multiplies the stacked weights once instead of asking 28 estimators: the same numbers."""
+    import numpy as np
+
+    model = shipped_model()
+    assert model._linear() is not None  # the shipped classifier takes the fast path
+    texts = [text for text, _ in training_messages()[:300]] + ["where is #1042?", "nope", "ok 👍", ""]
+    fast = np.array([[row[act] for act in ACTS] for row in model.probabilities(texts)])
+    assert np.allclose(fast, model._pipeline.predict_proba(texts), rtol=0, atol=1e-12)
