@@ -230,9 +230,11 @@ def _intent(text: str, state: State) -> Intent:
         details = extract_details(text, state.awaiting)
         if details.order_number and details.order_number != state.order_number:
             return replace(intent, acts=intent.sure | {"give_details"})
-    if intent.request is None:
-        # "Where is BOG-5105-IE and can I return it?": the whole message's reading may keep only one of its asks;
-        # a request a clause makes on its own is heard too (unless the shopper said they don't want it).
+    if intent.acts <= _STATUS_ASKS:
+        # "Where is BOG-5105-IE and can I return it?": a message read as a status question alone may hide a request
+        # its details and the question drowned; a request a clause makes on its own is heard too (unless the
+        # shopper said they don't want it). Only then: beside another act (a parcel not received) the reading
+        # already heard what the message is about.
         asked = _clause_requests(text) - intent.negated
         if asked:
             return intent.plus(asked)
@@ -631,6 +633,8 @@ class Playbook:
         return self._shown(self._answered("\n\n".join(answers), done))
 
 
+_STATUS_ASKS: frozenset[Act] = frozenset(("where_is_order", "give_details", "ship_when"))
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?= )")  # splits before the space that follows a sentence's end
 _CLAUSE_BREAK = re.compile(r"[?.!;,]+|\b(?:and|but|also)\b", re.IGNORECASE)
 
 
@@ -721,7 +725,8 @@ class PlaybookModel(FunctionModel):
         if isinstance(step, ToolStep):
             yield {0: DeltaToolCall(name=step.name, json_args=json.dumps(step.args))}
             return
-        # Word by word, so the widget shows the reply as it is written.
-        words = step.text.split(" ")
-        for i, word in enumerate(words):
-            yield word if i == 0 else " " + word
+        # Sentence by sentence: the stream's grounding guard holds text back to a sentence's end anyway, and a delta
+        # per word cost a third of a streamed turn's CPU on a Black Friday run for nothing the shopper could see.
+        for sentence in _SENTENCE_END.split(step.text):
+            if sentence:
+                yield sentence
