@@ -375,11 +375,6 @@ class Lumen:
         this server never issued. Turns of one process queue on an in-process lock first, so one of them at a time
         asks the database.
         """
-        async with self._slots, self._leased_turn(session_id, caller) as lease:
-            yield lease
-
-    @asynccontextmanager
-    async def _leased_turn(self, session_id: str | None, caller: Caller) -> AsyncIterator[TurnLease | None]:
         if session_id is None:
             # Each new conversation is stored: one client may start only so many an hour.
             if await self.guard.reserve(self.guard.conversation_keys(caller)) is None:
@@ -391,8 +386,11 @@ class Lumen:
         lock = self._locks.get(turn_id)
         if lock is None:
             lock = self._locks[turn_id] = asyncio.Lock()
+        # The conversation's lock before a slot: requests piling onto one conversation wait without holding slots
+        # that other shoppers' turns need.
         async with (
             lock,
+            self._slots,
             self.db.conversation_turn(
                 turn_id, create=session_id is None, read_settings=(PERSONA_KEY, MERCHANT_KEY)
             ) as lease,

@@ -65,3 +65,25 @@ def test_the_default_limit_follows_the_model(tmp_path: Path) -> None:
     assert max_turns(make_settings(tmp_path)) == PLAYBOOK_TURNS
     assert max_turns(make_settings(tmp_path, lumen_model="openai:gpt-4.1-mini")) == LLM_TURNS
     assert max_turns(make_settings(tmp_path, lumen_max_turns=3)) == 3
+
+
+async def test_turns_piling_onto_one_conversation_hold_no_slot_another_shopper_needs(tmp_path: Path) -> None:
+    """Five messages at once on one conversation run one after another; while they wait for their turn they hold no
+    slot, so another shopper's turn runs beside the first of them rather than after the fifth."""
+    lumen = await Lumen.create(make_settings(tmp_path, lumen_max_turns=2))
+    finished: list[str] = []
+
+    async def say(label: str, message: str, session_id: str | None) -> None:
+        await lumen.chat(message, session_id, client_ip="198.51.100.7" if session_id else "198.51.100.8")
+        finished.append(label)
+
+    try:
+        first = await lumen.chat("hi", client_ip="198.51.100.7")
+        await asyncio.gather(
+            *(say(f"same-{i}", "where is my order?", first.session_id) for i in range(5)),
+            say("other", "hello", None),
+        )
+    finally:
+        await lumen.close()
+    assert len(finished) == 6
+    assert finished.index("other") < finished.index("same-4"), finished
