@@ -4,8 +4,8 @@ Every comparison of an order name, an email or a postal code in Lumen goes throu
 '1234' and 'order no. 1234' are one order everywhere (lookups, proofs, escalation keys, evals).
 
 Order names are a shop's own format around Shopify's order number: `orderNumberFormatPrefix` + number +
-`orderNumberFormatSuffix` ('#1001', 'FF-2101', 'BOG-5101-IE'), and shoppers type them every way ('5101', 'bog5101',
-'BOG 5101 IE'). A typed reference names an order when it is the order's name written differently (case, '#',
+`orderNumberFormatSuffix` ('#1001', 'AB-7310', 'QRS-7310-IE'), and shoppers type them every way ('7310', 'qrs7310',
+'QRS 7310 IE'). A typed reference names an order when it is the order's name written differently (case, '#',
 spaces, dashes), when it is the number in the shop's format, or when it is the order's digits with some of its own
 prefix and suffix and no other order fits (`matching_order_names`). A different prefix or suffix, or other digits,
 never match: the shopper's email or postcode then proves nothing about an order they did not mean.
@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 _NUMBER_WORDS = re.compile(r"\b(?:order|orders|number|num|no|nr|ref|reference|id)\b\.?", re.IGNORECASE)
 _TOKEN = re.compile(r"[A-Z0-9][A-Z0-9\-_]{0,30}")
-# A name typed in pieces: 'BOG 5101 IE', 'bog 5101', '5101 ie', 'BOG - 5124 - IE' (letters, the number, a short
+# A name typed in pieces: 'QRS 7310 IE', 'qrs 7310', '7310 ie', 'QRS - 7324 - IE' (letters, the number, a short
 # suffix). A longer word after the number ('1234 please') is not part of a name.
 _PIECES = re.compile(r"[A-Z]{1,6}-?\d{1,12}(?:-[A-Z0-9]{1,3})?|\d{1,12}-[A-Z0-9]{1,3}")
 # What shoppers and shops put between the parts of a name: none of it tells two orders apart...
@@ -31,7 +31,7 @@ _BETWEEN_DIGITS = re.compile(r"(?<=\d)[\s#\-_./]+(?=\d)")
 def normalize_order_number(text: str) -> str | None:
     """The order reference inside what a shopper typed: '#1234', '1234', 'order no. 1234' -> '1234'.
 
-    Store prefixes and suffixes (EN1001, 1001-A, 'BOG 5101 IE' -> 'BOG-5101-IE') are kept; only the '#' and words
+    Store prefixes and suffixes (EN1001, 1001-A, 'QRS 7310 IE' -> 'QRS-7310-IE') are kept; only the '#' and words
     around the number go.
     """
     cleaned = _NUMBER_WORDS.sub(" ", text).replace("#", " ").strip(" .:,;!?\t\n")
@@ -47,13 +47,13 @@ def normalize_order_number(text: str) -> str | None:
 
 
 def order_name_key(name: str) -> str:
-    """An order name as compared: 'BOG-5101-IE', 'bog 5101 ie' and '#BOG5101IE' are 'BOG5101IE'; '1001-2' stays."""
+    """An order name as compared: 'QRS-7310-IE', 'qrs 7310 ie' and '#QRS7310IE' are 'QRS7310IE'; '1001-2' stays."""
     upper = _BETWEEN_DIGITS.sub("-", name.upper().strip().lstrip("#").strip())
     return re.sub(r"(?<!\d)[\s#\-_./]+|[\s#\-_./]+(?!\d)", "", upper)
 
 
 class NameParts(NamedTuple):
-    """An order name around its number: 'BOG-5101-IE' is ('BOG', '5101', 'IE'), '#1001' is ('', '1001', '')."""
+    """An order name around its number: 'QRS-7310-IE' is ('QRS', '7310', 'IE'), '#1001' is ('', '1001', '')."""
 
     prefix: str
     digits: str
@@ -72,7 +72,7 @@ def order_name_parts(name: str) -> NameParts | None:
 
 def formatted_order_name(typed: str, prefix: str, suffix: str) -> str | None:
     """What a shopper typed written in the shop's format, when it is the number with or without the format's own
-    prefix and suffix: '5101', 'bog5101', 'BOG 5101 IE' -> 'BOG-5101-IE' for `BOG-` and `-IE`. Else None."""
+    prefix and suffix: '7310', 'qrs7310', 'QRS 7310 IE' -> 'QRS-7310-IE' for `QRS-` and `-IE`. Else None."""
     key, head, tail = order_name_key(typed), order_name_key(prefix), order_name_key(suffix)
     digits = key
     if head and digits.startswith(head) and not digits.isdigit():
@@ -84,7 +84,7 @@ def formatted_order_name(typed: str, prefix: str, suffix: str) -> str | None:
 
 def order_name_matches(order_name: str, typed: str) -> bool:
     """Whether a shopper's reference may mean this order name: the same name written differently, or its number
-    with none, some or all of its own prefix and format suffix ('5101', 'bog5101', '5101-ie' for 'BOG-5101-IE').
+    with none, some or all of its own prefix and format suffix ('7310', 'qrs7310', '7310-ie' for 'QRS-7310-IE').
 
     One name at a time cannot tell whether another order fits too: a lookup uses `matching_order_names`.
     """
@@ -110,8 +110,8 @@ def matching_order_names(
 
     The name itself written any way, or the number in the shop's format (`prefix`/`suffix`, when the shop says):
     every order so named (names need not be unique). Else the one name, if only one, that has the reference's
-    digits and keeps whatever prefix or suffix was typed: 'bog5101' finds 'BOG-5101-IE' in a file that does not say
-    the format, but '5101' finds nothing when both 'BOG-5101-IE' and 'BOG-5101-UK' exist.
+    digits and keeps whatever prefix or suffix was typed: 'qrs7310' finds 'QRS-7310-IE' in a file that does not say
+    the format, but '7310' finds nothing when both 'QRS-7310-IE' and 'QRS-7310-UK' exist.
     """
     names = list(names)
     wanted = {order_name_key(typed)}

@@ -186,7 +186,7 @@ def mark_negation(text: str) -> str:
 
 
 # --- placeholders: what varies from store to store is one token ---------------------------------------------------
-# "Where's my DPD parcel, order FF-2101?" and "where's my UPS box, #1042?" are the same request; written as the same
+# "Where's my DPD parcel, order AB-7310?" and "where's my UPS box, #5521?" are the same request; written as the same
 # words ("where's my xcarrierx parcel, order xorderx?") they are the same evidence, so what one store's shoppers
 # teach carries to a store whose carriers, order names, currency and postcodes the corpus never saw.
 _MONTHS = "|".join(sorted(MONTHS, key=len, reverse=True))
@@ -222,7 +222,7 @@ _PLACEHOLDERS: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.IGNORECASE,
         ),
     ),
-    # An order name or number: "#1042", "FF-2101", "KT0042", "1042", "2001-A".
+    # An order name or number: "#5521", "AB-7310", "XY0042", "5521", "3001-A".
     ("xorderx", re.compile(r"#\s*[\w\-]*\d[\w\-]*|\b[A-Za-z]{0,4}-?\d{3,12}(?:-[A-Za-z0-9]{1,3})?\b")),
     ("xnumx", re.compile(r"\b\d+\b")),
 )
@@ -236,7 +236,7 @@ def _carrier_names() -> re.Pattern[str]:
 
 
 def with_placeholders(text: str) -> str:
-    """The message with what varies by store written as one token each: "order #FF-2101" -> "order xorderx"."""
+    """The message with what varies by store written as one token each: "order #AB-7310" -> "order xorderx"."""
     text = _carrier_names().sub(" xcarrierx ", text.translate(_APOSTROPHES))
     for token, pattern in _PLACEHOLDERS:
         text = pattern.sub(f" {token} ", text)

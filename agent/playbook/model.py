@@ -226,12 +226,12 @@ def _intent(text: str, state: State) -> Intent:
     if state.awaiting == "which_order" and state.choices and _choose(state.choices, text, intent.ordinal):
         return replace(intent, acts=intent.sure)
     if state.awaiting in ("factor", "retry") and is_correction(text):
-        # "Sorry, wrong one: FF-2101" while Lumen asks for proof corrects the number; it reports no wrong item.
+        # "Sorry, wrong one: AB-7310" while Lumen asks for proof corrects the number; it reports no wrong item.
         details = extract_details(text, state.awaiting)
         if details.order_number and details.order_number != state.order_number:
             return replace(intent, acts=intent.sure | {"give_details"})
     if intent.acts <= _STATUS_ASKS:
-        # "Where is BOG-5105-IE and can I return it?": a message read as a status question alone may hide a request
+        # "Where is QRS-7315-IE and can I return it?": a message read as a status question alone may hide a request
         # its details and the question drowned; a request a clause makes on its own is heard too (unless the
         # shopper said they don't want it). Only then: beside another act (a parcel not received) the reading
         # already heard what the message is about.
@@ -639,7 +639,7 @@ _CLAUSE_BREAK = re.compile(r"[?.!;,]+|\b(?:and|but|also)\b", re.IGNORECASE)
 
 
 def _asks_status(text: str) -> bool:
-    """Whether one part of the message asks where the order is ("where is 5105 and can I return it?"): each clause
+    """Whether one part of the message asks where the order is ("where is 7315 and can I return it?"): each clause
     read on its own, so a request beside it does not drown the question."""
     clauses = _CLAUSE_BREAK.split(text)
     return any(detect_intent(c.strip()).sure & {"where_is_order", "ship_when"} for c in clauses if len(c.split()) >= 2)
@@ -647,7 +647,7 @@ def _asks_status(text: str) -> bool:
 
 @lru_cache(maxsize=4096)
 def _clause_acts(text: str) -> frozenset[Act]:
-    """The acts each clause of a longer message carries on its own ("can u tell me where BOG-5110-IE is, I don't
+    """The acts each clause of a longer message carries on its own ("can u tell me where QRS-7320-IE is, I don't
     know which email he used": where it is, and no email to prove it with), so one act does not drown another."""
     # An address typed in a clause ("email is a@b.ie") is a detail, not words about what the shopper can't do.
     clauses = [c.strip() for c in _CLAUSE_BREAK.split(EMAIL.sub(" ", text))]
@@ -693,7 +693,7 @@ def _opens_with_yes(text: str) -> bool:
 
 def _result_for(turn: Turn, tool: str, order_number: str) -> Any:
     """This turn's result of `tool` called for this order number ("1234" and "#1234" are the same order)."""
-    # By digits: a shop's "FF-2101" is what its shoppers also type as "2101".
+    # By digits: a shop's "AB-7310" is what its shoppers also type as "7310".
     digits = re.sub(r"\D", "", order_number)
     for call in reversed(turn.calls):
         asked = str(call.args.get("order_number") or "")

@@ -26,11 +26,11 @@ _PREFIXED_NUMBER = re.compile(
     r"([A-Za-z]{0,4}[\-_]?\d[\dA-Za-z\-]{1,14})\b",
     re.IGNORECASE,
 )
-# A store-prefixed order name standing alone: "FF-2101", "EN1001", "BOG5105IE" (at least three digits, so not a
+# A store-prefixed order name standing alone: "AB-7310", "EN1001", "QRS7310IE" (at least three digits, so not a
 # postcode).
 _NAMED_ORDER = re.compile(
     # At most eight digits before a glued suffix: a postal tracking number ("CE311208456IE") has nine.
-    # A letter suffix without a dash needs four digits before it: "AB101XG" is a UK postcode, "BOG5105IE" an order.
+    # A letter suffix without a dash needs four digits before it: "AB101XG" is a UK postcode, "QRS7310IE" an order.
     r"(?<![\w@.-])([A-Za-z]{1,4}-?(?:\d{3,10}(?:-[A-Za-z0-9]{1,3})?|\d{4,8}[A-Za-z]{1,3}))(?![\w@-])"
 )
 _BARE_NUMBER = re.compile(
@@ -41,13 +41,13 @@ _BARE_NUMBER = re.compile(
 _NOT_A_CODE = re.compile(
     r"\b(?:cost|costs|paid|pay|price|total|spent|tracking|track|number|no)\W*(?:is|was|of|:)?\s*$", re.IGNORECASE
 )
-# Words that join several orders in one message ("orders 1042 and 1050"): two numbers there are two orders.
+# Words that join several orders in one message ("orders 5521 and 5530"): two numbers there are two orders.
 _SEVERAL = re.compile(r"\b(?:orders|and|&|plus|or)\b|&", re.IGNORECASE)
 _YEAR_CONTEXT = re.compile(rf"\b(?:in|since|from|of|year|back|early|late|{MONTH_PATTERN})\s*$", re.IGNORECASE)
-# A store's order name typed with spaces, its letters in capitals as the shop writes them: "FF 2102", "BOG 5101 IE".
-# Dashes with spaces round them too: "BOG - 5124 - IE".
+# A store's order name typed with spaces, its letters in capitals as the shop writes them: "AB 7312", "QRS 7310 IE".
+# Dashes with spaces round them too: "QRS - 7324 - IE".
 _SPACED_ORDER = re.compile(r"(?<![\w@#\-])([A-Z]{2,4})(?: |\s*-\s*)(\d{3,10})(?:(?: |\s*-\s*)([A-Z]{1,3}))?(?![\w@\-])")
-# Words a number follows in a sentence, never a shop's prefix: "WHERE IS 5101 OK" is no order name.
+# Words a number follows in a sentence, never a shop's prefix: "WHERE IS 7310 OK" is no order name.
 _NOT_PREFIXES = frozenset(
     ["IS", "WAS", "NO", "NR", "NUM", "REF", "ID", "MY", "OF", "ON", "IN", "TO", "AT", "IT", "AND"]
 )
@@ -62,7 +62,7 @@ _SHAPED_POSTAL_ALTERNATIVES = (
     _UK_POSTAL,
     # Ireland (Eircode): a routing key and four characters, at least one a digit: "D02 X285", "d02x285", "E91 AB12".
     r"(?:[A-Za-z]\d{2}|[Dd]6[Ww])\s?(?=[\dA-Za-z]{0,3}\d)[\dA-Za-z]{4}",
-    # Netherlands, in capitals: "1234 ok" is not a postcode, nor the middle of an order name ("BOG 5101 IE").
+    # Netherlands, in capitals: "1234 ok" is not a postcode, nor the middle of an order name ("QRS 7310 IE").
     r"(?<![A-Z][\s\-])\d{4}\s?[A-Z]{2}(?<!OK)",
     r"\d{3}-\d{4}",  # Japan: "100-0001" (an order suffix is at most three characters: "2001-A")
     r"\d{5}-\d{4}",  # a US ZIP+4
@@ -173,8 +173,8 @@ def _read_order_number(details: Details, rest: str, awaiting: Awaiting) -> None:
 
 
 def _postcode_beside(rest: str, order_number: str) -> str | None:
-    """A bare code-shaped number beside the order number ("KT-0053 10001", "order 2114 3000") is the postcode;
-    not where the message joins several orders ("orders 1042 and 1050")."""
+    """A bare code-shaped number beside the order number ("XY-0053 10001", "order 2114 3000") is the postcode;
+    not where the message joins several orders ("orders 5521 and 5530")."""
     if _SEVERAL.search(rest):
         return None
     others = [
@@ -383,7 +383,7 @@ def order_numbers(text: str, postal_code: str | None = None) -> list[str]:
     rest = EMAIL.sub(" ", text)
     if postal_code:
         rest = rest.replace(postal_code, " ")
-    # Where each starts, so names typed whole ("BOG5101IE", "BOG 5104 IE") keep their place among bare numbers.
+    # Where each starts, so names typed whole ("QRS7310IE", "QRS 7314 IE") keep their place among bare numbers.
     found = [
         (m.start(), "-".join(p for p in m.groups() if p))
         for m in _SPACED_ORDER.finditer(rest)
@@ -396,7 +396,7 @@ def order_numbers(text: str, postal_code: str | None = None) -> list[str]:
     ]
     numbers: list[str] = []
     for _, number in sorted(found):
-        # By digits: a shop's "FF-2101" is what its shoppers also type as "2101".
+        # By digits: a shop's "AB-7310" is what its shoppers also type as "7310".
         if re.sub(r"\D", "", number) not in {re.sub(r"\D", "", n) for n in numbers}:
             numbers.append(number)
     return numbers
@@ -427,7 +427,7 @@ def _words_only(text: str) -> str:
 
 
 def _read(text: str) -> ActReading:
-    """The reader's acts; when details drown the words ("it never came. KT-0042 a@b.jp" reads as details only),
+    """The reader's acts; when details drown the words ("it never came. XY-0042 a@b.jp" reads as details only),
     the words are read on their own and the details kept as `give_details`."""
     reading = read_acts(text)
     if reading.top != "give_details":
