@@ -1,6 +1,6 @@
-"""What a Shopify webhook does to Lumen: order changes drop the cached order and have the order mirror re-read it, and
-Shopify's mandatory privacy topics (customers/redact, shop/redact, customers/data_request) delete or describe what
-Lumen kept, mirrored orders included.
+"""What a Shopify webhook does to Lumen: order changes drop the cached order, and the order mirror applies the payload
+at once and re-reads what it cannot say (`sync.service.OrderSync.apply_webhook`); Shopify's mandatory privacy topics
+(customers/redact, shop/redact, customers/data_request) delete or describe what Lumen kept, mirrored orders included.
 
 Called by `Lumen.handle_webhook` once `shopify.signatures` has verified the delivery and `shopify.webhooks` has read it.
 Every delivery id is remembered, so a redelivered event is not acted on twice (privacy topics excepted, see below).
@@ -21,6 +21,7 @@ from shopify.webhooks import Webhook, redaction_targets
 from shopify.webhooks import order_refs as webhook_order_refs
 from storage import Database
 from storage.contacts import Contact
+from sync import Applied
 
 # Topics after which a cached or mirrored order may be stale. Their payloads name the order in different fields.
 INVALIDATING_TOPICS = frozenset(
@@ -67,6 +68,7 @@ class WebhookOutcome(BaseModel):
     reason: str | None = None
     note: str | None = None
     invalidated: list[str] | Literal["all"] | None = None
+    applied: list[str] | None = None  # orders the order mirror changed from the payload itself
     refreshed: list[str] | Literal["all"] | None = None  # what the order mirror re-reads
     deleted: RedactionCounts | Literal["all"] | None = None
 
@@ -93,12 +95,17 @@ async def handle_webhook(
         # harmless (a re-read stores the truth as it is now) and coalesced with any other re-read of that order.
         refreshed = _refresh(source, refs)
         return WebhookOutcome(ignored=True, topic=topic, reason=STALE, refreshed=refreshed)
-    if refs:
+    if not refs:
+        source.invalidate(None)  # the order is unknown: forget everything rather than serve stale data
+        return WebhookOutcome(topic=topic, invalidated="all")
+    apply = getattr(source, "apply_webhook", None)
+    if apply is None:
         for ref in refs:
             source.invalidate(ref)
-    else:
-        source.invalidate(None)  # the order is unknown: forget everything rather than serve stale data
-    return WebhookOutcome(topic=topic, invalidated=refs or "all")
+        return WebhookOutcome(topic=topic, invalidated=refs)
+    # The order mirror takes the payload's news at once (the next lookup answers with it) and re-reads the rest.
+    done: Applied = await apply(topic, payload, refs)
+    return WebhookOutcome(topic=topic, invalidated=refs, applied=done.applied or None, refreshed=done.refreshed or None)
 
 
 def _refresh(source: OrderSource, refs: list[str]) -> list[str] | None:

@@ -131,6 +131,8 @@ class ShippedItem(BaseModel):
 
 
 class Fulfillment(BaseModel):
+    # Shopify's GID, when the query asked for it: which package a `fulfillment_events/create` webhook is about.
+    id: str | None = None
     name: str | None = None
     status: ShipmentStatus = "SUCCESS"
     display_status: DisplayStatus = None
@@ -235,6 +237,7 @@ def parse_fulfillment(node: dict[str, Any]) -> Fulfillment:
     ]
     events.sort(key=lambda e: e.happened_at, reverse=True)
     return Fulfillment(
+        id=node.get("id"),
         name=node.get("name"),
         status=node.get("status") or "SUCCESS",
         display_status=node.get("displayStatus"),

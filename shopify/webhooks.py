@@ -7,13 +7,17 @@ Payloads are read defensively: a field of an unexpected type is treated as absen
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import pydantic_core
+
+from shopify.domain import Fulfillment, FulfillmentEvent, Money, Refund, ShippedItem, TrackingInfo
 
 ORDER_GID = "gid://shopify/Order/"
 CUSTOMER_GID = "gid://shopify/Customer/"
@@ -161,3 +165,183 @@ def redaction_targets(payload: Any) -> RedactionTargets:
     numbers = [numeric_id(order) for order in (orders if isinstance(orders, list) else [])]
     gids = tuple(dict.fromkeys(order_gid(n) for n in numbers if n is not None))
     return RedactionTargets(email=email, customer_gid=customer, order_gids=gids)
+
+
+# --- what a change's payload says, as the order mirror applies it (sync.changes) -------------------------------------
+
+FULFILLMENT_GID = "gid://shopify/Fulfillment/"
+
+
+@dataclass(frozen=True)
+class EventChange:
+    """A `fulfillment_events/create` payload: the carrier event, the package it belongs to (GID) and the package's
+    estimate as of that event (None when the payload has none)."""
+
+    fulfillment_id: str
+    event: FulfillmentEvent
+    estimated_delivery_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ShippedLine:
+    """One line of a `fulfillments/*` payload: what this package carries of an order line, and what of that line
+    may still be fulfilled afterwards (None when the payload does not say)."""
+
+    name: str
+    sku: str | None
+    quantity: int
+    fulfillable_quantity: int | None
+
+
+@dataclass(frozen=True)
+class FulfillmentChange:
+    """A `fulfillments/create` or `fulfillments/update` payload: the package as Shopify describes it, and its lines."""
+
+    fulfillment: Fulfillment
+    lines: tuple[ShippedLine, ...]
+
+
+@dataclass(frozen=True)
+class OrderChange:
+    """What an `orders/*` payload says of the order's own state (REST names read into the GraphQL enums the domain
+    uses); the rest of a REST order (fulfillment orders, events) is not in it."""
+
+    updated_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    closed_at: datetime | None
+    financial_status: str | None
+    fulfillment_status: str | None
+    refunds: tuple[Refund, ...]
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _upper(value: Any) -> str | None:
+    text = _text(value)
+    return text.upper() if text else None
+
+
+def _gid(payload: dict[str, Any], prefix: str, key: str = "id") -> str | None:
+    gid = payload.get("admin_graphql_api_id")
+    if isinstance(gid, str) and gid.startswith(prefix):
+        return gid
+    numeric = numeric_id(payload.get(key))
+    return f"{prefix}{numeric}" if numeric is not None else None
+
+
+def event_change(payload: Any) -> EventChange | None:
+    """A `fulfillment_events/create` payload read; None when it lacks the package, the status or the time."""
+    if not isinstance(payload, dict):
+        return None
+    fulfillment = numeric_id(payload.get("fulfillment_id"))
+    status, happened = _upper(payload.get("status")), _time(payload.get("happened_at"))
+    if fulfillment is None or status is None or happened is None:
+        return None
+    event = FulfillmentEvent(
+        status=status,
+        happened_at=happened,
+        message=_text(payload.get("message")),
+        city=_text(payload.get("city")),
+        province=_text(payload.get("province")),
+        country=_text(payload.get("country")),
+    )
+    return EventChange(f"{FULFILLMENT_GID}{fulfillment}", event, _time(payload.get("estimated_delivery_at")))
+
+
+def fulfillment_change(payload: Any) -> FulfillmentChange | None:
+    """A `fulfillments/*` payload read; None when it lacks the package's id or creation time."""
+    if not isinstance(payload, dict):
+        return None
+    gid, created = _gid(payload, FULFILLMENT_GID), _time(payload.get("created_at"))
+    if gid is None or created is None:
+        return None
+    lines = tuple(line for item in _dicts(payload.get("line_items")) if (line := _shipped_line(item)) is not None)
+    numbers = [n for n in _list(payload.get("tracking_numbers")) if isinstance(n, str) and n]
+    if not numbers and (single := _text(payload.get("tracking_number"))):
+        numbers = [single]
+    urls = [u if isinstance(u, str) and u else None for u in _list(payload.get("tracking_urls"))]
+    if not urls and (url := _text(payload.get("tracking_url"))):
+        urls = [url]
+    company = _text(payload.get("tracking_company"))
+    tracking = [
+        TrackingInfo(company=company, number=number, url=urls[i] if i < len(urls) else None)
+        for i, number in enumerate(numbers)
+    ]
+    fulfillment = Fulfillment(
+        id=gid,
+        name=_text(payload.get("name")),
+        status=_upper(payload.get("status")) or "SUCCESS",
+        display_status=_upper(payload.get("shipment_status")),
+        created_at=created,
+        tracking=tracking,
+        items=[ShippedItem(name=line.name, quantity=line.quantity) for line in lines],
+    )
+    return FulfillmentChange(fulfillment, lines)
+
+
+def order_change(payload: Any) -> OrderChange | None:
+    """An `orders/*` payload read; None when it is not an object."""
+    if not isinstance(payload, dict):
+        return None
+    currency = _text(payload.get("currency"))
+    refunds = tuple(r for item in _dicts(payload.get("refunds")) if (r := _refund(item, currency)) is not None)
+    return OrderChange(
+        updated_at=_time(payload.get("updated_at")),
+        cancelled_at=_time(payload.get("cancelled_at")),
+        cancel_reason=_upper(payload.get("cancel_reason")),
+        closed_at=_time(payload.get("closed_at")),
+        financial_status=_upper(payload.get("financial_status")),
+        fulfillment_status=_REST_FULFILLMENT_STATUS.get(str(payload.get("fulfillment_status"))),
+        refunds=refunds,
+    )
+
+
+# REST `fulfillment_status` of an order (null when nothing shipped) as GraphQL's `displayFulfillmentStatus`.
+_REST_FULFILLMENT_STATUS = {"fulfilled": "FULFILLED", "partial": "PARTIALLY_FULFILLED", "restocked": "RESTOCKED"}
+
+
+def _shipped_line(item: dict[str, Any]) -> ShippedLine | None:
+    name = _text(item.get("name")) or _text(item.get("title"))
+    quantity = item.get("quantity")
+    if name is None or not isinstance(quantity, int) or isinstance(quantity, bool):
+        return None
+    remaining = item.get("fulfillable_quantity")
+    fulfillable = remaining if isinstance(remaining, int) and not isinstance(remaining, bool) else None
+    return ShippedLine(name=name, sku=_text(item.get("sku")), quantity=quantity, fulfillable_quantity=fulfillable)
+
+
+def _refund(item: dict[str, Any], currency: str | None) -> Refund | None:
+    """A REST refund: its time and the sum of its successful refund transactions."""
+    created = _time(item.get("created_at"))
+    if created is None:
+        return None
+    total, seen = Decimal(0), False
+    for transaction in _dicts(item.get("transactions")):
+        if transaction.get("kind") == "refund" and transaction.get("status") in ("success", None):
+            with contextlib.suppress(ArithmeticError, ValueError, TypeError):
+                total += Decimal(str(transaction.get("amount")))
+                seen = True
+    code = _text(currency) or _text(next(iter(_dicts(item.get("transactions"))), {}).get("currency"))
+    amount = Money(amount=total, currency=code) if seen and code else None
+    return Refund(created_at=created, amount=amount)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [item for item in _list(value) if isinstance(item, dict)]

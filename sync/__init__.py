@@ -5,6 +5,6 @@ lookups from it; `sync.service.OrderSync` fills it and keeps it fresh). It impor
 from __future__ import annotations
 
 from sync.mirror import MirroredSource
-from sync.service import BackfillResult, OrderSync, OrderSyncStatus
+from sync.service import Applied, BackfillResult, OrderSync, OrderSyncStatus
 
-__all__ = ["BackfillResult", "MirroredSource", "OrderSync", "OrderSyncStatus"]
+__all__ = ["Applied", "BackfillResult", "MirroredSource", "OrderSync", "OrderSyncStatus"]

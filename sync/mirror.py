@@ -13,23 +13,26 @@ mirrored one costs none: which order numbers exist becomes measurable by timing,
 and not found cost the same. Order numbers are sequential (the newest one is on every receipt), and every guess is
 rationed by the attempt guard, so this is accepted for the mirror's gain: a Black Friday answered without Shopify.
 
-`invalidate(ref)` (a webhook said the order changed) queues a re-read instead of dropping what is known: the copy
-held keeps answering until the re-read replaces it, a second or so later. A looked-up order that has shipped but
-not arrived, held without its carrier events (a backfilled copy), is queued for a re-read too: this answer comes
-from the package's own fields (status, tracking, estimated and delivered times), the next one has its events. The
-re-read runs in the background on its own client, so the shopper never waits on Shopify's rate limit for it.
+`apply_webhook` (a webhook said the order changed) writes what the payload says into the mirrored copy at once, and
+queues a re-read for what it cannot say; `invalidate(ref)` queues the re-read alone. The copy held keeps answering
+until a re-read replaces it. A looked-up order that has shipped but not arrived, held without its carrier events (a
+backfilled copy), is queued for an events read, which is optional: it runs when the bucket has room to spare (see
+`sync.service`). This answer comes from the package's own fields (status, tracking, estimated and delivered times),
+a later one has its events. Reads run in the background on their own client, so the shopper never waits on
+Shopify's rate limit for them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from shopify.client import ConnectionStatus, ShopifyAdmin, order_name_candidates
 from shopify.domain import Order, Shop
 from shopify.names import order_key, order_name_matches
 from storage import Database, MirroredOrder
-from sync.service import OrderSync
+from sync.service import Applied, OrderSync
 
 # What one live query returns at most: two orders per name searched, five per email or customer (shopify.client).
 PER_NAME = 2
@@ -132,6 +135,13 @@ class MirroredSource:
             return found
         return await self._live(self.live.orders_by_customer(customer_id, limit=limit))
 
+    async def apply_webhook(self, topic: str, payload: Any, refs: list[str]) -> Applied:
+        """A webhook about these orders (`refs`, from `shopify.webhooks.order_refs`): the live client's cache forgets
+        them, and the mirrored copy takes what the payload says at once; what it cannot say is re-read soon."""
+        for ref in refs:
+            self.live.invalidate(ref)
+        return await self.sync.apply_webhook(topic, payload, refs)
+
     def invalidate(self, order_ref: str | None = None) -> None:
         """The order changed (a webhook): the live client's cache forgets it, and the mirror re-reads it soon; with
         no reference, the mirror reconciles soon."""
@@ -172,7 +182,7 @@ class MirroredSource:
         for mirrored in held:
             order = mirrored.order
             if order.id in answered and not mirrored.events_complete and _in_transit_without_events(order):
-                self.sync.request_refresh(order.id)
+                self.sync.request_events(order.id)
 
 
 def _customer_gid(customer_id: str) -> str | None:

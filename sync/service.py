@@ -2,9 +2,17 @@
 
 - **Backfill**: every order updated in the last `sync_days` days, from a Shopify bulk operation (`exporter`, by default
   `shopify.bulk.export_orders`), written in chunks. Bulk rows carry no carrier events (`events_complete` false).
-- **Refresh**: a webhook names an order; `request_refresh` queues it, and the queue is drained after a short pause so
-  a burst of webhooks about one order (orders/updated, fulfillments/create, fulfillment_events/create...) costs one
-  read by id (`reader`, by default `ShopifyAdmin.order_by_id`). A read that finds nothing deletes the mirrored copy.
+- **Webhooks**: `apply_webhook` writes what a change's payload says into the mirrored copy at once (`sync.changes`),
+  so the next lookup answers with it. A carrier event (`fulfillment_events/create`) is whole in its payload and needs
+  nothing more; other topics queue a confirming re-read for what their payload cannot say.
+- **Refresh**: `request_refresh` queues an order, and the queue is drained after a short pause so a burst of webhooks
+  about one order (orders/updated, fulfillments/create...) costs one read by id (`reader`, by default
+  `ShopifyAdmin.order_by_id`). A read that finds nothing deletes the mirrored copy. Refreshes go first, always.
+- **Carrier events on lookup** (optional): a looked-up order held without its packages' events (a backfilled copy)
+  is queued by `request_events`; its events and items are read (`events_reader`, by default
+  `ShopifyAdmin.order_events_node`, a fraction of a whole order's cost) only when no refresh waits, the bucket is
+  above `EVENTS_HIGH_WATER` of its size, and these reads stay within `EVENTS_SHARE` of the bucket's restore rate: they
+  are a nicety, and must never crowd out a refresh or a shopper's live lookup.
 - **Reconciliation**: every `reconcile_s`, the orders Shopify changed since the last sync (`changes`, by default
   `ShopifyAdmin.orders_updated_since`), so a dropped webhook is healed within one period.
 
@@ -25,26 +33,37 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from shopify import bulk
 from shopify.client import ShopifyAdmin
-from shopify.domain import Order, parse_order
+from shopify.domain import Order, parse_fulfillment, parse_order
 from shopify.names import order_key
-from shopify.webhooks import ORDER_GID
+from shopify.webhooks import ORDER_GID, event_change, fulfillment_change, order_change
 from storage import Database, MirroredOrder
 from storage.orders import UPSERT_CHUNK, SyncState
+from sync import changes
 
 log = logging.getLogger("lumen.sync")
 
 Exporter = Callable[[datetime], AsyncIterator[dict[str, Any]]]
 Reader = Callable[[str], Awaitable[Order | None]]
 Changes = Callable[[datetime], Awaitable[list[Order]]]
+EventsReader = Callable[[str], Awaitable[dict[str, Any] | None]]
+BucketLevel = Callable[[], tuple[float, float] | None]
 
 DEFAULT_SYNC_DAYS = 90
 DEFAULT_RECONCILE_S = 300.0
 # Webhooks about one order come in bursts: wait this long after the first before reading, so the burst costs one read.
 REFRESH_DELAY_S = 0.5
+# Optional reads (carrier events on lookup) run only while the bucket holds at least this share of its size, and spend
+# on average at most this share of what it restores: the rest is for refreshes and shoppers' live lookups.
+EVENTS_HIGH_WATER = 0.5
+EVENTS_SHARE = 0.1
+# What an events read is expected to cost (one package, a few events and items), to pace them before Shopify says.
+EVENTS_READ_POINTS = 12.0
+# Orders waiting for an optional events read, at most: past this the oldest wish is dropped (asked again on lookup).
+MAX_EVENTS_QUEUE = 500
 # The lease outlives a worker that died mid-backfill by at most this; its holder renews it every third of it.
 LEASE_TTL = timedelta(minutes=2)
 # Reconciliation asks for changes since the last sync minus this: Shopify's clock and ours may disagree a little,
@@ -57,6 +76,11 @@ RECONCILE_PAGE = 250
 # After a failed round (Shopify unreachable, the lease held elsewhere), the background loop looks again this soon.
 RETRY_S = 30.0
 MAX_ERROR_CHARS = 300
+# Refreshes read at once, at most: a burst of webhooks is read in a few round trips, not one after another.
+REFRESH_CONCURRENCY = 4
+# With events reads waiting for room in the bucket and nothing else to do, the drainer looks again this often.
+EVENTS_RETRY_S = 1.0
+_STAMP = TypeAdapter(datetime)
 
 
 def _unset(value: object) -> bool:
@@ -77,7 +101,18 @@ class OrderSyncStatus(BaseModel):
     # This worker's: refreshes read since it started, and refreshes waiting to be read.
     refreshed: int = Field(0, exclude_if=_unset)
     pending_refreshes: int = Field(0, exclude_if=_unset)
+    # This worker's: webhooks applied from their payload, optional events reads done, and waiting.
+    applied: int = Field(0, exclude_if=_unset)
+    events_read: int = Field(0, exclude_if=_unset)
+    pending_events: int = Field(0, exclude_if=_unset)
     last_error: str | None = Field(None, exclude_if=_unset)
+
+
+class Applied(BaseModel):
+    """What `apply_webhook` did: the orders it changed from the payload, and those it queued a re-read of."""
+
+    applied: list[str] = Field(default_factory=list)
+    refreshed: list[str] = Field(default_factory=list)
 
 
 class BackfillResult(BaseModel):
@@ -103,6 +138,8 @@ class OrderSync:
         exporter: Exporter | None = None,
         reader: Reader | None = None,
         changes: Changes | None = None,
+        events_reader: EventsReader | None = None,
+        bucket_level: BucketLevel | None = None,
         sync_days: int = DEFAULT_SYNC_DAYS,
         reconcile_s: float = DEFAULT_RECONCILE_S,
         refresh_delay_s: float = REFRESH_DELAY_S,
@@ -115,6 +152,8 @@ class OrderSync:
         self.exporter = exporter or _default_exporter(admin)
         self.reader: Reader = reader or admin.order_by_id
         self.changes: Changes = changes or admin.orders_updated_since
+        self.events_reader: EventsReader = events_reader or admin.order_events_node
+        self.bucket_level: BucketLevel = bucket_level or admin.bucket_level
         self.sync_days = sync_days
         self.reconcile_s = reconcile_s
         self.refresh_delay_s = refresh_delay_s
@@ -122,9 +161,14 @@ class OrderSync:
         self.holder = holder or secrets.token_urlsafe(12)
         self._owns_admin = owns_admin
         self._pending: set[str] = set()
+        self._reading: set[str] = set()  # order ids being read by id right now
+        self._events: dict[str, None] = {}  # orders wanting an events read, oldest wish first
+        self._events_paced_until = 0.0  # loop time before which the next events read would spend over its share
         self._wake = asyncio.Event()
         self._reconcile_now = asyncio.Event()
         self.refreshed = 0
+        self.applied = 0
+        self.events_read = 0
         self.reads = 0  # reads by id sent to Shopify (refreshes), for tests and the bench
 
     async def aclose(self) -> None:
@@ -144,6 +188,9 @@ class OrderSync:
             reconciled=record.reconciled,
             refreshed=self.refreshed,
             pending_refreshes=len(self._pending),
+            applied=self.applied,
+            events_read=self.events_read,
+            pending_events=len(self._events),
             last_error=record.last_error,
         )
 
@@ -163,27 +210,116 @@ class OrderSync:
     def pending(self) -> frozenset[str]:
         return frozenset(self._pending)
 
+    def request_events(self, order_id: str) -> None:
+        """Wish for a held order's carrier events (optional: see the module's docstring)."""
+        if order_id in self._events or order_id in self._pending:
+            return
+        self._events[order_id] = None
+        while len(self._events) > MAX_EVENTS_QUEUE:
+            self._events.pop(next(iter(self._events)))
+        self._wake.set()
+
+    @property
+    def pending_events(self) -> frozenset[str]:
+        return frozenset(self._events)
+
     async def drain(self) -> int:
-        """Read every order queued so far, one at a time; how many reads were sent."""
+        """Read every order queued so far, one at a time, then what optional events reads the bucket allows; how
+        many refreshes were sent."""
         refs, self._pending = self._pending, set()
         ids = sorted(await self._order_ids(refs))
-        for order_id in ids:
-            try:
-                await self.refresh(order_id)
-            except Exception as exc:  # Shopify unreachable or throttled: reconciliation catches up later
-                log.warning("refresh of a mirrored order failed: %s", exc)
+        room = asyncio.Semaphore(REFRESH_CONCURRENCY)
+
+        async def refresh(order_id: str) -> None:
+            self._events.pop(order_id, None)  # a whole read brings the events too
+            async with room:
+                try:
+                    await self.refresh(order_id)
+                except Exception as exc:  # Shopify unreachable or throttled: reconciliation catches up later
+                    log.warning("refresh of a mirrored order failed: %s", exc)
+
+        await asyncio.gather(*(refresh(order_id) for order_id in ids))
+        await self._read_events()
         return len(ids)
 
     async def refresh(self, order_id: str) -> Order | None:
         """Read one order by id now and store it (or delete it, if Shopify no longer shows it)."""
         self.reads += 1
-        order = await self.reader(order_id)
+        self._reading.add(order_id)
+        try:
+            order = await self.reader(order_id)
+        finally:
+            self._reading.discard(order_id)
         if order is None:
             await self.db.delete_mirrored_orders(ids=[order_id])
         else:
             await self._store([order], events_complete=True)
         self.refreshed += 1
         return order
+
+    # --- webhooks applied from their payload -----------------------------------------------------------------------
+    async def apply_webhook(self, topic: str, payload: Any, refs: Sequence[str]) -> Applied:
+        """Write what the payload says into the mirrored copy now; queue a re-read for what it cannot say (every
+        topic but a carrier event), or for an order it could not be applied to."""
+        order_id = next((ref for ref in refs if ref.startswith(ORDER_GID)), None)
+        held = await self.db.mirrored_order(order_id) if order_id else None
+        changed = _applied(held.order, topic, payload) if held is not None else None
+        if held is None or changed is None:
+            for ref in refs:
+                self.request_refresh(ref)
+            return Applied(refreshed=list(refs))
+        # Stamped as the copy it was made from: any read of the order replaces it, and none is taken for older.
+        await self.db.upsert_mirrored_orders(
+            [MirroredOrder(changed, held.updated_at, held.events_complete, synced_at=self.db.clock())]
+        )
+        self.applied += 1
+        # A read already under way may have left Shopify before this change and would write over it: read again.
+        complete = topic == "fulfillment_events/create" and held.order.id not in self._reading
+        if complete:
+            return Applied(applied=[held.order.id])
+        self.request_refresh(held.order.id)
+        return Applied(applied=[held.order.id], refreshed=[held.order.id])
+
+    # --- optional: carrier events on lookup ------------------------------------------------------------------------
+    async def _read_events(self) -> None:
+        """Events reads while no refresh waits and the bucket allows (`EVENTS_HIGH_WATER`, `EVENTS_SHARE`)."""
+        loop = asyncio.get_running_loop()
+        while self._events and not self._pending and self._room_for_events(loop.time()):
+            order_id = next(iter(self._events))
+            self._events.pop(order_id)
+            try:
+                await self.read_events(order_id)
+            except Exception as exc:  # optional: the next lookup wishes again
+                log.info("events read of a mirrored order failed: %s", exc)
+
+    def _room_for_events(self, now: float) -> bool:
+        if now < self._events_paced_until:
+            return False
+        level = self.bucket_level()
+        return level is None or level[0] >= EVENTS_HIGH_WATER * level[1]
+
+    def _pace_events(self) -> None:
+        level = self.bucket_level()
+        # Restore rate is not reported by bucket_level; Shopify's buckets hold 20 seconds of it (shopify.md, 3.1).
+        restore = level[1] / 20 if level else 100.0
+        loop = asyncio.get_running_loop()
+        self._events_paced_until = loop.time() + EVENTS_READ_POINTS / (EVENTS_SHARE * restore)
+
+    async def read_events(self, order_id: str) -> bool:
+        """Read a held order's packages' events and items and store them into the copy; when the order changed
+        since the copy, or a page was not enough, read it whole instead. Whether anything was read."""
+        held = await self.db.mirrored_order(order_id)
+        if held is None or held.events_complete:
+            return False
+        self._pace_events()
+        node = await self.events_reader(order_id)
+        self.events_read += 1
+        merged = _with_events(held, node) if node is not None else None
+        if merged is None:
+            self.request_refresh(order_id)  # changed, or more than a page: the whole order, as a refresh
+            return True
+        await self._store([merged], events_complete=True)
+        return True
 
     async def _order_ids(self, refs: set[str]) -> set[str]:
         """GIDs as they are; names become the ids of the mirrored orders with that name (a name nobody mirrored
@@ -337,9 +473,16 @@ class OrderSync:
 
     async def _drain_forever(self) -> None:
         while True:
-            await self._wake.wait()
-            # A burst of webhooks about one order lands in the queue before it is read.
-            await asyncio.sleep(self.refresh_delay_s)
+            if self._events and not self._pending:
+                # Events reads wait for room in the bucket: look again soon, or at once when a refresh is queued.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(EVENTS_RETRY_S):
+                        await self._wake.wait()
+            else:
+                await self._wake.wait()
+            if self._pending:
+                # A burst of webhooks about one order lands in the queue before it is read.
+                await asyncio.sleep(self.refresh_delay_s)
             self._wake.clear()
             try:
                 await self.drain()
@@ -356,6 +499,47 @@ def _from_node(node: dict[str, Any], read_at: datetime) -> MirroredOrder | None:
         return None
     # A bulk export marks its nodes as lacking carrier events (`shopify.bulk.events_complete`).
     return MirroredOrder(order, order.updated_at or read_at, bulk.events_complete(node), synced_at=read_at)
+
+
+def _applied(order: Order, topic: str, payload: Any) -> Order | None:
+    """The order as the webhook's payload says it is now; None when the payload cannot be applied to it."""
+    if topic == "fulfillment_events/create":
+        event = event_change(payload)
+        return changes.apply_event(order, event) if event is not None else None
+    if topic in ("fulfillments/create", "fulfillments/update"):
+        package = fulfillment_change(payload)
+        return changes.apply_fulfillment(order, package) if package is not None else None
+    if topic.startswith("orders/") and topic != "orders/delete":
+        state = order_change(payload)
+        return changes.apply_order(order, state) if state is not None else None
+    return None
+
+
+def _with_events(held: MirroredOrder, node: dict[str, Any]) -> Order | None:
+    """The held order with the events and items of `node` (`ORDER_EVENTS_QUERY`); None when the order changed since
+    the copy (its updatedAt), a package is missing, or a page did not hold everything."""
+    order = held.order
+    try:
+        stamp = _STAMP.validate_python(node.get("updatedAt"))
+    except ValidationError:
+        return None
+    listed = [f for f in node.get("fulfillments") or [] if isinstance(f, dict)]
+    count = (node.get("fulfillmentsCount") or {}).get("count")
+    if stamp != order.updated_at or not isinstance(count, int) or count > len(listed):
+        return None
+    read = {}
+    for raw in listed:
+        items = raw.get("fulfillmentLineItems") or {}
+        if (items.get("pageInfo") or {}).get("hasNextPage") or not isinstance(raw.get("id"), str):
+            return None
+        read[raw["id"]] = parse_fulfillment(raw)
+    packages = []
+    for package in order.fulfillments:
+        found = read.get(package.id or "")
+        if found is None:
+            return None
+        packages.append(package.model_copy(update={"events": found.events, "items": found.items or package.items}))
+    return order.model_copy(update={"fulfillments": packages})
 
 
 def _error(exc: BaseException) -> str:

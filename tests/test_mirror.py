@@ -49,6 +49,8 @@ class Upstream:
         self.fake = fake
         self.exports: list[datetime] = []
         self.reads: list[str] = []
+        self.event_reads: list[str] = []
+        self.level: tuple[float, float] | None = None  # the bucket as the background client last saw it
         self.changes_since: list[datetime] = []
         self.gate: asyncio.Event | None = None  # when set, the export waits on it after its first node
         self.started = asyncio.Event()
@@ -70,6 +72,32 @@ class Upstream:
         await asyncio.sleep(0)  # a real read leaves the event loop
         node = next((o for o in self.fake.orders if o.get("id") == order_id), None)
         return parse_order(copy.deepcopy(node)) if node is not None else None
+
+    async def read_events(self, order_id: str) -> dict[str, Any] | None:
+        """As `ShopifyAdmin.order_events_node`: the packages' ids, events and items, and the order's updatedAt."""
+        self.event_reads.append(order_id)
+        await asyncio.sleep(0)
+        node = next((o for o in self.fake.orders if o.get("id") == order_id), None)
+        if node is None:
+            return None
+        packages = node.get("fulfillments") or []
+        return {
+            "id": node["id"],
+            "updatedAt": node["updatedAt"],
+            "fulfillmentsCount": {"count": len(packages)},
+            "fulfillments": [
+                {
+                    "id": f["id"],
+                    "createdAt": f["createdAt"],
+                    "fulfillmentLineItems": copy.deepcopy(f.get("fulfillmentLineItems")) or {"nodes": []},
+                    "events": copy.deepcopy(f.get("events")) or {"nodes": []},
+                }
+                for f in packages
+            ],
+        }
+
+    def bucket_level(self) -> tuple[float, float] | None:
+        return self.level
 
     async def changes(self, since: datetime) -> list[Order]:
         """As `ShopifyAdmin.orders_updated_since`: changed after `since`, oldest change first, at most a page."""
@@ -127,6 +155,8 @@ def make_sync(db: Database, fake: FakeShopify, upstream: Upstream, **options: An
         exporter=upstream.export,
         reader=upstream.read,
         changes=upstream.changes,
+        events_reader=upstream.read_events,
+        bucket_level=upstream.bucket_level,
         owns_admin=True,
         **options,
     )
@@ -364,12 +394,18 @@ async def test_a_shipped_order_held_without_its_events_is_read_again_in_the_back
     assert order.fulfillments and not any(f.events for f in order.fulfillments)
     (delivered,) = await mirror.orders_by_name("1031")  # delivered: its own fields say all there is
     assert delivered.fulfillments[0].delivered_at is not None
-    assert mirror.sync.pending == {JORDAN_1042} and upstream.reads == []
+    # An optional events read, not a refresh: nothing is read yet.
+    assert mirror.sync.pending_events == {JORDAN_1042} and mirror.sync.pending == frozenset()
+    assert upstream.reads == [] and upstream.event_reads == []
     await mirror.sync.drain()
+    assert upstream.event_reads == [JORDAN_1042] and upstream.reads == []  # events only, not the whole order
     (order,) = await mirror.orders_by_name("1042")
     assert any(f.events for f in order.fulfillments)
+    assert [i.name for f in order.fulfillments for i in f.items]  # the packages' items came with them
+    held = await db.mirrored_order(JORDAN_1042)
+    assert held is not None and held.events_complete
     await mirror.orders_by_name("1042")
-    assert mirror.sync.pending == frozenset()
+    assert mirror.sync.pending_events == frozenset() and mirror.sync.pending == frozenset()
 
 
 # --- privacy -------------------------------------------------------------------------------------------------------

@@ -156,7 +156,58 @@ def order_payload(order: dict[str, Any]) -> dict[str, Any]:
             for li in _nodes(order.get("lineItems"))
         ],
         "fulfillments": [fulfillment_payload(order, f) for f in _nodes(order.get("fulfillments"))],
+        "refunds": [refund_payload(order, r, i) for i, r in enumerate(_nodes(order.get("refunds")), start=1)],
     }
+
+
+def refund_payload(order: dict[str, Any], refund: dict[str, Any], index: int) -> dict[str, Any]:
+    """A REST refund: no total of its own, but the transactions that moved the money."""
+    money = ((refund.get("totalRefundedSet") or {}).get("shopMoney")) or {}
+    number = numeric(order.get("id")) * 100 + index
+    return {
+        "id": number,
+        "admin_graphql_api_id": f"gid://shopify/Refund/{number}",
+        "order_id": numeric(order.get("id")),
+        "created_at": refund.get("createdAt"),
+        "processed_at": refund.get("createdAt"),
+        "transactions": [
+            {
+                "id": number,
+                "kind": "refund",
+                "status": "success",
+                "amount": money.get("amount"),
+                "currency": money.get("currencyCode"),
+            }
+        ]
+        if money
+        else [],
+    }
+
+
+def fulfillment_line_items(order: dict[str, Any], fulfillment: dict[str, Any]) -> list[dict[str, Any]]:
+    """The package's lines as Shopify's REST fulfillment has them: the order line's fields, this package's quantity,
+    and what of the line may still be fulfilled (`fulfillable_quantity`)."""
+    lines = {li.get("name"): li for li in _nodes(order.get("lineItems"))}
+    found = []
+    for index, shipped in enumerate(_nodes(fulfillment.get("fulfillmentLineItems")), start=1):
+        name = (shipped.get("lineItem") or {}).get("name")
+        line = lines.get(name) or {}
+        remaining = line.get("unfulfilledQuantity")
+        number = numeric(fulfillment.get("id")) * 100 + index
+        found.append(
+            {
+                "id": number,
+                "admin_graphql_api_id": f"gid://shopify/LineItem/{number}",
+                "name": name,
+                "title": name,
+                "sku": line.get("sku"),
+                "quantity": shipped.get("quantity"),
+                "fulfillable_quantity": remaining if isinstance(remaining, int) else 0,
+                "fulfillment_status": "fulfilled" if not remaining else "partial",
+                "requires_shipping": True,
+            }
+        )
+    return found
 
 
 def fulfillment_payload(order: dict[str, Any], fulfillment: dict[str, Any]) -> dict[str, Any]:
@@ -176,6 +227,9 @@ def fulfillment_payload(order: dict[str, Any], fulfillment: dict[str, Any]) -> d
         "tracking_numbers": [t.get("number") for t in tracking],
         "tracking_url": first.get("url"),
         "tracking_urls": [t.get("url") for t in tracking],
+        "service": "manual",
+        "location_id": None,
+        "line_items": fulfillment_line_items(order, fulfillment),
     }
 
 
@@ -183,8 +237,10 @@ def event_payload(order: dict[str, Any], fulfillment: dict[str, Any]) -> dict[st
     events = sorted(_nodes(fulfillment.get("events")), key=lambda e: str(e.get("happenedAt") or ""))
     newest = events[-1] if events else {}
     fulfillment_number = numeric(fulfillment.get("id"))
+    event_number = fulfillment_number * 1000 + len(events)
     return {
-        "id": fulfillment_number * 1000 + len(events),
+        "id": event_number,
+        "admin_graphql_api_id": f"gid://shopify/FulfillmentEvent/{event_number}",
         "fulfillment_id": fulfillment_number,
         "order_id": numeric(order.get("id")),
         "status": _snake(newest.get("status")),
@@ -193,8 +249,13 @@ def event_payload(order: dict[str, Any], fulfillment: dict[str, Any]) -> dict[st
         "city": newest.get("city"),
         "province": newest.get("province"),
         "country": newest.get("country"),
+        "zip": None,
+        "address1": None,
+        "latitude": None,
+        "longitude": None,
         "estimated_delivery_at": fulfillment.get("estimatedDeliveryAt"),
         "created_at": order.get("updatedAt"),
+        "updated_at": order.get("updatedAt"),
     }
 
 
