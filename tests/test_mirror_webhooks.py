@@ -1,0 +1,247 @@
+"""Webhooks applied to the order mirror from their payload (sync.changes, `OrderSync.apply_webhook`), the confirming
+re-read that follows, the optional carrier-events reads on lookup and their place behind refreshes, and a webhook
+handled while every turn slot is taken.
+
+Payloads are the fake Shopify's, built as Shopify's REST webhooks are (numeric ids, `order_id` on package payloads,
+`admin_graphql_api_id` beside them), signed, and read by Lumen's own `parse_webhook`. Every test that touches the
+database runs on SQLite and on the PostgreSQL the suite starts. Nothing here sleeps or times anything.
+"""
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from agent.service import Lumen
+from agent.webhooks import WebhookOutcome, handle_webhook
+from bench.fake_process import Change, mutation
+from evals.fakes.shopify_admin import FakeShopify
+from shopify.client import ORDER_EVENTS_QUERY, ORDER_QUERY, ShopifyAdmin
+from shopify.webhooks import parse_webhook
+from storage import Database
+from sync import MirroredSource
+from sync.service import EVENTS_HIGH_WATER
+from tests.fixtures import TOKEN
+from tests.server_helpers import make_settings
+
+# test_mirror's fixtures: the mirror over the demo store, its database, the fake put back after each test. Imported,
+# they are this module's fixtures too (and each test's parameter of the same name is them: hence F811 off here).
+from tests.test_mirror import JORDAN_1042, db, demo_server, mirror, store, upstream_of  # noqa: F401
+
+ORDER_1088 = "gid://shopify/Order/5001088"  # unfulfilled, one fulfillment order open
+ORDER_1065 = "gid://shopify/Order/5001065"  # one package in transit
+AT = "2026-02-27T15:00:00+00:00"
+TRACKING = {"company": "UPS", "number": "1ZBF000TEST0001", "url": "https://www.ups.com/track?tracknum=1ZBF000TEST0001"}
+
+
+async def deliver(db: Database, source: MirroredSource, fake: FakeShopify) -> WebhookOutcome:
+    """The webhook the fake just built (not sent), read as Lumen reads a delivery, and handled."""
+    sent = fake.deliveries[-1]
+    webhook = parse_webhook({k.lower(): v for k, v in sent.headers.items()}, sent.body)
+    assert webhook.triggered_at is not None
+    return await handle_webhook(db, source, serves_shop=lambda _: True, delivery=webhook, now=webhook.triggered_at)
+
+
+async def change(fake: FakeShopify, order_id: str, kind: str, topic: str) -> None:
+    await fake.change_order(order_id, mutation(Change(kind, order_id, TRACKING, AT)), topic, deliver=False)
+
+
+async def test_a_carrier_event_is_applied_from_its_payload_and_needs_no_read(
+    mirror: MirroredSource, store: FakeShopify, db: Database
+) -> None:
+    await mirror.sync.backfill()
+    upstream = upstream_of(mirror)
+    await change(store, ORDER_1065, "deliver", "fulfillment_events/create")
+    payload = store.deliveries[-1].payload
+    assert isinstance(payload["order_id"], int) and isinstance(payload["fulfillment_id"], int)
+    outcome = await deliver(db, mirror, store)
+    assert outcome.applied == [ORDER_1065] and outcome.refreshed is None
+    # The next lookup has it, with nothing read from Shopify and nothing queued.
+    (order,) = await mirror.orders_by_name("1065")
+    (package,) = order.fulfillments
+    assert package.display_status == "DELIVERED"
+    assert package.delivered_at is not None and package.delivered_at.isoformat() == AT
+    assert [e.status for e in package.events][:1] == ["DELIVERED"]
+    assert mirror.sync.pending == frozenset() and upstream.reads == []
+    assert (await mirror.sync.status()).applied == 1
+
+
+async def test_a_redelivered_event_is_not_applied_twice_and_an_older_one_is_history_only(
+    mirror: MirroredSource, store: FakeShopify, db: Database
+) -> None:
+    await mirror.sync.backfill()
+    await change(store, ORDER_1065, "deliver", "fulfillment_events/create")
+    delivered = store.deliveries[-1]
+    await deliver(db, mirror, store)
+    # Shopify retries with the same ids and body: remembered, not applied again.
+    assert (await deliver(db, mirror, store)).duplicate
+    (order,) = await mirror.orders_by_name("1065")
+    assert [e.status for e in order.fulfillments[0].events].count("DELIVERED") == 1
+    # An earlier carrier event delivered late (a new delivery of its own) is kept, but the package stays delivered.
+    late = {**delivered.payload, "id": 1, "status": "in_transit", "happened_at": "2026-02-26T09:00:00Z"}
+    headers = {k.lower(): v for k, v in delivered.headers.items()} | {"x-shopify-event-id": "late"}
+    webhook = parse_webhook(headers | {"x-shopify-webhook-id": "late"}, json.dumps(late).encode())
+    assert webhook.triggered_at is not None
+    await handle_webhook(db, mirror, serves_shop=lambda _: True, delivery=webhook, now=webhook.triggered_at)
+    (order,) = await mirror.orders_by_name("1065")
+    package = order.fulfillments[0]
+    assert package.display_status == "DELIVERED" and package.events[0].status == "DELIVERED"
+    assert any(e.happened_at.isoformat() == "2026-02-26T09:00:00+00:00" for e in package.events)
+
+
+async def test_a_new_package_shows_at_once_and_one_confirming_read_follows(
+    mirror: MirroredSource, store: FakeShopify, db: Database
+) -> None:
+    await mirror.sync.backfill()
+    upstream = upstream_of(mirror)
+    await change(store, ORDER_1088, "ship", "fulfillments/create")
+    payload = store.deliveries[-1].payload
+    assert payload["order_id"] == 5001088 and payload["tracking_number"] == TRACKING["number"]
+    outcome = await deliver(db, mirror, store)
+    assert outcome.applied == [ORDER_1088] and outcome.refreshed == [ORDER_1088]
+    # Before any read: the package with its tracking number, the order shipped, nothing left waiting.
+    (order,) = await mirror.orders_by_name("1088")
+    assert [t.number for f in order.fulfillments for t in f.tracking] == [TRACKING["number"]]
+    assert order.fulfillment_status == "FULFILLED"
+    assert all(li.unfulfilled_quantity == 0 for li in order.line_items)
+    assert [fo.status for fo in order.fulfillment_orders] == ["CLOSED"]
+    assert upstream.reads == [] and mirror.sync.pending == {ORDER_1088}
+    # The same change announced again (orders/updated) coalesces into the one read.
+    await store.change_order(ORDER_1088, lambda _node: None, "orders/updated", deliver=False)
+    await deliver(db, mirror, store)
+    assert await mirror.sync.drain() == 1
+    assert upstream.reads == [ORDER_1088]
+    (order,) = await mirror.orders_by_name("1088")
+    assert [e.status for f in order.fulfillments for e in f.events] == ["IN_TRANSIT", "LABEL_PURCHASED"]
+    held = await db.mirrored_order(ORDER_1088)
+    assert held is not None and held.events_complete
+
+
+async def test_a_cancellation_shows_at_once_with_its_refund(
+    mirror: MirroredSource, store: FakeShopify, db: Database
+) -> None:
+    await mirror.sync.backfill()
+    await change(store, ORDER_1088, "cancel", "orders/cancelled")
+    outcome = await deliver(db, mirror, store)
+    assert outcome.applied == [ORDER_1088]
+    (order,) = await mirror.orders_by_name("1088")
+    assert order.cancelled_at is not None and order.cancelled_at.isoformat() == AT
+    assert order.financial_status == "REFUNDED" and order.cancel_reason == "CUSTOMER"
+    assert [(r.amount.amount if r.amount else None) for r in order.refunds] == [
+        order.total.amount if order.total else None
+    ]
+
+
+async def test_an_event_for_a_package_the_mirror_does_not_hold_is_read_instead(
+    mirror: MirroredSource, store: FakeShopify, db: Database
+) -> None:
+    await mirror.sync.backfill()
+    upstream = upstream_of(mirror)
+    payload = {"id": 77, "fulfillment_id": 999, "order_id": 5001065, "status": "delivered", "happened_at": AT}
+    headers = {"x-shopify-topic": "fulfillment_events/create", "x-shopify-event-id": "e-unknown"}
+    webhook = parse_webhook(headers, json.dumps(payload).encode())  # no triggered-at header: not a late one
+    outcome = await handle_webhook(db, mirror, serves_shop=lambda _: True, delivery=webhook, now=db.clock())
+    assert outcome.applied is None and outcome.refreshed == [ORDER_1065]
+    await mirror.sync.drain()
+    assert upstream.reads == [ORDER_1065]
+
+
+async def test_refreshes_go_before_events_reads_and_events_wait_for_room_in_the_bucket(
+    mirror: MirroredSource, store: FakeShopify, db: Database
+) -> None:
+    await mirror.sync.backfill()
+    upstream = upstream_of(mirror)
+    await mirror.orders_by_name("1042")  # in transit, held without events: an optional events read is wished
+    assert mirror.sync.pending_events == {JORDAN_1042}
+    # The bucket is low (other reads, or shoppers' live lookups): the refresh is read, the events read waits.
+    upstream.level = (EVENTS_HIGH_WATER * 2000 - 1, 2000)
+    mirror.invalidate(ORDER_1088)
+    await mirror.sync.drain()
+    assert upstream.reads == [ORDER_1088] and upstream.event_reads == []
+    assert mirror.sync.pending_events == {JORDAN_1042}
+    # With room to spare, it is read.
+    upstream.level = (2000, 2000)
+    await mirror.sync.drain()
+    assert upstream.event_reads == [JORDAN_1042]
+
+
+async def test_an_events_read_of_an_order_changed_since_its_copy_reads_it_whole(
+    mirror: MirroredSource, store: FakeShopify, db: Database
+) -> None:
+    await mirror.sync.backfill()
+    upstream = upstream_of(mirror)
+    await mirror.orders_by_name("1042")
+    await store.change_order(JORDAN_1042, lambda node: node.update(displayFinancialStatus="REFUNDED"), deliver=False)
+    await mirror.sync.drain()  # the events read sees a newer updatedAt: the copy is not patched, the order is read
+    assert upstream.event_reads == [JORDAN_1042] and mirror.sync.pending == {JORDAN_1042}
+    await mirror.sync.drain()
+    assert upstream.reads == [JORDAN_1042]
+    (order,) = await mirror.orders_by_name("1042")
+    assert order.financial_status == "REFUNDED" and all(f.events for f in order.fulfillments)
+
+
+async def test_the_events_query_reads_what_a_whole_read_does_for_less(fake: FakeShopify) -> None:
+    async with ShopifyAdmin(fake.url, TOKEN) as admin:
+        node = await admin.order_events_node(JORDAN_1042)
+        whole = await admin.order_by_id(JORDAN_1042)
+    assert node is not None and whole is not None
+    assert node["updatedAt"] == fake.order(JORDAN_1042)["updatedAt"]
+    assert node["fulfillmentsCount"]["count"] == len(node["fulfillments"]) == len(whole.fulfillments)
+    assert [f["id"] for f in node["fulfillments"]] == [f.id for f in whole.fulfillments]
+    statuses = [[e["status"] for e in f["events"]["nodes"]] for f in node["fulfillments"]]
+    assert statuses == [[e.status for e in f.events] for f in whole.fulfillments]
+    # What Shopify's cost rules charge each (the fake computes them as Shopify documents them).
+    costs = []
+    async with httpx.AsyncClient() as http:
+        for query in (ORDER_EVENTS_QUERY, ORDER_QUERY):
+            body = {"query": query, "variables": {"id": JORDAN_1042}}
+            answer = (await http.post(fake.url, json=body, headers={"X-Shopify-Access-Token": TOKEN})).json()
+            costs.append(answer["extensions"]["cost"])
+    events, whole_read = costs
+    assert events["actualQueryCost"] < whole_read["actualQueryCost"]
+    assert events["requestedQueryCost"] < whole_read["requestedQueryCost"]
+
+
+async def test_a_webhook_is_applied_while_every_turn_slot_is_taken(
+    mirror: MirroredSource, store: FakeShopify, db: Database, tmp_path: Path
+) -> None:
+    await mirror.sync.backfill()
+    lumen = Lumen(make_settings(tmp_path), mirror, db)
+    slots = lumen._slots
+    taken = 0
+    while not slots.locked():  # every shopper's turn slot held, as under a Black Friday queue
+        await slots.acquire()
+        taken += 1
+    try:
+        await change(store, ORDER_1088, "ship", "fulfillments/create")
+        sent = store.deliveries[-1]
+        webhook = parse_webhook({k.lower(): v for k, v in sent.headers.items()}, sent.body)
+        # A guard against a hang, not a timing assertion: a webhook that waited for a slot would never finish.
+        outcome = await asyncio.wait_for(lumen.handle_webhook(webhook), timeout=60)
+        assert outcome.applied == [ORDER_1088]
+        (order,) = await mirror.orders_by_name("1088")
+        assert [t.number for f in order.fulfillments for t in f.tracking] == [TRACKING["number"]]
+        assert await asyncio.wait_for(mirror.sync.drain(), timeout=60) == 1  # the confirming read needs no slot
+    finally:
+        for _ in range(taken):
+            slots.release()
+
+
+@pytest.mark.parametrize("topic", ["fulfillments/create", "orders/cancelled", "fulfillment_events/create"])
+async def test_a_payload_for_an_order_the_mirror_does_not_hold_is_read(
+    mirror: MirroredSource, store: FakeShopify, db: Database, topic: str
+) -> None:
+    # Nothing backfilled: nothing to apply to, so the order is read whole.
+    kind = {"fulfillments/create": "ship", "orders/cancelled": "cancel", "fulfillment_events/create": "deliver"}[topic]
+    order_id = ORDER_1065 if kind == "deliver" else ORDER_1088
+    await change(store, order_id, kind, topic)
+    outcome = await deliver(db, mirror, store)
+    assert outcome.applied is None and order_id in (outcome.refreshed or [])
+    await mirror.sync.drain()
+    assert upstream_of(mirror).reads == [order_id]
+    assert await db.mirrored_order(order_id) is not None
