@@ -121,8 +121,7 @@ def _refresh(source: OrderSource, refs: list[str]) -> list[str] | None:
 
 async def _first_delivery(db: Database, delivery: Webhook) -> bool:
     """Remembers every key of the delivery; False if any was seen before (a retry, or a replayed body)."""
-    seen = [await db.remember_webhook(key, delivery.topic[:100]) for key in delivery.delivery_keys()]
-    return all(seen)
+    return await db.remember_webhook_keys(delivery.delivery_keys(), delivery.topic[:100])
 
 
 async def _privacy_request(db: Database, source: OrderSource, ours: bool, topic: str, payload: Any) -> WebhookOutcome:

@@ -56,6 +56,7 @@ from bench.synthetic_store import CARRIERS, build_store, kind_of  # noqa: E402
 ADMIN_TOKEN = "black-friday-bench-admin-token"
 SECRET_KEY = "black friday bench: a throwaway key long enough to derive one from"
 START_TIMEOUT_S = 90
+MIRROR_OFF_S = 20  # a mirror that has not begun its backfill this long after start-up is taken to be off
 # Replies made from these prompts/replies.toml entries answer nobody's question: the order system was not reached,
 # the turn broke, or the hand-off failed.
 FAILURE_REPLIES = (("unavailable", None), ("turn_failed", "text"), ("escalation_failed", "text"))
@@ -75,6 +76,13 @@ FOLLOW_UPS = (
     "ok thanks",
 )
 CHANGE_MIX = (("ship", 0.6), ("deliver", 0.3), ("cancel", 0.1))
+# Lumen's Shopify operations (shopify/client.py, shopify/bulk.py) by what caused them: a conversation's lookup (a live
+# search when the mirror missed, the shop, carrier events read for a looked-up order), a change (the re-read of an
+# order a webhook named), or the mirror's own upkeep (reconciliation, a bulk export). Follow-up pages of a large order
+# (LumenLineItems, LumenFulfillment...) can come from either side and are counted apart.
+ASKED_BY_CONVERSATIONS = ("LumenOrders", "LumenOrderByName", "LumenShop", "LumenOrderEvents")
+CAUSED_BY_CHANGES = ("LumenOrder",)
+UPKEEP = ("LumenOrdersUpdated", "LumenBulkOrders", "LumenBulkOperation")
 
 
 @dataclass
@@ -493,10 +501,15 @@ async def wait_healthy(client: httpx.AsyncClient, process: subprocess.Popen[byte
 
 
 async def wait_mirror(client: httpx.AsyncClient, health: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """When Lumen keeps an order mirror (issue 10), wait until it is live before shoppers arrive."""
-    deadline = time.monotonic() + timeout
-    while "order_sync" in health and (health["order_sync"] or {}).get("state") not in ("live", "off"):
-        if time.monotonic() > deadline:
+    """When Lumen keeps an order mirror (issue 10), wait until it is live before shoppers arrive. A mirror reads "off"
+    until its first backfill starts: "off" is taken for no mirror only once it has stayed so for `MIRROR_OFF_S`."""
+    started = time.monotonic()
+    while "order_sync" in health:
+        sync = health["order_sync"] or {}
+        elapsed = time.monotonic() - started
+        if sync.get("state") == "live" or elapsed > timeout:
+            break
+        if sync.get("state") == "off" and not sync.get("orders") and elapsed > MIRROR_OFF_S:
             break
         await asyncio.sleep(0.5)
         health = (await client.get("/healthz")).json()
@@ -589,6 +602,7 @@ def print_figures(run: Run, before: Usage, after: Usage, health: dict[str, Any],
     print(f"  Shopify points/conversation:   {points / max(asked, 1):.1f} ({points:.0f} points, {asked} lookups asked "
           f"for; {after.counters.queries - before.counters.queries} queries, "
           f"{after.counters.throttled - before.counters.throttled} throttled)")  # fmt: skip
+    print_points_by_cause(before.counters, after.counters, asked, run.changes)
     done = sum(t.ok for t in all_turns)
     print(f"    by query:                    {_by_kind(before.counters, after.counters)}")
     print(f"  turns/s per core:              {done / wall / cores:.1f} ({done} turns answered in {wall:.1f}s on "
@@ -601,6 +615,33 @@ def print_figures(run: Run, before: Usage, after: Usage, health: dict[str, Any],
           f"queries (start-up, and the mirror's backfill if any)")  # fmt: skip
     sync = health.get("order_sync")
     print(f"  order mirror:                  {json.dumps(sync) if sync else 'none (Lumen asks Shopify per lookup)'}")
+
+
+def _spent(before: Counters, after: Counters, names: tuple[str, ...] | None) -> tuple[float, float]:
+    """Queries and points of these operations in the window (None: every operation not in a named group)."""
+    named = set(ASKED_BY_CONVERSATIONS + CAUSED_BY_CHANGES + UPKEEP)
+    queries = points = 0.0
+    for name, (n, spent) in after.by_operation.items():
+        if (name in names) if names is not None else (name not in named):
+            was = before.by_operation.get(name, [0, 0])
+            queries, points = queries + n - was[0], points + spent - was[1]
+    return queries, points
+
+
+def print_points_by_cause(before: Counters, after: Counters, conversations: int, changes: int) -> None:
+    """The points split by what caused them: the conversations themselves, and the orders that changed."""
+    asked_q, asked_p = _spent(before, after, ASKED_BY_CONVERSATIONS)
+    events_q, events_p = _spent(before, after, ("LumenOrderEvents",))
+    changed_q, changed_p = _spent(before, after, CAUSED_BY_CHANGES)
+    upkeep_q, upkeep_p = _spent(before, after, UPKEEP)
+    other_q, other_p = _spent(before, after, None)
+    per = asked_p / max(conversations, 1)
+    print(f"    asked by conversations:      {per:.2f}/conversation ({asked_p:.0f} points in {asked_q:.0f} queries; "
+          f"of them carrier events read on lookup: {events_q:.0f} queries, {events_p:.0f} points)")  # fmt: skip
+    print(f"    caused by changed orders:    {changed_p / max(changes, 1):.1f}/webhook ({changed_p:.0f} points in "
+          f"{changed_q:.0f} re-reads by id, for {changes} orders changed by webhook)")  # fmt: skip
+    print(f"    mirror upkeep, other:        {upkeep_p:.0f} points in {upkeep_q:.0f} queries (reconciliation, bulk); "
+          f"{other_p:.0f} points in {other_q:.0f} follow-up pages")  # fmt: skip
 
 
 def _by_kind(before: Counters, after: Counters) -> str:

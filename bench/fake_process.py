@@ -51,6 +51,7 @@ class Counters:
     webhooks: int = 0
     webhook_failures: int = 0
     by_kind: dict[str, list[float]] = field(default_factory=dict)
+    by_operation: dict[str, list[float]] = field(default_factory=dict)
 
 
 class CountingShopify(FakeShopify):
@@ -61,6 +62,7 @@ class CountingShopify(FakeShopify):
         self.points = 0.0
         self.queries = 0
         self.by_kind: dict[str, list[float]] = {}  # root field -> [queries, points]
+        self.by_operation: dict[str, list[float]] = {}  # operation name (LumenOrder, ...) -> [queries, points]
         self._points_lock = threading.Lock()
 
     def _answer(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -70,13 +72,21 @@ class CountingShopify(FakeShopify):
         with self._points_lock:
             self.queries += 1
             self.points += float(cost or 0)
-            kind = self.by_kind.setdefault(_root_field(query), [0, 0.0])
-            kind[0] += 1
-            kind[1] += float(cost or 0)
+            for counted in (self.by_kind.setdefault(_root_field(query), [0, 0.0]),
+                            self.by_operation.setdefault(_operation(query), [0, 0.0])):  # fmt: skip
+                counted[0] += 1
+                counted[1] += float(cost or 0)
         return answer
 
 
 _ROOT_FIELD = re.compile(r"\{\s*(?:\w+\s*:\s*)?(\w+)")
+_OPERATION = re.compile(r"^\s*(?:query|mutation)\s+(\w+)")
+
+
+def _operation(query: str) -> str:
+    """The operation's name (LumenOrder, LumenOrderEvents ...): which of Lumen's reads it was; '?' if unnamed."""
+    found = _OPERATION.search(query)
+    return found.group(1) if found else "?"
 
 
 def _root_field(query: str) -> str:
@@ -189,6 +199,7 @@ async def _serve(conn: Connection, store_path: str, bucket_size: float, restore_
                 counters.requests, counters.throttled = fake.requests, fake.throttled
                 counters.points, counters.queries = fake.points, fake.queries
                 counters.by_kind = {k: list(v) for k, v in fake.by_kind.items()}
+                counters.by_operation = {k: list(v) for k, v in fake.by_operation.items()}
                 conn.send(("stats", message[1], counters))
             elif message[0] == "change":
                 task = asyncio.create_task(change(message[1], message[2]))

@@ -245,3 +245,13 @@ async def test_a_payload_for_an_order_the_mirror_does_not_hold_is_read(
     await mirror.sync.drain()
     assert upstream_of(mirror).reads == [order_id]
     assert await db.mirrored_order(order_id) is not None
+
+
+async def test_a_delivery_is_remembered_by_every_key_in_one_write(db: Database) -> None:
+    assert await db.remember_webhook_keys(["evt-1", "webhook:w-1", "sha256:b-1"], "orders/updated") is True
+    # A retry (same ids), or the same body replayed under new ids: seen.
+    assert await db.remember_webhook_keys(["evt-1", "webhook:w-1", "sha256:b-1"], "orders/updated") is False
+    assert await db.remember_webhook_keys(["evt-2", "webhook:w-2", "sha256:b-1"], "orders/updated") is False
+    # Every key of that replay was remembered all the same.
+    assert await db.remember_webhook("evt-2", "orders/updated") is False
+    assert await db.remember_webhook_keys(["evt-3", "evt-3"], "orders/updated") is True
