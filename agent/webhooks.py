@@ -1,5 +1,5 @@
 """What a Shopify webhook does to Lumen: order changes drop the cached order, and the order mirror applies the payload
-at once and re-reads what it cannot say (`sync.service.OrderSync.apply_webhook`); Shopify's mandatory privacy topics
+straight away and re-reads what it cannot say (`sync.service.OrderSync.accept`); Shopify's mandatory privacy topics
 (customers/redact, shop/redact, customers/data_request) delete or describe what Lumen kept, mirrored orders included.
 
 Called by `Lumen.handle_webhook` once `shopify.signatures` has verified the delivery and `shopify.webhooks` has read it.
@@ -21,7 +21,6 @@ from shopify.webhooks import Webhook, redaction_targets
 from shopify.webhooks import order_refs as webhook_order_refs
 from storage import Database
 from storage.contacts import Contact
-from sync import Applied
 
 # Topics after which a cached or mirrored order may be stale. Their payloads name the order in different fields.
 INVALIDATING_TOPICS = frozenset(
@@ -68,7 +67,7 @@ class WebhookOutcome(BaseModel):
     reason: str | None = None
     note: str | None = None
     invalidated: list[str] | Literal["all"] | None = None
-    applied: list[str] | None = None  # orders the order mirror changed from the payload itself
+    applying: list[str] | None = None  # orders the order mirror changes from the payload itself, straight away
     refreshed: list[str] | Literal["all"] | None = None  # what the order mirror re-reads
     deleted: RedactionCounts | Literal["all"] | None = None
 
@@ -98,14 +97,15 @@ async def handle_webhook(
     if not refs:
         source.invalidate(None)  # the order is unknown: forget everything rather than serve stale data
         return WebhookOutcome(topic=topic, invalidated="all")
-    apply = getattr(source, "apply_webhook", None)
-    if apply is None:
+    accept = getattr(source, "accept_webhook", None)
+    if accept is None:
         for ref in refs:
             source.invalidate(ref)
         return WebhookOutcome(topic=topic, invalidated=refs)
-    # The order mirror takes the payload's news at once (the next lookup answers with it) and re-reads the rest.
-    done: Applied = await apply(topic, payload, refs)
-    return WebhookOutcome(topic=topic, invalidated=refs, applied=done.applied or None, refreshed=done.refreshed or None)
+    # The order mirror applies the payload's news straight away (the next lookup answers with it) and re-reads the
+    # rest; the answer to Shopify does not wait for it.
+    accept(topic, payload, refs)
+    return WebhookOutcome(topic=topic, invalidated=refs, applying=refs)
 
 
 def _refresh(source: OrderSource, refs: list[str]) -> list[str] | None:

@@ -292,9 +292,14 @@ def fulfillment_change(payload: Any) -> FulfillmentChange | None:
     return FulfillmentChange(fulfillment, lines)
 
 
+# Keys every REST order carries (null when unset): without them a payload is not a whole order, and its absent keys
+# must not read as "not cancelled" or "not closed".
+_ORDER_STATE_KEYS = ("updated_at", "cancelled_at", "closed_at", "financial_status", "fulfillment_status")
+
+
 def order_change(payload: Any) -> OrderChange | None:
-    """An `orders/*` payload read; None when it is not an object."""
-    if not isinstance(payload, dict):
+    """An `orders/*` payload read; None when it is not a whole REST order."""
+    if not isinstance(payload, dict) or any(key not in payload for key in _ORDER_STATE_KEYS):
         return None
     currency = _text(payload.get("currency"))
     refunds = tuple(r for item in _dicts(payload.get("refunds")) if (r := _refund(item, currency)) is not None)

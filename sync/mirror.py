@@ -13,13 +13,13 @@ mirrored one costs none: which order numbers exist becomes measurable by timing,
 and not found cost the same. Order numbers are sequential (the newest one is on every receipt), and every guess is
 rationed by the attempt guard, so this is accepted for the mirror's gain: a Black Friday answered without Shopify.
 
-`apply_webhook` (a webhook said the order changed) writes what the payload says into the mirrored copy at once, and
-queues a re-read for what it cannot say; `invalidate(ref)` queues the re-read alone. The copy held keeps answering
-until a re-read replaces it. A looked-up order that has shipped but not arrived, held without its carrier events (a
-backfilled copy), is queued for an events read, which is optional: it runs when the bucket has room to spare (see
-`sync.service`). This answer comes from the package's own fields (status, tracking, estimated and delivered times),
-a later one has its events. Reads run in the background on their own client, so the shopper never waits on
-Shopify's rate limit for them.
+`accept_webhook` (a webhook said the order changed) has what the payload says written into the mirrored copy straight
+away, and a re-read queued for what it cannot say; `invalidate(ref)` queues the re-read alone. The copy held keeps
+answering until a re-read replaces it. A looked-up order that has shipped but not arrived, held without its carrier
+events (a backfilled copy), is queued for an events read, which is optional: it runs when the bucket has room to
+spare (see `sync.service`). This answer comes from the package's own fields (status, tracking, estimated and
+delivered times), a later one has its events. Reads run in the background on their own client, so the shopper never
+waits on Shopify's rate limit for them.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from shopify.client import ConnectionStatus, ShopifyAdmin, order_name_candidates
 from shopify.domain import Order, Shop
 from shopify.names import order_key, order_name_matches
 from storage import Database, MirroredOrder
-from sync.service import Applied, OrderSync
+from sync.service import OrderSync
 
 # What one live query returns at most: two orders per name searched, five per email or customer (shopify.client).
 PER_NAME = 2
@@ -135,12 +135,13 @@ class MirroredSource:
             return found
         return await self._live(self.live.orders_by_customer(customer_id, limit=limit))
 
-    async def apply_webhook(self, topic: str, payload: Any, refs: list[str]) -> Applied:
+    def accept_webhook(self, topic: str, payload: Any, refs: list[str]) -> None:
         """A webhook about these orders (`refs`, from `shopify.webhooks.order_refs`): the live client's cache forgets
-        them, and the mirrored copy takes what the payload says at once; what it cannot say is re-read soon."""
+        them, and the mirrored copy takes what the payload says straight away, in the background (nothing here waits:
+        Shopify wants its answer within seconds); what the payload cannot say is re-read soon after."""
         for ref in refs:
             self.live.invalidate(ref)
-        return await self.sync.apply_webhook(topic, payload, refs)
+        self.sync.accept(topic, payload, refs)
 
     def invalidate(self, order_ref: str | None = None) -> None:
         """The order changed (a webhook): the live client's cache forgets it, and the mirror re-reads it soon; with

@@ -2,9 +2,10 @@
 
 - **Backfill**: every order updated in the last `sync_days` days, from a Shopify bulk operation (`exporter`, by default
   `shopify.bulk.export_orders`), written in chunks. Bulk rows carry no carrier events (`events_complete` false).
-- **Webhooks**: `apply_webhook` writes what a change's payload says into the mirrored copy at once (`sync.changes`),
-  so the next lookup answers with it. A carrier event (`fulfillment_events/create`) is whole in its payload and needs
-  nothing more; other topics queue a confirming re-read for what their payload cannot say.
+- **Webhooks**: `accept` takes a change's payload without waiting on anything (the webhook is answered at once, as
+  Shopify asks), and the applier writes what it says into the mirrored copy straight away (`apply_webhook`,
+  `sync.changes`), so the next lookup answers with it. A carrier event (`fulfillment_events/create`) is whole in its
+  payload and needs nothing more; other topics queue a confirming re-read for what their payload cannot say.
 - **Refresh**: `request_refresh` queues an order, and the queue is drained after a short pause so a burst of webhooks
   about one order (orders/updated, fulfillments/create...) costs one read by id (`reader`, by default
   `ShopifyAdmin.order_by_id`). A read that finds nothing deletes the mirrored copy. Refreshes go first, always.
@@ -29,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -161,6 +163,8 @@ class OrderSync:
         self.holder = holder or secrets.token_urlsafe(12)
         self._owns_admin = owns_admin
         self._pending: set[str] = set()
+        self._payloads: deque[tuple[str, Any, list[str]]] = deque()  # webhooks accepted, not applied yet
+        self._payload_ready = asyncio.Event()
         self._reading: set[str] = set()  # order ids being read by id right now
         self._events: dict[str, None] = {}  # orders wanting an events read, oldest wish first
         self._events_paced_until = 0.0  # loop time before which the next events read would spend over its share
@@ -187,7 +191,7 @@ class OrderSync:
             backfilled=record.backfilled,
             reconciled=record.reconciled,
             refreshed=self.refreshed,
-            pending_refreshes=len(self._pending),
+            pending_refreshes=len(self._pending) + len(self._payloads),
             applied=self.applied,
             events_read=self.events_read,
             pending_events=len(self._events),
@@ -224,8 +228,9 @@ class OrderSync:
         return frozenset(self._events)
 
     async def drain(self) -> int:
-        """Read every order queued so far, one at a time, then what optional events reads the bucket allows; how
-        many refreshes were sent."""
+        """Apply the payloads accepted so far, read every order queued (a few at a time), then what optional events
+        reads the bucket allows; how many refreshes were sent."""
+        await self.apply_pending()
         refs, self._pending = self._pending, set()
         ids = sorted(await self._order_ids(refs))
         room = asyncio.Semaphore(REFRESH_CONCURRENCY)
@@ -258,6 +263,28 @@ class OrderSync:
         return order
 
     # --- webhooks applied from their payload -----------------------------------------------------------------------
+    def accept(self, topic: str, payload: Any, refs: Sequence[str]) -> None:
+        """Take a webhook's payload to apply straight away, in the background (`run`; `apply_pending` in tests)."""
+        self._payloads.append((topic, payload, list(refs)))
+        self._payload_ready.set()
+
+    @property
+    def pending_payloads(self) -> int:
+        return len(self._payloads)
+
+    async def apply_pending(self) -> list[Applied]:
+        """Apply every payload accepted so far, in the order they came; what each did."""
+        done = []
+        while self._payloads:
+            topic, payload, refs = self._payloads.popleft()
+            try:
+                done.append(await self.apply_webhook(topic, payload, refs))
+            except Exception as exc:  # the database is unreachable: re-read the order instead
+                log.warning("applying a %s webhook to the order mirror failed: %s", topic, exc)
+                for ref in refs:
+                    self.request_refresh(ref)
+        return done
+
     async def apply_webhook(self, topic: str, payload: Any, refs: Sequence[str]) -> Applied:
         """Write what the payload says into the mirrored copy now; queue a re-read for what it cannot say (every
         topic but a carrier event), or for an order it could not be applied to."""
@@ -443,6 +470,7 @@ class OrderSync:
         """Backfill if the mirror was never filled, then reconcile every `reconcile_s` and drain refreshes as they
         are queued, until cancelled (the server's lifespan)."""
         drainer = asyncio.create_task(self._drain_forever(), name="order-sync-refresh")
+        applier = asyncio.create_task(self._apply_forever(), name="order-sync-apply")
         try:
             while True:
                 wait = await self._round()
@@ -452,7 +480,8 @@ class OrderSync:
                 self._reconcile_now.clear()
         finally:
             drainer.cancel()
-            await asyncio.wait({drainer})  # not `await drainer`: its CancelledError is not this task's
+            applier.cancel()
+            await asyncio.wait({drainer, applier})  # not awaited directly: their CancelledError is not this task's
 
     async def _round(self) -> float:
         """One round of upkeep; the seconds until the next."""
@@ -470,6 +499,13 @@ class OrderSync:
             with contextlib.suppress(Exception):
                 await self.db.update_order_sync(last_error=_error(exc))
             return retry
+
+    async def _apply_forever(self) -> None:
+        """Payloads are applied as they come, without the refreshes' pause: nothing is read from Shopify here."""
+        while True:
+            await self._payload_ready.wait()
+            self._payload_ready.clear()
+            await self.apply_pending()
 
     async def _drain_forever(self) -> None:
         while True:

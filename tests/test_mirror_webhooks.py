@@ -24,7 +24,7 @@ from evals.fakes.shopify_admin import FakeShopify
 from shopify.client import ORDER_EVENTS_QUERY, ORDER_QUERY, ShopifyAdmin
 from shopify.webhooks import parse_webhook
 from storage import Database
-from sync import MirroredSource
+from sync import Applied, MirroredSource
 from sync.service import EVENTS_HIGH_WATER
 from tests.fixtures import TOKEN
 from tests.server_helpers import make_settings
@@ -39,12 +39,19 @@ AT = "2026-02-27T15:00:00+00:00"
 TRACKING = {"company": "UPS", "number": "1ZBF000TEST0001", "url": "https://www.ups.com/track?tracknum=1ZBF000TEST0001"}
 
 
-async def deliver(db: Database, source: MirroredSource, fake: FakeShopify) -> WebhookOutcome:
-    """The webhook the fake just built (not sent), read as Lumen reads a delivery, and handled."""
+async def deliver(db: Database, source: MirroredSource, fake: FakeShopify) -> Applied | WebhookOutcome:
+    """The webhook the fake just built (not sent), read as Lumen reads a delivery and handled; then the mirror's
+    applier runs (in a server it runs by itself): what it did, or the webhook's outcome if it queued nothing."""
     sent = fake.deliveries[-1]
     webhook = parse_webhook({k.lower(): v for k, v in sent.headers.items()}, sent.body)
     assert webhook.triggered_at is not None
-    return await handle_webhook(db, source, serves_shop=lambda _: True, delivery=webhook, now=webhook.triggered_at)
+    outcome = await handle_webhook(db, source, serves_shop=lambda _: True, delivery=webhook, now=webhook.triggered_at)
+    if not outcome.applying:
+        return outcome
+    # Answered before anything was applied: nothing of the payload is in the mirror yet.
+    assert source.sync.pending_payloads == 1
+    (done,) = await source.sync.apply_pending()
+    return done
 
 
 async def change(fake: FakeShopify, order_id: str, kind: str, topic: str) -> None:
@@ -59,8 +66,8 @@ async def test_a_carrier_event_is_applied_from_its_payload_and_needs_no_read(
     await change(store, ORDER_1065, "deliver", "fulfillment_events/create")
     payload = store.deliveries[-1].payload
     assert isinstance(payload["order_id"], int) and isinstance(payload["fulfillment_id"], int)
-    outcome = await deliver(db, mirror, store)
-    assert outcome.applied == [ORDER_1065] and outcome.refreshed is None
+    done = await deliver(db, mirror, store)
+    assert isinstance(done, Applied) and done.applied == [ORDER_1065] and done.refreshed == []
     # The next lookup has it, with nothing read from Shopify and nothing queued.
     (order,) = await mirror.orders_by_name("1065")
     (package,) = order.fulfillments
@@ -79,7 +86,8 @@ async def test_a_redelivered_event_is_not_applied_twice_and_an_older_one_is_hist
     delivered = store.deliveries[-1]
     await deliver(db, mirror, store)
     # Shopify retries with the same ids and body: remembered, not applied again.
-    assert (await deliver(db, mirror, store)).duplicate
+    again = await deliver(db, mirror, store)
+    assert isinstance(again, WebhookOutcome) and again.duplicate
     (order,) = await mirror.orders_by_name("1065")
     assert [e.status for e in order.fulfillments[0].events].count("DELIVERED") == 1
     # An earlier carrier event delivered late (a new delivery of its own) is kept, but the package stays delivered.
@@ -88,6 +96,8 @@ async def test_a_redelivered_event_is_not_applied_twice_and_an_older_one_is_hist
     webhook = parse_webhook(headers | {"x-shopify-webhook-id": "late"}, json.dumps(late).encode())
     assert webhook.triggered_at is not None
     await handle_webhook(db, mirror, serves_shop=lambda _: True, delivery=webhook, now=webhook.triggered_at)
+    (done,) = await mirror.sync.apply_pending()
+    assert done.applied == [ORDER_1065]
     (order,) = await mirror.orders_by_name("1065")
     package = order.fulfillments[0]
     assert package.display_status == "DELIVERED" and package.events[0].status == "DELIVERED"
@@ -102,8 +112,8 @@ async def test_a_new_package_shows_at_once_and_one_confirming_read_follows(
     await change(store, ORDER_1088, "ship", "fulfillments/create")
     payload = store.deliveries[-1].payload
     assert payload["order_id"] == 5001088 and payload["tracking_number"] == TRACKING["number"]
-    outcome = await deliver(db, mirror, store)
-    assert outcome.applied == [ORDER_1088] and outcome.refreshed == [ORDER_1088]
+    done = await deliver(db, mirror, store)
+    assert isinstance(done, Applied) and done.applied == [ORDER_1088] and done.refreshed == [ORDER_1088]
     # Before any read: the package with its tracking number, the order shipped, nothing left waiting.
     (order,) = await mirror.orders_by_name("1088")
     assert [t.number for f in order.fulfillments for t in f.tracking] == [TRACKING["number"]]
@@ -127,8 +137,8 @@ async def test_a_cancellation_shows_at_once_with_its_refund(
 ) -> None:
     await mirror.sync.backfill()
     await change(store, ORDER_1088, "cancel", "orders/cancelled")
-    outcome = await deliver(db, mirror, store)
-    assert outcome.applied == [ORDER_1088]
+    done = await deliver(db, mirror, store)
+    assert isinstance(done, Applied) and done.applied == [ORDER_1088]
     (order,) = await mirror.orders_by_name("1088")
     assert order.cancelled_at is not None and order.cancelled_at.isoformat() == AT
     assert order.financial_status == "REFUNDED" and order.cancel_reason == "CUSTOMER"
@@ -145,8 +155,9 @@ async def test_an_event_for_a_package_the_mirror_does_not_hold_is_read_instead(
     payload = {"id": 77, "fulfillment_id": 999, "order_id": 5001065, "status": "delivered", "happened_at": AT}
     headers = {"x-shopify-topic": "fulfillment_events/create", "x-shopify-event-id": "e-unknown"}
     webhook = parse_webhook(headers, json.dumps(payload).encode())  # no triggered-at header: not a late one
-    outcome = await handle_webhook(db, mirror, serves_shop=lambda _: True, delivery=webhook, now=db.clock())
-    assert outcome.applied is None and outcome.refreshed == [ORDER_1065]
+    await handle_webhook(db, mirror, serves_shop=lambda _: True, delivery=webhook, now=db.clock())
+    (done,) = await mirror.sync.apply_pending()
+    assert done.applied == [] and done.refreshed == [ORDER_1065]
     await mirror.sync.drain()
     assert upstream.reads == [ORDER_1065]
 
@@ -223,7 +234,9 @@ async def test_a_webhook_is_applied_while_every_turn_slot_is_taken(
         webhook = parse_webhook({k.lower(): v for k, v in sent.headers.items()}, sent.body)
         # A guard against a hang, not a timing assertion: a webhook that waited for a slot would never finish.
         outcome = await asyncio.wait_for(lumen.handle_webhook(webhook), timeout=60)
-        assert outcome.applied == [ORDER_1088]
+        assert outcome.applying == [ORDER_1088]
+        (done,) = await asyncio.wait_for(mirror.sync.apply_pending(), timeout=60)
+        assert done.applied == [ORDER_1088]
         (order,) = await mirror.orders_by_name("1088")
         assert [t.number for f in order.fulfillments for t in f.tracking] == [TRACKING["number"]]
         assert await asyncio.wait_for(mirror.sync.drain(), timeout=60) == 1  # the confirming read needs no slot
@@ -240,8 +253,8 @@ async def test_a_payload_for_an_order_the_mirror_does_not_hold_is_read(
     kind = {"fulfillments/create": "ship", "orders/cancelled": "cancel", "fulfillment_events/create": "deliver"}[topic]
     order_id = ORDER_1065 if kind == "deliver" else ORDER_1088
     await change(store, order_id, kind, topic)
-    outcome = await deliver(db, mirror, store)
-    assert outcome.applied is None and order_id in (outcome.refreshed or [])
+    done = await deliver(db, mirror, store)
+    assert isinstance(done, Applied) and done.applied == [] and order_id in done.refreshed
     await mirror.sync.drain()
     assert upstream_of(mirror).reads == [order_id]
     assert await db.mirrored_order(order_id) is not None
@@ -255,3 +268,17 @@ async def test_a_delivery_is_remembered_by_every_key_in_one_write(db: Database) 
     # Every key of that replay was remembered all the same.
     assert await db.remember_webhook("evt-2", "orders/updated") is False
     assert await db.remember_webhook_keys(["evt-3", "evt-3"], "orders/updated") is True
+
+
+async def test_an_order_payload_without_the_order_state_is_not_taken_for_one(
+    mirror: MirroredSource, store: FakeShopify, db: Database
+) -> None:
+    await mirror.sync.backfill()
+    held = await db.mirrored_order("gid://shopify/Order/5001055")  # cancelled
+    assert held is not None and held.order.cancelled_at is not None
+    # A body naming the order but not its state: absent keys must not read as "not cancelled"; it is read instead.
+    mirror.accept_webhook("orders/updated", {"id": 5001055, "name": "#1055"}, ["gid://shopify/Order/5001055", "#1055"])
+    (done,) = await mirror.sync.apply_pending()
+    assert done.applied == [] and "gid://shopify/Order/5001055" in done.refreshed
+    still = await db.mirrored_order("gid://shopify/Order/5001055")
+    assert still is not None and still.order.cancelled_at == held.order.cancelled_at
