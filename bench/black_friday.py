@@ -610,7 +610,7 @@ def print_figures(run: Run, before: Usage, after: Usage, health: dict[str, Any],
           f"CPU-second")  # fmt: skip
     print(f"  CPU seconds in the run:        Lumen {lumen_cpu:.1f}, fake Shopify {after.fake_cpu - before.fake_cpu:.1f}"
           f", load generator {after.bench_cpu - before.bench_cpu:.1f}")  # fmt: skip
-    print_probes(run, opt)
+    print_probes(run, opt, health)
     print(f"  before shoppers arrived:       {before.counters.points:.0f} Shopify points in {before.counters.queries} "
           f"queries (start-up, and the mirror's backfill if any)")  # fmt: skip
     sync = health.get("order_sync")
@@ -658,11 +658,17 @@ def _share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "n/a"
 
 
-def print_probes(run: Run, opt: Options) -> None:
+def print_probes(run: Run, opt: Options, health: dict[str, Any]) -> None:
     seen = [p.seen_after for p in run.probes if p.seen_after is not None]
     print(f"  webhook -> reply:              p50 {pct(seen, 0.5)}, max {pct(seen, 1)}; "
           f"seen {len(seen)}/{len(run.probes)} probed orders within {opt.probe_timeout:g}s "
           f"({sum(p.asked for p in run.probes)} asks)")  # fmt: skip
+    sync = health.get("order_sync") or {}
+    if "apply_lag_p50_s" in sync:
+        p50, worst = sync["apply_lag_p50_s"], sync["apply_lag_max_s"]
+        print(f"    of which webhook -> mirror:  p50 {p50:.2f}s, max {worst:.2f}s "
+              f"(from Lumen taking a webhook to its payload in the mirror; one worker's, of "
+              f"{sync.get('applied', 0)} applied); the rest is the probe's own turn")  # fmt: skip
     print(f"  webhooks sent:                 {run.changes} orders changed, {len(run.webhook_errors)} deliveries failed"
           f"{' (' + run.webhook_errors[0] + ')' if run.webhook_errors else ''}")  # fmt: skip
 

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import statistics
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
@@ -83,6 +84,7 @@ REFRESH_CONCURRENCY = 4
 # With events reads waiting for room in the bucket and nothing else to do, the drainer looks again this often.
 EVENTS_RETRY_S = 1.0
 _STAMP = TypeAdapter(datetime)
+APPLY_LAGS_KEPT = 1000
 
 
 def _unset(value: object) -> bool:
@@ -105,6 +107,9 @@ class OrderSyncStatus(BaseModel):
     pending_refreshes: int = Field(0, exclude_if=_unset)
     # This worker's: webhooks applied from their payload, optional events reads done, and waiting.
     applied: int = Field(0, exclude_if=_unset)
+    # Seconds from a webhook's arrival to its payload in the mirror, median and worst of this worker's recent ones.
+    apply_lag_p50_s: float | None = Field(None, exclude_if=lambda value: value is None)
+    apply_lag_max_s: float | None = Field(None, exclude_if=lambda value: value is None)
     events_read: int = Field(0, exclude_if=_unset)
     pending_events: int = Field(0, exclude_if=_unset)
     last_error: str | None = Field(None, exclude_if=_unset)
@@ -163,7 +168,9 @@ class OrderSync:
         self.holder = holder or secrets.token_urlsafe(12)
         self._owns_admin = owns_admin
         self._pending: set[str] = set()
-        self._payloads: deque[tuple[str, Any, list[str]]] = deque()  # webhooks accepted, not applied yet
+        # Webhooks accepted, not applied yet, with when they came (the event loop's clock).
+        self._payloads: deque[tuple[str, Any, list[str], float]] = deque()
+        self._apply_lags: deque[float] = deque(maxlen=APPLY_LAGS_KEPT)
         self._payload_ready = asyncio.Event()
         self._reading: set[str] = set()  # order ids being read by id right now
         self._events: dict[str, None] = {}  # orders wanting an events read, oldest wish first
@@ -193,6 +200,8 @@ class OrderSync:
             refreshed=self.refreshed,
             pending_refreshes=len(self._pending) + len(self._payloads),
             applied=self.applied,
+            apply_lag_p50_s=_round(statistics.median(self._apply_lags)) if self._apply_lags else None,
+            apply_lag_max_s=_round(max(self._apply_lags)) if self._apply_lags else None,
             events_read=self.events_read,
             pending_events=len(self._events),
             last_error=record.last_error,
@@ -265,7 +274,7 @@ class OrderSync:
     # --- webhooks applied from their payload -----------------------------------------------------------------------
     def accept(self, topic: str, payload: Any, refs: Sequence[str]) -> None:
         """Take a webhook's payload to apply straight away, in the background (`run`; `apply_pending` in tests)."""
-        self._payloads.append((topic, payload, list(refs)))
+        self._payloads.append((topic, payload, list(refs), asyncio.get_running_loop().time()))
         self._payload_ready.set()
 
     @property
@@ -276,9 +285,10 @@ class OrderSync:
         """Apply every payload accepted so far, in the order they came; what each did."""
         done = []
         while self._payloads:
-            topic, payload, refs = self._payloads.popleft()
+            topic, payload, refs, came = self._payloads.popleft()
             try:
                 done.append(await self.apply_webhook(topic, payload, refs))
+                self._apply_lags.append(asyncio.get_running_loop().time() - came)
             except Exception as exc:  # the database is unreachable: re-read the order instead
                 log.warning("applying a %s webhook to the order mirror failed: %s", topic, exc)
                 for ref in refs:
@@ -576,6 +586,10 @@ def _with_events(held: MirroredOrder, node: dict[str, Any]) -> Order | None:
             return None
         packages.append(package.model_copy(update={"events": found.events, "items": found.items or package.items}))
     return order.model_copy(update={"fulfillments": packages})
+
+
+def _round(seconds: float) -> float:
+    return round(seconds, 3)
 
 
 def _error(exc: BaseException) -> str:

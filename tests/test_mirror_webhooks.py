@@ -282,3 +282,15 @@ async def test_an_order_payload_without_the_order_state_is_not_taken_for_one(
     assert done.applied == [] and "gid://shopify/Order/5001055" in done.refreshed
     still = await db.mirrored_order("gid://shopify/Order/5001055")
     assert still is not None and still.order.cancelled_at == held.order.cancelled_at
+
+
+async def test_the_mirror_reports_how_long_payloads_waited_to_be_applied(
+    mirror: MirroredSource, store: FakeShopify, db: Database
+) -> None:
+    await mirror.sync.backfill()
+    assert (await mirror.sync.status()).apply_lag_max_s is None  # nothing applied: nothing to report
+    await change(store, ORDER_1065, "deliver", "fulfillment_events/create")
+    await deliver(db, mirror, store)
+    status = await mirror.sync.status()
+    assert status.applied == 1 and status.apply_lag_p50_s is not None and status.apply_lag_max_s is not None
+    assert 0 <= status.apply_lag_p50_s <= status.apply_lag_max_s
