@@ -14,8 +14,10 @@
   `ShopifyAdmin.order_events_node`, a fraction of a whole order's cost) only when no refresh waits, the bucket is
   above `EVENTS_HIGH_WATER` of its size, and these reads stay within `EVENTS_SHARE` of the bucket's restore rate: they
   are a nicety, and must never crowd out a refresh or a shopper's live lookup.
-- **Reconciliation**: every `reconcile_s`, the orders Shopify changed since the last sync (`changes`, by default
-  `ShopifyAdmin.orders_updated_since`), so a dropped webhook is healed within one period.
+- **Reconciliation**: every `reconcile_s`, which orders Shopify changed since the last sync and when (`stamps`, by
+  default `ShopifyAdmin.order_stamps_updated_since`, about a point an order), then a whole read of each one the mirror
+  holds an older copy of (or none): a dropped webhook is healed within one period, and an order a webhook's re-read
+  already brought up to date costs nothing more.
 
 Backfill and reconciliation run under a lease in the database (`order_sync`), so of several workers (or hosts) one
 does them at a time; each worker drains the refreshes its own webhooks queued. The state every worker reports (off,
@@ -45,13 +47,13 @@ from shopify.names import order_key
 from shopify.webhooks import ORDER_GID, event_change, fulfillment_change, order_change
 from storage import Database, MirroredOrder
 from storage.orders import UPSERT_CHUNK, SyncState
-from sync import changes
+from sync.changes import apply_event, apply_fulfillment, apply_order
 
 log = logging.getLogger("lumen.sync")
 
 Exporter = Callable[[datetime], AsyncIterator[dict[str, Any]]]
 Reader = Callable[[str], Awaitable[Order | None]]
-Changes = Callable[[datetime], Awaitable[list[Order]]]
+Stamps = Callable[[datetime], Awaitable[list[tuple[str, datetime]]]]
 EventsReader = Callable[[str], Awaitable[dict[str, Any] | None]]
 BucketLevel = Callable[[], tuple[float, float] | None]
 
@@ -74,7 +76,7 @@ LEASE_TTL = timedelta(minutes=2)
 RECONCILE_OVERLAP = timedelta(minutes=2)
 # How often a running bulk operation is asked how it is doing (Shopify's guidance: every few seconds).
 BULK_POLL_S = 2.0
-# `ShopifyAdmin.orders_updated_since` returns at most this many orders a call; a full page means ask again.
+# `ShopifyAdmin.order_stamps_updated_since` returns at most this many orders a call; a full page means ask again.
 RECONCILE_PAGE = 250
 # After a failed round (Shopify unreachable, the lease held elsewhere), the background loop looks again this soon.
 RETRY_S = 30.0
@@ -144,7 +146,7 @@ class OrderSync:
         *,
         exporter: Exporter | None = None,
         reader: Reader | None = None,
-        changes: Changes | None = None,
+        stamps: Stamps | None = None,
         events_reader: EventsReader | None = None,
         bucket_level: BucketLevel | None = None,
         sync_days: int = DEFAULT_SYNC_DAYS,
@@ -158,7 +160,7 @@ class OrderSync:
         self.admin = admin
         self.exporter = exporter or _default_exporter(admin)
         self.reader: Reader = reader or admin.order_by_id
-        self.changes: Changes = changes or admin.orders_updated_since
+        self.stamps: Stamps = stamps or admin.order_stamps_updated_since
         self.events_reader: EventsReader = events_reader or admin.order_events_node
         self.bucket_level: BucketLevel = bucket_level or admin.bucket_level
         self.sync_days = sync_days
@@ -436,20 +438,22 @@ class OrderSync:
             return count
 
     async def _changes_since(self, since: datetime) -> int:
-        """Store every order Shopify changed after `since`, a page at a time (a page ends at `RECONCILE_PAGE`; the
-        next starts from the newest change it held, a second back so orders changed in the same second are not
-        skipped); how many orders."""
+        """Bring up to date every order Shopify changed after `since`, a page of stamps at a time (a page ends at
+        `RECONCILE_PAGE`; the next starts from the newest change it held, a second back so orders changed in the same
+        second are not skipped): each is read whole, like a lookup reads it, only if the mirror's copy is older (or
+        missing). How many orders changed."""
         seen: set[str] = set()
         while True:
-            orders = await self.changes(since)
-            new = [o for o in orders if o.id not in seen]
-            # Read like a lookup reads an order: whole, with its packages' carrier events.
-            await self._store(new, events_complete=True)
-            seen.update(o.id for o in new)
-            stamps = [o.updated_at for o in orders if o.updated_at is not None]
-            if len(orders) < RECONCILE_PAGE or not new or not stamps:
+            page = await self.stamps(since)
+            new = [(order_id, stamp) for order_id, stamp in page if order_id not in seen]
+            for order_id, stamp in new:
+                held = await self.db.mirrored_order(order_id)
+                if held is None or held.updated_at < stamp:
+                    await self.refresh(order_id)
+            seen.update(order_id for order_id, _stamp in new)
+            if len(page) < RECONCILE_PAGE or not new:
                 return len(seen)
-            since = max(stamps) - timedelta(seconds=1)
+            since = max(stamp for _id, stamp in page) - timedelta(seconds=1)
 
     async def _record(self, **values: Any) -> None:
         await self.db.update_order_sync(holder=self.holder, **values)
@@ -551,13 +555,13 @@ def _applied(order: Order, topic: str, payload: Any) -> Order | None:
     """The order as the webhook's payload says it is now; None when the payload cannot be applied to it."""
     if topic == "fulfillment_events/create":
         event = event_change(payload)
-        return changes.apply_event(order, event) if event is not None else None
+        return apply_event(order, event) if event is not None else None
     if topic in ("fulfillments/create", "fulfillments/update"):
         package = fulfillment_change(payload)
-        return changes.apply_fulfillment(order, package) if package is not None else None
+        return apply_fulfillment(order, package) if package is not None else None
     if topic.startswith("orders/") and topic != "orders/delete":
         state = order_change(payload)
-        return changes.apply_order(order, state) if state is not None else None
+        return apply_order(order, state) if state is not None else None
     return None
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -146,6 +147,21 @@ async def test_reconciliation_finds_changes_whose_webhooks_were_dropped() -> Non
         assert [shop.order(o.id)["updatedAt"] for o in changed] == ["2026-03-01T09:00:00Z", "2026-03-01T09:01:00Z"]
         assert [o.name for o in await admin.orders_updated_since(since, limit=1)] == ["#1042"]
         assert [o.name for o in await admin.orders_updated_since(datetime(2026, 3, 1, 9, tzinfo=UTC))] == ["#1031"]
+
+
+async def test_order_stamps_list_changed_orders_oldest_first_for_a_point_each(fake: FakeShopify) -> None:
+    async with ShopifyAdmin(fake.url, TOKEN, now=AS_OF) as admin:
+        stamps = await admin.order_stamps_updated_since(datetime(2000, 1, 1, tzinfo=UTC))
+        whole = await admin.orders_updated_since(datetime(2000, 1, 1, tzinfo=UTC))
+    assert [order_id for order_id, _at in stamps] == [o.id for o in whole]
+    assert [at for _id, at in stamps] == [o.updated_at for o in whole]
+    (listing,) = [body for body in fake.received if "LumenOrderStamps" in body["query"]]
+    assert listing["variables"]["q"] == "updated_at:>'2000-01-01T00:00:00Z'"
+    # What Shopify's cost rules charge: the listing about a point an order, the whole orders tens each.
+    async with httpx.AsyncClient() as http:
+        headers = {"X-Shopify-Access-Token": TOKEN}
+        answer = (await http.post(fake.url, json=listing, headers=headers)).json()
+    assert answer["extensions"]["cost"]["actualQueryCost"] <= 2 + len(stamps)
 
 
 async def test_orders_updated_since_takes_naive_times_as_utc() -> None:
