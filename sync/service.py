@@ -241,7 +241,8 @@ class OrderSync:
     async def drain(self) -> int:
         """Apply the payloads accepted so far, read every order queued (a few at a time), then what optional events
         reads the bucket allows; how many refreshes were sent."""
-        await self.apply_pending()
+        # Only those already here: payloads keep coming on a busy day, and the refreshes must not wait for all of them.
+        await self.apply_pending(limit=len(self._payloads))
         refs, self._pending = self._pending, set()
         ids = sorted(await self._order_ids(refs))
         room = asyncio.Semaphore(REFRESH_CONCURRENCY)
@@ -283,11 +284,13 @@ class OrderSync:
     def pending_payloads(self) -> int:
         return len(self._payloads)
 
-    async def apply_pending(self) -> list[Applied]:
-        """Apply every payload accepted so far, in the order they came; what each did."""
-        done = []
-        while self._payloads:
+    async def apply_pending(self, limit: int | None = None) -> list[Applied]:
+        """Apply the payloads accepted so far (at most `limit`), in the order they came; what each did."""
+        done: list[Applied] = []
+        taken = 0
+        while self._payloads and (limit is None or taken < limit):
             topic, payload, refs, came = self._payloads.popleft()
+            taken += 1
             try:
                 done.append(await self.apply_webhook(topic, payload, refs))
                 self._apply_lags.append(asyncio.get_running_loop().time() - came)

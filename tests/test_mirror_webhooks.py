@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -52,6 +53,14 @@ async def deliver(db: Database, source: MirroredSource, fake: FakeShopify) -> Ap
     assert source.sync.pending_payloads == 1
     (done,) = await source.sync.apply_pending()
     return done
+
+
+async def deliver_later(db: Database, source: MirroredSource, fake: FakeShopify) -> None:
+    """The webhook the fake just built, handled; its payload left for the applier."""
+    sent = fake.deliveries[-1]
+    webhook = parse_webhook({k.lower(): v for k, v in sent.headers.items()}, sent.body)
+    assert webhook.triggered_at is not None
+    await handle_webhook(db, source, serves_shop=lambda _: True, delivery=webhook, now=webhook.triggered_at)
 
 
 async def change(fake: FakeShopify, order_id: str, kind: str, topic: str) -> None:
@@ -294,3 +303,29 @@ async def test_the_mirror_reports_how_long_payloads_waited_to_be_applied(
     status = await mirror.sync.status()
     assert status.applied == 1 and status.apply_lag_p50_s is not None and status.apply_lag_max_s is not None
     assert 0 <= status.apply_lag_p50_s <= status.apply_lag_max_s
+
+
+async def test_a_drain_applies_the_payloads_already_there_and_then_reads(
+    mirror: MirroredSource, store: FakeShopify, db: Database
+) -> None:
+    await mirror.sync.backfill()
+    upstream = upstream_of(mirror)
+    mirror.invalidate(ORDER_1065)
+    await change(store, ORDER_1088, "ship", "fulfillments/create")
+    await deliver_later(db, mirror, store)
+    real = mirror.sync.apply_webhook
+    arrivals = []
+
+    async def busy_day(topic: str, payload: object, refs: Sequence[str]) -> Applied:
+        # Another webhook arrives while each payload is applied (five, so a drain that waited for an empty queue
+        # would still end, having applied them all).
+        if len(arrivals) < 5:
+            arrivals.append(topic)
+            await change(store, ORDER_1088, "ship", "fulfillments/update")
+            await deliver_later(db, mirror, store)
+        return await real(topic, payload, refs)
+
+    mirror.sync.apply_webhook = busy_day  # type: ignore[method-assign]
+    assert await mirror.sync.drain() == 2  # the refresh queued before, and the new package's confirming read
+    assert sorted(upstream.reads) == sorted([ORDER_1065, ORDER_1088])
+    assert mirror.sync.pending_payloads == 1  # what came during the drain waits for the applier
