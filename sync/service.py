@@ -285,42 +285,69 @@ class OrderSync:
         return len(self._payloads)
 
     async def apply_pending(self, limit: int | None = None) -> list[Applied]:
-        """Apply the payloads accepted so far (at most `limit`), in the order they came; what each did."""
-        done: list[Applied] = []
-        taken = 0
-        while self._payloads and (limit is None or taken < limit):
-            topic, payload, refs, came = self._payloads.popleft()
-            taken += 1
-            try:
-                done.append(await self.apply_webhook(topic, payload, refs))
-                self._apply_lags.append(asyncio.get_running_loop().time() - came)
-            except Exception as exc:  # the database is unreachable: re-read the order instead
-                log.warning("applying a %s webhook to the order mirror failed: %s", topic, exc)
+        """Apply the payloads accepted so far (at most `limit`), in the order they came, in one batch: each order
+        named is read once, every payload about it applied in turn, and every changed copy written in one go (on a
+        busy database, one write rather than one a webhook). What each payload did."""
+        batch: list[tuple[str, Any, list[str], float]] = []
+        while self._payloads and (limit is None or len(batch) < limit):
+            batch.append(self._payloads.popleft())
+        if not batch:
+            return []
+        try:
+            done = await self._apply_batch([(topic, payload, refs) for topic, payload, refs, _came in batch])
+        except Exception as exc:  # the database is unreachable: re-read the orders instead
+            log.warning("applying %d webhooks to the order mirror failed: %s", len(batch), exc)
+            for _topic, _payload, refs, _came in batch:
                 for ref in refs:
                     self.request_refresh(ref)
+            return [Applied(refreshed=refs) for _topic, _payload, refs, _came in batch]
+        now = asyncio.get_running_loop().time()
+        self._apply_lags.extend(now - came for *_rest, came in batch)
         return done
 
     async def apply_webhook(self, topic: str, payload: Any, refs: Sequence[str]) -> Applied:
-        """Write what the payload says into the mirrored copy now; queue a re-read for what it cannot say (every
-        topic but a carrier event), or for an order it could not be applied to."""
-        order_id = next((ref for ref in refs if ref.startswith(ORDER_GID)), None)
-        held = await self.db.mirrored_order(order_id) if order_id else None
-        changed = _applied(held.order, topic, payload) if held is not None else None
-        if held is None or changed is None:
-            for ref in refs:
-                self.request_refresh(ref)
-            return Applied(refreshed=list(refs))
-        # Stamped as the copy it was made from: any read of the order replaces it, and none is taken for older.
-        await self.db.upsert_mirrored_orders(
-            [MirroredOrder(changed, held.updated_at, held.events_complete, synced_at=self.db.clock())]
-        )
-        self.applied += 1
-        # A read already under way may have left Shopify before this change and would write over it: read again.
-        complete = topic == "fulfillment_events/create" and held.order.id not in self._reading
-        if complete:
-            return Applied(applied=[held.order.id])
-        self.request_refresh(held.order.id)
-        return Applied(applied=[held.order.id], refreshed=[held.order.id])
+        """One payload applied now (`apply_pending` applies many at once)."""
+        (done,) = await self._apply_batch([(topic, payload, list(refs))])
+        return done
+
+    async def _apply_batch(self, batch: Sequence[tuple[str, Any, list[str]]]) -> list[Applied]:
+        """Write what each payload says into the mirrored copy; queue a re-read for what it cannot say (every topic
+        but a carrier event), or for an order it could not be applied to."""
+        held: dict[str, MirroredOrder | None] = {}  # by the reference read
+        copies: dict[str, MirroredOrder] = {}  # by order id: what each changed order was made from
+        changed: dict[str, Order] = {}
+        done: list[Applied] = []
+        for topic, payload, refs in batch:
+            order_id = next((ref for ref in refs if ref.startswith(ORDER_GID)), None)
+            if order_id is not None and order_id not in held:
+                held[order_id] = await self.db.mirrored_order(order_id)
+            copy = held.get(order_id) if order_id is not None else None
+            order = changed.get(copy.order.id, copy.order) if copy is not None else None
+            new = _applied(order, topic, payload) if order is not None else None
+            if copy is None or order is None or new is None:
+                for ref in refs:
+                    self.request_refresh(ref)
+                done.append(Applied(refreshed=list(refs)))
+                continue
+            copies.setdefault(order.id, copy)
+            changed[order.id] = new
+            # A read already under way may have left Shopify before this change and would write over it: read again.
+            if topic == "fulfillment_events/create" and order.id not in self._reading:
+                done.append(Applied(applied=[order.id]))
+            else:
+                self.request_refresh(order.id)
+                done.append(Applied(applied=[order.id], refreshed=[order.id]))
+        if changed:
+            now = self.db.clock()
+            # Stamped as the copy each was made from: any read of the order replaces it, none is taken for older.
+            await self.db.upsert_mirrored_orders(
+                [
+                    MirroredOrder(order, copies[oid].updated_at, copies[oid].events_complete, synced_at=now)
+                    for oid, order in changed.items()
+                ]
+            )
+            self.applied += sum(bool(d.applied) for d in done)
+        return done
 
     # --- optional: carrier events on lookup ------------------------------------------------------------------------
     async def _read_events(self) -> None:

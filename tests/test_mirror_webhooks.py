@@ -24,7 +24,7 @@ from bench.fake_process import Change, mutation
 from evals.fakes.shopify_admin import FakeShopify
 from shopify.client import ORDER_EVENTS_QUERY, ORDER_QUERY, ShopifyAdmin
 from shopify.webhooks import parse_webhook
-from storage import Database
+from storage import Database, MirroredOrder
 from sync import Applied, MirroredSource
 from sync.service import EVENTS_HIGH_WATER
 from tests.fixtures import TOKEN
@@ -63,8 +63,8 @@ async def deliver_later(db: Database, source: MirroredSource, fake: FakeShopify)
     await handle_webhook(db, source, serves_shop=lambda _: True, delivery=webhook, now=webhook.triggered_at)
 
 
-async def change(fake: FakeShopify, order_id: str, kind: str, topic: str) -> None:
-    await fake.change_order(order_id, mutation(Change(kind, order_id, TRACKING, AT)), topic, deliver=False)
+async def change(fake: FakeShopify, order_id: str, kind: str, topic: str, at: str = AT) -> None:
+    await fake.change_order(order_id, mutation(Change(kind, order_id, TRACKING, at)), topic, deliver=False)
 
 
 async def test_a_carrier_event_is_applied_from_its_payload_and_needs_no_read(
@@ -313,19 +313,49 @@ async def test_a_drain_applies_the_payloads_already_there_and_then_reads(
     mirror.invalidate(ORDER_1065)
     await change(store, ORDER_1088, "ship", "fulfillments/create")
     await deliver_later(db, mirror, store)
-    real = mirror.sync.apply_webhook
+    real = mirror.sync._apply_batch
     arrivals = []
 
-    async def busy_day(topic: str, payload: object, refs: Sequence[str]) -> Applied:
-        # Another webhook arrives while each payload is applied (five, so a drain that waited for an empty queue
-        # would still end, having applied them all).
+    async def busy_day(batch: Sequence[tuple[str, object, list[str]]]) -> list[Applied]:
+        # Another webhook arrives while each batch is applied (five at most, so a drain that waited for an empty
+        # queue would still end, having applied them all).
         if len(arrivals) < 5:
-            arrivals.append(topic)
+            arrivals.append(batch[0][0])
             await change(store, ORDER_1088, "ship", "fulfillments/update")
             await deliver_later(db, mirror, store)
-        return await real(topic, payload, refs)
+        return await real(batch)
 
-    mirror.sync.apply_webhook = busy_day  # type: ignore[method-assign]
+    mirror.sync._apply_batch = busy_day  # type: ignore[method-assign]
     assert await mirror.sync.drain() == 2  # the refresh queued before, and the new package's confirming read
     assert sorted(upstream.reads) == sorted([ORDER_1065, ORDER_1088])
     assert mirror.sync.pending_payloads == 1  # what came during the drain waits for the applier
+
+
+async def test_payloads_waiting_together_are_applied_in_order_with_one_write(
+    mirror: MirroredSource, store: FakeShopify, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await mirror.sync.backfill()
+    # A package ships, then its carrier scans it as delivered; and another order is delivered: three webhooks
+    # waiting together.
+    await change(store, ORDER_1088, "ship", "fulfillments/create")
+    await deliver_later(db, mirror, store)
+    await change(store, ORDER_1088, "deliver", "fulfillment_events/create", at="2026-02-28T11:00:00+00:00")
+    await deliver_later(db, mirror, store)
+    await change(store, ORDER_1065, "deliver", "fulfillment_events/create")
+    await deliver_later(db, mirror, store)
+    writes = []
+    upsert = db.upsert_mirrored_orders
+
+    async def counted(orders: Sequence[MirroredOrder], **options: int) -> int:
+        writes.append(len(orders))
+        return await upsert(orders, **options)
+
+    monkeypatch.setattr(db, "upsert_mirrored_orders", counted)
+    done = await mirror.sync.apply_pending()
+    assert [d.applied for d in done] == [[ORDER_1088], [ORDER_1088], [ORDER_1065]]
+    assert writes == [2]  # one write, one row an order
+    (order,) = await mirror.orders_by_name("1088")
+    (package,) = order.fulfillments
+    assert [t.number for t in package.tracking] == [TRACKING["number"]] and package.display_status == "DELIVERED"
+    (other,) = await mirror.orders_by_name("1065")
+    assert other.fulfillments[0].display_status == "DELIVERED"
