@@ -79,6 +79,11 @@ def formatted_order_name(typed: str, prefix: str, suffix: str) -> str | None:
         digits = digits[len(head) :]
     if tail and digits.endswith(tail) and not digits.isdigit():
         digits = digits[: -len(tail)]
+    # The shop's letters typed on the other side of the number ('SC7301' for '#7301-SC', '7310QRS' for 'QRS-7310').
+    if tail and tail.isalpha() and digits.startswith(tail) and not digits.isdigit():
+        digits = digits[len(tail) :]
+    if head and head.isalpha() and digits.endswith(head) and not digits.isdigit():
+        digits = digits[: -len(head)]
     return f"{prefix}{digits}{suffix}" if digits.isdigit() else None
 
 
@@ -93,14 +98,21 @@ def order_name_matches(order_name: str, typed: str) -> bool:
         return False
     if order_name_key(order_name) == order_name_key(typed):
         return True
+    if ref.digits != name.digits:
+        return False
     # A suffix of one letter or of digits tells one order from another ('#1042-B' is not '#1042'); a longer one is the
     # shop's format ('-IE', '-UK') and may be left off like the prefix.
     may_leave_suffix = len(name.suffix) >= 2 and name.suffix.isalpha()
-    return (
-        ref.digits == name.digits
-        and ref.prefix in ("", name.prefix)
-        and (ref.suffix == name.suffix or (ref.suffix == "" and may_leave_suffix))
-    )
+    if ref.prefix in ("", name.prefix) and (ref.suffix == name.suffix or (ref.suffix == "" and may_leave_suffix)):
+        return True
+    # The name's own letters typed on the other side of the number: 'SC7301' or '7301 SC' for '#7301-SC',
+    # 'IE 5101 BOG' for 'BOG-5101-IE'. Letters the name does not have never match.
+    letters = [part for part in (ref.prefix, ref.suffix) if part]
+    own = [part for part in (name.prefix, name.suffix) if part]
+    if not letters or not all(part.isalpha() for part in letters) or len(letters) != len(set(letters)):
+        return False
+    left = [part for part in own if part not in letters]
+    return set(letters) <= set(own) and all(part != name.suffix or may_leave_suffix for part in left)
 
 
 def matching_order_names(
@@ -137,3 +149,45 @@ def normalize_postal_code(code: str) -> str:
 def order_key(order_name: str | None) -> str:
     """The comparable form of an order name: '#1234', '1234' and ' #1234 ' are one order; no order is ''."""
     return (order_name or "").strip().lstrip("#").strip().upper()
+
+
+# Each country's postal code, as `normalize_postal_code` writes it (no spaces or dashes, capitals). For telling a
+# code of the shop's own country from something else of that shape (an order name '7301 SC' in a Canadian shop is no
+# postcode there; in a Dutch shop it is one). Countries not listed are not judged (`fits_postal_code` says None).
+_POSTAL_BY_COUNTRY: dict[str, re.Pattern[str]] = {
+    country: re.compile(shape)
+    for country, shape in {
+        "CA": r"[A-Z]\d[A-Z]\d[A-Z]\d",
+        "US": r"\d{5}(?:\d{4})?",
+        "GB": r"[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}",
+        "IE": r"(?:[A-Z]\d{2}|D6W)[A-Z\d]{4}",
+        "AU": r"\d{4}",
+        "NZ": r"\d{4}",
+        "NL": r"\d{4}[A-Z]{2}",
+        "BE": r"\d{4}",
+        "CH": r"\d{4}",
+        "AT": r"\d{4}",
+        "DK": r"\d{4}",
+        "NO": r"\d{4}",
+        "DE": r"\d{5}",
+        "FR": r"\d{5}",
+        "ES": r"\d{5}",
+        "IT": r"\d{5}",
+        "FI": r"\d{5}",
+        "SE": r"\d{5}",
+        "MX": r"\d{5}",
+        "PL": r"\d{5}",
+        "PT": r"\d{7}",
+        "JP": r"\d{7}",
+        "IN": r"\d{6}",
+        "SG": r"\d{6}",
+        "BR": r"\d{8}",
+    }.items()
+}
+
+
+def fits_postal_code(code: str, country: str | None) -> bool | None:
+    """Whether `code` is shaped like a postal code of `country` (ISO 3166 alpha-2), in any spacing and case;
+    None when the country is unknown here."""
+    shape = _POSTAL_BY_COUNTRY.get((country or "").upper())
+    return None if shape is None else shape.fullmatch(normalize_postal_code(code)) is not None

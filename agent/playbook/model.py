@@ -17,6 +17,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
+from babel import Locale
 from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
@@ -118,6 +119,7 @@ class State:
     offer_topic: str | None = None  # what the offer is about (a request or problem), for the team's summary
     failed: frozenset[str] = frozenset()  # lookups that found nothing: never re-run with the same details
     status_shown: bool = False  # the last reply gave an order's status (so "nothing has changed" can be true)
+    country: str | None = None  # the shop's country: a code its postal codes never have is not read as one
 
 
 @dataclass
@@ -159,8 +161,8 @@ def split_turns(messages: list[ModelMessage]) -> list[Turn]:
 
 # Every model request replays the conversation, so each message is read many times: read it once, hand out copies.
 @lru_cache(maxsize=4096)
-def _read_details(text: str, awaiting: Awaiting) -> Details:
-    return _extract_details(text, awaiting)
+def _read_details(text: str, awaiting: Awaiting, country: str | None = None) -> Details:
+    return _extract_details(text, awaiting, country)
 
 
 @lru_cache(maxsize=4096)
@@ -168,8 +170,8 @@ def _read_intent(text: str) -> Intent:
     return _detect_intent(text)
 
 
-def extract_details(text: str, awaiting: Awaiting) -> Details:
-    return copy(_read_details(text, awaiting))
+def extract_details(text: str, awaiting: Awaiting, country: str | None = None) -> Details:
+    return copy(_read_details(text, awaiting, country))
 
 
 def detect_intent(text: str) -> Intent:
@@ -210,7 +212,7 @@ def _choose(
 def _details(text: str, state: State) -> Details:
     """The details in one message, read against what Lumen asked for; the order number typed again when Lumen asked
     for the postcode is that number, not a postcode."""
-    details = extract_details(text, state.awaiting)
+    details = extract_details(text, state.awaiting, state.country)
     known = state.order_number or state.current_order
     if details.postal_code and known and normalize_postal_code(details.postal_code) == re.sub(r"\D", "", known):
         details.postal_code = None
@@ -227,7 +229,7 @@ def _intent(text: str, state: State) -> Intent:
         return replace(intent, acts=intent.sure)
     if state.awaiting in ("factor", "retry") and is_correction(text):
         # "Sorry, wrong one: AB-7310" while Lumen asks for proof corrects the number; it reports no wrong item.
-        details = extract_details(text, state.awaiting)
+        details = extract_details(text, state.awaiting, state.country)
         if details.order_number and details.order_number != state.order_number:
             return replace(intent, acts=intent.sure | {"give_details"})
     if intent.acts <= _STATUS_ASKS:
@@ -261,12 +263,13 @@ class Playbook:
         self.r = self.compose.r
         self.persona = persona
         self.shop_name = shop_name
+        self.country = Locale.parse(locale).territory
 
     def next_step(self, messages: list[ModelMessage]) -> ToolStep | ReplyStep:
         turns = split_turns(messages)
         if not turns:
-            return ReplyStep(self._say("greeting"), State(awaiting="order_number"))
-        state = State()
+            return ReplyStep(self._say("greeting"), State(awaiting="order_number", country=self.country))
+        state = State(country=self.country)
         for turn in turns[:-1]:
             state = self._absorb(state, turn.user)
             step = self._decide(state, turn)

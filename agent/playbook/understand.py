@@ -16,6 +16,7 @@ from babel import Locale
 from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS
 from agent.playbook.acts import Act, ActReading, read_acts
+from shopify.names import fits_postal_code
 
 # What Lumen just asked for; "retry" follows a failed lookup (a new number, email or postcode may come).
 Awaiting = Literal["order_number", "factor", "retry", "contact_email", "escalation_offer", "which_order"] | None
@@ -53,6 +54,19 @@ _NOT_PREFIXES = frozenset(
 )
 # An order name with a store suffix, standing alone: "2001-A", "1001-b".
 _SUFFIXED_ORDER = re.compile(r"(?<![\w@.-])#?\s*(\d{3,10}\s?-\s?[A-Za-z0-9]{1,3})(?![\w@-])")
+# A store's letters after the number without a dash: glued in any case ("7301sc", "1042B"; four digits at least, so
+# "10am" or "2nd" never is), or spaced in capitals as the shop writes them ("7301 SC").
+_GLUED_SUFFIX = re.compile(r"(?<![\w@.\-#])#?(\d{4,8}[A-Za-z]{1,3})(?![\w@\-])")
+_SPACED_SUFFIX = re.compile(r"(?<![\w@.\-])#?(\d{3,10}) ([A-Z]{1,3})(?![\w@\-])")
+# Letters after a number that are a unit, a time or a word, never a shop's suffix: "1500ml", "1000 OK", "2026 IS".
+_NOT_SUFFIXES = frozenset(
+    ["AM", "PM", "ML", "MG", "KG", "CM", "MM", "KM", "LB", "LBS", "OZ", "GB", "MB", "TB", "KB", "MAH", "HZ", "TH",
+     "ST", "ND", "RD", "OK", "IS", "OR", "AND", "TO", "IN", "ON", "AT", "MY", "IT", "NO", "BY", "OF", "X", "K", "M",
+     "G", "L", "H", "S", "MIN", "HR", "HRS", "DAY", "YR", "CAD", "USD", "AUD", "EUR", "GBP", "NZD", "JPY"]
+)  # fmt: skip
+# Words just before a code that make it the order's name, not a postcode: "Order number: 7301 SC", "order #7301 SC".
+_ORDER_CUE = re.compile(r"\b(?:order|ord|commande)\b[^\w@]*(?:(?:no|nr|num|number|numero|numéro|id|ref|is|was)\b\W*)*$",
+                        re.IGNORECASE)  # fmt: skip
 # Postcodes with a shape no order number has (letters in fixed places, or a dash in a fixed place) are recognised
 # anywhere in a message, in any spacing and case; verification compares them with the order's own postcode
 # (`Order.has_postal_code`), so reading one permissively costs nothing but a failed comparison.
@@ -92,9 +106,11 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower().replace("’", "'"))
 
 
-def _take_postal_code(text: str) -> tuple[str | None, str]:
+def _take_postal_code(text: str, country: str | None = None) -> tuple[str | None, str]:
     """The postal code a message names, and the message without it: after a keyword ("postcode", "ZIP", "〒") in
-    one or two tokens ("97214", "EH1 1YZ"), else in a shape no order number has ("sw1a1aa", "D02 X285", "100-0001")."""
+    one or two tokens ("97214", "EH1 1YZ"), else in a shape no order number has ("sw1a1aa", "D02 X285", "100-0001").
+    A code that reads as an order name too ("7301 SC") is the order's name after "order number", or in a shop of
+    a `country` whose postal codes it does not fit; a real postal code of the shop's country stays one."""
     for postal in _POSTAL_KEYWORD.finditer(text):
         # More words may follow the code: "my postcode is EH1 1YZ thanks".
         tokens = postal.group(1).split()
@@ -104,18 +120,31 @@ def _take_postal_code(text: str) -> tuple[str | None, str]:
                 rest = text[: postal.start()] + " " + " ".join(tokens[size:]) + " " + text[postal.end() :]
                 return candidate, rest
     for shaped in _SHAPED_POSTAL.finditer(text):
-        if not _NAMED_ORDER.fullmatch(shaped.group(1)):
-            return shaped.group(1), text[: shaped.start()] + " " + text[shaped.end() :]
+        code = shaped.group(1)
+        if _NAMED_ORDER.fullmatch(code) or _order_not_postcode(code, text[: shaped.start()], country):
+            continue
+        return code, text[: shaped.start()] + " " + text[shaped.end() :]
     return None, text
 
 
-def extract_details(text: str, awaiting: Awaiting) -> Details:
-    """The order number, email and postal code in one message; `awaiting` says what we just asked for."""
+def _order_not_postcode(code: str, before: str, country: str | None) -> bool:
+    """Whether a postcode-shaped code is an order name: it reads as one ("7301 SC", "7301SC") and either follows the
+    words "order number", or is no postal code of the shop's country."""
+    if not (_SPACED_SUFFIX.fullmatch(code) or _GLUED_SUFFIX.fullmatch(code)):
+        return False
+    if fits_postal_code(code, country):
+        return False  # the shop's own country writes its postcodes so: never shadowed by an order name
+    return bool(_ORDER_CUE.search(before)) or fits_postal_code(code, country) is False
+
+
+def extract_details(text: str, awaiting: Awaiting, country: str | None = None) -> Details:
+    """The order number, email and postal code in one message; `awaiting` says what we just asked for, `country`
+    is the shop's (ISO 3166 alpha-2), when known."""
     details = Details()
     emails = EMAIL.findall(text)
     if emails:
         details.email = emails[-1].strip(".")
-    details.postal_code, rest = _take_postal_code(EMAIL.sub(" ", text))
+    details.postal_code, rest = _take_postal_code(EMAIL.sub(" ", text), country)
     rest = rest.replace("〒", " ")
 
     _read_order_number(details, rest, awaiting)
@@ -133,6 +162,10 @@ def _read_order_number(details: Details, rest: str, awaiting: Awaiting) -> None:
     suffixed = _SUFFIXED_ORDER.findall(rest)
     if suffixed:
         details.order_number = re.sub(r"\s", "", suffixed[-1])
+        return
+    lettered = _lettered_suffix(rest)
+    if lettered:
+        details.order_number = lettered
         return
 
     prefixed = [m.group(1) for m in _PREFIXED_NUMBER.finditer(rest) if re.search(r"\d", m.group(1))]
@@ -170,6 +203,21 @@ def _read_order_number(details: Details, rest: str, awaiting: Awaiting) -> None:
     elif len(bare) == 2 and len(bare[0]) != len(bare[1]) and not _SEVERAL.search(rest):
         # "2017 98101": numbers of two lengths side by side are an order number and its postcode, in that order.
         details.order_number = bare[0]
+
+
+def _lettered_suffix(rest: str) -> str | None:
+    """The last order name with a letter suffix and no dash: "7301sc", "7301 SC" -> "7301-SC"."""
+    found = [
+        (m.start(), f"{m.group(1)}-{m.group(2)}")
+        for m in _SPACED_SUFFIX.finditer(rest)
+        if m.group(2) not in _NOT_SUFFIXES
+    ]
+    found += [
+        (m.start(), m.group(1))
+        for m in _GLUED_SUFFIX.finditer(rest)
+        if re.sub(r"\d", "", m.group(1)).upper() not in _NOT_SUFFIXES
+    ]
+    return max(found)[1] if found else None
 
 
 def _postcode_beside(rest: str, order_number: str) -> str | None:

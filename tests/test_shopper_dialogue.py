@@ -1,0 +1,88 @@
+"""General capabilities found missing on a blind store (evals/stranger2), each checked here in other words and on
+other stores: order names typed with the shop's letters anywhere, a second request in one message, the state of an
+open offer (any yes, any no, an impatient "hello?"), and replies that read cleanly after an abbreviation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent.playbook.understand import extract_details
+from shopify.names import fits_postal_code, matching_order_names, order_name_matches
+from tests.test_understanding import DEMO, talk
+
+JORDAN = "jordan.lee@example.com"  # #1042 on the demo store: two packages in transit
+
+
+def renamed_store(tmp_path: Path, suffix: str, *, locale: str | None = None, shop_name: str | None = None) -> Path:
+    """The demo store with every order named the way a suffix shop names them: '#1042' -> '#1042-XY'."""
+    raw = json.loads(DEMO.read_text(encoding="utf-8"))
+    for order in raw["orders"]:
+        order["name"] = f"{order['name']}-{suffix}"
+    if locale:
+        raw["shop"]["locale"] = locale
+    if shop_name:
+        raw["shop"]["name"] = shop_name
+    path = tmp_path / "store.json"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    return path
+
+
+# --- order names: the shop's letters in any position, spacing and case --------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "typed", "same"),
+    [
+        ("#5530-KT", "KT5530", True),  # the suffix typed in front
+        ("#5530-KT", "kt 5530", True),
+        ("#5530-KT", "5530kt", True),
+        ("#5530-KT", "5530 KT", True),
+        ("ZB-880-QL", "QL880", True),  # one of two affixes, on the other side
+        ("ZB-880-QL", "ql 880 zb", True),  # both, swapped
+        ("#5530-KT", "QX5530", False),  # letters the name does not have
+        ("#5530-KT", "KTKT5530", False),
+        ("#77-B", "77", False),  # a one-letter suffix tells orders apart: never left off
+        ("#77-B", "b77", True),
+    ],
+)
+def test_the_shops_letters_match_on_either_side_of_the_number(name: str, typed: str, same: bool) -> None:
+    assert order_name_matches(name, typed) is same
+
+
+def test_letters_on_the_wrong_side_are_put_right_in_the_shops_format() -> None:
+    names = ["#5530-KT", "#5531-KT"]
+    assert matching_order_names("KT5530", names, prefix="#", suffix="-KT") == ["#5530-KT"]
+    assert matching_order_names("KT 5531", names) == ["#5531-KT"]
+
+
+@pytest.mark.parametrize(
+    ("message", "country", "order", "postcode"),
+    [
+        ("hey it's 5530kt, where is it", None, "5530kt", None),  # glued suffix, lower case
+        ("order no. 5530 KT thanks", None, "5530-KT", None),  # "order" says what the code is
+        ("5530 KT please, mail p@q.io", "AU", "5530-KT", None),  # no Australian postcode looks so
+        ("5530 KT please, mail p@q.io", "NL", None, "5530 KT"),  # a Dutch shop's postcode stays a postcode
+        ("ref 5530 KT and H3Z 2Y7", "CA", "5530-KT", "H3Z 2Y7"),  # the shop's own postcode beside it
+        ("I need it by 10am, it was 1500ml", None, None, None),  # units and times are no suffix
+    ],
+)
+def test_an_order_name_with_letters_after_its_number_is_read(
+    message: str, country: str | None, order: str | None, postcode: str | None
+) -> None:
+    details = extract_details(message, None, country)
+    assert (details.order_number, details.postal_code) == (order, postcode)
+
+
+def test_postal_codes_are_judged_by_the_shops_country() -> None:
+    assert fits_postal_code("h3z2y7", "CA") and fits_postal_code("1011 ab", "NL")
+    assert fits_postal_code("1011 AB", "CA") is False
+    assert fits_postal_code("1011 AB", None) is None
+
+
+@pytest.mark.parametrize("typed", ["XY1042", "1042xy", "1042 XY", "Order number: 1042 XY."])
+async def test_a_suffix_shops_order_is_found_however_its_letters_are_typed(tmp_path: Path, typed: str) -> None:
+    store = renamed_store(tmp_path, "XY", locale="en-CA")
+    talked = await talk(f"{typed} {JORDAN}", store=store)
+    assert talked.tools(0) == ["find_order", "list_fulfillments"]
+    assert "#1042-XY" in talked.replies[0] and "9400111899223197428490" in talked.replies[0]
