@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.playbook.understand import extract_details
+from agent.playbook.understand import extract_details, offer_answer
 from shopify.names import fits_postal_code, matching_order_names, order_name_matches
+from tests.test_playbook import OLIVER, SECOND, as_customer
 from tests.test_understanding import DEMO, talk
 
 JORDAN = "jordan.lee@example.com"  # #1042 on the demo store: two packages in transit
@@ -86,3 +87,52 @@ async def test_a_suffix_shops_order_is_found_however_its_letters_are_typed(tmp_p
     talked = await talk(f"{typed} {JORDAN}", store=store)
     assert talked.tools(0) == ["find_order", "list_fulfillments"]
     assert "#1042-XY" in talked.replies[0] and "9400111899223197428490" in talked.replies[0]
+
+
+# --- an open offer is a question: any wording of yes or no answers it ----------------------------------------------
+@pytest.mark.parametrize(
+    ("message", "answer"),
+    [
+        ("ja bitte", None),  # more than an answer: the reader decides
+        ("ja", "yes"),
+        ("ya sure thanks", "yes"),
+        ("please", "yes"),
+        ("nope", "no"),
+        ("non merci", "no"),
+        ("oh forget about it, I'll just wait", "no"),
+        ("hmm scratch that, all good", "no"),
+        ("no it still hasn't arrived", None),
+        ("yes but when will it come", None),
+    ],
+)
+def test_how_a_message_answers_an_open_offer(message: str, answer: str | None) -> None:
+    assert offer_answer(message) == answer
+
+
+async def test_taking_a_request_back_never_escalates() -> None:
+    # #1088 has not shipped; a cancellation is offered to the team, then taken back.
+    talked = await talk("cancel 1088 please, sam.rivera@example.com", "oh wait never mind, that's ok")
+    assert "support team" in talked.replies[0] and talked.replies[0].rstrip().endswith("?")
+    assert "escalate" not in talked.all_tools()
+    assert "1088" not in talked.replies[1] and "Canvas" not in talked.replies[1]  # no repeat of the status
+
+
+async def test_a_yes_in_another_language_accepts_the_offer() -> None:
+    talked = await talk("cancel 1088 please, sam.rivera@example.com", "ja")
+    assert talked.tools(1) == ["escalate"]
+    assert "ESC-" in talked.replies[1]
+
+
+async def test_an_impatient_hello_after_an_answer_keeps_the_order() -> None:
+    talked = await talk(f"1042 {JORDAN}", "hi???")
+    assert "#1042" in talked.replies[1] and "order number?" not in talked.replies[1]
+    assert talked.tools(1) == []
+    # The order is still the one being talked about: a follow-up needs no details again.
+    followed = await talk(f"1042 {JORDAN}", "hey?", "which carrier has the shoes?")
+    assert "FedEx" in followed.replies[2] and followed.tools(2)[0] == "find_order"
+
+
+async def test_a_logged_in_shopper_naming_an_item_gets_that_order() -> None:
+    replies = await as_customer(SECOND, OLIVER, "any news on my hoodie?", "and the mug?")
+    assert "FF-2101" in replies[0] and "FF-2113" not in replies[0] and "porch" in replies[0]
+    assert "FF-2113" in replies[1] and "out for delivery" in replies[1]

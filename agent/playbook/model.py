@@ -45,6 +45,7 @@ from agent.playbook.understand import (
     dates_named,
     is_correction,
     names_item,
+    offer_answer,
     order_numbers,
     position_named,
     recency_named,
@@ -225,6 +226,13 @@ def _intent(text: str, state: State) -> Intent:
     """What one message does, read against the dialogue: an answer to "which one?" is a choice, and what else the
     reader guesses in it without confidence ("the most recent one please" as a replacement) is noise."""
     intent = detect_intent(text)
+    if state.awaiting == "escalation_offer":
+        # An open offer is a question: any wording of yes or no answers it ("oui please", "actually nvm, it's fine").
+        answer = offer_answer(text)
+        if answer == "no" and not intent.human:
+            return replace(intent, acts=frozenset({"decline"}), sure=frozenset({"decline"}))
+        if answer == "yes" and not intent.has("accept", "acknowledge", "decline"):
+            return replace(intent, acts=frozenset({"accept"}), sure=intent.sure - intent.acts)
     if state.awaiting == "which_order" and state.choices and _choose(state.choices, text, intent.ordinal):
         return replace(intent, acts=intent.sure)
     if state.awaiting in ("factor", "retry") and is_correction(text):
@@ -399,6 +407,9 @@ class Playbook:
                 return self._reply(state, "goodbye")
             if intent.thanks:
                 return self._reply(state, "thanks")
+            if state.current_order:
+                # "hello??" after an answer is a shopper waiting, not a new conversation: the order stays.
+                return self._still_here(state)
             return self._reply(state, "greeting", awaiting="order_number")
         if intent.acknowledge:
             return self._reply(state, "acknowledged")
@@ -409,6 +420,11 @@ class Playbook:
             # "I'll ring the courier myself" after details that matched nothing: taken as said, no lookup again.
             return self._reply(state, "declined")
         return None
+
+    def _still_here(self, state: State) -> ReplyStep:
+        if state.offer:  # an open offer stays open
+            return self._answered(self._say("still_here_offer"), state, offer=state.offer, topic=state.offer_topic)
+        return self._reply(state, "still_here", order_number=state.current_order)
 
     def _escalation_flow(self, state: State, turn: Turn, intent, details) -> ToolStep | ReplyStep | None:
         result = turn.last("escalate")
@@ -493,9 +509,14 @@ class Playbook:
         if result.status == "not_found":
             call = next(c for c in reversed(turn.calls) if c.name == "find_order" and c.result is not None)
             state = replace(state, failed=state.failed | {_lookup_key(call.args)})
-        step = self._unproved(state, result) or self._no_single_order(state, result)
+        step = self._unproved(state, result) or self._no_single_order(state, result, turn.user)
         if step is not None:
             return step
+        listed = [FindOrderResult.model_validate(c.result) for c in turn.calls if c.name == "find_order" and c.result]
+        choices = next((_choices(r) for r in listed if r.status == "customer_orders" and len(r.orders) > 1), None)
+        if choices:
+            # Picked from the customer's orders by what they named: the others may still be asked about.
+            state = replace(state, choices=choices)
         return self._proved_order(state, turn, intent, new_details, result.order or result.orders[0])
 
     @staticmethod
@@ -542,14 +563,18 @@ class Playbook:
             return self._reply(state, key, awaiting="retry", order_number=shown)
         return None
 
-    def _no_single_order(self, state: State, result: FindOrderResult) -> ReplyStep | None:
+    def _no_single_order(self, state: State, result: FindOrderResult, text: str = "") -> ToolStep | ReplyStep | None:
         """Lookups stopped or unavailable, or several orders to choose from: anything but one order to answer about."""
         if result.status == "too_many_attempts":
             return self._reply(replace(state, offer_order=None), "too_many_attempts", offer="other")
         if result.status == "unavailable":
             return self._reply(replace(state, offer_order=None), "unavailable", offer="order_data_unavailable")
         if result.status == "customer_orders" and len(result.orders) != 1:
-            choices = tuple((o.order_number, "\n".join(i.name for i in o.items), o.placed.iso) for o in result.orders)
+            choices = _choices(result)
+            named = _choose(choices, text, None, loose=False)
+            if named is not None:
+                # "Where are my incense cones?": the one order with what they named is the one they mean.
+                return ToolStep("find_order", {"order_number": named})
             return ReplyStep(
                 self.compose.customer_orders(result),
                 replace(state, awaiting="which_order" if result.orders else None, offer=None, choices=choices),
@@ -675,6 +700,11 @@ def _clause_requests(text: str) -> frozenset[Act]:
             reading = read_acts(clause)
             found |= {a for a in REQUESTS if reading.probabilities.get(a, 0.0) >= UNSURE and a not in reading.negated}
     return frozenset(found)
+
+
+def _choices(result: FindOrderResult) -> tuple[tuple[str, str, str], ...]:
+    """A customer's listed orders as `State.choices`: number, item names a line each, ISO time placed."""
+    return tuple((o.order_number, "\n".join(i.name for i in o.items), o.placed.iso) for o in result.orders)
 
 
 def _lookup_key(args: dict[str, Any]) -> str:

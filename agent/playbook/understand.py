@@ -103,7 +103,9 @@ class Details:
 
 
 def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower().replace("’", "'"))
+    # Quotes round a word are no part of it: "what does 'attempted delivery' mean" names a status.
+    found = re.findall(r"[a-z0-9']+", text.lower().replace("’", "'"))
+    return [w.strip("'") for w in found if w.strip("'")]
 
 
 def _take_postal_code(text: str, country: str | None = None) -> tuple[str | None, str]:
@@ -408,6 +410,41 @@ _STOP = frozenset(
         "delivered delivery tracking track number carrier courier",
     )
 )
+
+
+@lru_cache(maxsize=1)
+def _answer_phrases() -> dict[str, tuple[str, ...]]:
+    """`prompts/answers.toml`, each phrase written as `_answer_tokens` writes a message, longest first."""
+    table = prompts.toml("answers.toml")
+    return {
+        kind: tuple(sorted({" ".join(_answer_tokens(p)) for p in phrases} - {""}, key=len, reverse=True))
+        for kind, phrases in table.items()
+    }
+
+
+def _answer_tokens(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower().replace("’", "").replace("'", ""))
+
+
+def offer_answer(text: str) -> Literal["yes", "no"] | None:
+    """How a message answers an open question (an offer to pass the case on), from `prompts/answers.toml`: "no" when
+    it takes the request back anywhere ("actually nvm, it's fine"), or is nothing but words of no; "yes" when it is
+    nothing but words of yes ("oui please"); None when it says more than an answer (the act reader decides then)."""
+    phrases = _answer_phrases()
+    padded = f" {' '.join(_answer_tokens(_without_emails(text)))} "
+    if any(f" {p} " in padded for p in phrases["withdraw"]):
+        return "no"
+    said: set[str] = set()
+    for kind in ("no", "yes", "filler"):
+        for phrase in phrases[kind]:
+            if f" {phrase} " in padded:
+                said.add(kind)
+                padded = padded.replace(f" {phrase} ", " " * (len(phrase) + 2))
+    if padded.strip():
+        return None
+    if "no" in said:
+        return "no"
+    return "yes" if "yes" in said else None
 
 
 def is_correction(text: str) -> bool:
