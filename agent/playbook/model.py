@@ -509,7 +509,12 @@ class Playbook:
         if result.status == "not_found":
             call = next(c for c in reversed(turn.calls) if c.name == "find_order" and c.result is not None)
             state = replace(state, failed=state.failed | {_lookup_key(call.args)})
-        step = self._unproved(state, result) or self._no_single_order(state, result, turn.user)
+        if result.status == "customer_orders" and len(result.orders) > 1:
+            named = _choose(_choices(result), turn.user, None, loose=False)
+            if named is not None:
+                # "Where are my incense cones?": the one order with what they named is the one they mean.
+                return ToolStep("find_order", {"order_number": named})
+        step = self._unproved(state, result) or self._no_single_order(state, result)
         if step is not None:
             return step
         listed = [FindOrderResult.model_validate(c.result) for c in turn.calls if c.name == "find_order" and c.result]
@@ -563,7 +568,7 @@ class Playbook:
             return self._reply(state, key, awaiting="retry", order_number=shown)
         return None
 
-    def _no_single_order(self, state: State, result: FindOrderResult, text: str = "") -> ToolStep | ReplyStep | None:
+    def _no_single_order(self, state: State, result: FindOrderResult) -> ReplyStep | None:
         """Lookups stopped or unavailable, or several orders to choose from: anything but one order to answer about."""
         if result.status == "too_many_attempts":
             return self._reply(replace(state, offer_order=None), "too_many_attempts", offer="other")
@@ -571,10 +576,6 @@ class Playbook:
             return self._reply(replace(state, offer_order=None), "unavailable", offer="order_data_unavailable")
         if result.status == "customer_orders" and len(result.orders) != 1:
             choices = _choices(result)
-            named = _choose(choices, text, None, loose=False)
-            if named is not None:
-                # "Where are my incense cones?": the one order with what they named is the one they mean.
-                return ToolStep("find_order", {"order_number": named})
             return ReplyStep(
                 self.compose.customer_orders(result),
                 replace(state, awaiting="which_order" if result.orders else None, offer=None, choices=choices),
