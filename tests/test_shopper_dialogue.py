@@ -5,10 +5,13 @@ open offer (any yes, any no, an impatient "hello?"), and replies that read clean
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from agent.playbook import model, understand
+from agent.playbook.acts import ACTS, ActReading
 from agent.playbook.understand import extract_details, offer_answer
 from shopify.names import fits_postal_code, matching_order_names, order_name_matches
 from tests.test_playbook import OLIVER, SECOND, as_customer
@@ -136,3 +139,56 @@ async def test_a_logged_in_shopper_naming_an_item_gets_that_order() -> None:
     replies = await as_customer(SECOND, OLIVER, "any news on my hoodie?", "and the mug?")
     assert "FF-2101" in replies[0] and "FF-2113" not in replies[0] and "porch" in replies[0]
     assert "FF-2113" in replies[1] and "out for delivery" in replies[1]
+
+
+# --- a second request in one message is answered too ---------------------------------------------------------------
+async def test_what_a_status_means_with_the_order_details_also_gives_the_orders_state() -> None:
+    talked = await talk("what does delayed mean exactly? it's FF-2112, aoife.byrne@example.ie", store=SECOND)
+    reply = talked.replies[0]
+    assert "later than planned" in reply  # the meaning
+    assert "4829105736" in reply and "address query" in reply  # this order's own state
+    assert "support team" in reply  # and the offer that state brings
+    # Asked again about the order already shown, the meaning alone: no repeat of the whole status.
+    again = await talk("FF-2112 aoife.byrne@example.ie", "what does delayed mean?", store=SECOND)
+    assert "later than planned" in again.replies[1] and "4829105736" not in again.replies[1]
+
+
+# --- another platform: named by a list, or as the shop the order was placed with -----------------------------------
+@pytest.fixture
+def unsure_platform_reader(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An act reader that guesses 'another platform', unsure and with no marketplace named, for one message."""
+    real = understand.read_acts
+
+    def read(text: str) -> ActReading:
+        if "it just vanished" not in text:
+            return real(text)
+        probabilities = {act: 0.0 for act in ACTS} | {"other_platform": 0.55}
+        return ActReading.model_construct(
+            text=text, acts=("other_platform",), probabilities=probabilities, negated=(), platform=None
+        )
+
+    monkeypatch.setattr(understand, "read_acts", read)
+    model._read_intent.cache_clear()
+    yield
+    model._read_intent.cache_clear()
+
+
+@pytest.mark.usefixtures("unsure_platform_reader")
+async def test_an_unsure_other_platform_beside_our_order_details_is_looked_up() -> None:
+    talked = await talk(f"1042 {JORDAN} it just vanished")
+    assert talked.tools(0) == ["find_order", "list_fulfillments"]
+    assert "check with them directly" not in talked.replies[0]
+
+
+async def test_a_shop_named_as_where_the_order_was_placed_is_another_platform() -> None:
+    elsewhere = await talk("hi, I ordered a kettle from Brightwater Homeware, has it shipped yet?")
+    assert "Brightwater Homeware" in elsewhere.replies[0] and elsewhere.all_tools() == []
+    ours = await talk(f"I ordered from Harbor & Pine, it's 1042, {JORDAN}")
+    assert ours.tools(0) == ["find_order", "list_fulfillments"]
+    days = await talk("I ordered it on Tuesday, where is it?")
+    assert "Tuesday" not in days.replies[0] and "order number" in days.replies[0]
+
+
+async def test_regional_marketplaces_are_known() -> None:
+    talked = await talk("is this where i check on my argos order")
+    assert "Argos" in talked.replies[0] and talked.all_tools() == []

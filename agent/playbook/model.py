@@ -43,6 +43,7 @@ from agent.playbook.understand import (
     Details,
     Intent,
     dates_named,
+    foreign_shop,
     is_correction,
     names_item,
     offer_answer,
@@ -363,6 +364,10 @@ class Playbook:
         if escalation is not None:
             return escalation
 
+        # Only without details: "ordered from Seattle, #7325 a@b.c" names a place, and the details are for a lookup.
+        elsewhere = None if intent.other_platform or new_details or state.current_order else self._elsewhere(turn.user)
+        if elsewhere is not None:
+            intent = replace(intent, acts=intent.acts | {"other_platform"}, platform=elsewhere)
         small = self._small_talk(state, intent, new_details)
         if small is not None:
             return small
@@ -387,6 +392,16 @@ class Playbook:
             listed = ", ".join(c[0] for c in state.choices)
             return self._reply(state, "customer_orders.unclear", awaiting="which_order", orders=listed)
         return self._order_flow(state, turn, intent, new_details)
+
+    def _elsewhere(self, text: str) -> str | None:
+        """A shop the message says the order was placed with ("I ordered it from Maple Goods") that is not this one,
+        so the order is another platform's even when no list knows the name."""
+        name = foreign_shop(text)
+        if name is None:
+            return None
+        ours = set(re.findall(r"[a-z]{3,}", f"{self.shop_name} {self.persona.assistant_name}".lower()))
+        ours -= {"the", "and", "shop", "store", "company", "online"}
+        return None if ours & set(re.findall(r"[a-z]{3,}", name.lower())) else name
 
     def _small_talk(self, state: State, intent: Intent, new_details: bool) -> ReplyStep | None:
         """Answers that need no order: a no to an offer, another platform, greetings, thanks, an "ok"."""
@@ -599,7 +614,8 @@ class Playbook:
             # "Where is it, and can I return it?": the clause asking where it is counts though the request drowns it
             # in the whole message's reading.
             intent = intent.plus(frozenset({"where_is_order"}))
-        special = self._special_answer(order, fulfillments, intent)
+        first_look = state.current_order != order.order_number
+        special = self._special_answer(order, fulfillments, intent, first_look=first_look)
         if special is not None:
             return self._answered(special.text, answered, offer=special.offer, topic=special.topic)
         if state.current_order == order.order_number and not new_details:
@@ -614,7 +630,9 @@ class Playbook:
     def _shown(step: ReplyStep) -> ReplyStep:
         return replace(step, state=replace(step.state, status_shown=True))
 
-    def _special_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer | None:
+    def _special_answer(
+        self, order: OrderOverview, result: FulfillmentsResult, intent: Intent, *, first_look: bool = False
+    ) -> Answer | None:
         """A request Lumen can't do, a problem with what arrived, or what a status means: not the status alone."""
         request = intent.request
         if request and not result.cancelled:
@@ -630,7 +648,14 @@ class Playbook:
         if problem and not result.cancelled:
             return self.compose.problem_answer(order, result, problem, intent)
         if intent.has("status_meaning") and not result.cancelled:
-            return self.compose.meaning_answer(order, result, intent.statuses)
+            meaning = self.compose.meaning_answer(order, result, intent.statuses)
+            if first_look:
+                # "It says delivery failed, what does that mean? 1234 a@b.c": the order itself was never shown, so
+                # what the status means is followed by what this order's status is, and that answer's offer.
+                status = self.compose.order_answer(order, result, intent)
+                text = self.compose.join(self.compose.without_offers(meaning.full()), status.full())
+                return Answer(text, offer=status.offer or meaning.offer, topic=status.topic or meaning.topic)
+            return meaning
         return None
 
     def _several_orders(self, state: State, turn: Turn, intent: Intent) -> ToolStep | ReplyStep:

@@ -532,12 +532,53 @@ def _read(text: str) -> ActReading:
     return alone.model_copy(update={"text": text, "acts": acts})
 
 
+def _unnamed_platform_beside_details(text: str, reading: ActReading) -> bool:
+    """Another platform read without any marketplace named, less than surely, in a message that gives an order
+    number or an email: the details are for an order here (a shop named in words is judged by the playbook, which
+    knows this shop's name: `foreign_shop`)."""
+    if reading.platform is not None or reading.probabilities.get("other_platform", 0.0) >= SURE:
+        return False
+    details = extract_details(text, None)
+    return bool(details.order_number or details.email)
+
+
+# "I ordered it from Maple Goods", "my order with Northwind Outfitters": a business named in capitals after the words
+# that say where an order was placed. Whether it is this shop is for the caller to judge.
+_FOREIGN_SHOP = re.compile(
+    r"\b(?:order(?:ed)?|bought|purchased|got it|placed)\s+(?:[a-z]+\s+){0,3}?(?:from|on|through|via)\s+"
+    r"((?:[A-Z][\w&'’.\-]*)(?:\s+(?:&\s+)?[A-Z][\w&'’.\-]*){0,3})"
+)
+# Capitalised words after "ordered on/from" that name no business: days, months, sale days, payment methods.
+_NOT_A_SHOP = re.compile(
+    rf"^(?:{MONTH_PATTERN}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|black friday|cyber monday|"
+    r"boxing day|christmas|xmas|easter|prime day|paypal|visa|mastercard|amex|klarna|afterpay|apple pay|google pay|"
+    r"shop pay|i|my|mobile|desktop|web|the|your|this|here)\b",
+    re.IGNORECASE,
+)
+
+
+def foreign_shop(text: str) -> str | None:
+    """The business a message says an order was placed with ("ordered from Maple Goods" -> "Maple Goods"), if any:
+    capitalised words after "ordered from/on/through", not a day, a month, a payment method or a country."""
+    found = _FOREIGN_SHOP.search(text)
+    if found is None:
+        return None
+    name = found.group(1).strip(".")
+    if _NOT_A_SHOP.match(name) or places_named(name):
+        return None
+    return name
+
+
 def detect_intent(text: str) -> Intent:
     reading = _read(text)
     words = _words(_without_emails(text))
     acts = set(reading.acts)
     # "I don't want to cancel": a request named only under negation is not made.
     acts -= set(reading.negated) & set(REQUESTS)
+    if "other_platform" in acts and _unnamed_platform_beside_details(text, reading):
+        # "7317 me@x.ca, never showed up": our own order's details, and no other shop named: it is our order.
+        acts.discard("other_platform")
+        acts.add("where_is_order")
     if POLICY_QUESTION in acts:
         # "What's your return policy?" asks about the shop, it makes no request (unless it surely makes one too).
         acts -= {a for a in REQUESTS if reading.probabilities.get(a, 0.0) < SURE}
