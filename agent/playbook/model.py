@@ -652,9 +652,9 @@ class Playbook:
             if first_look:
                 # "It says delivery failed, what does that mean? 1234 a@b.c": the order itself was never shown, so
                 # what the status means is followed by what this order's status is, and that answer's offer.
-                status = self.compose.order_answer(order, result, intent)
-                text = self.compose.join(self.compose.without_offers(meaning.full()), status.full())
-                return Answer(text, offer=status.offer or meaning.offer, topic=status.topic or meaning.topic)
+                state = self.compose.order_answer(order, result, intent)
+                text = self.compose.join(self.compose.without_offers(meaning.full()), state.full())
+                return Answer(text, offer=state.offer or meaning.offer, topic=state.topic or meaning.topic)
             return meaning
         return None
 
