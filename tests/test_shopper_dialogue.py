@@ -12,10 +12,11 @@ import pytest
 
 from agent.playbook import model, understand
 from agent.playbook.acts import ACTS, ActReading
+from agent.playbook.compose import one_full_stop
 from agent.playbook.understand import extract_details, offer_answer
 from shopify.names import fits_postal_code, matching_order_names, order_name_matches
 from tests.test_playbook import OLIVER, SECOND, as_customer
-from tests.test_understanding import DEMO, talk
+from tests.test_understanding import ANA, DEMO, store_with_event, talk
 
 JORDAN = "jordan.lee@example.com"  # #1042 on the demo store: two packages in transit
 
@@ -192,3 +193,22 @@ async def test_a_shop_named_as_where_the_order_was_placed_is_another_platform() 
 async def test_regional_marketplaces_are_known() -> None:
     talked = await talk("is this where i check on my argos order")
     assert "Argos" in talked.replies[0] and talked.all_tools() == []
+
+
+# --- composition: one full stop after an abbreviation; the team told what happened --------------------------------
+@pytest.mark.parametrize(("shop", "said"), [("Oak & Iron Ltd.", "Oak & Iron Ltd. I can"), ("Acme Inc.", "Acme Inc. I")])
+async def test_a_shop_name_ending_in_a_full_stop_takes_no_second_one(tmp_path: Path, shop: str, said: str) -> None:
+    store = renamed_store(tmp_path, "XY", shop_name=shop)
+    reply = (await talk("hello there", store=store)).replies[0]
+    assert said in reply and ".." not in reply
+
+
+def test_one_full_stop_keeps_an_ellipsis() -> None:
+    assert one_full_stop("ready at 4:00 p.m.. Then...") == "ready at 4:00 p.m. Then..."
+
+
+async def test_a_parcel_going_back_to_the_shop_is_handed_over_as_that(tmp_path: Path) -> None:
+    store = store_with_event(tmp_path, "FAILURE", "FAILURE", "Undeliverable, returned to sender")
+    talked = await talk(f"where is my order 1094 {ANA}", "yes please", store=store)
+    [escalation] = talked.escalations()
+    assert "returned to the sender" in escalation["summary"] and "delay" not in escalation["summary"]

@@ -29,7 +29,9 @@ from tools.list_fulfillments import FulfillmentsResult
 from tools.views import Item, OrderOverview, Package, When
 
 STALE_AFTER_DAYS = 5
-_DOUBLE_STOP = re.compile(r"(?<=\b[ap]\.m\.)\.")
+# A sentence ending on an abbreviation ("9:00 a.m.", "Salal & Cedar Co.", "Acme Inc.") takes no second full stop;
+# an ellipsis ("...") is left alone.
+_DOUBLE_STOP = re.compile(r"(?<=\w\.)\.(?!\.)")
 _INTERNATIONAL_HINTS = re.compile(r"origin country|export|international|customs|import|abroad|border", re.IGNORECASE)
 _CONTEXT_TOPICS = {
     "unshipped": ("ship", "pre-order", "preorder", "backorder", "dispatch", "process", "made to order", "handmade"),
@@ -50,7 +52,12 @@ class LocaleReplies(Replies):
 
     def say(self, key: str, **fields: object) -> str:
         # A time the locale writes "3:00 p.m." ends a template's sentence with one full stop, not two.
-        return _DOUBLE_STOP.sub("", super().say(key, **(self.words | fields)))
+        return one_full_stop(super().say(key, **(self.words | fields)))
+
+
+def one_full_stop(text: str) -> str:
+    """The text with one full stop where an abbreviation ends a sentence: "Co.." -> "Co.", "a.m.." -> "a.m."."""
+    return _DOUBLE_STOP.sub("", text)
 
 
 @cache
@@ -530,9 +537,12 @@ class Composer:
             tracking=self.tracking(package),
         )
         said = self.r.say(f"trouble.{trouble}", carrier=carrier)
+        # The team reads what happened: a parcel going back to the shop or damaged is no delay (the escalate tool's
+        # reasons are fixed, so the summary, chosen by topic, says it).
         return Answer(
             self.join(text, said, self._latest_sentence(package), self.r.say("order.problem_offer")),
-            "delayed_or_stuck",
+            "other" if trouble in ("returned", "damaged") else "delayed_or_stuck",
+            topic=f"trouble_{trouble}",
         )
 
     def _eta_sentence(self, package: Package, *, offer: bool = True) -> str:

@@ -33,7 +33,7 @@ from pydantic_core import to_jsonable_python
 from agent.calendar_words import WEEKDAYS
 from agent.persona import Persona
 from agent.playbook.acts import THRESHOLD, Act, read_acts
-from agent.playbook.compose import Answer, Composer
+from agent.playbook.compose import Answer, Composer, one_full_stop
 from agent.playbook.understand import (
     EMAIL,
     ITEM_PROBLEMS,
@@ -108,6 +108,7 @@ class State:
     postal_code: str | None = None
     current_order: str | None = None
     pending_reason: str | None = None
+    pending_summary: str | None = None  # what the team was to be told, kept while Lumen asks for a reply address
     escalations: dict[str, tuple[str, str]] = field(
         default_factory=dict
     )  # order ('' for none) -> (reference, reply-to)
@@ -285,6 +286,8 @@ class Playbook:
             state = step.state if isinstance(step, ReplyStep) else replace(state, awaiting=None, offer=None)
         current = turns[-1]
         step = self._decide(self._absorb(state, current.user), current)
+        if isinstance(step, ReplyStep):
+            step = replace(step, text=one_full_stop(step.text))  # pieces joined may end on an abbreviation
         previous = turns[-2].reply if len(turns) > 1 else None
         repeated = isinstance(step, ReplyStep) and previous is not None and step.text.strip() == previous.strip()
         details = _details(current.user, state)
@@ -484,7 +487,8 @@ class Playbook:
         if not order and not state.email:
             return self._reply(replace(state, pending_reason=reason), "ask_contact_email", awaiting="contact_email")
         topic = (wants or state.offer_topic) if accepting else None
-        args: dict[str, Any] = {"reason": reason, "summary": self._summary(topic or reason, order)}
+        summary = state.pending_summary if state.pending_reason and state.pending_summary else None
+        args: dict[str, Any] = {"reason": reason, "summary": summary or self._summary(topic or reason, order)}
         if order:
             args["order_number"] = order
         if state.email:
@@ -497,7 +501,7 @@ class Playbook:
         if result.status in ("created", "already_created") and result.reference:
             reply_to = result.reply_to or state.email or ""
             escalations = state.escalations | {order or "": (result.reference, reply_to)}
-            done = replace(state, escalations=escalations, pending_reason=None)
+            done = replace(state, escalations=escalations, pending_reason=None, pending_summary=None)
             key = "escalated" if result.status == "created" else "already_escalated"
             return self._reply(done, key, reference=result.reference, email=reply_to)
         if result.status == "not_verified" and state.email:
@@ -505,7 +509,12 @@ class Playbook:
             if len([c for c in turn.calls if c.name == "escalate"]) < 2:
                 return ToolStep("escalate", args | {"shopper_email": state.email})
         if result.status in ("need_contact_email", "not_verified"):
-            pending = replace(state, pending_reason=call.args.get("reason"), offer_order=order)
+            pending = replace(
+                state,
+                pending_reason=call.args.get("reason"),
+                pending_summary=call.args.get("summary"),
+                offer_order=order,
+            )
             return self._reply(pending, "ask_contact_email", awaiting="contact_email")
         return self._reply(state, "escalation_failed")
 
@@ -622,9 +631,9 @@ class Playbook:
             # A follow-up about an order already shown: answer the question asked, not the whole story again.
             focused = self.compose.focused_answer(order, fulfillments, intent)
             if focused is not None:
-                return self._shown(self._answered(focused.text, answered, offer=focused.offer))
+                return self._shown(self._answered(focused.text, answered, offer=focused.offer, topic=focused.topic))
         answer: Answer = self.compose.order_answer(order, fulfillments, intent)
-        return self._shown(self._answered(answer.text, answered, offer=answer.offer))
+        return self._shown(self._answered(answer.text, answered, offer=answer.offer, topic=answer.topic))
 
     @staticmethod
     def _shown(step: ReplyStep) -> ReplyStep:
