@@ -107,6 +107,8 @@ async def test_a_suffix_shops_order_is_found_however_its_letters_are_typed(tmp_p
         ("hmm scratch that, all good", "no"),
         ("no it still hasn't arrived", None),
         ("yes but when will it come", None),
+        ("yes please, I'll wait to hear from them", None),  # a plain yes first: the reader weighs the rest
+        ("ok nvm", "no"),  # a weak yes does not outweigh taking it back
     ],
 )
 def test_how_a_message_answers_an_open_offer(message: str, answer: str | None) -> None:

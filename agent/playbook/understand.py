@@ -433,7 +433,9 @@ def offer_answer(text: str) -> Literal["yes", "no"] | None:
     phrases = _answer_phrases()
     padded = f" {' '.join(_answer_tokens(_without_emails(text)))} "
     if any(f" {p} " in padded for p in phrases["withdraw"]):
-        return "no"
+        # "Yes please, I'll wait to hear from them" opens with a plain yes: that one is for the reader to weigh.
+        opens_yes = any(padded.startswith(f" {p} ") for p in phrases["yes"] if p not in phrases["weak_yes"])
+        return None if opens_yes else "no"
     said: set[str] = set()
     for kind in ("no", "yes", "filler"):
         for phrase in phrases[kind]:
