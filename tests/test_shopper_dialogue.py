@@ -214,3 +214,30 @@ async def test_a_parcel_going_back_to_the_shop_is_handed_over_as_that(tmp_path: 
     talked = await talk(f"where is my order 1094 {ANA}", "yes please", store=store)
     [escalation] = talked.escalations()
     assert "returned to the sender" in escalation["summary"] and "delay" not in escalation["summary"]
+
+
+# --- a request or problem stated in one clause beside a status question --------------------------------------------
+async def test_an_address_change_asked_beside_where_it_is_is_offered_to_the_team() -> None:
+    talked = await talk(f"where's 1042 at, and could I update the delivery address? {JORDAN}")
+    reply = talked.replies[0]
+    assert "9400111899223197428490" in reply  # where it is
+    assert "address" in reply and "support team" in reply and reply.rstrip().endswith("?")  # and the request
+    assert "escalate" not in talked.all_tools()
+
+
+async def test_not_wanting_an_address_change_makes_no_request() -> None:
+    talked = await talk(f"where's 1042 at? I don't need to change the address, {JORDAN}")
+    assert "address" not in talked.replies[0].lower()
+
+
+async def test_damage_said_in_plain_words_beside_the_details_is_a_problem_not_a_status() -> None:
+    talked = await talk(f"1094 {ANA} the poles arrived but one is snapped in half", store=DEMO)
+    reply = talked.replies[0]
+    assert "damaged" in reply and "support team" in reply and reply.rstrip().endswith("?")
+
+
+def test_plain_words_of_a_problem_are_read_only_about_what_arrived() -> None:
+    assert "damaged_item" in model._clause_cues("where is it, and the lid has a crack, er, is cracked")
+    assert model._clause_cues("where is it? the tracking link seems broken") == frozenset()
+    assert model._clause_cues("where is it, and I won't need to change the address") == frozenset()
+    assert "change_address" in model._clause_cues("where is it and can you redirect it to my office address")

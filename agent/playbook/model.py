@@ -30,9 +30,10 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 from pydantic_core import to_jsonable_python
 
+from agent import prompts
 from agent.calendar_words import WEEKDAYS
 from agent.persona import Persona
-from agent.playbook.acts import THRESHOLD, Act, read_acts
+from agent.playbook.acts import THRESHOLD, Act, negated_spans, read_acts
 from agent.playbook.compose import Answer, Composer, one_full_stop
 from agent.playbook.understand import (
     EMAIL,
@@ -247,7 +248,7 @@ def _intent(text: str, state: State) -> Intent:
         # its details and the question drowned; a request a clause makes on its own is heard too (unless the
         # shopper said they don't want it). Only then: beside another act (a parcel not received) the reading
         # already heard what the message is about.
-        asked = _clause_requests(text) - intent.negated
+        asked = (_clause_requests(text) | _clause_cues(text)) - intent.negated
         if asked:
             return intent.plus(asked)
     return intent
@@ -734,6 +735,27 @@ def _clause_requests(text: str) -> frozenset[Act]:
         if len(clause.split()) >= 4:
             reading = read_acts(clause)
             found |= {a for a in REQUESTS if reading.probabilities.get(a, 0.0) >= UNSURE and a not in reading.negated}
+    return frozenset(found)
+
+
+@lru_cache(maxsize=4096)
+def _clause_cues(text: str) -> frozenset[Act]:
+    """The requests and problems a clause states in plain words (`prompts/requests.toml`): "can I change where it's
+    going", "it's got a hole in it". A clause under negation states none."""
+    found: set[Act] = set()
+    for clause in _CLAUSE_BREAK.split(EMAIL.sub(" ", text)):
+        words = " " + " ".join(re.findall(r"[\w']+", clause.lower().replace("’", "'"))) + " "
+        if negated_spans(clause):
+            continue
+        for act, cues in prompts.toml("requests.toml").items():
+            if any(f" {u} " in words for u in cues.get("unless", ())):
+                continue
+            stated = any(f" {w} " in words for w in cues.get("any", ()))
+            verb = min((words.index(f" {v} ") for v in cues.get("verbs", ()) if f" {v} " in words), default=None)
+            if verb is not None:
+                stated = stated or any(f" {o} " in words[verb:] for o in cues.get("objects", ()))
+            if stated:
+                found.add(act)
     return frozenset(found)
 
 
