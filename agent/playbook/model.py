@@ -15,7 +15,7 @@ from copy import copy
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from babel import Locale
 from pydantic_ai.messages import (
@@ -754,8 +754,8 @@ def _clause_cues(text: str) -> frozenset[Act]:
             verb = min((words.index(f" {v} ") for v in cues.get("verbs", ()) if f" {v} " in words), default=None)
             if verb is not None:
                 stated = stated or any(f" {o} " in words[verb:] for o in cues.get("objects", ()))
-            if stated:
-                found.add(act)
+            if stated and act in ITEM_PROBLEMS + REQUESTS:
+                found.add(cast(Act, act))
     return frozenset(found)
 
 
