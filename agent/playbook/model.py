@@ -15,7 +15,7 @@ from copy import copy
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
 from babel import Locale
 from pydantic_ai.messages import (
@@ -755,7 +755,7 @@ def _clause_cues(text: str) -> frozenset[Act]:
             if verb is not None:
                 stated = stated or any(f" {o} " in words[verb:] for o in cues.get("objects", ()))
             if stated and act in ITEM_PROBLEMS + REQUESTS:
-                found.add(cast(Act, act))
+                found.add(act)
     return frozenset(found)
 
 
