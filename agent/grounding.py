@@ -224,12 +224,13 @@ def _reply_amounts(reply: str) -> Iterator[tuple[str, Decimal | None]]:
 
 
 def _unknown_amounts(reply: str, source: str) -> list[str]:
+    stated = [(text, value) for text, value in _reply_amounts(reply) if value is not None]
+    if not stated:  # most replies name no amount: the source (every tool result) need not be scanned
+        return []
     # Amounts in tool results are decimal strings ("64.00"); a shopper may also name one ("$64").
     amounts_text = _DECIMAL.findall(source) + [a or b for a, b in _MONEY.findall(source)]
     known_amounts = {d for n in amounts_text if (d := _decimal(n)) is not None}
-    return [
-        f"amount {text}" for text, value in _reply_amounts(reply) if value is not None and value not in known_amounts
-    ]
+    return [f"amount {text}" for text, value in stated if value not in known_amounts]
 
 
 def _unknown_dates(reply: str, source: str, known_dates: set[tuple[int, int]]) -> list[str]:
@@ -355,9 +356,12 @@ def _span_key(number: str, unit: str) -> tuple[str, str]:
 
 def unknown_windows(reply: str, source: str) -> list[str]:
     """Delivery windows ("within 3-5 business days", "in 2 days") that neither the data nor the persona notes give."""
+    promised = list(_WINDOW.finditer(reply))
+    if not promised:  # most replies promise no window: the source need not be scanned
+        return []
     known = {_span_key(m.group(1), m.group(3)) for m in _ANY_SPAN.finditer(source)}
     problems: list[str] = []
-    for match in _WINDOW.finditer(reply):
+    for match in promised:
         number, unit = (match.group(1), match.group(3)) if match.group(1) else (match.group(4), match.group(6))
         if _span_key(number, unit) not in known:
             problems.append(f"delivery window '{match.group(0).strip()}'")
