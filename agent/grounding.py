@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 
 from babel.numbers import list_currencies
 from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart, UserPromptPart
@@ -97,6 +99,17 @@ class Evidence:
     tools: str  # the tool results (and persona notes) alone: what backs a status
     orders: frozenset[str]  # order numbers (`order_key`) the tools returned, the instructions' example, the notes
 
+    # What `text` backs, read once per evidence: a streamed reply is checked sentence by sentence against the same one.
+    @cached_property
+    def dates(self) -> frozenset[tuple[int, int]]:
+        return frozenset(_dates(self.text))
+
+    @cached_property
+    def amounts(self) -> frozenset[Decimal]:
+        # Amounts in tool results are decimal strings ("64.00"); a shopper may also name one ("$64").
+        amounts_text = _DECIMAL.findall(self.text) + [a or b for a, b in _MONEY.findall(self.text)]
+        return frozenset(d for n in amounts_text if (d := _decimal(n)) is not None)
+
     @classmethod
     def of(cls, source: str | Evidence) -> Evidence:
         """A plain text is its own tool data; its order numbers are the ones it names ("#1234", "order_number")."""
@@ -152,12 +165,12 @@ def ungrounded(reply: str, source: str | Evidence, today: date | None = None) ->
     backing = Evidence.of(source)
     text = backing.text
     reply_wo_urls = _URL.sub(" ", reply)
-    known_dates = _dates(text)
+    known_dates = backing.dates
     return [
         *_unknown_links(reply, text),
         *_unknown_tracking(reply_wo_urls, text),
         *_unknown_orders(reply_wo_urls, backing.orders),
-        *_unknown_amounts(reply_wo_urls, text),
+        *_unknown_amounts(reply_wo_urls, backing),
         *_unknown_dates(reply_wo_urls, text, known_dates),
         *_unknown_days(reply_wo_urls, text, known_dates, today),
         *unknown_statuses(reply_wo_urls, backing.tools),
@@ -223,17 +236,14 @@ def _reply_amounts(reply: str) -> Iterator[tuple[str, Decimal | None]]:
             yield match.group(group), _decimal(match.group(group))
 
 
-def _unknown_amounts(reply: str, source: str) -> list[str]:
+def _unknown_amounts(reply: str, backing: Evidence) -> list[str]:
     stated = [(text, value) for text, value in _reply_amounts(reply) if value is not None]
     if not stated:  # most replies name no amount: the source (every tool result) need not be scanned
         return []
-    # Amounts in tool results are decimal strings ("64.00"); a shopper may also name one ("$64").
-    amounts_text = _DECIMAL.findall(source) + [a or b for a, b in _MONEY.findall(source)]
-    known_amounts = {d for n in amounts_text if (d := _decimal(n)) is not None}
-    return [f"amount {text}" for text, value in stated if value not in known_amounts]
+    return [f"amount {text}" for text, value in stated if value not in backing.amounts]
 
 
-def _unknown_dates(reply: str, source: str, known_dates: set[tuple[int, int]]) -> list[str]:
+def _unknown_dates(reply: str, source: str, known_dates: AbstractSet[tuple[int, int]]) -> list[str]:
     problems = [f"date {month}/{day}" for month, day in sorted(_dates(reply)) if (month, day) not in known_dates]
     for match in _DATE_SLASH.finditer(reply):
         first, second = int(match.group(1)), int(match.group(2))
@@ -249,7 +259,7 @@ def _unknown_dates(reply: str, source: str, known_dates: set[tuple[int, int]]) -
     return problems
 
 
-def _unknown_days(reply: str, source: str, known_dates: set[tuple[int, int]], today: date | None) -> list[str]:
+def _unknown_days(reply: str, source: str, known_dates: AbstractSet[tuple[int, int]], today: date | None) -> list[str]:
     """Weekdays the source never names, and a 'tomorrow' that is not a known date."""
     reply_lower, source_lower = reply.lower(), source.lower()
     problems = [
