@@ -24,7 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +62,18 @@ def _bare_model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     return ModelResponse(parts=[ToolCallPart("find_order", args)])
 
 
-def bare_agent() -> Agent[dict[str, dict[str, Any]], str]:
-    agent: Agent[dict[str, dict[str, Any]], str] = Agent(FunctionModel(_bare_model), deps_type=dict)
+def _shaped_model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    """Lumen's shape of turn for a shipped order: find_order, then list_fulfillments, then the answer."""
+    returned = [p for m in messages for p in getattr(m, "parts", []) if isinstance(p, ToolReturnPart)]
+    if len(returned) == 1 and isinstance(returned[0].content, dict) and returned[0].content:
+        return ModelResponse(parts=[ToolCallPart("list_fulfillments", {"order_number": returned[0].content["name"]})])
+    return _bare_model(messages, info)
+
+
+def bare_agent(*, lumen_shape: bool = False) -> Agent[dict[str, dict[str, Any]], str]:
+    """The bare run; `lumen_shape`: three model requests and two tool calls, as Lumen's turn about a shipped order."""
+    model = FunctionModel(_shaped_model if lumen_shape else _bare_model)
+    agent: Agent[dict[str, dict[str, Any]], str] = Agent(model, deps_type=dict)
 
     @agent.tool
     async def find_order(ctx: RunContext[dict[str, dict[str, Any]]], order_number: str, email: str) -> dict[str, Any]:
@@ -72,6 +82,14 @@ def bare_agent() -> Agent[dict[str, dict[str, Any]], str]:
         if node is None or node.get("email") != email:
             return {}
         return {"name": node["name"], "status": node["displayFulfillmentStatus"]}
+
+    if lumen_shape:
+
+        @agent.tool
+        async def list_fulfillments(ctx: RunContext[dict[str, dict[str, Any]]], order_number: str) -> dict[str, Any]:
+            """The order's packages."""
+            node = ctx.deps.get(order_number.lstrip("#").upper()) or {}
+            return {"status": node.get("displayFulfillmentStatus"), "fulfillments": node.get("fulfillments")}
 
     return agent
 
@@ -96,6 +114,10 @@ class Ratio:
     lumen_s: list[float]
     bare_s: list[float]
     profile: str = ""
+    # CPU seconds of the process (every thread) per run: steadier than wall time on a machine others load.
+    lumen_cpu_s: list[float] = field(default_factory=list)
+    bare_cpu_s: list[float] = field(default_factory=list)
+    shaped_cpu_s: list[float] = field(default_factory=list)  # the bare agent in Lumen's shape (3 requests, 2 tools)
 
     @property
     def median_ratio(self) -> float:
@@ -132,27 +154,33 @@ async def measure(store: dict[str, Any], runs: int, *, profile: bool = False, wo
 
 
 async def _alternate(lumen: Lumen, orders: list[dict[str, Any]], runs: int, profile: bool) -> Ratio:
-    agent = bare_agent()
+    agent, shaped = bare_agent(), bare_agent(lumen_shape=True)
     by_number = {node["name"].lstrip("#").upper(): node for node in orders}
     profiler = cProfile.Profile() if profile else None
-    lumen_s: list[float] = []
-    bare_s: list[float] = []
+    ratio = Ratio(runs, [], [])
     for i in range(WARMUP + runs):
         node = orders[(i * 7919) % len(orders)]  # a different order each run, spread over the store
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         if profiler is not None and i >= WARMUP:
             profiler.enable()
         await lumen.chat(question(node), None)
         if profiler is not None:
             profiler.disable()
-        lumen_took = time.perf_counter() - started
-        started = time.perf_counter()
+        lumen_took, lumen_cpu = time.perf_counter() - started, time.process_time() - cpu
+        started, cpu = time.perf_counter(), time.process_time()
         await agent.run(question(node), deps=by_number)
-        bare_took = time.perf_counter() - started
+        bare_took, bare_cpu = time.perf_counter() - started, time.process_time() - cpu
+        cpu = time.process_time()
+        await shaped.run(question(node), deps=by_number)
+        shaped_cpu = time.process_time() - cpu
         if i >= WARMUP:
-            lumen_s.append(lumen_took)
-            bare_s.append(bare_took)
-    return Ratio(runs, lumen_s, bare_s, _top(profiler) if profiler is not None else "")
+            ratio.lumen_s.append(lumen_took)
+            ratio.bare_s.append(bare_took)
+            ratio.lumen_cpu_s.append(lumen_cpu)
+            ratio.bare_cpu_s.append(bare_cpu)
+            ratio.shaped_cpu_s.append(shaped_cpu)
+    ratio.profile = _top(profiler) if profiler is not None else ""
+    return ratio
 
 
 def _top(profiler: cProfile.Profile, limit: int = 30) -> str:
@@ -171,6 +199,20 @@ def report(ratio: Ratio) -> list[str]:
         f"  bare pydantic-ai agent run:    median {statistics.median(ratio.bare_s) * ms:.2f} ms, "
         f"mean {statistics.fmean(ratio.bare_s) * ms:.2f} ms (2 model requests, 1 tool call)",
         f"  Lumen / bare:                  {ratio.median_ratio:.1f}x (medians), {ratio.mean_ratio:.1f}x (means)",
+        *_cpu_lines(ratio),
+    ]
+
+
+def _cpu_lines(ratio: Ratio) -> list[str]:
+    """The same in CPU time, and the bare agent in Lumen's shape: what the framework alone costs for Lumen's turn."""
+    if not (ratio.lumen_cpu_s and ratio.bare_cpu_s and ratio.shaped_cpu_s):
+        return []
+    runs = (ratio.lumen_cpu_s, ratio.bare_cpu_s, ratio.shaped_cpu_s)
+    lumen, bare, shaped = (statistics.fmean(s) * 1000 for s in runs)
+    return [
+        f"  CPU per run (mean):            Lumen {lumen:.1f} ms, bare {bare:.2f} ms: {lumen / bare:.1f}x",
+        f"  bare run in Lumen's shape:     {shaped:.2f} ms CPU, {shaped / bare:.2f}x the bare run "
+        "(3 model requests, 2 tool calls: the framework's share of Lumen's turn)",
     ]
 
 
