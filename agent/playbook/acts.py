@@ -477,8 +477,13 @@ def shipped_model() -> ActModel:
     return ActModel.train(training_messages(), SHIPPED)
 
 
-# A message is read several times in one turn (whole, and its clauses by more than one rule) and again on every
-# model request of the turn; reading is deterministic, so each text is read once while it is recent.
-@lru_cache(maxsize=1024)
 def read_acts(text: str) -> ActReading:
-    return shipped_model().read(text)
+    return _read_with(shipped_model(), text)
+
+
+# A message is read several times in one turn (whole, and its clauses by more than one rule) and again on every
+# model request of the turn; a model's reading is deterministic, so each text is read once while it is recent (keyed
+# by the model too: a model trained anew in this process reads afresh).
+@lru_cache(maxsize=1024)
+def _read_with(model: ActModel, text: str) -> ActReading:
+    return model.read(text)
