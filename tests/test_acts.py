@@ -325,3 +325,30 @@ def test_the_stacked_linear_reading_is_scikit_learns_own() -> None:
     texts = [text for text, _ in training_messages()[:300]] + ["where is #1042?", "nope", "ok 👍", ""]
     fast = np.array([[row[act] for act in ACTS] for row in model.probabilities(texts)])
     assert np.allclose(fast, model._pipeline.predict_proba(texts), rtol=0, atol=1e-12)
+
+
+def test_the_reader_builds_scikit_learns_own_feature_matrix() -> None:
+    """`ActModel.probabilities` calls the vectorizers without FeatureUnion's per-call machinery: the very same matrix."""
+    import numpy as np
+
+    from agent.playbook.acts import _features_of
+
+    union = shipped_model()._pipeline.named_steps["features"]
+    texts = [text for text, _ in training_messages()[:200]] + ["where is #1042?", "not Amazon, no", "ok 👍", ""]
+    ours, theirs = _features_of(union, texts), union.transform(texts)
+    assert ours.shape == theirs.shape
+    assert (ours != theirs).nnz == 0
+    assert np.array_equal(ours.toarray(), theirs.toarray())
+
+
+def test_a_text_is_read_once_while_recent_and_afresh_by_a_new_model() -> None:
+    """Readings are kept per model and text: the same text gets the same reading, a model trained anew reads afresh."""
+    from agent.playbook.acts import ActModel, _read_with
+
+    model = shipped_model()
+    first = read_acts("where is my parcel, order #5521?")
+    assert read_acts("where is my parcel, order #5521?") is first
+    assert first == model.read("where is my parcel, order #5521?")
+    other = ActModel.train(training_messages()[:400])
+    assert _read_with(other, "where is my parcel, order #5521?") == other.read("where is my parcel, order #5521?")
+    assert read_acts("where is my parcel, order #5521?") is first
