@@ -65,9 +65,14 @@ def _bare_model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
 def _shaped_model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     """Lumen's shape of turn for a shipped order: find_order, then list_fulfillments, then the answer."""
     returned = [p for m in messages for p in getattr(m, "parts", []) if isinstance(p, ToolReturnPart)]
-    if len(returned) == 1 and isinstance(returned[0].content, dict) and returned[0].content:
-        return ModelResponse(parts=[ToolCallPart("list_fulfillments", {"order_number": returned[0].content["name"]})])
-    return _bare_model(messages, info)
+    found = returned[0].content if returned else None
+    if not isinstance(found, dict) or not found:
+        return _bare_model(messages, info)
+    if len(returned) == 1:
+        return ModelResponse(parts=[ToolCallPart("list_fulfillments", {"order_number": found["name"]})])
+    listed = returned[-1].content
+    status = str(listed.get("status") if isinstance(listed, dict) else "").lower()
+    return ModelResponse(parts=[TextPart(f"Your order {found['name']} is {status}.")])
 
 
 def bare_agent(*, lumen_shape: bool = False) -> Agent[dict[str, dict[str, Any]], str]:
