@@ -37,9 +37,13 @@ SQLITE_BEGIN_TRIES = 6
 READ_ONLY = "lumen_read_only"
 # PostgreSQL connections per worker: SQLAlchemy's default (5 + 10 overflow, 30 s wait) answered a Black Friday burst
 # with "QueuePool limit ... reached" and an HTTP 500. Transactions are short, so a turn that finds every connection busy
-# waits its turn (latency, not an error); 2 workers x 30 stay well under PostgreSQL's default max_connections of 100.
-PG_POOL_SIZE = 10
-PG_MAX_OVERFLOW = 20
+# waits its turn (latency, not an error). The pool keeps as many idle connections as a busy worker uses at once (its
+# admitted turns, webhooks, the mirror): an overflow connection is closed as soon as it is given back, so a pool
+# smaller than the usual load opened and closed a connection every few turns (a server process forked, asyncpg's
+# type introspection run again) on a machine already short of CPU. 2 workers x 40 stay under PostgreSQL's default
+# max_connections of 100; connections are opened only when needed, so an idle worker holds few.
+PG_POOL_SIZE = 30
+PG_MAX_OVERFLOW = 10
 PG_POOL_TIMEOUT_S = 300
 
 

@@ -13,6 +13,8 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import QueuePool
 
 import outbox.service as outbox_service
 from outbox.mail import MailSettings, build_email
@@ -274,6 +276,32 @@ async def test_concurrent_saves_and_attempts_all_land(store: Database) -> None:
     assert all(c.message_count == 2 for c in await store.list_conversations(limit=CONCURRENT))
     counts = await store.count_attempts(["ip:203.0.113.9", "order:1000", "order:1199"], since=T0)
     assert counts == {"ip:203.0.113.9": CONCURRENT, "order:1000": 1, "order:1199": 1}
+
+
+async def test_a_busy_workers_connections_are_kept_between_bursts(store: Database) -> None:
+    """A worker's connections at its usual peak (its admitted turns, webhooks, the mirror: BUSY at once) stay open
+    between bursts. An overflow connection is closed as soon as it is given back, so a pool smaller than that peak
+    opened a new connection (a PostgreSQL server process, asyncpg's type introspection) for every few turns."""
+    if store.url.get_backend_name() != "postgresql":
+        pytest.skip("a SQLite file has no server connections to keep: its writers queue on one lock")
+    busy = 24
+    pool = store.engine.sync_engine.pool
+    assert isinstance(pool, QueuePool)
+    # Fail rather than wait at the barrier forever if the pool could not even hold `busy` at once.
+    assert pool.size() + pool._max_overflow >= busy
+    opened: list[object] = []
+    sa.event.listen(store.engine.sync_engine, "connect", lambda *_: opened.append(object()))
+    at_once = asyncio.Barrier(busy)
+
+    async def transaction() -> None:
+        async with store.begin() as conn:
+            await at_once.wait()  # every transaction holds its connection at the same moment
+            await conn.execute(sa.select(1))
+
+    await asyncio.gather(*(transaction() for _ in range(busy)))
+    first_burst = len(opened)
+    await asyncio.gather(*(transaction() for _ in range(busy)))
+    assert len(opened) == first_burst  # the second burst found every connection it needed already open
 
 
 # --- the throwaway server itself -----------------------------------------------------------------------------------
