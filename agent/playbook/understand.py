@@ -611,10 +611,44 @@ def foreign_shop(text: str) -> str | None:
     return name
 
 
+# Exact readings of two things the act reader may not hear in a shopper's own words, each a whole construction and
+# not a word list: the parcel not in the shopper's hands ("I don't have it", "we never got the box"), and an item
+# swapped for another ("swap it for a L", "exchange for a bigger size"). Either can be negated ("I don't want to swap").
+_NOT_RECEIVED = re.compile(
+    r"\b(?:do ?n'?t|do not|have ?n'?t|have not|never|did ?n'?t|did not|still not)\s+(?:yet\s+)?"
+    r"(?:have|got|get|gotten|receive|received|see|seen)\s+"
+    r"(?:it|them|anything|a thing|(?:the|my|our) (?:package|parcel|box|order|delivery|stuff))\b"
+    r"(?!\s*(?:number|#|no\b|confirmation|email|e-mail|id\b))",
+    re.IGNORECASE,
+)
+_EXCHANGE = re.compile(
+    r"\b(?:swap|exchange|switch|trade)\b(?:\s+(?:it|this|that|them|these|those|one|the|my|\w+))?\s+for\b"
+    r"|\b(?:different|another|bigger|smaller|larger)\s+size\b|\bsize\s+(?:up|down)\b",
+    re.IGNORECASE,
+)
+_NEGATED_BEFORE = re.compile(r"\b(?:do ?n'?t|do not|not|no|never|wo ?n'?t)\b[^.,;!?]*$", re.IGNORECASE)
+
+
+def _exact_acts(text: str) -> set[Act]:
+    """The acts `_NOT_RECEIVED` and `_EXCHANGE` find in a message."""
+    found: set[Act] = set()
+    if _NOT_RECEIVED.search(text):
+        found.add("delivered_not_received")
+    exchange = _EXCHANGE.search(text)
+    if exchange and not _NEGATED_BEFORE.search(text[: exchange.start()]):
+        found.add("replacement")
+    return found
+
+
 def detect_intent(text: str) -> Intent:
     reading = _read(text)
     words = _words(_without_emails(text))
-    acts = set(reading.acts)
+    acts = set(reading.acts) | _exact_acts(_without_emails(text))
+    guessed = {a for a in ("wrong_item", "damaged_item") if a in acts and reading.probabilities.get(a, 1.0) < UNSURE}
+    if guessed:
+        # A complaint read only as a guess ("someone sent me a gift, I don't know their email") is not put to the
+        # shopper as one: the order is answered, and a shopper with a real complaint says it again plainly.
+        acts = (acts - guessed) | {"where_is_order"}
     # "I don't want to cancel": a request named only under negation is not made.
     acts -= set(reading.negated) & set(REQUESTS)
     if "other_platform" in acts and _unnamed_platform_beside_details(text, reading):
