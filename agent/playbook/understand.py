@@ -15,7 +15,7 @@ from babel import Locale
 
 from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS
-from agent.playbook.acts import Act, ActReading, read_acts
+from agent.playbook.acts import THRESHOLD, Act, ActReading, read_acts
 from shopify.names import fits_postal_code
 
 # What Lumen just asked for; "retry" follows a failed lookup (a new number, email or postcode may come).
@@ -643,7 +643,12 @@ def _exact_acts(text: str) -> set[Act]:
 def detect_intent(text: str) -> Intent:
     reading = _read(text)
     words = _words(_without_emails(text))
-    acts = set(reading.acts) | _exact_acts(_without_emails(text))
+    exact = _exact_acts(_without_emails(text))
+    # What the exact readings found outweighs a request the reader only guessed ("trade it for a medium" is no
+    # change of address).
+    acts = (
+        set(reading.acts) - {a for a in REQUESTS if exact and reading.probabilities.get(a, 0.0) < THRESHOLD}
+    ) | exact
     guessed = {a for a in ("wrong_item", "damaged_item") if a in acts and reading.probabilities.get(a, 1.0) < UNSURE}
     if guessed:
         # A complaint read only as a guess ("someone sent me a gift, I don't know their email") is not put to the
