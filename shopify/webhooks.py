@@ -76,6 +76,16 @@ def customer_gid(numeric: str) -> str:
     return f"{CUSTOMER_GID}{numeric}"
 
 
+def as_customer_gid(customer: str | None) -> str | None:
+    """A customer id in the one form orders carry: the app proxy's numeric `logged_in_customer_id` ('8801') becomes
+    'gid://shopify/Customer/8801'; a GraphQL id, or anything else, is kept as given; blank is None."""
+    text = (customer or "").strip()
+    if not text:
+        return None
+    numeric = numeric_id(text)
+    return customer_gid(numeric) if numeric is not None else text
+
+
 def parse_webhook(headers: Mapping[str, str], body: bytes) -> Webhook:
     """A delivery from its headers and raw body. Raises WebhookBodyError when the body cannot be read."""
     try:

@@ -438,7 +438,7 @@ async def test_amounts_follow_the_currency_and_packages_name_their_own_items() -
                 "Your order #KT-0056 (Tea Ceremony Set, Wagashi Sweets Box ×2) is on its way with 2 carriers, tracking Yamato: 5100-2233-4455 (https://toi.kuronekoyamato.co.jp/cgi-bin/tneko?number00=1&number01=510022334455) and Japan Post: LX555666777JP (https://trackings.post.japanpost.jp/services/srv/search/?requestNo1=LX555666777JP). It's in transit. The carrier hasn't shared an estimated delivery date yet. The latest update is \"In transit\" (Yokohama) on Monday, March 9, 1 day ago."
             ],
             [
-                'Your order #KT-0058 is on its way with Seino, tracking SN778899001122. The latest update is "Arrived at terminal" (Fukuoka) on Tuesday, March 3, 7 days ago. Tracking can go quiet for a few days between scans, so Seino\'s own site may show more. If nothing changes soon, I can connect you with our support team.'
+                'Your order #KT-0058 is on its way with Seino, tracking SN778899001122. The latest update is "Arrived at terminal" (Fukuoka) on Tuesday, March 3, 7 days ago. Tracking can go quiet between scans, so Seino\'s own site may show more. If nothing changes soon, I can connect you with our support team.'
             ],
         ]
     )
@@ -483,7 +483,7 @@ async def test_shapes_beyond_parcels() -> None:
                 "A shipping label for your order #2011 (Worm Castings 5 kg) was created on Thursday, March 19, but Canada Post hasn't scanned the package yet. Tracking: 7023210039414659 (https://www.canadapost-postescanada.ca/track-reperage/en#/search?searchFor=7023210039414659)."
             ],
             [
-                "Your order #2012 (Cold Frame Mini Greenhouse) is on its way with Purolator, tracking 335512341111 (https://www.purolator.com/en/shipping/tracker?pin=335512341111). The latest update is \"Arriving 03/14 - in transit to destination\" (Regina) on Thursday, March 12, 8 days ago. The carrier's estimated delivery was Saturday, March 14, and that date has passed without a delivery scan. Tracking can go quiet for a few days between scans, so Purolator's own site may show more. If nothing changes soon, I can connect you with our support team."
+                "Your order #2012 (Cold Frame Mini Greenhouse) is on its way with Purolator, tracking 335512341111 (https://www.purolator.com/en/shipping/tracker?pin=335512341111). The latest update is \"Arriving 03/14 - in transit to destination\" (Regina) on Thursday, March 12, 8 days ago. The carrier's estimated delivery was Saturday, March 14, and that date has passed without a delivery scan. Tracking can go quiet between scans, so Purolator's own site may show more. If nothing changes soon, I can connect you with our support team."
             ],
             [
                 "Order #2006 (Ergonomic Hand Trowel, Pruning Shears) was delivered on Tuesday, March 3 at 12:00 p.m. in Calgary, according to Canada Post. Tracking: 7023210039414604 (https://www.canadapost-postescanada.ca/track-reperage/en#/search?searchFor=7023210039414604). A return is recorded on this order: the return is in progress. If it hasn't reached you, let me know and I can connect you with our support team.",

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from shopify.domain import Shop
 from shopify.names import order_name_matches
 from shopify.source import OrderSource
+from shopify.webhooks import as_customer_gid
 
 if TYPE_CHECKING:
     from outbox.service import EscalationService
@@ -77,6 +78,10 @@ class Caller:
     # The shop whose storefront forwarded a signed app-proxy request: such a request has no usable client address.
     proxy_shop: str | None = None
     customer_id: str | None = None
+
+    def __post_init__(self) -> None:
+        # Callers pass the app proxy's numeric id or the GraphQL id; orders carry the GraphQL id, so one form here.
+        object.__setattr__(self, "customer_id", as_customer_gid(self.customer_id))
 
 
 @dataclass

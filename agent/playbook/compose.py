@@ -646,6 +646,12 @@ class Composer:
         key = "cancel_request" if request == "cancel_request" else f"request.{request}"
         return Answer(self.r.say(key, order_number=order.order_number), offer="other", topic=request)
 
+    def returning_to_sender(self, result: FulfillmentsResult) -> bool:
+        """Whether the carrier is sending a package of this order back to the shop (nothing delivered)."""
+        return not any(p.delivered for p in result.packages) and any(
+            self._trouble(p) == "returned" for p in result.packages
+        )
+
     def problem_answer(self, order: OrderOverview, result: FulfillmentsResult, problem: str, intent: Intent) -> Answer:
         """Sorry, what Lumen can't do about it, and the team offered; for a missing item, what is still on its way."""
         arrived = any(p.delivered for p in result.packages)

@@ -455,6 +455,9 @@ class Playbook:
         yes = intent.accept and (state.offer_asked or "accept" in intent.sure or wants is not None)
         # "Yes please get me the tracking number": a sure yes opening the message, though the rest reads otherwise,
         # takes an offer asked as a question, or any offer when a request follows it.
+        # A yes that goes on to ask for the team ("yeah have someone look into it") takes a soft offer too; a yes
+        # that goes on to say something else ("yes it arrived, thanks") does not.
+        yes = yes or (intent.accept and intent.acts <= _ONLY_YES and _yes_then_ask(turn.user))
         opens_yes = (
             (state.offer_asked or wants is not None)
             and not intent.decline  # "ah sure leave it, I'll wait": the whole message says no
@@ -489,7 +492,9 @@ class Playbook:
             return self._reply(replace(state, pending_reason=reason), "ask_contact_email", awaiting="contact_email")
         topic = (wants or state.offer_topic) if accepting else None
         summary = state.pending_summary if state.pending_reason and state.pending_summary else None
-        args: dict[str, Any] = {"reason": reason, "summary": summary or self._summary(topic or reason, order)}
+        # A hand-off before any order was proved still tells the team which order the shopper named, marked unproved.
+        typed = None if order else state.order_number
+        args: dict[str, Any] = {"reason": reason, "summary": summary or self._summary(topic or reason, order, typed)}
         if order:
             args["order_number"] = order
         if state.email:
@@ -519,8 +524,10 @@ class Playbook:
             return self._reply(pending, "ask_contact_email", awaiting="contact_email")
         return self._reply(state, "escalation_failed")
 
-    def _summary(self, reason: str, order: str | None) -> str:
+    def _summary(self, reason: str, order: str | None, typed: str | None = None) -> str:
         about = self.r.say("summary.about", order_number=order) if order else ""
+        if typed and not order:
+            about = self.r.say("summary.about_unverified", order_number=typed)
         key = f"summary.{reason}" if self.r.has(f"summary.{reason}") else "summary.other"
         return self.r.say(key, order_number=order or "", about=about)
 
@@ -645,6 +652,9 @@ class Playbook:
     ) -> Answer | None:
         """A request Lumen can't do, a problem with what arrived, or what a status means: not the status alone."""
         request = intent.request
+        if request == "return_request" and self.compose.returning_to_sender(result):
+            # "Tracking says return to sender": the carrier's return, not the shopper's; the status says it plainly.
+            request = None
         if request and not result.cancelled:
             answer = self.compose.request_answer(order, result, request)
             if answer is not None:
@@ -698,6 +708,7 @@ class Playbook:
 
 
 _STATUS_ASKS: frozenset[Act] = frozenset(("where_is_order", "give_details", "ship_when"))
+_ONLY_YES: frozenset[Act] = frozenset(("accept", "ask_human"))
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?= )")  # splits before the space that follows a sentence's end
 _CLAUSE_BREAK = re.compile(r"[?.!;,]+|\b(?:and|but|also)\b", re.IGNORECASE)
 
@@ -779,6 +790,14 @@ def _opens_with_yes(text: str) -> bool:
             if "accept" in intent.sure and not intent.decline:
                 return True
     return False
+
+
+def _yes_then_ask(text: str) -> bool:
+    """Whether the message opens with a word of yes and the rest, read on its own, accepts or asks for a person."""
+    words = text.strip().split()
+    if len(words) < 2 or read_acts(words[0]).top != "accept":
+        return False
+    return read_acts(" ".join(words[1:])).top in _ONLY_YES
 
 
 def _result_for(turn: Turn, tool: str, order_number: str) -> Any:

@@ -15,7 +15,7 @@ from babel import Locale
 
 from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS
-from agent.playbook.acts import Act, ActReading, read_acts
+from agent.playbook.acts import THRESHOLD, Act, ActReading, read_acts
 from shopify.names import fits_postal_code
 
 # What Lumen just asked for; "retry" follows a failed lookup (a new number, email or postcode may come).
@@ -38,12 +38,23 @@ _BARE_NUMBER = re.compile(
     r"(?<![\w$€£¥.,/:])(\d{3,12})"
     r"(?![\w%/:€£¥]|[.,]\d|\s*(?:days?|weeks?|months?|hours?|dollars?|euros?|pounds?|quid|yen|bucks|items?)\b)"
 )
+# Words round a number that make it an amount of money, never an order: "got 120 back", "a refund of 120",
+# "paid 134", "120 refunded".
+_AMOUNT_BEFORE = re.compile(
+    r"(?:[$€£¥]|\b(?:usd|cad|aud|gbp|eur|refund(?:ed)?(?:\s+(?:of|was|is))?|paid|charged|cost|costs|price|total|"
+    r"spent)\b)\s*$",
+    re.IGNORECASE,
+)
+_AMOUNT_AFTER = re.compile(r"^\s*(?:back|refunded|returned to me|off)\b", re.IGNORECASE)
 # Words before a number that make it an amount or a tracking number, not a postcode: "cost 5000", "tracking 123456".
 _NOT_A_CODE = re.compile(
     r"\b(?:cost|costs|paid|pay|price|total|spent|tracking|track|number|no)\W*(?:is|was|of|:)?\s*$", re.IGNORECASE
 )
 # Words that join several orders in one message ("orders 5521 and 5530"): two numbers there are two orders.
-_SEVERAL = re.compile(r"\b(?:orders|and|&|plus|or)\b|&", re.IGNORECASE)
+_SEVERAL = re.compile(
+    r"\borders\b|\d[\w\-]*\s*,?\s*(?:\band\b|&|\bplus\b|\bor\b|\+)\s*(?:#|\border\b\s*#?)?\s*[A-Za-z\-]*\d",
+    re.IGNORECASE,
+)
 _YEAR_CONTEXT = re.compile(rf"\b(?:in|since|from|of|year|back|early|late|{MONTH_PATTERN})\s*$", re.IGNORECASE)
 # A store's order name typed with spaces, its letters in capitals as the shop writes them: "AB 7312", "QRS 7310 IE".
 # Dashes with spaces round them too: "QRS - 7324 - IE".
@@ -82,6 +93,16 @@ _SHAPED_POSTAL_ALTERNATIVES = (
     r"\d{5}-\d{4}",  # a US ZIP+4
 )
 _SHAPED_POSTAL = re.compile(r"(?<![\w@#\-])(" + "|".join(_SHAPED_POSTAL_ALTERNATIVES) + r")(?![\w@\-])")
+# A US address's last line: an APO/FPO/DPO "state" (AA, AE, AP) and its ZIP ("APO AE 09012"), or a state after the
+# town's comma ("Denver, CO 80302"). The ZIP is the postcode; the letters before it are no order prefix.
+_US_STATES = (
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK "
+    "OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI AS MP"
+)
+_ADDRESS_ZIP = re.compile(
+    r"(?:\b(?i:[AFD]PO)\b[\s,]*(?i:A[AEP])|(?<=,)\s*(?:" + "|".join(_US_STATES.split()) + r"|A[AEP]))"
+    r"\s+(\d{5}(?:-?\d{4})?)(?![\w@\-])"
+)
 _POSTAL_KEYWORD = re.compile(
     r"(?:\b(?:zip|zipcode|zip code|postal|postcode|post code|postal code|eircode|plz)\b\s*(?:code)?\s*"
     r"(?:'s|is|was|=|:)?\s*(?:is\s*)?|〒\s*)"
@@ -89,7 +110,7 @@ _POSTAL_KEYWORD = re.compile(
     re.IGNORECASE,
 )
 _POSTAL_SHAPE = re.compile(
-    r"^(?:\d{4,6}(?:-\d{4})?"  # US ZIP(+4), most of Europe, Australia
+    r"^(?:\d{4,6}(?:-\d{4})?|\d{9}"  # US ZIP(+4, with or without its dash), most of Europe, Australia
     r"|" + "|".join(_SHAPED_POSTAL_ALTERNATIVES[:3]) + r"|\d{4}\s?[A-Za-z]{2}"  # ..., Netherlands in any case
     r"|\d{3}[ \-]?\d{2,4})$"  # Sweden, Japan, ...
 )
@@ -121,6 +142,9 @@ def _take_postal_code(text: str, country: str | None = None) -> tuple[str | None
             if len(tokens) >= size and _POSTAL_SHAPE.match(candidate):
                 rest = text[: postal.start()] + " " + " ".join(tokens[size:]) + " " + text[postal.end() :]
                 return candidate, rest
+    address = _ADDRESS_ZIP.search(text)
+    if address:
+        return address.group(1), text[: address.start()] + " " + text[address.end() :]
     for shaped in _SHAPED_POSTAL.finditer(text):
         code = shaped.group(1)
         if _NAMED_ORDER.fullmatch(code) or _order_not_postcode(code, text[: shaped.start()], country):
@@ -197,7 +221,11 @@ def _read_order_number(details: Details, rest: str, awaiting: Awaiting) -> None:
             return
 
     # "I ordered in 2025" or "since March 2025" names a year, not an order.
-    bare = [b for b in _BARE_NUMBER.findall(rest) if not _YEAR_CONTEXT.search(rest.split(b, 1)[0])]
+    bare = [
+        m.group(1)
+        for m in _BARE_NUMBER.finditer(rest)
+        if not _YEAR_CONTEXT.search(rest[: m.start()]) and not _is_amount(rest, m.start(), m.end())
+    ]
     if awaiting == "factor" and not correcting:
         return
     if len(bare) == 1:
@@ -220,6 +248,11 @@ def _lettered_suffix(rest: str) -> str | None:
         if re.sub(r"\d", "", m.group(1)).upper() not in _NOT_SUFFIXES
     ]
     return max(found)[1] if found else None
+
+
+def _is_amount(text: str, start: int, end: int) -> bool:
+    """Whether the number at text[start:end] is an amount of money: "got 120 back", "a refund of 120"."""
+    return bool(_AMOUNT_BEFORE.search(text[:start]) or _AMOUNT_AFTER.match(text[end:]))
 
 
 def _postcode_beside(rest: str, order_number: str) -> str | None:
@@ -478,8 +511,15 @@ def order_numbers(text: str, postal_code: str | None = None) -> list[str]:
     ]
     found += [(m.start(), m.group(1)) for m in _NAMED_ORDER.finditer(rest) if not _POSTAL_SHAPE.match(m.group(1))]
     found += [(m.start(), m.group(1)) for m in _PREFIXED_NUMBER.finditer(rest) if re.search(r"\d", m.group(1))]
+    # A bare number is another order only when it looks like the names beside it (as many digits as "SC4117"):
+    # beside a named order, a ZIP ("SC4117 58103") or an amount ("got 120 back on SC4126") is no second order.
+    lengths = {len(re.sub(r"\D", "", n)) for _, n in found}
     found += [
-        (m.start(), m.group(1)) for m in _BARE_NUMBER.finditer(rest) if not _YEAR_CONTEXT.search(rest[: m.start()])
+        (m.start(), m.group(1))
+        for m in _BARE_NUMBER.finditer(rest)
+        if not _YEAR_CONTEXT.search(rest[: m.start()])
+        and not _is_amount(rest, m.start(), m.end())
+        and (not lengths or len(m.group(1)) in lengths)
     ]
     numbers: list[str] = []
     for _, number in sorted(found):
@@ -571,10 +611,49 @@ def foreign_shop(text: str) -> str | None:
     return name
 
 
+# Exact readings of two things the act reader may not hear in a shopper's own words, each a whole construction and
+# not a word list: the parcel not in the shopper's hands ("I don't have it", "we never got the box"), and an item
+# swapped for another ("swap it for a L", "exchange for a bigger size"). Either can be negated ("I don't want to swap").
+_NOT_RECEIVED = re.compile(
+    r"\b(?:do ?n'?t|do not|have ?n'?t|have not|never|did ?n'?t|did not|still not)\s+(?:yet\s+)?"
+    r"(?:have|got|get|gotten|receive|received|see|seen)\s+"
+    r"(?:it|them|anything|a thing|(?:the|my|our) (?:package|parcel|box|order|delivery|stuff))\b"
+    r"(?!\s*(?:number|#|no\b|confirmation|email|e-mail|id\b))",
+    re.IGNORECASE,
+)
+_EXCHANGE = re.compile(
+    r"\b(?:swap|exchange|switch|trade)\b(?:\s+(?:it|this|that|them|these|those|one|the|my|\w+))?\s+for\b"
+    r"|\b(?:different|another|bigger|smaller|larger)\s+size\b|\bsize\s+(?:up|down)\b",
+    re.IGNORECASE,
+)
+_NEGATED_BEFORE = re.compile(r"\b(?:do ?n'?t|do not|not|no|never|wo ?n'?t)\b[^.,;!?]*$", re.IGNORECASE)
+
+
+def _exact_acts(text: str) -> set[Act]:
+    """The acts `_NOT_RECEIVED` and `_EXCHANGE` find in a message."""
+    found: set[Act] = set()
+    if _NOT_RECEIVED.search(text):
+        found.add("delivered_not_received")
+    exchange = _EXCHANGE.search(text)
+    if exchange and not _NEGATED_BEFORE.search(text[: exchange.start()]):
+        found.add("replacement")
+    return found
+
+
 def detect_intent(text: str) -> Intent:
     reading = _read(text)
     words = _words(_without_emails(text))
-    acts = set(reading.acts)
+    exact = _exact_acts(_without_emails(text))
+    # What the exact readings found outweighs a request the reader only guessed ("trade it for a medium" is no
+    # change of address).
+    acts = (
+        set(reading.acts) - {a for a in REQUESTS if exact and reading.probabilities.get(a, 0.0) < THRESHOLD}
+    ) | exact
+    guessed = {a for a in ("wrong_item", "damaged_item") if a in acts and reading.probabilities.get(a, 1.0) < UNSURE}
+    if guessed:
+        # A complaint read only as a guess ("someone sent me a gift, I don't know their email") is not put to the
+        # shopper as one: the order is answered, and a shopper with a real complaint says it again plainly.
+        acts = (acts - guessed) | {"where_is_order"}
     # "I don't want to cancel": a request named only under negation is not made.
     acts -= set(reading.negated) & set(REQUESTS)
     if "other_platform" in acts and _unnamed_platform_beside_details(text, reading):
