@@ -159,7 +159,8 @@ def test_a_reading_is_well_formed(model: ActModel) -> None:
 
 
 def test_training_is_deterministic() -> None:
-    sample = [(u.text, u.acts) for u in training_slice()[:400]]
+    # Every eighth training message: a sample with every act in it, wherever new source files sort.
+    sample = [(u.text, u.acts) for u in training_slice()[::8]]
     texts = [u.text for u in held_out_slice()[:50]]
     assert ActModel.train(sample).probabilities(texts) == ActModel.train(sample).probabilities(texts)
 

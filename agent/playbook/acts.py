@@ -145,7 +145,17 @@ SHIPPED = ReaderSettings(
     char_ngrams=(1, 4),
     concepts=True,
     exclusive=True,
-    thresholds={"refund_request": 0.15, "replacement": 0.15, "damaged_item": 0.2, "thanks": 0.15},
+    thresholds={
+        "where_is_order": 0.45,
+        "ask_human": 0.15,
+        "refund_request": 0.15,
+        "return_request": 0.15,
+        "replacement": 0.15,
+        "damaged_item": 0.15,
+        "wrong_item": 0.3,
+        "missing_item": 0.15,
+        "thanks": 0.15,
+    },
 )
 
 

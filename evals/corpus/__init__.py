@@ -24,6 +24,23 @@ How messages are labelled (the acts are `agent.playbook.acts.Act`):
   opening hours stay out_of_scope.
 - A marketplace's name used as a word ("I wish...", "my target date", "Otto here", "not from Amazon") is not
   other_platform; no_human is a request not to be passed on ("please don't escalate this").
+- Finer boundaries (written down with batches 13-16):
+  - "has it shipped?", "did it go out yet?" ask where the order is: where_is_order. ship_when when the shopper says
+    or knows it has not gone ("still says processing/unfulfilled, when will you send it?", pre-order, backorder, the
+    rest of a part-shipped order).
+  - A general question about returns (the window, where to send them, who pays, how exchanges work, can sale items
+    come back) is policy_question; "I want to send the boots back" or "can I exchange this for a bigger size" is
+    return_request. How long a refund usually takes is policy_question; "where's my refund" is refund_request.
+  - A corrected order number ("sorry, wrong number, it's 1046") is give_details, not wrong_item.
+  - A yes that only confirms ("yes it arrived, thanks") is thanks; "yes, I saw that" is acknowledge; accept is a
+    yes to something Lumen offered.
+  - Marked delivered but stolen, or "left in a safe place / with a neighbour / in a locker" and not there:
+    delivered_not_received. "Tracking hasn't moved in days" is where_is_order.
+  - Products, stock, sizes, care, discounts, shop hours and general knowledge ("who won the match", "write a
+    poem", "do you sell on Amazon?") are out_of_scope; a bare item name answering "which package?" is
+    package_followup.
+  - A damaged, wrong or missing item with a request carries both acts ("cracked, send a new one": damaged_item +
+    replacement; "part missing, I want to talk to someone": missing_item + ask_human).
 
 This module only reads data: it imports nothing from `agent/`, so the playbook may load it at run time.
 """
