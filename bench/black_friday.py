@@ -728,11 +728,12 @@ async def main(opt: Options) -> None:
         else:
             await load_test(opt, store, workdir, f"sqlite:///{workdir / 'lumen.db'}")
         print_machine("after the load")
-        print("Lumen's turn vs a bare pydantic-ai agent (in this process, after the load)")
-        ratio = await agent_ratio.measure(store, opt.ratio_runs, profile=opt.profile, workdir=workdir)
-        print("\n".join(agent_ratio.report(ratio)))
-        if ratio.profile:
-            print(ratio.profile)
+        if opt.ratio_runs > 0:  # `--ratio-runs 0` skips the in-process comparison
+            print("Lumen's turn vs a bare pydantic-ai agent (in this process, after the load)")
+            ratio = await agent_ratio.measure(store, opt.ratio_runs, profile=opt.profile, workdir=workdir)
+            print("\n".join(agent_ratio.report(ratio)))
+            if ratio.profile:
+                print(ratio.profile)
     finally:
         if opt.keep:
             print(f"  kept: {workdir}")
