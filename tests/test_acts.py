@@ -350,6 +350,6 @@ def test_a_text_is_read_once_while_recent_and_afresh_by_a_new_model() -> None:
     first = read_acts("where is my parcel, order #5521?")
     assert read_acts("where is my parcel, order #5521?") is first
     assert first == model.read("where is my parcel, order #5521?")
-    other = ActModel.train(training_messages()[:400])
+    other = ActModel.train(training_messages()[::8])  # every 8th line holds every act, whatever order files sort in
     assert _read_with(other, "where is my parcel, order #5521?") == other.read("where is my parcel, order #5521?")
     assert read_acts("where is my parcel, order #5521?") is first
