@@ -17,7 +17,6 @@ Who may call what:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
 import json
 import logging
@@ -600,6 +599,24 @@ async def widget_js() -> FileResponse:
 # --- the app ----------------------------------------------------------------------------------------------------------
 
 
+SHUTDOWN_GRACE_S = 5.0  # how long a stopping server waits for one background task before going on without it
+
+
+async def _stopped(task: asyncio.Task[None]) -> None:
+    """Cancel a background task and wait for it, cancelling again while it runs: a task that swallowed one
+    cancellation (a timeout expiring at the same moment does, on Python 3.11) must not keep the server from stopping.
+    After the grace period it is left behind, logged."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SHUTDOWN_GRACE_S
+    while not task.done() and loop.time() < deadline:
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
+    if not task.done():
+        log.warning("background task %s did not stop within %.0f s", task.get_name(), SHUTDOWN_GRACE_S)
+    elif not task.cancelled() and task.exception() is not None:
+        log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+
 def create_app(settings: Settings | None = None, *, store: Path | None = None, lumen: Lumen | None = None) -> FastAPI:
     """The whole server. With `lumen`, that service is used (and left open); otherwise one is created and closed."""
     if settings is None:
@@ -618,9 +635,7 @@ def create_app(settings: Settings | None = None, *, store: Path | None = None, l
             yield
         finally:
             for task in (outbox, retention, order_sync):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await _stopped(task)
             if lumen is None:
                 await service.close()
 

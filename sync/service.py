@@ -523,9 +523,12 @@ class OrderSync:
                         await self._reconcile_now.wait()
                 self._reconcile_now.clear()
         finally:
-            drainer.cancel()
-            applier.cancel()
-            await asyncio.wait({drainer, applier})  # not awaited directly: their CancelledError is not this task's
+            # Not awaited directly: their CancelledError is not this task's. Cancelled again while they run: a timeout
+            # expiring with the cancellation swallows it on Python 3.11, and a stopping server must not wait forever.
+            while not (drainer.done() and applier.done()):
+                drainer.cancel()
+                applier.cancel()
+                await asyncio.wait({drainer, applier}, timeout=0.5)
 
     async def _round(self) -> float:
         """One round of upkeep; the seconds until the next."""

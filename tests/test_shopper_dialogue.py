@@ -241,3 +241,17 @@ def test_plain_words_of_a_problem_are_read_only_about_what_arrived() -> None:
     assert model._clause_cues("where is it? the tracking link seems broken") == frozenset()
     assert model._clause_cues("where is it, and I won't need to change the address") == frozenset()
     assert "change_address" in model._clause_cues("where is it and can you redirect it to my office address")
+
+
+@pytest.mark.parametrize("said", ["that's fine with me, go ahead", "all good, send it to them", "nah go ahead"])
+def test_words_that_often_mean_yes_never_decline_an_offer_on_their_own(said: str) -> None:
+    from agent.playbook.understand import offer_answer
+
+    assert offer_answer(said) != "no"
+
+
+@pytest.mark.parametrize("said", ["order 1042 ETA? someone@example.com", "1042 UPS says nothing, someone@example.com"])
+def test_a_three_letter_word_after_the_number_is_not_read_as_the_shops_suffix(said: str) -> None:
+    from agent.playbook.understand import extract_details
+
+    assert extract_details(said, None).order_number == "1042"

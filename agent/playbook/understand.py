@@ -66,9 +66,10 @@ _NOT_PREFIXES = frozenset(
 # An order name with a store suffix, standing alone: "2001-A", "1001-b".
 _SUFFIXED_ORDER = re.compile(r"(?<![\w@.-])#?\s*(\d{3,10}\s?-\s?[A-Za-z0-9]{1,3})(?![\w@-])")
 # A store's letters after the number without a dash: glued in any case ("7301sc", "1042B"; four digits at least, so
-# "10am" or "2nd" never is), or spaced in capitals as the shop writes them ("7301 SC").
+# "10am" or "2nd" never is), or spaced as two capitals ("7301 SC"; three, as in "1042 ETA?" or "1042 UPS says", are
+# a word, not the shop's letters).
 _GLUED_SUFFIX = re.compile(r"(?<![\w@.\-#])#?(\d{4,8}[A-Za-z]{1,3})(?![\w@\-])")
-_SPACED_SUFFIX = re.compile(r"(?<![\w@.\-])#?(\d{3,10}) ([A-Z]{1,3})(?![\w@\-])")
+_SPACED_SUFFIX = re.compile(r"(?<![\w@.\-])#?(\d{3,10}) ([A-Z]{2})(?![\w@\-])")
 # Letters after a number that are a unit, a time or a word, never a shop's suffix: "1500ml", "1000 OK", "2026 IS".
 _NOT_SUFFIXES = frozenset(
     ["AM", "PM", "ML", "MG", "KG", "CM", "MM", "KM", "LB", "LBS", "OZ", "GB", "MB", "TB", "KB", "MAH", "HZ", "TH",
@@ -478,7 +479,7 @@ def offer_answer(text: str) -> Literal["yes", "no"] | None:
     if padded.strip():
         return None
     if "no" in said:
-        return "no"
+        return None if "yes" in said else "no"  # "nah go ahead", "no, please do": for the reader to weigh
     return "yes" if "yes" in said else None
 
 
