@@ -174,6 +174,7 @@ class OrderSync:
         self._payloads: deque[tuple[str, Any, list[str], float]] = deque()
         self._apply_lags: deque[float] = deque(maxlen=APPLY_LAGS_KEPT)
         self._payload_ready = asyncio.Event()
+        self._applying = asyncio.Lock()
         self._reading: set[str] = set()  # order ids being read by id right now
         self._events: dict[str, None] = {}  # orders wanting an events read, oldest wish first
         self._events_paced_until = 0.0  # loop time before which the next events read would spend over its share
@@ -265,12 +266,13 @@ class OrderSync:
         self._reading.add(order_id)
         try:
             order = await self.reader(order_id)
+            if order is None:
+                await self.db.delete_mirrored_orders(ids=[order_id])
+            else:
+                await self._store([order], events_complete=True)
         finally:
+            # Only once stored: a carrier event applied between the read and its write must still queue a re-read.
             self._reading.discard(order_id)
-        if order is None:
-            await self.db.delete_mirrored_orders(ids=[order_id])
-        else:
-            await self._store([order], events_complete=True)
         self.refreshed += 1
         return order
 
@@ -288,6 +290,10 @@ class OrderSync:
         """Apply the payloads accepted so far (at most `limit`), in the order they came, in one batch: each order
         named is read once, every payload about it applied in turn, and every changed copy written in one go (on a
         busy database, one write rather than one a webhook). What each payload did."""
+        async with self._applying:  # the applier and a drain never read-modify-write one order at once
+            return await self._apply_pending(limit)
+
+    async def _apply_pending(self, limit: int | None) -> list[Applied]:
         batch: list[tuple[str, Any, list[str], float]] = []
         while self._payloads and (limit is None or len(batch) < limit):
             batch.append(self._payloads.popleft())

@@ -11,9 +11,11 @@ database runs on SQLite and on the PostgreSQL the suite starts. Nothing here sle
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -359,3 +361,41 @@ async def test_payloads_waiting_together_are_applied_in_order_with_one_write(
     assert [t.number for t in package.tracking] == [TRACKING["number"]] and package.display_status == "DELIVERED"
     (other,) = await mirror.orders_by_name("1065")
     assert other.fulfillments[0].display_status == "DELIVERED"
+
+
+async def _delivered_and_earlier(fake: FakeShopify) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two carrier events of one package, as two webhooks: delivered, and an earlier out-for-delivery scan."""
+    await change(fake, ORDER_1065, "deliver", "fulfillment_events/create")
+    delivered = copy.deepcopy(fake.deliveries[-1].payload)
+    earlier = {**delivered, "id": 77, "status": "out_for_delivery", "happened_at": "2026-02-27T08:00:00+00:00"}
+    return delivered, earlier
+
+
+async def test_an_event_applied_while_a_read_is_being_stored_queues_a_confirming_read(
+    mirror: MirroredSource, store: FakeShopify, db: Database
+) -> None:
+    """A re-read that left Shopify before a carrier event is stored after it: the event's payload, applied in
+    between, must queue one more read rather than be written over for good."""
+    await mirror.sync.backfill()
+    sync = mirror.sync
+    before = await sync.reader(ORDER_1065)  # Shopify's copy before the carrier event
+    delivered, _earlier = await _delivered_and_earlier(store)
+
+    async def read_from_before_the_event(order_id: str) -> Any:
+        return before
+
+    real_store = sync._store
+
+    async def event_arrives_meanwhile(orders: Any, *, events_complete: bool) -> Any:
+        sync.accept("fulfillment_events/create", delivered, [ORDER_1065])
+        await sync.apply_pending()
+        return await real_store(orders, events_complete=events_complete)
+
+    sync.reader = read_from_before_the_event  # type: ignore[method-assign]
+    sync._store = event_arrives_meanwhile  # type: ignore[method-assign]
+    await sync.refresh(ORDER_1065)
+    sync._store = real_store  # type: ignore[method-assign]
+    held = await db.mirrored_order(ORDER_1065)
+    assert held is not None
+    statuses = [e.status for e in held.order.fulfillments[0].events]
+    assert "DELIVERED" in statuses or ORDER_1065 in sync.pending
