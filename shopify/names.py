@@ -79,7 +79,7 @@ def formatted_order_name(typed: str, prefix: str, suffix: str) -> str | None:
         digits = digits[len(head) :]
     if tail and digits.endswith(tail) and not digits.isdigit():
         digits = digits[: -len(tail)]
-    # The shop's letters typed on the other side of the number ('SC7301' for '#7301-SC', '7310QRS' for 'QRS-7310').
+    # The shop's letters typed on the other side of the number ('ZQ4410' for '#4410-ZQ', '7310QRS' for 'QRS-7310').
     if tail and tail.isalpha() and digits.startswith(tail) and not digits.isdigit():
         digits = digits[len(tail) :]
     if head and head.isalpha() and digits.endswith(head) and not digits.isdigit():
@@ -105,7 +105,7 @@ def order_name_matches(order_name: str, typed: str) -> bool:
     may_leave_suffix = len(name.suffix) >= 2 and name.suffix.isalpha()
     if ref.prefix in ("", name.prefix) and (ref.suffix == name.suffix or (ref.suffix == "" and may_leave_suffix)):
         return True
-    # The name's own letters typed on the other side of the number: 'SC7301' or '7301 SC' for '#7301-SC',
+    # The name's own letters typed on the other side of the number: 'ZQ4410' or '4410 ZQ' for '#4410-ZQ',
     # 'IE 5101 BOG' for 'BOG-5101-IE'. Letters the name does not have never match.
     letters = [part for part in (ref.prefix, ref.suffix) if part]
     own = [part for part in (name.prefix, name.suffix) if part]
@@ -152,7 +152,7 @@ def order_key(order_name: str | None) -> str:
 
 
 # Each country's postal code, as `normalize_postal_code` writes it (no spaces or dashes, capitals). For telling a
-# code of the shop's own country from something else of that shape (an order name '7301 SC' in a Canadian shop is no
+# code of the shop's own country from something else of that shape (an order name '4410 ZQ' in a Canadian shop is no
 # postcode there; in a Dutch shop it is one). Countries not listed are not judged (`fits_postal_code` says None).
 _POSTAL_BY_COUNTRY: dict[str, re.Pattern[str]] = {
     country: re.compile(shape)

@@ -29,7 +29,7 @@ from tools.list_fulfillments import FulfillmentsResult
 from tools.views import Item, OrderOverview, Package, When
 
 STALE_AFTER_DAYS = 5
-# A sentence ending on an abbreviation ("9:00 a.m.", "Salal & Cedar Co.", "Acme Inc.") takes no second full stop;
+# A sentence ending on an abbreviation ("9:00 a.m.", "Northwind Co.", "Acme Inc.") takes no second full stop;
 # an ellipsis ("...") is left alone.
 _DOUBLE_STOP = re.compile(r"(?<=\w\.)\.(?!\.)")
 _INTERNATIONAL_HINTS = re.compile(r"origin country|export|international|customs|import|abroad|border", re.IGNORECASE)

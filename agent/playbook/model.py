@@ -368,7 +368,7 @@ class Playbook:
         if escalation is not None:
             return escalation
 
-        # Only without details: "ordered from Seattle, #7325 a@b.c" names a place, and the details are for a lookup.
+        # Only without details: "ordered from Springfield, #4410 a@b.c" names a place, and the details are for a lookup.
         elsewhere = None if intent.other_platform or new_details or state.current_order else self._elsewhere(turn.user)
         if elsewhere is not None:
             intent = replace(intent, acts=intent.acts | {"other_platform"}, platform=elsewhere)
@@ -544,7 +544,7 @@ class Playbook:
         if result.status == "customer_orders" and len(result.orders) > 1:
             named = _choose(_choices(result), turn.user, None, loose=False)
             if named is not None:
-                # "Where are my incense cones?": the one order with what they named is the one they mean.
+                # "Where are my blue mittens?": the one order with what they named is the one they mean.
                 return ToolStep("find_order", {"order_number": named})
         step = self._unproved(state, result) or self._no_single_order(state, result)
         if step is not None:

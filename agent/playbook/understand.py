@@ -65,8 +65,8 @@ _NOT_PREFIXES = frozenset(
 )
 # An order name with a store suffix, standing alone: "2001-A", "1001-b".
 _SUFFIXED_ORDER = re.compile(r"(?<![\w@.-])#?\s*(\d{3,10}\s?-\s?[A-Za-z0-9]{1,3})(?![\w@-])")
-# A store's letters after the number without a dash: glued in any case ("7301sc", "1042B"; four digits at least, so
-# "10am" or "2nd" never is), or spaced as two capitals ("7301 SC"; three, as in "1042 ETA?" or "1042 UPS says", are
+# A store's letters after the number without a dash: glued in any case ("4410zq", "1042B"; four digits at least, so
+# "10am" or "2nd" never is), or spaced as two capitals ("4410 ZQ"; three, as in "1042 ETA?" or "1042 UPS says", are
 # a word, not the shop's letters).
 _GLUED_SUFFIX = re.compile(r"(?<![\w@.\-#])#?(\d{4,8}[A-Za-z]{1,3})(?![\w@\-])")
 _SPACED_SUFFIX = re.compile(r"(?<![\w@.\-])#?(\d{3,10}) ([A-Z]{2})(?![\w@\-])")
@@ -76,7 +76,7 @@ _NOT_SUFFIXES = frozenset(
      "ST", "ND", "RD", "OK", "IS", "OR", "AND", "TO", "IN", "ON", "AT", "MY", "IT", "NO", "BY", "OF", "X", "K", "M",
      "G", "L", "H", "S", "MIN", "HR", "HRS", "DAY", "YR", "CAD", "USD", "AUD", "EUR", "GBP", "NZD", "JPY"]
 )  # fmt: skip
-# Words just before a code that make it the order's name, not a postcode: "Order number: 7301 SC", "order #7301 SC".
+# Words just before a code that make it the order's name, not a postcode: "Order number: 4410 ZQ", "order #4410 ZQ".
 _ORDER_CUE = re.compile(r"\b(?:order|ord|commande)\b[^\w@]*(?:(?:no|nr|num|number|numero|numéro|id|ref|is|was)\b\W*)*$",
                         re.IGNORECASE)  # fmt: skip
 # Postcodes with a shape no order number has (letters in fixed places, or a dash in a fixed place) are recognised
@@ -133,7 +133,7 @@ def _words(text: str) -> list[str]:
 def _take_postal_code(text: str, country: str | None = None) -> tuple[str | None, str]:
     """The postal code a message names, and the message without it: after a keyword ("postcode", "ZIP", "〒") in
     one or two tokens ("97214", "EH1 1YZ"), else in a shape no order number has ("sw1a1aa", "D02 X285", "100-0001").
-    A code that reads as an order name too ("7301 SC") is the order's name after "order number", or in a shop of
+    A code that reads as an order name too ("4410 ZQ") is the order's name after "order number", or in a shop of
     a `country` whose postal codes it does not fit; a real postal code of the shop's country stays one."""
     for postal in _POSTAL_KEYWORD.finditer(text):
         # More words may follow the code: "my postcode is EH1 1YZ thanks".
@@ -155,7 +155,7 @@ def _take_postal_code(text: str, country: str | None = None) -> tuple[str | None
 
 
 def _order_not_postcode(code: str, before: str, country: str | None) -> bool:
-    """Whether a postcode-shaped code is an order name: it reads as one ("7301 SC", "7301SC") and either follows the
+    """Whether a postcode-shaped code is an order name: it reads as one ("4410 ZQ", "4410ZQ") and either follows the
     words "order number", or is no postal code of the shop's country."""
     if not (_SPACED_SUFFIX.fullmatch(code) or _GLUED_SUFFIX.fullmatch(code)):
         return False
@@ -237,7 +237,7 @@ def _read_order_number(details: Details, rest: str, awaiting: Awaiting) -> None:
 
 
 def _lettered_suffix(rest: str) -> str | None:
-    """The last order name with a letter suffix and no dash: "7301sc", "7301 SC" -> "7301-SC"."""
+    """The last order name with a letter suffix and no dash: "4410zq", "4410 ZQ" -> "4410-ZQ"."""
     found = [
         (m.start(), f"{m.group(1)}-{m.group(2)}")
         for m in _SPACED_SUFFIX.finditer(rest)
@@ -512,8 +512,8 @@ def order_numbers(text: str, postal_code: str | None = None) -> list[str]:
     ]
     found += [(m.start(), m.group(1)) for m in _NAMED_ORDER.finditer(rest) if not _POSTAL_SHAPE.match(m.group(1))]
     found += [(m.start(), m.group(1)) for m in _PREFIXED_NUMBER.finditer(rest) if re.search(r"\d", m.group(1))]
-    # A bare number is another order only when it looks like the names beside it (as many digits as "SC4117"):
-    # beside a named order, a ZIP ("SC4117 58103") or an amount ("got 120 back on SC4126") is no second order.
+    # A bare number is another order only when it looks like the names beside it (as many digits as "ZQ4410"):
+    # beside a named order, a ZIP ("ZQ4410 60614") or an amount ("got 120 back on ZQ4412") is no second order.
     lengths = {len(re.sub(r"\D", "", n)) for _, n in found}
     found += [
         (m.start(), m.group(1))
@@ -658,7 +658,7 @@ def detect_intent(text: str) -> Intent:
     # "I don't want to cancel": a request named only under negation is not made.
     acts -= set(reading.negated) & set(REQUESTS)
     if "other_platform" in acts and _unnamed_platform_beside_details(text, reading):
-        # "7317 me@x.ca, never showed up": our own order's details, and no other shop named: it is our order.
+        # "4417 me@example.com, never showed up": our own order's details, and no other shop named: it is our order.
         acts.discard("other_platform")
         acts.add("where_is_order")
     if POLICY_QUESTION in acts:
