@@ -181,49 +181,6 @@ async def test_file_database_survives_a_restart(tmp_path: Path, clock: Clock) ->
         assert await second.remember_webhook("evt-1", "orders/updated") is False
 
 
-async def test_a_connection_left_in_a_transaction_is_rolled_back_on_its_way_back_to_the_pool(tmp_path: Path) -> None:
-    """A transaction opened behind SQLAlchemy's back (as an interrupted one would be) is undone when its connection
-    goes back to the pool: left open, it would keep SQLite's write lock from every later writer."""
-    async with Database(f"sqlite:///{tmp_path / 'lumen.db'}") as database:
-        async with database.engine.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
-            await driver.execute("BEGIN IMMEDIATE")
-            await driver.execute(
-                "INSERT INTO settings (key, value_json, updated_at) VALUES ('left', '1', '2026-01-01')"
-            )
-            assert driver.in_transaction
-        assert not driver.in_transaction
-        await database.put_setting("next", {"v": 1})  # the write lock is free
-        assert await database.get_setting("next") == {"v": 1}
-        assert await database.get_setting("left") is None
-
-
-async def test_a_finished_transaction_goes_back_to_the_pool_without_another_rollback(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Committed or rolled back, a transaction has nothing left to undo: no extra trip to aiosqlite's thread."""
-    import aiosqlite
-
-    rollbacks: list[object] = []
-    real = aiosqlite.Connection.rollback
-
-    async def counted(self: aiosqlite.Connection) -> None:
-        rollbacks.append(self)
-        await real(self)
-
-    async with Database(f"sqlite:///{tmp_path / 'lumen.db'}") as database:
-        monkeypatch.setattr(aiosqlite.Connection, "rollback", counted)
-        await database.put_setting("k", {"v": 1})
-        assert await database.get_setting("k") == {"v": 1}
-        assert rollbacks == []
-        with pytest.raises(RuntimeError):
-            async with database.begin() as conn:
-                await conn.execute(sa.text("DELETE FROM settings"))
-                raise RuntimeError("the turn failed")
-        assert len(rollbacks) == 1  # the failed transaction's own rollback, nothing more
-        assert await database.get_setting("k") == {"v": 1}
-
-
 async def test_naive_datetimes_are_refused(tmp_path: Path) -> None:
     async with Database(f"sqlite:///{tmp_path / 'x.db'}", clock=lambda: datetime(2026, 1, 1)) as database:
         with pytest.raises(sa.exc.StatementError, match="naive datetime"):
