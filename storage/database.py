@@ -20,7 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import PoolResetState, StaticPool
+from sqlalchemy.pool import StaticPool
 from sqlalchemy.util import await_
 
 from storage.logs import hide_data_in_logs
@@ -110,22 +110,6 @@ def _sqlite_begin(conn: sa.Connection) -> None:
         raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, exc) from exc
 
 
-def _sqlite_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
-    """A connection going back to the pool is rolled back only when a transaction is still open on it.
-
-    SQLAlchemy's own reset-on-return rolls back after every commit, to be safe; on aiosqlite each rollback is one more
-    trip to the driver's thread (a tenth of a transaction's), and with the driver in autocommit mode (see
-    `_sqlite_connect`) SQLite itself says whether anything is open, without a trip."""
-    if not state.asyncio_safe:  # garbage collection, outside the loop: SQLAlchemy does no IO there either
-        return
-    try:
-        open_transaction = dbapi_connection.driver_connection.in_transaction
-    except (ValueError, sqlite3.Error):  # the driver's connection is gone: as SQLAlchemy would, try the rollback
-        open_transaction = True
-    if open_transaction:
-        dbapi_connection.rollback()
-
-
 def _dialect_insert(dialect_name: str) -> Callable[[sa.Table], Any]:
     """The INSERT with `on_conflict_do_nothing` / `on_conflict_do_update`, which plain `sa.insert` lacks."""
     if dialect_name == "sqlite":
@@ -158,14 +142,11 @@ class Engine:
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
             kwargs.update(pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW, pool_timeout=PG_POOL_TIMEOUT_S)
-        self._sqlite = self.url.get_backend_name() == "sqlite"
-        if self._sqlite:
-            kwargs["pool_reset_on_return"] = None  # `_sqlite_reset` instead
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        self._sqlite = self.url.get_backend_name() == "sqlite"
         if self._sqlite:
             event.listen(self.engine.sync_engine, "connect", self._sqlite_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
-            event.listen(self.engine.sync_engine.pool, "reset", _sqlite_reset)
         # SQLite has one writer at a time per file. Writers of one process queue here, in order, rather than in
         # SQLite's busy handler, which polls and can starve a connection past busy_timeout under load. A single
         # shared in-memory connection has one transaction state, so there readers queue here too.
