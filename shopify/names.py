@@ -100,7 +100,7 @@ def order_name_matches(order_name: str, typed: str) -> bool:
         return True
     if ref.digits != name.digits:
         return False
-    # A suffix of one letter or of digits tells one order from another ('#1042-B' is not '#1042'); a longer one is the
+    # A suffix of one letter or of digits tells one order from another ('#4410-B' is not '#4410'); a longer one is the
     # shop's format ('-IE', '-UK') and may be left off like the prefix.
     may_leave_suffix = len(name.suffix) >= 2 and name.suffix.isalpha()
     if ref.prefix in ("", name.prefix) and (ref.suffix == name.suffix or (ref.suffix == "" and may_leave_suffix)):

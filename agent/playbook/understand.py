@@ -66,7 +66,7 @@ _NOT_PREFIXES = frozenset(
 # An order name with a store suffix, standing alone: "2001-A", "1001-b".
 _SUFFIXED_ORDER = re.compile(r"(?<![\w@.-])#?\s*(\d{3,10}\s?-\s?[A-Za-z0-9]{1,3})(?![\w@-])")
 # A store's letters after the number without a dash: glued in any case ("4410zq", "1042B"; four digits at least, so
-# "10am" or "2nd" never is), or spaced as two capitals ("4410 ZQ"; three, as in "1042 ETA?" or "1042 UPS says", are
+# "10am" or "2nd" never is), or spaced as two capitals ("4410 ZQ"; three, as in "4410 ETA?" or "4410 UPS says", are
 # a word, not the shop's letters).
 _GLUED_SUFFIX = re.compile(r"(?<![\w@.\-#])#?(\d{4,8}[A-Za-z]{1,3})(?![\w@\-])")
 _SPACED_SUFFIX = re.compile(r"(?<![\w@.\-])#?(\d{3,10}) ([A-Z]{2})(?![\w@\-])")
