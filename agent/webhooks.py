@@ -140,19 +140,22 @@ async def _privacy_request(db: Database, source: OrderSource, ours: bool, topic:
 
 async def redact_customer(db: Database, source: OrderSource, payload: Any) -> RedactionCounts:
     """customers/redact: delete the conversations recorded as about this customer (their normalised email, their
-    customer id, their orders' ids: exact keys, never substrings) and their escalations."""
+    customer id, their orders' ids: exact keys, never substrings), their escalations and their mirrored orders (which
+    leave tombstones: see `storage.orders`)."""
     keys = redaction_keys(payload)
     if not keys:
         return RedactionCounts()
     deleted = RedactionCounts.model_validate(await db.redact(keys, also=await _older_conversations_about(db, keys)))
-    deleted.orders = await db.delete_mirrored_orders(
-        ids=[value for kind, value in keys if kind == "order"],
+    # Deleted, and tombstoned: no late webhook, re-read under way, reconciliation or live lookup brings them back.
+    orders = [value for kind, value in keys if kind == "order"]
+    gone = await db.redact_mirrored_orders(
+        ids=orders,
         emails=[value for kind, value in keys if kind == "email"],
         customer_ids=[value for kind, value in keys if kind == "customer"],
     )
-    for kind, gid in keys:
-        if kind == "order":
-            _forget(source, gid)
+    deleted.orders = len(gone)
+    for gid in dict.fromkeys([*orders, *gone]):
+        _forget(source, gid)
     return deleted
 
 

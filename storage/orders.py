@@ -6,10 +6,28 @@ delete-and-insert, and an older copy of an order never replaces a newer one (see
 minutes ago cannot undo a webhook's refresh that landed in between. A backfill writes in chunks, one short write
 transaction per chunk, so lookups and other writers (a turn saving its conversation) never queue behind a whole
 backfill.
+
+**Redaction tombstones** (`mirror_tombstones`). After customers/redact or shop/redact, a write already under way (a
+webhook's payload, a re-read, a reconciliation, a live lookup's copy, a backfill chunk) would bring the deleted order
+straight back. So redaction leaves a tombstone, and every write here refuses what a tombstone names, in the same
+transaction as the write: on SQLite writers take turns anyway; on PostgreSQL writers hold a shared advisory lock
+(`TOMBSTONE_LOCK`) that redaction takes exclusively, so no write checks the tombstones before a redaction commits and
+writes after it. Tombstones hold ids only (order and customer GIDs; an email as its SHA-256, never the address) and
+are kept for good: Shopify's order stays in Shopify and may be changed, exported or looked up at any time, and each
+time it must not be kept. A redacted order id is refused for ever; a customer's id or email refuses only orders created
+at or before the redaction, so a customer who comes back and orders again gets a mirrored order like anyone else
+(that is data they gave afresh). shop/redact refuses every order created at or before it. Lookups for a refused order
+are still answered live (`sync.mirror`): the shopper asking gets their answer, and nothing is stored.
+
+**Versions.** Every write bumps the row's `version`. A read-modify-write (a webhook's payload applied to the held
+copy) writes with `swap_mirrored_orders`, which writes only if the row is still at the version it read, and says
+which copies lost: the caller reads the row again and applies the payload again (`sync.writes`), so two workers (or
+the applier and a re-read) changing one order never lose a change.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,7 +39,7 @@ from pydantic import BaseModel
 from shopify.domain import Order
 from shopify.names import normalize_email, normalize_postal_code, order_key
 from storage.database import Engine
-from storage.schema import mirrored_orders, order_sync
+from storage.schema import mirror_tombstones, mirrored_orders, order_sync
 
 MIRROR_KEY = "orders"
 SyncState = Literal["off", "backfilling", "live"]
@@ -29,6 +47,11 @@ SyncState = Literal["off", "backfilling", "live"]
 UPSERT_CHUNK = 200
 # Values per IN list, far below SQLite's and asyncpg's bound-parameter limits.
 IN_BATCH = 500
+TombstoneKind = Literal["order", "customer", "email", "shop"]
+SHOP_KEY = "*"  # the one key of a "shop" tombstone
+# Any fixed number, distinct from storage.migrations.PG_MIGRATION_LOCK: PostgreSQL's advisory lock that mirror writes
+# hold shared and redaction holds exclusively (see the module's docstring).
+TOMBSTONE_LOCK = 0x4C756D656E4D  # "LumenM"
 
 
 @dataclass(frozen=True)
@@ -40,6 +63,8 @@ class MirroredOrder:
     updated_at: datetime
     events_complete: bool
     synced_at: datetime | None = None
+    # The row's version when read (None for a copy from Shopify): `swap_mirrored_orders` writes only over that version.
+    version: int | None = None
 
 
 class OrderSyncRecord(BaseModel):
@@ -78,6 +103,7 @@ def _mirrored(row: Any) -> MirroredOrder:
         updated_at=row.updated_at,
         events_complete=bool(row.events_complete),
         synced_at=row.synced_at,
+        version=row.version,
     )
 
 
@@ -90,19 +116,48 @@ class OrderStore(Engine):
     # --- mirrored orders -------------------------------------------------------------------------------------------
     async def upsert_mirrored_orders(self, orders: Sequence[MirroredOrder], *, chunk: int = UPSERT_CHUNK) -> int:
         """Store these copies, one write transaction per `chunk`; a copy older than the one held is skipped (an equal
-        one replaces it only if it brings carrier events the held one lacks, or both have them). Rows written."""
+        one replaces it only if it brings carrier events the held one lacks, or both have them), and so is a copy a
+        redaction's tombstone refuses. Rows written."""
         written = 0
         for start in range(0, len(orders), chunk):
-            rows = _dedupe([_row(o, o.synced_at or self.clock()) for o in orders[start : start + chunk]])
-            stmt = self.insert(mirrored_orders).values(rows)
-            excluded = stmt.excluded
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[mirrored_orders.c.id],
-                set_={name: excluded[name] for name in rows[0] if name != "id"},
-                where=_newer(excluded),
-            )
+            part = orders[start : start + chunk]
             async with self.begin() as conn:
+                refused = await _refused(conn, part)
+                rows = _dedupe([_row(o, o.synced_at or self.clock()) for o in part if o.order.id not in refused])
+                if not rows:
+                    continue
+                stmt = self.insert(mirrored_orders).values(rows)
+                excluded = stmt.excluded
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[mirrored_orders.c.id],
+                    set_={**{name: excluded[name] for name in rows[0] if name != "id"}, "version": _next_version()},
+                    where=_newer(excluded),
+                )
                 written += (await conn.execute(stmt)).rowcount
+        return written
+
+    async def swap_mirrored_orders(self, orders: Sequence[MirroredOrder]) -> set[str]:
+        """Compare-and-swap, in one write transaction: write each copy only over the row at the version it was read
+        at (`MirroredOrder.version`); never insert (an order deleted meanwhile stays deleted) and never write what a
+        tombstone refuses. The ids written: a copy left out lost to another write and must be made again from the
+        row as it is now."""
+        written: set[str] = set()
+        c = mirrored_orders.c
+        async with self.begin() as conn:
+            refused = await _refused(conn, orders)
+            for mirrored in orders:
+                if mirrored.version is None:
+                    raise ValueError("swap_mirrored_orders needs the version each copy was read at")
+                if mirrored.order.id in refused:
+                    continue
+                row = _row(mirrored, mirrored.synced_at or self.clock())
+                stmt = (
+                    sa.update(mirrored_orders)
+                    .where(c.id == row.pop("id"), c.version == mirrored.version)
+                    .values(**row, version=_next_version())
+                )
+                if (await conn.execute(stmt)).rowcount == 1:
+                    written.add(mirrored.order.id)
         return written
 
     async def mirrored_orders_named(self, name_keys: Sequence[str]) -> list[MirroredOrder]:
@@ -143,15 +198,60 @@ class OrderStore(Engine):
                     deleted += (await conn.execute(sa.delete(mirrored_orders).where(column.in_(batch)))).rowcount
         return deleted
 
-    async def forget_mirrored_orders(self) -> None:
-        """shop/redact: every mirrored order goes, and the mirror starts again from off."""
+    async def redact_mirrored_orders(
+        self, *, ids: Sequence[str] = (), emails: Sequence[str] = (), customer_ids: Sequence[str] = ()
+    ) -> list[str]:
+        """customers/redact: delete the mirrored orders with these ids, checkout emails or customer ids (exact, after
+        normalising), and keep tombstones of them all (the orders deleted included) so that no write brings them
+        back. The ids of the orders deleted."""
+        now = self.clock()
+        c = mirrored_orders.c
+        digests = [email_digest(e) for e in emails if normalize_email(e)]
+        keys = [(c.id, list(ids)), (c.email, [normalize_email(e) for e in emails]), (c.customer_id, list(customer_ids))]
         async with self.begin() as conn:
+            await _hold_tombstones(conn, exclusive=True)
+            deleted: set[str] = set()
+            for column, values in keys:
+                for batch in _batches(values):
+                    gone = await conn.execute(sa.delete(mirrored_orders).where(column.in_(batch)).returning(c.id))
+                    deleted.update(gone.scalars())
+            stones: list[tuple[TombstoneKind, str]] = [("order", i) for i in sorted({*ids, *deleted})]
+            stones += [("customer", i) for i in customer_ids] + [("email", d) for d in digests]
+            await self._bury(conn, stones, now)
+        return sorted(deleted)
+
+    async def forget_mirrored_orders(self) -> None:
+        """shop/redact: every mirrored order goes, the mirror starts again from off, and no order created until now
+        is mirrored again (a "shop" tombstone)."""
+        async with self.begin() as conn:
+            await _hold_tombstones(conn, exclusive=True)
             await conn.execute(sa.delete(mirrored_orders))
             await conn.execute(sa.delete(order_sync))
+            await self._bury(conn, [("shop", SHOP_KEY)], self.clock())
+
+    async def mirror_tombstones(self) -> list[tuple[TombstoneKind, str, datetime]]:
+        """Every tombstone: (kind, key, redacted_at)."""
+        t = mirror_tombstones.c
+        async with self.read() as conn:
+            rows = await conn.execute(sa.select(t.kind, t.key, t.redacted_at).order_by(t.kind, t.key))
+            return [(row.kind, row.key, row.redacted_at) for row in rows]
+
+    async def _bury(self, conn: Any, stones: Sequence[tuple[TombstoneKind, str]], now: datetime) -> None:
+        """Insert tombstones; one already there takes the later time (a customer redacted again refuses more)."""
+        rows = [{"kind": kind, "key": key, "redacted_at": now} for kind, key in dict.fromkeys(stones)]
+        for start in range(0, len(rows), IN_BATCH):
+            stmt = self.insert(mirror_tombstones).values(rows[start : start + IN_BATCH])
+            held = mirror_tombstones.c.redacted_at
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[mirror_tombstones.c.kind, mirror_tombstones.c.key],
+                set_={"redacted_at": stmt.excluded.redacted_at},
+                where=stmt.excluded.redacted_at > held,
+            )
+            await conn.execute(stmt)
 
     async def _select(self, where: sa.ColumnElement[bool]) -> list[MirroredOrder]:
         c = mirrored_orders.c
-        stmt = sa.select(c.order_json, c.updated_at, c.events_complete, c.synced_at).where(where)
+        stmt = sa.select(c.order_json, c.updated_at, c.events_complete, c.synced_at, c.version).where(where)
         async with self.read() as conn:
             return [_mirrored(row) for row in await conn.execute(stmt)]
 
@@ -209,6 +309,58 @@ def _dedupe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if held is None or (row["updated_at"], row["events_complete"]) >= (held["updated_at"], held["events_complete"]):
             best[row["id"]] = row
     return list(best.values())
+
+
+def email_digest(email: str) -> str:
+    """How a tombstone names an email: the SHA-256 of the normalised address (the address itself is not kept)."""
+    return hashlib.sha256(normalize_email(email).encode()).hexdigest()
+
+
+def _next_version() -> sa.ColumnElement[int]:
+    return mirrored_orders.c.version + 1
+
+
+async def _hold_tombstones(conn: Any, *, exclusive: bool) -> None:
+    """PostgreSQL: writers check the tombstones under a shared lock, redaction changes them under an exclusive one, so
+    a write never checks before a redaction commits and writes after it (READ COMMITTED would allow it). SQLite's
+    writers already take turns (BEGIN IMMEDIATE)."""
+    if conn.dialect.name != "postgresql":
+        return
+    lock = sa.func.pg_advisory_xact_lock if exclusive else sa.func.pg_advisory_xact_lock_shared
+    await conn.execute(sa.select(lock(TOMBSTONE_LOCK)))
+
+
+async def _refused(conn: Any, orders: Sequence[MirroredOrder]) -> set[str]:
+    """The ids of the copies a tombstone refuses, read in the writer's transaction (under the shared lock)."""
+    if not orders:
+        return set()
+    await _hold_tombstones(conn, exclusive=False)
+    t = mirror_tombstones.c
+    ids = {m.order.id for m in orders}
+    customers = {m.order.customer_id for m in orders if m.order.customer_id}
+    digests = {email_digest(m.order.email) for m in orders if m.order.email}
+    wanted = sa.or_(
+        sa.and_(t.kind == "order", t.key.in_(sorted(ids))),
+        sa.and_(t.kind == "customer", t.key.in_(sorted(customers))),
+        sa.and_(t.kind == "email", t.key.in_(sorted(digests))),
+        t.kind == "shop",
+    )
+    stones = {
+        (row.kind, row.key): row.redacted_at
+        for row in await conn.execute(sa.select(t.kind, t.key, t.redacted_at).where(wanted))
+    }
+    if not stones:
+        return set()
+    return {m.order.id for m in orders if _buried(m.order, stones)}
+
+
+def _buried(order: Order, stones: dict[tuple[str, str], datetime]) -> bool:
+    if ("order", order.id) in stones:
+        return True
+    keys = [("shop", SHOP_KEY)]
+    keys += [("customer", order.customer_id)] if order.customer_id else []
+    keys += [("email", email_digest(order.email))] if order.email else []
+    return any(key in stones and order.created_at <= stones[key] for key in keys)
 
 
 def _newer(excluded: Any) -> sa.ColumnElement[bool]:

@@ -119,9 +119,25 @@ mirrored_orders = sa.Table(
     sa.Column("synced_at", UTCDateTime, nullable=False),
     sa.Column("order_json", sa.Text, nullable=False),
     sa.Column("events_complete", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Bumped by every write: a read-modify-write (a webhook's payload applied to the copy) writes only if the copy is
+    # still the one it read (`storage.orders.OrderStore.swap_mirrored_orders`), so two workers never lose a change.
+    sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Index("ix_mirrored_orders_name_key", "name_key"),
     sa.Index("ix_mirrored_orders_email", "email"),
     sa.Index("ix_mirrored_orders_customer_id", "customer_id"),
+)
+
+# What customers/redact and shop/redact took out of the mirror, so that nothing brings it back (a late webhook, a read
+# under way, a reconciliation, a live lookup's copy): ids only, never an order. `kind` is "order" (an order GID,
+# refused for good), "customer" (a customer GID) or "email" (the SHA-256 of the normalised email: no address is kept),
+# whose orders created at or before `redacted_at` are refused, or "shop" (key "*", shop/redact: every order created
+# at or before it). See `storage.orders` for why they are kept for good.
+mirror_tombstones = sa.Table(
+    "mirror_tombstones",
+    metadata,
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("redacted_at", UTCDateTime, nullable=False),
 )
 
 # The mirror's state, one row per mirror (key "orders"), shared by every worker: what /healthz reports, the time the

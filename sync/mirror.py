@@ -150,8 +150,11 @@ class MirroredSource:
         self.sync.request_refresh(order_ref)
 
     def forget(self, order_ref: str | None) -> None:
-        """Drop the live client's cached copy and re-read nothing (redaction: the mirrored rows were deleted)."""
+        """Redaction (None: shop/redact): drop the live client's cached copy, and the payloads and re-reads queued for
+        the order; re-read nothing. The mirrored rows were deleted, and their tombstones keep any write from bringing
+        them back (`storage.orders`). A later lookup of the order is still answered live, and not stored."""
         self.live.invalidate(order_ref)
+        self.sync.forget(order_ref)
 
     def refresh(self, order_ref: str | None) -> None:
         """Re-read the order soon, whatever the cache (a late webhook: the copy may still be stale)."""

@@ -48,6 +48,7 @@ from shopify.webhooks import ORDER_GID, event_change, fulfillment_change, order_
 from storage import Database, MirroredOrder
 from storage.orders import UPSERT_CHUNK, SyncState
 from sync.changes import apply_event, apply_fulfillment, apply_order
+from sync.writes import Change, write_changes
 
 log = logging.getLogger("lumen.sync")
 
@@ -87,6 +88,11 @@ REFRESH_CONCURRENCY = 4
 EVENTS_RETRY_S = 1.0
 _STAMP = TypeAdapter(datetime)
 APPLY_LAGS_KEPT = 1000
+# Webhook payloads waiting to be applied, at most (a payload is a whole order's JSON: a storm of them grew memory
+# without end). Past it a payload is not kept but its order is re-read (one entry in the refresh set, one read however
+# many payloads), or reconciled soon when it names no order. Counted in the status (`coalesced`), never dropped
+# silently.
+MAX_PAYLOADS = 2000
 
 
 def _unset(value: object) -> bool:
@@ -114,6 +120,8 @@ class OrderSyncStatus(BaseModel):
     apply_lag_max_s: float | None = Field(None, exclude_if=lambda value: value is None)
     events_read: int = Field(0, exclude_if=_unset)
     pending_events: int = Field(0, exclude_if=_unset)
+    # This worker's: payloads past `max_payloads` taken as a re-read of their order (or a reconciliation) instead.
+    coalesced: int = Field(0, exclude_if=_unset)
     last_error: str | None = Field(None, exclude_if=_unset)
 
 
@@ -155,6 +163,7 @@ class OrderSync:
         lease_ttl: timedelta = LEASE_TTL,
         owns_admin: bool = False,
         holder: str | None = None,
+        max_payloads: int = MAX_PAYLOADS,
     ) -> None:
         self.db = db
         self.admin = admin
@@ -169,6 +178,8 @@ class OrderSync:
         self.lease_ttl = lease_ttl
         self.holder = holder or secrets.token_urlsafe(12)
         self._owns_admin = owns_admin
+        self.max_payloads = max_payloads
+        self.coalesced = 0
         self._pending: set[str] = set()
         # Webhooks accepted, not applied yet, with when they came (the event loop's clock).
         self._payloads: deque[tuple[str, Any, list[str], float]] = deque()
@@ -207,6 +218,7 @@ class OrderSync:
             apply_lag_max_s=_round(max(self._apply_lags)) if self._apply_lags else None,
             events_read=self.events_read,
             pending_events=len(self._events),
+            coalesced=self.coalesced,
             last_error=record.last_error,
         )
 
@@ -219,6 +231,7 @@ class OrderSync:
             return
         ref = ref.strip()
         if ref:
+            # A set of ids: however many webhooks, at most one entry an order (a storm is bounded by the store).
             self._pending.add(ref)
             self._wake.set()
 
@@ -278,13 +291,36 @@ class OrderSync:
 
     # --- webhooks applied from their payload -----------------------------------------------------------------------
     def accept(self, topic: str, payload: Any, refs: Sequence[str]) -> None:
-        """Take a webhook's payload to apply straight away, in the background (`run`; `apply_pending` in tests)."""
+        """Take a webhook's payload to apply straight away, in the background (`run`; `apply_pending` in tests). Past
+        `max_payloads` waiting, the payload is not kept: its order is re-read instead (a read brings whatever the
+        payload said), or reconciled when the payload names none."""
+        if len(self._payloads) >= self.max_payloads:
+            self.coalesced += 1
+            named: list[str | None] = [ref for ref in refs if ref.startswith(ORDER_GID)] or list(refs)
+            for ref in named or [None]:
+                self.request_refresh(ref)
+            return
         self._payloads.append((topic, payload, list(refs), asyncio.get_running_loop().time()))
         self._payload_ready.set()
 
     @property
     def pending_payloads(self) -> int:
         return len(self._payloads)
+
+    def forget(self, ref: str | None) -> None:
+        """A redacted order (None: every order, shop/redact): drop its payloads, re-reads and events reads waiting
+        here, so this worker does not spend a read on it. (A write that gets through anyway is refused by the
+        redaction's tombstone in `storage.orders`, on every worker.)"""
+        if ref is None:
+            self._payloads.clear()
+            self._pending.clear()
+            self._events.clear()
+            return
+        kept = [item for item in self._payloads if ref not in item[2]]
+        self._payloads.clear()
+        self._payloads.extend(kept)
+        self._pending.discard(ref)
+        self._events.pop(ref, None)
 
     async def apply_pending(self, limit: int | None = None) -> list[Applied]:
         """Apply the payloads accepted so far (at most `limit`), in the order they came, in one batch: each order
@@ -322,6 +358,7 @@ class OrderSync:
         held: dict[str, MirroredOrder | None] = {}  # by the reference read
         copies: dict[str, MirroredOrder] = {}  # by order id: what each changed order was made from
         changed: dict[str, Order] = {}
+        steps: dict[str, list[tuple[str, Any]]] = {}  # by order id: the payloads applied to it, in order
         done: list[Applied] = []
         for topic, payload, refs in batch:
             order_id = next((ref for ref in refs if ref.startswith(ORDER_GID)), None)
@@ -337,6 +374,7 @@ class OrderSync:
                 continue
             copies.setdefault(order.id, copy)
             changed[order.id] = new
+            steps.setdefault(order.id, []).append((topic, payload))
             # A read already under way may have left Shopify before this change and would write over it: read again.
             if topic == "fulfillment_events/create" and order.id not in self._reading:
                 done.append(Applied(applied=[order.id]))
@@ -344,14 +382,10 @@ class OrderSync:
                 self.request_refresh(order.id)
                 done.append(Applied(applied=[order.id], refreshed=[order.id]))
         if changed:
-            now = self.db.clock()
-            # Stamped as the copy each was made from: any read of the order replaces it, none is taken for older.
-            await self.db.upsert_mirrored_orders(
-                [
-                    MirroredOrder(order, copies[oid].updated_at, copies[oid].events_complete, synced_at=now)
-                    for oid, order in changed.items()
-                ]
-            )
+            # Compare-and-swap: a change another worker wrote in between is kept, and these payloads applied on top.
+            made = {oid: Change(copies[oid], order, steps[oid]) for oid, order in changed.items()}
+            for order_id in await write_changes(self.db, made, _applied):
+                self.request_refresh(order_id)
             self.applied += sum(bool(d.applied) for d in done)
         return done
 

@@ -346,13 +346,13 @@ async def test_payloads_waiting_together_are_applied_in_order_with_one_write(
     await change(store, ORDER_1065, "deliver", "fulfillment_events/create")
     await deliver_later(db, mirror, store)
     writes = []
-    upsert = db.upsert_mirrored_orders
+    swap = db.swap_mirrored_orders  # a payload's write is a compare-and-swap (sync.writes)
 
-    async def counted(orders: Sequence[MirroredOrder], **options: int) -> int:
+    async def counted(orders: Sequence[MirroredOrder]) -> set[str]:
         writes.append(len(orders))
-        return await upsert(orders, **options)
+        return await swap(orders)
 
-    monkeypatch.setattr(db, "upsert_mirrored_orders", counted)
+    monkeypatch.setattr(db, "swap_mirrored_orders", counted)
     done = await mirror.sync.apply_pending()
     assert [d.applied for d in done] == [[ORDER_1088], [ORDER_1088], [ORDER_1065]]
     assert writes == [2]  # one write, one row an order

@@ -1,0 +1,298 @@
+"""The order mirror's safety: a redacted order never comes back (tombstones), two workers applying payloads to one
+order lose neither change (compare-and-swap), a webhook storm costs bounded memory (coalesced to re-reads), and
+migration 0005 upgrades an existing database in place.
+
+Every test that touches the database runs on SQLite and on the PostgreSQL the suite starts (`database_url`). Nothing
+here sleeps or times anything: interleavings are forced by running one worker's step inside another's.
+"""
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from agent.webhooks import handle_webhook
+from evals.fakes.shopify_admin import FakeShopify
+from shopify.domain import parse_order
+from storage import Database, MirroredOrder, migrations
+from storage.orders import email_digest
+from storage.schema import mirrored_orders
+from sync import MirroredSource
+from sync.service import OrderSync
+from sync.writes import SWAP_TRIES
+from tests.fixtures import T0, Clock
+
+# test_mirror's fixtures and helpers (imported fixtures are this module's too: hence F811 off here).
+from tests.test_mirror import (  # noqa: F401
+    JORDAN_1042,
+    Upstream,
+    change,
+    db,
+    delivery,
+    demo_server,
+    live_client,
+    make_sync,
+    mirror,
+    store,
+    upstream_of,
+)
+from tests.test_mirror_webhooks import ORDER_1065, _delivered_and_earlier
+
+JORDAN = "gid://shopify/Customer/7002"
+JORDAN_1050 = "gid://shopify/Order/5001050"
+ORDER_1031 = "gid://shopify/Order/5001031"  # someone else's order, named in the redaction
+REDACTED = (JORDAN_1042, JORDAN_1050, ORDER_1031)
+REDACT_JORDAN = {"customer": {"id": 7002, "email": "Jordan.Lee@example.com"}, "orders_to_redact": [5001031]}
+
+
+def order(number: int, *, created: str = "2026-02-01T10:00:00Z", **fields: Any) -> MirroredOrder:
+    node = {"id": f"gid://shopify/Order/{number}", "name": f"#{number}", "createdAt": created} | fields
+    return MirroredOrder(parse_order(node), T0, True)
+
+
+async def redact(db: Database, source: MirroredSource, payload: dict[str, Any], event: str = "r1") -> None:
+    topic = "customers/redact" if payload else "shop/redact"
+    webhook = delivery(topic, payload, event, T0)
+    outcome = await handle_webhook(db, source, serves_shop=lambda _: True, delivery=webhook, now=T0)
+    assert outcome.deleted is not None
+
+
+async def held_ids(db: Database) -> set[str]:
+    async with db.read() as conn:
+        return set((await conn.execute(sa.select(mirrored_orders.c.id))).scalars())
+
+
+# --- privacy: a redacted order never comes back ------------------------------------------------------------------
+
+
+async def test_no_write_path_brings_a_redacted_customers_orders_back(
+    mirror: MirroredSource, store: FakeShopify, db: Database, clock: Clock
+) -> None:
+    await mirror.sync.backfill()
+    sync = mirror.sync
+    # Work about Jordan's order already queued on this worker when the redaction comes: it is dropped.
+    sync.accept("orders/updated", {"id": 5001042, "admin_graphql_api_id": JORDAN_1042}, [JORDAN_1042, "#1042"])
+    sync.request_refresh(JORDAN_1050)
+    await redact(db, mirror, REDACT_JORDAN)
+    assert sync.pending_payloads == 0 and sync.pending == frozenset()
+    assert await held_ids(db) & set(REDACTED) == set()
+    # A late webhook, applied and then re-read.
+    change(store, "#1042", T0 + timedelta(minutes=1), displayFulfillmentStatus="ON_HOLD")
+    late = delivery("orders/updated", {"id": 5001042, "admin_graphql_api_id": JORDAN_1042}, "late", T0)
+    await handle_webhook(db, mirror, serves_shop=lambda _: True, delivery=late, now=T0)
+    await sync.apply_pending()
+    await sync.drain()
+    # A re-read asked for directly, a reconciliation that sees the change, a whole new backfill.
+    assert await sync.refresh(JORDAN_1050) is not None  # Shopify still has it ...
+    clock.advance(minutes=10)
+    assert await sync.reconcile() == 1
+    assert (await sync.backfill()) is not None
+    assert await held_ids(db) & set(REDACTED) == set()  # ... and the mirror does not
+    assert len(await held_ids(db)) == len(store.orders) - len(REDACTED)
+
+
+async def test_a_live_lookup_of_a_redacted_order_answers_the_shopper_and_stores_nothing(
+    mirror: MirroredSource, store: FakeShopify, db: Database
+) -> None:
+    await mirror.orders_by_name("1042")  # a lookup before: held
+    assert JORDAN_1042 in await held_ids(db)
+    await redact(db, mirror, REDACT_JORDAN)
+    sent = store.requests
+    found = await mirror.orders_by_name("1042", email="jordan.lee@example.com")
+    assert [o.id for o in found] == [JORDAN_1042] and store.requests > sent  # answered, from Shopify
+    assert {o.id for o in await mirror.orders_by_customer(JORDAN)} == {JORDAN_1050, JORDAN_1042}
+    assert await held_ids(db) == set()
+
+
+async def test_a_payload_applied_as_the_redaction_lands_is_not_written(
+    mirror: MirroredSource, store: FakeShopify, db: Database
+) -> None:
+    """The applier read the copy before the redaction and writes after it: the write is refused (and nothing reads
+    the order back)."""
+    await mirror.sync.backfill()
+    delivered, _earlier = await _delivered_and_earlier(store)
+    swap = db.swap_mirrored_orders
+    redacted: list[list[str]] = []
+
+    async def redaction_in_between(orders: Sequence[MirroredOrder]) -> set[str]:
+        redacted.append(await db.redact_mirrored_orders(ids=[ORDER_1065]))
+        return await swap(orders)
+
+    db.swap_mirrored_orders = redaction_in_between  # type: ignore[method-assign]
+    mirror.sync.accept("fulfillment_events/create", delivered, [ORDER_1065])
+    (done,) = await mirror.sync.apply_pending()
+    assert redacted == [[ORDER_1065]] and done.applied == [ORDER_1065]
+    assert await db.mirrored_order(ORDER_1065) is None and mirror.sync.pending == frozenset()
+
+
+async def test_tombstones_refuse_what_existed_at_the_redaction_and_keep_no_address(db: Database) -> None:
+    before = {"created": "2026-02-01T10:00:00Z"}
+    after = {"created": (T0 + timedelta(days=1)).isoformat()}
+    customer = {"customer": {"id": "gid://shopify/Customer/9"}}
+    await db.upsert_mirrored_orders([order(1, **before, **customer), order(2, **before, email="Pat@Example.com")])
+    gone = await db.redact_mirrored_orders(
+        ids=["gid://shopify/Order/3"], emails=[" pat@example.com"], customer_ids=["gid://shopify/Customer/9"]
+    )
+    assert gone == ["gid://shopify/Order/1", "gid://shopify/Order/2"]
+    stones = await db.mirror_tombstones()
+    assert {(kind, key) for kind, key, _at in stones} == {
+        ("order", "gid://shopify/Order/1"),
+        ("order", "gid://shopify/Order/2"),
+        ("order", "gid://shopify/Order/3"),
+        ("customer", "gid://shopify/Customer/9"),
+        ("email", email_digest("pat@example.com")),
+    }
+    assert not any("@" in key for _kind, key, _at in stones)
+    refused = [
+        order(1, **before),  # a redacted order, by id
+        order(3, **after),  # named in the redaction: refused whenever it was created
+        order(4, **before, **customer),  # the customer's, created before
+        order(5, **before, email="PAT@example.com"),  # the email's, created before
+    ]
+    assert await db.upsert_mirrored_orders(refused) == 0
+    # The customer came back and ordered again: that order is theirs to have mirrored.
+    assert await db.upsert_mirrored_orders([order(6, **after, **customer), order(7, **after, email="pat@example.com")])
+    assert await held_ids(db) == {"gid://shopify/Order/6", "gid://shopify/Order/7"}
+
+
+async def test_shop_redact_refuses_every_order_that_existed_then(
+    mirror: MirroredSource, db: Database, clock: Clock
+) -> None:
+    await mirror.sync.backfill()
+    mirror.sync.request_refresh(JORDAN_1042)
+    await redact(db, mirror, {})
+    assert await held_ids(db) == set() and mirror.sync.pending == frozenset()
+    clock.advance(minutes=1)
+    assert await mirror.sync.backfill() is not None
+    assert await held_ids(db) == set()
+    assert await db.upsert_mirrored_orders([order(8, created=(T0 + timedelta(days=2)).isoformat())]) == 1
+
+
+# --- two workers, one order: compare-and-swap ---------------------------------------------------------------------
+
+
+async def test_two_workers_applying_payloads_to_one_order_lose_neither_change(
+    database_url: str, store: FakeShopify, clock: Clock
+) -> None:
+    first_db, second_db = Database(database_url, clock=clock), Database(database_url, clock=clock)
+    await first_db.connect()
+    await second_db.connect()
+    first, second = make_sync(first_db, store, Upstream(store)), make_sync(second_db, store, Upstream(store))
+    try:
+        await first.backfill()
+        delivered, earlier = await _delivered_and_earlier(store)
+        first.accept("fulfillment_events/create", delivered, [ORDER_1065])
+        second.accept("fulfillment_events/create", earlier, [ORDER_1065])
+        swap = first_db.swap_mirrored_orders
+        raced: list[int] = []
+
+        async def second_writes_first(orders: Sequence[MirroredOrder]) -> set[str]:
+            # The first worker has read the copy and applied its payload; the second reads the same copy and writes.
+            if not raced:
+                raced.append(len(await second.apply_pending()))
+            return await swap(orders)
+
+        first_db.swap_mirrored_orders = second_writes_first  # type: ignore[method-assign]
+        (done,) = await first.apply_pending()
+        assert raced == [1] and done.applied == [ORDER_1065]
+        held = await first_db.mirrored_order(ORDER_1065)
+        assert held is not None
+        stamps = {e.happened_at.isoformat() for e in held.order.fulfillments[0].events}
+        assert {"2026-02-27T08:00:00+00:00", delivered["happened_at"].replace("Z", "+00:00")} <= stamps
+        assert held.order.fulfillments[0].display_status == "DELIVERED"
+        assert held.version == 2  # inserted at 0 by the backfill; the second worker wrote 1, the first 2
+        assert first.pending == frozenset() and second.pending == frozenset()
+    finally:
+        for sync, database in ((first, first_db), (second, second_db)):
+            await sync.aclose()
+            await database.close()
+
+
+async def test_an_order_that_keeps_losing_the_race_is_read_again_instead(mirror: MirroredSource, db: Database) -> None:
+    await mirror.sync.backfill()
+    delivered, _earlier = await _delivered_and_earlier(upstream_of(mirror).fake)
+    tries: list[int] = []
+
+    async def always_lost(orders: Sequence[MirroredOrder]) -> set[str]:
+        tries.append(len(orders))
+        return set()
+
+    db.swap_mirrored_orders = always_lost  # type: ignore[method-assign]
+    mirror.sync.accept("fulfillment_events/create", delivered, [ORDER_1065])
+    await mirror.sync.apply_pending()
+    assert tries == [1] * SWAP_TRIES and mirror.sync.pending == {ORDER_1065}
+
+
+async def test_a_swap_writes_only_over_the_version_read_and_never_inserts(db: Database) -> None:
+    await db.upsert_mirrored_orders([order(1)])
+    held = await db.mirrored_order("gid://shopify/Order/1")
+    assert held is not None and held.version == 0
+    changed = copy.copy(held.order).model_copy(update={"fulfillment_status": "FULFILLED"})
+    stale = MirroredOrder(changed, held.updated_at, True, version=held.version + 1)
+    assert await db.swap_mirrored_orders([stale]) == set()
+    current = MirroredOrder(changed, held.updated_at, True, version=held.version)
+    assert await db.swap_mirrored_orders([current]) == {"gid://shopify/Order/1"}
+    assert await db.swap_mirrored_orders([current]) == set()  # the version moved on
+    after = await db.mirrored_order("gid://shopify/Order/1")
+    assert after is not None and after.version == 1 and after.order.fulfillment_status == "FULFILLED"
+    missing = MirroredOrder(order(2).order, T0, True, version=0)
+    assert await db.swap_mirrored_orders([missing]) == set() and await db.mirrored_order(missing.order.id) is None
+
+
+# --- a webhook storm: bounded ---------------------------------------------------------------------------------------
+
+
+async def test_past_the_bound_payloads_become_one_reread_each_and_the_status_says_so(
+    db: Database, store: FakeShopify
+) -> None:
+    upstream = Upstream(store)
+    sync: OrderSync = make_sync(db, store, upstream, max_payloads=3)
+    try:
+        await sync.backfill()
+        nodes = store.orders[:6]
+        for node in nodes:
+            sync.accept("orders/updated", {"id": 1, "admin_graphql_api_id": node["id"]}, [node["id"], node["name"]])
+        sync.accept("orders/updated", {}, [])  # names no order: a reconciliation, soon
+        assert sync.pending_payloads == 3
+        assert sync.pending == {node["id"] for node in nodes[3:]}  # by id, not by name too
+        status = await sync.status()
+        assert status.coalesced == 4 and status.pending_refreshes == 3 + 3
+        assert sync._reconcile_now.is_set()
+        # The payloads kept name no order state (nothing to apply): each is read too, one read an order.
+        await sync.drain()
+        assert sync.pending_payloads == 0 and sorted(upstream.reads) == sorted(n["id"] for n in nodes)
+    finally:
+        await sync.aclose()
+
+
+# --- the schema -----------------------------------------------------------------------------------------------------
+
+
+async def test_migration_0005_upgrades_an_existing_mirror_in_place(database_url: str, clock: Clock) -> None:
+    old = Database(database_url, clock=clock)
+    async with old.begin() as conn:
+        await conn.run_sync(lambda sync: migrations.command.upgrade(migrations.config(sync), "0004"))
+        row = {
+            "id": "gid://shopify/Order/1",
+            "name": "#1",
+            "name_key": "1",
+            "email": "a@example.com",
+            "updated_at": T0,
+            "synced_at": T0,
+            "order_json": order(1).order.model_dump_json(),
+            "events_complete": True,
+        }
+        await conn.execute(sa.insert(mirrored_orders).values(row))  # the columns 0004 has
+    await old.close()
+    async with Database(database_url, clock=clock) as database:
+        async with database.read() as conn:
+            assert await conn.run_sync(migrations.current) == migrations.head() == "0005"
+        held = await database.mirrored_order("gid://shopify/Order/1")
+        assert held is not None and held.version == 0 and held.order.name == "#1"
+        assert await database.redact_mirrored_orders(ids=["gid://shopify/Order/1"]) == ["gid://shopify/Order/1"]
+        assert await database.upsert_mirrored_orders([order(1)]) == 0
