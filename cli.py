@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from config import Settings
+
 # `serve --store` for the workers, which build their app in processes of their own (see `app`).
 SERVE_STORE_ENV = "LUMEN_SERVE_STORE"
 
@@ -49,6 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
         # reached another worker.
         print("lumen: an in-memory database serves one worker only; starting one", file=sys.stderr)
         workers = 1
+    workers = _fit_pool(settings, workers)
     # Failed lookups are rationed per client address: behind a reverse proxy, name it so the real address is used.
     uvicorn.run(
         "cli:app",
@@ -63,6 +66,30 @@ def _serve(args: argparse.Namespace) -> int:
         **serving.uvicorn_options(args.max_connections),
     )
     return 0
+
+
+def _fit_pool(settings: Settings, workers: int) -> int:
+    """On PostgreSQL: workers x (pool + overflow) fitted under the server's max_connections (`serving.fit_pool`), the
+    fitted pool passed to the workers through their environment; the workers to start."""
+    import serving
+    from storage.database import connection_limit
+
+    try:
+        limit = asyncio.run(connection_limit(settings.lumen_database_url))
+    except Exception as exc:  # the server is down or refuses us: each worker will say so as it starts
+        print(
+            f"lumen: could not read PostgreSQL's max_connections ({type(exc).__name__}); pools unchecked",
+            file=sys.stderr,
+        )
+        return workers
+    if limit is None:
+        return workers
+    plan = serving.fit_pool(workers, settings.lumen_db_pool_size, settings.lumen_db_max_overflow, limit.available)
+    if plan.warning:
+        print(f"lumen: {plan.warning}", file=sys.stderr)
+    os.environ["LUMEN_DB_POOL_SIZE"] = str(plan.pool_size)
+    os.environ["LUMEN_DB_MAX_OVERFLOW"] = str(plan.max_overflow)
+    return plan.workers
 
 
 async def _chat(store: Path | None) -> int:

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     lumen_reconcile_s: float = Field(
         300.0, gt=0, description="Seconds between reconciliations (what Shopify changed since the last sync)."
     )
+    lumen_sync_max_queue: int = Field(
+        2000,
+        ge=1,
+        le=1_000_000,
+        description="Webhook payloads a worker keeps waiting to be applied; past it each is taken as a re-read of its "
+        "order instead (a webhook storm costs bounded memory).",
+    )
 
     # --- the model ---------------------------------------------------------------------------------------------
     lumen_model: str = Field("playbook", description="'playbook' or a pydantic-ai model name, e.g. openai:gpt-4.1-mini")
@@ -62,6 +69,10 @@ class Settings(BaseSettings):
 
     # --- storage and escalation ----------------------------------------------------------------------------------
     lumen_database_url: str = "sqlite:///lumen.db"
+    # PostgreSQL connections per worker (SQLite has no pool to size): kept open once opened, and opened for a burst
+    # beyond. `lumen serve` cuts them to fit the server's max_connections (serving.fit_pool, README scale-out).
+    lumen_db_pool_size: int = Field(30, ge=1, le=1000, description="PostgreSQL connections a worker keeps open.")
+    lumen_db_max_overflow: int = Field(10, ge=0, le=1000, description="More PostgreSQL connections for a burst.")
     lumen_smtp_url: str | None = Field(None, description="smtp://user:pass@host:port, smtps:// for implicit TLS.")
     lumen_escalation_email: str | None = None
     lumen_mail_from: str = "lumen@localhost"

@@ -7,6 +7,7 @@
   forever. `HeaderTimeoutH11` closes a connection that has not sent a whole request line and headers within
   `HEADER_TIMEOUT_S` of opening or of its previous response.
 - Connection limit: uvicorn's `limit_concurrency` answers 503 once this many connections or requests are open.
+- Database pool: `fit_pool` fits the workers' PostgreSQL pools under the server's `max_connections` (see there).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.config import LOGGING_CONFIG
@@ -22,6 +24,12 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 HEADER_TIMEOUT_S = 10.0
 MAX_CONNECTIONS = 1000
 KEEP_ALIVE_S = 5  # uvicorn's default, said here so every limit is in one place
+# Connections left free on the PostgreSQL server besides its reserved ones: `lumen sync`, a migration, an operator's
+# psql, a monitoring check.
+PG_HEADROOM = 5
+# Fewer connections than this per worker, and a worker's turns would queue on its pool rather than run: past that,
+# fewer workers is the better cut.
+MIN_POOL_PER_WORKER = 5
 
 
 class PathOnly(logging.Filter):
@@ -80,3 +88,42 @@ def uvicorn_options(max_connections: int = MAX_CONNECTIONS) -> dict[str, Any]:
         "limit_concurrency": max_connections,
         "timeout_keep_alive": KEEP_ALIVE_S,
     }
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """How many workers `lumen serve` starts and each one's PostgreSQL pool; `warning` says what was cut, and why."""
+
+    workers: int
+    pool_size: int
+    max_overflow: int
+    warning: str | None = None
+
+
+def fit_pool(workers: int, pool_size: int, max_overflow: int, available: int) -> PoolPlan:
+    """Fit `workers` x (`pool_size` + `max_overflow`) under the `available` server connections (max_connections less
+    the reserved ones), keeping `PG_HEADROOM` free. Past the server's limit a busy worker's next connection is refused
+    ("too many clients"), and the shopper gets an error, so it is cut here, at start-up, where it can be said: first
+    each worker's pool (a worker waits for one of its own connections: latency, not an error), and only when that
+    would leave a worker under `MIN_POOL_PER_WORKER`, the number of workers. This sees one host: with several hosts on
+    one server, size LUMEN_DB_POOL_SIZE / LUMEN_DB_MAX_OVERFLOW for all of them (README, scale-out)."""
+    wanted = pool_size + max_overflow
+    budget = available - PG_HEADROOM
+    if workers * wanted <= budget:
+        return PoolPlan(workers, pool_size, max_overflow)
+    fitted = workers
+    per_worker = budget // workers
+    if per_worker < MIN_POOL_PER_WORKER:
+        fitted = max(budget // MIN_POOL_PER_WORKER, 1)
+        per_worker = max(budget // fitted, 1)
+    per_worker = min(per_worker, wanted)
+    size = min(pool_size, per_worker)
+    plan = PoolPlan(fitted, size, per_worker - size)
+    cut = f"{fitted} workers" if fitted < workers else f"{workers} workers"
+    warning = (
+        f"PostgreSQL allows {available} connections to Lumen (max_connections less reserved ones); {workers} workers "
+        f"x {wanted} (LUMEN_DB_POOL_SIZE {pool_size} + LUMEN_DB_MAX_OVERFLOW {max_overflow}) would need "
+        f"{workers * wanted}. Starting {cut} with {plan.pool_size} + {plan.max_overflow} connections each, "
+        f"{PG_HEADROOM} left free. Raise max_connections, put PgBouncer in front, or set fewer workers."
+    )
+    return PoolPlan(plan.workers, plan.pool_size, plan.max_overflow, warning)

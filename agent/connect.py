@@ -216,7 +216,12 @@ def mirrored(settings: Settings, db: Database, live: ShopifyAdmin, background: S
     `background`, a second client on the same token: a background read waiting on Shopify's rate limit then never
     holds a shopper's lookup in the live client's queue."""
     sync = OrderSync(
-        db, background, sync_days=settings.lumen_sync_days, reconcile_s=settings.lumen_reconcile_s, owns_admin=True
+        db,
+        background,
+        sync_days=settings.lumen_sync_days,
+        reconcile_s=settings.lumen_reconcile_s,
+        max_payloads=settings.lumen_sync_max_queue,
+        owns_admin=True,
     )
     return MirroredSource(live, db, sync)
 

@@ -249,7 +249,11 @@ class Lumen:
 
     @classmethod
     async def create(cls, settings: Settings, *, store: Path | None = None, source: OrderSource | None = None) -> Lumen:
-        db = Database(settings.lumen_database_url)
+        db = Database(
+            settings.lumen_database_url,
+            pool_size=settings.lumen_db_pool_size,
+            max_overflow=settings.lumen_db_max_overflow,
+        )
         await db.connect()
         connection = ShopifyConnection(settings, db)
         if source is None:

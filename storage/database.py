@@ -11,6 +11,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 
@@ -20,7 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 from sqlalchemy.util import await_
 
 from storage.logs import hide_data_in_logs
@@ -41,10 +42,14 @@ READ_ONLY = "lumen_read_only"
 # admitted turns, webhooks, the mirror): an overflow connection is closed as soon as it is given back, so a pool
 # smaller than the usual load opened and closed a connection every few turns (a server process forked, asyncpg's
 # type introspection run again) on a machine already short of CPU. 2 workers x 40 stay under PostgreSQL's default
-# max_connections of 100; connections are opened only when needed, so an idle worker holds few.
+# max_connections of 100; connections are opened only when needed, so an idle worker holds few. These are defaults:
+# `Engine(pool_size=, max_overflow=)` takes the configured ones (LUMEN_DB_POOL_SIZE, LUMEN_DB_MAX_OVERFLOW), and
+# `lumen serve` fits workers x (pool + overflow) under the server's max_connections (see `connection_limit`).
 PG_POOL_SIZE = 30
 PG_MAX_OVERFLOW = 10
 PG_POOL_TIMEOUT_S = 300
+# How long `connection_limit` waits for the server before giving up on the check.
+PG_CHECK_TIMEOUT_S = 5.0
 
 
 def utcnow() -> datetime:
@@ -92,6 +97,41 @@ def is_memory_url(url: str) -> bool:
     return _is_sqlite_memory(make_url(url))
 
 
+@dataclass(frozen=True)
+class ConnectionLimit:
+    """What a PostgreSQL server allows: `max_connections`, less the slots kept for superusers (and, from
+    PostgreSQL 16, for roles with pg_use_reserved_connections)."""
+
+    max_connections: int
+    reserved: int
+
+    @property
+    def available(self) -> int:
+        return max(self.max_connections - self.reserved, 0)
+
+
+async def connection_limit(url: str, *, timeout_s: float = PG_CHECK_TIMEOUT_S) -> ConnectionLimit | None:
+    """The server's connection limit (`max_connections`, as SHOW max_connections says, and the reserved slots), on
+    one connection opened and closed here; None for SQLite, which has no server."""
+    parsed = normalize_database_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return None
+    engine = create_async_engine(parsed, poolclass=NullPool, connect_args={"timeout": timeout_s})
+    try:
+        async with engine.connect() as conn:
+            settings = await conn.execute(
+                sa.text(
+                    "SELECT name, setting FROM pg_settings WHERE name IN "
+                    "('max_connections', 'superuser_reserved_connections', 'reserved_connections')"
+                )
+            )
+            values = {name: int(setting) for name, setting in settings}
+    finally:
+        await engine.dispose()
+    reserved = values.get("superuser_reserved_connections", 0) + values.get("reserved_connections", 0)
+    return ConnectionLimit(values["max_connections"], reserved)
+
+
 def _sqlite_begin(conn: sa.Connection) -> None:
     """Every SQLite transaction opens here. A writer's is BEGIN IMMEDIATE: SQLite's write lock from the start (waiting
     up to busy_timeout while another process holds it). A reader's is none at all: each of its statements reads a
@@ -128,7 +168,15 @@ class Engine:
 
     metadata: ClassVar[sa.MetaData] = sa.MetaData()
 
-    def __init__(self, url: str, *, clock: Callable[[], datetime] = utcnow, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        echo: bool = False,
+        pool_size: int = PG_POOL_SIZE,
+        max_overflow: int = PG_MAX_OVERFLOW,
+    ) -> None:
         self.url = normalize_database_url(url)
         self.clock = clock
         self._memory = _is_sqlite_memory(self.url)
@@ -141,7 +189,7 @@ class Engine:
         elif self.url.get_backend_name() == "sqlite":
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
-            kwargs.update(pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW, pool_timeout=PG_POOL_TIMEOUT_S)
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=PG_POOL_TIMEOUT_S)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         self._sqlite = self.url.get_backend_name() == "sqlite"
         if self._sqlite:
