@@ -138,24 +138,26 @@ class OrderStore(Engine):
 
     async def swap_mirrored_orders(self, orders: Sequence[MirroredOrder]) -> set[str]:
         """Compare-and-swap, in one write transaction: write each copy only over the row at the version it was read
-        at (`MirroredOrder.version`); never insert (an order deleted meanwhile stays deleted) and never write what a
-        tombstone refuses. The ids written: a copy left out lost to another write and must be made again from the
-        row as it is now."""
+        at (`MirroredOrder.version`), or, for a copy with no version (there was no row when it was read), only while
+        there is still none; never over a row deleted meanwhile (it stays deleted) and never what a tombstone
+        refuses. The ids written: a copy left out lost to another write and must be made again from the row as it is
+        now (or was refused, or deleted: then there is no row)."""
         written: set[str] = set()
         c = mirrored_orders.c
         async with self.begin() as conn:
             refused = await _refused(conn, orders)
             for mirrored in orders:
-                if mirrored.version is None:
-                    raise ValueError("swap_mirrored_orders needs the version each copy was read at")
                 if mirrored.order.id in refused:
                     continue
                 row = _row(mirrored, mirrored.synced_at or self.clock())
-                stmt = (
-                    sa.update(mirrored_orders)
-                    .where(c.id == row.pop("id"), c.version == mirrored.version)
-                    .values(**row, version=_next_version())
-                )
+                if mirrored.version is None:
+                    stmt = self.insert(mirrored_orders).values(row).on_conflict_do_nothing(index_elements=[c.id])
+                else:
+                    stmt = (
+                        sa.update(mirrored_orders)
+                        .where(c.id == row.pop("id"), c.version == mirrored.version)
+                        .values(**row, version=_next_version())
+                    )
                 if (await conn.execute(stmt)).rowcount == 1:
                     written.add(mirrored.order.id)
         return written

@@ -278,11 +278,14 @@ class OrderSync:
         self.reads += 1
         self._reading.add(order_id)
         try:
+            # The copy held before the read: the read is written only over it (another worker may change the order
+            # meanwhile: a payload applied after Shopify answered must not be written over by this older answer).
+            seen = await self.db.mirrored_order(order_id)
             order = await self.reader(order_id)
             if order is None:
                 await self.db.delete_mirrored_orders(ids=[order_id])
             else:
-                await self._store([order], events_complete=True)
+                await self._store([order], events_complete=True, seen={order_id: seen})
         finally:
             # Only once stored: a carrier event applied between the read and its write must still queue a re-read.
             self._reading.discard(order_id)
@@ -443,11 +446,26 @@ class OrderSync:
         """Orders a live lookup just read (whole, with their events): kept, so the next lookup is answered here."""
         await self._store(orders, events_complete=True)
 
-    async def _store(self, orders: Sequence[Order], *, events_complete: bool) -> int:
+    async def _store(
+        self, orders: Sequence[Order], *, events_complete: bool, seen: dict[str, MirroredOrder | None] | None = None
+    ) -> int:
+        """Keep orders read from Shopify (a redacted one is refused in storage). With `seen` (the copies held before
+        they were read), compare-and-swap: an order written meanwhile by another worker is not written over but read
+        again (it may hold a change this read predates); one deleted or refused meanwhile stays so."""
         now = self.db.clock()
-        return await self.db.upsert_mirrored_orders(
-            [MirroredOrder(o, o.updated_at or now, events_complete, synced_at=now) for o in orders]
-        )
+        if seen is None:
+            return await self.db.upsert_mirrored_orders(
+                [MirroredOrder(o, o.updated_at or now, events_complete, synced_at=now) for o in orders]
+            )
+        copies = [
+            MirroredOrder(o, o.updated_at or now, events_complete, synced_at=now, version=_version(seen.get(o.id)))
+            for o in orders
+        ]
+        written = await self.db.swap_mirrored_orders(copies)
+        for order in orders:
+            if order.id not in written and await self.db.mirrored_order(order.id) is not None:
+                self.request_refresh(order.id)
+        return len(written)
 
     # --- backfill and reconciliation -------------------------------------------------------------------------------
     async def backfill(self) -> BackfillResult | None:
@@ -663,6 +681,10 @@ def _with_events(held: MirroredOrder, node: dict[str, Any]) -> Order | None:
             return None
         packages.append(package.model_copy(update={"events": found.events, "items": found.items or package.items}))
     return order.model_copy(update={"fulfillments": packages})
+
+
+def _version(held: MirroredOrder | None) -> int | None:
+    return held.version if held is not None else None
 
 
 def _round(seconds: float) -> float:

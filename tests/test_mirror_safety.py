@@ -213,6 +213,34 @@ async def test_two_workers_applying_payloads_to_one_order_lose_neither_change(
             await database.close()
 
 
+async def test_a_reread_never_writes_over_a_payload_another_worker_applied_meanwhile(
+    database_url: str, store: FakeShopify, clock: Clock
+) -> None:
+    first_db, second_db = Database(database_url, clock=clock), Database(database_url, clock=clock)
+    await first_db.connect()
+    await second_db.connect()
+    first, second = make_sync(first_db, store, Upstream(store)), make_sync(second_db, store, Upstream(store))
+    try:
+        await first.backfill()
+        before = await first.reader(ORDER_1065)  # Shopify's answer, from before the carrier event
+        delivered, _earlier = await _delivered_and_earlier(store)
+
+        async def event_applied_elsewhere_while_reading(order_id: str) -> Any:
+            second.accept("fulfillment_events/create", delivered, [ORDER_1065])
+            await second.apply_pending()
+            return before
+
+        first.reader = event_applied_elsewhere_while_reading  # type: ignore[method-assign]
+        await first.refresh(ORDER_1065)
+        held = await first_db.mirrored_order(ORDER_1065)
+        assert held is not None and held.order.fulfillments[0].display_status == "DELIVERED"
+        assert first.pending == {ORDER_1065}  # read again: the next read has the event from Shopify
+    finally:
+        for sync, database in ((first, first_db), (second, second_db)):
+            await sync.aclose()
+            await database.close()
+
+
 async def test_an_order_that_keeps_losing_the_race_is_read_again_instead(mirror: MirroredSource, db: Database) -> None:
     await mirror.sync.backfill()
     delivered, _earlier = await _delivered_and_earlier(upstream_of(mirror).fake)

@@ -386,10 +386,10 @@ async def test_an_event_applied_while_a_read_is_being_stored_queues_a_confirming
 
     real_store = sync._store
 
-    async def event_arrives_meanwhile(orders: Any, *, events_complete: bool) -> Any:
+    async def event_arrives_meanwhile(orders: Any, **options: Any) -> Any:
         sync.accept("fulfillment_events/create", delivered, [ORDER_1065])
         await sync.apply_pending()
-        return await real_store(orders, events_complete=events_complete)
+        return await real_store(orders, **options)
 
     sync.reader = read_from_before_the_event  # type: ignore[method-assign]
     sync._store = event_arrives_meanwhile  # type: ignore[method-assign]
