@@ -430,7 +430,7 @@ class OrderSync:
         if merged is None:
             self.request_refresh(order_id)  # changed, or more than a page: the whole order, as a refresh
             return True
-        await self._store([merged], events_complete=True)
+        await self._store([merged], events_complete=True, seen={order_id: held})  # made from `held`: over it only
         return True
 
     async def _order_ids(self, refs: set[str]) -> set[str]:

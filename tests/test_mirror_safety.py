@@ -9,18 +9,20 @@ here sleeps or times anything: interleavings are forced by running one worker's 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 
 from agent.webhooks import handle_webhook
 from evals.fakes.shopify_admin import FakeShopify
 from shopify.domain import parse_order
 from storage import Database, MirroredOrder, migrations
-from storage.orders import email_digest
+from storage.orders import TOMBSTONE_LOCK, email_digest
 from storage.schema import mirrored_orders
 from sync import MirroredSource
 from sync.service import OrderSync
@@ -324,3 +326,33 @@ async def test_migration_0005_upgrades_an_existing_mirror_in_place(database_url:
         assert held is not None and held.version == 0 and held.order.name == "#1"
         assert await database.redact_mirrored_orders(ids=["gid://shopify/Order/1"]) == ["gid://shopify/Order/1"]
         assert await database.upsert_mirrored_orders([order(1)]) == 0
+
+
+# --- PostgreSQL: a write never slips between a redaction's check and its commit -----------------------------------
+
+
+async def test_on_postgresql_a_write_waits_for_a_redaction_under_way_and_is_refused(postgres_url: str) -> None:
+    """READ COMMITTED would let a writer check the tombstones before a redaction commits and write after it: writers
+    hold the tombstone lock shared, redaction holds it exclusively."""
+    async with Database(postgres_url) as database:
+        await database.upsert_mirrored_orders([order(2)])  # another order: the table is in use
+        redactor = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        try:
+            redaction = redactor.transaction()
+            await redaction.start()
+            await redactor.execute("SELECT pg_advisory_xact_lock($1)", TOMBSTONE_LOCK)
+            await redactor.execute(
+                "INSERT INTO mirror_tombstones (kind, key, redacted_at) VALUES ('order', $1, now())",
+                "gid://shopify/Order/1",
+            )
+            write = asyncio.create_task(database.upsert_mirrored_orders([order(1)]))
+            # Until the write is seen waiting for the lock (or, without the lock, has written already).
+            while not write.done() and not await redactor.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            ):
+                await asyncio.sleep(0.01)
+            await redaction.commit()
+            assert await write == 0
+        finally:
+            await redactor.close()
+        assert await database.mirrored_order("gid://shopify/Order/1") is None
