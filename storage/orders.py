@@ -22,7 +22,9 @@ are still answered live (`sync.mirror`): the shopper asking gets their answer, a
 **Versions.** Every write bumps the row's `version`. A read-modify-write (a webhook's payload applied to the held
 copy) writes with `swap_mirrored_orders`, which writes only if the row is still at the version it read, and says
 which copies lost: the caller reads the row again and applies the payload again (`sync.writes`), so two workers (or
-the applier and a re-read) changing one order never lose a change.
+the applier and a re-read) changing one order never lose a change. A re-read from Shopify is written the same way,
+over the copy held before it was read: one that lost is read again (`sync.service.OrderSync._store`). Blind writes
+(backfill chunks, a live lookup's copy) stay upserts under the older-never-replaces-newer rule.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ class MirroredOrder:
     updated_at: datetime
     events_complete: bool
     synced_at: datetime | None = None
-    # The row's version when read (None for a copy from Shopify): `swap_mirrored_orders` writes only over that version.
+    # The row's version when read (None: no row then, or a copy from Shopify); `swap_mirrored_orders` writes only over
+    # that version (None: only where there is still no row).
     version: int | None = None
 
 
