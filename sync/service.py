@@ -42,7 +42,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from shopify import bulk
 from shopify.client import ShopifyAdmin
-from shopify.domain import Order, parse_fulfillment, parse_order
+from shopify.domain import Fulfillment, Order, parse_fulfillment, parse_order
 from shopify.names import order_key
 from shopify.webhooks import ORDER_GID, event_change, fulfillment_change, order_change
 from storage import Database, MirroredOrder
@@ -53,6 +53,7 @@ log = logging.getLogger("lumen.sync")
 
 Exporter = Callable[[datetime], AsyncIterator[dict[str, Any]]]
 Reader = Callable[[str], Awaitable[Order | None]]
+Confirmer = Callable[[list[str]], Awaitable[list[dict[str, Any]]]]
 Stamps = Callable[[datetime], Awaitable[list[tuple[str, datetime]]]]
 EventsReader = Callable[[str], Awaitable[dict[str, Any] | None]]
 BucketLevel = Callable[[], tuple[float, float] | None]
@@ -69,6 +70,14 @@ EVENTS_SHARE = 0.1
 EVENTS_READ_POINTS = 12.0
 # Orders waiting for an optional events read, at most: past this the oldest wish is dropped (asked again on lookup).
 MAX_EVENTS_QUEUE = 500
+# Confirming reads wait this long after the first is queued, then go together in one bulk operation: on a busy day the
+# webhooks of this window cost one mutation and its polls (about 13 points) where reads by id cost ~17 points each.
+CONFIRM_WINDOW_S = 15.0
+# Orders one confirming bulk operation asks for, at most (its search is `id:1 OR id:2 ...`); more go in another.
+CONFIRM_BATCH = 100
+# A confirming bulk operation is polled this often, and given up on (its orders read by id instead) after this long.
+CONFIRM_POLL_S = 2.0
+CONFIRM_MAX_WAIT_S = 60.0
 # The lease outlives a worker that died mid-backfill by at most this; its holder renews it every third of it.
 LEASE_TTL = timedelta(minutes=2)
 # Reconciliation asks for changes since the last sync minus this: Shopify's clock and ours may disagree a little,
@@ -107,6 +116,10 @@ class OrderSyncStatus(BaseModel):
     # This worker's: refreshes read since it started, and refreshes waiting to be read.
     refreshed: int = Field(0, exclude_if=_unset)
     pending_refreshes: int = Field(0, exclude_if=_unset)
+    # This worker's: orders confirmed in batches (bulk operations), those waiting, and those read by id instead.
+    confirmed: int = Field(0, exclude_if=_unset)
+    pending_confirms: int = Field(0, exclude_if=_unset)
+    confirm_fallbacks: int = Field(0, exclude_if=_unset)
     # This worker's: webhooks applied from their payload, optional events reads done, and waiting.
     applied: int = Field(0, exclude_if=_unset)
     # Seconds from a webhook's arrival to its payload in the mirror, median and worst of this worker's recent ones.
@@ -118,10 +131,12 @@ class OrderSyncStatus(BaseModel):
 
 
 class Applied(BaseModel):
-    """What `apply_webhook` did: the orders it changed from the payload, and those it queued a re-read of."""
+    """What `apply_webhook` did: the orders it changed from the payload, those it queued a read by id of, and those it
+    queued for the next batched confirming read."""
 
     applied: list[str] = Field(default_factory=list)
     refreshed: list[str] = Field(default_factory=list)
+    confirming: list[str] = Field(default_factory=list)
 
 
 class BackfillResult(BaseModel):
@@ -138,6 +153,13 @@ def _default_exporter(admin: ShopifyAdmin) -> Exporter:
     return export
 
 
+def _default_confirmer(admin: ShopifyAdmin) -> Confirmer:
+    async def confirm(order_ids: list[str]) -> list[dict[str, Any]]:
+        return await bulk.confirm_orders(admin, order_ids, poll_s=CONFIRM_POLL_S, max_wait_s=CONFIRM_MAX_WAIT_S)
+
+    return confirm
+
+
 class OrderSync:
     def __init__(
         self,
@@ -148,10 +170,12 @@ class OrderSync:
         reader: Reader | None = None,
         stamps: Stamps | None = None,
         events_reader: EventsReader | None = None,
+        confirmer: Confirmer | None = None,
         bucket_level: BucketLevel | None = None,
         sync_days: int = DEFAULT_SYNC_DAYS,
         reconcile_s: float = DEFAULT_RECONCILE_S,
         refresh_delay_s: float = REFRESH_DELAY_S,
+        confirm_window_s: float | None = None,
         lease_ttl: timedelta = LEASE_TTL,
         owns_admin: bool = False,
         holder: str | None = None,
@@ -162,6 +186,8 @@ class OrderSync:
         self.reader: Reader = reader or admin.order_by_id
         self.stamps: Stamps = stamps or admin.order_stamps_updated_since
         self.events_reader: EventsReader = events_reader or admin.order_events_node
+        self.confirmer: Confirmer = confirmer or _default_confirmer(admin)
+        self.confirm_window_s = CONFIRM_WINDOW_S if confirm_window_s is None else confirm_window_s
         self.bucket_level: BucketLevel = bucket_level or admin.bucket_level
         self.sync_days = sync_days
         self.reconcile_s = reconcile_s
@@ -176,6 +202,11 @@ class OrderSync:
         self._payload_ready = asyncio.Event()
         self._applying = asyncio.Lock()
         self._reading: set[str] = set()  # order ids being read by id right now
+        # Orders waiting for their confirming read, oldest first, and since when (loop time) the oldest has waited.
+        self._confirm: dict[str, None] = {}
+        self._confirm_since = 0.0
+        self._confirming: set[str] = set()  # in a confirming bulk operation right now
+        self._confirm_ready = asyncio.Event()
         self._events: dict[str, None] = {}  # orders wanting an events read, oldest wish first
         self._events_paced_until = 0.0  # loop time before which the next events read would spend over its share
         self._wake = asyncio.Event()
@@ -184,6 +215,9 @@ class OrderSync:
         self.applied = 0
         self.events_read = 0
         self.reads = 0  # reads by id sent to Shopify (refreshes), for tests and the bench
+        self.confirmed = 0  # orders confirmed by a bulk operation
+        self.confirm_operations = 0  # confirming bulk operations that delivered
+        self.confirm_fallbacks = 0  # orders read by id instead (the bulk operation failed, or did not return them)
 
     async def aclose(self) -> None:
         if self._owns_admin:
@@ -202,6 +236,9 @@ class OrderSync:
             reconciled=record.reconciled,
             refreshed=self.refreshed,
             pending_refreshes=len(self._pending) + len(self._payloads),
+            confirmed=self.confirmed,
+            pending_confirms=len(self._confirm) + len(self._confirming),
+            confirm_fallbacks=self.confirm_fallbacks,
             applied=self.applied,
             apply_lag_p50_s=_round(statistics.median(self._apply_lags)) if self._apply_lags else None,
             apply_lag_max_s=_round(max(self._apply_lags)) if self._apply_lags else None,
@@ -330,6 +367,11 @@ class OrderSync:
             copy = held.get(order_id) if order_id is not None else None
             order = changed.get(copy.order.id, copy.order) if copy is not None else None
             new = _applied(order, topic, payload) if order is not None else None
+            if copy is None and order_id is not None and topic != "orders/delete":
+                # Not held (a new order): the next batch brings it whole; a lookup before that reads it live.
+                self.request_confirm(order_id)
+                done.append(Applied(confirming=[order_id]))
+                continue
             if copy is None or order is None or new is None:
                 for ref in refs:
                     self.request_refresh(ref)
@@ -338,11 +380,14 @@ class OrderSync:
             copies.setdefault(order.id, copy)
             changed[order.id] = new
             # A read already under way may have left Shopify before this change and would write over it: read again.
-            if topic == "fulfillment_events/create" and order.id not in self._reading:
-                done.append(Applied(applied=[order.id]))
-            else:
+            if topic != "fulfillment_events/create":
+                self.request_confirm(order.id)  # what the payload cannot say, in the next batch
+                done.append(Applied(applied=[order.id], confirming=[order.id]))
+            elif order.id in self._reading:
                 self.request_refresh(order.id)
                 done.append(Applied(applied=[order.id], refreshed=[order.id]))
+            else:
+                done.append(Applied(applied=[order.id]))
         if changed:
             now = self.db.clock()
             # Stamped as the copy each was made from: any read of the order replaces it, none is taken for older.
@@ -354,6 +399,80 @@ class OrderSync:
             )
             self.applied += sum(bool(d.applied) for d in done)
         return done
+
+    # --- confirming reads, batched --------------------------------------------------------------------------------
+    def request_confirm(self, order_id: str) -> None:
+        """Queue an order for the next confirming bulk operation (at most `confirm_window_s` after the oldest wish)."""
+        if not self._confirm:
+            self._confirm_since = asyncio.get_running_loop().time()
+        self._confirm[order_id] = None
+        self._confirm_ready.set()
+
+    @property
+    def pending_confirms(self) -> frozenset[str]:
+        return frozenset(self._confirm)
+
+    async def confirm_pending(self) -> int:
+        """Confirm every order queued so far, `CONFIRM_BATCH` to a bulk operation; how many were confirmed (the rest
+        were queued for a read by id, or for the next batch)."""
+        order_ids, self._confirm = list(self._confirm), {}
+        confirmed = 0
+        for start in range(0, len(order_ids), CONFIRM_BATCH):
+            confirmed += await self._confirm_batch(order_ids[start : start + CONFIRM_BATCH])
+        return confirmed
+
+    async def _confirm_batch(self, order_ids: list[str]) -> int:
+        """One bulk operation for these orders, each merged into its copy (`_confirmed`) unless a payload changed the
+        copy meanwhile (then it waits for the next batch: the operation may have read Shopify before that change)."""
+        before = {order_id: await self._synced_at(order_id) for order_id in order_ids}
+        self._confirming.update(order_ids)
+        try:
+            nodes = await self.confirmer(order_ids)
+        except Exception as exc:  # busy, failed, too slow, or Shopify unreachable: each order is read by id instead
+            log.info("confirming %d mirrored orders in bulk failed (%s); reading them by id", len(order_ids), exc)
+            self.confirm_fallbacks += len(order_ids)
+            for order_id in order_ids:
+                self.request_refresh(order_id)
+            return 0
+        finally:
+            self._confirming.difference_update(order_ids)
+        self.confirm_operations += 1
+        found = {order.id: order for node in nodes if (order := _parsed(node)) is not None}
+        confirmed: list[tuple[Order, bool]] = []
+        async with self._applying:  # no payload is applied between the check and the write
+            for order_id in order_ids:
+                order = found.get(order_id)
+                if order is None:  # deleted, hidden, or not in Shopify's search index yet: the read by id says
+                    self.confirm_fallbacks += 1
+                    self.request_refresh(order_id)
+                    continue
+                held = await self.db.mirrored_order(order_id)
+                if (held.synced_at if held else None) != before[order_id] or _older(order, held):
+                    self.request_confirm(order_id)
+                    continue
+                confirmed.append(_confirmed(held, order))
+            for complete in (True, False):
+                orders = [order for order, events in confirmed if events is complete]
+                if orders:
+                    await self._store(orders, events_complete=complete)
+        self.confirmed += len(confirmed)
+        return len(confirmed)
+
+    async def _synced_at(self, order_id: str) -> datetime | None:
+        held = await self.db.mirrored_order(order_id)
+        return held.synced_at if held is not None else None
+
+    async def _confirm_forever(self) -> None:
+        """Confirm in batches: `confirm_window_s` after the oldest wish, everything queued by then goes together."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._confirm_ready.wait()
+            await asyncio.sleep(max(0.0, self._confirm_since + self.confirm_window_s - loop.time()))
+            self._confirm_ready.clear()
+            try:
+                await self.confirm_pending()
+            except Exception:  # the database is unreachable: reconciliation catches up (the stamps are older)
+                log.exception("confirming mirrored orders failed")
 
     # --- optional: carrier events on lookup ------------------------------------------------------------------------
     async def _read_events(self) -> None:
@@ -483,6 +602,8 @@ class OrderSync:
             page = await self.stamps(since)
             new = [(order_id, stamp) for order_id, stamp in page if order_id not in seen]
             for order_id, stamp in new:
+                if order_id in self._confirm or order_id in self._confirming:
+                    continue  # a webhook's payload is in the copy and its confirming read is on its way
                 held = await self.db.mirrored_order(order_id)
                 if held is None or held.updated_at < stamp:
                     await self.refresh(order_id)
@@ -521,6 +642,8 @@ class OrderSync:
         are queued, until cancelled (the server's lifespan)."""
         drainer = asyncio.create_task(self._drain_forever(), name="order-sync-refresh")
         applier = asyncio.create_task(self._apply_forever(), name="order-sync-apply")
+        confirmer = asyncio.create_task(self._confirm_forever(), name="order-sync-confirm")
+        tasks = {drainer, applier, confirmer}
         try:
             while True:
                 wait = await self._round()
@@ -531,10 +654,10 @@ class OrderSync:
         finally:
             # Not awaited directly: their CancelledError is not this task's. Cancelled again while they run: a timeout
             # expiring with the cancellation swallows it on Python 3.11, and a stopping server must not wait forever.
-            while not (drainer.done() and applier.done()):
-                drainer.cancel()
-                applier.cancel()
-                await asyncio.wait({drainer, applier}, timeout=0.5)
+            while not all(task.done() for task in tasks):
+                for task in tasks:
+                    task.cancel()
+                await asyncio.wait(tasks, timeout=0.5)
 
     async def _round(self) -> float:
         """One round of upkeep; the seconds until the next."""
@@ -602,6 +725,45 @@ def _applied(order: Order, topic: str, payload: Any) -> Order | None:
         state = order_change(payload)
         return apply_order(order, state) if state is not None else None
     return None
+
+
+def _parsed(node: dict[str, Any]) -> Order | None:
+    try:
+        return parse_order(node)
+    except (ValidationError, KeyError, TypeError, ValueError) as exc:
+        log.warning("order mirror: a confirmed order node cannot be read: %s", exc)
+        return None
+
+
+def _older(order: Order, held: MirroredOrder | None) -> bool:
+    """Whether Shopify's answer is older than what the copy already says (an orders/* payload moved its updatedAt)."""
+    ours = held.order.updated_at if held is not None else None
+    return ours is not None and order.updated_at is not None and order.updated_at < ours
+
+
+def _lacks_events(package: Fulfillment) -> bool:
+    """A package on its way with no carrier event held (as `sync.mirror` wishes events for)."""
+    return (
+        package.status == "SUCCESS"
+        and package.delivered_at is None
+        and package.display_status != "DELIVERED"
+        and not package.events
+    )
+
+
+def _confirmed(held: MirroredOrder | None, order: Order) -> tuple[Order, bool]:
+    """A confirmed order (a bulk row: no carrier events, no per-package items) with the events and items its copy held
+    for each package, and whether its events are complete: as the copy's were, unless a package on its way has none
+    (a package new since the last whole read): then a lookup may wish for them (`request_events`)."""
+    packages = {p.id: p for p in held.order.fulfillments if p.id} if held is not None else {}
+    merged = []
+    for package in order.fulfillments:
+        kept = packages.get(package.id or "")
+        if kept is not None:
+            package = package.model_copy(update={"events": kept.events, "items": package.items or kept.items})
+        merged.append(package)
+    complete = (held is None or held.events_complete) and not any(_lacks_events(p) for p in merged)
+    return order.model_copy(update={"fulfillments": merged}), complete
 
 
 def _with_events(held: MirroredOrder, node: dict[str, Any]) -> Order | None:
