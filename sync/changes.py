@@ -8,8 +8,8 @@ lookup answers with it instead of waiting for a re-read.
   updated, and the order's lines and summary follow what the lines say. What the payload cannot say (the fulfillment
   orders' new states, the carrier's first events) comes with the confirming re-read that follows.
 - `orders/*` carry the order's own state (cancelled, closed, financial and fulfillment summaries, refunds) and the
-  order's `updated_at`, which the copy takes: a payload older than the copy (a late delivery, or a retry of one) is
-  refused rather than allowed to undo a newer one. The confirming re-read follows for the rest.
+  order's `updated_at`, which the copy takes: a payload older than the copy (a late delivery, or a retry of one)
+  changes nothing rather than undo a newer one. The confirming re-read follows for the rest.
 - A package that failed or was cancelled (`fulfillments/*` with status cancelled, failure or error) ships nothing: it
   is listed as the payload says, but no line is marked shipped and the order's fulfillment state stays as held.
 
@@ -112,10 +112,10 @@ def _shipped_lines(lines: list[LineItem], change: FulfillmentChange) -> list[Lin
 
 
 def apply_order(order: Order, change: OrderChange) -> Order | None:
-    """The order with its own state as the payload says, and the payload's `updated_at` (so a late, older payload is
-    refused after it); None if the payload is older than the copy held."""
+    """The order with its own state as the payload says, and the payload's `updated_at`; the order as held if the
+    payload is older than the copy (a late delivery: what it says was already overtaken)."""
     if change.updated_at is not None and order.updated_at is not None and change.updated_at < order.updated_at:
-        return None
+        return order
     update: dict[str, object] = {
         "updated_at": change.updated_at or order.updated_at,
         "cancelled_at": change.cancelled_at,

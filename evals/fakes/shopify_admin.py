@@ -666,7 +666,7 @@ class FakeShopify(LoopbackServer):
         self._bucket = _Bucket(bucket_size, restore_rate, clock)
         self._failures: deque[_Failure] = deque()
         self.bulk_operations: list[BulkOperation] = []
-        self.bulk_query_limit = bulk_query_limit
+        self.bulk_query_limit = self._initial_bulk_limit = bulk_query_limit
         self._bulk_endings: deque[tuple[str, str | None]] = deque()
         self.results = ResultStore()
         # Handlers run on the server thread while tests read counters from theirs.
@@ -749,6 +749,7 @@ class FakeShopify(LoopbackServer):
             self.webhooks.target = None
             self.webhooks.deliveries.clear()
             self.bulk_operations.clear()
+            self.bulk_query_limit = self._initial_bulk_limit
             self._bulk_endings.clear()
             self.results.requests.clear()
             self.results.files.clear()
