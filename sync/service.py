@@ -5,10 +5,30 @@
 - **Webhooks**: `accept` takes a change's payload without waiting on anything (the webhook is answered at once, as
   Shopify asks), and the applier writes what it says into the mirrored copy straight away (`apply_webhook`,
   `sync.changes`), so the next lookup answers with it. A carrier event (`fulfillment_events/create`) is whole in its
-  payload and needs nothing more; other topics queue a confirming re-read for what their payload cannot say.
+  payload and needs nothing more; other topics, and orders the mirror does not hold yet, queue a confirming read for
+  what their payload cannot say (a hold placed on a fulfillment order, the fulfillment orders' new states, estimates).
+- **Confirming reads, batched** (`request_confirm`, `confirm_pending`): `confirm_window_s` (15 s) after the first is
+  queued, every order queued by then is read in one bulk operation (`confirmer`, by default
+  `shopify.bulk.confirm_orders`: `id:1 OR id:2 ...`, `CONFIRM_BATCH` to an operation). Its cost is the mutation and a
+  few polls, about 13 points however many orders it holds, where a read by id costs about 17 points an order: on a
+  Black Friday the changed orders no longer cost more than the conversations. A bulk row has no carrier events and no
+  per-package items, so the copy's are kept for each package it held (a package on its way with none marks the copy
+  as lacking events, for a lookup to wish for). What a payload cannot say thus reaches the mirror within the window
+  plus the operation (about 20 s; an operation is given up after `CONFIRM_MAX_WAIT_S`). When the operation is
+  refused (the app's bulk queries all taken: Shopify runs five at a time since 2026-01, and a backfill may hold one),
+  fails or times out, its orders are read by id instead; an order it did not return (not in Shopify's search index yet,
+  or gone) is read by id as well. A payload applied to an order while its operation runs (on this worker, or written
+  by another since the operation began) keeps that order for the next batch: the operation may have read Shopify
+  before that change, and its answer must not write over it.
+- **Stamps**: a payload changes the copy's order, and an `orders/*` payload its `updatedAt` too (so a late, older
+  payload changes nothing), but not the row's stamp (`MirroredOrder.updated_at`), which stays the `updatedAt` of the
+  version last read whole (backfill, confirmation, read by id). So a copy is never taken for a version it has not
+  seen: reconciliation leaves alone what was confirmed (its stamp is Shopify's), and reads whatever a payload changed
+  but no read ever confirmed (a worker that stopped with its batch).
 - **Refresh**: `request_refresh` queues an order, and the queue is drained after a short pause so a burst of webhooks
-  about one order (orders/updated, fulfillments/create...) costs one read by id (`reader`, by default
-  `ShopifyAdmin.order_by_id`). A read that finds nothing deletes the mirrored copy. Refreshes go first, always.
+  about one order costs one read by id (`reader`, by default `ShopifyAdmin.order_by_id`): for payloads that cannot be
+  applied, late webhooks (`MirroredSource.refresh`), and confirmations that fell back. A read that finds nothing
+  deletes the mirrored copy. Refreshes go first, always.
 - **Carrier events on lookup** (optional): a looked-up order held without its packages' events (a backfilled copy)
   is queued by `request_events`; its events and items are read (`events_reader`, by default
   `ShopifyAdmin.order_events_node`, a fraction of a whole order's cost) only when no refresh waits, the bucket is
@@ -16,14 +36,15 @@
   are a nicety, and must never crowd out a refresh or a shopper's live lookup.
 - **Reconciliation**: every `reconcile_s`, which orders Shopify changed since the last sync and when (`stamps`, by
   default `ShopifyAdmin.order_stamps_updated_since`, about a point an order), then a whole read of each one the mirror
-  holds an older copy of (or none): a dropped webhook is healed within one period, and an order a webhook's re-read
-  already brought up to date costs nothing more.
+  holds an older copy of (or none), but for those whose confirming read this worker has queued or is running: a
+  dropped webhook is healed within one period, and an order a webhook's confirmation already brought up to date costs
+  nothing more. (Another worker's queued confirmations are not seen here: such an order may be read twice.)
 
 Backfill and reconciliation run under a lease in the database (`order_sync`), so of several workers (or hosts) one
-does them at a time; each worker drains the refreshes its own webhooks queued. The state every worker reports (off,
-backfilling, live, counts, last sync) is in the database too. Nothing here runs in a shopper's turn: lookups read the
-table (`sync.mirror`), and the Shopify client used here is a separate one from the shoppers', so a background read
-waiting on the rate limit never holds a shopper's lookup in its queue.
+does them at a time; each worker drains the refreshes and confirmations its own webhooks queued. The state every
+worker reports (off, backfilling, live, counts, last sync) is in the database too. Nothing here runs in a shopper's
+turn: lookups read the table (`sync.mirror`), and the Shopify client used here is a separate one from the shoppers',
+so a background read waiting on the rate limit never holds a shopper's lookup in its queue.
 """
 
 from __future__ import annotations
@@ -520,8 +541,8 @@ class OrderSync:
         """Read a held order's packages' events and items and store them into the copy; when the order changed
         since the copy, or a page was not enough, read it whole instead. Whether anything was read."""
         held = await self.db.mirrored_order(order_id)
-        if held is None or held.events_complete:
-            return False
+        if held is None or held.events_complete or _unconfirmed(held):
+            return False  # an unconfirmed copy waits for its confirmation (a lookup after it wishes again)
         self._pace_events()
         node = await self.events_reader(order_id)
         self.events_read += 1
@@ -750,6 +771,11 @@ def _parsed(node: dict[str, Any]) -> Order | None:
     except (ValidationError, KeyError, TypeError, ValueError) as exc:
         log.warning("order mirror: a confirmed order node cannot be read: %s", exc)
         return None
+
+
+def _unconfirmed(held: MirroredOrder) -> bool:
+    """Whether an `orders/*` payload moved the copy past the version last read whole (its stamp)."""
+    return held.order.updated_at is not None and held.order.updated_at > held.updated_at
 
 
 def _older(order: Order, held: MirroredOrder | None) -> bool:

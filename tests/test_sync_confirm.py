@@ -195,6 +195,23 @@ async def test_a_copy_changed_by_a_payload_keeps_the_stamp_of_the_version_last_r
     assert upstream.reads == [ORDER_1088]
 
 
+async def test_no_events_read_stamps_a_copy_a_payload_changed_before_its_confirmation(
+    mirror: MirroredSource, store: FakeShopify, db: Database
+) -> None:
+    await mirror.sync.backfill()
+    upstream = upstream_of(mirror)
+    await store.change_order(JORDAN_1042, place_hold, "orders/updated", deliver=False)  # in transit, no events held
+    await deliver_later(db, mirror, store)
+    await mirror.sync.apply_pending()
+    assert await mirror.sync.read_events(JORDAN_1042) is False
+    assert upstream.event_reads == []
+    await mirror.sync.confirm_pending()
+    assert await mirror.sync.read_events(JORDAN_1042) is True
+    held = await db.mirrored_order(JORDAN_1042)
+    assert held is not None and held.events_complete and held.order.fulfillments[0].events
+    assert {fo.status for fo in held.order.fulfillment_orders} == {"ON_HOLD"}
+
+
 # --- sync.changes ----------------------------------------------------------------------------------------------------
 
 
