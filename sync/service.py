@@ -84,12 +84,13 @@ DEFAULT_RECONCILE_S = 300.0
 # Webhooks about one order come in bursts: wait this long after the first before reading, so the burst costs one read.
 REFRESH_DELAY_S = 0.5
 # Optional reads (carrier events on lookup) run only while the bucket holds at least this share of its size, and spend
-# on average at most this share of what it restores: the rest is for refreshes and shoppers' live lookups. 4% is about
-# one events read every 3 s on a Standard plan (100 points/s): on a Black Friday of 1,000 conversations a minute,
-# about 0.25 points a conversation. Wishes come from every lookup of a parcel in transit, far more than any share
-# serves; the answer never waits for one (it is made from the package's own fields), so a larger share buys little.
+# on average at most this share of what it restores: the rest is for refreshes and shoppers' live lookups. The share
+# is each worker's (they pace themselves apart): with two workers 4%, about one events read every 3 s on a Standard
+# plan (100 points/s), on a Black Friday of 1,000 conversations a minute about 0.25 points a conversation. Wishes
+# come from every lookup of a parcel in transit, far more than any share serves; the answer never waits for one (it
+# is made from the package's own fields), so a larger share buys little.
 EVENTS_HIGH_WATER = 0.5
-EVENTS_SHARE = 0.04
+EVENTS_SHARE = 0.02
 # What an events read is expected to cost (one package, a few events and items), to pace them before Shopify says.
 EVENTS_READ_POINTS = 12.0
 # Orders waiting for an optional events read, at most: past this the oldest wish is dropped (asked again on lookup).
@@ -464,16 +465,19 @@ class OrderSync:
                 return 0
             self.confirm_operations += 1
             found = {order.id: order for node in nodes if (order := _parsed(node)) is not None}
-            async with self._applying:  # no payload is applied between the checks and the write
-                return await self._store_confirmed(order_ids, found, before)
+            confirmed = await self._merge_confirmed(order_ids, found, before)
+            async with self._applying:  # no payload is applied here between the last check and the write
+                return await self._store_confirmed(confirmed)
         finally:
             # Only now: a payload applied up to the write must count as one the operation may not have seen.
             self._confirming.difference_update(order_ids)
             self._touched.difference_update(order_ids)
 
-    async def _store_confirmed(
+    async def _merge_confirmed(
         self, order_ids: list[str], found: dict[str, Order], before: dict[str, datetime | None]
-    ) -> int:
+    ) -> list[tuple[Order, bool]]:
+        """Each confirmed order merged into its copy (`_confirmed`), and whether its events are complete; an order
+        Shopify did not return is queued for a read by id, one written since the operation began for the next batch."""
         confirmed: list[tuple[Order, bool]] = []
         for order_id in order_ids:
             order = found.get(order_id)
@@ -482,19 +486,26 @@ class OrderSync:
                 self.request_refresh(order_id)
                 continue
             held = await self.db.mirrored_order(order_id)
-            # Changed since the operation started, here (touched) or by another worker (written since): the operation
-            # may have read Shopify before that change, so the order waits for the next batch.
-            changed = order_id in self._touched or (held.synced_at if held else None) != before[order_id]
-            if changed or _older(order, held):
+            # Written since the operation began (by a payload, here or on another worker): the operation may have
+            # read Shopify before that change, so the order waits for the next batch.
+            if (held.synced_at if held else None) != before[order_id] or _older(order, held):
                 self.request_confirm(order_id)
                 continue
             confirmed.append(_confirmed(held, order))
+        return confirmed
+
+    async def _store_confirmed(self, confirmed: list[tuple[Order, bool]]) -> int:
+        """Write the confirmed orders but those a payload changed on this worker since they were merged."""
+        kept = [(order, complete) for order, complete in confirmed if order.id not in self._touched]
+        for order, _complete in confirmed:
+            if order.id in self._touched:
+                self.request_confirm(order.id)
         for complete in (True, False):
-            orders = [order for order, events in confirmed if events is complete]
+            orders = [order for order, events in kept if events is complete]
             if orders:
                 await self._store(orders, events_complete=complete)
-        self.confirmed += len(confirmed)
-        return len(confirmed)
+        self.confirmed += len(kept)
+        return len(kept)
 
     async def _synced_at(self, order_id: str) -> datetime | None:
         held = await self.db.mirrored_order(order_id)
