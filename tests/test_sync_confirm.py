@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+import sync.service
 from evals.fakes.shopify_admin import FakeShopify
 from shopify.bulk import BulkBusy
 from shopify.domain import parse_order
@@ -61,6 +62,20 @@ async def test_every_order_changed_in_a_window_is_confirmed_by_one_bulk_operatio
         assert held is not None and held.updated_at == parse_now(store.order(order_id)["updatedAt"])
     status = await mirror.sync.status()
     assert status.confirmed == 2 and status.pending_confirms == 0 and status.confirm_fallbacks == 0
+
+
+async def test_more_orders_than_a_batch_holds_go_in_several_operations(
+    mirror: MirroredSource, store: FakeShopify, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sync.service, "CONFIRM_BATCH", 2)
+    await mirror.sync.backfill()
+    changed = [ORDER_1088, JORDAN_1042, ORDER_1065]
+    for order_id in changed:
+        await store.change_order(order_id, place_hold, "orders/updated", deliver=False)
+        await deliver_later(db, mirror, store)
+    await mirror.sync.apply_pending()
+    assert await mirror.sync.confirm_pending() == 3
+    assert upstream_of(mirror).confirms == [changed[:2], changed[2:]]
 
 
 async def test_a_hold_the_payload_cannot_show_arrives_with_the_confirmation(
