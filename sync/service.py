@@ -551,9 +551,11 @@ class OrderSync:
     async def read_events(self, order_id: str) -> bool:
         """Read a held order's packages' events and items and store them into the copy; when the order changed
         since the copy, or a page was not enough, read it whole instead. Whether anything was read."""
+        if order_id in self._confirm or order_id in self._confirming:
+            return False  # its confirmation comes first (a lookup after it wishes again)
         held = await self.db.mirrored_order(order_id)
         if held is None or held.events_complete or _unconfirmed(held):
-            return False  # an unconfirmed copy waits for its confirmation (a lookup after it wishes again)
+            return False  # a payload moved the copy past its stamp: its confirmation (lost?) or reconciliation first
         self._pace_events()
         node = await self.events_reader(order_id)
         self.events_read += 1

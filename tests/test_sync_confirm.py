@@ -29,7 +29,7 @@ from sync import MirroredSource
 from sync.changes import apply_fulfillment, apply_order
 from tests.fixtures import Clock
 from tests.test_mirror import JORDAN_1042, db, demo_server, mirror, store, upstream_of  # noqa: F401
-from tests.test_mirror_webhooks import ORDER_1065, ORDER_1088, change, deliver_later
+from tests.test_mirror_webhooks import ORDER_1065, ORDER_1088, TRACKING, change, deliver_later
 
 HOLD = {"reason": "AWAITING_PAYMENT"}
 
@@ -210,7 +210,7 @@ async def test_a_copy_changed_by_a_payload_keeps_the_stamp_of_the_version_last_r
     assert upstream.reads == [ORDER_1088]
 
 
-async def test_no_events_read_stamps_a_copy_a_payload_changed_before_its_confirmation(
+async def test_no_events_read_runs_on_a_copy_a_payload_changed_before_its_confirmation(
     mirror: MirroredSource, store: FakeShopify, db: Database
 ) -> None:
     await mirror.sync.backfill()
@@ -218,13 +218,35 @@ async def test_no_events_read_stamps_a_copy_a_payload_changed_before_its_confirm
     await store.change_order(JORDAN_1042, place_hold, "orders/updated", deliver=False)  # in transit, no events held
     await deliver_later(db, mirror, store)
     await mirror.sync.apply_pending()
-    assert await mirror.sync.read_events(JORDAN_1042) is False
-    assert upstream.event_reads == []
+    assert await mirror.sync.read_events(JORDAN_1042) is False  # waiting for its confirmation
+    saved, mirror.sync._confirm = mirror.sync._confirm, {}
+    assert await mirror.sync.read_events(JORDAN_1042) is False  # its confirmation lost: the stamp says unconfirmed
+    mirror.sync._confirm = saved
+    assert upstream.event_reads == [] and upstream.reads == []
     await mirror.sync.confirm_pending()
     assert await mirror.sync.read_events(JORDAN_1042) is True
     held = await db.mirrored_order(JORDAN_1042)
     assert held is not None and held.events_complete and held.order.fulfillments[0].events
     assert {fo.status for fo in held.order.fulfillment_orders} == {"ON_HOLD"}
+
+
+async def test_a_shipped_order_asked_about_before_its_confirmation_costs_no_read_by_id(
+    mirror: MirroredSource, store: FakeShopify, db: Database
+) -> None:
+    await mirror.sync.backfill()
+    upstream = upstream_of(mirror)
+    await change(store, ORDER_1088, "ship", "fulfillments/create")
+    await deliver_later(db, mirror, store)
+    await mirror.sync.apply_pending()
+    (order,) = await mirror.orders_by_name("1088")  # the shopper asks at once: the new package, no events yet
+    assert [t.number for f in order.fulfillments for t in f.tracking] == [TRACKING["number"]]
+    assert mirror.sync.pending_events == {ORDER_1088}
+    await mirror.sync.drain()  # the events wish waits for the confirmation rather than read the changed order whole
+    assert upstream.reads == [] and upstream.event_reads == []
+    await mirror.sync.confirm_pending()
+    await mirror.orders_by_name("1088")
+    await mirror.sync.drain()
+    assert upstream.reads == [] and upstream.event_reads == [ORDER_1088]
 
 
 # --- sync.changes ----------------------------------------------------------------------------------------------------
