@@ -407,13 +407,13 @@ class OrderSync:
             changed[order.id] = new
             if order.id in self._confirming:
                 self._touched.add(order.id)  # the bulk operation may have read Shopify before this change
-            # A read already under way may have left Shopify before this change and would write over it: read again.
-            if topic != "fulfillment_events/create":
-                self.request_confirm(order.id)  # what the payload cannot say, in the next batch
-                done.append(Applied(applied=[order.id], confirming=[order.id]))
-            elif order.id in self._reading:
+            if order.id in self._reading:
+                # A read by id under way may have left Shopify before this change and would write over it: read again.
                 self.request_refresh(order.id)
                 done.append(Applied(applied=[order.id], refreshed=[order.id]))
+            elif topic != "fulfillment_events/create":
+                self.request_confirm(order.id)  # what the payload cannot say, in the next batch
+                done.append(Applied(applied=[order.id], confirming=[order.id]))
             else:
                 done.append(Applied(applied=[order.id]))
         if changed:
