@@ -35,10 +35,14 @@
   above `EVENTS_HIGH_WATER` of its size, and these reads stay within `EVENTS_SHARE` of the bucket's restore rate: they
   are a nicety, and must never crowd out a refresh or a shopper's live lookup.
 - **Reconciliation**: every `reconcile_s`, which orders Shopify changed since the last sync and when (`stamps`, by
-  default `ShopifyAdmin.order_stamps_updated_since`, about a point an order), then a whole read of each one the mirror
-  holds an older copy of (or none), but for those whose confirming read this worker has queued or is running: a
-  dropped webhook is healed within one period, and an order a webhook's confirmation already brought up to date costs
-  nothing more. (Another worker's queued confirmations are not seen here: such an order may be read twice.)
+  default `ShopifyAdmin.order_stamps_updated_since`, about a point an order), then those the mirror holds an older
+  copy of (or none) are read as confirmations are, in bulk (by id where that fails), but for those whose confirming
+  read this worker has queued or is running: a dropped webhook is healed within one period, an order a webhook's
+  confirmation already brought up to date costs nothing more, and the many orders carrier events changed (their
+  payloads say nothing of the order's `updatedAt`) cost one bulk operation together rather than a read each. A
+  carrier event whose webhook was lost is healed as the package's status (a bulk row has no events); the copy is then
+  marked as lacking events, so a lookup wishes for them. (Another worker's queued confirmations are not seen here:
+  such an order may be read twice.)
 
 Backfill and reconciliation run under a lease in the database (`order_sync`), so of several workers (or hosts) one
 does them at a time; each worker drains the refreshes and confirmations its own webhooks queued. The state every
@@ -652,12 +656,17 @@ class OrderSync:
         while True:
             page = await self.stamps(since)
             new = [(order_id, stamp) for order_id, stamp in page if order_id not in seen]
+            stale = []
             for order_id, stamp in new:
                 if order_id in self._confirm or order_id in self._confirming:
                     continue  # a webhook's payload is in the copy and its confirming read is on its way
                 held = await self.db.mirrored_order(order_id)
                 if held is None or held.updated_at < stamp:
-                    await self.refresh(order_id)
+                    stale.append(order_id)
+            # Read as confirmations are, in bulk: most are orders a carrier event changed (applied from its payload,
+            # which says nothing of the order's own updatedAt), and the rest cost no more together.
+            for start in range(0, len(stale), CONFIRM_BATCH):
+                await self._confirm_batch(stale[start : start + CONFIRM_BATCH])
             seen.update(order_id for order_id, _stamp in new)
             if len(page) < RECONCILE_PAGE or not new:
                 return len(seen)
@@ -786,6 +795,14 @@ def _parsed(node: dict[str, Any]) -> Order | None:
         return None
 
 
+# Package display statuses that are also carrier events' statuses (Shopify's FulfillmentDisplayStatus and
+# FulfillmentEventStatus): when a package's is one of these, its newest event should say the same.
+_SCANNED = frozenset(
+    {"IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED", "ATTEMPTED_DELIVERY", "DELAYED", "FAILURE", "CARRIER_PICKED_UP",
+     "PICKED_UP", "READY_FOR_PICKUP"}
+)  # fmt: skip
+
+
 def _unconfirmed(held: MirroredOrder) -> bool:
     """Whether an `orders/*` payload moved the copy past the version last read whole (its stamp)."""
     return held.order.updated_at is not None and held.order.updated_at > held.updated_at
@@ -798,13 +815,12 @@ def _older(order: Order, held: MirroredOrder | None) -> bool:
 
 
 def _lacks_events(package: Fulfillment) -> bool:
-    """A package on its way with no carrier event held (as `sync.mirror` wishes events for)."""
-    return (
-        package.status == "SUCCESS"
-        and package.delivered_at is None
-        and package.display_status != "DELIVERED"
-        and not package.events
-    )
+    """A package on its way with no carrier event held (as `sync.mirror` wishes events for), or one whose status, as
+    Shopify now says it, is a carrier's scan the events held do not end with (its webhook was lost)."""
+    if not package.events:
+        return package.status == "SUCCESS" and package.delivered_at is None and package.display_status != "DELIVERED"
+    newest = max(package.events, key=lambda e: e.happened_at)
+    return package.display_status in _SCANNED and package.display_status != newest.status
 
 
 def _confirmed(held: MirroredOrder | None, order: Order) -> tuple[Order, bool]:

@@ -185,7 +185,9 @@ async def test_reconciliation_leaves_orders_whose_confirmation_is_on_its_way_or_
     await store.change_order(JORDAN_1042, place_hold, "orders/updated", deliver=False)
     clock.advance(minutes=10)
     await mirror.sync.reconcile()
-    assert upstream.reads == [JORDAN_1042]
+    assert upstream.confirms[-1] == [JORDAN_1042] and upstream.reads == []
+    (order,) = await mirror.orders_by_name("1042")
+    assert {fo.status for fo in order.fulfillment_orders} == {"ON_HOLD"}
 
 
 async def test_a_copy_changed_by_a_payload_keeps_the_stamp_of_the_version_last_read(
@@ -207,7 +209,40 @@ async def test_a_copy_changed_by_a_payload_keeps_the_stamp_of_the_version_last_r
     assert held.order.updated_at == parse_now(store.order(ORDER_1088)["updatedAt"])
     mirror.sync._confirm.clear()  # the confirmation is lost with its worker
     await mirror.sync.reconcile()
-    assert upstream.reads == [ORDER_1088]
+    assert upstream.confirms == [[ORDER_1088]]
+    held = await db.mirrored_order(ORDER_1088)
+    assert held is not None and held.updated_at == parse_now(store.order(ORDER_1088)["updatedAt"])
+
+
+async def test_reconciliation_reads_orders_carrier_events_changed_in_one_bulk_operation(
+    mirror: MirroredSource, store: FakeShopify, db: Database, clock: Clock
+) -> None:
+    """Carrier events are applied from their payloads, which say nothing of the order's updatedAt: reconciliation
+    finds those orders changed and reads them all in one bulk operation, not one by one; a lost carrier event comes
+    back as the package's status, and the copy then wishes for the events it lacks."""
+    await mirror.sync.backfill()
+    upstream = upstream_of(mirror)
+    await mirror.sync.refresh(JORDAN_1042)  # read whole: its carrier events held
+    read = await db.mirrored_order(JORDAN_1042)
+    assert read is not None and read.events_complete and read.order.fulfillments[0].events
+    upstream.reads.clear()
+    clock.advance(minutes=10)
+    await change(store, ORDER_1065, "deliver", "fulfillment_events/create")  # its webhook came ...
+    await deliver_later(db, mirror, store)
+    await mirror.sync.apply_pending()
+    await change(store, JORDAN_1042, "deliver", "fulfillment_events/create")  # ... this one's was lost
+    assert await mirror.sync.reconcile() == 2
+    assert [sorted(batch) for batch in upstream.confirms] == [sorted([ORDER_1065, JORDAN_1042])]
+    assert upstream.reads == []
+    for name in ("1065", "1042"):
+        (order,) = await mirror.orders_by_name(name)
+        assert order.fulfillments[0].display_status == "DELIVERED"
+    kept = await db.mirrored_order(ORDER_1065)
+    healed = await db.mirrored_order(JORDAN_1042)
+    assert kept is not None and kept.order.fulfillments[0].events[0].status == "DELIVERED"
+    # The DELIVERED scan itself is not in a bulk row: the copy says its events are incomplete, and keeps the others.
+    assert healed is not None and not healed.events_complete
+    assert healed.order.fulfillments[0].events == read.order.fulfillments[0].events
 
 
 async def test_no_events_read_runs_on_a_copy_a_payload_changed_before_its_confirmation(
