@@ -77,11 +77,13 @@ FOLLOW_UPS = (
 )
 CHANGE_MIX = (("ship", 0.6), ("deliver", 0.3), ("cancel", 0.1))
 # Lumen's Shopify operations (shopify/client.py, shopify/bulk.py) by what caused them: a conversation's lookup (a live
-# search when the mirror missed, the shop, carrier events read for a looked-up order), a change (the re-read of an
-# order a webhook named), or the mirror's own upkeep (reconciliation, a bulk export). Follow-up pages of a large order
-# (LumenLineItems, LumenFulfillment...) can come from either side and are counted apart.
+# search when the mirror missed, the shop, carrier events read for a looked-up order), a change (the confirming read
+# of orders webhooks named: batched in a bulk operation and its polls, or a re-read by id), or the mirror's own upkeep
+# (reconciliation, a bulk export). Follow-up pages of a large order (LumenLineItems, LumenFulfillment...) can come
+# from either side and are counted apart.
 ASKED_BY_CONVERSATIONS = ("LumenOrders", "LumenOrderByName", "LumenShop", "LumenOrderEvents")
-CAUSED_BY_CHANGES = ("LumenOrder",)
+CONFIRMED_IN_BULK = ("LumenBulkConfirm", "LumenBulkConfirmPoll")
+CAUSED_BY_CHANGES = ("LumenOrder", *CONFIRMED_IN_BULK)
 UPKEEP = ("LumenOrdersUpdated", "LumenBulkOrders", "LumenBulkOperation")
 
 
@@ -638,8 +640,11 @@ def print_points_by_cause(before: Counters, after: Counters, conversations: int,
     per = asked_p / max(conversations, 1)
     print(f"    asked by conversations:      {per:.2f}/conversation ({asked_p:.0f} points in {asked_q:.0f} queries; "
           f"of them carrier events read on lookup: {events_q:.0f} queries, {events_p:.0f} points)")  # fmt: skip
-    print(f"    caused by changed orders:    {changed_p / max(changes, 1):.1f}/webhook ({changed_p:.0f} points in "
-          f"{changed_q:.0f} re-reads by id, for {changes} orders changed by webhook)")  # fmt: skip
+    bulk_q, bulk_p = _spent(before, after, CONFIRMED_IN_BULK)
+    print(f"    caused by changed orders:    {changed_p / max(changes, 1):.2f}/webhook ({changed_p:.0f} points in "
+          f"{changed_q:.0f} queries, for {changes} orders changed by webhook: {bulk_p:.0f} points in {bulk_q:.0f} "
+          f"confirming bulk operations and polls, {changed_p - bulk_p:.0f} in {changed_q - bulk_q:.0f} re-reads "
+          f"by id)")  # fmt: skip
     print(f"    mirror upkeep, other:        {upkeep_p:.0f} points in {upkeep_q:.0f} queries (reconciliation, bulk); "
           f"{other_p:.0f} points in {other_q:.0f} follow-up pages")  # fmt: skip
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,9 +54,17 @@ BULK_OPERATION_QUERY = (
     "query LumenBulkOperation($id: ID!) { bulkOperation(id: $id) { "
     "id status errorCode objectCount rootObjectCount url partialDataUrl createdAt completedAt } }"
 )
+# The same two documents under their own names for the mirror's confirming reads, so what they cost is told apart
+# from the backfill's (the bench splits Shopify's points by operation name).
+BULK_CONFIRM_MUTATION = BULK_RUN_MUTATION.replace("LumenBulkOrders", "LumenBulkConfirm")
+BULK_CONFIRM_POLL = BULK_OPERATION_QUERY.replace("LumenBulkOperation", "LumenBulkConfirmPoll")
 # A mutation costs 10 points, a bulk operation's status 1: nothing like an orders query's estimate.
-COST_ESTIMATES.setdefault(BULK_RUN_MUTATION, 10)
-COST_ESTIMATES.setdefault(BULK_OPERATION_QUERY, 1)
+for _document, _cost in ((BULK_RUN_MUTATION, 10), (BULK_OPERATION_QUERY, 1), (BULK_CONFIRM_MUTATION, 10),
+                         (BULK_CONFIRM_POLL, 1)):  # fmt: skip
+    COST_ESTIMATES.setdefault(_document, _cost)
+# What Shopify answers when this app already runs as many bulk queries as it may on the shop: one at a time before
+# API version 2026-01 (OPERATION_IN_PROGRESS), five since (LIMIT_REACHED once they are all taken).
+BUSY_CODES = frozenset({"OPERATION_IN_PROGRESS", "LIMIT_REACHED"})
 
 _RUNNING = frozenset({"CREATED", "RUNNING", "CANCELING"})
 _CONNECTIONS = {"LineItem": "lineItems", "FulfillmentOrder": "fulfillmentOrders"}
@@ -79,17 +87,38 @@ class BulkExportFailed(Exception):
         self.partial_data_url = partial_data_url
 
 
+class BulkBusy(BulkExportFailed):
+    """Shopify ran no bulk query: this app already runs as many as it may on the shop (`BUSY_CODES`)."""
+
+
 def bulk_orders_query(updated_since: datetime, scopes: frozenset[str] | None) -> str:
     """The query a bulk operation runs: every order updated after `updated_since`, with the fields Lumen reads that
     `scopes` may read (None: assume every scope). Three connections (orders, line items, fulfillment orders), nested
     two deep; packages with their own fields only, because `fulfillments` is a list and a connection (events, items)
     under a list is refused. `__typename` tells the two kinds of child line apart in the JSONL."""
+    return _orders_bulk_query(f"updated_at:>'{search_time(updated_since)}'", scopes)
+
+
+def bulk_confirm_query(order_ids: Sequence[str], scopes: frozenset[str] | None) -> str:
+    """`bulk_orders_query`'s fields for these orders only (`id:1 OR id:2 ...`, Shopify's order search by numeric id):
+    the order mirror's batched confirming read of orders that webhooks changed (`confirm_orders`)."""
+    numbers = [number for order_id in order_ids if (number := _numeric(order_id)) is not None]
+    if not numbers:
+        raise ValueError("no order ids to confirm")
+    return _orders_bulk_query(" OR ".join(f"id:{n}" for n in numbers), scopes)
+
+
+def _numeric(order_id: str) -> str | None:
+    number = order_id.rsplit("/", 1)[-1]
+    return number if number.isascii() and number.isdigit() else None
+
+
+def _orders_bulk_query(search: str, scopes: frozenset[str] | None) -> str:
     fulfillment_orders = (
         f"fulfillmentOrders {{ edges {{ node {{ __typename {FULFILLMENT_ORDER_FIELDS} }} }} }} "
         if may_read_fulfillment_orders(scopes)
         else ""
     )
-    search = f"updated_at:>'{search_time(updated_since)}'"
     return (
         f"{{ orders(query: {json.dumps(search)}, sortKey: UPDATED_AT) {{ edges {{ node {{ "
         f"{ORDER_OWN_FIELDS}"
@@ -103,8 +132,16 @@ def bulk_orders_query(updated_since: datetime, scopes: frozenset[str] | None) ->
     )
 
 
-# Every document the export sends (the bulk query with every field), for the schema and scope tests.
-BULK_DOCUMENTS = (BULK_RUN_MUTATION, BULK_OPERATION_QUERY, bulk_orders_query(datetime(2026, 1, 1), None))
+# Every document the export and the confirming reads send (their bulk queries with every field), for the schema and
+# scope tests.
+BULK_DOCUMENTS = (
+    BULK_RUN_MUTATION,
+    BULK_OPERATION_QUERY,
+    BULK_CONFIRM_MUTATION,
+    BULK_CONFIRM_POLL,
+    bulk_orders_query(datetime(2026, 1, 1), None),
+    bulk_confirm_query(["gid://shopify/Order/1", "gid://shopify/Order/2"], None),
+)
 
 
 @dataclass
@@ -161,8 +198,8 @@ async def export_orders(
 
     Raises BulkExportFailed when the operation fails, is canceled, is refused, takes longer than `max_wait_s`
     (counting the waits asked of `sleep`) or its download breaks off (orders already yielded stay good), and
-    OrderSourceError when Shopify cannot be reached. Another bulk query already running (OPERATION_IN_PROGRESS) is
-    waited out.
+    OrderSourceError when Shopify cannot be reached. Bulk queries all taken (`BUSY_CODES`: another of this app's runs
+    and Shopify allows no more) are waited out.
     `group_objects` asks Shopify to put each order's child lines right after it, so an order is complete, and
     yielded, as soon as the next one starts: memory stays at one order whatever the store's size. Shopify warns that
     grouping makes operations slower; without it every order is held until the file ends.
@@ -183,6 +220,32 @@ async def export_orders(
         yield node
 
 
+async def confirm_orders(
+    admin: ShopifyAdmin,
+    order_ids: Sequence[str],
+    *,
+    poll_s: float = 2.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    max_wait_s: float = 60.0,
+    http: httpx.AsyncClient | None = None,
+) -> list[dict[str, Any]]:
+    """These orders as they are now, through one bulk operation (`bulk_confirm_query`): what `export_orders` yields,
+    for a handful of orders, at the cost of the mutation and its polls however many they are. An order Shopify did
+    not return is simply absent (deleted, hidden, or not in its search index yet).
+
+    Raises BulkBusy at once when the app already runs as many bulk queries as Shopify allows (the caller falls back
+    to reads by id rather than wait), BulkExportFailed as `export_orders` does (`max_wait_s` bounds the polls), and
+    OrderSourceError when Shopify cannot be reached."""
+    await admin.shop()  # the granted scopes, as the client last learned them: a denied field fails everything
+    query = bulk_confirm_query(order_ids, admin.granted_scopes)
+    waited = _Waited(sleep, max_wait_s)
+    operation = await _start(admin, query, True, waited, poll_s, mutation=BULK_CONFIRM_MUTATION, wait_busy=False)
+    finished = await _finish(admin, operation, waited, poll_s, poll=BULK_CONFIRM_POLL)
+    if finished.url is None:
+        return []
+    return [node async for node in _orders_from(finished.url, grouped=True, http=http)]
+
+
 @dataclass
 class _Waited:
     """The waits one export has asked for, against its limit."""
@@ -198,13 +261,26 @@ class _Waited:
         await self.sleep(seconds)
 
 
-async def _start(admin: ShopifyAdmin, query: str, group: bool, waited: _Waited, poll_s: float) -> BulkOperation:
-    """Start the bulk query, waiting while another bulk query of this app runs (one at a time per shop)."""
+async def _start(
+    admin: ShopifyAdmin,
+    query: str,
+    group: bool,
+    waited: _Waited,
+    poll_s: float,
+    *,
+    mutation: str = BULK_RUN_MUTATION,
+    wait_busy: bool = True,
+) -> BulkOperation:
+    """Start the bulk query, waiting while this app runs as many bulk queries as Shopify allows (`BUSY_CODES`), or
+    with `wait_busy=False` raising BulkBusy."""
     while True:
-        data = await admin.execute(BULK_RUN_MUTATION, {"query": query, "group": group})
+        data = await admin.execute(mutation, {"query": query, "group": group})
         payload = data.get("bulkOperationRunQuery") or {}
         errors = [e for e in payload.get("userErrors") or [] if isinstance(e, dict)]
-        if any(e.get("code") == "OPERATION_IN_PROGRESS" for e in errors):
+        busy = next((e for e in errors if e.get("code") in BUSY_CODES), None)
+        if busy is not None and not wait_busy:
+            raise BulkBusy(str(busy.get("code")), str(busy.get("message") or "bulk queries are all taken"))
+        if busy is not None:
             log.info("Shopify: another bulk query is running; waiting %.1fs to start the order export", poll_s)
             await waited(poll_s, "waited for another bulk query to finish")
             continue
@@ -217,11 +293,18 @@ async def _start(admin: ShopifyAdmin, query: str, group: bool, waited: _Waited, 
         return BulkOperation.parse(node)
 
 
-async def _finish(admin: ShopifyAdmin, operation: BulkOperation, waited: _Waited, poll_s: float) -> BulkOperation:
+async def _finish(
+    admin: ShopifyAdmin,
+    operation: BulkOperation,
+    waited: _Waited,
+    poll_s: float,
+    *,
+    poll: str = BULK_OPERATION_QUERY,
+) -> BulkOperation:
     """Poll `bulkOperation(id:)` until the operation is no longer running."""
     while operation.status in _RUNNING:
         await waited(poll_s, f"bulk operation {operation.id} ran")
-        node = (await admin.execute(BULK_OPERATION_QUERY, {"id": operation.id})).get("bulkOperation")
+        node = (await admin.execute(poll, {"id": operation.id})).get("bulkOperation")
         if not isinstance(node, dict):
             raise BulkExportFailed("INVALID", f"Shopify no longer knows bulk operation {operation.id}")
         operation = BulkOperation.parse(node)

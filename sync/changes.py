@@ -7,8 +7,11 @@ lookup answers with it instead of waiting for a re-read.
 - `fulfillments/create` and `fulfillments/update` carry the package (status, tracking, lines shipped): it is added or
   updated, and the order's lines and summary follow what the lines say. What the payload cannot say (the fulfillment
   orders' new states, the carrier's first events) comes with the confirming re-read that follows.
-- `orders/*` carry the order's own state (cancelled, closed, financial and fulfillment summaries, refunds); the
-  confirming re-read follows for the rest.
+- `orders/*` carry the order's own state (cancelled, closed, financial and fulfillment summaries, refunds) and the
+  order's `updated_at`, which the copy takes: a payload older than the copy (a late delivery, or a retry of one)
+  changes nothing rather than undo a newer one. The confirming re-read follows for the rest.
+- A package that failed or was cancelled (`fulfillments/*` with status cancelled, failure or error) ships nothing: it
+  is listed as the payload says, but no line is marked shipped and the order's fulfillment state stays as held.
 
 Each function returns the changed order, or None when the payload cannot be applied (the package is unknown here, or
 the payload lacks what it would need): the order is then re-read instead. Applying is idempotent and does not depend
@@ -23,6 +26,8 @@ from shopify.webhooks import EventChange, FulfillmentChange, OrderChange
 
 # Fulfillment orders still waiting for something to ship: closed once every line has shipped.
 _WAITING = frozenset({"OPEN", "IN_PROGRESS", "SCHEDULED", "ON_HOLD", "INCOMPLETE"})
+# A package in one of these states carries nothing to the shopper (Shopify's FulfillmentStatus; REST's lower case).
+FAILED_PACKAGE = frozenset({"CANCELLED", "FAILURE", "ERROR"})
 
 
 def apply_event(order: Order, change: EventChange) -> Order | None:
@@ -59,7 +64,8 @@ def apply_fulfillment(order: Order, change: FulfillmentChange) -> Order:
     index = next((i for i, f in enumerate(packages) if f.id == new.id), None)
     if index is None:
         packages.append(new)
-        lines = _shipped_lines(order.line_items, change)
+        # A package that failed or was cancelled before the copy ever held it shipped nothing.
+        lines = order.line_items if new.status in FAILED_PACKAGE else _shipped_lines(order.line_items, change)
     else:
         held = packages[index]
         # What the payload says of the package replaces what was held; what it cannot say (events, times) stays.
@@ -74,7 +80,8 @@ def apply_fulfillment(order: Order, change: FulfillmentChange) -> Order:
         )
         lines = order.line_items  # an update ships nothing new
     update: dict[str, object] = {"fulfillments": packages, "line_items": lines}
-    if index is None and lines and order.fulfillment_status not in ("RESTOCKED",):
+    shipped = index is None and new.status not in FAILED_PACKAGE
+    if shipped and lines and order.fulfillment_status not in ("RESTOCKED",):
         shipped_all = all(li.unfulfilled_quantity == 0 for li in lines)
         update["fulfillment_status"] = "FULFILLED" if shipped_all else "PARTIALLY_FULFILLED"
         if shipped_all:
@@ -105,10 +112,12 @@ def _shipped_lines(lines: list[LineItem], change: FulfillmentChange) -> list[Lin
 
 
 def apply_order(order: Order, change: OrderChange) -> Order | None:
-    """The order with its own state as the payload says; None if the payload is older than the copy held."""
+    """The order with its own state as the payload says, and the payload's `updated_at`; the order as held if the
+    payload is older than the copy (a late delivery: what it says was already overtaken)."""
     if change.updated_at is not None and order.updated_at is not None and change.updated_at < order.updated_at:
-        return None
+        return order
     update: dict[str, object] = {
+        "updated_at": change.updated_at or order.updated_at,
         "cancelled_at": change.cancelled_at,
         "cancel_reason": change.cancel_reason,
         "closed_at": change.closed_at,

@@ -5,25 +5,50 @@
 - **Webhooks**: `accept` takes a change's payload without waiting on anything (the webhook is answered at once, as
   Shopify asks), and the applier writes what it says into the mirrored copy straight away (`apply_webhook`,
   `sync.changes`), so the next lookup answers with it. A carrier event (`fulfillment_events/create`) is whole in its
-  payload and needs nothing more; other topics queue a confirming re-read for what their payload cannot say.
+  payload and needs nothing more; other topics, and orders the mirror does not hold yet, queue a confirming read for
+  what their payload cannot say (a hold placed on a fulfillment order, the fulfillment orders' new states, estimates).
+- **Confirming reads, batched** (`request_confirm`, `confirm_pending`): `confirm_window_s` (15 s) after the first is
+  queued, every order queued by then is read in one bulk operation (`confirmer`, by default
+  `shopify.bulk.confirm_orders`: `id:1 OR id:2 ...`, `CONFIRM_BATCH` to an operation). Its cost is the mutation and a
+  few polls, about 13 points however many orders it holds, where a read by id costs about 17 points an order: on a
+  Black Friday the changed orders no longer cost more than the conversations. A bulk row has no carrier events and no
+  per-package items, so the copy's are kept for each package it held (a package on its way with none marks the copy
+  as lacking events, for a lookup to wish for). What a payload cannot say thus reaches the mirror within the window
+  plus the operation (about 20 s; an operation is given up after `CONFIRM_MAX_WAIT_S`). When the operation is
+  refused (the app's bulk queries all taken: Shopify runs five at a time since 2026-01, and a backfill may hold one),
+  fails or times out, its orders are read by id instead; an order it did not return (not in Shopify's search index yet,
+  or gone) is read by id as well. A payload applied to an order while its operation runs (on this worker, or written
+  by another since the operation began) keeps that order for the next batch: the operation may have read Shopify
+  before that change, and its answer must not write over it.
+- **Stamps**: a payload changes the copy's order, and an `orders/*` payload its `updatedAt` too (so a late, older
+  payload changes nothing), but not the row's stamp (`MirroredOrder.updated_at`), which stays the `updatedAt` of the
+  version last read whole (backfill, confirmation, read by id). So a copy is never taken for a version it has not
+  seen: reconciliation leaves alone what was confirmed (its stamp is Shopify's), and reads whatever a payload changed
+  but no read ever confirmed (a worker that stopped with its batch).
 - **Refresh**: `request_refresh` queues an order, and the queue is drained after a short pause so a burst of webhooks
-  about one order (orders/updated, fulfillments/create...) costs one read by id (`reader`, by default
-  `ShopifyAdmin.order_by_id`). A read that finds nothing deletes the mirrored copy. Refreshes go first, always.
+  about one order costs one read by id (`reader`, by default `ShopifyAdmin.order_by_id`): for payloads that cannot be
+  applied, late webhooks (`MirroredSource.refresh`), and confirmations that fell back. A read that finds nothing
+  deletes the mirrored copy. Refreshes go first, always.
 - **Carrier events on lookup** (optional): a looked-up order held without its packages' events (a backfilled copy)
   is queued by `request_events`; its events and items are read (`events_reader`, by default
   `ShopifyAdmin.order_events_node`, a fraction of a whole order's cost) only when no refresh waits, the bucket is
   above `EVENTS_HIGH_WATER` of its size, and these reads stay within `EVENTS_SHARE` of the bucket's restore rate: they
   are a nicety, and must never crowd out a refresh or a shopper's live lookup.
 - **Reconciliation**: every `reconcile_s`, which orders Shopify changed since the last sync and when (`stamps`, by
-  default `ShopifyAdmin.order_stamps_updated_since`, about a point an order), then a whole read of each one the mirror
-  holds an older copy of (or none): a dropped webhook is healed within one period, and an order a webhook's re-read
-  already brought up to date costs nothing more.
+  default `ShopifyAdmin.order_stamps_updated_since`, about a point an order), then those the mirror holds an older
+  copy of (or none) are read as confirmations are, in bulk (by id where that fails), but for those whose confirming
+  read this worker has queued or is running: a dropped webhook is healed within one period, an order a webhook's
+  confirmation already brought up to date costs nothing more, and the many orders carrier events changed (their
+  payloads say nothing of the order's `updatedAt`) cost one bulk operation together rather than a read each. A
+  carrier event whose webhook was lost is healed as the package's status (a bulk row has no events); the copy is then
+  marked as lacking events, so a lookup wishes for them. (Another worker's queued confirmations are not seen here:
+  such an order may be read twice.)
 
 Backfill and reconciliation run under a lease in the database (`order_sync`), so of several workers (or hosts) one
-does them at a time; each worker drains the refreshes its own webhooks queued. The state every worker reports (off,
-backfilling, live, counts, last sync) is in the database too. Nothing here runs in a shopper's turn: lookups read the
-table (`sync.mirror`), and the Shopify client used here is a separate one from the shoppers', so a background read
-waiting on the rate limit never holds a shopper's lookup in its queue.
+does them at a time; each worker drains the refreshes and confirmations its own webhooks queued. The state every
+worker reports (off, backfilling, live, counts, last sync) is in the database too. Nothing here runs in a shopper's
+turn: lookups read the table (`sync.mirror`), and the Shopify client used here is a separate one from the shoppers',
+so a background read waiting on the rate limit never holds a shopper's lookup in its queue.
 """
 
 from __future__ import annotations
@@ -42,7 +67,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from shopify import bulk
 from shopify.client import ShopifyAdmin
-from shopify.domain import Order, parse_fulfillment, parse_order
+from shopify.domain import Fulfillment, Order, parse_fulfillment, parse_order
 from shopify.names import order_key
 from shopify.webhooks import ORDER_GID, event_change, fulfillment_change, order_change
 from storage import Database, MirroredOrder
@@ -54,6 +79,7 @@ log = logging.getLogger("lumen.sync")
 
 Exporter = Callable[[datetime], AsyncIterator[dict[str, Any]]]
 Reader = Callable[[str], Awaitable[Order | None]]
+Confirmer = Callable[[list[str]], Awaitable[list[dict[str, Any]]]]
 Stamps = Callable[[datetime], Awaitable[list[tuple[str, datetime]]]]
 EventsReader = Callable[[str], Awaitable[dict[str, Any] | None]]
 BucketLevel = Callable[[], tuple[float, float] | None]
@@ -63,13 +89,25 @@ DEFAULT_RECONCILE_S = 300.0
 # Webhooks about one order come in bursts: wait this long after the first before reading, so the burst costs one read.
 REFRESH_DELAY_S = 0.5
 # Optional reads (carrier events on lookup) run only while the bucket holds at least this share of its size, and spend
-# on average at most this share of what it restores: the rest is for refreshes and shoppers' live lookups.
+# on average at most this share of what it restores: the rest is for refreshes and shoppers' live lookups. The share
+# is each worker's (they pace themselves apart): with two workers 4%, about one events read every 3 s on a Standard
+# plan (100 points/s), on a Black Friday of 1,000 conversations a minute about 0.25 points a conversation. Wishes
+# come from every lookup of a parcel in transit, far more than any share serves; the answer never waits for one (it
+# is made from the package's own fields), so a larger share buys little.
 EVENTS_HIGH_WATER = 0.5
-EVENTS_SHARE = 0.1
+EVENTS_SHARE = 0.02
 # What an events read is expected to cost (one package, a few events and items), to pace them before Shopify says.
 EVENTS_READ_POINTS = 12.0
 # Orders waiting for an optional events read, at most: past this the oldest wish is dropped (asked again on lookup).
 MAX_EVENTS_QUEUE = 500
+# Confirming reads wait this long after the first is queued, then go together in one bulk operation: on a busy day the
+# webhooks of this window cost one mutation and its polls (about 13 points) where reads by id cost ~17 points each.
+CONFIRM_WINDOW_S = 15.0
+# Orders one confirming bulk operation asks for, at most (its search is `id:1 OR id:2 ...`); more go in another.
+CONFIRM_BATCH = 100
+# A confirming bulk operation is polled this often, and given up on (its orders read by id instead) after this long.
+CONFIRM_POLL_S = 2.0
+CONFIRM_MAX_WAIT_S = 60.0
 # The lease outlives a worker that died mid-backfill by at most this; its holder renews it every third of it.
 LEASE_TTL = timedelta(minutes=2)
 # Reconciliation asks for changes since the last sync minus this: Shopify's clock and ours may disagree a little,
@@ -113,6 +151,10 @@ class OrderSyncStatus(BaseModel):
     # This worker's: refreshes read since it started, and refreshes waiting to be read.
     refreshed: int = Field(0, exclude_if=_unset)
     pending_refreshes: int = Field(0, exclude_if=_unset)
+    # This worker's: orders confirmed in batches (bulk operations), those waiting, and those read by id instead.
+    confirmed: int = Field(0, exclude_if=_unset)
+    pending_confirms: int = Field(0, exclude_if=_unset)
+    confirm_fallbacks: int = Field(0, exclude_if=_unset)
     # This worker's: webhooks applied from their payload, optional events reads done, and waiting.
     applied: int = Field(0, exclude_if=_unset)
     # Seconds from a webhook's arrival to its payload in the mirror, median and worst of this worker's recent ones.
@@ -126,10 +168,12 @@ class OrderSyncStatus(BaseModel):
 
 
 class Applied(BaseModel):
-    """What `apply_webhook` did: the orders it changed from the payload, and those it queued a re-read of."""
+    """What `apply_webhook` did: the orders it changed from the payload, those it queued a read by id of, and those it
+    queued for the next batched confirming read."""
 
     applied: list[str] = Field(default_factory=list)
     refreshed: list[str] = Field(default_factory=list)
+    confirming: list[str] = Field(default_factory=list)
 
 
 class BackfillResult(BaseModel):
@@ -146,6 +190,13 @@ def _default_exporter(admin: ShopifyAdmin) -> Exporter:
     return export
 
 
+def _default_confirmer(admin: ShopifyAdmin) -> Confirmer:
+    async def confirm(order_ids: list[str]) -> list[dict[str, Any]]:
+        return await bulk.confirm_orders(admin, order_ids, poll_s=CONFIRM_POLL_S, max_wait_s=CONFIRM_MAX_WAIT_S)
+
+    return confirm
+
+
 class OrderSync:
     def __init__(
         self,
@@ -156,10 +207,12 @@ class OrderSync:
         reader: Reader | None = None,
         stamps: Stamps | None = None,
         events_reader: EventsReader | None = None,
+        confirmer: Confirmer | None = None,
         bucket_level: BucketLevel | None = None,
         sync_days: int = DEFAULT_SYNC_DAYS,
         reconcile_s: float = DEFAULT_RECONCILE_S,
         refresh_delay_s: float = REFRESH_DELAY_S,
+        confirm_window_s: float | None = None,
         lease_ttl: timedelta = LEASE_TTL,
         owns_admin: bool = False,
         holder: str | None = None,
@@ -171,6 +224,8 @@ class OrderSync:
         self.reader: Reader = reader or admin.order_by_id
         self.stamps: Stamps = stamps or admin.order_stamps_updated_since
         self.events_reader: EventsReader = events_reader or admin.order_events_node
+        self.confirmer: Confirmer = confirmer or _default_confirmer(admin)
+        self.confirm_window_s = CONFIRM_WINDOW_S if confirm_window_s is None else confirm_window_s
         self.bucket_level: BucketLevel = bucket_level or admin.bucket_level
         self.sync_days = sync_days
         self.reconcile_s = reconcile_s
@@ -187,6 +242,12 @@ class OrderSync:
         self._payload_ready = asyncio.Event()
         self._applying = asyncio.Lock()
         self._reading: set[str] = set()  # order ids being read by id right now
+        # Orders waiting for their confirming read, oldest first, and since when (loop time) the oldest has waited.
+        self._confirm: dict[str, None] = {}
+        self._confirm_since = 0.0
+        self._confirming: set[str] = set()  # in a confirming bulk operation right now
+        self._touched: set[str] = set()  # of those, the ones a payload changed meanwhile (on this worker)
+        self._confirm_ready = asyncio.Event()
         self._events: dict[str, None] = {}  # orders wanting an events read, oldest wish first
         self._events_paced_until = 0.0  # loop time before which the next events read would spend over its share
         self._wake = asyncio.Event()
@@ -195,6 +256,9 @@ class OrderSync:
         self.applied = 0
         self.events_read = 0
         self.reads = 0  # reads by id sent to Shopify (refreshes), for tests and the bench
+        self.confirmed = 0  # orders confirmed by a bulk operation
+        self.confirm_operations = 0  # confirming bulk operations that delivered
+        self.confirm_fallbacks = 0  # orders read by id instead (the bulk operation failed, or did not return them)
 
     async def aclose(self) -> None:
         if self._owns_admin:
@@ -213,6 +277,9 @@ class OrderSync:
             reconciled=record.reconciled,
             refreshed=self.refreshed,
             pending_refreshes=len(self._pending) + len(self._payloads),
+            confirmed=self.confirmed,
+            pending_confirms=len(self._confirm) + len(self._confirming),
+            confirm_fallbacks=self.confirm_fallbacks,
             applied=self.applied,
             apply_lag_p50_s=_round(statistics.median(self._apply_lags)) if self._apply_lags else None,
             apply_lag_max_s=_round(max(self._apply_lags)) if self._apply_lags else None,
@@ -311,19 +378,21 @@ class OrderSync:
         return len(self._payloads)
 
     def forget(self, ref: str | None) -> None:
-        """A redacted order (None: every order, shop/redact): drop its payloads, re-reads and events reads waiting
-        here, so this worker does not spend a read on it. (A write that gets through anyway is refused by the
+        """A redacted order (None: every order, shop/redact): drop its payloads, re-reads, confirmations and events
+        reads waiting here, so this worker does not spend a read on it. (A write that gets through anyway is refused by the
         redaction's tombstone in `storage.orders`, on every worker.)"""
         if ref is None:
             self._payloads.clear()
             self._pending.clear()
             self._events.clear()
+            self._confirm.clear()
             return
         kept = [item for item in self._payloads if ref not in item[2]]
         self._payloads.clear()
         self._payloads.extend(kept)
         self._pending.discard(ref)
         self._events.pop(ref, None)
+        self._confirm.pop(ref, None)
 
     async def apply_pending(self, limit: int | None = None) -> list[Applied]:
         """Apply the payloads accepted so far (at most `limit`), in the order they came, in one batch: each order
@@ -370,6 +439,11 @@ class OrderSync:
             copy = held.get(order_id) if order_id is not None else None
             order = changed.get(copy.order.id, copy.order) if copy is not None else None
             new = _applied(order, topic, payload) if order is not None else None
+            if copy is None and order_id is not None and topic != "orders/delete":
+                # Not held (a new order): the next batch brings it whole; a lookup before that reads it live.
+                self.request_confirm(order_id)
+                done.append(Applied(confirming=[order_id]))
+                continue
             if copy is None or order is None or new is None:
                 for ref in refs:
                     self.request_refresh(ref)
@@ -378,12 +452,17 @@ class OrderSync:
             copies.setdefault(order.id, copy)
             changed[order.id] = new
             steps.setdefault(order.id, []).append((topic, payload))
-            # A read already under way may have left Shopify before this change and would write over it: read again.
-            if topic == "fulfillment_events/create" and order.id not in self._reading:
-                done.append(Applied(applied=[order.id]))
-            else:
+            if order.id in self._confirming:
+                self._touched.add(order.id)  # the bulk operation may have read Shopify before this change
+            if order.id in self._reading:
+                # A read by id under way may have left Shopify before this change and would write over it: read again.
                 self.request_refresh(order.id)
                 done.append(Applied(applied=[order.id], refreshed=[order.id]))
+            elif topic != "fulfillment_events/create":
+                self.request_confirm(order.id)  # what the payload cannot say, in the next batch
+                done.append(Applied(applied=[order.id], confirming=[order.id]))
+            else:
+                done.append(Applied(applied=[order.id]))
         if changed:
             # Compare-and-swap: a change another worker wrote in between is kept, and these payloads applied on top.
             made = {oid: Change(copies[oid], order, steps[oid]) for oid, order in changed.items()}
@@ -391,6 +470,104 @@ class OrderSync:
                 self.request_refresh(order_id)
             self.applied += sum(bool(d.applied) for d in done)
         return done
+
+    # --- confirming reads, batched --------------------------------------------------------------------------------
+    def request_confirm(self, order_id: str) -> None:
+        """Queue an order for the next confirming bulk operation (at most `confirm_window_s` after the oldest wish)."""
+        if not self._confirm:
+            self._confirm_since = asyncio.get_running_loop().time()
+        self._confirm[order_id] = None
+        self._confirm_ready.set()
+
+    @property
+    def pending_confirms(self) -> frozenset[str]:
+        return frozenset(self._confirm)
+
+    async def confirm_pending(self) -> int:
+        """Confirm every order queued so far, `CONFIRM_BATCH` to a bulk operation; how many were confirmed (the rest
+        were queued for a read by id, or for the next batch)."""
+        order_ids, self._confirm = list(self._confirm), {}
+        confirmed = 0
+        for start in range(0, len(order_ids), CONFIRM_BATCH):
+            confirmed += await self._confirm_batch(order_ids[start : start + CONFIRM_BATCH])
+        return confirmed
+
+    async def _confirm_batch(self, order_ids: list[str]) -> int:
+        """One bulk operation for these orders, each merged into its copy (`_confirmed`) unless a payload changed the
+        copy meanwhile (then it waits for the next batch: the operation may have read Shopify before that change)."""
+        before = {order_id: await self._synced_at(order_id) for order_id in order_ids}
+        self._confirming.update(order_ids)
+        try:
+            try:
+                nodes = await self.confirmer(order_ids)
+            except Exception as exc:  # busy, failed, too slow, Shopify unreachable: each order is read by id instead
+                log.info("confirming %d mirrored orders in bulk failed (%s); reading them by id", len(order_ids), exc)
+                self.confirm_fallbacks += len(order_ids)
+                for order_id in order_ids:
+                    self.request_refresh(order_id)
+                return 0
+            self.confirm_operations += 1
+            found = {order.id: order for node in nodes if (order := _parsed(node)) is not None}
+            confirmed = await self._merge_confirmed(order_ids, found, before)
+            async with self._applying:  # no payload is applied here between the last check and the write
+                return await self._store_confirmed(confirmed)
+        finally:
+            # Only now: a payload applied up to the write must count as one the operation may not have seen.
+            self._confirming.difference_update(order_ids)
+            self._touched.difference_update(order_ids)
+
+    async def _merge_confirmed(
+        self, order_ids: list[str], found: dict[str, Order], before: dict[str, datetime | None]
+    ) -> list[tuple[Order, bool, MirroredOrder | None]]:
+        """Each confirmed order merged into its copy (`_confirmed`), whether its events are complete, and the copy it
+        was merged into (the write is a compare-and-swap over it); an order
+        Shopify did not return is queued for a read by id, one written since the operation began for the next batch."""
+        confirmed: list[tuple[Order, bool, MirroredOrder | None]] = []
+        for order_id in order_ids:
+            order = found.get(order_id)
+            if order is None:  # deleted, hidden, or not in Shopify's search index yet: the read by id says
+                self.confirm_fallbacks += 1
+                self.request_refresh(order_id)
+                continue
+            held = await self.db.mirrored_order(order_id)
+            # Written since the operation began (by a payload, here or on another worker): the operation may have
+            # read Shopify before that change, so the order waits for the next batch.
+            if (held.synced_at if held else None) != before[order_id] or _older(order, held):
+                self.request_confirm(order_id)
+                continue
+            confirmed.append((*_confirmed(held, order), held))
+        return confirmed
+
+    async def _store_confirmed(self, confirmed: list[tuple[Order, bool, MirroredOrder | None]]) -> int:
+        """Write the confirmed orders but those a payload changed on this worker since they were merged; each by
+        compare-and-swap over the copy it was merged into, so another worker's payload written meanwhile is kept."""
+        kept = [entry for entry in confirmed if entry[0].id not in self._touched]
+        for order, _complete, _held in confirmed:
+            if order.id in self._touched:
+                self.request_confirm(order.id)
+        for complete in (True, False):
+            group = [(order, held) for order, events, held in kept if events is complete]
+            if group:
+                seen = {order.id: held for order, held in group}
+                await self._store([order for order, _held in group], events_complete=complete, seen=seen)
+        self.confirmed += len(kept)
+        return len(kept)
+
+    async def _synced_at(self, order_id: str) -> datetime | None:
+        held = await self.db.mirrored_order(order_id)
+        return held.synced_at if held is not None else None
+
+    async def _confirm_forever(self) -> None:
+        """Confirm in batches: `confirm_window_s` after the oldest wish, everything queued by then goes together."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._confirm_ready.wait()
+            await asyncio.sleep(max(0.0, self._confirm_since + self.confirm_window_s - loop.time()))
+            self._confirm_ready.clear()
+            try:
+                await self.confirm_pending()
+            except Exception:  # the database is unreachable: reconciliation catches up (the stamps are older)
+                log.exception("confirming mirrored orders failed")
 
     # --- optional: carrier events on lookup ------------------------------------------------------------------------
     async def _read_events(self) -> None:
@@ -420,9 +597,11 @@ class OrderSync:
     async def read_events(self, order_id: str) -> bool:
         """Read a held order's packages' events and items and store them into the copy; when the order changed
         since the copy, or a page was not enough, read it whole instead. Whether anything was read."""
+        if order_id in self._confirm or order_id in self._confirming:
+            return False  # its confirmation comes first (a lookup after it wishes again)
         held = await self.db.mirrored_order(order_id)
-        if held is None or held.events_complete:
-            return False
+        if held is None or held.events_complete or _unconfirmed(held):
+            return False  # a payload moved the copy past its stamp: its confirmation (lost?) or reconciliation first
         self._pace_events()
         node = await self.events_reader(order_id)
         self.events_read += 1
@@ -534,10 +713,17 @@ class OrderSync:
         while True:
             page = await self.stamps(since)
             new = [(order_id, stamp) for order_id, stamp in page if order_id not in seen]
+            stale = []
             for order_id, stamp in new:
+                if order_id in self._confirm or order_id in self._confirming:
+                    continue  # a webhook's payload is in the copy and its confirming read is on its way
                 held = await self.db.mirrored_order(order_id)
                 if held is None or held.updated_at < stamp:
-                    await self.refresh(order_id)
+                    stale.append(order_id)
+            # Read as confirmations are, in bulk: most are orders a carrier event changed (applied from its payload,
+            # which says nothing of the order's own updatedAt), and the rest cost no more together.
+            for start in range(0, len(stale), CONFIRM_BATCH):
+                await self._confirm_batch(stale[start : start + CONFIRM_BATCH])
             seen.update(order_id for order_id, _stamp in new)
             if len(page) < RECONCILE_PAGE or not new:
                 return len(seen)
@@ -573,6 +759,8 @@ class OrderSync:
         are queued, until cancelled (the server's lifespan)."""
         drainer = asyncio.create_task(self._drain_forever(), name="order-sync-refresh")
         applier = asyncio.create_task(self._apply_forever(), name="order-sync-apply")
+        confirmer = asyncio.create_task(self._confirm_forever(), name="order-sync-confirm")
+        tasks = {drainer, applier, confirmer}
         try:
             while True:
                 wait = await self._round()
@@ -583,10 +771,10 @@ class OrderSync:
         finally:
             # Not awaited directly: their CancelledError is not this task's. Cancelled again while they run: a timeout
             # expiring with the cancellation swallows it on Python 3.11, and a stopping server must not wait forever.
-            while not (drainer.done() and applier.done()):
-                drainer.cancel()
-                applier.cancel()
-                await asyncio.wait({drainer, applier}, timeout=0.5)
+            while not all(task.done() for task in tasks):
+                for task in tasks:
+                    task.cancel()
+                await asyncio.wait(tasks, timeout=0.5)
 
     async def _round(self) -> float:
         """One round of upkeep; the seconds until the next."""
@@ -654,6 +842,57 @@ def _applied(order: Order, topic: str, payload: Any) -> Order | None:
         state = order_change(payload)
         return apply_order(order, state) if state is not None else None
     return None
+
+
+def _parsed(node: dict[str, Any]) -> Order | None:
+    try:
+        return parse_order(node)
+    except (ValidationError, KeyError, TypeError, ValueError) as exc:
+        log.warning("order mirror: a confirmed order node cannot be read: %s", exc)
+        return None
+
+
+# Package display statuses that are also carrier events' statuses (Shopify's FulfillmentDisplayStatus and
+# FulfillmentEventStatus): when a package's is one of these, its newest event should say the same.
+_SCANNED = frozenset(
+    {"IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED", "ATTEMPTED_DELIVERY", "DELAYED", "FAILURE", "CARRIER_PICKED_UP",
+     "PICKED_UP", "READY_FOR_PICKUP"}
+)  # fmt: skip
+
+
+def _unconfirmed(held: MirroredOrder) -> bool:
+    """Whether an `orders/*` payload moved the copy past the version last read whole (its stamp)."""
+    return held.order.updated_at is not None and held.order.updated_at > held.updated_at
+
+
+def _older(order: Order, held: MirroredOrder | None) -> bool:
+    """Whether Shopify's answer is older than what the copy already says (an orders/* payload moved its updatedAt)."""
+    ours = held.order.updated_at if held is not None else None
+    return ours is not None and order.updated_at is not None and order.updated_at < ours
+
+
+def _lacks_events(package: Fulfillment) -> bool:
+    """A package on its way with no carrier event held (as `sync.mirror` wishes events for), or one whose status, as
+    Shopify now says it, is a carrier's scan the events held do not end with (its webhook was lost)."""
+    if not package.events:
+        return package.status == "SUCCESS" and package.delivered_at is None and package.display_status != "DELIVERED"
+    newest = max(package.events, key=lambda e: e.happened_at)
+    return package.display_status in _SCANNED and package.display_status != newest.status
+
+
+def _confirmed(held: MirroredOrder | None, order: Order) -> tuple[Order, bool]:
+    """A confirmed order (a bulk row: no carrier events, no per-package items) with the events and items its copy held
+    for each package, and whether its events are complete: as the copy's were, unless a package on its way has none
+    (a package new since the last whole read): then a lookup may wish for them (`request_events`)."""
+    packages = {p.id: p for p in held.order.fulfillments if p.id} if held is not None else {}
+    merged = []
+    for package in order.fulfillments:
+        kept = packages.get(package.id or "")
+        if kept is not None:
+            package = package.model_copy(update={"events": kept.events, "items": package.items or kept.items})
+        merged.append(package)
+    complete = (held is None or held.events_complete) and not any(_lacks_events(p) for p in merged)
+    return order.model_copy(update={"fulfillments": merged}), complete
 
 
 def _with_events(held: MirroredOrder, node: dict[str, Any]) -> Order | None:

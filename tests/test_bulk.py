@@ -13,11 +13,17 @@ import httpx
 import pytest
 
 from evals.fakes.shopify_admin import ALL_SCOPES, FakeShopify
+from evals.fakes.shopify_bulk import BulkOperation as FakeBulkOperation
 from shopify.bulk import (
+    BULK_CONFIRM_MUTATION,
+    BULK_CONFIRM_POLL,
     BULK_OPERATION_QUERY,
     BULK_RUN_MUTATION,
+    BulkBusy,
     BulkExportFailed,
+    bulk_confirm_query,
     bulk_orders_query,
+    confirm_orders,
     events_complete,
     export_orders,
 )
@@ -147,6 +153,7 @@ async def test_the_result_download_never_carries_the_admin_token(
 async def test_another_bulk_query_in_progress_is_waited_out(
     admin: ShopifyAdmin, fake: FakeShopify, sleeps: Sleeps
 ) -> None:
+    fake.bulk_query_limit = 1  # one at a time, as before API version 2026-01 (OPERATION_IN_PROGRESS)
     await admin.execute(BULK_RUN_MUTATION, {"query": bulk_orders_query(AS_OF, None), "group": True})
     nodes = await export(admin, LONG_AGO, sleeps)
     assert sorted(node["name"] for node in nodes) == DEMO_NAMES
@@ -336,3 +343,64 @@ async def test_other_stores_backfill_whole_too(store: str, sleeps: Sleeps) -> No
         for node in nodes:
             live = await admin.order_by_id(node["id"])
             assert live is not None and parse_order(node) == without_carrier_detail(live)
+
+
+# --- the mirror's confirming reads: a few orders by id, in one bulk operation -------------------------------------
+
+
+def five_running(fake: FakeShopify) -> None:
+    """Five bulk queries of this app just started (the fake moves each a step when the app asks about them, so five
+    sent one after another would not all be running by the fifth)."""
+    fake.bulk_operations.extend(
+        FakeBulkOperation(f"gid://shopify/BulkOperation/{900 + i}", TOKEN, bulk_orders_query(AS_OF, None), True, "")
+        for i in range(5)
+    )
+
+
+async def test_confirming_reads_ask_for_those_orders_by_id_in_one_operation(
+    admin: ShopifyAdmin, fake: FakeShopify, sleeps: Sleeps
+) -> None:
+    wanted = ["gid://shopify/Order/5001088", "gid://shopify/Order/5001042", "gid://shopify/Order/404"]
+    nodes = await confirm_orders(admin, wanted, poll_s=0.5, sleep=sleeps)
+    # Those Shopify has, whole but for carrier events and per-package items; an id it does not know is just absent.
+    assert sorted(node["id"] for node in nodes) == sorted(wanted[:2])
+    for node in nodes:
+        assert not events_complete(node)
+        live = await admin.order_by_id(node["id"])
+        assert live is not None and parse_order(node) == without_carrier_detail(live)
+    [operation] = fake.bulk_operations
+    assert "id:5001088 OR id:5001042 OR id:404" in operation.query and operation.root_object_count == 2
+    sent = [body["query"] for body in fake.received if "bulkOperation" in body["query"]]
+    assert sent == [BULK_CONFIRM_MUTATION, BULK_CONFIRM_POLL, BULK_CONFIRM_POLL]
+
+
+async def test_a_confirming_read_does_not_wait_when_bulk_queries_are_all_taken(
+    admin: ShopifyAdmin, fake: FakeShopify, sleeps: Sleeps
+) -> None:
+    # Five bulk queries at a time since API version 2026-01: a sixth is refused with LIMIT_REACHED ...
+    five_running(fake)
+    with pytest.raises(BulkBusy) as busy:
+        await confirm_orders(admin, ["gid://shopify/Order/5001088"], poll_s=0.5, sleep=sleeps)
+    assert busy.value.error_code == "LIMIT_REACHED" and sleeps.waits == []
+    # ... and one at a time before it (OPERATION_IN_PROGRESS): the backfill waits, a confirming read does not.
+    fake.reset()
+    fake.bulk_query_limit = 1
+    await admin.execute(BULK_RUN_MUTATION, {"query": bulk_orders_query(AS_OF, None), "group": True})
+    with pytest.raises(BulkBusy) as busy:
+        await confirm_orders(admin, ["gid://shopify/Order/5001088"], poll_s=0.5, sleep=sleeps)
+    assert busy.value.error_code == "OPERATION_IN_PROGRESS" and sleeps.waits == []
+
+
+async def test_a_backfill_waits_out_bulk_queries_all_taken(
+    admin: ShopifyAdmin, fake: FakeShopify, sleeps: Sleeps
+) -> None:
+    five_running(fake)
+    nodes = await export(admin, LONG_AGO, sleeps)
+    assert sorted(node["name"] for node in nodes) == DEMO_NAMES
+    assert len(fake.bulk_operations) == 6 and len(sleeps.waits) == 3  # one wait for a free slot, two polls
+
+
+def test_a_confirming_query_needs_order_ids() -> None:
+    with pytest.raises(ValueError):
+        bulk_confirm_query(["#1001", "not-an-id"], None)
+    assert '"id:1 OR id:2"' in bulk_confirm_query(["gid://shopify/Order/1", "2"], None)

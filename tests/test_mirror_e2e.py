@@ -32,6 +32,8 @@ def fake() -> Iterator[FakeShopify]:
 
 def serve(tmp_path: Path, fake: FakeShopify, monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> LiveServer:
     monkeypatch.setattr(sync.service, "BULK_POLL_S", 0.05)  # the fake finishes a bulk operation in a few polls
+    monkeypatch.setattr(sync.service, "CONFIRM_POLL_S", 0.05)
+    monkeypatch.setattr(sync.service, "CONFIRM_WINDOW_S", 0.2)  # a batch of one: nothing else changes here
     settings = make_settings(
         tmp_path,
         shopify_shop_url=fake.base_url,
@@ -77,9 +79,14 @@ def test_backfill_by_bulk_operation_then_a_webhook_changes_the_next_reply(
         assert len(fake.searches()) == searches  # answered from the mirror: no orders query reached Shopify
 
         fake.change_order_sync("#1088", cancel, topic="orders/cancelled")
-        until(lambda: order_sync(live).get("refreshed", 0) >= 1, "the refresh after the webhook")
+        until(lambda: order_sync(live).get("confirmed", 0) >= 1, "the confirming read after the webhook")
         after = live.chat(SAM)["reply"]
         assert "1088" in after and "cancelled" in after.lower()
+        # Confirmed by a second bulk operation asking for that order by id, not by a read of it.
+        confirming = fake.bulk_operations[-1]
+        assert len(fake.bulk_operations) == 2 and "id:5001088" in confirming.query
+        assert confirming.root_object_count == 1
+        assert order_sync(live).get("refreshed", 0) == 0
 
 
 def test_a_dropped_webhook_is_healed_by_reconciliation(

@@ -25,6 +25,7 @@ from agent.webhooks import WebhookOutcome, handle_webhook
 from bench.fake_process import Change, mutation
 from evals.fakes.shopify_admin import FakeShopify
 from shopify.client import ORDER_EVENTS_QUERY, ORDER_QUERY, ShopifyAdmin
+from shopify.source import parse_now
 from shopify.webhooks import parse_webhook
 from storage import Database, MirroredOrder
 from sync import Applied, MirroredSource
@@ -124,19 +125,31 @@ async def test_a_new_package_shows_at_once_and_one_confirming_read_follows(
     payload = store.deliveries[-1].payload
     assert payload["order_id"] == 5001088 and payload["tracking_number"] == TRACKING["number"]
     done = await deliver(db, mirror, store)
-    assert isinstance(done, Applied) and done.applied == [ORDER_1088] and done.refreshed == [ORDER_1088]
+    assert isinstance(done, Applied) and done.applied == [ORDER_1088] and done.confirming == [ORDER_1088]
+    assert done.refreshed == []
     # Before any read: the package with its tracking number, the order shipped, nothing left waiting.
     (order,) = await mirror.orders_by_name("1088")
     assert [t.number for f in order.fulfillments for t in f.tracking] == [TRACKING["number"]]
     assert order.fulfillment_status == "FULFILLED"
     assert all(li.unfulfilled_quantity == 0 for li in order.line_items)
     assert [fo.status for fo in order.fulfillment_orders] == ["CLOSED"]
-    assert upstream.reads == [] and mirror.sync.pending == {ORDER_1088}
-    # The same change announced again (orders/updated) coalesces into the one read.
+    assert upstream.reads == [] and mirror.sync.pending_confirms == {ORDER_1088}
+    # The same change announced again (orders/updated) coalesces into the one confirming read, a bulk operation.
     await store.change_order(ORDER_1088, lambda _node: None, "orders/updated", deliver=False)
     await deliver(db, mirror, store)
-    assert await mirror.sync.drain() == 1
-    assert upstream.reads == [ORDER_1088]
+    assert mirror.sync.pending_confirms == {ORDER_1088} and mirror.sync.pending == frozenset()
+    assert await mirror.sync.confirm_pending() == 1
+    assert upstream.confirms == [[ORDER_1088]] and upstream.reads == []
+    held = await db.mirrored_order(ORDER_1088)
+    assert held is not None and held.updated_at == parse_now(store.order(ORDER_1088)["updatedAt"])
+    # A bulk operation cannot carry carrier events: the new package on its way has none yet, so the copy says so,
+    # and the next lookup wishes for them (an optional events read, not a whole one).
+    assert not held.events_complete
+    (order,) = await mirror.orders_by_name("1088")
+    assert [t.number for f in order.fulfillments for t in f.tracking] == [TRACKING["number"]]
+    assert mirror.sync.pending_events == {ORDER_1088}
+    await mirror.sync.drain()
+    assert upstream.event_reads == [ORDER_1088] and upstream.reads == []
     (order,) = await mirror.orders_by_name("1088")
     assert [e.status for f in order.fulfillments for e in f.events] == ["IN_TRANSIT", "LABEL_PURCHASED"]
     held = await db.mirrored_order(ORDER_1088)
@@ -250,25 +263,29 @@ async def test_a_webhook_is_applied_while_every_turn_slot_is_taken(
         assert done.applied == [ORDER_1088]
         (order,) = await mirror.orders_by_name("1088")
         assert [t.number for f in order.fulfillments for t in f.tracking] == [TRACKING["number"]]
-        assert await asyncio.wait_for(mirror.sync.drain(), timeout=60) == 1  # the confirming read needs no slot
+        # The confirming read needs no slot.
+        assert await asyncio.wait_for(mirror.sync.confirm_pending(), timeout=60) == 1
     finally:
         for _ in range(taken):
             slots.release()
 
 
 @pytest.mark.parametrize("topic", ["fulfillments/create", "orders/cancelled", "fulfillment_events/create"])
-async def test_a_payload_for_an_order_the_mirror_does_not_hold_is_read(
+async def test_a_payload_for_an_order_the_mirror_does_not_hold_brings_it_in_the_next_batch(
     mirror: MirroredSource, store: FakeShopify, db: Database, topic: str
 ) -> None:
-    # Nothing backfilled: nothing to apply to, so the order is read whole.
+    # Nothing backfilled: nothing to apply to, so the order comes whole (but for carrier events) with the next batch.
     kind = {"fulfillments/create": "ship", "orders/cancelled": "cancel", "fulfillment_events/create": "deliver"}[topic]
     order_id = ORDER_1065 if kind == "deliver" else ORDER_1088
     await change(store, order_id, kind, topic)
     done = await deliver(db, mirror, store)
-    assert isinstance(done, Applied) and done.applied == [] and order_id in done.refreshed
-    await mirror.sync.drain()
-    assert upstream_of(mirror).reads == [order_id]
-    assert await db.mirrored_order(order_id) is not None
+    assert isinstance(done, Applied) and done.applied == [] and done.confirming == [order_id]
+    assert await db.mirrored_order(order_id) is None
+    assert await mirror.sync.confirm_pending() == 1
+    upstream = upstream_of(mirror)
+    assert upstream.confirms == [[order_id]] and upstream.reads == []
+    held = await db.mirrored_order(order_id)
+    assert held is not None and held.updated_at == parse_now(store.order(order_id)["updatedAt"])
 
 
 async def test_a_delivery_is_remembered_by_every_key_in_one_write(db: Database) -> None:
@@ -328,8 +345,8 @@ async def test_a_drain_applies_the_payloads_already_there_and_then_reads(
         return await real(batch)
 
     mirror.sync._apply_batch = busy_day  # type: ignore[method-assign]
-    assert await mirror.sync.drain() == 2  # the refresh queued before, and the new package's confirming read
-    assert sorted(upstream.reads) == sorted([ORDER_1065, ORDER_1088])
+    assert await mirror.sync.drain() == 1  # the refresh queued before; the new package waits for its batch
+    assert upstream.reads == [ORDER_1065] and mirror.sync.pending_confirms == {ORDER_1088}
     assert mirror.sync.pending_payloads == 1  # what came during the drain waits for the applier
 
 

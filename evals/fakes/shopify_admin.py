@@ -15,7 +15,9 @@ reports the shop's order-name prefix and suffix.
 
 For the order mirror it keeps each order's `updatedAt`, answers `order(id:)` and `updated_at:>` searches sorted by
 UPDATED_AT, runs bulk operations (`bulkOperationRunQuery`, `bulkOperation(id:)`, the JSONL behind a signed link:
-`evals/fakes/shopify_bulk.py`), and sends signed webhooks when a test changes an order:
+`evals/fakes/shopify_bulk.py`; any orders search, `id:1 OR id:2` included; up to `bulk_query_limit` at a time per
+token, five as in API versions 2026-01 and later, LIMIT_REACHED past them, or OPERATION_IN_PROGRESS when the limit is
+one as before 2026-01), and sends signed webhooks when a test changes an order:
 
     shop.webhook_target("http://127.0.0.1:8000/webhooks")
     await shop.change_order("#1001", lambda order: order.update(displayFulfillmentStatus="FULFILLED"))
@@ -54,6 +56,7 @@ from starlette.routing import Route
 
 from evals.fakes.loopback import LoopbackServer
 from evals.fakes.shopify_bulk import (
+    BULK_QUERY_LIMIT,
     MUTATION_COST,
     BulkOperation,
     BulkQueryInvalid,
@@ -626,6 +629,7 @@ class FakeShopify(LoopbackServer):
         client_secret: str = CLIENT_SECRET,
         org_owned: bool = True,
         now: Callable[[], float] = time.time,
+        bulk_query_limit: int = BULK_QUERY_LIMIT,
     ) -> None:
         # A store file, or a store already in memory (a benchmark's synthetic store): the fake keeps its own copy.
         # (Through JSON rather than deepcopy: several times faster for a benchmark's thousands of orders.)
@@ -662,6 +666,7 @@ class FakeShopify(LoopbackServer):
         self._bucket = _Bucket(bucket_size, restore_rate, clock)
         self._failures: deque[_Failure] = deque()
         self.bulk_operations: list[BulkOperation] = []
+        self.bulk_query_limit = self._initial_bulk_limit = bulk_query_limit
         self._bulk_endings: deque[tuple[str, str | None]] = deque()
         self.results = ResultStore()
         # Handlers run on the server thread while tests read counters from theirs.
@@ -744,6 +749,7 @@ class FakeShopify(LoopbackServer):
             self.webhooks.target = None
             self.webhooks.deliveries.clear()
             self.bulk_operations.clear()
+            self.bulk_query_limit = self._initial_bulk_limit
             self._bulk_endings.clear()
             self.results.requests.clear()
             self.results.files.clear()
@@ -801,10 +807,12 @@ class FakeShopify(LoopbackServer):
             return refused(str(exc), "INVALID")
         with self._state:
             self._advance_bulk(token)
-            running = next((op for op in self.bulk_operations if op.token == token and op.running), None)
-            if running is not None:
-                message = f"A bulk query operation for this app and shop is already in progress: {running.id}."
+            running = [op for op in self.bulk_operations if op.token == token and op.running]
+            if len(running) >= self.bulk_query_limit == 1:
+                message = f"A bulk query operation for this app and shop is already in progress: {running[0].id}."
                 return refused(message, "OPERATION_IN_PROGRESS")
+            if len(running) >= self.bulk_query_limit:
+                return refused("Bulk operations limit reached. Please try again later.", "LIMIT_REACHED")
             operation = BulkOperation(
                 id=f"gid://shopify/BulkOperation/{1000 + len(self.bulk_operations)}",
                 token=token,

@@ -2,9 +2,10 @@
 
 `bulkOperationRunQuery(query:, groupObjects:)` checks the query against Shopify's bulk rules (at least one connection,
 at most five, nested at most two deep, `edges { node }` rather than `nodes`, no connection inside a list field, no
-top-level `node`/`nodes`) and answers `userErrors` (INVALID; OPERATION_IN_PROGRESS while the same token's previous
-bulk query runs). `bulkOperation(id:)` reports it going CREATED -> RUNNING -> COMPLETED, one step each time the token
-asks about its operations (a deterministic stand-in for time passing). On completion the query is run with the
+top-level `node`/`nodes`) and answers `userErrors` (INVALID; LIMIT_REACHED while the same token already runs
+`BULK_QUERY_LIMIT` bulk queries, OPERATION_IN_PROGRESS when the fake is told the limit is one, as before 2026-01).
+`bulkOperation(id:)` reports it going CREATED -> RUNNING -> COMPLETED, one step each time the token asks about its
+operations (a deterministic stand-in for time passing). On completion the query is run with the
 token's scopes at that moment: a field they may not read fails the whole operation (FAILED, ACCESS_DENIED), as
 Shopify does. The JSONL result is served at a signed-looking storage URL that refuses (403) any request carrying
 `X-Shopify-Access-Token`: a client that leaks the Admin token to the storage host fails loudly.
@@ -25,6 +26,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 MAX_CONNECTIONS = 5
+# Bulk query operations one app may run at a time on one shop, in API versions 2026-01 and later (one before).
+BULK_QUERY_LIMIT = 5
 MAX_DEPTH = 2
 MUTATION_COST = 10
 # Object fields that are plain lists in the schema (tests/test_shopify_schema.py checks every list field Lumen
