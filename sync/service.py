@@ -379,8 +379,8 @@ class OrderSync:
 
     def forget(self, ref: str | None) -> None:
         """A redacted order (None: every order, shop/redact): drop its payloads, re-reads, confirmations and events
-        reads waiting here, so this worker does not spend a read on it. (A write that gets through anyway is refused by the
-        redaction's tombstone in `storage.orders`, on every worker.)"""
+        reads waiting here, so this worker does not spend a read on it. (A write that gets through anyway is refused
+        by the redaction's tombstone in `storage.orders`, on every worker.)"""
         if ref is None:
             self._payloads.clear()
             self._pending.clear()
@@ -545,13 +545,14 @@ class OrderSync:
         for order, _complete, _held in confirmed:
             if order.id in self._touched:
                 self.request_confirm(order.id)
+        written = 0
         for complete in (True, False):
             group = [(order, held) for order, events, held in kept if events is complete]
             if group:
                 seen = {order.id: held for order, held in group}
-                await self._store([order for order, _held in group], events_complete=complete, seen=seen)
-        self.confirmed += len(kept)
-        return len(kept)
+                written += await self._store([order for order, _held in group], events_complete=complete, seen=seen)
+        self.confirmed += written
+        return written
 
     async def _synced_at(self, order_id: str) -> datetime | None:
         held = await self.db.mirrored_order(order_id)

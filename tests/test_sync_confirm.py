@@ -12,6 +12,7 @@ fixtures are test_mirror's (SQLite and the PostgreSQL the suite starts).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -123,6 +124,33 @@ async def test_a_payload_applied_while_the_bulk_operation_runs_is_not_written_ov
     (package,) = order.fulfillments
     assert package.display_status == "DELIVERED" and package.events[0].status == "DELIVERED"  # its events kept
     assert len(upstream.confirms) == 2 and upstream.reads == []
+
+
+async def test_a_confirmation_never_writes_over_another_workers_payload_written_after_its_merge(
+    mirror: MirroredSource, store: FakeShopify, db: Database
+) -> None:
+    """The merge checked the copy; another worker's payload lands before the write: the compare-and-swap keeps it."""
+    await mirror.sync.backfill()
+    sync = mirror.sync
+    await store.change_order(ORDER_1065, place_hold, "orders/updated", deliver=False)
+    await deliver_later(db, mirror, store)
+    await sync.apply_pending()
+    merge = sync._merge_confirmed
+
+    async def another_worker_writes_after_the_merge(*args: Any) -> Any:
+        merged = await merge(*args)
+        held = await db.mirrored_order(ORDER_1065)
+        assert held is not None
+        packages = [p.model_copy(update={"display_status": "DELIVERED"}) for p in held.order.fulfillments]
+        other = held.order.model_copy(update={"fulfillments": packages})
+        assert await db.swap_mirrored_orders([dataclasses.replace(held, order=other)]) == {ORDER_1065}
+        return merged
+
+    sync._merge_confirmed = another_worker_writes_after_the_merge  # type: ignore[method-assign]
+    assert await sync.confirm_pending() == 0
+    (order,) = await mirror.orders_by_name("1065")
+    assert [p.display_status for p in order.fulfillments] == ["DELIVERED"]  # the other worker's write stands
+    assert ORDER_1065 in sync.pending  # and the order is read again, on top of it
 
 
 @pytest.mark.parametrize("failure", [BulkBusy("LIMIT_REACHED", "all taken"), RuntimeError("Shopify unreachable")])
