@@ -299,6 +299,7 @@ class Engine:
         # shared in-memory connection has one transaction state, so there readers queue here too.
         self._write_lock = asyncio.Lock() if self._sqlite else None
         self._insert = _dialect_insert(self.engine.dialect.name)
+        self._statements: dict[str, Any] = {}  # see `_statement`
         self._writes = 0  # committed SQLite write transactions since the last checkpoint
         self._checkpointing: asyncio.Future[None] | None = None
 
@@ -401,6 +402,17 @@ class Engine:
             await conn.execution_options(**{READ_ONLY: True})
             async with conn.begin():
                 yield conn
+
+    def _statement(self, name: str, build: Callable[[], Any]) -> Any:
+        """The statement `name`, built on first use (with bind parameters for what varies) and kept.
+
+        SQLAlchemy finds a statement's compiled form by walking it; for a statement built anew that walk (and the
+        building) costs more CPU than SQLite takes to run it. A statement object used again is walked once.
+        """
+        statement = self._statements.get(name)
+        if statement is None:
+            statement = self._statements[name] = build()
+        return statement
 
     def insert(self, table: sa.Table) -> Any:
         """The dialect's INSERT, which has `on_conflict_do_nothing` / `on_conflict_do_update`."""
