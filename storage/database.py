@@ -299,6 +299,9 @@ class Engine:
         # shared in-memory connection has one transaction state, so there readers queue here too.
         self._write_lock = asyncio.Lock() if self._sqlite else None
         self._insert = _dialect_insert(self.engine.dialect.name)
+        # Readers' connections carry READ_ONLY from the start: setting it on each connection cost a trip through
+        # SQLAlchemy's greenlet per read.
+        self._reader = self.engine.execution_options(**{READ_ONLY: True})
         self._statements: dict[str, Any] = {}  # see `_statement`
         self._writes = 0  # committed SQLite write transactions since the last checkpoint
         self._checkpointing: asyncio.Future[None] | None = None
@@ -398,8 +401,11 @@ class Engine:
         start and no lock is taken (WAL readers never wait for writers); on PostgreSQL it is a plain transaction."""
         # A single shared in-memory connection has one state: its readers queue with its writers.
         queue = self._write_lock if self._memory and self._write_lock else nullcontext()
-        async with queue, self.engine.connect() as conn:
-            await conn.execution_options(**{READ_ONLY: True})
+        async with queue, self._reader.connect() as conn:
+            if self._sqlite:
+                # No BEGIN to end: the connection goes back to the pool, which ends whatever the driver began.
+                yield conn
+                return
             async with conn.begin():
                 yield conn
 
