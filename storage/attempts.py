@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -64,7 +65,7 @@ class AttemptStore(Engine):
         await self._prune(now)
         async with self.begin() as conn:
             await _lock(conn, list(allowances))
-            inserted = await conn.execute(_reserve(allowances, now))
+            inserted = await conn.execute(*_reserve(allowances, now))
             ids = [int(i) for i in inserted.scalars().all()]
         return ids or None
 
@@ -80,17 +81,18 @@ class AttemptStore(Engine):
         await self._prune(now)
         async with self.begin() as conn:
             await _lock(conn, list(allowances))
-            ids = [int(i) for i in (await conn.execute(_reserve(allowances, now))).scalars().all()]
+            ids = [int(i) for i in (await conn.execute(*_reserve(allowances, now))).scalars().all()]
             if ids:
-                await conn.execute(_settle(ids, spent=spent, now=now))
+                await conn.execute(*_settle(ids, spent=spent, now=now))
         return bool(ids)
 
     async def used_up(self, allowances: Mapping[str, Allowance]) -> bool:
         """Whether any key has its limit of attempts in its window (a plain read: `reserve_attempts` decides)."""
         if not allowances:
             return False
+        statement, params = _used_up(allowances, self.clock())
         async with self.read() as conn:
-            return bool((await conn.execute(sa.select(sa.exists(_used_up(allowances, self.clock()))))).scalar())
+            return bool((await conn.execute(_exists(statement), params)).scalar())
 
     async def settle_attempts(self, ids: list[int], *, spent: bool) -> None:
         """End a reservation: a spent attempt counts from now on, one not spent (a proof that held) is taken back.
@@ -100,7 +102,7 @@ class AttemptStore(Engine):
         if not ids:
             return
         async with self.begin() as conn:
-            await conn.execute(_settle(ids, spent=spent, now=self.clock()))
+            await conn.execute(*_settle(ids, spent=spent, now=self.clock()))
 
     async def _prune(self, now: datetime) -> None:
         """Drop every row older than any window, at most every PRUNE_EVERY (keys never tried again included)."""
@@ -130,31 +132,63 @@ async def _lock(conn: AsyncConnection, keys: list[str]) -> None:
             await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_id)))
 
 
-def _reserve(allowances: Mapping[str, Allowance], now: datetime) -> sa.Insert:
+# The hot statements are built once per number of keys, with bind parameters for the keys, windows and limits:
+# SQLAlchemy finds a statement's compiled form by walking the statement, which for a statement built anew costs more
+# than SQLite takes to run it; a statement object reused is walked once (its cache key is memoized).
+
+
+def _reserve(allowances: Mapping[str, Allowance], now: datetime) -> tuple[sa.Insert, dict[str, Any]]:
     """One statement: a row per key, inserted only if no key already has its limit of attempts in its window.
 
     INSERT INTO attempts (key, at) SELECT k, :now FROM (SELECT :k1 UNION ALL ...) WHERE NOT EXISTS (
         SELECT key FROM attempts WHERE (key = :k1 AND at >= :since1) OR ... GROUP BY key HAVING count(*) >= limit)
     """
-    keys = sorted(allowances)
-    used_up = _used_up(allowances, now)
-    wanted = sa.union_all(*[sa.select(sa.literal(k, sa.Text).label("key")) for k in keys]).subquery("wanted")
-    rows = sa.select(wanted.c.key, sa.literal(now, UTCDateTime).label("at")).where(~sa.exists(used_up))
+    return _reserve_statement(len(allowances)), _params(allowances, now)
+
+
+@lru_cache(maxsize=16)
+def _reserve_statement(n: int) -> sa.Insert:
+    wanted = sa.union_all(*[sa.select(sa.bindparam(f"k{i}", type_=sa.Text).label("key")) for i in range(n)])
+    rows = sa.select(wanted.subquery("wanted").c.key, sa.bindparam("now", type_=UTCDateTime).label("at")).where(
+        ~sa.exists(_used_up_statement(n))
+    )
     return sa.insert(attempts).from_select(["key", "at"], rows).returning(attempts.c.id)
 
 
-def _settle(ids: list[int], *, spent: bool, now: datetime) -> sa.Update | sa.Delete:
+@lru_cache(maxsize=16)
+def _exists(used_up: sa.Select[tuple[str]]) -> sa.Select[tuple[bool]]:
+    return sa.select(sa.exists(used_up))
+
+
+def _settle(ids: list[int], *, spent: bool, now: datetime) -> tuple[sa.Update | sa.Delete, dict[str, Any]]:
     """A spent attempt counts from `now`; one not spent is deleted: one statement on the same rows either way."""
-    rows = attempts.c.id.in_(ids)
-    return sa.update(attempts).where(rows).values(at=now) if spent else sa.delete(attempts).where(rows)
+    return (_SPEND, {"ids": ids, "now": now}) if spent else (_TAKE_BACK, {"ids": ids})
 
 
-def _used_up(allowances: Mapping[str, Allowance], now: datetime) -> sa.Select[tuple[str]]:
+_SETTLED = attempts.c.id.in_(sa.bindparam("ids", expanding=True))
+_SPEND = sa.update(attempts).where(_SETTLED).values(at=sa.bindparam("now", type_=UTCDateTime))
+_TAKE_BACK = sa.delete(attempts).where(_SETTLED)
+
+
+def _used_up(allowances: Mapping[str, Allowance], now: datetime) -> tuple[sa.Select[tuple[str]], dict[str, Any]]:
     """The keys that already have their limit of attempts in their window."""
-    keys = sorted(allowances)
-    in_window = sa.or_(*[sa.and_(attempts.c.key == k, attempts.c.at >= now - allowances[k].window) for k in keys])
-    limit = sa.case({k: allowances[k].limit for k in keys}, value=attempts.c.key)
-    return sa.select(attempts.c.key).where(in_window).group_by(attempts.c.key).having(sa.func.count() >= limit)
+    return _used_up_statement(len(allowances)), _params(allowances, now)
+
+
+@lru_cache(maxsize=16)
+def _used_up_statement(n: int) -> sa.Select[tuple[str]]:
+    key, at = attempts.c.key, attempts.c.at
+    in_window = sa.or_(*[sa.and_(key == sa.bindparam(f"k{i}"), at >= sa.bindparam(f"since{i}")) for i in range(n)])
+    limit = sa.case(*[(key == sa.bindparam(f"k{i}"), sa.bindparam(f"limit{i}", type_=sa.Integer)) for i in range(n)])
+    return sa.select(key).where(in_window).group_by(key).having(sa.func.count() >= limit)
+
+
+def _params(allowances: Mapping[str, Allowance], now: datetime) -> dict[str, Any]:
+    """The bind parameters of `_reserve` and `_used_up`: the keys in order, each with its window's start and limit."""
+    params: dict[str, Any] = {"now": now}
+    for i, key in enumerate(sorted(allowances)):
+        params.update({f"k{i}": key, f"since{i}": now - allowances[key].window, f"limit{i}": allowances[key].limit})
+    return params
 
 
 async def _count(conn: AsyncConnection, starts: Mapping[str, datetime]) -> dict[str, int]:

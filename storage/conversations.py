@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 
 from storage.contacts import Contact, ContactStore
+from storage.database import UTCDateTime
 from storage.schema import conversation_locks, conversations, escalations, settings
 
 log = logging.getLogger("lumen.storage")
@@ -29,6 +30,29 @@ TURN_RENEW_S = 10.0
 # these waits: quickly at first, since most turns take a second or two, then every quarter second.
 TURN_POLL_FIRST_S = 0.02
 TURN_POLL_MAX_S = 0.25
+
+
+# The statements of a turn are built once, with bind parameters for what varies (see `Engine._statement`).
+_SELECT_CONVERSATION = sa.select(conversations).where(conversations.c.id == sa.bindparam("p_id"))
+_SELECT_SETTINGS = sa.select(settings.c.key, settings.c.value_json).where(
+    settings.c.key.in_(sa.bindparam("p_keys", expanding=True))
+)
+_RELEASE = sa.delete(conversation_locks).where(
+    conversation_locks.c.conversation_id == sa.bindparam("p_id"),
+    conversation_locks.c.holder == sa.bindparam("p_holder"),
+)
+# What a save writes, besides customer_id (written only when given: None keeps the stored one).
+_SAVED = (
+    "id",
+    "created_at",
+    "updated_at",
+    "messages_json",
+    "state_json",
+    "verified_lookups",
+    "escalated",
+    "model",
+    "message_count",
+)
 
 
 class ConversationSummary(BaseModel):
@@ -64,21 +88,24 @@ class ConversationStore(ContactStore):
     async def create_conversation(self, id: str) -> ConversationRow:
         """A new empty conversation; an existing one with that id is returned untouched."""
         async with self.begin() as conn:
-            await conn.execute(self._create_statement(id))
-            row = (await conn.execute(sa.select(conversations).where(conversations.c.id == id))).mappings().one()
+            await conn.execute(*self._create_statement(id))
+            row = (await conn.execute(_SELECT_CONVERSATION, {"p_id": id})).mappings().one()
         return ConversationRow.model_validate(dict(row))
 
-    def _create_statement(self, id: str) -> sa.Insert:
-        now = self.clock()
+    def _create_statement(self, id: str) -> tuple[sa.Insert, dict[str, Any]]:
+        return self._statement("create_conversation", self._build_create), {"p_id": id, "p_now": self.clock()}
+
+    def _build_create(self) -> sa.Insert:
+        now = sa.bindparam("p_now", type_=UTCDateTime)
         return (
             self.insert(conversations)
-            .values(id=id, created_at=now, updated_at=now, messages_json="[]", state_json="{}")
+            .values(id=sa.bindparam("p_id"), created_at=now, updated_at=now, messages_json="[]", state_json="{}")
             .on_conflict_do_nothing(index_elements=[conversations.c.id])
         )
 
     async def get_conversation(self, id: str) -> ConversationRow | None:
         async with self.read() as conn:
-            row = (await conn.execute(sa.select(conversations).where(conversations.c.id == id))).mappings().first()
+            row = (await conn.execute(_SELECT_CONVERSATION, {"p_id": id})).mappings().first()
         return ConversationRow.model_validate(dict(row)) if row else None
 
     async def save_conversation(
@@ -103,7 +130,7 @@ class ConversationStore(ContactStore):
             customer_id=customer_id,
         )
         async with self.begin() as conn:
-            await conn.execute(stmt)
+            await conn.execute(*stmt)
 
     async def save_turn(
         self,
@@ -138,9 +165,9 @@ class ConversationStore(ContactStore):
         )
         async with self.begin() as conn:
             await self._remember_contacts(conn, lease.id, contacts)
-            await conn.execute(save)
+            await conn.execute(*save)
             if not lease.released:
-                await conn.execute(self._release_statement(lease.id, lease.holder))
+                await conn.execute(_RELEASE, {"p_id": lease.id, "p_holder": lease.holder})
         lease.released = True
 
     def _save_statement(
@@ -154,7 +181,7 @@ class ConversationStore(ContactStore):
         model: str | None,
         customer_id: str | None,
         message_count: int | None = None,
-    ) -> sa.Insert:
+    ) -> tuple[sa.Insert, dict[str, Any]]:
         """The upsert of one conversation; `message_count` given saves parsing the messages to count them."""
         if isinstance(messages_json, bytes):
             messages_json = messages_json.decode("utf-8")
@@ -165,18 +192,32 @@ class ConversationStore(ContactStore):
             message_count = len(messages)
         now = self.clock()
         values: dict[str, Any] = {
-            "updated_at": now,
-            "messages_json": messages_json,
-            "state_json": state_json,
-            "verified_lookups": verified_lookups,
-            "escalated": escalated,
-            "model": model,
-            "message_count": message_count,
+            "p_id": id,
+            "p_created_at": now,
+            "p_updated_at": now,
+            "p_messages_json": messages_json,
+            "p_state_json": state_json,
+            "p_verified_lookups": verified_lookups,
+            "p_escalated": escalated,
+            "p_model": model,
+            "p_message_count": message_count,
         }
-        if customer_id is not None:
-            values["customer_id"] = customer_id
-        stmt = self.insert(conversations).values(id=id, created_at=now, **values)
-        return stmt.on_conflict_do_update(index_elements=[conversations.c.id], set_=values)
+        if customer_id is None:  # the stored one is kept
+            return self._statement("save_conversation", self._build_save), values
+        values["p_customer_id"] = customer_id
+        return self._statement("save_conversation_customer", self._build_save_with_customer), values
+
+    def _build_save(self, columns: tuple[str, ...] = _SAVED) -> sa.Insert:
+        """INSERT ... ON CONFLICT (id) DO UPDATE SET every column but id and created_at; values as p_<column>."""
+        stmt = self.insert(conversations).values({name: sa.bindparam(f"p_{name}") for name in columns})
+        kept = ("id", "created_at")
+        return stmt.on_conflict_do_update(
+            index_elements=[conversations.c.id],
+            set_={name: stmt.excluded[name] for name in columns if name not in kept},
+        )
+
+    def _build_save_with_customer(self) -> sa.Insert:
+        return self._build_save((*_SAVED, "customer_id"))
 
     async def list_conversations(self, limit: int = 50, offset: int = 0) -> list[ConversationSummary]:
         """Most recently active first."""
@@ -245,46 +286,46 @@ class ConversationStore(ContactStore):
     async def _start_turn(self, lease: TurnLease, *, create: bool, read_settings: Collection[str]) -> bool:
         """Take the lease and, if it was free, read what the turn starts from; False (nothing read) while taken."""
         async with self.begin() as conn:
-            if (await conn.execute(self._claim_statement(lease.id, lease.holder, TURN_LEASE))).rowcount != 1:
+            if (await conn.execute(*self._claim_statement(lease.id, lease.holder, TURN_LEASE))).rowcount != 1:
                 return False
             if create:
-                await conn.execute(self._create_statement(lease.id))
-            found = (await conn.execute(sa.select(conversations).where(conversations.c.id == lease.id))).mappings()
-            row = found.first()
+                await conn.execute(*self._create_statement(lease.id))
+            row = (await conn.execute(_SELECT_CONVERSATION, {"p_id": lease.id})).mappings().first()
             lease.row = ConversationRow.model_validate(dict(row)) if row else None
             if read_settings:
-                wanted = sa.select(settings.c.key, settings.c.value_json).where(settings.c.key.in_(read_settings))
-                lease.settings = {key: value for key, value in (await conn.execute(wanted)).all()}
+                found = await conn.execute(_SELECT_SETTINGS, {"p_keys": list(read_settings)})
+                lease.settings = {key: value for key, value in found.all()}
         return True
 
     async def claim_turn(self, id: str, holder: str, *, lease: timedelta = TURN_LEASE) -> bool:
         """Take (or, for its holder, renew) the lease in one atomic statement; False while someone else holds it."""
         async with self.begin() as conn:
-            return (await conn.execute(self._claim_statement(id, holder, lease))).rowcount == 1
+            return (await conn.execute(*self._claim_statement(id, holder, lease))).rowcount == 1
 
-    def _claim_statement(self, id: str, holder: str, lease: timedelta) -> sa.Insert:
+    def _claim_statement(self, id: str, holder: str, lease: timedelta) -> tuple[sa.Insert, dict[str, Any]]:
         now = self.clock()
-        values = {"holder": holder, "expires_at": now + lease}
+        params = {"p_id": id, "p_holder": holder, "p_expires": now + lease, "p_now": now}
+        return self._statement("claim_turn", self._build_claim), params
+
+    def _build_claim(self) -> sa.Insert:
+        """Take the lease if it is free or expired, or renew it for its holder; a row changed means it is held."""
+        holder: sa.BindParameter[str] = sa.bindparam("p_holder")
+        values = {"holder": holder, "expires_at": sa.bindparam("p_expires", type_=UTCDateTime)}
+        locks = conversation_locks.c
         return (
             self.insert(conversation_locks)
-            .values(conversation_id=id, **values)
+            .values(conversation_id=sa.bindparam("p_id"), **values)
             .on_conflict_do_update(
-                index_elements=[conversation_locks.c.conversation_id],
+                index_elements=[locks.conversation_id],
                 set_=values,
-                where=sa.or_(conversation_locks.c.holder == holder, conversation_locks.c.expires_at <= now),
+                where=sa.or_(locks.holder == holder, locks.expires_at <= sa.bindparam("p_now", type_=UTCDateTime)),
             )
         )
 
     async def release_turn(self, id: str, holder: str) -> None:
         """Give the lease back; a lease that expired and was taken over is the new holder's and stays."""
         async with self.begin() as conn:
-            await conn.execute(self._release_statement(id, holder))
-
-    @staticmethod
-    def _release_statement(id: str, holder: str) -> sa.Delete:
-        return sa.delete(conversation_locks).where(
-            conversation_locks.c.conversation_id == id, conversation_locks.c.holder == holder
-        )
+            await conn.execute(_RELEASE, {"p_id": id, "p_holder": holder})
 
     async def _renew_turn(self, id: str, holder: str) -> None:
         while True:

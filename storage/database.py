@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager, closing, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 
-import aiosqlite
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,10 +28,17 @@ from storage.logs import hide_data_in_logs
 # How long a SQLite writer waits for another process's write transaction before "database is locked". Inside one
 # process writers queue on a lock instead (see `Engine.begin`), so only one connection per worker ever waits here.
 SQLITE_BUSY_TIMEOUT_MS = 5000
-# A writer that still finds the file locked begins again, up to this many busy timeouts in all. SQLite's busy handler
-# polls (every 100 ms once it has waited a while), so a worker whose own writers follow each other closely can keep
-# another worker's writer out past one timeout; nothing has run before BEGIN, so beginning again is always safe.
+# A writer that still finds the file locked begins again, up to this many busy timeouts in all: a worker whose own
+# writers follow each other closely can keep another worker's writer out past one timeout; nothing has run before
+# BEGIN, so beginning again is always safe.
 SQLITE_BEGIN_TRIES = 6
+# A writer that finds another process writing asks again after these waits (see `_InlineSQLite.begin_immediate`):
+# quickly at first, since write transactions take well under a millisecond.
+SQLITE_POLL_FIRST_S = 0.001
+SQLITE_POLL_MAX_S = 0.02
+# A worker moves its SQLite WAL into the database file (a checkpoint, with its fsyncs) in a thread after this many
+# write transactions, instead of SQLite doing it inside whichever commit crosses 1,000 pages, on the event loop.
+SQLITE_CHECKPOINT_EVERY = 200
 # Set on a connection that only reads: on SQLite it opens no transaction (see `_sqlite_begin`) and skips the writer
 # lock.
 READ_ONLY = "lumen_read_only"
@@ -77,7 +83,8 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 
 
 def normalize_database_url(url: str) -> URL:
-    """Plain driver names become their async drivers: sqlite -> aiosqlite, postgresql -> asyncpg."""
+    """Plain driver names become async dialects: sqlite -> aiosqlite (its driver run inline, see `_InlineSQLite`),
+    postgresql -> asyncpg."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -132,20 +139,159 @@ async def connection_limit(url: str, *, timeout_s: float = PG_CHECK_TIMEOUT_S) -
     return ConnectionLimit(values["max_connections"], reserved)
 
 
+# --- SQLite on the event loop's own thread ------------------------------------------------------------------------
+# aiosqlite runs every call on a thread of its own: each cursor, execute, fetch, close, commit and rollback is a trip
+# there and back (a queue put, a thread wake-up, a callback through the loop's self-pipe). A turn made some 45 of them:
+# about a third of its CPU, and on a loaded machine each trip also waits twice for a core, while this worker's write
+# lock is held. SQLite statements on indexed rows take microseconds and, in WAL mode with synchronous=NORMAL, a commit
+# writes to the WAL without an fsync; so Lumen runs them inline, on the loop's thread, behind the interface SQLAlchemy's
+# aiosqlite dialect expects. What could block the loop is kept off it: a writer that finds another process writing
+# waits with `asyncio.sleep` (see `_InlineSQLite.begin_immediate`), not in SQLite's busy handler; checkpoints, the only
+# fsyncs, run in a thread (see `Engine._after_write`).
+
+
+class _InlineCursor:
+    """aiosqlite's Cursor over a sqlite3 cursor, on the calling thread."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._cursor.close()
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+    async def execute(self, sql: str, parameters: Any = ()) -> Self:
+        self._cursor.execute(sql, parameters)
+        return self
+
+    async def executemany(self, sql: str, parameters: Any) -> Self:
+        self._cursor.executemany(sql, parameters)
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        return self._cursor.fetchmany(self._cursor.arraysize if size is None else size)
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+
+class _InlineSQLite:
+    """aiosqlite's Connection over a sqlite3 connection, on the calling thread (the event loop's)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._conn: sqlite3.Connection | None = connection
+
+    @property
+    def _connection(self) -> sqlite3.Connection | None:  # what SQLAlchemy's dialect checks before commit/rollback
+        return self._conn
+
+    @property
+    def raw(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise ValueError("Connection closed")  # as aiosqlite says it
+        return self._conn
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self.raw.isolation_level
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.in_transaction
+
+    def cursor(self) -> _InlineCursor:
+        return _InlineCursor(self.raw.cursor())
+
+    async def execute(self, sql: str, parameters: Any = ()) -> _InlineCursor:
+        return await self.cursor().execute(sql, parameters)
+
+    async def commit(self) -> None:
+        self.raw.commit()
+
+    async def rollback(self) -> None:
+        self.raw.rollback()
+
+    async def create_function(self, *args: Any, **kwargs: Any) -> None:
+        self.raw.create_function(*args, **kwargs)
+
+    async def close(self) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        connection, self._conn = self._conn, None
+        if connection is not None:
+            connection.close()
+
+    def begin_immediate(self) -> None:
+        """BEGIN IMMEDIATE, waiting on the loop (not in SQLite's busy handler, which would stop it) while another
+        process writes; "database is locked" once SQLITE_BUSY_TIMEOUT_MS have passed."""
+        raw = self.raw
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        delay = SQLITE_POLL_FIRST_S
+        raw.execute("PRAGMA busy_timeout=0")
+        try:
+            while True:
+                try:
+                    raw.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if "database is locked" not in str(exc) or loop.time() >= deadline:
+                        raise
+                await_(asyncio.sleep(delay))
+                delay = min(delay * 2, SQLITE_POLL_MAX_S)
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+
+def _checkpoint(path: str) -> None:
+    """Copy what the WAL holds into the database file, without waiting for anyone (a thread's work: it fsyncs)."""
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+
 def _sqlite_begin(conn: sa.Connection) -> None:
     """Every SQLite transaction opens here. A writer's is BEGIN IMMEDIATE: SQLite's write lock from the start (waiting
-    up to busy_timeout while another process holds it). A reader's is none at all: each of its statements reads a
-    snapshot of its own (autocommit), which takes no lock and saves a trip to the driver's thread."""
+    on the loop, see `_InlineSQLite.begin_immediate`, while another process holds it). A reader's is none at all: each
+    of its statements reads a snapshot of its own (autocommit), which takes no lock."""
     if conn.get_execution_options().get(READ_ONLY):
         return
     driver = conn.connection.driver_connection
-    if not isinstance(driver, aiosqlite.Connection):  # pragma: no cover - Lumen's SQLite URLs all become aiosqlite
+    if not isinstance(driver, _InlineSQLite):  # pragma: no cover - Lumen's SQLite connections are all inline
         conn.exec_driver_sql("BEGIN IMMEDIATE")
         return
-    # Straight to aiosqlite: one trip to its thread, where `exec_driver_sql` takes three (cursor, execute, close);
-    # each trip is a thread switch, and that way BEGIN made a small transaction half as slow again.
     try:
-        await_(driver.execute("BEGIN IMMEDIATE"))
+        driver.begin_immediate()
     except sqlite3.Error as exc:  # as SQLAlchemy would have raised it
         raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, exc) from exc
 
@@ -183,11 +329,12 @@ class Engine:
         # No SQL parameters in logs or error messages: they are what shoppers wrote (see storage.logs).
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         hide_data_in_logs()
-        if self._memory:
-            # One shared connection holds the whole in-memory database.
-            kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
-        elif self.url.get_backend_name() == "sqlite":
-            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        self._sqlite_path: str | None = None  # the file, for checkpoints
+        if self.url.get_backend_name() == "sqlite":
+            # Inline (see `_InlineSQLite`); one shared connection holds the whole of an in-memory database.
+            kwargs["async_creator"] = self._sqlite_inline
+            if self._memory:
+                kwargs["poolclass"] = StaticPool
         else:
             kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=PG_POOL_TIMEOUT_S)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
@@ -200,24 +347,53 @@ class Engine:
         # shared in-memory connection has one transaction state, so there readers queue here too.
         self._write_lock = asyncio.Lock() if self._sqlite else None
         self._insert = _dialect_insert(self.engine.dialect.name)
+        # Readers' connections carry READ_ONLY from the start: setting it on each connection cost a trip through
+        # SQLAlchemy's greenlet per read.
+        self._reader = self.engine.execution_options(**{READ_ONLY: True})
+        self._statements: dict[str, Any] = {}  # see `_statement`
+        self._writes = 0  # committed SQLite write transactions since the last checkpoint
+        self._checkpointing: asyncio.Future[None] | None = None
 
-    def _sqlite_connect(self, dbapi_connection: Any, _record: Any) -> None:
+    async def _sqlite_inline(self) -> _InlineSQLite:
+        args, options = self.engine.dialect.create_connect_args(self.url)
         # SQLAlchemy's recipe for SQLite transactions: the driver emits no BEGIN of its own (it would BEGIN DEFERRED
         # lazily before the first write); `_sqlite_begin` emits the right one when SQLAlchemy begins.
-        dbapi_connection.isolation_level = None
+        options.update(isolation_level=None, check_same_thread=False, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        connect: Callable[..., sqlite3.Connection] = sqlite3.connect  # options as SQLAlchemy's dialect reads the URL
+        connection = connect(*args, **options)
+        if not self._memory:
+            self._sqlite_path = str(args[0])
+        return _InlineSQLite(connection)
+
+    def _sqlite_connect(self, dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         try:
             if not self._memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
+                cursor.execute("PRAGMA wal_autocheckpoint=0")  # `_after_write` checkpoints, off the event loop
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         finally:
             cursor.close()
+
+    def _after_write(self) -> None:
+        """Count a committed write; every SQLITE_CHECKPOINT_EVERY, checkpoint the WAL in a thread (one at a time)."""
+        self._writes += 1
+        if self._sqlite_path is None or self._writes < SQLITE_CHECKPOINT_EVERY:
+            return
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return
+        self._writes = 0
+        self._checkpointing = asyncio.ensure_future(asyncio.to_thread(_checkpoint, self._sqlite_path))
 
     async def connect(self) -> None:
         """Ready the database for use; `storage.Database` brings its schema up to date here."""
 
     async def close(self) -> None:
+        if self._checkpointing is not None:
+            # A checkpoint under way finishes first; one that failed is left to SQLite, which checkpoints as the
+            # last connection to the file closes.
+            await asyncio.gather(self._checkpointing, return_exceptions=True)
         await self.engine.dispose()
 
     async def __aenter__(self) -> Self:
@@ -240,8 +416,10 @@ class Engine:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        async with self._write_lock, self._sqlite_transaction() as conn:
-            yield conn
+        async with self._write_lock:
+            async with self._sqlite_transaction() as conn:
+                yield conn
+            self._after_write()
 
     @asynccontextmanager
     async def _sqlite_transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -271,10 +449,24 @@ class Engine:
         start and no lock is taken (WAL readers never wait for writers); on PostgreSQL it is a plain transaction."""
         # A single shared in-memory connection has one state: its readers queue with its writers.
         queue = self._write_lock if self._memory and self._write_lock else nullcontext()
-        async with queue, self.engine.connect() as conn:
-            await conn.execution_options(**{READ_ONLY: True})
+        async with queue, self._reader.connect() as conn:
+            if self._sqlite:
+                # No BEGIN to end: the connection goes back to the pool, which ends whatever the driver began.
+                yield conn
+                return
             async with conn.begin():
                 yield conn
+
+    def _statement(self, name: str, build: Callable[[], Any]) -> Any:
+        """The statement `name`, built on first use (with bind parameters for what varies) and kept.
+
+        SQLAlchemy finds a statement's compiled form by walking it; for a statement built anew that walk (and the
+        building) costs more CPU than SQLite takes to run it. A statement object used again is walked once.
+        """
+        statement = self._statements.get(name)
+        if statement is None:
+            statement = self._statements[name] = build()
+        return statement
 
     def insert(self, table: sa.Table) -> Any:
         """The dialect's INSERT, which has `on_conflict_do_nothing` / `on_conflict_do_update`."""

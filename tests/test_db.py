@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+import storage.database
 from storage import Database, EscalationRequest, normalize_database_url
-from storage.schema import escalations
+from storage.schema import escalations, settings
 from tests.fixtures import T0, Clock
 
 
@@ -179,6 +182,48 @@ async def test_file_database_survives_a_restart(tmp_path: Path, clock: Clock) ->
         assert (row.created_at, row.message_count, row.state_json) == (T0, 2, '{"k": 1}')
         assert await second.get_setting("shop") == {"name": "Acme"}
         assert await second.remember_webhook("evt-1", "orders/updated") is False
+
+
+async def test_a_sqlite_writer_waits_for_another_workers_write_without_stopping_the_loop(tmp_path: Path) -> None:
+    """Statements run on the loop's thread: a writer that finds the file locked by another worker (here on the same
+    loop) must wait on the loop, or the other worker could never commit and the wait would end in "locked"."""
+    url = f"sqlite:///{tmp_path / 'lumen.db'}"
+    async with Database(url) as first, Database(url) as second:
+        async with first.begin() as conn:
+            await conn.execute(sa.insert(settings).values(key="a", value_json="1", updated_at=T0))
+            waiting = asyncio.create_task(second.put_setting("b", 2))
+            for _ in range(5):
+                await asyncio.sleep(0)  # `second` is waiting for the lock, and the loop runs on
+            assert not waiting.done()
+        await waiting
+        assert (await second.get_setting("a"), await first.get_setting("b")) == (1, 2)
+
+
+async def test_sqlite_checkpoints_run_in_a_thread_every_so_many_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's own checkpoint would run (and fsync) inside a commit on the loop; Lumen's runs in a thread instead."""
+    monkeypatch.setattr(storage.database, "SQLITE_CHECKPOINT_EVERY", 3)
+    checkpoints: list[tuple[str, bool]] = []
+    checkpoint = storage.database._checkpoint
+
+    def spy(path: str) -> None:
+        checkpoints.append((path, threading.current_thread() is threading.main_thread()))
+        checkpoint(path)
+
+    monkeypatch.setattr(storage.database, "_checkpoint", spy)
+    path = tmp_path / "lumen.db"
+    async with Database(f"sqlite:///{path}") as db:
+        async with db.read() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 0
+        # `connect()` wrote once (the schema check); the second put is the third write and starts a checkpoint, the
+        # last two are two of the next three.
+        for i in range(4):
+            await db.put_setting(f"k{i}", i)
+        await db.close()  # waits for a checkpoint under way
+        assert checkpoints == [(str(path), False)]
+    async with Database(f"sqlite:///{path}") as again:
+        assert [await again.get_setting(f"k{i}") for i in range(4)] == list(range(4))
 
 
 async def test_naive_datetimes_are_refused(tmp_path: Path) -> None:
