@@ -288,6 +288,16 @@ class Composer:
 
     def _unshipped(self, order: OrderOverview, result: FulfillmentsResult) -> Answer:
         held = any(p.state == "on_hold" for p in result.pending)
+        due = next((p.deliver_by for p in result.pending if p.deliver_by), None)
+        if result.delivery_method == "LOCAL" and due is not None and not held and not self._passed(due):
+            # A local delivery comes with the shop's own window: its latest time is the estimate the shopper has.
+            text = self.r.say(
+                "order.local_due",
+                order_number=order.order_number,
+                items=self.in_brackets(order.items),
+                date=self.date(due),
+            )
+            return Answer(text)
         key = "order.unshipped_on_hold" if held else "order.unshipped"
         text = self.r.say(key, order_number=order.order_number, items=self.in_brackets(order.items))
         return Answer(
@@ -703,6 +713,10 @@ class Composer:
             # The cancellation's facts were just given: only that its reason isn't in the data.
             text = self.r.say("order.cancel_reason_only", order_number=order.order_number)
             return Answer(text, offer="cancellation_details")
+        if intent.asks_why and not intent.not_received and not intent.cancel_request and not result.cancelled:
+            why = self._why_answer(result)
+            if why is not None:
+                return why
         if intent.not_received or intent.asks_why or intent.cancel_request:
             return None
         if intent.focus == "refund":
@@ -737,6 +751,32 @@ class Composer:
             lines = [self._eta_line(p, single=len(result.packages) == 1) for p in packages]
             return Answer("\n".join(lines))
         return None
+
+    def _why_answer(self, result: FulfillmentsResult) -> Answer | None:
+        """ "Why's it late?" about a package on its way: the carrier's own latest words are all Lumen knows of why, so
+        they are said again as the answer (not "nothing has changed"), with the estimate and the team offered."""
+        moving = [p for p in result.packages if not p.delivered and p.latest_event and p.latest_event.message]
+        if not moving:
+            return None
+        lines = []
+        for package in moving:
+            event = package.latest_event
+            assert event is not None and event.message is not None
+            place = event.city or event.country or ""
+            lines.append(
+                self.join(
+                    self.r.say(
+                        "focus.why",
+                        carrier=self.carrier(package) or self.r.say("focus.the_carrier"),
+                        message=event.message.strip(),
+                        date=self.date(event.happened),
+                        in_place=f" in {place}" if place else "",
+                    ),
+                    self._eta_sentence(package, offer=False),
+                )
+            )
+        lines.append(self.r.say("focus.why_more"))
+        return Answer(" ".join(lines), offer="delayed_or_stuck", topic="delayed_or_stuck")
 
     def _package_named(
         self, result: FulfillmentsResult, words: Sequence[str], ordinal: int | None = None

@@ -44,6 +44,7 @@ from agent.playbook.understand import (
     Details,
     Intent,
     dates_named,
+    firm_yes,
     foreign_shop,
     is_correction,
     names_item,
@@ -54,7 +55,7 @@ from agent.playbook.understand import (
 )
 from agent.playbook.understand import detect_intent as _detect_intent
 from agent.playbook.understand import extract_details as _extract_details
-from shopify.names import normalize_postal_code
+from shopify.names import fits_postal_code, normalize_postal_code
 from tools.escalate import EscalationResult
 from tools.find_order import FindOrderResult
 from tools.list_fulfillments import FulfillmentsResult
@@ -234,8 +235,12 @@ def _intent(text: str, state: State) -> Intent:
         answer = offer_answer(text)
         if answer == "no" and not intent.human:
             return replace(intent, acts=frozenset({"decline"}), sure=frozenset({"decline"}))
-        if answer == "yes" and not intent.has("accept", "acknowledge", "decline"):
-            return replace(intent, acts=frozenset({"accept"}), sure=intent.sure - intent.acts)
+        # A firm yes ("keen", "yes please") takes up an offer made in passing too, however the reader heard it (a
+        # "keen" read as an "ok"); a weaker one ("ok", a thumbs-up) only an offer asked as a question.
+        firm = answer == "yes" and firm_yes(text)
+        if firm or (answer == "yes" and not intent.has("accept", "acknowledge", "decline")):
+            sure = (intent.sure - intent.acts) | ({"accept"} if firm else set())
+            return replace(intent, acts=frozenset({"accept"}), sure=frozenset(sure))
     if state.awaiting == "which_order" and state.choices and _choose(state.choices, text, intent.ordinal):
         return replace(intent, acts=intent.sure)
     if state.awaiting in ("factor", "retry") and is_correction(text):
@@ -320,7 +325,9 @@ class Playbook:
             state,
             concerns=state.concerns | (intent.acts & _CONCERNS) | (_clause_acts(text) & _PROOF_ROUTES),
             asked_why=state.asked_why or intent.asks_why,
-            no_handoff=(state.no_handoff or intent.no_human) and not intent.human,
+            # "1234 a@b.c don't escalate, just tell me": asking not to be passed on counts in any clause of a message
+            # whose details and question drown it in the whole message's reading.
+            no_handoff=(state.no_handoff or intent.no_human or "no_human" in _clause_acts(text)) and not intent.human,
         )
         several = order_numbers(text, details.postal_code)
         if len(several) > 1:
@@ -362,6 +369,20 @@ class Playbook:
     def _decide(self, state: State, turn: Turn) -> ToolStep | ReplyStep:
         intent = _intent(turn.user, state)
         details = _details(turn.user, state)
+        platform = _platform_beside_order(intent, details, state.country)
+        if platform is None:
+            return self._next(state, turn, intent, details)
+        # "One from AliExpress and one from you, 4417 a@b.c": the other shop's order is theirs to ask, and ours is
+        # answered as if it came alone.
+        ours = replace(intent, acts=(intent.acts - {"other_platform"}) | {"where_is_order"}, platform=None)
+        step = self._next(state, turn, ours, details)
+        if isinstance(step, ToolStep):
+            return step
+        article = "an" if platform[0].lower() in "aeiou" else "a"
+        line = self._say("other_platform_beside", platform=platform, article=article)
+        return replace(step, text=self.compose.join(line, step.text))
+
+    def _next(self, state: State, turn: Turn, intent: Intent, details: Details) -> ToolStep | ReplyStep:
         new_details = bool(details.order_number or details.email or details.postal_code)
 
         escalation = self._escalation_flow(state, turn, intent, details)
@@ -378,6 +399,10 @@ class Playbook:
         if intent.policy_question and not new_details:
             policy = self.compose.policy_answer(turn.user)
             return self._answered(policy.text, state, offer=policy.offer, topic=policy.topic)
+        if intent.request and not new_details and not state.current_order and _asks_how(turn.user):
+            # "How do I return something?" asks how, about no order yet: the merchant's notes if they say, else what
+            # Lumen can't do and the team offered (the shopper may still name an order).
+            return self._how_to(state, turn.user, intent.request)
         if intent.has("status_meaning") and intent.statuses and not new_details and not state.current_order:
             meaning = self.compose.status_meanings(intent.statuses)
             return self._answered(meaning.text, state, offer=meaning.offer, topic=meaning.topic)
@@ -396,6 +421,13 @@ class Playbook:
             listed = ", ".join(c[0] for c in state.choices)
             return self._reply(state, "customer_orders.unclear", awaiting="which_order", orders=listed)
         return self._order_flow(state, turn, intent, new_details)
+
+    def _how_to(self, state: State, text: str, request: Act) -> ReplyStep:
+        policy = self.compose.policy_answer(text)
+        if policy.offer is None:
+            return self._answered(policy.text, state)
+        key = f"how_to.{request}" if self.r.has(f"how_to.{request}") else "how_to.other"
+        return self._answered(self._say(key), state, offer="other", topic="policy_question")
 
     def _elsewhere(self, text: str) -> str | None:
         """A shop the message says the order was placed with ("I ordered it from Maple Goods") that is not this one,
@@ -707,7 +739,31 @@ class Playbook:
         return self._shown(self._answered("\n\n".join(answers), done))
 
 
+def _platform_beside_order(intent: Intent, details: Details, country: str | None) -> str | None:
+    """The other shop a message names beside an order of ours it proves (a number with an email, or a postcode of
+    the shop's country; so not the marketplace's own order number alone: "Walmart order 112-3456789-1234567"), if
+    any."""
+    if not (intent.other_platform and intent.platform and details.order_number):
+        return None
+    postcode = details.postal_code and fits_postal_code(details.postal_code, country) is not False
+    return intent.platform if details.email or postcode else None
+
+
 _STATUS_ASKS: frozenset[Act] = frozenset(("where_is_order", "give_details", "ship_when"))
+# A question about how something is done, not a request about one order: "how do I return something?", "what's the
+# process for an exchange", "how to cancel".
+_HOW_TO = re.compile(
+    r"\bhow (?:do|can|would|should|does|could) (?:i|we|you|one|someone)\b|\bhow to\b"
+    r"|\bhow(?:'s| does) (?:the )?\w+ work|\bwhat(?:'s| is) the (?:process|procedure|way|policy)\b"
+    r"|\bwhat do i (?:need to )?do to\b",
+    re.IGNORECASE,
+)
+
+
+def _asks_how(text: str) -> bool:
+    return bool(_HOW_TO.search(text.replace("’", "'")))
+
+
 _ONLY_YES: frozenset[Act] = frozenset(("accept", "ask_human"))
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?= )")  # splits before the space that follows a sentence's end
 _CLAUSE_BREAK = re.compile(r"[?.!;,]+|\b(?:and|but|also)\b", re.IGNORECASE)

@@ -15,7 +15,7 @@ from babel import Locale
 
 from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS
-from agent.playbook.acts import THRESHOLD, Act, ActReading, read_acts
+from agent.playbook.acts import THRESHOLD, Act, ActReading, negated_spans, read_acts
 from shopify.names import fits_postal_code
 
 # What Lumen just asked for; "retry" follows a failed lookup (a new number, email or postcode may come).
@@ -56,9 +56,13 @@ _SEVERAL = re.compile(
     re.IGNORECASE,
 )
 _YEAR_CONTEXT = re.compile(rf"\b(?:in|since|from|of|year|back|early|late|{MONTH_PATTERN})\s*$", re.IGNORECASE)
+# Only a number that can be a year is one: "since 2025" is a year, "a week since 4419 shipped" an order.
+_YEAR = re.compile(r"(?:19|20)\d\d")
 # A store's order name typed with spaces, its letters in capitals as the shop writes them: "AB 7312", "QRS 7310 IE".
 # Dashes with spaces round them too: "QRS - 7324 - IE".
 _SPACED_ORDER = re.compile(r"(?<![\w@#\-])([A-Z]{2,4})(?: |\s*-\s*)(\d{3,10})(?:(?: |\s*-\s*)([A-Z]{1,3}))?(?![\w@\-])")
+# Capitals between two numbers: "4401 FLX 0610" (an order name with a suffix, then a postcode; `_suffix_then_postcode`).
+_LETTERS_BETWEEN = re.compile(r"(?<![\w@#\-])#?(\d{3,10})\s+([A-Z]{2,4})\s+(\d{3,10})(?![\w@\-])")
 # Words a number follows in a sentence, never a shop's prefix: "WHERE IS 7310 OK" is no order name.
 _NOT_PREFIXES = frozenset(
     ["IS", "WAS", "NO", "NR", "NUM", "REF", "ID", "MY", "OF", "ON", "IN", "TO", "AT", "IT", "AND"]
@@ -174,14 +178,16 @@ def extract_details(text: str, awaiting: Awaiting, country: str | None = None) -
     details.postal_code, rest = _take_postal_code(EMAIL.sub(" ", text), country)
     rest = rest.replace("〒", " ")
 
-    _read_order_number(details, rest, awaiting)
+    _read_order_number(details, rest, awaiting, country)
     if details.order_number and not details.postal_code and awaiting != "factor":
         details.postal_code = _postcode_beside(rest, details.order_number)
     return details
 
 
-def _read_order_number(details: Details, rest: str, awaiting: Awaiting) -> None:
+def _read_order_number(details: Details, rest: str, awaiting: Awaiting, country: str | None = None) -> None:
     """The order number in the message (or, depending on what Lumen asked, a code-shaped answer as the postcode)."""
+    if _suffix_then_postcode(details, rest, country):
+        return
     spaced = next((m for m in _SPACED_ORDER.finditer(rest) if m.group(1) not in _NOT_PREFIXES), None)
     if spaced:
         details.order_number = "-".join(part for part in spaced.groups() if part)
@@ -225,15 +231,42 @@ def _read_order_number(details: Details, rest: str, awaiting: Awaiting) -> None:
     bare = [
         m.group(1)
         for m in _BARE_NUMBER.finditer(rest)
-        if not _YEAR_CONTEXT.search(rest[: m.start()]) and not _is_amount(rest, m.start(), m.end())
+        if not _is_year(m.group(1), rest[: m.start()]) and not _is_amount(rest, m.start(), m.end())
     ]
     if awaiting == "factor" and not correcting:
         return
     if len(bare) == 1:
         details.order_number = bare[0]
-    elif len(bare) == 2 and len(bare[0]) != len(bare[1]) and not _SEVERAL.search(rest):
-        # "2017 98101": numbers of two lengths side by side are an order number and its postcode, in that order.
+    elif len(bare) == 2 and not _SEVERAL.search(rest) and _number_then_postcode(bare[0], bare[1], country):
+        # "2017 98101": an order number and its postcode, in that order (the order Lumen asks for them in).
         details.order_number = bare[0]
+
+
+def _number_then_postcode(first: str, second: str, country: str | None) -> bool:
+    """Whether two bare numbers side by side, with no word joining them as two orders ("orders 5521 and 5530"), are an
+    order number and its postcode: numbers of two lengths ("2017 98101") are; so are numbers of one length where the
+    shop's country writes its postcodes so ("4406 3204" in a shop in New Zealand, whose orders and postcodes both
+    have four digits). Read so, the second is tried as the order's postcode: one lookup, rationed like any guess."""
+    if len(first) != len(second):
+        return True
+    return bool(fits_postal_code(second, country))
+
+
+def _suffix_then_postcode(details: Details, rest: str, country: str | None) -> bool:
+    """ "4401 FLX 0610": letters between two numbers are the first number's suffix (the shop's "#4401FLX") and the
+    second number is the postcode, when it can be one in the shop's country; the same order Lumen asks for them in.
+    Sets the order number and postcode it reads, and says whether it did."""
+    found = _LETTERS_BETWEEN.search(rest)
+    if found is None:
+        return False
+    number, letters, code = found.groups()
+    if letters in _NOT_SUFFIXES or letters in _NOT_PREFIXES or not _POSTAL_SHAPE.match(code):
+        return False
+    if fits_postal_code(code, country) is False:
+        return False  # no postcode of this shop's: "4401 QRS 7310" is a number and a prefixed order name
+    details.order_number = f"{number}-{letters}"
+    details.postal_code = details.postal_code or code
+    return True
 
 
 def _lettered_suffix(rest: str) -> str | None:
@@ -251,6 +284,11 @@ def _lettered_suffix(rest: str) -> str | None:
     return max(found)[1] if found else None
 
 
+def _is_year(number: str, before: str) -> bool:
+    """Whether a number is a year: one that can be ("2025", not "4419") after words that name a time ("since")."""
+    return bool(_YEAR.fullmatch(number) and _YEAR_CONTEXT.search(before))
+
+
 def _is_amount(text: str, start: int, end: int) -> bool:
     """Whether the number at text[start:end] is an amount of money: "got 120 back", "a refund of 120"."""
     return bool(_AMOUNT_BEFORE.search(text[:start]) or _AMOUNT_AFTER.match(text[end:]))
@@ -266,7 +304,7 @@ def _postcode_beside(rest: str, order_number: str) -> str | None:
         for b in _BARE_NUMBER.findall(rest)
         if b not in order_number
         and _POSTAL_SHAPE.match(b)
-        and not _YEAR_CONTEXT.search(rest.split(b, 1)[0])
+        and not _is_year(b, rest.split(b, 1)[0])
         and not _NOT_A_CODE.search(rest.split(b, 1)[0])
     ]
     return others[0] if len(others) == 1 else None
@@ -456,31 +494,62 @@ def _answer_phrases() -> dict[str, tuple[str, ...]]:
     }
 
 
+# Pictures that stand for a word in a short answer (a thumbs-up, a tick): kept as tokens of their own. Skin tones and
+# the variation selector only restyle the picture before them.
+_PICTURE = r"[\u2600-\u27bf\u2b05-\u2b55\U0001f000-\U0001f3fa\U0001f400-\U0001faff]"
+_RESTYLE = re.compile(r"[\U0001f3fb-\U0001f3ff\ufe0f\u200d]")
+
+
 def _answer_tokens(text: str) -> list[str]:
-    return re.findall(r"\w+", text.lower().replace("’", "").replace("'", ""))
+    plain = _RESTYLE.sub("", text.lower().replace("’", "").replace("'", ""))
+    return re.findall(rf"\w+|{_PICTURE}", plain)
 
 
 def offer_answer(text: str) -> Literal["yes", "no"] | None:
     """How a message answers an open question (an offer to pass the case on), from `prompts/answers.toml`: "no" when
     it takes the request back anywhere ("actually nvm, it's fine"), or is nothing but words of no; "yes" when it is
     nothing but words of yes ("oui please"); None when it says more than an answer (the act reader decides then)."""
+    said = _answer_kinds(text)
+    if said is None:
+        return None
+    if "withdraw" in said:
+        return "no"
+    if "no" in said:
+        return None if "yes" in said else "no"  # "nah go ahead", "no, please do": for the reader to weigh
+    return "yes" if "yes" in said else None
+
+
+def firm_yes(text: str) -> bool:
+    """Whether a message is a yes strong enough to take up an offer made in passing ("if you'd like, I can ask the
+    team"): nothing but words of yes, one of them more than an "ok" ("keen", "yes please", not "ok" or a thumbs-up,
+    which as often only say the shopper read it)."""
+    said = _answer_kinds(text)
+    return (
+        said is not None
+        and said.get("yes", set()) - set(_answer_phrases()["weak_yes"]) != set()
+        and not ({"no", "withdraw"} & said.keys())
+    )
+
+
+def _answer_kinds(text: str) -> dict[str, set[str]] | None:
+    """The phrases of each kind (`prompts/answers.toml`) a short answer is made of, longest phrase first whatever its
+    kind ("nah yeah" is a yes, "yeah nah" a no); None when the message says more than an answer. A withdrawal
+    anywhere ("actually nvm, it's fine") is the whole answer unless the message opens with a plain yes."""
     phrases = _answer_phrases()
     padded = f" {' '.join(_answer_tokens(_without_emails(text)))} "
     if any(f" {p} " in padded for p in phrases["withdraw"]):
         # "Yes please, I'll wait to hear from them" opens with a plain yes: that one is for the reader to weigh.
         opens_yes = any(padded.startswith(f" {p} ") for p in phrases["yes"] if p not in phrases["weak_yes"])
-        return None if opens_yes else "no"
-    said: set[str] = set()
-    for kind in ("no", "yes", "filler"):
-        for phrase in phrases[kind]:
-            if f" {phrase} " in padded:
-                said.add(kind)
-                padded = padded.replace(f" {phrase} ", " " * (len(phrase) + 2))
-    if padded.strip():
-        return None
-    if "no" in said:
-        return None if "yes" in said else "no"  # "nah go ahead", "no, please do": for the reader to weigh
-    return "yes" if "yes" in said else None
+        return None if opens_yes else {"withdraw": set()}
+    said: dict[str, set[str]] = {}
+    ranked = sorted(
+        ((p, kind) for kind in ("no", "yes", "filler") for p in phrases[kind]), key=lambda pk: -len(pk[0].split())
+    )
+    for phrase, kind in ranked:
+        if f" {phrase} " in padded:
+            said.setdefault(kind, set()).add(phrase)
+            padded = padded.replace(f" {phrase} ", " " * (len(phrase) + 2))
+    return None if padded.strip() else said
 
 
 def is_correction(text: str) -> bool:
@@ -518,7 +587,7 @@ def order_numbers(text: str, postal_code: str | None = None) -> list[str]:
     found += [
         (m.start(), m.group(1))
         for m in _BARE_NUMBER.finditer(rest)
-        if not _YEAR_CONTEXT.search(rest[: m.start()])
+        if not _is_year(m.group(1), rest[: m.start()])
         and not _is_amount(rest, m.start(), m.end())
         and (not lengths or len(m.group(1)) in lengths)
     ]
@@ -641,8 +710,35 @@ def _exact_acts(text: str) -> set[Act]:
     return found
 
 
+@lru_cache(maxsize=1)
+def _cased_platforms() -> re.Pattern[str] | None:
+    """`prompts/platforms_cased.txt` as one pattern: each name as written, its leading "The" in either case."""
+    lines = (line.strip() for line in prompts.text("platforms_cased.txt").splitlines())
+    names = sorted((n for n in lines if n and not n.startswith("#")), key=len, reverse=True)
+    if not names:
+        return None
+    written = [re.escape(n).replace("The\\ ", "[Tt]he\\ ", 1) if n.startswith("The ") else re.escape(n) for n in names]
+    return re.compile(r"(?<!\w)(?:" + "|".join(written) + r")(?!\w)")
+
+
+def _cased_platform(text: str) -> str | None:
+    """A shop whose name is ordinary words, named with its capitals outside a negation: "from The Warehouse"."""
+    pattern = _cased_platforms()
+    if pattern is None:
+        return None
+    spans = negated_spans(text)
+    for found in pattern.finditer(text):
+        if not any(start <= found.start() < end for start, end in spans):
+            return found.group(0)[0].upper() + found.group(0)[1:]
+    return None
+
+
 def detect_intent(text: str) -> Intent:
     reading = _read(text)
+    cased = None if reading.platform else _cased_platform(_without_emails(text))
+    if cased is not None:
+        # The reader cannot tell "The Warehouse" from "the warehouse": the capitals say a shop is named.
+        reading = reading.model_copy(update={"acts": (*reading.acts, "other_platform"), "platform": cased})
     words = _words(_without_emails(text))
     exact = _exact_acts(_without_emails(text))
     # What the exact readings found outweighs a request the reader only guessed ("trade it for a medium" is no
@@ -669,7 +765,8 @@ def detect_intent(text: str) -> Intent:
         acts=frozenset(acts),
         negated=frozenset(reading.negated),
         platform=reading.platform,
-        asks_why=any(w in ("why", "reason", "reasons") for w in words) or "how come" in " ".join(words),
+        # "why", "why's it late", "whyd it stop", "how come", "the reason".
+        asks_why=any(re.fullmatch(r"why(?:'?[sd]|'re)?|reasons?", w) for w in words) or "how come" in " ".join(words),
         ordinal=next((_ORDINALS[w] for w in words if w in _ORDINALS), None),
         focus=focus,
         item_words=tuple(w for w in words if len(w) > 2 and w not in _STOP and not w.isdigit()),
