@@ -241,6 +241,10 @@ def _intent(text: str, state: State) -> Intent:
         if firm or (answer == "yes" and not intent.has("accept", "acknowledge", "decline")):
             sure = (intent.sure - intent.acts) | ({"accept"} if firm else set())
             return replace(intent, acts=frozenset({"accept"}), sure=frozenset(sure))
+    if state.current_order and intent.asks_why and intent.has("out_of_scope", "policy_question"):
+        # "What's the reason for the delay?" just after an order's status asks about that order, not the shop.
+        asked = (intent.acts - {"out_of_scope", "policy_question"}) | {"package_followup"}
+        return replace(intent, acts=asked)
     if state.awaiting == "which_order" and state.choices and _choose(state.choices, text, intent.ordinal):
         return replace(intent, acts=intent.sure)
     if state.awaiting in ("factor", "retry") and is_correction(text):
