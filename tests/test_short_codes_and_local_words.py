@@ -79,7 +79,26 @@ STORE: dict[str, Any] = {
         "orderNumberFormatSuffix": "TAS",
     },
     "orders": [
-        _order(3101, "7000", "ava@example.com.au", **_shipped("Held at ferry terminal: sailing cancelled, high seas")),
+        _order(
+            3101,
+            "7000",
+            "ava@example.com.au",
+            customer={"id": "gid://shopify/Customer/555"},
+            **_shipped("Held at ferry terminal: sailing cancelled, high seas"),
+        ),
+        _order(
+            3103,
+            "7000",
+            "ava@example.com.au",
+            customer={"id": "gid://shopify/Customer/555"},
+            cancelledAt="2026-11-04T01:00:00Z",
+            refunds=[
+                {
+                    "createdAt": "2026-11-04T02:00:00Z",
+                    "totalRefundedSet": {"shopMoney": {"amount": "64.00", "currencyCode": "AUD"}},
+                }
+            ],
+        ),
         _order(
             3102,
             "0872",
@@ -104,12 +123,12 @@ def store(tmp_path: Path) -> Path:
     return path
 
 
-async def converse(store: Path, *turns: str) -> list[str]:
+async def converse(store: Path, *turns: str, customer_id: str | None = None) -> list[str]:
     lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=store)
     try:
         replies, session = [], None
         for message in turns:
-            turn = await lumen.chat(message, session)
+            turn = await lumen.chat(message, session, customer_id=customer_id)
             session = turn.session_id
             replies.append(re.sub(r"ESC-[A-Z0-9]+", "ESC-REF", turn.reply))
         return replies
@@ -277,7 +296,7 @@ async def test_another_shops_number_alone_is_not_looked_up(store: Path) -> None:
 
 @pytest.mark.parametrize("question", ["why's it late?", "how come it's held up", "whats the reason for the delay"])
 async def test_why_is_answered_with_the_carriers_words(store: Path, question: str) -> None:
-    first, second = await converse(store, "3101 ava@example.com.au", question)
+    _, second = await converse(store, "3101 ava@example.com.au", question)
     assert "sailing cancelled" in second and "Nothing has changed" not in second
 
 
@@ -309,3 +328,19 @@ async def test_how_to_requests_offer_the_team_before_any_order(store: Path, mess
 async def test_a_request_about_a_named_order_is_answered_for_that_order(store: Path) -> None:
     [reply] = await converse(store, "I want to return 3101, ava@example.com.au")
     assert "#3101TAS" in reply and "support team" in reply
+
+
+@pytest.mark.parametrize(
+    ("message", "shown"),
+    [
+        ("did I get my money back for the cancelled one?", "#3103TAS"),
+        ("what happened with my cancelled order", "#3103TAS"),
+        ("where's my order?", None),  # no state named: the list, to choose from
+    ],
+)
+async def test_a_logged_in_customer_names_an_order_by_its_state(store: Path, message: str, shown: str | None) -> None:
+    [reply] = await converse(store, message, customer_id="555")
+    if shown is None:
+        assert "#3101TAS" in reply and "#3103TAS" in reply and "Which one" in reply
+    else:
+        assert shown in reply and "Which one" not in reply

@@ -578,7 +578,7 @@ class Playbook:
             call = next(c for c in reversed(turn.calls) if c.name == "find_order" and c.result is not None)
             state = replace(state, failed=state.failed | {_lookup_key(call.args)})
         if result.status == "customer_orders" and len(result.orders) > 1:
-            named = _choose(_choices(result), turn.user, None, loose=False)
+            named = _choose(_choices(result), turn.user, None, loose=False) or _by_state(result, turn.user)
             if named is not None:
                 # "Where are my blue mittens?": the one order with what they named is the one they mean.
                 return ToolStep("find_order", {"order_number": named})
@@ -828,6 +828,19 @@ def _clause_cues(text: str) -> frozenset[Act]:
             if stated and act in ITEM_PROBLEMS + REQUESTS:
                 found.add(act)
     return frozenset(found)
+
+
+_CANCELLED_WORDS = re.compile(r"\b(?:cancell?ed|cancell?ation|canceled one)\b", re.IGNORECASE)
+
+
+def _by_state(result: FindOrderResult, text: str) -> str | None:
+    """The one listed order in the state the message names: "the cancelled one", "the one that's in transit"."""
+    if _CANCELLED_WORDS.search(text):
+        picked = [o.order_number for o in result.orders if o.cancelled]
+    else:
+        named = set(detect_intent(text).statuses)
+        picked = [o.order_number for o in result.orders if named and o.fulfillment_status in named and not o.cancelled]
+    return picked[0] if len(picked) == 1 else None
 
 
 def _choices(result: FindOrderResult) -> tuple[tuple[str, str, str], ...]:
