@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 
-from agent.playbook.understand import detect_intent, extract_details, firm_yes, offer_answer, order_numbers
+from agent.playbook.understand import (
+    asked_phrase,
+    detect_intent,
+    extract_details,
+    firm_yes,
+    offer_answer,
+    order_numbers,
+    terms_named,
+)
 from agent.service import Lumen
 from config import Settings
 
@@ -344,3 +352,52 @@ async def test_a_logged_in_customer_names_an_order_by_its_state(store: Path, mes
         assert "#3101TAS" in reply and "#3103TAS" in reply and "Which one" in reply
     else:
         assert shown in reply and "Which one" not in reply
+
+
+# --- F: what a delivery term or a carrier's own words mean ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "term"),
+    [
+        ("what does authority to leave mean", "authority_to_leave"),
+        ("whats ATL mean?", "authority_to_leave"),
+        ("it says signature required, what does that mean", "signature"),
+        ("what's a rural contractor", "rural_delivery"),
+        ("what does 'held at customs' mean", "customs"),
+    ],
+)
+def test_delivery_terms_named(message: str, term: str) -> None:
+    assert term in terms_named(message)
+
+
+@pytest.mark.parametrize(
+    ("message", "asked"),
+    [
+        ("what does 'held at ferry terminal' mean", "held at ferry terminal"),
+        ("What does “sailing cancelled” mean?", "sailing cancelled"),
+        ("what does that mean", None),
+        ("where is my order", None),
+    ],
+)
+def test_the_words_asked_about(message: str, asked: str | None) -> None:
+    assert asked_phrase(message) == asked
+
+
+def test_no_term_in_plain_words() -> None:
+    assert terms_named("where is my parcel, it was meant to come today") == ()
+
+
+async def test_a_term_is_explained_before_any_order(store: Path) -> None:
+    [reply] = await converse(store, "what does authority to leave mean?")
+    assert "without anyone signing" in reply and "order number" not in reply
+
+
+async def test_a_carriers_own_words_are_quoted_back(store: Path) -> None:
+    _, second = await converse(store, "3101 ava@example.com.au", "what does 'held at ferry terminal' mean")
+    assert "Australia Post's own wording" in second and "sailing cancelled" in second and "support team" in second
+
+
+async def test_a_status_named_is_still_explained_as_a_status(store: Path) -> None:
+    _, second = await converse(store, "3101 ava@example.com.au", "what does in transit mean?")
+    assert '"In transit" means' in second

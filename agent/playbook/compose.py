@@ -26,7 +26,7 @@ from agent.playbook.understand import (
 from agent.prompts import Replies
 from tools.find_order import FindOrderResult
 from tools.list_fulfillments import FulfillmentsResult
-from tools.views import Item, OrderOverview, Package, When
+from tools.views import Item, OrderOverview, Package, ScanEvent, When
 
 STALE_AFTER_DAYS = 5
 # A sentence ending on an abbreviation ("9:00 a.m.", "Northwind Co.", "Acme Inc.") takes no second full stop;
@@ -692,8 +692,61 @@ class Composer:
             return Answer(self.join(text, self.r.say("meaning_team.text")), offer="other", topic="status_meaning")
         return Answer(text)
 
-    def meaning_answer(self, order: OrderOverview, result: FulfillmentsResult, named: Sequence[str]) -> Answer:
+    def term_meanings(self, terms: Sequence[str]) -> Answer:
+        """What delivery terms mean (`prompts/terms.toml`), with no order to look at."""
+        table = prompts.toml("terms.toml")
+        return Answer(self.join(*(table[t]["text"] for t in terms if t in table)))
+
+    def _term_answer(self, result: FulfillmentsResult, intent: Intent) -> Answer | None:
+        """ "What does authority to leave mean?" about this order: what the term means, and the carrier's update that
+        uses it; a phrase Lumen has no meaning for but the carrier wrote is quoted as the carrier's own words, and the
+        team offered to ask the carrier. None when neither is known (the statuses' meanings answer then)."""
+        table = prompts.toml("terms.toml")
+        explained = [table[t]["text"] for t in intent.terms if t in table]
+        wanted = [n for t in intent.terms for n in table[t]["names"]]
+        if intent.asked:
+            wanted.append(intent.asked)
+        seen = self._event_using(result, wanted)
+        if not explained and seen is None:
+            return None
+        sentences = list(explained)
+        if seen is not None:
+            package, event = seen
+            carrier = self.carrier(package) or self.r.say("focus.the_carrier")
+            place = event.city or event.country or ""
+            key = "meaning_term.seen" if explained else "meaning_term.carriers_words"
+            sentences.append(
+                self.r.say(
+                    key,
+                    carrier=carrier,
+                    message=(event.message or "").strip(),
+                    date=self.date(event.happened),
+                    in_place=f" in {place}" if place else "",
+                )
+            )
+            if not explained:
+                sentences.append(self.r.say("meaning_term.ask_team", carrier=carrier))
+                return Answer(self.join(*sentences), offer="other", topic="status_meaning")
+        return Answer(self.join(*sentences))
+
+    @staticmethod
+    def _event_using(result: FulfillmentsResult, phrases: Sequence[str]) -> tuple[Package, ScanEvent] | None:
+        """The newest carrier update of this order whose words include one of `phrases` (any case)."""
+        lowered = [" ".join(re.findall(r"\w+", p.lower())) for p in phrases if p.strip()]
+        for package in result.packages:
+            for event in [e for e in (package.latest_event, *package.earlier_events) if e and e.message]:
+                words = " " + " ".join(re.findall(r"\w+", (event.message or "").lower())) + " "
+                if any(p and f" {p} " in words for p in lowered):
+                    return package, event
+        return None
+
+    def meaning_answer(
+        self, order: OrderOverview, result: FulfillmentsResult, named: Sequence[str], intent: Intent | None = None
+    ) -> Answer:
         """What the statuses the shopper asks about mean, or, when none is named, the statuses of this order."""
+        term = self._term_answer(result, intent) if intent is not None and not named else None
+        if term is not None:
+            return term
         codes = list(named) or list(dict.fromkeys(p.status for p in result.packages))
         if not codes:
             codes = [order.fulfillment_status or "OTHER"]

@@ -407,6 +407,10 @@ class Playbook:
             # "How do I return something?" asks how, about no order yet: the merchant's notes if they say, else what
             # Lumen can't do and the team offered (the shopper may still name an order).
             return self._how_to(state, turn.user, intent.request)
+        term_only = intent.has("status_meaning") and intent.terms and not intent.statuses
+        if term_only and not new_details and not state.current_order:
+            # "What does authority to leave mean?" before any order: what the term means.
+            return self._answered(self.compose.term_meanings(intent.terms).text, state)
         if intent.has("status_meaning") and intent.statuses and not new_details and not state.current_order:
             meaning = self.compose.status_meanings(intent.statuses)
             return self._answered(meaning.text, state, offer=meaning.offer, topic=meaning.topic)
@@ -704,7 +708,7 @@ class Playbook:
         if problem and not result.cancelled:
             return self.compose.problem_answer(order, result, problem, intent)
         if intent.has("status_meaning") and not result.cancelled:
-            meaning = self.compose.meaning_answer(order, result, intent.statuses)
+            meaning = self.compose.meaning_answer(order, result, intent.statuses, intent)
             if first_look:
                 # "It says delivery failed, what does that mean? 1234 a@b.c": the order itself was never shown, so
                 # what the status means is followed by what this order's status is, and that answer's offer.

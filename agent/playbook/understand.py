@@ -344,6 +344,8 @@ class Intent:
     focus: str | None = None  # a follow-up about one thing: "carrier", "eta", "refund", "return"
     item_words: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()  # Shopify statuses the message names ("in transit" -> IN_TRANSIT)
+    terms: tuple[str, ...] = ()  # delivery terms the message names (`prompts/terms.toml`: "authority to leave")
+    asked: str | None = None  # the words a "what does X mean?" asks about, as typed
     sure: frozenset[Act] = frozenset()  # acts read with high confidence
 
     def has(self, *acts: Act) -> bool:
@@ -610,6 +612,36 @@ def named_statuses(text: str) -> tuple[str, ...]:
     return tuple(c for c in found if not any(c != o and c in o for o in found))
 
 
+@lru_cache(maxsize=1)
+def _terms() -> dict[str, tuple[str, ...]]:
+    return {
+        key: tuple(" ".join(_words(n)) for n in entry["names"]) for key, entry in prompts.toml("terms.toml").items()
+    }
+
+
+def terms_named(text: str) -> tuple[str, ...]:
+    """Delivery terms a message names in words (`prompts/terms.toml`): "what's ATL?" -> ("authority_to_leave",)."""
+    lowered = " " + " ".join(_words(text)) + " "
+    return tuple(key for key, names in _terms().items() if any(f" {n} " in lowered for n in names))
+
+
+_ASKED = re.compile(
+    r"\bwhat(?:'s| is| does| do)\s+[\"'‘“]?(?P<a>[^\"'’”?]+?)[\"'’”]?\s+(?:mean|means|stand for)\b"
+    r"|\bmeaning of\s+[\"'‘“]?(?P<b>[^\"'’”?.!]+)",
+    re.IGNORECASE,
+)
+
+
+def asked_phrase(text: str) -> str | None:
+    """The words a "what does X mean?" asks about: "what does 'with rural delivery contractor' mean" -> "with rural
+    delivery contractor"; None for any other message, or a pronoun ("what does that mean")."""
+    found = _ASKED.search(text.replace("’", "'"))
+    if found is None:
+        return None
+    phrase = (found.group("a") or found.group("b") or "").strip(" \"'")
+    return None if phrase.lower() in ("that", "this", "it", "that status", "this status", "the status") else phrase
+
+
 SURE = 0.9
 UNSURE = 0.3
 _SAFE_GUESSES: tuple[Act, ...] = ("missing_item", "delivered_not_received", "where_is_order")
@@ -771,6 +803,8 @@ def detect_intent(text: str) -> Intent:
         focus=focus,
         item_words=tuple(w for w in words if len(w) > 2 and w not in _STOP and not w.isdigit()),
         statuses=named_statuses(text),
+        terms=terms_named(text),
+        asked=asked_phrase(text),
         sure=frozenset(a for a in reading.acts if reading.probabilities[a] >= SURE),
     )
 
