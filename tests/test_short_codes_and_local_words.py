@@ -401,3 +401,23 @@ async def test_a_carriers_own_words_are_quoted_back(store: Path) -> None:
 async def test_a_status_named_is_still_explained_as_a_status(store: Path) -> None:
     _, second = await converse(store, "3101 ava@example.com.au", "what does in transit mean?")
     assert '"In transit" means' in second
+
+
+# --- E: two requests in one message ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "where's 3101 and also can i change delivery to my work address? ava@example.com.au",
+        "when will 3101 get here, and could I change the delivery address please. ava@example.com.au",
+    ],
+)
+async def test_where_it_is_and_a_request_are_both_answered(store: Path, message: str) -> None:
+    [reply] = await converse(store, message)
+    assert "AP31010001" in reply and "address" in reply and "support team" in reply
+
+
+async def test_a_request_alone_is_answered_alone(store: Path) -> None:
+    [reply] = await converse(store, "can I change the delivery address on 3101? ava@example.com.au")
+    assert "address" in reply and "AP31010001" not in reply

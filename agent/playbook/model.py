@@ -780,8 +780,17 @@ _CLAUSE_BREAK = re.compile(r"[?.!;,]+|\b(?:and|but|also)\b", re.IGNORECASE)
 def _asks_status(text: str) -> bool:
     """Whether one part of the message asks where the order is ("where is 7315 and can I return it?"): each clause
     read on its own, so a request beside it does not drown the question."""
-    clauses = _CLAUSE_BREAK.split(text)
-    return any(detect_intent(c.strip()).sure & {"where_is_order", "ship_when"} for c in clauses if len(c.split()) >= 2)
+    clauses = _CLAUSE_BREAK.split(EMAIL.sub(" ", text))
+    if any(detect_intent(c.strip()).sure & {"where_is_order", "ship_when"} for c in clauses if len(c.split()) >= 2):
+        return True
+    # A clause that is nothing but the question and the order's number ("where's 4423", "when will #1042 arrive"): the
+    # number dilutes the reading, so the question is read as asked whenever it is the clause's only act.
+    return any(
+        detect_intent(c.strip()).acts in ({"where_is_order"}, {"ship_when"})
+        and re.search(r"\d", c)
+        and re.match(r"\s*(?:where|when|wheres|whens)\b", c, re.IGNORECASE)
+        for c in clauses
+    )
 
 
 @lru_cache(maxsize=4096)
