@@ -239,12 +239,13 @@ def _intent(text: str, state: State) -> Intent:
         # "keen" read as an "ok"); a weaker one ("ok", a thumbs-up) only an offer asked as a question.
         firm = answer == "yes" and firm_yes(text)
         if firm or (answer == "yes" and not intent.has("accept", "acknowledge", "decline")):
-            sure = (intent.sure - intent.acts) | ({"accept"} if firm else set())
-            return replace(intent, acts=frozenset({"accept"}), sure=frozenset(sure))
+            accepted: frozenset[Act] = frozenset({"accept"})
+            sure = (intent.sure - intent.acts) | (accepted if firm else frozenset())
+            return replace(intent, acts=accepted, sure=sure)
     if state.current_order and intent.asks_why and intent.has("out_of_scope", "policy_question"):
         # "What's the reason for the delay?" just after an order's status asks about that order, not the shop.
-        asked = (intent.acts - {"out_of_scope", "policy_question"}) | {"package_followup"}
-        return replace(intent, acts=asked)
+        about_shop: frozenset[Act] = frozenset({"out_of_scope", "policy_question"})
+        return replace(intent, acts=(intent.acts - about_shop) | {"package_followup"})
     if state.awaiting == "which_order" and state.choices and _choose(state.choices, text, intent.ordinal):
         return replace(intent, acts=intent.sure)
     if state.awaiting in ("factor", "retry") and is_correction(text):
