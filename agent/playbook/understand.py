@@ -7,6 +7,7 @@ Nothing here knows a store: order numbers, emails and postal codes are recognise
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Literal
@@ -585,11 +586,14 @@ def _unnamed_platform_beside_details(text: str, reading: ActReading) -> bool:
     return bool(details.order_number or details.email)
 
 
-# "I ordered it from Maple Goods", "my order with Northwind Outfitters": a business named in capitals after the words
-# that say where an order was placed. Whether it is this shop is for the caller to judge.
+# "I ordered it from Maple Goods", "bought it via maplegoods.com": the business (or web address) named after the
+# words that say where an order was placed. Whether it is another shop is judged by `foreign_shop`.
 _FOREIGN_SHOP = re.compile(
-    r"\b(?:order(?:ed)?|bought|purchased|got it|placed)\s+(?:[a-z]+\s+){0,3}?(?:from|on|through|via)\s+"
-    r"((?:[A-Z][\w&'’.\-]*)(?:\s+(?:&\s+)?[A-Z][\w&'’.\-]*){0,3})"
+    r"\b(?:order(?:ed)?|bought|purchased|got it|placed)\s+(?:[a-z]+\s+){0,3}?(?:from|on|through|via|at)\s+"
+    r"(?:(?:the|a)\s+)?"
+    r"(?:(?P<domain>(?i:[a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)*\.[a-z]{2,12}))\b"
+    r"|(?P<name>[A-Z][\w&'’\-]*(?:\.(?!\s|$))?(?:\s+(?:&\s+)?[A-Z][\w&'’.\-]*){0,3}))"
+    r"(?P<after>\s+(?:website|web\s?site|site|app|online\s+store|webshop|web\s?store)\b)?",
 )
 # Capitalised words after "ordered on/from" that name no business: days, months, sale days, payment methods.
 _NOT_A_SHOP = re.compile(
@@ -598,18 +602,100 @@ _NOT_A_SHOP = re.compile(
     r"shop pay|i|my|mobile|desktop|web|the|your|this|here)\b",
     re.IGNORECASE,
 )
+# Words too common in a shop's name to tell one shop from another ("The Tea Shop" and "The Book Shop").
+_COMMON_NAME_WORDS = frozenset(["the", "and", "shop", "store", "company", "online", "co", "ltd", "inc", "llc", "www",
+                                "com", "myshopify", "net", "org", "shopify", "example"])  # fmt: skip
+_POSSESSIVE = re.compile(r"(?:['’]s|s['’])$", re.IGNORECASE)
 
 
-def foreign_shop(text: str) -> str | None:
-    """The business a message says an order was placed with ("ordered from Maple Goods" -> "Maple Goods"), if any:
-    capitalised words after "ordered from/on/through", not a day, a month, a payment method or a country."""
-    found = _FOREIGN_SHOP.search(text)
-    if found is None:
+@lru_cache(maxsize=1)
+def _shop_words() -> frozenset[str]:
+    """`prompts/shop_words.txt`: words a business's name is made of and a town's or a person's is not."""
+    lines = (line.strip() for line in prompts.text("shop_words.txt").splitlines())
+    return frozenset(line.lower() for line in lines if line and not line.startswith("#"))
+
+
+def _name_words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower().replace("’", "'").replace("'s", ""))
+
+
+def _squashed(text: str) -> set[str]:
+    """A name written as one token, the way a web address writes it: "Harbor & Pine" -> harborandpine, harborpine."""
+    words = [w for w in _name_words(text.replace("&", " and ")) if w not in ("www",)]
+    whole = "".join(words)
+    return {whole, "".join(w for w in words if w not in ("and", "the"))} - {""}
+
+
+def _initials(text: str) -> set[str]:
+    """ "Harbor & Pine" -> {"hp", "hap"}: a shop's name as its initials, with or without the "and"."""
+    words = _name_words(text.replace("&", " and "))
+    core = [w for w in words if w not in ("and", "the")]
+    return {"".join(w[0] for w in core), "".join(w[0] for w in words)} - {""}
+
+
+def _address_label(name: str) -> str | None:
+    """The first label of a web address ("www.maplegoods.co.uk" -> "maplegoods"); None for a name in words."""
+    name = name.strip().lower()
+    if " " in name or "." not in name:
         return None
-    name = found.group(1).strip(".")
-    if _NOT_A_SHOP.match(name) or places_named(name):
-        return None
-    return name
+    return name.removeprefix("www.").split(".")[0]
+
+
+def is_own_shop(name: str, own: Sequence[str]) -> bool:
+    """Whether `name` (as a shopper typed it) names this shop: a word of its name, its initials ("H&P"), or its web
+    address ("harborandpine.com"); `own` holds the shop's name, the assistant's and the shop's domains."""
+    return any(_names(name, mine) for mine in own if mine)
+
+
+def _names(typed: str, mine: str) -> bool:
+    """Whether `typed` names `mine` (a name in words, or a web address)."""
+    mine_label = _address_label(mine)
+    spelled = mine_label.replace("-", " ") if mine_label else mine
+    words = {w for w in _name_words(spelled) if len(w) >= 3} - _COMMON_NAME_WORDS
+    label = _address_label(typed)
+    if label is not None:
+        return bool(_squashed(label) & _squashed(spelled)) or any(w in label for w in words if len(w) >= 4)
+    if set(_name_words(typed)) & words:
+        return True
+    letters = re.sub(r"[^a-z]", "", typed.lower())
+    return bool(re.fullmatch(r"[A-Z&.\s]{2,9}", typed)) and letters in _initials(spelled)
+
+
+def _named_as_business(name: str, found: re.Match[str]) -> bool:
+    """Whether a name is surely a business's, not a town's or a person's: a web address, a known platform, a name
+    that ends in a trade word or legal form ("Maple Goods", "Acme Ltd"), two names joined by "&" ("Crate & Barrel"),
+    or a name called a website or app ("the Zara app")."""
+    if found.group("domain") or found.group("after"):
+        return True
+    words = [w for w in _name_words(name) if w]
+    if not words:
+        return False
+    platforms = {p.lower() for p in prompts.platforms()}
+    if name.lower() in platforms or words[-1].rstrip("s") in _shop_words() or words[-1] in _shop_words():
+        return True
+    return len(words) > 1 and bool(re.search(r"\w\s*&\s*[A-Z]", name))
+
+
+def foreign_shop(text: str, own: Sequence[str] = ()) -> str | None:
+    """Another shop a message says an order was placed with ("ordered from Maple Goods" -> "Maple Goods"), if any.
+    Only a name that is surely a business's (`_named_as_business`) and not this shop's (`own`: its name, the
+    assistant's, its domains) is one; a town ("ordered from Leeds"), a person ("from Sarah's account"), a day, a
+    month, a payment method or a country never is."""
+    for found in _FOREIGN_SHOP.finditer(_without_emails(text)):
+        name = (found.group("domain") or found.group("name") or "").strip(".")
+        if _POSSESSIVE.search(name) or _NOT_A_SHOP.match(name) or places_named(name):
+            continue  # "ordered from Sarah's account": a person's; "ordered on Monday", "from France"
+        if is_own_shop(name, own):
+            return None
+        if _named_as_business(name, found):
+            return name
+    return None
+
+
+def names_no_other_shop(text: str, own: Sequence[str] = ()) -> bool:
+    """Whether the message says where the order was placed ("ordered from Leeds", "bought it from <our site>") and
+    that is no other shop: the act reader's unsure "another platform", with no marketplace named, is then wrong."""
+    return _FOREIGN_SHOP.search(_without_emails(text)) is not None and foreign_shop(text, own) is None
 
 
 # Exact readings of two things the act reader may not hear in a shopper's own words, each a whole construction and

@@ -1,0 +1,191 @@
+"""Defects a review found in the offline playbook, each guarded in several wordings (and wordings that must not
+trigger it):
+
+- a place, a person, or this shop's own name, initials or web address named as "where I ordered" is no other platform;
+  a shop named surely as a business (a trade word, a web address, a known marketplace) still is;
+- a damage or wrong-item complaint about an order not delivered yet is answered with the order's real state;
+- the team's offer taken out of a reply keeps the reply's lines;
+- money typed beside an order number ("it cost me 1200", "I paid 1899.99") is an amount, not a second order;
+- store credit or a gift card asked for in place of the item is a refund-type request, offered to the team.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent.persona import default_persona
+from agent.playbook.compose import Composer
+from agent.playbook.understand import detect_intent, foreign_shop, is_own_shop
+from tests.test_understanding import DEMO, JORDAN, MAYA, offers_the_team, talk
+
+# The demo store's shop as the playbook knows it: its name, the assistant's, its Shopify domain, its contact domain.
+OWN = ("Harbor & Pine", "Lumen", "harbor-and-pine.myshopify.com", "harborandpine.example")
+
+
+# --- 1. another platform: only a business surely named, never a place, a person or this shop --------------------
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I ordered from Leeds last week, where is it",  # a town
+        "ordered it from New York on the 3rd, has it shipped",
+        "bought it from Market Harborough",  # a town with a trade word in front, not at the end
+        "I ordered from Sarah's account",  # a person's
+        "my husband ordered it from Tom's laptop",
+        "ordered it from Priya, she said it shipped",  # a person by name alone
+        "I ordered from France",  # a country
+        "I ordered it on Tuesday",  # a day
+        "I ordered from Harbor & Pine, where is it?",  # this shop, by name
+        "ordered from H&P two weeks ago",  # by its initials
+        "I bought it from harborandpine.com",  # by its web address
+        "placed it on www.harbor-and-pine.myshopify.com",
+    ],
+)
+def test_a_place_a_person_or_this_shop_is_no_other_shop(message: str) -> None:
+    assert foreign_shop(message, OWN) is None
+
+
+@pytest.mark.parametrize(
+    ("message", "shop"),
+    [
+        ("hi, I ordered a kettle from Brightwater Homeware, has it shipped?", "Brightwater Homeware"),
+        ("I bought it at Northwind Outfitters", "Northwind Outfitters"),
+        ("ordered from Fenwick Supply Co last week", "Fenwick Supply Co"),
+        ("I purchased it via maplegoods.com", "maplegoods.com"),  # a web address that is not ours
+        ("I ordered it on the Quillon app", "Quillon"),  # a name called an app or website
+        ("ordered from Crate & Barrel", "Crate & Barrel"),  # two names joined the way shops join them
+    ],
+)
+def test_a_business_named_surely_is_another_shop(message: str, shop: str) -> None:
+    assert foreign_shop(message, OWN) == shop
+
+
+def test_this_shops_names_are_judged_by_the_shop_not_a_word_list() -> None:
+    # The same words are ours for one shop and another business for the next.
+    assert is_own_shop("Brightwater Homeware", ("Brightwater Homeware",))
+    assert foreign_shop("I ordered it from Brightwater Homeware", ("Brightwater Homeware",)) is None
+    assert foreign_shop("ordered from bwh.shop", ("Brightwater Homeware", "bwh.shop")) is None
+    assert foreign_shop("I ordered from BH", ("Brightwater Homeware",)) is None  # its initials
+    assert foreign_shop("I ordered from BH", ("Harbor & Pine",)) is None  # initials of nothing: not surely a shop
+    assert not is_own_shop("Northwind Outfitters", OWN)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I ordered from Leeds last week, has it shipped yet?",
+        "I ordered it on Sarah's account, where is it?",
+        "I ordered from Harbor & Pine ages ago, where is it?",
+        "bought it from harborandpine.example, when will it come",
+    ],
+)
+async def test_no_other_platform_reply_for_a_place_a_person_or_this_shop(message: str) -> None:
+    talked = await talk(message)
+    reply = talked.replies[0]
+    assert "check with them" not in reply and "order number" in reply
+
+
+async def test_this_shops_own_address_in_the_store_file_is_ours(tmp_path: Path) -> None:
+    # The shop's domain reaches the playbook from the store (Shopify's myshopifyDomain), not from a list here.
+    raw = json.loads(DEMO.read_text(encoding="utf-8"))
+    raw["shop"] |= {"name": "Quayside Lamps", "myshopifyDomain": "qsl-lighting.myshopify.com", "contactEmail": None}
+    store = tmp_path / "store.json"
+    store.write_text(json.dumps(raw), encoding="utf-8")
+    ours = await talk("I ordered from qsl-lighting.myshopify.com, where is it?", store=store)
+    assert "order number" in ours.replies[0] and "check with them" not in ours.replies[0]
+    other = await talk("I ordered from Tallow Candle Co, where is it?", store=store)
+    assert "Tallow Candle Co" in other.replies[0] and other.all_tools() == []
+
+
+# --- 2. a complaint about what arrived, on an order that has not arrived -------------------------------------------
+@pytest.mark.parametrize(
+    "message",
+    [
+        f"order 1042 arrived damaged {JORDAN}",
+        f"the lamp in 1042 is smashed, {JORDAN}",
+        f"you sent me the wrong item, order 1042 {JORDAN}",
+        f"1042 {JORDAN} this isn't what I ordered",
+    ],
+)
+async def test_a_complaint_about_an_undelivered_order_gets_its_real_state(message: str) -> None:
+    # #1042: two packages, both still in transit.
+    talked = await talk(message)
+    reply = talked.replies[0]
+    assert talked.tools(0) == ["find_order", "list_fulfillments"]
+    assert "arrived damaged" not in reply and "received the wrong item" not in reply
+    assert "transit" in reply.lower() and offers_the_team(reply)
+
+
+@pytest.mark.parametrize("message", [f"order 1031 arrived damaged {MAYA}", f"wrong item in 1031, {MAYA}"])
+async def test_a_complaint_about_a_delivered_order_is_still_taken_as_said(message: str) -> None:
+    # #1031 was delivered: the complaint is about what arrived, and the team is offered.
+    reply = (await talk(message)).replies[0]
+    assert ("damaged" in reply or "wrong item" in reply) and offers_the_team(reply)
+
+
+# --- 3. the offer taken out keeps the reply's lines -----------------------------------------------------------------
+def test_taking_the_offer_out_keeps_each_line() -> None:
+    from datetime import date
+
+    compose = Composer(default_persona(), "Harbor & Pine", date(2026, 3, 1))
+    text = (
+        "Order #1050 has 2 packages.\n"
+        "Package 1: Lamp, delivered March 2.\n"
+        "Package 2: Shade, in transit. Would you like me to pass this to our support team?\n"
+        "Nothing else is pending."
+    )
+    kept = compose.without_offers(text)
+    assert kept.splitlines() == [
+        "Order #1050 has 2 packages.",
+        "Package 1: Lamp, delivered March 2.",
+        "Package 2: Shade, in transit.",
+        "Nothing else is pending.",
+    ]
+    one_line = "It's on its way. If it doesn't arrive, our support team can help: would you like that? Thanks!"
+    assert compose.without_offers(one_line) == "It's on its way. Thanks!"
+    assert compose.without_offers("Would you like me to pass this to our support team?") != ""
+
+
+async def test_a_several_package_status_without_the_offer_keeps_its_lines() -> None:
+    # "Please don't pass me on" then a status with several packages: each package still on its own line.
+    talked = await talk("please don't escalate this, I just want to know where it is", f"1042 {JORDAN}")
+    reply = talked.replies[-1]
+    assert "support team" not in reply and len(reply.splitlines()) >= 3
+
+
+# --- 5. store credit or a gift card in place of the item ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "message",
+    [
+        "can I trade it for store credit",
+        "swap it for a gift card please",
+        "could I exchange this for a voucher instead",
+        "I'd like to switch it for credit on my account",
+    ],
+)
+def test_store_credit_in_place_of_the_item_is_a_refund_type_request(message: str) -> None:
+    intent = detect_intent(message)
+    assert intent.request == "refund_request" and "replacement" not in intent.acts
+
+
+@pytest.mark.parametrize(
+    "message", ["swap it for a bigger size", "can I exchange it for the blue one", "trade it for a medium"]
+)
+def test_an_item_for_another_item_is_still_an_exchange(message: str) -> None:
+    assert "replacement" in detect_intent(message).acts
+
+
+@pytest.mark.parametrize("message", ["I bought a gift card, where is it", "is store credit ever given?"])
+def test_naming_a_gift_card_or_credit_is_no_request(message: str) -> None:
+    assert detect_intent(message).request != "refund_request" or "gift card" not in message
+
+
+async def test_store_credit_is_offered_to_the_team_never_claimed_done() -> None:
+    talked = await talk(f"1031 {MAYA} can I swap it for store credit?", "yes please")
+    first = talked.replies[0]
+    assert offers_the_team(first) and "can't" in first
+    assert "replacement" not in first.lower()
+    [escalation] = talked.escalations()
+    assert escalation["order_number"].lstrip("#") == "1031"
