@@ -37,16 +37,37 @@ _NAMED_ORDER = re.compile(
 )
 _BARE_NUMBER = re.compile(
     r"(?<![\w$€£¥.,/:])(\d{3,12})"
-    r"(?![\w%/:€£¥]|[.,]\d|\s*(?:days?|weeks?|months?|hours?|dollars?|euros?|pounds?|quid|yen|bucks|items?)\b)"
+    r"(?![\w%/:€£¥$]|[.,]\d|\s*(?:days?|weeks?|months?|hours?|dollars?|euros?|pounds?|quid|yen|bucks|items?)\b)"
 )
-# Words round a number that make it an amount of money, never an order: "got 120 back", "a refund of 120",
-# "paid 134", "120 refunded".
+# Money said in words or marks round a number make it an amount, never an order: "$120", "120 USD", "got 120 back",
+# "a refund of 120", "it cost me 120", "I paid like 1200", "the total was 340". Between the money word and the number
+# only words that say nothing of an order may stand ("me", "about", "a total of"); "paid for 1042" is an order paid for.
+# The currency codes shoppers type beside an amount ("USD 120", "gbp120"): letters that are never an order's prefix.
+_CURRENCY_CODES = frozenset(
+    ["USD", "CAD", "AUD", "NZD", "GBP", "EUR", "CHF", "JPY", "INR", "SGD", "HKD", "SEK", "NOK", "DKK", "MXN", "BRL",
+     "ZAR", "CNY"]
+)  # fmt: skip
+_MONEY_WORDS = (
+    r"paid|pay|paying|cost|costs|costing|spent|spend|charged|charge|billed|price|priced|total|totals|totalled|"
+    r"totaled|worth|refund|refunds|refunded|" + "|".join(c.lower() for c in _CURRENCY_CODES)
+)
+_GAP_WORDS = (
+    r"me|us|you|them|him|her|like|about|around|roughly|approx|approximately|nearly|almost|over|just|only|exactly|"
+    r"already|literally|a|an|the|total|sum|amount|whole|full|of|was|is|were|been|be|me|it"
+)
 _AMOUNT_BEFORE = re.compile(
-    r"(?:[$€£¥]|\b(?:usd|cad|aud|gbp|eur|refund(?:ed)?(?:\s+(?:of|was|is))?|paid|charged|cost|costs|price|total|"
-    r"spent)\b)\s*$",
+    rf"(?:[$€£¥]|\b(?:{_MONEY_WORDS})\b(?:\s+(?:{_GAP_WORDS})\b){{0,4}}:?)\s*[$€£¥]?\s*$", re.IGNORECASE
+)
+_AMOUNT_AFTER = re.compile(
+    r"^\s*(?:[$€£¥]|(?:back|refunded|returned to me|off|dollars?|euros?|pounds?|quid|bucks|cents?|"
+    + "|".join(_CURRENCY_CODES)
+    + r")\b)",
     re.IGNORECASE,
 )
-_AMOUNT_AFTER = re.compile(r"^\s*(?:back|refunded|returned to me|off)\b", re.IGNORECASE)
+# "The 340 I paid", "that 1200 we spent": a number the shopper says they paid, after a word that points at it.
+_POINTED_BEFORE = re.compile(r"\b(?:the|that|those|this)\s*$", re.IGNORECASE)
+_PAID_AFTER = re.compile(r"^\s*(?:i|we|you)\s+(?:(?:have|had|'ve)\s+)?(?:paid|spent|was charged|got charged)\b",
+                         re.IGNORECASE)  # fmt: skip
 # Words before a number that make it an amount or a tracking number, not a postcode: "cost 5000", "tracking 123456".
 _NOT_A_CODE = re.compile(
     r"\b(?:cost|costs|paid|pay|price|total|spent|tracking|track|number|no)\W*(?:is|was|of|:)?\s*$", re.IGNORECASE
@@ -183,7 +204,9 @@ def extract_details(text: str, awaiting: Awaiting, country: str | None = None) -
 
 def _read_order_number(details: Details, rest: str, awaiting: Awaiting) -> None:
     """The order number in the message (or, depending on what Lumen asked, a code-shaped answer as the postcode)."""
-    spaced = next((m for m in _SPACED_ORDER.finditer(rest) if m.group(1) not in _NOT_PREFIXES), None)
+    spaced = next(
+        (m for m in _SPACED_ORDER.finditer(rest) if m.group(1) not in _NOT_PREFIXES and _shop_letters(m.group(1))), None
+    )
     if spaced:
         details.order_number = "-".join(part for part in spaced.groups() if part)
         return
@@ -209,7 +232,7 @@ def _read_order_number(details: Details, rest: str, awaiting: Awaiting) -> None:
         details.postal_code = stripped
         return
 
-    named = [m for m in _NAMED_ORDER.findall(rest) if not _POSTAL_SHAPE.match(m)]
+    named = [m for m in _NAMED_ORDER.findall(rest) if not _POSTAL_SHAPE.match(m) and _shop_letters(m)]
     if named:
         details.order_number = named[-1]
         return
@@ -217,17 +240,13 @@ def _read_order_number(details: Details, rest: str, awaiting: Awaiting) -> None:
     correcting = any(w in _CORRECTION for w in _words(rest))
     if awaiting == "factor" and not correcting and not details.email and not details.postal_code:
         # We asked for the email or postal code: a code-shaped answer ("3000", "it's 3000") is the postal code.
-        shaped = [b for b in _BARE_NUMBER.findall(rest) if _POSTAL_SHAPE.match(b)]
+        shaped = [m.group(1) for m in _plain_numbers(rest) if _POSTAL_SHAPE.match(m.group(1))]
         if _POSTAL_SHAPE.match(stripped) or len(shaped) == 1:
             details.postal_code = stripped if _POSTAL_SHAPE.match(stripped) else shaped[0]
             return
 
-    # "I ordered in 2025" or "since March 2025" names a year, not an order.
-    bare = [
-        m.group(1)
-        for m in _BARE_NUMBER.finditer(rest)
-        if not _YEAR_CONTEXT.search(rest[: m.start()]) and not _is_amount(rest, m.start(), m.end())
-    ]
+    # "I ordered in 2025" names a year, "it cost me 1200" an amount: neither is an order.
+    bare = [m.group(1) for m in _plain_numbers(rest)]
     if awaiting == "factor" and not correcting:
         return
     if len(bare) == 1:
@@ -235,6 +254,13 @@ def _read_order_number(details: Details, rest: str, awaiting: Awaiting) -> None:
     elif len(bare) == 2 and len(bare[0]) != len(bare[1]) and not _SEVERAL.search(rest):
         # "2017 98101": numbers of two lengths side by side are an order number and its postcode, in that order.
         details.order_number = bare[0]
+
+
+def _shop_letters(name: str) -> bool:
+    """Whether the letters before an order-shaped token may be a shop's prefix: not a currency code ("USD 1200",
+    "gbp120")."""
+    letters = re.match(r"[A-Za-z]*", name)
+    return (letters.group(0).upper() if letters else "") not in _CURRENCY_CODES
 
 
 def _lettered_suffix(rest: str) -> str | None:
@@ -253,8 +279,24 @@ def _lettered_suffix(rest: str) -> str | None:
 
 
 def _is_amount(text: str, start: int, end: int) -> bool:
-    """Whether the number at text[start:end] is an amount of money: "got 120 back", "a refund of 120"."""
-    return bool(_AMOUNT_BEFORE.search(text[:start]) or _AMOUNT_AFTER.match(text[end:]))
+    """Whether the number at text[start:end] is an amount of money: money words or a currency mark say so ("got 120
+    back", "a refund of 120", "it cost me 1200", "the 340 I paid"); a number typed alone never is."""
+    before, after = text[:start], text[end:]
+    if _AMOUNT_BEFORE.search(before) or _AMOUNT_AFTER.match(after):
+        return True
+    return bool(_POINTED_BEFORE.search(before) and _PAID_AFTER.match(after))
+
+
+def _is_year(text: str, number: re.Match[str]) -> bool:
+    """ "I ordered in 2025", "since March 2025": a year after a word that dates it (a plausible year only, so "the lamp
+    in 1042" is still an order)."""
+    return bool(re.fullmatch(r"(?:19|20)\d\d", number.group(1)) and _YEAR_CONTEXT.search(text[: number.start()]))
+
+
+def _plain_numbers(text: str) -> list[re.Match[str]]:
+    """The bare numbers in a message that are neither a year nor an amount of money: each may be an order or a code."""
+    found = _BARE_NUMBER.finditer(text)
+    return [m for m in found if not _is_year(text, m) and not _is_amount(text, m.start(), m.end())]
 
 
 def _postcode_beside(rest: str, order_number: str) -> str | None:
@@ -263,12 +305,11 @@ def _postcode_beside(rest: str, order_number: str) -> str | None:
     if _SEVERAL.search(rest):
         return None
     others = [
-        b
-        for b in _BARE_NUMBER.findall(rest)
-        if b not in order_number
-        and _POSTAL_SHAPE.match(b)
-        and not _YEAR_CONTEXT.search(rest.split(b, 1)[0])
-        and not _NOT_A_CODE.search(rest.split(b, 1)[0])
+        m.group(1)
+        for m in _plain_numbers(rest)
+        if m.group(1) not in order_number
+        and _POSTAL_SHAPE.match(m.group(1))
+        and not _NOT_A_CODE.search(rest[: m.start()])
     ]
     return others[0] if len(others) == 1 else None
 
@@ -509,20 +550,18 @@ def order_numbers(text: str, postal_code: str | None = None) -> list[str]:
     found = [
         (m.start(), "-".join(p for p in m.groups() if p))
         for m in _SPACED_ORDER.finditer(rest)
-        if m.group(1) not in _NOT_PREFIXES
+        if m.group(1) not in _NOT_PREFIXES and _shop_letters(m.group(1))
     ]
-    found += [(m.start(), m.group(1)) for m in _NAMED_ORDER.finditer(rest) if not _POSTAL_SHAPE.match(m.group(1))]
+    found += [
+        (m.start(), m.group(1))
+        for m in _NAMED_ORDER.finditer(rest)
+        if not _POSTAL_SHAPE.match(m.group(1)) and _shop_letters(m.group(1))
+    ]
     found += [(m.start(), m.group(1)) for m in _PREFIXED_NUMBER.finditer(rest) if re.search(r"\d", m.group(1))]
     # A bare number is another order only when it looks like the names beside it (as many digits as "ZQ4410"):
     # beside a named order, a ZIP ("ZQ4410 60614") or an amount ("got 120 back on ZQ4412") is no second order.
     lengths = {len(re.sub(r"\D", "", n)) for _, n in found}
-    found += [
-        (m.start(), m.group(1))
-        for m in _BARE_NUMBER.finditer(rest)
-        if not _YEAR_CONTEXT.search(rest[: m.start()])
-        and not _is_amount(rest, m.start(), m.end())
-        and (not lengths or len(m.group(1)) in lengths)
-    ]
+    found += [(m.start(), m.group(1)) for m in _plain_numbers(rest) if not lengths or len(m.group(1)) in lengths]
     numbers: list[str] = []
     for _, number in sorted(found):
         # By digits: a shop's "AB-7310" is what its shoppers also type as "7310".
@@ -713,6 +752,14 @@ _EXCHANGE = re.compile(
     r"|\b(?:different|another|bigger|smaller|larger)\s+size\b|\bsize\s+(?:up|down)\b",
     re.IGNORECASE,
 )
+# What a shopper may take in place of the item that is money's worth, not another item: asked for, it is a refund-type
+# request ("trade it for store credit", "swap it for a gift card", "a voucher instead").
+_MONEY_IN_KIND = (
+    r"(?:(?:store|shop|account|site)\s+)?credit(?:\s+notes?)?|gift\s*(?:cards?|vouchers?|certificates?)|e-?gift\s*cards?|"
+    r"vouchers?|refunds?|(?:my\s+)?money(?:\s+back)?|cash"
+)
+_FOR_MONEY = re.compile(rf"^\s*(?:(?:a|an|some|the|my)\s+)?(?:{_MONEY_IN_KIND})\b", re.IGNORECASE)
+_MONEY_INSTEAD = re.compile(rf"\b(?:{_MONEY_IN_KIND})\s+instead\b", re.IGNORECASE)
 _NEGATED_BEFORE = re.compile(r"\b(?:do ?n'?t|do not|not|no|never|wo ?n'?t)\b[^.,;!?]*$", re.IGNORECASE)
 
 
@@ -723,7 +770,11 @@ def _exact_acts(text: str) -> set[Act]:
         found.add("delivered_not_received")
     exchange = _EXCHANGE.search(text)
     if exchange and not _NEGATED_BEFORE.search(text[: exchange.start()]):
-        found.add("replacement")
+        # "Swap it for a bigger size" asks for another item; "trade it for store credit" for money's worth.
+        found.add("refund_request" if _FOR_MONEY.match(text[exchange.end() :]) else "replacement")
+    instead = _MONEY_INSTEAD.search(text)
+    if instead and not _NEGATED_BEFORE.search(text[: instead.start()]):
+        found.add("refund_request")
     return found
 
 
