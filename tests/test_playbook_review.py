@@ -54,6 +54,7 @@ def test_a_place_a_person_or_this_shop_is_no_other_shop(message: str) -> None:
         ("hi, I ordered a kettle from Brightwater Homeware, has it shipped?", "Brightwater Homeware"),
         ("I bought it at Northwind Outfitters", "Northwind Outfitters"),
         ("ordered from Fenwick Supply Co last week", "Fenwick Supply Co"),
+        ("got it from Wrenfield Design", "Wrenfield Design"),  # a trade word in the singular
         ("I purchased it via maplegoods.com", "maplegoods.com"),  # a web address that is not ours
         ("I ordered it on the Quillon app", "Quillon"),  # a name called an app or website
         ("ordered from Crate & Barrel", "Crate & Barrel"),  # two names joined the way shops join them

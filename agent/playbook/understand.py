@@ -710,7 +710,8 @@ def _named_as_business(name: str, found: re.Match[str]) -> bool:
     if not words:
         return False
     platforms = {p.lower() for p in prompts.platforms()}
-    if name.lower() in platforms or words[-1].rstrip("s") in _shop_words() or words[-1] in _shop_words():
+    last, trade = words[-1], _shop_words()
+    if name.lower() in platforms or {last, last.removesuffix("s"), f"{last}s"} & trade:
         return True
     return len(words) > 1 and bool(re.search(r"\w\s*&\s*[A-Z]", name))
 
