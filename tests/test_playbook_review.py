@@ -6,7 +6,9 @@ trigger it):
 - a damage or wrong-item complaint about an order not delivered yet is answered with the order's real state;
 - the team's offer taken out of a reply keeps the reply's lines;
 - money typed beside an order number ("it cost me 1200", "I paid 1899.99") is an amount, not a second order;
-- store credit or a gift card asked for in place of the item is a refund-type request, offered to the team.
+- store credit or a gift card asked for in place of the item is a refund-type request, offered to the team;
+- the exact readings of "I don't have it" and "swap it for" stay in scope: "it" in an inbox or not to hand is no
+  parcel, a delivery service or an exchange rate no item.
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ import pytest
 
 from agent.persona import default_persona
 from agent.playbook.compose import Composer
-from agent.playbook.understand import Awaiting, detect_intent, extract_details, foreign_shop, is_own_shop, order_numbers
+from agent.playbook.understand import (
+    Awaiting,
+    _exact_acts,
+    detect_intent,
+    extract_details,
+    foreign_shop,
+    is_own_shop,
+    order_numbers,
+)
 from tests.test_understanding import DEMO, JORDAN, MAYA, offers_the_team, talk
 
 # The demo store's shop as the playbook knows it: its name, the assistant's, its Shopify domain, its contact domain.
@@ -253,3 +263,41 @@ async def test_store_credit_is_offered_to_the_team_never_claimed_done() -> None:
     assert "replacement" not in first.lower()
     [escalation] = talked.escalations()
     assert escalation["order_number"].lstrip("#") == "1031"
+
+
+# --- 7. the exact readings kept in scope: "it" not the parcel, "swap it for" a service ----------------------------
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I still haven't received it",
+        "we never got the parcel",
+        "I haven't received it in the mail yet",  # the post is where a parcel comes
+        "I didn't get it at my house, the tracking says delivered",
+    ],
+)
+def test_a_parcel_not_in_hand_is_read_as_not_received(message: str) -> None:
+    assert "delivered_not_received" in _exact_acts(message)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I don't see it in my account",  # a listing on a screen
+        "I didn't see it in my inbox",
+        "I don't have it handy right now",  # a detail not to hand
+        "I haven't got it written down",
+        "I don't have them any more, can I still return them?",  # had, once
+        "I didn't get it until today, thanks",
+        "sorry I didn't get it, what does that mean?",  # not understood
+    ],
+)
+def test_it_that_is_no_parcel_is_not_read_as_not_received(message: str) -> None:
+    assert "delivered_not_received" not in _exact_acts(message)
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["switch it for next day delivery", "can I swap it for express shipping", "what are the exchange rates for CAD?"],
+)
+def test_a_service_or_a_rate_is_no_exchange_of_the_item(message: str) -> None:
+    assert "replacement" not in _exact_acts(message)

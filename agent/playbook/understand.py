@@ -748,8 +748,19 @@ _NOT_RECEIVED = re.compile(
     r"(?!\s*(?:number|#|no\b|confirmation|email|e-mail|id\b))",
     re.IGNORECASE,
 )
+# What follows "I don't have it" / "I haven't seen it" when "it" is not the parcel, or was in hand once: a place on a
+# screen or in the mail ("in my account", "in my inbox", "on the website"), a detail not to hand ("handy", "on me",
+# "written down"), or a time it had ("any more", "until today").
+_NOT_IN_HAND = re.compile(
+    r"^\s*(?:(?:in|on|at|from)\s+(?:my|the|your|our)?\s*(?:[a-z\-]+\s+)?(?:account|inbox|e-?mails?|app|website|"
+    r"site|page|portal|profile|spam|junk|folder|history|system|screen|list|records?|tracking)\b|handy\b|on me\b|"
+    r"with me\b|to hand\b|written down\b|saved\b|any ?more\b|any longer\b|until\b|till\b)",
+    re.IGNORECASE,
+)
+# "Sorry, I don't get it, what does that mean?": "get it" asked about is understanding, not a parcel.
+_ASKS_MEANING = re.compile(r"\b(?:mean|means|meant|meaning|explain|understand)\b", re.IGNORECASE)
 _EXCHANGE = re.compile(
-    r"\b(?:swap|exchange|switch|trade)\b(?:\s+(?:it|this|that|them|these|those|one|the|my|\w+))?\s+for\b"
+    r"\b(?:swap|exchange|switch|trade)\b(?:\s+(?!rates?\b)(?:it|this|that|them|these|those|one|the|my|\w+))?\s+for\b"
     r"|\b(?:different|another|bigger|smaller|larger)\s+size\b|\bsize\s+(?:up|down)\b",
     re.IGNORECASE,
 )
@@ -761,18 +772,38 @@ _MONEY_IN_KIND = (
 )
 _FOR_MONEY = re.compile(rf"^\s*(?:(?:a|an|some|the|my)\s+)?(?:{_MONEY_IN_KIND})\b", re.IGNORECASE)
 _MONEY_INSTEAD = re.compile(rf"\b(?:{_MONEY_IN_KIND})\s+instead\b", re.IGNORECASE)
+_FOR_SERVICE = re.compile(
+    r"^\s*(?:(?:a|an|the|some)\s+)?(?:(?:faster|quicker|express|next[\s\-]day|tracked|standard|priority|expedited|"
+    r"free|cheaper)\s+)?(?:delivery|shipping|postage|courier|service)\b|^\s*nothing\b",
+    re.IGNORECASE,
+)
 _NEGATED_BEFORE = re.compile(r"\b(?:do ?n'?t|do not|not|no|never|wo ?n'?t)\b[^.,;!?]*$", re.IGNORECASE)
+
+
+def _not_in_hand(text: str, found: re.Match[str]) -> bool:
+    """Whether a `_NOT_RECEIVED` match says the parcel is not in the shopper's hands, not that a detail is not on a
+    screen or to hand ("I don't see it in my account"), that it was had once ("I don't have them any more"), or that
+    the shopper doesn't understand ("I don't get it, what does that mean?")."""
+    if _NOT_IN_HAND.match(text[found.end() :]):
+        return False
+    understanding = re.search(r"\bget\s+it\b", found.group(0), re.IGNORECASE) and _ASKS_MEANING.search(text)
+    return not understanding
 
 
 def _exact_acts(text: str) -> set[Act]:
     """The acts `_NOT_RECEIVED` and `_EXCHANGE` find in a message."""
     found: set[Act] = set()
-    if _NOT_RECEIVED.search(text):
+    if any(_not_in_hand(text, m) for m in _NOT_RECEIVED.finditer(text)):
         found.add("delivered_not_received")
     exchange = _EXCHANGE.search(text)
     if exchange and not _NEGATED_BEFORE.search(text[: exchange.start()]):
-        # "Swap it for a bigger size" asks for another item; "trade it for store credit" for money's worth.
-        found.add("refund_request" if _FOR_MONEY.match(text[exchange.end() :]) else "replacement")
+        # "Swap it for a bigger size" asks for another item; "trade it for store credit" for money's worth; "switch it
+        # for next-day delivery" for a delivery service, which is no item at all.
+        after = text[exchange.end() :]
+        if _FOR_MONEY.match(after):
+            found.add("refund_request")
+        elif not _FOR_SERVICE.match(after):
+            found.add("replacement")
     instead = _MONEY_INSTEAD.search(text)
     if instead and not _NEGATED_BEFORE.search(text[: instead.start()]):
         found.add("refund_request")
