@@ -39,21 +39,21 @@ _BARE_NUMBER = re.compile(
     r"(?<![\w$€£¥.,/:])(\d{3,12})"
     r"(?![\w%/:€£¥$]|[.,]\d|\s*(?:days?|weeks?|months?|hours?|dollars?|euros?|pounds?|quid|yen|bucks|items?)\b)"
 )
-# Money said in words or marks round a number make it an amount, never an order: "$120", "120 USD", "got 120 back",
-# "a refund of 120", "it cost me 120", "I paid like 1200", "the total was 340". Between the money word and the number
-# only words that say nothing of an order may stand ("me", "about", "a total of"); "paid for 1042" is an order paid for.
 # The currency codes shoppers type beside an amount ("USD 120", "gbp120"): letters that are never an order's prefix.
 _CURRENCY_CODES = frozenset(
     ["USD", "CAD", "AUD", "NZD", "GBP", "EUR", "CHF", "JPY", "INR", "SGD", "HKD", "SEK", "NOK", "DKK", "MXN", "BRL",
      "ZAR", "CNY"]
 )  # fmt: skip
+# Money said in words or marks round a number make it an amount, never an order: "$120", "120 USD", "got 120 back",
+# "a refund of 120", "it cost me 120", "I paid like 1200", "the total was 340". Between the money word and the number
+# only words that say nothing of an order may stand ("me", "about", "a total of"); "paid for 1042" is an order paid for.
 _MONEY_WORDS = (
     r"paid|pay|paying|cost|costs|costing|spent|spend|charged|charge|billed|price|priced|total|totals|totalled|"
     r"totaled|worth|refund|refunds|refunded|" + "|".join(c.lower() for c in _CURRENCY_CODES)
 )
 _GAP_WORDS = (
     r"me|us|you|them|him|her|like|about|around|roughly|approx|approximately|nearly|almost|over|just|only|exactly|"
-    r"already|literally|a|an|the|total|sum|amount|whole|full|of|was|is|were|been|be|me|it"
+    r"already|literally|a|an|the|total|sum|amount|whole|full|of|was|is|were|been|be|it"
 )
 _AMOUNT_BEFORE = re.compile(
     rf"(?:[$€£¥]|\b(?:{_MONEY_WORDS})\b(?:\s+(?:{_GAP_WORDS})\b){{0,4}}:?)\s*[$€£¥]?\s*$", re.IGNORECASE
@@ -642,8 +642,7 @@ _NOT_A_SHOP = re.compile(
     re.IGNORECASE,
 )
 # Words too common in a shop's name to tell one shop from another ("The Tea Shop" and "The Book Shop").
-_COMMON_NAME_WORDS = frozenset(["the", "and", "shop", "store", "company", "online", "co", "ltd", "inc", "llc", "www",
-                                "com", "myshopify", "net", "org", "shopify", "example"])  # fmt: skip
+_COMMON_NAME_WORDS = frozenset(["the", "and", "shop", "store", "company", "online", "co", "ltd", "inc", "llc", "www"])
 _POSSESSIVE = re.compile(r"(?:['’]s|s['’])$", re.IGNORECASE)
 
 
