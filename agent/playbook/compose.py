@@ -29,8 +29,12 @@ from tools.list_fulfillments import FulfillmentsResult
 from tools.views import Item, OrderOverview, Package, ScanEvent, When
 
 STALE_AFTER_DAYS = 5
+# Display statuses that say a package reached the shopper even where Shopify records no delivery time.
+_ARRIVED = frozenset(("DELIVERED", "PICKED_UP"))
 # A sentence ending on an abbreviation ("9:00 a.m.", "Northwind Co.", "Acme Inc.") takes no second full stop;
 # an ellipsis ("...") is left alone.
+# Where a reply's sentences meet: a line break, or the space after a sentence's end (kept, to put back as it was).
+_SENTENCE_BREAK = re.compile(r"(\s*\n\s*|(?<=[.!?])[ \t]+)")
 _DOUBLE_STOP = re.compile(r"(?<=\w\.)\.(?!\.)")
 _INTERNATIONAL_HINTS = re.compile(r"origin country|export|international|customs|import|abroad|border", re.IGNORECASE)
 _CONTEXT_TOPICS = {
@@ -664,10 +668,16 @@ class Composer:
 
     def problem_answer(self, order: OrderOverview, result: FulfillmentsResult, problem: str, intent: Intent) -> Answer:
         """Sorry, what Lumen can't do about it, and the team offered; for a missing item, what is still on its way."""
-        arrived = any(p.delivered for p in result.packages)
+        arrived = any(p.delivered or p.status in _ARRIVED for p in result.packages)
         if problem == "missing_item" and not arrived:
             # Nothing has arrived yet, so nothing can be missing from it: where the order is, is the answer.
             return self.order_answer(order, result, intent)
+        if not arrived:
+            # "It arrived damaged" about an order nothing of which is delivered: never said back as if it arrived.
+            # Where the order really is, then the team offered in case something did reach the shopper.
+            status = self.without_offers(self.order_answer(order, result, intent).text)
+            text = self.join(status, self.r.say(f"problem.{problem}_undelivered", order_number=order.order_number))
+            return Answer(text, offer="other", topic=problem)
         several = len(result.packages) > 1 or bool(result.unshipped_items)
         if problem == "missing_item" and several and (result.unshipped_items or not all_delivered(result)):
             # Part of the order hasn't arrived or shipped yet: that is the answer, with the team there if it's more.
@@ -755,9 +765,17 @@ class Composer:
     def without_offers(self, text: str) -> str:
         """The text without its sentences offering the support team (the shopper asked not to be passed on)."""
         markers = [m.lower() for m in prompts.toml("replies.toml")["handoff"]["markers"]]
-        sentences = re.split(r"(?<=[.!?])\s+", text)
-        kept = [s for s in sentences if not any(m in s.lower() for m in markers)]
-        return " ".join(kept) or text
+        # Each sentence with the space or line break after it, so what is kept keeps the reply's lines (a list of
+        # packages stays a list); a sentence taken out leaves the stronger of the two breaks round it.
+        pieces = _SENTENCE_BREAK.split(text)
+        kept, pending = "", ""
+        for sentence, gap in zip(pieces[::2], [*pieces[1::2], ""], strict=True):
+            if any(m in sentence.lower() for m in markers):
+                pending = gap if "\n" in gap and "\n" not in pending else pending
+                continue
+            kept += (pending if kept else "") + sentence
+            pending = gap
+        return kept or text
 
     # --- follow-ups: one question about an order already shown ---------------------------------------------------
     def focused_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer | None:

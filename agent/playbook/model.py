@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from copy import copy
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -48,6 +48,7 @@ from agent.playbook.understand import (
     foreign_shop,
     is_correction,
     names_item,
+    names_no_other_shop,
     offer_answer,
     order_numbers,
     position_named,
@@ -55,6 +56,7 @@ from agent.playbook.understand import (
 )
 from agent.playbook.understand import detect_intent as _detect_intent
 from agent.playbook.understand import extract_details as _extract_details
+from shopify.domain import Shop
 from shopify.names import fits_postal_code, normalize_postal_code
 from tools.escalate import EscalationResult
 from tools.find_order import FindOrderResult
@@ -62,6 +64,15 @@ from tools.list_fulfillments import FulfillmentsResult
 from tools.views import OrderOverview
 
 PLAYBOOK_NAME = "playbook"
+
+
+def shop_domains(shop: Shop) -> tuple[str, ...]:
+    """The web addresses a shop is known by: its Shopify domain and its contact email's domain (often its own site),
+    so "I ordered from <our site>" is never taken for another shop."""
+    contact = (shop.contact_email or "").rpartition("@")[2]
+    return tuple(d for d in (shop.domain, contact) if d)
+
+
 _RETRY_FEEDBACK = re.compile(r"<(retry_feedback|validation_errors)>")
 # Worries voiced while Lumen still collects details ("it says delivered but...", "I lost my number"): kept until
 # the order is found, then answered.
@@ -279,12 +290,16 @@ def _picked(state: State, text: str) -> str | None:
 class Playbook:
     """Decides the next step of a conversation. Pure: the same messages always give the same step."""
 
-    def __init__(self, persona: Persona, shop_name: str, today: date, locale: str = "en_US") -> None:
+    def __init__(
+        self, persona: Persona, shop_name: str, today: date, locale: str = "en_US", domains: Sequence[str] = ()
+    ) -> None:
         self.compose = Composer(persona, shop_name, today, locale)
         self.r = self.compose.r
         self.persona = persona
         self.shop_name = shop_name
         self.country = Locale.parse(locale).territory
+        # Every way a shopper may name this shop: its name, its assistant's, its web addresses (`shop_domains`).
+        self.own_names: tuple[str, ...] = (shop_name, persona.assistant_name, *domains)
 
     def next_step(self, messages: list[ModelMessage]) -> ToolStep | ReplyStep:
         turns = split_turns(messages)
@@ -398,6 +413,10 @@ class Playbook:
         elsewhere = None if intent.other_platform or new_details or state.current_order else self._elsewhere(turn.user)
         if elsewhere is not None:
             intent = replace(intent, acts=intent.acts | {"other_platform"}, platform=elsewhere)
+        elif intent.other_platform and intent.platform is None and names_no_other_shop(turn.user, self.own_names):
+            # "I bought it from <our own site>", "ordered from Leeds": where it was placed is named, and it is this
+            # shop, a place or a person; no marketplace is named: the order is asked about here.
+            intent = replace(intent, acts=(intent.acts - {"other_platform"}) | {"where_is_order"})
         small = self._small_talk(state, intent, new_details)
         if small is not None:
             return small
@@ -439,14 +458,9 @@ class Playbook:
         return self._answered(self._say(key), state, offer="other", topic="policy_question")
 
     def _elsewhere(self, text: str) -> str | None:
-        """A shop the message says the order was placed with ("I ordered it from Maple Goods") that is not this one,
-        so the order is another platform's even when no list knows the name."""
-        name = foreign_shop(text)
-        if name is None:
-            return None
-        ours = set(re.findall(r"[a-z]{3,}", f"{self.shop_name} {self.persona.assistant_name}".lower()))
-        ours -= {"the", "and", "shop", "store", "company", "online"}
-        return None if ours & set(re.findall(r"[a-z]{3,}", name.lower())) else name
+        """A shop the message says the order was placed with ("I ordered it from Maple Goods") that is surely another
+        business and not this one, so the order is another platform's even when no list knows the name."""
+        return foreign_shop(text, self.own_names)
 
     def _small_talk(self, state: State, intent: Intent, new_details: bool) -> ReplyStep | None:
         """Answers that need no order: a no to an offer, another platform, greetings, thanks, an "ok"."""
@@ -901,8 +915,10 @@ def _result_for(turn: Turn, tool: str, order_number: str) -> Any:
 class PlaybookModel(FunctionModel):
     """The offline model: pass it wherever pydantic-ai takes a model."""
 
-    def __init__(self, persona: Persona, shop_name: str, today: date, locale: str = "en_US") -> None:
-        self.playbook = Playbook(persona, shop_name, today, locale)
+    def __init__(
+        self, persona: Persona, shop_name: str, today: date, locale: str = "en_US", domains: Sequence[str] = ()
+    ) -> None:
+        self.playbook = Playbook(persona, shop_name, today, locale, domains)
         super().__init__(self._respond, stream_function=self._stream, model_name=PLAYBOOK_NAME)
 
     def _step(self, messages: list[ModelMessage]) -> ToolStep | ReplyStep:

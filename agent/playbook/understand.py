@@ -7,6 +7,7 @@ Nothing here knows a store: order numbers, emails and postal codes are recognise
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Literal
@@ -36,16 +37,37 @@ _NAMED_ORDER = re.compile(
 )
 _BARE_NUMBER = re.compile(
     r"(?<![\w$€£¥.,/:])(\d{3,12})"
-    r"(?![\w%/:€£¥]|[.,]\d|\s*(?:days?|weeks?|months?|hours?|dollars?|euros?|pounds?|quid|yen|bucks|items?)\b)"
+    r"(?![\w%/:€£¥$]|[.,]\d|\s*(?:days?|weeks?|months?|hours?|dollars?|euros?|pounds?|quid|yen|bucks|items?)\b)"
 )
-# Words round a number that make it an amount of money, never an order: "got 120 back", "a refund of 120",
-# "paid 134", "120 refunded".
+# The currency codes shoppers type beside an amount ("USD 120", "gbp120"): letters that are never an order's prefix.
+_CURRENCY_CODES = frozenset(
+    ["USD", "CAD", "AUD", "NZD", "GBP", "EUR", "CHF", "JPY", "INR", "SGD", "HKD", "SEK", "NOK", "DKK", "MXN", "BRL",
+     "ZAR", "CNY"]
+)  # fmt: skip
+# Money said in words or marks round a number make it an amount, never an order: "$120", "120 USD", "got 120 back",
+# "a refund of 120", "it cost me 120", "I paid like 1200", "the total was 340". Between the money word and the number
+# only words that say nothing of an order may stand ("me", "about", "a total of"); "paid for 1042" is an order paid for.
+_MONEY_WORDS = (
+    r"paid|pay|paying|cost|costs|costing|spent|spend|charged|charge|billed|price|priced|total|totals|totalled|"
+    r"totaled|worth|refund|refunds|refunded|" + "|".join(c.lower() for c in _CURRENCY_CODES)
+)
+_GAP_WORDS = (
+    r"me|us|you|them|him|her|like|about|around|roughly|approx|approximately|nearly|almost|over|just|only|exactly|"
+    r"already|literally|a|an|the|total|sum|amount|whole|full|of|was|is|were|been|be|it"
+)
 _AMOUNT_BEFORE = re.compile(
-    r"(?:[$€£¥]|\b(?:usd|cad|aud|gbp|eur|refund(?:ed)?(?:\s+(?:of|was|is))?|paid|charged|cost|costs|price|total|"
-    r"spent)\b)\s*$",
+    rf"(?:[$€£¥]|\b(?:{_MONEY_WORDS})\b(?:\s+(?:{_GAP_WORDS})\b){{0,4}}:?)\s*[$€£¥]?\s*$", re.IGNORECASE
+)
+_AMOUNT_AFTER = re.compile(
+    r"^\s*(?:[$€£¥]|(?:back|refunded|returned to me|off|dollars?|euros?|pounds?|quid|bucks|cents?|"
+    + "|".join(_CURRENCY_CODES)
+    + r")\b)",
     re.IGNORECASE,
 )
-_AMOUNT_AFTER = re.compile(r"^\s*(?:back|refunded|returned to me|off)\b", re.IGNORECASE)
+# "The 340 I paid", "that 1200 we spent": a number the shopper says they paid, after a word that points at it.
+_POINTED_BEFORE = re.compile(r"\b(?:the|that|those|this)\s*$", re.IGNORECASE)
+_PAID_AFTER = re.compile(r"^\s*(?:i|we|you)\s+(?:(?:have|had|'ve)\s+)?(?:paid|spent|was charged|got charged)\b",
+                         re.IGNORECASE)  # fmt: skip
 # Words before a number that make it an amount or a tracking number, not a postcode: "cost 5000", "tracking 123456".
 _NOT_A_CODE = re.compile(
     r"\b(?:cost|costs|paid|pay|price|total|spent|tracking|track|number|no)\W*(?:is|was|of|:)?\s*$", re.IGNORECASE
@@ -188,7 +210,9 @@ def _read_order_number(details: Details, rest: str, awaiting: Awaiting, country:
     """The order number in the message (or, depending on what Lumen asked, a code-shaped answer as the postcode)."""
     if _suffix_then_postcode(details, rest, country):
         return
-    spaced = next((m for m in _SPACED_ORDER.finditer(rest) if m.group(1) not in _NOT_PREFIXES), None)
+    spaced = next(
+        (m for m in _SPACED_ORDER.finditer(rest) if m.group(1) not in _NOT_PREFIXES and _shop_letters(m.group(1))), None
+    )
     if spaced:
         details.order_number = "-".join(part for part in spaced.groups() if part)
         return
@@ -214,7 +238,7 @@ def _read_order_number(details: Details, rest: str, awaiting: Awaiting, country:
         details.postal_code = stripped
         return
 
-    named = [m for m in _NAMED_ORDER.findall(rest) if not _POSTAL_SHAPE.match(m)]
+    named = [m for m in _NAMED_ORDER.findall(rest) if not _POSTAL_SHAPE.match(m) and _shop_letters(m)]
     if named:
         details.order_number = named[-1]
         return
@@ -222,17 +246,13 @@ def _read_order_number(details: Details, rest: str, awaiting: Awaiting, country:
     correcting = any(w in _CORRECTION for w in _words(rest))
     if awaiting == "factor" and not correcting and not details.email and not details.postal_code:
         # We asked for the email or postal code: a code-shaped answer ("3000", "it's 3000") is the postal code.
-        shaped = [b for b in _BARE_NUMBER.findall(rest) if _POSTAL_SHAPE.match(b)]
+        shaped = [m.group(1) for m in _plain_numbers(rest) if _POSTAL_SHAPE.match(m.group(1))]
         if _POSTAL_SHAPE.match(stripped) or len(shaped) == 1:
             details.postal_code = stripped if _POSTAL_SHAPE.match(stripped) else shaped[0]
             return
 
-    # "I ordered in 2025" or "since March 2025" names a year, not an order.
-    bare = [
-        m.group(1)
-        for m in _BARE_NUMBER.finditer(rest)
-        if not _is_year(m.group(1), rest[: m.start()]) and not _is_amount(rest, m.start(), m.end())
-    ]
+    # "I ordered in 2025" names a year, "it cost me 1200" an amount: neither is an order.
+    bare = [m.group(1) for m in _plain_numbers(rest)]
     if awaiting == "factor" and not correcting:
         return
     if len(bare) == 1:
@@ -269,6 +289,13 @@ def _suffix_then_postcode(details: Details, rest: str, country: str | None) -> b
     return True
 
 
+def _shop_letters(name: str) -> bool:
+    """Whether the letters before an order-shaped token may be a shop's prefix: not a currency code ("USD 1200",
+    "gbp120")."""
+    letters = re.match(r"[A-Za-z]*", name)
+    return (letters.group(0).upper() if letters else "") not in _CURRENCY_CODES
+
+
 def _lettered_suffix(rest: str) -> str | None:
     """The last order name with a letter suffix and no dash: "4410zq", "4410 ZQ" -> "4410-ZQ"."""
     found = [
@@ -284,14 +311,25 @@ def _lettered_suffix(rest: str) -> str | None:
     return max(found)[1] if found else None
 
 
-def _is_year(number: str, before: str) -> bool:
-    """Whether a number is a year: one that can be ("2025", not "4419") after words that name a time ("since")."""
-    return bool(_YEAR.fullmatch(number) and _YEAR_CONTEXT.search(before))
-
-
 def _is_amount(text: str, start: int, end: int) -> bool:
-    """Whether the number at text[start:end] is an amount of money: "got 120 back", "a refund of 120"."""
-    return bool(_AMOUNT_BEFORE.search(text[:start]) or _AMOUNT_AFTER.match(text[end:]))
+    """Whether the number at text[start:end] is an amount of money: money words or a currency mark say so ("got 120
+    back", "a refund of 120", "it cost me 1200", "the 340 I paid"); a number typed alone never is."""
+    before, after = text[:start], text[end:]
+    if _AMOUNT_BEFORE.search(before) or _AMOUNT_AFTER.match(after):
+        return True
+    return bool(_POINTED_BEFORE.search(before) and _PAID_AFTER.match(after))
+
+
+def _is_year(text: str, number: re.Match[str]) -> bool:
+    """ "I ordered in 2025", "since March 2025": a year after a word that dates it (a plausible year only, so "the lamp
+    in 1042" is still an order)."""
+    return bool(_YEAR.fullmatch(number.group(1)) and _YEAR_CONTEXT.search(text[: number.start()]))
+
+
+def _plain_numbers(text: str) -> list[re.Match[str]]:
+    """The bare numbers in a message that are neither a year nor an amount of money: each may be an order or a code."""
+    found = _BARE_NUMBER.finditer(text)
+    return [m for m in found if not _is_year(text, m) and not _is_amount(text, m.start(), m.end())]
 
 
 def _postcode_beside(rest: str, order_number: str) -> str | None:
@@ -300,12 +338,11 @@ def _postcode_beside(rest: str, order_number: str) -> str | None:
     if _SEVERAL.search(rest):
         return None
     others = [
-        b
-        for b in _BARE_NUMBER.findall(rest)
-        if b not in order_number
-        and _POSTAL_SHAPE.match(b)
-        and not _is_year(b, rest.split(b, 1)[0])
-        and not _NOT_A_CODE.search(rest.split(b, 1)[0])
+        m.group(1)
+        for m in _plain_numbers(rest)
+        if m.group(1) not in order_number
+        and _POSTAL_SHAPE.match(m.group(1))
+        and not _NOT_A_CODE.search(rest[: m.start()])
     ]
     return others[0] if len(others) == 1 else None
 
@@ -579,20 +616,18 @@ def order_numbers(text: str, postal_code: str | None = None) -> list[str]:
     found = [
         (m.start(), "-".join(p for p in m.groups() if p))
         for m in _SPACED_ORDER.finditer(rest)
-        if m.group(1) not in _NOT_PREFIXES
+        if m.group(1) not in _NOT_PREFIXES and _shop_letters(m.group(1))
     ]
-    found += [(m.start(), m.group(1)) for m in _NAMED_ORDER.finditer(rest) if not _POSTAL_SHAPE.match(m.group(1))]
+    found += [
+        (m.start(), m.group(1))
+        for m in _NAMED_ORDER.finditer(rest)
+        if not _POSTAL_SHAPE.match(m.group(1)) and _shop_letters(m.group(1))
+    ]
     found += [(m.start(), m.group(1)) for m in _PREFIXED_NUMBER.finditer(rest) if re.search(r"\d", m.group(1))]
     # A bare number is another order only when it looks like the names beside it (as many digits as "ZQ4410"):
     # beside a named order, a ZIP ("ZQ4410 60614") or an amount ("got 120 back on ZQ4412") is no second order.
     lengths = {len(re.sub(r"\D", "", n)) for _, n in found}
-    found += [
-        (m.start(), m.group(1))
-        for m in _BARE_NUMBER.finditer(rest)
-        if not _is_year(m.group(1), rest[: m.start()])
-        and not _is_amount(rest, m.start(), m.end())
-        and (not lengths or len(m.group(1)) in lengths)
-    ]
+    found += [(m.start(), m.group(1)) for m in _plain_numbers(rest) if not lengths or len(m.group(1)) in lengths]
     numbers: list[str] = []
     for _, number in sorted(found):
         # By digits: a shop's "AB-7310" is what its shoppers also type as "7310".
@@ -686,11 +721,14 @@ def _unnamed_platform_beside_details(text: str, reading: ActReading) -> bool:
     return bool(details.order_number or details.email)
 
 
-# "I ordered it from Maple Goods", "my order with Northwind Outfitters": a business named in capitals after the words
-# that say where an order was placed. Whether it is this shop is for the caller to judge.
+# "I ordered it from Maple Goods", "bought it via maplegoods.com": the business (or web address) named after the
+# words that say where an order was placed. Whether it is another shop is judged by `foreign_shop`.
 _FOREIGN_SHOP = re.compile(
-    r"\b(?:order(?:ed)?|bought|purchased|got it|placed)\s+(?:[a-z]+\s+){0,3}?(?:from|on|through|via)\s+"
-    r"((?:[A-Z][\w&'’.\-]*)(?:\s+(?:&\s+)?[A-Z][\w&'’.\-]*){0,3})"
+    r"\b(?:order(?:ed)?|bought|purchased|got it|placed)\s+(?:[a-z]+\s+){0,3}?(?:from|on|through|via|at)\s+"
+    r"(?:(?:the|a)\s+)?"
+    r"(?:(?P<domain>(?i:[a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)*\.[a-z]{2,12}))\b"
+    r"|(?P<name>[A-Z][\w&'’\-]*(?:\.(?!\s|$))?(?:\s+(?:&\s+)?[A-Z][\w&'’.\-]*){0,3}))"
+    r"(?P<after>\s+(?:website|web\s?site|site|app|online\s+store|webshop|web\s?store)\b)?",
 )
 # Capitalised words after "ordered on/from" that name no business: days, months, sale days, payment methods.
 _NOT_A_SHOP = re.compile(
@@ -699,18 +737,100 @@ _NOT_A_SHOP = re.compile(
     r"shop pay|i|my|mobile|desktop|web|the|your|this|here)\b",
     re.IGNORECASE,
 )
+# Words too common in a shop's name to tell one shop from another ("The Tea Shop" and "The Book Shop").
+_COMMON_NAME_WORDS = frozenset(["the", "and", "shop", "store", "company", "online", "co", "ltd", "inc", "llc", "www"])
+_POSSESSIVE = re.compile(r"(?:['’]s|s['’])$", re.IGNORECASE)
 
 
-def foreign_shop(text: str) -> str | None:
-    """The business a message says an order was placed with ("ordered from Maple Goods" -> "Maple Goods"), if any:
-    capitalised words after "ordered from/on/through", not a day, a month, a payment method or a country."""
-    found = _FOREIGN_SHOP.search(text)
-    if found is None:
+@lru_cache(maxsize=1)
+def _shop_words() -> frozenset[str]:
+    """`prompts/shop_words.txt`: words a business's name is made of and a town's or a person's is not."""
+    lines = (line.strip() for line in prompts.text("shop_words.txt").splitlines())
+    return frozenset(line.lower() for line in lines if line and not line.startswith("#"))
+
+
+def _name_words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower().replace("’", "'").replace("'s", ""))
+
+
+def _squashed(text: str) -> set[str]:
+    """A name written as one token, the way a web address writes it: "Harbor & Pine" -> harborandpine, harborpine."""
+    words = [w for w in _name_words(text.replace("&", " and ")) if w not in ("www",)]
+    whole = "".join(words)
+    return {whole, "".join(w for w in words if w not in ("and", "the"))} - {""}
+
+
+def _initials(text: str) -> set[str]:
+    """ "Harbor & Pine" -> {"hp", "hap"}: a shop's name as its initials, with or without the "and"."""
+    words = _name_words(text.replace("&", " and "))
+    core = [w for w in words if w not in ("and", "the")]
+    return {"".join(w[0] for w in core), "".join(w[0] for w in words)} - {""}
+
+
+def _address_label(name: str) -> str | None:
+    """The first label of a web address ("www.maplegoods.co.uk" -> "maplegoods"); None for a name in words."""
+    name = name.strip().lower()
+    if " " in name or "." not in name:
         return None
-    name = found.group(1).strip(".")
-    if _NOT_A_SHOP.match(name) or places_named(name):
-        return None
-    return name
+    return name.removeprefix("www.").split(".")[0]
+
+
+def is_own_shop(name: str, own: Sequence[str]) -> bool:
+    """Whether `name` (as a shopper typed it) names this shop: a word of its name, its initials ("H&P"), or its web
+    address ("harborandpine.com"); `own` holds the shop's name, the assistant's and the shop's domains."""
+    return any(_names(name, mine) for mine in own if mine)
+
+
+def _names(typed: str, mine: str) -> bool:
+    """Whether `typed` names `mine` (a name in words, or a web address)."""
+    mine_label = _address_label(mine)
+    spelled = mine_label.replace("-", " ") if mine_label else mine
+    words = {w for w in _name_words(spelled) if len(w) >= 3} - _COMMON_NAME_WORDS
+    label = _address_label(typed)
+    if label is not None:
+        return bool(_squashed(label) & _squashed(spelled)) or any(w in label for w in words if len(w) >= 4)
+    if set(_name_words(typed)) & words:
+        return True
+    letters = re.sub(r"[^a-z]", "", typed.lower())
+    return bool(re.fullmatch(r"[A-Z&.\s]{2,9}", typed)) and letters in _initials(spelled)
+
+
+def _named_as_business(name: str, found: re.Match[str]) -> bool:
+    """Whether a name is surely a business's, not a town's or a person's: a web address, a known platform, a name
+    that ends in a trade word or legal form ("Maple Goods", "Acme Ltd"), two names joined by "&" ("Crate & Barrel"),
+    or a name called a website or app ("the Zara app")."""
+    if found.group("domain") or found.group("after"):
+        return True
+    words = [w for w in _name_words(name) if w]
+    if not words:
+        return False
+    platforms = {p.lower() for p in prompts.platforms()}
+    last, trade = words[-1], _shop_words()
+    if name.lower() in platforms or {last, last.removesuffix("s"), f"{last}s"} & trade:
+        return True
+    return len(words) > 1 and bool(re.search(r"\w\s*&\s*[A-Z]", name))
+
+
+def foreign_shop(text: str, own: Sequence[str] = ()) -> str | None:
+    """Another shop a message says an order was placed with ("ordered from Maple Goods" -> "Maple Goods"), if any.
+    Only a name that is surely a business's (`_named_as_business`) and not this shop's (`own`: its name, the
+    assistant's, its domains) is one; a town ("ordered from Leeds"), a person ("from Sarah's account"), a day, a
+    month, a payment method or a country never is."""
+    for found in _FOREIGN_SHOP.finditer(_without_emails(text)):
+        name = (found.group("domain") or found.group("name") or "").strip(".")
+        if _POSSESSIVE.search(name) or _NOT_A_SHOP.match(name) or places_named(name):
+            continue  # "ordered from Sarah's account": a person's; "ordered on Monday", "from France"
+        if is_own_shop(name, own):
+            return None
+        if _named_as_business(name, found):
+            return name
+    return None
+
+
+def names_no_other_shop(text: str, own: Sequence[str] = ()) -> bool:
+    """Whether the message says where the order was placed ("ordered from Leeds", "bought it from <our site>") and
+    that is no other shop: the act reader's unsure "another platform", with no marketplace named, is then wrong."""
+    return _FOREIGN_SHOP.search(_without_emails(text)) is not None and foreign_shop(text, own) is None
 
 
 # Exact readings of two things the act reader may not hear in a shopper's own words, each a whole construction and
@@ -723,22 +843,65 @@ _NOT_RECEIVED = re.compile(
     r"(?!\s*(?:number|#|no\b|confirmation|email|e-mail|id\b))",
     re.IGNORECASE,
 )
+# What follows "I don't have it" / "I haven't seen it" when "it" is not the parcel, or was in hand once: a place on a
+# screen or in the mail ("in my account", "in my inbox", "on the website"), a detail not to hand ("handy", "on me",
+# "written down"), or a time it had ("any more", "until today").
+_NOT_IN_HAND = re.compile(
+    r"^\s*(?:(?:in|on|at|from)\s+(?:my|the|your|our)?\s*(?:[a-z\-]+\s+)?(?:account|inbox|e-?mails?|app|website|"
+    r"site|page|portal|profile|spam|junk|folder|history|system|screen|list|records?|tracking)\b|handy\b|on me\b|"
+    r"with me\b|to hand\b|written down\b|saved\b|any ?more\b|any longer\b|until\b|till\b)",
+    re.IGNORECASE,
+)
+# "Sorry, I don't get it, what does that mean?": "get it" asked about is understanding, not a parcel.
+_ASKS_MEANING = re.compile(r"\b(?:mean|means|meant|meaning|explain|understand)\b", re.IGNORECASE)
 _EXCHANGE = re.compile(
-    r"\b(?:swap|exchange|switch|trade)\b(?:\s+(?:it|this|that|them|these|those|one|the|my|\w+))?\s+for\b"
+    r"\b(?:swap|exchange|switch|trade)\b(?:\s+(?!rates?\b)(?:it|this|that|them|these|those|one|the|my|\w+))?\s+for\b"
     r"|\b(?:different|another|bigger|smaller|larger)\s+size\b|\bsize\s+(?:up|down)\b",
+    re.IGNORECASE,
+)
+# What a shopper may take in place of the item that is money's worth, not another item: asked for, it is a refund-type
+# request ("trade it for store credit", "swap it for a gift card", "a voucher instead").
+_MONEY_IN_KIND = (
+    r"(?:(?:store|shop|account|site)\s+)?credit(?:\s+notes?)?|gift\s*(?:cards?|vouchers?|certificates?)|e-?gift\s*cards?|"
+    r"vouchers?|refunds?|(?:my\s+)?money(?:\s+back)?|cash"
+)
+_FOR_MONEY = re.compile(rf"^\s*(?:(?:a|an|some|the|my)\s+)?(?:{_MONEY_IN_KIND})\b", re.IGNORECASE)
+_MONEY_INSTEAD = re.compile(rf"\b(?:{_MONEY_IN_KIND})\s+instead\b", re.IGNORECASE)
+_FOR_SERVICE = re.compile(
+    r"^\s*(?:(?:a|an|the|some)\s+)?(?:(?:faster|quicker|express|next[\s\-]day|tracked|standard|priority|expedited|"
+    r"free|cheaper)\s+)?(?:delivery|shipping|postage|courier|service)\b|^\s*nothing\b",
     re.IGNORECASE,
 )
 _NEGATED_BEFORE = re.compile(r"\b(?:do ?n'?t|do not|not|no|never|wo ?n'?t)\b[^.,;!?]*$", re.IGNORECASE)
 
 
+def _not_in_hand(text: str, found: re.Match[str]) -> bool:
+    """Whether a `_NOT_RECEIVED` match says the parcel is not in the shopper's hands, not that a detail is not on a
+    screen or to hand ("I don't see it in my account"), that it was had once ("I don't have them any more"), or that
+    the shopper doesn't understand ("I don't get it, what does that mean?")."""
+    if _NOT_IN_HAND.match(text[found.end() :]):
+        return False
+    understanding = re.search(r"\bget\s+it\b", found.group(0), re.IGNORECASE) and _ASKS_MEANING.search(text)
+    return not understanding
+
+
 def _exact_acts(text: str) -> set[Act]:
     """The acts `_NOT_RECEIVED` and `_EXCHANGE` find in a message."""
     found: set[Act] = set()
-    if _NOT_RECEIVED.search(text):
+    if any(_not_in_hand(text, m) for m in _NOT_RECEIVED.finditer(text)):
         found.add("delivered_not_received")
     exchange = _EXCHANGE.search(text)
     if exchange and not _NEGATED_BEFORE.search(text[: exchange.start()]):
-        found.add("replacement")
+        # "Swap it for a bigger size" asks for another item; "trade it for store credit" for money's worth; "switch it
+        # for next-day delivery" for a delivery service, which is no item at all.
+        after = text[exchange.end() :]
+        if _FOR_MONEY.match(after):
+            found.add("refund_request")
+        elif not _FOR_SERVICE.match(after):
+            found.add("replacement")
+    instead = _MONEY_INSTEAD.search(text)
+    if instead and not _NEGATED_BEFORE.search(text[: instead.start()]):
+        found.add("refund_request")
     return found
 
 
