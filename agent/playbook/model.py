@@ -43,6 +43,7 @@ from agent.playbook.understand import (
     Awaiting,
     Details,
     Intent,
+    address_change_asked,
     dates_named,
     foreign_shop,
     is_correction,
@@ -249,6 +250,8 @@ def _intent(text: str, state: State) -> Intent:
         # shopper said they don't want it). Only then: beside another act (a parcel not received) the reading
         # already heard what the message is about.
         asked = (_clause_requests(text) | _clause_cues(text)) - intent.negated
+        if not address_change_asked(text, 0.0):
+            asked -= {"change_address"}  # the address named, no change asked: "my address is fine!"
         if asked:
             return intent.plus(asked)
     return intent
@@ -418,6 +421,9 @@ class Playbook:
             return self._reply(state, "other_platform", platform=intent.platform, article=article)
         if new_details or intent.order_related:
             return None
+        if state.escalations and state.awaiting is None and intent.acts <= _ONLY_YES - {"ask_human"} | {"acknowledge"}:
+            # A yes after the hand-off was made answers nothing still open (the hand-off settled the offer).
+            return self._reply(state, "acknowledged")
         if intent.no_human:
             key = "no_handoff" if state.current_order else "no_handoff_ask"
             return self._reply(state, key, awaiting=None if state.current_order else "order_number")
@@ -466,6 +472,9 @@ class Playbook:
         said_yes = yes or (intent.acknowledge and not intent.thanks and state.offer_asked) or opens_yes
         if state.no_handoff and not intent.human:
             return None
+        pending = self._contact_pending(state, turn.user, intent, details)
+        if pending is not None:
+            return pending
         accepting = state.awaiting == "escalation_offer" and said_yes and not details.order_number
         giving_contact = state.awaiting == "contact_email" and details.email
         if not (accepting or giving_contact or intent.human):
@@ -501,13 +510,33 @@ class Playbook:
             args["shopper_email"] = state.email
         return ToolStep("escalate", args)
 
+    def _contact_pending(self, state: State, text: str, intent: Intent, details: Details) -> ReplyStep | None:
+        """Lumen asked which email the team should reply to, and the message gives none: a yes ("aye", "sure") is no
+        address, so the question is asked again; a no withdraws the hand-off. Anything else is read as usual."""
+        if state.awaiting != "contact_email" or details.email or details.order_number:
+            return None
+        answer = offer_answer(text)
+        if answer == "no" or (intent.decline and not intent.human):
+            return self._reply(replace(state, pending_reason=None, pending_summary=None), "declined")
+        if answer == "yes" or (intent.acts and intent.acts <= _ONLY_YES | {"acknowledge"}):
+            return self._reply(state, "again.contact_email", awaiting="contact_email")
+        return None
+
     def _after_escalation(self, state: State, result: EscalationResult, turn: Turn) -> ToolStep | ReplyStep:
         call = next(c for c in reversed(turn.calls) if c.name == "escalate")
         order = call.args.get("order_number")
         if result.status in ("created", "already_created") and result.reference:
             reply_to = result.reply_to or state.email or ""
             escalations = state.escalations | {order or "": (result.reference, reply_to)}
-            done = replace(state, escalations=escalations, pending_reason=None, pending_summary=None)
+            # The hand-off answers whatever was pending: the offer, a "why" the team will explain, worries voiced.
+            done = replace(
+                state,
+                escalations=escalations,
+                pending_reason=None,
+                pending_summary=None,
+                asked_why=False,
+                concerns=frozenset(),
+            )
             key = "escalated" if result.status == "created" else "already_escalated"
             return self._reply(done, key, reference=result.reference, email=reply_to)
         if result.status == "not_verified" and state.email:
