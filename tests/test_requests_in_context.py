@@ -5,12 +5,13 @@ order, one named in passing is not; a hand-off made settles the offer; a yes is 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from agent.playbook.understand import address_change_asked, detect_intent, platform_of_purchase
-from tests.test_understanding import DEMO, SECOND, talk
+from agent.playbook.understand import address_change_asked, detect_intent, platform_of_purchase, unseen_asked
+from tests.test_understanding import ANA, DEMO, SECOND, store_with_event, talk
 
 JORDAN = "jordan.lee@example.com"  # demo #1042: two packages in transit
 PRIYA = "priya.nair@example.com"  # demo #1055: cancelled
@@ -175,3 +176,40 @@ async def test_a_no_to_the_reply_address_question_withdraws_the_hand_off() -> No
     talked = await talk("FF-2116 BN1 1AA", "can I speak to someone", "no thanks", store=SECOND)
     assert "email address" in talked.replies[1]
     assert talked.tools(2) == [] and "ESC-" not in talked.replies[2] and "email address" not in talked.replies[2]
+
+
+# --- what the order data never holds, asked beside the order --------------------------------------------------------
+@pytest.mark.parametrize(
+    ("message", "topics"),
+    [
+        ("is it stuck in customs? do I need to pay anything?", ("customs",)),
+        ("will I have to pay import duties on this", ("customs",)),
+        ("what time will the postie come? I need to pop out", ("time_of_day",)),
+        ("is there a delivery slot, morning or afternoon?", ("time_of_day",)),
+        ("where is my order", ()),
+        ("I don't care what time, just tell me the day", ()),
+    ],
+)
+def test_questions_the_order_data_cannot_answer_are_heard(message: str, topics: tuple[str, ...]) -> None:
+    assert unseen_asked(message) == topics
+
+
+async def test_a_time_of_day_asked_after_the_status_is_said_to_be_unseen() -> None:
+    talked = await talk(f"1094 {ANA}", "what time will the courier come? I have to go out")
+    reply = talked.replies[1]
+    assert "can't see a delivery time" in reply and not re.search(r"\d{1,2}(:\d\d)? ?(am|pm)", reply, re.IGNORECASE)
+
+
+async def test_a_customs_question_is_answered_plainly_and_the_offer_stays_last() -> None:
+    talked = await talk("FF-2112 aoife.byrne@example.ie will I have to pay import duties on this?", store=SECOND)
+    reply = talked.replies[0]
+    assert "4829105736" in reply and "import charges" in reply
+    assert reply.index("import charges") < reply.rindex("support team")  # the team's offer stays the last word
+
+
+async def test_a_hand_over_that_is_the_latest_update_is_dated_once(tmp_path: Path) -> None:
+    dhl = {"company": "DHL Express", "number": "JD014600003828", "url": "https://www.dhl.com/track?id=JD014600003828"}
+    store = store_with_event(tmp_path, "IN_TRANSIT", "IN_TRANSIT", "Handed over to DHL Express for final delivery", dhl)
+    reply = (await talk(f"where is my order 1094 {ANA}", store=store)).replies[0]
+    assert "Handed over to DHL Express" in reply and "JD014600003828" in reply
+    assert "handed it over" not in reply and reply.count("JD014600003828 (") == 1  # told once, tracking given once

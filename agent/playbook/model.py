@@ -52,6 +52,7 @@ from agent.playbook.understand import (
     order_numbers,
     position_named,
     recency_named,
+    unseen_asked,
 )
 from agent.playbook.understand import detect_intent as _detect_intent
 from agent.playbook.understand import extract_details as _extract_details
@@ -237,6 +238,9 @@ def _intent(text: str, state: State) -> Intent:
             return replace(intent, acts=frozenset({"decline"}), sure=frozenset({"decline"}))
         if answer == "yes" and not intent.has("accept", "acknowledge", "decline"):
             return replace(intent, acts=frozenset({"accept"}), sure=intent.sure - intent.acts)
+    if state.current_order and intent.has("out_of_scope", "policy_question") and unseen_asked(text):
+        # "What time will the courier come?" just after an order's status asks about that order, not the shop.
+        return replace(intent, acts=(intent.acts - {"out_of_scope", "policy_question"}) | {"package_followup"})
     if state.awaiting == "which_order" and state.choices and _choose(state.choices, text, intent.ordinal):
         return replace(intent, acts=intent.sure)
     if state.awaiting in ("factor", "retry") and is_correction(text):
@@ -668,9 +672,22 @@ class Playbook:
             # A follow-up about an order already shown: answer the question asked, not the whole story again.
             focused = self.compose.focused_answer(order, fulfillments, intent)
             if focused is not None:
-                return self._shown(self._answered(focused.text, answered, offer=focused.offer, topic=focused.topic))
+                text = self._with_unseen(focused.text, turn.user)
+                return self._shown(self._answered(text, answered, offer=focused.offer, topic=focused.topic))
         answer: Answer = self.compose.order_answer(order, fulfillments, intent)
-        return self._shown(self._answered(answer.text, answered, offer=answer.offer, topic=answer.topic))
+        text = self._with_unseen(answer.text, turn.user)
+        return self._shown(self._answered(text, answered, offer=answer.offer, topic=answer.topic))
+
+    def _with_unseen(self, text: str, said: str) -> str:
+        """The answer, and a plain "I can't see that" for what the shopper asked that the order data never holds
+        (customs charges, a time of day); before an offer that ends the answer, so the offer stays its last word."""
+        unseen = [self.r.say(f"unseen.{topic}") for topic in unseen_asked(said) if self.r.has(f"unseen.{topic}")]
+        if not unseen:
+            return text
+        *before, last = _SENTENCE_END.split(text.strip())
+        if before and any(marker in last for marker in prompts.toml("replies.toml")["handoff"]["markers"]):
+            return self.compose.join(*(s.strip() for s in before), *unseen, last.strip())
+        return self.compose.join(text, *unseen)
 
     @staticmethod
     def _shown(step: ReplyStep) -> ReplyStep:

@@ -735,6 +735,21 @@ def platform_of_purchase(text: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1)
+def _unseen_patterns() -> dict[str, re.Pattern[str]]:
+    return {
+        topic: re.compile(_phrase_pattern(words), re.IGNORECASE) for topic, words in _reading_words()["unseen"].items()
+    }
+
+
+def unseen_asked(text: str) -> tuple[str, ...]:
+    """What a message asks that the order data never holds (`prompts/reading.toml` [unseen]): "is it stuck in
+    customs, do I need to pay anything?" -> ("customs",); "what time will the courier come?" -> ("time_of_day",).
+    Not under a negation ("I don't care what time")."""
+    plain = _outside_negation(_without_emails(text))
+    return tuple(topic for topic, pattern in _unseen_patterns().items() if pattern.search(plain))
+
+
 def detect_intent(text: str) -> Intent:
     reading = _read(text)
     words = _words(_without_emails(text))
