@@ -213,3 +213,24 @@ async def test_a_hand_over_that_is_the_latest_update_is_dated_once(tmp_path: Pat
     reply = (await talk(f"where is my order 1094 {ANA}", store=store)).replies[0]
     assert "Handed over to DHL Express" in reply and "JD014600003828" in reply
     assert "handed it over" not in reply and reply.count("JD014600003828 (") == 1  # told once, tracking given once
+
+
+@pytest.mark.parametrize(
+    ("store", "opening", "between", "email"),
+    [
+        (DEMO, "1094 85004", "is it still coming today though?", ANA),
+        (SECOND, "FF-2116 BN1 1AA", "which courier has it?", "noah.fletcher@example.co.uk"),
+    ],
+)
+async def test_the_reply_address_question_stays_open_across_another_question(
+    store: Path, opening: str, between: str, email: str
+) -> None:
+    talked = await talk(opening, "can I talk to a person please", between, email, store=store)
+    assert "email address" in talked.replies[1] and "ESC-" not in talked.replies[1]
+    assert "email address" in talked.replies[2]  # the other question answered, and the open one asked again
+    assert talked.tools(3) == ["escalate"] and "ESC-" in talked.replies[3]
+
+
+async def test_asking_not_to_be_passed_on_closes_the_reply_address_question() -> None:
+    talked = await talk("1094 85004", "get me a human", "actually don't pass me on, just tell me when it comes")
+    assert "email address" not in talked.replies[2] and "ESC-" not in talked.replies[2]

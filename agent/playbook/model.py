@@ -353,6 +353,9 @@ class Playbook:
         if state.no_handoff and offer:
             # The shopper asked not to be passed on: the facts stay, the offer goes.
             text, offer, topic = self.compose.without_offers(text), None, None
+        if _contact_still_asked(state, awaiting, offer):
+            # Another question answered while Lumen waits for the team's reply address: the question stays open.
+            text, awaiting = self.compose.join(text, self._say("ask_contact_email_again")), "contact_email"
         return ReplyStep(
             text,
             replace(
@@ -480,7 +483,9 @@ class Playbook:
         if pending is not None:
             return pending
         accepting = state.awaiting == "escalation_offer" and said_yes and not details.order_number
-        giving_contact = state.awaiting == "contact_email" and details.email
+        # The reply address asked for, given now or after another question in between (the question stays open).
+        waiting = state.awaiting == "contact_email" or (state.pending_reason is not None and not details.order_number)
+        giving_contact = waiting and details.email
         if not (accepting or giving_contact or intent.human):
             return None
         # Accepting an offer hands over for that reason (or for the request said with the yes); asking for a person
@@ -757,6 +762,14 @@ _STATUS_ASKS: frozenset[Act] = frozenset(("where_is_order", "give_details", "shi
 _ONLY_YES: frozenset[Act] = frozenset(("accept", "ask_human"))
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?= )")  # splits before the space that follows a sentence's end
 _CLAUSE_BREAK = re.compile(r"[?.!;,]+|\b(?:and|but|also)\b", re.IGNORECASE)
+
+
+def _contact_still_asked(state: State, awaiting: Awaiting, offer: str | None) -> bool:
+    """Whether a reply about something else leaves Lumen's question for the team's reply address open: it was asked
+    (a hand-off is pending), the reply asks nothing of its own, and the shopper has not asked not to be passed on."""
+    return (
+        state.awaiting == "contact_email" and state.pending_reason is not None and awaiting is None and offer is None
+    ) and not state.no_handoff
 
 
 def _asks_status(text: str) -> bool:
