@@ -234,3 +234,19 @@ async def test_the_reply_address_question_stays_open_across_another_question(
 async def test_asking_not_to_be_passed_on_closes_the_reply_address_question() -> None:
     talked = await talk("1094 85004", "get me a human", "actually don't pass me on, just tell me when it comes")
     assert "email address" not in talked.replies[2] and "ESC-" not in talked.replies[2]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "can it be delivered to 14 Oak Road instead, 1042",
+        "I need it to go to my office at 5 King St",
+        "ship to my mum's",
+    ],
+)
+def test_a_new_destination_named_is_a_change_of_address(message: str) -> None:
+    assert address_change_asked(message, 0.5)
+
+
+def test_asking_whether_it_went_to_the_right_address_asks_no_change() -> None:
+    assert not address_change_asked("did it go to the right address? 1042", 0.85)
