@@ -445,7 +445,14 @@ class Composer:
                 carrier=handover.carrier if handover else carrier,
             )
             return Answer(
-                self.join(text, latest, self._handover_sentence(handover), eta, self.context_for("in_transit"), advice),
+                self.join(
+                    text,
+                    latest,
+                    self._handover_sentence(handover, package if latest else None),
+                    eta,
+                    self.context_for("in_transit"),
+                    advice,
+                ),
                 "delayed_or_stuck",
             )
         text = self.r.say(
@@ -456,7 +463,7 @@ class Composer:
             tracking=self.tracking(package),
         )
         latest = self._latest_sentence(package) if event and event.message else ""
-        handed = self._handover_sentence(self.handover(package))
+        handed = self._handover_sentence(self.handover(package), package if latest else None)
         # An unknown or plain "shipped" state has no sentence of its own.
         return Answer(self.join(text.strip(), self._eta_sentence(package), latest, handed))
 
@@ -515,9 +522,14 @@ class Composer:
             return HandOver(carrier=name, by=others[0] if others else None, tracking=tracking, happened=event.happened)
         return None
 
-    def _handover_sentence(self, handover: HandOver | None) -> str:
+    def _handover_sentence(self, handover: HandOver | None, package: Package | None = None) -> str:
         if handover is None:
             return ""
+        if package is not None and _is_latest(handover, package):
+            # The latest update quoted is this hand-over, with its date: only the new carrier's tracking is news.
+            if not handover.tracking or any(t.number in handover.tracking for t in package.tracking):
+                return ""  # no number, or one the package's tracking already gives
+            return self.r.say("order.handover_tracking_only", carrier=handover.carrier, tracking=handover.tracking)
         tracking = (
             self.r.say("phrases.handover_tracking", carrier=handover.carrier, tracking=handover.tracking)
             if handover.tracking
@@ -1031,3 +1043,10 @@ def _weekday_month_day(locale: str) -> str:
     skeletons = Locale.parse(locale).datetime_skeletons
     pattern = str(skeletons[match_skeleton("MMMMEEEEd", skeletons) or "MMMMEd"])
     return re.sub(r"E+", "EEEE", pattern)
+
+
+def _is_latest(handover: HandOver | None, package: Package) -> bool:
+    """Whether a hand-over to another carrier is the package's latest update: quoted as that, with its date, it is not
+    told again as a hand-over on the same date (only the new carrier's tracking is added)."""
+    event = package.latest_event
+    return handover is not None and event is not None and handover.happened == event.happened

@@ -43,6 +43,7 @@ from agent.playbook.understand import (
     Awaiting,
     Details,
     Intent,
+    address_change_asked,
     dates_named,
     firm_yes,
     foreign_shop,
@@ -53,6 +54,7 @@ from agent.playbook.understand import (
     order_numbers,
     position_named,
     recency_named,
+    unseen_asked,
 )
 from agent.playbook.understand import detect_intent as _detect_intent
 from agent.playbook.understand import extract_details as _extract_details
@@ -257,6 +259,9 @@ def _intent(text: str, state: State) -> Intent:
         # "What's the reason for the delay?" just after an order's status asks about that order, not the shop.
         about_shop: frozenset[Act] = frozenset({"out_of_scope", "policy_question"})
         return replace(intent, acts=(intent.acts - about_shop) | {"package_followup"})
+    if state.current_order and intent.has("out_of_scope", "policy_question") and unseen_asked(text):
+        # "What time will the courier come?" just after an order's status asks about that order, not the shop.
+        return replace(intent, acts=(intent.acts - {"out_of_scope", "policy_question"}) | {"package_followup"})
     if state.awaiting == "which_order" and state.choices and _choose(state.choices, text, intent.ordinal):
         return replace(intent, acts=intent.sure)
     if state.awaiting in ("factor", "retry") and is_correction(text):
@@ -270,6 +275,8 @@ def _intent(text: str, state: State) -> Intent:
         # shopper said they don't want it). Only then: beside another act (a parcel not received) the reading
         # already heard what the message is about.
         asked = (_clause_requests(text) | _clause_cues(text)) - intent.negated
+        if not address_change_asked(text, 0.0):
+            asked -= {"change_address"}  # the address named, no change asked: "my address is fine!"
         if asked:
             return intent.plus(asked)
     return intent
@@ -373,6 +380,9 @@ class Playbook:
         if state.no_handoff and offer:
             # The shopper asked not to be passed on: the facts stay, the offer goes.
             text, offer, topic = self.compose.without_offers(text), None, None
+        if _contact_still_asked(state, awaiting, offer):
+            # Another question answered while Lumen waits for the team's reply address: the question stays open.
+            text, awaiting = self.compose.join(text, self._say("ask_contact_email_again")), "contact_email"
         return ReplyStep(
             text,
             replace(
@@ -473,6 +483,9 @@ class Playbook:
             return self._reply(state, "other_platform", platform=intent.platform, article=article)
         if new_details or intent.order_related:
             return None
+        if state.escalations and state.awaiting is None and intent.acts <= _ONLY_YES - {"ask_human"} | {"acknowledge"}:
+            # A yes after the hand-off was made answers nothing still open (the hand-off settled the offer).
+            return self._reply(state, "acknowledged")
         if intent.no_human:
             key = "no_handoff" if state.current_order else "no_handoff_ask"
             return self._reply(state, key, awaiting=None if state.current_order else "order_number")
@@ -521,8 +534,13 @@ class Playbook:
         said_yes = yes or (intent.acknowledge and not intent.thanks and state.offer_asked) or opens_yes
         if state.no_handoff and not intent.human:
             return None
+        pending = self._contact_pending(state, turn.user, intent, details)
+        if pending is not None:
+            return pending
         accepting = state.awaiting == "escalation_offer" and said_yes and not details.order_number
-        giving_contact = state.awaiting == "contact_email" and details.email
+        # The reply address asked for, given now or after another question in between (the question stays open).
+        waiting = state.awaiting == "contact_email" or (state.pending_reason is not None and not details.order_number)
+        giving_contact = waiting and details.email
         if not (accepting or giving_contact or intent.human):
             return None
         # Accepting an offer hands over for that reason (or for the request said with the yes); asking for a person
@@ -556,13 +574,33 @@ class Playbook:
             args["shopper_email"] = state.email
         return ToolStep("escalate", args)
 
+    def _contact_pending(self, state: State, text: str, intent: Intent, details: Details) -> ReplyStep | None:
+        """Lumen asked which email the team should reply to, and the message gives none: a yes ("aye", "sure") is no
+        address, so the question is asked again; a no withdraws the hand-off. Anything else is read as usual."""
+        if state.awaiting != "contact_email" or details.email or details.order_number:
+            return None
+        answer = offer_answer(text)
+        if answer == "no" or (intent.decline and not intent.human):
+            return self._reply(replace(state, pending_reason=None, pending_summary=None), "declined")
+        if answer == "yes" or (intent.acts and intent.acts <= _ONLY_YES | {"acknowledge"}):
+            return self._reply(state, "again.contact_email", awaiting="contact_email")
+        return None
+
     def _after_escalation(self, state: State, result: EscalationResult, turn: Turn) -> ToolStep | ReplyStep:
         call = next(c for c in reversed(turn.calls) if c.name == "escalate")
         order = call.args.get("order_number")
         if result.status in ("created", "already_created") and result.reference:
             reply_to = result.reply_to or state.email or ""
             escalations = state.escalations | {order or "": (result.reference, reply_to)}
-            done = replace(state, escalations=escalations, pending_reason=None, pending_summary=None)
+            # The hand-off answers whatever was pending: the offer, a "why" the team will explain, worries voiced.
+            done = replace(
+                state,
+                escalations=escalations,
+                pending_reason=None,
+                pending_summary=None,
+                asked_why=False,
+                concerns=frozenset(),
+            )
             key = "escalated" if result.status == "created" else "already_escalated"
             return self._reply(done, key, reference=result.reference, email=reply_to)
         if result.status == "not_verified" and state.email:
@@ -694,9 +732,22 @@ class Playbook:
             # A follow-up about an order already shown: answer the question asked, not the whole story again.
             focused = self.compose.focused_answer(order, fulfillments, intent)
             if focused is not None:
-                return self._shown(self._answered(focused.text, answered, offer=focused.offer, topic=focused.topic))
+                text = self._with_unseen(focused.text, turn.user)
+                return self._shown(self._answered(text, answered, offer=focused.offer, topic=focused.topic))
         answer: Answer = self.compose.order_answer(order, fulfillments, intent)
-        return self._shown(self._answered(answer.text, answered, offer=answer.offer, topic=answer.topic))
+        text = self._with_unseen(answer.text, turn.user)
+        return self._shown(self._answered(text, answered, offer=answer.offer, topic=answer.topic))
+
+    def _with_unseen(self, text: str, said: str) -> str:
+        """The answer, and a plain "I can't see that" for what the shopper asked that the order data never holds
+        (customs charges, a time of day); before an offer that ends the answer, so the offer stays its last word."""
+        unseen = [self.r.say(f"unseen.{topic}") for topic in unseen_asked(said) if self.r.has(f"unseen.{topic}")]
+        if not unseen:
+            return text
+        *before, last = _SENTENCE_END.split(text.strip())
+        if before and any(marker in last for marker in prompts.toml("replies.toml")["handoff"]["markers"]):
+            return self.compose.join(*(s.strip() for s in before), *unseen, last.strip())
+        return self.compose.join(text, *unseen)
 
     @staticmethod
     def _shown(step: ReplyStep) -> ReplyStep:
@@ -790,6 +841,14 @@ def _asks_how(text: str) -> bool:
 _ONLY_YES: frozenset[Act] = frozenset(("accept", "ask_human"))
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?= )")  # splits before the space that follows a sentence's end
 _CLAUSE_BREAK = re.compile(r"[?.!;,]+|\b(?:and|but|also)\b", re.IGNORECASE)
+
+
+def _contact_still_asked(state: State, awaiting: Awaiting, offer: str | None) -> bool:
+    """Whether a reply about something else leaves Lumen's question for the team's reply address open: it was asked
+    (a hand-off is pending), the reply asks nothing of its own, and the shopper has not asked not to be passed on."""
+    return (
+        state.awaiting == "contact_email" and state.pending_reason is not None and awaiting is None and offer is None
+    ) and not state.no_handoff
 
 
 def _asks_status(text: str) -> bool:

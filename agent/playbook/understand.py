@@ -872,6 +872,9 @@ _FOR_SERVICE = re.compile(
     r"free|cheaper)\s+)?(?:delivery|shipping|postage|courier|service)\b|^\s*nothing\b",
     re.IGNORECASE,
 )
+# "Swap the mug set for the blue one", "exchange these boots for a 9": the item named in a few words between the verb
+# and "for" (`_EXCHANGE` takes one word there). Not across a comma or a full stop; "exchange rates for" is no item.
+_SWAP_ITEM = re.compile(r"\b(?:swap|exchange)\b(?!\s+rates?\b)(?:\s+(?!for\b)[\w'’\-]+){2,4}?\s+for\b", re.IGNORECASE)
 _NEGATED_BEFORE = re.compile(r"\b(?:do ?n'?t|do not|not|no|never|wo ?n'?t)\b[^.,;!?]*$", re.IGNORECASE)
 
 
@@ -890,7 +893,7 @@ def _exact_acts(text: str) -> set[Act]:
     found: set[Act] = set()
     if any(_not_in_hand(text, m) for m in _NOT_RECEIVED.finditer(text)):
         found.add("delivered_not_received")
-    exchange = _EXCHANGE.search(text)
+    exchange = _EXCHANGE.search(text) or _SWAP_ITEM.search(text)
     if exchange and not _NEGATED_BEFORE.search(text[: exchange.start()]):
         # "Swap it for a bigger size" asks for another item; "trade it for store credit" for money's worth; "switch it
         # for next-day delivery" for a delivery service, which is no item at all.
@@ -928,6 +931,112 @@ def _cased_platform(text: str) -> str | None:
     return None
 
 
+def _in_context(intent: Intent, reading: ActReading, text: str) -> Intent:
+    """The reading checked against what the message's words do: an address mentioned without asking for a change
+    is no change of address; an item swapped for another is an exchange, not a return alone; a marketplace named
+    as where the order was placed is another platform's order."""
+    acts = intent.acts
+    if "change_address" in acts and not address_change_asked(text, reading.probabilities.get("change_address", 0.0)):
+        acts = (acts - {"change_address"}) or frozenset({"where_is_order"})
+    swapped = _EXCHANGE.search(text) or _SWAP_ITEM.search(text)
+    if {"replacement", "return_request"} <= acts and swapped and reading.probabilities.get("return_request", 0) < SURE:
+        acts = acts - {"return_request"}  # "exchange the mug for another colour": the item back for another one
+    if "other_platform" not in acts:
+        platform = platform_of_purchase(_without_emails(text))
+        if platform is not None:
+            return replace(intent, acts=acts | {"other_platform"}, platform=platform)
+    return replace(intent, acts=acts)
+
+
+@lru_cache(maxsize=1)
+def _reading_words() -> dict[str, dict[str, list[str]]]:
+    return prompts.toml("reading.toml")
+
+
+def _phrase_pattern(phrases: list[str]) -> str:
+    ranked = sorted(phrases, key=len, reverse=True)
+    return r"(?<![\w'])(?:" + "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in ranked) + r")(?![\w'])"
+
+
+@lru_cache(maxsize=1)
+def _address_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    words = _reading_words()["address_change"]
+    return (re.compile(_phrase_pattern(words["asks"]), re.IGNORECASE),
+            re.compile(_phrase_pattern(words["right"]), re.IGNORECASE))  # fmt: skip
+
+
+def _outside_negation(text: str) -> str:
+    """The message with every span under a negation blanked out ("I don't [want to change it]")."""
+    text = text.translate(_QUOTES)
+    for start, end in negated_spans(text):
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text
+
+
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "`": "'"})
+
+
+def address_change_asked(text: str, probability: float) -> bool:
+    """Whether a message the reader hears as a change of address (with this `probability`) asks for one: with words
+    that ask for a change outside a negation ("can it go to my work instead", "I put the wrong postcode"), or, heard
+    surely, unless it says the address is right ("evri says address not found, my address is fine!")."""
+    asks, right = _address_patterns()
+    plain = _outside_negation(_without_emails(text))
+    said_right = bool(right.search(plain))
+    if asks.search(right.sub(" ", plain)):
+        return True
+    return probability >= SURE and not said_right
+
+
+@lru_cache(maxsize=1)
+def _purchase_patterns() -> tuple[re.Pattern[str], ...]:
+    words = _reading_words()["platform_purchase"]
+    everyday = set(words["everyday"])
+    names = sorted(prompts.platforms(), key=len, reverse=True)
+    # A name that is an everyday word counts only with its capitals: "(?-i:Target)".
+    name = "(?:" + "|".join(f"(?-i:{re.escape(n)})" if n in everyday else re.escape(n) for n in names) + ")"
+    name = rf"(?P<name>{name})(?![\w'])"
+    things = _phrase_pattern(words["things"])
+    owner = r"\b(?:my|the|our|this|that|an?|his|her|their|those|these)\s+"
+    bought = _phrase_pattern(words["bought"])
+    through = _phrase_pattern(words["through"])
+    return (
+        re.compile(owner + name + r"\s+" + things, re.IGNORECASE),  # "my vinted parcel"
+        re.compile(bought + r"(?:\s+[\w'\-]+){0,5}?\s+" + through + r"\s+" + name, re.IGNORECASE),  # "bought it on X"
+        re.compile(r"(?<![\w'])" + name + r"\s+order\s*(?:number|no\b|#|id\b|ref)", re.IGNORECASE),  # "X order no."
+    )
+
+
+def platform_of_purchase(text: str) -> str | None:
+    """The marketplace (`prompts/platforms.txt`) a message names as where its order was placed or whose parcel it is
+    ("my vinted parcel", "bought it through Not On The High Street"), outside a negation ("not from Amazon"); a
+    marketplace named in passing ("amazon would've had it here in a day") is none."""
+    text = text.translate(_QUOTES)
+    spans = negated_spans(text)
+    for pattern in _purchase_patterns():
+        for found in pattern.finditer(text):
+            start = found.start("name")
+            if not any(a <= start < b for a, b in spans):
+                said = found.group("name").lower()
+                return next(n for n in prompts.platforms() if n.lower() == said)
+    return None
+
+
+@lru_cache(maxsize=1)
+def _unseen_patterns() -> dict[str, re.Pattern[str]]:
+    return {
+        topic: re.compile(_phrase_pattern(words), re.IGNORECASE) for topic, words in _reading_words()["unseen"].items()
+    }
+
+
+def unseen_asked(text: str) -> tuple[str, ...]:
+    """What a message asks that the order data never holds (`prompts/reading.toml` [unseen]): "is it stuck in
+    customs, do I need to pay anything?" -> ("customs",); "what time will the courier come?" -> ("time_of_day",).
+    Not under a negation ("I don't care what time")."""
+    plain = _outside_negation(_without_emails(text))
+    return tuple(topic for topic, pattern in _unseen_patterns().items() if pattern.search(plain))
+
+
 def detect_intent(text: str) -> Intent:
     reading = _read(text)
     cased = None if reading.platform else _cased_platform(_without_emails(text))
@@ -956,7 +1065,7 @@ def detect_intent(text: str) -> Intent:
         # "What's your return policy?" asks about the shop, it makes no request (unless it surely makes one too).
         acts -= {a for a in REQUESTS if reading.probabilities.get(a, 0.0) < SURE}
     focus = next((name for name, keys in _FOCUS.items() if any(w in keys for w in words)), None)
-    return Intent(
+    intent = Intent(
         acts=frozenset(acts),
         negated=frozenset(reading.negated),
         platform=reading.platform,
@@ -970,6 +1079,7 @@ def detect_intent(text: str) -> Intent:
         asked=asked_phrase(text),
         sure=frozenset(a for a in reading.acts if reading.probabilities[a] >= SURE),
     )
+    return _in_context(intent, reading, text)
 
 
 # --- which of several listed orders the shopper means ---------------------------------------------------------------
