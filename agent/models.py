@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import date
 
 import httpx
@@ -57,9 +58,11 @@ class ModelChooser:
                 log.warning("LUMEN_MODEL=%s cannot be used (%s); answering with the playbook model", self.name, exc)
         return self._llm
 
-    def for_turn(self, persona: Persona, shop_name: str, today: date, locale: str = "en_US") -> Model:
+    def for_turn(
+        self, persona: Persona, shop_name: str, today: date, locale: str = "en_US", domains: Sequence[str] = ()
+    ) -> Model:
         """The playbook in the shop's locale (its dates, times, money and words), behind the LLM if there is one."""
-        playbook = PlaybookModel(persona, shop_name, today, locale)
+        playbook = PlaybookModel(persona, shop_name, today, locale, domains)
         llm = self.llm()
         if llm is None:
             return playbook

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -37,7 +37,9 @@ class _FixedModel:
     def __init__(self, factory: ModelFactory) -> None:
         self.factory = factory
 
-    def for_turn(self, persona: Persona, shop_name: str, today: date, locale: str = "en_US") -> Model:
+    def for_turn(
+        self, persona: Persona, shop_name: str, today: date, locale: str = "en_US", domains: Sequence[str] = ()
+    ) -> Model:
         return self.factory(persona, shop_name, today)  # a test's own model: the shop's locale is its business
 
 

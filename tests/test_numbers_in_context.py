@@ -2,7 +2,8 @@
 
 A number is an order number when it looks like the order names beside it or is offered as one ("order 1234",
 "#1234"); a ZIP code typed beside an order name is the ZIP even when other numbers or words surround it; an amount
-("$40 back", "a refund of 40") is money. Conversations run on the demo store (US ZIP codes, names like #1031).
+("$1240 back", "a refund of 1240") is money, though it has as many digits as an order name. Conversations run on the
+demo store (US ZIP codes, names like #1031).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from tests.test_understanding import talk
         ("order ZX7788 going to FPO AP 96349 when will it get there", None, "ZX7788", "96349"),
         ("ZX7788, ships to Portland, OR 97214-1234", None, "ZX7788", "97214-1234"),
         # Amounts are money, not an order.
-        ("they only refunded 40 dollars on 1055", None, "1055", None),
-        ("i got 45 back for 1055, where is the rest", None, "1055", None),
+        ("they only refunded 1200 dollars on 1055", None, "1055", None),
+        ("i got 1250 back for 1055, where is the rest", None, "1055", None),
+        ("a refund of 312 came for 1055, out of the 1480 I paid", None, "1055", None),
     ],
 )
 def test_each_number_is_read_for_what_it_is(
@@ -39,17 +41,19 @@ def test_each_number_is_read_for_what_it_is(
 
 
 @pytest.mark.parametrize(
-    ("message", "orders"),
+    ("message", "orders", "postcode"),
     [
-        ("ZX7788 60614", ["ZX7788"]),  # a five-digit number beside a four-digit name is the ZIP
-        ("got 45 back on ZX7788 only", ["ZX7788"]),  # an amount beside a name
-        ("a refund of 312 on 1055 and 1056", ["1055", "1056"]),  # joined orders stay two, the amount drops out
-        ("orders ZX7788 and 7790", ["ZX7788", "7790"]),  # the second typed without its letters
-        ("#1234 & #5678", ["1234", "5678"]),
+        ("ZX7788 60614", ["ZX7788"], "60614"),  # a five-digit number beside a four-digit name is the ZIP
+        # An amount as long as the name beside it, and code-shaped: neither a second order nor the postcode.
+        ("got 1250 back on ZX7788 only", ["ZX7788"], None),
+        ("a refund of 1312 on 1055 and 1056", ["1055", "1056"], None),  # joined orders stay two, the amount drops out
+        ("orders ZX7788 and 7790", ["ZX7788", "7790"], None),  # the second typed without its letters
+        ("#1234 & #5678", ["1234", "5678"], None),
     ],
 )
-def test_only_numbers_that_look_like_orders_are_orders(message: str, orders: list[str]) -> None:
+def test_only_numbers_that_look_like_orders_are_orders(message: str, orders: list[str], postcode: str | None) -> None:
     postal = extract_details(message, None).postal_code
+    assert postal == postcode
     assert understand.order_numbers(message, postal) == orders
 
 
@@ -68,10 +72,10 @@ async def test_an_order_is_proved_by_a_zip_among_other_numbers(turns: list[str])
 
 
 async def test_an_amount_is_never_looked_up_as_an_order() -> None:
-    talked = await talk("i only got 40 back on 1055, priya.nair@example.com")
+    talked = await talk("i only got 1240 back on 1055, priya.nair@example.com")
     looked_up = [args.get("order_number") for turn in talked.calls for name, args in turn if name == "find_order"]
-    assert looked_up and all((n or "").lstrip("#") != "40" for n in looked_up)
-    assert "#40" not in talked.replies[-1] and "1055" in talked.replies[-1]
+    assert looked_up and all((n or "").lstrip("#") != "1240" for n in looked_up)
+    assert "1240" not in talked.replies[-1] and "1055" in talked.replies[-1]
 
 
 async def test_a_zip_with_a_military_state_proves_the_order() -> None:

@@ -131,7 +131,9 @@ async def test_a_problem_with_what_arrived_is_looked_up_then_offered_to_the_team
     reply = talked.replies[1]
     assert "#1042" in reply and word in reply
     assert offers_the_team(reply)
-    assert "in transit" not in reply  # not the delivery status alone
+    # #1042 is still in transit: never told as if it arrived, its real state given with the problem and the offer
+    # (the review's defect: "order #1042 arrived damaged" about a parcel nobody has delivered).
+    assert "in transit" in reply and not re.search(r"#1042\b[^.?!]*\barrived\b", reply)
     assert talked.tools(2) == ["escalate"]
     [escalation] = talked.escalations()
     assert escalation["order_number"] == "#1042" and word in escalation["summary"]

@@ -112,6 +112,9 @@ class PendingFulfillment(BaseModel):
         description="open/in_progress: being prepared; scheduled: waits for `fulfill_at`; on_hold: paused by the store."
     )
     fulfill_at: When | None = Field(None, description="For scheduled work: when it becomes ready to fulfil.")
+    deliver_by: When | None = Field(
+        None, description="For local delivery: the latest time the shop's delivery window promises it by."
+    )
 
 
 def _days_between(earlier: datetime, now: datetime, tz: str) -> int:
@@ -214,8 +217,15 @@ def pending_fulfillments(order: Order, shop: Shop) -> list[PendingFulfillment]:
         if state is None:
             continue
         # A hold's reason (e.g. HIGH_RISK_OF_FRAUD) is the merchant's business, so only the state leaves.
+        # A local delivery's window is the shop's own promise (Shopify's maxDeliveryDateTime); a carrier's is not
+        # passed on here, the carrier's estimate is.
+        deliver_by = when(fo.max_delivery_at, shop) if fo.delivery_method == "LOCAL" else None
         pending.append(
-            PendingFulfillment(state=state, fulfill_at=when(fo.fulfill_at, shop) if state == "scheduled" else None)
+            PendingFulfillment(
+                state=state,
+                fulfill_at=when(fo.fulfill_at, shop) if state == "scheduled" else None,
+                deliver_by=deliver_by,
+            )
         )
     return pending
 

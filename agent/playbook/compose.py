@@ -26,11 +26,15 @@ from agent.playbook.understand import (
 from agent.prompts import Replies
 from tools.find_order import FindOrderResult
 from tools.list_fulfillments import FulfillmentsResult
-from tools.views import Item, OrderOverview, Package, When
+from tools.views import Item, OrderOverview, Package, ScanEvent, When
 
 STALE_AFTER_DAYS = 5
+# Display statuses that say a package reached the shopper even where Shopify records no delivery time.
+_ARRIVED = frozenset(("DELIVERED", "PICKED_UP"))
 # A sentence ending on an abbreviation ("9:00 a.m.", "Northwind Co.", "Acme Inc.") takes no second full stop;
 # an ellipsis ("...") is left alone.
+# Where a reply's sentences meet: a line break, or the space after a sentence's end (kept, to put back as it was).
+_SENTENCE_BREAK = re.compile(r"(\s*\n\s*|(?<=[.!?])[ \t]+)")
 _DOUBLE_STOP = re.compile(r"(?<=\w\.)\.(?!\.)")
 _INTERNATIONAL_HINTS = re.compile(r"origin country|export|international|customs|import|abroad|border", re.IGNORECASE)
 _CONTEXT_TOPICS = {
@@ -288,6 +292,16 @@ class Composer:
 
     def _unshipped(self, order: OrderOverview, result: FulfillmentsResult) -> Answer:
         held = any(p.state == "on_hold" for p in result.pending)
+        due = next((p.deliver_by for p in result.pending if p.deliver_by), None)
+        if result.delivery_method == "LOCAL" and due is not None and not held and not self._passed(due):
+            # A local delivery comes with the shop's own window: its latest time is the estimate the shopper has.
+            text = self.r.say(
+                "order.local_due",
+                order_number=order.order_number,
+                items=self.in_brackets(order.items),
+                date=self.date(due),
+            )
+            return Answer(text)
         key = "order.unshipped_on_hold" if held else "order.unshipped"
         text = self.r.say(key, order_number=order.order_number, items=self.in_brackets(order.items))
         return Answer(
@@ -431,7 +445,14 @@ class Composer:
                 carrier=handover.carrier if handover else carrier,
             )
             return Answer(
-                self.join(text, latest, self._handover_sentence(handover), eta, self.context_for("in_transit"), advice),
+                self.join(
+                    text,
+                    latest,
+                    self._handover_sentence(handover, package if latest else None),
+                    eta,
+                    self.context_for("in_transit"),
+                    advice,
+                ),
                 "delayed_or_stuck",
             )
         text = self.r.say(
@@ -442,7 +463,7 @@ class Composer:
             tracking=self.tracking(package),
         )
         latest = self._latest_sentence(package) if event and event.message else ""
-        handed = self._handover_sentence(self.handover(package))
+        handed = self._handover_sentence(self.handover(package), package if latest else None)
         # An unknown or plain "shipped" state has no sentence of its own.
         return Answer(self.join(text.strip(), self._eta_sentence(package), latest, handed))
 
@@ -501,9 +522,14 @@ class Composer:
             return HandOver(carrier=name, by=others[0] if others else None, tracking=tracking, happened=event.happened)
         return None
 
-    def _handover_sentence(self, handover: HandOver | None) -> str:
+    def _handover_sentence(self, handover: HandOver | None, package: Package | None = None) -> str:
         if handover is None:
             return ""
+        if package is not None and _is_latest(handover, package):
+            # The latest update quoted is this hand-over, with its date: only the new carrier's tracking is news.
+            if not handover.tracking or any(t.number in handover.tracking for t in package.tracking):
+                return ""  # no number, or one the package's tracking already gives
+            return self.r.say("order.handover_tracking_only", carrier=handover.carrier, tracking=handover.tracking)
         tracking = (
             self.r.say("phrases.handover_tracking", carrier=handover.carrier, tracking=handover.tracking)
             if handover.tracking
@@ -654,10 +680,16 @@ class Composer:
 
     def problem_answer(self, order: OrderOverview, result: FulfillmentsResult, problem: str, intent: Intent) -> Answer:
         """Sorry, what Lumen can't do about it, and the team offered; for a missing item, what is still on its way."""
-        arrived = any(p.delivered for p in result.packages)
+        arrived = any(p.delivered or p.status in _ARRIVED for p in result.packages)
         if problem == "missing_item" and not arrived:
             # Nothing has arrived yet, so nothing can be missing from it: where the order is, is the answer.
             return self.order_answer(order, result, intent)
+        if not arrived:
+            # "It arrived damaged" about an order nothing of which is delivered: never said back as if it arrived.
+            # Where the order really is, then the team offered in case something did reach the shopper.
+            status = self.without_offers(self.order_answer(order, result, intent).text)
+            text = self.join(status, self.r.say(f"problem.{problem}_undelivered", order_number=order.order_number))
+            return Answer(text, offer="other", topic=problem)
         several = len(result.packages) > 1 or bool(result.unshipped_items)
         if problem == "missing_item" and several and (result.unshipped_items or not all_delivered(result)):
             # Part of the order hasn't arrived or shipped yet: that is the answer, with the team there if it's more.
@@ -682,8 +714,61 @@ class Composer:
             return Answer(self.join(text, self.r.say("meaning_team.text")), offer="other", topic="status_meaning")
         return Answer(text)
 
-    def meaning_answer(self, order: OrderOverview, result: FulfillmentsResult, named: Sequence[str]) -> Answer:
+    def term_meanings(self, terms: Sequence[str]) -> Answer:
+        """What delivery terms mean (`prompts/terms.toml`), with no order to look at."""
+        table = prompts.toml("terms.toml")
+        return Answer(self.join(*(table[t]["text"] for t in terms if t in table)))
+
+    def _term_answer(self, result: FulfillmentsResult, intent: Intent) -> Answer | None:
+        """ "What does authority to leave mean?" about this order: what the term means, and the carrier's update that
+        uses it; a phrase Lumen has no meaning for but the carrier wrote is quoted as the carrier's own words, and the
+        team offered to ask the carrier. None when neither is known (the statuses' meanings answer then)."""
+        table = prompts.toml("terms.toml")
+        explained = [table[t]["text"] for t in intent.terms if t in table]
+        wanted = [n for t in intent.terms for n in table[t]["names"]]
+        if intent.asked:
+            wanted.append(intent.asked)
+        seen = self._event_using(result, wanted)
+        if not explained and seen is None:
+            return None
+        sentences = list(explained)
+        if seen is not None:
+            package, event = seen
+            carrier = self.carrier(package) or self.r.say("focus.the_carrier")
+            place = event.city or event.country or ""
+            key = "meaning_term.seen" if explained else "meaning_term.carriers_words"
+            sentences.append(
+                self.r.say(
+                    key,
+                    carrier=carrier,
+                    message=(event.message or "").strip(),
+                    date=self.date(event.happened),
+                    in_place=f" in {place}" if place else "",
+                )
+            )
+            if not explained:
+                sentences.append(self.r.say("meaning_term.ask_team", carrier=carrier))
+                return Answer(self.join(*sentences), offer="other", topic="status_meaning")
+        return Answer(self.join(*sentences))
+
+    @staticmethod
+    def _event_using(result: FulfillmentsResult, phrases: Sequence[str]) -> tuple[Package, ScanEvent] | None:
+        """The newest carrier update of this order whose words include one of `phrases` (any case)."""
+        lowered = [" ".join(re.findall(r"\w+", p.lower())) for p in phrases if p.strip()]
+        for package in result.packages:
+            for event in [e for e in (package.latest_event, *package.earlier_events) if e and e.message]:
+                words = " " + " ".join(re.findall(r"\w+", (event.message or "").lower())) + " "
+                if any(p and f" {p} " in words for p in lowered):
+                    return package, event
+        return None
+
+    def meaning_answer(
+        self, order: OrderOverview, result: FulfillmentsResult, named: Sequence[str], intent: Intent | None = None
+    ) -> Answer:
         """What the statuses the shopper asks about mean, or, when none is named, the statuses of this order."""
+        term = self._term_answer(result, intent) if intent is not None and not named else None
+        if term is not None:
+            return term
         codes = list(named) or list(dict.fromkeys(p.status for p in result.packages))
         if not codes:
             codes = [order.fulfillment_status or "OTHER"]
@@ -692,9 +777,17 @@ class Composer:
     def without_offers(self, text: str) -> str:
         """The text without its sentences offering the support team (the shopper asked not to be passed on)."""
         markers = [m.lower() for m in prompts.toml("replies.toml")["handoff"]["markers"]]
-        sentences = re.split(r"(?<=[.!?])\s+", text)
-        kept = [s for s in sentences if not any(m in s.lower() for m in markers)]
-        return " ".join(kept) or text
+        # Each sentence with the space or line break after it, so what is kept keeps the reply's lines (a list of
+        # packages stays a list); a sentence taken out leaves the stronger of the two breaks round it.
+        pieces = _SENTENCE_BREAK.split(text)
+        kept, pending = "", ""
+        for sentence, gap in zip(pieces[::2], [*pieces[1::2], ""], strict=True):
+            if any(m in sentence.lower() for m in markers):
+                pending = gap if "\n" in gap and "\n" not in pending else pending
+                continue
+            kept += (pending if kept else "") + sentence
+            pending = gap
+        return kept or text
 
     # --- follow-ups: one question about an order already shown ---------------------------------------------------
     def focused_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer | None:
@@ -703,6 +796,10 @@ class Composer:
             # The cancellation's facts were just given: only that its reason isn't in the data.
             text = self.r.say("order.cancel_reason_only", order_number=order.order_number)
             return Answer(text, offer="cancellation_details")
+        if intent.asks_why and not intent.not_received and not intent.cancel_request and not result.cancelled:
+            why = self._why_answer(result)
+            if why is not None:
+                return why
         if intent.not_received or intent.asks_why or intent.cancel_request:
             return None
         if intent.focus == "refund":
@@ -737,6 +834,32 @@ class Composer:
             lines = [self._eta_line(p, single=len(result.packages) == 1) for p in packages]
             return Answer("\n".join(lines))
         return None
+
+    def _why_answer(self, result: FulfillmentsResult) -> Answer | None:
+        """ "Why's it late?" about a package on its way: the carrier's own latest words are all Lumen knows of why, so
+        they are said again as the answer (not "nothing has changed"), with the estimate and the team offered."""
+        moving = [p for p in result.packages if not p.delivered and p.latest_event and p.latest_event.message]
+        if not moving:
+            return None
+        lines = []
+        for package in moving:
+            event = package.latest_event
+            assert event is not None and event.message is not None
+            place = event.city or event.country or ""
+            lines.append(
+                self.join(
+                    self.r.say(
+                        "focus.why",
+                        carrier=self.carrier(package) or self.r.say("focus.the_carrier"),
+                        message=event.message.strip(),
+                        date=self.date(event.happened),
+                        in_place=f" in {place}" if place else "",
+                    ),
+                    self._eta_sentence(package, offer=False),
+                )
+            )
+        lines.append(self.r.say("focus.why_more"))
+        return Answer(" ".join(lines), offer="delayed_or_stuck", topic="delayed_or_stuck")
 
     def _package_named(
         self, result: FulfillmentsResult, words: Sequence[str], ordinal: int | None = None
@@ -920,3 +1043,10 @@ def _weekday_month_day(locale: str) -> str:
     skeletons = Locale.parse(locale).datetime_skeletons
     pattern = str(skeletons[match_skeleton("MMMMEEEEd", skeletons) or "MMMMEd"])
     return re.sub(r"E+", "EEEE", pattern)
+
+
+def _is_latest(handover: HandOver | None, package: Package) -> bool:
+    """Whether a hand-over to another carrier is the package's latest update: quoted as that, with its date, it is not
+    told again as a hand-over on the same date (only the new carrier's tracking is added)."""
+    event = package.latest_event
+    return handover is not None and event is not None and handover.happened == event.happened

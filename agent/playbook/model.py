@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from copy import copy
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -43,24 +43,38 @@ from agent.playbook.understand import (
     Awaiting,
     Details,
     Intent,
+    address_change_asked,
     dates_named,
+    firm_yes,
     foreign_shop,
     is_correction,
     names_item,
+    names_no_other_shop,
     offer_answer,
     order_numbers,
     position_named,
     recency_named,
+    unseen_asked,
 )
 from agent.playbook.understand import detect_intent as _detect_intent
 from agent.playbook.understand import extract_details as _extract_details
-from shopify.names import normalize_postal_code
+from shopify.domain import Shop
+from shopify.names import fits_postal_code, normalize_postal_code
 from tools.escalate import EscalationResult
 from tools.find_order import FindOrderResult
 from tools.list_fulfillments import FulfillmentsResult
 from tools.views import OrderOverview
 
 PLAYBOOK_NAME = "playbook"
+
+
+def shop_domains(shop: Shop) -> tuple[str, ...]:
+    """The web addresses a shop is known by: its Shopify domain and its contact email's domain (often its own site),
+    so "I ordered from <our site>" is never taken for another shop."""
+    contact = (shop.contact_email or "").rpartition("@")[2]
+    return tuple(d for d in (shop.domain, contact) if d)
+
+
 _RETRY_FEEDBACK = re.compile(r"<(retry_feedback|validation_errors)>")
 # Worries voiced while Lumen still collects details ("it says delivered but...", "I lost my number"): kept until
 # the order is found, then answered.
@@ -234,8 +248,20 @@ def _intent(text: str, state: State) -> Intent:
         answer = offer_answer(text)
         if answer == "no" and not intent.human:
             return replace(intent, acts=frozenset({"decline"}), sure=frozenset({"decline"}))
-        if answer == "yes" and not intent.has("accept", "acknowledge", "decline"):
-            return replace(intent, acts=frozenset({"accept"}), sure=intent.sure - intent.acts)
+        # A firm yes ("keen", "yes please") takes up an offer made in passing too, however the reader heard it (a
+        # "keen" read as an "ok"); a weaker one ("ok", a thumbs-up) only an offer asked as a question.
+        firm = answer == "yes" and firm_yes(text)
+        if firm or (answer == "yes" and not intent.has("accept", "acknowledge", "decline")):
+            accepted: frozenset[Act] = frozenset({"accept"})
+            sure = (intent.sure - intent.acts) | (accepted if firm else frozenset())
+            return replace(intent, acts=accepted, sure=sure)
+    if state.current_order and intent.asks_why and intent.has("out_of_scope", "policy_question"):
+        # "What's the reason for the delay?" just after an order's status asks about that order, not the shop.
+        about_shop: frozenset[Act] = frozenset({"out_of_scope", "policy_question"})
+        return replace(intent, acts=(intent.acts - about_shop) | {"package_followup"})
+    if state.current_order and intent.has("out_of_scope", "policy_question") and unseen_asked(text):
+        # "What time will the courier come?" just after an order's status asks about that order, not the shop.
+        return replace(intent, acts=(intent.acts - {"out_of_scope", "policy_question"}) | {"package_followup"})
     if state.awaiting == "which_order" and state.choices and _choose(state.choices, text, intent.ordinal):
         return replace(intent, acts=intent.sure)
     if state.awaiting in ("factor", "retry") and is_correction(text):
@@ -249,6 +275,8 @@ def _intent(text: str, state: State) -> Intent:
         # shopper said they don't want it). Only then: beside another act (a parcel not received) the reading
         # already heard what the message is about.
         asked = (_clause_requests(text) | _clause_cues(text)) - intent.negated
+        if not address_change_asked(text, 0.0):
+            asked -= {"change_address"}  # the address named, no change asked: "my address is fine!"
         if asked:
             return intent.plus(asked)
     return intent
@@ -269,12 +297,16 @@ def _picked(state: State, text: str) -> str | None:
 class Playbook:
     """Decides the next step of a conversation. Pure: the same messages always give the same step."""
 
-    def __init__(self, persona: Persona, shop_name: str, today: date, locale: str = "en_US") -> None:
+    def __init__(
+        self, persona: Persona, shop_name: str, today: date, locale: str = "en_US", domains: Sequence[str] = ()
+    ) -> None:
         self.compose = Composer(persona, shop_name, today, locale)
         self.r = self.compose.r
         self.persona = persona
         self.shop_name = shop_name
         self.country = Locale.parse(locale).territory
+        # Every way a shopper may name this shop: its name, its assistant's, its web addresses (`shop_domains`).
+        self.own_names: tuple[str, ...] = (shop_name, persona.assistant_name, *domains)
 
     def next_step(self, messages: list[ModelMessage]) -> ToolStep | ReplyStep:
         turns = split_turns(messages)
@@ -320,7 +352,9 @@ class Playbook:
             state,
             concerns=state.concerns | (intent.acts & _CONCERNS) | (_clause_acts(text) & _PROOF_ROUTES),
             asked_why=state.asked_why or intent.asks_why,
-            no_handoff=(state.no_handoff or intent.no_human) and not intent.human,
+            # "1234 a@b.c don't escalate, just tell me": asking not to be passed on counts in any clause of a message
+            # whose details and question drown it in the whole message's reading.
+            no_handoff=(state.no_handoff or intent.no_human or "no_human" in _clause_acts(text)) and not intent.human,
         )
         several = order_numbers(text, details.postal_code)
         if len(several) > 1:
@@ -346,6 +380,9 @@ class Playbook:
         if state.no_handoff and offer:
             # The shopper asked not to be passed on: the facts stay, the offer goes.
             text, offer, topic = self.compose.without_offers(text), None, None
+        if _contact_still_asked(state, awaiting, offer):
+            # Another question answered while Lumen waits for the team's reply address: the question stays open.
+            text, awaiting = self.compose.join(text, self._say("ask_contact_email_again")), "contact_email"
         return ReplyStep(
             text,
             replace(
@@ -362,6 +399,20 @@ class Playbook:
     def _decide(self, state: State, turn: Turn) -> ToolStep | ReplyStep:
         intent = _intent(turn.user, state)
         details = _details(turn.user, state)
+        platform = _platform_beside_order(intent, details, state.country)
+        if platform is None:
+            return self._next(state, turn, intent, details)
+        # "One from AliExpress and one from you, 4417 a@b.c": the other shop's order is theirs to ask, and ours is
+        # answered as if it came alone.
+        ours = replace(intent, acts=(intent.acts - {"other_platform"}) | {"where_is_order"}, platform=None)
+        step = self._next(state, turn, ours, details)
+        if isinstance(step, ToolStep):
+            return step
+        article = "an" if platform[0].lower() in "aeiou" else "a"
+        line = self._say("other_platform_beside", platform=platform, article=article)
+        return replace(step, text=self.compose.join(line, step.text))
+
+    def _next(self, state: State, turn: Turn, intent: Intent, details: Details) -> ToolStep | ReplyStep:
         new_details = bool(details.order_number or details.email or details.postal_code)
 
         escalation = self._escalation_flow(state, turn, intent, details)
@@ -372,12 +423,24 @@ class Playbook:
         elsewhere = None if intent.other_platform or new_details or state.current_order else self._elsewhere(turn.user)
         if elsewhere is not None:
             intent = replace(intent, acts=intent.acts | {"other_platform"}, platform=elsewhere)
+        elif intent.other_platform and intent.platform is None and names_no_other_shop(turn.user, self.own_names):
+            # "I bought it from <our own site>", "ordered from Leeds": where it was placed is named, and it is this
+            # shop, a place or a person; no marketplace is named: the order is asked about here.
+            intent = replace(intent, acts=(intent.acts - {"other_platform"}) | {"where_is_order"})
         small = self._small_talk(state, intent, new_details)
         if small is not None:
             return small
         if intent.policy_question and not new_details:
             policy = self.compose.policy_answer(turn.user)
             return self._answered(policy.text, state, offer=policy.offer, topic=policy.topic)
+        if intent.request and not new_details and not state.current_order and _asks_how(turn.user):
+            # "How do I return something?" asks how, about no order yet: the merchant's notes if they say, else what
+            # Lumen can't do and the team offered (the shopper may still name an order).
+            return self._how_to(state, turn.user, intent.request)
+        term_only = intent.has("status_meaning") and intent.terms and not intent.statuses
+        if term_only and not new_details and not state.current_order:
+            # "What does authority to leave mean?" before any order: what the term means.
+            return self._answered(self.compose.term_meanings(intent.terms).text, state)
         if intent.has("status_meaning") and intent.statuses and not new_details and not state.current_order:
             meaning = self.compose.status_meanings(intent.statuses)
             return self._answered(meaning.text, state, offer=meaning.offer, topic=meaning.topic)
@@ -397,15 +460,17 @@ class Playbook:
             return self._reply(state, "customer_orders.unclear", awaiting="which_order", orders=listed)
         return self._order_flow(state, turn, intent, new_details)
 
+    def _how_to(self, state: State, text: str, request: Act) -> ReplyStep:
+        policy = self.compose.policy_answer(text)
+        if policy.offer is None:
+            return self._answered(policy.text, state)
+        key = f"how_to.{request}" if self.r.has(f"how_to.{request}") else "how_to.other"
+        return self._answered(self._say(key), state, offer="other", topic="policy_question")
+
     def _elsewhere(self, text: str) -> str | None:
-        """A shop the message says the order was placed with ("I ordered it from Maple Goods") that is not this one,
-        so the order is another platform's even when no list knows the name."""
-        name = foreign_shop(text)
-        if name is None:
-            return None
-        ours = set(re.findall(r"[a-z]{3,}", f"{self.shop_name} {self.persona.assistant_name}".lower()))
-        ours -= {"the", "and", "shop", "store", "company", "online"}
-        return None if ours & set(re.findall(r"[a-z]{3,}", name.lower())) else name
+        """A shop the message says the order was placed with ("I ordered it from Maple Goods") that is surely another
+        business and not this one, so the order is another platform's even when no list knows the name."""
+        return foreign_shop(text, self.own_names)
 
     def _small_talk(self, state: State, intent: Intent, new_details: bool) -> ReplyStep | None:
         """Answers that need no order: a no to an offer, another platform, greetings, thanks, an "ok"."""
@@ -418,6 +483,9 @@ class Playbook:
             return self._reply(state, "other_platform", platform=intent.platform, article=article)
         if new_details or intent.order_related:
             return None
+        if state.escalations and state.awaiting is None and intent.acts <= _ONLY_YES - {"ask_human"} | {"acknowledge"}:
+            # A yes after the hand-off was made answers nothing still open (the hand-off settled the offer).
+            return self._reply(state, "acknowledged")
         if intent.no_human:
             key = "no_handoff" if state.current_order else "no_handoff_ask"
             return self._reply(state, key, awaiting=None if state.current_order else "order_number")
@@ -466,8 +534,13 @@ class Playbook:
         said_yes = yes or (intent.acknowledge and not intent.thanks and state.offer_asked) or opens_yes
         if state.no_handoff and not intent.human:
             return None
+        pending = self._contact_pending(state, turn.user, intent, details)
+        if pending is not None:
+            return pending
         accepting = state.awaiting == "escalation_offer" and said_yes and not details.order_number
-        giving_contact = state.awaiting == "contact_email" and details.email
+        # The reply address asked for, given now or after another question in between (the question stays open).
+        waiting = state.awaiting == "contact_email" or (state.pending_reason is not None and not details.order_number)
+        giving_contact = waiting and details.email
         if not (accepting or giving_contact or intent.human):
             return None
         # Accepting an offer hands over for that reason (or for the request said with the yes); asking for a person
@@ -501,13 +574,33 @@ class Playbook:
             args["shopper_email"] = state.email
         return ToolStep("escalate", args)
 
+    def _contact_pending(self, state: State, text: str, intent: Intent, details: Details) -> ReplyStep | None:
+        """Lumen asked which email the team should reply to, and the message gives none: a yes ("aye", "sure") is no
+        address, so the question is asked again; a no withdraws the hand-off. Anything else is read as usual."""
+        if state.awaiting != "contact_email" or details.email or details.order_number:
+            return None
+        answer = offer_answer(text)
+        if answer == "no" or (intent.decline and not intent.human):
+            return self._reply(replace(state, pending_reason=None, pending_summary=None), "declined")
+        if answer == "yes" or (intent.acts and intent.acts <= _ONLY_YES | {"acknowledge"}):
+            return self._reply(state, "again.contact_email", awaiting="contact_email")
+        return None
+
     def _after_escalation(self, state: State, result: EscalationResult, turn: Turn) -> ToolStep | ReplyStep:
         call = next(c for c in reversed(turn.calls) if c.name == "escalate")
         order = call.args.get("order_number")
         if result.status in ("created", "already_created") and result.reference:
             reply_to = result.reply_to or state.email or ""
             escalations = state.escalations | {order or "": (result.reference, reply_to)}
-            done = replace(state, escalations=escalations, pending_reason=None, pending_summary=None)
+            # The hand-off answers whatever was pending: the offer, a "why" the team will explain, worries voiced.
+            done = replace(
+                state,
+                escalations=escalations,
+                pending_reason=None,
+                pending_summary=None,
+                asked_why=False,
+                concerns=frozenset(),
+            )
             key = "escalated" if result.status == "created" else "already_escalated"
             return self._reply(done, key, reference=result.reference, email=reply_to)
         if result.status == "not_verified" and state.email:
@@ -542,7 +635,7 @@ class Playbook:
             call = next(c for c in reversed(turn.calls) if c.name == "find_order" and c.result is not None)
             state = replace(state, failed=state.failed | {_lookup_key(call.args)})
         if result.status == "customer_orders" and len(result.orders) > 1:
-            named = _choose(_choices(result), turn.user, None, loose=False)
+            named = _choose(_choices(result), turn.user, None, loose=False) or _by_state(result, turn.user)
             if named is not None:
                 # "Where are my blue mittens?": the one order with what they named is the one they mean.
                 return ToolStep("find_order", {"order_number": named})
@@ -639,9 +732,22 @@ class Playbook:
             # A follow-up about an order already shown: answer the question asked, not the whole story again.
             focused = self.compose.focused_answer(order, fulfillments, intent)
             if focused is not None:
-                return self._shown(self._answered(focused.text, answered, offer=focused.offer, topic=focused.topic))
+                text = self._with_unseen(focused.text, turn.user)
+                return self._shown(self._answered(text, answered, offer=focused.offer, topic=focused.topic))
         answer: Answer = self.compose.order_answer(order, fulfillments, intent)
-        return self._shown(self._answered(answer.text, answered, offer=answer.offer, topic=answer.topic))
+        text = self._with_unseen(answer.text, turn.user)
+        return self._shown(self._answered(text, answered, offer=answer.offer, topic=answer.topic))
+
+    def _with_unseen(self, text: str, said: str) -> str:
+        """The answer, and a plain "I can't see that" for what the shopper asked that the order data never holds
+        (customs charges, a time of day); before an offer that ends the answer, so the offer stays its last word."""
+        unseen = [self.r.say(f"unseen.{topic}") for topic in unseen_asked(said) if self.r.has(f"unseen.{topic}")]
+        if not unseen:
+            return text
+        *before, last = _SENTENCE_END.split(text.strip())
+        if before and any(marker in last for marker in prompts.toml("replies.toml")["handoff"]["markers"]):
+            return self.compose.join(*(s.strip() for s in before), *unseen, last.strip())
+        return self.compose.join(text, *unseen)
 
     @staticmethod
     def _shown(step: ReplyStep) -> ReplyStep:
@@ -668,7 +774,7 @@ class Playbook:
         if problem and not result.cancelled:
             return self.compose.problem_answer(order, result, problem, intent)
         if intent.has("status_meaning") and not result.cancelled:
-            meaning = self.compose.meaning_answer(order, result, intent.statuses)
+            meaning = self.compose.meaning_answer(order, result, intent.statuses, intent)
             if first_look:
                 # "It says delivery failed, what does that mean? 1234 a@b.c": the order itself was never shown, so
                 # what the status means is followed by what this order's status is, and that answer's offer.
@@ -707,17 +813,58 @@ class Playbook:
         return self._shown(self._answered("\n\n".join(answers), done))
 
 
+def _platform_beside_order(intent: Intent, details: Details, country: str | None) -> str | None:
+    """The other shop a message names beside an order of ours it proves (a number with an email, or a postcode of
+    the shop's country; so not the marketplace's own order number alone: "Walmart order 112-3456789-1234567"), if
+    any."""
+    if not (intent.other_platform and intent.platform and details.order_number):
+        return None
+    postcode = details.postal_code and fits_postal_code(details.postal_code, country) is not False
+    return intent.platform if details.email or postcode else None
+
+
 _STATUS_ASKS: frozenset[Act] = frozenset(("where_is_order", "give_details", "ship_when"))
+# A question about how something is done, not a request about one order: "how do I return something?", "what's the
+# process for an exchange", "how to cancel".
+_HOW_TO = re.compile(
+    r"\bhow (?:do|can|would|should|does|could) (?:i|we|you|one|someone)\b|\bhow to\b"
+    r"|\bhow(?:'s| does) (?:the )?\w+ work|\bwhat(?:'s| is) the (?:process|procedure|way|policy)\b"
+    r"|\bwhat do i (?:need to )?do to\b",
+    re.IGNORECASE,
+)
+
+
+def _asks_how(text: str) -> bool:
+    return bool(_HOW_TO.search(text.replace("’", "'")))
+
+
 _ONLY_YES: frozenset[Act] = frozenset(("accept", "ask_human"))
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?= )")  # splits before the space that follows a sentence's end
 _CLAUSE_BREAK = re.compile(r"[?.!;,]+|\b(?:and|but|also)\b", re.IGNORECASE)
 
 
+def _contact_still_asked(state: State, awaiting: Awaiting, offer: str | None) -> bool:
+    """Whether a reply about something else leaves Lumen's question for the team's reply address open: it was asked
+    (a hand-off is pending), the reply asks nothing of its own, and the shopper has not asked not to be passed on."""
+    return (
+        state.awaiting == "contact_email" and state.pending_reason is not None and awaiting is None and offer is None
+    ) and not state.no_handoff
+
+
 def _asks_status(text: str) -> bool:
     """Whether one part of the message asks where the order is ("where is 7315 and can I return it?"): each clause
     read on its own, so a request beside it does not drown the question."""
-    clauses = _CLAUSE_BREAK.split(text)
-    return any(detect_intent(c.strip()).sure & {"where_is_order", "ship_when"} for c in clauses if len(c.split()) >= 2)
+    clauses = _CLAUSE_BREAK.split(EMAIL.sub(" ", text))
+    if any(detect_intent(c.strip()).sure & {"where_is_order", "ship_when"} for c in clauses if len(c.split()) >= 2):
+        return True
+    # A clause that is nothing but the question and the order's number ("where's 4423", "when will #1042 arrive"): the
+    # number dilutes the reading, so the question is read as asked whenever it is the clause's only act.
+    return any(
+        detect_intent(c.strip()).acts in ({"where_is_order"}, {"ship_when"})
+        and re.search(r"\d", c)
+        and re.match(r"\s*(?:where|when|wheres|whens)\b", c, re.IGNORECASE)
+        for c in clauses
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -770,6 +917,19 @@ def _clause_cues(text: str) -> frozenset[Act]:
     return frozenset(found)
 
 
+_CANCELLED_WORDS = re.compile(r"\b(?:cancell?ed|cancell?ation|canceled one)\b", re.IGNORECASE)
+
+
+def _by_state(result: FindOrderResult, text: str) -> str | None:
+    """The one listed order in the state the message names: "the cancelled one", "the one that's in transit"."""
+    if _CANCELLED_WORDS.search(text):
+        picked = [o.order_number for o in result.orders if o.cancelled]
+    else:
+        named = set(detect_intent(text).statuses)
+        picked = [o.order_number for o in result.orders if named and o.fulfillment_status in named and not o.cancelled]
+    return picked[0] if len(picked) == 1 else None
+
+
 def _choices(result: FindOrderResult) -> tuple[tuple[str, str, str], ...]:
     """A customer's listed orders as `State.choices`: number, item names a line each, ISO time placed."""
     return tuple((o.order_number, "\n".join(i.name for i in o.items), o.placed.iso) for o in result.orders)
@@ -814,8 +974,10 @@ def _result_for(turn: Turn, tool: str, order_number: str) -> Any:
 class PlaybookModel(FunctionModel):
     """The offline model: pass it wherever pydantic-ai takes a model."""
 
-    def __init__(self, persona: Persona, shop_name: str, today: date, locale: str = "en_US") -> None:
-        self.playbook = Playbook(persona, shop_name, today, locale)
+    def __init__(
+        self, persona: Persona, shop_name: str, today: date, locale: str = "en_US", domains: Sequence[str] = ()
+    ) -> None:
+        self.playbook = Playbook(persona, shop_name, today, locale, domains)
         super().__init__(self._respond, stream_function=self._stream, model_name=PLAYBOOK_NAME)
 
     def _step(self, messages: list[ModelMessage]) -> ToolStep | ReplyStep:

@@ -7,6 +7,7 @@ Nothing here knows a store: order numbers, emails and postal codes are recognise
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Literal
@@ -15,7 +16,7 @@ from babel import Locale
 
 from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS
-from agent.playbook.acts import THRESHOLD, Act, ActReading, read_acts
+from agent.playbook.acts import THRESHOLD, Act, ActReading, negated_spans, read_acts
 from shopify.names import fits_postal_code
 
 # What Lumen just asked for; "retry" follows a failed lookup (a new number, email or postcode may come).
@@ -36,16 +37,37 @@ _NAMED_ORDER = re.compile(
 )
 _BARE_NUMBER = re.compile(
     r"(?<![\w$€£¥.,/:])(\d{3,12})"
-    r"(?![\w%/:€£¥]|[.,]\d|\s*(?:days?|weeks?|months?|hours?|dollars?|euros?|pounds?|quid|yen|bucks|items?)\b)"
+    r"(?![\w%/:€£¥$]|[.,]\d|\s*(?:days?|weeks?|months?|hours?|dollars?|euros?|pounds?|quid|yen|bucks|items?)\b)"
 )
-# Words round a number that make it an amount of money, never an order: "got 120 back", "a refund of 120",
-# "paid 134", "120 refunded".
+# The currency codes shoppers type beside an amount ("USD 120", "gbp120"): letters that are never an order's prefix.
+_CURRENCY_CODES = frozenset(
+    ["USD", "CAD", "AUD", "NZD", "GBP", "EUR", "CHF", "JPY", "INR", "SGD", "HKD", "SEK", "NOK", "DKK", "MXN", "BRL",
+     "ZAR", "CNY"]
+)  # fmt: skip
+# Money said in words or marks round a number make it an amount, never an order: "$120", "120 USD", "got 120 back",
+# "a refund of 120", "it cost me 120", "I paid like 1200", "the total was 340". Between the money word and the number
+# only words that say nothing of an order may stand ("me", "about", "a total of"); "paid for 1042" is an order paid for.
+_MONEY_WORDS = (
+    r"paid|pay|paying|cost|costs|costing|spent|spend|charged|charge|billed|price|priced|total|totals|totalled|"
+    r"totaled|worth|refund|refunds|refunded|" + "|".join(c.lower() for c in _CURRENCY_CODES)
+)
+_GAP_WORDS = (
+    r"me|us|you|them|him|her|like|about|around|roughly|approx|approximately|nearly|almost|over|just|only|exactly|"
+    r"already|literally|a|an|the|total|sum|amount|whole|full|of|was|is|were|been|be|it"
+)
 _AMOUNT_BEFORE = re.compile(
-    r"(?:[$€£¥]|\b(?:usd|cad|aud|gbp|eur|refund(?:ed)?(?:\s+(?:of|was|is))?|paid|charged|cost|costs|price|total|"
-    r"spent)\b)\s*$",
+    rf"(?:[$€£¥]|\b(?:{_MONEY_WORDS})\b(?:\s+(?:{_GAP_WORDS})\b){{0,4}}:?)\s*[$€£¥]?\s*$", re.IGNORECASE
+)
+_AMOUNT_AFTER = re.compile(
+    r"^\s*(?:[$€£¥]|(?:back|refunded|returned to me|off|dollars?|euros?|pounds?|quid|bucks|cents?|"
+    + "|".join(_CURRENCY_CODES)
+    + r")\b)",
     re.IGNORECASE,
 )
-_AMOUNT_AFTER = re.compile(r"^\s*(?:back|refunded|returned to me|off)\b", re.IGNORECASE)
+# "The 340 I paid", "that 1200 we spent": a number the shopper says they paid, after a word that points at it.
+_POINTED_BEFORE = re.compile(r"\b(?:the|that|those|this)\s*$", re.IGNORECASE)
+_PAID_AFTER = re.compile(r"^\s*(?:i|we|you)\s+(?:(?:have|had|'ve)\s+)?(?:paid|spent|was charged|got charged)\b",
+                         re.IGNORECASE)  # fmt: skip
 # Words before a number that make it an amount or a tracking number, not a postcode: "cost 5000", "tracking 123456".
 _NOT_A_CODE = re.compile(
     r"\b(?:cost|costs|paid|pay|price|total|spent|tracking|track|number|no)\W*(?:is|was|of|:)?\s*$", re.IGNORECASE
@@ -56,9 +78,13 @@ _SEVERAL = re.compile(
     re.IGNORECASE,
 )
 _YEAR_CONTEXT = re.compile(rf"\b(?:in|since|from|of|year|back|early|late|{MONTH_PATTERN})\s*$", re.IGNORECASE)
+# Only a number that can be a year is one: "since 2025" is a year, "a week since 4419 shipped" an order.
+_YEAR = re.compile(r"(?:19|20)\d\d")
 # A store's order name typed with spaces, its letters in capitals as the shop writes them: "AB 7312", "QRS 7310 IE".
 # Dashes with spaces round them too: "QRS - 7324 - IE".
 _SPACED_ORDER = re.compile(r"(?<![\w@#\-])([A-Z]{2,4})(?: |\s*-\s*)(\d{3,10})(?:(?: |\s*-\s*)([A-Z]{1,3}))?(?![\w@\-])")
+# Capitals between two numbers: "4401 FLX 0610" (an order name with a suffix, then a postcode; `_suffix_then_postcode`).
+_LETTERS_BETWEEN = re.compile(r"(?<![\w@#\-])#?(\d{3,10})\s+([A-Z]{2,4})\s+(\d{3,10})(?![\w@\-])")
 # Words a number follows in a sentence, never a shop's prefix: "WHERE IS 7310 OK" is no order name.
 _NOT_PREFIXES = frozenset(
     ["IS", "WAS", "NO", "NR", "NUM", "REF", "ID", "MY", "OF", "ON", "IN", "TO", "AT", "IT", "AND"]
@@ -174,15 +200,19 @@ def extract_details(text: str, awaiting: Awaiting, country: str | None = None) -
     details.postal_code, rest = _take_postal_code(EMAIL.sub(" ", text), country)
     rest = rest.replace("〒", " ")
 
-    _read_order_number(details, rest, awaiting)
+    _read_order_number(details, rest, awaiting, country)
     if details.order_number and not details.postal_code and awaiting != "factor":
         details.postal_code = _postcode_beside(rest, details.order_number)
     return details
 
 
-def _read_order_number(details: Details, rest: str, awaiting: Awaiting) -> None:
+def _read_order_number(details: Details, rest: str, awaiting: Awaiting, country: str | None = None) -> None:
     """The order number in the message (or, depending on what Lumen asked, a code-shaped answer as the postcode)."""
-    spaced = next((m for m in _SPACED_ORDER.finditer(rest) if m.group(1) not in _NOT_PREFIXES), None)
+    if _suffix_then_postcode(details, rest, country):
+        return
+    spaced = next(
+        (m for m in _SPACED_ORDER.finditer(rest) if m.group(1) not in _NOT_PREFIXES and _shop_letters(m.group(1))), None
+    )
     if spaced:
         details.order_number = "-".join(part for part in spaced.groups() if part)
         return
@@ -208,7 +238,7 @@ def _read_order_number(details: Details, rest: str, awaiting: Awaiting) -> None:
         details.postal_code = stripped
         return
 
-    named = [m for m in _NAMED_ORDER.findall(rest) if not _POSTAL_SHAPE.match(m)]
+    named = [m for m in _NAMED_ORDER.findall(rest) if not _POSTAL_SHAPE.match(m) and _shop_letters(m)]
     if named:
         details.order_number = named[-1]
         return
@@ -216,24 +246,54 @@ def _read_order_number(details: Details, rest: str, awaiting: Awaiting) -> None:
     correcting = any(w in _CORRECTION for w in _words(rest))
     if awaiting == "factor" and not correcting and not details.email and not details.postal_code:
         # We asked for the email or postal code: a code-shaped answer ("3000", "it's 3000") is the postal code.
-        shaped = [b for b in _BARE_NUMBER.findall(rest) if _POSTAL_SHAPE.match(b)]
+        shaped = [m.group(1) for m in _plain_numbers(rest) if _POSTAL_SHAPE.match(m.group(1))]
         if _POSTAL_SHAPE.match(stripped) or len(shaped) == 1:
             details.postal_code = stripped if _POSTAL_SHAPE.match(stripped) else shaped[0]
             return
 
-    # "I ordered in 2025" or "since March 2025" names a year, not an order.
-    bare = [
-        m.group(1)
-        for m in _BARE_NUMBER.finditer(rest)
-        if not _YEAR_CONTEXT.search(rest[: m.start()]) and not _is_amount(rest, m.start(), m.end())
-    ]
+    # "I ordered in 2025" names a year, "it cost me 1200" an amount: neither is an order.
+    bare = [m.group(1) for m in _plain_numbers(rest)]
     if awaiting == "factor" and not correcting:
         return
     if len(bare) == 1:
         details.order_number = bare[0]
-    elif len(bare) == 2 and len(bare[0]) != len(bare[1]) and not _SEVERAL.search(rest):
-        # "2017 98101": numbers of two lengths side by side are an order number and its postcode, in that order.
+    elif len(bare) == 2 and not _SEVERAL.search(rest) and _number_then_postcode(bare[0], bare[1], country):
+        # "2017 98101": an order number and its postcode, in that order (the order Lumen asks for them in).
         details.order_number = bare[0]
+
+
+def _number_then_postcode(first: str, second: str, country: str | None) -> bool:
+    """Whether two bare numbers side by side, with no word joining them as two orders ("orders 5521 and 5530"), are an
+    order number and its postcode: numbers of two lengths ("2017 98101") are; so are numbers of one length where the
+    shop's country writes its postcodes so ("4406 3204" in a shop in New Zealand, whose orders and postcodes both
+    have four digits). Read so, the second is tried as the order's postcode: one lookup, rationed like any guess."""
+    if len(first) != len(second):
+        return True
+    return bool(fits_postal_code(second, country))
+
+
+def _suffix_then_postcode(details: Details, rest: str, country: str | None) -> bool:
+    """ "4401 FLX 0610": letters between two numbers are the first number's suffix (the shop's "#4401FLX") and the
+    second number is the postcode, when it can be one in the shop's country; the same order Lumen asks for them in.
+    Sets the order number and postcode it reads, and says whether it did."""
+    found = _LETTERS_BETWEEN.search(rest)
+    if found is None:
+        return False
+    number, letters, code = found.groups()
+    if letters in _NOT_SUFFIXES or letters in _NOT_PREFIXES or not _POSTAL_SHAPE.match(code):
+        return False
+    if fits_postal_code(code, country) is False:
+        return False  # no postcode of this shop's: "4401 QRS 7310" is a number and a prefixed order name
+    details.order_number = f"{number}-{letters}"
+    details.postal_code = details.postal_code or code
+    return True
+
+
+def _shop_letters(name: str) -> bool:
+    """Whether the letters before an order-shaped token may be a shop's prefix: not a currency code ("USD 1200",
+    "gbp120")."""
+    letters = re.match(r"[A-Za-z]*", name)
+    return (letters.group(0).upper() if letters else "") not in _CURRENCY_CODES
 
 
 def _lettered_suffix(rest: str) -> str | None:
@@ -252,8 +312,24 @@ def _lettered_suffix(rest: str) -> str | None:
 
 
 def _is_amount(text: str, start: int, end: int) -> bool:
-    """Whether the number at text[start:end] is an amount of money: "got 120 back", "a refund of 120"."""
-    return bool(_AMOUNT_BEFORE.search(text[:start]) or _AMOUNT_AFTER.match(text[end:]))
+    """Whether the number at text[start:end] is an amount of money: money words or a currency mark say so ("got 120
+    back", "a refund of 120", "it cost me 1200", "the 340 I paid"); a number typed alone never is."""
+    before, after = text[:start], text[end:]
+    if _AMOUNT_BEFORE.search(before) or _AMOUNT_AFTER.match(after):
+        return True
+    return bool(_POINTED_BEFORE.search(before) and _PAID_AFTER.match(after))
+
+
+def _is_year(text: str, number: re.Match[str]) -> bool:
+    """ "I ordered in 2025", "since March 2025": a year after a word that dates it (a plausible year only, so "the lamp
+    in 1042" is still an order)."""
+    return bool(_YEAR.fullmatch(number.group(1)) and _YEAR_CONTEXT.search(text[: number.start()]))
+
+
+def _plain_numbers(text: str) -> list[re.Match[str]]:
+    """The bare numbers in a message that are neither a year nor an amount of money: each may be an order or a code."""
+    found = _BARE_NUMBER.finditer(text)
+    return [m for m in found if not _is_year(text, m) and not _is_amount(text, m.start(), m.end())]
 
 
 def _postcode_beside(rest: str, order_number: str) -> str | None:
@@ -262,12 +338,11 @@ def _postcode_beside(rest: str, order_number: str) -> str | None:
     if _SEVERAL.search(rest):
         return None
     others = [
-        b
-        for b in _BARE_NUMBER.findall(rest)
-        if b not in order_number
-        and _POSTAL_SHAPE.match(b)
-        and not _YEAR_CONTEXT.search(rest.split(b, 1)[0])
-        and not _NOT_A_CODE.search(rest.split(b, 1)[0])
+        m.group(1)
+        for m in _plain_numbers(rest)
+        if m.group(1) not in order_number
+        and _POSTAL_SHAPE.match(m.group(1))
+        and not _NOT_A_CODE.search(rest[: m.start()])
     ]
     return others[0] if len(others) == 1 else None
 
@@ -306,6 +381,8 @@ class Intent:
     focus: str | None = None  # a follow-up about one thing: "carrier", "eta", "refund", "return"
     item_words: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()  # Shopify statuses the message names ("in transit" -> IN_TRANSIT)
+    terms: tuple[str, ...] = ()  # delivery terms the message names (`prompts/terms.toml`: "authority to leave")
+    asked: str | None = None  # the words a "what does X mean?" asks about, as typed
     sure: frozenset[Act] = frozenset()  # acts read with high confidence
 
     def has(self, *acts: Act) -> bool:
@@ -456,31 +533,62 @@ def _answer_phrases() -> dict[str, tuple[str, ...]]:
     }
 
 
+# Pictures that stand for a word in a short answer (a thumbs-up, a tick): kept as tokens of their own. Skin tones and
+# the variation selector only restyle the picture before them.
+_PICTURE = r"[\u2600-\u27bf\u2b05-\u2b55\U0001f000-\U0001f3fa\U0001f400-\U0001faff]"
+_RESTYLE = re.compile(r"[\U0001f3fb-\U0001f3ff\ufe0f\u200d]")
+
+
 def _answer_tokens(text: str) -> list[str]:
-    return re.findall(r"\w+", text.lower().replace("’", "").replace("'", ""))
+    plain = _RESTYLE.sub("", text.lower().replace("’", "").replace("'", ""))
+    return re.findall(rf"\w+|{_PICTURE}", plain)
 
 
 def offer_answer(text: str) -> Literal["yes", "no"] | None:
     """How a message answers an open question (an offer to pass the case on), from `prompts/answers.toml`: "no" when
     it takes the request back anywhere ("actually nvm, it's fine"), or is nothing but words of no; "yes" when it is
     nothing but words of yes ("oui please"); None when it says more than an answer (the act reader decides then)."""
+    said = _answer_kinds(text)
+    if said is None:
+        return None
+    if "withdraw" in said:
+        return "no"
+    if "no" in said:
+        return None if "yes" in said else "no"  # "nah go ahead", "no, please do": for the reader to weigh
+    return "yes" if "yes" in said else None
+
+
+def firm_yes(text: str) -> bool:
+    """Whether a message is a yes strong enough to take up an offer made in passing ("if you'd like, I can ask the
+    team"): nothing but words of yes, one of them more than an "ok" ("keen", "yes please", not "ok" or a thumbs-up,
+    which as often only say the shopper read it)."""
+    said = _answer_kinds(text)
+    return (
+        said is not None
+        and said.get("yes", set()) - set(_answer_phrases()["weak_yes"]) != set()
+        and not ({"no", "withdraw"} & said.keys())
+    )
+
+
+def _answer_kinds(text: str) -> dict[str, set[str]] | None:
+    """The phrases of each kind (`prompts/answers.toml`) a short answer is made of, longest phrase first whatever its
+    kind ("nah yeah" is a yes, "yeah nah" a no); None when the message says more than an answer. A withdrawal
+    anywhere ("actually nvm, it's fine") is the whole answer unless the message opens with a plain yes."""
     phrases = _answer_phrases()
     padded = f" {' '.join(_answer_tokens(_without_emails(text)))} "
     if any(f" {p} " in padded for p in phrases["withdraw"]):
         # "Yes please, I'll wait to hear from them" opens with a plain yes: that one is for the reader to weigh.
         opens_yes = any(padded.startswith(f" {p} ") for p in phrases["yes"] if p not in phrases["weak_yes"])
-        return None if opens_yes else "no"
-    said: set[str] = set()
-    for kind in ("no", "yes", "filler"):
-        for phrase in phrases[kind]:
-            if f" {phrase} " in padded:
-                said.add(kind)
-                padded = padded.replace(f" {phrase} ", " " * (len(phrase) + 2))
-    if padded.strip():
-        return None
-    if "no" in said:
-        return None if "yes" in said else "no"  # "nah go ahead", "no, please do": for the reader to weigh
-    return "yes" if "yes" in said else None
+        return None if opens_yes else {"withdraw": set()}
+    said: dict[str, set[str]] = {}
+    ranked = sorted(
+        ((p, kind) for kind in ("no", "yes", "filler") for p in phrases[kind]), key=lambda pk: -len(pk[0].split())
+    )
+    for phrase, kind in ranked:
+        if f" {phrase} " in padded:
+            said.setdefault(kind, set()).add(phrase)
+            padded = padded.replace(f" {phrase} ", " " * (len(phrase) + 2))
+    return None if padded.strip() else said
 
 
 def is_correction(text: str) -> bool:
@@ -508,20 +616,18 @@ def order_numbers(text: str, postal_code: str | None = None) -> list[str]:
     found = [
         (m.start(), "-".join(p for p in m.groups() if p))
         for m in _SPACED_ORDER.finditer(rest)
-        if m.group(1) not in _NOT_PREFIXES
+        if m.group(1) not in _NOT_PREFIXES and _shop_letters(m.group(1))
     ]
-    found += [(m.start(), m.group(1)) for m in _NAMED_ORDER.finditer(rest) if not _POSTAL_SHAPE.match(m.group(1))]
+    found += [
+        (m.start(), m.group(1))
+        for m in _NAMED_ORDER.finditer(rest)
+        if not _POSTAL_SHAPE.match(m.group(1)) and _shop_letters(m.group(1))
+    ]
     found += [(m.start(), m.group(1)) for m in _PREFIXED_NUMBER.finditer(rest) if re.search(r"\d", m.group(1))]
     # A bare number is another order only when it looks like the names beside it (as many digits as "ZQ4410"):
     # beside a named order, a ZIP ("ZQ4410 60614") or an amount ("got 120 back on ZQ4412") is no second order.
     lengths = {len(re.sub(r"\D", "", n)) for _, n in found}
-    found += [
-        (m.start(), m.group(1))
-        for m in _BARE_NUMBER.finditer(rest)
-        if not _YEAR_CONTEXT.search(rest[: m.start()])
-        and not _is_amount(rest, m.start(), m.end())
-        and (not lengths or len(m.group(1)) in lengths)
-    ]
+    found += [(m.start(), m.group(1)) for m in _plain_numbers(rest) if not lengths or len(m.group(1)) in lengths]
     numbers: list[str] = []
     for _, number in sorted(found):
         # By digits: a shop's "AB-7310" is what its shoppers also type as "7310".
@@ -539,6 +645,36 @@ def named_statuses(text: str) -> tuple[str, ...]:
             found.append(code)
     # "carrier picked up" names PICKED_UP too; the longer name is the one meant.
     return tuple(c for c in found if not any(c != o and c in o for o in found))
+
+
+@lru_cache(maxsize=1)
+def _terms() -> dict[str, tuple[str, ...]]:
+    return {
+        key: tuple(" ".join(_words(n)) for n in entry["names"]) for key, entry in prompts.toml("terms.toml").items()
+    }
+
+
+def terms_named(text: str) -> tuple[str, ...]:
+    """Delivery terms a message names in words (`prompts/terms.toml`): "what's ATL?" -> ("authority_to_leave",)."""
+    lowered = " " + " ".join(_words(text)) + " "
+    return tuple(key for key, names in _terms().items() if any(f" {n} " in lowered for n in names))
+
+
+_ASKED = re.compile(
+    r"\bwhat(?:'s| is| does| do)\s+[\"'‘“]?(?P<a>[^\"'’”?]+?)[\"'’”]?\s+(?:mean|means|stand for)\b"
+    r"|\bmeaning of\s+[\"'‘“]?(?P<b>[^\"'’”?.!]+)",
+    re.IGNORECASE,
+)
+
+
+def asked_phrase(text: str) -> str | None:
+    """The words a "what does X mean?" asks about: "what does 'with rural delivery contractor' mean" -> "with rural
+    delivery contractor"; None for any other message, or a pronoun ("what does that mean")."""
+    found = _ASKED.search(text.replace("’", "'"))
+    if found is None:
+        return None
+    phrase = (found.group("a") or found.group("b") or "").strip(" \"'")
+    return None if phrase.lower() in ("that", "this", "it", "that status", "this status", "the status") else phrase
 
 
 SURE = 0.9
@@ -585,11 +721,14 @@ def _unnamed_platform_beside_details(text: str, reading: ActReading) -> bool:
     return bool(details.order_number or details.email)
 
 
-# "I ordered it from Maple Goods", "my order with Northwind Outfitters": a business named in capitals after the words
-# that say where an order was placed. Whether it is this shop is for the caller to judge.
+# "I ordered it from Maple Goods", "bought it via maplegoods.com": the business (or web address) named after the
+# words that say where an order was placed. Whether it is another shop is judged by `foreign_shop`.
 _FOREIGN_SHOP = re.compile(
-    r"\b(?:order(?:ed)?|bought|purchased|got it|placed)\s+(?:[a-z]+\s+){0,3}?(?:from|on|through|via)\s+"
-    r"((?:[A-Z][\w&'’.\-]*)(?:\s+(?:&\s+)?[A-Z][\w&'’.\-]*){0,3})"
+    r"\b(?:order(?:ed)?|bought|purchased|got it|placed)\s+(?:[a-z]+\s+){0,3}?(?:from|on|through|via|at)\s+"
+    r"(?:(?:the|a)\s+)?"
+    r"(?:(?P<domain>(?i:[a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)*\.[a-z]{2,12}))\b"
+    r"|(?P<name>[A-Z][\w&'’\-]*(?:\.(?!\s|$))?(?:\s+(?:&\s+)?[A-Z][\w&'’.\-]*){0,3}))"
+    r"(?P<after>\s+(?:website|web\s?site|site|app|online\s+store|webshop|web\s?store)\b)?",
 )
 # Capitalised words after "ordered on/from" that name no business: days, months, sale days, payment methods.
 _NOT_A_SHOP = re.compile(
@@ -598,18 +737,100 @@ _NOT_A_SHOP = re.compile(
     r"shop pay|i|my|mobile|desktop|web|the|your|this|here)\b",
     re.IGNORECASE,
 )
+# Words too common in a shop's name to tell one shop from another ("The Tea Shop" and "The Book Shop").
+_COMMON_NAME_WORDS = frozenset(["the", "and", "shop", "store", "company", "online", "co", "ltd", "inc", "llc", "www"])
+_POSSESSIVE = re.compile(r"(?:['’]s|s['’])$", re.IGNORECASE)
 
 
-def foreign_shop(text: str) -> str | None:
-    """The business a message says an order was placed with ("ordered from Maple Goods" -> "Maple Goods"), if any:
-    capitalised words after "ordered from/on/through", not a day, a month, a payment method or a country."""
-    found = _FOREIGN_SHOP.search(text)
-    if found is None:
+@lru_cache(maxsize=1)
+def _shop_words() -> frozenset[str]:
+    """`prompts/shop_words.txt`: words a business's name is made of and a town's or a person's is not."""
+    lines = (line.strip() for line in prompts.text("shop_words.txt").splitlines())
+    return frozenset(line.lower() for line in lines if line and not line.startswith("#"))
+
+
+def _name_words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower().replace("’", "'").replace("'s", ""))
+
+
+def _squashed(text: str) -> set[str]:
+    """A name written as one token, the way a web address writes it: "Harbor & Pine" -> harborandpine, harborpine."""
+    words = [w for w in _name_words(text.replace("&", " and ")) if w not in ("www",)]
+    whole = "".join(words)
+    return {whole, "".join(w for w in words if w not in ("and", "the"))} - {""}
+
+
+def _initials(text: str) -> set[str]:
+    """ "Harbor & Pine" -> {"hp", "hap"}: a shop's name as its initials, with or without the "and"."""
+    words = _name_words(text.replace("&", " and "))
+    core = [w for w in words if w not in ("and", "the")]
+    return {"".join(w[0] for w in core), "".join(w[0] for w in words)} - {""}
+
+
+def _address_label(name: str) -> str | None:
+    """The first label of a web address ("www.maplegoods.co.uk" -> "maplegoods"); None for a name in words."""
+    name = name.strip().lower()
+    if " " in name or "." not in name:
         return None
-    name = found.group(1).strip(".")
-    if _NOT_A_SHOP.match(name) or places_named(name):
-        return None
-    return name
+    return name.removeprefix("www.").split(".")[0]
+
+
+def is_own_shop(name: str, own: Sequence[str]) -> bool:
+    """Whether `name` (as a shopper typed it) names this shop: a word of its name, its initials ("H&P"), or its web
+    address ("harborandpine.com"); `own` holds the shop's name, the assistant's and the shop's domains."""
+    return any(_names(name, mine) for mine in own if mine)
+
+
+def _names(typed: str, mine: str) -> bool:
+    """Whether `typed` names `mine` (a name in words, or a web address)."""
+    mine_label = _address_label(mine)
+    spelled = mine_label.replace("-", " ") if mine_label else mine
+    words = {w for w in _name_words(spelled) if len(w) >= 3} - _COMMON_NAME_WORDS
+    label = _address_label(typed)
+    if label is not None:
+        return bool(_squashed(label) & _squashed(spelled)) or any(w in label for w in words if len(w) >= 4)
+    if set(_name_words(typed)) & words:
+        return True
+    letters = re.sub(r"[^a-z]", "", typed.lower())
+    return bool(re.fullmatch(r"[A-Z&.\s]{2,9}", typed)) and letters in _initials(spelled)
+
+
+def _named_as_business(name: str, found: re.Match[str]) -> bool:
+    """Whether a name is surely a business's, not a town's or a person's: a web address, a known platform, a name
+    that ends in a trade word or legal form ("Maple Goods", "Acme Ltd"), two names joined by "&" ("Crate & Barrel"),
+    or a name called a website or app ("the Zara app")."""
+    if found.group("domain") or found.group("after"):
+        return True
+    words = [w for w in _name_words(name) if w]
+    if not words:
+        return False
+    platforms = {p.lower() for p in prompts.platforms()}
+    last, trade = words[-1], _shop_words()
+    if name.lower() in platforms or {last, last.removesuffix("s"), f"{last}s"} & trade:
+        return True
+    return len(words) > 1 and bool(re.search(r"\w\s*&\s*[A-Z]", name))
+
+
+def foreign_shop(text: str, own: Sequence[str] = ()) -> str | None:
+    """Another shop a message says an order was placed with ("ordered from Maple Goods" -> "Maple Goods"), if any.
+    Only a name that is surely a business's (`_named_as_business`) and not this shop's (`own`: its name, the
+    assistant's, its domains) is one; a town ("ordered from Leeds"), a person ("from Sarah's account"), a day, a
+    month, a payment method or a country never is."""
+    for found in _FOREIGN_SHOP.finditer(_without_emails(text)):
+        name = (found.group("domain") or found.group("name") or "").strip(".")
+        if _POSSESSIVE.search(name) or _NOT_A_SHOP.match(name) or places_named(name):
+            continue  # "ordered from Sarah's account": a person's; "ordered on Monday", "from France"
+        if is_own_shop(name, own):
+            return None
+        if _named_as_business(name, found):
+            return name
+    return None
+
+
+def names_no_other_shop(text: str, own: Sequence[str] = ()) -> bool:
+    """Whether the message says where the order was placed ("ordered from Leeds", "bought it from <our site>") and
+    that is no other shop: the act reader's unsure "another platform", with no marketplace named, is then wrong."""
+    return _FOREIGN_SHOP.search(_without_emails(text)) is not None and foreign_shop(text, own) is None
 
 
 # Exact readings of two things the act reader may not hear in a shopper's own words, each a whole construction and
@@ -622,27 +843,206 @@ _NOT_RECEIVED = re.compile(
     r"(?!\s*(?:number|#|no\b|confirmation|email|e-mail|id\b))",
     re.IGNORECASE,
 )
+# What follows "I don't have it" / "I haven't seen it" when "it" is not the parcel, or was in hand once: a place on a
+# screen or in the mail ("in my account", "in my inbox", "on the website"), a detail not to hand ("handy", "on me",
+# "written down"), or a time it had ("any more", "until today").
+_NOT_IN_HAND = re.compile(
+    r"^\s*(?:(?:in|on|at|from)\s+(?:my|the|your|our)?\s*(?:[a-z\-]+\s+)?(?:account|inbox|e-?mails?|app|website|"
+    r"site|page|portal|profile|spam|junk|folder|history|system|screen|list|records?|tracking)\b|handy\b|on me\b|"
+    r"with me\b|to hand\b|written down\b|saved\b|any ?more\b|any longer\b|until\b|till\b)",
+    re.IGNORECASE,
+)
+# "Sorry, I don't get it, what does that mean?": "get it" asked about is understanding, not a parcel.
+_ASKS_MEANING = re.compile(r"\b(?:mean|means|meant|meaning|explain|understand)\b", re.IGNORECASE)
 _EXCHANGE = re.compile(
-    r"\b(?:swap|exchange|switch|trade)\b(?:\s+(?:it|this|that|them|these|those|one|the|my|\w+))?\s+for\b"
+    r"\b(?:swap|exchange|switch|trade)\b(?:\s+(?!rates?\b)(?:it|this|that|them|these|those|one|the|my|\w+))?\s+for\b"
     r"|\b(?:different|another|bigger|smaller|larger)\s+size\b|\bsize\s+(?:up|down)\b",
     re.IGNORECASE,
 )
+# What a shopper may take in place of the item that is money's worth, not another item: asked for, it is a refund-type
+# request ("trade it for store credit", "swap it for a gift card", "a voucher instead").
+_MONEY_IN_KIND = (
+    r"(?:(?:store|shop|account|site)\s+)?credit(?:\s+notes?)?|gift\s*(?:cards?|vouchers?|certificates?)|e-?gift\s*cards?|"
+    r"vouchers?|refunds?|(?:my\s+)?money(?:\s+back)?|cash"
+)
+_FOR_MONEY = re.compile(rf"^\s*(?:(?:a|an|some|the|my)\s+)?(?:{_MONEY_IN_KIND})\b", re.IGNORECASE)
+_MONEY_INSTEAD = re.compile(rf"\b(?:{_MONEY_IN_KIND})\s+instead\b", re.IGNORECASE)
+_FOR_SERVICE = re.compile(
+    r"^\s*(?:(?:a|an|the|some)\s+)?(?:(?:faster|quicker|express|next[\s\-]day|tracked|standard|priority|expedited|"
+    r"free|cheaper)\s+)?(?:delivery|shipping|postage|courier|service)\b|^\s*nothing\b",
+    re.IGNORECASE,
+)
+# "Swap the mug set for the blue one", "exchange these boots for a 9": the item named in a few words between the verb
+# and "for" (`_EXCHANGE` takes one word there). Not across a comma or a full stop; "exchange rates for" is no item.
+_SWAP_ITEM = re.compile(r"\b(?:swap|exchange)\b(?!\s+rates?\b)(?:\s+(?!for\b)[\w'’\-]+){2,4}?\s+for\b", re.IGNORECASE)
 _NEGATED_BEFORE = re.compile(r"\b(?:do ?n'?t|do not|not|no|never|wo ?n'?t)\b[^.,;!?]*$", re.IGNORECASE)
+
+
+def _not_in_hand(text: str, found: re.Match[str]) -> bool:
+    """Whether a `_NOT_RECEIVED` match says the parcel is not in the shopper's hands, not that a detail is not on a
+    screen or to hand ("I don't see it in my account"), that it was had once ("I don't have them any more"), or that
+    the shopper doesn't understand ("I don't get it, what does that mean?")."""
+    if _NOT_IN_HAND.match(text[found.end() :]):
+        return False
+    understanding = re.search(r"\bget\s+it\b", found.group(0), re.IGNORECASE) and _ASKS_MEANING.search(text)
+    return not understanding
 
 
 def _exact_acts(text: str) -> set[Act]:
     """The acts `_NOT_RECEIVED` and `_EXCHANGE` find in a message."""
     found: set[Act] = set()
-    if _NOT_RECEIVED.search(text):
+    if any(_not_in_hand(text, m) for m in _NOT_RECEIVED.finditer(text)):
         found.add("delivered_not_received")
-    exchange = _EXCHANGE.search(text)
+    exchange = _EXCHANGE.search(text) or _SWAP_ITEM.search(text)
     if exchange and not _NEGATED_BEFORE.search(text[: exchange.start()]):
-        found.add("replacement")
+        # "Swap it for a bigger size" asks for another item; "trade it for store credit" for money's worth; "switch it
+        # for next-day delivery" for a delivery service, which is no item at all.
+        after = text[exchange.end() :]
+        if _FOR_MONEY.match(after):
+            found.add("refund_request")
+        elif not _FOR_SERVICE.match(after):
+            found.add("replacement")
+    instead = _MONEY_INSTEAD.search(text)
+    if instead and not _NEGATED_BEFORE.search(text[: instead.start()]):
+        found.add("refund_request")
     return found
+
+
+@lru_cache(maxsize=1)
+def _cased_platforms() -> re.Pattern[str] | None:
+    """`prompts/platforms_cased.txt` as one pattern: each name as written, its leading "The" in either case."""
+    lines = (line.strip() for line in prompts.text("platforms_cased.txt").splitlines())
+    names = sorted((n for n in lines if n and not n.startswith("#")), key=len, reverse=True)
+    if not names:
+        return None
+    written = [re.escape(n).replace("The\\ ", "[Tt]he\\ ", 1) if n.startswith("The ") else re.escape(n) for n in names]
+    return re.compile(r"(?<!\w)(?:" + "|".join(written) + r")(?!\w)")
+
+
+def _cased_platform(text: str) -> str | None:
+    """A shop whose name is ordinary words, named with its capitals outside a negation: "from The Warehouse"."""
+    pattern = _cased_platforms()
+    if pattern is None:
+        return None
+    spans = negated_spans(text)
+    for found in pattern.finditer(text):
+        if not any(start <= found.start() < end for start, end in spans):
+            return found.group(0)[0].upper() + found.group(0)[1:]
+    return None
+
+
+def _in_context(intent: Intent, reading: ActReading, text: str) -> Intent:
+    """The reading checked against what the message's words do: an address mentioned without asking for a change
+    is no change of address; an item swapped for another is an exchange, not a return alone; a marketplace named
+    as where the order was placed is another platform's order."""
+    acts = intent.acts
+    if "change_address" in acts and not address_change_asked(text, reading.probabilities.get("change_address", 0.0)):
+        acts = (acts - {"change_address"}) or frozenset({"where_is_order"})
+    swapped = _EXCHANGE.search(text) or _SWAP_ITEM.search(text)
+    if {"replacement", "return_request"} <= acts and swapped and reading.probabilities.get("return_request", 0) < SURE:
+        acts = acts - {"return_request"}  # "exchange the mug for another colour": the item back for another one
+    if "other_platform" not in acts:
+        platform = platform_of_purchase(_without_emails(text))
+        if platform is not None:
+            return replace(intent, acts=acts | {"other_platform"}, platform=platform)
+    return replace(intent, acts=acts)
+
+
+@lru_cache(maxsize=1)
+def _reading_words() -> dict[str, dict[str, list[str]]]:
+    return prompts.toml("reading.toml")
+
+
+def _phrase_pattern(phrases: list[str]) -> str:
+    ranked = sorted(phrases, key=len, reverse=True)
+    return r"(?<![\w'])(?:" + "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in ranked) + r")(?![\w'])"
+
+
+@lru_cache(maxsize=1)
+def _address_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    words = _reading_words()["address_change"]
+    return (re.compile(_phrase_pattern(words["asks"]), re.IGNORECASE),
+            re.compile(_phrase_pattern(words["right"]), re.IGNORECASE))  # fmt: skip
+
+
+def _outside_negation(text: str) -> str:
+    """The message with every span under a negation blanked out ("I don't [want to change it]")."""
+    text = text.translate(_QUOTES)
+    for start, end in negated_spans(text):
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text
+
+
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "`": "'"})
+
+
+def address_change_asked(text: str, probability: float) -> bool:
+    """Whether a message the reader hears as a change of address (with this `probability`) asks for one: with words
+    that ask for a change outside a negation ("can it go to my work instead", "I put the wrong postcode"), or, heard
+    surely, unless it says the address is right ("evri says address not found, my address is fine!")."""
+    asks, right = _address_patterns()
+    plain = _outside_negation(_without_emails(text))
+    said_right = bool(right.search(plain))
+    if asks.search(right.sub(" ", plain)):
+        return True
+    return probability >= SURE and not said_right
+
+
+@lru_cache(maxsize=1)
+def _purchase_patterns() -> tuple[re.Pattern[str], ...]:
+    words = _reading_words()["platform_purchase"]
+    everyday = set(words["everyday"])
+    names = sorted(prompts.platforms(), key=len, reverse=True)
+    # A name that is an everyday word counts only with its capitals: "(?-i:Target)".
+    name = "(?:" + "|".join(f"(?-i:{re.escape(n)})" if n in everyday else re.escape(n) for n in names) + ")"
+    name = rf"(?P<name>{name})(?![\w'])"
+    things = _phrase_pattern(words["things"])
+    owner = r"\b(?:my|the|our|this|that|an?|his|her|their|those|these)\s+"
+    bought = _phrase_pattern(words["bought"])
+    through = _phrase_pattern(words["through"])
+    return (
+        re.compile(owner + name + r"\s+" + things, re.IGNORECASE),  # "my vinted parcel"
+        re.compile(bought + r"(?:\s+[\w'\-]+){0,5}?\s+" + through + r"\s+" + name, re.IGNORECASE),  # "bought it on X"
+        re.compile(r"(?<![\w'])" + name + r"\s+order\s*(?:number|no\b|#|id\b|ref)", re.IGNORECASE),  # "X order no."
+    )
+
+
+def platform_of_purchase(text: str) -> str | None:
+    """The marketplace (`prompts/platforms.txt`) a message names as where its order was placed or whose parcel it is
+    ("my vinted parcel", "bought it through Not On The High Street"), outside a negation ("not from Amazon"); a
+    marketplace named in passing ("amazon would've had it here in a day") is none."""
+    text = text.translate(_QUOTES)
+    spans = negated_spans(text)
+    for pattern in _purchase_patterns():
+        for found in pattern.finditer(text):
+            start = found.start("name")
+            if not any(a <= start < b for a, b in spans):
+                said = found.group("name").lower()
+                return next(n for n in prompts.platforms() if n.lower() == said)
+    return None
+
+
+@lru_cache(maxsize=1)
+def _unseen_patterns() -> dict[str, re.Pattern[str]]:
+    return {
+        topic: re.compile(_phrase_pattern(words), re.IGNORECASE) for topic, words in _reading_words()["unseen"].items()
+    }
+
+
+def unseen_asked(text: str) -> tuple[str, ...]:
+    """What a message asks that the order data never holds (`prompts/reading.toml` [unseen]): "is it stuck in
+    customs, do I need to pay anything?" -> ("customs",); "what time will the courier come?" -> ("time_of_day",).
+    Not under a negation ("I don't care what time")."""
+    plain = _outside_negation(_without_emails(text))
+    return tuple(topic for topic, pattern in _unseen_patterns().items() if pattern.search(plain))
 
 
 def detect_intent(text: str) -> Intent:
     reading = _read(text)
+    cased = None if reading.platform else _cased_platform(_without_emails(text))
+    if cased is not None:
+        # The reader cannot tell "The Warehouse" from "the warehouse": the capitals say a shop is named.
+        reading = reading.model_copy(update={"acts": (*reading.acts, "other_platform"), "platform": cased})
     words = _words(_without_emails(text))
     exact = _exact_acts(_without_emails(text))
     # What the exact readings found outweighs a request the reader only guessed ("trade it for a medium" is no
@@ -665,17 +1065,21 @@ def detect_intent(text: str) -> Intent:
         # "What's your return policy?" asks about the shop, it makes no request (unless it surely makes one too).
         acts -= {a for a in REQUESTS if reading.probabilities.get(a, 0.0) < SURE}
     focus = next((name for name, keys in _FOCUS.items() if any(w in keys for w in words)), None)
-    return Intent(
+    intent = Intent(
         acts=frozenset(acts),
         negated=frozenset(reading.negated),
         platform=reading.platform,
-        asks_why=any(w in ("why", "reason", "reasons") for w in words) or "how come" in " ".join(words),
+        # "why", "why's it late", "whyd it stop", "how come", "the reason".
+        asks_why=any(re.fullmatch(r"why(?:'?[sd]|'re)?|reasons?", w) for w in words) or "how come" in " ".join(words),
         ordinal=next((_ORDINALS[w] for w in words if w in _ORDINALS), None),
         focus=focus,
         item_words=tuple(w for w in words if len(w) > 2 and w not in _STOP and not w.isdigit()),
         statuses=named_statuses(text),
+        terms=terms_named(text),
+        asked=asked_phrase(text),
         sure=frozenset(a for a in reading.acts if reading.probabilities[a] >= SURE),
     )
+    return _in_context(intent, reading, text)
 
 
 # --- which of several listed orders the shopper means ---------------------------------------------------------------
