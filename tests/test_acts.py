@@ -33,7 +33,7 @@ from evals.corpus import (
     load_corpus,
     training_slice,
 )
-from evals.corpus.build import HERE, build
+from evals.corpus.build import HERE, build, is_training_only
 
 
 def _normal(text: str) -> str:
@@ -60,9 +60,12 @@ def test_corpus_is_large_and_covers_every_act_in_both_splits() -> None:
     held = Counter(a for u in held_out_slice() for a in u.acts)
     assert all(trained[a] >= 20 for a in ACTS), trained
     assert all(held[a] >= 3 for a in ACTS), held
-    assert sum(u.split == "heldout" for u in corpus) / len(corpus) >= 0.15
-    # Stratified: every act keeps at least a seventh of its messages out of training.
-    assert all(held[a] / (held[a] + trained[a]) >= 1 / 7 for a in ACTS)
+    # Stratified: every act keeps at least a seventh of its split messages out of training (lines of training-only
+    # files, `*.train.txt`, are written to teach and were never part of the split).
+    split = [u for u in corpus if not is_training_only(u.source)]
+    assert sum(u.split == "heldout" for u in split) / len(split) >= 0.15
+    in_split = Counter(a for u in training_slice() if not is_training_only(u.source) for a in u.acts)
+    assert all(held[a] / (held[a] + in_split[a]) >= 1 / 7 for a in ACTS)
 
 
 def test_one_whole_store_is_held_out() -> None:
@@ -315,6 +318,25 @@ def test_adding_lines_never_moves_a_held_out_message_into_training() -> None:
     # New lines are held out too, about a fifth of them.
     new = [after[(u.store, u.text)] for u in extra if u.store != HELD_OUT_STORE]
     assert 0.1 <= new.count("heldout") / len(new) <= 0.3
+
+
+def test_training_only_files_go_to_training_and_leave_the_held_out_sets_as_they_were() -> None:
+    from evals.corpus.build import assign_splits, read_pins, read_sources
+
+    written = read_sources()
+    assert [u for u in written if is_training_only(u.source)], "no training-only source file"
+    splits = {(u.store, u.text): u.split for u in assign_splits(written)}
+    assert all(splits[(u.store, u.text)] == "train" for u in written if is_training_only(u.source))
+    # Without them, every other message has the split it had: they add to training and move nothing.
+    rest = [u for u in written if not is_training_only(u.source)]
+    assert {(u.store, u.text): u.split for u in assign_splits(rest)} == {
+        key: split for key, split in splits.items() if key in {(u.store, u.text) for u in rest}
+    }
+    # And a pinned message keeps its pin.
+    assert all(splits[key] == split for key, split in read_pins().items() if key in splits)
+    # A held-out store's file is held out even when named training-only.
+    held = rest[0].model_copy(update={"store": HELD_OUT_STORE, "source": f"{HELD_OUT_STORE}.9.train.txt:1"})
+    assert assign_splits([held])[0].split == "heldout"
 
 
 def test_the_stacked_linear_reading_is_scikit_learns_own() -> None:
