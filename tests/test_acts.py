@@ -375,3 +375,26 @@ def test_a_text_is_read_once_while_recent_and_afresh_by_a_new_model() -> None:
     other = ActModel.train(training_messages()[::8])  # every 8th line holds every act, whatever order files sort in
     assert _read_with(other, "where is my parcel, order #5521?") == other.read("where is my parcel, order #5521?")
     assert read_acts("where is my parcel, order #5521?") is first
+
+
+# --- spelling: a slipped word keeps its word's evidence ------------------------------------------------------------
+def test_a_word_one_slip_from_a_known_word_also_reads_as_that_word() -> None:
+    from agent.playbook.acts import Speller
+
+    speller = Speller.learn(["please cancel my order", "please cancel it", "where is my order please"] * 2)
+    # Dropped, doubled, swapped and mistyped letters: the word as typed stays, the known word is added beside it.
+    assert speller("pleease cancle my ordre") == "pleease please cancle cancel my ordre order"
+    assert speller("Plaese") == "Plaese please"
+    assert speller("cancel my order") == "cancel my order"  # known words are left alone
+    assert speller("teapot") == "teapot"  # nothing known one slip away: left alone
+    # Order numbers, emails and short words are never touched.
+    assert speller("#1042 jo@example.com ok") == "#1042 jo@example.com ok"
+
+
+def test_the_reader_reads_slipped_words_like_the_words(model: ActModel) -> None:
+    assert model.settings.spelling
+    for typed, meant in [
+        ("I want to cancle my order", "I want to cancel my order"),
+        ("it came brokne", "it came broken"),
+    ]:
+        assert model.read(typed).top == model.read(meant).top

@@ -15,7 +15,8 @@ The word view also generalises past the stores the corpus was written for: what 
 (order names with any prefix, emails, postcodes, tracking numbers, dates, money, carriers from the general list in
 `prompts/carriers.txt`: "where's my xcarrierx parcel, order xorderx"), and a word of a family in
 `prompts/concepts.txt` brings its family's token ("dented xdamagex"), so a word no training message used still
-counts. An act beside the top one is read when its probability reaches its threshold, and only beside acts the
+counts. A word one slip of the keyboard from a word the training lines use ("msising", "Wayyfair") brings that word
+too (`Speller`). An act beside the top one is read when its probability reaches its threshold, and only beside acts the
 corpus labels together with it. Every one of these choices, and the thresholds, was made by leave-one-store-out
 cross-validation over the training stores (`python -m evals.acts_report --cv`), never on held-out messages.
 
@@ -98,6 +99,7 @@ class ReaderSettings(BaseModel):
     char_placeholders: bool = False  # the character view sees the placeholders too
     concepts: bool = False  # word families from prompts/concepts.txt add one token each ("dented xdamagex")
     exclusive: bool = False  # two acts never labelled together in training are never read together
+    spelling: bool = False  # a word the training lines never use, one typo from a word they do, is read as that word
     thresholds: dict[str, float] = {}  # per act; THRESHOLD for the rest
 
 
@@ -145,6 +147,7 @@ SHIPPED = ReaderSettings(
     char_ngrams=(1, 4),
     concepts=True,
     exclusive=True,
+    spelling=True,
     thresholds={
         "where_is_order": 0.45,
         "ask_human": 0.15,
@@ -274,8 +277,59 @@ def with_concepts(text: str) -> str:
     return text
 
 
-def word_view(text: str, placeholders: bool = True, concepts: bool = False) -> str:
+# --- spelling: one slip of the keyboard from a word the corpus knows ----------------------------------------------
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_SPELLED = re.compile(r"(?<![\w@.'/#-])[A-Za-z]{4,}(?![\w@'/-])")
+_MIN_SEEN = 2  # a word is known when the training lines use it this often (a typo variant's slip is used once)
+_RARE = 3  # a known word used at most this often is still read as a far more used word one edit away
+_OFTENER = 20
+
+
+class Speller:
+    """Reads "pllease", "msising", "Wayyfair" as "please", "missing", "wayfair": a word the training lines never use
+    (or use once) that is one edit (a letter dropped, doubled, swapped with its neighbour or mistyped) from a word
+    they use at least twice is read as that word, the most used one on a tie. Shoppers slip like this, and a slipped
+    word otherwise loses the word's evidence in the word view (the character view keeps the letters as typed)."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        self._known = {w: n for w, n in counts.items() if n >= _MIN_SEEN}
+        self.fixed = lru_cache(maxsize=8192)(self._fix)
+
+    @classmethod
+    def learn(cls, texts: Iterable[str]) -> Speller:
+        counts: dict[str, int] = {}
+        for text in texts:
+            for word in _SPELLED.findall(text.translate(_APOSTROPHES)):
+                counts[word.lower()] = counts.get(word.lower(), 0) + 1
+        return cls(counts)
+
+    def _fix(self, word: str) -> str:
+        seen = self._known.get(word, 0)
+        if seen > _RARE or (word[0] == word[-1] == "x"):  # a placeholder ("xorderx") is not a word
+            return word
+        splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+        edits = {a + b[1:] for a, b in splits if b}
+        edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+        edits |= {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+        edits |= {a + c + b for a, b in splits for c in _LETTERS}
+        found = [(self._known[e], e) for e in edits if e in self._known and len(e) >= 4]
+        best = max(found, default=(0, word))
+        # A word used once or twice beside one used far more often is that word slipped ("pllease" twice, in
+        # variants of one line, beside "please" hundreds of times).
+        return best[1] if best[0] > seen * _OFTENER else word
+
+    def __call__(self, text: str) -> str:
+        return _SPELLED.sub(self._both, text)
+
+    def _both(self, m: re.Match[str]) -> str:
+        fixed = self.fixed(m.group(0).lower())
+        return m.group(0) if fixed == m.group(0).lower() else f"{m.group(0)} {fixed}"
+
+
+def word_view(text: str, placeholders: bool = True, concepts: bool = False, speller: Speller | None = None) -> str:
     text = with_placeholders(text) if placeholders else text.translate(_APOSTROPHES)
+    if speller is not None:
+        text = speller(text)
     return mark_negation(with_concepts(text) if concepts else text)
 
 
@@ -305,7 +359,8 @@ class ActModel:
 
         settings = settings or SHIPPED
         pairs = list(messages)
-        pipeline = Pipeline([("features", _features(settings)), ("classify", _classifier(settings))])
+        speller = Speller.learn(text for text, _ in pairs) if settings.spelling else None
+        pipeline = Pipeline([("features", _features(settings, speller)), ("classify", _classifier(settings))])
         labels = MultiLabelBinarizer(classes=list(ACTS)).fit_transform([list(acts) for _, acts in pairs])
         pipeline.fit([text for text, _ in pairs], labels)
         model = cls(pipeline, settings)
@@ -392,11 +447,11 @@ def _features_of(union: Any, texts: list[str]) -> Any:
         return sp.hstack([vectorizer.transform(texts) for _, vectorizer in union.transformer_list]).tocsr()
 
 
-def _features(settings: ReaderSettings) -> Any:
+def _features(settings: ReaderSettings, speller: Speller | None = None) -> Any:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import FeatureUnion
 
-    words = partial(word_view, placeholders=settings.placeholders, concepts=settings.concepts)
+    words = partial(word_view, placeholders=settings.placeholders, concepts=settings.concepts, speller=speller)
     chars = partial(char_view, placeholders=settings.char_placeholders)
     return FeatureUnion(
         [
