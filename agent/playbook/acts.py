@@ -182,6 +182,31 @@ def _platform_names() -> re.Pattern[str]:
     return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in names) + r")(?!\w)", re.IGNORECASE)
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_NAME_LIKE = re.compile(r"(?<![\w'])[A-Za-z]{5,}(?![\w']| xplatformx)")
+_MIN_NAME = 6  # shorter names are one slip from ordinary words ("catch", "match")
+
+
+def one_slip(word: str) -> set[str]:
+    """Every word one edit from `word`: a letter dropped, swapped with its neighbour, mistyped or added."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    edits = {a + b[1:] for a, b in splits if b}
+    edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    edits |= {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+    return edits | {a + c + b for a, b in splits for c in _LETTERS}
+
+
+@lru_cache(maxsize=4096)
+def misspelled_platform(word: str) -> str | None:
+    """The marketplace a word is one slip from ("Wayyfair", "Lzada"), for names of one word long enough not to be
+    one slip from an ordinary word."""
+    names = {n.lower(): n for n in prompts.platforms() if n.isalpha() and len(n) >= _MIN_NAME}
+    lowered = word.lower()
+    if lowered in names:
+        return None  # spelled right: the exact match has it
+    return next((names[e] for e in sorted(one_slip(lowered)) if e in names), None)
+
+
 def mark_negation(text: str) -> str:
     """The word view: lowercase, each word in a negation's scope written `neg_<word>`.
 
@@ -189,6 +214,7 @@ def mark_negation(text: str) -> str:
     evidence; "I wish I knew" shares it too, and the corpus's brand-as-word messages teach the difference.
     """
     text = _platform_names().sub(lambda m: f"{m.group(0)} xplatformx", text.translate(_APOSTROPHES))
+    text = _NAME_LIKE.sub(lambda m: f"{m.group(0)} xplatformx" if misspelled_platform(m.group(0)) else m.group(0), text)
     spans = negated_spans(text)
 
     def marked(word: re.Match[str]) -> str:
@@ -278,7 +304,6 @@ def with_concepts(text: str) -> str:
 
 
 # --- spelling: one slip of the keyboard from a word the corpus knows ----------------------------------------------
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _SPELLED = re.compile(r"(?<![\w@.'/#-])[A-Za-z]{4,}(?![\w@'/-])")
 _MIN_SEEN = 2  # a word is known when the training lines use it this often (a typo variant's slip is used once)
 _RARE = 3  # a known word used at most this often is still read as a far more used word one edit away
@@ -307,12 +332,7 @@ class Speller:
         seen = self._known.get(word, 0)
         if seen > _RARE or (word[0] == word[-1] == "x"):  # a placeholder ("xorderx") is not a word
             return word
-        splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
-        edits = {a + b[1:] for a, b in splits if b}
-        edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
-        edits |= {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
-        edits |= {a + c + b for a, b in splits for c in _LETTERS}
-        found = [(self._known[e], e) for e in edits if e in self._known and len(e) >= 4]
+        found = [(self._known[e], e) for e in one_slip(word) if e in self._known and len(e) >= 4]
         best = max(found, default=(0, word))
         # A word used once or twice beside one used far more often is that word slipped ("pllease" twice, in
         # variants of one line, beside "please" hundreds of times).
@@ -418,6 +438,9 @@ class ActModel:
         for found in _platform_names().finditer(clean):
             if not any(start <= found.start() < end for start, end in spans):
                 return next(n for n in prompts.platforms() if n.lower() == found.group(0).lower())
+        for word in _NAME_LIKE.finditer(clean):
+            if not any(start <= word.start() < end for start, end in spans) and misspelled_platform(word.group(0)):
+                return misspelled_platform(word.group(0))
         return None
 
 
