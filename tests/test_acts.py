@@ -177,8 +177,9 @@ def test_report_scores_both_held_out_sets(report: ActReport) -> None:
     for s in report.slices:
         assert {a.act for a in s.per_act} == set(ACTS)
         assert all(0.0 <= a.f1 <= 1.0 for a in s.per_act)
-        # A floor under today's measurement (was 0.88/0.85 before CV-chosen features), so a worse reader fails here.
-        assert s.top_act >= 0.89 and s.exact >= 0.87
+        # A floor under today's measurement (was 0.88/0.85 before CV-chosen features, 0.89/0.87 before the
+        # training-only batches 17-25), so a worse reader fails here.
+        assert s.top_act >= 0.93 and s.exact >= 0.92
     assert all(p.passed for p in report.probes)
 
 
