@@ -310,6 +310,7 @@ _SPELLED = re.compile(r"(?<![\w@.'/#-])[A-Za-z]{4,}(?![\w@'/-])")
 _MIN_SEEN = 2  # a word is known when the training lines use it this often (a typo variant's slip is used once)
 _RARE = 3  # a known word used at most this often is still read as a far more used word one edit away
 _OFTENER = 20
+_FIXES_KEPT = 8192
 
 
 class Speller:
@@ -320,7 +321,14 @@ class Speller:
 
     def __init__(self, counts: dict[str, int]) -> None:
         self._known = {w: n for w, n in counts.items() if n >= _MIN_SEEN}
-        self.fixed = lru_cache(maxsize=8192)(self._fix)
+        self._fixes: dict[str, str] = {}  # a plain dict, not lru_cache: the fitted model stays picklable
+
+    def fixed(self, word: str) -> str:
+        if word not in self._fixes:
+            if len(self._fixes) >= _FIXES_KEPT:
+                self._fixes.clear()
+            self._fixes[word] = self._fix(word)
+        return self._fixes[word]
 
     @classmethod
     def learn(cls, texts: Iterable[str]) -> Speller:
