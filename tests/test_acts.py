@@ -33,7 +33,7 @@ from evals.corpus import (
     load_corpus,
     training_slice,
 )
-from evals.corpus.build import HERE, build
+from evals.corpus.build import HERE, build, is_training_only
 
 
 def _normal(text: str) -> str:
@@ -60,9 +60,12 @@ def test_corpus_is_large_and_covers_every_act_in_both_splits() -> None:
     held = Counter(a for u in held_out_slice() for a in u.acts)
     assert all(trained[a] >= 20 for a in ACTS), trained
     assert all(held[a] >= 3 for a in ACTS), held
-    assert sum(u.split == "heldout" for u in corpus) / len(corpus) >= 0.15
-    # Stratified: every act keeps at least a seventh of its messages out of training.
-    assert all(held[a] / (held[a] + trained[a]) >= 1 / 7 for a in ACTS)
+    # Stratified: every act keeps at least a seventh of its split messages out of training (lines of training-only
+    # files, `*.train.txt`, are written to teach and were never part of the split).
+    split = [u for u in corpus if not is_training_only(u.source)]
+    assert sum(u.split == "heldout" for u in split) / len(split) >= 0.15
+    in_split = Counter(a for u in training_slice() if not is_training_only(u.source) for a in u.acts)
+    assert all(held[a] / (held[a] + in_split[a]) >= 1 / 7 for a in ACTS)
 
 
 def test_one_whole_store_is_held_out() -> None:
@@ -174,8 +177,9 @@ def test_report_scores_both_held_out_sets(report: ActReport) -> None:
     for s in report.slices:
         assert {a.act for a in s.per_act} == set(ACTS)
         assert all(0.0 <= a.f1 <= 1.0 for a in s.per_act)
-        # A floor under today's measurement (was 0.88/0.85 before CV-chosen features), so a worse reader fails here.
-        assert s.top_act >= 0.89 and s.exact >= 0.87
+        # A floor under today's measurement (was 0.88/0.85 before CV-chosen features, 0.89/0.87 before the
+        # training-only batches 17-25), so a worse reader fails here.
+        assert s.top_act >= 0.93 and s.exact >= 0.92
     assert all(p.passed for p in report.probes)
 
 
@@ -317,6 +321,25 @@ def test_adding_lines_never_moves_a_held_out_message_into_training() -> None:
     assert 0.1 <= new.count("heldout") / len(new) <= 0.3
 
 
+def test_training_only_files_go_to_training_and_leave_the_held_out_sets_as_they_were() -> None:
+    from evals.corpus.build import assign_splits, read_pins, read_sources
+
+    written = read_sources()
+    assert [u for u in written if is_training_only(u.source)], "no training-only source file"
+    splits = {(u.store, u.text): u.split for u in assign_splits(written)}
+    assert all(splits[(u.store, u.text)] == "train" for u in written if is_training_only(u.source))
+    # Without them, every other message has the split it had: they add to training and move nothing.
+    rest = [u for u in written if not is_training_only(u.source)]
+    assert {(u.store, u.text): u.split for u in assign_splits(rest)} == {
+        key: split for key, split in splits.items() if key in {(u.store, u.text) for u in rest}
+    }
+    # And a pinned message keeps its pin.
+    assert all(splits[key] == split for key, split in read_pins().items() if key in splits)
+    # A held-out store's file is held out even when named training-only.
+    held = rest[0].model_copy(update={"store": HELD_OUT_STORE, "source": f"{HELD_OUT_STORE}.9.train.txt:1"})
+    assert assign_splits([held])[0].split == "heldout"
+
+
 def test_the_stacked_linear_reading_is_scikit_learns_own() -> None:
     """`ActModel.probabilities` multiplies the stacked weights once instead of asking 28 estimators: the same numbers."""
     import numpy as np
@@ -353,3 +376,26 @@ def test_a_text_is_read_once_while_recent_and_afresh_by_a_new_model() -> None:
     other = ActModel.train(training_messages()[::8])  # every 8th line holds every act, whatever order files sort in
     assert _read_with(other, "where is my parcel, order #5521?") == other.read("where is my parcel, order #5521?")
     assert read_acts("where is my parcel, order #5521?") is first
+
+
+# --- spelling: a slipped word keeps its word's evidence ------------------------------------------------------------
+def test_a_word_one_slip_from_a_known_word_also_reads_as_that_word() -> None:
+    from agent.playbook.acts import Speller
+
+    speller = Speller.learn(["please cancel my order", "please cancel it", "where is my order please"] * 2)
+    # Dropped, doubled, swapped and mistyped letters: the word as typed stays, the known word is added beside it.
+    assert speller("pleease cancle my ordre") == "pleease please cancle cancel my ordre order"
+    assert speller("Plaese") == "Plaese please"
+    assert speller("cancel my order") == "cancel my order"  # known words are left alone
+    assert speller("teapot") == "teapot"  # nothing known one slip away: left alone
+    # Order numbers, emails and short words are never touched.
+    assert speller("#1042 jo@example.com ok") == "#1042 jo@example.com ok"
+
+
+def test_the_reader_reads_slipped_words_like_the_words(model: ActModel) -> None:
+    assert model.settings.spelling
+    for typed, meant in [
+        ("I want to cancle my order", "I want to cancel my order"),
+        ("it came brokne", "it came broken"),
+    ]:
+        assert model.read(typed).top == model.read(meant).top

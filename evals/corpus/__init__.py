@@ -3,7 +3,10 @@
 Each line is one message with the dialogue acts it carries, the test store whose shoppers it was written for, and
 its split. Messages are written by hand in `source/` (one file per store voice); `python -m evals.corpus.build`
 turns them into `shoppers.jsonl`, adding light typo/case/emoji variants. Everything marked `heldout` (a stratified
-slice of every act, and the whole `HELD_OUT_STORE`) is never trained on and was never used to write a rule.
+slice of every act, and the whole `HELD_OUT_STORE`) is never trained on and was never used to write a rule. Files
+named `<store>.<batch>.train.txt` (batches 17 on) hold lines written only to teach the reader the acts and
+boundaries cross-validation read worst; they all go to training, so the held-out sets stay the ones measured before
+them.
 
 How messages are labelled (the acts are `agent.playbook.acts.Act`):
 - Most messages carry one act; a second one only for a second request ("it arrived broken, send a new one":

@@ -8,6 +8,10 @@ twice gives the same file:
   too. Each written message's split is recorded in `splits.tsv` and never changes: a new message is held out by a
   hash of its own text, so adding lines never moves a held-out message into training (a split by rank within each
   act, as this builder first did, moved earlier held-out messages into training whenever lines were added).
+- training-only files: a source file named `<store>.<batch>.train.txt` holds lines written to teach the reader (for
+  the acts and boundaries it read worst in cross-validation); they all go to training, so the held-out slice stays
+  the one every earlier figure was measured on instead of growing with lines written after those figures were seen.
+  A training-only line that reads like a held-out message is still dropped (see `build`).
 - variants: about half the written messages get one light variant (a typo, all lowercase without punctuation, or an
   emoji), which inherits its message's split, so no variant of a held-out message is ever trained on.
 """
@@ -32,6 +36,8 @@ _PINS_HEADER = (
     "# Every written message's split, pinned: adding lines never moves a held-out message into training.\n"
     "# store<TAB>split<TAB>text. `python -m evals.corpus.build` adds new messages (split by a hash of their text).\n"
 )
+# Source files of lines written only to teach the reader: `fjord-uk.17.train.txt`.
+TRAINING_ONLY_SUFFIX = ".train.txt"
 VARIANT_SHARE = 0.55
 _EMOJI = ("🙏", "😡", "😊", "📦", "😭", "🤔", "🙂", "😤", "!!", "??")
 _SAFE_FOR_TYPO = re.compile(r"[A-Za-z]{5,}")
@@ -64,7 +70,20 @@ def read_sources(folder: Path = HERE / "source") -> list[Utterance]:
             written.append(
                 Utterance(text=text.strip(), acts=acts, store=store, split="train", source=f"{path.name}:{number}")
             )
+    _refuse_repeats(written)
     return written
+
+
+def _refuse_repeats(written: list[Utterance]) -> None:
+    """A training-only line must be new words: one that repeats a written message (in its words, any store)
+    teaches nothing new, and would stand beside that message under its (store, text) pin."""
+    split = {_normal(u.text) for u in written if not is_training_only(u.source)}
+    seen: set[str] = set()
+    for u in written:
+        if is_training_only(u.source):
+            if _normal(u.text) in split or _normal(u.text) in seen:
+                raise ValueError(f"{u.source}: repeats a message already written")
+            seen.add(_normal(u.text))
 
 
 def read_pins(path: Path = PINS) -> dict[tuple[str, str], Split]:
@@ -84,6 +103,11 @@ def _hashed_split(text: str) -> Split:
     return "heldout" if share < HELD_OUT_SHARE else "train"
 
 
+def is_training_only(source: str) -> bool:
+    """A line from a `<store>.<batch>.train.txt` file: written to teach, never held out."""
+    return source.split(":")[0].endswith(TRAINING_ONLY_SUFFIX)
+
+
 def assign_splits(written: list[Utterance], pins: dict[tuple[str, str], Split] | None = None) -> list[Utterance]:
     """The held-out store whole; every other message keeps its recorded split, and a new one is held out by a hash
     of its own text (about a fifth), so adding a line never moves another message in or out of training."""
@@ -92,6 +116,10 @@ def assign_splits(written: list[Utterance], pins: dict[tuple[str, str], Split] |
     def split(u: Utterance) -> Split:
         if u.store == HELD_OUT_STORE:
             return "heldout"
+        if is_training_only(u.source):
+            # Even when its words are a pinned message's: that message keeps its pin (pins record only the split
+            # messages, see `write_pins`), and `build` drops this line if the message is held out.
+            return "train"
         return pins.get((u.store, u.text)) or _hashed_split(u.text)
 
     return [u.model_copy(update={"split": split(u)}) for u in written]
@@ -99,7 +127,9 @@ def assign_splits(written: list[Utterance], pins: dict[tuple[str, str], Split] |
 
 def write_pins(messages: list[Utterance], path: Path = PINS) -> None:
     rows = sorted(
-        f"{m.store}\t{m.split}\t{m.text}" for m in messages if m.origin == "written" and m.store != HELD_OUT_STORE
+        f"{m.store}\t{m.split}\t{m.text}"
+        for m in messages
+        if m.origin == "written" and m.store != HELD_OUT_STORE and not is_training_only(m.source)
     )
     path.write_text(_PINS_HEADER + "\n".join(rows) + "\n", encoding="utf-8")
 
