@@ -3,7 +3,7 @@
 Deterministic from a seed: the same seed gives the same store, byte for byte. The orders span what shoppers ask about
 on a busy weekend: unfulfilled, scheduled, on hold, partially fulfilled, label created, in transit with several
 carriers, out for delivery, delayed, delivered, cancelled with a refund, and store pickup (preparing, ready, picked
-up). Names carry the shop's own prefix ("#HP10001"), emails and postcodes look like real ones (US, Canada, UK).
+up). Names carry the shop's own prefix ("#TM10001"), emails and postcodes look like real ones (US, Canada, UK).
 
     .venv/bin/python bench/synthetic_store.py --orders 5000 --seed 7 > /tmp/store.json
 """
@@ -20,12 +20,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 SHOP: dict[str, Any] = {
-    "name": "Harbor & Pine Outfitters",
-    "myshopifyDomain": "harbor-and-pine-outfitters.myshopify.com",
+    "name": "Tallowmere Outfitters",
+    "myshopifyDomain": "tallowmere-outfitters.myshopify.com",
     "ianaTimezone": "America/New_York",
     "currencyCode": "USD",
-    "contactEmail": "support@harborandpine.example",
-    "orderNumberFormatPrefix": "#HP",
+    "contactEmail": "support@tallowmere.example",
+    "orderNumberFormatPrefix": "#TM",
     "orderNumberFormatSuffix": "",
 }
 # Black Friday 2026, late afternoon in New York: the store's "today".
