@@ -301,3 +301,18 @@ def test_it_that_is_no_parcel_is_not_read_as_not_received(message: str) -> None:
 )
 def test_a_service_or_a_rate_is_no_exchange_of_the_item(message: str) -> None:
     assert "replacement" not in _exact_acts(message)
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["can I use a gift card instead?", "could i pay with cash instead", "can I redeem my store credit instead?"],
+)
+def test_paying_with_money_in_kind_instead_is_no_refund_request(message: str) -> None:
+    assert "refund_request" not in _exact_acts(message)
+
+
+@pytest.mark.parametrize(
+    "message", ["can I have store credit instead?", "a gift card instead please", "I'd like my money back instead"]
+)
+def test_asking_for_money_in_kind_instead_is_a_refund_request(message: str) -> None:
+    assert "refund_request" in _exact_acts(message)

@@ -867,6 +867,9 @@ _MONEY_IN_KIND = (
 )
 _FOR_MONEY = re.compile(rf"^\s*(?:(?:a|an|some|the|my)\s+)?(?:{_MONEY_IN_KIND})\b", re.IGNORECASE)
 _MONEY_INSTEAD = re.compile(rf"\b(?:{_MONEY_IN_KIND})\s+instead\b", re.IGNORECASE)
+_PAYING_BEFORE = re.compile(
+    r"\b(?:pay|paying|paid|use|using|redeem|redeeming|with|by)\b(?:\s+\S+){0,2}\s*$", re.IGNORECASE
+)
 _FOR_SERVICE = re.compile(
     r"^\s*(?:(?:a|an|the|some)\s+)?(?:(?:faster|quicker|express|next[\s\-]day|tracked|standard|priority|expedited|"
     r"free|cheaper)\s+)?(?:delivery|shipping|postage|courier|service)\b|^\s*nothing\b",
@@ -903,7 +906,12 @@ def _exact_acts(text: str) -> set[Act]:
         elif not _FOR_SERVICE.match(after):
             found.add("replacement")
     instead = _MONEY_INSTEAD.search(text)
-    if instead and not _NEGATED_BEFORE.search(text[: instead.start()]):
+    # "Can I pay with a gift card instead?" asks how to pay, not for money back.
+    if (
+        instead
+        and not _NEGATED_BEFORE.search(text[: instead.start()])
+        and not _PAYING_BEFORE.search(text[: instead.start()])
+    ):
         found.add("refund_request")
     return found
 
