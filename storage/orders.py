@@ -126,6 +126,7 @@ class OrderStore(Engine):
             part = orders[start : start + chunk]
             async with self.begin() as conn:
                 refused = await _refused(conn, part)
+                await _drop_refused(conn, refused)
                 rows = _dedupe([_row(o, o.synced_at or self.clock()) for o in part if o.order.id not in refused])
                 if not rows:
                     continue
@@ -149,6 +150,7 @@ class OrderStore(Engine):
         c = mirrored_orders.c
         async with self.begin() as conn:
             refused = await _refused(conn, orders)
+            await _drop_refused(conn, refused)
             for mirrored in orders:
                 if mirrored.order.id in refused:
                     continue
@@ -357,6 +359,14 @@ async def _refused(conn: Any, orders: Sequence[MirroredOrder]) -> set[str]:
     if not stones:
         return set()
     return {m.order.id for m in orders if _buried(m.order, stones)}
+
+
+async def _drop_refused(conn: Any, refused: set[str]) -> None:
+    """A copy a tombstone refuses may still have a row (an order that became a redacted customer's after the
+    redaction, by a changed email): it goes too, so nothing redacted is kept and no caller takes the refusal for a lost
+    race and reads the order again (forever)."""
+    if refused:
+        await conn.execute(sa.delete(mirrored_orders).where(mirrored_orders.c.id.in_(sorted(refused))))
 
 
 def _buried(order: Order, stones: dict[tuple[str, str], datetime]) -> bool:

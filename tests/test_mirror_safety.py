@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -161,6 +162,19 @@ async def test_tombstones_refuse_what_existed_at_the_redaction_and_keep_no_addre
     # The customer came back and ordered again: that order is theirs to have mirrored.
     assert await db.upsert_mirrored_orders([order(6, **after, **customer), order(7, **after, email="pat@example.com")])
     assert await held_ids(db) == {"gid://shopify/Order/6", "gid://shopify/Order/7"}
+
+
+async def test_a_kept_order_that_becomes_a_redacted_customers_is_dropped_not_read_again(db: Database) -> None:
+    """Mirrored under another email, then given the redacted one: the refused write deletes the row, so no caller
+    takes the refusal for a lost race and reads the order again and again, and nothing redacted is kept."""
+    before = {"created": "2026-02-01T10:00:00Z"}
+    await db.upsert_mirrored_orders([order(8, **before, email="other@example.com")])
+    await db.redact_mirrored_orders(ids=[], emails=["pat@example.com"], customer_ids=[])
+    held = await db.mirrored_order("gid://shopify/Order/8")
+    assert held is not None
+    changed = order(8, **before, email="pat@example.com")
+    assert await db.swap_mirrored_orders([dataclasses.replace(changed, version=held.version)]) == set()
+    assert await db.mirrored_order("gid://shopify/Order/8") is None
 
 
 async def test_shop_redact_refuses_every_order_that_existed_then(

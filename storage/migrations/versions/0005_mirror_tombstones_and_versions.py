@@ -23,8 +23,8 @@ def upgrade() -> None:
         sa.Column("redacted_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("kind", "key"),
     )
-    # A plain-string default: SQLite adds the column in place (ALTER TABLE ADD COLUMN); an expression such as sa.text("0")
-    # would make Alembic copy the whole table inside one write transaction (checked on SQLite).
+    # A plain-string default: SQLite adds the column in place (ALTER TABLE ADD COLUMN); an expression such as
+    # sa.text("0") would make Alembic copy the whole table inside one write transaction (checked on SQLite).
     with op.batch_alter_table("mirrored_orders", schema=None) as batch_op:
         batch_op.add_column(sa.Column("version", sa.Integer(), server_default="0", nullable=False))
 
