@@ -243,7 +243,7 @@ _PLACEHOLDERS: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.IGNORECASE,
         ),
     ),
-    # A tracking number: a long run of digits and capitals ("1Z999AA10123456784", "LX123456789GB", "9400...").
+    # A tracking number: a long run of digits and capitals (a UPS "1Z..." code, a postal "LX...GB" code, 20+ digits).
     ("xtrackingx", re.compile(r"\b(?=[A-Z0-9]*\d{8})[A-Z0-9]{10,34}\b", re.IGNORECASE)),
     (
         "xdatex",

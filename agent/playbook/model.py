@@ -854,16 +854,16 @@ def _contact_still_asked(state: State, awaiting: Awaiting, offer: str | None) ->
 def _asks_status(text: str) -> bool:
     """Whether one part of the message asks where the order is ("where is 7315 and can I return it?"): each clause
     read on its own, so a request beside it does not drown the question."""
-    clauses = _CLAUSE_BREAK.split(EMAIL.sub(" ", text))
-    if any(detect_intent(c.strip()).sure & {"where_is_order", "ship_when"} for c in clauses if len(c.split()) >= 2):
+    read = [(c, detect_intent(c.strip())) for c in _CLAUSE_BREAK.split(EMAIL.sub(" ", text))]  # each clause once
+    if any(i.sure & {"where_is_order", "ship_when"} for c, i in read if len(c.split()) >= 2):
         return True
-    # A clause that is nothing but the question and the order's number ("where's 4423", "when will #1042 arrive"): the
+    # A clause that is nothing but the question and the order's number ("where's 4423", "when will #7310 arrive"): the
     # number dilutes the reading, so the question is read as asked whenever it is the clause's only act.
     return any(
-        detect_intent(c.strip()).acts in ({"where_is_order"}, {"ship_when"})
+        i.acts in ({"where_is_order"}, {"ship_when"})
         and re.search(r"\d", c)
         and re.match(r"\s*(?:where|when|wheres|whens)\b", c, re.IGNORECASE)
-        for c in clauses
+        for c, i in read
     )
 
 

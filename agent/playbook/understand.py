@@ -46,7 +46,7 @@ _CURRENCY_CODES = frozenset(
 )  # fmt: skip
 # Money said in words or marks round a number make it an amount, never an order: "$120", "120 USD", "got 120 back",
 # "a refund of 120", "it cost me 120", "I paid like 1200", "the total was 340". Between the money word and the number
-# only words that say nothing of an order may stand ("me", "about", "a total of"); "paid for 1042" is an order paid for.
+# only words that say nothing of an order may stand ("me", "about", "a total of"); "paid for 7310" is an order paid for.
 _MONEY_WORDS = (
     r"paid|pay|paying|cost|costs|costing|spent|spend|charged|charge|billed|price|priced|total|totals|totalled|"
     r"totaled|worth|refund|refunds|refunded|" + "|".join(c.lower() for c in _CURRENCY_CODES)
@@ -91,7 +91,7 @@ _NOT_PREFIXES = frozenset(
 )
 # An order name with a store suffix, standing alone: "2001-A", "1001-b".
 _SUFFIXED_ORDER = re.compile(r"(?<![\w@.-])#?\s*(\d{3,10}\s?-\s?[A-Za-z0-9]{1,3})(?![\w@-])")
-# A store's letters after the number without a dash: glued in any case ("4410zq", "1042B"; four digits at least, so
+# A store's letters after the number without a dash: glued in any case ("4410zq", "7310B"; four digits at least, so
 # "10am" or "2nd" never is), or spaced as two capitals ("4410 ZQ"; three, as in "4410 ETA?" or "4410 UPS says", are
 # a word, not the shop's letters).
 _GLUED_SUFFIX = re.compile(r"(?<![\w@.\-#])#?(\d{4,8}[A-Za-z]{1,3})(?![\w@\-])")
@@ -322,7 +322,7 @@ def _is_amount(text: str, start: int, end: int) -> bool:
 
 def _is_year(text: str, number: re.Match[str]) -> bool:
     """ "I ordered in 2025", "since March 2025": a year after a word that dates it (a plausible year only, so "the lamp
-    in 1042" is still an order)."""
+    in 7310" is still an order)."""
     return bool(_YEAR.fullmatch(number.group(1)) and _YEAR_CONTEXT.search(text[: number.start()]))
 
 
@@ -754,14 +754,14 @@ def _name_words(text: str) -> list[str]:
 
 
 def _squashed(text: str) -> set[str]:
-    """A name written as one token, the way a web address writes it: "Harbor & Pine" -> harborandpine, harborpine."""
+    """A name written as one token, the way a web address writes it: "Maple & Moss" -> mapleandmoss, maplemoss."""
     words = [w for w in _name_words(text.replace("&", " and ")) if w not in ("www",)]
     whole = "".join(words)
     return {whole, "".join(w for w in words if w not in ("and", "the"))} - {""}
 
 
 def _initials(text: str) -> set[str]:
-    """ "Harbor & Pine" -> {"hp", "hap"}: a shop's name as its initials, with or without the "and"."""
+    """ "Maple & Moss" -> {"mm", "mam"}: a shop's name as its initials, with or without the "and"."""
     words = _name_words(text.replace("&", " and "))
     core = [w for w in words if w not in ("and", "the")]
     return {"".join(w[0] for w in core), "".join(w[0] for w in words)} - {""}
@@ -777,7 +777,7 @@ def _address_label(name: str) -> str | None:
 
 def is_own_shop(name: str, own: Sequence[str]) -> bool:
     """Whether `name` (as a shopper typed it) names this shop: a word of its name, its initials ("H&P"), or its web
-    address ("harborandpine.com"); `own` holds the shop's name, the assistant's and the shop's domains."""
+    address ("mapleandmoss.com"); `own` holds the shop's name, the assistant's and the shop's domains."""
     return any(_names(name, mine) for mine in own if mine)
 
 
