@@ -353,6 +353,9 @@ class Engine:
         self._statements: dict[str, Any] = {}  # see `_statement`
         self._writes = 0  # committed SQLite write transactions since the last checkpoint
         self._checkpointing: asyncio.Future[None] | None = None
+        # Set by `close()`: a write that commits after it (one under way at shutdown) starts no checkpoint, which
+        # would open the file again in a thread after the engine was disposed and outlive the server.
+        self._closed = False
 
     async def _sqlite_inline(self) -> _InlineSQLite:
         args, options = self.engine.dialect.create_connect_args(self.url)
@@ -379,7 +382,7 @@ class Engine:
     def _after_write(self) -> None:
         """Count a committed write; every SQLITE_CHECKPOINT_EVERY, checkpoint the WAL in a thread (one at a time)."""
         self._writes += 1
-        if self._sqlite_path is None or self._writes < SQLITE_CHECKPOINT_EVERY:
+        if self._closed or self._sqlite_path is None or self._writes < SQLITE_CHECKPOINT_EVERY:
             return
         if self._checkpointing is not None and not self._checkpointing.done():
             return
@@ -390,6 +393,7 @@ class Engine:
         """Ready the database for use; `storage.Database` brings its schema up to date here."""
 
     async def close(self) -> None:
+        self._closed = True  # first: no checkpoint starts from here on (see `_after_write`)
         if self._checkpointing is not None:
             # A checkpoint under way finishes first; one that failed is left to SQLite, which checkpoints as the
             # last connection to the file closes.

@@ -226,6 +226,25 @@ async def test_sqlite_checkpoints_run_in_a_thread_every_so_many_writes(
         assert [await again.get_setting(f"k{i}") for i in range(4)] == list(range(4))
 
 
+async def test_no_checkpoint_starts_after_close(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that commits while the server shuts down must not start a checkpoint thread after `close()`: it would
+    open the file again after the engine was disposed, and outlive the server."""
+    monkeypatch.setattr(storage.database, "SQLITE_CHECKPOINT_EVERY", 2)
+    started: list[str] = []
+    monkeypatch.setattr(storage.database, "_checkpoint", started.append)
+    db = Database(f"sqlite:///{tmp_path / 'lumen.db'}")
+    await db.connect()  # the first write: the next one crosses the count
+    async with db.begin() as conn:  # a write under way when shutdown begins ...
+        await conn.execute(sa.insert(settings).values(key="late", value_json="1", updated_at=T0))
+        await db.close()  # ... and closed meanwhile (no checkpoint was in flight to wait for)
+    # It committed after close(): nothing started, so nothing runs on after shutdown.
+    if db._checkpointing is not None:
+        await db._checkpointing
+    assert started == []
+    async with Database(f"sqlite:///{tmp_path / 'lumen.db'}") as again:
+        assert await again.get_setting("late") == 1  # the write itself was kept
+
+
 async def test_naive_datetimes_are_refused(tmp_path: Path) -> None:
     async with Database(f"sqlite:///{tmp_path / 'x.db'}", clock=lambda: datetime(2026, 1, 1)) as database:
         with pytest.raises(sa.exc.StatementError, match="naive datetime"):
