@@ -49,6 +49,8 @@ SyncState = Literal["off", "backfilling", "live"]
 UPSERT_CHUNK = 200
 # Values per IN list, far below SQLite's and asyncpg's bound-parameter limits.
 IN_BATCH = 500
+# Rows deleted per write transaction by a redaction: a few milliseconds of work (see `redact_mirrored_orders`).
+PURGE_CHUNK = 500
 TombstoneKind = Literal["order", "customer", "email", "shop"]
 SHOP_KEY = "*"  # the one key of a "shop" tombstone
 # Any fixed number, distinct from storage.migrations.PG_MIGRATION_LOCK: PostgreSQL's advisory lock that mirror writes
@@ -206,35 +208,78 @@ class OrderStore(Engine):
         return deleted
 
     async def redact_mirrored_orders(
-        self, *, ids: Sequence[str] = (), emails: Sequence[str] = (), customer_ids: Sequence[str] = ()
+        self,
+        *,
+        ids: Sequence[str] = (),
+        emails: Sequence[str] = (),
+        customer_ids: Sequence[str] = (),
     ) -> list[str]:
         """customers/redact: delete the mirrored orders with these ids, checkout emails or customer ids (exact, after
         normalising), and keep tombstones of them all (the orders deleted included) so that no write brings them
-        back. The ids of the orders deleted."""
-        now = self.clock()
+        back. The ids of the orders deleted.
+
+        The tombstones of what was asked go first, in a transaction of their own: from its commit every write refuses
+        those orders, so the deletes that follow, `PURGE_CHUNK` rows to a short transaction (on SQLite they run on the
+        event loop's thread: one long one would stall the worker), never race a write that puts one back. Each chunk
+        tombstones the ids it deleted in its own transaction."""
+        now, chunk = self.clock(), PURGE_CHUNK
         c = mirrored_orders.c
         digests = [email_digest(e) for e in emails if normalize_email(e)]
-        keys = [(c.id, list(ids)), (c.email, [normalize_email(e) for e in emails]), (c.customer_id, list(customer_ids))]
+        stones: list[tuple[TombstoneKind, str]] = [("order", i) for i in sorted(set(ids))]
+        stones += [("customer", i) for i in customer_ids] + [("email", d) for d in digests]
         async with self.begin() as conn:
             await _hold_tombstones(conn, exclusive=True)
-            deleted: set[str] = set()
-            for column, values in keys:
-                for batch in _batches(values):
-                    gone = await conn.execute(sa.delete(mirrored_orders).where(column.in_(batch)).returning(c.id))
-                    deleted.update(gone.scalars())
-            stones: list[tuple[TombstoneKind, str]] = [("order", i) for i in sorted({*ids, *deleted})]
-            stones += [("customer", i) for i in customer_ids] + [("email", d) for d in digests]
             await self._bury(conn, stones, now)
+        keys = [(c.id, list(ids)), (c.email, [normalize_email(e) for e in emails]), (c.customer_id, list(customer_ids))]
+        deleted: set[str] = set()
+        for column, values in keys:
+            for batch in _batches(values):
+                while True:
+                    gone = await self._delete_orders_chunk(column.in_(batch), chunk, now)
+                    deleted.update(gone)
+                    if len(gone) < chunk:
+                        break
         return sorted(deleted)
 
     async def forget_mirrored_orders(self) -> None:
         """shop/redact: every mirrored order goes, the mirror starts again from off, and no order created until now
-        is mirrored again (a "shop" tombstone)."""
+        is mirrored again (a "shop" tombstone, written first in a transaction of its own; the rows then go `PURGE_CHUNK`
+        to a short transaction, see `redact_mirrored_orders`, until none is left)."""
+        now = self.clock()
         async with self.begin() as conn:
             await _hold_tombstones(conn, exclusive=True)
-            await conn.execute(sa.delete(mirrored_orders))
+            await self._bury(conn, [("shop", SHOP_KEY)], now)
+        while len(await self._delete_orders_chunk(sa.true(), PURGE_CHUNK, None)) == PURGE_CHUNK:
+            pass
+        async with self.begin() as conn:
             await conn.execute(sa.delete(order_sync))
-            await self._bury(conn, [("shop", SHOP_KEY)], self.clock())
+
+    async def reinstate_shop(self, installed_at: datetime) -> bool:
+        """A new install of the app after shop/redact (a new consent): the shop's tombstone goes, if it is older than
+        the install, so the orders created before the redaction may be mirrored again. Customers' and orders'
+        tombstones stay: a customer's erasure was theirs to ask, and no merchant's install undoes it. Whether one
+        went."""
+        t = mirror_tombstones.c
+        stmt = sa.delete(mirror_tombstones).where(t.kind == "shop", t.key == SHOP_KEY, t.redacted_at < installed_at)
+        async with self.begin() as conn:
+            await _hold_tombstones(conn, exclusive=True)
+            return int((await conn.execute(stmt)).rowcount) > 0
+
+    async def _delete_orders_chunk(
+        self, where: sa.ColumnElement[bool], chunk: int, buried_at: datetime | None
+    ) -> list[str]:
+        """Delete up to `chunk` mirrored orders matching `where`, in one write transaction; with `buried_at`, leave
+        an "order" tombstone of each in the same transaction. The ids deleted."""
+        c = mirrored_orders.c
+        async with self.begin() as conn:
+            if buried_at is not None:
+                await _hold_tombstones(conn, exclusive=True)  # before any row lock: writers take it first too
+            picked = sa.select(c.id).where(where).limit(chunk).scalar_subquery()
+            deleted = await conn.execute(sa.delete(mirrored_orders).where(c.id.in_(picked)).returning(c.id))
+            gone = list(deleted.scalars())
+            if gone and buried_at is not None:
+                await self._bury(conn, [("order", i) for i in gone], buried_at)
+        return gone
 
     async def mirror_tombstones(self) -> list[tuple[TombstoneKind, str, datetime]]:
         """Every tombstone: (kind, key, redacted_at)."""
