@@ -25,6 +25,13 @@ which copies lost: the caller reads the row again and applies the payload again 
 the applier and a re-read) changing one order never lose a change. A re-read from Shopify is written the same way,
 over the copy held before it was read: one that lost is read again (`sync.service.OrderSync._store`). Blind writes
 (backfill chunks, a live lookup's copy) stay upserts under the older-never-replaces-newer rule.
+
+A version never repeats for an order id: a new row starts from the time of its write in microseconds
+(`_first_version`), not from 0. An order deleted (Shopify said it was gone, a redaction, a copy a tombstone refused)
+and mirrored again would otherwise count 0, 1, 2 again, and a compare-and-swap still holding version 0 of the old row
+would write its stale copy over the new one. The old row's versions stay below the new row's first unless it was
+written more often than once a microsecond since it began (writes are transactions: milliseconds) or the clock went
+back by more than the time between the two rows (hosts on one database should keep their clocks synchronised).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -56,6 +63,7 @@ SHOP_KEY = "*"  # the one key of a "shop" tombstone
 # Any fixed number, distinct from storage.migrations.PG_MIGRATION_LOCK: PostgreSQL's advisory lock that mirror writes
 # hold shared and redaction holds exclusively (see the module's docstring).
 TOMBSTONE_LOCK = 0x4C756D656E4D  # "LumenM"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -132,7 +140,8 @@ class OrderStore(Engine):
                 rows = _dedupe([_row(o, o.synced_at or self.clock()) for o in part if o.order.id not in refused])
                 if not rows:
                     continue
-                stmt = self.insert(mirrored_orders).values(rows)
+                first = _first_version(self.clock())
+                stmt = self.insert(mirrored_orders).values([row | {"version": first} for row in rows])
                 excluded = stmt.excluded
                 stmt = stmt.on_conflict_do_update(
                     index_elements=[mirrored_orders.c.id],
@@ -158,6 +167,7 @@ class OrderStore(Engine):
                     continue
                 row = _row(mirrored, mirrored.synced_at or self.clock())
                 if mirrored.version is None:
+                    row["version"] = _first_version(self.clock())
                     stmt = self.insert(mirrored_orders).values(row).on_conflict_do_nothing(index_elements=[c.id])
                 else:
                     stmt = (
@@ -366,6 +376,12 @@ def _dedupe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def email_digest(email: str) -> str:
     """How a tombstone names an email: the SHA-256 of the normalised address (the address itself is not kept)."""
     return hashlib.sha256(normalize_email(email).encode()).hexdigest()
+
+
+def _first_version(now: datetime) -> int:
+    """A new row's version: the time in microseconds since 1970, above every version an earlier row of the same order
+    reached (see the module's docstring). 64 bits: about 1.8e15 in 2026."""
+    return (now - _EPOCH) // timedelta(microseconds=1)
 
 
 def _next_version() -> sa.ColumnElement[int]:

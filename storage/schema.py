@@ -121,7 +121,11 @@ mirrored_orders = sa.Table(
     sa.Column("events_complete", sa.Boolean, nullable=False, server_default=sa.false()),
     # Bumped by every write: a read-modify-write (a webhook's payload applied to the copy) writes only if the copy is
     # still the one it read (`storage.orders.OrderStore.swap_mirrored_orders`), so two workers never lose a change.
-    sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("0")),
+    # A new row starts from the time in microseconds (64 bits; SQLite's INTEGER is), so an order deleted and mirrored
+    # again never repeats a version of its previous row.
+    sa.Column(
+        "version", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False, server_default=sa.text("0")
+    ),
     sa.Index("ix_mirrored_orders_name_key", "name_key"),
     sa.Index("ix_mirrored_orders_email", "email"),
     sa.Index("ix_mirrored_orders_customer_id", "customer_id"),

@@ -13,7 +13,7 @@ import asyncio
 import copy
 import dataclasses
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -50,6 +50,7 @@ from tests.test_mirror_webhooks import ORDER_1065, _delivered_and_earlier
 JORDAN = "gid://shopify/Customer/7002"
 JORDAN_1050 = "gid://shopify/Order/5001050"
 ORDER_1031 = "gid://shopify/Order/5001031"  # someone else's order, named in the redaction
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 REDACTED = (JORDAN_1042, JORDAN_1050, ORDER_1031)
 REDACT_JORDAN = {"customer": {"id": 7002, "email": "Jordan.Lee@example.com"}, "orders_to_redact": [5001031]}
 
@@ -202,6 +203,8 @@ async def test_two_workers_applying_payloads_to_one_order_lose_neither_change(
     first, second = make_sync(first_db, store, Upstream(store)), make_sync(second_db, store, Upstream(store))
     try:
         await first.backfill()
+        inserted = await first_db.mirrored_order(ORDER_1065)
+        assert inserted is not None
         delivered, earlier = await _delivered_and_earlier(store)
         first.accept("fulfillment_events/create", delivered, [ORDER_1065])
         second.accept("fulfillment_events/create", earlier, [ORDER_1065])
@@ -222,7 +225,8 @@ async def test_two_workers_applying_payloads_to_one_order_lose_neither_change(
         stamps = {e.happened_at.isoformat() for e in held.order.fulfillments[0].events}
         assert {"2026-02-27T08:00:00+00:00", delivered["happened_at"].replace("Z", "+00:00")} <= stamps
         assert held.order.fulfillments[0].display_status == "DELIVERED"
-        assert held.version == 2  # inserted at 0 by the backfill; the second worker wrote 1, the first 2
+        # Inserted by the backfill; the second worker wrote the next version, the first the one after.
+        assert held.version == inserted.version + 2
         assert first.pending == frozenset() and second.pending == frozenset()
     finally:
         for sync, database in ((first, first_db), (second, second_db)):
@@ -276,7 +280,7 @@ async def test_an_order_that_keeps_losing_the_race_is_read_again_instead(mirror:
 async def test_a_swap_writes_only_over_the_version_read_and_never_inserts(db: Database) -> None:
     await db.upsert_mirrored_orders([order(1)])
     held = await db.mirrored_order("gid://shopify/Order/1")
-    assert held is not None and held.version == 0
+    assert held is not None and held.version == (T0 - EPOCH) // timedelta(microseconds=1)  # a new row: the time
     changed = copy.copy(held.order).model_copy(update={"fulfillment_status": "FULFILLED"})
     stale = MirroredOrder(changed, held.updated_at, True, version=held.version + 1)
     assert await db.swap_mirrored_orders([stale]) == set()
@@ -284,9 +288,32 @@ async def test_a_swap_writes_only_over_the_version_read_and_never_inserts(db: Da
     assert await db.swap_mirrored_orders([current]) == {"gid://shopify/Order/1"}
     assert await db.swap_mirrored_orders([current]) == set()  # the version moved on
     after = await db.mirrored_order("gid://shopify/Order/1")
-    assert after is not None and after.version == 1 and after.order.fulfillment_status == "FULFILLED"
+    assert after is not None and after.version == held.version + 1 and after.order.fulfillment_status == "FULFILLED"
     missing = MirroredOrder(order(2).order, T0, True, version=0)
     assert await db.swap_mirrored_orders([missing]) == set() and await db.mirrored_order(missing.order.id) is None
+
+
+async def test_a_stale_swap_never_matches_the_next_row_of_a_deleted_order(db: Database, clock: Clock) -> None:
+    """A worker holding version N of an order's row must lose its compare-and-swap once that row was deleted and the
+    order mirrored again: the new row's versions never repeat the old row's (they used to start at 0 again)."""
+    gid = "gid://shopify/Order/1"
+    for path in ("upsert", "swap"):  # a new row by a blind write (backfill, live lookup) or by a swap over no row
+        await db.upsert_mirrored_orders([order(1)])
+        stale = await db.mirrored_order(gid)  # what one worker read, about to write a payload over it ...
+        assert stale is not None
+        await db.delete_mirrored_orders(ids=[gid])  # ... meanwhile Shopify said it was gone (or it was refused) ...
+        clock.advance(seconds=1)
+        if path == "upsert":
+            assert await db.upsert_mirrored_orders([order(1)]) == 1  # ... and it came back
+        else:
+            assert await db.swap_mirrored_orders([order(1)]) == {gid}
+        again = await db.mirrored_order(gid)
+        assert again is not None and again.version > stale.version
+        payload = stale.order.model_copy(update={"fulfillment_status": "FULFILLED"})
+        assert await db.swap_mirrored_orders([dataclasses.replace(stale, order=payload)]) == set()  # it lost
+        kept = await db.mirrored_order(gid)
+        assert kept is not None and kept.version == again.version and kept.order.fulfillment_status != "FULFILLED"
+        await db.delete_mirrored_orders(ids=[gid])
 
 
 # --- a webhook storm: bounded ---------------------------------------------------------------------------------------
@@ -336,7 +363,7 @@ async def test_migration_0005_upgrades_an_existing_mirror_in_place(database_url:
     await old.close()
     async with Database(database_url, clock=clock) as database:
         async with database.read() as conn:
-            assert await conn.run_sync(migrations.current) == migrations.head() == "0005"
+            assert await conn.run_sync(migrations.current) == migrations.head() == "0006"
         held = await database.mirrored_order("gid://shopify/Order/1")
         assert held is not None and held.version == 0 and held.order.name == "#1"
         assert await database.redact_mirrored_orders(ids=["gid://shopify/Order/1"]) == ["gid://shopify/Order/1"]
