@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from shopify.auth import ShopifyAuthError
 from shopify.client import (
     COST_ESTIMATES,
     FULFILLMENT_ORDER_FIELDS,
@@ -38,6 +39,7 @@ from shopify.client import (
     may_read_fulfillment_orders,
     search_time,
 )
+from shopify.source import OrderSourceError
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +60,15 @@ BULK_OPERATION_QUERY = (
 # from the backfill's (the bench splits Shopify's points by operation name).
 BULK_CONFIRM_MUTATION = BULK_RUN_MUTATION.replace("LumenBulkOrders", "LumenBulkConfirm")
 BULK_CONFIRM_POLL = BULK_OPERATION_QUERY.replace("LumenBulkOperation", "LumenBulkConfirmPoll")
+# An operation Lumen gives up on (it ran past its time) is cancelled: left running it would hold one of the app's bulk
+# slots on the shop (five since 2026-01, one before) until Shopify ends it, refusing the next confirmations meanwhile.
+BULK_CANCEL_MUTATION = (
+    "mutation LumenBulkCancel($id: ID!) { bulkOperationCancel(id: $id) { "
+    "bulkOperation { id status } userErrors { field message } } }"
+)
 # A mutation costs 10 points, a bulk operation's status 1: nothing like an orders query's estimate.
 for _document, _cost in ((BULK_RUN_MUTATION, 10), (BULK_OPERATION_QUERY, 1), (BULK_CONFIRM_MUTATION, 10),
-                         (BULK_CONFIRM_POLL, 1)):  # fmt: skip
+                         (BULK_CONFIRM_POLL, 1), (BULK_CANCEL_MUTATION, 10)):  # fmt: skip
     COST_ESTIMATES.setdefault(_document, _cost)
 # What Shopify answers when this app already runs as many bulk queries as it may on the shop: one at a time before
 # API version 2026-01 (OPERATION_IN_PROGRESS), five since (LIMIT_REACHED once they are all taken).
@@ -139,6 +147,7 @@ BULK_DOCUMENTS = (
     BULK_OPERATION_QUERY,
     BULK_CONFIRM_MUTATION,
     BULK_CONFIRM_POLL,
+    BULK_CANCEL_MUTATION,
     bulk_orders_query(datetime(2026, 1, 1), None),
     bulk_confirm_query(["gid://shopify/Order/1", "gid://shopify/Order/2"], None),
 )
@@ -301,9 +310,14 @@ async def _finish(
     *,
     poll: str = BULK_OPERATION_QUERY,
 ) -> BulkOperation:
-    """Poll `bulkOperation(id:)` until the operation is no longer running."""
+    """Poll `bulkOperation(id:)` until the operation is no longer running; one that runs past the time allowed is
+    cancelled (`cancel`) before BulkExportFailed("TIMEOUT") is raised."""
     while operation.status in _RUNNING:
-        await waited(poll_s, f"bulk operation {operation.id} ran")
+        try:
+            await waited(poll_s, f"bulk operation {operation.id} ran")
+        except BulkExportFailed:
+            await cancel(admin, operation.id)
+            raise
         node = (await admin.execute(poll, {"id": operation.id})).get("bulkOperation")
         if not isinstance(node, dict):
             raise BulkExportFailed("INVALID", f"Shopify no longer knows bulk operation {operation.id}")
@@ -317,6 +331,24 @@ async def _finish(
             partial_data_url=operation.partial_data_url,
         )
     return operation
+
+
+async def cancel(admin: ShopifyAdmin, operation_id: str) -> bool:
+    """Ask Shopify to cancel a bulk operation Lumen gave up on (`bulkOperationCancel`), so it stops holding one of
+    the app's bulk slots; whether Shopify took the request (it may still be CANCELING a moment). Never raises: the
+    operation was given up on already, and a cancellation that fails leaves it to end on Shopify's side."""
+    try:
+        data = await admin.execute(BULK_CANCEL_MUTATION, {"id": operation_id})
+    except (OrderSourceError, ShopifyAuthError) as exc:  # unreachable, throttled: giving up is done all the same
+        log.warning("Shopify: could not cancel bulk operation %s: %s", operation_id, exc)
+        return False
+    payload = data.get("bulkOperationCancel") or {}
+    errors = [e for e in payload.get("userErrors") or [] if isinstance(e, dict)]
+    if errors:  # it ended meanwhile (completed, failed): nothing holds the slot
+        log.info("Shopify: bulk operation %s not cancelled: %s", operation_id, errors[0].get("message"))
+        return False
+    log.info("Shopify: cancelled bulk operation %s, which ran past the time allowed", operation_id)
+    return True
 
 
 async def _orders_from(url: str, *, grouped: bool, http: httpx.AsyncClient | None) -> AsyncIterator[dict[str, Any]]:

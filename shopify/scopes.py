@@ -35,6 +35,8 @@ TYPE_SCOPES: dict[str, tuple[str, ...]] = {
     "BulkOperationRunQueryPayload": _NONE,  # the bulk export: its query needs what it reads, the operation nothing
     "BulkOperation": _NONE,
     "BulkOperationUserError": _NONE,
+    "BulkOperationCancelPayload": _NONE,  # cancelling the app's own stuck bulk operation (`shopify.bulk.cancel`)
+    "UserError": _NONE,
     "Shop": _NONE,
     "AppInstallation": _NONE,
     "AccessScope": _NONE,

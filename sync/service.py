@@ -14,7 +14,8 @@
   Black Friday the changed orders no longer cost more than the conversations. A bulk row has no carrier events and no
   per-package items, so the copy's are kept for each package it held (a package on its way with none marks the copy
   as lacking events, for a lookup to wish for). What a payload cannot say thus reaches the mirror within the window
-  plus the operation (about 20 s; an operation is given up after `CONFIRM_MAX_WAIT_S`). When the operation is
+  plus the operation (about 20 s; an operation is given up after `CONFIRM_MAX_WAIT_S`, and cancelled so that it does
+  not hold one of the app's bulk slots). When the operation is
   refused (the app's bulk queries all taken: Shopify runs five at a time since 2026-01, and a backfill may hold one),
   fails or times out, its orders are read by id instead; an order it did not return (not in Shopify's search index yet,
   or gone) is read by id as well. A payload applied to an order while its operation runs (on this worker, or written

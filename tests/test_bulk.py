@@ -15,6 +15,7 @@ import pytest
 from evals.fakes.shopify_admin import ALL_SCOPES, FakeShopify
 from evals.fakes.shopify_bulk import BulkOperation as FakeBulkOperation
 from shopify.bulk import (
+    BULK_CANCEL_MUTATION,
     BULK_CONFIRM_MUTATION,
     BULK_CONFIRM_POLL,
     BULK_OPERATION_QUERY,
@@ -23,6 +24,7 @@ from shopify.bulk import (
     BulkExportFailed,
     bulk_confirm_query,
     bulk_orders_query,
+    cancel,
     confirm_orders,
     events_complete,
     export_orders,
@@ -398,6 +400,35 @@ async def test_a_backfill_waits_out_bulk_queries_all_taken(
     nodes = await export(admin, LONG_AGO, sleeps)
     assert sorted(node["name"] for node in nodes) == DEMO_NAMES
     assert len(fake.bulk_operations) == 6 and len(sleeps.waits) == 3  # one wait for a free slot, two polls
+
+
+async def test_a_stuck_confirmation_given_up_on_is_cancelled_and_frees_its_slot(
+    admin: ShopifyAdmin, fake: FakeShopify, sleeps: Sleeps
+) -> None:
+    """A confirming operation that runs past its time is cancelled (`bulkOperationCancel`): left running, it would
+    hold one of the app's bulk slots and the next confirmation would be refused."""
+    fake.bulk_query_limit = 1  # one slot, so a stuck operation left running refuses the next at once
+    fake.stall_next_bulk()
+    with pytest.raises(BulkExportFailed) as failed:
+        await confirm_orders(admin, ["gid://shopify/Order/5001088"], poll_s=2, sleep=sleeps, max_wait_s=3)
+    assert failed.value.error_code == "TIMEOUT"
+    stuck = fake.bulk_operations[0]
+    cancels = [body for body in fake.received if "bulkOperationCancel" in body["query"]]
+    assert [body["query"] for body in cancels] == [BULK_CANCEL_MUTATION]
+    assert cancels[0]["variables"] == {"id": stuck.id} and stuck.status == "CANCELING"
+    # The next confirmation gets the slot (the cancelled one is CANCELED by then) and answers.
+    nodes = await confirm_orders(admin, ["gid://shopify/Order/5001088"], poll_s=2, sleep=sleeps, max_wait_s=60)
+    assert [node["id"] for node in nodes] == ["gid://shopify/Order/5001088"]
+    assert stuck.status == "CANCELED"
+
+
+async def test_cancelling_an_operation_that_already_ended_changes_nothing(
+    admin: ShopifyAdmin, fake: FakeShopify, sleeps: Sleeps
+) -> None:
+    await confirm_orders(admin, ["gid://shopify/Order/5001088"], poll_s=0.5, sleep=sleeps)
+    (done,) = fake.bulk_operations
+    assert await cancel(admin, done.id) is False and done.status == "COMPLETED"
+    assert await cancel(admin, "gid://shopify/BulkOperation/999999") is False
 
 
 def test_a_confirming_query_needs_order_ids() -> None:

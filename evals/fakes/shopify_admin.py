@@ -14,10 +14,10 @@ scopes and denies the rest with Shopify's ACCESS_DENIED errors (the null rising 
 reports the shop's order-name prefix and suffix.
 
 For the order mirror it keeps each order's `updatedAt`, answers `order(id:)` and `updated_at:>` searches sorted by
-UPDATED_AT, runs bulk operations (`bulkOperationRunQuery`, `bulkOperation(id:)`, the JSONL behind a signed link:
-`evals/fakes/shopify_bulk.py`; any orders search, `id:1 OR id:2` included; up to `bulk_query_limit` at a time per
-token, five as in API versions 2026-01 and later, LIMIT_REACHED past them, or OPERATION_IN_PROGRESS when the limit is
-one as before 2026-01), and sends signed webhooks when a test changes an order:
+UPDATED_AT, runs bulk operations (`bulkOperationRunQuery`, `bulkOperation(id:)`, `bulkOperationCancel`, the JSONL
+behind a signed link: `evals/fakes/shopify_bulk.py`; any orders search, `id:1 OR id:2` included; up to
+`bulk_query_limit` at a time per token, five as in API versions 2026-01 and later, LIMIT_REACHED past them, or
+OPERATION_IN_PROGRESS when the limit is one as before 2026-01), and sends signed webhooks when a test changes an order:
 
     shop.webhook_target("http://127.0.0.1:8000/webhooks")
     await shop.change_order("#1001", lambda order: order.update(displayFulfillmentStatus="FULFILLED"))
@@ -177,7 +177,7 @@ class _Parser:
         if self.peek() != "{":
             operation = self.name()
             if operation not in ("query", "mutation"):
-                raise GraphQLError(f"the fake answers queries and bulkOperationRunQuery, not {operation!r}")
+                raise GraphQLError(f"the fake answers queries and bulk operation mutations, not {operation!r}")
             self.operation = operation
             if self.peek() not in ("(", "{"):
                 self.name()
@@ -341,7 +341,7 @@ FIELD_SCOPES: dict[str, frozenset[str]] = {
 # of these (GraphQL's rule). tests/test_shopify_schema.py checks this list against Shopify's schema.
 NULLABLE_FIELDS = frozenset(
     {"order", "fulfillment", "customer", "defaultEmailAddress", "location", "shippingAddress", "fulfillmentsCount",
-     "service", "deliveryMethod", "bulkOperationRunQuery", "bulkOperation"}
+     "service", "deliveryMethod", "bulkOperationRunQuery", "bulkOperation", "bulkOperationCancel"}
 )  # fmt: skip
 # Every scope the fake can grant: Lumen's and the optional ones.
 ALL_SCOPES = frozenset({*APP_SCOPES, *OPTIONAL_SCOPES})
@@ -668,6 +668,7 @@ class FakeShopify(LoopbackServer):
         self.bulk_operations: list[BulkOperation] = []
         self.bulk_query_limit = self._initial_bulk_limit = bulk_query_limit
         self._bulk_endings: deque[tuple[str, str | None]] = deque()
+        self._bulk_stalls = 0  # bulk operations still to start that will stall (stay RUNNING until cancelled)
         self.results = ResultStore()
         # Handlers run on the server thread while tests read counters from theirs.
         self._state = threading.RLock()
@@ -751,6 +752,7 @@ class FakeShopify(LoopbackServer):
             self.bulk_operations.clear()
             self.bulk_query_limit = self._initial_bulk_limit
             self._bulk_endings.clear()
+            self._bulk_stalls = 0
             self.results.requests.clear()
             self.results.files.clear()
             self.scopes = self._initial_scopes
@@ -786,6 +788,11 @@ class FakeShopify(LoopbackServer):
         with self._state:
             self._bulk_endings.append((status, error_code))
 
+    def stall_next_bulk(self) -> None:
+        """The next bulk operation started stays RUNNING until it is cancelled (`bulkOperationCancel`)."""
+        with self._state:
+            self._bulk_stalls += 1
+
     @property
     def downloads(self) -> list[dict[str, str]]:
         """The headers of every request made for a bulk result file."""
@@ -820,7 +827,9 @@ class FakeShopify(LoopbackServer):
                 group_objects=bool(sel.args.get("groupObjects", False)),
                 created_at=timestamp(datetime.fromtimestamp(self._now(), UTC)),
                 fail_as=self._bulk_endings.popleft() if self._bulk_endings else None,
+                stalled=self._bulk_stalls > 0,
             )
+            self._bulk_stalls = max(self._bulk_stalls - 1, 0)
             self.bulk_operations.append(operation)
         return {"bulkOperation": operation.node(), "userErrors": []}
 
@@ -831,12 +840,33 @@ class FakeShopify(LoopbackServer):
             return found.node() if found is not None else None
 
     def _advance_bulk(self, token: str) -> None:
-        """Time passes for this token's running operations: one step each time it asks about them."""
+        """Time passes for this token's running operations: one step each time it asks about them (a stalled one
+        stays RUNNING; one being cancelled is CANCELED)."""
         for operation in self.bulk_operations:
-            if operation.token == token and operation.running:
+            if operation.token != token:
+                continue
+            if operation.status == "CANCELING":
+                operation.status = "CANCELED"
+                operation.completed_at = timestamp(datetime.fromtimestamp(self._now(), UTC))
+            elif operation.running and not (operation.stalled and operation.status == "RUNNING"):
                 operation.status = "RUNNING" if operation.status == "CREATED" else "COMPLETED"
                 if operation.status == "COMPLETED":
                     self._complete_bulk(operation)
+
+    def _cancel_bulk(self, sel: Selection, token: str) -> dict[str, Any]:
+        """`bulkOperationCancel`: CANCELING for a running operation of this token, else a userError."""
+        operation_id = sel.args.get("id")
+        with self._state:
+            self._advance_bulk(token)
+            found = next((op for op in self.bulk_operations if op.id == operation_id and op.token == token), None)
+            if found is None:
+                message = "Bulk operation does not exist"
+            elif not found.running:
+                message = f"A bulk operation cannot be canceled when it is {found.status.lower()}"
+            else:
+                found.status = "CANCELING"
+                return {"bulkOperation": found.node(), "userErrors": []}
+        return {"bulkOperation": found.node() if found else None, "userErrors": [{"field": ["id"], "message": message}]}
 
     def _complete_bulk(self, operation: BulkOperation) -> None:
         operation.completed_at = timestamp(datetime.fromtimestamp(self._now(), UTC))
@@ -1033,8 +1063,10 @@ class FakeShopify(LoopbackServer):
         return {"errors": ctx.errors} | answer if ctx.errors else answer
 
     def _mutation(self, selections: list[Selection], token: str) -> dict[str, Any]:
-        """The one mutation the fake knows, `bulkOperationRunQuery`, at Shopify's flat mutation cost."""
-        unknown = [sel.name for sel in selections if sel.name != "bulkOperationRunQuery"]
+        """The mutations the fake knows, `bulkOperationRunQuery` and `bulkOperationCancel`, at Shopify's flat mutation
+        cost."""
+        known = {"bulkOperationRunQuery": self._run_bulk, "bulkOperationCancel": self._cancel_bulk}
+        unknown = [sel.name for sel in selections if sel.name not in known]
         if unknown:
             message = f"Field '{unknown[0]}' doesn't exist on type 'Mutation'"
             return {"errors": [{"message": message, "extensions": {"code": "undefinedField"}}]}
@@ -1043,7 +1075,7 @@ class FakeShopify(LoopbackServer):
                 self.throttled += 1
                 return {"errors": THROTTLED_BODY["errors"], "extensions": {"cost": self._cost(MUTATION_COST, None)}}
         ctx = _Context(ALL_SCOPES)
-        data = {sel.key: project(sel, self._run_bulk(sel, token), ctx, (sel.key,)) for sel in selections}
+        data = {sel.key: project(sel, known[sel.name](sel, token), ctx, (sel.key,)) for sel in selections}
         with self._state:
             return {"data": data, "extensions": {"cost": self._cost(MUTATION_COST, MUTATION_COST)}}
 

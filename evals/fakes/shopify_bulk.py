@@ -5,8 +5,10 @@ at most five, nested at most two deep, `edges { node }` rather than `nodes`, no 
 top-level `node`/`nodes`) and answers `userErrors` (INVALID; LIMIT_REACHED while the same token already runs
 `BULK_QUERY_LIMIT` bulk queries, OPERATION_IN_PROGRESS when the fake is told the limit is one, as before 2026-01).
 `bulkOperation(id:)` reports it going CREATED -> RUNNING -> COMPLETED, one step each time the token asks about its
-operations (a deterministic stand-in for time passing). On completion the query is run with the
-token's scopes at that moment: a field they may not read fails the whole operation (FAILED, ACCESS_DENIED), as
+operations (a deterministic stand-in for time passing); one the fake is told to stall stays RUNNING, as a stuck
+operation does. `bulkOperationCancel(id:)` answers it CANCELING, and it is CANCELED at the next step (a slot free
+again); an operation that is no longer running cannot be cancelled (a userError). On completion the query is run
+with the token's scopes at that moment: a field they may not read fails the whole operation (FAILED, ACCESS_DENIED), as
 Shopify does. The JSONL result is served at a signed-looking storage URL that refuses (403) any request carrying
 `X-Shopify-Access-Token`: a client that leaks the Admin token to the storage host fails loudly.
 """
@@ -64,6 +66,7 @@ class BulkOperation:
     completed_at: str | None = None
     url: str | None = None
     fail_as: tuple[str, str | None] | None = None  # (status, errorCode) to end with instead of running the query
+    stalled: bool = False  # stays RUNNING until cancelled (a stuck operation)
 
     def node(self) -> dict[str, Any]:
         return {
