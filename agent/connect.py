@@ -196,6 +196,8 @@ class ShopifyConnection:
         await self._check_shop(query)
         shop, token = await install.complete(query)
         await self.db.put_setting(INSTALLED_SHOP_KEY, {"shop": shop})
+        # A new consent: after shop/redact the shop's orders may be mirrored again (customers' redactions stay).
+        await self.db.reinstate_shop(self.db.clock())
         log.info("Shopify: installed on %s (token expires %s)", shop, token.expires_at or "never")
         return shop
 

@@ -266,14 +266,20 @@ class OrderStore(Engine):
 
     async def reinstate_shop(self, installed_at: datetime) -> bool:
         """A new install of the app after shop/redact (a new consent): the shop's tombstone goes, if it is older than
-        the install, so the orders created before the redaction may be mirrored again. Customers' and orders'
-        tombstones stay: a customer's erasure was theirs to ask, and no merchant's install undoes it. Whether one
-        went."""
+        the install, so the orders created before the redaction may be mirrored again, and the mirror's state starts
+        again from "never backfilled" (so the next round backfills, instead of reconciling from a backfill the
+        tombstone emptied). Customers' and orders' tombstones stay: a customer's erasure was theirs to ask, and no
+        merchant's install undoes it. Whether the shop's tombstone went."""
         t = mirror_tombstones.c
         stmt = sa.delete(mirror_tombstones).where(t.kind == "shop", t.key == SHOP_KEY, t.redacted_at < installed_at)
+        fresh = {"state": "off", "last_sync_at": None, "backfilled": 0, "reconciled": 0, "last_error": None}
         async with self.begin() as conn:
             await _hold_tombstones(conn, exclusive=True)
-            return int((await conn.execute(stmt)).rowcount) > 0
+            if not (await conn.execute(stmt)).rowcount:
+                return False
+            # The lease columns stay: a worker holding it keeps it until it lets go.
+            await conn.execute(sa.update(order_sync).where(order_sync.c.key == MIRROR_KEY).values(**fresh))
+            return True
 
     async def _delete_orders_chunk(
         self, where: sa.ColumnElement[bool], chunk: int, buried_at: datetime | None

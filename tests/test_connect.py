@@ -127,6 +127,29 @@ def test_a_full_install_stores_the_token_encrypted_and_answers_from_the_store(
         assert not [token for token in secrets if token in shown]
 
 
+def test_an_install_after_shop_redact_clears_the_shops_tombstone_not_a_customers(
+    tmp_path: Path, shopify: FakeShopify
+) -> None:
+    """A reinstall is a new consent: the order mirror may hold the shop's orders again (shop/redact had refused every
+    order created before it), but a customer's redaction stays."""
+    settings = app_settings(tmp_path, shopify)
+
+    async def redacted() -> None:
+        async with Database(settings.lumen_database_url) as db:
+            await db.redact_mirrored_orders(customer_ids=["gid://shopify/Customer/77"])
+            await db.forget_mirrored_orders()
+
+    async def tombstones() -> set[str]:
+        async with Database(settings.lumen_database_url) as db:
+            return {kind for kind, _key, _at in await db.mirror_tombstones()}
+
+    asyncio.run(redacted())
+    assert asyncio.run(tombstones()) == {"customer", "shop"}
+    with TestClient(server.create_app(settings)) as client:
+        assert callback(client, install(client, shopify)).status_code == 302
+    assert asyncio.run(tombstones()) == {"customer"}
+
+
 async def test_the_stored_token_is_encrypted(tmp_path: Path, shopify: FakeShopify) -> None:
     settings = app_settings(tmp_path, shopify)
     with TestClient(server.create_app(settings)) as client:

@@ -191,6 +191,28 @@ async def test_shop_redact_refuses_every_order_that_existed_then(
     assert await db.upsert_mirrored_orders([order(8, created=(T0 + timedelta(days=2)).isoformat())]) == 1
 
 
+async def test_a_reinstall_after_shop_redact_mirrors_the_shop_again_but_never_a_redacted_customer(
+    mirror: MirroredSource, store: FakeShopify, db: Database, clock: Clock
+) -> None:
+    """shop/redact means the shop's data goes; a new install is a new consent, so the shop's orders may be mirrored
+    again. A customer's own redaction is not the merchant's to undo: their orders stay refused."""
+    await mirror.sync.backfill()
+    await redact(db, mirror, REDACT_JORDAN, "r1")
+    clock.advance(minutes=1)
+    await redact(db, mirror, {}, "r2")
+    redacted_at = clock()
+    assert await mirror.sync.backfill() is not None and await held_ids(db) == set()
+    assert await db.reinstate_shop(redacted_at) is False  # an install no later than the redaction undoes nothing
+    clock.advance(days=3)
+    assert await db.reinstate_shop(clock()) is True  # the install
+    assert (await db.order_sync_state()).last_sync_at is None  # so the next round backfills anew
+    kinds = {kind for kind, _key, _at in await db.mirror_tombstones()}
+    assert "shop" not in kinds and {"customer", "email", "order"} <= kinds
+    assert await mirror.sync.backfill() is not None
+    assert await held_ids(db) == {o["id"] for o in store.orders} - set(REDACTED)
+    assert await db.reinstate_shop(clock()) is False  # nothing left to clear
+
+
 # --- two workers, one order: compare-and-swap ---------------------------------------------------------------------
 
 
