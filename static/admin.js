@@ -164,6 +164,12 @@
     if (sync.reconciled) rows.push(["Orders healed by reconciliation", String(sync.reconciled)]);
     if (sync.refreshed) rows.push(["Orders re-read after webhooks (this worker)", String(sync.refreshed)]);
     if (sync.pending_refreshes) rows.push(["Re-reads waiting (this worker)", String(sync.pending_refreshes)]);
+    // Confirming reads: what a webhook's payload cannot say, read for many orders at once by one bulk operation.
+    if (sync.confirmed) rows.push(["Orders confirmed in bulk after webhooks (this worker)", String(sync.confirmed)]);
+    if (sync.pending_confirms) rows.push(["Confirmations waiting (this worker)", String(sync.pending_confirms)]);
+    if (sync.confirm_fallbacks) {
+      rows.push(["Confirmations read one by one instead (this worker)", String(sync.confirm_fallbacks)]);
+    }
     if (sync.last_error) rows.push(["Last error", sync.last_error]);
     var list = $("order-sync");
     list.replaceChildren();
