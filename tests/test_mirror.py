@@ -4,18 +4,17 @@ concurrency, and migration 0004.
 
 Every test that touches the database runs on SQLite and on the PostgreSQL the suite starts (`database_url`). Shopify
 is the fake Admin API over loopback: lookups that miss the mirror go through the real `ShopifyAdmin`. The mirror's
-upstream (the bulk export, reads by id, changes since) is `Upstream` here, which reads the same fake store, so the
+upstream (the bulk export, reads by id, changes since) is `Upstream` (tests/mirror_harness.py), which reads the same fake store, so the
 tests count exactly what the mirror asked for.
 """
+# ruff: noqa: F811
 
 from __future__ import annotations
 
 import asyncio
-import copy
-from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -24,174 +23,31 @@ import sync.service
 from agent.service import Lumen
 from agent.webhooks import handle_webhook
 from evals.fakes.shopify_admin import ALL_SCOPES, FakeShopify
-from shopify import bulk
-from shopify.client import ShopifyAdmin
 from shopify.domain import Order, parse_order
 from shopify.names import normalize_order_number
-from shopify.source import parse_now
-from shopify.store_file import DEMO_STORE
-from shopify.webhooks import Webhook
 from storage import Database, MirroredOrder, migrations
 from storage.schema import mirrored_orders
-from sync import MirroredSource, OrderSync
+from sync import MirroredSource
 from tests.fixtures import T0, TOKEN, Clock
+
+# The mirror's harness: its fixtures (imported, they are this module's and override the suite-wide `db` and
+# `demo_server`: hence F811 off here) and helpers.
+from tests.mirror_harness import (  # noqa: F401
+    JORDAN_1042,
+    Upstream,
+    change_fields,
+    db,
+    delivery,
+    demo_server,
+    live_client,
+    make_sync,
+    mirror,
+    store,
+    upstream_of,
+)
 from tests.server_helpers import make_settings
 
 CONCURRENT = 200
-JORDAN_1042 = "gid://shopify/Order/5001042"
-
-
-class Upstream:
-    """What the mirror reads from Shopify besides the live lookups, served from the fake's store and counted: the bulk
-    export (nodes without carrier events, as a bulk operation gives them), reads by id, and changes since a time."""
-
-    def __init__(self, fake: FakeShopify) -> None:
-        self.fake = fake
-        self.exports: list[datetime] = []
-        self.reads: list[str] = []
-        self.event_reads: list[str] = []
-        self.level: tuple[float, float] | None = None  # the bucket as the background client last saw it
-        self.changes_since: list[datetime] = []
-        self.confirms: list[list[str]] = []  # the orders of each confirming bulk operation
-        self.confirm_error: Exception | None = None  # raised by the next confirming operation, once
-        self.gate: asyncio.Event | None = None  # when set, the export waits on it after its first node
-        self.started = asyncio.Event()
-        self.page = 250
-
-    async def export(self, since: datetime) -> AsyncIterator[dict[str, Any]]:
-        self.exports.append(since)
-        for index, node in enumerate(copy.deepcopy(self.fake.orders)):
-            for fulfillment in node.get("fulfillments") or []:
-                fulfillment.pop("events", None)
-            yield node | {"_lumen": dict(bulk.EVENTS_INCOMPLETE)}  # marked as `shopify.bulk.export_orders` marks
-            if index == 0:
-                self.started.set()
-                if self.gate is not None:
-                    await self.gate.wait()
-
-    async def confirm(self, order_ids: list[str]) -> list[dict[str, Any]]:
-        """As `shopify.bulk.confirm_orders`: these orders as a bulk operation gives them (no carrier events, no
-        per-package items), those Shopify has."""
-        self.confirms.append(list(order_ids))
-        await asyncio.sleep(0)
-        if self.confirm_error is not None:
-            error, self.confirm_error = self.confirm_error, None
-            raise error
-        wanted = set(order_ids)
-        nodes = [copy.deepcopy(o) for o in self.fake.orders if o.get("id") in wanted]
-        for node in nodes:
-            for fulfillment in node.get("fulfillments") or []:
-                fulfillment.pop("events", None)
-                fulfillment.pop("fulfillmentLineItems", None)
-        return [node | {"_lumen": dict(bulk.EVENTS_INCOMPLETE)} for node in nodes]
-
-    async def read(self, order_id: str) -> Order | None:
-        self.reads.append(order_id)
-        await asyncio.sleep(0)  # a real read leaves the event loop
-        node = next((o for o in self.fake.orders if o.get("id") == order_id), None)
-        return parse_order(copy.deepcopy(node)) if node is not None else None
-
-    async def read_events(self, order_id: str) -> dict[str, Any] | None:
-        """As `ShopifyAdmin.order_events_node`: the packages' ids, events and items, and the order's updatedAt."""
-        self.event_reads.append(order_id)
-        await asyncio.sleep(0)
-        node = next((o for o in self.fake.orders if o.get("id") == order_id), None)
-        if node is None:
-            return None
-        packages = node.get("fulfillments") or []
-        return {
-            "id": node["id"],
-            "updatedAt": node["updatedAt"],
-            "fulfillmentsCount": {"count": len(packages)},
-            "fulfillments": [
-                {
-                    "id": f["id"],
-                    "createdAt": f["createdAt"],
-                    "fulfillmentLineItems": copy.deepcopy(f.get("fulfillmentLineItems")) or {"nodes": []},
-                    "events": copy.deepcopy(f.get("events")) or {"nodes": []},
-                }
-                for f in packages
-            ],
-        }
-
-    def bucket_level(self) -> tuple[float, float] | None:
-        return self.level
-
-    async def stamps(self, since: datetime) -> list[tuple[str, datetime]]:
-        """As `ShopifyAdmin.order_stamps_updated_since`: (id, updatedAt) of the orders changed after `since`, oldest
-        change first, at most a page."""
-        self.changes_since.append(since)
-        changed = [(o["id"], parse_now(o["updatedAt"])) for o in self.fake.orders if o.get("updatedAt")]
-        later = sorted(((i, t) for i, t in changed if t is not None and t > since), key=lambda pair: pair[1])
-        return later[: self.page]
-
-
-@pytest.fixture(scope="module")
-def demo_server() -> Iterator[FakeShopify]:
-    """The demo store on a fake whose rate limit never makes a test wait (the limit is tested in test_shopify_*)."""
-    with FakeShopify(DEMO_STORE, token=TOKEN, bucket_size=1_000_000, restore_rate=1_000_000) as server:
-        yield server
-
-
-def change(fake: FakeShopify, name: str, at: datetime, **fields: Any) -> dict[str, Any]:
-    """Shopify changes an order: its fields, and its updatedAt."""
-    node = next(o for o in fake.orders if o["name"] == name)
-    node.update(fields, updatedAt=at.isoformat())
-    return node
-
-
-@pytest.fixture
-def store(fake: FakeShopify) -> Iterator[FakeShopify]:
-    """The fake's orders as the store file has them, whatever a test changed (put back into the same objects, which
-    the fake indexes by id)."""
-    objects = list(fake.orders)
-    saved = copy.deepcopy(objects)
-    yield fake
-    for node, content in zip(objects, saved, strict=True):
-        node.clear()
-        node.update(content)
-    fake.orders[:] = objects
-    fake.grant_scopes(ALL_SCOPES)
-
-
-@pytest.fixture
-async def db(database_url: str, clock: Clock) -> AsyncIterator[Database]:
-    database = Database(database_url, clock=clock)
-    await database.connect()
-    yield database
-    await database.close()
-
-
-def live_client(fake: FakeShopify) -> ShopifyAdmin:
-    # No cache: every live lookup reaches the fake, so a lookup that sends nothing was answered by the mirror.
-    return ShopifyAdmin(fake.url, TOKEN, cache_ttl_s=0, now=parse_now(fake.as_of))
-
-
-def make_sync(db: Database, fake: FakeShopify, upstream: Upstream, **options: Any) -> OrderSync:
-    return OrderSync(
-        db,
-        live_client(fake),
-        exporter=upstream.export,
-        reader=upstream.read,
-        stamps=upstream.stamps,
-        events_reader=upstream.read_events,
-        confirmer=upstream.confirm,
-        bucket_level=upstream.bucket_level,
-        owns_admin=True,
-        **options,
-    )
-
-
-@pytest.fixture
-async def mirror(db: Database, store: FakeShopify) -> AsyncIterator[MirroredSource]:
-    source = MirroredSource(live_client(store), db, make_sync(db, store, Upstream(store)))
-    yield source
-    await source.aclose()
-
-
-def upstream_of(mirror: MirroredSource) -> Upstream:
-    exporter = mirror.sync.exporter
-    return exporter.__self__  # type: ignore[attr-defined, no-any-return]
 
 
 def ids(orders: list[Order]) -> list[str]:
@@ -270,7 +126,7 @@ async def test_a_wrong_email_reads_exactly_like_a_missing_order_in_a_conversatio
 async def test_without_read_all_orders_the_mirror_shows_no_order_older_than_60_days(
     db: Database, store: FakeShopify
 ) -> None:
-    old = change(store, "#1077", T0, createdAt="2025-11-01T10:00:00Z", processedAt="2025-11-01T10:00:00Z")
+    old = change_fields(store, "#1077", T0, createdAt="2025-11-01T10:00:00Z", processedAt="2025-11-01T10:00:00Z")
     mirror = MirroredSource(live_client(store), db, make_sync(db, store, Upstream(store)))
     try:
         await mirror.sync.backfill()
@@ -321,16 +177,12 @@ async def test_a_backfill_is_written_in_chunks_and_an_older_copy_never_replaces_
 # --- refreshes, reconciliation, events -----------------------------------------------------------------------------
 
 
-def delivery(topic: str, payload: dict[str, Any], event: str, triggered_at: datetime) -> Webhook:
-    return Webhook(topic, payload, "fake-shop.myshopify.com", event, f"wh-{event}", event, triggered_at)
-
-
 async def test_webhooks_refresh_their_order_and_twenty_about_one_order_cost_one_read(
     mirror: MirroredSource, store: FakeShopify, db: Database, clock: Clock
 ) -> None:
     await mirror.sync.backfill()
     upstream = upstream_of(mirror)
-    change(store, "#1042", T0 + timedelta(minutes=1), displayFulfillmentStatus="ON_HOLD")
+    change_fields(store, "#1042", T0 + timedelta(minutes=1), displayFulfillmentStatus="ON_HOLD")
     payloads = [
         ("orders/updated", {"id": 5001042, "admin_graphql_api_id": JORDAN_1042, "name": "#1042"}),
         ("fulfillments/update", {"id": 1, "order_id": 5001042}),
@@ -355,7 +207,7 @@ async def test_a_late_webhook_leaves_the_cache_alone_but_still_refreshes_the_mir
     mirror: MirroredSource, store: FakeShopify, db: Database
 ) -> None:
     await mirror.sync.backfill()
-    change(store, "#1031", T0 + timedelta(minutes=1), displayFulfillmentStatus="RESTOCKED")
+    change_fields(store, "#1031", T0 + timedelta(minutes=1), displayFulfillmentStatus="RESTOCKED")
     payload = {"id": 5001031, "admin_graphql_api_id": "gid://shopify/Order/5001031", "name": "#1031"}
     late = delivery("orders/updated", payload, "late-1", T0 - timedelta(hours=2))
     outcome = await handle_webhook(db, mirror, serves_shop=lambda _: True, delivery=late, now=T0)
@@ -379,7 +231,7 @@ async def test_reconciliation_heals_a_dropped_webhook(mirror: MirroredSource, st
     await mirror.sync.backfill()
     upstream = upstream_of(mirror)
     clock.advance(minutes=10)
-    change(store, "#1088", T0 + timedelta(minutes=3), displayFulfillmentStatus="FULFILLED")  # no webhook came
+    change_fields(store, "#1088", T0 + timedelta(minutes=3), displayFulfillmentStatus="FULFILLED")  # no webhook came
     assert [o.fulfillment_status for o in await mirror.orders_by_name("1088")] == ["UNFULFILLED"]
     assert await mirror.sync.reconcile() == 1
     assert upstream.changes_since == [T0 - timedelta(minutes=2)]  # since the last sync, with an overlap
@@ -394,10 +246,12 @@ async def test_reconciliation_reads_only_orders_the_mirror_holds_an_older_copy_o
     await mirror.sync.backfill()
     upstream = upstream_of(mirror)
     clock.advance(minutes=10)
-    change(store, "#1088", T0 + timedelta(minutes=3), displayFulfillmentStatus="FULFILLED")  # its webhook came
+    change_fields(store, "#1088", T0 + timedelta(minutes=3), displayFulfillmentStatus="FULFILLED")  # its webhook came
     mirror.invalidate("gid://shopify/Order/5001088")
     await mirror.sync.drain()
-    change(store, "#1089", T0 + timedelta(minutes=4), displayFulfillmentStatus="UNFULFILLED")  # its webhook was lost
+    change_fields(
+        store, "#1089", T0 + timedelta(minutes=4), displayFulfillmentStatus="UNFULFILLED"
+    )  # its webhook was lost
     upstream.reads.clear()
     assert await mirror.sync.reconcile() == 2  # two orders changed ...
     # ... one of them is read (in bulk, as confirmations are): the other is current
@@ -414,7 +268,7 @@ async def test_reconciliation_reads_every_page_of_changes(
     monkeypatch.setattr(sync.service, "RECONCILE_PAGE", 2)
     names = ["#1031", "#1042", "#1050", "#1088", "#1089"]
     for minute, name in enumerate(names, start=1):
-        change(store, name, T0 + timedelta(minutes=minute), displayFinancialStatus="REFUNDED")
+        change_fields(store, name, T0 + timedelta(minutes=minute), displayFinancialStatus="REFUNDED")
     clock.advance(minutes=10)
     assert await mirror.sync.reconcile() == 5
     assert len(upstream.changes_since) >= 3  # five changes, two a page (each page overlaps the last by a second)

@@ -17,8 +17,8 @@ from evals.fakes.shopify_admin import CLIENT_SECRET, FakeShopify
 from shopify.store_file import DEMO_STORE
 from tests.browser_helpers import CHROMIUM, LiveServer, launch_chromium
 from tests.fixtures import TOKEN
+from tests.mirror_harness import Upstream
 from tests.server_helpers import ADMIN_TOKEN, make_settings
-from tests.test_mirror import Upstream
 
 pytestmark = [
     pytest.mark.browser,

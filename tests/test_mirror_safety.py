@@ -31,21 +31,21 @@ from sync.service import OrderSync
 from sync.writes import SWAP_TRIES
 from tests.fixtures import T0, Clock
 
-# test_mirror's fixtures and helpers (imported fixtures are this module's too: hence F811 off here).
-from tests.test_mirror import (  # noqa: F401
+# The mirror's harness: fixtures and helpers (imported fixtures are this module's too: hence F811 off here).
+from tests.mirror_harness import (  # noqa: F401
     JORDAN_1042,
+    ORDER_1065,
     Upstream,
-    change,
+    change_fields,
     db,
+    delivered_and_earlier,
     delivery,
     demo_server,
-    live_client,
     make_sync,
     mirror,
     store,
     upstream_of,
 )
-from tests.test_mirror_webhooks import ORDER_1065, _delivered_and_earlier
 
 JORDAN = "gid://shopify/Customer/7002"
 JORDAN_1050 = "gid://shopify/Order/5001050"
@@ -87,7 +87,7 @@ async def test_no_write_path_brings_a_redacted_customers_orders_back(
     assert sync.pending_payloads == 0 and sync.pending == frozenset()
     assert await held_ids(db) & set(REDACTED) == set()
     # A late webhook, applied and then re-read.
-    change(store, "#1042", T0 + timedelta(minutes=1), displayFulfillmentStatus="ON_HOLD")
+    change_fields(store, "#1042", T0 + timedelta(minutes=1), displayFulfillmentStatus="ON_HOLD")
     late = delivery("orders/updated", {"id": 5001042, "admin_graphql_api_id": JORDAN_1042}, "late", T0)
     await handle_webhook(db, mirror, serves_shop=lambda _: True, delivery=late, now=T0)
     await sync.apply_pending()
@@ -120,7 +120,7 @@ async def test_a_payload_applied_as_the_redaction_lands_is_not_written(
     """The applier read the copy before the redaction and writes after it: the write is refused (and nothing reads
     the order back)."""
     await mirror.sync.backfill()
-    delivered, _earlier = await _delivered_and_earlier(store)
+    delivered, _earlier = await delivered_and_earlier(store)
     swap = db.swap_mirrored_orders
     redacted: list[list[str]] = []
 
@@ -227,7 +227,7 @@ async def test_two_workers_applying_payloads_to_one_order_lose_neither_change(
         await first.backfill()
         inserted = await first_db.mirrored_order(ORDER_1065)
         assert inserted is not None
-        delivered, earlier = await _delivered_and_earlier(store)
+        delivered, earlier = await delivered_and_earlier(store)
         first.accept("fulfillment_events/create", delivered, [ORDER_1065])
         second.accept("fulfillment_events/create", earlier, [ORDER_1065])
         swap = first_db.swap_mirrored_orders
@@ -266,7 +266,7 @@ async def test_a_reread_never_writes_over_a_payload_another_worker_applied_meanw
     try:
         await first.backfill()
         before = await first.reader(ORDER_1065)  # Shopify's answer, from before the carrier event
-        delivered, _earlier = await _delivered_and_earlier(store)
+        delivered, _earlier = await delivered_and_earlier(store)
 
         async def event_applied_elsewhere_while_reading(order_id: str) -> Any:
             second.accept("fulfillment_events/create", delivered, [ORDER_1065])
@@ -286,7 +286,7 @@ async def test_a_reread_never_writes_over_a_payload_another_worker_applied_meanw
 
 async def test_an_order_that_keeps_losing_the_race_is_read_again_instead(mirror: MirroredSource, db: Database) -> None:
     await mirror.sync.backfill()
-    delivered, _earlier = await _delivered_and_earlier(upstream_of(mirror).fake)
+    delivered, _earlier = await delivered_and_earlier(upstream_of(mirror).fake)
     tries: list[int] = []
 
     async def always_lost(orders: Sequence[MirroredOrder]) -> set[str]:

@@ -11,7 +11,6 @@ database runs on SQLite and on the PostgreSQL the suite starts. Nothing here sle
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +21,6 @@ import pytest
 
 from agent.service import Lumen
 from agent.webhooks import WebhookOutcome, handle_webhook
-from bench.fake_process import Change, mutation
 from evals.fakes.shopify_admin import FakeShopify
 from shopify.client import ORDER_EVENTS_QUERY, ORDER_QUERY, ShopifyAdmin
 from shopify.source import parse_now
@@ -31,43 +29,26 @@ from storage import Database, MirroredOrder
 from sync import Applied, MirroredSource
 from sync.service import EVENTS_HIGH_WATER
 from tests.fixtures import TOKEN
+
+# The mirror's harness: the mirror over the demo store, its database, the fake put back after each test. Imported,
+# the fixtures are this module's too (and each test's parameter of the same name is them: hence F811 off here).
+from tests.mirror_harness import (  # noqa: F401
+    AT,
+    JORDAN_1042,
+    ORDER_1065,
+    ORDER_1088,
+    TRACKING,
+    change,
+    db,
+    deliver,
+    deliver_later,
+    delivered_and_earlier,
+    demo_server,
+    mirror,
+    store,
+    upstream_of,
+)
 from tests.server_helpers import make_settings
-
-# test_mirror's fixtures: the mirror over the demo store, its database, the fake put back after each test. Imported,
-# they are this module's fixtures too (and each test's parameter of the same name is them: hence F811 off here).
-from tests.test_mirror import JORDAN_1042, db, demo_server, mirror, store, upstream_of  # noqa: F401
-
-ORDER_1088 = "gid://shopify/Order/5001088"  # unfulfilled, one fulfillment order open
-ORDER_1065 = "gid://shopify/Order/5001065"  # one package in transit
-AT = "2026-02-27T15:00:00+00:00"
-TRACKING = {"company": "UPS", "number": "1ZBF000TEST0001", "url": "https://www.ups.com/track?tracknum=1ZBF000TEST0001"}
-
-
-async def deliver(db: Database, source: MirroredSource, fake: FakeShopify) -> Applied | WebhookOutcome:
-    """The webhook the fake just built (not sent), read as Lumen reads a delivery and handled; then the mirror's
-    applier runs (in a server it runs by itself): what it did, or the webhook's outcome if it queued nothing."""
-    sent = fake.deliveries[-1]
-    webhook = parse_webhook({k.lower(): v for k, v in sent.headers.items()}, sent.body)
-    assert webhook.triggered_at is not None
-    outcome = await handle_webhook(db, source, serves_shop=lambda _: True, delivery=webhook, now=webhook.triggered_at)
-    if not outcome.applying:
-        return outcome
-    # Answered before anything was applied: nothing of the payload is in the mirror yet.
-    assert source.sync.pending_payloads == 1
-    (done,) = await source.sync.apply_pending()
-    return done
-
-
-async def deliver_later(db: Database, source: MirroredSource, fake: FakeShopify) -> None:
-    """The webhook the fake just built, handled; its payload left for the applier."""
-    sent = fake.deliveries[-1]
-    webhook = parse_webhook({k.lower(): v for k, v in sent.headers.items()}, sent.body)
-    assert webhook.triggered_at is not None
-    await handle_webhook(db, source, serves_shop=lambda _: True, delivery=webhook, now=webhook.triggered_at)
-
-
-async def change(fake: FakeShopify, order_id: str, kind: str, topic: str, at: str = AT) -> None:
-    await fake.change_order(order_id, mutation(Change(kind, order_id, TRACKING, at)), topic, deliver=False)
 
 
 async def test_a_carrier_event_is_applied_from_its_payload_and_needs_no_read(
@@ -380,14 +361,6 @@ async def test_payloads_waiting_together_are_applied_in_order_with_one_write(
     assert other.fulfillments[0].display_status == "DELIVERED"
 
 
-async def _delivered_and_earlier(fake: FakeShopify) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Two carrier events of one package, as two webhooks: delivered, and an earlier out-for-delivery scan."""
-    await change(fake, ORDER_1065, "deliver", "fulfillment_events/create")
-    delivered = copy.deepcopy(fake.deliveries[-1].payload)
-    earlier = {**delivered, "id": 77, "status": "out_for_delivery", "happened_at": "2026-02-27T08:00:00+00:00"}
-    return delivered, earlier
-
-
 async def test_an_event_applied_while_a_read_is_being_stored_queues_a_confirming_read(
     mirror: MirroredSource, store: FakeShopify, db: Database
 ) -> None:
@@ -396,7 +369,7 @@ async def test_an_event_applied_while_a_read_is_being_stored_queues_a_confirming
     await mirror.sync.backfill()
     sync = mirror.sync
     before = await sync.reader(ORDER_1065)  # Shopify's copy before the carrier event
-    delivered, _earlier = await _delivered_and_earlier(store)
+    delivered, _earlier = await delivered_and_earlier(store)
 
     async def read_from_before_the_event(order_id: str) -> Any:
         return before

@@ -5,7 +5,7 @@ whose confirmation is on its way or done, and still heals a dropped webhook. Als
 failed package and a late, older order payload.
 
 Everything is driven by explicit calls (apply, confirm, drain, reconcile): nothing sleeps or times anything. The
-fixtures are test_mirror's (SQLite and the PostgreSQL the suite starts).
+fixtures are tests/mirror_harness.py's (SQLite and the PostgreSQL the suite starts).
 """
 # ruff: noqa: F811
 
@@ -29,8 +29,19 @@ from storage import Database
 from sync import MirroredSource
 from sync.changes import apply_fulfillment, apply_order
 from tests.fixtures import Clock
-from tests.test_mirror import JORDAN_1042, db, demo_server, mirror, store, upstream_of  # noqa: F401
-from tests.test_mirror_webhooks import ORDER_1065, ORDER_1088, TRACKING, change, deliver_later
+from tests.mirror_harness import (  # noqa: F401
+    JORDAN_1042,
+    ORDER_1065,
+    ORDER_1088,
+    TRACKING,
+    change,
+    db,
+    deliver_later,
+    demo_server,
+    mirror,
+    store,
+    upstream_of,
+)
 
 HOLD = {"reason": "AWAITING_PAYMENT"}
 
