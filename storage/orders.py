@@ -218,11 +218,7 @@ class OrderStore(Engine):
         return deleted
 
     async def redact_mirrored_orders(
-        self,
-        *,
-        ids: Sequence[str] = (),
-        emails: Sequence[str] = (),
-        customer_ids: Sequence[str] = (),
+        self, *, ids: Sequence[str] = (), emails: Sequence[str] = (), customer_ids: Sequence[str] = ()
     ) -> list[str]:
         """customers/redact: delete the mirrored orders with these ids, checkout emails or customer ids (exact, after
         normalising), and keep tombstones of them all (the orders deleted included) so that no write brings them
