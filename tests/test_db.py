@@ -245,6 +245,29 @@ async def test_no_checkpoint_starts_after_close(tmp_path: Path, monkeypatch: pyt
         assert await again.get_setting("late") == 1  # the write itself was kept
 
 
+async def test_close_waits_for_a_checkpoint_in_flight(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine is disposed only once a checkpoint under way has finished: its thread holds the file open."""
+    monkeypatch.setattr(storage.database, "SQLITE_CHECKPOINT_EVERY", 2)
+    release = threading.Event()
+    finished: list[bool] = []
+
+    def held(path: str) -> None:
+        release.wait(timeout=30)  # until the test lets it go (the timeout only keeps a broken test from hanging)
+        finished.append(True)
+
+    monkeypatch.setattr(storage.database, "_checkpoint", held)
+    db = Database(f"sqlite:///{tmp_path / 'lumen.db'}")
+    await db.connect()
+    await db.put_setting("a", 1)  # the second write: a checkpoint starts, and is held in its thread
+    closing = asyncio.ensure_future(db.close())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not closing.done()  # waiting for the checkpoint
+    release.set()
+    await closing
+    assert finished == [True]
+
+
 async def test_naive_datetimes_are_refused(tmp_path: Path) -> None:
     async with Database(f"sqlite:///{tmp_path / 'x.db'}", clock=lambda: datetime(2026, 1, 1)) as database:
         with pytest.raises(sa.exc.StatementError, match="naive datetime"):
