@@ -13,7 +13,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from babel import Locale
@@ -82,6 +82,7 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     }
 
 
+@cache
 def _month_first(locale: str) -> bool:
     """Whether the locale writes a short date month first (en_US 'M/d/yy') rather than day first (en_GB 'dd/MM/y')."""
     pattern = get_date_format("short", locale=locale).pattern
@@ -168,10 +169,15 @@ def _ordinal(day: int, today: date) -> date | None:
     return _valid(following.year, following.month, day)
 
 
+@cache
+def _territory(locale: str) -> str:
+    return Locale.parse(locale).territory or ""
+
+
 def _first_date(window: str, today: date, locale: str) -> tuple[int, date] | None:
     """The first date named in `window` (the words after a cue), resolved against today."""
     p = _patterns()
-    territory = Locale.parse(locale).territory or ""
+    territory = _territory(locale)
     found: list[tuple[int, date | None]] = []
 
     def add(match: re.Match[str] | None, day: date | None) -> None:
@@ -207,6 +213,8 @@ def _plain(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
+# Every model request replays the conversation, so each message is read many times: read it once.
+@lru_cache(maxsize=4096)
 def deadline_named(text: str, today: date, locale: str = "en_US") -> Deadline | None:
     """The day the shopper needs the order by, when the message names one still to come after a cue ("by", "before",
     "in time for"), and not as a promise already past ("it was supposed to come by the 3rd")."""

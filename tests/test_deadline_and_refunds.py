@@ -149,6 +149,25 @@ US_STORE: dict[str, Any] = {
             totalPriceSet=_money("75.00", "USD"),
             refunds=[_refund("2026-12-01T18:00:00Z", "50.00", "USD"), _refund("2026-12-03T18:00:00Z", "25.00", "USD")],
         ),
+        _order(
+            "#6110",
+            "rosa@example.com",
+            "USD",
+            displayFulfillmentStatus="PARTIALLY_FULFILLED",
+            lineItems={
+                "nodes": [
+                    {"name": "Marbled Notebook", "quantity": 1, "unfulfilledQuantity": 0},
+                    {"name": "Wax Seal Kit", "quantity": 1, "unfulfilledQuantity": 0},
+                    {"name": "Brass Pen Set", "quantity": 1, "unfulfilledQuantity": 1},
+                ]
+            },
+            fulfillmentOrders={"nodes": [{"status": "OPEN"}]},
+            fulfillments=[
+                _package("UPS", "1Z6110A", status="DELIVERED", delivered="2026-12-04T19:30:00Z"),
+                _package("FedEx", "77006110", eta="2026-12-15T20:00:00Z")
+                | {"fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": "Wax Seal Kit"}}]}},
+            ],
+        ),
     ],
 }
 
@@ -320,7 +339,7 @@ async def test_the_day_asked_first_is_answered_once_the_order_is_proved(stores: 
 async def test_no_estimate_promises_nothing_and_says_what_the_data_does(stores: dict[str, Path]) -> None:
     [reply] = await converse(stores["us"], "6103 rosa@example.com will it make it by the 20th")
     assert "no estimated delivery date from FedEx" in reply
-    assert "can't promise it will arrive by December 20" in reply
+    assert "can't promise delivery by December 20" in reply
     assert "Departed FedEx hub" in reply and "December 5" in reply
 
 
@@ -346,6 +365,21 @@ async def test_a_follow_up_about_a_day_after_the_status(stores: dict[str, Path])
     replies = await converse(stores["us"], "where is 6102 rosa@example.com", "ok but will it be here by xmas?")
     assert "USPS estimates delivery on Monday, December 28" in replies[1]
     assert "isn't expected to arrive by December 25" in replies[1]
+
+
+async def test_each_part_of_a_split_order_is_set_against_the_day(stores: dict[str, Path]) -> None:
+    [reply] = await converse(stores["us"], "6110 rosa@example.com need ALL of it by the 20th pls")
+    delivered, moving, rest = reply.split("\n")
+    assert delivered.startswith("Package 1") and "already delivered on Friday, December 4" in delivered
+    assert moving.startswith("Package 2 (Wax Seal Kit)") and "Tuesday, December 15, before December 20" in moving
+    assert "Brass Pen Set" in rest and "can't promise delivery by December 20" in rest
+    assert "support team" in rest  # the spec's offer of a shipping date, for what hasn't shipped
+
+
+async def test_no_offer_when_the_shopper_asked_not_to_be_passed_on(stores: dict[str, Path]) -> None:
+    [reply] = await converse(stores["us"], "6106 rosa@example.com dont pass me on, just tell me if itll come by xmas")
+    assert "can't promise delivery by December 25" in reply
+    assert "support team" not in reply
 
 
 @pytest.mark.parametrize(

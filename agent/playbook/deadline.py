@@ -66,7 +66,9 @@ def deadline_answer(c: Composer, order: OrderOverview, result: FulfillmentsResul
             closing = c.r.say("order.ask_ship_date")
     if offers and not closing:
         closing = c.r.say("order.eta_passed_offer")
-    return Answer(c.join(*lines, closing), offer=offers[0] if offers else None)
+    # Each package on its own line, as in the status answer.
+    text = c.join(*lines) if single else "\n".join(lines)
+    return Answer(c.join(text, closing), offer=offers[0] if offers else None)
 
 
 def _package_line(c: Composer, package: Package, subject: str, by: str, deadline: Deadline) -> tuple[str, str | None]:
