@@ -59,7 +59,10 @@ _WEEKDAYS = _weekday_names()
 def _patterns() -> dict[str, re.Pattern[str]]:
     words = _words()
     holidays = [n for h in words["holidays"].values() for n in h["names"]]
-    weekday = _alternation(list(_WEEKDAYS))
+    # A weekday's short form ("sat", "sun", "wed") is an everyday word too ("a sat nav"): only at a phrase's end.
+    wide = [w for w in _WEEKDAYS if len(w) > 5]
+    short = [w for w in _WEEKDAYS if len(w) <= 5]
+    weekday = rf"{_alternation(wide)}|(?:{_alternation(short)})(?=\s*(?:[?!.,;]|$))"
     rel = _alternation(words["next_week"] + ["this", "coming", "the"])
     return {
         "cue": re.compile(rf"(?<![\w'])(?:{_alternation(words['cues'])})(?![\w'])"),

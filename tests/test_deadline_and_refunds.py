@@ -248,6 +248,7 @@ async def converse_with_escalation(store: Path, *turns: str) -> tuple[list[str],
         ("needed by 12/11", "en_GB", date(2026, 11, 12), False),  # day first in the UK: 12 November, gone by
         ("will it be here by next friday", "en_GB", date(2026, 12, 18), False),
         ("can it get here by tmrw", "en_US", date(2026, 12, 8), False),
+        ("need it by sat!!", "en_AU", date(2026, 12, 12), False),
         ("hoping for it before new years eve", "en_US", date(2026, 12, 31), True),
         ("by 5 jan 2027 pls", "en_GB", date(2027, 1, 5), False),
         ("will it arrive by thanksgiving", "en_US", date(2027, 11, 25), False),
@@ -270,6 +271,7 @@ def test_the_day_a_shopper_needs_it_by(message: str, locale: str, day: date, str
         "thanks by the way",
         "I've been waiting for 2 weeks",
         "what's the tracking for the 2nd parcel",  # a position, not a day
+        "any update for sat nav order 4410",  # a weekday's short form is an everyday word mid-phrase
         "needed by nov 30",  # gone by a week ago
         "will it arrive by thanksgiving",  # en-GB: no such day is kept here, so none is guessed
     ],
