@@ -15,7 +15,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from babel.numbers import list_currencies
 from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart, UserPromptPart
@@ -23,6 +23,7 @@ from pydantic_core import to_jsonable_python
 
 from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS, WEEKDAYS
+from agent.dates_said import deadline_days
 from shopify.names import order_key
 
 _DATE_MD = re.compile(rf"\b({MONTH_PATTERN})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b", re.IGNORECASE)
@@ -98,6 +99,7 @@ class Evidence:
     text: str  # tool results, the shopper's words and the persona notes: tracking, links, dates, amounts, windows
     tools: str  # the tool results (and persona notes) alone: what backs a status
     orders: frozenset[str]  # order numbers (`order_key`) the tools returned, the instructions' example, the notes
+    said: str = ""  # the shopper's own words alone: a day they need the order by ("by Christmas") may be repeated
 
     # What `text` backs, read once per evidence: a streamed reply is checked sentence by sentence against the same one.
     @cached_property
@@ -139,7 +141,7 @@ def evidence(messages: Sequence[ModelMessage], extra: str = "") -> Evidence:
     # The example number the instructions teach: conversations are stored without their instructions (they are the
     # same every turn), yet every model request carried them.
     taught = _ORDER_REF.findall(prompts.text("verification.md"))
-    chunks, tools = [extra, *taught], [extra]
+    chunks, tools, said = [extra, *taught], [extra], []
     orders = {order_key(ref) for ref in [*_ORDER_REF.findall(extra), *taught]}
     for message in messages:
         if not isinstance(message, ModelRequest):
@@ -157,7 +159,8 @@ def evidence(messages: Sequence[ModelMessage], extra: str = "") -> Evidence:
                 orders.update(_returned_orders(content))
             elif isinstance(part, UserPromptPart) and isinstance(part.content, str):
                 chunks.append(part.content)
-    return Evidence("\n".join(chunks), "\n".join(tools), frozenset(orders))
+                said.append(part.content)
+    return Evidence("\n".join(chunks), "\n".join(tools), frozenset(orders), "\n".join(said))
 
 
 def ungrounded(reply: str, source: str | Evidence, today: date | None = None) -> list[str]:
@@ -166,6 +169,9 @@ def ungrounded(reply: str, source: str | Evidence, today: date | None = None) ->
     text = backing.text
     reply_wo_urls = _URL.sub(" ", reply)
     known_dates = backing.dates
+    if today is not None and backing.said:
+        # "Will it be here by Christmas?": the day the shopper named, as a date ("December 25"), is theirs to hear back.
+        known_dates = known_dates | {(d.month, d.day) for d in _said_days(backing.said, today)}
     return [
         *_unknown_links(reply, text),
         *_unknown_tracking(reply_wo_urls, text),
@@ -176,6 +182,11 @@ def ungrounded(reply: str, source: str | Evidence, today: date | None = None) ->
         *unknown_statuses(reply_wo_urls, backing.tools),
         *unknown_windows(reply_wo_urls, text),
     ]
+
+
+@lru_cache(maxsize=1024)
+def _said_days(said: str, today: date) -> frozenset[date]:
+    return frozenset(d for line in said.splitlines() for d in deadline_days(line, today))
 
 
 def _unknown_links(reply: str, source: str) -> list[str]:

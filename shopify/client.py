@@ -80,7 +80,7 @@ _MONEY = "shopMoney { amount currencyCode }"
 ORDER_OWN_FIELDS = (
     "id name email createdAt updatedAt processedAt cancelledAt cancelReason closedAt "
     "displayFinancialStatus displayFulfillmentStatus returnStatus "
-    f"currentTotalPriceSet {{ {_MONEY} }} "
+    f"currentTotalPriceSet {{ {_MONEY} }} totalPriceSet {{ {_MONEY} }} "
 )
 REFUND_FIELDS = f"createdAt totalRefundedSet {{ {_MONEY} }}"
 SHIPPING_ADDRESS = "shippingAddress { zip countryCodeV2 } "
@@ -226,14 +226,14 @@ _BUILDERS: dict[str, Callable[[frozenset[str] | None], str]] = {
 # Used until Shopify has told us a query's real requested cost; deliberately the pessimistic figure.
 COST_ESTIMATES: dict[str, float] = {
     SHOP_QUERY: 3,
-    ORDERS_QUERY: 857,
-    NAME_QUERY: 344,
+    ORDERS_QUERY: 867,
+    NAME_QUERY: 348,
     LINE_ITEMS_QUERY: 253,
     FULFILLMENT_ORDERS_QUERY: 153,
     FULFILLMENT_IDS_QUERY: 251,
     FULFILLMENT_QUERY: 222,
-    ORDER_QUERY: 172,
-    UPDATED_ORDERS_QUERY: 344,
+    ORDER_QUERY: 173,
+    UPDATED_ORDERS_QUERY: 348,
     ORDER_EVENTS_QUERY: 92,
     ORDER_STAMPS_QUERY: 252,
 }

@@ -166,7 +166,8 @@ class Order(BaseModel):
     financial_status: FinancialStatus = None
     fulfillment_status: OrderFulfillmentStatus = "UNFULFILLED"
     return_status: ReturnStatus = None
-    total: Money | None = None
+    total: Money | None = None  # Shopify's current total: after refunded or removed items (0.00 once all are gone)
+    original_total: Money | None = None  # the total when the order was placed, before any refund (`totalPriceSet`)
     customer_id: str | None = None
     customer_email: str | None = None
     shipping_zip: str | None = None
@@ -274,6 +275,7 @@ def parse_order(node: dict[str, Any]) -> Order:
         fulfillment_status=node.get("displayFulfillmentStatus") or "UNFULFILLED",
         return_status=node.get("returnStatus"),
         total=_money(node.get("currentTotalPriceSet") or node.get("totalPriceSet")),
+        original_total=_money(node.get("totalPriceSet")),
         customer_id=customer.get("id"),
         customer_email=_customer_email(customer),
         shipping_zip=address.get("zip"),

@@ -68,7 +68,10 @@ class OrderOverview(BaseModel):
     cancelled: When | None = Field(None, description="Set only when the order was cancelled.")
     refunds: list[RefundView] = Field(default_factory=list, description="Refunds Shopify has recorded, if any.")
     return_status: str | None = None
-    total: str | None = None
+    total: str | None = Field(None, description="The order's total now, after any refunded or removed items.")
+    total_paid: str | None = Field(
+        None, description="The order's total when it was placed, before any refund: what the shopper was charged."
+    )
     currency: str | None = None
     items: list[Item]
     package_count: int = Field(description="How many shipments (packages) exist so far.")
@@ -132,8 +135,9 @@ def order_overview(order: Order, shop: Shop) -> OrderOverview:
         cancelled=when(order.cancelled_at, shop),
         refunds=refund_views(order, shop),
         return_status=None if order.return_status in (None, "NO_RETURN") else order.return_status,
-        total=str(order.total.amount) if order.total else None,
-        currency=order.total.currency if order.total else None,
+        total=f"{order.total.amount:.2f}" if order.total else None,
+        total_paid=f"{order.original_total.amount:.2f}" if order.original_total else None,
+        currency=money.currency if (money := order.total or order.original_total) else None,
         items=[Item(name=li.name, quantity=li.quantity) for li in order.line_items],
         package_count=len(shipped_fulfillments(order)),
     )

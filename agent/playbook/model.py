@@ -32,9 +32,11 @@ from pydantic_core import to_jsonable_python
 
 from agent import prompts
 from agent.calendar_words import WEEKDAYS
+from agent.dates_said import Deadline, deadline_named
 from agent.persona import Persona
 from agent.playbook.acts import THRESHOLD, Act, negated_spans, read_acts
 from agent.playbook.compose import Answer, Composer, one_full_stop
+from agent.playbook.deadline import deadline_answer, refund_gap_answer, refund_gap_asked, refunded_in_full
 from agent.playbook.understand import (
     EMAIL,
     ITEM_PROBLEMS,
@@ -138,6 +140,8 @@ class State:
     failed: frozenset[str] = frozenset()  # lookups that found nothing: never re-run with the same details
     status_shown: bool = False  # the last reply gave an order's status (so "nothing has changed" can be true)
     country: str | None = None  # the shop's country: a code its postal codes never have is not read as one
+    deadline: Deadline | None = None  # the day the shopper needs the order by ("by Christmas"), until answered
+    refund_gap: bool = False  # the shopper says a refund fell short ("where's the other $40?"), until answered
 
 
 @dataclass
@@ -356,6 +360,10 @@ class Playbook:
             # whose details and question drown it in the whole message's reading.
             no_handoff=(state.no_handoff or intent.no_human or "no_human" in _clause_acts(text)) and not intent.human,
         )
+        deadline = deadline_named(text, self.compose.today, self.compose.locale)
+        if deadline is not None:
+            new.deadline = deadline
+        new.refund_gap = new.refund_gap or refund_gap_asked(text)
         several = order_numbers(text, details.postal_code)
         if len(several) > 1:
             new.orders = tuple(several)
@@ -398,6 +406,10 @@ class Playbook:
     # --- deciding ------------------------------------------------------------------------------------------------
     def _decide(self, state: State, turn: Turn) -> ToolStep | ReplyStep:
         intent = _intent(turn.user, state)
+        if not intent.order_related and deadline_named(turn.user, self.compose.today, self.compose.locale):
+            # "ok but will it be here by Christmas?": a day the order is needed by asks about the order, whatever
+            # small talk comes with it.
+            intent = replace(intent, acts=(intent.acts - _SMALL_TALK) | {"where_is_order"})
         details = _details(turn.user, state)
         platform = _platform_beside_order(intent, details, state.country)
         if platform is None:
@@ -719,13 +731,22 @@ class Playbook:
         if fulfillments.status != "ok":
             return self._reply(verified, "unavailable", offer="order_data_unavailable")
         intent = replace(intent.plus(state.concerns), asks_why=intent.asks_why or state.asked_why)
-        answered = replace(verified, offer_order=order.order_number, concerns=frozenset(), asked_why=False, orders=())
+        answered = replace(
+            verified,
+            offer_order=order.order_number,
+            concerns=frozenset(),
+            asked_why=False,
+            orders=(),
+            deadline=None,
+            refund_gap=False,
+        )
         if intent.request and state.current_order != order.order_number and _asks_status(turn.user):
             # "Where is it, and can I return it?": the clause asking where it is counts though the request drowns it
             # in the whole message's reading.
             intent = intent.plus(frozenset({"where_is_order"}))
         first_look = state.current_order != order.order_number
-        special = self._special_answer(order, fulfillments, intent, first_look=first_look)
+        special = self._money_or_deadline(state, order, fulfillments, intent, first_look=first_look)
+        special = special or self._special_answer(order, fulfillments, intent, first_look=first_look)
         if special is not None:
             return self._answered(special.text, answered, offer=special.offer, topic=special.topic)
         if state.current_order == order.order_number and not new_details:
@@ -784,6 +805,22 @@ class Playbook:
             return meaning
         return None
 
+    def _money_or_deadline(
+        self, state: State, order: OrderOverview, result: FulfillmentsResult, intent: Intent, *, first_look: bool
+    ) -> Answer | None:
+        """A refund said to fall short (or money first asked about an order whose refunds don't cover its total), or
+        the day the shopper needs the order by: answered from the data (`agent/playbook/deadline.py`). "How much was
+        refunded?" about an order just shown keeps its short answer."""
+        asks_money = first_look and (intent.refund_request or intent.focus == "refund")
+        short = asks_money and refunded_in_full(order, result.refunds) is False
+        if state.refund_gap or short:
+            gap = refund_gap_answer(self.compose, order, result)
+            if gap is not None:
+                return gap
+        if state.deadline is not None and not intent.not_received and not intent.request and not intent.item_problem:
+            return deadline_answer(self.compose, order, result, state.deadline)
+        return None
+
     def _several_orders(self, state: State, turn: Turn, intent: Intent) -> ToolStep | ReplyStep:
         """ "Orders 1234 and 5678": each looked up with the same proof, then one reply about all of them."""
         answers: list[str] = []
@@ -839,6 +876,9 @@ def _asks_how(text: str) -> bool:
 
 
 _ONLY_YES: frozenset[Act] = frozenset(("accept", "ask_human"))
+_SMALL_TALK: frozenset[Act] = frozenset(
+    ("acknowledge", "thanks", "greeting", "goodbye", "out_of_scope", "policy_question")
+)
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?= )")  # splits before the space that follows a sentence's end
 _CLAUSE_BREAK = re.compile(r"[?.!;,]+|\b(?:and|but|also)\b", re.IGNORECASE)
 
