@@ -191,6 +191,19 @@ GB_STORE: dict[str, Any] = {
             cancelledAt="2026-12-02T10:00:00Z",
             displayFinancialStatus="PARTIALLY_REFUNDED",
             displayFulfillmentStatus="UNFULFILLED",
+            currentTotalPriceSet=_money("18.00", "GBP"),
+            totalPriceSet=_money("48.00", "GBP"),
+            refunds=[_refund("2026-12-03T10:00:00Z", "30.00", "GBP")],
+        ),
+        # A copy stored before the total as placed was read: only Shopify's current total, already reduced by the
+        # refund. It must never be named as the order's total.
+        _order(
+            "#3303",
+            "owen@example.co.uk",
+            "GBP",
+            cancelledAt="2026-12-02T10:00:00Z",
+            displayFinancialStatus="PARTIALLY_REFUNDED",
+            displayFulfillmentStatus="UNFULFILLED",
             currentTotalPriceSet=_money("48.00", "GBP"),
             refunds=[_refund("2026-12-03T10:00:00Z", "30.00", "GBP")],
         ),
@@ -441,6 +454,14 @@ async def test_a_partial_refund_in_an_en_gb_shop(stores: dict[str, Path], questi
     [reply] = await converse(stores["gb"], question)
     assert "£48.00" in reply and "£30.00 on Thursday 3 December" in reply
     assert "isn't recorded as refunded" in reply
+
+
+async def test_without_the_total_as_placed_no_total_is_named(stores: dict[str, Path]) -> None:
+    """Shopify's current total drops with returns: set against the refunds it would name a wrong order total, so
+    without `totalPriceSet` the refunds are listed and no total at all is said."""
+    [reply] = await converse(stores["gb"], "3303 owen@example.co.uk where's the rest of my money")
+    assert "£30.00 on Thursday 3 December" in reply
+    assert "£48.00" not in reply and "total" not in reply
 
 
 @pytest.mark.parametrize(

@@ -122,9 +122,10 @@ def _amount(text: str | None) -> Decimal | None:
 
 
 def refunded_in_full(order: OrderOverview, refunds: list[RefundView]) -> bool | None:
-    """Whether the refunds recorded come to the order's total (None when the data can't say: no total, or refunds in
-    another currency)."""
-    total = _amount(order.total_paid or order.total)
+    """Whether the refunds recorded come to the order's total (None when the data can't say: no total as placed, or
+    refunds in another currency). Only the total as placed counts: Shopify's current total drops with returns, so set
+    against the refunds it would name a reduced sum as the order's total."""
+    total = _amount(order.total_paid)
     amounts = [_amount(r.amount) for r in refunds if (r.currency or order.currency) == order.currency]
     if total is None or not total or None in amounts or len(amounts) != len(refunds):
         return None
@@ -150,7 +151,7 @@ def refund_gap_answer(c: Composer, order: OrderOverview, result: FulfillmentsRes
         else ""
     )
     full = refunded_in_full(order, refunds)
-    total = c.money(order.total_paid or order.total, order.currency)
+    total = c.money(order.total_paid, order.currency)
     if full is None:
         text = c.r.say("refund_gap.no_total", order_number=order.order_number, refunds=listed)
     else:
