@@ -168,7 +168,10 @@ def build_agent() -> Agent[Deps, str]:
         None,
         deps_type=Deps,
         output_type=str,
-        toolsets=[build_toolset()],
+        # The tools on the agent's own function toolset, not as a second toolset beside it (empty): with two,
+        # pydantic-ai asks both on every step in a task group of their own, a quarter of the framework's CPU in a
+        # turn; the tools, their schemas and their retries are the same.
+        tools=list(build_toolset().tools.values()),
         retries={"tools": 2, "output": OUTPUT_RETRIES},
         defer_model_check=True,
         name="lumen",

@@ -6,9 +6,9 @@ Lumen's turn is `Lumen.chat` with the playbook model over the same synthetic sto
 order name like the bare agent's dict (a plain store file scans every order per lookup: 40 ms at 5,000 orders,
 which would measure the file, not Lumen), a SQLite file database, a new conversation each time. Runs alternate
 (Lumen, bare, Lumen, ...) so load on the machine falls on both alike. `--profile` adds a cProfile of Lumen's turns
-and prints where their time goes.
+and prints where their time goes; `--split` (without `--profile`) adds the CPU of a turn by component (see `CpuSplit`).
 
-    .venv/bin/python bench/agent_ratio.py [--runs 200] [--profile]
+    .venv/bin/python bench/agent_ratio.py [--runs 200] [--profile | --split]
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import functools
+import inspect
 import io
 import json
 import pstats
@@ -24,6 +26,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,12 +40,17 @@ from pydantic_ai import Agent, RunContext  # noqa: E402
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart, ToolReturnPart  # noqa: E402
 from pydantic_ai.models.function import AgentInfo, FunctionModel  # noqa: E402
 
+import agent.core  # noqa: E402
+import agent.service  # noqa: E402
+from agent.playbook.acts import ActModel  # noqa: E402
+from agent.playbook.model import PlaybookModel  # noqa: E402
 from agent.service import Lumen  # noqa: E402
 from bench.synthetic_store import build_store  # noqa: E402
 from config import Settings  # noqa: E402
 from shopify.domain import Order  # noqa: E402
 from shopify.names import order_key  # noqa: E402
 from shopify.store_file import FixtureStore  # noqa: E402
+from storage import Database  # noqa: E402
 
 WARMUP = 5
 _NUMBER = re.compile(r"#?([A-Z]*\d{3,})", re.IGNORECASE)
@@ -113,6 +122,92 @@ class IndexedStore(FixtureStore):
         return [o for o in found if o.has_email(email, checkout_only=True)] if email is not None else list(found)
 
 
+class CpuSplit:
+    """The CPU of Lumen's turns by component: each component's functions are wrapped for the measurement, and each
+    call's process CPU time (`time.process_time`) is charged to its component, less the time of the wrapped calls
+    it makes (a tool's database statements are the database's). What no wrapper claims is the framework and the
+    glue around it. Turns run one at a time, so no other turn's work lands inside a call. The wrappers themselves
+    cost a little, so the turn measures slightly slower than without `--split`.
+    """
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+        self._stack: list[list[Any]] = []  # [component, started, CPU of the wrapped calls inside]
+        self._undo: list[Callable[[], None]] = []
+
+    def _enter(self, component: str) -> None:
+        self._stack.append([component, time.process_time(), 0.0])
+
+    def _leave(self) -> None:
+        component, started, inner = self._stack.pop()
+        took = time.process_time() - started
+        self.totals[component] = self.totals.get(component, 0.0) + took - inner
+        if self._stack:
+            self._stack[-1][2] += took
+
+    def _wrap(self, owner: Any, name: str, component: str) -> None:
+        original = inspect.getattr_static(owner, name)
+        own = name in vars(owner)  # not inherited: put back afterwards (an inherited one is just removed)
+        function = original.__func__ if isinstance(original, staticmethod | classmethod) else original
+        if inspect.iscoroutinefunction(function):
+
+            @functools.wraps(function)
+            async def wrapped_async(*args: Any, **kwargs: Any) -> Any:
+                self._enter(component)
+                try:
+                    return await function(*args, **kwargs)
+                finally:
+                    self._leave()
+
+            wrapped: Any = wrapped_async
+        else:
+
+            @functools.wraps(function)
+            def wrapped_sync(*args: Any, **kwargs: Any) -> Any:
+                self._enter(component)
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    self._leave()
+
+            wrapped = wrapped_sync
+        setattr(owner, name, wrapped)
+        self._undo.append(lambda: setattr(owner, name, original) if own else delattr(owner, name))
+
+    @contextmanager
+    def installed(self) -> Iterator[CpuSplit]:
+        """The wrappers, for the block; the functions as they were afterwards."""
+        self._wrap(ActModel, "read_many", "act reader")
+        self._wrap(PlaybookModel, "_respond", "playbook steps (besides the act reader)")
+        self._wrap(agent.core, "_problems", "grounding guard")
+        self._wrap(agent.core, "safe_reply", "grounding guard")
+        self._wrap(agent.service, "contacts_in", "history JSON and contacts")
+        coroutines = {
+            name
+            for klass in Database.__mro__
+            for name, value in vars(klass).items()
+            if inspect.iscoroutinefunction(value) and not name.startswith("__")
+        }
+        # Not the lease's renewal: it sleeps in a task of its own for the whole turn.
+        for name in sorted(coroutines - {"_renew_turn"}):
+            self._wrap(Database, name, "database")
+        for toolset in agent.core.lumen_agent.toolsets:
+            for tool in getattr(toolset, "tools", {}).values():
+                self._wrap(tool.function_schema, "function", "tools (besides the database)")
+        try:
+            yield self
+        finally:
+            for undo in reversed(self._undo):
+                undo()
+            self._undo.clear()
+
+    def lines(self, turns: int, turn_cpu_s: float) -> list[str]:
+        claimed = sum(self.totals.values())
+        rows = sorted(self.totals.items(), key=lambda row: -row[1])
+        rows.append(("pydantic-ai and the glue around it (the rest)", max(turn_cpu_s - claimed, 0.0)))
+        return [f"    {seconds / turns * 1000:6.2f} ms  {component}" for component, seconds in rows]
+
+
 @dataclass
 class Ratio:
     runs: int
@@ -123,6 +218,7 @@ class Ratio:
     lumen_cpu_s: list[float] = field(default_factory=list)
     bare_cpu_s: list[float] = field(default_factory=list)
     shaped_cpu_s: list[float] = field(default_factory=list)  # the bare agent in Lumen's shape (3 requests, 2 tools)
+    split: list[str] = field(default_factory=list)  # `--split`: a turn's CPU by component
 
     @property
     def median_ratio(self) -> float:
@@ -137,7 +233,9 @@ def question(node: dict[str, Any]) -> str:
     return f"Hi, where is my order {node['name']}? My email is {node['email']}"
 
 
-async def measure(store: dict[str, Any], runs: int, *, profile: bool = False, workdir: Path | None = None) -> Ratio:
+async def measure(
+    store: dict[str, Any], runs: int, *, profile: bool = False, workdir: Path | None = None, split: bool = False
+) -> Ratio:
     """`runs` Lumen turns and `runs` bare agent runs, alternating, each about a different order."""
     with tempfile.TemporaryDirectory(prefix="lumen-ratio-", dir=workdir) as tmp:
         store_path = Path(tmp) / "store.json"
@@ -153,39 +251,60 @@ async def measure(store: dict[str, Any], runs: int, *, profile: bool = False, wo
         )
         lumen = await Lumen.create(settings, source=IndexedStore(store_path, now=settings.lumen_now))
         try:
-            return await _alternate(lumen, store["orders"], runs, profile)
+            return await _alternate(lumen, store["orders"], runs, profile, split)
         finally:
             await lumen.close()
 
 
-async def _alternate(lumen: Lumen, orders: list[dict[str, Any]], runs: int, profile: bool) -> Ratio:
+async def _alternate(lumen: Lumen, orders: list[dict[str, Any]], runs: int, profile: bool, split: bool) -> Ratio:
     agent, shaped = bare_agent(), bare_agent(lumen_shape=True)
     by_number = {node["name"].lstrip("#").upper(): node for node in orders}
     profiler = cProfile.Profile() if profile else None
+    splitter = CpuSplit() if split and not profile else None
     ratio = Ratio(runs, [], [])
-    for i in range(WARMUP + runs):
-        node = orders[(i * 7919) % len(orders)]  # a different order each run, spread over the store
-        started, cpu = time.perf_counter(), time.process_time()
-        if profiler is not None and i >= WARMUP:
-            profiler.enable()
-        await lumen.chat(question(node), None)
-        if profiler is not None:
-            profiler.disable()
-        lumen_took, lumen_cpu = time.perf_counter() - started, time.process_time() - cpu
-        started, cpu = time.perf_counter(), time.process_time()
-        await agent.run(question(node), deps=by_number)
-        bare_took, bare_cpu = time.perf_counter() - started, time.process_time() - cpu
-        cpu = time.process_time()
-        await shaped.run(question(node), deps=by_number)
-        shaped_cpu = time.process_time() - cpu
-        if i >= WARMUP:
-            ratio.lumen_s.append(lumen_took)
-            ratio.bare_s.append(bare_took)
-            ratio.lumen_cpu_s.append(lumen_cpu)
-            ratio.bare_cpu_s.append(bare_cpu)
-            ratio.shaped_cpu_s.append(shaped_cpu)
+    with ExitStack() as measuring:
+        for i in range(WARMUP + runs):
+            if splitter is not None and i == WARMUP:
+                # Installed once for the measured runs; the bare agents call none of the wrapped functions.
+                measuring.enter_context(splitter.installed())
+            await _one_run(lumen, agent, shaped, orders[(i * 7919) % len(orders)], by_number, profiler, ratio, i)
     ratio.profile = _top(profiler) if profiler is not None else ""
+    if splitter is not None:
+        ratio.split = splitter.lines(runs, sum(ratio.lumen_cpu_s))
     return ratio
+
+
+async def _one_run(
+    lumen: Lumen,
+    agent: Agent[dict[str, dict[str, Any]], str],
+    shaped: Agent[dict[str, dict[str, Any]], str],
+    node: dict[str, Any],
+    by_number: dict[str, dict[str, Any]],
+    profiler: cProfile.Profile | None,
+    ratio: Ratio,
+    i: int,
+) -> None:
+    """Lumen's turn, then the bare run and the bare run in Lumen's shape, about one order; run `i` counts after
+    the warm-up."""
+    started, cpu = time.perf_counter(), time.process_time()
+    if profiler is not None and i >= WARMUP:
+        profiler.enable()
+    await lumen.chat(question(node), None)
+    if profiler is not None:
+        profiler.disable()
+    lumen_took, lumen_cpu = time.perf_counter() - started, time.process_time() - cpu
+    started, cpu = time.perf_counter(), time.process_time()
+    await agent.run(question(node), deps=by_number)
+    bare_took, bare_cpu = time.perf_counter() - started, time.process_time() - cpu
+    cpu = time.process_time()
+    await shaped.run(question(node), deps=by_number)
+    shaped_cpu = time.process_time() - cpu
+    if i >= WARMUP:
+        ratio.lumen_s.append(lumen_took)
+        ratio.bare_s.append(bare_took)
+        ratio.lumen_cpu_s.append(lumen_cpu)
+        ratio.bare_cpu_s.append(bare_cpu)
+        ratio.shaped_cpu_s.append(shaped_cpu)
 
 
 def _top(profiler: cProfile.Profile, limit: int = 30) -> str:
@@ -218,6 +337,8 @@ def _cpu_lines(ratio: Ratio) -> list[str]:
         f"  CPU per run (mean):            Lumen {lumen:.1f} ms, bare {bare:.2f} ms: {lumen / bare:.1f}x",
         f"  bare run in Lumen's shape:     {shaped:.2f} ms CPU, {shaped / bare:.2f}x the bare run "
         "(3 model requests, 2 tool calls: the framework's share of Lumen's turn)",
+        *(["  Lumen's turn, CPU by component (mean; wrappers installed, so a little slower):"] if ratio.split else []),
+        *ratio.split,
     ]
 
 
@@ -227,8 +348,10 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="cProfile Lumen's turns and print the top costs")
+    parser.add_argument("--split", action="store_true", help="Lumen's turn CPU by component (not with --profile)")
     args = parser.parse_args()
-    ratio = asyncio.run(measure(build_store(args.orders, args.seed), args.runs, profile=args.profile))
+    store = build_store(args.orders, args.seed)
+    ratio = asyncio.run(measure(store, args.runs, profile=args.profile, split=args.split))
     print("\n".join(report(ratio)))
     if ratio.profile:
         print(ratio.profile)

@@ -103,6 +103,9 @@ class ConversationStore(ContactStore):
             .on_conflict_do_nothing(index_elements=[conversations.c.id])
         )
 
+    def _build_create_returning(self) -> sa.Insert:
+        return self._build_create().returning(*conversations.c)
+
     async def get_conversation(self, id: str) -> ConversationRow | None:
         async with self.read() as conn:
             row = (await conn.execute(_SELECT_CONVERSATION, {"p_id": id})).mappings().first()
@@ -288,9 +291,14 @@ class ConversationStore(ContactStore):
         async with self.begin() as conn:
             if (await conn.execute(*self._claim_statement(lease.id, lease.holder, TURN_LEASE))).rowcount != 1:
                 return False
+            row = None
             if create:
-                await conn.execute(*self._create_statement(lease.id))
-            row = (await conn.execute(_SELECT_CONVERSATION, {"p_id": lease.id})).mappings().first()
+                # The new row comes back from its INSERT (none if the id was taken: then it is read as any other).
+                _, params = self._create_statement(lease.id)
+                created = self._statement("create_conversation_returning", self._build_create_returning)
+                row = (await conn.execute(created, params)).mappings().first()
+            if row is None:
+                row = (await conn.execute(_SELECT_CONVERSATION, {"p_id": lease.id})).mappings().first()
             lease.row = ConversationRow.model_validate(dict(row)) if row else None
             if read_settings:
                 found = await conn.execute(_SELECT_SETTINGS, {"p_keys": list(read_settings)})
