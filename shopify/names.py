@@ -88,7 +88,7 @@ _FORMAT_SHARE = 0.75
 
 
 def inferred_name_format(names: Iterable[str]) -> NameFormat | None:
-    """The format most of a store's order names are written in ('#4401FLX', '#4402FLX' -> '#' and 'FLX'), when the
+    """The format most of a store's order names are written in ('#5301KRW', '#5302KRW' -> '#' and 'KRW'), when the
     store does not say it (a store file without Shopify's fields); None without names or without a clear majority
     (a store that changed its format, or names given by hand)."""
     counts: dict[NameFormat, int] = {}

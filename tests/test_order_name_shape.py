@@ -51,7 +51,7 @@ def _order(name: str, number: int, email: str, zip_code: str, country: str, item
                 "service": None,
                 "location": None,
                 "trackingInfo": [
-                    {"company": "UPS", "number": f"1Z999AA1{number:010d}", "url": "https://www.ups.com/track"}
+                    {"company": "UPS", "number": f"1Z4F7K2E{number:010d}", "url": "https://www.ups.com/track"}
                 ],
                 "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": i}} for i in items]},
                 "events": {
@@ -96,7 +96,7 @@ def write_store(
     suffix: str = "",
     locale: str = "en-US",
     country: str = "US",
-    zip_code: str = "78704",
+    zip_code: str = "73301",
     say_format: bool = False,
 ) -> Path:
     """A shop named 'Quillfern Paper Goods' whose orders are written `prefix` + number + `suffix`: 3101 (shipped,
@@ -146,7 +146,7 @@ async def talk(store: Path, *turns: str) -> Conversation:
     ("names", "expected"),
     [
         (["#3101", "#3102", "#3188"], NameFormat("#", "")),
-        (["#3101TAS", "#3102TAS"], NameFormat("#", "TAS")),
+        (["#3101MRL", "#3102MRL"], NameFormat("#", "MRL")),
         (["KLM-0051-NZ", "KLM-0052-NZ", "KLM-0053-NZ", "KLM-0053-NZ-2"], NameFormat("KLM-", "-NZ")),
         (["#QF880", "#QF881", "#QF882", "QF883-B"], NameFormat("#QF", "")),  # one odd name in four: still the format
         (["#880", "QF881", "881-X", "Z-882"], None),  # no clear majority
@@ -170,19 +170,19 @@ async def test_a_store_file_says_its_format_or_its_names_do(tmp_path: Path) -> N
     said = await FixtureStore(write_store(tmp_path, prefix="QF-", suffix="-X", say_format=True)).shop()
     assert (said.order_number_prefix, said.order_number_suffix) == ("QF-", "-X")
     # An older file without the fields still loads, and its names give the format.
-    inferred = await FixtureStore(write_store(tmp_path, prefix="#", suffix="TAS")).shop()
-    assert inferred.name_format == NameFormat("#", "TAS")
+    inferred = await FixtureStore(write_store(tmp_path, prefix="#", suffix="MRL")).shop()
+    assert inferred.name_format == NameFormat("#", "MRL")
 
 
 async def test_a_stated_format_wins_over_the_names(tmp_path: Path) -> None:
-    path = write_store(tmp_path, prefix="#", suffix="TAS")
+    path = write_store(tmp_path, prefix="#", suffix="MRL")
     raw = json.loads(path.read_text(encoding="utf-8"))
     raw["shop"] |= {"orderNumberFormatPrefix": "#", "orderNumberFormatSuffix": ""}  # the shop changed its format
     path.write_text(json.dumps(raw), encoding="utf-8")
     assert (await FixtureStore(path).shop()).name_format == PLAIN
 
 
-@pytest.mark.parametrize(("prefix", "suffix"), [("#", ""), ("#", "TAS"), ("QF-", "-US")])
+@pytest.mark.parametrize(("prefix", "suffix"), [("#", ""), ("#", "MRL"), ("QF-", "-US")])
 async def test_the_fake_serves_the_format_as_shopify_does_and_the_client_reads_it(
     tmp_path: Path, prefix: str, suffix: str
 ) -> None:
@@ -199,29 +199,29 @@ async def test_the_fake_serves_the_format_as_shopify_does_and_the_client_reads_i
 @pytest.mark.parametrize(
     "message",
     [
-        "where is order 1042 TX 78704",
-        "my order 1042 MN 55401 hasn't come",
-        "hi it's 1042, CO 80302, where's my stuff",
-        "order #1042 shipping to Austin TX 78704?",
+        "where is order 2786 TX 73301",
+        "my order 2786 MN 55401 hasn't come",
+        "hi it's 2786, CO 84101, where's my stuff",
+        "order #2786 shipping to Austin TX 73301?",
     ],
 )
 def test_a_state_after_the_number_is_no_suffix_in_a_shop_of_plain_numbers(message: str) -> None:
     details = extract_details(message, None, "US", PLAIN)
-    assert details.order_number is not None and details.order_number.lstrip("#") == "1042"
-    assert details.postal_code is not None and details.postal_code.isdigit() and details.postal_code != "1042"
+    assert details.order_number is not None and details.order_number.lstrip("#") == "2786"
+    assert details.postal_code is not None and details.postal_code.isdigit() and details.postal_code != "2786"
     assert order_numbers(message, details.postal_code, PLAIN) == [details.order_number]
 
 
 @pytest.mark.parametrize(
     ("message", "fmt", "country", "order"),
     [
-        ("where is #3101TAS", NameFormat("#", "TAS"), "AU", "3101TAS"),
-        ("3101tas hasn't arrived", NameFormat("#", "TAS"), "AU", "3101tas"),
-        ("4401-FLX any news?", NameFormat("#", "FLX"), "NZ", "4401-FLX"),
-        ("4401 FLX 0610", NameFormat("#", "FLX"), "NZ", "4401-FLX"),
-        ("order 4410 ZQ please", NameFormat("#", "ZQ"), "NL", "4410-ZQ"),
-        ("QRS 7310 IE where is it", NameFormat("QRS-", "-IE"), "IE", "QRS-7310-IE"),
-        ("KT 0042 hasn't shipped", NameFormat("#KT-", ""), "US", "KT-0042"),
+        ("where is #3101MRL", NameFormat("#", "MRL"), "AU", "3101MRL"),
+        ("3101mrl hasn't arrived", NameFormat("#", "MRL"), "AU", "3101mrl"),
+        ("5301-KRW any news?", NameFormat("#", "KRW"), "NZ", "5301-KRW"),
+        ("5301 KRW 0814", NameFormat("#", "KRW"), "NZ", "5301-KRW"),
+        ("order 6512 ZQ please", NameFormat("#", "ZQ"), "NL", "6512-ZQ"),
+        ("QRS 8316 IE where is it", NameFormat("QRS-", "-IE"), "IE", "QRS-8316-IE"),
+        ("VX 0042 hasn't shipped", NameFormat("#VX-", ""), "US", "VX-0042"),
     ],
 )
 def test_the_shops_own_letters_are_still_read_as_its_names(
@@ -230,26 +230,26 @@ def test_the_shops_own_letters_are_still_read_as_its_names(
     assert extract_details(message, None, country, fmt).order_number == order
 
 
-@pytest.mark.parametrize("message", ["pw 4105", "#4105", "where's PW4105?", "order no 4105 thanks"])
+@pytest.mark.parametrize("message", ["qf 6218", "#6218", "where's QF6218?", "order no 6218 thanks"])
 def test_a_prefix_shops_numbers_read_with_or_without_its_letters(message: str) -> None:
-    number = extract_details(message, None, "GB", NameFormat("#PW", "")).order_number
-    assert number is not None and number.upper().replace("-", "").removeprefix("PW") == "4105"
+    number = extract_details(message, None, "GB", NameFormat("#QF", "")).order_number
+    assert number is not None and number.upper().replace("-", "").removeprefix("QF") == "6218"
 
 
 def test_letters_that_are_not_the_shops_own_are_no_part_of_a_name() -> None:
-    # A two-letter word after the number in a shop whose names end in "TAS" is no suffix...
-    assert extract_details("3101 GA 30301", None, "US", NameFormat("#", "TAS")).order_number == "3101"
+    # A two-letter word after the number in a shop whose names end in "MRL" is no suffix...
+    assert extract_details("3101 GA 30301", None, "US", NameFormat("#", "MRL")).order_number == "3101"
     # ...but where nothing says the format, the letters are kept for the lookup to weigh, as before.
-    assert extract_details("where is order 1042 TX 78704", None, "US").order_number == "1042-TX"
+    assert extract_details("where is order 2786 TX 73301", None, "US").order_number == "2786-TX"
 
 
 @pytest.mark.parametrize(
     ("message", "country", "order", "postcode"),
     [
-        ("78704 1042", "US", "1042", "78704"),  # only the first can be a US ZIP
-        ("1042 78704", "US", "1042", "78704"),
-        ("2117 30301", "US", "2117", "30301"),
-        ("4406 3204", "NZ", "4406", "3204"),  # same shape both: the order Lumen asks for them in
+        ("73301 2786", "US", "2786", "73301"),  # only the first can be a US ZIP
+        ("2786 73301", "US", "2786", "73301"),
+        ("2683 30301", "US", "2683", "30301"),
+        ("6607 3810", "NZ", "6607", "3810"),  # same shape both: the order Lumen asks for them in
     ],
 )
 def test_of_two_numbers_the_one_the_shops_country_cannot_write_as_a_postcode_is_the_order(
@@ -260,16 +260,16 @@ def test_of_two_numbers_the_one_the_shops_country_cannot_write_as_a_postcode_is_
 
 
 async def test_a_plain_number_shop_answers_the_order_typed_with_its_state(tmp_path: Path) -> None:
-    talked = await talk(write_store(tmp_path), "where is order 3101 TX 78704")
+    talked = await talk(write_store(tmp_path), "where is order 3101 TX 73301")
     [find] = [args for name, args in talked.calls[0] if name == "find_order"]
-    assert find["order_number"].lstrip("#") == "3101" and find.get("postal_code") == "78704"
-    assert "1Z999AA10000003101" in talked.replies[0]
+    assert find["order_number"].lstrip("#") == "3101" and find.get("postal_code") == "73301"
+    assert "1Z4F7K2E0000003101" in talked.replies[0]
 
 
 async def test_a_suffix_shop_answers_its_suffixed_name(tmp_path: Path) -> None:
-    store = write_store(tmp_path, suffix="TAS", locale="en-AU", country="AU", zip_code="7000")
-    talked = await talk(store, "3101 TAS 7000 where is it?")
-    assert "1Z999AA10000003101" in talked.replies[0], talked.replies
+    store = write_store(tmp_path, suffix="MRL", locale="en-AU", country="AU", zip_code="7250")
+    talked = await talk(store, "3101 MRL 7250 where is it?")
+    assert "1Z4F7K2E0000003101" in talked.replies[0], talked.replies
 
 
 # --- years and order numbers -----------------------------------------------------------------------------------------
@@ -312,9 +312,9 @@ async def test_an_order_typed_like_a_year_is_looked_up(tmp_path: Path) -> None:
     raw = json.loads(store.read_text(encoding="utf-8"))
     raw["orders"][0]["name"] = "#2019"
     store.write_text(json.dumps(raw), encoding="utf-8")
-    talked = await talk(store, "any news of my order 2019 from last week? zip 78704")
+    talked = await talk(store, "any news of my order 2019 from last week? zip 73301")
     assert talked.tools(0) == ["find_order", "list_fulfillments"]
-    assert "1Z999AA10000003101" in talked.replies[0]
+    assert "1Z4F7K2E0000003101" in talked.replies[0]
 
 
 # --- a status question beside a request Lumen can't do ---------------------------------------------------------------
@@ -344,19 +344,41 @@ async def test_not_shipped_yet_and_a_request_both_answered(tmp_path: Path, messa
 @pytest.mark.parametrize(
     ("message", "request_words"),
     [
-        ("tracking for 3101 please and can I get the postage refunded as it's late? 78704", "refund"),
-        ("where is it and also I want to return the mug, 3101 zip 78704", "return"),
-        ("3101 78704 whats the tracking number, and can i send the notebook back", "return"),
-        ("hi!! where's my parcel 3101 (78704) and can I swap the mug for a different colour", "replace"),
+        ("tracking for 3101 please and can I get the postage refunded as it's late? 73301", "refund"),
+        ("where is it and also I want to return the mug, 3101 zip 73301", "return"),
+        ("3101 73301 whats the tracking number, and can i send the notebook back", "return"),
+        ("hi!! where's my parcel 3101 (73301) and can I swap the mug for a different colour", "replace"),
     ],
 )
 async def test_tracking_and_a_request_both_answered(tmp_path: Path, message: str, request_words: str) -> None:
     talked = await talk(write_store(tmp_path), message)
     reply = talked.replies[0]
     assert talked.tools(0) == ["find_order", "list_fulfillments"]
-    assert "1Z999AA10000003101" in reply  # the tracking, from the data
+    assert "1Z4F7K2E0000003101" in reply  # the tracking, from the data
     assert request_words in reply.lower() and _offers_team(reply)
     assert not talked.escalations()
     assert not re.search(
         r"(?i)\b(?:I(?:'ve| have) (?:refunded|returned|replaced))|refund (?:has been|is) issued", reply
     )
+
+
+@pytest.mark.parametrize(
+    "follow_up",
+    [
+        "ok has it shipped yet, and can I change the delivery address?",
+        "so is it sent yet? and i need it to go to my work address instead",
+        "right, has it gone out, but also can I cancel it",
+    ],
+)
+async def test_a_status_question_beside_a_request_is_answered_about_an_order_already_shown(
+    tmp_path: Path, follow_up: str
+) -> None:
+    talked = await talk(write_store(tmp_path), "3102 wren.hollis@example.net", follow_up)
+    reply = talked.replies[1]
+    assert "hasn't shipped" in reply and _offers_team(reply)
+    assert not talked.escalations()
+
+
+async def test_a_request_alone_about_an_order_shown_is_not_answered_with_its_status_again(tmp_path: Path) -> None:
+    talked = await talk(write_store(tmp_path), "3102 wren.hollis@example.net", "can I cancel it please")
+    assert "hasn't shipped" not in talked.replies[1] and _offers_team(talked.replies[1])

@@ -313,8 +313,8 @@ class Playbook:
         name_format: NameFormat | None = None,
     ) -> None:
         self.compose = Composer(persona, shop_name, today, locale)
-        # How the shop writes its order names ('#' and '' for '#1001'), when known: "1042 TX 78704" in a shop of
-        # plain numbers is an order, a state and a ZIP, while "4401 FLX" in a shop of '#4401FLX' is one name.
+        # How the shop writes its order names ('#' and '' for '#1001'), when known: "2786 TX 73301" in a shop of
+        # plain numbers is an order, a state and a ZIP, while "5301 KRW" in a shop of '#5301KRW' is one name.
         self.name_format = name_format
         self.r = self.compose.r
         self.persona = persona
@@ -738,9 +738,10 @@ class Playbook:
             return self._reply(verified, "unavailable", offer="order_data_unavailable")
         intent = replace(intent.plus(state.concerns), asks_why=intent.asks_why or state.asked_why)
         answered = replace(verified, offer_order=order.order_number, concerns=frozenset(), asked_why=False, orders=())
-        if intent.request and state.current_order != order.order_number and _asks_status(turn.user):
+        if intent.request and _asks_status(turn.user):
             # "Where is it, and can I return it?": the clause asking where it is counts though the request drowns it
-            # in the whole message's reading.
+            # in the whole message's reading (asked again about an order already shown too: "ok has it shipped yet,
+            # and can I change the address?").
             intent = intent.plus(frozenset({"where_is_order"}))
         first_look = state.current_order != order.order_number
         special = self._special_answer(order, fulfillments, intent, first_look=first_look)
@@ -897,7 +898,7 @@ _STATUS_QUESTIONS: frozenset[Act] = frozenset(("where_is_order", "ship_when", "p
 
 
 def _clause_asks_status(clause: str) -> bool:
-    """Whether one clause, read without its order number, email and postcode (which dilute a short clause: "PW4101
+    """Whether one clause, read without its order number, email and postcode (which dilute a short clause: "QF3101
     has it shipped", "tracking for 4119 please"), is most likely a question about the order's state, not under a
     negation ("I don't need the tracking")."""
     words = words_only(clause).strip()
@@ -905,7 +906,8 @@ def _clause_asks_status(clause: str) -> bool:
         return False
     reading = read_acts(words)
     top = reading.top
-    return top in _STATUS_QUESTIONS and reading.probabilities[top] >= THRESHOLD and top not in reading.negated
+    # At the "likely" bar requests beside it are heard at (`_clause_requests`): a short clause is read alone.
+    return top in _STATUS_QUESTIONS and reading.probabilities[top] >= UNSURE and top not in reading.negated
 
 
 @lru_cache(maxsize=4096)

@@ -91,7 +91,7 @@ _YEAR = re.compile(r"(?:19|20)\d\d")
 # A store's order name typed with spaces, its letters in capitals as the shop writes them: "AB 7312", "QRS 7310 IE".
 # Dashes with spaces round them too: "QRS - 7324 - IE".
 _SPACED_ORDER = re.compile(r"(?<![\w@#\-])([A-Z]{2,4})(?: |\s*-\s*)(\d{3,10})(?:(?: |\s*-\s*)([A-Z]{1,3}))?(?![\w@\-])")
-# Capitals between two numbers: "4401 FLX 0610" (an order name with a suffix, then a postcode; `_suffix_then_postcode`).
+# Capitals between two numbers: "5301 KRW 0814" (an order name with a suffix, then a postcode; `_suffix_then_postcode`).
 _LETTERS_BETWEEN = re.compile(r"(?<![\w@#\-])#?(\d{3,10})\s+([A-Z]{2,4})\s+(\d{3,10})(?![\w@\-])")
 # Words a number follows in a sentence, never a shop's prefix: "WHERE IS 7310 OK" is no order name.
 _NOT_PREFIXES = frozenset(
@@ -207,7 +207,7 @@ def extract_details(
     text: str, awaiting: Awaiting, country: str | None = None, name_format: NameFormat | None = None
 ) -> Details:
     """The order number, email and postal code in one message; `awaiting` says what we just asked for, `country`
-    is the shop's (ISO 3166 alpha-2) and `name_format` how it writes its order names ('#' and 'FLX'), when known:
+    is the shop's (ISO 3166 alpha-2) and `name_format` how it writes its order names ('#' and 'KRW'), when known:
     letters typed beside a number are an order's only when they may be the shop's own."""
     details = Details()
     emails = EMAIL.findall(text)
@@ -275,15 +275,15 @@ def _read_order_number(
         details.order_number = bare[0]
     elif len(bare) == 2 and not _SEVERAL.search(rest):
         # "2017 98101": an order number and its postcode, in that order (the order Lumen asks for them in), unless
-        # only the first can be a postcode of the shop's country ("78704 1042" in a US shop).
+        # only the first can be a postcode of the shop's country ("73301 2786" in a US shop).
         details.order_number = _order_of_two(bare[0], bare[1], country)
 
 
 def _order_of_two(first: str, second: str, country: str | None) -> str | None:
     """Which of two bare numbers side by side, with no word joining them as two orders ("orders 5521 and 5530"), is
     the order number when the other is its postcode: of two lengths ("2017 98101"), the first, unless only the first
-    can be a postcode of the shop's country ("78704 1042" in a US shop); of one length, the first where the shop's
-    country writes its postcodes so ("4406 3204" in a shop in New Zealand, whose orders and postcodes both have four
+    can be a postcode of the shop's country ("73301 2786" in a US shop); of one length, the first where the shop's
+    country writes its postcodes so ("6607 3810" in a shop in New Zealand, whose orders and postcodes both have four
     digits), else neither. Read so, the other is tried as the order's postcode: one lookup, rationed like any guess."""
     if len(first) != len(second):
         only_first = fits_postal_code(first, country) and fits_postal_code(second, country) is False
@@ -292,7 +292,7 @@ def _order_of_two(first: str, second: str, country: str | None) -> str | None:
 
 
 def _suffix_then_postcode(details: Details, rest: str, country: str | None, fmt: NameFormat | None = None) -> bool:
-    """ "4401 FLX 0610": letters between two numbers are the first number's suffix (the shop's "#4401FLX") and the
+    """ "5301 KRW 0814": letters between two numbers are the first number's suffix (the shop's "#5301KRW") and the
     second number is the postcode, when it can be one in the shop's country; the same order Lumen asks for them in.
     Sets the order number and postcode it reads, and says whether it did."""
     found = _LETTERS_BETWEEN.search(rest)
@@ -302,9 +302,9 @@ def _suffix_then_postcode(details: Details, rest: str, country: str | None, fmt:
     if letters in _NOT_SUFFIXES or letters in _NOT_PREFIXES or not _POSTAL_SHAPE.match(code):
         return False
     if fmt is not None and not _own_letters(letters, fmt):
-        return False  # no letters of this shop's names: "1042 TX 78704" is an order, a state and its ZIP
+        return False  # no letters of this shop's names: "2786 TX 73301" is an order, a state and its ZIP
     if fits_postal_code(code, country) is False:
-        return False  # no postcode of this shop's: "4401 QRS 7310" is a number and a prefixed order name
+        return False  # no postcode of this shop's: "5301 QRS 7310" is a number and a prefixed order name
     details.order_number = f"{number}-{letters}"
     details.postal_code = details.postal_code or code
     return True
@@ -333,7 +333,7 @@ def _lettered_suffix(rest: str, fmt: NameFormat | None = None) -> str | None:
 
 def _own_letters(letters: str, fmt: NameFormat | None) -> bool:
     """Whether letters typed beside an order's number may be the shop's own: any (but a currency code's) when the
-    shop's format is unknown; only the letters its format writes ("FLX" for '#4401FLX', "QRS" or "IE" for
+    shop's format is unknown; only the letters its format writes ("KRW" for '#5301KRW', "QRS" or "IE" for
     'QRS-7310-IE'), in any case, when it is known."""
     if fmt is None:
         return True
@@ -342,14 +342,14 @@ def _own_letters(letters: str, fmt: NameFormat | None) -> bool:
 
 def _own_suffix(name: str, fmt: NameFormat | None) -> bool:
     """Whether a number's dashed suffix may be the shop's: one letter or digits mark one of an order's parts
-    ("2001-A", "1001-2") in any shop; two letters or more only the shop's own ("4401-FLX", not "1042-TX")."""
+    ("2001-A", "1001-2") in any shop; two letters or more only the shop's own ("5301-KRW", not "2786-TX")."""
     suffix = re.split(r"\s?-\s?", name, maxsplit=1)[-1]
     return len(suffix) < 2 or not suffix.isalpha() or _own_letters(suffix, fmt)
 
 
 def _spaced_names(text: str, fmt: NameFormat | None = None) -> list[tuple[int, str]]:
     """Order names typed with spaces ("QRS 7310 IE", "AB 7312"), where each starts: capitals that are neither a word
-    nor a currency code and, when the shop's format is known, are its own letters ("TX 78704" in a shop of plain
+    nor a currency code and, when the shop's format is known, are its own letters ("TX 73301" in a shop of plain
     numbers is a state and a ZIP). Letters after the number that are not the shop's are no part of the name."""
     found = []
     for m in _SPACED_ORDER.finditer(text):
@@ -397,7 +397,7 @@ def _plain_numbers(text: str) -> list[re.Match[str]]:
 
 
 def _names_another_order(text: str, numbers: list[re.Match[str]]) -> bool:
-    """Whether the message names an order by a name of another shape ("#1042", "AB-7310", "4401FLX") than these
+    """Whether the message names an order by a name of another shape ("#2786", "AB-7310", "5301KRW") than these
     bare numbers."""
     mine = {m.group(1) for m in numbers}
     for pattern in (_PREFIXED_NUMBER, _NAMED_ORDER, _SUFFIXED_ORDER, _GLUED_SUFFIX):
