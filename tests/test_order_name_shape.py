@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from agent.playbook.understand import extract_details, order_numbers
-from config import Settings
 from evals.fakes.shopify_admin import FakeShopify
 from shopify.client import ShopifyAdmin
 from shopify.domain import parse_shop
 from shopify.names import NameFormat, inferred_name_format
 from shopify.store_file import FixtureStore
 from tests.test_understanding import Conversation
+from tests.test_understanding import talk as talk_on
 
 PLAIN = NameFormat("#", "")
 AS_OF = "2026-09-14T12:00:00Z"
@@ -117,28 +117,7 @@ def write_store(
 
 
 async def talk(store: Path, *turns: str) -> Conversation:
-    from agent.service import Lumen
-
-    lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=store)
-    conversation, session, seen = Conversation(), None, 0
-    try:
-        for message in turns:
-            turn = await lumen.chat(message, session)
-            session = turn.session_id
-            conversation.replies.append(turn.reply)
-            transcript = await lumen.transcript(session)
-            assert transcript is not None
-            calls = [
-                (p["tool_name"], p["args"])
-                for m in transcript["messages"]
-                for p in m["parts"]
-                if p["part_kind"] == "tool-call"
-            ]
-            conversation.calls.append(calls[seen:])
-            seen = len(calls)
-        return conversation
-    finally:
-        await lumen.close()
+    return await talk_on(*turns, store=store)
 
 
 # --- the format, where it comes from ---------------------------------------------------------------------------------
