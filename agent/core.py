@@ -61,7 +61,8 @@ def _instructions_text(
 def safe_reply(ctx: RunContext[Deps]) -> str:
     """A reply written by the playbook from this conversation's tool results, or a plain hand-off offer."""
     deps = ctx.deps
-    playbook = Playbook(deps.persona, deps.shop.name, deps.today, deps.shop.locale, shop_domains(deps.shop))
+    shop = deps.shop
+    playbook = Playbook(deps.persona, shop.name, deps.today, shop.locale, shop_domains(shop), shop.name_format)
     step = playbook.next_step(list(ctx.messages))
     if isinstance(step, ReplyStep) and not _problems(ctx, step.text):
         return step.text

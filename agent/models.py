@@ -14,6 +14,7 @@ from pydantic_ai.models.fallback import FallbackModel
 from agent.persona import Persona
 from agent.playbook.model import PLAYBOOK_NAME, PlaybookModel
 from config import Settings
+from shopify.names import NameFormat
 
 log = logging.getLogger("lumen.models")
 
@@ -59,10 +60,17 @@ class ModelChooser:
         return self._llm
 
     def for_turn(
-        self, persona: Persona, shop_name: str, today: date, locale: str = "en_US", domains: Sequence[str] = ()
+        self,
+        persona: Persona,
+        shop_name: str,
+        today: date,
+        locale: str = "en_US",
+        domains: Sequence[str] = (),
+        name_format: NameFormat | None = None,
     ) -> Model:
-        """The playbook in the shop's locale (its dates, times, money and words), behind the LLM if there is one."""
-        playbook = PlaybookModel(persona, shop_name, today, locale, domains)
+        """The playbook in the shop's locale (its dates, times, money and words) and order-name format, behind the
+        LLM if there is one."""
+        playbook = PlaybookModel(persona, shop_name, today, locale, domains, name_format)
         llm = self.llm()
         if llm is None:
             return playbook

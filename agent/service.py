@@ -362,7 +362,9 @@ class Lumen:
             now=self.source.now(),
             persona=persona,
         )
-        model = self.models.for_turn(persona, shop.name, deps.today, shop.locale, shop_domains(shop))
+        model = self.models.for_turn(
+            persona, shop.name, deps.today, shop.locale, shop_domains(shop), name_format=shop.name_format
+        )
         return _Prepared(lease.id, history, deps, model, lease)
 
     async def _shop(self) -> Shop:

@@ -26,6 +26,7 @@ from evals.dataset import DEMO_STORE, CaseInputs, Expect, Load, resolve_store
 from evals.fakes.shopify_admin import THROTTLED_BODY, FakeShopify
 from evals.records import PLAYBOOK, CaseRun, ConversationRun, LoadStats, TurnRecord, percentile
 from shopify.client import ShopifyAdmin
+from shopify.names import NameFormat
 
 ModelFactory = Callable[[Persona, str, date], Model]
 """Builds the model for one turn from the persona, the shop's name and the store's date (as `ModelChooser` does)."""
@@ -38,9 +39,16 @@ class _FixedModel:
         self.factory = factory
 
     def for_turn(
-        self, persona: Persona, shop_name: str, today: date, locale: str = "en_US", domains: Sequence[str] = ()
+        self,
+        persona: Persona,
+        shop_name: str,
+        today: date,
+        locale: str = "en_US",
+        domains: Sequence[str] = (),
+        name_format: NameFormat | None = None,
     ) -> Model:
-        return self.factory(persona, shop_name, today)  # a test's own model: the shop's locale is its business
+        # A test's own model: the shop's locale and order-name format are its business.
+        return self.factory(persona, shop_name, today)
 
 
 @dataclass

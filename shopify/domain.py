@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, get_args
 from babel import Locale, UnknownLocaleError
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
-from shopify.names import normalize_email, normalize_postal_code
+from shopify.names import NameFormat, normalize_email, normalize_postal_code
 
 
 def _open_enum(values: Any) -> BeforeValidator:
@@ -82,6 +82,17 @@ class Shop(BaseModel):
     contact_email: str | None = None
     # A CLDR locale id (en_US, fr_CA): how dates and amounts are written for this shop's shoppers.
     locale: str = "en_US"
+    # The shop's order-name format (Shopify's `orderNumberFormatPrefix`/`Suffix`: '#' and '' for '#1001'); None
+    # when nothing says it (an old store file whose names are too mixed to show one).
+    order_number_prefix: str | None = None
+    order_number_suffix: str | None = None
+
+    @property
+    def name_format(self) -> NameFormat | None:
+        """How the shop writes its order names, when known: the playbook reads typed order numbers by it."""
+        if self.order_number_prefix is None and self.order_number_suffix is None:
+            return None
+        return NameFormat(self.order_number_prefix or "", self.order_number_suffix or "")
 
     @field_validator("locale", mode="before")
     @classmethod
@@ -317,7 +328,13 @@ def parse_shop(node: dict[str, Any]) -> Shop:
         currency=node.get("currencyCode") or "USD",
         contact_email=node.get("contactEmail"),
         locale=node.get("locale") or node.get("primaryLocale"),
+        order_number_prefix=_text_or_none(node.get("orderNumberFormatPrefix")),
+        order_number_suffix=_text_or_none(node.get("orderNumberFormatSuffix")),
     )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _locale(value: Any) -> str:

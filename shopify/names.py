@@ -70,6 +70,43 @@ def order_name_parts(name: str) -> NameParts | None:
     return NameParts(key[: core.start()], core.group(), key[core.end() :].lstrip("-"))
 
 
+class NameFormat(NamedTuple):
+    """A shop's order-name format around Shopify's order number: `orderNumberFormatPrefix` and
+    `orderNumberFormatSuffix` ('#' and '' for '#1001', 'QRS-' and '-IE' for 'QRS-7310-IE')."""
+
+    prefix: str
+    suffix: str
+
+    @property
+    def letters(self) -> frozenset[str]:
+        """The runs of letters the format writes round the number: {'QRS', 'IE'}; none for '#1001'."""
+        return frozenset(re.findall(r"[A-Z]+", (self.prefix + " " + self.suffix).upper()))
+
+
+# At least this share of a store's names must be written one way for that way to be taken as its format.
+_FORMAT_SHARE = 0.75
+
+
+def inferred_name_format(names: Iterable[str]) -> NameFormat | None:
+    """The format most of a store's order names are written in ('#5301KRW', '#5302KRW' -> '#' and 'KRW'), when the
+    store does not say it (a store file without Shopify's fields); None without names or without a clear majority
+    (a store that changed its format, or names given by hand)."""
+    counts: dict[NameFormat, int] = {}
+    total = 0
+    for name in names:
+        runs = list(re.finditer(r"\d+", name.strip()))
+        if not runs:
+            continue
+        core = max(runs, key=lambda m: len(m.group()))
+        shape = NameFormat(name.strip()[: core.start()], name.strip()[core.end() :])
+        counts[shape] = counts.get(shape, 0) + 1
+        total += 1
+    if not counts:
+        return None
+    shape, seen = max(counts.items(), key=lambda item: item[1])
+    return shape if seen >= _FORMAT_SHARE * total else None
+
+
 def formatted_order_name(typed: str, prefix: str, suffix: str) -> str | None:
     """What a shopper typed written in the shop's format, when it is the number with or without the format's own
     prefix and suffix: '7310', 'qrs7310', 'QRS 7310 IE' -> 'QRS-7310-IE' for `QRS-` and `-IE`. Else None."""

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shopify.domain import Order, Shop, parse_order, parse_shop
-from shopify.names import matching_order_names
+from shopify.names import inferred_name_format, matching_order_names
 
 DEMO_STORE = Path(__file__).resolve().parents[1] / "data" / "demo-store.json"
 
@@ -29,6 +29,14 @@ class FixtureStore:
         prefix, suffix = shop.get("orderNumberFormatPrefix"), shop.get("orderNumberFormatSuffix")
         self._name_prefix = prefix if isinstance(prefix, str) else None
         self._name_suffix = suffix if isinstance(suffix, str) else None
+        if self._shop.name_format is None:
+            # An older file that does not say its format: the one most of its names are written in, for reading
+            # what shoppers type (lookups above still match by what names and typed numbers have in common).
+            shape = inferred_name_format(o.name for o in self._orders)
+            if shape is not None:
+                self._shop = self._shop.model_copy(
+                    update={"order_number_prefix": shape.prefix, "order_number_suffix": shape.suffix}
+                )
         self.raw = raw
 
     async def shop(self) -> Shop:

@@ -260,6 +260,8 @@ async def test_shop_is_fetched_once(client: ShopifyAdmin, fake: FakeShopify) -> 
             "currency": "USD",
             "contact_email": "support@harborandpine.example",
             "locale": "en_US",
+            "order_number_prefix": "#",
+            "order_number_suffix": "",
         }
     )
     assert await client.shop() is shop

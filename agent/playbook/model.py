@@ -57,11 +57,12 @@ from agent.playbook.understand import (
     position_named,
     recency_named,
     unseen_asked,
+    words_only,
 )
 from agent.playbook.understand import detect_intent as _detect_intent
 from agent.playbook.understand import extract_details as _extract_details
 from shopify.domain import Shop
-from shopify.names import fits_postal_code, normalize_postal_code
+from shopify.names import NameFormat, fits_postal_code, normalize_postal_code
 from tools.escalate import EscalationResult
 from tools.find_order import FindOrderResult
 from tools.list_fulfillments import FulfillmentsResult
@@ -142,6 +143,7 @@ class State:
     country: str | None = None  # the shop's country: a code its postal codes never have is not read as one
     deadline: Deadline | None = None  # the day the shopper needs the order by ("by Christmas"), until answered
     refund_gap: bool = False  # the shopper says a refund fell short ("where's the other $40?"), until answered
+    name_format: NameFormat | None = None  # how the shop writes its order names: other letters are no part of one
 
 
 @dataclass
@@ -183,8 +185,10 @@ def split_turns(messages: list[ModelMessage]) -> list[Turn]:
 
 # Every model request replays the conversation, so each message is read many times: read it once, hand out copies.
 @lru_cache(maxsize=4096)
-def _read_details(text: str, awaiting: Awaiting, country: str | None = None) -> Details:
-    return _extract_details(text, awaiting, country)
+def _read_details(
+    text: str, awaiting: Awaiting, country: str | None = None, name_format: NameFormat | None = None
+) -> Details:
+    return _extract_details(text, awaiting, country, name_format)
 
 
 @lru_cache(maxsize=4096)
@@ -192,8 +196,10 @@ def _read_intent(text: str) -> Intent:
     return _detect_intent(text)
 
 
-def extract_details(text: str, awaiting: Awaiting, country: str | None = None) -> Details:
-    return copy(_read_details(text, awaiting, country))
+def extract_details(
+    text: str, awaiting: Awaiting, country: str | None = None, name_format: NameFormat | None = None
+) -> Details:
+    return copy(_read_details(text, awaiting, country, name_format))
 
 
 def detect_intent(text: str) -> Intent:
@@ -234,7 +240,7 @@ def _choose(
 def _details(text: str, state: State) -> Details:
     """The details in one message, read against what Lumen asked for; the order number typed again when Lumen asked
     for the postcode is that number, not a postcode."""
-    details = extract_details(text, state.awaiting, state.country)
+    details = extract_details(text, state.awaiting, state.country, state.name_format)
     known = state.order_number or state.current_order
     if details.postal_code and known and normalize_postal_code(details.postal_code) == re.sub(r"\D", "", known):
         details.postal_code = None
@@ -270,7 +276,7 @@ def _intent(text: str, state: State) -> Intent:
         return replace(intent, acts=intent.sure)
     if state.awaiting in ("factor", "retry") and is_correction(text):
         # "Sorry, wrong one: AB-7310" while Lumen asks for proof corrects the number; it reports no wrong item.
-        details = extract_details(text, state.awaiting, state.country)
+        details = extract_details(text, state.awaiting, state.country, state.name_format)
         if details.order_number and details.order_number != state.order_number:
             return replace(intent, acts=intent.sure | {"give_details"})
     if intent.acts <= _STATUS_ASKS:
@@ -302,9 +308,18 @@ class Playbook:
     """Decides the next step of a conversation. Pure: the same messages always give the same step."""
 
     def __init__(
-        self, persona: Persona, shop_name: str, today: date, locale: str = "en_US", domains: Sequence[str] = ()
+        self,
+        persona: Persona,
+        shop_name: str,
+        today: date,
+        locale: str = "en_US",
+        domains: Sequence[str] = (),
+        name_format: NameFormat | None = None,
     ) -> None:
         self.compose = Composer(persona, shop_name, today, locale)
+        # How the shop writes its order names ('#' and '' for '#1001'), when known: "2786 TX 73301" in a shop of
+        # plain numbers is an order, a state and a ZIP, while "5301 KRW" in a shop of '#5301KRW' is one name.
+        self.name_format = name_format
         self.r = self.compose.r
         self.persona = persona
         self.shop_name = shop_name
@@ -315,8 +330,8 @@ class Playbook:
     def next_step(self, messages: list[ModelMessage]) -> ToolStep | ReplyStep:
         turns = split_turns(messages)
         if not turns:
-            return ReplyStep(self._say("greeting"), State(awaiting="order_number", country=self.country))
-        state = State(country=self.country)
+            return ReplyStep(self._say("greeting"), self._start(awaiting="order_number"))
+        state = self._start()
         for turn in turns[:-1]:
             state = self._absorb(state, turn.user)
             step = self._decide(state, turn)
@@ -333,6 +348,9 @@ class Playbook:
         if isinstance(step, ReplyStep) and repeated and not new_details:
             return self._not_again(state, step)
         return step
+
+    def _start(self, awaiting: Awaiting = None) -> State:
+        return State(awaiting=awaiting, country=self.country, name_format=self.name_format)
 
     def _not_again(self, before: State, step: ReplyStep) -> ReplyStep:
         """Never the same reply twice in a row. After a status: nothing has changed since, so say that (an offer made
@@ -364,7 +382,7 @@ class Playbook:
         if deadline is not None:
             new.deadline = deadline
         new.refund_gap = new.refund_gap or refund_gap_asked(text)
-        several = order_numbers(text, details.postal_code)
+        several = order_numbers(text, details.postal_code, state.name_format)
         if len(several) > 1:
             new.orders = tuple(several)
         if details.order_number:
@@ -740,9 +758,10 @@ class Playbook:
             deadline=None,
             refund_gap=False,
         )
-        if intent.request and state.current_order != order.order_number and _asks_status(turn.user):
+        if intent.request and _asks_status(turn.user):
             # "Where is it, and can I return it?": the clause asking where it is counts though the request drowns it
-            # in the whole message's reading.
+            # in the whole message's reading (asked again about an order already shown too: "ok has it shipped yet,
+            # and can I change the address?").
             intent = intent.plus(frozenset({"where_is_order"}))
         first_look = state.current_order != order.order_number
         special = self._money_or_deadline(state, order, fulfillments, intent, first_look=first_look)
@@ -860,7 +879,11 @@ def _platform_beside_order(intent: Intent, details: Details, country: str | None
     return intent.platform if details.email or postcode else None
 
 
-_STATUS_ASKS: frozenset[Act] = frozenset(("where_is_order", "give_details", "ship_when"))
+# What a message read as a question about the order's state alone does: where it is, when it ships, its tracking
+# ("whats the tracking number": a tracking number asked for, which the order's data answers when it has one).
+_STATUS_ASKS: frozenset[Act] = frozenset(
+    ("where_is_order", "give_details", "ship_when", "package_followup", "missing_tracking")
+)
 # A question about how something is done, not a request about one order: "how do I return something?", "what's the
 # process for an exchange", "how to cancel".
 _HOW_TO = re.compile(
@@ -892,10 +915,13 @@ def _contact_still_asked(state: State, awaiting: Awaiting, offer: str | None) ->
 
 
 def _asks_status(text: str) -> bool:
-    """Whether one part of the message asks where the order is ("where is 7315 and can I return it?"): each clause
+    """Whether one part of the message asks where the order is ("where is 7315 and can I return it?", "has it
+    shipped, and can I change the address?", "tracking for 4119 please and can I get the postage back"): each clause
     read on its own, so a request beside it does not drown the question."""
     read = [(c, detect_intent(c.strip())) for c in _CLAUSE_BREAK.split(EMAIL.sub(" ", text))]  # each clause once
     if any(i.sure & {"where_is_order", "ship_when"} for c, i in read if len(c.split()) >= 2):
+        return True
+    if any(_clause_asks_status(c) for c, _ in read):
         return True
     # A clause that is nothing but the question and the order's number ("where's 4423", "when will #7310 arrive"): the
     # number dilutes the reading, so the question is read as asked whenever it is the clause's only act.
@@ -905,6 +931,23 @@ def _asks_status(text: str) -> bool:
         and re.match(r"\s*(?:where|when|wheres|whens)\b", c, re.IGNORECASE)
         for c, i in read
     )
+
+
+# What a clause asks when it asks about the order's state: where it is, when it ships or comes, its tracking.
+_STATUS_QUESTIONS: frozenset[Act] = frozenset(("where_is_order", "ship_when", "package_followup"))
+
+
+def _clause_asks_status(clause: str) -> bool:
+    """Whether one clause, read without its order number, email and postcode (which dilute a short clause: "QF3101
+    has it shipped", "tracking for 4119 please"), is most likely a question about the order's state, not under a
+    negation ("I don't need the tracking")."""
+    words = words_only(clause).strip()
+    if len(re.findall(r"[A-Za-z]{2,}", words)) < 2:
+        return False
+    reading = read_acts(words)
+    top = reading.top
+    # At the "likely" bar requests beside it are heard at (`_clause_requests`): a short clause is read alone.
+    return top in _STATUS_QUESTIONS and reading.probabilities[top] >= UNSURE and top not in reading.negated
 
 
 @lru_cache(maxsize=4096)
@@ -1015,9 +1058,15 @@ class PlaybookModel(FunctionModel):
     """The offline model: pass it wherever pydantic-ai takes a model."""
 
     def __init__(
-        self, persona: Persona, shop_name: str, today: date, locale: str = "en_US", domains: Sequence[str] = ()
+        self,
+        persona: Persona,
+        shop_name: str,
+        today: date,
+        locale: str = "en_US",
+        domains: Sequence[str] = (),
+        name_format: NameFormat | None = None,
     ) -> None:
-        self.playbook = Playbook(persona, shop_name, today, locale, domains)
+        self.playbook = Playbook(persona, shop_name, today, locale, domains, name_format)
         super().__init__(self._respond, stream_function=self._stream, model_name=PLAYBOOK_NAME)
 
     def _step(self, messages: list[ModelMessage]) -> ToolStep | ReplyStep:

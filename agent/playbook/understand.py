@@ -17,7 +17,7 @@ from babel import Locale
 from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS
 from agent.playbook.acts import THRESHOLD, Act, ActReading, negated_spans, read_acts
-from shopify.names import fits_postal_code
+from shopify.names import NameFormat, fits_postal_code
 
 # What Lumen just asked for; "retry" follows a failed lookup (a new number, email or postcode may come).
 Awaiting = Literal["order_number", "factor", "retry", "contact_email", "escalation_offer", "which_order"] | None
@@ -77,13 +77,21 @@ _SEVERAL = re.compile(
     r"\borders\b|\d[\w\-]*\s*,?\s*(?:\band\b|&|\bplus\b|\bor\b|\+)\s*(?:#|\border\b\s*#?)?\s*[A-Za-z\-]*\d",
     re.IGNORECASE,
 )
-_YEAR_CONTEXT = re.compile(rf"\b(?:in|since|from|of|year|back|early|late|{MONTH_PATTERN})\s*$", re.IGNORECASE)
+# Words that date a number that follows them: "in 2025", "since March 2025", "back in 2019", "the year 2024".
+_YEAR_CONTEXT = re.compile(
+    rf"\b(?:in|since|year|back|early|late|during|until|till|circa|{MONTH_PATTERN})\s*$", re.IGNORECASE
+)
+# Words after a number that date it: "from 2019 onwards", "2019 to 2021", "2024's sale".
+_YEAR_AFTER = re.compile(r"^(?:\s*(?:onwards?|to\s+(?:19|20)\d\d|-\s*(?:19|20)\d\d)\b|['’]s\b)", re.IGNORECASE)
+# "Of" and "from" date a number only sometimes: "a customer from 2019" is a year, "my order 2019 from last week" or
+# "the status of 2019" an order. Read so, the number is a year only where the message names another order.
+_MAYBE_YEAR_CONTEXT = re.compile(r"\b(?:from|of)\s*$", re.IGNORECASE)
 # Only a number that can be a year is one: "since 2025" is a year, "a week since 4419 shipped" an order.
 _YEAR = re.compile(r"(?:19|20)\d\d")
 # A store's order name typed with spaces, its letters in capitals as the shop writes them: "AB 7312", "QRS 7310 IE".
 # Dashes with spaces round them too: "QRS - 7324 - IE".
 _SPACED_ORDER = re.compile(r"(?<![\w@#\-])([A-Z]{2,4})(?: |\s*-\s*)(\d{3,10})(?:(?: |\s*-\s*)([A-Z]{1,3}))?(?![\w@\-])")
-# Capitals between two numbers: "4401 FLX 0610" (an order name with a suffix, then a postcode; `_suffix_then_postcode`).
+# Capitals between two numbers: "5301 KRW 0814" (an order name with a suffix, then a postcode; `_suffix_then_postcode`).
 _LETTERS_BETWEEN = re.compile(r"(?<![\w@#\-])#?(\d{3,10})\s+([A-Z]{2,4})\s+(\d{3,10})(?![\w@\-])")
 # Words a number follows in a sentence, never a shop's prefix: "WHERE IS 7310 OK" is no order name.
 _NOT_PREFIXES = frozenset(
@@ -156,7 +164,9 @@ def _words(text: str) -> list[str]:
     return [w.strip("'") for w in found if w.strip("'")]
 
 
-def _take_postal_code(text: str, country: str | None = None) -> tuple[str | None, str]:
+def _take_postal_code(
+    text: str, country: str | None = None, name_format: NameFormat | None = None
+) -> tuple[str | None, str]:
     """The postal code a message names, and the message without it: after a keyword ("postcode", "ZIP", "〒") in
     one or two tokens ("97214", "EH1 1YZ"), else in a shape no order number has ("sw1a1aa", "D02 X285", "100-0001").
     A code that reads as an order name too ("4410 ZQ") is the order's name after "order number", or in a shop of
@@ -174,53 +184,59 @@ def _take_postal_code(text: str, country: str | None = None) -> tuple[str | None
         return address.group(1), text[: address.start()] + " " + text[address.end() :]
     for shaped in _SHAPED_POSTAL.finditer(text):
         code = shaped.group(1)
-        if _NAMED_ORDER.fullmatch(code) or _order_not_postcode(code, text[: shaped.start()], country):
+        if _NAMED_ORDER.fullmatch(code) or _order_not_postcode(code, text[: shaped.start()], country, name_format):
             continue
         return code, text[: shaped.start()] + " " + text[shaped.end() :]
     return None, text
 
 
-def _order_not_postcode(code: str, before: str, country: str | None) -> bool:
-    """Whether a postcode-shaped code is an order name: it reads as one ("4410 ZQ", "4410ZQ") and either follows the
-    words "order number", or is no postal code of the shop's country."""
+def _order_not_postcode(code: str, before: str, country: str | None, name_format: NameFormat | None = None) -> bool:
+    """Whether a postcode-shaped code is an order name: it reads as one ("4410 ZQ", "4410ZQ") and either carries the
+    shop's own letters (when its format is known), follows the words "order number", or is no postal code of the
+    shop's country."""
     if not (_SPACED_SUFFIX.fullmatch(code) or _GLUED_SUFFIX.fullmatch(code)):
         return False
+    if name_format is not None and _own_letters(re.sub(r"[\d\s#]", "", code), name_format):
+        return True  # the shop's own letters after a number: its order name ("4410 ZQ" in a shop of '#4410ZQ')
     if fits_postal_code(code, country):
         return False  # the shop's own country writes its postcodes so: never shadowed by an order name
     return bool(_ORDER_CUE.search(before)) or fits_postal_code(code, country) is False
 
 
-def extract_details(text: str, awaiting: Awaiting, country: str | None = None) -> Details:
+def extract_details(
+    text: str, awaiting: Awaiting, country: str | None = None, name_format: NameFormat | None = None
+) -> Details:
     """The order number, email and postal code in one message; `awaiting` says what we just asked for, `country`
-    is the shop's (ISO 3166 alpha-2), when known."""
+    is the shop's (ISO 3166 alpha-2) and `name_format` how it writes its order names ('#' and 'KRW'), when known:
+    letters typed beside a number are an order's only when they may be the shop's own."""
     details = Details()
     emails = EMAIL.findall(text)
     if emails:
         details.email = emails[-1].strip(".")
-    details.postal_code, rest = _take_postal_code(EMAIL.sub(" ", text), country)
+    details.postal_code, rest = _take_postal_code(EMAIL.sub(" ", text), country, name_format)
     rest = rest.replace("〒", " ")
 
-    _read_order_number(details, rest, awaiting, country)
+    _read_order_number(details, rest, awaiting, country, name_format)
     if details.order_number and not details.postal_code and awaiting != "factor":
         details.postal_code = _postcode_beside(rest, details.order_number)
     return details
 
 
-def _read_order_number(details: Details, rest: str, awaiting: Awaiting, country: str | None = None) -> None:
+def _read_order_number(
+    details: Details, rest: str, awaiting: Awaiting, country: str | None = None, fmt: NameFormat | None = None
+) -> None:
     """The order number in the message (or, depending on what Lumen asked, a code-shaped answer as the postcode)."""
-    if _suffix_then_postcode(details, rest, country):
+    if _suffix_then_postcode(details, rest, country, fmt):
         return
-    spaced = next(
-        (m for m in _SPACED_ORDER.finditer(rest) if m.group(1) not in _NOT_PREFIXES and _shop_letters(m.group(1))), None
-    )
+    spaced = _spaced_names(rest, fmt)
     if spaced:
-        details.order_number = "-".join(part for part in spaced.groups() if part)
+        details.order_number = spaced[0][1]
         return
-    suffixed = _SUFFIXED_ORDER.findall(rest)
+    suffixed = [m for m in _SUFFIXED_ORDER.findall(rest) if _own_suffix(m, fmt)]
     if suffixed:
         details.order_number = re.sub(r"\s", "", suffixed[-1])
         return
-    lettered = _lettered_suffix(rest)
+    lettered = _lettered_suffix(rest, fmt)
     if lettered:
         details.order_number = lettered
         return
@@ -257,23 +273,26 @@ def _read_order_number(details: Details, rest: str, awaiting: Awaiting, country:
         return
     if len(bare) == 1:
         details.order_number = bare[0]
-    elif len(bare) == 2 and not _SEVERAL.search(rest) and _number_then_postcode(bare[0], bare[1], country):
-        # "2017 98101": an order number and its postcode, in that order (the order Lumen asks for them in).
-        details.order_number = bare[0]
+    elif len(bare) == 2 and not _SEVERAL.search(rest):
+        # "2017 98101": an order number and its postcode, in that order (the order Lumen asks for them in), unless
+        # only the first can be a postcode of the shop's country ("73301 2786" in a US shop).
+        details.order_number = _order_of_two(bare[0], bare[1], country)
 
 
-def _number_then_postcode(first: str, second: str, country: str | None) -> bool:
-    """Whether two bare numbers side by side, with no word joining them as two orders ("orders 5521 and 5530"), are an
-    order number and its postcode: numbers of two lengths ("2017 98101") are; so are numbers of one length where the
-    shop's country writes its postcodes so ("4406 3204" in a shop in New Zealand, whose orders and postcodes both
-    have four digits). Read so, the second is tried as the order's postcode: one lookup, rationed like any guess."""
+def _order_of_two(first: str, second: str, country: str | None) -> str | None:
+    """Which of two bare numbers side by side, with no word joining them as two orders ("orders 5521 and 5530"), is
+    the order number when the other is its postcode: of two lengths ("2017 98101"), the first, unless only the first
+    can be a postcode of the shop's country ("73301 2786" in a US shop); of one length, the first where the shop's
+    country writes its postcodes so ("6607 3810" in a shop in New Zealand, whose orders and postcodes both have four
+    digits), else neither. Read so, the other is tried as the order's postcode: one lookup, rationed like any guess."""
     if len(first) != len(second):
-        return True
-    return bool(fits_postal_code(second, country))
+        only_first = fits_postal_code(first, country) and fits_postal_code(second, country) is False
+        return second if only_first else first
+    return first if fits_postal_code(second, country) else None
 
 
-def _suffix_then_postcode(details: Details, rest: str, country: str | None) -> bool:
-    """ "4401 FLX 0610": letters between two numbers are the first number's suffix (the shop's "#4401FLX") and the
+def _suffix_then_postcode(details: Details, rest: str, country: str | None, fmt: NameFormat | None = None) -> bool:
+    """ "5301 KRW 0814": letters between two numbers are the first number's suffix (the shop's "#5301KRW") and the
     second number is the postcode, when it can be one in the shop's country; the same order Lumen asks for them in.
     Sets the order number and postcode it reads, and says whether it did."""
     found = _LETTERS_BETWEEN.search(rest)
@@ -282,8 +301,10 @@ def _suffix_then_postcode(details: Details, rest: str, country: str | None) -> b
     number, letters, code = found.groups()
     if letters in _NOT_SUFFIXES or letters in _NOT_PREFIXES or not _POSTAL_SHAPE.match(code):
         return False
+    if fmt is not None and not _own_letters(letters, fmt):
+        return False  # no letters of this shop's names: "2786 TX 73301" is an order, a state and its ZIP
     if fits_postal_code(code, country) is False:
-        return False  # no postcode of this shop's: "4401 QRS 7310" is a number and a prefixed order name
+        return False  # no postcode of this shop's: "5301 QRS 7310" is a number and a prefixed order name
     details.order_number = f"{number}-{letters}"
     details.postal_code = details.postal_code or code
     return True
@@ -296,19 +317,48 @@ def _shop_letters(name: str) -> bool:
     return (letters.group(0).upper() if letters else "") not in _CURRENCY_CODES
 
 
-def _lettered_suffix(rest: str) -> str | None:
+def _lettered_suffix(rest: str, fmt: NameFormat | None = None) -> str | None:
     """The last order name with a letter suffix and no dash: "4410zq", "4410 ZQ" -> "4410-ZQ"."""
     found = [
         (m.start(), f"{m.group(1)}-{m.group(2)}")
         for m in _SPACED_SUFFIX.finditer(rest)
-        if m.group(2) not in _NOT_SUFFIXES
+        if m.group(2) not in _NOT_SUFFIXES and _own_letters(m.group(2), fmt)
     ]
-    found += [
-        (m.start(), m.group(1))
-        for m in _GLUED_SUFFIX.finditer(rest)
-        if re.sub(r"\d", "", m.group(1)).upper() not in _NOT_SUFFIXES
-    ]
+    for m in _GLUED_SUFFIX.finditer(rest):
+        letters = re.sub(r"\d", "", m.group(1)).upper()
+        if letters not in _NOT_SUFFIXES and _own_letters(letters, fmt):
+            found.append((m.start(), m.group(1)))
     return max(found)[1] if found else None
+
+
+def _own_letters(letters: str, fmt: NameFormat | None) -> bool:
+    """Whether letters typed beside an order's number may be the shop's own: any (but a currency code's) when the
+    shop's format is unknown; only the letters its format writes ("KRW" for '#5301KRW', "QRS" or "IE" for
+    'QRS-7310-IE'), in any case, when it is known."""
+    if fmt is None:
+        return True
+    return letters.upper() in fmt.letters
+
+
+def _own_suffix(name: str, fmt: NameFormat | None) -> bool:
+    """Whether a number's dashed suffix may be the shop's: one letter or digits mark one of an order's parts
+    ("2001-A", "1001-2") in any shop; two letters or more only the shop's own ("5301-KRW", not "2786-TX")."""
+    suffix = re.split(r"\s?-\s?", name, maxsplit=1)[-1]
+    return len(suffix) < 2 or not suffix.isalpha() or _own_letters(suffix, fmt)
+
+
+def _spaced_names(text: str, fmt: NameFormat | None = None) -> list[tuple[int, str]]:
+    """Order names typed with spaces ("QRS 7310 IE", "AB 7312"), where each starts: capitals that are neither a word
+    nor a currency code and, when the shop's format is known, are its own letters ("TX 73301" in a shop of plain
+    numbers is a state and a ZIP). Letters after the number that are not the shop's are no part of the name."""
+    found = []
+    for m in _SPACED_ORDER.finditer(text):
+        prefix, digits, suffix = m.groups()
+        if prefix in _NOT_PREFIXES or not _shop_letters(prefix) or not _own_letters(prefix, fmt):
+            continue
+        parts = [prefix, digits] + ([suffix] if suffix and _own_letters(suffix, fmt) else [])
+        found.append((m.start(), "-".join(parts)))
+    return found
 
 
 def _is_amount(text: str, start: int, end: int) -> bool:
@@ -321,15 +371,41 @@ def _is_amount(text: str, start: int, end: int) -> bool:
 
 
 def _is_year(text: str, number: re.Match[str]) -> bool:
-    """ "I ordered in 2025", "since March 2025": a year after a word that dates it (a plausible year only, so "the lamp
-    in 7310" is still an order)."""
-    return bool(_YEAR.fullmatch(number.group(1)) and _YEAR_CONTEXT.search(text[: number.start()]))
+    """ "I ordered in 2025", "since March 2025", "from 2019 onwards": a year beside words that date it (a plausible
+    year only, so "the lamp in 7310" is still an order)."""
+    if not _YEAR.fullmatch(number.group(1)):
+        return False
+    return bool(_YEAR_CONTEXT.search(text[: number.start()]) or _YEAR_AFTER.match(text[number.end() :]))
+
+
+def _maybe_year(text: str, number: re.Match[str]) -> bool:
+    """ "From 2019", "of 2024": a plausible year after a word that dates a number only sometimes."""
+    return bool(_YEAR.fullmatch(number.group(1)) and _MAYBE_YEAR_CONTEXT.search(text[: number.start()]))
 
 
 def _plain_numbers(text: str) -> list[re.Match[str]]:
-    """The bare numbers in a message that are neither a year nor an amount of money: each may be an order or a code."""
-    found = _BARE_NUMBER.finditer(text)
-    return [m for m in found if not _is_year(text, m) and not _is_amount(text, m.start(), m.end())]
+    """The bare numbers in a message that are neither a year nor an amount of money: each may be an order or a code.
+    A number only maybe dated ("the status of 2019") is a year only beside another number that can be the order."""
+    found = [
+        m for m in _BARE_NUMBER.finditer(text) if not _is_year(text, m) and not _is_amount(text, m.start(), m.end())
+    ]
+    maybe = [m for m in found if _maybe_year(text, m)]
+    if not maybe:
+        return found
+    surely = [m for m in found if m not in maybe]
+    return surely if surely or _names_another_order(text, maybe) else found
+
+
+def _names_another_order(text: str, numbers: list[re.Match[str]]) -> bool:
+    """Whether the message names an order by a name of another shape ("#2786", "AB-7310", "5301KRW") than these
+    bare numbers."""
+    mine = {m.group(1) for m in numbers}
+    for pattern in (_PREFIXED_NUMBER, _NAMED_ORDER, _SUFFIXED_ORDER, _GLUED_SUFFIX):
+        for found in pattern.finditer(text):
+            digits = re.sub(r"\D", "", found.group(1))
+            if digits and digits not in mine:
+                return True
+    return False
 
 
 def _postcode_beside(rest: str, order_number: str) -> str | None:
@@ -607,17 +683,14 @@ def _status_names() -> dict[str, tuple[str, ...]]:
     return {code: tuple(" ".join(_words(n)) for n in names) for code, names in table.items()}
 
 
-def order_numbers(text: str, postal_code: str | None = None) -> list[str]:
-    """Every order number in a message that names several ("orders 1234 and 5678", "#1234 & #5678")."""
+def order_numbers(text: str, postal_code: str | None = None, name_format: NameFormat | None = None) -> list[str]:
+    """Every order number in a message that names several ("orders 1234 and 5678", "#1234 & #5678"); letters typed
+    beside a number are read by the shop's `name_format` when known (as `extract_details` reads them)."""
     rest = EMAIL.sub(" ", text)
     if postal_code:
         rest = rest.replace(postal_code, " ")
     # Where each starts, so names typed whole ("QRS7310IE", "QRS 7314 IE") keep their place among bare numbers.
-    found = [
-        (m.start(), "-".join(p for p in m.groups() if p))
-        for m in _SPACED_ORDER.finditer(rest)
-        if m.group(1) not in _NOT_PREFIXES and _shop_letters(m.group(1))
-    ]
+    found = _spaced_names(rest, name_format)
     found += [
         (m.start(), m.group(1))
         for m in _NAMED_ORDER.finditer(rest)
@@ -682,7 +755,7 @@ UNSURE = 0.3
 _SAFE_GUESSES: tuple[Act, ...] = ("missing_item", "delivered_not_received", "where_is_order")
 
 
-def _words_only(text: str) -> str:
+def words_only(text: str) -> str:
     """The message without its order numbers, emails and postcodes: the words that say what the shopper wants."""
     rest = EMAIL.sub(" ", text)
     for pattern in (_SHAPED_POSTAL, _SPACED_ORDER, _SUFFIXED_ORDER, _PREFIXED_NUMBER, _NAMED_ORDER, _BARE_NUMBER):
@@ -696,7 +769,7 @@ def _read(text: str) -> ActReading:
     reading = read_acts(text)
     if reading.top != "give_details":
         return reading
-    words = _words_only(text)
+    words = words_only(text)
     if len(re.findall(r"[A-Za-z]{2,}", words)) < 3:
         return reading
     alone = read_acts(words)

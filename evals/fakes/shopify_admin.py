@@ -68,6 +68,7 @@ from evals.fakes.shopify_bulk import (
 from evals.fakes.shopify_search import Term, parse_search, parse_time, search_orders, updated_at
 from evals.fakes.shopify_webhooks import TOPICS, Delivery, WebhookSender
 from shopify.auth import parse_scopes
+from shopify.names import NameFormat, inferred_name_format
 from shopify.scopes import ANY_FULFILLMENT_ORDER_SCOPE, APP_SCOPES, OPTIONAL_SCOPES
 
 # The search syntax lives in shopify_search.py; tests and the bench read it from here.
@@ -637,11 +638,14 @@ class FakeShopify(LoopbackServer):
         raw = json.loads(text)
         self.as_of: str | None = raw.get("asOf")  # the store file's "today", for the 60-day window
         self._now = now
-        # Shopify's default order-name format is "#1001": a "#" prefix and no suffix.
-        self.shop_node: dict[str, Any] = {"orderNumberFormatPrefix": "#", "orderNumberFormatSuffix": ""} | (
-            raw.get("shop") or {}
-        )
         self.orders: list[dict[str, Any]] = list(raw.get("orders") or [])
+        # Shopify always says the shop's order-name format (both fields are non-null strings). A store file that does
+        # not is served the format most of its names are written in, else Shopify's default "#1001" ("#", no suffix).
+        written = inferred_name_format(str(o.get("name") or "") for o in self.orders) or NameFormat("#", "")
+        self.shop_node: dict[str, Any] = {
+            "orderNumberFormatPrefix": written.prefix,
+            "orderNumberFormatSuffix": written.suffix,
+        } | (raw.get("shop") or {})
         for order in self.orders:
             _give_fulfillments_ids(order)
             order["updatedAt"] = updated_at(order)
