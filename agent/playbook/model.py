@@ -54,6 +54,7 @@ from agent.playbook.understand import (
     order_numbers,
     position_named,
     recency_named,
+    second_thoughts,
     unseen_asked,
 )
 from agent.playbook.understand import detect_intent as _detect_intent
@@ -138,6 +139,8 @@ class State:
     failed: frozenset[str] = frozenset()  # lookups that found nothing: never re-run with the same details
     status_shown: bool = False  # the last reply gave an order's status (so "nothing has changed" can be true)
     country: str | None = None  # the shop's country: a code its postal codes never have is not read as one
+    # The offer the shopper just said no to (offer, topic, order), for one turn: "actually wait, yes" takes it up.
+    declined: tuple[str, str | None, str | None] | None = None
 
 
 @dataclass
@@ -346,6 +349,7 @@ class Playbook:
 
     # --- reading the shopper -------------------------------------------------------------------------------------
     def _absorb(self, state: State, text: str) -> State:
+        state = _second_thoughts(state, text)
         details = _details(text, state)
         intent = _intent(text, state)
         new = replace(
@@ -388,6 +392,7 @@ class Playbook:
             replace(
                 state,
                 status_shown=False,
+                declined=None,
                 awaiting="escalation_offer" if offer else awaiting,
                 offer=offer,
                 offer_topic=topic if offer else None,
@@ -475,7 +480,9 @@ class Playbook:
     def _small_talk(self, state: State, intent: Intent, new_details: bool) -> ReplyStep | None:
         """Answers that need no order: a no to an offer, another platform, greetings, thanks, an "ok"."""
         if state.awaiting == "escalation_offer" and intent.decline and not new_details:
-            return self._reply(state, "declined")
+            step = self._reply(state, "declined")
+            declined = (state.offer, state.offer_topic, state.offer_order) if state.offer else None
+            return replace(step, state=replace(step.state, declined=declined))
         if intent.other_platform:
             if intent.platform is None:
                 return self._reply(state, "other_platform_general")
@@ -811,6 +818,18 @@ class Playbook:
                 current = result.order.order_number
         done = replace(state, orders=(), concerns=frozenset(), current_order=current, order_number=current)
         return self._shown(self._answered("\n\n".join(answers), done))
+
+
+def _second_thoughts(state: State, text: str) -> State:
+    """The offer the shopper said no to in their last message, open again when this one takes the no back ("actually
+    wait yeah, have someone look into it") or asks for a person: a changed mind is a yes to what was declined."""
+    if state.declined is None:
+        return state
+    offer, topic, order = state.declined
+    state = replace(state, declined=None)
+    if offer_answer(text) == "no" or not (second_thoughts(text) or detect_intent(text).human):
+        return state
+    return replace(state, awaiting="escalation_offer", offer=offer, offer_topic=topic, offer_order=order, offer_asked=True)
 
 
 def _platform_beside_order(intent: Intent, details: Details, country: str | None) -> str | None:

@@ -507,6 +507,13 @@ _FOCUS = {
         "today",
         "tomorrow",
         "due",
+        # Past arrival, asked of the packages just listed ("which one already came", "did any of it arrive"): each
+        # package's delivery date or estimate says which have come and which haven't.
+        "came",
+        "arrived",
+        "delivered",
+        "landed",
+        "showed",
     ),
 }
 _ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "last": -1}
@@ -589,6 +596,19 @@ def _answer_kinds(text: str) -> dict[str, set[str]] | None:
             said.setdefault(kind, set()).add(phrase)
             padded = padded.replace(f" {phrase} ", " " * (len(phrase) + 2))
     return None if padded.strip() else said
+
+
+def second_thoughts(text: str) -> bool:
+    """Whether a message takes back a no just said and says yes instead ("actually wait yeah, have someone look into
+    it", "hmm on second thought, yes please"): a word of second thoughts (`prompts/answers.toml`) and a firm word of
+    yes; a message that withdraws again ("actually never mind") does not."""
+    phrases = _answer_phrases()
+    padded = f" {' '.join(_answer_tokens(_without_emails(text)))} "
+    if not any(f" {p} " in padded for p in phrases["second_thoughts"]):
+        return False
+    if any(f" {p} " in padded for p in phrases["withdraw"] if p not in phrases["second_thoughts"]):
+        return False
+    return any(f" {p} " in padded for p in phrases["yes"] if p not in phrases["weak_yes"])
 
 
 def is_correction(text: str) -> bool:
