@@ -829,7 +829,9 @@ def _second_thoughts(state: State, text: str) -> State:
     state = replace(state, declined=None)
     if offer_answer(text) == "no" or not (second_thoughts(text) or detect_intent(text).human):
         return state
-    return replace(state, awaiting="escalation_offer", offer=offer, offer_topic=topic, offer_order=order, offer_asked=True)
+    return replace(
+        state, awaiting="escalation_offer", offer=offer, offer_topic=topic, offer_order=order, offer_asked=True
+    )
 
 
 def _platform_beside_order(intent: Intent, details: Details, country: str | None) -> str | None:
