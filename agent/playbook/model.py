@@ -45,6 +45,7 @@ from agent.playbook.understand import (
     Intent,
     address_change_asked,
     dates_named,
+    emails_by_order,
     firm_yes,
     foreign_shop,
     is_correction,
@@ -135,6 +136,7 @@ class State:
     asked_why: bool = False  # "why was it cancelled?" asked before the order was found
     no_handoff: bool = False  # the shopper asked not to be passed on: no escalation, no offer of one
     orders: tuple[str, ...] = ()  # several order numbers in one message, answered together
+    order_emails: tuple[tuple[str, str], ...] = ()  # each of those orders' own email, when the message gave one each
     offer_topic: str | None = None  # what the offer is about (a request or problem), for the team's summary
     failed: frozenset[str] = frozenset()  # lookups that found nothing: never re-run with the same details
     status_shown: bool = False  # the last reply gave an order's status (so "nothing has changed" can be true)
@@ -363,6 +365,7 @@ class Playbook:
         several = order_numbers(text, details.postal_code)
         if len(several) > 1:
             new.orders = tuple(several)
+            new.order_emails = tuple(emails_by_order(text, several).items())
         if details.order_number:
             new.order_number = details.order_number
         if details.email:
@@ -798,7 +801,9 @@ class Playbook:
         for number in state.orders:
             found = _result_for(turn, "find_order", number)
             if found is None:
-                args = {"order_number": number, "email": state.email, "postal_code": state.postal_code}
+                # Each order with its own email when the shopper gave one each ("mine and my wife's").
+                email = dict(state.order_emails).get(number, state.email)
+                args = {"order_number": number, "email": email, "postal_code": state.postal_code}
                 return ToolStep("find_order", {k: v for k, v in args.items() if v})
             result = FindOrderResult.model_validate(found)
             if result.status == "verification_needed":
@@ -816,7 +821,9 @@ class Playbook:
             if fulfillments.status == "ok":
                 answers.append(self.compose.order_answer(result.order, fulfillments, intent).text)
                 current = result.order.order_number
-        done = replace(state, orders=(), concerns=frozenset(), current_order=current, order_number=current)
+        done = replace(
+            state, orders=(), order_emails=(), concerns=frozenset(), current_order=current, order_number=current
+        )
         return self._shown(self._answered("\n\n".join(answers), done))
 
 

@@ -332,6 +332,10 @@ def _plain_numbers(text: str) -> list[re.Match[str]]:
     return [m for m in found if not _is_year(text, m) and not _is_amount(text, m.start(), m.end())]
 
 
+# What glued before a number makes it part of an order's name, not a postcode: "RH-2610", "#2610", "AB2610".
+_NAME_BEFORE = re.compile(r"(?:[A-Za-z]-?|#\s*)$")
+
+
 def _postcode_beside(rest: str, order_number: str) -> str | None:
     """A bare code-shaped number beside the order number ("XY-0053 10001", "order 2114 3000") is the postcode;
     not where the message joins several orders ("orders 5521 and 5530")."""
@@ -343,6 +347,7 @@ def _postcode_beside(rest: str, order_number: str) -> str | None:
         if m.group(1) not in order_number
         and _POSTAL_SHAPE.match(m.group(1))
         and not _NOT_A_CODE.search(rest[: m.start()])
+        and not _NAME_BEFORE.search(rest[: m.start()])
     ]
     return others[0] if len(others) == 1 else None
 
@@ -654,6 +659,24 @@ def order_numbers(text: str, postal_code: str | None = None) -> list[str]:
         if re.sub(r"\D", "", number) not in {re.sub(r"\D", "", n) for n in numbers}:
             numbers.append(number)
     return numbers
+
+
+def emails_by_order(text: str, numbers: Sequence[str]) -> dict[str, str]:
+    """Each order's own email when a message names several orders and as many emails ("check 1234 (me@x.com) and my
+    wife's 5678 (her@y.com)", "a@x.com for 1234, b@y.com for 5678"): paired in the order they are written. Empty when
+    the counts differ (one email for every order, or emails that can't be told apart)."""
+    emails = list(dict.fromkeys(m.group(0).strip(".") for m in EMAIL.finditer(text)))
+    if len(numbers) < 2 or len(emails) != len(numbers):
+        return {}
+    blanked = EMAIL.sub(lambda m: " " * len(m.group(0)), text)
+    placed = []
+    for number in numbers:
+        digits = re.sub(r"\D", "", number)
+        found = re.search(rf"(?<!\d){digits}(?!\d)", blanked) if digits else None
+        if found is None:
+            return {}
+        placed.append((found.start(), number))
+    return {number: email for (_, number), email in zip(sorted(placed), emails, strict=True)}
 
 
 def named_statuses(text: str) -> tuple[str, ...]:
