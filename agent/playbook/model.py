@@ -53,6 +53,7 @@ from agent.playbook.understand import (
     names_no_other_shop,
     offer_answer,
     order_numbers,
+    other_order_asked,
     position_named,
     recency_named,
     second_thoughts,
@@ -414,7 +415,8 @@ class Playbook:
         # answered as if it came alone.
         ours = replace(intent, acts=(intent.acts - {"other_platform"}) | {"where_is_order"}, platform=None)
         step = self._next(state, turn, ours, details)
-        if isinstance(step, ToolStep):
+        if isinstance(step, ToolStep) or not other_order_asked(turn.user):
+            # The marketplace only named in passing ("I just amazon everything"): our order is all that was asked.
             return step
         article = "an" if platform[0].lower() in "aeiou" else "a"
         line = self._say("other_platform_beside", platform=platform, article=article)

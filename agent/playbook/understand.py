@@ -1074,6 +1074,38 @@ def platform_of_purchase(text: str) -> str | None:
 
 
 @lru_cache(maxsize=1)
+def _other_order_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    words = _reading_words()["platform_purchase"]
+    names = sorted(prompts.platforms(), key=len, reverse=True)
+    everyday = set(words["everyday"])
+    name = "(?:" + "|".join(f"(?-i:{re.escape(n)})" if n in everyday else re.escape(n) for n in names) + ")"
+    one_from = _phrase_pattern(words["ones"]) + r"\s+(?:(?:is|was|came|i got|i ordered)\s+)?" + _phrase_pattern(
+        words["through"]
+    )
+    return (
+        re.compile(one_from + r"\s+" + name + r"(?![\w'])", re.IGNORECASE),
+        re.compile(_phrase_pattern(words["arrived"]), re.IGNORECASE),
+    )
+
+
+_CLAUSE_END = re.compile(r"[.;!?,]+|\bbut\b|\bthough\b|\bwhile\b|\bwhereas\b", re.IGNORECASE)
+
+
+def other_order_asked(text: str) -> bool:
+    """Whether a message names an order of another marketplace as the shopper's own ("my Temu parcel", "one from
+    AliExpress and one from you") in a clause that doesn't say it has come: only then is it something to send them
+    to the marketplace about. A marketplace's name used as a verb ("I just amazon everything"), as a comparison, or
+    for an order that came ("my amazon stuff came days ago but yours hasn't") asks nothing about it."""
+    one_from, arrived = _other_order_patterns()
+    for clause in _CLAUSE_END.split(_without_emails(text).translate(_QUOTES)):
+        if platform_of_purchase(clause) is None and not one_from.search(clause):
+            continue
+        if not arrived.search(_outside_negation(clause)):
+            return True
+    return False
+
+
+@lru_cache(maxsize=1)
 def _unseen_patterns() -> dict[str, re.Pattern[str]]:
     return {
         topic: re.compile(_phrase_pattern(words), re.IGNORECASE) for topic, words in _reading_words()["unseen"].items()
