@@ -38,6 +38,7 @@ from agent.playbook.compose import Answer, Composer, one_full_stop
 from agent.playbook.understand import (
     EMAIL,
     ITEM_PROBLEMS,
+    POLICY_QUESTION,
     REQUESTS,
     UNSURE,
     Awaiting,
@@ -754,12 +755,29 @@ class Playbook:
         """The answer, and a plain "I can't see that" for what the shopper asked that the order data never holds
         (customs charges, a time of day); before an offer that ends the answer, so the offer stays its last word."""
         unseen = [self.r.say(f"unseen.{topic}") for topic in unseen_asked(said) if self.r.has(f"unseen.{topic}")]
+        unseen += self._beside_sentences(said)
         if not unseen:
             return text
         *before, last = _SENTENCE_END.split(text.strip())
         if before and any(marker in last for marker in prompts.toml("replies.toml")["handoff"]["markers"]):
             return self.compose.join(*(s.strip() for s in before), *unseen, last.strip())
         return self.compose.join(text, *unseen)
+
+    def _beside_sentences(self, said: str) -> list[str]:
+        """What Lumen says to a question about something other than the order asked beside it ("where's 4410 & do
+        you have the mug in blue?"): the merchant's own words when a policy question has them, else that Lumen helps
+        with orders and the team with anything else, said once."""
+        lines: list[str] = []
+        for act, clause in _asked_beside(said):
+            if act == POLICY_QUESTION:
+                policy = self.compose.policy_answer(clause)
+                if policy.offer is None:
+                    lines.append(policy.text)
+                    continue
+            line = self._say("out_of_scope")
+            if line not in lines:
+                lines.append(line)
+        return lines
 
     @staticmethod
     def _shown(step: ReplyStep) -> ReplyStep:
@@ -945,6 +963,26 @@ def _clause_cues(text: str) -> frozenset[Act]:
             if stated and act in ITEM_PROBLEMS + REQUESTS:
                 found.add(act)
     return frozenset(found)
+
+
+# Clause breaks for a second question beside an order's: "where's 4410 & do you have it in blue?".
+# A question mark stays with its clause: it is half of what makes "do you have it in blue?" a question.
+_BESIDE_BREAK = re.compile(r"(?<=\?)|[.!;,&+]+|\b(?:and|but|also|plus|oh|btw)\b", re.IGNORECASE)
+_ABOUT_SHOP: tuple[Act, ...] = ("out_of_scope", POLICY_QUESTION)  # type: ignore[assignment]
+
+
+@lru_cache(maxsize=4096)
+def _asked_beside(text: str) -> tuple[tuple[Act, str], ...]:
+    """The clauses of a longer message that, read on their own, surely ask about something other than an order (a
+    product, the shop's policies) beside what it asks about the order: each clause's act and words."""
+    clauses = [c.strip() for c in _BESIDE_BREAK.split(EMAIL.sub(" ", text))]
+    found: list[tuple[Act, str]] = []
+    for clause in clauses if len(clauses) > 1 else ():
+        if len(clause.split()) >= 3:
+            reading = read_acts(clause)
+            if reading.top in _ABOUT_SHOP and reading.probabilities[reading.top] >= THRESHOLD:
+                found.append((reading.top, clause))
+    return tuple(found)
 
 
 _CANCELLED_WORDS = re.compile(r"\b(?:cancell?ed|cancell?ation|canceled one)\b", re.IGNORECASE)
