@@ -550,7 +550,9 @@ class Playbook:
         pending = self._contact_pending(state, turn.user, intent, details)
         if pending is not None:
             return pending
-        accepting = state.awaiting == "escalation_offer" and said_yes and not details.order_number
+        # Asking for a person while the offer to pass the case on is open takes the offer up ("have someone look
+        # into it"): the team hears the offer's reason, not only that a person was asked for.
+        accepting = state.awaiting == "escalation_offer" and (said_yes or intent.human) and not details.order_number
         # The reply address asked for, given now or after another question in between (the question stays open).
         waiting = state.awaiting == "contact_email" or (state.pending_reason is not None and not details.order_number)
         giving_contact = waiting and details.email
