@@ -550,9 +550,7 @@ class Playbook:
         pending = self._contact_pending(state, turn.user, intent, details)
         if pending is not None:
             return pending
-        # Asking for a person while the offer to pass the case on is open takes the offer up ("have someone look
-        # into it"): the team hears the offer's reason, not only that a person was asked for.
-        accepting = state.awaiting == "escalation_offer" and (said_yes or intent.human) and not details.order_number
+        accepting = state.awaiting == "escalation_offer" and said_yes and not details.order_number
         # The reply address asked for, given now or after another question in between (the question stays open).
         waiting = state.awaiting == "contact_email" or (state.pending_reason is not None and not details.order_number)
         giving_contact = waiting and details.email
@@ -747,17 +745,17 @@ class Playbook:
             # A follow-up about an order already shown: answer the question asked, not the whole story again.
             focused = self.compose.focused_answer(order, fulfillments, intent)
             if focused is not None:
-                text = self._with_unseen(focused.text, turn.user)
+                text = self._with_unseen(focused.text, turn.user, order)
                 return self._shown(self._answered(text, answered, offer=focused.offer, topic=focused.topic))
         answer: Answer = self.compose.order_answer(order, fulfillments, intent)
-        text = self._with_unseen(answer.text, turn.user)
+        text = self._with_unseen(answer.text, turn.user, order)
         return self._shown(self._answered(text, answered, offer=answer.offer, topic=answer.topic))
 
-    def _with_unseen(self, text: str, said: str) -> str:
+    def _with_unseen(self, text: str, said: str, order: OrderOverview | None = None) -> str:
         """The answer, and a plain "I can't see that" for what the shopper asked that the order data never holds
         (customs charges, a time of day); before an offer that ends the answer, so the offer stays its last word."""
         unseen = [self.r.say(f"unseen.{topic}") for topic in unseen_asked(said) if self.r.has(f"unseen.{topic}")]
-        unseen += self._beside_sentences(said)
+        unseen += self._beside_sentences(said, order)
         if not unseen:
             return text
         *before, last = _SENTENCE_END.split(text.strip())
@@ -765,12 +763,15 @@ class Playbook:
             return self.compose.join(*(s.strip() for s in before), *unseen, last.strip())
         return self.compose.join(text, *unseen)
 
-    def _beside_sentences(self, said: str) -> list[str]:
+    def _beside_sentences(self, said: str, order: OrderOverview | None = None) -> list[str]:
         """What Lumen says to a question about something other than the order asked beside it ("where's 4410 & do
         you have the mug in blue?"): the merchant's own words when a policy question has them, else that Lumen helps
         with orders and the team with anything else, said once."""
         lines: list[str] = []
+        items = [i.name for i in order.items] if order else []
         for act, clause in _asked_beside(said):
+            if any(names_item(name, clause) for name in items):
+                continue  # "is the gift card sent?" asks about an item of this order: the order's answer covers it
             if act == POLICY_QUESTION:
                 policy = self.compose.policy_answer(clause)
                 if policy.offer is None:
