@@ -1079,8 +1079,10 @@ def _other_order_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     names = sorted(prompts.platforms(), key=len, reverse=True)
     everyday = set(words["everyday"])
     name = "(?:" + "|".join(f"(?-i:{re.escape(n)})" if n in everyday else re.escape(n) for n in names) + ")"
-    one_from = _phrase_pattern(words["ones"]) + r"\s+(?:(?:is|was|came|i got|i ordered)\s+)?" + _phrase_pattern(
-        words["through"]
+    one_from = (
+        _phrase_pattern(words["ones"])
+        + r"\s+(?:(?:is|was|came|i got|i ordered)\s+)?"
+        + _phrase_pattern(words["through"])
     )
     return (
         re.compile(one_from + r"\s+" + name + r"(?![\w'])", re.IGNORECASE),
