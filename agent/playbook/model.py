@@ -40,6 +40,7 @@ from agent.playbook.deadline import deadline_answer, refund_gap_answer, refund_g
 from agent.playbook.understand import (
     EMAIL,
     ITEM_PROBLEMS,
+    POLICY_QUESTION,
     REQUESTS,
     UNSURE,
     Awaiting,
@@ -47,6 +48,7 @@ from agent.playbook.understand import (
     Intent,
     address_change_asked,
     dates_named,
+    emails_by_order,
     firm_yes,
     foreign_shop,
     is_correction,
@@ -54,8 +56,10 @@ from agent.playbook.understand import (
     names_no_other_shop,
     offer_answer,
     order_numbers,
+    other_order_asked,
     position_named,
     recency_named,
+    second_thoughts,
     unseen_asked,
     words_only,
 )
@@ -137,6 +141,7 @@ class State:
     asked_why: bool = False  # "why was it cancelled?" asked before the order was found
     no_handoff: bool = False  # the shopper asked not to be passed on: no escalation, no offer of one
     orders: tuple[str, ...] = ()  # several order numbers in one message, answered together
+    order_emails: tuple[tuple[str, str], ...] = ()  # each of those orders' own email, when the message gave one each
     offer_topic: str | None = None  # what the offer is about (a request or problem), for the team's summary
     failed: frozenset[str] = frozenset()  # lookups that found nothing: never re-run with the same details
     status_shown: bool = False  # the last reply gave an order's status (so "nothing has changed" can be true)
@@ -144,6 +149,8 @@ class State:
     deadline: Deadline | None = None  # the day the shopper needs the order by ("by Christmas"), until answered
     refund_gap: bool = False  # the shopper says a refund fell short ("where's the other $40?"), until answered
     name_format: NameFormat | None = None  # how the shop writes its order names: other letters are no part of one
+    # The offer the shopper just said no to (offer, topic, order), for one turn: "actually wait, yes" takes it up.
+    declined: tuple[str, str | None, str | None] | None = None
 
 
 @dataclass
@@ -368,6 +375,7 @@ class Playbook:
 
     # --- reading the shopper -------------------------------------------------------------------------------------
     def _absorb(self, state: State, text: str) -> State:
+        state = _second_thoughts(state, text)
         details = _details(text, state)
         intent = _intent(text, state)
         new = replace(
@@ -385,6 +393,7 @@ class Playbook:
         several = order_numbers(text, details.postal_code, state.name_format)
         if len(several) > 1:
             new.orders = tuple(several)
+            new.order_emails = tuple(emails_by_order(text, several).items())
         if details.order_number:
             new.order_number = details.order_number
         if details.email:
@@ -414,6 +423,7 @@ class Playbook:
             replace(
                 state,
                 status_shown=False,
+                declined=None,
                 awaiting="escalation_offer" if offer else awaiting,
                 offer=offer,
                 offer_topic=topic if offer else None,
@@ -436,7 +446,8 @@ class Playbook:
         # answered as if it came alone.
         ours = replace(intent, acts=(intent.acts - {"other_platform"}) | {"where_is_order"}, platform=None)
         step = self._next(state, turn, ours, details)
-        if isinstance(step, ToolStep):
+        if isinstance(step, ToolStep) or not other_order_asked(turn.user):
+            # The marketplace only named in passing ("I just amazon everything"): our order is all that was asked.
             return step
         article = "an" if platform[0].lower() in "aeiou" else "a"
         line = self._say("other_platform_beside", platform=platform, article=article)
@@ -505,7 +516,9 @@ class Playbook:
     def _small_talk(self, state: State, intent: Intent, new_details: bool) -> ReplyStep | None:
         """Answers that need no order: a no to an offer, another platform, greetings, thanks, an "ok"."""
         if state.awaiting == "escalation_offer" and intent.decline and not new_details:
-            return self._reply(state, "declined")
+            step = self._reply(state, "declined")
+            declined = (state.offer, state.offer_topic, state.offer_order) if state.offer else None
+            return replace(step, state=replace(step.state, declined=declined))
         if intent.other_platform:
             if intent.platform is None:
                 return self._reply(state, "other_platform_general")
@@ -772,22 +785,42 @@ class Playbook:
             # A follow-up about an order already shown: answer the question asked, not the whole story again.
             focused = self.compose.focused_answer(order, fulfillments, intent)
             if focused is not None:
-                text = self._with_unseen(focused.text, turn.user)
+                text = self._with_unseen(focused.text, turn.user, order)
                 return self._shown(self._answered(text, answered, offer=focused.offer, topic=focused.topic))
         answer: Answer = self.compose.order_answer(order, fulfillments, intent)
-        text = self._with_unseen(answer.text, turn.user)
+        text = self._with_unseen(answer.text, turn.user, order)
         return self._shown(self._answered(text, answered, offer=answer.offer, topic=answer.topic))
 
-    def _with_unseen(self, text: str, said: str) -> str:
+    def _with_unseen(self, text: str, said: str, order: OrderOverview | None = None) -> str:
         """The answer, and a plain "I can't see that" for what the shopper asked that the order data never holds
         (customs charges, a time of day); before an offer that ends the answer, so the offer stays its last word."""
         unseen = [self.r.say(f"unseen.{topic}") for topic in unseen_asked(said) if self.r.has(f"unseen.{topic}")]
+        unseen += self._beside_sentences(said, order)
         if not unseen:
             return text
         *before, last = _SENTENCE_END.split(text.strip())
         if before and any(marker in last for marker in prompts.toml("replies.toml")["handoff"]["markers"]):
             return self.compose.join(*(s.strip() for s in before), *unseen, last.strip())
         return self.compose.join(text, *unseen)
+
+    def _beside_sentences(self, said: str, order: OrderOverview | None = None) -> list[str]:
+        """What Lumen says to a question about something other than the order asked beside it ("where's 4410 & do
+        you have the mug in blue?"): the merchant's own words when a policy question has them, else that Lumen helps
+        with orders and the team with anything else, said once."""
+        lines: list[str] = []
+        items = [i.name for i in order.items] if order else []
+        for act, clause in _asked_beside(said):
+            if any(names_item(name, clause) for name in items):
+                continue  # "is the gift card sent?" asks about an item of this order: the order's answer covers it
+            if act == POLICY_QUESTION:
+                policy = self.compose.policy_answer(clause)
+                if policy.offer is None:
+                    lines.append(policy.text)
+                    continue
+            line = self._say("out_of_scope")
+            if line not in lines:
+                lines.append(line)
+        return lines
 
     @staticmethod
     def _shown(step: ReplyStep) -> ReplyStep:
@@ -847,7 +880,9 @@ class Playbook:
         for number in state.orders:
             found = _result_for(turn, "find_order", number)
             if found is None:
-                args = {"order_number": number, "email": state.email, "postal_code": state.postal_code}
+                # Each order with its own email when the shopper gave one each ("mine and my wife's").
+                email = dict(state.order_emails).get(number, state.email)
+                args = {"order_number": number, "email": email, "postal_code": state.postal_code}
                 return ToolStep("find_order", {k: v for k, v in args.items() if v})
             result = FindOrderResult.model_validate(found)
             if result.status == "verification_needed":
@@ -865,8 +900,24 @@ class Playbook:
             if fulfillments.status == "ok":
                 answers.append(self.compose.order_answer(result.order, fulfillments, intent).text)
                 current = result.order.order_number
-        done = replace(state, orders=(), concerns=frozenset(), current_order=current, order_number=current)
+        done = replace(
+            state, orders=(), order_emails=(), concerns=frozenset(), current_order=current, order_number=current
+        )
         return self._shown(self._answered("\n\n".join(answers), done))
+
+
+def _second_thoughts(state: State, text: str) -> State:
+    """The offer the shopper said no to in their last message, open again when this one takes the no back ("actually
+    wait yeah, have someone look into it") or asks for a person: a changed mind is a yes to what was declined."""
+    if state.declined is None:
+        return state
+    offer, topic, order = state.declined
+    state = replace(state, declined=None)
+    if offer_answer(text) == "no" or not (second_thoughts(text) or detect_intent(text).human):
+        return state
+    return replace(
+        state, awaiting="escalation_offer", offer=offer, offer_topic=topic, offer_order=order, offer_asked=True
+    )
 
 
 def _platform_beside_order(intent: Intent, details: Details, country: str | None) -> str | None:
@@ -998,6 +1049,26 @@ def _clause_cues(text: str) -> frozenset[Act]:
             if stated and act in ITEM_PROBLEMS + REQUESTS:
                 found.add(act)
     return frozenset(found)
+
+
+# Clause breaks for a second question beside an order's: "where's 4410 & do you have it in blue?".
+# A question mark stays with its clause: it is half of what makes "do you have it in blue?" a question.
+_BESIDE_BREAK = re.compile(r"(?<=\?)|[.!;,&+]+|\b(?:and|but|also|plus|oh|btw)\b", re.IGNORECASE)
+_ABOUT_SHOP: tuple[Act, ...] = ("out_of_scope", POLICY_QUESTION)  # type: ignore[assignment]
+
+
+@lru_cache(maxsize=4096)
+def _asked_beside(text: str) -> tuple[tuple[Act, str], ...]:
+    """The clauses of a longer message that, read on their own, surely ask about something other than an order (a
+    product, the shop's policies) beside what it asks about the order: each clause's act and words."""
+    clauses = [c.strip() for c in _BESIDE_BREAK.split(EMAIL.sub(" ", text))]
+    found: list[tuple[Act, str]] = []
+    for clause in clauses if len(clauses) > 1 else ():
+        if len(clause.split()) >= 3:
+            reading = read_acts(clause)
+            if reading.top in _ABOUT_SHOP and reading.probabilities[reading.top] >= THRESHOLD:
+                found.append((reading.top, clause))
+    return tuple(found)
 
 
 _CANCELLED_WORDS = re.compile(r"\b(?:cancell?ed|cancell?ation|canceled one)\b", re.IGNORECASE)

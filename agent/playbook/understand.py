@@ -408,6 +408,10 @@ def _names_another_order(text: str, numbers: list[re.Match[str]]) -> bool:
     return False
 
 
+# What glued before a number makes it part of an order's name, not a postcode: "RH-2610", "#2610", "AB2610".
+_NAME_BEFORE = re.compile(r"(?:[A-Za-z]-?|#\s*)$")
+
+
 def _postcode_beside(rest: str, order_number: str) -> str | None:
     """A bare code-shaped number beside the order number ("XY-0053 10001", "order 2114 3000") is the postcode;
     not where the message joins several orders ("orders 5521 and 5530")."""
@@ -419,6 +423,7 @@ def _postcode_beside(rest: str, order_number: str) -> str | None:
         if m.group(1) not in order_number
         and _POSTAL_SHAPE.match(m.group(1))
         and not _NOT_A_CODE.search(rest[: m.start()])
+        and not _NAME_BEFORE.search(rest[: m.start()])
     ]
     return others[0] if len(others) == 1 else None
 
@@ -583,6 +588,13 @@ _FOCUS = {
         "today",
         "tomorrow",
         "due",
+        # Past arrival, asked of the packages just listed ("which one already came", "did any of it arrive"): each
+        # package's delivery date or estimate says which have come and which haven't.
+        "came",
+        "arrived",
+        "delivered",
+        "landed",
+        "showed",
     ),
 }
 _ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "last": -1}
@@ -667,6 +679,19 @@ def _answer_kinds(text: str) -> dict[str, set[str]] | None:
     return None if padded.strip() else said
 
 
+def second_thoughts(text: str) -> bool:
+    """Whether a message takes back a no just said and says yes instead ("actually wait yeah, have someone look into
+    it", "hmm on second thought, yes please"): a word of second thoughts (`prompts/answers.toml`) and a firm word of
+    yes; a message that withdraws again ("actually never mind") does not."""
+    phrases = _answer_phrases()
+    padded = f" {' '.join(_answer_tokens(_without_emails(text)))} "
+    if not any(f" {p} " in padded for p in phrases["second_thoughts"]):
+        return False
+    if any(f" {p} " in padded for p in phrases["withdraw"] if p not in phrases["second_thoughts"]):
+        return False
+    return any(f" {p} " in padded for p in phrases["yes"] if p not in phrases["weak_yes"])
+
+
 def is_correction(text: str) -> bool:
     """ "Sorry, I meant 1043", "oops wrong one": the message corrects a detail given before."""
     return any(w in _CORRECTION for w in _words(_without_emails(text)))
@@ -707,6 +732,24 @@ def order_numbers(text: str, postal_code: str | None = None, name_format: NameFo
         if re.sub(r"\D", "", number) not in {re.sub(r"\D", "", n) for n in numbers}:
             numbers.append(number)
     return numbers
+
+
+def emails_by_order(text: str, numbers: Sequence[str]) -> dict[str, str]:
+    """Each order's own email when a message names several orders and as many emails ("check 1234 (me@x.com) and my
+    wife's 5678 (her@y.com)", "a@x.com for 1234, b@y.com for 5678"): paired in the order they are written. Empty when
+    the counts differ (one email for every order, or emails that can't be told apart)."""
+    emails = list(dict.fromkeys(m.group(0).strip(".") for m in EMAIL.finditer(text)))
+    if len(numbers) < 2 or len(emails) != len(numbers):
+        return {}
+    blanked = EMAIL.sub(lambda m: " " * len(m.group(0)), text)
+    placed = []
+    for number in numbers:
+        digits = re.sub(r"\D", "", number)
+        found = re.search(rf"(?<!\d){digits}(?!\d)", blanked) if digits else None
+        if found is None:
+            return {}
+        placed.append((found.start(), number))
+    return {number: email for (_, number), email in zip(sorted(placed), emails, strict=True)}
 
 
 def named_statuses(text: str) -> tuple[str, ...]:
@@ -1101,6 +1144,40 @@ def platform_of_purchase(text: str) -> str | None:
                 said = found.group("name").lower()
                 return next(n for n in prompts.platforms() if n.lower() == said)
     return None
+
+
+@lru_cache(maxsize=1)
+def _other_order_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    words = _reading_words()["platform_purchase"]
+    names = sorted(prompts.platforms(), key=len, reverse=True)
+    everyday = set(words["everyday"])
+    name = "(?:" + "|".join(f"(?-i:{re.escape(n)})" if n in everyday else re.escape(n) for n in names) + ")"
+    one_from = (
+        _phrase_pattern(words["ones"])
+        + r"\s+(?:(?:is|was|came|i got|i ordered)\s+)?"
+        + _phrase_pattern(words["through"])
+    )
+    return (
+        re.compile(one_from + r"\s+" + name + r"(?![\w'])", re.IGNORECASE),
+        re.compile(_phrase_pattern(words["arrived"]), re.IGNORECASE),
+    )
+
+
+_CLAUSE_END = re.compile(r"[.;!?,]+|\bbut\b|\bthough\b|\bwhile\b|\bwhereas\b", re.IGNORECASE)
+
+
+def other_order_asked(text: str) -> bool:
+    """Whether a message names an order of another marketplace as the shopper's own ("my Temu parcel", "one from
+    AliExpress and one from you") in a clause that doesn't say it has come: only then is it something to send them
+    to the marketplace about. A marketplace's name used as a verb ("I just amazon everything"), as a comparison, or
+    for an order that came ("my amazon stuff came days ago but yours hasn't") asks nothing about it."""
+    one_from, arrived = _other_order_patterns()
+    for clause in _CLAUSE_END.split(_without_emails(text).translate(_QUOTES)):
+        if platform_of_purchase(clause) is None and not one_from.search(clause):
+            continue
+        if not arrived.search(_outside_negation(clause)):
+            return True
+    return False
 
 
 @lru_cache(maxsize=1)
