@@ -409,6 +409,7 @@ async def test_an_en_gb_shop_reads_and_writes_its_own_dates(stores: dict[str, Pa
     [reply] = await converse(stores["gb"], question)
     assert "Royal Mail estimates delivery on Friday 18 December" in reply
     assert f"before {day}" in reply
+    assert "Tracking: RM330100GB" in reply  # the number to watch it by, from the data
 
 
 async def test_an_unreadable_day_gets_the_status_as_it_stands(stores: dict[str, Path]) -> None:

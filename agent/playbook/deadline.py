@@ -75,6 +75,16 @@ def _package_line(c: Composer, package: Package, subject: str, by: str, deadline
     """One package against the day: delivered, the carrier's estimate before or after it, or no estimate."""
     if package.delivered:
         return c.r.say("deadline.delivered", subject=subject, delivered=c.date_time(package.delivered)), None
+    line, offer = _in_transit_line(c, package, subject, by, deadline)
+    # The number to follow it by, as every status answer gives it: a shopper asking about a day wants to watch it.
+    tracked = c.r.say("order.tracking_sentence", tracking=c.tracking(package)) if package.tracking else ""
+    return c.join(line, tracked), offer
+
+
+def _in_transit_line(
+    c: Composer, package: Package, subject: str, by: str, deadline: Deadline
+) -> tuple[str, str | None]:
+    """A package not yet delivered against the day: the carrier's estimate before, on or after it, or none."""
     carrier = c.carrier(package) or c.r.say("focus.the_carrier")
     eta = package.estimated_delivery
     if eta is not None:
