@@ -144,20 +144,24 @@ class ActReading(BaseModel):
 # decide second and third acts (the top act is always kept). Later, on the corpus with batches 17-23: reading slipped
 # words as the words they slip from (`spelling`) +0.3; C=300 and C=40 no better than 100; a multinomial (softmax)
 # model choosing the top act, alone or blended with these probabilities, 0.1-0.7 worse; thresholds re-tuned +0.1.
+# With batches 29-30 and the audited labels (all 5,985 training lines, 93.1% with the settings before): a
+# `shipment` word family (status words: "in transit", "label created") +0.1, C=200 +0.1, thresholds re-tuned +0.1;
+# class weights, character placeholders and C=50 were worse again.
 SHIPPED = ReaderSettings(
-    C=100.0,
+    C=200.0,
     char_ngrams=(1, 4),
     concepts=True,
     exclusive=True,
     spelling=True,
     thresholds={
-        "where_is_order": 0.6,
+        "where_is_order": 0.55,
+        "accept": 0.4,
         "ask_human": 0.2,
         "refund_request": 0.15,
         "return_request": 0.15,
         "replacement": 0.15,
-        "damaged_item": 0.15,
-        "wrong_item": 0.15,
+        "damaged_item": 0.2,
+        "wrong_item": 0.3,
         "missing_item": 0.15,
         "goodbye": 0.15,
     },
