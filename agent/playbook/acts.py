@@ -144,6 +144,11 @@ class ActReading(BaseModel):
 # decide second and third acts (the top act is always kept). Later, on the corpus with batches 17-23: reading slipped
 # words as the words they slip from (`spelling`) +0.3; C=300 and C=40 no better than 100; a multinomial (softmax)
 # model choosing the top act, alone or blended with these probabilities, 0.1-0.7 worse; thresholds re-tuned +0.1.
+# With batches 29-31 and the audited labels (the 5,445 training lines there before them: 93.6% -> 94.3%):
+# thresholds re-tuned +0.1; C=200 +0.1 but it tipped a marketplace named in a question ("is this <shop>? need to
+# track my order") to where is my order; class weights, character placeholders and C=50 were worse. A word family
+# of status words ("in transit", "label created") gained 0.1 but read "what does delayed mean?" (a status it did
+# not list) as where is my order, so it was left out.
 SHIPPED = ReaderSettings(
     C=100.0,
     char_ngrams=(1, 4),
@@ -151,13 +156,14 @@ SHIPPED = ReaderSettings(
     exclusive=True,
     spelling=True,
     thresholds={
-        "where_is_order": 0.6,
+        "where_is_order": 0.55,
+        "accept": 0.4,
         "ask_human": 0.2,
         "refund_request": 0.15,
         "return_request": 0.15,
         "replacement": 0.15,
-        "damaged_item": 0.15,
-        "wrong_item": 0.15,
+        "damaged_item": 0.2,
+        "wrong_item": 0.3,
         "missing_item": 0.15,
         "goodbye": 0.15,
     },
