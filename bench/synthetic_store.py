@@ -144,7 +144,7 @@ MAX_AGE_DAYS: dict[str, float] = {
 }  # fmt: skip
 HOLD_REASONS = ("INCORRECT_ADDRESS", "AWAITING_PAYMENT", "INVENTORY_OUT_OF_STOCK", "HIGH_RISK_OF_FRAUD")
 CANCEL_REASONS = ("CUSTOMER", "INVENTORY", "DECLINED", "OTHER")
-PICKUP_LOCATIONS = ("Harbor & Pine Portland", "Harbor & Pine Brooklyn", "Harbor & Pine Denver")
+PICKUP_LOCATIONS = ("Tallowmere Portland", "Tallowmere Brooklyn", "Tallowmere Denver")  # the synthetic shop's own
 
 
 def iso(moment: datetime) -> str:
