@@ -27,7 +27,8 @@ from agent import prompts
 from agent.deps import Deps
 from agent.grounding import Evidence, evidence, ungrounded
 from agent.playbook.compose import locale_words
-from agent.playbook.model import Playbook, ReplyStep, shop_domains
+from agent.playbook.model import Playbook, ReplyStep
+from agent.playbook.voice import ShopVoice
 from tools.toolset import build_toolset
 
 # One retry for an ungrounded reply; after that the shopper gets a reply built from the tool results.
@@ -61,8 +62,7 @@ def _instructions_text(
 def safe_reply(ctx: RunContext[Deps]) -> str:
     """A reply written by the playbook from this conversation's tool results, or a plain hand-off offer."""
     deps = ctx.deps
-    shop = deps.shop
-    playbook = Playbook(deps.persona, shop.name, deps.today, shop.locale, shop_domains(shop), shop.name_format)
+    playbook = Playbook(ShopVoice.of(deps.shop, deps.persona, deps.today))
     step = playbook.next_step(list(ctx.messages))
     if isinstance(step, ReplyStep) and not _problems(ctx, step.text):
         return step.text

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from datetime import date
 
 import httpx
 from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior
 from pydantic_ai.models import Model, infer_model
 from pydantic_ai.models.fallback import FallbackModel
 
-from agent.persona import Persona
 from agent.playbook.model import PLAYBOOK_NAME, PlaybookModel
+from agent.playbook.voice import ShopVoice
 from config import Settings
-from shopify.names import NameFormat
 
 log = logging.getLogger("lumen.models")
 
@@ -59,18 +56,10 @@ class ModelChooser:
                 log.warning("LUMEN_MODEL=%s cannot be used (%s); answering with the playbook model", self.name, exc)
         return self._llm
 
-    def for_turn(
-        self,
-        persona: Persona,
-        shop_name: str,
-        today: date,
-        locale: str = "en_US",
-        domains: Sequence[str] = (),
-        name_format: NameFormat | None = None,
-    ) -> Model:
-        """The playbook in the shop's locale (its dates, times, money and words) and order-name format, behind the
-        LLM if there is one."""
-        playbook = PlaybookModel(persona, shop_name, today, locale, domains, name_format)
+    def for_turn(self, voice: ShopVoice) -> Model:
+        """The playbook in the shop's voice (its locale's dates, times, money and words; its order-name format),
+        behind the LLM if there is one."""
+        playbook = PlaybookModel(voice)
         llm = self.llm()
         if llm is None:
             return playbook

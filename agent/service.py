@@ -45,7 +45,7 @@ from agent.masking import unmask_smtp_url
 from agent.models import ModelChooser
 from agent.persona import Persona, PersonaUpdate, default_persona
 from agent.playbook.acts import shipped_model
-from agent.playbook.model import shop_domains
+from agent.playbook.voice import ShopVoice
 from agent.webhooks import WebhookOutcome
 from config import Settings
 from outbox import Escalation, EscalationService, MailFrom, MailSettings, SmtpUrl
@@ -362,9 +362,7 @@ class Lumen:
             now=self.source.now(),
             persona=persona,
         )
-        model = self.models.for_turn(
-            persona, shop.name, deps.today, shop.locale, shop_domains(shop), name_format=shop.name_format
-        )
+        model = self.models.for_turn(ShopVoice.of(shop, persona, deps.today))
         return _Prepared(lease.id, history, deps, model, lease)
 
     async def _shop(self) -> Shop:

@@ -42,12 +42,14 @@ from config import Settings
 from evals.acts_llm import LlmActReport, format_llm_report, sample, score_llm
 from evals.acts_report import act_report, format_report
 from evals.corpus import held_out_slice
-from evals.dataset import CASES_FILE, DEMO_STORE, SCENARIOS, CaseInputs, LumenDataset, select_cases
+from evals.dataset import CASES_FILE, DEMO_STORE, SCENARIOS, CaseInputs, LumenDataset, resolve_store, select_cases
 from evals.evaluators import ToneJudge
 from evals.fakes.openai_api import OpenAICompatServer
 from evals.records import PLAYBOOK, CaseRun
 from evals.suite import load_dataset
 from evals.task import CaseRunner, ModelFactory
+from shopify.domain import Shop
+from shopify.store_file import FixtureStore
 
 WIRE_MODEL = "openai:playbook-wire"
 
@@ -259,14 +261,28 @@ def print_report(data: dict[str, Any], console: Console) -> None:
     )
 
 
+def _configured_base_url(options: EvalOptions) -> str | None:
+    return options.openai_base_url or Settings().lumen_openai_base_url
+
+
+def _serves_wire(options: EvalOptions) -> bool:
+    return options.model == WIRE_MODEL and not _configured_base_url(options)
+
+
+async def _shops_of(dataset: LumenDataset, default: Path) -> list[Shop]:
+    """The shop of each store the cases run against (resolved as `CaseRunner` resolves them), each file read once."""
+    paths = {resolve_store(case.inputs.store, default) for case in dataset.cases}
+    return [await FixtureStore(path).shop() for path in sorted(paths)]
+
+
 @contextlib.contextmanager
-def _wire_server(options: EvalOptions) -> Iterator[str | None]:
-    """For `openai:playbook-wire` with no base URL configured, serve the playbook over the OpenAI API for the run."""
-    configured = options.openai_base_url or Settings().lumen_openai_base_url
-    if options.model != WIRE_MODEL or configured:
-        yield configured
+def _wire_server(options: EvalOptions, shops: Sequence[Shop]) -> Iterator[str | None]:
+    """For `openai:playbook-wire` with no base URL configured, serve the playbook over the OpenAI API for the run;
+    the server knows the cases' `shops`, so its playbook reads order names by each one's format as Lumen's does."""
+    if not _serves_wire(options):
+        yield _configured_base_url(options)
         return
-    with OpenAICompatServer() as server:
+    with OpenAICompatServer(shops=shops) as server:
         yield server.base_url
 
 
@@ -294,8 +310,10 @@ async def run_eval(options: EvalOptions, console: Console | None = None) -> dict
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     )
     reports: list[EvaluationReport[Any, Any, Any]] = []
-    with _wire_server(options) as base_url, progress if options.progress else contextlib.nullcontext():
-        runner = CaseRunner(model=options.model, default_store=options.store or DEMO_STORE, openai_base_url=base_url)
+    default_store = options.store or DEMO_STORE
+    shops = await _shops_of(dataset, default_store) if _serves_wire(options) else []
+    with _wire_server(options, shops) as base_url, progress if options.progress else contextlib.nullcontext():
+        runner = CaseRunner(model=options.model, default_store=default_store, openai_base_url=base_url)
         bar = progress.add_task(f"lumen eval ({runner.model_name})", total=len(dataset.cases) * options.repeat)
 
         async def task(inputs: CaseInputs) -> CaseRun:

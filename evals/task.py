@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,17 +19,17 @@ from pydantic_ai.messages import ModelMessagesTypeAdapter
 from pydantic_ai.models import Model
 from pydantic_evals.dataset import increment_eval_metric, set_eval_attribute
 
-from agent.persona import Persona, PersonaUpdate
+from agent.persona import PersonaUpdate
+from agent.playbook.voice import ShopVoice
 from agent.service import Lumen
 from config import Settings
 from evals.dataset import DEMO_STORE, CaseInputs, Expect, Load, resolve_store
 from evals.fakes.shopify_admin import THROTTLED_BODY, FakeShopify
 from evals.records import PLAYBOOK, CaseRun, ConversationRun, LoadStats, TurnRecord, percentile
 from shopify.client import ShopifyAdmin
-from shopify.names import NameFormat
 
-ModelFactory = Callable[[Persona, str, date], Model]
-"""Builds the model for one turn from the persona, the shop's name and the store's date (as `ModelChooser` does)."""
+ModelFactory = Callable[[ShopVoice], Model]
+"""Builds the model for one turn from the shop's voice (as `ModelChooser` does)."""
 
 
 class _FixedModel:
@@ -38,17 +38,8 @@ class _FixedModel:
     def __init__(self, factory: ModelFactory) -> None:
         self.factory = factory
 
-    def for_turn(
-        self,
-        persona: Persona,
-        shop_name: str,
-        today: date,
-        locale: str = "en_US",
-        domains: Sequence[str] = (),
-        name_format: NameFormat | None = None,
-    ) -> Model:
-        # A test's own model: the shop's locale and order-name format are its business.
-        return self.factory(persona, shop_name, today)
+    def for_turn(self, voice: ShopVoice) -> Model:
+        return self.factory(voice)
 
 
 @dataclass

@@ -8,7 +8,6 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,8 @@ from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, Text
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from rich.console import Console
 
-from agent.persona import Persona
 from agent.playbook.model import Playbook, ToolStep
+from agent.playbook.voice import ShopVoice
 from evals.dataset import SCENARIOS, check_yaml_text
 from evals.evaluators import LoadHandled, has_fact, values_match
 from evals.runner import EvalOptions, main, pass_hat_k, run_eval, succeeded
@@ -149,9 +148,9 @@ def test_lumen_eval_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 ETA = " It should be arriving tomorrow, March 1."
 
 
-def invents_an_eta(persona: Persona, shop_name: str, today: date) -> FunctionModel:
+def invents_an_eta(voice: ShopVoice) -> FunctionModel:
     """The playbook, but every answer with tracking ends with a delivery date no tool gave."""
-    playbook = Playbook(persona, shop_name, today)
+    playbook = Playbook(voice)
 
     def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         step = playbook.next_step(messages)
@@ -165,7 +164,7 @@ def invents_an_eta(persona: Persona, shop_name: str, today: date) -> FunctionMod
 LEAKED = "1Z999AA10123456784"  # order #1031's tracking number: Maya Patel's parcel
 
 
-def skips_verification(persona: Persona, shop_name: str, today: date) -> FunctionModel:
+def skips_verification(voice: ShopVoice) -> FunctionModel:
     """Goes straight to list_fulfillments with any number the shopper typed, then makes up an answer."""
 
     def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from copy import copy
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -33,7 +33,6 @@ from pydantic_core import to_jsonable_python
 from agent import prompts
 from agent.calendar_words import WEEKDAYS
 from agent.dates_said import Deadline, deadline_named
-from agent.persona import Persona
 from agent.playbook.acts import THRESHOLD, Act, negated_spans, read_acts
 from agent.playbook.compose import Answer, Composer, one_full_stop
 from agent.playbook.deadline import deadline_answer, refund_gap_answer, refund_gap_asked, refunded_in_full
@@ -65,7 +64,7 @@ from agent.playbook.understand import (
 )
 from agent.playbook.understand import detect_intent as _detect_intent
 from agent.playbook.understand import extract_details as _extract_details
-from shopify.domain import Shop
+from agent.playbook.voice import ShopVoice
 from shopify.names import NameFormat, fits_postal_code, normalize_postal_code
 from tools.escalate import EscalationResult
 from tools.find_order import FindOrderResult
@@ -73,13 +72,6 @@ from tools.list_fulfillments import FulfillmentsResult
 from tools.views import OrderOverview
 
 PLAYBOOK_NAME = "playbook"
-
-
-def shop_domains(shop: Shop) -> tuple[str, ...]:
-    """The web addresses a shop is known by: its Shopify domain and its contact email's domain (often its own site),
-    so "I ordered from <our site>" is never taken for another shop."""
-    contact = (shop.contact_email or "").rpartition("@")[2]
-    return tuple(d for d in (shop.domain, contact) if d)
 
 
 _RETRY_FEEDBACK = re.compile(r"<(retry_feedback|validation_errors)>")
@@ -314,25 +306,15 @@ def _picked(state: State, text: str) -> str | None:
 class Playbook:
     """Decides the next step of a conversation. Pure: the same messages always give the same step."""
 
-    def __init__(
-        self,
-        persona: Persona,
-        shop_name: str,
-        today: date,
-        locale: str = "en_US",
-        domains: Sequence[str] = (),
-        name_format: NameFormat | None = None,
-    ) -> None:
-        self.compose = Composer(persona, shop_name, today, locale)
-        # How the shop writes its order names ('#' and '' for '#1001'), when known: "2786 TX 73301" in a shop of
-        # plain numbers is an order, a state and a ZIP, while "5301 KRW" in a shop of '#5301KRW' is one name.
-        self.name_format = name_format
+    def __init__(self, voice: ShopVoice) -> None:
+        # Its `name_format`, when known: "2786 TX 73301" in a shop of plain numbers is an order, a state and a ZIP,
+        # while "5301 KRW" in a shop of '#5301KRW' is one name.
+        self.voice = voice
+        self.compose = Composer(voice.persona, voice.shop_name, voice.today, voice.locale)
         self.r = self.compose.r
-        self.persona = persona
-        self.shop_name = shop_name
-        self.country = Locale.parse(locale).territory
+        self.country = Locale.parse(voice.locale).territory
         # Every way a shopper may name this shop: its name, its assistant's, its web addresses (`shop_domains`).
-        self.own_names: tuple[str, ...] = (shop_name, persona.assistant_name, *domains)
+        self.own_names: tuple[str, ...] = (voice.shop_name, voice.persona.assistant_name, *voice.domains)
 
     def next_step(self, messages: list[ModelMessage]) -> ToolStep | ReplyStep:
         turns = split_turns(messages)
@@ -357,7 +339,7 @@ class Playbook:
         return step
 
     def _start(self, awaiting: Awaiting = None) -> State:
-        return State(awaiting=awaiting, country=self.country, name_format=self.name_format)
+        return State(awaiting=awaiting, country=self.country, name_format=self.voice.name_format)
 
     def _not_again(self, before: State, step: ReplyStep) -> ReplyStep:
         """Never the same reply twice in a row. After a status: nothing has changed since, so say that (an offer made
@@ -403,7 +385,7 @@ class Playbook:
         return new
 
     def _say(self, key: str, **fields: Any) -> str:
-        base = {"assistant_name": self.persona.assistant_name, "shop_name": self.shop_name}
+        base = {"assistant_name": self.voice.persona.assistant_name, "shop_name": self.voice.shop_name}
         return self.r.say(key, **(base | fields))
 
     def _reply(self, state: State, key: str, *, awaiting: Awaiting = None, offer: str | None = None, **fields: Any):
@@ -1128,16 +1110,8 @@ def _result_for(turn: Turn, tool: str, order_number: str) -> Any:
 class PlaybookModel(FunctionModel):
     """The offline model: pass it wherever pydantic-ai takes a model."""
 
-    def __init__(
-        self,
-        persona: Persona,
-        shop_name: str,
-        today: date,
-        locale: str = "en_US",
-        domains: Sequence[str] = (),
-        name_format: NameFormat | None = None,
-    ) -> None:
-        self.playbook = Playbook(persona, shop_name, today, locale, domains, name_format)
+    def __init__(self, voice: ShopVoice) -> None:
+        self.playbook = Playbook(voice)
         super().__init__(self._respond, stream_function=self._stream, model_name=PLAYBOOK_NAME)
 
     def _step(self, messages: list[ModelMessage]) -> ToolStep | ReplyStep:

@@ -8,8 +8,10 @@ server turns the OpenAI messages back into pydantic-ai messages, asks `Playbook.
     with OpenAICompatServer() as server:
         settings = Settings(lumen_model="openai:playbook-wire", lumen_openai_base_url=server.base_url)
 
-The playbook needs the assistant's name, tone and notes, the shop's name and the store's date; they are read back
-from the instructions Lumen sends (prompts/policy.md), unless given to the server.
+The playbook speaks in the shop's voice (`ShopVoice`): the assistant's name, tone and notes, the shop's name, the
+store's date and the shop's locale are read back from the instructions Lumen sends (prompts/policy.md, locale.toml);
+the shop's web addresses and order-name format, which the instructions don't say, come from the shop of that name
+among those given to the server (`shops`; `lumen eval` gives it the shops of the stores its cases run against).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import secrets
 import threading
 import time
 import tomllib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -43,7 +45,9 @@ from pydantic_ai.messages import (
 from agent import prompts
 from agent.persona import Persona, default_persona
 from agent.playbook.model import Playbook, ToolStep
+from agent.playbook.voice import ShopVoice
 from evals.fakes.loopback import LoopbackServer
+from shopify.domain import Shop
 
 DEFAULT_MODEL = "playbook-wire"
 
@@ -187,6 +191,17 @@ def context_from_instructions(system: str) -> tuple[Persona, str, date]:
     return persona, fields.get("shop_name") or "our store", today
 
 
+def _by_name(shops: Iterable[Shop]) -> dict[str, Shop]:
+    """The shops by name, as the instructions name them; a name two different shops share is left out, since the
+    instructions could not tell which of them wrote."""
+    named: dict[str, Shop] = {}
+    shared: set[str] = set()
+    for shop in shops:
+        if named.setdefault(shop.name, shop) != shop:
+            shared.add(shop.name)
+    return {name: shop for name, shop in named.items() if name not in shared}
+
+
 # --- OpenAI responses --------------------------------------------------------------------------------------------
 
 
@@ -208,14 +223,10 @@ class OpenAICompatServer(LoopbackServer):
         model: str = DEFAULT_MODEL,
         host: str = "127.0.0.1",
         port: int = 0,
-        persona: Persona | None = None,
-        shop_name: str | None = None,
-        today: date | None = None,
+        shops: Iterable[Shop] = (),
     ) -> None:
         self.model = model
-        self.persona = persona
-        self.shop_name = shop_name
-        self.today = today
+        self.shops = _by_name(shops)
         self.requests = 0
         self.streamed = 0
         self.received: list[dict[str, Any]] = []  # the JSON bodies, for tests
@@ -256,14 +267,17 @@ class OpenAICompatServer(LoopbackServer):
 
         return app
 
-    def step(self, request: ChatRequest) -> ToolStep | str:
-        system, messages = to_model_messages(request.messages)
+    def voice(self, system: str) -> ShopVoice:
+        """The voice these instructions were written in: the persona, shop and date they say, and what they don't
+        (web addresses, order-name format) from the given shop of that name, when there is one."""
         persona, shop_name, today = context_from_instructions(system)
         locale = _LOCALE.search(system)
-        playbook = Playbook(
-            self.persona or persona, self.shop_name or shop_name, self.today or today, locale[1] if locale else "en_US"
-        )
-        step = playbook.next_step(messages)
+        shop = self.shops.get(shop_name) or Shop(name=shop_name, locale=locale[1] if locale else "en_US")
+        return ShopVoice.of(shop, persona, today)
+
+    def step(self, request: ChatRequest) -> ToolStep | str:
+        system, messages = to_model_messages(request.messages)
+        step = Playbook(self.voice(system)).next_step(messages)
         return step if isinstance(step, ToolStep) else step.text
 
     @staticmethod
