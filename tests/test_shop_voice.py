@@ -85,7 +85,7 @@ async def test_the_fake_servers_voice_is_lumens_for_a_shop_it_knows(ab_store: Pa
     assert OpenAICompatServer(shops=[deps.shop, other]).voice(instructions).name_format is None
 
 
-async def _wire_reply(store: Path, tmp_path: Path, server: OpenAICompatServer) -> tuple[str, str]:
+async def _wire_reply(store: Path, tmp_path: Path, server: OpenAICompatServer) -> tuple[str | None, str]:
     from agent.service import Lumen
 
     settings = make_settings(tmp_path, lumen_model=WIRE_MODEL, lumen_openai_base_url=server.base_url)
