@@ -28,7 +28,7 @@ from pydantic_core import to_jsonable_python
 
 from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS, WEEKDAYS
-from agent.dates_said import deadline_days
+from agent.dates_said import deadline_days, holidays_named
 from shopify.names import order_key
 
 _DATE_MD = re.compile(rf"\b({MONTH_PATTERN})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b", re.IGNORECASE)
@@ -316,7 +316,29 @@ def _unknown_dates(reply: str, days: _Days) -> list[str]:
 
 
 def _unknown_days(reply: str, days: _Days, today: date | None) -> list[str]:
-    """Weekdays the data never names (or the shopper's, not said back as theirs), and a 'tomorrow' likewise."""
+    """Weekdays, holidays and a 'tomorrow' the data never names (or the shopper's, not said back as theirs)."""
+    return [
+        *_unknown_weekdays(reply, days),
+        *_unknown_holidays(reply, days, today),
+        *_unknown_tomorrow(reply, days, today),
+    ]
+
+
+def _unknown_holidays(reply: str, days: _Days, today: date | None) -> list[str]:
+    """Holidays named as a day ("it'll arrive by Christmas"), not as a greeting ("Merry Christmas")."""
+    tools_lower, said_lower = days.tools.lower(), days.said.lower()
+    problems: list[str] = []
+    for span, name, falls_on in holidays_named(reply, today):
+        readings = {(d.month, d.day) for d in falls_on}
+        if name in tools_lower or readings & days.data:
+            continue
+        theirs = name in said_lower or bool(readings & days.theirs)
+        if not (theirs and said_as_theirs(reply, *span)) and f"day {name.title()}" not in problems:
+            problems.append(f"day {name.title()}")
+    return problems
+
+
+def _unknown_weekdays(reply: str, days: _Days) -> list[str]:
     reply_lower, tools_lower, said_lower = reply.lower(), days.tools.lower(), days.said.lower()
     problems: list[str] = []
     for weekday in WEEKDAYS:
@@ -327,6 +349,12 @@ def _unknown_days(reply: str, days: _Days, today: date | None) -> list[str]:
             if not (theirs and said_as_theirs(reply, *match.span())):
                 problems.append(f"day {weekday.title()}")
                 break
+    return problems
+
+
+def _unknown_tomorrow(reply: str, days: _Days, today: date | None) -> list[str]:
+    reply_lower, tools_lower, said_lower = reply.lower(), days.tools.lower(), days.said.lower()
+    problems: list[str] = []
     tomorrow = today + timedelta(days=1) if today is not None else None
     if tomorrow is None or "tomorrow" in tools_lower or (tomorrow.month, tomorrow.day) in days.data:
         return problems
