@@ -283,7 +283,7 @@ class _Days:
         """Whether a day in the reply (each way it may be read) is the data's, or the shopper's said back as theirs."""
         if readings & self.data:
             return True
-        return bool(readings & self.theirs) and said_as_theirs(reply, *span)
+        return bool(readings & self.theirs) and _said_as_theirs(reply, *span)
 
 
 def _unknown_dates(reply: str, days: _Days) -> list[str]:
@@ -300,7 +300,7 @@ def _unknown_dates(reply: str, days: _Days) -> list[str]:
     for match in _DATE_SLASH.finditer(reply):
         first, second = int(match.group(1)), int(match.group(2))
         # Quoted as the data wrote it ("attempt 12/03", "1/2 lb") or a date the tools gave, either way round.
-        quoted = match.group(0) in days.tools or (match.group(0) in days.said and said_as_theirs(reply, *match.span()))
+        quoted = match.group(0) in days.tools or (match.group(0) in days.said and _said_as_theirs(reply, *match.span()))
         if not (quoted or days.backed(reply, match.span(), {(first, second), (second, first)})):
             problems.append(f"date {first}/{second}")
     for match in _DATE_DOTTED.finditer(reply):
@@ -333,7 +333,7 @@ def _unknown_holidays(reply: str, days: _Days, today: date | None) -> list[str]:
         if name in tools_lower or readings & days.data:
             continue
         theirs = name in said_lower or bool(readings & days.theirs)
-        if not (theirs and said_as_theirs(reply, *span)) and f"day {name.title()}" not in problems:
+        if not (theirs and _said_as_theirs(reply, *span)) and f"day {name.title()}" not in problems:
             problems.append(f"day {name.title()}")
     return problems
 
@@ -346,7 +346,7 @@ def _unknown_weekdays(reply: str, days: _Days) -> list[str]:
             continue
         theirs = weekday in said_lower
         for match in re.finditer(rf"\b{weekday}\b", reply_lower):
-            if not (theirs and said_as_theirs(reply, *match.span())):
+            if not (theirs and _said_as_theirs(reply, *match.span())):
                 problems.append(f"day {weekday.title()}")
                 break
     return problems
@@ -360,17 +360,17 @@ def _unknown_tomorrow(reply: str, days: _Days, today: date | None) -> list[str]:
         return problems
     # The shopper's own "tomorrow" (or the day after today, however they named it) is theirs to hear back.
     theirs = "tomorrow" in said_lower or (tomorrow.month, tomorrow.day) in days.theirs
-    if any(not (theirs and said_as_theirs(reply, *m.span())) for m in re.finditer(r"\btomorrow\b", reply_lower)):
+    if any(not (theirs and _said_as_theirs(reply, *m.span())) for m in re.finditer(r"\btomorrow\b", reply_lower)):
         problems.append("delivery 'tomorrow'")
     return problems
 
 
 # --- a day the shopper named, said back as theirs -----------------------------------------------------------------
 
-# Before the day in its clause: a negation ("I can't promise delivery by", "it isn't expected to arrive by", "it
+# Before the day in its clause: a negated verb ("I can't promise delivery by", "it isn't expected to arrive by", "it
 # won't be sent before"), an open question ("whether it'll be there by"), or the shopper needing or asking for it
-# ("you need it by", "you asked about").
-_NEGATION_BEFORE = re.compile(r"\b(?:not|never|no|nor|cannot|unable|without|whether)\b|n't\b", re.IGNORECASE)
+# ("you need it by", "you asked about"). Not "no" or "without": "no doubt it'll be there by", "without fail by".
+_NEGATION_BEFORE = re.compile(r"\b(?:not|cannot|unable|whether)\b|n't\b", re.IGNORECASE)
 _THEIRS_BEFORE = re.compile(
     r"\byou(?:'ve|'d|'re)?\s+(?:\w+\s+)?(?:need|needed|asked|ask|mentioned|said|wrote|want|wanted|hoped|hoping)\b",
     re.IGNORECASE,
@@ -385,7 +385,7 @@ _CLAUSE_END = re.compile(r"[.;:!?,()\n\"“”]|\b(?:but|and|or|so)\b", re.IGNOR
 _QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|(?<!\w)['‘][^'’\n]*['’](?!\w)")
 
 
-def said_as_theirs(reply: str, start: int, end: int) -> bool:
+def _said_as_theirs(reply: str, start: int, end: int) -> bool:
     """Whether the day at reply[start:end] is said back as the shopper's and not promised: quoted, negated in its
     clause, named as what they need or asked about, or in one of the playbook's own deadline sentences."""
     plain = reply.replace("’", "'")  # the same length: spans stay put
@@ -414,7 +414,9 @@ def _playbook_frames() -> tuple[re.Pattern[str], ...]:
     section = prompts.toml("replies.toml")["deadline"]
     by_words = "|".join(re.escape(section[key]) for key in ("by_word", "before_word"))
     frames: list[re.Pattern[str]] = []
-    for template in section.values():
+    # A template may be one text or one per tone.
+    templates = [t for v in section.values() for t in (v.values() if isinstance(v, dict) else [v])]
+    for template in templates:
         if not isinstance(template, str) or "{by}" not in template:
             continue
         sentence = next(s for s in re.split(r"(?<=[.!?])\s+", template) if "{by}" in s)

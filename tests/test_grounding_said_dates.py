@@ -123,6 +123,7 @@ def backing(said: str, tools: str = ESTIMATE) -> Evidence:
         ("can it come by tomorrow?", "Yes, it will arrive tomorrow.", "delivery 'tomorrow'"),
         ("will it be here by xmas", "Good news: it will arrive in time for Christmas.", "day Christmas"),
         ("i need it before the 20th", "It'll be there by the 20th, if not sooner.", "date the 20th"),
+        ("will it be here by christmas?", "No doubt it will be there by December 25.", "date 12/25"),
     ],
 )
 def test_a_day_only_the_shopper_named_is_never_promised(said: str, promise: str, problem: str) -> None:
