@@ -242,3 +242,30 @@ def deadline_days(text: str, today: date) -> set[date]:
     repeat of the shopper's own words."""
     days = {d.day for locale in ("en_US", "en_GB") if (d := deadline_named(text, today, locale)) is not None}
     return days
+
+
+@cache
+def _holiday_as_day() -> re.Pattern[str]:
+    # After a cue ("by Christmas", "in time for Mother's Day") or "on" ("on Boxing Day"): a day, not a greeting
+    # ("Merry Christmas").
+    words = _words()
+    holidays = [n for h in words["holidays"].values() for n in h["names"]]
+    cues = _alternation([*words["cues"], "on"])
+    return re.compile(rf"(?<![\w'])(?:{cues})\s+(?:the\s+)?({_alternation(holidays)})(?![\w'])", re.IGNORECASE)
+
+
+def holidays_named(text: str, today: date | None) -> list[tuple[tuple[int, int], str, frozenset[date]]]:
+    """Each holiday `text` names as a day ("arrives by Christmas"): where its name is, the name, and the days it may
+    next fall on (every country's rule: a reply's country is not known; none without today)."""
+    found = []
+    for match in _holiday_as_day().finditer(text.replace("’", "'")):
+        name = match.group(1).lower()
+        days = frozenset() if today is None else _holiday_days(name, today)
+        found.append((match.span(1), name, days))
+    return found
+
+
+def _holiday_days(name: str, today: date) -> frozenset[date]:
+    holiday = next(h for h in _words()["holidays"].values() if name in h["names"])
+    territories = list(holiday.get("rule", {})) or [""]
+    return frozenset(d for t in territories if (d := _holiday(name, today, t)) is not None)

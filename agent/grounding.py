@@ -4,6 +4,11 @@ returned; every package status it asserts and every delivery window it promises 
 
 The guard reads English replies; dates may be written month-first or day-first ("October 29", "29 October"), so a
 reply in any English locale is read the same way.
+
+A day only the shopper named ("will it be here by Christmas?", "by Friday", "before 20 December") is theirs, not the
+data's: a reply may say it back only as theirs and never as a promise, so where it holds no negation ("I can't promise
+delivery by December 25"), no word of the shopper needing or asking ("the December 25 you need it by"), no quotes, and
+no frame of the playbook's own deadline answers (`[deadline]` in prompts/replies.toml), it is an invented date.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from pydantic_core import to_jsonable_python
 
 from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS, WEEKDAYS
-from agent.dates_said import deadline_days
+from agent.dates_said import deadline_days, holidays_named
 from shopify.names import order_key
 
 _DATE_MD = re.compile(rf"\b({MONTH_PATTERN})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b", re.IGNORECASE)
@@ -107,6 +112,16 @@ class Evidence:
         return frozenset(_dates(self.text))
 
     @cached_property
+    def data_dates(self) -> frozenset[tuple[int, int]]:
+        """The dates the tool results and persona notes give: a reply may state these as facts."""
+        return frozenset(_dates(self.tools))
+
+    def their_dates(self, today: date | None) -> frozenset[tuple[int, int]]:
+        """The dates only the shopper named: typed ("December 20") or a day they need it by ("by Christmas", read
+        against the store's today). A reply may say these back as theirs, never as a promise."""
+        return _shopper_dates(self.said, today) - self.data_dates
+
+    @cached_property
     def amounts(self) -> frozenset[Decimal]:
         # Amounts in tool results are decimal strings ("64.00"); a shopper may also name one ("$64").
         amounts_text = _DECIMAL.findall(self.text) + [a or b for a, b in _MONEY.findall(self.text)]
@@ -168,25 +183,26 @@ def ungrounded(reply: str, source: str | Evidence, today: date | None = None) ->
     backing = Evidence.of(source)
     text = backing.text
     reply_wo_urls = _URL.sub(" ", reply)
-    known_dates = backing.dates
-    if today is not None and backing.said:
-        # "Will it be here by Christmas?": the day the shopper named, as a date ("December 25"), is theirs to hear back.
-        known_dates = known_dates | {(d.month, d.day) for d in _said_days(backing.said, today)}
+    days = _Days(backing.data_dates, backing.their_dates(today), backing.tools, backing.said)
     return [
         *_unknown_links(reply, text),
         *_unknown_tracking(reply_wo_urls, text),
         *_unknown_orders(reply_wo_urls, backing.orders),
         *_unknown_amounts(reply_wo_urls, backing),
-        *_unknown_dates(reply_wo_urls, text, known_dates),
-        *_unknown_days(reply_wo_urls, text, known_dates, today),
+        *_unknown_dates(reply_wo_urls, days),
+        *_unknown_days(reply_wo_urls, days, today),
         *unknown_statuses(reply_wo_urls, backing.tools),
         *unknown_windows(reply_wo_urls, text),
     ]
 
 
 @lru_cache(maxsize=1024)
-def _said_days(said: str, today: date) -> frozenset[date]:
-    return frozenset(d for line in said.splitlines() for d in deadline_days(line, today))
+def _shopper_dates(said: str, today: date | None) -> frozenset[tuple[int, int]]:
+    named = _dates(said)
+    if today is not None:
+        # "Will it be here by Christmas?": the day the shopper named, as a date ("December 25").
+        named |= {(d.month, d.day) for line in said.splitlines() for d in deadline_days(line, today)}
+    return frozenset(named)
 
 
 def _unknown_links(reply: str, source: str) -> list[str]:
@@ -254,35 +270,170 @@ def _unknown_amounts(reply: str, backing: Evidence) -> list[str]:
     return [f"amount {text}" for text, value in stated if value not in backing.amounts]
 
 
-def _unknown_dates(reply: str, source: str, known_dates: AbstractSet[tuple[int, int]]) -> list[str]:
-    problems = [f"date {month}/{day}" for month, day in sorted(_dates(reply)) if (month, day) not in known_dates]
+@dataclass(frozen=True)
+class _Days:
+    """The days a reply may name: the data's as facts, the shopper's only as theirs."""
+
+    data: frozenset[tuple[int, int]]  # (month, day) the tool results and persona notes give
+    theirs: frozenset[tuple[int, int]]  # (month, day) only the shopper named
+    tools: str  # the tool results and notes, as written ("attempt 12/03", "Friday")
+    said: str  # the shopper's words, as written
+
+    def backed(self, reply: str, span: tuple[int, int], readings: AbstractSet[tuple[int, int]]) -> bool:
+        """Whether a day in the reply (each way it may be read) is the data's, or the shopper's said back as theirs."""
+        if readings & self.data:
+            return True
+        return bool(readings & self.theirs) and _said_as_theirs(reply, *span)
+
+
+def _unknown_dates(reply: str, days: _Days) -> list[str]:
+    named: dict[tuple[int, int], bool] = {}
+    for pattern, month_first in ((_DATE_MD, True), (_DATE_DM, False)):
+        for match in pattern.finditer(reply):
+            month, day = (match.group(1), match.group(2)) if month_first else (match.group(2), match.group(1))
+            key = (MONTHS[month.lower()], int(day))
+            named[key] = named.get(key, True) and days.backed(reply, match.span(), {key})
+    for match in _DATE_ISO.finditer(reply):
+        key = (int(match.group(2)), int(match.group(3)))
+        named[key] = named.get(key, True) and days.backed(reply, match.span(), {key})
+    problems = [f"date {month}/{day}" for (month, day), backed in sorted(named.items()) if not backed]
     for match in _DATE_SLASH.finditer(reply):
         first, second = int(match.group(1)), int(match.group(2))
         # Quoted as the data wrote it ("attempt 12/03", "1/2 lb") or a date the tools gave, either way round.
-        if match.group(0) in source or (first, second) in known_dates or (second, first) in known_dates:
-            continue
-        problems.append(f"date {first}/{second}")
-    for day, month in _DATE_DOTTED.findall(reply):
-        if (int(month), int(day)) not in known_dates and (int(day), int(month)) not in known_dates:
-            problems.append(f"date {day}.{month}.")
-    known_days = {day for _, day in known_dates}
-    problems += [f"date the {day}th" for day in _ORDINAL_DAY.findall(reply) if int(day) not in known_days]
+        quoted = match.group(0) in days.tools or (match.group(0) in days.said and _said_as_theirs(reply, *match.span()))
+        if not (quoted or days.backed(reply, match.span(), {(first, second), (second, first)})):
+            problems.append(f"date {first}/{second}")
+    for match in _DATE_DOTTED.finditer(reply):
+        day, month = int(match.group(1)), int(match.group(2))
+        if not days.backed(reply, match.span(), {(month, day), (day, month)}):
+            problems.append(f"date {match.group(1)}.{match.group(2)}.")
+    for match in _ORDINAL_DAY.finditer(reply):
+        # "The 20th": any month's 20th the data or the shopper gives.
+        day = int(match.group(1))
+        if not days.backed(reply, match.span(), {(month, day) for month in range(1, 13)}):
+            problems.append(f"date the {match.group(1)}th")
     return problems
 
 
-def _unknown_days(reply: str, source: str, known_dates: AbstractSet[tuple[int, int]], today: date | None) -> list[str]:
-    """Weekdays the source never names, and a 'tomorrow' that is not a known date."""
-    reply_lower, source_lower = reply.lower(), source.lower()
-    problems = [
-        f"day {weekday.title()}"
-        for weekday in WEEKDAYS
-        if re.search(rf"\b{weekday}\b", reply_lower) and weekday not in source_lower
+def _unknown_days(reply: str, days: _Days, today: date | None) -> list[str]:
+    """Weekdays, holidays and a 'tomorrow' the data never names (or the shopper's, not said back as theirs)."""
+    return [
+        *_unknown_weekdays(reply, days),
+        *_unknown_holidays(reply, days, today),
+        *_unknown_tomorrow(reply, days, today),
     ]
-    if today is not None and re.search(r"\btomorrow\b", reply_lower):
-        tomorrow = today + timedelta(days=1)
-        if (tomorrow.month, tomorrow.day) not in known_dates and "tomorrow" not in source_lower:
-            problems.append("delivery 'tomorrow'")
+
+
+def _unknown_holidays(reply: str, days: _Days, today: date | None) -> list[str]:
+    """Holidays named as a day ("it'll arrive by Christmas"), not as a greeting ("Merry Christmas")."""
+    tools_lower, said_lower = days.tools.lower(), days.said.lower()
+    problems: list[str] = []
+    for span, name, falls_on in holidays_named(reply, today):
+        readings = {(d.month, d.day) for d in falls_on}
+        if name in tools_lower or readings & days.data:
+            continue
+        theirs = name in said_lower or bool(readings & days.theirs)
+        if not (theirs and _said_as_theirs(reply, *span)) and f"day {name.title()}" not in problems:
+            problems.append(f"day {name.title()}")
     return problems
+
+
+def _unknown_weekdays(reply: str, days: _Days) -> list[str]:
+    reply_lower, tools_lower, said_lower = reply.lower(), days.tools.lower(), days.said.lower()
+    problems: list[str] = []
+    for weekday in WEEKDAYS:
+        if weekday in tools_lower:
+            continue
+        theirs = weekday in said_lower
+        for match in re.finditer(rf"\b{weekday}\b", reply_lower):
+            if not (theirs and _said_as_theirs(reply, *match.span())):
+                problems.append(f"day {weekday.title()}")
+                break
+    return problems
+
+
+def _unknown_tomorrow(reply: str, days: _Days, today: date | None) -> list[str]:
+    reply_lower, tools_lower, said_lower = reply.lower(), days.tools.lower(), days.said.lower()
+    problems: list[str] = []
+    tomorrow = today + timedelta(days=1) if today is not None else None
+    if tomorrow is None or "tomorrow" in tools_lower or (tomorrow.month, tomorrow.day) in days.data:
+        return problems
+    # The shopper's own "tomorrow" (or the day after today, however they named it) is theirs to hear back.
+    theirs = "tomorrow" in said_lower or (tomorrow.month, tomorrow.day) in days.theirs
+    if any(not (theirs and _said_as_theirs(reply, *m.span())) for m in re.finditer(r"\btomorrow\b", reply_lower)):
+        problems.append("delivery 'tomorrow'")
+    return problems
+
+
+# --- a day the shopper named, said back as theirs -----------------------------------------------------------------
+
+# Before the day in its clause: a negated verb ("I can't promise delivery by", "it isn't expected to arrive by", "it
+# won't be sent before"), an open question ("whether it'll be there by"), or the shopper needing or asking for it
+# ("you need it by", "you asked about"). Not "no" or "without": "no doubt it'll be there by", "without fail by".
+_NEGATION_BEFORE = re.compile(r"\b(?:not|cannot|unable|whether)\b|n't\b", re.IGNORECASE)
+_THEIRS_BEFORE = re.compile(
+    r"\byou(?:'ve|'d|'re)?\s+(?:\w+\s+)?(?:need|needed|asked|ask|mentioned|said|wrote|want|wanted|hoped|hoping)\b",
+    re.IGNORECASE,
+)
+# After the day in its clause, a negated verb: "delivery by December 25 isn't guaranteed", "... can not be promised"
+# (not "by December 25 if not sooner", a promise).
+_NEGATION_AFTER = re.compile(
+    r"n't\b|\bcannot\b|\b(?:is|are|was|can|will|would|could|may)\s+not\b|\bnever\b", re.IGNORECASE
+)
+_CLAUSE_END = re.compile(r"[.;:!?,()\n\"“”]|\b(?:but|and|or|so)\b", re.IGNORECASE)
+# A quoted stretch of one line: "…", “…”, ‘…’ or '…' (an apostrophe inside a word opens and closes nothing).
+_QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|(?<!\w)['‘][^'’\n]*['’](?!\w)")
+
+
+def _said_as_theirs(reply: str, start: int, end: int) -> bool:
+    """Whether the day at reply[start:end] is said back as the shopper's and not promised: quoted, negated in its
+    clause, named as what they need or asked about, or in one of the playbook's own deadline sentences."""
+    plain = reply.replace("’", "'")  # the same length: spans stay put
+    if any(q.start() < start and end < q.end() for q in _QUOTED.finditer(plain)):
+        return True
+    boundary = _CLAUSE_START.match(plain[:start])
+    before = plain[boundary.end() if boundary else 0 : start]
+    after_end = _CLAUSE_END.search(plain, end)
+    after = plain[end : after_end.start() if after_end else len(plain)]
+    if _NEGATION_BEFORE.search(before) or _THEIRS_BEFORE.search(before) or _NEGATION_AFTER.search(after):
+        return True
+    return any(m.start("day") <= start and end <= m.end("day") for f in _playbook_frames() for m in f.finditer(plain))
+
+
+# A stretch of one sentence standing for a fact the playbook fills in (a carrier, a date): a full stop inside a word
+# or a name ("U.S.P.S") is not a sentence's end.
+_FACT = r"(?:[^\n.!?]|[.!?](?!\s))*?"
+
+
+@lru_cache(maxsize=1)
+def _playbook_frames() -> tuple[re.Pattern[str], ...]:
+    """The sentences of the playbook's deadline answers that name the shopper's day (`{by}` in the [deadline] section
+    of prompts/replies.toml), as patterns: their own words, each other fact a stretch of the same sentence, the
+    shopper's day as the group `day`. "UPS estimates delivery on Thursday, December 10, before December 25." sets
+    the shopper's day against the carrier's estimate (itself checked as a date of the data); it promises nothing."""
+    section = prompts.toml("replies.toml")["deadline"]
+    by_words = "|".join(re.escape(section[key]) for key in ("by_word", "before_word"))
+    frames: list[re.Pattern[str]] = []
+    # A template may be one text or one per tone.
+    templates = [t for v in section.values() for t in (v.values() if isinstance(v, dict) else [v])]
+    for template in templates:
+        if not isinstance(template, str) or "{by}" not in template:
+            continue
+        sentence = next(s for s in re.split(r"(?<=[.!?])\s+", template) if "{by}" in s)
+        # A fact or a mark before the first words of the frame adds nothing to it ("{subject}: {carrier} ...").
+        sentence = re.sub(r"^(?:\{(?!by\})\w+\}|[^\w{])+", "", sentence)
+        pattern = ""
+        for piece in re.split(r"(\{\w+\})", sentence):
+            if piece == "{by}":
+                pattern += rf"(?P<day>{_FACT})"
+            elif piece == "{by_word}":
+                pattern += rf"(?:{by_words})"
+            elif piece.startswith("{"):
+                pattern += _FACT
+            else:
+                pattern += re.escape(piece)
+        frames.append(re.compile(pattern, re.IGNORECASE))
+    return tuple(frames)
 
 
 # --- statuses and delivery windows ---------------------------------------------------------------------------------
