@@ -16,6 +16,7 @@ per-order read (`ShopifyAdmin.order_node_by_id`) fills them in when a question n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -75,6 +76,9 @@ for _document, _cost in ((BULK_RUN_MUTATION, 10), (BULK_OPERATION_QUERY, 1), (BU
 BUSY_CODES = frozenset({"OPERATION_IN_PROGRESS", "LIMIT_REACHED"})
 
 _RUNNING = frozenset({"CREATED", "RUNNING", "CANCELING"})
+# How long a caller cancelled mid-operation (a stopping server) waits for its `bulkOperationCancel`, at most: within
+# the server's grace for a background task (server.SHUTDOWN_GRACE_S, 5 s).
+STOP_CANCEL_GRACE_S = 3.0
 _CONNECTIONS = {"LineItem": "lineItems", "FulfillmentOrder": "fulfillmentOrders"}
 
 
@@ -311,14 +315,18 @@ async def _finish(
     poll: str = BULK_OPERATION_QUERY,
 ) -> BulkOperation:
     """Poll `bulkOperation(id:)` until the operation is no longer running; one that runs past the time allowed is
-    cancelled (`cancel`) before BulkExportFailed("TIMEOUT") is raised."""
+    cancelled (`cancel`) before BulkExportFailed("TIMEOUT") is raised, and so is one whose caller is cancelled (the
+    server stopping mid-backfill or mid-confirmation: `_cancel_on_the_way_out`)."""
     while operation.status in _RUNNING:
         try:
             await waited(poll_s, f"bulk operation {operation.id} ran")
+            node = (await admin.execute(poll, {"id": operation.id})).get("bulkOperation")
         except BulkExportFailed:
             await cancel(admin, operation.id)
             raise
-        node = (await admin.execute(poll, {"id": operation.id})).get("bulkOperation")
+        except asyncio.CancelledError:
+            await _cancel_on_the_way_out(admin, operation.id)
+            raise
         if not isinstance(node, dict):
             raise BulkExportFailed("INVALID", f"Shopify no longer knows bulk operation {operation.id}")
         operation = BulkOperation.parse(node)
@@ -331,6 +339,29 @@ async def _finish(
             partial_data_url=operation.partial_data_url,
         )
     return operation
+
+
+async def _cancel_on_the_way_out(admin: ShopifyAdmin, operation_id: str) -> None:
+    """The caller was cancelled (the server is stopping) with this operation running: cancel it on Shopify, or the
+    next start finds the app's bulk slot taken ("a bulk query is already running": the backfill waits it out, and
+    confirmations fall back to reads by id until Shopify ends it). The request is a task of its own, waited for through
+    further cancellations (a stopping server cancels its tasks again every half second), for at most
+    `STOP_CANCEL_GRACE_S`, within the server's own grace; the caller's cancellation goes on after it."""
+    request = asyncio.ensure_future(cancel(admin, operation_id))
+    request.add_done_callback(_retrieved)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STOP_CANCEL_GRACE_S
+    while not request.done() and (left := deadline - loop.time()) > 0:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({request}, timeout=left)
+    if not request.done():
+        log.warning("Shopify: bulk operation %s left running: its cancellation took too long", operation_id)
+        request.cancel()
+
+
+def _retrieved(task: asyncio.Future[bool]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("Shopify: could not cancel a bulk operation: %s", task.exception())
 
 
 async def cancel(admin: ShopifyAdmin, operation_id: str) -> bool:
@@ -347,7 +378,7 @@ async def cancel(admin: ShopifyAdmin, operation_id: str) -> bool:
     if errors:  # it ended meanwhile (completed, failed): nothing holds the slot
         log.info("Shopify: bulk operation %s not cancelled: %s", operation_id, errors[0].get("message"))
         return False
-    log.info("Shopify: cancelled bulk operation %s, which ran past the time allowed", operation_id)
+    log.info("Shopify: cancelled bulk operation %s", operation_id)
     return True
 
 
