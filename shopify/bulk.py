@@ -287,7 +287,7 @@ async def _start(
     """Start the bulk query, waiting while this app runs as many bulk queries as Shopify allows (`BUSY_CODES`), or
     with `wait_busy=False` raising BulkBusy."""
     while True:
-        data = await admin.execute(mutation, {"query": query, "group": group})
+        data = await _run(admin, mutation, {"query": query, "group": group})
         payload = data.get("bulkOperationRunQuery") or {}
         errors = [e for e in payload.get("userErrors") or [] if isinstance(e, dict)]
         busy = next((e for e in errors if e.get("code") in BUSY_CODES), None)
@@ -341,27 +341,54 @@ async def _finish(
     return operation
 
 
-async def _cancel_on_the_way_out(admin: ShopifyAdmin, operation_id: str) -> None:
+async def _run(admin: ShopifyAdmin, mutation: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """Send `bulkOperationRunQuery`. A caller cancelled while it is on its way (the server stopping) cannot tell
+    whether Shopify started the operation: it waits for the answer (through further cancellations, within
+    `STOP_CANCEL_GRACE_S`) and cancels the operation the answer names, then goes on being cancelled."""
+    request = asyncio.ensure_future(admin.execute(mutation, variables))
+    request.add_done_callback(_retrieved)
+    try:
+        return await asyncio.shield(request)
+    except asyncio.CancelledError:
+        deadline = asyncio.get_running_loop().time() + STOP_CANCEL_GRACE_S
+        if not await _outlast(request, deadline):
+            request.cancel()
+        elif not request.cancelled() and request.exception() is None:
+            started = (request.result().get("bulkOperationRunQuery") or {}).get("bulkOperation")
+            if isinstance(started, dict) and started.get("id"):
+                await _cancel_on_the_way_out(admin, str(started["id"]), deadline)
+        raise
+
+
+async def _cancel_on_the_way_out(admin: ShopifyAdmin, operation_id: str, deadline: float | None = None) -> None:
     """The caller was cancelled (the server is stopping) with this operation running: cancel it on Shopify, or the
     next start finds the app's bulk slot taken ("a bulk query is already running": the backfill waits it out, and
     confirmations fall back to reads by id until Shopify ends it). The request is a task of its own, waited for through
-    further cancellations (a stopping server cancels its tasks again every half second), for at most
-    `STOP_CANCEL_GRACE_S`, within the server's own grace; the caller's cancellation goes on after it."""
+    further cancellations (a stopping server cancels its tasks again every half second) until `deadline` (loop time;
+    by default `STOP_CANCEL_GRACE_S` from now, within the server's own grace); the caller's cancellation goes on
+    after it."""
     request = asyncio.ensure_future(cancel(admin, operation_id))
     request.add_done_callback(_retrieved)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STOP_CANCEL_GRACE_S
-    while not request.done() and (left := deadline - loop.time()) > 0:
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait({request}, timeout=left)
-    if not request.done():
+    if deadline is None:
+        deadline = asyncio.get_running_loop().time() + STOP_CANCEL_GRACE_S
+    if not await _outlast(request, deadline):
         log.warning("Shopify: bulk operation %s left running: its cancellation took too long", operation_id)
         request.cancel()
 
 
-def _retrieved(task: asyncio.Future[bool]) -> None:
+async def _outlast(task: asyncio.Future[Any], deadline: float) -> bool:
+    """Wait for `task` until `deadline` (loop time), whatever cancellations this task receives meanwhile (its caller
+    re-raises its own afterwards); whether it finished."""
+    loop = asyncio.get_running_loop()
+    while not task.done() and (left := deadline - loop.time()) > 0:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({task}, timeout=left)
+    return task.done()
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.warning("Shopify: could not cancel a bulk operation: %s", task.exception())
+        log.debug("Shopify: a bulk request failed: %s", task.exception())
 
 
 async def cancel(admin: ShopifyAdmin, operation_id: str) -> bool:

@@ -287,6 +287,38 @@ async def test_a_server_stopping_mid_operation_cancels_it_so_the_next_start_find
     assert [node["id"] for node in nodes] == [order_id] and operation.status == "CANCELED"
 
 
+async def test_a_server_stopping_while_its_bulk_query_starts_cancels_the_operation_shopify_started(
+    db: Database, store: FakeShopify, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped with `bulkOperationRunQuery` on its way, Lumen cannot know whether Shopify started it: it waits for
+    the answer, and cancels the operation the answer names."""
+    store.bulk_query_limit = 1
+    admin = live_client(store)
+    answered, release = asyncio.Event(), asyncio.Event()
+    execute = admin.execute
+
+    async def slow_answer(document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = await execute(document, variables)
+        if "bulkOperationRunQuery" in document:
+            answered.set()  # Shopify started it; its answer is still on the way back
+            await release.wait()
+        return data
+
+    monkeypatch.setattr(admin, "execute", slow_answer)
+    sync_ = bulk_sync(db, store, admin, StuckPolls())  # the backfill, first thing it does
+    running = asyncio.create_task(sync_.run())
+    try:
+        await answered.wait()
+        running.cancel()  # the server stops
+        release.set()
+        await _stopped(running)
+        (operation,) = store.bulk_operations
+        cancels = [body["variables"] for body in store.received if "bulkOperationCancel" in body["query"]]
+        assert cancels == [{"id": operation.id}] and operation.status in ("CANCELING", "CANCELED")
+    finally:
+        await sync_.aclose()
+
+
 # --- 3. a reset while a backfill or a reconciliation runs ---------------------------------------------------------
 
 
