@@ -5,7 +5,9 @@ most five of them, nested at most two deep; none inside a list field (so nothing
 list: no carrier events, no per-package items); and a field the token's scopes may not read fails the whole
 operation, so the query is built from the granted scopes. The operation is polled with `bulkOperation(id:)`
 (`currentBulkOperation` is deprecated in 2026-07), and its JSONL result is downloaded from a signed storage link with
-a client of its own that never carries the Admin token.
+a client of its own that never carries the Admin token. A caller cancelled while its operation runs (the server
+stopping) cancels the operation on Shopify before it goes (`bulkOperationCancel`), so the next start finds the
+app's bulk slot free.
 
 Each order comes out in the shape `shopify.domain.parse_order` reads (connections as `{"nodes": [...]}`), marked
 `"_lumen": {"events_complete": False}`: its packages have their own fields (status, display status, tracking,

@@ -19,6 +19,11 @@ at or before the redaction, so a customer who comes back and orders again gets a
 (that is data they gave afresh). shop/redact refuses every order created at or before it. Lookups for a refused order
 are still answered live (`sync.mirror`): the shopper asking gets their answer, and nothing is stored.
 
+**Shapes and generations.** Each copy records its shape (`MIRROR_SHAPE`: which of the order's fields it carries);
+`stale_mirrored_order_ids` lists those of an older shape for reconciliation to read again, and a copy written from a
+payload keeps the shape of the copy it was made from. The mirror's state has a generation, bumped by every reset
+(`reinstate_shop`, `forget_mirrored_orders`); `update_order_sync(generation=...)` writes only in that generation.
+
 **Versions.** Every write bumps the row's `version`. A read-modify-write (a webhook's payload applied to the held
 copy) writes with `swap_mirrored_orders`, which writes only if the row is still at the version it read, and says
 which copies lost: the caller reads the row again and applies the payload again (`sync.writes`), so two workers (or

@@ -45,6 +45,17 @@
   marked as lacking events, so a lookup wishes for them. (Another worker's queued confirmations are not seen here:
   such an order may be read twice.)
 
+- **Older shapes** (`refill_shapes`, after each reconciliation): copies stored before Lumen read a field it reads now
+  (`storage.orders.MIRROR_SHAPE`: the original total) are read again as confirmations are, `REFILL_PER_ROUND` a
+  round, most recently changed first, only while the bucket is at least `EVENTS_HIGH_WATER` full: under the lease
+  (one worker of all the hosts), paced, never a burst at startup. A lookup reads live only the old copies whose
+  answer needs what they lack (`sync.mirror`).
+- **Resets**: every record a backfill or reconciliation makes is of the generation of the state it began from
+  (`storage.orders.OrderStore.update_order_sync`): after shop/redact or a reinstall meanwhile it records nothing, and
+  the next round backfills anew at once.
+- **Stopping**: cancelled while a bulk operation runs (the server stopping), the operation is cancelled on Shopify
+  first (`shopify.bulk`), so the next start finds the app's bulk slot free.
+
 Backfill and reconciliation run under a lease in the database (`order_sync`), so of several workers (or hosts) one
 does them at a time; each worker drains the refreshes and confirmations its own webhooks queued. The state every
 worker reports (off, backfilling, live, counts, last sync) is in the database too. Nothing here runs in a shopper's
