@@ -513,18 +513,23 @@ class OrderSync:
         order_ids, self._confirm = list(self._confirm), {}
         confirmed = 0
         for start in range(0, len(order_ids), CONFIRM_BATCH):
-            confirmed += await self._confirm_batch(order_ids[start : start + CONFIRM_BATCH])
+            confirmed += await self._confirm_batch(order_ids[start : start + CONFIRM_BATCH]) or 0
         return confirmed
 
-    async def _confirm_batch(self, order_ids: list[str]) -> int:
+    async def _confirm_batch(self, order_ids: list[str], *, fallback: bool = True) -> int | None:
         """One bulk operation for these orders, each merged into its copy (`_confirmed`) unless a payload changed the
-        copy meanwhile (then it waits for the next batch: the operation may have read Shopify before that change)."""
+        copy meanwhile (then it waits for the next batch: the operation may have read Shopify before that change).
+        How many were written; when the operation fails, each order is read by id instead (0), or without
+        `fallback` nothing is (None)."""
         before = {order_id: await self._synced_at(order_id) for order_id in order_ids}
         self._confirming.update(order_ids)
         try:
             try:
                 nodes = await self.confirmer(order_ids)
             except Exception as exc:  # busy, failed, too slow, Shopify unreachable: each order is read by id instead
+                if not fallback:
+                    log.info("confirming %d mirrored orders in bulk failed (%s)", len(order_ids), exc)
+                    return None
                 log.info("confirming %d mirrored orders in bulk failed (%s); reading them by id", len(order_ids), exc)
                 self.confirm_fallbacks += len(order_ids)
                 for order_id in order_ids:
@@ -766,10 +771,15 @@ class OrderSync:
         if level is not None and level[0] < EVENTS_HIGH_WATER * level[1]:
             return 0
         wanted = REFILL_PER_ROUND if limit is None else limit
-        stale = [i for i in await self.db.stale_mirrored_order_ids(wanted) if i not in self._confirm]
+        busy = self._confirm.keys() | self._confirming
+        stale = [i for i in await self.db.stale_mirrored_order_ids(wanted) if i not in busy]
         confirmed = 0
         for start in range(0, len(stale), CONFIRM_BATCH):
-            confirmed += await self._confirm_batch(stale[start : start + CONFIRM_BATCH])
+            # No reads by id when the operation fails (a failure is not paid for with a read an order): next round.
+            done = await self._confirm_batch(stale[start : start + CONFIRM_BATCH], fallback=False)
+            if done is None:
+                break
+            confirmed += done
         self.refilled += confirmed
         if stale:
             log.info("order mirror: %d of %d copies of an older shape read again", confirmed, len(stale))

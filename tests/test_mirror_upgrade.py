@@ -172,8 +172,14 @@ async def test_reconciliation_fills_old_copies_in_bounded_batches_while_the_buck
     clock.advance(minutes=10)
     assert await sync.reconcile() is not None
     assert upstream.confirms == [] and set(await db.stale_mirrored_order_ids(100)) == ids
-    # With room: a bounded batch a round, one bulk operation each, until none is left.
     upstream.level = (900.0, 1000.0)
+    # With room, but the bulk operation fails: no read an order instead (that would spend the bucket), next round.
+    upstream.confirm_error = bulk.BulkExportFailed("INTERNAL_SERVER_ERROR", "Shopify could not run it")
+    clock.advance(minutes=10)
+    assert await sync.reconcile() is not None
+    assert upstream.reads == [] and sync.pending == frozenset() and len(upstream.confirms) == 1
+    assert set(await db.stale_mirrored_order_ids(100)) == ids
+    # Then a bounded batch a round, one bulk operation each, until none is left.
     sizes = []
     for _round in range(4):  # bounded: a refill that reads nothing must fail here, not loop
         clock.advance(minutes=10)
