@@ -161,10 +161,12 @@ class MirroredSource:
         self, held: list[MirroredOrder], found: list[Order], lookup: Callable[[], Awaitable[list[Order]]]
     ) -> list[Order]:
         """The copies found, or a live lookup (kept) when there are none; also when a copy found lacks what its
-        answer may need (`_short_of`): then, should Shopify fail to answer, the copies answer as they are."""
+        answer may need (`_short_of`): then, should Shopify fail to answer or find nothing (its search index may lag),
+        the copies answer as they are."""
         if found and _short_of(held, found):
             with contextlib.suppress(OrderSourceError):
-                return await self._live(lookup())
+                if live := await self._live(lookup()):
+                    return live
         if found:
             self._want_events(held, {o.id: o for o in found})
             return found
