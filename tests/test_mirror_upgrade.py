@@ -144,7 +144,7 @@ async def test_a_lookup_of_an_old_copy_of_a_refunded_order_reads_it_live_once_an
 
 
 async def test_an_old_refunded_copy_still_answers_when_shopify_cannot(
-    mirror: MirroredSource, store: FakeShopify, db: Database
+    mirror: MirroredSource, store: FakeShopify, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await mirror.sync.backfill()
     refunded = next(o for o in store.orders if o.get("refunds") and o.get("email"))
@@ -155,6 +155,15 @@ async def test_an_old_refunded_copy_still_answers_when_shopify_cannot(
     assert answer.id == refunded["id"] and answer.refunds  # the copy, without the total it lacks
     held = await db.mirrored_order(refunded["id"])
     assert held is not None and held.shape == 0  # still to be filled
+    # Nor is a shopper told their order is not found when Shopify's search does not list it (yet).
+    nothing: list[Order] = []
+
+    async def not_in_the_index(*_args: Any, **_kwargs: Any) -> list[Order]:
+        return nothing
+
+    monkeypatch.setattr(mirror.live, "orders_by_name", not_in_the_index)
+    (answer,) = await mirror.orders_by_name(refunded["name"], email=refunded["email"])
+    assert answer.id == refunded["id"]
 
 
 async def test_reconciliation_fills_old_copies_in_bounded_batches_while_the_bucket_has_room(
