@@ -5,7 +5,9 @@ most five of them, nested at most two deep; none inside a list field (so nothing
 list: no carrier events, no per-package items); and a field the token's scopes may not read fails the whole
 operation, so the query is built from the granted scopes. The operation is polled with `bulkOperation(id:)`
 (`currentBulkOperation` is deprecated in 2026-07), and its JSONL result is downloaded from a signed storage link with
-a client of its own that never carries the Admin token.
+a client of its own that never carries the Admin token. A caller cancelled while its operation runs (the server
+stopping) cancels the operation on Shopify before it goes (`bulkOperationCancel`), so the next start finds the
+app's bulk slot free.
 
 Each order comes out in the shape `shopify.domain.parse_order` reads (connections as `{"nodes": [...]}`), marked
 `"_lumen": {"events_complete": False}`: its packages have their own fields (status, display status, tracking,
@@ -16,6 +18,7 @@ per-order read (`ShopifyAdmin.order_node_by_id`) fills them in when a question n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -75,6 +78,9 @@ for _document, _cost in ((BULK_RUN_MUTATION, 10), (BULK_OPERATION_QUERY, 1), (BU
 BUSY_CODES = frozenset({"OPERATION_IN_PROGRESS", "LIMIT_REACHED"})
 
 _RUNNING = frozenset({"CREATED", "RUNNING", "CANCELING"})
+# How long a caller cancelled mid-operation (a stopping server) waits for its `bulkOperationCancel`, at most: within
+# the server's grace for a background task (server.SHUTDOWN_GRACE_S, 5 s).
+STOP_CANCEL_GRACE_S = 3.0
 _CONNECTIONS = {"LineItem": "lineItems", "FulfillmentOrder": "fulfillmentOrders"}
 
 
@@ -283,7 +289,7 @@ async def _start(
     """Start the bulk query, waiting while this app runs as many bulk queries as Shopify allows (`BUSY_CODES`), or
     with `wait_busy=False` raising BulkBusy."""
     while True:
-        data = await admin.execute(mutation, {"query": query, "group": group})
+        data = await _run(admin, mutation, {"query": query, "group": group})
         payload = data.get("bulkOperationRunQuery") or {}
         errors = [e for e in payload.get("userErrors") or [] if isinstance(e, dict)]
         busy = next((e for e in errors if e.get("code") in BUSY_CODES), None)
@@ -311,14 +317,18 @@ async def _finish(
     poll: str = BULK_OPERATION_QUERY,
 ) -> BulkOperation:
     """Poll `bulkOperation(id:)` until the operation is no longer running; one that runs past the time allowed is
-    cancelled (`cancel`) before BulkExportFailed("TIMEOUT") is raised."""
+    cancelled (`cancel`) before BulkExportFailed("TIMEOUT") is raised, and so is one whose caller is cancelled (the
+    server stopping mid-backfill or mid-confirmation: `_cancel_on_the_way_out`)."""
     while operation.status in _RUNNING:
         try:
             await waited(poll_s, f"bulk operation {operation.id} ran")
+            node = (await admin.execute(poll, {"id": operation.id})).get("bulkOperation")
         except BulkExportFailed:
             await cancel(admin, operation.id)
             raise
-        node = (await admin.execute(poll, {"id": operation.id})).get("bulkOperation")
+        except asyncio.CancelledError:
+            await _cancel_on_the_way_out(admin, operation.id)
+            raise
         if not isinstance(node, dict):
             raise BulkExportFailed("INVALID", f"Shopify no longer knows bulk operation {operation.id}")
         operation = BulkOperation.parse(node)
@@ -331,6 +341,56 @@ async def _finish(
             partial_data_url=operation.partial_data_url,
         )
     return operation
+
+
+async def _run(admin: ShopifyAdmin, mutation: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """Send `bulkOperationRunQuery`. A caller cancelled while it is on its way (the server stopping) cannot tell
+    whether Shopify started the operation: it waits for the answer (through further cancellations, within
+    `STOP_CANCEL_GRACE_S`) and cancels the operation the answer names, then goes on being cancelled."""
+    request = asyncio.ensure_future(admin.execute(mutation, variables))
+    request.add_done_callback(_retrieved)
+    try:
+        return await asyncio.shield(request)
+    except asyncio.CancelledError:
+        deadline = asyncio.get_running_loop().time() + STOP_CANCEL_GRACE_S
+        if not await _outlast(request, deadline):
+            request.cancel()
+        elif not request.cancelled() and request.exception() is None:
+            started = (request.result().get("bulkOperationRunQuery") or {}).get("bulkOperation")
+            if isinstance(started, dict) and started.get("id"):
+                await _cancel_on_the_way_out(admin, str(started["id"]), deadline)
+        raise
+
+
+async def _cancel_on_the_way_out(admin: ShopifyAdmin, operation_id: str, deadline: float | None = None) -> None:
+    """The caller was cancelled (the server is stopping) with this operation running: cancel it on Shopify, or the
+    next start finds the app's bulk slot taken ("a bulk query is already running": the backfill waits it out, and
+    confirmations fall back to reads by id until Shopify ends it). The request is a task of its own, waited for through
+    further cancellations (a stopping server cancels its tasks again every half second) until `deadline` (loop time;
+    by default `STOP_CANCEL_GRACE_S` from now, within the server's own grace); the caller's cancellation goes on
+    after it."""
+    request = asyncio.ensure_future(cancel(admin, operation_id))
+    request.add_done_callback(_retrieved)
+    if deadline is None:
+        deadline = asyncio.get_running_loop().time() + STOP_CANCEL_GRACE_S
+    if not await _outlast(request, deadline):
+        log.warning("Shopify: bulk operation %s left running: its cancellation took too long", operation_id)
+        request.cancel()
+
+
+async def _outlast(task: asyncio.Future[Any], deadline: float) -> bool:
+    """Wait for `task` until `deadline` (loop time), whatever cancellations this task receives meanwhile (its caller
+    re-raises its own afterwards); whether it finished."""
+    loop = asyncio.get_running_loop()
+    while not task.done() and (left := deadline - loop.time()) > 0:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({task}, timeout=left)
+    return task.done()
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("Shopify: a bulk request failed: %s", task.exception())
 
 
 async def cancel(admin: ShopifyAdmin, operation_id: str) -> bool:
@@ -347,7 +407,7 @@ async def cancel(admin: ShopifyAdmin, operation_id: str) -> bool:
     if errors:  # it ended meanwhile (completed, failed): nothing holds the slot
         log.info("Shopify: bulk operation %s not cancelled: %s", operation_id, errors[0].get("message"))
         return False
-    log.info("Shopify: cancelled bulk operation %s, which ran past the time allowed", operation_id)
+    log.info("Shopify: cancelled bulk operation %s", operation_id)
     return True
 
 

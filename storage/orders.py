@@ -19,6 +19,11 @@ at or before the redaction, so a customer who comes back and orders again gets a
 (that is data they gave afresh). shop/redact refuses every order created at or before it. Lookups for a refused order
 are still answered live (`sync.mirror`): the shopper asking gets their answer, and nothing is stored.
 
+**Shapes and generations.** Each copy records its shape (`MIRROR_SHAPE`: which of the order's fields it carries);
+`stale_mirrored_order_ids` lists those of an older shape for reconciliation to read again, and a copy written from a
+payload keeps the shape of the copy it was made from. The mirror's state has a generation, bumped by every reset
+(`reinstate_shop`, `forget_mirrored_orders`); `update_order_sync(generation=...)` writes only in that generation.
+
 **Versions.** Every write bumps the row's `version`. A read-modify-write (a webhook's payload applied to the held
 copy) writes with `swap_mirrored_orders`, which writes only if the row is still at the version it read, and says
 which copies lost: the caller reads the row again and applies the payload again (`sync.writes`), so two workers (or
@@ -63,6 +68,12 @@ SHOP_KEY = "*"  # the one key of a "shop" tombstone
 # Any fixed number, distinct from storage.migrations.PG_MIGRATION_LOCK: PostgreSQL's advisory lock that mirror writes
 # hold shared and redaction holds exclusively (see the module's docstring).
 TOMBSTONE_LOCK = 0x4C756D656E4D  # "LumenM"
+# The shape of the copies written now: which of `shopify.domain.Order`'s fields they carry. 1: the original total
+# (`totalPriceSet`, `Order.original_total`), which copies of shape 0 (written before Lumen read it) lack. Raise it
+# when the order gains a field that older copies would lack: reconciliation re-reads copies of an older shape, a
+# bounded batch a round (`sync.service.OrderSync.refill_shapes`), and no migration is needed (0007 set the shapes of
+# the copies stored before shapes were kept).
+MIRROR_SHAPE = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -78,6 +89,9 @@ class MirroredOrder:
     # The row's version when read (None: no row then, or a copy from Shopify); `swap_mirrored_orders` writes only over
     # that version (None: only where there is still no row).
     version: int | None = None
+    # Which fields the copy carries (`MIRROR_SHAPE` for an order read from Shopify now; a copy changed by a webhook's
+    # payload keeps the shape of the copy it was made from).
+    shape: int = MIRROR_SHAPE
 
 
 class OrderSyncRecord(BaseModel):
@@ -92,6 +106,7 @@ class OrderSyncRecord(BaseModel):
     last_error: str | None = None
     lease_holder: str | None = None
     lease_expires_at: datetime | None = None
+    generation: int = 0
 
 
 def _row(mirrored: MirroredOrder, synced_at: datetime) -> dict[str, Any]:
@@ -107,6 +122,7 @@ def _row(mirrored: MirroredOrder, synced_at: datetime) -> dict[str, Any]:
         "synced_at": synced_at,
         "order_json": order.model_dump_json(),
         "events_complete": mirrored.events_complete,
+        "shape": mirrored.shape,
     }
 
 
@@ -117,6 +133,7 @@ def _mirrored(row: Any) -> MirroredOrder:
         events_complete=bool(row.events_complete),
         synced_at=row.synced_at,
         version=row.version,
+        shape=row.shape,
     )
 
 
@@ -178,6 +195,14 @@ class OrderStore(Engine):
                 if (await conn.execute(stmt)).rowcount == 1:
                     written.add(mirrored.order.id)
         return written
+
+    async def stale_mirrored_order_ids(self, limit: int) -> list[str]:
+        """Up to `limit` mirrored orders whose copy is of an older shape than `MIRROR_SHAPE` (it lacks a field Lumen
+        reads now), most recently changed first: those are the likeliest to be asked about."""
+        c = mirrored_orders.c
+        stmt = sa.select(c.id).where(c.shape < MIRROR_SHAPE).order_by(c.updated_at.desc(), c.id).limit(limit)
+        async with self.read() as conn:
+            return list((await conn.execute(stmt)).scalars().all())
 
     async def mirrored_orders_named(self, name_keys: Sequence[str]) -> list[MirroredOrder]:
         """The mirrored orders whose name normalises (`shopify.names.order_key`) to one of `name_keys`."""
@@ -258,7 +283,7 @@ class OrderStore(Engine):
         while len(await self._delete_orders_chunk(sa.true(), PURGE_CHUNK, None)) == PURGE_CHUNK:
             pass
         async with self.begin() as conn:
-            await conn.execute(sa.delete(order_sync))
+            await conn.execute(_reset_order_sync())
 
     async def reinstate_shop(self, installed_at: datetime) -> bool:
         """A new install of the app after shop/redact (a new consent): the shop's tombstone goes, if it is older than
@@ -268,13 +293,11 @@ class OrderStore(Engine):
         merchant's install undoes it. Whether the shop's tombstone went."""
         t = mirror_tombstones.c
         stmt = sa.delete(mirror_tombstones).where(t.kind == "shop", t.key == SHOP_KEY, t.redacted_at < installed_at)
-        fresh = {"state": "off", "last_sync_at": None, "backfilled": 0, "reconciled": 0, "last_error": None}
         async with self.begin() as conn:
             await _hold_tombstones(conn, exclusive=True)
             if not (await conn.execute(stmt)).rowcount:
                 return False
-            # The lease columns stay: a worker holding it keeps it until it lets go.
-            await conn.execute(sa.update(order_sync).where(order_sync.c.key == MIRROR_KEY).values(**fresh))
+            await conn.execute(_reset_order_sync())
             return True
 
     async def _delete_orders_chunk(
@@ -315,7 +338,7 @@ class OrderStore(Engine):
 
     async def _select(self, where: sa.ColumnElement[bool]) -> list[MirroredOrder]:
         c = mirrored_orders.c
-        stmt = sa.select(c.order_json, c.updated_at, c.events_complete, c.synced_at, c.version).where(where)
+        stmt = sa.select(c.order_json, c.updated_at, c.events_complete, c.synced_at, c.version, c.shape).where(where)
         async with self.read() as conn:
             return [_mirrored(row) for row in await conn.execute(stmt)]
 
@@ -325,12 +348,20 @@ class OrderStore(Engine):
             row = (await conn.execute(sa.select(order_sync).where(order_sync.c.key == MIRROR_KEY))).mappings().first()
         return OrderSyncRecord.model_validate({k: v for k, v in (row or {}).items() if k != "key"})
 
-    async def update_order_sync(self, *, holder: str | None = None, **values: Any) -> bool:
+    async def update_order_sync(
+        self, *, holder: str | None = None, generation: int | None = None, **values: Any
+    ) -> bool:
         """Set fields of the mirror's state. With `holder`, only while that holder has the lease (a worker whose lease
-        ran out and was taken over writes nothing); False when it did not."""
+        ran out and was taken over writes nothing); with `generation`, only while the state is still of that
+        generation (a backfill or reconciliation that began before a reset, `reinstate_shop` or
+        `forget_mirrored_orders`, writes nothing over it: compare-and-set, in the one statement). False when it did
+        not."""
         stmt = self.insert(order_sync).values(key=MIRROR_KEY, **values)
-        where = None if holder is None else order_sync.c.lease_holder == holder
-        stmt = stmt.on_conflict_do_update(index_elements=[order_sync.c.key], set_=values, where=where)
+        c = order_sync.c
+        checks = [] if holder is None else [c.lease_holder == holder]
+        checks += [] if generation is None else [c.generation == generation]
+        where = sa.and_(*checks) if checks else None
+        stmt = stmt.on_conflict_do_update(index_elements=[c.key], set_=values, where=where)
         async with self.begin() as conn:
             return (await conn.execute(stmt)).rowcount == 1
 
@@ -443,9 +474,24 @@ def _buried(order: Order, stones: dict[tuple[str, str], datetime]) -> bool:
 
 def _newer(excluded: Any) -> sa.ColumnElement[bool]:
     """Whether the incoming copy (`excluded`) should replace the held one: it is newer, or as new and it has carrier
-    events or the held one lacks them (a re-read of the same version is the truth as of now)."""
+    events or the held one lacks them (a re-read of the same version is the truth as of now), or as new and of a
+    newer shape (it carries a field the held one lacks; a carrier event it lacks is read again on lookup)."""
     held = mirrored_orders.c
     return sa.or_(
         excluded.updated_at > held.updated_at,
-        sa.and_(excluded.updated_at == held.updated_at, sa.or_(excluded.events_complete, ~held.events_complete)),
+        sa.and_(
+            excluded.updated_at == held.updated_at,
+            sa.or_(excluded.events_complete, ~held.events_complete, excluded.shape > held.shape),
+        ),
     )
+
+
+def _reset_order_sync() -> sa.Update:
+    """The mirror's state back to "never backfilled", in a new generation (so no backfill or reconciliation begun
+    before writes its outcome over it). The lease columns stay: a worker holding it keeps it until it lets go."""
+    fresh = {
+        "state": "off", "last_sync_at": None, "backfill_started_at": None, "backfill_finished_at": None,
+        "backfilled": 0, "reconciled": 0, "last_error": None,
+    }  # fmt: skip
+    c = order_sync.c
+    return sa.update(order_sync).where(c.key == MIRROR_KEY).values(**fresh, generation=c.generation + 1)

@@ -126,9 +126,12 @@ mirrored_orders = sa.Table(
     sa.Column(
         "version", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False, server_default=sa.text("0")
     ),
+    # Which fields the copy carries (`storage.orders.MIRROR_SHAPE`): an older shape is re-read by reconciliation.
+    sa.Column("shape", sa.SmallInteger, nullable=False, server_default="0"),
     sa.Index("ix_mirrored_orders_name_key", "name_key"),
     sa.Index("ix_mirrored_orders_email", "email"),
     sa.Index("ix_mirrored_orders_customer_id", "customer_id"),
+    sa.Index("ix_mirrored_orders_shape", "shape"),
 )
 
 # What customers/redact and shop/redact took out of the mirror, so that nothing brings it back (a late webhook, a read
@@ -160,4 +163,7 @@ order_sync = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("lease_holder", sa.Text, nullable=True),
     sa.Column("lease_expires_at", UTCDateTime, nullable=True),
+    # Bumped by every reset of the state (a reinstall, shop/redact): a backfill or reconciliation that began before
+    # one records nothing over it (`storage.orders.OrderStore.update_order_sync`).
+    sa.Column("generation", sa.Integer, nullable=False, server_default="0"),
 )

@@ -24,14 +24,17 @@ waits on Shopify's rate limit for them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from shopify.client import ConnectionStatus, ShopifyAdmin, order_name_candidates
 from shopify.domain import Order, Shop
 from shopify.names import order_key, order_name_matches
+from shopify.source import OrderSourceError
 from storage import Database, MirroredOrder
+from storage.orders import MIRROR_SHAPE
 from sync.service import OrderSync
 
 # What one live query returns at most: two orders per name searched, five per email or customer (shopify.client).
@@ -101,10 +104,9 @@ class MirroredSource:
             ]
             for order in self._visible(_newest_first(matching))[:PER_NAME]:
                 found.setdefault(order.id, order)
-        if found:
-            self._want_events(held, found)
-            return _newest_first(found.values())
-        return await self._live(self.live.orders_by_name(name, email=email))
+        return await self._held_or_live(
+            held, _newest_first(found.values()), lambda: self.live.orders_by_name(name, email=email)
+        )
 
     async def orders_by_email(self, email: str, *, limit: int = 5) -> list[Order]:
         if not email.strip():
@@ -113,10 +115,7 @@ class MirroredSource:
         held = await self.db.mirrored_orders_by_email(email)
         mine = [m.order for m in held if m.order.has_email(email, checkout_only=True)]
         found = self._visible(_newest_first(mine))[: min(limit, PER_LIST)]
-        if found:
-            self._want_events(held, {o.id: o for o in found})
-            return found
-        return await self._live(self.live.orders_by_email(email, limit=limit))
+        return await self._held_or_live(held, found, lambda: self.live.orders_by_email(email, limit=limit))
 
     async def orders_by_customer(self, customer_id: str, *, limit: int = 5) -> list[Order]:
         gid = _customer_gid(customer_id)
@@ -130,10 +129,7 @@ class MirroredSource:
         numeric = gid.rsplit("/", 1)[-1]
         mine = [m.order for m in held if m.order.customer_id and m.order.customer_id.rsplit("/", 1)[-1] == numeric]
         found = self._visible(_newest_first(mine))[: min(limit, PER_LIST)]
-        if found:
-            self._want_events(held, {o.id: o for o in found})
-            return found
-        return await self._live(self.live.orders_by_customer(customer_id, limit=limit))
+        return await self._held_or_live(held, found, lambda: self.live.orders_by_customer(customer_id, limit=limit))
 
     def accept_webhook(self, topic: str, payload: Any, refs: list[str]) -> None:
         """A webhook about these orders (`refs`, from `shopify.webhooks.order_refs`): the live client's cache forgets
@@ -161,6 +157,21 @@ class MirroredSource:
         self.sync.request_refresh(order_ref)
 
     # --- helpers ---------------------------------------------------------------------------------------------------
+    async def _held_or_live(
+        self, held: list[MirroredOrder], found: list[Order], lookup: Callable[[], Awaitable[list[Order]]]
+    ) -> list[Order]:
+        """The copies found, or a live lookup (kept) when there are none; also when a copy found lacks what its
+        answer may need (`_short_of`): then, should Shopify fail to answer or find nothing (its search index may lag),
+        the copies answer as they are."""
+        if found and _short_of(held, found):
+            with contextlib.suppress(OrderSourceError):
+                if live := await self._live(lookup()):
+                    return live
+        if found:
+            self._want_events(held, {o.id: o for o in found})
+            return found
+        return await self._live(lookup())
+
     async def _live(self, lookup: Awaitable[list[Order]]) -> list[Order]:
         orders = await lookup
         if orders:
@@ -187,6 +198,16 @@ class MirroredSource:
             order = mirrored.order
             if order.id in answered and not mirrored.events_complete and _in_transit_without_events(order):
                 self.sync.request_events(order.id)
+
+
+def _short_of(held: list[MirroredOrder], found: list[Order]) -> bool:
+    """Whether a copy found is of an older shape (`MIRROR_SHAPE`) and lacks what a reply may read: a copy of shape 0
+    lacks the order's original total, which only a refund's answer reads ("X of your Y was refunded"). Such a copy is
+    read live, once (the answer is kept, of the current shape); other old copies answer as they are until
+    reconciliation reads them again (`OrderSync.refill_shapes`), so an upgrade costs Shopify only the refunded
+    orders shoppers ask about. A later shape says here what its older copies lack."""
+    answered = {o.id for o in found}
+    return any(m.shape < MIRROR_SHAPE and m.order.refunds for m in held if m.order.id in answered)
 
 
 def _customer_gid(customer_id: str) -> str | None:

@@ -45,6 +45,17 @@
   marked as lacking events, so a lookup wishes for them. (Another worker's queued confirmations are not seen here:
   such an order may be read twice.)
 
+- **Older shapes** (`refill_shapes`, after each reconciliation): copies stored before Lumen read a field it reads now
+  (`storage.orders.MIRROR_SHAPE`: the original total) are read again as confirmations are, `REFILL_PER_ROUND` a
+  round, most recently changed first, only while the bucket is at least `EVENTS_HIGH_WATER` full: under the lease
+  (one worker of all the hosts), paced, never a burst at startup. A lookup reads live only the old copies whose
+  answer needs what they lack (`sync.mirror`).
+- **Resets**: every record a backfill or reconciliation makes is of the generation of the state it began from
+  (`storage.orders.OrderStore.update_order_sync`): after shop/redact or a reinstall meanwhile it records nothing, and
+  the next round backfills anew at once.
+- **Stopping**: cancelled while a bulk operation runs (the server stopping), the operation is cancelled on Shopify
+  first (`shopify.bulk`), so the next start finds the app's bulk slot free.
+
 Backfill and reconciliation run under a lease in the database (`order_sync`), so of several workers (or hosts) one
 does them at a time; each worker drains the refreshes and confirmations its own webhooks queued. The state every
 worker reports (off, backfilling, live, counts, last sync) is in the database too. Nothing here runs in a shopper's
@@ -72,7 +83,7 @@ from shopify.domain import Fulfillment, Order, parse_fulfillment, parse_order
 from shopify.names import order_key
 from shopify.webhooks import ORDER_GID, event_change, fulfillment_change, order_change
 from storage import Database, MirroredOrder
-from storage.orders import UPSERT_CHUNK, SyncState
+from storage.orders import MIRROR_SHAPE, UPSERT_CHUNK, SyncState
 from sync.changes import apply_event, apply_fulfillment, apply_order
 from sync.writes import Change, write_changes
 
@@ -106,6 +117,11 @@ MAX_EVENTS_QUEUE = 500
 CONFIRM_WINDOW_S = 15.0
 # Orders one confirming bulk operation asks for, at most (its search is `id:1 OR id:2 ...`); more go in another.
 CONFIRM_BATCH = 100
+# Copies of an older shape (`storage.orders.MIRROR_SHAPE`: stored before Lumen read a field it reads now) re-read by
+# one reconciliation round, at most, as confirmations are (`CONFIRM_BATCH` to a bulk operation, about 13 points each),
+# and only while the bucket is at least `EVENTS_HIGH_WATER` full: 300 copies every `reconcile_s` (five minutes) is
+# 3,600 an hour, for under 40 points a round, so an upgrade never spends the bucket at startup.
+REFILL_PER_ROUND = 3 * 100
 # A confirming bulk operation is polled this often, and given up on (its orders read by id instead) after this long.
 CONFIRM_POLL_S = 2.0
 CONFIRM_MAX_WAIT_S = 60.0
@@ -149,6 +165,8 @@ class OrderSyncStatus(BaseModel):
     backfill_finished_at: datetime | None = Field(None, exclude_if=_unset)
     backfilled: int = Field(0, exclude_if=_unset)
     reconciled: int = Field(0, exclude_if=_unset)
+    # This worker's: copies of an older shape read again (`refill_shapes`).
+    refilled: int = Field(0, exclude_if=_unset)
     # This worker's: refreshes read since it started, and refreshes waiting to be read.
     refreshed: int = Field(0, exclude_if=_unset)
     pending_refreshes: int = Field(0, exclude_if=_unset)
@@ -182,6 +200,9 @@ class BackfillResult(BaseModel):
     skipped: int
     started_at: datetime
     finished_at: datetime
+    # False when the mirror's state was reset while it ran (a reinstall, shop/redact): its outcome was not recorded,
+    # and the mirror is still to be backfilled.
+    recorded: bool = True
 
 
 def _default_exporter(admin: ShopifyAdmin) -> Exporter:
@@ -260,6 +281,7 @@ class OrderSync:
         self.confirmed = 0  # orders confirmed by a bulk operation
         self.confirm_operations = 0  # confirming bulk operations that delivered
         self.confirm_fallbacks = 0  # orders read by id instead (the bulk operation failed, or did not return them)
+        self.refilled = 0  # copies of an older shape confirmed again (`refill_shapes`)
 
     async def aclose(self) -> None:
         if self._owns_admin:
@@ -276,6 +298,7 @@ class OrderSync:
             backfill_finished_at=record.backfill_finished_at,
             backfilled=record.backfilled,
             reconciled=record.reconciled,
+            refilled=self.refilled,
             refreshed=self.refreshed,
             pending_refreshes=len(self._pending) + len(self._payloads),
             confirmed=self.confirmed,
@@ -490,18 +513,23 @@ class OrderSync:
         order_ids, self._confirm = list(self._confirm), {}
         confirmed = 0
         for start in range(0, len(order_ids), CONFIRM_BATCH):
-            confirmed += await self._confirm_batch(order_ids[start : start + CONFIRM_BATCH])
+            confirmed += await self._confirm_batch(order_ids[start : start + CONFIRM_BATCH]) or 0
         return confirmed
 
-    async def _confirm_batch(self, order_ids: list[str]) -> int:
+    async def _confirm_batch(self, order_ids: list[str], *, fallback: bool = True) -> int | None:
         """One bulk operation for these orders, each merged into its copy (`_confirmed`) unless a payload changed the
-        copy meanwhile (then it waits for the next batch: the operation may have read Shopify before that change)."""
+        copy meanwhile (then it waits for the next batch: the operation may have read Shopify before that change).
+        How many were written; when the operation fails, each order is read by id instead (0), or without
+        `fallback` nothing is (None)."""
         before = {order_id: await self._synced_at(order_id) for order_id in order_ids}
         self._confirming.update(order_ids)
         try:
             try:
                 nodes = await self.confirmer(order_ids)
             except Exception as exc:  # busy, failed, too slow, Shopify unreachable: each order is read by id instead
+                if not fallback:
+                    log.info("confirming %d mirrored orders in bulk failed (%s)", len(order_ids), exc)
+                    return None
                 log.info("confirming %d mirrored orders in bulk failed (%s); reading them by id", len(order_ids), exc)
                 self.confirm_fallbacks += len(order_ids)
                 for order_id in order_ids:
@@ -611,7 +639,8 @@ class OrderSync:
         if merged is None:
             self.request_refresh(order_id)  # changed, or more than a page: the whole order, as a refresh
             return True
-        await self._store([merged], events_complete=True, seen={order_id: held})  # made from `held`: over it only
+        # Made from `held`: over it only, and of its shape (the events read brings no other field).
+        await self._store([merged], events_complete=True, seen={order_id: held}, shape=held.shape)
         return True
 
     async def _order_ids(self, refs: set[str]) -> set[str]:
@@ -628,7 +657,12 @@ class OrderSync:
         await self._store(orders, events_complete=True)
 
     async def _store(
-        self, orders: Sequence[Order], *, events_complete: bool, seen: dict[str, MirroredOrder | None] | None = None
+        self,
+        orders: Sequence[Order],
+        *,
+        events_complete: bool,
+        seen: dict[str, MirroredOrder | None] | None = None,
+        shape: int = MIRROR_SHAPE,
     ) -> int:
         """Keep orders read from Shopify (a redacted one is refused in storage). With `seen` (the copies held before
         they were read), compare-and-swap: an order written meanwhile by another worker is not written over but read
@@ -639,7 +673,9 @@ class OrderSync:
                 [MirroredOrder(o, o.updated_at or now, events_complete, synced_at=now) for o in orders]
             )
         copies = [
-            MirroredOrder(o, o.updated_at or now, events_complete, synced_at=now, version=_version(seen.get(o.id)))
+            MirroredOrder(
+                o, o.updated_at or now, events_complete, synced_at=now, version=_version(seen.get(o.id)), shape=shape
+            )
             for o in orders
         ]
         written = await self.db.swap_mirrored_orders(copies)
@@ -659,7 +695,13 @@ class OrderSync:
     async def _backfill(self) -> BackfillResult:
         started = self.db.clock()
         before = await self.db.order_sync_state()
-        await self._record(state="backfilling", backfill_started_at=started, backfilled=0, last_error=None)
+        # Every record below is of this generation only: a reset while the backfill runs (a reinstall clears the
+        # shop's tombstone and asks for a new backfill; shop/redact empties the mirror) must not be written over by
+        # this backfill's older outcome (its time would tell reconciliation the mirror is complete from `started`).
+        generation = before.generation
+        await self._record(
+            generation=generation, state="backfilling", backfill_started_at=started, backfilled=0, last_error=None
+        )
         written = skipped = 0
         chunk: list[MirroredOrder] = []
         try:
@@ -670,24 +712,32 @@ class OrderSync:
                     continue
                 chunk.append(mirrored)
                 if len(chunk) >= UPSERT_CHUNK:
-                    written += await self._write_chunk(chunk, written)
+                    written += await self._write_chunk(chunk, written, generation)
                     chunk = []
-            written += await self._write_chunk(chunk, written)
+            written += await self._write_chunk(chunk, written, generation)
         except Exception as exc:
             # The rows written so far stay (they answer lookups); the state goes back to what it was.
-            await self._record(state="live" if before.state == "live" else "off", last_error=_error(exc))
+            state = "live" if before.state == "live" else "off"
+            await self._record(generation=generation, state=state, last_error=_error(exc))
             raise
         finished = self.db.clock()
         # Changes after `started` reach the mirror by webhook, or by the next reconciliation (which starts there).
-        await self._record(state="live", last_sync_at=started, backfill_finished_at=finished, backfilled=written)
-        log.info("order mirror: backfilled %d orders (%d unreadable skipped)", written, skipped)
-        return BackfillResult(orders=written, skipped=skipped, started_at=started, finished_at=finished)
+        recorded = await self._record(
+            generation=generation, state="live", last_sync_at=started, backfill_finished_at=finished, backfilled=written
+        )
+        if recorded:
+            log.info("order mirror: backfilled %d orders (%d unreadable skipped)", written, skipped)
+        else:
+            log.info("order mirror: reset while %d orders were backfilled: backfilling anew", written)
+        return BackfillResult(
+            orders=written, skipped=skipped, started_at=started, finished_at=finished, recorded=recorded
+        )
 
-    async def _write_chunk(self, chunk: list[MirroredOrder], before: int) -> int:
+    async def _write_chunk(self, chunk: list[MirroredOrder], before: int, generation: int) -> int:
         if not chunk:
             return 0
         await self.db.upsert_mirrored_orders(chunk)
-        await self._record(backfilled=before + len(chunk))
+        await self._record(generation=generation, backfilled=before + len(chunk))
         return len(chunk)
 
     async def reconcile(self) -> int | None:
@@ -701,10 +751,39 @@ class OrderSync:
                 return None
             started = self.db.clock()
             count = await self._changes_since(record.last_sync_at - RECONCILE_OVERLAP)
+            # Of this generation only: after a reset meanwhile, the mirror is to be backfilled, not reconciled.
             await self._record(
-                state="live", last_sync_at=started, reconciled=record.reconciled + count, last_error=None
+                generation=record.generation,
+                state="live",
+                last_sync_at=started,
+                reconciled=record.reconciled + count,
+                last_error=None,
             )
+            await self.refill_shapes()
             return count
+
+    async def refill_shapes(self, limit: int | None = None) -> int:
+        """Read again, as confirmations are (in bulk, by id where that fails), up to `limit` copies of an older shape
+        than `MIRROR_SHAPE` (stored before Lumen read a field it reads now: the original total), most recently
+        changed first; none while the bucket is under `EVENTS_HIGH_WATER` full. Run by reconciliation, under the
+        lease: one worker of all the hosts at a time, a bounded batch a round. How many were confirmed."""
+        level = self.bucket_level()
+        if level is not None and level[0] < EVENTS_HIGH_WATER * level[1]:
+            return 0
+        wanted = REFILL_PER_ROUND if limit is None else limit
+        busy = self._confirm.keys() | self._confirming
+        stale = [i for i in await self.db.stale_mirrored_order_ids(wanted) if i not in busy]
+        confirmed = 0
+        for start in range(0, len(stale), CONFIRM_BATCH):
+            # No reads by id when the operation fails (a failure is not paid for with a read an order): next round.
+            done = await self._confirm_batch(stale[start : start + CONFIRM_BATCH], fallback=False)
+            if done is None:
+                break
+            confirmed += done
+        self.refilled += confirmed
+        if stale:
+            log.info("order mirror: %d of %d copies of an older shape read again", confirmed, len(stale))
+        return confirmed
 
     async def _changes_since(self, since: datetime) -> int:
         """Bring up to date every order Shopify changed after `since`, a page of stamps at a time (a page ends at
@@ -731,8 +810,8 @@ class OrderSync:
                 return len(seen)
             since = max(stamp for _id, stamp in page) - timedelta(seconds=1)
 
-    async def _record(self, **values: Any) -> None:
-        await self.db.update_order_sync(holder=self.holder, **values)
+    async def _record(self, *, generation: int | None = None, **values: Any) -> bool:
+        return await self.db.update_order_sync(holder=self.holder, generation=generation, **values)
 
     @contextlib.asynccontextmanager
     async def _lease(self) -> AsyncIterator[bool]:
@@ -784,7 +863,10 @@ class OrderSync:
         try:
             record = await self.db.order_sync_state()
             if record.last_sync_at is None:
-                return self.reconcile_s if await self.backfill() is not None else retry
+                result = await self.backfill()
+                if result is None:
+                    return retry
+                return self.reconcile_s if result.recorded else 0.0  # reset while it ran: again, now
             elapsed = (self.db.clock() - record.last_sync_at).total_seconds()
             if elapsed < self.reconcile_s and not self._reconcile_now.is_set():
                 return self.reconcile_s - elapsed

@@ -45,7 +45,15 @@ async def write_changes(db: Database, changes: dict[str, Change], apply: Apply, 
         # Stamped as the copy each was made from: any read of the order replaces it, none is taken for older.
         written = await db.swap_mirrored_orders(
             [
-                MirroredOrder(c.order, c.copy.updated_at, c.copy.events_complete, synced_at=now, version=c.copy.version)
+                # Of the copy's shape too: a payload brings no field the copy lacked.
+                MirroredOrder(
+                    c.order,
+                    c.copy.updated_at,
+                    c.copy.events_complete,
+                    synced_at=now,
+                    version=c.copy.version,
+                    shape=c.copy.shape,
+                )
                 for c in waiting.values()
             ]
         )

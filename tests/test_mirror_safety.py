@@ -24,7 +24,7 @@ from agent.webhooks import handle_webhook
 from evals.fakes.shopify_admin import FakeShopify
 from shopify.domain import parse_order
 from storage import Database, MirroredOrder, migrations
-from storage.orders import TOMBSTONE_LOCK, email_digest
+from storage.orders import MIRROR_SHAPE, TOMBSTONE_LOCK, email_digest
 from storage.schema import mirrored_orders
 from sync import MirroredSource
 from sync.service import OrderSync
@@ -385,9 +385,10 @@ async def test_migration_0005_upgrades_an_existing_mirror_in_place(database_url:
     await old.close()
     async with Database(database_url, clock=clock) as database:
         async with database.read() as conn:
-            assert await conn.run_sync(migrations.current) == migrations.head() == "0006"
+            assert await conn.run_sync(migrations.current) == migrations.head()
         held = await database.mirrored_order("gid://shopify/Order/1")
         assert held is not None and held.version == 0 and held.order.name == "#1"
+        assert held.shape == MIRROR_SHAPE  # its JSON carries every field read now (0007)
         assert await database.redact_mirrored_orders(ids=["gid://shopify/Order/1"]) == ["gid://shopify/Order/1"]
         assert await database.upsert_mirrored_orders([order(1)]) == 0
 
