@@ -10,10 +10,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
-from babel import Locale, UnknownLocaleError
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
 from shopify.names import NameFormat, normalize_email, normalize_postal_code
+from shopify.shop_locale import DEFAULT_LOCALE, cldr_locale, shop_locale
 
 
 def _open_enum(values: Any) -> BeforeValidator:
@@ -327,7 +327,7 @@ def parse_shop(node: dict[str, Any]) -> Shop:
         timezone=node.get("ianaTimezone") or "UTC",
         currency=node.get("currencyCode") or "USD",
         contact_email=node.get("contactEmail"),
-        locale=node.get("locale") or node.get("primaryLocale"),
+        locale=shop_locale(node),
         order_number_prefix=_text_or_none(node.get("orderNumberFormatPrefix")),
         order_number_suffix=_text_or_none(node.get("orderNumberFormatSuffix")),
     )
@@ -339,9 +339,4 @@ def _text_or_none(value: Any) -> str | None:
 
 def _locale(value: Any) -> str:
     """Shopify writes locales as BCP 47 ('en', 'pt-BR'); Babel wants CLDR ids. Unknown or missing: en_US."""
-    if not isinstance(value, str) or not value.strip():
-        return "en_US"
-    try:
-        return str(Locale.parse(value.strip(), sep="-" if "-" in value else "_"))
-    except (ValueError, TypeError, UnknownLocaleError):
-        return "en_US"
+    return cldr_locale(value) or DEFAULT_LOCALE

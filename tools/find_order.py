@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 from pydantic_ai import RunContext
@@ -177,6 +177,10 @@ async def _prove_by_number(
         return FindOrderResult(status="too_many_attempts", order_number=shown)
     if orders is None:
         orders = await deps.source.orders_by_name(number)
+        other_way = await _read_the_other_way(deps, number, email, postal_code, orders)
+        if other_way is not None:
+            orders, postal_code = other_way.orders, other_way.postal_code
+            keys = keys | other_way.keys  # one attempt, counted against what both readings aimed at
     match = next((o for o in orders if _proves(o, email, postal_code)), None)
     if not await _decide(deps, keys, proved=match is not None):
         return FindOrderResult(status="too_many_attempts", order_number=shown)
@@ -185,6 +189,40 @@ async def _prove_by_number(
     # The order's email stays private unless the shopper proved it by typing it.
     deps.session.verify(match.name, match.id, email if email is not None and match.has_email(email) else None)
     return FindOrderResult(status="verified", order_number=match.name, order=order_overview(match, shop))
+
+
+class _OtherWay(NamedTuple):
+    """Two bare numbers read the other way round: the orders the second names, and the first as their postcode."""
+
+    orders: list[Order]
+    postal_code: str
+    keys: dict[str, Allowance]
+
+
+async def _read_the_other_way(
+    deps: ToolContext, number: str, email: str | None, postal_code: str | None, orders: list[Order]
+) -> _OtherWay | None:
+    """ "2480 5201" where postcodes and order numbers both have four digits: which is which only the shop's orders
+    tell. When the number given as the order names none, and both are bare digits of one length, the postcode is
+    tried as the order and the number as its postcode, within the same attempt.
+
+    Still one guess per attempt: the first reading proved nothing (no such order), so only the second one guesses,
+    and the attempt counts against both readings' order and postcode keys. A number that names an order is never
+    read the other way (an order with a wrong postcode is one failed guess, not two). The caller keeps the number
+    as typed in a failed answer, so a miss reads the same whichever number was an order.
+    """
+    if orders or not postal_code or not number.isdigit():
+        return None
+    code = normalize_postal_code(postal_code)
+    if not code.isdigit() or len(code) != len(number) or code == number:
+        # Of two lengths ("2017 98101") the shape already told which is which (`understand._order_of_two`); only
+        # numbers alike leave it to the shop's orders, so no other miss costs a second lookup.
+        return None
+    keys = _keys(deps, number=code, email=email, postal_code=number)
+    if not await _room(deps, keys):
+        return None  # the other reading's keys are used up: answered as the reading typed
+    found = await deps.source.orders_by_name(code)
+    return _OtherWay(found, number, keys) if found else None
 
 
 def _proves(order: Order, email: str | None, postal_code: str | None) -> bool:

@@ -36,6 +36,7 @@ from agent.dates_said import Deadline, deadline_named
 from agent.playbook.acts import THRESHOLD, Act, negated_spans, read_acts
 from agent.playbook.compose import Answer, Composer, one_full_stop
 from agent.playbook.deadline import deadline_answer, refund_gap_answer, refund_gap_asked, refunded_in_full
+from agent.playbook.own_orders import own_orders_asked
 from agent.playbook.understand import (
     EMAIL,
     ITEM_PROBLEMS,
@@ -251,7 +252,7 @@ def _details(text: str, state: State) -> Details:
 def _intent(text: str, state: State) -> Intent:
     """What one message does, read against the dialogue: an answer to "which one?" is a choice, and what else the
     reader guesses in it without confidence ("the most recent one please" as a replacement) is noise."""
-    intent = detect_intent(text)
+    intent = _own_orders(detect_intent(text), text)
     if state.awaiting == "escalation_offer":
         # An open offer is a question: any wording of yes or no answers it ("oui please", "actually nvm, it's fine").
         answer = offer_answer(text)
@@ -289,6 +290,15 @@ def _intent(text: str, state: State) -> Intent:
         if asked:
             return intent.plus(asked)
     return intent
+
+
+def _own_orders(intent: Intent, text: str) -> Intent:
+    """ "What orders have I got on the go?" asks for the shopper's own orders in any wording: an order question (a
+    logged-in customer's are listed by find_order), not the policy or off-topic question the reader may hear."""
+    if intent.order_related or not own_orders_asked(text):
+        return intent
+    asked: frozenset[Act] = frozenset({"where_is_order"})
+    return replace(intent, acts=(intent.acts - {"policy_question", "out_of_scope"}) | asked)
 
 
 def _picked(state: State, text: str) -> str | None:

@@ -216,14 +216,20 @@ def extract_details(
     details.postal_code, rest = _take_postal_code(EMAIL.sub(" ", text), country, name_format)
     rest = rest.replace("〒", " ")
 
-    _read_order_number(details, rest, awaiting, country, name_format)
+    _read_order_number(details, rest, awaiting, country, name_format, emails=len(emails))
     if details.order_number and not details.postal_code and awaiting != "factor":
         details.postal_code = _postcode_beside(rest, details.order_number)
     return details
 
 
 def _read_order_number(
-    details: Details, rest: str, awaiting: Awaiting, country: str | None = None, fmt: NameFormat | None = None
+    details: Details,
+    rest: str,
+    awaiting: Awaiting,
+    country: str | None = None,
+    fmt: NameFormat | None = None,
+    *,
+    emails: int = 0,
 ) -> None:
     """The order number in the message (or, depending on what Lumen asked, a code-shaped answer as the postcode)."""
     if _suffix_then_postcode(details, rest, country, fmt):
@@ -273,10 +279,17 @@ def _read_order_number(
         return
     if len(bare) == 1:
         details.order_number = bare[0]
-    elif len(bare) == 2 and not _SEVERAL.search(rest):
+    elif len(bare) == 2 and not _names_several(rest, emails):
         # "2017 98101": an order number and its postcode, in that order (the order Lumen asks for them in), unless
         # only the first can be a postcode of the shop's country ("73301 2786" in a US shop).
         details.order_number = _order_of_two(bare[0], bare[1], country)
+
+
+def _names_several(rest: str, emails: int) -> bool:
+    """Whether a message names several orders, so that no number in it is another's postcode: words join them
+    ("orders 5521 and 5530", "7310 & 7324"), or it gives two emails or more, one for each ("mine is 7310 a@x.com, my
+    partner's 7324 b@y.com"; an order's proof is its own email, so each number there is an order)."""
+    return bool(_SEVERAL.search(rest)) or emails >= 2
 
 
 def _order_of_two(first: str, second: str, country: str | None) -> str | None:

@@ -1,0 +1,29 @@
+"""A shopper asking which orders they have: "what orders have I got?", "show me my orders", "which orders do I have
+open?". However it is worded, it asks about the shopper's own orders, never about the shop's policies: for a
+logged-in customer the answer is their recent orders (find_order's customer route), for anyone else the usual
+question for the details that prove an order.
+"""
+
+from __future__ import annotations
+
+import re
+
+# A question or request word, then "orders" owned by the one asking: "my (recent) orders", "orders (do|have) I ...",
+# "orders I've placed". The question word keeps a policy question that merely mentions the shopper's orders ("do
+# orders I place ship free?", "how long do my orders take to ship?") a policy question.
+_ASKING = r"\b(?:what|which|show|list|see|check|any|all|view|pull up|look up|find)\b"
+_OWNED = (
+    r"(?:\b(?:my|our)\s+(?:\w+\s+)?orders\b"
+    r"|\borders\s+(?:(?:do|did|have|has|had)\s+)?(?:i|we)\b(?:'ve|\s+have)?"
+    r"(?!\s+(?:to\s+)?(?:pay|wait))"
+    r"|\borders\s+(?:i've|ive|we've)\b)"
+)
+_OWN_ORDERS = re.compile(_ASKING + r"[^.?!]{0,30}?" + _OWNED, re.IGNORECASE)
+# "How long do my orders take", "when do my orders ship": a question about how the shop ships, not which orders.
+_HOW_THE_SHOP_WORKS = re.compile(r"\b(?:how\s+(?:long|much|do|does)|when\s+do|do\s+you|does\s+it)\b", re.IGNORECASE)
+
+
+def own_orders_asked(text: str) -> bool:
+    """Whether a message asks which orders the shopper has ("what orders have i got on the go", "list my orders")."""
+    words = text.replace("’", "'")
+    return bool(_OWN_ORDERS.search(words)) and not _HOW_THE_SHOP_WORKS.search(words)
