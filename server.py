@@ -270,12 +270,12 @@ class Asker:
 
 def proxy_asker(request: Request, settings: SettingsDep, lumen: LumenDep) -> Asker:
     """Checks Shopify's app-proxy signature and timestamp; returns the shop and the logged-in customer's id, if any."""
-    secret = settings.lumen_shopify_api_secret.get_secret_value() if settings.lumen_shopify_api_secret else ""
-    if not secret:
+    keys = settings.app_secrets  # the secret, and the one before it during a rotation
+    if not keys:
         raise HTTPException(401, "The app proxy is not configured: set LUMEN_SHOPIFY_API_SECRET.")
     try:
         signed = verify_proxy_query(
-            request.url.query, secret, now=request.app.state.clock(), max_age_s=settings.lumen_proxy_max_age_s
+            request.url.query, keys, now=request.app.state.clock(), max_age_s=settings.lumen_proxy_max_age_s
         )
     except ShopifySignatureError as exc:
         raise HTTPException(401, str(exc)) from None
@@ -412,10 +412,10 @@ webhooks = APIRouter(tags=["shopify"])
 async def shopify_webhook(request: Request, lumen: LumenDep, settings: SettingsDep) -> WebhookOutcome:
     """Order and fulfillment changes drop what Lumen cached about that order; Shopify's privacy webhooks delete what
     Lumen kept about a customer (customers/redact) or the shop (shop/redact). Verified before anything is parsed."""
-    secret = settings.lumen_shopify_api_secret.get_secret_value() if settings.lumen_shopify_api_secret else ""
     body = await request.body()
     try:
-        verify_webhook(body, request.headers.get("x-shopify-hmac-sha256", ""), secret)
+        # The secret, and the one before it during a rotation: Shopify signs with either while it switches over.
+        verify_webhook(body, request.headers.get("x-shopify-hmac-sha256", ""), settings.app_secrets)
         delivery = parse_webhook(request.headers, body)
     except ShopifySignatureError as exc:
         raise HTTPException(401, str(exc)) from None
