@@ -26,6 +26,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -229,16 +230,21 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 _bearer = HTTPBearer(auto_error=False, description="LUMEN_ADMIN_TOKEN")
 
 
-def require_admin(
-    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def require_admin(settings: SettingsDep, credentials: BearerDep) -> None:
     """The merchant API: `Authorization: Bearer $LUMEN_ADMIN_TOKEN`. Without a configured token it stays closed."""
-    token = settings.lumen_admin_token.get_secret_value() if settings.lumen_admin_token else ""
-    if not token:
+    if not settings.lumen_admin_token or not settings.lumen_admin_token.get_secret_value():
         raise HTTPException(403, "The admin API is disabled: set LUMEN_ADMIN_TOKEN to enable it.")
-    given = credentials.credentials if credentials else ""
-    if not secrets.compare_digest(given.encode(), token.encode()):
+    if not is_admin(settings, credentials):
         raise HTTPException(401, "A valid admin token is required.", headers={"WWW-Authenticate": "Bearer"})
+
+
+def is_admin(settings: Settings, credentials: HTTPAuthorizationCredentials | None) -> bool:
+    token = settings.lumen_admin_token.get_secret_value() if settings.lumen_admin_token else ""
+    given = credentials.credentials if credentials else ""
+    return bool(token) and secrets.compare_digest(given.encode(), token.encode())
 
 
 def client_ip(request: Request) -> str | None:
@@ -571,9 +577,31 @@ pages = APIRouter()
 WIDGET_HEADERS = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"}
 
 
-@pages.get("/healthz", response_model=Health, tags=["ops"])
-async def healthz(lumen: LumenDep) -> Health:
-    return await lumen.health()
+class PublicOrderSync(BaseModel):
+    state: str = Field(description="off, backfilling or live.")
+    last_sync: datetime | None = None
+
+
+class PublicHealth(BaseModel):
+    """What anyone may read of /healthz. The connection's and the mirror's counters and times move with single
+    lookups (a name Shopify did not find, a number the mirror lacked and Shopify was asked for, an order read live
+    and kept): a guesser reading them before and after one wrong guess learned whether the order exists."""
+
+    status: str
+    store: str | None
+    model: str
+    order_sync: PublicOrderSync
+
+
+@pages.get("/healthz", response_model=None, tags=["ops"], responses={200: {"model": Health}})
+async def healthz(lumen: LumenDep, settings: SettingsDep, credentials: BearerDep) -> Health | PublicHealth:
+    """Up or degraded, the store and the model; with the admin token, the Shopify connection and the order mirror's
+    counters too (as /api/admin/connection and /api/admin/order-sync give them)."""
+    health = await lumen.health()
+    if is_admin(settings, credentials):
+        return health
+    sync = PublicOrderSync(state=health.order_sync.state, last_sync=health.order_sync.last_sync)
+    return PublicHealth(status=health.status, store=health.store, model=health.model, order_sync=sync)
 
 
 @pages.get("/", response_class=HTMLResponse, include_in_schema=False)

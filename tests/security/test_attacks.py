@@ -5,6 +5,7 @@ a while after a rotation; a signed value may be any size."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 import server
+import sync.service
 from config import Settings
+from evals.fakes.shopify_admin import ALL_SCOPES, FakeShopify
 from shopify.auth import OAuthApp
 from shopify.store_file import DEMO_STORE
+from tests.fixtures import TOKEN
+from tests.mirror_harness import Upstream
 from tests.server_helpers import ADMIN, API_SECRET, make_settings, signed_query, webhook_headers
 
 NOW = 1_790_000_000  # the app-proxy clock in these tests (seconds since the epoch)
@@ -167,3 +172,56 @@ def test_a_signed_install_timestamp_no_clock_reaches_is_a_400(tmp_path: Path, ti
         response = client.get(f"/auth/install?{urlencode(signed)}", follow_redirects=False)
     assert response.status_code == 400
     assert "timestamp" in response.json()["detail"]
+
+
+# --- /healthz is public: nothing on it may move with one shopper's guess ----------------------------------------
+
+
+def guess(client: TestClient, number: str) -> None:
+    """One wrong guess: a real number or a made-up one with an email that is not the order's (one client each)."""
+    response = client.post("/api/chat", json={"message": f"where is order {number}? someone.else@example.net"})
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_public_healthz_reads_the_same_after_guessing_a_real_or_a_made_up_order(tmp_path: Path, mirror: bool) -> None:
+    """The reply to a wrong email reads like a missing order; /healthz said which it was (the connection's counter
+    of names not found while older orders are hidden; the mirror falling back to Shopify for a number it lacks)."""
+    real = first_order()["name"].lstrip("#")
+    made_up = str(int(real) + 900_000)  # digits no order has
+    without_all_orders = ALL_SCOPES - {"read_all_orders"}  # optional: many shops never grant it
+    with FakeShopify(DEMO_STORE, token=TOKEN, scopes=without_all_orders) as fake:
+        if mirror:
+            exporter = Upstream(fake).export
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(sync.service, "_default_exporter", lambda admin: exporter)
+                readings = healthz_around_guesses(tmp_path, fake, mirror, [real, made_up])
+        else:
+            readings = healthz_around_guesses(tmp_path, fake, mirror, [real, made_up])
+    before, after_real, after_made_up = readings
+    assert after_real == before and after_made_up == before
+
+
+def healthz_around_guesses(tmp_path: Path, fake: FakeShopify, mirror: bool, numbers: list[str]) -> list[Any]:
+    settings = make_settings(
+        tmp_path, shopify_shop_url=fake.base_url, shopify_access_token=TOKEN, lumen_order_mirror=mirror
+    )
+    with TestClient(server.create_app(settings)) as client:
+        if mirror:
+            wait_until_live(client)
+        guess(client, numbers[0])  # the first lookup learns the shop and its scopes: not part of what is compared
+        readings = [client.get("/healthz").json()]
+        for number in numbers:
+            guess(client, number)
+            readings.append(client.get("/healthz").json())
+        merchant = client.get("/healthz", headers=ADMIN).json()  # the merchant still sees it all
+    assert merchant["connection"]["status"]["not_found_old_orders_hidden"] == 1
+    return readings
+
+
+def wait_until_live(client: TestClient) -> None:
+    for _ in range(600):  # the backfill runs in the background; a bound, not a timing check
+        if client.get("/healthz", headers=ADMIN).json()["order_sync"]["state"] == "live":
+            return
+        time.sleep(0.05)
+    raise AssertionError("the backfill never finished")
