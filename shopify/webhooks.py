@@ -20,6 +20,7 @@ import pydantic_core
 from shopify.domain import Fulfillment, FulfillmentEvent, Money, Refund, ShippedItem, TrackingInfo
 
 ORDER_GID = "gid://shopify/Order/"
+MAX_EMAIL_CHARS = 254
 CUSTOMER_GID = "gid://shopify/Customer/"
 
 
@@ -198,7 +199,9 @@ def redaction_targets(payload: Any) -> RedactionTargets:
     person = payload.get("customer")
     if isinstance(person, dict):
         address = person.get("email")
-        if isinstance(address, str) and "@" in address:
+        # No address is longer than 254 characters (RFC 5321); a longer one is no email, and SQLite refuses to search
+        # for it (a LIKE pattern over 50,000 bytes is "too complex": a 500 on every retry).
+        if isinstance(address, str) and "@" in address and len(address.strip()) <= MAX_EMAIL_CHARS:
             email = address.strip()
         if (numeric := numeric_id(person.get("id"))) is not None:
             customer = customer_gid(numeric)

@@ -225,3 +225,13 @@ def wait_until_live(client: TestClient) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("the backfill never finished")
+
+
+def test_a_redaction_naming_an_address_longer_than_any_email_is_no_server_error(client: TestClient) -> None:
+    proved_conversation(client)
+    customer = {"id": 1, "email": "someone@" + "x" * 60_000 + ".example"}  # longer than SQLite's LIKE allows
+    payload = {"shop_id": 1, "shop_domain": SHOP, "customer": customer, "orders_to_redact": []}
+    response = post_webhook(client, json.dumps(payload).encode(), "customers/redact", "evt-long")
+    assert response.status_code == 200, response.text
+    assert response.json()["deleted"]["conversations"] == 0
+    assert conversations(client) == 1
