@@ -26,6 +26,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -229,16 +230,21 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 _bearer = HTTPBearer(auto_error=False, description="LUMEN_ADMIN_TOKEN")
 
 
-def require_admin(
-    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def require_admin(settings: SettingsDep, credentials: BearerDep) -> None:
     """The merchant API: `Authorization: Bearer $LUMEN_ADMIN_TOKEN`. Without a configured token it stays closed."""
-    token = settings.lumen_admin_token.get_secret_value() if settings.lumen_admin_token else ""
-    if not token:
+    if not settings.lumen_admin_token or not settings.lumen_admin_token.get_secret_value():
         raise HTTPException(403, "The admin API is disabled: set LUMEN_ADMIN_TOKEN to enable it.")
-    given = credentials.credentials if credentials else ""
-    if not secrets.compare_digest(given.encode(), token.encode()):
+    if not is_admin(settings, credentials):
         raise HTTPException(401, "A valid admin token is required.", headers={"WWW-Authenticate": "Bearer"})
+
+
+def is_admin(settings: Settings, credentials: HTTPAuthorizationCredentials | None) -> bool:
+    token = settings.lumen_admin_token.get_secret_value() if settings.lumen_admin_token else ""
+    given = credentials.credentials if credentials else ""
+    return bool(token) and secrets.compare_digest(given.encode(), token.encode())
 
 
 def client_ip(request: Request) -> str | None:
@@ -270,12 +276,12 @@ class Asker:
 
 def proxy_asker(request: Request, settings: SettingsDep, lumen: LumenDep) -> Asker:
     """Checks Shopify's app-proxy signature and timestamp; returns the shop and the logged-in customer's id, if any."""
-    secret = settings.lumen_shopify_api_secret.get_secret_value() if settings.lumen_shopify_api_secret else ""
-    if not secret:
+    keys = settings.app_secrets  # the secret, and the one before it during a rotation
+    if not keys:
         raise HTTPException(401, "The app proxy is not configured: set LUMEN_SHOPIFY_API_SECRET.")
     try:
         signed = verify_proxy_query(
-            request.url.query, secret, now=request.app.state.clock(), max_age_s=settings.lumen_proxy_max_age_s
+            request.url.query, keys, now=request.app.state.clock(), max_age_s=settings.lumen_proxy_max_age_s
         )
     except ShopifySignatureError as exc:
         raise HTTPException(401, str(exc)) from None
@@ -412,10 +418,10 @@ webhooks = APIRouter(tags=["shopify"])
 async def shopify_webhook(request: Request, lumen: LumenDep, settings: SettingsDep) -> WebhookOutcome:
     """Order and fulfillment changes drop what Lumen cached about that order; Shopify's privacy webhooks delete what
     Lumen kept about a customer (customers/redact) or the shop (shop/redact). Verified before anything is parsed."""
-    secret = settings.lumen_shopify_api_secret.get_secret_value() if settings.lumen_shopify_api_secret else ""
     body = await request.body()
     try:
-        verify_webhook(body, request.headers.get("x-shopify-hmac-sha256", ""), secret)
+        # The secret, and the one before it during a rotation: Shopify signs with either while it switches over.
+        verify_webhook(body, request.headers.get("x-shopify-hmac-sha256", ""), settings.app_secrets)
         delivery = parse_webhook(request.headers, body)
     except ShopifySignatureError as exc:
         raise HTTPException(401, str(exc)) from None
@@ -571,9 +577,31 @@ pages = APIRouter()
 WIDGET_HEADERS = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"}
 
 
-@pages.get("/healthz", response_model=Health, tags=["ops"])
-async def healthz(lumen: LumenDep) -> Health:
-    return await lumen.health()
+class PublicOrderSync(BaseModel):
+    state: str = Field(description="off, backfilling or live.")
+    last_sync: datetime | None = None
+
+
+class PublicHealth(BaseModel):
+    """What anyone may read of /healthz. The connection's and the mirror's counters and times move with single
+    lookups (a name Shopify did not find, a number the mirror lacked and Shopify was asked for, an order read live
+    and kept): a guesser reading them before and after one wrong guess learned whether the order exists."""
+
+    status: str
+    store: str | None
+    model: str
+    order_sync: PublicOrderSync
+
+
+@pages.get("/healthz", response_model=None, tags=["ops"], responses={200: {"model": Health}})
+async def healthz(lumen: LumenDep, settings: SettingsDep, credentials: BearerDep) -> Health | PublicHealth:
+    """Up or degraded, the store and the model; with the admin token, the Shopify connection and the order mirror's
+    counters too (as /api/admin/connection and /api/admin/order-sync give them)."""
+    health = await lumen.health()
+    if is_admin(settings, credentials):
+        return health
+    sync = PublicOrderSync(state=health.order_sync.state, last_sync=health.order_sync.last_sync)
+    return PublicHealth(status=health.status, store=health.store, model=health.model, order_sync=sync)
 
 
 @pages.get("/", response_class=HTMLResponse, include_in_schema=False)

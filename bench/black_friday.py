@@ -54,6 +54,7 @@ from bench.proc import cpu_seconds  # noqa: E402
 from bench.synthetic_store import CARRIERS, build_store, kind_of  # noqa: E402
 
 ADMIN_TOKEN = "black-friday-bench-admin-token"
+MERCHANT = {"Authorization": f"Bearer {ADMIN_TOKEN}"}  # /healthz shows the mirror's counters to the merchant only
 SECRET_KEY = "black friday bench: a throwaway key long enough to derive one from"
 START_TIMEOUT_S = 90
 MIRROR_OFF_S = 20  # a mirror that has not begun its backfill this long after start-up is taken to be off
@@ -494,7 +495,7 @@ async def wait_healthy(client: httpx.AsyncClient, process: subprocess.Popen[byte
         if process.poll() is not None:
             raise RuntimeError(f"lumen serve exited ({process.returncode}):\n{log.read_text(errors='replace')[-3000:]}")
         with contextlib.suppress(httpx.HTTPError):
-            response = await client.get("/healthz")
+            response = await client.get("/healthz", headers=MERCHANT)
             if response.status_code == 200:
                 health: dict[str, Any] = response.json()
                 return health
@@ -514,7 +515,7 @@ async def wait_mirror(client: httpx.AsyncClient, health: dict[str, Any], timeout
         if sync.get("state") == "off" and not sync.get("orders") and elapsed > MIRROR_OFF_S:
             break
         await asyncio.sleep(0.5)
-        health = (await client.get("/healthz")).json()
+        health = (await client.get("/healthz", headers=MERCHANT)).json()  # the mirror's counts are the merchant's
     return health
 
 
@@ -715,7 +716,7 @@ async def load_test(opt: Options, store: dict[str, Any], workdir: Path, database
                 after = await usage(fake, server)
                 judged = time.monotonic()
                 await judge(client, run.conversations)
-                health = (await client.get("/healthz")).json()
+                health = (await client.get("/healthz", headers=MERCHANT)).json()
         print_figures(run, before, after, health, opt)
         print(f"  (transcripts read and judged in {time.monotonic() - judged:.1f}s)")
     finally:

@@ -736,7 +736,7 @@ class OAuthInstall:
             raise InvalidOAuthRequest("the request's HMAC does not match: it did not come from Shopify")
         try:
             sent = datetime.fromtimestamp(int(params.get("timestamp", "")), UTC)
-        except ValueError:
+        except (ValueError, OverflowError, OSError):  # not a number, or one no clock reaches
             raise InvalidOAuthRequest("the request carries no valid timestamp") from None
         if abs(self._now() - sent) > MAX_REQUEST_AGE:
             raise InvalidOAuthRequest("the request is too old; start the install again")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -94,8 +94,11 @@ def proxy_signature(query: Iterable[tuple[str, str]], secret: str) -> str:
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
-def verify_proxy_query(query_string: str, secret: str, *, now: float, max_age_s: float) -> ProxyRequest:
-    """Checks an app-proxy query string's signature, then that it was signed within `max_age_s` of `now`."""
+def verify_proxy_query(query_string: str, secret: str | Sequence[str], *, now: float, max_age_s: float) -> ProxyRequest:
+    """Checks an app-proxy query string's signature, then that it was signed within `max_age_s` of `now`.
+
+    `secret` may be several: the app's secret and, during a rotation, the one before it (Shopify signs with either).
+    """
     query = parse_qsl(query_string, keep_blank_values=True)
     signatures = [value for key, value in query if key == "signature"]
     if not signatures or not signatures[0]:
@@ -105,15 +108,16 @@ def verify_proxy_query(query_string: str, secret: str, *, now: float, max_age_s:
     keys = [key for key, _ in query]
     if any(keys.count(key) > 1 for key in SIGNED_PROXY_PARAMETERS):
         raise RepeatedProxyParameter()
-    expected = proxy_signature(query, secret)
-    if not hmac.compare_digest(expected.encode(), signatures[0].lower().encode()):
+    given = signatures[0].lower().encode()
+    if not any(hmac.compare_digest(proxy_signature(query, key).encode(), given) for key in _keys(secret)):
         raise InvalidProxySignature()
     params = dict(query)
     try:
         timestamp = int(params.get("timestamp", ""))
-    except ValueError:
+        expired = abs(now - timestamp) > max_age_s
+    except (ValueError, OverflowError):  # OverflowError: an int no float can stand beside (`now` is one)
         raise InvalidProxyTimestamp() from None
-    if abs(now - timestamp) > max_age_s:
+    if expired:
         raise ExpiredProxyRequest()
     return ProxyRequest(
         shop=params.get("shop", ""), timestamp=timestamp, logged_in_customer_id=params.get("logged_in_customer_id", "")
@@ -128,10 +132,18 @@ def webhook_hmac(body: bytes, secret: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
-def verify_webhook(body: bytes, given_hmac: str, secret: str) -> None:
-    """Checks `X-Shopify-Hmac-Sha256` over the raw body; without a secret nothing is genuine."""
-    if not secret or not given_hmac:
+def verify_webhook(body: bytes, given_hmac: str, secret: str | Sequence[str]) -> None:
+    """Checks `X-Shopify-Hmac-Sha256` over the raw body with the secret (or any of the secrets, as during a
+    rotation); without a secret nothing is genuine."""
+    keys = _keys(secret)
+    if not keys or not given_hmac:
         raise InvalidWebhookSignature()
     # Bytes, not str: compare_digest refuses non-ASCII strings, and a header may carry anything.
-    if not hmac.compare_digest(webhook_hmac(body, secret).encode(), given_hmac.encode()):
+    given = given_hmac.encode()
+    if not any(hmac.compare_digest(webhook_hmac(body, key).encode(), given) for key in keys):
         raise InvalidWebhookSignature()
+
+
+def _keys(secret: str | Sequence[str]) -> list[str]:
+    """The non-empty secrets a signature may be made with."""
+    return [key for key in ([secret] if isinstance(secret, str) else secret) if key]

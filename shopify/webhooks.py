@@ -20,14 +20,32 @@ import pydantic_core
 from shopify.domain import Fulfillment, FulfillmentEvent, Money, Refund, ShippedItem, TrackingInfo
 
 ORDER_GID = "gid://shopify/Order/"
+MAX_EMAIL_CHARS = 254
 CUSTOMER_GID = "gid://shopify/Customer/"
 
 
 class WebhookBodyError(ValueError):
     """A (verified) webhook body that is not JSON Lumen can read."""
 
-    def __init__(self) -> None:
-        super().__init__("The webhook body is not valid JSON.")
+    def __init__(self, message: str = "The webhook body is not valid JSON.") -> None:
+        super().__init__(message)
+
+
+class TopicMismatch(WebhookBodyError):
+    """A privacy topic whose body is another topic's: the HMAC covers the body only, never the topic header."""
+
+    def __init__(self, topic: str) -> None:
+        super().__init__(f"The webhook body is not a {topic} payload.")
+
+
+# What a redaction's payload never carries, per topic: order, fulfillment and event bodies all have a top-level `id`
+# (privacy payloads have `shop_id`), a data request has `data_request`, a customer's payloads have `customer`. Without
+# this, any one captured signed body (an order's, say) sent again under `X-Shopify-Topic: shop/redact` erased the shop,
+# as privacy topics are acted on even when their body was seen before.
+_NOT_IN_PAYLOAD = {
+    "shop/redact": frozenset({"id", "order_id", "customer", "orders_to_redact", "orders_requested", "data_request"}),
+    "customers/redact": frozenset({"id", "order_id", "orders_requested", "data_request"}),
+}  # customers/data_request deletes nothing: any body may ask
 
 
 @dataclass(frozen=True)
@@ -87,7 +105,8 @@ def as_customer_gid(customer: str | None) -> str | None:
 
 
 def parse_webhook(headers: Mapping[str, str], body: bytes) -> Webhook:
-    """A delivery from its headers and raw body. Raises WebhookBodyError when the body cannot be read."""
+    """A delivery from its headers and raw body. Raises WebhookBodyError when the body cannot be read, TopicMismatch
+    when a privacy topic's body is plainly another topic's."""
     try:
         # Not json.loads: it raises RecursionError on deeply nested arrays and lets lone surrogates through, which
         # then cannot be encoded into the answer or the database.
@@ -96,9 +115,12 @@ def parse_webhook(headers: Mapping[str, str], body: bytes) -> Webhook:
         raise WebhookBodyError() from None
     if any("\x00" in text for text in _strings(payload)):
         raise WebhookBodyError()  # PostgreSQL stores no NUL in text; Shopify never sends one
+    topic = headers.get("x-shopify-topic", "").strip().lower()
+    if not _fits_topic(topic, payload):
+        raise TopicMismatch(topic)
     shop = payload.get("shop_domain") if isinstance(payload, dict) else None
     return Webhook(
-        topic=headers.get("x-shopify-topic", "").strip().lower(),
+        topic=topic,
         payload=payload,
         shop_domain=shop if isinstance(shop, str) else headers.get("x-shopify-shop-domain", ""),
         event_id=headers.get("x-shopify-event-id") or None,
@@ -106,6 +128,16 @@ def parse_webhook(headers: Mapping[str, str], body: bytes) -> Webhook:
         body_sha256=hashlib.sha256(body).hexdigest(),
         triggered_at=_timestamp(headers.get("x-shopify-triggered-at", "")),
     )
+
+
+def _fits_topic(topic: str, payload: Any) -> bool:
+    """False for a redaction whose body is plainly another topic's. A customers/redact body that is no object names
+    nobody (nothing is deleted); a shop/redact one deletes everything, so it must be an object."""
+    if topic not in _NOT_IN_PAYLOAD:
+        return True
+    if not isinstance(payload, dict):
+        return topic != "shop/redact"
+    return _NOT_IN_PAYLOAD[topic].isdisjoint(payload)
 
 
 def _timestamp(value: str) -> datetime | None:
@@ -167,7 +199,9 @@ def redaction_targets(payload: Any) -> RedactionTargets:
     person = payload.get("customer")
     if isinstance(person, dict):
         address = person.get("email")
-        if isinstance(address, str) and "@" in address:
+        # No address is longer than 254 characters (RFC 5321); a longer one is no email, and SQLite refuses to search
+        # for it (a LIKE pattern over 50,000 bytes is "too complex": a 500 on every retry).
+        if isinstance(address, str) and "@" in address and len(address.strip()) <= MAX_EMAIL_CHARS:
             email = address.strip()
         if (numeric := numeric_id(person.get("id"))) is not None:
             customer = customer_gid(numeric)

@@ -24,7 +24,7 @@ from shopify.auth import AuthorizationCodeToken, EncryptedTokenStore, OAuthApp, 
 from shopify.scopes import APP_SCOPES
 from shopify.store_file import DEMO_STORE
 from storage import Database
-from tests.server_helpers import ADMIN, make_settings
+from tests.server_helpers import ADMIN, ADMIN_TOKEN, make_settings
 
 PUBLIC_URL = "https://lumen.example.com"
 SECRET_KEY = "a passphrase that is long enough to derive a key from"
@@ -103,14 +103,16 @@ def test_a_full_install_stores_the_token_encrypted_and_answers_from_the_store(
     tmp_path: Path, shopify: FakeShopify
 ) -> None:
     with TestClient(server.create_app(app_settings(tmp_path, shopify))) as client:
-        assert client.get("/healthz").json().get("connection") is None  # the demo store file until installed
+        assert (
+            client.get("/healthz", headers=ADMIN).json().get("connection") is None
+        )  # the demo store file until installed
         done = callback(client, install(client, shopify))
         assert done.status_code == 302 and done.headers["location"] == "/admin"
         assert shopify.grants == ["authorization_code"]
         turn = client.post("/api/chat", json={"message": "where is order 1042? jordan.lee@example.com"}).json()
         assert "1042" in turn["reply"]
         connection = client.get("/api/admin/connection", headers=ADMIN).json()
-        health = client.get("/healthz").json()
+        health = client.get("/healthz", headers=ADMIN).json()
         everything = [
             client.get(path, headers=ADMIN).text
             for path in ("/api/admin/settings", "/api/admin/stats", "/api/admin/conversations", "/api/openapi.json")
@@ -166,7 +168,7 @@ def test_a_restarted_lumen_answers_from_the_installed_shop(tmp_path: Path, shopi
     with TestClient(server.create_app(settings)) as client:
         callback(client, install(client, shopify))
     with TestClient(server.create_app(settings)) as client:
-        health = client.get("/healthz").json()
+        health = client.get("/healthz", headers=ADMIN).json()
     assert health["status"] == "ok" and health["connection"]["grant"] == "install (authorization code)"
     assert shopify.grants == ["authorization_code"]  # the stored token, not a new grant
 
@@ -241,7 +243,7 @@ def test_once_installed_another_shop_cannot_take_over(tmp_path: Path, shopify: F
             {"shop": "someone-else.myshopify.com", "timestamp": shopify.oauth.timestamp(), "host": "x"}
         )
         refused(client.get(f"/auth/install?{urlencode(other)}", follow_redirects=False))
-        health = client.get("/healthz").json()
+        health = client.get("/healthz", headers=ADMIN).json()
     assert health["connection"]["status"]["shop"] == shopify.shop_domain
 
 
@@ -289,11 +291,12 @@ def only_credentials(tmp_path: Path, fake: FakeShopify, **overrides: Any) -> Set
 def test_shop_and_app_credentials_are_enough_and_an_expired_token_is_renewed_unnoticed(
     tmp_path: Path, shopify: FakeShopify, clock: Clock
 ) -> None:
-    with TestClient(server.create_app(only_credentials(tmp_path, shopify))) as client:
+    settings = only_credentials(tmp_path, shopify, lumen_admin_token=SecretStr(ADMIN_TOKEN))
+    with TestClient(server.create_app(settings)) as client:
         first = client.post("/api/chat", json={"message": "where is order 1042?"}).json()
         clock.t += CLIENT_CREDENTIALS_TTL + 60  # the token expires mid-conversation
         second = client.post("/api/chat", json={"message": "jordan.lee@example.com", "session_id": first["session_id"]})
-        health = client.get("/healthz").json()
+        health = client.get("/healthz", headers=ADMIN).json()
     assert second.status_code == 200 and "1042" in second.json()["reply"]
     assert shopify.grants == ["client_credentials", "client_credentials"]
     assert health["status"] == "ok" and health["connection"]["grant"] == "client credentials"
@@ -306,8 +309,9 @@ def test_shop_not_permitted_is_told_to_the_merchant_not_the_shopper(
         settings = only_credentials(tmp_path, fake, lumen_admin_token=SecretStr("admin-token"))
         with TestClient(server.create_app(settings)) as client:
             turn = client.post("/api/chat", json={"message": "where is order 1042? jordan.lee@example.com"}).json()
-            health = client.get("/healthz").json()
-            connection = client.get("/api/admin/connection", headers={"Authorization": "Bearer admin-token"}).json()
+            merchant = {"Authorization": "Bearer admin-token"}
+            health = client.get("/healthz", headers=merchant).json()
+            connection = client.get("/api/admin/connection", headers=merchant).json()
     assert "shop_not_permitted" not in turn["reply"] and "/auth/install" not in turn["reply"]
     assert health["status"] == "degraded"
     for said in (health["connection"]["status"]["last_error"], connection["status"]["last_error"]):

@@ -18,7 +18,7 @@ from shopify.store_file import DEMO_STORE
 from tests.browser_helpers import CHROMIUM, LiveServer, launch_chromium
 from tests.fixtures import TOKEN
 from tests.mirror_harness import Upstream
-from tests.server_helpers import ADMIN_TOKEN, make_settings
+from tests.server_helpers import ADMIN, ADMIN_TOKEN, make_settings
 
 pytestmark = [
     pytest.mark.browser,
@@ -91,7 +91,7 @@ def confirmed_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 def until(live: LiveServer, condition: Callable[[dict[str, Any]], bool], what: str) -> None:
     deadline = time.monotonic() + DEADLINE_S
-    while not condition(httpx.get(f"{live.url}/healthz").json()["order_sync"]):
+    while not condition(httpx.get(f"{live.url}/healthz", headers=ADMIN).json()["order_sync"]):
         assert time.monotonic() < deadline, f"{what} never happened"
         time.sleep(0.05)
 
