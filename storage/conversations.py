@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Collection, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -53,6 +53,17 @@ _SAVED = (
     "model",
     "message_count",
 )
+
+
+def _settings_read(keys: tuple[str, ...]) -> list[sa.Label[Any]]:
+    """Each setting's JSON text as a column `setting_<i>` (NULL when unset), its key bound as `p_key<i>`."""
+    return [
+        sa.select(settings.c.value_json)
+        .where(settings.c.key == sa.bindparam(f"p_key{i}"))
+        .scalar_subquery()
+        .label(f"setting_{i}")
+        for i in range(len(keys))
+    ]
 
 
 class ConversationSummary(BaseModel):
@@ -291,19 +302,34 @@ class ConversationStore(ContactStore):
         async with self.begin() as conn:
             if (await conn.execute(*self._claim_statement(lease.id, lease.holder, TURN_LEASE))).rowcount != 1:
                 return False
+            keys = tuple(read_settings)
+            # The settings come back with the conversation, one scalar subquery each: one statement fewer a turn.
+            params: dict[str, Any] = {f"p_key{i}": key for i, key in enumerate(keys)}
             row = None
             if create:
                 # The new row comes back from its INSERT (none if the id was taken: then it is read as any other).
-                _, params = self._create_statement(lease.id)
-                created = self._statement("create_conversation_returning", self._build_create_returning)
+                params |= self._create_statement(lease.id)[1]
+                created = self._statement(f"create_conversation_returning:{len(keys)}", self._create_reading(keys))
                 row = (await conn.execute(created, params)).mappings().first()
             if row is None:
-                row = (await conn.execute(_SELECT_CONVERSATION, {"p_id": lease.id})).mappings().first()
+                selected = self._statement(f"select_conversation:{len(keys)}", self._select_reading(keys))
+                row = (await conn.execute(selected, params | {"p_id": lease.id})).mappings().first()
             lease.row = ConversationRow.model_validate(dict(row)) if row else None
-            if read_settings:
-                found = await conn.execute(_SELECT_SETTINGS, {"p_keys": list(read_settings)})
+            if row is None and keys:  # no conversation to read them beside
+                found = await conn.execute(_SELECT_SETTINGS, {"p_keys": list(keys)})
                 lease.settings = {key: value for key, value in found.all()}
+            elif row is not None:
+                lease.settings = {
+                    key: row[f"setting_{i}"] for i, key in enumerate(keys) if row[f"setting_{i}"] is not None
+                }
         return True
+
+    def _create_reading(self, keys: tuple[str, ...]) -> Callable[[], sa.Insert]:
+        return lambda: self._build_create().returning(*conversations.c, *_settings_read(keys))
+
+    @staticmethod
+    def _select_reading(keys: tuple[str, ...]) -> Callable[[], sa.Select[Any]]:
+        return lambda: sa.select(conversations, *_settings_read(keys)).where(conversations.c.id == sa.bindparam("p_id"))
 
     async def claim_turn(self, id: str, holder: str, *, lease: timedelta = TURN_LEASE) -> bool:
         """Take (or, for its holder, renew) the lease in one atomic statement; False while someone else holds it."""

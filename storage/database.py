@@ -346,6 +346,10 @@ class Engine:
         # SQLite's busy handler, which polls and can starve a connection past busy_timeout under load. A single
         # shared in-memory connection has one transaction state, so there readers queue here too.
         self._write_lock = asyncio.Lock() if self._sqlite else None
+        # A SQLite file's writers share one connection (see `_on_writer`); an in-memory database's one connection is
+        # the pool's (StaticPool), shared with its readers.
+        self._holds_writer = self._sqlite and not self._memory
+        self._writer: AsyncConnection | None = None
         self._insert = _dialect_insert(self.engine.dialect.name)
         # Readers' connections carry READ_ONLY from the start: setting it on each connection cost a trip through
         # SQLAlchemy's greenlet per read.
@@ -398,6 +402,8 @@ class Engine:
             # A checkpoint under way finishes first; one that failed is left to SQLite, which checkpoints as the
             # last connection to the file closes.
             await asyncio.gather(self._checkpointing, return_exceptions=True)
+        if self._write_lock is not None and not self._write_lock.locked():
+            await self._drop_writer()  # (a write under way gives its connection back as it ends: `_on_writer`)
         await self.engine.dispose()
 
     async def __aenter__(self) -> Self:
@@ -431,7 +437,7 @@ class Engine:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000 * (SQLITE_BEGIN_TRIES - 1)
         while True:
-            transaction = self.engine.begin()
+            transaction = self._on_writer() if self._holds_writer else self.engine.begin()
             try:
                 conn = await transaction.__aenter__()
             except sa.exc.OperationalError as exc:
@@ -446,6 +452,29 @@ class Engine:
                 raise
         else:
             await transaction.__aexit__(None, None, None)
+
+    @asynccontextmanager
+    async def _on_writer(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction on the connection this worker's SQLite writers share, one at a time (they queue on the write
+        lock): a connection taken from the pool and given back for each transaction (its checkout, and the rollback
+        that resets it on return) cost as much CPU as a turn's statements together. One the driver or SQLAlchemy
+        gave up on (invalidated) is replaced."""
+        conn = self._writer
+        if conn is None or conn.closed or conn.invalidated:
+            if conn is not None:
+                await conn.close()
+            conn = self._writer = await self.engine.connect()
+        try:
+            async with conn.begin():
+                yield conn
+        finally:
+            if self._closed:  # shut down meanwhile
+                await self._drop_writer()
+
+    async def _drop_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await writer.close()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

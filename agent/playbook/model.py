@@ -33,7 +33,7 @@ from pydantic_core import to_jsonable_python
 from agent import prompts
 from agent.calendar_words import WEEKDAYS
 from agent.dates_said import Deadline, deadline_named
-from agent.playbook.acts import THRESHOLD, Act, negated_spans, read_acts
+from agent.playbook.acts import THRESHOLD, Act, negated_spans, read_acts, read_acts_together
 from agent.playbook.compose import Answer, Composer, one_full_stop
 from agent.playbook.deadline import deadline_answer, refund_gap_answer, refund_gap_asked, refunded_in_full
 from agent.playbook.own_orders import own_orders_asked
@@ -193,6 +193,7 @@ def _read_details(
 
 @lru_cache(maxsize=4096)
 def _read_intent(text: str) -> Intent:
+    _read_clauses_together(text)
     return _detect_intent(text)
 
 
@@ -1061,6 +1062,19 @@ def _asked_beside(text: str) -> tuple[tuple[Act, str], ...]:
             if reading.top in _ABOUT_SHOP and reading.probabilities[reading.top] >= THRESHOLD:
                 found.append((reading.top, clause))
     return tuple(found)
+
+
+def _read_clauses_together(text: str) -> None:
+    """Ready the act reader's readings of a new message and of the clauses it reads on their own, in one call of the
+    reader (see `read_acts_together`): those of `_clause_acts` (every message's) and, when the message gives details
+    (an order answer likely follows, which reads them), those of `_asked_beside`. Only the cost changes."""
+    unmailed = EMAIL.sub(" ", text)
+    clauses = [c.strip() for c in _CLAUSE_BREAK.split(unmailed)]
+    texts = [text, *(c for c in clauses if len(c.split()) >= 4)] if len(clauses) > 1 else [text]
+    if EMAIL.search(text) or re.search(r"\d", text):
+        beside = [c.strip() for c in _BESIDE_BREAK.split(unmailed)]
+        texts += [c for c in beside if len(c.split()) >= 3] if len(beside) > 1 else []
+    read_acts_together(texts)
 
 
 _CANCELLED_WORDS = re.compile(r"\b(?:cancell?ed|cancell?ation|canceled one)\b", re.IGNORECASE)
