@@ -52,6 +52,7 @@ from agent.playbook.understand import (
     firm_yes,
     foreign_shop,
     is_correction,
+    items_as_the_order,
     names_item,
     names_no_other_shop,
     offer_answer,
@@ -777,6 +778,9 @@ class Playbook:
             # and can I change the address?").
             intent = intent.plus(frozenset({"where_is_order"}))
         first_look = state.current_order != order.order_number
+        if intent.request and first_look:
+            # "Boots are late, just refund me": what the shopper says about the parcel comes with the request's answer.
+            intent = intent.plus(_parcel_beside_request(turn.user, tuple(i.name for i in order.items)))
         special = self._money_or_deadline(state, order, fulfillments, intent, first_look=first_look)
         special = special or self._special_answer(order, fulfillments, intent, first_look=first_look)
         if special is not None:
@@ -838,7 +842,7 @@ class Playbook:
             answer = self.compose.request_answer(order, result, request)
             if answer is not None:
                 answer.offer = answer.offer and _REASONS.get(request, answer.offer)
-                if intent.has("where_is_order") and answer.topic == request:
+                if intent.has(*_PARCEL_WORRIES) and answer.topic == request:
                     # "Cancel it, and where is it?": both asked, both answered; the request's offer is the one made.
                     status = self.compose.order_answer(order, result, intent).text
                     answer.text = self.compose.join(self.compose.without_offers(status), answer.text)
@@ -1015,6 +1019,36 @@ def _clause_acts(text: str) -> frozenset[Act]:
             reading = read_acts(clause)
             found |= {a for a in reading.acts if reading.probabilities.get(a, 0.0) >= THRESHOLD}
     return frozenset(found)
+
+
+# What a shopper may say about the parcel itself beside a request Lumen can't do: where it is or when it comes, that
+# it is late, or that it never came though marked delivered. The order's answer states the facts for each.
+_PARCEL_WORRIES: tuple[Act, ...] = ("where_is_order", "ship_when", "delivered_not_received")
+
+
+@lru_cache(maxsize=4096)
+def _parcel_beside_request(text: str, items: tuple[str, ...]) -> frozenset[Act]:
+    """What a message says about where its parcel is beside the request it makes ("'delivered' my foot, nothing on
+    the porch, I want my money back", "the lamp is late, just cancel it"), which the request drowns in the whole
+    message's reading. The clauses that make no request are read one by one and together (a complaint may run over
+    two short sentences), with the order's items named as the order (`items_as_the_order`): a short fragment naming
+    a product ("boots are late") otherwise reads as a question about the product. Each reading counts at the reader's
+    "likely" bar, as a clause's requests do (`_clause_requests`), and never under a negation."""
+    rest: list[str] = []
+    for clause in _CLAUSE_BREAK.split(EMAIL.sub(" ", text)):
+        words = " ".join(items_as_the_order(words_only(clause), items).split())
+        if len(re.findall(r"[^\W\d_]{2,}", words)) < 2:
+            continue  # a lone word or the details alone say nothing of the parcel
+        reading = read_acts(words)
+        if reading.top in REQUESTS or any(reading.probabilities.get(a, 0.0) >= THRESHOLD for a in REQUESTS):
+            continue  # the request's own clause
+        rest.append(words)
+    readings = [read_acts(c) for c in rest] + ([read_acts(". ".join(rest))] if len(rest) > 1 else [])
+    return frozenset(
+        r.top
+        for r in readings
+        if r.top in _PARCEL_WORRIES and r.probabilities[r.top] >= UNSURE and r.top not in r.negated
+    )
 
 
 @lru_cache(maxsize=4096)
