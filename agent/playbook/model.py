@@ -778,9 +778,8 @@ class Playbook:
             # and can I change the address?").
             intent = intent.plus(frozenset({"where_is_order"}))
         first_look = state.current_order != order.order_number
-        if intent.request and first_look:
-            # "Boots are late, just refund me": what the shopper says about the parcel comes with the request's answer.
-            intent = intent.plus(_parcel_beside_request(turn.user, tuple(i.name for i in order.items)))
+        if first_look:
+            intent = _request_and_parcel(intent, turn.user, tuple(i.name for i in order.items))
         special = self._money_or_deadline(state, order, fulfillments, intent, first_look=first_look)
         special = special or self._special_answer(order, fulfillments, intent, first_look=first_look)
         if special is not None:
@@ -842,7 +841,7 @@ class Playbook:
             answer = self.compose.request_answer(order, result, request)
             if answer is not None:
                 answer.offer = answer.offer and _REASONS.get(request, answer.offer)
-                if intent.has(*_PARCEL_WORRIES) and answer.topic == request:
+                if intent.has("where_is_order") and answer.topic == request:
                     # "Cancel it, and where is it?": both asked, both answered; the request's offer is the one made.
                     status = self.compose.order_answer(order, result, intent).text
                     answer.text = self.compose.join(self.compose.without_offers(status), answer.text)
@@ -1021,34 +1020,80 @@ def _clause_acts(text: str) -> frozenset[Act]:
     return frozenset(found)
 
 
+def _request_and_parcel(intent: Intent, text: str, items: tuple[str, ...]) -> Intent:
+    """A first look at an order whose message makes a request Lumen can't do and says something about the parcel
+    itself: both heard, however the whole message's reading weighed them. "Boots are late, just refund me" reads as
+    the refund alone, "says delivered, nothing here, I want my money back" as the parcel alone; either way the
+    order's answer (the delivery facts) comes first, then what Lumen can't do and the team (`_special_answer` joins
+    them when the message asks where the order is)."""
+    if not intent.request and intent.has("delivered_not_received"):
+        # Beside a status question the request a clause makes is already heard (`_intent`); beside a parcel said not
+        # to have come, here, once the order is proved.
+        asked = (_clause_requests(text) | _clause_cues(text)) - intent.negated
+        if not address_change_asked(text, 0.0):
+            asked -= {"change_address"}
+        intent = intent.plus(asked)
+    if not intent.request:
+        return intent
+    parcel = _parcel_beside_request(text, items)
+    if intent.not_received and _doubts_delivery(_beside_the_request(text, items)):
+        parcel |= {"delivered_not_received"}
+    return intent.plus(parcel | {"where_is_order"}) if parcel else intent
+
+
 # What a shopper may say about the parcel itself beside a request Lumen can't do: where it is or when it comes, that
 # it is late, or that it never came though marked delivered. The order's answer states the facts for each.
 _PARCEL_WORRIES: tuple[Act, ...] = ("where_is_order", "ship_when", "delivered_not_received")
+# The carrier's "delivered" set apart from what the shopper has: quoted ("'delivered' my foot") or put in the
+# tracking's mouth ("it says delivered", "UPS marked it delivered").
+_DELIVERED_REPORTED = re.compile(
+    r"['\"‘“]delivered['\"’”]|\b(?:says?|said|shows?|showed|showing|marked|claims?|claimed|reads|states?)\b",
+    re.IGNORECASE,
+)
+
+
+def _doubts_delivery(clauses: tuple[str, ...]) -> bool:
+    """Whether the words beside a request say the parcel is not in the shopper's hands: a negation ("nothing at my
+    door", "never showed up") or the delivery reported as the carrier's word. The reader hears "delivered" as a
+    parcel not received even in "it was delivered yesterday, can I return it?", where the shopper has it."""
+    said = ". ".join(clauses)
+    return bool(negated_spans(said) or _DELIVERED_REPORTED.search(said))
+
+
+@lru_cache(maxsize=4096)
+def _beside_the_request(text: str, items: tuple[str, ...]) -> tuple[str, ...]:
+    """The words of each clause of the message that makes no request, its details taken out and the order's items
+    named as the order (`items_as_the_order`): a short fragment naming a product ("boots are late") otherwise reads
+    as a question about the product. A clause with no word left (the details alone) is no clause."""
+    rest: list[str] = []
+    for clause in _CLAUSE_BREAK.split(EMAIL.sub(" ", text)):
+        words = " ".join(items_as_the_order(words_only(clause), items).split())
+        if not re.search(r"[^\W\d_]{2,}", words):
+            continue
+        reading = read_acts(words)
+        if reading.top in REQUESTS or any(reading.probabilities.get(a, 0.0) >= THRESHOLD for a in REQUESTS):
+            continue  # the request's own clause
+        rest.append(words)
+    return tuple(rest)
 
 
 @lru_cache(maxsize=4096)
 def _parcel_beside_request(text: str, items: tuple[str, ...]) -> frozenset[Act]:
     """What a message says about where its parcel is beside the request it makes ("'delivered' my foot, nothing on
     the porch, I want my money back", "the lamp is late, just cancel it"), which the request drowns in the whole
-    message's reading. The clauses that make no request are read one by one and together (a complaint may run over
-    two short sentences), with the order's items named as the order (`items_as_the_order`): a short fragment naming
-    a product ("boots are late") otherwise reads as a question about the product. Each reading counts at the reader's
-    "likely" bar, as a clause's requests do (`_clause_requests`), and never under a negation."""
-    rest: list[str] = []
-    for clause in _CLAUSE_BREAK.split(EMAIL.sub(" ", text)):
-        words = " ".join(items_as_the_order(words_only(clause), items).split())
-        if len(re.findall(r"[^\W\d_]{2,}", words)) < 2:
-            continue  # a lone word or the details alone say nothing of the parcel
-        reading = read_acts(words)
-        if reading.top in REQUESTS or any(reading.probabilities.get(a, 0.0) >= THRESHOLD for a in REQUESTS):
-            continue  # the request's own clause
-        rest.append(words)
+    message's reading: the clauses that make no request read one by one and together (a complaint may run over two
+    short sentences). Each reading counts at the reader's "likely" bar, as a clause's requests do
+    (`_clause_requests`), never under a negation; a parcel not received only when the words doubt the delivery."""
+    rest = _beside_the_request(text, items)
     readings = [read_acts(c) for c in rest] + ([read_acts(". ".join(rest))] if len(rest) > 1 else [])
-    return frozenset(
+    found = {
         r.top
         for r in readings
         if r.top in _PARCEL_WORRIES and r.probabilities[r.top] >= UNSURE and r.top not in r.negated
-    )
+    }
+    if "delivered_not_received" in found and not _doubts_delivery(rest):
+        found = (found - {"delivered_not_received"}) | {"where_is_order"}
+    return frozenset(found)
 
 
 @lru_cache(maxsize=4096)
