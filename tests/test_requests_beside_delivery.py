@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from agent.playbook.understand import items_as_the_order
+from agent.playbook.understand import items_as_the_order, subject_as_the_order
 from agent.service import Lumen
 from config import Settings
 
@@ -110,12 +110,21 @@ def stores(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
-async def first_reply(store: Path, message: str) -> str:
+async def replies(store: Path, *messages: str) -> list[str]:
     lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=store)
     try:
-        return (await lumen.chat(message, None)).reply
+        said, session = [], None
+        for message in messages:
+            turn = await lumen.chat(message, session)
+            said.append(turn.reply)
+            session = turn.session_id
+        return said
     finally:
         await lumen.close()
+
+
+async def first_reply(store: Path, message: str) -> str:
+    return (await replies(store, message))[0]
 
 
 def _facts_then_request(reply: str, facts: list[str], request: str) -> None:
@@ -159,9 +168,38 @@ async def test_marked_delivered_not_here_and_a_refund_the_delivery_facts_come_fi
     _facts_then_request(reply, ["UPS", "December 3", "1Z7201XK"], "I can't issue refunds")
 
 
-async def test_late_parcel_and_a_cancellation(stores: dict[str, Path]) -> None:
-    reply = await first_reply(stores["us"], "7202 dana@example.com ugh the lamp is late again, can you cancel it")
+@pytest.mark.parametrize(
+    "message",
+    [
+        "7202 dana@example.com ugh the lamp is late again, can you cancel it",
+        "7202 dana@example.com they're late. cancel",
+        "its overdue!!! just cancel the whole thing 7202 dana@example.com",
+    ],
+)
+async def test_late_parcel_and_a_cancellation(stores: dict[str, Path], message: str) -> None:
+    reply = await first_reply(stores["us"], message)
     _facts_then_request(reply, ["FedEx", "December 11"], "I can't cancel")
+
+
+@pytest.mark.parametrize(
+    ("store", "turns", "facts", "cannot"),
+    [
+        ("us", ["lamp is late, just refund me", "7202", "dana@example.com"], ["FedEx", "December 11"], "issue refunds"),
+        (
+            "us",
+            ["it says delivered but nothing came?? I want my money back", "its 7201 dana@example.com"],
+            ["UPS", "December 3"],
+            "issue refunds",
+        ),
+        ("gb", ["my teapot's well overdue, can I cancel", "4401, mia@example.co.uk"], ["DPD", "10 December"], "cancel"),
+    ],
+)
+async def test_the_complaint_said_before_the_details_is_answered_once_the_order_is_proved(
+    stores: dict[str, Path], store: str, turns: list[str], facts: list[str], cannot: str
+) -> None:
+    said = await replies(stores[store], *turns)
+    assert not any(fact in reply for reply in said[:-1] for fact in facts)  # nothing told before the proof
+    _facts_then_request(said[-1], facts, f"I can't {cannot}")
 
 
 @pytest.mark.parametrize(
@@ -214,6 +252,22 @@ async def test_a_request_alone_is_answered_alone(
 )
 def test_an_item_of_the_order_is_read_as_the_order(text: str, names: list[str], read: str) -> None:
     assert items_as_the_order(text, names) == read
+
+
+@pytest.mark.parametrize(
+    ("clause", "read"),
+    [
+        ("they're late", "my order is late"),
+        ("its overdue", "my order is overdue"),
+        ("It’s still not here", "my order is still not here"),
+        ("it never came", "my order never came"),
+        ("item is late", "item is late"),  # no pronoun
+        ("itself late", "itself late"),
+        ("is it late", "is it late"),  # a question: "it" is no clause's opening subject
+    ],
+)
+def test_it_or_they_opening_a_clause_is_the_order(clause: str, read: str) -> None:
+    assert subject_as_the_order(clause) == read
 
 
 @pytest.mark.parametrize(

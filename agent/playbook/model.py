@@ -61,6 +61,7 @@ from agent.playbook.understand import (
     position_named,
     recency_named,
     second_thoughts,
+    subject_as_the_order,
     unseen_asked,
     words_only,
 )
@@ -149,6 +150,9 @@ class State:
     country: str | None = None  # the shop's country: a code its postal codes never have is not read as one
     deadline: Deadline | None = None  # the day the shopper needs the order by ("by Christmas"), until answered
     refund_gap: bool = False  # the shopper says a refund fell short ("where's the other $40?"), until answered
+    # What the shopper wrote while Lumen collected the details ("boots are late, just refund me", then the number):
+    # read again once the order is proved (`_request_and_parcel`), then forgotten.
+    heard: tuple[str, ...] = ()
     name_format: NameFormat | None = None  # how the shop writes its order names: other letters are no part of one
     # The offer the shopper just said no to (offer, topic, order), for one turn: "actually wait, yes" takes it up.
     declined: tuple[str, str | None, str | None] | None = None
@@ -391,6 +395,7 @@ class Playbook:
         if deadline is not None:
             new.deadline = deadline
         new.refund_gap = new.refund_gap or refund_gap_asked(text)
+        new.heard = (*state.heard, text)
         several = order_numbers(text, details.postal_code, state.name_format)
         if len(several) > 1:
             new.orders = tuple(several)
@@ -771,6 +776,7 @@ class Playbook:
             orders=(),
             deadline=None,
             refund_gap=False,
+            heard=(),
         )
         if intent.request and _asks_status(turn.user):
             # "Where is it, and can I return it?": the clause asking where it is counts though the request drowns it
@@ -779,7 +785,8 @@ class Playbook:
             intent = intent.plus(frozenset({"where_is_order"}))
         first_look = state.current_order != order.order_number
         if first_look:
-            intent = _request_and_parcel(intent, turn.user, tuple(i.name for i in order.items))
+            said = ". ".join(state.heard[-_HEARD_TURNS:]) or turn.user
+            intent = _request_and_parcel(intent, said, tuple(i.name for i in order.items))
         special = self._money_or_deadline(state, order, fulfillments, intent, first_look=first_look)
         special = special or self._special_answer(order, fulfillments, intent, first_look=first_look)
         if special is not None:
@@ -1020,6 +1027,10 @@ def _clause_acts(text: str) -> frozenset[Act]:
     return frozenset(found)
 
 
+# How many of the shopper's messages before the order was proved are read again with it.
+_HEARD_TURNS = 4
+
+
 def _request_and_parcel(intent: Intent, text: str, items: tuple[str, ...]) -> Intent:
     """A first look at an order whose message makes a request Lumen can't do and says something about the parcel
     itself: both heard, however the whole message's reading weighed them. "Boots are late, just refund me" reads as
@@ -1062,12 +1073,13 @@ def _doubts_delivery(clauses: tuple[str, ...]) -> bool:
 
 @lru_cache(maxsize=4096)
 def _beside_the_request(text: str, items: tuple[str, ...]) -> tuple[str, ...]:
-    """The words of each clause of the message that makes no request, its details taken out and the order's items
-    named as the order (`items_as_the_order`): a short fragment naming a product ("boots are late") otherwise reads
-    as a question about the product. A clause with no word left (the details alone) is no clause."""
+    """The words of each clause of the message that makes no request, its details taken out and the order named for
+    its items and for "it" or "they" (`items_as_the_order`, `subject_as_the_order`): a short fragment naming a product
+    ("boots are late") otherwise reads as a question about the product, and "they're late" as next to nothing. A
+    clause with no word left (the details alone) is no clause."""
     rest: list[str] = []
     for clause in _CLAUSE_BREAK.split(EMAIL.sub(" ", text)):
-        words = " ".join(items_as_the_order(words_only(clause), items).split())
+        words = " ".join(subject_as_the_order(items_as_the_order(words_only(clause), items)).split())
         if not re.search(r"[^\W\d_]{2,}", words):
             continue
         reading = read_acts(words)

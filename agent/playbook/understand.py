@@ -1305,6 +1305,22 @@ def items_as_the_order(text: str, names: Sequence[str]) -> str:
     return run.sub("my order", text)
 
 
+# "They're late", "it's overdue", "its not here": a clause that opens with "it" or "they" (and the verb run into it).
+_PRONOUN_SUBJECT = re.compile(
+    r"^\W*(?:it|they)(?P<verb>\s*['’]?\s*(?:s|re)\b|\s+(?:is|are)\b)?(?!['’\w])", re.IGNORECASE
+)
+
+
+def subject_as_the_order(clause: str) -> str:
+    """A clause of a message about one order whose subject is "it" or "they", with the order named instead: "they're
+    late" reads "my order is late". Said of a proved order, the pronoun can only mean the order (or its items), and
+    the act reader, trained on whole messages, hears too little in "they're late" alone."""
+    found = _PRONOUN_SUBJECT.match(clause)
+    if found is None:
+        return clause
+    return "my order" + (" is" if found.group("verb") else "") + clause[found.end() :]
+
+
 # --- a question about the shop's policies ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PolicyQuestion:
