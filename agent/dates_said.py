@@ -65,7 +65,7 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     weekday = rf"{_alternation(wide)}|(?:{_alternation(short)})(?=\s*(?:[?!.,;]|$))"
     rel = _alternation(words["next_week"] + ["this", "coming", "the"])
     edge = _alternation(words["period_end"] + words["period_start"])
-    unit = _alternation(words["week"] + words["month"])
+    unit = _alternation(words["week"] + words["month"] + words["day"])
     return {
         "cue": re.compile(rf"(?<![\w'])(?:{_alternation(words['cues'])})(?![\w'])"),
         "past": re.compile(rf"(?<![\w'])(?:{_alternation(words['past'])})(?![\w'])"),
@@ -186,10 +186,13 @@ def _month_end(year: int, month: int) -> date:
 
 def _period(edge: str, relative: str | None, unit: str, today: date) -> date | None:
     """ "The end of the week" (its Friday: see `prompts/deadlines.toml`), "early next week" (its Monday), "the end of
-    the month" (its last day), "the start of next month" (its 1st); a start already gone by is no deadline."""
+    the month" (its last day), "the start of next month" (its 1st), "the end of the day" (today); a start already
+    gone by is no deadline."""
     words = _words()
     following = relative in words["next_week"]
     end = edge in words["period_end"]
+    if unit in words["day"]:
+        return today if end and not following else None
     if unit in words["week"]:
         if end:
             return _weekday(relative, 4, today)  # the coming Friday, or next week's, as "by (next) Friday" reads

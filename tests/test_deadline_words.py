@@ -43,6 +43,7 @@ LOCALES = ("en_US", "en_GB")
         ("by the beginning of next week", date(2026, 12, 13), date(2026, 12, 14), False),  # on a Sunday: tomorrow
         ("in time for the start of next month", MONDAY, date(2027, 1, 1), False),
         ("by the end of January", MONDAY, date(2027, 1, 31), False),
+        ("can it be delivered by the end of the day", MONDAY, MONDAY, False),
         ("will it be here in time for Easter", MONDAY, date(2027, 3, 28), False),
         ("need it by good friday", MONDAY, date(2027, 3, 26), False),  # not the coming Friday
         ("before Easter Monday?", MONDAY, date(2027, 3, 29), True),
@@ -92,7 +93,7 @@ def test_easter_sunday_is_computed(year: int, sunday: date) -> None:
 
 def _store(locale: str, timezone: str, currency: str, eta: str) -> dict[str, Any]:
     """One shop, today Monday 7 December 2026, with an order whose carrier estimates `eta`."""
-    package = {
+    package: dict[str, Any] = {
         "status": "SUCCESS",
         "displayStatus": "IN_TRANSIT",
         "createdAt": "2026-12-02T15:00:00Z",
