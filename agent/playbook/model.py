@@ -395,7 +395,8 @@ class Playbook:
         if deadline is not None:
             new.deadline = deadline
         new.refund_gap = new.refund_gap or refund_gap_asked(text)
-        new.heard = (*state.heard, text)
+        # Only while Lumen asks for the details: what was said before an answer was answered then.
+        new.heard = (*state.heard, text) if state.awaiting in _ASKING_DETAILS else (text,)
         several = order_numbers(text, details.postal_code, state.name_format)
         if len(several) > 1:
             new.orders = tuple(several)
@@ -1029,6 +1030,8 @@ def _clause_acts(text: str) -> frozenset[Act]:
 
 # How many of the shopper's messages before the order was proved are read again with it.
 _HEARD_TURNS = 4
+# What Lumen waits for while it collects the details that prove an order.
+_ASKING_DETAILS: frozenset[Awaiting] = frozenset(("order_number", "factor", "retry", "which_order"))
 
 
 def _request_and_parcel(intent: Intent, text: str, items: tuple[str, ...]) -> Intent:
