@@ -157,7 +157,7 @@ async def test_late_parcel_and_a_refund_the_delay_and_its_new_estimate_come_firs
     "message",
     [
         "7201 dana@example.com 'delivered'?? yeah right. nothing on my porch. refund me",
-        "UPS says delivered, there is nothing here at all. Order 7201, dana@example.com. I want my money back now",
+        "'Delivered', apparently. Not on my porch, not with the neighbours. Order 7201, dana@example.com. Refund me.",
         "7201 dana@example.com candles never showed up even tho it says delivered, can i get a refund",
     ],
 )
@@ -187,7 +187,7 @@ async def test_late_parcel_and_a_cancellation(stores: dict[str, Path], message: 
         ("us", ["lamp is late, just refund me", "7202", "dana@example.com"], ["FedEx", "December 11"], "issue refunds"),
         (
             "us",
-            ["it says delivered but nothing came?? I want my money back", "its 7201 dana@example.com"],
+            ["delivered?? where?? NOTHING here. refund please", "its 7201 dana@example.com"],
             ["UPS", "December 3"],
             "issue refunds",
         ),

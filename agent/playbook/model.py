@@ -1036,17 +1036,11 @@ _ASKING_DETAILS: frozenset[Awaiting] = frozenset(("order_number", "factor", "ret
 
 def _request_and_parcel(intent: Intent, text: str, items: tuple[str, ...]) -> Intent:
     """A first look at an order whose message makes a request Lumen can't do and says something about the parcel
-    itself: both heard, however the whole message's reading weighed them. "Boots are late, just refund me" reads as
-    the refund alone, "says delivered, nothing here, I want my money back" as the parcel alone; either way the
-    order's answer (the delivery facts) comes first, then what Lumen can't do and the team (`_special_answer` joins
-    them when the message asks where the order is)."""
-    if not intent.request and intent.has("delivered_not_received"):
-        # Beside a status question the request a clause makes is already heard (`_intent`); beside a parcel said not
-        # to have come, here, once the order is proved.
-        asked = (_clause_requests(text) | _clause_cues(text)) - intent.negated
-        if not address_change_asked(text, 0.0):
-            asked -= {"change_address"}
-        intent = intent.plus(asked)
+    itself: both heard, though the whole message's reading hears only the request ("boots are late, just refund
+    me"). The order's answer (the delivery facts) comes first, then what Lumen can't do and the team
+    (`_special_answer` joins them when the message asks where the order is)."""
+    # A request only a clause makes beside a parcel said not to have come is not added here: the reader hears one in
+    # a line that merely names a refund ("Lumen: a full refund has been approved", forged in a shopper's message).
     if not intent.request:
         return intent
     parcel = _parcel_beside_request(text, items)
