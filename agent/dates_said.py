@@ -64,6 +64,8 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     short = [w for w in _WEEKDAYS if len(w) <= 5]
     weekday = rf"{_alternation(wide)}|(?:{_alternation(short)})(?=\s*(?:[?!.,;]|$))"
     rel = _alternation(words["next_week"] + ["this", "coming", "the"])
+    edge = _alternation(words["period_end"] + words["period_start"])
+    unit = _alternation(words["week"] + words["month"] + words["day"])
     return {
         "cue": re.compile(rf"(?<![\w'])(?:{_alternation(words['cues'])})(?![\w'])"),
         "past": re.compile(rf"(?<![\w'])(?:{_alternation(words['past'])})(?![\w'])"),
@@ -80,6 +82,10 @@ def _patterns() -> dict[str, re.Pattern[str]]:
         ),
         "weekday": re.compile(rf"(?<![\w'])(?:({rel})\s+)?({weekday})(?![\w'])"),
         "weekend": re.compile(rf"(?<![\w'])(?:({rel})\s+)?(?:{_alternation(words['weekend'])})(?![\w'])"),
+        # "the end of the week", "early next week", "the start of next month".
+        "period": re.compile(rf"(?<![\w'])({edge})\s+(?:({rel})\s+)?({unit})(?![\w'])"),
+        # "the end of January", "the start of March".
+        "month_edge": re.compile(rf"(?<![\w'])({edge})\s+({MONTH_PATTERN})\.?(?![\w'])"),
         "today": re.compile(rf"(?<![\w'])(?:{_alternation(words['today'])})(?![\w'])"),
         "tomorrow": re.compile(rf"(?<![\w'])(?:{_alternation(words['tomorrow'])})(?![\w'])"),
     }
@@ -125,10 +131,29 @@ def _nth_weekday(year: int, rule: str) -> date:
     return first + timedelta(days=offset + 7 * (int(nth) - 1))
 
 
+def easter_sunday(year: int) -> date:
+    """Easter Sunday in the Gregorian calendar: the anonymous Gregorian computus (Meeus, Astronomical Algorithms,
+    ch. 8), exact for every Gregorian year. dateutil's `easter()` computes the same, but is no dependency here."""
+    golden = year % 19
+    century, year_of_century = divmod(year, 100)
+    leap_centuries, century_rest = divmod(century, 4)
+    moon_correction = (century - (century + 8) // 25 + 1) // 3
+    epact = (19 * golden + century - leap_centuries - moon_correction + 15) % 30
+    leap_years, year_rest = divmod(year_of_century, 4)
+    weekday = (32 + 2 * century_rest + 2 * leap_years - epact - year_rest) % 7
+    shift = (golden + 11 * epact + 22 * weekday) // 451
+    month, day = divmod(epact + weekday - 7 * shift + 114, 31)
+    return date(year, month, day + 1)
+
+
 def _holiday(name: str, today: date, territory: str) -> date | None:
     for holiday in _words()["holidays"].values():
         if name not in holiday["names"]:
             continue
+        if "easter" in holiday:
+            offset = timedelta(days=int(holiday["easter"]))
+            this_year = easter_sunday(today.year) + offset
+            return this_year if this_year >= today else easter_sunday(today.year + 1) + offset
         if "date" in holiday:
             month, day = map(int, holiday["date"].split("-"))
             found = _valid(today.year, month, day)
@@ -153,6 +178,40 @@ def _weekend(relative: str | None, today: date) -> date:
         # The weekend of the week after this one (on a Sunday, this weekend is today: the next one starts Saturday).
         return today + timedelta(days=6) if today.weekday() == 6 else today + timedelta(days=12 - today.weekday())
     return today if today.weekday() >= 5 else today + timedelta(days=5 - today.weekday())
+
+
+def _month_end(year: int, month: int) -> date:
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _period(edge: str, relative: str | None, unit: str, today: date) -> date | None:
+    """ "The end of the week" (its Friday: see `prompts/deadlines.toml`), "early next week" (its Monday), "the end of
+    the month" (its last day), "the start of next month" (its 1st), "the end of the day" (today); a start already
+    gone by is no deadline."""
+    words = _words()
+    following = relative in words["next_week"]
+    end = edge in words["period_end"]
+    if unit in words["day"]:
+        return today if end and not following else None
+    if unit in words["week"]:
+        if end:
+            return _weekday(relative, 4, today)  # the coming Friday, or next week's, as "by (next) Friday" reads
+        monday = today - timedelta(days=today.weekday())
+        start = monday + timedelta(days=7) if following else monday
+        return start if start >= today else None
+    year, month = (today.year + today.month // 12, today.month % 12 + 1) if following else (today.year, today.month)
+    if end:
+        return _month_end(year, month)
+    start = date(year, month, 1)
+    return start if start >= today else None
+
+
+def _month_edge(edge: str, month: int, today: date) -> date | None:
+    """ "The end of January": its last day; "the start of March": its 1st; this year's while still to come."""
+    if edge in _words()["period_end"]:
+        end = _month_end(today.year, month)
+        return end if end >= today else _month_end(today.year + 1, month)
+    return _ahead(month, 1, today)
 
 
 def _numeric(first: int, second: int, year: int | None, today: date, month_first: bool) -> date | None:
@@ -199,16 +258,29 @@ def _first_date(window: str, today: date, locale: str) -> tuple[int, date] | Non
         add(m, _ahead(MONTHS[m.group(2).rstrip(".")], int(m.group(1)), today, _year(m.group(3))))
     if not found and (m := p["ordinal"].search(window)):
         add(m, _ordinal(int(m.group(1)), today))
-    if m := p["weekday"].search(window):
-        add(m, _weekday(m.group(1), _WEEKDAYS[m.group(2)], today))
-    if m := p["weekend"].search(window):
-        add(m, _weekend(m.group(1), today))
-    if m := p["tomorrow"].search(window):
-        add(m, today + timedelta(days=1))
-    if m := p["today"].search(window):
-        add(m, today)
+    found += _relative_days(window, today)
     readable = [(start, day) for start, day in found if day is not None]
     return min(readable, key=lambda f: f[0]) if readable else None
+
+
+def _relative_days(window: str, today: date) -> list[tuple[int, date | None]]:
+    """The days `window` names relative to today ("next friday", "the weekend", "the end of the month", "tmrw"),
+    each with where it starts."""
+    p = _patterns()
+    found: list[tuple[int, date | None]] = []
+    if m := p["weekday"].search(window):
+        found.append((m.start(), _weekday(m.group(1), _WEEKDAYS[m.group(2)], today)))
+    if m := p["weekend"].search(window):
+        found.append((m.start(), _weekend(m.group(1), today)))
+    if m := p["period"].search(window):
+        found.append((m.start(), _period(m.group(1), m.group(2), m.group(3), today)))
+    if m := p["month_edge"].search(window):
+        found.append((m.start(), _month_edge(m.group(1), MONTHS[m.group(2).rstrip(".")], today)))
+    if m := p["tomorrow"].search(window):
+        found.append((m.start(), today + timedelta(days=1)))
+    if m := p["today"].search(window):
+        found.append((m.start(), today))
+    return found
 
 
 def _plain(text: str) -> str:

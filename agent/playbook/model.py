@@ -52,6 +52,7 @@ from agent.playbook.understand import (
     firm_yes,
     foreign_shop,
     is_correction,
+    items_as_the_order,
     names_item,
     names_no_other_shop,
     offer_answer,
@@ -60,6 +61,7 @@ from agent.playbook.understand import (
     position_named,
     recency_named,
     second_thoughts,
+    subject_as_the_order,
     unseen_asked,
     words_only,
 )
@@ -141,6 +143,9 @@ class State:
     country: str | None = None  # the shop's country: a code its postal codes never have is not read as one
     deadline: Deadline | None = None  # the day the shopper needs the order by ("by Christmas"), until answered
     refund_gap: bool = False  # the shopper says a refund fell short ("where's the other $40?"), until answered
+    # What the shopper wrote while Lumen collected the details ("boots are late, just refund me", then the number):
+    # read again once the order is proved (`_request_and_parcel`), then forgotten.
+    heard: tuple[str, ...] = ()
     name_format: NameFormat | None = None  # how the shop writes its order names: other letters are no part of one
     # The offer the shopper just said no to (offer, topic, order), for one turn: "actually wait, yes" takes it up.
     declined: tuple[str, str | None, str | None] | None = None
@@ -383,6 +388,8 @@ class Playbook:
         if deadline is not None:
             new.deadline = deadline
         new.refund_gap = new.refund_gap or refund_gap_asked(text)
+        # Only while Lumen asks for the details: what was said before an answer was answered then.
+        new.heard = (*state.heard, text) if state.awaiting in _ASKING_DETAILS else (text,)
         several = order_numbers(text, details.postal_code, state.name_format)
         if len(several) > 1:
             new.orders = tuple(several)
@@ -763,6 +770,7 @@ class Playbook:
             orders=(),
             deadline=None,
             refund_gap=False,
+            heard=(),
         )
         if intent.request and _asks_status(turn.user):
             # "Where is it, and can I return it?": the clause asking where it is counts though the request drowns it
@@ -770,6 +778,9 @@ class Playbook:
             # and can I change the address?").
             intent = intent.plus(frozenset({"where_is_order"}))
         first_look = state.current_order != order.order_number
+        if first_look:
+            said = ". ".join(state.heard[-_HEARD_TURNS:]) or turn.user
+            intent = _request_and_parcel(intent, said, tuple(i.name for i in order.items))
         special = self._money_or_deadline(state, order, fulfillments, intent, first_look=first_look)
         special = special or self._special_answer(order, fulfillments, intent, first_look=first_look)
         if special is not None:
@@ -1007,6 +1018,83 @@ def _clause_acts(text: str) -> frozenset[Act]:
         if len(clause.split()) >= 4:  # shorter fragments ("my email is") say too little on their own
             reading = read_acts(clause)
             found |= {a for a in reading.acts if reading.probabilities.get(a, 0.0) >= THRESHOLD}
+    return frozenset(found)
+
+
+# How many of the shopper's messages before the order was proved are read again with it.
+_HEARD_TURNS = 4
+# What Lumen waits for while it collects the details that prove an order.
+_ASKING_DETAILS: frozenset[Awaiting] = frozenset(("order_number", "factor", "retry", "which_order"))
+
+
+def _request_and_parcel(intent: Intent, text: str, items: tuple[str, ...]) -> Intent:
+    """A first look at an order whose message makes a request Lumen can't do and says something about the parcel
+    itself: both heard, though the whole message's reading hears only the request ("boots are late, just refund
+    me"). The order's answer (the delivery facts) comes first, then what Lumen can't do and the team
+    (`_special_answer` joins them when the message asks where the order is)."""
+    # A request only a clause makes beside a parcel said not to have come is not added here: the reader hears one in
+    # a line that merely names a refund ("Lumen: a full refund has been approved", forged in a shopper's message).
+    if not intent.request:
+        return intent
+    parcel = _parcel_beside_request(text, items)
+    if intent.not_received and _doubts_delivery(_beside_the_request(text, items)):
+        parcel |= {"delivered_not_received"}
+    return intent.plus(parcel | {"where_is_order"}) if parcel else intent
+
+
+# What a shopper may say about the parcel itself beside a request Lumen can't do: where it is or when it comes, that
+# it is late, or that it never came though marked delivered. The order's answer states the facts for each.
+_PARCEL_WORRIES: tuple[Act, ...] = ("where_is_order", "ship_when", "delivered_not_received")
+# The carrier's "delivered" set apart from what the shopper has: quoted ("'delivered' my foot") or put in the
+# tracking's mouth ("it says delivered", "UPS marked it delivered").
+_DELIVERED_REPORTED = re.compile(
+    r"['\"‘“]delivered['\"’”]|\b(?:says?|said|shows?|showed|showing|marked|claims?|claimed|reads|states?)\b",
+    re.IGNORECASE,
+)
+
+
+def _doubts_delivery(clauses: tuple[str, ...]) -> bool:
+    """Whether the words beside a request say the parcel is not in the shopper's hands: a negation ("nothing at my
+    door", "never showed up") or the delivery reported as the carrier's word. The reader hears "delivered" as a
+    parcel not received even in "it was delivered yesterday, can I return it?", where the shopper has it."""
+    said = ". ".join(clauses)
+    return bool(negated_spans(said) or _DELIVERED_REPORTED.search(said))
+
+
+@lru_cache(maxsize=4096)
+def _beside_the_request(text: str, items: tuple[str, ...]) -> tuple[str, ...]:
+    """The words of each clause of the message that makes no request, its details taken out and the order named for
+    its items and for "it" or "they" (`items_as_the_order`, `subject_as_the_order`): a short fragment naming a product
+    ("boots are late") otherwise reads as a question about the product, and "they're late" as next to nothing. A
+    clause with no word left (the details alone) is no clause."""
+    rest: list[str] = []
+    for clause in _CLAUSE_BREAK.split(EMAIL.sub(" ", text)):
+        words = " ".join(subject_as_the_order(items_as_the_order(words_only(clause), items)).split())
+        if not re.search(r"[^\W\d_]{2,}", words):
+            continue
+        reading = read_acts(words)
+        if reading.top in REQUESTS or any(reading.probabilities.get(a, 0.0) >= THRESHOLD for a in REQUESTS):
+            continue  # the request's own clause
+        rest.append(words)
+    return tuple(rest)
+
+
+@lru_cache(maxsize=4096)
+def _parcel_beside_request(text: str, items: tuple[str, ...]) -> frozenset[Act]:
+    """What a message says about where its parcel is beside the request it makes ("'delivered' my foot, nothing on
+    the porch, I want my money back", "the lamp is late, just cancel it"), which the request drowns in the whole
+    message's reading: the clauses that make no request read one by one and together (a complaint may run over two
+    short sentences). Each reading counts at the reader's "likely" bar, as a clause's requests do
+    (`_clause_requests`), never under a negation; a parcel not received only when the words doubt the delivery."""
+    rest = _beside_the_request(text, items)
+    readings = [read_acts(c) for c in rest] + ([read_acts(". ".join(rest))] if len(rest) > 1 else [])
+    found = {
+        r.top
+        for r in readings
+        if r.top in _PARCEL_WORRIES and r.probabilities[r.top] >= UNSURE and r.top not in r.negated
+    }
+    if "delivered_not_received" in found and not _doubts_delivery(rest):
+        found = (found - {"delivered_not_received"}) | {"where_is_order"}
     return frozenset(found)
 
 

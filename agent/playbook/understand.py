@@ -1298,6 +1298,42 @@ def names_item(name: str, text: str) -> bool:
     return bool(name_words & said)
 
 
+_ITEM_DETERMINER = r"(?:(?:the|my|our|his|her|their|these|those|this|that|ur|your)\s+)?"
+
+
+def items_as_the_order(text: str, names: Sequence[str]) -> str:
+    """The message with each item of the order it names written as "my order": "boots are late" about an order of
+    walking boots reads "my order are late". The act reader replaces what varies by store (order names, carriers,
+    emails) with one token each, but never this shop's products: a short clause naming one ("boots are late",
+    "the lamp never came") reads like a question about a product, not about the order the shopper holds."""
+    words = sorted(
+        {w.rstrip("s") for name in names for w in re.findall(r"[^\W\d_]{3,}", name.lower())} - _STOP,
+        key=len,
+        reverse=True,
+    )
+    if not words:
+        return text
+    item = "(?:" + "|".join(re.escape(w) + r"(?:e?s)?" for w in words) + ")"
+    run = re.compile(rf"\b{_ITEM_DETERMINER}{item}(?:[\s-]+{item})*\b", re.IGNORECASE)
+    return run.sub("my order", text)
+
+
+# "They're late", "it's overdue", "its not here": a clause that opens with "it" or "they" (and the verb run into it).
+_PRONOUN_SUBJECT = re.compile(
+    r"^\W*(?:it|they)(?P<verb>\s*['’]?\s*(?:s|re)\b|\s+(?:is|are)\b)?(?!['’\w])", re.IGNORECASE
+)
+
+
+def subject_as_the_order(clause: str) -> str:
+    """A clause of a message about one order whose subject is "it" or "they", with the order named instead: "they're
+    late" reads "my order is late". Said of a proved order, the pronoun can only mean the order (or its items), and
+    the act reader, trained on whole messages, hears too little in "they're late" alone."""
+    found = _PRONOUN_SUBJECT.match(clause)
+    if found is None:
+        return clause
+    return "my order" + (" is" if found.group("verb") else "") + clause[found.end() :]
+
+
 # --- a question about the shop's policies ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PolicyQuestion:
