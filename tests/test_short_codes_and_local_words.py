@@ -16,6 +16,7 @@ from agent.playbook.understand import (
     detect_intent,
     extract_details,
     firm_yes,
+    named_statuses,
     offer_answer,
     order_numbers,
     terms_named,
@@ -386,6 +387,25 @@ def test_the_words_asked_about(message: str, asked: str | None) -> None:
 
 def test_no_term_in_plain_words() -> None:
     assert terms_named("where is my parcel, it was meant to come today") == ()
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "what does 'onboard for delivery' mean?",
+        "tracking says On Board For Delivery, what's that",
+        "it's been 'on vehicle for delivery' since 8am??",
+        "says with courier for delivery, what does that mean",
+    ],
+)
+def test_carriers_own_words_for_out_for_delivery(message: str) -> None:
+    # Carriers word the last leg their own way; each is the same status, explained the same way.
+    assert named_statuses(message) == ("OUT_FOR_DELIVERY",)
+
+
+async def test_a_carriers_word_for_a_status_is_explained_before_any_order(store: Path) -> None:
+    [reply] = await converse(store, "what does onboard for delivery mean?")
+    assert "driver" in reply and "order number" not in reply
 
 
 async def test_a_term_is_explained_before_any_order(store: Path) -> None:
