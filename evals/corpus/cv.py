@@ -60,8 +60,8 @@ def confusions(fold: Fold) -> Counter[tuple[str, str]]:
     for u, read in zip(fold.rows, fold.read, strict=True):
         if set(read) == set(u.acts):
             continue
-        missed = [a for a in u.acts if a not in read] or ["-"]
-        extra = [a for a in read if a not in u.acts] or ["-"]
+        missed: list[str] = [a for a in u.acts if a not in read] or ["-"]
+        extra: list[str] = [a for a in read if a not in u.acts] or ["-"]
         counted.update((m, e) for m in missed for e in extra)
     return counted
 
