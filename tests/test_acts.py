@@ -399,3 +399,33 @@ def test_the_reader_reads_slipped_words_like_the_words(model: ActModel) -> None:
         ("it came brokne", "it came broken"),
     ]:
         assert model.read(typed).top == model.read(meant).top
+
+
+# --- the training-only CV script --------------------------------------------------------------------------------
+def test_cv_counts_confusions_and_keeps_split_file_lines_apart() -> None:
+    from evals.corpus import Utterance
+    from evals.corpus.cv import Fold, confusions, written_only
+
+    rows = [
+        Utterance(text="a", acts=("ship_when",), store="s", split="train", source="s.txt:1"),
+        Utterance(text="b", acts=("cancel_request", "where_is_order"), store="s", split="train", source="s.txt:2"),
+        Utterance(text="c", acts=("thanks",), store="s", split="train", source="s.34.train.txt:1"),
+    ]
+    read = [("where_is_order",), ("cancel_request",), ("thanks",)]
+    fold = Fold(rows, read, [{} for _ in rows])  # type: ignore[arg-type]
+    # A missed act against the act read instead; a dropped second act against nothing; a right reading not at all.
+    assert confusions(fold) == Counter({("ship_when", "where_is_order"): 1, ("where_is_order", "-"): 1})
+    assert [u.text for u in written_only(fold).rows] == ["a", "b"]
+
+
+def test_word_families_skipped_by_first_word_read_the_same() -> None:
+    from agent.playbook.acts import _concepts, with_concepts, with_placeholders
+
+    def every_family(text: str) -> str:
+        for token, pattern, _ in _concepts():
+            text = pattern.sub(lambda m, t=token: f"{m.group(0)} {t}", text)  # type: ignore[misc]
+        return text
+
+    for u in load_corpus():
+        text = with_placeholders(u.text)
+        assert with_concepts(text) == every_family(text), u.text

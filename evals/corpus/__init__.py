@@ -73,6 +73,9 @@ How messages are labelled (the acts are `agent.playbook.acts.Act`):
   - acknowledge / thanks / goodbye: a nod with thanks for information ("ok thanks for the info") is acknowledge alone;
     "ok, bye" is goodbye alone; thanks and a goodbye ("cheers, bye now") carry both.
   - cancel_request + refund_request when both are asked ("cancel it and give me my money back").
+  - Relabelled with batch 34 (training-only lines that broke the package_followup / missing_tracking rule): "can you
+    get me the tracking number" and "could u get me a tracking link" (harbor-us.32) asked for a number the shopper
+    has not seen, not one that does not work: package_followup, as "can you give me the tracking number" is.
   Known exceptions: three split training rows ask for a replacement of a damaged item and still carry replacement
   alone; giving them damaged_item too would take that act's held-out share under the seventh the tests guard.
 
