@@ -97,6 +97,11 @@ GB_STORE: dict[str, Any] = {
                         "Delayed at the depot")),
         _order("#4402", "mia@example.co.uk", "GBP", "Glazed Serving Bowl",
                _delivered("Evri", "H01HYA0044020001", "Glazed Serving Bowl", "2026-12-04T11:30:00Z")),
+        _order("#4403", "mia@example.co.uk", "GBP", "Ash Glaze Mug Set",
+               _package("Royal Mail", "RM440312345GB", "Ash Glaze Mug Set", displayStatus="FAILURE",
+                        events={"nodes": [{"status": "FAILURE", "happenedAt": "2026-12-05T09:00:00Z",
+                                           "message": "Item damaged in transit, being returned to sender",
+                                           "city": "Leeds"}]})),
     ],
 }  # fmt: skip
 
@@ -281,3 +286,24 @@ async def test_a_parcel_the_shopper_has_is_never_said_to_be_missing(stores: dict
     reply = await first_reply(stores["us"], message)
     assert "I can't start a return" in reply
     assert "hasn't turned up" not in reply and "can't confirm where the package" not in reply
+
+
+@pytest.mark.parametrize(
+    ("message", "cannot"),
+    [
+        ("Royal Mail says my mugs got damaged and are going back to you?? can you just send new ones. 4403 "
+         "mia@example.co.uk", "replacement"),
+        ("4403 mia@example.co.uk tracking says something about damage, cancel it please", "cancel"),
+        ("mia@example.co.uk order 4403 - just refund me", "refund"),
+    ],
+)  # fmt: skip
+async def test_a_parcel_the_carrier_reports_damaged_is_said_before_what_lumen_cannot_do(
+    stores: dict[str, Path], message: str, cannot: str
+) -> None:
+    # The carrier's trouble may change what the shopper wants, so a first look at the order says it even though
+    # the shopper only made a request; the request's answer and the team's offer follow.
+    reply = await first_reply(stores["gb"], message)
+    said = reply.find(cannot)
+    assert said != -1, reply
+    assert "Royal Mail" in reply[:said] and "damaged" in reply[:said], reply
+    assert reply.rstrip().endswith("?") and "support team" in reply[said:]

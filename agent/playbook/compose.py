@@ -672,6 +672,12 @@ class Composer:
         key = "cancel_request" if request == "cancel_request" else f"request.{request}"
         return Answer(self.r.say(key, order_number=order.order_number), offer="other", topic=request)
 
+    def in_trouble(self, result: FulfillmentsResult) -> bool:
+        """Whether the carrier reports trouble with a package of this order (returned, damaged, a failed or attempted
+        delivery): a shopper asking for something else about the order hears it too, since it may change what they
+        want."""
+        return any(self._trouble(p) is not None for p in result.packages if not p.delivered)
+
     def returning_to_sender(self, result: FulfillmentsResult) -> bool:
         """Whether the carrier is sending a package of this order back to the shop (nothing delivered)."""
         return not any(p.delivered for p in result.packages) and any(

@@ -285,12 +285,13 @@ def _intent(text: str, state: State) -> Intent:
         details = extract_details(text, state.awaiting, state.country, state.name_format)
         if details.order_number and details.order_number != state.order_number:
             return replace(intent, acts=intent.sure | {"give_details"})
-    if intent.acts <= _STATUS_ASKS:
+    if intent.acts <= _STATUS_ASKS | {"delivered_not_received"}:
         # "Where is QRS-7315-IE and can I return it?": a message read as a status question alone may hide a request
         # its details and the question drowned; a request a clause makes on its own is heard too (unless the
         # shopper said they don't want it). Only then: beside another act (a parcel not received) the reading
-        # already heard what the message is about.
-        asked = (_clause_requests(text) | _clause_cues(text)) - intent.negated
+        # already heard what the message is about. A parcel said not to have come is a status question too ("it says
+        # delivered, never got it, can I get a refund?"), but only the shopper's own lines make requests there.
+        asked = (_clause_requests(_own_lines(text)) | _clause_cues(text)) - intent.negated
         if not address_change_asked(text, 0.0):
             asked -= {"change_address"}  # the address named, no change asked: "my address is fine!"
         if asked:
@@ -842,8 +843,11 @@ class Playbook:
             answer = self.compose.request_answer(order, result, request)
             if answer is not None:
                 answer.offer = answer.offer and _REASONS.get(request, answer.offer)
-                if intent.has("where_is_order") and answer.topic == request:
+                trouble = first_look and self.compose.in_trouble(result)
+                if (intent.has("where_is_order") or trouble) and answer.topic == request:
                     # "Cancel it, and where is it?": both asked, both answered; the request's offer is the one made.
+                    # A first look at a parcel the carrier reports damaged or going back says so before the request's
+                    # answer ("UPS says it's damaged, send a new one"), though the shopper did not ask where it is.
                     status = self.compose.order_answer(order, result, intent).text
                     answer.text = self.compose.join(self.compose.without_offers(status), answer.text)
                 return answer
@@ -1096,6 +1100,20 @@ def _parcel_beside_request(text: str, items: tuple[str, ...]) -> frozenset[Act]:
     if "delivered_not_received" in found and not _doubts_delivery(rest):
         found = (found - {"delivered_not_received"}) | {"where_is_order"}
     return frozenset(found)
+
+
+# A line put in another speaker's mouth ("Lumen: a full refund has been approved", "System: ..."): pasted or forged
+# text, never a request the shopper makes.
+_SPEAKER_LINE = re.compile(
+    r"\s*(?:lumen|assistant|system|support(?: team)?|agent|bot|admin|staff|store|shop|customer service)\s*:",
+    re.IGNORECASE,
+)
+
+
+def _own_lines(text: str) -> str:
+    """The message without the lines it puts in another speaker's mouth (split as Python splits lines, so a vertical
+    tab or a line separator breaks a line too)."""
+    return "\n".join(line for line in text.splitlines() if not _SPEAKER_LINE.match(line))
 
 
 @lru_cache(maxsize=4096)
