@@ -291,7 +291,8 @@ def _intent(text: str, state: State) -> Intent:
         # shopper said they don't want it). Only then: beside another act (a parcel not received) the reading
         # already heard what the message is about. A parcel said not to have come is a status question too ("it says
         # delivered, never got it, can I get a refund?"), but only the shopper's own lines make requests there.
-        asked = (_clause_requests(_own_lines(text)) | _clause_cues(text)) - intent.negated
+        own = _own_lines(text)
+        asked = (_clause_requests(own) | _clause_cues(own)) - intent.negated
         if not address_change_asked(text, 0.0):
             asked -= {"change_address"}  # the address named, no change asked: "my address is fine!"
         if asked:
