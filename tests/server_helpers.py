@@ -9,6 +9,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
+from pydantic_ai.models import Model
+
+import server
+from agent.service import Lumen
 from config import Settings
 from shopify.store_file import DEMO_STORE
 
@@ -95,3 +100,17 @@ def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
         if data:  # a block without data (the stream's `: ping` keep-alive comment) is no event
             events.append((name, json.loads("\n".join(data))))
     return events
+
+
+async def stream_with_llm(lumen: Lumen, llm: Model, message: str) -> list[tuple[str, dict[str, Any]]]:
+    """One shopper message through POST /api/chat/stream with `llm` as the merchant's LLM: the events the widget
+    receives."""
+    lumen.models.name = "openai:streamed-llm"
+    lumen.models._llm = llm
+    app = server.create_app(lumen=lumen)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://lumen.test") as http:
+            response = await http.post("/api/chat/stream", json={"message": message})
+    assert response.status_code == 200
+    return sse_events(response.text)

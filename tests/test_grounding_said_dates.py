@@ -15,7 +15,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from pydantic_ai.messages import (
     ModelMessage,
@@ -29,13 +28,12 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
-import server
 from agent.core import lumen_agent
 from agent.grounding import Evidence, evidence, ungrounded
 from agent.prompts import Replies
 from agent.service import Lumen
 from config import Settings
-from tests.server_helpers import make_settings, sse_events
+from tests.server_helpers import make_settings, stream_with_llm
 
 MONDAY = date(2026, 12, 7)
 EMAIL = "ines@example.co.uk"
@@ -302,17 +300,9 @@ class StreamedLLM:
 async def stream_turn(store: Path, tmp_path: Path, llm: StreamedLLM, message: str) -> list[tuple[str, dict[str, Any]]]:
     lumen = await Lumen.create(make_settings(tmp_path, lumen_store=store))
     try:
-        lumen.models.name = "openai:streamed-llm"
-        lumen.models._llm = llm.model()
-        app = server.create_app(lumen=lumen)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://lumen.test") as http:
-                response = await http.post("/api/chat/stream", json={"message": message})
+        return await stream_with_llm(lumen, llm.model(), message)
     finally:
         await lumen.close()
-    assert response.status_code == 200
-    return sse_events(response.text)
 
 
 def streamed(events: list[tuple[str, dict[str, Any]]]) -> str:

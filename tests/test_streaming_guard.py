@@ -9,17 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
 import agent.core as core
-import server
 from agent.playbook.model import ReplyStep, State
 from agent.prompts import Replies
 from agent.service import Lumen
-from tests.server_helpers import make_settings, sse_events
+from tests.server_helpers import make_settings, stream_with_llm
 
 ASK = "where is order 1042? jordan.lee@example.com"
 INVENTED_TRACKING = "1Z999AA10199999999"
@@ -71,15 +69,7 @@ async def lumen(tmp_path: Path) -> AsyncIterator[Lumen]:
 
 async def stream_turn(lumen: Lumen, llm: StreamedLLM, message: str = ASK) -> list[tuple[str, dict[str, Any]]]:
     """One shopper message through POST /api/chat/stream, with `llm` as the merchant's LLM (the playbook behind it)."""
-    lumen.models.name = "openai:streamed-llm"
-    lumen.models._llm = llm.model()
-    app = server.create_app(lumen=lumen)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://lumen.test") as http:
-            response = await http.post("/api/chat/stream", json={"message": message})
-    assert response.status_code == 200
-    return sse_events(response.text)
+    return await stream_with_llm(lumen, llm.model(), message)
 
 
 def streamed(events: list[tuple[str, dict[str, Any]]]) -> str:
