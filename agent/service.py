@@ -568,6 +568,7 @@ class Lumen:
     async def _retention_round(self, interval_s: float) -> None:
         try:
             await self.apply_retention()
+            await self.db.prune_webhook_events()  # webhook dedupe rows past every retry (storage.webhooks)
         except Exception:  # a database hiccup: the next round tries again
             log.exception("retention round failed; trying again in %s s", interval_s)
 

@@ -21,12 +21,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
 
 from shopify.auth import ShopifyAuthError
 from shopify.client import (
@@ -69,15 +71,27 @@ BULK_CANCEL_MUTATION = (
     "mutation LumenBulkCancel($id: ID!) { bulkOperationCancel(id: $id) { "
     "bulkOperation { id status } userErrors { field message } } }"
 )
+# An operation found running or finished when a backfill starts (left by a worker killed mid-backfill, recorded in
+# the mirror's state, or named by Shopify's refusal to start another): with its query, to tell whether it is a
+# backfill Lumen would run now, whose result can be adopted (`export_orders`, `resume`).
+BULK_ADOPT_QUERY = (
+    "query LumenBulkAdopt($id: ID!) { bulkOperation(id: $id) { "
+    "id status errorCode objectCount rootObjectCount url partialDataUrl createdAt completedAt query } }"
+)
 # A mutation costs 10 points, a bulk operation's status 1: nothing like an orders query's estimate.
 for _document, _cost in ((BULK_RUN_MUTATION, 10), (BULK_OPERATION_QUERY, 1), (BULK_CONFIRM_MUTATION, 10),
-                         (BULK_CONFIRM_POLL, 1), (BULK_CANCEL_MUTATION, 10)):  # fmt: skip
+                         (BULK_CONFIRM_POLL, 1), (BULK_CANCEL_MUTATION, 10), (BULK_ADOPT_QUERY, 1)):  # fmt: skip
     COST_ESTIMATES.setdefault(_document, _cost)
 # What Shopify answers when this app already runs as many bulk queries as it may on the shop: one at a time before
 # API version 2026-01 (OPERATION_IN_PROGRESS), five since (LIMIT_REACHED once they are all taken).
 BUSY_CODES = frozenset({"OPERATION_IN_PROGRESS", "LIMIT_REACHED"})
 
 _RUNNING = frozenset({"CREATED", "RUNNING", "CANCELING"})
+# Shopify's refusal to start another bulk query (OPERATION_IN_PROGRESS) names the one running, by its GID.
+_NAMED_OPERATION = re.compile(r"gid://shopify/BulkOperation/\d+")
+# A backfill query's search (`bulk_orders_query`): the time is what differs between two backfills' queries.
+_SINCE = re.compile(r"updated_at:>'([^']*)'")
+_TIME = TypeAdapter(datetime)
 # How long a caller cancelled mid-operation (a stopping server) waits for its `bulkOperationCancel`, at most: within
 # the server's grace for a background task (server.SHUTDOWN_GRACE_S, 5 s).
 STOP_CANCEL_GRACE_S = 3.0
@@ -103,6 +117,12 @@ class BulkExportFailed(Exception):
 
 class BulkBusy(BulkExportFailed):
     """Shopify ran no bulk query: this app already runs as many as it may on the shop (`BUSY_CODES`)."""
+
+    @property
+    def operation_id(self) -> str | None:
+        """The operation running, when Shopify's refusal names it (OPERATION_IN_PROGRESS does)."""
+        named = _NAMED_OPERATION.search(str(self))
+        return named.group(0) if named else None
 
 
 def bulk_orders_query(updated_since: datetime, scopes: frozenset[str] | None) -> str:
@@ -154,6 +174,7 @@ BULK_DOCUMENTS = (
     BULK_CONFIRM_MUTATION,
     BULK_CONFIRM_POLL,
     BULK_CANCEL_MUTATION,
+    BULK_ADOPT_QUERY,
     bulk_orders_query(datetime(2026, 1, 1), None),
     bulk_confirm_query(["gid://shopify/Order/1", "gid://shopify/Order/2"], None),
 )
@@ -170,6 +191,8 @@ class BulkOperation:
     root_object_count: int = 0
     url: str | None = None
     partial_data_url: str | None = None
+    created_at: datetime | None = None
+    query: str | None = None  # asked only when an operation is found rather than started (`BULK_ADOPT_QUERY`)
 
     @classmethod
     def parse(cls, node: dict[str, Any]) -> BulkOperation:
@@ -181,7 +204,31 @@ class BulkOperation:
             root_object_count=int(node.get("rootObjectCount") or 0),
             url=node.get("url"),
             partial_data_url=node.get("partialDataUrl"),
+            created_at=_time(node.get("createdAt")),
+            query=node.get("query") if isinstance(node.get("query"), str) else None,
         )
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        return _TIME.validate_python(value) if value else None
+    except ValidationError:
+        return None
+
+
+@dataclass(frozen=True)
+class Resume:
+    """A bulk operation a backfill left behind (its id, recorded in the mirror's state): `adopt` it if it is still a
+    backfill Lumen would run now, else (too old to be worth waiting for or reading) only cancel it if it still runs."""
+
+    operation_id: str
+    adopt: bool = True
+
+
+# Told of the operation a backfill reads from once it is known, before it is waited for: one it started (`adopted`
+# False), or one left running or finished that it adopted (True). The order mirror records its id so that a worker
+# killed meanwhile leaves the next one something to adopt or cancel.
+OnStart = Callable[[BulkOperation, bool], Awaitable[None]]
 
 
 def export_window(admin: ShopifyAdmin, updated_since: datetime) -> datetime:
@@ -208,8 +255,17 @@ async def export_orders(
     max_wait_s: float = 3600.0,
     group_objects: bool = True,
     http: httpx.AsyncClient | None = None,
+    resume: Resume | None = None,
+    on_start: OnStart | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
     """Every order updated after `updated_since`, one node at a time, as `parse_order` reads them.
+
+    A backfill's operation may outlive its worker (killed outright, it cannot cancel it). `resume` names one left
+    behind: it is adopted, waited for if it still runs and read if it completed, when it is a backfill of the same
+    fields from `updated_since` or earlier (`BULK_ADOPT_QUERY`); otherwise, or when `resume.adopt` is False, it is
+    cancelled if it still runs (it holds one of the app's bulk slots) and a new one started. A new one refused because
+    another runs adopts the one Shopify names the same way, if it can. `on_start` is told of the operation read from
+    before it is waited for (see `OnStart`).
 
     Raises BulkExportFailed when the operation fails, is canceled, is refused, takes longer than `max_wait_s`
     (counting the waits asked of `sleep`) or its download breaks off (orders already yielded stay good), and
@@ -223,7 +279,9 @@ async def export_orders(
     since = export_window(admin, updated_since)
     query = bulk_orders_query(since, admin.granted_scopes)
     waited = _Waited(sleep, max_wait_s)
-    operation = await _start(admin, query, group_objects, waited, poll_s)
+    operation, adopted = await _backfill_operation(admin, query, since, resume, group_objects, waited, poll_s)
+    if on_start is not None:
+        await _tell(on_start, admin, operation, adopted)
     finished = await _finish(admin, operation, waited, poll_s)
     log.info(
         "Shopify: bulk export %s finished: %d orders, %d objects", finished.id, finished.root_object_count,
@@ -254,11 +312,88 @@ async def confirm_orders(
     await admin.shop()  # the granted scopes, as the client last learned them: a denied field fails everything
     query = bulk_confirm_query(order_ids, admin.granted_scopes)
     waited = _Waited(sleep, max_wait_s)
-    operation = await _start(admin, query, True, waited, poll_s, mutation=BULK_CONFIRM_MUTATION, wait_busy=False)
+    operation = await _start(admin, query, True, mutation=BULK_CONFIRM_MUTATION)
     finished = await _finish(admin, operation, waited, poll_s, poll=BULK_CONFIRM_POLL)
     if finished.url is None:
         return []
     return [node async for node in _orders_from(finished.url, grouped=True, http=http)]
+
+
+async def _backfill_operation(
+    admin: ShopifyAdmin,
+    query: str,
+    since: datetime,
+    resume: Resume | None,
+    group: bool,
+    waited: _Waited,
+    poll_s: float,
+) -> tuple[BulkOperation, bool]:
+    """The operation a backfill reads from, and whether it was adopted rather than started: the one left behind when
+    it can be adopted, else a new one (the one left behind is cancelled). Refused because one already runs
+    (`BUSY_CODES`), the one Shopify names is adopted the same way, once, if it can be; otherwise it is waited out (it
+    may be anything this app runs: a confirming read ends within a minute, and an operation of a backfill is given up
+    by its own worker; one whose worker was killed is the one left behind, cancelled above)."""
+    tried: set[str] = set()
+    if resume is not None:
+        tried.add(resume.operation_id)
+        found = await _adopt_or_cancel(admin, resume.operation_id, query, since, adopt=resume.adopt)
+        if found is not None:
+            return found, True
+    while True:
+        try:
+            return await _start(admin, query, group), False
+        except BulkBusy as busy:
+            named = busy.operation_id
+            if named is not None and named not in tried:
+                tried.add(named)
+                found = await _adopt_or_cancel(admin, named, query, since, adopt=True, cancel_unusable=False)
+                if found is not None:
+                    return found, True
+            log.info("Shopify: another bulk query is running; waiting %.1fs to start the order export", poll_s)
+            await waited(poll_s, "waited for another bulk query to finish")
+
+
+async def _adopt_or_cancel(
+    admin: ShopifyAdmin, operation_id: str, query: str, since: datetime, *, adopt: bool, cancel_unusable: bool = True
+) -> BulkOperation | None:
+    """The operation, if a backfill may read from it: still running or completed, and a backfill of the same fields
+    as `query` from `since` or earlier (its result then holds every order this one would). One that may not (or with
+    `adopt` False) is cancelled if it still runs (unless `cancel_unusable` is False), and None returned; None too for
+    one Shopify no longer knows."""
+    node = (await admin.execute(BULK_ADOPT_QUERY, {"id": operation_id})).get("bulkOperation")
+    if not isinstance(node, dict):
+        return None
+    operation = BulkOperation.parse(node)
+    usable = operation.status in ("CREATED", "RUNNING", "COMPLETED") and _same_backfill(operation.query, query, since)
+    if adopt and usable:
+        log.info("Shopify: adopting bulk operation %s (%s) left by an earlier backfill", operation.id, operation.status)
+        return operation
+    if cancel_unusable and operation.status in ("CREATED", "RUNNING"):
+        log.info("Shopify: cancelling bulk operation %s left by an earlier backfill: not adoptable", operation.id)
+        await cancel(admin, operation.id)
+    return None
+
+
+def _same_backfill(found: str | None, query: str, since: datetime) -> bool:
+    """Whether an operation's query is `query` but for its time, and that time is `since` or earlier: a confirming
+    read (`id:1 OR ...`), a query of other fields (the granted scopes changed) or a shorter window is not."""
+    if found is None or (named := _SINCE.search(found)) is None:
+        return False
+    found_since = _time(named.group(1))
+    return found_since is not None and found_since <= since and _SINCE.sub("", found) == _SINCE.sub("", query)
+
+
+async def _tell(on_start: OnStart, admin: ShopifyAdmin, operation: BulkOperation, adopted: bool) -> None:
+    """`on_start`; when it fails (the server stopping, the database unreachable) the operation is cancelled, as one
+    whose export goes is (`_finish`)."""
+    try:
+        await on_start(operation, adopted)
+    except asyncio.CancelledError:
+        await _cancel_on_the_way_out(admin, operation.id)
+        raise
+    except Exception:
+        await cancel(admin, operation.id)
+        raise
 
 
 @dataclass
@@ -276,36 +411,21 @@ class _Waited:
         await self.sleep(seconds)
 
 
-async def _start(
-    admin: ShopifyAdmin,
-    query: str,
-    group: bool,
-    waited: _Waited,
-    poll_s: float,
-    *,
-    mutation: str = BULK_RUN_MUTATION,
-    wait_busy: bool = True,
-) -> BulkOperation:
-    """Start the bulk query, waiting while this app runs as many bulk queries as Shopify allows (`BUSY_CODES`), or
-    with `wait_busy=False` raising BulkBusy."""
-    while True:
-        data = await _run(admin, mutation, {"query": query, "group": group})
-        payload = data.get("bulkOperationRunQuery") or {}
-        errors = [e for e in payload.get("userErrors") or [] if isinstance(e, dict)]
-        busy = next((e for e in errors if e.get("code") in BUSY_CODES), None)
-        if busy is not None and not wait_busy:
-            raise BulkBusy(str(busy.get("code")), str(busy.get("message") or "bulk queries are all taken"))
-        if busy is not None:
-            log.info("Shopify: another bulk query is running; waiting %.1fs to start the order export", poll_s)
-            await waited(poll_s, "waited for another bulk query to finish")
-            continue
-        if errors:
-            first = errors[0]
-            raise BulkExportFailed(str(first.get("code") or "INVALID"), str(first.get("message") or first))
-        node = payload.get("bulkOperation")
-        if not isinstance(node, dict) or not node.get("id"):
-            raise BulkExportFailed("INVALID", "Shopify started no bulk operation")
-        return BulkOperation.parse(node)
+async def _start(admin: ShopifyAdmin, query: str, group: bool, *, mutation: str = BULK_RUN_MUTATION) -> BulkOperation:
+    """Start the bulk query; BulkBusy while this app runs as many bulk queries as Shopify allows (`BUSY_CODES`)."""
+    data = await _run(admin, mutation, {"query": query, "group": group})
+    payload = data.get("bulkOperationRunQuery") or {}
+    errors = [e for e in payload.get("userErrors") or [] if isinstance(e, dict)]
+    busy = next((e for e in errors if e.get("code") in BUSY_CODES), None)
+    if busy is not None:
+        raise BulkBusy(str(busy.get("code")), str(busy.get("message") or "bulk queries are all taken"))
+    if errors:
+        first = errors[0]
+        raise BulkExportFailed(str(first.get("code") or "INVALID"), str(first.get("message") or first))
+    node = payload.get("bulkOperation")
+    if not isinstance(node, dict) or not node.get("id"):
+        raise BulkExportFailed("INVALID", "Shopify started no bulk operation")
+    return BulkOperation.parse(node)
 
 
 async def _finish(

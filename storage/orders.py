@@ -107,6 +107,10 @@ class OrderSyncRecord(BaseModel):
     lease_holder: str | None = None
     lease_expires_at: datetime | None = None
     generation: int = 0
+    # The backfill's bulk operation while it runs (a worker killed mid-backfill leaves it here), and when that
+    # backfill began: the time its result is as of.
+    bulk_operation_id: str | None = None
+    bulk_operation_at: datetime | None = None
 
 
 def _row(mirrored: MirroredOrder, synced_at: datetime) -> dict[str, Any]:

@@ -76,6 +76,8 @@ webhook_events = sa.Table(
     sa.Column("event_id", sa.Text, primary_key=True),
     sa.Column("topic", sa.Text, nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
+    # The retention loop deletes deliveries older than the dedupe window by this (`storage.webhooks`).
+    sa.Index("ix_webhook_events_received_at", "received_at"),
 )
 
 # What each conversation is about, in exact normalised form: the emails the shopper typed or proved, the logged-in
@@ -166,4 +168,8 @@ order_sync = sa.Table(
     # Bumped by every reset of the state (a reinstall, shop/redact): a backfill or reconciliation that began before
     # one records nothing over it (`storage.orders.OrderStore.update_order_sync`).
     sa.Column("generation", sa.Integer, nullable=False, server_default="0"),
+    # The backfill's Shopify bulk operation while it runs, and when that backfill began: a worker killed mid-backfill
+    # leaves it running on Shopify, and the next holder of the lease adopts its result or cancels it (`sync.service`).
+    sa.Column("bulk_operation_id", sa.Text, nullable=True),
+    sa.Column("bulk_operation_at", UTCDateTime, nullable=True),
 )

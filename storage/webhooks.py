@@ -1,11 +1,23 @@
-"""Shopify webhook deliveries already seen, so a retried delivery is acted on once."""
+"""Shopify webhook deliveries already seen, so a retried delivery is acted on once; pruned once past every retry."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
+
+import sqlalchemy as sa
 
 from storage.database import Engine
 from storage.schema import webhook_events
+
+# How long a delivery's keys are kept. Shopify retries a delivery 8 times over 4 hours (older documentation said up to
+# 48 hours); a week is well past either, so a retry is always recognised, and the table stays a week of deliveries
+# instead of growing without end. A body replayed after that is not a retry: an order's payload triggered minutes ago
+# or more is not applied (`agent.webhooks.MAX_WEBHOOK_AGE`: the order is re-read instead) and privacy requests are
+# idempotent.
+WEBHOOK_DEDUPE_RETENTION = timedelta(days=7)
+# Rows deleted per write transaction: a few milliseconds each, so a turn's own write never waits behind a big prune.
+PRUNE_CHUNK = 1000
 
 
 class WebhookStore(Engine):
@@ -35,3 +47,20 @@ class WebhookStore(Engine):
         async with self.begin() as conn:
             result = await conn.execute(stmt)
         return result.rowcount == len(unique)
+
+    async def prune_webhook_events(
+        self, retention: timedelta = WEBHOOK_DEDUPE_RETENTION, *, chunk: int = PRUNE_CHUNK
+    ) -> int:
+        """Delete the deliveries remembered longer ago than `retention`, `chunk` rows to a short write transaction
+        (by the `received_at` index), until none is left; how many went. Run by the retention loop, never by a
+        request."""
+        c = webhook_events.c
+        cutoff = self.clock() - retention
+        pruned = 0
+        while True:
+            picked = sa.select(c.event_id).where(c.received_at < cutoff).limit(chunk).scalar_subquery()
+            async with self.begin() as conn:
+                gone = (await conn.execute(sa.delete(webhook_events).where(c.event_id.in_(picked)))).rowcount
+            pruned += gone
+            if gone < chunk:
+                return pruned

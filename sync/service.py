@@ -73,7 +73,7 @@ import statistics
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
@@ -83,13 +83,22 @@ from shopify.domain import Fulfillment, Order, parse_fulfillment, parse_order
 from shopify.names import order_key
 from shopify.webhooks import ORDER_GID, event_change, fulfillment_change, order_change
 from storage import Database, MirroredOrder
-from storage.orders import MIRROR_SHAPE, UPSERT_CHUNK, SyncState
+from storage.orders import MIRROR_SHAPE, UPSERT_CHUNK, OrderSyncRecord, SyncState
 from sync.changes import apply_event, apply_fulfillment, apply_order
 from sync.writes import Change, write_changes
 
 log = logging.getLogger("lumen.sync")
 
-Exporter = Callable[[datetime], AsyncIterator[dict[str, Any]]]
+
+class Exporter(Protocol):
+    """Every order updated since a time (`shopify.bulk.export_orders`): `resume` names the operation an earlier
+    backfill left, `on_start` is told of the operation read from (an exporter that runs none ignores both)."""
+
+    def __call__(
+        self, since: datetime, *, resume: bulk.Resume | None = None, on_start: bulk.OnStart | None = None
+    ) -> AsyncIterator[dict[str, Any]]: ...
+
+
 Reader = Callable[[str], Awaitable[Order | None]]
 Confirmer = Callable[[list[str]], Awaitable[list[dict[str, Any]]]]
 Stamps = Callable[[datetime], Awaitable[list[tuple[str, datetime]]]]
@@ -134,6 +143,10 @@ RECONCILE_OVERLAP = timedelta(minutes=2)
 BULK_POLL_S = 2.0
 # `ShopifyAdmin.order_stamps_updated_since` returns at most this many orders a call; a full page means ask again.
 RECONCILE_PAGE = 250
+# A backfill's bulk operation left behind by a worker killed mid-backfill (recorded in `order_sync`) is adopted by the
+# next backfill if it began within this, else cancelled: an export is given up after an hour anyway
+# (`shopify.bulk.export_orders`' max_wait_s), so an older one is stuck or its result stale.
+ADOPT_MAX_AGE = timedelta(hours=1)
 # After a failed round (Shopify unreachable, the lease held elsewhere), the background loop looks again this soon.
 RETRY_S = 30.0
 MAX_ERROR_CHARS = 300
@@ -206,8 +219,10 @@ class BackfillResult(BaseModel):
 
 
 def _default_exporter(admin: ShopifyAdmin) -> Exporter:
-    def export(since: datetime) -> AsyncIterator[dict[str, Any]]:
-        return bulk.export_orders(admin, since, poll_s=BULK_POLL_S)
+    def export(
+        since: datetime, *, resume: bulk.Resume | None = None, on_start: bulk.OnStart | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        return bulk.export_orders(admin, since, poll_s=BULK_POLL_S, resume=resume, on_start=on_start)
 
     return export
 
@@ -704,8 +719,10 @@ class OrderSync:
         )
         written = skipped = 0
         chunk: list[MirroredOrder] = []
+        operation = _Operation(self, before, started)
         try:
-            async for node in self.exporter(started - timedelta(days=self.sync_days)):
+            since = started - timedelta(days=self.sync_days)
+            async for node in self.exporter(since, resume=operation.resume(), on_start=operation.started):
                 mirrored = _from_node(node, started)
                 if mirrored is None:
                     skipped += 1
@@ -716,14 +733,23 @@ class OrderSync:
                     chunk = []
             written += await self._write_chunk(chunk, written, generation)
         except Exception as exc:
-            # The rows written so far stay (they answer lookups); the state goes back to what it was.
+            # The rows written so far stay (they answer lookups); the state goes back to what it was. An operation
+            # that failed, was cancelled or cannot be read is forgotten; one that may still run (Shopify unreachable)
+            # stays recorded, for the next backfill to adopt or cancel.
             state = "live" if before.state == "live" else "off"
-            await self._record(generation=generation, state=state, last_error=_error(exc))
+            ended = _forget_operation() if isinstance(exc, bulk.BulkExportFailed) else {}
+            await self._record(generation=generation, state=state, last_error=_error(exc), **ended)
             raise
         finished = self.db.clock()
-        # Changes after `started` reach the mirror by webhook, or by the next reconciliation (which starts there).
+        # Changes after the result's time reach the mirror by webhook, or by the next reconciliation (which starts
+        # there): `started`, or when the backfill that started an adopted operation began.
         recorded = await self._record(
-            generation=generation, state="live", last_sync_at=started, backfill_finished_at=finished, backfilled=written
+            generation=generation,
+            state="live",
+            last_sync_at=operation.as_of,
+            backfill_finished_at=finished,
+            backfilled=written,
+            **_forget_operation(),
         )
         if recorded:
             log.info("order mirror: backfilled %d orders (%d unreadable skipped)", written, skipped)
@@ -901,6 +927,36 @@ class OrderSync:
                 await self.drain()
             except Exception:  # the database is unreachable: the queue was taken; reconciliation catches up
                 log.exception("draining order refreshes failed")
+
+
+class _Operation:
+    """One backfill's bulk operation, as the mirror's state records it: the one an earlier backfill left behind is
+    offered to the exporter (`resume`: adopted if it began within `ADOPT_MAX_AGE`, else cancelled), and the one read
+    from is recorded as soon as it is known (`started`), with the time its result is as of (`as_of`)."""
+
+    def __init__(self, sync: OrderSync, before: OrderSyncRecord, started: datetime) -> None:
+        self.sync, self.before, self.started_at = sync, before, started
+        self.as_of = started
+
+    def resume(self) -> bulk.Resume | None:
+        left, at = self.before.bulk_operation_id, self.before.bulk_operation_at
+        if left is None:
+            return None
+        return bulk.Resume(left, adopt=at is not None and self.started_at - at <= ADOPT_MAX_AGE)
+
+    async def started(self, operation: bulk.BulkOperation, adopted: bool) -> None:
+        if adopted and operation.id == self.before.bulk_operation_id and self.before.bulk_operation_at is not None:
+            self.as_of = self.before.bulk_operation_at  # recorded when the backfill that started it began
+        elif adopted:
+            # Named by Shopify's refusal to start another: as of when Shopify created it, if that was earlier.
+            self.as_of = min(self.started_at, operation.created_at or self.started_at)
+        await self.sync._record(
+            generation=self.before.generation, bulk_operation_id=operation.id, bulk_operation_at=self.as_of
+        )
+
+
+def _forget_operation() -> dict[str, Any]:
+    return {"bulk_operation_id": None, "bulk_operation_at": None}
 
 
 def _from_node(node: dict[str, Any], read_at: datetime) -> MirroredOrder | None:

@@ -55,7 +55,11 @@ class Upstream:
         self.started = asyncio.Event()
         self.page = 250
 
-    async def export(self, since: datetime) -> AsyncIterator[dict[str, Any]]:
+    async def export(
+        self, since: datetime, *, resume: bulk.Resume | None = None, on_start: bulk.OnStart | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """As `shopify.bulk.export_orders` yields them, but with no bulk operation (so `resume` and `on_start` have
+        nothing to do)."""
         self.exports.append(since)
         for index, node in enumerate(copy.deepcopy(self.fake.orders)):
             for fulfillment in node.get("fulfillments") or []:

@@ -108,7 +108,7 @@ async def test_migration_0007_marks_copies_stored_before_the_original_total_as_o
     await old.close()
     async with Database(database_url, clock=clock) as database:  # upgraded in place at connect
         async with database.read() as conn:
-            assert await conn.run_sync(migrations.current) == migrations.head() == "0007"
+            assert await conn.run_sync(migrations.current) == migrations.head() == "0008"
         held_before, held_since = await database.mirrored_order(before.id), await database.mirrored_order(since.id)
         assert held_before is not None and held_since is not None
         assert (held_before.shape, held_before.order.original_total) == (0, None)
@@ -250,8 +250,10 @@ def bulk_sync(db: Database, fake: FakeShopify, admin: ShopifyAdmin, polls: Stuck
     """A mirror whose backfill and confirmations are real bulk operations on the fake, over its sockets."""
     upstream = Upstream(fake)
 
-    def export(since: datetime) -> AsyncIterator[dict[str, Any]]:
-        return bulk.export_orders(admin, since, poll_s=1.0, sleep=polls)
+    def export(
+        since: datetime, *, resume: bulk.Resume | None = None, on_start: bulk.OnStart | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        return bulk.export_orders(admin, since, poll_s=1.0, sleep=polls, resume=resume, on_start=on_start)
 
     async def confirm(order_ids: list[str]) -> list[dict[str, Any]]:
         return await bulk.confirm_orders(admin, order_ids, poll_s=1.0, sleep=polls)
