@@ -33,10 +33,14 @@ from shopify.source import OrderSourceError, OrderSourceThrottled, OrderSourceUn
 
 log = logging.getLogger(__name__)
 
-# One request teaches the client the shop, how it names orders and which scopes it was granted.
+# One request teaches the client the shop, how it names orders and which scopes it was granted. The shop's country
+# (`shopAddress`: `billingAddress` is deprecated in the 2026-07 schema, in favour of it) is the surest clue to its
+# locale, which the Admin API's shop does not give (`shopify.shop_locale`): a shop in Australia is answered in en_AU
+# even when its time zone and currency say nothing.
 SHOP_QUERY = (
     "query LumenShop { shop { name myshopifyDomain ianaTimezone currencyCode contactEmail "
-    "orderNumberFormatPrefix orderNumberFormatSuffix } currentAppInstallation { accessScopes { handle } } }"
+    "orderNumberFormatPrefix orderNumberFormatSuffix shopAddress { countryCodeV2 } } "
+    "currentAppInstallation { accessScopes { handle } } }"
 )
 
 
@@ -225,7 +229,7 @@ _BUILDERS: dict[str, Callable[[frozenset[str] | None], str]] = {
 
 # Used until Shopify has told us a query's real requested cost; deliberately the pessimistic figure.
 COST_ESTIMATES: dict[str, float] = {
-    SHOP_QUERY: 3,
+    SHOP_QUERY: 4,
     ORDERS_QUERY: 867,
     NAME_QUERY: 348,
     LINE_ITEMS_QUERY: 253,

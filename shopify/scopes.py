@@ -38,6 +38,7 @@ TYPE_SCOPES: dict[str, tuple[str, ...]] = {
     "BulkOperationCancelPayload": _NONE,  # cancelling the app's own stuck bulk operation (`shopify.bulk.cancel`)
     "UserError": _NONE,
     "Shop": _NONE,
+    "ShopAddress": _NONE,  # the shop's own address, readable by any app installed on it (its country: the locale)
     "AppInstallation": _NONE,
     "AccessScope": _NONE,
     "PageInfo": _NONE,

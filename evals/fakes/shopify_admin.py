@@ -11,7 +11,8 @@ client, its retries and its rate limiting can be tested end to end.
 It also answers Shopify's OAuth token endpoint (client credentials, authorization code with expiring offline
 tokens, refresh-token grant; tokens expire against the injectable `now` clock), grants a configurable set of access
 scopes and denies the rest with Shopify's ACCESS_DENIED errors (the null rising to the nearest nullable parent), and
-reports the shop's order-name prefix and suffix.
+reports the shop's order-name prefix and suffix and its address's country (`shopAddress { countryCodeV2 }`, from the
+store file's shop block).
 
 For the order mirror it keeps each order's `updatedAt`, answers `order(id:)` and `updated_at:>` searches sorted by
 UPDATED_AT, runs bulk operations (`bulkOperationRunQuery`, `bulkOperation(id:)`, `bulkOperationCancel`, the JSONL
@@ -385,6 +386,14 @@ class _Context:
         return False
 
 
+def _file_country(shop: dict[str, Any]) -> str | None:
+    """The shop's country as a store file may say it (an older file's `billingAddress`, or a bare `countryCode`)."""
+    billing = shop.get("billingAddress")
+    code = billing.get("countryCodeV2") if isinstance(billing, dict) else None
+    code = code or shop.get("countryCode")
+    return code if isinstance(code, str) and code else None
+
+
 def project(sel: Selection, value: Any, ctx: _Context | None = None, path: tuple[str | int, ...] = ()) -> Any:
     """`value` from the store file reduced to the fields `sel` asks for, with `first:`/`after:` applied to lists."""
     ctx = ctx or _Context()
@@ -646,6 +655,8 @@ class FakeShopify(LoopbackServer):
             "orderNumberFormatPrefix": written.prefix,
             "orderNumberFormatSuffix": written.suffix,
         } | (raw.get("shop") or {})
+        # Shopify's shop always has an address (`shopAddress` is non-null); its country is the one the file gives.
+        self.shop_node.setdefault("shopAddress", {"countryCodeV2": _file_country(self.shop_node)})
         for order in self.orders:
             _give_fulfillments_ids(order)
             order["updatedAt"] = updated_at(order)
