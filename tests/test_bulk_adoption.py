@@ -20,9 +20,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
-from evals.fakes.shopify_admin import FakeShopify
+from evals.fakes.shopify_admin import CLIENT_ID, CLIENT_SECRET, FakeShopify
 from shopify import bulk
 from shopify.client import ShopifyAdmin
 from storage import Database
@@ -253,3 +254,38 @@ async def admin(store: FakeShopify) -> AsyncIterator[ShopifyAdmin]:
     client = live_client(store)
     yield client
     await client.aclose()
+
+
+async def test_the_fake_holds_one_bulk_query_for_the_app_whichever_of_its_tokens_started_it(
+    admin: ShopifyAdmin, store: FakeShopify
+) -> None:
+    """Shopify's limit is the app's on the shop: a worker that renewed its token meanwhile is refused as any other,
+    in the Admin schema's shape (a BulkOperationUserError naming the one running), and can poll and cancel it."""
+    store.bulk_query_limit = 1
+    store.stall_next_bulk()  # it runs on while the test looks at it
+    query = bulk.bulk_orders_query(LONG_AGO, None)
+    started = await admin.execute(bulk.BULK_RUN_MUTATION, {"query": query, "group": True})
+    orphan = started["bulkOperationRunQuery"]["bulkOperation"]["id"]
+    form = {"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    async with httpx.AsyncClient() as http:
+        renewed = (await http.post(f"{store.base_url}/admin/oauth/access_token", data=form)).json()["access_token"]
+    assert renewed != TOKEN
+    other = ShopifyAdmin(store.url, renewed, cache_ttl_s=0)
+    try:
+        refused = (await other.execute(bulk.BULK_RUN_MUTATION, {"query": query, "group": True}))[
+            "bulkOperationRunQuery"
+        ]
+        assert refused == {
+            "bulkOperation": None,
+            "userErrors": [
+                {
+                    "field": ["query"],
+                    "message": f"A bulk query operation for this app and shop is already in progress: {orphan}.",
+                    "code": "OPERATION_IN_PROGRESS",
+                }
+            ],
+        }
+        assert (await other.execute(bulk.BULK_OPERATION_QUERY, {"id": orphan}))["bulkOperation"]["id"] == orphan
+        assert await bulk.cancel(other, orphan)
+    finally:
+        await other.aclose()

@@ -17,7 +17,8 @@ store file's shop block).
 For the order mirror it keeps each order's `updatedAt`, answers `order(id:)` and `updated_at:>` searches sorted by
 UPDATED_AT, runs bulk operations (`bulkOperationRunQuery`, `bulkOperation(id:)`, `bulkOperationCancel`, the JSONL
 behind a signed link: `evals/fakes/shopify_bulk.py`; any orders search, `id:1 OR id:2` included; up to
-`bulk_query_limit` at a time per token, five as in API versions 2026-01 and later, LIMIT_REACHED past them, or
+`bulk_query_limit` at a time for the app on the shop, whichever of its tokens started them, five as in API versions
+2026-01 and later, LIMIT_REACHED past them, or
 OPERATION_IN_PROGRESS when the limit is one as before 2026-01), and sends signed webhooks when a test changes an order:
 
     shop.webhook_target("http://127.0.0.1:8000/webhooks")
@@ -828,8 +829,8 @@ class FakeShopify(LoopbackServer):
         except BulkQueryInvalid as exc:
             return refused(str(exc), "INVALID")
         with self._state:
-            self._advance_bulk(token)
-            running = [op for op in self.bulk_operations if op.token == token and op.running]
+            self._advance_bulk()
+            running = [op for op in self.bulk_operations if op.running]
             if len(running) >= self.bulk_query_limit == 1:
                 message = f"A bulk query operation for this app and shop is already in progress: {running[0].id}."
                 return refused(message, "OPERATION_IN_PROGRESS")
@@ -850,16 +851,15 @@ class FakeShopify(LoopbackServer):
 
     def _bulk_operation(self, operation_id: Any, token: str) -> dict[str, Any] | None:
         with self._state:
-            self._advance_bulk(token)
-            found = next((op for op in self.bulk_operations if op.id == operation_id and op.token == token), None)
+            self._advance_bulk()
+            found = next((op for op in self.bulk_operations if op.id == operation_id), None)
             return found.node() if found is not None else None
 
-    def _advance_bulk(self, token: str) -> None:
-        """Time passes for this token's running operations: one step each time it asks about them (a stalled one
-        stays RUNNING; one being cancelled is CANCELED)."""
+    def _advance_bulk(self) -> None:
+        """Time passes for the app's running operations: one step each time it asks about them (a stalled one stays
+        RUNNING; one being cancelled is CANCELED). They are the app's on this shop, whichever of its tokens started
+        them (a renewed token sees and counts the operations of the one before, as on Shopify)."""
         for operation in self.bulk_operations:
-            if operation.token != token:
-                continue
             if operation.status == "CANCELING":
                 operation.status = "CANCELED"
                 operation.completed_at = timestamp(datetime.fromtimestamp(self._now(), UTC))
@@ -872,8 +872,8 @@ class FakeShopify(LoopbackServer):
         """`bulkOperationCancel`: CANCELING for a running operation of this token, else a userError."""
         operation_id = sel.args.get("id")
         with self._state:
-            self._advance_bulk(token)
-            found = next((op for op in self.bulk_operations if op.id == operation_id and op.token == token), None)
+            self._advance_bulk()
+            found = next((op for op in self.bulk_operations if op.id == operation_id), None)
             if found is None:
                 message = "Bulk operation does not exist"
             elif not found.running:

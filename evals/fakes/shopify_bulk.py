@@ -2,9 +2,10 @@
 
 `bulkOperationRunQuery(query:, groupObjects:)` checks the query against Shopify's bulk rules (at least one connection,
 at most five, nested at most two deep, `edges { node }` rather than `nodes`, no connection inside a list field, no
-top-level `node`/`nodes`) and answers `userErrors` (INVALID; LIMIT_REACHED while the same token already runs
-`BULK_QUERY_LIMIT` bulk queries, OPERATION_IN_PROGRESS when the fake is told the limit is one, as before 2026-01).
-`bulkOperation(id:)` reports it going CREATED -> RUNNING -> COMPLETED, one step each time the token asks about its
+top-level `node`/`nodes`) and answers `userErrors` (INVALID; LIMIT_REACHED while the app already runs
+`BULK_QUERY_LIMIT` bulk queries on the shop, whichever of its tokens started them; OPERATION_IN_PROGRESS, naming the
+one running, when the fake is told the limit is one, as before 2026-01). `bulkOperation(id:)` reports it going
+CREATED -> RUNNING -> COMPLETED, one step each time the app asks about its
 operations (a deterministic stand-in for time passing); one the fake is told to stall stays RUNNING, as a stuck
 operation does. `bulkOperationCancel(id:)` answers it CANCELING, and it is CANCELED at the next step (a slot free
 again); an operation that is no longer running cannot be cancelled (a userError). On completion the query is run
