@@ -55,6 +55,10 @@
   the next round backfills anew at once.
 - **Stopping**: cancelled while a bulk operation runs (the server stopping), the operation is cancelled on Shopify
   first (`shopify.bulk`), so the next start finds the app's bulk slot free.
+- **Killed mid-backfill**: a worker killed outright cannot cancel its operation, so the backfill records the
+  operation's id in the mirror's state as soon as Shopify starts it (`_Operation`), and the next backfill offers it to
+  the exporter: adopted (its result, as of when the first backfill began) if it began within `ADOPT_MAX_AGE` and is a
+  backfill of the same fields and window, else cancelled before a new one starts (`shopify.bulk.export_orders`).
 
 Backfill and reconciliation run under a lease in the database (`order_sync`), so of several workers (or hosts) one
 does them at a time; each worker drains the refreshes and confirmations its own webhooks queued. The state every
