@@ -1,5 +1,7 @@
 """The order mirror across an upgrade, a stop and a reinstall, on SQLite and on the PostgreSQL the suite starts:
 
+- migration 0008 upgrades a database in place (the backfill's bulk operation recorded in the mirror's state, an
+  index to prune remembered webhook deliveries by age);
 - copies stored before Lumen read the order's original total (`totalPriceSet`) are marked of an older shape by
   migration 0007, and filled: a lookup of a refunded one reads it live once (only a refund's answer needs the total),
   and reconciliation reads the rest again in bounded batches while the bucket has room;
@@ -30,7 +32,7 @@ from shopify.client import ShopifyAdmin
 from shopify.domain import Order, parse_order
 from storage import Database, migrations
 from storage.orders import MIRROR_SHAPE
-from storage.schema import mirrored_orders, order_sync
+from storage.schema import mirrored_orders, order_sync, webhook_events
 from sync import MirroredSource, OrderSync
 from tests.fixtures import T0, Clock
 from tests.mirror_harness import (  # noqa: F401
@@ -116,6 +118,36 @@ async def test_migration_0007_marks_copies_stored_before_the_original_total_as_o
         assert await database.stale_mirrored_order_ids(10) == [before.id]
         state = await database.order_sync_state()
         assert (state.state, state.last_sync_at, state.generation) == ("live", T0, 0)
+
+
+async def test_migration_0008_keeps_the_mirrors_state_and_the_webhook_rows_and_indexes_them_by_age(
+    database_url: str, clock: Clock
+) -> None:
+    """An existing database at 0007 (a SQLite file, or PostgreSQL) is upgraded in place: its state and its remembered
+    webhook deliveries stay, the state gains an empty record of the backfill's bulk operation, and the deliveries an
+    index by age for pruning."""
+    old = Database(database_url, clock=clock)
+    async with old.begin() as conn:
+        await conn.run_sync(lambda sync: migrations.command.upgrade(migrations.config(sync), "0007"))
+        await conn.execute(sa.insert(order_sync).values(key="orders", state="live", last_sync_at=T0, generation=2))
+        await conn.execute(sa.insert(webhook_events).values(event_id="evt-kept", topic="orders/paid", received_at=T0))
+    await old.close()
+    async with Database(database_url, clock=clock) as database:  # upgraded in place at connect
+        async with database.read() as conn:
+            assert await conn.run_sync(migrations.current) == migrations.head() == "0008"
+            indexes = await conn.run_sync(lambda sync: sa.inspect(sync).get_indexes("webhook_events"))
+        assert {"name": "ix_webhook_events_received_at", "columns": ["received_at"]} in [
+            {"name": index["name"], "columns": index["column_names"]} for index in indexes
+        ]
+        state = await database.order_sync_state()
+        assert (state.state, state.last_sync_at, state.generation) == ("live", T0, 2)
+        assert (state.bulk_operation_id, state.bulk_operation_at) == (None, None)
+        await database.update_order_sync(bulk_operation_id="gid://shopify/BulkOperation/9", bulk_operation_at=T0)
+        recorded = await database.order_sync_state()
+        assert (recorded.bulk_operation_id, recorded.bulk_operation_at) == ("gid://shopify/BulkOperation/9", T0)
+        assert not await database.remember_webhook("evt-kept", "orders/paid")  # still remembered
+        clock.advance(days=8)
+        assert await database.prune_webhook_events() == 1
 
 
 async def test_a_lookup_of_an_old_copy_of_a_refunded_order_reads_it_live_once_and_keeps_it_whole(
