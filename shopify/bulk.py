@@ -7,7 +7,9 @@ operation, so the query is built from the granted scopes. The operation is polle
 (`currentBulkOperation` is deprecated in 2026-07), and its JSONL result is downloaded from a signed storage link with
 a client of its own that never carries the Admin token. A caller cancelled while its operation runs (the server
 stopping) cancels the operation on Shopify before it goes (`bulkOperationCancel`), so the next start finds the
-app's bulk slot free.
+app's bulk slot free; an operation a killed worker left (recorded by the order mirror, or named by Shopify's refusal to
+start another) is adopted when it is a backfill of the same fields and window, else cancelled (`export_orders`,
+`resume`).
 
 Each order comes out in the shape `shopify.domain.parse_order` reads (connections as `{"nodes": [...]}`), marked
 `"_lumen": {"events_complete": False}`: its packages have their own fields (status, display status, tracking,
