@@ -61,7 +61,7 @@ from agent.service import (
     TooManyConversations,
     UnknownSession,
 )
-from agent.webhooks import ANOTHER_SHOP, WebhookOutcome
+from agent.webhooks import ANOTHER_SHOP, RedactionDeferred, WebhookOutcome
 from config import Settings
 from outbox import Escalation, EscalationBusy
 from shopify.auth import InvalidOAuthRequest, ShopifyAuthError
@@ -313,8 +313,10 @@ def proxy_asker(request: Request, settings: SettingsDep, lumen: LumenDep) -> Ask
         customer_id = signed.customer_gid()
     except InvalidCustomerId as exc:
         raise HTTPException(400, str(exc)) from None
-    # An anonymous shopper counts against their own address, so one shopper cannot use up every guest's allowance.
-    return Asker(client_ip=proxied_shopper(request), proxy_shop=signed.shop, customer_id=customer_id)
+    # A logged-in customer counts as themselves; an anonymous shopper against their own address, so that one shopper
+    # cannot use up every guest's allowance.
+    address = None if customer_id else proxied_shopper(request)
+    return Asker(client_ip=address, proxy_shop=signed.shop, customer_id=customer_id)
 
 
 ProxyAsker = Annotated[Asker, Depends(proxy_asker)]
@@ -451,7 +453,10 @@ async def shopify_webhook(request: Request, lumen: LumenDep, settings: SettingsD
         raise HTTPException(401, str(exc)) from None
     except WebhookBodyError as exc:
         raise HTTPException(400, str(exc)) from None
-    return await lumen.handle_webhook(delivery)
+    try:
+        return await lumen.handle_webhook(delivery)
+    except RedactionDeferred as exc:
+        raise HTTPException(503, str(exc)) from None
 
 
 # --- the Shopify install (authorization code grant) -------------------------------------------------------------
