@@ -1,7 +1,7 @@
 """Rationing guesses, hand-offs and new conversations: counted in the database by what they aim at and who asks.
 
 A per-conversation limit only catches typos; an attacker just opens a new chat. Counting in the database, by order,
-postal code, email and client (address, logged-in customer, or the shop for anonymous app-proxy requests), makes
+postal code, email and client (address, logged-in customer, or the shop for app-proxy requests naming no client), makes
 guessing a postal code or walking order numbers slow for everyone, on every worker at once.
 
 A guess is looked up only if its keys have room (`used_up`, a plain read), and its outcome is told only if an
@@ -37,7 +37,9 @@ class Limits(BaseModel, frozen=True):
     # Failed order lookups: the limit is on failures; a lookup that proves the order costs nothing.
     per_conversation: Allowance = Allowance(5, DAY)
     per_client: Allowance = Allowance(30, HOUR)  # one address (IPv6: one /64) or one logged-in customer
-    per_proxy_shop: Allowance = Allowance(200, HOUR)  # app-proxy shoppers not logged in: no address, so the shop
+    # App-proxy requests that name no client (no logged-in customer, no forwarded address of Shopify's form), together:
+    # they can hold up only each other, never a shopper whose address Shopify forwarded.
+    per_proxy_shop: Allowance = Allowance(200, HOUR)
     per_order: Allowance = Allowance(10, HOUR)  # postal codes tried on one order
     # Every proof tried on one order number (emails and postal codes together), from any client: many attackers
     # sharing one order's guesses stop here. Keyed by the number alone, so it counts the same whether or not such an
@@ -60,7 +62,8 @@ def client_key(caller: Caller) -> tuple[str, bool] | None:
     """The caller's key, and whether it stands for a whole shop; None for an unknown caller (the terminal chat).
 
     A logged-in customer (only a signed app-proxy request says so) counts as themselves; otherwise the client
-    address; an app-proxy request carries no usable address (the peer is Shopify), so it counts against its shop.
+    address (on the app proxy, the one Shopify forwarded: `server.proxied_shopper`); an app-proxy request with no
+    usable address (the peer is Shopify) counts against its shop.
     """
     if caller.customer_id:
         return _key("customer", caller.customer_id), False
