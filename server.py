@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import ipaddress
 import json
 import logging
 import re
@@ -60,7 +61,7 @@ from agent.service import (
     TooManyConversations,
     UnknownSession,
 )
-from agent.webhooks import ANOTHER_SHOP, WebhookOutcome
+from agent.webhooks import ANOTHER_SHOP, RedactionDeferred, WebhookOutcome
 from config import Settings
 from outbox import Escalation, EscalationBusy
 from shopify.auth import InvalidOAuthRequest, ShopifyAuthError
@@ -251,16 +252,37 @@ def client_ip(request: Request) -> str | None:
     """The address the request came from, as the ASGI server saw it; None when unknown.
 
     Forwarded headers (X-Forwarded-For, Forwarded) are never read here: any client can send them, and the address is
-    what failed lookups are rationed by. Shopify's app proxy forwards the shopper's address in X-Forwarded-For; there,
-    and behind any reverse proxy, run uvicorn with `--proxy-headers --forwarded-allow-ips=<the proxy's addresses>`, and
-    uvicorn rewrites `request.client` for requests from those addresses only (`uvicorn.run`, as in `lumen serve`,
-    already trusts 127.0.0.1 and ::1, or the addresses in $FORWARDED_ALLOW_IPS). Never `--forwarded-allow-ips='*'` on
-    a server the internet reaches directly: every client could then pick the address its attempts count against.
+    what failed lookups are rationed by. Behind a reverse proxy, run uvicorn with `--proxy-headers
+    --forwarded-allow-ips=<the proxy's addresses>`, and uvicorn rewrites `request.client` for requests from those
+    addresses only (`uvicorn.run`, as in `lumen serve`, already trusts 127.0.0.1 and ::1, or the addresses in
+    $FORWARDED_ALLOW_IPS). Never `--forwarded-allow-ips='*'` on a server the internet reaches directly: every client
+    could then pick the address its attempts count against. The app proxy is another matter: see `proxied_shopper`.
     """
     return (request.client.host or None) if request.client else None
 
 
 ClientIP = Annotated[str | None, Depends(client_ip)]
+
+
+def proxied_shopper(request: Request) -> str | None:
+    """The shopper's address on a signed app-proxy request: Shopify's X-Forwarded-For, when it has the form Shopify
+    documents (one header holding one address); None otherwise.
+
+    Read only after the signature is checked: a signed query is minted by Shopify for this one request (the shopper
+    never sees it, and it is refused after `lumen_proxy_max_age_s`), so its header is the one Shopify sent. A header of
+    any other form (several addresses, several headers, not an address) may carry a value the shopper chose; then the
+    request counts against its conversation and the shop's anonymous allowance, as if no address had come.
+    """
+    values = request.headers.getlist("x-forwarded-for")
+    if len(values) != 1:
+        return None
+    try:
+        address = ipaddress.ip_address(values[0].strip())
+    except ValueError:
+        return None
+    if address.is_unspecified or address.is_multicast:
+        return None
+    return str(address)
 
 
 @dataclass(frozen=True)
@@ -269,7 +291,7 @@ class Asker:
 
     client_ip: str | None = None
     # A signed app-proxy request's shop: the peer is Shopify, whose addresses every shopper shares, so such a turn is
-    # counted against its logged-in customer, or else against the shop.
+    # counted against its logged-in customer, else the address Shopify forwarded (`proxied_shopper`), else the shop.
     proxy_shop: str | None = None
     customer_id: str | None = None
 
@@ -288,9 +310,13 @@ def proxy_asker(request: Request, settings: SettingsDep, lumen: LumenDep) -> Ask
     if not lumen.serves_shop(signed.shop):
         raise HTTPException(403, ANOTHER_SHOP)
     try:
-        return Asker(proxy_shop=signed.shop, customer_id=signed.customer_gid())
+        customer_id = signed.customer_gid()
     except InvalidCustomerId as exc:
         raise HTTPException(400, str(exc)) from None
+    # A logged-in customer counts as themselves; an anonymous shopper against their own address, so that one shopper
+    # cannot use up every guest's allowance.
+    address = None if customer_id else proxied_shopper(request)
+    return Asker(client_ip=address, proxy_shop=signed.shop, customer_id=customer_id)
 
 
 ProxyAsker = Annotated[Asker, Depends(proxy_asker)]
@@ -427,7 +453,10 @@ async def shopify_webhook(request: Request, lumen: LumenDep, settings: SettingsD
         raise HTTPException(401, str(exc)) from None
     except WebhookBodyError as exc:
         raise HTTPException(400, str(exc)) from None
-    return await lumen.handle_webhook(delivery)
+    try:
+        return await lumen.handle_webhook(delivery)
+    except RedactionDeferred as exc:
+        raise HTTPException(503, str(exc)) from None
 
 
 # --- the Shopify install (authorization code grant) -------------------------------------------------------------

@@ -19,9 +19,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, BeforeValidator, EmailStr, Field
 from pydantic_ai import AgentRunResult, AgentRunResultEvent, TextPart
 from pydantic_ai.messages import (
     AgentStreamEvent,
@@ -98,9 +98,21 @@ class MerchantSettings(BaseModel):
     )
 
 
+def _blank_is_none(value: Any) -> Any:
+    """An emptied field clears its setting: '' (or only spaces) from a form or an API client means none, like null;
+    anything else is validated as a value."""
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+# Settings a merchant may take away again: blank or null clears them, with the same checks as setting them.
+Clearable = BeforeValidator(_blank_is_none)
+
+
 class MerchantSettingsUpdate(BaseModel):
-    escalation_email: EmailStr | None = None
-    smtp_url: SmtpUrl = Field(None, max_length=500)
+    escalation_email: Annotated[EmailStr | None, Clearable] = None
+    smtp_url: Annotated[SmtpUrl, Clearable] = Field(None, max_length=500)
     mail_from: MailFrom | None = Field(None, max_length=200)
     verification_factors: list[Literal["email", "postal_code"]] | None = Field(None, min_length=1)
     retention_days: int | None = Field(None, ge=1, le=3650)

@@ -8,6 +8,7 @@ Every delivery id is remembered, so a redelivered event is not acted on twice (p
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -16,11 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.contacts import contacts_in
 from shopify.names import normalize_email
-from shopify.source import OrderSource
+from shopify.source import OrderSource, OrderSourceError
 from shopify.webhooks import Webhook, redaction_targets
 from shopify.webhooks import order_refs as webhook_order_refs
 from storage import Database
 from storage.contacts import Contact
+
+log = logging.getLogger("lumen")
 
 # Topics after which a cached or mirrored order may be stale. Their payloads name the order in different fields.
 INVALIDATING_TOPICS = frozenset(
@@ -46,6 +49,13 @@ ANOTHER_SHOP = "This Lumen serves another shop."
 # Order and fulfillment deliveries triggered longer ago than this are acknowledged and ignored (see handle_webhook).
 MAX_WEBHOOK_AGE = timedelta(minutes=5)
 STALE = "Triggered more than 5 minutes ago: cached orders expire sooner."
+STILL_INSTALLED = "The app is installed on this shop: shop/redact only follows an uninstall."
+# When this Lumen last did a shop/redact (a setting: the redaction deletes conversations, not settings).
+SHOP_REDACTED_KEY = "shop_redacted"
+
+
+class RedactionDeferred(Exception):
+    """shop/redact cannot be judged now (Shopify unreachable): answered with an error, so Shopify delivers it again."""
 
 
 class RedactionCounts(BaseModel):
@@ -131,6 +141,10 @@ async def _privacy_request(db: Database, source: OrderSource, ours: bool, topic:
     if topic == "customers/data_request":
         return WebhookOutcome(topic=topic, note=DATA_REQUEST_NOTE)
     if topic == "shop/redact":
+        if await db.get_setting(SHOP_REDACTED_KEY) is not None and await _still_installed(source):
+            log.warning("shop/redact ignored: Shopify still answers this app on the shop (a stale or replayed body)")
+            return WebhookOutcome(ignored=True, topic=topic, reason=STILL_INSTALLED)
+        await db.put_setting(SHOP_REDACTED_KEY, {"at": db.clock().isoformat()})
         await db.redact_all()
         await db.forget_mirrored_orders()
         _forget(source, None)  # cached orders hold customers' details too
@@ -157,6 +171,26 @@ async def redact_customer(db: Database, source: OrderSource, payload: Any) -> Re
     for gid in dict.fromkeys([*orders, *gone]):
         _forget(source, gid)
     return deleted
+
+
+async def _still_installed(source: OrderSource) -> bool:
+    """Whether Shopify still answers this app on the shop; asked of every shop/redact after the first one.
+
+    The first shop/redact a Lumen receives is Shopify's own: no signed body exists before Shopify sends one. Its bytes
+    never change (the shop's id and domain), so a later one may be that body replayed, after the merchant installed
+    the app again, and obeying it would erase the new install's conversations and tombstone its orders. Shopify sends
+    shop/redact 48 hours after an uninstall, and an uninstall revokes the app's token at once: while the token works,
+    the delivery is stale. A store file has no Shopify to ask: False. RedactionDeferred when Shopify cannot say now
+    (the error makes Shopify deliver it again)."""
+    check = getattr(getattr(source, "live", source), "app_installed", None)
+    if check is None:
+        return False
+    try:
+        return bool(await check())
+    except OrderSourceError as exc:
+        raise RedactionDeferred(
+            "Shopify could not be asked whether the app is still installed; shop/redact is done on a later delivery."
+        ) from exc
 
 
 def _forget(source: OrderSource, order_ref: str | None) -> None:

@@ -412,6 +412,11 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+class AccessRevoked(OrderSourceUnavailable):
+    """Shopify refuses the app's token and will not renew it: the app is not (or no longer) installed on the shop, or
+    its credentials are wrong. Shopify revokes an app's tokens the moment it is uninstalled."""
+
+
 class _Unauthorized(Exception):
     """HTTP 401: the token is no longer good; `stale` is the one that was refused."""
 
@@ -504,6 +509,16 @@ class ShopifyAdmin:
                     await self._learn_shop()
         assert self._shop is not None
         return self._shop
+
+    async def app_installed(self) -> bool:
+        """Whether Shopify still lets this app read the shop, asked now (never from memory): False when it refuses the
+        app's token and a renewed one, as it does from the moment the app is uninstalled. OrderSourceUnavailable when
+        Shopify cannot say (unreachable, throttled, erroring)."""
+        try:
+            await self._graphql(SHOP_QUERY)
+        except AccessRevoked:
+            return False
+        return True
 
     async def _learn_shop(self) -> None:
         data = await self._graphql(SHOP_QUERY)
@@ -828,7 +843,7 @@ class ShopifyAdmin:
                 try:
                     data = await self._graphql_once(query, variables, budget)
                 except _Unauthorized:
-                    raise OrderSourceUnavailable(
+                    raise AccessRevoked(
                         "Shopify answered HTTP 401 again with a renewed token: the app may have been uninstalled"
                     ) from None
         except OrderSourceError as exc:
@@ -842,7 +857,9 @@ class ShopifyAdmin:
         try:
             await self._auth.refresh(stale)
         except ShopifyAuthError as exc:
-            raise OrderSourceUnavailable(f"Shopify answered HTTP 401: {exc}") from exc
+            if isinstance(exc.__cause__, httpx.HTTPError):  # the token endpoint was not reached: Shopify said nothing
+                raise OrderSourceUnavailable(f"Shopify answered HTTP 401: {exc}") from exc
+            raise AccessRevoked(f"Shopify answered HTTP 401: {exc}") from exc
 
     async def _graphql_once(self, query: str, variables: dict[str, Any] | None, budget: _Budget) -> dict[str, Any]:
         """`data` of one query, after waiting for the bucket and retrying transient failures within `max_wait_s`."""

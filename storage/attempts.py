@@ -94,6 +94,14 @@ class AttemptStore(Engine):
         async with self.read() as conn:
             return bool((await conn.execute(_exists(statement), params)).scalar())
 
+    async def used_up_keys(self, allowances: Mapping[str, Allowance]) -> frozenset[str]:
+        """The keys that have their limit of attempts in their window: `used_up`'s read, saying which."""
+        if not allowances:
+            return frozenset()
+        statement, params = _used_up(allowances, self.clock())
+        async with self.read() as conn:
+            return frozenset(str(key) for key in (await conn.execute(statement, params)).scalars())
+
     async def settle_attempts(self, ids: list[int], *, spent: bool) -> None:
         """End a reservation: a spent attempt counts from now on, one not spent (a proof that held) is taken back.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
@@ -13,7 +14,10 @@ from shopify.names import normalize_email, normalize_order_number, normalize_pos
 from shopify.source import OrderSourceError
 from storage.attempts import Allowance
 from tools.context import MAX_FAILED_LOOKUPS, ToolContext, VerificationFactor
+from tools.guard import is_order_proofs_key
 from tools.views import OrderOverview, order_overview
+
+log = logging.getLogger("lumen")
 
 FindStatus = Literal[
     "verified", "verification_needed", "not_found", "customer_orders", "too_many_attempts", "unavailable"
@@ -28,7 +32,7 @@ class FindOrderResult(BaseModel):
             "about the order yet. not_found: no order matches the number with that email/postal code (the same answer "
             "whether the number or the email was wrong). customer_orders: the shopper's recent orders (logged in, or "
             "proved by email and postal code together). "
-            "too_many_attempts: stop looking up orders and offer the support team. "
+            "too_many_attempts: stop looking up orders; say they can try again later, and offer the support team. "
             "unavailable: the order system could not be reached; apologise and offer the support team."
         )
     )
@@ -245,7 +249,19 @@ async def _room(deps: ToolContext, keys: dict[str, Allowance]) -> bool:
     """Whether a guess on these keys may be looked up: a plain read, so no lookup is spent on a used-up key."""
     if deps.session.failed_lookups >= MAX_FAILED_LOOKUPS:
         return False
-    return deps.guard is None or not await deps.guard.used_up(keys)
+    if deps.guard is None:
+        return True
+    used_up = await deps.guard.used_up_keys(keys)
+    if any(is_order_proofs_key(key) for key in used_up):
+        # The merchant's word that an order number is being guessed at from many places, and that whoever asks about
+        # it (its owner too) is sent to the team for now. No order name or detail: the conversation id finds it.
+        log.warning(
+            "find_order: an order number reached its limit of %d wrong proofs an hour; conversation %s was refused "
+            "and offered the support team",
+            deps.guard.limits.per_order_proofs.limit,
+            deps.conversation_id,
+        )
+    return not used_up
 
 
 async def _decide(deps: ToolContext, keys: dict[str, Allowance], *, proved: bool) -> bool:

@@ -1,7 +1,7 @@
 """Rationing guesses, hand-offs and new conversations: counted in the database by what they aim at and who asks.
 
 A per-conversation limit only catches typos; an attacker just opens a new chat. Counting in the database, by order,
-postal code, email and client (address, logged-in customer, or the shop for anonymous app-proxy requests), makes
+postal code, email and client (address, logged-in customer, or the shop for app-proxy requests naming no client), makes
 guessing a postal code or walking order numbers slow for everyone, on every worker at once.
 
 A guess is looked up only if its keys have room (`used_up`, a plain read), and its outcome is told only if an
@@ -28,6 +28,7 @@ from tools.context import Caller
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+ORDER_PROOFS = "order-proofs"  # the kind of key every proof tried on one order number counts against
 
 
 class Limits(BaseModel, frozen=True):
@@ -36,8 +37,15 @@ class Limits(BaseModel, frozen=True):
     # Failed order lookups: the limit is on failures; a lookup that proves the order costs nothing.
     per_conversation: Allowance = Allowance(5, DAY)
     per_client: Allowance = Allowance(30, HOUR)  # one address (IPv6: one /64) or one logged-in customer
-    per_proxy_shop: Allowance = Allowance(200, HOUR)  # app-proxy shoppers not logged in: no address, so the shop
+    # App-proxy requests that name no client (no logged-in customer, no forwarded address of Shopify's form), together:
+    # they can hold up only each other, never a shopper whose address Shopify forwarded.
+    per_proxy_shop: Allowance = Allowance(200, HOUR)
     per_order: Allowance = Allowance(10, HOUR)  # postal codes tried on one order
+    # Every proof tried on one order number (emails and postal codes together), from any client: many attackers
+    # sharing one order's guesses stop here. Keyed by the number alone, so it counts the same whether or not such an
+    # order exists; the owner then hears "try later, or the support team" (and the merchant's log says so). Above the
+    # postal-code limit and the wrong emails a few shoppers' typos make, so those alone never lock an owner out.
+    per_order_proofs: Allowance = Allowance(30, HOUR)
     per_postal_code: Allowance = Allowance(10, HOUR)  # one postal code tried on any order (ZIP+4 as its ZIP)
     # One email tried on order numbers or postal codes. Emails are not guessed, so this only slows a known email
     # walking order numbers; it is higher than the rest because everyone behind a shared inbox counts here.
@@ -54,7 +62,8 @@ def client_key(caller: Caller) -> tuple[str, bool] | None:
     """The caller's key, and whether it stands for a whole shop; None for an unknown caller (the terminal chat).
 
     A logged-in customer (only a signed app-proxy request says so) counts as themselves; otherwise the client
-    address; an app-proxy request carries no usable address (the peer is Shopify), so it counts against its shop.
+    address (on the app proxy, the one Shopify forwarded: `server.proxied_shopper`); an app-proxy request with no
+    usable address (the peer is Shopify) counts against its shop.
     """
     if caller.customer_id:
         return _key("customer", caller.customer_id), False
@@ -82,6 +91,15 @@ def postal_key(postal_code: str) -> str:
     """A postal code as it is counted: normalised, and a US ZIP+4 as its five-digit ZIP (both prove the same order)."""
     code = normalize_postal_code(postal_code)
     return code[:5] if len(code) == 9 and code.isdigit() else code
+
+
+def order_proofs_key(number: str) -> str:
+    """The key every proof tried on this order number counts against (whether or not such an order exists)."""
+    return _key(ORDER_PROOFS, order_key(number))
+
+
+def is_order_proofs_key(key: str) -> bool:
+    return key.startswith(f"{ORDER_PROOFS}:")
 
 
 def _key(kind: str, value: str) -> str:
@@ -143,11 +161,17 @@ class AttemptGuard:
                 keys[_key("order", order_key(number))] = limits.per_order
         if email:
             keys[_key("email", normalize_email(email))] = limits.per_email
+        if number:
+            keys[order_proofs_key(number)] = limits.per_order_proofs
         client = client_key(caller)
         if client is not None:
             key, whole_shop = client
             keys[key] = limits.per_proxy_shop if whole_shop else limits.per_client
         return keys
+
+    async def used_up_keys(self, allowances: dict[str, Allowance]) -> frozenset[str]:
+        """The keys already out of attempts (a plain read, like `used_up`): which limit refused a guess."""
+        return await self.db.used_up_keys(allowances)
 
     def handoff_keys(self, caller: Caller) -> dict[str, Allowance]:
         client = client_key(caller)
