@@ -27,16 +27,14 @@ from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart, Use
 from pydantic_core import to_jsonable_python
 
 from agent import prompts
-from agent.calendar_words import MONTH_PATTERN, MONTHS, WEEKDAYS
+from agent.calendar_words import MONTHS, WEEKDAYS
 from agent.dates_said import deadline_days, holidays_named
 from shopify.names import order_key
 
-_DATE_MD = re.compile(rf"\b({MONTH_PATTERN})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b", re.IGNORECASE)
-_DATE_DM = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTH_PATTERN})\b", re.IGNORECASE)
-# The same two with any word where the month is, the word then looked up in MONTHS: the same matches (a month name
-# matches only as a whole word in both), at half the CPU of trying some thirty names at every position of a long
-# tool result. `_month_dates` reads them.
-_WORD_DAY = re.compile(r"\b([A-Za-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b", re.IGNORECASE)
+# "October 29" and "29 October": any word where the month is, then looked up in MONTHS (`_month_dates`). The same
+# matches as an alternation of the month names (a month matches only as a whole word, so the word is never given
+# back), at half the CPU of trying some thirty names at every position of a long tool result.
+_WORD_DAY = re.compile(r"\b([A-Za-z]++)\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b", re.IGNORECASE)
 _DAY_WORD = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([A-Za-z]+)\b", re.IGNORECASE)
 _DATE_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})")
 _DATE_SLASH = re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/\d{2,4})?\b")
@@ -112,8 +110,7 @@ def _trim_url(url: str) -> str:
 
 
 def _month_dates(text: str, *, month_first: bool) -> Iterator[tuple[re.Match[str], int, int]]:
-    """Each "October 29" (`month_first`) or "29 October" in `text`: the match, its month and its day (as
-    `_DATE_MD` / `_DATE_DM` find them)."""
+    """Each "October 29" (`month_first`) or "29 October" in `text`: the match, its month and its day."""
     pattern, month_group, day_group = (_WORD_DAY, 1, 2) if month_first else (_DAY_WORD, 2, 1)
     for match in pattern.finditer(text):
         month = MONTHS.get(match.group(month_group).casefold())
@@ -259,18 +256,35 @@ def _shopper_dates(said: str, today: date | None) -> frozenset[tuple[int, int]]:
 
 
 def _unknown_links(reply: str, source: str) -> list[str]:
-    source_urls = {_trim_url(u) for u in _URL.findall(source)}
-    return [f"link {url}" for url in map(_trim_url, _URL.findall(reply)) if url not in source_urls]
+    links = [_trim_url(u) for u in _URL.findall(reply)]
+    if not links:
+        return []
+    source_urls = _links_in(source)
+    return [f"link {url}" for url in links if url not in source_urls]
+
+
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _links_in(source: str) -> frozenset[str]:
+    return frozenset(_trim_url(u) for u in _URL.findall(source))
+
+
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _compact_upper(source: str) -> tuple[str, str]:
+    """The source in capitals, as written and without spaces and dashes: where a reply's tracking numbers must be."""
+    source_upper = source.upper()
+    return source_upper, re.sub(r"[\s\-]", "", source_upper)
 
 
 def _unknown_tracking(reply: str, source: str) -> list[str]:
     problems: list[str] = []
-    source_upper = source.upper()
-    compact_source = re.sub(r"[\s\-]", "", source_upper)
-    for token in _TRACKING.findall(reply.upper()):
+    tokens, spaced_numbers = _TRACKING.findall(reply.upper()), _SPACED_DIGITS.findall(reply)
+    if not (tokens or spaced_numbers):  # most replies quote no number: the source need not be read
+        return problems
+    source_upper, compact_source = _compact_upper(source)
+    for token in tokens:
         if token not in source_upper and token not in compact_source:
             problems.append(f"tracking number {token}")
-    for spaced in _SPACED_DIGITS.findall(reply):
+    for spaced in spaced_numbers:
         compact = re.sub(r"[\s\-]", "", spaced)
         if spaced not in source and len(compact) >= 8 and compact not in compact_source:
             problems.append(f"tracking number {spaced}")
@@ -652,15 +666,20 @@ def _is_claim(reply: str, start: int, end: int) -> bool:
     return not (_NOT_A_CLAIM.search(clause) or asked or quoted or defined)
 
 
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _data_states(tools: str) -> tuple[frozenset[str], str]:
+    """The status codes of the tool results, and their carriers' messages as one text."""
+    return frozenset(_data_statuses(tools)), " ".join(_MESSAGE.findall(tools))
+
+
 def unknown_statuses(reply: str, tools: str) -> list[str]:
     """Package states the reply asserts that no package or carrier event in the tool results has."""
-    codes = _data_statuses(tools)
-    messages = " ".join(_MESSAGE.findall(tools))
     problems: list[str] = []
     for name, pattern, backing in _STATUS_CLAIMS:
-        if codes & backing or pattern.search(messages):
-            continue  # a status code says so, or a carrier's own message does
-        if any(_is_claim(reply, m.start(), m.end()) for m in pattern.finditer(reply)):
+        if not any(_is_claim(reply, m.start(), m.end()) for m in pattern.finditer(reply)):
+            continue  # (the tool results are read only for a state the reply asserts)
+        codes, messages = _data_states(tools)
+        if not (codes & backing or pattern.search(messages)):  # no status code says so, nor a carrier's message
             problems.append(f"status '{name}'")
     return problems
 
