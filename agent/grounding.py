@@ -27,12 +27,15 @@ from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart, Use
 from pydantic_core import to_jsonable_python
 
 from agent import prompts
-from agent.calendar_words import MONTH_PATTERN, MONTHS, WEEKDAYS
+from agent.calendar_words import MONTHS, WEEKDAYS
 from agent.dates_said import deadline_days, holidays_named
 from shopify.names import order_key
 
-_DATE_MD = re.compile(rf"\b({MONTH_PATTERN})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b", re.IGNORECASE)
-_DATE_DM = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTH_PATTERN})\b", re.IGNORECASE)
+# "October 29" and "29 October": any word where the month is, then looked up in MONTHS (`_month_dates`). The same
+# matches as an alternation of the month names (a month matches only as a whole word, so the word is never given
+# back), at half the CPU of trying some thirty names at every position of a long tool result.
+_WORD_DAY = re.compile(r"\b([A-Za-z]++)\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b", re.IGNORECASE)
+_DAY_WORD = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([A-Za-z]+)\b", re.IGNORECASE)
 _DATE_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})")
 _DATE_SLASH = re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/\d{2,4})?\b")
 # The same tokenizer as static/widget.js, so what is checked is exactly what becomes a link.
@@ -40,7 +43,27 @@ _URL = re.compile(r"https?://[^\s<>\"'`]+")
 _TRACKING = re.compile(r"\b(?=[A-Z0-9]*\d{4})[A-Z0-9]{8,40}\b")
 _ORDER_REF = re.compile(r"#[A-Za-z0-9\-]*\d[A-Za-z0-9\-]*")
 # ISO 4217 codes as CLDR knows them, so a carrier's name before a tracking number ("UPS 1Z...") is not an amount.
-_CURRENCY_CODES = "|".join(sorted(list_currencies()))
+
+
+def _trie(words: list[str]) -> str:
+    """An alternation of `words` as a prefix tree ("A(?:ED|FN)|B(?:AM|BD)"): the regex engine tries a handful of
+    letters at each position instead of every word. The same matches as a plain alternation when no word is a
+    prefix of another (currency codes are all three letters)."""
+    by_first: dict[str, list[str]] = {}
+    for word in words:
+        by_first.setdefault(word[0], []).append(word[1:])
+    branches = []
+    for first, rests in sorted(by_first.items()):
+        if rests == [""]:
+            branches.append(re.escape(first))
+        elif all(len(rest) == 1 for rest in rests):
+            branches.append(f"{re.escape(first)}[{''.join(sorted(rests))}]")
+        else:
+            branches.append(f"{re.escape(first)}(?:{_trie(rests)})")
+    return "|".join(branches)
+
+
+_CURRENCY_CODES = _trie(sorted(list_currencies()))
 _MONEY = re.compile(
     rf"(?:[$€£¥₹]|CA\$|A\$|NZ\$|\b(?:{_CURRENCY_CODES})\s)\s?(\d[\d,.]*\d|\d)"  # $64.00, € 12, USD 99.00
     rf"|(\d[\d,.]*\d|\d)\s?(?:[$€£¥₹]|(?:{_CURRENCY_CODES})\b)"  # 99,00 €, 99 USD
@@ -86,12 +109,17 @@ def _trim_url(url: str) -> str:
     return url
 
 
+def _month_dates(text: str, *, month_first: bool) -> Iterator[tuple[re.Match[str], int, int]]:
+    """Each "October 29" (`month_first`) or "29 October" in `text`: the match, its month and its day."""
+    pattern, month_group, day_group = (_WORD_DAY, 1, 2) if month_first else (_DAY_WORD, 2, 1)
+    for match in pattern.finditer(text):
+        month = MONTHS.get(match.group(month_group).casefold())
+        if month is not None:
+            yield match, month, int(match.group(day_group))
+
+
 def _dates(text: str) -> set[tuple[int, int]]:
-    found: set[tuple[int, int]] = set()
-    for month, day in _DATE_MD.findall(text):
-        found.add((MONTHS[month.lower()], int(day)))
-    for day, month in _DATE_DM.findall(text):
-        found.add((MONTHS[month.lower()], int(day)))
+    found = {(month, day) for first in (True, False) for _, month, day in _month_dates(text, month_first=first)}
     for _year, month, day in _DATE_ISO.findall(text):
         found.add((int(month), int(day)))
     return found
@@ -106,26 +134,25 @@ class Evidence:
     orders: frozenset[str]  # order numbers (`order_key`) the tools returned, the instructions' example, the notes
     said: str = ""  # the shopper's own words alone: a day they need the order by ("by Christmas") may be repeated
 
-    # What `text` backs, read once per evidence: a streamed reply is checked sentence by sentence against the same one.
-    @cached_property
+    # What `text` backs is read once per text (`_read_dates`, `_read_amounts`): a turn's retries and streamed
+    # sentences are checked against evidence built anew from the same tool results.
+    @property
     def dates(self) -> frozenset[tuple[int, int]]:
-        return frozenset(_dates(self.text))
+        return _read_dates(self.text)
 
-    @cached_property
+    @property
     def data_dates(self) -> frozenset[tuple[int, int]]:
         """The dates the tool results and persona notes give: a reply may state these as facts."""
-        return frozenset(_dates(self.tools))
+        return _read_dates(self.tools)
 
     def their_dates(self, today: date | None) -> frozenset[tuple[int, int]]:
         """The dates only the shopper named: typed ("December 20") or a day they need it by ("by Christmas", read
         against the store's today). A reply may say these back as theirs, never as a promise."""
         return _shopper_dates(self.said, today) - self.data_dates
 
-    @cached_property
+    @property
     def amounts(self) -> frozenset[Decimal]:
-        # Amounts in tool results are decimal strings ("64.00"); a shopper may also name one ("$64").
-        amounts_text = _DECIMAL.findall(self.text) + [a or b for a, b in _MONEY.findall(self.text)]
-        return frozenset(d for n in amounts_text if (d := _decimal(n)) is not None)
+        return _read_amounts(self.text)
 
     @classmethod
     def of(cls, source: str | Evidence) -> Evidence:
@@ -134,6 +161,29 @@ class Evidence:
             return source
         named = [*_ORDER_REF.findall(source), *re.findall(r'"order_number":\s*"([^"]+)"', source)]
         return cls(source, source, frozenset(order_key(n) for n in named))
+
+
+# The texts of one turn's evidence, read once each (a turn checks a few replies or many streamed sentences against
+# the same few texts); a handful of recent texts is all that is ever asked again.
+_TEXTS_KEPT = 32
+
+
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _read_dates(text: str) -> frozenset[tuple[int, int]]:
+    return frozenset(_dates(text))
+
+
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _read_amounts(text: str) -> frozenset[Decimal]:
+    # Amounts in tool results are decimal strings ("64.00"); a shopper may also name one ("$64").
+    amounts_text = _DECIMAL.findall(text) + [a or b for a, b in _MONEY.findall(text)]
+    return frozenset(d for n in amounts_text if (d := _decimal(n)) is not None)
+
+
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _order_refs_in(text: str) -> tuple[str, ...]:
+    """The "#1234"s of a text: the instructions (14-20 KB, the same every request) are read once."""
+    return tuple(_ORDER_REF.findall(text))
 
 
 def _returned_orders(content: object) -> Iterator[str]:
@@ -155,7 +205,7 @@ def evidence(messages: Sequence[ModelMessage], extra: str = "") -> Evidence:
     """All text the reply may draw facts from: tool results, the shopper's words, persona notes."""
     # The example number the instructions teach: conversations are stored without their instructions (they are the
     # same every turn), yet every model request carried them.
-    taught = _ORDER_REF.findall(prompts.text("verification.md"))
+    taught = _order_refs_in(prompts.text("verification.md"))
     chunks, tools, said = [extra, *taught], [extra], []
     orders = {order_key(ref) for ref in [*_ORDER_REF.findall(extra), *taught]}
     for message in messages:
@@ -163,7 +213,7 @@ def evidence(messages: Sequence[ModelMessage], extra: str = "") -> Evidence:
             continue
         if message.instructions:
             # Only the example order number the instructions teach ("looks like #1234"), not their dates.
-            examples = _ORDER_REF.findall(message.instructions)
+            examples = _order_refs_in(message.instructions)
             chunks.extend(examples)
             orders.update(order_key(ref) for ref in examples)
         for part in message.parts:
@@ -183,7 +233,7 @@ def ungrounded(reply: str, source: str | Evidence, today: date | None = None) ->
     backing = Evidence.of(source)
     text = backing.text
     reply_wo_urls = _URL.sub(" ", reply)
-    days = _Days(backing.data_dates, backing.their_dates(today), backing.tools, backing.said)
+    days = _Days(backing, today)
     return [
         *_unknown_links(reply, text),
         *_unknown_tracking(reply_wo_urls, text),
@@ -206,18 +256,35 @@ def _shopper_dates(said: str, today: date | None) -> frozenset[tuple[int, int]]:
 
 
 def _unknown_links(reply: str, source: str) -> list[str]:
-    source_urls = {_trim_url(u) for u in _URL.findall(source)}
-    return [f"link {url}" for url in map(_trim_url, _URL.findall(reply)) if url not in source_urls]
+    links = [_trim_url(u) for u in _URL.findall(reply)]
+    if not links:
+        return []
+    source_urls = _links_in(source)
+    return [f"link {url}" for url in links if url not in source_urls]
+
+
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _links_in(source: str) -> frozenset[str]:
+    return frozenset(_trim_url(u) for u in _URL.findall(source))
+
+
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _compact_upper(source: str) -> tuple[str, str]:
+    """The source in capitals, as written and without spaces and dashes: where a reply's tracking numbers must be."""
+    source_upper = source.upper()
+    return source_upper, re.sub(r"[\s\-]", "", source_upper)
 
 
 def _unknown_tracking(reply: str, source: str) -> list[str]:
     problems: list[str] = []
-    source_upper = source.upper()
-    compact_source = re.sub(r"[\s\-]", "", source_upper)
-    for token in _TRACKING.findall(reply.upper()):
+    tokens, spaced_numbers = _TRACKING.findall(reply.upper()), _SPACED_DIGITS.findall(reply)
+    if not (tokens or spaced_numbers):  # most replies quote no number: the source need not be read
+        return problems
+    source_upper, compact_source = _compact_upper(source)
+    for token in tokens:
         if token not in source_upper and token not in compact_source:
             problems.append(f"tracking number {token}")
-    for spaced in _SPACED_DIGITS.findall(reply):
+    for spaced in spaced_numbers:
         compact = re.sub(r"[\s\-]", "", spaced)
         if spaced not in source and len(compact) >= 8 and compact not in compact_source:
             problems.append(f"tracking number {spaced}")
@@ -270,14 +337,29 @@ def _unknown_amounts(reply: str, backing: Evidence) -> list[str]:
     return [f"amount {text}" for text, value in stated if value not in backing.amounts]
 
 
-@dataclass(frozen=True)
 class _Days:
-    """The days a reply may name: the data's as facts, the shopper's only as theirs."""
+    """The days a reply may name: the data's as facts, the shopper's only as theirs. Read from the evidence only when
+    the reply names a day (most name none)."""
 
-    data: frozenset[tuple[int, int]]  # (month, day) the tool results and persona notes give
-    theirs: frozenset[tuple[int, int]]  # (month, day) only the shopper named
-    tools: str  # the tool results and notes, as written ("attempt 12/03", "Friday")
-    said: str  # the shopper's words, as written
+    def __init__(self, backing: Evidence, today: date | None) -> None:
+        self._backing = backing
+        self.today = today
+        self.tools = backing.tools  # the tool results and notes, as written ("attempt 12/03", "Friday")
+        self.said = backing.said  # the shopper's words, as written
+
+    @cached_property
+    def data(self) -> frozenset[tuple[int, int]]:
+        """(month, day) the tool results and persona notes give."""
+        return self._backing.data_dates
+
+    @cached_property
+    def theirs(self) -> frozenset[tuple[int, int]]:
+        """(month, day) only the shopper named."""
+        return self._backing.their_dates(self.today)
+
+    @cached_property
+    def weekdays(self) -> _DataWeekdays:
+        return _data_weekdays(self.tools)
 
     def backed(self, reply: str, span: tuple[int, int], readings: AbstractSet[tuple[int, int]]) -> bool:
         """Whether a day in the reply (each way it may be read) is the data's, or the shopper's said back as theirs."""
@@ -288,10 +370,9 @@ class _Days:
 
 def _unknown_dates(reply: str, days: _Days) -> list[str]:
     named: dict[tuple[int, int], bool] = {}
-    for pattern, month_first in ((_DATE_MD, True), (_DATE_DM, False)):
-        for match in pattern.finditer(reply):
-            month, day = (match.group(1), match.group(2)) if month_first else (match.group(2), match.group(1))
-            key = (MONTHS[month.lower()], int(day))
+    for month_first in (True, False):
+        for match, month, day in _month_dates(reply, month_first=month_first):
+            key = (month, day)
             named[key] = named.get(key, True) and days.backed(reply, match.span(), {key})
     for match in _DATE_ISO.finditer(reply):
         key = (int(match.group(2)), int(match.group(3)))
@@ -338,23 +419,113 @@ def _unknown_holidays(reply: str, days: _Days, today: date | None) -> list[str]:
     return problems
 
 
-def _unknown_weekdays(reply: str, days: _Days) -> list[str]:
-    reply_lower, tools_lower, said_lower = reply.lower(), days.tools.lower(), days.said.lower()
-    problems: list[str] = []
-    for weekday in WEEKDAYS:
-        if weekday in tools_lower:
+# --- weekdays ------------------------------------------------------------------------------------------------------
+
+# What may stand between a weekday and the date it belongs to: "Friday, November 27", "Friday 27 November",
+# "Friday the 27th".
+_WEEKDAY_GAP = re.compile(r",?\s*")
+# Before a weekday standing alone, in its clause: words that put it in the past ("it was delivered Friday", "last
+# Friday") unless the clause also looks ahead ("it was expected Friday", "it will be delivered Friday").
+_PAST_CUE = re.compile(
+    r"\b(?:was|were|had|did|last|delivered|shipped|dispatched|arrived|sent|left|departed|collected|picked|"
+    r"scanned|came|went|got)\b",
+    re.IGNORECASE,
+)
+_AHEAD_CUE = re.compile(
+    r"\b(?:will|shall|should|would|could|may|might|expected|expect|estimated|scheduled|due|be|going|next|this|"
+    r"coming|by|until|till|arrives?|arriving)\b|'ll\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class _DataWeekdays:
+    """The weekdays the tool results (and notes) give: each date's, and those named other than as a date's."""
+
+    dated: frozenset[tuple[int, int, int]]  # (weekday 0-6, month, day) of each date given with its year or weekday
+    free: frozenset[str]  # weekdays named not as a date's day: a carrier's "arriving Friday", notes' "we ship Mondays"
+
+
+def _date_after(text: str, end: int) -> tuple[int | None, int] | None:
+    """The (month, day) a weekday ending at `end` is the day of ("Friday, November 27"; month None for "Friday the
+    27th"), or None when no date follows it."""
+    gap = _WEEKDAY_GAP.match(text, end)
+    at = gap.end() if gap else end
+    for month_first in (True, False):
+        pattern, month_group, day_group = (_WORD_DAY, 1, 2) if month_first else (_DAY_WORD, 2, 1)
+        match = pattern.match(text, at)
+        if match and (month := MONTHS.get(match.group(month_group).casefold())) is not None:
+            return month, int(match.group(day_group))
+    ordinal = _ORDINAL_DAY.match(text, at)
+    return (None, int(ordinal.group(1))) if ordinal else None
+
+
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _data_weekdays(tools: str) -> _DataWeekdays:
+    dated: set[tuple[int, int, int]] = set()
+    for year, month, day in _DATE_ISO.findall(tools):
+        try:
+            dated.add((date(int(year), int(month), int(day)).weekday(), int(month), int(day)))
+        except ValueError:
             continue
-        theirs = weekday in said_lower
+    free: set[str] = set()
+    lower = tools.lower()
+    for index, weekday in enumerate(WEEKDAYS):
+        start = lower.find(weekday)
+        while start != -1:
+            named = _date_after(lower, start + len(weekday))
+            if named is not None and named[0] is not None:
+                dated.add((index, named[0], named[1]))
+            elif named is None:
+                free.add(weekday)
+            start = lower.find(weekday, start + 1)
+    return _DataWeekdays(frozenset(dated), frozenset(free))
+
+
+def _weekday_backed(reply: str, match: re.Match[str], index: int, days: _Days) -> bool:
+    """Whether the weekday at `match` stands for a date the data gives on that weekday: the date written after it
+    ("Friday, November 27"), or else the day it names from today ("arrives Friday": the coming one; "was delivered
+    Friday": the last one). Without today, any date of the data on that weekday."""
+    dated = days.weekdays.dated
+    named = _date_after(reply, match.end())
+    if named is not None:
+        month, day = named
+        return any(w == index and d == day and month in (None, m) for w, m, d in dated)
+    today = days.today
+    if today is None:
+        return any(w == index for w, _, _ in dated)
+    boundary = _CLAUSE_START.match(reply[: match.start()])
+    clause = reply[boundary.end() if boundary else 0 : match.start()]
+    if _PAST_CUE.search(clause) and not _AHEAD_CUE.search(clause):
+        meant = today - timedelta(days=(today.weekday() - index) % 7)
+    else:
+        meant = today + timedelta(days=(index - today.weekday()) % 7)
+    return (index, meant.month, meant.day) in dated
+
+
+def _unknown_weekdays(reply: str, days: _Days) -> list[str]:
+    """Weekdays that stand for no date of the data (and are not the shopper's, said back as theirs). A weekday the
+    data or the notes name other than as a date's day ("arriving Friday", "we ship Mondays") may be named anywhere."""
+    reply_lower = reply.lower()
+    problems: list[str] = []
+    for index, weekday in enumerate(WEEKDAYS):
+        if weekday not in reply_lower or weekday in days.weekdays.free:
+            continue
+        theirs = weekday in days.said.lower()
         for match in re.finditer(rf"\b{weekday}\b", reply_lower):
-            if not (theirs and _said_as_theirs(reply, *match.span())):
-                problems.append(f"day {weekday.title()}")
-                break
+            if _weekday_backed(reply, match, index, days) or (theirs and _said_as_theirs(reply, *match.span())):
+                continue
+            problems.append(f"day {weekday.title()}")
+            break
     return problems
 
 
 def _unknown_tomorrow(reply: str, days: _Days, today: date | None) -> list[str]:
-    reply_lower, tools_lower, said_lower = reply.lower(), days.tools.lower(), days.said.lower()
+    reply_lower = reply.lower()
     problems: list[str] = []
+    if "tomorrow" not in reply_lower:
+        return problems
+    tools_lower, said_lower = days.tools.lower(), days.said.lower()
     tomorrow = today + timedelta(days=1) if today is not None else None
     if tomorrow is None or "tomorrow" in tools_lower or (tomorrow.month, tomorrow.day) in days.data:
         return problems
@@ -495,15 +666,20 @@ def _is_claim(reply: str, start: int, end: int) -> bool:
     return not (_NOT_A_CLAIM.search(clause) or asked or quoted or defined)
 
 
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _data_states(tools: str) -> tuple[frozenset[str], str]:
+    """The status codes of the tool results, and their carriers' messages as one text."""
+    return frozenset(_data_statuses(tools)), " ".join(_MESSAGE.findall(tools))
+
+
 def unknown_statuses(reply: str, tools: str) -> list[str]:
     """Package states the reply asserts that no package or carrier event in the tool results has."""
-    codes = _data_statuses(tools)
-    messages = " ".join(_MESSAGE.findall(tools))
     problems: list[str] = []
     for name, pattern, backing in _STATUS_CLAIMS:
-        if codes & backing or pattern.search(messages):
-            continue  # a status code says so, or a carrier's own message does
-        if any(_is_claim(reply, m.start(), m.end()) for m in pattern.finditer(reply)):
+        if not any(_is_claim(reply, m.start(), m.end()) for m in pattern.finditer(reply)):
+            continue  # (the tool results are read only for a state the reply asserts)
+        codes, messages = _data_states(tools)
+        if not (codes & backing or pattern.search(messages)):  # no status code says so, nor a carrier's message
             problems.append(f"status '{name}'")
     return problems
 
