@@ -23,6 +23,7 @@ from agent.playbook.understand import (
     places_named,
     policy_question,
 )
+from agent.playbook.voice import ShopVoice
 from agent.prompts import Replies
 from tools.find_order import FindOrderResult
 from tools.list_fulfillments import FulfillmentsResult
@@ -102,12 +103,28 @@ class Answer:
 
 
 class Composer:
-    def __init__(self, persona: Persona, shop_name: str, today: date, locale: str = "en_US") -> None:
-        self.persona = persona
-        self.shop_name = shop_name
-        self.today = today
-        self.locale = locale
-        self.r: Replies = LocaleReplies(persona.tone, locale)
+    """Writes replies for one shop on one day, in its voice (`ShopVoice`: persona, name, today, locale)."""
+
+    def __init__(self, voice: ShopVoice) -> None:
+        self.voice = voice
+        self.r: Replies = LocaleReplies(voice.persona.tone, voice.locale)
+
+    # The voice's parts by name (`deadline.py` and the model read them too); the voice stays their one source.
+    @property
+    def persona(self) -> Persona:
+        return self.voice.persona
+
+    @property
+    def shop_name(self) -> str:
+        return self.voice.shop_name
+
+    @property
+    def today(self) -> date:
+        return self.voice.today
+
+    @property
+    def locale(self) -> str:
+        return self.voice.locale
 
     # --- small formatting helpers -----------------------------------------------------------------------------
     def date(self, moment: When) -> str:

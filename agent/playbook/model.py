@@ -328,7 +328,7 @@ class Playbook:
         # Its `name_format`, when known: "2786 TX 73301" in a shop of plain numbers is an order, a state and a ZIP,
         # while "5301 KRW" in a shop of '#5301KRW' is one name.
         self.voice = voice
-        self.compose = Composer(voice.persona, voice.shop_name, voice.today, voice.locale)
+        self.compose = Composer(voice)
         self.r = self.compose.r
         self.country = Locale.parse(voice.locale).territory
         # Every way a shopper may name this shop: its name, its assistant's, its web addresses (`shop_domains`).
