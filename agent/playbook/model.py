@@ -384,7 +384,7 @@ class Playbook:
             asked_why=state.asked_why or intent.asks_why,
             # "1234 a@b.c don't escalate, just tell me": asking not to be passed on counts in any clause of a message
             # whose details and question drown it in the whole message's reading.
-            no_handoff=(state.no_handoff or intent.no_human or "no_human" in _clause_acts(text)) and not intent.human,
+            no_handoff=(state.no_handoff or intent.no_human or _no_handoff_asked(text)) and not intent.human,
         )
         deadline = deadline_named(text, self.compose.today, self.compose.locale)
         if deadline is not None:
@@ -603,7 +603,7 @@ class Playbook:
                 return self._lookup(state, intent)
             proved = FindOrderResult.model_validate(found).order
             order = proved.order_number if proved else None
-            if order and _asks_of_order(intent) and turn.last("list_fulfillments") is None:
+            if order and _asks_of_order(intent, turn.user) and turn.last("list_fulfillments") is None:
                 # "Says delivered, never got it, let me talk to a person": the facts are said with the hand-off.
                 return ToolStep("list_fulfillments", {"order_number": order})
         if (order or "") in state.escalations:
@@ -678,6 +678,8 @@ class Playbook:
         if proved is None or proved.order_number != order or fulfillments.status != "ok":
             return None
         intent = detect_intent(turn.user)
+        if "delivered_not_received" in _clause_acts(turn.user) and _doubts_delivery((turn.user,)):
+            intent = intent.plus(frozenset({"delivered_not_received"}))  # drowned by the ask for a person
         return self.compose.without_offers(self.compose.order_answer(proved, fulfillments, intent).text)
 
     def _summary(self, reason: str, order: str | None, typed: str | None = None) -> str:
@@ -1313,13 +1315,18 @@ class PlaybookModel(FunctionModel):
                 yield sentence
 
 
+_DASH_BREAK = re.compile(r"\s+[-–—:]+\s+")
+
+
 def _both_heard(intent: Intent, text: str, items: tuple[str, ...]) -> Intent:
     """A problem with what arrived heard with whatever else the message asks, so neither drowns the other: where the
     rest of the order is ("the mug came cracked, where are the socks?": each item read as the order, since "where
     are the socks" alone reads as a question about a product), and the problem beside a request about it ("it came
     smashed, refund me"), which a clause states on its own though the whole message's reading hears the request
     only. A request or problem the shopper negates is never added."""
-    if intent.item_problem and not intent.has("where_is_order") and _asks_status(items_as_the_order(text, items)):
+    # A dash or colon between two sentences ("it came broken - where's the other one?") parts them as a full stop.
+    parted = _DASH_BREAK.sub(". ", items_as_the_order(text, items))
+    if intent.item_problem and not intent.has("where_is_order") and _asks_status(parted):
         intent = intent.plus(frozenset({"where_is_order"}))
     if intent.request and not intent.item_problem:
         problems = (_clause_acts(text) | _clause_cues(text)) & frozenset(ITEM_PROBLEMS)
@@ -1372,7 +1379,22 @@ def _asked_per_order(text: str, numbers: tuple[str, ...]) -> dict[str, frozenset
     return {n: frozenset(a) for n, a in owned.items()}
 
 
-def _asks_of_order(intent: Intent) -> bool:
-    """Whether a message asks something about its order beside asking for a person ("never got it, get me a human"):
-    its facts are then said with the hand-off."""
-    return bool(intent.acts & (_CONCERNS | {"where_is_order", "package_followup"}))
+def _asks_of_order(intent: Intent, text: str) -> bool:
+    """Whether a message asks something about its order beside asking for a person ("never got it, get me a human"),
+    in its whole reading or a clause's: its facts are then said with the hand-off."""
+    return bool((intent.acts | _clause_acts(text)) & (_CONCERNS | {"where_is_order", "package_followup"}))
+
+
+def _no_handoff_asked(text: str) -> bool:
+    """Whether a clause of the message asks not to be passed on, however short ("5102 a@b.c where is it? please
+    don't escalate, just tell me"): the reader's sure reading of each clause of two words or more, which the
+    question and details beside it drown in the whole message's reading."""
+    if "no_human" in _clause_acts(text):
+        return True
+    clauses = [c.strip() for c in _CLAUSE_BREAK.split(EMAIL.sub(" ", text))]
+    for clause in clauses if len(clauses) > 1 else ():
+        if len(re.findall(r"[^\W\d_]{2,}", clause)) >= 2:
+            reading = read_acts(clause)
+            if reading.top == "no_human" and reading.probabilities["no_human"] >= THRESHOLD:
+                return True
+    return False
