@@ -19,6 +19,7 @@ from inline_snapshot import snapshot
 from agent import prompts
 from agent.persona import Persona, PersonaUpdate
 from agent.playbook.compose import Composer
+from agent.playbook.voice import ShopVoice
 from agent.service import Lumen, MerchantSettingsUpdate
 from config import Settings
 from tools.views import When
@@ -562,12 +563,12 @@ async def test_a_store_that_accepts_only_postal_codes_asks_for_one() -> None:
 
 def test_amounts_and_dates_follow_the_shop_locale() -> None:
     moment = When(iso="2026-02-24T14:14:00+01:00", date="Dienstag, 24. Februar 2026", time="14:14")
-    german = Composer(Persona(assistant_name="Lumen"), "Laden", date(2026, 3, 10), "de_DE")
+    german = Composer(ShopVoice(Persona(assistant_name="Lumen"), "Laden", date(2026, 3, 10), "de_DE"))
     assert german.money("1234.5", "EUR") == "1.234,50\xa0€"
     assert (german.date(moment), german.short_date(moment)) == ("Dienstag, 24. Februar", "24. Februar")
-    english = Composer(Persona(assistant_name="Lumen"), "Shop", date(2026, 3, 10))
+    english = Composer(ShopVoice(Persona(assistant_name="Lumen"), "Shop", date(2026, 3, 10)))
     assert english.money("1500.00", "JPY") == "¥1,500" and english.money("64", None) == "64.00"
-    last_year = Composer(Persona(assistant_name="Lumen"), "Laden", date(2027, 1, 2), "de_DE")
+    last_year = Composer(ShopVoice(Persona(assistant_name="Lumen"), "Laden", date(2027, 1, 2), "de_DE"))
     assert last_year.date(moment) == moment.date
 
 

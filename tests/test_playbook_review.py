@@ -30,6 +30,7 @@ from agent.playbook.understand import (
     is_own_shop,
     order_numbers,
 )
+from agent.playbook.voice import ShopVoice
 from tests.test_understanding import DEMO, JORDAN, MAYA, offers_the_team, talk
 
 # The demo store's shop as the playbook knows it: its name, the assistant's, its Shopify domain, its contact domain.
@@ -142,7 +143,7 @@ async def test_a_complaint_about_a_delivered_order_is_still_taken_as_said(messag
 def test_taking_the_offer_out_keeps_each_line() -> None:
     from datetime import date
 
-    compose = Composer(default_persona(), "Harbor & Pine", date(2026, 3, 1))
+    compose = Composer(ShopVoice(default_persona(), "Harbor & Pine", date(2026, 3, 1)))
     text = (
         "Order #1050 has 2 packages.\n"
         "Package 1: Lamp, delivered March 2.\n"

@@ -23,6 +23,7 @@ from agent.playbook.understand import (
     places_named,
     policy_question,
 )
+from agent.playbook.voice import ShopVoice
 from agent.prompts import Replies
 from tools.find_order import FindOrderResult
 from tools.list_fulfillments import FulfillmentsResult
@@ -102,12 +103,28 @@ class Answer:
 
 
 class Composer:
-    def __init__(self, persona: Persona, shop_name: str, today: date, locale: str = "en_US") -> None:
-        self.persona = persona
-        self.shop_name = shop_name
-        self.today = today
-        self.locale = locale
-        self.r: Replies = LocaleReplies(persona.tone, locale)
+    """Writes replies for one shop on one day, in its voice (`ShopVoice`: persona, name, today, locale)."""
+
+    def __init__(self, voice: ShopVoice) -> None:
+        self.voice = voice
+        self.r: Replies = LocaleReplies(voice.persona.tone, voice.locale)
+
+    # The voice's parts by name (`deadline.py` and the model read them too); the voice stays their one source.
+    @property
+    def persona(self) -> Persona:
+        return self.voice.persona
+
+    @property
+    def shop_name(self) -> str:
+        return self.voice.shop_name
+
+    @property
+    def today(self) -> date:
+        return self.voice.today
+
+    @property
+    def locale(self) -> str:
+        return self.voice.locale
 
     # --- small formatting helpers -----------------------------------------------------------------------------
     def date(self, moment: When) -> str:
@@ -684,8 +701,25 @@ class Composer:
             self._trouble(p) == "returned" for p in result.packages
         )
 
+    @staticmethod
+    def arrived_items(order: OrderOverview, result: FulfillmentsResult) -> list[Item]:
+        """The items of the packages marked delivered (what can have arrived damaged or wrong); the order's items when
+        no delivered package lists its own."""
+        items = [i for p in result.packages if p.delivered or p.status in _ARRIVED for i in p.items]
+        return items or order.items
+
+    def problem_heard(self, order: OrderOverview, result: FulfillmentsResult, problem: str) -> str | None:
+        """The sorry for a problem with what arrived, said before the answer to a request made beside it ("the lamp
+        came smashed, refund me"); None when nothing of the order has arrived (nothing to be sorry about yet)."""
+        if not any(p.delivered or p.status in _ARRIVED for p in result.packages):
+            return None
+        items = self.in_brackets(self.arrived_items(order, result))
+        return self.r.say(f"problem_heard.{problem}", order_number=order.order_number, items=items)
+
     def problem_answer(self, order: OrderOverview, result: FulfillmentsResult, problem: str, intent: Intent) -> Answer:
-        """Sorry, what Lumen can't do about it, and the team offered; for a missing item, what is still on its way."""
+        """Sorry, what Lumen can't do about it, and the team offered; for a missing item, what is still on its way.
+        Asked beside where the rest of the order is ("the mug came cracked, where's the other parcel?"), what is
+        still on its way is said first."""
         arrived = any(p.delivered or p.status in _ARRIVED for p in result.packages)
         if problem == "missing_item" and not arrived:
             # Nothing has arrived yet, so nothing can be missing from it: where the order is, is the answer.
@@ -706,7 +740,11 @@ class Composer:
         if problem == "missing_item" and result.packages and not named:
             # "It never came" about a delivered order: the delivery facts, and the team to look into it.
             return self.order_answer(order, result, intent.plus(frozenset({"delivered_not_received"})))
-        text = self.r.say(f"problem.{problem}", order_number=order.order_number, items=self.in_brackets(order.items))
+        items = self.in_brackets(self.arrived_items(order, result))
+        text = self.r.say(f"problem.{problem}", order_number=order.order_number, items=items)
+        if intent.has("where_is_order") and several and (result.unshipped_items or not all_delivered(result)):
+            status = self.without_offers(self.order_answer(order, result, intent).text)
+            text = f"{status}\n{text}" if "\n" in status else self.join(status, text)  # a list stays a list
         return Answer(text, offer="other", topic=problem)
 
     def status_meanings(self, codes: Sequence[str]) -> Answer:

@@ -328,7 +328,7 @@ class Playbook:
         # Its `name_format`, when known: "2786 TX 73301" in a shop of plain numbers is an order, a state and a ZIP,
         # while "5301 KRW" in a shop of '#5301KRW' is one name.
         self.voice = voice
-        self.compose = Composer(voice.persona, voice.shop_name, voice.today, voice.locale)
+        self.compose = Composer(voice)
         self.r = self.compose.r
         self.country = Locale.parse(voice.locale).territory
         # Every way a shopper may name this shop: its name, its assistant's, its web addresses (`shop_domains`).
@@ -384,7 +384,7 @@ class Playbook:
             asked_why=state.asked_why or intent.asks_why,
             # "1234 a@b.c don't escalate, just tell me": asking not to be passed on counts in any clause of a message
             # whose details and question drown it in the whole message's reading.
-            no_handoff=(state.no_handoff or intent.no_human or "no_human" in _clause_acts(text)) and not intent.human,
+            no_handoff=(state.no_handoff or intent.no_human or _no_handoff_asked(text)) and not intent.human,
         )
         deadline = deadline_named(text, self.compose.today, self.compose.locale)
         if deadline is not None:
@@ -603,6 +603,9 @@ class Playbook:
                 return self._lookup(state, intent)
             proved = FindOrderResult.model_validate(found).order
             order = proved.order_number if proved else None
+            if order and _asks_of_order(intent, turn.user) and turn.last("list_fulfillments") is None:
+                # "Says delivered, never got it, let me talk to a person": the facts are said with the hand-off.
+                return ToolStep("list_fulfillments", {"order_number": order})
         if (order or "") in state.escalations:
             reference, reply_to = state.escalations[order or ""]
             return self._reply(state, "already_escalated", reference=reference, email=reply_to)
@@ -647,7 +650,9 @@ class Playbook:
                 concerns=frozenset(),
             )
             key = "escalated" if result.status == "created" else "already_escalated"
-            return self._reply(done, key, reference=result.reference, email=reply_to)
+            step = self._reply(done, key, reference=result.reference, email=reply_to)
+            facts = self._facts_before_handoff(turn, order)
+            return replace(step, text=self.compose.join(facts, step.text)) if facts else step
         if result.status == "not_verified" and state.email:
             args = {k: v for k, v in call.args.items() if k != "order_number"}
             if len([c for c in turn.calls if c.name == "escalate"]) < 2:
@@ -661,6 +666,21 @@ class Playbook:
             )
             return self._reply(pending, "ask_contact_email", awaiting="contact_email")
         return self._reply(state, "escalation_failed")
+
+    def _facts_before_handoff(self, turn: Turn, order: str | None) -> str | None:
+        """The order's facts, when this turn looked its packages up before handing it over (a shopper who asked for
+        a person beside a question about the order): what the data says, without the offer the hand-off answers."""
+        found, listed = turn.last("find_order"), turn.last("list_fulfillments")
+        if not order or found is None or listed is None:
+            return None
+        proved = FindOrderResult.model_validate(found).order
+        fulfillments = FulfillmentsResult.model_validate(listed)
+        if proved is None or proved.order_number != order or fulfillments.status != "ok":
+            return None
+        intent = detect_intent(turn.user)
+        if "delivered_not_received" in _clause_acts(turn.user) and _doubts_delivery((turn.user,)):
+            intent = intent.plus(frozenset({"delivered_not_received"}))  # drowned by the ask for a person
+        return self.compose.without_offers(self.compose.order_answer(proved, fulfillments, intent).text)
 
     def _summary(self, reason: str, order: str | None, typed: str | None = None) -> str:
         about = self.r.say("summary.about", order_number=order) if order else ""
@@ -783,6 +803,8 @@ class Playbook:
         if first_look:
             said = ". ".join(state.heard[-_HEARD_TURNS:]) or turn.user
             intent = _request_and_parcel(intent, said, tuple(i.name for i in order.items))
+        said = ". ".join(state.heard[-_HEARD_TURNS:]) if first_look and state.heard else turn.user
+        intent = _both_heard(intent, _own_lines(said), tuple(i.name for i in order.items))
         special = self._money_or_deadline(state, order, fulfillments, intent, first_look=first_look)
         special = special or self._special_answer(order, fulfillments, intent, first_look=first_look)
         if special is not None:
@@ -844,6 +866,10 @@ class Playbook:
             answer = self.compose.request_answer(order, result, request)
             if answer is not None:
                 answer.offer = answer.offer and _REASONS.get(request, answer.offer)
+                sorry = intent.item_problem and self.compose.problem_heard(order, result, intent.item_problem)
+                if sorry and answer.topic == request:
+                    # "It came smashed, can I get a refund?": the problem heard, then what Lumen can't do about it.
+                    answer.text = self.compose.join(sorry, answer.text)
                 trouble = first_look and self.compose.in_trouble(result)
                 if (intent.has("where_is_order") or trouble) and answer.topic == request:
                     # "Cancel it, and where is it?": both asked, both answered; the request's offer is the one made.
@@ -886,6 +912,8 @@ class Playbook:
         """ "Orders 1234 and 5678": each looked up with the same proof, then one reply about all of them."""
         answers: list[str] = []
         current: str | None = None
+        offer: tuple[str, str | None, str] | None = None
+        asked = _asked_per_order(turn.user, state.orders)
         for number in state.orders:
             found = _result_for(turn, "find_order", number)
             if found is None:
@@ -907,12 +935,31 @@ class Playbook:
                 return ToolStep("list_fulfillments", {"order_number": result.order.order_number})
             fulfillments = FulfillmentsResult.model_validate(listed)
             if fulfillments.status == "ok":
-                answers.append(self.compose.order_answer(result.order, fulfillments, intent).text)
+                answer = self._one_of_several(result.order, fulfillments, intent, asked.get(number))
+                answers.append(answer.text)
                 current = result.order.order_number
+                if answer.offer:  # the last order with something for the team is the one a yes hands over
+                    offer = (answer.offer, answer.topic, current)
         done = replace(
             state, orders=(), order_emails=(), concerns=frozenset(), current_order=current, order_number=current
         )
-        return self._shown(self._answered("\n\n".join(answers), done))
+        if offer is None:
+            return self._shown(self._answered("\n\n".join(answers), done))
+        done = replace(done, offer_order=offer[2])
+        return self._shown(self._answered("\n\n".join(answers), done, offer=offer[0], topic=offer[1]))
+
+    def _one_of_several(
+        self, order: OrderOverview, result: FulfillmentsResult, intent: Intent, asked: frozenset[Act] | None
+    ) -> Answer:
+        """One order's part of the answer about several: its status, and what the message asks of this order alone
+        ("where's 4410, and can I cancel 4412?": the cancellation is 4412's), answered as if it came alone."""
+        if asked is None:
+            return Answer(self.compose.order_answer(order, result, intent).text)
+        own = replace(intent, acts=(intent.acts - _ASKED_OF_ONE) | asked | {"where_is_order"})
+        special = self._special_answer(order, result, own, first_look=True)
+        if special is not None:
+            return special
+        return Answer(self.compose.order_answer(order, result, own).text)
 
 
 def _second_thoughts(state: State, text: str) -> State:
@@ -1266,3 +1313,88 @@ class PlaybookModel(FunctionModel):
         for sentence in _SENTENCE_END.split(step.text):
             if sentence:
                 yield sentence
+
+
+_DASH_BREAK = re.compile(r"\s+[-–—:]+\s+")
+
+
+def _both_heard(intent: Intent, text: str, items: tuple[str, ...]) -> Intent:
+    """A problem with what arrived heard with whatever else the message asks, so neither drowns the other: where the
+    rest of the order is ("the mug came cracked, where are the socks?": each item read as the order, since "where
+    are the socks" alone reads as a question about a product), and the problem beside a request about it ("it came
+    smashed, refund me"), which a clause states on its own though the whole message's reading hears the request
+    only. A request or problem the shopper negates is never added."""
+    # A dash or colon between two sentences ("it came broken - where's the other one?") parts them as a full stop.
+    parted = _DASH_BREAK.sub(". ", items_as_the_order(text, items))
+    if intent.item_problem and not intent.has("where_is_order") and _asks_status(parted):
+        intent = intent.plus(frozenset({"where_is_order"}))
+    if intent.request and not intent.item_problem:
+        problems = (_clause_acts(text) | _clause_cues(text)) & frozenset(ITEM_PROBLEMS)
+        intent = intent.plus(problems - intent.negated)
+    return intent
+
+
+# What a message may ask of one order of several: a request Lumen can't do, a problem with what arrived, what a
+# status means. Read clause by clause, so each is answered for the order its clause names.
+_ASKED_OF_ONE: frozenset[Act] = frozenset((*REQUESTS, *ITEM_PROBLEMS, "status_meaning"))
+
+
+def _acts_of_clause(clause: str) -> frozenset[Act]:
+    """What one clause asks of its order, read without its details at the reader's "likely" bar, never under a
+    negation, plus what it states in plain words (`_clause_cues`)."""
+    words = words_only(clause)
+    if not re.search(r"[^\W\d_]{2,}", words):
+        return frozenset()
+    reading = read_acts(words)
+    heard = {a for a in _ASKED_OF_ONE if reading.probabilities.get(a, 0.0) >= UNSURE and a not in reading.negated}
+    return frozenset(heard) | (_clause_cues(clause) & _ASKED_OF_ONE)
+
+
+def _asked_per_order(text: str, numbers: tuple[str, ...]) -> dict[str, frozenset[Act]]:
+    """What the message asks of each of several orders it names: each clause's acts go to the order it names, or,
+    naming none, to the order named last before it (to the first one named after it, when it comes first). A clause
+    that is an order number and nothing else shares what the clause before it asked ("cancel 4410 and 4412").
+    Empty when no clause asks anything of one order (the orders' statuses answer the message)."""
+    owned: dict[str, set[Act]] = {n: set() for n in numbers}
+    unowned: set[Act] = set()
+    last: str | None = None
+    before: frozenset[Act] = frozenset()
+    for clause in _CLAUSE_BREAK.split(EMAIL.sub(" ", _own_lines(text))):
+        digits = set(re.findall(r"\d+", clause))
+        named = [n for n in numbers if re.sub(r"\D", "", n) in digits]
+        acts = _acts_of_clause(clause)
+        if named and not re.search(r"[^\W\d_]{2,}", words_only(clause)):
+            acts = before
+        for number in named or ([last] if last else []):
+            owned[number] |= acts
+        if not named and last is None:
+            unowned |= acts
+        if named:
+            if last is None:
+                owned[named[0]] |= unowned
+            last = named[-1]
+        before = acts
+    if not any(owned.values()):
+        return {}
+    return {n: frozenset(a) for n, a in owned.items()}
+
+
+def _asks_of_order(intent: Intent, text: str) -> bool:
+    """Whether a message asks something about its order beside asking for a person ("never got it, get me a human"),
+    in its whole reading or a clause's: its facts are then said with the hand-off."""
+    return bool((intent.acts | _clause_acts(text)) & (_CONCERNS | {"where_is_order", "package_followup"}))
+
+
+def _no_handoff_asked(text: str) -> bool:
+    """Whether a clause of the message asks not to be passed on, however short ("5102 a@b.c where is it? please
+    don't escalate, just tell me"): the reader's sure reading of each clause of two words or more, which the
+    question and details beside it drown in the whole message's reading."""
+    if "no_human" in _clause_acts(text):
+        return True
+    clauses = [c.strip() for c in _CLAUSE_BREAK.split(EMAIL.sub(" ", text))]
+    for clause in clauses if len(clauses) > 1 else ():
+        if len(re.findall(r"[^\W\d_]{2,}", clause)) >= 2:
+            reading = read_acts(clause)
+            if reading.top == "no_human" and reading.probabilities["no_human"] >= THRESHOLD:
+                return True
+    return False
