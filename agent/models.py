@@ -40,6 +40,9 @@ class ModelChooser:
         self.api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
         self._llm: Model | None = None
         self.llm_error: str | None = None
+        # The playbook of the last voice asked for: every turn of a shop on one day speaks in the same voice, and the
+        # playbook is pure (the same messages always give the same step), so turns share it, at once or in turn.
+        self._playbook: tuple[ShopVoice, PlaybookModel] | None = None
 
     @property
     def uses_llm(self) -> bool:
@@ -59,8 +62,14 @@ class ModelChooser:
     def for_turn(self, voice: ShopVoice) -> Model:
         """The playbook in the shop's voice (its locale's dates, times, money and words; its order-name format),
         behind the LLM if there is one."""
-        playbook = PlaybookModel(voice)
+        playbook = self.playbook(voice)
         llm = self.llm()
         if llm is None:
             return playbook
         return FallbackModel(llm, playbook, fallback_on=FALLBACK_ON)
+
+    def playbook(self, voice: ShopVoice) -> PlaybookModel:
+        """The playbook in this voice: the last one made, when the voice is the same."""
+        if self._playbook is None or self._playbook[0] != voice:
+            self._playbook = (voice, PlaybookModel(voice))
+        return self._playbook[1]

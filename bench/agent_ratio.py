@@ -178,7 +178,9 @@ class CpuSplit:
     def installed(self) -> Iterator[CpuSplit]:
         """The wrappers, for the block; the functions as they were afterwards."""
         self._wrap(ActModel, "read_many", "act reader")
-        self._wrap(PlaybookModel, "_respond", "playbook steps (besides the act reader)")
+        # `_step`, not `_respond`: a playbook model made before the wrappers (the chooser keeps one per voice) holds
+        # its `_respond` bound already, but looks `_step` up at every request.
+        self._wrap(PlaybookModel, "_step", "playbook steps (besides the act reader)")
         self._wrap(agent.core, "_problems", "grounding guard")
         self._wrap(agent.core, "safe_reply", "grounding guard")
         self._wrap(agent.service, "contacts_in", "history JSON and contacts")

@@ -350,6 +350,9 @@ class Engine:
         # the pool's (StaticPool), shared with its readers.
         self._holds_writer = self._sqlite and not self._memory
         self._writer: AsyncConnection | None = None
+        # A SQLite file's readers share one held connection too (see `_on_reader`), and how many reads are on it.
+        self._held_reader: AsyncConnection | None = None
+        self._reading: dict[AsyncConnection, int] = {}
         self._insert = _dialect_insert(self.engine.dialect.name)
         # Readers' connections carry READ_ONLY from the start: setting it on each connection cost a trip through
         # SQLAlchemy's greenlet per read.
@@ -404,6 +407,7 @@ class Engine:
             await asyncio.gather(self._checkpointing, return_exceptions=True)
         if self._write_lock is not None and not self._write_lock.locked():
             await self._drop_writer()  # (a write under way gives its connection back as it ends: `_on_writer`)
+        await self._drop_reader()
         await self.engine.dispose()
 
     async def __aenter__(self) -> Self:
@@ -480,6 +484,10 @@ class Engine:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection that only reads; it must not write. On SQLite each statement sees the database as of its own
         start and no lock is taken (WAL readers never wait for writers); on PostgreSQL it is a plain transaction."""
+        if self._holds_writer:
+            async with self._on_reader() as conn:
+                yield conn
+            return
         # A single shared in-memory connection has one state: its readers queue with its writers.
         queue = self._write_lock if self._memory and self._write_lock else nullcontext()
         async with queue, self._reader.connect() as conn:
@@ -489,6 +497,41 @@ class Engine:
                 return
             async with conn.begin():
                 yield conn
+
+    @asynccontextmanager
+    async def _on_reader(self) -> AsyncIterator[AsyncConnection]:
+        """The connection this worker's SQLite file readers share: a reader's connection taken from the pool and
+        given back for each read (its checkout, and the rollback that resets it on return) cost more CPU than the
+        read. Sharing is safe: a reader opens no transaction (see `_sqlite_begin`), so each statement reads a
+        snapshot of its own whoever else reads on the connection, and the driver runs each statement whole on the
+        event loop's thread (see `_InlineSQLite`). After a read that fails, the connection is given back to the pool
+        (which resets it) once no read is on it, and the next read takes another."""
+        conn = self._held_reader
+        if conn is None or conn.closed or conn.invalidated:
+            if conn is not None:
+                await self._drop_reader()
+            conn = self._held_reader = await self._reader.connect()
+        self._reading[conn] = self._reading.get(conn, 0) + 1
+        failed = False
+        try:
+            yield conn
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            self._reading[conn] -= 1
+            if (failed or self._closed) and self._held_reader is conn:
+                self._held_reader = None
+            if self._held_reader is not conn and not self._reading[conn]:
+                del self._reading[conn]
+                await conn.close()
+
+    async def _drop_reader(self) -> None:
+        """Give the held reader back, unless a read is on it (that read gives it back as it ends)."""
+        reader, self._held_reader = self._held_reader, None
+        if reader is not None and not self._reading.get(reader):
+            self._reading.pop(reader, None)
+            await reader.close()
 
     def _statement(self, name: str, build: Callable[[], Any]) -> Any:
         """The statement `name`, built on first use (with bind parameters for what varies) and kept.

@@ -137,3 +137,15 @@ cases:
     data = await run_eval(options, console=quiet())
     [case] = data["cases"]
     assert case["passed"], case["failures"]
+
+
+async def test_turns_in_one_voice_share_one_playbook(ab_store: Path, tmp_path: Path) -> None:
+    """The playbook is pure, so the chooser makes it once per voice; another voice (another day, persona or shop)
+    gets its own, in that voice."""
+    shop = await FixtureStore(ab_store).shop()
+    chooser = ModelChooser(make_settings(tmp_path))
+    first = chooser.for_turn(ShopVoice.of(shop, PERSONA, date(2026, 9, 14)))
+    assert chooser.for_turn(ShopVoice.of(shop, PERSONA, date(2026, 9, 14))) is first
+    next_day = ShopVoice.of(shop, PERSONA, date(2026, 9, 15))
+    other = chooser.for_turn(next_day)
+    assert isinstance(other, PlaybookModel) and other is not first and other.playbook.voice == next_day

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from agent.playbook import acts
 from agent.playbook.acts import ActModel, ActReading, read_acts, read_acts_together, shipped_model
@@ -52,3 +53,24 @@ async def test_a_turns_lease_reads_the_conversation_and_the_settings(tmp_path: P
             assert lease.settings == {"persona": '{"assistant_name": "Wren"}'}
         async with db.conversation_turn("u" * 22, read_settings=("persona",)) as lease:
             assert lease.row is None and lease.settings == {"persona": '{"assistant_name": "Wren"}'}
+
+
+async def test_a_sqlite_files_reads_share_one_held_connection(tmp_path: Path) -> None:
+    """Reads take no pool checkout each (it cost more than the read); a read that fails gives its connection back,
+    and the next read takes another that reads as well."""
+    async with Database(f"sqlite:///{tmp_path / 'lumen.db'}") as db:
+        checkouts: list[object] = []
+        sa.event.listen(db.engine.sync_engine, "checkout", lambda *args: checkouts.append(args[0]))
+        await db.put_setting("persona", {"assistant_name": "Wren"})
+        writes = len(checkouts)
+        for _ in range(5):
+            assert await db.get_conversation("n" * 22) is None
+            async with db.read() as conn:
+                assert (await conn.execute(sa.text("SELECT 1"))).scalar() == 1
+        assert len(checkouts) - writes == 1  # one connection for all ten reads
+        with pytest.raises(sa.exc.OperationalError):
+            async with db.read() as conn:
+                await conn.execute(sa.text("SELECT * FROM no_such_table"))
+        async with db.read() as conn:
+            assert (await conn.execute(sa.text("SELECT 2"))).scalar() == 2
+        assert len(checkouts) - writes == 2  # a fresh one after the failure
