@@ -1391,7 +1391,9 @@ def _no_handoff_asked(text: str) -> bool:
     question and details beside it drown in the whole message's reading."""
     if "no_human" in _clause_acts(text):
         return True
-    clauses = [c.strip() for c in _CLAUSE_BREAK.split(EMAIL.sub(" ", text))]
+    # Whole sentences and comma-parted phrases only: a fragment after "and" ("... and not someone else's") is too
+    # short to be read alone.
+    clauses = [c.strip() for c in re.split(r"[?.!;,]+", EMAIL.sub(" ", text))]
     for clause in clauses if len(clauses) > 1 else ():
         if len(re.findall(r"[^\W\d_]{2,}", clause)) >= 2:
             reading = read_acts(clause)
