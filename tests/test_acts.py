@@ -13,6 +13,7 @@ from agent.playbook.acts import (
     MAX_ACTS,
     SHIPPED,
     ActModel,
+    contrast_spans,
     decide,
     mark_negation,
     negated_spans,
@@ -118,6 +119,25 @@ def test_the_corpus_speaks_in_many_voices() -> None:
 def test_negation_scope_runs_to_the_clause_end(text: str, scoped: list[str]) -> None:
     clean = text.replace("’", "'")
     assert [clean[a:b] for a, b in negated_spans(text)] == scoped
+
+
+@pytest.mark.parametrize(
+    ("text", "turned_down"),
+    [
+        ("I'd rather have a new one than a refund", ["a refund"]),
+        ("would prefer a replacement over store credit, thanks", ["store credit"]),
+        ("it's been more than two weeks", []),  # "than" without a preference before it turns nothing down
+        ("over a week late, rather annoyed", []),
+    ],
+)
+def test_a_preference_marks_what_it_turns_down(text: str, turned_down: list[str]) -> None:
+    assert [text[a:b] for a, b in contrast_spans(text)] == turned_down
+    marked = re.findall(r"[\w']+", word_view(text, concepts=False, contrast=True))
+    assert all(f"neg_{w}" in marked for phrase in turned_down for w in phrase.lower().split())
+    # Off by default, and nothing changes where no preference turns anything down.
+    unmarked = word_view(text, concepts=False)
+    assert "neg_" not in unmarked
+    assert (unmarked == word_view(text, concepts=False, contrast=True)) == (not turned_down)
 
 
 def test_the_word_view_marks_negated_words_and_platform_names() -> None:
