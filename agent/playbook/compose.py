@@ -442,8 +442,11 @@ class Composer:
                 tracking=self.tracking(package),
             )
             waiting = days >= 3
+            # A label unscanned for as long as tracking counts as stale has already not moved: the team is offered
+            # now, as a question, not "if it doesn't move soon".
+            offer = "order.label_stuck" if days >= STALE_AFTER_DAYS else "order.label_waiting"
             return Answer(
-                self.join(text, self.r.say("order.label_waiting") if waiting else ""),
+                self.join(text, self.r.say(offer, days=self.days_ago(days)) if waiting else ""),
                 "delayed_or_stuck" if waiting else None,
             )
         if package.status == "DELAYED" or (event and event.status == "DELAYED"):

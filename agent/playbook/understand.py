@@ -634,10 +634,10 @@ def _answer_phrases() -> dict[str, tuple[str, ...]]:
     }
 
 
-# Pictures that stand for a word in a short answer (a thumbs-up, a tick): kept as tokens of their own. Skin tones and
-# the variation selector only restyle the picture before them.
+# Pictures that stand for a word in a short answer (a thumbs-up, a tick): kept as tokens of their own. Skin tones, the
+# variation selector and a joined gender sign ("🙅‍♀️") only restyle the picture before them.
 _PICTURE = r"[\u2600-\u27bf\u2b05-\u2b55\U0001f000-\U0001f3fa\U0001f400-\U0001faff]"
-_RESTYLE = re.compile(r"[\U0001f3fb-\U0001f3ff\ufe0f\u200d]")
+_RESTYLE = re.compile(r"[\U0001f3fb-\U0001f3ff\ufe0f]|\u200d[\u2640\u2642]?")
 
 
 def _answer_tokens(text: str) -> list[str]:
@@ -688,7 +688,8 @@ def _answer_kinds(text: str) -> dict[str, set[str]] | None:
     for phrase, kind in ranked:
         if f" {phrase} " in padded:
             said.setdefault(kind, set()).add(phrase)
-            padded = padded.replace(f" {phrase} ", " " * (len(phrase) + 2))
+            while f" {phrase} " in padded:  # said twice over ("👍👍", "yes yes"): side by side, they share a space
+                padded = padded.replace(f" {phrase} ", " " * (len(phrase) + 2))
     return None if padded.strip() else said
 
 
