@@ -72,7 +72,8 @@ def indefinite_article(name: str) -> str:
     sound of its first letter's name for initials ("an REI order", "a QVC order")."""
     if not name:
         return "a"
-    initials = len(name) > 1 and name[:2].isupper() and name[:2].isalpha()
+    first = name.split()[0]
+    initials = len(re.sub(r"[^A-Za-z]", "", first)) > 1 and first.isupper()  # "REI", "H&M", not "Etsy"
     if initials:
         return "an" if name[0] in _VOWEL_SOUND_LETTERS else "a"
     return "an" if name[0].lower() in "aeiou" else "a"
