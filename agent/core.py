@@ -26,7 +26,7 @@ from pydantic_ai.messages import (
 from agent import prompts
 from agent.deps import Deps
 from agent.grounding import Evidence, evidence, ungrounded
-from agent.playbook.compose import locale_words
+from agent.playbook.compose import locale_words, order_example
 from agent.playbook.model import Playbook, ReplyStep
 from agent.playbook.voice import ShopVoice
 from tools.toolset import build_toolset
@@ -38,14 +38,28 @@ OUTPUT_RETRIES = 1
 def instructions_for(deps: Deps) -> str:
     persona, shop = deps.persona, deps.shop
     return _instructions_text(
-        persona.assistant_name, persona.tone, persona.context, shop.name, shop.timezone, shop.locale, deps.today
+        persona.assistant_name,
+        persona.tone,
+        persona.context,
+        shop.name,
+        shop.timezone,
+        shop.locale,
+        deps.today,
+        order_example(shop.name_format),
     )
 
 
 # The same for every turn of a shop on one day: written once (14-20 KB each, and Babel's date formatting).
 @lru_cache(maxsize=64)
 def _instructions_text(
-    assistant_name: str, tone: str, context: str, shop_name: str, timezone: str, locale: str, today: date
+    assistant_name: str,
+    tone: str,
+    context: str,
+    shop_name: str,
+    timezone: str,
+    locale: str,
+    today: date,
+    example: str = "#1234",
 ) -> str:
     policy = prompts.text("policy.md").format(
         assistant_name=assistant_name,
@@ -55,7 +69,11 @@ def _instructions_text(
         timezone=timezone,
         persona_context=context or "(none)",
     )
-    words = prompts.toml("locale.toml")["instructions"].format(locale=locale, **locale_words(locale))
+    # The example order number the playbook gives in the shop's format: taught here, it is the LLM's example too and
+    # known to the grounding guard as no invented order.
+    words = prompts.toml("locale.toml")["instructions"].format(
+        locale=locale, **(locale_words(locale) | {"order_example": example})
+    )
     return "\n\n".join([policy, prompts.text("verification.md"), prompts.text("scenarios.md"), words])
 
 

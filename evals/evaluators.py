@@ -21,9 +21,11 @@ from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorCont
 
 from agent import prompts
 from agent.grounding import evidence, ungrounded
+from agent.playbook.compose import order_example
 from evals.dataset import CaseInputs, CaseMetadata, Expect, Fact, ToolCall
 from evals.records import PLAYBOOK, CaseRun, ConversationRun
 from shopify.names import normalize_order_number
+from shopify.store_file import FixtureStore
 
 MAX_REASONS = 6
 QUOTE = 240
@@ -258,6 +260,14 @@ class ForbiddenContent(_PerConversation):
         return problems
 
 
+@lru_cache(maxsize=64)
+def taught_example(store: Path) -> str:
+    """The example order number the instructions teach for this store's shop ("looks like #PW1234"), in its own
+    format: stored conversations leave the instructions out, and the agent's guard saw them."""
+    shop_format = FixtureStore(store)._shop.name_format
+    return order_example(shop_format)
+
+
 @dataclass
 class Grounded(_PerConversation):
     """Every tracking number, link, order number, date and amount in every reply appears in a tool result, the
@@ -269,7 +279,8 @@ class Grounded(_PerConversation):
     def problems(self, conversation: ConversationRun, expect: Expect) -> list[str]:
         problems: list[str] = []
         for index, turn in enumerate(conversation.turns):
-            source = evidence(conversation.messages_through(index), extra=conversation.persona_context)
+            taught = f"{conversation.persona_context}\n{taught_example(conversation.store)}"
+            source = evidence(conversation.messages_through(index), extra=taught)
             bad = ungrounded(turn.reply, source, conversation.today)
             if bad:
                 problems.append(

@@ -25,11 +25,14 @@ from agent.playbook.understand import (
 )
 from agent.playbook.voice import ShopVoice
 from agent.prompts import Replies
+from shopify.names import NameFormat
 from tools.find_order import FindOrderResult
 from tools.list_fulfillments import FulfillmentsResult
 from tools.views import Item, OrderOverview, Package, ScanEvent, When
 
 STALE_AFTER_DAYS = 5
+# The number inside the example order name Lumen shows when it asks for one.
+EXAMPLE_ORDER_NUMBER = 1234
 # Display statuses that say a package reached the shopper even where Shopify records no delivery time.
 _ARRIVED = frozenset(("DELIVERED", "PICKED_UP"))
 # A sentence ending on an abbreviation ("9:00 a.m.", "Northwind Co.", "Acme Inc.") takes no second full stop;
@@ -49,20 +52,45 @@ _CONTEXT_TOPICS = {
 
 class LocaleReplies(Replies):
     """The templates in one tone, with the words that change between countries (`{postcode_word}`) filled in from
-    `prompts/locale.toml` for the shop's locale: "postcode" in the UK, "ZIP code" in the US."""
+    `prompts/locale.toml` for the shop's locale: "postcode" in the UK, "ZIP code" in the US; and the example order
+    number (`{order_example}`) written the way the shop writes its order names ("AB-1234", "#1234-IE")."""
 
-    def __init__(self, tone: str, locale: str) -> None:
+    def __init__(self, tone: str, locale: str, name_format: NameFormat | None = None) -> None:
         super().__init__(tone)
-        self.words = locale_words(locale)
+        self.words = locale_words(locale) | {"order_example": order_example(name_format)}
 
     def say(self, key: str, **fields: object) -> str:
         # A time the locale writes "3:00 p.m." ends a template's sentence with one full stop, not two.
         return one_full_stop(super().say(key, **(self.words | fields)))
 
 
+# Capital letters said with a vowel sound first ("an REI order", "an H&M order", but "a QVC order").
+_VOWEL_SOUND_LETTERS = frozenset("AEFHILMNORSX")
+
+
+def indefinite_article(name: str) -> str:
+    """ "a" or "an" before a shop's name as it is said: by its first vowel for a word ("an Amazon order"), by the
+    sound of its first letter's name for initials ("an REI order", "a QVC order")."""
+    if not name:
+        return "a"
+    first = name.split()[0]
+    initials = len(re.sub(r"[^A-Za-z]", "", first)) > 1 and first.isupper()  # "REI", "H&M", not "Etsy"
+    if initials:
+        return "an" if name[0] in _VOWEL_SOUND_LETTERS else "a"
+    return "an" if name[0].lower() in "aeiou" else "a"
+
+
 def one_full_stop(text: str) -> str:
     """The text with one full stop where an abbreviation ends a sentence: "Co.." -> "Co.", "a.m.." -> "a.m."."""
     return _DOUBLE_STOP.sub("", text)
+
+
+def order_example(name_format: NameFormat | None) -> str:
+    """An order number as the shopper will see it in their confirmation email: the shop's prefix and suffix round a
+    made-up number ("#1234" when the shop's format is unknown), so a shop of "AB-3301" names never says "like #1234"."""
+    if name_format is None or not (name_format.prefix or name_format.suffix):
+        return f"#{EXAMPLE_ORDER_NUMBER}"
+    return f"{name_format.prefix}{EXAMPLE_ORDER_NUMBER}{name_format.suffix}"
 
 
 @cache
@@ -107,7 +135,7 @@ class Composer:
 
     def __init__(self, voice: ShopVoice) -> None:
         self.voice = voice
-        self.r: Replies = LocaleReplies(voice.persona.tone, voice.locale)
+        self.r: Replies = LocaleReplies(voice.persona.tone, voice.locale, voice.name_format)
 
     # The voice's parts by name (`deadline.py` and the model read them too); the voice stays their one source.
     @property
@@ -328,6 +356,16 @@ class Composer:
             offer="shipping_date_request",
         )
 
+    @staticmethod
+    def delivery_note(package: Package) -> str:
+        """The carrier's words on the delivery event when they say more than "delivered" (where the parcel was left,
+        who signed): "" otherwise."""
+        last = package.latest_event
+        if last is None or last.status not in ("DELIVERED", "PICKED_UP") or not last.message:
+            return ""
+        message = last.message.strip()
+        return "" if message.lower().rstrip(".") == "delivered" else message
+
     def _delivered(self, order: OrderOverview, package: Package, intent: Intent) -> Answer:
         assert package.delivered is not None
         # A parcel collected from a post office or locker ends with a pickup, not a delivery: its note says where.
@@ -415,8 +453,11 @@ class Composer:
                 tracking=self.tracking(package),
             )
             waiting = days >= 3
+            # A label unscanned for as long as tracking counts as stale has already not moved: the team is offered
+            # now, as a question, not "if it doesn't move soon".
+            offer = "order.label_stuck" if days >= STALE_AFTER_DAYS else "order.label_waiting"
             return Answer(
-                self.join(text, self.r.say("order.label_waiting") if waiting else ""),
+                self.join(text, self.r.say(offer, days=self.days_ago(days)) if waiting else ""),
                 "delayed_or_stuck" if waiting else None,
             )
         if package.status == "DELAYED" or (event and event.status == "DELAYED"):
@@ -629,6 +670,10 @@ class Composer:
             )
         if package.delivered:
             parts.append(self.r.say("phrases.delivered_on", date=self.date_time(package.delivered)))
+            note = self.delivery_note(package)
+            if note:
+                # Where the carrier left it ("Left at front porch"), as the one-package answer quotes it.
+                parts.append(self.r.say("phrases.delivered_note", note=note))
         else:
             parts.append(self.status_words(package.status))
             if package.estimated_delivery:
@@ -721,8 +766,11 @@ class Composer:
         Asked beside where the rest of the order is ("the mug came cracked, where's the other parcel?"), what is
         still on its way is said first."""
         arrived = any(p.delivered or p.status in _ARRIVED for p in result.packages)
-        if problem == "missing_item" and not arrived:
-            # Nothing has arrived yet, so nothing can be missing from it: where the order is, is the answer.
+        named = any(_mentions(i.name, intent.item_words) for i in order.items)
+        if problem == "missing_item" and not arrived and not named:
+            # "My parcel is missing" about an order nothing of which has arrived: where the order is, is the answer.
+            # One of its items said to be missing from a box the shopper has ("only one chalk in the box") is a box
+            # in hand though the tracking lags: that takes the team (below), as damage or a wrong item does.
             return self.order_answer(order, result, intent)
         if not arrived:
             # "It arrived damaged" about an order nothing of which is delivered: never said back as if it arrived.
@@ -736,7 +784,6 @@ class Composer:
             answer = self.order_answer(order, result, intent)
             text = self.join(answer.text, self.r.say("problem.missing_item_partial"))
             return Answer(text, offer="other", topic=problem)
-        named = any(_mentions(i.name, intent.item_words) for i in order.items)
         if problem == "missing_item" and result.packages and not named:
             # "It never came" about a delivered order: the delivery facts, and the team to look into it.
             return self.order_answer(order, result, intent.plus(frozenset({"delivered_not_received"})))

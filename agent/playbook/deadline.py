@@ -92,17 +92,35 @@ def _in_transit_line(
         facts = {"subject": subject, "carrier": carrier, "eta": c.date(eta), "by": by}
         if eta_day < c.today:
             return c.r.say("deadline.eta_passed", **facts), "delayed_or_stuck"
+        # Where the parcel is now, when that says more than "in transit" (out for delivery today, a delivery
+        # attempted, a delay reported): the strongest answer to "will it come in time?" is often not the estimate.
+        now = _telling_status(c, package)
         if eta_day < deadline.day:
-            return c.r.say("deadline.eta_in_time", **facts), None
+            return c.join(c.r.say("deadline.eta_in_time", **facts), now), None
         if eta_day == deadline.day and not deadline.strict:
-            return c.r.say("deadline.eta_on_day", **facts), None
+            return c.join(c.r.say("deadline.eta_on_day", **facts), now), None
         word = c.r.say("deadline.before_word" if deadline.strict else "deadline.by_word")
-        return c.r.say("deadline.eta_late", **facts, by_word=word), None
+        return c.join(c.r.say("deadline.eta_late", **facts, by_word=word), now), None
     said = c.join(c.status_sentence(package.status), c._latest_sentence(package))
     line = c.join(c.r.say("deadline.no_eta", subject=subject, carrier=carrier, by=by), said)
     event = package.latest_event
     stale = event is not None and event.days_ago >= STALE_AFTER_DAYS
     return line, "delayed_or_stuck" if stale else None
+
+
+# Statuses that say no more than the estimate already does: a parcel moving, or not yet scanned.
+_PLAIN_STATUSES = frozenset(("IN_TRANSIT", "CONFIRMED", "LABEL_PRINTED", "LABEL_PURCHASED", "SUBMITTED", "FULFILLED"))
+
+
+def _telling_status(c: Composer, package: Package) -> str:
+    """The package's current state as a sentence ("It's out for delivery."), when its display status or its latest
+    carrier event says more than that it is on its way; "" otherwise."""
+    event = package.latest_event
+    latest = event.status if event is not None and event.status else None
+    code = latest if latest and latest not in _PLAIN_STATUSES else package.status
+    if code in _PLAIN_STATUSES or not c.r.has(f"status_sentence.{code}"):
+        return ""
+    return c.status_sentence(code)
 
 
 def _unshipped_line(

@@ -34,7 +34,7 @@ from agent import prompts
 from agent.calendar_words import WEEKDAYS
 from agent.dates_said import Deadline, deadline_named
 from agent.playbook.acts import THRESHOLD, Act, negated_spans, read_acts, read_acts_together
-from agent.playbook.compose import Answer, Composer, one_full_stop
+from agent.playbook.compose import Answer, Composer, indefinite_article, one_full_stop
 from agent.playbook.deadline import deadline_answer, refund_gap_answer, refund_gap_asked, refunded_in_full
 from agent.playbook.own_orders import own_orders_asked
 from agent.playbook.understand import (
@@ -451,7 +451,7 @@ class Playbook:
         if isinstance(step, ToolStep) or not other_order_asked(turn.user):
             # The marketplace only named in passing ("I just amazon everything"): our order is all that was asked.
             return step
-        article = "an" if platform[0].lower() in "aeiou" else "a"
+        article = indefinite_article(platform)
         line = self._say("other_platform_beside", platform=platform, article=article)
         return replace(step, text=self.compose.join(line, step.text))
 
@@ -524,7 +524,7 @@ class Playbook:
         if intent.other_platform:
             if intent.platform is None:
                 return self._reply(state, "other_platform_general")
-            article = "an" if intent.platform[0].lower() in "aeiou" else "a"
+            article = indefinite_article(intent.platform)
             return self._reply(state, "other_platform", platform=intent.platform, article=article)
         if new_details or intent.order_related:
             return None
@@ -1120,7 +1120,7 @@ def _beside_the_request(text: str, items: tuple[str, ...]) -> tuple[str, ...]:
     ("boots are late") otherwise reads as a question about the product, and "they're late" as next to nothing. A
     clause with no word left (the details alone) is no clause."""
     rest: list[str] = []
-    for clause in _CLAUSE_BREAK.split(EMAIL.sub(" ", text)):
+    for clause in _run_on_clauses(_CLAUSE_BREAK.split(EMAIL.sub(" ", text))):
         words = " ".join(subject_as_the_order(items_as_the_order(words_only(clause), items)).split())
         if not re.search(r"[^\W\d_]{2,}", words):
             continue
@@ -1129,6 +1129,23 @@ def _beside_the_request(text: str, items: tuple[str, ...]) -> tuple[str, ...]:
             continue  # the request's own clause
         rest.append(words)
     return tuple(rest)
+
+
+# Where a run-on message starts its request without a comma: "its late just refund me", "still not here so cancel
+# it", "no tracking pls send a new one". The words before say something of their own about the parcel.
+_REQUEST_START = re.compile(r"\b(?:just|so|then|please|pls|plz|can you|could you|i want|i'd like|id like)\b", re.I)
+
+
+def _run_on_clauses(clauses: list[str]) -> list[str]:
+    """Each clause, and a clause that runs on into a request split where the request starts."""
+    split: list[str] = []
+    for clause in clauses:
+        start = _REQUEST_START.search(clause)
+        if start is not None and re.search(r"[^\W\d_]{2,}", clause[: start.start()]):
+            split.extend((clause[: start.start()], clause[start.start() :]))
+        else:
+            split.append(clause)
+    return split
 
 
 @lru_cache(maxsize=4096)

@@ -634,10 +634,10 @@ def _answer_phrases() -> dict[str, tuple[str, ...]]:
     }
 
 
-# Pictures that stand for a word in a short answer (a thumbs-up, a tick): kept as tokens of their own. Skin tones and
-# the variation selector only restyle the picture before them.
+# Pictures that stand for a word in a short answer (a thumbs-up, a tick): kept as tokens of their own. Skin tones, the
+# variation selector and a joined gender sign ("🙅‍♀️") only restyle the picture before them.
 _PICTURE = r"[\u2600-\u27bf\u2b05-\u2b55\U0001f000-\U0001f3fa\U0001f400-\U0001faff]"
-_RESTYLE = re.compile(r"[\U0001f3fb-\U0001f3ff\ufe0f\u200d]")
+_RESTYLE = re.compile(r"[\U0001f3fb-\U0001f3ff\ufe0f]|\u200d[\u2640\u2642]?")
 
 
 def _answer_tokens(text: str) -> list[str]:
@@ -688,7 +688,8 @@ def _answer_kinds(text: str) -> dict[str, set[str]] | None:
     for phrase, kind in ranked:
         if f" {phrase} " in padded:
             said.setdefault(kind, set()).add(phrase)
-            padded = padded.replace(f" {phrase} ", " " * (len(phrase) + 2))
+            while f" {phrase} " in padded:  # said twice over ("👍👍", "yes yes"): side by side, they share a space
+                padded = padded.replace(f" {phrase} ", " " * (len(phrase) + 2))
     return None if padded.strip() else said
 
 
@@ -937,7 +938,35 @@ def _named_as_business(name: str, found: re.Match[str]) -> bool:
     last, trade = words[-1], _shop_words()
     if name.lower() in platforms or {last, last.removesuffix("s"), f"{last}s"} & trade:
         return True
+    if _retailer_initials(name, found):
+        return True
     return len(words) > 1 and bool(re.search(r"\w\s*&\s*[A-Z]", name))
+
+
+# A name written as capital initials ("bought it from REI", "ordered from QVC", "got it at JCP"): that is how
+# retailers and marketplaces write their names, and towns and people are not; three letters at least, as two are as
+# often a state, province or country code ("ordered from CA").
+_INITIALS = re.compile(r"[A-Z][A-Z&]{2,5}")
+
+
+def _retailer_initials(name: str, found: re.Match[str]) -> bool:
+    """Whether a name after "ordered ... from" is a retailer's initials: capitals only, in a message that is not
+    written all in capitals (there capitals tell nothing), and not a carrier ("ordered it from you via UPS") or a
+    country ("ordered from the USA")."""
+    if not _INITIALS.fullmatch(name) or not re.search(r"[a-z]", found.string):
+        return False
+    return not _carrier_name(name) and not places_named(name)
+
+
+@lru_cache(maxsize=1)
+def _carriers() -> frozenset[str]:
+    """`prompts/carriers.txt`, lower case: carriers ship an order, they are not where it was bought."""
+    lines = (line.strip() for line in prompts.text("carriers.txt").splitlines())
+    return frozenset(n.lower() for n in lines if n and not n.startswith("#"))
+
+
+def _carrier_name(name: str) -> bool:
+    return name.lower() in _carriers()
 
 
 def foreign_shop(text: str, own: Sequence[str] = ()) -> str | None:
@@ -970,6 +999,15 @@ _NOT_RECEIVED = re.compile(
     r"(?:have|got|get|gotten|receive|received|see|seen)\s+"
     r"(?:it|them|anything|a thing|(?:the|my|our) (?:package|parcel|box|order|delivery|stuff))\b"
     r"(?!\s*(?:number|#|no\b|confirmation|email|e-mail|id\b))",
+    re.IGNORECASE,
+)
+# The parcel as the subject of its not coming: "the ups box never showed up", "my second package didn't arrive", "it
+# never turned up". Not "it didn't come with the charger" (an item missing from what came), nor a question or a
+# future ("hasn't it arrived?", "if it doesn't arrive by Friday"): only "never" and the past "didn't".
+_NEVER_CAME = re.compile(
+    r"\b(?:never|did ?n'?t|did not)\s+(?:(?:actually|even|ever)\s+)?"
+    r"(?:show(?:ed)?\s+up|turn(?:ed)?\s+up|arrived?|came|come|got here|get here|made it|make it)\b"
+    r"(?!\s+(?:with|in)\b)",
     re.IGNORECASE,
 )
 # What follows "I don't have it" / "I haven't seen it" when "it" is not the parcel, or was in hand once: a place on a
@@ -1023,7 +1061,7 @@ def _not_in_hand(text: str, found: re.Match[str]) -> bool:
 def _exact_acts(text: str) -> set[Act]:
     """The acts `_NOT_RECEIVED` and `_EXCHANGE` find in a message."""
     found: set[Act] = set()
-    if any(_not_in_hand(text, m) for m in _NOT_RECEIVED.finditer(text)):
+    if any(_not_in_hand(text, m) for m in _NOT_RECEIVED.finditer(text)) or _NEVER_CAME.search(text):
         found.add("delivered_not_received")
     exchange = _EXCHANGE.search(text) or _SWAP_ITEM.search(text)
     if exchange and not _NEGATED_BEFORE.search(text[: exchange.start()]):
