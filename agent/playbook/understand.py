@@ -218,7 +218,7 @@ def extract_details(
 
     _read_order_number(details, rest, awaiting, country, name_format, emails=len(emails))
     if details.order_number and not details.postal_code and awaiting != "factor":
-        details.postal_code = _postcode_beside(rest, details.order_number)
+        details.postal_code = _postcode_beside(rest, details.order_number, emails=len(emails))
     return details
 
 
@@ -423,12 +423,15 @@ def _names_another_order(text: str, numbers: list[re.Match[str]]) -> bool:
 
 # What glued before a number makes it part of an order's name, not a postcode: "RH-2610", "#2610", "AB2610".
 _NAME_BEFORE = re.compile(r"(?:[A-Za-z]-?|#\s*)$")
+# What glued after a number makes it an order's name with a suffix, not a postcode: "2610-KX", "2610 - kx".
+_NAME_AFTER = re.compile(r"^\s?-\s?[A-Za-z]{1,3}(?![\w@])")
 
 
-def _postcode_beside(rest: str, order_number: str) -> str | None:
+def _postcode_beside(rest: str, order_number: str, *, emails: int = 0) -> str | None:
     """A bare code-shaped number beside the order number ("XY-0053 10001", "order 2114 3000") is the postcode;
-    not where the message joins several orders ("orders 5521 and 5530")."""
-    if _SEVERAL.search(rest):
+    not where the message names several orders ("orders 5521 and 5530", or an email for each: `_names_several`),
+    nor a number written as an order's name with its suffix ("2610-KX (a@x.ca) and 2611-KX (b@y.ca)")."""
+    if _names_several(rest, emails):
         return None
     others = [
         m.group(1)
@@ -437,6 +440,7 @@ def _postcode_beside(rest: str, order_number: str) -> str | None:
         and _POSTAL_SHAPE.match(m.group(1))
         and not _NOT_A_CODE.search(rest[: m.start()])
         and not _NAME_BEFORE.search(rest[: m.start()])
+        and not _NAME_AFTER.match(rest[m.end() :])
     ]
     return others[0] if len(others) == 1 else None
 
@@ -682,6 +686,10 @@ def _answer_kinds(text: str) -> dict[str, set[str]] | None:
         opens_yes = any(padded.startswith(f" {p} ") for p in phrases["yes"] if p not in phrases["weak_yes"])
         return None if opens_yes else {"withdraw": set()}
     said: dict[str, set[str]] = {}
+    if _good_if_done().search(padded):
+        # "That'd be some good, thanks": the offered help weighed as good, in the conditional: a yes.
+        said["yes"] = {"that would be good"}
+        padded = _good_if_done().sub(" ", padded)
     ranked = sorted(
         ((p, kind) for kind in ("no", "yes", "filler") for p in phrases[kind]), key=lambda pk: -len(pk[0].split())
     )
@@ -690,6 +698,22 @@ def _answer_kinds(text: str) -> dict[str, set[str]] | None:
             said.setdefault(kind, set()).add(phrase)
             padded = padded.replace(f" {phrase} ", " " * (len(phrase) + 2))
     return None if padded.strip() else said
+
+
+@lru_cache(maxsize=1)
+def _good_if_done() -> re.Pattern[str]:
+    """ "that'd be some good", "it would be a great help", "twould be lovely" (`prompts/answers.toml` [intensifiers]
+    and [good]), over the tokens `_answer_tokens` writes (no apostrophes): the offered help said to be good."""
+    table = prompts.toml("answers.toml")
+
+    def alternatives(key: str) -> str:
+        return "|".join(re.escape(" ".join(_answer_tokens(w))) for w in sorted(table[key], key=len, reverse=True))
+
+    subject = r"(?:thatd|itd|twould|twill|thatll|(?:that|it|this) (?:would|will|d)|that s gonna)"
+    return re.compile(
+        rf"(?<= ){subject} be (?:(?:{alternatives('intensifiers')}) ){{0,2}}(?:an? )?(?:(?:{alternatives('good')}) )+"
+        r"(?:(?:help|idea|thing|stuff|of you|of ye|of yous|service) )?(?:(?:so|then|now|indeed|altogether) )?",
+    )
 
 
 def second_thoughts(text: str) -> bool:
