@@ -711,7 +711,8 @@ def _good_if_done() -> re.Pattern[str]:
 
     subject = r"(?:thatd|itd|twould|twill|thatll|(?:that|it|this) (?:would|will|d)|that s gonna)"
     return re.compile(
-        rf"(?<= ){subject} be (?:(?:{alternatives('intensifiers')}) ){{0,2}}(?:an? )?(?:(?:{alternatives('good')}) )+"
+        rf"(?<= ){subject} be (?:an? )?(?:(?:{alternatives('intensifiers')}) ){{0,2}}"
+        rf"(?:an? )?(?:(?:{alternatives('good')}) )+"
         r"(?:(?:help|idea|thing|stuff|of you|of ye|of yous|service) )?(?:(?:so|then|now|indeed|altogether) )?",
     )
 
@@ -1092,11 +1093,37 @@ def _cased_platform(text: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1)
+def _meaning_patterns() -> tuple[re.Pattern[str], ...]:
+    """ "What's a notice card?", "what is ATL", "door tag? what's that", "what do they mean by 'exception'": a question
+    about what a delivery term or a status (`prompts/terms.toml`, `replies.toml` [status_names]) is, the term its
+    object. Over `_words` (lowercase, no quotes)."""
+    names = {n for ns in _terms().values() for n in ns} | {n for ns in _status_names().values() for n in ns}
+    term = "(?:" + "|".join(re.escape(n) for n in sorted(names - {""}, key=len, reverse=True)) + ")"
+    what = r"(?:what'?s|what is|what are|what does|what do|wat'?s|what exactly is|what'?s meant by)"
+    return (
+        re.compile(rf"(?:^| ){what} (?:(?:a|an|the|this|that|these|those|they|you|it) )?(?:mean by )?(?:a |an |the )?"
+                   rf"{term}(?: (?:mean|means|stand for|exactly|then|now))?(?: |$)(?!is |was |has |got )"),
+        re.compile(rf"(?:^| ){term} (?:what'?s|what is|what does|what do) (?:that|this|it|they)(?: mean)?(?: |$)"),
+        re.compile(rf"(?:^| )(?:meaning of|explain|never heard of|what on earth is) (?:a |an |the )?{term}(?: |$)"),
+    )  # fmt: skip
+
+
+def meaning_asked(text: str) -> bool:
+    """Whether a message asks what a delivery term or status it names means ("what's a notice card?", "what is
+    'exception'"): a status-meaning question, whatever else the reader hears in it."""
+    said = " ".join(_words(_without_emails(text)))
+    return any(p.search(said) for p in _meaning_patterns())
+
+
 def _in_context(intent: Intent, reading: ActReading, text: str) -> Intent:
     """The reading checked against what the message's words do: an address mentioned without asking for a change
     is no change of address; an item swapped for another is an exchange, not a return alone; a marketplace named
     as where the order was placed is another platform's order."""
     acts = intent.acts
+    if meaning_asked(text):
+        # "What's a notice card?" names a carrier's word: what it means, not a question about something else.
+        acts = (acts - {"out_of_scope", POLICY_QUESTION}) | {"status_meaning"}
     if "change_address" in acts and not address_change_asked(text, reading.probabilities.get("change_address", 0.0)):
         acts = (acts - {"change_address"}) or frozenset({"where_is_order"})
     swapped = _EXCHANGE.search(text) or _SWAP_ITEM.search(text)
