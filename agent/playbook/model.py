@@ -259,9 +259,9 @@ def _intent(text: str, state: State) -> Intent:
     """What one message does, read against the dialogue: an answer to "which one?" is a choice, and what else the
     reader guesses in it without confidence ("the most recent one please" as a replacement) is noise."""
     intent = _own_orders(detect_intent(text), text)
-    asked = _no_handoff_but_asks(intent, text)
-    if asked is not None:
-        return asked
+    not_passed_on = _no_handoff_but_asks(intent, text)
+    if not_passed_on is not None:
+        return not_passed_on
     if state.awaiting == "escalation_offer":
         # An open offer is a question: any wording of yes or no answers it ("oui please", "actually nvm, it's fine").
         answer = offer_answer(text)
