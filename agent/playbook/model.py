@@ -259,6 +259,9 @@ def _intent(text: str, state: State) -> Intent:
     """What one message does, read against the dialogue: an answer to "which one?" is a choice, and what else the
     reader guesses in it without confidence ("the most recent one please" as a replacement) is noise."""
     intent = _own_orders(detect_intent(text), text)
+    not_passed_on = _no_handoff_but_asks(intent, text)
+    if not_passed_on is not None:
+        return not_passed_on
     if state.awaiting == "escalation_offer":
         # An open offer is a question: any wording of yes or no answers it ("oui please", "actually nvm, it's fine").
         answer = offer_answer(text)
@@ -298,6 +301,22 @@ def _intent(text: str, state: State) -> Intent:
         if asked:
             return intent.plus(asked)
     return intent
+
+
+def _no_handoff_but_asks(intent: Intent, text: str) -> Intent | None:
+    """ "No need to pass me on, just want the eta", "don't escalate, just tell me where it is": the shopper asks not to
+    be passed on and, in another clause, asks about the order; the whole message's reading hears only the first. Both
+    are heard: no hand-off, and the question answered (an offer still open is declined by it)."""
+    if not (intent.no_human or "no_human" in _clause_acts(text)) or intent.human or intent.order_related:
+        return None
+    # A question clause about the order, or what it asks for named after "just" ("just the tracking number").
+    focused = intent.focus in ("eta", "carrier") and _ASKS_ONLY.search(text)
+    if not (_asks_status(text) or focused):
+        return None
+    return replace(intent, acts=intent.acts | {"no_human", "where_is_order"})
+
+
+_ASKS_ONLY = re.compile(r"\?|\b(?:just|only|tell me|give me|send me)\b", re.IGNORECASE)
 
 
 def _own_orders(intent: Intent, text: str) -> Intent:
@@ -517,7 +536,7 @@ class Playbook:
 
     def _small_talk(self, state: State, intent: Intent, new_details: bool) -> ReplyStep | None:
         """Answers that need no order: a no to an offer, another platform, greetings, thanks, an "ok"."""
-        if state.awaiting == "escalation_offer" and intent.decline and not new_details:
+        if state.awaiting == "escalation_offer" and intent.decline and not new_details and not _declined_asking(intent):
             step = self._reply(state, "declined")
             declined = (state.offer, state.offer_topic, state.offer_order) if state.offer else None
             return replace(step, state=replace(step.state, declined=declined))
@@ -960,6 +979,12 @@ class Playbook:
         if special is not None:
             return special
         return Answer(self.compose.order_answer(order, result, own).text)
+
+
+def _declined_asking(intent: Intent) -> bool:
+    """Whether a no to an offer asks about the order too ("no need to pass me on, just the eta"): the question is
+    answered, without the offer (`_no_handoff_but_asks`)."""
+    return intent.no_human and intent.has("where_is_order")
 
 
 def _second_thoughts(state: State, text: str) -> State:

@@ -218,7 +218,7 @@ def extract_details(
 
     _read_order_number(details, rest, awaiting, country, name_format, emails=len(emails))
     if details.order_number and not details.postal_code and awaiting != "factor":
-        details.postal_code = _postcode_beside(rest, details.order_number)
+        details.postal_code = _postcode_beside(rest, details.order_number, emails=len(emails))
     return details
 
 
@@ -423,12 +423,15 @@ def _names_another_order(text: str, numbers: list[re.Match[str]]) -> bool:
 
 # What glued before a number makes it part of an order's name, not a postcode: "RH-2610", "#2610", "AB2610".
 _NAME_BEFORE = re.compile(r"(?:[A-Za-z]-?|#\s*)$")
+# What glued after a number makes it an order's name with a suffix, not a postcode: "2610-KX", "2610 - kx".
+_NAME_AFTER = re.compile(r"^\s?-\s?[A-Za-z]{1,3}(?![\w@])")
 
 
-def _postcode_beside(rest: str, order_number: str) -> str | None:
+def _postcode_beside(rest: str, order_number: str, *, emails: int = 0) -> str | None:
     """A bare code-shaped number beside the order number ("XY-0053 10001", "order 2114 3000") is the postcode;
-    not where the message joins several orders ("orders 5521 and 5530")."""
-    if _SEVERAL.search(rest):
+    not where the message names several orders ("orders 5521 and 5530", or an email for each: `_names_several`),
+    nor a number written as an order's name with its suffix ("2610-KX (a@x.ca) and 2611-KX (b@y.ca)")."""
+    if _names_several(rest, emails):
         return None
     others = [
         m.group(1)
@@ -437,6 +440,7 @@ def _postcode_beside(rest: str, order_number: str) -> str | None:
         and _POSTAL_SHAPE.match(m.group(1))
         and not _NOT_A_CODE.search(rest[: m.start()])
         and not _NAME_BEFORE.search(rest[: m.start()])
+        and not _NAME_AFTER.match(rest[m.end() :])
     ]
     return others[0] if len(others) == 1 else None
 
@@ -682,6 +686,10 @@ def _answer_kinds(text: str) -> dict[str, set[str]] | None:
         opens_yes = any(padded.startswith(f" {p} ") for p in phrases["yes"] if p not in phrases["weak_yes"])
         return None if opens_yes else {"withdraw": set()}
     said: dict[str, set[str]] = {}
+    if _good_if_done().search(padded):
+        # "That'd be some good, thanks": the offered help weighed as good, in the conditional: a yes.
+        said["yes"] = {"that would be good"}
+        padded = _good_if_done().sub(" ", padded)
     ranked = sorted(
         ((p, kind) for kind in ("no", "yes", "filler") for p in phrases[kind]), key=lambda pk: -len(pk[0].split())
     )
@@ -691,6 +699,23 @@ def _answer_kinds(text: str) -> dict[str, set[str]] | None:
             while f" {phrase} " in padded:  # said twice over ("👍👍", "yes yes"): side by side, they share a space
                 padded = padded.replace(f" {phrase} ", " " * (len(phrase) + 2))
     return None if padded.strip() else said
+
+
+@lru_cache(maxsize=1)
+def _good_if_done() -> re.Pattern[str]:
+    """ "that'd be some good", "it would be a great help", "twould be lovely" (`prompts/answers.toml` [intensifiers]
+    and [good]), over the tokens `_answer_tokens` writes (no apostrophes): the offered help said to be good."""
+    table = prompts.toml("answers.toml")
+
+    def alternatives(key: str) -> str:
+        return "|".join(re.escape(" ".join(_answer_tokens(w))) for w in sorted(table[key], key=len, reverse=True))
+
+    subject = r"(?:thatd|itd|twould|twill|thatll|(?:that|it|this) (?:would|will|d)|that s gonna)"
+    return re.compile(
+        rf"(?<= ){subject} be (?:an? )?(?:(?:{alternatives('intensifiers')}) ){{0,2}}"
+        rf"(?:an? )?(?:(?:{alternatives('good')}) )+"
+        r"(?:(?:help|idea|thing|stuff|of you|of ye|of yous|service) )?(?:(?:so|then|now|indeed|altogether) )?",
+    )
 
 
 def second_thoughts(text: str) -> bool:
@@ -1106,11 +1131,37 @@ def _cased_platform(text: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1)
+def _meaning_patterns() -> tuple[re.Pattern[str], ...]:
+    """ "What's a notice card?", "what is ATL", "door tag? what's that", "what do they mean by 'exception'": a question
+    about what a delivery term or a status (`prompts/terms.toml`, `replies.toml` [status_names]) is, the term its
+    object. Over `_words` (lowercase, no quotes)."""
+    names = {n for ns in _terms().values() for n in ns} | {n for ns in _status_names().values() for n in ns}
+    term = "(?:" + "|".join(re.escape(n) for n in sorted(names - {""}, key=len, reverse=True)) + ")"
+    what = r"(?:what'?s|what is|what are|what does|what do|wat'?s|what exactly is|what'?s meant by)"
+    return (
+        re.compile(rf"(?:^| ){what} (?:(?:a|an|the|this|that|these|those|they|you|it) )?(?:mean by )?(?:a |an |the )?"
+                   rf"{term}(?: (?:mean|means|stand for|exactly|then|now))?(?: |$)(?!is |was |has |got )"),
+        re.compile(rf"(?:^| ){term} (?:what'?s|what is|what does|what do) (?:that|this|it|they)(?: mean)?(?: |$)"),
+        re.compile(rf"(?:^| )(?:meaning of|explain|never heard of|what on earth is) (?:a |an |the )?{term}(?: |$)"),
+    )  # fmt: skip
+
+
+def meaning_asked(text: str) -> bool:
+    """Whether a message asks what a delivery term or status it names means ("what's a notice card?", "what is
+    'exception'"): a status-meaning question, whatever else the reader hears in it."""
+    said = " ".join(_words(_without_emails(text)))
+    return any(p.search(said) for p in _meaning_patterns())
+
+
 def _in_context(intent: Intent, reading: ActReading, text: str) -> Intent:
     """The reading checked against what the message's words do: an address mentioned without asking for a change
     is no change of address; an item swapped for another is an exchange, not a return alone; a marketplace named
     as where the order was placed is another platform's order."""
     acts = intent.acts
+    if meaning_asked(text):
+        # "What's a notice card?" names a carrier's word: what it means, not a question about something else.
+        acts = (acts - {"out_of_scope", POLICY_QUESTION}) | {"status_meaning"}
     if "change_address" in acts and not address_change_asked(text, reading.probabilities.get("change_address", 0.0)):
         acts = (acts - {"change_address"}) or frozenset({"where_is_order"})
     swapped = _EXCHANGE.search(text) or _SWAP_ITEM.search(text)

@@ -1,0 +1,196 @@
+"""Shopper messages Lumen misread on a shop it had never seen, each kind on an invented shop (Puffin Point Outfitters,
+Twillingate, en-CA; neither an eval store), in several wordings:
+
+- two orders in one message, each with its own email in brackets after its name ("3301-PP (a@x.ca) and 3302-PP
+  (b@y.ca)"): a number written with the shop's suffix is an order, never the other's postcode; both are answered;
+- a yes to an offer in regional words ("g'wan so", "go on then", "fire away") or as what the help would be ("that'd
+  be some good", "it would be a great help"): the offer is taken up; "that's great, thanks" is not a yes;
+- "what's a notice card?" (a carrier's word for a card left at an attempted delivery): what it means, with the
+  carrier's update that uses it, never "I can only help with orders";
+- "no need to pass me on, just want the eta": no hand-off, and the question answered.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.playbook.understand import extract_details, firm_yes, meaning_asked, offer_answer, order_numbers
+from agent.service import ChatTurn, Lumen
+from config import Settings
+from shopify.names import NameFormat
+
+
+def _package(status: str, carrier: str, number: str, item: str, event: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "status": "SUCCESS",
+        "displayStatus": status,
+        "createdAt": "2026-11-30T15:00:00Z",
+        "inTransitAt": "2026-11-30T20:00:00Z",
+        "estimatedDeliveryAt": None,
+        "deliveredAt": None,
+        "trackingInfo": [{"company": carrier, "number": number, "url": None}],
+        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": item}}]},
+        "events": {"nodes": [event]},
+    } | extra
+
+
+def _order(number: str, email: str, item: str, package: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": f"gid://shopify/Order/99{number}",
+        "name": f"#{number}-PP",
+        "email": email,
+        "createdAt": "2026-11-28T15:00:00Z",
+        "processedAt": "2026-11-28T15:00:00Z",
+        "cancelledAt": None,
+        "displayFinancialStatus": "PAID",
+        "displayFulfillmentStatus": "FULFILLED",
+        "returnStatus": "NO_RETURN",
+        "currentTotalPriceSet": {"shopMoney": {"amount": "48.00", "currencyCode": "CAD"}},
+        "totalPriceSet": {"shopMoney": {"amount": "48.00", "currencyCode": "CAD"}},
+        "shippingAddress": {"zip": "A0G 4M0", "countryCodeV2": "CA"},
+        "lineItems": {"nodes": [{"name": item, "quantity": 1, "unfulfilledQuantity": 0}]},
+        "fulfillmentOrders": {"nodes": [{"status": "CLOSED", "deliveryMethod": {"methodType": "SHIPPING"}}]},
+        "fulfillments": [package],
+        "refunds": [],
+    }
+
+
+_DELIVERED = {"status": "DELIVERED", "happenedAt": "2026-12-03T19:10:00Z", "message": "Left at back porch",
+              "city": "Twillingate"}  # fmt: skip
+_CARDED = {"status": "ATTEMPTED_DELIVERY", "happenedAt": "2026-12-06T16:00:00Z",
+           "message": "Attempted delivery, notice card left. Collect at the Post Office after 2 PM", "city": "Lewisporte"}  # fmt: skip
+_MOVING = {"status": "IN_TRANSIT", "happenedAt": "2026-12-06T12:00:00Z", "message": "Departed sorting facility",
+           "city": "Moncton"}  # fmt: skip
+
+STORE: dict[str, Any] = {
+    "asOf": "2026-12-07T18:00:00Z",
+    "shop": {"name": "Puffin Point Outfitters", "ianaTimezone": "America/St_Johns", "currencyCode": "CAD",
+             "locale": "en-CA", "orderNumberFormatPrefix": "#", "orderNumberFormatSuffix": "-PP"},
+    "orders": [
+        _order("3301", "maud@example.ca", "Wool Trigger Mitts",
+               _package("DELIVERED", "Canpar", "D4203301", "Wool Trigger Mitts", _DELIVERED,
+                        deliveredAt="2026-12-03T19:10:00Z")),
+        _order("3302", "cyril@example.ca", "Sealskin Boot Liners",
+               _package("ATTEMPTED_DELIVERY", "Canada Post", "7023330200001", "Sealskin Boot Liners", _CARDED)),
+        _order("3303", "maud@example.ca", "Iceberg Print",
+               _package("IN_TRANSIT", "Purolator", "335833030001", "Iceberg Print", _MOVING,
+                        estimatedDeliveryAt="2026-12-11T20:00:00Z")),
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    path = tmp_path / "puffin-store.json"
+    path.write_text(json.dumps(STORE), encoding="utf-8")
+    return path
+
+
+async def _turns(store: Path, *messages: str) -> list[ChatTurn]:
+    lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=store)
+    try:
+        said: list[ChatTurn] = []
+        session = None
+        for message in messages:
+            turn = await lumen.chat(message, session)
+            said.append(turn)
+            session = turn.session_id
+        return said
+    finally:
+        await lumen.close()
+
+
+# --- two orders, each with its own email ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "message",
+    [
+        "3301-PP (maud@example.ca) and my brother's 3302-PP (cyril@example.ca) - where are they?",
+        "status on 3301-pp maud@example.ca, also my dad's 3302-pp cyril@example.ca",
+        "#3301-PP (maud@example.ca) + #3302-PP (cyril@example.ca) pls",
+    ],
+)
+def test_a_suffixed_order_name_beside_another_is_no_postcode(message: str) -> None:
+    fmt = NameFormat("#", "-PP")
+    details = extract_details(message, None, "CA", fmt)
+    assert details.postal_code is None
+    assert [n[:4] for n in order_numbers(message, details.postal_code, fmt)] == ["3301", "3302"]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "3301-PP (maud@example.ca) and my brother's 3302-PP (cyril@example.ca) - where are they?",
+        "status on 3301-pp maud@example.ca, also my dad's 3302-pp cyril@example.ca",
+    ],
+)
+async def test_two_orders_each_with_its_own_email_are_both_answered(store: Path, message: str) -> None:
+    reply = (await _turns(store, message))[0].reply
+    assert "#3301-PP" in reply and "Canpar" in reply and "December 3" in reply
+    assert "#3302-PP" in reply and "Canada Post" in reply
+
+
+# --- regional and conditional yeses ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "answer",
+    ["g'wan so", "go on then", "aye go on", "fire away b'y", "that'd be some good, thanks me son",
+     "it would be a great help, thanks", "that would be lovely", "oh that'd be deadly", "twould be grand so",
+     "yeah righto", "too easy mate", "i sure would"],
+)  # fmt: skip
+def test_regional_and_conditional_yeses_take_up_an_offer(answer: str) -> None:
+    assert offer_answer(answer) == "yes"
+    assert firm_yes(answer)
+
+
+@pytest.mark.parametrize(
+    "answer", ["that's great, thanks", "that'd be pointless", "no, that'd be a waste of time", "go on without me"]
+)
+def test_praise_of_the_answer_or_a_no_is_no_yes(answer: str) -> None:
+    assert not firm_yes(answer)
+
+
+@pytest.mark.parametrize("answer", ["g'wan so", "that'd be some good, thanks", "it would be a big help"])
+async def test_a_local_yes_to_a_not_received_offer_hands_over(store: Path, answer: str) -> None:
+    first, second = await _turns(store, "3301-PP maud@example.ca says delivered but nothing here", answer)
+    assert "support team" in first.reply
+    assert second.escalation is not None, second.reply
+
+
+# --- what a carrier's word means -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "question",
+    ["what's a notice card? never saw one", "whats a door tag", "door hanger? what's that", "what is a calling card"],
+)
+def test_asking_what_a_carriers_word_is_is_a_meaning_question(question: str) -> None:
+    assert meaning_asked(question)
+
+
+@pytest.mark.parametrize("question", ["what is the status, it says delivered", "whats the tracking number", "thanks!"])
+def test_other_questions_ask_no_meaning(question: str) -> None:
+    assert not meaning_asked(question)
+
+
+@pytest.mark.parametrize("question", ["what's a notice card? I never saw any card", "whats a delivery notice card"])
+async def test_a_carriers_word_is_explained_from_its_update(store: Path, question: str) -> None:
+    reply = (await _turns(store, "3302-PP cyril@example.ca", question))[1].reply
+    assert "Post Office" in reply and "card" in reply
+    assert "For anything else" not in reply
+
+
+# --- not passed on, and the question answered ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "message",
+    [
+        "no need to pass me on, just want the eta",
+        "don't escalate this, just tell me when it's coming",
+        "no need for a human, when will it get here?",
+    ],
+)
+async def test_no_handoff_and_a_question_answers_the_question(store: Path, message: str) -> None:
+    turns = await _turns(store, "3303-PP maud@example.ca", message)
+    reply = turns[1].reply
+    assert "December 11" in reply, reply
+    assert "support team" not in reply and turns[1].escalation is None
