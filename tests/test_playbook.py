@@ -289,7 +289,7 @@ async def test_unseen_store_dialogue_with_a_postcode() -> None:
     replies = await converse("where's my parcel", "ff-2102", "eh11yz", "m1 1ae", store=SECOND)
     assert replies == snapshot(
         [
-            "I can help with that! What's your order number? It's in your order confirmation email and looks like #1234.",
+            "I can help with that! What's your order number? It's in your order confirmation email and looks like FF-1234.",
             "Thanks! To keep your order details private, what's the email address you used at checkout?",
             "I wasn't able to find an order matching FF-2102 with those details. Could you double-check the order number, and the email address or shipping postcode you used when placing the order? You'll find them in your order confirmation email.",
             """\
