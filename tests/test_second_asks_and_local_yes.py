@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from agent.playbook.service_change import service_change_asked
 from agent.playbook.understand import extract_details, firm_yes, meaning_asked, offer_answer, order_numbers
 from agent.service import ChatTurn, Lumen
 from config import Settings
@@ -194,3 +195,42 @@ async def test_no_handoff_and_a_question_answers_the_question(store: Path, messa
     reply = turns[1].reply
     assert "December 11" in reply, reply
     assert "support team" not in reply and turns[1].escalation is None
+
+
+# --- a change to how or when the order comes: can't do, said so, team offered -----------------------------------------
+@pytest.mark.parametrize(
+    ("message", "change"),
+    [
+        ("can you just fedex it instead", "change_shipping"),
+        ("any chance you could overnight it?", "change_shipping"),
+        ("pls upgrade to express shipping", "change_shipping"),
+        ("will ye hold it for me till the 20th?", "hold_order"),
+        ("how long do you keep pickup orders?", "hold_order"),
+        ("i'm away, can you hang onto it til monday", "hold_order"),
+    ],
+)
+def test_a_change_to_how_or_when_it_comes_is_heard(message: str, change: str) -> None:
+    assert service_change_asked(message) == change
+
+
+@pytest.mark.parametrize(
+    "message", ["I paid for express shipping, can you tell me where it is?", "it went express, where is it?",
+                "don't expedite it, just tell me where it is", "where's my order"]
+)  # fmt: skip
+def test_a_service_named_but_not_asked_for_is_no_change(message: str) -> None:
+    assert service_change_asked(message) is None
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "3303-PP maud@example.ca can you just purolator it express instead",
+        "3303-PP maud@example.ca I'm away for a bit, will you hold it?",
+        "maud@example.ca #3303-PP could you upgrade it to overnight please",
+    ],
+)
+async def test_a_change_lumen_cant_make_gets_the_status_and_the_team(store: Path, message: str) -> None:
+    turn = (await _turns(store, message))[0]
+    assert "Purolator" in turn.reply and "December 11" in turn.reply
+    assert "I can't" in turn.reply and turn.reply.rstrip().endswith("?") and "support team" in turn.reply
+    assert turn.escalation is None

@@ -37,6 +37,7 @@ from agent.playbook.acts import THRESHOLD, Act, negated_spans, read_acts, read_a
 from agent.playbook.compose import Answer, Composer, indefinite_article, one_full_stop
 from agent.playbook.deadline import deadline_answer, refund_gap_answer, refund_gap_asked, refunded_in_full
 from agent.playbook.own_orders import own_orders_asked
+from agent.playbook.service_change import service_change_asked
 from agent.playbook.understand import (
     EMAIL,
     ITEM_PROBLEMS,
@@ -826,6 +827,7 @@ class Playbook:
         intent = _both_heard(intent, _own_lines(said), tuple(i.name for i in order.items))
         special = self._money_or_deadline(state, order, fulfillments, intent, first_look=first_look)
         special = special or self._special_answer(order, fulfillments, intent, first_look=first_look)
+        special = special or self._service_change(order, fulfillments, intent, turn.user)
         if special is not None:
             return self._answered(special.text, answered, offer=special.offer, topic=special.topic)
         if state.current_order == order.order_number and not new_details:
@@ -910,6 +912,18 @@ class Playbook:
                 return Answer(text, offer=state.offer or meaning.offer, topic=state.topic or meaning.topic)
             return meaning
         return None
+
+    def _service_change(
+        self, order: OrderOverview, result: FulfillmentsResult, intent: Intent, said: str
+    ) -> Answer | None:
+        """ "Can you just express it?", "will you hold it till the 20th?": a change to how or when the order comes that
+        Lumen can't make (`agent/playbook/service_change.py`): the order's status, what Lumen can't do, the team."""
+        change = service_change_asked(said)
+        if change is None or result.cancelled or intent.request or intent.item_problem:
+            return None
+        status = self.compose.without_offers(self.compose.order_answer(order, result, intent).text)
+        line = self._say(f"request.{change}", order_number=order.order_number)
+        return Answer(self.compose.join(status, line), offer="other", topic=change)
 
     def _money_or_deadline(
         self, state: State, order: OrderOverview, result: FulfillmentsResult, intent: Intent, *, first_look: bool
