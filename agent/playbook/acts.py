@@ -457,7 +457,7 @@ class ActModel:
             from scipy.special import expit
 
             features, weights, bias = linear
-            rows = expit(_features_of(features, list(texts)) @ weights + bias)
+            rows = expit(_scores(features, weights, list(texts)) + bias)
         return [{act: float(p) for act, p in zip(ACTS, row, strict=True)} for row in rows]
 
     def _linear(self) -> tuple[Any, Any, Any] | None:
@@ -531,6 +531,21 @@ def _features_of(union: Any, texts: list[str]) -> Any:
 
     with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
         return sp.hstack([_tfidf(vectorizer, texts) for _, vectorizer in union.transformer_list]).tocsr()
+
+
+def _scores(union: Any, weights: Any, texts: list[str]) -> Any:
+    """`_features_of(union, texts) @ weights` without stacking the blocks: each vectorizer's block times its rows of
+    the weights, summed. Stacking two small sparse matrices (scipy's checks and copies) cost more than the products."""
+    import sklearn
+
+    total: Any = 0.0
+    start = 0
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        for _, vectorizer in union.transformer_list:
+            block = _tfidf(vectorizer, texts)
+            total = total + block @ weights[start : start + block.shape[1]]
+            start += block.shape[1]
+    return total
 
 
 def _tfidf(vectorizer: Any, texts: list[str]) -> Any:
