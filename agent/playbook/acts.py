@@ -161,19 +161,16 @@ class ActReading(BaseModel):
 # without a damage word +0.3/+0.3, click and collect and size swaps +0.2/0.0, "unsent" states (awaiting dispatch,
 # pre-order) 0.0/+0.1; thresholds re-tuned gained +0.06 in one CV and lost 0.05 in the other, so they stay; C=50 no
 # better; a family of product-question words gained overall but lost on the split files' lines, so it was left out.
-# With batches 38-40 (38 written blind by a separate writer, four new store voices; `python -m evals.corpus.cv`,
-# leave-one-store-out / 5-fold by source line, training lines only; the split files' lines in brackets): C=200 and
-# marking what a preference turns down (`contrast`: "rather have a new one than [a refund]") together 93.82% -> 93.85%
-# [95.71 -> 95.84] / 94.88% -> 95.04% [96.39 -> 96.49]; each alone on batch 39's corpus +0.26 and +0.18 leave-one-
-# store-out. More yes / person / tracking phrases in the word families -0.05, so left out; thresholds re-tuned +0.15
-# in one CV and -0.06 in the other, so they stay.
+# Round 8 (branch acts8, not shipped): with training-only batches 38-40, C=200 plus `contrast` (what a preference turns
+# down) gained in both CVs (leave-one-store-out 93.82% -> 93.85%, 5-fold 94.88% -> 95.04%), but the new reader
+# changed three playbook tests' readings, so neither the batches nor these settings ship yet; `contrast` stays off.
 SHIPPED = ReaderSettings(
-    C=200.0,
+    C=100.0,
     char_ngrams=(1, 4),
     concepts=True,
     exclusive=True,
     spelling=True,
-    contrast=True,
+    contrast=False,
     thresholds={
         "where_is_order": 0.55,
         "accept": 0.4,

@@ -76,17 +76,6 @@ How messages are labelled (the acts are `agent.playbook.acts.Act`):
   - Relabelled with batch 34 (training-only lines that broke the package_followup / missing_tracking rule): "can you
     get me the tracking number" and "could u get me a tracking link" (harbor-us.32) asked for a number the shopper
     has not seen, not one that does not work: package_followup, as "can you give me the tracking number" is.
-  - Batch 38 (`<store>.38.train.txt`, four store voices the corpus had not had: a UK garden shop, a Canadian outdoor
-    shop, a US board-game shop, an Australian tea shop) was written blind by a separate writer who never saw the
-    corpus, only the act definitions. Of its 483 lines, 6 were relabelled where a label broke a rule above: three
-    damaged or missing items with a request for a new one were given both acts ("the one I got has snapped bristles,
-    post a replacement": damaged_item + replacement; "no seeds in the packets, new kit please": missing_item +
-    replacement), and three "label created / printed for days" lines labelled missing_tracking (their number works:
-    it is not missing_tracking) were given the act the training lines give them ("has it actually been sent?":
-    ship_when; "tracking hasn't updated since label created": where_is_order). 61 were left out: 60 repeat a message
-    already written ("thanks!", "no thanks") and one contains an issue-12 probe verbatim.
-  - "return it for a refund" is return_request alone (13 training lines say so); a second act only when the refund is
-    a separate request.
   Known exceptions: three split training rows ask for a replacement of a damaged item and still carry replacement
   alone; giving them damaged_item too would take that act's held-out share under the seventh the tests guard.
 
