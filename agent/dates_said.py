@@ -256,7 +256,8 @@ def _first_date(window: str, today: date, locale: str) -> tuple[int, date] | Non
         add(m, _ahead(MONTHS[m.group(1).rstrip(".")], int(m.group(2)), today, _year(m.group(3))))
     if m := p["day_month"].search(window):
         add(m, _ahead(MONTHS[m.group(2).rstrip(".")], int(m.group(1)), today, _year(m.group(3))))
-    if not found and (m := p["ordinal"].search(window)):
+    # Always read, by position like the rest: "by the 18th, before new year" is the 18th, not new year.
+    if m := p["ordinal"].search(window):
         add(m, _ordinal(int(m.group(1)), today))
     found += _relative_days(window, today)
     readable = [(start, day) for start, day in found if day is not None]
@@ -290,12 +291,13 @@ def _plain(text: str) -> str:
 
 # Every model request replays the conversation, so each message is read many times: read it once.
 @lru_cache(maxsize=4096)
-def deadline_named(text: str, today: date, locale: str = "en_US") -> Deadline | None:
-    """The day the shopper needs the order by, when the message names one still to come after a cue ("by", "before",
-    "in time for"), and not as a promise already past ("it was supposed to come by the 3rd")."""
+def deadlines_named(text: str, today: date, locale: str = "en_US") -> tuple[Deadline, ...]:
+    """Every day the shopper names as one the order is needed by, still to come after a cue ("by", "before", "in time
+    for"), and not as a promise already past ("it was supposed to come by the 3rd")."""
     plain = _plain(text)
     p = _patterns()
     words = _words()
+    named: list[Deadline] = []
     for cue in p["cue"].finditer(plain):
         window = " ".join(plain[cue.end() :].split()[: int(words["reach"])])
         before = " ".join(plain[: cue.start()].split()[-8:])
@@ -305,14 +307,21 @@ def deadline_named(text: str, today: date, locale: str = "en_US") -> Deadline | 
         if found is not None:
             # The cue nearest the date says how it is meant: "hoping for it before New Year's Eve" is "before".
             nearest = [c.group(0) for c in p["cue"].finditer(window[: found[0]])] or [cue.group(0)]
-            return Deadline(found[1], strict=nearest[-1] in words["strict"])
-    return None
+            named.append(Deadline(found[1], strict=nearest[-1] in words["strict"]))
+    return tuple(named)
+
+
+def deadline_named(text: str, today: date, locale: str = "en_US") -> Deadline | None:
+    """The day the shopper needs the order by: of two named ("before Christmas? I need it for the 20th"), the
+    earlier, which is the one it must come by."""
+    named = deadlines_named(text, today, locale)
+    return min(named, key=lambda d: (d.day, not d.strict)) if named else None
 
 
 def deadline_days(text: str, today: date) -> set[date]:
     """Every day a message may name as a deadline, read either way round (month or day first): what a reply may
     repeat of the shopper's own words."""
-    days = {d.day for locale in ("en_US", "en_GB") if (d := deadline_named(text, today, locale)) is not None}
+    days = {d.day for locale in ("en_US", "en_GB") for d in deadlines_named(text, today, locale)}
     return days
 
 

@@ -120,7 +120,13 @@ def _telling_status(c: Composer, package: Package) -> str:
     code = latest if latest and latest not in _PLAIN_STATUSES else package.status
     if code in _PLAIN_STATUSES or not c.r.has(f"status_sentence.{code}"):
         return ""
-    return c.status_sentence(code)
+    # Trouble the carrier explained ("ferry crossing cancelled due to weather"): its words, not only the status.
+    why = c._latest_sentence(package) if latest == code and code in _EXPLAINED_STATUSES else ""
+    return c.join(c.status_sentence(code), why)
+
+
+# Statuses whose carrier message usually says why or where: a delay, a failed or attempted delivery, a pickup point.
+_EXPLAINED_STATUSES = frozenset(("DELAYED", "ATTEMPTED_DELIVERY", "FAILURE", "NOT_DELIVERED", "READY_FOR_PICKUP"))
 
 
 def _unshipped_line(
