@@ -256,8 +256,7 @@ def _first_date(window: str, today: date, locale: str) -> tuple[int, date] | Non
         add(m, _ahead(MONTHS[m.group(1).rstrip(".")], int(m.group(2)), today, _year(m.group(3))))
     if m := p["day_month"].search(window):
         add(m, _ahead(MONTHS[m.group(2).rstrip(".")], int(m.group(1)), today, _year(m.group(3))))
-    # Always read, by position like the rest: "by the 18th, before new year" is the 18th, not new year.
-    if m := p["ordinal"].search(window):
+    if not found and (m := p["ordinal"].search(window)):
         add(m, _ordinal(int(m.group(1)), today))
     found += _relative_days(window, today)
     readable = [(start, day) for start, day in found if day is not None]
@@ -312,10 +311,10 @@ def deadlines_named(text: str, today: date, locale: str = "en_US") -> tuple[Dead
 
 
 def deadline_named(text: str, today: date, locale: str = "en_US") -> Deadline | None:
-    """The day the shopper needs the order by: of two named ("before Christmas? I need it for the 20th"), the
-    earlier, which is the one it must come by."""
+    """The day the shopper needs the order by: the first one named. Not the earliest: a later cue is as often a day
+    that is no deadline ("by the 20th, not before the 10th as I'm away")."""
     named = deadlines_named(text, today, locale)
-    return min(named, key=lambda d: (d.day, not d.strict)) if named else None
+    return named[0] if named else None
 
 
 def deadline_days(text: str, today: date) -> set[date]:
