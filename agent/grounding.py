@@ -22,6 +22,7 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
 
+from babel.dates import get_day_names
 from babel.numbers import list_currencies
 from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart, UserPromptPart
 from pydantic_core import to_jsonable_python
@@ -507,17 +508,31 @@ def _unknown_weekdays(reply: str, days: _Days) -> list[str]:
     """Weekdays that stand for no date of the data (and are not the shopper's, said back as theirs). A weekday the
     data or the notes name other than as a date's day ("arriving Friday", "we ship Mondays") may be named anywhere."""
     reply_lower = reply.lower()
+    said_lower = days.said.lower()
     problems: list[str] = []
     for index, weekday in enumerate(WEEKDAYS):
-        if weekday not in reply_lower or weekday in days.weekdays.free:
+        if weekday in days.weekdays.free:
             continue
-        theirs = weekday in days.said.lower()
-        for match in re.finditer(rf"\b{weekday}\b", reply_lower):
+        short = _SHORT_WEEKDAYS[index]
+        theirs = weekday in said_lower or short.search(days.said) is not None
+        written = [*re.finditer(rf"\b{weekday}\b", reply_lower), *short.finditer(reply)]
+        for match in written:
             if _weekday_backed(reply, match, index, days) or (theirs and _said_as_theirs(reply, *match.span())):
                 continue
             problems.append(f"day {weekday.title()}")
             break
     return problems
+
+
+def _short_weekdays() -> tuple[re.Pattern[str], ...]:
+    """Each weekday's short forms as a reply may write them ("arrives Fri.", "Tues, Dec 8"): capitalised only, so "it
+    sat at the depot" or "left in the sun" names no day."""
+    extra = {1: ("Tues",), 2: ("Weds",), 3: ("Thur", "Thurs")}
+    names = get_day_names("abbreviated", locale="en")
+    return tuple(re.compile(rf"\b(?:{'|'.join((names[day], *extra.get(day, ())))})\b(?!')") for day in range(7))
+
+
+_SHORT_WEEKDAYS = _short_weekdays()
 
 
 def _unknown_tomorrow(reply: str, days: _Days, today: date | None) -> list[str]:

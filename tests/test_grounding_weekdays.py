@@ -79,3 +79,22 @@ def test_a_weekday_the_shopper_named_is_said_back_only_as_theirs() -> None:
     said = "will it come by friday?"
     assert ungrounded("I can't promise it will arrive by Friday.", _backing(tools, said), SATURDAY) == []
     assert "day Friday" in ungrounded("It will arrive by Friday.", _backing(tools, said), SATURDAY)
+
+
+@pytest.mark.parametrize("reply", ["It should arrive Fri.", "Expected Fri, Dec 4.", "It'll be with you by Fri!"])
+def test_a_short_weekday_is_checked_like_a_whole_one(reply: str) -> None:
+    tools = _tools(fulfilled=LABEL_FRIDAY, latest_event={"status": "IN_TRANSIT", "happened": SATURDAY_SCAN})
+    assert "day Friday" in ungrounded(reply, _backing(tools), SATURDAY)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "The label was created on Fri, Nov 27.",
+        "It sat at the depot overnight and was scanned this morning.",  # 'sat', no day
+        "Keep it out of the sun when it comes.",
+    ],
+)
+def test_short_weekdays_that_stand_for_a_date_of_the_data_or_for_no_day_pass(reply: str) -> None:
+    tools = _tools(fulfilled=LABEL_FRIDAY, latest_event={"status": "IN_TRANSIT", "happened": SATURDAY_SCAN})
+    assert ungrounded(reply, _backing(tools), SATURDAY) == []
