@@ -246,22 +246,20 @@ def _keys(
 
 
 async def _room(deps: ToolContext, keys: dict[str, Allowance]) -> bool:
-    """Whether a guess on these keys may be looked up: a plain read, so no lookup is spent on a used-up key."""
+    """Whether a guess on these keys may be looked up: a plain read, so no lookup is spent on a used-up key.
+
+    The order-proofs key is not read here: it stops wrong guesses only, and whether a guess is wrong is known only
+    after the lookup (`_decide`), so a full one must not keep the owner's right proof from being looked up.
+    """
     if deps.session.failed_lookups >= MAX_FAILED_LOOKUPS:
         return False
     if deps.guard is None:
         return True
-    used_up = await deps.guard.used_up_keys(keys)
-    if any(is_order_proofs_key(key) for key in used_up):
-        # The merchant's word that an order number is being guessed at from many places, and that whoever asks about
-        # it (its owner too) is sent to the team for now. No order name or detail: the conversation id finds it.
-        log.warning(
-            "find_order: an order number reached its limit of %d wrong proofs an hour; conversation %s was refused "
-            "and offered the support team",
-            deps.guard.limits.per_order_proofs.limit,
-            deps.conversation_id,
-        )
-    return not used_up
+    return not await deps.guard.used_up(_without_order_proofs(keys))
+
+
+def _without_order_proofs(keys: dict[str, Allowance]) -> dict[str, Allowance]:
+    return {key: allowance for key, allowance in keys.items() if not is_order_proofs_key(key)}
 
 
 async def _decide(deps: ToolContext, keys: dict[str, Allowance], *, proved: bool) -> bool:
@@ -271,9 +269,31 @@ async def _decide(deps: ToolContext, keys: dict[str, Allowance], *, proved: bool
     or any other, on this worker or another) no more are answered than the key allows. Only failures count: a proof
     gives its attempt back at once, so shoppers proving the same popular order at once are not guesses. Deciding
     after the lookup, not before, keeps a slow lookup from holding a key's room while it runs.
+
+    The order-proofs key is decided second, and refuses wrong guesses only: its cap is reached by anyone (one
+    address guessing emails fills it), so a right proof going through it is what keeps the owner from being locked
+    out of their order. A proof and a wrong guess, on an order that exists or not, run the same two decisions (the
+    same statements), and past the cap a wrong guess reads `too_many_attempts` whether or not the order exists.
     """
-    if deps.guard is not None and not await deps.guard.decide(keys, failed=not proved):
+    guard = deps.guard
+    if guard is not None and not await guard.decide(_without_order_proofs(keys), failed=not proved):
         return False
-    if not proved:
-        deps.session.failed_lookups += 1
+    order_proofs = {key: allowance for key, allowance in keys.items() if is_order_proofs_key(key)}
+    # Decided for a proof too, and its answer ignored: the same statements, and a proof takes its attempt back.
+    order_has_room = guard is None or await guard.decide(order_proofs, failed=not proved)
+    if proved:
+        return True
+    # Looked up and wrong: it counted against the conversation, the client and what it guessed (the first decision)
+    # even when the order's cap refuses it below, so a full cap gives an attacker no free lookups.
+    deps.session.failed_lookups += 1
+    if guard is not None and not order_has_room:
+        # The merchant's word that an order number is being guessed at from many places. No order name or detail:
+        # the conversation id finds it.
+        log.warning(
+            "find_order: an order number reached its limit of %d wrong proofs an hour; a wrong guess in conversation "
+            "%s was refused (its owner's right proof is still answered)",
+            guard.limits.per_order_proofs.limit,
+            deps.conversation_id,
+        )
+        return False
     return True

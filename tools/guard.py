@@ -43,8 +43,8 @@ class Limits(BaseModel, frozen=True):
     per_order: Allowance = Allowance(10, HOUR)  # postal codes tried on one order
     # Every proof tried on one order number (emails and postal codes together), from any client: many attackers
     # sharing one order's guesses stop here. Keyed by the number alone, so it counts the same whether or not such an
-    # order exists; the owner then hears "try later, or the support team" (and the merchant's log says so). Above the
-    # postal-code limit and the wrong emails a few shoppers' typos make, so those alone never lock an owner out.
+    # order exists. It refuses wrong guesses only (`find_order._decide`): anyone can fill it, so a right proof (the
+    # owner's) is still answered, and past it every wrong guess reads `too_many_attempts`, order or no order.
     per_order_proofs: Allowance = Allowance(30, HOUR)
     per_postal_code: Allowance = Allowance(10, HOUR)  # one postal code tried on any order (ZIP+4 as its ZIP)
     # One email tried on order numbers or postal codes. Emails are not guessed, so this only slows a known email
