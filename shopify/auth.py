@@ -71,6 +71,11 @@ class ReauthorizationRequired(ShopifyAuthError):
     """The token can no longer be renewed without the merchant: install the app again."""
 
 
+class TokenEndpointUnavailable(ShopifyAuthError):
+    """The token endpoint answered neither a token nor a refusal (a 5xx, a throttle, ...): Shopify said nothing about
+    whether the app may still have access, so this must not be read as a revocation."""
+
+
 class InvalidOAuthRequest(ShopifyAuthError):
     """An install or callback request that is not provably from Shopify (HMAC, state, shop or timestamp)."""
 
@@ -412,6 +417,9 @@ def _token_error(status: int, payload: Mapping[str, Any], grant: str) -> Shopify
     code = payload.get("error") if isinstance(payload.get("error"), str) else None
     detail = payload.get("error_description") if isinstance(payload.get("error_description"), str) else None
     said = f"{code}: {detail}" if code and detail else code or detail or f"HTTP {status}"
+    if status not in (400, 401):
+        # Shopify refuses a grant with 400 or 401; anything else (5xx above all) is Shopify failing, not refusing.
+        return TokenEndpointUnavailable(f"Shopify's token endpoint failed (HTTP {status}: {said})", code=code)
     if code == "shop_not_permitted":
         return ShopNotPermitted(
             "Shopify refused the client credentials grant for this store (shop_not_permitted): it only works for "
@@ -495,13 +503,14 @@ class _RenewingToken:
         shop: str,
         *,
         store: TokenStore | None = None,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] | None = None,
         margin: timedelta = REFRESH_MARGIN,
     ) -> None:
         self.app = app
         self.shop = normalize_shop(shop)
         self.store: TokenStore = store if store is not None else MemoryTokenStore()
-        self._now = now
+        # Looked up here, not bound at definition, so tests can move the clock of the providers the server builds.
+        self._now = now or _utcnow
         self._margin = margin
         self._current: AccessToken | None = None
         self._lock = asyncio.Lock()
@@ -692,7 +701,7 @@ class OAuthInstall:
         redirect_uri: str,
         tokens: TokenStore,
         states: StateStore | None = None,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] | None = None,
         expiring: bool = True,
     ) -> None:
         self.app = app
@@ -700,7 +709,7 @@ class OAuthInstall:
         self.redirect_uri = redirect_uri
         self.tokens = tokens
         self.states: StateStore = states if states is not None else MemoryStateStore()
-        self._now = now
+        self._now = now or _utcnow  # looked up here so tests can move it (see _RenewingToken)
         self._expiring = expiring
 
     async def begin(self, query: Mapping[str, str] | Sequence[tuple[str, str]]) -> str:

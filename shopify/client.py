@@ -25,7 +25,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential_jitter
 
-from shopify.auth import ShopifyAuthError, StaticToken, TokenProvider
+from shopify.auth import ShopifyAuthError, StaticToken, TokenEndpointUnavailable, TokenProvider
 from shopify.domain import Order, Shop, parse_order, parse_shop
 from shopify.names import formatted_order_name, matching_order_names, order_key, order_name_matches
 from shopify.scopes import ANY_FULFILLMENT_ORDER_SCOPE, missing_scopes, with_implied
@@ -417,6 +417,14 @@ class AccessRevoked(OrderSourceUnavailable):
     its credentials are wrong. Shopify revokes an app's tokens the moment it is uninstalled."""
 
 
+def _access_refused(exc: BaseException | None) -> bool:
+    """Whether a token failure means the app has no access: a refused grant, a refresh token that is gone or expired,
+    no token at all. Not when the token endpoint was unreachable or failed (5xx): then Shopify has not said."""
+    if not isinstance(exc, ShopifyAuthError) or isinstance(exc, TokenEndpointUnavailable):
+        return False
+    return not isinstance(exc.__cause__, httpx.HTTPError)
+
+
 class _Unauthorized(Exception):
     """HTTP 401: the token is no longer good; `stale` is the one that was refused."""
 
@@ -518,6 +526,12 @@ class ShopifyAdmin:
             await self._graphql(SHOP_QUERY)
         except AccessRevoked:
             return False
+        except OrderSourceUnavailable as exc:
+            # An expired token is renewed before any request, so after an uninstall the refusal comes from the token
+            # endpoint (or there is no token at all), not as a 401 on the query.
+            if _access_refused(exc.__cause__):
+                return False
+            raise
         return True
 
     async def _learn_shop(self) -> None:
@@ -857,7 +871,7 @@ class ShopifyAdmin:
         try:
             await self._auth.refresh(stale)
         except ShopifyAuthError as exc:
-            if isinstance(exc.__cause__, httpx.HTTPError):  # the token endpoint was not reached: Shopify said nothing
+            if not _access_refused(exc):  # the token endpoint was not reached, or failed: Shopify said nothing
                 raise OrderSourceUnavailable(f"Shopify answered HTTP 401: {exc}") from exc
             raise AccessRevoked(f"Shopify answered HTTP 401: {exc}") from exc
 

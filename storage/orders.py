@@ -492,10 +492,11 @@ def _newer(excluded: Any) -> sa.ColumnElement[bool]:
 
 def _reset_order_sync() -> sa.Update:
     """The mirror's state back to "never backfilled", in a new generation (so no backfill or reconciliation begun
-    before writes its outcome over it). The lease columns stay: a worker holding it keeps it until it lets go."""
+    before writes its outcome over it). The lease columns stay: a worker holding it keeps it until it lets go. The bulk
+    operation is forgotten: it was started for the install being reset, and a reinstall must not adopt its result."""
     fresh = {
         "state": "off", "last_sync_at": None, "backfill_started_at": None, "backfill_finished_at": None,
-        "backfilled": 0, "reconciled": 0, "last_error": None,
+        "backfilled": 0, "reconciled": 0, "last_error": None, "bulk_operation_id": None, "bulk_operation_at": None,
     }  # fmt: skip
     c = order_sync.c
     return sa.update(order_sync).where(c.key == MIRROR_KEY).values(**fresh, generation=c.generation + 1)

@@ -289,3 +289,18 @@ async def test_the_fake_holds_one_bulk_query_for_the_app_whichever_of_its_tokens
         assert await bulk.cancel(other, orphan)
     finally:
         await other.aclose()
+
+
+async def test_a_reset_forgets_the_operation_so_a_reinstall_does_not_adopt_the_previous_installs(
+    db: Database, store: FakeShopify, clock: Clock
+) -> None:
+    """shop/redact (and a reinstall after it) resets the mirror: an operation started for the install being reset
+    must not be adopted, however recent, by the next install's first backfill."""
+    async with killed_mid_backfill(db, store) as orphan:
+        assert (await db.order_sync_state()).bulk_operation_id == orphan
+        await db.forget_mirrored_orders()
+        state = await db.order_sync_state()
+        assert (state.state, state.bulk_operation_id, state.bulk_operation_at) == ("off", None, None)
+        assert await db.reinstate_shop(clock() + timedelta(seconds=1))
+        state = await db.order_sync_state()
+        assert (state.bulk_operation_id, state.bulk_operation_at) == (None, None)

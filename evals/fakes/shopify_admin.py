@@ -681,6 +681,8 @@ class FakeShopify(LoopbackServer):
         self.received: list[dict[str, Any]] = []
         self._bucket = _Bucket(bucket_size, restore_rate, clock)
         self._failures: deque[_Failure] = deque()
+        self._token_failures = 0  # token requests still to answer with `_token_failure_status`
+        self._token_failure_status = 503
         self.bulk_operations: list[BulkOperation] = []
         self.bulk_query_limit = self._initial_bulk_limit = bulk_query_limit
         self._bulk_endings: deque[tuple[str, str | None]] = deque()
@@ -752,6 +754,11 @@ class FakeShopify(LoopbackServer):
         with self._state:
             self._failures.extend([failure] * n)
 
+    def fail_token_endpoint(self, n: int = 1, status: int = 503) -> None:
+        """Answer the next `n` token requests with `status`: Shopify erring, not refusing a grant."""
+        with self._state:
+            self._token_failures, self._token_failure_status = n, status
+
     def reset(self) -> None:
         """Forget counters, recorded bodies and pending failures, restore the granted scopes, the static token and
         the orders as loaded, drop the webhook target and what was sent, and refill the bucket: a fresh server,
@@ -776,6 +783,7 @@ class FakeShopify(LoopbackServer):
             self.requests = self.throttled = self.failures_served = 0
             self.received.clear()
             self._failures.clear()
+            self._token_failures = 0
             self._bucket.level()
             self._bucket.available = self._bucket.size
 
@@ -996,6 +1004,9 @@ class FakeShopify(LoopbackServer):
         else:
             fields = dict(parse_qsl(raw.decode()))
         with self._state:
+            if self._token_failures > 0:
+                self._token_failures -= 1
+                return JSONResponse({"errors": "Service unavailable"}, status_code=self._token_failure_status)
             status, body = self.oauth.grant(fields, self.shop_domain, self.scopes)
         return JSONResponse(body, status_code=status)
 
