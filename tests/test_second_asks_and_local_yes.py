@@ -124,6 +124,21 @@ def test_a_suffixed_order_name_beside_another_is_no_postcode(message: str) -> No
 @pytest.mark.parametrize(
     "message",
     [
+        "#2114 3000 jo@x.com or jo.smith@y.com not sure which",
+        "2114 3000, jo@x.com / jo.smith@y.com",
+        "order 2114 postcode 3000 - email jo@x.com or maybe jo.smith@y.com",
+    ],
+)
+def test_two_emails_side_by_side_keep_the_postcode(message: str) -> None:
+    # Two emails one after the other are one shopper's guesses, not an email for each of two orders.
+    details = extract_details(message, None, "AU")
+    assert details.order_number == "2114"
+    assert details.postal_code == "3000"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
         "3301-PP (maud@example.ca) and my brother's 3302-PP (cyril@example.ca) - where are they?",
         "status on 3301-pp maud@example.ca, also my dad's 3302-pp cyril@example.ca",
     ],

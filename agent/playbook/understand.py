@@ -216,10 +216,22 @@ def extract_details(
     details.postal_code, rest = _take_postal_code(EMAIL.sub(" ", text), country, name_format)
     rest = rest.replace("〒", " ")
 
-    _read_order_number(details, rest, awaiting, country, name_format, emails=len(emails))
+    own = _emails_for_orders(text, len(emails))
+    _read_order_number(details, rest, awaiting, country, name_format, emails=own)
     if details.order_number and not details.postal_code and awaiting != "factor":
-        details.postal_code = _postcode_beside(rest, details.order_number, emails=len(emails))
+        details.postal_code = _postcode_beside(rest, details.order_number, emails=own)
     return details
+
+
+def _emails_for_orders(text: str, count: int) -> int:
+    """How many of a message's emails are each an order's own: all of them when a number stands between each two
+    ("7310 a@x.com, my partner's 7324 b@y.com", "a@x.com for 1234, b@y.com for 5678"), else at most one: two emails
+    side by side are one shopper's choices ("#2114 3000 jo@x.com or jo.smith@y.com"), and the numbers before them
+    an order number and its postcode."""
+    if count < 2:
+        return count
+    between = EMAIL.split(text)[1:-1]
+    return count if all(re.search(r"\d", gap) for gap in between) else 1
 
 
 def _read_order_number(
