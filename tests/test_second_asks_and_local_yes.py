@@ -168,6 +168,22 @@ def test_praise_of_the_answer_or_a_no_is_no_yes(answer: str) -> None:
     assert not firm_yes(answer)
 
 
+@pytest.mark.parametrize(
+    "answer",
+    ["it will be fine", "that will be fine", "this would be fine", "it would be nice", "it'll be fine thanks",
+     "go on?", "go on...", "go on…"],
+)  # fmt: skip
+def test_a_future_a_bare_fine_or_a_go_on_asked_is_no_firm_yes(answer: str) -> None:
+    # "it will be fine" means "no need"; "go on?" asks the shopper to say more.
+    assert not firm_yes(answer)
+    assert offer_answer(answer) != "yes"
+
+
+@pytest.mark.parametrize("answer", ["that'll be great", "that'd be nice", "it would be really nice", "go on"])
+def test_the_conditional_and_a_plain_go_on_still_take_up_an_offer(answer: str) -> None:
+    assert firm_yes(answer)
+
+
 @pytest.mark.parametrize("answer", ["g'wan so", "that'd be some good, thanks", "it would be a big help"])
 async def test_a_local_yes_to_a_not_received_offer_hands_over(store: Path, answer: str) -> None:
     first, second = await _turns(store, "3301-PP maud@example.ca says delivered but nothing here", answer)

@@ -698,14 +698,18 @@ def _answer_kinds(text: str) -> dict[str, set[str]] | None:
         opens_yes = any(padded.startswith(f" {p} ") for p in phrases["yes"] if p not in phrases["weak_yes"])
         return None if opens_yes else {"withdraw": set()}
     said: dict[str, set[str]] = {}
-    if _good_if_done().search(padded):
+    conditional = _conditional_yes(padded)
+    if conditional is not None:
         # "That'd be some good, thanks": the offered help weighed as good, in the conditional: a yes.
         said["yes"] = {"that would be good"}
-        padded = _good_if_done().sub(" ", padded)
+        padded = padded[: conditional.start()] + " " + padded[conditional.end() :]
     ranked = sorted(
         ((p, kind) for kind in ("no", "yes", "filler") for p in phrases[kind]), key=lambda pk: -len(pk[0].split())
     )
+    asked = re.search(r"(?:\?|\.\.\.|…)\W*$", text) is not None
     for phrase, kind in ranked:
+        if asked and kind == "yes" and phrase in phrases["not_yes_asked"]:
+            continue
         if f" {phrase} " in padded:
             said.setdefault(kind, set()).add(phrase)
             while f" {phrase} " in padded:  # said twice over ("👍👍", "yes yes"): side by side, they share a space
@@ -713,19 +717,34 @@ def _answer_kinds(text: str) -> dict[str, set[str]] | None:
     return None if padded.strip() else said
 
 
+def _conditional_yes(padded: str) -> re.Match[str] | None:
+    """The first "that'd be some good" in a message that is one: a `mild_good` word ("nice") only with "that" for
+    its subject or an intensifier ("that'd be nice", "it would be really nice"), as "it would be nice" alone is as often
+    a wish ("... if it came") as a yes."""
+    mild = set(prompts.toml("answers.toml")["mild_good"])
+    for found in _good_if_done().finditer(padded):
+        if found.group("that") or found.group("more").strip() or set(found.group("good").split()) - mild:
+            return found
+    return None
+
+
 @lru_cache(maxsize=1)
 def _good_if_done() -> re.Pattern[str]:
-    """ "that'd be some good", "it would be a great help", "twould be lovely" (`prompts/answers.toml` [intensifiers]
-    and [good]), over the tokens `_answer_tokens` writes (no apostrophes): the offered help said to be good."""
+    """ "that'd be some good", "it would be a great help", "twould be lovely" (`prompts/answers.toml` [intensifiers],
+    [good] and [mild_good]), over the tokens `_answer_tokens` writes (no apostrophes): the offered help said to be
+    good. Not "it will be fine" (a "no need"): the future says what will happen anyway, only the conditional weighs
+    the offer; "that'll be great" is the one future that does."""
     table = prompts.toml("answers.toml")
 
-    def alternatives(key: str) -> str:
-        return "|".join(re.escape(" ".join(_answer_tokens(w))) for w in sorted(table[key], key=len, reverse=True))
+    def alternatives(*keys: str) -> str:
+        words = [w for key in keys for w in table[key]]
+        return "|".join(re.escape(" ".join(_answer_tokens(w))) for w in sorted(words, key=len, reverse=True))
 
-    subject = r"(?:thatd|itd|twould|twill|thatll|(?:that|it|this) (?:would|will|d)|that s gonna)"
+    that = r"thatd|thatll|that would|that d|that s gonna"
+    other = r"itd|twould|(?:it|this) (?:would|d)"
     return re.compile(
-        rf"(?<= ){subject} be (?:an? )?(?:(?:{alternatives('intensifiers')}) ){{0,2}}"
-        rf"(?:an? )?(?:(?:{alternatives('good')}) )+"
+        rf"(?<= )(?:(?P<that>{that})|{other}) be (?:an? )?(?P<more>(?:(?:{alternatives('intensifiers')}) ){{0,2}})"
+        rf"(?:an? )?(?P<good>(?:(?:{alternatives('good', 'mild_good')}) )+)"
         r"(?:(?:help|idea|thing|stuff|of you|of ye|of yous|service) )?(?:(?:so|then|now|indeed|altogether) )?",
     )
 
