@@ -285,6 +285,21 @@ def test_a_parcel_said_never_to_have_come(message: str, not_received: bool) -> N
     assert ("delivered_not_received" in _exact_acts(message)) is not_received
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "my confirmation email never came",
+        "the refund never came through",
+        "the shipping notification never arrived",
+        "I didn't make it to the post office before it closed",
+        "the tracking number never came",
+        "it didn't make it in time for the party",
+    ],
+)
+def test_a_message_or_the_shopper_never_coming_is_no_missing_parcel(message: str) -> None:
+    assert "delivered_not_received" not in _exact_acts(message)
+
+
 # --- an item missing from a box in hand while tracking shows nothing delivered -----------------------------------
 
 

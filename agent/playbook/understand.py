@@ -1063,7 +1063,16 @@ _NOT_RECEIVED = re.compile(
 _NEVER_CAME = re.compile(
     r"\b(?:never|did ?n'?t|did not)\s+(?:(?:actually|even|ever)\s+)?"
     r"(?:show(?:ed)?\s+up|turn(?:ed)?\s+up|arrived?|came|come|got here|get here|made it|make it)\b"
-    r"(?!\s+(?:with|in)\b)",
+    r"(?!\s+(?:with|in|through)\b)",
+    re.IGNORECASE,
+)
+# What did not come when it is no parcel: a message about the order ("my confirmation email never came", "the refund
+# never came through", "the shipping notification never arrived"), or the shopper ("I didn't make it to the post
+# office"): the last words before `_NEVER_CAME` in its clause.
+_NOT_THE_PARCEL = re.compile(
+    r"\b(?:e-?mails?|notifications?|notices?|refunds?|confirmations?|tracking(?:\s+(?:number|link|info|code))?|texts?|"
+    r"sms|messages?|receipts?|invoices?|updates?|codes?|links?|replies|reply|response|money|credit)\s*$|"
+    r"\b(?:i|we|you|he|she|they)\s*$",
     re.IGNORECASE,
 )
 # What follows "I don't have it" / "I haven't seen it" when "it" is not the parcel, or was in hand once: a place on a
@@ -1114,10 +1123,22 @@ def _not_in_hand(text: str, found: re.Match[str]) -> bool:
     return not understanding
 
 
+def _parcel_never_came(text: str, found: re.Match[str]) -> bool:
+    """Whether a `_NEVER_CAME` match says the parcel, a box or an item never came ("the lamp never came", "it says
+    delivered but never came"), not a message about it or the shopper (`_NOT_THE_PARCEL`), nor a parcel late, not
+    lost ("it didn't make it in time")."""
+    clause = re.split(r"[.,;:!?]|\b(?:but|and|so)\b", text[: found.start()])[-1]
+    if _NOT_THE_PARCEL.search(clause.strip()):
+        return False
+    return not re.match(r"\s+(?:in\s+time|on\s+time|before)\b", text[found.end() :], re.IGNORECASE)
+
+
 def _exact_acts(text: str) -> set[Act]:
     """The acts `_NOT_RECEIVED` and `_EXCHANGE` find in a message."""
     found: set[Act] = set()
-    if any(_not_in_hand(text, m) for m in _NOT_RECEIVED.finditer(text)) or _NEVER_CAME.search(text):
+    if any(_not_in_hand(text, m) for m in _NOT_RECEIVED.finditer(text)) or any(
+        _parcel_never_came(text, m) for m in _NEVER_CAME.finditer(text)
+    ):
         found.add("delivered_not_received")
     exchange = _EXCHANGE.search(text) or _SWAP_ITEM.search(text)
     if exchange and not _NEGATED_BEFORE.search(text[: exchange.start()]):
