@@ -255,6 +255,39 @@ def test_a_service_named_but_not_asked_for_is_no_change(message: str) -> None:
 @pytest.mark.parametrize(
     "message",
     [
+        "could you tell me the eta on my Priority Mail package?",
+        "hi, just checking on my priority mail order #1234",
+        "just wondering about my express order",
+        "hi can you track my xpresspost parcel 1234",
+        "can u tell me if its coming overnight",
+        "please confirm the next day delivery",
+        "how long will it stay in transit?",
+    ],
+)
+def test_a_service_describing_the_order_or_a_parcel_on_its_way_asks_no_change(message: str) -> None:
+    # A service before a noun describes the order; "just", "please", "can you" alone ask for nothing; "how long will
+    # it stay" is a hold only about a pickup.
+    assert service_change_asked(message) is None
+
+
+@pytest.mark.parametrize(
+    ("message", "change"),
+    [
+        ("can you express it", "change_shipping"),
+        ("could you switch it to priority mail", "change_shipping"),
+        ("please send it overnight instead", "change_shipping"),
+        ("can you speed it up", "change_shipping"),
+        ("how long will it stay at the post office?", "hold_order"),
+        ("keep it for me please", "hold_order"),
+    ],
+)
+def test_a_verb_aimed_at_the_service_or_a_hold_in_a_pickup_is_still_heard(message: str, change: str) -> None:
+    assert service_change_asked(message) == change
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
         "3303-PP maud@example.ca can you just purolator it express instead",
         "3303-PP maud@example.ca I'm away for a bit, will you hold it?",
         "maud@example.ca #3303-PP could you upgrade it to overnight please",
