@@ -202,6 +202,27 @@ def test_capitals_that_name_no_other_shop(message: str) -> None:
     assert foreign_shop(message, OWN) is None
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "ordered from NYC",
+        "ordered from NSW",
+        "ordered from PEI",
+        "I ordered it from WORK",
+        "I ordered from ASAP",
+        "ordered from the US",
+        "bought it from UK",
+    ],
+)
+def test_a_region_code_or_a_word_in_capitals_is_no_other_shop(message: str) -> None:
+    # States, provinces, cities and countries written as codes, and words in capitals, are not a retailer's initials.
+    assert foreign_shop(message, OWN) is None
+
+
+def test_initials_that_are_no_place_or_word_still_name_another_shop() -> None:
+    assert foreign_shop("I bought a harness from REI, where is it?", OWN) == "REI"
+
+
 @pytest.mark.parametrize("message", ["I wish I knew where my order is", "my target delivery date was yesterday"])
 def test_brand_names_used_as_words_read_as_no_other_platform(message: str) -> None:
     assert not detect_intent(message).other_platform

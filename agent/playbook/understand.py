@@ -1011,7 +1011,18 @@ def _retailer_initials(name: str, found: re.Match[str]) -> bool:
     country ("ordered from the USA")."""
     if not _INITIALS.fullmatch(name) or not re.search(r"[a-z]", found.string):
         return False
-    return not _carrier_name(name) and not places_named(name)
+    return not _carrier_name(name) and not places_named(name) and name.upper() not in _capitals_no_shop()
+
+
+@lru_cache(maxsize=1)
+def _capitals_no_shop() -> frozenset[str]:
+    """Capitals that name no shop: Babel's territory codes ("UK", "US"), `prompts/region_codes.txt` (states,
+    provinces and cities: "NSW", "PEI", "NYC") and `prompts/capital_words.txt` (words: "WORK", "ASAP")."""
+    codes = {str(code) for code in Locale("en").territories if str(code).isalpha()}
+    for name in ("region_codes.txt", "capital_words.txt"):
+        lines = (line.strip() for line in prompts.text(name).splitlines())
+        codes |= {line for line in lines if line and not line.startswith("#")}
+    return frozenset(c.upper() for c in codes)
 
 
 @lru_cache(maxsize=1)
