@@ -124,6 +124,21 @@ def test_a_suffixed_order_name_beside_another_is_no_postcode(message: str) -> No
 @pytest.mark.parametrize(
     "message",
     [
+        "#2114 3000 jo@x.com or jo.smith@y.com not sure which",
+        "2114 3000, jo@x.com / jo.smith@y.com",
+        "order 2114 postcode 3000 - email jo@x.com or maybe jo.smith@y.com",
+    ],
+)
+def test_two_emails_side_by_side_keep_the_postcode(message: str) -> None:
+    # Two emails one after the other are one shopper's guesses, not an email for each of two orders.
+    details = extract_details(message, None, "AU")
+    assert details.order_number == "2114"
+    assert details.postal_code == "3000"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
         "3301-PP (maud@example.ca) and my brother's 3302-PP (cyril@example.ca) - where are they?",
         "status on 3301-pp maud@example.ca, also my dad's 3302-pp cyril@example.ca",
     ],
@@ -151,6 +166,22 @@ def test_regional_and_conditional_yeses_take_up_an_offer(answer: str) -> None:
 )
 def test_praise_of_the_answer_or_a_no_is_no_yes(answer: str) -> None:
     assert not firm_yes(answer)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["it will be fine", "that will be fine", "this would be fine", "it would be nice", "it'll be fine thanks",
+     "go on?", "go on...", "go on…"],
+)  # fmt: skip
+def test_a_future_a_bare_fine_or_a_go_on_asked_is_no_firm_yes(answer: str) -> None:
+    # "it will be fine" means "no need"; "go on?" asks the shopper to say more.
+    assert not firm_yes(answer)
+    assert offer_answer(answer) != "yes"
+
+
+@pytest.mark.parametrize("answer", ["that'll be great", "that'd be nice", "it would be really nice", "go on"])
+def test_the_conditional_and_a_plain_go_on_still_take_up_an_offer(answer: str) -> None:
+    assert firm_yes(answer)
 
 
 @pytest.mark.parametrize("answer", ["g'wan so", "that'd be some good, thanks", "it would be a big help"])
@@ -219,6 +250,39 @@ def test_a_change_to_how_or_when_it_comes_is_heard(message: str, change: str) ->
 )  # fmt: skip
 def test_a_service_named_but_not_asked_for_is_no_change(message: str) -> None:
     assert service_change_asked(message) is None
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "could you tell me the eta on my Priority Mail package?",
+        "hi, just checking on my priority mail order #1234",
+        "just wondering about my express order",
+        "hi can you track my xpresspost parcel 1234",
+        "can u tell me if its coming overnight",
+        "please confirm the next day delivery",
+        "how long will it stay in transit?",
+    ],
+)
+def test_a_service_describing_the_order_or_a_parcel_on_its_way_asks_no_change(message: str) -> None:
+    # A service before a noun describes the order; "just", "please", "can you" alone ask for nothing; "how long will
+    # it stay" is a hold only about a pickup.
+    assert service_change_asked(message) is None
+
+
+@pytest.mark.parametrize(
+    ("message", "change"),
+    [
+        ("can you express it", "change_shipping"),
+        ("could you switch it to priority mail", "change_shipping"),
+        ("please send it overnight instead", "change_shipping"),
+        ("can you speed it up", "change_shipping"),
+        ("how long will it stay at the post office?", "hold_order"),
+        ("keep it for me please", "hold_order"),
+    ],
+)
+def test_a_verb_aimed_at_the_service_or_a_hold_in_a_pickup_is_still_heard(message: str, change: str) -> None:
+    assert service_change_asked(message) == change
 
 
 @pytest.mark.parametrize(

@@ -202,6 +202,27 @@ def test_capitals_that_name_no_other_shop(message: str) -> None:
     assert foreign_shop(message, OWN) is None
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "ordered from NYC",
+        "ordered from NSW",
+        "ordered from PEI",
+        "I ordered it from WORK",
+        "I ordered from ASAP",
+        "ordered from the US",
+        "bought it from UK",
+    ],
+)
+def test_a_region_code_or_a_word_in_capitals_is_no_other_shop(message: str) -> None:
+    # States, provinces, cities and countries written as codes, and words in capitals, are not a retailer's initials.
+    assert foreign_shop(message, OWN) is None
+
+
+def test_initials_that_are_no_place_or_word_still_name_another_shop() -> None:
+    assert foreign_shop("I bought a harness from REI, where is it?", OWN) == "REI"
+
+
 @pytest.mark.parametrize("message", ["I wish I knew where my order is", "my target delivery date was yesterday"])
 def test_brand_names_used_as_words_read_as_no_other_platform(message: str) -> None:
     assert not detect_intent(message).other_platform
@@ -283,6 +304,21 @@ async def test_a_package_of_a_split_order_that_never_came_offers_the_team(store:
 )
 def test_a_parcel_said_never_to_have_come(message: str, not_received: bool) -> None:
     assert ("delivered_not_received" in _exact_acts(message)) is not_received
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "my confirmation email never came",
+        "the refund never came through",
+        "the shipping notification never arrived",
+        "I didn't make it to the post office before it closed",
+        "the tracking number never came",
+        "it didn't make it in time for the party",
+    ],
+)
+def test_a_message_or_the_shopper_never_coming_is_no_missing_parcel(message: str) -> None:
+    assert "delivered_not_received" not in _exact_acts(message)
 
 
 # --- an item missing from a box in hand while tracking shows nothing delivered -----------------------------------

@@ -24,18 +24,29 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     table = prompts.toml("service_changes.toml")
     lines = (line.strip() for line in prompts.text("carriers.txt").splitlines())
     carriers = [c for c in lines if c and not c.startswith("#")]
-    bound = r"(?<![\w'])", r"(?![\w'])"
-    shipping = table["change_shipping"]
+    shipping, hold = table["change_shipping"], table["hold_order"]
+    service, objects = _phrases(shipping["service"]), _phrases(shipping["objects"])
+    changes = (
+        rf"{_phrases(shipping['service_verbs'])}\s+{objects}",
+        rf"{_phrases(shipping['change_verbs'])}(?:\s+[\w']+){{0,3}}?\s+(?:to|into|for)\s+(?:an?\s+|the\s+)?{service}",
+        rf"{_phrases(shipping['send_verbs'])}\s+{objects}\s+(?:by\s+|via\s+|as\s+)?{service}",
+        rf"{service}(?:\s+(?:shipping|delivery|post|mail))?\s+instead",
+        rf"{_phrases(carriers)}\s+{_phrases(shipping['carrier_verb_objects'])}",
+    )
     return {
-        "service": re.compile(bound[0] + _phrases(shipping["service"]) + bound[1], re.IGNORECASE),
-        "asks": re.compile(bound[0] + _phrases(shipping["asks"]) + bound[1], re.IGNORECASE),
-        "carrier_verb": re.compile(
-            bound[0] + _phrases(carriers) + r"\s+" + _phrases(shipping["carrier_verb_objects"]) + bound[1],
-            re.IGNORECASE,
-        ),
-        "unless": re.compile(bound[0] + _phrases(shipping["unless"]) + bound[1], re.IGNORECASE),
-        "hold": re.compile(bound[0] + _phrases(table["hold_order"]["asks"]) + bound[1], re.IGNORECASE),
+        "change": _bounded("|".join(f"(?:{c})" for c in changes)),
+        "asked_for": _bounded(_phrases(shipping["asked_for"])),
+        "asks": _bounded(_phrases(shipping["asks"])),
+        "unless": _bounded(_phrases(shipping["unless"])),
+        "hold": _bounded(_phrases(hold["asks"])),
+        "stay": _bounded(_phrases(hold["stay"])),
+        "hold_context": _bounded(_phrases(hold["context"])),
     }
+
+
+def _bounded(pattern: str) -> re.Pattern[str]:
+    """`pattern` as whole words, any case."""
+    return re.compile(rf"(?<![\w'])(?:{pattern})(?![\w'])", re.IGNORECASE)
 
 
 def _outside_negation(text: str) -> str:
@@ -45,17 +56,18 @@ def _outside_negation(text: str) -> str:
 
 
 def service_change_asked(text: str) -> ServiceChange | None:
-    """The change a message asks for, outside a negation: "can you just express it" -> change_shipping (a service
-    word and a word that asks), "purolator it instead" -> change_shipping (a carrier's name as a verb), "will ye hold
-    it?" -> hold_order; None otherwise ("it went express, where is it?" names a service but asks for none)."""
+    """The change a message asks for, outside a negation: "can you just express it" -> change_shipping (a verb aimed
+    at the service), "purolator it instead" -> change_shipping (a carrier's name as a verb), "will ye hold it?" ->
+    hold_order; None otherwise ("it went express, where is it?", "my express order" name a service but ask for none;
+    "how long will it stay in transit?" is no pickup)."""
     plain = _outside_negation(text.replace("’", "'"))
     found = _patterns()
-    if found["hold"].search(plain):
+    if found["hold"].search(plain) or (found["stay"].search(plain) and found["hold_context"].search(plain)):
         return "hold_order"
     for clause in _CLAUSE.split(plain):
-        if found["unless"].search(clause) or not found["asks"].search(clause):
+        if found["unless"].search(clause):
             continue  # "I paid for express, can you tell me where it is?": the service was chosen, not asked for
-        if found["carrier_verb"].search(clause) or found["service"].search(clause):
+        if found["change"].search(clause) or (found["asked_for"].search(clause) and found["asks"].search(clause)):
             return "change_shipping"
     return None
 

@@ -216,10 +216,22 @@ def extract_details(
     details.postal_code, rest = _take_postal_code(EMAIL.sub(" ", text), country, name_format)
     rest = rest.replace("〒", " ")
 
-    _read_order_number(details, rest, awaiting, country, name_format, emails=len(emails))
+    own = _emails_for_orders(text, len(emails))
+    _read_order_number(details, rest, awaiting, country, name_format, emails=own)
     if details.order_number and not details.postal_code and awaiting != "factor":
-        details.postal_code = _postcode_beside(rest, details.order_number, emails=len(emails))
+        details.postal_code = _postcode_beside(rest, details.order_number, emails=own)
     return details
+
+
+def _emails_for_orders(text: str, count: int) -> int:
+    """How many of a message's emails are each an order's own: all of them when a number stands between each two
+    ("7310 a@x.com, my partner's 7324 b@y.com", "a@x.com for 1234, b@y.com for 5678"), else at most one: two emails
+    side by side are one shopper's choices ("#2114 3000 jo@x.com or jo.smith@y.com"), and the numbers before them
+    an order number and its postcode."""
+    if count < 2:
+        return count
+    between = EMAIL.split(text)[1:-1]
+    return count if all(re.search(r"\d", gap) for gap in between) else 1
 
 
 def _read_order_number(
@@ -686,14 +698,18 @@ def _answer_kinds(text: str) -> dict[str, set[str]] | None:
         opens_yes = any(padded.startswith(f" {p} ") for p in phrases["yes"] if p not in phrases["weak_yes"])
         return None if opens_yes else {"withdraw": set()}
     said: dict[str, set[str]] = {}
-    if _good_if_done().search(padded):
+    conditional = _conditional_yes(padded)
+    if conditional is not None:
         # "That'd be some good, thanks": the offered help weighed as good, in the conditional: a yes.
         said["yes"] = {"that would be good"}
-        padded = _good_if_done().sub(" ", padded)
+        padded = padded[: conditional.start()] + " " + padded[conditional.end() :]
     ranked = sorted(
         ((p, kind) for kind in ("no", "yes", "filler") for p in phrases[kind]), key=lambda pk: -len(pk[0].split())
     )
+    asked = re.search(r"(?:\?|\.\.\.|…)\W*$", text) is not None
     for phrase, kind in ranked:
+        if asked and kind == "yes" and phrase in phrases["not_yes_asked"]:
+            continue
         if f" {phrase} " in padded:
             said.setdefault(kind, set()).add(phrase)
             while f" {phrase} " in padded:  # said twice over ("👍👍", "yes yes"): side by side, they share a space
@@ -701,19 +717,34 @@ def _answer_kinds(text: str) -> dict[str, set[str]] | None:
     return None if padded.strip() else said
 
 
+def _conditional_yes(padded: str) -> re.Match[str] | None:
+    """The first "that'd be some good" in a message that is one: a `mild_good` word ("nice") only with "that" for
+    its subject or an intensifier ("that'd be nice", "it would be really nice"), as "it would be nice" alone is as often
+    a wish ("... if it came") as a yes."""
+    mild = set(prompts.toml("answers.toml")["mild_good"])
+    for found in _good_if_done().finditer(padded):
+        if found.group("that") or found.group("more").strip() or set(found.group("good").split()) - mild:
+            return found
+    return None
+
+
 @lru_cache(maxsize=1)
 def _good_if_done() -> re.Pattern[str]:
-    """ "that'd be some good", "it would be a great help", "twould be lovely" (`prompts/answers.toml` [intensifiers]
-    and [good]), over the tokens `_answer_tokens` writes (no apostrophes): the offered help said to be good."""
+    """ "that'd be some good", "it would be a great help", "twould be lovely" (`prompts/answers.toml` [intensifiers],
+    [good] and [mild_good]), over the tokens `_answer_tokens` writes (no apostrophes): the offered help said to be
+    good. Not "it will be fine" (a "no need"): the future says what will happen anyway, only the conditional weighs
+    the offer; "that'll be great" is the one future that does."""
     table = prompts.toml("answers.toml")
 
-    def alternatives(key: str) -> str:
-        return "|".join(re.escape(" ".join(_answer_tokens(w))) for w in sorted(table[key], key=len, reverse=True))
+    def alternatives(*keys: str) -> str:
+        words = [w for key in keys for w in table[key]]
+        return "|".join(re.escape(" ".join(_answer_tokens(w))) for w in sorted(words, key=len, reverse=True))
 
-    subject = r"(?:thatd|itd|twould|twill|thatll|(?:that|it|this) (?:would|will|d)|that s gonna)"
+    that = r"thatd|thatll|that would|that d|that s gonna"
+    other = r"itd|twould|(?:it|this) (?:would|d)"
     return re.compile(
-        rf"(?<= ){subject} be (?:an? )?(?:(?:{alternatives('intensifiers')}) ){{0,2}}"
-        rf"(?:an? )?(?:(?:{alternatives('good')}) )+"
+        rf"(?<= )(?:(?P<that>{that})|{other}) be (?:an? )?(?P<more>(?:(?:{alternatives('intensifiers')}) ){{0,2}})"
+        rf"(?:an? )?(?P<good>(?:(?:{alternatives('good', 'mild_good')}) )+)"
         r"(?:(?:help|idea|thing|stuff|of you|of ye|of yous|service) )?(?:(?:so|then|now|indeed|altogether) )?",
     )
 
@@ -980,7 +1011,18 @@ def _retailer_initials(name: str, found: re.Match[str]) -> bool:
     country ("ordered from the USA")."""
     if not _INITIALS.fullmatch(name) or not re.search(r"[a-z]", found.string):
         return False
-    return not _carrier_name(name) and not places_named(name)
+    return not _carrier_name(name) and not places_named(name) and name.upper() not in _capitals_no_shop()
+
+
+@lru_cache(maxsize=1)
+def _capitals_no_shop() -> frozenset[str]:
+    """Capitals that name no shop: Babel's territory codes ("UK", "US"), `prompts/region_codes.txt` (states,
+    provinces and cities: "NSW", "PEI", "NYC") and `prompts/capital_words.txt` (words: "WORK", "ASAP")."""
+    codes = {str(code) for code in Locale("en").territories if str(code).isalpha()}
+    for name in ("region_codes.txt", "capital_words.txt"):
+        lines = (line.strip() for line in prompts.text(name).splitlines())
+        codes |= {line for line in lines if line and not line.startswith("#")}
+    return frozenset(c.upper() for c in codes)
 
 
 @lru_cache(maxsize=1)
@@ -1032,7 +1074,16 @@ _NOT_RECEIVED = re.compile(
 _NEVER_CAME = re.compile(
     r"\b(?:never|did ?n'?t|did not)\s+(?:(?:actually|even|ever)\s+)?"
     r"(?:show(?:ed)?\s+up|turn(?:ed)?\s+up|arrived?|came|come|got here|get here|made it|make it)\b"
-    r"(?!\s+(?:with|in)\b)",
+    r"(?!\s+(?:with|in|through)\b)",
+    re.IGNORECASE,
+)
+# What did not come when it is no parcel: a message about the order ("my confirmation email never came", "the refund
+# never came through", "the shipping notification never arrived"), or the shopper ("I didn't make it to the post
+# office"): the last words before `_NEVER_CAME` in its clause.
+_NOT_THE_PARCEL = re.compile(
+    r"\b(?:e-?mails?|notifications?|notices?|refunds?|confirmations?|tracking(?:\s+(?:number|link|info|code))?|texts?|"
+    r"sms|messages?|receipts?|invoices?|updates?|codes?|links?|replies|reply|response|money|credit)\s*$|"
+    r"\b(?:i|we|you|he|she|they)\s*$",
     re.IGNORECASE,
 )
 # What follows "I don't have it" / "I haven't seen it" when "it" is not the parcel, or was in hand once: a place on a
@@ -1083,10 +1134,22 @@ def _not_in_hand(text: str, found: re.Match[str]) -> bool:
     return not understanding
 
 
+def _parcel_never_came(text: str, found: re.Match[str]) -> bool:
+    """Whether a `_NEVER_CAME` match says the parcel, a box or an item never came ("the lamp never came", "it says
+    delivered but never came"), not a message about it or the shopper (`_NOT_THE_PARCEL`), nor a parcel late, not
+    lost ("it didn't make it in time")."""
+    clause = re.split(r"[.,;:!?]|\b(?:but|and|so)\b", text[: found.start()])[-1]
+    if _NOT_THE_PARCEL.search(clause.strip()):
+        return False
+    return not re.match(r"\s+(?:in\s+time|on\s+time|before)\b", text[found.end() :], re.IGNORECASE)
+
+
 def _exact_acts(text: str) -> set[Act]:
     """The acts `_NOT_RECEIVED` and `_EXCHANGE` find in a message."""
     found: set[Act] = set()
-    if any(_not_in_hand(text, m) for m in _NOT_RECEIVED.finditer(text)) or _NEVER_CAME.search(text):
+    if any(_not_in_hand(text, m) for m in _NOT_RECEIVED.finditer(text)) or any(
+        _parcel_never_came(text, m) for m in _NEVER_CAME.finditer(text)
+    ):
         found.add("delivered_not_received")
     exchange = _EXCHANGE.search(text) or _SWAP_ITEM.search(text)
     if exchange and not _NEGATED_BEFORE.search(text[: exchange.start()]):
