@@ -515,7 +515,9 @@ def _unknown_weekdays(reply: str, days: _Days) -> list[str]:
             continue
         short = _SHORT_WEEKDAYS[index]
         theirs = weekday in said_lower or short.search(days.said) is not None
-        written = [*re.finditer(rf"\b{weekday}\b", reply_lower), *short.finditer(reply)]
+        # A short form the data itself writes (in a product's name, a carrier's note) is the data's word, not a day.
+        shorts = [] if short.search(days.tools) else list(short.finditer(reply))
+        written = [*re.finditer(rf"\b{weekday}\b", reply_lower), *shorts]
         for match in written:
             if _weekday_backed(reply, match, index, days) or (theirs and _said_as_theirs(reply, *match.span())):
                 continue
@@ -525,13 +527,17 @@ def _unknown_weekdays(reply: str, days: _Days) -> list[str]:
 
 
 def _short_weekdays() -> tuple[re.Pattern[str], ...]:
-    """Each weekday's short forms as a reply may write them ("arrives Fri.", "Tues, Dec 8"): capitalised only, so "it
-    sat at the depot" or "left in the sun" names no day."""
+    """Each weekday's short forms as a reply may write them ("arrives Fri.", "Tues, Dec 8"): capitalised, and ending
+    a sentence or followed by a date, so "it sat at the depot" or a "Long Sleeve Sun Shirt" names no day."""
     extra = {1: ("Tues",), 2: ("Weds",), 3: ("Thur", "Thurs")}
     names = get_day_names("abbreviated", locale="en")
-    return tuple(re.compile(rf"\b(?:{'|'.join((names[day], *extra.get(day, ())))})\b(?!')") for day in range(7))
+    return tuple(
+        re.compile(rf"\b(?:{'|'.join((names[day], *extra.get(day, ())))})\b(?=[.,!?;)]|$|\s+\d|\s+{_MONTH_SHORT}\b)")
+        for day in range(7)
+    )
 
 
+_MONTH_SHORT = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)"
 _SHORT_WEEKDAYS = _short_weekdays()
 
 

@@ -98,3 +98,18 @@ def test_a_short_weekday_is_checked_like_a_whole_one(reply: str) -> None:
 def test_short_weekdays_that_stand_for_a_date_of_the_data_or_for_no_day_pass(reply: str) -> None:
     tools = _tools(fulfilled=LABEL_FRIDAY, latest_event={"status": "IN_TRANSIT", "happened": SATURDAY_SCAN})
     assert ungrounded(reply, _backing(tools), SATURDAY) == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "item"),
+    [
+        ("Your Long Sleeve Sun Shirt is on its way.", "Long Sleeve Sun Shirt"),
+        ("Your Sun, Sand & Sea Towel has shipped.", "Sun, Sand & Sea Towel"),
+        ("The Sat Nav Mount arrived Saturday, November 28.", "Sat Nav Mount"),
+    ],
+)
+def test_a_short_weekday_inside_a_product_name_is_no_day(reply: str, item: str) -> None:
+    tools = _tools(
+        fulfilled=LABEL_FRIDAY, items=[item], latest_event={"status": "IN_TRANSIT", "happened": SATURDAY_SCAN}
+    )
+    assert ungrounded(reply, _backing(tools), SATURDAY) == []
