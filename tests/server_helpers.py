@@ -114,3 +114,17 @@ async def stream_with_llm(lumen: Lumen, llm: Model, message: str) -> list[tuple[
             response = await http.post("/api/chat/stream", json={"message": message})
     assert response.status_code == 200
     return sse_events(response.text)
+
+
+async def replies(store: Path, *messages: str) -> list[str]:
+    """One conversation on a store file with the offline playbook, in-memory SQLite: the reply to each message."""
+    lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=store)
+    try:
+        said, session = [], None
+        for message in messages:
+            turn = await lumen.chat(message, session)
+            said.append(turn.reply)
+            session = turn.session_id
+        return said
+    finally:
+        await lumen.close()

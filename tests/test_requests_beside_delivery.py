@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 
 from agent.playbook.understand import items_as_the_order, subject_as_the_order
-from agent.service import Lumen
-from config import Settings
+from tests.server_helpers import replies
 
 
 def _money(amount: str, currency: str) -> dict[str, Any]:
@@ -113,19 +112,6 @@ def stores(tmp_path: Path) -> dict[str, Path]:
         paths[name] = tmp_path / f"{name}-store.json"
         paths[name].write_text(json.dumps(store), encoding="utf-8")
     return paths
-
-
-async def replies(store: Path, *messages: str) -> list[str]:
-    lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=store)
-    try:
-        said, session = [], None
-        for message in messages:
-            turn = await lumen.chat(message, session)
-            said.append(turn.reply)
-            session = turn.session_id
-        return said
-    finally:
-        await lumen.close()
 
 
 async def first_reply(store: Path, message: str) -> str:

@@ -20,8 +20,7 @@ from typing import Any
 
 import pytest
 
-from agent.service import Lumen
-from config import Settings
+from tests.server_helpers import replies
 
 EMAIL = "rue@example.com"
 
@@ -244,19 +243,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("gullrock") / "store.json"
     path.write_text(json.dumps(STORE), encoding="utf-8")
     return path
-
-
-async def replies(store: Path, *messages: str) -> list[str]:
-    lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=store)
-    try:
-        said, session = [], None
-        for message in messages:
-            turn = await lumen.chat(message, session)
-            said.append(turn.reply)
-            session = turn.session_id
-        return said
-    finally:
-        await lumen.close()
 
 
 @pytest.mark.parametrize(("kind", "pair"), CASES)
