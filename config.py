@@ -88,6 +88,14 @@ class Settings(BaseSettings):
         None, description="Encrypts Shopify tokens at rest (any long random string; a Fernet key is used as is)."
     )
     lumen_proxy_max_age_s: int = 90
+    # Shopify documents `X-Forwarded-For: <the shopper's address>` on app-proxy requests: one proxy (Shopify) wrote
+    # the header. Each reverse proxy of the merchant's in front of Lumen that appends its peer's address adds one.
+    lumen_proxy_hops: int = Field(
+        1,
+        ge=1,
+        le=10,
+        description="Proxies that write X-Forwarded-For on an app-proxy request, Shopify included (server.py).",
+    )
     lumen_forwarded_allow_ips: str | None = Field(
         None, description="Reverse proxies whose X-Forwarded-For names the client (uvicorn's --forwarded-allow-ips)."
     )

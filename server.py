@@ -264,25 +264,51 @@ def client_ip(request: Request) -> str | None:
 ClientIP = Annotated[str | None, Depends(client_ip)]
 
 
-def proxied_shopper(request: Request) -> str | None:
-    """The shopper's address on a signed app-proxy request: Shopify's X-Forwarded-For, when it has the form Shopify
-    documents (one header holding one address); None otherwise.
+def proxied_shopper(request: Request, hops: int = 1) -> str | None:
+    """The shopper's address on a signed app-proxy request: the one Shopify wrote in X-Forwarded-For, when the header
+    has the form Shopify documents with `hops` proxies writing it; None otherwise.
+
+    Shopify documents one address, the client's (`hops` 1). Each reverse proxy of the merchant's in front of Lumen
+    that appends its peer's address (nginx's `$proxy_add_x_forwarded_for`) adds one after it: with `hops` set to the
+    proxies that write the header, Shopify included (`LUMEN_PROXY_HOPS`), the shopper's address is `hops` places from
+    the right, in a list of exactly that many (several header lines read as one list, in order).
 
     Read only after the signature is checked: a signed query is minted by Shopify for this one request (the shopper
     never sees it, and it is refused after `lumen_proxy_max_age_s`), so its header is the one Shopify sent. A header of
-    any other form (several addresses, several headers, not an address) may carry a value the shopper chose; then the
-    request counts against its conversation and the shop's anonymous allowance, as if no address had come.
+    any other form (more addresses than proxies, fewer, not an address) may carry a value the shopper chose; then the
+    request counts against its conversation and the shop's anonymous allowance, as if no address had come. Taking
+    the address `hops` from the right of a longer list would be safe from the shopper too, but a merchant's proxy
+    left uncounted would then name Shopify's own address for every guest, silently; refused, it is logged
+    (`_note_no_client`).
     """
     values = request.headers.getlist("x-forwarded-for")
-    if len(values) != 1:
+    entries = [entry.strip() for value in values for entry in value.split(",")]
+    if len(entries) != hops:
         return None
     try:
-        address = ipaddress.ip_address(values[0].strip())
+        address = ipaddress.ip_address(entries[0])
     except ValueError:
         return None
     if address.is_unspecified or address.is_multicast:
         return None
     return str(address)
+
+
+def _note_no_client(request: Request, hops: int) -> None:
+    """Warn once per process that signed proxy requests name no usable shopper address: every anonymous shopper's
+    guesses then share the shop's allowance, which is what a merchant's reverse proxy left out of LUMEN_PROXY_HOPS
+    does to every request. Once: a shopper can send such requests at will, and the log must not fill with them."""
+    if getattr(request.app.state, "warned_no_proxy_client", False):
+        return
+    request.app.state.warned_no_proxy_client = True
+    entries = sum(len(value.split(",")) for value in request.headers.getlist("x-forwarded-for"))
+    log.warning(
+        "app proxy: a signed request named no usable shopper address (X-Forwarded-For held %d entries where %d "
+        "proxies write it: LUMEN_PROXY_HOPS); anonymous shoppers without one share the shop's allowance. If a reverse "
+        "proxy of yours appends to X-Forwarded-For, set LUMEN_PROXY_HOPS to it plus one for Shopify. Said once.",
+        entries,
+        hops,
+    )
 
 
 @dataclass(frozen=True)
@@ -315,7 +341,11 @@ def proxy_asker(request: Request, settings: SettingsDep, lumen: LumenDep) -> Ask
         raise HTTPException(400, str(exc)) from None
     # A logged-in customer counts as themselves; an anonymous shopper against their own address, so that one shopper
     # cannot use up every guest's allowance.
-    address = None if customer_id else proxied_shopper(request)
+    address = None
+    if not customer_id:
+        address = proxied_shopper(request, settings.lumen_proxy_hops)
+        if address is None:
+            _note_no_client(request, settings.lumen_proxy_hops)
     return Asker(client_ip=address, proxy_shop=signed.shop, customer_id=customer_id)
 
 
