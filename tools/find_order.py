@@ -287,13 +287,15 @@ async def _decide(deps: ToolContext, keys: dict[str, Allowance], *, proved: bool
     # even when the order's cap refuses it below, so a full cap gives an attacker no free lookups.
     deps.session.failed_lookups += 1
     if guard is not None and not order_has_room:
-        # The merchant's word that an order number is being guessed at from many places. No order name or detail:
-        # the conversation id finds it.
-        log.warning(
-            "find_order: an order number reached its limit of %d wrong proofs an hour; a wrong guess in conversation "
-            "%s was refused (its owner's right proof is still answered)",
-            guard.limits.per_order_proofs.limit,
-            deps.conversation_id,
-        )
+        # The merchant's word that an order number is being guessed at from many places, once per order an hour (the
+        # refusals after it are an attacker's to multiply). No order name or detail: the conversation id finds it.
+        if guard.first_refusal(order_proofs):
+            log.warning(
+                "find_order: an order number reached its limit of %d wrong proofs an hour; a wrong guess in "
+                "conversation %s was refused (its owner's right proof is still answered; further refusals on this "
+                "order are not logged for an hour)",
+                guard.limits.per_order_proofs.limit,
+                deps.conversation_id,
+            )
         return False
     return True

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
@@ -119,10 +120,30 @@ class Reservation:
             await self.db.settle_attempts(self.ids, spent=spent)
 
 
+# Orders whose cap refusals were logged, remembered at most this many before the expired ones are dropped.
+WARNED_KEPT = 1000
+
+
 @dataclass
 class AttemptGuard:
     db: Database
     limits: Limits = field(default_factory=Limits)
+    # When each order-proofs key last had a refusal logged (this process): `first_refusal`.
+    _warned: dict[str, datetime] = field(default_factory=dict, repr=False)
+
+    def first_refusal(self, order_proofs: Iterable[str]) -> bool:
+        """Whether a wrong guess the order's cap refused is the first on that order this window (it is then noted).
+
+        The merchant's log says once per order per window that the order is being guessed at, not once per refused
+        guess: an attacker past the cap sends as many as they like, and each line would be theirs to write. In this
+        process only (a worker each): the log is per process too, and a shared record would cost every refused guess
+        a database write."""
+        now, window = self.db.clock(), self.limits.per_order_proofs.window
+        keys = [key for key in order_proofs if now - self._warned.get(key, now - window) >= window]
+        if len(self._warned) >= WARNED_KEPT:
+            self._warned = {key: at for key, at in self._warned.items() if now - at < window}
+        self._warned.update(dict.fromkeys(keys, now))
+        return bool(keys)
 
     async def used_up(self, allowances: dict[str, Allowance]) -> bool:
         """Whether any key is out of attempts already: a cheap look before a lookup, not the decision."""
