@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.contacts import contacts_in
+from shopify.auth import TokenUnreadable
 from shopify.names import normalize_email
 from shopify.source import OrderSource, OrderSourceError
 from shopify.webhooks import Webhook, redaction_targets
@@ -50,8 +51,13 @@ ANOTHER_SHOP = "This Lumen serves another shop."
 MAX_WEBHOOK_AGE = timedelta(minutes=5)
 STALE = "Triggered more than 5 minutes ago: cached orders expire sooner."
 STILL_INSTALLED = "The app is installed on this shop: shop/redact only follows an uninstall."
+DECIDED = "This delivery of shop/redact was decided already."
 # When this Lumen last did a shop/redact (a setting: the redaction deletes conversations, not settings).
 SHOP_REDACTED_KEY = "shop_redacted"
+# The shop/redact deliveries decided (done, or ignored while the app was installed), by Shopify's webhook id, newest
+# last: a delivery seen again is answered as it was, without asking Shopify again. A setting, kept to the last few.
+SHOP_REDACT_DECISIONS_KEY = "shop_redact_decisions"
+DECISIONS_KEPT = 50
 
 
 class RedactionDeferred(Exception):
@@ -90,7 +96,7 @@ async def handle_webhook(
     if topic in PRIVACY_TOPICS:
         # Done again on a redelivery or a late one: it is idempotent, Shopify redelivers when an earlier attempt failed
         # (which may have been after the event was remembered), and a customer's erasure is owed however late it comes.
-        outcome = await _privacy_request(db, source, serves_shop(delivery.shop_domain), topic, payload)
+        outcome = await _privacy_request(db, source, serves_shop(delivery.shop_domain), delivery)
         return outcome if first_delivery else outcome.model_copy(update={"duplicate": True})
     if not first_delivery:
         return WebhookOutcome(duplicate=True)
@@ -134,22 +140,55 @@ async def _first_delivery(db: Database, delivery: Webhook) -> bool:
     return await db.remember_webhook_keys(delivery.delivery_keys(), delivery.topic[:100])
 
 
-async def _privacy_request(db: Database, source: OrderSource, ours: bool, topic: str, payload: Any) -> WebhookOutcome:
+async def _privacy_request(db: Database, source: OrderSource, ours: bool, delivery: Webhook) -> WebhookOutcome:
+    topic = delivery.topic
     if not ours:
         # One app secret can serve several shops: another shop's redaction must not touch this one's data.
         return WebhookOutcome(ignored=True, topic=topic, reason=ANOTHER_SHOP)
     if topic == "customers/data_request":
         return WebhookOutcome(topic=topic, note=DATA_REQUEST_NOTE)
     if topic == "shop/redact":
-        if await db.get_setting(SHOP_REDACTED_KEY) is not None and await _still_installed(source):
-            log.warning("shop/redact ignored: Shopify still answers this app on the shop (a stale or replayed body)")
-            return WebhookOutcome(ignored=True, topic=topic, reason=STILL_INSTALLED)
-        await db.put_setting(SHOP_REDACTED_KEY, {"at": db.clock().isoformat()})
-        await db.redact_all()
-        await db.forget_mirrored_orders()
-        _forget(source, None)  # cached orders hold customers' details too
-        return WebhookOutcome(topic=topic, deleted="all")
-    return WebhookOutcome(topic=topic, deleted=await redact_customer(db, source, payload))
+        return await _shop_redact(db, source, delivery)
+    return WebhookOutcome(topic=topic, deleted=await redact_customer(db, source, delivery.payload))
+
+
+async def _shop_redact(db: Database, source: OrderSource, delivery: Webhook) -> WebhookOutcome:
+    """shop/redact: everything goes, but only once Shopify no longer lets the app read the shop (`_still_installed`).
+
+    Asked of every delivery, the first a database sees included: Shopify sends shop/redact 48 hours after an
+    uninstall, which revokes the app's token at once, so a delivery while the token works is not Shopify's word now.
+    Its body never changes (the shop's id and domain) and only the body is signed, so one captured from an earlier
+    install (or another Lumen's) replays as well on a fresh database as on an old one. A delivery already decided
+    (the same webhook id: Shopify's retries and a plain replay) is answered without asking Shopify again; one
+    replayed under a new id costs one small query (the `shop` query)."""
+    topic, delivery_id = delivery.topic, delivery.webhook_id or delivery.event_id
+    if delivery_id is not None and await _decided(db, delivery_id):
+        return WebhookOutcome(ignored=True, duplicate=True, topic=topic, reason=DECIDED)
+    if await _still_installed(source):
+        log.warning("shop/redact ignored: Shopify still answers this app on the shop (a stale or replayed body)")
+        await _record_decision(db, delivery_id)
+        return WebhookOutcome(ignored=True, topic=topic, reason=STILL_INSTALLED)
+    await db.put_setting(SHOP_REDACTED_KEY, {"at": db.clock().isoformat()})
+    await db.redact_all()
+    await db.forget_mirrored_orders()
+    _forget(source, None)  # cached orders hold customers' details too
+    # Only once done: a delivery that failed half-way is done again when Shopify sends it again.
+    await _record_decision(db, delivery_id)
+    return WebhookOutcome(topic=topic, deleted="all")
+
+
+async def _decided(db: Database, delivery_id: str) -> bool:
+    stored = await db.get_setting(SHOP_REDACT_DECISIONS_KEY) or {}
+    return delivery_id[:200] in (stored.get("ids") or [])
+
+
+async def _record_decision(db: Database, delivery_id: str | None) -> None:
+    """Remember a decided delivery (the last `DECISIONS_KEPT`; two at once may drop one, which is then asked again)."""
+    if delivery_id is None:
+        return
+    stored = await db.get_setting(SHOP_REDACT_DECISIONS_KEY) or {}
+    ids = [i for i in stored.get("ids") or [] if isinstance(i, str) and i != delivery_id[:200]]
+    await db.put_setting(SHOP_REDACT_DECISIONS_KEY, {"ids": [*ids, delivery_id[:200]][-DECISIONS_KEPT:]})
 
 
 async def redact_customer(db: Database, source: OrderSource, payload: Any) -> RedactionCounts:
@@ -174,20 +213,24 @@ async def redact_customer(db: Database, source: OrderSource, payload: Any) -> Re
 
 
 async def _still_installed(source: OrderSource) -> bool:
-    """Whether Shopify still answers this app on the shop; asked of every shop/redact after the first one.
+    """Whether Shopify still lets this app read the shop; asked of every shop/redact (see `_shop_redact`).
 
-    The first shop/redact a Lumen receives is Shopify's own: no signed body exists before Shopify sends one. Its bytes
-    never change (the shop's id and domain), so a later one may be that body replayed, after the merchant installed
-    the app again, and obeying it would erase the new install's conversations and tombstone its orders. Shopify sends
-    shop/redact 48 hours after an uninstall, and an uninstall revokes the app's token at once: while the token works,
-    the delivery is stale. A store file has no Shopify to ask: False. RedactionDeferred when Shopify cannot say now
-    (the error makes Shopify deliver it again)."""
+    Shopify sends shop/redact 48 hours after an uninstall, and an uninstall revokes the app's token at once: while the
+    token works, the delivery is stale. A store file has no Shopify to ask: False. RedactionDeferred when Shopify
+    cannot say now (the error makes Shopify deliver it again), and when Lumen cannot ask: a stored token it cannot
+    decrypt (LUMEN_SECRET_KEY changed) says nothing about the app's access, and is logged as the merchant's to fix."""
     check = getattr(getattr(source, "live", source), "app_installed", None)
     if check is None:
         return False
     try:
         return bool(await check())
     except OrderSourceError as exc:
+        if isinstance(exc.__cause__, TokenUnreadable):
+            log.error(
+                "shop/redact not done: the stored Shopify token cannot be decrypted with LUMEN_SECRET_KEY, so Lumen "
+                "cannot ask Shopify whether the app was uninstalled. Restore the key the token was stored with (or "
+                "install the app again); Shopify delivers the webhook again for a while."
+            )
         raise RedactionDeferred(
             "Shopify could not be asked whether the app is still installed; shop/redact is done on a later delivery."
         ) from exc

@@ -76,6 +76,12 @@ class TokenEndpointUnavailable(ShopifyAuthError):
     whether the app may still have access, so this must not be read as a revocation."""
 
 
+class TokenUnreadable(ShopifyAuthError):
+    """A stored token that cannot be decrypted with LUMEN_SECRET_KEY (the key changed since the token was stored, or
+    the database is another Lumen's): Lumen's own fault, never a word from Shopify about the app's access, so it must
+    not be read as a revocation (a shop/redact would then erase a shop that still uses Lumen)."""
+
+
 class InvalidOAuthRequest(ShopifyAuthError):
     """An install or callback request that is not provably from Shopify (HMAC, state, shop or timestamp)."""
 
@@ -277,7 +283,7 @@ class TokenCipher:
         try:
             plain = _StoredToken.model_validate_json(self._fernet.decrypt(blob))
         except InvalidToken as exc:
-            raise ShopifyAuthError("the stored Shopify token cannot be decrypted with LUMEN_SECRET_KEY") from exc
+            raise TokenUnreadable("the stored Shopify token cannot be decrypted with LUMEN_SECRET_KEY") from exc
         return AccessToken(
             access_token=SecretStr(plain.access_token),
             scopes=frozenset(plain.scopes),

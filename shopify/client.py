@@ -25,7 +25,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential_jitter
 
-from shopify.auth import ShopifyAuthError, StaticToken, TokenEndpointUnavailable, TokenProvider
+from shopify.auth import ShopifyAuthError, StaticToken, TokenEndpointUnavailable, TokenProvider, TokenUnreadable
 from shopify.domain import Order, Shop, parse_order, parse_shop
 from shopify.names import formatted_order_name, matching_order_names, order_key, order_name_matches
 from shopify.scopes import ANY_FULFILLMENT_ORDER_SCOPE, missing_scopes, with_implied
@@ -419,8 +419,9 @@ class AccessRevoked(OrderSourceUnavailable):
 
 def _access_refused(exc: BaseException | None) -> bool:
     """Whether a token failure means the app has no access: a refused grant, a refresh token that is gone or expired,
-    no token at all. Not when the token endpoint was unreachable or failed (5xx): then Shopify has not said."""
-    if not isinstance(exc, ShopifyAuthError) or isinstance(exc, TokenEndpointUnavailable):
+    no token at all. Not when the token endpoint was unreachable or failed (5xx): then Shopify has not said; nor when
+    the stored token cannot be decrypted (a wrong LUMEN_SECRET_KEY): then Lumen cannot say."""
+    if not isinstance(exc, ShopifyAuthError) or isinstance(exc, TokenEndpointUnavailable | TokenUnreadable):
         return False
     return not isinstance(exc.__cause__, httpx.HTTPError)
 

@@ -1,0 +1,106 @@
+"""Round 9: shop/redact is done only once Shopify no longer lets the app read the shop, on every delivery, the first a
+fresh database sees included; a delivery decided once is not asked about again; and a stored token Lumen cannot
+decrypt is not taken for an uninstall.
+
+Shopify sends shop/redact 48 hours after a merchant uninstalls the app, and an uninstall revokes the app's token at
+once; the body (the shop's id and domain) never changes and only the body is signed. Before: a database that had never
+done a shop/redact obeyed the first one without asking (a body captured from an earlier install, or from another
+Lumen serving the shop, erased a shop that still used Lumen), and a token that could not be decrypted (a changed
+LUMEN_SECRET_KEY) read as "access revoked", so the shop was erased. SQLite and PostgreSQL; Lumen talks to the fake
+Shopify over loopback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+import server
+from evals.fakes.shopify_admin import FakeShopify
+from shopify import auth as shopify_auth
+from shopify.store_file import DEMO_STORE
+from tests.security.test_shop_redact_replay import TRACKING_1042, chat, conversations, shop_redact, uninstall
+from tests.test_connect import Clock, app_settings, callback, install
+
+OTHER_SECRET_KEY = "another-lumen-secret-key-of-at-least-32-characters"
+
+
+@pytest.fixture
+def shopify(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeShopify]:
+    """The fake Shopify and Lumen's token providers on one clock (as in test_shop_redact_replay)."""
+    clock = Clock()
+    monkeypatch.setattr(shopify_auth, "_utcnow", lambda: datetime.fromtimestamp(clock.t, UTC))
+    with FakeShopify(DEMO_STORE, now=clock) as fake:
+        yield fake
+
+
+def test_a_fresh_database_asks_shopify_before_the_first_shop_redact(
+    tmp_path: Path, shopify: FakeShopify, database_url: str
+) -> None:
+    """Before: nothing was asked of the first shop/redact a database saw, and the installed shop lost everything."""
+    settings = app_settings(tmp_path, shopify, lumen_database_url=database_url, lumen_order_mirror=False)
+    body, headers = shop_redact(shopify)
+    with TestClient(server.create_app(settings)) as client:
+        assert callback(client, install(client, shopify)).status_code == 302
+        assert TRACKING_1042 in chat(client, "where is order #1042? jordan.lee@example.com")["reply"]
+        stale = client.post("/webhooks/shopify", content=body, headers=headers)
+        assert stale.status_code == 200, stale.text
+        assert stale.json()["ignored"] is True and "deleted" not in stale.json()
+        assert conversations(settings) == 1
+        # Uninstalled, Shopify's own delivery (a webhook of its own) is done.
+        uninstall(shopify)
+        fresh = headers | {"X-Shopify-Webhook-Id": "wh-after-uninstall", "X-Shopify-Event-Id": "evt-after"}
+        done = client.post("/webhooks/shopify", content=body, headers=fresh)
+        assert done.status_code == 200 and done.json()["deleted"] == "all", done.text
+    assert conversations(settings) == 0
+
+
+def test_a_decided_delivery_is_not_asked_about_again(tmp_path: Path, shopify: FakeShopify, database_url: str) -> None:
+    """The same webhook id again (Shopify's retry, or a replay) is answered as decided, at no Shopify query; a new id
+    costs one small query, and is decided on Shopify's answer then."""
+    settings = app_settings(tmp_path, shopify, lumen_database_url=database_url, lumen_order_mirror=False)
+    body, headers = shop_redact(shopify)
+    with TestClient(server.create_app(settings)) as client:
+        assert callback(client, install(client, shopify)).status_code == 302
+        chat(client, "where is order #1042? jordan.lee@example.com")
+        before = shopify.requests
+        assert client.post("/webhooks/shopify", content=body, headers=headers).json()["ignored"] is True
+        asked = shopify.requests - before
+        assert asked >= 1  # Shopify was asked
+        for _ in range(5):
+            again = client.post("/webhooks/shopify", content=body, headers=headers)
+            assert again.status_code == 200 and again.json()["ignored"] is True and again.json()["duplicate"] is True
+        assert shopify.requests - before == asked  # and never again
+        # Even after an uninstall, that delivery stays decided (a replay of a stale body erases nothing) ...
+        uninstall(shopify)
+        assert "deleted" not in client.post("/webhooks/shopify", content=body, headers=headers).json()
+        assert conversations(settings) == 1
+        # ... while Shopify's own, new delivery is asked about, and done.
+        fresh = headers | {"X-Shopify-Webhook-Id": "wh-genuine", "X-Shopify-Event-Id": "evt-genuine"}
+        assert client.post("/webhooks/shopify", content=body, headers=fresh).json()["deleted"] == "all"
+    assert conversations(settings) == 0
+
+
+def test_an_undecryptable_token_is_no_uninstall(
+    tmp_path: Path, shopify: FakeShopify, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """LUMEN_SECRET_KEY changed since the token was stored: Lumen cannot ask Shopify, which is not Shopify saying
+    the app lost access. Before: read as a revocation, and the installed shop was erased. Now 503 (Shopify delivers
+    it again), nothing deleted, and an error in the log saying what to fix."""
+    settings = app_settings(tmp_path, shopify, lumen_database_url=database_url, lumen_order_mirror=False)
+    body, headers = shop_redact(shopify)
+    with TestClient(server.create_app(settings)) as client:
+        assert callback(client, install(client, shopify)).status_code == 302
+        chat(client, "where is order #1042? jordan.lee@example.com")
+    rotated = settings.model_copy(update={"lumen_secret_key": type(settings.lumen_secret_key)(OTHER_SECRET_KEY)})
+    with TestClient(server.create_app(rotated)) as client, caplog.at_level(logging.ERROR, logger="lumen"):
+        deferred = client.post("/webhooks/shopify", content=body, headers=headers)
+        assert deferred.status_code == 503, deferred.text
+    assert conversations(settings) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR and "shop/redact" in r.getMessage()]
+    assert errors and all("LUMEN_SECRET_KEY" in e for e in errors), errors
