@@ -80,9 +80,23 @@ BULK_ADOPT_QUERY = (
     "query LumenBulkAdopt($id: ID!) { bulkOperation(id: $id) { "
     "id status errorCode objectCount rootObjectCount url partialDataUrl createdAt completedAt query } }"
 )
+# The app's bulk queries running on the shop, newest first (`bulkOperations`, 2026-07: filter fields `status`, values
+# lowercase, and `operation_type`, terms ANDed; sorted by CREATED_AT, newest first, by default). Asked when Shopify
+# refuses a backfill for want of a slot without naming the operation that holds it (LIMIT_REACHED): one a worker
+# started and was killed before recording (`order_sync`) is found this way, and adopted or cancelled. As many as the
+# app may run at once (five since 2026-01), so the orphan is among them.
+BULK_RUNNING_QUERY = (
+    "query LumenBulkRunning($q: String!) { bulkOperations(first: 5, query: $q) { nodes { "
+    "id status errorCode objectCount rootObjectCount url partialDataUrl createdAt completedAt query } } }"
+)
+RUNNING_SEARCH = "status:running operation_type:query"
+# While a backfill waits for a slot, it looks for an orphan again this often (seconds of waiting): a worker killed
+# just before this one started may have left one that only starts running (CREATED to RUNNING) meanwhile.
+ORPHAN_LOOK_EVERY_S = 60.0
 # A mutation costs 10 points, a bulk operation's status 1: nothing like an orders query's estimate.
 for _document, _cost in ((BULK_RUN_MUTATION, 10), (BULK_OPERATION_QUERY, 1), (BULK_CONFIRM_MUTATION, 10),
-                         (BULK_CONFIRM_POLL, 1), (BULK_CANCEL_MUTATION, 10), (BULK_ADOPT_QUERY, 1)):  # fmt: skip
+                         (BULK_CONFIRM_POLL, 1), (BULK_CANCEL_MUTATION, 10), (BULK_ADOPT_QUERY, 1),
+                         (BULK_RUNNING_QUERY, 7)):  # fmt: skip
     COST_ESTIMATES.setdefault(_document, _cost)
 # What Shopify answers when this app already runs as many bulk queries as it may on the shop: one at a time before
 # API version 2026-01 (OPERATION_IN_PROGRESS), five since (LIMIT_REACHED once they are all taken).
@@ -177,6 +191,7 @@ BULK_DOCUMENTS = (
     BULK_CONFIRM_POLL,
     BULK_CANCEL_MUTATION,
     BULK_ADOPT_QUERY,
+    BULK_RUNNING_QUERY,
     bulk_orders_query(datetime(2026, 1, 1), None),
     bulk_confirm_query(["gid://shopify/Order/1", "gid://shopify/Order/2"], None),
 )
@@ -332,27 +347,68 @@ async def _backfill_operation(
 ) -> tuple[BulkOperation, bool]:
     """The operation a backfill reads from, and whether it was adopted rather than started: the one left behind when
     it can be adopted, else a new one (the one left behind is cancelled). Refused because one already runs
-    (`BUSY_CODES`), the one Shopify names is adopted the same way, once, if it can be; otherwise it is waited out (it
-    may be anything this app runs: a confirming read ends within a minute, and an operation of a backfill is given up
-    by its own worker; one whose worker was killed is the one left behind, cancelled above)."""
+    (`BUSY_CODES`), the one Shopify names is adopted the same way, once, if it can be; a refusal naming none
+    (LIMIT_REACHED) has the app's running bulk queries listed (`_orphan`), and a backfill among them that no one
+    recorded is adopted or cancelled; otherwise it is waited out (it may be anything this app runs: a confirming read
+    ends within a minute, and an operation of a backfill is given up by its own worker; one whose worker was killed
+    is the one left behind, recorded or found)."""
     tried: set[str] = set()
     if resume is not None:
         tried.add(resume.operation_id)
         found = await _adopt_or_cancel(admin, resume.operation_id, query, since, adopt=resume.adopt)
         if found is not None:
             return found, True
+    look_at = 0.0  # the waiting (seconds) after which the running operations are listed again
     while True:
         try:
             return await _start(admin, query, group), False
         except BulkBusy as busy:
-            named = busy.operation_id
-            if named is not None and named not in tried:
-                tried.add(named)
-                found = await _adopt_or_cancel(admin, named, query, since, adopt=True, cancel_unusable=False)
-                if found is not None:
-                    return found, True
+            found = await _named(admin, busy, query, since, tried)
+            if found is None and waited.spent_s >= look_at:
+                look_at = waited.spent_s + ORPHAN_LOOK_EVERY_S
+                found = await _orphan(admin, query, since, tried)
+            if found is not None:
+                return found, True
             log.info("Shopify: another bulk query is running; waiting %.1fs to start the order export", poll_s)
             await waited(poll_s, "waited for another bulk query to finish")
+
+
+async def _named(
+    admin: ShopifyAdmin, busy: BulkBusy, query: str, since: datetime, tried: set[str]
+) -> BulkOperation | None:
+    """The operation a refusal names (OPERATION_IN_PROGRESS), if a backfill may read from it; asked once."""
+    named = busy.operation_id
+    if named is None or named in tried:
+        return None
+    tried.add(named)
+    return await _adopt_or_cancel(admin, named, query, since, adopt=True, cancel_unusable=False)
+
+
+async def _orphan(admin: ShopifyAdmin, query: str, since: datetime, tried: set[str]) -> BulkOperation | None:
+    """A backfill operation running that no one recorded (its worker was killed between starting it and recording
+    its id), found among the app's running bulk queries (`BULK_RUNNING_QUERY`): adopted if a backfill may read from
+    it (a stuck one is then given up, and cancelled, when the export's wait runs out, as one started is), else
+    cancelled, so its slot comes free. This worker holds the mirror's lease, so no live worker runs a backfill;
+    operations of other shapes (confirming reads, `id:1 OR ...`, which end or are cancelled within a minute) are left
+    alone."""
+    data = await admin.execute(BULK_RUNNING_QUERY, {"q": RUNNING_SEARCH})
+    nodes = ((data.get("bulkOperations") or {}).get("nodes")) or []
+    for node in nodes:
+        operation = BulkOperation.parse(node) if isinstance(node, dict) else None
+        if operation is None or operation.id in tried or not _is_backfill(operation.query):
+            continue
+        tried.add(operation.id)
+        if operation.status in ("CREATED", "RUNNING") and _same_backfill(operation.query, query, since):
+            log.info("Shopify: adopting bulk operation %s, a backfill no one recorded", operation.id)
+            return operation
+        log.info("Shopify: cancelling bulk operation %s, a backfill no one recorded: not adoptable", operation.id)
+        await cancel(admin, operation.id)
+    return None
+
+
+def _is_backfill(found: str | None) -> bool:
+    """Whether an operation's query is a backfill's (`bulk_orders_query`: orders updated since a time)."""
+    return found is not None and _SINCE.search(found) is not None
 
 
 async def _adopt_or_cancel(

@@ -36,6 +36,7 @@ TYPE_SCOPES: dict[str, tuple[str, ...]] = {
     "BulkOperation": _NONE,
     "BulkOperationUserError": _NONE,
     "BulkOperationCancelPayload": _NONE,  # cancelling the app's own stuck bulk operation (`shopify.bulk.cancel`)
+    "BulkOperationConnection": _NONE,  # listing the app's own running bulk operations (`shopify.bulk._orphan`)
     "UserError": _NONE,
     "Shop": _NONE,
     "ShopAddress": _NONE,  # the shop's own address, readable by any app installed on it (its country: the locale)

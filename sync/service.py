@@ -59,6 +59,8 @@
   operation's id in the mirror's state as soon as Shopify starts it (`_Operation`), and the next backfill offers it to
   the exporter: adopted (its result, as of when the first backfill began) if it began within `ADOPT_MAX_AGE` and is a
   backfill of the same fields and window, else cancelled before a new one starts (`shopify.bulk.export_orders`).
+  Killed before it recorded the id, the next backfill is refused a slot: OPERATION_IN_PROGRESS names the operation,
+  and LIMIT_REACHED has the app's running bulk queries listed to find it; either way it is adopted or cancelled alike.
 
 Backfill and reconciliation run under a lease in the database (`order_sync`), so of several workers (or hosts) one
 does them at a time; each worker drains the refreshes and confirmations its own webhooks queued. The state every

@@ -304,3 +304,120 @@ async def test_a_reset_forgets_the_operation_so_a_reinstall_does_not_adopt_the_p
         assert await db.reinstate_shop(clock() + timedelta(seconds=1))
         state = await db.order_sync_state()
         assert (state.bulk_operation_id, state.bulk_operation_at) == (None, None)
+
+
+# --- an orphan no one recorded, when Shopify's refusal names none (LIMIT_REACHED, API 2026-01 on) ------------------
+
+
+class Unsticks(Polls):
+    """A worker's bulk polls that, on the first, let Shopify finish the stuck operations `unstick` names (time passing
+    on Shopify while the worker waits), and give up after `limit` (a test that would wait for ever fails instead)."""
+
+    def __init__(self, fake: FakeShopify, unstick: set[str], limit: int = 50) -> None:
+        super().__init__()
+        self.fake, self.unstick, self.limit = fake, unstick, limit
+
+    async def __call__(self, seconds: float) -> None:
+        with self.fake._state:
+            for operation in self.fake.bulk_operations:
+                if operation.id in self.unstick:
+                    operation.stalled = False
+        assert self.count < self.limit, "the backfill waited out the app's bulk slots"
+        await super().__call__(seconds)
+
+
+@contextlib.asynccontextmanager
+async def all_slots_taken_by_an_unrecorded_orphan(db: Database, fake: FakeShopify) -> AsyncIterator[None]:
+    """Two slots (as if five: the refusal is LIMIT_REACHED, naming no operation): a confirming read of another
+    worker's, stuck, and a backfill whose worker was killed before recording its id, stuck too (`killed_mid_backfill`
+    with a confirming read already running)."""
+    fake.bulk_query_limit = 2
+    admin = live_client(fake)
+    try:
+        fake.stall_next_bulk()
+        query = bulk.bulk_confirm_query([fake.orders[0]["id"]], None)
+        await admin.execute(bulk.BULK_CONFIRM_MUTATION, {"query": query, "group": True})
+    finally:
+        await admin.aclose()
+    fake.stall_next_bulk()
+    polls = Polls(stuck=True)
+    first = worker(db, fake, polls, records=False)
+    task = asyncio.create_task(first.backfill())
+    try:
+        await polls.polling.wait()
+        assert len(fake.bulk_operations) == 2
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await first.aclose()
+
+
+async def test_an_unrecorded_orphan_holding_the_last_slot_is_found_and_adopted(
+    db: Database, store: FakeShopify, clock: Clock
+) -> None:
+    """Before: LIMIT_REACHED names no operation, so the orphan was never found: the backfill waited until some slot
+    came free, and then ran a second export of the same orders (or, with the orphan stuck, gave up after an hour).
+    Now the app's running bulk queries are listed (`bulkOperations(query: "status:running ...")`), the backfill
+    among them is adopted, and the other worker's confirming read is left alone."""
+    async with all_slots_taken_by_an_unrecorded_orphan(db, store):
+        confirming, orphan = store.bulk_operations
+        assert (await db.order_sync_state()).bulk_operation_id is None
+        clock.advance(seconds=(LEASE_TTL + timedelta(seconds=1)).total_seconds())
+        second = worker(db, store, Unsticks(store, {orphan.id}))
+        try:
+            result = await second.backfill()
+        finally:
+            await second.aclose()
+        assert result is not None and result.recorded
+        assert sent(store, "bulkOperationCancel") == []  # (the killed worker's task, ended below, cancels)
+    assert [op.id for op in store.bulk_operations] == [confirming.id, orphan.id]  # no second export started
+    assert orphan.status == "COMPLETED" and confirming.status == "RUNNING"
+    assert sent(store, "bulkOperations") == [{"q": bulk.RUNNING_SEARCH}]
+    assert await db.count_mirrored_orders() == len(store.orders)
+    state = await db.order_sync_state()
+    assert state.last_sync_at is not None and state.last_sync_at <= clock() and state.bulk_operation_id is None
+
+
+async def test_an_unrecorded_orphan_of_other_fields_is_found_and_cancelled(
+    db: Database, store: FakeShopify, clock: Clock
+) -> None:
+    """The merchant took a scope away since the orphan started: its result is not what a backfill now reads, so it is
+    cancelled, its slot comes free and a fresh export runs. Before: both stuck operations held their slots, and the
+    backfill waited until it gave up."""
+    async with all_slots_taken_by_an_unrecorded_orphan(db, store):
+        confirming, orphan = store.bulk_operations
+        store.grant_scopes(store.scopes - {"read_customers"})
+        clock.advance(seconds=(LEASE_TTL + timedelta(seconds=1)).total_seconds())
+        second = worker(db, store, Unsticks(store, set()))
+        try:
+            result = await second.backfill()
+        finally:
+            await second.aclose()
+        assert result is not None and result.recorded
+        assert sent(store, "bulkOperationCancel") == [{"id": orphan.id}]
+    _, _, fresh = store.bulk_operations
+    assert orphan.status == "CANCELED" and confirming.status == "RUNNING" and fresh.status == "COMPLETED"
+    assert (await db.order_sync_state()).last_sync_at == clock()
+
+
+async def test_the_fake_lists_the_apps_bulk_operations_in_shopifys_shape(
+    admin: ShopifyAdmin, store: FakeShopify
+) -> None:
+    """`bulkOperations(first:, query:)` as the 2026-07 schema has it: the app's operations, newest first, filtered
+    by `status` and `operation_type` (lowercase values); what `shopify.bulk` sends is what is answered."""
+    store.stall_next_bulk()
+    query = bulk.bulk_orders_query(LONG_AGO, None)
+    stuck = (await admin.execute(bulk.BULK_RUN_MUTATION, {"query": query, "group": True}))["bulkOperationRunQuery"]
+    done = (await admin.execute(bulk.BULK_RUN_MUTATION, {"query": query, "group": True}))["bulkOperationRunQuery"]
+    while store.bulk_operations[1].status != "COMPLETED":
+        await admin.execute(bulk.BULK_OPERATION_QUERY, {"id": done["bulkOperation"]["id"]})
+    running = await admin.execute(bulk.BULK_RUNNING_QUERY, {"q": bulk.RUNNING_SEARCH})
+    (node,) = running["bulkOperations"]["nodes"]
+    assert node["id"] == stuck["bulkOperation"]["id"] and node["status"] == "RUNNING" and node["query"] == query
+    listing = "query { bulkOperations(first: 5) { nodes { id status } } }"
+    newest_first = (await admin.execute(listing))["bulkOperations"]["nodes"]
+    assert [n["id"] for n in newest_first] == [op.id for op in reversed(store.bulk_operations)]
+    completed = 'query { bulkOperations(first: 5, query: "status:completed") { nodes { id } } }'
+    assert (await admin.execute(completed))["bulkOperations"]["nodes"] == [{"id": done["bulkOperation"]["id"]}]

@@ -516,6 +516,17 @@ class _Issued:
     scopes: frozenset[str]
 
 
+def _bulk_matches(operation: BulkOperation, terms: list[Term]) -> bool:
+    """Whether an operation meets every term of one AND-group of a `bulkOperations(query:)` filter."""
+    values = {"status": operation.status.lower(), "operation_type": "query", "id": operation.id.rsplit("/", 1)[-1]}
+    for term in terms:
+        if term.field not in values:
+            raise GraphQLError(f"bulkOperations cannot filter on {term.field!r} in this fake", code="invalidSearch")
+        if (values[term.field] == term.value.lower()) == term.negated:
+            return False
+    return True
+
+
 def _host_param(shop: str) -> str:
     # Shopify's `host` is the base64 of the shop's admin path.
     return base64.b64encode(f"admin.shopify.com/store/{shop.split('.')[0]}".encode()).decode()
@@ -863,6 +874,20 @@ class FakeShopify(LoopbackServer):
             found = next((op for op in self.bulk_operations if op.id == operation_id), None)
             return found.node() if found is not None else None
 
+    def _bulk_operations(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        """`bulkOperations(query:, sortKey:, reverse:)`: the app's operations matching the filter, newest first by
+        default (CREATED_AT; COMPLETED_AT also sorts). The filter fields are the 2026-07 schema's that Lumen may use:
+        `status` (canceled, canceling, completed, created, failed, running), `operation_type` (query, mutation) and
+        `id`, ANDed, OR-groups as `orders` reads them; `first:` is applied by `project`."""
+        groups = parse_search(str(args.get("query") or ""))
+        with self._state:
+            self._advance_bulk()
+            found = [op.node() for op in self.bulk_operations if any(_bulk_matches(op, g) for g in groups)]
+        key = {"COMPLETED_AT": "completedAt"}.get(str(args.get("sortKey") or "CREATED_AT"), "createdAt")
+        # Newest first unless `reverse` (ties, as in one second, by id: the later one is newer).
+        found.sort(key=lambda n: (str(n.get(key) or ""), n["id"]), reverse=not args.get("reverse"))
+        return found
+
     def _advance_bulk(self) -> None:
         """Time passes for the app's running operations: one step each time it asks about them (a stalled one stays
         RUNNING; one being cancelled is CANCELED). They are the app's on this shop, whichever of its tokens started
@@ -1155,6 +1180,8 @@ class FakeShopify(LoopbackServer):
             return project(sel, {"nodes": found}, ctx, path)
         if sel.name in ("bulkOperation", "node") and str(sel.args.get("id")).startswith("gid://shopify/BulkOperation/"):
             return project(sel, self._bulk_operation(sel.args.get("id"), ctx.token), ctx, path)
+        if sel.name == "bulkOperations":
+            return project(sel, {"nodes": self._bulk_operations(sel.args)}, ctx, path)
         if sel.name == "__typename":
             return "QueryRoot"
         raise GraphQLError(f"Field '{sel.name}' doesn't exist on type 'QueryRoot'", code="undefinedField")
