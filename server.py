@@ -276,10 +276,11 @@ def proxied_shopper(request: Request, hops: int = 1) -> str | None:
     Read only after the signature is checked: a signed query is minted by Shopify for this one request (the shopper
     never sees it, and it is refused after `lumen_proxy_max_age_s`), so its header is the one Shopify sent. A header of
     any other form (more addresses than proxies, fewer, not an address) may carry a value the shopper chose; then the
-    request counts against its conversation and the shop's anonymous allowance, as if no address had come. Taking
-    the address `hops` from the right of a longer list would be safe from the shopper too, but a merchant's proxy
-    left uncounted would then name Shopify's own address for every guest, silently; refused, it is logged
-    (`_note_no_client`).
+    request counts against its conversation and the shop's anonymous allowance, as if no address had come. Why not
+    take the address `hops` from the right of a longer list, as many servers do: if Shopify appends to a header the
+    shopper sent, that would be safe as well, but a merchant's proxy left out of the count would then name Shopify's
+    own address for every guest (sharing one per-address allowance), silently; refused, it is logged
+    (`_note_no_client`), and the count can be put right.
     """
     values = request.headers.getlist("x-forwarded-for")
     entries = [entry.strip() for value in values for entry in value.split(",")]
