@@ -60,10 +60,21 @@ def order(number: int, *, created: str = "2026-02-01T10:00:00Z", **fields: Any) 
     return MirroredOrder(parse_order(node), T0, True)
 
 
-async def redact(db: Database, source: MirroredSource, payload: dict[str, Any], event: str = "r1") -> None:
+async def redact(
+    db: Database, source: MirroredSource, payload: dict[str, Any], event: str = "r1", *, shop: FakeShopify | None = None
+) -> None:
+    """customers/redact with `payload`, else shop/redact, which follows an uninstall (Lumen asks Shopify first): the
+    app's token is revoked for it and restored after (so the tests can go on reading Shopify, as a reinstall would)."""
     topic = "customers/redact" if payload else "shop/redact"
     webhook = delivery(topic, payload, event, T0)
-    outcome = await handle_webhook(db, source, serves_shop=lambda _: True, delivery=webhook, now=T0)
+    if topic == "shop/redact":
+        assert shop is not None
+        shop.revoke_tokens()
+    try:
+        outcome = await handle_webhook(db, source, serves_shop=lambda _: True, delivery=webhook, now=T0)
+    finally:
+        if shop is not None:
+            shop.restore_static_token()
     assert outcome.deleted is not None
 
 
@@ -179,11 +190,11 @@ async def test_a_kept_order_that_becomes_a_redacted_customers_is_dropped_not_rea
 
 
 async def test_shop_redact_refuses_every_order_that_existed_then(
-    mirror: MirroredSource, db: Database, clock: Clock
+    mirror: MirroredSource, store: FakeShopify, db: Database, clock: Clock
 ) -> None:
     await mirror.sync.backfill()
     mirror.sync.request_refresh(JORDAN_1042)
-    await redact(db, mirror, {})
+    await redact(db, mirror, {}, shop=store)
     assert await held_ids(db) == set() and mirror.sync.pending == frozenset()
     clock.advance(minutes=1)
     assert await mirror.sync.backfill() is not None
@@ -199,7 +210,7 @@ async def test_a_reinstall_after_shop_redact_mirrors_the_shop_again_but_never_a_
     await mirror.sync.backfill()
     await redact(db, mirror, REDACT_JORDAN, "r1")
     clock.advance(minutes=1)
-    await redact(db, mirror, {}, "r2")
+    await redact(db, mirror, {}, "r2", shop=store)
     redacted_at = clock()
     assert await mirror.sync.backfill() is not None and await held_ids(db) == set()
     assert await db.reinstate_shop(redacted_at) is False  # an install no later than the redaction undoes nothing

@@ -746,6 +746,11 @@ class FakeShopify(LoopbackServer):
         with self._state:
             self.oauth.tokens.clear()
 
+    def restore_static_token(self) -> None:
+        """The static token works again: a test's uninstall (`revoke_tokens`) undone, the custom app installed again."""
+        with self._state:
+            self.oauth.tokens[self.token] = _Issued(None, self.scopes)
+
     @property
     def grants(self) -> list[str]:
         """The grant of every token request answered with a token, in order."""
