@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 
 from storage.contacts import Contact, ContactStore
-from storage.database import UTCDateTime
+from storage.database import Prepared, UTCDateTime
 from storage.schema import conversation_locks, conversations, escalations, settings
 
 log = logging.getLogger("lumen.storage")
@@ -34,9 +34,6 @@ TURN_POLL_MAX_S = 0.25
 
 # The statements of a turn are built once, with bind parameters for what varies (see `Engine._statement`).
 _SELECT_CONVERSATION = sa.select(conversations).where(conversations.c.id == sa.bindparam("p_id"))
-_SELECT_SETTINGS = sa.select(settings.c.key, settings.c.value_json).where(
-    settings.c.key.in_(sa.bindparam("p_keys", expanding=True))
-)
 _RELEASE = sa.delete(conversation_locks).where(
     conversation_locks.c.conversation_id == sa.bindparam("p_id"),
     conversation_locks.c.holder == sa.bindparam("p_holder"),
@@ -53,6 +50,11 @@ _SAVED = (
     "model",
     "message_count",
 )
+
+
+def _settings_alone(keys: tuple[str, ...]) -> Callable[[], sa.Select[Any]]:
+    """The settings of `_settings_read` without a conversation beside them."""
+    return lambda: sa.select(*_settings_read(keys))
 
 
 def _settings_read(keys: tuple[str, ...]) -> list[sa.Label[Any]]:
@@ -98,13 +100,15 @@ class TurnLease:
 class ConversationStore(ContactStore):
     async def create_conversation(self, id: str) -> ConversationRow:
         """A new empty conversation; an existing one with that id is returned untouched."""
-        async with self.begin() as conn:
-            await conn.execute(*self._create_statement(id))
-            row = (await conn.execute(_SELECT_CONVERSATION, {"p_id": id})).mappings().one()
-        return ConversationRow.model_validate(dict(row))
+        async with self.writing() as tx:
+            await tx.run(*self._create_statement(id))
+            row = (
+                await tx.run(self.prepared("select_conversation", lambda: _SELECT_CONVERSATION), {"p_id": id})
+            ).first()
+        return ConversationRow.model_validate(row)
 
-    def _create_statement(self, id: str) -> tuple[sa.Insert, dict[str, Any]]:
-        return self._statement("create_conversation", self._build_create), {"p_id": id, "p_now": self.clock()}
+    def _create_statement(self, id: str) -> tuple[Prepared, dict[str, Any]]:
+        return self.prepared("create_conversation", self._build_create), {"p_id": id, "p_now": self.clock()}
 
     def _build_create(self) -> sa.Insert:
         now = sa.bindparam("p_now", type_=UTCDateTime)
@@ -143,8 +147,8 @@ class ConversationStore(ContactStore):
             model=model,
             customer_id=customer_id,
         )
-        async with self.begin() as conn:
-            await conn.execute(*stmt)
+        async with self.writing() as tx:
+            await tx.run(*stmt)
 
     async def save_turn(
         self,
@@ -177,11 +181,11 @@ class ConversationStore(ContactStore):
             customer_id=customer_id,
             message_count=message_count,
         )
-        async with self.begin() as conn:
-            await self._remember_contacts(conn, lease.id, contacts)
-            await conn.execute(*save)
+        async with self.writing() as tx:
+            await self._remember_contacts(tx, lease.id, contacts)
+            await tx.run(*save)
             if not lease.released:
-                await conn.execute(_RELEASE, {"p_id": lease.id, "p_holder": lease.holder})
+                await tx.run(self._release(), {"p_id": lease.id, "p_holder": lease.holder})
         lease.released = True
 
     def _save_statement(
@@ -195,7 +199,7 @@ class ConversationStore(ContactStore):
         model: str | None,
         customer_id: str | None,
         message_count: int | None = None,
-    ) -> tuple[sa.Insert, dict[str, Any]]:
+    ) -> tuple[Prepared, dict[str, Any]]:
         """The upsert of one conversation; `message_count` given saves parsing the messages to count them."""
         if isinstance(messages_json, bytes):
             messages_json = messages_json.decode("utf-8")
@@ -217,9 +221,9 @@ class ConversationStore(ContactStore):
             "p_message_count": message_count,
         }
         if customer_id is None:  # the stored one is kept
-            return self._statement("save_conversation", self._build_save), values
+            return self.prepared("save_conversation", self._build_save), values
         values["p_customer_id"] = customer_id
-        return self._statement("save_conversation_customer", self._build_save_with_customer), values
+        return self.prepared("save_conversation_customer", self._build_save_with_customer), values
 
     def _build_save(self, columns: tuple[str, ...] = _SAVED) -> sa.Insert:
         """INSERT ... ON CONFLICT (id) DO UPDATE SET every column but id and created_at; values as p_<column>."""
@@ -299,29 +303,28 @@ class ConversationStore(ContactStore):
 
     async def _start_turn(self, lease: TurnLease, *, create: bool, read_settings: Collection[str]) -> bool:
         """Take the lease and, if it was free, read what the turn starts from; False (nothing read) while taken."""
-        async with self.begin() as conn:
-            if (await conn.execute(*self._claim_statement(lease.id, lease.holder, TURN_LEASE))).rowcount != 1:
+        keys = tuple(read_settings)
+        # The settings come back with the conversation, one scalar subquery each: one statement fewer a turn.
+        params: dict[str, Any] = {f"p_key{i}": key for i, key in enumerate(keys)}
+        async with self.writing() as tx:
+            if (await tx.run(*self._claim_statement(lease.id, lease.holder, TURN_LEASE))).rowcount != 1:
                 return False
-            keys = tuple(read_settings)
-            # The settings come back with the conversation, one scalar subquery each: one statement fewer a turn.
-            params: dict[str, Any] = {f"p_key{i}": key for i, key in enumerate(keys)}
             row = None
             if create:
                 # The new row comes back from its INSERT (none if the id was taken: then it is read as any other).
                 params |= self._create_statement(lease.id)[1]
-                created = self._statement(f"create_conversation_returning:{len(keys)}", self._create_reading(keys))
-                row = (await conn.execute(created, params)).mappings().first()
+                created = self.prepared(f"create_conversation_returning:{len(keys)}", self._create_reading(keys))
+                row = (await tx.run(created, params)).first()
             if row is None:
-                selected = self._statement(f"select_conversation:{len(keys)}", self._select_reading(keys))
-                row = (await conn.execute(selected, params | {"p_id": lease.id})).mappings().first()
-            lease.row = ConversationRow.model_validate(dict(row)) if row else None
+                selected = self.prepared(f"select_conversation:{len(keys)}", self._select_reading(keys))
+                row = (await tx.run(selected, params | {"p_id": lease.id})).first()
             if row is None and keys:  # no conversation to read them beside
-                found = await conn.execute(_SELECT_SETTINGS, {"p_keys": list(keys)})
-                lease.settings = {key: value for key, value in found.all()}
-            elif row is not None:
-                lease.settings = {
-                    key: row[f"setting_{i}"] for i, key in enumerate(keys) if row[f"setting_{i}"] is not None
-                }
+                row = (
+                    await tx.run(self.prepared(f"select_settings:{len(keys)}", _settings_alone(keys)), params)
+                ).first()
+        lease.row = ConversationRow.model_validate(row) if row is not None and "id" in row else None
+        if row is not None:
+            lease.settings = {key: row[f"setting_{i}"] for i, key in enumerate(keys) if row[f"setting_{i}"] is not None}
         return True
 
     def _create_reading(self, keys: tuple[str, ...]) -> Callable[[], sa.Insert]:
@@ -333,13 +336,13 @@ class ConversationStore(ContactStore):
 
     async def claim_turn(self, id: str, holder: str, *, lease: timedelta = TURN_LEASE) -> bool:
         """Take (or, for its holder, renew) the lease in one atomic statement; False while someone else holds it."""
-        async with self.begin() as conn:
-            return (await conn.execute(*self._claim_statement(id, holder, lease))).rowcount == 1
+        async with self.writing() as tx:
+            return (await tx.run(*self._claim_statement(id, holder, lease))).rowcount == 1
 
-    def _claim_statement(self, id: str, holder: str, lease: timedelta) -> tuple[sa.Insert, dict[str, Any]]:
+    def _claim_statement(self, id: str, holder: str, lease: timedelta) -> tuple[Prepared, dict[str, Any]]:
         now = self.clock()
         params = {"p_id": id, "p_holder": holder, "p_expires": now + lease, "p_now": now}
-        return self._statement("claim_turn", self._build_claim), params
+        return self.prepared("claim_turn", self._build_claim), params
 
     def _build_claim(self) -> sa.Insert:
         """Take the lease if it is free or expired, or renew it for its holder; a row changed means it is held."""
@@ -358,8 +361,11 @@ class ConversationStore(ContactStore):
 
     async def release_turn(self, id: str, holder: str) -> None:
         """Give the lease back; a lease that expired and was taken over is the new holder's and stays."""
-        async with self.begin() as conn:
-            await conn.execute(_RELEASE, {"p_id": id, "p_holder": holder})
+        async with self.writing() as tx:
+            await tx.run(self._release(), {"p_id": id, "p_holder": holder})
+
+    def _release(self) -> Prepared:
+        return self.prepared("release_turn", lambda: _RELEASE)
 
     async def _renew_turn(self, id: str, holder: str) -> None:
         while True:
