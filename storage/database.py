@@ -370,7 +370,11 @@ class Prepared:
         values = []
         for name, fixed, process in self._binds:
             value = params[name] if fixed is _REQUIRED else fixed
-            values.append(process(value) if process is not None else value)
+            try:
+                values.append(process(value) if process is not None else value)
+            except Exception as exc:  # as SQLAlchemy raises a value its type refuses (a naive datetime)
+                message = f"({type(exc).__module__}.{type(exc).__name__}) {exc}"
+                raise sa.exc.StatementError(message, self.sql, None, exc, hide_parameters=True) from exc
         return values
 
     def rows(self, fetched: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -453,15 +457,16 @@ async def _begin_writing(raw: sqlite3.Connection) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000 * SQLITE_BEGIN_TRIES
     delay = SQLITE_POLL_FIRST_S
-    raw.execute("PRAGMA busy_timeout=0")
     try:
-        while not _try_begin(raw, locked_ok=loop.time() < deadline):
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, SQLITE_POLL_MAX_S)
+        raw.execute("PRAGMA busy_timeout=0")
+        try:
+            while not _try_begin(raw, locked_ok=loop.time() < deadline):
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, SQLITE_POLL_MAX_S)
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     except sqlite3.Error as exc:
         raise _wrapped("BEGIN IMMEDIATE", exc) from exc
-    finally:
-        raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def _commit(raw: sqlite3.Connection) -> None:
@@ -524,6 +529,7 @@ class Engine:
         # the pool's (StaticPool), shared with its readers.
         self._holds_writer = self._sqlite and not self._memory
         self._writer: AsyncConnection | None = None
+        self._writer_raw: sqlite3.Connection | None = None  # its sqlite3 connection, for `writing`
         # A SQLite file's readers share one held connection too (see `_on_reader`), and how many reads are on it.
         self._held_reader: AsyncConnection | None = None
         self._reading: dict[AsyncConnection, int] = {}
@@ -638,17 +644,23 @@ class Engine:
         lock): a connection taken from the pool and given back for each transaction (its checkout, and the rollback
         that resets it on return) cost as much CPU as a turn's statements together. One the driver or SQLAlchemy
         gave up on (invalidated) is replaced."""
-        conn = self._writer
-        if conn is None or conn.closed or conn.invalidated:
-            if conn is not None:
-                await conn.close()
-            conn = self._writer = await self.engine.connect()
+        conn = await self._held_writer()
         try:
             async with conn.begin():
                 yield conn
         finally:
             if self._closed:  # shut down meanwhile
                 await self._drop_writer()
+
+    async def _held_writer(self) -> AsyncConnection:
+        """The connection this worker's SQLite writers share; one the driver or SQLAlchemy gave up on is replaced."""
+        conn = self._writer
+        if conn is None or conn.closed or conn.invalidated:
+            if conn is not None:
+                await conn.close()
+            conn = self._writer = await self.engine.connect()
+            self._writer_raw = _driver(conn)
+        return conn
 
     async def _drop_writer(self) -> None:
         writer, self._writer = self._writer, None
@@ -754,13 +766,9 @@ class Engine:
             async with self.engine.connect() as conn:
                 yield _driver(conn)
             return
-        conn = self._writer
-        if conn is None or conn.closed or conn.invalidated:
-            if conn is not None:
-                await conn.close()
-            conn = self._writer = await self.engine.connect()
+        conn = await self._held_writer()
         try:
-            yield _driver(conn)
+            yield self._writer_raw or _driver(conn)
         except sqlite3.Error:  # the connection itself failed (a rollback that could not be made): take another
             await conn.invalidate()
             raise
