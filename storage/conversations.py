@@ -94,7 +94,21 @@ class TurnLease:
     row: ConversationRow | None = None
     settings: dict[str, str] = field(default_factory=dict)
     released: bool = False  # given back with the turn's save (`save_turn`)
+    # Renewing starts only when a turn outlives TURN_RENEW_S (most end well before): a timer until then, which costs
+    # less than a task started, cancelled and awaited every turn.
+    renewal_timer: asyncio.TimerHandle | None = None
     renewal: asyncio.Task[None] | None = None
+
+    def stop_renewing(self) -> asyncio.Task[None] | None:
+        """No renewal from now on; the renewal task under way, if any, cancelled (await it before giving the lease
+        back)."""
+        if self.renewal_timer is not None:
+            self.renewal_timer.cancel()
+            self.renewal_timer = None
+        renewal, self.renewal = self.renewal, None
+        if renewal is not None:
+            renewal.cancel()
+        return renewal
 
 
 class ConversationStore(ContactStore):
@@ -166,11 +180,9 @@ class ConversationStore(ContactStore):
         """End a turn in one transaction: record its contacts (before the conversation: a conversation is never
         stored without what redaction finds it by), save the conversation as `save_conversation` does, and give the
         lease back. A lease given back already (a second save of one turn) is left alone."""
-        if lease.renewal is not None:
-            # No renewal may run after the lease is given back: it would take the lease again for TURN_LEASE.
-            lease.renewal.cancel()
-            await asyncio.gather(lease.renewal, return_exceptions=True)
-            lease.renewal = None
+        # No renewal may run after the lease is given back: it would take the lease again for TURN_LEASE.
+        if (renewal := lease.stop_renewing()) is not None:
+            await asyncio.gather(renewal, return_exceptions=True)
         save = self._save_statement(
             lease.id,
             messages_json=messages_json,
@@ -290,12 +302,11 @@ class ConversationStore(ContactStore):
         while not await self._start_turn(lease, create=create, read_settings=read_settings):
             await asyncio.sleep(delay)
             delay = min(delay * 2, TURN_POLL_MAX_S)
-        lease.renewal = asyncio.create_task(self._renew_turn(id, lease.holder), name=f"lease:{id}")
+        lease.renewal_timer = asyncio.get_running_loop().call_later(TURN_RENEW_S, self._start_renewing, lease)
         try:
             yield lease
         finally:
-            if lease.renewal is not None:
-                lease.renewal.cancel()
+            lease.stop_renewing()
             if not lease.released:
                 # Even when the turn is cancelled (the client went away): a lease left behind would hold the next
                 # turn up for TURN_LEASE.
@@ -367,10 +378,15 @@ class ConversationStore(ContactStore):
     def _release(self) -> Prepared:
         return self.prepared("release_turn", lambda: _RELEASE)
 
+    def _start_renewing(self, lease: TurnLease) -> None:
+        """A turn has held its lease for TURN_RENEW_S: renew it now and every TURN_RENEW_S until the turn ends."""
+        lease.renewal_timer = None
+        lease.renewal = asyncio.create_task(self._renew_turn(lease.id, lease.holder), name=f"lease:{lease.id}")
+
     async def _renew_turn(self, id: str, holder: str) -> None:
         while True:
-            await asyncio.sleep(TURN_RENEW_S)
             try:
                 await self.claim_turn(id, holder)
             except Exception:  # a database hiccup: the lease runs on, and the next renewal tries again
                 log.warning("could not renew the lease on conversation %s", id, exc_info=True)
+            await asyncio.sleep(TURN_RENEW_S)
