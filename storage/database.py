@@ -421,16 +421,27 @@ class _AlchemyStatements(Statements):
 
 
 class _SQLiteStatements(Statements):
-    """On the sqlite3 connection itself, on the event loop's thread (see `Prepared`)."""
+    """On the sqlite3 connection itself, on the event loop's thread (see `Prepared`). SQLAlchemy's
+    `before_cursor_execute` listeners still hear of each statement (what counts or inspects statements keeps working);
+    SQLAlchemy's own echo does not log them."""
 
     dialect_name = "sqlite"
 
-    def __init__(self, raw: sqlite3.Connection) -> None:
+    def __init__(self, raw: sqlite3.Connection, conn: AsyncConnection) -> None:
         self._raw = raw
+        self._conn = conn
+
+    def _heard(self, sql: str, parameters: Any, *, many: bool) -> None:
+        # Looked up each time: SQLAlchemy swaps in a new listener collection when one is added.
+        listeners = self._conn.sync_engine.dispatch.before_cursor_execute
+        if listeners:
+            listeners(self._conn.sync_connection, None, sql, parameters, None, many)
 
     async def run(self, prepared: Prepared, params: Mapping[str, Any] | None = None) -> Fetched:
         try:
-            cursor = self._raw.execute(prepared.sql, prepared.parameters(params or {}))
+            parameters = prepared.parameters(params or {})
+            self._heard(prepared.sql, parameters, many=False)
+            cursor = self._raw.execute(prepared.sql, parameters)
             try:
                 fetched = cursor.fetchall() if prepared.keys else []
                 return Fetched(prepared.rows(fetched), prepared.keys, cursor.rowcount)
@@ -441,7 +452,9 @@ class _SQLiteStatements(Statements):
 
     async def run_many(self, prepared: Prepared, rows: list[dict[str, Any]]) -> None:
         try:
-            self._raw.executemany(prepared.sql, [prepared.parameters(row) for row in rows]).close()
+            parameters = [prepared.parameters(row) for row in rows]
+            self._heard(prepared.sql, parameters, many=True)
+            self._raw.executemany(prepared.sql, parameters).close()
         except sqlite3.Error as exc:
             raise _wrapped(prepared.sql, exc) from exc
 
@@ -749,10 +762,10 @@ class Engine:
                 yield _AlchemyStatements(conn)
             return
         async with self._write_lock:
-            async with self._sqlite_connection() as raw:
+            async with self._sqlite_connection() as (raw, conn):
                 await _begin_writing(raw)
                 try:
-                    yield _SQLiteStatements(raw)
+                    yield _SQLiteStatements(raw, conn)
                     _commit(raw)
                 except BaseException:
                     raw.rollback()  # (one that fails, fails the connection: see `_sqlite_connection`)
@@ -760,15 +773,16 @@ class Engine:
             self._after_write()
 
     @asynccontextmanager
-    async def _sqlite_connection(self) -> AsyncIterator[sqlite3.Connection]:
-        """The sqlite3 connection writers use: the held writer's (a file), or the one in-memory connection."""
+    async def _sqlite_connection(self) -> AsyncIterator[tuple[sqlite3.Connection, AsyncConnection]]:
+        """The sqlite3 connection writers use, with SQLAlchemy's over it: the held writer (a file), or the one
+        in-memory connection."""
         if not self._holds_writer:
             async with self.engine.connect() as conn:
-                yield _driver(conn)
+                yield _driver(conn), conn
             return
         conn = await self._held_writer()
         try:
-            yield self._writer_raw or _driver(conn)
+            yield self._writer_raw or _driver(conn), conn
         except sqlite3.Error:  # the connection itself failed (a rollback that could not be made): take another
             await conn.invalidate()
             raise
@@ -780,7 +794,7 @@ class Engine:
     async def reading(self) -> AsyncIterator[Statements]:
         """`read`, for prepared statements (see `Prepared`): on SQLite each statement reads a snapshot of its own."""
         async with self.read() as conn:
-            yield _SQLiteStatements(_driver(conn)) if self._sqlite else _AlchemyStatements(conn)
+            yield _SQLiteStatements(_driver(conn), conn) if self._sqlite else _AlchemyStatements(conn)
 
     def insert(self, table: sa.Table) -> Any:
         """The dialect's INSERT, which has `on_conflict_do_nothing` / `on_conflict_do_update`."""
