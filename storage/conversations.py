@@ -132,9 +132,6 @@ class ConversationStore(ContactStore):
             .on_conflict_do_nothing(index_elements=[conversations.c.id])
         )
 
-    def _build_create_returning(self) -> sa.Insert:
-        return self._build_create().returning(*conversations.c)
-
     async def get_conversation(self, id: str) -> ConversationRow | None:
         async with self.read() as conn:
             row = (await conn.execute(_SELECT_CONVERSATION, {"p_id": id})).mappings().first()

@@ -550,7 +550,6 @@ class Engine:
         # Readers' connections carry READ_ONLY from the start: setting it on each connection cost a trip through
         # SQLAlchemy's greenlet per read.
         self._reader = self.engine.execution_options(**{READ_ONLY: True})
-        self._statements: dict[str, Any] = {}  # see `_statement`
         self._prepared: dict[str, Prepared] = {}  # see `prepared`
         self._writes = 0  # committed SQLite write transactions since the last checkpoint
         self._checkpointing: asyncio.Future[None] | None = None
@@ -733,20 +732,10 @@ class Engine:
             self._reading.pop(reader, None)
             await reader.close()
 
-    def _statement(self, name: str, build: Callable[[], Any]) -> Any:
-        """The statement `name`, built on first use (with bind parameters for what varies) and kept.
-
-        SQLAlchemy finds a statement's compiled form by walking it; for a statement built anew that walk (and the
-        building) costs more CPU than SQLite takes to run it. A statement object used again is walked once.
-        """
-        statement = self._statements.get(name)
-        if statement is None:
-            statement = self._statements[name] = build()
-        return statement
-
     def prepared(self, name: str, build: Callable[[], Any]) -> Prepared:
         """The statement `name`, built on first use (with bind parameters for what varies), compiled and kept: run
-        it in `writing` or `reading`."""
+        it in `writing` or `reading`. Built anew each time, a statement cost more to build and for SQLAlchemy to find
+        its compiled form (a walk of the whole statement) than SQLite took to run it."""
         prepared = self._prepared.get(name)
         if prepared is None:
             prepared = self._prepared[name] = Prepared(build(), self.engine.dialect)
