@@ -8,7 +8,7 @@ hundred simultaneous ones on a key with room for ten get exactly ten.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.database import Engine, UTCDateTime
+from storage.database import Engine, Prepared, Statements, UTCDateTime
 from storage.schema import attempts
 
 # No limit looks further back than this: older rows are deleted, as failures are recorded and every PRUNE_EVERY.
@@ -63,36 +63,38 @@ class AttemptStore(Engine):
             return []
         now = self.clock()
         await self._prune(now)
-        async with self.begin() as conn:
-            await _lock(conn, list(allowances))
-            inserted = await conn.execute(*_reserve(allowances, now))
-            ids = [int(i) for i in inserted.scalars().all()]
+        async with self.writing() as tx:
+            await self._lock(tx, list(allowances))
+            ids = [int(i) for i in (await tx.run(*self._reserve(allowances, now))).scalars()]
         return ids or None
 
     async def decide_attempt(self, allowances: Mapping[str, Allowance], *, spent: bool) -> bool:
         """An attempt whose outcome is known: True if every key had room, and then it counts if `spent`.
 
-        One transaction: the attempt is reserved as in `reserve_attempts`, then kept (a failure) or taken back (a
-        proof) before anyone else can see it, so a proof never holds a key's room and both cost the same statements.
+        One write transaction, holding the keys as `reserve_attempts` does, and one statement either way, so both cost
+        the same: a failure is `reserve_attempts`'s INSERT (its rows count from now on: nothing to settle), a proof
+        asks the same question of the same rows without writing (whether any key is used up), since a proof's attempt
+        would be taken back before anyone could see it. Holding the keys, the answer is the one a reservation would
+        have had.
         """
         if not allowances:
             return True
         now = self.clock()
         await self._prune(now)
-        async with self.begin() as conn:
-            await _lock(conn, list(allowances))
-            ids = [int(i) for i in (await conn.execute(*_reserve(allowances, now))).scalars().all()]
-            if ids:
-                await conn.execute(*_settle(ids, spent=spent, now=now))
-        return bool(ids)
+        async with self.writing() as tx:
+            await self._lock(tx, list(allowances))
+            if spent:
+                return bool((await tx.run(*self._reserve(allowances, now))).rows)
+            used_up = self.prepared(f"attempts_used_up_exists:{len(allowances)}", _exists_builder(len(allowances)))
+            return not (await tx.run(used_up, _params(allowances, now))).rows[0][0]
 
     async def used_up(self, allowances: Mapping[str, Allowance]) -> bool:
         """Whether any key has its limit of attempts in its window (a plain read: `reserve_attempts` decides)."""
         if not allowances:
             return False
-        statement, params = _used_up(allowances, self.clock())
-        async with self.read() as conn:
-            return bool((await conn.execute(_exists(statement), params)).scalar())
+        used_up = self.prepared(f"attempts_used_up_exists:{len(allowances)}", _exists_builder(len(allowances)))
+        async with self.reading() as tx:
+            return bool((await tx.run(used_up, _params(allowances, self.clock()))).rows[0][0])
 
     async def used_up_keys(self, allowances: Mapping[str, Allowance]) -> frozenset[str]:
         """The keys that have their limit of attempts in their window: `used_up`'s read, saying which."""
@@ -120,6 +122,29 @@ class AttemptStore(Engine):
         async with self.begin() as conn:
             await conn.execute(sa.delete(attempts).where(attempts.c.at < now - KEPT_FOR))
 
+    def _reserve(self, allowances: Mapping[str, Allowance], now: datetime) -> tuple[Prepared, dict[str, Any]]:
+        """One statement: a row per key, inserted only if no key already has its limit of attempts in its window.
+
+        INSERT INTO attempts (key, at) SELECT k, :now FROM (SELECT :k1 UNION ALL ...) WHERE NOT EXISTS (
+            SELECT key FROM attempts WHERE (key = :k1 AND at >= :since1) OR ... GROUP BY key HAVING count(*) >= limit)
+        """
+        n = len(allowances)
+        return self.prepared(f"attempts_reserve:{n}", lambda: _reserve_statement(n)), _params(allowances, now)
+
+    async def _lock(self, tx: Statements, keys: list[str]) -> None:
+        """Hold the keys until this transaction ends, so reservations on a key happen one after another.
+
+        PostgreSQL runs concurrent statements on snapshots: a transaction-scoped advisory lock per key (taken in one
+        order, so never a deadlock) makes the next reserver of a key wait, and its statement then sees this attempt.
+        SQLite runs one writing transaction at a time (BEGIN IMMEDIATE), which is all `_reserve` needs.
+        """
+        if tx.dialect_name == "postgresql":
+            lock = self.prepared(
+                "attempts_lock", lambda: sa.select(sa.func.pg_advisory_xact_lock(sa.bindparam("p_lock")))
+            )
+            for lock_id in sorted({_lock_id(key) for key in keys}):
+                await tx.run(lock, {"p_lock": lock_id})
+
     @staticmethod
     async def _insert_attempts(conn: AsyncConnection, keys: list[str], now: datetime) -> list[int]:
         inserted = await conn.execute(
@@ -128,30 +153,9 @@ class AttemptStore(Engine):
         return [int(i) for i in inserted.scalars().all()]
 
 
-async def _lock(conn: AsyncConnection, keys: list[str]) -> None:
-    """Hold the keys until this transaction ends, so reservations on a key happen one after another.
-
-    PostgreSQL runs concurrent statements on snapshots: a transaction-scoped advisory lock per key (taken in one
-    order, so never a deadlock) makes the next reserver of a key wait, and its statement then sees this attempt.
-    SQLite runs one writing statement at a time, which is all `_reserve` needs.
-    """
-    if conn.dialect.name == "postgresql":
-        for lock_id in sorted({_lock_id(key) for key in keys}):
-            await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_id)))
-
-
 # The hot statements are built once per number of keys, with bind parameters for the keys, windows and limits:
 # SQLAlchemy finds a statement's compiled form by walking the statement, which for a statement built anew costs more
 # than SQLite takes to run it; a statement object reused is walked once (its cache key is memoized).
-
-
-def _reserve(allowances: Mapping[str, Allowance], now: datetime) -> tuple[sa.Insert, dict[str, Any]]:
-    """One statement: a row per key, inserted only if no key already has its limit of attempts in its window.
-
-    INSERT INTO attempts (key, at) SELECT k, :now FROM (SELECT :k1 UNION ALL ...) WHERE NOT EXISTS (
-        SELECT key FROM attempts WHERE (key = :k1 AND at >= :since1) OR ... GROUP BY key HAVING count(*) >= limit)
-    """
-    return _reserve_statement(len(allowances)), _params(allowances, now)
 
 
 @lru_cache(maxsize=16)
@@ -163,9 +167,9 @@ def _reserve_statement(n: int) -> sa.Insert:
     return sa.insert(attempts).from_select(["key", "at"], rows).returning(attempts.c.id)
 
 
-@lru_cache(maxsize=16)
-def _exists(used_up: sa.Select[tuple[str]]) -> sa.Select[tuple[bool]]:
-    return sa.select(sa.exists(used_up))
+def _exists_builder(n: int) -> Callable[[], sa.Select[tuple[bool]]]:
+    """Whether any of `n` keys has its limit of attempts in its window (the parameters of `_params`)."""
+    return lambda: sa.select(sa.exists(_used_up_statement(n)))
 
 
 def _settle(ids: list[int], *, spent: bool, now: datetime) -> tuple[sa.Update | sa.Delete, dict[str, Any]]:

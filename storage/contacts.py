@@ -11,9 +11,8 @@ from collections.abc import Iterable
 from typing import Literal
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.database import Engine
+from storage.database import Engine, Statements
 from storage.schema import conversation_contacts, conversations
 
 ContactKind = Literal["email", "customer", "order"]
@@ -33,12 +32,10 @@ def _matching(keys: Iterable[Contact]) -> sa.ColumnElement[bool]:
 class ContactStore(Engine):
     async def remember_contacts(self, conversation_id: str, contacts: Iterable[Contact]) -> None:
         """Add what this conversation is about (already normalised); what was recorded before is kept."""
-        async with self.begin() as conn:
-            await self._remember_contacts(conn, conversation_id, contacts)
+        async with self.writing() as tx:
+            await self._remember_contacts(tx, conversation_id, contacts)
 
-    async def _remember_contacts(
-        self, conn: AsyncConnection, conversation_id: str, contacts: Iterable[Contact]
-    ) -> None:
+    async def _remember_contacts(self, tx: Statements, conversation_id: str, contacts: Iterable[Contact]) -> None:
         """`remember_contacts` inside the caller's transaction."""
         rows = [
             {"conversation_id": conversation_id, "kind": kind, "value": value}
@@ -47,7 +44,7 @@ class ContactStore(Engine):
         ]
         # One statement built once, run for every row (executemany): a VALUES list built anew each turn was compiled
         # anew each turn, which cost more than the rest of the save.
-        await conn.execute(self._statement("remember_contacts", self._build_remember), rows)
+        await tx.run_many(self.prepared("remember_contacts", self._build_remember), rows)
 
     def _build_remember(self) -> sa.Insert:
         return self.insert(conversation_contacts).on_conflict_do_nothing()

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 
 from storage.contacts import Contact, ContactStore
-from storage.database import UTCDateTime
+from storage.database import Prepared, UTCDateTime
 from storage.schema import conversation_locks, conversations, escalations, settings
 
 log = logging.getLogger("lumen.storage")
@@ -34,9 +34,6 @@ TURN_POLL_MAX_S = 0.25
 
 # The statements of a turn are built once, with bind parameters for what varies (see `Engine._statement`).
 _SELECT_CONVERSATION = sa.select(conversations).where(conversations.c.id == sa.bindparam("p_id"))
-_SELECT_SETTINGS = sa.select(settings.c.key, settings.c.value_json).where(
-    settings.c.key.in_(sa.bindparam("p_keys", expanding=True))
-)
 _RELEASE = sa.delete(conversation_locks).where(
     conversation_locks.c.conversation_id == sa.bindparam("p_id"),
     conversation_locks.c.holder == sa.bindparam("p_holder"),
@@ -53,6 +50,11 @@ _SAVED = (
     "model",
     "message_count",
 )
+
+
+def _settings_alone(keys: tuple[str, ...]) -> Callable[[], sa.Select[Any]]:
+    """The settings of `_settings_read` without a conversation beside them."""
+    return lambda: sa.select(*_settings_read(keys))
 
 
 def _settings_read(keys: tuple[str, ...]) -> list[sa.Label[Any]]:
@@ -92,19 +94,35 @@ class TurnLease:
     row: ConversationRow | None = None
     settings: dict[str, str] = field(default_factory=dict)
     released: bool = False  # given back with the turn's save (`save_turn`)
+    # Renewing starts only when a turn outlives TURN_RENEW_S (most end well before): a timer until then, which costs
+    # less than a task started, cancelled and awaited every turn.
+    renewal_timer: asyncio.TimerHandle | None = None
     renewal: asyncio.Task[None] | None = None
+
+    def stop_renewing(self) -> asyncio.Task[None] | None:
+        """No renewal from now on; the renewal task under way, if any, cancelled (await it before giving the lease
+        back)."""
+        if self.renewal_timer is not None:
+            self.renewal_timer.cancel()
+            self.renewal_timer = None
+        renewal, self.renewal = self.renewal, None
+        if renewal is not None:
+            renewal.cancel()
+        return renewal
 
 
 class ConversationStore(ContactStore):
     async def create_conversation(self, id: str) -> ConversationRow:
         """A new empty conversation; an existing one with that id is returned untouched."""
-        async with self.begin() as conn:
-            await conn.execute(*self._create_statement(id))
-            row = (await conn.execute(_SELECT_CONVERSATION, {"p_id": id})).mappings().one()
-        return ConversationRow.model_validate(dict(row))
+        async with self.writing() as tx:
+            await tx.run(*self._create_statement(id))
+            row = (
+                await tx.run(self.prepared("select_conversation", lambda: _SELECT_CONVERSATION), {"p_id": id})
+            ).first()
+        return ConversationRow.model_validate(row)
 
-    def _create_statement(self, id: str) -> tuple[sa.Insert, dict[str, Any]]:
-        return self._statement("create_conversation", self._build_create), {"p_id": id, "p_now": self.clock()}
+    def _create_statement(self, id: str) -> tuple[Prepared, dict[str, Any]]:
+        return self.prepared("create_conversation", self._build_create), {"p_id": id, "p_now": self.clock()}
 
     def _build_create(self) -> sa.Insert:
         now = sa.bindparam("p_now", type_=UTCDateTime)
@@ -113,9 +131,6 @@ class ConversationStore(ContactStore):
             .values(id=sa.bindparam("p_id"), created_at=now, updated_at=now, messages_json="[]", state_json="{}")
             .on_conflict_do_nothing(index_elements=[conversations.c.id])
         )
-
-    def _build_create_returning(self) -> sa.Insert:
-        return self._build_create().returning(*conversations.c)
 
     async def get_conversation(self, id: str) -> ConversationRow | None:
         async with self.read() as conn:
@@ -143,8 +158,8 @@ class ConversationStore(ContactStore):
             model=model,
             customer_id=customer_id,
         )
-        async with self.begin() as conn:
-            await conn.execute(*stmt)
+        async with self.writing() as tx:
+            await tx.run(*stmt)
 
     async def save_turn(
         self,
@@ -162,11 +177,9 @@ class ConversationStore(ContactStore):
         """End a turn in one transaction: record its contacts (before the conversation: a conversation is never
         stored without what redaction finds it by), save the conversation as `save_conversation` does, and give the
         lease back. A lease given back already (a second save of one turn) is left alone."""
-        if lease.renewal is not None:
-            # No renewal may run after the lease is given back: it would take the lease again for TURN_LEASE.
-            lease.renewal.cancel()
-            await asyncio.gather(lease.renewal, return_exceptions=True)
-            lease.renewal = None
+        # No renewal may run after the lease is given back: it would take the lease again for TURN_LEASE.
+        if (renewal := lease.stop_renewing()) is not None:
+            await asyncio.gather(renewal, return_exceptions=True)
         save = self._save_statement(
             lease.id,
             messages_json=messages_json,
@@ -177,11 +190,11 @@ class ConversationStore(ContactStore):
             customer_id=customer_id,
             message_count=message_count,
         )
-        async with self.begin() as conn:
-            await self._remember_contacts(conn, lease.id, contacts)
-            await conn.execute(*save)
+        async with self.writing() as tx:
+            await self._remember_contacts(tx, lease.id, contacts)
+            await tx.run(*save)
             if not lease.released:
-                await conn.execute(_RELEASE, {"p_id": lease.id, "p_holder": lease.holder})
+                await tx.run(self._release(), {"p_id": lease.id, "p_holder": lease.holder})
         lease.released = True
 
     def _save_statement(
@@ -195,7 +208,7 @@ class ConversationStore(ContactStore):
         model: str | None,
         customer_id: str | None,
         message_count: int | None = None,
-    ) -> tuple[sa.Insert, dict[str, Any]]:
+    ) -> tuple[Prepared, dict[str, Any]]:
         """The upsert of one conversation; `message_count` given saves parsing the messages to count them."""
         if isinstance(messages_json, bytes):
             messages_json = messages_json.decode("utf-8")
@@ -217,9 +230,9 @@ class ConversationStore(ContactStore):
             "p_message_count": message_count,
         }
         if customer_id is None:  # the stored one is kept
-            return self._statement("save_conversation", self._build_save), values
+            return self.prepared("save_conversation", self._build_save), values
         values["p_customer_id"] = customer_id
-        return self._statement("save_conversation_customer", self._build_save_with_customer), values
+        return self.prepared("save_conversation_customer", self._build_save_with_customer), values
 
     def _build_save(self, columns: tuple[str, ...] = _SAVED) -> sa.Insert:
         """INSERT ... ON CONFLICT (id) DO UPDATE SET every column but id and created_at; values as p_<column>."""
@@ -286,12 +299,11 @@ class ConversationStore(ContactStore):
         while not await self._start_turn(lease, create=create, read_settings=read_settings):
             await asyncio.sleep(delay)
             delay = min(delay * 2, TURN_POLL_MAX_S)
-        lease.renewal = asyncio.create_task(self._renew_turn(id, lease.holder), name=f"lease:{id}")
+        lease.renewal_timer = asyncio.get_running_loop().call_later(TURN_RENEW_S, self._start_renewing, lease)
         try:
             yield lease
         finally:
-            if lease.renewal is not None:
-                lease.renewal.cancel()
+            lease.stop_renewing()
             if not lease.released:
                 # Even when the turn is cancelled (the client went away): a lease left behind would hold the next
                 # turn up for TURN_LEASE.
@@ -299,29 +311,28 @@ class ConversationStore(ContactStore):
 
     async def _start_turn(self, lease: TurnLease, *, create: bool, read_settings: Collection[str]) -> bool:
         """Take the lease and, if it was free, read what the turn starts from; False (nothing read) while taken."""
-        async with self.begin() as conn:
-            if (await conn.execute(*self._claim_statement(lease.id, lease.holder, TURN_LEASE))).rowcount != 1:
+        keys = tuple(read_settings)
+        # The settings come back with the conversation, one scalar subquery each: one statement fewer a turn.
+        params: dict[str, Any] = {f"p_key{i}": key for i, key in enumerate(keys)}
+        async with self.writing() as tx:
+            if (await tx.run(*self._claim_statement(lease.id, lease.holder, TURN_LEASE))).rowcount != 1:
                 return False
-            keys = tuple(read_settings)
-            # The settings come back with the conversation, one scalar subquery each: one statement fewer a turn.
-            params: dict[str, Any] = {f"p_key{i}": key for i, key in enumerate(keys)}
             row = None
             if create:
                 # The new row comes back from its INSERT (none if the id was taken: then it is read as any other).
                 params |= self._create_statement(lease.id)[1]
-                created = self._statement(f"create_conversation_returning:{len(keys)}", self._create_reading(keys))
-                row = (await conn.execute(created, params)).mappings().first()
+                created = self.prepared(f"create_conversation_returning:{len(keys)}", self._create_reading(keys))
+                row = (await tx.run(created, params)).first()
             if row is None:
-                selected = self._statement(f"select_conversation:{len(keys)}", self._select_reading(keys))
-                row = (await conn.execute(selected, params | {"p_id": lease.id})).mappings().first()
-            lease.row = ConversationRow.model_validate(dict(row)) if row else None
+                selected = self.prepared(f"select_conversation:{len(keys)}", self._select_reading(keys))
+                row = (await tx.run(selected, params | {"p_id": lease.id})).first()
             if row is None and keys:  # no conversation to read them beside
-                found = await conn.execute(_SELECT_SETTINGS, {"p_keys": list(keys)})
-                lease.settings = {key: value for key, value in found.all()}
-            elif row is not None:
-                lease.settings = {
-                    key: row[f"setting_{i}"] for i, key in enumerate(keys) if row[f"setting_{i}"] is not None
-                }
+                row = (
+                    await tx.run(self.prepared(f"select_settings:{len(keys)}", _settings_alone(keys)), params)
+                ).first()
+        lease.row = ConversationRow.model_validate(row) if row is not None and "id" in row else None
+        if row is not None:
+            lease.settings = {key: row[f"setting_{i}"] for i, key in enumerate(keys) if row[f"setting_{i}"] is not None}
         return True
 
     def _create_reading(self, keys: tuple[str, ...]) -> Callable[[], sa.Insert]:
@@ -333,13 +344,13 @@ class ConversationStore(ContactStore):
 
     async def claim_turn(self, id: str, holder: str, *, lease: timedelta = TURN_LEASE) -> bool:
         """Take (or, for its holder, renew) the lease in one atomic statement; False while someone else holds it."""
-        async with self.begin() as conn:
-            return (await conn.execute(*self._claim_statement(id, holder, lease))).rowcount == 1
+        async with self.writing() as tx:
+            return (await tx.run(*self._claim_statement(id, holder, lease))).rowcount == 1
 
-    def _claim_statement(self, id: str, holder: str, lease: timedelta) -> tuple[sa.Insert, dict[str, Any]]:
+    def _claim_statement(self, id: str, holder: str, lease: timedelta) -> tuple[Prepared, dict[str, Any]]:
         now = self.clock()
         params = {"p_id": id, "p_holder": holder, "p_expires": now + lease, "p_now": now}
-        return self._statement("claim_turn", self._build_claim), params
+        return self.prepared("claim_turn", self._build_claim), params
 
     def _build_claim(self) -> sa.Insert:
         """Take the lease if it is free or expired, or renew it for its holder; a row changed means it is held."""
@@ -358,13 +369,21 @@ class ConversationStore(ContactStore):
 
     async def release_turn(self, id: str, holder: str) -> None:
         """Give the lease back; a lease that expired and was taken over is the new holder's and stays."""
-        async with self.begin() as conn:
-            await conn.execute(_RELEASE, {"p_id": id, "p_holder": holder})
+        async with self.writing() as tx:
+            await tx.run(self._release(), {"p_id": id, "p_holder": holder})
+
+    def _release(self) -> Prepared:
+        return self.prepared("release_turn", lambda: _RELEASE)
+
+    def _start_renewing(self, lease: TurnLease) -> None:
+        """A turn has held its lease for TURN_RENEW_S: renew it now and every TURN_RENEW_S until the turn ends."""
+        lease.renewal_timer = None
+        lease.renewal = asyncio.create_task(self._renew_turn(lease.id, lease.holder), name=f"lease:{lease.id}")
 
     async def _renew_turn(self, id: str, holder: str) -> None:
         while True:
-            await asyncio.sleep(TURN_RENEW_S)
             try:
                 await self.claim_turn(id, holder)
             except Exception:  # a database hiccup: the lease runs on, and the next renewal tries again
                 log.warning("could not renew the lease on conversation %s", id, exc_info=True)
+            await asyncio.sleep(TURN_RENEW_S)
