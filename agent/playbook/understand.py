@@ -1465,6 +1465,11 @@ def items_as_the_order(text: str, names: Sequence[str]) -> str:
     )
     if not words:
         return text
+    lowered = text.lower()
+    if text.isascii() and all(w.isascii() for w in words) and not any(w in lowered for w in words):
+        # No item word in the message, so nothing to write as "my order": the pattern, new for each order, cost more
+        # to compile than the rest of the reading. (ASCII only: a case-blind match may pair other letters.)
+        return text
     item = "(?:" + "|".join(re.escape(w) + r"(?:e?s)?" for w in words) + ")"
     run = re.compile(rf"\b{_ITEM_DETERMINER}{item}(?:[\s-]+{item})*\b", re.IGNORECASE)
     return run.sub("my order", text)
