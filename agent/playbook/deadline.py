@@ -212,7 +212,8 @@ def _listed(word: str, listed: list[str]) -> str:
     """The listed word `word` is one slip from, or `word` itself (short words are too easily one slip from another)."""
     if len(word) < 4 or word in listed:
         return word
-    return next((w for w in listed if len(w) >= 4 and _one_slip_apart(word, w)), word)
+    size = len(word)
+    return next((w for w in listed if len(w) >= 4 and abs(len(w) - size) <= 1 and _one_slip_apart(word, w)), word)
 
 
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")

@@ -1265,6 +1265,7 @@ def _outside_negation(text: str) -> str:
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "`": "'"})
 
 
+@lru_cache(maxsize=4096)  # asked on every model request of a turn, of the same message
 def address_change_asked(text: str, probability: float) -> bool:
     """Whether a message the reader hears as a change of address (with this `probability`) asks for one: with words
     that ask for a change outside a negation ("can it go to my work instead", "I put the wrong postcode"), or, heard
