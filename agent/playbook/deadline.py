@@ -201,11 +201,18 @@ def refund_gap_asked(text: str) -> bool:
     one slip of the keyboard from a listed one ("mony", "refnded") counts as that word."""
     words = prompts.toml("deadlines.toml")["refund_gap"]
     said = re.findall(r"[\w']+", text.lower().replace("’", "'"))
-    plain = " " + " ".join(said + [_listed(w, words["money"]) for w in said]) + " "
+    plain = " " + " ".join(said + [_money_word(w) for w in said]) + " "
     money = _AMOUNT.search(text) is not None or any(f" {w} " in plain for w in words["money"])
     # "I paid 160 and got 120 back": two sums named beside the money say it fell short without a word of part.
     sums = {m for m in _SUM.findall(re.sub(r"\S+@\S+", " ", text))}
     return money and (len(sums) >= 2 or any(f" {w} " in plain for w in words["part"]))
+
+
+@lru_cache(maxsize=4096)
+def _money_word(word: str) -> str:
+    """The word of money `word` is one slip from, or `word` itself: asked of every word of every new message, so
+    each word is compared with the list once."""
+    return _listed(word, prompts.toml("deadlines.toml")["refund_gap"]["money"])
 
 
 def _listed(word: str, listed: list[str]) -> str:
