@@ -508,16 +508,18 @@ def _unknown_weekdays(reply: str, days: _Days) -> list[str]:
     """Weekdays that stand for no date of the data (and are not the shopper's, said back as theirs). A weekday the
     data or the notes name other than as a date's day ("arriving Friday", "we ship Mondays") may be named anywhere."""
     reply_lower = reply.lower()
-    said_lower = days.said.lower()
     problems: list[str] = []
     for index, weekday in enumerate(WEEKDAYS):
-        if weekday in days.weekdays.free:
-            continue
         short = _SHORT_WEEKDAYS[index]
-        theirs = weekday in said_lower or short.search(days.said) is not None
+        shorts = list(short.finditer(reply))
+        # Most replies name no weekday: the evidence (the tool results, long) is searched only for one they name.
+        if (weekday not in reply_lower and not shorts) or weekday in days.weekdays.free:
+            continue
         # A short form the data itself writes (in a product's name, a carrier's note) is the data's word, not a day.
-        shorts = [] if short.search(days.tools) else list(short.finditer(reply))
+        if shorts and short.search(days.tools):
+            shorts = []
         written = [*re.finditer(rf"\b{weekday}\b", reply_lower), *shorts]
+        theirs = bool(written) and (weekday in days.said.lower() or short.search(days.said) is not None)
         for match in written:
             if _weekday_backed(reply, match, index, days) or (theirs and _said_as_theirs(reply, *match.span())):
                 continue

@@ -7,6 +7,7 @@ model (LLM or playbook) can repeat them. Times are given in the store's time zon
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
@@ -39,11 +40,18 @@ def when(moment: datetime | None, shop: Shop) -> When | None:
     """`moment` in the shop's time zone, written the way its locale writes dates and times."""
     if moment is None:
         return None
-    local = moment.astimezone(ZoneInfo(shop.timezone))
-    return When(
-        iso=local.isoformat(),
-        date=format_date(local, "full", locale=shop.locale),
-        time=format_time(local, "short", locale=shop.locale).replace(_NARROW_SPACE, " "),
+    iso, day, time = _written(moment, shop.timezone, shop.locale)
+    return When(iso=iso, date=day, time=time)
+
+
+# A turn writes the same moments more than once (the order's, then its packages'; each request of a conversation).
+@lru_cache(maxsize=1024)
+def _written(moment: datetime, timezone: str, locale: str) -> tuple[str, str, str]:
+    local = moment.astimezone(ZoneInfo(timezone))
+    return (
+        local.isoformat(),
+        format_date(local, "full", locale=locale),
+        format_time(local, "short", locale=locale).replace(_NARROW_SPACE, " "),
     )
 
 

@@ -13,12 +13,12 @@ import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from itertools import pairwise
 
 from babel.dates import format_skeleton
 
 from agent import prompts
 from agent.dates_said import Deadline
-from agent.playbook.acts import one_slip
 from agent.playbook.compose import STALE_AFTER_DAYS, Answer, Composer
 from tools.list_fulfillments import FulfillmentsResult
 from tools.views import OrderOverview, Package, RefundView
@@ -201,19 +201,55 @@ def refund_gap_asked(text: str) -> bool:
     one slip of the keyboard from a listed one ("mony", "refnded") counts as that word."""
     words = prompts.toml("deadlines.toml")["refund_gap"]
     said = re.findall(r"[\w']+", text.lower().replace("’", "'"))
-    plain = " " + " ".join(said + [_listed(w, words["money"]) for w in said]) + " "
+    plain = " " + " ".join(said + [_money_word(w) for w in said]) + " "
     money = _AMOUNT.search(text) is not None or any(f" {w} " in plain for w in words["money"])
     # "I paid 160 and got 120 back": two sums named beside the money say it fell short without a word of part.
     sums = {m for m in _SUM.findall(re.sub(r"\S+@\S+", " ", text))}
     return money and (len(sums) >= 2 or any(f" {w} " in plain for w in words["part"]))
 
 
+@lru_cache(maxsize=4096)
+def _money_word(word: str) -> str:
+    """The word of money `word` is one slip from, or `word` itself: asked of every word of every new message, so
+    each word is compared with the list once."""
+    return _listed(word, prompts.toml("deadlines.toml")["refund_gap"]["money"])
+
+
 def _listed(word: str, listed: list[str]) -> str:
     """The listed word `word` is one slip from, or `word` itself (short words are too easily one slip from another)."""
     if len(word) < 4 or word in listed:
         return word
-    slips = one_slip(word)
-    return next((w for w in listed if len(w) >= 4 and w in slips), word)
+    size = len(word)
+    return next((w for w in listed if len(w) >= 4 and abs(len(w) - size) <= 1 and _one_slip_apart(word, w)), word)
+
+
+_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
+
+
+def _one_slip_apart(word: str, other: str) -> bool:
+    """Whether `other` is in `one_slip(word)`, tested directly: building every slip of each word of a message cost
+    more than the rest of reading it. The same edits: a letter dropped, two neighbours swapped, a letter mistyped or
+    added (as a lowercase letter, like `one_slip`'s)."""
+    size = len(word)
+    if len(other) == size - 1:  # dropped
+        i = _first_difference(word, other)
+        return word[i + 1 :] == other[i:]
+    if len(other) == size + 1:  # added
+        i = _first_difference(word, other)
+        return other[i] in _LETTERS and other[i + 1 :] == word[i:]
+    if len(other) != size:
+        return False
+    i = _first_difference(word, other)
+    if i == size:  # the same word: a letter "mistyped" as itself, or a doubled letter swapped
+        return any(c in _LETTERS for c in word) or any(a == b for a, b in pairwise(word))
+    if other[i] in _LETTERS and word[i + 1 :] == other[i + 1 :]:  # mistyped
+        return True
+    return i + 1 < size and word[i] == other[i + 1] and word[i + 1] == other[i] and word[i + 2 :] == other[i + 2 :]
+
+
+def _first_difference(a: str, b: str) -> int:
+    """The first index where `a` and `b` differ (the shorter one's length when one begins the other)."""
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
 
 
 # "$40", "£ 12.50", "40€", "40 USD": an amount with its currency.

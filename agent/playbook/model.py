@@ -329,6 +329,12 @@ def _own_orders(intent: Intent, text: str) -> Intent:
     return replace(intent, acts=(intent.acts - {"policy_question", "out_of_scope"}) | asked)
 
 
+# Every model request of a turn reads the same message again: its order numbers are read once.
+@lru_cache(maxsize=4096)
+def _order_numbers(text: str, postal_code: str | None, name_format: NameFormat | None) -> tuple[str, ...]:
+    return tuple(order_numbers(text, postal_code, name_format))
+
+
 def _picked(state: State, text: str) -> str | None:
     """The listed order a message picks: any way of naming one while Lumen asks which; afterwards ("and the first
     one?", "what about the boots?") only a position or an item that names another listed order."""
@@ -412,7 +418,7 @@ class Playbook:
         new.refund_gap = new.refund_gap or refund_gap_asked(text)
         # Only while Lumen asks for the details: what was said before an answer was answered then.
         new.heard = (*state.heard, text) if state.awaiting in _ASKING_DETAILS else (text,)
-        several = order_numbers(text, details.postal_code, state.name_format)
+        several = _order_numbers(text, details.postal_code, state.name_format)
         if len(several) > 1:
             new.orders = tuple(several)
             new.order_emails = tuple(emails_by_order(text, several).items())
@@ -1214,6 +1220,7 @@ _SPEAKER_LINE = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
 def _own_lines(text: str) -> str:
     """The message without the lines it puts in another speaker's mouth (split as Python splits lines, so a vertical
     tab or a line separator breaks a line too)."""
@@ -1441,6 +1448,7 @@ def _asks_of_order(intent: Intent, text: str) -> bool:
     return bool((intent.acts | _clause_acts(text)) & (_CONCERNS | {"where_is_order", "package_followup"}))
 
 
+@lru_cache(maxsize=4096)
 def _no_handoff_asked(text: str) -> bool:
     """Whether a clause of the message asks not to be passed on, however short ("5102 a@b.c where is it? please
     don't escalate, just tell me"): the reader's sure reading of each clause of two words or more, which the

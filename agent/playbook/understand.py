@@ -1265,6 +1265,7 @@ def _outside_negation(text: str) -> str:
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "`": "'"})
 
 
+@lru_cache(maxsize=4096)  # asked on every model request of a turn, of the same message
 def address_change_asked(text: str, probability: float) -> bool:
     """Whether a message the reader hears as a change of address (with this `probability`) asks for one: with words
     that ask for a change outside a negation ("can it go to my work instead", "I put the wrong postcode"), or, heard
@@ -1464,6 +1465,11 @@ def items_as_the_order(text: str, names: Sequence[str]) -> str:
         reverse=True,
     )
     if not words:
+        return text
+    lowered = text.lower()
+    if text.isascii() and all(w.isascii() for w in words) and not any(w in lowered for w in words):
+        # No item word in the message, so nothing to write as "my order": the pattern, new for each order, cost more
+        # to compile than the rest of the reading. (ASCII only: a case-blind match may pair other letters.)
         return text
     item = "(?:" + "|".join(re.escape(w) + r"(?:e?s)?" for w in words) + ")"
     run = re.compile(rf"\b{_ITEM_DETERMINER}{item}(?:[\s-]+{item})*\b", re.IGNORECASE)
