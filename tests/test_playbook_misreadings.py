@@ -7,6 +7,11 @@
 4. One capitalised word where a shop is named ("I got it from Backcountry") may be another retailer: the reply holds
    both readings; a word said not to be the shop ("I didn't order it on Zalando") never is.
 
+Then what probing in many voices found (section 5): a clause that names nothing of its own beside an order question
+("is late, whats going on?") taken for a question about something else; a yes of two words ("ok yeah have someone
+look at it") not taking up an offer made in passing; another shipping service asked for ("ship it express instead")
+read as a change of address.
+
 The stores are invented here (an Australian shop with four-digit postcodes, so a postcode is shaped like an order
 number); no eval store's orders, names or products are used.
 """
@@ -86,6 +91,7 @@ STORE: dict[str, Any] = {
         _order("#2122", OTHER_EMAIL, "3350", "Folding Saw",
                _package("AP21220001", "Folding Saw", "DELIVERED", "2026-12-03T02:00:00Z")),
         _order("#2123", OTHER_EMAIL, "3350", "Camp Oven", None),
+        _order("#2124", EMAIL, "3000", "Fly Net", _package("AP21240001", "Fly Net", "DELAYED", "2026-12-05T03:00:00Z")),
     ],
 }  # fmt: skip
 
@@ -251,3 +257,71 @@ async def test_the_reply_holds_both_readings_and_looks_nothing_up(store: Path, m
     said = await replies(store, message)
     word = retailer_word(message, OWN)
     assert word is not None and word in said[0] and "Quokka Ridge Supply" in said[0] and "order number" in said[0]
+
+
+# --- 5. what probing found ---------------------------------------------------------------------------------------
+def _out_of_scope_line() -> str:
+    import tomllib
+
+    table = tomllib.loads((Path(__file__).parents[1] / "prompts" / "replies.toml").read_text(encoding="utf-8"))
+    entry = table["out_of_scope"]
+    text = entry.get("text") or next(iter(entry.values()))
+    return str(text).split("{")[0]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        f"2114 {EMAIL} is late, whats going on?",
+        "order 2114 3000 - delayed?? by how long",
+        f"{EMAIL} where's 2114, how come?",
+        f"2124 {EMAIL} it's been days, what's happening with it",
+    ],
+)
+async def test_a_clause_naming_nothing_of_its_own_asks_about_the_order(store: Path, message: str) -> None:
+    said = await replies(store, message)
+    assert re.search(r"AP21[12]40001", said[0])  # the order's status
+    assert _out_of_scope_line() not in said[0]
+
+
+async def test_a_clause_about_something_else_is_still_heard(store: Path) -> None:
+    said = await replies(store, f"2114 {EMAIL} where is it, and do you sell gift cards?")
+    assert "AP21140001" in said[0] and _out_of_scope_line() in said[0]
+
+
+@pytest.mark.parametrize(
+    "yes", ["ok yeah have someone look at it", "alright sure, get a person onto it", "ok yep pass it on", "yes"]
+)
+async def test_a_yes_of_a_word_or_two_takes_up_an_offer_made_in_passing(store: Path, yes: str) -> None:
+    said, escalations = await _conversation(store, f"2124 {EMAIL} whats happening with it?", yes)
+    assert "support team" in said[0]  # offered, in passing
+    assert [e.order_name for e in escalations] == ["#2124"] and escalations[0].id in said[1]
+
+
+@pytest.mark.parametrize("no", ["ok thanks", "ok cool, I'll wait", "nah all good"])
+async def test_an_ok_alone_after_an_offer_in_passing_hands_nothing_over(store: Path, no: str) -> None:
+    _, escalations = await _conversation(store, f"2124 {EMAIL} whats happening with it?", no)
+    assert escalations == []
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        f"2114 {EMAIL} can you ship it express instead?",
+        f"fedex it instead pls 2114 {EMAIL}",
+        f"could you overnight it instead? it's for a wedding. 2114 {EMAIL}",
+        f"{EMAIL} #2114 send it priority mail instead",
+    ],
+)
+async def test_another_shipping_service_asked_is_no_change_of_address(store: Path, message: str) -> None:
+    said = await replies(store, message)
+    assert "AP21140001" in said[0] and "address" not in said[0]
+    assert "shipping" in said[0] and said[0].rstrip().endswith("?")  # what Lumen can't do; the team offered
+
+
+@pytest.mark.parametrize(
+    "message", [f"2114 {EMAIL} ship it to my work instead", f"2114 {EMAIL} can you change the address and express it"]
+)
+async def test_a_new_address_beside_a_service_is_still_a_change_of_address(store: Path, message: str) -> None:
+    said = await replies(store, message)
+    assert "address" in said[0] and said[0].rstrip().endswith("?")

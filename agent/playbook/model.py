@@ -602,7 +602,8 @@ class Playbook:
         # takes an offer asked as a question, or any offer when a request follows it.
         # A yes that goes on to ask for the team ("yeah have someone look into it") takes a soft offer too; a yes
         # that goes on to say something else ("yes it arrived, thanks") does not.
-        yes = yes or (intent.accept and intent.acts <= _ONLY_YES and _yes_then_ask(turn.user))
+        # The whole message may read as an "ok" ("alright sure, get a person onto it"): its opening yes says more.
+        yes = yes or (intent.acts <= _ONLY_YES | {"acknowledge"} and _yes_then_ask(turn.user))
         opens_yes = (
             (state.offer_asked or wants is not None)
             and not intent.decline  # "ah sure leave it, I'll wait": the whole message says no
