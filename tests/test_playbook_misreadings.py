@@ -131,6 +131,22 @@ def test_two_bare_numbers_joined_as_orders_stay_two_candidates(fmt: NameFormat |
     assert order_numbers("2114 & 2115 - me again", None, fmt) == ["2114", "2115"]
 
 
+@pytest.mark.parametrize(
+    ("message", "read"),
+    [
+        ("2120 arrived smashed and 2121 i want to cancel", ["2120", "2121"]),  # each in a clause of its own
+        ("can u cancel 2121 pls, and 2120 came broken", ["2121", "2120"]),
+        ("hey is 2114 still coming? 3000", ["2114"]),  # the second alone after the first's question: its postcode
+        ("2114 is late, 3000", ["2114"]),
+        ("where's 2114? I'm in 3000", ["2114"]),  # placed by a word before it
+    ],
+)
+def test_two_bare_numbers_each_said_something_of_are_two_orders(message: str, read: list[str]) -> None:
+    details = extract_details(message, None, "AU", NameFormat("#", ""))
+    assert order_numbers(message, details.postal_code, NameFormat("#", "")) == read
+    assert details.postal_code == (None if len(read) > 1 else "3000")
+
+
 def test_the_shops_own_suffix_is_still_part_of_the_name() -> None:
     suffixed = NameFormat("#", "-NF")
     assert extract_details("2114-NF 3000 - it's urgent", None, "AU", suffixed).order_number == "2114-NF"

@@ -321,8 +321,13 @@ def _each_in_its_clause(rest: str) -> bool:
     if len(numbers) != 2 or len(numbers[0].group(1)) != len(numbers[1].group(1)):
         return False
     between = rest[numbers[0].end() : numbers[1].start()]
-    words = re.findall(r"[A-Za-z]{2,}", between)
-    return bool(words and _CLAUSE_BETWEEN.search(between) and not _PLACE_BEFORE.search(between))
+    breaks = list(_CLAUSE_BETWEEN.finditer(between))
+    if not breaks or not re.search(r"[A-Za-z]{2}", between) or _PLACE_BEFORE.search(between):
+        return False
+    # The second number's own clause says something of it too ("... and 2121 I want to cancel"); one standing alone
+    # after the first's question ("is 4422 still coming? 0110") is its postcode.
+    after = _CLAUSE_BETWEEN.split(rest[numbers[1].end() :], maxsplit=1)[0]
+    return bool(re.search(r"[A-Za-z]{2}", between[breaks[-1].end() :] + " " + after))
 
 
 def _order_of_two(first: str, second: str, country: str | None) -> str | None:
