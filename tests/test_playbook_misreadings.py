@@ -139,6 +139,7 @@ def test_two_bare_numbers_joined_as_orders_stay_two_candidates(fmt: NameFormat |
         ("hey is 2114 still coming? 3000", ["2114"]),  # the second alone after the first's question: its postcode
         ("2114 is late, 3000", ["2114"]),
         ("where's 2114? I'm in 3000", ["2114"]),  # placed by a word before it
+        ("can i grab 2114 today?? postocde 3000", ["2114"]),  # labelled by one word alone (a typo of postcode)
     ],
 )
 def test_two_bare_numbers_each_said_something_of_are_two_orders(message: str, read: list[str]) -> None:

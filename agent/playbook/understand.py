@@ -327,7 +327,11 @@ def _each_in_its_clause(rest: str) -> bool:
     # The second number's own clause says something of it too ("... and 2121 I want to cancel"); one standing alone
     # after the first's question ("is 4422 still coming? 0110") is its postcode.
     after = _CLAUSE_BETWEEN.split(rest[numbers[1].end() :], maxsplit=1)[0]
-    return bool(re.search(r"[A-Za-z]{2}", between[breaks[-1].end() :] + " " + after))
+    before = re.findall(r"[A-Za-z]{2,}", between[breaks[-1].end() :])
+    if len(before) == 1 and not re.search(r"[A-Za-z]{2}", after):
+        # One word before it and nothing after labels the number ("?? postocde 6018"): an order only so labelled.
+        return before[0].lower().startswith("order")
+    return bool(before or re.search(r"[A-Za-z]{2}", after))
 
 
 def _order_of_two(first: str, second: str, country: str | None) -> str | None:
