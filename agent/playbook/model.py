@@ -36,11 +36,13 @@ from agent.dates_said import Deadline, deadline_named
 from agent.playbook.acts import THRESHOLD, Act, negated_spans, read_acts, read_acts_together
 from agent.playbook.compose import Answer, Composer, indefinite_article, one_full_stop
 from agent.playbook.deadline import deadline_answer, refund_gap_answer, refund_gap_asked, refunded_in_full
+from agent.playbook.offers import cases_said, handed_over, offer_left
 from agent.playbook.own_orders import own_orders_asked
 from agent.playbook.service_change import service_change_asked
 from agent.playbook.understand import (
     EMAIL,
     ITEM_PROBLEMS,
+    ORDER_ACTS,
     POLICY_QUESTION,
     REQUESTS,
     UNSURE,
@@ -61,6 +63,7 @@ from agent.playbook.understand import (
     other_order_asked,
     position_named,
     recency_named,
+    retailer_word,
     second_thoughts,
     subject_as_the_order,
     unseen_asked,
@@ -150,6 +153,9 @@ class State:
     name_format: NameFormat | None = None  # how the shop writes its order names: other letters are no part of one
     # The offer the shopper just said no to (offer, topic, order), for one turn: "actually wait, yes" takes it up.
     declined: tuple[str, str | None, str | None] | None = None
+    # The other offers the last reply made beside `offer`, one per order (offer, topic, order): a reply about several
+    # orders, each with something for the team ("1042 came broken and I want to cancel 1050"). A yes takes up all.
+    more_offers: tuple[tuple[str, str | None, str], ...] = ()
 
 
 @dataclass
@@ -452,6 +458,7 @@ class Playbook:
                 state,
                 status_shown=False,
                 declined=None,
+                more_offers=(),
                 awaiting="escalation_offer" if offer else awaiting,
                 offer=offer,
                 offer_topic=topic if offer else None,
@@ -490,8 +497,13 @@ class Playbook:
 
         # Only without details: "ordered from Springfield, #4410 a@b.c" names a place, and the details are for a lookup.
         elsewhere = None if intent.other_platform or new_details or state.current_order else self._elsewhere(turn.user)
+        maybe = None if elsewhere or new_details or state.current_order else retailer_word(turn.user, self.own_names)
         if elsewhere is not None:
             intent = replace(intent, acts=intent.acts | {"other_platform"}, platform=elsewhere)
+        elif maybe is not None and intent.platform is None and not intent.human:
+            # "I got it from Backcountry": one capitalised word where a shop is named may be a retailer, a town or a
+            # person; no rule tells which, so the reply holds both (theirs to ask, or ours with its number).
+            return self._reply(state, "other_platform_maybe", platform=maybe)
         elif intent.other_platform and intent.platform is None and names_no_other_shop(turn.user, self.own_names):
             # "I bought it from <our own site>", "ordered from Leeds": where it was placed is named, and it is this
             # shop, a place or a person; no marketplace is named: the order is asked about here.
@@ -596,7 +608,8 @@ class Playbook:
         # takes an offer asked as a question, or any offer when a request follows it.
         # A yes that goes on to ask for the team ("yeah have someone look into it") takes a soft offer too; a yes
         # that goes on to say something else ("yes it arrived, thanks") does not.
-        yes = yes or (intent.accept and intent.acts <= _ONLY_YES and _yes_then_ask(turn.user))
+        # The whole message may read as an "ok" ("alright sure, get a person onto it"): its opening yes says more.
+        yes = yes or (intent.acts <= _ONLY_YES | {"acknowledge"} and _yes_then_ask(turn.user))
         opens_yes = (
             (state.offer_asked or wants is not None)
             and not intent.decline  # "ah sure leave it, I'll wait": the whole message says no
@@ -666,6 +679,9 @@ class Playbook:
         if result.status in ("created", "already_created") and result.reference:
             reply_to = result.reply_to or state.email or ""
             escalations = state.escalations | {order or "": (result.reference, reply_to)}
+            several = self._more_offers_taken(state, turn)
+            if several is not None:
+                return several
             # The hand-off answers whatever was pending: the offer, a "why" the team will explain, worries voiced.
             done = replace(
                 state,
@@ -692,6 +708,24 @@ class Playbook:
             )
             return self._reply(pending, "ask_contact_email", awaiting="contact_email")
         return self._reply(state, "escalation_failed")
+
+    def _more_offers_taken(self, state: State, turn: Turn) -> ToolStep | ReplyStep | None:
+        """After a hand-off, with offers for other orders taken up by the same yes (`offers.py`): the next one handed
+        over, or once all are, one reply giving each order's reference. None when the yes took up one offer."""
+        made = handed_over((c.args, c.result) for c in turn.calls if c.name == "escalate")
+        left = offer_left(state.more_offers, [h.order for h in made] + list(state.escalations))
+        if left is not None and state.awaiting == "escalation_offer":
+            reason, topic, order = left
+            args = {"reason": reason, "summary": self._summary(topic or reason, order), "order_number": order}
+            return ToolStep("escalate", args | ({"shopper_email": state.email} if state.email else {}))
+        if len(made) < 2:
+            return None
+        said = [o[2] for o in state.more_offers] + [state.offer_order or ""]  # as the reply offered them
+        made.sort(key=lambda h: said.index(h.order) if h.order in said else len(said))
+        done = replace(state, escalations=state.escalations | {h.order: (h.reference, h.reply_to) for h in made})
+        done = replace(done, pending_reason=None, pending_summary=None, asked_why=False, concerns=frozenset())
+        cases = cases_said(made, self.r.template("escalated_case"), self.compose.locale)
+        return self._reply(done, "escalated_several", cases=cases, email=made[-1].reply_to)
 
     def _facts_before_handoff(self, turn: Turn, order: str | None) -> str | None:
         """The order's facts, when this turn looked its packages up before handing it over (a shopper who asked for
@@ -831,6 +865,10 @@ class Playbook:
             intent = _request_and_parcel(intent, said, tuple(i.name for i in order.items))
         said = ". ".join(state.heard[-_HEARD_TURNS:]) if first_look and state.heard else turn.user
         intent = _both_heard(intent, _own_lines(said), tuple(i.name for i in order.items))
+        if state.deadline is not None and service_change_asked(said) == "hold_order":
+            # "Can you hold it, I'm away till the 14th": the day is when the shopper can take it in, not a day the order
+            # is needed by: the hold is what is asked (the status, what Lumen can't do, the team), not the deadline.
+            state = replace(state, deadline=None)
         special = self._money_or_deadline(state, order, fulfillments, intent, first_look=first_look)
         special = special or self._special_answer(order, fulfillments, intent, first_look=first_look)
         special = special or self._service_change(order, fulfillments, intent, turn.user)
@@ -951,7 +989,7 @@ class Playbook:
         """ "Orders 1234 and 5678": each looked up with the same proof, then one reply about all of them."""
         answers: list[str] = []
         current: str | None = None
-        offer: tuple[str, str | None, str] | None = None
+        offers: list[tuple[str, str | None, str]] = []
         asked = _asked_per_order(turn.user, state.orders)
         for number in state.orders:
             found = _result_for(turn, "find_order", number)
@@ -977,15 +1015,16 @@ class Playbook:
                 answer = self._one_of_several(result.order, fulfillments, intent, asked.get(number))
                 answers.append(answer.text)
                 current = result.order.order_number
-                if answer.offer:  # the last order with something for the team is the one a yes hands over
-                    offer = (answer.offer, answer.topic, current)
+                if answer.offer:  # each order with something for the team: a yes hands each over
+                    offers.append((answer.offer, answer.topic, current))
         done = replace(
             state, orders=(), order_emails=(), concerns=frozenset(), current_order=current, order_number=current
         )
-        if offer is None:
+        if not offers:
             return self._shown(self._answered("\n\n".join(answers), done))
-        done = replace(done, offer_order=offer[2])
-        return self._shown(self._answered("\n\n".join(answers), done, offer=offer[0], topic=offer[1]))
+        offer, topic, order = offers[-1]
+        step = self._answered("\n\n".join(answers), replace(done, offer_order=order), offer=offer, topic=topic)
+        return self._shown(replace(step, state=replace(step.state, more_offers=tuple(offers[:-1]))))
 
     def _one_of_several(
         self, order: OrderOverview, result: FulfillmentsResult, intent: Intent, asked: frozenset[Act] | None
@@ -1278,7 +1317,15 @@ def _asked_beside(text: str) -> tuple[tuple[Act, str], ...]:
             reading = read_acts(clause)
             if reading.top in _ABOUT_SHOP and reading.probabilities[reading.top] >= THRESHOLD:
                 found.append((reading.top, clause))
-    return tuple(found)
+    return tuple((act, clause) for act, clause in found if not _of_the_order(clause))
+
+
+def _of_the_order(clause: str) -> bool:
+    """Whether a clause that names nothing of its own asks about the order beside it ("is late, whats going on?",
+    "delayed?? by how long"): set after the words "my order", the act reader hears an order question in it; a
+    clause about something else ("what are your hours", "do you have the mug in blue") stays about that."""
+    reading = read_acts(f"my order {clause}")
+    return reading.top in ORDER_ACTS and reading.probabilities[reading.top] >= THRESHOLD
 
 
 def _read_clauses_together(text: str) -> None:
@@ -1330,11 +1377,21 @@ def _opens_with_yes(text: str) -> bool:
 
 
 def _yes_then_ask(text: str) -> bool:
-    """Whether the message opens with a word of yes and the rest, read on its own, accepts or asks for a person."""
+    """Whether the message opens with a yes of a word or two ("yeah", "ok yeah", "oh sure") and the rest, read on its
+    own, accepts or asks for a person ("... have someone look at it")."""
     words = text.strip().split()
-    if len(words) < 2 or read_acts(words[0]).top != "accept":
-        return False
-    return read_acts(" ".join(words[1:])).top in _ONLY_YES
+    for size in (1, 2):
+        if len(words) > size and _a_yes(words[:size]):
+            return read_acts(" ".join(words[size:])).top in _ONLY_YES
+    return False
+
+
+def _a_yes(words: list[str]) -> bool:
+    """Whether a word or two say yes: read so together, or each an "ok" or a yes and one a yes ("ok yeah")."""
+    if read_acts(" ".join(words)).top == "accept":
+        return True
+    tops = [read_acts(w.strip(",.!")).top for w in words]
+    return "accept" in tops and set(tops) <= {"accept", "acknowledge"}
 
 
 def _result_for(turn: Turn, tool: str, order_number: str) -> Any:

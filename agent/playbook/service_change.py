@@ -72,4 +72,21 @@ def service_change_asked(text: str) -> ServiceChange | None:
     return None
 
 
+def shipping_change_spans(text: str) -> list[tuple[int, int]]:
+    """Where a message asks for another shipping service or carrier ("ship it [express instead]", "[fedex it] over"):
+    the spans of those words, so a reading of other requests can leave them out ("instead" there asks no new
+    address, "send it" no replacement)."""
+    if service_change_asked(text) != "change_shipping":
+        return []
+    plain = text.replace("’", "'")
+    spans = []
+    for found in _patterns()["change"].finditer(plain):
+        after = _INSTEAD.match(plain, found.end())  # "ship it express [instead]": the service's own "instead"
+        spans.append((found.start(), after.end() if after else found.end()))
+    return spans
+
+
+_INSTEAD = re.compile(r"\s+(?:\w+\s+){0,2}?instead\b", re.IGNORECASE)
+
+
 _CLAUSE = re.compile(r"[.,;!?]+|\b(?:and|but|also)\b", re.IGNORECASE)

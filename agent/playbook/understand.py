@@ -7,6 +7,7 @@ Nothing here knows a store: order numbers, emails and postal codes are recognise
 from __future__ import annotations
 
 import re
+import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -17,6 +18,7 @@ from babel import Locale
 from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS
 from agent.playbook.acts import THRESHOLD, Act, ActReading, negated_spans, read_acts
+from agent.playbook.service_change import shipping_change_spans
 from shopify.names import NameFormat, fits_postal_code
 
 # What Lumen just asked for; "retry" follows a failed lookup (a new number, email or postcode may come).
@@ -219,7 +221,7 @@ def extract_details(
     own = _emails_for_orders(text, len(emails))
     _read_order_number(details, rest, awaiting, country, name_format, emails=own)
     if details.order_number and not details.postal_code and awaiting != "factor":
-        details.postal_code = _postcode_beside(rest, details.order_number, emails=own)
+        details.postal_code = _postcode_beside(rest, details.order_number, emails=own, fmt=name_format)
     return details
 
 
@@ -250,7 +252,7 @@ def _read_order_number(
     if spaced:
         details.order_number = spaced[0][1]
         return
-    suffixed = [m for m in _SUFFIXED_ORDER.findall(rest) if _own_suffix(m, fmt)]
+    suffixed = [m.group(1) for m in _SUFFIXED_ORDER.finditer(rest) if _suffix_of_name(rest, m, fmt)]
     if suffixed:
         details.order_number = re.sub(r"\s", "", suffixed[-1])
         return
@@ -301,7 +303,35 @@ def _names_several(rest: str, emails: int) -> bool:
     """Whether a message names several orders, so that no number in it is another's postcode: words join them
     ("orders 5521 and 5530", "7310 & 7324"), or it gives two emails or more, one for each ("mine is 7310 a@x.com, my
     partner's 7324 b@y.com"; an order's proof is its own email, so each number there is an order)."""
-    return bool(_SEVERAL.search(rest)) or emails >= 2
+    return bool(_SEVERAL.search(rest)) or emails >= 2 or _each_in_its_clause(rest)
+
+
+# What ends one clause and starts another between two numbers: "2120 came broken and 2121 i want to cancel".
+_CLAUSE_BETWEEN = re.compile(r"[,;.!?+&]|\b(?:and|but|also|plus|then|while)\b", re.IGNORECASE)
+# Words just before a number that place the shopper, making it a postcode: "I'm in 3000", "delivering to 3350".
+_PLACE_BEFORE = re.compile(r"\b(?:in|at|to|near|around|postcode|post code|zip|suburb)\W*$", re.IGNORECASE)
+
+
+def _each_in_its_clause(rest: str) -> bool:
+    """Whether two bare numbers of one length each stand in a clause of its own, words and a clause break between
+    them ("2120 arrived smashed and 2121 I want to cancel", "can you cancel 2121, and 2120 came broken"): two
+    orders, each with what is said of it, not an order and its postcode ("2114 3000", "2114, 3000", "where's 2114?
+    I'm in 3000")."""
+    numbers = _plain_numbers(rest)
+    if len(numbers) != 2 or len(numbers[0].group(1)) != len(numbers[1].group(1)):
+        return False
+    between = rest[numbers[0].end() : numbers[1].start()]
+    breaks = list(_CLAUSE_BETWEEN.finditer(between))
+    if not breaks or not re.search(r"[A-Za-z]{2}", between) or _PLACE_BEFORE.search(between):
+        return False
+    # The second number's own clause says something of it too ("... and 2121 I want to cancel"); one standing alone
+    # after the first's question ("is 4422 still coming? 0110") is its postcode.
+    after = _CLAUSE_BETWEEN.split(rest[numbers[1].end() :], maxsplit=1)[0]
+    before = re.findall(r"[A-Za-z]{2,}", between[breaks[-1].end() :])
+    if len(before) == 1 and not re.search(r"[A-Za-z]{2}", after):
+        # One word before it and nothing after labels the number ("?? postocde 6018"): an order only so labelled.
+        return before[0].lower().startswith("order")
+    return bool(before or re.search(r"[A-Za-z]{2}", after))
 
 
 def _order_of_two(first: str, second: str, country: str | None) -> str | None:
@@ -372,6 +402,33 @@ def _own_suffix(name: str, fmt: NameFormat | None) -> bool:
     return len(suffix) < 2 or not suffix.isalpha() or _own_letters(suffix, fmt)
 
 
+# A word's contraction after the letters: "3000 - it's urgent", "2114-I'm away" are sentences, never a name's suffix.
+_CONTRACTION_AFTER = re.compile(r"^['’]\w")
+
+
+def _suffix_of_name(text: str, found: re.Match[str], fmt: NameFormat | None) -> bool:
+    """Whether the dashed letters after a number (`_SUFFIXED_ORDER`) are part of an order's name, not the next
+    words of the sentence: the shop's own suffix (`_own_suffix`), and written as a name is, not as prose. Lowercase
+    after a dash with spaces round it ("2114 3000 - it's urgent", "3000 - me again"), a contraction ("3000-it's"),
+    a word that is never a suffix ("3000 - OK"), or, where the shop's format is unknown, capitals in a message
+    shouted in capitals, are words: the numbers before them stay bare (an order and its postcode, or two orders)."""
+    name = found.group(1)
+    dash = re.search(r"\s?-\s?", name)
+    suffix = name[dash.end() :] if dash else ""
+    if _CONTRACTION_AFTER.match(text[found.end() :]) or suffix.upper() in _NOT_SUFFIXES:
+        return False
+    spaced = dash is not None and " " in dash.group() and suffix.isalpha()
+    if spaced and (suffix.islower() or (fmt is None and _shouted(text))):
+        return False
+    return _own_suffix(name, fmt)
+
+
+def _shouted(text: str) -> bool:
+    """Whether a message is written in capitals ("ORDER 2114 3000 - ME AGAIN"): its capitals then say nothing."""
+    letters = re.sub(r"[^A-Za-z]", "", text)
+    return len(letters) >= 6 and letters.isupper()
+
+
 def _spaced_names(text: str, fmt: NameFormat | None = None) -> list[tuple[int, str]]:
     """Order names typed with spaces ("QRS 7310 IE", "AB 7312"), where each starts: capitals that are neither a word
     nor a currency code and, when the shop's format is known, are its own letters ("TX 73301" in a shop of plain
@@ -435,11 +492,17 @@ def _names_another_order(text: str, numbers: list[re.Match[str]]) -> bool:
 
 # What glued before a number makes it part of an order's name, not a postcode: "RH-2610", "#2610", "AB2610".
 _NAME_BEFORE = re.compile(r"(?:[A-Za-z]-?|#\s*)$")
-# What glued after a number makes it an order's name with a suffix, not a postcode: "2610-KX", "2610 - kx".
-_NAME_AFTER = re.compile(r"^\s?-\s?[A-Za-z]{1,3}(?![\w@])")
 
 
-def _postcode_beside(rest: str, order_number: str, *, emails: int = 0) -> str | None:
+def _named_after(rest: str, number: re.Match[str], fmt: NameFormat | None) -> bool:
+    """Whether a number is written as an order's name with its suffix ("2610-KX", "2610 - KX"), not a postcode
+    followed by words ("3000 - it's urgent"): the letters after it read as `_suffix_of_name` reads them."""
+    found = _SUFFIXED_ORDER.match(rest, number.start())
+    lettered = found is not None and re.search(r"[A-Za-z]", found.group(1)) is not None
+    return found is not None and lettered and _suffix_of_name(rest, found, fmt)
+
+
+def _postcode_beside(rest: str, order_number: str, *, emails: int = 0, fmt: NameFormat | None = None) -> str | None:
     """A bare code-shaped number beside the order number ("XY-0053 10001", "order 2114 3000") is the postcode;
     not where the message names several orders ("orders 5521 and 5530", or an email for each: `_names_several`),
     nor a number written as an order's name with its suffix ("2610-KX (a@x.ca) and 2611-KX (b@y.ca)")."""
@@ -452,7 +515,7 @@ def _postcode_beside(rest: str, order_number: str, *, emails: int = 0) -> str | 
         and _POSTAL_SHAPE.match(m.group(1))
         and not _NOT_A_CODE.search(rest[: m.start()])
         and not _NAME_BEFORE.search(rest[: m.start()])
-        and not _NAME_AFTER.match(rest[m.end() :])
+        and not _named_after(rest, m, fmt)
     ]
     return others[0] if len(others) == 1 else None
 
@@ -1041,15 +1104,71 @@ def foreign_shop(text: str, own: Sequence[str] = ()) -> str | None:
     Only a name that is surely a business's (`_named_as_business`) and not this shop's (`own`: its name, the
     assistant's, its domains) is one; a town ("ordered from Leeds"), a person ("from Sarah's account"), a day, a
     month, a payment method or a country never is."""
-    for found in _FOREIGN_SHOP.finditer(_without_emails(text)):
+    plain = _without_emails(text)
+    for found in _FOREIGN_SHOP.finditer(plain):
         name = (found.group("domain") or found.group("name") or "").strip(".")
         if _POSSESSIVE.search(name) or _NOT_A_SHOP.match(name) or places_named(name):
             continue  # "ordered from Sarah's account": a person's; "ordered on Monday", "from France"
         if is_own_shop(name, own):
             return None
+        if _negated_at(plain, found.start("name") if found.group("name") else found.start("domain")):
+            continue  # "I didn't order it on Zalando", "not from Backcountry": said not to be where it came from
         if _named_as_business(name, found):
             return name
     return None
+
+
+def _negated_at(text: str, position: int) -> bool:
+    """Whether a negation's scope covers `position` ("I didn't order it on [Zalando]"), or "not" stands just before
+    the preposition that names the place of purchase ("I ordered from you, not from Zalando")."""
+    if any(start <= position < end for start, end in negated_spans(text)):
+        return True
+    return bool(re.search(r"\b(?:not|never|n't)\s+(?:\w+\s+){0,1}$", text[:position].replace("’", "'"), re.IGNORECASE))
+
+
+def retailer_word(text: str, own: Sequence[str] = ()) -> str | None:
+    """A single capitalised word in the place a shop is named ("I got it from Backcountry", "ordered via Quillby"):
+    maybe another retailer, maybe a town or a person ("ordered from Leeds", "from Priya"), which no rule can tell
+    apart, so the playbook answers both ways (`other_platform_maybe`). None for anything `foreign_shop` judges, a
+    word that is surely no shop (a carrier, a country, a city the time zones name, a day, a month, this shop, the
+    start of a day's name: "on Thanksgiving weekend"), a person said so ("from Priya, she said"), a word under a
+    negation, or a message shouted in capitals (there capitals tell nothing)."""
+    plain = _without_emails(text)
+    if not re.search(r"[a-z]", plain):
+        return None
+    for found in _FOREIGN_SHOP.finditer(plain):
+        name = found.group("name") or ""
+        if not re.fullmatch(r"[A-Z][a-z][\w'’\-]*", name) or _POSSESSIVE.search(name) or _NOT_A_SHOP.match(name):
+            continue
+        after = plain[found.end("name") :]
+        if _no_retailer(name, own) or _negated_at(plain, found.start("name")) or _PERSON_OR_DAY_AFTER.match(after):
+            continue
+        return name
+    return None
+
+
+# After a word in the place of purchase, what makes it a person's name or a day's, not a retailer's: "from Priya,
+# she said", "on Thanksgiving weekend", "at Easter time".
+_PERSON_OR_DAY_AFTER = re.compile(
+    r"^\s*(?:[,;:\-]\s*)?(?:(?:and\s+)?(?:she|he|they)\b|(?:day|weekend|eve|morning|night|time|sale|week)\b)",
+    re.IGNORECASE,
+)
+
+
+def _no_retailer(name: str, own: Sequence[str]) -> bool:
+    """Whether a single word is surely no retailer: a carrier, a country, a city, a code, this shop."""
+    if _carrier_name(name) or places_named(name) or name.upper() in _capitals_no_shop():
+        return True
+    return name.lower() in _cities() or is_own_shop(name, own)
+
+
+@lru_cache(maxsize=1)
+def _cities() -> frozenset[str]:
+    """Cities the time zones are named after (tz database and CLDR's exemplar cities: "Denver", "Halifax"), lower
+    case: a word "ordered from" names that is one of them is where the shopper is, not a shop."""
+    cities = {str(v["city"]) for v in Locale("en").time_zones.values() if "city" in v}
+    cities |= {zone.rsplit("/", 1)[-1].replace("_", " ") for zone in zoneinfo.available_timezones() if "/" in zone}
+    return frozenset(c.lower() for c in cities)
 
 
 def names_no_other_shop(text: str, own: Sequence[str] = ()) -> bool:
@@ -1227,6 +1346,8 @@ def _in_context(intent: Intent, reading: ActReading, text: str) -> Intent:
         acts = (acts - {"out_of_scope", POLICY_QUESTION}) | {"status_meaning"}
     if "change_address" in acts and not address_change_asked(text, reading.probabilities.get("change_address", 0.0)):
         acts = (acts - {"change_address"}) or frozenset({"where_is_order"})
+    if "replacement" in acts and reading.probabilities.get("replacement", 0.0) < SURE and shipping_change_spans(text):
+        acts = (acts - {"replacement"}) or frozenset({"where_is_order"})  # "send it priority mail instead": a service
     swapped = _EXCHANGE.search(text) or _SWAP_ITEM.search(text)
     if {"replacement", "return_request"} <= acts and swapped and reading.probabilities.get("return_request", 0) < SURE:
         acts = acts - {"return_request"}  # "exchange the mug for another colour": the item back for another one
@@ -1272,6 +1393,13 @@ def address_change_asked(text: str, probability: float) -> bool:
     surely, unless it says the address is right ("evri says address not found, my address is fine!")."""
     asks, right = _address_patterns()
     plain = _outside_negation(_without_emails(text))
+    shipping = shipping_change_spans(plain)
+    if shipping:
+        # "Can you ship it express instead?": the words that ask for another service ask for no other address; a
+        # change of address is asked only by words outside them ("ship it express, and change the address").
+        for start, end in shipping:
+            plain = plain[:start] + " " * (end - start) + plain[end:]
+        return bool(asks.search(right.sub(" ", plain)))
     said_right = bool(right.search(plain))
     if asks.search(right.sub(" ", plain)):
         return True
