@@ -897,6 +897,8 @@ class Composer:
             return self._refund_answer(order, result)
         if intent.focus == "return":
             return self._return_answer(order, result)
+        if intent.focus == "next":
+            return self._next_answer(order, result, intent)
         if result.delivery_method == "PICK_UP":
             return None  # the pickup answer already says where and since when
         package = self._package_named(result, intent.item_words, intent.ordinal)
@@ -951,6 +953,32 @@ class Composer:
             )
         lines.append(self.r.say("focus.why_more"))
         return Answer(" ".join(lines), offer="delayed_or_stuck", topic="delayed_or_stuck")
+
+    def _next_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer | None:
+        """ "What happens now, will they try again?" about packages not yet delivered: each carrier's own latest words
+        (an attempted delivery's "a second attempt will be made...") and its estimate, then the order's own offer."""
+        moving = [p for p in result.packages if not p.delivered and p.latest_event and p.latest_event.message]
+        if not moving or result.cancelled:
+            return None
+        lines = []
+        for package in moving:
+            event = package.latest_event
+            assert event is not None and event.message is not None
+            place = event.city or event.country or ""
+            said = self.r.say(
+                "focus.next",
+                carrier=self.carrier(package) or self.r.say("focus.the_carrier"),
+                message=event.message.strip(),
+                date=self.date(event.happened),
+                in_place=f" in {place}" if place else "",
+                stop="" if event.message.strip()[-1:] in ".!?" else ".",
+            )
+            lines.append(self.join(said, self._eta_sentence(package, offer=False)))
+        whole = self.order_answer(order, result, intent)
+        if whole.offer is None:
+            return Answer(" ".join(lines))
+        lines.append(self.r.say("focus.why_more"))
+        return Answer(" ".join(lines), offer=whole.offer, topic=whole.topic)
 
     def _package_named(
         self, result: FulfillmentsResult, words: Sequence[str], ordinal: int | None = None
