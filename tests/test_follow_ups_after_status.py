@@ -5,6 +5,8 @@ en-US; no eval store), each kind in several wordings:
   another attempt?"): the carrier's own latest words, never "I can only help with orders";
 - a yes said as the offer's own words ("go ahead and get me the tracking number", "ok ask them for the tracking"):
   the offer is taken up; a question about the same thing ("where's the tracking?") or a no to it is not;
+- "where do I pick it up?" after a status that said where it waits: the pickup point, or the carrier's words naming
+  where it is held, never "nothing has changed";
 - a logged-in customer choosing among their listed orders by where each stands ("the one that hasn't come", "the
   delivered one", "whichever hasn't shipped"), and by age in a choice of two ("the older one").
 """
@@ -17,7 +19,14 @@ from typing import Any
 
 import pytest
 
-from agent.playbook.follow_ups import asks_what_next, offer_words, picked_by_state, restates_offer, stages_named
+from agent.playbook.follow_ups import (
+    asks_what_next,
+    asks_where_to_collect,
+    offer_words,
+    picked_by_state,
+    restates_offer,
+    stages_named,
+)
 from agent.playbook.understand import recency_named
 from agent.service import ChatTurn, Lumen
 from config import Settings
@@ -95,6 +104,14 @@ STORE: dict[str, Any] = {
         _order("2205", "ada@example.com", "Tea Bowl Pair",
                [_package("IN_TRANSIT", "Tea Bowl Pair", **_ups("1Z999AA10123456808", "IN_TRANSIT", "Departed facility"))],
                **_customer(5501), **_placed("2026-11-20")),
+        _order("2208", "fern@example.com", "Bud Vase",
+               [_package("DELIVERED", "Bud Vase", **_DELIVERED,
+                         **_ups("1Z999AA10123456826", "DELIVERED", "Held at the Hendersonville Access Point for pickup"))]),
+        _order("2209", "gus@example.com", "Serving Platter",
+               [_package("READY_FOR_PICKUP", "Serving Platter", inTransitAt=None,
+                         location={"name": "Heron Creek studio, 12 Clingman Ave"},
+                         events={"nodes": [{"status": "READY_FOR_PICKUP", "happenedAt": "2026-12-06T16:00:00Z"}]})],
+               fulfillmentOrders={"nodes": [{"status": "CLOSED", "deliveryMethod": {"methodType": "PICK_UP"}}]}),
         # Another customer's two orders: delivered and not shipped.
         _order("2206", "bo@example.com", "Spoon Rest",
                [_package("DELIVERED", "Spoon Rest", **_ups("1Z999AA10123456817", "DELIVERED", "Delivered, mailbox"),
@@ -164,6 +181,39 @@ def test_what_next_is_read_from_its_frame_not_one_phrase(text: str, asks: bool) 
 async def test_a_question_to_the_shop_after_a_status_stays_off_topic(store: Path) -> None:
     _, answer = await _turns(store, "2201 wren@example.com", "do you sell gift cards?")
     assert "try again on the next business day" not in answer.reply
+
+
+# --- where to collect it ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "question", ["where do i pick it up?", "which access point do I collect it from", "so where's pickup"]
+)
+async def test_where_to_collect_is_where_the_carrier_holds_it(store: Path, question: str) -> None:
+    _, answer = await _turns(store, "2208 fern@example.com", question)
+    assert "Held at the Hendersonville Access Point for pickup" in answer.reply
+    assert "Nothing has changed" not in answer.reply
+
+
+@pytest.mark.parametrize(
+    "question", ["where do I pick it up", "where do i collect it from?", "which place do i pick up from"]
+)
+async def test_where_to_collect_a_store_pickup_is_its_pickup_point(store: Path, question: str) -> None:
+    shown, answer = await _turns(store, "2209 gus@example.com", question)
+    assert "ready for pickup" in shown.reply
+    assert "Heron Creek studio, 12 Clingman Ave" in answer.reply
+    assert "I can help with order status" not in answer.reply
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("where do I pick it up", True),
+        ("which depot do i collect from?", True),
+        ("where is it", False),
+        ("I don't want to pick it up, where is it?", False),
+    ],
+)
+def test_where_to_collect_needs_a_place_and_a_collecting(text: str, asks: bool) -> None:
+    assert asks_where_to_collect(text) is asks
 
 
 # --- a yes said as the offer's own words -------------------------------------------------------------------------

@@ -899,6 +899,8 @@ class Composer:
             return self._return_answer(order, result)
         if intent.focus == "next":
             return self._next_answer(order, result, intent)
+        if intent.focus == "collect":
+            return self._collect_answer(result)
         if result.delivery_method == "PICK_UP":
             return None  # the pickup answer already says where and since when
         package = self._package_named(result, intent.item_words, intent.ordinal)
@@ -953,6 +955,25 @@ class Composer:
             )
         lines.append(self.r.say("focus.why_more"))
         return Answer(" ".join(lines), offer="delayed_or_stuck", topic="delayed_or_stuck")
+
+    def _collect_answer(self, result: FulfillmentsResult) -> Answer | None:
+        """ "Where do I pick it up?": each package's pickup point, or the carrier's latest words where it says where
+        the package waits (a post office, an access point); None when neither is known."""
+        lines = []
+        for package in result.packages:
+            event = package.latest_event
+            if package.pickup_location:
+                lines.append(self.r.say("focus.collect_at", place=package.pickup_location))
+            elif event is not None and event.message:
+                place = event.city or event.country or ""
+                message = event.message.strip()
+                carrier = self.carrier(package) or self.r.say("focus.the_carrier")
+                date_said = self.date(event.happened)
+                in_place = f" in {place}" if place else ""
+                stop = "" if message[-1:] in ".!?" else "."
+                fields = {"carrier": carrier, "message": message, "date": date_said, "in_place": in_place, "stop": stop}
+                lines.append(self.r.say("focus.collect", **fields))
+        return Answer(" ".join(lines)) if lines and not result.cancelled else None
 
     def _next_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer | None:
         """ "What happens now, will they try again?" about packages not yet delivered: each carrier's own latest words

@@ -6,7 +6,9 @@ alone):
 - `restates_offer`: a yes to an open offer said as the offer's own words ("go ahead and get me the tracking",
   "ask them to arrange another delivery"): the shopper asks for what the team would get them;
 - `asks_what_next`: a question just after an order's status about what happens next ("what now?", "do they try
-  again?", "will they come back?"), which the act reader, hearing no order word, takes for something off topic.
+  again?", "will they come back?"), which the act reader, hearing no order word, takes for something off topic;
+- `asks_where_to_collect`: "where do I pick it up?" after a status that said it waits somewhere: the place, not
+  "nothing has changed".
 
 The words each reading looks for are general English, kept in `prompts/reading.toml` ([order_state], [what_next]).
 """
@@ -153,3 +155,22 @@ def asks_what_next(text: str) -> bool:
         return False
     refer, asks, retry = _what_next()
     return bool(retry.search(text) or (refer.search(text) and asks.search(text)))
+
+
+_WHERE = re.compile(r"\b(?:where|which|wheres|where's)\b", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def _collect() -> re.Pattern[str]:
+    phrases: list[str] = prompts.toml("reading.toml")["what_next"]["collect"]
+    alternatives = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in sorted(phrases, key=len, reverse=True))
+    return re.compile(rf"(?<![\w'’])(?:{alternatives})(?![\w'’])", re.IGNORECASE)
+
+
+def asks_where_to_collect(text: str) -> bool:
+    """Whether a message asks where to collect the parcel ("where do I pick it up?", "which depot do I collect it
+    from?"): a place asked for ("where", "which") and a word of collecting, outside a negation."""
+    found = _collect().search(text)
+    if found is None or not _WHERE.search(text):
+        return False
+    return not any(start <= found.start() < end for start, end in negated_spans(text))

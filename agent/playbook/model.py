@@ -36,7 +36,14 @@ from agent.dates_said import Deadline, deadline_named
 from agent.playbook.acts import THRESHOLD, Act, negated_spans, read_acts, read_acts_together
 from agent.playbook.compose import Answer, Composer, indefinite_article, one_full_stop
 from agent.playbook.deadline import deadline_answer, refund_gap_answer, refund_gap_asked, refunded_in_full
-from agent.playbook.follow_ups import asks_what_next, offer_words, picked_by_state, restates_offer, stages
+from agent.playbook.follow_ups import (
+    asks_what_next,
+    asks_where_to_collect,
+    offer_words,
+    picked_by_state,
+    restates_offer,
+    stages,
+)
 from agent.playbook.own_orders import own_orders_asked
 from agent.playbook.service_change import service_change_asked
 from agent.playbook.understand import (
@@ -288,6 +295,9 @@ def _intent(text: str, state: State) -> Intent:
     if state.current_order and intent.has("out_of_scope", "policy_question") and unseen_asked(text):
         # "What time will the courier come?" just after an order's status asks about that order, not the shop.
         return replace(intent, acts=(intent.acts - {"out_of_scope", "policy_question"}) | {"package_followup"})
+    if state.current_order and asks_where_to_collect(text) and not (intent.request or intent.item_problem):
+        # "Where do I pick it up?" after a status that said it waits somewhere: the place it waits.
+        return replace(intent, acts=frozenset({"package_followup"}), focus="collect")
     if state.current_order and _asks_what_next(intent, text):
         # "What happens now, do they try again?" just after an order's status asks what comes next for that order.
         return replace(intent, acts=frozenset({"package_followup"}), focus="next")
@@ -1304,7 +1314,8 @@ def _asked_beside(text: str) -> tuple[tuple[Act, str], ...]:
     clauses = [c.strip() for c in _BESIDE_BREAK.split(EMAIL.sub(" ", text))]
     found: list[tuple[Act, str]] = []
     for clause in clauses if len(clauses) > 1 else ():
-        if len(clause.split()) >= 3 and not asks_what_next(clause):  # "do they try again?" asks about the parcel
+        about_parcel = asks_what_next(clause) or asks_where_to_collect(clause)  # "do they try again?"
+        if len(clause.split()) >= 3 and not about_parcel:
             reading = read_acts(clause)
             if reading.top in _ABOUT_SHOP and reading.probabilities[reading.top] >= THRESHOLD:
                 found.append((reading.top, clause))
