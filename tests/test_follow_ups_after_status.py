@@ -232,7 +232,15 @@ async def test_asking_for_what_the_offer_would_get_takes_it_up(store: Path, yes:
     assert answer.escalation is not None
 
 
-@pytest.mark.parametrize("other", ["where is the tracking number?", "I don't need the tracking number", "no thanks"])
+@pytest.mark.parametrize(
+    "other",
+    [
+        "where is the tracking number?",
+        "I don't need the tracking number",
+        "no thanks",
+        "tracking would be nice to have had",
+    ],
+)
 async def test_a_question_or_a_no_about_the_same_thing_takes_nothing_up(store: Path, other: str) -> None:
     _, answer = await _turns(store, "2202 otis@example.com", other)
     assert answer.escalation is None
@@ -244,6 +252,8 @@ def test_the_offer_s_words_are_what_the_team_would_do() -> None:
     assert "like" not in words  # the offer's frame, not what it offers
     assert offer_words("Your order shipped on Monday.") == frozenset()
     assert restates_offer("sure, chase the tracking number", words)
+    assert restates_offer("the tracking number", words, yes=True)  # "yes, the tracking number"
+    assert not restates_offer("the tracking number was on the box", words)  # a statement, no request
     assert not restates_offer("what's a tracking number?", words)
     assert not restates_offer("don't bother with the tracking number", words)
     assert not restates_offer("go ahead and get me the tracking", frozenset())

@@ -117,11 +117,21 @@ def offer_words(reply: str) -> frozenset[str]:
     return frozenset()
 
 
-def restates_offer(text: str, offered: frozenset[str]) -> bool:
+@lru_cache(maxsize=1)
+def _request_frames() -> re.Pattern[str]:
+    phrases: list[str] = prompts.toml("reading.toml")["offer_restated"]["frames"]
+    alternatives = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in sorted(phrases, key=len, reverse=True))
+    return re.compile(rf"(?<![\w'’])(?:{alternatives})(?![\w'’])", re.IGNORECASE)
+
+
+def restates_offer(text: str, offered: frozenset[str], *, yes: bool = False) -> bool:
     """Whether a message asks for what the open offer would get ("go ahead and get me the tracking #" after an offer
-    "to get the tracking number for you"): it names what the team would do, outside a negation, and asks nothing
-    (no clause opens as a question: "where is the tracking?" asks about it, it doesn't take the offer up)."""
+    "to get the tracking number for you"): it names what the team would do, outside a negation, as a request (a
+    request's frame, or a word of yes: `yes`), and asks nothing (no clause opens as a question: "where is the
+    tracking?" asks about it, it doesn't take the offer up)."""
     if not offered or any(_QUESTION_OPENING.match(clause) for clause in _CLAUSE.split(text) if clause.strip()):
+        return False
+    if not (yes or _request_frames().search(text.replace("’", "'"))):
         return False
     negated = negated_spans(text)
     for found in _WORD.finditer(text.lower()):

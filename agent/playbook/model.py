@@ -636,7 +636,10 @@ class Playbook:
         )
         said_yes = yes or (intent.acknowledge and not intent.thanks and state.offer_asked) or opens_yes
         # "Ya go ahead and get me the tracking #": asking for what the offer would get takes it up.
-        restated = not (intent.decline or intent.no_human) and restates_offer(turn.user, state.offer_words)
+        yes_word = intent.accept or offer_answer(turn.user) == "yes"
+        restated = not (intent.decline or intent.no_human) and restates_offer(
+            turn.user, state.offer_words, yes=yes_word
+        )
         said_yes = said_yes or (state.awaiting == "escalation_offer" and restated)
         if state.no_handoff and not intent.human:
             return None
