@@ -254,6 +254,7 @@ def test_the_offer_s_words_are_what_the_team_would_do() -> None:
     assert restates_offer("sure, chase the tracking number", words)
     assert restates_offer("the tracking number", words, yes=True)  # "yes, the tracking number"
     assert not restates_offer("the tracking number was on the box", words)  # a statement, no request
+    assert not restates_offer("just wondering when the tracking number comes", words)  # asks when
     assert not restates_offer("what's a tracking number?", words)
     assert not restates_offer("don't bother with the tracking number", words)
     assert not restates_offer("go ahead and get me the tracking", frozenset())

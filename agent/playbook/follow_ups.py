@@ -96,6 +96,7 @@ _QUESTION_OPENING = re.compile(
     r"^\W*(?:\w+\W+)?(?:what|where|when|why|how|who|which|whose|is|are|was|were|has|have|had|does|do|did)\b",
     re.IGNORECASE,
 )
+_ASKS_ANYWHERE = re.compile(r"\b(?:what|where|when|why|how|which|who|whether)\b", re.IGNORECASE)
 _CLAUSE = re.compile(r"[?.!;,]+|\b(?:and|but|also)\b", re.IGNORECASE)
 
 
@@ -131,7 +132,8 @@ def restates_offer(text: str, offered: frozenset[str], *, yes: bool = False) -> 
     tracking?" asks about it, it doesn't take the offer up)."""
     if not offered or any(_QUESTION_OPENING.match(clause) for clause in _CLAUSE.split(text) if clause.strip()):
         return False
-    if not (yes or _request_frames().search(text.replace("’", "'"))):
+    if not (yes or _request_frames().search(text.replace("’", "'"))) or (not yes and _ASKS_ANYWHERE.search(text)):
+        # "Just wondering when the next delivery is" asks when, it doesn't take the offer up.
         return False
     negated = negated_spans(text)
     for found in _WORD.finditer(text.lower()):
