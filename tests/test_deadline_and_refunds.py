@@ -519,5 +519,6 @@ def test_the_order_view_carries_what_was_paid_and_refunded() -> None:
             "currency",
             "items",
             "package_count",
+            "delivered",
         ]
     )

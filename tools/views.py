@@ -83,6 +83,9 @@ class OrderOverview(BaseModel):
     currency: str | None = None
     items: list[Item]
     package_count: int = Field(description="How many shipments (packages) exist so far.")
+    delivered: bool = Field(
+        False, description="True once the whole order shipped and the carrier reported every package delivered."
+    )
 
 
 class TrackingNumber(BaseModel):
@@ -148,7 +151,17 @@ def order_overview(order: Order, shop: Shop) -> OrderOverview:
         currency=money.currency if (money := order.total or order.original_total) else None,
         items=[Item(name=li.name, quantity=li.quantity) for li in order.line_items],
         package_count=len(shipped_fulfillments(order)),
+        delivered=_all_delivered(order),
     )
+
+
+def _all_delivered(order: Order) -> bool:
+    """Whether the carrier reported every package of a fully shipped order delivered: what lets a customer pick "the
+    one that came" from a list of their orders (the order's own summary says only FULFILLED)."""
+    packages = shipped_fulfillments(order)
+    if order.fulfillment_status != "FULFILLED" or not packages:
+        return False
+    return all(f.delivered_at is not None or f.display_status == "DELIVERED" for f in packages)
 
 
 def refund_views(order: Order, shop: Shop) -> list[RefundView]:

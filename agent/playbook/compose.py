@@ -897,6 +897,10 @@ class Composer:
             return self._refund_answer(order, result)
         if intent.focus == "return":
             return self._return_answer(order, result)
+        if intent.focus == "next":
+            return self._next_answer(order, result, intent)
+        if intent.focus == "collect":
+            return self._collect_answer(result)
         if result.delivery_method == "PICK_UP":
             return None  # the pickup answer already says where and since when
         package = self._package_named(result, intent.item_words, intent.ordinal)
@@ -951,6 +955,51 @@ class Composer:
             )
         lines.append(self.r.say("focus.why_more"))
         return Answer(" ".join(lines), offer="delayed_or_stuck", topic="delayed_or_stuck")
+
+    def _collect_answer(self, result: FulfillmentsResult) -> Answer | None:
+        """ "Where do I pick it up?": each package's pickup point, or the carrier's latest words where it says where
+        the package waits (a post office, an access point); None when neither is known."""
+        lines = []
+        for package in result.packages:
+            event = package.latest_event
+            if package.pickup_location:
+                lines.append(self.r.say("focus.collect_at", place=package.pickup_location))
+            elif event is not None and event.message:
+                place = event.city or event.country or ""
+                message = event.message.strip()
+                carrier = self.carrier(package) or self.r.say("focus.the_carrier")
+                date_said = self.date(event.happened)
+                in_place = f" in {place}" if place else ""
+                stop = "" if message[-1:] in ".!?" else "."
+                fields = {"carrier": carrier, "message": message, "date": date_said, "in_place": in_place, "stop": stop}
+                lines.append(self.r.say("focus.collect", **fields))
+        return Answer(" ".join(lines)) if lines and not result.cancelled else None
+
+    def _next_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer | None:
+        """ "What happens now, will they try again?" about packages not yet delivered: each carrier's own latest words
+        (an attempted delivery's "a second attempt will be made...") and its estimate, then the order's own offer."""
+        moving = [p for p in result.packages if not p.delivered and p.latest_event and p.latest_event.message]
+        if not moving or result.cancelled:
+            return None
+        lines = []
+        for package in moving:
+            event = package.latest_event
+            assert event is not None and event.message is not None
+            place = event.city or event.country or ""
+            said = self.r.say(
+                "focus.next",
+                carrier=self.carrier(package) or self.r.say("focus.the_carrier"),
+                message=event.message.strip(),
+                date=self.date(event.happened),
+                in_place=f" in {place}" if place else "",
+                stop="" if event.message.strip()[-1:] in ".!?" else ".",
+            )
+            lines.append(self.join(said, self._eta_sentence(package, offer=False)))
+        whole = self.order_answer(order, result, intent)
+        if whole.offer is None:
+            return Answer(" ".join(lines))
+        lines.append(self.r.say("focus.why_more"))
+        return Answer(" ".join(lines), offer=whole.offer, topic=whole.topic)
 
     def _package_named(
         self, result: FulfillmentsResult, words: Sequence[str], ordinal: int | None = None

@@ -36,6 +36,14 @@ from agent.dates_said import Deadline, deadline_named
 from agent.playbook.acts import THRESHOLD, Act, negated_spans, read_acts, read_acts_together
 from agent.playbook.compose import Answer, Composer, indefinite_article, one_full_stop
 from agent.playbook.deadline import deadline_answer, refund_gap_answer, refund_gap_asked, refunded_in_full
+from agent.playbook.follow_ups import (
+    asks_what_next,
+    asks_where_to_collect,
+    offer_words,
+    picked_by_state,
+    restates_offer,
+    stages,
+)
 from agent.playbook.offers import cases_said, handed_over, offer_left
 from agent.playbook.own_orders import own_orders_asked
 from agent.playbook.service_change import service_change_asked
@@ -61,6 +69,7 @@ from agent.playbook.understand import (
     offer_answer,
     order_numbers,
     other_order_asked,
+    policy_question,
     position_named,
     recency_named,
     retailer_word,
@@ -156,6 +165,10 @@ class State:
     # The other offers the last reply made beside `offer`, one per order (offer, topic, order): a reply about several
     # orders, each with something for the team ("1042 came broken and I want to cancel 1050"). A yes takes up all.
     more_offers: tuple[tuple[str, str | None, str], ...] = ()
+    # What the open offer says the team would do, as content words: "get me the tracking" asks for just that.
+    offer_words: frozenset[str] = frozenset()
+    # Where each listed order stands (number, stage), beside `choices`: "the one that's not here yet" picks by it.
+    choice_stages: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -288,7 +301,13 @@ def _intent(text: str, state: State) -> Intent:
     if state.current_order and intent.has("out_of_scope", "policy_question") and unseen_asked(text):
         # "What time will the courier come?" just after an order's status asks about that order, not the shop.
         return replace(intent, acts=(intent.acts - {"out_of_scope", "policy_question"}) | {"package_followup"})
-    if state.awaiting == "which_order" and state.choices and _choose(state.choices, text, intent.ordinal):
+    if state.current_order and asks_where_to_collect(text) and not (intent.request or intent.item_problem):
+        # "Where do I pick it up?" after a status that said it waits somewhere: the place it waits.
+        return replace(intent, acts=frozenset({"package_followup"}), focus="collect")
+    if state.current_order and _asks_what_next(intent, text):
+        # "What happens now, do they try again?" just after an order's status asks what comes next for that order.
+        return replace(intent, acts=frozenset({"package_followup"}), focus="next")
+    if state.awaiting == "which_order" and state.choices and _pick_listed(state, text, intent.ordinal):
         return replace(intent, acts=intent.sure)
     if state.awaiting in ("factor", "retry") and is_correction(text):
         # "Sorry, wrong one: AB-7310" while Lumen asks for proof corrects the number; it reports no wrong item.
@@ -308,6 +327,18 @@ def _intent(text: str, state: State) -> Intent:
         if asked:
             return intent.plus(asked)
     return intent
+
+
+_NOT_ABOUT_ORDER: frozenset[Act] = frozenset(("out_of_scope", "policy_question", "acknowledge"))
+
+
+def _asks_what_next(intent: Intent, text: str) -> bool:
+    """Whether a message the reader heard as nothing about the order (off topic, the shop's policy, an "ok so") asks
+    what happens next with the parcel (`asks_what_next`); a question about returns or cancelling stays the shop's
+    ("what happens if I send it back?")."""
+    if not intent.acts or not intent.acts <= _NOT_ABOUT_ORDER or intent.thanks or intent.goodbye:
+        return False
+    return asks_what_next(text) and not policy_question(text).topics & {"returns", "cancelling"}
 
 
 def _no_handoff_but_asks(intent: Intent, text: str) -> Intent | None:
@@ -346,11 +377,17 @@ def _picked(state: State, text: str) -> str | None:
     one?", "what about the boots?") only a position or an item that names another listed order."""
     intent = detect_intent(text)
     if state.awaiting == "which_order":
-        return _choose(state.choices, text, intent.ordinal)
+        return _pick_listed(state, text, intent.ordinal)
     if intent.ordinal is not None and re.search(r"\b(one|order)\b", text, re.IGNORECASE):
         return _choose(state.choices, text, intent.ordinal)
     picked = _choose(state.choices, text, None, loose=False)
     return picked if picked != state.current_order else None
+
+
+def _pick_listed(state: State, text: str, ordinal: int | None) -> str | None:
+    """The listed order the shopper names while Lumen asks which: as `_choose` reads it, or by where it stands ("the
+    one that hasn't come yet", "the delivered one")."""
+    return _choose(state.choices, text, ordinal) or picked_by_state(state.choice_stages, text)
 
 
 class Playbook:
@@ -463,6 +500,7 @@ class Playbook:
                 offer=offer,
                 offer_topic=topic if offer else None,
                 offer_asked=bool(offer) and text.rstrip().endswith("?"),
+                offer_words=offer_words(text) if offer else frozenset(),
             ),
         )
 
@@ -616,6 +654,12 @@ class Playbook:
             and _opens_with_yes(turn.user)
         )
         said_yes = yes or (intent.acknowledge and not intent.thanks and state.offer_asked) or opens_yes
+        # "Ya go ahead and get me the tracking #": asking for what the offer would get takes it up.
+        yes_word = intent.accept or offer_answer(turn.user) == "yes"
+        restated = not (intent.decline or intent.no_human) and restates_offer(
+            turn.user, state.offer_words, yes=yes_word
+        )
+        said_yes = said_yes or (state.awaiting == "escalation_offer" and restated)
         if state.no_handoff and not intent.human:
             return None
         pending = self._contact_pending(state, turn.user, intent, details)
@@ -768,10 +812,10 @@ class Playbook:
         if step is not None:
             return step
         listed = [FindOrderResult.model_validate(c.result) for c in turn.calls if c.name == "find_order" and c.result]
-        choices = next((_choices(r) for r in listed if r.status == "customer_orders" and len(r.orders) > 1), None)
-        if choices:
+        several = next((r for r in listed if r.status == "customer_orders" and len(r.orders) > 1), None)
+        if several is not None:
             # Picked from the customer's orders by what they named: the others may still be asked about.
-            state = replace(state, choices=choices)
+            state = replace(state, choices=_choices(several), choice_stages=stages(several.orders))
         return self._proved_order(state, turn, intent, new_details, result.order or result.orders[0])
 
     @staticmethod
@@ -828,7 +872,13 @@ class Playbook:
             choices = _choices(result)
             return ReplyStep(
                 self.compose.customer_orders(result),
-                replace(state, awaiting="which_order" if result.orders else None, offer=None, choices=choices),
+                replace(
+                    state,
+                    awaiting="which_order" if result.orders else None,
+                    offer=None,
+                    choices=choices,
+                    choice_stages=stages(result.orders),
+                ),
             )
         return None
 
@@ -1313,7 +1363,8 @@ def _asked_beside(text: str) -> tuple[tuple[Act, str], ...]:
     clauses = [c.strip() for c in _BESIDE_BREAK.split(EMAIL.sub(" ", text))]
     found: list[tuple[Act, str]] = []
     for clause in clauses if len(clauses) > 1 else ():
-        if len(clause.split()) >= 3:
+        about_parcel = asks_what_next(clause) or asks_where_to_collect(clause)  # "do they try again?"
+        if len(clause.split()) >= 3 and not about_parcel:
             reading = read_acts(clause)
             if reading.top in _ABOUT_SHOP and reading.probabilities[reading.top] >= THRESHOLD:
                 found.append((reading.top, clause))
@@ -1351,7 +1402,9 @@ def _by_state(result: FindOrderResult, text: str) -> str | None:
     else:
         named = set(detect_intent(text).statuses)
         picked = [o.order_number for o in result.orders if named and o.fulfillment_status in named and not o.cancelled]
-    return picked[0] if len(picked) == 1 else None
+    if len(picked) != 1:
+        return picked_by_state(stages(result.orders), text)  # "where's the one that hasn't come?"
+    return picked[0]
 
 
 def _choices(result: FindOrderResult) -> tuple[tuple[str, str, str], ...]:

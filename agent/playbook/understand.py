@@ -1535,8 +1535,11 @@ def detect_intent(text: str) -> Intent:
 
 
 # --- which of several listed orders the shopper means ---------------------------------------------------------------
-_NEWEST = re.compile(r"\b(?:latest|newest|most recent|recent|last (?:order|one) i (?:made|placed|ordered|bought))\b")
-_OLDEST = re.compile(r"\b(?:oldest|earliest|first (?:order|one) i (?:made|placed|ordered|bought))\b")
+# Comparatives too, for a choice of two: "the newer one", "the older order".
+_NEWEST = re.compile(
+    r"\b(?:latest|newest|newer|more recent|most recent|recent|last (?:order|one) i (?:made|placed|ordered|bought))\b"
+)
+_OLDEST = re.compile(r"\b(?:oldest|older|earliest|earlier one|first (?:order|one) i (?:made|placed|ordered|bought))\b")
 _POSITION = re.compile(r"^\W*(?:(?:number|no\.?|option|#)\s*)?(\d)\W*$")
 _MONTH_DAY = re.compile(rf"\b({MONTH_PATTERN})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b")
 _DAY_MONTH = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTH_PATTERN})\b")
