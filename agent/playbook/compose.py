@@ -887,6 +887,10 @@ class Composer:
             # The cancellation's facts were just given: only that its reason isn't in the data.
             text = self.r.say("order.cancel_reason_only", order_number=order.order_number)
             return Answer(text, offer="cancellation_details")
+        if intent.asks_why and any(p.state == "on_hold" for p in result.pending) and not result.cancelled:
+            # "Why is it on hold?": the hold's reason is the shop's, never in what Lumen may say; the team can tell.
+            text = self.r.say("order.hold_reason_only", order_number=order.order_number)
+            return Answer(text, offer="other", topic="status_meaning")
         if intent.asks_why and not intent.not_received and not intent.cancel_request and not result.cancelled:
             why = self._why_answer(result)
             if why is not None:
