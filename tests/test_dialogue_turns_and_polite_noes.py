@@ -231,7 +231,9 @@ async def test_a_one_word_opener_asks_for_the_number_then_reads_the_details(stor
 
 @pytest.mark.parametrize("found", ["4404", "oh found it, 4404", "it's KT 4404"])
 def test_a_number_given_when_the_email_was_asked_is_the_orders(found: str) -> None:
-    state = State(awaiting="factor", country="GB", name_format=NameFormat("KT-", ""), concerns=frozenset({"lost_number"}))
+    state = State(
+        awaiting="factor", country="GB", name_format=NameFormat("KT-", ""), concerns=frozenset({"lost_number"})
+    )
     details = _details(found, state)
     assert details.order_number is not None and details.order_number.endswith("4404")
     assert details.postal_code is None
