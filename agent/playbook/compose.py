@@ -881,26 +881,35 @@ class Composer:
         return kept or text
 
     # --- follow-ups: one question about an order already shown ---------------------------------------------------
-    def focused_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer | None:
-        """A short answer to "which carrier?", "when will it arrive?", "what about the teapot?", "my refund?"."""
-        if intent.asks_why and result.cancelled:
-            # The cancellation's facts were just given: only that its reason isn't in the data.
-            text = self.r.say("order.cancel_reason_only", order_number=order.order_number)
-            return Answer(text, offer="cancellation_details")
-        if intent.asks_why and not intent.not_received and not intent.cancel_request and not result.cancelled:
-            why = self._why_answer(result)
-            if why is not None:
-                return why
-        if intent.not_received or intent.asks_why or intent.cancel_request:
-            return None
+    def _topic_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer | None:
+        """A follow-up about one topic of an order already shown: its refund, a return, what happens next, where to
+        collect it."""
         if intent.focus == "refund":
             return self._refund_answer(order, result)
         if intent.focus == "return":
             return self._return_answer(order, result)
         if intent.focus == "next":
             return self._next_answer(order, result, intent)
-        if intent.focus == "collect":
-            return self._collect_answer(result)
+        return self._collect_answer(result)
+
+    def focused_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer | None:
+        """A short answer to "which carrier?", "when will it arrive?", "what about the teapot?", "my refund?"."""
+        if intent.asks_why and result.cancelled:
+            # The cancellation's facts were just given: only that its reason isn't in the data.
+            text = self.r.say("order.cancel_reason_only", order_number=order.order_number)
+            return Answer(text, offer="cancellation_details")
+        if intent.asks_why and any(p.state == "on_hold" for p in result.pending) and not result.cancelled:
+            # "Why is it on hold?": the hold's reason is the shop's, never in what Lumen may say; the team can tell.
+            text = self.r.say("order.hold_reason_only", order_number=order.order_number)
+            return Answer(text, offer="other", topic="status_meaning")
+        if intent.asks_why and not intent.not_received and not intent.cancel_request and not result.cancelled:
+            why = self._why_answer(result)
+            if why is not None:
+                return why
+        if intent.not_received or intent.asks_why or intent.cancel_request:
+            return None
+        if intent.focus in ("refund", "return", "next", "collect"):
+            return self._topic_answer(order, result, intent)
         if result.delivery_method == "PICK_UP":
             return None  # the pickup answer already says where and since when
         package = self._package_named(result, intent.item_words, intent.ordinal)

@@ -34,6 +34,7 @@ from agent import prompts
 from agent.calendar_words import WEEKDAYS
 from agent.dates_said import Deadline, deadline_named
 from agent.playbook.acts import THRESHOLD, Act, negated_spans, read_acts, read_acts_together
+from agent.playbook.change_of_mind import person_asked
 from agent.playbook.compose import Answer, Composer, indefinite_article, one_full_stop
 from agent.playbook.deadline import deadline_answer, refund_gap_answer, refund_gap_asked, refunded_in_full
 from agent.playbook.follow_ups import (
@@ -44,6 +45,7 @@ from agent.playbook.follow_ups import (
     restates_offer,
     stages,
 )
+from agent.playbook.instructions import instructs_lumen, names_own_order
 from agent.playbook.offers import cases_said, handed_over, offer_left
 from agent.playbook.own_orders import own_orders_asked
 from agent.playbook.service_change import service_change_asked
@@ -272,13 +274,30 @@ def _details(text: str, state: State) -> Details:
         details.postal_code = None
     if state.choices and not details.order_number:
         details.order_number = _picked(state, text)
+    if state.awaiting == "factor" and not details.order_number and _number_not_postcode(details.postal_code, state):
+        # "6115" when asked for the email (after "I lost my number", or an opener misread as one): no postcode of the
+        # shop's country, so the order's number, found again; never a detail left unread.
+        details.order_number, details.postal_code = details.postal_code, None
     return details
+
+
+def _number_not_postcode(code: str | None, state: State) -> bool:
+    """Whether a plain number read as the postcode is the order's number: Lumen knows no order number yet and asked
+    for the email first (no number is one), and it fits no postal code of the shop's country (its country known). With
+    the number known, or the email given, a postcode was asked, and one abroad may have any shape ("98103" to a
+    Canadian shop's American shopper)."""
+    if code is None or not code.strip().lstrip("#").isdigit() or fits_postal_code(code, state.country) is not False:
+        return False
+    return not (state.order_number or state.current_order or state.email)
 
 
 def _intent(text: str, state: State) -> Intent:
     """What one message does, read against the dialogue: an answer to "which one?" is a choice, and what else the
     reader guesses in it without confidence ("the most recent one please" as a replacement) is noise."""
-    intent = _own_orders(detect_intent(text), text)
+    intent = _bare_topic(_own_orders(detect_intent(text), text), text)
+    if _changes_mind_to_person(intent, text, state):
+        # "Actually, ye know what, aye get someone on it" after "no tickets please": the latest word counts.
+        return replace(intent, acts=(intent.acts - {"no_human", "decline"}) | {"ask_human"})
     not_passed_on = _no_handoff_but_asks(intent, text)
     if not_passed_on is not None:
         return not_passed_on
@@ -294,19 +313,14 @@ def _intent(text: str, state: State) -> Intent:
             accepted: frozenset[Act] = frozenset({"accept"})
             sure = (intent.sure - intent.acts) | (accepted if firm else frozenset())
             return replace(intent, acts=accepted, sure=sure)
-    if state.current_order and intent.asks_why and intent.has("out_of_scope", "policy_question"):
-        # "What's the reason for the delay?" just after an order's status asks about that order, not the shop.
-        about_shop: frozenset[Act] = frozenset({"out_of_scope", "policy_question"})
-        return replace(intent, acts=(intent.acts - about_shop) | {"package_followup"})
-    if state.current_order and intent.has("out_of_scope", "policy_question") and unseen_asked(text):
-        # "What time will the courier come?" just after an order's status asks about that order, not the shop.
-        return replace(intent, acts=(intent.acts - {"out_of_scope", "policy_question"}) | {"package_followup"})
-    if state.current_order and asks_where_to_collect(text) and not (intent.request or intent.item_problem):
-        # "Where do I pick it up?" after a status that said it waits somewhere: the place it waits.
-        return replace(intent, acts=frozenset({"package_followup"}), focus="collect")
-    if state.current_order and _asks_what_next(intent, text):
-        # "What happens now, do they try again?" just after an order's status asks what comes next for that order.
-        return replace(intent, acts=frozenset({"package_followup"}), focus="next")
+    if _presses_about_order(intent, text, state):
+        # "Ok but WHY is it on hold? Tell me what your system says": a shopper pressing about their own order, with
+        # no word of Lumen's rules or of others' orders, is no attack on the assistant.
+        asked: frozenset[Act] = frozenset({"package_followup" if state.current_order else "where_is_order"})
+        return replace(intent, acts=(intent.acts - {"injection"}) | asked, sure=intent.sure - {"injection"})
+    follow_up = _about_order_shown(intent, text, state)
+    if follow_up is not None:
+        return follow_up
     if state.awaiting == "which_order" and state.choices and _pick_listed(state, text, intent.ordinal):
         return replace(intent, acts=intent.sure)
     if state.awaiting in ("factor", "retry") and is_correction(text):
@@ -327,6 +341,27 @@ def _intent(text: str, state: State) -> Intent:
         if asked:
             return intent.plus(asked)
     return intent
+
+
+def _about_order_shown(intent: Intent, text: str, state: State) -> Intent | None:
+    """A question just after an order's status that is about that order (its reason, what comes next, where to
+    collect it), however the reader heard it; or None."""
+    if not state.current_order:
+        return None
+    about_shop: frozenset[Act] = frozenset({"out_of_scope", "policy_question"})
+    if intent.asks_why and intent.has(*about_shop):
+        # "What's the reason for the delay?" just after an order's status asks about that order, not the shop.
+        return replace(intent, acts=(intent.acts - about_shop) | {"package_followup"})
+    if intent.has(*about_shop) and unseen_asked(text):
+        # "What time will the courier come?" just after an order's status asks about that order, not the shop.
+        return replace(intent, acts=(intent.acts - about_shop) | {"package_followup"})
+    if asks_where_to_collect(text) and not (intent.request or intent.item_problem):
+        # "Where do I pick it up?" after a status that said it waits somewhere: the place it waits.
+        return replace(intent, acts=frozenset({"package_followup"}), focus="collect")
+    if _asks_what_next(intent, text):
+        # "What happens now, do they try again?" just after an order's status asks what comes next for that order.
+        return replace(intent, acts=frozenset({"package_followup"}), focus="next")
+    return None
 
 
 _NOT_ABOUT_ORDER: frozenset[Act] = frozenset(("out_of_scope", "policy_question", "acknowledge"))
@@ -355,6 +390,42 @@ def _no_handoff_but_asks(intent: Intent, text: str) -> Intent | None:
 
 
 _ASKS_ONLY = re.compile(r"\?|\b(?:just|only|tell me|give me|send me)\b", re.IGNORECASE)
+
+
+def _changes_mind_to_person(intent: Intent, text: str, state: State) -> bool:
+    """Whether the shopper, with no offer open, asks for a person in words the whole message's reading drowns
+    ("actually, ye know what, aye get someone on it"): after an order was shown, or after they asked not to be passed
+    on (a later request overrides an earlier refusal), a clause asking for a person or a change of mind said with a
+    yes and nothing else."""
+    if intent.human or intent.no_human or state.awaiting == "escalation_offer":
+        return False
+    if not (state.no_handoff or state.current_order):
+        return False
+    changed = state.no_handoff and second_thoughts(text) and intent.acts <= _ONLY_YES | {"acknowledge"}
+    return changed or person_asked(text)
+
+
+def _presses_about_order(intent: Intent, text: str, state: State) -> bool:
+    """Whether a message read as an attack on the assistant only asks about the shopper's own order: no word of
+    Lumen's rules, role or access or of other people's orders (`agent/playbook/instructions.py`), and a question about
+    the order (why, a status it names, what of it) or, after an order was shown, words for it ("it", "mine")."""
+    if not intent.has("injection") or instructs_lumen(text):
+        return False
+    about = intent.asks_why or bool(intent.statuses) or intent.focus is not None or _asks_status(text)
+    return about or (state.current_order is not None and names_own_order(text))
+
+
+def _bare_topic(intent: Intent, text: str) -> Intent:
+    """ "order", "parcel?", "Orders.": one word alone names what the shopper wants to talk about, their own; the reader,
+    unsure of a word with nothing round it (it hears "order" as a lost order number), reads it as the shopper's own
+    ("my order"), and a sure question about the order from that is what the word asks."""
+    words = re.findall(r"[^\W\d_]+", text)
+    if len(words) != 1 or re.search(r"\d", text) or intent.sure:
+        return intent
+    reading = read_acts(f"my {words[0]}")
+    if reading.top != "where_is_order" or reading.probabilities[reading.top] < THRESHOLD:
+        return intent
+    return replace(intent, acts=frozenset({"where_is_order"}))
 
 
 def _own_orders(intent: Intent, text: str) -> Intent:

@@ -761,6 +761,10 @@ def _answer_kinds(text: str) -> dict[str, set[str]] | None:
         opens_yes = any(padded.startswith(f" {p} ") for p in phrases["yes"] if p not in phrases["weak_yes"])
         return None if opens_yes else {"withdraw": set()}
     said: dict[str, set[str]] = {}
+    for fine in _self_fine().finditer(padded):
+        # "I'm alright thanks", "we're good": the shopper says they need nothing, a no however positive its word.
+        said.setdefault("no", set()).add(fine.group(0).strip())
+        padded = padded.replace(fine.group(0), " " * len(fine.group(0)), 1)
     conditional = _conditional_yes(padded)
     if conditional is not None:
         # "That'd be some good, thanks": the offered help weighed as good, in the conditional: a yes.
@@ -778,6 +782,25 @@ def _answer_kinds(text: str) -> dict[str, set[str]] | None:
             while f" {phrase} " in padded:  # said twice over ("👍👍", "yes yes"): side by side, they share a space
                 padded = padded.replace(f" {phrase} ", " " * (len(phrase) + 2))
     return None if padded.strip() else said
+
+
+@lru_cache(maxsize=1)
+def _self_fine() -> re.Pattern[str]:
+    """ "I'm alright thanks", "we're all good", "nah I'm sorted for now" (`prompts/answers.toml` [self_subjects],
+    [self_adverbs], [self_fine], [self_for_now]), over the tokens `_answer_tokens` writes: someone saying they are fine
+    as they are, a polite no to an offer. Only before the message's end, `filler` or another answer word: "I'm fine
+    with that" says what they are fine with (for the reader to weigh)."""
+    table = prompts.toml("answers.toml")
+
+    def alternatives(key: str) -> str:
+        words = {" ".join(_answer_tokens(w)) for w in table[key]} - {""}
+        return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+
+    then = alternatives("filler") + "|" + alternatives("yes") + "|" + alternatives("no")
+    return re.compile(
+        rf"(?<= )(?:{alternatives('self_subjects')}) (?:(?:{alternatives('self_adverbs')}) ){{0,2}}"
+        rf"(?:{alternatives('self_fine')}) (?:(?:{alternatives('self_for_now')}) )?(?=(?:(?:{then}) )*$)"
+    )
 
 
 def _conditional_yes(padded: str) -> re.Match[str] | None:
@@ -823,6 +846,23 @@ def second_thoughts(text: str) -> bool:
     if any(f" {p} " in padded for p in phrases["withdraw"] if p not in phrases["second_thoughts"]):
         return False
     return any(f" {p} " in padded for p in phrases["yes"] if p not in phrases["weak_yes"])
+
+
+def after_answer_words(clause: str) -> str:
+    """A clause without the words of answer it opens with ("actually, ye know what, aye get someone on it" -> "get
+    someone on it"): yes, filler and second thoughts (`prompts/answers.toml`), which dilute a short request read on its
+    own."""
+    phrases = _answer_phrases()
+    opening = sorted({*phrases["yes"], *phrases["filler"], *phrases["second_thoughts"]}, key=len, reverse=True)
+    tokens = " ".join(_answer_tokens(_without_emails(clause)))
+    stripped = True
+    while stripped and tokens:
+        stripped = False
+        for phrase in opening:
+            if tokens == phrase or tokens.startswith(phrase + " "):
+                tokens, stripped = tokens[len(phrase) :].strip(), True
+                break
+    return tokens
 
 
 def is_correction(text: str) -> bool:
