@@ -36,7 +36,7 @@ from agent.dates_said import Deadline, deadline_named
 from agent.playbook.acts import THRESHOLD, Act, negated_spans, read_acts, read_acts_together
 from agent.playbook.compose import Answer, Composer, indefinite_article, one_full_stop
 from agent.playbook.deadline import deadline_answer, refund_gap_answer, refund_gap_asked, refunded_in_full
-from agent.playbook.own_orders import own_orders_asked
+from agent.playbook.own_orders import order_named_by_state, own_orders_asked
 from agent.playbook.service_change import service_change_asked
 from agent.playbook.understand import (
     EMAIL,
@@ -304,6 +304,12 @@ def _intent(text: str, state: State) -> Intent:
     return intent
 
 
+def _asks_where(text: str, intent: Intent) -> bool:
+    """ "Where do I pick it up from then?": a question of where, about the order, with no problem or request in it."""
+    asked = not (intent.not_received or intent.request or intent.item_problem or intent.asks_why)
+    return asked and re.search(r"\bwhere(?:'?s|abouts)?\b", text, re.IGNORECASE) is not None
+
+
 def _no_handoff_but_asks(intent: Intent, text: str) -> Intent | None:
     """ "No need to pass me on, just want the eta", "don't escalate, just tell me where it is": the shopper asks not to
     be passed on and, in another clause, asks about the order; the whole message's reading hears only the first. Both
@@ -321,9 +327,10 @@ _ASKS_ONLY = re.compile(r"\?|\b(?:just|only|tell me|give me|send me)\b", re.IGNO
 
 
 def _own_orders(intent: Intent, text: str) -> Intent:
-    """ "What orders have I got on the go?" asks for the shopper's own orders in any wording: an order question (a
-    logged-in customer's are listed by find_order), not the policy or off-topic question the reader may hear."""
-    if intent.order_related or not own_orders_asked(text):
+    """ "What orders have I got on the go?" or "what happened to the cancelled one?" asks about the shopper's own
+    orders in any wording: an order question (a logged-in customer's are listed by find_order), not the policy,
+    off-topic or greeting the reader may hear."""
+    if intent.order_related or not (own_orders_asked(text) or order_named_by_state(text)):
         return intent
     asked: frozenset[Act] = frozenset({"where_is_order"})
     return replace(intent, acts=(intent.acts - {"policy_question", "out_of_scope"}) | asked)
@@ -825,6 +832,9 @@ class Playbook:
             intent = _request_and_parcel(intent, said, tuple(i.name for i in order.items))
         said = ". ".join(state.heard[-_HEARD_TURNS:]) if first_look and state.heard else turn.user
         intent = _both_heard(intent, _own_lines(said), tuple(i.name for i in order.items))
+        if service_change_asked(turn.user) == "hold_order":
+            # "Hold it at the depot, I'm away till Monday": the day is when to keep it until, not a day it is needed by.
+            state = replace(state, deadline=None)
         special = self._money_or_deadline(state, order, fulfillments, intent, first_look=first_look)
         special = special or self._special_answer(order, fulfillments, intent, first_look=first_look)
         special = special or self._service_change(order, fulfillments, intent, turn.user)
@@ -833,6 +843,8 @@ class Playbook:
         if state.current_order == order.order_number and not new_details:
             # A follow-up about an order already shown: answer the question asked, not the whole story again.
             focused = self.compose.focused_answer(order, fulfillments, intent)
+            if _asks_where(turn.user, intent):
+                focused = self.compose.collection_answer(fulfillments) or focused
             if focused is not None:
                 text = self._with_unseen(focused.text, turn.user, order)
                 return self._shown(self._answered(text, answered, offer=focused.offer, topic=focused.topic))

@@ -225,7 +225,7 @@ def extract_details(
     else:
         _read_order_number(details, rest, awaiting, country, name_format, emails=own)
     if details.order_number and not details.postal_code and awaiting != "factor":
-        details.postal_code = _postcode_beside(rest, details.order_number, emails=own)
+        details.postal_code = _postcode_beside(rest, details.order_number, emails=own, fmt=name_format)
     return details
 
 
@@ -456,7 +456,7 @@ _NAME_BEFORE = re.compile(r"(?:[A-Za-z]-?|#\s*)$")
 _NAME_AFTER = re.compile(r"^\s?-\s?[A-Za-z]{1,3}(?![\w@])")
 
 
-def _postcode_beside(rest: str, order_number: str, *, emails: int = 0) -> str | None:
+def _postcode_beside(rest: str, order_number: str, *, emails: int = 0, fmt: NameFormat | None = None) -> str | None:
     """A bare code-shaped number beside the order number ("XY-0053 10001", "order 2114 3000") is the postcode;
     not where the message names several orders ("orders 5521 and 5530", or an email for each: `_names_several`),
     nor a number written as an order's name with its suffix ("2610-KX (a@x.ca) and 2611-KX (b@y.ca)")."""
@@ -469,9 +469,16 @@ def _postcode_beside(rest: str, order_number: str, *, emails: int = 0) -> str | 
         and _POSTAL_SHAPE.match(m.group(1))
         and not _NOT_A_CODE.search(rest[: m.start()])
         and not _NAME_BEFORE.search(rest[: m.start()])
-        and not _NAME_AFTER.match(rest[m.end() :])
+        and not _suffix_after(rest[m.end() :], fmt)
     ]
     return others[0] if len(others) == 1 else None
+
+
+def _suffix_after(after: str, fmt: NameFormat | None) -> bool:
+    """Whether what follows a number is an order name's suffix ("2610-KX", "2610 - kx"): letters the shop may write
+    after its numbers (`_own_suffix`), not a word after a dash ("4740 - any chance it comes?")."""
+    found = _NAME_AFTER.match(after)
+    return found is not None and _own_suffix(found.group(0).strip(), fmt)
 
 
 # The act reader's name for "what's your return policy?", "do you ship to Canada?": read once the reader knows it
