@@ -160,7 +160,8 @@ def _shop_name_pattern(prefix: str, suffix: str) -> re.Pattern[str] | None:
         body = _TYPED_SEPARATOR.join(head) + _TYPED_SEPARATOR + number + (f"(?:{after})?" if tail else "")
     else:
         body = "#?" + number + after
-    return re.compile(rf"(?<![A-Za-z0-9@.]){body}(?![A-Za-z0-9@])", re.IGNORECASE)
+    # Nothing of a name may follow: 'kt0043-b' is another name than the format's '#KT-0043' (a part, an old format).
+    return re.compile(rf"(?<![A-Za-z0-9@.]){body}(?![A-Za-z0-9@]|[\-_./][A-Za-z0-9])", re.IGNORECASE)
 
 
 def names_in_text(text: str, prefix: str, suffix: str) -> list[NameInText]:

@@ -205,6 +205,7 @@ def test_another_shops_letters_or_digits_never_match() -> None:
         ("where's 5101 au", ("#", "/AU"), ["#5101/AU"]),
         ("a1 5101 and A15102", ("A1-", ""), ["A1-5101", "A1-5102"]),
         ("mail me at ab.5101@example.com", ("AB.", ""), []),
+        ("ab5101-b and AB.5102/2", ("AB.", ""), []),  # more of a name after it: another name, read as typed
         ("where is 5101", ("#", ""), []),  # a shop of plain numbers: nothing to read by
     ],
 )
