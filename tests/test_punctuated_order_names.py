@@ -248,7 +248,8 @@ def test_a_word_after_a_dash_is_no_suffix_so_the_number_before_it_is_the_postcod
 
 def test_the_shops_own_suffix_after_a_dash_is_still_one() -> None:
     details = extract_details("5101 - ab 2612", None, "AU", NameFormat("#", "-AB"))
-    assert details.order_number is not None and details.order_number.endswith("AB")
+    assert details.order_number is not None and details.order_number.upper().endswith("AB")
+    assert details.postal_code == "2612"
 
 
 # --- a conversation on a store file ------------------------------------------------------------------------------------

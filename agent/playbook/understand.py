@@ -232,7 +232,8 @@ def extract_details(
 def _shop_format_names(text: str, fmt: NameFormat | None) -> tuple[list[NameInText], str]:
     """The order names written in the shop's format in a message (`shopify.names.names_in_text`), and the message
     with each blanked out (spaces of its length, so positions hold)."""
-    if fmt is None:
+    if fmt is None or not re.search(r"[^A-Za-z0-9#\-]", fmt.prefix + fmt.suffix):
+        # Letters, digits, '#' and dashes round the number are read by the readers below, as they always were.
         return [], text
     found = names_in_text(text, fmt.prefix, fmt.suffix)
     for name in found:
