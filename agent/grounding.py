@@ -30,7 +30,7 @@ from pydantic_core import to_jsonable_python
 from agent import prompts
 from agent.calendar_words import MONTHS, WEEKDAYS
 from agent.dates_said import deadline_days, holidays_named
-from shopify.names import order_key
+from shopify.names import order_key, order_name_matches
 
 # "October 29" and "29 October": any word where the month is, then looked up in MONTHS (`_month_dates`). The same
 # matches as an alternation of the month names (a month matches only as a whole word, so the word is never given
@@ -42,7 +42,8 @@ _DATE_SLASH = re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/\d{2,4})?\b")
 # The same tokenizer as static/widget.js, so what is checked is exactly what becomes a link.
 _URL = re.compile(r"https?://[^\s<>\"'`]+")
 _TRACKING = re.compile(r"\b(?=[A-Z0-9]*\d{4})[A-Z0-9]{8,40}\b")
-_ORDER_REF = re.compile(r"#[A-Za-z0-9\-]*\d[A-Za-z0-9\-]*")
+# "#1234", "#AB-1234", "#TSV.8101", "#X/123": a name's punctuation inside it, never a full stop ending the sentence.
+_ORDER_REF = re.compile(r"#(?:[A-Za-z0-9]+[\-_./])*[A-Za-z0-9\-]*\d[A-Za-z0-9\-]*(?:[_./][A-Za-z0-9\-]+)*")
 # ISO 4217 codes as CLDR knows them, so a carrier's name before a tracking number ("UPS 1Z...") is not an amount.
 
 
@@ -85,7 +86,9 @@ _MONEY_WORDS = re.compile(
 _TIME_BEFORE = re.compile(r"\b(?:at|by|from|until|till|before|after)\s*$", re.IGNORECASE)
 # "order 1234", "order number AB-1234", "order no. 1234": an order named without its "#".
 _ORDER_WORD = re.compile(
-    r"\border\s+(?:number\s+|no\.?\s*|nr\.?\s*)?([A-Za-z]{0,4}-?\d{3,}[A-Za-z0-9\-]*)\b", re.IGNORECASE
+    r"\border\s+(?:number\s+|no\.?\s*|nr\.?\s*)?([A-Za-z][A-Za-z0-9]{0,5}[\-_./]?\d{3,}[A-Za-z0-9\-]*(?:[_./][A-Za-z0-9\-]+)*"
+    r"|\d{3,}[A-Za-z0-9\-]*(?:[_./][A-Za-z0-9\-]+)*)\b",
+    re.IGNORECASE,
 )
 _NOT_ORDER_BEFORE = re.compile(r"\b(?:package|parcel|shipment|item|box|number|step|line|no)\s*$", re.IGNORECASE)
 
@@ -302,12 +305,18 @@ def _order_refs(reply: str) -> Iterator[str]:
         yield match.group(1)
 
 
+def _known_order(ref: str, orders: frozenset[str]) -> bool:
+    """Whether a reply's order reference is one the tools returned, written any way the name may be ('TSV-8101' or
+    '8101' for 'TSV.8101'; `shopify.names.order_name_matches`)."""
+    return order_key(ref) in orders or any(order_name_matches(known, ref) for known in orders)
+
+
 def _unknown_orders(reply: str, orders: frozenset[str]) -> list[str]:
     """Order numbers the tools never returned in this conversation: the shopper typing one proves nothing."""
     problems: list[str] = []
     for ref in _order_refs(reply):
         problem = f"order number {ref}"
-        if order_key(ref) not in orders and problem not in problems:
+        if not _known_order(ref, orders) and problem not in problems:
             problems.append(problem)
     return problems
 

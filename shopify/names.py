@@ -15,13 +15,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import NamedTuple
 
-_NUMBER_WORDS = re.compile(r"\b(?:order|orders|number|num|no|nr|ref|reference|id)\b\.?", re.IGNORECASE)
-_TOKEN = re.compile(r"[A-Z0-9][A-Z0-9\-_]{0,30}")
-# A name typed in pieces: 'QRS 7310 IE', 'qrs 7310', '7310 ie', 'QRS - 7324 - IE' (letters, the number, a short
-# suffix). A longer word after the number ('1234 please') is not part of a name.
-_PIECES = re.compile(r"[A-Z]{1,6}-?\d{1,12}(?:-[A-Z0-9]{1,3})?|\d{1,12}-[A-Z0-9]{1,3}")
+# Words round a number, not part of it ('order no. 1234', 'ref: 1234'); never a word joined to the number by a
+# name's own punctuation, which is a shop's prefix ('REF-1234', 'ID_55' in a shop that writes its names so).
+_NUMBER_WORDS = re.compile(r"\b(?:order|orders|number|num|no|nr|ref|reference|id)\b(?![\-_/])\.?", re.IGNORECASE)
+# The punctuation Shopify lets a shop put in its order-name prefix and suffix ('TSV.', 'X/', 'ZZ_', '-Q'), which
+# shoppers also type between the parts of a name.
+_PUNCTUATION = "-_./"
+# One reference: letters and digits, joined by that punctuation ('TSV.8101', 'X/123', 'ZZ_55-Q', 'A1-1001').
+_TOKEN = re.compile(r"(?=.{1,32}$)[A-Z0-9]+(?:[\-_./]+[A-Z0-9]+)*")
+# A name typed in pieces: 'QRS 7310 IE', 'qrs 7310', '7310 ie', 'QRS - 7324 - IE', 'a1 1001' (a short prefix, the
+# number, a short suffix). A longer word after the number ('1234 please') is not part of a name.
+_PIECES = re.compile(r"[A-Z][A-Z0-9]{0,5}-?\d{1,12}(?:-[A-Z0-9]{1,3})?|\d{1,12}-[A-Z0-9]{1,3}")
 # What shoppers and shops put between the parts of a name: none of it tells two orders apart...
 _SEPARATORS = re.compile(r"[\s#\-_./]+")
 # ...except between two runs of digits, where it keeps '1001-2' from being '10012'.
@@ -31,11 +38,12 @@ _BETWEEN_DIGITS = re.compile(r"(?<=\d)[\s#\-_./]+(?=\d)")
 def normalize_order_number(text: str) -> str | None:
     """The order reference inside what a shopper typed: '#1234', '1234', 'order no. 1234' -> '1234'.
 
-    Store prefixes and suffixes (EN1001, 1001-A, 'QRS 7310 IE' -> 'QRS-7310-IE') are kept; only the '#' and words
-    around the number go.
+    Store prefixes and suffixes (EN1001, 1001-A, 'QRS 7310 IE' -> 'QRS-7310-IE', 'tsv.8101' -> 'TSV.8101') are kept
+    with any punctuation Shopify allows in them; only the '#' and words around the number go.
     """
     cleaned = _NUMBER_WORDS.sub(" ", text).replace("#", " ").strip(" .:,;!?\t\n")
-    tokens = re.sub(r"\s*-\s*", "-", cleaned.upper()).split()
+    # Spaces round a name's punctuation are no part of it: 'TSV . 8101', 'X / 123'.
+    tokens = re.sub(r"\s*([\-_./])\s*", r"\1", cleaned.upper()).split()
     if len(tokens) > 1 and _PIECES.fullmatch("-".join(tokens)):
         tokens = ["-".join(tokens)]
     if len(tokens) != 1:
@@ -112,16 +120,64 @@ def formatted_order_name(typed: str, prefix: str, suffix: str) -> str | None:
     prefix and suffix: '7310', 'qrs7310', 'QRS 7310 IE' -> 'QRS-7310-IE' for `QRS-` and `-IE`. Else None."""
     key, head, tail = order_name_key(typed), order_name_key(prefix), order_name_key(suffix)
     digits = key
+    # A prefix ending in a digit keeps its separator in the key ('A1-1001' for 'A1-'): it goes with the prefix.
     if head and digits.startswith(head) and not digits.isdigit():
-        digits = digits[len(head) :]
+        digits = digits[len(head) :].lstrip("-")
     if tail and digits.endswith(tail) and not digits.isdigit():
-        digits = digits[: -len(tail)]
+        digits = digits[: -len(tail)].rstrip("-")
     # The shop's letters typed on the other side of the number ('ZQ4410' for '#4410-ZQ', '7310QRS' for 'QRS-7310').
     if tail and tail.isalpha() and digits.startswith(tail) and not digits.isdigit():
         digits = digits[len(tail) :]
     if head and head.isalpha() and digits.endswith(head) and not digits.isdigit():
         digits = digits[: -len(head)]
     return f"{prefix}{digits}{suffix}" if digits.isdigit() else None
+
+
+class NameInText(NamedTuple):
+    """An order name found in a shopper's message: where it stands, and the name as the shop writes it."""
+
+    start: int
+    end: int
+    name: str
+
+
+# What shoppers put between the parts of a shop's name instead of its own punctuation: another mark, spaces, nothing.
+_TYPED_SEPARATOR = r"(?:[ \t]*[#\-_./:][ \t]*|[ \t]*)"
+
+
+@lru_cache(maxsize=64)
+def _shop_name_pattern(prefix: str, suffix: str) -> re.Pattern[str] | None:
+    """The shop's order names as shoppers type them: the format's letters and digits in any case, its punctuation
+    as any mark, a space or nothing ('TSV.8101', 'tsv 8101', 'TSV-8101', 'tsv8101' for `TSV.`); the suffix may be
+    left off after a prefix. None for a format without letters or digits round the number ('#1001')."""
+    head = [re.escape(run) for run in re.findall(r"[A-Za-z0-9]+", prefix)]
+    tail = [re.escape(run) for run in re.findall(r"[A-Za-z0-9]+", suffix)]
+    if not head and not tail:
+        return None
+    number = r"(?P<digits>\d{1,12})"
+    after = _TYPED_SEPARATOR + _TYPED_SEPARATOR.join(tail) if tail else ""
+    if head:
+        body = _TYPED_SEPARATOR.join(head) + _TYPED_SEPARATOR + number + (f"(?:{after})?" if tail else "")
+    else:
+        body = "#?" + number + after
+    # Nothing of a name may follow: 'kt0043-b' is another name than the format's '#KT-0043' (a part, an old format).
+    return re.compile(rf"(?<![A-Za-z0-9@.]){body}(?![A-Za-z0-9@]|[\-_./][A-Za-z0-9])", re.IGNORECASE)
+
+
+def names_in_text(text: str, prefix: str, suffix: str) -> list[NameInText]:
+    """Every order name in `text` written in the shop's format (`orderNumberFormatPrefix`/`Suffix`), however the
+    shopper spelled its letters and punctuation, each as the shop writes it: 'tsv 8101' -> 'TSV.8101' for `TSV.`,
+    'x123' -> 'X/123' for `X/`, 'zz 55 q' -> 'ZZ_55-Q' for `ZZ_` and `-Q`. Empty for a shop of plain numbers ('#'),
+    whose names are digits alone."""
+    pattern = _shop_name_pattern(prefix, suffix)
+    if pattern is None:
+        return []
+    return [
+        NameInText(m.start(), m.end(), f"{prefix}{m.group('digits')}{suffix}")
+        for m in pattern.finditer(text)
+        # A short number is a name only written with punctuation ('ZZ_55-Q'): 'no 5 stars' is none in a shop of 'NO.'.
+        if len(m.group("digits")) >= 3 or re.search(r"[#\-_./]", m.group())
+    ]
 
 
 def order_name_matches(order_name: str, typed: str) -> bool:

@@ -50,6 +50,10 @@ _CONTEXT_TOPICS = {
 }
 
 
+# A package's states in which it waits for the shopper to fetch it: the carrier's words say where.
+_WAITS_FOR_SHOPPER = frozenset({"ATTEMPTED_DELIVERY", "READY_FOR_PICKUP"})
+
+
 class LocaleReplies(Replies):
     """The templates in one tone, with the words that change between countries (`{postcode_word}`) filled in from
     `prompts/locale.toml` for the shop's locale: "postcode" in the UK, "ZIP code" in the US; and the example order
@@ -938,6 +942,39 @@ class Composer:
             lines = [self._eta_line(p, single=len(result.packages) == 1) for p in packages]
             return Answer("\n".join(lines))
         return None
+
+    def collection_answer(self, result: FulfillmentsResult) -> Answer | None:
+        """ "Where do I pick it up from?" about a package that waits for the shopper (a card left after a missed
+        delivery, held for collection): the carrier's own latest words are what says where, so they are said again
+        as the answer (not "nothing has changed"), the team offered as before. None when no package waits so."""
+        waiting = [
+            p
+            for p in result.packages
+            if not p.delivered
+            and p.latest_event
+            and p.latest_event.message
+            and (p.status in _WAITS_FOR_SHOPPER or p.latest_event.status in _WAITS_FOR_SHOPPER)
+        ]
+        if not waiting:
+            return None
+        lines = []
+        for package in waiting:
+            event = package.latest_event
+            assert event is not None and event.message is not None
+            place = event.city or event.country or ""
+            message = event.message.strip()
+            lines.append(
+                self.r.say(
+                    "focus.collect",
+                    carrier=self.carrier(package) or self.r.say("focus.the_carrier"),
+                    message=message,
+                    date=self.date(event.happened),
+                    in_place=f" in {place}" if place else "",
+                    stop="" if message[-1:] in ".!?" else ".",
+                )
+            )
+        lines.append(self.r.say("focus.collect_more"))
+        return Answer(" ".join(lines), offer="delayed_or_stuck", topic="delayed_or_stuck")
 
     def _why_answer(self, result: FulfillmentsResult) -> Answer | None:
         """ "Why's it late?" about a package on its way: the carrier's own latest words are all Lumen knows of why, so

@@ -47,7 +47,7 @@ from agent.playbook.follow_ups import (
 )
 from agent.playbook.instructions import instructs_lumen, names_own_order
 from agent.playbook.offers import cases_said, handed_over, offer_left
-from agent.playbook.own_orders import own_orders_asked
+from agent.playbook.own_orders import order_named_by_state, own_orders_asked
 from agent.playbook.service_change import service_change_asked
 from agent.playbook.understand import (
     EMAIL,
@@ -376,6 +376,12 @@ def _asks_what_next(intent: Intent, text: str) -> bool:
     return asks_what_next(text) and not policy_question(text).topics & {"returns", "cancelling"}
 
 
+def _asks_where(text: str, intent: Intent) -> bool:
+    """ "Where do I pick it up from then?": a question of where, about the order, with no problem or request in it."""
+    asked = not (intent.not_received or intent.request or intent.item_problem or intent.asks_why)
+    return asked and re.search(r"\bwhere(?:'?s|abouts)?\b", text, re.IGNORECASE) is not None
+
+
 def _no_handoff_but_asks(intent: Intent, text: str) -> Intent | None:
     """ "No need to pass me on, just want the eta", "don't escalate, just tell me where it is": the shopper asks not to
     be passed on and, in another clause, asks about the order; the whole message's reading hears only the first. Both
@@ -429,9 +435,10 @@ def _bare_topic(intent: Intent, text: str) -> Intent:
 
 
 def _own_orders(intent: Intent, text: str) -> Intent:
-    """ "What orders have I got on the go?" asks for the shopper's own orders in any wording: an order question (a
-    logged-in customer's are listed by find_order), not the policy or off-topic question the reader may hear."""
-    if intent.order_related or not own_orders_asked(text):
+    """ "What orders have I got on the go?" or "what happened to the cancelled one?" asks about the shopper's own
+    orders in any wording: an order question (a logged-in customer's are listed by find_order), not the policy,
+    off-topic or greeting the reader may hear."""
+    if intent.order_related or not (own_orders_asked(text) or order_named_by_state(text)):
         return intent
     asked: frozenset[Act] = frozenset({"where_is_order"})
     return replace(intent, acts=(intent.acts - {"policy_question", "out_of_scope"}) | asked)
@@ -998,6 +1005,8 @@ class Playbook:
         if state.current_order == order.order_number and not new_details:
             # A follow-up about an order already shown: answer the question asked, not the whole story again.
             focused = self.compose.focused_answer(order, fulfillments, intent)
+            if _asks_where(turn.user, intent):
+                focused = self.compose.collection_answer(fulfillments) or focused
             if focused is not None:
                 text = self._with_unseen(focused.text, turn.user, order)
                 return self._shown(self._answered(text, answered, offer=focused.offer, topic=focused.topic))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from agent.playbook.understand import named_statuses
+
 # A question or request word, then "orders" owned by the one asking: "my (recent) orders", "orders (do|have) I ...",
 # "orders I've placed". The question word keeps a policy question that merely mentions the shopper's orders ("do
 # orders I place ship free?", "how long do my orders take to ship?") a policy question.
@@ -27,3 +29,22 @@ def own_orders_asked(text: str) -> bool:
     """Whether a message asks which orders the shopper has ("what orders have i got on the go", "list my orders")."""
     words = text.replace("’", "'")
     return bool(_OWN_ORDERS.search(words)) and not _HOW_THE_SHOP_WORKS.search(words)
+
+
+# An order pointed at among the shopper's own: "the cancelled one", "which one got cancelled", "my order that was
+# cancelled", "the one in transit". A definite word or "which" before "one"/"order", or "one"/"order" then "that".
+_POINTED = re.compile(
+    r"\b(?:the|my|that|this|which)\s+(?:\w+\s+){0,2}?(?:one|order|parcel|package)\b"
+    r"|\b(?:one|order)\s+(?:that|which)\b",
+    re.IGNORECASE,
+)
+# Cancelled is a state an order is in; "cancel" or "cancellation" ask for one or about a policy.
+_CANCELLED = re.compile(r"\bcancell?ed\b", re.IGNORECASE)
+
+
+def order_named_by_state(text: str) -> bool:
+    """Whether a message points at one of the shopper's orders by the state it is in ("what happened to the cancelled
+    one", "hey, which one got cancelled", "the one that's out for delivery"): an order question, whatever greeting
+    or small talk comes with it."""
+    words = text.replace("’", "'")
+    return bool(_CANCELLED.search(words) or named_statuses(words)) and _POINTED.search(words) is not None

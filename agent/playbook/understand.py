@@ -19,7 +19,7 @@ from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS
 from agent.playbook.acts import THRESHOLD, Act, ActReading, negated_spans, read_acts
 from agent.playbook.service_change import shipping_change_spans
-from shopify.names import NameFormat, fits_postal_code
+from shopify.names import NameFormat, NameInText, fits_postal_code, names_in_text
 
 # What Lumen just asked for; "retry" follows a failed lookup (a new number, email or postcode may come).
 Awaiting = Literal["order_number", "factor", "retry", "contact_email", "escalation_offer", "which_order"] | None
@@ -215,14 +215,32 @@ def extract_details(
     emails = EMAIL.findall(text)
     if emails:
         details.email = emails[-1].strip(".")
-    details.postal_code, rest = _take_postal_code(EMAIL.sub(" ", text), country, name_format)
+    # Names in the shop's own format ('TSV.8101', 'x/123'), however typed, are read first and set aside, so no
+    # postcode or bare number is looked for inside them.
+    named, unnamed = _shop_format_names(EMAIL.sub(" ", text), name_format)
+    details.postal_code, rest = _take_postal_code(unnamed, country, name_format)
     rest = rest.replace("〒", " ")
 
     own = _emails_for_orders(text, len(emails))
-    _read_order_number(details, rest, awaiting, country, name_format, emails=own)
+    if named:
+        details.order_number = named[-1].name
+    else:
+        _read_order_number(details, rest, awaiting, country, name_format, emails=own)
     if details.order_number and not details.postal_code and awaiting != "factor":
         details.postal_code = _postcode_beside(rest, details.order_number, emails=own, fmt=name_format)
     return details
+
+
+def _shop_format_names(text: str, fmt: NameFormat | None) -> tuple[list[NameInText], str]:
+    """The order names written in the shop's format in a message (`shopify.names.names_in_text`), and the message
+    with each blanked out (spaces of its length, so positions hold)."""
+    if fmt is None or not re.search(r"[^A-Za-z0-9#\-]", fmt.prefix + fmt.suffix):
+        # Letters, digits, '#' and dashes round the number are read by the readers below, as they always were.
+        return [], text
+    found = names_in_text(text, fmt.prefix, fmt.suffix)
+    for name in found:
+        text = text[: name.start] + " " * (name.end - name.start) + text[name.end :]
+    return found, text
 
 
 def _emails_for_orders(text: str, count: int) -> int:
@@ -888,7 +906,9 @@ def order_numbers(text: str, postal_code: str | None = None, name_format: NameFo
     if postal_code:
         rest = rest.replace(postal_code, " ")
     # Where each starts, so names typed whole ("QRS7310IE", "QRS 7314 IE") keep their place among bare numbers.
-    found = _spaced_names(rest, name_format)
+    own, rest = _shop_format_names(rest, name_format)
+    found = [(name.start, name.name) for name in own]
+    found += _spaced_names(rest, name_format)
     found += [
         (m.start(), m.group(1))
         for m in _NAMED_ORDER.finditer(rest)
