@@ -436,6 +436,8 @@ def _suffix_of_name(text: str, found: re.Match[str], fmt: NameFormat | None) -> 
     if _CONTRACTION_AFTER.match(text[found.end() :]) or suffix.upper() in _NOT_SUFFIXES:
         return False
     spaced = dash is not None and " " in dash.group() and suffix.isalpha()
+    if spaced and fmt is not None and suffix.upper() in re.findall(r"[A-Z]+", fmt.suffix.upper()):
+        return True  # the shop's own suffix letters, however typed ("5101 - ab" in a shop of "-AB" names)
     if spaced and (suffix.islower() or (fmt is None and _shouted(text))):
         return False
     return _own_suffix(name, fmt)
