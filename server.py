@@ -287,7 +287,8 @@ def proxied_shopper(request: Request, hops: int = 1) -> str | None:
     if len(entries) != hops:
         return None
     try:
-        address = ipaddress.ip_address(entries[0])
+        # Every entry must be an address, not only the shopper's: "1.2.3.4, junk" is no header a proxy wrote.
+        address, *_ = [ipaddress.ip_address(entry) for entry in entries]
     except ValueError:
         return None
     if address.is_unspecified or address.is_multicast:

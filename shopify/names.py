@@ -35,6 +35,11 @@ _SEPARATORS = re.compile(r"[\s#\-_./]+")
 _BETWEEN_DIGITS = re.compile(r"(?<=\d)[\s#\-_./]+(?=\d)")
 
 
+# A run of digits alone joined to more digits by a dot or slash is a decimal, a fraction or a date ('5.5', '12.5KG',
+# '1/2', '2026/11/30'), never a shop's name: a prefix joined by a dot or slash has letters ('TSV.8101', 'A1.1001').
+_DIGITS_ROUND_MARK = re.compile(r"(?:^|[\-_])\d+[./]+\d")
+
+
 def normalize_order_number(text: str) -> str | None:
     """The order reference inside what a shopper typed: '#1234', '1234', 'order no. 1234' -> '1234'.
 
@@ -49,7 +54,7 @@ def normalize_order_number(text: str) -> str | None:
     if len(tokens) != 1:
         return None
     token = tokens[0]
-    if not _TOKEN.fullmatch(token) or not re.search(r"\d", token):
+    if not _TOKEN.fullmatch(token) or not re.search(r"\d", token) or _DIGITS_ROUND_MARK.search(token):
         return None
     return token
 
@@ -167,8 +172,9 @@ def _shop_name_pattern(prefix: str, suffix: str) -> re.Pattern[str] | None:
 def names_in_text(text: str, prefix: str, suffix: str) -> list[NameInText]:
     """Every order name in `text` written in the shop's format (`orderNumberFormatPrefix`/`Suffix`), however the
     shopper spelled its letters and punctuation, each as the shop writes it: 'tsv 8101' -> 'TSV.8101' for `TSV.`,
-    'x123' -> 'X/123' for `X/`, 'zz 55 q' -> 'ZZ_55-Q' for `ZZ_` and `-Q`. Empty for a shop of plain numbers ('#'),
-    whose names are digits alone."""
+    'x123' -> 'X/123' for `X/`, 'zz 5501 q' -> 'ZZ_5501-Q' for `ZZ_` and `-Q` (but a lone lowercase letter before a
+    bare space is a word of the sentence: `_word_beside`). Empty for a shop of plain numbers ('#'), whose names are
+    digits alone."""
     pattern = _shop_name_pattern(prefix, suffix)
     if pattern is None:
         return []
@@ -176,8 +182,16 @@ def names_in_text(text: str, prefix: str, suffix: str) -> list[NameInText]:
         NameInText(m.start(), m.end(), f"{prefix}{m.group('digits')}{suffix}")
         for m in pattern.finditer(text)
         # A short number is a name only written with punctuation ('ZZ_55-Q'): 'no 5 stars' is none in a shop of 'NO.'.
-        if len(m.group("digits")) >= 3 or re.search(r"[#\-_./]", m.group())
+        if (len(m.group("digits")) >= 3 or re.search(r"[#\-_./]", m.group())) and not _word_beside(m)
     ]
+
+
+def _word_beside(found: re.Match[str]) -> bool:
+    """Whether a match joins the number to a one-letter word of the sentence by a bare space: 'a 1000 piece puzzle'
+    or 'i 1234' in a shop of 'A/' or 'I-' names. Typed with a mark, joined, or in capitals ('A/1000', 'a1000',
+    'A 1000') it is the name. (Longer runs stay names however typed: 'zz 5101 q', '5101 au'.)"""
+    before = found.group()[: found.start("digits") - found.start()]
+    return re.fullmatch(r"[a-z][ \t]+", before) is not None
 
 
 def order_name_matches(order_name: str, typed: str) -> bool:

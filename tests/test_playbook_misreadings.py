@@ -342,3 +342,26 @@ async def test_another_shipping_service_asked_is_no_change_of_address(store: Pat
 async def test_a_new_address_beside_a_service_is_still_a_change_of_address(store: Path, message: str) -> None:
     said = await replies(store, message)
     assert "address" in said[0] and said[0].rstrip().endswith("?")
+
+
+# --- a person asked for about another order than the one proved ---------------------------------------------------
+@pytest.mark.parametrize(
+    "ask",
+    [
+        "can someone look at my order 2124",
+        "get me a person about #2124",
+        "ok yeah have someone look at 2124",
+    ],
+)
+async def test_a_person_asked_about_another_order_is_about_that_order(store: Path, ask: str) -> None:
+    # 2114 is proved first; the hand-off asked about 2124 (the same shopper's) is filed against 2124, never 2114.
+    said, escalations = await _conversation(store, f"where is 2114? {EMAIL}", ask)
+    assert [e.order_name for e in escalations] == ["#2124"]
+    assert "ESC-" in said[-1]
+
+
+async def test_a_person_asked_about_an_order_not_theirs_files_nothing_against_the_proved_one(store: Path) -> None:
+    # 2121 is another shopper's: it can't be proved with this email, so no case names 2114 (or shows 2121).
+    said, escalations = await _conversation(store, f"where is 2114? {EMAIL}", "get me a person about 2121")
+    assert all(e.order_name != "#2114" for e in escalations)
+    assert "Swag Bedroll" not in " ".join(said)

@@ -379,3 +379,29 @@ async def test_a_hold_asked_with_a_day_is_the_hold_not_a_deadline(tmp_path: Path
         write_store(tmp_path, ("AB.", "")), f"AB.5101 {EMAIL} can you hold it at the depot, I'm away till friday"
     )
     assert "held" in replies[0] and "team" in replies[0] and replies[0].rstrip().endswith("?")
+
+
+@pytest.mark.parametrize("typed", ["5.5", "12.5kg", "1/2", "2026/11/30", "30.11.2026", "1001/2"])
+def test_a_decimal_fraction_or_date_is_no_order_name(typed: str) -> None:
+    # A dot or slash between runs of digits alone is a number or a date, never a shop's name: passed as an order
+    # number (by an LLM, or read from a message) it would cost the shopper a lookup and a counted attempt.
+    assert normalize_order_number(typed) is None
+
+
+@pytest.mark.parametrize("typed", ["TSV.8101", "x/123", "A1.1001", "8101.AU"])
+def test_a_dot_or_slash_beside_letters_stays_a_name(typed: str) -> None:
+    assert normalize_order_number(typed) == typed.upper()
+
+
+@pytest.mark.parametrize(
+    ("message", "found"),
+    [
+        ("I bought a 1000 piece puzzle, where is it", []),
+        ("a 2500 gram bag never came", []),
+        ("where is A/1000", ["A/1000"]),
+        ("a1000 please", ["A/1000"]),
+        ("order A 1000", ["A/1000"]),
+    ],
+)
+def test_a_lone_lowercase_letter_before_a_space_is_a_word(message: str, found: list[str]) -> None:
+    assert [n.name for n in names_in_text(message, "A/", "")] == found

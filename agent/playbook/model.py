@@ -83,7 +83,7 @@ from agent.playbook.understand import (
 from agent.playbook.understand import detect_intent as _detect_intent
 from agent.playbook.understand import extract_details as _extract_details
 from agent.playbook.voice import ShopVoice
-from shopify.names import NameFormat, fits_postal_code, normalize_postal_code
+from shopify.names import NameFormat, fits_postal_code, normalize_postal_code, order_name_matches
 from tools.escalate import EscalationResult
 from tools.find_order import FindOrderResult
 from tools.list_fulfillments import FulfillmentsResult
@@ -757,6 +757,10 @@ class Playbook:
         reason = state.pending_reason or (state.offer if accepting and state.offer else "shopper_asked_for_human")
         order = state.offer_order if (accepting or state.pending_reason) else state.current_order
         order = order or state.current_order
+        if intent.human and details.order_number and order and not order_name_matches(order, details.order_number):
+            # "Get me a person about 5109" with 5105 proved: the team's case is about the order named, proved first
+            # (or, when it can't be, said as typed and unproved), never filed against the order proved before.
+            order = None
         if not order and intent.human and details.order_number and (state.email or state.postal_code):
             # "5114 me@x.ie, get me a human": the order is proved first, so the hand-off says which one it is.
             found = turn.last("find_order")

@@ -99,8 +99,9 @@ def _request(*lines: str) -> Request:
         ((f"unknown, {SHOPIFY_EGRESS}",), 2, None),
         ((f"{GUEST}, {SHOPIFY_EGRESS}",), 1, None),  # the default: Shopify's one address, nothing else
         ((GUEST,), 1, GUEST),
+        ((f"{GUEST}, junk",), 2, None),  # the shopper's entry an address, the proxy's not: no proxy wrote that
     ],
-    ids=["two", "two-lines", "ipv6", "three", "too-few", "too-many", "word", "uncounted-proxy", "shopify-only"],
+    ids=["two", "two-lines", "ipv6", "three", "too-few", "too-many", "word", "uncounted-proxy", "shopify-only", "junk"],
 )
 def test_the_shopper_is_the_address_the_hops_count_names(
     lines: tuple[str, ...], hops: int, address: str | None
