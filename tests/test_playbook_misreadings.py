@@ -365,3 +365,14 @@ async def test_a_person_asked_about_an_order_not_theirs_files_nothing_against_th
     said, escalations = await _conversation(store, f"where is 2114? {EMAIL}", "get me a person about 2121")
     assert all(e.order_name != "#2114" for e in escalations)
     assert "Swag Bedroll" not in " ".join(said)
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["order 2114, pc is 3000 cheers", "2114 - postcode is 3000 thanks", "2114, my zip code is 3000 ta mate"],
+)
+def test_a_labelled_postcode_after_the_order_is_no_second_order(message: str) -> None:
+    # A label ("pc", "postcode is") before the second number says what it is, whatever follows it.
+    details = extract_details(message, None, "AU", NameFormat("#", ""))
+    assert details.order_number == "2114"
+    assert details.postal_code is not None and details.postal_code.startswith("3000")

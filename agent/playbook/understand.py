@@ -327,7 +327,10 @@ def _names_several(rest: str, emails: int) -> bool:
 # What ends one clause and starts another between two numbers: "2120 came broken and 2121 i want to cancel".
 _CLAUSE_BETWEEN = re.compile(r"[,;.!?+&]|\b(?:and|but|also|plus|then|while)\b", re.IGNORECASE)
 # Words just before a number that place the shopper, making it a postcode: "I'm in 3000", "delivering to 3350".
-_PLACE_BEFORE = re.compile(r"\b(?:in|at|to|near|around|postcode|post code|zip|suburb)\W*$", re.IGNORECASE)
+_PLACE_BEFORE = re.compile(
+    r"\b(?:in|at|to|near|around|postcode|post code|postal code|zip|zip code|pc|suburb)(?:\s+(?:is|was|be))?\W*$",
+    re.IGNORECASE,
+)  # "... I'm in 3000", "postcode is 4810", "pc: 4810"
 
 
 def _each_in_its_clause(rest: str) -> bool:
