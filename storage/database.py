@@ -542,7 +542,6 @@ class Engine:
         # the pool's (StaticPool), shared with its readers.
         self._holds_writer = self._sqlite and not self._memory
         self._writer: AsyncConnection | None = None
-        self._writer_raw: sqlite3.Connection | None = None  # its sqlite3 connection, for `writing`
         # A SQLite file's readers share one held connection too (see `_on_reader`), and how many reads are on it.
         self._held_reader: AsyncConnection | None = None
         self._reading: dict[AsyncConnection, int] = {}
@@ -671,7 +670,6 @@ class Engine:
             if conn is not None:
                 await conn.close()
             conn = self._writer = await self.engine.connect()
-            self._writer_raw = _driver(conn)
         return conn
 
     async def _drop_writer(self) -> None:
@@ -771,7 +769,7 @@ class Engine:
             return
         conn = await self._held_writer()
         try:
-            yield self._writer_raw or _driver(conn), conn
+            yield _driver(conn), conn
         except sqlite3.Error:  # the connection itself failed (a rollback that could not be made): take another
             await conn.invalidate()
             raise

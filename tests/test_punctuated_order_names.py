@@ -283,7 +283,8 @@ async def test_a_punctuated_name_typed_is_proved_handed_off_and_looked_up_again(
     assert (tool, args.get("order_number"), result["status"]) == ("escalate", name, "created")
     assert EMAIL in replies[1]
     statuses = {n: r["status"] for n, _, r in calls[2]}
-    assert statuses.get("find_order", "verified") == "verified" and statuses.get("list_fulfillments", "ok") == "ok"
+    # The name given back is looked up again (a tool reads it), and no tool refuses it.
+    assert statuses and set(statuses.values()) <= {"verified", "ok"}, statuses
     assert "can't reach" not in replies[2] and "order number" not in replies[2].lower()
 
 
