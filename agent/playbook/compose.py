@@ -959,22 +959,24 @@ class Composer:
             return None
         lines = []
         for package in waiting:
-            event = package.latest_event
-            assert event is not None and event.message is not None
-            place = event.city or event.country or ""
-            message = event.message.strip()
-            lines.append(
-                self.r.say(
-                    "focus.collect",
-                    carrier=self.carrier(package) or self.r.say("focus.the_carrier"),
-                    message=message,
-                    date=self.date(event.happened),
-                    in_place=f" in {place}" if place else "",
-                    stop="" if message[-1:] in ".!?" else ".",
-                )
-            )
+            lines.append(self.r.say("focus.collect", **self._carrier_words(package)))
         lines.append(self.r.say("focus.collect_more"))
         return Answer(" ".join(lines), offer="delayed_or_stuck", topic="delayed_or_stuck")
+
+    def _carrier_words(self, package: Package) -> dict[str, str]:
+        """The fields of a reply that repeats a package's latest carrier update: who said it, its words, when and
+        where, and the full stop its words may lack."""
+        event = package.latest_event
+        assert event is not None and event.message is not None
+        place = event.city or event.country or ""
+        message = event.message.strip()
+        return {
+            "carrier": self.carrier(package) or self.r.say("focus.the_carrier"),
+            "message": message,
+            "date": self.date(event.happened),
+            "in_place": f" in {place}" if place else "",
+            "stop": "" if message[-1:] in ".!?" else ".",
+        }
 
     def _why_answer(self, result: FulfillmentsResult) -> Answer | None:
         """ "Why's it late?" about a package on its way: the carrier's own latest words are all Lumen knows of why, so
@@ -984,21 +986,8 @@ class Composer:
             return None
         lines = []
         for package in moving:
-            event = package.latest_event
-            assert event is not None and event.message is not None
-            place = event.city or event.country or ""
-            lines.append(
-                self.join(
-                    self.r.say(
-                        "focus.why",
-                        carrier=self.carrier(package) or self.r.say("focus.the_carrier"),
-                        message=event.message.strip(),
-                        date=self.date(event.happened),
-                        in_place=f" in {place}" if place else "",
-                    ),
-                    self._eta_sentence(package, offer=False),
-                )
-            )
+            said = self.r.say("focus.why", **self._carrier_words(package))
+            lines.append(self.join(said, self._eta_sentence(package, offer=False)))
         lines.append(self.r.say("focus.why_more"))
         return Answer(" ".join(lines), offer="delayed_or_stuck", topic="delayed_or_stuck")
 
@@ -1007,18 +996,10 @@ class Composer:
         the package waits (a post office, an access point); None when neither is known."""
         lines = []
         for package in result.packages:
-            event = package.latest_event
             if package.pickup_location:
                 lines.append(self.r.say("focus.collect_at", place=package.pickup_location))
-            elif event is not None and event.message:
-                place = event.city or event.country or ""
-                message = event.message.strip()
-                carrier = self.carrier(package) or self.r.say("focus.the_carrier")
-                date_said = self.date(event.happened)
-                in_place = f" in {place}" if place else ""
-                stop = "" if message[-1:] in ".!?" else "."
-                fields = {"carrier": carrier, "message": message, "date": date_said, "in_place": in_place, "stop": stop}
-                lines.append(self.r.say("focus.collect", **fields))
+            elif package.latest_event is not None and package.latest_event.message:
+                lines.append(self.r.say("focus.collect", **self._carrier_words(package)))
         return Answer(" ".join(lines)) if lines and not result.cancelled else None
 
     def _next_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer | None:
@@ -1029,17 +1010,7 @@ class Composer:
             return None
         lines = []
         for package in moving:
-            event = package.latest_event
-            assert event is not None and event.message is not None
-            place = event.city or event.country or ""
-            said = self.r.say(
-                "focus.next",
-                carrier=self.carrier(package) or self.r.say("focus.the_carrier"),
-                message=event.message.strip(),
-                date=self.date(event.happened),
-                in_place=f" in {place}" if place else "",
-                stop="" if event.message.strip()[-1:] in ".!?" else ".",
-            )
+            said = self.r.say("focus.next", **self._carrier_words(package))
             lines.append(self.join(said, self._eta_sentence(package, offer=False)))
         whole = self.order_answer(order, result, intent)
         if whole.offer is None:

@@ -165,7 +165,7 @@ class State:
     # The offer the shopper just said no to (offer, topic, order), for one turn: "actually wait, yes" takes it up.
     declined: tuple[str, str | None, str | None] | None = None
     # The other offers the last reply made beside `offer`, one per order (offer, topic, order): a reply about several
-    # orders, each with something for the team ("1042 came broken and I want to cancel 1050"). A yes takes up all.
+    # orders, each with something for the team ("7301 came broken and I want to cancel 7305"). A yes takes up all.
     more_offers: tuple[tuple[str, str | None, str], ...] = ()
     # What the open offer says the team would do, as content words: "get me the tracking" asks for just that.
     offer_words: frozenset[str] = frozenset()
