@@ -1,7 +1,10 @@
-"""Loads the words Lumen says from `prompts/`: the LLM instructions and the playbook model's reply templates."""
+"""Loads the words Lumen says from `prompts/`: the LLM instructions and the playbook model's reply templates; and
+the words it reads (`prompts/reading.toml`), so every word the playbook reacts to is in one file a merchant or a
+translator can read."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -18,6 +21,22 @@ def text(name: str) -> str:
 @cache
 def toml(name: str) -> dict[str, Any]:
     return tomllib.loads(text(name))
+
+
+def words(section: str, key: str) -> list[str]:
+    """One word list of `prompts/reading.toml`: `words("clauses", "joiners")`. A missing or empty list is an error
+    at import, not a reading that silently never matches."""
+    found = toml("reading.toml")[section][key]
+    if not found or not all(isinstance(w, str) and w for w in found):
+        raise ValueError(f"prompts/reading.toml [{section}] {key} must be a list of words")
+    return list(found)
+
+
+def either(section: str, key: str) -> str:
+    """A word list of `prompts/reading.toml` as a regex alternation, each word literal and in the file's order (the
+    order the code had: an earlier alternative wins where two match at one place). The caller's regex gives the
+    bounds ("\\b(?:...)\\b") and the case."""
+    return "|".join(re.escape(w) for w in words(section, key))
 
 
 @cache

@@ -10,7 +10,8 @@ alone):
 - `asks_where_to_collect`: "where do I pick it up?" after a status that said it waits somewhere: the place, not
   "nothing has changed".
 
-The words each reading looks for are general English, kept in `prompts/reading.toml` ([order_state], [what_next]).
+The words each reading looks for are general English, kept in `prompts/reading.toml` ([order_state], [what_next],
+[offer_restated], [questions], [clauses], [to_the_shop]).
 """
 
 from __future__ import annotations
@@ -93,11 +94,11 @@ def picked_by_state(listed: Sequence[tuple[str, str]], text: str) -> str | None:
 # --- a yes said as the offer's own words ------------------------------------------------------------------------
 _WORD = re.compile(r"[a-z]+")
 _QUESTION_OPENING = re.compile(
-    r"^\W*(?:\w+\W+)?(?:what|where|when|why|how|who|which|whose|is|are|was|were|has|have|had|does|do|did)\b",
+    rf"^\W*(?:\w+\W+)?(?:{prompts.either('questions', 'openings')})\b",
     re.IGNORECASE,
 )
-_ASKS_ANYWHERE = re.compile(r"\b(?:what|where|when|why|how|which|who|whether)\b", re.IGNORECASE)
-_CLAUSE = re.compile(r"[?.!;,]+|\b(?:and|but|also)\b", re.IGNORECASE)
+_ASKS_ANYWHERE = re.compile(rf"\b(?:{prompts.either('questions', 'asking')})\b", re.IGNORECASE)
+_CLAUSE = re.compile(rf"[?.!;,]+|\b(?:{prompts.either('clauses', 'joiners')})\b", re.IGNORECASE)
 
 
 def _content_words(text: str) -> frozenset[str]:
@@ -154,7 +155,7 @@ def _what_next() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
     return pattern(table["refer"]), pattern(table["asks"]), pattern(table["retry"])
 
 
-_TO_THE_SHOP = re.compile(r"\b(?:you|your|yours|u|ur)\b", re.IGNORECASE)
+_TO_THE_SHOP = re.compile(rf"\b(?:{prompts.either('to_the_shop', 'you')})\b", re.IGNORECASE)
 
 
 def asks_what_next(text: str) -> bool:
@@ -169,7 +170,7 @@ def asks_what_next(text: str) -> bool:
     return bool(retry.search(text) or (refer.search(text) and asks.search(text)))
 
 
-_WHERE = re.compile(r"\b(?:where|which|wheres|where's)\b", re.IGNORECASE)
+_WHERE = re.compile(rf"\b(?:{prompts.either('questions', 'place')})\b", re.IGNORECASE)
 
 
 @lru_cache(maxsize=1)

@@ -30,7 +30,7 @@ def instructs_lumen(text: str) -> bool:
 
 
 # The shopper's own order named in a message: "it", "my order", "this one".
-_OWN_ORDER = re.compile(r"(?<![\w'])(?:it|it's|its|my|mine|our|this|that one)(?![\w'])", re.IGNORECASE)
+_OWN_ORDER = re.compile(rf"(?<![\w'])(?:{prompts.either('instructions', 'own_order')})(?![\w'])", re.IGNORECASE)
 
 
 def names_own_order(text: str) -> bool:

@@ -15,6 +15,18 @@ from agent.playbook.acts import negated_spans
 ServiceChange = Literal["change_shipping", "hold_order"]
 
 
+def _read(key: str) -> str:
+    """A word list of `prompts/reading.toml` [service_change] as an alternation."""
+    return prompts.either("service_change", key)
+
+
+# The little words between a verb and the service: "switch it [to] [an] express", "send it [by] courier". Each word is
+# followed by a space or more, as the code had it ("an?\s+|the\s+").
+_TOWARDS = _read("towards")
+_ARTICLES = "|".join(re.escape(w) + r"\s+" for w in prompts.words("service_change", "articles"))
+_BY = "|".join(re.escape(w) + r"\s+" for w in prompts.words("service_change", "by"))
+
+
 def _phrases(words: list[str]) -> str:
     return "(?:" + "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(words, key=len, reverse=True)) + ")"
 
@@ -28,9 +40,9 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     service, objects = _phrases(shipping["service"]), _phrases(shipping["objects"])
     changes = (
         rf"{_phrases(shipping['service_verbs'])}\s+{objects}",
-        rf"{_phrases(shipping['change_verbs'])}(?:\s+[\w']+){{0,3}}?\s+(?:to|into|for)\s+(?:an?\s+|the\s+)?{service}",
-        rf"{_phrases(shipping['send_verbs'])}\s+{objects}\s+(?:by\s+|via\s+|as\s+)?{service}",
-        rf"{service}(?:\s+(?:shipping|delivery|post|mail))?\s+instead",
+        rf"{_phrases(shipping['change_verbs'])}(?:\s+[\w']+){{0,3}}?\s+(?:{_TOWARDS})\s+(?:{_ARTICLES})?{service}",
+        rf"{_phrases(shipping['send_verbs'])}\s+{objects}\s+(?:{_BY})?{service}",
+        rf"{service}(?:\s+(?:{_read('service_nouns')}))?\s+(?:{_read('instead')})",
         rf"{_phrases(carriers)}\s+{_phrases(shipping['carrier_verb_objects'])}",
     )
     return {
@@ -86,7 +98,7 @@ def shipping_change_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-_INSTEAD = re.compile(r"\s+(?:\w+\s+){0,2}?instead\b", re.IGNORECASE)
+_INSTEAD = re.compile(rf"\s+(?:\w+\s+){{0,2}}?(?:{_read('instead')})\b", re.IGNORECASE)
 
 
-_CLAUSE = re.compile(r"[.,;!?]+|\b(?:and|but|also)\b", re.IGNORECASE)
+_CLAUSE = re.compile(rf"[.,;!?]+|\b(?:{prompts.either('clauses', 'joiners')})\b", re.IGNORECASE)
