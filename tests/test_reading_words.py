@@ -23,6 +23,11 @@ ASKED = {
     "address_change": ("asks", "right"),
     "platform_purchase": ("bought", "through", "things", "ones", "arrived", "everyday"),
     "unseen": ("customs", "time_of_day"),
+    "numbers": ("units",),
+    "amounts": ("money", "gap", "after", "pointed", "payers", "payers_have", "paid"),
+    "postcodes": ("not_before", "not_before_then", "labels"),
+    "years": ("before", "maybe_before", "after", "to"),
+    "order_names": ("not_prefixes", "not_suffixes", "cue", "cue_labels"),
 }
 
 

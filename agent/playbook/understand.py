@@ -39,7 +39,7 @@ _NAMED_ORDER = re.compile(
 )
 _BARE_NUMBER = re.compile(
     r"(?<![\w$€£¥.,/:])(\d{3,12})"
-    r"(?![\w%/:€£¥$]|[.,]\d|\s*(?:days?|weeks?|months?|hours?|dollars?|euros?|pounds?|quid|yen|bucks|items?)\b)"
+    rf"(?![\w%/:€£¥$]|[.,]\d|\s*(?:{prompts.either('numbers', 'units')})\b)"
 )
 # The currency codes shoppers type beside an amount ("USD 120", "gbp120"): letters that are never an order's prefix.
 _CURRENCY_CODES = frozenset(
@@ -49,30 +49,26 @@ _CURRENCY_CODES = frozenset(
 # Money said in words or marks round a number make it an amount, never an order: "$120", "120 USD", "got 120 back",
 # "a refund of 120", "it cost me 120", "I paid like 1200", "the total was 340". Between the money word and the number
 # only words that say nothing of an order may stand ("me", "about", "a total of"); "paid for 7310" is an order paid for.
-_MONEY_WORDS = (
-    r"paid|pay|paying|cost|costs|costing|spent|spend|charged|charge|billed|price|priced|total|totals|totalled|"
-    r"totaled|worth|refund|refunds|refunded|" + "|".join(c.lower() for c in _CURRENCY_CODES)
-)
-_GAP_WORDS = (
-    r"me|us|you|them|him|her|like|about|around|roughly|approx|approximately|nearly|almost|over|just|only|exactly|"
-    r"already|literally|a|an|the|total|sum|amount|whole|full|of|was|is|were|been|be|it"
-)
+_MONEY_WORDS = prompts.either("amounts", "money") + "|" + "|".join(c.lower() for c in _CURRENCY_CODES)
+_GAP_WORDS = prompts.either("amounts", "gap")
 _AMOUNT_BEFORE = re.compile(
     rf"(?:[$€£¥]|\b(?:{_MONEY_WORDS})\b(?:\s+(?:{_GAP_WORDS})\b){{0,4}}:?)\s*[$€£¥]?\s*$", re.IGNORECASE
 )
 _AMOUNT_AFTER = re.compile(
-    r"^\s*(?:[$€£¥]|(?:back|refunded|returned to me|off|dollars?|euros?|pounds?|quid|bucks|cents?|"
-    + "|".join(_CURRENCY_CODES)
-    + r")\b)",
+    r"^\s*(?:[$€£¥]|(?:" + prompts.either("amounts", "after") + "|" + "|".join(_CURRENCY_CODES) + r")\b)",
     re.IGNORECASE,
 )
 # "The 340 I paid", "that 1200 we spent": a number the shopper says they paid, after a word that points at it.
-_POINTED_BEFORE = re.compile(r"\b(?:the|that|those|this)\s*$", re.IGNORECASE)
-_PAID_AFTER = re.compile(r"^\s*(?:i|we|you)\s+(?:(?:have|had|'ve)\s+)?(?:paid|spent|was charged|got charged)\b",
-                         re.IGNORECASE)  # fmt: skip
+_POINTED_BEFORE = re.compile(rf"\b(?:{prompts.either('amounts', 'pointed')})\s*$", re.IGNORECASE)
+_PAID_AFTER = re.compile(
+    rf"^\s*(?:{prompts.either('amounts', 'payers')})\s+(?:(?:{prompts.either('amounts', 'payers_have')})\s+)?"
+    rf"(?:{prompts.either('amounts', 'paid')})\b",
+    re.IGNORECASE,
+)
 # Words before a number that make it an amount or a tracking number, not a postcode: "cost 5000", "tracking 123456".
 _NOT_A_CODE = re.compile(
-    r"\b(?:cost|costs|paid|pay|price|total|spent|tracking|track|number|no)\W*(?:is|was|of|:)?\s*$", re.IGNORECASE
+    rf"\b(?:{prompts.either('postcodes', 'not_before')})\W*(?:{prompts.either('postcodes', 'not_before_then')}|:)?\s*$",
+    re.IGNORECASE,
 )
 # Words that join several orders in one message ("orders 5521 and 5530"): two numbers there are two orders.
 _SEVERAL = re.compile(
@@ -80,14 +76,17 @@ _SEVERAL = re.compile(
     re.IGNORECASE,
 )
 # Words that date a number that follows them: "in 2025", "since March 2025", "back in 2019", "the year 2024".
-_YEAR_CONTEXT = re.compile(
-    rf"\b(?:in|since|year|back|early|late|during|until|till|circa|{MONTH_PATTERN})\s*$", re.IGNORECASE
-)
+_YEAR_CONTEXT = re.compile(rf"\b(?:{prompts.either('years', 'before')}|{MONTH_PATTERN})\s*$", re.IGNORECASE)
 # Words after a number that date it: "from 2019 onwards", "2019 to 2021", "2024's sale".
-_YEAR_AFTER = re.compile(r"^(?:\s*(?:onwards?|to\s+(?:19|20)\d\d|-\s*(?:19|20)\d\d)\b|['’]s\b)", re.IGNORECASE)
+_YEAR_AFTER = re.compile(
+    rf"^(?:\s*(?:{prompts.either('years', 'after')}"
+    rf"|(?:{prompts.either('years', 'to')})\s+(?:19|20)\d\d|-\s*(?:19|20)\d\d)\b"
+    r"|['’]s\b)",
+    re.IGNORECASE,
+)
 # "Of" and "from" date a number only sometimes: "a customer from 2019" is a year, "my order 2019 from last week" or
 # "the status of 2019" an order. Read so, the number is a year only where the message names another order.
-_MAYBE_YEAR_CONTEXT = re.compile(r"\b(?:from|of)\s*$", re.IGNORECASE)
+_MAYBE_YEAR_CONTEXT = re.compile(rf"\b(?:{prompts.either('years', 'maybe_before')})\s*$", re.IGNORECASE)
 # Only a number that can be a year is one: "since 2025" is a year, "a week since 4419 shipped" an order.
 _YEAR = re.compile(r"(?:19|20)\d\d")
 # A store's order name typed with spaces, its letters in capitals as the shop writes them: "AB 7312", "QRS 7310 IE".
@@ -96,9 +95,7 @@ _SPACED_ORDER = re.compile(r"(?<![\w@#\-])([A-Z]{2,4})(?: |\s*-\s*)(\d{3,10})(?:
 # Capitals between two numbers: "5301 KRW 0814" (an order name with a suffix, then a postcode; `_suffix_then_postcode`).
 _LETTERS_BETWEEN = re.compile(r"(?<![\w@#\-])#?(\d{3,10})\s+([A-Z]{2,4})\s+(\d{3,10})(?![\w@\-])")
 # Words a number follows in a sentence, never a shop's prefix: "WHERE IS 7310 OK" is no order name.
-_NOT_PREFIXES = frozenset(
-    ["IS", "WAS", "NO", "NR", "NUM", "REF", "ID", "MY", "OF", "ON", "IN", "TO", "AT", "IT", "AND"]
-)
+_NOT_PREFIXES = frozenset(prompts.words("order_names", "not_prefixes"))
 # An order name with a store suffix, standing alone: "2001-A", "1001-b".
 _SUFFIXED_ORDER = re.compile(r"(?<![\w@.-])#?\s*(\d{3,10}\s?-\s?[A-Za-z0-9]{1,3})(?![\w@-])")
 # A store's letters after the number without a dash: glued in any case ("4410zq", "7310B"; four digits at least, so
@@ -107,14 +104,13 @@ _SUFFIXED_ORDER = re.compile(r"(?<![\w@.-])#?\s*(\d{3,10}\s?-\s?[A-Za-z0-9]{1,3}
 _GLUED_SUFFIX = re.compile(r"(?<![\w@.\-#])#?(\d{4,8}[A-Za-z]{1,3})(?![\w@\-])")
 _SPACED_SUFFIX = re.compile(r"(?<![\w@.\-])#?(\d{3,10}) ([A-Z]{2})(?![\w@\-])")
 # Letters after a number that are a unit, a time or a word, never a shop's suffix: "1500ml", "1000 OK", "2026 IS".
-_NOT_SUFFIXES = frozenset(
-    ["AM", "PM", "ML", "MG", "KG", "CM", "MM", "KM", "LB", "LBS", "OZ", "GB", "MB", "TB", "KB", "MAH", "HZ", "TH",
-     "ST", "ND", "RD", "OK", "IS", "OR", "AND", "TO", "IN", "ON", "AT", "MY", "IT", "NO", "BY", "OF", "X", "K", "M",
-     "G", "L", "H", "S", "MIN", "HR", "HRS", "DAY", "YR", "CAD", "USD", "AUD", "EUR", "GBP", "NZD", "JPY"]
-)  # fmt: skip
+_NOT_SUFFIXES = frozenset(prompts.words("order_names", "not_suffixes"))
 # Words just before a code that make it the order's name, not a postcode: "Order number: 4410 ZQ", "order #4410 ZQ".
-_ORDER_CUE = re.compile(r"\b(?:order|ord|commande)\b[^\w@]*(?:(?:no|nr|num|number|numero|numéro|id|ref|is|was)\b\W*)*$",
-                        re.IGNORECASE)  # fmt: skip
+_ORDER_CUE = re.compile(
+    rf"\b(?:{prompts.either('order_names', 'cue')})\b[^\w@]*"
+    rf"(?:(?:{prompts.either('order_names', 'cue_labels')})\b\W*)*$",
+    re.IGNORECASE,
+)
 # Postcodes with a shape no order number has (letters in fixed places, or a dash in a fixed place) are recognised
 # anywhere in a message, in any spacing and case; verification compares them with the order's own postcode
 # (`Order.has_postal_code`), so reading one permissively costs nothing but a failed comparison.
@@ -141,7 +137,7 @@ _ADDRESS_ZIP = re.compile(
     r"\s+(\d{5}(?:-?\d{4})?)(?![\w@\-])"
 )
 _POSTAL_KEYWORD = re.compile(
-    r"(?:\b(?:zip|zipcode|zip code|postal|postcode|post code|postal code|eircode|plz)\b\s*(?:code)?\s*"
+    rf"(?:\b(?:{prompts.either('postcodes', 'labels')})\b\s*(?:code)?\s*"
     r"(?:'s|is|was|=|:)?\s*(?:is\s*)?|〒\s*)"
     r"([A-Za-z0-9][A-Za-z0-9\-]*(?:\s+[A-Za-z0-9][A-Za-z0-9\-]*)?)",
     re.IGNORECASE,
