@@ -13,7 +13,7 @@ from agent import prompts
 # The lists the playbook's modules build their patterns from (`prompts.words`, `prompts.either`).
 ASKED = {
     "questions": ("openings", "asking", "place"),
-    "clauses": ("joiners",),
+    "clauses": ("joiners", "between_orders"),
     "to_the_shop": ("you",),
     "instructions": ("rules", "others", "own_order"),
     "service_change": ("towards", "articles", "by", "service_nouns", "instead"),
@@ -25,9 +25,12 @@ ASKED = {
     "unseen": ("customs", "time_of_day"),
     "numbers": ("units",),
     "amounts": ("money", "gap", "after", "pointed", "payers", "payers_have", "paid"),
-    "postcodes": ("not_before", "not_before_then", "labels"),
+    "postcodes": ("not_before", "not_before_then", "labels", "place_before", "place_before_then"),
     "years": ("before", "maybe_before", "after", "to"),
-    "order_names": ("not_prefixes", "not_suffixes", "cue", "cue_labels"),
+    "order_names": ("not_prefixes", "not_suffixes", "cue", "cue_labels", "correction"),
+    "shops": ("person_after", "day_after", "common_name_words"),
+    "not_received": ("verbs", "meaning"),
+    "exchanges": ("paying_before",),
 }
 
 

@@ -321,10 +321,11 @@ def _names_several(rest: str, emails: int) -> bool:
 
 
 # What ends one clause and starts another between two numbers: "2120 came broken and 2121 i want to cancel".
-_CLAUSE_BETWEEN = re.compile(r"[,;.!?+&]|\b(?:and|but|also|plus|then|while)\b", re.IGNORECASE)
+_CLAUSE_BETWEEN = re.compile(rf"[,;.!?+&]|\b(?:{prompts.either('clauses', 'between_orders')})\b", re.IGNORECASE)
 # Words just before a number that place the shopper, making it a postcode: "I'm in 3000", "delivering to 3350".
 _PLACE_BEFORE = re.compile(
-    r"\b(?:in|at|to|near|around|postcode|post code|postal code|zip|zip code|pc|suburb)(?:\s+(?:is|was|be))?\W*$",
+    rf"\b(?:{prompts.either('postcodes', 'place_before')})"
+    rf"(?:\s+(?:{prompts.either('postcodes', 'place_before_then')}))?\W*$",
     re.IGNORECASE,
 )  # "... I'm in 3000", "postcode is 4810", "pc: 4810"
 
@@ -709,7 +710,7 @@ _FOCUS = {
     ),
 }
 _ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "last": -1}
-_CORRECTION = ("meant", "sorry", "wrong", "actually", "instead", "typo", "oops", "mistake")
+_CORRECTION = tuple(prompts.words("order_names", "correction"))
 # Words too common to name an item of the order.
 _STOP = frozenset(
     re.findall(
@@ -1048,7 +1049,7 @@ _NOT_A_SHOP = re.compile(
     re.IGNORECASE,
 )
 # Words too common in a shop's name to tell one shop from another ("The Tea Shop" and "The Book Shop").
-_COMMON_NAME_WORDS = frozenset(["the", "and", "shop", "store", "company", "online", "co", "ltd", "inc", "llc", "www"])
+_COMMON_NAME_WORDS = frozenset(prompts.words("shops", "common_name_words"))
 _POSSESSIVE = re.compile(r"(?:['’]s|s['’])$", re.IGNORECASE)
 
 
@@ -1211,7 +1212,8 @@ def retailer_word(text: str, own: Sequence[str] = ()) -> str | None:
 # After a word in the place of purchase, what makes it a person's name or a day's, not a retailer's: "from Priya,
 # she said", "on Thanksgiving weekend", "at Easter time".
 _PERSON_OR_DAY_AFTER = re.compile(
-    r"^\s*(?:[,;:\-]\s*)?(?:(?:and\s+)?(?:she|he|they)\b|(?:day|weekend|eve|morning|night|time|sale|week)\b)",
+    rf"^\s*(?:[,;:\-]\s*)?(?:(?:and\s+)?(?:{prompts.either('shops', 'person_after')})\b"
+    rf"|(?:{prompts.either('shops', 'day_after')})\b)",
     re.IGNORECASE,
 )
 
@@ -1243,7 +1245,7 @@ def names_no_other_shop(text: str, own: Sequence[str] = ()) -> bool:
 # swapped for another ("swap it for a L", "exchange for a bigger size"). Either can be negated ("I don't want to swap").
 _NOT_RECEIVED = re.compile(
     r"\b(?:do ?n'?t|do not|have ?n'?t|have not|never|did ?n'?t|did not|still not)\s+(?:yet\s+)?"
-    r"(?:have|got|get|gotten|receive|received|see|seen)\s+"
+    rf"(?:{prompts.either('not_received', 'verbs')})\s+"
     r"(?:it|them|anything|a thing|(?:the|my|our) (?:package|parcel|box|order|delivery|stuff))\b"
     r"(?!\s*(?:number|#|no\b|confirmation|email|e-mail|id\b))",
     re.IGNORECASE,
@@ -1276,7 +1278,7 @@ _NOT_IN_HAND = re.compile(
     re.IGNORECASE,
 )
 # "Sorry, I don't get it, what does that mean?": "get it" asked about is understanding, not a parcel.
-_ASKS_MEANING = re.compile(r"\b(?:mean|means|meant|meaning|explain|understand)\b", re.IGNORECASE)
+_ASKS_MEANING = re.compile(rf"\b(?:{prompts.either('not_received', 'meaning')})\b", re.IGNORECASE)
 _EXCHANGE = re.compile(
     r"\b(?:swap|exchange|switch|trade)\b(?:\s+(?!rates?\b)(?:it|this|that|them|these|those|one|the|my|\w+))?\s+for\b"
     r"|\b(?:different|another|bigger|smaller|larger)\s+size\b|\bsize\s+(?:up|down)\b",
@@ -1291,7 +1293,7 @@ _MONEY_IN_KIND = (
 _FOR_MONEY = re.compile(rf"^\s*(?:(?:a|an|some|the|my)\s+)?(?:{_MONEY_IN_KIND})\b", re.IGNORECASE)
 _MONEY_INSTEAD = re.compile(rf"\b(?:{_MONEY_IN_KIND})\s+instead\b", re.IGNORECASE)
 _PAYING_BEFORE = re.compile(
-    r"\b(?:pay|paying|paid|use|using|redeem|redeeming|with|by)\b(?:\s+\S+){0,2}\s*$", re.IGNORECASE
+    rf"\b(?:{prompts.either('exchanges', 'paying_before')})\b(?:\s+\S+){{0,2}}\s*$", re.IGNORECASE
 )
 _FOR_SERVICE = re.compile(
     r"^\s*(?:(?:a|an|the|some)\s+)?(?:(?:faster|quicker|express|next[\s\-]day|tracked|standard|priority|expedited|"
