@@ -31,7 +31,7 @@ import server
 import storage.database
 from agent.service import Lumen
 from storage import Database
-from storage.conversations import TURN_LEASE
+from storage.conversations import TURN_LEASE, TURN_RENEW_S, RenewalTimers
 from storage.schema import conversation_locks, settings
 from tests.fixtures import Clock
 from tests.server_helpers import make_settings
@@ -370,3 +370,64 @@ async def test_a_workers_app_serves_the_store_serve_was_given(tmp_path: Path, mo
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://lumen.test") as client:
             assert (await client.get("/healthz")).json()["store"] == "Fjord & Fell Outdoor Co."
+
+
+# --- a long turn renews its lease -------------------------------------------------------------------------------------
+
+
+class HandTimers:
+    """The lease's renewal timers, fired by hand (`RenewalTimers`): no time passes but the test's clock."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[float, Callable[[], None], list[bool]]] = []  # (delay, callback, [cancelled])
+        self.pauses: asyncio.Queue[tuple[float, asyncio.Future[None]]] = asyncio.Queue()
+
+    def later(self, delay_s: float, callback: Callable[[], None]) -> Any:
+        cancelled = [False]
+        self.started.append((delay_s, callback, cancelled))
+
+        class Handle:
+            def cancel(self) -> None:
+                cancelled[0] = True
+
+        return Handle()
+
+    async def pause(self, delay_s: float) -> None:
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pauses.put_nowait((delay_s, woken))
+        await woken
+
+    def timers(self) -> RenewalTimers:
+        return RenewalTimers(later=self.later, pause=self.pause)
+
+
+async def test_a_turn_longer_than_its_lease_renews_it_so_no_other_worker_takes_it(
+    store: Database, clock: Clock
+) -> None:
+    hand = HandTimers()
+    store.renewal_timers = hand.timers()
+    lease_s = TURN_LEASE.total_seconds()
+    async with store.conversation_turn("c1"):  # at 0 s: held until 30 s
+        [(delay, start_renewing, _cancelled)] = hand.started
+        assert delay == TURN_RENEW_S
+        clock.advance(seconds=TURN_RENEW_S)
+        start_renewing()  # at 10 s: held until 40 s
+        pause, wake = await hand.pauses.get()
+        assert pause == TURN_RENEW_S
+        clock.advance(seconds=lease_s + 1 - TURN_RENEW_S)
+        assert not await store.claim_turn("c1", "worker-b")  # at 31 s, past the first lease
+        wake.set_result(None)  # at 31 s: held until 61 s
+        _pause, wake = await hand.pauses.get()
+        clock.advance(seconds=lease_s - 1)
+        assert not await store.claim_turn("c1", "worker-b")  # at 60 s, past the renewed lease of 10 s
+    assert wake.cancelled()  # no renewal after the turn (it would take the lease again)
+    assert await store.claim_turn("c1", "worker-b")  # given back as the turn ended
+
+
+async def test_a_short_turn_never_starts_renewing(store: Database) -> None:
+    hand = HandTimers()
+    store.renewal_timers = hand.timers()
+    async with store.conversation_turn("c1"):
+        pass
+    [(_delay, _start, cancelled)] = hand.started
+    assert cancelled == [True] and hand.pauses.empty()
