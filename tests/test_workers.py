@@ -1,7 +1,8 @@
 """Several workers on one database: what `lumen serve --workers N` runs, tried here with several engines (and several
 services) in one process, and once with real worker processes.
 
-- writes from three workers to one SQLite file never fail ("database is locked") and never lose an update;
+- writes from three workers (engines in one process, and real processes) to one SQLite file never fail ("database is
+  locked") and never lose an update;
 - 200 chat requests at once, served by two workers, get no 5xx, on SQLite and PostgreSQL;
 - two services serving the same conversation at once run its turns one at a time and lose no message;
 - a conversation's lease is taken atomically, renewed by its holder, and taken over once its holder is gone.
@@ -13,9 +14,11 @@ import asyncio
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -38,6 +41,8 @@ from tests.server_helpers import make_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKERS = 3
+PROCESS_WRITES = 100  # per worker process, of each kind (a tenth of them also a write through SQLAlchemy)
+COUNTER_KEY = "counter"
 WRITES_PER_KIND = 250  # five kinds of write: 1,250 in all
 REQUESTS = 200
 SHARED_TURNS = 12
@@ -106,6 +111,52 @@ async def test_sqlite_transactions_write_immediately_and_reads_defer(
                 assert (await conn.execute(sa.select(sa.func.count()).select_from(settings))).scalar_one() == 0
         async with second.begin():  # once `first` is done, it can
             pass
+
+
+async def _line(stream: asyncio.StreamReader | None) -> str:
+    assert stream is not None
+    return (await stream.readline()).decode().strip()
+
+
+async def test_worker_processes_write_one_sqlite_file_at_once_and_none_is_refused(tmp_path: Path) -> None:
+    """Real processes (each its own engine, write lock and event loop), held at BEGIN by another process's write
+    transaction and then writing at once through `Engine.writing` and `Engine.begin`: every write lands (no lost
+    update of a counter read and written in one transaction) and none fails with "database is locked"."""
+    path = tmp_path / "lumen.db"
+    url = f"sqlite:///{path}"
+    async with Database(url) as db:  # the schema, before the workers start
+        await db.put_setting(COUNTER_KEY, 0)  # type: ignore[arg-type]  # a bare JSON number, for the counter
+    command = [sys.executable, "-m", "tests.sqlite_writer", url]
+    workers = [
+        await asyncio.create_subprocess_exec(
+            *command, f"w{n}", str(PROCESS_WRITES), cwd=ROOT, stdin=PIPE, stdout=PIPE, stderr=PIPE
+        )
+        for n in range(WORKERS)
+    ]
+    try:
+        assert [await _line(w.stdout) for w in workers] == ["ready"] * WORKERS
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another process writing as they start: each waits for it
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.write(b"go\n")
+            await worker.stdin.drain()
+        assert [await _line(w.stdout) for w in workers] == ["blocked"] * WORKERS
+        holder.rollback()
+        holder.close()
+        ended = [await w.communicate() for w in workers]
+    finally:
+        for worker in workers:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+    assert [(w.returncode, err.decode()) for w, (_out, err) in zip(workers, ended, strict=True)] == [(0, "")] * WORKERS
+    assert all(out.decode().startswith("done ") for out, _err in ended)
+    async with Database(url) as db:
+        assert await db.get_setting(COUNTER_KEY) == WORKERS * PROCESS_WRITES  # type: ignore[comparison-overlap]
+        async with db.read() as conn:
+            leases = (await conn.execute(sa.select(sa.func.count()).select_from(conversation_locks))).scalar_one()
+        assert leases == WORKERS * PROCESS_WRITES
 
 
 # --- HTTP: 200 requests at once, two workers ------------------------------------------------------------------------
