@@ -198,8 +198,9 @@
     var box = $("privacy-pending");
     box.hidden = !pending.pending;
     if (!pending.pending) return;
-    box.textContent = "A request from Shopify to erase this shop's data (shop/redact) is not carried out yet: "
-      + pending.pending + " delivery(ies), the first on " + when(pending.oldest) + ". "
+    var count = pending.pending === 1 ? "1 delivery" : pending.pending + " deliveries";
+    box.textContent = "A request from Shopify to erase this shop's data (shop/redact) is not carried out yet ("
+      + count + ", the first on " + when(pending.oldest) + "). "
       + (PRIVACY_REASONS[pending.reason] || "") + " Lumen tries again every hour.";
   }
 
