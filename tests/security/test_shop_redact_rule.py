@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 import agent.webhooks
 import server
 from agent.service import Lumen
+from config import Settings
 from evals.fakes.shopify_admin import FakeShopify
 from shopify import auth as shopify_auth
 from shopify.store_file import DEMO_STORE
@@ -41,6 +42,17 @@ def shopify(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeShopify]:
     monkeypatch.setattr(shopify_auth, "_utcnow", lambda: datetime.fromtimestamp(clock.t, UTC))
     with FakeShopify(DEMO_STORE, now=clock) as fake:
         yield fake
+
+
+def installed_then_key_changed(tmp_path: Path, shopify: FakeShopify, database_url: str) -> tuple[Settings, Settings]:
+    """Lumen installed on the shop and talked to; then its settings, and the same with LUMEN_SECRET_KEY changed (the
+    stored token cannot be decrypted with it)."""
+    settings = app_settings(tmp_path, shopify, lumen_database_url=database_url, lumen_order_mirror=False)
+    with TestClient(server.create_app(settings)) as client:
+        assert callback(client, install(client, shopify)).status_code == 302
+        chat(client, "where is order #1042? jordan.lee@example.com")
+    key = type(settings.lumen_secret_key)(OTHER_SECRET_KEY)
+    return settings, settings.model_copy(update={"lumen_secret_key": key})
 
 
 def test_a_fresh_database_asks_shopify_before_the_first_shop_redact(
@@ -96,12 +108,8 @@ def test_an_undecryptable_token_is_no_uninstall(
     """LUMEN_SECRET_KEY changed since the token was stored: Lumen cannot ask Shopify, which is not Shopify saying
     the app lost access. Before: read as a revocation, and the installed shop was erased. Now 503 (Shopify delivers
     it again), nothing deleted, and an error in the log saying what to fix."""
-    settings = app_settings(tmp_path, shopify, lumen_database_url=database_url, lumen_order_mirror=False)
+    settings, rotated = installed_then_key_changed(tmp_path, shopify, database_url)
     body, headers = shop_redact(shopify)
-    with TestClient(server.create_app(settings)) as client:
-        assert callback(client, install(client, shopify)).status_code == 302
-        chat(client, "where is order #1042? jordan.lee@example.com")
-    rotated = settings.model_copy(update={"lumen_secret_key": type(settings.lumen_secret_key)(OTHER_SECRET_KEY)})
     with TestClient(server.create_app(rotated)) as client, caplog.at_level(logging.ERROR, logger="lumen"):
         deferred = client.post("/webhooks/shopify", content=body, headers=headers)
         assert deferred.status_code == 503, deferred.text
@@ -117,15 +125,11 @@ def test_a_shop_redact_lumen_could_not_judge_is_shown_and_done_once_the_key_is_b
     delivering it again (after a few hours) it was lost: the merchant never learned that the shop's data stayed. Now it
     is kept as pending, shown on /healthz (to the merchant) and the admin page, tried again every retention round, and
     carried out once the key is restored."""
-    settings = app_settings(tmp_path, shopify, lumen_database_url=database_url, lumen_order_mirror=False)
+    settings, rotated = installed_then_key_changed(tmp_path, shopify, database_url)
     body, headers = shop_redact(shopify)
-    with TestClient(server.create_app(settings)) as client:
-        assert callback(client, install(client, shopify)).status_code == 302
-        chat(client, "where is order #1042? jordan.lee@example.com")
-        assert client.get("/api/admin/stats", headers=ADMIN).json()["privacy_requests"] == NONE_PENDING
     uninstall(shopify)
-    rotated = settings.model_copy(update={"lumen_secret_key": type(settings.lumen_secret_key)(OTHER_SECRET_KEY)})
     with TestClient(server.create_app(rotated)) as client:
+        assert client.get("/api/admin/stats", headers=ADMIN).json()["privacy_requests"] == NONE_PENDING
         for _ in range(2):  # Shopify's delivery and its retry: one request
             assert client.post("/webhooks/shopify", content=body, headers=headers).status_code == 503
         shown = client.get("/healthz", headers=ADMIN).json()["privacy_requests"]
@@ -155,12 +159,8 @@ def test_a_pending_shop_redact_is_dropped_when_shopify_says_the_app_is_installed
 ) -> None:
     """The key is wrong and the merchant installs the app again (a new token, readable): the pending request asks
     Shopify, which still lets the app read the shop, so it is stale and nothing is erased."""
-    settings = app_settings(tmp_path, shopify, lumen_database_url=database_url, lumen_order_mirror=False)
+    settings, rotated = installed_then_key_changed(tmp_path, shopify, database_url)
     body, headers = shop_redact(shopify)
-    with TestClient(server.create_app(settings)) as client:
-        assert callback(client, install(client, shopify)).status_code == 302
-        chat(client, "where is order #1042? jordan.lee@example.com")
-    rotated = settings.model_copy(update={"lumen_secret_key": type(settings.lumen_secret_key)(OTHER_SECRET_KEY)})
     with TestClient(server.create_app(rotated)) as client:
         assert client.post("/webhooks/shopify", content=body, headers=headers).status_code == 503
         assert client.get("/healthz", headers=ADMIN).json()["privacy_requests"]["pending"] == 1
