@@ -46,7 +46,7 @@ from agent.models import ModelChooser
 from agent.persona import Persona, PersonaUpdate, default_persona
 from agent.playbook.acts import shipped_model
 from agent.playbook.voice import ShopVoice
-from agent.webhooks import WebhookOutcome
+from agent.webhooks import PendingPrivacyRequests, WebhookOutcome
 from config import Settings
 from outbox import Escalation, EscalationService, MailFrom, MailSettings, SmtpUrl
 from shopify import FixtureStore, OrderSource
@@ -143,6 +143,10 @@ class Health(BaseModel):
         default_factory=OrderSyncStatus,
         description="The order mirror: off (a store file, or LUMEN_ORDER_MIRROR off), backfilling or live.",
     )
+    privacy_requests: PendingPrivacyRequests = Field(
+        default_factory=PendingPrivacyRequests,
+        description="Privacy requests (shop/redact) received and not carried out yet, tried again every hour.",
+    )
 
 
 class Stats(BaseModel):
@@ -153,6 +157,8 @@ class Stats(BaseModel):
     escalations: int
     conversations_escalated: int
     answered_without_human: float
+    # Shopify's privacy requests received and not carried out yet (the merchant may have to act: see its `reason`).
+    privacy_requests: PendingPrivacyRequests = Field(default_factory=PendingPrivacyRequests)
 
 
 def new_session_id() -> str:
@@ -554,7 +560,8 @@ class Lumen:
         return await self.escalations.cancel(id)
 
     async def stats(self) -> Stats:
-        return Stats.model_validate(await self.db.stats())
+        pending = await webhooks.pending_privacy_requests(self.db)
+        return Stats.model_validate({**await self.db.stats(), "privacy_requests": pending})
 
     # --- operations ----------------------------------------------------------------------------------------------
     async def run_outbox(self, interval_s: float) -> None:
@@ -583,6 +590,16 @@ class Lumen:
             await self.db.prune_webhook_events()  # webhook dedupe rows past every retry (storage.webhooks)
         except Exception:  # a database hiccup: the next round tries again
             log.exception("retention round failed; trying again in %s s", interval_s)
+        try:
+            # A shop/redact that could not be judged when it came (the first round runs as the server starts: a
+            # restored LUMEN_SECRET_KEY needs a restart, and the request is carried out then).
+            await self.retry_privacy_requests()
+        except Exception:
+            log.exception("retrying the pending privacy requests failed; trying again in %s s", interval_s)
+
+    async def retry_privacy_requests(self) -> WebhookOutcome | None:
+        """Judge again the shop/redact deliveries that could not be judged when they came (see agent.webhooks)."""
+        return await webhooks.retry_shop_redact(self.db, self.source)
 
     async def shop_name(self) -> str | None:
         """The shop's name; None when the order source cannot be read."""
@@ -602,6 +619,7 @@ class Lumen:
             model=self.settings.lumen_model,
             connection=shown,
             order_sync=await self.order_sync_status(),
+            privacy_requests=await webhooks.pending_privacy_requests(self.db),
         )
 
     # --- the order mirror (sync/) ------------------------------------------------------------------------------------

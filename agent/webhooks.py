@@ -58,10 +58,30 @@ SHOP_REDACTED_KEY = "shop_redacted"
 # last: a delivery seen again is answered as it was, without asking Shopify again. A setting, kept to the last few.
 SHOP_REDACT_DECISIONS_KEY = "shop_redact_decisions"
 DECISIONS_KEPT = 50
+# The shop/redact deliveries that could not be judged (Shopify unreachable, or the stored token unreadable), by webhook
+# id, with when each first came: a setting, kept until one is judged (then every one is, see `_judge_shop_redact`).
+# Shopify delivers a failed webhook again for a few hours only; a key restored days later must still find the request.
+SHOP_REDACT_PENDING_KEY = "shop_redact_pending"
+PENDING_KEPT = 50
+DeferReason = Literal["token_unreadable", "shopify_unreachable"]
 
 
 class RedactionDeferred(Exception):
-    """shop/redact cannot be judged now (Shopify unreachable): answered with an error, so Shopify delivers it again."""
+    """shop/redact cannot be judged now (Shopify unreachable, or Lumen cannot read its own token): answered with an
+    error, so Shopify delivers it again, and kept as pending (`pending_privacy_requests`) to be tried again."""
+
+    def __init__(self, message: str, *, reason: DeferReason) -> None:
+        super().__init__(message)
+        self.reason: DeferReason = reason
+
+
+class PendingPrivacyRequests(BaseModel):
+    """Privacy requests Lumen received and could not carry out yet (shop/redact: see `RedactionDeferred`): how many
+    deliveries wait, when the oldest came, and why the last try failed. Tried again every retention round."""
+
+    pending: int = 0
+    oldest: datetime | None = None
+    reason: DeferReason | None = None
 
 
 class RedactionCounts(BaseModel):
@@ -160,21 +180,49 @@ async def _shop_redact(db: Database, source: OrderSource, delivery: Webhook) -> 
     Its body never changes (the shop's id and domain) and only the body is signed, so one captured from an earlier
     install (or another Lumen's) replays as well on a fresh database as on an old one. A delivery already decided
     (the same webhook id: Shopify's retries and a plain replay) is answered without asking Shopify again; one
-    replayed under a new id costs one small query (the `shop` query)."""
+    replayed under a new id costs one small query (the `shop` query). One that cannot be judged now is kept as
+    pending (`retry_shop_redact`)."""
     topic, delivery_id = delivery.topic, delivery.webhook_id or delivery.event_id
     if delivery_id is not None and await _decided(db, delivery_id):
         return WebhookOutcome(ignored=True, duplicate=True, topic=topic, reason=DECIDED)
-    if await _still_installed(source):
+    try:
+        return await _judge_shop_redact(db, source, delivery_id)
+    except RedactionDeferred as exc:
+        await _defer(db, exc.reason, delivery=delivery_id or "")
+        raise
+
+
+async def retry_shop_redact(db: Database, source: OrderSource) -> WebhookOutcome | None:
+    """Judge again the shop/redact deliveries that could not be judged when they came (the retention loop's, at start
+    and hourly): once the token is readable again (the key restored) or Shopify answers, they are done or dropped as
+    stale. None if none waits or they still cannot be judged (they stay pending)."""
+    if not await _pending(db):
+        return None
+    try:
+        return await _judge_shop_redact(db, source, None)
+    except RedactionDeferred as exc:
+        await _defer(db, exc.reason)  # (why it failed this time)
+        return None
+
+
+async def _judge_shop_redact(db: Database, source: OrderSource, delivery_id: str | None) -> WebhookOutcome:
+    """Ask Shopify, then erase everything or ignore the delivery as stale. Shopify's answer now decides this delivery
+    and every pending one alike: all ask whether the app may still read the shop."""
+    installed = await _still_installed(source)
+    decided = [i for i in [*await _pending(db), delivery_id] if i]  # (one without an id cannot be recorded)
+    if installed:
         log.warning("shop/redact ignored: Shopify still answers this app on the shop (a stale or replayed body)")
-        await _record_decision(db, delivery_id)
-        return WebhookOutcome(ignored=True, topic=topic, reason=STILL_INSTALLED)
-    await db.put_setting(SHOP_REDACTED_KEY, {"at": db.clock().isoformat()})
-    await db.redact_all()
-    await db.forget_mirrored_orders()
-    _forget(source, None)  # cached orders hold customers' details too
-    # Only once done: a delivery that failed half-way is done again when Shopify sends it again.
-    await _record_decision(db, delivery_id)
-    return WebhookOutcome(topic=topic, deleted="all")
+        outcome = WebhookOutcome(ignored=True, topic="shop/redact", reason=STILL_INSTALLED)
+    else:
+        await db.put_setting(SHOP_REDACTED_KEY, {"at": db.clock().isoformat()})
+        await db.redact_all()
+        await db.forget_mirrored_orders()
+        _forget(source, None)  # cached orders hold customers' details too
+        outcome = WebhookOutcome(topic="shop/redact", deleted="all")
+    # Only once done: a delivery that failed half-way is done again when Shopify sends it again (or on a retry).
+    await _record_decisions(db, decided)
+    await db.take_setting(SHOP_REDACT_PENDING_KEY)
+    return outcome
 
 
 async def _decided(db: Database, delivery_id: str) -> bool:
@@ -182,13 +230,43 @@ async def _decided(db: Database, delivery_id: str) -> bool:
     return delivery_id[:200] in (stored.get("ids") or [])
 
 
-async def _record_decision(db: Database, delivery_id: str | None) -> None:
-    """Remember a decided delivery (the last `DECISIONS_KEPT`; two at once may drop one, which is then asked again)."""
-    if delivery_id is None:
+async def _record_decisions(db: Database, delivery_ids: list[str]) -> None:
+    """Remember decided deliveries (the last `DECISIONS_KEPT`; two at once may drop one, which is then asked again)."""
+    if not delivery_ids:
         return
     stored = await db.get_setting(SHOP_REDACT_DECISIONS_KEY) or {}
-    ids = [i for i in stored.get("ids") or [] if isinstance(i, str) and i != delivery_id[:200]]
-    await db.put_setting(SHOP_REDACT_DECISIONS_KEY, {"ids": [*ids, delivery_id[:200]][-DECISIONS_KEPT:]})
+    new = list(dict.fromkeys(i[:200] for i in delivery_ids))
+    ids = [i for i in stored.get("ids") or [] if isinstance(i, str) and i not in new]
+    await db.put_setting(SHOP_REDACT_DECISIONS_KEY, {"ids": [*ids, *new][-DECISIONS_KEPT:]})
+
+
+async def _pending(db: Database) -> dict[str, str]:
+    """The pending deliveries: webhook id -> when it first came (ISO 8601)."""
+    return _deliveries(await db.get_setting(SHOP_REDACT_PENDING_KEY) or {})
+
+
+def _deliveries(stored: dict[str, Any]) -> dict[str, str]:
+    return {k: v for k, v in (stored.get("deliveries") or {}).items() if isinstance(k, str) and isinstance(v, str)}
+
+
+async def _defer(db: Database, reason: DeferReason, *, delivery: str | None = None) -> None:
+    """Keep a delivery that could not be judged as pending, with when it first came (the oldest `PENDING_KEPT`; two
+    at once may drop one, which Shopify delivers again), and why. A delivery without an id is kept under "" (counted,
+    never recorded as decided)."""
+    deliveries = await _pending(db)
+    if delivery is not None:
+        deliveries.setdefault(delivery[:200], db.clock().isoformat())
+    kept = dict(sorted(deliveries.items(), key=lambda item: item[1])[:PENDING_KEPT])
+    await db.put_setting(SHOP_REDACT_PENDING_KEY, {"deliveries": kept, "reason": reason})
+
+
+async def pending_privacy_requests(db: Database) -> PendingPrivacyRequests:
+    """What /healthz and the admin page show: privacy requests received and not carried out yet."""
+    stored = await db.get_setting(SHOP_REDACT_PENDING_KEY) or {}
+    firsts = [datetime.fromisoformat(at) for at in _deliveries(stored).values()]
+    if not firsts:
+        return PendingPrivacyRequests()
+    return PendingPrivacyRequests(pending=len(firsts), oldest=min(firsts), reason=stored.get("reason"))
 
 
 async def redact_customer(db: Database, source: OrderSource, payload: Any) -> RedactionCounts:
@@ -225,14 +303,16 @@ async def _still_installed(source: OrderSource) -> bool:
     try:
         return bool(await check())
     except OrderSourceError as exc:
-        if isinstance(exc.__cause__, TokenUnreadable):
+        unreadable = isinstance(exc.__cause__, TokenUnreadable)
+        if unreadable:
             log.error(
                 "shop/redact not done: the stored Shopify token cannot be decrypted with LUMEN_SECRET_KEY, so Lumen "
                 "cannot ask Shopify whether the app was uninstalled. Restore the key the token was stored with (or "
-                "install the app again); Shopify delivers the webhook again for a while."
+                "install the app again); it is kept as pending (/healthz, /admin) and tried again every hour."
             )
         raise RedactionDeferred(
-            "Shopify could not be asked whether the app is still installed; shop/redact is done on a later delivery."
+            "Shopify could not be asked whether the app is still installed; shop/redact is done on a later delivery.",
+            reason="token_unreadable" if unreadable else "shopify_unreachable",
         ) from exc
 
 

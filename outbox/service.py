@@ -55,6 +55,7 @@ class EscalationService:
         backoff: Callable[[int], timedelta] = default_backoff,
         send_timeout_s: float = 10.0,
         lease: timedelta = timedelta(minutes=5),
+        lease_pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.db = db
         self._mail = mail
@@ -62,8 +63,10 @@ class EscalationService:
         self.backoff = backoff
         self.send_timeout_s = send_timeout_s
         # While one worker sends, the row is leased: nobody else picks it up before the lease ends
-        # (and if that worker died mid-send, the outbox tries again after it).
+        # (and if that worker died mid-send, the outbox tries again after it). The sender renews it every third of
+        # it while the send lasts (`_send_holding`), so a send slower than the lease is not sent a second time.
         self.lease = lease
+        self._lease_pause = lease_pause  # the wait between renewals (a test's own, to drive them by hand)
         # Sends started in the background; held here so they are not garbage-collected mid-send.
         self._sending: set[asyncio.Task[None]] = set()
 
@@ -191,7 +194,7 @@ class EscalationService:
             return False
         attempt = esc.attempts + 1
         try:
-            await send_email(esc, mail, timeout_s=self.send_timeout_s)
+            await self._send_holding(esc, mail, attempt)
         except Exception as exc:
             log.warning("escalation %s: email attempt %d failed: %s", esc.id, attempt, _error_text(exc))
             retry_at = self.clock() + self.backoff(attempt)
@@ -199,3 +202,20 @@ class EscalationService:
             return False
         await self.db.mark_escalation_sent(esc.id, attempt, self.clock())
         return True
+
+    async def _send_holding(self, esc: Escalation, mail: MailSettings, attempt: int) -> None:
+        """Send, renewing the lease on the row until the send ends (before its outcome is written)."""
+        renewal = asyncio.create_task(self._renew_lease(esc.id, attempt), name=f"lease {esc.id}")
+        try:
+            await send_email(esc, mail, timeout_s=self.send_timeout_s)
+        finally:
+            renewal.cancel()
+            await asyncio.gather(renewal, return_exceptions=True)
+
+    async def _renew_lease(self, id: str, attempt: int) -> None:
+        while True:
+            await self._lease_pause(self.lease.total_seconds() / 3)
+            try:
+                await self.db.renew_escalation(id, attempt, until=self.clock() + self.lease)
+            except Exception:  # a database hiccup: the lease runs on, and the next renewal tries again
+                log.warning("escalation %s: could not renew the lease on its send", id, exc_info=True)

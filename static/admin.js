@@ -184,6 +184,24 @@
     $("stat-lookups").textContent = stats.verified_lookups;
     $("stat-escalations").textContent = stats.escalations;
     $("stat-answered").textContent = Math.round((stats.answered_without_human || 0) * 100) + "%";
+    showPendingPrivacy(stats.privacy_requests || {});
+  }
+
+  // Shopify's shop/redact that Lumen could not carry out yet: the merchant may have to act (a changed secret key).
+  var PRIVACY_REASONS = {
+    token_unreadable: "Lumen cannot decrypt its stored Shopify token: restore the LUMEN_SECRET_KEY it was stored with "
+      + "and restart Lumen (or install the app again).",
+    shopify_unreachable: "Shopify could not be asked whether the app was uninstalled.",
+  };
+
+  function showPendingPrivacy(pending) {
+    var box = $("privacy-pending");
+    box.hidden = !pending.pending;
+    if (!pending.pending) return;
+    var count = pending.pending === 1 ? "1 delivery" : pending.pending + " deliveries";
+    box.textContent = "A request from Shopify to erase this shop's data (shop/redact) is not carried out yet ("
+      + count + ", the first on " + when(pending.oldest) + "). "
+      + (PRIVACY_REASONS[pending.reason] || "") + " Lumen tries again every hour.";
   }
 
   async function loadPersona() {

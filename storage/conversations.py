@@ -7,11 +7,11 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable, Collection, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from pydantic import BaseModel
@@ -84,6 +84,24 @@ class ConversationRow(ConversationSummary):
     state_json: str
 
 
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
+def _call_later(delay_s: float, callback: Callable[[], None]) -> Cancellable:
+    return asyncio.get_running_loop().call_later(delay_s, callback)
+
+
+@dataclass(frozen=True)
+class RenewalTimers:
+    """How a turn's lease renewal is timed: `later` starts the first renewal after a delay (a timer: most turns end
+    before it, and a timer costs less than a task started and cancelled every turn), `pause` waits between the next.
+    The event loop's by default; a test gives its own, to fire renewals by hand without time passing."""
+
+    later: Callable[[float, Callable[[], None]], Cancellable] = _call_later
+    pause: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+
 @dataclass
 class TurnLease:
     """A held turn on one conversation (`ConversationStore.conversation_turn`), with what was read as it was taken:
@@ -96,7 +114,7 @@ class TurnLease:
     released: bool = False  # given back with the turn's save (`save_turn`)
     # Renewing starts only when a turn outlives TURN_RENEW_S (most end well before): a timer until then, which costs
     # less than a task started, cancelled and awaited every turn.
-    renewal_timer: asyncio.TimerHandle | None = None
+    renewal_timer: Cancellable | None = None
     renewal: asyncio.Task[None] | None = None
 
     def stop_renewing(self) -> asyncio.Task[None] | None:
@@ -112,6 +130,8 @@ class TurnLease:
 
 
 class ConversationStore(ContactStore):
+    renewal_timers = RenewalTimers()  # (an instance's own, in tests)
+
     async def create_conversation(self, id: str) -> ConversationRow:
         """A new empty conversation; an existing one with that id is returned untouched."""
         async with self.writing() as tx:
@@ -299,7 +319,7 @@ class ConversationStore(ContactStore):
         while not await self._start_turn(lease, create=create, read_settings=read_settings):
             await asyncio.sleep(delay)
             delay = min(delay * 2, TURN_POLL_MAX_S)
-        lease.renewal_timer = asyncio.get_running_loop().call_later(TURN_RENEW_S, self._start_renewing, lease)
+        lease.renewal_timer = self.renewal_timers.later(TURN_RENEW_S, lambda: self._start_renewing(lease))
         try:
             yield lease
         finally:
@@ -386,4 +406,4 @@ class ConversationStore(ContactStore):
                 await self.claim_turn(id, holder)
             except Exception:  # a database hiccup: the lease runs on, and the next renewal tries again
                 log.warning("could not renew the lease on conversation %s", id, exc_info=True)
-            await asyncio.sleep(TURN_RENEW_S)
+            await self.renewal_timers.pause(TURN_RENEW_S)

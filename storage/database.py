@@ -8,6 +8,7 @@ database without code changes. Every timestamp goes in and comes out timezone-aw
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, closing, nullcontext
@@ -421,28 +422,46 @@ class _AlchemyStatements(Statements):
 
 
 class _SQLiteStatements(Statements):
-    """On the sqlite3 connection itself, on the event loop's thread (see `Prepared`). SQLAlchemy's
-    `before_cursor_execute` listeners still hear of each statement (what counts or inspects statements keeps working);
-    SQLAlchemy's own echo does not log them."""
+    """On the sqlite3 connection itself, on the event loop's thread (see `Prepared`).
+
+    What SQLAlchemy tells of each statement it runs is told of these too, so whatever counts, times or logs statements
+    sees them on both backends alike (tests/test_storage_prepared.py): its `before_cursor_execute` and
+    `after_cursor_execute` listeners hear of each (with no execution context: there is none), and its engine log
+    (`echo`, or the `sqlalchemy.engine` logger at INFO) shows each statement, its parameters hidden as the engine's
+    are. Its transaction events (`begin`, `commit`, `rollback`) are not fired: the transaction is this module's own
+    (`_begin_writing`, `_commit`), and the one listener Lumen has on `begin`, `_sqlite_begin`, is what
+    `_begin_writing` does."""
 
     dialect_name = "sqlite"
 
     def __init__(self, raw: sqlite3.Connection, conn: AsyncConnection) -> None:
         self._raw = raw
         self._conn = conn
+        engine = conn.sync_engine
+        # Read once a transaction (SQLAlchemy reads it once a connection): the logger's level, or the engine's echo.
+        self._logger = engine.logger if engine.logger.isEnabledFor(logging.INFO) else None
 
-    def _heard(self, sql: str, parameters: Any, *, many: bool) -> None:
+    def _before(self, sql: str, parameters: Any, *, many: bool) -> None:
+        if self._logger is not None:
+            self._logger.info(sql)
+            self._logger.info("[prepared, on sqlite3] [SQL parameters hidden due to hide_parameters=True]")
         # Looked up each time: SQLAlchemy swaps in a new listener collection when one is added.
         listeners = self._conn.sync_engine.dispatch.before_cursor_execute
         if listeners:
             listeners(self._conn.sync_connection, None, sql, parameters, None, many)
 
+    def _after(self, cursor: sqlite3.Cursor, sql: str, parameters: Any, *, many: bool) -> None:
+        listeners = self._conn.sync_engine.dispatch.after_cursor_execute
+        if listeners:
+            listeners(self._conn.sync_connection, cursor, sql, parameters, None, many)
+
     async def run(self, prepared: Prepared, params: Mapping[str, Any] | None = None) -> Fetched:
         try:
             parameters = prepared.parameters(params or {})
-            self._heard(prepared.sql, parameters, many=False)
+            self._before(prepared.sql, parameters, many=False)
             cursor = self._raw.execute(prepared.sql, parameters)
             try:
+                self._after(cursor, prepared.sql, parameters, many=False)
                 fetched = cursor.fetchall() if prepared.keys else []
                 return Fetched(prepared.rows(fetched), prepared.keys, cursor.rowcount)
             finally:
@@ -453,8 +472,12 @@ class _SQLiteStatements(Statements):
     async def run_many(self, prepared: Prepared, rows: list[dict[str, Any]]) -> None:
         try:
             parameters = [prepared.parameters(row) for row in rows]
-            self._heard(prepared.sql, parameters, many=True)
-            self._raw.executemany(prepared.sql, parameters).close()
+            self._before(prepared.sql, parameters, many=True)
+            cursor = self._raw.executemany(prepared.sql, parameters)
+            try:
+                self._after(cursor, prepared.sql, parameters, many=True)
+            finally:
+                cursor.close()
         except sqlite3.Error as exc:
             raise _wrapped(prepared.sql, exc) from exc
 

@@ -179,6 +179,10 @@ class EscalationStore(Engine):
         async with self.begin() as conn:
             return (await conn.execute(claim)).rowcount == 1
 
+    async def renew_escalation(self, id: str, attempt: int, *, until: datetime) -> None:
+        """The lease holder is still sending attempt `attempt`: nobody else picks the row up before `until`."""
+        await self._update_escalation(id, escalations.c.attempts == attempt, next_attempt_at=until)
+
     async def mark_escalation_not_configured(self, id: str) -> None:
         """Mail is not set up yet: it waits in the outbox (not if the merchant cancelled it meanwhile)."""
         await self._update_escalation(

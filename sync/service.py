@@ -257,6 +257,7 @@ class OrderSync:
         refresh_delay_s: float = REFRESH_DELAY_S,
         confirm_window_s: float | None = None,
         lease_ttl: timedelta = LEASE_TTL,
+        lease_pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
         owns_admin: bool = False,
         holder: str | None = None,
         max_payloads: int = MAX_PAYLOADS,
@@ -274,6 +275,7 @@ class OrderSync:
         self.reconcile_s = reconcile_s
         self.refresh_delay_s = refresh_delay_s
         self.lease_ttl = lease_ttl
+        self._lease_pause = lease_pause  # the wait between renewals of the lease (a test's own, to drive it by hand)
         self.holder = holder or secrets.token_urlsafe(12)
         self._owns_admin = owns_admin
         self.max_payloads = max_payloads
@@ -860,7 +862,7 @@ class OrderSync:
 
     async def _renew(self) -> None:
         while True:
-            await asyncio.sleep(self.lease_ttl.total_seconds() / 3)
+            await self._lease_pause(self.lease_ttl.total_seconds() / 3)
             try:
                 await self.db.claim_order_sync(self.holder, ttl=self.lease_ttl)
             except Exception:  # a database hiccup: the lease runs on, and the next renewal tries again

@@ -13,7 +13,7 @@ import httpx
 from pydantic_ai.models import Model
 
 import server
-from agent.service import Lumen
+from agent.service import ChatTurn, Lumen
 from config import Settings
 from shopify.store_file import DEMO_STORE
 
@@ -116,15 +116,22 @@ async def stream_with_llm(lumen: Lumen, llm: Model, message: str) -> list[tuple[
     return sse_events(response.text)
 
 
-async def replies(store: Path, *messages: str) -> list[str]:
-    """One conversation on a store file with the offline playbook, in-memory SQLite: the reply to each message."""
+async def turns(store: Path, *messages: str, customer_id: str | None = None) -> list[ChatTurn]:
+    """One conversation on a store file with the offline playbook, in-memory SQLite: each message's turn (as a
+    logged-in customer, if given)."""
     lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=store)
     try:
-        said, session = [], None
+        said: list[ChatTurn] = []
+        session = None
         for message in messages:
-            turn = await lumen.chat(message, session)
-            said.append(turn.reply)
+            turn = await lumen.chat(message, session, customer_id=customer_id)
+            said.append(turn)
             session = turn.session_id
         return said
     finally:
         await lumen.close()
+
+
+async def replies(store: Path, *messages: str, customer_id: str | None = None) -> list[str]:
+    """`turns`, the reply to each message."""
+    return [turn.reply for turn in await turns(store, *messages, customer_id=customer_id)]

@@ -23,9 +23,8 @@ from agent.playbook.change_of_mind import person_asked
 from agent.playbook.instructions import instructs_lumen
 from agent.playbook.model import State, _details, _intent
 from agent.playbook.understand import after_answer_words, offer_answer
-from agent.service import ChatTurn, Lumen
-from config import Settings
 from shopify.names import NameFormat
+from tests.server_helpers import turns as _turns
 
 
 def _order(number: str, email: str, postcode: str, item: str, **extra: Any) -> dict[str, Any]:
@@ -96,20 +95,6 @@ def store(tmp_path: Path) -> Path:
     path = tmp_path / "kittiwake-store.json"
     path.write_text(json.dumps(STORE), encoding="utf-8")
     return path
-
-
-async def _turns(store: Path, *messages: str) -> list[ChatTurn]:
-    lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=store)
-    try:
-        said: list[ChatTurn] = []
-        session = None
-        for message in messages:
-            turn = await lumen.chat(message, session)
-            said.append(turn)
-            session = turn.session_id
-        return said
-    finally:
-        await lumen.close()
 
 
 _REFUSED = ("can't change how I work", "what's your order number")

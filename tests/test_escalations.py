@@ -439,6 +439,50 @@ async def test_a_send_interrupted_midway_is_retried_after_the_lease(
     assert len(smtp.messages) == 1
 
 
+async def test_a_send_longer_than_its_lease_renews_it_so_no_other_worker_sends_it_too(
+    db: Database, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lease's renewal, fired by hand (no time passes but the test's clock): a mail server slower than the lease
+    does not make a second worker send the same email while the first is still sending it."""
+    started, finish = asyncio.Event(), asyncio.Event()
+    sent: list[str] = []
+
+    async def slow_send(escalation: Escalation, *_: object, **__: object) -> None:
+        if not started.is_set():  # the first send hangs until the test lets it finish
+            started.set()
+            await finish.wait()
+        sent.append(escalation.id)
+
+    pauses: asyncio.Queue[tuple[float, asyncio.Future[None]]] = asyncio.Queue()
+
+    async def pause(delay_s: float) -> None:
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        pauses.put_nowait((delay_s, woken))
+        await woken
+
+    monkeypatch.setattr(escalations_module, "send_email", slow_send)
+    settings = mail("smtp://127.0.0.1:2525")
+    first = EscalationService(db, settings, lease_pause=pause)
+    second = EscalationService(db, settings)  # another worker's outbox
+    record, _ = await first.escalate(request())
+    await started.wait()
+    for _ in range(2):
+        delay, wake = await pauses.get()
+        assert delay == first.lease.total_seconds() / 3
+        clock.advance(seconds=delay)
+        wake.set_result(None)  # renewed now, for a whole lease from here
+    _delay, wake = await pauses.get()  # (the second renewal is written)
+    clock.advance(seconds=first.lease.total_seconds() - 1)  # past both earlier leases
+    assert await second.deliver_pending() == 0  # still the first worker's
+    finish.set()
+    await first.drain()
+    assert wake.cancelled()  # no renewal once the send is over
+    assert sent == [record.id]
+    done = await first.get(record.id)
+    assert done is not None and (done.email_status, done.attempts) == ("sent", 1)
+    assert await second.deliver_pending() == 0
+
+
 async def test_closing_lets_a_send_under_way_finish(db: Database, smtp: SmtpSink) -> None:
     """A terminal chat's loop runs only between turns: what it escalated last goes out when it closes."""
     service = EscalationService(db, mail(smtp.url))

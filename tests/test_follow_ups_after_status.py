@@ -28,8 +28,7 @@ from agent.playbook.follow_ups import (
     stages_named,
 )
 from agent.playbook.understand import recency_named
-from agent.service import ChatTurn, Lumen
-from config import Settings
+from tests.server_helpers import turns as _turns
 
 
 def _package(status: str, item: str, **extra: Any) -> dict[str, Any]:
@@ -126,20 +125,6 @@ def store(tmp_path: Path) -> Path:
     path = tmp_path / "heron-creek-store.json"
     path.write_text(json.dumps(STORE), encoding="utf-8")
     return path
-
-
-async def _turns(store: Path, *messages: str, customer: str | None = None) -> list[ChatTurn]:
-    lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=store)
-    try:
-        said: list[ChatTurn] = []
-        session = None
-        for message in messages:
-            turn = await lumen.chat(message, session, customer_id=customer)
-            said.append(turn)
-            session = turn.session_id
-        return said
-    finally:
-        await lumen.close()
 
 
 # --- what happens next, after a carrier event -------------------------------------------------------------------
@@ -274,7 +259,7 @@ def test_the_offer_s_words_are_what_the_team_would_do() -> None:
     ],
 )
 async def test_a_customer_picks_one_of_two_by_its_state(store: Path, pick: str, order: str, said: str) -> None:
-    listed, answer = await _turns(store, "what orders have i got", pick, customer="5502")
+    listed, answer = await _turns(store, "what orders have i got", pick, customer_id="5502")
     assert "#2206" in listed.reply and "#2207" in listed.reply
     assert order in answer.reply and said in answer.reply
 
@@ -289,7 +274,7 @@ async def test_a_customer_picks_one_of_two_by_its_state(store: Path, pick: str, 
     ],
 )
 async def test_a_customer_picks_one_of_three_by_its_state(store: Path, pick: str, order: str) -> None:
-    _, answer = await _turns(store, "hi what orders do i have", pick, customer="5501")
+    _, answer = await _turns(store, "hi what orders do i have", pick, customer_id="5501")
     assert order in answer.reply
     others = {"#2203", "#2204", "#2205"} - {order}
     assert not any(other in answer.reply for other in others)
@@ -297,7 +282,7 @@ async def test_a_customer_picks_one_of_three_by_its_state(store: Path, pick: str
 
 async def test_a_state_two_orders_share_is_asked_again(store: Path) -> None:
     # Not shipped and on its way: both "not here yet", so Lumen asks which one rather than guess.
-    _, answer = await _turns(store, "hi what orders do i have", "the one that's not here yet", customer="5501")
+    _, answer = await _turns(store, "hi what orders do i have", "the one that's not here yet", customer_id="5501")
     assert "#2204" in answer.reply and "#2205" in answer.reply
 
 

@@ -15,6 +15,9 @@ from agent.core import lumen_agent
 from agent.service import Lumen
 from config import Settings
 from shopify import FixtureStore
+from storage import Database
+from tests.fixtures import Clock
+from tools.guard import WARNED_KEPT, AttemptGuard
 
 
 @pytest.fixture
@@ -136,3 +139,28 @@ async def test_a_client_that_hangs_up_mid_answer_still_spent_its_guess(lumen: Lu
     await events.aclose()  # the shopper saw "I wasn't..." and left before the turn was stored
     row = await lumen.db.get_conversation(session["session_id"])
     assert row is not None and json.loads(row.state_json)["failed_lookups"] == 1
+
+
+# --- the log's once-an-hour note per guessed-at order (`AttemptGuard.first_refusal`) ----------------------------------
+
+
+async def test_a_refused_orders_warning_is_given_once_a_window_and_its_memory_is_bounded(
+    db: Database, clock: Clock
+) -> None:
+    guard = AttemptGuard(db)
+    window = guard.limits.per_order_proofs.window
+    assert guard.first_refusal(["order-proofs:a"]) is True
+    assert guard.first_refusal(["order-proofs:a"]) is False  # within the hour: not again
+    clock.advance(seconds=window.total_seconds())
+    assert guard.first_refusal(["order-proofs:a"]) is True  # a new hour: again (and "a" is now the newest)
+    # A flood of other orders at once, twice the bound: the memory stays bounded ...
+    flood = [f"order-proofs:{n}" for n in range(2 * WARNED_KEPT)]
+    assert all(guard.first_refusal([key]) for key in flood[: WARNED_KEPT - 1])
+    assert guard.first_refusal(["order-proofs:a"]) is False  # the oldest live one, still remembered at the bound
+    assert all(guard.first_refusal([key]) for key in flood[WARNED_KEPT - 1 :])
+    assert len(guard._warned) == WARNED_KEPT
+    # ... the most recent are remembered (no second line for any of them) ...
+    assert not any(guard.first_refusal([key]) for key in flood[-WARNED_KEPT:])
+    # ... and one forgotten early is warned of again: a line more, never one missed.
+    assert guard.first_refusal(["order-proofs:a"]) is True
+    assert len(guard._warned) == WARNED_KEPT

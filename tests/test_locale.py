@@ -15,11 +15,10 @@ from agent.core import instructions_for
 from agent.deps import Deps
 from agent.grounding import ungrounded
 from agent.playbook.compose import LocaleReplies
-from agent.service import Lumen
-from config import Settings
 from shopify import FixtureStore
 from shopify.domain import Shop
 from shopify.store_file import DEMO_STORE
+from tests.server_helpers import replies as conversation
 from tools.context import SessionState
 from tools.views import when
 
@@ -28,19 +27,6 @@ US_MONTH_FIRST = re.compile(
     r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December)\s+\d"
 )
 TWELVE_HOUR = re.compile(r"\d\s?(?:AM|PM|a\.m\.|p\.m\.)", re.IGNORECASE)
-
-
-async def conversation(store: Path, *messages: str) -> list[str]:
-    lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=store)
-    try:
-        replies, session = [], None
-        for message in messages:
-            turn = await lumen.chat(message, session)
-            replies.append(turn.reply)
-            session = turn.session_id
-        return replies
-    finally:
-        await lumen.close()
 
 
 @pytest.fixture

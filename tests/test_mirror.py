@@ -368,6 +368,47 @@ async def test_a_lease_left_by_a_worker_that_died_is_taken_over_once_it_runs_out
         await sync.aclose()
 
 
+async def test_a_backfill_longer_than_its_lease_renews_it_so_no_other_worker_takes_over(
+    database_url: str, store: FakeShopify, clock: Clock
+) -> None:
+    """The lease's renewal, fired by hand (no time passes but the test's clock): a worker still backfilling past its
+    first lease keeps it, and another worker does not start a second backfill."""
+    pauses: asyncio.Queue[tuple[float, asyncio.Future[None]]] = asyncio.Queue()
+
+    async def pause(delay_s: float) -> None:
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        pauses.put_nowait((delay_s, woken))
+        await woken
+
+    ttl = sync.service.LEASE_TTL
+    first_db, second_db = Database(database_url, clock=clock), Database(database_url, clock=clock)
+    await first_db.connect()
+    await second_db.connect()
+    upstreams = [Upstream(store), Upstream(store)]
+    upstreams[0].gate = asyncio.Event()
+    first = make_sync(first_db, store, upstreams[0], lease_pause=pause)
+    second = make_sync(second_db, store, upstreams[1])
+    try:
+        running = asyncio.create_task(first.backfill())
+        await upstreams[0].started.wait()
+        for _ in range(2):
+            delay, wake = await pauses.get()
+            assert delay == ttl.total_seconds() / 3
+            clock.advance(seconds=delay)
+            wake.set_result(None)  # renewed now, for a whole lease from here
+        await pauses.get()  # (the second renewal is written)
+        clock.advance(seconds=ttl.total_seconds() - 1)  # past both earlier leases
+        assert await second.backfill() is None and upstreams[1].exports == []
+        upstreams[0].gate.set()
+        result = await running
+        assert result is not None and result.orders == 12
+        assert await second.reconcile() == 0  # given back as the backfill ended
+    finally:
+        for worker, database in ((first, first_db), (second, second_db)):
+            await worker.aclose()
+            await database.close()
+
+
 async def test_200_concurrent_lookups_while_refreshes_write_all_answer(
     mirror: MirroredSource, store: FakeShopify
 ) -> None:

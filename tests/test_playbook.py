@@ -22,6 +22,7 @@ from agent.playbook.compose import Composer
 from agent.playbook.voice import ShopVoice
 from agent.service import Lumen, MerchantSettingsUpdate
 from config import Settings
+from tests.server_helpers import replies as playbook_replies
 from tools.views import When
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo-store.json"
@@ -578,16 +579,7 @@ OLIVER = "gid://shopify/Customer/8802001"  # FF-2113 (a mug, out for delivery) a
 
 
 async def as_customer(store: Path, customer: str, *messages: str) -> list[str]:
-    lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=store)
-    try:
-        replies, session = [], None
-        for message in messages:
-            turn = await lumen.chat(message, session, customer_id=customer)
-            replies.append(turn.reply)
-            session = turn.session_id
-        return replies
-    finally:
-        await lumen.close()
+    return await playbook_replies(store, *messages, customer_id=customer)
 
 
 @pytest.mark.parametrize(

@@ -20,9 +20,8 @@ import pytest
 
 from agent.playbook.service_change import service_change_asked
 from agent.playbook.understand import extract_details, firm_yes, meaning_asked, offer_answer, order_numbers
-from agent.service import ChatTurn, Lumen
-from config import Settings
 from shopify.names import NameFormat
+from tests.server_helpers import turns as _turns
 
 
 def _package(status: str, carrier: str, number: str, item: str, event: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -89,20 +88,6 @@ def store(tmp_path: Path) -> Path:
     path = tmp_path / "puffin-store.json"
     path.write_text(json.dumps(STORE), encoding="utf-8")
     return path
-
-
-async def _turns(store: Path, *messages: str) -> list[ChatTurn]:
-    lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=store)
-    try:
-        said: list[ChatTurn] = []
-        session = None
-        for message in messages:
-            turn = await lumen.chat(message, session)
-            said.append(turn)
-            session = turn.session_id
-        return said
-    finally:
-        await lumen.close()
 
 
 # --- two orders, each with its own email ---------------------------------------------------------------------------

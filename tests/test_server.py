@@ -564,6 +564,7 @@ def test_stats(client: TestClient) -> None:
         "escalations": 0,
         "conversations_escalated": 0,
         "answered_without_human": 1.0,
+        "privacy_requests": {"pending": 0, "oldest": None, "reason": None},
     }
     chat(client, SPLIT)
     first = chat(client, "It says delivered but I never got it. order #1031 maya.patel@example.com")
@@ -576,6 +577,7 @@ def test_stats(client: TestClient) -> None:
         "escalations": 1,
         "conversations_escalated": 1,
         "answered_without_human": pytest.approx(2 / 3),
+        "privacy_requests": {"pending": 0, "oldest": None, "reason": None},
     }
 
 

@@ -4,6 +4,7 @@ and fail as SQLAlchemy fails. Every test runs on both backends (`database_url`, 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC
 
@@ -73,3 +74,37 @@ async def test_a_failing_statement_raises_as_sqlalchemy_does_and_undoes_its_tran
     # Nothing of the failed transaction stayed: the lease is free, and the next transaction runs on.
     assert await store.claim_turn("c1", "third") is True
     assert await store.claim_turn("c1", "fourth") is False
+
+
+async def test_what_counts_times_or_logs_statements_sees_prepared_ones_alike_on_both_backends(
+    store: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SQLAlchemy's statement events and its engine log: on SQLite the prepared statements bypass SQLAlchemy's
+    execution (`_SQLiteStatements`), and must still be heard and logged as they are on PostgreSQL, through it."""
+    heard: list[tuple[str, str]] = []
+
+    def before(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        heard.append(("before", statement))
+
+    def after(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        heard.append(("after", statement))
+
+    events = store.engine.sync_engine
+    sa.event.listen(events, "before_cursor_execute", before)
+    sa.event.listen(events, "after_cursor_execute", after)
+    try:
+        with caplog.at_level(logging.INFO, logger="sqlalchemy.engine.Engine"):
+            assert await store.claim_turn("c1", "holder-7f3a")  # a prepared write (`writing`)
+            async with store.reading() as tx:  # a prepared read
+                select = store.prepared("test_select_lock", lambda: sa.select(conversation_locks.c.holder))
+                assert (await tx.run(select)).scalars() == ["holder-7f3a"]
+    finally:
+        sa.event.remove(events, "before_cursor_execute", before)
+        sa.event.remove(events, "after_cursor_execute", after)
+    assert [kind for kind, _sql in heard] == ["before", "after", "before", "after"]
+    assert heard[0][1] == heard[1][1] and heard[0][1].startswith("INSERT INTO conversation_locks")
+    assert heard[2][1] == heard[3][1] and heard[2][1].startswith("SELECT conversation_locks.holder")
+    logged = [record.getMessage() for record in caplog.records if record.name.startswith("sqlalchemy.engine")]
+    assert sum(line.startswith(("INSERT INTO conversation_locks", "SELECT conversation_locks")) for line in logged) == 2
+    assert sum("SQL parameters hidden" in line for line in logged) == 2
+    assert not any("holder-7f3a" in line for line in logged)  # parameters never reach the log

@@ -1,7 +1,8 @@
 """Several workers on one database: what `lumen serve --workers N` runs, tried here with several engines (and several
 services) in one process, and once with real worker processes.
 
-- writes from three workers to one SQLite file never fail ("database is locked") and never lose an update;
+- writes from three workers (engines in one process, and real processes) to one SQLite file never fail ("database is
+  locked") and never lose an update;
 - 200 chat requests at once, served by two workers, get no 5xx, on SQLite and PostgreSQL;
 - two services serving the same conversation at once run its turns one at a time and lose no message;
 - a conversation's lease is taken atomically, renewed by its holder, and taken over once its holder is gone.
@@ -13,9 +14,11 @@ import asyncio
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -31,13 +34,15 @@ import server
 import storage.database
 from agent.service import Lumen
 from storage import Database
-from storage.conversations import TURN_LEASE
+from storage.conversations import TURN_LEASE, TURN_RENEW_S, RenewalTimers
 from storage.schema import conversation_locks, settings
 from tests.fixtures import Clock
 from tests.server_helpers import make_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKERS = 3
+PROCESS_WRITES = 100  # per worker process, of each kind (a tenth of them also a write through SQLAlchemy)
+COUNTER_KEY = "counter"
 WRITES_PER_KIND = 250  # five kinds of write: 1,250 in all
 REQUESTS = 200
 SHARED_TURNS = 12
@@ -106,6 +111,52 @@ async def test_sqlite_transactions_write_immediately_and_reads_defer(
                 assert (await conn.execute(sa.select(sa.func.count()).select_from(settings))).scalar_one() == 0
         async with second.begin():  # once `first` is done, it can
             pass
+
+
+async def _line(stream: asyncio.StreamReader | None) -> str:
+    assert stream is not None
+    return (await stream.readline()).decode().strip()
+
+
+async def test_worker_processes_write_one_sqlite_file_at_once_and_none_is_refused(tmp_path: Path) -> None:
+    """Real processes (each its own engine, write lock and event loop), held at BEGIN by another process's write
+    transaction and then writing at once through `Engine.writing` and `Engine.begin`: every write lands (no lost
+    update of a counter read and written in one transaction) and none fails with "database is locked"."""
+    path = tmp_path / "lumen.db"
+    url = f"sqlite:///{path}"
+    async with Database(url) as db:  # the schema, before the workers start
+        await db.put_setting(COUNTER_KEY, 0)  # type: ignore[arg-type]  # a bare JSON number, for the counter
+    command = [sys.executable, "-m", "tests.sqlite_writer", url]
+    workers = [
+        await asyncio.create_subprocess_exec(
+            *command, f"w{n}", str(PROCESS_WRITES), cwd=ROOT, stdin=PIPE, stdout=PIPE, stderr=PIPE
+        )
+        for n in range(WORKERS)
+    ]
+    try:
+        assert [await _line(w.stdout) for w in workers] == ["ready"] * WORKERS
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another process writing as they start: each waits for it
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.write(b"go\n")
+            await worker.stdin.drain()
+        assert [await _line(w.stdout) for w in workers] == ["blocked"] * WORKERS
+        holder.rollback()
+        holder.close()
+        ended = [await w.communicate() for w in workers]
+    finally:
+        for worker in workers:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+    assert [(w.returncode, err.decode()) for w, (_out, err) in zip(workers, ended, strict=True)] == [(0, "")] * WORKERS
+    assert all(out.decode().startswith("done ") for out, _err in ended)
+    async with Database(url) as db:
+        assert await db.get_setting(COUNTER_KEY) == WORKERS * PROCESS_WRITES  # type: ignore[comparison-overlap]
+        async with db.read() as conn:
+            leases = (await conn.execute(sa.select(sa.func.count()).select_from(conversation_locks))).scalar_one()
+        assert leases == WORKERS * PROCESS_WRITES
 
 
 # --- HTTP: 200 requests at once, two workers ------------------------------------------------------------------------
@@ -370,3 +421,64 @@ async def test_a_workers_app_serves_the_store_serve_was_given(tmp_path: Path, mo
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://lumen.test") as client:
             assert (await client.get("/healthz")).json()["store"] == "Fjord & Fell Outdoor Co."
+
+
+# --- a long turn renews its lease -------------------------------------------------------------------------------------
+
+
+class HandTimers:
+    """The lease's renewal timers, fired by hand (`RenewalTimers`): no time passes but the test's clock."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[float, Callable[[], None], list[bool]]] = []  # (delay, callback, [cancelled])
+        self.pauses: asyncio.Queue[tuple[float, asyncio.Future[None]]] = asyncio.Queue()
+
+    def later(self, delay_s: float, callback: Callable[[], None]) -> Any:
+        cancelled = [False]
+        self.started.append((delay_s, callback, cancelled))
+
+        class Handle:
+            def cancel(self) -> None:
+                cancelled[0] = True
+
+        return Handle()
+
+    async def pause(self, delay_s: float) -> None:
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pauses.put_nowait((delay_s, woken))
+        await woken
+
+    def timers(self) -> RenewalTimers:
+        return RenewalTimers(later=self.later, pause=self.pause)
+
+
+async def test_a_turn_longer_than_its_lease_renews_it_so_no_other_worker_takes_it(
+    store: Database, clock: Clock
+) -> None:
+    hand = HandTimers()
+    store.renewal_timers = hand.timers()
+    lease_s = TURN_LEASE.total_seconds()
+    async with store.conversation_turn("c1"):  # at 0 s: held until 30 s
+        [(delay, start_renewing, _cancelled)] = hand.started
+        assert delay == TURN_RENEW_S
+        clock.advance(seconds=TURN_RENEW_S)
+        start_renewing()  # at 10 s: held until 40 s
+        pause, wake = await hand.pauses.get()
+        assert pause == TURN_RENEW_S
+        clock.advance(seconds=lease_s + 1 - TURN_RENEW_S)
+        assert not await store.claim_turn("c1", "worker-b")  # at 31 s, past the first lease
+        wake.set_result(None)  # at 31 s: held until 61 s
+        _pause, wake = await hand.pauses.get()
+        clock.advance(seconds=lease_s - 1)
+        assert not await store.claim_turn("c1", "worker-b")  # at 60 s, past the renewed lease of 10 s
+    assert wake.cancelled()  # no renewal after the turn (it would take the lease again)
+    assert await store.claim_turn("c1", "worker-b")  # given back as the turn ended
+
+
+async def test_a_short_turn_never_starts_renewing(store: Database) -> None:
+    hand = HandTimers()
+    store.renewal_timers = hand.timers()
+    async with store.conversation_turn("c1"):
+        pass
+    [(_delay, _start, cancelled)] = hand.started
+    assert cancelled == [True] and hand.pauses.empty()

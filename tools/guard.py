@@ -120,7 +120,7 @@ class Reservation:
             await self.db.settle_attempts(self.ids, spent=spent)
 
 
-# Orders whose cap refusals were logged, remembered at most this many before the expired ones are dropped.
+# Orders whose cap refusals were logged, remembered at most this many (the oldest forgotten first).
 WARNED_KEPT = 1000
 
 
@@ -138,11 +138,16 @@ class AttemptGuard:
         guess: an attacker past the cap sends as many as they like, and each line would be theirs to write. In this
         process only (a worker each): the log is per process too, and a shared record would cost every refused guess
         a database write."""
-        now, window = self.db.clock(), self.limits.per_order_proofs.window
-        keys = [key for key in order_proofs if now - self._warned.get(key, now - window) >= window]
-        if len(self._warned) >= WARNED_KEPT:
-            self._warned = {key: at for key, at in self._warned.items() if now - at < window}
-        self._warned.update(dict.fromkeys(keys, now))
+        now, window, warned = self.db.clock(), self.limits.per_order_proofs.window, self._warned
+        keys = [key for key in order_proofs if now - warned.get(key, now - window) >= window]
+        for key in keys:  # moved to the end: the dict stays oldest first
+            warned.pop(key, None)
+            warned[key] = now
+        # Bounded whatever an attacker sends (order numbers need not exist, so there are as many keys as they like):
+        # the oldest go first, expired ones (warned again anyway) before any live one, and a live one forgotten only
+        # costs its order one more log line within the hour, never a warning missed. O(1) a call, amortised.
+        while len(warned) > WARNED_KEPT:
+            del warned[next(iter(warned))]
         return bool(keys)
 
     async def used_up(self, allowances: dict[str, Allowance]) -> bool:
