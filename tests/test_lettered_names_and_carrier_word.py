@@ -237,3 +237,15 @@ async def test_a_word_for_the_carrier_after_the_status_gets_the_team(store: Path
     assert "Nothing has changed" not in reply
     assert "support team" in reply and reply.rstrip().endswith("?"), reply
     assert turns[1].escalation is None
+
+
+@pytest.mark.parametrize(
+    "opening",
+    ["hello, could you ask the courier to leave it behind the shed?", "can you overnight my order?"],
+)
+async def test_a_change_asked_before_the_order_is_proved_is_answered_once_it_is(store: Path, opening: str) -> None:
+    turns = await _turns(store, opening, "KL4401NE", ZIP)
+    reply = turns[2].reply
+    assert "December 11" in reply and "I can't" in reply, reply
+    assert "support team" in reply and reply.rstrip().endswith("?")
+    assert turns[2].escalation is None
