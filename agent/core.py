@@ -89,7 +89,13 @@ def safe_reply(ctx: RunContext[Deps]) -> str:
 
 def _problems(ctx: RunContext[Deps], reply: str) -> list[str]:
     deps = ctx.deps
-    return ungrounded(reply, evidence(ctx.messages, extra=deps.persona.context), deps.today)
+    return ungrounded(reply, _evidence(ctx.messages, deps), deps.today)
+
+
+def _evidence(messages: list[ModelMessage], deps: Deps) -> Evidence:
+    """What this conversation's replies may draw facts from, with the example order name the instructions teach in
+    the shop's own format ("looks like PK1234NE" is an example, not an order nor a tracking number)."""
+    return evidence(messages, extra=deps.persona.context, example=order_example(deps.shop.name_format))
 
 
 # Where a streamed reply may be cut: after a sentence's closing punctuation and the space that follows it, or a line.
@@ -177,7 +183,7 @@ class StreamGuard:
     def _problems(self, text: str) -> list[str]:
         deps = self._deps
         if self._evidence is None:
-            self._evidence = evidence(self._messages, extra=deps.persona.context)
+            self._evidence = _evidence(self._messages, deps)
         return ungrounded(text, self._evidence, deps.today)
 
 

@@ -205,11 +205,13 @@ def _returned_orders(content: object) -> Iterator[str]:
             yield from _returned_orders(value)
 
 
-def evidence(messages: Sequence[ModelMessage], extra: str = "") -> Evidence:
-    """All text the reply may draw facts from: tool results, the shopper's words, persona notes."""
+def evidence(messages: Sequence[ModelMessage], extra: str = "", example: str = "") -> Evidence:
+    """All text the reply may draw facts from: tool results, the shopper's words, persona notes; and `example`, the
+    example order name the instructions teach in the shop's own format (`agent.playbook.compose.order_example`)."""
     # The example number the instructions teach: conversations are stored without their instructions (they are the
-    # same every turn), yet every model request carried them.
-    taught = _order_refs_in(prompts.text("verification.md"))
+    # same every turn), yet every model request carried them. The shop's own example is given as it is written, with
+    # or without a "#": "looks like PK1234NE" names no order and no tracking number.
+    taught = [*_order_refs_in(prompts.text("verification.md")), *([example] if example else [])]
     chunks, tools, said = [extra, *taught], [extra], []
     orders = {order_key(ref) for ref in [*_ORDER_REF.findall(extra), *taught]}
     for message in messages:

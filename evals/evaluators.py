@@ -279,8 +279,11 @@ class Grounded(_PerConversation):
     def problems(self, conversation: ConversationRun, expect: Expect) -> list[str]:
         problems: list[str] = []
         for index, turn in enumerate(conversation.turns):
-            taught = f"{conversation.persona_context}\n{taught_example(conversation.store)}"
-            source = evidence(conversation.messages_through(index), extra=taught)
+            source = evidence(
+                conversation.messages_through(index),
+                extra=conversation.persona_context,
+                example=taught_example(conversation.store),
+            )
             bad = ungrounded(turn.reply, source, conversation.today)
             if bad:
                 problems.append(

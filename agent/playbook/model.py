@@ -1003,7 +1003,8 @@ class Playbook:
             state = replace(state, deadline=None)
         special = self._money_or_deadline(state, order, fulfillments, intent, first_look=first_look)
         special = special or self._special_answer(order, fulfillments, intent, first_look=first_look)
-        special = special or self._service_change(order, fulfillments, intent, turn.user)
+        # A change asked before the order was proved ("can you overnight it?", then the number) is still asked.
+        special = special or self._service_change(order, fulfillments, intent, said)
         if special is not None:
             return self._answered(special.text, answered, offer=special.offer, topic=special.topic)
         if state.current_order == order.order_number and not new_details:

@@ -1,7 +1,8 @@
 """Requests about how or when one order is delivered or collected that the act reader has no act for: another
-shipping service or carrier ("can you just express it", "fedex it instead"), or holding the order ("will you hold it
-till the 20th?"). Lumen can't do either and can't see a pickup's holding time: it says so beside the order's status
-and offers the team (`prompts/service_changes.toml`)."""
+shipping service or carrier ("can you just express it", "fedex it instead"), holding the order ("will you hold it
+till the 20th?"), or a word passed to the carrier ("can you tell the driver to leave it at the gate?"). Lumen can do
+none of them and can't see a pickup's holding time: it says so beside the order's status and offers the team
+(`prompts/service_changes.toml`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Literal
 from agent import prompts
 from agent.playbook.acts import negated_spans
 
-ServiceChange = Literal["change_shipping", "hold_order"]
+ServiceChange = Literal["change_shipping", "hold_order", "delivery_instruction"]
 
 
 def _read(key: str) -> str:
@@ -32,10 +33,15 @@ def _phrases(words: list[str]) -> str:
 
 
 @lru_cache(maxsize=1)
+def _carriers() -> list[str]:
+    lines = (line.strip() for line in prompts.text("carriers.txt").splitlines())
+    return [c for c in lines if c and not c.startswith("#")]
+
+
+@lru_cache(maxsize=1)
 def _patterns() -> dict[str, re.Pattern[str]]:
     table = prompts.toml("service_changes.toml")
-    lines = (line.strip() for line in prompts.text("carriers.txt").splitlines())
-    carriers = [c for c in lines if c and not c.startswith("#")]
+    carriers = _carriers()
     shipping, hold = table["change_shipping"], table["hold_order"]
     service, objects = _phrases(shipping["service"]), _phrases(shipping["objects"])
     changes = (
@@ -53,6 +59,25 @@ def _patterns() -> dict[str, re.Pattern[str]]:
         "hold": _bounded(_phrases(hold["asks"])),
         "stay": _bounded(_phrases(hold["stay"])),
         "hold_context": _bounded(_phrases(hold["context"])),
+    }
+
+
+@lru_cache(maxsize=1)
+def _instruction_patterns() -> dict[str, re.Pattern[str]]:
+    """The three ways of asking for a word passed to the carrier (`[delivery_instruction]`)."""
+    table = prompts.toml("service_changes.toml")["delivery_instruction"]
+    carrier = _phrases(_carriers())
+    messenger = rf"(?:(?:the|my|your|our|a)\s+)?(?:(?:{carrier}\s+)?{_phrases(table['messengers'])}"
+    messenger += rf"|{carrier}(?:\s+{_phrases(table['people'])})?)"
+    relay = rf"{_phrases(table['relay_verbs'])}\s+{messenger}(?![\w'])(?!\s+{_phrases(table['asked_of'])}(?![\w']))"
+    places = _phrases(table["places"])
+    place = rf"{_phrases(table['place_verbs'])}\s+{_phrases(table['objects'])}\s+{places}|\bbe\s+left\s+{places}"
+    return {
+        "relay": _bounded(relay),
+        "place": _bounded(place),
+        "named": _bounded(_phrases(table["named"])),
+        "asks": _bounded(_phrases(table["asks"])),
+        "unless": _bounded(_phrases(table["unless"])),
     }
 
 
@@ -81,7 +106,24 @@ def service_change_asked(text: str) -> ServiceChange | None:
             continue  # "I paid for express, can you tell me where it is?": the service was chosen, not asked for
         if found["change"].search(clause) or (found["asked_for"].search(clause) and found["asks"].search(clause)):
             return "change_shipping"
+    if any(_instruction_asked(clause) for clause in _CLAUSE.split(plain)):
+        return "delivery_instruction"
     return None
+
+
+def _instruction_asked(clause: str) -> bool:
+    """Whether a clause asks Lumen to pass word to the carrier: "can you tell the driver to leave it at the gate",
+    "ask UPS to ring the bell" (a relay, asked or said as an imperative), "could it be left with my neighbour" (a
+    place to leave it, asked), "can you add delivery instructions" (named, asked). Not "ask the courier where it is"
+    (the status is wanted), "will they leave it at the door if I'm out?" (a question about what the carrier does)."""
+    found = _instruction_patterns()
+    asked = found["asks"].search(clause) is not None
+    relay = found["relay"].search(clause)
+    if relay is not None and (asked or not clause[: relay.start()].strip()):
+        return True
+    if not asked or found["unless"].search(clause):
+        return False
+    return bool(found["place"].search(clause) or found["named"].search(clause))
 
 
 def shipping_change_spans(text: str) -> list[tuple[int, int]]:

@@ -422,14 +422,18 @@ def _own_suffix(name: str, fmt: NameFormat | None) -> bool:
 
 # A word's contraction after the letters: "3000 - it's urgent", "2114-I'm away" are sentences, never a name's suffix.
 _CONTRACTION_AFTER = re.compile(r"^['’]\w")
+# A sentence going on after the letters, in small letters: "8814 - I can't open that inbox", "2114 - A friend ordered
+# it". A name's suffix is followed by the end, a mark, another detail or a new sentence, never by a clause's next word.
+_WORDS_GO_ON = re.compile(r"^[ \t]+[a-z][a-z'’]*\b")
 
 
 def _suffix_of_name(text: str, found: re.Match[str], fmt: NameFormat | None) -> bool:
     """Whether the dashed letters after a number (`_SUFFIXED_ORDER`) are part of an order's name, not the next
     words of the sentence: the shop's own suffix (`_own_suffix`), and written as a name is, not as prose. Lowercase
     after a dash with spaces round it ("2114 3000 - it's urgent", "3000 - me again"), a contraction ("3000-it's"),
-    a word that is never a suffix ("3000 - OK"), or, where the shop's format is unknown, capitals in a message
-    shouted in capitals, are words: the numbers before them stay bare (an order and its postcode, or two orders)."""
+    a word that is never a suffix ("3000 - OK"), a capital after a spaced dash that a sentence goes on from ("8814 -
+    I can't get in"), or, where the shop's format is unknown, capitals in a message shouted in capitals, are words:
+    the numbers before them stay bare (an order and its postcode, or two orders)."""
     name = found.group(1)
     dash = re.search(r"\s?-\s?", name)
     suffix = name[dash.end() :] if dash else ""
@@ -440,7 +444,14 @@ def _suffix_of_name(text: str, found: re.Match[str], fmt: NameFormat | None) -> 
         return True  # the shop's own suffix letters, however typed ("5101 - ab" in a shop of "-AB" names)
     if spaced and (suffix.islower() or (fmt is None and _shouted(text))):
         return False
+    if spaced and suffix.isalpha() and _sentence_goes_on(text, found.end()):
+        return False  # a dash of punctuation, then a sentence: "8814 - I can't get into my email"
     return _own_suffix(name, fmt)
+
+
+def _sentence_goes_on(text: str, end: int) -> bool:
+    """Whether the capitals ending at text[end] start a sentence that goes on in small letters ("- I can't get in")."""
+    return _WORDS_GO_ON.match(text[end:]) is not None
 
 
 def _shouted(text: str) -> bool:
@@ -452,13 +463,20 @@ def _shouted(text: str) -> bool:
 def _spaced_names(text: str, fmt: NameFormat | None = None) -> list[tuple[int, str]]:
     """Order names typed with spaces ("QRS 7310 IE", "AB 7312"), where each starts: capitals that are neither a word
     nor a currency code and, when the shop's format is known, are its own letters ("TX 73301" in a shop of plain
-    numbers is a state and a ZIP). Letters after the number that are not the shop's are no part of the name."""
+    numbers is a state and a ZIP). Letters after the number that are not the shop's, or that start a sentence, are no
+    part of the name."""
     found = []
     for m in _SPACED_ORDER.finditer(text):
         prefix, digits, suffix = m.groups()
         if prefix in _NOT_PREFIXES or not _shop_letters(prefix) or not _own_letters(prefix, fmt):
             continue
-        parts = [prefix, digits] + ([suffix] if suffix and _own_letters(suffix, fmt) else [])
+        between = text[m.start(2) + len(digits) : m.start(3)] if suffix else ""
+        # "AB 7312 - I think it shipped", "AB 7312 I can't log in": a dash of punctuation or a one-letter word, then
+        # a sentence going on: the capitals are its first word.
+        sentence = (
+            suffix and (("-" in between and " " in between) or len(suffix) == 1) and _sentence_goes_on(text, m.end())
+        )
+        parts = [prefix, digits] + ([suffix] if suffix and _own_letters(suffix, fmt) and not sentence else [])
         found.append((m.start(), "-".join(parts)))
     return found
 
