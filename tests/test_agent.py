@@ -338,7 +338,6 @@ EXPECTED_CALLS = {
     "delivered-not-received": snapshot(
         [
             ("find_order", {"order_number": "1031", "email": "maya.patel@example.com"}),
-            ("list_fulfillments", {"order_number": "#1031"}),
             (
                 "escalate",
                 {
@@ -354,21 +353,10 @@ EXPECTED_CALLS = {
             ("find_order", {}),
             ("find_order", {"order_number": "1042"}),
             ("find_order", {"order_number": "1042", "email": "jordan.lee@example.com"}),
-            ("list_fulfillments", {"order_number": "#1042"}),
         ]
     ),
-    "pre-order": snapshot(
-        [
-            ("find_order", {"order_number": "1088", "email": "sam.rivera@example.com"}),
-            ("list_fulfillments", {"order_number": "#1088"}),
-        ]
-    ),
-    "international": snapshot(
-        [
-            ("find_order", {"order_number": "1065", "postal_code": "10115"}),
-            ("list_fulfillments", {"order_number": "#1065"}),
-        ]
-    ),
+    "pre-order": snapshot([("find_order", {"order_number": "1088", "email": "sam.rivera@example.com"})]),
+    "international": snapshot([("find_order", {"order_number": "1065", "postal_code": "10115"})]),
     "wrong-order-number": snapshot(
         [
             ("find_order", {"order_number": "9999"}),
@@ -376,18 +364,8 @@ EXPECTED_CALLS = {
         ]
     ),
     "other-platform": snapshot([]),
-    "cancelled": snapshot(
-        [
-            ("find_order", {"order_number": "1055", "email": "priya.nair@example.com"}),
-            ("list_fulfillments", {"order_number": "#1055"}),
-        ]
-    ),
-    "3pl": snapshot(
-        [
-            ("find_order", {"order_number": "1093", "email": "chris.okafor@example.com"}),
-            ("list_fulfillments", {"order_number": "#1093"}),
-        ]
-    ),
+    "cancelled": snapshot([("find_order", {"order_number": "1055", "email": "priya.nair@example.com"})]),
+    "3pl": snapshot([("find_order", {"order_number": "1093", "email": "chris.okafor@example.com"})]),
     "human": snapshot([("escalate", {"reason": "shopper_asked_for_human", "shopper_email": "pat@example.com"})]),
 }
 

@@ -67,7 +67,7 @@ def test_only_numbers_that_look_like_orders_are_orders(message: str, orders: lis
 )
 async def test_an_order_is_proved_by_a_zip_among_other_numbers(turns: list[str]) -> None:
     talked = await talk(*turns)
-    assert talked.tools(len(turns) - 1)[-1] == "list_fulfillments"
+    assert talked.packages_read(len(turns) - 1)
     assert "email" not in talked.replies[-1].lower()
 
 
@@ -81,5 +81,5 @@ async def test_an_amount_is_never_looked_up_as_an_order() -> None:
 async def test_a_zip_with_a_military_state_proves_the_order() -> None:
     # The demo store ships #1031 to 97214; after "APO AE" those digits are the ZIP, the letters no order prefix.
     talked = await talk("order 1031, APO AE 97214, how long to get there")
-    assert talked.tools(0)[-1] == "list_fulfillments"
+    assert talked.packages_read(0) == ["#1031"]
     assert all(args.get("order_number") != "AE-97214" for turn in talked.calls for _, args in turn)

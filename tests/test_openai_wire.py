@@ -130,8 +130,8 @@ async def test_a_streamed_agent_run_over_the_wire(server: OpenAICompatServer) ->
     assert "9400111899223197428490" in result.output and "789104567123" in result.output
     assert result.response.model_name == "playbook-wire"
     tools_called = [p.tool_name for m in result.all_messages() for p in m.parts if p.part_kind == "tool-call"]
-    assert tools_called == ["find_order", "list_fulfillments"]
-    assert len(deltas) > 10 and server.streamed == 3
+    assert tools_called == ["find_order"]  # the verified result carries the packages
+    assert len(deltas) > 10 and server.streamed == 2
 
 
 async def test_the_persona_shop_and_date_are_read_back_from_the_instructions() -> None:

@@ -292,7 +292,7 @@ async def test_an_order_typed_like_a_year_is_looked_up(tmp_path: Path) -> None:
     raw["orders"][0]["name"] = "#2019"
     store.write_text(json.dumps(raw), encoding="utf-8")
     talked = await talk(store, "any news of my order 2019 from last week? zip 73301")
-    assert talked.tools(0) == ["find_order", "list_fulfillments"]
+    assert talked.tools(0) == ["find_order"] and len(talked.packages_read(0)) == 1
     assert "1Z4F7K2E0000003101" in talked.replies[0]
 
 
@@ -313,7 +313,7 @@ def _offers_team(reply: str) -> bool:
 async def test_not_shipped_yet_and_a_request_both_answered(tmp_path: Path, message: str, request_words: str) -> None:
     talked = await talk(write_store(tmp_path), message)
     reply = talked.replies[0]
-    assert talked.tools(0) == ["find_order", "list_fulfillments"]
+    assert talked.tools(0) == ["find_order"] and len(talked.packages_read(0)) == 1
     assert "Brass Pen Nib Set" in reply and "shipped" in reply  # the status, from the data
     assert request_words in reply.lower() and _offers_team(reply)  # the request offered, never claimed done
     assert not talked.escalations()
@@ -332,7 +332,7 @@ async def test_not_shipped_yet_and_a_request_both_answered(tmp_path: Path, messa
 async def test_tracking_and_a_request_both_answered(tmp_path: Path, message: str, request_words: str) -> None:
     talked = await talk(write_store(tmp_path), message)
     reply = talked.replies[0]
-    assert talked.tools(0) == ["find_order", "list_fulfillments"]
+    assert talked.tools(0) == ["find_order"] and len(talked.packages_read(0)) == 1
     assert "1Z4F7K2E0000003101" in reply  # the tracking, from the data
     assert request_words in reply.lower() and _offers_team(reply)
     assert not talked.escalations()

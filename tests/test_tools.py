@@ -192,6 +192,20 @@ async def test_verified_order_is_remembered_for_later_calls() -> None:
     assert [t.number for p in listed.packages for t in p.tracking] == ["9400111899223197428490", "789104567123"]
 
 
+async def test_a_verified_order_carries_its_packages_and_nothing_unproved_does() -> None:
+    """find_order's verified result holds what list_fulfillments returns for the order, so a model needs no second
+    request; a result that shows no single proved order holds none, whether the order exists or not."""
+    deps = deps_for()
+    for wrong in ({"order_number": "1042"}, {"order_number": "1042", "email": "guess@example.com"}):
+        assert (await find(deps, **wrong)).fulfillments is None
+    assert (await find(deps, order_number="9999", email="jordan.lee@example.com")).fulfillments is None
+    found = await find(deps, order_number="1042", email="jordan.lee@example.com")
+    assert found.status == "verified" and found.fulfillments is not None
+    assert found.fulfillments == await list_fulfillments(ctx_for(deps), order_number="#1042")
+    several = await find_order(ctx_for(deps_for(customer_id="gid://shopify/Customer/7002")))
+    assert several.status == "customer_orders" and len(several.orders) == 2 and several.fulfillments is None
+
+
 async def test_logged_in_customer_sees_their_own_orders_only() -> None:
     deps = deps_for(customer_id="gid://shopify/Customer/7002")
     result = await find_order(ctx_for(deps))
@@ -291,7 +305,8 @@ Look up one of this store's orders for the shopper, checking that it is theirs.
 Pass every detail the shopper has given in this conversation. An order number alone never reveals anything:
 the shopper must also give the email address used at checkout or the shipping postal code. A shopper who lost
 the number can give both the email and the postal code instead. A logged-in customer can call this with no
-arguments to get their recent orders. Only orders placed on this store exist here.\
+arguments to get their recent orders. Only orders placed on this store exist here. A result that shows one order
+carries its packages too (`fulfillments`, as list_fulfillments returns them).\
 """,
                 "parameters": {
                     "additionalProperties": False,
@@ -318,6 +333,8 @@ arguments to get their recent orders. Only orders placed on this store exist her
             "list_fulfillments": {
                 "description": """\
 List the packages (shipments) of an order the shopper has already verified with find_order.
+
+A verified find_order result already carries them (its `fulfillments`): call this to read them again later.
 
 For each package: its items, carrier, tracking numbers and links, status, estimated delivery (only when the
 carrier gave one), delivery time, and the latest tracking event with how many days ago it happened. Also the

@@ -38,9 +38,20 @@ MAYA = "maya.patel@example.com"  # #1031, delivered by UPS
 class Conversation:
     replies: list[str] = field(default_factory=list)
     calls: list[list[tuple[str, dict[str, Any]]]] = field(default_factory=list)  # per turn
+    returns: list[list[tuple[str, Any]]] = field(default_factory=list)  # per turn: each tool's name and result
 
     def tools(self, turn: int) -> list[str]:
         return [name for name, _ in self.calls[turn]]
+
+    def packages_read(self, turn: int) -> list[str]:
+        """The orders whose packages this turn read: a verified find_order carries them, list_fulfillments lists
+        them again."""
+        read = []
+        for name, result in self.returns[turn]:
+            listed = result.get("fulfillments") if name == "find_order" else result
+            if isinstance(listed, dict) and listed.get("status") == "ok":
+                read.append(listed["order_number"])
+        return read
 
     def all_tools(self) -> list[str]:
         return [name for turn in self.calls for name, _ in turn]
@@ -51,7 +62,7 @@ class Conversation:
 
 async def talk(*turns: str, store: Path = DEMO) -> Conversation:
     lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=store)
-    conversation, session, seen = Conversation(), None, 0
+    conversation, session, seen, returned = Conversation(), None, 0, 0
     try:
         for message in turns:
             turn = await lumen.chat(message, session)
@@ -65,8 +76,15 @@ async def talk(*turns: str, store: Path = DEMO) -> Conversation:
                 for p in m["parts"]
                 if p["part_kind"] == "tool-call"
             ]
+            returns = [
+                (p["tool_name"], p["content"])
+                for m in transcript["messages"]
+                for p in m["parts"]
+                if p["part_kind"] == "tool-return"
+            ]
             conversation.calls.append(calls[seen:])
-            seen = len(calls)
+            conversation.returns.append(returns[returned:])
+            seen, returned = len(calls), len(returns)
         return conversation
     finally:
         await lumen.close()
@@ -97,7 +115,7 @@ async def test_an_order_on_another_platform_is_sent_there() -> None:
 
 async def test_not_wanting_to_cancel_gets_the_status_and_no_cancellation_offer() -> None:
     talked = await talk("I don't want to cancel, just tell me where it is", f"1042 {JORDAN}")
-    assert talked.tools(1) == ["find_order", "list_fulfillments"]
+    assert (talked.tools(1), talked.packages_read(1)) == (["find_order"], ["#1042"])
     reply = talked.replies[1]
     assert "9400111899223197428490" in reply and "789104567123" in reply
     assert "cancel" not in reply.lower()
@@ -106,7 +124,7 @@ async def test_not_wanting_to_cancel_gets_the_status_and_no_cancellation_offer()
 async def test_please_dont_escalate_is_never_escalated_nor_offered() -> None:
     talked = await talk("please don't escalate this", f"1031 {MAYA}", "yes")
     assert "escalate" not in talked.all_tools()
-    assert talked.tools(1) == ["find_order", "list_fulfillments"]
+    assert (talked.tools(1), talked.packages_read(1)) == (["find_order"], ["#1031"])
     assert "1Z999AA10123456784" in talked.replies[1]  # the facts stay
     assert not any("support team" in reply for reply in talked.replies)
 
@@ -115,7 +133,7 @@ async def test_nothing_arrived_at_the_front_desk_is_looked_up_before_any_hand_of
     talked = await talk("the team at our front desk says nothing arrived", f"#1031 {MAYA}", "yes please")
     assert talked.tools(0) in ([], ["find_order"])  # asking for the number, never escalating
     assert "escalate" not in talked.tools(0)
-    assert talked.tools(1) == ["find_order", "list_fulfillments"]
+    assert (talked.tools(1), talked.packages_read(1)) == (["find_order"], ["#1031"])
     assert "UPS" in talked.replies[1] and "February 24" in talked.replies[1]
     assert offers_the_team(talked.replies[1])
     assert talked.tools(2) == ["escalate"]
@@ -127,7 +145,7 @@ async def test_nothing_arrived_at_the_front_desk_is_looked_up_before_any_hand_of
 )
 async def test_a_problem_with_what_arrived_is_looked_up_then_offered_to_the_team(message: str, word: str) -> None:
     talked = await talk(message, f"1042 {JORDAN}", "yes please, sort it out")
-    assert talked.tools(1) == ["find_order", "list_fulfillments"]
+    assert (talked.tools(1), talked.packages_read(1)) == (["find_order"], ["#1042"])
     reply = talked.replies[1]
     assert "#1042" in reply and word in reply
     assert offers_the_team(reply)
@@ -146,10 +164,8 @@ async def test_two_order_numbers_in_one_message_are_both_answered() -> None:
     looked_up = [args for name, args in talked.calls[1] if name == "find_order"]
     assert {a["order_number"] for a in looked_up} == {"1042", "1050"}
     assert all(a["email"] == JORDAN for a in looked_up)
-    assert sorted(args["order_number"] for name, args in talked.calls[1] if name == "list_fulfillments") == [
-        "#1042",
-        "#1050",
-    ]
+    assert "list_fulfillments" not in talked.tools(1)  # each verified find_order carried its packages
+    assert sorted(talked.packages_read(1)) == ["#1042", "#1050"]
     reply = talked.replies[1]
     assert "#1042" in reply and "#1050" in reply
     assert "789104567123" in reply and "9400111899223100012345" in reply and "Insulated Jacket" in reply
@@ -191,7 +207,7 @@ async def test_a_yes_in_other_words_escalates() -> None:
 async def test_a_change_of_address_is_offered_to_the_team_and_never_claimed_done() -> None:
     talked = await talk("can you change my delivery address", f"1042 {JORDAN}", "yes please")
     reply = talked.replies[1]
-    assert talked.tools(1) == ["find_order", "list_fulfillments"]
+    assert (talked.tools(1), talked.packages_read(1)) == (["find_order"], ["#1042"])
     assert "address" in reply and offers_the_team(reply)
     assert not re.search(r"\b(changed|updated)\b", reply)
     [escalation] = talked.escalations()
@@ -360,13 +376,14 @@ def test_postcodes_and_order_numbers_are_told_apart(
 )
 async def test_an_order_is_proved_by_its_postcode_typed_any_way(store: Path, turns: list[str], tracking: str) -> None:
     talked = await talk(*turns, store=store)
-    assert talked.tools(len(turns) - 1)[-1] == "list_fulfillments"
+    assert talked.packages_read(len(turns) - 1)
     assert tracking in talked.replies[-1]
 
 
 async def test_a_zip_plus_4_proves_only_a_us_order() -> None:
     talked = await talk("order KT-0059, zip M5V 2T6-1234", store=THIRD)
     assert "list_fulfillments" not in talked.all_tools()
+    assert not any(talked.packages_read(turn) for turn in range(len(talked.calls)))
 
 
 async def test_the_order_number_typed_again_when_asked_for_the_postcode_is_not_a_postcode() -> None:
@@ -544,7 +561,7 @@ def test_an_order_name_matches_in_any_spacing_and_case(name: str, typed: str, sa
 @pytest.mark.parametrize("typed", ["order ff2102", "FF 2102", "ff-2102", "#FF2102"])
 async def test_a_prefixed_shops_order_is_found_however_its_name_is_spaced(typed: str) -> None:
     talked = await talk(f"{typed} amelia.clarke@example.co.uk", store=SECOND)
-    assert talked.tools(0) == ["find_order", "list_fulfillments"]
+    assert (talked.tools(0), talked.packages_read(0)) == (["find_order"], ["FF-2102"])
     assert "15501234567890" in talked.replies[0]
 
 

@@ -15,6 +15,7 @@ from shopify.source import OrderSourceError
 from storage.attempts import Allowance
 from tools.context import MAX_FAILED_LOOKUPS, ToolContext, VerificationFactor
 from tools.guard import is_order_proofs_key
+from tools.list_fulfillments import FulfillmentsResult, fulfillments_of
 from tools.views import OrderOverview, order_overview
 
 log = logging.getLogger("lumen")
@@ -42,6 +43,13 @@ class FindOrderResult(BaseModel):
     accepts: list[VerificationFactor] = Field(
         default_factory=list, description="When asking the shopper for proof: what this store accepts with a number."
     )
+    fulfillments: FulfillmentsResult | None = Field(
+        None,
+        description=(
+            "When the result shows one order (verified, or customer_orders with one): its packages and what has not "
+            "shipped yet, exactly as list_fulfillments returns them."
+        ),
+    )
 
 
 async def find_order(
@@ -55,7 +63,8 @@ async def find_order(
     Pass every detail the shopper has given in this conversation. An order number alone never reveals anything:
     the shopper must also give the email address used at checkout or the shipping postal code. A shopper who lost
     the number can give both the email and the postal code instead. A logged-in customer can call this with no
-    arguments to get their recent orders. Only orders placed on this store exist here.
+    arguments to get their recent orders. Only orders placed on this store exist here. A result that shows one order
+    carries its packages too (`fulfillments`, as list_fulfillments returns them).
 
     Args:
         order_number: The order number exactly as the shopper typed it, e.g. "#1234", "1234" or "order 1234".
@@ -127,7 +136,7 @@ async def _customer_orders(deps: ToolContext, customer_id: str, shop: Shop) -> F
     orders = await deps.source.orders_by_customer(customer_id)
     for order in orders:
         deps.session.verify(order.name, order.id, order.email or order.customer_email)
-    return FindOrderResult(status="customer_orders", orders=[order_overview(o, shop) for o in orders])
+    return _shown(deps, "customer_orders", orders, shop)
 
 
 async def _find_without_number(deps: ToolContext, email: str, postal_code: str, shop: Shop) -> FindOrderResult:
@@ -143,9 +152,7 @@ async def _find_without_number(deps: ToolContext, email: str, postal_code: str, 
         return FindOrderResult(status="not_found")
     for order in orders:
         deps.session.verify(order.name, order.id, email)
-    if len(orders) == 1:
-        return FindOrderResult(status="verified", order_number=orders[0].name, order=order_overview(orders[0], shop))
-    return FindOrderResult(status="customer_orders", orders=[order_overview(o, shop) for o in orders])
+    return _shown(deps, "verified" if len(orders) == 1 else "customer_orders", orders, shop)
 
 
 def _already_proved(deps: ToolContext, number: str, orders: list[Order], shop: Shop) -> FindOrderResult | None:
@@ -156,7 +163,7 @@ def _already_proved(deps: ToolContext, number: str, orders: list[Order], shop: S
     for order in orders:
         if order.id in proved_ids or (session.customer_id and order.customer_id == session.customer_id):
             session.verify(order.name, order.id, order.email or order.customer_email if session.customer_id else None)
-            return FindOrderResult(status="verified", order_number=order.name, order=order_overview(order, shop))
+            return _shown(deps, "verified", [order], shop)
     return None
 
 
@@ -192,7 +199,24 @@ async def _prove_by_number(
         return FindOrderResult(status="not_found", order_number=shown)
     # The order's email stays private unless the shopper proved it by typing it.
     deps.session.verify(match.name, match.id, email if email is not None and match.has_email(email) else None)
-    return FindOrderResult(status="verified", order_number=match.name, order=order_overview(match, shop))
+    return _shown(deps, "verified", [match], shop)
+
+
+def _shown(
+    deps: ToolContext, status: Literal["verified", "customer_orders"], orders: list[Order], shop: Shop
+) -> FindOrderResult:
+    """The orders this conversation just proved (`session.verify`, by the caller); one order shown comes with its
+    packages, so a model answers without a second request (`list_fulfillments` reads them again later)."""
+    if status == "verified":
+        order = orders[0]
+        return FindOrderResult(
+            status="verified",
+            order_number=order.name,
+            order=order_overview(order, shop),
+            fulfillments=fulfillments_of(order, shop, deps.source.now()),
+        )
+    one = fulfillments_of(orders[0], shop, deps.source.now()) if len(orders) == 1 else None
+    return FindOrderResult(status="customer_orders", orders=[order_overview(o, shop) for o in orders], fulfillments=one)
 
 
 class _OtherWay(NamedTuple):

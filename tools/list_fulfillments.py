@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_ai import RunContext
 
+from shopify.domain import Order, Shop
 from shopify.names import normalize_order_number, order_key
 from shopify.source import OrderSourceError
 from tools.context import ToolContext
@@ -51,6 +53,8 @@ class FulfillmentsResult(BaseModel):
 async def list_fulfillments(ctx: RunContext[ToolContext], order_number: str) -> FulfillmentsResult:
     """List the packages (shipments) of an order the shopper has already verified with find_order.
 
+    A verified find_order result already carries them (its `fulfillments`): call this to read them again later.
+
     For each package: its items, carrier, tracking numbers and links, status, estimated delivery (only when the
     carrier gave one), delivery time, and the latest tracking event with how many days ago it happened. Also the
     items not shipped yet and whether the rest is being prepared, scheduled for a date, or on hold.
@@ -72,7 +76,12 @@ async def list_fulfillments(ctx: RunContext[ToolContext], order_number: str) -> 
     order = next((o for o in orders if o.id == deps.session.verified_ids.get(name)), None)
     if order is None:
         return FulfillmentsResult(status="unavailable", order_number=name)
-    now = deps.source.now()
+    return fulfillments_of(order, shop, deps.source.now())
+
+
+def fulfillments_of(order: Order, shop: Shop, now: datetime) -> FulfillmentsResult:
+    """What `list_fulfillments` returns for a proved order; a verified `find_order` carries the same (its
+    `fulfillments`), so a model reads the packages without a second request. Callers prove the order first."""
     method = delivery_method(order)
     return FulfillmentsResult(
         status="ok",

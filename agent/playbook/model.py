@@ -967,8 +967,8 @@ class Playbook:
     def _proved_order(
         self, state: State, turn: Turn, intent: Intent, new_details: bool, order: OrderOverview
     ) -> ToolStep | ReplyStep:
-        """One proved order: list its packages, then answer what the shopper asked about it."""
-        listed = turn.last("list_fulfillments")
+        """One proved order: its packages (as find_order carried them, or listed), then answer what was asked."""
+        listed = turn.last("list_fulfillments") or _carried(turn, order.order_number)
         if listed is None:
             return ToolStep("list_fulfillments", {"order_number": order.order_number})
         fulfillments = FulfillmentsResult.model_validate(listed)
@@ -1142,7 +1142,8 @@ class Playbook:
                     return step or self._reply(state, "unavailable", offer="order_data_unavailable")
                 answers.append(step.text)
                 continue
-            listed = _result_for(turn, "list_fulfillments", result.order.order_number)
+            proved = result.order.order_number
+            listed = _result_for(turn, "list_fulfillments", proved) or _carried(turn, proved)
             if listed is None:
                 return ToolStep("list_fulfillments", {"order_number": result.order.order_number})
             fulfillments = FulfillmentsResult.model_validate(listed)
@@ -1540,6 +1541,17 @@ def _result_for(turn: Turn, tool: str, order_number: str) -> Any:
         asked = str(call.args.get("order_number") or "")
         if call.name == tool and call.result is not None and re.sub(r"\D", "", asked) == digits:
             return call.result
+    return None
+
+
+def _carried(turn: Turn, order_number: str) -> Any:
+    """The packages of this order that a find_order of this turn carried (its `fulfillments`), if any: no
+    list_fulfillments is needed for them."""
+    for call in reversed(turn.calls):
+        found = call.result if call.name == "find_order" and isinstance(call.result, dict) else {}
+        carried = found.get("fulfillments")
+        if isinstance(carried, dict) and carried.get("order_number") == order_number:
+            return carried
     return None
 
 

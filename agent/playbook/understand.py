@@ -762,6 +762,8 @@ def _answer_tokens(text: str) -> list[str]:
     return re.findall(rf"\w+|{_PICTURE}", plain)
 
 
+# Every model request of a turn replays the conversation, so each message is asked about again: read once.
+@lru_cache(maxsize=4096)
 def offer_answer(text: str) -> Literal["yes", "no"] | None:
     """How a message answers an open question (an offer to pass the case on), from `prompts/answers.toml`: "no" when
     it takes the request back anywhere ("actually nvm, it's fine"), or is nothing but words of no; "yes" when it is
@@ -776,6 +778,7 @@ def offer_answer(text: str) -> Literal["yes", "no"] | None:
     return "yes" if "yes" in said else None
 
 
+@lru_cache(maxsize=4096)
 def firm_yes(text: str) -> bool:
     """Whether a message is a yes strong enough to take up an offer made in passing ("if you'd like, I can ask the
     team"): nothing but words of yes, one of them more than an "ok" ("keen", "yes please", not "ok" or a thumbs-up,
@@ -808,11 +811,8 @@ def _answer_kinds(text: str) -> dict[str, set[str]] | None:
         # "That'd be some good, thanks": the offered help weighed as good, in the conditional: a yes.
         said["yes"] = {"that would be good"}
         padded = padded[: conditional.start()] + " " + padded[conditional.end() :]
-    ranked = sorted(
-        ((p, kind) for kind in ("no", "yes", "filler") for p in phrases[kind]), key=lambda pk: -len(pk[0].split())
-    )
     asked = re.search(r"(?:\?|\.\.\.|…)\W*$", text) is not None
-    for phrase, kind in ranked:
+    for phrase, kind in _ranked_answers():
         if asked and kind == "yes" and phrase in phrases["not_yes_asked"]:
             continue
         if f" {phrase} " in padded:
@@ -820,6 +820,14 @@ def _answer_kinds(text: str) -> dict[str, set[str]] | None:
             while f" {phrase} " in padded:  # said twice over ("👍👍", "yes yes"): side by side, they share a space
                 padded = padded.replace(f" {phrase} ", " " * (len(phrase) + 2))
     return None if padded.strip() else said
+
+
+@lru_cache(maxsize=1)
+def _ranked_answers() -> tuple[tuple[str, str], ...]:
+    """Every phrase of no, yes and filler with its kind, the longest in words first whatever its kind."""
+    phrases = _answer_phrases()
+    pairs = [(p, kind) for kind in ("no", "yes", "filler") for p in phrases[kind]]
+    return tuple(sorted(pairs, key=lambda pk: -len(pk[0].split())))
 
 
 @lru_cache(maxsize=1)
