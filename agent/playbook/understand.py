@@ -961,6 +961,20 @@ def named_statuses(text: str) -> tuple[str, ...]:
     return tuple(c for c in found if not any(c != o and c in o for o in found))
 
 
+def statuses_as_shown(named: Sequence[str], shown: Sequence[str]) -> tuple[str, ...]:
+    """The statuses a shopper names, read against the statuses their order shows: a name that is part of the name of
+    one the order shows is short for it ("picked up" of a parcel "picked up by the carrier" is that, not a collection
+    from a pickup point; "shipped" of a "partially shipped" order is that), unless the order shows the named status
+    itself. Other names stay as named."""
+    names = _status_names()
+
+    def short_for(code: str, other: str) -> bool:
+        return any(f" {n} " in f" {o} " for n in names.get(code, ()) for o in names.get(other, ()))
+
+    read = (code if code in shown else next((own for own in shown if short_for(code, own)), code) for code in named)
+    return tuple(dict.fromkeys(read))
+
+
 @lru_cache(maxsize=1)
 def _terms() -> dict[str, tuple[str, ...]]:
     return {
