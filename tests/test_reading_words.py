@@ -25,7 +25,7 @@ ASKED = {
     "unseen": ("customs", "time_of_day"),
     "numbers": ("units",),
     "amounts": ("money", "gap", "after", "pointed", "payers", "payers_have", "paid"),
-    "postcodes": ("not_before", "not_before_then", "labels", "place_before", "place_before_then"),
+    "postcodes": ("not_before", "not_before_then", "labels", "place_before", "place_before_then", "place_named_before"),
     "years": ("before", "maybe_before", "after", "to"),
     "order_names": ("not_prefixes", "not_suffixes", "cue", "cue_labels", "correction"),
     "shops": ("person_after", "day_after", "common_name_words"),

@@ -22,6 +22,7 @@ from agent.playbook.understand import (
     PolicyQuestion,
     places_named,
     policy_question,
+    statuses_as_shown,
 )
 from agent.playbook.voice import ShopVoice
 from agent.prompts import Replies
@@ -864,7 +865,8 @@ class Composer:
         term = self._term_answer(result, intent) if intent is not None and not named else None
         if term is not None:
             return term
-        codes = list(named) or list(dict.fromkeys(p.status for p in result.packages))
+        shown = list(dict.fromkeys(p.status for p in result.packages))
+        codes = list(statuses_as_shown(named, shown)) or shown
         if not codes:
             codes = [order.fulfillment_status or "OTHER"]
         return self.status_meanings(codes)

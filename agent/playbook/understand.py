@@ -172,11 +172,10 @@ def _take_postal_code(
     for postal in _POSTAL_KEYWORD.finditer(text):
         # More words may follow the code: "my postcode is EH1 1YZ thanks".
         tokens = postal.group(1).split()
-        for size in (2, 1):
-            candidate = " ".join(tokens[:size])
-            if len(tokens) >= size and _POSTAL_SHAPE.match(candidate):
-                rest = text[: postal.start()] + " " + " ".join(tokens[size:]) + " " + text[postal.end() :]
-                return candidate, rest
+        size = _code_size_after_label(tokens, country)
+        if size:
+            rest = text[: postal.start()] + " " + " ".join(tokens[size:]) + " " + text[postal.end() :]
+            return " ".join(tokens[:size]), rest
     address = _ADDRESS_ZIP.search(text)
     if address:
         return address.group(1), text[: address.start()] + " " + text[address.end() :]
@@ -186,6 +185,25 @@ def _take_postal_code(
             continue
         return code, text[: shaped.start()] + " " + text[shaped.end() :]
     return None, text
+
+
+def _code_size_after_label(tokens: list[str], country: str | None) -> int:
+    """How many of the tokens after a postcode's label ("postcode", "ZIP") are the code; 0 when none is one. First the
+    fewest that make a code of the shop's country in any spacing ("70 11" in New Zealand, "EH1 1YZ" in Britain), so
+    a word after it stays a word ("postcode 0632 is it coming"); else two tokens or one of any postcode's shape: where
+    the shop's country is known, a code of another country ("K1A 0B1" in a US shop) has a second token of letters
+    only in a shape no sentence has (not "9810 is"); where it is not, "1012 ab" may be Dutch."""
+    for size in range(1, len(tokens) + 1):
+        if fits_postal_code("".join(tokens[:size]), country):
+            return size
+    known = fits_postal_code("", country) is not None
+    for size in (2, 1):
+        candidate = " ".join(tokens[:size])
+        if len(tokens) < size or not _POSTAL_SHAPE.match(candidate):
+            continue
+        if size == 1 or not known or re.search(r"\d", tokens[1]) or _SHAPED_POSTAL.fullmatch(candidate):
+            return size
+    return 0
 
 
 def _order_not_postcode(code: str, before: str, country: str | None, name_format: NameFormat | None = None) -> bool:
@@ -321,13 +339,21 @@ def _names_several(rest: str, emails: int) -> bool:
 
 
 # What ends one clause and starts another between two numbers: "2120 came broken and 2121 i want to cancel".
-_CLAUSE_BETWEEN = re.compile(rf"[,;.!?+&]|\b(?:{prompts.either('clauses', 'between_orders')})\b", re.IGNORECASE)
+_JOINING = prompts.either("clauses", "between_orders")
+_CLAUSE_BETWEEN = re.compile(rf"[,;.!?+&]|\b(?:{_JOINING})\b", re.IGNORECASE)
 # Words just before a number that place the shopper, making it a postcode: "I'm in 3000", "delivering to 3350".
 _PLACE_BEFORE = re.compile(
     rf"\b(?:{prompts.either('postcodes', 'place_before')})"
     rf"(?:\s+(?:{prompts.either('postcodes', 'place_before_then')}))?\W*$",
     re.IGNORECASE,
 )  # "... I'm in 3000", "postcode is 4810", "pc: 4810"
+# A place named between such a word and the number, as an address ends: "I'm in Rotorua 3010", "we're at Mt Eden,
+# 1024". Up to three words of the place, none a clause's joining word nor "order" ("in transit and 2121" joins).
+_PLACE_NAMED_BEFORE = re.compile(
+    rf"\b(?:{prompts.either('postcodes', 'place_named_before')})"
+    rf"(?:\s+(?!(?:{_JOINING}|orders?)\b)[A-Za-z][\w'’\-]*){{1,3}}(?:\s+|\s*,\s*)$",
+    re.IGNORECASE,
+)
 
 
 def _each_in_its_clause(rest: str) -> bool:
@@ -340,16 +366,43 @@ def _each_in_its_clause(rest: str) -> bool:
         return False
     between = rest[numbers[0].end() : numbers[1].start()]
     breaks = list(_CLAUSE_BETWEEN.finditer(between))
-    if not breaks or not re.search(r"[A-Za-z]{2}", between) or _PLACE_BEFORE.search(between):
+    if not breaks or not re.search(r"[A-Za-z]{2}", between) or _first_is_a_place(rest, numbers[0], between, breaks):
         return False
     # The second number's own clause says something of it too ("... and 2121 I want to cancel"); one standing alone
     # after the first's question ("is 4422 still coming? 0110") is its postcode.
     after = _CLAUSE_BETWEEN.split(rest[numbers[1].end() :], maxsplit=1)[0]
+    if _placed(between, after):
+        return False
     before = re.findall(r"[A-Za-z]{2,}", between[breaks[-1].end() :])
     if len(before) == 1 and not re.search(r"[A-Za-z]{2}", after):
         # One word before it and nothing after labels the number ("?? postocde 6018"): an order only so labelled.
         return before[0].lower().startswith("order")
     return bool(before or re.search(r"[A-Za-z]{2}", after))
+
+
+def _placed(before: str, after: str) -> bool:
+    """Whether a number's clause places the shopper, so the number is their postcode, not an order said something of:
+    a word of place just before it ("I'm in 3000", "postcode is 4810"), or a place named last in the clause ("I'm in
+    Rotorua 3010"; not "the one at work 2121 hasn't come", where words after it say something of it)."""
+    if _PLACE_BEFORE.search(before):
+        return True
+    return not re.search(r"[A-Za-z]{2}", after) and _PLACE_NAMED_BEFORE.search(before) is not None
+
+
+def _first_is_a_place(rest: str, first: re.Match[str], between: str, breaks: list[re.Match[str]]) -> bool:
+    """Whether the first of two numbers, each in a clause of its own, ends an address rather than naming an order:
+    alone in its clause after a comma that follows words, as an address's last line is ("RD 2 Motueka, 7197. order
+    9104 ..."), or placed ("I'm in Rotorua 3010, order 9104 ..."); never where a joining word ("and", "also") makes
+    the second number another order."""
+    if any(b.group().isalpha() for b in breaks):
+        return False
+    after = between[: breaks[0].start()]
+    clauses = _CLAUSE_BETWEEN.split(rest[: first.start()])
+    before = clauses[-1]
+    if _placed(before, after):
+        return True
+    after_comma = len(clauses) > 1 and rest[: first.start() - len(before)].endswith(",")
+    return after_comma and re.search(r"[A-Za-z]{2}", clauses[-2]) is not None and not re.search(r"\w", before + after)
 
 
 def _order_of_two(first: str, second: str, country: str | None) -> str | None:
@@ -982,6 +1035,20 @@ def named_statuses(text: str) -> tuple[str, ...]:
             found.append(code)
     # "carrier picked up" names PICKED_UP too; the longer name is the one meant.
     return tuple(c for c in found if not any(c != o and c in o for o in found))
+
+
+def statuses_as_shown(named: Sequence[str], shown: Sequence[str]) -> tuple[str, ...]:
+    """The statuses a shopper names, read against the statuses their order shows: a name that is part of the name of
+    one the order shows is short for it ("picked up" of a parcel "picked up by the carrier" is that, not a collection
+    from a pickup point; "shipped" of a "partially shipped" order is that), unless the order shows the named status
+    itself. Other names stay as named."""
+    names = _status_names()
+
+    def short_for(code: str, other: str) -> bool:
+        return any(f" {n} " in f" {o} " for n in names.get(code, ()) for o in names.get(other, ()))
+
+    read = (code if code in shown else next((own for own in shown if short_for(code, own)), code) for code in named)
+    return tuple(dict.fromkeys(read))
 
 
 @lru_cache(maxsize=1)
