@@ -47,6 +47,7 @@ from agent.playbook.follow_ups import (
 )
 from agent.playbook.instructions import instructs_lumen, names_own_order
 from agent.playbook.offers import cases_said, handed_over, offer_left
+from agent.playbook.order_change import order_change_asked
 from agent.playbook.own_orders import order_named_by_state, own_orders_asked
 from agent.playbook.service_change import service_change_asked
 from agent.playbook.understand import (
@@ -1001,10 +1002,11 @@ class Playbook:
             # "Can you hold it, I'm away till the 14th": the day is when the shopper can take it in, not a day the order
             # is needed by: the hold is what is asked (the status, what Lumen can't do, the team), not the deadline.
             state = replace(state, deadline=None)
-        special = self._money_or_deadline(state, order, fulfillments, intent, first_look=first_look)
-        special = special or self._special_answer(order, fulfillments, intent, first_look=first_look)
-        # A change asked before the order was proved ("can you overnight it?", then the number) is still asked.
-        special = special or self._service_change(order, fulfillments, intent, said)
+        deadline = self._money_or_deadline(state, order, fulfillments, intent, first_look=first_look)
+        special = None if deadline else self._special_answer(order, fulfillments, intent, first_look=first_look)
+        # A change asked before the order was proved ("can you overnight it?", then the number) is still asked; asked
+        # beside the day it is needed by, that day's answer comes first, then what Lumen can't do and the team.
+        special = special or self._service_change(order, fulfillments, intent, said, deadline) or deadline
         if special is not None:
             return self._answered(special.text, answered, offer=special.offer, topic=special.topic)
         if state.current_order == order.order_number and not new_details:
@@ -1093,16 +1095,18 @@ class Playbook:
         return None
 
     def _service_change(
-        self, order: OrderOverview, result: FulfillmentsResult, intent: Intent, said: str
+        self, order: OrderOverview, result: FulfillmentsResult, intent: Intent, said: str, status: Answer | None = None
     ) -> Answer | None:
-        """ "Can you just express it?", "will you hold it till the 20th?": a change to how or when the order comes that
-        Lumen can't make (`agent/playbook/service_change.py`): the order's status, what Lumen can't do, the team."""
-        change = service_change_asked(said)
+        """ "Can you just express it?", "will you hold it till the 20th?", "can I add a mug to it?": a change to the
+        order or to how or when it comes that Lumen can't make (`agent/playbook/service_change.py`,
+        `order_change.py`): the order's status (or the answer about the day it is needed by), what Lumen can't do, the
+        team."""
+        change = service_change_asked(said) or order_change_asked(said)
         if change is None or result.cancelled or intent.request or intent.item_problem:
             return None
-        status = self.compose.without_offers(self.compose.order_answer(order, result, intent).text)
+        said_first = status.text if status else self.compose.order_answer(order, result, intent).text
         line = self._say(f"request.{change}", order_number=order.order_number)
-        return Answer(self.compose.join(status, line), offer="other", topic=change)
+        return Answer(self.compose.join(self.compose.without_offers(said_first), line), offer="other", topic=change)
 
     def _money_or_deadline(
         self, state: State, order: OrderOverview, result: FulfillmentsResult, intent: Intent, *, first_look: bool

@@ -169,7 +169,8 @@ def _take_postal_code(
     one or two tokens ("97214", "EH1 1YZ"), else in a shape no order number has ("sw1a1aa", "D02 X285", "100-0001").
     A code that reads as an order name too ("4410 ZQ") is the order's name after "order number", or in a shop of
     a `country` whose postal codes it does not fit; a real postal code of the shop's country stays one."""
-    for postal in _POSTAL_KEYWORD.finditer(text):
+    labelled = sorted((*_POSTAL_KEYWORD.finditer(text), *_own_postal_label(country).finditer(text)), key=_start)
+    for postal in labelled:
         # More words may follow the code: "my postcode is EH1 1YZ thanks".
         tokens = postal.group(1).split()
         size = _code_size_after_label(tokens, country)
@@ -179,6 +180,9 @@ def _take_postal_code(
     address = _ADDRESS_ZIP.search(text)
     if address:
         return address.group(1), text[: address.start()] + " " + text[address.end() :]
+    spaced = _spaced_postal_code(text, country)
+    if spaced is not None:
+        return spaced
     for shaped in _SHAPED_POSTAL.finditer(text):
         code = shaped.group(1)
         if _NAMED_ORDER.fullmatch(code) or _order_not_postcode(code, text[: shaped.start()], country, name_format):
@@ -204,6 +208,51 @@ def _code_size_after_label(tokens: list[str], country: str | None) -> int:
         if size == 1 or not known or re.search(r"\d", tokens[1]) or _SHAPED_POSTAL.fullmatch(candidate):
             return size
     return 0
+
+
+def _start(found: re.Match[str]) -> int:
+    return found.start()
+
+
+@lru_cache(maxsize=32)
+def _own_postal_label(country: str | None) -> re.Pattern[str]:
+    """What the shop's country calls its postal code, as Lumen asks for it there (`prompts/locale.toml`
+    [words.postcode_word]: "PIN code" in India), also without its "code" and run together ("PIN", "pincode"): the
+    label a shopper of that country puts before the code, followed by the code as `_POSTAL_KEYWORD` takes it. Only
+    the shop's own country's word: elsewhere "pin 4821" may be a locker's or a card's."""
+    words = prompts.toml("locale.toml")["words"]["postcode_word"]
+    word = str(words.get((country or "").upper(), "")).lower()
+    names = {w.strip() for w in word.split(" or ") if w.strip()}
+    names |= {re.sub(r"\s+code$", "", n) for n in names} | {n.replace(" ", "") for n in names}
+    if not names:
+        return re.compile(r"(?!)")  # no country, no word of its own: the general labels only
+    alternatives = "|".join(re.escape(n).replace(r"\ ", r"\s*") for n in sorted(names, key=len, reverse=True))
+    return re.compile(
+        rf"\b(?:{alternatives})\b\s*(?:'s|is|was|=|:|no\.?|number)?\s*(?:is\s*)?"
+        r"([A-Za-z0-9][A-Za-z0-9\-]*(?:\s+[A-Za-z0-9][A-Za-z0-9\-]*)?)",
+        re.IGNORECASE,
+    )
+
+
+# Runs of digits typed with single spaces between groups ("560 034", "1701 560 034"), standing alone.
+_DIGIT_GROUPS = re.compile(r"(?<![\w@#\-/.,])\d+(?: \d+)+(?![\w@\-]|[.,]\d)")
+
+
+def _spaced_postal_code(text: str, country: str | None) -> tuple[str, str] | None:
+    """A postal code of the shop's country typed with a space after its first three digits, as many countries write
+    theirs ("560 034" in India, "114 55" in Sweden), with no label: the two groups, joined, are a code of that
+    country. Alone ("1704 / 411 038") or after an order's number of another length ("1701 560 034"); never inside a
+    longer run of short groups ("149 051 234", a phone or tracking number read out). The code is returned as the
+    country writes it, without the space, with the message without it."""
+    for run in _DIGIT_GROUPS.finditer(text):
+        groups = run.group().split(" ")
+        head, code = groups[:-2], groups[-2:]
+        if len(head) > 1 or (head and len(head[0]) <= 3) or len(code[0]) != 3 or len(code[1]) < 2:
+            continue
+        if fits_postal_code("".join(code), country):
+            start = run.end() - len(" ".join(code))
+            return "".join(code), text[:start] + " " + text[run.end() :]
+    return None
 
 
 def _order_not_postcode(code: str, before: str, country: str | None, name_format: NameFormat | None = None) -> bool:
@@ -242,7 +291,16 @@ def extract_details(
         _read_order_number(details, rest, awaiting, country, name_format, emails=own)
     if details.order_number and not details.postal_code and awaiting != "factor":
         details.postal_code = _postcode_beside(rest, details.order_number, emails=own, fmt=name_format)
+    details.postal_code = _digits_joined(details.postal_code, country)
     return details
+
+
+def _digits_joined(code: str | None, country: str | None) -> str | None:
+    """A code of digits typed in groups ("560 034") as the shop's country writes it, in one run ("560034"), when it
+    is one of that country's codes; any other code as typed."""
+    if code and re.fullmatch(r"\d+(?:\s+\d+)+", code) and fits_postal_code(code, country):
+        return re.sub(r"\s+", "", code)
+    return code
 
 
 def _shop_format_names(text: str, fmt: NameFormat | None) -> tuple[list[NameInText], str]:
@@ -986,6 +1044,8 @@ def order_numbers(text: str, postal_code: str | None = None, name_format: NameFo
     rest = EMAIL.sub(" ", text)
     if postal_code:
         rest = rest.replace(postal_code, " ")
+        if postal_code.isdigit():  # read from its groups ("560 034"): no group of it is another order
+            rest = re.sub(r"(?<!\d)" + " ?".join(postal_code) + r"(?!\d)", " ", rest)
     # Where each starts, so names typed whole ("QRS7310IE", "QRS 7314 IE") keep their place among bare numbers.
     own, rest = _shop_format_names(rest, name_format)
     found = [(name.start, name.name) for name in own]

@@ -1,0 +1,63 @@
+"""Changes to an order that the act reader has no act for and Lumen can't make: the order brought sooner ("can you
+make it come faster?", "get my parcel here sooner please") and items added to it or taken off it ("can I add one more
+mug to it?"). Lumen says it can't, beside the order's status, and offers the team; the words are in
+`prompts/reading.toml` [order_change]. Another shipping service or a hold is `service_change.py`'s."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Literal
+
+from agent import prompts
+from agent.playbook.acts import negated_spans
+
+OrderChange = Literal["deliver_sooner", "change_items"]
+
+# One clause of a message: punctuation or a joining word ends it ("where is it and also can I add a mug to it?").
+_CLAUSE = re.compile(r"[.,;!?\n]+|\b(?:and|but|also|plus)\b", re.IGNORECASE)
+_WORDS_BETWEEN = r"(?:\s+[\w'\-]+)"
+
+
+def _phrases(words: list[str]) -> str:
+    return "(?:" + "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(words, key=len, reverse=True)) + ")"
+
+
+@lru_cache(maxsize=1)
+def _patterns() -> dict[str, re.Pattern[str]]:
+    words = {key: _phrases(value) for key, value in prompts.toml("reading.toml")["order_change"].items()}
+    sooner = rf"{words['hasten']}\s+{words['objects']}{_WORDS_BETWEEN}{{0,3}}?\s+{words['sooner']}"
+    sooner += rf"|{words['hurry']}\s+{words['objects']}"
+    added = rf"{words['add']}{_WORDS_BETWEEN}{{1,5}}?\s+{words['add_to']}\s+{words['objects']}"
+    removed = rf"{words['remove']}{_WORDS_BETWEEN}{{1,5}}?\s+{words['remove_from']}\s+{words['objects']}"
+    return {
+        "deliver_sooner": _bounded(sooner),
+        "change_items": _bounded(f"{added}|{removed}"),
+        "asks": _bounded(words["asks"]),
+        "unless": _bounded(words["unless"]),
+    }
+
+
+def _bounded(pattern: str) -> re.Pattern[str]:
+    """`pattern` as whole words, any case."""
+    return re.compile(rf"(?<![\w'])(?:{pattern})(?![\w'])", re.IGNORECASE)
+
+
+def order_change_asked(text: str) -> OrderChange | None:
+    """The change a message asks for in a clause of its own, outside a negation: "can you make my order come
+    faster?" -> deliver_sooner, "can i add one more mug to it?" -> change_items. A clause asks only with words that
+    ask ("can you", "please") or opening with the change's own verb ("send it sooner!"); "amazon would get it to me
+    faster" and "it'll come sooner or later" ask nothing."""
+    plain = text.replace("’", "'")
+    for start, end in negated_spans(plain):
+        plain = plain[:start] + " " * (end - start) + plain[end:]
+    found = _patterns()
+    for clause in _CLAUSE.split(plain):
+        clause = clause.strip()
+        if not clause or found["unless"].search(clause):
+            continue
+        for change in ("deliver_sooner", "change_items"):
+            asked = found[change].search(clause)
+            if asked is not None and (asked.start() == 0 or found["asks"].search(clause)):
+                return change
+    return None
