@@ -138,6 +138,9 @@ async def test_an_indian_marketplace_is_another_platform(in_shop: Path, message:
         ("please get the parcel here sooner", "deliver_sooner"),
         ("send it earlier!!", "deliver_sooner"),
         ("could you speed up my order", "deliver_sooner"),
+        ("can you speed it up", "deliver_sooner"),  # the verb parted by its object
+        ("any chance you could hurry my order along?", "deliver_sooner"),
+        ("it sped up once it left the depot", None),
         ("is it possible to add a second teapot to my order", "change_items"),
         ("pls remove the spoon rest from the order", "change_items"),
         ("where is it, also can i put one more mug in it?", "change_items"),

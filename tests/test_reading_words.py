@@ -31,6 +31,20 @@ ASKED = {
     "shops": ("person_after", "day_after", "common_name_words"),
     "not_received": ("verbs", "meaning"),
     "exchanges": ("paying_before",),
+    "order_change": (
+        "hasten",
+        "sooner",
+        "hurry",
+        "hurry_parted",
+        "hurry_particle",
+        "objects",
+        "add",
+        "add_to",
+        "remove",
+        "remove_from",
+        "asks",
+        "unless",
+    ),
 }
 
 

@@ -28,6 +28,7 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     words = {key: _phrases(value) for key, value in prompts.toml("reading.toml")["order_change"].items()}
     sooner = rf"{words['hasten']}\s+{words['objects']}{_WORDS_BETWEEN}{{0,3}}?\s+{words['sooner']}"
     sooner += rf"|{words['hurry']}\s+{words['objects']}"
+    sooner += rf"|{words['hurry_parted']}\s+{words['objects']}\s+{words['hurry_particle']}"
     added = rf"{words['add']}{_WORDS_BETWEEN}{{1,5}}?\s+{words['add_to']}\s+{words['objects']}"
     removed = rf"{words['remove']}{_WORDS_BETWEEN}{{1,5}}?\s+{words['remove_from']}\s+{words['objects']}"
     return {
