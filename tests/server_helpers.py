@@ -135,3 +135,9 @@ async def turns(store: Path, *messages: str, customer_id: str | None = None) -> 
 async def replies(store: Path, *messages: str, customer_id: str | None = None) -> list[str]:
     """`turns`, the reply to each message."""
     return [turn.reply for turn in await turns(store, *messages, customer_id=customer_id)]
+
+
+def write_store(path: Path, store: dict[str, Any]) -> Path:
+    """Write an invented store file (a test's `STORE`, in the shape of `data/demo-store.json`) and return its path."""
+    path.write_text(json.dumps(store), encoding="utf-8")
+    return path

@@ -13,7 +13,6 @@ Whitby, en-GB, orders named 'KT-4401'; no eval store), in several wordings:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from agent.playbook.model import State, _details, _intent
 from agent.playbook.understand import after_answer_words, offer_answer
 from shopify.names import NameFormat
 from tests.server_helpers import turns as _turns
+from tests.server_helpers import write_store
 
 
 def _order(number: str, email: str, postcode: str, item: str, **extra: Any) -> dict[str, Any]:
@@ -92,9 +92,7 @@ STORE: dict[str, Any] = {
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
-    path = tmp_path / "kittiwake-store.json"
-    path.write_text(json.dumps(STORE), encoding="utf-8")
-    return path
+    return write_store(tmp_path / "kittiwake-store.json", STORE)
 
 
 _REFUSED = ("can't change how I work", "what's your order number")

@@ -13,7 +13,6 @@ en-US; no eval store), each kind in several wordings:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from agent.playbook.follow_ups import (
 )
 from agent.playbook.understand import recency_named
 from tests.server_helpers import turns as _turns
+from tests.server_helpers import write_store
 
 
 def _package(status: str, item: str, **extra: Any) -> dict[str, Any]:
@@ -122,9 +122,7 @@ STORE: dict[str, Any] = {
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
-    path = tmp_path / "heron-creek-store.json"
-    path.write_text(json.dumps(STORE), encoding="utf-8")
-    return path
+    return write_store(tmp_path / "heron-creek-store.json", STORE)
 
 
 # --- what happens next, after a carrier event -------------------------------------------------------------------

@@ -11,7 +11,6 @@ with a letter prefix and a letter suffix and no separator, "KL4401NE"; no eval s
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from agent.playbook.understand import extract_details
 from agent.service import ChatTurn, Lumen
 from config import Settings
 from shopify.names import NameFormat
+from tests.server_helpers import write_store
 
 EMAIL = "wren.ostrander@example.com"
 ZIP = "68508"
@@ -90,9 +90,7 @@ FORMAT = NameFormat("KL", "NE")
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
-    path = tmp_path / "kestrel-store.json"
-    path.write_text(json.dumps(STORE), encoding="utf-8")
-    return path
+    return write_store(tmp_path / "kestrel-store.json", STORE)
 
 
 async def _turns(store: Path, *messages: str) -> list[ChatTurn]:

@@ -18,7 +18,6 @@ number); no eval store's orders, names or products are used.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from agent.playbook.understand import extract_details, foreign_shop, order_numbe
 from agent.service import Lumen
 from config import Settings
 from shopify.names import NameFormat
-from tests.server_helpers import replies
+from tests.server_helpers import replies, write_store
 
 EMAIL = "wren.t@example.com"
 OTHER_EMAIL = "ida.k@example.com"
@@ -98,9 +97,7 @@ STORE: dict[str, Any] = {
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
-    path = tmp_path / "quokka.json"
-    path.write_text(json.dumps(STORE), encoding="utf-8")
-    return path
+    return write_store(tmp_path / "quokka.json", STORE)
 
 
 # --- 1. a dash and a word after a bare number -------------------------------------------------------------------

@@ -12,7 +12,6 @@ Twillingate, en-CA; neither an eval store), in several wordings:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from agent.playbook.service_change import service_change_asked
 from agent.playbook.understand import extract_details, firm_yes, meaning_asked, offer_answer, order_numbers
 from shopify.names import NameFormat
 from tests.server_helpers import turns as _turns
+from tests.server_helpers import write_store
 
 
 def _package(status: str, carrier: str, number: str, item: str, event: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -85,9 +85,7 @@ STORE: dict[str, Any] = {
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
-    path = tmp_path / "puffin-store.json"
-    path.write_text(json.dumps(STORE), encoding="utf-8")
-    return path
+    return write_store(tmp_path / "puffin-store.json", STORE)
 
 
 # --- two orders, each with its own email ---------------------------------------------------------------------------

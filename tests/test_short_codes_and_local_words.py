@@ -4,7 +4,6 @@ order format) and in other countries' terms, with the phrasings that must not tr
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from agent.playbook.understand import (
     terms_named,
 )
 from tests.server_helpers import replies as playbook_replies
+from tests.server_helpers import write_store
 
 # --- a store: Gumleaf Provisions, Hobart (en-AU), order names "#3101TAS", 4-digit postcodes ---------------------------
 
@@ -126,9 +126,7 @@ STORE: dict[str, Any] = {
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
-    path = tmp_path / "gumleaf-store.json"
-    path.write_text(json.dumps(STORE), encoding="utf-8")
-    return path
+    return write_store(tmp_path / "gumleaf-store.json", STORE)
 
 
 async def converse(store: Path, *turns: str, customer_id: str | None = None) -> list[str]:

@@ -8,7 +8,6 @@ offer in pictures and sounds. Several wordings each; no eval store's messages.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from agent.playbook.understand import _exact_acts, detect_intent, foreign_shop, 
 from agent.service import Lumen
 from config import Settings
 from shopify.names import NameFormat
+from tests.server_helpers import write_store
 
 EMAIL = "rowan@example.com"
 TODAY = "2026-12-07T18:00:00Z"  # Monday, December 7, 2026, 10:00 in Bend
@@ -108,9 +108,7 @@ STORE: dict[str, Any] = {
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
-    path = tmp_path / "ridgeline-store.json"
-    path.write_text(json.dumps(STORE), encoding="utf-8")
-    return path
+    return write_store(tmp_path / "ridgeline-store.json", STORE)
 
 
 class Talked:
