@@ -25,7 +25,8 @@ def _phrases(words: list[str]) -> str:
 
 @lru_cache(maxsize=1)
 def _patterns() -> dict[str, re.Pattern[str]]:
-    words = {key: _phrases(value) for key, value in prompts.toml("reading.toml")["order_change"].items()}
+    # Through `prompts.words`, as every reading list is read: a missing or empty list fails at once.
+    words = {key: _phrases(prompts.words("order_change", key)) for key in prompts.toml("reading.toml")["order_change"]}
     sooner = rf"{words['hasten']}\s+{words['objects']}{_WORDS_BETWEEN}{{0,3}}?\s+{words['sooner']}"
     sooner += rf"|{words['hurry']}\s+{words['objects']}"
     sooner += rf"|{words['hurry_parted']}\s+{words['objects']}\s+{words['hurry_particle']}"
