@@ -123,6 +123,8 @@ async def test_whole_suite_passes_with_the_playbook(tmp_path: Path) -> None:
             load = case["load"]
             assert load["conversations"] >= 50
             assert load["throttled"] + load["client_waits"] > 0, "the rate limit never engaged"
+            # The report's own arithmetic, not a speed: percentiles in order, one latency per conversation. How
+            # fast is measured by `make bench`; no test bounds a duration (a loaded machine must not fail the suite).
             assert 0 < load["p50_s"] <= load["p95_s"] <= load["max_s"]
             assert len(load["latencies_s"]) == load["conversations"] and max(load["latencies_s"]) == load["max_s"]
     assert set(data["scenarios"]) == set(SCENARIOS)
