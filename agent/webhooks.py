@@ -231,13 +231,16 @@ async def _decided(db: Database, delivery_id: str) -> bool:
 
 
 async def _record_decisions(db: Database, delivery_ids: list[str]) -> None:
-    """Remember decided deliveries (the last `DECISIONS_KEPT`; two at once may drop one, which is then asked again)."""
+    """Remember decided deliveries (the last `DECISIONS_KEPT`), in one locked update so two at once both land."""
     if not delivery_ids:
         return
-    stored = await db.get_setting(SHOP_REDACT_DECISIONS_KEY) or {}
     new = list(dict.fromkeys(i[:200] for i in delivery_ids))
-    ids = [i for i in stored.get("ids") or [] if isinstance(i, str) and i not in new]
-    await db.put_setting(SHOP_REDACT_DECISIONS_KEY, {"ids": [*ids, *new][-DECISIONS_KEPT:]})
+
+    def add(stored: dict[str, Any] | None) -> dict[str, Any]:
+        ids = [i for i in (stored or {}).get("ids") or [] if isinstance(i, str) and i not in new]
+        return {"ids": [*ids, *new][-DECISIONS_KEPT:]}
+
+    await db.update_setting(SHOP_REDACT_DECISIONS_KEY, add)
 
 
 async def _pending(db: Database) -> dict[str, str]:
@@ -250,14 +253,19 @@ def _deliveries(stored: dict[str, Any]) -> dict[str, str]:
 
 
 async def _defer(db: Database, reason: DeferReason, *, delivery: str | None = None) -> None:
-    """Keep a delivery that could not be judged as pending, with when it first came (the oldest `PENDING_KEPT`; two
-    at once may drop one, which Shopify delivers again), and why. A delivery without an id is kept under "" (counted,
-    never recorded as decided)."""
-    deliveries = await _pending(db)
-    if delivery is not None:
-        deliveries.setdefault(delivery[:200], db.clock().isoformat())
-    kept = dict(sorted(deliveries.items(), key=lambda item: item[1])[:PENDING_KEPT])
-    await db.put_setting(SHOP_REDACT_PENDING_KEY, {"deliveries": kept, "reason": reason})
+    """Keep a delivery that could not be judged as pending, with when it first came (the oldest `PENDING_KEPT`), and
+    why, in one locked update so two deliveries deferred at once are both kept. A delivery without an id is kept
+    under "" (counted, never recorded as decided)."""
+    first_came = db.clock().isoformat()
+
+    def add(stored: dict[str, Any] | None) -> dict[str, Any]:
+        deliveries = _deliveries(stored or {})
+        if delivery is not None:
+            deliveries.setdefault(delivery[:200], first_came)
+        kept = dict(sorted(deliveries.items(), key=lambda item: item[1])[:PENDING_KEPT])
+        return {"deliveries": kept, "reason": reason}
+
+    await db.update_setting(SHOP_REDACT_PENDING_KEY, add)
 
 
 async def pending_privacy_requests(db: Database) -> PendingPrivacyRequests:

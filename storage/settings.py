@@ -4,6 +4,7 @@ shared by every worker: single-use OAuth states (`take_setting`) and leases (`cl
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,25 @@ class SettingStore(Engine):
         stmt = stmt.on_conflict_do_update(index_elements=[settings.c.key], set_=values)
         async with self.begin() as conn:
             await conn.execute(stmt)
+
+    async def update_setting(
+        self, key: str, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
+        """Read `key`, apply `change` and write the result (None deletes it) in one transaction with the row locked,
+        so concurrent updates in any worker all land (a read then a `put_setting` loses one of two at once). The row
+        is created first so there is one to lock: PostgreSQL makes a second creator wait for the first's commit, and
+        SQLite's writer holds the database's write lock from BEGIN. Returns what was written."""
+        placeholder = self.insert(settings).values(key=key, value_json="null", updated_at=self.clock())
+        async with self.begin() as conn:
+            await conn.execute(placeholder.on_conflict_do_nothing(index_elements=[settings.c.key]))
+            locked = sa.select(settings.c.value_json).where(settings.c.key == key).with_for_update()
+            new = change(json.loads((await conn.execute(locked)).scalar_one()))
+            if new is None:
+                await conn.execute(sa.delete(settings).where(settings.c.key == key))
+            else:
+                values = {"value_json": json.dumps(new), "updated_at": self.clock()}
+                await conn.execute(sa.update(settings).where(settings.c.key == key).values(**values))
+        return new
 
     async def take_setting(self, key: str) -> dict[str, Any] | None:
         """Read and delete `key` at once: of concurrent callers (in any worker) exactly one gets the value."""

@@ -112,6 +112,22 @@ async def test_settings_are_stored_and_overwritten(store: Database) -> None:
     }
 
 
+async def test_concurrent_updates_of_one_setting_all_land(store: Database) -> None:
+    """Read-change-write in one locked transaction: 50 updates at once (the shop/redact pending list, kept by several
+    workers) each add their entry; none is lost to another's write. Deleting by returning None works too."""
+
+    def adding(entry: str) -> Any:
+        return lambda stored: {"entries": [*(stored or {}).get("entries", []), entry]}
+
+    await asyncio.gather(*(store.update_setting("pending", adding(f"delivery-{i}")) for i in range(50)))
+    stored = await store.get_setting("pending")
+    assert stored is not None and sorted(stored["entries"]) == sorted(f"delivery-{i}" for i in range(50))
+    assert await store.update_setting("pending", lambda stored: None) is None
+    assert await store.get_setting("pending") is None
+    assert await store.update_setting("fresh", lambda stored: {"was": stored}) == {"was": None}
+    assert await store.get_setting("fresh") == {"was": None}
+
+
 async def test_a_webhook_is_new_once(store: Database) -> None:
     assert await store.remember_webhook("evt-1", "orders/updated") is True
     assert await store.remember_webhook("evt-1", "orders/updated") is False
