@@ -8,7 +8,7 @@ hundred simultaneous ones on a key with room for ten get exactly ten.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -77,16 +77,35 @@ class AttemptStore(Engine):
         would be taken back before anyone could see it. Holding the keys, the answer is the one a reservation would
         have had.
         """
-        if not allowances:
-            return True
+        return (await self.decide_attempts([allowances], spent=spent))[0]
+
+    async def decide_attempts(self, decisions: Sequence[Mapping[str, Allowance]], *, spent: bool) -> list[bool]:
+        """`decide_attempt` for each of `decisions` in turn, all in one write transaction: one commit a lookup, not one
+        a decision. The first refused ends it (the ones after it are not decided); the answers of those decided.
+
+        Every key of every decision is held from the start (in one order, so never a deadlock): each decision's
+        answer is the one `decide_attempt` would have given on its own at that moment.
+        """
+        answers: list[bool] = []
+        if not any(decisions):
+            return [True] * len(decisions)
         now = self.clock()
         await self._prune(now)
         async with self.writing() as tx:
-            await self._lock(tx, list(allowances))
-            if spent:
-                return bool((await tx.run(*self._reserve(allowances, now))).rows)
-            used_up = self.prepared(f"attempts_used_up_exists:{len(allowances)}", _exists_builder(len(allowances)))
-            return not (await tx.run(used_up, _params(allowances, now))).rows[0][0]
+            await self._lock(tx, [key for allowances in decisions for key in allowances])
+            for allowances in decisions:
+                answers.append(await self._decide(tx, allowances, now, spent=spent))
+                if not answers[-1]:
+                    break
+        return answers
+
+    async def _decide(self, tx: Statements, allowances: Mapping[str, Allowance], now: datetime, *, spent: bool) -> bool:
+        if not allowances:
+            return True
+        if spent:
+            return bool((await tx.run(*self._reserve(allowances, now))).rows)
+        used_up = self.prepared(f"attempts_used_up_exists:{len(allowances)}", _exists_builder(len(allowances)))
+        return not (await tx.run(used_up, _params(allowances, now))).rows[0][0]
 
     async def used_up(self, allowances: Mapping[str, Allowance]) -> bool:
         """Whether any key has its limit of attempts in its window (a plain read: `reserve_attempts` decides)."""

@@ -371,6 +371,26 @@ def test_the_stacked_linear_reading_is_scikit_learns_own() -> None:
     assert np.allclose(fast, model._pipeline.predict_proba(texts), rtol=0, atol=1e-12)
 
 
+def test_the_reader_read_block_by_block_scores_every_training_line_as_scikit_learn_does() -> None:
+    """A message or a few are read with no sparse matrix built (`_Blocks`): each vectorizer's counts, weighting and
+    norm times its rows of the weights. On every training line, the probabilities are scikit-learn's own."""
+    import numpy as np
+    from scipy.special import expit
+
+    from agent.playbook.acts import _Blocks
+
+    model = shipped_model()
+    linear = model._linear()
+    assert linear is not None and isinstance(linear[0], _Blocks)  # the shipped reader is read block by block
+    blocks, _, bias = linear
+    texts = [text for text, _ in training_messages()] + ["where is #1042?", "not Amazon, no", "ok 👍", "", "!!"]
+    ours = expit(blocks.scores(texts) + bias)
+    assert np.allclose(ours, model._pipeline.predict_proba(texts), rtol=0, atol=1e-9)
+    # What `read` uses for a message and its clauses is that path.
+    few = np.array([[row[act] for act in ACTS] for row in model.probabilities(texts[:3])])
+    assert np.array_equal(few, expit(blocks.scores(texts[:3]) + bias))
+
+
 def test_the_reader_builds_scikit_learns_own_feature_matrix() -> None:
     """`ActModel.probabilities` calls the vectorizers without FeatureUnion's per-call machinery: the very same matrix."""
     import numpy as np

@@ -5,12 +5,14 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 import storage.database
 from storage import Database, EscalationRequest, normalize_database_url
+from storage.attempts import Allowance
 from storage.schema import escalations, settings
 from tests.fixtures import T0, Clock
 
@@ -300,6 +302,36 @@ async def test_attempts_are_counted_per_key_within_the_window(db: Database, cloc
         "email:nobody@example.com": 0,
     }
     assert await db.count_attempts([], since=T0) == {}
+
+
+async def test_decisions_of_one_lookup_share_a_transaction_and_stop_at_the_first_refusal(
+    db: Database, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lookup's two decisions (its guess's keys, then the order's wrong-proofs key) commit once, and answer as two
+    `decide_attempt` calls one after the other would."""
+    hour = timedelta(hours=1)
+    guess, order = {"email:a": Allowance(2, hour)}, {"proofs:1042": Allowance(1, hour)}
+    commits = 0
+    real_commit = storage.database._commit
+
+    def counted(raw: Any) -> None:
+        nonlocal commits
+        commits += 1
+        real_commit(raw)
+
+    monkeypatch.setattr(storage.database, "_commit", counted)
+    assert await db.decide_attempts([guess, order], spent=True) == [True, True]
+    assert commits == 1
+    # The order's key is full now: the guess's key still has room, and its attempt counts.
+    assert await db.decide_attempts([guess, order], spent=True) == [True, False]
+    # The guess's key is full: refused first, the order's key not asked.
+    assert await db.decide_attempts([guess, order], spent=True) == [False]
+    assert await db.count_attempts(["email:a", "proofs:1042"], since=T0) == {"email:a": 2, "proofs:1042": 1}
+    # A proof spends nothing, and is refused by what is full all the same.
+    assert await db.decide_attempts([{"email:b": Allowance(2, hour)}, order], spent=False) == [True, False]
+    assert await db.count_attempts(["email:b"], since=T0) == {"email:b": 0}
+    assert await db.decide_attempts([{}, {}], spent=True) == [True, True]  # nothing to decide: no transaction
+    assert commits == 4
 
 
 async def test_recording_drops_attempts_a_day_old(db: Database, clock: Clock) -> None:

@@ -20,6 +20,7 @@ import outbox.service as outbox_service
 from outbox.mail import MailSettings, build_email
 from outbox.service import EscalationService
 from storage import Database
+from storage.attempts import Allowance
 from storage.escalations import Escalation, EscalationRequest, TranscriptMessage
 from tests.fixtures import T0, Clock
 from tests.postgres import missing_server
@@ -292,6 +293,28 @@ async def test_concurrent_saves_and_attempts_all_land(store: Database) -> None:
     assert all(c.message_count == 2 for c in await store.list_conversations(limit=CONCURRENT))
     counts = await store.count_attempts(["ip:203.0.113.9", "order:1000", "order:1199"], since=T0)
     assert counts == {"ip:203.0.113.9": CONCURRENT, "order:1000": 1, "order:1199": 1}
+
+
+async def test_concurrent_decisions_of_lookups_answer_no_more_guesses_than_a_key_allows(store: Database) -> None:
+    """Each lookup decides its guess's keys and then the order's key in one transaction: of many at once on keys
+    with room for ten, exactly ten are answered on each, and never a deadlock whatever order the keys come in."""
+    hour = timedelta(hours=1)
+    decisions = [
+        [
+            {"ip:203.0.113.9": Allowance(10, hour), f"email:{i}": Allowance(3, hour)},
+            {"proofs:1001": Allowance(10, hour)},
+        ]
+        for i in range(CONCURRENT // 4)
+    ]
+    results = await asyncio.gather(*(store.decide_attempts(d, spent=True) for d in decisions), return_exceptions=True)
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    answered = [r for r in results if not isinstance(r, BaseException)]
+    assert sum(r[0] for r in answered) == 10 and sum(r == [True, True] for r in answered) == 10
+    assert all(r == [False] for r in answered if not r[0])
+    assert await store.count_attempts(["ip:203.0.113.9", "proofs:1001"], since=T0) == {
+        "ip:203.0.113.9": 10,
+        "proofs:1001": 10,
+    }
 
 
 async def test_a_busy_workers_connections_are_kept_between_bursts(store: Database) -> None:

@@ -300,11 +300,15 @@ async def _decide(deps: ToolContext, keys: dict[str, Allowance], *, proved: bool
     same statements), and past the cap a wrong guess reads `too_many_attempts` whether or not the order exists.
     """
     guard = deps.guard
-    if guard is not None and not await guard.decide(_without_order_proofs(keys), failed=not proved):
-        return False
     order_proofs = {key: allowance for key, allowance in keys.items() if is_order_proofs_key(key)}
-    # Decided for a proof too, and its answer ignored: the same statements, and a proof takes its attempt back.
-    order_has_room = guard is None or await guard.decide(order_proofs, failed=not proved)
+    # Both decisions in one transaction, the order-proofs key's second: decided for a proof too, and its answer
+    # ignored (the same statements, and a proof takes its attempt back).
+    decided = [True, True]
+    if guard is not None:
+        decided = await guard.decide_in_turn([_without_order_proofs(keys), order_proofs], failed=not proved)
+    if not decided[0]:
+        return False
+    order_has_room = decided[1]
     if proved:
         return True
     # Looked up and wrong: it counted against the conversation, the client and what it guessed (the first decision)

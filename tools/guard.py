@@ -158,6 +158,10 @@ class AttemptGuard:
         """Whether a looked-up guess may be answered (every key had room); a failure then counts, a proof does not."""
         return await self.db.decide_attempt(allowances, spent=failed)
 
+    async def decide_in_turn(self, decisions: list[dict[str, Allowance]], *, failed: bool) -> list[bool]:
+        """`decide` for each in turn, in one transaction; the first refused ends it (see `decide_attempts`)."""
+        return await self.db.decide_attempts(decisions, spent=failed)
+
     async def reserve(self, allowances: dict[str, Allowance]) -> Reservation | None:
         """One attempt against every key, or None (nothing spent) when any of them is used up."""
         ids = await self.db.reserve_attempts(allowances)

@@ -35,7 +35,8 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -516,7 +517,92 @@ def _stack_logistic(pipeline: Any) -> tuple[Any, Any, Any] | None:
     # (scipy ravels it), 0.6 ms a reading; the copy made once here gives the same numbers.
     weights = np.ascontiguousarray(np.vstack([e.coef_[0] for e in estimators]).T)
     bias = np.array([e.intercept_[0] for e in estimators])
-    return pipeline.named_steps["features"], weights, bias
+    union = pipeline.named_steps["features"]
+    return _Blocks.of(union, weights) or union, weights, bias
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One TfidfVectorizer's share of a reading, taken apart once: its analyzer, vocabulary and weighting (what
+    `_tfidf` applies), and its rows of the stacked weights."""
+
+    analyze: Callable[[str], list[str]]
+    vocabulary: dict[str, int]
+    idf: Any  # None without inverse document frequencies
+    sublinear: bool
+    l2: bool
+    weights: Any  # this block's features x acts, C order
+
+    def add_scores(self, texts: list[str], scores: Any) -> None:
+        """Each text's row of `_tfidf(vectorizer, texts) @ self.weights`, added to its row of `scores`: the same
+        counts, weighting and row norm, each text's few features times their rows of the weights, with no sparse
+        matrix built (scipy's construction and checks cost more than the arithmetic for a message or three)."""
+        import numpy as np
+
+        known = self.vocabulary.get
+        for row, text in enumerate(texts):
+            counts: dict[int, int] = {}
+            for feature in self.analyze(text):
+                index = known(feature)
+                if index is not None:
+                    counts[index] = counts.get(index, 0) + 1
+            if not counts:
+                continue
+            indices = np.fromiter(counts, dtype=np.intp, count=len(counts))
+            values = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            if self.sublinear:
+                np.log(values, out=values)
+                values += 1.0
+            if self.idf is not None:
+                values *= self.idf[indices]
+            if self.l2 and (squares := values @ values):  # a row of zeros stays one, as scikit-learn leaves it
+                values /= np.sqrt(squares)
+            scores[row] += values @ self.weights[indices]
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """A FeatureUnion of TfidfVectorizers (the reader's features) taken apart with the stacked weights."""
+
+    union: Any
+    blocks: tuple[_Block, ...]
+
+    # Up to this many texts are read block by block; a batch (the evals' thousands) as sparse matrices, which it fills.
+    FEW = 32
+
+    @classmethod
+    def of(cls, union: Any, weights: Any) -> _Blocks | None:
+        """None when some vectorizer is not one `_tfidf` reads its own way (then the union is read as before)."""
+        import numpy as np
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        blocks, start = [], 0
+        for _, vectorizer in union.transformer_list:
+            if type(vectorizer) is not TfidfVectorizer or vectorizer.binary or vectorizer.norm not in ("l2", None):
+                return None
+            if vectorizer.dtype is not np.float64:
+                return None
+            size = len(vectorizer.vocabulary_)
+            blocks.append(
+                _Block(
+                    analyze=vectorizer.build_analyzer(),
+                    vocabulary=vectorizer.vocabulary_,
+                    idf=vectorizer.idf_ if vectorizer.use_idf else None,
+                    sublinear=vectorizer.sublinear_tf,
+                    l2=vectorizer.norm == "l2",
+                    weights=weights[start : start + size],
+                )
+            )
+            start += size
+        return cls(union, tuple(blocks)) if start == weights.shape[0] else None
+
+    def scores(self, texts: list[str]) -> Any:
+        import numpy as np
+
+        scores = np.zeros((len(texts), self.blocks[0].weights.shape[1]))
+        for block in self.blocks:
+            block.add_scores(texts, scores)
+        return scores
 
 
 def _features_of(union: Any, texts: list[str]) -> Any:
@@ -532,9 +618,14 @@ def _features_of(union: Any, texts: list[str]) -> Any:
 
 def _scores(union: Any, weights: Any, texts: list[str]) -> Any:
     """`_features_of(union, texts) @ weights` without stacking the blocks: each vectorizer's block times its rows of
-    the weights, summed. Stacking two small sparse matrices (scipy's checks and copies) cost more than the products."""
+    the weights, summed. Stacking two small sparse matrices (scipy's checks and copies) cost more than the products.
+    A union taken apart already (`_Blocks`, the shipped reader's) builds no sparse matrix at all."""
     import sklearn
 
+    if isinstance(union, _Blocks):
+        if len(texts) <= _Blocks.FEW:
+            return union.scores(texts)
+        union = union.union
     total: Any = 0.0
     start = 0
     with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
