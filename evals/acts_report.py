@@ -92,9 +92,13 @@ class CrossValidation(BaseModel):
     probabilities: tuple[dict[Act, float], ...]
     fold: tuple[int, ...]  # the store (index into `stores`) each message was read in
     together: tuple[frozenset[frozenset[str]] | None, ...]  # each fold's pairs of acts labelled together
+    second: tuple[float | None, ...]  # the threshold of acts beside the top one (None: their own; see `decide`)
 
     def score(self, thresholds: dict[str, float] | None = None) -> SliceScore:
-        read = [decide(p, thresholds, self.together[f]) for p, f in zip(self.probabilities, self.fold, strict=True)]
+        read = [
+            decide(p, thresholds, self.together[f], s)
+            for p, f, s in zip(self.probabilities, self.fold, self.second, strict=True)
+        ]
         return score_acts(read, self.gold, f"leave-one-store-out CV ({', '.join(self.stores)})")
 
 
@@ -105,11 +109,14 @@ def cross_validate(settings: ReaderSettings = SHIPPED) -> CrossValidation:
     probabilities: list[dict[Act, float]] = []
     folds: list[int] = []
     together: list[frozenset[frozenset[str]] | None] = []
+    second: list[float | None] = []
     for index, store in enumerate(stores):
         reader = ActModel.train(((u.text, u.acts) for u in train if u.store != store), settings)
         left_out = [u for u in train if u.store == store]
         gold.extend(u.acts for u in left_out)
-        probabilities.extend(reader.probabilities([u.text for u in left_out]))
+        scores = reader.scores([u.text for u in left_out])
+        probabilities.extend(p for p, _ in scores)
+        second.extend(s for _, s in scores)
         folds.extend([index] * len(left_out))
         together.append(reader.together)
     return CrossValidation(
@@ -118,6 +125,7 @@ def cross_validate(settings: ReaderSettings = SHIPPED) -> CrossValidation:
         probabilities=tuple(probabilities),
         fold=tuple(folds),
         together=tuple(together),
+        second=tuple(second),
     )
 
 

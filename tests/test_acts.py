@@ -242,6 +242,21 @@ def test_thresholds_decide_only_second_acts_and_the_top_act_is_kept() -> None:
     assert decide(probs, {"thanks": 0.2}) == ("where_is_order", "thanks")
     many = dict.fromkeys(ACTS, 0.9)
     assert len(decide(many)) == MAX_ACTS
+    # A message that reads as making two requests reads its second act from `second` (never above its own threshold).
+    assert decide(probs, second=0.2) == ("where_is_order", "thanks")
+    assert decide(probs, {"thanks": 0.1}, second=0.3) == ("where_is_order", "thanks")
+    assert decide(probs, second=0.3) == ("where_is_order",)
+
+
+def test_a_second_request_beside_the_first_is_read(model: ActModel) -> None:
+    """The reader learns whether a message carries two acts: the second of two requests is read though its own
+    classifier, pulled down by the first request's words, gives it less than its threshold."""
+    text = "please stop the tea order, and where has my kettle got to?"
+    ((probs, second),) = model.scores([text])
+    assert second is not None
+    assert decide(probs, SHIPPED.thresholds, model.together) == ("where_is_order",)
+    assert set(model.read(text).acts) == {"where_is_order", "cancel_request"}
+    assert model.scores(["ok thanks"])[0][1] is None
 
 
 # --- placeholders: what varies by store is one token --------------------------------------------------------------
@@ -368,7 +383,12 @@ def test_the_stacked_linear_reading_is_scikit_learns_own() -> None:
     assert model._linear() is not None  # the shipped classifier takes the fast path
     texts = [text for text, _ in training_messages()[:300]] + ["where is #1042?", "nope", "ok 👍", ""]
     fast = np.array([[row[act] for act in ACTS] for row in model.probabilities(texts)])
-    assert np.allclose(fast, model._pipeline.predict_proba(texts), rtol=0, atol=1e-12)
+    slow = model._pipeline.predict_proba(texts)
+    assert slow.shape[1] == len(ACTS) + 1  # and last, whether a message carries more than one act (`two_bar`)
+    assert np.allclose(fast, slow[:, : len(ACTS)], rtol=0, atol=1e-12)
+    assert SHIPPED.two_bar is not None
+    two = np.array([1.0 if s is not None else 0.0 for _, s in model.scores(texts)])
+    assert np.array_equal(two, (slow[:, len(ACTS)] >= SHIPPED.two_bar).astype(float))
 
 
 def test_the_reader_read_block_by_block_scores_every_training_line_as_scikit_learn_does() -> None:
