@@ -87,6 +87,11 @@ def _patterns() -> dict[str, re.Pattern[str]]:
         # "the end of January", "the start of March".
         "month_edge": re.compile(rf"(?<![\w'])({edge})\s+({MONTH_PATTERN})\.?(?![\w'])"),
         "today": re.compile(rf"(?<![\w'])(?:{_alternation(words['today'])})(?![\w'])"),
+        # "is it coming today?", "will I get it tomorrow": a word of arriving, up to `arrive_reach` words, the day.
+        "arrive_on": re.compile(
+            rf"(?<![\w'])(?:{_alternation(words['arrive'])})(?:\s+[\w']+){{0,{int(words['arrive_reach'])}}}?\s+"
+            rf"(?:({_alternation(words['today'])})|{_alternation(words['tomorrow'])})(?![\w'])"
+        ),
         "tomorrow": re.compile(rf"(?<![\w'])(?:{_alternation(words['tomorrow'])})(?![\w'])"),
     }
 
@@ -307,7 +312,29 @@ def deadlines_named(text: str, today: date, locale: str = "en_US") -> tuple[Dead
             # The cue nearest the date says how it is meant: "hoping for it before New Year's Eve" is "before".
             nearest = [c.group(0) for c in p["cue"].finditer(window[: found[0]])] or [cue.group(0)]
             named.append(Deadline(found[1], strict=nearest[-1] in words["strict"]))
-    return tuple(named)
+    return tuple(named) or _arrival_day(plain, today)
+
+
+def arrival_day_asked(text: str) -> bool:
+    """Whether the message asks about the order arriving on a day right after a word of arriving ("will it be
+    delivered today?", "is it coming tomorrow"), not as a promise past ("it was meant to come today")."""
+    return _arrival_asked(_plain(text)) is not None
+
+
+def _arrival_asked(plain: str) -> re.Match[str] | None:
+    p = _patterns()
+    for asked in p["arrive_on"].finditer(plain):
+        if not p["past"].search(" ".join(plain[: asked.start()].split()[-8:])):
+            return asked
+    return None
+
+
+def _arrival_day(plain: str, today: date) -> tuple[Deadline, ...]:
+    """ "Is it coming today?", "will I get it tomorrow?": the day asked about with no cue, read like "by today"."""
+    asked = _arrival_asked(plain)
+    if asked is None:
+        return ()
+    return (Deadline(today if asked.group(1) else today + timedelta(days=1), strict=False),)
 
 
 def deadline_named(text: str, today: date, locale: str = "en_US") -> Deadline | None:

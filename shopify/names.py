@@ -189,9 +189,25 @@ def names_in_text(text: str, prefix: str, suffix: str) -> list[NameInText]:
 def _word_beside(found: re.Match[str]) -> bool:
     """Whether a match joins the number to a one-letter word of the sentence by a bare space: 'a 1000 piece puzzle'
     or 'i 1234' in a shop of 'A/' or 'I-' names. Typed with a mark, joined, or in capitals ('A/1000', 'a1000',
-    'A 1000') it is the name. (Longer runs stay names however typed: 'zz 5101 q', '5101 au'.)"""
+    'A 1000') it is the name. (Longer runs stay names however typed: 'zz 5101 q', '5101 au'.) Letters that end a
+    street address are its street's kind, never a prefix: `_street_beside`."""
     before = found.group()[: found.start("digits") - found.start()]
-    return re.fullmatch(r"[a-z][ \t]+", before) is not None
+    return re.fullmatch(r"[a-z][ \t]+", before) is not None or _street_beside(found)
+
+
+# A house number and one to three words of a street's name, just before a match: '22 beach ', '4/17 old mill '.
+_HOUSE_AND_STREET = re.compile(r"(?<![\w/])\d+[A-Za-z]?(?:/\d+[A-Za-z]?)?(?:[ \t]+[A-Za-z'’]+){1,3}[ \t]+$")
+
+
+def _street_beside(found: re.Match[str]) -> bool:
+    """Whether the shop's prefix letters stand where an address writes its street's kind: after a house number and
+    the street's name, joined to the number after them by a bare space ('22 beach st 6160' in a shop of 'ST.' names,
+    '4/17 Old Mill Rd. 2000' in one of 'RD-'): that number is the address's postcode, not an order. Joined to
+    the number ('22 beach st.6160') the name stands."""
+    before = found.group()[: found.start("digits") - found.start()]
+    if not re.fullmatch(r"[A-Za-z]+\.?[ \t]+", before):
+        return False
+    return _HOUSE_AND_STREET.search(found.string[: found.start()]) is not None
 
 
 def order_name_matches(order_name: str, typed: str) -> bool:

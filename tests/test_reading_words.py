@@ -22,7 +22,7 @@ ASKED = {
     "offer_restated": ("frames",),
     "address_change": ("asks", "right"),
     "platform_purchase": ("bought", "through", "things", "ones", "arrived", "everyday"),
-    "unseen": ("customs", "time_of_day"),
+    "unseen": ("customs", "time_of_day", "signature", "driver", "weather", "where_left"),
     "numbers": ("units",),
     "amounts": ("money", "gap", "after", "pointed", "payers", "payers_have", "paid"),
     "postcodes": ("not_before", "not_before_then", "labels", "place_before", "place_before_then", "place_named_before"),
@@ -45,6 +45,12 @@ ASKED = {
         "asks",
         "unless",
     ),
+    "money_nouns": ("nouns",),
+    "cannot_do": ("packing", "documents", "collect_myself"),
+    "disputed_event": ("there", "nobody", "untrue"),
+    "fault": ("not", "does", "states"),
+    "tracking_broken": ("things", "broken"),
+    "records_asked": ("records", "verbs", "showing"),
 }
 
 

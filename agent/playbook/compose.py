@@ -739,6 +739,20 @@ class Composer:
         key = "cancel_request" if request == "cancel_request" else f"request.{request}"
         return Answer(self.r.say(key, order_number=order.order_number), offer="other", topic=request)
 
+    def tracking_not_working(self, order: OrderOverview, result: FulfillmentsResult, *, shown: bool) -> Answer | None:
+        """ "The tracking link just gives me an error" about an order whose every package has tracking: its carrier
+        and numbers as Shopify has them (after the whole status on a first look), and the team offered to check them
+        with the carrier. None when a package has none (the order's answer offers to ask for it)."""
+        if not result.packages or not all(p.tracking for p in result.packages) or result.cancelled:
+            return None
+        if shown:
+            single = len(result.packages) == 1
+            status = " ".join(self._carrier_line(p, single=single) for p in result.packages)
+        else:
+            status = self.without_offers(self.order_answer(order, result, Intent()).text)
+        line = self.r.say("request.tracking_not_working")
+        return Answer(self.join(status, line), offer="other", topic="tracking_not_working")
+
     def in_trouble(self, result: FulfillmentsResult) -> bool:
         """Whether the carrier reports trouble with a package of this order (returned, damaged, a failed or attempted
         delivery): a shopper asking for something else about the order hears it too, since it may change what they
@@ -766,12 +780,16 @@ class Composer:
         items = self.in_brackets(self.arrived_items(order, result))
         return self.r.say(f"problem_heard.{problem}", order_number=order.order_number, items=items)
 
-    def problem_answer(self, order: OrderOverview, result: FulfillmentsResult, problem: str, intent: Intent) -> Answer:
+    def problem_answer(
+        self, order: OrderOverview, result: FulfillmentsResult, problem: str, intent: Intent, *, shown: bool = False
+    ) -> Answer:
         """Sorry, what Lumen can't do about it, and the team offered; for a missing item, what is still on its way.
         Asked beside where the rest of the order is ("the mug came cracked, where's the other parcel?"), what is
-        still on its way is said first."""
+        still on its way is said first. `shown`: the order's status was just given, so it is not given again."""
         arrived = any(p.delivered or p.status in _ARRIVED for p in result.packages)
         named = any(_mentions(i.name, intent.item_words) for i in order.items)
+        # "It came but won't charge": a fault with what arrived, said as one (the team's topic stays the damage).
+        said = "faulty_item" if problem == "damaged_item" and intent.focus == "fault" else problem
         if problem == "missing_item" and not arrived and not named:
             # "My parcel is missing" about an order nothing of which has arrived: where the order is, is the answer.
             # One of its items said to be missing from a box the shopper has ("only one chalk in the box") is a box
@@ -780,9 +798,11 @@ class Composer:
         if not arrived:
             # "It arrived damaged" about an order nothing of which is delivered: never said back as if it arrived.
             # Where the order really is, then the team offered in case something did reach the shopper.
-            status = self.without_offers(self.order_answer(order, result, intent).text)
-            text = self.join(status, self.r.say(f"problem.{problem}_undelivered", order_number=order.order_number))
-            return Answer(text, offer="other", topic=problem)
+            # Just after the status ("it came but doesn't turn on"): not the status again, only what Lumen can't see.
+            line = self.r.say(f"problem.{said}_undelivered", order_number=order.order_number)
+            shown = shown and problem != "missing_item"  # what hasn't shipped yet may be what is missing
+            status = "" if shown else self.without_offers(self.order_answer(order, result, intent).text)
+            return Answer(self.join(status, line) if status else line, offer="other", topic=problem)
         several = len(result.packages) > 1 or bool(result.unshipped_items)
         if problem == "missing_item" and several and (result.unshipped_items or not all_delivered(result)):
             # Part of the order hasn't arrived or shipped yet: that is the answer, with the team there if it's more.
@@ -793,7 +813,7 @@ class Composer:
             # "It never came" about a delivered order: the delivery facts, and the team to look into it.
             return self.order_answer(order, result, intent.plus(frozenset({"delivered_not_received"})))
         items = self.in_brackets(self.arrived_items(order, result))
-        text = self.r.say(f"problem.{problem}", order_number=order.order_number, items=items)
+        text = self.r.say(f"problem.{said}", order_number=order.order_number, items=items)
         if intent.has("where_is_order") and several and (result.unshipped_items or not all_delivered(result)):
             status = self.without_offers(self.order_answer(order, result, intent).text)
             text = f"{status}\n{text}" if "\n" in status else self.join(status, text)  # a list stays a list
@@ -896,6 +916,8 @@ class Composer:
             return self._return_answer(order, result)
         if intent.focus == "next":
             return self._next_answer(order, result, intent)
+        if intent.focus == "disputed":
+            return self._disputed_answer(order, result, intent)
         return self._collect_answer(result)
 
     def focused_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer | None:
@@ -914,7 +936,7 @@ class Composer:
                 return why
         if intent.not_received or intent.asks_why or intent.cancel_request:
             return None
-        if intent.focus in ("refund", "return", "next", "collect"):
+        if intent.focus in ("refund", "return", "next", "collect", "disputed"):
             return self._topic_answer(order, result, intent)
         if result.delivery_method == "PICK_UP":
             return None  # the pickup answer already says where and since when
@@ -1019,6 +1041,23 @@ class Composer:
             return Answer(" ".join(lines))
         lines.append(self.r.say("focus.why_more"))
         return Answer(" ".join(lines), offer=whole.offer, topic=whole.topic)
+
+    def _disputed_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer | None:
+        """ "I was home all day though" just after a carrier's event: each carrier's own latest words, said as what it
+        recorded (Lumen never knows who is right), and the team offered to take it up. About a delivered order the
+        shopper says what the carrier recorded did not happen: the delivered-not-received answer. None when no
+        carrier wrote anything."""
+        if result.cancelled:
+            return None
+        recorded = [p for p in result.packages if not p.delivered and p.latest_event and p.latest_event.message]
+        if not recorded:
+            if not any(p.delivered for p in result.packages):
+                return None
+            return self.order_answer(order, result, intent.plus(frozenset({"delivered_not_received"})))
+        lines = [self.r.say("focus.disputed", **self._carrier_words(p)) for p in recorded]
+        carrier = self.carrier(recorded[0]) or self.r.say("focus.the_carrier")
+        lines.append(self.r.say("focus.disputed_more", carrier=carrier))
+        return Answer(" ".join(lines), offer="other", topic="disputed_event")
 
     def _package_named(
         self, result: FulfillmentsResult, words: Sequence[str], ordinal: int | None = None

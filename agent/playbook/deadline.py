@@ -101,10 +101,15 @@ def _in_transit_line(
             return c.join(c.r.say("deadline.eta_on_day", **facts), now), None
         word = c.r.say("deadline.before_word" if deadline.strict else "deadline.by_word")
         return c.join(c.r.say("deadline.eta_late", **facts, by_word=word), now), None
-    said = c.join(c.status_sentence(package.status), c._latest_sentence(package))
-    line = c.join(c.r.say("deadline.no_eta", subject=subject, carrier=carrier, by=by), said)
     event = package.latest_event
     stale = event is not None and event.days_ago >= STALE_AFTER_DAYS
+    if event is not None and event.status == "OUT_FOR_DELIVERY":
+        # "Is it coming today?" of a parcel out for delivery: that is what the carrier recorded, never a promise.
+        latest = c._latest_sentence(package)
+        line = c.r.say("deadline.out_for_delivery", subject=subject, carrier=carrier, latest=latest)
+        return line, "delayed_or_stuck" if stale else None
+    said = c.join(c.status_sentence(package.status), c._latest_sentence(package))
+    line = c.join(c.r.say("deadline.no_eta", subject=subject, carrier=carrier, by=by), said)
     return line, "delayed_or_stuck" if stale else None
 
 

@@ -34,6 +34,7 @@ from agent import prompts
 from agent.calendar_words import WEEKDAYS
 from agent.dates_said import Deadline, deadline_named
 from agent.playbook.acts import THRESHOLD, Act, negated_spans, read_acts, read_acts_together
+from agent.playbook.after_status import after_status_answer, heard_after_status
 from agent.playbook.change_of_mind import person_asked
 from agent.playbook.compose import Answer, Composer, indefinite_article, one_full_stop
 from agent.playbook.deadline import deadline_answer, refund_gap_answer, refund_gap_asked, refunded_in_full
@@ -346,9 +347,13 @@ def _intent(text: str, state: State) -> Intent:
 
 def _about_order_shown(intent: Intent, text: str, state: State) -> Intent | None:
     """A question just after an order's status that is about that order (its reason, what comes next, where to
-    collect it), however the reader heard it; or None."""
+    collect it, a fault, a broken tracking link, something Lumen can't do: `heard_after_status`), however the reader
+    heard it; or None."""
     if not state.current_order:
         return None
+    heard = heard_after_status(intent, text)
+    if heard is not None:
+        return heard
     about_shop: frozenset[Act] = frozenset({"out_of_scope", "policy_question"})
     if intent.asks_why and intent.has(*about_shop):
         # "What's the reason for the delay?" just after an order's status asks about that order, not the shop.
@@ -1004,6 +1009,10 @@ class Playbook:
             state = replace(state, deadline=None)
         deadline = self._money_or_deadline(state, order, fulfillments, intent, first_look=first_look)
         special = None if deadline else self._special_answer(order, fulfillments, intent, first_look=first_look)
+        if deadline is None:  # a broken tracking link, a receipt, the packing (`agent/playbook/after_status.py`)
+            special = (
+                after_status_answer(self.compose, order, fulfillments, intent, said, first_look=first_look) or special
+            )
         # A change asked before the order was proved ("can you overnight it?", then the number) is still asked; asked
         # beside the day it is needed by, that day's answer comes first, then what Lumen can't do and the team.
         special = special or self._service_change(order, fulfillments, intent, said, deadline) or deadline
@@ -1082,7 +1091,7 @@ class Playbook:
                 return answer
         problem = intent.item_problem
         if problem and not result.cancelled:
-            return self.compose.problem_answer(order, result, problem, intent)
+            return self.compose.problem_answer(order, result, problem, intent, shown=not first_look)
         if intent.has("status_meaning") and not result.cancelled:
             meaning = self.compose.meaning_answer(order, result, intent.statuses, intent)
             if first_look:

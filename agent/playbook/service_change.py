@@ -59,6 +59,7 @@ def _patterns() -> dict[str, re.Pattern[str]]:
         "hold": _bounded(_phrases(hold["asks"])),
         "stay": _bounded(_phrases(hold["stay"])),
         "hold_context": _bounded(_phrases(hold["context"])),
+        "delays": _bounded(_phrases(hold["delays"])),
     }
 
 
@@ -97,8 +98,8 @@ def service_change_asked(text: str) -> ServiceChange | None:
     at the service), "purolator it instead" -> change_shipping (a carrier's name as a verb), "will ye hold it?" ->
     hold_order; None otherwise ("it went express, where is it?", "my express order" name a service but ask for none;
     "how long will it stay in transit?" is no pickup)."""
-    plain = _outside_negation(text.replace("’", "'"))
     found = _patterns()
+    plain = found["delays"].sub(" ", _outside_negation(text.replace("’", "'")))  # "will the snow hold it up?"
     if found["hold"].search(plain) or (found["stay"].search(plain) and found["hold_context"].search(plain)):
         return "hold_order"
     for clause in _CLAUSE.split(plain):

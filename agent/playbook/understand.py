@@ -54,8 +54,11 @@ _GAP_WORDS = prompts.either("amounts", "gap")
 _AMOUNT_BEFORE = re.compile(
     rf"(?:[$€£¥]|\b(?:{_MONEY_WORDS})\b(?:\s+(?:{_GAP_WORDS})\b){{0,4}}:?)\s*[$€£¥]?\s*$", re.IGNORECASE
 )
+# A money noun may follow one word that says whose money it is: "120 us dollars", "80 canadian dollars".
+_AFTER_WORDS = "|".join((prompts.either("amounts", "after"), *_CURRENCY_CODES))
+_WHOSE_MONEY = r"[A-Za-z]+\s+(?:" + prompts.either("money_nouns", "nouns") + ")"
 _AMOUNT_AFTER = re.compile(
-    r"^\s*(?:[$€£¥]|(?:" + prompts.either("amounts", "after") + "|" + "|".join(_CURRENCY_CODES) + r")\b)",
+    r"^\s*(?:[$€£¥]|(?:" + _AFTER_WORDS + "|" + _WHOSE_MONEY + r")\b)",
     re.IGNORECASE,
 )
 # "The 340 I paid", "that 1200 we spent": a number the shopper says they paid, after a word that points at it.
@@ -309,10 +312,21 @@ def _shop_format_names(text: str, fmt: NameFormat | None) -> tuple[list[NameInTe
     if fmt is None or not re.search(r"[^A-Za-z0-9#\-]", fmt.prefix + fmt.suffix):
         # Letters, digits, '#' and dashes round the number are read by the readers below, as they always were.
         return [], text
-    found = names_in_text(text, fmt.prefix, fmt.suffix)
+    # An amount typed in the shop's letters is money, never a name: "120 us dollars", "paid 120 us" beside '.US'.
+    found = [n for n in names_in_text(text, fmt.prefix, fmt.suffix) if not _amount_named(text, n)]
     for name in found:
         text = text[: name.start] + " " * (name.end - name.start) + text[name.end :]
     return found, text
+
+
+def _amount_named(text: str, name: NameInText) -> bool:
+    """Whether a shop-format name found in a message is an amount of money (`_is_amount`): money words or marks round
+    its number or round the whole name ("it cost 120 us dollars", "$120 us" in a shop of '#120.US' names)."""
+    digits = re.search(r"\d+", text[name.start : name.end])
+    if digits is None:
+        return False
+    start, end = name.start + digits.start(), name.start + digits.end()
+    return _is_amount(text, start, end) or _is_amount(text, name.start, name.end)
 
 
 def _emails_for_orders(text: str, count: int) -> int:
@@ -902,13 +916,24 @@ def firm_yes(text: str) -> bool:
     )
 
 
+def _withdrawn(padded: str, phrase: str, continued: tuple[str, ...]) -> bool:
+    """Whether a withdrawal's words stand in a message as one, not as a verb's own words that go on to a place or a
+    person ("leave it with my neighbour", "did they leave it outside?")."""
+    for found in re.finditer(re.escape(f" {phrase} "), padded):
+        after = padded[found.end() - 1 :]
+        if not any(after.startswith(f" {word} ") for word in continued):
+            return True
+    return False
+
+
 def _answer_kinds(text: str) -> dict[str, set[str]] | None:
     """The phrases of each kind (`prompts/answers.toml`) a short answer is made of, longest phrase first whatever its
     kind ("nah yeah" is a yes, "yeah nah" a no); None when the message says more than an answer. A withdrawal
     anywhere ("actually nvm, it's fine") is the whole answer unless the message opens with a plain yes."""
     phrases = _answer_phrases()
     padded = f" {' '.join(_answer_tokens(_without_emails(text)))} "
-    if any(f" {p} " in padded for p in phrases["withdraw"]):
+    continued = phrases["withdraw_continued"]
+    if any(_withdrawn(padded, p, continued) for p in phrases["withdraw"]):
         # "Yes please, I'll wait to hear from them" opens with a plain yes: that one is for the reader to weigh.
         opens_yes = any(padded.startswith(f" {p} ") for p in phrases["yes"] if p not in phrases["weak_yes"])
         return None if opens_yes else {"withdraw": set()}
