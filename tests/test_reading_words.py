@@ -21,7 +21,7 @@ ASKED = {
     "what_next": ("refer", "asks", "retry", "collect"),
     "offer_restated": ("frames",),
     "address_change": ("asks", "right"),
-    "platform_purchase": ("bought", "through", "things", "ones", "arrived", "everyday"),
+    "platform_purchase": ("bought", "through", "things", "ones", "arrived", "everyday", "not_bought"),
     "unseen": ("customs", "time_of_day"),
     "numbers": ("units",),
     "amounts": ("money", "gap", "after", "pointed", "payers", "payers_have", "paid"),
@@ -31,6 +31,7 @@ ASKED = {
     "shops": ("person_after", "day_after", "common_name_words"),
     "not_received": ("verbs", "meaning"),
     "exchanges": ("paying_before",),
+    "what_i_am": ("asks", "real", "kinds"),
     "order_change": (
         "hasten",
         "sooner",

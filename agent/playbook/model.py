@@ -65,6 +65,7 @@ from agent.playbook.understand import (
     emails_by_order,
     firm_yes,
     foreign_shop,
+    identity_asked,
     is_correction,
     items_as_the_order,
     names_item,
@@ -625,6 +626,9 @@ class Playbook:
             # "I bought it from <our own site>", "ordered from Leeds": where it was placed is named, and it is this
             # shop, a place or a person; no marketplace is named: the order is asked about here.
             intent = replace(intent, acts=(intent.acts - {"other_platform"}) | {"where_is_order"})
+        if identity_asked(turn.user) and not (new_details or intent.human or intent.order_related):
+            # "are u a real person": what Lumen is, and a person offered, never a hand-off nobody asked for.
+            return self._reply(state, "what_i_am", awaiting=None if state.current_order else "order_number")
         small = self._small_talk(state, intent, new_details)
         if small is not None:
             return small

@@ -177,6 +177,9 @@ def _take_postal_code(
         if size:
             rest = text[: postal.start()] + " " + " ".join(tokens[size:]) + " " + text[postal.end() :]
             return " ".join(tokens[:size]), rest
+    later = _code_words_after_label(text, country)
+    if later is not None:
+        return later
     address = _ADDRESS_ZIP.search(text)
     if address:
         return address.group(1), text[: address.start()] + " " + text[address.end() :]
@@ -208,6 +211,27 @@ def _code_size_after_label(tokens: list[str], country: str | None) -> int:
         if size == 1 or not known or re.search(r"\d", tokens[1]) or _SHAPED_POSTAL.fullmatch(candidate):
             return size
     return 0
+
+
+# A postcode's label, then a word or two, then a code: "try my zip then 37206", "postcode would be 3000".
+_LABEL_THEN_WORDS = re.compile(
+    rf"\b(?:{prompts.either('postcodes', 'labels')})\b((?:\s+[A-Za-z']+[,:]?){{1,2}})\s+([A-Za-z0-9][A-Za-z0-9\-]*)"
+    r"(?![\w@\-])",
+    re.IGNORECASE,
+)
+
+
+def _code_words_after_label(text: str, country: str | None) -> tuple[str, str] | None:
+    """The code after a postcode's label and a word or two that are no code ("zip then 37206", "postcode would be
+    4810"), with the message without it: only a code of the shop's own country, and not when the words between
+    name an order ("zip and order 37206")."""
+    for found in _LABEL_THEN_WORDS.finditer(text):
+        code = found.group(2)
+        if _ORDER_CUE.search(found.group(1)) or re.search(r"\border\b", found.group(1), re.IGNORECASE):
+            continue
+        if fits_postal_code(code, country):
+            return code, text[: found.start(2)] + " " + text[found.end(2) :]
+    return None
 
 
 def _start(found: re.Match[str]) -> int:
@@ -1641,6 +1665,11 @@ def _purchase_patterns() -> tuple[re.Pattern[str], ...]:
     )
 
 
+_GOT_NO_PURCHASE = re.compile(
+    rf"\bgot\s+(?:an?\s+|some\s+)?(?:{prompts.either('platform_purchase', 'not_bought')})s?\b", re.IGNORECASE
+)
+
+
 def platform_of_purchase(text: str) -> str | None:
     """The marketplace (`prompts/platforms.txt`) a message names as where its order was placed or whose parcel it is
     ("my vinted parcel", "bought it through Not On The High Street"), outside a negation ("not from Amazon"); a
@@ -1650,6 +1679,8 @@ def platform_of_purchase(text: str) -> str | None:
     for pattern in _purchase_patterns():
         for found in pattern.finditer(text):
             start = found.start("name")
+            if _GOT_NO_PURCHASE.search(text[found.start() : start]):
+                continue  # "got an email from Amazon": a message from it, no order placed there
             if not any(a <= start < b for a, b in spans):
                 said = found.group("name").lower()
                 return next(n for n in prompts.platforms() if n.lower() == said)
@@ -1747,7 +1778,25 @@ def detect_intent(text: str) -> Intent:
         asked=asked_phrase(text),
         sure=frozenset(a for a in reading.acts if reading.probabilities[a] >= SURE),
     )
-    return _in_context(intent, reading, text)
+    intent = _in_context(intent, reading, text)
+    if intent.human and identity_asked(text) and "ask_human" not in _read(_IDENTITY.sub(" ", text)).acts:
+        # "ok bot test. are u a real person": whether the assistant is a person, asked; a person is not.
+        intent = replace(intent, acts=intent.acts - {"ask_human"}, sure=intent.sure - {"ask_human"})
+    return intent
+
+
+_IDENTITY = re.compile(
+    rf"\b(?:{prompts.either('what_i_am', 'asks')})\s+(?:(?:a|an)\s+)?(?:(?:{prompts.either('what_i_am', 'real')})\s+)?"
+    rf"(?:(?:a|an)\s+)?(?:{prompts.either('what_i_am', 'kinds')})\b(?:\s+or\s+(?:(?:a|an)\s+)?\w+)?",
+    re.IGNORECASE,
+)
+
+
+def identity_asked(text: str) -> bool:
+    """Whether a message asks what the assistant is ("are u a real person", "am I talking to a bot?", "is this an AI
+    or a human"), outside a negation."""
+    plain = _outside_negation(_without_emails(text))
+    return _IDENTITY.search(plain) is not None
 
 
 # --- which of several listed orders the shopper means ---------------------------------------------------------------
