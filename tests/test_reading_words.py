@@ -29,7 +29,7 @@ ASKED = {
     "years": ("before", "maybe_before", "after", "to"),
     "order_names": ("not_prefixes", "not_suffixes", "cue", "cue_labels", "correction"),
     "shops": ("person_after", "day_after", "common_name_words"),
-    "not_received": ("verbs", "meaning"),
+    "not_received": ("verbs", "meaning", "nobody", "nobody_verbs"),
     "exchanges": ("paying_before",),
     "what_i_am": ("asks", "real", "kinds"),
     "order_change": (

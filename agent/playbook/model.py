@@ -38,6 +38,7 @@ from agent.playbook.change_of_mind import person_asked
 from agent.playbook.compose import Answer, Composer, indefinite_article, one_full_stop
 from agent.playbook.deadline import deadline_answer, refund_gap_answer, refund_gap_asked, refunded_in_full
 from agent.playbook.follow_ups import (
+    asks_question,
     asks_what_next,
     asks_where_to_collect,
     offer_words,
@@ -502,15 +503,31 @@ class Playbook:
         # A new email or number that fails the same way deserves the same answer; a question asked again doesn't.
         new_details = bool(details.order_number or details.email or details.postal_code)
         if isinstance(step, ReplyStep) and repeated and not new_details:
-            return self._not_again(state, step)
+            return self._not_again(state, step, self._latest_again(state, turns))
         return step
+
+    def _latest_again(self, state: State, turns: list[Turn]) -> str:
+        """The carrier's latest words on the order shown, said again for a question the status can't answer
+        further; "" when the message asks nothing or no packages were looked up."""
+        if not (state.status_shown and state.current_order and asks_question(turns[-1].user)):
+            return ""
+        for turn in reversed(turns):
+            found = _result_for(turn, "list_fulfillments", state.current_order) or _carried(turn, state.current_order)
+            if found is not None:
+                return self.compose.latest_again(FulfillmentsResult.model_validate(found))
+        return ""
 
     def _start(self, awaiting: Awaiting = None) -> State:
         return State(awaiting=awaiting, country=self.country, name_format=self.voice.name_format)
 
-    def _not_again(self, before: State, step: ReplyStep) -> ReplyStep:
+    def _not_again(self, before: State, step: ReplyStep, latest: str = "") -> ReplyStep:
         """Never the same reply twice in a row. After a status: nothing has changed since, so say that (an offer made
-        stays open). After a question, the question in other words; after an offer, the offer once more."""
+        stays open), with the carrier's latest words when a question was asked. After a question, the question in
+        other words; after an offer, the offer once more."""
+        if before.status_shown and latest:
+            key = "nothing_more.offer" if step.state.offer else "nothing_more.plain"
+            state = replace(step.state, offer_asked=True) if step.state.offer else replace(step.state, awaiting=None)
+            return ReplyStep(self._say(key, latest=latest), state)
         if before.status_shown:  # the same text as a status just given is that status
             if step.state.offer:
                 return ReplyStep(self._say("nothing_new_offer"), replace(step.state, offer_asked=True))

@@ -1436,6 +1436,13 @@ _NEVER_CAME = re.compile(
     r"(?!\s+(?:with|in|through)\b)",
     re.IGNORECASE,
 )
+# Nobody has the parcel: "no one here has it", "nobody at home got the box", "none of us signed for it".
+_NOBODY_HAS = re.compile(
+    rf"\b(?:{prompts.either('not_received', 'nobody')})\s+(?:(?:here|at\s+(?:home|the\s+\w+)|in\s+the\s+\w+)\s+)?"
+    rf"(?:(?:ever|even|actually)\s+)?(?:{prompts.either('not_received', 'nobody_verbs')})\s+"
+    r"(?:it|them|anything|a thing|(?:the|my|our|a|any) (?:package|parcel|box|order|delivery|stuff))\b",
+    re.IGNORECASE,
+)
 # What did not come when it is no parcel: a message about the order ("my confirmation email never came", "the refund
 # never came through", "the shipping notification never arrived"), or the shopper ("I didn't make it to the post
 # office"): the last words before `_NEVER_CAME` in its clause.
@@ -1506,8 +1513,10 @@ def _parcel_never_came(text: str, found: re.Match[str]) -> bool:
 def _exact_acts(text: str) -> set[Act]:
     """The acts `_NOT_RECEIVED` and `_EXCHANGE` find in a message."""
     found: set[Act] = set()
-    if any(_not_in_hand(text, m) for m in _NOT_RECEIVED.finditer(text)) or any(
-        _parcel_never_came(text, m) for m in _NEVER_CAME.finditer(text)
+    if (
+        any(_not_in_hand(text, m) for m in _NOT_RECEIVED.finditer(text))
+        or any(_parcel_never_came(text, m) for m in _NEVER_CAME.finditer(text))
+        or any(_not_in_hand(text, m) for m in _NOBODY_HAS.finditer(text))
     ):
         found.add("delivered_not_received")
     exchange = _EXCHANGE.search(text) or _SWAP_ITEM.search(text)
