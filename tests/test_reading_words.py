@@ -32,6 +32,7 @@ ASKED = {
     "not_received": ("verbs", "meaning", "nobody", "nobody_verbs"),
     "exchanges": ("paying_before",),
     "what_i_am": ("asks", "real", "kinds"),
+    "all_orders": ("all", "orders"),
     "order_change": (
         "hasten",
         "sooner",

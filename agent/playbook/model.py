@@ -49,7 +49,7 @@ from agent.playbook.follow_ups import (
 from agent.playbook.instructions import instructs_lumen, names_own_order
 from agent.playbook.offers import cases_said, handed_over, offer_left
 from agent.playbook.order_change import order_change_asked
-from agent.playbook.own_orders import order_named_by_state, own_orders_asked
+from agent.playbook.own_orders import all_orders_asked, order_named_by_state, own_orders_asked
 from agent.playbook.service_change import service_change_asked
 from agent.playbook.understand import (
     EMAIL,
@@ -673,7 +673,7 @@ class Playbook:
         )
         if not (intent.order_related or new_details or in_dialogue or follow_up) or off_topic:
             return self._reply(state, "out_of_scope")
-        if state.awaiting == "which_order" and state.choices and not new_details:
+        if state.awaiting == "which_order" and state.choices and not new_details and not _every_order_asked(state, turn):
             # The listed orders again would be the same reply twice: ask which one, and the ways to say it.
             listed = ", ".join(c[0] for c in state.choices)
             return self._reply(state, "customer_orders.unclear", awaiting="which_order", orders=listed)
@@ -898,6 +898,10 @@ class Playbook:
         return self.r.say(key, order_number=order or "", about=about)
 
     def _order_flow(self, state: State, turn: Turn, intent: Intent, new_details: bool) -> ToolStep | ReplyStep:
+        everyone = _every_order_asked(state, turn)
+        if everyone:
+            # "Status of both my orders": a logged-in customer's listed orders, each answered, not a list to pick from.
+            state = replace(state, orders=everyone)
         if len(state.orders) > 1:
             return self._several_orders(state, turn, intent)
         found = turn.last("find_order")
@@ -1516,6 +1520,19 @@ def _by_state(result: FindOrderResult, text: str) -> str | None:
     if len(picked) != 1:
         return picked_by_state(stages(result.orders), text)  # "where's the one that hasn't come?"
     return picked[0]
+
+
+def _every_order_asked(state: State, turn: Turn) -> tuple[str, ...]:
+    """The customer's listed orders, when the message asks about all of them at once: listed by this turn's first
+    lookup, or by the list the shopper was just asked to choose from; () otherwise."""
+    if not all_orders_asked(turn.user):
+        return ()
+    first = next((c.result for c in turn.calls if c.name == "find_order" and c.result is not None), None)
+    listed = FindOrderResult.model_validate(first) if first is not None else None
+    if listed is not None and listed.status == "customer_orders" and len(listed.orders) > 1:
+        return tuple(o.order_number for o in listed.orders)
+    chosen = state.awaiting == "which_order" and len(state.choices) > 1
+    return tuple(c[0] for c in state.choices) if chosen else ()
 
 
 def _choices(result: FindOrderResult) -> tuple[tuple[str, str, str], ...]:
