@@ -28,7 +28,7 @@ ASKED = {
     "postcodes": ("not_before", "not_before_then", "labels", "place_before", "place_before_then", "place_named_before"),
     "years": ("before", "maybe_before", "after", "to"),
     "order_names": ("not_prefixes", "not_suffixes", "cue", "cue_labels", "correction"),
-    "shops": ("person_after", "day_after", "common_name_words"),
+    "shops": ("person_after", "day_after", "common_name_words", "bare_after_buying", "after_lowercase_name"),
     "not_received": ("verbs", "meaning", "nobody", "nobody_verbs"),
     "exchanges": ("paying_before",),
     "what_i_am": ("asks", "real", "kinds"),

@@ -264,14 +264,14 @@ _DIGIT_GROUPS = re.compile(r"(?<![\w@#\-/.,])\d+(?: \d+)+(?![\w@\-]|[.,]\d)")
 
 def _spaced_postal_code(text: str, country: str | None) -> tuple[str, str] | None:
     """A postal code of the shop's country typed with a space after its first three digits, as many countries write
-    theirs ("560 034" in India, "114 55" in Sweden), with no label: the two groups, joined, are a code of that
-    country. Alone ("1704 / 411 038") or after an order's number of another length ("1701 560 034"); never inside a
+    theirs ("560 034" in India, "114 55" in Sweden), or after its first two as a phone's keyboard may split it ("46
+    220" for a US ZIP), with no label: the two groups, joined, are a code of that country. Alone ("1704 / 411 038") or after an order's number of another length ("1701 560 034"); never inside a
     longer run of short groups ("149 051 234", a phone or tracking number read out). The code is returned as the
     country writes it, without the space, with the message without it."""
     for run in _DIGIT_GROUPS.finditer(text):
         groups = run.group().split(" ")
         head, code = groups[:-2], groups[-2:]
-        if len(head) > 1 or (head and len(head[0]) <= 3) or len(code[0]) != 3 or len(code[1]) < 2:
+        if len(head) > 1 or (head and len(head[0]) <= 3) or len(code[0]) not in (2, 3) or len(code[1]) < 2:
             continue
         if fits_postal_code("".join(code), country):
             start = run.end() - len(" ".join(code))
@@ -1383,6 +1383,30 @@ def retailer_word(text: str, own: Sequence[str] = ()) -> str | None:
         if _no_retailer(name, own) or _negated_at(plain, found.start("name")) or _PERSON_OR_DAY_AFTER.match(after):
             continue
         return name
+    return _lowercase_retailer(plain, own)
+
+
+# A lowercase word where a shop is named, with no article before it and nothing after it but the message's end,
+# punctuation or a time or a joining word: "ordered dog food on chewy last week", "got it from zooplus, where is it".
+_LOWER_SHOP = re.compile(
+    r"\b(?:order(?:ed)?|bought|purchased|got it|got them|placed)\s+(?:[a-z]+\s+){0,3}?(?:from|on|through|via|at|off)\s+"
+    r"(?P<name>[a-z][a-z'\-]{2,})"
+    rf"(?=\s*(?:$|[,.;:!?)]|(?:{prompts.either('shops', 'after_lowercase_name')})\b))",
+)
+_BARE_AFTER_BUYING = frozenset(prompts.words("shops", "bare_after_buying"))
+
+
+def _lowercase_retailer(plain: str, own: Sequence[str]) -> str | None:
+    """`retailer_word` for a name typed in lowercase (as a whole message often is): a word everyday English puts bare
+    after "ordered on / from" (`bare_after_buying`: "on sale", "from home", "on tues"), a day, a month, a carrier, a
+    place or this shop is none; the name is given back with its capital, as shops write theirs."""
+    for found in _LOWER_SHOP.finditer(plain):
+        name = found.group("name")
+        if name in _BARE_AFTER_BUYING or _NOT_A_SHOP.match(name) or _no_retailer(name, own):
+            continue
+        if _negated_at(plain, found.start("name")) or _PERSON_OR_DAY_AFTER.match(plain[found.end("name") :]):
+            continue
+        return name[0].upper() + name[1:]
     return None
 
 
