@@ -441,7 +441,8 @@ def _own_orders(intent: Intent, text: str) -> Intent:
     """ "What orders have I got on the go?" or "what happened to the cancelled one?" asks about the shopper's own
     orders in any wording: an order question (a logged-in customer's are listed by find_order), not the policy,
     off-topic or greeting the reader may hear."""
-    if intent.order_related or not (own_orders_asked(text) or order_named_by_state(text)):
+    asked_own = own_orders_asked(text) or order_named_by_state(text) or all_orders_asked(text, alone=False)
+    if intent.order_related or not asked_own:
         return intent
     asked: frozenset[Act] = frozenset({"where_is_order"})
     return replace(intent, acts=(intent.acts - {"policy_question", "out_of_scope"}) | asked)

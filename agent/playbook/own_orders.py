@@ -55,13 +55,14 @@ def order_named_by_state(text: str) -> bool:
 # with at most a "please" ("both pls", "all of them please").
 _ALL = prompts.either("all_orders", "all")
 _EVERY_ORDER = re.compile(
-    rf"\b(?:{_ALL})\s+(?:[\w']+\s+){{0,2}}?(?:{prompts.either('all_orders', 'orders')})\b"
-    rf"|^\W*(?:{_ALL})(?:\s+(?:them|of them|please|pls|plz|thanks))*\W*$",
-    re.IGNORECASE,
+    rf"\b(?:{_ALL})\s+(?:[\w']+\s+){{0,2}}?(?:{prompts.either('all_orders', 'orders')})\b", re.IGNORECASE
 )
+_ALL_ALONE = re.compile(rf"^\W*(?:{_ALL})(?:\s+(?:them|of them|please|pls|plz|thanks))*\W*$", re.IGNORECASE)
 
 
-def all_orders_asked(text: str) -> bool:
+def all_orders_asked(text: str, *, alone: bool = True) -> bool:
     """Whether a message asks about every one of the shopper's orders at once ("status of both my orders pls", "where
-    are all my orders at", "both please" after a list), not one of them."""
-    return _EVERY_ORDER.search(text.replace("’", "'")) is not None
+    are all my orders at"), not one of them; with `alone`, the word of all by itself too ("both please", answering a
+    list)."""
+    words = text.replace("’", "'")
+    return _EVERY_ORDER.search(words) is not None or (alone and _ALL_ALONE.search(words) is not None)

@@ -213,23 +213,26 @@ def _code_size_after_label(tokens: list[str], country: str | None) -> int:
     return 0
 
 
-# A postcode's label, then a word or two, then a code: "try my zip then 37206", "postcode would be 3000".
-_LABEL_THEN_WORDS = re.compile(
-    rf"\b(?:{prompts.either('postcodes', 'labels')})\b((?:\s+[A-Za-z']+[,:]?){{1,2}})\s+([A-Za-z0-9][A-Za-z0-9\-]*)"
-    r"(?![\w@\-])",
-    re.IGNORECASE,
+# A postcode's label, then one, two or three words, then a code: "try my zip then 37206", "zip code would be 4810".
+_LABEL_THEN_WORDS = tuple(
+    re.compile(
+        rf"\b(?:{prompts.either('postcodes', 'labels')})\b((?:\s+[A-Za-z']+[,:]?){{{count}}})\s+"
+        r"([A-Za-z0-9][A-Za-z0-9\-]*)(?![\w@\-])",
+        re.IGNORECASE,
+    )
+    for count in (1, 2, 3)
 )
 
 
 def _code_words_after_label(text: str, country: str | None) -> tuple[str, str] | None:
-    """The code after a postcode's label and a word or two that are no code ("zip then 37206", "postcode would be
-    4810"), with the message without it: only a code of the shop's own country, and not when the words between
+    """The code after a postcode's label and up to three words that are no code ("zip then 37206", "postcode would
+    be 4810"), with the message without it: only a code of the shop's own country, and not when the words between
     name an order ("zip and order 37206")."""
-    for found in _LABEL_THEN_WORDS.finditer(text):
-        code = found.group(2)
-        if _ORDER_CUE.search(found.group(1)) or re.search(r"\border\b", found.group(1), re.IGNORECASE):
-            continue
-        if fits_postal_code(code, country):
+    for pattern in _LABEL_THEN_WORDS:
+        for found in pattern.finditer(text):
+            code = found.group(2)
+            if re.search(r"\border\b", found.group(1), re.IGNORECASE) or not fits_postal_code(code, country):
+                continue
             return code, text[: found.start(2)] + " " + text[found.end(2) :]
     return None
 
