@@ -128,7 +128,8 @@ async def test_a_zip_split_by_a_space_beside_the_order_number_is_the_zip(store: 
 
 
 @pytest.mark.parametrize(
-    "question", ["are you a real person?", "r u a bot lol", "am i talking to a human or a machine", "ok test. is this an ai"]
+    "question",
+    ["are you a real person?", "r u a bot lol", "am i talking to a human or a machine", "ok test. is this an ai"],
 )
 async def test_asking_whether_lumen_is_a_person_asks_for_no_person(store: Path, question: str) -> None:
     first, second = await replies(store, question, f"fine. LG-4401 {EMAIL}")

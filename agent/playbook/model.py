@@ -674,7 +674,8 @@ class Playbook:
         )
         if not (intent.order_related or new_details or in_dialogue or follow_up) or off_topic:
             return self._reply(state, "out_of_scope")
-        if state.awaiting == "which_order" and state.choices and not new_details and not _every_order_asked(state, turn):
+        every = _every_order_asked(state, turn)
+        if state.awaiting == "which_order" and state.choices and not new_details and not every:
             # The listed orders again would be the same reply twice: ask which one, and the ways to say it.
             listed = ", ".join(c[0] for c in state.choices)
             return self._reply(state, "customer_orders.unclear", awaiting="which_order", orders=listed)

@@ -268,9 +268,10 @@ _DIGIT_GROUPS = re.compile(r"(?<![\w@#\-/.,])\d+(?: \d+)+(?![\w@\-]|[.,]\d)")
 def _spaced_postal_code(text: str, country: str | None) -> tuple[str, str] | None:
     """A postal code of the shop's country typed with a space after its first three digits, as many countries write
     theirs ("560 034" in India, "114 55" in Sweden), or after its first two as a phone's keyboard may split it ("46
-    220" for a US ZIP), with no label: the two groups, joined, are a code of that country. Alone ("1704 / 411 038") or after an order's number of another length ("1701 560 034"); never inside a
-    longer run of short groups ("149 051 234", a phone or tracking number read out). The code is returned as the
-    country writes it, without the space, with the message without it."""
+    220" for a US ZIP), with no label: the two groups, joined, are a code of that country. Alone ("1704 / 411 038")
+    or after an order's number of another length ("1701 560 034"); never inside a longer run of short groups ("149
+    051 234", a phone or tracking number read out). The code is returned as the country writes it, without the
+    space, with the message without it."""
     for run in _DIGIT_GROUPS.finditer(text):
         groups = run.group().split(" ")
         head, code = groups[:-2], groups[-2:]
