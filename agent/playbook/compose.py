@@ -987,6 +987,16 @@ class Composer:
         lines.append(self.r.say("focus.collect_more"))
         return Answer(" ".join(lines), offer="delayed_or_stuck", topic="delayed_or_stuck")
 
+    def latest_again(self, result: FulfillmentsResult) -> str:
+        """A question the status just given can't answer further ("which neighbor?", "is it lost?"): each package's
+        latest carrier words again, and that they are all Lumen sees; "" when no package has any."""
+        lines = [
+            self.r.say("nothing_more.latest", **self._carrier_words(p))
+            for p in result.packages
+            if p.latest_event and p.latest_event.message
+        ]
+        return self.join(*lines, self.r.say("nothing_more.only")) if lines else ""
+
     def _carrier_words(self, package: Package) -> dict[str, str]:
         """The fields of a reply that repeats a package's latest carrier update: who said it, its words, when and
         where, and the full stop its words may lack."""

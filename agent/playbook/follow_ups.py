@@ -101,6 +101,11 @@ _ASKS_ANYWHERE = re.compile(rf"\b(?:{prompts.either('questions', 'asking')})\b",
 _CLAUSE = re.compile(rf"[?.!;,]+|\b(?:{prompts.either('clauses', 'joiners')})\b", re.IGNORECASE)
 
 
+def asks_question(text: str) -> bool:
+    """Whether a message asks something ("which neighbor??", "is it lost", "so who has it"), not only nods or waits."""
+    return "?" in text or bool(_QUESTION_OPENING.match(text) or _ASKS_ANYWHERE.search(text))
+
+
 def _content_words(text: str) -> frozenset[str]:
     return frozenset(w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in ENGLISH_STOP_WORDS)
 

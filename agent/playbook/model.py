@@ -39,6 +39,7 @@ from agent.playbook.change_of_mind import person_asked
 from agent.playbook.compose import Answer, Composer, indefinite_article, one_full_stop
 from agent.playbook.deadline import deadline_answer, refund_gap_answer, refund_gap_asked, refunded_in_full
 from agent.playbook.follow_ups import (
+    asks_question,
     asks_what_next,
     asks_where_to_collect,
     offer_words,
@@ -49,7 +50,7 @@ from agent.playbook.follow_ups import (
 from agent.playbook.instructions import instructs_lumen, names_own_order
 from agent.playbook.offers import cases_said, handed_over, offer_left
 from agent.playbook.order_change import order_change_asked
-from agent.playbook.own_orders import order_named_by_state, own_orders_asked
+from agent.playbook.own_orders import all_orders_asked, order_named_by_state, own_orders_asked
 from agent.playbook.service_change import service_change_asked
 from agent.playbook.understand import (
     EMAIL,
@@ -66,6 +67,7 @@ from agent.playbook.understand import (
     emails_by_order,
     firm_yes,
     foreign_shop,
+    identity_asked,
     is_correction,
     items_as_the_order,
     names_item,
@@ -444,7 +446,8 @@ def _own_orders(intent: Intent, text: str) -> Intent:
     """ "What orders have I got on the go?" or "what happened to the cancelled one?" asks about the shopper's own
     orders in any wording: an order question (a logged-in customer's are listed by find_order), not the policy,
     off-topic or greeting the reader may hear."""
-    if intent.order_related or not (own_orders_asked(text) or order_named_by_state(text)):
+    asked_own = own_orders_asked(text) or order_named_by_state(text) or all_orders_asked(text, alone=False)
+    if intent.order_related or not asked_own:
         return intent
     asked: frozenset[Act] = frozenset({"where_is_order"})
     return replace(intent, acts=(intent.acts - {"policy_question", "out_of_scope"}) | asked)
@@ -506,15 +509,31 @@ class Playbook:
         # A new email or number that fails the same way deserves the same answer; a question asked again doesn't.
         new_details = bool(details.order_number or details.email or details.postal_code)
         if isinstance(step, ReplyStep) and repeated and not new_details:
-            return self._not_again(state, step)
+            return self._not_again(state, step, self._latest_again(state, turns))
         return step
+
+    def _latest_again(self, state: State, turns: list[Turn]) -> str:
+        """The carrier's latest words on the order shown, said again for a question the status can't answer
+        further; "" when the message asks nothing or no packages were looked up."""
+        if not (state.status_shown and state.current_order and asks_question(turns[-1].user)):
+            return ""
+        for turn in reversed(turns):
+            found = _result_for(turn, "list_fulfillments", state.current_order) or _carried(turn, state.current_order)
+            if found is not None:
+                return self.compose.latest_again(FulfillmentsResult.model_validate(found))
+        return ""
 
     def _start(self, awaiting: Awaiting = None) -> State:
         return State(awaiting=awaiting, country=self.country, name_format=self.voice.name_format)
 
-    def _not_again(self, before: State, step: ReplyStep) -> ReplyStep:
+    def _not_again(self, before: State, step: ReplyStep, latest: str = "") -> ReplyStep:
         """Never the same reply twice in a row. After a status: nothing has changed since, so say that (an offer made
-        stays open). After a question, the question in other words; after an offer, the offer once more."""
+        stays open), with the carrier's latest words when a question was asked. After a question, the question in
+        other words; after an offer, the offer once more."""
+        if before.status_shown and latest:
+            key = "nothing_more.offer" if step.state.offer else "nothing_more.plain"
+            state = replace(step.state, offer_asked=True) if step.state.offer else replace(step.state, awaiting=None)
+            return ReplyStep(self._say(key, latest=latest), state)
         if before.status_shown:  # the same text as a status just given is that status
             if step.state.offer:
                 return ReplyStep(self._say("nothing_new_offer"), replace(step.state, offer_asked=True))
@@ -630,6 +649,9 @@ class Playbook:
             # "I bought it from <our own site>", "ordered from Leeds": where it was placed is named, and it is this
             # shop, a place or a person; no marketplace is named: the order is asked about here.
             intent = replace(intent, acts=(intent.acts - {"other_platform"}) | {"where_is_order"})
+        if identity_asked(turn.user) and not (new_details or intent.human or intent.order_related):
+            # "are u a real person": what Lumen is, and a person offered, never a hand-off nobody asked for.
+            return self._reply(state, "what_i_am", awaiting=None if state.current_order else "order_number")
         small = self._small_talk(state, intent, new_details)
         if small is not None:
             return small
@@ -657,7 +679,8 @@ class Playbook:
         )
         if not (intent.order_related or new_details or in_dialogue or follow_up) or off_topic:
             return self._reply(state, "out_of_scope")
-        if state.awaiting == "which_order" and state.choices and not new_details:
+        every = _every_order_asked(state, turn)
+        if state.awaiting == "which_order" and state.choices and not new_details and not every:
             # The listed orders again would be the same reply twice: ask which one, and the ways to say it.
             listed = ", ".join(c[0] for c in state.choices)
             return self._reply(state, "customer_orders.unclear", awaiting="which_order", orders=listed)
@@ -882,6 +905,10 @@ class Playbook:
         return self.r.say(key, order_number=order or "", about=about)
 
     def _order_flow(self, state: State, turn: Turn, intent: Intent, new_details: bool) -> ToolStep | ReplyStep:
+        everyone = _every_order_asked(state, turn)
+        if everyone:
+            # "Status of both my orders": a logged-in customer's listed orders, each answered, not a list to pick from.
+            state = replace(state, orders=everyone)
         if len(state.orders) > 1:
             return self._several_orders(state, turn, intent)
         found = turn.last("find_order")
@@ -1504,6 +1531,19 @@ def _by_state(result: FindOrderResult, text: str) -> str | None:
     if len(picked) != 1:
         return picked_by_state(stages(result.orders), text)  # "where's the one that hasn't come?"
     return picked[0]
+
+
+def _every_order_asked(state: State, turn: Turn) -> tuple[str, ...]:
+    """The customer's listed orders, when the message asks about all of them at once: listed by this turn's first
+    lookup, or by the list the shopper was just asked to choose from; () otherwise."""
+    if not all_orders_asked(turn.user):
+        return ()
+    first = next((c.result for c in turn.calls if c.name == "find_order" and c.result is not None), None)
+    listed = FindOrderResult.model_validate(first) if first is not None else None
+    if listed is not None and listed.status == "customer_orders" and len(listed.orders) > 1:
+        return tuple(o.order_number for o in listed.orders)
+    chosen = state.awaiting == "which_order" and len(state.choices) > 1
+    return tuple(c[0] for c in state.choices) if chosen else ()
 
 
 def _choices(result: FindOrderResult) -> tuple[tuple[str, str, str], ...]:

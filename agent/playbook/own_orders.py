@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from agent import prompts
 from agent.playbook.understand import named_statuses
 
 # A question or request word, then "orders" owned by the one asking: "my (recent) orders", "orders (do|have) I ...",
@@ -48,3 +49,20 @@ def order_named_by_state(text: str) -> bool:
     or small talk comes with it."""
     words = text.replace("’", "'")
     return bool(_CANCELLED.search(words) or named_statuses(words)) and _POINTED.search(words) is not None
+
+
+# A word of all, then within two words what it counts ("both my orders", "all of them", "each one"); or the word alone
+# with at most a "please" ("both pls", "all of them please").
+_ALL = prompts.either("all_orders", "all")
+_EVERY_ORDER = re.compile(
+    rf"\b(?:{_ALL})\s+(?:[\w']+\s+){{0,2}}?(?:{prompts.either('all_orders', 'orders')})\b", re.IGNORECASE
+)
+_ALL_ALONE = re.compile(rf"^\W*(?:{_ALL})(?:\s+(?:them|of them|please|pls|plz|thanks))*\W*$", re.IGNORECASE)
+
+
+def all_orders_asked(text: str, *, alone: bool = True) -> bool:
+    """Whether a message asks about every one of the shopper's orders at once ("status of both my orders pls", "where
+    are all my orders at"), not one of them; with `alone`, the word of all by itself too ("both please", answering a
+    list)."""
+    words = text.replace("’", "'")
+    return _EVERY_ORDER.search(words) is not None or (alone and _ALL_ALONE.search(words) is not None)

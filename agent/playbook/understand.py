@@ -180,6 +180,9 @@ def _take_postal_code(
         if size:
             rest = text[: postal.start()] + " " + " ".join(tokens[size:]) + " " + text[postal.end() :]
             return " ".join(tokens[:size]), rest
+    later = _code_words_after_label(text, country)
+    if later is not None:
+        return later
     address = _ADDRESS_ZIP.search(text)
     if address:
         return address.group(1), text[: address.start()] + " " + text[address.end() :]
@@ -213,6 +216,30 @@ def _code_size_after_label(tokens: list[str], country: str | None) -> int:
     return 0
 
 
+# A postcode's label, then one, two or three words, then a code: "try my zip then 37206", "zip code would be 4810".
+_LABEL_THEN_WORDS = tuple(
+    re.compile(
+        rf"\b(?:{prompts.either('postcodes', 'labels')})\b((?:\s+[A-Za-z']+[,:]?){{{count}}})\s+"
+        r"([A-Za-z0-9][A-Za-z0-9\-]*)(?![\w@\-])",
+        re.IGNORECASE,
+    )
+    for count in (1, 2, 3)
+)
+
+
+def _code_words_after_label(text: str, country: str | None) -> tuple[str, str] | None:
+    """The code after a postcode's label and up to three words that are no code ("zip then 37206", "postcode would
+    be 4810"), with the message without it: only a code of the shop's own country, and not when the words between
+    name an order ("zip and order 37206")."""
+    for pattern in _LABEL_THEN_WORDS:
+        for found in pattern.finditer(text):
+            code = found.group(2)
+            if re.search(r"\border\b", found.group(1), re.IGNORECASE) or not fits_postal_code(code, country):
+                continue
+            return code, text[: found.start(2)] + " " + text[found.end(2) :]
+    return None
+
+
 def _start(found: re.Match[str]) -> int:
     return found.start()
 
@@ -243,14 +270,15 @@ _DIGIT_GROUPS = re.compile(r"(?<![\w@#\-/.,])\d+(?: \d+)+(?![\w@\-]|[.,]\d)")
 
 def _spaced_postal_code(text: str, country: str | None) -> tuple[str, str] | None:
     """A postal code of the shop's country typed with a space after its first three digits, as many countries write
-    theirs ("560 034" in India, "114 55" in Sweden), with no label: the two groups, joined, are a code of that
-    country. Alone ("1704 / 411 038") or after an order's number of another length ("1701 560 034"); never inside a
-    longer run of short groups ("149 051 234", a phone or tracking number read out). The code is returned as the
-    country writes it, without the space, with the message without it."""
+    theirs ("560 034" in India, "114 55" in Sweden), or after its first two as a phone's keyboard may split it ("46
+    220" for a US ZIP), with no label: the two groups, joined, are a code of that country. Alone ("1704 / 411 038")
+    or after an order's number of another length ("1701 560 034"); never inside a longer run of short groups ("149
+    051 234", a phone or tracking number read out). The code is returned as the country writes it, without the
+    space, with the message without it."""
     for run in _DIGIT_GROUPS.finditer(text):
         groups = run.group().split(" ")
         head, code = groups[:-2], groups[-2:]
-        if len(head) > 1 or (head and len(head[0]) <= 3) or len(code[0]) != 3 or len(code[1]) < 2:
+        if len(head) > 1 or (head and len(head[0]) <= 3) or len(code[0]) not in (2, 3) or len(code[1]) < 2:
             continue
         if fits_postal_code("".join(code), country):
             start = run.end() - len(" ".join(code))
@@ -1384,6 +1412,30 @@ def retailer_word(text: str, own: Sequence[str] = ()) -> str | None:
         if _no_retailer(name, own) or _negated_at(plain, found.start("name")) or _PERSON_OR_DAY_AFTER.match(after):
             continue
         return name
+    return _lowercase_retailer(plain, own)
+
+
+# A lowercase word where a shop is named, with no article before it and nothing after it but the message's end,
+# punctuation or a time or a joining word: "ordered dog food on chewy last week", "got it from zooplus, where is it".
+_LOWER_SHOP = re.compile(
+    r"\b(?:order(?:ed)?|bought|purchased|got it|got them|placed)\s+(?:[a-z]+\s+){0,3}?(?:from|on|through|via|at|off)\s+"
+    r"(?P<name>[a-z][a-z'\-]{2,})"
+    rf"(?=\s*(?:$|[,.;:!?)]|(?:{prompts.either('shops', 'after_lowercase_name')})\b))",
+)
+_BARE_AFTER_BUYING = frozenset(prompts.words("shops", "bare_after_buying"))
+
+
+def _lowercase_retailer(plain: str, own: Sequence[str]) -> str | None:
+    """`retailer_word` for a name typed in lowercase (as a whole message often is): a word everyday English puts bare
+    after "ordered on / from" (`bare_after_buying`: "on sale", "from home", "on tues"), a day, a month, a carrier, a
+    place or this shop is none; the name is given back with its capital, as shops write theirs."""
+    for found in _LOWER_SHOP.finditer(plain):
+        name = found.group("name")
+        if name in _BARE_AFTER_BUYING or _NOT_A_SHOP.match(name) or _no_retailer(name, own):
+            continue
+        if _negated_at(plain, found.start("name")) or _PERSON_OR_DAY_AFTER.match(plain[found.end("name") :]):
+            continue
+        return name[0].upper() + name[1:]
     return None
 
 
@@ -1435,6 +1487,13 @@ _NEVER_CAME = re.compile(
     r"\b(?:never|did ?n'?t|did not)\s+(?:(?:actually|even|ever)\s+)?"
     r"(?:show(?:ed)?\s+up|turn(?:ed)?\s+up|arrived?|came|come|got here|get here|made it|make it)\b"
     r"(?!\s+(?:with|in|through)\b)",
+    re.IGNORECASE,
+)
+# Nobody has the parcel: "no one here has it", "nobody at home got the box", "none of us signed for it".
+_NOBODY_HAS = re.compile(
+    rf"\b(?:{prompts.either('not_received', 'nobody')})\s+(?:(?:here|at\s+(?:home|the\s+\w+)|in\s+the\s+\w+)\s+)?"
+    rf"(?:(?:ever|even|actually)\s+)?(?:{prompts.either('not_received', 'nobody_verbs')})\s+"
+    r"(?:it|them|anything|a thing|(?:the|my|our|a|any) (?:package|parcel|box|order|delivery|stuff))\b",
     re.IGNORECASE,
 )
 # What did not come when it is no parcel: a message about the order ("my confirmation email never came", "the refund
@@ -1507,8 +1566,10 @@ def _parcel_never_came(text: str, found: re.Match[str]) -> bool:
 def _exact_acts(text: str) -> set[Act]:
     """The acts `_NOT_RECEIVED` and `_EXCHANGE` find in a message."""
     found: set[Act] = set()
-    if any(_not_in_hand(text, m) for m in _NOT_RECEIVED.finditer(text)) or any(
-        _parcel_never_came(text, m) for m in _NEVER_CAME.finditer(text)
+    if (
+        any(_not_in_hand(text, m) for m in _NOT_RECEIVED.finditer(text))
+        or any(_parcel_never_came(text, m) for m in _NEVER_CAME.finditer(text))
+        or any(_not_in_hand(text, m) for m in _NOBODY_HAS.finditer(text))
     ):
         found.add("delivered_not_received")
     exchange = _EXCHANGE.search(text) or _SWAP_ITEM.search(text)
@@ -1666,6 +1727,11 @@ def _purchase_patterns() -> tuple[re.Pattern[str], ...]:
     )
 
 
+_GOT_NO_PURCHASE = re.compile(
+    rf"\bgot\s+(?:an?\s+|some\s+)?(?:{prompts.either('platform_purchase', 'not_bought')})s?\b", re.IGNORECASE
+)
+
+
 def platform_of_purchase(text: str) -> str | None:
     """The marketplace (`prompts/platforms.txt`) a message names as where its order was placed or whose parcel it is
     ("my vinted parcel", "bought it through Not On The High Street"), outside a negation ("not from Amazon"); a
@@ -1675,6 +1741,8 @@ def platform_of_purchase(text: str) -> str | None:
     for pattern in _purchase_patterns():
         for found in pattern.finditer(text):
             start = found.start("name")
+            if _GOT_NO_PURCHASE.search(text[found.start() : start]):
+                continue  # "got an email from Amazon": a message from it, no order placed there
             if not any(a <= start < b for a, b in spans):
                 said = found.group("name").lower()
                 return next(n for n in prompts.platforms() if n.lower() == said)
@@ -1772,7 +1840,25 @@ def detect_intent(text: str) -> Intent:
         asked=asked_phrase(text),
         sure=frozenset(a for a in reading.acts if reading.probabilities[a] >= SURE),
     )
-    return _in_context(intent, reading, text)
+    intent = _in_context(intent, reading, text)
+    if intent.human and identity_asked(text) and "ask_human" not in _read(_IDENTITY.sub(" ", text)).acts:
+        # "ok bot test. are u a real person": whether the assistant is a person, asked; a person is not.
+        intent = replace(intent, acts=intent.acts - {"ask_human"}, sure=intent.sure - {"ask_human"})
+    return intent
+
+
+_IDENTITY = re.compile(
+    rf"\b(?:{prompts.either('what_i_am', 'asks')})\s+(?:(?:a|an)\s+)?(?:(?:{prompts.either('what_i_am', 'real')})\s+)?"
+    rf"(?:(?:a|an)\s+)?(?:{prompts.either('what_i_am', 'kinds')})\b(?:\s+or\s+(?:(?:a|an)\s+)?\w+)?",
+    re.IGNORECASE,
+)
+
+
+def identity_asked(text: str) -> bool:
+    """Whether a message asks what the assistant is ("are u a real person", "am I talking to a bot?", "is this an AI
+    or a human"), outside a negation."""
+    plain = _outside_negation(_without_emails(text))
+    return _IDENTITY.search(plain) is not None
 
 
 # --- which of several listed orders the shopper means ---------------------------------------------------------------
