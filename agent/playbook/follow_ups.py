@@ -1,4 +1,4 @@
-"""Three readings of a shopper's next message that depend on what Lumen just said (the dialogue, not the words
+"""Readings of a shopper's next message that depend on what Lumen just said (the dialogue, not the words
 alone):
 
 - `picked_by_state`: a logged-in customer choosing among their listed orders by where each one stands ("the one
@@ -8,7 +8,8 @@ alone):
 - `asks_what_next`: a question just after an order's status about what happens next ("what now?", "do they try
   again?", "will they come back?"), which the act reader, hearing no order word, takes for something off topic;
 - `asks_where_to_collect`: "where do I pick it up?" after a status that said it waits somewhere: the place, not
-  "nothing has changed".
+  "nothing has changed";
+- `asks_after_answering`: "ok when now?" just after an order's status: a question about it, not a closing.
 
 The words each reading looks for are general English, kept in `prompts/reading.toml` ([order_state], [what_next],
 [offer_restated], [questions], [clauses], [to_the_shop]).
@@ -25,6 +26,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from agent import prompts
 from agent.playbook.acts import negated_spans
+from agent.playbook.understand import after_answer_words
 from tools.views import OrderOverview
 
 Stage = Literal["cancelled", "unshipped", "partial", "shipped", "delivered"]
@@ -192,3 +194,16 @@ def asks_where_to_collect(text: str) -> bool:
     if found is None or not _WHERE.search(text):
         return False
     return not any(start <= found.start() < end for start, end in negated_spans(text))
+
+
+# --- a question after an "ok" ---------------------------------------------------------------------------------
+def asks_after_answering(text: str) -> bool:
+    """Whether a message that opens with words of answer ("ok", "cheers", "righto", `prompts/answers.toml`) goes on to
+    ask something ("ok when now?", "okay so when will it get here", "cheers, where's it at now?"): a clause of it, its
+    opening words of answer taken off, opens as a question. The reader hears the "ok" and takes the whole message for
+    a closing."""
+    for clause in _CLAUSE.split(text):
+        rest = after_answer_words(clause)
+        if clause.strip() and (_QUESTION_OPENING.match(clause) or (rest and _QUESTION_OPENING.match(rest))):
+            return True
+    return False

@@ -40,6 +40,7 @@ from agent.playbook.compose import Answer, Composer, indefinite_article, one_ful
 from agent.playbook.deadline import deadline_answer, refund_gap_answer, refund_gap_asked, refunded_in_full
 from agent.playbook.follow_ups import (
     asks_question,
+    asks_after_answering,
     asks_what_next,
     asks_where_to_collect,
     offer_words,
@@ -369,7 +370,25 @@ def _about_order_shown(intent: Intent, text: str, state: State) -> Intent | None
     if _asks_what_next(intent, text):
         # "What happens now, do they try again?" just after an order's status asks what comes next for that order.
         return replace(intent, acts=frozenset({"package_followup"}), focus="next")
+    if intent.asked and not intent.order_related:
+        # "what does left with neighbour mean" just after a status asks about the words Lumen just gave (a carrier's
+        # note), unquoted, however unsure the reader is of it: the meaning answer finds them in the carrier's updates.
+        return replace(intent, acts=frozenset({"status_meaning"}))
+    if _question_after_ok(intent, text, state):
+        # "ok when now?" just after a status asks about that order: the "ok" is no closing.
+        return replace(intent, acts=frozenset({"package_followup"}))
     return None
+
+
+_OK_OR_THANKS: frozenset[Act] = frozenset(("acknowledge", "thanks"))
+
+
+def _question_after_ok(intent: Intent, text: str, state: State) -> bool:
+    """Whether a message the reader heard as an "ok" or a thanks alone goes on to ask about the order just shown, what
+    of it (when, which carrier) or why; an offer asked as a question is answered by the offer's own reading."""
+    if not intent.acts or not intent.acts <= _OK_OR_THANKS or (state.offer_asked and state.awaiting):
+        return False
+    return (intent.focus is not None or intent.asks_why) and asks_after_answering(text)
 
 
 _NOT_ABOUT_ORDER: frozenset[Act] = frozenset(("out_of_scope", "policy_question", "acknowledge"))
@@ -1270,7 +1289,9 @@ _SMALL_TALK: frozenset[Act] = frozenset(
     ("acknowledge", "thanks", "greeting", "goodbye", "out_of_scope", "policy_question")
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?= )")  # splits before the space that follows a sentence's end
-_CLAUSE_BREAK = re.compile(r"[?.!;,]+|\b(?:and|but|also)\b", re.IGNORECASE)
+# "+" and "&" stand for "and" between two questions ("has it shipped + can I change the address"), as `_BESIDE_BREAK`
+# reads them.
+_CLAUSE_BREAK = re.compile(r"[?.!;,&+]+|\b(?:and|but|also)\b", re.IGNORECASE)
 
 
 def _contact_still_asked(state: State, awaiting: Awaiting, offer: str | None) -> bool:

@@ -311,7 +311,7 @@ def extract_details(
         details.email = emails[-1].strip(".")
     # Names in the shop's own format ('TSV.8101', 'x/123'), however typed, are read first and set aside, so no
     # postcode or bare number is looked for inside them.
-    named, unnamed = _shop_format_names(EMAIL.sub(" ", text), name_format)
+    named, unnamed = _shop_format_names(_read_out_joined(EMAIL.sub(" ", text)), name_format)
     details.postal_code, rest = _take_postal_code(unnamed, country, name_format)
     rest = rest.replace("〒", " ")
 
@@ -324,6 +324,17 @@ def extract_details(
         details.postal_code = _postcode_beside(rest, details.order_number, emails=own, fmt=name_format)
     details.postal_code = _digits_joined(details.postal_code, country)
     return details
+
+
+# A number typed digit by digit ("6 2 3 0", "9 8 1 0 3"), as it is read aloud: four to six single digits with single
+# spaces between, never part of a longer run of single digits (a phone number read out).
+_READ_OUT = re.compile(r"(?<![\w@#\-/.,])(?<!(?<!\d)\d )\d(?: \d){3,5}(?![\w@\-]|[.,]\d| \d)")
+
+
+def _read_out_joined(text: str) -> str:
+    """The message with each number typed digit by digit written as one number ("post code is 6 2 3 0" -> "post code
+    is 6230"), so the readers below take it as the postcode or order number it is, as they would if typed whole."""
+    return _READ_OUT.sub(lambda found: found.group().replace(" ", "").ljust(len(found.group())), text)
 
 
 def _digits_joined(code: str | None, country: str | None) -> str | None:
