@@ -45,6 +45,7 @@ ASKED = {
         "asks",
         "unless",
     ),
+    "order_as_object": ("verbs",),
 }
 
 
