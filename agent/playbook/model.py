@@ -49,6 +49,7 @@ from agent.playbook.instructions import instructs_lumen, names_own_order
 from agent.playbook.offers import cases_said, handed_over, offer_left
 from agent.playbook.order_change import order_change_asked
 from agent.playbook.own_orders import order_named_by_state, own_orders_asked
+from agent.playbook.physical_check import physical_check_asked
 from agent.playbook.service_change import service_change_asked
 from agent.playbook.understand import (
     EMAIL,
@@ -1025,6 +1026,9 @@ class Playbook:
         """The answer, and a plain "I can't see that" for what the shopper asked that the order data never holds
         (customs charges, a time of day); before an offer that ends the answer, so the offer stays its last word."""
         unseen = [self.r.say(f"unseen.{topic}") for topic in unseen_asked(said) if self.r.has(f"unseen.{topic}")]
+        if order is not None and order.delivered and physical_check_asked(said):
+            # "Can you check it's definitely in the parcel box?": only the carrier's record is seen, never the parcel.
+            unseen += [line for line in [self.r.say("physical_check.cannot")] if line not in text]
         unseen += self._beside_sentences(said, order)
         if not unseen:
             return text
