@@ -1012,8 +1012,9 @@ class Playbook:
             return self._answered(special.text, answered, offer=special.offer, topic=special.topic)
         if state.current_order == order.order_number and not new_details:
             # A follow-up about an order already shown: answer the question asked, not the whole story again.
-            focused = self.compose.focused_answer(order, fulfillments, intent)
-            if _asks_where(turn.user, intent):
+            where = _asks_where(turn.user, intent)
+            focused = self.compose.focused_answer(order, fulfillments, intent, where=where)
+            if where:
                 focused = self.compose.collection_answer(fulfillments) or focused
             if focused is not None:
                 text = self._with_unseen(focused.text, turn.user, order)
