@@ -663,8 +663,8 @@ class Composer:
 
     def _package_details(self, package: Package, *, with_latest: bool = True, where: bool = False) -> str:
         """'shipped via USPS, tracking 9400..., in transit, estimated delivery Saturday, February 28'; with `where`
-        ("and where's the teapot right now?") the carrier's latest update and its place too, though an estimate is known:
-        the update is where the parcel was last seen."""
+        ("and where's the teapot right now?") the carrier's latest update and its place too, though an estimate is
+        known: the update is where the parcel was last seen."""
         tracking = self.tracking(package)
         parts = []
         if package.carrier and tracking:
