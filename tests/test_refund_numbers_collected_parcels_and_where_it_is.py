@@ -49,8 +49,12 @@ def _package(carrier: str, number: str, items: list[str], status: str, events: l
     return package | extra
 
 
-def _order(name: str, email: str, zip_code: str, country: str, currency: str, packages: list[dict[str, Any]]):
+def _order(
+    name: str, email: str, zip_code: str, country: str, currency: str, packages: list[dict[str, Any]], *unshipped: str
+):
     items = [line["lineItem"]["name"] for p in packages for line in p["fulfillmentLineItems"]["nodes"]]
+    lines = [{"name": item, "quantity": 1, "unfulfilledQuantity": 0} for item in items]
+    lines += [{"name": item, "quantity": 1, "unfulfilledQuantity": 1} for item in unshipped]
     return {
         "id": f"gid://shopify/Order/91{''.join(c for c in name if c.isdigit())}",
         "name": name,
@@ -59,13 +63,15 @@ def _order(name: str, email: str, zip_code: str, country: str, currency: str, pa
         "processedAt": "2026-11-28T15:00:00Z",
         "cancelledAt": None,
         "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "FULFILLED",
+        "displayFulfillmentStatus": "PARTIALLY_FULFILLED" if unshipped else "FULFILLED",
         "returnStatus": "NO_RETURN",
         "currentTotalPriceSet": _money("180.00", currency),
         "totalPriceSet": _money("180.00", currency),
         "shippingAddress": {"zip": zip_code, "countryCodeV2": country},
-        "lineItems": {"nodes": [{"name": item, "quantity": 1, "unfulfilledQuantity": 0} for item in items]},
-        "fulfillmentOrders": {"nodes": [{"status": "CLOSED", "deliveryMethod": {"methodType": "SHIPPING"}}]},
+        "lineItems": {"nodes": lines},
+        "fulfillmentOrders": {
+            "nodes": [{"status": "OPEN" if unshipped else "CLOSED", "deliveryMethod": {"methodType": "SHIPPING"}}]
+        },
         "fulfillments": packages,
         "refunds": [],
     }
@@ -109,6 +115,11 @@ US_STORE: dict[str, Any] = {
         _order("#LF4104", "reese@example.com", "59715", "US", "USD", [
             _moving("FedEx", "770041040001", ["Fly Vest"], "2026-12-09T20:00:00Z", "On FedEx vehicle",
                     "Livingston", "US")]),
+        _order("#LF4105", "reese@example.com", "59715", "US", "USD", [
+            _delivered("USPS", "9400141050000", ["Tippet Spools"], "2026-12-02T19:00:00Z", "Delivered, in mailbox",
+                       "Bozeman", "US"),
+            _moving("FedEx", "770041050002", ["Net"], "2026-12-10T20:00:00Z", "Arrived at FedEx hub",
+                    "Billings", "US")], "Rod Tube"),
     ],
 }  # fmt: skip
 
@@ -287,3 +298,8 @@ async def test_where_a_package_is_now_says_where_its_carrier_last_saw_it(
 async def test_when_a_package_comes_keeps_its_short_answer(us_store: Path) -> None:
     _, last = await replies(us_store, "4102 reese@example.com", "when will the reel come?")
     assert "Billings" not in last and "December 10" in last
+
+
+async def test_where_they_are_now_still_says_what_has_not_shipped(us_store: Path) -> None:
+    _, last = await replies(us_store, "4105 reese@example.com", "where are they now")
+    assert "Rod Tube" in last

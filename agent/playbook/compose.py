@@ -950,7 +950,10 @@ class Composer:
             return Answer(self.r.say("focus.package", number=package.package_number, items=items, details=details))
         if where and intent.focus is None and len(packages) > 1:
             # "Where are they now?" of a split order: each package, with where its carrier last saw it.
-            return Answer("\n".join(self._package_where(p) for p in packages))
+            lines = [self._package_where(p) for p in packages]
+            if result.unshipped_items:
+                lines.append(self.r.say("order.not_shipped_line", items=self.items(result.unshipped_items)) + ".")
+            return Answer("\n".join(lines))
         if intent.focus == "carrier":
             lines = [self._carrier_line(p, single=len(result.packages) == 1) for p in packages]
             return Answer("\n".join(lines))
@@ -960,10 +963,10 @@ class Composer:
         return None
 
     def _package_where(self, package: Package) -> str:
+        """One line of a split order's answer, with where its carrier last saw the package."""
+        items = f"{self.items(package.items)}, " if package.items else ""
         details = self._package_details(package, where=True)
-        return self.r.say(
-            "focus.package", number=package.package_number, items=self.in_brackets(package.items), details=details
-        )
+        return self.r.say("order.package_line", number=package.package_number, items=items, details=details) + "."
 
     def collection_answer(self, result: FulfillmentsResult) -> Answer | None:
         """ "Where do I pick it up from?" about a package that waits for the shopper (a card left after a missed
