@@ -53,6 +53,7 @@ ASKED = {
     "fault": ("not", "does", "states"),
     "tracking_broken": ("things", "broken"),
     "records_asked": ("records", "verbs", "showing"),
+    "order_as_object": ("verbs",),
 }
 
 

@@ -661,8 +661,10 @@ class Composer:
         key = "phrases.latest_sentence" if place else "phrases.latest_sentence_noplace"
         return self.r.say(key, **fields)
 
-    def _package_details(self, package: Package, *, with_latest: bool = True) -> str:
-        """'shipped via USPS, tracking 9400..., in transit, estimated delivery Saturday, February 28'."""
+    def _package_details(self, package: Package, *, with_latest: bool = True, where: bool = False) -> str:
+        """'shipped via USPS, tracking 9400..., in transit, estimated delivery Saturday, February 28'; with `where`
+        ("and where's the teapot right now?") the carrier's latest update and its place too, though an estimate is
+        known: the update is where the parcel was last seen."""
         tracking = self.tracking(package)
         parts = []
         if package.carrier and tracking:
@@ -685,8 +687,14 @@ class Composer:
                 parts.append(self.r.say("phrases.eta", date=self.date(package.estimated_delivery)))
         text = ", ".join(parts)
         event = package.latest_event
-        if with_latest and event and event.message and not package.delivered and not package.estimated_delivery:
-            place = event.city or ""
+        if (
+            with_latest
+            and event
+            and event.message
+            and not package.delivered
+            and (where or not package.estimated_delivery)
+        ):
+            place = event.city or (event.country or "" if where else "")
             key = "phrases.last_update_place" if place else "phrases.last_update"
             update = self.r.say(
                 key, event=_lower_first(event.message), place=place, date=self.short_date(event.happened)
@@ -920,8 +928,11 @@ class Composer:
             return self._disputed_answer(order, result, intent)
         return self._collect_answer(result)
 
-    def focused_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer | None:
-        """A short answer to "which carrier?", "when will it arrive?", "what about the teapot?", "my refund?"."""
+    def focused_answer(
+        self, order: OrderOverview, result: FulfillmentsResult, intent: Intent, *, where: bool = False
+    ) -> Answer | None:
+        """A short answer to "which carrier?", "when will it arrive?", "what about the teapot?", "my refund?"; `where`
+        when the shopper asks where a parcel is now ("and where's the teapot right now?")."""
         if intent.asks_why and result.cancelled:
             # The cancellation's facts were just given: only that its reason isn't in the data.
             text = self.r.say("order.cancel_reason_only", order_number=order.order_number)
@@ -956,9 +967,15 @@ class Composer:
         if package and intent.focus in (None, "carrier", "eta"):
             # One package named ("the second parcel", "the UPS one", "and the cap, when's that coming?"): all about
             # that one, its carrier, tracking and estimate together.
-            details = self._package_details(package)
+            details = self._package_details(package, where=where)
             items = self.in_brackets(package.items)
             return Answer(self.r.say("focus.package", number=package.package_number, items=items, details=details))
+        if where and intent.focus is None and len(packages) > 1:
+            # "Where are they now?" of a split order: each package, with where its carrier last saw it.
+            lines = [self._package_where(p) for p in packages]
+            if result.unshipped_items:
+                lines.append(self.r.say("order.not_shipped_line", items=self.items(result.unshipped_items)) + ".")
+            return Answer("\n".join(lines))
         if intent.focus == "carrier":
             lines = [self._carrier_line(p, single=len(result.packages) == 1) for p in packages]
             return Answer("\n".join(lines))
@@ -966,6 +983,12 @@ class Composer:
             lines = [self._eta_line(p, single=len(result.packages) == 1) for p in packages]
             return Answer("\n".join(lines))
         return None
+
+    def _package_where(self, package: Package) -> str:
+        """One line of a split order's answer, with where its carrier last saw the package."""
+        items = f"{self.items(package.items)}, " if package.items else ""
+        details = self._package_details(package, where=True)
+        return self.r.say("order.package_line", number=package.package_number, items=items, details=details) + "."
 
     def collection_answer(self, result: FulfillmentsResult) -> Answer | None:
         """ "Where do I pick it up from?" about a package that waits for the shopper (a card left after a missed

@@ -52,6 +52,7 @@ from agent.playbook.instructions import instructs_lumen, names_own_order
 from agent.playbook.offers import cases_said, handed_over, offer_left
 from agent.playbook.order_change import order_change_asked
 from agent.playbook.own_orders import all_orders_asked, order_named_by_state, own_orders_asked
+from agent.playbook.physical_check import physical_check_asked
 from agent.playbook.service_change import service_change_asked
 from agent.playbook.understand import (
     EMAIL,
@@ -1066,8 +1067,9 @@ class Playbook:
             return self._answered(special.text, answered, offer=special.offer, topic=special.topic)
         if state.current_order == order.order_number and not new_details:
             # A follow-up about an order already shown: answer the question asked, not the whole story again.
-            focused = self.compose.focused_answer(order, fulfillments, intent)
-            if _asks_where(turn.user, intent):
+            where = _asks_where(turn.user, intent)
+            focused = self.compose.focused_answer(order, fulfillments, intent, where=where)
+            if where:
                 focused = self.compose.collection_answer(fulfillments) or focused
             if focused is not None:
                 text = self._with_unseen(focused.text, turn.user, order)
@@ -1080,6 +1082,9 @@ class Playbook:
         """The answer, and a plain "I can't see that" for what the shopper asked that the order data never holds
         (customs charges, a time of day); before an offer that ends the answer, so the offer stays its last word."""
         unseen = [self.r.say(f"unseen.{topic}") for topic in unseen_asked(said) if self.r.has(f"unseen.{topic}")]
+        if order is not None and order.delivered and physical_check_asked(said):
+            # "Can you check it's definitely in the parcel box?": only the carrier's record is seen, never the parcel.
+            unseen += [line for line in [self.r.say("physical_check.cannot")] if line not in text]
         unseen += self._beside_sentences(said, order)
         if not unseen:
             return text

@@ -673,11 +673,29 @@ def _plain_numbers(text: str) -> list[re.Match[str]]:
     found = [
         m for m in _BARE_NUMBER.finditer(text) if not _is_year(text, m) and not _is_amount(text, m.start(), m.end())
     ]
+    if not found:
+        found = [m for m in _BARE_NUMBER.finditer(text) if _order_asked_for(text, m)]
     maybe = [m for m in found if _maybe_year(text, m)]
     if not maybe:
         return found
     surely = [m for m in found if m not in maybe]
     return surely if surely or _names_another_order(text, maybe) else found
+
+
+# "Refund 5530 now": a word of paying that asks for something done to an order, right before the number.
+_ORDER_AS_OBJECT = re.compile(rf"\b(?:{prompts.either('order_as_object', 'verbs')})\s*$", re.IGNORECASE)
+
+
+def _order_asked_for(text: str, number: re.Match[str]) -> bool:
+    """Whether a number read as money is the order a request is about ("refund 5530 now, it doesn't fit"): it
+    stands right after a word asking for something done to an order, nothing marks it as money ("$", "dollars",
+    "120 back") and the message names no order by another shape. Asked only when no other number can be the order."""
+    if _is_year(text, number) or _AMOUNT_AFTER.match(text[number.end() :]):
+        return False
+    before = text[: number.start()]
+    if re.search(r"[$€£¥]\s*$", before) or not _ORDER_AS_OBJECT.search(before):
+        return False
+    return not _names_another_order(text, [number])
 
 
 def _names_another_order(text: str, numbers: list[re.Match[str]]) -> bool:
