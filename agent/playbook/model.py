@@ -39,8 +39,8 @@ from agent.playbook.change_of_mind import person_asked
 from agent.playbook.compose import Answer, Composer, indefinite_article, one_full_stop
 from agent.playbook.deadline import deadline_answer, refund_gap_answer, refund_gap_asked, refunded_in_full
 from agent.playbook.follow_ups import (
-    asks_question,
     asks_after_answering,
+    asks_question,
     asks_what_next,
     asks_where_to_collect,
     offer_words,
