@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from agent.playbook import understand
+from agent.playbook.acts import ACTS, ActReading
 from shopify.domain import Fulfillment, Shop, TrackingInfo
 from tests.server_helpers import replies, write_store
 from tools.views import package_view
@@ -241,3 +243,22 @@ def test_the_tool_gives_the_location_only_for_an_untracked_shipment_with_no_serv
     assert package_view(1, serviced, shop, now).fulfilled_by == "Big Piney Fulfillment"
     assert package_view(1, untracked, shop, now, pickup=True).shipped_from is None
     assert package_view(1, untracked, shop, now, shipped=False).shipped_from is None
+
+
+# --- a request the reader only guessed --------------------------------------------------------------------------------
+
+
+def _reading(text: str, top: str, top_probability: float) -> ActReading:
+    probabilities = dict.fromkeys(ACTS, 0.01) | {top: top_probability}
+    return ActReading(text=text, acts=(top,), probabilities=probabilities)
+
+
+@pytest.mark.parametrize("request_act", ["return_request", "replacement", "refund_request"])
+def test_a_request_read_only_as_the_readers_forced_top_act_is_no_request(
+    monkeypatch: pytest.MonkeyPatch, request_act: str
+) -> None:
+    text = "went out for an hour and when i came back it was gone 8801 wren@example.com"
+    monkeypatch.setattr(understand, "_read", lambda t: _reading(t, request_act, 0.05))
+    assert understand.detect_intent(text).acts == {"where_is_order"}
+    monkeypatch.setattr(understand, "_read", lambda t: _reading(t, request_act, 0.6))
+    assert request_act in understand.detect_intent(text).acts  # read as likely: the request stands
