@@ -91,7 +91,7 @@ def fulfillments_of(order: Order, shop: Shop, now: datetime) -> FulfillmentsResu
         cancelled=when(order.cancelled_at, shop),
         refunds=refund_views(order, shop),
         packages=[
-            package_view(i, f, shop, now, pickup=method == "PICK_UP")
+            package_view(i, f, shop, now, pickup=method == "PICK_UP", shipped=method in (None, "SHIPPING"))
             for i, f in enumerate(shipped_fulfillments(order), start=1)
         ],
         unshipped_items=unshipped_items(order),

@@ -115,6 +115,9 @@ class Package(BaseModel):
     delivered: When | None = Field(None, description="When the carrier reported delivery (not a proof of receipt).")
     fulfilled_by: str | None = Field(None, description="The fulfillment service (3PL), e.g. ShipBob, when one did it.")
     pickup_location: str | None = Field(None, description="For local pickup: the store location to collect it from.")
+    shipped_from: str | None = Field(
+        None, description="For a shipment with no tracking and no named service: the location it was fulfilled at."
+    )
     latest_event: ScanEvent | None = None
     earlier_events: list[ScanEvent] = Field(
         default_factory=list, description="The carrier's earlier events, newest first (a hand-over to another carrier)."
@@ -190,11 +193,14 @@ def delivery_method(order: Order) -> str | None:
     return methods[0] if methods else None
 
 
-def package_view(number: int, fulfillment: Fulfillment, shop: Shop, now: datetime, *, pickup: bool = False) -> Package:
+def package_view(
+    number: int, fulfillment: Fulfillment, shop: Shop, now: datetime, *, pickup: bool = False, shipped: bool = True
+) -> Package:
     latest = fulfillment.events[0] if fulfillment.events else None
     carrier = next((t.company for t in fulfillment.tracking if t.company), None)
     fulfilled = when(fulfillment.created_at, shop)
     status = fulfillment.display_status or ("DELIVERED" if fulfillment.delivered_at else "FULFILLED")
+    service = fulfillment.service_name if fulfillment.service_name not in (None, "Manual") else None
     return Package(
         package_number=number,
         items=[Item(name=i.name, quantity=i.quantity) for i in fulfillment.items],
@@ -207,9 +213,16 @@ def package_view(number: int, fulfillment: Fulfillment, shop: Shop, now: datetim
         shipped=when(fulfillment.in_transit_at, shop),
         estimated_delivery=when(fulfillment.estimated_delivery_at, shop) if status != "DELIVERED" else None,
         delivered=when(fulfillment.delivered_at, shop),
-        fulfilled_by=fulfillment.service_name if fulfillment.service_name not in (None, "Manual") else None,
+        fulfilled_by=service,
         # A pickup location is where the shopper goes; for shipments the location is the merchant's warehouse.
         pickup_location=fulfillment.location_name if pickup else None,
+        # A shipment with nothing else to go on (no tracking, no service named): where it was fulfilled at is all
+        # there is to find it by, whether the shop's own warehouse or a 3PL known only as its location.
+        shipped_from=(
+            fulfillment.location_name
+            if shipped and not pickup and service is None and not any(t.number for t in fulfillment.tracking)
+            else None
+        ),
         latest_event=scan_event(latest, shop, now) if latest else None,
         earlier_events=[scan_event(e, shop, now) for e in fulfillment.events[1:]],
     )

@@ -433,12 +433,11 @@ class Composer:
                 offer,
             )
         if not package.tracking:
-            by = f" by {package.fulfilled_by}" if package.fulfilled_by else ""
             text = self.r.say(
                 "order.no_tracking",
                 **facts,
                 fulfilled=self.date(package.fulfilled),
-                by=by,
+                by=self.fulfilled_at(package),
             )
             return Answer(text, offer="missing_tracking")
         carrier = self.carrier(package) or self.r.say("focus.the_carrier")
@@ -661,6 +660,15 @@ class Composer:
         key = "phrases.latest_sentence" if place else "phrases.latest_sentence_noplace"
         return self.r.say(key, **fields)
 
+    def fulfilled_at(self, package: Package) -> str:
+        """' by ShipBob' (the service that fulfilled it), ' from <location>' (where an untracked shipment was
+        fulfilled, when no service is named), or nothing."""
+        if package.fulfilled_by:
+            return self.r.say("fulfilled_at.by", name=package.fulfilled_by)
+        if package.shipped_from:
+            return self.r.say("fulfilled_at.from", place=package.shipped_from)
+        return ""
+
     def _package_details(self, package: Package, *, with_latest: bool = True, where: bool = False) -> str:
         """'shipped via USPS, tracking 9400..., in transit, estimated delivery Saturday, February 28'; with `where`
         ("and where's the teapot right now?") the carrier's latest update and its place too, though an estimate is
@@ -675,6 +683,9 @@ class Composer:
             parts.append(
                 self.r.say("phrases.fulfilled_untracked", by=package.fulfilled_by, date=self.date(package.fulfilled))
             )
+        elif package.shipped_from:
+            date = self.date(package.fulfilled)
+            parts.append(self.r.say("fulfilled_at.untracked_from", place=package.shipped_from, date=date))
         if package.delivered:
             parts.append(self.r.say("phrases.delivered_on", date=self.date_time(package.delivered)))
             note = self.delivery_note(package)
@@ -1135,8 +1146,7 @@ class Composer:
             )
             return self.join(line, self.r.say("focus.first_tracking", tracking=first) if first else "")
         if not package.tracking:
-            by = f" by {package.fulfilled_by}" if package.fulfilled_by else ""
-            return self.r.say("focus.no_tracking", number=package.package_number, by=by)
+            return self.r.say("focus.no_tracking", number=package.package_number, by=self.fulfilled_at(package))
         key = "focus.carrier_one" if single else "focus.carrier_line"
         return self.r.say(
             key,

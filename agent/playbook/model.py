@@ -307,6 +307,10 @@ def _intent(text: str, state: State) -> Intent:
     not_passed_on = _no_handoff_but_asks(intent, text)
     if not_passed_on is not None:
         return not_passed_on
+    if state.current_order and not (intent.order_related or intent.human) and service_change_asked(text):
+        # "Can you tell UPS to just leave it at the door next time": a request about the order shown, whatever the
+        # reader made of the words it borrows ("leave it" is a no elsewhere); the order's answer says what Lumen can't.
+        return replace(intent, acts=frozenset({"package_followup"}), sure=intent.sure - {"decline", "out_of_scope"})
     if state.awaiting == "escalation_offer":
         # An open offer is a question: any wording of yes or no answers it ("oui please", "actually nvm, it's fine").
         answer = offer_answer(text)
@@ -1472,9 +1476,8 @@ def _own_lines(text: str) -> str:
 def _clause_requests(text: str) -> frozenset[Act]:
     """The requests a clause of a longer message makes on its own, read at the reader's "likely" bar (UNSURE): the
     clause is short and its neighbour (an order number, "where is it") no longer dilutes it."""
-    clauses = [c.strip() for c in _CLAUSE_BREAK.split(EMAIL.sub(" ", text))]
     found: set[Act] = set()
-    for clause in clauses if len(clauses) > 1 else ():
+    for clause in _parts(text, _CLAUSE_BREAK):
         if len(clause.split()) >= 4:
             reading = read_acts(clause)
             found |= {a for a in REQUESTS if reading.probabilities.get(a, 0.0) >= UNSURE and a not in reading.negated}
@@ -1512,15 +1515,30 @@ _ABOUT_SHOP: tuple[Act, ...] = ("out_of_scope", POLICY_QUESTION)  # type: ignore
 def _asked_beside(text: str) -> tuple[tuple[Act, str], ...]:
     """The clauses of a longer message that, read on their own, surely ask about something other than an order (a
     product, the shop's policies) beside what it asks about the order: each clause's act and words."""
-    clauses = [c.strip() for c in _BESIDE_BREAK.split(EMAIL.sub(" ", text))]
     found: list[tuple[Act, str]] = []
-    for clause in clauses if len(clauses) > 1 else ():
+    for clause in _parts(text, _BESIDE_BREAK):
         about_parcel = asks_what_next(clause) or asks_where_to_collect(clause)  # "do they try again?"
         if len(clause.split()) >= 3 and not about_parcel:
             reading = read_acts(clause)
             if reading.top in _ABOUT_SHOP and reading.probabilities[reading.top] >= THRESHOLD:
                 found.append((reading.top, clause))
     return tuple((act, clause) for act, clause in found if not _of_the_order(clause))
+
+
+# A detail typed into a message: a word with a digit in it (an order name, a postcode, a house number).
+_DETAIL = re.compile(r"\S*\d\S*")
+
+
+def _parts(text: str, breaks: re.Pattern[str]) -> list[str]:
+    """The parts of a message read on their own beside its whole reading: its clauses between `breaks`, or, for a
+    message of one clause, its words beside the details it gives ("4410 a@b.com the boots pinch how do I send them
+    back"), which the whole reading hears as details given; none for one clause that gives none."""
+    unmailed = EMAIL.sub(" ", text)
+    clauses = [c.strip() for c in breaks.split(unmailed)]
+    if len(clauses) > 1:
+        return clauses
+    rest = " ".join(_DETAIL.sub(" ", unmailed).split())
+    return [rest] if rest and rest.split() != text.split() else []
 
 
 def _of_the_order(clause: str) -> bool:
@@ -1535,12 +1553,9 @@ def _read_clauses_together(text: str) -> None:
     """Ready the act reader's readings of a new message and of the clauses it reads on their own, in one call of the
     reader (see `read_acts_together`): those of `_clause_acts` (every message's) and, when the message gives details
     (an order answer likely follows, which reads them), those of `_asked_beside`. Only the cost changes."""
-    unmailed = EMAIL.sub(" ", text)
-    clauses = [c.strip() for c in _CLAUSE_BREAK.split(unmailed)]
-    texts = [text, *(c for c in clauses if len(c.split()) >= 4)] if len(clauses) > 1 else [text]
+    texts = [text, *(c for c in _parts(text, _CLAUSE_BREAK) if len(c.split()) >= 4)]
     if EMAIL.search(text) or re.search(r"\d", text):
-        beside = [c.strip() for c in _BESIDE_BREAK.split(unmailed)]
-        texts += [c for c in beside if len(c.split()) >= 3] if len(beside) > 1 else []
+        texts += [c for c in _parts(text, _BESIDE_BREAK) if len(c.split()) >= 3]
     read_acts_together(texts)
 
 

@@ -18,7 +18,7 @@ from babel import Locale
 from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS
 from agent.playbook.acts import THRESHOLD, Act, ActReading, negated_spans, read_acts
-from agent.playbook.service_change import shipping_change_spans
+from agent.playbook.service_change import service_change_asked, shipping_change_spans
 from shopify.names import NameFormat, NameInText, fits_postal_code, names_in_text
 
 # What Lumen just asked for; "retry" follows a failed lookup (a new number, email or postcode may come).
@@ -987,6 +987,9 @@ def _answer_kinds(text: str) -> dict[str, set[str]] | None:
     """The phrases of each kind (`prompts/answers.toml`) a short answer is made of, longest phrase first whatever its
     kind ("nah yeah" is a yes, "yeah nah" a no); None when the message says more than an answer. A withdrawal
     anywhere ("actually nvm, it's fine") is the whole answer unless the message opens with a plain yes."""
+    if service_change_asked(text) is not None:
+        # "Can you tell UPS to just leave it at the door": a request of its own, whatever words of no it borrows.
+        return None
     phrases = _answer_phrases()
     padded = f" {' '.join(_answer_tokens(_without_emails(text)))} "
     continued = phrases["withdraw_continued"]
@@ -1225,6 +1228,8 @@ def asked_phrase(text: str) -> str | None:
 
 SURE = 0.9
 UNSURE = 0.3
+# Below this a request is the reader's top act only because it must name one (every act read far from likely).
+FAINT = 0.1
 _SAFE_GUESSES: tuple[Act, ...] = ("missing_item", "delivered_not_received", "where_is_order")
 
 
@@ -1677,8 +1682,9 @@ def _in_context(intent: Intent, reading: ActReading, text: str) -> Intent:
         acts = (acts - {"out_of_scope", POLICY_QUESTION}) | {"status_meaning"}
     if "change_address" in acts and not address_change_asked(text, reading.probabilities.get("change_address", 0.0)):
         acts = (acts - {"change_address"}) or frozenset({"where_is_order"})
-    if "replacement" in acts and reading.probabilities.get("replacement", 0.0) < SURE and shipping_change_spans(text):
-        acts = (acts - {"replacement"}) or frozenset({"where_is_order"})  # "send it priority mail instead": a service
+    if "replacement" in acts and reading.probabilities.get("replacement", 0.0) < SURE and service_change_asked(text):
+        # "Send it priority mail instead", "ask UPS to redeliver": a service or a word to the carrier, no new item.
+        acts = (acts - {"replacement"}) or frozenset({"where_is_order"})
     swapped = _EXCHANGE.search(text) or _SWAP_ITEM.search(text)
     if {"replacement", "return_request"} <= acts and swapped and reading.probabilities.get("return_request", 0) < SURE:
         acts = acts - {"return_request"}  # "exchange the mug for another colour": the item back for another one
@@ -1845,6 +1851,11 @@ def detect_intent(text: str) -> Intent:
         # A complaint read only as a guess ("someone sent me a gift, I don't know their email") is not put to the
         # shopper as one: the order is answered, and a shopper with a real complaint says it again plainly.
         acts = (acts - guessed) | {"where_is_order"}
+    faint = {a for a in REQUESTS if a in acts and a not in exact and reading.probabilities.get(a, 1.0) < FAINT}
+    if faint:
+        # A request read only because the reader must read something, far below any bar ("popped out and when I got
+        # back the parcel was gone" as a return, at 0.04): no request is put to the shopper; the order is answered.
+        acts = (acts - faint) or {"where_is_order"}
     # "I don't want to cancel": a request named only under negation is not made.
     acts -= set(reading.negated) & set(REQUESTS)
     if "other_platform" in acts and _unnamed_platform_beside_details(text, reading):
