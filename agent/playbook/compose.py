@@ -844,6 +844,9 @@ class Composer:
                 )
             )
             if not explained:
+                # The carrier's words name no term, but the update carries a status: what that status means.
+                if self.r.has(f"meaning.{event.status}"):
+                    sentences.append(self.r.say(f"meaning.{event.status}"))
                 sentences.append(self.r.say("meaning_term.ask_team", carrier=carrier))
                 return Answer(self.join(*sentences), offer="other", topic="status_meaning")
         return Answer(self.join(*sentences))
