@@ -166,7 +166,7 @@ async def test_a_status_the_order_does_not_have_is_never_explained(store: Path, 
     first, second = await replies(store, "3101 BS3 4RT", question)
     assert "Evri" in first
     assert '"Delivered" means' not in second and "has been delivered" not in second and "was delivered" not in second
-    assert "doesn't show \"delivered\"" in second
+    assert 'doesn\'t show "delivered"' in second
     # What its own status means, and where it stands with the carrier's estimate.
     assert '"Picked up by the carrier" means' in second and "Evri" in second and "5 December" in second
     assert "I can help with order status" not in second
@@ -175,7 +175,7 @@ async def test_a_status_the_order_does_not_have_is_never_explained(store: Path, 
 async def test_two_statuses_named_only_the_one_the_order_has_is_explained(store: Path) -> None:
     _, second = await replies(store, "3104 EH6 7DB", "it says in transit, does that mean it's out for delivery?")
     assert '"In transit" means' in second and '"Out for delivery"' not in second
-    assert "doesn't show \"out for delivery\"" in second and "4 December" in second
+    assert 'doesn\'t show "out for delivery"' in second and "4 December" in second
 
 
 async def test_a_status_the_order_has_is_explained_as_before(store: Path) -> None:
