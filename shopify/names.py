@@ -266,7 +266,7 @@ _POSTAL_BY_COUNTRY: dict[str, re.Pattern[str]] = {
     for country, shape in {
         "CA": r"[A-Z]\d[A-Z]\d[A-Z]\d",
         "US": r"\d{5}(?:\d{4})?",
-        "GB": r"[A-Z]{1,2}\d[A-Z\d]?\d[ABD-HJLNP-UW-Z]{2}",  # the inward letters are never C, I, K, M, O, V
+        "GB": r"[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}",
         "IE": r"(?:[A-Z]\d{2}|D6W)[A-Z\d]{4}",
         "AU": r"\d{4}",
         "NZ": r"\d{4}",

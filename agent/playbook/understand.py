@@ -114,8 +114,7 @@ _ORDER_CUE = re.compile(
 # Postcodes with a shape no order number has (letters in fixed places, or a dash in a fixed place) are recognised
 # anywhere in a message, in any spacing and case; verification compares them with the order's own postcode
 # (`Order.has_postal_code`), so reading one permissively costs nothing but a failed comparison.
-# The inward code's two letters are never C, I, K, M, O or V ("at 5 2pm" is a time).
-_UK_POSTAL = r"[A-Za-z]{1,2}\d[A-Za-z\d]?[ \-]?\d(?:(?![CIKMOVcikmov])[A-Za-z]){2}"  # "SW1A 1AA", "sw1a1aa"
+_UK_POSTAL = r"[A-Za-z]{1,2}\d[A-Za-z\d]?[ \-]?\d(?![CIKMOVcikmov])[A-Za-z]{2}"  # "SW1A 1AA", "sw1a1aa"
 _SHAPED_POSTAL_ALTERNATIVES = (
     r"[A-Za-z]\d[A-Za-z][ \-]?\d[A-Za-z]\d",  # Canada: "K1A 0B1", "k1a0b1"
     _UK_POSTAL,
@@ -260,16 +259,16 @@ def _spaced_postal_code(text: str, country: str | None) -> tuple[str, str] | Non
 
 
 # Short pieces of letters and digits with single spaces between them ("LS 6 2QT", "k1a 0 b1"), standing alone.
-_CODE_PIECES = re.compile(r"(?<![\w@#\-])[A-Za-z0-9]{1,4}(?: [A-Za-z0-9]{1,4}){1,6}(?![\w@\-])")
+_CODE_PIECES = re.compile(r"(?<![\w@#\-'’])[A-Za-z0-9]{1,4}(?: [A-Za-z0-9]{1,4}){1,6}(?![\w@\-])")
 
 
 def _odd_spaced_postal_code(text: str, country: str | None) -> tuple[str, str] | None:
     """A postal code of the shop's country with letters and digits, typed with no label and spaces in odd places
     ("LS 6 2QT", "K1A 0 B1", "D08 K7 F3"): consecutive pieces that, joined, are a code of that country in a shape no
     order number has (`_SHAPED_POSTAL`, so an Eircode's last four hold a digit: "a 10 pack" is none). Each space
-    falls where the country puts its own or between a letter and a digit, where a typist's thumb pauses; never inside
-    a run of letters or of digits (that is words and numbers: "order 7201 is 2 days late"). The code is returned as
-    typed, with the message without it."""
+    falls where the country puts its own or between a letter and a digit, where a typist's thumb pauses, and the
+    country's own is one of them; never inside a run of letters or of digits (that is words and numbers: "order 7201
+    is 2 days late"). The code is returned as typed, with the message without it."""
     for run in _CODE_PIECES.finditer(text):
         pieces = run.group().split(" ")
         for first in range(len(pieces) - 1):
@@ -288,9 +287,10 @@ def _pieces_are_code(pieces: list[str], country: str | None) -> bool:
     usual = {cut for cut in range(len(code) + 1) if _SHAPED_POSTAL.fullmatch(f"{code[:cut]} {code[cut:]}".strip())}
     cuts = [sum(len(p) for p in pieces[:n]) for n in range(1, len(pieces))]
     pause = all(cut in usual or code[cut - 1].isalpha() != code[cut].isalpha() for cut in cuts)
-    # Spaced as usual it is `_SHAPED_POSTAL`'s to read (or an order's name with the shop's letters: "6512 ZQ").
+    # Spaced as usual it is `_SHAPED_POSTAL`'s to read (or an order's name with the shop's letters: "6512 ZQ"); and
+    # the country's own space is one of the typed ones, so no piece runs over it ("it's 2615 my bad" is no Eircode).
     odd = any(cut not in usual for cut in cuts)
-    return bool(usual) and pause and odd
+    return bool(usual & set(cuts)) and pause and odd
 
 
 def _order_not_postcode(code: str, before: str, country: str | None, name_format: NameFormat | None = None) -> bool:
