@@ -187,3 +187,9 @@ async def test_a_carriers_own_words_are_answered_with_their_status(store: Path) 
     _, second = await replies(store, "3106 CF10 2AB", "what does 'sender has printed a label' mean")
     assert "Parcelforce's own wording" in second and "Sender has printed a label" in second
     assert '"Label purchased" means a shipping label was created' in second
+
+
+async def test_in_transit_is_had_by_a_parcel_the_carrier_has(store: Path) -> None:
+    # Picked up by the carrier, the parcel is on its journey: "in transit" is its own, explained as it was.
+    _, second = await replies(store, "3101 BS3 4RT", "what does in transit mean?")
+    assert second.startswith('"In transit" means') and "doesn't show" not in second

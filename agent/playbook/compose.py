@@ -136,6 +136,13 @@ class Answer:
         return f"{self.text} {self.closing}".strip() if self.closing else self.text
 
 
+# Statuses of a parcel that has left with the carrier: each is (or was) "in transit" too, as the grounding guard
+# reads them ("what does in transit mean?" of a delayed parcel is about its own journey).
+_ON_ITS_WAY = frozenset(
+    {"CARRIER_PICKED_UP", "OUT_FOR_DELIVERY", "ATTEMPTED_DELIVERY", "DELAYED", "DELIVERED", "NOT_DELIVERED", "FAILURE"}
+)
+
+
 class Composer:
     """Writes replies for one shop on one day, in its voice (`ShopVoice`: persona, name, today, locale)."""
 
@@ -892,6 +899,8 @@ class Composer:
         events = [e for p in result.packages for e in (p.latest_event, *p.earlier_events) if e is not None]
         had = {*shown, *(e.status for e in events), *(w.state.upper() for w in result.pending)}
         had |= {order.fulfillment_status or "", *(c for e in events for c in statuses_opening(e.message or ""))}
+        if had & _ON_ITS_WAY:
+            had.add("IN_TRANSIT")  # a parcel delayed, out for delivery or delivered is (or was) in transit
         return [c for c in statuses_as_shown(named, shown) if c not in had]
 
     def without_offers(self, text: str) -> str:
