@@ -23,6 +23,7 @@ from agent.playbook.understand import (
     places_named,
     policy_question,
     statuses_as_shown,
+    statuses_opening,
 )
 from agent.playbook.voice import ShopVoice
 from agent.prompts import Replies
@@ -133,6 +134,13 @@ class Answer:
 
     def full(self) -> str:
         return f"{self.text} {self.closing}".strip() if self.closing else self.text
+
+
+# Statuses of a parcel that has left with the carrier: each is (or was) "in transit" too, as the grounding guard
+# reads them ("what does in transit mean?" of a delayed parcel is about its own journey).
+_ON_ITS_WAY = frozenset(
+    {"CARRIER_PICKED_UP", "OUT_FOR_DELIVERY", "ATTEMPTED_DELIVERY", "DELAYED", "DELIVERED", "NOT_DELIVERED", "FAILURE"}
+)
 
 
 class Composer:
@@ -882,6 +890,9 @@ class Composer:
                 )
             )
             if not explained:
+                # The carrier's words name no term, but the update carries a status: what that status means.
+                if self.r.has(f"meaning.{event.status}"):
+                    sentences.append(self.r.say(f"meaning.{event.status}"))
                 sentences.append(self.r.say("meaning_term.ask_team", carrier=carrier))
                 return Answer(self.join(*sentences), offer="other", topic="status_meaning")
         return Answer(self.join(*sentences))
@@ -906,9 +917,30 @@ class Composer:
             return term
         shown = list(dict.fromkeys(p.status for p in result.packages))
         codes = list(statuses_as_shown(named, shown)) or shown
+        unseen = self.statuses_unseen(order, result, named)
+        codes = [c for c in codes if c not in unseen] or shown
         if not codes:
             codes = [order.fulfillment_status or "OTHER"]
-        return self.status_meanings(codes)
+        meaning = self.status_meanings(codes)
+        if unseen:
+            # "It says collected, does that mean it's delivered?": never what a status the order doesn't have means
+            # (it would read as the order's), but that it doesn't show it, and what the status it has means.
+            words = dict(intent.status_words) if intent is not None else {}
+            said = " or ".join(f'"{words.get(c, c.replace("_", " ").lower())}"' for c in unseen)
+            meaning.text = self.join(self.r.say("meaning_unseen.text", statuses=said), meaning.text)
+        return meaning
+
+    @staticmethod
+    def statuses_unseen(order: OrderOverview, result: FulfillmentsResult, named: Sequence[str]) -> list[str]:
+        """The statuses a shopper names (read as the order shows them) that the order has nowhere: no package, carrier
+        update, preparation step or order status is one, and no carrier update opens with its words."""
+        shown = list(dict.fromkeys(p.status for p in result.packages))
+        events = [e for p in result.packages for e in (p.latest_event, *p.earlier_events) if e is not None]
+        had = {*shown, *(e.status for e in events), *(w.state.upper() for w in result.pending)}
+        had |= {order.fulfillment_status or "", *(c for e in events for c in statuses_opening(e.message or ""))}
+        if had & _ON_ITS_WAY:
+            had.add("IN_TRANSIT")  # a parcel delayed, out for delivery or delivered is (or was) in transit
+        return [c for c in statuses_as_shown(named, shown) if c not in had]
 
     def without_offers(self, text: str) -> str:
         """The text without its sentences offering the support team (the shopper asked not to be passed on)."""

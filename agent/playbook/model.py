@@ -1149,9 +1149,10 @@ class Playbook:
             return self.compose.problem_answer(order, result, problem, intent, shown=not first_look)
         if intent.has("status_meaning") and not result.cancelled:
             meaning = self.compose.meaning_answer(order, result, intent.statuses, intent)
-            if first_look:
+            if first_look or self.compose.statuses_unseen(order, result, intent.statuses):
                 # "It says delivery failed, what does that mean? 1234 a@b.c": the order itself was never shown, so
-                # what the status means is followed by what this order's status is, and that answer's offer.
+                # what the status means is followed by what this order's status is, and that answer's offer; so is
+                # a status named that the order doesn't have ("does that mean it's delivered?"): where it stands.
                 state = self.compose.order_answer(order, result, intent)
                 text = self.compose.join(self.compose.without_offers(meaning.full()), state.full())
                 return Answer(text, offer=state.offer or meaning.offer, topic=state.topic or meaning.topic)

@@ -139,10 +139,12 @@ _ADDRESS_ZIP = re.compile(
     r"(?:\b(?i:[AFD]PO)\b[\s,]*(?i:A[AEP])|(?<=,)\s*(?:" + "|".join(_US_STATES.split()) + r"|A[AEP]))"
     r"\s+(\d{5}(?:-?\d{4})?)(?![\w@\-])"
 )
+# The tokens after a postcode's label that may hold the code: up to six, so a code typed with spaces anywhere ("LS 6
+# 2QT", "k 1a 0b1", "L S 6 2 Q T") is all there; `_code_size_after_label` says how many of them it is.
+_LABELLED_TOKENS = r"([A-Za-z0-9][A-Za-z0-9\-]*(?:\s+[A-Za-z0-9][A-Za-z0-9\-]*){0,5})"
 _POSTAL_KEYWORD = re.compile(
     rf"(?:\b(?:{prompts.either('postcodes', 'labels')})\b\s*(?:code)?\s*"
-    r"(?:'s|is|was|=|:)?\s*(?:is\s*)?|〒\s*)"
-    r"([A-Za-z0-9][A-Za-z0-9\-]*(?:\s+[A-Za-z0-9][A-Za-z0-9\-]*)?)",
+    r"(?:'s|is|was|=|:)?\s*(?:is\s*)?|〒\s*)" + _LABELLED_TOKENS,
     re.IGNORECASE,
 )
 _POSTAL_SHAPE = re.compile(
@@ -194,7 +196,7 @@ def _take_postal_code(
         if _NAMED_ORDER.fullmatch(code) or _order_not_postcode(code, text[: shaped.start()], country, name_format):
             continue
         return code, text[: shaped.start()] + " " + text[shaped.end() :]
-    return None, text
+    return _odd_spaced_postal_code(text, country) or (None, text)
 
 
 def _code_size_after_label(tokens: list[str], country: str | None) -> int:
@@ -204,7 +206,9 @@ def _code_size_after_label(tokens: list[str], country: str | None) -> int:
     the shop's country is known, a code of another country ("K1A 0B1" in a US shop) has a second token of letters
     only in a shape no sentence has (not "9810 is"); where it is not, "1012 ab" may be Dutch."""
     for size in range(1, len(tokens) + 1):
-        if fits_postal_code("".join(tokens[:size]), country):
+        joined = "".join(tokens[:size])
+        # Three tokens or more only for a code with letters ("LS 6 2QT"): digits alone are read in their groups.
+        if (size < 3 or re.search(r"[A-Za-z]", joined)) and fits_postal_code(joined, country):
             return size
     known = fits_postal_code("", country) is not None
     for size in (2, 1):
@@ -258,8 +262,7 @@ def _own_postal_label(country: str | None) -> re.Pattern[str]:
         return re.compile(r"(?!)")  # no country, no word of its own: the general labels only
     alternatives = "|".join(re.escape(n).replace(r"\ ", r"\s*") for n in sorted(names, key=len, reverse=True))
     return re.compile(
-        rf"\b(?:{alternatives})\b\s*(?:'s|is|was|=|:|no\.?|number)?\s*(?:is\s*)?"
-        r"([A-Za-z0-9][A-Za-z0-9\-]*(?:\s+[A-Za-z0-9][A-Za-z0-9\-]*)?)",
+        rf"\b(?:{alternatives})\b\s*(?:'s|is|was|=|:|no\.?|number)?\s*(?:is\s*)?" + _LABELLED_TOKENS,
         re.IGNORECASE,
     )
 
@@ -284,6 +287,41 @@ def _spaced_postal_code(text: str, country: str | None) -> tuple[str, str] | Non
             start = run.end() - len(" ".join(code))
             return "".join(code), text[:start] + " " + text[run.end() :]
     return None
+
+
+# Short pieces of letters and digits with single spaces between them ("LS 6 2QT", "k1a 0 b1"), standing alone.
+_CODE_PIECES = re.compile(r"(?<![\w@#\-'’])[A-Za-z0-9]{1,4}(?: [A-Za-z0-9]{1,4}){1,6}(?![\w@\-])")
+
+
+def _odd_spaced_postal_code(text: str, country: str | None) -> tuple[str, str] | None:
+    """A postal code of the shop's country with letters and digits, typed with no label and spaces in odd places
+    ("LS 6 2QT", "K1A 0 B1", "D08 K7 F3"): consecutive pieces that, joined, are a code of that country in a shape no
+    order number has (`_SHAPED_POSTAL`, so an Eircode's last four hold a digit: "a 10 pack" is none). Each space
+    falls where the country puts its own or between a letter and a digit, where a typist's thumb pauses, and the
+    country's own is one of them; never inside a run of letters or of digits (that is words and numbers: "order 7201
+    is 2 days late"). The code is returned as typed, with the message without it."""
+    for run in _CODE_PIECES.finditer(text):
+        pieces = run.group().split(" ")
+        for first in range(len(pieces) - 1):
+            for last in range(len(pieces), first + 1, -1):
+                if _pieces_are_code(pieces[first:last], country):
+                    start = run.start() + len(" ".join(pieces[:first])) + (1 if first else 0)
+                    typed = " ".join(pieces[first:last])
+                    return typed, text[:start] + " " + text[start + len(typed) :]
+    return None
+
+
+def _pieces_are_code(pieces: list[str], country: str | None) -> bool:
+    code = "".join(pieces).upper()
+    if not (re.search(r"[A-Z]", code) and re.search(r"\d", code)) or not fits_postal_code(code, country):
+        return False
+    usual = {cut for cut in range(len(code) + 1) if _SHAPED_POSTAL.fullmatch(f"{code[:cut]} {code[cut:]}".strip())}
+    cuts = [sum(len(p) for p in pieces[:n]) for n in range(1, len(pieces))]
+    pause = all(cut in usual or code[cut - 1].isalpha() != code[cut].isalpha() for cut in cuts)
+    # Spaced as usual it is `_SHAPED_POSTAL`'s to read (or an order's name with the shop's letters: "6512 ZQ"); and
+    # the country's own space is one of the typed ones, so no piece runs over it ("it's 2615 my bad" is no Eircode).
+    odd = any(cut not in usual for cut in cuts)
+    return bool(usual & set(cuts)) and pause and odd
 
 
 def _order_not_postcode(code: str, before: str, country: str | None, name_format: NameFormat | None = None) -> bool:
@@ -774,6 +812,7 @@ class Intent:
     focus: str | None = None  # a follow-up about one thing: "carrier", "eta", "refund", "return"
     item_words: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()  # Shopify statuses the message names ("in transit" -> IN_TRANSIT)
+    status_words: tuple[tuple[str, str], ...] = ()  # each named status with the words it was named by
     terms: tuple[str, ...] = ()  # delivery terms the message names (`prompts/terms.toml`: "authority to leave")
     asked: str | None = None  # the words a "what does X mean?" asks about, as typed
     sure: frozenset[Act] = frozenset()  # acts read with high confidence
@@ -1173,13 +1212,27 @@ def emails_by_order(text: str, numbers: Sequence[str]) -> dict[str, str]:
 
 def named_statuses(text: str) -> tuple[str, ...]:
     """Shopify statuses a message names in words: "what does in transit mean?" -> ("IN_TRANSIT",)."""
+    return tuple(code for code, _ in status_words(text))
+
+
+def status_words(text: str) -> tuple[tuple[str, str], ...]:
+    """The statuses a message names, each with the words it names it by: "why does it say exception" ->
+    (("FAILURE", "exception"),), so a reply can say the shopper's own word back."""
     lowered = " " + " ".join(_words(text)) + " "
-    found = []
+    found: dict[str, str] = {}
     for code, names in _status_names().items():
-        if any(f" {name} " in lowered for name in names):
-            found.append(code)
+        said = [name for name in names if f" {name} " in lowered]
+        if said:
+            found[code] = max(said, key=len)
     # "carrier picked up" names PICKED_UP too; the longer name is the one meant.
-    return tuple(c for c in found if not any(c != o and c in o for o in found))
+    return tuple((c, w) for c, w in found.items() if not any(c != o and c in o for o in found))
+
+
+def statuses_opening(message: str) -> tuple[str, ...]:
+    """The statuses a carrier's update opens with: "Delayed due to weather" -> ("DELAYED",); not "Your parcel will
+    be delivered today" (a status named later in an update is often one to come)."""
+    opening = " ".join(_words(message))
+    return tuple(c for c, w in status_words(message) if opening.startswith(w))
 
 
 def statuses_as_shown(named: Sequence[str], shown: Sequence[str]) -> tuple[str, ...]:
@@ -1876,6 +1929,7 @@ def detect_intent(text: str) -> Intent:
         focus=focus,
         item_words=tuple(w for w in words if len(w) > 2 and w not in _STOP and not w.isdigit()),
         statuses=named_statuses(text),
+        status_words=status_words(text),
         terms=terms_named(text),
         asked=asked_phrase(text),
         sure=frozenset(a for a in reading.acts if reading.probabilities[a] >= SURE),
