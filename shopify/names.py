@@ -305,6 +305,17 @@ _POSTAL_BY_COUNTRY: dict[str, re.Pattern[str]] = {
         "IN": r"\d{6}",
         "SG": r"\d{6}",
         "BR": r"\d{8}",
+        "ZA": r"\d{4}",
+        "PH": r"\d{4}",
+        "MY": r"\d{5}",
+        "KR": r"\d{5}",
+        "CN": r"\d{6}",
+        "IL": r"\d{7}",
+        "CZ": r"\d{5}",
+        "GR": r"\d{5}",
+        "HU": r"\d{4}",
+        "LU": r"\d{4}",
+        "PR": r"\d{5}(?:\d{4})?",
     }.items()
 }
 

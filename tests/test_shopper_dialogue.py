@@ -83,6 +83,11 @@ def test_postal_codes_are_judged_by_the_shops_country() -> None:
     assert fits_postal_code("h3z2y7", "CA") and fits_postal_code("1011 ab", "NL")
     assert fits_postal_code("1011 AB", "CA") is False
     assert fits_postal_code("1011 AB", None) is None
+    # A South African shop's four digits are its postcode, as an Australian shop's are (no longer "not judged").
+    assert fits_postal_code("8001", "ZA") and fits_postal_code("80011", "ZA") is False
+    assert fits_postal_code("00907-1234", "PR") and fits_postal_code("1000", "PH")
+    details = extract_details("8803 7700", None, "ZA")  # an order number, then the shop country's postcode
+    assert (details.order_number, details.postal_code) == ("8803", "7700")
 
 
 @pytest.mark.parametrize("typed", ["XY1042", "1042xy", "1042 XY", "Order number: 1042 XY."])
