@@ -251,7 +251,7 @@ def test_thresholds_decide_only_second_acts_and_the_top_act_is_kept() -> None:
 def test_a_second_request_beside_the_first_is_read(model: ActModel) -> None:
     """The reader learns whether a message carries two acts: the second of two requests is read though its own
     classifier, pulled down by the first request's words, gives it less than its threshold."""
-    text = "please stop the tea order, and where has my kettle got to?"
+    text = "can you stop the mug order, and where is the teapot?"
     ((probs, second),) = model.scores([text])
     assert second is not None
     assert decide(probs, SHIPPED.thresholds, model.together) == ("where_is_order",)
