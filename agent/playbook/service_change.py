@@ -47,7 +47,8 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     changes = (
         rf"{_phrases(shipping['service_verbs'])}\s+{objects}",
         rf"{_phrases(shipping['change_verbs'])}(?:\s+[\w']+){{0,3}}?\s+(?:{_TOWARDS})\s+(?:{_ARTICLES})?{service}",
-        rf"{_phrases(shipping['send_verbs'])}\s+{objects}\s+(?:{_BY})?{service}",
+        rf"{_phrases(shipping['send_verbs'])}\s+(?:{objects}|(?:{_read('item_openers')})(?:\s+[\w'\-]+){{1,3}}?)"
+        rf"\s+(?:{_BY})?{service}",
         rf"{service}(?:\s+(?:{_read('service_nouns')}))?\s+(?:{_read('instead')})",
         rf"{_phrases(carriers)}\s+{_phrases(shipping['carrier_verb_objects'])}",
     )

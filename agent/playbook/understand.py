@@ -1281,8 +1281,9 @@ def asked_phrase(text: str) -> str | None:
 
 SURE = 0.9
 UNSURE = 0.3
-# Below this a request is the reader's top act only because it must name one (every act read far from likely).
-FAINT = 0.1
+# Below this a request is the reader's top act only because it must name one (every act read far from likely). At
+# 0.05, not 0.1: "Refund me." beside a parcel marked delivered reads as a refund at 0.08-0.09, and is one.
+FAINT = 0.05
 _SAFE_GUESSES: tuple[Act, ...] = ("missing_item", "delivered_not_received", "where_is_order")
 
 
@@ -1583,6 +1584,14 @@ _NOBODY_HAS = re.compile(
     r"(?:it|them|anything|a thing|(?:the|my|our|a|any) (?:package|parcel|box|order|delivery|stuff))\b",
     re.IGNORECASE,
 )
+# The shopper denies what the carrier recorded them doing: "it says picked up at the post office but I never went
+# there", "we didn't sign for it". Only "never" and the past "didn't", and not "yet" ("I haven't picked it up yet" is
+# a parcel waiting, not one gone).
+_DENIED = re.compile(
+    r"\b(?:i|we)\s+(?:(?:have\s+|had\s+)?never|did ?n'?t|did not)\s+(?:(?:ever|even|actually)\s+)?"
+    rf"(?:{prompts.either('not_received', 'denied')})\b(?!\s+yet\b)",
+    re.IGNORECASE,
+)
 # What did not come when it is no parcel: a message about the order ("my confirmation email never came", "the refund
 # never came through", "the shipping notification never arrived"), or the shopper ("I didn't make it to the post
 # office"): the last words before `_NEVER_CAME` in its clause.
@@ -1657,6 +1666,7 @@ def _exact_acts(text: str) -> set[Act]:
         any(_not_in_hand(text, m) for m in _NOT_RECEIVED.finditer(text))
         or any(_parcel_never_came(text, m) for m in _NEVER_CAME.finditer(text))
         or any(_not_in_hand(text, m) for m in _NOBODY_HAS.finditer(text))
+        or _DENIED.search(text)
     ):
         found.add("delivered_not_received")
     exchange = _EXCHANGE.search(text) or _SWAP_ITEM.search(text)
