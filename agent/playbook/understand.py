@@ -298,7 +298,7 @@ def _odd_spaced_postal_code(text: str, country: str | None) -> tuple[str, str] |
     ("LS 6 2QT", "K1A 0 B1", "D08 K7 F3"): consecutive pieces that, joined, are a code of that country in a shape no
     order number has (`_SHAPED_POSTAL`, so an Eircode's last four hold a digit: "a 10 pack" is none). Each space
     falls where the country puts its own or between a letter and a digit, where a typist's thumb pauses, and the
-    country's own is one of them; never inside a run of letters or of digits (that is words and numbers: "order 7201
+    country's own is one of them; never inside a run of letters or of digits (that is words and numbers: "order 4417
     is 2 days late"). The code is returned as typed, with the message without it."""
     for run in _CODE_PIECES.finditer(text):
         pieces = run.group().split(" ")
@@ -1504,7 +1504,7 @@ def retailer_word(text: str, own: Sequence[str] = ()) -> str | None:
 
 
 # A lowercase word where a shop is named, with no article before it and nothing after it but the message's end,
-# punctuation or a time or a joining word: "ordered dog food on chewy last week", "got it from zooplus, where is it".
+# punctuation or a time or a joining word: "bought bird seed on petly last month", "got it from zooplus, where is it".
 _LOWER_SHOP = re.compile(
     r"\b(?:order(?:ed)?|bought|purchased|got it|got them|placed)\s+(?:[a-z]+\s+){0,3}?(?:from|on|through|via|at|off)\s+"
     r"(?P<name>[a-z][a-z'\-]{2,})"
