@@ -113,7 +113,8 @@ class ReaderSettings(BaseModel):
     two_threshold: float = 0.1
 
 
-_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'"})
+# Curly and back-ticked apostrophes typed as the straight one every reading matches; shared by the readers here.
+APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'"})
 _CUE = re.compile(
     r"\b(?:not|no|never|nothing|nobody|without|instead of|rather than|do not|does not|did not|"
     r"(?:do|does|did|is|was|were|are|have|has|had|wo|ca|could|would|should|need)n'?t|cannot|can't|cant|dont|wont)\b",
@@ -205,7 +206,7 @@ SHIPPED = ReaderSettings(
 # --- negation scope ----------------------------------------------------------------------------------------------
 def negated_spans(text: str) -> list[tuple[int, int]]:
     """Character spans under a negation: "please don't [escalate this]", "[Amazon]" in "not Amazon"."""
-    text = text.translate(_APOSTROPHES)
+    text = text.translate(APOSTROPHES)
     spans: list[tuple[int, int]] = []
     for cue in _CUE.finditer(text):
         end = _SCOPE_END.search(text, cue.end())
@@ -264,7 +265,7 @@ def mark_negation(text: str, contrast: bool = False) -> str:
     A marketplace's name is followed by the word `xplatformx`, so "my Rakuten order" and "my Amazon order" share
     evidence; "I wish I knew" shares it too, and the corpus's brand-as-word messages teach the difference.
     """
-    text = _platform_names().sub(lambda m: f"{m.group(0)} xplatformx", text.translate(_APOSTROPHES))
+    text = _platform_names().sub(lambda m: f"{m.group(0)} xplatformx", text.translate(APOSTROPHES))
     text = _NAME_LIKE.sub(lambda m: f"{m.group(0)} xplatformx" if misspelled_platform(m.group(0)) else m.group(0), text)
     spans = negated_spans(text) + (contrast_spans(text) if contrast else [])
 
@@ -327,7 +328,7 @@ def _carrier_names() -> re.Pattern[str]:
 
 def with_placeholders(text: str) -> str:
     """The message with what varies by store written as one token each: "order #AB-7310" -> "order xorderx"."""
-    text = _carrier_names().sub(" xcarrierx ", text.translate(_APOSTROPHES))
+    text = _carrier_names().sub(" xcarrierx ", text.translate(APOSTROPHES))
     for token, pattern in _PLACEHOLDERS:
         text = pattern.sub(f" {token} ", text)
     return re.sub(r"[ \t]+", " ", text).strip()
@@ -391,7 +392,7 @@ class Speller:
     def learn(cls, texts: Iterable[str]) -> Speller:
         counts: dict[str, int] = {}
         for text in texts:
-            for word in _SPELLED.findall(text.translate(_APOSTROPHES)):
+            for word in _SPELLED.findall(text.translate(APOSTROPHES)):
                 counts[word.lower()] = counts.get(word.lower(), 0) + 1
         return cls(counts)
 
@@ -420,7 +421,7 @@ def word_view(
     speller: Speller | None = None,
     contrast: bool = False,
 ) -> str:
-    text = with_placeholders(text) if placeholders else text.translate(_APOSTROPHES)
+    text = with_placeholders(text) if placeholders else text.translate(APOSTROPHES)
     if speller is not None:
         text = speller(text)
     return mark_negation(with_concepts(text) if concepts else text, contrast)
@@ -431,7 +432,7 @@ def char_view(text: str, placeholders: bool = False, contrast: bool = False) -> 
 
 
 def lower(text: str) -> str:
-    return text.translate(_APOSTROPHES).lower()
+    return text.translate(APOSTROPHES).lower()
 
 
 # --- the model ---------------------------------------------------------------------------------------------------
@@ -500,7 +501,7 @@ class ActModel:
     def read_many(self, texts: Sequence[str]) -> list[ActReading]:
         texts = list(texts)
         # Every negated phrase of every message, read in one batch: what would it say without its negation?
-        phrases = [[text.translate(_APOSTROPHES)[a:b] for a, b in negated_spans(text)] for text in texts]
+        phrases = [[text.translate(APOSTROPHES)[a:b] for a, b in negated_spans(text)] for text in texts]
         flat = [p for group in phrases for p in group]
         # The messages and their phrases in one call: each row is read on its own, so the figures are the same, and
         # the call's fixed cost (most of a short message's) is paid once.
@@ -523,7 +524,7 @@ class ActModel:
         return readings
 
     def _platform(self, text: str) -> str | None:
-        clean = text.translate(_APOSTROPHES)
+        clean = text.translate(APOSTROPHES)
         spans = negated_spans(clean)
         for found in _platform_names().finditer(clean):
             if not any(start <= found.start() < end for start, end in spans):

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from agent import prompts
 from agent.dates_said import arrival_day_asked
-from agent.playbook.acts import Act
+from agent.playbook.acts import APOSTROPHES, Act
 from agent.playbook.cannot_do import cannot_do_asked, disputes_event
 from agent.playbook.compose import Answer, Composer
 from agent.playbook.follow_ups import asks_where_to_collect
@@ -29,7 +29,6 @@ from agent.playbook.understand import ITEM_PROBLEMS, REQUESTS, Intent, unseen_as
 from tools.list_fulfillments import FulfillmentsResult
 from tools.views import OrderOverview
 
-_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'"})
 _CLAUSE = re.compile(rf"[.;!?]+|\b(?:{prompts.either('clauses', 'joiners')})\b", re.IGNORECASE)
 # Requests, problems, a person or a parcel not received read surely are answered as themselves.
 _SURE_STANDS: frozenset[Act] = frozenset((*REQUESTS, *ITEM_PROBLEMS, "ask_human", "delivered_not_received"))
@@ -65,7 +64,7 @@ def _patterns() -> dict[str, re.Pattern[str]]:
 def fault_named(text: str) -> bool:
     """Whether the message says an item doesn't work ("it came but doesn't turn on", "the screen is dead"); not a
     message about the tracking or a link ("the link doesn't work"), nor "that doesn't work for me"."""
-    typed = text.translate(_APOSTROPHES)
+    typed = text.translate(APOSTROPHES)
     found = _patterns()
     return found["fault"].search(typed) is not None and found["tracking"].search(typed) is None
 
@@ -74,14 +73,14 @@ def tracking_broken(text: str) -> bool:
     """Whether a clause of the message says the tracking doesn't work for the shopper ("the tracking link gives me an
     error", "your link is broken"); not "the tracking says delivered and the box is broken"."""
     found = _patterns()
-    clauses = _CLAUSE.split(text.translate(_APOSTROPHES))
+    clauses = _CLAUSE.split(text.translate(APOSTROPHES))
     return any(found["tracking"].search(c) and found["broken"].search(c) for c in clauses)
 
 
 def records_asked(text: str) -> bool:
     """Whether the message asks what Lumen's records show of the order ("what does your system say about it?",
     "what's it showing?")."""
-    typed = text.translate(_APOSTROPHES)
+    typed = text.translate(APOSTROPHES)
     found = _patterns()
     if found["showing"].search(typed):
         return True

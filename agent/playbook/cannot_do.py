@@ -17,11 +17,9 @@ from functools import lru_cache
 from typing import Literal
 
 from agent import prompts
-from agent.playbook.acts import negated_spans
+from agent.playbook.acts import APOSTROPHES, negated_spans
 
 CannotDo = Literal["packing", "send_documents", "collect_myself"]
-
-_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'"})
 
 
 def _pattern(phrases: list[str]) -> re.Pattern[str]:
@@ -49,7 +47,7 @@ def cannot_do_asked(text: str) -> CannotDo | None:
     """What the message asks of its order that Lumen can't do: its packing (read as typed: "no price in the box"
     asks for something too), a document of it (a receipt, an invoice) or collecting it themselves, both outside a
     negation; None otherwise ("I don't need a receipt", "where is it?")."""
-    typed = text.translate(_APOSTROPHES)
+    typed = text.translate(APOSTROPHES)
     plain = _outside_negation(typed)
     found = _patterns()
     if found["packing"].search(typed):
@@ -64,4 +62,4 @@ def cannot_do_asked(text: str) -> CannotDo | None:
 def disputes_event(text: str) -> bool:
     """Whether the shopper says what the carrier recorded did not happen ("i was home all day though", "nobody
     knocked", "they didn't even try", "that's not true"), read as typed: the negation is what is said."""
-    return _patterns()["disputed"].search(text.translate(_APOSTROPHES)) is not None
+    return _patterns()["disputed"].search(text.translate(APOSTROPHES)) is not None

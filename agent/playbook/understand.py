@@ -17,7 +17,7 @@ from babel import Locale
 
 from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS
-from agent.playbook.acts import THRESHOLD, Act, ActReading, negated_spans, read_acts
+from agent.playbook.acts import APOSTROPHES, THRESHOLD, Act, ActReading, negated_spans, read_acts
 from agent.playbook.service_change import service_change_asked, shipping_change_spans
 from shopify.names import NameFormat, NameInText, fits_postal_code, names_in_text
 
@@ -1777,13 +1777,10 @@ def _address_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
 
 def _outside_negation(text: str) -> str:
     """The message with every span under a negation blanked out ("I don't [want to change it]")."""
-    text = text.translate(_QUOTES)
+    text = text.translate(APOSTROPHES)
     for start, end in negated_spans(text):
         text = text[:start] + " " * (end - start) + text[end:]
     return text
-
-
-_QUOTES = str.maketrans({"’": "'", "‘": "'", "`": "'"})
 
 
 @lru_cache(maxsize=4096)  # asked on every model request of a turn, of the same message
@@ -1834,7 +1831,7 @@ def platform_of_purchase(text: str) -> str | None:
     """The marketplace (`prompts/platforms.txt`) a message names as where its order was placed or whose parcel it is
     ("my vinted parcel", "bought it through Not On The High Street"), outside a negation ("not from Amazon"); a
     marketplace named in passing ("amazon would've had it here in a day") is none."""
-    text = text.translate(_QUOTES)
+    text = text.translate(APOSTROPHES)
     spans = negated_spans(text)
     for pattern in _purchase_patterns():
         for found in pattern.finditer(text):
@@ -1873,7 +1870,7 @@ def other_order_asked(text: str) -> bool:
     to the marketplace about. A marketplace's name used as a verb ("I just amazon everything"), as a comparison, or
     for an order that came ("my amazon stuff came days ago but yours hasn't") asks nothing about it."""
     one_from, arrived = _other_order_patterns()
-    for clause in _CLAUSE_END.split(_without_emails(text).translate(_QUOTES)):
+    for clause in _CLAUSE_END.split(_without_emails(text).translate(APOSTROPHES)):
         if platform_of_purchase(clause) is None and not one_from.search(clause):
             continue
         if not arrived.search(_outside_negation(clause)):
