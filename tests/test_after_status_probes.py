@@ -30,44 +30,18 @@ from agent.playbook.cannot_do import cannot_do_asked, disputes_event
 from agent.playbook.service_change import service_change_asked
 from agent.playbook.understand import extract_details, offer_answer, order_numbers
 from shopify.names import NameFormat
+from tests import store_builders as build
 from tests.server_helpers import turns as _turns
 from tests.server_helpers import write_store
 
 
-def _package(status: str, item: str, carrier: str, number: str, event: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "status": "SUCCESS",
-        "displayStatus": status,
-        "createdAt": "2026-11-30T15:00:00Z",
-        "inTransitAt": "2026-11-30T20:00:00Z",
-        "estimatedDeliveryAt": None,
-        "deliveredAt": None,
-        "trackingInfo": [{"company": carrier, "number": number, "url": None}],
-        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": item}}]},
-        "events": {"nodes": [{"status": status, "happenedAt": "2026-12-07T13:10:00Z", "message": event,
-                              "city": "Superior"}]},
-    } | extra  # fmt: skip
+def _package(status: str, item: str, carrier: str, number: str, message: str, **extra: Any) -> dict[str, Any]:
+    happened = build.event(status, "2026-12-07T13:10:00Z", message, "Superior")
+    return build.package(item, carrier, number, status=status, events=[happened], **extra)
 
 
 def _order(number: str, email: str, item: str, packages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "id": f"gid://shopify/Order/77{number}",
-        "name": f"#{number}",
-        "email": email,
-        "createdAt": "2026-11-28T15:00:00Z",
-        "processedAt": "2026-11-28T15:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "FULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": {"shopMoney": {"amount": "89.00", "currencyCode": "USD"}},
-        "totalPriceSet": {"shopMoney": {"amount": "89.00", "currencyCode": "USD"}},
-        "shippingAddress": {"zip": "55802", "countryCodeV2": "US"},
-        "lineItems": {"nodes": [{"name": item, "quantity": 1, "unfulfilledQuantity": 0}]},
-        "fulfillmentOrders": {"nodes": [{"status": "CLOSED", "deliveryMethod": {"methodType": "SHIPPING"}}]},
-        "fulfillments": packages,
-        "refunds": [],
-    }
+    return build.order(f"#{number}", email=email, zip_code="55802", items=item, packages=packages, amount="89.00")
 
 
 MOVING = "1Z999AA10198765432"

@@ -23,6 +23,7 @@ from agent.playbook.deadline import refund_gap_asked
 from agent.service import Lumen
 from config import Settings
 from shopify.domain import Shop, parse_order
+from tests import store_builders as build
 from tools.views import OrderOverview, order_overview
 
 MONDAY = date(2026, 12, 7)
@@ -30,30 +31,20 @@ MONDAY = date(2026, 12, 7)
 # --- two stores ---------------------------------------------------------------------------------------------------
 
 
-def _money(amount: str, currency: str) -> dict[str, Any]:
-    return {"shopMoney": {"amount": amount, "currencyCode": currency}}
-
-
 def _order(name: str, email: str, currency: str, **extra: Any) -> dict[str, Any]:
-    digits = re.sub(r"\D", "", name)
-    order: dict[str, Any] = {
-        "id": f"gid://shopify/Order/88{digits}",
-        "name": name,
-        "email": email,
-        "createdAt": "2026-11-28T15:00:00Z",
-        "processedAt": "2026-11-28T15:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "FULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": _money("58.00", currency),
-        "shippingAddress": {"zip": "60614", "countryCodeV2": "US"},
-        "lineItems": {"nodes": [{"name": "Marbled Notebook", "quantity": 1, "unfulfilledQuantity": 0}]},
-        "fulfillmentOrders": {"nodes": [{"status": "CLOSED", "deliveryMethod": {"methodType": "SHIPPING"}}]},
-        "fulfillments": [],
-        "refunds": [],
-    }
-    return order | extra
+    """Shipped, its packages given as `fulfillments=`."""
+    return build.order(
+        name,
+        email=email,
+        zip_code="60614",
+        items="Marbled Notebook",
+        amount="58.00",
+        currency=currency,
+        id_prefix="88",
+        original_total=False,
+        shipped=True,
+        **extra,
+    )
 
 
 def _package(
@@ -65,22 +56,10 @@ def _package(
     delivered: str | None = None,
     event: tuple[str, str, str] | None = None,
 ) -> dict[str, Any]:
-    events = [{"status": status, "happenedAt": event[0], "message": event[1], "city": event[2]}] if event else []
-    return {
-        "status": "SUCCESS",
-        "displayStatus": status,
-        "createdAt": "2026-11-30T15:00:00Z",
-        "inTransitAt": "2026-11-30T20:00:00Z",
-        "estimatedDeliveryAt": eta,
-        "deliveredAt": delivered,
-        "trackingInfo": [{"company": carrier, "number": number, "url": None}],
-        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": "Marbled Notebook"}}]},
-        "events": {"nodes": events},
-    }
-
-
-def _refund(when: str, amount: str, currency: str) -> dict[str, Any]:
-    return {"createdAt": when, "totalRefundedSet": _money(amount, currency)}
+    events = [build.event(status, *event)] if event else []
+    return build.package(
+        "Marbled Notebook", carrier, number, status=status, events=events, eta=eta, delivered_at=delivered
+    )
 
 
 _UNSHIPPED = {
@@ -134,9 +113,9 @@ US_STORE: dict[str, Any] = {
             cancelReason="FRAUD",
             displayFinancialStatus="PARTIALLY_REFUNDED",
             displayFulfillmentStatus="UNFULFILLED",
-            currentTotalPriceSet=_money("40.00", "USD"),
-            totalPriceSet=_money("160.00", "USD"),
-            refunds=[_refund("2026-12-02T18:00:00Z", "120.00", "USD")],
+            currentTotalPriceSet=build.money("40.00", "USD"),
+            totalPriceSet=build.money("160.00", "USD"),
+            refunds=[build.refund("2026-12-02T18:00:00Z", "120.00", "USD")],
         ),
         _order(
             "#6108",
@@ -145,9 +124,12 @@ US_STORE: dict[str, Any] = {
             cancelledAt="2026-12-01T17:00:00Z",
             displayFinancialStatus="REFUNDED",
             displayFulfillmentStatus="UNFULFILLED",
-            currentTotalPriceSet=_money("0.00", "USD"),
-            totalPriceSet=_money("75.00", "USD"),
-            refunds=[_refund("2026-12-01T18:00:00Z", "50.00", "USD"), _refund("2026-12-03T18:00:00Z", "25.00", "USD")],
+            currentTotalPriceSet=build.money("0.00", "USD"),
+            totalPriceSet=build.money("75.00", "USD"),
+            refunds=[
+                build.refund("2026-12-01T18:00:00Z", "50.00", "USD"),
+                build.refund("2026-12-03T18:00:00Z", "25.00", "USD"),
+            ],
         ),
         _order(
             "#6110",
@@ -191,9 +173,9 @@ GB_STORE: dict[str, Any] = {
             cancelledAt="2026-12-02T10:00:00Z",
             displayFinancialStatus="PARTIALLY_REFUNDED",
             displayFulfillmentStatus="UNFULFILLED",
-            currentTotalPriceSet=_money("18.00", "GBP"),
-            totalPriceSet=_money("48.00", "GBP"),
-            refunds=[_refund("2026-12-03T10:00:00Z", "30.00", "GBP")],
+            currentTotalPriceSet=build.money("18.00", "GBP"),
+            totalPriceSet=build.money("48.00", "GBP"),
+            refunds=[build.refund("2026-12-03T10:00:00Z", "30.00", "GBP")],
         ),
         # A copy stored before the total as placed was read: only Shopify's current total, already reduced by the
         # refund. It must never be named as the order's total.
@@ -204,8 +186,8 @@ GB_STORE: dict[str, Any] = {
             cancelledAt="2026-12-02T10:00:00Z",
             displayFinancialStatus="PARTIALLY_REFUNDED",
             displayFulfillmentStatus="UNFULFILLED",
-            currentTotalPriceSet=_money("48.00", "GBP"),
-            refunds=[_refund("2026-12-03T10:00:00Z", "30.00", "GBP")],
+            currentTotalPriceSet=build.money("48.00", "GBP"),
+            refunds=[build.refund("2026-12-03T10:00:00Z", "30.00", "GBP")],
         ),
     ],
 }

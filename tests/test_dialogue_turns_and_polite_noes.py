@@ -23,44 +23,32 @@ from agent.playbook.instructions import instructs_lumen
 from agent.playbook.model import State, _details, _intent
 from agent.playbook.understand import after_answer_words, offer_answer
 from shopify.names import NameFormat
+from tests import store_builders as build
 from tests.server_helpers import turns as _turns
 from tests.server_helpers import write_store
 
 
 def _order(number: str, email: str, postcode: str, item: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": f"gid://shopify/Order/55{number}",
-        "name": f"KT-{number}",
-        "email": email,
-        "createdAt": "2026-11-20T10:00:00Z",
-        "processedAt": "2026-11-20T10:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "FULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": {"shopMoney": {"amount": "24.50", "currencyCode": "GBP"}},
-        "totalPriceSet": {"shopMoney": {"amount": "24.50", "currencyCode": "GBP"}},
-        "shippingAddress": {"zip": postcode, "countryCodeV2": "GB"},
-        "lineItems": {"nodes": [{"name": item, "quantity": 1, "unfulfilledQuantity": 0}]},
-        "fulfillmentOrders": {"nodes": [{"status": "CLOSED", "deliveryMethod": {"methodType": "SHIPPING"}}]},
-        "fulfillments": [],
-        "refunds": [],
-    } | extra
+    """Shipped, its packages given as `fulfillments=`."""
+    return build.order(
+        f"KT-{number}",
+        email=email,
+        zip_code=postcode,
+        country="GB",
+        items=item,
+        amount="24.50",
+        currency="GBP",
+        id_prefix="55",
+        ordered_at="2026-11-20T10:00:00Z",
+        shipped=True,
+        **extra,
+    )
 
 
 def _package(item: str, carrier: str | None, number: str | None, **extra: Any) -> dict[str, Any]:
-    tracking = [{"company": carrier, "number": number, "url": None}] if carrier else []
-    return {
-        "status": "SUCCESS",
-        "displayStatus": "FULFILLED",
-        "createdAt": "2026-11-23T09:00:00Z",
-        "inTransitAt": None,
-        "estimatedDeliveryAt": None,
-        "deliveredAt": None,
-        "trackingInfo": tracking,
-        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": item}}]},
-        "events": {"nodes": []},
-    } | extra
+    tracking = (carrier, number) if carrier else ()
+    packed = build.package(item, *tracking, status="FULFILLED", created_at="2026-11-23T09:00:00Z", in_transit_at=None)
+    return packed | extra
 
 
 _DELIVERED = {"status": "DELIVERED", "happenedAt": "2026-11-25T11:40:00Z", "message": "Delivered to neighbour at 14",

@@ -27,45 +27,19 @@ from agent.playbook.follow_ups import (
     stages_named,
 )
 from agent.playbook.understand import recency_named
+from tests import store_builders as build
 from tests.server_helpers import turns as _turns
 from tests.server_helpers import write_store
 
 
 def _package(status: str, item: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "status": "SUCCESS",
-        "displayStatus": status,
-        "createdAt": "2026-11-30T15:00:00Z",
-        "inTransitAt": "2026-11-30T20:00:00Z",
-        "estimatedDeliveryAt": None,
-        "deliveredAt": None,
-        "trackingInfo": [],
-        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": item}}]},
-        "events": {"nodes": []},
-    } | extra
+    return build.package(item, status=status) | extra  # `events=` here is the whole field, as Shopify gives it
 
 
 def _order(number: str, email: str, item: str, packages: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {
-        "id": f"gid://shopify/Order/88{number}",
-        "name": f"#{number}",
-        "email": email,
-        "createdAt": "2026-11-28T15:00:00Z",
-        "processedAt": "2026-11-28T15:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "FULFILLED" if packages else "UNFULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": {"shopMoney": {"amount": "64.00", "currencyCode": "USD"}},
-        "totalPriceSet": {"shopMoney": {"amount": "64.00", "currencyCode": "USD"}},
-        "shippingAddress": {"zip": "28801", "countryCodeV2": "US"},
-        "lineItems": {"nodes": [{"name": item, "quantity": 1, "unfulfilledQuantity": 0 if packages else 1}]},
-        "fulfillmentOrders": {
-            "nodes": [{"status": "CLOSED" if packages else "OPEN", "deliveryMethod": {"methodType": "SHIPPING"}}]
-        },
-        "fulfillments": packages,
-        "refunds": [],
-    } | extra
+    return build.order(
+        f"#{number}", email=email, zip_code="28801", items=item, packages=packages, id_prefix="88", **extra
+    )
 
 
 def _ups(number: str, status: str, message: str, **extra: Any) -> dict[str, Any]:

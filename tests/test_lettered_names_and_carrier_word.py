@@ -24,6 +24,7 @@ from agent.playbook.understand import extract_details
 from agent.service import ChatTurn, Lumen
 from config import Settings
 from shopify.names import NameFormat
+from tests import store_builders as build
 from tests.server_helpers import write_store
 
 EMAIL = "wren.ostrander@example.com"
@@ -32,38 +33,31 @@ TODAY = "2026-12-09T16:00:00Z"  # Wednesday, December 9, 2026, 10:00 in Lincoln
 
 
 def _package(status: str, number: str, item: str, event: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {
-        "status": "SUCCESS",
-        "displayStatus": status,
-        "createdAt": "2026-12-03T15:00:00Z",
-        "inTransitAt": "2026-12-03T22:00:00Z",
-        "estimatedDeliveryAt": None,
-        "deliveredAt": None,
-        "trackingInfo": [{"company": "UPS", "number": number, "url": None}],
-        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": item}}]},
-        "events": {"nodes": [event]},
-    } | extra
+    return (
+        build.package(
+            item,
+            "UPS",
+            number,
+            status=status,
+            events=[event],
+            created_at="2026-12-03T15:00:00Z",
+            in_transit_at="2026-12-03T22:00:00Z",
+        )
+        | extra
+    )
 
 
 def _order(name: str, item: str, package: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": f"gid://shopify/Order/77{name[2:6]}",
-        "name": name,
-        "email": EMAIL,
-        "createdAt": "2026-12-01T15:00:00Z",
-        "processedAt": "2026-12-01T15:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "FULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": {"shopMoney": {"amount": "86.00", "currencyCode": "USD"}},
-        "totalPriceSet": {"shopMoney": {"amount": "86.00", "currencyCode": "USD"}},
-        "shippingAddress": {"zip": ZIP, "countryCodeV2": "US"},
-        "lineItems": {"nodes": [{"name": item, "quantity": 1, "unfulfilledQuantity": 0}]},
-        "fulfillmentOrders": {"nodes": [{"status": "CLOSED", "deliveryMethod": {"methodType": "SHIPPING"}}]},
-        "fulfillments": [package],
-        "refunds": [],
-    }
+    return build.order(
+        name,
+        email=EMAIL,
+        zip_code=ZIP,
+        items=item,
+        packages=[package],
+        amount="86.00",
+        ordered_at="2026-12-01T15:00:00Z",
+        id=f"gid://shopify/Order/77{name[2:6]}",
+    )
 
 
 STORE: dict[str, Any] = {

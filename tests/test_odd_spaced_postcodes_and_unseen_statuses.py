@@ -22,6 +22,7 @@ import pytest
 
 from agent.playbook.understand import extract_details, order_numbers
 from shopify.names import NameFormat
+from tests import store_builders as build
 from tests.server_helpers import replies, turns, write_store
 
 TT = NameFormat("#TT-", "")
@@ -84,41 +85,35 @@ def test_the_shops_own_letters_stay_its_order_name() -> None:
 
 # --- an invented British shop --------------------------------------------------------------------------------------
 def _package(status: str, item: str, carrier: str, number: str, message: str, **extra: Any) -> dict[str, Any]:
-    event = {"status": status, "happenedAt": "2026-12-02T16:00:00Z", "message": message, "city": "Bristol"}
-    return {
-        "status": "SUCCESS",
-        "displayStatus": status,
-        "createdAt": "2026-12-01T08:00:00Z",
-        "inTransitAt": None,
-        "estimatedDeliveryAt": "2026-12-05T12:00:00Z",
-        "deliveredAt": None,
-        "trackingInfo": [{"company": carrier, "number": number, "url": None}],
-        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": item}}]},
-        "events": {"nodes": [event]},
-    } | extra
+    happened = build.event(status, "2026-12-02T16:00:00Z", message, "Bristol")
+    return (
+        build.package(
+            item,
+            carrier,
+            number,
+            status=status,
+            events=[happened],
+            created_at="2026-12-01T08:00:00Z",
+            in_transit_at=None,
+            eta="2026-12-05T12:00:00Z",
+        )
+        | extra
+    )
 
 
 def _order(number: str, email: str, postcode: str, item: str, packages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "id": f"gid://shopify/Order/61{number}",
-        "name": f"#TT-{number}",
-        "email": email,
-        "createdAt": "2026-11-30T10:00:00Z",
-        "processedAt": "2026-11-30T10:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "FULFILLED" if packages else "UNFULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": {"shopMoney": {"amount": "30.00", "currencyCode": "GBP"}},
-        "totalPriceSet": {"shopMoney": {"amount": "30.00", "currencyCode": "GBP"}},
-        "shippingAddress": {"zip": postcode, "countryCodeV2": "GB"},
-        "lineItems": {"nodes": [{"name": item, "quantity": 1, "unfulfilledQuantity": 0 if packages else 1}]},
-        "fulfillmentOrders": {
-            "nodes": [{"status": "CLOSED" if packages else "OPEN", "deliveryMethod": {"methodType": "SHIPPING"}}]
-        },
-        "fulfillments": packages,
-        "refunds": [],
-    }
+    return build.order(
+        f"#TT-{number}",
+        email=email,
+        zip_code=postcode,
+        country="GB",
+        items=item,
+        packages=packages,
+        amount="30.00",
+        currency="GBP",
+        id_prefix="61",
+        ordered_at="2026-11-30T10:00:00Z",
+    )
 
 
 STORE: dict[str, Any] = {

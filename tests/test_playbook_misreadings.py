@@ -28,52 +28,39 @@ from agent.playbook.understand import extract_details, foreign_shop, order_numbe
 from agent.service import Lumen
 from config import Settings
 from shopify.names import NameFormat
+from tests import store_builders as build
 from tests.server_helpers import replies, write_store
 
 EMAIL = "wren.t@example.com"
 OTHER_EMAIL = "ida.k@example.com"
 
 
-def _money(amount: str) -> dict[str, Any]:
-    return {"shopMoney": {"amount": amount, "currencyCode": "AUD"}}
-
-
 def _package(number: str, item: str, status: str, when: str) -> dict[str, Any]:
     delivered = status == "DELIVERED"
-    event = {"status": status, "happenedAt": when, "message": "Parcel update", "city": "Ballarat"}
-    return {
-        "status": "SUCCESS",
-        "displayStatus": status,
-        "createdAt": "2026-11-30T01:00:00Z",
-        "inTransitAt": "2026-11-30T05:00:00Z",
-        "estimatedDeliveryAt": None if delivered else "2026-12-09T06:00:00Z",
-        "deliveredAt": when if delivered else None,
-        "trackingInfo": [{"company": "Australia Post", "number": number, "url": None}],
-        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": item}}]},
-        "events": {"nodes": [event]},
-    }
+    return build.package(
+        item,
+        "Australia Post",
+        number,
+        status=status,
+        events=[build.event(status, when, "Parcel update", "Ballarat")],
+        created_at="2026-11-30T01:00:00Z",
+        in_transit_at="2026-11-30T05:00:00Z",
+        eta=None if delivered else "2026-12-09T06:00:00Z",
+        delivered_at=when if delivered else None,
+    )
 
 
 def _order(name: str, email: str, postcode: str, item: str, package: dict[str, Any] | None) -> dict[str, Any]:
-    return {
-        "id": f"gid://shopify/Order/77{name[1:]}",
-        "name": name,
-        "email": email,
-        "createdAt": "2026-11-28T01:00:00Z",
-        "processedAt": "2026-11-28T01:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "FULFILLED" if package else "UNFULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": _money("64.00"),
-        "totalPriceSet": _money("64.00"),
-        "shippingAddress": {"zip": postcode, "countryCodeV2": "AU"},
-        "lineItems": {"nodes": [{"name": item, "quantity": 1, "unfulfilledQuantity": 0 if package else 1}]},
-        "fulfillmentOrders": {"nodes": [{"status": "CLOSED" if package else "OPEN",
-                                         "deliveryMethod": {"methodType": "SHIPPING"}}]},
-        "fulfillments": [package] if package else [],
-        "refunds": [],
-    }  # fmt: skip
+    return build.order(
+        name,
+        email=email,
+        zip_code=postcode,
+        country="AU",
+        items=item,
+        packages=[package] if package else [],
+        currency="AUD",
+        ordered_at="2026-11-28T01:00:00Z",
+    )
 
 
 # Quokka Ridge Supply, Ballarat (en-AU, AUD), order names '#2114'; today Monday 7 December 2026.

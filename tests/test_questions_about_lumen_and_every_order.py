@@ -13,57 +13,26 @@ from typing import Any
 
 import pytest
 
+from tests import store_builders as build
 from tests.server_helpers import replies, write_store
 
 EMAIL = "june.okafor@example.com"
 CUSTOMER = "gid://shopify/Customer/9004400"
 
 
-def _money(amount: str) -> dict[str, Any]:
-    return {"shopMoney": {"amount": amount, "currencyCode": "USD"}}
-
-
 def _event(status: str, when: str, message: str, city: str, country: str = "US") -> dict[str, Any]:
-    return {"status": status, "happenedAt": when, "message": message, "city": city, "country": country}
+    return build.event(status, when, message, city, country=country)
 
 
 def _package(carrier: str, number: str, item: str, status: str, events: list[dict[str, Any]], **extra: Any):
-    package: dict[str, Any] = {
-        "status": "SUCCESS",
-        "displayStatus": status,
-        "createdAt": "2026-11-30T15:00:00Z",
-        "inTransitAt": "2026-11-30T20:00:00Z",
-        "estimatedDeliveryAt": None,
-        "deliveredAt": None,
-        "trackingInfo": [{"company": carrier, "number": number, "url": None}],
-        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": item}}]},
-        "events": {"nodes": events},
-    }
-    return package | extra
+    return build.package(item, carrier, number, status=status, events=events, **extra)
 
 
 def _order(number: int, item: str, zip_code: str, packages: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    shipped = bool(packages)
-    return {
-        "id": f"gid://shopify/Order/77{number}",
-        "name": f"LG-{number}",
-        "email": extra.pop("email", EMAIL),
-        "createdAt": "2026-11-28T15:00:00Z",
-        "processedAt": "2026-11-28T15:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "FULFILLED" if shipped else "UNFULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": _money("64.00"),
-        "totalPriceSet": _money("64.00"),
-        "shippingAddress": {"zip": zip_code, "countryCodeV2": extra.pop("country", "US")},
-        "lineItems": {"nodes": [{"name": item, "quantity": 1, "unfulfilledQuantity": 0 if shipped else 1}]},
-        "fulfillmentOrders": {
-            "nodes": [{"status": "CLOSED" if shipped else "OPEN", "deliveryMethod": {"methodType": "SHIPPING"}}]
-        },
-        "fulfillments": packages,
-        "refunds": [],
-    } | extra
+    email, country = extra.pop("email", EMAIL), extra.pop("country", "US")
+    return build.order(
+        f"LG-{number}", email=email, zip_code=zip_code, country=country, items=item, packages=packages, **extra
+    )
 
 
 _MOVING = [_event("IN_TRANSIT", "2026-12-06T16:00:00Z", "Arrived at hub", "Memphis")]

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from agent.playbook.understand import extract_details
+from tests import store_builders as build
 from tests.server_helpers import replies, write_store
 
 EMAIL = "thandi.mokoena@example.co.za"
@@ -26,45 +27,34 @@ EMAIL = "thandi.mokoena@example.co.za"
 OUT_OF_SCOPE = "For anything else"
 
 
-def _money(amount: str) -> dict[str, Any]:
-    return {"shopMoney": {"amount": amount, "currencyCode": "ZAR"}}
-
-
 def _package(carrier: str, number: str, item: str, status: str, event: str, when: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "status": "SUCCESS",
-        "displayStatus": status,
-        "createdAt": "2026-11-30T07:00:00Z",
-        "inTransitAt": "2026-11-30T12:00:00Z",
-        "estimatedDeliveryAt": None,
-        "deliveredAt": None,
-        "trackingInfo": [{"company": carrier, "number": number, "url": None}],
-        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": item}}]},
-        "events": {"nodes": [{"status": status, "happenedAt": when, "message": event, "city": "Paarl"}]},
-    } | extra
+    return (
+        build.package(
+            item,
+            carrier,
+            number,
+            status=status,
+            events=[build.event(status, when, event, "Paarl")],
+            created_at="2026-11-30T07:00:00Z",
+            in_transit_at="2026-11-30T12:00:00Z",
+        )
+        | extra
+    )
 
 
 def _order(number: int, item: str, postcode: str, packages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "id": f"gid://shopify/Order/71{number}",
-        "name": f"#FB-{number}",
-        "email": EMAIL,
-        "createdAt": "2026-11-28T08:00:00Z",
-        "processedAt": "2026-11-28T08:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "FULFILLED" if packages else "UNFULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": _money("640.00"),
-        "totalPriceSet": _money("640.00"),
-        "shippingAddress": {"zip": postcode, "countryCodeV2": "ZA"},
-        "lineItems": {"nodes": [{"name": item, "quantity": 1, "unfulfilledQuantity": 0 if packages else 1}]},
-        "fulfillmentOrders": {
-            "nodes": [{"status": "CLOSED" if packages else "OPEN", "deliveryMethod": {"methodType": "SHIPPING"}}]
-        },
-        "fulfillments": packages,
-        "refunds": [],
-    }
+    return build.order(
+        f"#FB-{number}",
+        email=EMAIL,
+        zip_code=postcode,
+        country="ZA",
+        items=item,
+        packages=packages,
+        amount="640.00",
+        currency="ZAR",
+        id_prefix="71",
+        ordered_at="2026-11-28T08:00:00Z",
+    )
 
 
 # Fynbos & Brass, Stellenbosch (en-ZA, ZAR, four-digit postcodes), today Wednesday 9 December 2026.

@@ -23,58 +23,35 @@ import pytest
 from agent.playbook.physical_check import physical_check_asked
 from agent.playbook.understand import extract_details
 from shopify.names import NameFormat
+from tests import store_builders as build
 from tests.server_helpers import replies, write_store
 
 
-def _money(amount: str, currency: str) -> dict[str, Any]:
-    return {"shopMoney": {"amount": amount, "currencyCode": currency}}
-
-
 def _event(status: str, when: str, message: str, city: str | None, country: str) -> dict[str, Any]:
-    return {"status": status, "happenedAt": when, "message": message, "city": city, "country": country}
+    return build.event(status, when, message, city, country=country)
 
 
 def _package(carrier: str, number: str, items: list[str], status: str, events: list[dict[str, Any]], **extra: Any):
-    package: dict[str, Any] = {
-        "status": "SUCCESS",
-        "displayStatus": status,
-        "createdAt": "2026-11-30T15:00:00Z",
-        "inTransitAt": "2026-11-30T20:00:00Z",
-        "estimatedDeliveryAt": None,
-        "deliveredAt": None,
-        "trackingInfo": [{"company": carrier, "number": number, "url": None}],
-        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": item}} for item in items]},
-        "events": {"nodes": events},
-    }
-    return package | extra
+    return build.package(items, carrier, number, status=status, events=events) | extra
 
 
 def _order(
     name: str, email: str, zip_code: str, country: str, currency: str, packages: list[dict[str, Any]], *unshipped: str
 ):
     items = [line["lineItem"]["name"] for p in packages for line in p["fulfillmentLineItems"]["nodes"]]
-    lines = [{"name": item, "quantity": 1, "unfulfilledQuantity": 0} for item in items]
-    lines += [{"name": item, "quantity": 1, "unfulfilledQuantity": 1} for item in unshipped]
-    return {
-        "id": f"gid://shopify/Order/91{''.join(c for c in name if c.isdigit())}",
-        "name": name,
-        "email": email,
-        "createdAt": "2026-11-28T15:00:00Z",
-        "processedAt": "2026-11-28T15:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "PARTIALLY_FULFILLED" if unshipped else "FULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": _money("180.00", currency),
-        "totalPriceSet": _money("180.00", currency),
-        "shippingAddress": {"zip": zip_code, "countryCodeV2": country},
-        "lineItems": {"nodes": lines},
-        "fulfillmentOrders": {
-            "nodes": [{"status": "OPEN" if unshipped else "CLOSED", "deliveryMethod": {"methodType": "SHIPPING"}}]
-        },
-        "fulfillments": packages,
-        "refunds": [],
-    }
+    return build.order(
+        name,
+        email=email,
+        zip_code=zip_code,
+        country=country,
+        items=items,
+        waiting=unshipped,
+        packages=packages,
+        amount="180.00",
+        currency=currency,
+        id_prefix="91",
+        shipped=True,
+    )
 
 
 def _delivered(carrier: str, number: str, items: list[str], when: str, note: str, city: str, country: str):

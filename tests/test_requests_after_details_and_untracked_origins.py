@@ -22,50 +22,32 @@ import pytest
 from agent.playbook import understand
 from agent.playbook.acts import ACTS, ActReading
 from shopify.domain import Fulfillment, Shop, TrackingInfo
+from tests import store_builders as build
 from tests.server_helpers import replies, write_store
 from tools.views import package_view
 
 
-def _money(amount: str) -> dict[str, Any]:
-    return {"shopMoney": {"amount": amount, "currencyCode": "USD"}}
-
-
 def _package(status: str, item: str, tracking: tuple[str, str] | None = None, **extra: Any) -> dict[str, Any]:
-    package: dict[str, Any] = {
-        "status": "SUCCESS",
-        "displayStatus": status,
-        "createdAt": "2026-11-30T16:00:00Z",
-        "inTransitAt": "2026-11-30T21:00:00Z",
-        "estimatedDeliveryAt": None,
-        "deliveredAt": None,
-        "trackingInfo": [{"company": tracking[0], "number": tracking[1], "url": None}] if tracking else [],
-        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": item}}]},
-        "events": {"nodes": []},
-    }
-    return package | extra
+    packed = build.package(
+        item, *(tracking or ()), status=status, created_at="2026-11-30T16:00:00Z", in_transit_at="2026-11-30T21:00:00Z"
+    )
+    return packed | extra
 
 
 def _order(name: str, email: str, zip_code: str, packages: list[dict[str, Any]], method: str = "SHIPPING") -> dict:
     items = [p["fulfillmentLineItems"]["nodes"][0]["lineItem"]["name"] for p in packages]
-    digits = re.sub(r"\D", "", name)
-    return {
-        "id": f"gid://shopify/Order/91{digits}",
-        "name": name,
-        "email": email,
-        "createdAt": "2026-11-28T16:00:00Z",
-        "processedAt": "2026-11-28T16:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "FULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": _money("120.00"),
-        "totalPriceSet": _money("120.00"),
-        "shippingAddress": {"zip": zip_code, "countryCodeV2": "US"},
-        "lineItems": {"nodes": [{"name": i, "quantity": 1, "unfulfilledQuantity": 0} for i in items]},
-        "fulfillmentOrders": {"nodes": [{"status": "CLOSED", "deliveryMethod": {"methodType": method}}]},
-        "fulfillments": packages,
-        "refunds": [],
-    }
+    return build.order(
+        name,
+        email=email,
+        zip_code=zip_code,
+        items=items,
+        packages=packages,
+        amount="120.00",
+        id_prefix="91",
+        ordered_at="2026-11-28T16:00:00Z",
+        method=method,
+        shipped=True,
+    )
 
 
 _DELIVERED = {"status": "DELIVERED", "happenedAt": "2026-12-03T20:00:00Z", "message": "Delivered, porch", "city": None}

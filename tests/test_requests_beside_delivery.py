@@ -16,48 +16,16 @@ from typing import Any
 import pytest
 
 from agent.playbook.understand import items_as_the_order, subject_as_the_order
+from tests import store_builders as build
 from tests.server_helpers import replies
 
 
-def _money(amount: str, currency: str) -> dict[str, Any]:
-    return {"shopMoney": {"amount": amount, "currencyCode": currency}}
-
-
 def _package(carrier: str, number: str, item: str, **extra: Any) -> dict[str, Any]:
-    package: dict[str, Any] = {
-        "status": "SUCCESS",
-        "displayStatus": "IN_TRANSIT",
-        "createdAt": "2026-11-30T15:00:00Z",
-        "inTransitAt": "2026-11-30T20:00:00Z",
-        "estimatedDeliveryAt": None,
-        "deliveredAt": None,
-        "trackingInfo": [{"company": carrier, "number": number, "url": None}],
-        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": item}}]},
-        "events": {"nodes": []},
-    }
-    return package | extra
+    return build.package(item, carrier, number) | extra  # `events=` here is the whole field, as Shopify gives it
 
 
 def _order(name: str, email: str, currency: str, item: str, package: dict[str, Any]) -> dict[str, Any]:
-    digits = re.sub(r"\D", "", name)
-    return {
-        "id": f"gid://shopify/Order/77{digits}",
-        "name": name,
-        "email": email,
-        "createdAt": "2026-11-28T15:00:00Z",
-        "processedAt": "2026-11-28T15:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "FULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": _money("64.00", currency),
-        "totalPriceSet": _money("64.00", currency),
-        "shippingAddress": {"zip": "97214", "countryCodeV2": "US"},
-        "lineItems": {"nodes": [{"name": item, "quantity": 1, "unfulfilledQuantity": 0}]},
-        "fulfillmentOrders": {"nodes": [{"status": "CLOSED", "deliveryMethod": {"methodType": "SHIPPING"}}]},
-        "fulfillments": [package],
-        "refunds": [],
-    }
+    return build.order(name, email=email, zip_code="97214", currency=currency, items=item, packages=[package])
 
 
 def _delayed(carrier: str, number: str, item: str, eta: str, note: str) -> dict[str, Any]:

@@ -20,43 +20,27 @@ import pytest
 from agent.playbook.service_change import service_change_asked
 from agent.playbook.understand import extract_details, firm_yes, meaning_asked, offer_answer, order_numbers
 from shopify.names import NameFormat
+from tests import store_builders as build
 from tests.server_helpers import turns as _turns
 from tests.server_helpers import write_store
 
 
 def _package(status: str, carrier: str, number: str, item: str, event: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {
-        "status": "SUCCESS",
-        "displayStatus": status,
-        "createdAt": "2026-11-30T15:00:00Z",
-        "inTransitAt": "2026-11-30T20:00:00Z",
-        "estimatedDeliveryAt": None,
-        "deliveredAt": None,
-        "trackingInfo": [{"company": carrier, "number": number, "url": None}],
-        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": item}}]},
-        "events": {"nodes": [event]},
-    } | extra
+    return build.package(item, carrier, number, status=status, events=[event], **extra)
 
 
 def _order(number: str, email: str, item: str, package: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": f"gid://shopify/Order/99{number}",
-        "name": f"#{number}-PP",
-        "email": email,
-        "createdAt": "2026-11-28T15:00:00Z",
-        "processedAt": "2026-11-28T15:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "FULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": {"shopMoney": {"amount": "48.00", "currencyCode": "CAD"}},
-        "totalPriceSet": {"shopMoney": {"amount": "48.00", "currencyCode": "CAD"}},
-        "shippingAddress": {"zip": "A0G 4M0", "countryCodeV2": "CA"},
-        "lineItems": {"nodes": [{"name": item, "quantity": 1, "unfulfilledQuantity": 0}]},
-        "fulfillmentOrders": {"nodes": [{"status": "CLOSED", "deliveryMethod": {"methodType": "SHIPPING"}}]},
-        "fulfillments": [package],
-        "refunds": [],
-    }
+    return build.order(
+        f"#{number}-PP",
+        email=email,
+        zip_code="A0G 4M0",
+        country="CA",
+        items=item,
+        packages=[package],
+        amount="48.00",
+        currency="CAD",
+        id_prefix="99",
+    )
 
 
 _DELIVERED = {"status": "DELIVERED", "happenedAt": "2026-12-03T19:10:00Z", "message": "Left at back porch",

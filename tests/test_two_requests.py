@@ -20,57 +20,34 @@ from typing import Any
 
 import pytest
 
+from tests import store_builders as build
 from tests.server_helpers import replies
 
 EMAIL = "rue@example.com"
 
 
-def _money(amount: str) -> dict[str, Any]:
-    return {"shopMoney": {"amount": amount, "currencyCode": "USD"}}
-
-
 def _package(carrier: str, number: str, items: list[str], status: str = "IN_TRANSIT", **extra: Any) -> dict[str, Any]:
-    package: dict[str, Any] = {
-        "status": "SUCCESS",
-        "displayStatus": status,
-        "createdAt": "2026-11-30T15:00:00Z",
-        "inTransitAt": None if status == "LABEL_PRINTED" else "2026-11-30T20:00:00Z",
-        "estimatedDeliveryAt": None,
-        "deliveredAt": None,
-        "trackingInfo": [{"company": carrier, "number": number, "url": None}],
-        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": i}} for i in items]},
-        "events": {"nodes": []},
-    }
-    return package | extra
+    moving = None if status == "LABEL_PRINTED" else build.MOVING_AT
+    return build.package(items, carrier, number, status=status, in_transit_at=moving) | extra
 
 
 def _delivered(carrier: str, number: str, items: list[str], when: str) -> dict[str, Any]:
-    event = {"status": "DELIVERED", "happenedAt": when, "message": "Left at front door", "city": "Boulder"}
+    event = build.event("DELIVERED", when, "Left at front door", "Boulder")
     return _package(carrier, number, items, "DELIVERED", deliveredAt=when, events={"nodes": [event]})
 
 
 def _order(name: str, packages: list[dict[str, Any]], shipped: list[str], waiting: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
-    lines = [{"name": i, "quantity": 1, "unfulfilledQuantity": 0} for i in shipped]
-    lines += [{"name": i, "quantity": 1, "unfulfilledQuantity": 1} for i in waiting]
-    methods = [{"status": "CLOSED" if shipped else "OPEN", "deliveryMethod": {"methodType": "SHIPPING"}}]
-    return {
-        "id": f"gid://shopify/Order/88{name[1:]}",
-        "name": name,
-        "email": EMAIL,
-        "createdAt": "2026-11-28T15:00:00Z",
-        "processedAt": "2026-11-28T15:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "FULFILLED" if shipped else "UNFULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": _money("80.00"),
-        "totalPriceSet": _money("80.00"),
-        "shippingAddress": {"zip": "80302", "countryCodeV2": "US"},
-        "lineItems": {"nodes": lines},
-        "fulfillmentOrders": {"nodes": methods},
-        "fulfillments": packages,
-        "refunds": [],
-    }
+    return build.order(
+        name,
+        email=EMAIL,
+        zip_code="80302",
+        items=shipped,
+        waiting=waiting,
+        packages=packages,
+        amount="80.00",
+        id_prefix="88",
+        shipped=bool(shipped),
+    )
 
 
 # Gullrock Outfitters, Boulder (en-US, USD), today Monday, December 7, 2026.

@@ -8,7 +8,6 @@ offer in pictures and sounds. Several wordings each; no eval store's messages.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from agent.playbook.understand import _exact_acts, detect_intent, foreign_shop, 
 from agent.service import Lumen
 from config import Settings
 from shopify.names import NameFormat
+from tests import store_builders as build
 from tests.server_helpers import write_store
 
 EMAIL = "rowan@example.com"
@@ -26,43 +26,29 @@ TODAY = "2026-12-07T18:00:00Z"  # Monday, December 7, 2026, 10:00 in Bend
 
 
 def _package(carrier: str, number: str, item: str, quantity: int = 1, **extra: Any) -> dict[str, Any]:
-    package: dict[str, Any] = {
-        "status": "SUCCESS",
-        "displayStatus": "IN_TRANSIT",
-        "createdAt": "2026-12-01T17:00:00Z",
-        "inTransitAt": "2026-12-01T23:00:00Z",
-        "estimatedDeliveryAt": None,
-        "deliveredAt": None,
-        "trackingInfo": [{"company": carrier, "number": number, "url": None}],
-        "fulfillmentLineItems": {"nodes": [{"quantity": quantity, "lineItem": {"name": item}}]},
-        "events": {"nodes": []},
-    }
-    return package | extra
+    return (
+        build.package(
+            [(item, quantity)], carrier, number, created_at="2026-12-01T17:00:00Z", in_transit_at="2026-12-01T23:00:00Z"
+        )
+        | extra
+    )
 
 
-def _event(status: str, when: str, message: str, city: str | None = None) -> dict[str, Any]:
-    return {"status": status, "happenedAt": when, "message": message, "city": city}
+_event = build.event
 
 
 def _order(name: str, items: list[tuple[str, int]], packages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "id": f"gid://shopify/Order/88{re.sub(r'[^0-9]', '', name)}",
-        "name": name,
-        "email": EMAIL,
-        "createdAt": "2026-11-29T17:00:00Z",
-        "processedAt": "2026-11-29T17:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "FULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": {"shopMoney": {"amount": "149.00", "currencyCode": "USD"}},
-        "totalPriceSet": {"shopMoney": {"amount": "149.00", "currencyCode": "USD"}},
-        "shippingAddress": {"zip": "97701", "countryCodeV2": "US"},
-        "lineItems": {"nodes": [{"name": n, "quantity": q, "unfulfilledQuantity": 0} for n, q in items]},
-        "fulfillmentOrders": {"nodes": [{"status": "CLOSED", "deliveryMethod": {"methodType": "SHIPPING"}}]},
-        "fulfillments": packages,
-        "refunds": [],
-    }
+    return build.order(
+        name,
+        email=EMAIL,
+        zip_code="97701",
+        items=items,
+        packages=packages,
+        amount="149.00",
+        id_prefix="88",
+        ordered_at="2026-11-29T17:00:00Z",
+        shipped=True,
+    )
 
 
 _SIDE_DOOR = _event("DELIVERED", "2026-12-04T22:15:00Z", "Delivered - Left at side door", "Bend")
