@@ -19,6 +19,7 @@ from agent.dates_said import Deadline, deadline_days, deadline_named, easter_sun
 from agent.grounding import Evidence, ungrounded
 from agent.service import Lumen
 from config import Settings
+from tests import store_builders as build
 
 MONDAY = date(2026, 12, 7)
 SATURDAY = date(2026, 12, 12)
@@ -93,36 +94,24 @@ def test_easter_sunday_is_computed(year: int, sunday: date) -> None:
 
 def _store(locale: str, timezone: str, currency: str, eta: str) -> dict[str, Any]:
     """One shop, today Monday 7 December 2026, with an order whose carrier estimates `eta`."""
-    package: dict[str, Any] = {
-        "status": "SUCCESS",
-        "displayStatus": "IN_TRANSIT",
-        "createdAt": "2026-12-02T15:00:00Z",
-        "inTransitAt": "2026-12-02T20:00:00Z",
-        "estimatedDeliveryAt": eta,
-        "deliveredAt": None,
-        "trackingInfo": [{"company": "UPS", "number": "1Z5150QX", "url": None}],
-        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": "Walnut Chopping Board"}}]},
-        "events": {"nodes": []},
-    }
-    order = {
-        "id": "gid://shopify/Order/995150",
-        "name": "#5150",
-        "email": "kit@example.com",
-        "createdAt": "2026-12-01T15:00:00Z",
-        "processedAt": "2026-12-01T15:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "FULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": {"shopMoney": {"amount": "42.00", "currencyCode": currency}},
-        "shippingAddress": {"zip": "02139", "countryCodeV2": "US"},
-        "lineItems": {"nodes": [{"name": "Walnut Chopping Board", "quantity": 1, "unfulfilledQuantity": 0}]},
-        "fulfillmentOrders": {"nodes": [{"status": "CLOSED", "deliveryMethod": {"methodType": "SHIPPING"}}]},
-        "fulfillments": [package],
-        "refunds": [],
-    }
-    shop = {"name": "Millbrook Woodworks", "ianaTimezone": timezone, "currencyCode": currency, "locale": locale}
-    return {"asOf": "2026-12-07T15:00:00Z", "shop": shop, "orders": [order]}
+    item = "Walnut Chopping Board"
+    package = build.package(
+        item, "UPS", "1Z5150QX", eta=eta, created_at="2026-12-02T15:00:00Z", in_transit_at="2026-12-02T20:00:00Z"
+    )
+    order = build.order(
+        "#5150",
+        email="kit@example.com",
+        zip_code="02139",
+        items=item,
+        packages=[package],
+        amount="42.00",
+        currency=currency,
+        id_prefix="99",
+        ordered_at="2026-12-01T15:00:00Z",
+        original_total=False,
+    )
+    shop = build.shop("Millbrook Woodworks", timezone, currency, locale=locale)
+    return build.store(shop, [order], as_of="2026-12-07T15:00:00Z")
 
 
 async def _reply(tmp_path: Path, store: dict[str, Any], message: str) -> str:

@@ -33,6 +33,7 @@ from agent.grounding import Evidence, evidence, ungrounded
 from agent.prompts import Replies
 from agent.service import Lumen
 from config import Settings
+from tests import store_builders as build
 from tests.server_helpers import make_settings, stream_with_llm
 
 MONDAY = date(2026, 12, 7)
@@ -40,49 +41,40 @@ EMAIL = "ines@example.co.uk"
 
 
 def _order(name: str, fulfillment: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": f"gid://shopify/Order/77{name[1:]}",
-        "name": name,
-        "email": EMAIL,
-        "createdAt": "2026-11-26T10:00:00Z",
-        "processedAt": "2026-11-26T10:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "FULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": {"shopMoney": {"amount": "36.00", "currencyCode": "GBP"}},
-        "shippingAddress": {"zip": "BS1 4DJ", "countryCodeV2": "GB"},
-        "lineItems": {"nodes": [{"name": "Linen Apron", "quantity": 1, "unfulfilledQuantity": 0}]},
-        "fulfillmentOrders": {"nodes": [{"status": "CLOSED", "deliveryMethod": {"methodType": "SHIPPING"}}]},
-        "fulfillments": [fulfillment],
-        "refunds": [],
-    }
+    return build.order(
+        name,
+        email=EMAIL,
+        zip_code="BS1 4DJ",
+        country="GB",
+        items="Linen Apron",
+        packages=[fulfillment],
+        amount="36.00",
+        currency="GBP",
+        ordered_at="2026-11-26T10:00:00Z",
+        original_total=False,
+    )
 
 
 def _package(number: str, eta: str | None, events: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "status": "SUCCESS",
-        "displayStatus": "IN_TRANSIT",
-        "createdAt": "2026-11-30T09:00:00Z",
-        "inTransitAt": "2026-11-30T15:00:00Z",
-        "estimatedDeliveryAt": eta,
-        "deliveredAt": None,
-        "trackingInfo": [{"company": "Royal Mail", "number": number, "url": None}],
-        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": "Linen Apron"}}]},
-        "events": {"nodes": events},
-    }
+    return build.package(
+        "Linen Apron",
+        "Royal Mail",
+        number,
+        events=events,
+        eta=eta,
+        created_at="2026-11-30T09:00:00Z",
+        in_transit_at="2026-11-30T15:00:00Z",
+    )
 
 
 def _store(locale: str, timezone: str) -> dict[str, Any]:
-    hub = {"status": "IN_TRANSIT", "happenedAt": "2026-12-03T08:00:00Z", "message": "Item received", "city": "Bristol"}
-    return {
-        "asOf": "2026-12-07T12:00:00Z",
-        "shop": {"name": "Fernbrook Linens", "ianaTimezone": timezone, "currencyCode": "GBP", "locale": locale},
-        "orders": [
-            _order("#5501", _package("RM550100GB", "2026-12-18T12:00:00Z", [])),  # estimate: Friday 18 December
-            _order("#5502", _package("RM550200GB", None, [hub])),  # no estimate at all
-        ],
-    }
+    hub = build.event("IN_TRANSIT", "2026-12-03T08:00:00Z", "Item received", "Bristol")
+    orders = [
+        _order("#5501", _package("RM550100GB", "2026-12-18T12:00:00Z", [])),  # estimate: Friday 18 December
+        _order("#5502", _package("RM550200GB", None, [hub])),  # no estimate at all
+    ]
+    shop = build.shop("Fernbrook Linens", timezone, "GBP", locale=locale)
+    return build.store(shop, orders, as_of="2026-12-07T12:00:00Z")
 
 
 @pytest.fixture

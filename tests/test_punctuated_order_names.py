@@ -35,6 +35,7 @@ from shopify.names import (
 from shopify.source import parse_now
 from storage import Database
 from sync import MirroredSource, OrderSync
+from tests import store_builders as build
 from tests.mirror_harness import Upstream
 
 # (prefix, suffix) as a shop may set them: a dot, a slash, an underscore and a suffix, a digit inside the prefix, a
@@ -64,44 +65,40 @@ def _typed(fmt: tuple[str, str], number: int) -> list[str]:
 
 # --- a store whose names carry punctuation -------------------------------------------------------------------------
 def _event(status: str, message: str, city: str) -> dict[str, Any]:
-    return {"status": status, "happenedAt": "2026-10-19T02:00:00Z", "message": message, "city": city}
+    return build.event(status, "2026-10-19T02:00:00Z", message, city)
 
 
 def _fulfilment(name: str, number: int, status: str, message: str, item: str) -> dict[str, Any]:
-    return {
-        "name": f"{name}-F1",
-        "status": "SUCCESS",
-        "displayStatus": status,
-        "createdAt": "2026-10-14T01:00:00Z",
-        "inTransitAt": "2026-10-14T05:00:00Z",
-        "deliveredAt": None,
-        "estimatedDeliveryAt": None,
-        "trackingInfo": [{"company": "Australia Post", "number": f"KP{number}0001AU", "url": None}],
-        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": item}}]},
-        "events": {"nodes": [_event(status, message, "Millbrook")]},
-    }
+    return build.package(
+        item,
+        "Australia Post",
+        f"KP{number}0001AU",
+        status=status,
+        events=[_event(status, message, "Millbrook")],
+        created_at="2026-10-14T01:00:00Z",
+        in_transit_at="2026-10-14T05:00:00Z",
+        name=f"{name}-F1",
+    )
 
 
 def _order(name: str, number: int, item: str, **extra: Any) -> dict[str, Any]:
-    order: dict[str, Any] = {
-        "id": f"gid://shopify/Order/88{number}",
-        "name": name,
-        "email": EMAIL,
-        "createdAt": "2026-10-12T01:00:00Z",
-        "processedAt": "2026-10-12T01:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "FULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": {"shopMoney": {"amount": "72.50", "currencyCode": "AUD"}},
-        "customer": {"id": CUSTOMER},
-        "shippingAddress": {"city": "Millbrook", "zip": "2612", "countryCodeV2": "AU"},
-        "lineItems": {"nodes": [{"name": item, "quantity": 1, "unfulfilledQuantity": 0}]},
-        "fulfillmentOrders": {"nodes": [{"status": "CLOSED", "deliveryMethod": {"methodType": "SHIPPING"}}]},
-        "fulfillments": [],
-        "refunds": [],
-    }
-    return order | extra
+    """Shipped, its packages given as `fulfillments=`."""
+    return build.order(
+        name,
+        email=EMAIL,
+        zip_code="2612",
+        country="AU",
+        items=item,
+        amount="72.50",
+        currency="AUD",
+        original_total=False,
+        ordered_at="2026-10-12T01:00:00Z",
+        shipped=True,
+        id=f"gid://shopify/Order/88{number}",
+        customer={"id": CUSTOMER},
+        shippingAddress={"city": "Millbrook", "zip": "2612", "countryCodeV2": "AU"},
+        **extra,
+    )
 
 
 def write_store(tmp_path: Path, fmt: tuple[str, str]) -> Path:
@@ -117,13 +114,12 @@ def write_store(tmp_path: Path, fmt: tuple[str, str]) -> Path:
         _order(third, 5103, "Billy Can Set", displayFulfillmentStatus="UNFULFILLED",
                cancelledAt="2026-10-13T01:00:00Z", displayFinancialStatus="REFUNDED",
                fulfillmentOrders={"nodes": []},
-               refunds=[{"createdAt": "2026-10-13T02:00:00Z",
-                         "totalRefundedSet": {"shopMoney": {"amount": "72.50", "currencyCode": "AUD"}}}]),
+               refunds=[build.refund("2026-10-13T02:00:00Z", "72.50", "AUD")]),
     ]  # fmt: skip
-    shop = {"name": "Kestrel Outfitters", "ianaTimezone": "Australia/Sydney", "currencyCode": "AUD",
-            "locale": "en-AU", "orderNumberFormatPrefix": fmt[0], "orderNumberFormatSuffix": fmt[1]}  # fmt: skip
+    shop = build.shop("Kestrel Outfitters", "Australia/Sydney", "AUD", locale="en-AU",
+                      orderNumberFormatPrefix=fmt[0], orderNumberFormatSuffix=fmt[1])  # fmt: skip
     path = tmp_path / "kestrel.json"
-    path.write_text(json.dumps({"shop": shop, "asOf": AS_OF, "orders": orders}), encoding="utf-8")
+    path.write_text(json.dumps(build.store(shop, orders, as_of=AS_OF)), encoding="utf-8")
     return path
 
 

@@ -20,6 +20,7 @@ from agent.playbook.understand import (
     order_numbers,
     terms_named,
 )
+from tests import store_builders as build
 from tests.server_helpers import replies as playbook_replies
 from tests.server_helpers import write_store
 
@@ -27,24 +28,26 @@ from tests.server_helpers import write_store
 
 
 def _order(number: int, zip_code: str, email: str, **extra: Any) -> dict[str, Any]:
-    order: dict[str, Any] = {
-        "id": f"gid://shopify/Order/77{number}",
-        "name": f"#{number}TAS",
-        "email": email,
-        "createdAt": "2026-11-02T01:00:00Z",
-        "processedAt": "2026-11-02T01:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "UNFULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": {"shopMoney": {"amount": "64.00", "currencyCode": "AUD"}},
-        "shippingAddress": {"city": "Hobart", "zip": zip_code, "countryCodeV2": "AU"},
-        "lineItems": {"nodes": [{"name": "Leatherwood Honey", "quantity": 2, "unfulfilledQuantity": 0}]},
-        "fulfillmentOrders": {"nodes": []},
-        "fulfillments": [],
-        "refunds": [],
-    }
-    return order | extra
+    """Unfulfilled with no fulfillment order yet; its packages and statuses given as keywords."""
+    return (
+        build.order(
+            f"#{number}TAS",
+            email=email,
+            zip_code=zip_code,
+            country="AU",
+            items=[("Leatherwood Honey", 2)],
+            amount="64.00",
+            currency="AUD",
+            ordered_at="2026-11-02T01:00:00Z",
+            original_total=False,
+            shipped=True,
+            id=f"gid://shopify/Order/77{number}",
+            displayFulfillmentStatus="UNFULFILLED",
+            fulfillmentOrders={"nodes": []},
+            shippingAddress={"city": "Hobart", "zip": zip_code, "countryCodeV2": "AU"},
+        )
+        | extra
+    )
 
 
 def _shipped(message: str, status: str = "DELAYED") -> dict[str, Any]:
