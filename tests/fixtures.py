@@ -1,5 +1,6 @@
-"""Fixtures shared by several test modules: a settable clock, an in-memory database, and the demo store served by
-the fake Shopify Admin API. Modules import the fixtures they use."""
+"""Fixtures shared by several test modules: a settable clock, an in-memory database, the database of `database_url`
+(SQLite and PostgreSQL), and the demo store served by the fake Shopify Admin API. Modules import the fixtures they use.
+A module that names the database otherwise (`store`, `db`) aliases it: `def store(database: Database) -> Database`."""
 
 from __future__ import annotations
 
@@ -38,6 +39,13 @@ async def db(clock: Clock) -> AsyncIterator[Database]:
     await database.connect()
     yield database
     await database.close()
+
+
+@pytest.fixture
+async def database(database_url: str, clock: Clock) -> AsyncIterator[Database]:
+    """The database of `database_url` (a fresh SQLite file, or PostgreSQL), connected, its time from `clock`."""
+    async with Database(database_url, clock=clock) as connected:
+        yield connected
 
 
 @pytest.fixture(scope="module")

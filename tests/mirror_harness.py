@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -156,11 +157,8 @@ def store(fake: FakeShopify) -> Iterator[FakeShopify]:
 
 
 @pytest.fixture
-async def db(database_url: str, clock: Clock) -> AsyncIterator[Database]:
-    database = Database(database_url, clock=clock)
-    await database.connect()
-    yield database
-    await database.close()
+def db(database: Database) -> Database:
+    return database
 
 
 def live_client(fake: FakeShopify) -> ShopifyAdmin:
@@ -181,6 +179,25 @@ def make_sync(db: Database, fake: FakeShopify, upstream: Upstream, **options: An
         owns_admin=True,
         **options,
     )
+
+
+@asynccontextmanager
+async def two_workers(
+    database_url: str, fake: FakeShopify, clock: Clock, upstreams: tuple[Upstream, Upstream], **first_options: Any
+) -> AsyncIterator[tuple[Database, Database, OrderSync, OrderSync]]:
+    """Two workers on one database, each with its own connection and sync (the first's with `first_options`): their
+    databases and syncs, first's first. Every sync and database is closed after."""
+    first_db, second_db = Database(database_url, clock=clock), Database(database_url, clock=clock)
+    await first_db.connect()
+    await second_db.connect()
+    first = make_sync(first_db, fake, upstreams[0], **first_options)
+    second = make_sync(second_db, fake, upstreams[1])
+    try:
+        yield first_db, second_db, first, second
+    finally:
+        for worker, database in ((first, first_db), (second, second_db)):
+            await worker.aclose()
+            await database.close()
 
 
 @pytest.fixture

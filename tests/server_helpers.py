@@ -5,11 +5,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from pydantic_ai.models import Model
 
 import server
@@ -68,6 +72,24 @@ def webhook_headers(body: bytes, topic: str, event_id: str | None, secret: str =
     if event_id:
         headers["X-Shopify-Event-Id"] = event_id
     return headers
+
+
+@contextmanager
+def served(settings: Settings, now: float, **client: Any) -> Iterator[TestClient]:
+    """The server over `settings` in a TestClient (its lifespan run), its app-proxy clock at `now` (epoch seconds)."""
+    app = server.create_app(settings)
+    with TestClient(app, **client) as test_client:
+        app.state.clock = lambda: now
+        yield test_client
+
+
+def app_over(lumen: Lumen, now: float) -> FastAPI:
+    """The server over `lumen`, its app-proxy clock at `now`, its lifespan never run: no outbox sending the hand-offs
+    a test creates."""
+    app = server.create_app(lumen=lumen)
+    app.state.lumen = lumen
+    app.state.clock = lambda: now
+    return app
 
 
 class SpySource:

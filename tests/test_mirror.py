@@ -43,6 +43,7 @@ from tests.mirror_harness import (  # noqa: F401
     make_sync,
     mirror,
     store,
+    two_workers,
     upstream_of,
 )
 from tests.server_helpers import make_settings
@@ -330,13 +331,9 @@ async def test_customers_redact_deletes_their_mirrored_orders_and_shop_redact_de
 async def test_two_workers_on_one_database_share_one_backfill_lease(
     database_url: str, store: FakeShopify, clock: Clock
 ) -> None:
-    first_db, second_db = Database(database_url, clock=clock), Database(database_url, clock=clock)
-    await first_db.connect()
-    await second_db.connect()
-    upstreams = [Upstream(store), Upstream(store)]
+    upstreams = (Upstream(store), Upstream(store))
     upstreams[0].gate = asyncio.Event()
-    first, second = make_sync(first_db, store, upstreams[0]), make_sync(second_db, store, upstreams[1])
-    try:
+    async with two_workers(database_url, store, clock, upstreams) as (_, _, first, second):
         running = asyncio.create_task(first.backfill())
         await upstreams[0].started.wait()
         assert (await second.status()).state == "backfilling"
@@ -348,10 +345,6 @@ async def test_two_workers_on_one_database_share_one_backfill_lease(
         assert (status.state, status.orders) == ("live", 12)
         # The lease was given back: the other worker reconciles next.
         assert await second.reconcile() == 0
-    finally:
-        for sync, database in ((first, first_db), (second, second_db)):
-            await sync.aclose()
-            await database.close()
 
 
 async def test_a_lease_left_by_a_worker_that_died_is_taken_over_once_it_runs_out(
@@ -381,14 +374,9 @@ async def test_a_backfill_longer_than_its_lease_renews_it_so_no_other_worker_tak
         await woken
 
     ttl = sync.service.LEASE_TTL
-    first_db, second_db = Database(database_url, clock=clock), Database(database_url, clock=clock)
-    await first_db.connect()
-    await second_db.connect()
-    upstreams = [Upstream(store), Upstream(store)]
+    upstreams = (Upstream(store), Upstream(store))
     upstreams[0].gate = asyncio.Event()
-    first = make_sync(first_db, store, upstreams[0], lease_pause=pause)
-    second = make_sync(second_db, store, upstreams[1])
-    try:
+    async with two_workers(database_url, store, clock, upstreams, lease_pause=pause) as (_, _, first, second):
         running = asyncio.create_task(first.backfill())
         await upstreams[0].started.wait()
         for _ in range(2):
@@ -403,10 +391,6 @@ async def test_a_backfill_longer_than_its_lease_renews_it_so_no_other_worker_tak
         result = await running
         assert result is not None and result.orders == 12
         assert await second.reconcile() == 0  # given back as the backfill ended
-    finally:
-        for worker, database in ((first, first_db), (second, second_db)):
-            await worker.aclose()
-            await database.close()
 
 
 async def test_200_concurrent_lookups_while_refreshes_write_all_answer(

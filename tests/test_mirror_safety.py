@@ -44,6 +44,7 @@ from tests.mirror_harness import (  # noqa: F401
     make_sync,
     mirror,
     store,
+    two_workers,
     upstream_of,
 )
 
@@ -230,11 +231,8 @@ async def test_a_reinstall_after_shop_redact_mirrors_the_shop_again_but_never_a_
 async def test_two_workers_applying_payloads_to_one_order_lose_neither_change(
     database_url: str, store: FakeShopify, clock: Clock
 ) -> None:
-    first_db, second_db = Database(database_url, clock=clock), Database(database_url, clock=clock)
-    await first_db.connect()
-    await second_db.connect()
-    first, second = make_sync(first_db, store, Upstream(store)), make_sync(second_db, store, Upstream(store))
-    try:
+    upstreams = (Upstream(store), Upstream(store))
+    async with two_workers(database_url, store, clock, upstreams) as (first_db, _, first, second):
         await first.backfill()
         inserted = await first_db.mirrored_order(ORDER_1065)
         assert inserted is not None
@@ -261,20 +259,13 @@ async def test_two_workers_applying_payloads_to_one_order_lose_neither_change(
         # Inserted by the backfill; the second worker wrote the next version, the first the one after.
         assert held.version == inserted.version + 2
         assert first.pending == frozenset() and second.pending == frozenset()
-    finally:
-        for sync, database in ((first, first_db), (second, second_db)):
-            await sync.aclose()
-            await database.close()
 
 
 async def test_a_reread_never_writes_over_a_payload_another_worker_applied_meanwhile(
     database_url: str, store: FakeShopify, clock: Clock
 ) -> None:
-    first_db, second_db = Database(database_url, clock=clock), Database(database_url, clock=clock)
-    await first_db.connect()
-    await second_db.connect()
-    first, second = make_sync(first_db, store, Upstream(store)), make_sync(second_db, store, Upstream(store))
-    try:
+    upstreams = (Upstream(store), Upstream(store))
+    async with two_workers(database_url, store, clock, upstreams) as (first_db, _, first, second):
         await first.backfill()
         before = await first.reader(ORDER_1065)  # Shopify's answer, from before the carrier event
         delivered, _earlier = await delivered_and_earlier(store)
@@ -289,10 +280,6 @@ async def test_a_reread_never_writes_over_a_payload_another_worker_applied_meanw
         held = await first_db.mirrored_order(ORDER_1065)
         assert held is not None and held.order.fulfillments[0].display_status == "DELIVERED"
         assert first.pending == {ORDER_1065}  # read again: the next read has the event from Shopify
-    finally:
-        for sync, database in ((first, first_db), (second, second_db)):
-            await sync.aclose()
-            await database.close()
 
 
 async def test_an_order_that_keeps_losing_the_race_is_read_again_instead(mirror: MirroredSource, db: Database) -> None:

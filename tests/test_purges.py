@@ -36,11 +36,8 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def store(database_url: str, clock: Clock) -> AsyncIterator[Database]:
-    database = Database(database_url, clock=clock)
-    await database.connect()
-    yield database
-    await database.close()
+def store(database: Database) -> Database:
+    return database
 
 
 async def counts(db: Database) -> dict[str, int]:

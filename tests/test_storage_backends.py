@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -29,11 +28,8 @@ CONCURRENT = 200
 
 
 @pytest.fixture
-async def store(database_url: str, clock: Clock) -> AsyncIterator[Database]:
-    database = Database(database_url, clock=clock)
-    await database.connect()
-    yield database
-    await database.close()
+def store(database: Database) -> Database:
+    return database
 
 
 def messages(*texts: str) -> str:

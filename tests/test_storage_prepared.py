@@ -5,7 +5,6 @@ and fail as SQLAlchemy fails. Every test runs on both backends (`database_url`, 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC
 
 import pytest
@@ -18,11 +17,8 @@ from tests.fixtures import T0, Clock
 
 
 @pytest.fixture
-async def store(database_url: str, clock: Clock) -> AsyncIterator[Database]:
-    database = Database(database_url, clock=clock)
-    await database.connect()
-    yield database
-    await database.close()
+def store(database: Database) -> Database:
+    return database
 
 
 async def test_a_turn_reads_the_conversation_and_settings_as_sqlalchemy_does(store: Database, clock: Clock) -> None:

@@ -15,7 +15,16 @@ from config import Settings
 from shopify.signatures import proxy_signature
 from shopify.source import OrderSourceUnavailable
 from shopify.store_file import DEMO_STORE
-from tests.server_helpers import ADMIN, API_SECRET, SpySource, make_settings, signed_query, sse_events, webhook_headers
+from tests.server_helpers import (
+    ADMIN,
+    API_SECRET,
+    SpySource,
+    make_settings,
+    served,
+    signed_query,
+    sse_events,
+    webhook_headers,
+)
 
 NOW = 1_790_000_000  # the server's clock in these tests (seconds since the epoch)
 
@@ -27,9 +36,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    app = server.create_app(settings)
-    with TestClient(app) as c:
-        app.state.clock = lambda: NOW
+    with served(settings, NOW) as c:
         yield c
 
 
@@ -182,8 +189,7 @@ def test_timestamps_within_the_window_are_accepted(client: TestClient) -> None:
 
 
 def test_the_proxy_is_closed_without_a_secret(tmp_path: Path) -> None:
-    with TestClient(server.create_app(make_settings(tmp_path, lumen_shopify_api_secret=None))) as client:
-        client.app.state.clock = lambda: NOW
+    with served(make_settings(tmp_path, lumen_shopify_api_secret=None), NOW) as client:
         response = client.post(f"/proxy/api/chat?{signed_query(proxy_params())}", json={"message": "hi"})
         assert response.status_code == 401
         assert "LUMEN_SHOPIFY_API_SECRET" in response.json()["detail"]
@@ -191,8 +197,7 @@ def test_the_proxy_is_closed_without_a_secret(tmp_path: Path) -> None:
 
 def test_a_request_signed_for_another_shop_is_refused(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, shopify_shop="harbor-and-pine.myshopify.com")
-    with TestClient(server.create_app(settings)) as client:
-        client.app.state.clock = lambda: NOW
+    with served(settings, NOW) as client:
         ours = signed_query(proxy_params())
         assert client.post(f"/proxy/api/chat?{ours}", json={"message": "hi"}).status_code == 200
         theirs = signed_query(proxy_params(shop="someone-else.myshopify.com"))

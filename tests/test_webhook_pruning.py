@@ -8,7 +8,6 @@ longer grows without end. On SQLite and on the PostgreSQL the suite starts; time
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,11 +21,8 @@ from tests.server_helpers import make_settings
 
 
 @pytest.fixture
-async def db(database_url: str, clock: Clock) -> AsyncIterator[Database]:
-    database = Database(database_url, clock=clock)
-    await database.connect()
-    yield database
-    await database.close()
+def db(database: Database) -> Database:
+    return database
 
 
 async def kept(db: Database) -> set[str]:

@@ -297,9 +297,8 @@ async def test_a_message_sent_while_a_new_conversation_streams_its_first_turn_wa
 
 
 @pytest.fixture
-async def store(database_url: str, clock: Clock) -> AsyncIterator[Database]:
-    async with Database(database_url, clock=clock) as database:
-        yield database
+def store(database: Database) -> Database:
+    return database
 
 
 async def test_a_lease_is_one_holders_until_it_expires(store: Database, clock: Clock) -> None:

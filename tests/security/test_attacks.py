@@ -22,7 +22,7 @@ from shopify.auth import OAuthApp
 from shopify.store_file import DEMO_STORE
 from tests.fixtures import TOKEN
 from tests.mirror_harness import Upstream
-from tests.server_helpers import ADMIN, API_SECRET, make_settings, signed_query, webhook_headers
+from tests.server_helpers import ADMIN, API_SECRET, make_settings, served, signed_query, webhook_headers
 
 NOW = 1_790_000_000  # the app-proxy clock in these tests (seconds since the epoch)
 PREVIOUS_SECRET = "shpss_the_secret_before_the_rotation"
@@ -42,9 +42,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    app = server.create_app(settings)
-    with TestClient(app) as c:
-        app.state.clock = lambda: float(NOW)  # a float, as time.time() is
+    with served(settings, float(NOW)) as c:  # a float, as time.time() is
         yield c
 
 

@@ -25,7 +25,6 @@ from pydantic_ai.models.test import TestModel
 from pydantic_ai.usage import RunUsage
 from pydantic_core import to_jsonable_python
 
-import server
 from agent.service import Lumen
 from config import Settings
 from outbox import EscalationService, MailSettings
@@ -34,7 +33,7 @@ from shopify.domain import Order
 from storage import Database
 from storage.schema import conversations
 from tests.fixtures import T0, Clock
-from tests.server_helpers import make_settings, signed_query
+from tests.server_helpers import app_over, make_settings, signed_query
 from tools.context import SessionState, ToolContext
 from tools.escalate import escalate
 from tools.find_order import find_order
@@ -74,16 +73,8 @@ class CountingSource:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def store(database_url: str, clock: Clock) -> AsyncIterator[Database]:
-    database = Database(database_url, clock=clock)
-    await database.connect()
-    yield database
-    await database.close()
+def store(database: Database) -> Database:
+    return database
 
 
 def typed(deps: ToolContext, *texts: str) -> RunContext[ToolContext]:
@@ -296,9 +287,7 @@ async def http(store: Database, tmp_path: Path) -> AsyncIterator[tuple[httpx.Asy
     """The server over the real database, its source counting lookups; the app-proxy clock set to PROXY_NOW."""
     source = CountingSource()
     lumen = Lumen(make_settings(tmp_path), source, store)  # type: ignore[arg-type]
-    app = server.create_app(lumen=lumen)
-    app.state.lumen = lumen  # no lifespan: no outbox sending the hand-offs these tests create
-    app.state.clock = lambda: PROXY_NOW
+    app = app_over(lumen, PROXY_NOW)
     transport = httpx.ASGITransport(app=app, client=("203.0.113.20", 5000))
     async with httpx.AsyncClient(transport=transport, base_url="http://lumen.test") as client:
         yield client, source

@@ -39,7 +39,9 @@ from tests.server_helpers import (
     ADMIN,
     ADMIN_TOKEN,
     SpySource,
+    app_over,
     make_settings,
+    served,
     signed_query,
     sse_events,
     webhook_headers,
@@ -63,9 +65,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    app = server.create_app(settings)
-    with TestClient(app) as c:
-        app.state.clock = lambda: NOW
+    with served(settings, NOW) as c:
         yield c
 
 
@@ -232,9 +232,7 @@ async def lumen_app(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[ht
     lumen.db.clock = lambda: T0
     spy = SpySource(lumen.source)
     lumen.source = spy
-    app = server.create_app(lumen=lumen)
-    app.state.lumen = lumen
-    app.state.clock = lambda: NOW
+    app = app_over(lumen, NOW)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://lumen.test") as http:
             yield http, lumen, spy
@@ -315,8 +313,7 @@ def _bad_requests(client: TestClient) -> Iterator[tuple[str, Any]]:
 
 def test_nul_and_lone_surrogates_are_refused_on_every_database(database_url: str, tmp_path: Path) -> None:
     settings = make_settings(tmp_path, lumen_database_url=database_url)
-    with TestClient(server.create_app(settings), raise_server_exceptions=False) as client:
-        client.app.state.clock = lambda: NOW
+    with served(settings, NOW, raise_server_exceptions=False) as client:
         answers = {label: response.status_code for label, response in _bad_requests(client)}
         assert {label for label, status in answers.items() if not 400 <= status < 500} == set(), answers
         assert client.get("/healthz").status_code == 200

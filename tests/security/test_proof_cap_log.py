@@ -13,7 +13,6 @@ import asyncio
 import dataclasses
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -27,16 +26,8 @@ CAP_WARNING = "reached its limit of"
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def store(database_url: str, clock: Clock) -> AsyncIterator[Database]:
-    database = Database(database_url, clock=clock)
-    await database.connect()
-    yield database
-    await database.close()
+def store(database: Database) -> Database:
+    return database
 
 
 async def guess_from_everywhere(guard: AttemptGuard, number: str, count: int, label: str) -> Counter[str]:

@@ -28,7 +28,7 @@ from shopify import FixtureStore
 from storage import Database
 from tests.fixtures import Clock
 from tests.security.test_limits import BURST, PROXY_NOW, TRACKING_1042, answered, proxied
-from tests.server_helpers import make_settings
+from tests.server_helpers import app_over, make_settings
 from tools.guard import Limits
 
 SHOPIFY_EGRESS = "198.18.0.7"  # the address the merchant's proxy sees: Shopify's, shared by every shopper
@@ -49,9 +49,7 @@ async def store(database_url: str) -> AsyncIterator[Database]:
 
 def app_for(store: Database, tmp_path: Path, hops: int) -> server.FastAPI:
     lumen = Lumen(make_settings(tmp_path, lumen_proxy_hops=hops), FixtureStore(), store)
-    app = server.create_app(lumen=lumen)
-    app.state.lumen = lumen  # no lifespan: no outbox sending the hand-offs these tests create
-    app.state.clock = lambda: PROXY_NOW
+    app = app_over(lumen, PROXY_NOW)
     return app
 
 

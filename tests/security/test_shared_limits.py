@@ -28,7 +28,6 @@ import server
 from agent.service import Lumen
 from shopify import FixtureStore
 from storage import Database
-from tests.fixtures import Clock
 from tests.security.test_limits import (
     BURST,
     PROXY_NOW,
@@ -39,7 +38,7 @@ from tests.security.test_limits import (
     proxied,
     typed,
 )
-from tests.server_helpers import make_settings
+from tests.server_helpers import app_over, make_settings
 from tools.find_order import find_order
 from tools.guard import Limits
 
@@ -51,25 +50,15 @@ OWNER_EMAIL = "jordan.lee@example.com"  # the demo store's #1042 (tests/security
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def store(database_url: str, clock: Clock) -> AsyncIterator[Database]:
-    database = Database(database_url, clock=clock)
-    await database.connect()
-    yield database
-    await database.close()
+def store(database: Database) -> Database:
+    return database
 
 
 @pytest.fixture
 async def client(store: Database, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     """The server over the real database; its app-proxy clock at PROXY_NOW; every request from Shopify's address."""
     lumen = Lumen(make_settings(tmp_path), FixtureStore(), store)
-    app = server.create_app(lumen=lumen)
-    app.state.lumen = lumen  # no lifespan: no outbox sending the hand-offs these tests create
-    app.state.clock = lambda: PROXY_NOW
+    app = app_over(lumen, PROXY_NOW)
     transport = httpx.ASGITransport(app=app, client=SHOPIFY_PEER)
     async with httpx.AsyncClient(transport=transport, base_url="http://lumen.test") as http:
         yield http
