@@ -67,7 +67,14 @@ from evals.fakes.shopify_bulk import (
     jsonl,
     timestamp,
 )
-from evals.fakes.shopify_search import Term, parse_search, parse_time, search_orders, updated_at
+from evals.fakes.shopify_search import (
+    Term,
+    connection_nodes,
+    parse_search,
+    parse_time,
+    search_orders,
+    updated_at,
+)
 from evals.fakes.shopify_webhooks import TOPICS, Delivery, WebhookSender
 from shopify.auth import parse_scopes
 from shopify.names import NameFormat, inferred_name_format
@@ -314,16 +321,6 @@ def actual_cost(selections: list[Selection], data: dict[str, Any]) -> int:
 # --- projection: answer only what was selected, the way Shopify shapes it ----------------------------------------
 
 
-def _connection_nodes(value: Any) -> list[Any]:
-    if isinstance(value, list):
-        return value
-    if not isinstance(value, dict):
-        return []
-    if "nodes" in value:
-        return list(value["nodes"] or [])
-    return [edge.get("node") for edge in value.get("edges") or []]
-
-
 def _event_time(node: Any) -> str:
     return str((node or {}).get("happenedAt") or "")
 
@@ -402,7 +399,7 @@ def project(sel: Selection, value: Any, ctx: _Context | None = None, path: tuple
         return value
     size = sel.page_size
     if sel.is_connection:
-        every = _connection_nodes(value)
+        every = connection_nodes(value)
         if sel.name == "events":
             # Fulfillment events are sorted by HAPPENED_AT; `reverse: true` is how a client asks for newest first.
             every = sorted(every, key=_event_time, reverse=bool(sel.args.get("reverse")))

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 
-def _connection_nodes(value: Any) -> list[Any]:
+def connection_nodes(value: Any) -> list[Any]:
+    """The nodes of a connection however it is written: a list, `{"nodes": [...]}` or `{"edges": [{"node": ...}]}`."""
     if isinstance(value, list):
         return value
     if not isinstance(value, dict):
@@ -154,10 +155,10 @@ def updated_at(order: dict[str, Any]) -> str:
     if order.get("updatedAt"):
         return str(order["updatedAt"])
     times = [order.get(k) for k in ("createdAt", "processedAt", "cancelledAt", "closedAt")]
-    for package in _connection_nodes(order.get("fulfillments")):
+    for package in connection_nodes(order.get("fulfillments")):
         times += [package.get(k) for k in ("createdAt", "inTransitAt", "deliveredAt")]
-        times += [event.get("happenedAt") for event in _connection_nodes(package.get("events"))]
-    times += [refund.get("createdAt") for refund in _connection_nodes(order.get("refunds"))]
+        times += [event.get("happenedAt") for event in connection_nodes(package.get("events"))]
+    times += [refund.get("createdAt") for refund in connection_nodes(order.get("refunds"))]
     parsed = [(moment, str(text)) for text in times if text and (moment := parse_time(text)) is not None]
     return max(parsed)[1] if parsed else ""
 
