@@ -8,6 +8,7 @@ Every shop, order, customer and product here is invented for these tests.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +77,64 @@ async def test_a_wrong_longer_postcode_finds_nothing_and_names_no_order(za_shop:
     said = await talk("5202 13999", store=za_shop)
     assert "Tide Goggles" not in said.replies[0]
     assert "5202" not in said.replies[0]  # the miss reads as the number typed as the order: no hint it exists
+
+
+# --- asking for the order sooner by its number, and what "delivered" means to one who hasn't got it -----------------
+@pytest.mark.parametrize(
+    "message",
+    [
+        "can you make 5201 come faster please, I move out on Saturday",
+        "could u get #5201 here sooner?? kit.marlow@example.net",
+        "pls speed up KB5201, it's a birthday present",
+    ],
+)
+async def test_asking_for_an_order_named_by_its_number_to_come_sooner_offers_the_team(
+    za_shop: Path, message: str
+) -> None:
+    turns = [message] if "@" in message else [message, "8001"]
+    said = await talk(*turns, store=za_shop)
+    reply = said.replies[-1]
+    assert "UPS" in reply  # the status, as the data says it
+    assert "support team" in reply and "sooner" in reply  # what Lumen can't do, and the team offered
+
+
+def _delivered_first_order(path: Path) -> Path:
+    """The shop with its first order's parcel recorded as delivered by the carrier."""
+    store = json.loads(path.read_text(encoding="utf-8"))
+    parcel = store["orders"][0]["fulfillments"][0]
+    parcel["displayStatus"] = "DELIVERED"
+    parcel["deliveredAt"] = "2026-09-12T10:15:00Z"
+    parcel["events"]["nodes"].append(
+        {"status": "DELIVERED", "happenedAt": "2026-09-12T10:15:00Z", "message": "Delivered", "city": "Cape Town",
+         "province": None, "country": None}
+    )  # fmt: skip
+    path.write_text(json.dumps(store), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what does delivered even mean if i don't have it",
+        "so what does 'delivered' mean? I never got it",
+        "what is delivered supposed to mean when there's nothing here, i didn't receive it",
+    ],
+)
+async def test_what_delivered_means_to_a_shopper_without_the_parcel_says_what_lumen_cannot_confirm(
+    za_shop: Path, question: str
+) -> None:
+    said = await talk("5201 8001", question, store=_delivered_first_order(za_shop))
+    assert "delivered" in said.replies[1].lower()
+    assert "can't confirm" in said.replies[1] and "support team" in said.replies[1]
+
+
+async def test_what_delivered_means_asked_alone_is_the_meaning_alone(za_shop: Path) -> None:
+    said = await talk("5201 8001", "what does delivered mean", store=_delivered_first_order(za_shop))
+    assert "can't confirm" not in said.replies[1] and "support team" not in said.replies[1]
+
+
+async def test_the_postcode_kept_after_reading_the_other_way_is_the_one_that_proved_the_order(za_shop: Path) -> None:
+    said = await talk("5202 13001", "ok and which items are in it?", store=za_shop)
+    assert "Tide Goggles No. 1" in said.replies[0]
+    later = _find_calls(said, 1)
+    assert later and all(call.get("postal_code") == "13001" for call in later)
