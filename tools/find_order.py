@@ -230,9 +230,9 @@ class _OtherWay(NamedTuple):
 async def _read_the_other_way(
     deps: ToolContext, number: str, email: str | None, postal_code: str | None, orders: list[Order]
 ) -> _OtherWay | None:
-    """ "2480 5201" where postcodes and order numbers both have four digits: which is which only the shop's orders
-    tell. When the number given as the order names none, and both are bare digits of one length, the postcode is
-    tried as the order and the number as its postcode, within the same attempt.
+    """ "2480 5201" where postcodes and order numbers both have four digits, or "6607 30017" where the order went
+    abroad: which is which only the shop's orders tell. When the number given as the order names none, and both are
+    bare digits, the postcode is tried as the order and the number as its postcode, within the same attempt.
 
     Still one guess per attempt: the first reading proved nothing (no such order), so only the second one guesses,
     and the attempt counts against both readings' order and postcode keys. A number that names an order is never
@@ -242,9 +242,10 @@ async def _read_the_other_way(
     if orders or not postal_code or not number.isdigit():
         return None
     code = normalize_postal_code(postal_code)
-    if not code.isdigit() or len(code) != len(number) or code == number:
-        # Of two lengths ("2017 98101") the shape already told which is which (`understand._order_of_two`); only
-        # numbers alike leave it to the shop's orders, so no other miss costs a second lookup.
+    if not code.isdigit() or code == number:
+        # Of two lengths ("2017 98101") the shape told which is which only for the shop's own country's postcodes
+        # (`understand._order_of_two`): an order shipped to a neighbour with longer codes ("6322 10005" in a South
+        # African shop, to Windhoek) is the other reading, which the shop's orders tell the same way.
         return None
     keys = _keys(deps, number=code, email=email, postal_code=number)
     if not await _room(deps, keys):

@@ -928,6 +928,11 @@ class Composer:
             words = dict(intent.status_words) if intent is not None else {}
             said = " or ".join(f'"{words.get(c, c.replace("_", " ").lower())}"' for c in unseen)
             meaning.text = self.join(self.r.say("meaning_unseen.text", statuses=said), meaning.text)
+        if intent is not None and intent.not_received and any(p.delivered for p in result.packages):
+            # "What does delivered mean if I don't have it?": the meaning, then that Lumen can't see where the parcel
+            # is, and the team, as for any delivered parcel the shopper hasn't got.
+            meaning.text = self.join(meaning.text, self.r.say("order.dnr_offer"))
+            meaning.offer, meaning.topic = "delivered_not_received", "delivered_not_received"
         return meaning
 
     @staticmethod

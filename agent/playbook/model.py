@@ -89,7 +89,7 @@ from agent.playbook.understand import (
 from agent.playbook.understand import detect_intent as _detect_intent
 from agent.playbook.understand import extract_details as _extract_details
 from agent.playbook.voice import ShopVoice
-from shopify.names import NameFormat, fits_postal_code, normalize_postal_code, order_name_matches
+from shopify.names import NameFormat, fits_postal_code, normalize_postal_code, order_name_matches, order_name_parts
 from tools.escalate import EscalationResult
 from tools.find_order import FindOrderResult
 from tools.list_fulfillments import FulfillmentsResult
@@ -1029,7 +1029,12 @@ class Playbook:
         if listed is None:
             return ToolStep("list_fulfillments", {"order_number": order.order_number})
         fulfillments = FulfillmentsResult.model_validate(listed)
-        verified = replace(state, current_order=order.order_number, order_number=order.order_number)
+        verified = replace(
+            state,
+            current_order=order.order_number,
+            order_number=order.order_number,
+            postal_code=_proved_code(state, order),
+        )
         if fulfillments.status != "ok":
             return self._reply(verified, "unavailable", offer="order_data_unavailable")
         intent = replace(intent.plus(state.concerns), asks_why=intent.asks_why or state.asked_why)
@@ -1591,6 +1596,17 @@ def _every_order_asked(state: State, turn: Turn) -> tuple[str, ...]:
 def _choices(result: FindOrderResult) -> tuple[tuple[str, str, str], ...]:
     """A customer's listed orders as `State.choices`: number, item names a line each, ISO time placed."""
     return tuple((o.order_number, "\n".join(i.name for i in o.items), o.placed.iso) for o in result.orders)
+
+
+def _proved_code(state: State, order: OrderOverview) -> str | None:
+    """The postcode that proved the order. Two bare numbers the lookup read the other way round ("30017 6607" read
+    as order 30017, found as order 6607 shipped to 30017: `tools.find_order._read_the_other_way`) leave the proved
+    order's number as the postcode read: the number read as the order is its postcode."""
+    typed, code = state.order_number or "", state.postal_code or ""
+    proved = order_name_parts(order.order_number)
+    if typed.isdigit() and code.isdigit() and typed != code and proved is not None and proved.digits == code:
+        return typed
+    return state.postal_code
 
 
 def _lookup_key(args: dict[str, Any]) -> str:

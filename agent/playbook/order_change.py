@@ -17,6 +17,9 @@ OrderChange = Literal["deliver_sooner", "change_items"]
 # One clause of a message: punctuation or a joining word ends it ("where is it and also can I add a mug to it?").
 _CLAUSE = re.compile(r"[.,;!?\n]+|\b(?:and|but|also|plus)\b", re.IGNORECASE)
 _WORDS_BETWEEN = r"(?:\s+[\w'\-]+)"
+# The order named by its number or name where a word for it would stand: "can you make [#4410] come faster?",
+# "speed up [AB-7310]" (a run with a digit, as any shop writes its names).
+_ORDER_NAMED = r"(?:#\s*)?[A-Za-z]{0,4}[#\-_./]?\d[\w\-]*"
 
 
 def _phrases(words: list[str]) -> str:
@@ -27,6 +30,7 @@ def _phrases(words: list[str]) -> str:
 def _patterns() -> dict[str, re.Pattern[str]]:
     # Through `prompts.words`, as every reading list is read: a missing or empty list fails at once.
     words = {key: _phrases(prompts.words("order_change", key)) for key in prompts.toml("reading.toml")["order_change"]}
+    words["objects"] = f"(?:{words['objects']}|{_ORDER_NAMED})"
     sooner = rf"{words['hasten']}\s+{words['objects']}{_WORDS_BETWEEN}{{0,3}}?\s+{words['sooner']}"
     sooner += rf"|{words['hurry']}\s+{words['objects']}"
     sooner += rf"|{words['hurry_parted']}\s+{words['objects']}\s+{words['hurry_particle']}"

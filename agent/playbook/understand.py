@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Literal
 
 from babel import Locale
+from babel.localedata import locale_identifiers
 
 from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS
@@ -455,7 +456,7 @@ def _read_order_number(
         details.postal_code = stripped
         return
 
-    named = [m for m in _NAMED_ORDER.findall(rest) if not _POSTAL_SHAPE.match(m) and _shop_letters(m)]
+    named = [m for m in _NAMED_ORDER.findall(rest) if not _POSTAL_SHAPE.match(m) and _shop_letters(m, fmt)]
     if named:
         details.order_number = named[-1]
         return
@@ -585,11 +586,27 @@ def _suffix_then_postcode(details: Details, rest: str, country: str | None, fmt:
     return True
 
 
-def _shop_letters(name: str) -> bool:
+def _shop_letters(name: str, fmt: NameFormat | None = None) -> bool:
     """Whether the letters before an order-shaped token may be a shop's prefix: not a currency code ("USD 1200",
-    "gbp120")."""
-    letters = re.match(r"[A-Za-z]*", name)
-    return (letters.group(0).upper() if letters else "") not in _CURRENCY_CODES
+    "gbp120"), nor a currency's symbol glued to the amount ("K250", "rm89", "Rs1200": `_letter_currency_symbols`)
+    unless the shop's own format writes those letters (a shop of 'K9-6201' names)."""
+    found = re.match(r"[A-Za-z]*", name)
+    letters = found.group(0).upper() if found else ""
+    if letters in _CURRENCY_CODES:
+        return False
+    own = fmt is not None and letters in fmt.letters
+    return own or letters not in {symbol.upper() for symbol in _letter_currency_symbols()}
+
+
+@lru_cache(maxsize=1)
+def _letter_currency_symbols() -> frozenset[str]:
+    """Every currency symbol written in letters alone, as the English locales write them (Babel): 'R' (rand), 'K',
+    'kr', 'RM', 'Rs', 'Rp', 'KSh', ... A shopper types one glued to an amount ("paid R450") as others type "$450"."""
+    symbols: set[str] = set()
+    for ident in locale_identifiers():
+        if ident.split("_")[0] == "en":
+            symbols.update(Locale.parse(ident).currency_symbols.values())
+    return frozenset(s for s in symbols if s.isalpha() and s.isascii() and not re.fullmatch(r"[A-Z]{3}", s))
 
 
 def _lettered_suffix(rest: str, fmt: NameFormat | None = None) -> str | None:
@@ -670,7 +687,7 @@ def _spaced_names(text: str, fmt: NameFormat | None = None) -> list[tuple[int, s
     found = []
     for m in _SPACED_ORDER.finditer(text):
         prefix, digits, suffix = m.groups()
-        if prefix in _NOT_PREFIXES or not _shop_letters(prefix) or not _own_letters(prefix, fmt):
+        if prefix in _NOT_PREFIXES or not _shop_letters(prefix, fmt) or not _own_letters(prefix, fmt):
             continue
         between = text[m.start(2) + len(digits) : m.start(3)] if suffix else ""
         # "AB 7312 - I think it shipped", "AB 7312 I can't log in": a dash of punctuation or a one-letter word, then
@@ -687,9 +704,16 @@ def _is_amount(text: str, start: int, end: int) -> bool:
     """Whether the number at text[start:end] is an amount of money: money words or a currency mark say so ("got 120
     back", "a refund of 120", "it cost me 1200", "the 340 I paid"); a number typed alone never is."""
     before, after = text[:start], text[end:]
-    if _AMOUNT_BEFORE.search(before) or _AMOUNT_AFTER.match(after):
+    if _AMOUNT_BEFORE.search(before) or _AMOUNT_AFTER.match(after) or _symbol_before(before):
         return True
     return bool(_POINTED_BEFORE.search(before) and _PAID_AFTER.match(after))
+
+
+def _symbol_before(before: str) -> bool:
+    """Whether a currency symbol written in letters stands just before a number, as the currency writes it ("R 450",
+    "kr 120", "RM 89"): glued ("R450") the number is no bare one; spaced it is the amount."""
+    word = re.search(r"(?<![\w$€£¥])([A-Za-z]+) ?$", before)
+    return word is not None and word.group(1) in _letter_currency_symbols()
 
 
 def _is_year(text: str, number: re.Match[str]) -> bool:
@@ -1177,7 +1201,7 @@ def order_numbers(text: str, postal_code: str | None = None, name_format: NameFo
     found += [
         (m.start(), m.group(1))
         for m in _NAMED_ORDER.finditer(rest)
-        if not _POSTAL_SHAPE.match(m.group(1)) and _shop_letters(m.group(1))
+        if not _POSTAL_SHAPE.match(m.group(1)) and _shop_letters(m.group(1), name_format)
     ]
     found += [(m.start(), m.group(1)) for m in _PREFIXED_NUMBER.finditer(rest) if re.search(r"\d", m.group(1))]
     # A bare number is another order only when it looks like the names beside it (as many digits as "ZQ4410"):
