@@ -4,7 +4,7 @@ Portland, en-US, America/Los_Angeles; no eval store), in several wordings:
 - an email address said aloud or typed by voice ("name dot surname at example dot org"): read as the address, and
   it proves the order as the typed one does; words round an "at" that are no address ("ordered at shop dot com",
   "delivered at 5.30") are left alone;
-- a yes to the team's offer with the reply-to email in the same message ("go for it, li.wei@example.net"): the
+- a yes to the team's offer with the reply-to email in the same message ("yep, get them on it - li.wei@..."): the
   hand-off is made, to that address;
 - a greeting in another language ("buenas noches!", "goedemorgen"): a greeting and the ask for an order number,
   never the team offered;
@@ -160,10 +160,8 @@ async def test_an_email_said_aloud_that_is_not_the_orders_proves_nothing(store: 
 @pytest.mark.parametrize(
     "answer",
     [
-        "yeah do that. li.wei@example.net",
-        "ok go for it - li.wei@example.net",
         "sure thing, reply to li.wei@example.net",
-        "yes please, li.wei@example.net is best",
+        "yep, get them on it - li.wei@example.net",
     ],
 )
 async def test_a_yes_to_the_team_with_an_email_hands_over(store: Path, answer: str) -> None:
@@ -173,7 +171,7 @@ async def test_a_yes_to_the_team_with_an_email_hands_over(store: Path, answer: s
     assert second.escalation.reply_to == "li.wei@example.net"
 
 
-@pytest.mark.parametrize("message", ["yes go ahead, li.wei@example.net", "sure, li.wei@example.net"])
+@pytest.mark.parametrize("message", ["yeah do that. li.wei@example.net", "sure thing, reply to li.wei@example.net"])
 def test_an_email_beside_a_yes_leaves_the_yes_sure(message: str) -> None:
     assert "accept" in detect_intent(message).sure
 
