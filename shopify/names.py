@@ -265,6 +265,25 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+# Between two parts of an address said aloud: marks, or at most two short words ("dot", "at", "under score", "punto").
+_SPOKEN_GAP = r"(?:[^\w]*|[^\w]+(?:[^\W\d_]{1,12}[^\w]+){1,2})"
+
+
+def email_in_text(email: str, text: str) -> bool:
+    """Whether the shopper's text holds this email: typed ("jo.lee@example.com"), or said aloud, its letters and
+    digits in order with only marks or a spoken word or two between each part ("jo dot lee at example dot com", in
+    any language). A check that the address came from the shopper, not a reading of what the words mean."""
+    address = normalize_email(email)
+    said = text.lower()
+    if address in said:
+        return True
+    parts = re.findall(r"[^\W_]+", address)
+    if len(parts) < 3 or "@" not in address:
+        return False
+    pattern = r"(?<![^\W_])" + _SPOKEN_GAP.join(re.escape(p) for p in parts) + r"(?![^\W_])"
+    return re.search(pattern, said) is not None
+
+
 def normalize_postal_code(code: str) -> str:
     return re.sub(r"[\s\-]", "", code).upper()
 

@@ -52,6 +52,7 @@ ASKED = {
     "disputed_event": ("there", "nobody", "untrue"),
     "fault": ("not", "does", "states"),
     "tracking_broken": ("things", "broken"),
+    "spoken_email": ("at", "dot", "underscore", "dash", "labels", "label_joins"),
     "records_asked": ("records", "verbs", "showing"),
     "order_as_object": ("verbs",),
 }

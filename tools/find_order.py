@@ -10,7 +10,7 @@ from pydantic_ai import RunContext
 from pydantic_ai.messages import ModelRequest, UserPromptPart
 
 from shopify.domain import Order, Shop
-from shopify.names import normalize_email, normalize_order_number, normalize_postal_code, order_name_parts
+from shopify.names import email_in_text, normalize_order_number, normalize_postal_code, order_name_parts
 from shopify.source import OrderSourceError
 from storage.attempts import Allowance
 from tools.context import MAX_FAILED_LOOKUPS, ToolContext, VerificationFactor
@@ -74,7 +74,7 @@ async def find_order(
     deps = ctx.deps
     typed = _typed_this_epoch(ctx)
     # Only what the shopper typed since the proof epoch began proves anything: not details replayed from history.
-    if "email" not in deps.verification_factors or (email and normalize_email(email) not in typed.lower()):
+    if "email" not in deps.verification_factors or (email and not email_in_text(email, typed)):
         email = None
     if "postal_code" not in deps.verification_factors or (
         postal_code and normalize_postal_code(postal_code) not in normalize_postal_code(typed)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -41,7 +42,11 @@ def deadline_answer(c: Composer, order: OrderOverview, result: FulfillmentsResul
     if not result.packages and order.fulfillment_status == "FULFILLMENT_NOT_REQUIRED":
         return None
     single = len(result.packages) <= 1 and not (result.packages and result.unshipped_items)
-    by = _day(c, deadline.day)
+    if deadline.day == c.today:
+        # "Before the weekend" said on a Sunday is today, the shop's own day: "by today", never "before <today's date>"
+        # (nothing can come before a day that has begun).
+        deadline = replace(deadline, strict=False)
+    by = c.r.say("phrases.today") if deadline.day == c.today else _day(c, deadline.day)
     lines: list[str] = []
     offers: list[str] = []
     closing = ""
@@ -73,11 +78,18 @@ def deadline_answer(c: Composer, order: OrderOverview, result: FulfillmentsResul
 
 def _package_line(c: Composer, package: Package, subject: str, by: str, deadline: Deadline) -> tuple[str, str | None]:
     """One package against the day: delivered, the carrier's estimate before or after it, or no estimate."""
-    if package.delivered:
-        return c.r.say("deadline.delivered", subject=subject, delivered=c.date_time(package.delivered)), None
-    line, offer = _in_transit_line(c, package, subject, by, deadline)
-    # The number to follow it by, as every status answer gives it: a shopper asking about a day wants to watch it.
+    # The number to follow it by, as every status answer gives it: a shopper asking about a day wants to watch it,
+    # and a package delivered is shown with its carrier and number too (one of a split order is told apart by them).
     tracked = c.r.say("order.tracking_sentence", tracking=c.tracking(package)) if package.tracking else ""
+    if package.delivered:
+        carrier = c.carrier(package)
+        when = c.date_time(package.delivered)
+        if carrier:
+            return c.join(
+                c.r.say("deadline.delivered_by", subject=subject, carrier=carrier, delivered=when), tracked
+            ), None
+        return c.join(c.r.say("deadline.delivered", subject=subject, delivered=when), tracked), None
+    line, offer = _in_transit_line(c, package, subject, by, deadline)
     return c.join(line, tracked), offer
 
 

@@ -82,6 +82,7 @@ from agent.playbook.understand import (
     recency_named,
     retailer_word,
     second_thoughts,
+    spoken_emails_typed,
     subject_as_the_order,
     unseen_asked,
     words_only,
@@ -202,7 +203,8 @@ def split_turns(messages: list[ModelMessage]) -> list[Turn]:
                     if _RETRY_FEEDBACK.search(content):
                         # The agent's own retry feedback, as models receive it: not words the shopper typed.
                         continue
-                    turns.append(Turn(user=content))
+                    # An address said aloud ("jo dot lee at example dot com") is read as typed by every reader.
+                    turns.append(Turn(user=spoken_emails_typed(content)))
                 elif isinstance(part, ToolReturnPart) and part.tool_call_id in by_id:
                     by_id[part.tool_call_id].result = to_jsonable_python(part.content)
         elif isinstance(message, ModelResponse) and turns:

@@ -1175,6 +1175,66 @@ def is_correction(text: str) -> bool:
     return any(w in _CORRECTION for w in _words(_without_emails(text)))
 
 
+def _spoken(*keys: str) -> str:
+    """Words of `prompts/reading.toml` [spoken_email] as an alternation; a space in one may be any run of spaces."""
+    return "|".join(prompts.either("spoken_email", key).replace("\\ ", "\\s+") for key in keys)
+
+
+@lru_cache(maxsize=1)
+def _spoken_email() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """An email address said aloud (`prompts/reading.toml` [spoken_email]); a spoken mark; a label right before."""
+    part = r"[^\W_](?:[\w'+.\-]*[^\W_])?"
+    label = r"[^\W_](?:[\w\-]*[^\W_])?"
+    mark = rf"\s+(?:{_spoken('dot', 'underscore', 'dash')})\s+"
+    dot = rf"(?:\s+(?:{_spoken('dot')})\s+|\.)"
+    address = re.compile(
+        rf"(?<![\w@.'+\-])(?P<local>{part}(?:{mark}{part})*)(?P<at>\s+(?:{_spoken('at')})\s+|\s*@\s*)"
+        rf"(?P<domain>{label}(?:{dot}{label})+)(?![\w@])",
+        re.IGNORECASE,
+    )
+    labelled = re.compile(
+        rf"\b(?:{_spoken('labels')})\s*(?:(?:{_spoken('label_joins')})\s*)?[:=\-]?\s*$", re.IGNORECASE
+    )
+    return address, re.compile(mark, re.IGNORECASE), labelled
+
+
+@lru_cache(maxsize=1)
+def _marks() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """Each spoken mark of an address and the character it stands for."""
+    return tuple(
+        (re.compile(rf"\s+(?:{_spoken(key)})\s+", re.IGNORECASE), mark)
+        for key, mark in (("dot", "."), ("underscore", "_"), ("dash", "-"))
+    )
+
+
+def _typed(spoken: str) -> str:
+    """One spoken part of an address as typed: "hank dot yazzie" -> "hank.yazzie"."""
+    for pattern, mark in _marks():
+        spoken = pattern.sub(mark, spoken)
+    return spoken
+
+
+def spoken_emails_typed(text: str) -> str:
+    """The message with each email address said aloud written as typed ("email hank dot yazzie at example dot com"
+    -> "email hank.yazzie@example.com"), so every reader takes it as the address it is. Words before an "at" are an
+    address only when they hold a mark or a digit ("jo dot lee at ...", "jo99 at ...") or follow a label ("my email is
+    jo at ..."); "I ordered at shop dot com" is left as said. The last part of the domain is letters ("com", "uk")."""
+    address, marks, labelled = _spoken_email()
+
+    def typed(found: re.Match[str]) -> str:
+        local, domain = found.group("local"), found.group("domain")
+        written = f"{_typed(local)}@{_typed(domain)}"
+        last = re.split(r"\.", written)[-1]
+        if found.group(0) == written or not re.fullmatch(r"[^\W\d_]{2,}", last):
+            return found.group(0)
+        said_as_address = marks.search(local) or re.search(r"[\d._\-]", local) or found.group("at").strip() == "@"
+        if not (said_as_address or labelled.search(text[: found.start()])):
+            return found.group(0)
+        return written
+
+    return address.sub(typed, text)
+
+
 def _without_emails(text: str) -> str:
     # An address like sales.rep@example.com or otto@target.de says nothing about what the shopper wants.
     return EMAIL.sub(" ", text)
@@ -1963,13 +2023,26 @@ def detect_intent(text: str) -> Intent:
         status_words=status_words(text),
         terms=terms_named(text),
         asked=asked_phrase(text),
-        sure=frozenset(a for a in reading.acts if reading.probabilities[a] >= SURE),
+        sure=frozenset(a for a in reading.acts if reading.probabilities[a] >= SURE) | _sure_beside_email(text, reading),
     )
     intent = _in_context(intent, reading, text)
     if intent.human and identity_asked(text) and "ask_human" not in _read(_IDENTITY.sub(" ", text)).acts:
         # "ok bot test. are u a real person": whether the assistant is a person, asked; a person is not.
         intent = replace(intent, acts=intent.acts - {"ask_human"}, sure=intent.sure - {"ask_human"})
     return intent
+
+
+def _sure_beside_email(text: str, reading: ActReading) -> frozenset[Act]:
+    """The acts read surely from the message's words once its email is set aside: an address says nothing of what the
+    shopper wants, yet it drowns a short message's words ("yes go ahead, jo.king@example.org" reads as a yes less
+    surely than "yes go ahead"). Only acts the whole message was read to carry."""
+    if EMAIL.search(text) is None:
+        return frozenset()
+    words = _without_emails(text).strip()
+    if not re.search(r"[^\W\d_]", words):
+        return frozenset()
+    alone = read_acts(words)
+    return frozenset(a for a in reading.acts if alone.probabilities.get(a, 0.0) >= SURE)
 
 
 _IDENTITY = re.compile(
