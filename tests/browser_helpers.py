@@ -18,10 +18,16 @@ import uvicorn
 from playwright.sync_api import Browser, Page, Playwright, expect
 
 import server
+from agent.playbook.acts import shipped_model
 from config import Settings
 from tests.server_helpers import ADMIN_TOKEN, make_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
+# The browser tests wait for events (an answer in, a panel shown); how long one may take only guards against a hang.
+# Playwright's own limits (5 s for `expect`) fail a test when a loaded machine takes longer over a turn, so every
+# browser test waits up to this instead.
+WAIT_MS = 120_000
+expect.set_options(timeout=WAIT_MS)
 # Without the background-networking flags Chromium's own connections get refused in this sandbox and slow it down.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -57,9 +63,12 @@ class LiveServer:
         )
 
     def __enter__(self) -> LiveServer:
+        # The playbook's reader is trained at first use in a process (seconds, or a minute on a loaded machine):
+        # trained here, before the browser waits for a first answer, rather than inside that wait.
+        shipped_model()
         self._thread.start()
         # Blocks until the app answers (the request waits in the backlog while the lifespan starts).
-        response = httpx.get(f"{self.url}/healthz", timeout=20)
+        response = httpx.get(f"{self.url}/healthz", timeout=WAIT_MS / 1000)
         response.raise_for_status()
         return self
 
@@ -71,7 +80,9 @@ class LiveServer:
             raise RuntimeError("the Lumen test server did not stop")
 
     def chat(self, message: str, session_id: str | None = None) -> dict[str, Any]:
-        response = httpx.post(f"{self.url}/api/chat", json={"message": message, "session_id": session_id}, timeout=20)
+        response = httpx.post(
+            f"{self.url}/api/chat", json={"message": message, "session_id": session_id}, timeout=WAIT_MS / 1000
+        )
         response.raise_for_status()
         return response.json()
 
@@ -105,7 +116,7 @@ class GatedSource:
 
     def open(self) -> None:
         """Lets the waiting lookup (and every later one) through."""
-        if not self._waiting.wait(timeout=10):
+        if not self._waiting.wait(timeout=WAIT_MS / 1000):
             raise AssertionError("no order lookup was waiting at the gate")
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._gate.set)

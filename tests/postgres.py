@@ -35,7 +35,7 @@ DEBIAN_BIN_DIRS = "/usr/lib/postgresql"
 SERVER_USER = "postgres"  # the system user Debian's package creates; used only when the tests run as root
 ROLE = "lumen"
 DATABASE = "lumen_test"
-START_TIMEOUT_S = 30
+START_TIMEOUT_S = 120  # pg_ctl waits this long for the server: a hang guard, generous for a loaded machine
 PORT_TRIES = 5
 # Durability is worth nothing in a throwaway cluster; skipping fsync makes initdb and CREATE DATABASE fast.
 SERVER_OPTIONS = ("-F", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")

@@ -13,6 +13,7 @@ from agent import prompts
 from tests.browser_helpers import (
     CHROMIUM,
     SPLIT_QUESTION,
+    WAIT_MS,
     GatedSource,
     LiveServer,
     Widget,
@@ -48,7 +49,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def context(browser: Browser, live: LiveServer) -> Iterator[BrowserContext]:
     context = browser.new_context(base_url=live.url, viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(WAIT_MS)
     try:
         yield context
     finally:
@@ -95,7 +96,7 @@ def test_the_widget_says_it_is_looking_while_the_store_answers(browser: Browser,
         gate = GatedSource(lumen.source)
         lumen.source = gate
         context = browser.new_context(base_url=live.url, viewport={"width": 1280, "height": 800})
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(WAIT_MS)
         try:
             page = context.new_page()
             page.goto("/")

@@ -10,10 +10,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# A hang guard, not a timing: a fresh process trains the playbook's reader before its first answer: one `lumen chat`
+# took 81 s on a loaded 2-core machine, past the 60 s allowed before.
+CLI_TIMEOUT_S = 600
+
+
 def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LUMEN_", "SHOPIFY_", "OPENAI_"))}
     return subprocess.run(
-        [sys.executable, "-m", "cli", *args], input=stdin, capture_output=True, text=True, cwd=ROOT, env=env, timeout=60
+        [sys.executable, "-m", "cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=CLI_TIMEOUT_S,
     )
 
 

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 import sync.service
 from evals.fakes.shopify_admin import CLIENT_SECRET, FakeShopify
 from shopify.store_file import DEMO_STORE
-from tests.browser_helpers import CHROMIUM, LiveServer, launch_chromium
+from tests.browser_helpers import CHROMIUM, WAIT_MS, LiveServer, launch_chromium
 from tests.fixtures import TOKEN
 from tests.mirror_harness import Upstream
 from tests.server_helpers import ADMIN, ADMIN_TOKEN, make_settings
@@ -24,7 +24,7 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (`make browser` installs it)"),
 ]
-DEADLINE_S = 30  # how long the backfill may take on a loaded machine before the test gives up (not a timing check)
+DEADLINE_S = 120  # how long the backfill may take on a loaded machine before the test gives up (not a timing check)
 
 
 @pytest.fixture
@@ -34,13 +34,13 @@ def page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
         settings = make_settings(tmp_path, shopify_shop_url=fake.base_url, shopify_access_token=TOKEN)
         with LiveServer(settings) as live, sync_playwright() as playwright:
             deadline = time.monotonic() + DEADLINE_S
-            while httpx.get(f"{live.url}/healthz").json()["order_sync"]["state"] != "live":
+            while httpx.get(f"{live.url}/healthz", timeout=WAIT_MS / 1000).json()["order_sync"]["state"] != "live":
                 assert time.monotonic() < deadline, "the backfill never finished"
                 time.sleep(0.05)
             browser = launch_chromium(playwright)
             try:
                 context = browser.new_context(base_url=live.url)
-                context.set_default_timeout(10_000)
+                context.set_default_timeout(WAIT_MS)
                 yield context.new_page()
             finally:
                 browser.close()
@@ -83,7 +83,7 @@ def confirmed_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
             browser = launch_chromium(playwright)
             try:
                 context = browser.new_context(base_url=live.url)
-                context.set_default_timeout(10_000)
+                context.set_default_timeout(WAIT_MS)
                 yield context.new_page()
             finally:
                 browser.close()
@@ -91,7 +91,7 @@ def confirmed_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 def until(live: LiveServer, condition: Callable[[dict[str, Any]], bool], what: str) -> None:
     deadline = time.monotonic() + DEADLINE_S
-    while not condition(httpx.get(f"{live.url}/healthz", headers=ADMIN).json()["order_sync"]):
+    while not condition(httpx.get(f"{live.url}/healthz", headers=ADMIN, timeout=WAIT_MS / 1000).json()["order_sync"]):
         assert time.monotonic() < deadline, f"{what} never happened"
         time.sleep(0.05)
 

@@ -50,6 +50,23 @@ def sleep() -> RecordingSleep:
     return RecordingSleep()
 
 
+class BucketTime(RecordingSleep):
+    """One clock for the fake Shopify's bucket and the client, moved only by the waits the client asks for: the
+    bucket refills exactly as much as the client waited, and a lookup's budget is spent by its waits alone, however
+    long a loaded machine takes between them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 1000.0
+
+    async def __call__(self, seconds: float) -> None:
+        self.now += seconds
+        await super().__call__(seconds)
+
+    def clock(self) -> float:
+        return self.now
+
+
 @pytest.fixture
 async def client(fake: FakeShopify, sleep: RecordingSleep) -> AsyncIterator[ShopifyAdmin]:
     async with ShopifyAdmin(fake.url, TOKEN, sleep=sleep) as admin:
@@ -423,8 +440,10 @@ async def test_other_graphql_errors_are_unavailable(sleep: RecordingSleep) -> No
 async def test_concurrent_lookups_share_a_tiny_bucket() -> None:
     numbers = ["1031", "1042", "1050", "1088", "1089", "1065", "1055", "1093", "1094", "1061"]
     with FakeShopify(DEMO_STORE, token=TOKEN, bucket_size=50, restore_rate=500, query_cost=40) as fake:
-        # Real sleeps: the bucket refills in real time on the server.
-        async with ShopifyAdmin(fake.url, TOKEN, cache_ttl_s=0) as client:
+        # Real sleeps: the bucket refills in real time on the server. The lookups queue for it one by one, and a
+        # lookup's budget is wall-clock time, so on a loaded machine the tenth one's 8 s could run out in the queue:
+        # a generous budget, since what is checked here is the sharing, not how long a shopper may wait.
+        async with ShopifyAdmin(fake.url, TOKEN, cache_ttl_s=0, max_wait_s=300) as client:
             results = await asyncio.gather(*(client.orders_by_name(n) for n in numbers))
         assert [[o.name for o in found] for found in results] == [[f"#{n}"] for n in numbers]
         # Only one query fits at a time, so the client had to hold queries back (or be throttled and retry).
@@ -436,14 +455,22 @@ async def test_concurrent_lookups_share_a_tiny_bucket() -> None:
 
 
 async def test_waits_longer_than_max_wait_raise_throttled_without_asking() -> None:
-    with FakeShopify(DEMO_STORE, token=TOKEN, bucket_size=50, restore_rate=10, query_cost=40) as fake:
-        async with ShopifyAdmin(fake.url, TOKEN, cache_ttl_s=0, max_wait_s=1) as client:
+    # Bucket time, not the wall clock: on a loaded machine a second between the lookups refills the real bucket by
+    # 10 points and eats the 1 s budget, so what this test checks would depend on the machine's speed.
+    waits = BucketTime()
+    with FakeShopify(
+        DEMO_STORE, token=TOKEN, bucket_size=50, restore_rate=10, query_cost=40, clock=waits.clock
+    ) as fake:
+        async with ShopifyAdmin(fake.url, TOKEN, cache_ttl_s=0, max_wait_s=1, sleep=waits, clock=waits.clock) as client:
             # The shop query left ~47 points; the first name query is assumed to need the whole bucket until
-            # Shopify says what it costs, so the client waits the ~0.3 s for it.
+            # Shopify says what it costs, so the client waits the fraction of a second for it.
             assert [o.name for o in await client.orders_by_name("1042")] == ["#1042"]
+            assert 0 < sum(waits.waits) < 1
+            waited = list(waits.waits)
             # Now about 10 points left, 40 needed, 10 points/s: 3 s away, more than the 1 s a shopper waits.
             with pytest.raises(OrderSourceThrottled, match="refill"):
                 await client.orders_by_name("1050")
+        assert waits.waits == waited  # no wait was started that could not end in time
         assert fake.requests == 2  # the shop and the first lookup: the second was never sent
         assert fake.throttled == 0
 
@@ -459,16 +486,20 @@ async def test_throttled_beyond_max_wait_raises_throttled(sleep: RecordingSleep)
         assert sleep.waits == []
 
 
-async def test_throttled_then_retried_after_the_bucket_refills(sleep: RecordingSleep) -> None:
-    with FakeShopify(DEMO_STORE, token=TOKEN, bucket_size=50, restore_rate=100, query_cost=40) as fake:
-        # Real sleeps here too: the client waits the ~0.4 s that the THROTTLED answer's throttleStatus implies.
-        async with ShopifyAdmin(fake.url, TOKEN) as client:
+async def test_throttled_then_retried_after_the_bucket_refills() -> None:
+    waits = BucketTime()  # the bucket refills by what the client waits, however slow the machine
+    with FakeShopify(
+        DEMO_STORE, token=TOKEN, bucket_size=50, restore_rate=100, query_cost=40, clock=waits.clock
+    ) as fake:
+        # The client waits the ~0.4 s that the THROTTLED answer's throttleStatus implies, and that is enough.
+        async with ShopifyAdmin(fake.url, TOKEN, sleep=waits, clock=waits.clock) as client:
             await client.shop()
             fake.reset()
             fake.drain()  # spent elsewhere after the client last heard of the bucket
             assert [o.name for o in await client.orders_by_name("1042")] == ["#1042"]
             assert client.stats.throttled == 1
             assert client.stats.retries == 1
+            assert 0.4 <= sum(waits.waits) < 1  # what 40 points take to come back at 100 a second, and no more
         assert fake.throttled == 1
         assert fake.requests == 2
 

@@ -379,7 +379,9 @@ def _answers(port: int, body: dict[str, Any], deadline: float) -> httpx.Response
     """The first answer from the server; while it starts (each worker migrates and opens its database) it refuses."""
     while True:
         try:
-            return httpx.post(f"http://127.0.0.1:{port}/api/chat", json=body, timeout=120)
+            # Each worker process trains the playbook's reader at its first answer: 81 s for one `lumen chat` on this
+            # loaded 2-core machine, longer for two at once. A hang guard, not a latency check.
+            return httpx.post(f"http://127.0.0.1:{port}/api/chat", json=body, timeout=600)
         except httpx.ConnectError:
             if time.monotonic() > deadline:
                 raise

@@ -50,7 +50,7 @@ class LoopbackServer:
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=self.thread_name, daemon=True)
         self._socket, self._server, self._thread = sock, server, thread
         thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # a hang guard: on a loaded machine the thread may start slowly
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
