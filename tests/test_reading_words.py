@@ -54,6 +54,7 @@ ASKED = {
     "tracking_broken": ("things", "broken"),
     "records_asked": ("records", "verbs", "showing"),
     "order_as_object": ("verbs",),
+    "addresses": ("street_kinds", "kinds_before_name", "not_in_name"),
 }
 
 
