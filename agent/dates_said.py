@@ -93,7 +93,14 @@ def _patterns() -> dict[str, re.Pattern[str]]:
             rf"(?:({_alternation(words['today'])})|{_alternation(words['tomorrow'])})(?![\w'])"
         ),
         "tomorrow": re.compile(rf"(?<![\w'])(?:{_alternation(words['tomorrow'])})(?![\w'])"),
+        # A carrier status named in words ("out for delivery", "ready for pickup"): a cue inside one is its word.
+        "status": re.compile(rf"(?<![\w'])(?:{_alternation(_status_names())})(?![\w'])"),
     }
+
+
+def _status_names() -> list[str]:
+    table = prompts.toml("replies.toml")["status_names"]
+    return [name.lower() for names in table.values() for name in names]
 
 
 @cache
@@ -302,7 +309,11 @@ def deadlines_named(text: str, today: date, locale: str = "en_US") -> tuple[Dead
     p = _patterns()
     words = _words()
     named: list[Deadline] = []
+    # "What does out for delivery mean, like today?": the "for" of a status's name is no cue, whatever day follows.
+    statuses = [range(m.start(), m.end()) for m in p["status"].finditer(plain)]
     for cue in p["cue"].finditer(plain):
+        if any(cue.start() in status for status in statuses):
+            continue
         window = " ".join(plain[cue.end() :].split()[: int(words["reach"])])
         before = " ".join(plain[: cue.start()].split()[-8:])
         if p["past"].search(before):

@@ -55,6 +55,7 @@ ASKED = {
     "spoken_email": ("at", "dot", "underscore", "dash", "labels", "label_joins"),
     "records_asked": ("records", "verbs", "showing"),
     "order_as_object": ("verbs",),
+    "addresses": ("street_kinds", "kinds_before_name", "not_in_name"),
 }
 
 

@@ -982,9 +982,7 @@ class Composer:
         """A short answer to "which carrier?", "when will it arrive?", "what about the teapot?", "my refund?"; `where`
         when the shopper asks where a parcel is now ("and where's the teapot right now?")."""
         if intent.asks_why and result.cancelled:
-            # The cancellation's facts were just given: only that its reason isn't in the data.
-            text = self.r.say("order.cancel_reason_only", order_number=order.order_number)
-            return Answer(text, offer="cancellation_details")
+            return self._cancel_reason_answer(order, result, intent)
         if intent.asks_why and any(p.state == "on_hold" for p in result.pending) and not result.cancelled:
             # "Why is it on hold?": the hold's reason is the shop's, never in what Lumen may say; the team can tell.
             text = self.r.say("order.hold_reason_only", order_number=order.order_number)
@@ -1219,6 +1217,15 @@ class Composer:
         )
         refunds = self._refund_answer(order, result).text if result.refunds else self.r.say("focus.no_refund_yet")
         return Answer(self.join(text, refunds, self.r.say("focus.return_offer")), offer="other")
+
+    def _cancel_reason_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer:
+        """ "Why was it cancelled?" after the cancellation's facts: only that its reason isn't in the data; and the
+        money, when that is asked too ("why was it cancelled? do I get my money back?"): the refunds recorded, or
+        none, before the team is offered (once)."""
+        text = self.r.say("order.cancel_reason_only", order_number=order.order_number)
+        if intent.focus == "refund":
+            text = self.join(self.without_offers(self._refund_answer(order, result).text), text)
+        return Answer(text, offer="cancellation_details")
 
     def _refund_answer(self, order: OrderOverview, result: FulfillmentsResult) -> Answer:
         if not result.refunds:

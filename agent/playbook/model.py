@@ -372,8 +372,12 @@ def _about_order_shown(intent: Intent, text: str, state: State) -> Intent | None
         # "What time will the courier come?" just after an order's status asks about that order, not the shop.
         return replace(intent, acts=(intent.acts - about_shop) | {"package_followup"})
     if asks_where_to_collect(text) and not (intent.request or intent.item_problem):
-        # "Where do I pick it up?" after a status that said it waits somewhere: the place it waits.
-        return replace(intent, acts=frozenset({"package_followup"}), focus="collect")
+        # "Where do I pick it up?" after a status that said it waits somewhere: the place it waits (and what the
+        # status means, when that is asked too: "what does ready for pickup mean? do I go somewhere?").
+        asked: frozenset[Act] = frozenset({"package_followup"})
+        if intent.has("status_meaning"):
+            asked = frozenset({"package_followup", "status_meaning"})
+        return replace(intent, acts=asked, focus="collect")
     if _asks_what_next(intent, text):
         # "What happens now, do they try again?" just after an order's status asks what comes next for that order.
         return replace(intent, acts=frozenset({"package_followup"}), focus="next")
@@ -1163,6 +1167,9 @@ class Playbook:
                 state = self.compose.order_answer(order, result, intent)
                 text = self.compose.join(self.compose.without_offers(meaning.full()), state.full())
                 return Answer(text, offer=state.offer or meaning.offer, topic=state.topic or meaning.topic)
+            where = self.compose.focused_answer(order, result, intent) if intent.focus == "collect" else None
+            if where is not None:
+                return Answer(self.compose.join(meaning.text, where.text), offer=where.offer, topic=where.topic)
             return meaning
         return None
 

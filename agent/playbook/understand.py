@@ -338,6 +338,10 @@ def _order_not_postcode(code: str, before: str, country: str | None, name_format
     return bool(_ORDER_CUE.search(before)) or fits_postal_code(code, country) is False
 
 
+# Runs of spaces, tabs and no-break spaces on one line (a line break stays: it parts one detail from the next).
+_SPACES = re.compile(r"[^\S\n]+")
+
+
 def extract_details(
     text: str, awaiting: Awaiting, country: str | None = None, name_format: NameFormat | None = None
 ) -> Details:
@@ -345,6 +349,9 @@ def extract_details(
     is the shop's (ISO 3166 alpha-2) and `name_format` how it writes its order names ('#' and 'KRW'), when known:
     letters typed beside a number are an order's only when they may be the shop's own."""
     details = Details()
+    # Spacing is no part of a detail: "B3H  4R2" with two spaces, or a tab or a no-break space pasted between the
+    # halves, is the postcode "B3H 4R2"; every reader below expects at most one space between the pieces of a code.
+    text = _SPACES.sub(" ", text)
     emails = EMAIL.findall(text)
     if emails:
         details.email = emails[-1].strip(".")
@@ -730,10 +737,13 @@ def _maybe_year(text: str, number: re.Match[str]) -> bool:
 
 
 def _plain_numbers(text: str) -> list[re.Match[str]]:
-    """The bare numbers in a message that are neither a year nor an amount of money: each may be an order or a code.
-    A number only maybe dated ("the status of 2019") is a year only beside another number that can be the order."""
+    """The bare numbers in a message that are neither a year, an amount of money nor a street address's house number:
+    each may be an order or a code. A number only maybe dated ("the status of 2019") is a year only beside another
+    number that can be the order."""
     found = [
-        m for m in _BARE_NUMBER.finditer(text) if not _is_year(text, m) and not _is_amount(text, m.start(), m.end())
+        m
+        for m in _BARE_NUMBER.finditer(text)
+        if not _is_year(text, m) and not _is_amount(text, m.start(), m.end()) and not _house_number(text, m)
     ]
     if not found:
         found = [m for m in _BARE_NUMBER.finditer(text) if _order_asked_for(text, m)]
@@ -742,6 +752,27 @@ def _plain_numbers(text: str) -> list[re.Match[str]]:
         return found
     surely = [m for m in found if m not in maybe]
     return surely if surely or _names_another_order(text, maybe) else found
+
+
+# A street's name after a house number, then its kind ("1420 Ellis St", "88 old mill rd."), or the kind first
+# ("301 rue Notre-Dame"): `prompts/reading.toml` [addresses].
+_STREET_AFTER = re.compile(
+    r"\s+(?:(?:[A-Za-z][A-Za-z'’\-]*\.?\s+){1,3}"
+    rf"(?:{prompts.either('addresses', 'street_kinds')})\.?(?![\w'’\-])"
+    rf"|(?:{prompts.either('addresses', 'kinds_before_name')})\s+(?=[^\W\d_]))",
+    re.IGNORECASE,
+)
+_NOT_IN_STREET = frozenset(prompts.words("addresses", "not_in_name"))
+
+
+def _house_number(text: str, number: re.Match[str]) -> bool:
+    """Whether a bare number starts a street address ("change the address to 1420 Ellis St", "88 Larch Crescent"):
+    a street's name and kind follow it, no word of a sentence among them ("5208 was left on the drive"), and no word
+    naming an order stands just before it ("order 5208 ...")."""
+    street = _STREET_AFTER.match(text, number.end())
+    if street is None or _ORDER_CUE.search(text[: number.start()]):
+        return False
+    return not _NOT_IN_STREET & set(_words(street.group()))
 
 
 # "Refund 5530 now": a word of paying that asks for something done to an order, right before the number.
