@@ -15,6 +15,7 @@ from babel.dates import format_date, format_time
 from pydantic import BaseModel, Field
 
 from shopify.domain import Fulfillment, FulfillmentEvent, Order, Shop
+from shopify.shop_locale import babel_locale
 
 
 class When(BaseModel):
@@ -47,11 +48,11 @@ def when(moment: datetime | None, shop: Shop) -> When | None:
 # A turn writes the same moments more than once (the order's, then its packages'; each request of a conversation).
 @lru_cache(maxsize=1024)
 def _written(moment: datetime, timezone: str, locale: str) -> tuple[str, str, str]:
-    local = moment.astimezone(ZoneInfo(timezone))
+    local, cldr = moment.astimezone(ZoneInfo(timezone)), babel_locale(locale)
     return (
         local.isoformat(),
-        format_date(local, "full", locale=locale),
-        format_time(local, "short", locale=locale).replace(_NARROW_SPACE, " "),
+        format_date(local, "full", locale=cldr),
+        format_time(local, "short", locale=cldr).replace(_NARROW_SPACE, " "),
     )
 
 

@@ -206,6 +206,12 @@ SHIPPED = ReaderSettings(
 # --- negation scope ----------------------------------------------------------------------------------------------
 def negated_spans(text: str) -> list[tuple[int, int]]:
     """Character spans under a negation: "please don't [escalate this]", "[Amazon]" in "not Amazon"."""
+    return list(_negated_spans(text))
+
+
+# A turn asks a score of times of the same few texts (every reader of the playbook looks for negations itself).
+@lru_cache(maxsize=4096)
+def _negated_spans(text: str) -> tuple[tuple[int, int], ...]:
     text = text.translate(APOSTROPHES)
     spans: list[tuple[int, int]] = []
     for cue in _CUE.finditer(text):
@@ -214,7 +220,7 @@ def negated_spans(text: str) -> list[tuple[int, int]]:
         words = list(_WORD.finditer(text, cue.end(), limit))[:_SCOPE_WORDS]
         if words:
             spans.append((words[0].start(), words[-1].end()))
-    return spans
+    return tuple(spans)
 
 
 @lru_cache(maxsize=1)

@@ -28,6 +28,7 @@ from agent.playbook.understand import (
 from agent.playbook.voice import ShopVoice
 from agent.prompts import Replies
 from shopify.names import NameFormat
+from shopify.shop_locale import babel_locale
 from tools.find_order import FindOrderResult
 from tools.list_fulfillments import FulfillmentsResult
 from tools.views import Item, OrderOverview, Package, ScanEvent, When
@@ -173,11 +174,11 @@ class Composer:
         local = datetime.fromisoformat(moment.iso)
         if local.year != self.today.year:
             return moment.date
-        return format_datetime(local, _weekday_month_day(self.locale), locale=self.locale)
+        return format_datetime(local, _weekday_month_day(self.locale), locale=babel_locale(self.locale))
 
     def short_date(self, moment: When) -> str:
         # "February 26" without the weekday or year, for update lines inside a list.
-        return format_skeleton("MMMMd", datetime.fromisoformat(moment.iso), locale=self.locale)
+        return format_skeleton("MMMMd", datetime.fromisoformat(moment.iso), locale=babel_locale(self.locale))
 
     def date_time(self, moment: When) -> str:
         return f"{self.date(moment)} at {moment.time}"
@@ -200,8 +201,8 @@ class Composer:
         except InvalidOperation:
             return f"{amount} {currency or ''}".strip()
         if not currency:
-            return format_decimal(value, format="#,##0.00", locale=self.locale)
-        return format_currency(value, currency.upper(), locale=self.locale)
+            return format_decimal(value, format="#,##0.00", locale=babel_locale(self.locale))
+        return format_currency(value, currency.upper(), locale=babel_locale(self.locale))
 
     def carrier(self, package: Package) -> str | None:
         """The package's carrier, or "2 carriers" when its tracking numbers belong to different ones."""

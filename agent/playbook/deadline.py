@@ -21,13 +21,14 @@ from babel.dates import format_skeleton
 from agent import prompts
 from agent.dates_said import Deadline
 from agent.playbook.compose import STALE_AFTER_DAYS, Answer, Composer
+from shopify.shop_locale import babel_locale
 from tools.list_fulfillments import FulfillmentsResult
 from tools.views import OrderOverview, Package, RefundView
 
 
 def _day(c: Composer, day: date) -> str:
     """The shopper's day as the shop's locale writes it: "December 24" (en_US), "24 December" (en_GB)."""
-    return format_skeleton("MMMMd" if day.year == c.today.year else "yMMMMd", day, locale=c.locale)
+    return format_skeleton("MMMMd" if day.year == c.today.year else "yMMMMd", day, locale=babel_locale(c.locale))
 
 
 def _local_date(iso: str) -> date:

@@ -519,6 +519,11 @@ class Playbook:
         self.country = Locale.parse(voice.locale).territory
         # Every way a shopper may name this shop: its name, its assistant's, its web addresses (`shop_domains`).
         self.own_names: tuple[str, ...] = (voice.shop_name, voice.persona.assistant_name, *voice.domains)
+        # The last message read (`_absorb`) and decided on (`_intent` in `_decide`), with the state it was read in:
+        # a turn's second model request replays the first's reading of the same message in the same state. Compared
+        # by value, so only the same reading is ever handed out (one slot each: a tuple swapped whole, thread-safe).
+        self._absorbed: tuple[str, State, State] | None = None
+        self._decided: tuple[str, State, Intent] | None = None
 
     def next_step(self, messages: list[ModelMessage]) -> ToolStep | ReplyStep:
         turns = split_turns(messages)
@@ -577,6 +582,14 @@ class Playbook:
 
     # --- reading the shopper -------------------------------------------------------------------------------------
     def _absorb(self, state: State, text: str) -> State:
+        last = self._absorbed
+        if last is not None and last[0] == text and last[1] == state:
+            return replace(last[2])  # a copy: the caller's to change
+        absorbed = self._read_message(state, text)
+        self._absorbed = (text, state, replace(absorbed))
+        return absorbed
+
+    def _read_message(self, state: State, text: str) -> State:
         state = _second_thoughts(state, text)
         details = _details(text, state)
         intent = _intent(text, state)
@@ -639,7 +652,12 @@ class Playbook:
 
     # --- deciding ------------------------------------------------------------------------------------------------
     def _decide(self, state: State, turn: Turn) -> ToolStep | ReplyStep:
-        intent = _intent(turn.user, state)
+        last = self._decided
+        if last is not None and last[0] == turn.user and last[1] == state:
+            intent = last[2]
+        else:
+            intent = _intent(turn.user, state)
+            self._decided = (turn.user, replace(state), intent)
         if not intent.order_related and deadline_named(turn.user, self.compose.today, self.compose.locale):
             # "ok but will it be here by Christmas?": a day the order is needed by asks about the order, whatever
             # small talk comes with it.
@@ -791,12 +809,13 @@ class Playbook:
             and _opens_with_yes(turn.user)
         )
         said_yes = yes or (intent.acknowledge and not intent.thanks and state.offer_asked) or opens_yes
-        # "Ya go ahead and get me the tracking #": asking for what the offer would get takes it up.
-        yes_word = intent.accept or offer_answer(turn.user) == "yes"
-        restated = not (intent.decline or intent.no_human) and restates_offer(
-            turn.user, state.offer_words, yes=yes_word
-        )
-        said_yes = said_yes or (state.awaiting == "escalation_offer" and restated)
+        if state.awaiting == "escalation_offer" and not said_yes:
+            # "Ya go ahead and get me the tracking #": asking for what the offer would get takes it up (read only
+            # while an offer is open: a yes counts for nothing else).
+            yes_word = intent.accept or offer_answer(turn.user) == "yes"
+            said_yes = not (intent.decline or intent.no_human) and restates_offer(
+                turn.user, state.offer_words, yes=yes_word
+            )
         if state.no_handoff and not intent.human:
             return None
         pending = self._contact_pending(state, turn.user, intent, details)

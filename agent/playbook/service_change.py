@@ -94,6 +94,8 @@ def _outside_negation(text: str) -> str:
     return text
 
 
+# Asked of one message by several readers of a turn (the offer's answer, the intent, the request's spans): read once.
+@lru_cache(maxsize=4096)
 def service_change_asked(text: str) -> ServiceChange | None:
     """The change a message asks for, outside a negation: "can you just express it" -> change_shipping (a verb aimed
     at the service), "purolator it instead" -> change_shipping (a carrier's name as a verb), "will ye hold it?" ->

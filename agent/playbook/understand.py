@@ -1330,6 +1330,8 @@ def named_statuses(text: str) -> tuple[str, ...]:
     return tuple(code for code, _ in status_words(text))
 
 
+# Asked of one message by several readers in each model request: read once.
+@lru_cache(maxsize=4096)
 def status_words(text: str) -> tuple[tuple[str, str], ...]:
     """The statuses a message names, each with the words it names it by: "why does it say exception" ->
     (("FAILURE", "exception"),), so a reply can say the shopper's own word back."""
