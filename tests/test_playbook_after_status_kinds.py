@@ -215,7 +215,9 @@ async def test_a_word_for_the_driver_is_a_delivery_instruction(store: Path, ask:
 )
 async def test_another_colour_or_size_is_a_change_of_items(store: Path, ask: str) -> None:
     [answer] = await _after_status(store, "7201", ask)
-    assert "I can't change the items in an order myself" in answer and "#7201" in answer
+    assert (
+        "I can't add items to an order, take them off it or swap them for others myself" in answer and "#7201" in answer
+    )
     assert OFF_TOPIC not in answer and _offers_the_team(answer)
 
 
@@ -339,3 +341,38 @@ async def test_another_source_reading_otherwise(store: Path, order: str, said: s
     [answer] = await _after_status(store, order, said)
     assert "The latest update I can see from" in answer
     assert "the carrier's own app or site may have a newer update" in answer and _offers_the_team(answer)
+
+
+@pytest.mark.parametrize("question", ["is it coming back to you?", "will it be returned to sender?"])
+async def test_whether_it_goes_back_is_what_happens_next_not_a_refund(store: Path, question: str) -> None:
+    [answer] = await _after_status(store, "7203", question)
+    assert answer.startswith("All I can see of what happens next is what DPD says in its latest update")
+    assert "refund" not in answer
+
+
+async def test_which_neighbour_is_not_in_the_data_and_no_dispute(store: Path) -> None:
+    [answer] = await _after_status(store, "7206", "they left it with my neighbour but I don't know which one")
+    assert "I can't see which neighbour or door it was left at" in answer and "hasn't turned up" not in answer
+
+
+async def test_being_home_for_it_is_the_carriers_to_say(store: Path) -> None:
+    [answer] = await _after_status(store, "7201", "do I need to be home for it?")
+    assert "I can't see whether the carrier will ask for a signature" in answer
+
+
+async def test_a_meaning_and_when_are_both_answered(store: Path) -> None:
+    [answer] = await _after_status(store, "7201", "what does 'in transit' mean and when will it get here?")
+    assert answer.startswith('"In transit" means the package is on its way')
+    assert "hasn't shared an estimated delivery date" in answer
+
+
+@pytest.mark.parametrize(("order", "said"), [("7204", "the courier was late"), ("7201", "royal mail is late again")])
+async def test_the_carrier_said_to_be_late_hears_why_not_a_refund(store: Path, order: str, said: str) -> None:
+    [answer] = await _after_status(store, order, said)
+    assert answer.startswith("All I know about why is what") and "refund" not in answer
+
+
+@pytest.mark.parametrize("question", ["how many days left", "how many more days?"])
+async def test_how_many_days_left_is_about_the_order(store: Path, question: str) -> None:
+    [answer] = await _after_status(store, "7201", question)
+    assert OFF_TOPIC not in answer and '"Item in transit"' in answer

@@ -27,7 +27,7 @@ from agent.dates_said import arrival_day_asked
 from agent.playbook.acts import APOSTROPHES, Act, negated_spans
 from agent.playbook.cannot_do import cannot_do_asked, disputes_event
 from agent.playbook.compose import Answer, Composer
-from agent.playbook.follow_ups import asks_where_to_collect
+from agent.playbook.follow_ups import asks_question, asks_where_to_collect
 from agent.playbook.order_change import order_change_asked
 from agent.playbook.service_change import service_change_asked
 from agent.playbook.understand import ITEM_PROBLEMS, REQUESTS, Intent, unseen_asked
@@ -114,7 +114,9 @@ def _probe_patterns() -> dict[str, re.Pattern[str]]:
         "who": _bounded(rf"{w('who_asked', 'asks')}|{w('who_asked', 'who')}\s+(?:the\s+)?{carriers}"),
         "other_part": _bounded(other),
         "not_moving": _bounded(w("not_moving", "still")),
+        "late": _bounded(w("not_moving", "late")),
         "when": _bounded(w("who_asked", "when")),
+        "going_back": _bounded(w("going_back", "back")),
         "sources": _bounded(w("source_differs", "sources")),
         "differs": _bounded(w("source_differs", "differs")),
     }
@@ -173,12 +175,16 @@ def source_differs(text: str) -> bool:
 _ABOUT_TRACKING: frozenset[Act] = frozenset((*_UNSURE, "where_is_order", "missing_tracking", "refund_request"))
 
 
+# Where a parcel marked delivered was left that the data never says: which locker, which neighbour.
+_LEFT_SOMEWHERE = frozenset(("locker", "neighbour"))
+
+
 def _about_tracking(intent: Intent, text: str) -> Intent | None:
     """ "The tracking hasn't moved in a week", "the app says something else", "it says delivered to a locker but
     which one": about the tracking Lumen just gave, however the reader heard it (a parcel "not received" there is in
-    a locker the shopper can't find, no dispute)."""
+    a locker or with a neighbour the shopper can't find, no dispute)."""
     guessed = intent.acts - intent.sure
-    if "locker" in unseen_asked(text) and intent.sure <= {"delivered_not_received", "package_followup"}:
+    if _LEFT_SOMEWHERE & set(unseen_asked(text)) and intent.sure <= {"delivered_not_received", "package_followup"}:
         return replace(intent, acts=frozenset({"package_followup"}), sure=frozenset())
     if not intent.acts - guessed <= _ABOUT_TRACKING:
         return None
@@ -186,15 +192,21 @@ def _about_tracking(intent: Intent, text: str) -> Intent | None:
         return replace(intent, acts=frozenset({"package_followup"}), focus="source_differs")
     if not_moving(text):
         return replace(intent, acts=frozenset({"package_followup"}), focus="not_moving")
+    if _probe_patterns()["late"].search(text.translate(APOSTROPHES)):
+        # "The courier was late": why, as far as the carrier's latest words say (the why answer), no refund asked.
+        return replace(intent, acts=frozenset({"where_is_order"}), asks_why=True, focus=None)
     return None
 
 
 def _status_or_who(intent: Intent, text: str) -> Intent | None:
-    """ "Is 'label printed' bad?", "should I worry that it says delayed?": what the status means. "Who is that?": who
-    the data says has it (the carrier, the pickup point), and when it comes if that is asked too ("when will it
-    arrive and who is delivering it?"). None for anything else."""
+    """ "Is 'label printed' bad?", "should I worry that it says delayed?": what the status means. "Is it coming back
+    to you?": what happens next. "Who is that?": who the data says has it (the carrier, the pickup point), and when
+    it comes if that is asked too ("when will it arrive and who is delivering it?"). None for anything else."""
     if status_worry_asked(text, intent):
         return replace(intent, acts=frozenset({"status_meaning"}), focus="worry")
+    if asks_question(text) and _probe_patterns()["going_back"].search(text.translate(APOSTROPHES)):
+        # "Is it coming back to you?": what happens next, in the carrier's words; no return or refund of the shopper's.
+        return replace(intent, acts=frozenset({"package_followup"}), focus="next")
     if not who_asked(text) or not intent.acts <= _UNSURE | {"where_is_order"}:
         return None
     when = _probe_patterns()["when"].search(text.translate(APOSTROPHES)) is not None
