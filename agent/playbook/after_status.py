@@ -115,6 +115,7 @@ def _probe_patterns() -> dict[str, re.Pattern[str]]:
         "other_part": _bounded(other),
         "not_moving": _bounded(w("not_moving", "still")),
         "late": _bounded(w("not_moving", "late")),
+        "days_left": _bounded(w("not_moving", "days_left")),
         "when": _bounded(w("who_asked", "when")),
         "going_back": _bounded(w("going_back", "back")),
         "sources": _bounded(w("source_differs", "sources")),
@@ -195,6 +196,9 @@ def _about_tracking(intent: Intent, text: str) -> Intent | None:
     if _probe_patterns()["late"].search(text.translate(APOSTROPHES)):
         # "The courier was late": why, as far as the carrier's latest words say (the why answer), no refund asked.
         return replace(intent, acts=frozenset({"where_is_order"}), asks_why=True, focus=None)
+    if intent.acts <= _UNSURE | {"where_is_order"} and _probe_patterns()["days_left"].search(text):
+        # "How many days left": when it comes, from the data, though the reader heard something off topic.
+        return replace(intent, acts=frozenset({"package_followup"}), focus="eta")
     return None
 
 
