@@ -376,3 +376,13 @@ async def test_the_carrier_said_to_be_late_hears_why_not_a_refund(store: Path, o
 async def test_how_many_days_left_is_about_the_order(store: Path, question: str) -> None:
     [answer] = await _after_status(store, "7201", question)
     assert OFF_TOPIC not in answer and '"Item in transit"' in answer
+
+
+async def test_a_refund_asked_surely_beside_a_late_courier_stands(store: Path) -> None:
+    [answer] = await _after_status(store, "7204", "the courier is late again, I want a refund")
+    assert "I can't issue refunds" in answer
+
+
+async def test_thanks_for_the_rest_having_come_asks_nothing(store: Path) -> None:
+    [answer] = await _after_status(store, "7207", "thanks, the rest arrived today")
+    assert "Package 2" not in answer and SECOND not in answer

@@ -173,7 +173,9 @@ def source_differs(text: str) -> bool:
 
 
 # What the reader may hear in a message about the tracking itself ("the tracking hasn't moved in a week").
-_ABOUT_TRACKING: frozenset[Act] = frozenset((*_UNSURE, "where_is_order", "missing_tracking", "refund_request"))
+# A request read surely stands ("it's late, I want a refund"); one only guessed ("the courier was late" as a refund)
+# does not.
+_ABOUT_TRACKING: frozenset[Act] = frozenset((*_UNSURE, "where_is_order", "missing_tracking"))
 
 
 # Where a parcel marked delivered was left that the data never says: which locker, which neighbour.
@@ -223,8 +225,9 @@ def heard_after_status(intent: Intent, text: str) -> Intent | None:
     they win over a request, a problem or a person the reader only guessed ("can you send me the invoice" is no
     replacement, "nobody even knocked" no parcel lost); what it is sure of stands."""
     sure = intent.sure & _SURE_STANDS
-    if not sure and not intent.human and other_part_asked(text):
-        # "Thanks but where is the other one": the part of a split order not come yet, a thanks or not.
+    asked = asks_question(text) or not intent.has("thanks", "acknowledge")  # "thanks, the rest came" asks nothing
+    if not sure and not intent.human and asked and other_part_asked(text):
+        # "Thanks but where is the other one", "and the other parcel": the part of a split order not come yet.
         return replace(intent, acts=frozenset({"package_followup"}), focus="rest")
     if intent.thanks or intent.goodbye:
         return None
