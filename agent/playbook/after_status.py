@@ -210,12 +210,15 @@ def _status_or_who(intent: Intent, text: str) -> Intent | None:
     it comes if that is asked too ("when will it arrive and who is delivering it?"). None for anything else."""
     if status_worry_asked(text, intent):
         return replace(intent, acts=frozenset({"status_meaning"}), focus="worry")
+    when = _probe_patterns()["when"].search(text.translate(APOSTROPHES)) is not None
+    if intent.acts == {"status_meaning"} and when:
+        # "What does 'in transit' mean and when will it get here?": both asked, both answered.
+        return replace(intent, focus="meaning_eta")
     if asks_question(text) and _probe_patterns()["going_back"].search(text.translate(APOSTROPHES)):
         # "Is it coming back to you?": what happens next, in the carrier's words; no return or refund of the shopper's.
         return replace(intent, acts=frozenset({"package_followup"}), focus="next")
     if not who_asked(text) or not intent.acts <= _UNSURE | {"where_is_order"}:
         return None
-    when = _probe_patterns()["when"].search(text.translate(APOSTROPHES)) is not None
     return replace(intent, acts=frozenset({"package_followup"}), focus="who_eta" if when else "who")
 
 
@@ -283,7 +286,7 @@ def after_status_answer(
         return Answer(c.r.say("taken_in.text", order_number=order.order_number))
     if intent.focus in ("who", "who_eta"):
         return _who_answer(c, order, result, intent)
-    if intent.focus == "worry" and not first_look:
+    if intent.focus in ("worry", "meaning_eta") and not first_look:
         return _worry_answer(c, order, result, intent)
     if intent.focus in ("not_moving", "source_differs"):
         return _tracking_answer(c, result, arrived=intent.focus == "source_differs")
@@ -310,13 +313,16 @@ _TROUBLE = frozenset(("DELAYED", "FAILURE", "NOT_DELIVERED", "ATTEMPTED_DELIVERY
 def _worry_answer(c: Composer, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer:
     """ "Should I worry that it says delayed?", "why does it say exception": what the status means, in the shopper's
     own word for it; for a status of trouble, the carrier's latest words (all Lumen knows of it) and the team
-    offered."""
+    offered. "What does 'in transit' mean and when will it get here?": the meaning, then when it comes."""
     meaning = c.meaning_answer(order, result, intent.statuses, intent)
     text = meaning.text
     for code, word in intent.status_words:
         name = code.replace("_", " ").lower()
         if word.lower() != name and text.startswith(f'"{name.capitalize()}"'):
             text = f'"{word.capitalize()}"' + text[len(name) + 2 :]  # "Exception" means ..., as the shopper said it
+    if intent.focus == "meaning_eta" and not meaning.offer:
+        eta = c.focused_answer(order, result, replace(intent, focus="eta"))
+        return Answer(c.join(text, eta.text), offer=eta.offer, topic=eta.topic) if eta else Answer(text)
     if not set(intent.statuses) & _TROUBLE or meaning.offer:
         return Answer(text, offer=meaning.offer, topic=meaning.topic)
     latest = c.latest_again(result)

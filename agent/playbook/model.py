@@ -1156,10 +1156,6 @@ class Playbook:
                 state = self.compose.order_answer(order, result, intent)
                 text = self.compose.join(self.compose.without_offers(meaning.full()), state.full())
                 return Answer(text, offer=state.offer or meaning.offer, topic=state.topic or meaning.topic)
-            eta = self.compose.focused_answer(order, result, intent) if intent.focus == "eta" else None
-            if eta is not None and not meaning.offer:
-                # "What does 'in transit' mean and when will it get here?": both asked, both answered.
-                return Answer(self.compose.join(meaning.text, eta.text), offer=eta.offer, topic=eta.topic)
             return meaning
         return None
 
