@@ -386,3 +386,10 @@ async def test_a_refund_asked_surely_beside_a_late_courier_stands(store: Path) -
 async def test_thanks_for_the_rest_having_come_asks_nothing(store: Path) -> None:
     [answer] = await _after_status(store, "7207", "thanks, the rest arrived today")
     assert "Package 2" not in answer and SECOND not in answer
+
+
+async def test_the_other_number_of_one_parcel_is_no_other_parcel(store: Path) -> None:
+    [answer] = await _after_status(
+        store, "7201", "the royal mail number doesnt work on their site, whats the other one"
+    )
+    assert "Nothing has changed" not in answer and MOVING in answer

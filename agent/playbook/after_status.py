@@ -229,6 +229,8 @@ def heard_after_status(intent: Intent, text: str) -> Intent | None:
     replacement, "nobody even knocked" no parcel lost); what it is sure of stands."""
     sure = intent.sure & _SURE_STANDS
     asked = asks_question(text) or not intent.has("thanks", "acknowledge")  # "thanks, the rest came" asks nothing
+    # "The aus post number doesn't work, what's the other one": another of the carrier's numbers, no other parcel.
+    asked = asked and intent.focus in (None, "rest", "eta")
     if not sure and not intent.human and asked and other_part_asked(text):
         # "Thanks but where is the other one", "and the other parcel": the part of a split order not come yet.
         return replace(intent, acts=frozenset({"package_followup"}), focus="rest")
