@@ -982,16 +982,9 @@ class Composer:
     ) -> Answer | None:
         """A short answer to "which carrier?", "when will it arrive?", "what about the teapot?", "my refund?"; `where`
         when the shopper asks where a parcel is now ("and where's the teapot right now?")."""
-        if intent.asks_why and result.cancelled:
-            return self._cancel_reason_answer(order, result, intent)
-        if intent.asks_why and any(p.state == "on_hold" for p in result.pending) and not result.cancelled:
-            # "Why is it on hold?": the hold's reason is the shop's, never in what Lumen may say; the team can tell.
-            text = self.r.say("order.hold_reason_only", order_number=order.order_number)
-            return Answer(text, offer="other", topic="status_meaning")
-        if intent.asks_why and not intent.not_received and not intent.cancel_request and not result.cancelled:
-            why = self._why_answer(result)
-            if why is not None:
-                return why
+        why = self._why_asked(order, result, intent) if intent.asks_why else None
+        if why is not None:
+            return why
         if intent.not_received or intent.asks_why or intent.cancel_request:
             return None
         if intent.focus in ("refund", "return", "next", "collect", "disputed"):
@@ -1010,6 +1003,9 @@ class Composer:
             )
         if result.cancelled or not result.packages:
             return None
+        coming = self._coming_answer(result, where) if intent.focus == "rest" and package is None else None
+        if coming is not None:
+            return coming
         packages = [package] if package else result.packages
         if package and intent.focus in (None, "carrier", "eta"):
             # One package named ("the second parcel", "the UPS one", "and the cap, when's that coming?"): all about
@@ -1030,6 +1026,31 @@ class Composer:
             lines = [self._eta_line(p, single=len(result.packages) == 1) for p in packages]
             return Answer("\n".join(lines))
         return None
+
+    def _why_asked(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer | None:
+        """ "Why?" about an order just shown: a cancellation's or a hold's reason isn't in the data; a parcel on its
+        way, its carrier's latest words. None when the why is another answer's (a parcel not received)."""
+        if result.cancelled:
+            return self._cancel_reason_answer(order, result, intent)
+        if any(p.state == "on_hold" for p in result.pending):
+            # "Why is it on hold?": the hold's reason is the shop's, never in what Lumen may say; the team can tell.
+            text = self.r.say("order.hold_reason_only", order_number=order.order_number)
+            return Answer(text, offer="other", topic="status_meaning")
+        if not intent.not_received and not intent.cancel_request:
+            return self._why_answer(result)
+        return None
+
+    def _coming_answer(self, result: FulfillmentsResult, where: bool) -> Answer | None:
+        """ "Thanks but where is the other one" of a split order some of which came: the packages not come yet (one
+        said in full, several a line each). None when all or none of them came."""
+        coming = [p for p in result.packages if not (p.delivered or p.status in _ARRIVED)]
+        if not 0 < len(coming) < len(result.packages):
+            return None
+        if len(coming) > 1:
+            return Answer("\n".join(self._package_where(p) for p in coming))
+        details = self._package_details(coming[0], where=where)
+        items = self.in_brackets(coming[0].items)
+        return Answer(self.r.say("focus.package", number=coming[0].package_number, items=items, details=details))
 
     def _package_where(self, package: Package) -> str:
         """One line of a split order's answer, with where its carrier last saw the package."""
@@ -1056,6 +1077,32 @@ class Composer:
             lines.append(self.r.say("focus.collect", **self._carrier_words(package)))
         lines.append(self.r.say("focus.collect_more"))
         return Answer(" ".join(lines), offer="delayed_or_stuck", topic="delayed_or_stuck")
+
+    def who_answer(self, result: FulfillmentsResult) -> Answer | None:
+        """ "Who is that?" after a status: who the data says has each package (its pickup point, or its carrier and
+        tracking), and the carrier's own words where it waits to be collected; nothing else. None with no package."""
+        if not result.packages:
+            return None
+        lines = []
+        for package in result.packages:
+            if package.pickup_location:
+                lines.append(self.r.say("focus.collect_at", place=package.pickup_location))
+                continue
+            lines.append(self._carrier_line(package, single=len(result.packages) == 1))
+            event = package.latest_event
+            waits = package.status in _WAITS_FOR_SHOPPER or (event is not None and event.status in _WAITS_FOR_SHOPPER)
+            if waits and not package.delivered and event is not None and event.message:
+                lines.append(self.r.say("focus.collect", **self._carrier_words(package)))
+        return Answer(" ".join(lines))
+
+    def latest_updates(self, result: FulfillmentsResult, key: str, *, arrived: bool = False) -> list[str]:
+        """Each package not delivered yet (or any, `arrived`) with its latest carrier update, said in the reply `key`
+        (its carrier, words, date and place); [] when none has one."""
+        return [
+            self.r.say(key, **self._carrier_words(p))
+            for p in result.packages
+            if (arrived or not (p.delivered or p.status in _ARRIVED)) and p.latest_event and p.latest_event.message
+        ]
 
     def latest_again(self, result: FulfillmentsResult) -> str:
         """A question the status just given can't answer further ("which neighbor?", "is it lost?"): each package's

@@ -1551,7 +1551,8 @@ def _asked_beside(text: str) -> tuple[tuple[Act, str], ...]:
     product, the shop's policies) beside what it asks about the order: each clause's act and words."""
     found: list[tuple[Act, str]] = []
     for clause in _parts(text, _BESIDE_BREAK):
-        about_parcel = asks_what_next(clause) or asks_where_to_collect(clause)  # "do they try again?"
+        # "Do they try again?"; "is there a strike on?" (what the data never holds, said so beside the answer).
+        about_parcel = asks_what_next(clause) or asks_where_to_collect(clause) or bool(unseen_asked(clause))
         if len(clause.split()) >= 3 and not about_parcel:
             reading = read_acts(clause)
             if reading.top in _ABOUT_SHOP and reading.probabilities[reading.top] >= THRESHOLD:

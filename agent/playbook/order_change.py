@@ -1,7 +1,8 @@
 """Changes to an order that the act reader has no act for and Lumen can't make: the order brought sooner ("can you
-make it come faster?", "get my parcel here sooner please") and items added to it or taken off it ("can I add one more
-mug to it?"). Lumen says it can't, beside the order's status, and offers the team; the words are in
-`prompts/reading.toml` [order_change]. Another shipping service or a hold is `service_change.py`'s."""
+make it come faster?", "get my parcel here sooner please") and items added to it, taken off it or swapped for another
+kind ("can I add one more mug to it?", "can i get it in blue instead"). Lumen says it can't, beside the order's
+status, and offers the team; the words are in `prompts/reading.toml` [order_change]. Another shipping service or a
+hold is `service_change.py`'s."""
 
 from __future__ import annotations
 
@@ -36,9 +37,11 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     sooner += rf"|{words['hurry_parted']}\s+{words['objects']}\s+{words['hurry_particle']}"
     added = rf"{words['add']}{_WORDS_BETWEEN}{{1,5}}?\s+{words['add_to']}\s+{words['objects']}"
     removed = rf"{words['remove']}{_WORDS_BETWEEN}{{1,5}}?\s+{words['remove_from']}\s+{words['objects']}"
+    swapped = rf"{words['swap']}\s+{words['objects']}\s+in\s+(?:(?:a|an|the)\s+)?(?:[\w'\-]+\s+)?{words['kinds']}"
+    swapped += rf"|{words['other']}\s+{words['variants']}|{words['swap']}\s+(?:the|its|their)\s+{words['variants']}"
     return {
         "deliver_sooner": _bounded(sooner),
-        "change_items": _bounded(f"{added}|{removed}"),
+        "change_items": _bounded(f"{added}|{removed}|{swapped}"),
         "asks": _bounded(words["asks"]),
         "unless": _bounded(words["unless"]),
     }

@@ -44,6 +44,7 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     carriers = _carriers()
     shipping, hold = table["change_shipping"], table["hold_order"]
     service, objects = _phrases(shipping["service"]), _phrases(shipping["objects"])
+    carrier = rf"(?:(?:{_ARTICLES}))?{_phrases(carriers)}"
     changes = (
         rf"{_phrases(shipping['service_verbs'])}\s+{objects}",
         rf"{_phrases(shipping['change_verbs'])}(?:\s+[\w']+){{0,3}}?\s+(?:{_TOWARDS})\s+(?:{_ARTICLES})?{service}",
@@ -51,6 +52,13 @@ def _patterns() -> dict[str, re.Pattern[str]]:
         rf"\s+(?:{_BY})?{service}",
         rf"{service}(?:\s+(?:{_read('service_nouns')}))?\s+(?:{_read('instead')})",
         rf"{_phrases(carriers)}\s+{_phrases(shipping['carrier_verb_objects'])}",
+        # Another carrier asked for by name: "send it fedex instead", "can you ship it with UPS", "use DHL instead",
+        # "switch it to DPD".
+        rf"{_phrases(shipping['send_verbs'])}\s+(?:{objects}|(?:{_read('item_openers')})(?:\s+[\w'\-]+){{1,3}}?)"
+        rf"\s+(?:{_phrases(shipping['carrier_by'])}\s+)?{carrier}",
+        rf"{carrier}(?:\s+(?:{_read('service_nouns')}))?\s+(?:{_read('instead')})",
+        rf"{_phrases(shipping['carrier_verbs'])}\s+{carrier}",
+        rf"{_phrases(shipping['change_verbs'])}(?:\s+[\w']+){{0,3}}?\s+(?:{_TOWARDS})\s+{carrier}",
     )
     return {
         "change": _bounded("|".join(f"(?:{c})" for c in changes)),
@@ -74,8 +82,10 @@ def _instruction_patterns() -> dict[str, re.Pattern[str]]:
     relay = rf"{_phrases(table['relay_verbs'])}\s+{messenger}(?![\w'])(?!\s+{_phrases(table['asked_of'])}(?![\w']))"
     places = _phrases(table["places"])
     place = rf"{_phrases(table['place_verbs'])}\s+{_phrases(table['objects'])}\s+{places}|\bbe\s+left\s+{places}"
+    them = rf"{_phrases(table['relay_verbs'])}\s+{_phrases(table['pronouns'])}\s+(?:to\s+)?{_phrases(table['to_do'])}"
     return {
-        "relay": _bounded(relay),
+        "relay": _bounded(f"{relay}|{them}"),
+        "doings": _bounded(_phrases(table["doings"])),
         "place": _bounded(place),
         "named": _bounded(_phrases(table["named"])),
         "asks": _bounded(_phrases(table["asks"])),
@@ -127,7 +137,7 @@ def _instruction_asked(clause: str) -> bool:
         return True
     if not asked or found["unless"].search(clause):
         return False
-    return bool(found["place"].search(clause) or found["named"].search(clause))
+    return bool(found["place"].search(clause) or found["named"].search(clause) or found["doings"].search(clause))
 
 
 def shipping_change_spans(text: str) -> list[tuple[int, int]]:
