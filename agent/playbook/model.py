@@ -712,7 +712,8 @@ class Playbook:
             (intent.other_topic or intent.has("policy_question")) and not intent.order_related and not new_details
         )
         if not (intent.order_related or new_details or in_dialogue or follow_up) or off_topic:
-            if not (state.current_order or turn.calls) and may_name_own_item(intent, turn.user):
+            asks_where = _asks_where(turn.user, intent)
+            if not (state.current_order or turn.calls) and may_name_own_item(intent, turn.user, asks_where=asks_where):
                 # A logged-in customer may name an order by its item: their orders say (`own_item_asked`).
                 return ToolStep("find_order", {})
             return self._reply(state, "out_of_scope")

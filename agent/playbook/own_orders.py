@@ -78,12 +78,15 @@ def all_orders_asked(text: str, *, alone: bool = True) -> bool:
 _ABOUT_SHOP: frozenset[Act] = frozenset(("out_of_scope", "policy_question"))
 
 
-def may_name_own_item(intent: Intent, text: str) -> bool:
+def may_name_own_item(intent: Intent, text: str, *, asks_where: bool = False) -> bool:
     """Whether a message read as off topic may still ask about an order by naming its item: no order act was read,
-    nothing but a question about the shop or products was (no attack on the assistant), and the reader gives some
-    order question at least a faint chance ("where are the rash vests?" is one; "do you sell gift cards?" none)."""
+    nothing but a question about the shop or products was (no attack on the assistant), and it asks where something
+    is (`asks_where`) or the reader gives some order question at least a faint chance ("any sign of the tent poles?";
+    "do you sell gift cards?" none)."""
     if intent.order_related or not intent.acts & _ABOUT_SHOP or intent.has("injection"):
         return False
+    if asks_where:
+        return True
     reading = read_acts(text)
     return max(reading.probabilities.get(act, 0.0) for act in ORDER_ACTS) >= FAINT
 
