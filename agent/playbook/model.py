@@ -51,7 +51,13 @@ from agent.playbook.follow_ups import (
 from agent.playbook.instructions import instructs_lumen, names_own_order
 from agent.playbook.offers import cases_said, handed_over, offer_left
 from agent.playbook.order_change import order_change_asked
-from agent.playbook.own_orders import all_orders_asked, order_named_by_state, own_orders_asked
+from agent.playbook.own_orders import (
+    all_orders_asked,
+    may_name_own_item,
+    order_named_by_state,
+    own_item_asked,
+    own_orders_asked,
+)
 from agent.playbook.physical_check import physical_check_asked
 from agent.playbook.service_change import service_change_asked
 from agent.playbook.understand import (
@@ -658,6 +664,10 @@ class Playbook:
         else:
             intent = _intent(turn.user, state)
             self._decided = (turn.user, replace(state), intent)
+        listed = _customer_list(turn)
+        if listed is not None:
+            # "Where are the hiking socks?" from a logged-in customer who bought some: that order's question.
+            intent = own_item_asked(intent, turn.user, [(o.order_number, [i.name for i in o.items]) for o in listed])
         if not intent.order_related and deadline_named(turn.user, self.compose.today, self.compose.locale):
             # "ok but will it be here by Christmas?": a day the order is needed by asks about the order, whatever
             # small talk comes with it.
@@ -726,6 +736,10 @@ class Playbook:
             (intent.other_topic or intent.has("policy_question")) and not intent.order_related and not new_details
         )
         if not (intent.order_related or new_details or in_dialogue or follow_up) or off_topic:
+            asks_where = _asks_where(turn.user, intent)
+            if not (state.current_order or turn.calls) and may_name_own_item(intent, turn.user, asks_where=asks_where):
+                # A logged-in customer may name an order by its item: their orders say (`own_item_asked`).
+                return ToolStep("find_order", {})
             return self._reply(state, "out_of_scope")
         every = _every_order_asked(state, turn)
         if state.awaiting == "which_order" and state.choices and not new_details and not every:
@@ -1620,6 +1634,13 @@ def _every_order_asked(state: State, turn: Turn) -> tuple[str, ...]:
         return tuple(o.order_number for o in listed.orders)
     chosen = state.awaiting == "which_order" and len(state.choices) > 1
     return tuple(c[0] for c in state.choices) if chosen else ()
+
+
+def _customer_list(turn: Turn) -> list[OrderOverview] | None:
+    """A logged-in customer's orders, when this turn's first lookup listed them (with no details given)."""
+    first = next((c.result for c in turn.calls if c.name == "find_order" and c.result is not None), None)
+    listed = FindOrderResult.model_validate(first) if first is not None else None
+    return listed.orders if listed is not None and listed.status == "customer_orders" else None
 
 
 def _choices(result: FindOrderResult) -> tuple[tuple[str, str, str], ...]:

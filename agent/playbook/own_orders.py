@@ -7,9 +7,12 @@ question for the details that prove an order.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import replace
 
 from agent import prompts
-from agent.playbook.understand import named_statuses
+from agent.playbook.acts import Act, read_acts
+from agent.playbook.understand import FAINT, ORDER_ACTS, UNSURE, Intent, items_as_the_order, named_statuses, names_item
 
 # A question or request word, then "orders" owned by the one asking: "my (recent) orders", "orders (do|have) I ...",
 # "orders I've placed". The question word keeps a policy question that merely mentions the shopper's orders ("do
@@ -66,3 +69,40 @@ def all_orders_asked(text: str, *, alone: bool = True) -> bool:
     list)."""
     words = text.replace("’", "'")
     return _EVERY_ORDER.search(words) is not None or (alone and _ALL_ALONE.search(words) is not None)
+
+
+# A logged-in customer may name an order by what is in it ("where are the tankies for the team?"), in words the act
+# reader, which knows no shop's products, hears as a question about a product. Whether the words name one of the
+# customer's own items is in the data: their orders are looked up (find_order's customer route, no details needed)
+# when the reader hears an order question in the message at all, however faintly.
+_ABOUT_SHOP: frozenset[Act] = frozenset(("out_of_scope", "policy_question"))
+
+
+def may_name_own_item(intent: Intent, text: str, *, asks_where: bool = False) -> bool:
+    """Whether a message read as off topic may still ask about an order by naming its item: no order act was read,
+    nothing but a question about the shop or products was (no attack on the assistant), and it asks where something
+    is (`asks_where`) or the reader gives some order question at least a faint chance ("any sign of the tent poles?";
+    "do you sell gift cards?" none)."""
+    if intent.order_related or not intent.acts & _ABOUT_SHOP or intent.has("injection"):
+        return False
+    if asks_where:
+        return True
+    reading = read_acts(text)
+    return max(reading.probabilities.get(act, 0.0) for act in ORDER_ACTS) >= FAINT
+
+
+def own_item_asked(intent: Intent, text: str, orders: Sequence[tuple[str, Sequence[str]]]) -> Intent:
+    """The message about the one order of the customer's (number, item names) whose item it names, when, with that
+    order's items written as "my order" (`items_as_the_order`), the act reader hears an order question in it ("where
+    are the wool socks for the kids" -> "where are my order for the kids"); the reading as it was otherwise (a
+    question about a product stays one: "do you have the wool socks in a bigger size?")."""
+    if intent.order_related:
+        return intent
+    named = [items for _number, items in orders if any(names_item(item, text) for item in items)]
+    if len(named) != 1:
+        return intent
+    reading = read_acts(items_as_the_order(text, named[0]))
+    if reading.top not in ORDER_ACTS or reading.probabilities[reading.top] < UNSURE:
+        return intent
+    asked: frozenset[Act] = frozenset({reading.top})
+    return replace(intent, acts=(intent.acts - _ABOUT_SHOP) | asked, sure=intent.sure - _ABOUT_SHOP)

@@ -1688,10 +1688,17 @@ _NOT_RECEIVED = re.compile(
 # The parcel as the subject of its not coming: "the ups box never showed up", "my second package didn't arrive", "it
 # never turned up". Not "it didn't come with the charger" (an item missing from what came), nor a question or a
 # future ("hasn't it arrived?", "if it doesn't arrive by Friday"): only "never" and the past "didn't".
+_CAME = r"(?:show(?:ed)?\s+up|turn(?:ed)?\s+up|arrived?|came|come|got here|get here|made it|make it)\b"
+_NOT_WITH = r"(?!\s+(?:with|in|through)\b)"
 _NEVER_CAME = re.compile(
-    r"\b(?:never|did ?n'?t|did not)\s+(?:(?:actually|even|ever)\s+)?"
-    r"(?:show(?:ed)?\s+up|turn(?:ed)?\s+up|arrived?|came|come|got here|get here|made it|make it)\b"
-    r"(?!\s+(?:with|in|through)\b)",
+    r"\b(?:never|did ?n'?t|did not)\s+(?:(?:actually|even|ever)\s+)?" + _CAME + _NOT_WITH,
+    re.IGNORECASE,
+)
+# Nothing as the subject of the coming: "nothing turned up", "nothing's arrived", "nothin came" (the final g dropped,
+# as said). Said of a parcel marked delivered, the shopper has none of it; said of one still on its way, the order's
+# answer gives where it is (a parcel not received is answered only for one the carrier marked delivered).
+_NOTHING_CAME = re.compile(
+    r"\bnothin(?:g|')?(?:'s|\s+(?:has|had))?\s+(?:(?:actually|even|ever|yet)\s+)?" + _CAME + _NOT_WITH,
     re.IGNORECASE,
 )
 # Nobody has the parcel: "no one here has it", "nobody at home got the box", "none of us signed for it".
@@ -1782,6 +1789,7 @@ def _exact_acts(text: str) -> set[Act]:
     if (
         any(_not_in_hand(text, m) for m in _NOT_RECEIVED.finditer(text))
         or any(_parcel_never_came(text, m) for m in _NEVER_CAME.finditer(text))
+        or _NOTHING_CAME.search(text)
         or any(_not_in_hand(text, m) for m in _NOBODY_HAS.finditer(text))
         or _DENIED.search(text)
     ):
@@ -2137,7 +2145,22 @@ def names_item(name: str, text: str) -> bool:
     """Does the message name this item ("the boots" -> "Peat Brown Walking Boots", "the mug" -> "Enamel Camp Mug")?"""
     name_words = {w.rstrip("s") for w in re.findall(r"[^\W\d_]{3,}", name.lower())} - _STOP
     said = {w.rstrip("s") for w in re.findall(r"[^\W\d_]{3,}", text.lower())} - _STOP
-    return bool(name_words & said)
+    return bool(name_words & said) or any(_run_on(word, name_words) for word in said)
+
+
+# The most letters a shopper's word may add to an item's word and still name it, and the shortest item word that may
+# be run on: "beanies" for a Beanie, "tankie" for a Tank Top; not "hatch" for a Hat (too short an item word).
+_RUN_ON_LETTERS = 2
+_RUN_ON_SHORTEST = 4
+
+
+def _run_on(word: str, name_words: set[str]) -> bool:
+    """Whether a shopper's word is an item's word with an ending of their own: the shortened, fond or plural forms
+    shoppers make of a product's name ("hoodies" for a Hoodie, "tankies" for a Tank Top), which no list of a
+    country's slang keeps."""
+    return any(
+        len(n) >= _RUN_ON_SHORTEST and word.startswith(n) and len(word) - len(n) <= _RUN_ON_LETTERS for n in name_words
+    )
 
 
 _ITEM_DETERMINER = r"(?:(?:the|my|our|his|her|their|these|those|this|that|ur|your)\s+)?"
