@@ -309,7 +309,7 @@ def deadlines_named(text: str, today: date, locale: str = "en_US") -> tuple[Dead
     p = _patterns()
     words = _words()
     named: list[Deadline] = []
-    # "What does out for delivery mean, like today?": the "for" of a status's name is no cue, whatever day follows.
+    # "out for delivery - so it comes today?": the "for" of a status's name is no cue, whatever day follows.
     statuses = [range(m.start(), m.end()) for m in p["status"].finditer(plain)]
     for cue in p["cue"].finditer(plain):
         if any(cue.start() in status for status in statuses):

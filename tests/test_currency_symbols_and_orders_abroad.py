@@ -115,7 +115,7 @@ def _delivered_first_order(path: Path) -> Path:
 @pytest.mark.parametrize(
     "question",
     [
-        "what does delivered even mean if i don't have it",
+        "what does delivered even mean when i haven't got it",
         "so what does 'delivered' mean? I never got it",
         "what is delivered supposed to mean when there's nothing here, i didn't receive it",
     ],

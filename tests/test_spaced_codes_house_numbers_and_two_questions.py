@@ -5,8 +5,8 @@ Paddle Co., Halifax, en-CA, order names 'TR-4101'; no eval store), each kind in 
 - a street address's house number ("change the address to 2750 Birch Ave") is no order number: the change of address
   is offered to the team for the order already proved, and a yes hands it off;
 - the "for" of a status's name ("out for delivery", "ready for pickup") is no deadline cue: "what does out for
-  delivery mean, like today?" asks what it means, not whether it comes by today;
-- what a status means and where to go, asked together ("what does ready for pickup mean? do I go somewhere?"): the
+  delivery mean, is that today?" asks what it means, not whether it comes by today;
+- what a status means and where to go, asked together ("ready for pickup means what? must I go somewhere?"): the
   meaning, then where the carrier says it waits;
 - why an order was cancelled and whether the money comes back, asked together: the refunds recorded (or none), and
   that the reason isn't Lumen's to see.
@@ -177,7 +177,7 @@ async def test_a_new_street_address_is_offered_to_the_team_for_the_order_proved(
 @pytest.mark.parametrize(
     ("text", "deadline"),
     [
-        ("what does out for delivery mean, like today?", None),
+        ("so what does out for delivery mean, is that today?", None),
         ("ready for pickup?? like tomorrow or what", None),
         ("what's on vehicle for delivery mean, today?", None),
         ("will it be out for delivery by friday?", date(2026, 11, 20)),  # a cue of its own stays one
@@ -190,7 +190,7 @@ def test_a_status_names_for_is_no_deadline_cue(text: str, deadline: date | None)
 
 
 @pytest.mark.parametrize(
-    "question", ["what does out for delivery mean, like today?", "what's out for delivery mean, as in today?"]
+    "question", ["out for delivery means what exactly, like today?", "what's out for delivery mean, as in today?"]
 )
 async def test_what_out_for_delivery_means_is_no_deadline_answer(store: Path, question: str) -> None:
     _, answer = await _turns(store, "4103 ines@example.ca", question)
@@ -202,7 +202,7 @@ async def test_what_out_for_delivery_means_is_no_deadline_answer(store: Path, qu
 @pytest.mark.parametrize(
     ("text", "asks"),
     [
-        ("do I go somewhere?", True),
+        ("so do I go somewhere for it?", True),
         ("do i have to go anywhere to get it", True),
         ("where should i go to collect", True),
         ("where did it go?", False),  # where the parcel is, not where to collect it
@@ -216,7 +216,7 @@ def test_going_somewhere_asks_where_to_collect(text: str, asks: bool) -> None:
 @pytest.mark.parametrize(
     "question",
     [
-        "what does ready for pickup mean? do I go somewhere?",
+        "what is ready for pickup? must I go somewhere?",
         "ready for pickup, what does that mean, do i have to go anywhere",
     ],
 )

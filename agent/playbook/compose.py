@@ -930,8 +930,8 @@ class Composer:
             said = " or ".join(f'"{words.get(c, c.replace("_", " ").lower())}"' for c in unseen)
             meaning.text = self.join(self.r.say("meaning_unseen.text", statuses=said), meaning.text)
         if intent is not None and intent.not_received and any(p.delivered for p in result.packages):
-            # "What does delivered mean if I don't have it?": the meaning, then that Lumen can't see where the parcel
-            # is, and the team, as for any delivered parcel the shopper hasn't got.
+            # "it says delivered, what does that mean when nothing is here?": the meaning, then that Lumen can't see
+            # where the parcel is, and the team, as for any delivered parcel the shopper hasn't got.
             meaning.text = self.join(meaning.text, self.r.say("order.dnr_offer"))
             meaning.offer, meaning.topic = "delivered_not_received", "delivered_not_received"
         return meaning
@@ -1268,8 +1268,8 @@ class Composer:
 
     def _cancel_reason_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer:
         """ "Why was it cancelled?" after the cancellation's facts: only that its reason isn't in the data; and the
-        money, when that is asked too ("why was it cancelled? do I get my money back?"): the refunds recorded, or
-        none, before the team is offered (once)."""
+        money, when that is asked too ("how come it got cancelled, and is my money coming back?"): the refunds
+        recorded, or none, before the team is offered (once)."""
         text = self.r.say("order.cancel_reason_only", order_number=order.order_number)
         if intent.focus == "refund":
             text = self.join(self.without_offers(self._refund_answer(order, result).text), text)

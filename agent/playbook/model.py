@@ -379,7 +379,7 @@ def _about_order_shown(intent: Intent, text: str, state: State) -> Intent | None
         return replace(intent, acts=(intent.acts - about_shop) | {"package_followup"})
     if asks_where_to_collect(text) and not (intent.request or intent.item_problem):
         # "Where do I pick it up?" after a status that said it waits somewhere: the place it waits (and what the
-        # status means, when that is asked too: "what does ready for pickup mean? do I go somewhere?").
+        # status means, when that is asked too: "ready for pickup - so where do I have to go?").
         asked: frozenset[Act] = frozenset({"package_followup"})
         if intent.has("status_meaning"):
             asked = frozenset({"package_followup", "status_meaning"})

@@ -754,7 +754,7 @@ def _plain_numbers(text: str) -> list[re.Match[str]]:
     return surely if surely or _names_another_order(text, maybe) else found
 
 
-# A street's name after a house number, then its kind ("1420 Ellis St", "88 old mill rd."), or the kind first
+# A street's name after a house number, then its kind ("27 Birch St", "88 old mill rd."), or the kind first
 # ("301 rue Notre-Dame"): `prompts/reading.toml` [addresses].
 _STREET_AFTER = re.compile(
     r"\s+(?:(?:[A-Za-z][A-Za-z'’\-]*\.?\s+){1,3}"
@@ -766,7 +766,7 @@ _NOT_IN_STREET = frozenset(prompts.words("addresses", "not_in_name"))
 
 
 def _house_number(text: str, number: re.Match[str]) -> bool:
-    """Whether a bare number starts a street address ("change the address to 1420 Ellis St", "88 Larch Crescent"):
+    """Whether a bare number starts a street address ("please send it to 27 Birch St", "88 Larch Crescent"):
     a street's name and kind follow it, no word of a sentence among them ("5208 was left on the drive"), and no word
     naming an order stands just before it ("order 5208 ...")."""
     street = _STREET_AFTER.match(text, number.end())
@@ -1239,15 +1239,15 @@ def _marks() -> tuple[tuple[re.Pattern[str], str], ...]:
 
 
 def _typed(spoken: str) -> str:
-    """One spoken part of an address as typed: "hank dot yazzie" -> "hank.yazzie"."""
+    """One spoken part of an address as typed: "jo dot marsh" -> "jo.marsh"."""
     for pattern, mark in _marks():
         spoken = pattern.sub(mark, spoken)
     return spoken
 
 
 def spoken_emails_typed(text: str) -> str:
-    """The message with each email address said aloud written as typed ("email hank dot yazzie at example dot com"
-    -> "email hank.yazzie@example.com"), so every reader takes it as the address it is. Words before an "at" are an
+    """The message with each email address said aloud written as typed ("email jo dot marsh at example dot com"
+    -> "email jo.marsh@example.com"), so every reader takes it as the address it is. Words before an "at" are an
     address only when they hold a mark or a digit ("jo dot lee at ...", "jo99 at ...") or follow a label ("my email is
     jo at ..."); "I ordered at shop dot com" is left as said. The last part of the domain is letters ("com", "uk")."""
     address, marks, labelled = _spoken_email()
