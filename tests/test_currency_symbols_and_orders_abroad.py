@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from agent.playbook.understand import extract_details, order_numbers
 from shopify.names import NameFormat
-from tests.test_postcodes_beside_order_numbers import write_shop
-from tests.test_understanding import Conversation, talk
+from tests import store_builders as build
+from tests.test_postcodes_beside_order_numbers import _find_calls, write_shop
+from tests.test_understanding import talk
 
 KB = NameFormat("#KB", "")
 
@@ -45,10 +45,6 @@ def test_the_shops_own_letters_stay_its_order_name() -> None:
     # A shop whose names are 'K-1042' (a letter that is also the kina's symbol) keeps its names.
     details = extract_details("K1042 zip 43214", None, "US", NameFormat("K-", ""))
     assert (details.order_number, details.postal_code) == ("K1042", "43214")
-
-
-def _find_calls(conversation: Conversation, turn: int) -> list[dict[str, Any]]:
-    return [args for name, args in conversation.calls[turn] if name == "find_order"]
 
 
 @pytest.fixture
@@ -105,9 +101,8 @@ def _delivered_first_order(path: Path) -> Path:
     parcel["displayStatus"] = "DELIVERED"
     parcel["deliveredAt"] = "2026-09-12T10:15:00Z"
     parcel["events"]["nodes"].append(
-        {"status": "DELIVERED", "happenedAt": "2026-09-12T10:15:00Z", "message": "Delivered", "city": "Cape Town",
-         "province": None, "country": None}
-    )  # fmt: skip
+        build.event("DELIVERED", "2026-09-12T10:15:00Z", "Delivered", "Cape Town", province=None, country=None)
+    )
     path.write_text(json.dumps(store), encoding="utf-8")
     return path
 

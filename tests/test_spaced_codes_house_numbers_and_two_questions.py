@@ -24,6 +24,7 @@ from agent.dates_said import deadline_named
 from agent.playbook.follow_ups import asks_where_to_collect
 from agent.playbook.understand import extract_details
 from shopify.names import NameFormat
+from tests import store_builders as build
 from tests.server_helpers import turns as _turns
 from tests.server_helpers import write_store
 
@@ -31,67 +32,35 @@ TR = NameFormat("TR-", "")
 
 
 def _package(status: str, item: str, carrier: str, number: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "status": "SUCCESS",
-        "displayStatus": status,
-        "createdAt": "2026-11-12T15:00:00Z",
-        "inTransitAt": "2026-11-12T20:00:00Z",
-        "estimatedDeliveryAt": None,
-        "deliveredAt": None,
-        "trackingInfo": [{"company": carrier, "number": number, "url": None}],
-        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": item}}]},
-        "events": {
-            "nodes": [{"status": status, "happenedAt": "2026-11-18T13:10:00Z", "message": message, "city": "Halifax"}]
-        },
-    } | extra
+    happened = build.event(status, "2026-11-18T13:10:00Z", message, "Halifax")
+    return build.package(item, carrier, number, status=status, events=[happened], created_at="2026-11-12T15:00:00Z",
+                         in_transit_at="2026-11-12T20:00:00Z", **extra)  # fmt: skip
+
+
+_ADDRESS = {"city": "Halifax", "provinceCode": "NS", "zip": "B3K 5M7", "countryCodeV2": "CA"}
 
 
 def _order(number: str, email: str, item: str, packages: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {
-        "id": f"gid://shopify/Order/77{number}",
-        "name": f"TR-{number}",
-        "email": email,
-        "createdAt": "2026-11-10T15:00:00Z",
-        "processedAt": "2026-11-10T15:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": "FULFILLED" if packages else "UNFULFILLED",
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": {"shopMoney": {"amount": "74.50", "currencyCode": "CAD"}},
-        "totalPriceSet": {"shopMoney": {"amount": "74.50", "currencyCode": "CAD"}},
-        "shippingAddress": {"city": "Halifax", "provinceCode": "NS", "zip": "B3K 5M7", "countryCodeV2": "CA"},
-        "lineItems": {"nodes": [{"name": item, "quantity": 1, "unfulfilledQuantity": 0 if packages else 1}]},
-        "fulfillmentOrders": {
-            "nodes": [{"status": "CLOSED" if packages else "OPEN", "deliveryMethod": {"methodType": "SHIPPING"}}]
-        },
-        "fulfillments": packages,
-        "refunds": [],
-    } | extra
+    return build.order(f"TR-{number}", email=email, zip_code="B3K 5M7", country="CA", items=item, packages=packages,
+                       amount="74.50", currency="CAD", ordered_at="2026-11-10T15:00:00Z", shippingAddress=_ADDRESS,
+                       **extra)  # fmt: skip
 
 
 def _cancelled(refunded: str | None) -> dict[str, Any]:
-    refunds = [
-        {
-            "createdAt": "2026-11-13T16:00:00Z",
-            "totalRefundedSet": {"shopMoney": {"amount": refunded, "currencyCode": "CAD"}},
-        }
-    ]
     return {
         "cancelledAt": "2026-11-13T15:30:00Z",
         "cancelReason": "INVENTORY",
         "displayFinancialStatus": "REFUNDED" if refunded else "PAID",
         "fulfillmentOrders": {"nodes": [{"status": "CANCELLED", "deliveryMethod": {"methodType": "SHIPPING"}}]},
-        "refunds": refunds if refunded else [],
-    }  # fmt: skip
+        "refunds": [build.refund("2026-11-13T16:00:00Z", refunded, "CAD")] if refunded else [],
+    }
 
 
 _HELD = "Parcel held for pickup at Access Point: Lawtons Drugs, 5990 Quinpool Road"
 
-STORE: dict[str, Any] = {
-    "asOf": "2026-11-18T19:00:00Z",
-    "shop": {"name": "Tamarack Ridge Paddle Co.", "ianaTimezone": "America/Halifax", "currencyCode": "CAD",
-             "locale": "en-CA", "orderNumberFormatPrefix": "TR-", "orderNumberFormatSuffix": ""},
-    "orders": [
+STORE: dict[str, Any] = build.store(
+    build.shop("Tamarack Ridge Paddle Co.", "America/Halifax", "CAD", locale="en-CA", prefix="TR-"),
+    [
         _order("4101", "noor@example.ca", "Spruce Canoe Paddle",
                [_package("IN_TRANSIT", "Spruce Canoe Paddle", "Purolator", "335912870041", "Departed sort facility",
                          estimatedDeliveryAt="2026-11-20T20:00:00Z")]),
@@ -105,7 +74,8 @@ STORE: dict[str, Any] = {
         _order("4105", "pia@example.ca", "Kayak Deck Bag", [], **_cancelled("74.50")),
         _order("4106", "ravi@example.ca", "Paddle Leash", [], **_cancelled(None)),
     ],
-}  # fmt: skip
+    as_of="2026-11-18T19:00:00Z",
+)  # fmt: skip
 
 
 @pytest.fixture

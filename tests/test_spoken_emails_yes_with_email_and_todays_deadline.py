@@ -22,63 +22,28 @@ import pytest
 
 from agent.playbook.understand import detect_intent, spoken_emails_typed
 from shopify.names import email_in_text
+from tests import store_builders as build
 from tests.server_helpers import turns as _turns
 from tests.server_helpers import write_store
 
 
 def _package(status: str, carrier: str, number: str, item: str, event: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {
-        "status": "SUCCESS",
-        "displayStatus": status,
-        "createdAt": "2026-12-14T18:00:00Z",
-        "inTransitAt": "2026-12-15T01:00:00Z",
-        "estimatedDeliveryAt": None,
-        "deliveredAt": None,
-        "trackingInfo": [{"company": carrier, "number": number, "url": None}],
-        "fulfillmentLineItems": {"nodes": [{"quantity": 1, "lineItem": {"name": item}}]},
-        "events": {"nodes": [event]},
-    } | extra
+    return build.package(item, carrier, number, status=status, events=[event], created_at="2026-12-14T18:00:00Z",
+                         in_transit_at="2026-12-15T01:00:00Z", **extra)  # fmt: skip
 
 
 def _order(number: str, email: str, zip_code: str, items: list[str], packages: list[dict[str, Any]]) -> dict[str, Any]:
-    shipped = "FULFILLED" if packages else "UNFULFILLED"
-    return {
-        "id": f"gid://shopify/Order/77{number}",
-        "name": f"TK-{number}",
-        "email": email,
-        "createdAt": "2026-12-12T17:00:00Z",
-        "processedAt": "2026-12-12T17:00:00Z",
-        "cancelledAt": None,
-        "displayFinancialStatus": "PAID",
-        "displayFulfillmentStatus": shipped,
-        "returnStatus": "NO_RETURN",
-        "currentTotalPriceSet": {"shopMoney": {"amount": "189.00", "currencyCode": "USD"}},
-        "totalPriceSet": {"shopMoney": {"amount": "189.00", "currencyCode": "USD"}},
-        "shippingAddress": {"zip": zip_code, "countryCodeV2": "US"},
-        "lineItems": {
-            "nodes": [{"name": i, "quantity": 1, "unfulfilledQuantity": 0 if packages else 1} for i in items]
-        },
-        "fulfillmentOrders": {
-            "nodes": [{"status": "CLOSED" if packages else "OPEN", "deliveryMethod": {"methodType": "SHIPPING"}}]
-        },
-        "fulfillments": packages,
-        "refunds": [],
-    }
+    return build.order(f"TK-{number}", email=email, zip_code=zip_code, items=items, packages=packages, amount="189.00",
+                       ordered_at="2026-12-12T17:00:00Z")  # fmt: skip
 
 
-_OUT = {"status": "OUT_FOR_DELIVERY", "happenedAt": "2026-12-20T16:10:00Z", "message": "Out for delivery",
-        "city": "Portland"}  # fmt: skip
-_LEFT = {"status": "DELIVERED", "happenedAt": "2026-12-17T21:40:00Z", "message": "Delivered, left at side door",
-         "city": "Portland"}  # fmt: skip
-_MOVING = {"status": "IN_TRANSIT", "happenedAt": "2026-12-20T11:00:00Z", "message": "Arrived at regional hub",
-           "city": "Sacramento"}  # fmt: skip
+_OUT = build.event("OUT_FOR_DELIVERY", "2026-12-20T16:10:00Z", "Out for delivery", "Portland")
+_LEFT = build.event("DELIVERED", "2026-12-17T21:40:00Z", "Delivered, left at side door", "Portland")
+_MOVING = build.event("IN_TRANSIT", "2026-12-20T11:00:00Z", "Arrived at regional hub", "Sacramento")
 
-STORE: dict[str, Any] = {
-    # Sunday 20 December, 10 PM in Portland: already Monday 21 December in UTC.
-    "asOf": "2026-12-21T06:00:00Z",
-    "shop": {"name": "Tidewater Kayak Supply", "ianaTimezone": "America/Los_Angeles", "currencyCode": "USD",
-             "locale": "en-US", "orderNumberFormatPrefix": "TK-", "orderNumberFormatSuffix": ""},
-    "orders": [
+STORE: dict[str, Any] = build.store(
+    build.shop("Tidewater Kayak Supply", "America/Los_Angeles", "USD", locale="en-US", prefix="TK-"),
+    [
         _order("8101", "rosa.almeida@example.org", "97214", ["Spray Skirt"],
                [_package("OUT_FOR_DELIVERY", "USPS", "9400111899561234810101", "Spray Skirt", _OUT)]),
         _order("8102", "dana_k@example.com", "97035", ["Touring Paddle", "Dry Bag 20L"], [
@@ -89,7 +54,9 @@ STORE: dict[str, Any] = {
         ]),
         _order("8103", "li.wei@example.net", "98101", ["Bilge Pump"], []),
     ],
-}  # fmt: skip
+    # Sunday 20 December, 10 PM in Portland: already Monday 21 December in UTC.
+    as_of="2026-12-21T06:00:00Z",
+)  # fmt: skip
 
 
 @pytest.fixture
