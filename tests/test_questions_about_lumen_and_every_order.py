@@ -152,21 +152,26 @@ async def test_nobody_having_a_delivered_parcel_is_a_parcel_not_received(store: 
 
 
 @pytest.mark.parametrize(
-    ("turns", "facts"),
+    ("turns", "facts", "limit"),
     [
-        (("LG-4402 55104", "which neighbour??"), ("UPS", "14B")),
-        (("LG-4402 55104", "so where exactly is it now?"), ("UPS", "14B")),
-        (("lg-4403 e27dj", "is it lost"), ("USPS", "Departed origin country")),
-        (("lg-4403 e27dj", "has it been stolen?"), ("USPS", "Departed origin country")),
+        # Which neighbour: the carrier's note, and that Lumen sees no more of the neighbour than it says.
+        (("LG-4402 55104", "which neighbour??"), ("UPS", "14B"), "can't see which neighbour"),
+        (("LG-4402 55104", "so where exactly is it now?"), ("UPS", "14B"), "only see what the carrier reports"),
+        (("lg-4403 e27dj", "is it lost"), ("USPS", "Departed origin country"), "only see what the carrier reports"),
+        (
+            ("lg-4403 e27dj", "has it been stolen?"),
+            ("USPS", "Departed origin country"),
+            "only see what the carrier reports",
+        ),
     ],
 )
 async def test_a_question_the_status_cant_answer_further_gets_the_carriers_words(
-    store: Path, turns: tuple[str, ...], facts: tuple[str, ...]
+    store: Path, turns: tuple[str, ...], facts: tuple[str, ...], limit: str
 ) -> None:
     first, second = await replies(store, *turns)
     assert all(f in first for f in facts)
     assert all(f in second for f in facts), second
-    assert "only see what the carrier reports" in second and second != first
+    assert limit in second and second != first
     assert "it is lost" not in second.lower()
 
 
