@@ -259,9 +259,10 @@ def heard_after_status(intent: Intent, text: str) -> Intent | None:
     if disputes_event(text):
         # "I was home all day though": what the carrier recorded, and the team to take it up.
         return replace(intent, acts=frozenset({"package_followup"}), focus="disputed")
-    if service_change_asked(text) or order_change_asked(text):
+    if (service_change_asked(text) or order_change_asked(text)) and not intent.human:
         # "Can they leave it with my neighbour?" (no "leave it" taken back), "could I pop a second lamp in with it":
-        # the change's own answer (`Playbook._service_change`), not what the reader guessed.
+        # the change's own answer (`Playbook._service_change`), not what the reader guessed. Asked of the team
+        # ("could someone chase the courier for me?"), it is a request for them: the hand-off.
         return replace(intent, acts=frozenset({"package_followup"}))
     if arrival_day_asked(text):
         # "Will it be delivered today?" asks about a day to come, whatever the reader guessed: the day's answer.

@@ -1214,8 +1214,8 @@ class Playbook:
         `order_change.py`): the order's status (or the answer about the day it is needed by), what Lumen can't do, the
         team."""
         change = service_change_asked(said) or order_change_asked(said)
-        if change is None or result.cancelled or intent.request or intent.item_problem:
-            return None
+        if change is None or result.cancelled or intent.request or intent.item_problem or intent.human:
+            return None  # "could someone chase the courier for me?" asks for the team: the hand-off, not an offer
         said_first = status.text if status else self.compose.order_answer(order, result, intent).text
         line = self._say(f"request.{change}", order_number=order.order_number)
         return Answer(self.compose.join(self.compose.without_offers(said_first), line), offer="other", topic=change)
