@@ -109,7 +109,7 @@ class IndexedStore(FixtureStore):
         for order in self._orders:
             self._by_key.setdefault(order_key(order.name), []).append(order)
 
-    async def orders_by_name(self, name: str, *, email: str | None = None) -> list[Order]:
+    async def orders_by_name(self, name: str, *, email: str | None = None, held_only: bool = False) -> list[Order]:
         found = self._by_key.get(name.upper(), [])
         return [o for o in found if o.has_email(email, checkout_only=True)] if email is not None else list(found)
 

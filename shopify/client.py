@@ -585,7 +585,8 @@ class ShopifyAdmin:
     def now(self) -> datetime:
         return self._now or datetime.now(UTC)
 
-    async def orders_by_name(self, name: str, *, email: str | None = None) -> list[Order]:
+    async def orders_by_name(self, name: str, *, email: str | None = None, held_only: bool = False) -> list[Order]:
+        # `held_only` asks as usual: this client keeps no copy of its own (its cache keeps a read for seconds).
         number = order_key(name)
         if not number:
             return []

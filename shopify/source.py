@@ -27,8 +27,12 @@ class OrderSource(Protocol):
         """The source's idea of "now" (a store file's `asOf`, `LUMEN_NOW`, or the wall clock)."""
         ...
 
-    async def orders_by_name(self, name: str, *, email: str | None = None) -> list[Order]:
-        """Orders whose name matches `name` (already normalised), newest first; `email` narrows the search."""
+    async def orders_by_name(self, name: str, *, email: str | None = None, held_only: bool = False) -> list[Order]:
+        """Orders whose name matches `name` (already normalised), newest first; `email` narrows the search.
+
+        `held_only`: answer from the copy this source keeps, never with a new Shopify query (the order mirror); a
+        source that keeps no copy (the live client, a store file) answers as usual. For a read whose answer is
+        dropped, made only so that a lookup costs the same work whether its order exists."""
         ...
 
     async def orders_by_email(self, email: str, *, limit: int = 5) -> list[Order]:

@@ -45,7 +45,7 @@ class FixtureStore:
     def now(self) -> datetime:
         return self._now or datetime.now(UTC)
 
-    async def orders_by_name(self, name: str, *, email: str | None = None) -> list[Order]:
+    async def orders_by_name(self, name: str, *, email: str | None = None, held_only: bool = False) -> list[Order]:
         names = {o.name for o in self._orders}
         named = set(matching_order_names(name, names, prefix=self._name_prefix, suffix=self._name_suffix))
         found = [o for o in self._orders if o.name in named]

@@ -83,7 +83,7 @@ class MirroredSource:
     def now(self) -> datetime:
         return self.live.now()
 
-    async def orders_by_name(self, name: str, *, email: str | None = None) -> list[Order]:
+    async def orders_by_name(self, name: str, *, email: str | None = None, held_only: bool = False) -> list[Order]:
         number = order_key(name)
         if not number:
             return []
@@ -104,6 +104,8 @@ class MirroredSource:
             ]
             for order in self._visible(_newest_first(matching))[:PER_NAME]:
                 found.setdefault(order.id, order)
+        if held_only:
+            return _newest_first(found.values())  # no live query for a name the mirror does not hold
         return await self._held_or_live(
             held, _newest_first(found.values()), lambda: self.live.orders_by_name(name, email=email)
         )

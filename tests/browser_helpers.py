@@ -106,9 +106,9 @@ class GatedSource:
         self._waiting.set()
         await self._gate.wait()
 
-    async def orders_by_name(self, name: str, *, email: str | None = None) -> Any:
+    async def orders_by_name(self, name: str, *, email: str | None = None, held_only: bool = False) -> Any:
         await self._wait()
-        return await self.inner.orders_by_name(name, email=email)
+        return await self.inner.orders_by_name(name, email=email, held_only=held_only)
 
     async def orders_by_email(self, email: str, *, limit: int = 5) -> Any:
         await self._wait()

@@ -28,7 +28,7 @@ class GatedStore(FixtureStore):
         self.most = 0
         self.overrun = asyncio.Event()
 
-    async def orders_by_name(self, name: str, *, email: str | None = None) -> list[Order]:
+    async def orders_by_name(self, name: str, *, email: str | None = None, held_only: bool = False) -> list[Order]:
         self.running += 1
         self.most = max(self.most, self.running)
         if self.running > self.limit:

@@ -179,7 +179,7 @@ async def test_grounding_guard_replaces_a_reply_that_stays_invented(lumen: Lumen
 
 
 class DownSource(FixtureStore):
-    async def orders_by_name(self, name: str, *, email: str | None = None) -> list[Order]:
+    async def orders_by_name(self, name: str, *, email: str | None = None, held_only: bool = False) -> list[Order]:
         raise OrderSourceUnavailable("shopify is down")
 
 

@@ -124,6 +124,28 @@ async def test_a_wrong_email_reads_exactly_like_a_missing_order_in_a_conversatio
     assert "1042" in right.reply and right.reply.replace("1042", "N") != wrong_email.reply.replace("1042", "N")
 
 
+async def test_a_proof_by_postcode_costs_no_shopify_query_once_the_mirror_holds_the_order(
+    mirror: MirroredSource, store: FakeShopify, db: Database, tmp_path: Path
+) -> None:
+    """An order number and a numeric postcode may be typed either way round, so `find_order` also reads the other
+    way, even when the first reading found the order (equal work, found or not). That read is answered from the
+    mirror: a postcode that names no order must not cost a live query every time a shopper proves an order."""
+    await mirror.sync.backfill()
+    await mirror.shop()
+    lumen = Lumen(make_settings(tmp_path), mirror, db)
+    sent = store.requests
+    for message, name in (
+        ("where is order 1042? zip 78704", "#1042"),
+        ("1050 78704", "#1050"),
+        ("#1089, 80205", "#1089"),
+    ):
+        assert f"order {name}" in (await lumen.chat(message)).reply  # proved and shown
+    assert store.requests == sent
+    # A number the mirror does not hold is still asked live, both ways round.
+    missing = await lumen.chat("where is order 1043? zip 78704")
+    assert "1043" in missing.reply and store.requests > sent
+
+
 async def test_without_read_all_orders_the_mirror_shows_no_order_older_than_60_days(
     db: Database, store: FakeShopify
 ) -> None:

@@ -252,7 +252,9 @@ async def _read_the_other_way(
     keys = _keys(deps, number=code, email=email, postal_code=number)
     if not await _room(deps, keys):
         return None  # the other reading's keys are used up: answered as the reading typed
-    found = await deps.source.orders_by_name(code)
+    # When the first reading found the order, this read is only for equal work: from the shop's copy, so that a
+    # proof by postcode never costs a Shopify query for a name that is usually no order (`sync.mirror`).
+    found = await deps.source.orders_by_name(code, held_only=bool(orders))
     return _OtherWay(found, number, keys) if found and not orders else None
 
 

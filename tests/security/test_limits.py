@@ -55,9 +55,9 @@ class CountingSource:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    async def orders_by_name(self, name: str, *, email: str | None = None) -> list[Order]:
+    async def orders_by_name(self, name: str, *, email: str | None = None, held_only: bool = False) -> list[Order]:
         self.calls["orders_by_name"] += 1
-        return await self.inner.orders_by_name(name, email=email)  # type: ignore[no-any-return]
+        return await self.inner.orders_by_name(name, email=email, held_only=held_only)  # type: ignore[no-any-return]
 
     async def orders_by_email(self, email: str, *, limit: int = 5) -> list[Order]:
         self.calls["orders_by_email"] += 1
