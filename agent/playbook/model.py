@@ -91,6 +91,7 @@ from agent.playbook.understand import (
     spoken_emails_typed,
     subject_as_the_order,
     unseen_asked,
+    words_beside_email,
     words_only,
 )
 from agent.playbook.understand import detect_intent as _detect_intent
@@ -1605,7 +1606,8 @@ def _read_clauses_together(text: str) -> None:
     texts = [text, *(c for c in _parts(text, _CLAUSE_BREAK) if len(c.split()) >= 4)]
     if EMAIL.search(text) or re.search(r"\d", text):
         texts += [c for c in _parts(text, _BESIDE_BREAK) if len(c.split()) >= 3]
-    read_acts_together(texts)
+    beside = words_beside_email(text)  # what `understand` reads surely of a message with an email
+    read_acts_together([*texts, beside] if beside else texts)
 
 
 _CANCELLED_WORDS = re.compile(r"\b(?:cancell?ed|cancell?ation|canceled one)\b", re.IGNORECASE)
@@ -1639,8 +1641,9 @@ def _every_order_asked(state: State, turn: Turn) -> tuple[str, ...]:
 def _customer_list(turn: Turn) -> list[OrderOverview] | None:
     """A logged-in customer's orders, when this turn's first lookup listed them (with no details given)."""
     first = next((c.result for c in turn.calls if c.name == "find_order" and c.result is not None), None)
-    listed = FindOrderResult.model_validate(first) if first is not None else None
-    return listed.orders if listed is not None and listed.status == "customer_orders" else None
+    if not isinstance(first, dict) or first.get("status") != "customer_orders":
+        return None  # read before validating: most turns' lookup is one order's, and this is asked on every request
+    return FindOrderResult.model_validate(first).orders
 
 
 def _choices(result: FindOrderResult) -> tuple[tuple[str, str, str], ...]:

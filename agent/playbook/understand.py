@@ -2077,13 +2077,20 @@ def _sure_beside_email(text: str, reading: ActReading) -> frozenset[Act]:
     """The acts read surely from the message's words once its email is set aside: an address says nothing of what the
     shopper wants, yet it drowns a short message's words ("yes go ahead, jo.king@example.org" reads as a yes less
     surely than "yes go ahead"). Only acts the whole message was read to carry."""
-    if EMAIL.search(text) is None:
-        return frozenset()
-    words = _without_emails(text).strip()
-    if not re.search(r"[^\W\d_]", words):
+    words = words_beside_email(text)
+    if words is None:
         return frozenset()
     alone = read_acts(words)
     return frozenset(a for a in reading.acts if alone.probabilities.get(a, 0.0) >= SURE)
+
+
+def words_beside_email(text: str) -> str | None:
+    """A message's words with its email set aside, when it has an email and words besides it (what
+    `_sure_beside_email` reads on its own)."""
+    if EMAIL.search(text) is None:
+        return None
+    words = _without_emails(text).strip()
+    return words if re.search(r"[^\W\d_]", words) else None
 
 
 _IDENTITY = re.compile(
