@@ -82,10 +82,48 @@ def _shaped_model(messages: list[ModelMessage], info: AgentInfo) -> ModelRespons
     return ModelResponse(parts=[TextPart(f"Your order {found['name']} is in {len(packages)} package(s).")])
 
 
+class ModelWork:
+    """The CPU a model's own function takes (`time.thread_time`, the thread it runs in), summed until read."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def take(self) -> float:
+        taken, self.seconds = self.seconds, 0.0
+        return taken
+
+    def timed(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds += time.thread_time() - started
+
+        return run
+
+    def timed_async(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            # The playbook's step awaits nothing that runs other code (it reads and writes), so the thread's CPU
+            # from start to end is the step's own.
+            started = time.thread_time()
+            try:
+                return await function(*args, **kwargs)
+            finally:
+                self.seconds += time.thread_time() - started
+
+        return run
+
+
+BARE_MODEL_WORK = ModelWork()
+
+
 def bare_agent(*, lumen_shape: bool = False) -> Agent[dict[str, dict[str, Any]], str]:
     """The bare run; `lumen_shape`: the same two model requests and one tool call, the tool's result carrying the
     order's packages as Lumen's find_order does."""
-    model = FunctionModel(_shaped_model if lumen_shape else _bare_model)
+    model = FunctionModel(BARE_MODEL_WORK.timed(_shaped_model if lumen_shape else _bare_model))
     agent: Agent[dict[str, dict[str, Any]], str] = Agent(model, deps_type=dict)
 
     @agent.tool
@@ -212,6 +250,10 @@ class Ratio:
     lumen_cpu_s: list[float] = field(default_factory=list)
     bare_cpu_s: list[float] = field(default_factory=list)
     shaped_cpu_s: list[float] = field(default_factory=list)  # the bare agent in Lumen's shape (its packages returned)
+    # Each model's own work per run (CPU of the thread it runs in): the playbook's reading and writing in Lumen's
+    # turn, the bare model's regex in the bare run. What a request to an LLM would replace in both.
+    lumen_model_s: list[float] = field(default_factory=list)
+    bare_model_s: list[float] = field(default_factory=list)
     split: list[str] = field(default_factory=list)  # `--split`: a turn's CPU by component
 
     @property
@@ -257,6 +299,7 @@ async def _alternate(lumen: Lumen, orders: list[dict[str, Any]], runs: int, prof
     splitter = CpuSplit() if split and not profile else None
     ratio = Ratio(runs, [], [])
     with ExitStack() as measuring:
+        measuring.enter_context(_playbook_timed())
         for i in range(WARMUP + runs):
             if splitter is not None and i == WARMUP:
                 # Installed once for the measured runs; the bare agents call none of the wrapped functions.
@@ -266,6 +309,21 @@ async def _alternate(lumen: Lumen, orders: list[dict[str, Any]], runs: int, prof
     if splitter is not None:
         ratio.split = splitter.lines(runs, sum(ratio.lumen_cpu_s))
     return ratio
+
+
+PLAYBOOK_WORK = ModelWork()
+
+
+@contextmanager
+def _playbook_timed() -> Iterator[None]:
+    """The playbook model's steps timed (`PLAYBOOK_WORK`) for the block: its reading of the conversation and its
+    reply, act reader included. `_step` is looked up at every request, so a model made before is timed too."""
+    original = PlaybookModel._step
+    PlaybookModel._step = PLAYBOOK_WORK.timed(original)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        PlaybookModel._step = original  # type: ignore[method-assign]
 
 
 async def _one_run(
@@ -280,6 +338,7 @@ async def _one_run(
 ) -> None:
     """Lumen's turn, then the bare run and the bare run in Lumen's shape, about one order; run `i` counts after
     the warm-up."""
+    PLAYBOOK_WORK.take(), BARE_MODEL_WORK.take()
     started, cpu = time.perf_counter(), time.process_time()
     if profiler is not None and i >= WARMUP:
         profiler.enable()
@@ -287,13 +346,17 @@ async def _one_run(
     if profiler is not None:
         profiler.disable()
     lumen_took, lumen_cpu = time.perf_counter() - started, time.process_time() - cpu
+    lumen_model = PLAYBOOK_WORK.take()
     started, cpu = time.perf_counter(), time.process_time()
     await agent.run(question(node), deps=by_number)
     bare_took, bare_cpu = time.perf_counter() - started, time.process_time() - cpu
+    bare_model = BARE_MODEL_WORK.take()
     cpu = time.process_time()
     await shaped.run(question(node), deps=by_number)
     shaped_cpu = time.process_time() - cpu
     if i >= WARMUP:
+        ratio.lumen_model_s.append(lumen_model)
+        ratio.bare_model_s.append(bare_model)
         ratio.lumen_s.append(lumen_took)
         ratio.bare_s.append(bare_took)
         ratio.lumen_cpu_s.append(lumen_cpu)
@@ -327,8 +390,19 @@ def _cpu_lines(ratio: Ratio) -> list[str]:
         return []
     runs = (ratio.lumen_cpu_s, ratio.bare_cpu_s, ratio.shaped_cpu_s)
     lumen, bare, shaped = (statistics.fmean(s) * 1000 for s in runs)
+    own = [statistics.fmean(s) * 1000 for s in (ratio.lumen_model_s, ratio.bare_model_s) if s]
+    less_models = (
+        [
+            f"  less each model's own work:    Lumen {lumen - own[0]:.1f} ms, bare {bare - own[1]:.2f} ms: "
+            f"{(lumen - own[0]) / (bare - own[1]):.1f}x (the playbook model's reading and writing, {own[0]:.1f} ms, "
+            f"and the bare model's, {own[1]:.2f} ms: what a request to an LLM would take instead)"
+        ]
+        if len(own) == 2
+        else []
+    )
     return [
         f"  CPU per run (mean):            Lumen {lumen:.1f} ms, bare {bare:.2f} ms: {lumen / bare:.1f}x",
+        *less_models,
         f"  bare run in Lumen's shape:     {shaped:.2f} ms CPU, {shaped / bare:.2f}x the bare run "
         "(2 model requests, 1 tool call returning the packages too: the framework's share of Lumen's turn)",
         *(["  Lumen's turn, CPU by component (mean; wrappers installed, so a little slower):"] if ratio.split else []),

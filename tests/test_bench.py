@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from agent.playbook.model import PlaybookModel
+from bench.agent_ratio import Ratio, _playbook_timed, report
 from bench.black_friday import (
     Conversation,
     Options,
@@ -182,3 +184,21 @@ def test_every_try_again_reply_in_prompts_is_recognised_and_order_answers_are_no
         text for key, text in replies["order"].items() if isinstance(text, str) and "{order_number}" in key + text
     ]
     assert answers and not any(p.search(text) for text in answers for p in failures)
+
+
+def test_the_ratio_report_gives_each_run_less_its_models_own_work() -> None:
+    """The in-process comparison prints the whole-turn ratio and the ratio less each model's own work (the
+    playbook's reading and writing, the bare model's regex): figures given here, so no timing is asserted."""
+    ratio = Ratio(2, lumen_s=[0.012, 0.012], bare_s=[0.005, 0.005])
+    ratio.lumen_cpu_s, ratio.bare_cpu_s, ratio.shaped_cpu_s = [0.012] * 2, [0.005] * 2, [0.0045] * 2
+    ratio.lumen_model_s, ratio.bare_model_s = [0.004] * 2, [0.0001] * 2
+    lines = report(ratio)
+    assert "Lumen 12.0 ms, bare 5.00 ms: 2.4x" in lines[3]
+    assert "Lumen 8.0 ms, bare 4.90 ms: 1.6x" in lines[4] and "4.0 ms" in lines[4] and "0.10 ms" in lines[4]
+
+
+def test_the_playbook_is_timed_only_inside_the_measurement() -> None:
+    original = PlaybookModel._step
+    with _playbook_timed():
+        assert PlaybookModel._step is not original
+    assert PlaybookModel._step is original

@@ -1245,6 +1245,8 @@ def _typed(spoken: str) -> str:
     return spoken
 
 
+# Every model request splits the whole conversation into turns again, and each turn's words are read this way.
+@lru_cache(maxsize=4096)
 def spoken_emails_typed(text: str) -> str:
     """The message with each email address said aloud written as typed ("email jo dot marsh at example dot com"
     -> "email jo.marsh@example.com"), so every reader takes it as the address it is. Words before an "at" are an
