@@ -490,3 +490,21 @@ def test_word_families_skipped_by_first_word_read_the_same() -> None:
     for u in load_corpus():
         text = with_placeholders(u.text)
         assert with_concepts(text) == every_family(text), u.text
+
+
+def test_names_skip_only_texts_their_pattern_cannot_match() -> None:
+    """`Names` passes over a text none of whose words begins a name: every training message, and edge cases of
+    case, apostrophes and punctuation inside names, give exactly what the whole pattern gives."""
+    from agent.playbook.acts import Names, training_messages
+
+    names = Names(["DPD", "J&T Express", "An Post", "Shein", "@home", "Canada Post"])
+    texts = [text for text, _ in training_messages()] + [
+        "was it DPD's van?", "j&t express said so", "AN POST lost it", "ſhein order", "sent via @home",
+        "canada   post", "canadapost", "dpd-uk", "my shein haul", "nothing here", "",
+    ]  # fmt: skip
+    mark = lambda m: f"<{m.group(0)}>"  # noqa: E731
+    for text in texts:
+        assert names.sub(mark, text) == names.pattern.sub(mark, text), text
+        assert [m.span() for m in names.finditer(text)] == [m.span() for m in names.pattern.finditer(text)], text
+    assert names.sub(mark, "was it DPD's van?") == "was it <DPD>'s van?"
+    assert names.sub(mark, "ſhein order") == "<ſhein> order"  # the regex's own case folding, kept
