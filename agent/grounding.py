@@ -137,6 +137,7 @@ class Evidence:
     tools: str  # the tool results (and persona notes) alone: what backs a status
     orders: frozenset[str]  # order numbers (`order_key`) the tools returned, the instructions' example, the notes
     said: str = ""  # the shopper's own words alone: a day they need the order by ("by Christmas") may be repeated
+    quoted: frozenset[str] = frozenset()  # "#05-14"s written inside a tool result's own words (a carrier's event)
 
     # What `text` backs is read once per text (`_read_dates`, `_read_amounts`): a turn's retries and streamed
     # sentences are checked against evidence built anew from the same tool results.
@@ -205,6 +206,23 @@ def _returned_orders(content: object) -> Iterator[str]:
             yield from _returned_orders(value)
 
 
+def _quoted_refs(content: object) -> Iterator[str]:
+    """Every "#..." written inside a tool result's words, not as an order number: a carrier's "Delivered to neighbour
+    at #05-14" (a unit number, as Singapore writes addresses). A reply quoting those words quotes the data; only the
+    very text is grounded, never an order it might be read as, and nothing from a result a tool only echoed back."""
+    if isinstance(content, dict):
+        if content.get("status") == "not_verified":
+            return
+        for key, value in content.items():
+            if key != "order_number":
+                yield from _quoted_refs(value)
+    elif isinstance(content, list):
+        for value in content:
+            yield from _quoted_refs(value)
+    elif isinstance(content, str) and "#" in content:
+        yield from _ORDER_REF.findall(content)
+
+
 def evidence(messages: Sequence[ModelMessage], extra: str = "", example: str = "") -> Evidence:
     """All text the reply may draw facts from: tool results, the shopper's words, persona notes; and `example`, the
     example order name the instructions teach in the shop's own format (`agent.playbook.compose.order_example`)."""
@@ -214,6 +232,7 @@ def evidence(messages: Sequence[ModelMessage], extra: str = "", example: str = "
     taught = [*_order_refs_in(prompts.text("verification.md")), *([example] if example else [])]
     chunks, tools, said = [extra, *taught], [extra], []
     orders = {order_key(ref) for ref in [*_ORDER_REF.findall(extra), *taught]}
+    quoted: set[str] = set()
     for message in messages:
         if not isinstance(message, ModelRequest):
             continue
@@ -228,10 +247,11 @@ def evidence(messages: Sequence[ModelMessage], extra: str = "", example: str = "
                 chunks.append(json.dumps(content, ensure_ascii=False))
                 tools.append(chunks[-1])
                 orders.update(_returned_orders(content))
+                quoted.update(_quoted_refs(content))
             elif isinstance(part, UserPromptPart) and isinstance(part.content, str):
                 chunks.append(part.content)
                 said.append(part.content)
-    return Evidence("\n".join(chunks), "\n".join(tools), frozenset(orders), "\n".join(said))
+    return Evidence("\n".join(chunks), "\n".join(tools), frozenset(orders), "\n".join(said), frozenset(quoted))
 
 
 def ungrounded(reply: str, source: str | Evidence, today: date | None = None) -> list[str]:
@@ -243,7 +263,7 @@ def ungrounded(reply: str, source: str | Evidence, today: date | None = None) ->
     return [
         *_unknown_links(reply, text),
         *_unknown_tracking(reply_wo_urls, text),
-        *_unknown_orders(reply_wo_urls, backing.orders),
+        *_unknown_orders(reply_wo_urls, backing.orders, backing.quoted),
         *_unknown_amounts(reply_wo_urls, backing),
         *_unknown_dates(reply_wo_urls, days),
         *_unknown_days(reply_wo_urls, days, today),
@@ -313,12 +333,13 @@ def _known_order(ref: str, orders: frozenset[str]) -> bool:
     return order_key(ref) in orders or any(order_name_matches(known, ref) for known in orders)
 
 
-def _unknown_orders(reply: str, orders: frozenset[str]) -> list[str]:
-    """Order numbers the tools never returned in this conversation: the shopper typing one proves nothing."""
+def _unknown_orders(reply: str, orders: frozenset[str], quoted: frozenset[str] = frozenset()) -> list[str]:
+    """Order numbers the tools never returned in this conversation: the shopper typing one proves nothing. A "#05-14"
+    written as it is in a tool result's own words (`quoted`) is the data's, not an order named."""
     problems: list[str] = []
     for ref in _order_refs(reply):
         problem = f"order number {ref}"
-        if not _known_order(ref, orders) and problem not in problems:
+        if ref not in quoted and not _known_order(ref, orders) and problem not in problems:
             problems.append(problem)
     return problems
 

@@ -56,6 +56,8 @@ ASKED = {
     "records_asked": ("records", "verbs", "showing"),
     "order_as_object": ("verbs",),
     "addresses": ("street_kinds", "kinds_before_name", "not_in_name"),
+    "whom_to_ask": ("asking", "verbs", "carrier", "shop"),
+    "where_now": ("now",),
 }
 
 

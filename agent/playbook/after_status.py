@@ -13,6 +13,7 @@ are read by `cannot_do.py`):
   status means ([status_worry]);
 - someone else took it in ("I didn't collect it, my wife did"): acknowledged, no dispute and no team ([taken_in]);
 - "who is that?": the carrier or pickup point the data names ([who_asked]);
+- "should I ask the courier or you?": the carrier and tracking to check with, and the team ([whom_to_ask]);
 - "and the other one?" of a split order: the part not come yet ([other_part]).
 """
 
@@ -120,6 +121,10 @@ def _probe_patterns() -> dict[str, re.Pattern[str]]:
         "going_back": _bounded(w("going_back", "back")),
         "sources": _bounded(w("source_differs", "sources")),
         "differs": _bounded(w("source_differs", "differs")),
+        "whom": _bounded(rf"{w('whom_to_ask', 'asking')}\s+{w('whom_to_ask', 'verbs')}"),
+        "carrier_side": _bounded(rf"{carriers}|{w('whom_to_ask', 'carrier')}"),
+        "shop_side": _bounded(w("whom_to_ask", "shop")),
+        "now": _bounded(w("where_now", "now")),
     }
 
 
@@ -150,6 +155,29 @@ def taken_in_by_other(text: str) -> bool:
 def who_asked(text: str) -> bool:
     """Whether the message asks who has the parcel ("who is that?", "who's evri?")."""
     return _probe_patterns()["who"].search(text.translate(APOSTROPHES)) is not None
+
+
+# "Or" as a word: the shopper weighs two to ask ("canada post or you", "the shop or dpd?").
+_OR = re.compile(r"\bor\b", re.IGNORECASE)
+
+
+def whom_to_ask(text: str) -> bool:
+    """Whether a clause of the message asks whom to take the parcel up with, the carrier or the shop ("should I ask
+    canada post or you?", "do I contact the courier or you guys?"): asking who to turn to, and both sides named."""
+    found = _probe_patterns()
+    for clause in re.split(r"[.;!?]+", text.translate(APOSTROPHES)):
+        asked = found["whom"].search(clause)
+        if asked is None or not _OR.search(clause, asked.start()):
+            continue
+        if found["carrier_side"].search(clause) and found["shop_side"].search(clause, asked.end()):
+            return True
+    return False
+
+
+def where_now_asked(text: str) -> bool:
+    """Whether a message asking where the order is asks where it is at this moment ("but where is it actually?",
+    "where's the brush right now"): the carrier's newest update and its place, not the status alone."""
+    return _probe_patterns()["now"].search(text.translate(APOSTROPHES)) is not None
 
 
 def other_part_asked(text: str) -> bool:
@@ -204,6 +232,14 @@ def _about_tracking(intent: Intent, text: str) -> Intent | None:
     return None
 
 
+def _whom_asked(intent: Intent, text: str) -> Intent | None:
+    """ "Should I ask Canada Post or you?": whom to turn to, no person asked for yet (whatever the reader guessed of
+    one): the carrier and tracking, then the team. None for anything else."""
+    if not intent.sure & _SURE_STANDS <= {"ask_human"} or intent.no_human or not whom_to_ask(text):
+        return None
+    return replace(intent, acts=frozenset({"package_followup"}), sure=frozenset(), focus="whom_to_ask")
+
+
 def _status_or_who(intent: Intent, text: str) -> Intent | None:
     """ "Is 'label printed' bad?", "should I worry that it says delayed?": what the status means. "Is it coming back
     to you?": what happens next. "Who is that?": who the data says has it (the carrier, the pickup point), and when
@@ -236,7 +272,7 @@ def heard_after_status(intent: Intent, text: str) -> Intent | None:
         return replace(intent, acts=frozenset({"package_followup"}), focus="rest")
     if intent.thanks or intent.goodbye:
         return None
-    tracking = _about_tracking(intent, text)
+    tracking = _whom_asked(intent, text) or _about_tracking(intent, text)
     if tracking is not None:
         return tracking
     if sure <= {"delivered_not_received", "missing_item"} and taken_in_by_other(text):
@@ -289,6 +325,8 @@ def after_status_answer(
         return Answer(c.r.say("taken_in.text", order_number=order.order_number))
     if intent.focus in ("who", "who_eta"):
         return _who_answer(c, order, result, intent)
+    if intent.focus == "whom_to_ask":
+        return c.whom_to_ask_answer(result)
     if intent.focus in ("worry", "meaning_eta") and not first_look:
         return _worry_answer(c, order, result, intent)
     if intent.focus in ("not_moving", "source_differs"):

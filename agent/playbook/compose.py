@@ -267,7 +267,11 @@ class Composer:
         return " ".join(s for s in sentences if s)
 
     # --- answers ---------------------------------------------------------------------------------------------
-    def order_answer(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer:
+    def order_answer(
+        self, order: OrderOverview, result: FulfillmentsResult, intent: Intent, *, where: bool = False
+    ) -> Answer:
+        """The order's status; with `where` (asked where it is right now), each package's newest carrier update and
+        its place, though an estimate is known."""
         if result.cancelled:
             if intent.asks_why:
                 # Never the reason (the shop's business), but the facts the shopper can have: when, and the money.
@@ -295,7 +299,7 @@ class Composer:
             if not packages
             else self._one_package(order, packages[0], intent)
             if len(packages) == 1 and not result.unshipped_items
-            else self._several(order, result, intent)
+            else self._several(order, result, intent, where=where)
         )
         if order.return_status:
             answer.text = self.join(
@@ -340,11 +344,16 @@ class Composer:
             return self.r.say("order.refund_on", amount=amount, date=self.date(first.date))
         return ""
 
+    def _scheduled_sentence(self, result: FulfillmentsResult) -> str | None:
+        """ "It's scheduled to be fulfilled on or after Monday, 14 December": the day scheduled work waits for."""
+        day = next((p.fulfill_at for p in result.pending if p.state == "scheduled" and p.fulfill_at), None)
+        return self.r.say("order.scheduled", date=self.date(day)) if day is not None else None
+
     def _pending_sentences(self, result: FulfillmentsResult) -> list[str]:
         sentences = []
-        scheduled = [p for p in result.pending if p.state == "scheduled" and p.fulfill_at]
+        scheduled = self._scheduled_sentence(result)
         if scheduled:
-            sentences.append(self.r.say("order.scheduled", date=self.date(scheduled[0].fulfill_at)))  # type: ignore[arg-type]
+            sentences.append(scheduled)
         if any(p.state == "on_hold" for p in result.pending) and result.packages:
             sentences.append(self.r.say("order.on_hold"))
         return sentences
@@ -722,7 +731,7 @@ class Composer:
             text = f"{text} ({update})"
         return text
 
-    def _several(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent) -> Answer:
+    def _several(self, order: OrderOverview, result: FulfillmentsResult, intent: Intent, *, where: bool) -> Answer:
         packages = result.packages
         intro_key = "order.split_intro" if not result.unshipped_items else "order.partial_intro"
         lines = [self.r.say(intro_key, order_number=order.order_number, count=len(packages))]
@@ -734,7 +743,7 @@ class Composer:
                     "order.package_line",
                     number=package.package_number,
                     items=items,
-                    details=self._package_details(package),
+                    details=self._package_details(package, where=where),
                 )
                 + "."
             )
@@ -923,6 +932,10 @@ class Composer:
         if not codes:
             codes = [order.fulfillment_status or "OTHER"]
         meaning = self.status_meanings(codes)
+        scheduled = self._scheduled_sentence(result) if "SCHEDULED" in codes else None
+        if scheduled:
+            # "Scheduled means what?": a later date, and which one: the meaning of this order's status is its day.
+            meaning.text = self.join(meaning.text, scheduled)
         if unseen:
             # "It says collected, does that mean it's delivered?": never what a status the order doesn't have means
             # (it would read as the order's), but that it doesn't show it, and what the status it has means.
@@ -1094,6 +1107,17 @@ class Composer:
             if waits and not package.delivered and event is not None and event.message:
                 lines.append(self.r.say("focus.collect", **self._carrier_words(package)))
         return Answer(" ".join(lines))
+
+    def whom_to_ask_answer(self, result: FulfillmentsResult) -> Answer | None:
+        """ "Should I ask the courier or you?": who has each package and its tracking, then that the carrier's own
+        tracking may show more, and the team if nothing changes. None without a tracked package."""
+        named = (self.carrier(p) for p in result.packages if p.tracking)
+        carriers = list(dict.fromkeys(c for c in named if c))
+        who = self.who_answer(result)
+        if who is None or not carriers:
+            return None
+        text = self.r.say("whom_to_ask.text", carrier=" or ".join(carriers))
+        return Answer(self.join(who.text, text), offer="other", topic="whom_to_ask")
 
     def latest_updates(self, result: FulfillmentsResult, key: str, *, arrived: bool = False) -> list[str]:
         """Each package not delivered yet (or any, `arrived`) with its latest carrier update, said in the reply `key`

@@ -34,7 +34,7 @@ from agent import prompts
 from agent.calendar_words import WEEKDAYS
 from agent.dates_said import Deadline, deadline_named
 from agent.playbook.acts import THRESHOLD, Act, negated_spans, read_acts, read_acts_together
-from agent.playbook.after_status import after_status_answer, heard_after_status
+from agent.playbook.after_status import after_status_answer, heard_after_status, where_now_asked
 from agent.playbook.change_of_mind import person_asked
 from agent.playbook.compose import Answer, Composer, indefinite_article, one_full_stop
 from agent.playbook.deadline import deadline_answer, refund_gap_answer, refund_gap_asked, refunded_in_full
@@ -77,6 +77,7 @@ from agent.playbook.understand import (
     foreign_shop,
     identity_asked,
     is_correction,
+    item_words_named,
     items_as_the_order,
     names_item,
     names_no_other_shop,
@@ -256,8 +257,7 @@ def _choose(
     in it ("the one with the boots"), or by the day it was placed ("March 16", "16/03", "the one from Tuesday").
     Not `loose`: by what was in it only (a date in a later message is more likely about the delivery)."""
     if not loose:
-        by_name = [c[0] for c in choices if any(names_item(name, text) for name in c[1].split("\n"))]
-        return by_name[0] if len(by_name) == 1 else None
+        return _by_item(choices, text)
     position = ordinal if ordinal is not None else position_named(text)
     if position is not None and -len(choices) <= (position - 1 if position > 0 else position) < len(choices):
         return choices[position - 1 if position > 0 else position][0]
@@ -265,9 +265,9 @@ def _choose(
     if recency is not None:
         newest_first = sorted(choices, key=lambda c: c[2], reverse=True)
         return (newest_first[0] if recency == "newest" else newest_first[-1])[0]
-    by_item = [c[0] for c in choices if any(names_item(name, text) for name in c[1].split("\n"))]
-    if len(by_item) == 1:
-        return by_item[0]
+    by_item = _by_item(choices, text)
+    if by_item is not None:
+        return by_item
     days = dates_named(text)
     lowered = text.lower()
     for matches in (
@@ -278,6 +278,15 @@ def _choose(
         if len(picked) == 1:
             return picked[0]
     return None
+
+
+def _by_item(choices: tuple[tuple[str, str, str], ...], text: str) -> str | None:
+    """The one listed order whose item the message names most fully ("the spot gel" of a Spot Gel and an Aloe Gel);
+    None when none is named or two are named as fully."""
+    named = {c[0]: max(item_words_named(name, text) for name in c[1].split("\n")) for c in choices}
+    most = max(named.values(), default=0)
+    best = [number for number, count in named.items() if count == most]
+    return best[0] if most and len(best) == 1 else None
 
 
 def _details(text: str, state: State) -> Details:
@@ -1123,7 +1132,9 @@ class Playbook:
             if focused is not None:
                 text = self._with_unseen(focused.text, turn.user, order)
                 return self._shown(self._answered(text, answered, offer=focused.offer, topic=focused.topic))
-        answer: Answer = self.compose.order_answer(order, fulfillments, intent)
+        # "But where is it actually?": where each parcel was last seen, beside its estimate.
+        where_now = _asks_where(turn.user, intent) and where_now_asked(turn.user)
+        answer: Answer = self.compose.order_answer(order, fulfillments, intent, where=where_now)
         text = self._with_unseen(answer.text, turn.user, order)
         return self._shown(self._answered(text, answered, offer=answer.offer, topic=answer.topic))
 

@@ -2152,9 +2152,15 @@ def dates_named(text: str) -> set[tuple[int | None, int]]:
 
 def names_item(name: str, text: str) -> bool:
     """Does the message name this item ("the boots" -> "Peat Brown Walking Boots", "the mug" -> "Enamel Camp Mug")?"""
+    return item_words_named(name, text) > 0
+
+
+def item_words_named(name: str, text: str) -> int:
+    """How many of this item's words the message names ("the spot gel" names two of "Tea Tree Spot Gel", one of
+    "Cooling Aloe Gel"): of two items sharing a word, the one named more fully is the one meant."""
     name_words = {w.rstrip("s") for w in re.findall(r"[^\W\d_]{3,}", name.lower())} - _STOP
     said = {w.rstrip("s") for w in re.findall(r"[^\W\d_]{3,}", text.lower())} - _STOP
-    return bool(name_words & said) or any(_run_on(word, name_words) for word in said)
+    return len(name_words & said) + sum(1 for word in said - name_words if _run_on(word, name_words))
 
 
 # The most letters a shopper's word may add to an item's word and still name it, and the shortest item word that may
