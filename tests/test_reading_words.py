@@ -56,6 +56,24 @@ ASKED = {
     "records_asked": ("records", "verbs", "showing"),
     "order_as_object": ("verbs",),
     "addresses": ("street_kinds", "kinds_before_name", "not_in_name"),
+    "phones": ("labels",),
+    "payments": ("by", "means", "reference"),
+    "po_box": ("labels",),
+    "digits_said": (
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "double",
+        "triple",
+        "zero_between",
+    ),
 }
 
 
