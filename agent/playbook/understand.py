@@ -1426,6 +1426,7 @@ def order_numbers(text: str, postal_code: str | None = None, name_format: NameFo
     """Every order number in a message that names several ("orders 1234 and 5678", "#1234 & #5678"); letters typed
     beside a number are read by the shop's `name_format` when known (as `extract_details` reads them)."""
     rest = _payment_references_blanked(_phones_blanked(EMAIL.sub(" ", text)))
+    rest = _BOX_THEN_CODE.sub(lambda found: " " * len(found.group()), rest)  # a P.O. box's number is no order
     if postal_code:
         rest = rest.replace(postal_code, " ")
         if postal_code.isdigit():  # read from its groups ("560 034"): no group of it is another order
