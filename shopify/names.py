@@ -335,6 +335,10 @@ _POSTAL_BY_COUNTRY: dict[str, re.Pattern[str]] = {
         "HU": r"\d{4}",
         "LU": r"\d{4}",
         "PR": r"\d{5}(?:\d{4})?",
+        # East and West Africa: Kenya's and Tanzania's five digits ("00100", often typed "00 100"), Nigeria's six.
+        "KE": r"\d{5}",
+        "TZ": r"\d{5}",
+        "NG": r"\d{6}",
     }.items()
 }
 

@@ -58,6 +58,24 @@ ASKED = {
     "addresses": ("street_kinds", "kinds_before_name", "not_in_name"),
     "whom_to_ask": ("asking", "verbs", "carrier", "shop"),
     "where_now": ("now",),
+    "phones": ("labels",),
+    "payments": ("by", "means", "reference"),
+    "po_box": ("labels",),
+    "digits_said": (
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "double",
+        "triple",
+        "zero_between",
+    ),
 }
 
 

@@ -90,6 +90,7 @@ from agent.playbook.understand import (
     retailer_word,
     second_thoughts,
     spoken_emails_typed,
+    spoken_numbers_typed,
     subject_as_the_order,
     unseen_asked,
     words_beside_email,
@@ -211,8 +212,8 @@ def split_turns(messages: list[ModelMessage]) -> list[Turn]:
                     if _RETRY_FEEDBACK.search(content):
                         # The agent's own retry feedback, as models receive it: not words the shopper typed.
                         continue
-                    # An address said aloud ("jo dot lee at example dot com") is read as typed by every reader.
-                    turns.append(Turn(user=spoken_emails_typed(content)))
+                    # An address or a number said aloud ("jo dot lee at example dot com", "six four oh one"): as typed.
+                    turns.append(Turn(user=spoken_numbers_typed(spoken_emails_typed(content))))
                 elif isinstance(part, ToolReturnPart) and part.tool_call_id in by_id:
                     by_id[part.tool_call_id].result = to_jsonable_python(part.content)
         elif isinstance(message, ModelResponse) and turns:

@@ -69,6 +69,19 @@ _PAID_AFTER = re.compile(
     rf"(?:{prompts.either('amounts', 'paid')})\b",
     re.IGNORECASE,
 )
+# How an amount was paid, named just after it with no currency mark: "4200 via M-Pesa", "3500 by EcoCash", "4200 na
+# M-Pesa" (`prompts/reading.toml` [payments]). A means of paying only: "4410 with the blue lid" is still an order.
+_PAYMENT_MEANS = prompts.either("payments", "means").replace("\\ ", "[\\s\\-]*")
+_PAID_BY_AFTER = re.compile(
+    rf"^\s*(?:{prompts.either('payments', 'by')})\s+(?:(?:my|the|your|an?)\s+)?(?:{_PAYMENT_MEANS})\b", re.IGNORECASE
+)
+# A payment's reference just after its means ("M-Pesa SLK2HQ7XW4", "PayPal ref 8UX92341KD"): letters and digits
+# mixed, as a means' receipt writes them; no order of the shop's.
+_PAYMENT_REFERENCE = re.compile(
+    rf"\b(?:{_PAYMENT_MEANS})\b\W{{0,3}}(?:(?:{prompts.either('payments', 'reference')})\b\W{{0,3}})?"
+    r"((?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{6,20})(?![\w@\-])",
+    re.IGNORECASE,
+)
 # Words before a number that make it an amount or a tracking number, not a postcode: "cost 5000", "tracking 123456".
 _NOT_A_CODE = re.compile(
     rf"\b(?:{prompts.either('postcodes', 'not_before')})\W*(?:{prompts.either('postcodes', 'not_before_then')}|:)?\s*$",
@@ -189,9 +202,12 @@ def _take_postal_code(
     address = _ADDRESS_ZIP.search(text)
     if address:
         return address.group(1), text[: address.start()] + " " + text[address.end() :]
-    spaced = _spaced_postal_code(text, country)
+    spaced = _spaced_postal_code(text, country) or _boxed_postal_code(text, country)
     if spaced is not None:
         return spaced
+    marked = _country_marked_postal_code(text, country, name_format)
+    if marked is not None:
+        return marked
     for shaped in _SHAPED_POSTAL.finditer(text):
         code = shaped.group(1)
         if _NAMED_ORDER.fullmatch(code) or _order_not_postcode(code, text[: shaped.start()], country, name_format):
@@ -290,6 +306,41 @@ def _spaced_postal_code(text: str, country: str | None) -> tuple[str, str] | Non
     return None
 
 
+# A post-office box's number, a dash, then the postcode: "P.O. Box 24510-00502" (`prompts/reading.toml` [po_box]).
+_BOX_THEN_CODE = re.compile(
+    rf"(?<!\w)(?:{prompts.either('po_box', 'labels')})(?!\w)\s*(?:no\.?\s*)?\d{{1,7}}\s?[\-–]\s?(\d{{3,7}})(?![\w@\-])",
+    re.IGNORECASE,
+)
+
+
+def _boxed_postal_code(text: str, country: str | None) -> tuple[str, str] | None:
+    """The postcode written after a post-office box's number and a dash, as East African addresses write it ("P.O. Box
+    24510-00502": box 24510, postcode 00502), when it can be one of the shop's country; the message without the box
+    and its code (the box's number is no order either)."""
+    for found in _BOX_THEN_CODE.finditer(text):
+        if fits_postal_code(found.group(1), country) is not False:
+            return found.group(1), text[: found.start()] + " " + text[found.end() :]
+    return None
+
+
+# A country's letters glued or dashed before a postcode, as letters from abroad are addressed: "S427890" (Singapore),
+# "D-10115" (Germany), "CH-8001", "SG 427890".
+_COUNTRY_MARKED = re.compile(r"(?<![\w@#\-./])([A-Za-z]{1,2})(?:-|(?<=[A-Z]) )?(\d{4,7})(?![\w@\-]|[.,]\d)")
+
+
+def _country_marked_postal_code(text: str, country: str | None, fmt: NameFormat | None) -> tuple[str, str] | None:
+    """A postcode of the shop's country with the country's letters before it: its ISO code or that code's first
+    letter ("S427890" or "SG-427890" in Singapore, "D-10115" in Germany), the digits a code of that country. Only where
+    the shop's name format is known and writes no such letters (else "S4278" may be a shop's order name)."""
+    if not country or fmt is None or fits_postal_code("", country) is None:
+        return None
+    marks = {country.upper(), country.upper()[0]} - fmt.letters
+    for found in _COUNTRY_MARKED.finditer(text):
+        if found.group(1).upper() in marks and fits_postal_code(found.group(2), country):
+            return found.group(2), text[: found.start()] + " " + text[found.end() :]
+    return None
+
+
 # Short pieces of letters and digits with single spaces between them ("LS 6 2QT", "k1a 0 b1"), standing alone.
 _CODE_PIECES = re.compile(r"(?<![\w@#\-'’])[A-Za-z0-9]{1,4}(?: [A-Za-z0-9]{1,4}){1,6}(?![\w@\-])")
 
@@ -341,6 +392,46 @@ def _order_not_postcode(code: str, before: str, country: str | None, name_format
 # Runs of spaces, tabs and no-break spaces on one line (a line break stays: it parts one detail from the next).
 _SPACES = re.compile(r"[^\S\n]+")
 
+# A phone number, in the shapes phones are written and no order or postcode has: an international "+" and its digits
+# ("+254 712 345 678"), an area code in brackets ("(847) 555-0132"), a trunk "0" and ten or eleven digits in groups
+# ("07700 900123", "020 7946 0958"), or three, three and four digits in groups ("847-555-0132"). Nothing in one is an
+# order or a postcode.
+_PHONE = re.compile(
+    r"(?<![\w@#+\-/.])(?:"
+    r"\+\d{1,3}(?:[ \-.]?\(?\d{1,5}\)?){2,6}"
+    r"|\(\d{2,5}\)[ \-.]?\d{2,5}(?:[ \-.]?\d{2,5}){1,2}"
+    r"|0\d{2,4}(?:[ \-.]\d{2,7}){1,3}"
+    r"|\d{3}[ \-.]\d{3}[ \-.]\d{4}"
+    r")(?![\w@\-]|[.,]\d)"
+)
+# Any run of digits after a phone's label ("tel 555 0132", "mobile: 0712345678"; `prompts/reading.toml` [phones]).
+_LABELLED_PHONE = re.compile(
+    rf"\b(?:{prompts.either('phones', 'labels')})\b[\s:.\-]{{0,3}}(\+?\d[\d \-.()]{{4,18}}\d)(?![\w@\-])",
+    re.IGNORECASE,
+)
+
+
+def _payment_references_blanked(text: str) -> str:
+    """The message with each payment's reference blanked ("paid 4200 na M-Pesa SLK2HQ7XW4"): a means' receipt code."""
+    return _PAYMENT_REFERENCE.sub(lambda m: m.group()[: m.start(1) - m.start()] + " " * len(m.group(1)), text)
+
+
+def _phones_blanked(text: str) -> str:
+    """The message with each phone number in it blanked (spaces of its length, so positions hold): a signature's
+    "(847) 555-0132" or "+254 712 345 678" is no order and no postcode. Unlabelled, a trunk "0" number counts only
+    with ten or eleven digits, as national numbers have ("0632 1234" may be a postcode and an order), and any phone
+    only with seven digits or more, at most fifteen (a longer run holds something else too)."""
+
+    def blank(found: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", found.group())
+        trunk = found.group().startswith("0")
+        if not 7 <= len(digits) <= 15 or (trunk and len(digits) not in (10, 11)):
+            return found.group()
+        return " " * len(found.group())
+
+    text = _LABELLED_PHONE.sub(lambda m: m.group()[: m.start(1) - m.start()] + " " * len(m.group(1)), text)
+    return _PHONE.sub(blank, text)
+
 
 def extract_details(
     text: str, awaiting: Awaiting, country: str | None = None, name_format: NameFormat | None = None
@@ -351,13 +442,15 @@ def extract_details(
     details = Details()
     # Spacing is no part of a detail: "B3H  4R2" with two spaces, or a tab or a no-break space pasted between the
     # halves, is the postcode "B3H 4R2"; every reader below expects at most one space between the pieces of a code.
-    text = _SPACES.sub(" ", text)
+    text = _phones_blanked(_SPACES.sub(" ", text))
     emails = EMAIL.findall(text)
     if emails:
         details.email = emails[-1].strip(".")
     # Names in the shop's own format ('TSV.8101', 'x/123'), however typed, are read first and set aside, so no
     # postcode or bare number is looked for inside them.
-    named, unnamed = _shop_format_names(_read_out_joined(EMAIL.sub(" ", text)), name_format)
+    named, unnamed = _shop_format_names(
+        _read_out_joined(_payment_references_blanked(EMAIL.sub(" ", text))), name_format
+    )
     details.postal_code, rest = _take_postal_code(unnamed, country, name_format)
     rest = rest.replace("〒", " ")
 
@@ -713,6 +806,8 @@ def _is_amount(text: str, start: int, end: int) -> bool:
     before, after = text[:start], text[end:]
     if _AMOUNT_BEFORE.search(before) or _AMOUNT_AFTER.match(after) or _symbol_before(before):
         return True
+    if _PAID_BY_AFTER.match(after) and not _ORDER_CUE.search(before):
+        return True  # "I sent 3500 by EcoCash": the means of paying makes it money ("order 4410 via PayPal" stays)
     return bool(_POINTED_BEFORE.search(before) and _PAID_AFTER.match(after))
 
 
@@ -1268,6 +1363,56 @@ def spoken_emails_typed(text: str) -> str:
     return address.sub(typed, text)
 
 
+# The keys of `prompts/reading.toml` [digits_said], in the order of the digits they name.
+_DIGIT_KEYS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+@lru_cache(maxsize=1)
+def _digits_said() -> tuple[re.Pattern[str], dict[str, str], dict[str, int]]:
+    """A run of three words of digits or more, said as a number is read out ("six four oh one", "nine one oh one",
+    "double four two one"); each digit's word and its digit; each repeating word and how many times it says the next."""
+    digit = {w.lower(): str(n) for n, key in enumerate(_DIGIT_KEYS) for w in prompts.words("digits_said", key)}
+    between = {w.lower(): "0" for w in prompts.words("digits_said", "zero_between")}
+    times = {w.lower(): 2 for w in prompts.words("digits_said", "double")}
+    times |= {w.lower(): 3 for w in prompts.words("digits_said", "triple")}
+    word = "|".join(re.escape(w) for w in sorted({*digit, *between, *times}, key=len, reverse=True))
+    run = re.compile(
+        rf"(?<![\w@.'’\-])(?:{word})(?:(?:[ \t]*[,\-][ \t]*|[ \t]+)(?:{word})){{2,}}(?![\w@'’])", re.IGNORECASE
+    )
+    return run, digit | between, times
+
+
+def _said_as_digits(words: list[str]) -> str | None:
+    """The digits a run of digit words says ("six four oh one" -> "6401"), or None where it is no number: fewer than
+    three digits, fewer than two words that only name a digit (not "oh", which is also an interjection), a leading
+    "oh", or a repeating word with no digit after it."""
+    _, digit, times = _digits_said()
+    between = {w.lower() for w in prompts.words("digits_said", "zero_between")}
+    if words[0] in between or words[-1] in times:
+        return None
+    said, repeat = "", 1
+    for word in words:
+        if word in times:
+            repeat = times[word]
+            continue
+        said, repeat = said + digit[word] * repeat, 1
+    plain = sum(1 for w in words if w in digit and w not in between)
+    return said if len(said) >= 3 and plain >= 2 else None
+
+
+def spoken_numbers_typed(text: str) -> str:
+    """The message with each number said in words as it is read out written in digits ("order number six four oh
+    one" -> "order number 6401", "nueve uno cero uno" -> "9101"), so every reader takes it as the number it is, as
+    `spoken_emails_typed` does for an address said aloud (`prompts/reading.toml` [digits_said])."""
+    run, _, _ = _digits_said()
+
+    def typed(found: re.Match[str]) -> str:
+        words = [w.lower() for w in re.split(r"[\s,\-]+", found.group()) if w]
+        return _said_as_digits(words) or found.group()
+
+    return run.sub(typed, text)
+
+
 def _without_emails(text: str) -> str:
     # An address like sales.rep@example.com or otto@target.de says nothing about what the shopper wants.
     return EMAIL.sub(" ", text)
@@ -1282,7 +1427,8 @@ def _status_names() -> dict[str, tuple[str, ...]]:
 def order_numbers(text: str, postal_code: str | None = None, name_format: NameFormat | None = None) -> list[str]:
     """Every order number in a message that names several ("orders 1234 and 5678", "#1234 & #5678"); letters typed
     beside a number are read by the shop's `name_format` when known (as `extract_details` reads them)."""
-    rest = EMAIL.sub(" ", text)
+    rest = _payment_references_blanked(_phones_blanked(EMAIL.sub(" ", text)))
+    rest = _BOX_THEN_CODE.sub(lambda found: " " * len(found.group()), rest)  # a P.O. box's number is no order
     if postal_code:
         rest = rest.replace(postal_code, " ")
         if postal_code.isdigit():  # read from its groups ("560 034"): no group of it is another order
