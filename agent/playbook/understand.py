@@ -1021,9 +1021,16 @@ _STOP = frozenset(
 def _answer_phrases() -> dict[str, tuple[str, ...]]:
     """`prompts/answers.toml`, each phrase written as `_answer_tokens` writes a message, longest first."""
     table = prompts.toml("answers.toml")
+    # Other languages' words (`yes_languages`, ...) are words of their kind; a weak yes is a yes too.
+    kinds: dict[str, list[str]] = {}
+    for key, phrases in table.items():
+        kind = key.removesuffix("_languages")
+        kinds.setdefault(kind, []).extend(phrases)
+        if key == "weak_yes_languages":
+            kinds.setdefault("yes", []).extend(phrases)
     return {
         kind: tuple(sorted({" ".join(_answer_tokens(p)) for p in phrases} - {""}, key=len, reverse=True))
-        for kind, phrases in table.items()
+        for kind, phrases in kinds.items()
     }
 
 
