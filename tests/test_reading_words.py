@@ -56,6 +56,7 @@ ASKED = {
     "records_asked": ("records", "verbs", "showing"),
     "order_as_object": ("verbs",),
     "addresses": ("street_kinds", "kinds_before_name", "not_in_name"),
+    "clause_end": ("particles",),
 }
 
 
