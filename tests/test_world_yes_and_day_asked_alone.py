@@ -6,7 +6,7 @@ Durban; no eval store), in several wordings and languages:
   "can?" (is it possible?) is no yes;
 - "ya pls ask ur team" (text-speak "ur"): a yes that asks for the team, and after a proof by postcode alone the email
   is asked, and the hand-off made on the turn that gives it;
-- a parcel marked delivered and "never receive leh", "not received yet" (the object left unsaid, a sentence
+- a parcel marked delivered and "never receive leh", "still not received yet" (the object left unsaid, a sentence
   particle after it): the parcel not received, with "can't confirm where the package physically is";
 - "i typed the flat number wrong. yes have someone fix it" while the team is offered: the request and the yes in one
   message hand over;
@@ -115,7 +115,7 @@ async def test_a_yes_for_the_team_after_a_postcode_asks_the_email_then_hands_ove
 
 # --- delivered, and not received with the object unsaid ------------------------------------------------------------
 @pytest.mark.parametrize(
-    "message", ["never receive leh", "not received yet", "still haven't got lah", "we never got, the bowl not here"]
+    "message", ["never receive leh", "still not received yet", "haven't got lah", "we never got, the bowl not here"]
 )
 async def test_a_parcel_not_received_said_without_it_gets_the_physical_caveat(store: Path, message: str) -> None:
     (turn,) = await _turns(store, f"5101 thandi@example.co.za {message}")

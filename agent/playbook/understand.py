@@ -1692,10 +1692,11 @@ _NOT_RECEIVED = re.compile(
     r"(?!\s*(?:number|#|no\b|confirmation|email|e-mail|id\b))",
     re.IGNORECASE,
 )
-# The same with the object left unsaid, as many Englishes do ("never receive leh", "not received yet", "still haven't
-# got ah"): the verb ends its clause but for "yet" and sentence particles (`prompts/reading.toml` [clause_end]).
+# The same with the object left unsaid, as many Englishes do ("never receive leh", "still not received yet", "haven't
+# got ah"): the verb ends its clause but for "yet" and sentence particles (`prompts/reading.toml` [clause_end]). Not a
+# bare "not" ("<order> not received"): read so, a later "all good, found it behind the bin" re-answers the order.
 _NOT_RECEIVED_UNSAID = re.compile(
-    r"\b(?:do ?n'?t|do not|have ?n'?t|have not|never|nvr|did ?n'?t|did not|still not|not)\s+(?:yet\s+)?"
+    r"\b(?:do ?n'?t|do not|have ?n'?t|have not|never|nvr|did ?n'?t|did not|still not)\s+(?:yet\s+)?"
     rf"(?:{prompts.either('not_received', 'verbs')})"
     rf"(?:\s+(?:{prompts.either('clause_end', 'particles')}))*\s*(?=[.,;:!?)\n]|$)",
     re.IGNORECASE,
