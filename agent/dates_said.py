@@ -93,6 +93,11 @@ def _patterns() -> dict[str, re.Pattern[str]]:
             rf"(?:({_alternation(words['today'])})|{_alternation(words['tomorrow'])})(?![\w'])"
         ),
         "tomorrow": re.compile(rf"(?<![\w'])(?:{_alternation(words['tomorrow'])})(?![\w'])"),
+        # "tmrw?", "today?", "monday?", "on friday?": a clause that is nothing but a day, asked.
+        "day_alone": re.compile(
+            rf"(?:(?:{_alternation(words['cues'] + ['on'])})\s+)?(?:(?:{rel})\s+)?"
+            rf"(?:{_alternation(words['today'] + words['tomorrow'] + list(_WEEKDAYS))})\s*\?+"
+        ),
         # A carrier status named in words ("out for delivery", "ready for pickup"): a cue inside one is its word.
         "status": re.compile(rf"(?<![\w'])(?:{_alternation(_status_names())})(?![\w'])"),
     }
@@ -344,8 +349,19 @@ def _arrival_day(plain: str, today: date) -> tuple[Deadline, ...]:
     """ "Is it coming today?", "will I get it tomorrow?": the day asked about with no cue, read like "by today"."""
     asked = _arrival_asked(plain)
     if asked is None:
-        return ()
+        return _day_asked_alone(plain, today)
     return (Deadline(today if asked.group(1) else today + timedelta(days=1), strict=False),)
+
+
+def _day_asked_alone(plain: str, today: date) -> tuple[Deadline, ...]:
+    """ "k. tmrw?", "thanks. monday?", "today?": a clause that is only a day and a question mark asks whether the order
+    comes then, as "will it come tomorrow?" does (the words before it, a closing or a nod, end their own clause)."""
+    for clause in re.split(r"[.!,;:\n]+", plain):
+        if _patterns()["day_alone"].fullmatch(clause.strip()):
+            days = sorted((start, day) for start, day in _relative_days(clause, today) if day is not None)
+            if days:
+                return (Deadline(days[0][1], strict=False),)
+    return ()
 
 
 def deadline_named(text: str, today: date, locale: str = "en_US") -> Deadline | None:

@@ -76,6 +76,7 @@ ASKED = {
         "triple",
         "zero_between",
     ),
+    "clause_end": ("particles",),
 }
 
 

@@ -828,6 +828,8 @@ class Playbook:
         # that goes on to say something else ("yes it arrived, thanks") does not.
         # The whole message may read as an "ok" ("alright sure, get a person onto it"): its opening yes says more.
         yes = yes or (intent.acts <= _ONLY_YES | {"acknowledge"} and _yes_then_ask(turn.user))
+        # "I typed the apt number wrong. Yes, have someone fix it": the request, then a sentence of yes and a person.
+        yes = yes or (not intent.decline and any(_yes_then_ask(s) for s in _SENTENCE.split(turn.user)[1:]))
         opens_yes = (
             (state.offer_asked or wants is not None)
             and not intent.decline  # "ah sure leave it, I'll wait": the whole message says no
@@ -1689,6 +1691,9 @@ def _opens_with_yes(text: str) -> bool:
             if "accept" in intent.sure and not intent.decline:
                 return True
     return False
+
+
+_SENTENCE = re.compile(r"(?<=[.!?;\n])\s*")
 
 
 def _yes_then_ask(text: str) -> bool:

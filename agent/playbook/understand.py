@@ -1116,9 +1116,16 @@ _STOP = frozenset(
 def _answer_phrases() -> dict[str, tuple[str, ...]]:
     """`prompts/answers.toml`, each phrase written as `_answer_tokens` writes a message, longest first."""
     table = prompts.toml("answers.toml")
+    # Other languages' words (`yes_languages`, ...) are words of their kind; a weak yes is a yes too.
+    kinds: dict[str, list[str]] = {}
+    for key, phrases in table.items():
+        kind = key.removesuffix("_languages")
+        kinds.setdefault(kind, []).extend(phrases)
+        if key == "weak_yes_languages":
+            kinds.setdefault("yes", []).extend(phrases)
     return {
         kind: tuple(sorted({" ".join(_answer_tokens(p)) for p in phrases} - {""}, key=len, reverse=True))
-        for kind, phrases in table.items()
+        for kind, phrases in kinds.items()
     }
 
 
@@ -1833,6 +1840,15 @@ _NOT_RECEIVED = re.compile(
     r"(?!\s*(?:number|#|no\b|confirmation|email|e-mail|id\b))",
     re.IGNORECASE,
 )
+# The same with the object left unsaid, as many Englishes do ("never receive leh", "still not received yet", "haven't
+# got ah"): the verb ends its clause but for "yet" and sentence particles (`prompts/reading.toml` [clause_end]). Not a
+# bare "not" ("<order> not received"): read so, a later "all good, found it behind the bin" re-answers the order.
+_NOT_RECEIVED_UNSAID = re.compile(
+    r"\b(?:do ?n'?t|do not|have ?n'?t|have not|never|nvr|did ?n'?t|did not|still not)\s+(?:yet\s+)?"
+    rf"(?:{prompts.either('not_received', 'verbs')})"
+    rf"(?:\s+(?:{prompts.either('clause_end', 'particles')}))*\s*(?=[.,;:!?)\n]|$)",
+    re.IGNORECASE,
+)
 # The parcel as the subject of its not coming: "the ups box never showed up", "my second package didn't arrive", "it
 # never turned up". Not "it didn't come with the charger" (an item missing from what came), nor a question or a
 # future ("hasn't it arrived?", "if it doesn't arrive by Friday"): only "never" and the past "didn't".
@@ -1867,10 +1883,11 @@ _DENIED = re.compile(
 # What did not come when it is no parcel: a message about the order ("my confirmation email never came", "the refund
 # never came through", "the shipping notification never arrived"), or the shopper ("I didn't make it to the post
 # office"): the last words before `_NEVER_CAME` in its clause.
+_SUBJECT_PRONOUN = r"\b(?:i|we|you|he|she|they)\s*$"
 _NOT_THE_PARCEL = re.compile(
     r"\b(?:e-?mails?|notifications?|notices?|refunds?|confirmations?|tracking(?:\s+(?:number|link|info|code))?|texts?|"
     r"sms|messages?|receipts?|invoices?|updates?|codes?|links?|replies|reply|response|money|credit)\s*$|"
-    r"\b(?:i|we|you|he|she|they)\s*$",
+    + _SUBJECT_PRONOUN,
     re.IGNORECASE,
 )
 # What follows "I don't have it" / "I haven't seen it" when "it" is not the parcel, or was in hand once: a place on a
@@ -1931,11 +1948,23 @@ def _parcel_never_came(text: str, found: re.Match[str]) -> bool:
     return not re.match(r"\s+(?:in\s+time|on\s+time|before)\b", text[found.end() :], re.IGNORECASE)
 
 
+def _unsaid_parcel_not_received(text: str, found: re.Match[str]) -> bool:
+    """Whether a `_NOT_RECEIVED_UNSAID` match leaves the parcel unsaid, not a thing named before it ("refund not
+    received yet", "the email never received"), nor "get" in the sense of understanding ("I don't get, what does
+    that mean?")."""
+    if _ASKS_MEANING.search(text):
+        return False
+    clause = re.split(r"[.,;:!?]|\b(?:but|and|so)\b", text[: found.start()])[-1].strip()
+    # The shopper as the subject ("we never got") names no other thing.
+    return not _NOT_THE_PARCEL.search(clause) or re.search(_SUBJECT_PRONOUN, clause, re.IGNORECASE) is not None
+
+
 def _exact_acts(text: str) -> set[Act]:
     """The acts `_NOT_RECEIVED` and `_EXCHANGE` find in a message."""
     found: set[Act] = set()
     if (
         any(_not_in_hand(text, m) for m in _NOT_RECEIVED.finditer(text))
+        or any(_unsaid_parcel_not_received(text, m) for m in _NOT_RECEIVED_UNSAID.finditer(text))
         or any(_parcel_never_came(text, m) for m in _NEVER_CAME.finditer(text))
         or _NOTHING_CAME.search(text)
         or any(_not_in_hand(text, m) for m in _NOBODY_HAS.finditer(text))
