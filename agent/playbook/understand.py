@@ -1697,7 +1697,29 @@ def shop_of_foreign_number(
         return None
     if formatted_order_name(order_number, name_format.prefix, name_format.suffix) is not None:
         return None
-    return foreign_shop(text, own) or retailer_word(text, own)
+    return foreign_shop(text, own) or retailer_word(text, own) or _name_before_order(text, own)
+
+
+# A business's name as what kind of order it is: "my Kestrelmall order", "the Vinylhaus order", "Bazaarly order no.":
+# at the message's start or after a word that owns the order, one to three capitalised words before "order".
+_NAME_BEFORE_ORDER = re.compile(
+    r"(?:^|\b(?i:my|the|an?|our|this|that|his|her|their)\s+)"
+    r"(?P<name>[A-Z][a-z][\w'’&\-]*(?:\s+[A-Z0-9][\w'’&\-]*){0,2})\s+(?i:orders?|purchase)\b"
+)
+
+
+def _name_before_order(text: str, own: Sequence[str]) -> str | None:
+    """The business an order is called by ("my Kestrelmall order KM88231045"); only beside a number that is not this
+    shop's (`shop_of_foreign_number`), as "my Le Creuset order" alone is as often an item of this shop's."""
+    plain = _without_emails(text)
+    if not re.search(r"[a-z]", plain):
+        return None
+    for found in _NAME_BEFORE_ORDER.finditer(plain):
+        name = found.group("name")
+        if _NOT_A_SHOP.match(name) or _no_retailer(name, own) or _negated_at(plain, found.start("name")):
+            continue
+        return name
+    return None
 
 
 @lru_cache(maxsize=1)
