@@ -126,7 +126,7 @@ def test_no_shop_named_or_no_format_known_reads_nothing() -> None:
     ("message", "shop"),
     [
         ("I bought a Le Creuset at Marlow Finch, can you track it?", "Marlow Finch"),
-        ("I got the KitchenAid mixer off Vinylhaus, where is it", "Vinylhaus"),
+        ("I bought the KitchenAid mixer off Vinylhaus, where is it", "Vinylhaus"),
         ("Ordered a Dyson fan from Penrose Hadley last week, any update?", "Penrose Hadley"),
         ("purchased 2 PS5 controllers via Ostrava Play, has it shipped?", "Ostrava Play"),
     ],
