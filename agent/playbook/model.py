@@ -89,6 +89,8 @@ from agent.playbook.understand import (
     recency_named,
     retailer_word,
     second_thoughts,
+    shop_compared,
+    shop_of_foreign_number,
     spoken_emails_typed,
     spoken_numbers_typed,
     subject_as_the_order,
@@ -701,13 +703,15 @@ class Playbook:
     def _next(self, state: State, turn: Turn, intent: Intent, details: Details) -> ToolStep | ReplyStep:
         new_details = bool(details.order_number or details.email or details.postal_code)
 
-        escalation = self._escalation_flow(state, turn, intent, details)
+        escalation = self._escalation_flow(state, turn, intent, details) or self._numbered_elsewhere(
+            state, turn.user, intent, details
+        )
         if escalation is not None:
             return escalation
 
         # Only without details: "ordered from Springfield, #4410 a@b.c" names a place, and the details are for a lookup.
         elsewhere = None if intent.other_platform or new_details or state.current_order else self._elsewhere(turn.user)
-        maybe = None if elsewhere or new_details or state.current_order else retailer_word(turn.user, self.own_names)
+        maybe = None if elsewhere or new_details or state.current_order else self._maybe_elsewhere(turn.user)
         if elsewhere is not None:
             intent = replace(intent, acts=intent.acts | {"other_platform"}, platform=elsewhere)
         elif maybe is not None and intent.platform is None and not intent.human:
@@ -770,6 +774,20 @@ class Playbook:
         """A shop the message says the order was placed with ("I ordered it from Maple Goods") that is surely another
         business and not this one, so the order is another platform's even when no list knows the name."""
         return foreign_shop(text, self.own_names)
+
+    def _numbered_elsewhere(self, state: State, text: str, intent: Intent, details: Details) -> ReplyStep | None:
+        """ "Ordered on Kestrelmall, order KM88231045": a shop named as where the order was placed, beside a number
+        not written the way this shop writes its order names: the order is that shop's (a marketplace the reader
+        named is answered by its own replies)."""
+        if intent.platform or state.current_order:
+            return None
+        shop = shop_of_foreign_number(text, details.order_number, self.voice.name_format, self.own_names)
+        return None if shop is None else self._reply(state, "other_platform_number", platform=shop)
+
+    def _maybe_elsewhere(self, text: str) -> str | None:
+        """A name that may be another shop's: where the order was placed ("got it from Backcountry"), or a business
+        the shopper asks whether this shop is ("is this the same as my Kestrel Market order?")."""
+        return retailer_word(text, self.own_names) or shop_compared(text, self.own_names)
 
     def _small_talk(self, state: State, intent: Intent, new_details: bool) -> ReplyStep | None:
         """Answers that need no order: a no to an offer, another platform, greetings, thanks, an "ok"."""

@@ -20,7 +20,7 @@ from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS
 from agent.playbook.acts import APOSTROPHES, THRESHOLD, Act, ActReading, negated_spans, read_acts
 from agent.playbook.service_change import service_change_asked, shipping_change_spans
-from shopify.names import NameFormat, NameInText, fits_postal_code, names_in_text
+from shopify.names import NameFormat, NameInText, fits_postal_code, formatted_order_name, names_in_text
 
 # What Lumen just asked for; "retry" follows a failed lookup (a new number, email or postcode may come).
 Awaiting = Literal["order_number", "factor", "retry", "contact_email", "escalation_offer", "which_order"] | None
@@ -1598,10 +1598,12 @@ def _unnamed_platform_beside_details(text: str, reading: ActReading) -> bool:
     return bool(details.order_number or details.email)
 
 
-# "I ordered it from Maple Goods", "bought it via maplegoods.com": the business (or web address) named after the
-# words that say where an order was placed. Whether it is another shop is judged by `foreign_shop`.
+# "I ordered it from Maple Goods", "bought it via maplegoods.com", "bought a Le Creuset pan at Maple Goods", "got it
+# off Maple Goods": the business (or web address) named after the words that say where an order was placed, the
+# thing bought between them in any case (an item's name has capitals too). Whether it is another shop is judged by
+# `foreign_shop`.
 _FOREIGN_SHOP = re.compile(
-    r"\b(?:order(?:ed)?|bought|purchased|got it|placed)\s+(?:[a-z]+\s+){0,3}?(?:from|on|through|via|at)\s+"
+    r"\b(?i:order(?:ed)?|bought|purchased|got it|placed)\s+(?:[\w'’\-]+\s+){0,4}?(?i:from|on|through|via|at|off)\s+"
     r"(?:(?:the|a)\s+)?"
     r"(?:(?P<domain>(?i:[a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)*\.[a-z]{2,12}))\b"
     r"|(?P<name>[A-Z][\w&'’\-]*(?:\.(?!\s|$))?(?:\s+(?:&\s+)?[A-Z][\w&'’.\-]*){0,3}))"
@@ -1754,19 +1756,23 @@ def _negated_at(text: str, position: int) -> bool:
     return bool(re.search(r"\b(?:not|never|n't)\s+(?:\w+\s+){0,1}$", text[:position].replace("’", "'"), re.IGNORECASE))
 
 
+# One to three capitalised words, each with lower case after its capital: "Backcountry", "Williams Sonoma".
+_CAPITALISED_NAME = re.compile(r"[A-Z][a-z][\w'’\-]*(?:\s+[A-Z][a-z][\w'’\-]*){0,2}")
+
+
 def retailer_word(text: str, own: Sequence[str] = ()) -> str | None:
-    """A single capitalised word in the place a shop is named ("I got it from Backcountry", "ordered via Quillby"):
-    maybe another retailer, maybe a town or a person ("ordered from Leeds", "from Priya"), which no rule can tell
-    apart, so the playbook answers both ways (`other_platform_maybe`). None for anything `foreign_shop` judges, a
-    word that is surely no shop (a carrier, a country, a city the time zones name, a day, a month, this shop, the
-    start of a day's name: "on Thanksgiving weekend"), a person said so ("from Priya, she said"), a word under a
-    negation, or a message shouted in capitals (there capitals tell nothing)."""
+    """Capitalised words in the place a shop is named ("I got it from Backcountry", "ordered via Quillby", "bought it
+    at Williams Sonoma"): maybe another retailer, maybe a town or a person ("ordered from Leeds", "from Priya"), which
+    no rule can tell apart, so the playbook answers both ways (`other_platform_maybe`). None for anything
+    `foreign_shop` judges, a name that is surely no shop (a carrier, a country, a city the time zones name, a day, a
+    month, this shop, the start of a day's name: "on Thanksgiving weekend"), a person said so ("from Priya, she
+    said"), a name under a negation, or a message shouted in capitals (there capitals tell nothing)."""
     plain = _without_emails(text)
     if not re.search(r"[a-z]", plain):
         return None
     for found in _FOREIGN_SHOP.finditer(plain):
         name = found.group("name") or ""
-        if not re.fullmatch(r"[A-Z][a-z][\w'’\-]*", name) or _POSSESSIVE.search(name) or _NOT_A_SHOP.match(name):
+        if not _CAPITALISED_NAME.fullmatch(name) or _POSSESSIVE.search(name) or _NOT_A_SHOP.match(name):
             continue
         after = plain[found.end("name") :]
         if _no_retailer(name, own) or _negated_at(plain, found.start("name")) or _PERSON_OR_DAY_AFTER.match(after):
@@ -1809,10 +1815,14 @@ _PERSON_OR_DAY_AFTER = re.compile(
 
 
 def _no_retailer(name: str, own: Sequence[str]) -> bool:
-    """Whether a single word is surely no retailer: a carrier, a country, a city, a code, this shop."""
+    """Whether a name is surely no retailer: a carrier, a country, a city (or a city's words: "New York City"), a code,
+    this shop."""
     if _carrier_name(name) or places_named(name) or name.upper() in _capitals_no_shop():
         return True
-    return name.lower() in _cities() or is_own_shop(name, own)
+    words = name.lower().split()
+    cities = _cities()
+    towns = any(" ".join(words[i:j]) in cities for i in range(len(words)) for j in range(i + 1, len(words) + 1))
+    return towns or is_own_shop(name, own)
 
 
 @lru_cache(maxsize=1)
@@ -1828,6 +1838,70 @@ def names_no_other_shop(text: str, own: Sequence[str] = ()) -> bool:
     """Whether the message says where the order was placed ("ordered from Leeds", "bought it from <our site>") and
     that is no other shop: the act reader's unsure "another platform", with no marketplace named, is then wrong."""
     return _FOREIGN_SHOP.search(_without_emails(text)) is not None and foreign_shop(text, own) is None
+
+
+def shop_of_foreign_number(
+    text: str, order_number: str | None, name_format: NameFormat | None, own: Sequence[str]
+) -> str | None:
+    """The shop a message names as where the order was placed ("ordered on Kestrelmall, order KM88231045"), when the
+    order number beside it is not written the way this shop writes its order names (other letters round it, or two
+    runs of digits where the shop has one): that number is the other shop's, so the order is theirs. None when the
+    shop's format is unknown, the number fits it, or no shop is named (a number of ours beside a shop's name is looked
+    up: "I usually buy on X but this one's from you, 1234")."""
+    if order_number is None or name_format is None:
+        return None
+    if formatted_order_name(order_number, name_format.prefix, name_format.suffix) is not None:
+        return None
+    return foreign_shop(text, own) or retailer_word(text, own) or _name_before_order(text, own)
+
+
+# A business's name as what kind of order it is: "my Kestrelmall order", "the Vinylhaus order", "Bazaarly order no.":
+# at the message's start or after a word that owns the order, one to three capitalised words before "order".
+_NAME_BEFORE_ORDER = re.compile(
+    r"(?:^|\b(?i:my|the|an?|our|this|that|his|her|their)\s+)"
+    r"(?P<name>[A-Z][a-z][\w'’&\-]*(?:\s+[A-Z0-9][\w'’&\-]*){0,2})\s+(?i:orders?|purchase)\b"
+)
+
+
+def _name_before_order(text: str, own: Sequence[str]) -> str | None:
+    """The business an order is called by ("my Kestrelmall order KM88231045"); only beside a number that is not this
+    shop's (`shop_of_foreign_number`), as "my Le Creuset order" alone is as often an item of this shop's."""
+    plain = _without_emails(text)
+    if not re.search(r"[a-z]", plain):
+        return None
+    for found in _NAME_BEFORE_ORDER.finditer(plain):
+        name = found.group("name")
+        if _NOT_A_SHOP.match(name) or _no_retailer(name, own) or _negated_at(plain, found.start("name")):
+            continue
+        return name
+    return None
+
+
+@lru_cache(maxsize=1)
+def _shop_compared() -> re.Pattern[str]:
+    """ "Is this the same as my Kestrel Market order?", "are you guys part of Brightwater?": the shopper asks whether
+    this shop is another business, named with its capitals after one of `[other_shop] same_as`."""
+    same = _phrase_pattern(prompts.words("other_shop", "same_as"))
+    this = _phrase_pattern(prompts.words("other_shop", "this_shop"))
+    return re.compile(
+        rf"\b(?i:is|are|r)\s+(?i:{this})\s+(?i:{same})\s+(?:(?i:my|the|a|an|our|your)\s+)?"
+        r"(?P<name>[A-Z][\w'’&\-]*(?:\s+(?:&\s+)?[A-Z0-9][\w'’&\-]*){0,2})"
+    )
+
+
+def shop_compared(text: str, own: Sequence[str] = ()) -> str | None:
+    """The business a shopper asks whether this shop is ("is this the same as my Kestrel Market order?"): theirs to
+    ask if the order was placed there, ours if not, so the playbook answers both ways. None for this shop, a day or a
+    month ("the same as my Black Friday order"), a carrier, a place, or a message in capitals."""
+    plain = _without_emails(text)
+    if not re.search(r"[a-z]", plain):
+        return None
+    for found in _shop_compared().finditer(plain):
+        name = found.group("name")
+        if _NOT_A_SHOP.match(name) or _no_retailer(name, own) or _negated_at(plain, found.start("name")):
+            continue
+        return name
+    return None
 
 
 # Exact readings of two things the act reader may not hear in a shopper's own words, each a whole construction and
