@@ -77,6 +77,7 @@ ASKED = {
         "zero_between",
     ),
     "clause_end": ("particles",),
+    "other_shop": ("this_shop", "same_as"),
 }
 
 
