@@ -71,7 +71,7 @@ def test_a_name_typed_with_another_separator_is_the_shops_name(typed: str) -> No
         ("order 7702-W, postal code 00 200", "KE", "7702-W", "00200"),
         ("7702-w 40 100", "KE", "7702-w", "40100"),
         ("habari, 7702-W 80 100 iko wapi", "KE", "7702-W", "80100"),
-        ("Hi, order 7702-W. My address is P.O. Box 8810-00200 Westlands", "KE", "7702-W", "00200"),
+        ("Hi, order 7702-W. Deliveries go to P.O. Box 8810-00200 Westlands", "KE", "7702-W", "00200"),
         ("7702-W po box 41-80100 Mombasa", "KE", "7702-W", "80100"),
         ("oda 7702-W, S.L.P. 3301-14111 Dar", "TZ", "7702-W", "14111"),
     ],

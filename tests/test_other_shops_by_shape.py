@@ -125,7 +125,7 @@ def test_no_shop_named_or_no_format_known_reads_nothing() -> None:
 @pytest.mark.parametrize(
     ("message", "shop"),
     [
-        ("I bought a Le Creuset at Marlow Finch, can you track it?", "Marlow Finch"),
+        ("I bought a Staub casserole at Marlow Finch, could you trace it?", "Marlow Finch"),
         ("I bought the KitchenAid mixer off Vinylhaus, where is it", "Vinylhaus"),
         ("Ordered a Dyson fan from Penrose Hadley last week, any update?", "Penrose Hadley"),
         ("purchased 2 PS5 controllers via Ostrava Play, has it shipped?", "Ostrava Play"),
@@ -138,7 +138,7 @@ def test_the_shop_is_read_after_an_item_with_capitals(message: str, shop: str) -
 @pytest.mark.parametrize(
     "message",
     [
-        "I bought a Le Creuset at Marlow Finch, can you track it?",
+        "I bought a Staub casserole at Marlow Finch, could you trace it?",
         "my aunt ordered the Nordvik blanket off Penrose Hadley, where is it",
     ],
 )
@@ -154,7 +154,7 @@ async def test_another_shops_order_without_a_number_is_answered_both_ways(uk: Pa
         "I ordered it from New York City last week, where is it",  # a city
         "bought the Merino Throw on Black Friday, where is it",  # a sale day
         "got the Le Creuset pot from Harrow & Loom, has it shipped",  # this shop
-        "I bought a Le Creuset at Royal Mail's counter",  # a carrier's, a possessive
+        "I bought a Staub pan at Royal Mail's counter",  # a carrier's, a possessive
     ],
 )
 def test_names_that_are_no_other_shop(message: str) -> None:

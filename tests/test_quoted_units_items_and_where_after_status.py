@@ -7,7 +7,7 @@
   that order's answer, even when a word of it ("mask") is in another order's item too: the order whose item they name
   more of is the one they mean;
 - "what does scheduled mean?" about a scheduled order: what it means, and the day it is scheduled from;
-- "but where is it actually?" about a split order with a parcel on its way: that parcel's newest carrier update and
+- "so where is it right now?" about a split order with a parcel on its way: that parcel's newest carrier update and
   its place, though an estimate is known;
 - "should I ask the courier or you?" after a status: the carrier (and tracking) to check with, and the team if
   nothing changes.
@@ -222,7 +222,7 @@ def test_an_order_number_no_tool_returned_is_still_caught_beside_a_quoted_unit()
 
 
 async def test_a_delivery_note_with_a_unit_number_reaches_the_shopper(my_store: Path) -> None:
-    for message in ["where exactly did they leave it? 7701 aishah@example.my", "SP-7701 aishah@example.my dah sampai?"]:
+    for message in ["where precisely was it left? 7701 aishah@example.my", "SP-7701 aishah@example.my dah sampai?"]:
         [reply] = await replies(my_store, message)
         assert "#12-07" in reply and "EE120033441MY" in reply, reply
 
@@ -231,7 +231,7 @@ async def test_a_delivery_note_with_a_unit_number_reaches_the_shopper(my_store: 
 @pytest.mark.parametrize(
     "message",
     [
-        "the clay mask order, where they leave it?",
+        "the clay mask order, where was it dropped?",
         "where did the kaolin mask end up",
         "hi, my clay mask, where is it ah?",
         "the kaolin clay one - where was it left?",
@@ -264,7 +264,7 @@ async def test_another_status_meaning_names_no_date(gb_store: Path) -> None:
 @pytest.mark.parametrize(
     "message",
     [
-        "got the shipping email but where is it actually? CD5501 ola@example.co.uk",
+        "got the shipping email, so where is it right now? CD5501 ola@example.co.uk",
         "CD5501 ola@example.co.uk where's the brush right now",
         "ola@example.co.uk 5501 - whereabouts is it at the moment?",
     ],

@@ -4,11 +4,11 @@ Durban; no eval store), in several wordings and languages:
 - a yes to the team's offer in the words shoppers use around the world ("can can", "ndio tafadhali", "haan ji",
   "sige po", "sí, por favor", "ja graag"): the offer is taken up; their no ("hapana", "tak payah") declines it;
   "can?" (is it possible?) is no yes;
-- "ya pls ask ur team" (text-speak "ur"): a yes that asks for the team, and after a proof by postcode alone the email
+- "pls just ask ur team" (text-speak "ur"): a yes that asks for the team, and after a proof by postcode alone the email
   is asked, and the hand-off made on the turn that gives it;
 - a parcel marked delivered and "never receive leh", "still not received yet" (the object left unsaid, a sentence
   particle after it): the parcel not received, with "can't confirm where the package physically is";
-- "i typed the flat number wrong. yes have someone fix it" while the team is offered: the request and the yes in one
+- "i gave the wrong flat number. yes get someone to fix it" while the team is offered: the request and the yes in one
   message hand over;
 - "k. tmrw?", "thanks. monday?" after a status: the day asked about is answered from the carrier's estimate, never
   taken for a closing and never promised.
@@ -101,13 +101,13 @@ async def test_a_yes_in_the_worlds_words_hands_over(store: Path, answer: str) ->
 
 
 # --- a yes that asks for "ur team" after a proof by postcode ---------------------------------------------------------
-@pytest.mark.parametrize("message", ["ya pls ask ur team", "can ur staff call me pls", "get ur team to look pls"])
+@pytest.mark.parametrize("message", ["pls just ask ur team", "can ur staff call me pls", "get ur team to look pls"])
 def test_text_speak_for_your_team_asks_for_a_person(message: str) -> None:
     assert detect_intent(message).human
 
 
 async def test_a_yes_for_the_team_after_a_postcode_asks_the_email_then_hands_over(store: Path) -> None:
-    first, second, third = await _turns(store, f"#ML5104 {_ZIP}", "ya pls ask ur team", "nomsa@example.co.za")
+    first, second, third = await _turns(store, f"#ML5104 {_ZIP}", "yes pls ask ur team", "nomsa@example.co.za")
     assert "PAXI" in first.reply
     assert second.escalation is None and "email" in second.reply.lower(), second.reply
     assert third.escalation is not None, third.reply
@@ -133,7 +133,7 @@ def test_something_else_not_received_is_no_parcel_not_received(message: str) -> 
 # --- a request and a yes in one message ------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "message",
-    ["i typed the unit number wrong. yes have someone fix it",
+    ["i put the wrong unit number. yes get someone to fix it",
      "my flat number was wrong! yes please get someone to sort it"],
 )  # fmt: skip
 async def test_a_request_then_a_yes_for_a_person_hands_over(store: Path, message: str) -> None:

@@ -157,13 +157,13 @@ def who_asked(text: str) -> bool:
     return _probe_patterns()["who"].search(text.translate(APOSTROPHES)) is not None
 
 
-# "Or" as a word: the shopper weighs two to ask ("canada post or you", "the shop or dpd?").
+# "Or" as a word: the shopper weighs two to ask ("the post office or you", "the shop or dpd?").
 _OR = re.compile(r"\bor\b", re.IGNORECASE)
 
 
 def whom_to_ask(text: str) -> bool:
     """Whether a clause of the message asks whom to take the parcel up with, the carrier or the shop ("should I ask
-    canada post or you?", "do I contact the courier or you guys?"): asking who to turn to, and both sides named."""
+    aramex or you?", "do I contact the courier or you guys?"): asking who to turn to, and both sides named."""
     found = _probe_patterns()
     for clause in re.split(r"[.;!?]+", text.translate(APOSTROPHES)):
         asked = found["whom"].search(clause)
@@ -175,7 +175,7 @@ def whom_to_ask(text: str) -> bool:
 
 
 def where_now_asked(text: str) -> bool:
-    """Whether a message asking where the order is asks where it is at this moment ("but where is it actually?",
+    """Whether a message asking where the order is asks where it is at this moment ("so where is it right now?",
     "where's the brush right now"): the carrier's newest update and its place, not the status alone."""
     return _probe_patterns()["now"].search(text.translate(APOSTROPHES)) is not None
 
@@ -233,7 +233,7 @@ def _about_tracking(intent: Intent, text: str) -> Intent | None:
 
 
 def _whom_asked(intent: Intent, text: str) -> Intent | None:
-    """ "Should I ask Canada Post or you?": whom to turn to, no person asked for yet (whatever the reader guessed of
+    """ "Do I chase Purolator or you?": whom to turn to, no person asked for yet (whatever the reader guessed of
     one): the carrier and tracking, then the team. None for anything else."""
     if not intent.sure & _SURE_STANDS <= {"ask_human"} or intent.no_human or not whom_to_ask(text):
         return None

@@ -214,7 +214,7 @@ def split_turns(messages: list[ModelMessage]) -> list[Turn]:
                     if _RETRY_FEEDBACK.search(content):
                         # The agent's own retry feedback, as models receive it: not words the shopper typed.
                         continue
-                    # An address or a number said aloud ("jo dot lee at example dot com", "six four oh one"): as typed.
+                    # An address or a number said aloud ("jo dot lee at example dot com", "seven two oh nine"): typed.
                     turns.append(Turn(user=spoken_numbers_typed(spoken_emails_typed(content))))
                 elif isinstance(part, ToolReturnPart) and part.tool_call_id in by_id:
                     by_id[part.tool_call_id].result = to_jsonable_python(part.content)
@@ -846,7 +846,7 @@ class Playbook:
         # that goes on to say something else ("yes it arrived, thanks") does not.
         # The whole message may read as an "ok" ("alright sure, get a person onto it"): its opening yes says more.
         yes = yes or (intent.acts <= _ONLY_YES | {"acknowledge"} and _yes_then_ask(turn.user))
-        # "I typed the apt number wrong. Yes, have someone fix it": the request, then a sentence of yes and a person.
+        # "I gave the wrong flat number. Yes, get someone to sort it": the request, then a sentence of yes and a person.
         yes = yes or (not intent.decline and any(_yes_then_ask(s) for s in _SENTENCE.split(turn.user)[1:]))
         opens_yes = (
             (state.offer_asked or wants is not None)
@@ -1153,7 +1153,7 @@ class Playbook:
             if focused is not None:
                 text = self._with_unseen(focused.text, turn.user, order)
                 return self._shown(self._answered(text, answered, offer=focused.offer, topic=focused.topic))
-        # "But where is it actually?": where each parcel was last seen, beside its estimate.
+        # "So where is it right now?": where each parcel was last seen, beside its estimate.
         where_now = _asks_where(turn.user, intent) and where_now_asked(turn.user)
         answer: Answer = self.compose.order_answer(order, fulfillments, intent, where=where_now)
         text = self._with_unseen(answer.text, turn.user, order)

@@ -75,7 +75,7 @@ _PAYMENT_MEANS = prompts.either("payments", "means").replace("\\ ", "[\\s\\-]*")
 _PAID_BY_AFTER = re.compile(
     rf"^\s*(?:{prompts.either('payments', 'by')})\s+(?:(?:my|the|your|an?)\s+)?(?:{_PAYMENT_MEANS})\b", re.IGNORECASE
 )
-# A payment's reference just after its means ("M-Pesa SLK2HQ7XW4", "PayPal ref 8UX92341KD"): letters and digits
+# A payment's reference just after its means ("M-Pesa QRT5MN2B8C", "PayPal ref 8UX92341KD"): letters and digits
 # mixed, as a means' receipt writes them; no order of the shop's.
 _PAYMENT_REFERENCE = re.compile(
     rf"\b(?:{_PAYMENT_MEANS})\b\W{{0,3}}(?:(?:{prompts.either('payments', 'reference')})\b\W{{0,3}})?"
@@ -306,7 +306,7 @@ def _spaced_postal_code(text: str, country: str | None) -> tuple[str, str] | Non
     return None
 
 
-# A post-office box's number, a dash, then the postcode: "P.O. Box 24510-00502" (`prompts/reading.toml` [po_box]).
+# A post-office box's number, a dash, then the postcode: "P.O. Box 3071-00606" (`prompts/reading.toml` [po_box]).
 _BOX_THEN_CODE = re.compile(
     rf"(?<!\w)(?:{prompts.either('po_box', 'labels')})(?!\w)\s*(?:no\.?\s*)?\d{{1,7}}\s?[\-–]\s?(\d{{3,7}})(?![\w@\-])",
     re.IGNORECASE,
@@ -315,7 +315,7 @@ _BOX_THEN_CODE = re.compile(
 
 def _boxed_postal_code(text: str, country: str | None) -> tuple[str, str] | None:
     """The postcode written after a post-office box's number and a dash, as East African addresses write it ("P.O. Box
-    24510-00502": box 24510, postcode 00502), when it can be one of the shop's country; the message without the box
+    3071-00606": box 3071, postcode 00606), when it can be one of the shop's country; the message without the box
     and its code (the box's number is no order either)."""
     for found in _BOX_THEN_CODE.finditer(text):
         if fits_postal_code(found.group(1), country) is not False:
@@ -412,7 +412,7 @@ _LABELLED_PHONE = re.compile(
 
 
 def _payment_references_blanked(text: str) -> str:
-    """The message with each payment's reference blanked ("paid 4200 na M-Pesa SLK2HQ7XW4"): a means' receipt code."""
+    """The message with each payment's reference blanked ("paid 1850 kwa M-Pesa QRT5MN2B8C"): a means' receipt code."""
     return _PAYMENT_REFERENCE.sub(lambda m: m.group()[: m.start(1) - m.start()] + " " * len(m.group(1)), text)
 
 
@@ -1376,7 +1376,7 @@ _DIGIT_KEYS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "e
 
 @lru_cache(maxsize=1)
 def _digits_said() -> tuple[re.Pattern[str], dict[str, str], dict[str, int]]:
-    """A run of three words of digits or more, said as a number is read out ("six four oh one", "nine one oh one",
+    """A run of three words of digits or more, said as a number is read out ("seven two oh nine", "three oh eight five",
     "double four two one"); each digit's word and its digit; each repeating word and how many times it says the next."""
     digit = {w.lower(): str(n) for n, key in enumerate(_DIGIT_KEYS) for w in prompts.words("digits_said", key)}
     between = {w.lower(): "0" for w in prompts.words("digits_said", "zero_between")}
@@ -1390,7 +1390,7 @@ def _digits_said() -> tuple[re.Pattern[str], dict[str, str], dict[str, int]]:
 
 
 def _said_as_digits(words: list[str]) -> str | None:
-    """The digits a run of digit words says ("six four oh one" -> "6401"), or None where it is no number: fewer than
+    """The digits a run of digit words says ("seven two oh nine" -> "7209"), or None where it is no number: fewer than
     three digits, fewer than two words that only name a digit (not "oh", which is also an interjection), a leading
     "oh", or a repeating word with no digit after it."""
     _, digit, times = _digits_said()
@@ -1408,8 +1408,8 @@ def _said_as_digits(words: list[str]) -> str | None:
 
 
 def spoken_numbers_typed(text: str) -> str:
-    """The message with each number said in words as it is read out written in digits ("order number six four oh
-    one" -> "order number 6401", "nueve uno cero uno" -> "9101"), so every reader takes it as the number it is, as
+    """The message with each number said in words as it is read out written in digits ("order number seven two oh
+    nine" -> "order number 7209", "tres ocho cero cinco" -> "3805"), so every reader takes it as the number it is, as
     `spoken_emails_typed` does for an address said aloud (`prompts/reading.toml` [digits_said])."""
     run, _, _ = _digits_said()
 
