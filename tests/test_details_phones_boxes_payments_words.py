@@ -23,6 +23,7 @@ from agent.playbook.understand import extract_details, order_numbers, spoken_num
 from agent.service import ChatTurn, Lumen
 from config import Settings
 from shopify.names import NameFormat, fits_postal_code, matching_order_names
+from shopify.names import normalize_postal_code as normalize
 from tests import store_builders as build
 from tests.server_helpers import write_store
 
@@ -149,6 +150,27 @@ def test_numbers_that_are_no_phone_stay_an_order_and_a_postcode() -> None:
     assert extract_details("6607 3810", None, "NZ", NameFormat("#", "")).order_number == "6607"
     details = extract_details("1701 560 034", None, "IN", NameFormat("#", ""))
     assert (details.order_number, details.postal_code) == ("1701", "560034")
+
+
+@pytest.mark.parametrize(
+    ("message", "country", "numbers"),
+    [
+        ("02139 40517", "US", {"02139", "40517"}),  # a Massachusetts ZIP and a five-digit order
+        ("where is it? 07030 118842", "US", {"07030", "118842"}),  # a New Jersey ZIP and a six-digit order
+        ("M5V 3L9, order 0123 456789", "CA", {"0123", "M5V3L9"}),  # no Canadian number starts with 0 either
+        ("00200 41023", "KE", {"00200", "41023"}),  # "00" is the international prefix: a Nairobi postcode
+    ],
+)
+def test_a_postcode_with_a_leading_zero_and_an_order_are_no_trunk_phone(
+    message: str, country: str, numbers: set[str]
+) -> None:
+    """Ten or eleven digits after a "0" are a national phone number only where national numbers start with a trunk
+    "0" and not with "00": "07700 900456" in Britain and "0412 345678" in Australia are phones, "02139 40517" in the
+    US a ZIP and an order."""
+    details = extract_details(message, None, country, NameFormat("#", ""))
+    assert {details.order_number, normalize(details.postal_code)} == numbers
+    for phone, where in (("07700 900456", "GB"), ("0412 345678", "AU"), ("0722 111333", "KE")):
+        assert extract_details(phone, None, where, NameFormat("#", "")).order_number is None
 
 
 # --- an order number said in words ------------------------------------------------------------------------------

@@ -416,16 +416,24 @@ def _payment_references_blanked(text: str) -> str:
     return _PAYMENT_REFERENCE.sub(lambda m: m.group()[: m.start(1) - m.start()] + " " * len(m.group(1)), text)
 
 
-def _phones_blanked(text: str) -> str:
+# Countries of the North American Numbering Plan (+1): a national number never starts with "0" there.
+_NO_TRUNK_ZERO = frozenset({"US", "CA", "PR", "VI", "GU", "AS", "MP", "JM", "TT", "BS", "BB", "BM", "DO"})
+
+
+def _phones_blanked(text: str, country: str | None = None) -> str:
     """The message with each phone number in it blanked (spaces of its length, so positions hold): a signature's
     "(847) 555-0132" or "+254 712 345 678" is no order and no postcode. Unlabelled, a trunk "0" number counts only
-    with ten or eleven digits, as national numbers have ("0632 1234" may be a postcode and an order), and any phone
-    only with seven digits or more, at most fifteen (a longer run holds something else too)."""
+    with ten or eleven digits, as national numbers have ("0632 1234" may be a postcode and an order); never where
+    national numbers have no trunk "0" (the shop's `country` dials +1: "06607 30017" in a US shop is a Connecticut ZIP
+    and an order), nor after "00", the international prefix ("00100 30017": a Nairobi postcode and an order). Any
+    phone only with seven digits or more, at most fifteen (a longer run holds something else too)."""
 
     def blank(found: re.Match[str]) -> str:
         digits = re.sub(r"\D", "", found.group())
         trunk = found.group().startswith("0")
         if not 7 <= len(digits) <= 15 or (trunk and len(digits) not in (10, 11)):
+            return found.group()
+        if trunk and (digits.startswith("00") or (country or "").upper() in _NO_TRUNK_ZERO):
             return found.group()
         return " " * len(found.group())
 
@@ -442,7 +450,7 @@ def extract_details(
     details = Details()
     # Spacing is no part of a detail: "B3H  4R2" with two spaces, or a tab or a no-break space pasted between the
     # halves, is the postcode "B3H 4R2"; every reader below expects at most one space between the pieces of a code.
-    text = _phones_blanked(_SPACES.sub(" ", text))
+    text = _phones_blanked(_SPACES.sub(" ", text), country)
     emails = EMAIL.findall(text)
     if emails:
         details.email = emails[-1].strip(".")
