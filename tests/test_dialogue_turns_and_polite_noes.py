@@ -161,7 +161,9 @@ async def test_no_person_asked_after_no_handoff_makes_no_handoff(store: Path, me
     ("clause", "rest"),
     [("actually, ye know what, aye get someone on it", "get someone on it"),
      ("yeah go on then have a human ring me", "have a human ring me"),
-     ("hmm ok wait can someone check it", "can someone check it")],
+     ("hmm ok wait can someone check it", "can someone check it"),
+     ("ok can someone call me", "can someone call me"),  # "can" is a yes only alone ("ok can", "can can")
+     ("yes can someone ring me back", "can someone ring me back")],
 )  # fmt: skip
 def test_answer_words_opening_a_clause_are_set_aside(clause: str, rest: str) -> None:
     assert after_answer_words(clause.split(",")[-1]) == rest or after_answer_words(clause) == rest

@@ -1300,12 +1300,14 @@ def after_answer_words(clause: str) -> str:
     own."""
     phrases = _answer_phrases()
     opening = sorted({*phrases["yes"], *phrases["filler"], *phrases["second_thoughts"]}, key=len, reverse=True)
+    # A yes that is also a verb of asking ("can", "boleh") is an answer only alone: "can someone check it" asks.
+    asking = set(phrases.get("not_yes_asked", ()))
     tokens = " ".join(_answer_tokens(_without_emails(clause)))
     stripped = True
     while stripped and tokens:
         stripped = False
         for phrase in opening:
-            if tokens == phrase or tokens.startswith(phrase + " "):
+            if tokens == phrase or (tokens.startswith(phrase + " ") and phrase.split()[-1] not in asking):
                 tokens, stripped = tokens[len(phrase) :].strip(), True
                 break
     return tokens
