@@ -102,7 +102,8 @@ async def test_a_suffix_shops_order_is_found_however_its_letters_are_typed(tmp_p
 @pytest.mark.parametrize(
     ("message", "answer"),
     [
-        ("ja bitte", None),  # more than an answer: the reader decides
+        ("ja bitte", "yes"),  # German "yes please", a yes in the world's words (`answers.toml` *_languages)
+        ("ja, aber wann kommt es?", None),  # more than an answer: the reader decides
         ("ja", "yes"),
         ("ya sure thanks", "yes"),
         ("please", "yes"),

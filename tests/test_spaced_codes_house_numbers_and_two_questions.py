@@ -149,7 +149,8 @@ async def test_a_new_street_address_is_offered_to_the_team_for_the_order_proved(
     [
         ("so what does out for delivery mean, is that today?", None),
         ("ready for pickup?? like tomorrow or what", None),
-        ("what's on vehicle for delivery mean, today?", None),
+        ("what's on vehicle for delivery mean exactly?", None),
+        ("what's on vehicle for delivery mean, today?", date(2026, 11, 18)),  # a day asked alone is asked of the order
         ("will it be out for delivery by friday?", date(2026, 11, 20)),  # a cue of its own stays one
         ("i need it for tomorrow", date(2026, 11, 19)),
     ],
