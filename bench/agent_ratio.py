@@ -103,19 +103,6 @@ class ModelWork:
 
         return run
 
-    def timed_async(self, function: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(function)
-        async def run(*args: Any, **kwargs: Any) -> Any:
-            # The playbook's step awaits nothing that runs other code (it reads and writes), so the thread's CPU
-            # from start to end is the step's own.
-            started = time.thread_time()
-            try:
-                return await function(*args, **kwargs)
-            finally:
-                self.seconds += time.thread_time() - started
-
-        return run
-
 
 BARE_MODEL_WORK = ModelWork()
 

@@ -20,12 +20,11 @@ from typing import Any
 import pytest
 
 from agent.playbook.understand import extract_details, order_numbers, spoken_numbers_typed
-from agent.service import ChatTurn, Lumen
-from config import Settings
+from agent.service import ChatTurn
 from shopify.names import NameFormat, fits_postal_code, matching_order_names
 from shopify.names import normalize_postal_code as normalize
 from tests import store_builders as build
-from tests.server_helpers import write_store
+from tests.server_helpers import turns, write_store
 
 KE_FORMAT = NameFormat("", "-W")  # "7702-W": a Nairobi shop's names
 SG_FORMAT = NameFormat("PT-", "SG")  # "PT-5512SG": a Singapore shop's names
@@ -262,16 +261,7 @@ CHICAGO = build.store(
 
 
 async def _turns(path: Path, store: dict[str, Any], *messages: str) -> list[ChatTurn]:
-    lumen = await Lumen.create(
-        Settings(lumen_database_url="sqlite:///:memory:", _env_file=None), store=write_store(path, store)
-    )
-    turns: list[ChatTurn] = []
-    try:
-        for message in messages:
-            turns.append(await lumen.chat(message, turns[-1].session_id if turns else None))
-        return turns
-    finally:
-        await lumen.close()
+    return await turns(write_store(path, store), *messages)
 
 
 @pytest.mark.parametrize(
