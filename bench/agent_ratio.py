@@ -107,10 +107,21 @@ class ModelWork:
 BARE_MODEL_WORK = ModelWork()
 
 
-def bare_agent(*, lumen_shape: bool = False) -> Agent[dict[str, dict[str, Any]], str]:
+async def _bare_model_async(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    return _bare_model(messages, info)
+
+
+def bare_agent(*, lumen_shape: bool = False, async_model: bool = False) -> Agent[dict[str, dict[str, Any]], str]:
     """The bare run; `lumen_shape`: the same two model requests and one tool call, the tool's result carrying the
-    order's packages as Lumen's find_order does."""
-    model = FunctionModel(BARE_MODEL_WORK.timed(_shaped_model if lumen_shape else _bare_model))
+    order's packages as Lumen's find_order does.
+
+    The model is a plain function, as pydantic-ai's own FunctionModel examples write it, which pydantic-ai calls in a
+    worker thread; `async_model`: an async one instead, called on the event loop as an LLM client is (and as Lumen's
+    playbook model is), which spares the bare run the two thread switches a turn (see `_cpu_lines`)."""
+    if async_model:
+        model = FunctionModel(_bare_model_async)
+    else:
+        model = FunctionModel(BARE_MODEL_WORK.timed(_shaped_model if lumen_shape else _bare_model))
     agent: Agent[dict[str, dict[str, Any]], str] = Agent(model, deps_type=dict)
 
     @agent.tool
@@ -237,6 +248,7 @@ class Ratio:
     lumen_cpu_s: list[float] = field(default_factory=list)
     bare_cpu_s: list[float] = field(default_factory=list)
     shaped_cpu_s: list[float] = field(default_factory=list)  # the bare agent in Lumen's shape (its packages returned)
+    async_cpu_s: list[float] = field(default_factory=list)  # the bare run with an async model function
     # Each model's own work per run (CPU of the thread it runs in): the playbook's reading and writing in Lumen's
     # turn, the bare model's regex in the bare run. What a request to an LLM would replace in both.
     lumen_model_s: list[float] = field(default_factory=list)
@@ -280,7 +292,7 @@ async def measure(
 
 
 async def _alternate(lumen: Lumen, orders: list[dict[str, Any]], runs: int, profile: bool, split: bool) -> Ratio:
-    agent, shaped = bare_agent(), bare_agent(lumen_shape=True)
+    agents = (bare_agent(), bare_agent(lumen_shape=True), bare_agent(async_model=True))
     by_number = {node["name"].lstrip("#").upper(): node for node in orders}
     profiler = cProfile.Profile() if profile else None
     splitter = CpuSplit() if split and not profile else None
@@ -291,7 +303,7 @@ async def _alternate(lumen: Lumen, orders: list[dict[str, Any]], runs: int, prof
             if splitter is not None and i == WARMUP:
                 # Installed once for the measured runs; the bare agents call none of the wrapped functions.
                 measuring.enter_context(splitter.installed())
-            await _one_run(lumen, agent, shaped, orders[(i * 7919) % len(orders)], by_number, profiler, ratio, i)
+            await _one_run(lumen, agents, orders[(i * 7919) % len(orders)], by_number, profiler, ratio, i)
     ratio.profile = _top(profiler) if profiler is not None else ""
     if splitter is not None:
         ratio.split = splitter.lines(runs, sum(ratio.lumen_cpu_s))
@@ -315,16 +327,16 @@ def _playbook_timed() -> Iterator[None]:
 
 async def _one_run(
     lumen: Lumen,
-    agent: Agent[dict[str, dict[str, Any]], str],
-    shaped: Agent[dict[str, dict[str, Any]], str],
+    agents: tuple[Agent[dict[str, dict[str, Any]], str], ...],
     node: dict[str, Any],
     by_number: dict[str, dict[str, Any]],
     profiler: cProfile.Profile | None,
     ratio: Ratio,
     i: int,
 ) -> None:
-    """Lumen's turn, then the bare run and the bare run in Lumen's shape, about one order; run `i` counts after
-    the warm-up."""
+    """Lumen's turn, then the bare run, the bare run in Lumen's shape and the bare run with an async model, about
+    one order; run `i` counts after the warm-up."""
+    agent, shaped, async_bare = agents
     PLAYBOOK_WORK.take(), BARE_MODEL_WORK.take()
     started, cpu = time.perf_counter(), time.process_time()
     if profiler is not None and i >= WARMUP:
@@ -341,6 +353,9 @@ async def _one_run(
     cpu = time.process_time()
     await shaped.run(question(node), deps=by_number)
     shaped_cpu = time.process_time() - cpu
+    cpu = time.process_time()
+    await async_bare.run(question(node), deps=by_number)
+    async_cpu = time.process_time() - cpu
     if i >= WARMUP:
         ratio.lumen_model_s.append(lumen_model)
         ratio.bare_model_s.append(bare_model)
@@ -349,6 +364,7 @@ async def _one_run(
         ratio.lumen_cpu_s.append(lumen_cpu)
         ratio.bare_cpu_s.append(bare_cpu)
         ratio.shaped_cpu_s.append(shaped_cpu)
+        ratio.async_cpu_s.append(async_cpu)
 
 
 def _top(profiler: cProfile.Profile, limit: int = 30) -> str:
@@ -392,8 +408,21 @@ def _cpu_lines(ratio: Ratio) -> list[str]:
         *less_models,
         f"  bare run in Lumen's shape:     {shaped:.2f} ms CPU, {shaped / bare:.2f}x the bare run "
         "(2 model requests, 1 tool call returning the packages too: the framework's share of Lumen's turn)",
+        *_async_line(ratio, lumen),
         *(["  Lumen's turn, CPU by component (mean; wrappers installed, so a little slower):"] if ratio.split else []),
         *ratio.split,
+    ]
+
+
+def _async_line(ratio: Ratio, lumen_ms: float) -> list[str]:
+    """The bare run with an async model function: the same run without pydantic-ai's worker thread for a plain
+    function (Lumen's playbook is async for that reason). The target is read against the bare run above."""
+    if not ratio.async_cpu_s:
+        return []
+    bare = statistics.fmean(ratio.async_cpu_s) * 1000
+    return [
+        f"  bare run, async model function: {bare:.2f} ms CPU; Lumen / it: {lumen_ms / bare:.1f}x "
+        "(no worker thread for the model: the least a bare run can cost)"
     ]
 
 

@@ -195,6 +195,9 @@ def test_the_ratio_report_gives_each_run_less_its_models_own_work() -> None:
     lines = report(ratio)
     assert "Lumen 12.0 ms, bare 5.00 ms: 2.4x" in lines[3]
     assert "Lumen 8.0 ms, bare 4.90 ms: 1.6x" in lines[4] and "4.0 ms" in lines[4] and "0.10 ms" in lines[4]
+    assert not any("async model" in line for line in lines)  # not measured, not printed
+    ratio.async_cpu_s = [0.004] * 2
+    assert "bare run, async model function: 4.00 ms CPU; Lumen / it: 3.0x" in report(ratio)[6]
 
 
 def test_the_playbook_is_timed_only_inside_the_measurement() -> None:
