@@ -391,9 +391,27 @@ def test_the_stacked_linear_reading_is_scikit_learns_own() -> None:
     assert np.array_equal(two, (slow[:, len(ACTS)] >= SHIPPED.two_bar).astype(float))
 
 
+# The regression sets the reader may be checked on (never the held-out ones: see the developers' guide).
+HELD_OUT_SETS = {"stranger4", "stranger7", "stranger9"}
+
+
+def _regression_turns() -> list[str]:
+    """Every shopper turn of the scenario suite and of the regression sets one may read, and each turn's pieces
+    between punctuation (the playbook reads a message's clauses too)."""
+    import yaml
+
+    root = HERE.parent
+    sets = sorted(path for path in root.glob("stranger*/cases.yaml") if path.parent.name not in HELD_OUT_SETS)
+    cases = [case for path in [root / "cases.yaml", *sets] for case in yaml.safe_load(path.read_text())["cases"]]
+    turns = [turn for case in cases for turn in case["inputs"].get("turns", [])]
+    pieces = [piece.strip() for turn in turns for piece in re.split(r"[,.;!?]", turn) if piece.strip()]
+    return list(dict.fromkeys(turns + pieces))
+
+
 def test_the_reader_read_block_by_block_scores_every_training_line_as_scikit_learn_does() -> None:
     """A message or a few are read with no sparse matrix built (`_Blocks`): each vectorizer's counts, weighting and
-    norm times its rows of the weights. On every training line, the probabilities are scikit-learn's own."""
+    norm times its rows of the weights, the character n-grams word by word from a memo. On every training line and
+    every regression turn and its pieces, the probabilities are scikit-learn's own."""
     import numpy as np
     from scipy.special import expit
 
@@ -404,12 +422,69 @@ def test_the_reader_read_block_by_block_scores_every_training_line_as_scikit_lea
     assert linear is not None and isinstance(linear[0], _Blocks)  # the shipped reader is read block by block
     blocks, _, bias = linear
     texts = [text for text, _ in training_messages()] + ["where is #1042?", "not Amazon, no", "ok 👍", "", "!!"]
-    ours = expit(blocks.scores(texts) + bias)
-    assert np.allclose(ours, model._pipeline.predict_proba(texts), rtol=0, atol=1e-9)
+    texts += ["  spaced\tout\n\nwords  ", "\u2003em\u2003space", "x\x1cy", *_regression_turns()]
+    for _ in range(2):  # the words' memo empty, then full
+        blocks.blocks[1].memo.clear()
+        ours = expit(blocks.scores(texts) + bias)
+        assert np.allclose(ours, model._pipeline.predict_proba(texts), rtol=0, atol=1e-12)
     # What `read` uses for a message and its clauses is that path.
     few = np.array([[row[act] for act in ACTS] for row in model.probabilities(texts[:3])])
     # (the last column, whether a message carries more than one act, is read by `scores`, not `probabilities`)
     assert np.array_equal(few, expit(blocks.scores(texts[:3]) + bias)[:, : len(ACTS)])
+
+
+def test_a_text_reads_the_same_alone_and_in_any_batch() -> None:
+    """`read_acts_together` reads a message and its clauses in one call, and each must read exactly as it would
+    alone (`read_acts`): every row of a batch's scores is summed from that row's entries only."""
+    import numpy as np
+
+    from agent.playbook.acts import _Block
+
+    model = shipped_model()
+    blocks = model._linear()[0]  # type: ignore[index]
+    texts = [text for text, _ in training_messages()[::7]] + _regression_turns()[::5] + ["", "ok 👍"]
+    alone = np.vstack([blocks.scores([text]) for text in texts])
+    for size in (2, 5, 33):
+        batched = np.vstack([blocks.scores(texts[i : i + size]) for i in range(0, len(texts), size)])
+        assert np.array_equal(batched, alone)
+    assert [model.read(text) for text in texts[:25]] == model.read_many(texts[:25])  # up to `_Blocks.FEW` texts
+    # A memo emptied as it fills reads the same too.
+    kept = _Block.WORDS_KEPT
+    try:
+        _Block.WORDS_KEPT = 5
+        assert np.array_equal(np.vstack([blocks.scores(texts[i : i + 5]) for i in range(0, 200, 5)]), alone[:200])
+    finally:
+        _Block.WORDS_KEPT = kept
+
+
+def _plain_mark_negation(text: str, contrast: bool = False) -> str:
+    """`mark_negation` as written before its short cut: every word through the scope test."""
+    from agent.playbook.acts import _NAME_LIKE, _WORD, APOSTROPHES, _platform_names, misspelled_platform
+
+    text = _platform_names().pattern.sub(lambda m: f"{m.group(0)} xplatformx", text.translate(APOSTROPHES))
+    text = _NAME_LIKE.sub(lambda m: f"{m.group(0)} xplatformx" if misspelled_platform(m.group(0)) else m.group(0), text)
+    spans = negated_spans(text) + (contrast_spans(text) if contrast else [])
+
+    def marked(word: re.Match[str]) -> str:
+        inside = any(start <= word.start() < end for start, end in spans)
+        return f"neg_{word.group(0)}" if inside else word.group(0)
+
+    return _WORD.sub(marked, text).lower()
+
+
+def test_the_word_and_character_views_are_the_plain_ones() -> None:
+    """The short cuts of the views (passes skipped where they cannot change the text) give what every pass gives,
+    on every training line and regression turn; the probabilities test above cannot see this, as scikit-learn's
+    pipeline calls the same views."""
+    from agent.playbook.acts import with_placeholders
+
+    texts = [text for text, _ in training_messages()] + _regression_turns()
+    texts += ["not Amazon", "I'd rather not", "NO WAY", "don't", "ſhein order not", "İ don't know", ""]
+    for text in texts:
+        assert mark_negation(text) == _plain_mark_negation(text), text
+        assert mark_negation(text, contrast=True) == _plain_mark_negation(text, contrast=True), text
+        placeholders = with_placeholders(text)
+        assert mark_negation(placeholders) == _plain_mark_negation(placeholders), text
 
 
 def test_the_reader_builds_scikit_learns_own_feature_matrix() -> None:

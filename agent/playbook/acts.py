@@ -36,7 +36,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -302,6 +302,8 @@ def mark_negation(text: str, contrast: bool = False) -> str:
     text = _platform_names().sub(lambda m: f"{m.group(0)} xplatformx", text.translate(APOSTROPHES))
     text = _NAME_LIKE.sub(lambda m: f"{m.group(0)} xplatformx" if misspelled_platform(m.group(0)) else m.group(0), text)
     spans = negated_spans(text) + (contrast_spans(text) if contrast else [])
+    if not spans:  # most messages: `marked` would give every word back as it is, one call a word
+        return text.lower()
 
     def marked(word: re.Match[str]) -> str:
         inside = any(start <= word.start() < end for start, end in spans)
@@ -569,7 +571,9 @@ class ActModel:
 
 
 def _of_acts(row: Any) -> dict[Act, float]:
-    return {act: float(p) for act, p in zip(ACTS, row[: len(ACTS)], strict=True)}
+    values = row[: len(ACTS)]
+    # An array's `tolist` gives the very floats `float` would, at once.
+    return dict(zip(ACTS, values.tolist() if hasattr(values, "tolist") else map(float, values), strict=True))
 
 
 def _stack_logistic(pipeline: Any) -> tuple[Any, Any, Any] | None:
@@ -590,41 +594,39 @@ def _stack_logistic(pipeline: Any) -> tuple[Any, Any, Any] | None:
 
 @dataclass(frozen=True)
 class _Block:
-    """One TfidfVectorizer's share of a reading, taken apart once: its analyzer, vocabulary and weighting (what
-    `_tfidf` applies), and its rows of the stacked weights."""
+    """One TfidfVectorizer's share of a reading, taken apart once: its analyzer, its vocabulary numbered as the rows
+    of the stacked weights (this block's first row onwards), and its weighting (what `_tfidf` applies).
+
+    A `char_wb` block (`by_word`: the text as its analyzer reads it, and its n-grams of one word) reads a text word
+    by word: scikit-learn's `_char_wb_ngrams` pads each whitespace-separated word with spaces and takes its n-grams
+    from that word alone, so a text's n-grams are its words' n-grams, in order. A word's known features are kept
+    (`memo`, bounded like `Speller`'s fixes): a turn's texts are a message and its pieces, and shoppers share most
+    of their words, so most words are read once a process. What a text counts is what the analyzer counts."""
 
     analyze: Callable[[str], list[str]]
-    vocabulary: dict[str, int]
-    idf: Any  # None without inverse document frequencies
-    sublinear: bool
-    l2: bool
-    weights: Any  # this block's features x acts, C order
+    vocabulary: dict[str, int]  # feature -> its row of the stacked weights
+    idf: Any  # per feature of this block; ones without inverse document frequencies (a factor of 1.0 changes nothing)
+    by_word: tuple[Callable[[str], str], Callable[[str], list[str]]] | None = None
+    memo: dict[str, list[int]] = field(default_factory=dict, compare=False, hash=False)
 
-    def add_scores(self, texts: list[str], scores: Any) -> None:
-        """Each text's row of `_tfidf(vectorizer, texts) @ self.weights`, added to its row of `scores`: the same
-        counts, weighting and row norm, each text's few features times their rows of the weights, with no sparse
-        matrix built (scipy's construction and checks cost more than the arithmetic for a message or three)."""
-        import numpy as np
+    WORDS_KEPT = 16384
 
+    def features(self, text: str) -> list[int]:
+        """The text's known features as rows of the stacked weights, each as often as the analyzer gives it."""
         known = self.vocabulary.get
-        for row, text in enumerate(texts):
-            counts: dict[int, int] = {}
-            for feature in self.analyze(text):
-                index = known(feature)
-                if index is not None:
-                    counts[index] = counts.get(index, 0) + 1
-            if not counts:
-                continue
-            indices = np.fromiter(counts, dtype=np.intp, count=len(counts))
-            values = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-            if self.sublinear:
-                np.log(values, out=values)
-                values += 1.0
-            if self.idf is not None:
-                values *= self.idf[indices]
-            if self.l2 and (squares := values @ values):  # a row of zeros stays one, as scikit-learn leaves it
-                values /= np.sqrt(squares)
-            scores[row] += values @ self.weights[indices]
+        if self.by_word is None:
+            return [index for feature in self.analyze(text) if (index := known(feature)) is not None]
+        preprocess, ngrams = self.by_word
+        found: list[int] = []
+        for word in preprocess(text).split():
+            rows = self.memo.get(word)
+            if rows is None:
+                rows = [index for feature in ngrams(word) if (index := known(feature)) is not None]
+                if len(self.memo) >= self.WORDS_KEPT:
+                    self.memo.clear()
+                self.memo[word] = rows
+            found += rows
+        return found
 
 
 @dataclass(frozen=True)
@@ -633,43 +635,93 @@ class _Blocks:
 
     union: Any
     blocks: tuple[_Block, ...]
+    weights: Any  # features x acts (every block's rows, in order), C order
+    idf: Any  # every block's, in the same order
+    sublinear: bool  # every block's sublinear_tf
+    l2: bool  # every block's norm is l2 (else none is)
 
     # Up to this many texts are read block by block; a batch (the evals' thousands) as sparse matrices, which it fills.
     FEW = 32
 
     @classmethod
     def of(cls, union: Any, weights: Any) -> _Blocks | None:
-        """None when some vectorizer is not one `_tfidf` reads its own way (then the union is read as before)."""
+        """None when some vectorizer is not one `_tfidf` reads its own way, or the vectorizers weigh counts
+        differently from one another (then the union is read as before)."""
         import numpy as np
         from sklearn.feature_extraction.text import TfidfVectorizer
 
+        vectorizers = [vectorizer for _, vectorizer in union.transformer_list]
+        if any(type(v) is not TfidfVectorizer or v.binary or v.dtype is not np.float64 for v in vectorizers):
+            return None
+        if len({(v.sublinear_tf, v.norm) for v in vectorizers}) != 1 or vectorizers[0].norm not in ("l2", None):
+            return None
         blocks, start = [], 0
-        for _, vectorizer in union.transformer_list:
-            if type(vectorizer) is not TfidfVectorizer or vectorizer.binary or vectorizer.norm not in ("l2", None):
-                return None
-            if vectorizer.dtype is not np.float64:
-                return None
-            size = len(vectorizer.vocabulary_)
-            blocks.append(
-                _Block(
-                    analyze=vectorizer.build_analyzer(),
-                    vocabulary=vectorizer.vocabulary_,
-                    idf=vectorizer.idf_ if vectorizer.use_idf else None,
-                    sublinear=vectorizer.sublinear_tf,
-                    l2=vectorizer.norm == "l2",
-                    weights=weights[start : start + size],
-                )
-            )
+        for vectorizer in vectorizers:
+            vocabulary = {feature: start + index for feature, index in vectorizer.vocabulary_.items()}
+            size = len(vocabulary)
+            by_word = None
+            if vectorizer.analyzer == "char_wb" and vectorizer.input == "content":
+                by_word = (vectorizer.build_preprocessor(), vectorizer._char_wb_ngrams)
+            idf = vectorizer.idf_ if vectorizer.use_idf else np.ones(size)
+            blocks.append(_Block(vectorizer.build_analyzer(), vocabulary, idf, by_word))
             start += size
-        return cls(union, tuple(blocks)) if start == weights.shape[0] else None
+        if start != weights.shape[0]:
+            return None
+        idf = np.concatenate([block.idf for block in blocks])
+        return cls(union, tuple(blocks), weights, idf, vectorizers[0].sublinear_tf, vectorizers[0].norm == "l2")
 
     def scores(self, texts: list[str]) -> Any:
+        """`_features_of(self.union, texts) @ self.weights` with no sparse matrix built (scipy's construction and
+        checks cost more than the arithmetic for a message or five): every text's every block's features counted,
+        weighted and normed as `_tfidf` does, then each row's features times their rows of the weights, for all
+        the texts in one pass of numpy (a pass per text and block cost more than the arithmetic, too). Each row's
+        figures are summed from that row's entries alone, in feature order, so a text reads the same in any batch."""
         import numpy as np
 
-        scores = np.zeros((len(texts), self.blocks[0].weights.shape[1]))
-        for block in self.blocks:
-            block.add_scores(texts, scores)
+        if len(texts) > self.FEW:  # bounded memory: a row's entries times every act's weight
+            return np.vstack([self.scores(texts[i : i + self.FEW]) for i in range(0, len(texts), self.FEW)])
+        scores = np.zeros((len(texts), self.weights.shape[1]))
+        found: list[int] = []
+        sizes: list[int] = []  # per text and block, in that order: group `row * len(blocks) + block`
+        for text in texts:
+            for block in self.blocks:
+                features = block.features(text)
+                found += features
+                sizes.append(len(features))
+        if not found:
+            return scores
+        # Each (group, feature) pair as one key, sorted: by group, then feature (a CSR row's order), each once with
+        # how often its group has it.
+        width = self.weights.shape[0]
+        keys = np.repeat(np.arange(len(sizes)) * width, sizes)
+        keys += np.fromiter(found, dtype=np.intp, count=len(found))
+        keys.sort()
+        firsts = _firsts(keys)
+        values = np.diff(np.append(firsts, len(keys))).astype(np.float64)
+        groups, features = np.divmod(keys[firsts], width)
+        if self.sublinear:
+            np.log(values, out=values)
+            values += 1.0
+        values *= self.idf[features]
+        if self.l2:  # every group counted here has a feature, so its norm is above zero
+            starts = _firsts(groups)
+            norms = np.sqrt(np.add.reduceat(values * values, starts))
+            values /= np.repeat(norms, np.diff(np.append(starts, len(values))))
+        rows = groups // len(self.blocks)
+        starts = _firsts(rows)
+        # Row by row, each entry's weights added in turn (`reduceat` down the rows): a row's sum is the same whatever
+        # else is in the batch.
+        weighted = np.take(self.weights, features, axis=0)
+        weighted *= values[:, None]
+        scores[rows[starts]] = np.add.reduceat(weighted, starts, axis=0)
         return scores
+
+
+def _firsts(sorted_values: Any) -> Any:
+    """Where each run of equal values of a sorted array starts."""
+    import numpy as np
+
+    return np.flatnonzero(np.concatenate(([True], sorted_values[1:] != sorted_values[:-1])))
 
 
 def _features_of(union: Any, texts: list[str]) -> Any:
@@ -805,7 +857,8 @@ def decide(
     message reads as making more than one request), an act beside the top one is read from `second` when that is
     lower than its own threshold."""
     thresholds = thresholds or {}
-    ranked = sorted(ACTS, key=lambda a: (-probs[a], ACTS.index(a)))
+    # Most likely first, ties in ACTS's order (a stable sort keeps it, reversed or not).
+    ranked = sorted(ACTS, key=probs.__getitem__, reverse=True)
     chosen: list[Act] = [ranked[0]]
     for act in ranked[1:MAX_ACTS]:
         threshold = thresholds.get(act, THRESHOLD)
