@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
@@ -672,56 +672,44 @@ class _Blocks:
 
     def scores(self, texts: list[str]) -> Any:
         """`_features_of(self.union, texts) @ self.weights` with no sparse matrix built (scipy's construction and
-        checks cost more than the arithmetic for a message or five): every text's every block's features counted,
-        weighted and normed as `_tfidf` does, then each row's features times their rows of the weights, for all
-        the texts in one pass of numpy (a pass per text and block cost more than the arithmetic, too). Each row's
-        figures are summed from that row's entries alone, in feature order, so a text reads the same in any batch."""
+        checks cost more than the arithmetic for a message or five): each text's features in each block counted
+        (a group), weighted as `_tfidf` does, times their rows of the weights and summed, then divided by the group's
+        norm, for all the texts in a few calls of numpy (each call costs more than its arithmetic on a few hundred
+        numbers). A group's figures come from its own entries alone, in the order its text gives them, so a text
+        reads the same in any batch."""
         import numpy as np
 
         if len(texts) > self.FEW:  # bounded memory: a row's entries times every act's weight
             return np.vstack([self.scores(texts[i : i + self.FEW]) for i in range(0, len(texts), self.FEW)])
-        scores = np.zeros((len(texts), self.weights.shape[1]))
-        found: list[int] = []
-        sizes: list[int] = []  # per text and block, in that order: group `row * len(blocks) + block`
-        for text in texts:
-            for block in self.blocks:
-                features = block.features(text)
-                found += features
-                sizes.append(len(features))
-        if not found:
-            return scores
-        # Each (group, feature) pair as one key, sorted: by group, then feature (a CSR row's order), each once with
-        # how often its group has it.
-        width = self.weights.shape[0]
-        keys = np.repeat(np.arange(len(sizes)) * width, sizes)
-        keys += np.fromiter(found, dtype=np.intp, count=len(found))
-        keys.sort()
-        firsts = _firsts(keys)
-        values = np.diff(np.append(firsts, len(keys))).astype(np.float64)
-        groups, features = np.divmod(keys[firsts], width)
-        if self.sublinear:
-            np.log(values, out=values)
-            values += 1.0
-        values *= self.idf[features]
-        if self.l2:  # every group counted here has a feature, so its norm is above zero
-            starts = _firsts(groups)
-            norms = np.sqrt(np.add.reduceat(values * values, starts))
-            values /= np.repeat(norms, np.diff(np.append(starts, len(values))))
-        rows = groups // len(self.blocks)
-        starts = _firsts(rows)
-        # Row by row, each entry's weights added in turn (`reduceat` down the rows): a row's sum is the same whatever
-        # else is in the batch.
-        weighted = np.take(self.weights, features, axis=0)
-        weighted *= values[:, None]
-        scores[rows[starts]] = np.add.reduceat(weighted, starts, axis=0)
-        return scores
-
-
-def _firsts(sorted_values: Any) -> Any:
-    """Where each run of equal values of a sorted array starts."""
-    import numpy as np
-
-    return np.flatnonzero(np.concatenate(([True], sorted_values[1:] != sorted_values[:-1])))
+        features: list[int] = []
+        counts: list[int] = []
+        starts: list[int] = []  # where each group's entries start, for the groups with any
+        present: list[int] = []  # those groups, numbered `row * len(blocks) + block`
+        for row, text in enumerate(texts):
+            for number, block in enumerate(self.blocks):
+                counted = Counter(block.features(text))
+                if counted:
+                    starts.append(len(features))
+                    present.append(row * len(self.blocks) + number)
+                    features += counted
+                    counts += counted.values()
+        groups = np.zeros((len(texts) * len(self.blocks), self.weights.shape[1]))
+        if features:
+            indices = np.fromiter(features, dtype=np.intp, count=len(features))
+            values = np.fromiter(counts, dtype=np.float64, count=len(counts))
+            if self.sublinear:
+                np.log(values, out=values)
+                values += 1.0
+            values *= np.take(self.idf, indices)
+            weighted = np.take(self.weights, indices, axis=0)
+            weighted *= values[:, None]
+            # `reduceat` adds each group's rows in turn, whatever else the batch holds.
+            sums = np.add.reduceat(weighted, starts, axis=0)
+            if self.l2:  # a group's values are all above zero, so is its norm
+                sums /= np.sqrt(np.add.reduceat(values * values, starts))[:, None]
+            groups[present] = sums
+        # Each text's blocks added in order, as scikit-learn's product over the stacked blocks does.
+        return groups.reshape(len(texts), len(self.blocks), -1).sum(axis=1)
 
 
 def _features_of(union: Any, texts: list[str]) -> Any:
