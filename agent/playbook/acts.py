@@ -318,17 +318,14 @@ def mark_negation(text: str, contrast: bool = False) -> str:
 # teach carries to a store whose carriers, order names, currency and postcodes the corpus never saw.
 _MONTHS = "|".join(sorted(MONTHS, key=len, reverse=True))
 _DAYS = "|".join(WEEKDAYS)
+_WEEKDAY = rf"\b(?:{_DAYS})s?\b"  # the one way of writing a date without a digit
+_CURRENCY_SIGNS = "$£€¥"
+_MONEY_SIGNED = rf"(?:[A-Z]{{0,3}}[{_CURRENCY_SIGNS}]\s?\d[\d,]*(?:\.\d+)?)"
+_MONEY_WORDED = r"\b\d[\d,]*(?:\.\d+)?\s?(?:dollars?|bucks|quid|pounds?|euros?|yen|aud|cad|usd|gbp|eur|jpy|nzd)\b"
 _PLACEHOLDERS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("xemailx", re.compile(r"[\w.%+\-']+@[\w.\-]+\.[A-Za-z]{2,}")),
     ("xlinkx", re.compile(r"\bhttps?://\S+|\bwww\.\S+", re.IGNORECASE)),
-    (
-        "xmoneyx",
-        re.compile(
-            r"(?:[A-Z]{0,3}[$£€¥]\s?\d[\d,]*(?:\.\d+)?)"
-            r"|\b\d[\d,]*(?:\.\d+)?\s?(?:dollars?|bucks|quid|pounds?|euros?|yen|aud|cad|usd|gbp|eur|jpy|nzd)\b",
-            re.IGNORECASE,
-        ),
-    ),
+    ("xmoneyx", re.compile(rf"{_MONEY_SIGNED}|{_MONEY_WORDED}", re.IGNORECASE)),
     # A tracking number: a long run of digits and capitals (a UPS "1Z..." code, a postal "LX...GB" code, 20+ digits).
     ("xtrackingx", re.compile(r"\b(?=[A-Z0-9]*\d{8})[A-Z0-9]{10,34}\b", re.IGNORECASE)),
     (
@@ -338,7 +335,7 @@ _PLACEHOLDERS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"(?:,?\s+\d{4})?\b"
             r"|\b\d{1,4}[/.\-]\d{1,2}(?:[/.\-]\d{2,4})?\b"
             r"|\b\d{1,2}(?:st|nd|rd|th)\b"
-            rf"|\b(?:{_DAYS})s?\b",
+            rf"|{_WEEKDAY}",
             re.IGNORECASE,
         ),
     ),
@@ -364,9 +361,39 @@ def _carrier_names() -> Names:
 def with_placeholders(text: str) -> str:
     """The message with what varies by store written as one token each: "order #AB-7310" -> "order xorderx"."""
     text = _carrier_names().sub(" xcarrierx ", text.translate(APOSTROPHES))
-    for token, pattern in _PLACEHOLDERS:
+    # No pass writes a digit, an "@" or a currency sign (each writes a token of letters), so what the text lacks
+    # now it lacks at every pass.
+    signed = any(sign in text for sign in _CURRENCY_SIGNS)
+    for token, pattern in _placeholder_passes(_DIGIT.search(text) is not None, "@" in text, signed):
         text = pattern.sub(f" {token} ", text)
-    return re.sub(r"[ \t]+", " ", text).strip()
+    return _BLANKS.sub(" ", text).strip()
+
+
+_DIGIT = re.compile(r"\d")
+_BLANKS = re.compile(r"[ \t]+")
+_WEEKDAYS = re.compile(_WEEKDAY, re.IGNORECASE)
+_MONEY_IN_WORDS = re.compile(_MONEY_WORDED, re.IGNORECASE)
+_NEEDS_A_DIGIT = frozenset({"xmoneyx", "xtrackingx", "xpostcodex", "xorderx", "xnumx"})
+
+
+@lru_cache(maxsize=8)
+def _placeholder_passes(digits: bool, at_sign: bool, currency: bool) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """`_PLACEHOLDERS` for a text with or without a digit, an "@" and a currency sign: a pattern none of whose
+    branches can match such a text is left out (an email needs its "@"; money, tracking numbers, postcodes, order
+    names and numbers need a digit), and one only some of whose branches can is replaced by those branches (a date
+    without a digit is a weekday's name; money without a sign is written in words), which match where the whole
+    pattern does, as the other branches fail at every position. Python's regex engine tries every branch at every
+    position, so this is most of a short message's placeholder passes."""
+    passes = []
+    for token, pattern in _PLACEHOLDERS:
+        if (token == "xemailx" and not at_sign) or (token in _NEEDS_A_DIGIT and not digits):
+            continue
+        if token == "xdatex" and not digits:
+            pattern = _WEEKDAYS
+        elif token == "xmoneyx" and not currency:
+            pattern = _MONEY_IN_WORDS
+        passes.append((token, pattern))
+    return tuple(passes)
 
 
 @lru_cache(maxsize=1)
