@@ -596,3 +596,25 @@ def test_names_skip_only_texts_their_pattern_cannot_match() -> None:
         assert [m.span() for m in names.finditer(text)] == [m.span() for m in names.pattern.finditer(text)], text
     assert names.sub(mark, "was it DPD's van?") == "was it <DPD>'s van?"
     assert names.sub(mark, "ſhein order") == "<ſhein> order"  # the regex's own case folding, kept
+
+
+def test_a_marketplace_one_slip_away_is_found_as_by_making_every_slip() -> None:
+    """`misspelled_platform` tests the names against the word instead of making the word's every slip: the same
+    name, on the words of every training line, slips of every name, and slips of those slips."""
+    import random
+
+    from agent.playbook.acts import _long_platform_names, misspelled_platform, one_slip, one_slip_apart
+
+    names = _long_platform_names()
+    rng = random.Random(0)
+    words = {w.lower() for text, _ in training_messages() for w in re.findall(r"[^\W\d_]{5,}", text)}
+    for name in names:
+        slips = sorted(one_slip(name))
+        words |= {*rng.sample(slips, 40), *rng.sample(sorted(one_slip(rng.choice(slips))), 20)}
+    words |= {"Wayyfair", "LZADA", "éwayfair", "waýfair"}
+    for word in words:
+        lowered = word.lower()
+        slips = one_slip(lowered)
+        assert [n for n in names if n in slips and n != lowered] == [n for n in names if one_slip_apart(lowered, n)]
+        made = None if lowered in names else next((names[e] for e in sorted(slips) if e in names), None)
+        assert misspelled_platform(word) == made, word

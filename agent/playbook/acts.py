@@ -275,11 +275,35 @@ def one_slip(word: str) -> set[str]:
 def misspelled_platform(word: str) -> str | None:
     """The marketplace a word is one slip from ("Wayyfair", "Lzada"), for names of one word long enough not to be
     one slip from an ordinary word."""
-    names = {n.lower(): n for n in prompts.platforms() if n.isalpha() and len(n) >= _MIN_NAME}
+    names = _long_platform_names()
     lowered = word.lower()
     if lowered in names:
         return None  # spelled right: the exact match has it
-    return next((names[e] for e in sorted(one_slip(lowered)) if e in names), None)
+    # The first of `sorted(one_slip(lowered))` that is a name, found by testing the few names against the word
+    # instead of making the word's hundreds of slips (most of a new word's reading).
+    slipped = [name for name in names if one_slip_apart(lowered, name)]
+    return names[min(slipped)] if slipped else None
+
+
+@lru_cache(maxsize=1)
+def _long_platform_names() -> dict[str, str]:
+    return {n.lower(): n for n in prompts.platforms() if n.isalpha() and len(n) >= _MIN_NAME}
+
+
+def one_slip_apart(word: str, other: str) -> bool:
+    """Whether `other` is in `one_slip(word)`, for another word: `word` with a letter dropped, two neighbours
+    swapped, a letter mistyped as one of `_LETTERS`, or one of them added."""
+    if len(other) == len(word) - 1:
+        return any(word[:i] + word[i + 1 :] == other for i in range(len(word)))
+    if len(other) == len(word) + 1:
+        return any(other[i] in _LETTERS and other[:i] + other[i + 1 :] == word for i in range(len(other)))
+    if len(other) != len(word) or other == word:
+        return False
+    differ = [i for i, (a, b) in enumerate(zip(word, other, strict=True)) if a != b]
+    if len(differ) == 1:
+        return other[differ[0]] in _LETTERS
+    i = differ[0]
+    return differ == [i, i + 1] and word[i] == other[i + 1] and word[i + 1] == other[i]
 
 
 def contrast_spans(text: str) -> list[tuple[int, int]]:
