@@ -440,13 +440,24 @@ def with_concepts(text: str) -> str:
     so a word the corpus never used still brings its family's evidence.
 
     A phrase can only match where its first word stands as a whole word, so a family none of whose first words is a
-    word of the message is skipped without running its pattern (most of the cost of this step): same result."""
-    words = set(_WORD.findall(text.lower()))
-    for token, pattern, firsts in _concepts():
-        if firsts.isdisjoint(words):
-            continue
+    word of the message is skipped without running its pattern (most of the cost of this step): same result. The
+    families a message's words begin are looked up by word (`_families_by_first_word`), and run in file order."""
+    families, by_word = _concepts(), _families_by_first_word()
+    found = {number for word in set(_WORD.findall(text.lower())) for number in by_word.get(word, ())}
+    for number in sorted(found):
+        token, pattern, _ = families[number]
         text = pattern.sub(lambda m, t=token: f"{m.group(0)} {t}", text)  # type: ignore[misc]
     return text
+
+
+@lru_cache(maxsize=1)
+def _families_by_first_word() -> dict[str, tuple[int, ...]]:
+    """Each first word of a family's phrases -> the families (places in `_concepts()`) with a phrase it begins."""
+    index: dict[str, list[int]] = {}
+    for number, (_, _, firsts) in enumerate(_concepts()):
+        for word in firsts:
+            index.setdefault(word, []).append(number)
+    return {word: tuple(numbers) for word, numbers in index.items()}
 
 
 # --- spelling: one slip of the keyboard from a word the corpus knows ----------------------------------------------
@@ -591,7 +602,8 @@ class ActModel:
         flat = [p for group in phrases for p in group]
         # The messages and their phrases in one call: each row is read on its own, so the figures are the same, and
         # the call's fixed cost (most of a short message's) is paid once.
-        every = self._rows([*texts, *flat])
+        # As Python floats at once (the same numbers): what each reading reads from them is then plain Python.
+        every = self._rows([*texts, *flat]).tolist()
         named = iter(every[len(texts) :])
         readings = []
         for text, row, group in zip(texts, every[: len(texts)], phrases, strict=True):
@@ -623,7 +635,7 @@ class ActModel:
 
 def _of_acts(row: Any) -> dict[Act, float]:
     values = row[: len(ACTS)]
-    # An array's `tolist` gives the very floats `float` would, at once.
+    # An array's `tolist` gives the very floats `float` would, at once; a list of floats is one already.
     return dict(zip(ACTS, values.tolist() if hasattr(values, "tolist") else map(float, values), strict=True))
 
 
