@@ -423,10 +423,11 @@ def test_the_reader_read_block_by_block_scores_every_training_line_as_scikit_lea
     blocks, _, bias = linear
     texts = [text for text, _ in training_messages()] + ["where is #1042?", "not Amazon, no", "ok 👍", "", "!!"]
     texts += ["  spaced\tout\n\nwords  ", "\u2003em\u2003space", "x\x1cy", *_regression_turns()]
+    theirs = model._pipeline.predict_proba(texts)
+    assert blocks.blocks[1].by_word is not None  # the character block is read word by word
+    blocks.blocks[1].memo.clear()
     for _ in range(2):  # the words' memo empty, then full
-        blocks.blocks[1].memo.clear()
-        ours = expit(blocks.scores(texts) + bias)
-        assert np.allclose(ours, model._pipeline.predict_proba(texts), rtol=0, atol=1e-12)
+        assert np.allclose(expit(blocks.scores(texts) + bias), theirs, rtol=0, atol=1e-12)
     # What `read` uses for a message and its clauses is that path.
     few = np.array([[row[act] for act in ACTS] for row in model.probabilities(texts[:3])])
     # (the last column, whether a message carries more than one act, is read by `scores`, not `probabilities`)
