@@ -93,6 +93,11 @@ _ORDER_WORD = re.compile(
 _NOT_ORDER_BEFORE = re.compile(r"\b(?:package|parcel|shipment|item|box|number|step|line|no)\s*$", re.IGNORECASE)
 
 
+# The texts of one turn's evidence, read once each (a turn checks a few replies or many streamed sentences against
+# the same few texts); a handful of recent texts is all that is ever asked again.
+_TEXTS_KEPT = 32
+
+
 def _decimal(text: str) -> Decimal | None:
     """'1,234.50' or '1.234,50' or '99,00' -> Decimal; the last separator followed by 1-2 digits is the decimal one."""
     text = text.strip(".,")
@@ -116,7 +121,8 @@ def _trim_url(url: str) -> str:
 def _month_dates(text: str, *, month_first: bool) -> Iterator[tuple[re.Match[str], int, int]]:
     """Each "October 29" (`month_first`) or "29 October" in `text`: the match, its month and its day."""
     pattern, month_group, day_group = (_WORD_DAY, 1, 2) if month_first else (_DAY_WORD, 2, 1)
-    for match in pattern.finditer(text):
+    starts = _month_starts(text)
+    for match in pattern.finditer(text) if starts is None else _tries(text, pattern, starts, month_first):
         month = MONTHS.get(match.group(month_group).casefold())
         if month is not None:
             yield match, month, int(match.group(day_group))
@@ -124,9 +130,85 @@ def _month_dates(text: str, *, month_first: bool) -> Iterator[tuple[re.Match[str
 
 def _dates(text: str) -> set[tuple[int, int]]:
     found = {(month, day) for first in (True, False) for _, month, day in _month_dates(text, month_first=first)}
-    for _year, month, day in _DATE_ISO.findall(text):
+    for _year, month, day in _iso_dates(text):
         found.add((int(month), int(day)))
     return found
+
+
+# Every month's name and abbreviation begins with one of these three letters.
+_MONTH_STEMS = tuple(sorted({name[:3] for name in MONTHS}))
+
+
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _month_starts(text: str) -> tuple[int, ...] | None:
+    """Every place a month's name may begin in `text` (and more), found by plain search, or None where that cannot
+    be told: a tool result is long and names few months, so `_month_dates` need not try a regex at each of its
+    characters. A month word is ASCII letters once folded; only "ſ" (long s) folds into one from outside ASCII
+    ("ſept"), so without it a month word is ASCII as written, and its three first letters, in lower case, are a stem
+    (non-ASCII characters become "?" one for one, so places stay put)."""
+    if "ſ" in text:
+        return None
+    lower = text.encode("ascii", "replace").decode("ascii").lower()
+    starts: list[int] = []
+    for stem in _MONTH_STEMS:
+        at = lower.find(stem)
+        while at != -1:
+            starts.append(at)
+            at = lower.find(stem, at + 1)
+    return tuple(starts)
+
+
+def _space_before(text: str, end: int) -> int:
+    """Where the run of whitespace ending at `end` begins (what `\\s` matches is what `str.isspace` says)."""
+    while end > 0 and text[end - 1].isspace():
+        end -= 1
+    return end
+
+
+def _tries(text: str, pattern: re.Pattern[str], starts: tuple[int, ...], month_first: bool) -> list[re.Match[str]]:
+    """The matches of `pattern.finditer(text)` that may hold a month (the others are never read), in order, trying
+    the pattern only where one may begin.
+
+    The same matches: "October 29" begins at a boundary before a letter, and inside a match every other letter
+    follows a letter or a digit; "29 October" begins at a boundary before a digit, and its second digit follows the
+    first. So no match hides another: `finditer` yields one wherever the pattern matches, and each one with a month
+    begins at a place tried here. "October 29" begins at its month word. "29 October" (or "29th of October") ends
+    with it, after whitespace: its digits (one or two, then two letters or none) end just before that whitespace, or
+    before "of" and the whitespace before it; the four places before each of those ends are tried."""
+    if month_first:
+        places: set[int] = set(starts)
+    else:
+        places = set()
+        for start in starts:
+            end = _space_before(text, start)
+            if end == start:
+                continue
+            places.update(range(max(end - 4, 0), end))
+            before_of = _space_before(text, end - 2) if end >= 2 else end
+            if before_of < end - 2:
+                places.update(range(max(before_of - 4, 0), before_of))
+    return [match for place in sorted(places) if (match := pattern.match(text, place)) is not None]
+
+
+# Where an ISO date may be in a long text: its "-MM-DD", a plain character to look for first.
+_ISO_TAIL = re.compile(r"-\d\d-\d\d")
+
+
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _iso_dates(text: str) -> tuple[tuple[str, str, str], ...]:
+    """The (year, month, day) of each ISO date in `text`: the tool results' dates are read once for their days and
+    once for their weekdays."""
+    # `_DATE_ISO.findall`, trying the pattern only four characters before each "-MM-DD" and keeping each match that
+    # begins after the last one kept, as `findall` does. No "-MM-DD" a match needs is passed over: the only one
+    # the search skips begins at the second "-" of the one before ("-11-22-33"), and no date has its year there.
+    found: list[tuple[str, str, str]] = []
+    kept_to = 0
+    for tail in _ISO_TAIL.finditer(text):
+        start = tail.start() - 4
+        if start >= kept_to and start >= 0 and (match := _DATE_ISO.match(text, start)) is not None:
+            found.append((match.group(1), match.group(2), match.group(3)))
+            kept_to = match.end()
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -168,11 +250,6 @@ class Evidence:
         return cls(source, source, frozenset(order_key(n) for n in named))
 
 
-# The texts of one turn's evidence, read once each (a turn checks a few replies or many streamed sentences against
-# the same few texts); a handful of recent texts is all that is ever asked again.
-_TEXTS_KEPT = 32
-
-
 @lru_cache(maxsize=_TEXTS_KEPT)
 def _read_dates(text: str) -> frozenset[tuple[int, int]]:
     return frozenset(_dates(text))
@@ -191,36 +268,33 @@ def _order_refs_in(text: str) -> tuple[str, ...]:
     return tuple(_ORDER_REF.findall(text))
 
 
-def _returned_orders(content: object) -> Iterator[str]:
-    """Every order number in a tool result, except one a tool only echoed back unchecked (`not_verified`)."""
+def _read_result(content: object, orders: set[str], quoted: set[str], *, quotes: bool = True) -> None:
+    """Reads a tool result once for the order numbers it returned (`orders`) and the "#..."s written inside its words
+    (`quoted`), skipping what a tool only echoed back unchecked (`not_verified`).
+
+    An order number is an "order_number" string, anywhere. A quoted one is a "#..." in any other string: a carrier's
+    "Delivered to neighbour at #05-14" (a unit number, as Singapore writes addresses). A reply quoting those words
+    quotes the data; only the very text is grounded, never an order it might be read as. Nothing under an
+    "order_number" key is quoted (`quotes`)."""
     if isinstance(content, dict):
         if content.get("status") == "not_verified":
             return
         for key, value in content.items():
-            if key == "order_number" and isinstance(value, str):
-                yield order_key(value)
+            if key == "order_number":
+                if isinstance(value, str):
+                    orders.add(order_key(value))
+                else:
+                    _read_result(value, orders, quoted, quotes=False)
+            elif isinstance(value, str):  # most of a result: read here rather than in a call of its own
+                if quotes and "#" in value:
+                    quoted.update(_ORDER_REF.findall(value))
             else:
-                yield from _returned_orders(value)
+                _read_result(value, orders, quoted, quotes=quotes)
     elif isinstance(content, list):
         for value in content:
-            yield from _returned_orders(value)
-
-
-def _quoted_refs(content: object) -> Iterator[str]:
-    """Every "#..." written inside a tool result's words, not as an order number: a carrier's "Delivered to neighbour
-    at #05-14" (a unit number, as Singapore writes addresses). A reply quoting those words quotes the data; only the
-    very text is grounded, never an order it might be read as, and nothing from a result a tool only echoed back."""
-    if isinstance(content, dict):
-        if content.get("status") == "not_verified":
-            return
-        for key, value in content.items():
-            if key != "order_number":
-                yield from _quoted_refs(value)
-    elif isinstance(content, list):
-        for value in content:
-            yield from _quoted_refs(value)
-    elif isinstance(content, str) and "#" in content:
-        yield from _ORDER_REF.findall(content)
+            _read_result(value, orders, quoted, quotes=quotes)
+    elif quotes and isinstance(content, str) and "#" in content:
+        quoted.update(_ORDER_REF.findall(content))
 
 
 def evidence(messages: Sequence[ModelMessage], extra: str = "", example: str = "") -> Evidence:
@@ -246,8 +320,7 @@ def evidence(messages: Sequence[ModelMessage], extra: str = "", example: str = "
                 content = to_jsonable_python(part.content)
                 chunks.append(json.dumps(content, ensure_ascii=False))
                 tools.append(chunks[-1])
-                orders.update(_returned_orders(content))
-                quoted.update(_quoted_refs(content))
+                _read_result(content, orders, quoted)
             elif isinstance(part, UserPromptPart) and isinstance(part.content, str):
                 chunks.append(part.content)
                 said.append(part.content)
@@ -295,10 +368,15 @@ def _links_in(source: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=_TEXTS_KEPT)
-def _compact_upper(source: str) -> tuple[str, str]:
-    """The source in capitals, as written and without spaces and dashes: where a reply's tracking numbers must be."""
-    source_upper = source.upper()
-    return source_upper, re.sub(r"[\s\-]", "", source_upper)
+def _upper(source: str) -> str:
+    """The source in capitals: where a reply's tracking numbers must be."""
+    return source.upper()
+
+
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _compact(source_upper: str) -> str:
+    """The source in capitals without spaces and dashes: where a tracking number the data spaces out may be."""
+    return re.sub(r"[\s\-]", "", source_upper)
 
 
 def _unknown_tracking(reply: str, source: str) -> list[str]:
@@ -306,13 +384,14 @@ def _unknown_tracking(reply: str, source: str) -> list[str]:
     tokens, spaced_numbers = _TRACKING.findall(reply.upper()), _SPACED_DIGITS.findall(reply)
     if not (tokens or spaced_numbers):  # most replies quote no number: the source need not be read
         return problems
-    source_upper, compact_source = _compact_upper(source)
+    # The compact source only for a number not in the source as written (a quoted number mostly is).
+    source_upper = _upper(source)
     for token in tokens:
-        if token not in source_upper and token not in compact_source:
+        if token not in source_upper and token not in _compact(source_upper):
             problems.append(f"tracking number {token}")
     for spaced in spaced_numbers:
         compact = re.sub(r"[\s\-]", "", spaced)
-        if spaced not in source and len(compact) >= 8 and compact not in compact_source:
+        if spaced not in source and len(compact) >= 8 and compact not in _compact(source_upper):
             problems.append(f"tracking number {spaced}")
     return problems
 
@@ -347,12 +426,12 @@ def _unknown_orders(reply: str, orders: frozenset[str], quoted: frozenset[str] =
 def _reply_amounts(reply: str) -> Iterator[tuple[str, Decimal | None]]:
     """Every amount in a reply, with a currency ("$64.00", "99 USD") or without ("65.00", "a refund of 65")."""
     taken: list[tuple[int, int]] = []
-    for match in _MONEY.finditer(reply):
+    for match in _MONEY.finditer(reply) if _may_match(_MONEY, reply) else ():
         taken.append(match.span())
         number = match.group(1) or match.group(2)
         yield number, _decimal(number)
     for pattern in (_MONEY_WORDS, _BARE_DECIMAL):
-        for match in pattern.finditer(reply):
+        for match in pattern.finditer(reply) if _may_match(pattern, reply) else ():
             group = 0 if pattern is _BARE_DECIMAL else (1 if match.group(1) else 2)
             start, end = match.span(group)
             if any(start < t_end and t_start < end for t_start, t_end in taken):
@@ -361,6 +440,27 @@ def _reply_amounts(reply: str) -> Iterator[tuple[str, Decimal | None]]:
                 continue  # "at 14.30": a time
             taken.append((start, end))
             yield match.group(group), _decimal(match.group(group))
+
+
+def _may_match(pattern: re.Pattern[str], reply: str) -> bool:
+    """False where `pattern` (of `_reply_amounts`) cannot match `reply`, told by something each of its matches
+    holds: most replies name no amount, and these cheap looks spare the patterns' scans."""
+    if pattern is _MONEY:  # a currency sign, or a code (capitals: not case-blind) beside whitespace and a digit
+        return _MONEY_SIGN.search(reply) is not None or any(p.search(reply) for p in _MONEY_CODE)
+    if pattern is _BARE_DECIMAL:  # "65.00"
+        return _DIGIT_DECIMAL.search(reply) is not None
+    # `_MONEY_WORDS` (case-blind): one of its words, in an ASCII reply (beyond ASCII, a case-blind "i" matches "ı").
+    if not reply.isascii():
+        return True
+    lower = reply.lower()
+    return any(word in lower for word in _MONEY_WORD_STEMS)
+
+
+_MONEY_SIGN = re.compile(r"[$€£¥₹]")
+_MONEY_CODE = (re.compile(r"[A-Z]{3}\s\s?\d"), re.compile(r"\d\s?[A-Z]{3}"))
+_DIGIT_DECIMAL = re.compile(r"\d\.\d\d")
+_MONEY_WORD_STEMS: tuple[str, ...] = ("refund", "total", "charge", "paid", "credit", "amount", "cost")
+_MONEY_WORD_STEMS += ("dollars", "euros", "pounds", "bucks", "quid", "yen")
 
 
 def _unknown_amounts(reply: str, backing: Evidence) -> list[str]:
@@ -496,7 +596,7 @@ def _date_after(text: str, end: int) -> tuple[int | None, int] | None:
 @lru_cache(maxsize=_TEXTS_KEPT)
 def _data_weekdays(tools: str) -> _DataWeekdays:
     dated: set[tuple[int, int, int]] = set()
-    for year, month, day in _DATE_ISO.findall(tools):
+    for year, month, day in _iso_dates(tools):
         try:
             dated.add((date(int(year), int(month), int(day)).weekday(), int(month), int(day)))
         except ValueError:
@@ -543,7 +643,9 @@ def _unknown_weekdays(reply: str, days: _Days) -> list[str]:
     problems: list[str] = []
     for index, weekday in enumerate(WEEKDAYS):
         short = _SHORT_WEEKDAYS[index]
-        shorts = list(short.finditer(reply))
+        # A short form matches only as written (the pattern is not case-blind): not looked for in a reply without it.
+        written_short = any(form in reply for form in _WEEKDAY_FORMS[index])
+        shorts = list(short.finditer(reply)) if written_short else []
         # Most replies name no weekday: the evidence (the tool results, long) is searched only for one they name.
         if (weekday not in reply_lower and not shorts) or weekday in days.weekdays.free:
             continue
@@ -560,18 +662,23 @@ def _unknown_weekdays(reply: str, days: _Days) -> list[str]:
     return problems
 
 
+def _weekday_forms() -> tuple[tuple[str, ...], ...]:
+    """Each weekday's short forms, as a reply may write them: "Fri", "Tue" and "Tues", "Thu", "Thur" and "Thurs"."""
+    extra = {1: ("Tues",), 2: ("Weds",), 3: ("Thur", "Thurs")}
+    names = get_day_names("abbreviated", locale="en")
+    return tuple((names[day], *extra.get(day, ())) for day in range(7))
+
+
 def _short_weekdays() -> tuple[re.Pattern[str], ...]:
     """Each weekday's short forms as a reply may write them ("arrives Fri.", "Tues, Dec 8"): capitalised, and ending
     a sentence or followed by a date, so "it sat at the depot" or a "Long Sleeve Sun Shirt" names no day."""
-    extra = {1: ("Tues",), 2: ("Weds",), 3: ("Thur", "Thurs")}
-    names = get_day_names("abbreviated", locale="en")
     return tuple(
-        re.compile(rf"\b(?:{'|'.join((names[day], *extra.get(day, ())))})\b(?=[.,!?;)]|$|\s+\d|\s+{_MONTH_SHORT}\b)")
-        for day in range(7)
+        re.compile(rf"\b(?:{'|'.join(forms)})\b(?=[.,!?;)]|$|\s+\d|\s+{_MONTH_SHORT}\b)") for forms in _WEEKDAY_FORMS
     )
 
 
 _MONTH_SHORT = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)"
+_WEEKDAY_FORMS = _weekday_forms()
 _SHORT_WEEKDAYS = _short_weekdays()
 
 
@@ -688,6 +795,8 @@ _STATUS_CLAIMS: tuple[tuple[str, re.Pattern[str], frozenset[str]], ...] = tuple(
         ("returned to sender", r"\breturn(?:ed|ing)? to (?:the )?sender\b", set()),
     )
 )
+# A word each match of a state's pattern holds (in lower case), in the order of `_STATUS_CLAIMS`.
+_STATUS_WORDS = ("delivered", "out for delivery", "deliver", "ready", "in transit", "delay", "sender")
 # Words before a state, in its clause, that make it no claim: "hasn't been delivered", "once it's out for delivery",
 # "should be delivered by", "estimated to be delivered".
 _NOT_A_CLAIM = re.compile(
@@ -730,7 +839,12 @@ def _data_states(tools: str) -> tuple[frozenset[str], str]:
 def unknown_statuses(reply: str, tools: str) -> list[str]:
     """Package states the reply asserts that no package or carrier event in the tool results has."""
     problems: list[str] = []
-    for name, pattern, backing in _STATUS_CLAIMS:
+    # An ASCII reply names a state only where its word is written (in any case): the others' patterns are not tried.
+    # (Not so beyond ASCII: a case-blind pattern's "i" matches "ı" and "İ", its "s" "ſ".)
+    reply_lower = reply.lower() if reply.isascii() else None
+    for (name, pattern, backing), word in zip(_STATUS_CLAIMS, _STATUS_WORDS, strict=True):
+        if reply_lower is not None and word not in reply_lower:
+            continue
         if not any(_is_claim(reply, m.start(), m.end()) for m in pattern.finditer(reply)):
             continue  # (the tool results are read only for a state the reply asserts)
         codes, messages = _data_states(tools)
