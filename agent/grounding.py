@@ -73,6 +73,9 @@ _MONEY = re.compile(
 _SPACED_DIGITS = re.compile(r"\b\d{2,6}(?:[ \-]\d{2,6}){2,}\b")  # "9400 1118 9922 ..." read as one number
 _DATE_DOTTED = re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(?:\d{2,4})?\b")
 _ORDINAL_DAY = re.compile(r"\bthe (\d{1,2})(?:st|nd|rd|th)\b", re.IGNORECASE)
+# What a match of `_DATE_DOTTED` holds, and one of `_ORDINAL_DAY` once folded (`_folded`): a plain start to look for.
+_DOTTED_DAY = re.compile(r"\.\d{1,2}\.")
+_THE_DIGIT = re.compile(r"the \d")
 _DECIMAL = re.compile(r"\d[\d,]*\.\d{2}\b")
 # An amount written without a symbol: "65.00" standing alone (not a dotted date "03.03.2026", a time "at 14.30" or a
 # part of a longer number), or a number after a money word ("a refund of 65", "65 dollars").
@@ -96,6 +99,18 @@ _NOT_ORDER_BEFORE = re.compile(r"\b(?:package|parcel|shipment|item|box|number|st
 # The texts of one turn's evidence, read once each (a turn checks a few replies or many streamed sentences against
 # the same few texts); a handful of recent texts is all that is ever asked again.
 _TEXTS_KEPT = 32
+
+# The characters beyond ASCII that a case-blind pattern's ASCII letters match, as those letters: all there are
+# (tests/test_grounding_equivalence.py asks every character).
+_ASCII_FOLDS = str.maketrans({"İ": "i", "ı": "i", "ſ": "s", "\u212a": "k"})  # the last the Kelvin sign
+
+
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _folded(text: str) -> str:
+    """`text` in lower case, each character a case-blind pattern reads as an ASCII letter made that letter: where a
+    case-blind pattern matches lower-case ASCII words, they are written here as they are. So a reply without a
+    pattern's words is spared its scan."""
+    return text.lower() if text.isascii() else text.translate(_ASCII_FOLDS).lower()
 
 
 def _decimal(text: str) -> Decimal | None:
@@ -446,17 +461,13 @@ def _may_match(pattern: re.Pattern[str], reply: str) -> bool:
     """False where `pattern` (of `_reply_amounts`) cannot match `reply`, told by something each of its matches
     holds: most replies name no amount, and these cheap looks spare the patterns' scans."""
     if pattern is _MONEY:  # a currency sign, or a code (capitals: not case-blind) beside whitespace and a digit
-        return _MONEY_SIGN.search(reply) is not None or any(p.search(reply) for p in _MONEY_CODE)
+        return any(sign in reply for sign in "$€£¥₹") or any(p.search(reply) for p in _MONEY_CODE)
     if pattern is _BARE_DECIMAL:  # "65.00"
         return _DIGIT_DECIMAL.search(reply) is not None
-    # `_MONEY_WORDS` (case-blind): one of its words, in an ASCII reply (beyond ASCII, a case-blind "i" matches "ı").
-    if not reply.isascii():
-        return True
-    lower = reply.lower()
-    return any(word in lower for word in _MONEY_WORD_STEMS)
+    folded = _folded(reply)  # `_MONEY_WORDS` (case-blind): one of its words
+    return any(word in folded for word in _MONEY_WORD_STEMS)
 
 
-_MONEY_SIGN = re.compile(r"[$€£¥₹]")
 _MONEY_CODE = (re.compile(r"[A-Z]{3}\s\s?\d"), re.compile(r"\d\s?[A-Z]{3}"))
 _DIGIT_DECIMAL = re.compile(r"\d\.\d\d")
 _MONEY_WORD_STEMS: tuple[str, ...] = ("refund", "total", "charge", "paid", "credit", "amount", "cost")
@@ -507,21 +518,22 @@ def _unknown_dates(reply: str, days: _Days) -> list[str]:
         for match, month, day in _month_dates(reply, month_first=month_first):
             key = (month, day)
             named[key] = named.get(key, True) and days.backed(reply, match.span(), {key})
-    for match in _DATE_ISO.finditer(reply):
+    # Each pattern below is tried only where the reply holds what each of its matches does: "-", "/", ".5.", "the 2".
+    for match in _DATE_ISO.finditer(reply) if "-" in reply else ():
         key = (int(match.group(2)), int(match.group(3)))
         named[key] = named.get(key, True) and days.backed(reply, match.span(), {key})
     problems = [f"date {month}/{day}" for (month, day), backed in sorted(named.items()) if not backed]
-    for match in _DATE_SLASH.finditer(reply):
+    for match in _DATE_SLASH.finditer(reply) if "/" in reply else ():
         first, second = int(match.group(1)), int(match.group(2))
         # Quoted as the data wrote it ("attempt 12/03", "1/2 lb") or a date the tools gave, either way round.
         quoted = match.group(0) in days.tools or (match.group(0) in days.said and _said_as_theirs(reply, *match.span()))
         if not (quoted or days.backed(reply, match.span(), {(first, second), (second, first)})):
             problems.append(f"date {first}/{second}")
-    for match in _DATE_DOTTED.finditer(reply):
+    for match in _DATE_DOTTED.finditer(reply) if _DOTTED_DAY.search(reply) else ():
         day, month = int(match.group(1)), int(match.group(2))
         if not days.backed(reply, match.span(), {(month, day), (day, month)}):
             problems.append(f"date {match.group(1)}.{match.group(2)}.")
-    for match in _ORDINAL_DAY.finditer(reply):
+    for match in _ORDINAL_DAY.finditer(reply) if _THE_DIGIT.search(_folded(reply)) else ():
         # "The 20th": any month's 20th the data or the shopper gives.
         day = int(match.group(1))
         if not days.backed(reply, match.span(), {(month, day) for month in range(1, 13)}):
@@ -643,16 +655,16 @@ def _unknown_weekdays(reply: str, days: _Days) -> list[str]:
     problems: list[str] = []
     for index, weekday in enumerate(WEEKDAYS):
         short = _SHORT_WEEKDAYS[index]
-        # A short form matches only as written (the pattern is not case-blind): not looked for in a reply without it.
-        written_short = any(form in reply for form in _WEEKDAY_FORMS[index])
-        shorts = list(short.finditer(reply)) if written_short else []
+        # A short form matches only as written (the pattern is not case-blind): not looked for in a reply without
+        # what all the day's forms begin with ("Tue" of "Tue" and "Tues").
+        shorts = list(short.finditer(reply)) if _WEEKDAY_STEMS[index] in reply else []
         # Most replies name no weekday: the evidence (the tool results, long) is searched only for one they name.
         if (weekday not in reply_lower and not shorts) or weekday in days.weekdays.free:
             continue
         # A short form the data itself writes (in a product's name, a carrier's note) is the data's word, not a day.
         if shorts and short.search(days.tools):
             shorts = []
-        written = [*re.finditer(rf"\b{weekday}\b", reply_lower), *shorts]
+        written = [*_WEEKDAY_WORDS[index].finditer(reply_lower), *shorts]
         theirs = bool(written) and (weekday in days.said.lower() or short.search(days.said) is not None)
         for match in written:
             if _weekday_backed(reply, match, index, days) or (theirs and _said_as_theirs(reply, *match.span())):
@@ -669,6 +681,15 @@ def _weekday_forms() -> tuple[tuple[str, ...], ...]:
     return tuple((names[day], *extra.get(day, ())) for day in range(7))
 
 
+def _common_start(words: tuple[str, ...]) -> str:
+    """What all `words` begin with: "Tue" of "Tue" and "Tues"."""
+    start = words[0]
+    for word in words[1:]:
+        while not word.startswith(start):
+            start = start[:-1]
+    return start
+
+
 def _short_weekdays() -> tuple[re.Pattern[str], ...]:
     """Each weekday's short forms as a reply may write them ("arrives Fri.", "Tues, Dec 8"): capitalised, and ending
     a sentence or followed by a date, so "it sat at the depot" or a "Long Sleeve Sun Shirt" names no day."""
@@ -679,7 +700,9 @@ def _short_weekdays() -> tuple[re.Pattern[str], ...]:
 
 _MONTH_SHORT = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)"
 _WEEKDAY_FORMS = _weekday_forms()
+_WEEKDAY_STEMS = tuple(_common_start(forms) for forms in _WEEKDAY_FORMS)
 _SHORT_WEEKDAYS = _short_weekdays()
+_WEEKDAY_WORDS = tuple(re.compile(rf"\b{weekday}\b") for weekday in WEEKDAYS)
 
 
 def _unknown_tomorrow(reply: str, days: _Days, today: date | None) -> list[str]:
@@ -795,8 +818,16 @@ _STATUS_CLAIMS: tuple[tuple[str, re.Pattern[str], frozenset[str]], ...] = tuple(
         ("returned to sender", r"\breturn(?:ed|ing)? to (?:the )?sender\b", set()),
     )
 )
-# A word each match of a state's pattern holds (in lower case), in the order of `_STATUS_CLAIMS`.
-_STATUS_WORDS = ("delivered", "out for delivery", "deliver", "ready", "in transit", "delay", "sender")
+# Words of which each match of a state's pattern holds one (in lower case), in the order of `_STATUS_CLAIMS`.
+_STATUS_WORDS = (
+    ("delivered",),
+    ("out for delivery",),
+    ("attempt", "missed"),
+    ("ready",),
+    ("in transit",),
+    ("delay",),
+    ("sender",),
+)
 # Words before a state, in its clause, that make it no claim: "hasn't been delivered", "once it's out for delivery",
 # "should be delivered by", "estimated to be delivered".
 _NOT_A_CLAIM = re.compile(
@@ -839,12 +870,10 @@ def _data_states(tools: str) -> tuple[frozenset[str], str]:
 def unknown_statuses(reply: str, tools: str) -> list[str]:
     """Package states the reply asserts that no package or carrier event in the tool results has."""
     problems: list[str] = []
-    # An ASCII reply names a state only where its word is written (in any case): the others' patterns are not tried.
-    # (Not so beyond ASCII: a case-blind pattern's "i" matches "ı" and "İ", its "s" "ſ".)
-    reply_lower = reply.lower() if reply.isascii() else None
-    for (name, pattern, backing), word in zip(_STATUS_CLAIMS, _STATUS_WORDS, strict=True):
-        if reply_lower is not None and word not in reply_lower:
-            continue
+    folded = _folded(reply)
+    for (name, pattern, backing), words in zip(_STATUS_CLAIMS, _STATUS_WORDS, strict=True):
+        if not any(word in folded for word in words):
+            continue  # (a reply states few states: the others' patterns are not tried)
         if not any(_is_claim(reply, m.start(), m.end()) for m in pattern.finditer(reply)):
             continue  # (the tool results are read only for a state the reply asserts)
         codes, messages = _data_states(tools)
