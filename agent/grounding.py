@@ -110,7 +110,9 @@ def _folded(text: str) -> str:
     """`text` in lower case, each character a case-blind pattern reads as an ASCII letter made that letter: where a
     case-blind pattern matches lower-case ASCII words, they are written here as they are. So a reply without a
     pattern's words is spared its scan."""
-    return text.lower() if text.isascii() else text.translate(_ASCII_FOLDS).lower()
+    if not text.isascii() and any(c in text for c in "İıſ\u212a"):
+        text = text.translate(_ASCII_FOLDS)
+    return text.lower()
 
 
 def _decimal(text: str) -> Decimal | None:
@@ -196,8 +198,8 @@ def _tries(text: str, pattern: re.Pattern[str], starts: tuple[int, ...], month_f
         places = set()
         for start in starts:
             end = _space_before(text, start)
-            if end == start:
-                continue
+            if end == start or not text[end - 1].isalnum():
+                continue  # (no digit, no "st" and no "of" ends before the whitespace)
             places.update(range(max(end - 4, 0), end))
             before_of = _space_before(text, end - 2) if end >= 2 else end
             if before_of < end - 2:
@@ -312,6 +314,28 @@ def _read_result(content: object, orders: set[str], quoted: set[str], *, quotes:
         quoted.update(_ORDER_REF.findall(content))
 
 
+# `json.dumps(content, ensure_ascii=False)`, which builds this encoder at every call.
+_JSON = json.JSONEncoder(ensure_ascii=False)
+# An "order_number" key with a string value, as `json.dumps` writes it: the quote before the key has no backslash
+# before it, so it is no quote escaped inside a string, and being followed by a letter, it opens a string.
+_ORDER_NUMBER_WRITTEN = re.compile(r'(?<!\\)"order_number": "((?:[^"\\]|\\.)*)"')
+
+
+def _read_orders_written(written: str, orders: set[str]) -> bool:
+    """`_read_result` of a tool result from its JSON (`written`), where that is plain to see: no result in it is
+    one a tool only echoed back (no "not_verified" anywhere), and every "#" in it is in an order number (so no words
+    quote one). Then its order numbers are the "order_number" strings as written, and nothing is quoted. False
+    (nothing read) otherwise."""
+    if "not_verified" in written:
+        return False
+    values = _ORDER_NUMBER_WRITTEN.findall(written)
+    if sum(value.count("#") for value in values) != written.count("#"):
+        return False
+    # (A string with no backslash is as written; one with escapes is read as JSON.)
+    orders.update(order_key(json.loads(f'"{value}"') if "\\" in value else value) for value in values)
+    return True
+
+
 def evidence(messages: Sequence[ModelMessage], extra: str = "", example: str = "") -> Evidence:
     """All text the reply may draw facts from: tool results, the shopper's words, persona notes; and `example`, the
     example order name the instructions teach in the shop's own format (`agent.playbook.compose.order_example`)."""
@@ -333,9 +357,10 @@ def evidence(messages: Sequence[ModelMessage], extra: str = "", example: str = "
         for part in message.parts:
             if isinstance(part, ToolReturnPart):
                 content = to_jsonable_python(part.content)
-                chunks.append(json.dumps(content, ensure_ascii=False))
+                chunks.append(_JSON.encode(content))
                 tools.append(chunks[-1])
-                _read_result(content, orders, quoted)
+                if not _read_orders_written(chunks[-1], orders):
+                    _read_result(content, orders, quoted)
             elif isinstance(part, UserPromptPart) and isinstance(part.content, str):
                 chunks.append(part.content)
                 said.append(part.content)
@@ -461,15 +486,22 @@ def _may_match(pattern: re.Pattern[str], reply: str) -> bool:
     """False where `pattern` (of `_reply_amounts`) cannot match `reply`, told by something each of its matches
     holds: most replies name no amount, and these cheap looks spare the patterns' scans."""
     if pattern is _MONEY:  # a currency sign, or a code (capitals: not case-blind) beside whitespace and a digit
-        return any(sign in reply for sign in "$€£¥₹") or any(p.search(reply) for p in _MONEY_CODE)
+        signed = any(sign in reply for sign in "$€£¥₹")
+        return signed or (_CAPITALS.search(reply) is not None and any(p.search(reply) for p in _MONEY_CODE))
     if pattern is _BARE_DECIMAL:  # "65.00"
-        return _DIGIT_DECIMAL.search(reply) is not None
+        return _DECIMALS.search(reply) is not None
     folded = _folded(reply)  # `_MONEY_WORDS` (case-blind): one of its words
     return any(word in folded for word in _MONEY_WORD_STEMS)
 
 
-_MONEY_CODE = (re.compile(r"[A-Z]{3}\s\s?\d"), re.compile(r"\d\s?[A-Z]{3}"))
-_DIGIT_DECIMAL = re.compile(r"\d\.\d\d")
+# (Each begins with a plain character or a range of them, which the regex engine looks for before trying the rest.)
+_CAPITALS = re.compile(r"[A-Z][A-Z][A-Z]")
+_MONEY_CODE = (
+    re.compile(r"[A-Z][A-Z][A-Z]\s\s?\d"),
+    re.compile(r"[A-Z](?<=\d[A-Z])[A-Z][A-Z]"),
+    re.compile(r"[A-Z](?<=\d\s[A-Z])[A-Z][A-Z]"),
+)
+_DECIMALS = re.compile(r"\.\d\d")
 _MONEY_WORD_STEMS: tuple[str, ...] = ("refund", "total", "charge", "paid", "credit", "amount", "cost")
 _MONEY_WORD_STEMS += ("dollars", "euros", "pounds", "bucks", "quid", "yen")
 

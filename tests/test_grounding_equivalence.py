@@ -228,6 +228,35 @@ def test_dates_read_in_any_text_are_the_same() -> None:
         assert list(new._iso_dates(text)) == old._DATE_ISO.findall(text), text
 
 
+def _random_result(rng: random.Random, depth: int = 0) -> object:
+    keys = ("order_number", "status", 'x"order_number', "order_number\\", "note", "orders")
+    values = ("#1", "A#2", "not_verified", "ok", 'x\\"y', "\\", '#"q', "plain", "#05-14 at #3", 1, None)
+    roll = rng.random()
+    if depth > 3 or roll < 0.4:
+        return rng.choice(values)
+    if roll < 0.7:
+        return {rng.choice(keys): _random_result(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+    return [_random_result(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+
+
+def test_orders_and_quotes_read_from_any_result_are_the_same() -> None:
+    """Random tool results (order numbers anywhere, echoed-back results, "#"s in words and in keys, quotes and
+    backslashes in keys and values): the same order numbers and quoted "#"s, walked or read from their JSON."""
+    rng = random.Random(14)
+    read_from_json = 0
+    for _ in range(20_000):
+        result = _random_result(rng)
+        orders, quoted = set(old._returned_orders(result)), set(old._quoted_refs(result))
+        walked: tuple[set[str], set[str]] = (set(), set())
+        new._read_result(result, *walked)
+        assert walked == (orders, quoted), result
+        written: set[str] = set()
+        if new._read_orders_written(json.dumps(result, ensure_ascii=False), written):
+            read_from_json += 1
+            assert (written, set()) == (orders, quoted), result
+    assert read_from_json >= 5_000
+
+
 def test_the_folds_are_every_character_a_case_blind_letter_matches() -> None:
     """`agent.grounding._folded` makes these ASCII letters: every character beyond ASCII that a case-blind pattern's
     ASCII letter matches, or that lower-cases to one."""
