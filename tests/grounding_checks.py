@@ -2,6 +2,7 @@
 make when run with the playbook (`lumen eval --no-acts`), for `tests/test_grounding_equivalence.py`.
 
     .venv/bin/python -m tests.grounding_checks             # the suite and the regression sets named below
+    .venv/bin/python -m tests.grounding_checks --time      # the guard's CPU a check on them, and the reference's
 
 Each check is a reply, the conversation it was checked against (what the guard reads of it: each request's tool
 results as JSON values, the shopper's words and the instructions, each kept once) and the store's today.
@@ -104,7 +105,33 @@ class Recorder:
         }
 
 
+def timed(rounds: int = 7) -> str:
+    """The CPU of a check (evidence and verdict) on the stored checks, the guard and the reference guard in turn
+    (each round both, so load on the machine falls on both alike): a micro-benchmark of the guard."""
+    import time
+
+    import tests.grounding_reference as reference
+    from tests.test_grounding_equivalence import _checks
+
+    checks = _checks()
+    spent: dict[str, list[float]] = {"guard": [], "reference": []}
+    for _ in range(rounds):
+        for name, guard in (("guard", agent.grounding), ("reference", reference)):
+            started = time.process_time()
+            for check in checks:
+                backing = guard.evidence(check.messages, extra=check.extra, example=check.example)
+                guard.ungrounded(check.reply, backing, check.today)
+            spent[name].append((time.process_time() - started) / len(checks) * 1000)
+    return "\n".join(
+        f"{name}: {min(times):.3f} ms a check (best of {rounds}), median {sorted(times)[rounds // 2]:.3f} ms"
+        for name, times in spent.items()
+    )
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--time"]:
+        print(timed())
+        return 0
     recorder = Recorder()
     recorder.install()
     from evals.runner import main as eval_main  # after `install`: the runner imports the guard's functions
