@@ -586,7 +586,7 @@ def _unknown_holidays(reply: str, days: _Days, today: date | None) -> list[str]:
     """Holidays named as a day ("it'll arrive by Christmas"), not as a greeting ("Merry Christmas")."""
     tools_lower, said_lower = days.tools.lower(), days.said.lower()
     problems: list[str] = []
-    for span, name, falls_on in holidays_named(reply, today):
+    for span, name, falls_on in holidays_named(reply, today) if _may_name_a_holiday(reply) else ():
         readings = {(d.month, d.day) for d in falls_on}
         if name in tools_lower or readings & days.data:
             continue
@@ -594,6 +594,26 @@ def _unknown_holidays(reply: str, days: _Days, today: date | None) -> list[str]:
         if not (theirs and _said_as_theirs(reply, *span)) and f"day {name.title()}" not in problems:
             problems.append(f"day {name.title()}")
     return problems
+
+
+@lru_cache(maxsize=1)
+def _holiday_stems() -> tuple[str, ...] | None:
+    """Names of which each holiday name `holidays_named` reads holds one (the names no other name is part of), in
+    lower case; None where a name is not ASCII (then `_folded` does not tell)."""
+    names = {name.lower() for h in prompts.toml("deadlines.toml")["holidays"].values() for name in h["names"]}
+    if not all(name.isascii() for name in names):
+        return None
+    return tuple(sorted(name for name in names if not any(other != name and other in name for other in names)))
+
+
+def _may_name_a_holiday(reply: str) -> bool:
+    """False where `holidays_named` (case-blind, reading "’" as "'") cannot find a holiday in `reply`: most replies
+    name no holiday, and a plain look spares its scan."""
+    stems = _holiday_stems()
+    if stems is None:
+        return True
+    folded = _folded(reply.replace("’", "'"))
+    return any(stem in folded for stem in stems)
 
 
 # --- weekdays ------------------------------------------------------------------------------------------------------

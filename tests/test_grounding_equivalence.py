@@ -27,7 +27,9 @@ from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart, Use
 
 import agent.grounding as new
 import tests.grounding_reference as old
+from agent import prompts
 from agent.calendar_words import MONTHS, WEEKDAYS
+from agent.dates_said import holidays_named
 
 CHECKS = Path(__file__).parent / "data" / "grounding_checks.json.gz"
 
@@ -268,6 +270,23 @@ def test_the_folds_are_every_character_a_case_blind_letter_matches() -> None:
     }
     assert folding == {"İ", "ı", "ſ", "\u212a"}  # the last the Kelvin sign
     assert all(new._folded(c).isascii() and new._folded(c).isalpha() for c in folding)
+
+
+def test_a_reply_naming_a_holiday_is_looked_at() -> None:
+    """`_may_name_a_holiday` passes every reply in which `holidays_named` finds one: each name in every case, with
+    a curly apostrophe, with an "s" written as a long s, in the stored replies too."""
+    names = {n for h in prompts.toml("deadlines.toml")["holidays"].values() for n in h["names"]}
+    replies = [
+        f"It should arrive {cue} {written}."
+        for name in names
+        for cue in ("by", "on", "before")
+        for written in (name, name.upper(), name.title(), name.replace("'", "’"), name.replace("s", "ſ"))
+    ]
+    replies += [check.reply for check in _checks()]
+    # (Without today: with it, `holidays_named` finds no days for a name written with a long s, and raises.)
+    named = [reply for reply in replies if holidays_named(reply, None)]
+    assert len(named) >= 500
+    assert all(new._may_name_a_holiday(reply) for reply in named)
 
 
 def test_currency_codes_are_three_capitals() -> None:
