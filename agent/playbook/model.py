@@ -308,6 +308,11 @@ def _details(text: str, state: State) -> Details:
     return details
 
 
+def _gives_details(text: str, state: State) -> bool:
+    details = _details(text, state)
+    return bool(details.order_number or details.email or details.postal_code)
+
+
 def _number_not_postcode(code: str | None, state: State) -> bool:
     """Whether a plain number read as the postcode is the order's number: Lumen knows no order number yet and asked
     for the email first (no number is one), and it fits no postal code of the shop's country (its country known). With
@@ -559,10 +564,9 @@ class Playbook:
             step = replace(step, text=one_full_stop(step.text))  # pieces joined may end on an abbreviation
         previous = turns[-2].reply if len(turns) > 1 else None
         repeated = isinstance(step, ReplyStep) and previous is not None and step.text.strip() == previous.strip()
-        details = _details(current.user, state)
-        # A new email or number that fails the same way deserves the same answer; a question asked again doesn't.
-        new_details = bool(details.order_number or details.email or details.postal_code)
-        if isinstance(step, ReplyStep) and repeated and not new_details:
+        # A new email or number that fails the same way deserves the same answer; a question asked again doesn't
+        # (the details read only for a reply said before).
+        if isinstance(step, ReplyStep) and repeated and not _gives_details(current.user, state):
             return self._not_again(state, step, self._latest_again(state, turns))
         return step
 
