@@ -3,6 +3,7 @@ day and minute, contacts read with the strings that cannot hold one skipped."""
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from babel.dates import format_date, format_time
 
+from agent import contacts
 from tools import views
 
 LOCALES = ["en_US", "en_AU", "en_GB", "en_IN", "en_NZ", "de_DE", "fr_FR", "ja_JP", "ko_KR", "zh_Hant_TW", "ar_EG"]
@@ -42,3 +44,45 @@ def test_moments_are_written_as_babel_writes_each(locale: str) -> None:
 def test_a_short_time_that_reads_more_than_the_minute_is_written_per_moment() -> None:
     assert views._minute_pattern("en_US") and views._minute_pattern("de_DE")
     assert not views._minute_pattern("zh_Hant_TW")  # 'Bh:mm': a day period, by Babel's own rules
+
+
+def _contacts_without_prechecks(messages_json: str, state_json: str) -> set[tuple[str, str]]:
+    """`contacts_in` as it read before its pre-checks: every string searched."""
+    found: set[tuple[str, str]] = set()
+    for message in json.loads(messages_json):
+        for part in message.get("parts", []):
+            kind = part.get("part_kind")
+            value = part.get("args") if kind == "tool-call" else part.get("content")
+            for text in contacts._strings(value):
+                if kind in ("user-prompt", "tool-call"):
+                    found |= {("email", e) for e in contacts.emails_in(text)}
+                elif kind == "tool-return":
+                    found |= {("order", gid) for gid in contacts._ORDER_GID.findall(text)}
+    return found | contacts._state_contacts(json.loads(state_json))
+
+
+def test_contacts_are_the_ones_every_string_searched_gives() -> None:
+    rng = random.Random(3)
+    words = ["ann@example.com", "Ann.B+x@Example.co.uk", "gid://shopify/Order/123", "gid://shopify/Order/9x", "@", "a@b",
+             "x@y.z.", "gid://shopify/Order/", "order 55", "ünï@cödé.de", "see you", "gid://shopify/Customer/7"]  # fmt: skip
+
+    def text() -> str:
+        return " ".join(rng.choice(words) for _ in range(rng.randrange(0, 4)))
+
+    def value(depth: int = 0) -> object:
+        if depth > 2 or rng.random() < 0.4:
+            return text()
+        if rng.random() < 0.5:
+            return [value(depth + 1) for _ in range(rng.randrange(3))]
+        return {text() or "k": value(depth + 1) for _ in range(rng.randrange(3))}
+
+    for _ in range(300):
+        parts = [
+            {"part_kind": "user-prompt", "content": text()},
+            {"part_kind": "tool-call", "args": value()},
+            {"part_kind": "tool-return", "content": value()},
+            {"part_kind": "text", "content": text()},
+        ]
+        messages = json.dumps([{"parts": rng.sample(parts, k=rng.randrange(1, 5))}])
+        state = json.dumps({"customer_id": None, "verified_ids": {}, "order_emails": {}})
+        assert contacts.contacts_in(messages, state) == _contacts_without_prechecks(messages, state)
