@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 from babel.dates import format_date, format_time
+from sqlalchemy.dialects import sqlite
 
 from agent import contacts
+from storage import database
+from storage.database import UTCDateTime
 from tools import views
 
 LOCALES = ["en_US", "en_AU", "en_GB", "en_IN", "en_NZ", "de_DE", "fr_FR", "ja_JP", "ko_KR", "zh_Hant_TW", "ar_EG"]
@@ -86,3 +89,24 @@ def test_contacts_are_the_ones_every_string_searched_gives() -> None:
         messages = json.dumps([{"parts": rng.sample(parts, k=rng.randrange(1, 5))}])
         state = json.dumps({"customer_id": None, "verified_ids": {}, "order_emails": {}})
         assert contacts.contacts_in(messages, state) == _contacts_without_prechecks(messages, state)
+
+
+def test_utc_datetimes_are_bound_on_sqlite_as_sqlalchemy_binds_them() -> None:
+    dialect = sqlite.dialect()
+    sqlalchemy_way = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert sqlalchemy_way is not None and database._bind_processor(UTCDateTime(), dialect) is not sqlalchemy_way
+    rng = random.Random(5)
+    zones = [UTC, ZoneInfo("Australia/Perth"), ZoneInfo("America/St_Johns"), timezone(timedelta(hours=-3, minutes=-7))]
+    for _ in range(2000):
+        moment = datetime(1, 1, 2, tzinfo=UTC) + timedelta(microseconds=rng.randrange(3 * 10**17))
+        if rng.random() < 0.2:
+            moment = moment.replace(microsecond=0)
+        local = moment.astimezone(rng.choice(zones))
+        assert database._sqlite_utc_text(local) == sqlalchemy_way(local)
+    assert database._sqlite_utc_text(None) is sqlalchemy_way(None) is None
+    naive = datetime(2026, 12, 7, 9, 30)
+    with pytest.raises(ValueError) as theirs:
+        sqlalchemy_way(naive)
+    with pytest.raises(ValueError) as ours:
+        database._sqlite_utc_text(naive)
+    assert str(ours.value) == str(theirs.value)
