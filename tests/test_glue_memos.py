@@ -10,9 +10,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from babel.dates import format_date, format_time
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
 from sqlalchemy.dialects import sqlite
 
 from agent import contacts
+from agent.core import lumen_agent
+from agent.persona import PersonaUpdate
+from agent.service import Lumen
+from config import Settings
 from storage import database
 from storage.database import UTCDateTime
 from tools import views
@@ -110,3 +116,27 @@ def test_utc_datetimes_are_bound_on_sqlite_as_sqlalchemy_binds_them() -> None:
     with pytest.raises(ValueError) as ours:
         database._sqlite_utc_text(naive)
     assert str(ours.value) == str(theirs.value)
+
+
+async def test_a_persona_changed_between_turns_is_the_next_turns() -> None:
+    """The persona and voice kept from one turn to the next (`Lumen._voice_of`) give way to a changed persona."""
+    lumen = await Lumen.create(Settings(lumen_database_url="sqlite:///:memory:", _env_file=None))
+    try:
+        seen: list[str] = []
+
+        def spy(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+            seen.append(info.instructions or "")
+            return ModelResponse(parts=[TextPart("hello")])
+
+        await lumen.chat("hi")
+        first_voice = lumen.models._playbook
+        await lumen.update_persona(PersonaUpdate(assistant_name="Pip"))
+        await lumen.chat("hi again")
+        assert first_voice is not None and lumen.models._playbook is not None
+        assert first_voice[0].persona.assistant_name != "Pip"
+        assert lumen.models._playbook[0].persona.assistant_name == "Pip"
+        with lumen_agent.override(model=FunctionModel(spy)):
+            await lumen.chat("and again")
+        assert "You are Pip," in seen[0]
+    finally:
+        await lumen.close()

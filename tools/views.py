@@ -89,7 +89,7 @@ def _minute_pattern(locale: str) -> bool:
     """Whether the locale's short time reads only the hour and minute ('h:mm a', 'HH:mm'); a pattern with a day
     period ('B'), seconds or a zone is written for each moment."""
     pattern = get_time_format("short", locale=babel_locale(locale))
-    fields = re.findall(r"%\((\w+)\)s", pattern.format)
+    fields = re.findall(r"%\((\w+)\)s", str(pattern.format))  # the pattern as Babel parsed it: "%(h)s:%(mm)s %(a)s"
     return bool(fields) and all(field[0] in _HOUR_AND_MINUTE for field in fields)
 
 
