@@ -17,7 +17,8 @@ from storage.contacts import Contact
 # Broad on purpose: any address-shaped word counts (Unicode too); recording one too many only keeps a key of the same
 # conversation, never one of another conversation.
 _EMAIL = re.compile(r"[^\s@<>()\[\]{}\"',;:]+@[^\s@<>()\[\]{}\"',;:]+\.[^\s@<>()\[\]{}\"',;:]+")
-_ORDER_GID = re.compile(r"gid://shopify/Order/\d+(?!\d)")
+_GID_PREFIX = "gid://shopify/Order/"
+_ORDER_GID = re.compile(re.escape(_GID_PREFIX) + r"\d+(?!\d)")
 
 
 def emails_in(text: str) -> set[str]:
@@ -41,12 +42,19 @@ def _part_contacts(part: Any) -> set[Contact]:
     if not isinstance(part, dict):
         return set()
     kind = part.get("part_kind")
+    # A string without an '@' holds no address, one without the GID's prefix no order: most strings of a tool's
+    # result are neither, and the check costs less than the search it skips.
     if kind == "user-prompt":
-        return {("email", e) for text in _strings(part.get("content")) for e in emails_in(text)}
+        return {("email", e) for text in _strings(part.get("content")) if "@" in text for e in emails_in(text)}
     if kind == "tool-call":  # what the model passed on (an email to check, a contact address) came from the shopper
-        return {("email", e) for text in _strings(part.get("args")) for e in emails_in(text)}
+        return {("email", e) for text in _strings(part.get("args")) if "@" in text for e in emails_in(text)}
     if kind == "tool-return":
-        return {("order", gid) for text in _strings(part.get("content")) for gid in _ORDER_GID.findall(text)}
+        return {
+            ("order", gid)
+            for text in _strings(part.get("content"))
+            if _GID_PREFIX in text
+            for gid in _ORDER_GID.findall(text)
+        }
     return set()
 
 

@@ -73,6 +73,9 @@ _MONEY = re.compile(
 _SPACED_DIGITS = re.compile(r"\b\d{2,6}(?:[ \-]\d{2,6}){2,}\b")  # "9400 1118 9922 ..." read as one number
 _DATE_DOTTED = re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(?:\d{2,4})?\b")
 _ORDINAL_DAY = re.compile(r"\bthe (\d{1,2})(?:st|nd|rd|th)\b", re.IGNORECASE)
+# What a match of `_DATE_DOTTED` holds, and one of `_ORDINAL_DAY` once folded (`_folded`): a plain start to look for.
+_DOTTED_DAY = re.compile(r"\.\d{1,2}\.")
+_THE_DIGIT = re.compile(r"the \d")
 _DECIMAL = re.compile(r"\d[\d,]*\.\d{2}\b")
 # An amount written without a symbol: "65.00" standing alone (not a dotted date "03.03.2026", a time "at 14.30" or a
 # part of a longer number), or a number after a money word ("a refund of 65", "65 dollars").
@@ -91,6 +94,25 @@ _ORDER_WORD = re.compile(
     re.IGNORECASE,
 )
 _NOT_ORDER_BEFORE = re.compile(r"\b(?:package|parcel|shipment|item|box|number|step|line|no)\s*$", re.IGNORECASE)
+
+
+# The texts of one turn's evidence, read once each (a turn checks a few replies or many streamed sentences against
+# the same few texts); a handful of recent texts is all that is ever asked again.
+_TEXTS_KEPT = 32
+
+# The characters beyond ASCII that a case-blind pattern's ASCII letters match, as those letters: all there are
+# (tests/test_grounding_equivalence.py asks every character).
+_ASCII_FOLDS = str.maketrans({"İ": "i", "ı": "i", "ſ": "s", "\u212a": "k"})  # the last the Kelvin sign
+
+
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _folded(text: str) -> str:
+    """`text` in lower case, each character a case-blind pattern reads as an ASCII letter made that letter: where a
+    case-blind pattern matches lower-case ASCII words, they are written here as they are. So a reply without a
+    pattern's words is spared its scan."""
+    if not text.isascii() and any(c in text for c in "İıſ\u212a"):
+        text = text.translate(_ASCII_FOLDS)
+    return text.lower()
 
 
 def _decimal(text: str) -> Decimal | None:
@@ -116,7 +138,8 @@ def _trim_url(url: str) -> str:
 def _month_dates(text: str, *, month_first: bool) -> Iterator[tuple[re.Match[str], int, int]]:
     """Each "October 29" (`month_first`) or "29 October" in `text`: the match, its month and its day."""
     pattern, month_group, day_group = (_WORD_DAY, 1, 2) if month_first else (_DAY_WORD, 2, 1)
-    for match in pattern.finditer(text):
+    starts = _month_starts(text)
+    for match in pattern.finditer(text) if starts is None else _tries(text, pattern, starts, month_first):
         month = MONTHS.get(match.group(month_group).casefold())
         if month is not None:
             yield match, month, int(match.group(day_group))
@@ -124,9 +147,85 @@ def _month_dates(text: str, *, month_first: bool) -> Iterator[tuple[re.Match[str
 
 def _dates(text: str) -> set[tuple[int, int]]:
     found = {(month, day) for first in (True, False) for _, month, day in _month_dates(text, month_first=first)}
-    for _year, month, day in _DATE_ISO.findall(text):
+    for _year, month, day in _iso_dates(text):
         found.add((int(month), int(day)))
     return found
+
+
+# Every month's name and abbreviation begins with one of these three letters.
+_MONTH_STEMS = tuple(sorted({name[:3] for name in MONTHS}))
+
+
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _month_starts(text: str) -> tuple[int, ...] | None:
+    """Every place a month's name may begin in `text` (and more), found by plain search, or None where that cannot
+    be told: a tool result is long and names few months, so `_month_dates` need not try a regex at each of its
+    characters. A month word is ASCII letters once folded; only "ſ" (long s) folds into one from outside ASCII
+    ("ſept"), so without it a month word is ASCII as written, and its three first letters, in lower case, are a stem
+    (non-ASCII characters become "?" one for one, so places stay put)."""
+    if "ſ" in text:
+        return None
+    lower = text.encode("ascii", "replace").decode("ascii").lower()
+    starts: list[int] = []
+    for stem in _MONTH_STEMS:
+        at = lower.find(stem)
+        while at != -1:
+            starts.append(at)
+            at = lower.find(stem, at + 1)
+    return tuple(starts)
+
+
+def _space_before(text: str, end: int) -> int:
+    """Where the run of whitespace ending at `end` begins (what `\\s` matches is what `str.isspace` says)."""
+    while end > 0 and text[end - 1].isspace():
+        end -= 1
+    return end
+
+
+def _tries(text: str, pattern: re.Pattern[str], starts: tuple[int, ...], month_first: bool) -> list[re.Match[str]]:
+    """The matches of `pattern.finditer(text)` that may hold a month (the others are never read), in order, trying
+    the pattern only where one may begin.
+
+    The same matches: "October 29" begins at a boundary before a letter, and inside a match every other letter
+    follows a letter or a digit; "29 October" begins at a boundary before a digit, and its second digit follows the
+    first. So no match hides another: `finditer` yields one wherever the pattern matches, and each one with a month
+    begins at a place tried here. "October 29" begins at its month word. "29 October" (or "29th of October") ends
+    with it, after whitespace: its digits (one or two, then two letters or none) end just before that whitespace, or
+    before "of" and the whitespace before it; the four places before each of those ends are tried."""
+    if month_first:
+        places: set[int] = set(starts)
+    else:
+        places = set()
+        for start in starts:
+            end = _space_before(text, start)
+            if end == start or not text[end - 1].isalnum():
+                continue  # (no digit, no "st" and no "of" ends before the whitespace)
+            places.update(range(max(end - 4, 0), end))
+            before_of = _space_before(text, end - 2) if end >= 2 else end
+            if before_of < end - 2:
+                places.update(range(max(before_of - 4, 0), before_of))
+    return [match for place in sorted(places) if (match := pattern.match(text, place)) is not None]
+
+
+# Where an ISO date may be in a long text: its "-MM-DD", a plain character to look for first.
+_ISO_TAIL = re.compile(r"-\d\d-\d\d")
+
+
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _iso_dates(text: str) -> tuple[tuple[str, str, str], ...]:
+    """The (year, month, day) of each ISO date in `text`: the tool results' dates are read once for their days and
+    once for their weekdays."""
+    # `_DATE_ISO.findall`, trying the pattern only four characters before each "-MM-DD" and keeping each match that
+    # begins after the last one kept, as `findall` does. No "-MM-DD" a match needs is passed over: the only one
+    # the search skips begins at the second "-" of the one before ("-11-22-33"), and no date has its year there.
+    found: list[tuple[str, str, str]] = []
+    kept_to = 0
+    for tail in _ISO_TAIL.finditer(text):
+        start = tail.start() - 4
+        if start >= kept_to and start >= 0 and (match := _DATE_ISO.match(text, start)) is not None:
+            found.append((match.group(1), match.group(2), match.group(3)))
+            kept_to = match.end()
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -168,11 +267,6 @@ class Evidence:
         return cls(source, source, frozenset(order_key(n) for n in named))
 
 
-# The texts of one turn's evidence, read once each (a turn checks a few replies or many streamed sentences against
-# the same few texts); a handful of recent texts is all that is ever asked again.
-_TEXTS_KEPT = 32
-
-
 @lru_cache(maxsize=_TEXTS_KEPT)
 def _read_dates(text: str) -> frozenset[tuple[int, int]]:
     return frozenset(_dates(text))
@@ -191,36 +285,55 @@ def _order_refs_in(text: str) -> tuple[str, ...]:
     return tuple(_ORDER_REF.findall(text))
 
 
-def _returned_orders(content: object) -> Iterator[str]:
-    """Every order number in a tool result, except one a tool only echoed back unchecked (`not_verified`)."""
+def _read_result(content: object, orders: set[str], quoted: set[str], *, quotes: bool = True) -> None:
+    """Reads a tool result once for the order numbers it returned (`orders`) and the "#..."s written inside its words
+    (`quoted`), skipping what a tool only echoed back unchecked (`not_verified`).
+
+    An order number is an "order_number" string, anywhere. A quoted one is a "#..." in any other string: a carrier's
+    "Delivered to neighbour at #05-14" (a unit number, as Singapore writes addresses). A reply quoting those words
+    quotes the data; only the very text is grounded, never an order it might be read as. Nothing under an
+    "order_number" key is quoted (`quotes`)."""
     if isinstance(content, dict):
         if content.get("status") == "not_verified":
             return
         for key, value in content.items():
-            if key == "order_number" and isinstance(value, str):
-                yield order_key(value)
+            if key == "order_number":
+                if isinstance(value, str):
+                    orders.add(order_key(value))
+                else:
+                    _read_result(value, orders, quoted, quotes=False)
+            elif isinstance(value, str):  # most of a result: read here rather than in a call of its own
+                if quotes and "#" in value:
+                    quoted.update(_ORDER_REF.findall(value))
             else:
-                yield from _returned_orders(value)
+                _read_result(value, orders, quoted, quotes=quotes)
     elif isinstance(content, list):
         for value in content:
-            yield from _returned_orders(value)
+            _read_result(value, orders, quoted, quotes=quotes)
+    elif quotes and isinstance(content, str) and "#" in content:
+        quoted.update(_ORDER_REF.findall(content))
 
 
-def _quoted_refs(content: object) -> Iterator[str]:
-    """Every "#..." written inside a tool result's words, not as an order number: a carrier's "Delivered to neighbour
-    at #05-14" (a unit number, as Singapore writes addresses). A reply quoting those words quotes the data; only the
-    very text is grounded, never an order it might be read as, and nothing from a result a tool only echoed back."""
-    if isinstance(content, dict):
-        if content.get("status") == "not_verified":
-            return
-        for key, value in content.items():
-            if key != "order_number":
-                yield from _quoted_refs(value)
-    elif isinstance(content, list):
-        for value in content:
-            yield from _quoted_refs(value)
-    elif isinstance(content, str) and "#" in content:
-        yield from _ORDER_REF.findall(content)
+# `json.dumps(content, ensure_ascii=False)`, which builds this encoder at every call.
+_JSON = json.JSONEncoder(ensure_ascii=False)
+# An "order_number" key with a string value, as `json.dumps` writes it: the quote before the key has no backslash
+# before it, so it is no quote escaped inside a string, and being followed by a letter, it opens a string.
+_ORDER_NUMBER_WRITTEN = re.compile(r'(?<!\\)"order_number": "((?:[^"\\]|\\.)*)"')
+
+
+def _read_orders_written(written: str, orders: set[str]) -> bool:
+    """`_read_result` of a tool result from its JSON (`written`), where that is plain to see: no result in it is
+    one a tool only echoed back (no "not_verified" anywhere), and every "#" in it is in an order number (so no words
+    quote one). Then its order numbers are the "order_number" strings as written, and nothing is quoted. False
+    (nothing read) otherwise."""
+    if "not_verified" in written:
+        return False
+    values = _ORDER_NUMBER_WRITTEN.findall(written)
+    if sum(value.count("#") for value in values) != written.count("#"):
+        return False
+    # (A string with no backslash is as written; one with escapes is read as JSON.)
+    orders.update(order_key(json.loads(f'"{value}"') if "\\" in value else value) for value in values)
+    return True
 
 
 def evidence(messages: Sequence[ModelMessage], extra: str = "", example: str = "") -> Evidence:
@@ -244,10 +357,10 @@ def evidence(messages: Sequence[ModelMessage], extra: str = "", example: str = "
         for part in message.parts:
             if isinstance(part, ToolReturnPart):
                 content = to_jsonable_python(part.content)
-                chunks.append(json.dumps(content, ensure_ascii=False))
+                chunks.append(_JSON.encode(content))
                 tools.append(chunks[-1])
-                orders.update(_returned_orders(content))
-                quoted.update(_quoted_refs(content))
+                if not _read_orders_written(chunks[-1], orders):
+                    _read_result(content, orders, quoted)
             elif isinstance(part, UserPromptPart) and isinstance(part.content, str):
                 chunks.append(part.content)
                 said.append(part.content)
@@ -295,10 +408,15 @@ def _links_in(source: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=_TEXTS_KEPT)
-def _compact_upper(source: str) -> tuple[str, str]:
-    """The source in capitals, as written and without spaces and dashes: where a reply's tracking numbers must be."""
-    source_upper = source.upper()
-    return source_upper, re.sub(r"[\s\-]", "", source_upper)
+def _upper(source: str) -> str:
+    """The source in capitals: where a reply's tracking numbers must be."""
+    return source.upper()
+
+
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _compact(source_upper: str) -> str:
+    """The source in capitals without spaces and dashes: where a tracking number the data spaces out may be."""
+    return re.sub(r"[\s\-]", "", source_upper)
 
 
 def _unknown_tracking(reply: str, source: str) -> list[str]:
@@ -306,13 +424,14 @@ def _unknown_tracking(reply: str, source: str) -> list[str]:
     tokens, spaced_numbers = _TRACKING.findall(reply.upper()), _SPACED_DIGITS.findall(reply)
     if not (tokens or spaced_numbers):  # most replies quote no number: the source need not be read
         return problems
-    source_upper, compact_source = _compact_upper(source)
+    # The compact source only for a number not in the source as written (a quoted number mostly is).
+    source_upper = _upper(source)
     for token in tokens:
-        if token not in source_upper and token not in compact_source:
+        if token not in source_upper and token not in _compact(source_upper):
             problems.append(f"tracking number {token}")
     for spaced in spaced_numbers:
         compact = re.sub(r"[\s\-]", "", spaced)
-        if spaced not in source and len(compact) >= 8 and compact not in compact_source:
+        if spaced not in source and len(compact) >= 8 and compact not in _compact(source_upper):
             problems.append(f"tracking number {spaced}")
     return problems
 
@@ -347,12 +466,12 @@ def _unknown_orders(reply: str, orders: frozenset[str], quoted: frozenset[str] =
 def _reply_amounts(reply: str) -> Iterator[tuple[str, Decimal | None]]:
     """Every amount in a reply, with a currency ("$64.00", "99 USD") or without ("65.00", "a refund of 65")."""
     taken: list[tuple[int, int]] = []
-    for match in _MONEY.finditer(reply):
+    for match in _MONEY.finditer(reply) if _may_match(_MONEY, reply) else ():
         taken.append(match.span())
         number = match.group(1) or match.group(2)
         yield number, _decimal(number)
     for pattern in (_MONEY_WORDS, _BARE_DECIMAL):
-        for match in pattern.finditer(reply):
+        for match in pattern.finditer(reply) if _may_match(pattern, reply) else ():
             group = 0 if pattern is _BARE_DECIMAL else (1 if match.group(1) else 2)
             start, end = match.span(group)
             if any(start < t_end and t_start < end for t_start, t_end in taken):
@@ -361,6 +480,30 @@ def _reply_amounts(reply: str) -> Iterator[tuple[str, Decimal | None]]:
                 continue  # "at 14.30": a time
             taken.append((start, end))
             yield match.group(group), _decimal(match.group(group))
+
+
+def _may_match(pattern: re.Pattern[str], reply: str) -> bool:
+    """False where `pattern` (of `_reply_amounts`) cannot match `reply`, told by something each of its matches
+    holds: most replies name no amount, and these cheap looks spare the patterns' scans."""
+    if pattern is _MONEY:  # a currency sign, or a code (capitals: not case-blind) beside whitespace and a digit
+        signed = any(sign in reply for sign in "$€£¥₹")
+        return signed or (_CAPITALS.search(reply) is not None and any(p.search(reply) for p in _MONEY_CODE))
+    if pattern is _BARE_DECIMAL:  # "65.00"
+        return _DECIMALS.search(reply) is not None
+    folded = _folded(reply)  # `_MONEY_WORDS` (case-blind): one of its words
+    return any(word in folded for word in _MONEY_WORD_STEMS)
+
+
+# (Each begins with a plain character or a range of them, which the regex engine looks for before trying the rest.)
+_CAPITALS = re.compile(r"[A-Z][A-Z][A-Z]")
+_MONEY_CODE = (
+    re.compile(r"[A-Z][A-Z][A-Z]\s\s?\d"),
+    re.compile(r"[A-Z](?<=\d[A-Z])[A-Z][A-Z]"),
+    re.compile(r"[A-Z](?<=\d\s[A-Z])[A-Z][A-Z]"),
+)
+_DECIMALS = re.compile(r"\.\d\d")
+_MONEY_WORD_STEMS: tuple[str, ...] = ("refund", "total", "charge", "paid", "credit", "amount", "cost")
+_MONEY_WORD_STEMS += ("dollars", "euros", "pounds", "bucks", "quid", "yen")
 
 
 def _unknown_amounts(reply: str, backing: Evidence) -> list[str]:
@@ -407,21 +550,22 @@ def _unknown_dates(reply: str, days: _Days) -> list[str]:
         for match, month, day in _month_dates(reply, month_first=month_first):
             key = (month, day)
             named[key] = named.get(key, True) and days.backed(reply, match.span(), {key})
-    for match in _DATE_ISO.finditer(reply):
+    # Each pattern below is tried only where the reply holds what each of its matches does: "-", "/", ".5.", "the 2".
+    for match in _DATE_ISO.finditer(reply) if "-" in reply else ():
         key = (int(match.group(2)), int(match.group(3)))
         named[key] = named.get(key, True) and days.backed(reply, match.span(), {key})
     problems = [f"date {month}/{day}" for (month, day), backed in sorted(named.items()) if not backed]
-    for match in _DATE_SLASH.finditer(reply):
+    for match in _DATE_SLASH.finditer(reply) if "/" in reply else ():
         first, second = int(match.group(1)), int(match.group(2))
         # Quoted as the data wrote it ("attempt 12/03", "1/2 lb") or a date the tools gave, either way round.
         quoted = match.group(0) in days.tools or (match.group(0) in days.said and _said_as_theirs(reply, *match.span()))
         if not (quoted or days.backed(reply, match.span(), {(first, second), (second, first)})):
             problems.append(f"date {first}/{second}")
-    for match in _DATE_DOTTED.finditer(reply):
+    for match in _DATE_DOTTED.finditer(reply) if _DOTTED_DAY.search(reply) else ():
         day, month = int(match.group(1)), int(match.group(2))
         if not days.backed(reply, match.span(), {(month, day), (day, month)}):
             problems.append(f"date {match.group(1)}.{match.group(2)}.")
-    for match in _ORDINAL_DAY.finditer(reply):
+    for match in _ORDINAL_DAY.finditer(reply) if _THE_DIGIT.search(_folded(reply)) else ():
         # "The 20th": any month's 20th the data or the shopper gives.
         day = int(match.group(1))
         if not days.backed(reply, match.span(), {(month, day) for month in range(1, 13)}):
@@ -442,7 +586,7 @@ def _unknown_holidays(reply: str, days: _Days, today: date | None) -> list[str]:
     """Holidays named as a day ("it'll arrive by Christmas"), not as a greeting ("Merry Christmas")."""
     tools_lower, said_lower = days.tools.lower(), days.said.lower()
     problems: list[str] = []
-    for span, name, falls_on in holidays_named(reply, today):
+    for span, name, falls_on in holidays_named(reply, today) if _may_name_a_holiday(reply) else ():
         readings = {(d.month, d.day) for d in falls_on}
         if name in tools_lower or readings & days.data:
             continue
@@ -450,6 +594,26 @@ def _unknown_holidays(reply: str, days: _Days, today: date | None) -> list[str]:
         if not (theirs and _said_as_theirs(reply, *span)) and f"day {name.title()}" not in problems:
             problems.append(f"day {name.title()}")
     return problems
+
+
+@lru_cache(maxsize=1)
+def _holiday_stems() -> tuple[str, ...] | None:
+    """Names of which each holiday name `holidays_named` reads holds one (the names no other name is part of), in
+    lower case; None where a name is not ASCII (then `_folded` does not tell)."""
+    names = {name.lower() for h in prompts.toml("deadlines.toml")["holidays"].values() for name in h["names"]}
+    if not all(name.isascii() for name in names):
+        return None
+    return tuple(sorted(name for name in names if not any(other != name and other in name for other in names)))
+
+
+def _may_name_a_holiday(reply: str) -> bool:
+    """False where `holidays_named` (case-blind, reading "’" as "'") cannot find a holiday in `reply`: most replies
+    name no holiday, and a plain look spares its scan."""
+    stems = _holiday_stems()
+    if stems is None:
+        return True
+    folded = _folded(reply.replace("’", "'"))
+    return any(stem in folded for stem in stems)
 
 
 # --- weekdays ------------------------------------------------------------------------------------------------------
@@ -496,7 +660,7 @@ def _date_after(text: str, end: int) -> tuple[int | None, int] | None:
 @lru_cache(maxsize=_TEXTS_KEPT)
 def _data_weekdays(tools: str) -> _DataWeekdays:
     dated: set[tuple[int, int, int]] = set()
-    for year, month, day in _DATE_ISO.findall(tools):
+    for year, month, day in _iso_dates(tools):
         try:
             dated.add((date(int(year), int(month), int(day)).weekday(), int(month), int(day)))
         except ValueError:
@@ -543,14 +707,16 @@ def _unknown_weekdays(reply: str, days: _Days) -> list[str]:
     problems: list[str] = []
     for index, weekday in enumerate(WEEKDAYS):
         short = _SHORT_WEEKDAYS[index]
-        shorts = list(short.finditer(reply))
+        # A short form matches only as written (the pattern is not case-blind): not looked for in a reply without
+        # what all the day's forms begin with ("Tue" of "Tue" and "Tues").
+        shorts = list(short.finditer(reply)) if _WEEKDAY_STEMS[index] in reply else []
         # Most replies name no weekday: the evidence (the tool results, long) is searched only for one they name.
         if (weekday not in reply_lower and not shorts) or weekday in days.weekdays.free:
             continue
         # A short form the data itself writes (in a product's name, a carrier's note) is the data's word, not a day.
         if shorts and short.search(days.tools):
             shorts = []
-        written = [*re.finditer(rf"\b{weekday}\b", reply_lower), *shorts]
+        written = [*_WEEKDAY_WORDS[index].finditer(reply_lower), *shorts]
         theirs = bool(written) and (weekday in days.said.lower() or short.search(days.said) is not None)
         for match in written:
             if _weekday_backed(reply, match, index, days) or (theirs and _said_as_theirs(reply, *match.span())):
@@ -560,19 +726,35 @@ def _unknown_weekdays(reply: str, days: _Days) -> list[str]:
     return problems
 
 
+def _weekday_forms() -> tuple[tuple[str, ...], ...]:
+    """Each weekday's short forms, as a reply may write them: "Fri", "Tue" and "Tues", "Thu", "Thur" and "Thurs"."""
+    extra = {1: ("Tues",), 2: ("Weds",), 3: ("Thur", "Thurs")}
+    names = get_day_names("abbreviated", locale="en")
+    return tuple((names[day], *extra.get(day, ())) for day in range(7))
+
+
+def _common_start(words: tuple[str, ...]) -> str:
+    """What all `words` begin with: "Tue" of "Tue" and "Tues"."""
+    start = words[0]
+    for word in words[1:]:
+        while not word.startswith(start):
+            start = start[:-1]
+    return start
+
+
 def _short_weekdays() -> tuple[re.Pattern[str], ...]:
     """Each weekday's short forms as a reply may write them ("arrives Fri.", "Tues, Dec 8"): capitalised, and ending
     a sentence or followed by a date, so "it sat at the depot" or a "Long Sleeve Sun Shirt" names no day."""
-    extra = {1: ("Tues",), 2: ("Weds",), 3: ("Thur", "Thurs")}
-    names = get_day_names("abbreviated", locale="en")
     return tuple(
-        re.compile(rf"\b(?:{'|'.join((names[day], *extra.get(day, ())))})\b(?=[.,!?;)]|$|\s+\d|\s+{_MONTH_SHORT}\b)")
-        for day in range(7)
+        re.compile(rf"\b(?:{'|'.join(forms)})\b(?=[.,!?;)]|$|\s+\d|\s+{_MONTH_SHORT}\b)") for forms in _WEEKDAY_FORMS
     )
 
 
 _MONTH_SHORT = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)"
+_WEEKDAY_FORMS = _weekday_forms()
+_WEEKDAY_STEMS = tuple(_common_start(forms) for forms in _WEEKDAY_FORMS)
 _SHORT_WEEKDAYS = _short_weekdays()
+_WEEKDAY_WORDS = tuple(re.compile(rf"\b{weekday}\b") for weekday in WEEKDAYS)
 
 
 def _unknown_tomorrow(reply: str, days: _Days, today: date | None) -> list[str]:
@@ -688,6 +870,16 @@ _STATUS_CLAIMS: tuple[tuple[str, re.Pattern[str], frozenset[str]], ...] = tuple(
         ("returned to sender", r"\breturn(?:ed|ing)? to (?:the )?sender\b", set()),
     )
 )
+# Words of which each match of a state's pattern holds one (in lower case), in the order of `_STATUS_CLAIMS`.
+_STATUS_WORDS = (
+    ("delivered",),
+    ("out for delivery",),
+    ("attempt", "missed"),
+    ("ready",),
+    ("in transit",),
+    ("delay",),
+    ("sender",),
+)
 # Words before a state, in its clause, that make it no claim: "hasn't been delivered", "once it's out for delivery",
 # "should be delivered by", "estimated to be delivered".
 _NOT_A_CLAIM = re.compile(
@@ -730,7 +922,10 @@ def _data_states(tools: str) -> tuple[frozenset[str], str]:
 def unknown_statuses(reply: str, tools: str) -> list[str]:
     """Package states the reply asserts that no package or carrier event in the tool results has."""
     problems: list[str] = []
-    for name, pattern, backing in _STATUS_CLAIMS:
+    folded = _folded(reply)
+    for (name, pattern, backing), words in zip(_STATUS_CLAIMS, _STATUS_WORDS, strict=True):
+        if not any(word in folded for word in words):
+            continue  # (a reply states few states: the others' patterns are not tried)
         if not any(_is_claim(reply, m.start(), m.end()) for m in pattern.finditer(reply)):
             continue  # (the tool results are read only for a state the reply asserts)
         codes, messages = _data_states(tools)

@@ -17,9 +17,10 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, EmailStr, Field
 from pydantic_ai import AgentRunResult, AgentRunResultEvent, TextPart
@@ -261,6 +262,7 @@ class Lumen:
         # The in-process half of `_turn`; a lock lives only while someone holds or waits for it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._merchant_read: tuple[str | None, MerchantSettings] | None = None
+        self._voice: tuple[tuple[Shop, str | None, date], Persona, ShopVoice] | None = None  # see `_voice_of`
         # Admission: past this many turns at once a worker shares its CPU so thinly that every turn misses its
         # shopper's patience (a Black Friday run answered 27%); queued in arrival order, turns finish one after
         # another, and webhooks and health checks, which take no slot, stay quick.
@@ -364,8 +366,8 @@ class Lumen:
                 state.new_proof_epoch(_last_prompt_at(history))
         # Only a signed app-proxy request can say who is logged in; anything else clears it.
         state.customer_id = caller.customer_id
-        shop = await self._shop()
-        persona = _persona_of(lease.settings.get(PERSONA_KEY))
+        shop, now = await self._shop(), self.source.now()
+        persona, voice = self._voice_of(shop, lease.settings.get(PERSONA_KEY), now)
         merchant = self._merchant_of(lease.settings.get(MERCHANT_KEY))
         deps = Deps(
             source=self.source,
@@ -377,11 +379,24 @@ class Lumen:
             proxy_shop=caller.proxy_shop,
             verification_factors=frozenset(merchant.verification_factors),
             shop=shop,
-            now=self.source.now(),
+            now=now,
             persona=persona,
         )
-        model = self.models.for_turn(ShopVoice.of(shop, persona, deps.today))
+        model = self.models.for_turn(voice)
         return _Prepared(lease.id, history, deps, model, lease)
+
+    def _voice_of(self, shop: Shop, stored_persona: str | None, now: datetime) -> tuple[Persona, ShopVoice]:
+        """The persona (from its stored JSON) and the shop's voice on the store's day (`Deps.today`): the last ones
+        made while the shop, the stored persona and the day stay the same, as they do for every turn of a day. Both
+        are read, never changed, by a turn."""
+        today = now.astimezone(ZoneInfo(shop.timezone)).date()
+        key = (shop, stored_persona, today)
+        if self._voice is not None and self._voice[0] == key:
+            return self._voice[1], self._voice[2]
+        persona = _persona_of(stored_persona)
+        voice = ShopVoice.of(shop, persona, today)
+        self._voice = (key, persona, voice)
+        return persona, voice
 
     async def _shop(self) -> Shop:
         try:

@@ -217,9 +217,16 @@ def _used_up_statement(n: int) -> sa.Select[tuple[str]]:
 def _params(allowances: Mapping[str, Allowance], now: datetime) -> dict[str, Any]:
     """The bind parameters of `_reserve` and `_used_up`: the keys in order, each with its window's start and limit."""
     params: dict[str, Any] = {"now": now}
-    for i, key in enumerate(sorted(allowances)):
-        params.update({f"k{i}": key, f"since{i}": now - allowances[key].window, f"limit{i}": allowances[key].limit})
+    for (k, since, limit), key in zip(_param_names(len(allowances)), sorted(allowances), strict=True):
+        allowance = allowances[key]
+        params[k], params[since], params[limit] = key, now - allowance.window, allowance.limit
     return params
+
+
+@lru_cache(maxsize=16)
+def _param_names(n: int) -> tuple[tuple[str, str, str], ...]:
+    """The names of `_params` for `n` keys, written once (a turn binds some ten keys in three statements)."""
+    return tuple((f"k{i}", f"since{i}", f"limit{i}") for i in range(n))
 
 
 async def _count(conn: AsyncConnection, starts: Mapping[str, datetime]) -> dict[str, int]:

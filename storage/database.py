@@ -83,6 +83,33 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# SQLite's DATETIME text (SQLAlchemy's default storage format for it), which `_sqlite_utc_text` writes.
+_SQLITE_DATETIME = "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+
+
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    """`UTCDateTime`'s bind on SQLite in one step: `process_bind_param` and then SQLAlchemy's DATETIME text, which
+    SQLAlchemy runs as two processors and a dict per value (a turn binds some fifteen times)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: Lumen stores timezone-aware UTC only")
+    utc = value.astimezone(UTC)
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 - the storage format's own %-formatting
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond
+    )  # fmt: skip
+
+
+def _bind_processor(bind_type: Any, dialect: sa.Dialect) -> _Processor:
+    """The bind processor SQLAlchemy would use for a parameter; `UTCDateTime`'s on SQLite is `_sqlite_utc_text`, the
+    same text in one step, while SQLite's DATETIME keeps its default storage format."""
+    impl = bind_type.dialect_impl(dialect)
+    if type(bind_type) is UTCDateTime and getattr(impl.impl, "_storage_format", None) == _SQLITE_DATETIME:
+        return _sqlite_utc_text
+    processor: _Processor = impl.bind_processor(dialect)
+    return processor
+
+
 def normalize_database_url(url: str) -> URL:
     """Plain driver names become async dialects: sqlite -> aiosqlite (its driver run inline, see `_InlineSQLite`),
     postgresql -> asyncpg."""
@@ -343,7 +370,7 @@ class Prepared:
     """A statement built once with bind parameters, and for SQLite compiled once: its SQL, the order of its
     parameters with their bind processors, and its result columns with their result processors."""
 
-    __slots__ = ("_binds", "_results", "keys", "sql", "statement")
+    __slots__ = ("_binds", "_processed", "_results", "keys", "sql", "statement")
 
     def __init__(self, statement: Any, dialect: sa.Dialect) -> None:
         self.statement = statement
@@ -351,6 +378,7 @@ class Prepared:
         self.sql = ""
         self._binds: list[tuple[str, Any, _Processor]] = []  # (name, fixed value or _REQUIRED, processor)
         self._results: list[_Processor] = []
+        self._processed = False  # whether any result column has a processor
         if dialect.name != "sqlite":
             return
         compiled = statement.compile(dialect=dialect)
@@ -360,11 +388,12 @@ class Prepared:
             if bind.expanding:
                 raise NotImplementedError(f"{name}: an expanding parameter is compiled anew for each use")
             fixed = _REQUIRED if bind.required else bind.effective_value
-            self._binds.append((name, fixed, bind.type.dialect_impl(dialect).bind_processor(dialect)))
+            self._binds.append((name, fixed, _bind_processor(bind.type, dialect)))
         self._results = [
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in (statement.exported_columns if self.keys else ())
         ]
+        self._processed = any(self._results)
 
     def parameters(self, params: Mapping[str, Any]) -> list[Any]:
         """SQLite's positional parameters, processed as SQLAlchemy would."""
@@ -379,9 +408,9 @@ class Prepared:
         return values
 
     def rows(self, fetched: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        processors = self._results
-        if not any(processors):
+        if not self._processed:
             return fetched
+        processors = self._results
         return [
             tuple(value if process is None else process(value) for value, process in zip(row, processors, strict=True))
             for row in fetched
@@ -440,20 +469,24 @@ class _SQLiteStatements(Statements):
         engine = conn.sync_engine
         # Read once a transaction (SQLAlchemy reads it once a connection): the logger's level, or the engine's echo.
         self._logger = engine.logger if engine.logger.isEnabledFor(logging.INFO) else None
+        # The engine's dispatcher is its own for good (its listener collections are what gets swapped), and the
+        # connection is this transaction's: both read once, not twice a statement.
+        self._dispatch = engine.dispatch
+        self._sync = conn.sync_connection
 
     def _before(self, sql: str, parameters: Any, *, many: bool) -> None:
         if self._logger is not None:
             self._logger.info(sql)
             self._logger.info("[prepared, on sqlite3] [SQL parameters hidden due to hide_parameters=True]")
         # Looked up each time: SQLAlchemy swaps in a new listener collection when one is added.
-        listeners = self._conn.sync_engine.dispatch.before_cursor_execute
+        listeners = self._dispatch.before_cursor_execute
         if listeners:
-            listeners(self._conn.sync_connection, None, sql, parameters, None, many)
+            listeners(self._sync, None, sql, parameters, None, many)
 
     def _after(self, cursor: sqlite3.Cursor, sql: str, parameters: Any, *, many: bool) -> None:
-        listeners = self._conn.sync_engine.dispatch.after_cursor_execute
+        listeners = self._dispatch.after_cursor_execute
         if listeners:
-            listeners(self._conn.sync_connection, cursor, sql, parameters, None, many)
+            listeners(self._sync, cursor, sql, parameters, None, many)
 
     async def run(self, prepared: Prepared, params: Mapping[str, Any] | None = None) -> Fetched:
         try:

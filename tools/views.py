@@ -6,12 +6,13 @@ model (LLM or playbook) can repeat them. Times are given in the store's time zon
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_time
+from babel.dates import format_date, format_time, get_time_format
 from pydantic import BaseModel, Field
 
 from shopify.domain import Fulfillment, FulfillmentEvent, Order, Shop
@@ -48,12 +49,52 @@ def when(moment: datetime | None, shop: Shop) -> When | None:
 # A turn writes the same moments more than once (the order's, then its packages'; each request of a conversation).
 @lru_cache(maxsize=1024)
 def _written(moment: datetime, timezone: str, locale: str) -> tuple[str, str, str]:
-    local, cldr = moment.astimezone(ZoneInfo(timezone)), babel_locale(locale)
-    return (
-        local.isoformat(),
-        format_date(local, "full", locale=cldr),
-        format_time(local, "short", locale=cldr).replace(_NARROW_SPACE, " "),
-    )
+    local = moment.astimezone(ZoneInfo(timezone))
+    return local.isoformat(), _day(local.date(), locale), _clock(local, locale)
+
+
+# Babel's formatting is most of a moment's cost, and an order's moments (placed, fulfilled, shipped, scanned) fall on
+# a shop's few recent days and at its minutes of the day, which its other orders share: each is written once per
+# locale. Bounded: days for a few years of a few locales, every minute of a day for a few locales.
+@lru_cache(maxsize=4096)
+def _day(day: date, locale: str) -> str:
+    # The same as formatting the moment itself: Babel's `format_date` formats the date of a datetime it is given.
+    return format_date(day, "full", locale=babel_locale(locale))
+
+
+def _clock(local: datetime, locale: str) -> str:
+    """The moment's time of day in the locale's short format: written once per minute of the day and locale when the
+    format reads nothing else (see `_minute_pattern`), so every moment at that minute is written the same."""
+    if not _minute_pattern(locale):
+        return _time_of(local, locale)
+    key = (local.hour, local.minute, locale)
+    written = _MINUTES.get(key)
+    if written is None:
+        if len(_MINUTES) >= _MINUTES_KEPT:
+            _MINUTES.clear()
+        written = _MINUTES[key] = _time_of(local, locale)
+    return written
+
+
+_MINUTES: dict[tuple[int, int, str], str] = {}
+_MINUTES_KEPT = 24 * 60 * 8  # every minute of a day in a few locales
+
+
+# Pattern fields that read nothing of a time but its hour and minute (hours 1-12, 0-23, 0-11, 1-24; minutes; AM/PM).
+_HOUR_AND_MINUTE = frozenset("hHKkma")
+
+
+@lru_cache(maxsize=64)
+def _minute_pattern(locale: str) -> bool:
+    """Whether the locale's short time reads only the hour and minute ('h:mm a', 'HH:mm'); a pattern with a day
+    period ('B'), seconds or a zone is written for each moment."""
+    pattern = get_time_format("short", locale=babel_locale(locale))
+    fields = re.findall(r"%\((\w+)\)s", str(pattern.format))  # the pattern as Babel parsed it: "%(h)s:%(mm)s %(a)s"
+    return bool(fields) and all(field[0] in _HOUR_AND_MINUTE for field in fields)
+
+
+def _time_of(local: datetime, locale: str) -> str:
+    return format_time(local, "short", locale=babel_locale(locale)).replace(_NARROW_SPACE, " ")
 
 
 class Item(BaseModel):

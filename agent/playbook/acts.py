@@ -34,9 +34,9 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -275,11 +275,35 @@ def one_slip(word: str) -> set[str]:
 def misspelled_platform(word: str) -> str | None:
     """The marketplace a word is one slip from ("Wayyfair", "Lzada"), for names of one word long enough not to be
     one slip from an ordinary word."""
-    names = {n.lower(): n for n in prompts.platforms() if n.isalpha() and len(n) >= _MIN_NAME}
+    names = _long_platform_names()
     lowered = word.lower()
     if lowered in names:
         return None  # spelled right: the exact match has it
-    return next((names[e] for e in sorted(one_slip(lowered)) if e in names), None)
+    # The first of `sorted(one_slip(lowered))` that is a name, found by testing the few names against the word
+    # instead of making the word's hundreds of slips (most of a new word's reading).
+    slipped = [name for name in names if one_slip_apart(lowered, name)]
+    return names[min(slipped)] if slipped else None
+
+
+@lru_cache(maxsize=1)
+def _long_platform_names() -> dict[str, str]:
+    return {n.lower(): n for n in prompts.platforms() if n.isalpha() and len(n) >= _MIN_NAME}
+
+
+def one_slip_apart(word: str, other: str) -> bool:
+    """Whether `other` is in `one_slip(word)`, for another word: `word` with a letter dropped, two neighbours
+    swapped, a letter mistyped as one of `_LETTERS`, or one of them added."""
+    if len(other) == len(word) - 1:
+        return any(word[:i] + word[i + 1 :] == other for i in range(len(word)))
+    if len(other) == len(word) + 1:
+        return any(other[i] in _LETTERS and other[:i] + other[i + 1 :] == word for i in range(len(other)))
+    if len(other) != len(word) or other == word:
+        return False
+    differ = [i for i, (a, b) in enumerate(zip(word, other, strict=True)) if a != b]
+    if len(differ) == 1:
+        return other[differ[0]] in _LETTERS
+    i = differ[0]
+    return differ == [i, i + 1] and word[i] == other[i + 1] and word[i + 1] == other[i]
 
 
 def contrast_spans(text: str) -> list[tuple[int, int]]:
@@ -302,6 +326,8 @@ def mark_negation(text: str, contrast: bool = False) -> str:
     text = _platform_names().sub(lambda m: f"{m.group(0)} xplatformx", text.translate(APOSTROPHES))
     text = _NAME_LIKE.sub(lambda m: f"{m.group(0)} xplatformx" if misspelled_platform(m.group(0)) else m.group(0), text)
     spans = negated_spans(text) + (contrast_spans(text) if contrast else [])
+    if not spans:  # most messages: `marked` would give every word back as it is, one call a word
+        return text.lower()
 
     def marked(word: re.Match[str]) -> str:
         inside = any(start <= word.start() < end for start, end in spans)
@@ -316,17 +342,14 @@ def mark_negation(text: str, contrast: bool = False) -> str:
 # teach carries to a store whose carriers, order names, currency and postcodes the corpus never saw.
 _MONTHS = "|".join(sorted(MONTHS, key=len, reverse=True))
 _DAYS = "|".join(WEEKDAYS)
+_WEEKDAY = rf"\b(?:{_DAYS})s?\b"  # the one way of writing a date without a digit
+_CURRENCY_SIGNS = "$£€¥"
+_MONEY_SIGNED = rf"(?:[A-Z]{{0,3}}[{_CURRENCY_SIGNS}]\s?\d[\d,]*(?:\.\d+)?)"
+_MONEY_WORDED = r"\b\d[\d,]*(?:\.\d+)?\s?(?:dollars?|bucks|quid|pounds?|euros?|yen|aud|cad|usd|gbp|eur|jpy|nzd)\b"
 _PLACEHOLDERS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("xemailx", re.compile(r"[\w.%+\-']+@[\w.\-]+\.[A-Za-z]{2,}")),
     ("xlinkx", re.compile(r"\bhttps?://\S+|\bwww\.\S+", re.IGNORECASE)),
-    (
-        "xmoneyx",
-        re.compile(
-            r"(?:[A-Z]{0,3}[$£€¥]\s?\d[\d,]*(?:\.\d+)?)"
-            r"|\b\d[\d,]*(?:\.\d+)?\s?(?:dollars?|bucks|quid|pounds?|euros?|yen|aud|cad|usd|gbp|eur|jpy|nzd)\b",
-            re.IGNORECASE,
-        ),
-    ),
+    ("xmoneyx", re.compile(rf"{_MONEY_SIGNED}|{_MONEY_WORDED}", re.IGNORECASE)),
     # A tracking number: a long run of digits and capitals (a UPS "1Z..." code, a postal "LX...GB" code, 20+ digits).
     ("xtrackingx", re.compile(r"\b(?=[A-Z0-9]*\d{8})[A-Z0-9]{10,34}\b", re.IGNORECASE)),
     (
@@ -336,7 +359,7 @@ _PLACEHOLDERS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"(?:,?\s+\d{4})?\b"
             r"|\b\d{1,4}[/.\-]\d{1,2}(?:[/.\-]\d{2,4})?\b"
             r"|\b\d{1,2}(?:st|nd|rd|th)\b"
-            rf"|\b(?:{_DAYS})s?\b",
+            rf"|{_WEEKDAY}",
             re.IGNORECASE,
         ),
     ),
@@ -362,9 +385,39 @@ def _carrier_names() -> Names:
 def with_placeholders(text: str) -> str:
     """The message with what varies by store written as one token each: "order #AB-7310" -> "order xorderx"."""
     text = _carrier_names().sub(" xcarrierx ", text.translate(APOSTROPHES))
-    for token, pattern in _PLACEHOLDERS:
+    # No pass writes a digit, an "@" or a currency sign (each writes a token of letters), so what the text lacks
+    # now it lacks at every pass.
+    signed = any(sign in text for sign in _CURRENCY_SIGNS)
+    for token, pattern in _placeholder_passes(_DIGIT.search(text) is not None, "@" in text, signed):
         text = pattern.sub(f" {token} ", text)
-    return re.sub(r"[ \t]+", " ", text).strip()
+    return _BLANKS.sub(" ", text).strip()
+
+
+_DIGIT = re.compile(r"\d")
+_BLANKS = re.compile(r"[ \t]+")
+_WEEKDAYS = re.compile(_WEEKDAY, re.IGNORECASE)
+_MONEY_IN_WORDS = re.compile(_MONEY_WORDED, re.IGNORECASE)
+_NEEDS_A_DIGIT = frozenset({"xmoneyx", "xtrackingx", "xpostcodex", "xorderx", "xnumx"})
+
+
+@lru_cache(maxsize=8)
+def _placeholder_passes(digits: bool, at_sign: bool, currency: bool) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """`_PLACEHOLDERS` for a text with or without a digit, an "@" and a currency sign: a pattern none of whose
+    branches can match such a text is left out (an email needs its "@"; money, tracking numbers, postcodes, order
+    names and numbers need a digit), and one only some of whose branches can is replaced by those branches (a date
+    without a digit is a weekday's name; money without a sign is written in words), which match where the whole
+    pattern does, as the other branches fail at every position. Python's regex engine tries every branch at every
+    position, so this is most of a short message's placeholder passes."""
+    passes = []
+    for token, pattern in _PLACEHOLDERS:
+        if (token == "xemailx" and not at_sign) or (token in _NEEDS_A_DIGIT and not digits):
+            continue
+        if token == "xdatex" and not digits:
+            pattern = _WEEKDAYS
+        elif token == "xmoneyx" and not currency:
+            pattern = _MONEY_IN_WORDS
+        passes.append((token, pattern))
+    return tuple(passes)
 
 
 @lru_cache(maxsize=1)
@@ -387,13 +440,24 @@ def with_concepts(text: str) -> str:
     so a word the corpus never used still brings its family's evidence.
 
     A phrase can only match where its first word stands as a whole word, so a family none of whose first words is a
-    word of the message is skipped without running its pattern (most of the cost of this step): same result."""
-    words = set(_WORD.findall(text.lower()))
-    for token, pattern, firsts in _concepts():
-        if firsts.isdisjoint(words):
-            continue
+    word of the message is skipped without running its pattern (most of the cost of this step): same result. The
+    families a message's words begin are looked up by word (`_families_by_first_word`), and run in file order."""
+    families, by_word = _concepts(), _families_by_first_word()
+    found = {number for word in set(_WORD.findall(text.lower())) for number in by_word.get(word, ())}
+    for number in sorted(found):
+        token, pattern, _ = families[number]
         text = pattern.sub(lambda m, t=token: f"{m.group(0)} {t}", text)  # type: ignore[misc]
     return text
+
+
+@lru_cache(maxsize=1)
+def _families_by_first_word() -> dict[str, tuple[int, ...]]:
+    """Each first word of a family's phrases -> the families (places in `_concepts()`) with a phrase it begins."""
+    index: dict[str, list[int]] = {}
+    for number, (_, _, firsts) in enumerate(_concepts()):
+        for word in firsts:
+            index.setdefault(word, []).append(number)
+    return {word: tuple(numbers) for word, numbers in index.items()}
 
 
 # --- spelling: one slip of the keyboard from a word the corpus knows ----------------------------------------------
@@ -538,7 +602,8 @@ class ActModel:
         flat = [p for group in phrases for p in group]
         # The messages and their phrases in one call: each row is read on its own, so the figures are the same, and
         # the call's fixed cost (most of a short message's) is paid once.
-        every = self._rows([*texts, *flat])
+        # As Python floats at once (the same numbers): what each reading reads from them is then plain Python.
+        every = self._rows([*texts, *flat]).tolist()
         named = iter(every[len(texts) :])
         readings = []
         for text, row, group in zip(texts, every[: len(texts)], phrases, strict=True):
@@ -569,7 +634,9 @@ class ActModel:
 
 
 def _of_acts(row: Any) -> dict[Act, float]:
-    return {act: float(p) for act, p in zip(ACTS, row[: len(ACTS)], strict=True)}
+    values = row[: len(ACTS)]
+    # An array's `tolist` gives the very floats `float` would, at once; a list of floats is one already.
+    return dict(zip(ACTS, values.tolist() if hasattr(values, "tolist") else map(float, values), strict=True))
 
 
 def _stack_logistic(pipeline: Any) -> tuple[Any, Any, Any] | None:
@@ -590,41 +657,39 @@ def _stack_logistic(pipeline: Any) -> tuple[Any, Any, Any] | None:
 
 @dataclass(frozen=True)
 class _Block:
-    """One TfidfVectorizer's share of a reading, taken apart once: its analyzer, vocabulary and weighting (what
-    `_tfidf` applies), and its rows of the stacked weights."""
+    """One TfidfVectorizer's share of a reading, taken apart once: its analyzer, its vocabulary numbered as the rows
+    of the stacked weights (this block's first row onwards), and its weighting (what `_tfidf` applies).
+
+    A `char_wb` block (`by_word`: the text as its analyzer reads it, and its n-grams of one word) reads a text word
+    by word: scikit-learn's `_char_wb_ngrams` pads each whitespace-separated word with spaces and takes its n-grams
+    from that word alone, so a text's n-grams are its words' n-grams, in order. A word's known features are kept
+    (`memo`, bounded like `Speller`'s fixes): a turn's texts are a message and its pieces, and shoppers share most
+    of their words, so most words are read once a process. What a text counts is what the analyzer counts."""
 
     analyze: Callable[[str], list[str]]
-    vocabulary: dict[str, int]
-    idf: Any  # None without inverse document frequencies
-    sublinear: bool
-    l2: bool
-    weights: Any  # this block's features x acts, C order
+    vocabulary: dict[str, int]  # feature -> its row of the stacked weights
+    idf: Any  # per feature of this block; ones without inverse document frequencies (a factor of 1.0 changes nothing)
+    by_word: tuple[Callable[[str], str], Callable[[str], list[str]]] | None = None
+    memo: dict[str, list[int]] = field(default_factory=dict, compare=False, hash=False)
 
-    def add_scores(self, texts: list[str], scores: Any) -> None:
-        """Each text's row of `_tfidf(vectorizer, texts) @ self.weights`, added to its row of `scores`: the same
-        counts, weighting and row norm, each text's few features times their rows of the weights, with no sparse
-        matrix built (scipy's construction and checks cost more than the arithmetic for a message or three)."""
-        import numpy as np
+    WORDS_KEPT = 16384
 
+    def features(self, text: str) -> list[int]:
+        """The text's known features as rows of the stacked weights, each as often as the analyzer gives it."""
         known = self.vocabulary.get
-        for row, text in enumerate(texts):
-            counts: dict[int, int] = {}
-            for feature in self.analyze(text):
-                index = known(feature)
-                if index is not None:
-                    counts[index] = counts.get(index, 0) + 1
-            if not counts:
-                continue
-            indices = np.fromiter(counts, dtype=np.intp, count=len(counts))
-            values = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-            if self.sublinear:
-                np.log(values, out=values)
-                values += 1.0
-            if self.idf is not None:
-                values *= self.idf[indices]
-            if self.l2 and (squares := values @ values):  # a row of zeros stays one, as scikit-learn leaves it
-                values /= np.sqrt(squares)
-            scores[row] += values @ self.weights[indices]
+        if self.by_word is None:
+            return [index for feature in self.analyze(text) if (index := known(feature)) is not None]
+        preprocess, ngrams = self.by_word
+        found: list[int] = []
+        for word in preprocess(text).split():
+            rows = self.memo.get(word)
+            if rows is None:
+                rows = [index for feature in ngrams(word) if (index := known(feature)) is not None]
+                if len(self.memo) >= self.WORDS_KEPT:
+                    self.memo.clear()
+                self.memo[word] = rows
+            found += rows
+        return found
 
 
 @dataclass(frozen=True)
@@ -633,43 +698,81 @@ class _Blocks:
 
     union: Any
     blocks: tuple[_Block, ...]
+    weights: Any  # features x acts (every block's rows, in order), C order
+    idf: Any  # every block's, in the same order
+    sublinear: bool  # every block's sublinear_tf
+    l2: bool  # every block's norm is l2 (else none is)
 
     # Up to this many texts are read block by block; a batch (the evals' thousands) as sparse matrices, which it fills.
     FEW = 32
 
     @classmethod
     def of(cls, union: Any, weights: Any) -> _Blocks | None:
-        """None when some vectorizer is not one `_tfidf` reads its own way (then the union is read as before)."""
+        """None when some vectorizer is not one `_tfidf` reads its own way, or the vectorizers weigh counts
+        differently from one another (then the union is read as before)."""
         import numpy as np
         from sklearn.feature_extraction.text import TfidfVectorizer
 
+        vectorizers = [vectorizer for _, vectorizer in union.transformer_list]
+        if any(type(v) is not TfidfVectorizer or v.binary or v.dtype is not np.float64 for v in vectorizers):
+            return None
+        if len({(v.sublinear_tf, v.norm) for v in vectorizers}) != 1 or vectorizers[0].norm not in ("l2", None):
+            return None
         blocks, start = [], 0
-        for _, vectorizer in union.transformer_list:
-            if type(vectorizer) is not TfidfVectorizer or vectorizer.binary or vectorizer.norm not in ("l2", None):
-                return None
-            if vectorizer.dtype is not np.float64:
-                return None
-            size = len(vectorizer.vocabulary_)
-            blocks.append(
-                _Block(
-                    analyze=vectorizer.build_analyzer(),
-                    vocabulary=vectorizer.vocabulary_,
-                    idf=vectorizer.idf_ if vectorizer.use_idf else None,
-                    sublinear=vectorizer.sublinear_tf,
-                    l2=vectorizer.norm == "l2",
-                    weights=weights[start : start + size],
-                )
-            )
+        for vectorizer in vectorizers:
+            vocabulary = {feature: start + index for feature, index in vectorizer.vocabulary_.items()}
+            size = len(vocabulary)
+            by_word = None
+            if vectorizer.analyzer == "char_wb" and vectorizer.input == "content":
+                by_word = (vectorizer.build_preprocessor(), vectorizer._char_wb_ngrams)
+            idf = vectorizer.idf_ if vectorizer.use_idf else np.ones(size)
+            blocks.append(_Block(vectorizer.build_analyzer(), vocabulary, idf, by_word))
             start += size
-        return cls(union, tuple(blocks)) if start == weights.shape[0] else None
+        if start != weights.shape[0]:
+            return None
+        idf = np.concatenate([block.idf for block in blocks])
+        return cls(union, tuple(blocks), weights, idf, vectorizers[0].sublinear_tf, vectorizers[0].norm == "l2")
 
     def scores(self, texts: list[str]) -> Any:
+        """`_features_of(self.union, texts) @ self.weights` with no sparse matrix built (scipy's construction and
+        checks cost more than the arithmetic for a message or five): each text's features in each block counted
+        (a group), weighted as `_tfidf` does, times their rows of the weights and summed, then divided by the group's
+        norm, for all the texts in a few calls of numpy (each call costs more than its arithmetic on a few hundred
+        numbers). A group's figures come from its own entries alone, in the order its text gives them, so a text
+        reads the same in any batch."""
         import numpy as np
 
-        scores = np.zeros((len(texts), self.blocks[0].weights.shape[1]))
-        for block in self.blocks:
-            block.add_scores(texts, scores)
-        return scores
+        if len(texts) > self.FEW:  # bounded memory: a row's entries times every act's weight
+            return np.vstack([self.scores(texts[i : i + self.FEW]) for i in range(0, len(texts), self.FEW)])
+        features: list[int] = []
+        counts: list[int] = []
+        starts: list[int] = []  # where each group's entries start, for the groups with any
+        present: list[int] = []  # those groups, numbered `row * len(blocks) + block`
+        for row, text in enumerate(texts):
+            for number, block in enumerate(self.blocks):
+                counted = Counter(block.features(text))
+                if counted:
+                    starts.append(len(features))
+                    present.append(row * len(self.blocks) + number)
+                    features += counted
+                    counts += counted.values()
+        groups = np.zeros((len(texts) * len(self.blocks), self.weights.shape[1]))
+        if features:
+            indices = np.fromiter(features, dtype=np.intp, count=len(features))
+            values = np.fromiter(counts, dtype=np.float64, count=len(counts))
+            if self.sublinear:
+                np.log(values, out=values)
+                values += 1.0
+            values *= np.take(self.idf, indices)
+            weighted = np.take(self.weights, indices, axis=0)
+            weighted *= values[:, None]
+            # `reduceat` adds each group's rows in turn, whatever else the batch holds.
+            sums = np.add.reduceat(weighted, starts, axis=0)
+            if self.l2:  # a group's values are all above zero, so is its norm
+                sums /= np.sqrt(np.add.reduceat(values * values, starts))[:, None]
+            groups[present] = sums
+        # Each text's blocks added in order, as scikit-learn's product over the stacked blocks does.
+        return groups.reshape(len(texts), len(self.blocks), -1).sum(axis=1)
 
 
 def _features_of(union: Any, texts: list[str]) -> Any:
@@ -805,7 +908,8 @@ def decide(
     message reads as making more than one request), an act beside the top one is read from `second` when that is
     lower than its own threshold."""
     thresholds = thresholds or {}
-    ranked = sorted(ACTS, key=lambda a: (-probs[a], ACTS.index(a)))
+    # Most likely first, ties in ACTS's order (a stable sort keeps it, reversed or not).
+    ranked = sorted(ACTS, key=probs.__getitem__, reverse=True)
     chosen: list[Act] = [ranked[0]]
     for act in ranked[1:MAX_ACTS]:
         threshold = thresholds.get(act, THRESHOLD)

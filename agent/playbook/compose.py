@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 
 from babel import Locale
 from babel.dates import format_datetime, format_skeleton, match_skeleton
@@ -85,6 +85,17 @@ def indefinite_article(name: str) -> str:
     if initials:
         return "an" if name[0] in _VOWEL_SOUND_LETTERS else "a"
     return "an" if name[0].lower() in "aeiou" else "a"
+
+
+# The same days come up in answer after answer (every order shipped or due that day): each is written once.
+@lru_cache(maxsize=4096)
+def _date_said(iso: str, written: str, this_year: int, locale: str) -> str:
+    """A day as an answer says it: without the year when it is this year ("Tuesday, February 24"), else as the tool
+    wrote it (`written`)."""
+    local = datetime.fromisoformat(iso)
+    if local.year != this_year:
+        return written
+    return format_datetime(local, _weekday_month_day(locale), locale=babel_locale(locale))
 
 
 def one_full_stop(text: str) -> str:
@@ -170,11 +181,7 @@ class Composer:
 
     # --- small formatting helpers -----------------------------------------------------------------------------
     def date(self, moment: When) -> str:
-        # Drop the year when it is this year: "Tuesday, February 24".
-        local = datetime.fromisoformat(moment.iso)
-        if local.year != self.today.year:
-            return moment.date
-        return format_datetime(local, _weekday_month_day(self.locale), locale=babel_locale(self.locale))
+        return _date_said(moment.iso, moment.date, self.today.year, self.locale)
 
     def short_date(self, moment: When) -> str:
         # "February 26" without the weekday or year, for update lines inside a list.

@@ -308,6 +308,11 @@ def _details(text: str, state: State) -> Details:
     return details
 
 
+def _gives_details(text: str, state: State) -> bool:
+    details = _details(text, state)
+    return bool(details.order_number or details.email or details.postal_code)
+
+
 def _number_not_postcode(code: str | None, state: State) -> bool:
     """Whether a plain number read as the postcode is the order's number: Lumen knows no order number yet and asked
     for the email first (no number is one), and it fits no postal code of the shop's country (its country known). With
@@ -559,10 +564,9 @@ class Playbook:
             step = replace(step, text=one_full_stop(step.text))  # pieces joined may end on an abbreviation
         previous = turns[-2].reply if len(turns) > 1 else None
         repeated = isinstance(step, ReplyStep) and previous is not None and step.text.strip() == previous.strip()
-        details = _details(current.user, state)
-        # A new email or number that fails the same way deserves the same answer; a question asked again doesn't.
-        new_details = bool(details.order_number or details.email or details.postal_code)
-        if isinstance(step, ReplyStep) and repeated and not new_details:
+        # A new email or number that fails the same way deserves the same answer; a question asked again doesn't
+        # (the details read only for a reply said before).
+        if isinstance(step, ReplyStep) and repeated and not _gives_details(current.user, state):
             return self._not_again(state, step, self._latest_again(state, turns))
         return step
 
@@ -839,17 +843,22 @@ class Playbook:
         # A soft offer ("if it hasn't reached you, let me know") is no question: only a sure yes takes it up, or a yes
         # that says what the team should do ("yes please, I'd like a replacement").
         wants = intent.request or intent.item_problem
+        # A yes takes up nothing but an open offer (`accepting` below): with none open, the message is not read for one.
+        offer_open = state.awaiting == "escalation_offer"
         yes = intent.accept and (state.offer_asked or "accept" in intent.sure or wants is not None)
         # "Yes please get me the tracking number": a sure yes opening the message, though the rest reads otherwise,
         # takes an offer asked as a question, or any offer when a request follows it.
         # A yes that goes on to ask for the team ("yeah have someone look into it") takes a soft offer too; a yes
         # that goes on to say something else ("yes it arrived, thanks") does not.
         # The whole message may read as an "ok" ("alright sure, get a person onto it"): its opening yes says more.
-        yes = yes or (intent.acts <= _ONLY_YES | {"acknowledge"} and _yes_then_ask(turn.user))
+        yes = yes or (offer_open and intent.acts <= _ONLY_YES | {"acknowledge"} and _yes_then_ask(turn.user))
         # "I gave the wrong flat number. Yes, get someone to sort it": the request, then a sentence of yes and a person.
-        yes = yes or (not intent.decline and any(_yes_then_ask(s) for s in _SENTENCE.split(turn.user)[1:]))
+        yes = yes or (
+            offer_open and not intent.decline and any(_yes_then_ask(s) for s in _SENTENCE.split(turn.user)[1:])
+        )
         opens_yes = (
-            (state.offer_asked or wants is not None)
+            offer_open
+            and (state.offer_asked or wants is not None)
             and not intent.decline  # "ah sure leave it, I'll wait": the whole message says no
             and _opens_with_yes(turn.user)
         )
@@ -1020,7 +1029,8 @@ class Playbook:
         step = self._unproved(state, result) or self._no_single_order(state, result)
         if step is not None:
             return step
-        listed = [FindOrderResult.model_validate(c.result) for c in turn.calls if c.name == "find_order" and c.result]
+        # Read before validating, as `_customer_list` does: most turns' lookups are one order's.
+        listed = [FindOrderResult.model_validate(c.result) for c in turn.calls if _lists_orders(c)]
         several = next((r for r in listed if r.status == "customer_orders" and len(r.orders) > 1), None)
         if several is not None:
             # Picked from the customer's orders by what they named: the others may still be asked about.
@@ -1668,6 +1678,12 @@ def _every_order_asked(state: State, turn: Turn) -> tuple[str, ...]:
         return tuple(o.order_number for o in listed.orders)
     chosen = state.awaiting == "which_order" and len(state.choices) > 1
     return tuple(c[0] for c in state.choices) if chosen else ()
+
+
+def _lists_orders(call: Call) -> bool:
+    """Whether a call is a find_order whose result lists a customer's orders (its status read before validating)."""
+    found = call.result if call.name == "find_order" and isinstance(call.result, dict) else {}
+    return found.get("status") == "customer_orders"
 
 
 def _customer_list(turn: Turn) -> list[OrderOverview] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import lru_cache
 
 from agent import prompts
 from agent.playbook.acts import Act, read_acts
@@ -63,6 +64,7 @@ _EVERY_ORDER = re.compile(
 _ALL_ALONE = re.compile(rf"^\W*(?:{_ALL})(?:\s+(?:them|of them|please|pls|plz|thanks))*\W*$", re.IGNORECASE)
 
 
+@lru_cache(maxsize=4096)  # asked on every model request of a turn, of the same message
 def all_orders_asked(text: str, *, alone: bool = True) -> bool:
     """Whether a message asks about every one of the shopper's orders at once ("status of both my orders pls", "where
     are all my orders at"), not one of them; with `alone`, the word of all by itself too ("both please", answering a

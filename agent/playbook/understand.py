@@ -1417,6 +1417,8 @@ def _said_as_digits(words: list[str]) -> str | None:
     return said if len(said) >= 3 and plain >= 2 else None
 
 
+# Every model request splits the whole conversation into turns again (as for `spoken_emails_typed`).
+@lru_cache(maxsize=4096)
 def spoken_numbers_typed(text: str) -> str:
     """The message with each number said in words as it is read out written in digits ("order number seven two oh
     nine" -> "order number 7209", "tres ocho cero cinco" -> "3805"), so every reader takes it as the number it is, as
@@ -1850,8 +1852,9 @@ def names_no_other_shop(text: str, own: Sequence[str] = ()) -> bool:
     return _FOREIGN_SHOP.search(_without_emails(text)) is not None and foreign_shop(text, own) is None
 
 
+@lru_cache(maxsize=4096)  # asked on every model request of a turn, of the same message
 def shop_of_foreign_number(
-    text: str, order_number: str | None, name_format: NameFormat | None, own: Sequence[str]
+    text: str, order_number: str | None, name_format: NameFormat | None, own: tuple[str, ...]
 ) -> str | None:
     """The shop a message names as where the order was placed ("ordered on Kestrelmall, order KM88231045"), when the
     order number beside it is not written the way this shop writes its order names (other letters round it, or two
@@ -2161,6 +2164,8 @@ def _address_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
             re.compile(_phrase_pattern(words["right"]), re.IGNORECASE))  # fmt: skip
 
 
+# Many readers of a message read it outside its negations: blanked once.
+@lru_cache(maxsize=4096)
 def _outside_negation(text: str) -> str:
     """The message with every span under a negation blanked out ("I don't [want to change it]")."""
     text = text.translate(APOSTROPHES)
@@ -2169,11 +2174,20 @@ def _outside_negation(text: str) -> str:
     return text
 
 
-@lru_cache(maxsize=4096)  # asked on every model request of a turn, of the same message
 def address_change_asked(text: str, probability: float) -> bool:
     """Whether a message the reader hears as a change of address (with this `probability`) asks for one: with words
     that ask for a change outside a negation ("can it go to my work instead", "I put the wrong postcode"), or, heard
     surely, unless it says the address is right ("evri says address not found, my address is fine!")."""
+    asks, said_right = _address_words(text)
+    return asks or (probability >= SURE and not said_right)
+
+
+# Asked on every model request of a turn, of the same message, with the whole reading's probability and without one:
+# the words are read once.
+@lru_cache(maxsize=4096)
+def _address_words(text: str) -> tuple[bool, bool]:
+    """Whether a message asks for a change of address in words, and whether it says the address is right (or asks
+    for another shipping service, whose words ask for no other address: then only the words ask)."""
     asks, right = _address_patterns()
     plain = _outside_negation(_without_emails(text))
     shipping = shipping_change_spans(plain)
@@ -2182,11 +2196,8 @@ def address_change_asked(text: str, probability: float) -> bool:
         # change of address is asked only by words outside them ("ship it express, and change the address").
         for start, end in shipping:
             plain = plain[:start] + " " * (end - start) + plain[end:]
-        return bool(asks.search(right.sub(" ", plain)))
-    said_right = bool(right.search(plain))
-    if asks.search(right.sub(" ", plain)):
-        return True
-    return probability >= SURE and not said_right
+        return bool(asks.search(right.sub(" ", plain))), True
+    return bool(asks.search(right.sub(" ", plain))), bool(right.search(plain))
 
 
 @lru_cache(maxsize=1)
@@ -2271,6 +2282,7 @@ def _unseen_patterns() -> dict[str, re.Pattern[str]]:
     }
 
 
+@lru_cache(maxsize=4096)  # asked of a message by the answer and by the readers of what else it asks
 def unseen_asked(text: str) -> tuple[str, ...]:
     """What a message asks that the order data never holds (`prompts/reading.toml` [unseen]): "is it stuck in
     customs, do I need to pay anything?" -> ("customs",); "what time will the courier come?" -> ("time_of_day",).
@@ -2361,6 +2373,7 @@ _IDENTITY = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)  # asked on every model request of a turn, of the same message
 def identity_asked(text: str) -> bool:
     """Whether a message asks what the assistant is ("are u a real person", "am I talking to a bot?", "is this an AI
     or a human"), outside a negation."""
