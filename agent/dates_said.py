@@ -393,13 +393,25 @@ def holidays_named(text: str, today: date | None) -> list[tuple[tuple[int, int],
     next fall on (every country's rule: a reply's country is not known; none without today)."""
     found = []
     for match in _holiday_as_day().finditer(text.replace("’", "'")):
-        name = match.group(1).lower()
+        name = _holiday_name(match.group(1))
         days = frozenset() if today is None else _holiday_days(name, today)
         found.append((match.span(1), name, days))
     return found
 
 
+def _holiday_name(said: str) -> str:
+    """The name as the words file writes it, of a name the case-blind pattern found: `str.lower` keeps a letter the
+    pattern folds ("chriſtmas", with a long s), and a name so written is no key of the file."""
+    names = [n for h in _words()["holidays"].values() for n in h["names"]]
+    lowered = said.lower()
+    if lowered in names:
+        return lowered
+    return next((n for n in names if re.fullmatch(re.escape(n), said, re.IGNORECASE)), lowered)
+
+
 def _holiday_days(name: str, today: date) -> frozenset[date]:
-    holiday = next(h for h in _words()["holidays"].values() if name in h["names"])
+    holiday = next((h for h in _words()["holidays"].values() if name in h["names"]), None)
+    if holiday is None:
+        return frozenset()
     territories = list(holiday.get("rule", {})) or [""]
     return frozenset(d for t in territories if (d := _holiday(name, today, t)) is not None)

@@ -283,10 +283,20 @@ def test_a_reply_naming_a_holiday_is_looked_at() -> None:
         for written in (name, name.upper(), name.title(), name.replace("'", "’"), name.replace("s", "ſ"))
     ]
     replies += [check.reply for check in _checks()]
-    # (Without today: with it, `holidays_named` finds no days for a name written with a long s, and raises.)
-    named = [reply for reply in replies if holidays_named(reply, None)]
+    named = [reply for reply in replies if holidays_named(reply, date(2026, 12, 7))]
     assert len(named) >= 500
     assert all(new._may_name_a_holiday(reply) for reply in named)
+
+
+def test_a_holiday_written_with_letters_the_pattern_folds_falls_on_its_days() -> None:
+    """The case-blind pattern finds "chriſtmas" (a long s) and "CHRISTMAS" alike: both are Christmas, with its
+    day, so the guard weighs a promise made by either (the long s used to raise)."""
+    today = date(2026, 12, 7)
+    plain = holidays_named("It will arrive by Christmas.", today)
+    for written in ("chriſtmas", "CHRISTMAS", "Chriſtmas"):
+        found = holidays_named(f"It will arrive by {written}.", today)
+        assert [(name, days) for _, name, days in found] == [(name, days) for _, name, days in plain]
+    assert plain and plain[0][2] == {date(2026, 12, 25)}
 
 
 def test_currency_codes_are_three_capitals() -> None:
