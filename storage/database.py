@@ -238,6 +238,10 @@ class _InlineSQLite:
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._conn: sqlite3.Connection | None = connection
+        # Whether the file is in WAL mode (`Engine._sqlite_connect` asks), and whether busy_timeout is 0 now (see
+        # `no_busy_wait`).
+        self.wal = False
+        self._busy_off = False
 
     @property
     def _connection(self) -> sqlite3.Connection | None:  # what SQLAlchemy's dialect checks before commit/rollback
@@ -287,13 +291,36 @@ class _InlineSQLite:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
         delay = SQLITE_POLL_FIRST_S
-        raw.execute("PRAGMA busy_timeout=0")
+        self.no_busy_wait()
         try:
             while not _try_begin(raw, locked_ok=loop.time() < deadline):
                 await_(asyncio.sleep(delay))
                 delay = min(delay * 2, SQLITE_POLL_MAX_S)
         finally:
-            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            self.began()
+
+    def no_busy_wait(self) -> None:
+        """busy_timeout=0 before BEGIN IMMEDIATE: a writer that finds the file locked waits on the loop instead."""
+        if not self._busy_off:
+            self.raw.execute("PRAGMA busy_timeout=0")
+            self._busy_off = True
+
+    def busy_wait(self) -> None:
+        """busy_timeout=SQLITE_BUSY_TIMEOUT_MS again, for whatever is not a writer's BEGIN IMMEDIATE."""
+        if self._busy_off:
+            self.raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            self._busy_off = False
+
+    def began(self) -> None:
+        """After BEGIN IMMEDIATE (taken or not). In WAL mode busy_timeout stays 0 on the writer: SQLite consults its
+        busy handler only as a transaction begins (a read snapshot, or the write lock; BEGIN IMMEDIATE takes both),
+        never for the statements and the COMMIT of a write transaction it began, which in WAL mode wait for no reader;
+        so setting it back after each BEGIN (and to 0 before the next) changed nothing but cost two statements a
+        transaction. A connection given to anyone else gets it back as the pool hands it out (`_sqlite_checkout`).
+        Without WAL (an in-memory database, or a file system that refused it) a COMMIT waits for readers in the
+        busy handler: set back at once, as always."""
+        if not self.wal:
+            self.busy_wait()
 
 
 def _try_begin(raw: sqlite3.Connection, *, locked_ok: bool) -> bool:
@@ -305,6 +332,15 @@ def _try_begin(raw: sqlite3.Connection, *, locked_ok: bool) -> bool:
             raise
         return False
     return True
+
+
+def _sqlite_checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Every connection the pool hands out waits SQLITE_BUSY_TIMEOUT_MS in SQLite's busy handler, as connected: a
+    writer's busy_timeout=0 (see `_InlineSQLite.began`) never reaches a reader. A no-op unless the connection was a
+    writer's (a held writer given back, at shutdown)."""
+    driver = record.driver_connection
+    if isinstance(driver, _InlineSQLite):
+        driver.busy_wait()
 
 
 def _checkpoint(path: str) -> None:
@@ -520,20 +556,21 @@ def _wrapped(sql: str, exc: sqlite3.Error) -> BaseException:
     return sa.exc.DBAPIError.instance(sql, None, exc, sqlite3.Error, hide_parameters=True)
 
 
-async def _begin_writing(raw: sqlite3.Connection) -> None:
+async def _begin_writing(inline: _InlineSQLite) -> None:
     """BEGIN IMMEDIATE as `_InlineSQLite.begin_immediate` takes it, waiting on the loop while another process writes,
     for as long as `Engine.begin` would (SQLITE_BEGIN_TRIES busy timeouts)."""
+    raw = inline.raw
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000 * SQLITE_BEGIN_TRIES
     delay = SQLITE_POLL_FIRST_S
     try:
-        raw.execute("PRAGMA busy_timeout=0")
+        inline.no_busy_wait()
         try:
             while not _try_begin(raw, locked_ok=loop.time() < deadline):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, SQLITE_POLL_MAX_S)
         finally:
-            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            inline.began()
     except sqlite3.Error as exc:
         raise _wrapped("BEGIN IMMEDIATE", exc) from exc
 
@@ -547,10 +584,15 @@ def _commit(raw: sqlite3.Connection) -> None:
 
 def _driver(conn: AsyncConnection) -> sqlite3.Connection:
     """The sqlite3 connection under a checked-out SQLAlchemy connection (no await: it is checked out already)."""
+    return _inline(conn).raw
+
+
+def _inline(conn: AsyncConnection) -> _InlineSQLite:
+    """The inline driver connection under a checked-out SQLAlchemy connection."""
     driver = conn.sync_connection.connection.driver_connection if conn.sync_connection else None
     if not isinstance(driver, _InlineSQLite):  # pragma: no cover - Lumen's SQLite connections are all inline
         raise TypeError(f"not an inline SQLite connection: {driver!r}")
-    return driver.raw
+    return driver
 
 
 class Engine:
@@ -590,6 +632,7 @@ class Engine:
         if self._sqlite:
             event.listen(self.engine.sync_engine, "connect", self._sqlite_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+            event.listen(self.engine.sync_engine, "checkout", _sqlite_checkout)
         # SQLite has one writer at a time per file. Writers of one process queue here, in order, rather than in
         # SQLite's busy handler, which polls and can starve a connection past busy_timeout under load. A single
         # shared in-memory connection has one transaction state, so there readers queue here too.
@@ -623,11 +666,15 @@ class Engine:
             self._sqlite_path = str(args[0])
         return _InlineSQLite(connection)
 
-    def _sqlite_connect(self, dbapi_connection: Any, _record: Any) -> None:
+    def _sqlite_connect(self, dbapi_connection: Any, record: Any) -> None:
         cursor = dbapi_connection.cursor()
         try:
             if not self._memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
+                mode = cursor.fetchone()
+                driver = record.driver_connection
+                if isinstance(driver, _InlineSQLite):  # (the mode SQLite took: a file system may refuse WAL)
+                    driver.wal = mode is not None and str(mode[0]).lower() == "wal"
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.execute("PRAGMA wal_autocheckpoint=0")  # `_after_write` checkpoints, off the event loop
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -805,8 +852,9 @@ class Engine:
                 yield _AlchemyStatements(conn)
             return
         async with self._write_lock:
-            async with self._sqlite_connection() as (raw, conn):
-                await _begin_writing(raw)
+            async with self._sqlite_connection() as (inline, conn):
+                raw = inline.raw
+                await _begin_writing(inline)
                 try:
                     yield _SQLiteStatements(raw, conn)
                     _commit(raw)
@@ -816,16 +864,16 @@ class Engine:
             self._after_write()
 
     @asynccontextmanager
-    async def _sqlite_connection(self) -> AsyncIterator[tuple[sqlite3.Connection, AsyncConnection]]:
-        """The sqlite3 connection writers use, with SQLAlchemy's over it: the held writer (a file), or the one
-        in-memory connection."""
+    async def _sqlite_connection(self) -> AsyncIterator[tuple[_InlineSQLite, AsyncConnection]]:
+        """The sqlite3 connection writers use (inline), with SQLAlchemy's over it: the held writer (a file), or the
+        one in-memory connection."""
         if not self._holds_writer:
             async with self.engine.connect() as conn:
-                yield _driver(conn), conn
+                yield _inline(conn), conn
             return
         conn = await self._held_writer()
         try:
-            yield _driver(conn), conn
+            yield _inline(conn), conn
         except sqlite3.Error:  # the connection itself failed (a rollback that could not be made): take another
             await conn.invalidate()
             raise

@@ -170,6 +170,7 @@ async def test_file_database_survives_a_restart(tmp_path: Path, clock: Clock) ->
     async with Database(url, clock=clock) as first:
         async with first.begin() as conn:
             assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
+        async with first.read() as conn:
             assert (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar() == 5000
         await first.save_conversation(
             "c1", messages_json=_messages(2), state_json='{"k": 1}', verified_lookups=1, escalated=False, model="m"
@@ -191,6 +192,7 @@ async def test_a_sqlite_writer_waits_for_another_workers_write_without_stopping_
     loop) must wait on the loop, or the other worker could never commit and the wait would end in "locked"."""
     url = f"sqlite:///{tmp_path / 'lumen.db'}"
     async with Database(url) as first, Database(url) as second:
+        await second.put_setting("c", 3)  # `second`'s writer has begun before (its busy_timeout stays 0 in WAL mode)
         async with first.begin() as conn:
             await conn.execute(sa.insert(settings).values(key="a", value_json="1", updated_at=T0))
             waiting = asyncio.create_task(second.put_setting("b", 2))
@@ -199,6 +201,34 @@ async def test_a_sqlite_writer_waits_for_another_workers_write_without_stopping_
             assert not waiting.done()
         await waiting
         assert (await second.get_setting("a"), await first.get_setting("b")) == (1, 2)
+
+
+async def test_sqlite_waits_in_its_busy_handler_everywhere_but_a_writers_begin(tmp_path: Path) -> None:
+    """A writer's BEGIN IMMEDIATE waits on the loop (busy_timeout 0); in WAL mode its statements and COMMIT never ask
+    the busy handler, so the writer keeps 0 between transactions, while every other connection waits as connected:
+    readers, and a writer's connection once the pool hands it to anyone else. Without WAL (in memory) a COMMIT waits
+    for readers in the busy handler, so there the timeout is back as soon as the transaction has begun."""
+
+    async def busy_timeout(conn: Any) -> int:
+        return int((await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar())
+
+    async with Database(f"sqlite:///{tmp_path / 'lumen.db'}") as db:
+        for i in range(2):
+            await db.put_setting(f"k{i}", i)
+            async with db.begin() as conn:
+                assert await busy_timeout(conn) == 0
+            async with db.read() as conn:
+                assert await busy_timeout(conn) == 5000
+        await db._drop_writer()  # the writer's connection back in the pool: the next connection handed out
+        async with db._reader.connect() as conn:
+            assert await busy_timeout(conn) == 5000
+        await db.put_setting("k2", 2)  # a writer again
+        async with db.begin() as conn:
+            assert await busy_timeout(conn) == 0
+    async with Database("sqlite://") as memory:
+        await memory.put_setting("k", 1)
+        async with memory.begin() as conn:
+            assert await busy_timeout(conn) == 5000
 
 
 async def test_sqlite_checkpoints_run_in_a_thread_every_so_many_writes(
