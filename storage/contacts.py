@@ -8,6 +8,7 @@ so forgetting ann@example.com leaves joann@example.com alone.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Literal
 
 import sqlalchemy as sa
@@ -19,6 +20,9 @@ ContactKind = Literal["email", "customer", "order"]
 Contact = tuple[ContactKind, str]
 INDEXED: tuple[str, str] = ("indexed", "")  # marks a conversation whose contacts are recorded
 MAX_CONTACT_CHARS = 320  # longer than any email (254) or GID; anything longer is not a key worth keeping
+# A turn's contacts (a handful) go in one multi-row INSERT, of at most this many rows (one statement built per row
+# count, so a few at most): one statement, not one per row.
+CONTACTS_PER_INSERT = 8
 
 
 def _matching(keys: Iterable[Contact]) -> sa.ColumnElement[bool]:
@@ -37,17 +41,26 @@ class ContactStore(Engine):
 
     async def _remember_contacts(self, tx: Statements, conversation_id: str, contacts: Iterable[Contact]) -> None:
         """`remember_contacts` inside the caller's transaction."""
-        rows = [
-            {"conversation_id": conversation_id, "kind": kind, "value": value}
-            for kind, value in {INDEXED, *contacts}
-            if len(value) <= MAX_CONTACT_CHARS
-        ]
-        # One statement built once, run for every row (executemany): a VALUES list built anew each turn was compiled
-        # anew each turn, which cost more than the rest of the save.
-        await tx.run_many(self.prepared("remember_contacts", self._build_remember), rows)
+        rows = [(kind, value) for kind, value in {INDEXED, *contacts} if len(value) <= MAX_CONTACT_CHARS]
+        # Statements built once per row count (a VALUES list built anew each turn was compiled anew each turn, which
+        # cost more than the rest of the save). Each row is inserted or, already recorded, skipped on its own, as
+        # single-row INSERTs would (the rows are distinct: a set).
+        for start in range(0, len(rows), CONTACTS_PER_INSERT):
+            chunk = rows[start : start + CONTACTS_PER_INSERT]
+            params = {"p_conversation": conversation_id}
+            for i, (kind, value) in enumerate(chunk):
+                params[f"p_kind{i}"], params[f"p_value{i}"] = kind, value
+            n = len(chunk)
+            await tx.run(self.prepared(f"remember_contacts:{n}", partial(self._build_remember, n)), params)
 
-    def _build_remember(self) -> sa.Insert:
-        return self.insert(conversation_contacts).on_conflict_do_nothing()
+    def _build_remember(self, n: int) -> sa.Insert:
+        """INSERT ... VALUES of `n` rows of one conversation, each skipped if recorded already."""
+        conversation: sa.BindParameter[str] = sa.bindparam("p_conversation")
+        rows = [
+            {"conversation_id": conversation, "kind": sa.bindparam(f"p_kind{i}"), "value": sa.bindparam(f"p_value{i}")}
+            for i in range(n)
+        ]
+        return self.insert(conversation_contacts).values(rows).on_conflict_do_nothing()
 
     async def contacts_of(self, conversation_id: str) -> set[Contact]:
         c = conversation_contacts.c

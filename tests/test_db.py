@@ -13,6 +13,7 @@ import sqlalchemy as sa
 import storage.database
 from storage import Database, EscalationRequest, normalize_database_url
 from storage.attempts import Allowance
+from storage.contacts import MAX_CONTACT_CHARS, Contact
 from storage.schema import escalations, settings
 from tests.fixtures import T0, Clock
 
@@ -394,6 +395,23 @@ async def _ids(db: Database) -> tuple[set[str], set[str]]:
     async with db.begin() as conn:
         escalation_ids = set((await conn.execute(sa.select(escalations.c.id))).scalars())
     return {c.id for c in await db.list_conversations()}, escalation_ids
+
+
+async def test_contacts_are_recorded_once_each_however_many_a_turn_has(db: Database) -> None:
+    """A turn's contacts go in multi-row INSERTs (at most CONTACTS_PER_INSERT rows each): every one is recorded once,
+    those recorded before are skipped, over-long ones are not kept, and other conversations' stay their own."""
+    recorded: set[Contact] = set()
+    for count in (0, 1, 7, 8, 9, 20, 3):
+        turn: list[Contact] = [("email", f"shopper{i}@example.com") for i in range(count)]
+        turn += [("order", f"gid://shopify/Order/{i}") for i in range(count // 2)]
+        turn.append(("customer", "x" * (MAX_CONTACT_CHARS + 1)))
+        await db.remember_contacts("c-many", turn)
+        recorded |= set(turn[:-1])
+        assert await db.contacts_of("c-many") == recorded
+    await db.remember_contacts("c-one", [("email", "shopper1@example.com")])
+    assert await db.contacts_of("c-one") == {("email", "shopper1@example.com")}
+    assert await db.contacts_of("c-many") == recorded
+    assert set(await db.conversations_about([("email", "shopper1@example.com")])) == {"c-many", "c-one"}
 
 
 async def test_redact_deletes_by_exact_keys_and_the_escalations_of_those_conversations(db: Database) -> None:
