@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -93,10 +93,43 @@ class AttemptStore(Engine):
         await self._prune(now)
         async with self.writing() as tx:
             await self._lock(tx, [key for allowances in decisions for key in allowances])
+            if _disjoint(decisions):
+                return await self._decide_together(tx, decisions, now, spent=spent)
             for allowances in decisions:
                 answers.append(await self._decide(tx, allowances, now, spent=spent))
                 if not answers[-1]:
                     break
+        return answers
+
+    async def _decide_together(
+        self, tx: Statements, decisions: Sequence[Mapping[str, Allowance]], now: datetime, *, spent: bool
+    ) -> list[bool]:
+        """`_decide` for each decision in turn, in one statement (one round trip, not one a decision), when no key is
+        in two decisions (a lookup's guess keys and its order's wrong-proofs key): the same answers and rows.
+
+        A decision is answered yes when none of its keys, nor of the decisions before it, is used up: in turn, a
+        decision runs only after those before it said yes, and (keys apart) what they inserted cannot fill its keys.
+        One statement reads the rows as they were before it, as the decisions before it read them. Spent, it inserts
+        the rows of the decisions answered yes (the keys it returns tell which); not spent, it only reads.
+        """
+        asked = [allowances for allowances in decisions if allowances]
+        shape = tuple(len(allowances) for allowances in asked)
+        params: dict[str, Any] = {"now": now}
+        for j, allowances in enumerate(asked):
+            params |= _params(allowances, now, prefix=f"d{j}_")
+        if spent:
+            prepared = self.prepared(f"attempts_reserve_each:{shape}", partial(_reserve_each_statement, shape))
+            inserted = {row[1] for row in (await tx.run(prepared, params)).rows}
+            said = [next(iter(allowances)) in inserted for allowances in asked]
+        else:
+            prepared = self.prepared(f"attempts_used_up_each:{shape}", partial(_used_up_each_statement, shape))
+            said = [not used for used in (await tx.run(prepared, params)).rows[0]]
+        answers: list[bool] = []
+        told = iter(said)
+        for allowances in decisions:
+            answers.append(next(told) if allowances else True)
+            if not answers[-1]:
+                break
         return answers
 
     async def _decide(self, tx: Statements, allowances: Mapping[str, Allowance], now: datetime, *, spent: bool) -> bool:
@@ -186,6 +219,32 @@ def _reserve_statement(n: int) -> sa.Insert:
     return sa.insert(attempts).from_select(["key", "at"], rows).returning(attempts.c.id)
 
 
+def _disjoint(decisions: Sequence[Mapping[str, Allowance]]) -> bool:
+    """Whether no key is in two of the decisions (then `_decide_together` decides them in one statement)."""
+    return sum(map(len, decisions)) == len({key for allowances in decisions for key in allowances})
+
+
+@lru_cache(maxsize=16)
+def _reserve_each_statement(shape: tuple[int, ...]) -> sa.Insert:
+    """`_reserve_statement` for decisions of `shape` keys each, in turn: a decision's rows are inserted only if no key
+    of it or of the decisions before it is used up (the parameters of `_params` with prefixes d0_, d1_, ...)."""
+    rows = []
+    for j, n in enumerate(shape):
+        wanted = sa.union_all(
+            *[sa.select(sa.bindparam(f"d{j}_k{i}", type_=sa.Text).label("key")) for i in range(n)]
+        ).subquery(f"wanted{j}")
+        room = [~sa.exists(_used_up_statement(m, f"d{h}_")) for h, m in enumerate(shape[: j + 1])]
+        rows.append(sa.select(wanted.c.key, sa.bindparam("now", type_=UTCDateTime).label("at")).where(*room))
+    chosen = sa.union_all(*rows) if len(rows) > 1 else rows[0]
+    return sa.insert(attempts).from_select(["key", "at"], chosen).returning(attempts.c.id, attempts.c.key)
+
+
+@lru_cache(maxsize=16)
+def _used_up_each_statement(shape: tuple[int, ...]) -> sa.Select[Any]:
+    """For decisions of `shape` keys each: whether any key of each is used up, one column a decision."""
+    return sa.select(*[sa.exists(_used_up_statement(n, f"d{j}_")).label(f"used{j}") for j, n in enumerate(shape)])
+
+
 def _exists_builder(n: int) -> Callable[[], sa.Select[tuple[bool]]]:
     """Whether any of `n` keys has its limit of attempts in its window (the parameters of `_params`)."""
     return lambda: sa.select(sa.exists(_used_up_statement(n)))
@@ -207,26 +266,30 @@ def _used_up(allowances: Mapping[str, Allowance], now: datetime) -> tuple[sa.Sel
 
 
 @lru_cache(maxsize=16)
-def _used_up_statement(n: int) -> sa.Select[tuple[str]]:
+def _used_up_statement(n: int, prefix: str = "") -> sa.Select[tuple[str]]:
     key, at = attempts.c.key, attempts.c.at
-    in_window = sa.or_(*[sa.and_(key == sa.bindparam(f"k{i}"), at >= sa.bindparam(f"since{i}")) for i in range(n)])
-    limit = sa.case(*[(key == sa.bindparam(f"k{i}"), sa.bindparam(f"limit{i}", type_=sa.Integer)) for i in range(n)])
+    in_window = sa.or_(
+        *[sa.and_(key == sa.bindparam(f"{prefix}k{i}"), at >= sa.bindparam(f"{prefix}since{i}")) for i in range(n)]
+    )
+    limit = sa.case(
+        *[(key == sa.bindparam(f"{prefix}k{i}"), sa.bindparam(f"{prefix}limit{i}", type_=sa.Integer)) for i in range(n)]
+    )
     return sa.select(key).where(in_window).group_by(key).having(sa.func.count() >= limit)
 
 
-def _params(allowances: Mapping[str, Allowance], now: datetime) -> dict[str, Any]:
+def _params(allowances: Mapping[str, Allowance], now: datetime, prefix: str = "") -> dict[str, Any]:
     """The bind parameters of `_reserve` and `_used_up`: the keys in order, each with its window's start and limit."""
     params: dict[str, Any] = {"now": now}
-    for (k, since, limit), key in zip(_param_names(len(allowances)), sorted(allowances), strict=True):
+    for (k, since, limit), key in zip(_param_names(len(allowances), prefix), sorted(allowances), strict=True):
         allowance = allowances[key]
         params[k], params[since], params[limit] = key, now - allowance.window, allowance.limit
     return params
 
 
 @lru_cache(maxsize=16)
-def _param_names(n: int) -> tuple[tuple[str, str, str], ...]:
+def _param_names(n: int, prefix: str = "") -> tuple[tuple[str, str, str], ...]:
     """The names of `_params` for `n` keys, written once (a turn binds some ten keys in three statements)."""
-    return tuple((f"k{i}", f"since{i}", f"limit{i}") for i in range(n))
+    return tuple((f"{prefix}k{i}", f"{prefix}since{i}", f"{prefix}limit{i}") for i in range(n))
 
 
 async def _count(conn: AsyncConnection, starts: Mapping[str, datetime]) -> dict[str, int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import QueuePool
 
 import outbox.service as outbox_service
+import storage.attempts
 from outbox.mail import MailSettings, build_email
 from outbox.service import EscalationService
 from storage import Database
@@ -311,6 +313,33 @@ async def test_concurrent_decisions_of_lookups_answer_no_more_guesses_than_a_key
         "ip:203.0.113.9": 10,
         "proofs:1001": 10,
     }
+
+
+async def test_a_lookups_decisions_in_one_statement_answer_and_count_as_decided_one_by_one(
+    store: Database, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lookup's decisions (no key in two of them) are decided in one statement: the same answers, and the same
+    attempts counted, as deciding them one after another, on keys empty, with room, at their limit and past it, spent
+    or not, windows passing. Each scenario runs on two sets of keys alike: one by one on `a:`, together on `b:`."""
+    rng = random.Random(15)
+    names = [f"key{i}" for i in range(6)]
+    together = storage.attempts._disjoint
+    for step in range(120):
+        shuffled = rng.sample(names, rng.randint(0, len(names)))
+        cuts = sorted(rng.choices(range(len(shuffled) + 1), k=2))
+        groups = [shuffled[: cuts[0]], shuffled[cuts[0] : cuts[1]], shuffled[cuts[1] :]][: rng.randint(1, 3)]
+        limits = {name: Allowance(rng.randint(1, 3), timedelta(minutes=rng.choice([5, 30]))) for name in names}
+        spent = rng.random() < 0.7
+        answers = []
+        for side, disjoint in (("a", lambda _: False), ("b", together)):
+            monkeypatch.setattr(storage.attempts, "_disjoint", disjoint)
+            decisions = [{f"{side}:{name}": limits[name] for name in group} for group in groups]
+            answers.append(await store.decide_attempts(decisions, spent=spent))
+        assert answers[0] == answers[1], (step, groups, spent)
+        clock.advance(minutes=rng.choice([0, 1, 4]))
+    counts = await store.count_attempts([f"{side}:{name}" for side in "ab" for name in names], since=T0)
+    assert [counts[f"a:{name}"] for name in names] == [counts[f"b:{name}"] for name in names]
+    assert sum(counts.values()) > 0
 
 
 async def test_a_busy_workers_connections_are_kept_between_bursts(store: Database) -> None:
