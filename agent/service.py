@@ -40,7 +40,7 @@ from pydantic_core import to_jsonable_python
 from agent import prompts, webhooks
 from agent.connect import Connection, ShopifyConnection, connection_of
 from agent.contacts import contacts_in
-from agent.core import StreamGuard, lumen_agent
+from agent.core import StreamGuard, lumen_agent, run_instructions
 from agent.deps import Deps
 from agent.masking import unmask_smtp_url
 from agent.models import ModelChooser
@@ -475,6 +475,7 @@ class Lumen:
     def _run_options(self, prepared: _Prepared) -> dict[str, Any]:
         return {
             "deps": prepared.deps,
+            "instructions": run_instructions(prepared.deps),
             "message_history": _recent(prepared.history, MODEL_HISTORY_MESSAGES),
             "model": prepared.model,
             "model_settings": {"timeout": self.settings.lumen_model_timeout_s},
