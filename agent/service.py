@@ -39,7 +39,7 @@ from pydantic_core import to_jsonable_python
 
 from agent import prompts, webhooks
 from agent.connect import Connection, ShopifyConnection, connection_of
-from agent.contacts import contacts_in
+from agent.contacts import contacts_of
 from agent.core import StreamGuard, lumen_agent, run_instructions
 from agent.deps import Deps
 from agent.masking import unmask_smtp_url
@@ -443,7 +443,7 @@ class Lumen:
         messages_json, state_json = ModelMessagesTypeAdapter.dump_json(messages), state.model_dump_json()
         await self.db.save_turn(
             prepared.lease,
-            contacts=contacts_in(messages_json, state_json),
+            contacts=contacts_of(messages, messages_json, state_json),
             messages_json=messages_json,
             state_json=state_json,
             verified_lookups=len(state.verified_orders),
