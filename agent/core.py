@@ -11,6 +11,7 @@ from pydantic_ai import Agent, ModelRetry, RunContext
 from pydantic_ai.messages import (
     AgentStreamEvent,
     FunctionToolResultEvent,
+    InstructionPart,
     ModelMessage,
     ModelRequest,
     PartDeltaEvent,
@@ -47,6 +48,18 @@ def instructions_for(deps: Deps) -> str:
         deps.today,
         order_example(shop.name_format),
     )
+
+
+def run_instructions(deps: Deps) -> InstructionPart:
+    """The instructions to pass to each run of `lumen_agent` (`instructions=`): the agent has none of its own.
+
+    The same request as an `@agent.instructions` function returning `instructions_for(ctx.deps)`: pydantic-ai makes
+    such a function's text an unnamed part marked dynamic, and so is this one (dynamic: an LLM provider's prompt
+    cache point stays before it). The text depends only on the deps, which a run does not change, so it is written
+    once a run here, where pydantic-ai resolved a function at every model request, inspecting its signature each
+    time (0.2-0.4 ms of a turn's CPU, alternating). pydantic-ai strips such a part's text where it keeps a function's as
+    returned: `instructions_for` neither starts nor ends with whitespace (tests/test_agent.py compares the two)."""
+    return InstructionPart(content=instructions_for(deps), dynamic=True)
 
 
 # The same for every turn of a shop on one day: written once (14-20 KB each, and Babel's date formatting).
@@ -202,12 +215,8 @@ def build_agent() -> Agent[Deps, str]:
         name="lumen",
     )
 
-    # Both async on purpose: pydantic-ai runs a plain function in a worker thread, two thread switches per request
-    # for work that takes microseconds.
-    @agent.instructions
-    async def _instructions(ctx: RunContext[Deps]) -> str:
-        return instructions_for(ctx.deps)
-
+    # No instructions here: every run passes `run_instructions(deps)`. Async on purpose: pydantic-ai runs a plain
+    # function in a worker thread, two thread switches per request for work that takes microseconds.
     @agent.output_validator
     async def _grounded(ctx: RunContext[Deps], output: str) -> str:
         if ctx.partial_output:  # streamed text is checked sentence by sentence (`StreamGuard`), then once complete

@@ -39,8 +39,8 @@ from pydantic_core import to_jsonable_python
 
 from agent import prompts, webhooks
 from agent.connect import Connection, ShopifyConnection, connection_of
-from agent.contacts import contacts_in
-from agent.core import StreamGuard, lumen_agent
+from agent.contacts import contacts_of
+from agent.core import StreamGuard, lumen_agent, run_instructions
 from agent.deps import Deps
 from agent.masking import unmask_smtp_url
 from agent.models import ModelChooser
@@ -443,7 +443,7 @@ class Lumen:
         messages_json, state_json = ModelMessagesTypeAdapter.dump_json(messages), state.model_dump_json()
         await self.db.save_turn(
             prepared.lease,
-            contacts=contacts_in(messages_json, state_json),
+            contacts=contacts_of(messages, messages_json, state_json),
             messages_json=messages_json,
             state_json=state_json,
             verified_lookups=len(state.verified_orders),
@@ -475,6 +475,7 @@ class Lumen:
     def _run_options(self, prepared: _Prepared) -> dict[str, Any]:
         return {
             "deps": prepared.deps,
+            "instructions": run_instructions(prepared.deps),
             "message_history": _recent(prepared.history, MODEL_HISTORY_MESSAGES),
             "model": prepared.model,
             "model_settings": {"timeout": self.settings.lumen_model_timeout_s},

@@ -211,7 +211,7 @@ class CpuSplit:
         self._wrap(PlaybookModel, "_step", "playbook steps (besides the act reader)")
         self._wrap(agent.core, "_problems", "grounding guard")
         self._wrap(agent.core, "safe_reply", "grounding guard")
-        self._wrap(agent.service, "contacts_in", "history JSON and contacts")
+        self._wrap(agent.service, "contacts_of", "history JSON and contacts")
         coroutines = {
             name
             for klass in Database.__mro__

@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from pydantic_ai.messages import ModelMessage, ToolCallPart
 from pydantic_ai.models import Model
 
-from agent.core import lumen_agent
+from agent.core import lumen_agent, run_instructions
 from agent.deps import Deps
 from agent.playbook.acts import ACTS, Act
 from agent.playbook.understand import extract_details
@@ -118,7 +118,7 @@ async def _choice(model: Model, message: Utterance, limit: asyncio.Semaphore) ->
     )
     async with limit:
         try:
-            result = await lumen_agent.run(message.text, deps=deps, model=model)
+            result = await lumen_agent.run(message.text, deps=deps, model=model, instructions=run_instructions(deps))
         except Exception:  # a provider error is a wrong choice for that message, not the end of the report
             return LlmChoice(text=message.text, acts=message.acts, action="error", expected=expected)
     return LlmChoice(text=message.text, acts=message.acts, action=action_of(result.all_messages()), expected=expected)

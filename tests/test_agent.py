@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import pytest
 from inline_snapshot import snapshot
+from pydantic_ai import Agent, RunContext
 from pydantic_ai.exceptions import ModelAPIError
 from pydantic_ai.messages import (
     ModelMessage,
@@ -20,8 +23,9 @@ from pydantic_ai.messages import (
     UserPromptPart,
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_core import to_jsonable_python
 
-from agent.core import instructions_for, lumen_agent
+from agent.core import build_agent, instructions_for, lumen_agent, run_instructions
 from agent.grounding import evidence, ungrounded
 from agent.persona import PersonaUpdate
 from agent.service import Lumen
@@ -234,6 +238,62 @@ def test_instructions_are_assembled_from_prompts() -> None:
         assert heading in rendered
     assert "Today is Friday, February 27, 2026 (Europe/London)" in rendered
     assert "{" not in rendered.replace("{}", "")  # every placeholder filled
+
+
+_VOLATILE = re.compile(r'"(timestamp|run_id|conversation_id|tool_call_id)": "[^"]*"')
+
+
+@pytest.mark.parametrize(
+    ("timezone", "locale", "context"),
+    [
+        ("America/New_York", "en-US", ""),
+        ("Europe/London", "en-GB", "  Pre-orders ship in 3 weeks.\n\n"),
+        ("Australia/Perth", "en-AU", "\n\tClosed on public holidays \n"),
+        ("Asia/Kolkata", "en-IN", " "),
+    ],
+)
+async def test_the_runs_instructions_are_what_an_instructions_function_on_the_agent_gave(
+    timezone: str, locale: str, context: str
+) -> None:
+    """`run_instructions` (passed to every run) makes the requests the agent's old `@agent.instructions` function
+    made: the same instruction parts (text, dynamic, unnamed) on every model request, the same messages."""
+    from agent.deps import Deps
+    from agent.persona import Persona
+    from tools.context import SessionState
+
+    store = FixtureStore()
+    shop = Shop(name="Test Shop", timezone=timezone, locale=locale)
+    persona = Persona(assistant_name="Wren", tone="professional", context=context)
+    with_function = build_agent()
+
+    @with_function.instructions
+    async def _instructions(ctx: RunContext[Deps]) -> str:
+        return instructions_for(ctx.deps)
+
+    def deps() -> Deps:
+        return Deps(
+            source=store, session=SessionState(), conversation_id="c", shop=shop, now=store.now(), persona=persona
+        )
+
+    async def requests_of(agent: Agent[Deps, str], **options: Any) -> list[tuple[object, ...]]:
+        seen: list[tuple[object, ...]] = []
+
+        def spy(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+            # Without what differs from run to run (ids, clocks): `_VOLATILE`.
+            bare = [_VOLATILE.sub("", json.dumps(m, default=str)) for m in to_jsonable_python(messages)]
+            seen.append((info.instructions, info.model_request_parameters.instruction_parts, bare))
+            if len(messages) == 1:
+                return call("find_order", order_number="#1042", email="jordan.lee@example.com")
+            return text("Here is what I found.")
+
+        await agent.run("where is 1042?", model=FunctionModel(spy), **options)
+        return seen
+
+    turn = deps()
+    ours = await requests_of(lumen_agent, deps=turn, instructions=run_instructions(turn))
+    theirs = await requests_of(with_function, deps=deps())
+    assert len(ours) == 2 and ours == theirs
+    assert ours[0][0] == instructions_for(turn) == instructions_for(turn).strip()
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,22 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from babel.dates import format_date, format_time
-from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelMessagesTypeAdapter,
+    ModelRequest,
+    ModelRequestPart,
+    ModelResponse,
+    ModelResponsePart,
+    RetryFeedbackPart,
+    RetryInfo,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+    UserPromptPart,
+)
 from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_core import PydanticSerializationError
 from sqlalchemy.dialects import sqlite
 
 from agent import contacts
@@ -140,3 +154,62 @@ async def test_a_persona_changed_between_turns_is_the_next_turns() -> None:
         assert "You are Pip," in seen[0]
     finally:
         await lumen.close()
+
+
+def test_contacts_of_messages_in_hand_are_the_ones_their_json_gives() -> None:
+    """`contacts_of` reads the messages themselves where it can, `contacts_in` their JSON: the same contacts for
+    every shape of part (a prompt in pieces, arguments as text, dates and tuples inside arguments, GIDs, escapes)."""
+    rng = random.Random(11)
+    words = ["ann@example.com", "Ann.B+x@Example.co.uk", "gid://shopify/Order/123", "@", "a@b", "x@y.z.", "see",
+             "ünï@cödé.de", "gid://shopify/Customer/7", "back\\slash", "a/b", "\u0007bell", "order 55"]  # fmt: skip
+
+    # Half the conversations without what sends the reading to the JSON (a GID's prefix, an escaped character).
+    plain = [w for w in words if "gid:" not in w and "\u0007" not in w]
+    pool = words
+
+    def text() -> str:
+        return " ".join(rng.choice(pool) for _ in range(rng.randrange(0, 4)))
+
+    def value(depth: int = 0) -> object:
+        roll = rng.random()
+        if depth > 2 or roll < 0.4:
+            return rng.choice([text(), text(), 7, 2.5, None, True])
+        if roll < 0.45:
+            return rng.choice([datetime(2026, 12, 7, tzinfo=UTC), (text(), text()), {text()}])
+        if roll < 0.7:
+            return [value(depth + 1) for _ in range(rng.randrange(3))]
+        return {text() or "k": value(depth + 1) for _ in range(rng.randrange(3))}
+
+    def args() -> object:
+        return rng.choice(
+            [{"q": value()}, json.dumps({"email": text()}), None, {"order_number": text(), "email": text()}]
+        )
+
+    def request_part() -> ModelRequestPart:
+        return rng.choice(
+            [
+                UserPromptPart(text()),
+                UserPromptPart([text(), text()]),
+                ToolReturnPart("find_order", value(), tool_call_id="t"),
+                RetryFeedbackPart(text(), retry=RetryInfo(cause="model_retry")),
+            ]
+        )
+
+    def response_part() -> ModelResponsePart:
+        return rng.choice([TextPart(text()), ToolCallPart("find_order", args(), tool_call_id="t")])  # type: ignore[arg-type]
+
+    read_in_hand = 0
+    for _ in range(600):
+        pool = rng.choice([words, plain])
+        messages: list[ModelMessage] = []
+        for _ in range(rng.randrange(1, 5)):
+            messages.append(ModelRequest(parts=[request_part() for _ in range(rng.randrange(1, 3))]))
+            messages.append(ModelResponse(parts=[response_part() for _ in range(rng.randrange(1, 3))]))
+        try:
+            messages_json = ModelMessagesTypeAdapter.dump_json(messages)
+        except PydanticSerializationError:
+            continue  # a value pydantic cannot write is never stored
+        state = json.dumps({"customer_id": None, "verified_ids": {"#1": "gid://shopify/Order/1"}, "order_emails": {}})
+        assert contacts.contacts_of(messages, messages_json, state) == contacts.contacts_in(messages_json, state)
+        read_in_hand += contacts._contacts_in_hand(messages, messages_json) is not None
+    assert read_in_hand > 150  # the messages themselves were read, not only their JSON

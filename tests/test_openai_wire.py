@@ -12,7 +12,7 @@ from openai import AsyncOpenAI
 from pydantic_ai import RunContext, models
 from pydantic_ai.messages import AgentStreamEvent, PartDeltaEvent, TextPartDelta
 
-from agent.core import instructions_for, lumen_agent
+from agent.core import instructions_for, lumen_agent, run_instructions
 from agent.deps import Deps
 from agent.models import llm_from_settings
 from agent.persona import Persona
@@ -130,8 +130,13 @@ async def test_a_streamed_agent_run_over_the_wire(server: OpenAICompatServer) ->
                 deltas.append(event.delta.content_delta)
 
     model = llm_from_settings(MODEL, server.base_url)
+    deps = await demo_deps()
     result = await lumen_agent.run(
-        "where is order 1042? jordan.lee@example.com", deps=await demo_deps(), model=model, event_stream_handler=collect
+        "where is order 1042? jordan.lee@example.com",
+        deps=deps,
+        instructions=run_instructions(deps),
+        model=model,
+        event_stream_handler=collect,
     )
     assert "9400111899223197428490" in result.output and "789104567123" in result.output
     assert result.response.model_name == "playbook-wire"
