@@ -28,7 +28,7 @@ _NOT_WORD = re.compile(r"[^\w']")
 @lru_cache(maxsize=256)  # one message is read by many patterns in a row
 def folded(text: str) -> str:
     """`text` as the pre-check compares it: a space before it, each character that is neither a word character nor
-    an apostrophe a space (so " word" in it says a word starts there, as `(?<![\w'])` does), each character that a
+    an apostrophe a space (so " word" in it says a word starts there, as `(?<![\\w'])` does), each character that a
     case-blind `re` matches to an ASCII character that character in lower case."""
     return " " + _NOT_WORD.sub(" ", text).translate(_RE_FOLDS).lower()
 
@@ -52,7 +52,7 @@ def _literal(op: Any, av: Any) -> str | None:
 
 
 def _word_start(op: Any, av: Any) -> bool:
-    """Whether a parsed item is a look-behind for no word character and no apostrophe (`(?<![\w'])`, or one
+    """Whether a parsed item is a look-behind for no word character and no apostrophe (`(?<![\\w'])`, or one
     refusing more characters): what follows starts a word, a space before it in the folded text."""
     if op is not _c.ASSERT_NOT or av[0] != -1 or len(av[1]) != 1:
         return False
@@ -60,11 +60,12 @@ def _word_start(op: Any, av: Any) -> bool:
     return kind is _c.IN and (_c.CATEGORY, _c.CATEGORY_WORD) in members and (_c.LITERAL, ord("'")) in members
 
 
-def _needles(items: Any, at_start: bool = False) -> _Needles:
-    """The needles of a parsed sequence: one of them is in the folded text of any match of it. With `at_start`, the
-    sequence starts where a word does."""
+def _needles(items: Any, lead: str = "") -> _Needles:
+    """The needles of a parsed sequence: one of them is in the folded text of any match of it. `lead` is the folded
+    text known to stand just before the sequence (" " where a word starts, the literal characters before a group
+    whose branches `re` took a common start out of: "s(?:hip|end)")."""
     candidates: list[frozenset[str]] = []
-    run = " " if at_start else ""
+    run = lead
     for op, av in items:
         char = _literal(op, av)
         if char is not None:
@@ -73,29 +74,30 @@ def _needles(items: Any, at_start: bool = False) -> _Needles:
         if run.strip():
             candidates.append(frozenset((run,)))
         if _word_start(op, av):
-            at_start, run = True, " "
+            run = " "
             continue
-        inner = _inner_needles(op, av, at_start=run == " ")
+        inner = _inner_needles(op, av, run)
         if inner is not None:
             candidates.append(inner)
-        at_start, run = False, ""
+        run = ""
     if run.strip():
         candidates.append(frozenset((run,)))
     return _best(candidates)
 
 
-def _inner_needles(op: Any, av: Any, *, at_start: bool) -> _Needles:
-    """The needles of one parsed item that is not a literal character (None where it requires no text)."""
+def _inner_needles(op: Any, av: Any, lead: str) -> _Needles:
+    """The needles of one parsed item that is not a literal character (None where it requires no text), `lead` the
+    folded text just before it."""
     if op is _c.SUBPATTERN:
-        return _needles(av[3], at_start)
+        return _needles(av[3], lead)
     if op is getattr(_c, "ATOMIC_GROUP", None):
-        return _needles(av, at_start)
+        return _needles(av, lead)
     if op in _REPEATS and av[0] >= 1:
-        return _needles(av[2], at_start)
+        return _needles(av[2], lead)  # its first time through starts just after `lead`
     if op is _c.BRANCH:
         union: set[str] = set()
         for branch in av[1]:
-            needles = _needles(branch, at_start)
+            needles = _needles(branch, lead)
             if needles is None:
                 return None  # one way through needs no literal: the whole alternation needs none
             union |= needles
@@ -105,7 +107,7 @@ def _inner_needles(op: Any, av: Any, *, at_start: bool) -> _Needles:
 
 def _fewest(needles: frozenset[str]) -> tuple[str, ...]:
     """The needles without those holding another one: where the longer is in a text, so is the shorter."""
-    kept = sorted(needles, key=len)
+    kept = sorted(needles, key=lambda n: (len(n), n))  # shortest first, then in a fixed order
     return tuple(n for i, n in enumerate(kept) if not any(shorter in n for shorter in kept[:i]))
 
 
