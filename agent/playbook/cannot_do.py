@@ -18,18 +18,20 @@ from typing import Literal
 
 from agent import prompts
 from agent.playbook.acts import APOSTROPHES, negated_spans
+from agent.playbook.prefilter import Prefiltered
 
 CannotDo = Literal["packing", "send_documents", "collect_myself"]
 
 
-def _pattern(phrases: list[str]) -> re.Pattern[str]:
+def _pattern(phrases: list[str]) -> Prefiltered:
     ranked = sorted(phrases, key=len, reverse=True)
     words = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in ranked)
-    return re.compile(rf"(?<![\w'])(?:{words})(?![\w'])", re.IGNORECASE)
+    # A message holding none of the words is not searched (`prefilter.py`): most hold none.
+    return Prefiltered(re.compile(rf"(?<![\w'])(?:{words})(?![\w'])", re.IGNORECASE))
 
 
 @lru_cache(maxsize=1)
-def _patterns() -> dict[str, re.Pattern[str]]:
+def _patterns() -> dict[str, Prefiltered]:
     # Through `prompts.words`, as every reading list is read: a missing or empty list fails at once.
     found = {key: _pattern(prompts.words("cannot_do", key)) for key in ("packing", "documents", "collect_myself")}
     disputed = [w for key in ("there", "nobody", "untrue") for w in prompts.words("disputed_event", key)]

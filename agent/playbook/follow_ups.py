@@ -26,6 +26,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from agent import prompts
 from agent.playbook.acts import negated_spans
+from agent.playbook.prefilter import Prefiltered
 from agent.playbook.understand import after_answer_words
 from tools.views import OrderOverview
 
@@ -152,12 +153,13 @@ def restates_offer(text: str, offered: frozenset[str], *, yes: bool = False) -> 
 
 # --- what happens next ----------------------------------------------------------------------------------------
 @lru_cache(maxsize=1)
-def _what_next() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+def _what_next() -> tuple[Prefiltered, Prefiltered, Prefiltered]:
     table: dict[str, list[str]] = prompts.toml("reading.toml")["what_next"]
 
-    def pattern(phrases: list[str]) -> re.Pattern[str]:
+    def pattern(phrases: list[str]) -> Prefiltered:
         alternatives = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in sorted(phrases, key=len, reverse=True))
-        return re.compile(rf"(?<![\w'’])(?:{alternatives})(?![\w'’])", re.IGNORECASE)
+        # Read of every clause of an answer: one holding none of the words is not searched (`prefilter.py`).
+        return Prefiltered(re.compile(rf"(?<![\w'’])(?:{alternatives})(?![\w'’])", re.IGNORECASE))
 
     return pattern(table["refer"]), pattern(table["asks"]), pattern(table["retry"])
 
@@ -181,10 +183,10 @@ _WHERE = re.compile(rf"\b(?:{prompts.either('questions', 'place')})\b", re.IGNOR
 
 
 @lru_cache(maxsize=1)
-def _collect() -> re.Pattern[str]:
+def _collect() -> Prefiltered:
     phrases: list[str] = prompts.toml("reading.toml")["what_next"]["collect"]
     alternatives = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in sorted(phrases, key=len, reverse=True))
-    return re.compile(rf"(?<![\w'’])(?:{alternatives})(?![\w'’])", re.IGNORECASE)
+    return Prefiltered(re.compile(rf"(?<![\w'’])(?:{alternatives})(?![\w'’])", re.IGNORECASE))
 
 
 def asks_where_to_collect(text: str) -> bool:

@@ -12,6 +12,7 @@ from typing import Literal
 
 from agent import prompts
 from agent.playbook.acts import negated_spans
+from agent.playbook.prefilter import Prefiltered
 
 OrderChange = Literal["deliver_sooner", "change_items"]
 
@@ -28,7 +29,7 @@ def _phrases(words: list[str]) -> str:
 
 
 @lru_cache(maxsize=1)
-def _patterns() -> dict[str, re.Pattern[str]]:
+def _patterns() -> dict[str, Prefiltered]:
     # Through `prompts.words`, as every reading list is read: a missing or empty list fails at once.
     words = {key: _phrases(prompts.words("order_change", key)) for key in prompts.toml("reading.toml")["order_change"]}
     words["objects"] = f"(?:{words['objects']}|{_ORDER_NAMED})"
@@ -47,9 +48,9 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     }
 
 
-def _bounded(pattern: str) -> re.Pattern[str]:
-    """`pattern` as whole words, any case."""
-    return re.compile(rf"(?<![\w'])(?:{pattern})(?![\w'])", re.IGNORECASE)
+def _bounded(pattern: str) -> Prefiltered:
+    """`pattern` as whole words, any case; a message holding none of its words is not searched (`prefilter.py`)."""
+    return Prefiltered(re.compile(rf"(?<![\w'])(?:{pattern})(?![\w'])", re.IGNORECASE))
 
 
 def order_change_asked(text: str) -> OrderChange | None:

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from agent import prompts
 from agent.playbook.acts import Act, read_acts
+from agent.playbook.prefilter import prefiltered
 from agent.playbook.understand import FAINT, ORDER_ACTS, UNSURE, Intent, items_as_the_order, named_statuses, names_item
 
 # A question or request word, then "orders" owned by the one asking: "my (recent) orders", "orders (do|have) I ...",
@@ -25,9 +26,9 @@ _OWNED = (
     r"(?!\s+(?:to\s+)?(?:pay|wait))"
     r"|\borders\s+(?:i've|ive|we've)\b)"
 )
-_OWN_ORDERS = re.compile(_ASKING + r"[^.?!]{0,30}?" + _OWNED, re.IGNORECASE)
+_OWN_ORDERS = prefiltered(_ASKING + r"[^.?!]{0,30}?" + _OWNED, re.IGNORECASE)
 # "How long do my orders take", "when do my orders ship": a question about how the shop ships, not which orders.
-_HOW_THE_SHOP_WORKS = re.compile(r"\b(?:how\s+(?:long|much|do|does)|when\s+do|do\s+you|does\s+it)\b", re.IGNORECASE)
+_HOW_THE_SHOP_WORKS = prefiltered(r"\b(?:how\s+(?:long|much|do|does)|when\s+do|do\s+you|does\s+it)\b", re.IGNORECASE)
 
 
 def own_orders_asked(text: str) -> bool:
@@ -38,13 +39,13 @@ def own_orders_asked(text: str) -> bool:
 
 # An order pointed at among the shopper's own: "the cancelled one", "which one got cancelled", "my order that was
 # cancelled", "the one in transit". A definite word or "which" before "one"/"order", or "one"/"order" then "that".
-_POINTED = re.compile(
+_POINTED = prefiltered(
     r"\b(?:the|my|that|this|which)\s+(?:\w+\s+){0,2}?(?:one|order|parcel|package)\b"
     r"|\b(?:one|order)\s+(?:that|which)\b",
     re.IGNORECASE,
 )
 # Cancelled is a state an order is in; "cancel" or "cancellation" ask for one or about a policy.
-_CANCELLED = re.compile(r"\bcancell?ed\b", re.IGNORECASE)
+_CANCELLED = prefiltered(r"\bcancell?ed\b", re.IGNORECASE)
 
 
 def order_named_by_state(text: str) -> bool:
@@ -58,10 +59,10 @@ def order_named_by_state(text: str) -> bool:
 # A word of all, then within two words what it counts ("both my orders", "all of them", "each one"); or the word alone
 # with at most a "please" ("both pls", "all of them please").
 _ALL = prompts.either("all_orders", "all")
-_EVERY_ORDER = re.compile(
+_EVERY_ORDER = prefiltered(
     rf"\b(?:{_ALL})\s+(?:[\w']+\s+){{0,2}}?(?:{prompts.either('all_orders', 'orders')})\b", re.IGNORECASE
 )
-_ALL_ALONE = re.compile(rf"^\W*(?:{_ALL})(?:\s+(?:them|of them|please|pls|plz|thanks))*\W*$", re.IGNORECASE)
+_ALL_ALONE = prefiltered(rf"^\W*(?:{_ALL})(?:\s+(?:them|of them|please|pls|plz|thanks))*\W*$", re.IGNORECASE)
 
 
 @lru_cache(maxsize=4096)  # asked on every model request of a turn, of the same message

@@ -12,6 +12,7 @@ from typing import Literal
 
 from agent import prompts
 from agent.playbook.acts import negated_spans
+from agent.playbook.prefilter import Prefiltered
 
 ServiceChange = Literal["change_shipping", "hold_order", "delivery_instruction"]
 
@@ -39,7 +40,7 @@ def _carriers() -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _patterns() -> dict[str, re.Pattern[str]]:
+def _patterns() -> dict[str, Prefiltered]:
     table = prompts.toml("service_changes.toml")
     carriers = _carriers()
     shipping, hold = table["change_shipping"], table["hold_order"]
@@ -73,7 +74,7 @@ def _patterns() -> dict[str, re.Pattern[str]]:
 
 
 @lru_cache(maxsize=1)
-def _instruction_patterns() -> dict[str, re.Pattern[str]]:
+def _instruction_patterns() -> dict[str, Prefiltered]:
     """The three ways of asking for a word passed to the carrier (`[delivery_instruction]`)."""
     table = prompts.toml("service_changes.toml")["delivery_instruction"]
     carrier = _phrases(_carriers())
@@ -93,9 +94,9 @@ def _instruction_patterns() -> dict[str, re.Pattern[str]]:
     }
 
 
-def _bounded(pattern: str) -> re.Pattern[str]:
-    """`pattern` as whole words, any case."""
-    return re.compile(rf"(?<![\w'])(?:{pattern})(?![\w'])", re.IGNORECASE)
+def _bounded(pattern: str) -> Prefiltered:
+    """`pattern` as whole words, any case; a message holding none of its words is not searched (`prefilter.py`)."""
+    return Prefiltered(re.compile(rf"(?<![\w'])(?:{pattern})(?![\w'])", re.IGNORECASE))
 
 
 def _outside_negation(text: str) -> str:
@@ -115,12 +116,13 @@ def service_change_asked(text: str) -> ServiceChange | None:
     plain = found["delays"].sub(" ", _outside_negation(text.replace("’", "'")))  # "will the snow hold it up?"
     if found["hold"].search(plain) or (found["stay"].search(plain) and found["hold_context"].search(plain)):
         return "hold_order"
-    for clause in _CLAUSE.split(plain):
+    clauses = _CLAUSE.split(plain)  # split once: both passes read the same clauses
+    for clause in clauses:
         if found["unless"].search(clause):
             continue  # "I paid for express, can you tell me where it is?": the service was chosen, not asked for
         if found["change"].search(clause) or (found["asked_for"].search(clause) and found["asks"].search(clause)):
             return "change_shipping"
-    if any(_instruction_asked(clause) for clause in _CLAUSE.split(plain)):
+    if any(_instruction_asked(clause) for clause in clauses):
         return "delivery_instruction"
     return None
 

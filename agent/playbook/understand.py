@@ -19,6 +19,7 @@ from babel.localedata import locale_identifiers
 from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS
 from agent.playbook.acts import APOSTROPHES, THRESHOLD, Act, ActReading, negated_spans, read_acts
+from agent.playbook.prefilter import Prefiltered, prefiltered
 from agent.playbook.service_change import service_change_asked, shipping_change_spans
 from shopify.names import NameFormat, NameInText, fits_postal_code, formatted_order_name, names_in_text
 
@@ -77,13 +78,13 @@ _PAID_BY_AFTER = re.compile(
 )
 # A payment's reference just after its means ("M-Pesa QRT5MN2B8C", "PayPal ref 8UX92341KD"): letters and digits
 # mixed, as a means' receipt writes them; no order of the shop's.
-_PAYMENT_REFERENCE = re.compile(
+_PAYMENT_REFERENCE = prefiltered(
     rf"\b(?:{_PAYMENT_MEANS})\b\W{{0,3}}(?:(?:{prompts.either('payments', 'reference')})\b\W{{0,3}})?"
     r"((?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{6,20})(?![\w@\-])",
     re.IGNORECASE,
 )
 # Words before a number that make it an amount or a tracking number, not a postcode: "cost 5000", "tracking 123456".
-_NOT_A_CODE = re.compile(
+_NOT_A_CODE = prefiltered(
     rf"\b(?:{prompts.either('postcodes', 'not_before')})\W*(?:{prompts.either('postcodes', 'not_before_then')}|:)?\s*$",
     re.IGNORECASE,
 )
@@ -93,7 +94,7 @@ _SEVERAL = re.compile(
     re.IGNORECASE,
 )
 # Words that date a number that follows them: "in 2025", "since March 2025", "back in 2019", "the year 2024".
-_YEAR_CONTEXT = re.compile(rf"\b(?:{prompts.either('years', 'before')}|{MONTH_PATTERN})\s*$", re.IGNORECASE)
+_YEAR_CONTEXT = prefiltered(rf"\b(?:{prompts.either('years', 'before')}|{MONTH_PATTERN})\s*$", re.IGNORECASE)
 # Words after a number that date it: "from 2019 onwards", "2019 to 2021", "2024's sale".
 _YEAR_AFTER = re.compile(
     rf"^(?:\s*(?:{prompts.either('years', 'after')}"
@@ -405,7 +406,7 @@ _PHONE = re.compile(
     r")(?![\w@\-]|[.,]\d)"
 )
 # Any run of digits after a phone's label ("tel 555 0132", "mobile: 0712345678"; `prompts/reading.toml` [phones]).
-_LABELLED_PHONE = re.compile(
+_LABELLED_PHONE = prefiltered(
     rf"\b(?:{prompts.either('phones', 'labels')})\b[\s:.\-]{{0,3}}(\+?\d[\d \-.()]{{4,18}}\d)(?![\w@\-])",
     re.IGNORECASE,
 )
@@ -879,7 +880,7 @@ def _house_number(text: str, number: re.Match[str]) -> bool:
 
 
 # "Refund 5530 now": a word of paying that asks for something done to an order, right before the number.
-_ORDER_AS_OBJECT = re.compile(rf"\b(?:{prompts.either('order_as_object', 'verbs')})\s*$", re.IGNORECASE)
+_ORDER_AS_OBJECT = prefiltered(rf"\b(?:{prompts.either('order_as_object', 'verbs')})\s*$", re.IGNORECASE)
 
 
 def _order_asked_for(text: str, number: re.Match[str]) -> bool:
@@ -1920,7 +1921,7 @@ def shop_compared(text: str, own: Sequence[str] = ()) -> str | None:
 # Exact readings of two things the act reader may not hear in a shopper's own words, each a whole construction and
 # not a word list: the parcel not in the shopper's hands ("I don't have it", "we never got the box"), and an item
 # swapped for another ("swap it for a L", "exchange for a bigger size"). Either can be negated ("I don't want to swap").
-_NOT_RECEIVED = re.compile(
+_NOT_RECEIVED = prefiltered(
     r"\b(?:do ?n'?t|do not|have ?n'?t|have not|never|did ?n'?t|did not|still not)\s+(?:yet\s+)?"
     rf"(?:{prompts.either('not_received', 'verbs')})\s+"
     r"(?:it|them|anything|a thing|(?:the|my|our) (?:package|parcel|box|order|delivery|stuff))\b"
@@ -1930,7 +1931,7 @@ _NOT_RECEIVED = re.compile(
 # The same with the object left unsaid, as many Englishes do ("never receive leh", "still not received yet", "haven't
 # got ah"): the verb ends its clause but for "yet" and sentence particles (`prompts/reading.toml` [clause_end]). Not a
 # bare "not" ("<order> not received"): read so, a later "all good, found it behind the bin" re-answers the order.
-_NOT_RECEIVED_UNSAID = re.compile(
+_NOT_RECEIVED_UNSAID = prefiltered(
     r"\b(?:do ?n'?t|do not|have ?n'?t|have not|never|nvr|did ?n'?t|did not|still not)\s+(?:yet\s+)?"
     rf"(?:{prompts.either('not_received', 'verbs')})"
     rf"(?:\s+(?:{prompts.either('clause_end', 'particles')}))*\s*(?=[.,;:!?)\n]|$)",
@@ -1941,19 +1942,19 @@ _NOT_RECEIVED_UNSAID = re.compile(
 # future ("hasn't it arrived?", "if it doesn't arrive by Friday"): only "never" and the past "didn't".
 _CAME = r"(?:show(?:ed)?\s+up|turn(?:ed)?\s+up|arrived?|came|come|got here|get here|made it|make it)\b"
 _NOT_WITH = r"(?!\s+(?:with|in|through)\b)"
-_NEVER_CAME = re.compile(
+_NEVER_CAME = prefiltered(
     r"\b(?:never|did ?n'?t|did not)\s+(?:(?:actually|even|ever)\s+)?" + _CAME + _NOT_WITH,
     re.IGNORECASE,
 )
 # Nothing as the subject of the coming: "nothing turned up", "nothing's arrived", "nothin came" (the final g dropped,
 # as said). Said of a parcel marked delivered, the shopper has none of it; said of one still on its way, the order's
 # answer gives where it is (a parcel not received is answered only for one the carrier marked delivered).
-_NOTHING_CAME = re.compile(
+_NOTHING_CAME = prefiltered(
     r"\bnothin(?:g|')?(?:'s|\s+(?:has|had))?\s+(?:(?:actually|even|ever|yet)\s+)?" + _CAME + _NOT_WITH,
     re.IGNORECASE,
 )
 # Nobody has the parcel: "no one here has it", "nobody at home got the box", "none of us signed for it".
-_NOBODY_HAS = re.compile(
+_NOBODY_HAS = prefiltered(
     rf"\b(?:{prompts.either('not_received', 'nobody')})\s+(?:(?:here|at\s+(?:home|the\s+\w+)|in\s+the\s+\w+)\s+)?"
     rf"(?:(?:ever|even|actually)\s+)?(?:{prompts.either('not_received', 'nobody_verbs')})\s+"
     r"(?:it|them|anything|a thing|(?:the|my|our|a|any) (?:package|parcel|box|order|delivery|stuff))\b",
@@ -1962,7 +1963,7 @@ _NOBODY_HAS = re.compile(
 # The shopper denies what the carrier recorded them doing: "it says picked up at the post office but I never went
 # there", "we didn't sign for it". Only "never" and the past "didn't", and not "yet" ("I haven't picked it up yet" is
 # a parcel waiting, not one gone).
-_DENIED = re.compile(
+_DENIED = prefiltered(
     r"\b(?:i|we)\s+(?:(?:have\s+|had\s+)?never|did ?n'?t|did not)\s+(?:(?:ever|even|actually)\s+)?"
     rf"(?:{prompts.either('not_received', 'denied')})\b(?!\s+yet\b)",
     re.IGNORECASE,
@@ -1987,8 +1988,8 @@ _NOT_IN_HAND = re.compile(
     re.IGNORECASE,
 )
 # "Sorry, I don't get it, what does that mean?": "get it" asked about is understanding, not a parcel.
-_ASKS_MEANING = re.compile(rf"\b(?:{prompts.either('not_received', 'meaning')})\b", re.IGNORECASE)
-_EXCHANGE = re.compile(
+_ASKS_MEANING = prefiltered(rf"\b(?:{prompts.either('not_received', 'meaning')})\b", re.IGNORECASE)
+_EXCHANGE = prefiltered(
     r"\b(?:swap|exchange|switch|trade)\b(?:\s+(?!rates?\b)(?:it|this|that|them|these|those|one|the|my|\w+))?\s+for\b"
     r"|\b(?:different|another|bigger|smaller|larger)\s+size\b|\bsize\s+(?:up|down)\b",
     re.IGNORECASE,
@@ -2000,8 +2001,8 @@ _MONEY_IN_KIND = (
     r"vouchers?|refunds?|(?:my\s+)?money(?:\s+back)?|cash"
 )
 _FOR_MONEY = re.compile(rf"^\s*(?:(?:a|an|some|the|my)\s+)?(?:{_MONEY_IN_KIND})\b", re.IGNORECASE)
-_MONEY_INSTEAD = re.compile(rf"\b(?:{_MONEY_IN_KIND})\s+instead\b", re.IGNORECASE)
-_PAYING_BEFORE = re.compile(
+_MONEY_INSTEAD = prefiltered(rf"\b(?:{_MONEY_IN_KIND})\s+instead\b", re.IGNORECASE)
+_PAYING_BEFORE = prefiltered(
     rf"\b(?:{prompts.either('exchanges', 'paying_before')})\b(?:\s+\S+){{0,2}}\s*$", re.IGNORECASE
 )
 _FOR_SERVICE = re.compile(
@@ -2011,8 +2012,8 @@ _FOR_SERVICE = re.compile(
 )
 # "Swap the mug set for the blue one", "exchange these boots for a 9": the item named in a few words between the verb
 # and "for" (`_EXCHANGE` takes one word there). Not across a comma or a full stop; "exchange rates for" is no item.
-_SWAP_ITEM = re.compile(r"\b(?:swap|exchange)\b(?!\s+rates?\b)(?:\s+(?!for\b)[\w'’\-]+){2,4}?\s+for\b", re.IGNORECASE)
-_NEGATED_BEFORE = re.compile(r"\b(?:do ?n'?t|do not|not|no|never|wo ?n'?t)\b[^.,;!?]*$", re.IGNORECASE)
+_SWAP_ITEM = prefiltered(r"\b(?:swap|exchange)\b(?!\s+rates?\b)(?:\s+(?!for\b)[\w'’\-]+){2,4}?\s+for\b", re.IGNORECASE)
+_NEGATED_BEFORE = prefiltered(r"\b(?:do ?n'?t|do not|not|no|never|wo ?n'?t)\b[^.,;!?]*$", re.IGNORECASE)
 
 
 def _not_in_hand(text: str, found: re.Match[str]) -> bool:
@@ -2219,7 +2220,7 @@ def _purchase_patterns() -> tuple[re.Pattern[str], ...]:
     )
 
 
-_GOT_NO_PURCHASE = re.compile(
+_GOT_NO_PURCHASE = prefiltered(
     rf"\bgot\s+(?:an?\s+|some\s+)?(?:{prompts.either('platform_purchase', 'not_bought')})s?\b", re.IGNORECASE
 )
 
@@ -2276,9 +2277,11 @@ def other_order_asked(text: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _unseen_patterns() -> dict[str, re.Pattern[str]]:
+def _unseen_patterns() -> dict[str, Prefiltered]:
+    # Ten lists read of every answer's message: one holding none of a list's words is not searched (`prefilter.py`).
     return {
-        topic: re.compile(_phrase_pattern(words), re.IGNORECASE) for topic, words in _reading_words()["unseen"].items()
+        topic: Prefiltered(re.compile(_phrase_pattern(words), re.IGNORECASE))
+        for topic, words in _reading_words()["unseen"].items()
     }
 
 
@@ -2383,13 +2386,13 @@ def identity_asked(text: str) -> bool:
 
 # --- which of several listed orders the shopper means ---------------------------------------------------------------
 # Comparatives too, for a choice of two: "the newer one", "the older order".
-_NEWEST = re.compile(
+_NEWEST = prefiltered(
     r"\b(?:latest|newest|newer|more recent|most recent|recent|last (?:order|one) i (?:made|placed|ordered|bought))\b"
 )
-_OLDEST = re.compile(r"\b(?:oldest|older|earliest|earlier one|first (?:order|one) i (?:made|placed|ordered|bought))\b")
+_OLDEST = prefiltered(r"\b(?:oldest|older|earliest|earlier one|first (?:order|one) i (?:made|placed|ordered|bought))\b")
 _POSITION = re.compile(r"^\W*(?:(?:number|no\.?|option|#)\s*)?(\d)\W*$")
-_MONTH_DAY = re.compile(rf"\b({MONTH_PATTERN})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b")
-_DAY_MONTH = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTH_PATTERN})\b")
+_MONTH_DAY = prefiltered(rf"\b({MONTH_PATTERN})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b")
+_DAY_MONTH = prefiltered(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTH_PATTERN})\b")
 _NUMERIC_DATE = re.compile(r"(?<![\d/.\-])(\d{1,2})[/.\-](\d{1,2})(?:[/.\-](?:\d{4}|\d{2}))?(?![\d/\-])")
 _DAY_ALONE = re.compile(r"\b(?:on|from|of)\s+the\s+(\d{1,2})(?:st|nd|rd|th)\b")
 
