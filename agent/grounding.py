@@ -963,13 +963,18 @@ _ANY_SPAN = re.compile(
 )
 
 
+_UNIT_AFTER_SPACE = re.compile(r"\s(?:day|week|hour)", re.IGNORECASE)
+
+
 def _span_key(number: str, unit: str) -> tuple[str, str]:
     return re.sub(r"\s*(?:-|–|to|or)\s*", "-", number.lower()), unit.lower().rstrip("s")
 
 
 def unknown_windows(reply: str, source: str) -> list[str]:
     """Delivery windows ("within 3-5 business days", "in 2 days") that neither the data nor the persona notes give."""
-    promised = list(_WINDOW.finditer(reply))
+    # A window's unit follows whitespace ("3-5 business days"): a reply without " day", " week" or " hour" (in the
+    # pattern's own case folding) is spared the scan of `_WINDOW`, which tries its many words at every position.
+    promised = list(_WINDOW.finditer(reply)) if _UNIT_AFTER_SPACE.search(reply) else []
     if not promised:  # most replies promise no window: the source need not be scanned
         return []
     known = {_span_key(m.group(1), m.group(3)) for m in _ANY_SPAN.finditer(source)}
