@@ -317,8 +317,11 @@ def _read_result(content: object, orders: set[str], quoted: set[str], *, quotes:
 # `json.dumps(content, ensure_ascii=False)`, which builds this encoder at every call.
 _JSON = json.JSONEncoder(ensure_ascii=False)
 # An "order_number" key with a string value, as `json.dumps` writes it: the quote before the key has no backslash
-# before it, so it is no quote escaped inside a string, and being followed by a letter, it opens a string.
-_ORDER_NUMBER_WRITTEN = re.compile(r'(?<!\\)"order_number": "((?:[^"\\]|\\.)*)"')
+# before it, so it is no quote escaped inside a string, and being followed by a letter, it opens a string. The key
+# is written first and the backslash looked for behind it (`(?<!\\"order_number": ")`, the character before the
+# key's quote): the same matches as the look-behind put first, and a pattern that begins with plain text is searched
+# for as text by the regex engine instead of being tried at every character of a long result (3 us, not 45).
+_ORDER_NUMBER_WRITTEN = re.compile(r'"order_number": "(?<!\\"order_number": ")((?:[^"\\]|\\.)*)"')
 
 
 def _read_orders_written(written: str, orders: set[str]) -> bool:
@@ -533,9 +536,8 @@ class _Days:
         """(month, day) only the shopper named."""
         return self._backing.their_dates(self.today)
 
-    @cached_property
-    def weekdays(self) -> _DataWeekdays:
-        return _data_weekdays(self.tools)
+    def weekday(self, index: int) -> _DataWeekday:
+        return _data_weekday(self.tools, index)
 
     def backed(self, reply: str, span: tuple[int, int], readings: AbstractSet[tuple[int, int]]) -> bool:
         """Whether a day in the reply (each way it may be read) is the data's, or the shopper's said back as theirs."""
@@ -636,11 +638,13 @@ _AHEAD_CUE = re.compile(
 
 
 @dataclass(frozen=True)
-class _DataWeekdays:
-    """The weekdays the tool results (and notes) give: each date's, and those named other than as a date's."""
+class _DataWeekday:
+    """One weekday as the tool results (and notes) give it: the dates on it, and whether it is named other than as a
+    date's day. Read for the weekdays a reply names only (most name one or none): each weekday's reading is its
+    own, so reading one alone gives what reading all seven gave for it."""
 
-    dated: frozenset[tuple[int, int, int]]  # (weekday 0-6, month, day) of each date given with its year or weekday
-    free: frozenset[str]  # weekdays named not as a date's day: a carrier's "arriving Friday", notes' "we ship Mondays"
+    dated: frozenset[tuple[int, int]]  # (month, day) of each date on it, given with its year or with the weekday
+    free: bool  # named not as a date's day: a carrier's "arriving Friday", notes' "we ship Mondays"
 
 
 def _date_after(text: str, end: int) -> tuple[int | None, int] | None:
@@ -658,46 +662,57 @@ def _date_after(text: str, end: int) -> tuple[int | None, int] | None:
 
 
 @lru_cache(maxsize=_TEXTS_KEPT)
-def _data_weekdays(tools: str) -> _DataWeekdays:
+def _iso_weekdays(tools: str) -> frozenset[tuple[int, int, int]]:
+    """(weekday 0-6, month, day) of each ISO date of the tool results."""
     dated: set[tuple[int, int, int]] = set()
     for year, month, day in _iso_dates(tools):
         try:
             dated.add((date(int(year), int(month), int(day)).weekday(), int(month), int(day)))
         except ValueError:
             continue
-    free: set[str] = set()
-    lower = tools.lower()
-    for index, weekday in enumerate(WEEKDAYS):
-        start = lower.find(weekday)
-        while start != -1:
-            named = _date_after(lower, start + len(weekday))
-            if named is not None and named[0] is not None:
-                dated.add((index, named[0], named[1]))
-            elif named is None:
-                free.add(weekday)
-            start = lower.find(weekday, start + 1)
-    return _DataWeekdays(frozenset(dated), frozenset(free))
+    return frozenset(dated)
+
+
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _lower(source: str) -> str:
+    return source.lower()
+
+
+@lru_cache(maxsize=_TEXTS_KEPT * 2)
+def _data_weekday(tools: str, index: int) -> _DataWeekday:
+    dated = {(month, day) for weekday, month, day in _iso_weekdays(tools) if weekday == index}
+    free = False
+    lower, weekday = _lower(tools), WEEKDAYS[index]
+    start = lower.find(weekday)
+    while start != -1:
+        named = _date_after(lower, start + len(weekday))
+        if named is not None and named[0] is not None:
+            dated.add((named[0], named[1]))
+        elif named is None:
+            free = True
+        start = lower.find(weekday, start + 1)
+    return _DataWeekday(frozenset(dated), free)
 
 
 def _weekday_backed(reply: str, match: re.Match[str], index: int, days: _Days) -> bool:
     """Whether the weekday at `match` stands for a date the data gives on that weekday: the date written after it
     ("Friday, November 27"), or else the day it names from today ("arrives Friday": the coming one; "was delivered
     Friday": the last one). Without today, any date of the data on that weekday."""
-    dated = days.weekdays.dated
+    dated = days.weekday(index).dated
     named = _date_after(reply, match.end())
     if named is not None:
         month, day = named
-        return any(w == index and d == day and month in (None, m) for w, m, d in dated)
+        return any(d == day and month in (None, m) for m, d in dated)
     today = days.today
     if today is None:
-        return any(w == index for w, _, _ in dated)
+        return bool(dated)
     boundary = _CLAUSE_START.match(reply[: match.start()])
     clause = reply[boundary.end() if boundary else 0 : match.start()]
     if _PAST_CUE.search(clause) and not _AHEAD_CUE.search(clause):
         meant = today - timedelta(days=(today.weekday() - index) % 7)
     else:
         meant = today + timedelta(days=(index - today.weekday()) % 7)
-    return (index, meant.month, meant.day) in dated
+    return (meant.month, meant.day) in dated
 
 
 def _unknown_weekdays(reply: str, days: _Days) -> list[str]:
@@ -711,7 +726,7 @@ def _unknown_weekdays(reply: str, days: _Days) -> list[str]:
         # what all the day's forms begin with ("Tue" of "Tue" and "Tues").
         shorts = list(short.finditer(reply)) if _WEEKDAY_STEMS[index] in reply else []
         # Most replies name no weekday: the evidence (the tool results, long) is searched only for one they name.
-        if (weekday not in reply_lower and not shorts) or weekday in days.weekdays.free:
+        if (weekday not in reply_lower and not shorts) or days.weekday(index).free:
             continue
         # A short form the data itself writes (in a product's name, a carrier's note) is the data's word, not a day.
         if shorts and short.search(days.tools):
@@ -948,13 +963,18 @@ _ANY_SPAN = re.compile(
 )
 
 
+_UNIT_AFTER_SPACE = re.compile(r"\s(?:day|week|hour)", re.IGNORECASE)
+
+
 def _span_key(number: str, unit: str) -> tuple[str, str]:
     return re.sub(r"\s*(?:-|–|to|or)\s*", "-", number.lower()), unit.lower().rstrip("s")
 
 
 def unknown_windows(reply: str, source: str) -> list[str]:
     """Delivery windows ("within 3-5 business days", "in 2 days") that neither the data nor the persona notes give."""
-    promised = list(_WINDOW.finditer(reply))
+    # A window's unit follows whitespace ("3-5 business days"): a reply without " day", " week" or " hour" (in the
+    # pattern's own case folding) is spared the scan of `_WINDOW`, which tries its many words at every position.
+    promised = list(_WINDOW.finditer(reply)) if _UNIT_AFTER_SPACE.search(reply) else []
     if not promised:  # most replies promise no window: the source need not be scanned
         return []
     known = {_span_key(m.group(1), m.group(3)) for m in _ANY_SPAN.finditer(source)}

@@ -494,6 +494,21 @@ def test_the_word_and_character_views_are_the_plain_ones() -> None:
     texts += ["not Amazon", "I'd rather not", "NO WAY", "don't", "ſhein order not", "İ don't know", ""]
     texts += ["on FRİDAY", "ſundays", "see you tuesday", "$5", "5 dollars", "five dollars", "€ 20", "AUD5", "5 bucks!"]
     texts += ["jo@example.com", "jo at example.com", "www.example.com/x", "5th of may", "may 5", "1Z999AA10123456784"]
+    texts += [
+        "ſep 5",
+        "SEP 5th",
+        "12/03",
+        "3.4.2026",
+        "2-3 days",
+        "the 3rd",
+        "SW1A 1AA",
+        "k1a 0b1",
+        "M1 1AE",
+        "A1",
+        "1A",
+    ]
+    texts += ["WWW.X.COM", "HTTP://x.y", "see http://a.b/1234", "#12", "#x1", "AB-123", "12345678", "1234567", "x 12"]
+    texts += ["order ab-1234 on 3/4", "£5 on may 3rd", "K1A 0B1 \u212a1A", "İ1A ı1A", "5 dollars 12345678901"]
     for text in texts:
         assert with_placeholders(text) == _plain_placeholders(text), text
         assert mark_negation(text) == _plain_mark_negation(text), text
@@ -620,3 +635,117 @@ def test_a_marketplace_one_slip_away_is_found_as_by_making_every_slip() -> None:
         assert [n for n in names if n in slips and n != lowered] == [n for n in names if one_slip_apart(lowered, n)]
         made = None if lowered in names else next((names[e] for e in sorted(slips) if e in names), None)
         assert misspelled_platform(word) == made, word
+
+
+def _edge_texts() -> list[str]:
+    """Training lines, regression turns and their pieces, and texts made of words the short cuts look at."""
+    import random
+
+    pieces = [
+        "hi",
+        "Hi,",
+        "where",
+        "is",
+        "my",
+        "order",
+        "#TM10001",
+        "?",
+        "5th",
+        "may",
+        "MAY",
+        "jan",
+        "12/3",
+        "www.",
+        "http://",
+        "@",
+        "jo@x.co",
+        "$",
+        "5",
+        "dollars",
+        "£",
+    ]
+    pieces += [
+        "SW1A",
+        "1AA",
+        "ſ",
+        "İ",
+        "ı",
+        "K",
+        "1Z999",
+        "12345678",
+        "wrong",
+        "mix-up",
+        "not",
+        "what",
+        "i",
+        "ordered",
+        "thanks",
+        "ok",
+        "yes",
+        "no",
+    ]
+    pieces += [
+        "g'day",
+        "olá",
+        "tschüss",
+        "Amazon",
+        "wayyfair",
+        "Wayyfair",
+        "pllease",
+        "msising",
+        "cancle",
+        "broke",
+        "broken",
+    ]
+    rng = random.Random(10)
+    texts = [text for text, _ in training_messages()] + _regression_turns()
+    return texts + [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 8))) for _ in range(5_000)]
+
+
+def test_word_families_tried_only_at_their_first_words_read_as_every_family() -> None:
+    """`with_concepts` tries a word-led family's pattern only where one of its first words begins (in an ASCII text):
+    what running every family's pattern over the whole text gives."""
+    from agent.playbook.acts import _concepts, with_concepts, with_placeholders
+
+    def every_family(text: str) -> str:
+        for token, pattern, _ in _concepts():
+            text = pattern.sub(lambda m, t=token: f"{m.group(0)} {t}", text)  # type: ignore[misc]
+        return text
+
+    for text in _edge_texts():
+        for view in (text, with_placeholders(text)):
+            assert with_concepts(view) == every_family(view), text
+
+
+def test_placeholder_passes_are_their_branches() -> None:
+    """Each pass's pattern is its branches joined (`_BRANCHES_NEED`), so a pass cut to some of them is the pass."""
+    from agent.playbook.acts import _BRANCHES_NEED, _PLACEHOLDERS
+
+    for token, pattern in _PLACEHOLDERS:
+        assert "|".join(branch for branch, _ in _BRANCHES_NEED[token]) == pattern.pattern, token
+
+
+def test_the_speller_passes_over_a_text_with_no_slipped_word_as_its_substitution_does() -> None:
+    from agent.playbook.acts import _SPELLED
+
+    speller = shipped_model()._pipeline.named_steps["features"].transformer_list[0][1].preprocessor.keywords["speller"]
+    for text in _edge_texts():
+        assert speller(text) == _SPELLED.sub(speller._both, text), text
+
+
+def test_character_n_grams_of_a_word_are_scikit_learns() -> None:
+    """`_wb_ngrams` gives the list scikit-learn's `_char_wb_ngrams` gives for one word, for every n-gram range."""
+    from agent.playbook.acts import _wb_ngrams
+
+    vectorizer = shipped_model()._pipeline.named_steps["features"].transformer_list[1][1]
+    assert vectorizer.analyzer == "char_wb"
+    words = {word for text in _edge_texts()[::3] for word in mark_negation(text).split()}
+    words |= {"a", "ab", "abc", "abcd", "👍", "x" * 40}
+    original = vectorizer.ngram_range
+    try:
+        for low, high in [(1, 4), (1, 1), (2, 5), (3, 3), (1, 6)]:
+            vectorizer.ngram_range = (low, high)
+            for word in words:
+                assert _wb_ngrams(word, low, high) == vectorizer._char_wb_ngrams(word), (word, low, high)
+    finally:
+        vectorizer.ngram_range = original

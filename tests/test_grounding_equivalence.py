@@ -302,3 +302,28 @@ def test_a_holiday_written_with_letters_the_pattern_folds_falls_on_its_days() ->
 def test_currency_codes_are_three_capitals() -> None:
     """What `_MONEY`'s look-before (`agent.grounding._may_match`) takes a code to be."""
     assert all(len(code) == 3 and code.isascii() and code.isupper() for code in list_currencies())
+
+
+def test_order_numbers_written_are_found_with_the_key_first() -> None:
+    """`_ORDER_NUMBER_WRITTEN` looks behind the key for a backslash instead of before it: the same matches as the
+    look-behind first, on strings made of the key, backslashes, quotes and "#"s in every order."""
+    first = re.compile(r'(?<!\\)"order_number": "((?:[^"\\]|\\.)*)"')
+    pieces = ['"order_number": "', "\\", '"', "#", "a", " ", ':"', '\\"order_number": "x"', '"order_number": "\\"']
+    rng = random.Random(15)
+    for _ in range(50_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 10)))
+        ours, theirs = new._ORDER_NUMBER_WRITTEN.finditer(text), first.finditer(text)
+        assert [(m.span(), m.groups()) for m in ours] == [(m.span(), m.groups()) for m in theirs], text
+
+
+def test_a_reply_with_a_window_holds_a_unit_after_whitespace() -> None:
+    """`unknown_windows` scans a reply for `_WINDOW` only when `_UNIT_AFTER_SPACE` finds a unit after whitespace:
+    every reply the window pattern matches in, made of window words, units, spaces and folded letters, has one."""
+    words = ["within", "in", "3", "3-5", "a few", "business", "working", "days", "Days", "WEEK", "wee\u212a", "hours"]
+    words += ["ago", "next", "up to", "about", "2 to 4", "\n", "  ", "\t", "takes", "another", "one", " ", "Friday"]
+    rng = random.Random(16)
+    for _ in range(50_000):
+        joint = " " if rng.random() < 0.5 else ""
+        reply = joint.join(rng.choice(words) for _ in range(rng.randint(0, 8)))
+        if new._WINDOW.search(reply):
+            assert new._UNIT_AFTER_SPACE.search(reply), reply

@@ -317,6 +317,10 @@ def contrast_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _slipped_platform(word: re.Match[str]) -> str:
+    return f"{word.group(0)} xplatformx" if misspelled_platform(word.group(0)) else word.group(0)
+
+
 def mark_negation(text: str, contrast: bool = False) -> str:
     """The word view: lowercase, each word in a negation's scope written `neg_<word>`.
 
@@ -324,7 +328,9 @@ def mark_negation(text: str, contrast: bool = False) -> str:
     evidence; "I wish I knew" shares it too, and the corpus's brand-as-word messages teach the difference.
     """
     text = _platform_names().sub(lambda m: f"{m.group(0)} xplatformx", text.translate(APOSTROPHES))
-    text = _NAME_LIKE.sub(lambda m: f"{m.group(0)} xplatformx" if misspelled_platform(m.group(0)) else m.group(0), text)
+    # Most texts name no slipped marketplace, and then the substitution gives every word back as it is.
+    if any(misspelled_platform(word) for word in _NAME_LIKE.findall(text)):
+        text = _NAME_LIKE.sub(_slipped_platform, text)
     spans = negated_spans(text) + (contrast_spans(text) if contrast else [])
     if not spans:  # most messages: `marked` would give every word back as it is, one call a word
         return text.lower()
@@ -346,23 +352,21 @@ _WEEKDAY = rf"\b(?:{_DAYS})s?\b"  # the one way of writing a date without a digi
 _CURRENCY_SIGNS = "$£€¥"
 _MONEY_SIGNED = rf"(?:[A-Z]{{0,3}}[{_CURRENCY_SIGNS}]\s?\d[\d,]*(?:\.\d+)?)"
 _MONEY_WORDED = r"\b\d[\d,]*(?:\.\d+)?\s?(?:dollars?|bucks|quid|pounds?|euros?|yen|aud|cad|usd|gbp|eur|jpy|nzd)\b"
+# A date's ways of being written, one branch each of the date pass (see `_BRANCHES_NEED`).
+_DATE_BRANCHES = (
+    rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:{_MONTHS})\.?|(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?)"
+    r"(?:,?\s+\d{4})?\b",
+    r"\b\d{1,4}[/.\-]\d{1,2}(?:[/.\-]\d{2,4})?\b",
+    r"\b\d{1,2}(?:st|nd|rd|th)\b",
+    _WEEKDAY,
+)
 _PLACEHOLDERS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("xemailx", re.compile(r"[\w.%+\-']+@[\w.\-]+\.[A-Za-z]{2,}")),
     ("xlinkx", re.compile(r"\bhttps?://\S+|\bwww\.\S+", re.IGNORECASE)),
     ("xmoneyx", re.compile(rf"{_MONEY_SIGNED}|{_MONEY_WORDED}", re.IGNORECASE)),
     # A tracking number: a long run of digits and capitals (a UPS "1Z..." code, a postal "LX...GB" code, 20+ digits).
     ("xtrackingx", re.compile(r"\b(?=[A-Z0-9]*\d{8})[A-Z0-9]{10,34}\b", re.IGNORECASE)),
-    (
-        "xdatex",
-        re.compile(
-            rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:{_MONTHS})\.?|(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?)"
-            r"(?:,?\s+\d{4})?\b"
-            r"|\b\d{1,4}[/.\-]\d{1,2}(?:[/.\-]\d{2,4})?\b"
-            r"|\b\d{1,2}(?:st|nd|rd|th)\b"
-            rf"|{_WEEKDAY}",
-            re.IGNORECASE,
-        ),
-    ),
+    ("xdatex", re.compile("|".join(_DATE_BRANCHES), re.IGNORECASE)),
     (
         "xpostcodex",
         re.compile(
@@ -385,54 +389,118 @@ def _carrier_names() -> Names:
 def with_placeholders(text: str) -> str:
     """The message with what varies by store written as one token each: "order #AB-7310" -> "order xorderx"."""
     text = _carrier_names().sub(" xcarrierx ", text.translate(APOSTROPHES))
-    # No pass writes a digit, an "@" or a currency sign (each writes a token of letters), so what the text lacks
-    # now it lacks at every pass.
-    signed = any(sign in text for sign in _CURRENCY_SIGNS)
-    for token, pattern in _placeholder_passes(_DIGIT.search(text) is not None, "@" in text, signed):
+    for token, pattern in _placeholder_passes(_held(text)):
         text = pattern.sub(f" {token} ", text)
     return _BLANKS.sub(" ", text).strip()
 
 
-_DIGIT = re.compile(r"\d")
+_DIGIT_RUN = re.compile(r"\d+")
 _BLANKS = re.compile(r"[ \t]+")
-_WEEKDAYS = re.compile(_WEEKDAY, re.IGNORECASE)
-_MONEY_IN_WORDS = re.compile(_MONEY_WORDED, re.IGNORECASE)
-_NEEDS_A_DIGIT = frozenset({"xmoneyx", "xtrackingx", "xpostcodex", "xorderx", "xnumx"})
+# What a match of some branch holds, each read with its branch's case folding: a digit, a separator and a digit
+# ("12/03"); a digit and an ordinal's ending ("5th"); a letter before a digit and a digit before a letter (a postcode).
+_DIGIT_SEP_DIGIT = re.compile(r"\d[/.\-]\d")
+_ORDINAL_END = re.compile(r"\d(?:st|nd|rd|th)", re.IGNORECASE)
+_LETTER_DIGIT = re.compile(r"[A-Z]\d", re.IGNORECASE)
+_DIGIT_LETTER = re.compile(r"\d[A-Z]", re.IGNORECASE)
+# Every month's name and abbreviation begins with one of these; the characters outside ASCII that a case-blind
+# pattern reads as ASCII letters, as those letters ("ſep" is "sep" to the date pattern).
+_MONTH_STEMS = tuple(sorted({month[:3] for month in MONTHS}))
+_ASCII_FOLDS = str.maketrans({"İ": "i", "ı": "i", "ſ": "s", "\u212a": "k"})
+
+# Each pass's branches (its pattern is them joined by "|"), each with what a text must hold for it to match anywhere.
+_BRANCHES_NEED: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {
+    "xemailx": ((_PLACEHOLDERS[0][1].pattern, frozenset({"@"})),),
+    "xlinkx": ((r"\bhttps?://\S+", frozenset({"://"})), (r"\bwww\.\S+", frozenset({"www."}))),
+    "xmoneyx": ((_MONEY_SIGNED, frozenset({"sign", "digit"})), (_MONEY_WORDED, frozenset({"digit"}))),
+    "xtrackingx": ((_PLACEHOLDERS[3][1].pattern, frozenset({"8 digits"})),),
+    "xdatex": tuple(
+        zip(_DATE_BRANCHES, map(frozenset, ({"digit", "month"}, {"digit/digit"}, {"5th"}, set())), strict=True)
+    ),
+    "xpostcodex": ((_PLACEHOLDERS[5][1].pattern, frozenset({"A1", "1A"})),),
+    "xorderx": (
+        (r"#\s*[\w\-]*\d[\w\-]*", frozenset({"#", "digit"})),
+        (r"\b[A-Za-z]{0,4}-?\d{3,12}(?:-[A-Za-z0-9]{1,3})?\b", frozenset({"3 digits"})),
+    ),
+    "xnumx": ((_PLACEHOLDERS[7][1].pattern, frozenset({"digit"})),),
+}
 
 
-@lru_cache(maxsize=8)
-def _placeholder_passes(digits: bool, at_sign: bool, currency: bool) -> tuple[tuple[str, re.Pattern[str]], ...]:
-    """`_PLACEHOLDERS` for a text with or without a digit, an "@" and a currency sign: a pattern none of whose
-    branches can match such a text is left out (an email needs its "@"; money, tracking numbers, postcodes, order
-    names and numbers need a digit), and one only some of whose branches can is replaced by those branches (a date
-    without a digit is a weekday's name; money without a sign is written in words), which match where the whole
-    pattern does, as the other branches fail at every position. Python's regex engine tries every branch at every
-    position, so this is most of a short message's placeholder passes."""
+def _held(text: str) -> frozenset[str]:
+    """What of `_BRANCHES_NEED` the text holds. No pass writes any of it (each writes a token of letters between
+    spaces: no digit, "@", sign, "#", "://", "www." or month, and no two characters made neighbours), so what the
+    text lacks now it lacks at every pass, and a run of digits is never longer later."""
+    held = {mark for mark in ("@", "://", "#") if mark in text}
+    if "www." in text.lower():  # ("w" has no other case than "W")
+        held.add("www.")
+    longest = max(map(len, _DIGIT_RUN.findall(text)), default=0)
+    if not longest:
+        return frozenset(held)
+    held.update(("digit", *(["3 digits"] if longest >= 3 else []), *(["8 digits"] if longest >= 8 else [])))
+    if any(sign in text for sign in _CURRENCY_SIGNS):
+        held.add("sign")
+    folded = (text if text.isascii() else text.translate(_ASCII_FOLDS)).lower()
+    if any(stem in folded for stem in _MONTH_STEMS):
+        held.add("month")
+    for mark, pattern in (("digit/digit", _DIGIT_SEP_DIGIT), ("5th", _ORDINAL_END), ("A1", _LETTER_DIGIT)):
+        if pattern.search(text):
+            held.add(mark)
+    if "A1" in held and _DIGIT_LETTER.search(text):
+        held.add("1A")
+    return frozenset(held)
+
+
+@lru_cache(maxsize=256)
+def _placeholder_passes(held: frozenset[str]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """`_PLACEHOLDERS` for a text that holds `held` (`_held`): a pattern none of whose branches can match such a
+    text is left out (an email needs its "@", a tracking number eight digits in a row, a postcode a letter before a
+    digit and a digit before a letter), and one only some of whose branches can is replaced by those branches (a
+    date without a digit is a weekday's name; an order name without a "#" is a run of three digits or more), which
+    match where the whole pattern does, as the other branches fail at every position. Python's regex engine tries
+    every branch at every position, so this is most of a short message's placeholder passes."""
     passes = []
     for token, pattern in _PLACEHOLDERS:
-        if (token == "xemailx" and not at_sign) or (token in _NEEDS_A_DIGIT and not digits):
-            continue
-        if token == "xdatex" and not digits:
-            pattern = _WEEKDAYS
-        elif token == "xmoneyx" and not currency:
-            pattern = _MONEY_IN_WORDS
-        passes.append((token, pattern))
+        branches = [branch for branch, needs in _BRANCHES_NEED[token] if needs <= held]
+        if len(branches) == len(_BRANCHES_NEED[token]):
+            passes.append((token, pattern))
+        elif branches:
+            passes.append((token, re.compile("|".join(branches), pattern.flags)))
     return tuple(passes)
 
 
 @lru_cache(maxsize=1)
-def _concepts() -> tuple[tuple[str, re.Pattern[str], frozenset[str]], ...]:
-    """Each family: its token, its pattern, and the first word of each of its phrases (see `with_concepts`)."""
+def _family_phrases() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each family of `prompts/concepts.txt`: its name and its phrases, longest first."""
     families = []
     for line in prompts.text("concepts.txt").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         name, _, words = line.partition(":")
         phrases = sorted({w.strip() for w in words.split(",") if w.strip()}, key=len, reverse=True)
+        families.append((name.strip(), tuple(phrases)))
+    return tuple(families)
+
+
+@lru_cache(maxsize=1)
+def _concepts() -> tuple[tuple[str, re.Pattern[str], frozenset[str]], ...]:
+    """Each family: its token, its pattern, and the first word of each of its phrases (see `with_concepts`)."""
+    families = []
+    for name, phrases in _family_phrases():
         pattern = r"(?<![\w'])(?:" + "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in phrases) + r")(?![\w'])"
         firsts = frozenset(_WORD.findall(p.lower())[0] for p in phrases if _WORD.findall(p.lower()))
-        families.append((f"x{name.strip()}x", re.compile(pattern, re.IGNORECASE), firsts))
+        families.append((f"x{name}x", re.compile(pattern, re.IGNORECASE), firsts))
     return tuple(families)
+
+
+@lru_cache(maxsize=1)
+def _word_led_families() -> frozenset[int]:
+    """The families (places in `_concepts()`) whose every phrase begins with a word character and holds no character
+    that a case-blind pattern reads as an ASCII letter ("ſ", "ı", "İ", the Kelvin sign): on an ASCII text, one of
+    their matches begins only where a word of the text begins, and that word (in lower case) is its phrase's first."""
+    return frozenset(
+        number
+        for number, (_, phrases) in enumerate(_family_phrases())
+        if all(re.match(r"[\w']", p) and not any(c in p for c in "ſıİ\u212a") for p in phrases)
+    )
 
 
 def with_concepts(text: str) -> str:
@@ -445,9 +513,29 @@ def with_concepts(text: str) -> str:
     families, by_word = _concepts(), _families_by_first_word()
     found = {number for word in set(_WORD.findall(text.lower())) for number in by_word.get(word, ())}
     for number in sorted(found):
-        token, pattern, _ = families[number]
-        text = pattern.sub(lambda m, t=token: f"{m.group(0)} {t}", text)  # type: ignore[misc]
+        token, pattern, firsts = families[number]
+        if text.isascii() and number in _word_led_families():
+            text = _family_at_words(text, token, pattern, firsts)
+        else:
+            text = pattern.sub(lambda m, t=token: f"{m.group(0)} {t}", text)  # type: ignore[misc]
     return text
+
+
+def _family_at_words(text: str, token: str, pattern: re.Pattern[str], firsts: frozenset[str]) -> str:
+    """`pattern.sub(lambda m: f"{m.group(0)} {token}", text)` for an ASCII text and a word-led family, the pattern
+    tried only where a word that begins one of its phrases begins: the pattern's look-behind (no word character
+    before) puts a match's start at a word's start, and the word there is the phrase's first. `sub` tries each
+    place left to right and goes on after a match's end; so does this, and no other place can match."""
+    pieces: list[str] = []
+    done = 0
+    for word in _WORD.finditer(text):
+        if word.start() < done or word.group(0).lower() not in firsts:
+            continue
+        match = pattern.match(text, word.start())
+        if match is not None:
+            pieces += (text[done : match.end()], " ", token)
+            done = match.end()
+    return "".join([*pieces, text[done:]]) if pieces else text
 
 
 @lru_cache(maxsize=1)
@@ -504,6 +592,9 @@ class Speller:
         return best[1] if best[0] > seen * _OFTENER else word
 
     def __call__(self, text: str) -> str:
+        # Most texts have no slipped word, and then `_both` gives every word back as it is (a call a word).
+        if all(self.fixed(word) == word for word in map(str.lower, _SPELLED.findall(text))):
+            return text
         return _SPELLED.sub(self._both, text)
 
     def _both(self, m: re.Match[str]) -> str:
@@ -724,7 +815,8 @@ class _Blocks:
             size = len(vocabulary)
             by_word = None
             if vectorizer.analyzer == "char_wb" and vectorizer.input == "content":
-                by_word = (vectorizer.build_preprocessor(), vectorizer._char_wb_ngrams)
+                low, high = vectorizer.ngram_range
+                by_word = (vectorizer.build_preprocessor(), partial(_wb_ngrams, low=low, high=high))
             idf = vectorizer.idf_ if vectorizer.use_idf else np.ones(size)
             blocks.append(_Block(vectorizer.build_analyzer(), vocabulary, idf, by_word))
             start += size
@@ -773,6 +865,22 @@ class _Blocks:
             groups[present] = sums
         # Each text's blocks added in order, as scikit-learn's product over the stacked blocks does.
         return groups.reshape(len(texts), len(self.blocks), -1).sum(axis=1)
+
+
+def _wb_ngrams(word: str, low: int, high: int) -> list[str]:
+    """scikit-learn's `_char_wb_ngrams` of one word (a text without whitespace, as `_Block.features` splits it): the
+    word padded with a space each side, its `low`- to `high`-grams in that order, and a padded word no longer than
+    n given once, whole, with no longer n-grams after it. The same list, made by slicing in one comprehension per n
+    instead of a Python loop a gram (a word new to the process, an order name or an email, is most of its block)."""
+    padded = f" {word} "
+    size = len(padded)
+    grams: list[str] = []
+    for n in range(low, high + 1):
+        if n >= size:
+            grams.append(padded)
+            break
+        grams += [padded[i : i + n] for i in range(size - n + 1)]
+    return grams
 
 
 def _features_of(union: Any, texts: list[str]) -> Any:
