@@ -240,7 +240,7 @@ def _reserve_each_statement(shape: tuple[int, ...]) -> sa.Insert:
 
 
 @lru_cache(maxsize=16)
-def _used_up_each_statement(shape: tuple[int, ...]) -> sa.Select[Any]:
+def _used_up_each_statement(shape: tuple[int, ...]) -> sa.Select[*tuple[Any, ...]]:
     """For decisions of `shape` keys each: whether any key of each is used up, one column a decision."""
     return sa.select(*[sa.exists(_used_up_statement(n, f"d{j}_")).label(f"used{j}") for j, n in enumerate(shape)])
 

@@ -17,6 +17,7 @@ from agent.playbook.acts import (
     decide,
     mark_negation,
     negated_spans,
+    platform_named,
     read_acts,
     shipped_model,
     training_messages,
@@ -166,6 +167,15 @@ def test_a_named_marketplace_is_given_unless_negated(model: ActModel) -> None:
     assert amazon.top == "other_platform" and amazon.platform == "Amazon"
     ours = model.read("It's not an Amazon order, I bought it on your website. Where is it?")
     assert ours.top == "where_is_order" and ours.platform is None and not ours.has("other_platform")
+
+
+@pytest.mark.parametrize("message", ["Where is my Etſy order?", "It waſ from Etſy actually, not your ſite"])
+def test_a_marketplace_written_with_letters_the_pattern_folds_is_named(model: ActModel, message: str) -> None:
+    # "ſ" matches "s" in the case-blind pattern of names but not under `str.lower`: the name was looked up by the
+    # latter, and the reading raised StopIteration (the turn ended in the turn-failed reply).
+    reading = model.read(message)
+    assert reading.top == "other_platform" and reading.platform == "Etsy"
+    assert platform_named("vİnted") == "Vinted" and platform_named("AMAZON") == "Amazon"
 
 
 def test_two_requests_in_one_message(model: ActModel) -> None:

@@ -130,6 +130,17 @@ def test_a_marketplace_named_as_where_the_order_was_placed(message: str, platfor
 
 
 @pytest.mark.parametrize(
+    ("message", "platform"),
+    [("the Etſy package still hasn't come", "Etsy"), ("my vİnted parcel hasnt moved in 5 days", "Vinted")],
+)
+def test_a_marketplace_written_with_letters_the_pattern_folds_is_where_the_order_was_placed(
+    message: str, platform: str
+) -> None:
+    # A long s or a dotted capital I matches the name's letter case-blind; `str.lower` of it does not.
+    assert platform_of_purchase(message) == platform
+
+
+@pytest.mark.parametrize(
     "message",
     [
         "I wish I knew where my order is",

@@ -257,6 +257,13 @@ def _platform_names() -> Names:
     return Names(prompts.platforms())
 
 
+def platform_named(said: str) -> str:
+    """The marketplace of `prompts/platforms.txt` that `said`, a match of a case-blind pattern of the names, is:
+    compared as that pattern compared it, so a letter `re` folds to another ("Etſy", "vİnted") finds its name where
+    `str.lower` would find none."""
+    return next(n for n in prompts.platforms() if re.fullmatch(re.escape(n), said, re.IGNORECASE))
+
+
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _NAME_LIKE = re.compile(r"(?<![\w'])[A-Za-z]{5,}(?![\w']| xplatformx)")
 _MIN_NAME = 6  # shorter names are one slip from ordinary words ("catch", "match")
@@ -717,7 +724,7 @@ class ActModel:
         spans = negated_spans(clean)
         for found in _platform_names().finditer(clean):
             if not any(start <= found.start() < end for start, end in spans):
-                return next(n for n in prompts.platforms() if n.lower() == found.group(0).lower())
+                return platform_named(found.group(0))
         for word in _NAME_LIKE.finditer(clean):
             if not any(start <= word.start() < end for start, end in spans) and misspelled_platform(word.group(0)):
                 return misspelled_platform(word.group(0))

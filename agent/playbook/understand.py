@@ -18,7 +18,7 @@ from babel.localedata import locale_identifiers
 
 from agent import prompts
 from agent.calendar_words import MONTH_PATTERN, MONTHS
-from agent.playbook.acts import APOSTROPHES, THRESHOLD, Act, ActReading, negated_spans, read_acts
+from agent.playbook.acts import APOSTROPHES, THRESHOLD, Act, ActReading, negated_spans, platform_named, read_acts
 from agent.playbook.prefilter import Prefiltered, prefiltered
 from agent.playbook.service_change import service_change_asked, shipping_change_spans
 from shopify.names import NameFormat, NameInText, fits_postal_code, formatted_order_name, names_in_text
@@ -2237,8 +2237,7 @@ def platform_of_purchase(text: str) -> str | None:
             if _GOT_NO_PURCHASE.search(text[found.start() : start]):
                 continue  # "got an email from Amazon": a message from it, no order placed there
             if not any(a <= start < b for a, b in spans):
-                said = found.group("name").lower()
-                return next(n for n in prompts.platforms() if n.lower() == said)
+                return platform_named(found.group("name"))
     return None
 
 
