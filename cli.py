@@ -24,7 +24,7 @@ def app() -> FastAPI:
     import server
 
     store = os.environ.get(SERVE_STORE_ENV)
-    return server.create_app(store=Path(store) if store else None)
+    return server.create_app(store=Path(store) if store else None, freeze_heap=True)
 
 
 def default_workers() -> int:

@@ -46,6 +46,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+import serving
 from agent.connect import Connection, InstallNotConfigured
 from agent.masking import mask_smtp_url
 from agent.persona import Persona, PersonaUpdate
@@ -706,8 +707,15 @@ async def _stopped(task: asyncio.Task[None]) -> None:
         log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
 
-def create_app(settings: Settings | None = None, *, store: Path | None = None, lumen: Lumen | None = None) -> FastAPI:
-    """The whole server. With `lumen`, that service is used (and left open); otherwise one is created and closed."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Path | None = None,
+    lumen: Lumen | None = None,
+    freeze_heap: bool = False,
+) -> FastAPI:
+    """The whole server. With `lumen`, that service is used (and left open); otherwise one is created and closed.
+    `freeze_heap`: a `lumen serve` worker's app, the only one in its process (`serving.freeze_startup_heap`)."""
     if settings is None:
         settings = lumen.settings if lumen is not None else Settings()
     config = settings
@@ -716,6 +724,8 @@ def create_app(settings: Settings | None = None, *, store: Path | None = None, l
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = lumen if lumen is not None else await Lumen.create(config, store=store)
         app.state.lumen = service
+        if freeze_heap:
+            serving.freeze_startup_heap()
         outbox = asyncio.create_task(service.run_outbox(interval_s=OUTBOX_INTERVAL_S), name="outbox")
         retention = asyncio.create_task(service.run_retention(interval_s=RETENTION_INTERVAL_S), name="retention")
         # The order mirror's backfill, refreshes and reconciliation: in the background, never before the first request.

@@ -31,8 +31,10 @@ from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelRequest, UserPro
 
 import cli
 import server
+import serving
 import storage.database
 from agent.service import Lumen
+from config import Settings
 from storage import Database
 from storage.conversations import TURN_LEASE, TURN_RENEW_S, RenewalTimers
 from storage.schema import conversation_locks, settings
@@ -417,11 +419,30 @@ async def test_a_workers_app_serves_the_store_serve_was_given(tmp_path: Path, mo
     monkeypatch.setenv("LUMEN_DATABASE_URL", f"sqlite:///{tmp_path / 'lumen.db'}")
     monkeypatch.setenv("LUMEN_MODEL", "playbook")
     monkeypatch.setenv(cli.SERVE_STORE_ENV, str(ROOT / "tests" / "data" / "second-store.json"))
+    frozen: list[bool] = []
+    # Recorded, not done: frozen, this test process's objects would never be collected (`freeze_startup_heap`).
+    monkeypatch.setattr(serving.gc, "freeze", lambda: frozen.append(True))
     app = cli.app()
+    assert not frozen
     async with app.router.lifespan_context(app):
+        # A worker's app freezes what its startup built, once, after the service is created.
+        assert frozen == [True] and app.state.lumen is not None
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://lumen.test") as client:
             assert (await client.get("/healthz")).json()["store"] == "Fjord & Fell Outdoor Co."
+    assert frozen == [True]
+
+
+async def test_an_app_of_the_tests_or_a_host_process_leaves_the_collector_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frozen: list[bool] = []
+    monkeypatch.setattr(serving.gc, "freeze", lambda: frozen.append(True))
+    settings = Settings(_env_file=None, lumen_database_url=f"sqlite:///{tmp_path / 'lumen.db'}", lumen_model="playbook")
+    app = server.create_app(settings)
+    async with app.router.lifespan_context(app):
+        assert app.state.lumen is not None
+    assert frozen == []
 
 
 # --- a long turn renews its lease -------------------------------------------------------------------------------------
