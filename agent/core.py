@@ -200,6 +200,18 @@ class StreamGuard:
         return ungrounded(text, self._evidence, deps.today)
 
 
+class UninstructedRun(RuntimeError):
+    """A run of `lumen_agent` without `instructions=run_instructions(deps)`: a caller's mistake, refused loudly."""
+
+
+def _instructed(messages: list[ModelMessage]) -> bool:
+    """Whether the run's last request carried instructions. The agent has none of its own (`run_instructions`), so
+    a caller that forgot them would have an LLM answer without Lumen's rules; its reply is refused instead (the
+    shopper gets the turn-failed reply, the log says why), and a test or eval that forgot them fails."""
+    request = next((m for m in reversed(messages) if isinstance(m, ModelRequest)), None)
+    return request is not None and bool(request.instructions)
+
+
 def build_agent() -> Agent[Deps, str]:
     # No model here: each turn passes its own (the playbook, or an LLM falling back to it), so no key is needed.
     agent = Agent[Deps, str](
@@ -221,6 +233,8 @@ def build_agent() -> Agent[Deps, str]:
     async def _grounded(ctx: RunContext[Deps], output: str) -> str:
         if ctx.partial_output:  # streamed text is checked sentence by sentence (`StreamGuard`), then once complete
             return output
+        if not _instructed(ctx.messages):
+            raise UninstructedRun("a run of lumen_agent needs instructions=run_instructions(deps)")
         problems = _problems(ctx, output)
         if not problems:
             return output

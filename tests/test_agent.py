@@ -25,7 +25,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_core import to_jsonable_python
 
-from agent.core import build_agent, instructions_for, lumen_agent, run_instructions
+from agent.core import UninstructedRun, build_agent, instructions_for, lumen_agent, run_instructions
 from agent.grounding import evidence, ungrounded
 from agent.persona import PersonaUpdate
 from agent.service import Lumen
@@ -294,6 +294,24 @@ async def test_the_runs_instructions_are_what_an_instructions_function_on_the_ag
     theirs = await requests_of(with_function, deps=deps())
     assert len(ours) == 2 and ours == theirs
     assert ours[0][0] == instructions_for(turn) == instructions_for(turn).strip()
+
+
+async def test_a_run_without_the_instructions_is_refused() -> None:
+    """The agent has no instructions of its own: a caller that forgot `run_instructions` gets an error, never a reply
+    written without Lumen's rules."""
+    from agent.deps import Deps
+    from tools.context import SessionState
+
+    store = FixtureStore()
+    turn = Deps(source=store, session=SessionState(), conversation_id="c", shop=Shop(name="Test Shop"), now=store.now())
+
+    def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return text("Hello! How can I help?")
+
+    with pytest.raises(UninstructedRun):
+        await lumen_agent.run("hi", model=FunctionModel(model), deps=turn)
+    result = await lumen_agent.run("hi", model=FunctionModel(model), deps=turn, instructions=run_instructions(turn))
+    assert result.output == "Hello! How can I help?"
 
 
 @pytest.mark.parametrize(
