@@ -106,3 +106,10 @@ def test_needles_are_what_every_match_must_hold() -> None:
     assert needles(re.compile(r"\bcancell?ed\b", re.I)) == ("cancel",)
     # A longer needle holding a shorter one is left out: where it is, so is the shorter.
     assert needles(re.compile(r"(?:old|hold|fold)", re.I)) == ("old",)
+
+
+def test_a_pattern_read_in_ascii_is_always_searched() -> None:
+    # Under re.ASCII "é" is no word character, so " ship" starts a word in "éship" for the pattern, not for `folded`.
+    pattern = prefiltered(r"(?<![\w'])ship", re.IGNORECASE | re.ASCII)
+    assert pattern.needles is None and pattern.search("éship") is not None
+    assert prefiltered(r"(?<![\w'])ship", re.IGNORECASE).search("éship") is None

@@ -123,7 +123,9 @@ class Prefiltered:
 
     def __init__(self, pattern: re.Pattern[str]) -> None:
         self.pattern = pattern
-        self.needles = needles(pattern)
+        # Under re.ASCII a non-ASCII letter is no word character to the pattern but is one to `folded`, so a word
+        # start after it would be missed: such a pattern is always searched (none is prefiltered today).
+        self.needles = None if pattern.flags & re.ASCII else needles(pattern)
 
     def may_match(self, text: str) -> bool:
         """False only where the pattern cannot match `text`."""
