@@ -464,10 +464,6 @@ class Statements:
     async def run(self, prepared: Prepared, params: Mapping[str, Any] | None = None) -> Fetched:
         raise NotImplementedError
 
-    async def run_many(self, prepared: Prepared, rows: list[dict[str, Any]]) -> None:
-        """The statement once per row (executemany)."""
-        raise NotImplementedError
-
 
 class _AlchemyStatements(Statements):
     """Through SQLAlchemy, on a connection it manages (PostgreSQL)."""
@@ -481,9 +477,6 @@ class _AlchemyStatements(Statements):
         if not result.returns_rows:
             return Fetched([], (), result.rowcount)
         return Fetched([tuple(row) for row in result.all()], tuple(result.keys()), result.rowcount)
-
-    async def run_many(self, prepared: Prepared, rows: list[dict[str, Any]]) -> None:
-        await self._conn.execute(prepared.statement, rows)
 
 
 class _SQLiteStatements(Statements):
@@ -533,18 +526,6 @@ class _SQLiteStatements(Statements):
                 self._after(cursor, prepared.sql, parameters, many=False)
                 fetched = cursor.fetchall() if prepared.keys else []
                 return Fetched(prepared.rows(fetched), prepared.keys, cursor.rowcount)
-            finally:
-                cursor.close()
-        except sqlite3.Error as exc:
-            raise _wrapped(prepared.sql, exc) from exc
-
-    async def run_many(self, prepared: Prepared, rows: list[dict[str, Any]]) -> None:
-        try:
-            parameters = [prepared.parameters(row) for row in rows]
-            self._before(prepared.sql, parameters, many=True)
-            cursor = self._raw.executemany(prepared.sql, parameters)
-            try:
-                self._after(cursor, prepared.sql, parameters, many=True)
             finally:
                 cursor.close()
         except sqlite3.Error as exc:

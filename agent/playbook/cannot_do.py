@@ -18,7 +18,7 @@ from typing import Literal
 
 from agent import prompts
 from agent.playbook.acts import APOSTROPHES, negated_spans
-from agent.playbook.prefilter import Prefiltered
+from agent.playbook.prefilter import Prefiltered, prefiltered
 
 CannotDo = Literal["packing", "send_documents", "collect_myself"]
 
@@ -27,7 +27,7 @@ def _pattern(phrases: list[str]) -> Prefiltered:
     ranked = sorted(phrases, key=len, reverse=True)
     words = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in ranked)
     # A message holding none of the words is not searched (`prefilter.py`): most hold none.
-    return Prefiltered(re.compile(rf"(?<![\w'])(?:{words})(?![\w'])", re.IGNORECASE))
+    return prefiltered(rf"(?<![\w'])(?:{words})(?![\w'])", re.IGNORECASE)
 
 
 @lru_cache(maxsize=1)

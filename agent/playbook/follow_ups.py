@@ -26,7 +26,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from agent import prompts
 from agent.playbook.acts import negated_spans
-from agent.playbook.prefilter import Prefiltered
+from agent.playbook.prefilter import Prefiltered, prefiltered
 from agent.playbook.understand import after_answer_words
 from tools.views import OrderOverview
 
@@ -152,16 +152,17 @@ def restates_offer(text: str, offered: frozenset[str], *, yes: bool = False) -> 
 
 
 # --- what happens next ----------------------------------------------------------------------------------------
+def _phrases_pattern(phrases: list[str]) -> Prefiltered:
+    """The phrases as whole words, any case, longest first. Read of every clause of an answer: one holding none of
+    the words is not searched (`prefilter.py`)."""
+    alternatives = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in sorted(phrases, key=len, reverse=True))
+    return prefiltered(rf"(?<![\w'’])(?:{alternatives})(?![\w'’])", re.IGNORECASE)
+
+
 @lru_cache(maxsize=1)
 def _what_next() -> tuple[Prefiltered, Prefiltered, Prefiltered]:
     table: dict[str, list[str]] = prompts.toml("reading.toml")["what_next"]
-
-    def pattern(phrases: list[str]) -> Prefiltered:
-        alternatives = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in sorted(phrases, key=len, reverse=True))
-        # Read of every clause of an answer: one holding none of the words is not searched (`prefilter.py`).
-        return Prefiltered(re.compile(rf"(?<![\w'’])(?:{alternatives})(?![\w'’])", re.IGNORECASE))
-
-    return pattern(table["refer"]), pattern(table["asks"]), pattern(table["retry"])
+    return _phrases_pattern(table["refer"]), _phrases_pattern(table["asks"]), _phrases_pattern(table["retry"])
 
 
 _TO_THE_SHOP = re.compile(rf"\b(?:{prompts.either('to_the_shop', 'you')})\b", re.IGNORECASE)
@@ -184,9 +185,7 @@ _WHERE = re.compile(rf"\b(?:{prompts.either('questions', 'place')})\b", re.IGNOR
 
 @lru_cache(maxsize=1)
 def _collect() -> Prefiltered:
-    phrases: list[str] = prompts.toml("reading.toml")["what_next"]["collect"]
-    alternatives = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in sorted(phrases, key=len, reverse=True))
-    return Prefiltered(re.compile(rf"(?<![\w'’])(?:{alternatives})(?![\w'’])", re.IGNORECASE))
+    return _phrases_pattern(prompts.toml("reading.toml")["what_next"]["collect"])
 
 
 def asks_where_to_collect(text: str) -> bool:

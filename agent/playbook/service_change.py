@@ -12,7 +12,7 @@ from typing import Literal
 
 from agent import prompts
 from agent.playbook.acts import negated_spans
-from agent.playbook.prefilter import Prefiltered
+from agent.playbook.prefilter import Prefiltered, prefiltered
 
 ServiceChange = Literal["change_shipping", "hold_order", "delivery_instruction"]
 
@@ -96,7 +96,7 @@ def _instruction_patterns() -> dict[str, Prefiltered]:
 
 def _bounded(pattern: str) -> Prefiltered:
     """`pattern` as whole words, any case; a message holding none of its words is not searched (`prefilter.py`)."""
-    return Prefiltered(re.compile(rf"(?<![\w'])(?:{pattern})(?![\w'])", re.IGNORECASE))
+    return prefiltered(rf"(?<![\w'])(?:{pattern})(?![\w'])", re.IGNORECASE)
 
 
 def _outside_negation(text: str) -> str:

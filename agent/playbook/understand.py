@@ -2279,8 +2279,7 @@ def other_order_asked(text: str) -> bool:
 def _unseen_patterns() -> dict[str, Prefiltered]:
     # Ten lists read of every answer's message: one holding none of a list's words is not searched (`prefilter.py`).
     return {
-        topic: Prefiltered(re.compile(_phrase_pattern(words), re.IGNORECASE))
-        for topic, words in _reading_words()["unseen"].items()
+        topic: prefiltered(_phrase_pattern(words), re.IGNORECASE) for topic, words in _reading_words()["unseen"].items()
     }
 
 
