@@ -10,7 +10,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -82,6 +82,24 @@ class ConversationSummary(BaseModel):
 class ConversationRow(ConversationSummary):
     messages_json: str
     state_json: str
+
+
+def _created_row(id: str, now: datetime) -> ConversationRow:
+    """The row `_build_create` inserts, as it reads back: the columns it leaves to their defaults (as in the schema)
+    and its time in UTC, stored to the microsecond as a datetime holds it."""
+    at = now.astimezone(UTC)
+    return ConversationRow.model_construct(
+        id=id,
+        created_at=at,
+        updated_at=at,
+        messages_json="[]",
+        state_json="{}",
+        customer_id=None,
+        verified_lookups=0,
+        escalated=False,
+        model=None,
+        message_count=0,
+    )
 
 
 class Cancellable(Protocol):
@@ -337,12 +355,15 @@ class ConversationStore(ContactStore):
         async with self.writing() as tx:
             if (await tx.run(*self._claim_statement(lease.id, lease.holder, TURN_LEASE))).rowcount != 1:
                 return False
-            row = None
+            row: dict[str, Any] | None = None
+            new: ConversationRow | None = None
             if create:
-                # The new row comes back from its INSERT (none if the id was taken: then it is read as any other).
-                params |= self._create_statement(lease.id)[1]
-                created = self.prepared(f"create_conversation_returning:{len(keys)}", self._create_reading(keys))
-                row = (await tx.run(created, params)).first()
+                # The settings come back from the INSERT (nothing if the id was taken: then it is read as any other).
+                values = self._create_statement(lease.id)[1]
+                params |= values
+                created = self.prepared(f"create_conversation_settings:{len(keys)}", self._create_reading(keys))
+                if (row := (await tx.run(created, params)).first()) is not None:
+                    new = _created_row(lease.id, values["p_now"])
             if row is None:
                 selected = self.prepared(f"select_conversation:{len(keys)}", self._select_reading(keys))
                 row = (await tx.run(selected, params | {"p_id": lease.id})).first()
@@ -350,13 +371,16 @@ class ConversationStore(ContactStore):
                 row = (
                     await tx.run(self.prepared(f"select_settings:{len(keys)}", _settings_alone(keys)), params)
                 ).first()
-        lease.row = ConversationRow.model_validate(row) if row is not None and "id" in row else None
+        if new is None and row is not None and "id" in row:
+            new = ConversationRow.model_validate(row)
+        lease.row = new
         if row is not None:
             lease.settings = {key: row[f"setting_{i}"] for i, key in enumerate(keys) if row[f"setting_{i}"] is not None}
         return True
 
     def _create_reading(self, keys: tuple[str, ...]) -> Callable[[], sa.Insert]:
-        return lambda: self._build_create().returning(*conversations.c, *_settings_read(keys))
+        # Only the settings: the new row is known (`_created_row`), and reading it back cost more than the INSERT.
+        return lambda: self._build_create().returning(conversations.c.id, *_settings_read(keys))
 
     @staticmethod
     def _select_reading(keys: tuple[str, ...]) -> Callable[[], sa.Select[Any]]:
