@@ -327,3 +327,26 @@ def test_a_reply_with_a_window_holds_a_unit_after_whitespace() -> None:
         reply = joint.join(rng.choice(words) for _ in range(rng.randint(0, 8)))
         if new._WINDOW.search(reply):
             assert new._UNIT_AFTER_SPACE.search(reply), reply
+
+
+def test_weekdays_are_found_where_the_boundary_first_found_them() -> None:
+    """`_WEEKDAY_WORDS` and `_SHORT_WEEKDAYS` put the word first and the boundary behind it (`_word_start`): the same
+    matches as the reference's patterns, in random texts of weekday words, their short forms and what may stand
+    before or after them (letters, digits, "_", letters beyond ASCII, spaces, marks, months), and in the stored
+    replies and tool results."""
+    pieces = [*WEEKDAYS, *(w.title() for w in WEEKDAYS), "Mon", "Tue", "Tues", "Wed", "Weds", "Thu", "Thur", "Thurs"]
+    pieces += ["Fri", "Sat", "Sun", "s", "x", "X", "_", "1", "27", "é", "ß", "\u00a0", " ", "  ", "\n", ".", ",", "?"]
+    pieces += [")", "-", "Dec", "Sept", "Nov", "day", "Sunday's", "on"]
+    rng = random.Random(17)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 10))) for _ in range(30_000)]
+    texts += sorted({check.reply for check in _checks()} | {_old_evidence(check).tools for check in _checks()[:300]})
+    for index, weekday in enumerate(WEEKDAYS):
+        word, short = re.compile(rf"\b{weekday}\b"), old._SHORT_WEEKDAYS[index]
+        for text in texts:
+            lower = text.lower()
+            assert _spans(new._WEEKDAY_WORDS[index], lower) == _spans(word, lower), text
+            assert _spans(new._SHORT_WEEKDAYS[index], text) == _spans(short, text), text
+
+
+def _spans(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
+    return [match.span() for match in pattern.finditer(text)]

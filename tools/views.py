@@ -7,12 +7,13 @@ model (LLM or playbook) can repeat them. Times are given in the store's time zon
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, time
 from functools import lru_cache
 from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_time, get_time_format
+from babel import Locale
+from babel.dates import DateTimeFormat, format_date, format_time, get_time_format
 from pydantic import BaseModel, Field
 
 from shopify.domain import Fulfillment, FulfillmentEvent, Order, Shop
@@ -72,7 +73,7 @@ def _clock(local: datetime, locale: str) -> str:
     if written is None:
         if len(_MINUTES) >= _MINUTES_KEPT:
             _MINUTES.clear()
-        written = _MINUTES[key] = _time_of(local, locale)
+        written = _MINUTES[key] = _at_minute(local.hour, local.minute, locale)
     return written
 
 
@@ -91,6 +92,35 @@ def _minute_pattern(locale: str) -> bool:
     pattern = get_time_format("short", locale=babel_locale(locale))
     fields = re.findall(r"%\((\w+)\)s", str(pattern.format))  # the pattern as Babel parsed it: "%(h)s:%(mm)s %(a)s"
     return bool(fields) and all(field[0] in _HOUR_AND_MINUTE for field in fields)
+
+
+def _at_minute(hour: int, minute: int, locale: str) -> str:
+    """What `_time_of` writes at this minute of the day, for a locale whose short time reads only the hour and minute:
+    Babel's pattern filled with its fields (`_clock_fields`), as Babel fills it (`format % DateTimeFormat`)."""
+    pattern, hours, minutes = _clock_fields(locale)
+    return (pattern % (hours[hour] | minutes[minute])).replace(_NARROW_SPACE, " ")
+
+
+# A field of such a pattern reads the minute ('m') or else only the hour ('h', 'H', 'K', 'k', 'a': Babel's
+# `DateTimeFormat`): each is written by Babel once per hour or per minute of a locale, not once per minute of the day
+# (a Babel call each, 20 us; a turn's new moments fall on minutes not yet written).
+@lru_cache(maxsize=64)
+def _clock_fields(locale: str) -> tuple[str, tuple[dict[str, str], ...], tuple[dict[str, str], ...]]:
+    """The locale's short time pattern (`%(h)s:%(mm)s %(a)s`), its hour fields at each hour and its minute fields at
+    each minute."""
+    babel = babel_locale(locale)
+    pattern = str(get_time_format("short", locale=babel).format)
+    fields = re.findall(r"%\((\w+)\)s", pattern)
+    by_hour = [field for field in fields if field[0] != "m"]
+    by_minute = [field for field in fields if field[0] == "m"]
+    hours = tuple(_fields(time(hour), babel, by_hour) for hour in range(24))
+    minutes = tuple(_fields(time(0, minute), babel, by_minute) for minute in range(60))
+    return pattern, hours, minutes
+
+
+def _fields(moment: time, babel: Locale, names: list[str]) -> dict[str, str]:
+    written = DateTimeFormat(moment, babel)
+    return {name: written[name] for name in names}
 
 
 def _time_of(local: datetime, locale: str) -> str:

@@ -31,6 +31,7 @@ against it. `python -m evals.acts_report` prints per-act precision, recall and F
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import threading
@@ -617,6 +618,13 @@ def word_view(
     contrast: bool = False,
 ) -> str:
     text = with_placeholders(text) if placeholders else text.translate(APOSTROPHES)
+    return after_placeholders(text, concepts, speller, contrast)
+
+
+def after_placeholders(
+    text: str, concepts: bool = False, speller: Speller | None = None, contrast: bool = False
+) -> str:
+    """The word view of a text whose placeholders are written already (`with_placeholders`)."""
     if speller is not None:
         text = speller(text)
     return mark_negation(with_concepts(text) if concepts else text, contrast)
@@ -708,12 +716,13 @@ class ActModel:
             probs = _of_acts(row)
             acts = decide(probs, self.settings.thresholds, self.together, self._second_threshold(row))
             under_negation = {a for _ in group for a, p in _of_acts(next(named)).items() if p >= THRESHOLD}
+            # Every field is made here as the type it is declared (validating them again cost a tenth of a reading).
             readings.append(
-                ActReading(
+                ActReading.model_construct(
                     text=text,
                     acts=acts,
                     probabilities=probs,
-                    negated=tuple(a for a in ACTS if a in under_negation and a not in acts),
+                    negated=tuple(a for a in ACTS if a in under_negation and a not in acts) if under_negation else (),
                     platform=self._platform(text) if "other_platform" in acts else None,
                 )
             )
@@ -762,32 +771,46 @@ class _Block:
     by word: scikit-learn's `_char_wb_ngrams` pads each whitespace-separated word with spaces and takes its n-grams
     from that word alone, so a text's n-grams are its words' n-grams, in order. A word's known features are kept
     (`memo`, bounded like `Speller`'s fixes): a turn's texts are a message and its pieces, and shoppers share most
-    of their words, so most words are read once a process. What a text counts is what the analyzer counts."""
+    of their words, so most words are read once a process. What a text counts is what the analyzer counts.
+
+    The word block (`by_view`: `with_placeholders`, and the analyzer of what follows it in the word view) keeps a
+    placeholder view's features in the memo the same way: what varies from shopper to shopper (an order name, an
+    email) is one token there, so "where is my order #TM10196" and "... #TM10532" are one view, read once."""
 
     analyze: Callable[[str], list[str]]
     vocabulary: dict[str, int]  # feature -> its row of the stacked weights
     idf: Any  # per feature of this block; ones without inverse document frequencies (a factor of 1.0 changes nothing)
     by_word: tuple[Callable[[str], str], Callable[[str], list[str]]] | None = None
+    by_view: tuple[Callable[[str], str], Callable[[str], list[str]]] | None = None
     memo: dict[str, list[int]] = field(default_factory=dict, compare=False, hash=False)
 
-    WORDS_KEPT = 16384
+    WORDS_KEPT = 16384  # words or views
 
     def features(self, text: str) -> list[int]:
-        """The text's known features as rows of the stacked weights, each as often as the analyzer gives it."""
+        """The text's known features as rows of the stacked weights, each as often as the analyzer gives it (a list
+        the memo may hold: not to be changed)."""
+        if self.by_view is not None:
+            view, analyze = self.by_view
+            return self._remembered(view(text), analyze)
         known = self.vocabulary.get
         if self.by_word is None:
             return [index for feature in self.analyze(text) if (index := known(feature)) is not None]
         preprocess, ngrams = self.by_word
         found: list[int] = []
         for word in preprocess(text).split():
-            rows = self.memo.get(word)
-            if rows is None:
-                rows = [index for feature in ngrams(word) if (index := known(feature)) is not None]
-                if len(self.memo) >= self.WORDS_KEPT:
-                    self.memo.clear()
-                self.memo[word] = rows
-            found += rows
+            found += self._remembered(word, ngrams)
         return found
+
+    def _remembered(self, key: str, analyze: Callable[[str], list[str]]) -> list[int]:
+        """The known features of `analyze(key)`, from the memo when it holds them."""
+        rows = self.memo.get(key)
+        if rows is None:
+            known = self.vocabulary.get
+            rows = [index for feature in analyze(key) if (index := known(feature)) is not None]
+            if len(self.memo) >= self.WORDS_KEPT:
+                self.memo.clear()
+            self.memo[key] = rows
+        return rows
 
 
 @dataclass(frozen=True)
@@ -825,7 +848,7 @@ class _Blocks:
                 low, high = vectorizer.ngram_range
                 by_word = (vectorizer.build_preprocessor(), partial(_wb_ngrams, low=low, high=high))
             idf = vectorizer.idf_ if vectorizer.use_idf else np.ones(size)
-            blocks.append(_Block(vectorizer.build_analyzer(), vocabulary, idf, by_word))
+            blocks.append(_Block(vectorizer.build_analyzer(), vocabulary, idf, by_word, _by_view(vectorizer)))
             start += size
         if start != weights.shape[0]:
             return None
@@ -872,6 +895,20 @@ class _Blocks:
             groups[present] = sums
         # Each text's blocks added in order, as scikit-learn's product over the stacked blocks does.
         return groups.reshape(len(texts), len(self.blocks), -1).sum(axis=1)
+
+
+def _by_view(vectorizer: Any) -> tuple[Callable[[str], str], Callable[[str], list[str]]] | None:
+    """For a word vectorizer whose preprocessor is the word view with placeholders: `with_placeholders`, and its
+    analyzer with `after_placeholders` as the preprocessor (the rest of the word view, then its tokens and n-grams:
+    the analyzer's own steps in its order, its decoder giving a text back as it is). None for any other."""
+    words = vectorizer.preprocessor
+    if vectorizer.analyzer != "word" or vectorizer.input != "content" or not isinstance(words, partial):
+        return None
+    if words.func is not word_view or words.args or not words.keywords.get("placeholders", True):
+        return None
+    rest = copy.copy(vectorizer)  # only to build the analyzer; the fitted vectorizer is left as it is
+    rest.preprocessor = partial(after_placeholders, **{k: v for k, v in words.keywords.items() if k != "placeholders"})
+    return with_placeholders, rest.build_analyzer()
 
 
 def _wb_ngrams(word: str, low: int, high: int) -> list[str]:

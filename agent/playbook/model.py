@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from copy import copy
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -189,6 +189,21 @@ class State:
     offer_words: frozenset[str] = frozenset()
     # Where each listed order stands (number, stage), beside `choices`: "the one that's not here yet" picks by it.
     choice_stages: tuple[tuple[str, str], ...] = ()
+
+
+_STATE_FIELDS = frozenset(f.name for f in fields(State))
+
+
+def _changed(state: State, **changes: Any) -> State:
+    """`dataclasses.replace(state, **changes)` at a fifth of the cost (it builds every field's keyword and calls
+    `__init__`; a turn copies its State a dozen times): State is a plain dataclass, no `__post_init__`, InitVar,
+    init=False field or slots, so a copy of its fields with `changes` set is the same State
+    (tests/test_playbook_state_copy.py)."""
+    if not changes.keys() <= _STATE_FIELDS:
+        raise TypeError(f"State has no field {sorted(changes.keys() - _STATE_FIELDS)}")
+    new = object.__new__(State)
+    new.__dict__.update(state.__dict__, **changes)
+    return new
 
 
 @dataclass
@@ -557,7 +572,7 @@ class Playbook:
         for turn in turns[:-1]:
             state = self._absorb(state, turn.user)
             step = self._decide(state, turn)
-            state = step.state if isinstance(step, ReplyStep) else replace(state, awaiting=None, offer=None)
+            state = step.state if isinstance(step, ReplyStep) else _changed(state, awaiting=None, offer=None)
         current = turns[-1]
         step = self._decide(self._absorb(state, current.user), current)
         if isinstance(step, ReplyStep):
@@ -590,33 +605,33 @@ class Playbook:
         other words; after an offer, the offer once more."""
         if before.status_shown and latest:
             key = "nothing_more.offer" if step.state.offer else "nothing_more.plain"
-            state = replace(step.state, offer_asked=True) if step.state.offer else replace(step.state, awaiting=None)
+            state = _changed(step.state, offer_asked=True) if step.state.offer else _changed(step.state, awaiting=None)
             return ReplyStep(self._say(key, latest=latest), state)
         if before.status_shown:  # the same text as a status just given is that status
             if step.state.offer:
-                return ReplyStep(self._say("nothing_new_offer"), replace(step.state, offer_asked=True))
-            return ReplyStep(self._say("nothing_new"), replace(step.state, awaiting=None))
+                return ReplyStep(self._say("nothing_new_offer"), _changed(step.state, offer_asked=True))
+            return ReplyStep(self._say("nothing_new"), _changed(step.state, awaiting=None))
         awaiting = step.state.awaiting
         if awaiting == "escalation_offer":
-            return ReplyStep(self._say("again.offer"), replace(step.state, offer_asked=True))
+            return ReplyStep(self._say("again.offer"), _changed(step.state, offer_asked=True))
         if awaiting is not None and self.r.has(f"again.{awaiting}"):
             return ReplyStep(self._say(f"again.{awaiting}"), step.state)
-        return ReplyStep(self._say("again.other"), replace(step.state, awaiting=None))
+        return ReplyStep(self._say("again.other"), _changed(step.state, awaiting=None))
 
     # --- reading the shopper -------------------------------------------------------------------------------------
     def _absorb(self, state: State, text: str) -> State:
         last = self._absorbed
         if last is not None and last[0] == text and last[1] == state:
-            return replace(last[2])  # a copy: the caller's to change
+            return _changed(last[2])  # a copy: the caller's to change
         absorbed = self._read_message(state, text)
-        self._absorbed = (text, state, replace(absorbed))
+        self._absorbed = (text, state, _changed(absorbed))
         return absorbed
 
     def _read_message(self, state: State, text: str) -> State:
         state = _second_thoughts(state, text)
         details = _details(text, state)
         intent = _intent(text, state)
-        new = replace(
+        new = _changed(
             state,
             concerns=state.concerns | (intent.acts & _CONCERNS) | (_clause_acts(text) & _PROOF_ROUTES),
             asked_why=state.asked_why or intent.asks_why,
@@ -660,7 +675,7 @@ class Playbook:
             text, awaiting = self.compose.join(text, self._say("ask_contact_email_again")), "contact_email"
         return ReplyStep(
             text,
-            replace(
+            _changed(
                 state,
                 status_shown=False,
                 declined=None,
@@ -680,7 +695,7 @@ class Playbook:
             intent = last[2]
         else:
             intent = _intent(turn.user, state)
-            self._decided = (turn.user, replace(state), intent)
+            self._decided = (turn.user, _changed(state), intent)
         listed = _customer_list(turn)
         if listed is not None:
             # "Where are the hiking socks?" from a logged-in customer who bought some: that order's question.
@@ -798,7 +813,7 @@ class Playbook:
         if state.awaiting == "escalation_offer" and intent.decline and not new_details and not _declined_asking(intent):
             step = self._reply(state, "declined")
             declined = (state.offer, state.offer_topic, state.offer_order) if state.offer else None
-            return replace(step, state=replace(step.state, declined=declined))
+            return replace(step, state=_changed(step.state, declined=declined))
         if intent.other_platform:
             if intent.platform is None:
                 return self._reply(state, "other_platform_general")
@@ -885,7 +900,7 @@ class Playbook:
         # is its own reason.
         request = wants if accepting else None
         if request:
-            state = replace(state, offer=_REASONS.get(request, "other"), offer_topic=request)
+            state = _changed(state, offer=_REASONS.get(request, "other"), offer_topic=request)
         reason = state.pending_reason or (state.offer if accepting and state.offer else "shopper_asked_for_human")
         order = state.offer_order if (accepting or state.pending_reason) else state.current_order
         order = order or state.current_order
@@ -907,7 +922,7 @@ class Playbook:
             reference, reply_to = state.escalations[order or ""]
             return self._reply(state, "already_escalated", reference=reference, email=reply_to)
         if not order and not state.email:
-            return self._reply(replace(state, pending_reason=reason), "ask_contact_email", awaiting="contact_email")
+            return self._reply(_changed(state, pending_reason=reason), "ask_contact_email", awaiting="contact_email")
         topic = (wants or state.offer_topic) if accepting else None
         summary = state.pending_summary if state.pending_reason and state.pending_summary else None
         # A hand-off before any order was proved still tells the team which order the shopper named, marked unproved.
@@ -926,7 +941,7 @@ class Playbook:
             return None
         answer = offer_answer(text)
         if answer == "no" or (intent.decline and not intent.human):
-            return self._reply(replace(state, pending_reason=None, pending_summary=None), "declined")
+            return self._reply(_changed(state, pending_reason=None, pending_summary=None), "declined")
         if answer == "yes" or (intent.acts and intent.acts <= _ONLY_YES | {"acknowledge"}):
             return self._reply(state, "again.contact_email", awaiting="contact_email")
         return None
@@ -941,7 +956,7 @@ class Playbook:
             if several is not None:
                 return several
             # The hand-off answers whatever was pending: the offer, a "why" the team will explain, worries voiced.
-            done = replace(
+            done = _changed(
                 state,
                 escalations=escalations,
                 pending_reason=None,
@@ -958,7 +973,7 @@ class Playbook:
             if len([c for c in turn.calls if c.name == "escalate"]) < 2:
                 return ToolStep("escalate", args | {"shopper_email": state.email})
         if result.status in ("need_contact_email", "not_verified"):
-            pending = replace(
+            pending = _changed(
                 state,
                 pending_reason=call.args.get("reason"),
                 pending_summary=call.args.get("summary"),
@@ -980,8 +995,8 @@ class Playbook:
             return None
         said = [o[2] for o in state.more_offers] + [state.offer_order or ""]  # as the reply offered them
         made.sort(key=lambda h: said.index(h.order) if h.order in said else len(said))
-        done = replace(state, escalations=state.escalations | {h.order: (h.reference, h.reply_to) for h in made})
-        done = replace(done, pending_reason=None, pending_summary=None, asked_why=False, concerns=frozenset())
+        done = _changed(state, escalations=state.escalations | {h.order: (h.reference, h.reply_to) for h in made})
+        done = _changed(done, pending_reason=None, pending_summary=None, asked_why=False, concerns=frozenset())
         cases = cases_said(made, self.r.template("escalated_case"), self.compose.locale)
         return self._reply(done, "escalated_several", cases=cases, email=made[-1].reply_to)
 
@@ -1011,7 +1026,7 @@ class Playbook:
         everyone = _every_order_asked(state, turn)
         if everyone:
             # "Status of both my orders": a logged-in customer's listed orders, each answered, not a list to pick from.
-            state = replace(state, orders=everyone)
+            state = _changed(state, orders=everyone)
         if len(state.orders) > 1:
             return self._several_orders(state, turn, intent)
         found = turn.last("find_order")
@@ -1020,7 +1035,7 @@ class Playbook:
         result = FindOrderResult.model_validate(found)
         if result.status == "not_found":
             call = next(c for c in reversed(turn.calls) if c.name == "find_order" and c.result is not None)
-            state = replace(state, failed=state.failed | {_lookup_key(call.args)})
+            state = _changed(state, failed=state.failed | {_lookup_key(call.args)})
         if result.status == "customer_orders" and len(result.orders) > 1:
             named = _choose(_choices(result), turn.user, None, loose=False) or _by_state(result, turn.user)
             if named is not None:
@@ -1034,7 +1049,7 @@ class Playbook:
         several = next((r for r in listed if r.status == "customer_orders" and len(r.orders) > 1), None)
         if several is not None:
             # Picked from the customer's orders by what they named: the others may still be asked about.
-            state = replace(state, choices=_choices(several), choice_stages=stages(several.orders))
+            state = _changed(state, choices=_choices(several), choice_stages=stages(several.orders))
         return self._proved_order(state, turn, intent, new_details, result.order or result.orders[0])
 
     @staticmethod
@@ -1084,14 +1099,14 @@ class Playbook:
     def _no_single_order(self, state: State, result: FindOrderResult) -> ReplyStep | None:
         """Lookups stopped or unavailable, or several orders to choose from: anything but one order to answer about."""
         if result.status == "too_many_attempts":
-            return self._reply(replace(state, offer_order=None), "too_many_attempts", offer="other")
+            return self._reply(_changed(state, offer_order=None), "too_many_attempts", offer="other")
         if result.status == "unavailable":
-            return self._reply(replace(state, offer_order=None), "unavailable", offer="order_data_unavailable")
+            return self._reply(_changed(state, offer_order=None), "unavailable", offer="order_data_unavailable")
         if result.status == "customer_orders" and len(result.orders) != 1:
             choices = _choices(result)
             return ReplyStep(
                 self.compose.customer_orders(result),
-                replace(
+                _changed(
                     state,
                     awaiting="which_order" if result.orders else None,
                     offer=None,
@@ -1109,7 +1124,7 @@ class Playbook:
         if listed is None:
             return ToolStep("list_fulfillments", {"order_number": order.order_number})
         fulfillments = FulfillmentsResult.model_validate(listed)
-        verified = replace(
+        verified = _changed(
             state,
             current_order=order.order_number,
             order_number=order.order_number,
@@ -1118,7 +1133,7 @@ class Playbook:
         if fulfillments.status != "ok":
             return self._reply(verified, "unavailable", offer="order_data_unavailable")
         intent = replace(intent.plus(state.concerns), asks_why=intent.asks_why or state.asked_why)
-        answered = replace(
+        answered = _changed(
             verified,
             offer_order=order.order_number,
             concerns=frozenset(),
@@ -1142,7 +1157,7 @@ class Playbook:
         if state.deadline is not None and service_change_asked(said) == "hold_order":
             # "Can you hold it, I'm away till the 14th": the day is when the shopper can take it in, not a day the order
             # is needed by: the hold is what is asked (the status, what Lumen can't do, the team), not the deadline.
-            state = replace(state, deadline=None)
+            state = _changed(state, deadline=None)
         deadline = self._money_or_deadline(state, order, fulfillments, intent, first_look=first_look)
         special = None if deadline else self._special_answer(order, fulfillments, intent, first_look=first_look)
         if deadline is None:  # a broken tracking link, a receipt, the packing (`agent/playbook/after_status.py`)
@@ -1205,7 +1220,7 @@ class Playbook:
 
     @staticmethod
     def _shown(step: ReplyStep) -> ReplyStep:
-        return replace(step, state=replace(step.state, status_shown=True))
+        return replace(step, state=_changed(step.state, status_shown=True))
 
     def _special_answer(
         self, order: OrderOverview, result: FulfillmentsResult, intent: Intent, *, first_look: bool = False
@@ -1296,7 +1311,7 @@ class Playbook:
             if result.status == "verification_needed":
                 return self._reply(state, "ask_email_several", awaiting="factor", orders=", ".join(state.orders))
             if result.status != "verified" or result.order is None:
-                step = self._unproved(replace(state, orders=()), result) or self._no_single_order(state, result)
+                step = self._unproved(_changed(state, orders=()), result) or self._no_single_order(state, result)
                 if step is None or result.status != "not_found":
                     return step or self._reply(state, "unavailable", offer="order_data_unavailable")
                 answers.append(step.text)
@@ -1312,14 +1327,14 @@ class Playbook:
                 current = result.order.order_number
                 if answer.offer:  # each order with something for the team: a yes hands each over
                     offers.append((answer.offer, answer.topic, current))
-        done = replace(
+        done = _changed(
             state, orders=(), order_emails=(), concerns=frozenset(), current_order=current, order_number=current
         )
         if not offers:
             return self._shown(self._answered("\n\n".join(answers), done))
         offer, topic, order = offers[-1]
-        step = self._answered("\n\n".join(answers), replace(done, offer_order=order), offer=offer, topic=topic)
-        return self._shown(replace(step, state=replace(step.state, more_offers=tuple(offers[:-1]))))
+        step = self._answered("\n\n".join(answers), _changed(done, offer_order=order), offer=offer, topic=topic)
+        return self._shown(replace(step, state=_changed(step.state, more_offers=tuple(offers[:-1]))))
 
     def _one_of_several(
         self, order: OrderOverview, result: FulfillmentsResult, intent: Intent, asked: frozenset[Act] | None
@@ -1347,10 +1362,10 @@ def _second_thoughts(state: State, text: str) -> State:
     if state.declined is None:
         return state
     offer, topic, order = state.declined
-    state = replace(state, declined=None)
+    state = _changed(state, declined=None)
     if offer_answer(text) == "no" or not (second_thoughts(text) or detect_intent(text).human):
         return state
-    return replace(
+    return _changed(
         state, awaiting="escalation_offer", offer=offer, offer_topic=topic, offer_order=order, offer_asked=True
     )
 
