@@ -145,8 +145,7 @@ class AttemptStore(Engine):
         if not allowances:
             return False
         used_up = self.prepared(f"attempts_used_up_exists:{len(allowances)}", _exists_builder(len(allowances)))
-        async with self.reading() as tx:
-            return bool((await tx.run(used_up, _params(allowances, self.clock()))).rows[0][0])
+        return bool((await self.read_one(used_up, _params(allowances, self.clock()))).rows[0][0])
 
     async def used_up_keys(self, allowances: Mapping[str, Allowance]) -> frozenset[str]:
         """The keys that have their limit of attempts in their window: `used_up`'s read, saying which."""

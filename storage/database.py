@@ -563,6 +563,12 @@ def _commit(raw: sqlite3.Connection) -> None:
         raise _wrapped("COMMIT", exc) from exc
 
 
+def _busy(exc: sa.exc.DBAPIError) -> bool:
+    """Whether SQLite said busy (SQLITE_BUSY or one of its extended codes): the statement may be tried again."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
+
+
 def _driver(conn: AsyncConnection) -> sqlite3.Connection:
     """The sqlite3 connection under a checked-out SQLAlchemy connection (no await: it is checked out already)."""
     return _inline(conn).raw
@@ -867,6 +873,31 @@ class Engine:
         """`read`, for prepared statements (see `Prepared`): on SQLite each statement reads a snapshot of its own."""
         async with self.read() as conn:
             yield _SQLiteStatements(_driver(conn), conn) if self._sqlite else _AlchemyStatements(conn)
+
+    async def read_one(self, prepared: Prepared, params: Mapping[str, Any]) -> Fetched:
+        """One prepared read, as `reading` runs it: on SQLite a snapshot of its own. On a SQLite file it runs on the
+        writers' connection while no transaction is open there, where it reads the same committed rows: a connection
+        that starts a read after another connection wrote drops its page cache, so on the readers' connection the
+        read after a turn's write cost twice the CPU (0.30 against 0.14 ms in a turn). It runs whole without a pause
+        (inline), so no writer begins on the connection meanwhile."""
+        writer = self._idle_writer()
+        if writer is not None:
+            try:
+                return await _SQLiteStatements(_inline(writer).raw, writer).run(prepared, params)
+            except sa.exc.OperationalError as exc:
+                # The writers' connection waits in no busy handler (see `_InlineSQLite.began`): a read that finds
+                # the file busy (another process recovering it) is made again where readers wait.
+                if not _busy(exc):
+                    raise
+        async with self.reading() as tx:
+            return await tx.run(prepared, params)
+
+    def _idle_writer(self) -> AsyncConnection | None:
+        """The connection this worker's SQLite file writers share, if it is open and in no transaction."""
+        conn = self._writer
+        if conn is None or conn.closed or conn.invalidated or self._closed:
+            return None
+        return None if _inline(conn).raw.in_transaction else conn
 
     def insert(self, table: sa.Table) -> Any:
         """The dialect's INSERT, which has `on_conflict_do_nothing` / `on_conflict_do_update`."""
