@@ -256,7 +256,7 @@ def _slips(listed: tuple[str, ...]) -> dict[tuple[str, ...], tuple[str, ...]]:
     is a listed one with one more character: `_listed` looks that up as it is (tests/test_playbook_slips.py)."""
     slips: dict[tuple[str, ...], list[str]] = {}
     for w in (w for w in listed if len(w) >= 4):
-        keys = {("as_is", w[:i] + w[i + 1 :]) for i in range(len(w)) if w[i] in _LETTERS}
+        keys: set[tuple[str, ...]] = {("as_is", w[:i] + w[i + 1 :]) for i in range(len(w)) if w[i] in _LETTERS}
         keys |= {("mistyped", w[:i], w[i + 1 :]) for i in range(len(w)) if w[i] in _LETTERS}
         keys |= {("as_is", w[:i] + w[i + 1] + w[i] + w[i + 2 :]) for i in range(len(w) - 1) if w[i] != w[i + 1]}
         for key in keys:
