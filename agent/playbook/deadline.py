@@ -250,10 +250,11 @@ def _listed(word: str, listed: tuple[str, ...]) -> str:
 
 @lru_cache(maxsize=8)
 def _slips(listed: tuple[str, ...]) -> dict[tuple[str, ...], tuple[str, ...]]:
-    """The words of four or more letters of `listed` by their slips, so a new word is compared with the list in a few
-    look-ups, not a walk over it: a listed word with a letter (a lowercase one, as `one_slip` adds) added or two
-    neighbours swapped, as it is; with a letter mistyped as any character, by what stays. A word with a letter dropped
-    is a listed one with one more character: `_listed` looks that up as it is (tests/test_playbook_slips.py)."""
+    """The words of four or more letters of `listed` by the ways a message may slip them, so a new word is compared
+    with the list in a few look-ups, not a walk over it: a listed word less one of its (lowercase) letters or with two
+    neighbours swapped, as it is; with one letter typed as any other character, by what stays around it. A word with
+    a character more than a listed one is looked up with each character taken out (`_listed`;
+    tests/test_playbook_slips.py)."""
     slips: dict[tuple[str, ...], list[str]] = {}
     for w in (w for w in listed if len(w) >= 4):
         keys: set[tuple[str, ...]] = {("as_is", w[:i] + w[i + 1 :]) for i in range(len(w)) if w[i] in _LETTERS}
