@@ -7,7 +7,7 @@ from datetime import date
 from functools import lru_cache
 
 from babel.dates import format_date
-from pydantic_ai import Agent, ModelRetry, RunContext
+from pydantic_ai import Agent, FunctionToolset, ModelRetry, RunContext, Tool
 from pydantic_ai.messages import (
     AgentStreamEvent,
     FunctionToolResultEvent,
@@ -23,6 +23,7 @@ from pydantic_ai.messages import (
     ToolReturnPart,
     UserPromptPart,
 )
+from pydantic_ai.toolsets import ToolsetTool
 
 from agent import prompts
 from agent.deps import Deps
@@ -242,7 +243,31 @@ def build_agent() -> Agent[Deps, str]:
             raise ModelRetry(prompts.text("grounding_retry.md").format(problems=", ".join(problems)).strip())
         return safe_reply(ctx)
 
+    _list_tools_directly(agent)
     return agent
+
+
+def _list_tools_directly(agent: Agent[Deps, str]) -> None:
+    """The agent's tools listed at each step as `FunctionToolset.get_tools` lists them, without the copy of the run's
+    context it makes for each tool (46 fields, some 10 us each, six a turn): that copy is read only by a tool's own
+    `prepare` function, and Lumen's tools have none (a tool with one, or of another class, is listed by pydantic-ai's
+    own code). The same listing, step by step: tests/test_agent_tool_listing.py."""
+    toolset: FunctionToolset[Deps] = agent._function_toolset
+    listed_by_pydantic_ai = toolset.get_tools
+
+    async def get_tools(ctx: RunContext[Deps]) -> dict[str, ToolsetTool[Deps]]:
+        if any(type(tool) is not Tool or tool.prepare is not None for tool in toolset.tools.values()):
+            return await listed_by_pydantic_ai(ctx)
+        tools: dict[str, ToolsetTool[Deps]] = {}
+        for name, tool in toolset.tools.items():
+            max_retries = tool.max_retries if tool.max_retries is not None else toolset.max_retries
+            tool_def = tool.tool_def
+            tools[tool_def.name] = toolset._tool_for(
+                tool, tool_def, max_retries if max_retries is not None else ctx.max_retries, name
+            )
+        return tools
+
+    toolset.get_tools = get_tools  # type: ignore[method-assign]
 
 
 lumen_agent = build_agent()

@@ -422,7 +422,7 @@ _BRANCHES_NEED: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {
     "xmoneyx": ((_MONEY_SIGNED, frozenset({"sign", "digit"})), (_MONEY_WORDED, frozenset({"digit"}))),
     "xtrackingx": ((_PLACEHOLDERS[3][1].pattern, frozenset({"8 digits"})),),
     "xdatex": tuple(
-        zip(_DATE_BRANCHES, map(frozenset, ({"digit", "month"}, {"digit/digit"}, {"5th"}, set())), strict=True)
+        zip(_DATE_BRANCHES, map(frozenset, ({"digit", "month"}, {"digit/digit"}, {"5th"}, {"day"})), strict=True)
     ),
     "xpostcodex": ((_PLACEHOLDERS[5][1].pattern, frozenset({"A1", "1A"})),),
     "xorderx": (
@@ -435,11 +435,14 @@ _BRANCHES_NEED: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {
 
 def _held(text: str) -> frozenset[str]:
     """What of `_BRANCHES_NEED` the text holds. No pass writes any of it (each writes a token of letters between
-    spaces: no digit, "@", sign, "#", "://", "www." or month, and no two characters made neighbours), so what the
-    text lacks now it lacks at every pass, and a run of digits is never longer later."""
+    spaces: no digit, "@", sign, "#", "://", "www.", month or "day", and no two characters made neighbours), so what
+    the text lacks now it lacks at every pass, and a run of digits is never longer later."""
     held = {mark for mark in ("@", "://", "#") if mark in text}
-    if "www." in text.lower():  # ("w" has no other case than "W")
+    lower = text.lower()
+    if "www." in lower:  # ("w" has no other case than "W")
         held.add("www.")
+    if "day" in lower:  # every weekday's name ends so ("d", "a" and "y" have no case but their own either)
+        held.add("day")
     longest = max(map(len, _DIGIT_RUN.findall(text)), default=0)
     if not longest:
         return frozenset(held)

@@ -14,7 +14,6 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from itertools import pairwise
 
 from babel.dates import format_skeleton
 
@@ -232,44 +231,41 @@ def refund_gap_asked(text: str) -> bool:
 def _money_word(word: str) -> str:
     """The word of money `word` is one slip from, or `word` itself: asked of every word of every new message, so
     each word is compared with the list once."""
-    return _listed(word, prompts.toml("deadlines.toml")["refund_gap"]["money"])
+    return _listed(word, tuple(prompts.toml("deadlines.toml")["refund_gap"]["money"]))
 
 
-def _listed(word: str, listed: list[str]) -> str:
+def _listed(word: str, listed: tuple[str, ...]) -> str:
     """The listed word `word` is one slip from, or `word` itself (short words are too easily one slip from another)."""
     if len(word) < 4 or word in listed:
         return word
-    size = len(word)
-    return next((w for w in listed if len(w) >= 4 and abs(len(w) - size) <= 1 and _one_slip_apart(word, w)), word)
+    slips = _slips(listed)
+    found = {*slips.get(("as_is", word), ())}
+    for i in range(len(word)):
+        dropped = word[:i] + word[i + 1 :]
+        if dropped in listed and len(dropped) >= 4:
+            found.add(dropped)
+        found.update(slips.get(("mistyped", word[:i], word[i + 1 :]), ()))
+    return next((w for w in listed if w in found), word)
+
+
+@lru_cache(maxsize=8)
+def _slips(listed: tuple[str, ...]) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """The words of four or more letters of `listed` by the ways a message may slip them, so a new word is compared
+    with the list in a few look-ups, not a walk over it: a listed word less one of its (lowercase) letters or with two
+    neighbours swapped, as it is; with one letter typed as any other character, by what stays around it. A word with
+    a character more than a listed one is looked up with each character taken out (`_listed`;
+    tests/test_playbook_slips.py)."""
+    slips: dict[tuple[str, ...], list[str]] = {}
+    for w in (w for w in listed if len(w) >= 4):
+        keys: set[tuple[str, ...]] = {("as_is", w[:i] + w[i + 1 :]) for i in range(len(w)) if w[i] in _LETTERS}
+        keys |= {("mistyped", w[:i], w[i + 1 :]) for i in range(len(w)) if w[i] in _LETTERS}
+        keys |= {("as_is", w[:i] + w[i + 1] + w[i] + w[i + 2 :]) for i in range(len(w) - 1) if w[i] != w[i + 1]}
+        for key in keys:
+            slips.setdefault(key, []).append(w)
+    return {key: tuple(words) for key, words in slips.items()}
 
 
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
-
-
-def _one_slip_apart(word: str, other: str) -> bool:
-    """Whether `other` is in `one_slip(word)`, tested directly: building every slip of each word of a message cost
-    more than the rest of reading it. The same edits: a letter dropped, two neighbours swapped, a letter mistyped or
-    added (as a lowercase letter, like `one_slip`'s)."""
-    size = len(word)
-    if len(other) == size - 1:  # dropped
-        i = _first_difference(word, other)
-        return word[i + 1 :] == other[i:]
-    if len(other) == size + 1:  # added
-        i = _first_difference(word, other)
-        return other[i] in _LETTERS and other[i + 1 :] == word[i:]
-    if len(other) != size:
-        return False
-    i = _first_difference(word, other)
-    if i == size:  # the same word: a letter "mistyped" as itself, or a doubled letter swapped
-        return any(c in _LETTERS for c in word) or any(a == b for a, b in pairwise(word))
-    if other[i] in _LETTERS and word[i + 1 :] == other[i + 1 :]:  # mistyped
-        return True
-    return i + 1 < size and word[i] == other[i + 1] and word[i + 1] == other[i] and word[i + 2 :] == other[i + 2 :]
-
-
-def _first_difference(a: str, b: str) -> int:
-    """The first index where `a` and `b` differ (the shorter one's length when one begins the other)."""
-    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
 
 
 # "$40", "£ 12.50", "40€", "40 USD": an amount with its currency.

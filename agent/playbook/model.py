@@ -1050,7 +1050,8 @@ class Playbook:
         if several is not None:
             # Picked from the customer's orders by what they named: the others may still be asked about.
             state = _changed(state, choices=_choices(several), choice_stages=stages(several.orders))
-        return self._proved_order(state, turn, intent, new_details, result.order or result.orders[0])
+        order = result.order or result.orders[0]
+        return self._proved_order(state, turn, intent, new_details, order, looked_up=(found, result))
 
     @staticmethod
     def _without_email(state: State, intent: Intent) -> bool:
@@ -1117,13 +1118,24 @@ class Playbook:
         return None
 
     def _proved_order(
-        self, state: State, turn: Turn, intent: Intent, new_details: bool, order: OrderOverview
+        self,
+        state: State,
+        turn: Turn,
+        intent: Intent,
+        new_details: bool,
+        order: OrderOverview,
+        looked_up: tuple[Any, FindOrderResult],
     ) -> ToolStep | ReplyStep:
-        """One proved order: its packages (as find_order carried them, or listed), then answer what was asked."""
+        """One proved order: its packages (as find_order carried them, or listed), then answer what was asked.
+        `looked_up`: the find_order result, as the tool returned it and validated."""
         listed = turn.last("list_fulfillments") or _carried(turn, order.order_number)
         if listed is None:
             return ToolStep("list_fulfillments", {"order_number": order.order_number})
-        fulfillments = FulfillmentsResult.model_validate(listed)
+        found, result = looked_up
+        if result.fulfillments is not None and isinstance(found, dict) and listed is found.get("fulfillments"):
+            fulfillments = result.fulfillments  # these very packages, validated with the lookup: not twice
+        else:
+            fulfillments = FulfillmentsResult.model_validate(listed)
         verified = _changed(
             state,
             current_order=order.order_number,

@@ -12,6 +12,7 @@ from typing import Literal
 
 from agent import prompts
 from agent.playbook.acts import negated_spans
+from agent.playbook.gate import Gate
 from agent.playbook.prefilter import Prefiltered, prefiltered
 
 OrderChange = Literal["deliver_sooner", "change_items"]
@@ -48,6 +49,13 @@ def _patterns() -> dict[str, Prefiltered]:
     }
 
 
+@lru_cache(maxsize=1)
+def _gate() -> Gate:
+    """The two changes' patterns, one of which a change asked must match."""
+    found = _patterns()
+    return Gate([found["deliver_sooner"], found["change_items"]])
+
+
 def _bounded(pattern: str) -> Prefiltered:
     """`pattern` as whole words, any case; a message holding none of its words is not searched (`prefilter.py`)."""
     return prefiltered(rf"(?<![\w'])(?:{pattern})(?![\w'])", re.IGNORECASE)
@@ -61,6 +69,8 @@ def order_change_asked(text: str) -> OrderChange | None:
     plain = text.replace("’", "'")
     for start, end in negated_spans(plain):
         plain = plain[:start] + " " * (end - start) + plain[end:]
+    if not _gate().may_match(plain):
+        return None  # no word either change starts with, in the message or any clause of it
     found = _patterns()
     for clause in _CLAUSE.split(plain):
         clause = clause.strip()

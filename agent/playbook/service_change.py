@@ -12,6 +12,7 @@ from typing import Literal
 
 from agent import prompts
 from agent.playbook.acts import negated_spans
+from agent.playbook.gate import Gate
 from agent.playbook.prefilter import Prefiltered, prefiltered
 
 ServiceChange = Literal["change_shipping", "hold_order", "delivery_instruction"]
@@ -74,6 +75,19 @@ def _patterns() -> dict[str, Prefiltered]:
 
 
 @lru_cache(maxsize=1)
+def _gate() -> Gate:
+    """The patterns one of which a hold or another service asked must match (`_held_or_changed`)."""
+    found = _patterns()
+    return Gate([found[key] for key in ("hold", "stay", "change", "asked_for")])
+
+
+@lru_cache(maxsize=1)
+def _instruction_gates() -> tuple[Gate, Gate, Gate]:
+    found = _instruction_patterns()
+    return Gate([found["asks"]]), Gate([found["relay"]]), Gate([found["relayed_to"]])
+
+
+@lru_cache(maxsize=1)
 def _instruction_patterns() -> dict[str, Prefiltered]:
     """The three ways of asking for a word passed to the carrier (`[delivery_instruction]`)."""
     table = prompts.toml("service_changes.toml")["delivery_instruction"]
@@ -86,6 +100,9 @@ def _instruction_patterns() -> dict[str, Prefiltered]:
     them = rf"{_phrases(table['relay_verbs'])}\s+{_phrases(table['pronouns'])}\s+(?:to\s+)?{_phrases(table['to_do'])}"
     return {
         "relay": _bounded(f"{relay}|{them}"),
+        # Who a relay is to, from a word of its own on (after any article, "the [UPS guy]"): no relay without one
+        # (for `_instruction_gates` only).
+        "relayed_to": _bounded(f"{_phrases(table['messengers'])}|{carrier}|{_phrases(table['pronouns'])}"),
         "doings": _bounded(_phrases(table["doings"])),
         "place": _bounded(place),
         "named": _bounded(_phrases(table["named"])),
@@ -114,16 +131,31 @@ def service_change_asked(text: str) -> ServiceChange | None:
     "how long will it stay in transit?" is no pickup)."""
     found = _patterns()
     plain = found["delays"].sub(" ", _outside_negation(text.replace("’", "'")))  # "will the snow hold it up?"
+    clauses = _CLAUSE.split(plain)  # split once: both passes read the same clauses
+    if _gate().may_match(plain) and (held := _held_or_changed(plain, clauses)) is not None:
+        return held
+    if _instruction_may_be_asked(plain) and any(_instruction_asked(clause) for clause in clauses):
+        return "delivery_instruction"
+    return None
+
+
+def _instruction_may_be_asked(plain: str) -> bool:
+    """False only where no clause of `plain` asks for a word passed to the carrier (`_instruction_asked`): that needs
+    words that ask, or a relay (a relay's verb and who it is to)."""
+    asks, relay, relayed_to = _instruction_gates()
+    return asks.may_match(plain) or (relay.may_match(plain) and relayed_to.may_match(plain))
+
+
+def _held_or_changed(plain: str, clauses: list[str]) -> ServiceChange | None:
+    """A hold asked, or another service or carrier (in a clause of its own)."""
+    found = _patterns()
     if found["hold"].search(plain) or (found["stay"].search(plain) and found["hold_context"].search(plain)):
         return "hold_order"
-    clauses = _CLAUSE.split(plain)  # split once: both passes read the same clauses
     for clause in clauses:
         if found["unless"].search(clause):
             continue  # "I paid for express, can you tell me where it is?": the service was chosen, not asked for
         if found["change"].search(clause) or (found["asked_for"].search(clause) and found["asks"].search(clause)):
             return "change_shipping"
-    if any(_instruction_asked(clause) for clause in clauses):
-        return "delivery_instruction"
     return None
 
 
