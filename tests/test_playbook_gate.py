@@ -8,20 +8,15 @@ import random
 import tomllib
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from agent.playbook import order_change, service_change
 from agent.playbook.gate import Gate
 from agent.playbook.prefilter import prefiltered
-from evals.corpus import training_slice
+from tests.shopper_texts import ROOT, shopper_texts
 
-ROOT = Path(__file__).resolve().parents[1]
-# The regression sets' turns (stranger4, 7 and 9 are held out: see the developers' guide) and the scenario suite's.
-SETS = ("", "stranger", *(f"stranger{n}" for n in (2, 3, 5, 6, 8, *range(10, 33))))
 _FILLER = [
     "it",
     "my",
@@ -88,12 +83,7 @@ def _made_up(count: int, seed: int) -> list[str]:
 
 @cache
 def _messages() -> tuple[str, ...]:
-    texts = [u.text for u in training_slice()]
-    for name in SETS:
-        path = ROOT / "evals" / name / "cases.yaml"
-        if path.exists():
-            for case in yaml.safe_load(path.read_text(encoding="utf-8"))["cases"]:
-                texts += [t for t in case["inputs"].get("turns", []) if isinstance(t, str)]
+    texts = shopper_texts()
     odd = [variant for text in texts[::5] for variant in (text.upper(), text.replace(" ", "'"), text.replace("s", "ſ"))]
     return (*texts, *odd, *_made_up(12000, 17))
 

@@ -7,17 +7,11 @@ from __future__ import annotations
 import random
 import re
 from itertools import pairwise
-from pathlib import Path
-
-import yaml
 
 from agent import prompts
 from agent.playbook.deadline import _listed
-from evals.corpus import training_slice
+from tests.shopper_texts import shopper_texts
 
-ROOT = Path(__file__).resolve().parents[1]
-# The regression sets' turns (stranger4, 7 and 9 are held out: see the developers' guide).
-SETS = ("", "stranger", *(f"stranger{n}" for n in (2, 3, 5, 6, 8, *range(10, 33))))
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
 _TYPED = "abcdefghijklmnopqrstuvwxyz0123456789'_éßıİ"
 
@@ -66,12 +60,7 @@ def _slipped(word: str, rng: random.Random) -> str:
 
 
 def _words() -> list[str]:
-    texts = [u.text for u in training_slice()]
-    for name in SETS:
-        path = ROOT / "evals" / name / "cases.yaml"
-        if path.exists():
-            for case in yaml.safe_load(path.read_text(encoding="utf-8"))["cases"]:
-                texts += [t for t in case["inputs"].get("turns", []) if isinstance(t, str)]
+    texts = shopper_texts()
     return sorted({w for text in texts for w in re.findall(r"[\w']+", text.lower().replace("’", "'"))})
 
 

@@ -6,28 +6,17 @@ from __future__ import annotations
 import re
 import sys
 from functools import cache
-from pathlib import Path
 
 import pytest
-import yaml
 
 from agent.playbook import cannot_do, follow_ups, order_change, own_orders, service_change, understand
 from agent.playbook.prefilter import Prefiltered, folded, needles, prefiltered
-from evals.corpus import training_slice
-
-ROOT = Path(__file__).resolve().parents[1]
-# The regression sets' turns (stranger4, 7 and 9 are held out: see the developers' guide) and the scenario suite's.
-SETS = ("", "stranger", *(f"stranger{n}" for n in (2, 3, 5, 6, 8, *range(10, 33))))
+from tests.shopper_texts import shopper_texts
 
 
 @cache
 def _messages() -> tuple[str, ...]:
-    texts = [u.text for u in training_slice()]
-    for name in SETS:
-        path = ROOT / "evals" / name / "cases.yaml"
-        if path.exists():
-            for case in yaml.safe_load(path.read_text(encoding="utf-8"))["cases"]:
-                texts += [t for t in case["inputs"].get("turns", []) if isinstance(t, str)]
+    texts = shopper_texts()
     # Letters a case-blind `re` folds onto ASCII ones, and capitals: the pre-check must fold them the same way.
     odd = [
         variant
